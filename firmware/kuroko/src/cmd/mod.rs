@@ -1,0 +1,49 @@
+//! One module per subcommand. Shared option groups (`--data`, `--config`) live here so that
+//! every command spells them the same way.
+
+pub mod analyze;
+pub mod capture;
+pub mod console;
+pub mod export;
+pub mod findings;
+pub mod import;
+pub mod pcap;
+pub mod report;
+pub mod run;
+pub mod search;
+pub mod setup;
+pub mod status;
+
+use std::path::PathBuf;
+
+/// A specific exit status for errors that scripts tell apart (default is 1).
+#[derive(Debug)]
+pub struct ExitCode(pub i32);
+
+impl std::fmt::Display for ExitCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "exit status {}", self.0)
+    }
+}
+impl std::error::Error for ExitCode {}
+
+/// `--data DIR` and `--config FILE`, taken by every command that touches a data directory.
+#[derive(clap::Args, Debug, Clone)]
+pub struct DataArgs {
+    /// Data directory (segments, index, findings). Created on first use.
+    #[arg(long, value_name = "DIR")]
+    pub data: PathBuf,
+    /// Configuration file (TOML). Without it, built-in defaults apply.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+}
+
+impl DataArgs {
+    /// Loads the configuration named by `--config`, or the defaults.
+    pub fn load_config(&self) -> anyhow::Result<kuroko_model::config::Config> {
+        match &self.config {
+            Some(path) => Ok(kuroko_model::config::Config::load(path)?),
+            None => Ok(kuroko_model::config::Config::default()),
+        }
+    }
+}

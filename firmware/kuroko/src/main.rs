@@ -1,0 +1,78 @@
+//! `kuroko`: the one binary of the appliance.
+//!
+//! Every subcommand lives in its own module under `cmd/` with a clap `Args` struct and a
+//! `run` function; this file only dispatches. Errors leave as one line on stderr with a
+//! non-zero exit status (the contract in `shared/CONTRACT.md`).
+
+#![deny(unsafe_op_in_unsafe_fn)]
+
+mod cmd;
+
+use clap::{Parser, Subcommand};
+
+/// Kuroko network blackbox: capture, analyze, search and report on mirror-port traffic.
+#[derive(Parser)]
+#[command(name = "kuroko", version, about, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Store pcap / pcapng files into the segment ring, keeping their timestamps.
+    Import(cmd::import::Args),
+    /// Live capture from one or more interfaces into the segment ring.
+    Capture(cmd::capture::Args),
+    /// Analyze every stored packet not yet analyzed, then exit.
+    Analyze(cmd::analyze::Args),
+    /// Appliance mode: capture + analyzer + alerts, the console on a terminal.
+    Run(cmd::run::Args),
+    /// Capture health, drops, disk usage, retention window, analyzer lag.
+    Status(cmd::status::Args),
+    /// Sessions matching a query, newest first.
+    Search(cmd::search::Args),
+    /// The findings, highest risk first.
+    Findings(cmd::findings::Args),
+    /// Packets of a time range or of the sessions matching a query, as a pcap.
+    Pcap(cmd::pcap::Args),
+    /// The diagnosis report (HTML, PDF).
+    Report(cmd::report::Args),
+    /// The findings bundle for a USB stick.
+    Export(cmd::export::Args),
+    /// The console TUI.
+    Console(cmd::console::Args),
+    /// The technician's setup shell on the serial console.
+    Setup(cmd::setup::Args),
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Import(a) => cmd::import::run(a),
+        Command::Capture(a) => cmd::capture::run(a),
+        Command::Analyze(a) => cmd::analyze::run(a),
+        Command::Run(a) => cmd::run::run(a),
+        Command::Status(a) => cmd::status::run(a),
+        Command::Search(a) => cmd::search::run(a),
+        Command::Findings(a) => cmd::findings::run(a),
+        Command::Pcap(a) => cmd::pcap::run(a),
+        Command::Report(a) => cmd::report::run(a),
+        Command::Export(a) => cmd::export::run(a),
+        Command::Console(a) => cmd::console::run(a),
+        Command::Setup(a) => cmd::setup::run(a),
+    };
+    if let Err(e) = result {
+        // One line: the outermost context first, causes after it.
+        let mut msg = format!("kuroko: {e}");
+        for cause in e.chain().skip(1) {
+            msg.push_str(": ");
+            msg.push_str(&cause.to_string());
+        }
+        eprintln!("{msg}");
+        std::process::exit(match e.downcast_ref::<cmd::ExitCode>() {
+            Some(code) => code.0,
+            None => 1,
+        });
+    }
+}

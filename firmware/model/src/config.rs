@@ -1,0 +1,648 @@
+//! The configuration file (TOML).
+//!
+//! Strict: unknown keys are errors, and after parsing `validate` checks every value. Every
+//! error names the file, the line and the key, because on site the person reading it has a
+//! serial console and no debugger. Sections that a part of the firmware does not use are
+//! still parsed here so that one file configures the whole appliance.
+
+use crate::units::{parse_bytes, parse_duration_secs};
+use chrono::{Datelike, TimeZone, Timelike, Weekday};
+use ipnet::IpNet;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("{path}{line}: `{key}`: {message}")]
+    Invalid {
+        path: PathBuf,
+        /// `:<line>` when the key was found in the file, else empty.
+        line: String,
+        key: String,
+        message: String,
+    },
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub site: Site,
+    pub intel: Intel,
+    pub detect: Detect,
+    pub storage: Storage,
+    pub capture: Capture,
+    pub analyzer: Analyzer,
+    pub alerts: Alerts,
+    pub console: Console,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Site {
+    /// Shown on the console and in the report.
+    pub name: String,
+    pub customer: String,
+    /// IANA time zone name, e.g. `Asia/Tokyo`.
+    pub timezone: String,
+    pub internal_networks: Vec<String>,
+    /// CIDRs of VPN client address pools.
+    pub vpn_pools: Vec<String>,
+    /// e.g. `mon-fri 09:00-18:00`; several ranges separated by commas.
+    pub business_hours: String,
+}
+
+impl Default for Site {
+    fn default() -> Self {
+        Site {
+            name: String::new(),
+            customer: String::new(),
+            timezone: "Asia/Tokyo".into(),
+            internal_networks: vec![
+                "10.0.0.0/8".into(),
+                "172.16.0.0/12".into(),
+                "192.168.0.0/16".into(),
+            ],
+            vpn_pools: Vec::new(),
+            business_hours: "mon-fri 09:00-18:00".into(),
+        }
+    }
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Intel {
+    /// Files: one CIDR or address a line, `; comment` allowed (Spamhaus DROP style).
+    pub reputation_lists: Vec<PathBuf>,
+    /// Addresses or CIDRs that inside hosts may reach over SSH.
+    pub allowed_ssh_servers: Vec<String>,
+    /// Extra or replacement site-category lists: files named `<category>.txt` (one domain a
+    /// line) in these directories override the lists shipped with the firmware.
+    pub category_dirs: Vec<PathBuf>,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Detect {
+    /// Upload total from one VPN client over `upload_window` that makes a finding.
+    pub large_upload: String,
+    pub upload_window: String,
+    /// OpenSSH servers older than this are outdated.
+    pub openssh_min_version: String,
+    /// Rules switched off entirely.
+    pub disabled_rules: Vec<String>,
+    /// Consultant's per-rule levels, with the reason that goes into the report.
+    pub overrides: BTreeMap<String, LevelOverride>,
+}
+
+impl Default for Detect {
+    fn default() -> Self {
+        Detect {
+            large_upload: "100MB".into(),
+            upload_window: "24h".into(),
+            openssh_min_version: "9.8p1".into(),
+            disabled_rules: Vec::new(),
+            overrides: BTreeMap::new(),
+        }
+    }
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct LevelOverride {
+    pub vulnerability: Option<u8>,
+    pub threat: Option<u8>,
+    #[serde(default)]
+    pub reason: String,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Storage {
+    /// Disk the segment ring may take: bytes (`2GiB`) or a share of the file system (`80%`).
+    pub budget: String,
+    pub segment_size: String,
+    /// Reconstructed files and mails.
+    pub files_budget: String,
+    /// Packets of findings' evidence sessions kept out of rotation.
+    pub evidence_budget: String,
+}
+
+impl Default for Storage {
+    fn default() -> Self {
+        Storage {
+            budget: "2GiB".into(),
+            segment_size: "64MiB".into(),
+            files_budget: "1GiB".into(),
+            evidence_budget: "1GiB".into(),
+        }
+    }
+}
+
+/// How much of the disk the segment ring may take.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Budget {
+    Bytes(u64),
+    /// Percent of the file system holding the data directory.
+    Percent(f64),
+}
+
+impl Storage {
+    pub fn budget(&self) -> Result<Budget, String> {
+        parse_budget(&self.budget)
+    }
+    pub fn segment_size_bytes(&self) -> Result<u64, String> {
+        parse_bytes(&self.segment_size)
+    }
+    pub fn files_budget_bytes(&self) -> Result<u64, String> {
+        parse_bytes(&self.files_budget)
+    }
+    pub fn evidence_budget_bytes(&self) -> Result<u64, String> {
+        parse_bytes(&self.evidence_budget)
+    }
+}
+
+pub fn parse_budget(text: &str) -> Result<Budget, String> {
+    let t = text.trim();
+    if let Some(p) = t.strip_suffix('%') {
+        let v: f64 = p
+            .trim()
+            .parse()
+            .map_err(|_| format!("`{text}` is not a percentage; write e.g. 80%"))?;
+        if !(v > 0.0 && v <= 100.0) {
+            return Err(format!("`{text}`: a percentage must be above 0 and at most 100"));
+        }
+        Ok(Budget::Percent(v))
+    } else {
+        parse_bytes(t).map(Budget::Bytes)
+    }
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Capture {
+    pub interfaces: Vec<String>,
+    pub snaplen: u32,
+    /// Size of the kernel receive ring per capture thread.
+    pub ring_size: String,
+    pub block_size: String,
+    /// Capture threads per interface (joined by PACKET_FANOUT).
+    pub threads_per_interface: u32,
+    /// Cores to pin capture threads to (empty: from the board profile, or unpinned).
+    pub cores: Vec<usize>,
+    /// Run capture threads SCHED_FIFO.
+    pub realtime: bool,
+    /// tcpdump-syntax capture filter, compiled to classic BPF.
+    pub filter: String,
+}
+
+impl Default for Capture {
+    fn default() -> Self {
+        Capture {
+            interfaces: Vec::new(),
+            snaplen: 65535,
+            ring_size: "64MiB".into(),
+            block_size: "1MiB".into(),
+            threads_per_interface: 1,
+            cores: Vec::new(),
+            realtime: false,
+            filter: String::new(),
+        }
+    }
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Analyzer {
+    /// Flow table capacity; beyond it the oldest idle flow is evicted (counted).
+    pub max_flows: u32,
+    pub tcp_idle_timeout: String,
+    pub udp_idle_timeout: String,
+    /// A flow longer than this is cut into several session records.
+    pub active_timeout: String,
+    /// Reassembly buffer per direction of one TCP stream.
+    pub stream_buffer: String,
+    /// Largest object reconstructed from one transfer.
+    pub max_object_size: String,
+    pub cores: Vec<usize>,
+}
+
+impl Default for Analyzer {
+    fn default() -> Self {
+        Analyzer {
+            max_flows: 262_144,
+            tcp_idle_timeout: "5m".into(),
+            udp_idle_timeout: "60s".into(),
+            active_timeout: "1h".into(),
+            stream_buffer: "256KiB".into(),
+            max_object_size: "64MiB".into(),
+            cores: Vec::new(),
+        }
+    }
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Alerts {
+    /// RFC 5424 syslog target `host:port` (UDP), empty for none.
+    pub syslog: String,
+    /// SMTP relay `host:port`, empty for none.
+    pub smtp_relay: String,
+    pub mail_from: String,
+    pub mail_to: Vec<String>,
+    /// Saved searches evaluated on every new session.
+    pub conditions: Vec<AlertCondition>,
+    /// Leave out the shipped default conditions.
+    pub no_defaults: bool,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct AlertCondition {
+    pub name: String,
+    pub query: String,
+    /// `info`, `warning`, `critical`.
+    #[serde(default = "default_severity")]
+    pub severity: String,
+    #[serde(default)]
+    pub comment: String,
+}
+
+fn default_severity() -> String {
+    "warning".into()
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Console {
+    /// `ja` or `en`.
+    pub lang: String,
+    /// Draw with ASCII only (serial terminals without line-drawing characters).
+    pub ascii: bool,
+}
+
+impl Default for Console {
+    fn default() -> Self {
+        Console {
+            lang: "ja".into(),
+            ascii: false,
+        }
+    }
+}
+
+impl Config {
+    /// Reads, parses and validates a config file.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Self::parse(&text, path)
+    }
+
+    /// Parses and validates config text; `path` is only used in messages.
+    pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
+        let config: Config = toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: path.to_path_buf(),
+            message: one_line(&e.to_string()),
+        })?;
+        config.validate().map_err(|(key, message)| ConfigError::Invalid {
+            path: path.to_path_buf(),
+            line: locate_key(text, &key)
+                .map(|l| format!(":{l}"))
+                .unwrap_or_default(),
+            key,
+            message,
+        })?;
+        Ok(config)
+    }
+
+    /// Checks every value; the error is (`section.key`, what is wrong and what to write).
+    pub fn validate(&self) -> Result<(), (String, String)> {
+        let k = |s: &str| s.to_string();
+        self.site
+            .tz()
+            .map_err(|m| (k("site.timezone"), m))?;
+        for n in &self.site.internal_networks {
+            parse_net(n).map_err(|m| (k("site.internal_networks"), m))?;
+        }
+        for n in &self.site.vpn_pools {
+            parse_net(n).map_err(|m| (k("site.vpn_pools"), m))?;
+        }
+        BusinessHours::parse(&self.site.business_hours)
+            .map_err(|m| (k("site.business_hours"), m))?;
+        for n in &self.intel.allowed_ssh_servers {
+            parse_net(n).map_err(|m| (k("intel.allowed_ssh_servers"), m))?;
+        }
+        parse_bytes(&self.detect.large_upload).map_err(|m| (k("detect.large_upload"), m))?;
+        parse_duration_secs(&self.detect.upload_window)
+            .map_err(|m| (k("detect.upload_window"), m))?;
+        if self.detect.openssh_min_version.trim().is_empty() {
+            return Err((k("detect.openssh_min_version"), "must not be empty; the default is 9.8p1".into()));
+        }
+        for (rule, o) in &self.detect.overrides {
+            for (name, v) in [("vulnerability", o.vulnerability), ("threat", o.threat)] {
+                if let Some(v) = v
+                    && !(1..=3).contains(&v)
+                {
+                    return Err((
+                        format!("detect.overrides.{rule}.{name}"),
+                        format!("{v} is not a level; levels are 1, 2 or 3"),
+                    ));
+                }
+            }
+        }
+        self.storage.budget().map_err(|m| (k("storage.budget"), m))?;
+        let seg = self
+            .storage
+            .segment_size_bytes()
+            .map_err(|m| (k("storage.segment_size"), m))?;
+        if !(1 << 20..=1 << 32).contains(&seg) {
+            return Err((k("storage.segment_size"), "must be between 1MiB and 4GiB".into()));
+        }
+        if let Budget::Bytes(b) = self.storage.budget().unwrap_or(Budget::Bytes(0))
+            && b < 2 * seg
+        {
+            return Err((
+                k("storage.budget"),
+                format!("{} holds fewer than two segments of {}; raise the budget or lower storage.segment_size", self.storage.budget, self.storage.segment_size),
+            ));
+        }
+        self.storage
+            .files_budget_bytes()
+            .map_err(|m| (k("storage.files_budget"), m))?;
+        self.storage
+            .evidence_budget_bytes()
+            .map_err(|m| (k("storage.evidence_budget"), m))?;
+        parse_bytes(&self.capture.ring_size).map_err(|m| (k("capture.ring_size"), m))?;
+        parse_bytes(&self.capture.block_size).map_err(|m| (k("capture.block_size"), m))?;
+        if !(64..=262_144).contains(&self.capture.snaplen) {
+            return Err((k("capture.snaplen"), "must be between 64 and 262144".into()));
+        }
+        if self.capture.threads_per_interface == 0 {
+            return Err((k("capture.threads_per_interface"), "must be at least 1".into()));
+        }
+        if self.analyzer.max_flows == 0 {
+            return Err((k("analyzer.max_flows"), "must be at least 1".into()));
+        }
+        for (key, v) in [
+            ("analyzer.tcp_idle_timeout", &self.analyzer.tcp_idle_timeout),
+            ("analyzer.udp_idle_timeout", &self.analyzer.udp_idle_timeout),
+            ("analyzer.active_timeout", &self.analyzer.active_timeout),
+        ] {
+            parse_duration_secs(v).map_err(|m| (k(key), m))?;
+        }
+        parse_bytes(&self.analyzer.stream_buffer).map_err(|m| (k("analyzer.stream_buffer"), m))?;
+        parse_bytes(&self.analyzer.max_object_size)
+            .map_err(|m| (k("analyzer.max_object_size"), m))?;
+        for c in &self.alerts.conditions {
+            if c.name.trim().is_empty() {
+                return Err((k("alerts.conditions.name"), "every alert condition needs a name".into()));
+            }
+            if !["info", "warning", "critical"].contains(&c.severity.as_str()) {
+                return Err((
+                    k("alerts.conditions.severity"),
+                    format!("`{}` is not a severity; use info, warning or critical", c.severity),
+                ));
+            }
+        }
+        for (key, v) in [("alerts.syslog", &self.alerts.syslog), ("alerts.smtp_relay", &self.alerts.smtp_relay)] {
+            if !v.is_empty() && v.rsplit_once(':').and_then(|(_, p)| p.parse::<u16>().ok()).is_none() {
+                return Err((k(key), format!("`{v}` is not host:port")));
+            }
+        }
+        if !["ja", "en"].contains(&self.console.lang.as_str()) {
+            return Err((k("console.lang"), "use ja or en".into()));
+        }
+        Ok(())
+    }
+}
+
+impl Site {
+    pub fn tz(&self) -> Result<chrono_tz::Tz, String> {
+        self.timezone.parse::<chrono_tz::Tz>().map_err(|_| {
+            format!(
+                "`{}` is not a time zone name; write e.g. Asia/Tokyo or UTC",
+                self.timezone
+            )
+        })
+    }
+    pub fn internal_nets(&self) -> Vec<IpNet> {
+        self.internal_networks.iter().filter_map(|n| parse_net(n).ok()).collect()
+    }
+    pub fn vpn_nets(&self) -> Vec<IpNet> {
+        self.vpn_pools.iter().filter_map(|n| parse_net(n).ok()).collect()
+    }
+    pub fn is_internal(&self, ip: IpAddr) -> bool {
+        self.internal_nets().iter().any(|n| n.contains(&ip))
+    }
+}
+
+/// A CIDR or a single address (`10.0.0.0/8`, `192.0.2.7`, `2001:db8::/32`).
+pub fn parse_net(text: &str) -> Result<IpNet, String> {
+    let t = text.trim();
+    if let Ok(n) = t.parse::<IpNet>() {
+        return Ok(n.trunc());
+    }
+    t.parse::<IpAddr>()
+        .map(IpNet::from)
+        .map_err(|_| format!("`{text}` is not an address or CIDR (e.g. 10.0.0.0/8)"))
+}
+
+/// Business hours: `mon-fri 09:00-18:00`, several ranges separated by commas
+/// (`mon-fri 09:00-12:00, mon-fri 13:00-18:00, sat 10:00-14:00`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct BusinessHours {
+    ranges: Vec<HoursRange>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+struct HoursRange {
+    /// Bit per weekday, Monday = bit 0.
+    days: u8,
+    start_min: u32,
+    end_min: u32,
+}
+
+impl BusinessHours {
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let mut ranges = Vec::new();
+        for part in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            let (days, hours) = part.split_once(char::is_whitespace).ok_or_else(|| {
+                format!("`{part}` should look like `mon-fri 09:00-18:00`")
+            })?;
+            let days = parse_days(days.trim())?;
+            let (a, b) = hours.trim().split_once('-').ok_or_else(|| {
+                format!("`{hours}` should be a time range like 09:00-18:00")
+            })?;
+            let start_min = parse_hhmm(a)?;
+            let end_min = parse_hhmm(b)?;
+            if end_min <= start_min {
+                return Err(format!("`{hours}`: the end must be after the start"));
+            }
+            ranges.push(HoursRange { days, start_min, end_min });
+        }
+        Ok(BusinessHours { ranges })
+    }
+
+    /// Whether the instant falls in business hours in the given time zone.
+    pub fn contains<Tz: TimeZone>(&self, t: crate::Timestamp, tz: &Tz) -> bool {
+        let local = t.to_datetime().with_timezone(tz);
+        let day = local.weekday().num_days_from_monday();
+        let minute = local.hour() * 60 + local.minute();
+        self.ranges
+            .iter()
+            .any(|r| r.days & (1 << day) != 0 && minute >= r.start_min && minute < r.end_min)
+    }
+}
+
+fn parse_days(text: &str) -> Result<u8, String> {
+    let day = |s: &str| -> Result<u32, String> {
+        let d: Weekday = s
+            .parse()
+            .map_err(|_| format!("`{s}` is not a weekday (mon, tue, wed, thu, fri, sat, sun)"))?;
+        Ok(d.num_days_from_monday())
+    };
+    let mut mask = 0u8;
+    for item in text.split('/') {
+        if let Some((a, b)) = item.split_once('-') {
+            let (a, b) = (day(a)?, day(b)?);
+            let mut d = a;
+            loop {
+                mask |= 1 << d;
+                if d == b {
+                    break;
+                }
+                d = (d + 1) % 7;
+            }
+        } else {
+            mask |= 1 << day(item)?;
+        }
+    }
+    Ok(mask)
+}
+
+fn parse_hhmm(text: &str) -> Result<u32, String> {
+    let t = text.trim();
+    let (h, m) = t
+        .split_once(':')
+        .ok_or_else(|| format!("`{t}` is not a time like 09:00"))?;
+    let h: u32 = h.parse().map_err(|_| format!("`{t}` is not a time like 09:00"))?;
+    let m: u32 = m.parse().map_err(|_| format!("`{t}` is not a time like 09:00"))?;
+    if h > 24 || m > 59 || (h == 24 && m != 0) {
+        return Err(format!("`{t}` is not a time of day"));
+    }
+    Ok(h * 60 + m)
+}
+
+/// The 1-based line where `section.key` (or its last part) is set, for error messages.
+fn locate_key(text: &str, dotted: &str) -> Option<usize> {
+    let mut parts: Vec<&str> = dotted.split('.').collect();
+    let key = parts.pop()?;
+    let section = parts.join(".");
+    let mut current = String::new();
+    let mut fallback = None;
+    for (i, line) in text.lines().enumerate() {
+        let l = line.trim();
+        if l.starts_with('[') {
+            current = l.trim_matches(|c| c == '[' || c == ']').trim().to_string();
+            if current == dotted {
+                return Some(i + 1);
+            }
+            continue;
+        }
+        let Some((k, _)) = l.split_once('=') else { continue };
+        let k = k.trim().trim_matches('"');
+        if k == key {
+            if current == section || section.starts_with(&current) && !current.is_empty() {
+                return Some(i + 1);
+            }
+            fallback.get_or_insert(i + 1);
+        }
+    }
+    fallback
+}
+
+fn one_line(s: &str) -> String {
+    s.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Timestamp;
+    use chrono::TimeZone;
+
+    #[test]
+    fn defaults_validate_and_contract_example_parses() {
+        Config::default().validate().unwrap();
+        let text = r#"
+[site]
+timezone = "Asia/Tokyo"
+internal_networks = ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"]
+vpn_pools = []
+business_hours = "mon-fri 09:00-18:00"
+
+[intel]
+reputation_lists = []
+allowed_ssh_servers = []
+
+[detect]
+large_upload = "100MB"
+
+[storage]
+budget = "2GiB"
+segment_size = "64MiB"
+"#;
+        let c = Config::parse(text, Path::new("k.toml")).unwrap();
+        assert_eq!(c.storage.budget().unwrap(), Budget::Bytes(2 << 30));
+    }
+
+    #[test]
+    fn errors_name_file_line_and_key() {
+        let text = "[site]\ntimezone = \"Asia/Tokio\"\n";
+        let e = Config::parse(text, Path::new("/etc/kuroko.toml")).unwrap_err().to_string();
+        assert!(e.starts_with("/etc/kuroko.toml:2: `site.timezone`"), "{e}");
+
+        let e = Config::parse("[site]\nbogus = 1\n", Path::new("k.toml")).unwrap_err().to_string();
+        assert!(e.contains("k.toml") && e.contains("bogus") && e.contains("line 2"), "{e}");
+
+        let text = "[detect.overrides.telnet_use]\nvulnerability = 4\n";
+        let e = Config::parse(text, Path::new("k.toml")).unwrap_err().to_string();
+        assert!(e.contains("k.toml:2") && e.contains("detect.overrides.telnet_use.vulnerability"), "{e}");
+
+        let e = Config::parse("[storage]\nbudget = \"lots\"\n", Path::new("k.toml")).unwrap_err().to_string();
+        assert!(e.contains("k.toml:2: `storage.budget`"), "{e}");
+    }
+
+    #[test]
+    fn business_hours_in_zone_with_weekend_and_dst() {
+        let bh = BusinessHours::parse("mon-fri 09:00-18:00").unwrap();
+        let tokyo: chrono_tz::Tz = "Asia/Tokyo".parse().unwrap();
+        // Wed 2026-11-18 10:00 JST = 01:00Z.
+        let t = Timestamp::from_datetime(&tokyo.with_ymd_and_hms(2026, 11, 18, 10, 0, 0).unwrap());
+        assert!(bh.contains(t, &tokyo));
+        assert!(!bh.contains(t, &chrono_tz::UTC)); // 01:00 UTC
+        // Saturday.
+        let t = Timestamp::from_datetime(&tokyo.with_ymd_and_hms(2026, 11, 21, 10, 0, 0).unwrap());
+        assert!(!bh.contains(t, &tokyo));
+        // New York, 2026-03-09 (Monday after DST start) 08:30 EDT = 12:30Z: outside;
+        // 09:30 EDT = 13:30Z inside. Before DST (EST), 13:30Z would be 08:30: outside.
+        let ny: chrono_tz::Tz = "America/New_York".parse().unwrap();
+        let at = |h, m| Timestamp::from_datetime(&chrono::Utc.with_ymd_and_hms(2026, 3, 9, h, m, 0).unwrap());
+        assert!(!bh.contains(at(12, 30), &ny));
+        assert!(bh.contains(at(13, 30), &ny));
+        let before = Timestamp::from_datetime(&chrono::Utc.with_ymd_and_hms(2026, 3, 6, 13, 30, 0).unwrap());
+        assert!(!bh.contains(before, &ny));
+        assert!(BusinessHours::parse("mon-fri 18:00-09:00").is_err());
+        assert!(BusinessHours::parse("weekdays 9-5").is_err());
+    }
+}

@@ -1,0 +1,466 @@
+//! The session record: one conversation between a client and a server.
+//!
+//! Emitted by the analyzer when a flow ends (FIN/RST, idle or active timeout, eviction, or the
+//! end of an `analyze` run), then indexed for search, fed to detections and shown by the
+//! console and report. The JSON form (`kuroko search --format jsonl`) is the contract:
+//! required keys always present, one object per parsed protocol, named after it.
+//!
+//! Every string in here came off the wire: producers cap lengths (`MAX_FIELD_LEN`) and list
+//! sizes (`MAX_LIST_LEN`) so that one hostile session cannot blow up the index or a report.
+
+use crate::time::Timestamp;
+use serde::{Deserialize, Serialize};
+use std::net::IpAddr;
+
+/// Longest string kept in any field; longer values are cut (on a char boundary) and the
+/// session gets the `field_truncated` flag. 4 KiB holds every sane URL and header.
+pub const MAX_FIELD_LEN: usize = 4096;
+/// Most entries kept in any list (transactions, commands, recipients, answers, files).
+pub const MAX_LIST_LEN: usize = 256;
+
+/// One side of a session.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub struct Endpoint {
+    pub ip: IpAddr,
+    pub port: u16,
+    /// `aa:bb:cc:dd:ee:ff`, from the first frame seen from this side.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mac: Option<String>,
+}
+
+impl Endpoint {
+    pub fn new(ip: IpAddr, port: u16) -> Self {
+        Endpoint { ip, port, mac: None }
+    }
+}
+
+/// Where a session's packets are in the segment store, so that `kuroko pcap` touches only
+/// the segments that hold them.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PacketSpan {
+    /// Sequence number of the segment holding the first packet.
+    pub first_segment: u64,
+    /// Sequence number of the segment holding the last packet.
+    pub last_segment: u64,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct SessionRecord {
+    /// Stable id derived from the position of the session's first packet in the store, so a
+    /// re-analysis after a crash produces the same id (and the index can drop duplicates).
+    pub id: String,
+    pub start: Timestamp,
+    pub end: Timestamp,
+    /// Application protocol, lower case: `http`, `tls`, `dns`, `ssh`, `ftp`, `ftp-data`,
+    /// `smtp`, `pop3`, `imap`, `telnet`, `winrm`, `oracle`, `smb`, `rdp`, …; the transport
+    /// name (`tcp`, `udp`, `icmp`) when nothing more is known.
+    pub protocol: String,
+    /// `tcp`, `udp`, `icmp`, `icmpv6`, `sctp`, `gre`, `esp`, or `ip-<n>`.
+    pub transport: String,
+    pub client: Endpoint,
+    pub server: Endpoint,
+    /// Payload bytes client → server.
+    pub bytes_up: u64,
+    /// Payload bytes server → client.
+    pub bytes_down: u64,
+    /// Packets, both directions.
+    pub packets: u64,
+    #[serde(default)]
+    pub packets_up: u64,
+    #[serde(default)]
+    pub packets_down: u64,
+    /// Outer VLAN id, when the frames carried one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vlan: Option<u16>,
+    /// Capture interface id of the first packet.
+    #[serde(default)]
+    pub iface: u16,
+    /// Anomalies: `gap`, `truncated`, `evicted`, `timeout`, `field_truncated`,
+    /// `midstream` (first packet was not a SYN), `malformed:<proto>`, `tunnel:<kind>`, …
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub flags: Vec<String>,
+    /// Bytes missing from the TCP streams (gaps), both directions.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub missing_bytes: u64,
+    #[serde(default)]
+    pub span: PacketSpan,
+
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub http: Option<Http>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dns: Option<Dns>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<Tls>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ssh: Option<Ssh>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ftp: Option<Ftp>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mail: Option<Mail>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub telnet: Option<Telnet>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub oracle: Option<Oracle>,
+    /// Reconstructed objects (files, bodies, mails) stored content-addressed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub files: Vec<FileRef>,
+}
+
+fn is_zero(v: &u64) -> bool {
+    *v == 0
+}
+
+impl SessionRecord {
+    /// A record with the required keys and nothing parsed yet.
+    pub fn new(id: String, start: Timestamp, transport: &str, client: Endpoint, server: Endpoint) -> Self {
+        SessionRecord {
+            id,
+            start,
+            end: start,
+            protocol: transport.to_string(),
+            transport: transport.to_string(),
+            client,
+            server,
+            bytes_up: 0,
+            bytes_down: 0,
+            packets: 0,
+            packets_up: 0,
+            packets_down: 0,
+            vlan: None,
+            iface: 0,
+            flags: Vec::new(),
+            missing_bytes: 0,
+            span: PacketSpan::default(),
+            http: None,
+            dns: None,
+            tls: None,
+            ssh: None,
+            ftp: None,
+            mail: None,
+            telnet: None,
+            oracle: None,
+            files: Vec::new(),
+        }
+    }
+
+    /// Adds a flag once.
+    pub fn flag(&mut self, flag: &str) {
+        if !self.flags.iter().any(|f| f == flag) && self.flags.len() < MAX_LIST_LEN {
+            self.flags.push(flag.to_string());
+        }
+    }
+
+    pub fn has_flag(&self, flag: &str) -> bool {
+        self.flags.iter().any(|f| f == flag)
+    }
+
+    /// The user name seen in any protocol (FTP, Telnet, mail login, HTTP auth).
+    pub fn user(&self) -> Option<&str> {
+        self.ftp
+            .as_ref()
+            .and_then(|f| f.user.as_deref())
+            .or_else(|| self.telnet.as_ref().and_then(|t| t.user.as_deref()))
+            .or_else(|| self.mail.as_ref().and_then(|m| m.user.as_deref()))
+            .or_else(|| self.http.as_ref().and_then(|h| h.user.as_deref()))
+            .or_else(|| self.oracle.as_ref().and_then(|o| o.user.as_deref()))
+    }
+
+    /// `host` in the result table: HTTP host, TLS SNI, or DNS query name.
+    pub fn host(&self) -> Option<&str> {
+        self.http
+            .as_ref()
+            .and_then(|h| h.host.as_deref())
+            .or_else(|| self.tls.as_ref().and_then(|t| t.sni.as_deref()))
+            .or_else(|| self.dns.as_ref().and_then(|d| d.query.as_deref()))
+    }
+}
+
+/// Cuts `s` to at most `MAX_FIELD_LEN` bytes on a char boundary; returns whether it cut.
+pub fn cap_field(s: &mut String) -> bool {
+    if s.len() <= MAX_FIELD_LEN {
+        return false;
+    }
+    let mut end = MAX_FIELD_LEN;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    s.truncate(end);
+    true
+}
+
+/// HTTP/1.x. The top-level fields describe the first transaction (what the result table
+/// shows); `transactions` holds all of them (capped at `MAX_LIST_LEN`).
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+pub struct Http {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub method: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
+    /// As NetRAPTOR shows it: host + path, e.g. `example.com/index.html`, or
+    /// `mtalk.google.com:5228` for CONNECT.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<u16>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_agent: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content_type: Option<String>,
+    /// URL query string (after `?`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub query: Option<String>,
+    /// `Server:` header of the first response.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server: Option<String>,
+    /// Basic-auth user name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub transactions: Vec<HttpTransaction>,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+pub struct HttpTransaction {
+    pub method: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
+    /// Request target as sent (path, absolute URL, or authority for CONNECT).
+    pub uri: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<u16>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_agent: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content_type: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server: Option<String>,
+    /// `<title>` of an HTML response, when one was seen (used e.g. to spot login pages).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    #[serde(default)]
+    pub request_body_bytes: u64,
+    #[serde(default)]
+    pub response_body_bytes: u64,
+    /// Selected request headers worth searching and detecting on (name lower case).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub headers: Vec<(String, String)>,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+pub struct Dns {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub query: Option<String>,
+    /// `A`, `AAAA`, `MX`, … or the number for types without a name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub qtype: Option<String>,
+    /// `NOERROR`, `NXDOMAIN`, …
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rcode: Option<String>,
+    #[serde(default)]
+    pub answers: Vec<String>,
+    /// Further queries in the same flow (e.g. DNS over TCP, or a reused client port).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub more_queries: Vec<String>,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+pub struct Tls {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sni: Option<String>,
+    /// Negotiated version (`TLSv1.3`, …), or the ClientHello's offer when no ServerHello.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ja3: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ja4: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub alpn: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cipher: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cert_subject: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cert_issuer: Option<String>,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+pub struct Ssh {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_version: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server_version: Option<String>,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+pub struct Ftp {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+    /// Commands as sent (`USER alice`, `RETR report.pdf`); `PASS` arguments are masked.
+    #[serde(default)]
+    pub commands: Vec<String>,
+    #[serde(default)]
+    pub files: Vec<FtpFile>,
+    /// On an `ftp-data` session: the id of the control session that opened it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub control_session: Option<String>,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+pub struct FtpFile {
+    pub name: String,
+    /// `upload` (client → server, STOR/APPE) or `download` (RETR).
+    pub direction: String,
+    pub bytes: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
+}
+
+/// A mail seen in SMTP, POP3 or IMAP. The top level is the first message of the session;
+/// further messages are in `messages`.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+pub struct Mail {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<String>,
+    /// To, Cc and Bcc (header addresses, plus SMTP `RCPT TO` envelope recipients).
+    #[serde(default)]
+    pub to: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subject: Option<String>,
+    #[serde(default)]
+    pub attachments: Vec<Attachment>,
+    /// Display name of `From:` (`"Resona Bank" <x@evil.example>` → `Resona Bank`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from_display: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reply_to: Option<String>,
+    /// SMTP envelope sender (`MAIL FROM`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mail_from: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message_id: Option<String>,
+    /// Login user (SMTP AUTH, POP3 USER, IMAP LOGIN).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+    /// Links in the bodies: the text shown and the href (for deceptive-link checks).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub links: Vec<Link>,
+    /// SHA-256 of the whole message as stored (`.eml`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub eml_sha256: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub messages: Vec<MailMessage>,
+}
+
+/// A further message of the same session.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+pub struct MailMessage {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<String>,
+    #[serde(default)]
+    pub to: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subject: Option<String>,
+    #[serde(default)]
+    pub attachments: Vec<Attachment>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from_display: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reply_to: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub links: Vec<Link>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub eml_sha256: Option<String>,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+pub struct Attachment {
+    pub name: String,
+    pub bytes: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content_type: Option<String>,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+pub struct Link {
+    pub text: String,
+    pub href: String,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+pub struct Telnet {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+pub struct Oracle {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub program: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+}
+
+/// A reconstructed object, stored under `files/` by SHA-256.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+pub struct FileRef {
+    pub sha256: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content_type: Option<String>,
+    pub bytes: u64,
+    /// `upload` (client → server) or `download`.
+    pub direction: String,
+    /// `http-body`, `ftp`, `mail`, `attachment`, `mail-body`.
+    pub kind: String,
+    /// Set when the object is incomplete (gap, truncation, budget).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub partial: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_has_the_contract_keys() {
+        let mut s = SessionRecord::new(
+            "s1".into(),
+            Timestamp(1_763_425_800_000_000_000),
+            "tcp",
+            Endpoint::new("10.0.0.5".parse().unwrap(), 50000),
+            Endpoint::new("93.184.216.34".parse().unwrap(), 80),
+        );
+        s.protocol = "http".into();
+        s.http = Some(Http {
+            method: Some("GET".into()),
+            ..Default::default()
+        });
+        let v: serde_json::Value = serde_json::to_value(&s).unwrap();
+        for key in [
+            "id", "start", "end", "protocol", "transport", "client", "server", "bytes_up",
+            "bytes_down", "packets", "http",
+        ] {
+            assert!(v.get(key).is_some(), "missing {key}");
+        }
+        assert_eq!(v["client"]["ip"], "10.0.0.5");
+        assert_eq!(v["start"], "2025-11-18T00:30:00.000000000Z");
+        let back: SessionRecord = serde_json::from_value(v).unwrap();
+        assert_eq!(back, s);
+    }
+
+    #[test]
+    fn cap_field_cuts_on_char_boundary() {
+        let mut s = "あ".repeat(MAX_FIELD_LEN);
+        assert!(cap_field(&mut s));
+        assert!(s.len() <= MAX_FIELD_LEN);
+        assert!(s.chars().all(|c| c == 'あ'));
+    }
+}

@@ -1,0 +1,23 @@
+//! `cargo xtask bench <what>`: each benchmark measures a reference in the same run (the
+//! disk's raw O_DIRECT write speed, tcpdump on the same interface, tshark on the same pcap)
+//! and reports ours as a ratio to it. Nothing here asserts on time.
+
+use clap::Subcommand;
+
+#[derive(clap::Args)]
+pub struct Args {
+    #[command(subcommand)]
+    pub what: What,
+}
+
+#[derive(Subcommand)]
+pub enum What {
+    /// Segment store import throughput vs raw O_DIRECT write speed.
+    Store,
+}
+
+pub fn run(args: Args) -> anyhow::Result<()> {
+    match args.what {
+        What::Store => anyhow::bail!("the store benchmark is not in this build yet"),
+    }
+}

@@ -1,0 +1,40 @@
+//! `cargo xtask …`: the repeated jobs of the project.
+//!
+//! `demo` (the README's main job), `test` (what CI runs), `deps` (install the Debian packages
+//! the tests need), `bench <store|capture|analyze|search>`, `image`, `qemu`, `qemu-test`.
+
+mod bench;
+mod deps;
+mod demo;
+mod test;
+mod util;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "cargo xtask")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Make traffic with real clients, capture it live, analyze it and show the findings.
+    Demo(demo::Args),
+    /// Run the whole test suite (what CI runs).
+    Test(test::Args),
+    /// Install the Debian packages the tests and the demo need (root).
+    Deps,
+    /// Benchmarks, reported as ratios against a reference measured in the same run.
+    Bench(bench::Args),
+}
+
+fn main() -> anyhow::Result<()> {
+    match Cli::parse().command {
+        Command::Demo(a) => demo::run(a),
+        Command::Test(a) => test::run(a),
+        Command::Deps => deps::install(),
+        Command::Bench(a) => bench::run(a),
+    }
+}
