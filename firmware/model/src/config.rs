@@ -178,7 +178,9 @@ pub fn parse_budget(text: &str) -> Result<Budget, String> {
             .parse()
             .map_err(|_| format!("`{text}` is not a percentage; write e.g. 80%"))?;
         if !(v > 0.0 && v <= 100.0) {
-            return Err(format!("`{text}`: a percentage must be above 0 and at most 100"));
+            return Err(format!(
+                "`{text}`: a percentage must be above 0 and at most 100"
+            ));
         }
         Ok(Budget::Percent(v))
     } else {
@@ -314,23 +316,23 @@ impl Config {
             path: path.to_path_buf(),
             message: one_line(&e.to_string()),
         })?;
-        config.validate().map_err(|(key, message)| ConfigError::Invalid {
-            path: path.to_path_buf(),
-            line: locate_key(text, &key)
-                .map(|l| format!(":{l}"))
-                .unwrap_or_default(),
-            key,
-            message,
-        })?;
+        config
+            .validate()
+            .map_err(|(key, message)| ConfigError::Invalid {
+                path: path.to_path_buf(),
+                line: locate_key(text, &key)
+                    .map(|l| format!(":{l}"))
+                    .unwrap_or_default(),
+                key,
+                message,
+            })?;
         Ok(config)
     }
 
     /// Checks every value; the error is (`section.key`, what is wrong and what to write).
     pub fn validate(&self) -> Result<(), (String, String)> {
         let k = |s: &str| s.to_string();
-        self.site
-            .tz()
-            .map_err(|m| (k("site.timezone"), m))?;
+        self.site.tz().map_err(|m| (k("site.timezone"), m))?;
         for n in &self.site.internal_networks {
             parse_net(n).map_err(|m| (k("site.internal_networks"), m))?;
         }
@@ -346,7 +348,10 @@ impl Config {
         parse_duration_secs(&self.detect.upload_window)
             .map_err(|m| (k("detect.upload_window"), m))?;
         if self.detect.openssh_min_version.trim().is_empty() {
-            return Err((k("detect.openssh_min_version"), "must not be empty; the default is 9.8p1".into()));
+            return Err((
+                k("detect.openssh_min_version"),
+                "must not be empty; the default is 9.8p1".into(),
+            ));
         }
         for (rule, o) in &self.detect.overrides {
             for (name, v) in [("vulnerability", o.vulnerability), ("threat", o.threat)] {
@@ -360,20 +365,28 @@ impl Config {
                 }
             }
         }
-        self.storage.budget().map_err(|m| (k("storage.budget"), m))?;
+        self.storage
+            .budget()
+            .map_err(|m| (k("storage.budget"), m))?;
         let seg = self
             .storage
             .segment_size_bytes()
             .map_err(|m| (k("storage.segment_size"), m))?;
         if !(1 << 20..=1 << 32).contains(&seg) {
-            return Err((k("storage.segment_size"), "must be between 1MiB and 4GiB".into()));
+            return Err((
+                k("storage.segment_size"),
+                "must be between 1MiB and 4GiB".into(),
+            ));
         }
         if let Budget::Bytes(b) = self.storage.budget().unwrap_or(Budget::Bytes(0))
             && b < 2 * seg
         {
             return Err((
                 k("storage.budget"),
-                format!("{} holds fewer than two segments of {}; raise the budget or lower storage.segment_size", self.storage.budget, self.storage.segment_size),
+                format!(
+                    "{} holds fewer than two segments of {}; raise the budget or lower storage.segment_size",
+                    self.storage.budget, self.storage.segment_size
+                ),
             ));
         }
         self.storage
@@ -388,7 +401,10 @@ impl Config {
             return Err((k("capture.snaplen"), "must be between 64 and 262144".into()));
         }
         if self.capture.threads_per_interface == 0 {
-            return Err((k("capture.threads_per_interface"), "must be at least 1".into()));
+            return Err((
+                k("capture.threads_per_interface"),
+                "must be at least 1".into(),
+            ));
         }
         if self.analyzer.max_flows == 0 {
             return Err((k("analyzer.max_flows"), "must be at least 1".into()));
@@ -405,17 +421,30 @@ impl Config {
             .map_err(|m| (k("analyzer.max_object_size"), m))?;
         for c in &self.alerts.conditions {
             if c.name.trim().is_empty() {
-                return Err((k("alerts.conditions.name"), "every alert condition needs a name".into()));
+                return Err((
+                    k("alerts.conditions.name"),
+                    "every alert condition needs a name".into(),
+                ));
             }
             if !["info", "warning", "critical"].contains(&c.severity.as_str()) {
                 return Err((
                     k("alerts.conditions.severity"),
-                    format!("`{}` is not a severity; use info, warning or critical", c.severity),
+                    format!(
+                        "`{}` is not a severity; use info, warning or critical",
+                        c.severity
+                    ),
                 ));
             }
         }
-        for (key, v) in [("alerts.syslog", &self.alerts.syslog), ("alerts.smtp_relay", &self.alerts.smtp_relay)] {
-            if !v.is_empty() && v.rsplit_once(':').and_then(|(_, p)| p.parse::<u16>().ok()).is_none() {
+        for (key, v) in [
+            ("alerts.syslog", &self.alerts.syslog),
+            ("alerts.smtp_relay", &self.alerts.smtp_relay),
+        ] {
+            if !v.is_empty()
+                && v.rsplit_once(':')
+                    .and_then(|(_, p)| p.parse::<u16>().ok())
+                    .is_none()
+            {
                 return Err((k(key), format!("`{v}` is not host:port")));
             }
         }
@@ -436,10 +465,16 @@ impl Site {
         })
     }
     pub fn internal_nets(&self) -> Vec<IpNet> {
-        self.internal_networks.iter().filter_map(|n| parse_net(n).ok()).collect()
+        self.internal_networks
+            .iter()
+            .filter_map(|n| parse_net(n).ok())
+            .collect()
     }
     pub fn vpn_nets(&self) -> Vec<IpNet> {
-        self.vpn_pools.iter().filter_map(|n| parse_net(n).ok()).collect()
+        self.vpn_pools
+            .iter()
+            .filter_map(|n| parse_net(n).ok())
+            .collect()
     }
     pub fn is_internal(&self, ip: IpAddr) -> bool {
         self.internal_nets().iter().any(|n| n.contains(&ip))
@@ -476,19 +511,24 @@ impl BusinessHours {
     pub fn parse(text: &str) -> Result<Self, String> {
         let mut ranges = Vec::new();
         for part in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-            let (days, hours) = part.split_once(char::is_whitespace).ok_or_else(|| {
-                format!("`{part}` should look like `mon-fri 09:00-18:00`")
-            })?;
+            let (days, hours) = part
+                .split_once(char::is_whitespace)
+                .ok_or_else(|| format!("`{part}` should look like `mon-fri 09:00-18:00`"))?;
             let days = parse_days(days.trim())?;
-            let (a, b) = hours.trim().split_once('-').ok_or_else(|| {
-                format!("`{hours}` should be a time range like 09:00-18:00")
-            })?;
+            let (a, b) = hours
+                .trim()
+                .split_once('-')
+                .ok_or_else(|| format!("`{hours}` should be a time range like 09:00-18:00"))?;
             let start_min = parse_hhmm(a)?;
             let end_min = parse_hhmm(b)?;
             if end_min <= start_min {
                 return Err(format!("`{hours}`: the end must be after the start"));
             }
-            ranges.push(HoursRange { days, start_min, end_min });
+            ranges.push(HoursRange {
+                days,
+                start_min,
+                end_min,
+            });
         }
         Ok(BusinessHours { ranges })
     }
@@ -535,8 +575,12 @@ fn parse_hhmm(text: &str) -> Result<u32, String> {
     let (h, m) = t
         .split_once(':')
         .ok_or_else(|| format!("`{t}` is not a time like 09:00"))?;
-    let h: u32 = h.parse().map_err(|_| format!("`{t}` is not a time like 09:00"))?;
-    let m: u32 = m.parse().map_err(|_| format!("`{t}` is not a time like 09:00"))?;
+    let h: u32 = h
+        .parse()
+        .map_err(|_| format!("`{t}` is not a time like 09:00"))?;
+    let m: u32 = m
+        .parse()
+        .map_err(|_| format!("`{t}` is not a time like 09:00"))?;
     if h > 24 || m > 59 || (h == 24 && m != 0) {
         return Err(format!("`{t}` is not a time of day"));
     }
@@ -559,7 +603,9 @@ fn locate_key(text: &str, dotted: &str) -> Option<usize> {
             }
             continue;
         }
-        let Some((k, _)) = l.split_once('=') else { continue };
+        let Some((k, _)) = l.split_once('=') else {
+            continue;
+        };
         let k = k.trim().trim_matches('"');
         if k == key {
             if current == section || section.starts_with(&current) && !current.is_empty() {
@@ -609,17 +655,31 @@ segment_size = "64MiB"
     #[test]
     fn errors_name_file_line_and_key() {
         let text = "[site]\ntimezone = \"Asia/Tokio\"\n";
-        let e = Config::parse(text, Path::new("/etc/kuroko.toml")).unwrap_err().to_string();
+        let e = Config::parse(text, Path::new("/etc/kuroko.toml"))
+            .unwrap_err()
+            .to_string();
         assert!(e.starts_with("/etc/kuroko.toml:2: `site.timezone`"), "{e}");
 
-        let e = Config::parse("[site]\nbogus = 1\n", Path::new("k.toml")).unwrap_err().to_string();
-        assert!(e.contains("k.toml") && e.contains("bogus") && e.contains("line 2"), "{e}");
+        let e = Config::parse("[site]\nbogus = 1\n", Path::new("k.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("k.toml") && e.contains("bogus") && e.contains("line 2"),
+            "{e}"
+        );
 
         let text = "[detect.overrides.telnet_use]\nvulnerability = 4\n";
-        let e = Config::parse(text, Path::new("k.toml")).unwrap_err().to_string();
-        assert!(e.contains("k.toml:2") && e.contains("detect.overrides.telnet_use.vulnerability"), "{e}");
+        let e = Config::parse(text, Path::new("k.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("k.toml:2") && e.contains("detect.overrides.telnet_use.vulnerability"),
+            "{e}"
+        );
 
-        let e = Config::parse("[storage]\nbudget = \"lots\"\n", Path::new("k.toml")).unwrap_err().to_string();
+        let e = Config::parse("[storage]\nbudget = \"lots\"\n", Path::new("k.toml"))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("k.toml:2: `storage.budget`"), "{e}");
     }
 
@@ -637,10 +697,13 @@ segment_size = "64MiB"
         // New York, 2026-03-09 (Monday after DST start) 08:30 EDT = 12:30Z: outside;
         // 09:30 EDT = 13:30Z inside. Before DST (EST), 13:30Z would be 08:30: outside.
         let ny: chrono_tz::Tz = "America/New_York".parse().unwrap();
-        let at = |h, m| Timestamp::from_datetime(&chrono::Utc.with_ymd_and_hms(2026, 3, 9, h, m, 0).unwrap());
+        let at = |h, m| {
+            Timestamp::from_datetime(&chrono::Utc.with_ymd_and_hms(2026, 3, 9, h, m, 0).unwrap())
+        };
         assert!(!bh.contains(at(12, 30), &ny));
         assert!(bh.contains(at(13, 30), &ny));
-        let before = Timestamp::from_datetime(&chrono::Utc.with_ymd_and_hms(2026, 3, 6, 13, 30, 0).unwrap());
+        let before =
+            Timestamp::from_datetime(&chrono::Utc.with_ymd_and_hms(2026, 3, 6, 13, 30, 0).unwrap());
         assert!(!bh.contains(before, &ny));
         assert!(BusinessHours::parse("mon-fri 18:00-09:00").is_err());
         assert!(BusinessHours::parse("weekdays 9-5").is_err());

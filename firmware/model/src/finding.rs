@@ -77,9 +77,15 @@ impl Category {
             (Category::Exfiltration, Lang::Ja) => "情報流出に繋がる脅威・脆弱性",
             (Category::Insider, Lang::Ja) => "内部不正に繋がる脅威・脆弱性",
             (Category::Other, Lang::Ja) => "その他の脆弱性",
-            (Category::InitialAccess, Lang::En) => "Threats and weaknesses leading to initial access",
-            (Category::LateralMovement, Lang::En) => "Threats and weaknesses leading to lateral movement",
-            (Category::Exfiltration, Lang::En) => "Threats and weaknesses leading to data exfiltration",
+            (Category::InitialAccess, Lang::En) => {
+                "Threats and weaknesses leading to initial access"
+            }
+            (Category::LateralMovement, Lang::En) => {
+                "Threats and weaknesses leading to lateral movement"
+            }
+            (Category::Exfiltration, Lang::En) => {
+                "Threats and weaknesses leading to data exfiltration"
+            }
             (Category::Insider, Lang::En) => "Threats and weaknesses leading to insider misuse",
             (Category::Other, Lang::En) => "Other weaknesses",
         }

@@ -15,6 +15,7 @@
 pub mod config;
 pub mod finding;
 pub mod session;
+pub mod sessionlog;
 pub mod time;
 pub mod units;
 

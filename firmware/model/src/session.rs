@@ -30,7 +30,11 @@ pub struct Endpoint {
 
 impl Endpoint {
     pub fn new(ip: IpAddr, port: u16) -> Self {
-        Endpoint { ip, port, mac: None }
+        Endpoint {
+            ip,
+            port,
+            mac: None,
+        }
     }
 }
 
@@ -112,7 +116,13 @@ fn is_zero(v: &u64) -> bool {
 
 impl SessionRecord {
     /// A record with the required keys and nothing parsed yet.
-    pub fn new(id: String, start: Timestamp, transport: &str, client: Endpoint, server: Endpoint) -> Self {
+    pub fn new(
+        id: String,
+        start: Timestamp,
+        transport: &str,
+        client: Endpoint,
+        server: Endpoint,
+    ) -> Self {
         SessionRecord {
             id,
             start,
@@ -445,8 +455,17 @@ mod tests {
         });
         let v: serde_json::Value = serde_json::to_value(&s).unwrap();
         for key in [
-            "id", "start", "end", "protocol", "transport", "client", "server", "bytes_up",
-            "bytes_down", "packets", "http",
+            "id",
+            "start",
+            "end",
+            "protocol",
+            "transport",
+            "client",
+            "server",
+            "bytes_up",
+            "bytes_down",
+            "packets",
+            "http",
         ] {
             assert!(v.get(key).is_some(), "missing {key}");
         }

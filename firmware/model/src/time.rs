@@ -38,7 +38,9 @@ impl Timestamp {
     pub fn parse_rfc3339(s: &str) -> Result<Self, String> {
         DateTime::parse_from_rfc3339(s.trim())
             .map(|dt| Timestamp::from_datetime(&dt))
-            .map_err(|e| format!("`{s}` is not an RFC 3339 time ({e}); write e.g. 2026-11-18T09:30:00+09:00"))
+            .map_err(|e| {
+                format!("`{s}` is not an RFC 3339 time ({e}); write e.g. 2026-11-18T09:30:00+09:00")
+            })
     }
 }
 

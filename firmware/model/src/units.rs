@@ -12,7 +12,9 @@ pub fn parse_bytes(text: &str) -> Result<u64, String> {
     let (num, unit) = t.split_at(split);
     let unit = unit.trim();
     if num.is_empty() {
-        return Err(format!("`{text}` is not a size; write e.g. 100MB, 64MiB or 2GiB"));
+        return Err(format!(
+            "`{text}` is not a size; write e.g. 100MB, 64MiB or 2GiB"
+        ));
     }
     let value: f64 = num
         .parse()

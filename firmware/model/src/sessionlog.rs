@@ -1,0 +1,467 @@
+//! The durable session log: `DIR/sessions/NNNNNNNN.jsonl`, one `SessionRecord` a line.
+//!
+//! Why a log and not direct calls: the analyzer, the index, detections and alerts crash and
+//! restart independently. Each consumer stores the [`LogPos`] it has consumed *together with*
+//! its own state (atomically), and on restart reads on from there, so each is exactly-once
+//! by itself. The analyzer, the only writer, records the log position in its checkpoint and
+//! truncates the log back to it after a crash, so the log never holds a session twice.
+//!
+//! Invariants: a reader never returns a torn (unterminated) last line; positions only grow;
+//! files rotate at [`FILE_LIMIT`] bytes so old ones can be pruned whole.
+
+use crate::session::SessionRecord;
+use serde::{Deserialize, Serialize};
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, BufRead, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+
+/// A file is closed and the next one started once it reaches this size (64 MiB).
+pub const FILE_LIMIT: u64 = 64 << 20;
+/// Longest line a reader accepts (a session record is a few KiB; anything longer is damage).
+pub const MAX_LINE: usize = 8 << 20;
+
+/// A position in the log: file number and byte offset in that file.
+#[derive(
+    Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash,
+)]
+pub struct LogPos {
+    pub file: u32,
+    pub offset: u64,
+}
+
+fn file_path(dir: &Path, n: u32) -> PathBuf {
+    dir.join(format!("{n:08}.jsonl"))
+}
+
+/// Log file numbers present in `dir`, ascending.
+pub fn list_files(dir: &Path) -> io::Result<Vec<u32>> {
+    let mut out = Vec::new();
+    let rd = match fs::read_dir(dir) {
+        Ok(rd) => rd,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(out),
+        Err(e) => return Err(e),
+    };
+    for entry in rd {
+        let name = entry?.file_name();
+        let name = name.to_string_lossy();
+        if let Some(stem) = name.strip_suffix(".jsonl")
+            && stem.len() == 8
+            && let Ok(n) = stem.parse::<u32>()
+        {
+            out.push(n);
+        }
+    }
+    out.sort_unstable();
+    Ok(out)
+}
+
+fn sync_dir(dir: &Path) -> io::Result<()> {
+    File::open(dir)?.sync_all()
+}
+
+/// Appends session records. One writer per data directory (the analyzer).
+pub struct SessionLogWriter {
+    dir: PathBuf,
+    file_no: u32,
+    offset: u64,
+    out: BufWriter<File>,
+    line: Vec<u8>,
+}
+
+impl SessionLogWriter {
+    /// Opens (creating) the log and cuts a torn last line left by a crash.
+    pub fn open(dir: &Path) -> io::Result<Self> {
+        fs::create_dir_all(dir)?;
+        let files = list_files(dir)?;
+        let file_no = files.last().copied().unwrap_or(0);
+        let path = file_path(dir, file_no);
+        let mut f = OpenOptions::new()
+            .create(true)
+            .read(true)
+            .write(true)
+            .truncate(false)
+            .open(&path)?;
+        let len = f.metadata()?.len();
+        let good = complete_prefix_len(&mut f, len)?;
+        if good != len {
+            f.set_len(good)?;
+            f.sync_all()?;
+        }
+        f.seek(SeekFrom::Start(good))?;
+        if files.is_empty() {
+            sync_dir(dir)?;
+        }
+        Ok(SessionLogWriter {
+            dir: dir.to_path_buf(),
+            file_no,
+            offset: good,
+            out: BufWriter::with_capacity(256 << 10, f),
+            line: Vec::with_capacity(4096),
+        })
+    }
+
+    /// The position after the last appended record (not necessarily durable yet).
+    pub fn end(&self) -> LogPos {
+        LogPos {
+            file: self.file_no,
+            offset: self.offset,
+        }
+    }
+
+    pub fn append(&mut self, rec: &SessionRecord) -> io::Result<()> {
+        if self.offset >= FILE_LIMIT {
+            self.rotate()?;
+        }
+        self.line.clear();
+        serde_json::to_writer(&mut self.line, rec).map_err(io::Error::other)?;
+        self.line.push(b'\n');
+        self.out.write_all(&self.line)?;
+        self.offset += self.line.len() as u64;
+        Ok(())
+    }
+
+    fn rotate(&mut self) -> io::Result<()> {
+        self.out.flush()?;
+        self.out.get_ref().sync_data()?;
+        self.file_no += 1;
+        let f = OpenOptions::new()
+            .create(true)
+            .write(true)
+            .truncate(true)
+            .open(file_path(&self.dir, self.file_no))?;
+        sync_dir(&self.dir)?;
+        self.out = BufWriter::with_capacity(256 << 10, f);
+        self.offset = 0;
+        Ok(())
+    }
+
+    /// Makes everything appended so far durable; returns the durable end.
+    pub fn sync(&mut self) -> io::Result<LogPos> {
+        self.out.flush()?;
+        self.out.get_ref().sync_data()?;
+        Ok(self.end())
+    }
+
+    /// Drops everything after `pos` (used after a crash to return to the checkpoint).
+    pub fn truncate(&mut self, pos: LogPos) -> io::Result<()> {
+        self.out.flush()?;
+        for n in list_files(&self.dir)? {
+            if n > pos.file {
+                fs::remove_file(file_path(&self.dir, n))?;
+            }
+        }
+        let f = OpenOptions::new()
+            .create(true)
+            .write(true)
+            .truncate(false)
+            .open(file_path(&self.dir, pos.file))?;
+        let len = f.metadata()?.len();
+        if pos.offset < len {
+            f.set_len(pos.offset)?;
+        }
+        f.sync_all()?;
+        sync_dir(&self.dir)?;
+        let mut f = f;
+        let end = pos.offset.min(len);
+        f.seek(SeekFrom::Start(end))?;
+        self.file_no = pos.file;
+        self.offset = end;
+        self.out = BufWriter::with_capacity(256 << 10, f);
+        Ok(())
+    }
+
+    /// Deletes whole files that end before `pos` (all consumers are past them).
+    pub fn prune_before(&mut self, pos: LogPos) -> io::Result<u32> {
+        let mut removed = 0;
+        for n in list_files(&self.dir)? {
+            if n < pos.file && n < self.file_no {
+                fs::remove_file(file_path(&self.dir, n))?;
+                removed += 1;
+            }
+        }
+        Ok(removed)
+    }
+}
+
+/// Length of the prefix of `f` that ends with a newline.
+fn complete_prefix_len(f: &mut File, len: u64) -> io::Result<u64> {
+    if len == 0 {
+        return Ok(0);
+    }
+    // Scan backwards in chunks for the last '\n'.
+    let mut end = len;
+    let mut buf = vec![0u8; 64 << 10];
+    while end > 0 {
+        let start = end.saturating_sub(buf.len() as u64);
+        let n = (end - start) as usize;
+        f.seek(SeekFrom::Start(start))?;
+        f.read_exact(&mut buf[..n])?;
+        if let Some(i) = buf[..n].iter().rposition(|&b| b == b'\n') {
+            return Ok(start + i as u64 + 1);
+        }
+        end = start;
+    }
+    Ok(0)
+}
+
+/// Reads the log from a position.
+pub struct SessionLogReader {
+    dir: PathBuf,
+}
+
+/// A line that could not be read as a session record (damage, not a torn tail).
+#[derive(Debug, thiserror::Error)]
+#[error("session log {path}: bad record at offset {offset}: {message}")]
+pub struct BadRecord {
+    pub path: PathBuf,
+    pub offset: u64,
+    pub message: String,
+}
+
+impl SessionLogReader {
+    pub fn open(dir: &Path) -> io::Result<Self> {
+        Ok(SessionLogReader {
+            dir: dir.to_path_buf(),
+        })
+    }
+
+    /// The end of the complete records now in the log.
+    pub fn end(&self) -> io::Result<LogPos> {
+        let files = list_files(&self.dir)?;
+        let Some(&last) = files.last() else {
+            return Ok(LogPos::default());
+        };
+        let mut f = File::open(file_path(&self.dir, last))?;
+        let len = f.metadata()?.len();
+        Ok(LogPos {
+            file: last,
+            offset: complete_prefix_len(&mut f, len)?,
+        })
+    }
+
+    /// Records after `pos`, each with the position just after it. A damaged line yields one
+    /// `Err` (kind `InvalidData`, wrapping [`BadRecord`]) and reading goes on after it; a
+    /// torn last line is not returned. If `pos` points into a pruned file, reading starts at
+    /// the oldest file still present.
+    pub fn read_from(&self, pos: LogPos) -> io::Result<LogIter> {
+        let files: Vec<u32> = list_files(&self.dir)?
+            .into_iter()
+            .filter(|&n| n >= pos.file)
+            .collect();
+        Ok(LogIter {
+            dir: self.dir.clone(),
+            files,
+            idx: 0,
+            start: pos,
+            cur: None,
+            line: Vec::new(),
+        })
+    }
+}
+
+pub struct LogIter {
+    dir: PathBuf,
+    files: Vec<u32>,
+    idx: usize,
+    start: LogPos,
+    cur: Option<(u32, u64, BufReader<File>)>,
+    line: Vec<u8>,
+}
+
+impl Iterator for LogIter {
+    type Item = io::Result<(LogPos, SessionRecord)>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            if self.cur.is_none() {
+                let &n = self.files.get(self.idx)?;
+                self.idx += 1;
+                let path = file_path(&self.dir, n);
+                let mut f = match File::open(&path) {
+                    Ok(f) => f,
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                    Err(e) => return Some(Err(e)),
+                };
+                let offset = if n == self.start.file {
+                    self.start.offset
+                } else {
+                    0
+                };
+                if let Err(e) = f.seek(SeekFrom::Start(offset)) {
+                    return Some(Err(e));
+                }
+                self.cur = Some((n, offset, BufReader::with_capacity(256 << 10, f)));
+            }
+            let (n, offset, reader) = self.cur.as_mut()?;
+            self.line.clear();
+            let read = match reader
+                .by_ref()
+                .take(MAX_LINE as u64 + 1)
+                .read_until(b'\n', &mut self.line)
+            {
+                Ok(r) => r,
+                Err(e) => return Some(Err(e)),
+            };
+            if read == 0 || self.line.last() != Some(&b'\n') {
+                if read > MAX_LINE {
+                    let at = *offset;
+                    // Skip the rest of the monster line.
+                    *offset += read as u64;
+                    let mut sink = Vec::new();
+                    let _ = reader.read_until(b'\n', &mut sink);
+                    *offset += sink.len() as u64;
+                    return Some(Err(io::Error::new(
+                        io::ErrorKind::InvalidData,
+                        BadRecord {
+                            path: file_path(&self.dir, *n),
+                            offset: at,
+                            message: format!("line longer than {MAX_LINE} bytes"),
+                        },
+                    )));
+                }
+                // End of file, or a torn last line: go on with the next file.
+                self.cur = None;
+                continue;
+            }
+            let at = *offset;
+            *offset += read as u64;
+            let pos = LogPos {
+                file: *n,
+                offset: *offset,
+            };
+            return Some(match serde_json::from_slice::<SessionRecord>(&self.line) {
+                Ok(rec) => Ok((pos, rec)),
+                Err(e) => Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    BadRecord {
+                        path: file_path(&self.dir, *n),
+                        offset: at,
+                        message: e.to_string(),
+                    },
+                )),
+            });
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::session::Endpoint;
+    use crate::time::Timestamp;
+
+    fn rec(i: u64) -> SessionRecord {
+        let mut r = SessionRecord::new(
+            format!("s{i}"),
+            Timestamp(i as i64),
+            "tcp",
+            Endpoint::new("10.0.0.1".parse().unwrap(), 1000 + i as u16),
+            Endpoint::new("10.0.0.2".parse().unwrap(), 80),
+        );
+        r.bytes_up = i;
+        r
+    }
+
+    fn ids(dir: &Path, from: LogPos) -> Vec<String> {
+        SessionLogReader::open(dir)
+            .unwrap()
+            .read_from(from)
+            .unwrap()
+            .map(|r| r.unwrap().1.id)
+            .collect()
+    }
+
+    #[test]
+    fn append_sync_read_resume_and_truncate() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("sessions");
+        let mut w = SessionLogWriter::open(&dir).unwrap();
+        for i in 0..5 {
+            w.append(&rec(i)).unwrap();
+        }
+        let mid = w.sync().unwrap();
+        for i in 5..8 {
+            w.append(&rec(i)).unwrap();
+        }
+        w.sync().unwrap();
+        assert_eq!(ids(&dir, LogPos::default()).len(), 8);
+        assert_eq!(ids(&dir, mid), vec!["s5", "s6", "s7"]);
+        // Positions returned by the reader resume exactly after each record.
+        let all: Vec<_> = SessionLogReader::open(&dir)
+            .unwrap()
+            .read_from(LogPos::default())
+            .unwrap()
+            .map(|r| r.unwrap())
+            .collect();
+        assert_eq!(all[4].0, mid);
+        w.truncate(mid).unwrap();
+        w.append(&rec(9)).unwrap();
+        w.sync().unwrap();
+        assert_eq!(
+            ids(&dir, LogPos::default()),
+            vec!["s0", "s1", "s2", "s3", "s4", "s9"]
+        );
+    }
+
+    #[test]
+    fn torn_tail_is_never_returned_and_is_cut_on_open() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("sessions");
+        let mut w = SessionLogWriter::open(&dir).unwrap();
+        w.append(&rec(1)).unwrap();
+        let end = w.sync().unwrap();
+        drop(w);
+        let path = file_path(&dir, 0);
+        let mut f = OpenOptions::new().append(true).open(&path).unwrap();
+        f.write_all(b"{\"id\":\"torn").unwrap();
+        assert_eq!(ids(&dir, LogPos::default()), vec!["s1"]);
+        assert_eq!(SessionLogReader::open(&dir).unwrap().end().unwrap(), end);
+        let mut w = SessionLogWriter::open(&dir).unwrap();
+        assert_eq!(w.end(), end);
+        w.append(&rec(2)).unwrap();
+        w.sync().unwrap();
+        assert_eq!(ids(&dir, LogPos::default()), vec!["s1", "s2"]);
+    }
+
+    #[test]
+    fn damaged_line_is_an_error_and_reading_goes_on() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("sessions");
+        let mut w = SessionLogWriter::open(&dir).unwrap();
+        w.append(&rec(1)).unwrap();
+        w.sync().unwrap();
+        drop(w);
+        let path = file_path(&dir, 0);
+        let mut f = OpenOptions::new().append(true).open(&path).unwrap();
+        f.write_all(b"not json\n").unwrap();
+        drop(f);
+        let mut w = SessionLogWriter::open(&dir).unwrap();
+        w.append(&rec(3)).unwrap();
+        w.sync().unwrap();
+        let items: Vec<_> = SessionLogReader::open(&dir)
+            .unwrap()
+            .read_from(LogPos::default())
+            .unwrap()
+            .collect();
+        assert_eq!(items.len(), 3);
+        assert!(items[0].is_ok() && items[2].is_ok());
+        let e = items[1].as_ref().unwrap_err().to_string();
+        assert!(e.contains("bad record at offset"), "{e}");
+    }
+
+    #[test]
+    fn rotation_keeps_order_and_prune_removes_whole_files() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("sessions");
+        let mut w = SessionLogWriter::open(&dir).unwrap();
+        w.append(&rec(0)).unwrap();
+        // Force a rotation without writing 64 MiB.
+        w.offset = FILE_LIMIT;
+        w.append(&rec(1)).unwrap();
+        let end = w.sync().unwrap();
+        assert_eq!(end.file, 1);
+        assert_eq!(ids(&dir, LogPos::default()), vec!["s0", "s1"]);
+        assert_eq!(w.prune_before(end).unwrap(), 1);
+        assert_eq!(ids(&dir, LogPos::default()), vec!["s1"]);
+    }
+}
