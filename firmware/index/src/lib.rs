@@ -1,1 +1,24 @@
-//! placeholder
+//! Kuroko's session search: the query language, the session index, result rendering,
+//! aggregations and alert conditions.
+//!
+//! - `query`: the Lucene/NetRAPTOR-style language of `shared/CONTRACT.md`, parsed by our own
+//!   grammar into an AST and lowered into a `Plan` that holds the semantics.
+//! - `values`: which values of a `SessionRecord` each field holds (shared by index and
+//!   matcher).
+//! - `matcher`: a `Plan` evaluated on one record (alert conditions).
+//!
+//! Invariants: the index and the record matcher give the same answer for every query
+//! (both consume the same `Plan` and the same field values; tests check that they agree);
+//! the index consumes the session log exactly once (its log position is committed in the
+//! same tantivy commit as the documents).
+//!
+//! Must never: hand user text to tantivy's `QueryParser`; panic on a bad query or a bad
+//! record; block ingestion on a slow mail or syslog server.
+
+#![forbid(unsafe_code)]
+
+pub mod matcher;
+pub mod query;
+pub mod values;
+
+pub use query::{Query, QueryError};

@@ -1,0 +1,124 @@
+//! The session fields a query can name, and what kind of value each holds.
+//!
+//! The kind decides how a value is read (number, byte size, address, time, text) and how it
+//! matches; the table is shared by the parser (to reject unknown fields and bad values at
+//! their column), the record matcher and the index schema, so the three cannot drift apart.
+
+use std::fmt;
+
+/// How a field's values are compared.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// Whole-value match, case-insensitive (`protocol`, `method`, `ja3`, …).
+    Keyword,
+    /// Free text: an unquoted value matches words, a quoted value is a substring.
+    Text,
+    /// Unsigned integer (ports, status, counts).
+    Number,
+    /// Unsigned integer with byte units (`100MB`, `1GiB`).
+    Bytes,
+    /// IPv4/IPv6 address or CIDR.
+    Ip,
+    /// RFC 3339 time.
+    Time,
+}
+
+macro_rules! fields {
+    ($( $variant:ident => $name:literal, $kind:ident, $doc:literal; )*) => {
+        /// A field name of the query language (`shared/CONTRACT.md`, "Session fields").
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub enum Field {
+            $( #[doc = $doc] $variant, )*
+        }
+
+        impl Field {
+            /// Every field, in the order they are listed to users.
+            pub const ALL: &'static [Field] = &[ $( Field::$variant, )* ];
+
+            /// The name as typed in a query.
+            pub fn name(self) -> &'static str {
+                match self { $( Field::$variant => $name, )* }
+            }
+
+            pub fn kind(self) -> Kind {
+                match self { $( Field::$variant => Kind::$kind, )* }
+            }
+
+            /// What the field holds, for help texts.
+            pub fn doc(self) -> &'static str {
+                match self { $( Field::$variant => $doc, )* }
+            }
+        }
+    };
+}
+
+fields! {
+    Time => "time", Time, "session start time";
+    Protocol => "protocol", Keyword, "application protocol (http, tls, dns, …); `https` also matches tls to port 443";
+    Transport => "transport", Keyword, "tcp, udp, icmp, …";
+    Client => "client", Ip, "client address (or CIDR)";
+    Server => "server", Ip, "server address (or CIDR)";
+    Ip => "ip", Ip, "client or server address";
+    ClientPort => "client_port", Number, "client port";
+    ServerPort => "server_port", Number, "server port";
+    Port => "port", Number, "client or server port";
+    Mac => "mac", Keyword, "client or server MAC address";
+    Host => "host", Text, "HTTP host, TLS SNI or DNS query name";
+    Url => "url", Text, "HTTP URL as host + path (`example.com/a`, `host:5228` for CONNECT)";
+    Method => "method", Keyword, "HTTP method";
+    Status => "status", Number, "HTTP status";
+    Query => "query", Text, "URL query string or DNS query name";
+    ContentType => "content_type", Keyword, "HTTP content type";
+    UserAgent => "user_agent", Text, "HTTP User-Agent";
+    From => "from", Text, "mail sender (From: and MAIL FROM)";
+    To => "to", Text, "mail recipients (To, Cc, Bcc, RCPT TO)";
+    Subject => "subject", Text, "mail subject";
+    Attachment => "attachment", Text, "mail attachment name";
+    File => "file", Text, "name of a transferred or reconstructed file";
+    Sha256 => "sha256", Keyword, "SHA-256 of a transferred file, attachment or mail";
+    User => "user", Text, "user name (FTP, Telnet, mail login, HTTP basic auth, Oracle)";
+    Sni => "sni", Text, "TLS server name";
+    Ja3 => "ja3", Keyword, "TLS client fingerprint (JA3)";
+    Ja4 => "ja4", Keyword, "TLS client fingerprint (JA4)";
+    Version => "version", Text, "software and protocol versions (SSH banners, TLS version, HTTP Server)";
+    Bytes => "bytes", Bytes, "payload bytes, both directions";
+    BytesUp => "bytes_up", Bytes, "payload bytes client → server";
+    BytesDown => "bytes_down", Bytes, "payload bytes server → client";
+    Packets => "packets", Number, "packets, both directions";
+    Vlan => "vlan", Number, "outer VLAN id";
+    Id => "id", Keyword, "session id";
+    Flags => "flags", Keyword, "anomaly flags (gap, truncated, midstream, …)";
+}
+
+impl Field {
+    /// Looks a field up by name (case-insensitive).
+    pub fn from_name(name: &str) -> Option<Field> {
+        Field::ALL
+            .iter()
+            .copied()
+            .find(|f| f.name().eq_ignore_ascii_case(name))
+    }
+
+    /// The valid field names, comma-separated, for error messages.
+    pub fn names() -> String {
+        Field::ALL
+            .iter()
+            .map(|f| f.name())
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
+    /// Fields a bare term (no `field:`) searches: every text and keyword field.
+    pub fn bare_fields() -> impl Iterator<Item = Field> {
+        Field::ALL
+            .iter()
+            .copied()
+            .filter(|f| matches!(f.kind(), Kind::Text | Kind::Keyword))
+    }
+}
+
+impl fmt::Display for Field {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}

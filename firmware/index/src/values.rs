@@ -1,0 +1,228 @@
+//! Which values of a session record each query field holds.
+//!
+//! The index writes exactly these values and the alert matcher tests exactly these values,
+//! so a field means the same thing in a search and in an alert condition. A field can hold
+//! several values (every HTTP transaction's URL, every mail recipient); a term matches when
+//! any value does.
+
+use crate::query::Field;
+use kuroko_model::SessionRecord;
+use std::net::IpAddr;
+
+/// Text values (keyword and text fields), as recorded (not lower-cased). Empty values are
+/// left out.
+pub fn text_values(r: &SessionRecord, field: Field) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    let mut push = |v: Option<&str>| {
+        if let Some(v) = v
+            && !v.is_empty()
+            && !out.iter().any(|x| x == v)
+        {
+            out.push(v.to_string());
+        }
+    };
+    match field {
+        Field::Protocol => push(Some(&r.protocol)),
+        Field::Transport => push(Some(&r.transport)),
+        Field::Id => push(Some(&r.id)),
+        Field::Flags => r.flags.iter().for_each(|f| push(Some(f))),
+        Field::Mac => {
+            push(r.client.mac.as_deref());
+            push(r.server.mac.as_deref());
+        }
+        Field::Host => {
+            if let Some(h) = &r.http {
+                push(h.host.as_deref());
+                h.transactions.iter().for_each(|t| push(t.host.as_deref()));
+            }
+            if let Some(t) = &r.tls {
+                push(t.sni.as_deref());
+            }
+            if let Some(d) = &r.dns {
+                push(d.query.as_deref());
+                d.more_queries.iter().for_each(|q| push(Some(q)));
+            }
+        }
+        Field::Url => {
+            if let Some(h) = &r.http {
+                push(h.url.as_deref());
+                for t in &h.transactions {
+                    push(Some(&transaction_url(t.host.as_deref(), &t.uri)));
+                }
+            }
+        }
+        Field::Method => {
+            if let Some(h) = &r.http {
+                push(h.method.as_deref());
+                h.transactions.iter().for_each(|t| push(Some(&t.method)));
+            }
+        }
+        Field::Query => {
+            if let Some(h) = &r.http {
+                push(h.query.as_deref());
+            }
+            if let Some(d) = &r.dns {
+                push(d.query.as_deref());
+                d.more_queries.iter().for_each(|q| push(Some(q)));
+            }
+        }
+        Field::ContentType => {
+            if let Some(h) = &r.http {
+                push(h.content_type.as_deref());
+                h.transactions
+                    .iter()
+                    .for_each(|t| push(t.content_type.as_deref()));
+            }
+        }
+        Field::UserAgent => {
+            if let Some(h) = &r.http {
+                push(h.user_agent.as_deref());
+                h.transactions
+                    .iter()
+                    .for_each(|t| push(t.user_agent.as_deref()));
+            }
+        }
+        Field::From => {
+            if let Some(m) = &r.mail {
+                push(m.from.as_deref());
+                push(m.mail_from.as_deref());
+                push(m.from_display.as_deref());
+                for msg in &m.messages {
+                    push(msg.from.as_deref());
+                    push(msg.from_display.as_deref());
+                }
+            }
+        }
+        Field::To => {
+            if let Some(m) = &r.mail {
+                m.to.iter().for_each(|t| push(Some(t)));
+                m.messages
+                    .iter()
+                    .flat_map(|x| &x.to)
+                    .for_each(|t| push(Some(t)));
+            }
+        }
+        Field::Subject => {
+            if let Some(m) = &r.mail {
+                push(m.subject.as_deref());
+                m.messages.iter().for_each(|x| push(x.subject.as_deref()));
+            }
+        }
+        Field::Attachment => {
+            if let Some(m) = &r.mail {
+                m.attachments.iter().for_each(|a| push(Some(&a.name)));
+                m.messages
+                    .iter()
+                    .flat_map(|x| &x.attachments)
+                    .for_each(|a| push(Some(&a.name)));
+            }
+        }
+        Field::File => {
+            r.files.iter().for_each(|f| push(f.name.as_deref()));
+            if let Some(f) = &r.ftp {
+                f.files.iter().for_each(|x| push(Some(&x.name)));
+            }
+            if let Some(m) = &r.mail {
+                m.attachments.iter().for_each(|a| push(Some(&a.name)));
+                m.messages
+                    .iter()
+                    .flat_map(|x| &x.attachments)
+                    .for_each(|a| push(Some(&a.name)));
+            }
+        }
+        Field::Sha256 => {
+            r.files.iter().for_each(|f| push(Some(&f.sha256)));
+            if let Some(f) = &r.ftp {
+                f.files.iter().for_each(|x| push(x.sha256.as_deref()));
+            }
+            if let Some(m) = &r.mail {
+                m.attachments.iter().for_each(|a| push(a.sha256.as_deref()));
+                push(m.eml_sha256.as_deref());
+                for msg in &m.messages {
+                    msg.attachments
+                        .iter()
+                        .for_each(|a| push(a.sha256.as_deref()));
+                    push(msg.eml_sha256.as_deref());
+                }
+            }
+        }
+        Field::User => {
+            push(r.ftp.as_ref().and_then(|x| x.user.as_deref()));
+            push(r.telnet.as_ref().and_then(|x| x.user.as_deref()));
+            push(r.mail.as_ref().and_then(|x| x.user.as_deref()));
+            push(r.http.as_ref().and_then(|x| x.user.as_deref()));
+            push(r.oracle.as_ref().and_then(|x| x.user.as_deref()));
+        }
+        Field::Sni => push(r.tls.as_ref().and_then(|t| t.sni.as_deref())),
+        Field::Ja3 => push(r.tls.as_ref().and_then(|t| t.ja3.as_deref())),
+        Field::Ja4 => push(r.tls.as_ref().and_then(|t| t.ja4.as_deref())),
+        Field::Version => {
+            if let Some(s) = &r.ssh {
+                push(s.client_version.as_deref());
+                push(s.server_version.as_deref());
+            }
+            push(r.tls.as_ref().and_then(|t| t.version.as_deref()));
+            if let Some(h) = &r.http {
+                push(h.server.as_deref());
+                h.transactions
+                    .iter()
+                    .for_each(|t| push(t.server.as_deref()));
+            }
+        }
+        _ => {}
+    }
+    out
+}
+
+/// The URL of a transaction as NetRAPTOR shows it: host + path, or the CONNECT authority.
+pub fn transaction_url(host: Option<&str>, uri: &str) -> String {
+    if let Some(rest) = uri
+        .strip_prefix("http://")
+        .or_else(|| uri.strip_prefix("https://"))
+    {
+        return rest.to_string();
+    }
+    match host {
+        Some(h) if uri.starts_with('/') => format!("{h}{uri}"),
+        _ => uri.to_string(),
+    }
+}
+
+/// Number values (ports, status, sizes, counts).
+pub fn u64_values(r: &SessionRecord, field: Field) -> Vec<u64> {
+    match field {
+        Field::ClientPort => vec![r.client.port.into()],
+        Field::ServerPort => vec![r.server.port.into()],
+        Field::Bytes => vec![r.bytes_up.saturating_add(r.bytes_down)],
+        Field::BytesUp => vec![r.bytes_up],
+        Field::BytesDown => vec![r.bytes_down],
+        Field::Packets => vec![r.packets],
+        Field::Vlan => r.vlan.map(u64::from).into_iter().collect(),
+        Field::Status => {
+            let mut v: Vec<u64> = Vec::new();
+            if let Some(h) = &r.http {
+                for s in h
+                    .status
+                    .iter()
+                    .chain(h.transactions.iter().filter_map(|t| t.status.as_ref()))
+                {
+                    let s = u64::from(*s);
+                    if !v.contains(&s) {
+                        v.push(s);
+                    }
+                }
+            }
+            v
+        }
+        _ => Vec::new(),
+    }
+}
+
+/// Address values.
+pub fn ip_values(r: &SessionRecord, field: Field) -> Vec<IpAddr> {
+    match field {
+        Field::Client => vec![r.client.ip],
+        Field::Server => vec![r.server.ip],
+        _ => Vec::new(),
+    }
+}
