@@ -1,1 +1,42 @@
-//! placeholder
+//! `kuroko-capture`: live capture from AF_PACKET TPACKET_V3 rings into the segment store,
+//! with every loss counted by cause in a stats page other processes map read-only.
+//!
+//! What it is for: take everything the mirror port delivers and hand it to the segment
+//! store (`kuroko-ring`) on dedicated cores, as the frames were on the wire (stripped VLAN
+//! tags put back), with nanosecond (hardware when the NIC offers it) timestamps and the
+//! capture interface of each frame.
+//!
+//! Invariants:
+//! - After [`Capture::start`] returns, the capture threads allocate nothing, take no lock,
+//!   format nothing and log nothing (checked by `tests/hot_path_allocs.rs`).
+//! - Exactly one copy of a packet's bytes in user space: from the kernel ring block into the
+//!   store's aligned block buffer (the store's compact record format does not match
+//!   TPACKET_V3's layout, and records must not be split across ring-block boundaries). The
+//!   stats page counts the bytes copied (`stored_bytes`).
+//! - Every packet the kernel delivers is either stored or counted: kernel ring drops
+//!   (`PACKET_STATISTICS`), NIC drops (`/sys/class/net/IF/statistics`, deltas since start),
+//!   store backpressure, snaplen truncation. Counters only grow.
+//! - A ring block goes back to the kernel only after its packets were copied.
+//! - Privileges: CAP_NET_RAW (and CAP_IPC_LOCK, CAP_SYS_NICE) are used only during
+//!   [`Capture::start`]; then every thread of the capture drops all capabilities (bounding,
+//!   effective, permitted, inheritable) and sets PR_SET_NO_NEW_PRIVS.
+//!
+//! What it must never do: block the capture thread on the disk (the store answers
+//! backpressure instead), panic on a frame, or store a frame other than as it arrived.
+//!
+//! `unsafe` is confined to [`sys`] (socket options, the ring mapping, the stats page
+//! mapping, capabilities, signals); everything else is safe Rust.
+
+#![deny(unsafe_code)]
+
+pub mod engine;
+pub mod filter;
+pub mod frame;
+pub mod nic;
+pub mod sink;
+pub mod stats;
+pub mod sys;
+
+pub use engine::{Capture, CaptureError, CaptureOptions, in_hot_path};
+pub use sink::{Appended, PacketMeta, RecordSink};
+pub use stats::{CaptureState, Drops, InterfaceStats, StatsReader, StatsSnapshot};

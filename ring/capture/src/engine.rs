@@ -1,0 +1,677 @@
+//! The capture engine: rings, capture threads, the supervisor's bookkeeping.
+//!
+//! Start-up (privileged, may allocate): compile the filter, open one TPACKET_V3 socket per
+//! (interface × thread), create the sinks, create the stats page, spawn the capture threads
+//! (each pins itself, optionally goes SCHED_FIFO, then drops its capabilities), lock memory,
+//! and drop the calling thread's capabilities.
+//!
+//! Hot path (each capture thread, until stopped): take the next retired block of each of its
+//! rings, rebuild each frame as it was on the wire, append it to the sink (one copy), hand the
+//! block back, add the block's counters to the stats page. No allocation, no lock, no
+//! formatting, no log: a fatal sink error ends the thread and is turned into text only then.
+//! Idle: reap writes, flush a partly filled buffer after [`FLUSH_IDLE_NS`], poll(2) the rings.
+//!
+//! The supervisor (the caller's thread) calls [`Capture::tick`] a few times a second: NIC
+//! counters, link state, heartbeat; and decides when to stop (signal, duration, count).
+
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::thread::JoinHandle;
+
+use crate::filter::{self, FilterError};
+use crate::frame::{self, VLAN_TAG_LEN};
+use crate::nic::{self, NicCounters};
+use crate::sink::{Appended, PacketMeta, RecordSink};
+use crate::stats::{self, StatsPage, StatsReader, StatsSnapshot, add, layout};
+use crate::sys::SysError;
+use crate::sys::packet::{Fanout, RingOptions, RxRing};
+use crate::sys::process;
+
+/// A partly filled store buffer is written out after this long without packets, so
+/// recent traffic becomes readable within seconds even on a quiet link.
+pub const FLUSH_IDLE_NS: u64 = 1_000_000_000;
+/// How long a capture thread sleeps in poll(2) when no block is ready.
+pub const POLL_TIMEOUT_MS: i32 = 50;
+/// How often a capture thread reads its sockets' kernel counters.
+pub const KERNEL_STATS_EVERY_NS: u64 = 200_000_000;
+/// Rings one capture thread may serve (its poll set lives on the stack).
+pub const MAX_RINGS_PER_THREAD: usize = crate::sys::packet::MAX_WAIT_RINGS;
+/// Smallest and largest ring block (the kernel wants page multiples; a block must hold a
+/// jumbo frame).
+pub const MIN_BLOCK_SIZE: u64 = 64 << 10;
+pub const MAX_BLOCK_SIZE: u64 = 64 << 20;
+/// Fewest blocks in a ring: below that the kernel freezes on every retire.
+pub const MIN_BLOCKS: u64 = 4;
+
+/// What to capture and how. The `kuroko` binary fills it from `[capture]`.
+#[derive(Clone, Debug)]
+pub struct CaptureOptions {
+    pub interfaces: Vec<String>,
+    /// Bytes kept of each packet.
+    pub snaplen: u32,
+    /// Bytes of kernel ring per socket.
+    pub ring_size: u64,
+    pub block_size: u64,
+    /// Sockets (and capture threads, when the store takes several writers) per interface,
+    /// joined by PACKET_FANOUT (flow hash, both directions of a flow on one socket).
+    pub threads_per_interface: u32,
+    /// Cores for the capture threads, in order; empty = unpinned.
+    pub cores: Vec<usize>,
+    /// SCHED_FIFO for the capture threads.
+    pub realtime: bool,
+    /// tcpdump syntax, empty = everything.
+    pub filter: String,
+    /// Block retire timeout (ms).
+    pub retire_ms: u32,
+    pub hardware_timestamps: bool,
+    pub promiscuous: bool,
+    /// mlockall(MCL_CURRENT) after start-up.
+    pub lock_memory: bool,
+    /// Drop every capability once the sockets are open.
+    pub drop_privileges: bool,
+    /// Stop after this many stored packets.
+    pub count: Option<u64>,
+    /// How many independent sinks the store can provide. With 1, one capture thread serves
+    /// every socket (the sockets of one interface still fan out, which spreads the kernel's
+    /// work but not ours).
+    pub max_writers: usize,
+}
+
+impl Default for CaptureOptions {
+    fn default() -> Self {
+        CaptureOptions {
+            interfaces: Vec::new(),
+            snaplen: 65535,
+            ring_size: 64 << 20,
+            block_size: 1 << 20,
+            threads_per_interface: 1,
+            cores: Vec::new(),
+            realtime: false,
+            filter: String::new(),
+            retire_ms: 50,
+            hardware_timestamps: true,
+            promiscuous: true,
+            lock_memory: true,
+            drop_privileges: true,
+            count: None,
+            max_writers: 1,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CaptureError {
+    #[error("no capture interface given; pass --iface IF or set [capture] interfaces")]
+    NoInterface,
+    #[error("bad capture option `{key}`: {message}")]
+    Option { key: &'static str, message: String },
+    #[error(transparent)]
+    Filter(#[from] FilterError),
+    #[error("capture on {iface}: {source}")]
+    Socket { iface: String, source: SysError },
+    #[error(transparent)]
+    Sys(#[from] SysError),
+    #[error(transparent)]
+    Stats(#[from] stats::StatsError),
+    #[error("cannot open the store for capture thread {thread}: {message}")]
+    Sink { thread: usize, message: String },
+    #[error("capture thread {thread} failed: {message}")]
+    Thread { thread: usize, message: String },
+}
+
+struct Shared {
+    stats: StatsPage,
+    stop: AtomicBool,
+    /// A thread ended on an error.
+    failed: AtomicBool,
+    limit: Option<u64>,
+    claimed: AtomicU64,
+}
+
+struct Interface {
+    name: String,
+    nic_base: NicCounters,
+}
+
+/// A running capture.
+pub struct Capture {
+    shared: Arc<Shared>,
+    threads: Vec<JoinHandle<Result<(), String>>>,
+    interfaces: Vec<Interface>,
+    /// The rings are locked in memory (MAP_LOCKED or mlockall).
+    pub memory_locked: bool,
+}
+
+/// One socket a thread serves.
+struct RingSlot {
+    ring: RxRing,
+    iface: u16,
+}
+
+thread_local! {
+    static IN_HOT_PATH: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// True on a capture thread while it runs its hot loop. For allocation-counting tests.
+pub fn in_hot_path() -> bool {
+    IN_HOT_PATH.with(|c| c.get())
+}
+
+fn check(opts: &CaptureOptions) -> Result<(u64, usize), CaptureError> {
+    if opts.interfaces.is_empty() {
+        return Err(CaptureError::NoInterface);
+    }
+    let bs = opts.block_size;
+    if !(MIN_BLOCK_SIZE..=MAX_BLOCK_SIZE).contains(&bs) || !bs.is_multiple_of(4096) {
+        return Err(CaptureError::Option {
+            key: "capture.block_size",
+            message: format!("{bs} bytes: must be a multiple of 4 KiB between 64 KiB and 64 MiB"),
+        });
+    }
+    let blocks = opts.ring_size / bs;
+    if blocks < MIN_BLOCKS {
+        return Err(CaptureError::Option {
+            key: "capture.ring_size",
+            message: format!(
+                "{} bytes holds {blocks} blocks of {bs}; at least {MIN_BLOCKS} are needed",
+                opts.ring_size
+            ),
+        });
+    }
+    if opts.threads_per_interface == 0 || opts.threads_per_interface > 64 {
+        return Err(CaptureError::Option {
+            key: "capture.threads_per_interface",
+            message: "must be 1..=64".into(),
+        });
+    }
+    let sockets = opts.interfaces.len() * opts.threads_per_interface as usize;
+    let threads = sockets.min(opts.max_writers.max(1));
+    if sockets.div_ceil(threads) > MAX_RINGS_PER_THREAD {
+        return Err(CaptureError::Option {
+            key: "capture.interfaces",
+            message: format!(
+                "{sockets} sockets on {threads} thread(s): at most {MAX_RINGS_PER_THREAD} per thread"
+            ),
+        });
+    }
+    if opts.interfaces.len() > stats::MAX_INTERFACES {
+        return Err(CaptureError::Option {
+            key: "capture.interfaces",
+            message: format!("at most {} interfaces", stats::MAX_INTERFACES),
+        });
+    }
+    Ok((blocks, threads))
+}
+
+impl Capture {
+    /// Opens everything and starts the capture threads. `make_sink(i)` is called once per
+    /// capture thread, on the caller's thread, before privileges are dropped.
+    pub fn start<S, F, E>(
+        opts: &CaptureOptions,
+        data_dir: &Path,
+        mut make_sink: F,
+    ) -> Result<Capture, CaptureError>
+    where
+        S: RecordSink + 'static,
+        F: FnMut(usize) -> Result<S, E>,
+        E: std::fmt::Display,
+    {
+        let (blocks, nthreads) = check(opts)?;
+        let program = filter::compile(&opts.filter, opts.snaplen)?;
+
+        // Sockets: for each interface, threads_per_interface sockets in one fanout group.
+        let mut slots: Vec<RingSlot> = Vec::new();
+        let mut names = Vec::new();
+        let mut hw = Vec::new();
+        for (i, name) in opts.interfaces.iter().enumerate() {
+            let sock_err = |source| CaptureError::Socket {
+                iface: name.clone(),
+                source,
+            };
+            let ifindex = crate::sys::packet::ifindex(name).map_err(sock_err)?;
+            names.push((name.clone(), ifindex));
+            let mut fanout = if opts.threads_per_interface > 1 {
+                Some(Fanout::NewGroup)
+            } else {
+                None
+            };
+            let mut any_hw = false;
+            for _ in 0..opts.threads_per_interface {
+                let ro = RingOptions {
+                    ifindex,
+                    block_size: opts.block_size as usize,
+                    block_count: blocks as usize,
+                    retire_ms: opts.retire_ms,
+                    fanout,
+                    filter: program.clone(),
+                    hardware_timestamps: opts.hardware_timestamps,
+                    promiscuous: opts.promiscuous,
+                };
+                let ring = RxRing::open(name, &ro).map_err(sock_err)?;
+                if let Some(Fanout::NewGroup) = fanout {
+                    fanout = Some(Fanout::Join(ring.fanout_id().map_err(sock_err)?));
+                }
+                any_hw |= ring.hardware_timestamps;
+                slots.push(RingSlot {
+                    ring,
+                    iface: i as u16,
+                });
+            }
+            hw.push(any_hw);
+        }
+        let memory_locked_rings = slots.iter().all(|s| s.ring.locked);
+
+        // Sinks, one per thread.
+        let mut sinks = Vec::with_capacity(nthreads);
+        for t in 0..nthreads {
+            sinks.push(make_sink(t).map_err(|e| CaptureError::Sink {
+                thread: t,
+                message: e.to_string(),
+            })?);
+        }
+
+        let page = StatsPage::create(data_dir, &names)?;
+        for (i, h) in hw.iter().enumerate() {
+            page.interface(i)
+                .hardware_timestamps
+                .store(u64::from(*h), Ordering::Relaxed);
+            page.interface(i).link_up.store(
+                u64::from(nic::link_up(&opts.interfaces[i])),
+                Ordering::Relaxed,
+            );
+        }
+        let interfaces = opts
+            .interfaces
+            .iter()
+            .map(|n| Interface {
+                name: n.clone(),
+                nic_base: nic::read_counters(n),
+            })
+            .collect();
+        let shared = Arc::new(Shared {
+            stats: page,
+            stop: AtomicBool::new(false),
+            failed: AtomicBool::new(false),
+            limit: opts.count,
+            claimed: AtomicU64::new(0),
+        });
+
+        // Deal the sockets to the threads round-robin.
+        let mut per_thread: Vec<Vec<RingSlot>> = (0..nthreads).map(|_| Vec::new()).collect();
+        for (k, s) in slots.into_iter().enumerate() {
+            per_thread[k % nthreads].push(s);
+        }
+
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel::<Result<(), String>>();
+        let mut threads = Vec::with_capacity(nthreads);
+        for (t, (rings, sink)) in per_thread.into_iter().zip(sinks).enumerate() {
+            let shared = Arc::clone(&shared);
+            let ready = ready_tx.clone();
+            let core = opts.cores.get(t).copied();
+            let realtime = opts.realtime;
+            let drop_privs = opts.drop_privileges;
+            let h = std::thread::Builder::new()
+                .name(format!("kuroko-cap{t}"))
+                .spawn(move || {
+                    let setup = (|| -> Result<(), SysError> {
+                        if let Some(c) = core {
+                            process::pin_current_thread(c)?;
+                        }
+                        if realtime {
+                            process::set_realtime(REALTIME_PRIORITY)?;
+                        }
+                        if drop_privs {
+                            process::drop_all_capabilities()?;
+                        }
+                        Ok(())
+                    })();
+                    let ok = setup.is_ok();
+                    let _ = ready.send(setup.map_err(|e| e.to_string()));
+                    if !ok {
+                        return Err("set-up failed".to_string());
+                    }
+                    capture_thread(rings, sink, &shared)
+                })
+                .map_err(|e| CaptureError::Thread {
+                    thread: t,
+                    message: format!("cannot spawn: {e}"),
+                })?;
+            threads.push(h);
+        }
+        drop(ready_tx);
+        let mut capture = Capture {
+            shared,
+            threads,
+            interfaces,
+            memory_locked: memory_locked_rings,
+        };
+        for t in 0..nthreads {
+            match ready_rx.recv() {
+                Ok(Ok(())) => {}
+                Ok(Err(message)) => {
+                    capture.abort();
+                    return Err(CaptureError::Thread { thread: t, message });
+                }
+                Err(_) => {
+                    capture.abort();
+                    return Err(CaptureError::Thread {
+                        thread: t,
+                        message: "exited during set-up".into(),
+                    });
+                }
+            }
+        }
+        if opts.lock_memory {
+            capture.memory_locked = process::lock_current_memory().is_ok() || memory_locked_rings;
+        }
+        if opts.drop_privileges {
+            process::drop_all_capabilities()?;
+        }
+        capture.shared.stats.set_threads(nthreads as u64);
+        capture.shared.stats.set_state(layout::STATE_RUNNING);
+        capture.shared.stats.heartbeat();
+        Ok(capture)
+    }
+
+    fn abort(&mut self) {
+        self.shared.stop.store(true, Ordering::Release);
+        for h in self.threads.drain(..) {
+            let _ = h.join();
+        }
+        self.shared.stats.set_state(layout::STATE_FAILED);
+    }
+
+    /// Supervisor bookkeeping: NIC counters, link state, heartbeat. Call a few times a second.
+    pub fn tick(&self) {
+        for (i, itf) in self.interfaces.iter().enumerate() {
+            let slot = self.shared.stats.interface(i);
+            let d = nic::read_counters(&itf.name).since(&itf.nic_base);
+            slot.nic_rx_dropped.store(d.rx_dropped, Ordering::Relaxed);
+            slot.nic_rx_missed.store(d.rx_missed, Ordering::Relaxed);
+            slot.nic_rx_fifo.store(d.rx_fifo, Ordering::Relaxed);
+            slot.link_up
+                .store(u64::from(nic::link_up(&itf.name)), Ordering::Relaxed);
+        }
+        self.shared.stats.heartbeat();
+    }
+
+    /// The capture should end: the packet count was reached or a thread failed.
+    pub fn finished(&self) -> bool {
+        self.shared.stop.load(Ordering::Acquire) || self.shared.failed.load(Ordering::Acquire)
+    }
+
+    pub fn stats_path(&self) -> &Path {
+        self.shared.stats.path()
+    }
+
+    /// Stops the threads (each drains its ready blocks, flushes and closes its sink), takes
+    /// the final counters and marks the page stopped.
+    pub fn stop(mut self) -> Result<StatsSnapshot, CaptureError> {
+        self.shared.stop.store(true, Ordering::Release);
+        let mut first_err = None;
+        for (t, h) in self.threads.drain(..).enumerate() {
+            let r = h.join().unwrap_or_else(|_| Err("panicked".to_string()));
+            if let Err(message) = r {
+                first_err.get_or_insert(CaptureError::Thread { thread: t, message });
+            }
+        }
+        self.tick();
+        self.shared.stats.set_state(if first_err.is_some() {
+            layout::STATE_FAILED
+        } else {
+            layout::STATE_STOPPED
+        });
+        if let Some(e) = first_err {
+            return Err(e);
+        }
+        let dir = self
+            .shared
+            .stats
+            .path()
+            .parent()
+            .and_then(Path::parent)
+            .unwrap_or(Path::new("."));
+        Ok(StatsReader::open(dir)?.snapshot())
+    }
+}
+
+/// SCHED_FIFO priority of capture threads (above ordinary threads, below the kernel's own
+/// real-time threads at 50+).
+pub const REALTIME_PRIORITY: i32 = 20;
+
+/// Counters of one block, added to the page once per block.
+#[derive(Default)]
+struct BlockCounters {
+    packets: u64,
+    bytes: u64,
+    stored: u64,
+    bp_drops: u64,
+    bp_bytes: u64,
+    truncated: u64,
+    malformed: u64,
+    last_ns: u64,
+}
+
+impl BlockCounters {
+    fn publish(&self, slot: &layout::Interface) {
+        add(&slot.packets, self.packets);
+        add(&slot.bytes, self.bytes);
+        add(&slot.stored_bytes, self.stored);
+        add(&slot.backpressure_drops, self.bp_drops);
+        add(&slot.backpressure_bytes, self.bp_bytes);
+        add(&slot.truncated_packets, self.truncated);
+        add(&slot.malformed_blocks, self.malformed);
+        if self.last_ns != 0 {
+            slot.last_packet_ns
+                .fetch_max(self.last_ns, Ordering::Relaxed);
+        }
+    }
+}
+
+/// `parts` cut to `max` bytes in total (for a store that refuses longer records).
+fn cut<'a>(parts: &[&'a [u8]], max: usize, out: &mut [&'a [u8]; 3]) -> usize {
+    let mut left = max;
+    let mut n = 0;
+    for p in parts.iter().take(3) {
+        if left == 0 {
+            break;
+        }
+        let take = p.len().min(left);
+        out[n] = &p[..take];
+        n += 1;
+        left -= take;
+    }
+    n
+}
+
+fn drain_block<S: RecordSink>(
+    slot: &mut RingSlot,
+    sink: &mut S,
+    shared: &Shared,
+) -> Result<Option<bool>, S::Error> {
+    let Some(block) = slot.ring.next_block() else {
+        return Ok(None);
+    };
+    let mut c = BlockCounters::default();
+    let mut limit_hit = false;
+    let mut frames = block.frames();
+    for raw in &mut frames {
+        if let Some(limit) = shared.limit
+            && shared.claimed.fetch_add(1, Ordering::Relaxed) >= limit
+        {
+            limit_hit = true;
+            break;
+        }
+        let mut tag = [0u8; VLAN_TAG_LEN];
+        let wf = frame::rebuild(&raw, &mut tag);
+        let meta = PacketMeta {
+            ts_ns: wf.ts_ns,
+            interface: slot.iface,
+            wire_len: wf.wire_len,
+            hardware_timestamp: wf.hardware_timestamp,
+        };
+        let mut stored_len = wf.stored_len as u64;
+        let mut truncated = wf.truncated();
+        let mut outcome = sink.append(&meta, wf.parts())?;
+        if outcome == Appended::Backpressure {
+            // Reap finished writes once and retry; never wait.
+            sink.poll()?;
+            outcome = sink.append(&meta, wf.parts())?;
+        }
+        if let Appended::TooLarge { max } = outcome {
+            let mut short: [&[u8]; 3] = [&[]; 3];
+            let n = cut(wf.parts(), max as usize, &mut short);
+            stored_len = stored_len.min(u64::from(max));
+            truncated = true;
+            outcome = sink.append(&meta, &short[..n])?;
+        }
+        match outcome {
+            Appended::Stored => {
+                c.packets += 1;
+                c.bytes += u64::from(wf.wire_len);
+                c.stored += stored_len;
+                c.truncated += u64::from(truncated);
+                c.last_ns = c.last_ns.max(wf.ts_ns);
+            }
+            Appended::Backpressure | Appended::TooLarge { .. } => {
+                c.bp_drops += 1;
+                c.bp_bytes += u64::from(wf.wire_len);
+            }
+        }
+    }
+    c.malformed += u64::from(frames.malformed());
+    drop(block);
+    c.publish(shared.stats.interface(slot.iface as usize));
+    if limit_hit {
+        shared.stop.store(true, Ordering::Release);
+    }
+    Ok(Some(limit_hit))
+}
+
+fn take_kernel_stats(rings: &[RingSlot], shared: &Shared) {
+    for s in rings {
+        if let Ok(k) = s.ring.take_stats() {
+            let slot = shared.stats.interface(s.iface as usize);
+            add(&slot.kernel_ring_drops, k.drops);
+            add(&slot.kernel_ring_freezes, k.freeze_q);
+        }
+    }
+}
+
+fn hot_loop<S: RecordSink>(
+    rings: &mut [RingSlot],
+    sink: &mut S,
+    shared: &Shared,
+) -> Result<(), S::Error> {
+    let mut last_kstats = process::monotonic_ns();
+    let mut last_data = last_kstats;
+    let mut dirty = false;
+    loop {
+        let stopping = shared.stop.load(Ordering::Acquire);
+        let mut got = false;
+        for slot in rings.iter_mut() {
+            // At most one ring's worth of blocks per turn, so one busy ring cannot starve
+            // the others, and a stop is seen within a ring's worth of work.
+            for _ in 0..slot.ring.block_count() {
+                match drain_block(slot, sink, shared)? {
+                    Some(limit_hit) => {
+                        got = true;
+                        dirty = true;
+                        if limit_hit {
+                            return Ok(());
+                        }
+                    }
+                    None => break,
+                }
+            }
+        }
+        let now = process::monotonic_ns();
+        if got {
+            last_data = now;
+        }
+        if now.saturating_sub(last_kstats) >= KERNEL_STATS_EVERY_NS {
+            take_kernel_stats(rings, shared);
+            last_kstats = now;
+        }
+        if !got {
+            if stopping {
+                return Ok(());
+            }
+            sink.poll()?;
+            if dirty && now.saturating_sub(last_data) >= FLUSH_IDLE_NS {
+                sink.flush()?;
+                dirty = false;
+            }
+            crate::sys::packet::wait_any(rings.iter().map(|s| &s.ring), POLL_TIMEOUT_MS);
+        }
+    }
+}
+
+fn capture_thread<S: RecordSink>(
+    mut rings: Vec<RingSlot>,
+    mut sink: S,
+    shared: &Shared,
+) -> Result<(), String> {
+    IN_HOT_PATH.with(|c| c.set(true));
+    let r = hot_loop(&mut rings, &mut sink, shared);
+    IN_HOT_PATH.with(|c| c.set(false));
+    take_kernel_stats(&rings, shared);
+    let closed = sink.close();
+    let result = match (r, closed) {
+        (Err(e), _) => Err(format!("store write failed: {e}")),
+        (Ok(()), Err(e)) => Err(format!("closing the store failed: {e}")),
+        (Ok(()), Ok(())) => Ok(()),
+    };
+    if result.is_err() {
+        shared.failed.store(true, Ordering::Release);
+    }
+    result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cut_keeps_the_first_bytes_across_parts() {
+        let a = [1u8; 12];
+        let b = [2u8; 4];
+        let c = [3u8; 100];
+        let mut out: [&[u8]; 3] = [&[]; 3];
+        let n = cut(&[&a, &b, &c], 20, &mut out);
+        assert_eq!(n, 3);
+        assert_eq!(out[..n].concat(), [&a[..], &b[..], &c[..4]].concat());
+        let n = cut(&[&a, &b, &c], 10, &mut out);
+        assert_eq!(out[..n].concat(), a[..10].to_vec());
+    }
+
+    #[test]
+    fn options_are_checked() {
+        let mut o = CaptureOptions::default();
+        assert!(matches!(check(&o), Err(CaptureError::NoInterface)));
+        o.interfaces = vec!["eth0".into()];
+        assert_eq!(check(&o).unwrap(), (64, 1));
+        o.block_size = 1000;
+        assert!(matches!(
+            check(&o),
+            Err(CaptureError::Option {
+                key: "capture.block_size",
+                ..
+            })
+        ));
+        o.block_size = 1 << 20;
+        o.ring_size = 2 << 20;
+        assert!(matches!(
+            check(&o),
+            Err(CaptureError::Option {
+                key: "capture.ring_size",
+                ..
+            })
+        ));
+        o.ring_size = 64 << 20;
+        o.threads_per_interface = 2;
+        o.max_writers = 4;
+        assert_eq!(check(&o).unwrap(), (64, 2));
+    }
+}

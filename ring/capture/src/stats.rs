@@ -1,0 +1,519 @@
+//! The live stats page `DIR/stats/capture.stats`: what the capture engine has seen, stored
+//! and lost, per interface and per cause, readable by any process without talking to it.
+//!
+//! The file holds one fixed `#[repr(C)]` layout of 64-bit atomics ([`layout`]): a header
+//! (magic, version, pid, start time, heartbeat, state) and [`MAX_INTERFACES`] interface
+//! slots. The capture process maps it read-write and updates it lock-free (each counter is
+//! cumulative since the start of the capture and only ever grows); readers map it
+//! read-only with [`StatsReader`] and copy a consistent-enough [`StatsSnapshot`] out (each
+//! counter is read atomically; counters are not a transaction, so a sum may lag by the
+//! packets of one block).
+//!
+//! A new capture writes a fresh page beside the old one and renames it into place, so a
+//! reader never sees a half-initialised page; readers re-open to follow a new capture.
+
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::sys::shared::SharedPage;
+
+pub mod layout {
+    //! The on-disk (in-memory) layout, version [`STATS_VERSION`].
+    use std::sync::atomic::AtomicU64;
+    use zerocopy::{FromBytes, IntoBytes, KnownLayout};
+
+    /// `KRKCAPST` little-endian.
+    pub const STATS_MAGIC: u64 = u64::from_le_bytes(*b"KRKCAPST");
+    pub const STATS_VERSION: u64 = 1;
+    /// Interface slots in the page; a capture with more interfaces is refused.
+    pub const MAX_INTERFACES: usize = 16;
+    /// Bytes of an interface name kept (IFNAMSIZ).
+    pub const NAME_LEN: usize = 16;
+
+    pub const STATE_STARTING: u64 = 0;
+    pub const STATE_RUNNING: u64 = 1;
+    pub const STATE_STOPPED: u64 = 2;
+    /// The capture ended on an error (a store failure); see its stderr.
+    pub const STATE_FAILED: u64 = 3;
+
+    #[repr(C)]
+    #[derive(FromBytes, IntoBytes, KnownLayout)]
+    pub struct Header {
+        /// Written last when the page is created (Release).
+        pub magic: AtomicU64,
+        pub version: AtomicU64,
+        pub pid: AtomicU64,
+        pub interface_count: AtomicU64,
+        /// CLOCK_REALTIME ns when the capture started.
+        pub started_ns: AtomicU64,
+        /// CLOCK_REALTIME ns of the last update by the supervisor (about every 250 ms).
+        pub heartbeat_ns: AtomicU64,
+        /// `STATE_*`.
+        pub state: AtomicU64,
+        /// Capture threads running.
+        pub threads: AtomicU64,
+        pub reserved: [AtomicU64; 8],
+    }
+
+    /// Counters of one interface; all cumulative since the capture started.
+    #[repr(C)]
+    #[derive(FromBytes, IntoBytes, KnownLayout)]
+    pub struct Interface {
+        /// The name, NUL padded, as two little-endian words.
+        pub name: [AtomicU64; 2],
+        pub ifindex: AtomicU64,
+        /// 1 when the carrier is up (`/sys/class/net/IF/carrier`).
+        pub link_up: AtomicU64,
+        /// 1 when the NIC timestamps received packets in hardware.
+        pub hardware_timestamps: AtomicU64,
+        /// Packets stored (handed to the segment store).
+        pub packets: AtomicU64,
+        /// Their length on the wire (with re-inserted VLAN tags).
+        pub bytes: AtomicU64,
+        /// Bytes copied from the ring into the store's buffers (captured bytes + tags).
+        pub stored_bytes: AtomicU64,
+        /// The kernel could not put a packet into the ring (`tp_drops`).
+        pub kernel_ring_drops: AtomicU64,
+        /// Times the ring was full and frozen (`tp_freeze_q_cnt`).
+        pub kernel_ring_freezes: AtomicU64,
+        /// NIC counters since the start (`rx_dropped`, `rx_missed_errors`, `rx_fifo_errors`).
+        pub nic_rx_dropped: AtomicU64,
+        pub nic_rx_missed: AtomicU64,
+        pub nic_rx_fifo: AtomicU64,
+        /// Packets dropped because the store could not take them (buffers full).
+        pub backpressure_drops: AtomicU64,
+        pub backpressure_bytes: AtomicU64,
+        /// Packets stored shorter than on the wire (snaplen or ring block too small).
+        pub truncated_packets: AtomicU64,
+        /// Blocks whose frame chain was inconsistent (rest of the block skipped).
+        pub malformed_blocks: AtomicU64,
+        /// Timestamp of the last stored packet (ns since the epoch).
+        pub last_packet_ns: AtomicU64,
+        pub reserved: [AtomicU64; 6],
+    }
+
+    #[repr(C)]
+    #[derive(FromBytes, IntoBytes, KnownLayout)]
+    pub struct Page {
+        pub header: Header,
+        pub interfaces: [Interface; MAX_INTERFACES],
+    }
+
+    /// The file is one page of 4 KiB.
+    pub const PAGE_FILE_LEN: usize = 4096;
+    const _: () = assert!(size_of::<Page>() <= PAGE_FILE_LEN);
+    const _: () = assert!(size_of::<Header>() == 16 * 8);
+    const _: () = assert!(size_of::<Interface>() == 24 * 8);
+}
+
+pub use layout::MAX_INTERFACES;
+use layout::{Interface, Page};
+
+/// Stats page errors.
+#[derive(Debug, thiserror::Error)]
+pub enum StatsError {
+    #[error("cannot {what} {path}: {source}")]
+    Io {
+        what: &'static str,
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot map {path}: {source}")]
+    Map {
+        path: PathBuf,
+        source: crate::sys::SysError,
+    },
+    #[error("{path} is not a capture stats page (bad magic); is another program writing there?")]
+    BadMagic { path: PathBuf },
+    #[error("{path} has layout version {found}, this build reads {expected}; update kuroko")]
+    Version {
+        path: PathBuf,
+        found: u64,
+        expected: u64,
+    },
+    #[error("{count} capture interfaces, at most {max} fit the stats page")]
+    TooManyInterfaces { count: usize, max: usize },
+    #[error("no capture has run in {dir} yet (no {path})")]
+    Missing { dir: PathBuf, path: PathBuf },
+}
+
+/// Path of the stats page in a data directory.
+pub fn page_path(data_dir: &Path) -> PathBuf {
+    data_dir.join("stats").join("capture.stats")
+}
+
+fn name_words(name: &str) -> [u64; 2] {
+    let mut b = [0u8; layout::NAME_LEN];
+    for (d, s) in b.iter_mut().zip(name.bytes().take(layout::NAME_LEN)) {
+        *d = s;
+    }
+    let mut lo = [0u8; 8];
+    let mut hi = [0u8; 8];
+    lo.copy_from_slice(&b[..8]);
+    hi.copy_from_slice(&b[8..]);
+    [u64::from_le_bytes(lo), u64::from_le_bytes(hi)]
+}
+
+fn words_name(w: [u64; 2]) -> String {
+    let mut b = Vec::with_capacity(layout::NAME_LEN);
+    b.extend_from_slice(&w[0].to_le_bytes());
+    b.extend_from_slice(&w[1].to_le_bytes());
+    let end = b.iter().position(|&c| c == 0).unwrap_or(b.len());
+    String::from_utf8_lossy(&b[..end]).into_owned()
+}
+
+/// The writer side: owned by the capture process.
+pub struct StatsPage {
+    page: SharedPage<Page>,
+    path: PathBuf,
+}
+
+impl StatsPage {
+    /// Creates `DIR/stats/capture.stats` for these interfaces (name, ifindex), replacing a
+    /// previous page atomically.
+    pub fn create(data_dir: &Path, interfaces: &[(String, u32)]) -> Result<StatsPage, StatsError> {
+        if interfaces.len() > MAX_INTERFACES {
+            return Err(StatsError::TooManyInterfaces {
+                count: interfaces.len(),
+                max: MAX_INTERFACES,
+            });
+        }
+        let dir = data_dir.join("stats");
+        std::fs::create_dir_all(&dir).map_err(|source| StatsError::Io {
+            what: "create directory",
+            path: dir.clone(),
+            source,
+        })?;
+        let path = page_path(data_dir);
+        let tmp = dir.join(format!(".capture.stats.{}", std::process::id()));
+        let io = |what, source| StatsError::Io {
+            what,
+            path: tmp.clone(),
+            source,
+        };
+        let mut file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&tmp)
+            .map_err(|e| io("create", e))?;
+        file.write_all(&[0u8; layout::PAGE_FILE_LEN])
+            .map_err(|e| io("write", e))?;
+        let page = SharedPage::<Page>::map_rw(&file).map_err(|source| StatsError::Map {
+            path: tmp.clone(),
+            source,
+        })?;
+        {
+            let p = page.get();
+            let h = &p.header;
+            h.version.store(layout::STATS_VERSION, Ordering::Relaxed);
+            h.pid
+                .store(u64::from(std::process::id()), Ordering::Relaxed);
+            h.interface_count
+                .store(interfaces.len() as u64, Ordering::Relaxed);
+            let now = crate::sys::process::realtime_ns();
+            h.started_ns.store(now, Ordering::Relaxed);
+            h.heartbeat_ns.store(now, Ordering::Relaxed);
+            h.state.store(layout::STATE_STARTING, Ordering::Relaxed);
+            for (slot, (name, idx)) in p.interfaces.iter().zip(interfaces) {
+                let w = name_words(name);
+                slot.name[0].store(w[0], Ordering::Relaxed);
+                slot.name[1].store(w[1], Ordering::Relaxed);
+                slot.ifindex.store(u64::from(*idx), Ordering::Relaxed);
+            }
+            h.magic.store(layout::STATS_MAGIC, Ordering::Release);
+        }
+        std::fs::rename(&tmp, &path).map_err(|source| StatsError::Io {
+            what: "rename into place",
+            path: path.clone(),
+            source,
+        })?;
+        Ok(StatsPage { page, path })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Counters of interface slot `i` (panics never: out of range gives the last slot,
+    /// which callers avoid by construction).
+    pub fn interface(&self, i: usize) -> &Interface {
+        let p = self.page.get();
+        &p.interfaces[i.min(MAX_INTERFACES - 1)]
+    }
+
+    pub fn set_state(&self, state: u64) {
+        self.page.get().header.state.store(state, Ordering::Release);
+    }
+    pub fn set_threads(&self, n: u64) {
+        self.page.get().header.threads.store(n, Ordering::Relaxed);
+    }
+    pub fn heartbeat(&self) {
+        self.page
+            .get()
+            .header
+            .heartbeat_ns
+            .store(crate::sys::process::realtime_ns(), Ordering::Release);
+    }
+}
+
+/// Adds `v` to a counter (no-op for 0, to spare the cache line).
+#[inline]
+pub(crate) fn add(c: &AtomicU64, v: u64) {
+    if v != 0 {
+        c.fetch_add(v, Ordering::Relaxed);
+    }
+}
+
+/// Drops of one interface, by cause.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Drops {
+    /// Ring full: the kernel could not copy the packet into the ring.
+    pub kernel_ring: u64,
+    /// NIC / driver drops since the start (`rx_dropped`).
+    pub nic_dropped: u64,
+    /// NIC ran out of receive descriptors (`rx_missed_errors`).
+    pub nic_missed: u64,
+    /// NIC FIFO overruns (`rx_fifo_errors`).
+    pub nic_fifo: u64,
+    /// The segment store could not keep up.
+    pub backpressure: u64,
+}
+
+impl Drops {
+    pub fn total(&self) -> u64 {
+        self.kernel_ring + self.nic_dropped + self.nic_missed + self.nic_fifo + self.backpressure
+    }
+}
+
+/// One interface's counters, copied out of the page.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct InterfaceStats {
+    pub name: String,
+    pub ifindex: u32,
+    pub link_up: bool,
+    pub hardware_timestamps: bool,
+    pub packets: u64,
+    pub bytes: u64,
+    pub stored_bytes: u64,
+    pub drops: Drops,
+    pub backpressure_bytes: u64,
+    pub kernel_ring_freezes: u64,
+    pub truncated_packets: u64,
+    pub malformed_blocks: u64,
+    pub last_packet_ns: u64,
+}
+
+/// Whether the capture that wrote the page is running.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CaptureState {
+    Starting,
+    Running,
+    Stopped,
+    Failed,
+    Unknown(u64),
+}
+
+/// A copy of the stats page at one moment.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StatsSnapshot {
+    pub pid: u32,
+    pub started_ns: u64,
+    pub heartbeat_ns: u64,
+    pub state: CaptureState,
+    pub threads: u64,
+    pub interfaces: Vec<InterfaceStats>,
+}
+
+/// Heartbeats older than this mean the capture process is gone (it updates every 250 ms).
+pub const STALE_AFTER_NS: u64 = 3_000_000_000;
+
+impl StatsSnapshot {
+    /// Running and heartbeating recently (`now_ns` = CLOCK_REALTIME).
+    pub fn is_live(&self, now_ns: u64) -> bool {
+        matches!(self.state, CaptureState::Running | CaptureState::Starting)
+            && now_ns.saturating_sub(self.heartbeat_ns) < STALE_AFTER_NS
+    }
+    pub fn total_packets(&self) -> u64 {
+        self.interfaces.iter().map(|i| i.packets).sum()
+    }
+    pub fn total_drops(&self) -> Drops {
+        let mut d = Drops::default();
+        for i in &self.interfaces {
+            d.kernel_ring += i.drops.kernel_ring;
+            d.nic_dropped += i.drops.nic_dropped;
+            d.nic_missed += i.drops.nic_missed;
+            d.nic_fifo += i.drops.nic_fifo;
+            d.backpressure += i.drops.backpressure;
+        }
+        d
+    }
+}
+
+/// Read-only view of a capture's stats page, for the console and `kuroko status`.
+pub struct StatsReader {
+    page: SharedPage<Page>,
+    path: PathBuf,
+}
+
+impl StatsReader {
+    /// Maps `DIR/stats/capture.stats` read-only and checks its magic and version.
+    pub fn open(data_dir: &Path) -> Result<StatsReader, StatsError> {
+        let path = page_path(data_dir);
+        let file = match File::open(&path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(StatsError::Missing {
+                    dir: data_dir.to_path_buf(),
+                    path,
+                });
+            }
+            Err(source) => {
+                return Err(StatsError::Io {
+                    what: "open",
+                    path,
+                    source,
+                });
+            }
+        };
+        let page = SharedPage::<Page>::map_ro(&file).map_err(|source| StatsError::Map {
+            path: path.clone(),
+            source,
+        })?;
+        let h = &page.get().header;
+        if h.magic.load(Ordering::Acquire) != layout::STATS_MAGIC {
+            return Err(StatsError::BadMagic { path });
+        }
+        let v = h.version.load(Ordering::Relaxed);
+        if v != layout::STATS_VERSION {
+            return Err(StatsError::Version {
+                path,
+                found: v,
+                expected: layout::STATS_VERSION,
+            });
+        }
+        Ok(StatsReader { page, path })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Copies the counters out.
+    pub fn snapshot(&self) -> StatsSnapshot {
+        let p = self.page.get();
+        let h = &p.header;
+        let ld = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        let n = (ld(&h.interface_count) as usize).min(MAX_INTERFACES);
+        let interfaces = p.interfaces[..n]
+            .iter()
+            .map(|i| InterfaceStats {
+                name: words_name([ld(&i.name[0]), ld(&i.name[1])]),
+                ifindex: ld(&i.ifindex) as u32,
+                link_up: ld(&i.link_up) != 0,
+                hardware_timestamps: ld(&i.hardware_timestamps) != 0,
+                packets: ld(&i.packets),
+                bytes: ld(&i.bytes),
+                stored_bytes: ld(&i.stored_bytes),
+                drops: Drops {
+                    kernel_ring: ld(&i.kernel_ring_drops),
+                    nic_dropped: ld(&i.nic_rx_dropped),
+                    nic_missed: ld(&i.nic_rx_missed),
+                    nic_fifo: ld(&i.nic_rx_fifo),
+                    backpressure: ld(&i.backpressure_drops),
+                },
+                backpressure_bytes: ld(&i.backpressure_bytes),
+                kernel_ring_freezes: ld(&i.kernel_ring_freezes),
+                truncated_packets: ld(&i.truncated_packets),
+                malformed_blocks: ld(&i.malformed_blocks),
+                last_packet_ns: ld(&i.last_packet_ns),
+            })
+            .collect();
+        let state = match h.state.load(Ordering::Acquire) {
+            layout::STATE_STARTING => CaptureState::Starting,
+            layout::STATE_RUNNING => CaptureState::Running,
+            layout::STATE_STOPPED => CaptureState::Stopped,
+            layout::STATE_FAILED => CaptureState::Failed,
+            other => CaptureState::Unknown(other),
+        };
+        StatsSnapshot {
+            pid: ld(&h.pid) as u32,
+            started_ns: ld(&h.started_ns),
+            heartbeat_ns: ld(&h.heartbeat_ns),
+            state,
+            threads: ld(&h.threads),
+            interfaces,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn writer_updates_are_seen_by_a_reader_of_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let w = StatsPage::create(
+            dir.path(),
+            &[("eth7".into(), 7), ("mirror-long-nam".into(), 9)],
+        )
+        .unwrap();
+        let r = StatsReader::open(dir.path()).unwrap();
+        let s0 = r.snapshot();
+        assert_eq!(s0.state, CaptureState::Starting);
+        assert_eq!(s0.interfaces.len(), 2);
+        assert_eq!(s0.interfaces[0].name, "eth7");
+        assert_eq!(s0.interfaces[1].name, "mirror-long-nam");
+        assert_eq!(s0.interfaces[1].ifindex, 9);
+        assert_eq!(s0.pid, std::process::id());
+
+        add(&w.interface(1).packets, 5);
+        add(&w.interface(1).backpressure_drops, 3);
+        add(&w.interface(0).kernel_ring_drops, 2);
+        w.set_state(layout::STATE_RUNNING);
+        let s1 = r.snapshot();
+        assert_eq!(s1.state, CaptureState::Running);
+        assert_eq!(s1.interfaces[1].packets, 5);
+        assert_eq!(s1.total_drops().backpressure, 3);
+        assert_eq!(s1.total_drops().kernel_ring, 2);
+        assert_eq!(s1.total_drops().total(), 5);
+        assert!(s1.is_live(crate::sys::process::realtime_ns()));
+        assert!(!s1.is_live(s1.heartbeat_ns + STALE_AFTER_NS + 1));
+    }
+
+    #[test]
+    fn reader_rejects_a_missing_or_foreign_file() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(matches!(
+            StatsReader::open(dir.path()),
+            Err(StatsError::Missing { .. })
+        ));
+        std::fs::create_dir_all(dir.path().join("stats")).unwrap();
+        std::fs::write(page_path(dir.path()), vec![0xabu8; layout::PAGE_FILE_LEN]).unwrap();
+        assert!(matches!(
+            StatsReader::open(dir.path()),
+            Err(StatsError::BadMagic { .. })
+        ));
+        std::fs::write(page_path(dir.path()), b"short").unwrap();
+        assert!(matches!(
+            StatsReader::open(dir.path()),
+            Err(StatsError::Map { .. })
+        ));
+    }
+
+    #[test]
+    fn too_many_interfaces_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let many: Vec<(String, u32)> = (0..=MAX_INTERFACES)
+            .map(|i| (format!("e{i}"), i as u32))
+            .collect();
+        assert!(matches!(
+            StatsPage::create(dir.path(), &many),
+            Err(StatsError::TooManyInterfaces { .. })
+        ));
+    }
+}

@@ -1,0 +1,31 @@
+//! OS glue: the only module of this crate with `unsafe`.
+//!
+//! - [`packet`]: the AF_PACKET TPACKET_V3 socket and its mmap'd receive ring;
+//! - [`process`]: CPU pinning, SCHED_FIFO, `mlockall`, dropping capabilities;
+//! - [`shared`]: the atomic view of the mmap'd stats page.
+//!
+//! Each `unsafe` block says which kernel or memory invariant makes it sound; everything
+//! outside this module is safe Rust.
+
+#![allow(unsafe_code)]
+
+pub mod packet;
+pub mod process;
+pub mod shared;
+
+/// A system call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum SysError {
+    #[error("{what}: {source}")]
+    Os {
+        what: &'static str,
+        source: std::io::Error,
+    },
+    #[error("interface name `{0}` contains a NUL byte")]
+    BadInterfaceName(String),
+    #[error("no network interface `{name}` ({source}); list them with `ip link`")]
+    NoSuchInterface {
+        name: String,
+        source: std::io::Error,
+    },
+}

@@ -1,0 +1,624 @@
+//! The AF_PACKET TPACKET_V3 receive ring: socket options, the mmap'd ring and its blocks.
+//!
+//! Everything that touches the kernel's shared memory is here, behind a safe API:
+//! [`RxRing::next_block`] hands out a [`Block`] only when the kernel has given the block to
+//! user space (`TP_STATUS_USER`), the block's bytes are exposed as an immutable slice for as
+//! long as the [`Block`] lives, and dropping the [`Block`] hands it back (`TP_STATUS_KERNEL`).
+//! Frame headers inside a block are parsed from that slice with bounds checks, so a corrupt
+//! block (never seen from a correct kernel) is counted, not trusted.
+
+use std::ffi::CString;
+use std::mem::{offset_of, size_of};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::ptr::NonNull;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use super::SysError;
+
+/// Options for one capture socket.
+#[derive(Clone, Debug)]
+pub struct RingOptions {
+    pub ifindex: u32,
+    /// Bytes per ring block (a multiple of the page size).
+    pub block_size: usize,
+    pub block_count: usize,
+    /// Milliseconds after which a partly filled block is retired to user space.
+    pub retire_ms: u32,
+    /// Fanout (flow hash) membership, when several sockets share the interface.
+    pub fanout: Option<Fanout>,
+    /// Classic BPF program attached before the socket is bound (also applies the snaplen).
+    pub filter: Vec<BpfInsn>,
+    /// Ask the NIC for hardware receive timestamps (falls back to software).
+    pub hardware_timestamps: bool,
+    /// Put the interface in promiscuous mode for as long as the socket is open.
+    pub promiscuous: bool,
+}
+
+/// How a socket takes part in a PACKET_FANOUT group.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fanout {
+    /// Create a group with a kernel-chosen unique id (read it back with `fanout_id`).
+    NewGroup,
+    /// Join the group with this id.
+    Join(u16),
+}
+
+/// Rings [`wait_any`] can wait on at once (its poll set lives on the stack).
+pub const MAX_WAIT_RINGS: usize = 16;
+
+/// Waits until one of `rings` may have a block ready, at most `timeout_ms`. Allocation-free.
+pub fn wait_any<'a>(rings: impl Iterator<Item = &'a RxRing>, timeout_ms: i32) {
+    let mut fds = [libc::pollfd {
+        fd: -1,
+        events: 0,
+        revents: 0,
+    }; MAX_WAIT_RINGS];
+    let mut n = 0;
+    for r in rings.take(MAX_WAIT_RINGS) {
+        fds[n] = libc::pollfd {
+            fd: r.fd.as_raw_fd(),
+            events: libc::POLLIN | libc::POLLERR,
+            revents: 0,
+        };
+        n += 1;
+    }
+    // SAFETY: `fds[..n]` are valid pollfds on the stack; errors (EINTR) only end the wait.
+    unsafe { libc::poll(fds.as_mut_ptr(), n as libc::nfds_t, timeout_ms) };
+}
+
+/// One classic BPF instruction (`struct sock_filter`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BpfInsn {
+    pub code: u16,
+    pub jt: u8,
+    pub jf: u8,
+    pub k: u32,
+}
+
+/// Counters the kernel keeps per socket; each read resets them (`PACKET_STATISTICS`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct KernelStats {
+    /// Packets that passed the filter, including those dropped.
+    pub packets: u64,
+    /// Packets the kernel could not put into the ring (ring full).
+    pub drops: u64,
+    /// Times the ring was frozen because no block was free.
+    pub freeze_q: u64,
+}
+
+/// A mapped TPACKET_V3 receive ring and its socket.
+pub struct RxRing {
+    fd: OwnedFd,
+    base: NonNull<u8>,
+    map_len: usize,
+    block_size: usize,
+    block_count: usize,
+    next: usize,
+    /// The ring memory is locked (MAP_LOCKED succeeded).
+    pub locked: bool,
+    /// The NIC accepted hardware receive timestamping.
+    pub hardware_timestamps: bool,
+}
+
+// SAFETY: the ring is owned by exactly one RxRing; the raw pointer refers to a shared mapping
+// that is valid from any thread, and all access goes through `&mut self` or a `Block` that
+// borrows the ring mutably.
+unsafe impl Send for RxRing {}
+
+fn last_os_error(what: &'static str) -> SysError {
+    SysError::Os {
+        what,
+        source: std::io::Error::last_os_error(),
+    }
+}
+
+fn setsockopt<T>(
+    fd: RawFd,
+    level: i32,
+    name: i32,
+    value: &T,
+    what: &'static str,
+) -> Result<(), SysError> {
+    // SAFETY: `value` points to a live, initialized T of the size we pass; the kernel only
+    // reads it during the call.
+    let rc = unsafe {
+        libc::setsockopt(
+            fd,
+            level,
+            name,
+            (value as *const T).cast(),
+            size_of::<T>() as libc::socklen_t,
+        )
+    };
+    if rc != 0 {
+        return Err(last_os_error(what));
+    }
+    Ok(())
+}
+
+/// The interface index of `name`, or an error naming it.
+pub fn ifindex(name: &str) -> Result<u32, SysError> {
+    let c = CString::new(name).map_err(|_| SysError::BadInterfaceName(name.to_string()))?;
+    // SAFETY: `c` is a NUL-terminated string that outlives the call.
+    let idx = unsafe { libc::if_nametoindex(c.as_ptr()) };
+    if idx == 0 {
+        return Err(SysError::NoSuchInterface {
+            name: name.to_string(),
+            source: std::io::Error::last_os_error(),
+        });
+    }
+    Ok(idx)
+}
+
+/// Asks the driver of `name` to timestamp every received packet in hardware.
+fn enable_hw_timestamps(fd: RawFd, name: &str) -> bool {
+    let mut cfg = libc::hwtstamp_config {
+        flags: 0,
+        tx_type: 0, // HWTSTAMP_TX_OFF
+        rx_filter: libc::HWTSTAMP_FILTER_ALL as i32,
+    };
+    // SAFETY: an all-zero ifreq is valid; we copy at most IFNAMSIZ-1 bytes of the name.
+    let mut req: libc::ifreq = unsafe { std::mem::zeroed() };
+    for (dst, src) in req
+        .ifr_name
+        .iter_mut()
+        .zip(name.bytes().take(libc::IFNAMSIZ - 1))
+    {
+        *dst = src as libc::c_char;
+    }
+    req.ifr_ifru.ifru_data = (&mut cfg as *mut libc::hwtstamp_config).cast();
+    // SAFETY: `req` is a valid ifreq whose data pointer refers to `cfg`, alive for the call.
+    let rc = unsafe { libc::ioctl(fd, libc::SIOCSHWTSTAMP as _, &mut req) };
+    rc == 0 && cfg.rx_filter != 0
+}
+
+impl RxRing {
+    /// Opens the socket, sets it up and maps the ring. Needs CAP_NET_RAW (and CAP_IPC_LOCK
+    /// for a locked ring larger than RLIMIT_MEMLOCK).
+    pub fn open(ifname: &str, opts: &RingOptions) -> Result<RxRing, SysError> {
+        // Protocol 0: the socket receives nothing until it is bound below, after the filter
+        // and the ring are in place, so no unfiltered packet ever reaches it.
+        // SAFETY: plain socket(2) call; the result is checked.
+        let raw = unsafe { libc::socket(libc::AF_PACKET, libc::SOCK_RAW | libc::SOCK_CLOEXEC, 0) };
+        if raw < 0 {
+            return Err(last_os_error("socket(AF_PACKET) (needs CAP_NET_RAW)"));
+        }
+        // SAFETY: `raw` is a fresh descriptor that nothing else owns.
+        let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+        let s = fd.as_raw_fd();
+
+        let version: libc::c_int = libc::tpacket_versions::TPACKET_V3 as libc::c_int;
+        setsockopt(
+            s,
+            libc::SOL_PACKET,
+            libc::PACKET_VERSION,
+            &version,
+            "PACKET_VERSION V3",
+        )?;
+
+        let mut hardware_timestamps = false;
+        if opts.hardware_timestamps && enable_hw_timestamps(s, ifname) {
+            let ts: libc::c_int = libc::SOF_TIMESTAMPING_RAW_HARDWARE as libc::c_int;
+            hardware_timestamps = setsockopt(
+                s,
+                libc::SOL_PACKET,
+                libc::PACKET_TIMESTAMP,
+                &ts,
+                "PACKET_TIMESTAMP",
+            )
+            .is_ok();
+        }
+
+        if !opts.filter.is_empty() {
+            let mut prog: Vec<libc::sock_filter> = opts
+                .filter
+                .iter()
+                .map(|i| libc::sock_filter {
+                    code: i.code,
+                    jt: i.jt,
+                    jf: i.jf,
+                    k: i.k,
+                })
+                .collect();
+            let fprog = libc::sock_fprog {
+                len: prog.len() as u16,
+                filter: prog.as_mut_ptr(),
+            };
+            setsockopt(
+                s,
+                libc::SOL_SOCKET,
+                libc::SO_ATTACH_FILTER,
+                &fprog,
+                "SO_ATTACH_FILTER",
+            )?;
+        }
+
+        let frame_size = 2048usize; // only a nominal unit in V3; frames are variable-sized
+        let req = libc::tpacket_req3 {
+            tp_block_size: opts.block_size as u32,
+            tp_block_nr: opts.block_count as u32,
+            tp_frame_size: frame_size as u32,
+            tp_frame_nr: (opts.block_size / frame_size * opts.block_count) as u32,
+            tp_retire_blk_tov: opts.retire_ms,
+            tp_sizeof_priv: 0,
+            tp_feature_req_word: 0,
+        };
+        setsockopt(
+            s,
+            libc::SOL_PACKET,
+            libc::PACKET_RX_RING,
+            &req,
+            "PACKET_RX_RING",
+        )?;
+
+        let map_len = opts.block_size * opts.block_count;
+        let prot = libc::PROT_READ | libc::PROT_WRITE;
+        let mut locked = true;
+        // SAFETY: mapping the socket's ring, length as configured above; result checked.
+        let mut p = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                map_len,
+                prot,
+                libc::MAP_SHARED | libc::MAP_LOCKED | libc::MAP_POPULATE,
+                s,
+                0,
+            )
+        };
+        if p == libc::MAP_FAILED {
+            // Without CAP_IPC_LOCK and above RLIMIT_MEMLOCK: map unlocked (reported).
+            locked = false;
+            // SAFETY: as above, without MAP_LOCKED.
+            p = unsafe {
+                libc::mmap(
+                    std::ptr::null_mut(),
+                    map_len,
+                    prot,
+                    libc::MAP_SHARED | libc::MAP_POPULATE,
+                    s,
+                    0,
+                )
+            };
+            if p == libc::MAP_FAILED {
+                return Err(last_os_error("mmap of the packet ring"));
+            }
+        }
+        let base = NonNull::new(p.cast::<u8>()).ok_or(SysError::Os {
+            what: "mmap returned null",
+            source: std::io::Error::other("null mapping"),
+        })?;
+        let ring = RxRing {
+            fd,
+            base,
+            map_len,
+            block_size: opts.block_size,
+            block_count: opts.block_count,
+            next: 0,
+            locked,
+            hardware_timestamps,
+        };
+
+        // SAFETY: an all-zero sockaddr_ll is valid; fields set below.
+        let mut sll: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
+        sll.sll_family = libc::AF_PACKET as u16;
+        sll.sll_protocol = (libc::ETH_P_ALL as u16).to_be();
+        sll.sll_ifindex = opts.ifindex as i32;
+        // SAFETY: `sll` is a valid sockaddr_ll of the size passed.
+        let rc = unsafe {
+            libc::bind(
+                s,
+                (&sll as *const libc::sockaddr_ll).cast(),
+                size_of::<libc::sockaddr_ll>() as libc::socklen_t,
+            )
+        };
+        if rc != 0 {
+            return Err(last_os_error("bind to the capture interface"));
+        }
+
+        if opts.promiscuous {
+            // SAFETY: an all-zero packet_mreq is valid.
+            let mut mreq: libc::packet_mreq = unsafe { std::mem::zeroed() };
+            mreq.mr_ifindex = opts.ifindex as i32;
+            mreq.mr_type = libc::PACKET_MR_PROMISC as u16;
+            setsockopt(
+                s,
+                libc::SOL_PACKET,
+                libc::PACKET_ADD_MEMBERSHIP,
+                &mreq,
+                "PACKET_ADD_MEMBERSHIP promisc",
+            )?;
+        }
+
+        // A mirror port never carries our own traffic; on an interface that does (veth,
+        // lo), outgoing copies would be stored twice. In a fanout group the socket option is
+        // ignored, so the group gets the flag instead.
+        let one: libc::c_int = 1;
+        setsockopt(
+            s,
+            libc::SOL_PACKET,
+            libc::PACKET_IGNORE_OUTGOING,
+            &one,
+            "PACKET_IGNORE_OUTGOING",
+        )?;
+        if let Some(fanout) = opts.fanout {
+            let mode = libc::PACKET_FANOUT_HASH | libc::PACKET_FANOUT_FLAG_IGNORE_OUTGOING;
+            let (group, mode) = match fanout {
+                Fanout::NewGroup => (0u32, mode | libc::PACKET_FANOUT_FLAG_UNIQUEID),
+                Fanout::Join(id) => (u32::from(id), mode),
+            };
+            let arg: libc::c_int = (group | (mode << 16)) as libc::c_int;
+            setsockopt(
+                s,
+                libc::SOL_PACKET,
+                libc::PACKET_FANOUT,
+                &arg,
+                "PACKET_FANOUT (hash)",
+            )?;
+        }
+        Ok(ring)
+    }
+
+    /// The id of the fanout group this socket is in (for the next sockets to join).
+    pub fn fanout_id(&self) -> Result<u16, SysError> {
+        let mut v: libc::c_int = 0;
+        let mut len = size_of::<libc::c_int>() as libc::socklen_t;
+        // SAFETY: `v` and `len` are valid for writes of the sizes given.
+        let rc = unsafe {
+            libc::getsockopt(
+                self.fd.as_raw_fd(),
+                libc::SOL_PACKET,
+                libc::PACKET_FANOUT,
+                (&mut v as *mut libc::c_int).cast(),
+                &mut len,
+            )
+        };
+        if rc != 0 {
+            return Err(last_os_error("getsockopt(PACKET_FANOUT)"));
+        }
+        Ok((v as u32 & 0xffff) as u16)
+    }
+
+    pub fn block_size(&self) -> usize {
+        self.block_size
+    }
+    pub fn block_count(&self) -> usize {
+        self.block_count
+    }
+
+    fn status_word(&self, index: usize) -> &AtomicU32 {
+        let off = index * self.block_size
+            + offset_of!(libc::tpacket_block_desc, hdr)
+            + offset_of!(libc::tpacket_hdr_v1, block_status);
+        // SAFETY: `index < block_count`, so `off` lies in the mapping; block_status is a
+        // 4-byte-aligned u32 (blocks are page aligned) that the kernel and we both access
+        // only atomically; the mapping lives as long as `self`.
+        unsafe { AtomicU32::from_ptr(self.base.as_ptr().add(off).cast::<u32>()) }
+    }
+
+    /// The next block in ring order if the kernel has retired it to user space.
+    pub fn next_block(&mut self) -> Option<Block<'_>> {
+        let index = self.next;
+        let status = self.status_word(index).load(Ordering::Acquire);
+        if status & libc::TP_STATUS_USER == 0 {
+            return None;
+        }
+        let block_start = index * self.block_size;
+        // SAFETY: the kernel retired this block to user space (TP_STATUS_USER, read with
+        // Acquire): it will not write it until we store TP_STATUS_KERNEL. The descriptor
+        // fields are plain u32 reads within the block.
+        let (num_pkts, first, blk_len) = unsafe {
+            let d = self
+                .base
+                .as_ptr()
+                .add(block_start)
+                .cast::<libc::tpacket_block_desc>();
+            let h = std::ptr::addr_of!((*d).hdr.bh1);
+            (
+                std::ptr::addr_of!((*h).num_pkts).read_volatile(),
+                std::ptr::addr_of!((*h).offset_to_first_pkt).read_volatile(),
+                std::ptr::addr_of!((*h).blk_len).read_volatile(),
+            )
+        };
+        let desc_len = size_of::<libc::tpacket_block_desc>();
+        // SAFETY: the bytes after the descriptor belong to user space until the block is
+        // handed back in `Block::drop`, which happens after this slice's last use (the
+        // slice never covers the status word, which is written atomically).
+        let body = unsafe {
+            std::slice::from_raw_parts(
+                self.base.as_ptr().add(block_start + desc_len),
+                self.block_size - desc_len,
+            )
+        };
+        self.next = (index + 1) % self.block_count;
+        Some(Block {
+            status: self.status_word(index),
+            body,
+            desc_len,
+            num_pkts,
+            first: first as usize,
+            blk_len: blk_len as usize,
+        })
+    }
+
+    /// Waits until a block may be ready, at most `timeout_ms`.
+    pub fn wait(&self, timeout_ms: i32) {
+        let mut pfd = libc::pollfd {
+            fd: self.fd.as_raw_fd(),
+            events: libc::POLLIN | libc::POLLERR,
+            revents: 0,
+        };
+        // SAFETY: one valid pollfd; EINTR and errors only end the wait early.
+        unsafe { libc::poll(&mut pfd, 1, timeout_ms) };
+    }
+
+    /// Reads and resets the kernel's counters for this socket.
+    pub fn take_stats(&self) -> Result<KernelStats, SysError> {
+        let mut st = libc::tpacket_stats_v3 {
+            tp_packets: 0,
+            tp_drops: 0,
+            tp_freeze_q_cnt: 0,
+        };
+        let mut len = size_of::<libc::tpacket_stats_v3>() as libc::socklen_t;
+        // SAFETY: `st` and `len` are valid for writes of the sizes given.
+        let rc = unsafe {
+            libc::getsockopt(
+                self.fd.as_raw_fd(),
+                libc::SOL_PACKET,
+                libc::PACKET_STATISTICS,
+                (&mut st as *mut libc::tpacket_stats_v3).cast(),
+                &mut len,
+            )
+        };
+        if rc != 0 {
+            return Err(last_os_error("PACKET_STATISTICS"));
+        }
+        Ok(KernelStats {
+            packets: u64::from(st.tp_packets),
+            drops: u64::from(st.tp_drops),
+            freeze_q: u64::from(st.tp_freeze_q_cnt),
+        })
+    }
+}
+
+impl Drop for RxRing {
+    fn drop(&mut self) {
+        // SAFETY: unmapping exactly the mapping made in `open`; no Block can outlive the
+        // ring because it borrows it.
+        unsafe { libc::munmap(self.base.as_ptr().cast(), self.map_len) };
+    }
+}
+
+/// Byte offsets inside `struct tpacket3_hdr`, taken from libc's definition.
+mod field {
+    use std::mem::offset_of;
+    pub const NEXT_OFFSET: usize = offset_of!(libc::tpacket3_hdr, tp_next_offset);
+    pub const SEC: usize = offset_of!(libc::tpacket3_hdr, tp_sec);
+    pub const NSEC: usize = offset_of!(libc::tpacket3_hdr, tp_nsec);
+    pub const SNAPLEN: usize = offset_of!(libc::tpacket3_hdr, tp_snaplen);
+    pub const LEN: usize = offset_of!(libc::tpacket3_hdr, tp_len);
+    pub const STATUS: usize = offset_of!(libc::tpacket3_hdr, tp_status);
+    pub const MAC: usize = offset_of!(libc::tpacket3_hdr, tp_mac);
+    pub const HV1: usize = offset_of!(libc::tpacket3_hdr, hv1);
+    pub const VLAN_TCI: usize = HV1 + offset_of!(libc::tpacket_hdr_variant1, tp_vlan_tci);
+    pub const VLAN_TPID: usize = HV1 + offset_of!(libc::tpacket_hdr_variant1, tp_vlan_tpid);
+    pub const HDR_LEN: usize = size_of::<libc::tpacket3_hdr>();
+}
+
+/// A ring block owned by user space; handed back to the kernel on drop.
+pub struct Block<'a> {
+    status: &'a AtomicU32,
+    /// The block without its descriptor (offsets below are block-relative).
+    body: &'a [u8],
+    desc_len: usize,
+    num_pkts: u32,
+    first: usize,
+    blk_len: usize,
+}
+
+impl<'a> Block<'a> {
+    pub fn num_packets(&self) -> u32 {
+        self.num_pkts
+    }
+    /// Bytes of the block the kernel filled.
+    pub fn filled_len(&self) -> usize {
+        self.blk_len
+    }
+    /// The frames of this block, in arrival order.
+    pub fn frames(&self) -> Frames<'_> {
+        Frames {
+            body: self.body,
+            desc_len: self.desc_len,
+            remaining: self.num_pkts,
+            offset: self.first,
+            malformed: false,
+        }
+    }
+}
+
+impl Drop for Block<'_> {
+    fn drop(&mut self) {
+        // Release: our reads of the block happen before the kernel may refill it.
+        self.status.store(libc::TP_STATUS_KERNEL, Ordering::Release);
+    }
+}
+
+/// A frame as the kernel put it into the ring.
+#[derive(Clone, Copy, Debug)]
+pub struct RawFrame<'a> {
+    /// The captured bytes, starting at the MAC header (without a VLAN tag the kernel stripped).
+    pub data: &'a [u8],
+    /// Length on the wire as the kernel saw it (without the stripped tag).
+    pub wire_len: u32,
+    pub ts_sec: u32,
+    pub ts_nsec: u32,
+    /// `TP_STATUS_*` bits.
+    pub status: u32,
+    pub vlan_tci: u16,
+    pub vlan_tpid: u16,
+}
+
+/// Iterator over the frames of a [`Block`]; stops (and reports malformed) on bad offsets.
+pub struct Frames<'a> {
+    body: &'a [u8],
+    desc_len: usize,
+    remaining: u32,
+    offset: usize,
+    malformed: bool,
+}
+
+impl Frames<'_> {
+    /// The block's frame chain pointed outside the block (iteration stopped early).
+    pub fn malformed(&self) -> bool {
+        self.malformed
+    }
+}
+
+fn rd_u32(b: &[u8], at: usize) -> Option<u32> {
+    b.get(at..at + 4)
+        .map(|s| u32::from_ne_bytes([s[0], s[1], s[2], s[3]]))
+}
+fn rd_u16(b: &[u8], at: usize) -> Option<u16> {
+    b.get(at..at + 2).map(|s| u16::from_ne_bytes([s[0], s[1]]))
+}
+
+impl<'a> Iterator for Frames<'a> {
+    type Item = RawFrame<'a>;
+    fn next(&mut self) -> Option<RawFrame<'a>> {
+        if self.remaining == 0 || self.malformed {
+            return None;
+        }
+        let parsed = (|| {
+            let h = self.offset.checked_sub(self.desc_len)?;
+            let hdr = self.body.get(h..h + field::HDR_LEN)?;
+            let snap = rd_u32(hdr, field::SNAPLEN)? as usize;
+            let mac = rd_u16(hdr, field::MAC)? as usize;
+            let data = self.body.get(h + mac..h + mac + snap)?;
+            let frame = RawFrame {
+                data,
+                wire_len: rd_u32(hdr, field::LEN)?,
+                ts_sec: rd_u32(hdr, field::SEC)?,
+                ts_nsec: rd_u32(hdr, field::NSEC)?,
+                status: rd_u32(hdr, field::STATUS)?,
+                vlan_tci: rd_u32(hdr, field::VLAN_TCI)? as u16,
+                vlan_tpid: rd_u16(hdr, field::VLAN_TPID)?,
+            };
+            Some((frame, rd_u32(hdr, field::NEXT_OFFSET)? as usize))
+        })();
+        match parsed {
+            Some((frame, next)) => {
+                self.remaining -= 1;
+                if self.remaining > 0 {
+                    if next == 0 {
+                        self.malformed = true;
+                    }
+                    self.offset += next;
+                }
+                Some(frame)
+            }
+            None => {
+                self.malformed = true;
+                None
+            }
+        }
+    }
+}
