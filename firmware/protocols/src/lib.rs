@@ -12,13 +12,56 @@
 //! - A parser may be given data in arbitrary chunks (one byte at a time is legal); its
 //!   result must not depend on how the stream was cut.
 //!
+//! - Objects: parsers report reconstructed objects through [`Sink::object`] and, when the
+//!   sink returns a digest, append the matching `FileRef` to `rec.files` themselves. A sink
+//!   stores bytes; it must not add `FileRef`s (that would list objects twice).
+//!
 //! Layout: one folder per protocol (`http/`, `dns/`, …), each with a pure `parser`, the
 //! per-session `state`, and what it emits; `template/` is the skeleton for the next one.
+//!
+//! Entry points for the analyzer: [`identify_tcp`] (then [`stream_parser`]),
+//! [`identify_udp`] (then [`datagram_parser`]), [`port_label`] for labels of protocols
+//! without a parser, and [`stream_parser_for_expectation`] for FTP data channels.
+//! The label set is documented in [`ports`].
 
 #![forbid(unsafe_code)]
 
+pub mod http;
+pub mod identify;
+pub mod ports;
+#[cfg(test)]
+mod testutil;
+mod util;
+
+pub use identify::{
+    IDENTIFY_LIMIT, Identification, identify_tcp, identify_tcp_at_close, identify_udp,
+};
+pub use ports::port_label;
+
 use kuroko_model::session::SessionRecord;
 use std::net::IpAddr;
+
+/// The parser for a TCP session identified as `protocol` (a label from [`identify_tcp`]);
+/// `None` for protocols Kuroko only labels (SMB, RDP, …).
+pub fn stream_parser(protocol: &str) -> Option<Box<dyn StreamParser>> {
+    match protocol {
+        "http" | "winrm" => Some(Box::new(http::HttpParser::new())),
+        _ => None,
+    }
+}
+
+/// The parser for a UDP flow identified as `protocol` (a label from [`identify_udp`]).
+pub fn datagram_parser(protocol: &str) -> Option<Box<dyn DatagramParser>> {
+    let _ = protocol;
+    None
+}
+
+/// The parser for a session the analyzer matched to an [`Expectation`] (an FTP data
+/// channel): it knows the file name and direction the control channel announced.
+pub fn stream_parser_for_expectation(expectation: &Expectation) -> Option<Box<dyn StreamParser>> {
+    let _ = expectation;
+    None
+}
 
 /// Which way bytes flow.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -57,6 +100,11 @@ pub struct ObjectMeta {
 }
 
 /// A connection the analyzer should expect (FTP PASV/PORT/EPSV/EPRT data channels).
+///
+/// A parser may announce the same `(server, server_port)` again with more detail (the
+/// file name of the following RETR/STOR): the later one replaces the earlier, and if a
+/// session was already opened from it, the analyzer passes it to that session's parser
+/// with [`StreamParser::on_expectation_update`].
 #[derive(Clone, Debug, PartialEq)]
 pub struct Expectation {
     /// Who will connect (None: any address).
@@ -101,15 +149,32 @@ impl Sink for VecSink {
 pub trait StreamParser: Send {
     /// In-order bytes of one direction. `ts_ns` is the capture time of the segment that
     /// completed them.
-    fn on_data(&mut self, dir: Direction, data: &[u8], ts_ns: i64, rec: &mut SessionRecord, sink: &mut dyn Sink);
+    fn on_data(
+        &mut self,
+        dir: Direction,
+        data: &[u8],
+        ts_ns: i64,
+        rec: &mut SessionRecord,
+        sink: &mut dyn Sink,
+    );
     /// `len` bytes are missing in `dir` (never guessed; the parser resynchronises or gives up).
     fn on_gap(&mut self, dir: Direction, len: u64, rec: &mut SessionRecord);
     /// The session ends (FIN, RST, timeout, eviction, end of input): flush what is pending.
     fn on_close(&mut self, rec: &mut SessionRecord, sink: &mut dyn Sink);
+    /// A newer version of the expectation this session was opened from (FTP data
+    /// channels learn their file name after they connected). Default: ignored.
+    fn on_expectation_update(&mut self, _expectation: &Expectation) {}
 }
 
 /// Per-session state of one protocol over UDP.
 pub trait DatagramParser: Send {
-    fn on_datagram(&mut self, dir: Direction, data: &[u8], ts_ns: i64, rec: &mut SessionRecord, sink: &mut dyn Sink);
+    fn on_datagram(
+        &mut self,
+        dir: Direction,
+        data: &[u8],
+        ts_ns: i64,
+        rec: &mut SessionRecord,
+        sink: &mut dyn Sink,
+    );
     fn on_close(&mut self, _rec: &mut SessionRecord, _sink: &mut dyn Sink) {}
 }
