@@ -190,18 +190,18 @@ fn frame(flow: u8, seq: u16, len: usize, tags: &[(u16, u16)]) -> Vec<u8> {
     f
 }
 
+/// What a `MemSink` kept: its arena and (meta, offset, length) per record.
+type Kept = (Vec<u8>, Vec<(PacketMeta, usize, usize)>);
+
 /// Keeps frames in a preallocated arena; answers Backpressure once full. Sends what it
 /// kept when closed (off the hot path).
 struct MemSink {
     arena: Vec<u8>,
     recs: Vec<(PacketMeta, usize, usize)>,
-    done: Option<mpsc::Sender<(Vec<u8>, Vec<(PacketMeta, usize, usize)>)>>,
+    done: Option<mpsc::Sender<Kept>>,
 }
 impl MemSink {
-    fn new(
-        max_records: usize,
-        tx: mpsc::Sender<(Vec<u8>, Vec<(PacketMeta, usize, usize)>)>,
-    ) -> MemSink {
+    fn new(max_records: usize, tx: mpsc::Sender<Kept>) -> MemSink {
         MemSink {
             arena: Vec::with_capacity(16 << 20),
             recs: Vec::with_capacity(max_records),
