@@ -31,6 +31,8 @@ pub mod identify;
 pub mod ports;
 #[cfg(test)]
 mod testutil;
+pub mod tls;
+pub mod transcript;
 mod util;
 
 pub use identify::{
@@ -46,6 +48,7 @@ use std::net::IpAddr;
 pub fn stream_parser(protocol: &str) -> Option<Box<dyn StreamParser>> {
     match protocol {
         "http" | "winrm" => Some(Box::new(http::HttpParser::new())),
+        "tls" => Some(Box::new(tls::TlsParser::new())),
         _ => None,
     }
 }

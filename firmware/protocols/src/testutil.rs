@@ -62,3 +62,15 @@ pub fn run_all_cuts(
     }
     (rec, sink)
 }
+
+/// A transcript from `fuzz/corpus/<target>/<name>`.
+pub fn corpus(target: &str, name: &str) -> Vec<(crate::Direction, Vec<u8>)> {
+    let path = format!("{}/fuzz/corpus/{target}/{name}", env!("CARGO_MANIFEST_DIR"));
+    let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    crate::transcript::decode(&bytes)
+}
+
+/// Borrowed view of an owned transcript for [`run_all_cuts`].
+pub fn view(t: &[(crate::Direction, Vec<u8>)]) -> Vec<(crate::Direction, &[u8])> {
+    t.iter().map(|(d, b)| (*d, b.as_slice())).collect()
+}
