@@ -1,0 +1,346 @@
+//! The data directory: paths, `store.meta` (ring geometry), `writer.state`, slot files.
+//!
+//! A store is created on first use from [`StoreOptions`]; afterwards its `store.meta` is
+//! authoritative (a ring is not resized by a changed config: that would drop data).
+//!
+//! **Disk use.** The budget bounds everything in `segments/`: `slot_count = (budget -
+//! META_RESERVE) / segment_size`, where [`META_RESERVE`] covers the directory, `store.meta`,
+//! `writer.state` and the lock. Slot files are created (fallocated and zero-filled, under a
+//! temporary name, then renamed) the first time the writer reaches them, unless
+//! [`Preallocate::All`] formats the whole ring up front (what the appliance's setup does).
+//! So importing a small pcap into a fresh store takes one segment of disk, not the budget,
+//! and the ring grows to its budget and then wraps, never past it.
+
+use crate::error::StoreError;
+use crate::sys;
+use kuroko_ring_format::{self as fmt, Geometry, StoreMeta, WriterState};
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Read};
+use std::path::{Path, PathBuf};
+use zerocopy::little_endian::{U16, U32, U64};
+use zerocopy::{FromBytes, IntoBytes};
+
+/// Bytes of the budget kept for everything in `segments/` that is not a segment file
+/// (the directory itself, `store.meta`, `writer.state`, `.lock`, a temporary file name).
+pub const META_RESERVE: u64 = 16 * 1024;
+
+/// Default chunk (write buffer) size: the 1 MiB writes the research measured as best.
+pub const DEFAULT_CHUNK_SIZE: u64 = 1 << 20;
+
+/// When slot files are created.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Preallocate {
+    /// When the writer first reaches a slot (a fresh store takes one segment of disk).
+    #[default]
+    Lazy,
+    /// Every slot when the store is created or opened for writing.
+    All,
+}
+
+/// How the writer should reach the disk. `Auto` takes the fastest the system allows and
+/// falls back on its own; the others force a fallback (tests, benchmarks, odd systems).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum IoPreference {
+    #[default]
+    Auto,
+    /// Synchronous pwrite, O_DIRECT if the file system takes it.
+    Pwrite,
+    /// Synchronous pwrite through the page cache.
+    Buffered,
+}
+
+/// The store's own options. The `kuroko` binary converts its config into these.
+#[derive(Clone, Debug)]
+pub struct StoreOptions {
+    /// Bytes the whole `segments/` directory may take. Never exceeded.
+    pub budget: u64,
+    /// Size of one segment file (rounded down to a multiple of `chunk_size`).
+    pub segment_size: u64,
+    /// Write buffer and time-index granularity (power of two, 64 KiB – 16 MiB).
+    pub chunk_size: u64,
+    /// io_uring writes in flight at most (also the number of spare buffers).
+    pub queue_depth: u32,
+    pub preallocate: Preallocate,
+    pub io: IoPreference,
+    /// `append` returns `Backpressure` instead of waiting when every buffer is in flight.
+    pub nonblocking: bool,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        StoreOptions {
+            budget: 2 << 30,
+            segment_size: 64 << 20,
+            chunk_size: DEFAULT_CHUNK_SIZE,
+            queue_depth: 8,
+            preallocate: Preallocate::Lazy,
+            io: IoPreference::Auto,
+            nonblocking: false,
+        }
+    }
+}
+
+/// The ring's geometry as recorded in `store.meta`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RingGeometry {
+    pub geometry: Geometry,
+    pub slot_count: u32,
+    pub budget: u64,
+    pub created_wall_ns: u64,
+}
+
+impl RingGeometry {
+    /// Bytes of all slot files of a full ring.
+    pub fn capacity(&self) -> u64 {
+        self.slot_count as u64 * self.geometry.segment_size
+    }
+
+    /// Computes the geometry for new options.
+    pub fn from_options(opts: &StoreOptions) -> Result<RingGeometry, StoreError> {
+        let chunk = opts.chunk_size;
+        let seg = if chunk.is_power_of_two() {
+            opts.segment_size / chunk * chunk
+        } else {
+            opts.segment_size
+        };
+        let geometry = Geometry::new(seg, chunk).map_err(|e| StoreError::Options {
+            message: format!(
+                "segment size {} with chunk size {}: {e}",
+                opts.segment_size, opts.chunk_size
+            ),
+        })?;
+        let usable = opts.budget.saturating_sub(META_RESERVE);
+        let slots = usable / geometry.segment_size;
+        if slots < 2 {
+            return Err(StoreError::Options {
+                message: format!(
+                    "a budget of {} bytes holds fewer than two segments of {} bytes (plus {} bytes of metadata); raise the budget or lower the segment size",
+                    opts.budget, geometry.segment_size, META_RESERVE
+                ),
+            });
+        }
+        if slots > 1_000_000 {
+            return Err(StoreError::Options {
+                message: format!("{slots} segments is too many; raise the segment size"),
+            });
+        }
+        Ok(RingGeometry {
+            geometry,
+            slot_count: slots as u32,
+            budget: opts.budget,
+            created_wall_ns: now_ns(),
+        })
+    }
+}
+
+/// Paths inside a data directory.
+#[derive(Clone, Debug)]
+pub struct Paths {
+    pub data: PathBuf,
+    pub segments: PathBuf,
+}
+
+impl Paths {
+    pub fn new(data: &Path) -> Paths {
+        Paths {
+            data: data.to_path_buf(),
+            segments: data.join("segments"),
+        }
+    }
+    pub fn meta(&self) -> PathBuf {
+        self.segments.join("store.meta")
+    }
+    pub fn writer_state(&self) -> PathBuf {
+        self.segments.join("writer.state")
+    }
+    pub fn lock(&self) -> PathBuf {
+        self.segments.join(".lock")
+    }
+    pub fn slot(&self, slot: u32) -> PathBuf {
+        self.segments.join(format!("seg-{slot:05}.kseg"))
+    }
+    fn slot_tmp(&self) -> PathBuf {
+        self.segments.join(".formatting.kseg")
+    }
+}
+
+pub fn now_ns() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0)
+}
+
+/// Reads `store.meta`. `Ok(None)` when the store does not exist yet.
+pub fn read_meta(paths: &Paths) -> Result<Option<RingGeometry>, StoreError> {
+    let path = paths.meta();
+    let bytes = match fs::read(&path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(StoreError::io(&path, e)),
+    };
+    let bad = |what: &str| StoreError::Corrupt {
+        path: path.clone(),
+        message: what.to_string(),
+    };
+    let meta = StoreMeta::read_from_prefix(&bytes)
+        .map_err(|_| bad("store.meta is too short"))?
+        .0;
+    if meta.magic != fmt::STORE_MAGIC {
+        return Err(bad("store.meta has the wrong magic: not a Kuroko store"));
+    }
+    if meta.version.get() > fmt::FORMAT_VERSION {
+        return Err(bad(&format!(
+            "store.meta is format version {}; this build reads up to {}",
+            meta.version.get(),
+            fmt::FORMAT_VERSION
+        )));
+    }
+    if crc32c::crc32c(meta.crc_input()) != meta.crc.get() {
+        return Err(bad("store.meta fails its checksum"));
+    }
+    let geometry = Geometry::new(meta.segment_size.get(), meta.chunk_size.get() as u64)
+        .map_err(|e| bad(&format!("store.meta geometry: {e}")))?;
+    Ok(Some(RingGeometry {
+        geometry,
+        slot_count: meta.slot_count.get(),
+        budget: meta.budget.get(),
+        created_wall_ns: meta.created_wall_ns.get(),
+    }))
+}
+
+/// Writes `store.meta` atomically (temporary file, fsync, rename, fsync of the directory).
+pub fn write_meta(paths: &Paths, ring: &RingGeometry) -> Result<(), StoreError> {
+    let mut meta = StoreMeta {
+        magic: fmt::STORE_MAGIC,
+        version: U16::new(fmt::FORMAT_VERSION),
+        reserved0: [0; 6],
+        segment_size: U64::new(ring.geometry.segment_size),
+        chunk_size: U32::new(ring.geometry.chunk_size as u32),
+        slot_count: U32::new(ring.slot_count),
+        budget: U64::new(ring.budget),
+        created_wall_ns: U64::new(ring.created_wall_ns),
+        reserved: [0; 44],
+        crc: U32::new(0),
+    };
+    meta.crc = U32::new(crc32c::crc32c(meta.crc_input()));
+    write_atomic(&paths.meta(), meta.as_bytes())
+}
+
+fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
+    let tmp = path.with_extension("tmp");
+    let r = (|| -> io::Result<()> {
+        let f = File::create(&tmp)?;
+        std::io::Write::write_all(&mut &f, bytes)?;
+        f.sync_all()?;
+        fs::rename(&tmp, path)?;
+        if let Some(dir) = path.parent() {
+            File::open(dir)?.sync_all()?;
+        }
+        Ok(())
+    })();
+    r.map_err(|e| StoreError::io(path, e))
+}
+
+/// Opens the store for reading: its geometry, or `NotAStore`.
+pub fn open_existing(data: &Path) -> Result<(Paths, RingGeometry), StoreError> {
+    let paths = Paths::new(data);
+    match read_meta(&paths)? {
+        Some(ring) => Ok((paths, ring)),
+        None => Err(StoreError::NotAStore {
+            path: data.to_path_buf(),
+        }),
+    }
+}
+
+/// Creates the data directory and the store if missing; returns the geometry in force.
+pub fn create_or_open(
+    data: &Path,
+    opts: &StoreOptions,
+) -> Result<(Paths, RingGeometry), StoreError> {
+    let paths = Paths::new(data);
+    if let Some(ring) = read_meta(&paths)? {
+        return Ok((paths, ring));
+    }
+    fs::create_dir_all(&paths.segments).map_err(|e| StoreError::io(&paths.segments, e))?;
+    let ring = RingGeometry::from_options(opts)?;
+    write_meta(&paths, &ring)?;
+    Ok((paths, ring))
+}
+
+/// Takes the writer lock (`segments/.lock`, flock), writing our pid into it.
+pub fn lock_writer(paths: &Paths) -> Result<File, StoreError> {
+    let path = paths.lock();
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)
+        .map_err(|e| StoreError::io(&path, e))?;
+    if !sys::try_lock_exclusive(&file).map_err(|e| StoreError::io(&path, e))? {
+        let mut pid = String::new();
+        let _ = (&file).read_to_string(&mut pid);
+        return Err(StoreError::Locked {
+            path: paths.data.clone(),
+            holder: pid.trim().to_string(),
+        });
+    }
+    let _ = file.set_len(0);
+    let _ = std::io::Write::write_all(&mut &file, std::process::id().to_string().as_bytes());
+    Ok(file)
+}
+
+/// Creates slot file `slot` at full size: fallocate, zero-fill (so later writes overwrite
+/// written extents, ~1.6x faster than unwritten ones), a FREE header, then an atomic rename
+/// so readers never map a file that is still growing.
+pub fn format_slot(paths: &Paths, ring: &RingGeometry, slot: u32) -> Result<(), StoreError> {
+    let tmp = paths.slot_tmp();
+    let dst = paths.slot(slot);
+    let size = ring.geometry.segment_size;
+    let r = (|| -> io::Result<()> {
+        let _ = fs::remove_file(&tmp);
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .open(&tmp)?;
+        sys::fallocate(&file, size)?;
+        file.set_len(size)?;
+        let zeros = vec![0u8; 1 << 20];
+        let mut off = 0u64;
+        while off < size {
+            let n = (size - off).min(zeros.len() as u64) as usize;
+            sys::pwrite_all(&file, &zeros[..n], off)?;
+            off += n as u64;
+        }
+        let header = crate::segment::free_header(ring, slot);
+        sys::pwrite_all(&file, header.as_bytes(), 0)?;
+        file.sync_all()?;
+        fs::rename(&tmp, &dst)?;
+        File::open(&paths.segments)?.sync_all()?;
+        Ok(())
+    })();
+    r.map_err(|e| StoreError::io(&dst, e))
+}
+
+/// Reads `writer.state`, if a writer ever ran.
+pub fn read_writer_state(paths: &Paths) -> Option<WriterState> {
+    let bytes = fs::read(paths.writer_state()).ok()?;
+    let st = WriterState::read_from_prefix(&bytes).ok()?.0;
+    if st.magic != fmt::WRITER_STATE_MAGIC || crc32c::crc32c(st.crc_input()) != st.crc.get() {
+        return None;
+    }
+    Some(st)
+}
+
+/// Writes `writer.state` (small; temporary file and rename, no fsync: these are counters
+/// for `status`, not data).
+pub fn write_writer_state(paths: &Paths, st: &mut WriterState) -> io::Result<()> {
+    st.magic = fmt::WRITER_STATE_MAGIC;
+    st.crc = U32::new(crc32c::crc32c(st.crc_input()));
+    let path = paths.writer_state();
+    let tmp = path.with_extension("tmp");
+    fs::write(&tmp, st.as_bytes())?;
+    fs::rename(&tmp, &path)
+}

@@ -1,0 +1,695 @@
+//! pcap and pcapng: reading capture files for `import`, writing pcap for `export`.
+//!
+//! The reader works on a byte slice (a memory-mapped file, or memory in the benchmark) and
+//! hands out packets without copying. It takes classic pcap (µs and ns, either byte order)
+//! and pcapng (any section byte order, `if_tsresol`, `if_tsoffset`, EPB, SPB and the
+//! obsolete PB), with Ethernet link type; any other link type is refused before a single
+//! packet is stored. A file cut short (a capture that was still running, a partial copy)
+//! yields every complete packet and then says how many bytes were cut.
+
+use crate::error::AppendError;
+use crate::reader::{Damage, PacketView, StoreReader};
+use crate::writer::{RecordMeta, SegmentWriter};
+use kuroko_ring_format::{IfaceEntry, LINKTYPE_ETHERNET, MAX_CAPLEN, record_flags};
+use std::io::Write;
+use std::ops::ControlFlow;
+
+/// Largest pcapng block we accept (a packet of `MAX_CAPLEN` plus generous options).
+const MAX_PCAPNG_BLOCK: usize = MAX_CAPLEN as usize + 64 * 1024;
+/// Most interfaces one pcapng file may describe.
+const MAX_PCAPNG_IFACES: usize = 1024;
+
+/// Why a capture file cannot be imported.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum PcapError {
+    #[error("not a pcap or pcapng file (it starts with {0:02x?})")]
+    NotPcap([u8; 4]),
+    #[error("the file is shorter than a pcap header")]
+    TooShort,
+    #[error(
+        "link type {linktype} ({name}) is not supported; Kuroko stores Ethernet (link type 1) captures only"
+    )]
+    UnsupportedLinkType { linktype: u32, name: &'static str },
+    #[error("malformed {what} at byte {offset}: {detail}")]
+    Malformed {
+        what: &'static str,
+        offset: u64,
+        detail: String,
+    },
+}
+
+/// Known link type names, for messages.
+fn linktype_name(lt: u32) -> &'static str {
+    match lt {
+        0 => "BSD loopback",
+        1 => "Ethernet",
+        101 => "raw IP",
+        105 => "IEEE 802.11",
+        113 => "Linux cooked (SLL)",
+        127 => "802.11 radiotap",
+        228 => "raw IPv4",
+        229 => "raw IPv6",
+        276 => "Linux cooked v2 (SLL2)",
+        _ => "unknown",
+    }
+}
+
+/// One packet of a capture file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FilePacket<'a> {
+    pub ts_ns: u64,
+    pub wire_len: u32,
+    pub iface: u16,
+    pub data: &'a [u8],
+}
+
+/// An interface a capture file describes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FileIface {
+    pub linktype: u32,
+    pub snaplen: u32,
+    pub name: String,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kind {
+    Pcap { big_endian: bool, nanos: bool },
+    PcapNg,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct NgIface {
+    /// Units per second of the timestamps and whether they are a power of two.
+    tsresol: u8,
+    offset_s: i64,
+    snaplen: u32,
+}
+
+/// Reads packets out of a pcap or pcapng file held in memory.
+pub struct PcapReader<'a> {
+    bytes: &'a [u8],
+    kind: Kind,
+    pos: usize,
+    ifaces: Vec<FileIface>,
+    ng_ifaces: Vec<NgIface>,
+    ng_big_endian: bool,
+    /// Global index of the current pcapng section's interface 0.
+    ng_section_start: usize,
+    /// Interface blocks met so far by the reading pass.
+    ng_seen_ifaces: usize,
+    truncated: Option<u64>,
+    error: Option<PcapError>,
+    last_ts: u64,
+    /// Packets that carried no timestamp (pcapng SPB) and got the previous packet's.
+    pub untimed_packets: u64,
+}
+
+impl<'a> PcapReader<'a> {
+    /// Checks the header (and, for pcapng, every interface's link type) before anything is
+    /// read, so a file of a foreign link type is refused as a whole.
+    pub fn new(bytes: &'a [u8]) -> Result<PcapReader<'a>, PcapError> {
+        if bytes.len() < 4 {
+            return Err(PcapError::TooShort);
+        }
+        let magic: [u8; 4] = bytes[..4].try_into().expect("4 bytes");
+        let kind = match magic {
+            [0xd4, 0xc3, 0xb2, 0xa1] => Kind::Pcap {
+                big_endian: false,
+                nanos: false,
+            },
+            [0xa1, 0xb2, 0xc3, 0xd4] => Kind::Pcap {
+                big_endian: true,
+                nanos: false,
+            },
+            [0x4d, 0x3c, 0xb2, 0xa1] => Kind::Pcap {
+                big_endian: false,
+                nanos: true,
+            },
+            [0xa1, 0xb2, 0x3c, 0x4d] => Kind::Pcap {
+                big_endian: true,
+                nanos: true,
+            },
+            [0x0a, 0x0d, 0x0d, 0x0a] => Kind::PcapNg,
+            _ => return Err(PcapError::NotPcap(magic)),
+        };
+        let mut r = PcapReader {
+            bytes,
+            kind,
+            pos: 0,
+            ifaces: Vec::new(),
+            ng_ifaces: Vec::new(),
+            ng_big_endian: false,
+            ng_section_start: 0,
+            ng_seen_ifaces: 0,
+            truncated: None,
+            error: None,
+            last_ts: 0,
+            untimed_packets: 0,
+        };
+        match kind {
+            Kind::Pcap { big_endian, .. } => {
+                if bytes.len() < 24 {
+                    return Err(PcapError::TooShort);
+                }
+                let snaplen = rd32(&bytes[16..], big_endian);
+                let linktype = rd32(&bytes[20..], big_endian) & 0x0fff_ffff;
+                check_linktype(linktype)?;
+                r.ifaces.push(FileIface {
+                    linktype,
+                    snaplen,
+                    name: String::new(),
+                });
+                r.pos = 24;
+            }
+            Kind::PcapNg => r.ng_prepass()?,
+        }
+        Ok(r)
+    }
+
+    /// Interfaces the file describes (id = index).
+    pub fn interfaces(&self) -> &[FileIface] {
+        &self.ifaces
+    }
+
+    /// Bytes cut off the end of the file (an incomplete last packet or block), if any.
+    pub fn truncated(&self) -> Option<u64> {
+        self.truncated
+    }
+
+    /// A malformed record that ended reading early (what came before it was returned).
+    pub fn error(&self) -> Option<&PcapError> {
+        self.error.as_ref()
+    }
+
+    /// Bytes consumed so far (for progress).
+    pub fn position(&self) -> usize {
+        self.pos
+    }
+
+    fn fail(&mut self, what: &'static str, detail: String) -> Option<FilePacket<'a>> {
+        self.error = Some(PcapError::Malformed {
+            what,
+            offset: self.pos as u64,
+            detail,
+        });
+        self.pos = self.bytes.len();
+        None
+    }
+
+    fn cut(&mut self) -> Option<FilePacket<'a>> {
+        self.truncated = Some((self.bytes.len() - self.pos) as u64);
+        self.pos = self.bytes.len();
+        None
+    }
+
+    fn next_pcap(&mut self, big_endian: bool, nanos: bool) -> Option<FilePacket<'a>> {
+        let rest = &self.bytes[self.pos..];
+        if rest.is_empty() {
+            return None;
+        }
+        if rest.len() < 16 {
+            return self.cut();
+        }
+        let sec = rd32(rest, big_endian) as u64;
+        let frac = rd32(&rest[4..], big_endian) as u64;
+        let incl = rd32(&rest[8..], big_endian);
+        let orig = rd32(&rest[12..], big_endian);
+        if incl > MAX_CAPLEN {
+            return self.fail(
+                "pcap record",
+                format!("captured length {incl} is over {MAX_CAPLEN}"),
+            );
+        }
+        if rest.len() < 16 + incl as usize {
+            return self.cut();
+        }
+        let ts_ns = sec * 1_000_000_000 + if nanos { frac } else { frac * 1000 };
+        self.pos += 16 + incl as usize;
+        Some(FilePacket {
+            ts_ns,
+            wire_len: orig.max(incl),
+            iface: 0,
+            data: &rest[16..16 + incl as usize],
+        })
+    }
+
+    /// Walks every pcapng block once to learn the interfaces and refuse foreign link types.
+    fn ng_prepass(&mut self) -> Result<(), PcapError> {
+        let mut pos = 0usize;
+        let mut big = false;
+        while pos + 12 <= self.bytes.len() {
+            let b = &self.bytes[pos..];
+            if b[..4] == [0x0a, 0x0d, 0x0d, 0x0a] {
+                big = match b[8..12] {
+                    [0x1a, 0x2b, 0x3c, 0x4d] => true,
+                    [0x4d, 0x3c, 0x2b, 0x1a] => false,
+                    _ => {
+                        return Err(PcapError::Malformed {
+                            what: "pcapng section header",
+                            offset: pos as u64,
+                            detail: "bad byte-order magic".into(),
+                        });
+                    }
+                };
+            }
+            let ty = rd32(b, big);
+            let len = rd32(&b[4..], big) as usize;
+            if len < 12 || len % 4 != 0 || len > MAX_PCAPNG_BLOCK {
+                if pos == 0 {
+                    return Err(PcapError::Malformed {
+                        what: "pcapng block",
+                        offset: pos as u64,
+                        detail: format!("block length {len}"),
+                    });
+                }
+                break; // reported when the reader gets there
+            }
+            if pos + len > self.bytes.len() {
+                break; // truncated: reported when the reader gets there
+            }
+            if ty == 1 {
+                let body = &b[8..len - 4];
+                if body.len() < 8 {
+                    break;
+                }
+                let linktype = rd16(body, big) as u32;
+                check_linktype(linktype)?;
+                let snaplen = rd32(&body[4..], big);
+                let (tsresol, offset_s, name) = ng_iface_options(&body[8..], big);
+                if self.ifaces.len() >= MAX_PCAPNG_IFACES {
+                    return Err(PcapError::Malformed {
+                        what: "pcapng interface",
+                        offset: pos as u64,
+                        detail: format!("more than {MAX_PCAPNG_IFACES} interfaces"),
+                    });
+                }
+                self.ifaces.push(FileIface {
+                    linktype,
+                    snaplen,
+                    name,
+                });
+                self.ng_ifaces.push(NgIface {
+                    tsresol,
+                    offset_s,
+                    snaplen,
+                });
+            }
+            pos += len;
+        }
+        Ok(())
+    }
+
+    fn next_pcapng(&mut self) -> Option<FilePacket<'a>> {
+        loop {
+            let rest = &self.bytes[self.pos..];
+            if rest.is_empty() {
+                return None;
+            }
+            if rest.len() < 12 {
+                return self.cut();
+            }
+            if rest[..4] == [0x0a, 0x0d, 0x0d, 0x0a] {
+                self.ng_big_endian = rest[8..12] == [0x1a, 0x2b, 0x3c, 0x4d];
+            }
+            let big = self.ng_big_endian;
+            let ty = rd32(rest, big);
+            let len = rd32(&rest[4..], big) as usize;
+            if len < 12 || len % 4 != 0 || len > MAX_PCAPNG_BLOCK {
+                return self.fail("pcapng block", format!("block length {len}"));
+            }
+            if rest.len() < len {
+                return self.cut();
+            }
+            let body = &rest[8..len - 4];
+            let block_pos = self.pos;
+            self.pos += len;
+            if ty == 0x0a0d0d0a {
+                self.ng_section_start = self.ng_seen_ifaces;
+                continue;
+            }
+            if ty == 1 {
+                self.ng_seen_ifaces += 1;
+                continue;
+            }
+            let (iface, ts, cap, orig, data_off) = match ty {
+                6 => {
+                    if body.len() < 20 {
+                        self.pos = block_pos;
+                        return self.fail("pcapng enhanced packet block", "too short".into());
+                    }
+                    let iface = rd32(body, big) as usize;
+                    let ts = (rd32(&body[4..], big) as u64) << 32 | rd32(&body[8..], big) as u64;
+                    (
+                        iface,
+                        Some(ts),
+                        rd32(&body[12..], big),
+                        rd32(&body[16..], big),
+                        20,
+                    )
+                }
+                2 => {
+                    if body.len() < 20 {
+                        self.pos = block_pos;
+                        return self.fail("pcapng packet block", "too short".into());
+                    }
+                    let iface = rd16(body, big) as usize;
+                    let ts = (rd32(&body[4..], big) as u64) << 32 | rd32(&body[8..], big) as u64;
+                    (
+                        iface,
+                        Some(ts),
+                        rd32(&body[12..], big),
+                        rd32(&body[16..], big),
+                        20,
+                    )
+                }
+                3 => {
+                    if body.len() < 4 {
+                        self.pos = block_pos;
+                        return self.fail("pcapng simple packet block", "too short".into());
+                    }
+                    let orig = rd32(body, big);
+                    let snap = self
+                        .ng_ifaces
+                        .get(self.ng_section_start)
+                        .map_or(
+                            u32::MAX,
+                            |i| if i.snaplen == 0 { u32::MAX } else { i.snaplen },
+                        );
+                    let cap = orig.min(snap).min((body.len() - 4) as u32);
+                    (0, None, cap, orig, 4)
+                }
+                _ => continue,
+            };
+            let gi = self.ng_section_start + iface;
+            let Some(ifd) = self
+                .ng_ifaces
+                .get(gi)
+                .copied()
+                .filter(|_| gi < self.ng_seen_ifaces)
+            else {
+                self.pos = block_pos;
+                return self.fail(
+                    "pcapng packet",
+                    format!("interface {iface} was not described"),
+                );
+            };
+            if cap > MAX_CAPLEN || data_off + cap as usize > body.len() {
+                self.pos = block_pos;
+                return self.fail(
+                    "pcapng packet",
+                    format!("captured length {cap} does not fit its block"),
+                );
+            }
+            let ts_ns = match ts {
+                Some(t) => {
+                    let ns =
+                        ng_ts_to_ns(t, ifd.tsresol) as i128 + ifd.offset_s as i128 * 1_000_000_000;
+                    ns.clamp(0, u64::MAX as i128) as u64
+                }
+                None => {
+                    self.untimed_packets += 1;
+                    self.last_ts
+                }
+            };
+            self.last_ts = ts_ns;
+            return Some(FilePacket {
+                ts_ns,
+                wire_len: orig.max(cap),
+                iface: gi.min(u16::MAX as usize) as u16,
+                data: &body[data_off..data_off + cap as usize],
+            });
+        }
+    }
+}
+
+impl<'a> Iterator for PcapReader<'a> {
+    type Item = FilePacket<'a>;
+    fn next(&mut self) -> Option<FilePacket<'a>> {
+        match self.kind {
+            Kind::Pcap { big_endian, nanos } => self.next_pcap(big_endian, nanos),
+            Kind::PcapNg => self.next_pcapng(),
+        }
+    }
+}
+
+fn check_linktype(linktype: u32) -> Result<(), PcapError> {
+    if linktype == LINKTYPE_ETHERNET as u32 {
+        Ok(())
+    } else {
+        Err(PcapError::UnsupportedLinkType {
+            linktype,
+            name: linktype_name(linktype),
+        })
+    }
+}
+
+fn rd32(b: &[u8], big: bool) -> u32 {
+    let a: [u8; 4] = b[..4].try_into().expect("4 bytes");
+    if big {
+        u32::from_be_bytes(a)
+    } else {
+        u32::from_le_bytes(a)
+    }
+}
+
+fn rd16(b: &[u8], big: bool) -> u16 {
+    let a: [u8; 2] = b[..2].try_into().expect("2 bytes");
+    if big {
+        u16::from_be_bytes(a)
+    } else {
+        u16::from_le_bytes(a)
+    }
+}
+
+/// `if_tsresol` (default 6 = µs), `if_tsoffset` and `if_name` from IDB options.
+fn ng_iface_options(mut opts: &[u8], big: bool) -> (u8, i64, String) {
+    let (mut tsresol, mut offset, mut name) = (6u8, 0i64, String::new());
+    while opts.len() >= 4 {
+        let code = rd16(opts, big);
+        let len = rd16(&opts[2..], big) as usize;
+        if code == 0 || opts.len() < 4 + len {
+            break;
+        }
+        let v = &opts[4..4 + len];
+        match (code, len) {
+            (9, 1) => tsresol = v[0],
+            (14, 8) => {
+                let a: [u8; 8] = v.try_into().expect("8 bytes");
+                offset = if big {
+                    i64::from_be_bytes(a)
+                } else {
+                    i64::from_le_bytes(a)
+                };
+            }
+            (2, _) => {
+                name = String::from_utf8_lossy(v)
+                    .trim_end_matches('\0')
+                    .to_string()
+            }
+            _ => {}
+        }
+        let step = (4 + len + 3) & !3;
+        opts = opts.get(step..).unwrap_or(&[]);
+    }
+    (tsresol, offset, name)
+}
+
+fn ng_ts_to_ns(ts: u64, tsresol: u8) -> u64 {
+    let v = (tsresol & 0x7f) as u32;
+    let ns = if tsresol & 0x80 != 0 {
+        ((ts as u128 * 1_000_000_000) >> v.min(127)) as u128
+    } else if v <= 9 {
+        ts as u128 * 10u128.pow(9 - v)
+    } else {
+        ts as u128 / 10u128.pow((v - 9).min(38))
+    };
+    ns.min(u64::MAX as u128) as u64
+}
+
+/// The outcome of importing one capture file.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ImportReport {
+    pub packets: u64,
+    pub bytes: u64,
+    /// Bytes cut off the end of the file.
+    pub truncated: Option<u64>,
+    /// A malformed record that ended the import of this file early.
+    pub malformed: Option<String>,
+    /// Packets longer than the store's record limit, skipped.
+    pub too_large: u64,
+    /// pcapng simple packet blocks stored with the previous packet's time.
+    pub untimed_packets: u64,
+    pub first_ts: Option<u64>,
+    pub last_ts: Option<u64>,
+}
+
+/// Appends every packet of a capture file (in memory) to `writer`.
+///
+/// Interfaces of the file become store interface ids `iface_base + index`. `progress` is
+/// called now and then with the bytes of the file consumed.
+pub fn import(
+    writer: &mut SegmentWriter,
+    bytes: &[u8],
+    iface_base: u16,
+    file_name: &str,
+    mut progress: impl FnMut(usize),
+) -> Result<ImportReport, ImportError> {
+    let mut reader = PcapReader::new(bytes)?;
+    let entries: Vec<IfaceEntry> = reader
+        .interfaces()
+        .iter()
+        .enumerate()
+        .map(|(i, f)| {
+            let name = if f.name.is_empty() {
+                format!("{file_name}#{i}")
+            } else {
+                f.name.clone()
+            };
+            IfaceEntry::new(
+                iface_base.saturating_add(i as u16),
+                f.linktype as u16,
+                f.snaplen,
+                &name,
+            )
+        })
+        .collect();
+    if !entries.is_empty() {
+        writer.set_interfaces(&entries);
+    }
+    let mut rep = ImportReport::default();
+    let mut n = 0u64;
+    while let Some(p) = reader.next() {
+        let meta = RecordMeta {
+            ts_ns: p.ts_ns,
+            wire_len: p.wire_len,
+            iface: iface_base.saturating_add(p.iface),
+            flags: record_flags::IMPORTED,
+        };
+        let stored = loop {
+            match writer.append(&meta, &[p.data]) {
+                Ok(()) => break true,
+                // Only a non-blocking writer says this: let its writes finish, retry.
+                Err(AppendError::Backpressure) => {
+                    writer.poll();
+                    std::thread::yield_now();
+                }
+                Err(AppendError::TooLarge { .. }) => {
+                    rep.too_large += 1;
+                    break false;
+                }
+                Err(AppendError::Store(e)) => return Err(ImportError::Store(e)),
+            }
+        };
+        if !stored {
+            continue;
+        }
+        rep.packets += 1;
+        rep.bytes += p.data.len() as u64;
+        rep.first_ts = Some(rep.first_ts.map_or(p.ts_ns, |t| t.min(p.ts_ns)));
+        rep.last_ts = Some(rep.last_ts.map_or(p.ts_ns, |t| t.max(p.ts_ns)));
+        n += 1;
+        if n % 65536 == 0 {
+            progress(reader.position());
+        }
+    }
+    progress(reader.position());
+    rep.truncated = reader.truncated();
+    rep.malformed = reader.error().map(|e| e.to_string());
+    rep.untimed_packets = reader.untimed_packets;
+    Ok(rep)
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ImportError {
+    #[error(transparent)]
+    Pcap(#[from] PcapError),
+    #[error(transparent)]
+    Store(#[from] crate::error::StoreError),
+}
+
+/// Writes a classic pcap with nanosecond timestamps (magic `a1b23c4d`), which Wireshark,
+/// tshark and tcpdump read.
+pub struct PcapWriter<W: Write> {
+    out: W,
+}
+
+impl<W: Write> PcapWriter<W> {
+    pub fn new(mut out: W, linktype: u32) -> std::io::Result<PcapWriter<W>> {
+        let mut h = [0u8; 24];
+        h[..4].copy_from_slice(&0xa1b2_3c4du32.to_le_bytes());
+        h[4..6].copy_from_slice(&2u16.to_le_bytes());
+        h[6..8].copy_from_slice(&4u16.to_le_bytes());
+        h[16..20].copy_from_slice(&MAX_CAPLEN.to_le_bytes());
+        h[20..24].copy_from_slice(&linktype.to_le_bytes());
+        out.write_all(&h)?;
+        Ok(PcapWriter { out })
+    }
+
+    pub fn write(&mut self, ts_ns: u64, wire_len: u32, data: &[u8]) -> std::io::Result<()> {
+        let mut h = [0u8; 16];
+        h[..4].copy_from_slice(&((ts_ns / 1_000_000_000) as u32).to_le_bytes());
+        h[4..8].copy_from_slice(&((ts_ns % 1_000_000_000) as u32).to_le_bytes());
+        h[8..12].copy_from_slice(&(data.len() as u32).to_le_bytes());
+        h[12..16].copy_from_slice(&wire_len.max(data.len() as u32).to_le_bytes());
+        self.out.write_all(&h)?;
+        self.out.write_all(data)
+    }
+
+    pub fn into_inner(self) -> W {
+        self.out
+    }
+}
+
+/// The outcome of a pcap export.
+#[derive(Clone, Debug, Default)]
+pub struct ExportReport {
+    pub packets: u64,
+    pub bytes: u64,
+    pub damage: Vec<Damage>,
+    pub lost_segments: u64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ExportError {
+    #[error(transparent)]
+    Store(#[from] crate::error::StoreError),
+    #[error("cannot write the pcap: {0}")]
+    Write(#[from] std::io::Error),
+}
+
+/// Writes every stored packet with a time in `[from_ns, to_ns)` for which `filter` says
+/// yes to `out` as a pcap (in write order). Only segments, chunks and blocks overlapping
+/// the range are read.
+pub fn export_pcap<W: Write>(
+    reader: &StoreReader,
+    from_ns: u64,
+    to_ns: u64,
+    mut filter: impl FnMut(&PacketView<'_>) -> bool,
+    out: W,
+) -> Result<ExportReport, ExportError> {
+    let mut w = PcapWriter::new(
+        std::io::BufWriter::with_capacity(1 << 20, out),
+        LINKTYPE_ETHERNET as u32,
+    )?;
+    let mut rep = ExportReport::default();
+    let mut err = None;
+    let scan = reader.scan_time(from_ns, to_ns, |p| {
+        if !filter(p) {
+            return ControlFlow::Continue(());
+        }
+        if let Err(e) = w.write(p.ts_ns, p.wire_len, p.data) {
+            err = Some(e);
+            return ControlFlow::Break(());
+        }
+        rep.packets += 1;
+        rep.bytes += p.data.len() as u64;
+        ControlFlow::Continue(())
+    })?;
+    if let Some(e) = err {
+        return Err(e.into());
+    }
+    w.into_inner().flush()?;
+    rep.damage = scan.damage;
+    rep.lost_segments = scan.lost_segments;
+    Ok(rep)
+}

@@ -1,0 +1,706 @@
+//! The reader: memory-mapped segments, packets without copying.
+//!
+//! A reader takes no lock and may run while the writer writes. It lists the ring from the
+//! slot headers (sealed segments) and a walk over block headers (the open segment, up to
+//! its last complete block), then maps segments read-only. Every block's `seq`, header crc
+//! and payload crc are checked before a packet from it is returned: a torn, unsealed or
+//! corrupt block is never returned; it is reported as [`Damage`] (segment and offset) and
+//! skipped, and the rest stays readable. A segment the writer overwrote while it was being
+//! read is reported as lost, not as damage.
+
+use crate::error::StoreError;
+use crate::layout::{self, Paths, RingGeometry};
+use crate::segment::{self, BlockEvent, BlockScan, SlotState};
+use crate::sys::Map;
+use kuroko_ring_format::{self as fmt, ChunkIndexEntry, Geometry, IfaceEntry, Records};
+use serde::{Deserialize, Serialize};
+use std::fmt::Write as _;
+use std::fs::File;
+use std::ops::ControlFlow;
+use std::path::{Path, PathBuf};
+
+/// A durable place in the store: the packet `record` (0-based) of the block at byte
+/// `offset` of the segment with sequence number `seq`.
+///
+/// Stable for as long as that segment is not overwritten; ordered like the write order.
+/// `Position::ORIGIN` means "the oldest packet still stored". Serialises with serde, or as
+/// text `seq:offset:record` (`Display` / `FromStr`), or as 16 bytes (`to_bytes`).
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
+pub struct Position {
+    pub seq: u64,
+    pub offset: u32,
+    pub record: u32,
+}
+
+impl Position {
+    pub const ORIGIN: Position = Position {
+        seq: 0,
+        offset: 0,
+        record: 0,
+    };
+
+    /// The position of the packet after this one (resume here after processing this one).
+    pub fn next(self) -> Position {
+        Position {
+            record: self.record + 1,
+            ..self
+        }
+    }
+
+    pub fn to_bytes(self) -> [u8; 16] {
+        let mut b = [0u8; 16];
+        b[..8].copy_from_slice(&self.seq.to_le_bytes());
+        b[8..12].copy_from_slice(&self.offset.to_le_bytes());
+        b[12..].copy_from_slice(&self.record.to_le_bytes());
+        b
+    }
+
+    pub fn from_bytes(b: [u8; 16]) -> Position {
+        Position {
+            seq: u64::from_le_bytes(b[..8].try_into().expect("8 bytes")),
+            offset: u32::from_le_bytes(b[8..12].try_into().expect("4 bytes")),
+            record: u32::from_le_bytes(b[12..].try_into().expect("4 bytes")),
+        }
+    }
+}
+
+impl std::fmt::Display for Position {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}:{}", self.seq, self.offset, self.record)
+    }
+}
+
+impl std::str::FromStr for Position {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Position, String> {
+        let mut it = s.trim().split(':');
+        let bad = || format!("`{s}` is not a store position (seq:offset:record)");
+        let mut next = || it.next().ok_or_else(bad);
+        let seq = next()?.parse().map_err(|_| bad())?;
+        let offset = next()?.parse().map_err(|_| bad())?;
+        let record = next()?.parse().map_err(|_| bad())?;
+        Ok(Position {
+            seq,
+            offset,
+            record,
+        })
+    }
+}
+
+/// One stored packet, borrowed from the segment's memory map.
+#[derive(Clone, Copy, Debug)]
+pub struct PacketView<'a> {
+    pub ts_ns: u64,
+    pub iface: u16,
+    pub wire_len: u32,
+    pub flags: u16,
+    pub data: &'a [u8],
+    pub pos: Position,
+}
+
+/// What is wrong at one place of a segment.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DamageKind {
+    /// A block whose payload fails its crc32c: its packets are skipped.
+    PayloadChecksum,
+    /// Bytes inside a sealed segment's used area with no valid block header.
+    BlockHeader,
+    /// A record inside a block that passed its checksum runs past the block (a writer bug
+    /// or a crc collision); the rest of that block is skipped.
+    MalformedRecord,
+}
+
+/// A damaged place: which segment file, where, how many bytes were skipped.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Damage {
+    pub file: PathBuf,
+    pub slot: u32,
+    pub seq: u64,
+    pub offset: u64,
+    pub len: u64,
+    pub kind: DamageKind,
+}
+
+impl std::fmt::Display for Damage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let what = match self.kind {
+            DamageKind::PayloadChecksum => "block fails its checksum",
+            DamageKind::BlockHeader => "no valid block header",
+            DamageKind::MalformedRecord => "malformed record",
+        };
+        write!(
+            f,
+            "{} (segment seq {}): {what} at offset {} ({} bytes skipped)",
+            self.file.display(),
+            self.seq,
+            self.offset,
+            self.len
+        )
+    }
+}
+
+/// One segment of the ring as the reader sees it.
+#[derive(Clone, Debug, Serialize)]
+pub struct SegmentInfo {
+    pub slot: u32,
+    pub seq: u64,
+    /// Still being written (or left open by a writer that stopped).
+    pub open: bool,
+    /// Sealed by recovery after a crash.
+    pub recovered: bool,
+    pub packets: u64,
+    /// ns; 0 when the segment holds no packet.
+    pub first_ts: u64,
+    pub last_ts: u64,
+    pub record_bytes: u64,
+    /// Offset just past the last block.
+    pub used_bytes: u64,
+    pub blocks: u32,
+    pub damaged_blocks: u32,
+    pub opened_wall_ns: u64,
+    pub sealed_wall_ns: u64,
+    #[serde(skip)]
+    pub ifaces: Vec<IfaceEntry>,
+    /// The chunk (time) index of a sealed segment.
+    #[serde(skip)]
+    pub index: Option<Vec<ChunkIndexEntry>>,
+}
+
+impl SegmentInfo {
+    /// Whether the segment may hold a packet with a time in `[from, to)`.
+    pub fn overlaps(&self, from: u64, to: u64) -> bool {
+        self.packets > 0 && self.first_ts < to && self.last_ts >= from
+    }
+}
+
+/// The result of a scan.
+#[derive(Clone, Debug, Default)]
+pub struct ScanReport {
+    /// Packets handed to the callback.
+    pub packets: u64,
+    /// Where to resume: after the last packet handed out (or where the store ends).
+    pub next: Position,
+    pub damage: Vec<Damage>,
+    /// Segments that were overwritten before they could be read (the starting position
+    /// was too old, or the writer overtook the scan).
+    pub lost_segments: u64,
+    /// The callback asked to stop.
+    pub stopped: bool,
+}
+
+/// Reads the store in a data directory.
+pub struct StoreReader {
+    paths: Paths,
+    ring: RingGeometry,
+    segments: Vec<SegmentInfo>,
+}
+
+impl StoreReader {
+    /// Opens the store in data directory `data` (fails with `NotAStore` if there is none).
+    pub fn open(data: &Path) -> Result<StoreReader, StoreError> {
+        let (paths, ring) = layout::open_existing(data)?;
+        let mut r = StoreReader {
+            paths,
+            ring,
+            segments: Vec::new(),
+        };
+        r.refresh()?;
+        Ok(r)
+    }
+
+    pub fn ring(&self) -> &RingGeometry {
+        &self.ring
+    }
+
+    pub fn data_dir(&self) -> &Path {
+        &self.paths.data
+    }
+
+    pub(crate) fn paths(&self) -> &Paths {
+        &self.paths
+    }
+
+    /// Re-reads the slot headers and the open segment (call it to see new packets).
+    pub fn refresh(&mut self) -> Result<(), StoreError> {
+        let g = self.ring.geometry;
+        let mut segs = Vec::new();
+        for slot in 0..self.ring.slot_count {
+            let path = self.paths.slot(slot);
+            let p = segment::probe(&self.paths, &self.ring, slot)
+                .map_err(|e| StoreError::io(&path, e))?;
+            match p.state {
+                SlotState::Missing | SlotState::Free => continue,
+                SlotState::Sealed => {
+                    let h = p.header.expect("sealed implies a valid header");
+                    let index = read_index(&path, &g, &h);
+                    segs.push(SegmentInfo {
+                        slot,
+                        seq: p.seq,
+                        open: false,
+                        recovered: h.flags.get() & fmt::SEG_FLAG_RECOVERED != 0,
+                        packets: h.packets.get(),
+                        first_ts: h.first_ts.get(),
+                        last_ts: h.last_ts.get(),
+                        record_bytes: h.record_bytes.get(),
+                        used_bytes: h.used_bytes.get(),
+                        blocks: h.blocks.get(),
+                        damaged_blocks: h.damaged_blocks.get(),
+                        opened_wall_ns: h.opened_wall_ns.get(),
+                        sealed_wall_ns: h.sealed_wall_ns.get(),
+                        ifaces: h.ifaces().to_vec(),
+                        index,
+                    });
+                }
+                SlotState::Open => {
+                    let file = File::open(&path).map_err(|e| StoreError::io(&path, e))?;
+                    let map =
+                        Map::new(&file, g.segment_size).map_err(|e| StoreError::io(&path, e))?;
+                    let t = segment::totals(map.bytes(), &g, p.seq);
+                    segs.push(SegmentInfo {
+                        slot,
+                        seq: p.seq,
+                        open: true,
+                        recovered: false,
+                        packets: t.packets,
+                        first_ts: t.first_ts,
+                        last_ts: t.last_ts,
+                        record_bytes: t.record_bytes,
+                        used_bytes: t.end,
+                        blocks: t.blocks,
+                        damaged_blocks: t.damaged_blocks,
+                        opened_wall_ns: p.header.map_or(0, |h| h.opened_wall_ns.get()),
+                        sealed_wall_ns: 0,
+                        ifaces: p.header.map(|h| h.ifaces().to_vec()).unwrap_or_default(),
+                        index: None,
+                    });
+                }
+            }
+        }
+        segs.sort_by_key(|s| s.seq);
+        self.segments = segs;
+        Ok(())
+    }
+
+    /// Segments holding data, oldest (lowest `seq`) first.
+    pub fn segments(&self) -> &[SegmentInfo] {
+        &self.segments
+    }
+
+    /// Just past the newest readable packet: the writer's head as far as readers can see.
+    /// `lag(pos)` measures how far a consumer at `pos` is behind it.
+    pub fn head(&self) -> Position {
+        match self.segments.last() {
+            Some(s) => Position {
+                seq: s.seq,
+                offset: s.used_bytes as u32,
+                record: 0,
+            },
+            None => Position::ORIGIN,
+        }
+    }
+
+    /// Bytes of stored records between `pos` and the head (approximate inside a segment:
+    /// counted in whole blocks).
+    pub fn lag_bytes(&self, pos: Position) -> u64 {
+        self.segments
+            .iter()
+            .filter(|s| s.seq >= pos.seq)
+            .map(|s| {
+                if s.seq == pos.seq {
+                    s.used_bytes.saturating_sub(pos.offset as u64)
+                } else {
+                    s.used_bytes
+                }
+            })
+            .sum()
+    }
+
+    /// Memory-maps one segment.
+    pub fn map(&self, info: &SegmentInfo) -> Result<SegmentMap, StoreError> {
+        let path = self.paths.slot(info.slot);
+        let file = File::open(&path).map_err(|e| StoreError::io(&path, e))?;
+        let map = Map::new(&file, self.ring.geometry.segment_size)
+            .map_err(|e| StoreError::io(&path, e))?;
+        Ok(SegmentMap {
+            info: info.clone(),
+            geometry: self.ring.geometry,
+            path,
+            map,
+        })
+    }
+
+    /// Hands every packet from `from` on (in write order) to `f`, until the end of the
+    /// store or until `f` breaks.
+    pub fn scan(
+        &self,
+        from: Position,
+        mut f: impl FnMut(&PacketView<'_>) -> ControlFlow<()>,
+    ) -> Result<ScanReport, StoreError> {
+        let mut report = ScanReport {
+            next: from,
+            ..Default::default()
+        };
+        let Some(oldest) = self.segments.first() else {
+            return Ok(report);
+        };
+        let mut from = from;
+        if from.seq < oldest.seq {
+            if from.seq != 0 {
+                report.lost_segments = oldest.seq - from.seq;
+            }
+            from = Position {
+                seq: oldest.seq,
+                offset: 0,
+                record: 0,
+            };
+        }
+        report.next = from;
+        for info in self.segments.iter().filter(|s| s.seq >= from.seq) {
+            let map = self.map(info)?;
+            let start = (info.seq == from.seq).then_some(from);
+            let mut it = map.packets(start);
+            let mut last = None;
+            let mut stop = false;
+            for p in it.by_ref() {
+                report.packets += 1;
+                last = Some(p.pos);
+                if f(&p).is_break() {
+                    stop = true;
+                    break;
+                }
+            }
+            let end = it.end_position();
+            let damage = it.into_damage();
+            if !damage.is_empty() && self.overwritten(info) {
+                report.lost_segments += 1;
+            } else {
+                report.damage.extend(damage);
+            }
+            report.next = match (stop, last) {
+                (true, Some(p)) => p.next(),
+                _ => end,
+            };
+            if stop {
+                report.stopped = true;
+                break;
+            }
+        }
+        Ok(report)
+    }
+
+    /// Hands every packet with a time in `[from_ns, to_ns)` to `f`, in write order,
+    /// touching only the segments, chunks and blocks whose time range overlaps.
+    pub fn scan_time(
+        &self,
+        from_ns: u64,
+        to_ns: u64,
+        mut f: impl FnMut(&PacketView<'_>) -> ControlFlow<()>,
+    ) -> Result<ScanReport, StoreError> {
+        let mut report = ScanReport::default();
+        for info in self.segments.iter().filter(|s| s.overlaps(from_ns, to_ns)) {
+            let map = self.map(info)?;
+            let mut it = map.packets_in(from_ns, to_ns);
+            let mut stop = false;
+            for p in it.by_ref() {
+                report.packets += 1;
+                report.next = p.pos.next();
+                if f(&p).is_break() {
+                    stop = true;
+                    break;
+                }
+            }
+            let damage = it.into_damage();
+            if !damage.is_empty() && self.overwritten(info) {
+                report.lost_segments += 1;
+            } else {
+                report.damage.extend(damage);
+            }
+            if stop {
+                report.stopped = true;
+                break;
+            }
+        }
+        Ok(report)
+    }
+
+    /// Whether the slot of `info` now holds another generation.
+    fn overwritten(&self, info: &SegmentInfo) -> bool {
+        segment::probe(&self.paths, &self.ring, info.slot).map_or(true, |p| p.seq != info.seq)
+    }
+}
+
+fn read_index(path: &Path, g: &Geometry, h: &fmt::SegmentHeader) -> Option<Vec<ChunkIndexEntry>> {
+    use std::os::unix::fs::FileExt;
+    use zerocopy::FromBytes;
+    let file = File::open(path).ok()?;
+    let mut region = vec![0u8; g.region_len as usize];
+    file.read_exact_at(&mut region, 0).ok()?;
+    let index = fmt::chunk_index(&region, g.chunk_count)?;
+    if segment::index_crc(index) != h.index_crc.get() {
+        return None;
+    }
+    let _ = <[ChunkIndexEntry]>::ref_from_bytes;
+    Some(index.to_vec())
+}
+
+/// A mapped segment.
+pub struct SegmentMap {
+    info: SegmentInfo,
+    geometry: Geometry,
+    path: PathBuf,
+    map: Map,
+}
+
+impl SegmentMap {
+    pub fn info(&self) -> &SegmentInfo {
+        &self.info
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The raw bytes of the segment file (for the inspector).
+    pub fn bytes(&self) -> &[u8] {
+        self.map.bytes()
+    }
+
+    /// Every block of this generation (valid or damaged), in order.
+    pub fn blocks(&self) -> BlockScan<'_> {
+        BlockScan::new(
+            self.map.bytes(),
+            self.geometry,
+            self.info.seq,
+            self.info.index.as_deref(),
+        )
+    }
+
+    /// Packets from `start` on (the whole segment when `None`).
+    pub fn packets(&self, start: Option<Position>) -> Packets<'_> {
+        let mut scan = self.blocks();
+        let mut skip = 0;
+        let mut start_off = None;
+        if let Some(p) = start
+            && p.offset != 0
+        {
+            scan = scan.from_offset(p.offset as u64);
+            skip = p.record;
+            start_off = Some(p.offset as u64);
+        }
+        Packets::new(self, scan, skip, start_off, 0, u64::MAX)
+    }
+
+    /// Packets with a time in `[from, to)`: only chunks (sealed segments) and blocks whose
+    /// time range overlaps are read.
+    pub fn packets_in(&self, from: u64, to: u64) -> Packets<'_> {
+        Packets::new(self, self.blocks(), 0, None, from, to)
+    }
+}
+
+/// Iterator over the packets of one mapped segment. Damage met on the way is collected
+/// (see [`Packets::into_damage`]).
+pub struct Packets<'a> {
+    seg: &'a SegmentMap,
+    scan: BlockScan<'a>,
+    block: Option<(u64, Records<'a>, u32)>,
+    skip: u32,
+    skip_at: Option<u64>,
+    from: u64,
+    to: u64,
+    /// Chunks to visit for a time range on a sealed segment; `None` = follow the scan.
+    chunks: Option<std::vec::IntoIter<u32>>,
+    damage: Vec<Damage>,
+    end: Position,
+}
+
+impl<'a> Packets<'a> {
+    fn new(
+        seg: &'a SegmentMap,
+        scan: BlockScan<'a>,
+        skip: u32,
+        skip_at: Option<u64>,
+        from: u64,
+        to: u64,
+    ) -> Self {
+        let ranged = from != 0 || to != u64::MAX;
+        let chunks = match (&seg.info.index, ranged) {
+            (Some(index), true) => Some(
+                index
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, e)| {
+                        e.packets.get() > 0 && e.first_ts.get() < to && e.last_ts.get() >= from
+                    })
+                    .map(|(i, _)| i as u32)
+                    .collect::<Vec<_>>()
+                    .into_iter(),
+            ),
+            _ => None,
+        };
+        let mut p = Packets {
+            seg,
+            scan,
+            block: None,
+            skip,
+            skip_at,
+            from,
+            to,
+            chunks,
+            damage: Vec::new(),
+            end: Position {
+                seq: seg.info.seq,
+                offset: skip_at.unwrap_or(0) as u32,
+                record: skip,
+            },
+        };
+        if p.chunks.is_some() {
+            p.scan = p.next_chunk_scan().unwrap_or_else(|| p.empty_scan());
+        }
+        p
+    }
+
+    fn empty_scan(&self) -> BlockScan<'a> {
+        let g = self.seg.geometry;
+        BlockScan::new(self.seg.map.bytes(), g, self.seg.info.seq, None).chunks(g.chunk_count, 0)
+    }
+
+    fn next_chunk_scan(&mut self) -> Option<BlockScan<'a>> {
+        let c = self.chunks.as_mut()?.next()?;
+        Some(
+            BlockScan::new(
+                self.seg.map.bytes(),
+                self.seg.geometry,
+                self.seg.info.seq,
+                self.seg.info.index.as_deref(),
+            )
+            .chunks(c, c),
+        )
+    }
+
+    /// Where a scan that consumed this iterator should resume.
+    pub fn end_position(&self) -> Position {
+        self.end
+    }
+
+    /// The damage met so far.
+    pub fn into_damage(self) -> Vec<Damage> {
+        self.damage
+    }
+
+    fn damaged(&mut self, offset: u64, len: u64, kind: DamageKind) {
+        self.damage.push(Damage {
+            file: self.seg.path.clone(),
+            slot: self.seg.info.slot,
+            seq: self.seg.info.seq,
+            offset,
+            len,
+            kind,
+        });
+    }
+}
+
+impl<'a> Iterator for Packets<'a> {
+    type Item = PacketView<'a>;
+
+    fn next(&mut self) -> Option<PacketView<'a>> {
+        loop {
+            if let Some((off, records, idx)) = &mut self.block {
+                match records.next() {
+                    Some(Ok(r)) => {
+                        let i = *idx;
+                        *idx += 1;
+                        let ts = r.header.ts_ns.get();
+                        let pos = Position {
+                            seq: self.seg.info.seq,
+                            offset: *off as u32,
+                            record: i,
+                        };
+                        self.end = pos.next();
+                        if ts < self.from || ts >= self.to {
+                            continue;
+                        }
+                        return Some(PacketView {
+                            ts_ns: ts,
+                            iface: r.header.iface.get(),
+                            wire_len: r.header.wire_len.get(),
+                            flags: r.header.flags.get(),
+                            data: r.data,
+                            pos,
+                        });
+                    }
+                    Some(Err(m)) => {
+                        let at = *off + fmt::BLOCK_HEADER_LEN as u64 + m.offset as u64;
+                        self.block = None;
+                        self.damaged(at, 0, DamageKind::MalformedRecord);
+                        continue;
+                    }
+                    None => {
+                        self.block = None;
+                        continue;
+                    }
+                }
+            }
+            let ev = match self.scan.next() {
+                Some(ev) => ev,
+                None => {
+                    let next = self.next_chunk_scan()?;
+                    self.scan = next;
+                    continue;
+                }
+            };
+            match ev {
+                BlockEvent::Valid(b) => {
+                    let h = b.header;
+                    self.end = Position {
+                        seq: self.seg.info.seq,
+                        offset: (b.offset + h.disk_len()) as u32,
+                        record: 0,
+                    };
+                    if h.record_count.get() == 0
+                        || h.first_ts.get() >= self.to
+                        || h.last_ts.get() < self.from
+                    {
+                        continue;
+                    }
+                    let mut records = Records::new(b.payload);
+                    let mut idx = 0;
+                    if self.skip_at == Some(b.offset) {
+                        for _ in 0..self.skip {
+                            records.next();
+                        }
+                        idx = self.skip;
+                    }
+                    self.skip_at = None;
+                    self.block = Some((b.offset, records, idx));
+                }
+                BlockEvent::BadPayload(b) => {
+                    self.skip_at = None;
+                    let len = b.header.disk_len();
+                    self.damaged(b.offset, len, DamageKind::PayloadChecksum);
+                }
+                BlockEvent::BadHeader { offset, len } => {
+                    self.skip_at = None;
+                    self.damaged(offset, len, DamageKind::BlockHeader);
+                }
+            }
+        }
+    }
+}
+
+/// A one-line summary of a list of damages (for messages).
+pub fn describe_damage(damage: &[Damage]) -> String {
+    let mut s = String::new();
+    for (i, d) in damage.iter().take(3).enumerate() {
+        if i > 0 {
+            s.push_str("; ");
+        }
+        let _ = write!(s, "{d}");
+    }
+    if damage.len() > 3 {
+        let _ = write!(s, "; and {} more", damage.len() - 3);
+    }
+    s
+}

@@ -1,0 +1,158 @@
+//! What `kuroko status` shows about the store: disk use, retention window, write counters,
+//! and how the writer reaches the disk (with its fallbacks).
+
+use crate::error::StoreError;
+use crate::layout::{self, META_RESERVE};
+use crate::reader::StoreReader;
+use kuroko_ring_format::{fallback, io_mode};
+use serde::Serialize;
+use std::path::Path;
+
+/// The store section of `status` (times in ns since the Unix epoch; the binary renders them).
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct StoreStatus {
+    pub segment_size: u64,
+    pub chunk_size: u64,
+    pub budget_bytes: u64,
+    /// Slot files the ring may have (`(budget - META_RESERVE) / segment_size`).
+    pub segments_total: u32,
+    /// Slots holding packets.
+    pub segments_used: u32,
+    pub segments_free: u32,
+    pub segments_open: u32,
+    /// Segments sealed by crash recovery.
+    pub segments_recovered: u32,
+    /// Bytes of segment files on disk now (slots are created lazily) plus metadata.
+    pub disk_bytes: u64,
+    /// Bytes of records stored now.
+    pub stored_bytes: u64,
+    pub stored_packets: u64,
+    /// Share of the ring's slots that hold data (0–100).
+    pub fill_percent: f64,
+    /// The retention window: oldest and newest stored packet times (ns).
+    pub oldest_packet_ns: Option<u64>,
+    pub newest_packet_ns: Option<u64>,
+    pub retention_seconds: Option<f64>,
+    /// Bytes per second of wall-clock time over the most recent segments.
+    pub write_rate_bytes_per_sec: Option<f64>,
+    /// Since the store was created.
+    pub bytes_written: u64,
+    pub packets_written: u64,
+    pub write_errors: u64,
+    pub backpressure_drops: u64,
+    pub rejected_packets: u64,
+    pub damaged_blocks: u64,
+    /// `uring+direct`, `pwrite+direct`, `pwrite+buffered`, or `none` (never written).
+    pub io_mode: String,
+    /// Why the writer is not on io_uring + O_DIRECT (empty when it is).
+    pub io_fallbacks: Vec<String>,
+    /// The pid of a writer that holds the store now.
+    pub writer_pid: Option<u32>,
+    pub last_write_wall_ns: Option<u64>,
+}
+
+/// Computes the store's status.
+pub fn store_status(data: &Path) -> Result<StoreStatus, StoreError> {
+    let reader = StoreReader::open(data)?;
+    Ok(status_of(&reader))
+}
+
+/// The status of an open reader (refresh it first to see the latest).
+pub fn status_of(reader: &StoreReader) -> StoreStatus {
+    let ring = reader.ring();
+    let paths = reader.paths();
+    let segs = reader.segments();
+    let g = ring.geometry;
+    let with_packets: Vec<_> = segs.iter().filter(|s| s.packets > 0).collect();
+    let oldest = with_packets.iter().map(|s| s.first_ts).min();
+    let newest = with_packets.iter().map(|s| s.last_ts).max();
+    let files = (0..ring.slot_count)
+        .filter(|&s| paths.slot(s).exists())
+        .count() as u64;
+    let recent: Vec<_> = segs.iter().rev().take(8).collect();
+    let rate = match (recent.last(), recent.first()) {
+        (Some(first), Some(last)) => {
+            let end = if last.open {
+                layout::now_ns()
+            } else {
+                last.sealed_wall_ns
+            };
+            let span = end.saturating_sub(first.opened_wall_ns) as f64 / 1e9;
+            let bytes: u64 = recent.iter().map(|s| s.used_bytes).sum();
+            (span > 0.0 && first.opened_wall_ns > 0).then(|| bytes as f64 / span)
+        }
+        _ => None,
+    };
+    let ws = layout::read_writer_state(paths);
+    let mode = match ws.map(|w| w.io_mode.get()) {
+        Some(io_mode::URING_DIRECT) => "uring+direct",
+        Some(io_mode::PWRITE_DIRECT) => "pwrite+direct",
+        Some(io_mode::PWRITE_BUFFERED) => "pwrite+buffered",
+        _ => "none",
+    };
+    let fb = ws.map_or(0, |w| w.fallback.get());
+    let mut fallbacks = Vec::new();
+    for (bit, text) in [
+        (
+            fallback::URING_UNAVAILABLE,
+            "io_uring unavailable (disabled or failed): synchronous pwrite",
+        ),
+        (
+            fallback::DIRECT_REFUSED,
+            "the file system refused O_DIRECT: writes go through the page cache",
+        ),
+        (
+            fallback::BUFFERS_NOT_REGISTERED,
+            "io_uring buffers not registered (RLIMIT_MEMLOCK): plain writes",
+        ),
+        (fallback::FORCED, "forced by the store options"),
+    ] {
+        if fb & bit != 0 {
+            fallbacks.push(text.to_string());
+        }
+    }
+    let used = segs.len() as u32;
+    StoreStatus {
+        segment_size: g.segment_size,
+        chunk_size: g.chunk_size,
+        budget_bytes: ring.budget,
+        segments_total: ring.slot_count,
+        segments_used: used,
+        segments_free: ring.slot_count.saturating_sub(used),
+        segments_open: segs.iter().filter(|s| s.open).count() as u32,
+        segments_recovered: segs.iter().filter(|s| s.recovered).count() as u32,
+        disk_bytes: files * g.segment_size + META_RESERVE.min(ring.budget),
+        stored_bytes: segs.iter().map(|s| s.record_bytes).sum(),
+        stored_packets: segs.iter().map(|s| s.packets).sum(),
+        fill_percent: used as f64 * 100.0 / ring.slot_count.max(1) as f64,
+        oldest_packet_ns: oldest,
+        newest_packet_ns: newest,
+        retention_seconds: oldest
+            .zip(newest)
+            .map(|(o, n)| n.saturating_sub(o) as f64 / 1e9),
+        write_rate_bytes_per_sec: rate,
+        bytes_written: ws.map_or(0, |w| w.bytes_written.get()),
+        packets_written: ws.map_or(0, |w| w.packets_written.get()),
+        write_errors: ws.map_or(0, |w| w.write_errors.get()),
+        backpressure_drops: ws.map_or(0, |w| w.backpressure.get()),
+        rejected_packets: ws.map_or(0, |w| w.rejected.get()),
+        damaged_blocks: segs.iter().map(|s| s.damaged_blocks as u64).sum(),
+        io_mode: mode.to_string(),
+        io_fallbacks: fallbacks,
+        writer_pid: writer_pid(paths),
+        last_write_wall_ns: ws.map(|w| w.updated_wall_ns.get()),
+    }
+}
+
+/// The pid in the lock file, if a process holds the lock now.
+fn writer_pid(paths: &layout::Paths) -> Option<u32> {
+    let file = std::fs::File::open(paths.lock()).ok()?;
+    if crate::sys::try_lock_shared_probe(&file) {
+        return None;
+    }
+    std::fs::read_to_string(paths.lock())
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
+}

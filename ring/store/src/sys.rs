@@ -1,0 +1,286 @@
+//! OS glue: aligned buffers, io_uring, O_DIRECT, fallocate, flock, statvfs, mmap.
+//!
+//! All of the crate's `unsafe` lives here, each block with the invariant it relies on.
+//! Everything above this module sees safe types: [`AlignedBuf`], [`Uring`], [`Map`].
+
+#![allow(unsafe_code)]
+
+use std::alloc::{Layout, alloc_zeroed, dealloc};
+use std::fs::{File, OpenOptions};
+use std::io;
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::{FileExt, OpenOptionsExt};
+use std::path::Path;
+use std::ptr::NonNull;
+
+/// Alignment of every I/O buffer (O_DIRECT wants the logical block size; 4 KiB covers all
+/// disks we support).
+pub const BUF_ALIGN: usize = 4096;
+
+/// A zeroed, 4 KiB aligned heap buffer that never moves (its address is registered with
+/// io_uring and must stay valid while writes are in flight).
+pub struct AlignedBuf {
+    ptr: NonNull<u8>,
+    len: usize,
+}
+
+// SAFETY: AlignedBuf owns its allocation exclusively, like a Box<[u8]>.
+unsafe impl Send for AlignedBuf {}
+
+impl AlignedBuf {
+    pub fn new(len: usize) -> AlignedBuf {
+        assert!(
+            len > 0 && len % BUF_ALIGN == 0,
+            "buffer length must be a 4 KiB multiple"
+        );
+        let layout = Layout::from_size_align(len, BUF_ALIGN).expect("valid layout");
+        // SAFETY: the layout has a non-zero size.
+        let raw = unsafe { alloc_zeroed(layout) };
+        let ptr = NonNull::new(raw).unwrap_or_else(|| std::alloc::handle_alloc_error(layout));
+        AlignedBuf { ptr, len }
+    }
+    pub fn len(&self) -> usize {
+        self.len
+    }
+    pub fn as_ptr(&self) -> *const u8 {
+        self.ptr.as_ptr()
+    }
+    pub fn as_slice(&self) -> &[u8] {
+        // SAFETY: ptr points at `len` initialised (zeroed at allocation) bytes we own.
+        unsafe { std::slice::from_raw_parts(self.ptr.as_ptr(), self.len) }
+    }
+    pub fn as_mut_slice(&mut self) -> &mut [u8] {
+        // SAFETY: as above, and `&mut self` guarantees exclusive access from Rust. The
+        // kernel may be reading *other* ranges of this buffer for in-flight writes; the
+        // writer never hands out ranges that overlap an in-flight write (see writer.rs).
+        unsafe { std::slice::from_raw_parts_mut(self.ptr.as_ptr(), self.len) }
+    }
+    fn iovec(&self) -> libc::iovec {
+        libc::iovec {
+            iov_base: self.ptr.as_ptr().cast(),
+            iov_len: self.len,
+        }
+    }
+}
+
+impl Drop for AlignedBuf {
+    fn drop(&mut self) {
+        let layout = Layout::from_size_align(self.len, BUF_ALIGN).expect("valid layout");
+        // SAFETY: allocated in `new` with this same layout.
+        unsafe { dealloc(self.ptr.as_ptr(), layout) }
+    }
+}
+
+/// Opens a segment file for writing, with O_DIRECT unless refused or not wanted.
+/// Returns the file and whether O_DIRECT is on.
+pub fn open_for_write(path: &Path, want_direct: bool) -> io::Result<(File, bool)> {
+    if want_direct {
+        match OpenOptions::new()
+            .read(true)
+            .write(true)
+            .custom_flags(libc::O_DIRECT)
+            .open(path)
+        {
+            Ok(f) => return Ok((f, true)),
+            Err(e) if e.raw_os_error() == Some(libc::EINVAL) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    let f = OpenOptions::new().read(true).write(true).open(path)?;
+    Ok((f, false))
+}
+
+/// Reserves `len` bytes for `file` (fallocate, mode 0). File systems without fallocate
+/// (EOPNOTSUPP) are accepted: the zero fill that follows allocates the blocks anyway.
+pub fn fallocate(file: &File, len: u64) -> io::Result<()> {
+    // SAFETY: plain syscall on a valid descriptor; no memory is passed.
+    let r = unsafe { libc::fallocate(file.as_raw_fd(), 0, 0, len as libc::off_t) };
+    if r == 0 {
+        return Ok(());
+    }
+    let e = io::Error::last_os_error();
+    if e.raw_os_error() == Some(libc::EOPNOTSUPP) {
+        return Ok(());
+    }
+    Err(e)
+}
+
+/// `fdatasync`.
+pub fn datasync(file: &File) -> io::Result<()> {
+    file.sync_data()
+}
+
+/// Exclusive, non-blocking `flock`. `Ok(false)` when another process holds it.
+pub fn try_lock_exclusive(file: &File) -> io::Result<bool> {
+    // SAFETY: plain syscall on a valid descriptor.
+    let r = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+    if r == 0 {
+        return Ok(true);
+    }
+    let e = io::Error::last_os_error();
+    if e.raw_os_error() == Some(libc::EWOULDBLOCK) {
+        Ok(false)
+    } else {
+        Err(e)
+    }
+}
+
+/// Total size in bytes of the file system holding `path`.
+pub fn filesystem_size(path: &Path) -> io::Result<u64> {
+    let st = nix::sys::statvfs::statvfs(path).map_err(io::Error::from)?;
+    Ok(st.blocks() as u64 * st.fragment_size() as u64)
+}
+
+/// Whether the kernel allows io_uring for this process
+/// (`/proc/sys/kernel/io_uring_disabled`: 0 = yes, 1 = only for a group, 2 = no).
+pub fn uring_allowed() -> bool {
+    match std::fs::read_to_string("/proc/sys/kernel/io_uring_disabled") {
+        Ok(s) => s.trim() == "0",
+        // Older kernels have no knob: io_uring is available if the kernel has it at all.
+        Err(_) => true,
+    }
+}
+
+/// Positional write of a whole buffer (the synchronous fallback).
+pub fn pwrite_all(file: &File, buf: &[u8], off: u64) -> io::Result<()> {
+    file.write_all_at(buf, off)
+}
+
+/// A read-only memory map of a segment file.
+pub struct Map {
+    map: Option<memmap2::Mmap>,
+}
+
+impl Map {
+    pub fn new(file: &File, len: u64) -> io::Result<Map> {
+        if len == 0 {
+            return Ok(Map { map: None });
+        }
+        // SAFETY: segment files are never truncated or shrunk while the store exists (they
+        // are created at full size under a temporary name, then renamed), so the mapping
+        // cannot fault with SIGBUS. Their contents may change under us (the writer
+        // overwrites the oldest slot): readers treat mapped bytes as untrusted and check
+        // the sequence number and crc of every block before using it.
+        let map = unsafe { memmap2::MmapOptions::new().len(len as usize).map(file)? };
+        let _ = map.advise(memmap2::Advice::Sequential);
+        Ok(Map { map: Some(map) })
+    }
+    pub fn bytes(&self) -> &[u8] {
+        self.map.as_deref().unwrap_or(&[])
+    }
+}
+
+/// One io_uring instance with a set of registered (or plain) buffers.
+pub struct Uring {
+    ring: io_uring::IoUring,
+    fixed: bool,
+    in_flight: u32,
+}
+
+/// A finished write: (`user_data`, result as returned by the kernel).
+pub type Completion = (u64, i32);
+
+impl Uring {
+    /// Sets up a ring with `entries` submission slots and registers `bufs`. When buffer
+    /// registration fails (RLIMIT_MEMLOCK), the ring still works with plain `WRITE`.
+    pub fn new(entries: u32, bufs: &[AlignedBuf]) -> io::Result<Uring> {
+        let ring = io_uring::IoUring::new(entries)?;
+        let iovecs: Vec<libc::iovec> = bufs.iter().map(AlignedBuf::iovec).collect();
+        // SAFETY: every iovec points at an AlignedBuf that the writer owns for as long as
+        // the ring lives (the writer drops the ring before the buffers: field order and an
+        // explicit drain in `Drop`), and the buffers never move.
+        let fixed = unsafe { ring.submitter().register_buffers(&iovecs) }.is_ok();
+        Ok(Uring {
+            ring,
+            fixed,
+            in_flight: 0,
+        })
+    }
+
+    pub fn buffers_registered(&self) -> bool {
+        self.fixed
+    }
+
+    pub fn in_flight(&self) -> u32 {
+        self.in_flight
+    }
+
+    /// Queues a write of `buf[start..end]` (buffer number `index`) to `file` at `off`.
+    /// The caller must keep that range untouched until its completion is reaped.
+    pub fn write(
+        &mut self,
+        file: &File,
+        index: u16,
+        buf: &AlignedBuf,
+        start: usize,
+        end: usize,
+        off: u64,
+        user_data: u64,
+    ) -> io::Result<()> {
+        assert!(start <= end && end <= buf.len());
+        let fd = io_uring::types::Fd(file.as_raw_fd());
+        // SAFETY: start..end lies within the buffer (asserted above).
+        let ptr = unsafe { buf.as_ptr().add(start) };
+        let len = (end - start) as u32;
+        let entry = if self.fixed {
+            io_uring::opcode::WriteFixed::new(fd, ptr, len, index)
+                .offset(off)
+                .build()
+        } else {
+            io_uring::opcode::Write::new(fd, ptr, len)
+                .offset(off)
+                .build()
+        }
+        .user_data(user_data);
+        loop {
+            // SAFETY: the entry points at memory that stays valid and unmodified until its
+            // completion is reaped (the writer's contract above), and at a file descriptor
+            // that the writer keeps open until all writes to it completed.
+            let pushed = unsafe { self.ring.submission().push(&entry) }.is_ok();
+            if pushed {
+                break;
+            }
+            // Submission queue full: hand what is queued to the kernel and retry.
+            self.ring.submit()?;
+        }
+        self.in_flight += 1;
+        self.ring.submit()?;
+        Ok(())
+    }
+
+    /// Reaps finished writes without waiting.
+    pub fn reap(&mut self, mut f: impl FnMut(Completion)) {
+        for cqe in self.ring.completion() {
+            self.in_flight -= 1;
+            f((cqe.user_data(), cqe.result()));
+        }
+    }
+
+    /// Waits until at least one write finished (if any is in flight), then reaps.
+    pub fn wait_one(&mut self, f: impl FnMut(Completion)) -> io::Result<()> {
+        if self.in_flight > 0 {
+            loop {
+                match self.ring.submit_and_wait(1) {
+                    Ok(_) => break,
+                    Err(e) if e.raw_os_error() == Some(libc::EINTR) => continue,
+                    Err(e) => return Err(e),
+                }
+            }
+        }
+        self.reap(f);
+        Ok(())
+    }
+}
+
+/// Whether nobody holds an exclusive `flock` on `file` (takes and drops a shared lock).
+pub fn try_lock_shared_probe(file: &File) -> bool {
+    // SAFETY: plain syscalls on a valid descriptor.
+    let r = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_SH | libc::LOCK_NB) };
+    if r == 0 {
+        // SAFETY: as above.
+        unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_UN) };
+        true
+    } else {
+        false
+    }
+}

@@ -1,0 +1,831 @@
+//! The segment writer: packets in, sealed segments out.
+//!
+//! One writer per store (an flock on `segments/.lock`). It owns `queue_depth + 2` chunk
+//! buffers (4 KiB aligned, registered with io_uring). Records are copied into the current
+//! chunk's buffer; a full block (or a `flush`) is closed (header, crc32c) and its bytes are
+//! queued as one O_DIRECT `WRITE_FIXED`. A buffer goes back to the pool when its chunk is
+//! complete and its writes finished. A full segment is sealed (wait for its writes,
+//! `fdatasync`, write the SEALED header with the time index) and the writer moves to the
+//! next slot, overwriting the oldest segment once the ring is full.
+//!
+//! Hot path (`append`): no allocation, no lock, no formatting, no syscall except the
+//! io_uring submit of a closed block (one per ~1 MiB). Opening and sealing a segment (once
+//! per segment) do synchronous I/O: a 4 KiB header write and an fdatasync.
+//!
+//! Fallbacks, each recorded in `writer.state` for `status`: io_uring disabled or failing →
+//! synchronous `pwrite`; O_DIRECT refused (tmpfs) → `pwrite` through the page cache;
+//! buffers not registrable (RLIMIT_MEMLOCK) → plain io_uring `WRITE`.
+//!
+//! The kernel reads a closed block's bytes while the writer fills the rest of the same
+//! buffer: the writer never touches bytes of a block once it is queued (blocks only grow
+//! forward), which is what keeps `AlignedBuf::as_mut_slice` sound next to in-flight I/O.
+
+use crate::error::{AppendError, StoreError};
+use crate::layout::{self, IoPreference, Paths, Preallocate, RingGeometry, StoreOptions, now_ns};
+use crate::segment::{self, SlotProbe, SlotState};
+use crate::sys::{self, AlignedBuf, Uring};
+use kuroko_ring_format::{
+    self as fmt, BLOCK_HEADER_LEN, BlockHeader, ChunkIndexEntry, IfaceEntry, RecordHeader,
+    SegmentHeader, WriterState, align_up, fallback, io_mode, record_len,
+};
+use std::fs::File;
+use std::io;
+use zerocopy::IntoBytes;
+use zerocopy::little_endian::{U16, U32, U64};
+
+/// What the caller knows about one packet.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RecordMeta {
+    /// ns since the Unix epoch.
+    pub ts_ns: u64,
+    /// Length on the wire (≥ the bytes stored).
+    pub wire_len: u32,
+    pub iface: u16,
+    /// `kuroko_ring_format::record_flags`.
+    pub flags: u16,
+}
+
+/// Counters of one writer (cumulative over the store's life when read from `status`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct WriterStats {
+    /// Bytes handed to the disk (blocks, headers not counted).
+    pub bytes_written: u64,
+    pub packets_written: u64,
+    pub write_errors: u64,
+    /// Packets refused because every buffer was in flight (non-blocking mode).
+    pub backpressure: u64,
+    /// Packets refused because they were too large for a record.
+    pub rejected: u64,
+    pub segments_sealed: u64,
+}
+
+/// How this writer reaches the disk.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct IoInfo {
+    /// `kuroko_ring_format::io_mode`.
+    pub mode: u16,
+    /// `kuroko_ring_format::fallback` bits.
+    pub fallback: u16,
+}
+
+struct Cur {
+    buf: usize,
+    chunk: u32,
+    chunk_start: u64,
+    chunk_len: usize,
+    block_start: usize,
+    fill: usize,
+    records: u32,
+    first_ts: u64,
+    last_ts: u64,
+}
+
+struct OpenSeg {
+    slot: u32,
+    seq: u64,
+    file: File,
+    next_block_no: u32,
+    index: Vec<ChunkIndexEntry>,
+    packets: u64,
+    record_bytes: u64,
+    first_ts: u64,
+    last_ts: u64,
+    used_end: u64,
+    opened_wall: u64,
+    flags: u16,
+    damaged: u32,
+    ifaces: [IfaceEntry; fmt::MAX_IFACES],
+    iface_count: u16,
+}
+
+enum Io {
+    Uring(Uring),
+    Sync,
+}
+
+/// Appends packets to the store. See the module docs.
+pub struct SegmentWriter {
+    // Field order matters: `io` (the ring) is dropped before `bufs`.
+    io: Io,
+    bufs: Vec<AlignedBuf>,
+    inflight: Vec<u32>,
+    current: Vec<bool>,
+    free: Vec<u16>,
+    header_buf: AlignedBuf,
+    paths: Paths,
+    ring: RingGeometry,
+    direct: bool,
+    info: IoInfo,
+    nonblocking: bool,
+    cur: Option<Cur>,
+    seg: Option<OpenSeg>,
+    next_chunk: u32,
+    resume_at: usize,
+    next_slot: u32,
+    next_seq: u64,
+    ifaces: [IfaceEntry; fmt::MAX_IFACES],
+    iface_count: u16,
+    stats: WriterStats,
+    base: WriterStats,
+    started_wall: u64,
+    last_error: Option<io::Error>,
+    max_caplen: u32,
+    closed: bool,
+    recovery: RecoveryReport,
+    _lock: File,
+}
+
+/// What recovery found and did when the writer opened the store.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RecoveryReport {
+    /// Open segments that were sealed by recovery (their writer did not close cleanly).
+    pub sealed_slots: Vec<u32>,
+    /// Blocks with a bad checksum found in those segments.
+    pub damaged_blocks: u32,
+    /// The open segment was closed cleanly and is appended to in place.
+    pub resumed_in_place: bool,
+}
+
+impl SegmentWriter {
+    /// Opens (creating if needed) the store in data directory `data` for writing: takes the
+    /// writer lock, recovers after a crash, and sets up I/O.
+    pub fn open(data: &std::path::Path, opts: &StoreOptions) -> Result<SegmentWriter, StoreError> {
+        let (paths, ring) = layout::create_or_open(data, opts)?;
+        let lock = layout::lock_writer(&paths)?;
+        if opts.preallocate == Preallocate::All {
+            for slot in 0..ring.slot_count {
+                if !paths.slot(slot).exists() {
+                    layout::format_slot(&paths, &ring, slot)?;
+                }
+            }
+        }
+        let g = ring.geometry;
+        let nbufs = (opts.queue_depth.clamp(1, 64) + 2) as usize;
+        let bufs: Vec<AlignedBuf> = (0..nbufs)
+            .map(|_| AlignedBuf::new(g.chunk_size as usize))
+            .collect();
+
+        // Decide how to reach the disk.
+        let mut fb = 0u16;
+        let want_direct = opts.io != IoPreference::Buffered;
+        let direct = want_direct && probe_direct(&paths);
+        if !want_direct {
+            fb |= fallback::FORCED;
+        } else if !direct {
+            fb |= fallback::DIRECT_REFUSED;
+        }
+        let io = if opts.io == IoPreference::Auto && direct {
+            match sys::uring_allowed().then(|| Uring::new((nbufs * 4) as u32, &bufs)) {
+                Some(Ok(u)) => {
+                    if !u.buffers_registered() {
+                        fb |= fallback::BUFFERS_NOT_REGISTERED;
+                    }
+                    Io::Uring(u)
+                }
+                _ => {
+                    fb |= fallback::URING_UNAVAILABLE;
+                    Io::Sync
+                }
+            }
+        } else {
+            if opts.io != IoPreference::Auto {
+                fb |= fallback::FORCED;
+            }
+            Io::Sync
+        };
+        let mode = match (&io, direct) {
+            (Io::Uring(_), _) => io_mode::URING_DIRECT,
+            (Io::Sync, true) => io_mode::PWRITE_DIRECT,
+            (Io::Sync, false) => io_mode::PWRITE_BUFFERED,
+        };
+        let base = layout::read_writer_state(&paths)
+            .map(|s| WriterStats {
+                bytes_written: s.bytes_written.get(),
+                packets_written: s.packets_written.get(),
+                write_errors: s.write_errors.get(),
+                backpressure: s.backpressure.get(),
+                rejected: s.rejected.get(),
+                segments_sealed: 0,
+            })
+            .unwrap_or_default();
+        let mut w = SegmentWriter {
+            io,
+            inflight: vec![0; nbufs],
+            current: vec![false; nbufs],
+            free: (0..nbufs as u16).rev().collect(),
+            bufs,
+            header_buf: AlignedBuf::new(g.region_len as usize),
+            paths,
+            ring,
+            direct,
+            info: IoInfo { mode, fallback: fb },
+            nonblocking: opts.nonblocking,
+            cur: None,
+            seg: None,
+            next_chunk: 0,
+            resume_at: 0,
+            next_slot: 0,
+            next_seq: 1,
+            ifaces: [IfaceEntry::default(); fmt::MAX_IFACES],
+            iface_count: 0,
+            stats: WriterStats::default(),
+            base,
+            started_wall: now_ns(),
+            last_error: None,
+            max_caplen: g.max_caplen(),
+            closed: false,
+            recovery: RecoveryReport::default(),
+            _lock: lock,
+        };
+        w.recovery = w.recover()?;
+        Ok(w)
+    }
+
+    /// The ring's geometry (from `store.meta`, which wins over the options of later opens).
+    pub fn ring(&self) -> &RingGeometry {
+        &self.ring
+    }
+
+    pub fn io_info(&self) -> IoInfo {
+        self.info
+    }
+
+    /// Counters of this writer since it was opened.
+    pub fn stats(&self) -> WriterStats {
+        self.stats
+    }
+
+    /// Largest packet (`parts` summed) one record can hold.
+    pub fn max_caplen(&self) -> u32 {
+        self.max_caplen
+    }
+
+    /// Names the capture interfaces (recorded in every segment header sealed from now on).
+    /// At most `MAX_IFACES`; more are ignored.
+    pub fn set_interfaces(&mut self, ifaces: &[IfaceEntry]) {
+        let n = ifaces.len().min(fmt::MAX_IFACES);
+        self.ifaces[..n].copy_from_slice(&ifaces[..n]);
+        self.iface_count = n as u16;
+        if let Some(seg) = &mut self.seg {
+            seg.ifaces = self.ifaces;
+            seg.iface_count = self.iface_count;
+        }
+    }
+
+    /// What recovery found when this writer opened the store.
+    pub fn recovery(&self) -> &RecoveryReport {
+        &self.recovery
+    }
+
+    /// Appends one packet whose bytes are the concatenation of `parts`.
+    ///
+    /// Never allocates. In blocking mode it waits for a buffer when all are in flight; in
+    /// non-blocking mode it returns [`AppendError::Backpressure`] instead (the packet is not
+    /// stored and the caller counts it).
+    pub fn append(&mut self, meta: &RecordMeta, parts: &[&[u8]]) -> Result<(), AppendError> {
+        let cap: usize = parts.iter().map(|p| p.len()).sum();
+        if cap > self.max_caplen as usize {
+            self.stats.rejected += 1;
+            return Err(AppendError::TooLarge {
+                len: cap,
+                max: self.max_caplen,
+            });
+        }
+        let need = record_len(cap as u32);
+        loop {
+            let Some(c) = &self.cur else {
+                self.start_chunk()?;
+                continue;
+            };
+            if c.fill + need <= c.chunk_len {
+                break;
+            }
+            self.close_block();
+            let c = self.cur.as_ref().expect("current chunk");
+            if c.block_start + BLOCK_HEADER_LEN + need > c.chunk_len {
+                self.finish_chunk()?;
+            }
+        }
+        let c = self.cur.as_mut().expect("current chunk");
+        let buf = self.bufs[c.buf].as_mut_slice();
+        let mut at = c.fill;
+        let header = RecordHeader {
+            ts_ns: U64::new(meta.ts_ns),
+            cap_len: U32::new(cap as u32),
+            wire_len: U32::new(meta.wire_len.max(cap as u32)),
+            iface: U16::new(meta.iface),
+            flags: U16::new(meta.flags),
+        };
+        buf[at..at + fmt::RECORD_HEADER_LEN].copy_from_slice(header.as_bytes());
+        at += fmt::RECORD_HEADER_LEN;
+        for p in parts {
+            buf[at..at + p.len()].copy_from_slice(p);
+            at += p.len();
+        }
+        let end = c.fill + need;
+        buf[at..end].fill(0);
+        c.fill = end;
+        if c.records == 0 {
+            c.first_ts = meta.ts_ns;
+            c.last_ts = meta.ts_ns;
+        } else {
+            c.first_ts = c.first_ts.min(meta.ts_ns);
+            c.last_ts = c.last_ts.max(meta.ts_ns);
+        }
+        c.records += 1;
+        self.stats.packets_written += 1;
+        Ok(())
+    }
+
+    /// Reaps finished writes without waiting (call it regularly from a busy loop).
+    pub fn poll(&mut self) {
+        let Io::Uring(u) = &mut self.io else {
+            return;
+        };
+        let (inflight, current, free, stats, last_error) = (
+            &mut self.inflight,
+            &self.current,
+            &mut self.free,
+            &mut self.stats,
+            &mut self.last_error,
+        );
+        u.reap(|c| on_completion(c, inflight, current, free, stats, last_error));
+    }
+
+    /// Closes the partly filled block and queues its write, so readers see the packets
+    /// appended so far once it lands (typically within milliseconds). Does not wait.
+    pub fn flush(&mut self) {
+        self.close_block();
+        self.poll();
+    }
+
+    /// `flush`, then waits until every queued write finished and calls fdatasync: every
+    /// packet appended so far survives a crash or power cut once this returns.
+    pub fn sync(&mut self) -> Result<(), StoreError> {
+        self.flush();
+        self.wait_idle()?;
+        if let Some(seg) = &self.seg {
+            sys::datasync(&seg.file).map_err(|e| StoreError::io(&self.paths.slot(seg.slot), e))?;
+        }
+        self.write_state();
+        self.check_errors()
+    }
+
+    /// Flushes, waits for every write, and leaves the open segment marked as cleanly closed
+    /// (the next writer appends to it in place). Returns the counters of this writer.
+    pub fn close(mut self) -> Result<WriterStats, StoreError> {
+        self.flush();
+        self.wait_idle()?;
+        if let Some(c) = self.cur.take() {
+            self.current[c.buf] = false;
+        }
+        if let Some(seg) = &self.seg {
+            let path = self.paths.slot(seg.slot);
+            sys::datasync(&seg.file).map_err(|e| StoreError::io(&path, e))?;
+            self.write_header(fmt::STATE_OPEN, fmt::SEG_FLAG_CLEAN_CLOSE)?;
+        }
+        self.closed = true;
+        self.write_state();
+        self.check_errors()?;
+        Ok(self.stats)
+    }
+
+    fn check_errors(&mut self) -> Result<(), StoreError> {
+        match self.last_error.take() {
+            Some(last) => Err(StoreError::WriteFailed {
+                count: self.stats.write_errors,
+                last,
+            }),
+            None => Ok(()),
+        }
+    }
+
+    // ---- blocks and chunks ----
+
+    fn close_block(&mut self) {
+        let Some(c) = self.cur.as_mut() else {
+            return;
+        };
+        if c.records == 0 {
+            return;
+        }
+        let seg = self
+            .seg
+            .as_mut()
+            .expect("a current chunk implies an open segment");
+        let buf = self.bufs[c.buf].as_mut_slice();
+        let payload_start = c.block_start + BLOCK_HEADER_LEN;
+        let payload_len = c.fill - payload_start;
+        let mut h = BlockHeader {
+            magic: U32::new(fmt::BLOCK_MAGIC),
+            header_len: U16::new(BLOCK_HEADER_LEN as u16),
+            flags: U16::new(0),
+            record_count: U32::new(c.records),
+            seq: U64::new(seg.seq),
+            block_no: U32::new(seg.next_block_no),
+            payload_len: U32::new(payload_len as u32),
+            first_ts: U64::new(c.first_ts),
+            last_ts: U64::new(c.last_ts),
+            payload_crc: U32::new(crc32c::crc32c(&buf[payload_start..c.fill])),
+            reserved: [0; 12],
+            header_crc: U32::new(0),
+        };
+        h.header_crc = U32::new(crc32c::crc32c(h.crc_input()));
+        buf[c.block_start..payload_start].copy_from_slice(h.as_bytes());
+        let end = (align_up(c.fill as u64, fmt::ALIGN) as usize).min(c.chunk_len);
+        buf[c.fill..end].fill(0);
+        let off = c.chunk_start + c.block_start as u64;
+
+        // Account for the block in the segment and its chunk's index entry.
+        let e = &mut seg.index[c.chunk as usize];
+        if e.packets.get() == 0 {
+            e.first_ts = U64::new(c.first_ts);
+            e.last_ts = U64::new(c.last_ts);
+        }
+        e.first_ts = U64::new(e.first_ts.get().min(c.first_ts));
+        e.last_ts = U64::new(e.last_ts.get().max(c.last_ts));
+        e.packets = U32::new(e.packets.get() + c.records);
+        e.blocks = U32::new(e.blocks.get() + 1);
+        e.used = U32::new(end as u32);
+        if seg.packets == 0 {
+            seg.first_ts = c.first_ts;
+            seg.last_ts = c.last_ts;
+        }
+        seg.first_ts = seg.first_ts.min(c.first_ts);
+        seg.last_ts = seg.last_ts.max(c.last_ts);
+        seg.packets += c.records as u64;
+        seg.record_bytes += payload_len as u64;
+        seg.next_block_no += 1;
+        seg.used_end = c.chunk_start + end as u64;
+        self.stats.bytes_written += (end - c.block_start) as u64;
+
+        let (start, bi) = (c.block_start, c.buf);
+        c.block_start = end;
+        c.fill = end + BLOCK_HEADER_LEN;
+        c.records = 0;
+        match &mut self.io {
+            Io::Uring(u) => {
+                let ud = bi as u64 | ((end - start) as u64) << 16;
+                match u.write(&seg.file, bi as u16, &self.bufs[bi], start, end, off, ud) {
+                    Ok(()) => self.inflight[bi] += 1,
+                    Err(e) => {
+                        self.stats.write_errors += 1;
+                        self.last_error = Some(e);
+                    }
+                }
+            }
+            Io::Sync => {
+                if let Err(e) =
+                    sys::pwrite_all(&seg.file, &self.bufs[bi].as_slice()[start..end], off)
+                {
+                    self.stats.write_errors += 1;
+                    self.last_error = Some(e);
+                }
+            }
+        }
+    }
+
+    fn finish_chunk(&mut self) -> Result<(), StoreError> {
+        let c = self.cur.take().expect("current chunk");
+        self.current[c.buf] = false;
+        if self.inflight[c.buf] == 0 {
+            self.free.push(c.buf as u16);
+        }
+        self.next_chunk = c.chunk + 1;
+        self.resume_at = 0;
+        if self.next_chunk >= self.ring.geometry.chunk_count {
+            self.seal_segment()?;
+        }
+        Ok(())
+    }
+
+    fn start_chunk(&mut self) -> Result<(), AppendError> {
+        let b = match self.free.pop() {
+            Some(b) => b,
+            None => {
+                self.poll();
+                match self.free.pop() {
+                    Some(b) => b,
+                    None if self.nonblocking => {
+                        self.stats.backpressure += 1;
+                        return Err(AppendError::Backpressure);
+                    }
+                    None => loop {
+                        self.wait_one()?;
+                        if let Some(b) = self.free.pop() {
+                            break b;
+                        }
+                    },
+                }
+            }
+        } as usize;
+        if self.seg.is_none()
+            && let Err(e) = self.open_next_segment()
+        {
+            self.free.push(b as u16);
+            return Err(e.into());
+        }
+        let g = &self.ring.geometry;
+        let (start, end) = g.chunk_range(self.next_chunk);
+        let len = (end - start) as usize;
+        let at = self.resume_at;
+        self.current[b] = true;
+        self.cur = Some(Cur {
+            buf: b,
+            chunk: self.next_chunk,
+            chunk_start: start,
+            chunk_len: len,
+            block_start: at,
+            fill: at + BLOCK_HEADER_LEN,
+            records: 0,
+            first_ts: 0,
+            last_ts: 0,
+        });
+        Ok(())
+    }
+
+    fn wait_one(&mut self) -> Result<(), StoreError> {
+        let Io::Uring(u) = &mut self.io else {
+            return Ok(());
+        };
+        let (inflight, current, free, stats, last_error) = (
+            &mut self.inflight,
+            &self.current,
+            &mut self.free,
+            &mut self.stats,
+            &mut self.last_error,
+        );
+        u.wait_one(|c| on_completion(c, inflight, current, free, stats, last_error))
+            .map_err(|e| StoreError::io(&self.paths.segments, e))
+    }
+
+    /// Waits until no write is in flight.
+    fn wait_idle(&mut self) -> Result<(), StoreError> {
+        while matches!(&self.io, Io::Uring(u) if u.in_flight() > 0) {
+            self.wait_one()?;
+        }
+        Ok(())
+    }
+
+    // ---- segments ----
+
+    fn open_next_segment(&mut self) -> Result<(), StoreError> {
+        let slot = self.next_slot;
+        let path = self.paths.slot(slot);
+        if !path.exists() {
+            layout::format_slot(&self.paths, &self.ring, slot)?;
+        }
+        let (file, _) =
+            sys::open_for_write(&path, self.direct).map_err(|e| StoreError::io(&path, e))?;
+        let g = self.ring.geometry;
+        self.seg = Some(OpenSeg {
+            slot,
+            seq: self.next_seq,
+            file,
+            next_block_no: 0,
+            index: vec![ChunkIndexEntry::default(); g.chunk_count as usize],
+            packets: 0,
+            record_bytes: 0,
+            first_ts: 0,
+            last_ts: 0,
+            used_end: g.region_len,
+            opened_wall: now_ns(),
+            flags: 0,
+            damaged: 0,
+            ifaces: self.ifaces,
+            iface_count: self.iface_count,
+        });
+        self.next_slot = (slot + 1) % self.ring.slot_count;
+        self.next_seq += 1;
+        self.next_chunk = 0;
+        self.resume_at = 0;
+        self.write_header(fmt::STATE_OPEN, 0)
+    }
+
+    fn seal_segment(&mut self) -> Result<(), StoreError> {
+        self.wait_idle()?;
+        let Some(seg) = &self.seg else {
+            return Ok(());
+        };
+        let path = self.paths.slot(seg.slot);
+        sys::datasync(&seg.file).map_err(|e| StoreError::io(&path, e))?;
+        self.write_header(fmt::STATE_SEALED, 0)?;
+        self.seg = None;
+        self.next_chunk = 0;
+        self.resume_at = 0;
+        self.stats.segments_sealed += 1;
+        self.write_state();
+        Ok(())
+    }
+
+    /// Writes the open segment's header region (synchronously).
+    fn write_header(&mut self, state: u16, extra_flags: u16) -> Result<(), StoreError> {
+        let seg = self.seg.as_ref().expect("open segment");
+        let g = self.ring.geometry;
+        let mut h: SegmentHeader = segment::empty_header(&g, seg.slot);
+        h.state = U16::new(state);
+        h.flags = U16::new(seg.flags | extra_flags);
+        h.seq = U64::new(seg.seq);
+        h.first_ts = U64::new(seg.first_ts);
+        h.last_ts = U64::new(seg.last_ts);
+        h.packets = U64::new(seg.packets);
+        h.record_bytes = U64::new(seg.record_bytes);
+        h.used_bytes = U64::new(seg.used_end);
+        h.blocks = U32::new(seg.next_block_no);
+        h.opened_wall_ns = U64::new(seg.opened_wall);
+        if state == fmt::STATE_SEALED {
+            h.sealed_wall_ns = U64::new(now_ns());
+        }
+        h.iface_count = U16::new(seg.iface_count);
+        h.ifaces = seg.ifaces;
+        h.damaged_blocks = U32::new(seg.damaged);
+        h.index_crc = U32::new(segment::index_crc(&seg.index));
+        segment::seal_crc(&mut h);
+        let buf = self.header_buf.as_mut_slice();
+        buf.fill(0);
+        buf[..fmt::SEGMENT_HEADER_LEN].copy_from_slice(h.as_bytes());
+        let ix = fmt::CHUNK_INDEX_OFFSET as usize;
+        let bytes = seg.index.as_bytes();
+        buf[ix..ix + bytes.len()].copy_from_slice(bytes);
+        sys::pwrite_all(&seg.file, self.header_buf.as_slice(), 0)
+            .map_err(|e| StoreError::io(&self.paths.slot(seg.slot), e))
+    }
+
+    /// Publishes the counters for `status` (best effort: they are not data).
+    fn write_state(&mut self) {
+        let s = self.stats;
+        let b = self.base;
+        let mut st = WriterState {
+            magic: fmt::WRITER_STATE_MAGIC,
+            io_mode: U16::new(self.info.mode),
+            fallback: U16::new(self.info.fallback),
+            pid: U32::new(if self.closed { 0 } else { std::process::id() }),
+            updated_wall_ns: U64::new(now_ns()),
+            started_wall_ns: U64::new(self.started_wall),
+            bytes_written: U64::new(b.bytes_written + s.bytes_written),
+            packets_written: U64::new(b.packets_written + s.packets_written),
+            write_errors: U64::new(b.write_errors + s.write_errors),
+            backpressure: U64::new(b.backpressure + s.backpressure),
+            rejected: U64::new(b.rejected + s.rejected),
+            reserved: [0; 52],
+            crc: U32::new(0),
+        };
+        let _ = layout::write_writer_state(&self.paths, &mut st);
+    }
+
+    // ---- recovery ----
+
+    /// Finds where the ring stands: seals segments left open by a crash (from their valid
+    /// blocks), or resumes a cleanly closed open segment in place.
+    fn recover(&mut self) -> Result<RecoveryReport, StoreError> {
+        let mut report = RecoveryReport::default();
+        let mut probes: Vec<SlotProbe> = Vec::with_capacity(self.ring.slot_count as usize);
+        for slot in 0..self.ring.slot_count {
+            probes.push(
+                segment::probe(&self.paths, &self.ring, slot)
+                    .map_err(|e| StoreError::io(&self.paths.slot(slot), e))?,
+            );
+        }
+        let newest = probes
+            .iter()
+            .filter(|p| matches!(p.state, SlotState::Open | SlotState::Sealed))
+            .max_by_key(|p| p.seq)
+            .copied();
+        let Some(newest) = newest else {
+            return Ok(report);
+        };
+        self.next_seq = newest.seq + 1;
+        self.next_slot = (newest.slot + 1) % self.ring.slot_count;
+        for p in probes.iter().filter(|p| p.state == SlotState::Open) {
+            let clean = p
+                .header
+                .is_some_and(|h| h.flags.get() & fmt::SEG_FLAG_CLEAN_CLOSE != 0);
+            let resume = p.slot == newest.slot && clean;
+            let seg = self.load_open(p)?;
+            if resume && Some(seg.0.used_end) == p.header.map(|h| h.used_bytes.get()) {
+                if self.iface_count == 0 {
+                    self.ifaces = seg.0.ifaces;
+                    self.iface_count = seg.0.iface_count;
+                }
+                self.resume(seg)?;
+                report.resumed_in_place = true;
+            } else {
+                report.damaged_blocks += self.seal_recovered(seg)?;
+                report.sealed_slots.push(p.slot);
+            }
+        }
+        Ok(report)
+    }
+
+    /// Rebuilds an open segment's state from its blocks.
+    fn load_open(&self, p: &SlotProbe) -> Result<(OpenSeg, u32), StoreError> {
+        let path = self.paths.slot(p.slot);
+        let g = self.ring.geometry;
+        let (file, _) =
+            sys::open_for_write(&path, self.direct).map_err(|e| StoreError::io(&path, e))?;
+        let rfile = File::open(&path).map_err(|e| StoreError::io(&path, e))?;
+        let map = sys::Map::new(&rfile, g.segment_size).map_err(|e| StoreError::io(&path, e))?;
+        let t = segment::totals(map.bytes(), &g, p.seq);
+        // Keep the interfaces the previous writer named.
+        let (ifaces, iface_count) = match &p.header {
+            Some(h) => (h.ifaces, h.iface_count.get().min(fmt::MAX_IFACES as u16)),
+            None => ([IfaceEntry::default(); fmt::MAX_IFACES], 0),
+        };
+        Ok((
+            OpenSeg {
+                slot: p.slot,
+                seq: p.seq,
+                file,
+                next_block_no: t.last_block_no.map_or(0, |n| n + 1),
+                index: t.chunks,
+                packets: t.packets,
+                record_bytes: t.record_bytes,
+                first_ts: t.first_ts,
+                last_ts: t.last_ts,
+                used_end: t.end,
+                opened_wall: p.header.map_or(0, |h| h.opened_wall_ns.get()),
+                flags: 0,
+                damaged: t.damaged_blocks,
+                ifaces,
+                iface_count,
+            },
+            t.damaged_blocks,
+        ))
+    }
+
+    fn seal_recovered(&mut self, (mut seg, damaged): (OpenSeg, u32)) -> Result<u32, StoreError> {
+        seg.flags |= fmt::SEG_FLAG_RECOVERED;
+        let path = self.paths.slot(seg.slot);
+        self.seg = Some(seg);
+        self.write_header(fmt::STATE_SEALED, 0)?;
+        let seg = self.seg.take().expect("just set");
+        sys::datasync(&seg.file).map_err(|e| StoreError::io(&path, e))?;
+        Ok(damaged)
+    }
+
+    fn resume(&mut self, (seg, _): (OpenSeg, u32)) -> Result<(), StoreError> {
+        let g = self.ring.geometry;
+        let end = seg.used_end;
+        self.seg = Some(seg);
+        // Clear the clean-close mark before appending (see SEG_FLAG_CLEAN_CLOSE).
+        self.write_header(fmt::STATE_OPEN, 0)?;
+        let seg = self.seg.as_ref().expect("just set");
+        sys::datasync(&seg.file).map_err(|e| StoreError::io(&self.paths.slot(seg.slot), e))?;
+        let c = g.chunk_of(end);
+        if c >= g.chunk_count {
+            return self.seal_segment();
+        }
+        let (cstart, _) = g.chunk_range(c);
+        if end < cstart {
+            // Empty segment: start at chunk 0's data start.
+            self.next_chunk = 0;
+            self.resume_at = 0;
+        } else {
+            self.next_chunk = c;
+            self.resume_at = (end - cstart) as usize;
+        }
+        Ok(())
+    }
+}
+
+fn on_completion(
+    (ud, res): sys::Completion,
+    inflight: &mut [u32],
+    current: &[bool],
+    free: &mut Vec<u16>,
+    stats: &mut WriterStats,
+    last_error: &mut Option<io::Error>,
+) {
+    let b = (ud & 0xffff) as usize;
+    let len = (ud >> 16) as i64;
+    if res < 0 {
+        stats.write_errors += 1;
+        *last_error = Some(io::Error::from_raw_os_error(-res));
+    } else if res as i64 != len {
+        stats.write_errors += 1;
+        *last_error = Some(io::Error::new(
+            io::ErrorKind::WriteZero,
+            format!("short write: {res} of {len} bytes"),
+        ));
+    }
+    if let Some(n) = inflight.get_mut(b) {
+        *n = n.saturating_sub(1);
+        if *n == 0 && !current[b] {
+            free.push(b as u16);
+        }
+    }
+}
+
+/// Whether the file system of the store takes O_DIRECT (tmpfs does not).
+fn probe_direct(paths: &Paths) -> bool {
+    sys::open_for_write(&paths.meta(), true)
+        .map(|(_, direct)| direct)
+        .unwrap_or(false)
+}
+
+impl Drop for SegmentWriter {
+    fn drop(&mut self) {
+        // Never free buffers the kernel may still be reading.
+        let _ = self.wait_idle();
+    }
+}
