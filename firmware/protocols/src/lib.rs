@@ -29,6 +29,7 @@
 pub mod http;
 pub mod identify;
 pub mod ports;
+pub mod ssh;
 #[cfg(test)]
 mod testutil;
 pub mod tls;
@@ -49,6 +50,7 @@ pub fn stream_parser(protocol: &str) -> Option<Box<dyn StreamParser>> {
     match protocol {
         "http" | "winrm" => Some(Box::new(http::HttpParser::new())),
         "tls" => Some(Box::new(tls::TlsParser::new())),
+        "ssh" => Some(Box::new(ssh::SshParser::new())),
         _ => None,
     }
 }
