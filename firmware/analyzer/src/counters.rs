@@ -1,0 +1,57 @@
+//! The analyzer's counters, named after the event they count.
+//!
+//! Persisted in the checkpoint (so `kuroko status` can show them and they survive
+//! restarts) and printed at the end of `kuroko analyze`. Every malformed or dropped thing
+//! the analyzer meets ends up here rather than in a log line.
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Counters {
+    /// Packets read from the store.
+    pub packets: u64,
+    /// Captured bytes of those packets.
+    pub bytes: u64,
+    /// Frames that are not IP (ARP, LLDP, STP, …).
+    pub non_ip_frames: u64,
+    /// Frames too short or broken to decode.
+    pub decode_errors: u64,
+    /// Tunnels nested too deep to follow.
+    pub tunnel_too_deep: u64,
+    /// Packets decapsulated from a tunnel (GRE, ERSPAN, VXLAN).
+    pub tunneled_packets: u64,
+    /// IP fragments seen, datagrams completed, fragments given up.
+    pub ip_fragments: u64,
+    pub ip_datagrams_reassembled: u64,
+    pub ip_fragments_dropped: u64,
+    /// Flows created, and how flows ended.
+    pub flows_created: u64,
+    pub evicted_flows: u64,
+    pub idle_timeouts: u64,
+    pub active_timeouts: u64,
+    /// Sessions written to the session log.
+    pub sessions_emitted: u64,
+    /// Sessions produced again while replaying after a restart and not written twice.
+    pub sessions_suppressed_on_replay: u64,
+    /// Packets of already-emitted sessions skipped while replaying.
+    pub packets_skipped_on_replay: u64,
+    /// TCP reassembly.
+    pub tcp_retransmissions: u64,
+    pub tcp_overlaps: u64,
+    pub tcp_gaps: u64,
+    pub tcp_missing_bytes: u64,
+    pub ooo_dropped: u64,
+    /// Streams whose first bytes never let identification decide within the limit.
+    pub identify_gave_up: u64,
+    /// FTP (and similar) expectations.
+    pub expectations_added: u64,
+    pub expectations_matched: u64,
+    pub expectations_dropped: u64,
+    /// Reconstructed objects stored, objects already present, objects evicted for budget.
+    pub files_stored: u64,
+    pub files_deduplicated: u64,
+    pub files_evicted: u64,
+    pub files_write_errors: u64,
+    pub objects_truncated: u64,
+}

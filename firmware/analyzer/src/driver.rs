@@ -1,0 +1,350 @@
+//! The driver: follows the packet store from a durable checkpoint and writes closed
+//! sessions to the session log, exactly once, across crashes.
+//!
+//! # Exactly once
+//!
+//! The checkpoint (see [`crate::checkpoint`]) records, after the session log was synced:
+//! - `analyzed_to` P: the last packet analyzed;
+//! - `log` L: the session log is valid up to here;
+//! - `restart` R: the first packet of the oldest flow still open at P (None: nothing open);
+//! - `emitted`: the sessions already in the log that a replay from R would meet again
+//!   (those whose last packet is at or after R).
+//!
+//! On start: truncate the log to L (dropping whatever a dead run wrote after its last
+//! checkpoint), replay from R. Of the sessions in `emitted`, those that *began* before R
+//! cannot be rebuilt from R: their remaining packets (up to their last one) are skipped.
+//! Those that began at or after R are rebuilt identically (same first packet, so the same
+//! id) and suppressed when emitted again. After P everything is new.
+//!
+//! Remaining edge cases, honestly: (1) a replay does not see the flows that were skipped,
+//! so with a full flow table eviction can pick a different victim than the first run did,
+//! and an FTP data channel whose control connection began before R is not linked on
+//! replay; (2) a flow already cut by the active timeout is re-based to its current record
+//! at checkpoint time (so a days-long connection does not pin R); on replay its
+//! continuation is rebuilt from that point, mid-stream, with the same id but without the
+//! parser state it had; (3) the files store is not rolled back: objects of a truncated
+//! session stay (content addressed, so re-storing them is a no-op).
+//!
+//! # End of a run
+//!
+//! `kuroko analyze` reads to the end of the store. When nothing is writing to the store any
+//! more (a finished import), every open flow is closed (flag `end_of_input`) so every
+//! session is emitted. While a capture is still writing, only flows idle longer than their
+//! timeout (relative to the newest packet) are closed; the rest stay open in the
+//! checkpoint's restart state and are read again next time, so a later run does not split
+//! them.
+
+use crate::checkpoint::{self, Checkpoint, CheckpointError, EmittedSession};
+use crate::counters::Counters;
+use crate::engine::{Emitted, Engine, PacketIn, Settings};
+use crate::files::FileStore;
+use crate::position::PacketPos;
+use crate::source::{PacketSource, SourceError};
+use kuroko_model::sessionlog::SessionLogWriter;
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::ops::ControlFlow;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// How often (wall clock) the driver syncs the log and writes a checkpoint.
+pub const CHECKPOINT_INTERVAL: Duration = Duration::from_secs(5);
+/// Emitted sessions remembered for a replay; beyond it the oldest are forgotten
+/// (counted in `replay_window_overflow`), trading exactness for bounded memory.
+pub const MAX_REPLAY_SESSIONS: usize = 1_000_000;
+
+#[derive(Debug, thiserror::Error)]
+pub enum AnalyzeError {
+    #[error(transparent)]
+    Checkpoint(#[from] CheckpointError),
+    #[error(transparent)]
+    Source(#[from] SourceError),
+    #[error("session log {path}: {source}")]
+    Log {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("reconstructed files {path}: {source}")]
+    Files {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("bad [analyzer] settings: {0}")]
+    Settings(String),
+}
+
+/// Progress, for a terminal display.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Progress {
+    pub packets: u64,
+    pub bytes: u64,
+    pub sessions: u64,
+    pub open_flows: usize,
+}
+
+/// How a run behaves.
+pub struct RunOptions<'a> {
+    /// Close every open flow at the end even if a writer is active.
+    pub close_all_at_end: Option<bool>,
+    /// Wall-clock checkpoint interval.
+    pub checkpoint_interval: Duration,
+    /// Also checkpoint every N packets (tests use this to crash between checkpoints).
+    pub checkpoint_every_packets: Option<u64>,
+    /// Abort the process (like kill -9) after this many packets: crash tests only.
+    pub abort_after_packets: Option<u64>,
+    pub progress: Option<&'a mut dyn FnMut(Progress)>,
+}
+
+impl Default for RunOptions<'_> {
+    fn default() -> Self {
+        RunOptions {
+            close_all_at_end: None,
+            checkpoint_interval: CHECKPOINT_INTERVAL,
+            checkpoint_every_packets: None,
+            abort_after_packets: None,
+            progress: None,
+        }
+    }
+}
+
+/// What a run did.
+#[derive(Clone, Debug, Default)]
+pub struct Summary {
+    /// Packets read in this run (including replayed ones).
+    pub packets: u64,
+    pub bytes: u64,
+    pub sessions_written: u64,
+    pub open_flows_kept: usize,
+    pub counters: Counters,
+    pub elapsed: Duration,
+    /// Capture time between the newest stored packet and the last analyzed one.
+    pub lag_ns: i64,
+}
+
+struct State {
+    log: SessionLogWriter,
+    log_dir: PathBuf,
+    suppress: HashSet<String>,
+    recent: VecDeque<EmittedSession>,
+    written: u64,
+    replay_overflow: u64,
+    error: Option<AnalyzeError>,
+}
+
+impl State {
+    fn emit(&mut self, e: Emitted, counters_suppressed: &mut u64) {
+        if self.error.is_some() {
+            return;
+        }
+        if self.suppress.remove(&e.record.id) {
+            *counters_suppressed += 1;
+            return;
+        }
+        if let Err(source) = self.log.append(&e.record) {
+            self.error = Some(AnalyzeError::Log {
+                path: self.log_dir.clone(),
+                source,
+            });
+            return;
+        }
+        self.written += 1;
+        if self.recent.len() >= MAX_REPLAY_SESSIONS {
+            self.recent.pop_front();
+            self.replay_overflow += 1;
+        }
+        self.recent.push_back(EmittedSession {
+            id: e.record.id,
+            key: e.key,
+            first: e.first,
+            last: e.last,
+        });
+    }
+}
+
+/// Analyzes `source` from the checkpoint in `data` to its readable end.
+pub fn run(
+    data: &Path,
+    config: &kuroko_model::config::Config,
+    source: &mut dyn PacketSource,
+    opts: RunOptions<'_>,
+) -> Result<Summary, AnalyzeError> {
+    let started = Instant::now();
+    let settings = Settings::from_config(config).map_err(AnalyzeError::Settings)?;
+    let files_dir = data.join("files");
+    let budget = config
+        .storage
+        .files_budget_bytes()
+        .map_err(AnalyzeError::Settings)?;
+    let files = FileStore::open(&files_dir, budget).map_err(|source| AnalyzeError::Files {
+        path: files_dir,
+        source,
+    })?;
+    let log_dir = data.join("sessions");
+    let log_err = |source| AnalyzeError::Log {
+        path: log_dir.clone(),
+        source,
+    };
+    let mut log = SessionLogWriter::open(&log_dir).map_err(log_err)?;
+    let cp = checkpoint::load(data)?;
+    let mut engine = Engine::new(settings.clone(), Some(files));
+    let mut suppress = HashSet::new();
+    let mut from = PacketPos::default();
+    let mut recent = VecDeque::new();
+    if let Some(cp) = &cp {
+        log.truncate(cp.log).map_err(log_err)?;
+        engine.counters = cp.counters.clone();
+        from = match (cp.restart, cp.analyzed_to) {
+            (Some(r), _) => r,
+            (None, Some(p)) => PacketPos::new(p.seq, p.block, p.idx + 1),
+            (None, None) => PacketPos::default(),
+        };
+        let mut skip: HashMap<String, PacketPos> = HashMap::new();
+        for e in &cp.emitted {
+            if e.first < from {
+                let last = skip.entry(e.key.clone()).or_insert(e.last);
+                *last = (*last).max(e.last);
+            } else {
+                suppress.insert(e.id.clone());
+            }
+            recent.push_back(e.clone());
+        }
+        if let Some(p) = cp.analyzed_to {
+            engine.set_replay_skip(skip, p);
+        }
+    }
+    let mut st = State {
+        log,
+        log_dir: log_dir.clone(),
+        suppress,
+        recent,
+        written: 0,
+        replay_overflow: 0,
+        error: None,
+    };
+    let mut last_pos: Option<PacketPos> = cp.as_ref().and_then(|c| c.analyzed_to);
+    let mut last_ts = cp.as_ref().map_or(0, |c| c.analyzed_ts_ns);
+    let mut packets = 0u64;
+    let mut bytes = 0u64;
+    let mut last_checkpoint = Instant::now();
+    let mut progress_at = Instant::now();
+    let mut opts = opts;
+    let mut suppressed = 0u64;
+
+    source.visit(from, &mut |p| {
+        packets += 1;
+        bytes += p.data.len() as u64;
+        let pin = PacketIn {
+            pos: p.pos,
+            ts_ns: p.ts_ns,
+            iface: p.iface,
+            data: p.data,
+        };
+        engine.packet(pin, &mut |e| st.emit(e, &mut suppressed));
+        if st.error.is_some() {
+            return ControlFlow::Break(());
+        }
+        if last_pos.is_none_or(|l| p.pos > l) {
+            last_pos = Some(p.pos);
+            last_ts = p.ts_ns;
+        }
+        let due = opts
+            .checkpoint_every_packets
+            .is_some_and(|n| n > 0 && packets.is_multiple_of(n))
+            || (packets.is_multiple_of(4096)
+                && last_checkpoint.elapsed() >= opts.checkpoint_interval);
+        if due {
+            engine.counters.sessions_suppressed_on_replay += std::mem::take(&mut suppressed);
+            if let Err(e) = write_checkpoint(data, &mut engine, &mut st, last_pos, last_ts) {
+                st.error = Some(e);
+                return ControlFlow::Break(());
+            }
+            last_checkpoint = Instant::now();
+        }
+        if opts.abort_after_packets.is_some_and(|n| packets >= n) {
+            // Crash test: die like kill -9, without flushing anything.
+            std::process::abort();
+        }
+        if let Some(cb) = opts.progress.as_mut()
+            && packets.is_multiple_of(65536)
+            && progress_at.elapsed() >= Duration::from_millis(500)
+        {
+            progress_at = Instant::now();
+            cb(Progress {
+                packets,
+                bytes,
+                sessions: st.written,
+                open_flows: engine.open_flows(),
+            });
+        }
+        ControlFlow::Continue(())
+    })?;
+    if let Some(e) = st.error.take() {
+        return Err(e);
+    }
+    let writer_active = source.writer_active();
+    let close_all = opts.close_all_at_end.unwrap_or(!writer_active);
+    if close_all {
+        engine.close_all("end_of_input", &mut |e| st.emit(e, &mut suppressed));
+    } else {
+        let now = engine.now();
+        engine.expire_at(now, &mut |e| st.emit(e, &mut suppressed));
+    }
+    engine.counters.sessions_suppressed_on_replay += suppressed;
+    if let Some(e) = st.error.take() {
+        return Err(e);
+    }
+    write_checkpoint(data, &mut engine, &mut st, last_pos, last_ts)?;
+    let head_ts = source.head()?.map_or(last_ts, |(_, ts)| ts);
+    if let Some(cb) = opts.progress.as_mut() {
+        cb(Progress {
+            packets,
+            bytes,
+            sessions: st.written,
+            open_flows: engine.open_flows(),
+        });
+    }
+    Ok(Summary {
+        packets,
+        bytes,
+        sessions_written: st.written,
+        open_flows_kept: engine.open_flows(),
+        counters: engine.counters.clone(),
+        elapsed: started.elapsed(),
+        lag_ns: head_ts.saturating_sub(last_ts).max(0),
+    })
+}
+
+fn write_checkpoint(
+    data: &Path,
+    engine: &mut Engine,
+    st: &mut State,
+    analyzed_to: Option<PacketPos>,
+    analyzed_ts_ns: i64,
+) -> Result<(), AnalyzeError> {
+    let log = st.log.sync().map_err(|source| AnalyzeError::Log {
+        path: st.log_dir.clone(),
+        source,
+    })?;
+    let restart = engine.restart_position();
+    // Sessions a replay from `restart` would meet: those whose last packet is at or after it.
+    match restart {
+        Some(r) => st.recent.retain(|e| e.last >= r),
+        None => st.recent.clear(),
+    }
+    let cp = Checkpoint {
+        version: checkpoint::CHECKPOINT_VERSION,
+        analyzed_to,
+        analyzed_ts_ns,
+        log,
+        restart,
+        emitted: st.recent.iter().cloned().collect(),
+        counters: engine.counters.clone(),
+        written_at_ns: kuroko_model::Timestamp::now().nanos(),
+    };
+    checkpoint::store(data, &cp)?;
+    Ok(())
+}
+
+/// Lag and counters for `kuroko status`: reads the checkpoint only.
+pub fn status(data: &Path) -> Result<Option<Checkpoint>, CheckpointError> {
+    checkpoint::load(data)
+}

@@ -1,0 +1,997 @@
+//! The analysis engine: packets in, session records out.
+//!
+//! One call per packet ([`Engine::packet`]): decode, defragment, find or create the flow,
+//! count, reassemble TCP, identify the application protocol and feed its parser, and close
+//! flows whose time is up. Closed sessions go to the caller's callback as [`Emitted`]. The
+//! engine knows nothing of files on disk except the reconstruction store it is given, and
+//! nothing of the segment store: the driver feeds it.
+//!
+//! Time is packet time (the newest timestamp seen), never the wall clock, so that
+//! analysing a week-old pcap gives the same sessions as analysing it live.
+
+use crate::app::{self, Ident};
+use crate::counters::Counters;
+use crate::decode::{self, Body, DecodeError, Transport};
+use crate::defrag::{Defragmenter, FragOutcome};
+use crate::files::{FileStore, ObjectRecord, Put};
+use crate::flow::{App, Flow, FlowKey, FtpData, LIST_CLOSING, LIST_OTHER, LIST_TCP, Pending};
+use crate::position::PacketPos;
+use crate::reassembly::Chunk;
+use crate::table::{Slot, Table};
+use kuroko_model::Timestamp;
+use kuroko_model::session::{Endpoint, FileRef, Ftp, FtpFile, PacketSpan, SessionRecord};
+use kuroko_protocols::{Direction, Expectation, ObjectMeta, Sink};
+use std::collections::{HashMap, VecDeque};
+use std::net::IpAddr;
+
+/// Bytes of each direction kept while identification is undecided.
+pub const IDENTIFY_LIMIT: usize = 4096;
+/// A flow whose both sides sent FIN (or one RST) lingers this long for the last ACKs.
+pub const CLOSE_LINGER_NS: i64 = 5_000_000_000;
+/// Expected connections (FTP data channels) remembered at most.
+pub const MAX_EXPECTATIONS: usize = 1024;
+/// How long an expectation waits for its connection.
+pub const EXPECTATION_TIMEOUT_NS: i64 = 300_000_000_000;
+
+/// Analyzer settings (from `[analyzer]` and `[storage]` of the config).
+#[derive(Clone, Debug)]
+pub struct Settings {
+    pub max_flows: usize,
+    pub tcp_idle_ns: i64,
+    pub udp_idle_ns: i64,
+    pub active_ns: i64,
+    pub stream_buffer: usize,
+    pub max_object: usize,
+}
+
+impl Settings {
+    pub fn from_config(c: &kuroko_model::config::Config) -> Result<Settings, String> {
+        use kuroko_model::units::{parse_bytes, parse_duration_secs};
+        let a = &c.analyzer;
+        let secs =
+            |v: &str| parse_duration_secs(v).map(|s| (s as i64).saturating_mul(1_000_000_000));
+        Ok(Settings {
+            max_flows: a.max_flows.max(1) as usize,
+            tcp_idle_ns: secs(&a.tcp_idle_timeout)?,
+            udp_idle_ns: secs(&a.udp_idle_timeout)?,
+            active_ns: secs(&a.active_timeout)?,
+            stream_buffer: parse_bytes(&a.stream_buffer)? as usize,
+            max_object: parse_bytes(&a.max_object_size)? as usize,
+        })
+    }
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings::from_config(&kuroko_model::config::Config::default()).unwrap_or(Settings {
+            max_flows: 262_144,
+            tcp_idle_ns: 300_000_000_000,
+            udp_idle_ns: 60_000_000_000,
+            active_ns: 3_600_000_000_000,
+            stream_buffer: 256 << 10,
+            max_object: 64 << 20,
+        })
+    }
+}
+
+/// One packet as the engine needs it.
+#[derive(Clone, Copy, Debug)]
+pub struct PacketIn<'a> {
+    pub pos: PacketPos,
+    pub ts_ns: i64,
+    pub iface: u16,
+    pub data: &'a [u8],
+}
+
+/// A closed session, with what the driver needs for exactly-once bookkeeping.
+#[derive(Debug, Clone)]
+pub struct Emitted {
+    pub record: SessionRecord,
+    pub key: String,
+    pub first: PacketPos,
+    pub last: PacketPos,
+}
+
+#[derive(Debug)]
+struct Expect {
+    e: Expectation,
+    created: i64,
+    control_session: String,
+    control_slot: Slot,
+}
+
+pub struct Engine {
+    settings: Settings,
+    table: Table<FlowKey, Flow>,
+    defrag: Defragmenter,
+    expectations: VecDeque<Expect>,
+    files: Option<FileStore>,
+    pub counters: Counters,
+    now: i64,
+    /// Replay after a restart: packets of these flows up to the given position belong to
+    /// sessions already emitted and are skipped.
+    replay_skip: HashMap<String, PacketPos>,
+    replay_until: PacketPos,
+}
+
+impl Engine {
+    pub fn new(settings: Settings, files: Option<FileStore>) -> Engine {
+        Engine {
+            table: Table::new(settings.max_flows),
+            settings,
+            defrag: Defragmenter::new(),
+            expectations: VecDeque::new(),
+            files,
+            counters: Counters::default(),
+            now: i64::MIN,
+            replay_skip: HashMap::new(),
+            replay_until: PacketPos::default(),
+        }
+    }
+
+    /// Skips, up to `until`, the packets of flows whose sessions were already emitted
+    /// (`key` → last packet position of that session).
+    pub fn set_replay_skip(&mut self, skip: HashMap<String, PacketPos>, until: PacketPos) {
+        self.replay_skip = skip;
+        self.replay_until = until;
+    }
+
+    pub fn open_flows(&self) -> usize {
+        self.table.len()
+    }
+
+    /// Newest packet time seen.
+    pub fn now(&self) -> i64 {
+        self.now
+    }
+
+    /// The store position from which a restart must replay: the origin of the oldest open
+    /// flow. Flows already cut by the active timeout are re-based to their current record
+    /// first, so that a days-long connection does not pin the replay point (see
+    /// [`crate::driver`] for what that costs).
+    pub fn restart_position(&mut self) -> Option<PacketPos> {
+        let mut min: Option<PacketPos> = None;
+        for slot in self.table.slots() {
+            if let Some(f) = self.table.get_mut(slot) {
+                f.origin = f.first;
+                min = Some(min.map_or(f.origin, |m| m.min(f.origin)));
+            }
+        }
+        min
+    }
+
+    /// One packet.
+    pub fn packet(&mut self, p: PacketIn<'_>, out: &mut dyn FnMut(Emitted)) {
+        self.counters.packets += 1;
+        self.counters.bytes += p.data.len() as u64;
+        if p.ts_ns > self.now {
+            self.now = p.ts_ns;
+            self.expire(out);
+        }
+        let pkt = match decode::decode_ethernet(p.data) {
+            Ok(pkt) => pkt,
+            Err(DecodeError::NotIp) => {
+                self.counters.non_ip_frames += 1;
+                return;
+            }
+            Err(DecodeError::TunnelTooDeep) => {
+                self.counters.tunnel_too_deep += 1;
+                return;
+            }
+            Err(_) => {
+                self.counters.decode_errors += 1;
+                return;
+            }
+        };
+        if pkt.tunnel.is_some() {
+            self.counters.tunneled_packets += 1;
+        }
+        match pkt.body {
+            Body::Transport(t) => self.transport(&p, &pkt, t, out),
+            Body::Fragment(f) => {
+                self.counters.ip_fragments += 1;
+                let (outcome, lost) = self.defrag.add(p.ts_ns, pkt.src, pkt.dst, &f);
+                self.counters.ip_fragments_dropped += lost;
+                match outcome {
+                    FragOutcome::Held => {}
+                    FragOutcome::Dropped(n) => self.counters.ip_fragments_dropped += n,
+                    FragOutcome::Complete(buf) => {
+                        self.counters.ip_datagrams_reassembled += 1;
+                        let t = decode::transport_from_payload(f.proto, &buf);
+                        self.transport(&p, &pkt, t, out);
+                    }
+                }
+            }
+        }
+    }
+
+    fn transport(
+        &mut self,
+        p: &PacketIn<'_>,
+        pkt: &decode::Packet<'_>,
+        t: Transport<'_>,
+        out: &mut dyn FnMut(Emitted),
+    ) {
+        let (proto, sport, dport, payload_len, transport_name) = match &t {
+            Transport::Tcp(s) => (6u8, s.sport, s.dport, s.payload.len(), "tcp"),
+            Transport::Udp {
+                sport,
+                dport,
+                payload,
+            } => (17, *sport, *dport, payload.len(), "udp"),
+            Transport::Icmp {
+                v6, payload_len, ..
+            } => (
+                if *v6 { 58 } else { 1 },
+                0,
+                0,
+                *payload_len,
+                if *v6 { "icmpv6" } else { "icmp" },
+            ),
+            Transport::Other { proto, payload_len } => (*proto, 0, 0, *payload_len, ""),
+        };
+        let src = (pkt.src, sport);
+        let dst = (pkt.dst, dport);
+        let key = FlowKey::new(src, dst, proto);
+        if !self.replay_skip.is_empty() && p.pos <= self.replay_until {
+            let text = key.text();
+            if self
+                .replay_skip
+                .get(&text)
+                .is_some_and(|last| p.pos <= *last)
+            {
+                self.counters.packets_skipped_on_replay += 1;
+                return;
+            }
+        }
+        let tcp = match t {
+            Transport::Tcp(s) => Some(s),
+            _ => None,
+        };
+        // Find the flow, or start one.
+        let mut slot = self.table.lookup(&key);
+        if let (Some(s), Some(seg)) = (slot, tcp)
+            && seg.syn
+            && !seg.ack_flag
+            && let Some(f) = self.table.get(s)
+        {
+            // A new SYN on a known flow: a reused port after a close we saw, or missed.
+            let reused = f.list == LIST_CLOSING
+                || f.tcp
+                    .as_ref()
+                    .and_then(|t| t.isn[0])
+                    .is_some_and(|isn| isn != seg.seq);
+            if reused {
+                self.close(s, None, out);
+                slot = None;
+            }
+        }
+        let slot = match slot {
+            Some(s) => s,
+            None => {
+                if self.table.is_full()
+                    && let Some(victim) = self.table.oldest_any()
+                {
+                    self.counters.evicted_flows += 1;
+                    self.close(victim, Some("evicted"), out);
+                }
+                self.new_flow(p, pkt, key, src, dst, proto, transport_name, tcp.as_ref())
+            }
+        };
+        // Active timeout: cut long flows into several records.
+        let cut = self
+            .table
+            .get(slot)
+            .is_some_and(|f| p.ts_ns.saturating_sub(f.rec.start.nanos()) > self.settings.active_ns);
+        if cut {
+            self.counters.active_timeouts += 1;
+            self.cut(slot, p, out);
+        }
+        let Some(flow) = self.table.get_mut(slot) else {
+            return;
+        };
+        let dir = flow.direction_of(src);
+        let rec = &mut flow.rec;
+        rec.end = Timestamp::from_nanos(p.ts_ns.max(rec.end.nanos()));
+        rec.packets += 1;
+        let side = match dir {
+            Direction::ToServer => {
+                rec.packets_up += 1;
+                rec.bytes_up += payload_len as u64;
+                &mut rec.client
+            }
+            Direction::ToClient => {
+                rec.packets_down += 1;
+                rec.bytes_down += payload_len as u64;
+                &mut rec.server
+            }
+        };
+        if side.mac.is_none()
+            && let Some(m) = pkt.src_mac
+        {
+            side.mac = Some(decode::mac_string(m));
+        }
+        if pkt.truncated {
+            rec.flag("truncated");
+        }
+        rec.span.last_segment = p.pos.seq;
+        flow.last = p.pos;
+        flow.last_ts = p.ts_ns.max(flow.last_ts);
+        let mut list = flow.list;
+        match t {
+            Transport::Tcp(seg) => {
+                let limit = self.settings.stream_buffer;
+                let max_object = self.settings.max_object;
+                let d = dir.index();
+                let tcp = flow.tcp.get_or_insert_with(Default::default);
+                if seg.syn {
+                    tcp.streams[d].on_syn(seg.seq);
+                    tcp.isn[d].get_or_insert(seg.seq);
+                }
+                if !seg.payload.is_empty() {
+                    let session = flow.rec.id.clone();
+                    let client_port = flow.client.1;
+                    let server_port = server_port_of(flow);
+                    let tcp = flow.tcp.get_or_insert_with(Default::default);
+                    let mut ctx = Ctx {
+                        files: self.files.as_mut(),
+                        counters: &mut self.counters,
+                        expects: Vec::new(),
+                        max_object,
+                        session: &session,
+                        new_files: Vec::new(),
+                    };
+                    let app = &mut flow.app;
+                    let rec = &mut flow.rec;
+                    tcp.streams[d].segment(seg.seq, seg.payload, limit, &mut |c| {
+                        feed_tcp(
+                            app,
+                            rec,
+                            dir,
+                            c,
+                            p.ts_ns,
+                            client_port,
+                            server_port,
+                            &mut ctx,
+                        );
+                    });
+                    let expects = std::mem::take(&mut ctx.expects);
+                    let new_files = std::mem::take(&mut ctx.new_files);
+                    drop(ctx);
+                    flow.rec.files.extend(new_files);
+                    if !expects.is_empty() {
+                        self.add_expectations(expects, session, slot, p.ts_ns);
+                    }
+                }
+                let Some(flow) = self.table.get_mut(slot) else {
+                    return;
+                };
+                let tcp = flow.tcp.get_or_insert_with(Default::default);
+                if seg.fin {
+                    tcp.fin[d] = true;
+                }
+                if seg.rst {
+                    tcp.rst = true;
+                }
+                if tcp.rst || (tcp.fin[0] && tcp.fin[1]) {
+                    list = LIST_CLOSING;
+                }
+            }
+            Transport::Udp { payload, .. } => {
+                let max_object = self.settings.max_object;
+                let session = flow.rec.id.clone();
+                let mut ctx = Ctx {
+                    files: self.files.as_mut(),
+                    counters: &mut self.counters,
+                    expects: Vec::new(),
+                    max_object,
+                    session: &session,
+                    new_files: Vec::new(),
+                };
+                if let App::Undecided(_) = flow.app {
+                    let (cp, sp) = (flow.client.1, server_port_of(flow));
+                    flow.app = App::None;
+                    if let Some(label) = app::identify_udp(cp, sp, payload) {
+                        flow.rec.protocol = label.to_string();
+                        if let Some(parser) = app::datagram_parser(label) {
+                            flow.app = App::Datagram(parser);
+                        }
+                    }
+                }
+                if let App::Datagram(parser) = &mut flow.app {
+                    parser.on_datagram(dir, payload, p.ts_ns, &mut flow.rec, &mut ctx);
+                }
+                let new_files = std::mem::take(&mut ctx.new_files);
+                flow.rec.files.extend(new_files);
+            }
+            _ => {}
+        }
+        if let Some(f) = self.table.get_mut(slot) {
+            f.list = list;
+        }
+        self.table.touch(slot, list, p.ts_ns);
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn new_flow(
+        &mut self,
+        p: &PacketIn<'_>,
+        pkt: &decode::Packet<'_>,
+        key: FlowKey,
+        src: (IpAddr, u16),
+        dst: (IpAddr, u16),
+        proto: u8,
+        transport_name: &str,
+        tcp: Option<&decode::TcpSeg<'_>>,
+    ) -> Slot {
+        self.counters.flows_created += 1;
+        let mut midstream = false;
+        let src_is_client = match tcp {
+            Some(s) if s.syn && !s.ack_flag => true,
+            Some(s) if s.syn && s.ack_flag => false,
+            Some(_) => {
+                midstream = true;
+                !looks_like_server(src.1, dst.1, "tcp")
+            }
+            None if proto == 17 => !looks_like_server(src.1, dst.1, "udp"),
+            None => true,
+        };
+        let (client, server) = if src_is_client {
+            (src, dst)
+        } else {
+            (dst, src)
+        };
+        let transport = if transport_name.is_empty() {
+            format!("ip-{proto}")
+        } else {
+            transport_name.to_string()
+        };
+        let mut rec = SessionRecord::new(
+            p.pos.session_id(),
+            Timestamp::from_nanos(p.ts_ns),
+            &transport,
+            Endpoint::new(client.0, client.1),
+            Endpoint::new(server.0, server.1),
+        );
+        rec.vlan = pkt.vlan;
+        rec.iface = p.iface;
+        rec.span = PacketSpan {
+            first_segment: p.pos.seq,
+            last_segment: p.pos.seq,
+        };
+        if let Some(kind) = pkt.tunnel {
+            rec.flag(&format!("tunnel:{kind}"));
+        }
+        if midstream {
+            rec.flag("midstream");
+        }
+        let mut app = match proto {
+            6 | 17 => App::Undecided(Pending::default()),
+            _ => App::None,
+        };
+        if proto == 6
+            && let Some(e) = self.take_expectation(client.0, server.0, server.1, p.ts_ns)
+        {
+            self.counters.expectations_matched += 1;
+            rec.protocol = e.e.protocol.to_string();
+            rec.ftp = Some(Ftp {
+                control_session: Some(e.control_session.clone()),
+                ..Ftp::default()
+            });
+            app = App::FtpData(Box::new(FtpData {
+                control_session: e.control_session,
+                control_slot: e.control_slot,
+                file_name: e.e.file_name,
+                direction: e.e.direction,
+                ..FtpData::default()
+            }));
+        }
+        let list = if proto == 6 { LIST_TCP } else { LIST_OTHER };
+        let flow = Flow {
+            key: key.clone(),
+            client,
+            rec,
+            origin: p.pos,
+            first: p.pos,
+            last: p.pos,
+            last_ts: p.ts_ns,
+            list,
+            tcp: (proto == 6).then(Default::default),
+            app,
+        };
+        self.table.insert(key, flow, list, p.ts_ns)
+    }
+
+    fn add_expectations(
+        &mut self,
+        expects: Vec<Expectation>,
+        control: String,
+        slot: Slot,
+        ts: i64,
+    ) {
+        for e in expects {
+            self.counters.expectations_added += 1;
+            if self.expectations.len() >= MAX_EXPECTATIONS {
+                self.expectations.pop_front();
+                self.counters.expectations_dropped += 1;
+            }
+            self.expectations.push_back(Expect {
+                e,
+                created: ts,
+                control_session: control.clone(),
+                control_slot: slot,
+            });
+        }
+    }
+
+    fn take_expectation(
+        &mut self,
+        client: IpAddr,
+        server: IpAddr,
+        port: u16,
+        now: i64,
+    ) -> Option<Expect> {
+        while let Some(front) = self.expectations.front() {
+            if now.saturating_sub(front.created) > EXPECTATION_TIMEOUT_NS {
+                self.expectations.pop_front();
+                self.counters.expectations_dropped += 1;
+            } else {
+                break;
+            }
+        }
+        let i = self.expectations.iter().rposition(|x| {
+            x.e.server == server
+                && x.e.server_port == port
+                && x.e.client.is_none_or(|c| c == client)
+        })?;
+        self.expectations.remove(i)
+    }
+
+    /// Closes flows whose idle (or linger) time is up, relative to the newest packet.
+    fn expire(&mut self, out: &mut dyn FnMut(Emitted)) {
+        let timeouts = [
+            (LIST_TCP, self.settings.tcp_idle_ns, true),
+            (LIST_OTHER, self.settings.udp_idle_ns, true),
+            (LIST_CLOSING, CLOSE_LINGER_NS, false),
+        ];
+        for (list, timeout, idle) in timeouts {
+            while let Some((slot, last)) = self.table.oldest(list) {
+                if self.now.saturating_sub(last) <= timeout {
+                    break;
+                }
+                if idle {
+                    self.counters.idle_timeouts += 1;
+                }
+                self.close(slot, idle.then_some("timeout"), out);
+            }
+        }
+    }
+
+    /// Closes flows idle longer than their timeout at `now_ns` (used at the end of a run).
+    pub fn expire_at(&mut self, now_ns: i64, out: &mut dyn FnMut(Emitted)) {
+        if now_ns > self.now {
+            self.now = now_ns;
+        }
+        self.expire(out);
+    }
+
+    /// Closes every open flow with `flag` (end of input).
+    pub fn close_all(&mut self, flag: &str, out: &mut dyn FnMut(Emitted)) {
+        let mut slots: Vec<(PacketPos, Slot)> = self
+            .table
+            .slots()
+            .into_iter()
+            .filter_map(|s| self.table.get(s).map(|f| (f.first, s)))
+            .collect();
+        slots.sort_unstable();
+        for (_, s) in slots {
+            self.close(s, Some(flag), out);
+        }
+    }
+
+    /// Active timeout: emit what we have and continue the flow in a new record.
+    fn cut(&mut self, slot: Slot, p: &PacketIn<'_>, out: &mut dyn FnMut(Emitted)) {
+        let Some(f) = self.table.get_mut(slot) else {
+            return;
+        };
+        let mut next = SessionRecord::new(
+            p.pos.session_id(),
+            Timestamp::from_nanos(p.ts_ns),
+            &f.rec.transport,
+            Endpoint {
+                mac: None,
+                ..f.rec.client.clone()
+            },
+            Endpoint {
+                mac: None,
+                ..f.rec.server.clone()
+            },
+        );
+        next.protocol = f.rec.protocol.clone();
+        next.vlan = f.rec.vlan;
+        next.iface = f.rec.iface;
+        next.span = PacketSpan {
+            first_segment: p.pos.seq,
+            last_segment: p.pos.seq,
+        };
+        next.flag("continued");
+        let mut done = std::mem::replace(&mut f.rec, next);
+        done.flag("active_timeout");
+        if let Some(t) = &f.tcp {
+            done.missing_bytes =
+                t.streams[0].stats.missing_bytes + t.streams[1].stats.missing_bytes;
+            if done.missing_bytes > 0 {
+                done.flag("gap");
+            }
+        }
+        let e = Emitted {
+            record: done,
+            key: f.key.text(),
+            first: f.first,
+            last: f.last,
+        };
+        f.first = p.pos;
+        self.counters.sessions_emitted += 1;
+        out(e);
+    }
+
+    /// Ends a flow: flush reassembly and parser, link FTP data, emit.
+    fn close(&mut self, slot: Slot, flag: Option<&str>, out: &mut dyn FnMut(Emitted)) {
+        let key = match self.table.get(slot) {
+            Some(f) => f.key.clone(),
+            None => return,
+        };
+        let Some(mut f) = self.table.remove(slot, &key) else {
+            return;
+        };
+        let session = f.rec.id.clone();
+        let mut ctx = Ctx {
+            files: self.files.as_mut(),
+            counters: &mut self.counters,
+            expects: Vec::new(),
+            max_object: self.settings.max_object,
+            session: &session,
+            new_files: Vec::new(),
+        };
+        let client_port = f.client.1;
+        let server_port = server_port_of(&f);
+        if let Some(tcp) = f.tcp.as_mut() {
+            for dir in [Direction::ToServer, Direction::ToClient] {
+                let app = &mut f.app;
+                let rec = &mut f.rec;
+                tcp.streams[dir.index()].finish(&mut |c| {
+                    feed_tcp(app, rec, dir, c, 0, client_port, server_port, &mut ctx);
+                });
+            }
+            let mut missing = 0;
+            for s in &tcp.streams {
+                ctx.counters.tcp_retransmissions += s.stats.retransmissions;
+                ctx.counters.tcp_overlaps += s.stats.overlaps;
+                ctx.counters.tcp_gaps += s.stats.gaps;
+                ctx.counters.tcp_missing_bytes += s.stats.missing_bytes;
+                ctx.counters.ooo_dropped += s.stats.ooo_dropped;
+                missing += s.stats.missing_bytes;
+            }
+            f.rec.missing_bytes = missing;
+            if missing > 0 {
+                f.rec.flag("gap");
+            }
+            if tcp.rst {
+                f.rec.flag("rst");
+            }
+        }
+        // Undecided to the end: decide on what we have.
+        if let App::Undecided(pending) = std::mem::replace(&mut f.app, App::None) {
+            f.app = decide(
+                &mut f.rec,
+                pending,
+                client_port,
+                server_port,
+                true,
+                &mut ctx,
+            );
+        }
+        let mut ftp_link = None;
+        match std::mem::replace(&mut f.app, App::None) {
+            App::Stream(mut parser) => parser.on_close(&mut f.rec, &mut ctx),
+            App::Datagram(mut parser) => parser.on_close(&mut f.rec, &mut ctx),
+            App::FtpData(data) => ftp_link = Some(finish_ftp_data(*data, &mut f.rec, &mut ctx)),
+            App::Undecided(_) | App::None => {}
+        }
+        let new_files = std::mem::take(&mut ctx.new_files);
+        f.rec.files.extend(new_files);
+        if let Some(flag) = flag {
+            f.rec.flag(flag);
+        }
+        if let Some((control_slot, control_id, file)) = ftp_link {
+            self.link_ftp_file(control_slot, &control_id, file);
+        }
+        self.counters.sessions_emitted += 1;
+        out(Emitted {
+            record: f.rec,
+            key: key.text(),
+            first: f.first,
+            last: f.last,
+        });
+    }
+
+    /// Records a finished FTP transfer on the control session, if it is still open.
+    fn link_ftp_file(&mut self, slot: Slot, control_id: &str, file: FtpFile) {
+        let Some(c) = self.table.get_mut(slot) else {
+            return;
+        };
+        if c.rec.id != control_id {
+            return;
+        }
+        let ftp = c.rec.ftp.get_or_insert_with(Ftp::default);
+        if let Some(entry) = ftp
+            .files
+            .iter_mut()
+            .find(|e| e.sha256.is_none() && (e.name == file.name || file.name.is_empty()))
+        {
+            entry.bytes = file.bytes;
+            entry.sha256 = file.sha256;
+            if entry.direction.is_empty() {
+                entry.direction = file.direction;
+            }
+        } else if ftp.files.len() < kuroko_model::session::MAX_LIST_LEN {
+            ftp.files.push(file);
+        }
+    }
+}
+
+fn server_port_of(f: &Flow) -> u16 {
+    if f.key.lo == f.client {
+        f.key.hi.1
+    } else {
+        f.key.lo.1
+    }
+}
+
+/// Port heuristic for flows whose first packet is not a SYN: is `src_port` the server?
+fn looks_like_server(src_port: u16, dst_port: u16, transport: &str) -> bool {
+    let src_known = app::port_label(transport, src_port).is_some();
+    let dst_known = app::port_label(transport, dst_port).is_some();
+    match (src_known, dst_known) {
+        (true, false) => true,
+        (false, true) => false,
+        _ => src_port < dst_port && src_port < 1024,
+    }
+}
+
+/// What a parser's `Sink` writes into: the reconstruction store and the expectation list.
+struct Ctx<'a> {
+    files: Option<&'a mut FileStore>,
+    counters: &'a mut Counters,
+    expects: Vec<Expectation>,
+    max_object: usize,
+    session: &'a str,
+    new_files: Vec<FileRef>,
+}
+
+impl Sink for Ctx<'_> {
+    fn object(&mut self, meta: ObjectMeta, bytes: &[u8]) -> Option<String> {
+        let mut partial = meta.partial;
+        let bytes = if bytes.len() > self.max_object {
+            self.counters.objects_truncated += 1;
+            partial = true;
+            &bytes[..self.max_object]
+        } else {
+            bytes
+        };
+        let direction = match meta.direction {
+            Some(Direction::ToServer) => "upload",
+            Some(Direction::ToClient) => "download",
+            None => "",
+        };
+        let ext = if meta.kind == "mail" { "eml" } else { "bin" };
+        let store = self.files.as_deref_mut()?;
+        let record = ObjectRecord {
+            sha256: "",
+            name: meta.name.as_deref(),
+            content_type: meta.content_type.as_deref(),
+            size: bytes.len() as u64,
+            direction,
+            session: self.session,
+            kind: meta.kind,
+            partial,
+        };
+        let sha = match store.put(bytes, ext, record) {
+            Ok((sha, Put::Stored { evicted })) => {
+                self.counters.files_stored += 1;
+                self.counters.files_evicted += evicted;
+                sha
+            }
+            Ok((sha, Put::AlreadyPresent)) => {
+                self.counters.files_deduplicated += 1;
+                sha
+            }
+            Err(_) => {
+                self.counters.files_write_errors += 1;
+                return None;
+            }
+        };
+        if self.new_files.len() < kuroko_model::session::MAX_LIST_LEN {
+            self.new_files.push(FileRef {
+                sha256: sha.clone(),
+                name: meta.name,
+                content_type: meta.content_type,
+                bytes: bytes.len() as u64,
+                direction: direction.to_string(),
+                kind: meta.kind.to_string(),
+                partial,
+            });
+        }
+        Some(sha)
+    }
+
+    fn expect(&mut self, expectation: Expectation) {
+        if self.expects.len() < MAX_EXPECTATIONS {
+            self.expects.push(expectation);
+        }
+    }
+}
+
+/// Feeds one reassembled chunk to the application layer of a TCP flow.
+#[allow(clippy::too_many_arguments)]
+fn feed_tcp(
+    app: &mut App,
+    rec: &mut SessionRecord,
+    dir: Direction,
+    chunk: Chunk<'_>,
+    ts_ns: i64,
+    client_port: u16,
+    server_port: u16,
+    ctx: &mut Ctx<'_>,
+) {
+    match app {
+        App::Stream(parser) => match chunk {
+            Chunk::Data(d) => parser.on_data(dir, &d, ts_ns, rec, ctx),
+            Chunk::Gap(n) => parser.on_gap(dir, n, rec),
+        },
+        App::FtpData(data) => match chunk {
+            Chunk::Data(d) => {
+                let i = dir.index();
+                data.total[i] += d.len() as u64;
+                let room = ctx.max_object.saturating_sub(data.bytes[i].len());
+                if d.len() > room {
+                    data.truncated = true;
+                }
+                data.bytes[i].extend_from_slice(&d[..d.len().min(room)]);
+            }
+            Chunk::Gap(n) => {
+                data.gap = true;
+                data.total[dir.index()] += n;
+            }
+        },
+        App::Undecided(pending) => {
+            match chunk {
+                Chunk::Data(d) => {
+                    let i = dir.index();
+                    let room = IDENTIFY_LIMIT.saturating_sub(pending.len[i]);
+                    let take = d.len().min(room);
+                    if take > 0 {
+                        pending.chunks.push((dir, d[..take].to_vec()));
+                        pending.len[i] += take;
+                    }
+                    let rest = d[take..].to_vec();
+                    let full = pending.len[i] >= IDENTIFY_LIMIT;
+                    let p = std::mem::take(pending);
+                    let next = decide(rec, p, client_port, server_port, full, ctx);
+                    *app = next;
+                    if !rest.is_empty() {
+                        match app {
+                            App::Undecided(p) => {
+                                // Still undecided after the limit: cannot happen (decide
+                                // gives up when full); keep the bytes bounded anyway.
+                                let _ = p;
+                            }
+                            other => feed_tcp(
+                                other,
+                                rec,
+                                dir,
+                                Chunk::Data(rest.into()),
+                                ts_ns,
+                                client_port,
+                                server_port,
+                                ctx,
+                            ),
+                        }
+                    }
+                }
+                Chunk::Gap(n) => {
+                    pending.gaps.push((dir, n));
+                    let p = std::mem::take(pending);
+                    *app = decide(rec, p, client_port, server_port, true, ctx);
+                    if let App::Stream(parser) = app {
+                        parser.on_gap(dir, n, rec);
+                    }
+                }
+            }
+        }
+        App::Datagram(_) | App::None => {}
+    }
+}
+
+/// Runs identification on the pending bytes. With `final_call`, never stays undecided.
+fn decide(
+    rec: &mut SessionRecord,
+    pending: Pending,
+    client_port: u16,
+    server_port: u16,
+    final_call: bool,
+    ctx: &mut Ctx<'_>,
+) -> App {
+    let up = pending.joined(Direction::ToServer);
+    let down = pending.joined(Direction::ToClient);
+    let ident = app::identify_tcp(client_port, server_port, &up, &down);
+    let label = match ident {
+        Ident::Known(p) => Some(p),
+        Ident::NeedMore if !final_call => return App::Undecided(pending),
+        Ident::NeedMore | Ident::Unknown => {
+            if matches!(ident, Ident::NeedMore) && (pending.len[0] > 0 || pending.len[1] > 0) {
+                ctx.counters.identify_gave_up += 1;
+            }
+            app::port_label("tcp", server_port).or_else(|| app::port_label("tcp", client_port))
+        }
+    };
+    let Some(label) = label else { return App::None };
+    rec.protocol = label.to_string();
+    if !matches!(ident, Ident::Known(_)) {
+        return App::None;
+    }
+    let Some(mut parser) = app::stream_parser(label) else {
+        return App::None;
+    };
+    // Replay what was buffered, in arrival order; gaps seen while undecided come first
+    // only if no bytes preceded them (they are rare before identification).
+    for (dir, n) in &pending.gaps {
+        parser.on_gap(*dir, *n, rec);
+    }
+    for (dir, chunk) in &pending.chunks {
+        parser.on_data(*dir, chunk, rec.start.nanos(), rec, ctx);
+    }
+    App::Stream(parser)
+}
+
+/// Stores an FTP data channel's bytes; returns the link to write on the control session.
+fn finish_ftp_data(
+    data: FtpData,
+    rec: &mut SessionRecord,
+    ctx: &mut Ctx<'_>,
+) -> (Slot, String, FtpFile) {
+    // The transfer runs in one direction; take the one that carried bytes.
+    let i = if data.total[1] >= data.total[0] { 1 } else { 0 };
+    let dir = data.direction.unwrap_or(if i == 0 {
+        Direction::ToServer
+    } else {
+        Direction::ToClient
+    });
+    let total = data.total[i];
+    let sha = if total > 0 {
+        ctx.object(
+            ObjectMeta {
+                name: data.file_name.clone(),
+                content_type: None,
+                kind: "ftp",
+                direction: Some(dir),
+                partial: data.truncated || data.gap,
+            },
+            &data.bytes[i],
+        )
+    } else {
+        None
+    };
+    let file = FtpFile {
+        name: data.file_name.clone().unwrap_or_default(),
+        direction: match dir {
+            Direction::ToServer => "upload".into(),
+            Direction::ToClient => "download".into(),
+        },
+        bytes: total,
+        sha256: sha,
+    };
+    let ftp = rec.ftp.get_or_insert_with(Ftp::default);
+    ftp.files.push(file.clone());
+    (data.control_slot, data.control_session, file)
+}

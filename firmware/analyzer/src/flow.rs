@@ -1,0 +1,137 @@
+//! One flow: its key, orientation, counters and the application state riding on it.
+
+use crate::position::PacketPos;
+use crate::reassembly::Stream;
+use kuroko_model::session::SessionRecord;
+use kuroko_protocols::{DatagramParser, Direction, StreamParser};
+use std::net::IpAddr;
+
+/// Direction-independent identity of a flow: the two endpoints in a fixed order.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct FlowKey {
+    pub lo: (IpAddr, u16),
+    pub hi: (IpAddr, u16),
+    pub proto: u8,
+}
+
+impl FlowKey {
+    pub fn new(src: (IpAddr, u16), dst: (IpAddr, u16), proto: u8) -> Self {
+        if src <= dst {
+            FlowKey {
+                lo: src,
+                hi: dst,
+                proto,
+            }
+        } else {
+            FlowKey {
+                lo: dst,
+                hi: src,
+                proto,
+            }
+        }
+    }
+
+    /// Text form, stable across versions (kept in the checkpoint).
+    pub fn text(&self) -> String {
+        format!(
+            "{}/{}:{}/{}:{}",
+            self.proto, self.lo.0, self.lo.1, self.hi.0, self.hi.1
+        )
+    }
+}
+
+/// Timeout class (index of the table's LRU list).
+pub const LIST_TCP: usize = 0;
+pub const LIST_OTHER: usize = 1;
+pub const LIST_CLOSING: usize = 2;
+
+/// TCP state of both directions (index = `Direction::index`).
+#[derive(Debug, Default)]
+pub struct TcpState {
+    pub streams: [Stream; 2],
+    pub isn: [Option<u32>; 2],
+    pub fin: [bool; 2],
+    pub rst: bool,
+}
+
+/// Bytes kept while identification has not decided yet, in arrival order.
+#[derive(Debug, Default)]
+pub struct Pending {
+    pub chunks: Vec<(Direction, Vec<u8>)>,
+    pub len: [usize; 2],
+    pub gaps: Vec<(Direction, u64)>,
+}
+
+impl Pending {
+    pub fn joined(&self, dir: Direction) -> Vec<u8> {
+        let mut v = Vec::with_capacity(self.len[dir.index()]);
+        for (d, c) in &self.chunks {
+            if *d == dir {
+                v.extend_from_slice(c);
+            }
+        }
+        v
+    }
+}
+
+/// The data channel of an FTP transfer: bytes collected up to the object limit.
+#[derive(Debug, Default)]
+pub struct FtpData {
+    pub control_session: String,
+    pub control_slot: u32,
+    pub file_name: Option<String>,
+    pub direction: Option<Direction>,
+    pub bytes: [Vec<u8>; 2],
+    pub total: [u64; 2],
+    pub truncated: bool,
+    pub gap: bool,
+}
+
+pub enum App {
+    /// TCP: waiting for identification.
+    Undecided(Pending),
+    Stream(Box<dyn StreamParser>),
+    Datagram(Box<dyn DatagramParser>),
+    FtpData(Box<FtpData>),
+    /// Nothing (more) to parse.
+    None,
+}
+
+impl std::fmt::Debug for App {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            App::Undecided(_) => "Undecided",
+            App::Stream(_) => "Stream",
+            App::Datagram(_) => "Datagram",
+            App::FtpData(_) => "FtpData",
+            App::None => "None",
+        })
+    }
+}
+
+#[derive(Debug)]
+pub struct Flow {
+    pub key: FlowKey,
+    /// The client endpoint (the other one is the server).
+    pub client: (IpAddr, u16),
+    pub rec: SessionRecord,
+    /// Where this flow's state began (before any active-timeout cut).
+    pub origin: PacketPos,
+    /// First and last packet of the current record.
+    pub first: PacketPos,
+    pub last: PacketPos,
+    pub last_ts: i64,
+    pub list: usize,
+    pub tcp: Option<Box<TcpState>>,
+    pub app: App,
+}
+
+impl Flow {
+    pub fn direction_of(&self, src: (IpAddr, u16)) -> Direction {
+        if src == self.client {
+            Direction::ToServer
+        } else {
+            Direction::ToClient
+        }
+    }
+}

@@ -1,0 +1,160 @@
+//! End-to-end engine behaviour on frames built with etherparse's packet builder: the
+//! expected values come from how the frames were built, not from the analyzer.
+
+use etherparse::PacketBuilder;
+use kuroko_analyzer::{Emitted, Engine, PacketIn, PacketPos, Settings};
+
+const C: [u8; 4] = [192, 168, 1, 10];
+const S: [u8; 4] = [93, 184, 216, 34];
+const CMAC: [u8; 6] = [2, 0, 0, 0, 0, 1];
+const SMAC: [u8; 6] = [2, 0, 0, 0, 0, 2];
+
+struct Tcp {
+    frames: Vec<(i64, Vec<u8>)>,
+}
+
+impl Tcp {
+    fn seg(&mut self, ts: i64, from_client: bool, seq: u32, ack: u32, flags: &str, payload: &[u8]) {
+        let (sm, dm, sip, dip, sp, dp) = if from_client {
+            (CMAC, SMAC, C, S, 40000, 80)
+        } else {
+            (SMAC, CMAC, S, C, 80, 40000)
+        };
+        let mut b = PacketBuilder::ethernet2(sm, dm)
+            .ipv4(sip, dip, 64)
+            .tcp(sp, dp, seq, 65535);
+        if flags.contains('S') {
+            b = b.syn();
+        }
+        if flags.contains('A') {
+            b = b.ack(ack);
+        }
+        if flags.contains('F') {
+            b = b.fin();
+        }
+        if flags.contains('R') {
+            b = b.rst();
+        }
+        let mut v = Vec::new();
+        b.write(&mut v, payload).unwrap();
+        self.frames.push((ts, v));
+    }
+}
+
+fn run(frames: &[(i64, Vec<u8>)], settings: Settings) -> (Vec<Emitted>, Engine) {
+    let mut e = Engine::new(settings, None);
+    let mut out = Vec::new();
+    for (i, (ts, f)) in frames.iter().enumerate() {
+        let p = PacketIn {
+            pos: PacketPos::new(0, 0, i as u64),
+            ts_ns: *ts,
+            iface: 3,
+            data: f,
+        };
+        e.packet(p, &mut |s| out.push(s));
+    }
+    e.close_all("end_of_input", &mut |s| out.push(s));
+    (out, e)
+}
+
+#[test]
+fn handshake_data_and_fin_make_one_oriented_session() {
+    let mut t = Tcp { frames: Vec::new() };
+    let s = 1_700_000_000_000_000_000i64;
+    t.seg(s, true, 100, 0, "S", b"");
+    t.seg(s + 1, false, 5000, 101, "SA", b"");
+    t.seg(s + 2, true, 101, 5001, "A", b"GET / HTTP/1.1\r\n\r\n");
+    t.seg(
+        s + 3,
+        false,
+        5001,
+        119,
+        "A",
+        b"HTTP/1.1 200 OK\r\n\r\nhello",
+    );
+    t.seg(s + 4, true, 119, 5025, "FA", b"");
+    t.seg(s + 5, false, 5025, 120, "FA", b"");
+    t.seg(s + 6, true, 120, 5026, "A", b"");
+    let (out, e) = run(&t.frames, Settings::default());
+    assert_eq!(out.len(), 1, "{out:?}");
+    let r = &out[0].record;
+    assert_eq!(r.id, "0-0-0");
+    assert_eq!(r.client.ip.to_string(), "192.168.1.10");
+    assert_eq!(r.server.port, 80);
+    assert_eq!(r.client.mac.as_deref(), Some("02:00:00:00:00:01"));
+    assert_eq!(r.server.mac.as_deref(), Some("02:00:00:00:00:02"));
+    assert_eq!((r.bytes_up, r.bytes_down), (18, 24));
+    assert_eq!((r.packets, r.packets_up, r.packets_down), (7, 4, 3));
+    assert_eq!(r.iface, 3);
+    assert!(
+        !r.has_flag("midstream") && !r.has_flag("gap"),
+        "{:?}",
+        r.flags
+    );
+    assert_eq!(e.counters.sessions_emitted, 1);
+}
+
+#[test]
+fn lost_segment_is_a_counted_gap_and_midstream_is_flagged() {
+    let mut t = Tcp { frames: Vec::new() };
+    let s = 1_700_000_000_000_000_000i64;
+    // No SYN: picked up mid-stream, server answers first from port 80.
+    t.seg(s, false, 9000, 1, "A", b"0123456789");
+    t.seg(s + 1, false, 9020, 1, "A", b"abcdefghij"); // 10 bytes (9010..9020) never seen
+    let (out, e) = run(&t.frames, Settings::default());
+    let r = &out[0].record;
+    assert_eq!(r.server.port, 80, "port heuristic orients the flow");
+    assert!(
+        r.has_flag("midstream") && r.has_flag("gap"),
+        "{:?}",
+        r.flags
+    );
+    assert_eq!(r.missing_bytes, 10);
+    assert_eq!(e.counters.tcp_gaps, 1);
+}
+
+#[test]
+fn idle_timeout_active_timeout_and_eviction() {
+    let s = 1_700_000_000_000_000_000i64;
+    let sec = 1_000_000_000i64;
+    let settings = Settings {
+        max_flows: 2,
+        tcp_idle_ns: 10 * sec,
+        udp_idle_ns: 10 * sec,
+        active_ns: 100 * sec,
+        ..Settings::default()
+    };
+    let udp = |ts: i64, sport: u16| {
+        let mut v = Vec::new();
+        PacketBuilder::ethernet2(CMAC, SMAC)
+            .ipv4(C, S, 64)
+            .udp(sport, 9999)
+            .write(&mut v, b"x")
+            .unwrap();
+        (ts, v)
+    };
+    // Three flows at once in a table of two: the oldest is evicted.
+    let frames = vec![udp(s, 40001), udp(s + 1, 40002), udp(s + 2, 40003)];
+    let (out, e) = run(&frames, settings.clone());
+    assert_eq!(e.counters.evicted_flows, 1);
+    assert!(out[0].record.has_flag("evicted") && out[0].record.client.port == 40001);
+    // Idle: a packet 11 s later closes the first flow by timeout.
+    let frames = vec![udp(s, 40001), udp(s + 11 * sec, 40002)];
+    let (out, e) = run(&frames, settings.clone());
+    assert!(out[0].record.has_flag("timeout"));
+    assert_eq!(e.counters.idle_timeouts, 1);
+    // Active: one packet every 5 s for 250 s gives three records with distinct, stable ids.
+    let frames: Vec<_> = (0..50).map(|i| udp(s + i * 5 * sec, 40007)).collect();
+    let (out, _) = run(&frames, settings);
+    assert_eq!(
+        out.len(),
+        3,
+        "{:?}",
+        out.iter()
+            .map(|o| (&o.record.id, o.record.packets, &o.record.flags))
+            .collect::<Vec<_>>()
+    );
+    assert_eq!(out.iter().map(|o| o.record.packets).sum::<u64>(), 50);
+    assert_eq!(out[1].record.id, PacketPos::new(0, 0, 21).session_id());
+    assert!(out[0].record.has_flag("active_timeout") && out[1].record.has_flag("continued"));
+}
