@@ -1,0 +1,151 @@
+//! Aggregation: repeated events become one finding per (rule, client, server) with a
+//! count, first/last seen, the first evidence sessions (capped, with where their packets
+//! are), the peers on the aggregated side (capped) and the signals (capped). This is the
+//! state the findings store persists; levels and wording are applied when rendering.
+
+use crate::rules::Hit;
+use kuroko_model::{SessionRecord, Timestamp};
+use serde::{Deserialize, Serialize};
+use std::net::IpAddr;
+
+/// Evidence sessions kept per finding (the contract: "the first ones, capped").
+pub const MAX_EVIDENCE: usize = 32;
+/// Peers listed per finding; more are counted in `peers_more`.
+pub const MAX_PEERS: usize = 64;
+/// Distinct signals kept per finding; more are counted in `signals_dropped`.
+pub const MAX_SIGNALS: usize = 32;
+
+/// A session that backs a finding, with what is needed to cut its packets out of the
+/// segment store later (5-tuple, time range, segment span).
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct EvidenceRef {
+    pub session: String,
+    pub transport: String,
+    pub client_ip: IpAddr,
+    pub client_port: u16,
+    pub server_ip: IpAddr,
+    pub server_port: u16,
+    pub start: Timestamp,
+    pub end: Timestamp,
+    pub first_segment: u64,
+    pub last_segment: u64,
+}
+
+impl EvidenceRef {
+    pub fn of(s: &SessionRecord) -> EvidenceRef {
+        EvidenceRef {
+            session: s.id.clone(),
+            transport: s.transport.clone(),
+            client_ip: s.client.ip,
+            client_port: s.client.port,
+            server_ip: s.server.ip,
+            server_port: s.server.port,
+            start: s.start,
+            end: s.end,
+            first_segment: s.span.first_segment,
+            last_segment: s.span.last_segment,
+        }
+    }
+}
+
+/// One finding before rendering.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct Aggregate {
+    pub rule: String,
+    pub client: Option<IpAddr>,
+    pub server: Option<IpAddr>,
+    pub first_seen: Timestamp,
+    pub last_seen: Timestamp,
+    /// Sessions that showed the problem.
+    pub count: u64,
+    pub evidence: Vec<EvidenceRef>,
+    #[serde(default)]
+    pub peers: Vec<String>,
+    /// Peer sightings beyond `MAX_PEERS` (not de-duplicated).
+    #[serde(default)]
+    pub peers_more: u64,
+    #[serde(default)]
+    pub signals: Vec<String>,
+    #[serde(default)]
+    pub signals_dropped: u64,
+    /// The largest measured value (bytes), for rules that measure.
+    #[serde(default)]
+    pub max_metric: u64,
+}
+
+impl Aggregate {
+    pub fn new(hit: &Hit, s: &SessionRecord) -> Aggregate {
+        Aggregate {
+            rule: hit.rule.as_str().to_string(),
+            client: hit.client,
+            server: hit.server,
+            first_seen: s.start,
+            last_seen: s.end.max(s.start),
+            count: 0,
+            evidence: Vec::new(),
+            peers: Vec::new(),
+            peers_more: 0,
+            signals: Vec::new(),
+            signals_dropped: 0,
+            max_metric: 0,
+        }
+    }
+
+    /// Adds one session's hit (the caller merges several hits of one session first).
+    pub fn add(&mut self, hit: &Hit, s: &SessionRecord) {
+        self.count += 1;
+        self.first_seen = self.first_seen.min(s.start);
+        self.last_seen = self.last_seen.max(s.end.max(s.start));
+        self.add_evidence(EvidenceRef::of(s));
+        for e in &hit.earlier {
+            self.add_evidence(e.clone());
+        }
+        if let Some(p) = &hit.peer
+            && !self.peers.contains(p)
+        {
+            if self.peers.len() < MAX_PEERS {
+                self.peers.push(p.clone());
+            } else {
+                self.peers_more += 1;
+            }
+        }
+        for sig in &hit.signals {
+            if !self.signals.contains(sig) {
+                if self.signals.len() < MAX_SIGNALS {
+                    self.signals.push(sig.clone());
+                } else {
+                    self.signals_dropped += 1;
+                }
+            }
+        }
+        if let Some(m) = hit.metric {
+            self.max_metric = self.max_metric.max(m);
+        }
+    }
+
+    fn add_evidence(&mut self, e: EvidenceRef) {
+        if self.evidence.len() < MAX_EVIDENCE
+            && !self.evidence.iter().any(|x| x.session == e.session)
+        {
+            self.evidence.push(e);
+        }
+    }
+
+    /// The stable finding id: derived from (rule, client, server) only, so the same
+    /// problem keeps its id across restarts and re-analysis.
+    pub fn id(&self) -> String {
+        finding_id(&self.rule, self.client, self.server)
+    }
+}
+
+/// `F` + 16 hex digits of FNV-1a over `rule|client|server` (`*` for an aggregated side).
+pub fn finding_id(rule: &str, client: Option<IpAddr>, server: Option<IpAddr>) -> String {
+    let side = |ip: Option<IpAddr>| ip.map(|i| i.to_string()).unwrap_or_else(|| "*".into());
+    let key = format!("{rule}|{}|{}", side(client), side(server));
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in key.bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    format!("F{h:016x}")
+}

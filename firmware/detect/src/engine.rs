@@ -1,0 +1,199 @@
+//! The engine: session records in, aggregates out.
+//!
+//! `observe` runs every enabled rule on one record, merges the hits of that record by
+//! (rule, client, server) so that one session counts once per finding, and folds them into
+//! the aggregates. The engine's whole state (aggregates, VPN windows, counters) is
+//! serialisable: the findings store persists it together with the session-log position,
+//! which is what makes a consumer exactly-once across crashes.
+
+use crate::aggregate::Aggregate;
+use crate::catalog::RuleId;
+use crate::context::Context;
+use crate::error::DetectError;
+use crate::render;
+use crate::rules::{self, Hit, vpn_upload::VpnUploads};
+use kuroko_model::SessionRecord;
+use kuroko_model::config::{Config, LevelOverride};
+use kuroko_model::finding::{Finding, Lang};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+
+/// Findings kept at most; hits that would open a new finding beyond it are counted in
+/// `EngineStats::findings_dropped` (existing findings still count up). One per
+/// (rule, client, server) keeps this far below the cap on real sites; the cap bounds
+/// memory and the store's size against a scan that varies addresses.
+pub const MAX_FINDINGS: usize = 100_000;
+
+type Key = (RuleId, Option<IpAddr>, Option<IpAddr>);
+
+/// Counters, named after the event.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+pub struct EngineStats {
+    pub sessions_observed: u64,
+    /// Sessions that made at least one hit.
+    pub sessions_with_hits: u64,
+    pub hits: u64,
+    pub findings_dropped: u64,
+    pub intel_reloads: u64,
+    pub intel_reload_failures: u64,
+}
+
+/// Everything the engine must remember across restarts.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+pub struct EngineState {
+    pub aggregates: Vec<Aggregate>,
+    #[serde(default)]
+    pub vpn: VpnUploads,
+    #[serde(default)]
+    pub stats: EngineStats,
+}
+
+pub struct Engine {
+    ctx: Context,
+    enabled: [bool; RuleId::ALL.len()],
+    overrides: BTreeMap<String, LevelOverride>,
+    aggregates: BTreeMap<Key, Aggregate>,
+    vpn: VpnUploads,
+    stats: EngineStats,
+    scratch: Vec<Hit>,
+}
+
+impl Engine {
+    /// Builds the engine from the config: site networks, time zone, thresholds, and the
+    /// offline intel files (an unreadable list is an error naming the key and the file).
+    pub fn new(config: &Config) -> Result<Engine, DetectError> {
+        let ctx = Context::new(config)?;
+        let mut enabled = [true; RuleId::ALL.len()];
+        for id in &config.detect.disabled_rules {
+            if let Some(r) = RuleId::parse(id) {
+                enabled[r.index()] = false;
+            }
+        }
+        Ok(Engine {
+            ctx,
+            enabled,
+            overrides: config.detect.overrides.clone(),
+            aggregates: BTreeMap::new(),
+            vpn: VpnUploads::default(),
+            stats: EngineStats::default(),
+            scratch: Vec::new(),
+        })
+    }
+
+    /// Runs the rules on one session record.
+    pub fn observe(&mut self, s: &SessionRecord) {
+        self.stats.sessions_observed += 1;
+        let mut hits = std::mem::take(&mut self.scratch);
+        hits.clear();
+        rules::check_stateless(&self.ctx, s, &mut hits);
+        if self.enabled[RuleId::VpnLargeUpload.index()] {
+            self.vpn.observe(&self.ctx, s, &mut hits);
+        }
+        hits.retain(|h| self.enabled[h.rule.index()]);
+        if !hits.is_empty() {
+            self.stats.sessions_with_hits += 1;
+        }
+        // One session counts once per finding: merge its hits by key first.
+        hits.sort_by_key(|h| (h.rule, h.client, h.server));
+        let mut i = 0;
+        while i < hits.len() {
+            let key = (hits[i].rule, hits[i].client, hits[i].server);
+            let mut merged = hits[i].clone();
+            let mut j = i + 1;
+            while j < hits.len() && (hits[j].rule, hits[j].client, hits[j].server) == key {
+                merged.signals.extend(hits[j].signals.iter().cloned());
+                merged.earlier.extend(hits[j].earlier.iter().cloned());
+                merged.metric = merged.metric.max(hits[j].metric);
+                if merged.peer.is_none() {
+                    merged.peer = hits[j].peer.clone();
+                }
+                j += 1;
+            }
+            self.add(key, &merged, s);
+            // Further peers of the same session (e.g. two streaming domains in one DNS flow).
+            for h in &hits[i + 1..j] {
+                if h.peer != merged.peer
+                    && let Some(agg) = self.aggregates.get_mut(&key)
+                    && let Some(p) = &h.peer
+                    && !agg.peers.contains(p)
+                {
+                    if agg.peers.len() < crate::aggregate::MAX_PEERS {
+                        agg.peers.push(p.clone());
+                    } else {
+                        agg.peers_more += 1;
+                    }
+                }
+            }
+            i = j;
+        }
+        self.scratch = hits;
+    }
+
+    fn add(&mut self, key: Key, hit: &Hit, s: &SessionRecord) {
+        self.stats.hits += 1;
+        if !self.aggregates.contains_key(&key) && self.aggregates.len() >= MAX_FINDINGS {
+            self.stats.findings_dropped += 1;
+            return;
+        }
+        self.aggregates
+            .entry(key)
+            .or_insert_with(|| Aggregate::new(hit, s))
+            .add(hit, s);
+    }
+
+    /// Re-reads the reputation lists when a file changed. Call between batches. On error
+    /// the old lists stay in use and the failure is counted.
+    pub fn refresh_intel(&mut self) -> Result<bool, DetectError> {
+        match self.ctx.reputation.refresh() {
+            Ok(true) => {
+                self.stats.intel_reloads += 1;
+                Ok(true)
+            }
+            Ok(false) => Ok(false),
+            Err(e) => {
+                self.stats.intel_reload_failures += 1;
+                Err(e)
+            }
+        }
+    }
+
+    /// The findings, rendered in `lang`, highest risk first (`Finding::report_order`).
+    pub fn findings(&self, lang: Lang) -> Vec<Finding> {
+        render::findings(self.aggregates.values(), &self.overrides, lang)
+    }
+
+    /// The aggregates (unrendered), in key order.
+    pub fn aggregates(&self) -> impl Iterator<Item = &Aggregate> {
+        self.aggregates.values()
+    }
+
+    pub fn stats(&self) -> &EngineStats {
+        &self.stats
+    }
+
+    /// The state to persist.
+    pub fn state(&self) -> EngineState {
+        EngineState {
+            aggregates: self.aggregates.values().cloned().collect(),
+            vpn: self.vpn.clone(),
+            stats: self.stats.clone(),
+        }
+    }
+
+    /// Continues from a persisted state. Aggregates of rules this build does not know
+    /// are kept out (counted as dropped findings).
+    pub fn restore(&mut self, state: EngineState) {
+        self.aggregates.clear();
+        self.stats = state.stats;
+        self.vpn = state.vpn;
+        for a in state.aggregates {
+            match RuleId::parse(&a.rule) {
+                Some(r) => {
+                    self.aggregates.insert((r, a.client, a.server), a);
+                }
+                None => self.stats.findings_dropped += 1,
+            }
+        }
+    }
+}

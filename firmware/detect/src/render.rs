@@ -1,0 +1,100 @@
+//! Aggregates → contract `Finding` records in one language: title, category, ATT&CK ids,
+//! levels (the rule's defaults or the consultant's `detect.overrides.<rule>`, whose reason
+//! goes into `override_reason`), the A–E grade, countermeasures, evidence and signals.
+//!
+//! Rendering happens when findings are read, not when they are stored, so a changed
+//! override or language applies to findings already on disk without re-analysis.
+//! Signals are technical evidence and stay in English in both languages.
+
+use crate::aggregate::Aggregate;
+use crate::catalog::RuleId;
+use kuroko_model::config::LevelOverride;
+use kuroko_model::finding::{Finding, Lang, Risk};
+use kuroko_model::units::format_bytes;
+use std::collections::BTreeMap;
+
+/// Renders and sorts (highest risk first, then most recent).
+pub fn findings<'a>(
+    aggregates: impl Iterator<Item = &'a Aggregate>,
+    overrides: &BTreeMap<String, LevelOverride>,
+    lang: Lang,
+) -> Vec<Finding> {
+    let mut out: Vec<Finding> = aggregates
+        .filter_map(|a| finding(a, overrides, lang))
+        .collect();
+    out.sort_by(Finding::report_order);
+    out
+}
+
+/// One finding; `None` for an aggregate of an unknown rule.
+pub fn finding(
+    a: &Aggregate,
+    overrides: &BTreeMap<String, LevelOverride>,
+    lang: Lang,
+) -> Option<Finding> {
+    let rule = RuleId::parse(&a.rule)?;
+    let info = rule.info();
+    let (mut v, mut t, mut reason) = (info.vulnerability, info.threat, None);
+    if let Some(o) = overrides.get(&a.rule) {
+        v = o.vulnerability.unwrap_or(v).clamp(1, 3);
+        t = o.threat.unwrap_or(t).clamp(1, 3);
+        reason = Some(if o.reason.trim().is_empty() {
+            match lang {
+                Lang::Ja => "コンサルタントによるレベル変更 (理由の記載なし)".to_string(),
+                Lang::En => "levels changed by the consultant (no reason given)".to_string(),
+            }
+        } else {
+            o.reason.clone()
+        });
+    }
+    let mut signals = a.signals.clone();
+    if a.signals_dropped > 0 {
+        signals.push(format!("(+{} more signals)", a.signals_dropped));
+    }
+    if !a.peers.is_empty() {
+        let what = match (a.client.is_none(), rule) {
+            (_, RuleId::StreamingOrAdultInBusinessHours) => "sites",
+            (true, _) => "clients",
+            (false, _) => "servers",
+        };
+        let more = if a.peers_more > 0 {
+            format!(" (+{} more)", a.peers_more)
+        } else {
+            String::new()
+        };
+        signals.push(format!(
+            "{what} ({}): {}{more}",
+            a.peers.len(),
+            a.peers.join(", ")
+        ));
+    }
+    if rule == RuleId::VpnLargeUpload && a.max_metric > 0 {
+        signals.push(format!(
+            "largest upload total within the window: {}",
+            format_bytes(a.max_metric)
+        ));
+    }
+    Some(Finding {
+        id: a.id(),
+        rule: a.rule.clone(),
+        title: info.title(lang).to_string(),
+        category: info.category,
+        attack: info.attack.iter().map(|s| s.to_string()).collect(),
+        client: a.client.map(|c| c.to_string()),
+        server: a.server.map(|s| s.to_string()),
+        first_seen: a.first_seen,
+        last_seen: a.last_seen,
+        count: a.count,
+        vulnerability: v,
+        threat: t,
+        risk: Risk::from_levels(v, t),
+        countermeasures: info
+            .countermeasures(lang)
+            .iter()
+            .map(|s| s.to_string())
+            .collect(),
+        evidence: a.evidence.iter().map(|e| e.session.clone()).collect(),
+        signals,
+        override_reason: reason,
+    })
+}

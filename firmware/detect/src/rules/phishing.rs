@@ -1,0 +1,492 @@
+//! `phishing_mail`: mail (SMTP, POP3, IMAP; every message of the session) that shows the
+//! marks of phishing. Each mark is a signal, strong or ordinary; the rule fires on one
+//! strong signal or two ordinary ones, and the finding lists every signal that fired.
+//!
+//! | signal | strength |
+//! | --- | --- |
+//! | link text shows one domain while the href goes to another | strong |
+//! | link hides its target behind user info (`https://bank.example@evil.example/`) | strong |
+//! | sender / reply-to / link domain is a homoglyph or punycode double of a brand domain | strong |
+//! | display name carries an address of another domain (`"info@bank.co.jp" <x@evil>`) | strong |
+//! | executable or script attachment (.exe .scr .js .vbs .hta .lnk …) or double extension (`.pdf.exe`) | strong |
+//! | display name names a brand while the address is elsewhere | ordinary |
+//! | sender / reply-to / link domain one or two edits from a brand domain, or with the brand's name embedded | ordinary |
+//! | Reply-To domain differs from the From domain | ordinary |
+//! | link to a bare IP address | ordinary |
+//! | disk image or macro document attachment (.iso .img .vhd .docm .xlsm .pptm .one) | ordinary |
+//!
+//! Why this threshold: each ordinary mark on its own is common in legitimate mail
+//! (newsletters reply to a ticket system, a partner's domain resembles a brand, macro
+//! workbooks circulate internally), and Japanese business mail routinely carries
+//! encrypted zip files (PPAP), so archives alone are not a signal. Two ordinary marks
+//! together, or one that legitimate mail never shows, is what the consultant would flag.
+//! Brands come from `lists/brands.txt` (Japanese banks, card companies, carriers, big
+//! platforms), replaceable in `[intel] category_dirs`.
+//!
+//! Kept per (client, server) of the mail session: one relay or one mailbox download.
+
+use super::Hit;
+use crate::catalog::RuleId;
+use crate::context::Context;
+use crate::text::domain::{
+    host_in_text, is_same_or_subdomain, mail_domain, registrable, url_has_userinfo, url_host,
+};
+use kuroko_model::SessionRecord;
+use kuroko_model::session::{Attachment, Link};
+
+/// Most links looked at per message (marketing mail has dozens; kits have a few).
+pub const MAX_LINKS_PER_MESSAGE: usize = 64;
+/// Most messages looked at per session.
+pub const MAX_MESSAGES_PER_SESSION: usize = 64;
+/// Longest name quoted in a signal.
+const MAX_QUOTE: usize = 80;
+
+const EXECUTABLE: &[&str] = &[
+    "exe", "scr", "js", "jse", "vbs", "vbe", "hta", "lnk", "bat", "cmd", "ps1", "wsf", "wsh",
+    "jar", "cpl", "msi", "pif", "com", "reg", "chm",
+];
+const CONTAINER_OR_MACRO: &[&str] = &[
+    "iso", "img", "vhd", "vhdx", "docm", "xlsm", "pptm", "dotm", "xlam", "one",
+];
+/// Document extensions that a double extension hides behind (`invoice.pdf.exe`).
+const DECOY: &[&str] = &[
+    "pdf", "doc", "docx", "xls", "xlsx", "ppt", "pptx", "txt", "jpg", "jpeg", "png", "csv", "zip",
+];
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Signal {
+    pub strong: bool,
+    pub text: String,
+}
+
+/// One message's headers and content as the analyzer parsed them.
+pub struct Message<'a> {
+    pub from: Option<&'a str>,
+    pub from_display: Option<&'a str>,
+    pub reply_to: Option<&'a str>,
+    pub links: &'a [Link],
+    pub attachments: &'a [Attachment],
+}
+
+pub fn check(ctx: &Context, s: &SessionRecord, out: &mut Vec<Hit>) {
+    let Some(mail) = &s.mail else { return };
+    let mut messages = vec![Message {
+        from: mail.from.as_deref(),
+        from_display: mail.from_display.as_deref(),
+        reply_to: mail.reply_to.as_deref(),
+        links: &mail.links,
+        attachments: &mail.attachments,
+    }];
+    for m in mail.messages.iter().take(MAX_MESSAGES_PER_SESSION) {
+        messages.push(Message {
+            from: m.from.as_deref(),
+            from_display: m.from_display.as_deref(),
+            reply_to: m.reply_to.as_deref(),
+            links: &m.links,
+            attachments: &m.attachments,
+        });
+    }
+    let mut hit = Hit::pair(RuleId::PhishingMail, s);
+    for m in &messages {
+        let sigs = signals(ctx, m);
+        if fires(&sigs) {
+            hit.signals.extend(sigs.into_iter().map(|s| s.text));
+        }
+    }
+    if !hit.signals.is_empty() {
+        hit.signals.sort();
+        hit.signals.dedup();
+        out.push(hit);
+    }
+}
+
+/// The threshold: one strong signal or two ordinary ones.
+pub fn fires(signals: &[Signal]) -> bool {
+    signals.iter().any(|s| s.strong) || signals.len() >= 2
+}
+
+fn quote(s: &str) -> String {
+    s.chars().take(MAX_QUOTE).collect()
+}
+
+/// Every signal a message shows.
+pub fn signals(ctx: &Context, m: &Message) -> Vec<Signal> {
+    let mut out: Vec<Signal> = Vec::new();
+    let mut push = |strong: bool, text: String| {
+        if !out.iter().any(|s: &Signal| s.text == text) {
+            out.push(Signal { strong, text });
+        }
+    };
+    let from_domain = m.from.and_then(mail_domain);
+
+    // Display name.
+    if let Some(display) = m.from_display.filter(|d| !d.trim().is_empty()) {
+        if let Some(shown) = mail_domain(display).or_else(|| host_in_text(display))
+            && let Some(from) = &from_domain
+            && registrable(&shown) != registrable(from)
+        {
+            push(
+                true,
+                format!(
+                    "display name shows {} but the address is at {from}",
+                    quote(&shown)
+                ),
+            );
+        }
+        if let Some((brand, name)) = ctx.brands.named_in(display) {
+            let owned = from_domain
+                .as_deref()
+                .is_some_and(|d| brand.domains.iter().any(|bd| is_same_or_subdomain(d, bd)));
+            if !owned {
+                push(
+                    false,
+                    format!(
+                        "display name `{}` names {name} but the address is at {}",
+                        quote(display),
+                        from_domain.as_deref().unwrap_or("an unknown domain")
+                    ),
+                );
+            }
+        }
+    }
+
+    // Sender, reply-to and link domains that imitate a brand.
+    let check_lookalike = |what: &str, host: &str, push: &mut dyn FnMut(bool, String)| {
+        if let Some((brand_domain, how)) = ctx.brands.imitated_by(host) {
+            let strong = how == "homoglyph";
+            push(
+                strong,
+                format!(
+                    "{what} domain {} imitates {brand_domain} ({how})",
+                    quote(host)
+                ),
+            );
+        }
+    };
+    if let Some(d) = &from_domain {
+        check_lookalike("sender", d, &mut push);
+    }
+    let reply_domain = m.reply_to.and_then(mail_domain);
+    if let Some(r) = &reply_domain {
+        check_lookalike("reply-to", r, &mut push);
+        if let Some(f) = &from_domain
+            && registrable(r) != registrable(f)
+        {
+            push(
+                false,
+                format!("Reply-To domain {r} differs from the From domain {f}"),
+            );
+        }
+    }
+
+    // Links.
+    for link in m.links.iter().take(MAX_LINKS_PER_MESSAGE) {
+        let Some(target) = url_host(&link.href) else {
+            continue;
+        };
+        if url_has_userinfo(&link.href) {
+            push(
+                true,
+                format!("link hides its target {} behind user info", quote(&target)),
+            );
+        }
+        if let Some(shown) = host_in_text(&link.text)
+            && !same_owner(ctx, &shown, &target)
+        {
+            push(
+                true,
+                format!(
+                    "link text shows {} but goes to {}",
+                    quote(&shown),
+                    quote(&target)
+                ),
+            );
+        }
+        if target.parse::<std::net::IpAddr>().is_ok() {
+            push(false, format!("link to a bare IP address {target}"));
+        } else {
+            check_lookalike("link", &target, &mut push);
+        }
+    }
+
+    // Attachments.
+    for a in m.attachments.iter().take(MAX_LINKS_PER_MESSAGE) {
+        let name = a.name.trim().trim_end_matches(['.', ' ']).to_lowercase();
+        let mut parts = name.rsplit('.');
+        let ext = parts.next().unwrap_or("");
+        let prev = parts.next();
+        let has_ext = name.contains('.');
+        if !has_ext {
+            continue;
+        }
+        if EXECUTABLE.contains(&ext) {
+            push(
+                true,
+                format!("executable or script attachment `{}`", quote(&a.name)),
+            );
+        } else if CONTAINER_OR_MACRO.contains(&ext) {
+            push(
+                false,
+                format!(
+                    "disk image or macro document attachment `{}`",
+                    quote(&a.name)
+                ),
+            );
+        }
+        if let Some(prev) = prev
+            && DECOY.contains(&prev)
+            && (EXECUTABLE.contains(&ext) || CONTAINER_OR_MACRO.contains(&ext))
+        {
+            push(true, format!("double extension `{}`", quote(&a.name)));
+        }
+    }
+    out
+}
+
+/// Whether two hosts belong to the same party: same registrable domain, or the same brand.
+fn same_owner(ctx: &Context, a: &str, b: &str) -> bool {
+    if registrable(a) == registrable(b) {
+        return true;
+    }
+    match (ctx.brands.owner_of(a), ctx.brands.owner_of(b)) {
+        (Some(x), Some(y)) => std::ptr::eq(x, y),
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rules::testutil::{ctx, run, session};
+    use kuroko_model::session::Mail;
+
+    fn mail(
+        from: &str,
+        display: Option<&str>,
+        reply_to: Option<&str>,
+        links: &[(&str, &str)],
+        attachments: &[&str],
+    ) -> SessionRecord {
+        let mut s = session("smtp", "203.0.113.25", 40000, "10.0.0.25", 25);
+        s.mail = Some(Mail {
+            from: Some(from.into()),
+            from_display: display.map(Into::into),
+            reply_to: reply_to.map(Into::into),
+            to: vec!["yamada@corp.example".into()],
+            subject: Some("【重要】口座凍結のお知らせ".into()),
+            links: links
+                .iter()
+                .map(|(t, h)| Link {
+                    text: t.to_string(),
+                    href: h.to_string(),
+                })
+                .collect(),
+            attachments: attachments
+                .iter()
+                .map(|n| Attachment {
+                    name: n.to_string(),
+                    bytes: 1000,
+                    ..Default::default()
+                })
+                .collect(),
+            ..Default::default()
+        });
+        s
+    }
+
+    fn fired(s: &SessionRecord) -> Option<Vec<String>> {
+        run(&ctx(), s)
+            .into_iter()
+            .find(|h| h.rule == RuleId::PhishingMail)
+            .map(|h| h.signals)
+    }
+
+    #[test]
+    fn the_brochure_example_fires_with_its_signals() {
+        // りそな銀行 impersonated, link text shows the real bank, href goes elsewhere.
+        let s = mail(
+            "info@resona-kakunin.example",
+            Some("りそな銀行"),
+            None,
+            &[(
+                "https://www.resonabank.co.jp/kojin/login",
+                "https://resona-kakunin.example/login.php",
+            )],
+            &[],
+        );
+        let sig = fired(&s).expect("fires");
+        assert!(sig.iter().any(|x| x.contains("names りそな")), "{sig:?}");
+        assert!(
+            sig.iter().any(|x| x.contains(
+                "link text shows www.resonabank.co.jp but goes to resona-kakunin.example"
+            )),
+            "{sig:?}"
+        );
+    }
+
+    #[test]
+    fn strong_signals_alone_fire() {
+        assert!(
+            fired(&mail(
+                "a@partner.example",
+                Some("Partner"),
+                None,
+                &[],
+                &["請求書.pdf.exe"]
+            ))
+            .is_some_and(|s| s.iter().any(|x| x.contains("double extension")))
+        );
+        assert!(fired(&mail("a@partner.example", None, None, &[], &["invoice.js"])).is_some());
+        assert!(
+            fired(&mail(
+                "a@partner.example",
+                None,
+                None,
+                &[("login", "http://www.smbc.co.jp@198.51.100.7/")],
+                &[]
+            ))
+            .is_some()
+        );
+        // Cyrillic "аррӏе.com" as punycode.
+        assert!(
+            fired(&mail(
+                "id@xn--80ak6aa92e.com",
+                Some("Apple ID"),
+                None,
+                &[],
+                &[]
+            ))
+            .is_some_and(|s| s.iter().any(|x| x.contains("homoglyph")))
+        );
+        assert!(
+            fired(&mail(
+                "x@evil.example",
+                Some("support@amazon.co.jp"),
+                None,
+                &[],
+                &[]
+            ))
+            .is_some()
+        );
+    }
+
+    #[test]
+    fn two_ordinary_signals_fire_one_does_not() {
+        // Brand display name + reply-to elsewhere.
+        assert!(
+            fired(&mail(
+                "notice@mailer.example",
+                Some("Amazon.co.jp"),
+                Some("help@other.example"),
+                &[],
+                &[]
+            ))
+            .is_some()
+        );
+        // Only the display name.
+        assert!(
+            fired(&mail(
+                "notice@mailer.example",
+                Some("Amazon.co.jp"),
+                None,
+                &[],
+                &[]
+            ))
+            .is_some(),
+            "display shows a domain other than the address: strong"
+        );
+        assert!(
+            fired(&mail(
+                "notice@mailer.example",
+                Some("Amazon"),
+                None,
+                &[],
+                &[]
+            ))
+            .is_none()
+        );
+        // Only the reply-to.
+        assert!(
+            fired(&mail(
+                "sales@partner.example",
+                Some("Partner Sales"),
+                Some("ticket@helpdesk.example"),
+                &[],
+                &[]
+            ))
+            .is_none()
+        );
+        // Only a macro workbook.
+        assert!(fired(&mail("keiri@corp.example", None, None, &[], &["集計.xlsm"])).is_none());
+        // Macro workbook + lookalike sender.
+        assert!(
+            fired(&mail(
+                "keiri@mizuhobnak.co.jp",
+                None,
+                None,
+                &[],
+                &["集計.xlsm"]
+            ))
+            .is_some()
+        );
+    }
+
+    #[test]
+    fn legitimate_mail_does_not_fire() {
+        assert!(
+            fired(&mail(
+                "yamada@corp.example",
+                Some("山田 太郎"),
+                None,
+                &[],
+                &[]
+            ))
+            .is_none()
+        );
+        assert!(
+            fired(&mail(
+                "no-reply@amazon.co.jp",
+                Some("Amazon.co.jp"),
+                None,
+                &[(
+                    "https://www.amazon.co.jp/gp/css/order-history",
+                    "https://www.amazon.co.jp/gp/css/order-history?ref=x"
+                )],
+                &[]
+            ))
+            .is_none()
+        );
+        // Brand link text pointing at the brand's other domain (tracking redirect).
+        assert!(
+            fired(&mail(
+                "info@mail.rakuten.co.jp",
+                Some("楽天市場"),
+                None,
+                &[("www.rakuten.co.jp", "https://r.rakuten-card.co.jp/x")],
+                &[]
+            ))
+            .is_none()
+        );
+        // PPAP: encrypted zip and a password mail.
+        assert!(
+            fired(&mail(
+                "sato@partner.example",
+                Some("佐藤"),
+                None,
+                &[],
+                &["見積書.zip"]
+            ))
+            .is_none()
+        );
+        assert!(
+            fired(&mail(
+                "sato@partner.example",
+                Some("佐藤"),
+                None,
+                &[("こちら", "https://partner.example/x")],
+                &["見積書.pdf"]
+            ))
+            .is_none()
+        );
+    }
+}

@@ -1,0 +1,87 @@
+//! `bad_reputation_ip`: traffic with an address on a reputation list (Spamhaus DROP
+//! style files in `[intel] reputation_lists`). The listed address is kept per address
+//! (it is what gets blocked); the inside side is aggregated (`peer`), so one scanning
+//! address against a thousand hosts is one finding, not a thousand. A listed client
+//! means connection attempts from it; a listed server means inside hosts reaching it.
+
+use super::Hit;
+use crate::catalog::RuleId;
+use crate::context::Context;
+use kuroko_model::SessionRecord;
+
+pub fn check(ctx: &Context, s: &SessionRecord, out: &mut Vec<Hit>) {
+    if ctx.reputation.is_empty() {
+        return;
+    }
+    if let Some(label) = ctx.reputation.lookup(s.client.ip) {
+        out.push(Hit {
+            rule: RuleId::BadReputationIp,
+            client: Some(s.client.ip),
+            server: None,
+            peer: Some(s.server.ip.to_string()),
+            signals: vec![format!(
+                "connections from {} listed in {label}",
+                s.client.ip
+            )],
+            metric: None,
+            earlier: Vec::new(),
+        });
+    }
+    if let Some(label) = ctx.reputation.lookup(s.server.ip) {
+        out.push(Hit {
+            rule: RuleId::BadReputationIp,
+            client: None,
+            server: Some(s.server.ip),
+            peer: Some(s.client.ip.to_string()),
+            signals: vec![format!("connections to {} listed in {label}", s.server.ip)],
+            metric: None,
+            earlier: Vec::new(),
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::catalog::RuleId;
+    use crate::context::Context;
+    use crate::rules::testutil::{run, session};
+    use kuroko_model::config::Config;
+
+    #[test]
+    fn listed_addresses_fire_on_either_side() {
+        let dir = tempfile::tempdir().unwrap();
+        let list = dir.path().join("drop.txt");
+        std::fs::write(&list, "; DROP\n203.0.113.0/24 ; SBL999\n").unwrap();
+        let mut c = Config::default();
+        c.intel.reputation_lists = vec![list];
+        let ctx = Context::new(&c).unwrap();
+        let h: Vec<_> = run(
+            &ctx,
+            &session("tcp", "203.0.113.9", 40000, "10.0.0.80", 443),
+        )
+        .into_iter()
+        .filter(|h| h.rule == RuleId::BadReputationIp)
+        .collect();
+        assert_eq!(h.len(), 1);
+        assert_eq!(h[0].client, Some("203.0.113.9".parse().unwrap()));
+        assert_eq!(h[0].server, None);
+        assert_eq!(h[0].peer.as_deref(), Some("10.0.0.80"));
+        assert!(h[0].signals[0].contains("SBL999 (drop.txt)"));
+        let h: Vec<_> = run(
+            &ctx,
+            &session("tls", "10.0.0.5", 40000, "203.0.113.200", 443),
+        )
+        .into_iter()
+        .filter(|h| h.rule == RuleId::BadReputationIp)
+        .collect();
+        assert_eq!(h[0].server, Some("203.0.113.200".parse().unwrap()));
+        assert!(
+            run(
+                &ctx,
+                &session("tls", "10.0.0.5", 40000, "198.51.100.1", 443)
+            )
+            .iter()
+            .all(|h| h.rule != RuleId::BadReputationIp)
+        );
+    }
+}
