@@ -1,0 +1,177 @@
+//! Health: is the box capturing, losing anything, keeping up?
+
+use super::{ASCII_BARS, block, format_bits, format_count, format_duration_s};
+use crate::app::App;
+use crate::text::Texts;
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::{Modifier, Style};
+use ratatui::text::Line;
+use ratatui::widgets::{Paragraph, Row, Sparkline, Table};
+
+pub fn draw(frame: &mut Frame, app: &App, t: &Texts, area: Rect) {
+    let Some(snap) = &app.snapshot else {
+        frame.render_widget(Paragraph::new(t.stale).block(block(app, t.health)), area);
+        return;
+    };
+    let n_if = snap.capture.interfaces.len().max(1) as u16;
+    let spark_h = if area.height >= 30 { 4 } else { 2 };
+    let [table_area, spark_area, info_area] = Layout::vertical([
+        Constraint::Length(n_if + 3),
+        Constraint::Length(n_if * spark_h + 2),
+        Constraint::Min(4),
+    ])
+    .areas(area);
+
+    // Interfaces: link, rates, drops by cause.
+    let header = Row::new(vec![
+        t.interface.to_string(),
+        t.link.to_string(),
+        t.packets_s.to_string(),
+        t.bits_s.to_string(),
+        format!(
+            "{} {}/{}/{}/{}",
+            t.drops, t.kernel, t.nic, t.backpressure, t.truncated
+        ),
+    ])
+    .style(Style::default().add_modifier(Modifier::BOLD));
+    let rows = snap.capture.interfaces.iter().map(|i| {
+        let r = app.rates.get(&i.name);
+        let link = match i.link_up {
+            Some(true) => t.up,
+            Some(false) => t.down,
+            None => t.unknown,
+        };
+        let d = i.drops;
+        let row = Row::new(vec![
+            i.name.clone(),
+            link.to_string(),
+            r.and_then(|r| r.current_pps())
+                .map_or("-".into(), format_count),
+            r.and_then(|r| r.current_bps())
+                .map_or("-".into(), format_bits),
+            format!(
+                "{}/{}/{}/{}",
+                format_count(d.kernel),
+                format_count(d.nic),
+                format_count(d.backpressure),
+                format_count(d.truncated)
+            ),
+        ]);
+        if d.lost() > 0 || i.link_up == Some(false) {
+            row.style(Style::default().add_modifier(Modifier::BOLD))
+        } else {
+            row
+        }
+    });
+    let widths = [
+        Constraint::Length(10),
+        Constraint::Length(6),
+        Constraint::Length(11),
+        Constraint::Length(11),
+        Constraint::Fill(1),
+    ];
+    let state = if snap.capture.running {
+        t.capturing
+    } else {
+        t.not_capturing
+    };
+    let title = format!("{} - {}", t.health, state);
+    frame.render_widget(
+        Table::new(rows, widths)
+            .header(header)
+            .block(block(app, &title)),
+        table_area,
+    );
+
+    // One sparkline of packets/s per interface.
+    let inner = block(app, t.packets_s).inner(spark_area);
+    frame.render_widget(block(app, t.packets_s), spark_area);
+    for (n, i) in snap.capture.interfaces.iter().enumerate() {
+        let y = inner.y + n as u16 * spark_h;
+        if y + spark_h > inner.y + inner.height {
+            break;
+        }
+        let label_w = 10.min(inner.width);
+        let label = Rect {
+            x: inner.x,
+            y,
+            width: label_w,
+            height: 1,
+        };
+        let line = Rect {
+            x: inner.x + label_w,
+            y,
+            width: inner.width - label_w,
+            height: spark_h,
+        };
+        frame.render_widget(Paragraph::new(i.name.as_str()), label);
+        let data: Vec<u64> = app
+            .rates
+            .get(&i.name)
+            .map(|r| {
+                let skip = r.pps.len().saturating_sub(line.width as usize);
+                r.pps.iter().skip(skip).copied().collect()
+            })
+            .unwrap_or_default();
+        let mut spark = Sparkline::default().data(data);
+        if app.ascii {
+            spark = spark.bar_set(ASCII_BARS);
+        }
+        frame.render_widget(spark, line);
+    }
+
+    // Capture cores, writer, analyzer, warnings.
+    let mut lines = Vec::new();
+    let cores = if snap.capture.core_load.is_empty() {
+        "-".to_string()
+    } else {
+        snap.capture
+            .core_load
+            .iter()
+            .map(|(c, l)| format!("cpu{c} {l:.0}%"))
+            .collect::<Vec<_>>()
+            .join("  ")
+    };
+    lines.push(Line::from(format!("{:<16}{cores}", t.core_load)));
+    let backlog = snap
+        .capture
+        .writer_backlog
+        .map_or("-".to_string(), format_count);
+    let mode = snap.capture.write_mode.as_deref().unwrap_or("-");
+    lines.push(Line::from(format!(
+        "{:<16}{backlog}  ({mode})",
+        t.writer_backlog
+    )));
+    let a = &snap.analyzer;
+    let lag = match (a.lag_s, a.lag_bytes) {
+        (Some(s), Some(b)) => format!(
+            "{} / {}",
+            format_duration_s(s),
+            kuroko_model::units::format_bytes(b)
+        ),
+        (Some(s), None) => format_duration_s(s),
+        (None, Some(b)) => kuroko_model::units::format_bytes(b),
+        (None, None) => "-".into(),
+    };
+    lines.push(Line::from(format!(
+        "{:<16}{lag}  {} {}",
+        t.analyzer_lag,
+        format_count(a.sessions),
+        t.sessions
+    )));
+    if let Some(age) = snap.capture.heartbeat_age_s
+        && age > 2.0
+    {
+        lines.push(Line::from(format!("stats: {}", format_duration_s(age))));
+    }
+    for w in &snap.warnings {
+        lines.push(
+            Line::from(format!("! {w}")).style(Style::default().add_modifier(Modifier::BOLD)),
+        );
+    }
+    frame.render_widget(
+        Paragraph::new(lines).block(block(app, t.analyzer)),
+        info_area,
+    );
+}

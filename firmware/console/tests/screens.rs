@@ -1,0 +1,291 @@
+//! Every screen rendered from a fixed state with ratatui's TestBackend and compared exactly
+//! with the pinned text in `tests/screens/` (80x24 for the serial console, 160x48 for the
+//! front-panel monitor). After an intended change of a screen, regenerate with
+//! `KUROKO_BLESS=1 cargo test -p kuroko-console --test screens` and review the diff.
+
+use kuroko_console::app::{App, Key, Screen};
+use kuroko_console::snapshot::*;
+use kuroko_model::finding::Lang;
+use kuroko_model::session::{Endpoint, Http, SessionRecord};
+use kuroko_model::{Category, Finding, Risk, Timestamp};
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+use std::path::PathBuf;
+
+const T0: i64 = 1_763_425_800_000_000_000; // 2025-11-18T00:30:00Z = 09:30 JST
+
+fn secs(s: i64) -> Timestamp {
+    Timestamp(T0 + s * 1_000_000_000)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn finding(
+    id: &str,
+    rule: &str,
+    title: &str,
+    risk: Risk,
+    v: u8,
+    t: u8,
+    client: Option<&str>,
+    server: Option<&str>,
+    count: u64,
+) -> Finding {
+    Finding {
+        id: id.into(),
+        rule: rule.into(),
+        title: title.into(),
+        category: Category::LateralMovement,
+        attack: vec!["T1021".into()],
+        client: client.map(Into::into),
+        server: server.map(Into::into),
+        first_seen: secs(-3600),
+        last_seen: secs(-60),
+        count,
+        vulnerability: v,
+        threat: t,
+        risk,
+        countermeasures: vec!["Disable Telnet".into(), "Use SSH".into()],
+        evidence: vec!["1-0-3".into(), "1-0-9".into()],
+        signals: vec![],
+        override_reason: None,
+    }
+}
+
+fn snapshot(at: i64, packets: u64, bytes: u64) -> Snapshot {
+    Snapshot {
+        taken_at: secs(at),
+        site: "Tokyo HQ".into(),
+        capture: CaptureHealth {
+            running: true,
+            heartbeat_age_s: Some(0.4),
+            interfaces: vec![
+                InterfaceHealth {
+                    name: "eth1".into(),
+                    link_up: Some(true),
+                    packets,
+                    bytes,
+                    drops: Drops { kernel: 0, nic: 0, backpressure: 12, truncated: 3 },
+                },
+                InterfaceHealth {
+                    name: "eth2".into(),
+                    link_up: Some(false),
+                    packets: 0,
+                    bytes: 0,
+                    drops: Drops::default(),
+                },
+            ],
+            core_load: vec![(1, 23.0)],
+            writer_backlog: Some(2),
+            write_mode: Some("io_uring O_DIRECT".into()),
+        },
+        analyzer: AnalyzerHealth { running: true, lag_bytes: Some(3 << 20), lag_s: Some(4.0), sessions: 12_345 },
+        disk: DiskInfo {
+            ring_used: 1536 << 20,
+            ring_budget: 2048 << 20,
+            segments_used: 24,
+            segments_total: 32,
+            oldest: Some(secs(-2 * 86400)),
+            newest: Some(secs(at)),
+            bytes_written: bytes,
+            evidence_used: 10 << 20,
+            evidence_budget: 1 << 30,
+            files_used: 200 << 20,
+            files_budget: 1 << 30,
+            fs_free: 40 << 30,
+            fs_total: 100 << 30,
+            disks: vec![("vda".into(), "ok".into())],
+        },
+        findings: vec![
+            finding("f1", "ssh_external", "SSH to an outside server", Risk::A, 3, 3, Some("10.10.1.10"), Some("203.0.113.50"), 4),
+            finding("f2", "telnet_use", "Telnet in use", Risk::C, 2, 2, Some("10.10.1.10"), Some("10.10.2.20"), 17),
+            finding("f3", "bad_reputation_ip", "Contact with bad-reputation address", Risk::B, 3, 2, None, Some("198.51.100.7"), 1200),
+        ],
+        alerts: AlertsInfo {
+            conditions: vec![AlertCondition {
+                name: "443, 80以外のCONNECT".into(),
+                severity: "warning".into(),
+                query: "(protocol:http OR protocol:https) AND NOT(url:(\":443\" \":80\")) AND (method:CONNECT)".into(),
+                comment: String::new(),
+                hits: 3,
+            }],
+            recent: vec![AlertHit {
+                time: secs(-120),
+                condition: "443, 80以外のCONNECT".into(),
+                severity: "warning".into(),
+                session_id: "1-0-7".into(),
+                summary: "10.10.1.10 CONNECT mtalk.google.com:5228 403".into(),
+            }],
+        },
+        warnings: vec![],
+    }
+}
+
+fn session() -> SessionRecord {
+    let mut s = SessionRecord::new(
+        "1-0-7".into(),
+        secs(-120),
+        "tcp",
+        Endpoint {
+            ip: "10.10.1.10".parse().unwrap(),
+            port: 51000,
+            mac: Some("00:e0:4c:ab:10:4a".into()),
+        },
+        Endpoint::new("192.0.2.100".parse().unwrap(), 3128),
+    );
+    s.protocol = "http".into();
+    s.end = secs(-119);
+    s.bytes_up = 220;
+    s.bytes_down = 512;
+    s.packets = 9;
+    s.http = Some(Http {
+        method: Some("CONNECT".into()),
+        host: Some("mtalk.google.com".into()),
+        url: Some("mtalk.google.com:5228".into()),
+        status: Some(403),
+        content_type: Some("text/html".into()),
+        ..Default::default()
+    });
+    s
+}
+
+fn app(lang: Lang, ascii: bool) -> App {
+    let mut app = App::new(lang, ascii);
+    app.tz = chrono_tz::Asia::Tokyo;
+    for (i, (p, b)) in [
+        (0u64, 0u64),
+        (1000, 900_000),
+        (2500, 2_000_000),
+        (5000, 4_200_000),
+        (6000, 5_000_000),
+    ]
+    .iter()
+    .enumerate()
+    {
+        app.update(snapshot(i as i64, *p, *b));
+    }
+    app.now = secs(5);
+    app
+}
+
+fn render(app: &App, w: u16, h: u16) -> String {
+    let mut t = Terminal::new(TestBackend::new(w, h)).unwrap();
+    t.draw(|f| kuroko_console::ui::draw(f, app)).unwrap();
+    let buf = t.backend().buffer().clone();
+    let mut out = String::new();
+    for y in 0..h {
+        let mut line = String::new();
+        let mut skip = 0;
+        for x in 0..w {
+            if skip > 0 {
+                skip -= 1;
+                continue;
+            }
+            let sym = buf[(x, y)].symbol();
+            line.push_str(sym);
+            skip = unicode_width::UnicodeWidthStr::width(sym).saturating_sub(1);
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+fn check(name: &str, got: &str) {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/screens")
+        .join(format!("{name}.txt"));
+    if std::env::var_os("KUROKO_BLESS").is_some() {
+        std::fs::write(&path, got).unwrap();
+        return;
+    }
+    let want = std::fs::read_to_string(&path).unwrap_or_else(|e| {
+        panic!(
+            "{}: {e} (run with KUROKO_BLESS=1 to create it)",
+            path.display()
+        )
+    });
+    assert_eq!(got, want, "screen {name} differs from {}", path.display());
+}
+
+fn all_screens(lang: Lang, ascii: bool, tag: &str) {
+    for (w, h) in [(80u16, 24u16), (160, 48)] {
+        let mut a = app(lang, ascii);
+        for screen in Screen::ALL {
+            a.screen = screen;
+            if screen == Screen::Search {
+                a.search.input = "method:CONNECT".into();
+                a.on_search_result(Ok(SearchResult {
+                    query: "method:CONNECT".into(),
+                    total: Some(1),
+                    sessions: vec![session()],
+                }));
+            }
+            check(
+                &format!("{tag}-{:?}-{w}x{h}", screen).to_lowercase(),
+                &render(&a, w, h),
+            );
+        }
+    }
+}
+
+#[test]
+fn english_ascii_screens() {
+    all_screens(Lang::En, true, "en-ascii");
+}
+
+#[test]
+fn japanese_screens() {
+    all_screens(Lang::Ja, false, "ja");
+}
+
+#[test]
+fn detail_panes_help_and_stale_marker() {
+    let mut a = app(Lang::En, true);
+    a.on_key(Key::Char('3'));
+    a.on_key(Key::Down);
+    a.on_key(Key::Enter);
+    check("en-ascii-detections-detail-80x24", &render(&a, 80, 24));
+    a.on_key(Key::Char('4'));
+    a.on_search_result(Ok(SearchResult {
+        query: "x".into(),
+        total: Some(1),
+        sessions: vec![session()],
+    }));
+    a.on_key(Key::Enter);
+    check("en-ascii-search-detail-80x24", &render(&a, 80, 24));
+    a.on_key(Key::Char('?'));
+    check("en-ascii-help-80x24", &render(&a, 80, 24));
+    a.on_key(Key::Esc);
+    a.on_key(Key::Char('1'));
+    a.now = secs(60);
+    let stale = render(&a, 80, 24);
+    assert!(stale.lines().next().unwrap().contains("*STALE*"), "{stale}");
+    check("en-ascii-health-stale-80x24", &stale);
+}
+
+#[test]
+fn odd_data_never_panics() {
+    let mut a = App::new(Lang::Ja, false);
+    for (w, h) in [(10u16, 3u16), (20, 6), (80, 24), (300, 100)] {
+        for s in Screen::ALL {
+            a.screen = s;
+            render(&a, w, h);
+        }
+    }
+    let mut snap = Snapshot::default();
+    snap.capture.interfaces = (0..50)
+        .map(|i| InterfaceHealth {
+            name: format!("インターフェース{i}"),
+            packets: u64::MAX,
+            bytes: u64::MAX,
+            ..Default::default()
+        })
+        .collect();
+    snap.disk.ring_budget = 0;
+    snap.disk.ring_used = u64::MAX;
+    a.update(snap);
+    for s in Screen::ALL {
+        a.screen = s;
+        render(&a, 80, 24);
+    }
+}
