@@ -26,6 +26,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod dns;
 pub mod http;
 pub mod identify;
 pub mod ports;
@@ -51,14 +52,17 @@ pub fn stream_parser(protocol: &str) -> Option<Box<dyn StreamParser>> {
         "http" | "winrm" => Some(Box::new(http::HttpParser::new())),
         "tls" => Some(Box::new(tls::TlsParser::new())),
         "ssh" => Some(Box::new(ssh::SshParser::new())),
+        "dns" => Some(Box::new(dns::DnsStreamParser::new())),
         _ => None,
     }
 }
 
 /// The parser for a UDP flow identified as `protocol` (a label from [`identify_udp`]).
 pub fn datagram_parser(protocol: &str) -> Option<Box<dyn DatagramParser>> {
-    let _ = protocol;
-    None
+    match protocol {
+        "dns" | "mdns" | "llmnr" => Some(Box::new(dns::DnsDatagramParser)),
+        _ => None,
+    }
 }
 
 /// The parser for a session the analyzer matched to an [`Expectation`] (an FTP data
