@@ -510,6 +510,7 @@ fn drain_block<S: RecordSink>(
             interface: slot.iface,
             wire_len: wf.wire_len,
             hardware_timestamp: wf.hardware_timestamp,
+            vlan_restored: wf.vlan_restored(),
         };
         let mut stored_len = wf.stored_len as u64;
         let mut truncated = wf.truncated();

@@ -33,6 +33,9 @@ impl<'a> WireFrame<'a> {
         &self.parts[..self.nparts]
     }
     /// Shorter than on the wire (snaplen or ring block limit).
+    pub fn vlan_restored(&self) -> bool {
+        self.nparts == 3
+    }
     pub fn truncated(&self) -> bool {
         self.stored_len < self.wire_len
     }

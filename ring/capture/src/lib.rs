@@ -35,8 +35,10 @@ pub mod frame;
 pub mod nic;
 pub mod sink;
 pub mod stats;
+pub mod store_sink;
 pub mod sys;
 
 pub use engine::{Capture, CaptureError, CaptureOptions, in_hot_path};
 pub use sink::{Appended, PacketMeta, RecordSink};
 pub use stats::{CaptureState, Drops, InterfaceStats, StatsReader, StatsSnapshot};
+pub use store_sink::StoreSink;

@@ -18,6 +18,8 @@ pub struct PacketMeta {
     pub wire_len: u32,
     /// The timestamp came from the NIC.
     pub hardware_timestamp: bool,
+    /// A VLAN tag the kernel had stripped was put back into the frame.
+    pub vlan_restored: bool,
 }
 
 /// The outcome of one append that did not fail fatally.

@@ -1,4 +1,22 @@
-//! `kuroko capture`.
+//! `kuroko capture`: live capture from one or more interfaces into the segment store.
+//!
+//! Start-up (as root or with CAP_NET_RAW, CAP_IPC_LOCK, CAP_SYS_NICE): open the store's
+//! writer (non-blocking: a full store means counted backpressure drops, never a stalled
+//! capture), open the TPACKET_V3 rings, start the capture threads; then every thread drops
+//! all capabilities. This thread supervises: it updates NIC counters and the heartbeat in
+//! `DIR/stats/capture.stats` four times a second and ends the capture on SIGINT/SIGTERM,
+//! after `--duration` or after `--count` packets: the threads drain the ring, the store is
+//! flushed and closed, and a summary with the drops by cause is printed.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use kuroko_capture::{Capture, CaptureOptions, StatsSnapshot, StoreSink};
+use kuroko_model::config::{Budget, Config};
+use kuroko_model::units::{format_bytes, parse_bytes};
+use kuroko_ring::{SegmentWriter, StoreOptions};
 
 use super::DataArgs;
 
@@ -6,9 +24,231 @@ use super::DataArgs;
 pub struct Args {
     #[command(flatten)]
     pub data: DataArgs,
+    /// Interface to capture on; repeat for several (overrides `[capture] interfaces`).
+    #[arg(long = "iface", value_name = "IF")]
+    pub iface: Vec<String>,
+    /// Stop after this many seconds (fractions allowed).
+    #[arg(long, value_name = "S")]
+    pub duration: Option<f64>,
+    /// Stop after this many packets.
+    #[arg(long, value_name = "N")]
+    pub count: Option<u64>,
+    /// Capture filter in tcpdump syntax (overrides `[capture] filter`).
+    #[arg(long, value_name = "EXPR")]
+    pub filter: Option<String>,
+    /// Print the summary as JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// Test hook: accept at most this many bytes per second into the store (e.g. `1MB`);
+    /// the rest is dropped and counted as backpressure, as with a disk that slow.
+    #[arg(long, value_name = "SIZE", hide = true)]
+    pub store_rate_limit: Option<String>,
+}
+
+/// How often the supervisor updates NIC counters and the heartbeat.
+const TICK: Duration = Duration::from_millis(250);
+
+fn store_options(config: &Config, data: &std::path::Path) -> anyhow::Result<StoreOptions> {
+    let budget = match config
+        .storage
+        .budget()
+        .map_err(anyhow::Error::msg)
+        .context("[storage] budget")?
+    {
+        Budget::Bytes(b) => b,
+        Budget::Percent(p) => {
+            let fs = kuroko_ring::filesystem_size(data)
+                .with_context(|| format!("cannot size the file system of {}", data.display()))?;
+            (fs as f64 * p / 100.0) as u64
+        }
+    };
+    let segment_size = config
+        .storage
+        .segment_size_bytes()
+        .map_err(anyhow::Error::msg)
+        .context("[storage] segment_size")?;
+    Ok(StoreOptions {
+        budget,
+        segment_size,
+        nonblocking: true,
+        ..StoreOptions::default()
+    })
+}
+
+fn capture_options(config: &Config, args: &Args) -> anyhow::Result<CaptureOptions> {
+    let c = &config.capture;
+    let interfaces = if args.iface.is_empty() {
+        c.interfaces.clone()
+    } else {
+        args.iface.clone()
+    };
+    if interfaces.is_empty() {
+        bail!("no capture interface: pass --iface IF or set [capture] interfaces in the config");
+    }
+    Ok(CaptureOptions {
+        interfaces,
+        snaplen: c.snaplen,
+        ring_size: parse_bytes(&c.ring_size)
+            .map_err(anyhow::Error::msg)
+            .context("[capture] ring_size")?,
+        block_size: parse_bytes(&c.block_size)
+            .map_err(anyhow::Error::msg)
+            .context("[capture] block_size")?,
+        threads_per_interface: c.threads_per_interface,
+        cores: c.cores.clone(),
+        realtime: c.realtime,
+        filter: args.filter.clone().unwrap_or_else(|| c.filter.clone()),
+        count: args.count,
+        // The store takes one writer (an flock on segments/.lock): one capture thread
+        // serves every socket.
+        max_writers: 1,
+        ..CaptureOptions::default()
+    })
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
-    let _config = args.data.load_config()?;
-    anyhow::bail!("`kuroko capture` is not part of this build yet")
+    let config = args.data.load_config()?;
+    let data: PathBuf = args.data.data.clone();
+    let opts = capture_options(&config, &args)?;
+    let store_opts = store_options(&config, &data)?;
+    let rate = match &args.store_rate_limit {
+        Some(t) => Some(
+            parse_bytes(t)
+                .map_err(anyhow::Error::msg)
+                .context("--store-rate-limit")?,
+        ),
+        None => None,
+    };
+    if let Some(d) = args.duration
+        && !(d.is_finite() && d >= 0.0)
+    {
+        bail!("--duration {d}: give a number of seconds");
+    }
+
+    std::fs::create_dir_all(&data)
+        .with_context(|| format!("cannot create data directory {}", data.display()))?;
+    kuroko_capture::sys::process::install_stop_signals()
+        .context("cannot install signal handlers")?;
+
+    let capture = Capture::start(&opts, &data, |_| {
+        let w = SegmentWriter::open(&data, &store_opts)?;
+        let s = StoreSink::new(w);
+        Ok::<_, kuroko_ring::StoreError>(match rate {
+            Some(r) => s.with_rate_limit(r),
+            None => s,
+        })
+    })
+    .with_context(|| format!("cannot start capture on {}", opts.interfaces.join(", ")))?;
+
+    let progress = std::io::stderr().is_terminal();
+    let started = Instant::now();
+    let deadline = args.duration.map(|d| started + Duration::from_secs_f64(d));
+    let reader = kuroko_capture::StatsReader::open(&data).ok();
+    let mut last_progress = Instant::now();
+    loop {
+        if kuroko_capture::sys::process::stop_requested() || capture.finished() {
+            break;
+        }
+        let now = Instant::now();
+        if let Some(d) = deadline
+            && now >= d
+        {
+            break;
+        }
+        let sleep = deadline.map_or(TICK, |d| TICK.min(d.saturating_duration_since(now)));
+        std::thread::sleep(sleep);
+        capture.tick();
+        if progress
+            && last_progress.elapsed() >= Duration::from_secs(1)
+            && let Some(r) = &reader
+        {
+            let s = r.snapshot();
+            eprint!(
+                "\r{} packets, {}, {} dropped   ",
+                s.total_packets(),
+                format_bytes(s.interfaces.iter().map(|i| i.bytes).sum()),
+                s.total_drops().total()
+            );
+            last_progress = Instant::now();
+        }
+    }
+    if progress {
+        eprintln!();
+    }
+    let snap = capture.stop().context("capture ended with an error")?;
+    print_summary(&snap, started.elapsed(), args.json)?;
+    Ok(())
+}
+
+fn print_summary(s: &StatsSnapshot, elapsed: Duration, json: bool) -> anyhow::Result<()> {
+    if json {
+        let ifaces: Vec<_> = s
+            .interfaces
+            .iter()
+            .map(|i| {
+                serde_json::json!({
+                    "name": i.name,
+                    "packets": i.packets,
+                    "bytes": i.bytes,
+                    "stored_bytes": i.stored_bytes,
+                    "truncated_packets": i.truncated_packets,
+                    "hardware_timestamps": i.hardware_timestamps,
+                    "drops": {
+                        "kernel_ring": i.drops.kernel_ring,
+                        "nic_dropped": i.drops.nic_dropped,
+                        "nic_missed": i.drops.nic_missed,
+                        "nic_fifo": i.drops.nic_fifo,
+                        "backpressure": i.drops.backpressure,
+                    },
+                })
+            })
+            .collect();
+        let d = s.total_drops();
+        println!(
+            "{}",
+            serde_json::json!({
+                "seconds": elapsed.as_secs_f64(),
+                "packets": s.total_packets(),
+                "bytes": s.interfaces.iter().map(|i| i.bytes).sum::<u64>(),
+                "drops": {
+                    "total": d.total(),
+                    "kernel_ring": d.kernel_ring,
+                    "nic_dropped": d.nic_dropped,
+                    "nic_missed": d.nic_missed,
+                    "nic_fifo": d.nic_fifo,
+                    "backpressure": d.backpressure,
+                },
+                "truncated_packets": s.interfaces.iter().map(|i| i.truncated_packets).sum::<u64>(),
+                "interfaces": ifaces,
+            })
+        );
+        return Ok(());
+    }
+    println!("captured for {:.1} s", elapsed.as_secs_f64());
+    for i in &s.interfaces {
+        let d = &i.drops;
+        println!(
+            "{:<16} {} packets, {} ({} stored), drops: ring {}, nic {}/{}/{} (dropped/missed/fifo), backpressure {}; truncated {}",
+            i.name,
+            i.packets,
+            format_bytes(i.bytes),
+            format_bytes(i.stored_bytes),
+            d.kernel_ring,
+            d.nic_dropped,
+            d.nic_missed,
+            d.nic_fifo,
+            d.backpressure,
+            i.truncated_packets,
+        );
+    }
+    let d = s.total_drops();
+    println!(
+        "total: {} packets, {} dropped (kernel ring {}, nic {}, backpressure {})",
+        s.total_packets(),
+        d.total(),
+        d.kernel_ring,
+        d.nic_dropped + d.nic_missed + d.nic_fifo,
+        d.backpressure
+    );
+    Ok(())
 }
