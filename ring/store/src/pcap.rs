@@ -693,3 +693,25 @@ pub fn export_pcap<W: Write>(
     rep.lost_segments = scan.lost_segments;
     Ok(rep)
 }
+
+/// Imports a capture file from disk (memory-mapped; the file must not shrink meanwhile).
+pub fn import_file(
+    writer: &mut SegmentWriter,
+    path: &std::path::Path,
+    iface_base: u16,
+    progress: impl FnMut(usize, usize),
+) -> Result<ImportReport, ImportError> {
+    let io = |e| ImportError::Store(crate::error::StoreError::io(path, e));
+    let file = std::fs::File::open(path).map_err(io)?;
+    let len = file.metadata().map_err(io)?.len();
+    let map = crate::sys::Map::new(&file, len).map_err(io)?;
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let total = map.bytes().len();
+    let mut progress = progress;
+    import(writer, map.bytes(), iface_base, &name, |done| {
+        progress(done, total)
+    })
+}

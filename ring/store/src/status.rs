@@ -83,7 +83,6 @@ pub fn status_of(reader: &StoreReader) -> StoreStatus {
         }
         _ => None,
     };
-    let ws = layout::read_writer_state(paths);
     let mode = match ws.map(|w| w.io_mode.get()) {
         Some(io_mode::URING_DIRECT) => "uring+direct",
         Some(io_mode::PWRITE_DIRECT) => "pwrite+direct",

@@ -1,14 +1,164 @@
-//! `kuroko import`.
+//! `kuroko import FILE... --data DIR`: stores pcap / pcapng files into the segment ring as if
+//! they had been captured live (their timestamps are kept).
+//!
+//! Also home of [`store_options`], the one conversion from the `[storage]` config section to
+//! the store's own options, for every command that writes the store.
 
 use super::DataArgs;
+use anyhow::{Context, bail};
+use kuroko_model::config::{Budget, Config};
+use kuroko_ring::pcap::{ImportError, import_file};
+use kuroko_ring::{SegmentWriter, StoreOptions};
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
     #[command(flatten)]
     pub data: DataArgs,
+    /// pcap or pcapng files (Ethernet link type), imported in the order given.
+    #[arg(required = true, value_name = "FILE")]
+    pub files: Vec<PathBuf>,
+}
+
+/// The store options for data directory `data` from the config's `[storage]` section.
+///
+/// A percentage budget is taken of the file system that holds (or will hold) `data`.
+/// These apply only when the store is created: an existing store keeps its geometry
+/// (`store.meta`), because resizing a ring would drop data.
+pub fn store_options(config: &Config, data: &Path) -> anyhow::Result<StoreOptions> {
+    let budget = match config
+        .storage
+        .budget()
+        .map_err(anyhow::Error::msg)
+        .context("storage.budget")?
+    {
+        Budget::Bytes(b) => b,
+        Budget::Percent(p) => {
+            let fs = kuroko_ring::filesystem_size(data)
+                .with_context(|| format!("cannot size the file system of {}", data.display()))?;
+            (fs as f64 * p / 100.0) as u64
+        }
+    };
+    let segment_size = config
+        .storage
+        .segment_size_bytes()
+        .map_err(anyhow::Error::msg)
+        .context("storage.segment_size")?;
+    Ok(StoreOptions {
+        budget,
+        segment_size,
+        ..StoreOptions::default()
+    })
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
-    let _config = args.data.load_config()?;
-    anyhow::bail!("`kuroko import` is not part of this build yet")
+    let config = args.data.load_config()?;
+    let opts = store_options(&config, &args.data.data)?;
+    for f in &args.files {
+        if !f.is_file() {
+            bail!(
+                "{}: no such file; give pcap or pcapng files to import",
+                f.display()
+            );
+        }
+    }
+    let mut writer = SegmentWriter::open(&args.data.data, &opts)
+        .with_context(|| format!("cannot open the store in {}", args.data.data.display()))?;
+    let rec = writer.recovery();
+    if !rec.sealed_slots.is_empty() {
+        eprintln!(
+            "kuroko: recovered after an unclean stop: sealed {} open segment(s), {} damaged block(s) skipped",
+            rec.sealed_slots.len(),
+            rec.damaged_blocks
+        );
+    }
+    let tty = std::io::stderr().is_terminal();
+    let mut total_packets = 0u64;
+    for (i, file) in args.files.iter().enumerate() {
+        let shown = file.display().to_string();
+        let mut last = Instant::now();
+        let progress = |done: usize, total: usize| {
+            if tty && last.elapsed() > Duration::from_millis(200) {
+                last = Instant::now();
+                let pct = if total == 0 { 100 } else { done * 100 / total };
+                eprint!("\r\x1b[Kimporting {shown}: {pct}%");
+                let _ = std::io::stderr().flush();
+            }
+        };
+        let rep = match import_file(&mut writer, file, 0, progress) {
+            Ok(r) => r,
+            Err(e) => {
+                if tty {
+                    eprint!("\r\x1b[K");
+                }
+                let before = if i > 0 {
+                    format!(" ({} file(s) before it were stored)", i)
+                } else {
+                    String::new()
+                };
+                let _ = writer.close();
+                return Err(match e {
+                    ImportError::Pcap(p) => anyhow::anyhow!("{shown}: {p}{before}"),
+                    ImportError::Store(s) => {
+                        anyhow::Error::new(s).context(format!("importing {shown}{before}"))
+                    }
+                });
+            }
+        };
+        if tty {
+            eprint!("\r\x1b[K");
+        }
+        total_packets += rep.packets;
+        println!(
+            "{shown}: {} packets, {} stored{}",
+            rep.packets,
+            kuroko_model::units::format_bytes(rep.bytes),
+            match (rep.first_ts, rep.last_ts) {
+                (Some(a), Some(b)) => format!(
+                    ", {} to {}",
+                    kuroko_model::time::Timestamp(a as i64),
+                    kuroko_model::time::Timestamp(b as i64)
+                ),
+                _ => String::new(),
+            }
+        );
+        if let Some(cut) = rep.truncated {
+            eprintln!(
+                "kuroko: {shown}: the file is cut short: the last {cut} bytes (an incomplete packet) were not stored"
+            );
+        }
+        if let Some(m) = &rep.malformed {
+            eprintln!(
+                "kuroko: {shown}: stopped at a malformed record ({m}); the packets before it were stored"
+            );
+        }
+        if rep.too_large > 0 {
+            eprintln!(
+                "kuroko: {shown}: {} packet(s) longer than {} bytes were skipped",
+                rep.too_large,
+                writer.max_caplen()
+            );
+        }
+        if rep.untimed_packets > 0 {
+            eprintln!(
+                "kuroko: {shown}: {} pcapng simple packet(s) had no timestamp and got the previous packet's",
+                rep.untimed_packets
+            );
+        }
+    }
+    writer.close().with_context(|| {
+        format!(
+            "cannot finish writing the store in {}",
+            args.data.data.display()
+        )
+    })?;
+    if args.files.len() > 1 {
+        println!(
+            "{total_packets} packets imported from {} files",
+            args.files.len()
+        );
+    }
+    Ok(())
 }

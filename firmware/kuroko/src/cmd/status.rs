@@ -1,14 +1,242 @@
-//! `kuroko status`.
+//! `kuroko status --data DIR [--format table|json]`.
+//!
+//! Status is a list of [`Section`]s, each a JSON object under its own key (`"store"`,
+//! later `"capture"`, `"analyzer"`, …) plus the rows of its table. To add a section, write a
+//! `fn …_section(&Context) -> Section` and list it in [`sections`]; both renderers pick it
+//! up. A section that has nothing to say yet (no capture ran) still appears, with
+//! `"present": false`, so scripts can rely on its key.
 
 use super::DataArgs;
+use anyhow::Context as _;
+use kuroko_model::time::Timestamp;
+use kuroko_model::units::format_bytes;
+use kuroko_ring::{StoreError, StoreStatus};
+use serde_json::{Value, json};
+use std::path::PathBuf;
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Format {
+    #[default]
+    Table,
+    Json,
+}
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
     #[command(flatten)]
     pub data: DataArgs,
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+}
+
+/// What every section builder gets.
+pub struct Context {
+    pub data: PathBuf,
+    pub config: kuroko_model::config::Config,
+}
+
+/// One part of `status`.
+pub struct Section {
+    /// JSON key.
+    pub key: &'static str,
+    /// Table heading.
+    pub title: &'static str,
+    pub json: Value,
+    /// (label, value) rows of the table.
+    pub rows: Vec<(String, String)>,
+}
+
+/// Every section, in table order.
+pub fn sections(ctx: &Context) -> anyhow::Result<Vec<Section>> {
+    Ok(vec![store_section(ctx)?])
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
-    let _config = args.data.load_config()?;
-    anyhow::bail!("`kuroko status` is not part of this build yet")
+    let config = args.data.load_config()?;
+    if !args.data.data.is_dir() {
+        anyhow::bail!(
+            "{} does not exist; import or capture into it first",
+            args.data.data.display()
+        );
+    }
+    let ctx = Context {
+        data: args.data.data.clone(),
+        config,
+    };
+    let sections = sections(&ctx)?;
+    match args.format {
+        Format::Json => println!("{}", serde_json::to_string_pretty(&to_json(&sections))?),
+        Format::Table => print!("{}", to_table(&sections)),
+    }
+    Ok(())
+}
+
+pub fn to_json(sections: &[Section]) -> Value {
+    let mut obj = serde_json::Map::new();
+    for s in sections {
+        obj.insert(s.key.to_string(), s.json.clone());
+    }
+    Value::Object(obj)
+}
+
+pub fn to_table(sections: &[Section]) -> String {
+    let width = sections
+        .iter()
+        .flat_map(|s| s.rows.iter().map(|(k, _)| k.chars().count()))
+        .max()
+        .unwrap_or(0);
+    let mut out = String::new();
+    for (i, s) in sections.iter().enumerate() {
+        if i > 0 {
+            out.push('\n');
+        }
+        out.push_str(s.title);
+        out.push('\n');
+        for (k, v) in &s.rows {
+            out.push_str(&format!("  {k:<width$}  {v}\n"));
+        }
+    }
+    out
+}
+
+fn rfc3339(ns: Option<u64>) -> Value {
+    ns.map_or(Value::Null, |n| {
+        Value::String(Timestamp(n as i64).to_rfc3339())
+    })
+}
+
+fn duration(secs: f64) -> String {
+    let s = secs.max(0.0);
+    if s < 120.0 {
+        format!("{s:.1} s")
+    } else if s < 7200.0 {
+        format!("{:.1} min", s / 60.0)
+    } else if s < 172_800.0 {
+        format!("{:.1} h", s / 3600.0)
+    } else {
+        format!("{:.1} days", s / 86400.0)
+    }
+}
+
+/// The segment store: disk use, retention window, writes, I/O mode.
+pub fn store_section(ctx: &Context) -> anyhow::Result<Section> {
+    let st = match kuroko_ring::store_status(&ctx.data) {
+        Ok(st) => st,
+        Err(StoreError::NotAStore { .. }) => {
+            return Ok(Section {
+                key: "store",
+                title: "Store",
+                json: json!({"present": false}),
+                rows: vec![("segments".into(), "no segment store yet".into())],
+            });
+        }
+        Err(e) => return Err(e).context("cannot read the store's status"),
+    };
+    let mut section = store_section_of(&st);
+    // An existing ring keeps the geometry it was created with; say so when the config
+    // now asks for another (resizing would drop data).
+    if let Ok(opts) = super::import::store_options(&ctx.config, &ctx.data)
+        && (opts.budget != st.budget_bytes || opts.segment_size != st.segment_size)
+    {
+        section.rows.push((
+            "note".into(),
+            format!(
+                "the config asks for a {} budget of {} segments; this ring keeps the geometry it was created with",
+                format_bytes(opts.budget),
+                format_bytes(opts.segment_size)
+            ),
+        ));
+    }
+    Ok(section)
+}
+
+fn store_section_of(st: &StoreStatus) -> Section {
+    let mut json = serde_json::to_value(st).unwrap_or(Value::Null);
+    if let Value::Object(m) = &mut json {
+        m.insert("present".into(), Value::Bool(true));
+        m.insert("oldest_packet".into(), rfc3339(st.oldest_packet_ns));
+        m.insert("newest_packet".into(), rfc3339(st.newest_packet_ns));
+        m.insert("last_write".into(), rfc3339(st.last_write_wall_ns));
+    }
+    let time = |ns: Option<u64>| ns.map_or("-".to_string(), |n| Timestamp(n as i64).to_rfc3339());
+    let mut rows: Vec<(String, String)> = vec![
+        (
+            "segments".into(),
+            format!(
+                "{} used, {} free of {} × {} ({} open)",
+                st.segments_used,
+                st.segments_free,
+                st.segments_total,
+                format_bytes(st.segment_size),
+                st.segments_open
+            ),
+        ),
+        (
+            "disk".into(),
+            format!(
+                "{} on disk, budget {} ({:.0}% of the ring filled)",
+                format_bytes(st.disk_bytes),
+                format_bytes(st.budget_bytes),
+                st.fill_percent
+            ),
+        ),
+        (
+            "stored".into(),
+            format!(
+                "{} packets, {}",
+                st.stored_packets,
+                format_bytes(st.stored_bytes)
+            ),
+        ),
+        ("oldest packet".into(), time(st.oldest_packet_ns)),
+        ("newest packet".into(), time(st.newest_packet_ns)),
+        (
+            "retention window".into(),
+            st.retention_seconds.map_or("-".into(), duration),
+        ),
+        (
+            "written".into(),
+            format!(
+                "{} packets, {} since the store was created",
+                st.packets_written,
+                format_bytes(st.bytes_written)
+            ),
+        ),
+        (
+            "fill rate".into(),
+            st.write_rate_bytes_per_sec
+                .map_or("-".into(), |r| format!("{}/s", format_bytes(r as u64))),
+        ),
+        ("io".into(), st.io_mode.clone()),
+    ];
+    for f in &st.io_fallbacks {
+        rows.push(("io fallback".into(), f.clone()));
+    }
+    rows.push((
+        "errors".into(),
+        format!(
+            "{} write errors, {} backpressure drops, {} packets too large, {} damaged blocks",
+            st.write_errors, st.backpressure_drops, st.rejected_packets, st.damaged_blocks
+        ),
+    ));
+    if st.segments_recovered > 0 {
+        rows.push((
+            "recovered".into(),
+            format!(
+                "{} segment(s) sealed by crash recovery",
+                st.segments_recovered
+            ),
+        ));
+    }
+    rows.push((
+        "writer".into(),
+        st.writer_pid
+            .map_or("not running".into(), |p| format!("running (pid {p})")),
+    ));
+    Section {
+        key: "store",
+        title: "Store",
+        json,
+        rows,
+    }
 }
