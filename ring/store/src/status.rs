@@ -69,11 +69,13 @@ pub fn status_of(reader: &StoreReader) -> StoreStatus {
     let files = (0..ring.slot_count)
         .filter(|&s| paths.slot(s).exists())
         .count() as u64;
+    let ws = layout::read_writer_state(paths);
     let recent: Vec<_> = segs.iter().rev().take(8).collect();
     let rate = match (recent.last(), recent.first()) {
         (Some(first), Some(last)) => {
+            // An open segment was last written when the writer last published its state.
             let end = if last.open {
-                layout::now_ns()
+                ws.map_or(0, |w| w.updated_wall_ns.get())
             } else {
                 last.sealed_wall_ns
             };
