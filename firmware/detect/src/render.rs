@@ -70,7 +70,9 @@ pub fn finding(
     }
     if rule == RuleId::VpnLargeUpload && a.max_metric > 0 {
         signals.push(format!(
-            "largest upload total within the window: {}",
+            "largest upload total within the window: {:.1} MB ({} bytes, {})",
+            a.max_metric as f64 / 1e6,
+            a.max_metric,
             format_bytes(a.max_metric)
         ));
     }

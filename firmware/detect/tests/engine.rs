@@ -1,0 +1,294 @@
+//! The engine on realistic session records: aggregation, levels and overrides, time
+//! zones, and the office-traffic false-positive check.
+
+mod common;
+
+use common::*;
+use kuroko_detect::{Engine, aggregate::MAX_EVIDENCE};
+use kuroko_model::Timestamp;
+use kuroko_model::config::{Config, LevelOverride};
+use kuroko_model::finding::{Category, Lang, Risk};
+
+#[test]
+fn repeated_events_aggregate_into_one_finding_per_rule_client_server() {
+    let mut e = Engine::new(&Config::default()).unwrap();
+    let t0 = office_hours();
+    for i in 0..50 {
+        e.observe(&telnet(
+            &format!("tn{i}"),
+            "10.0.0.5",
+            "10.0.3.1",
+            Timestamp(t0.nanos() + i * 60_000_000_000),
+        ));
+    }
+    e.observe(&telnet("other-client", "10.0.0.6", "10.0.3.1", t0));
+    let f = e.findings(Lang::Ja);
+    assert_eq!(f.len(), 2, "{f:#?}");
+    let main = f
+        .iter()
+        .find(|x| x.client.as_deref() == Some("10.0.0.5"))
+        .unwrap();
+    assert_eq!(main.rule, "telnet_use");
+    assert_eq!(main.count, 50);
+    assert_eq!(main.evidence.len(), MAX_EVIDENCE);
+    assert_eq!(main.evidence[0], "tn0", "the first sessions are kept");
+    assert_eq!(main.first_seen, t0);
+    assert_eq!(
+        main.last_seen,
+        Timestamp(t0.nanos() + 49 * 60_000_000_000 + 1_500_000_000)
+    );
+    assert_eq!(main.server.as_deref(), Some("10.0.3.1"));
+    assert_eq!(
+        (main.vulnerability, main.threat, main.risk),
+        (3, 2, Risk::B)
+    );
+    assert_eq!(main.title, "Telnet の利用");
+    assert_eq!(main.category, Category::LateralMovement);
+    assert!(main.countermeasures.iter().any(|c| c == "Telnet の無効化"));
+    assert!(main.attack.contains(&"T1021".to_string()));
+    // The id depends on (rule, client, server) only.
+    let mut again = Engine::new(&Config::default()).unwrap();
+    again.observe(&telnet("x", "10.0.0.5", "10.0.3.1", t0));
+    assert_eq!(again.findings(Lang::En)[0].id, main.id);
+    assert_eq!(again.findings(Lang::En)[0].title, "Telnet in use");
+}
+
+#[test]
+fn aggregated_sides_list_their_peers() {
+    // Exploit attempts from many outside addresses: one finding per server, clients listed.
+    let mut e = Engine::new(&Config::default()).unwrap();
+    for (i, attacker) in ["203.0.113.7", "198.51.100.23", "203.0.113.7"]
+        .iter()
+        .enumerate()
+    {
+        let s = web(
+            &format!("x{i}"),
+            attacker,
+            "10.0.0.10",
+            "vpn.corp.example",
+            "/remote/fgt_lang?lang=/../../../..//////////dev/cmdb/sslvpn_websession",
+            office_hours(),
+        );
+        e.observe(&s);
+    }
+    let f: Vec<_> = e
+        .findings(Lang::En)
+        .into_iter()
+        .filter(|f| f.rule == "public_app_exploit_attempt")
+        .collect();
+    assert_eq!(f.len(), 1);
+    assert_eq!(f[0].client, None);
+    assert_eq!(f[0].server.as_deref(), Some("10.0.0.10"));
+    assert_eq!(f[0].count, 3);
+    assert!(
+        f[0].signals
+            .iter()
+            .any(|s| s == "clients (2): 203.0.113.7, 198.51.100.23"),
+        "{:?}",
+        f[0].signals
+    );
+    assert!(f[0].signals.iter().any(|s| s.contains("CVE-2018-13379")));
+    assert_eq!(f[0].risk, Risk::B);
+}
+
+#[test]
+fn overrides_change_levels_and_keep_the_reason_and_disabled_rules_stay_silent() {
+    let mut c = Config::default();
+    c.detect.overrides.insert(
+        "telnet_use".into(),
+        LevelOverride {
+            vulnerability: Some(1),
+            threat: Some(1),
+            reason: "閉域の検証ネットワークのみで使用".into(),
+        },
+    );
+    c.detect.overrides.insert(
+        "ssh_external".into(),
+        LevelOverride {
+            vulnerability: None,
+            threat: Some(2),
+            reason: String::new(),
+        },
+    );
+    c.detect.disabled_rules = vec!["ftp_default_port_internal".into()];
+    let mut e = Engine::new(&c).unwrap();
+    e.observe(&telnet("t1", "10.0.0.5", "10.0.3.1", office_hours()));
+    e.observe(&session(
+        "s1",
+        "ssh",
+        "10.0.0.5",
+        50_000,
+        "203.0.113.50",
+        22,
+        office_hours(),
+    ));
+    let mut ftp = session(
+        "f1",
+        "ftp",
+        "10.0.0.5",
+        50_001,
+        "10.0.0.21",
+        21,
+        office_hours(),
+    );
+    ftp.ftp = Some(Default::default());
+    e.observe(&ftp);
+    let f = e.findings(Lang::Ja);
+    let t = f.iter().find(|f| f.rule == "telnet_use").unwrap();
+    assert_eq!((t.vulnerability, t.threat, t.risk), (1, 1, Risk::E));
+    assert_eq!(
+        t.override_reason.as_deref(),
+        Some("閉域の検証ネットワークのみで使用")
+    );
+    let s = f.iter().find(|f| f.rule == "ssh_external").unwrap();
+    assert_eq!(
+        (s.vulnerability, s.threat, s.risk),
+        (3, 2, Risk::B),
+        "only the threat was overridden"
+    );
+    assert!(s.override_reason.is_some());
+    assert!(f.iter().all(|f| f.rule != "ftp_default_port_internal"));
+    // Highest risk first.
+    assert_eq!(f[0].rule, "ssh_external");
+
+    let mut bad = Config::default();
+    bad.detect.disabled_rules = vec!["telnet".into()];
+    let err = Engine::new(&bad).err().unwrap().to_string();
+    assert!(
+        err.contains("detect.disabled_rules") && err.contains("telnet_use"),
+        "{err}"
+    );
+}
+
+#[test]
+fn business_hours_follow_the_configured_zone_with_dst_and_weekends() {
+    let netflix =
+        |id: &str, t: Timestamp| tls(id, "10.0.0.5", "198.38.120.10", "www.netflix.com", t);
+    let fired = |c: &Config, t: Timestamp| {
+        let mut e = Engine::new(c).unwrap();
+        e.observe(&netflix("n", t));
+        e.findings(Lang::En)
+            .iter()
+            .any(|f| f.rule == "streaming_or_adult_in_business_hours")
+    };
+    let mut ny = Config::default();
+    ny.site.timezone = "America/New_York".into();
+    // 2026-03-09 is the Monday after DST started (EDT, UTC-4).
+    assert!(fired(&ny, at("UTC", 2026, 3, 9, 13, 30)), "09:30 EDT");
+    assert!(!fired(&ny, at("UTC", 2026, 3, 9, 12, 30)), "08:30 EDT");
+    // The Friday before, still EST (UTC-5): 13:30Z is 08:30 local.
+    assert!(!fired(&ny, at("UTC", 2026, 3, 6, 13, 30)), "08:30 EST");
+    assert!(fired(&ny, at("UTC", 2026, 3, 6, 14, 30)), "09:30 EST");
+    // Weekend in Tokyo.
+    let tokyo = Config::default();
+    assert!(
+        !fired(&tokyo, at("Asia/Tokyo", 2026, 11, 21, 11, 0)),
+        "Saturday"
+    );
+    assert!(
+        !fired(&tokyo, at("Asia/Tokyo", 2026, 11, 22, 11, 0)),
+        "Sunday"
+    );
+    assert!(
+        fired(&tokyo, at("Asia/Tokyo", 2026, 11, 20, 11, 0)),
+        "Friday"
+    );
+    // Custom hours with a lunch break.
+    let mut lunch = Config::default();
+    lunch.site.business_hours = "mon-fri 09:00-12:00, mon-fri 13:00-18:00".into();
+    assert!(!fired(&lunch, at("Asia/Tokyo", 2026, 11, 18, 12, 30)));
+    assert!(fired(&lunch, at("Asia/Tokyo", 2026, 11, 18, 13, 30)));
+}
+
+/// The false-positive check: a morning of ordinary office traffic.
+#[test]
+fn ordinary_office_sessions_yield_nothing_above_grade_e() {
+    let mut e = Engine::new(&Config::default()).unwrap();
+    let t = office_hours();
+    let mut n = 0;
+    let mut id = || {
+        n += 1;
+        format!("o{n}")
+    };
+    let sites = [
+        "www.google.com",
+        "www.yahoo.co.jp",
+        "www.microsoft.com",
+        "login.microsoftonline.com",
+        "outlook.office365.com",
+        "github.com",
+        "www.nikkei.com",
+        "www.mufg.jp",
+        "www.smbc.co.jp",
+        "slack.com",
+        "zoom.us",
+        "www.amazon.co.jp",
+    ];
+    for (i, site) in sites.iter().enumerate() {
+        let ts = Timestamp(t.nanos() + i as i64 * 30_000_000_000);
+        e.observe(&dns(&id(), "10.0.0.41", "10.0.0.2", site, ts));
+        e.observe(&tls(&id(), "10.0.0.41", "142.250.196.100", site, ts));
+    }
+    e.observe(&web(
+        &id(),
+        "10.0.0.41",
+        "10.0.0.80",
+        "intranet.corp.example",
+        "/portal/index.html?tab=news&page=2",
+        t,
+    ));
+    e.observe(&web(
+        &id(),
+        "10.0.0.42",
+        "93.184.216.34",
+        "example.com",
+        "/",
+        t,
+    ));
+    e.observe(&web(
+        &id(),
+        "10.0.0.42",
+        "10.0.0.80",
+        "intranet.corp.example",
+        "/search?q=%E4%BC%9A%E8%AD%B0%E5%AE%A4+%E4%BA%88%E7%B4%84",
+        t,
+    ));
+    e.observe(&internal_mail(&id(), t));
+    let mut imap = internal_mail(&id(), t);
+    imap.protocol = "imap".into();
+    imap.server.port = 143;
+    e.observe(&imap);
+    // An SMB file share and an RDP session inside: ordinary, no rule for them.
+    e.observe(&session(
+        &id(),
+        "smb",
+        "10.0.0.41",
+        50_500,
+        "10.0.0.12",
+        445,
+        t,
+    ));
+    e.observe(&session(
+        &id(),
+        "rdp",
+        "10.0.0.41",
+        50_501,
+        "10.0.0.13",
+        3389,
+        t,
+    ));
+    // A current OpenSSH server inside.
+    let mut ssh = session(&id(), "ssh", "10.0.0.41", 50_502, "10.0.0.14", 22, t);
+    ssh.ssh = Some(kuroko_model::session::Ssh {
+        client_version: Some("SSH-2.0-OpenSSH_9.9".into()),
+        server_version: Some("SSH-2.0-OpenSSH_9.9p1 Debian-1".into()),
+    });
+    e.observe(&ssh);
+    let above_e: Vec<_> = e
+        .findings(Lang::En)
+        .into_iter()
+        .filter(|f| f.risk < Risk::E)
+        .collect();
+    assert!(above_e.is_empty(), "{above_e:#?}");
+    assert!(e.stats().sessions_observed >= 30);
+}
