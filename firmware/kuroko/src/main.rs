@@ -7,6 +7,7 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 
 mod cmd;
+mod console_source;
 
 use clap::{Parser, Subcommand};
 

@@ -1,14 +1,41 @@
-//! `kuroko console`.
+//! `kuroko console`: the front-panel TUI on this terminal.
 
 use super::DataArgs;
+use crate::console_source::DataDirSource;
+use anyhow::Context;
+use kuroko_model::finding::Lang;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
     #[command(flatten)]
     pub data: DataArgs,
+    /// Language of the screens (default: `[console] lang` of the config, else ja).
+    #[arg(long)]
+    pub lang: Option<Lang>,
+    /// Draw with ASCII only (serial terminals without line-drawing characters).
+    #[arg(long)]
+    pub ascii: bool,
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
-    let _config = args.data.load_config()?;
-    anyhow::bail!("`kuroko console` is not part of this build yet")
+    let config = args.data.load_config()?;
+    let lang = match args.lang {
+        Some(l) => l,
+        None => config.console.lang.parse().unwrap_or_default(),
+    };
+    let ascii = args.ascii
+        || config.console.ascii
+        || std::env::var("TERM").is_ok_and(|t| t == "linux" || t == "vt100");
+    if !args.data.data.is_dir() {
+        anyhow::bail!(
+            "{} is not a data directory; capture or import first (kuroko capture / kuroko import)",
+            args.data.data.display()
+        );
+    }
+    let mut app = kuroko_console::App::new(lang, ascii);
+    if let Ok(tz) = config.site.tz() {
+        app.tz = tz;
+    }
+    let source = DataDirSource::new(&args.data.data, config, lang);
+    kuroko_console::event_loop::run(source, app).context("console terminal")
 }

@@ -1,0 +1,245 @@
+//! The console's view of a data directory: store status, the live capture stats page,
+//! the analyzer checkpoint, findings, alerts and the session index.
+//!
+//! Runs on the console's feeder threads, never on the UI thread. Every part may be
+//! missing (no capture running yet, nothing analyzed, no index): that becomes a warning
+//! line on the screen, never an error that stops the console.
+
+use kuroko_console::snapshot::{
+    AlertCondition, AlertHit, AlertsInfo, AnalyzerHealth, CaptureHealth, DiskInfo, Drops,
+    InterfaceHealth, SearchResult, Snapshot,
+};
+use kuroko_model::Timestamp;
+use kuroko_model::config::Config;
+use kuroko_model::finding::Lang;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+/// Files counted when sizing the evidence and files areas (bounds the walk on a huge area).
+const MAX_WALK_ENTRIES: usize = 200_000;
+/// Recent alerts shown.
+const RECENT_ALERTS: usize = 100;
+
+pub struct DataDirSource {
+    data: PathBuf,
+    config: Config,
+    lang: Lang,
+    /// Opened lazily, reopened when a capture restarts (a new page).
+    stats: Mutex<Option<kuroko_capture::StatsReader>>,
+    index: Mutex<Option<kuroko_index::Index>>,
+}
+
+impl DataDirSource {
+    pub fn new(data: &Path, config: Config, lang: Lang) -> Self {
+        DataDirSource {
+            data: data.to_path_buf(),
+            config,
+            lang,
+            stats: Mutex::new(None),
+            index: Mutex::new(None),
+        }
+    }
+
+    fn capture(&self, now: u64, warnings: &mut Vec<String>) -> CaptureHealth {
+        let mut guard = self.stats.lock().unwrap_or_else(|e| e.into_inner());
+        let mut snap = guard.as_ref().map(|r| r.snapshot());
+        // A page that stopped beating may belong to a capture that was restarted with a
+        // new page: reopen once.
+        if snap.as_ref().is_none_or(|s| !s.is_live(now)) {
+            match kuroko_capture::StatsReader::open(&self.data) {
+                Ok(r) => {
+                    snap = Some(r.snapshot());
+                    *guard = Some(r);
+                }
+                Err(e) => {
+                    if guard.is_none() {
+                        warnings.push(format!("capture: {e}"));
+                    }
+                }
+            }
+        }
+        let Some(s) = snap else {
+            return CaptureHealth::default();
+        };
+        CaptureHealth {
+            running: s.is_live(now),
+            heartbeat_age_s: Some(now.saturating_sub(s.heartbeat_ns) as f64 / 1e9),
+            interfaces: s
+                .interfaces
+                .iter()
+                .map(|i| InterfaceHealth {
+                    name: i.name.clone(),
+                    link_up: Some(i.link_up),
+                    packets: i.packets,
+                    bytes: i.bytes,
+                    drops: Drops {
+                        kernel: i.drops.kernel_ring,
+                        nic: i.drops.nic_dropped + i.drops.nic_missed + i.drops.nic_fifo,
+                        backpressure: i.drops.backpressure,
+                        truncated: i.truncated_packets,
+                    },
+                })
+                .collect(),
+            core_load: Vec::new(),
+            writer_backlog: None,
+            write_mode: None,
+        }
+    }
+}
+
+fn dir_size(dir: &Path) -> u64 {
+    let mut total = 0;
+    let mut seen = 0;
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(rd) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in rd.flatten() {
+            seen += 1;
+            if seen > MAX_WALK_ENTRIES {
+                return total;
+            }
+            match e.metadata() {
+                Ok(m) if m.is_dir() => stack.push(e.path()),
+                Ok(m) => total += m.len(),
+                Err(_) => {}
+            }
+        }
+    }
+    total
+}
+
+fn fs_space(dir: &Path) -> (u64, u64) {
+    match nix::sys::statvfs::statvfs(dir) {
+        Ok(s) => {
+            let f = s.fragment_size() as u64;
+            (s.blocks_available() as u64 * f, s.blocks() as u64 * f)
+        }
+        Err(_) => (0, 0),
+    }
+}
+
+impl kuroko_console::Source for DataDirSource {
+    fn snapshot(&self) -> Snapshot {
+        let now = Timestamp::now();
+        let now_ns = now.nanos().max(0) as u64;
+        let mut warnings = Vec::new();
+        let capture = self.capture(now_ns, &mut warnings);
+
+        let mut disk = DiskInfo::default();
+        let mut newest_ns = None;
+        let mut write_mode = None;
+        match kuroko_ring::status::store_status(&self.data) {
+            Ok(st) => {
+                disk.ring_used = st.disk_bytes;
+                disk.ring_budget = st.budget_bytes;
+                disk.segments_used = st.segments_used as u64;
+                disk.segments_total = st.segments_total as u64;
+                disk.oldest = st.oldest_packet_ns.map(|n| Timestamp(n as i64));
+                disk.newest = st.newest_packet_ns.map(|n| Timestamp(n as i64));
+                disk.bytes_written = st.bytes_written;
+                newest_ns = st.newest_packet_ns;
+                write_mode = Some(if st.io_fallbacks.is_empty() {
+                    st.io_mode.clone()
+                } else {
+                    format!("{} ({})", st.io_mode, st.io_fallbacks.join("; "))
+                });
+                if st.damaged_blocks > 0 {
+                    warnings.push(format!(
+                        "store: {} damaged blocks skipped",
+                        st.damaged_blocks
+                    ));
+                }
+            }
+            Err(e) => warnings.push(format!("store: {e}")),
+        }
+        let (free, total) = fs_space(&self.data);
+        disk.fs_free = free;
+        disk.fs_total = total;
+        disk.files_used = dir_size(&self.data.join("files"));
+        disk.evidence_used = dir_size(&self.data.join("evidence"));
+        disk.files_budget = self.config.storage.files_budget_bytes().unwrap_or(0);
+        disk.evidence_budget = self.config.storage.evidence_budget_bytes().unwrap_or(0);
+
+        let mut analyzer = AnalyzerHealth::default();
+        match kuroko_analyzer::checkpoint::load(&self.data) {
+            Ok(Some(cp)) => {
+                analyzer.running = now.nanos() - cp.written_at_ns < 10_000_000_000;
+                if let Some(newest) = newest_ns {
+                    analyzer.lag_s = Some((newest as i64 - cp.analyzed_ts_ns).max(0) as f64 / 1e9);
+                }
+                analyzer.sessions = cp.counters.sessions_emitted;
+            }
+            Ok(None) => warnings.push("analyzer: nothing analyzed yet".into()),
+            Err(e) => warnings.push(format!("analyzer: {e}")),
+        }
+
+        let findings = match kuroko_detect::load_findings(&self.data, &self.config, self.lang) {
+            Ok(f) => f,
+            Err(e) => {
+                warnings.push(format!("findings: {e}"));
+                Vec::new()
+            }
+        };
+
+        let mut alerts = AlertsInfo::default();
+        let recent = kuroko_index::alerts::recent(&self.data, RECENT_ALERTS).unwrap_or_default();
+        let (conds, errs) = kuroko_index::alerts::conditions(&self.config);
+        for (name, e) in errs {
+            warnings.push(format!("alert condition {name}: {e}"));
+        }
+        for c in conds {
+            let hits = recent.iter().filter(|a| a.condition == c.name).count() as u64;
+            alerts.conditions.push(AlertCondition {
+                name: c.name.clone(),
+                severity: c.severity.clone(),
+                query: c.query.to_string(),
+                comment: c.comment.clone(),
+                hits,
+            });
+        }
+        alerts.recent = recent
+            .iter()
+            .rev()
+            .map(|a| AlertHit {
+                time: a.time,
+                condition: a.condition.clone(),
+                severity: a.severity.clone(),
+                session_id: a.session.id.clone(),
+                summary: a.session.line(),
+            })
+            .collect();
+
+        Snapshot {
+            taken_at: now,
+            site: self.config.site.name.clone(),
+            capture: CaptureHealth {
+                write_mode,
+                ..capture
+            },
+            analyzer,
+            disk,
+            findings,
+            alerts,
+            warnings,
+        }
+    }
+
+    fn search(&self, query: &str, limit: usize) -> Result<SearchResult, String> {
+        let q = kuroko_index::Query::parse(query).map_err(|e| e.to_string())?;
+        let mut guard = self.index.lock().unwrap_or_else(|e| e.into_inner());
+        if guard.is_none() {
+            *guard = Some(kuroko_index::Index::open(&self.data).map_err(|e| e.to_string())?);
+        }
+        let index = guard.as_ref().ok_or("no index")?;
+        index.reload().map_err(|e| e.to_string())?;
+        let total = index.count(&q).map_err(|e| e.to_string())?;
+        let sessions = index.search(&q, limit).map_err(|e| e.to_string())?;
+        Ok(SearchResult {
+            query: query.to_string(),
+            total: Some(total),
+            sessions,
+        })
+    }
+}
