@@ -17,8 +17,18 @@
 
 #![forbid(unsafe_code)]
 
+pub mod aggregate;
+pub mod alerts;
+pub mod budget;
+pub mod compile;
+pub mod index;
+pub mod ingest;
 pub mod matcher;
 pub mod query;
+pub mod schema;
+pub mod synth;
 pub mod values;
 
+pub use index::{Hit, Index, IndexError};
+pub use ingest::{IngestSummary, Ingester, ingest_pending};
 pub use query::{Query, QueryError};

@@ -68,9 +68,7 @@ pub fn glob_match(pattern: &[GlobPart], text: &str) -> bool {
                 }
             }
             GlobPart::One => {
-                for j in 1..=t.len() {
-                    cur[j] = prev[j - 1];
-                }
+                cur[1..].copy_from_slice(&prev[..t.len()]);
             }
             GlobPart::Lit(c) => {
                 for j in 1..=t.len() {

@@ -1,0 +1,463 @@
+//! Alert conditions: saved searches evaluated on every new session as it is indexed
+//! (NetRAPTOR's alert list), delivered to the local alert log, syslog and mail.
+//!
+//! - Conditions come from `[alerts] conditions` plus the shipped defaults (`DEFAULTS`,
+//!   left out with `no_defaults = true`). Each is compiled once to a `Query` and evaluated
+//!   on the record with `Query::matches`, which shares its semantics with the index.
+//! - Every hit is appended to `DIR/alerts/alerts.jsonl` (the console reads it through
+//!   `recent`). Syslog (RFC 5424 over UDP) and mail (through the SMTP relay) are rate
+//!   limited per condition (`MAX_DELIVERED_PER_WINDOW` per `RATE_WINDOW`); hits over the
+//!   limit are counted and summarised in one message when the run ends.
+//! - Delivery never blocks ingestion for long: syslog is one UDP datagram; mail is sent
+//!   when the ingest run ends, with timeouts and an overall `MAIL_FLUSH_BUDGET`; mail that
+//!   could not be sent waits in `DIR/alerts/outbox.jsonl` for the next run.
+//!
+//! Alerts are at-least-once: a crash between a hit and the index commit raises the hit
+//! again on the next run (the index itself is exactly-once).
+
+pub mod smtp;
+pub mod syslog;
+
+use crate::query::{Query, QueryError};
+use kuroko_model::config::Config;
+use kuroko_model::{SessionRecord, Timestamp};
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// The conditions shipped with the firmware: (name, query, severity, comment).
+pub const DEFAULTS: &[(&str, &str, &str, &str)] = &[(
+    "443, 80以外のCONNECT",
+    r#"(protocol:http OR protocol:https) AND NOT(url:(":443" ":80")) AND (method:CONNECT)"#,
+    "warning",
+    "443, 80以外のCONNECT",
+)];
+
+/// Deliveries (syslog + mail) per condition within `RATE_WINDOW`.
+pub const MAX_DELIVERED_PER_WINDOW: u32 = 10;
+pub const RATE_WINDOW: Duration = Duration::from_secs(60);
+/// Longest time one run spends sending mail before leaving the rest in the outbox.
+pub const MAIL_FLUSH_BUDGET: Duration = Duration::from_secs(20);
+/// Most mails kept waiting in the outbox; older ones are dropped (counted in the log).
+pub const MAX_OUTBOX: usize = 1000;
+/// Most hits listed in one mail.
+const MAX_HITS_PER_MAIL: usize = 50;
+
+/// A compiled condition.
+#[derive(Clone, Debug)]
+pub struct Condition {
+    pub name: String,
+    pub severity: String,
+    pub comment: String,
+    pub query: Query,
+}
+
+/// One alert in the local log.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct Alert {
+    pub time: Timestamp,
+    pub condition: String,
+    pub severity: String,
+    pub comment: String,
+    pub query: String,
+    pub session: SessionSummary,
+    /// Sent to syslog/mail (false: over the rate limit, counted in a summary).
+    pub delivered: bool,
+}
+
+/// What an alert says about the session.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct SessionSummary {
+    pub id: String,
+    pub start: Timestamp,
+    pub protocol: String,
+    pub client: String,
+    pub server: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub method: Option<String>,
+}
+
+impl SessionSummary {
+    pub fn of(r: &SessionRecord) -> Self {
+        let ep = |e: &kuroko_model::session::Endpoint| match e.ip {
+            std::net::IpAddr::V6(v6) => format!("[{v6}]:{}", e.port),
+            v4 => format!("{v4}:{}", e.port),
+        };
+        SessionSummary {
+            id: r.id.clone(),
+            start: r.start,
+            protocol: r.protocol.clone(),
+            client: ep(&r.client),
+            server: ep(&r.server),
+            host: r.host().map(str::to_string),
+            url: r.http.as_ref().and_then(|h| h.url.clone()),
+            method: r.http.as_ref().and_then(|h| h.method.clone()),
+        }
+    }
+
+    /// One line for syslog and mail.
+    pub fn line(&self) -> String {
+        let mut s = format!(
+            "{} {} {} -> {}",
+            self.start, self.protocol, self.client, self.server
+        );
+        for v in [&self.method, &self.host, &self.url].into_iter().flatten() {
+            s.push(' ');
+            s.push_str(v);
+        }
+        s.push_str(&format!(" (session {})", self.id));
+        s
+    }
+}
+
+/// The conditions of a config (defaults first), each compiled; a condition whose query
+/// does not parse is returned as an error with its name.
+pub fn conditions(config: &Config) -> (Vec<Condition>, Vec<(String, QueryError)>) {
+    let mut ok = Vec::new();
+    let mut bad = Vec::new();
+    let mut all: Vec<(String, String, String, String)> = Vec::new();
+    if !config.alerts.no_defaults {
+        for (n, q, s, c) in DEFAULTS {
+            all.push((n.to_string(), q.to_string(), s.to_string(), c.to_string()));
+        }
+    }
+    for c in &config.alerts.conditions {
+        all.push((
+            c.name.clone(),
+            c.query.clone(),
+            c.severity.clone(),
+            c.comment.clone(),
+        ));
+    }
+    for (name, q, severity, comment) in all {
+        match Query::parse(&q) {
+            Ok(query) => ok.push(Condition {
+                name,
+                severity,
+                comment,
+                query,
+            }),
+            Err(e) => bad.push((name, e)),
+        }
+    }
+    (ok, bad)
+}
+
+pub fn alerts_dir(data_dir: &Path) -> PathBuf {
+    data_dir.join("alerts")
+}
+
+pub fn log_path(data_dir: &Path) -> PathBuf {
+    alerts_dir(data_dir).join("alerts.jsonl")
+}
+
+fn outbox_path(data_dir: &Path) -> PathBuf {
+    alerts_dir(data_dir).join("outbox.jsonl")
+}
+
+/// What a run delivered.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Delivery {
+    pub hits: u64,
+    pub syslog_sent: u64,
+    pub mails_sent: u64,
+    pub failures: u64,
+    pub suppressed: u64,
+}
+
+/// A mail waiting to be sent.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct Mail {
+    pub subject: String,
+    pub body: String,
+}
+
+struct Rate {
+    window_start: Instant,
+    delivered: u32,
+    suppressed: u64,
+}
+
+/// Evaluates conditions on sessions and delivers the hits.
+pub struct AlertEngine {
+    data_dir: PathBuf,
+    conditions: Vec<Condition>,
+    /// Conditions that did not compile (shown by `kuroko search --check-alerts` and logged).
+    pub errors: Vec<(String, QueryError)>,
+    config: kuroko_model::config::Alerts,
+    log: Option<std::fs::File>,
+    rates: HashMap<String, Rate>,
+    /// Hits to mail, by condition.
+    to_mail: Vec<(Condition, Vec<SessionSummary>)>,
+    syslog: Option<syslog::Syslog>,
+    pub delivery: Delivery,
+}
+
+impl AlertEngine {
+    pub fn new(data_dir: &Path, config: &Config) -> AlertEngine {
+        let (conditions, errors) = conditions(config);
+        let syslog = if config.alerts.syslog.is_empty() {
+            None
+        } else {
+            syslog::Syslog::new(&config.alerts.syslog).ok()
+        };
+        AlertEngine {
+            data_dir: data_dir.to_path_buf(),
+            conditions,
+            errors,
+            config: config.alerts.clone(),
+            log: None,
+            rates: HashMap::new(),
+            to_mail: Vec::new(),
+            syslog,
+            delivery: Delivery::default(),
+        }
+    }
+
+    pub fn conditions(&self) -> &[Condition] {
+        &self.conditions
+    }
+
+    /// Tests one new session against every condition.
+    pub fn on_session(&mut self, r: &SessionRecord) {
+        for i in 0..self.conditions.len() {
+            if self.conditions[i].query.matches(r) {
+                let c = self.conditions[i].clone();
+                self.hit(&c, r);
+            }
+        }
+    }
+
+    fn hit(&mut self, c: &Condition, r: &SessionRecord) {
+        self.delivery.hits += 1;
+        let now = Instant::now();
+        let rate = self.rates.entry(c.name.clone()).or_insert(Rate {
+            window_start: now,
+            delivered: 0,
+            suppressed: 0,
+        });
+        if now.duration_since(rate.window_start) >= RATE_WINDOW {
+            rate.window_start = now;
+            rate.delivered = 0;
+        }
+        let deliver = rate.delivered < MAX_DELIVERED_PER_WINDOW;
+        if deliver {
+            rate.delivered += 1;
+        } else {
+            rate.suppressed += 1;
+            self.delivery.suppressed += 1;
+        }
+        let summary = SessionSummary::of(r);
+        let alert = Alert {
+            time: Timestamp::now(),
+            condition: c.name.clone(),
+            severity: c.severity.clone(),
+            comment: c.comment.clone(),
+            query: c.query.to_string(),
+            session: summary.clone(),
+            delivered: deliver,
+        };
+        self.append_log(&alert);
+        if !deliver {
+            return;
+        }
+        if let Some(s) = &self.syslog {
+            match s.send(&alert) {
+                Ok(()) => self.delivery.syslog_sent += 1,
+                Err(_) => self.delivery.failures += 1,
+            }
+        }
+        if !self.config.smtp_relay.is_empty() && !self.config.mail_to.is_empty() {
+            match self.to_mail.iter_mut().find(|(k, _)| k.name == c.name) {
+                Some((_, v)) => v.push(summary),
+                None => self.to_mail.push((c.clone(), vec![summary])),
+            }
+        }
+    }
+
+    fn append_log(&mut self, a: &Alert) {
+        if self.log.is_none() {
+            let dir = alerts_dir(&self.data_dir);
+            let _ = std::fs::create_dir_all(&dir);
+            self.log = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(log_path(&self.data_dir))
+                .ok();
+        }
+        let ok = match (&mut self.log, serde_json::to_string(a)) {
+            (Some(f), Ok(mut line)) => {
+                line.push('\n');
+                f.write_all(line.as_bytes()).is_ok()
+            }
+            _ => false,
+        };
+        if !ok {
+            self.delivery.failures += 1;
+        }
+    }
+
+    /// Sends the summaries of suppressed hits and the mail, within `MAIL_FLUSH_BUDGET`.
+    pub fn finish(mut self) -> Delivery {
+        // One summary per condition that went over its rate limit.
+        let over: Vec<(String, u64)> = self
+            .rates
+            .iter()
+            .filter(|(_, r)| r.suppressed > 0)
+            .map(|(n, r)| (n.clone(), r.suppressed))
+            .collect();
+        for (name, n) in &over {
+            let text = format!(
+                "{n} further hits of \"{name}\" were not sent one by one (rate limit); see alerts/alerts.jsonl"
+            );
+            if let Some(s) = &self.syslog {
+                match s.send_text("warning", name, &text) {
+                    Ok(()) => self.delivery.syslog_sent += 1,
+                    Err(_) => self.delivery.failures += 1,
+                }
+            }
+        }
+        if self.config.smtp_relay.is_empty() || self.config.mail_to.is_empty() {
+            return self.delivery;
+        }
+        let mut mails: Vec<Mail> = read_outbox(&self.data_dir);
+        for (c, hits) in std::mem::take(&mut self.to_mail) {
+            let suppressed = over
+                .iter()
+                .find(|(n, _)| *n == c.name)
+                .map(|x| x.1)
+                .unwrap_or(0);
+            mails.push(compose(&c, &hits, suppressed));
+        }
+        let deadline = Instant::now() + MAIL_FLUSH_BUDGET;
+        let mut left = Vec::new();
+        let mut failed = false;
+        for m in mails {
+            if failed || Instant::now() >= deadline {
+                left.push(m);
+                continue;
+            }
+            match smtp::send(
+                &self.config.smtp_relay,
+                &self.config.mail_from,
+                &self.config.mail_to,
+                &m.subject,
+                &m.body,
+            ) {
+                Ok(()) => self.delivery.mails_sent += 1,
+                Err(_) => {
+                    self.delivery.failures += 1;
+                    failed = true;
+                    left.push(m);
+                }
+            }
+        }
+        if left.len() > MAX_OUTBOX {
+            let drop = left.len() - MAX_OUTBOX;
+            left.drain(..drop);
+        }
+        if write_outbox(&self.data_dir, &left).is_err() {
+            self.delivery.failures += 1;
+        }
+        self.delivery
+    }
+}
+
+fn severity_ja(s: &str) -> &'static str {
+    match s {
+        "critical" => "重大",
+        "info" => "情報",
+        _ => "警告",
+    }
+}
+
+/// The mail for the hits of one condition.
+pub fn compose(c: &Condition, hits: &[SessionSummary], suppressed: u64) -> Mail {
+    let subject = format!(
+        "[Kuroko] {} ({}): {} — {} session(s)",
+        severity_ja(&c.severity),
+        c.severity,
+        c.name,
+        hits.len() as u64 + suppressed
+    );
+    let mut body = format!(
+        "Alert condition / アラート条件: {}\nSeverity / 重要度: {}\nComment / コメント: {}\nQuery / 検索条件: {}\n\n",
+        c.name, c.severity, c.comment, c.query
+    );
+    for h in hits.iter().take(MAX_HITS_PER_MAIL) {
+        body.push_str(&h.line());
+        body.push('\n');
+    }
+    let more = hits.len().saturating_sub(MAX_HITS_PER_MAIL) as u64 + suppressed;
+    if more > 0 {
+        body.push_str(&format!(
+            "\n… and {more} more; see alerts/alerts.jsonl on the appliance or `kuroko search '{}'`.\n",
+            c.query
+        ));
+    }
+    Mail { subject, body }
+}
+
+fn read_outbox(data_dir: &Path) -> Vec<Mail> {
+    let Ok(text) = std::fs::read_to_string(outbox_path(data_dir)) else {
+        return Vec::new();
+    };
+    text.lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect()
+}
+
+fn write_outbox(data_dir: &Path, mails: &[Mail]) -> std::io::Result<()> {
+    let path = outbox_path(data_dir);
+    if mails.is_empty() {
+        return match std::fs::remove_file(&path) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
+            _ => Ok(()),
+        };
+    }
+    std::fs::create_dir_all(alerts_dir(data_dir))?;
+    let tmp = path.with_extension("jsonl.tmp");
+    let mut f = std::fs::File::create(&tmp)?;
+    for m in mails {
+        let mut line = serde_json::to_string(m).map_err(std::io::Error::other)?;
+        line.push('\n');
+        f.write_all(line.as_bytes())?;
+    }
+    f.sync_all()?;
+    std::fs::rename(tmp, path)
+}
+
+/// Bytes read from the end of the alert log to find the last `n` alerts (an alert line is
+/// well under 2 KiB).
+const RECENT_BYTES_PER_ALERT: u64 = 4096;
+
+/// The newest `n` alerts of the local log, newest first (for the console).
+pub fn recent(data_dir: &Path, n: usize) -> std::io::Result<Vec<Alert>> {
+    let mut f = match std::fs::File::open(log_path(data_dir)) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(e),
+    };
+    let len = f.metadata()?.len();
+    let want = (n as u64).saturating_mul(RECENT_BYTES_PER_ALERT).min(len);
+    f.seek(SeekFrom::Start(len - want))?;
+    let mut buf = Vec::with_capacity(want as usize);
+    f.take(want).read_to_end(&mut buf)?;
+    let text = String::from_utf8_lossy(&buf);
+    let mut lines: Vec<&str> = text.lines().collect();
+    if want < len && !lines.is_empty() {
+        lines.remove(0); // probably cut
+    }
+    Ok(lines
+        .iter()
+        .rev()
+        .filter_map(|l| serde_json::from_str::<Alert>(l).ok())
+        .take(n)
+        .collect())
+}

@@ -1,0 +1,156 @@
+//! RFC 5424 syslog over UDP (RFC 5426): one datagram per alert.
+//!
+//! `<PRI>1 TIMESTAMP HOSTNAME kuroko PROCID alert [kuroko@32473 condition=".." severity=".."
+//! session=".."] BOM message`. Facility local0; severity from the condition (critical → 2,
+//! warning → 4, info → 6). UDP never blocks ingestion on a dead collector.
+
+use super::Alert;
+use std::net::{ToSocketAddrs, UdpSocket};
+
+/// Facility local0 (RFC 5424 §6.2.1).
+const FACILITY_LOCAL0: u8 = 16;
+/// Private enterprise number placeholder used in the structured-data id (RFC 5424 §7.2.2
+/// requires `name@<number>`; 32473 is the documentation number of RFC 5612).
+const SD_ID: &str = "kuroko@32473";
+/// Longest datagram sent; RFC 5426 says receivers must take 480 bytes and should take 2048.
+pub const MAX_DATAGRAM: usize = 2048;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SyslogError {
+    #[error("syslog target `{target}`: {message}")]
+    Target { target: String, message: String },
+    #[error("syslog send to {target}: {source}")]
+    Send {
+        target: String,
+        source: std::io::Error,
+    },
+}
+
+pub struct Syslog {
+    target: String,
+    addr: std::net::SocketAddr,
+    socket: UdpSocket,
+    hostname: String,
+}
+
+pub fn severity_code(s: &str) -> u8 {
+    match s {
+        "critical" => 2,
+        "info" => 6,
+        _ => 4,
+    }
+}
+
+fn escape_param(v: &str) -> String {
+    let mut out = String::with_capacity(v.len());
+    for c in v.chars() {
+        if matches!(c, '"' | '\\' | ']') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// RFC 5424 HOSTNAME / APP-NAME: printable US-ASCII without spaces, or `-`.
+fn header_token(s: &str, max: usize) -> String {
+    let t: String = s
+        .chars()
+        .filter(|c| c.is_ascii_graphic())
+        .take(max)
+        .collect();
+    if t.is_empty() { "-".into() } else { t }
+}
+
+impl Syslog {
+    pub fn new(target: &str) -> Result<Syslog, SyslogError> {
+        let err = |message: String| SyslogError::Target {
+            target: target.to_string(),
+            message,
+        };
+        let addr = target
+            .to_socket_addrs()
+            .map_err(|e| err(e.to_string()))?
+            .next()
+            .ok_or_else(|| err("no address".into()))?;
+        let bind = if addr.is_ipv6() {
+            "[::]:0"
+        } else {
+            "0.0.0.0:0"
+        };
+        let socket = UdpSocket::bind(bind).map_err(|e| err(e.to_string()))?;
+        let hostname = std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .map(|s| s.trim().to_string())
+            .unwrap_or_default();
+        Ok(Syslog {
+            target: target.to_string(),
+            addr,
+            socket,
+            hostname: header_token(&hostname, 255),
+        })
+    }
+
+    /// The datagram for an alert.
+    pub fn format(&self, a: &Alert) -> String {
+        let msg = format!("{}: {}", a.condition, a.session.line());
+        self.format_raw(
+            &a.severity,
+            &[
+                ("condition", a.condition.as_str()),
+                ("severity", a.severity.as_str()),
+                ("session", a.session.id.as_str()),
+            ],
+            &msg,
+        )
+    }
+
+    fn format_raw(&self, severity: &str, params: &[(&str, &str)], msg: &str) -> String {
+        let pri = FACILITY_LOCAL0 * 8 + severity_code(severity);
+        let ts = kuroko_model::Timestamp::now()
+            .to_datetime()
+            .to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+        let mut sd = format!("[{SD_ID}");
+        for (k, v) in params {
+            sd.push_str(&format!(" {k}=\"{}\"", escape_param(v)));
+        }
+        sd.push(']');
+        let mut line = format!(
+            "<{pri}>1 {ts} {} kuroko {} alert {sd} \u{feff}{msg}",
+            self.hostname,
+            std::process::id()
+        );
+        if line.len() > MAX_DATAGRAM {
+            let mut end = MAX_DATAGRAM;
+            while !line.is_char_boundary(end) {
+                end -= 1;
+            }
+            line.truncate(end);
+        }
+        line
+    }
+
+    pub fn send(&self, a: &Alert) -> Result<(), SyslogError> {
+        self.send_line(&self.format(a))
+    }
+
+    /// A free-text notice (e.g. the rate-limit summary).
+    pub fn send_text(
+        &self,
+        severity: &str,
+        condition: &str,
+        text: &str,
+    ) -> Result<(), SyslogError> {
+        let line = self.format_raw(severity, &[("condition", condition)], text);
+        self.send_line(&line)
+    }
+
+    fn send_line(&self, line: &str) -> Result<(), SyslogError> {
+        self.socket
+            .send_to(line.as_bytes(), self.addr)
+            .map(|_| ())
+            .map_err(|source| SyslogError::Send {
+                target: self.target.clone(),
+                source,
+            })
+    }
+}
