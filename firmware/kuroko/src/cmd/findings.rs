@@ -1,14 +1,331 @@
-//! `kuroko findings`.
+//! `kuroko findings`: the findings, highest risk first.
+//!
+//! Reads the findings store (`DIR/findings/`) written by `kuroko analyze` / `kuroko run`
+//! and renders it in the chosen language with the config's overrides, so a changed
+//! override shows at once without re-analysis. `table` is for people (two or three lines a
+//! finding, fits 80 columns, times in the site's time zone), `jsonl` is the contract's
+//! finding record one a line, `csv` is for spreadsheets (one row a finding, lists joined
+//! with `; `).
 
 use super::DataArgs;
+use anyhow::Context;
+use kuroko_model::finding::{Finding, Lang, Risk};
+use std::io::Write;
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    Table,
+    Jsonl,
+    Csv,
+}
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
     #[command(flatten)]
     pub data: DataArgs,
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: Format,
+    /// Language of titles and countermeasures (default: `[console] lang`, else ja).
+    #[arg(long, value_parser = parse_lang)]
+    pub lang: Option<Lang>,
 }
 
+fn parse_lang(s: &str) -> Result<Lang, String> {
+    s.parse()
+}
+
+/// Width of the table.
+const WIDTH: usize = 80;
+/// Indent of the second and third line of a finding.
+const INDENT: usize = 9;
+
 pub fn run(args: Args) -> anyhow::Result<()> {
-    let _config = args.data.load_config()?;
-    anyhow::bail!("`kuroko findings` is not part of this build yet")
+    let config = args.data.load_config()?;
+    let lang = args
+        .lang
+        .unwrap_or_else(|| config.console.lang.parse().unwrap_or_default());
+    let data = &args.data.data;
+    let findings = kuroko_detect::load_findings(data, &config, lang)
+        .with_context(|| format!("reading the findings of {}", data.display()))?;
+    let tz = config.site.tz().map_err(anyhow::Error::msg)?;
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    let result = match args.format {
+        Format::Table => write_table(&mut out, &findings, lang, &tz),
+        Format::Jsonl => findings.iter().try_for_each(|f| {
+            serde_json::to_writer(&mut out, f).map_err(std::io::Error::other)?;
+            out.write_all(b"\n")
+        }),
+        Format::Csv => write_csv(&mut out, &findings),
+    };
+    match result.and_then(|_| out.flush()) {
+        // `kuroko findings | head` is fine.
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => other.context("writing the findings"),
+    }
+}
+
+/// The table: a summary line, then per finding
+/// `A  3x3  title` / `rule  client -> server  count  first .. last` / `-> countermeasures`.
+pub fn write_table<Tz: chrono::TimeZone>(
+    out: &mut impl Write,
+    findings: &[Finding],
+    lang: Lang,
+    tz: &Tz,
+) -> std::io::Result<()>
+where
+    Tz::Offset: std::fmt::Display,
+{
+    let counts: Vec<String> = Risk::ALL
+        .iter()
+        .map(|r| format!("{r}:{}", findings.iter().filter(|f| f.risk == *r).count()))
+        .collect();
+    let many = match lang {
+        Lang::Ja => "多数",
+        Lang::En => "many",
+    };
+    match lang {
+        Lang::Ja => writeln!(
+            out,
+            "検出事項 {} 件  ({})",
+            findings.len(),
+            counts.join(" ")
+        )?,
+        Lang::En => writeln!(out, "{} findings  ({})", findings.len(), counts.join(" "))?,
+    }
+    if findings.is_empty() {
+        return Ok(());
+    }
+    writeln!(out, "{}", "-".repeat(WIDTH))?;
+    for f in findings {
+        let head = format!("{}  {}x{}  ", f.risk, f.vulnerability, f.threat);
+        writeln!(out, "{head}{}", fit(&f.title, WIDTH - width(&head)))?;
+        let client = f.client.as_deref().unwrap_or(many);
+        let server = f.server.as_deref().unwrap_or(many);
+        let when = format!(
+            "{} .. {}",
+            local(f.first_seen, tz, "%m-%d %H:%M"),
+            local(f.last_seen, tz, "%m-%d %H:%M %Z")
+        );
+        let line = format!("{}  {client} -> {server}  x{}  {when}", f.rule, f.count);
+        writeln!(out, "{}{}", " ".repeat(INDENT), fit(&line, WIDTH - INDENT))?;
+        let cm = format!("=> {}", f.countermeasures.join(" / "));
+        writeln!(out, "{}{}", " ".repeat(INDENT), fit(&cm, WIDTH - INDENT))?;
+        if let Some(reason) = &f.override_reason {
+            let label = match lang {
+                Lang::Ja => "レベル変更: ",
+                Lang::En => "override: ",
+            };
+            writeln!(
+                out,
+                "{}{}",
+                " ".repeat(INDENT),
+                fit(&format!("{label}{reason}"), WIDTH - INDENT)
+            )?;
+        }
+    }
+    Ok(())
+}
+
+fn local<Tz: chrono::TimeZone>(t: kuroko_model::Timestamp, tz: &Tz, fmt: &str) -> String
+where
+    Tz::Offset: std::fmt::Display,
+{
+    t.to_datetime().with_timezone(tz).format(fmt).to_string()
+}
+
+/// Display width: East Asian wide and full-width characters take two columns.
+fn char_width(c: char) -> usize {
+    let u = c as u32;
+    let wide = matches!(u,
+        0x1100..=0x115F | 0x2E80..=0x303E | 0x3041..=0x33FF | 0x3400..=0x4DBF | 0x4E00..=0x9FFF
+        | 0xA000..=0xA4CF | 0xAC00..=0xD7A3 | 0xF900..=0xFAFF | 0xFE30..=0xFE4F | 0xFF00..=0xFF60
+        | 0xFFE0..=0xFFE6 | 0x1F300..=0x1F64F | 0x20000..=0x3FFFD);
+    if c.is_control() {
+        0
+    } else if wide {
+        2
+    } else {
+        1
+    }
+}
+
+fn width(s: &str) -> usize {
+    s.chars().map(char_width).sum()
+}
+
+/// Cuts `s` to `max` columns, ending in `…` when cut; control characters become spaces
+/// (titles are ours, but addresses and reasons pass through here too).
+fn fit(s: &str, max: usize) -> String {
+    let clean: String = s
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    if width(&clean) <= max {
+        return clean;
+    }
+    let mut out = String::new();
+    let mut w = 0;
+    for c in clean.chars() {
+        let cw = char_width(c);
+        if w + cw + 1 > max {
+            break;
+        }
+        out.push(c);
+        w += cw;
+    }
+    out.push('…');
+    out
+}
+
+const CSV_COLUMNS: [&str; 18] = [
+    "id",
+    "risk",
+    "vulnerability",
+    "threat",
+    "rule",
+    "title",
+    "category",
+    "attack",
+    "client",
+    "server",
+    "first_seen",
+    "last_seen",
+    "count",
+    "countermeasures",
+    "evidence",
+    "signals",
+    "override_reason",
+    "evidence_count",
+];
+
+pub fn write_csv(out: &mut impl Write, findings: &[Finding]) -> std::io::Result<()> {
+    writeln!(out, "{}", CSV_COLUMNS.join(","))?;
+    for f in findings {
+        let row: [String; 18] = [
+            f.id.clone(),
+            f.risk.to_string(),
+            f.vulnerability.to_string(),
+            f.threat.to_string(),
+            f.rule.clone(),
+            f.title.clone(),
+            f.category.as_str().to_string(),
+            f.attack.join("; "),
+            f.client.clone().unwrap_or_default(),
+            f.server.clone().unwrap_or_default(),
+            f.first_seen.to_rfc3339(),
+            f.last_seen.to_rfc3339(),
+            f.count.to_string(),
+            f.countermeasures.join("; "),
+            f.evidence.join("; "),
+            f.signals.join("; "),
+            f.override_reason.clone().unwrap_or_default(),
+            f.evidence.len().to_string(),
+        ];
+        let cells: Vec<String> = row.iter().map(|c| csv_cell(c)).collect();
+        writeln!(out, "{}", cells.join(","))?;
+    }
+    Ok(())
+}
+
+/// RFC 4180 quoting; a leading `=`, `+`, `-`, `@` is prefixed with `'` so that a
+/// spreadsheet does not run a formula that came off the wire.
+fn csv_cell(s: &str) -> String {
+    let s = if s.starts_with(['=', '+', '-', '@']) {
+        format!("'{s}")
+    } else {
+        s.to_string()
+    };
+    if s.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kuroko_detect::Engine;
+    use kuroko_model::config::Config;
+    use kuroko_model::session::{Endpoint, Telnet};
+    use kuroko_model::{SessionRecord, Timestamp};
+
+    fn findings(lang: Lang) -> Vec<Finding> {
+        let mut e = Engine::new(&Config::default()).unwrap();
+        for (i, (c, s, proto, port)) in [
+            ("10.0.0.5", "10.0.3.1", "telnet", 23),
+            ("10.0.0.5", "203.0.113.50", "ssh", 22),
+            ("10.0.0.7", "10.0.0.21", "ftp", 21),
+        ]
+        .iter()
+        .enumerate()
+        {
+            let mut r = SessionRecord::new(
+                format!("s{i}"),
+                Timestamp(1_794_963_600_000_000_000),
+                "tcp",
+                Endpoint::new(c.parse().unwrap(), 50000),
+                Endpoint::new(s.parse().unwrap(), *port),
+            );
+            r.protocol = proto.to_string();
+            r.bytes_up = 100;
+            r.telnet = (*proto == "telnet").then(|| Telnet {
+                user: Some("root".into()),
+            });
+            e.observe(&r);
+        }
+        e.findings(lang)
+    }
+
+    #[test]
+    fn table_fits_80_columns_in_both_languages_highest_risk_first() {
+        let tz = Config::default().site.tz().unwrap();
+        for lang in [Lang::Ja, Lang::En] {
+            let f = findings(lang);
+            let mut buf = Vec::new();
+            write_table(&mut buf, &f, lang, &tz).unwrap();
+            let text = String::from_utf8(buf).unwrap();
+            for line in text.lines() {
+                assert!(width(line) <= WIDTH, "{} columns: {line}", width(line));
+            }
+            let first_finding = text.lines().nth(2).unwrap();
+            assert!(first_finding.starts_with("A  3x3"), "{text}");
+            assert!(text.contains("10:00 JST"), "{text}");
+        }
+        let mut buf = Vec::new();
+        write_table(&mut buf, &findings(Lang::Ja), Lang::Ja, &tz).unwrap();
+        let text = String::from_utf8(buf).unwrap();
+        assert!(
+            text.starts_with("検出事項 3 件  (A:1 B:1 C:1 D:0 E:0)"),
+            "{text}"
+        );
+        assert!(text.contains("業務利用外の外部サーバへの SSH アクセス"));
+    }
+
+    #[test]
+    fn csv_has_one_row_per_finding_and_quotes() {
+        let f = findings(Lang::En);
+        let mut buf = Vec::new();
+        write_csv(&mut buf, &f).unwrap();
+        let text = String::from_utf8(buf).unwrap();
+        assert_eq!(text.lines().count(), 1 + f.len());
+        assert!(
+            text.lines()
+                .nth(1)
+                .unwrap()
+                .starts_with(&format!("{},A,3,3,ssh_external,", f[0].id))
+        );
+        assert_eq!(csv_cell("a,b"), "\"a,b\"");
+        assert_eq!(csv_cell("say \"hi\""), "\"say \"\"hi\"\"\"");
+        assert_eq!(csv_cell("=cmd()"), "'=cmd()");
+    }
+
+    #[test]
+    fn fit_cuts_by_display_width() {
+        assert_eq!(width("あいう"), 6);
+        assert_eq!(fit("あいうえお", 7), "あいう…");
+        assert_eq!(fit("abc", 3), "abc");
+        assert_eq!(fit("a\tb", 10), "a b");
+    }
 }
