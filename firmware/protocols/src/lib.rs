@@ -27,6 +27,7 @@
 #![forbid(unsafe_code)]
 
 pub mod dns;
+pub mod ftp;
 pub mod http;
 pub mod identify;
 pub mod ports;
@@ -45,6 +46,11 @@ pub use ports::port_label;
 use kuroko_model::session::SessionRecord;
 use std::net::IpAddr;
 
+/// Most bytes of one reconstructed object (HTTP body, FTP transfer, mail) kept in memory;
+/// the rest is counted and the object marked partial. Objects are handed over whole, so
+/// this bounds per-session memory.
+pub const MAX_OBJECT_BYTES: usize = 32 * 1024 * 1024;
+
 /// The parser for a TCP session identified as `protocol` (a label from [`identify_tcp`]);
 /// `None` for protocols Kuroko only labels (SMB, RDP, …).
 pub fn stream_parser(protocol: &str) -> Option<Box<dyn StreamParser>> {
@@ -53,6 +59,8 @@ pub fn stream_parser(protocol: &str) -> Option<Box<dyn StreamParser>> {
         "tls" => Some(Box::new(tls::TlsParser::new())),
         "ssh" => Some(Box::new(ssh::SshParser::new())),
         "dns" => Some(Box::new(dns::DnsStreamParser::new())),
+        "ftp" => Some(Box::new(ftp::FtpParser::new())),
+        "ftp-data" => Some(Box::new(ftp::FtpDataParser::new(None))),
         _ => None,
     }
 }
@@ -68,8 +76,10 @@ pub fn datagram_parser(protocol: &str) -> Option<Box<dyn DatagramParser>> {
 /// The parser for a session the analyzer matched to an [`Expectation`] (an FTP data
 /// channel): it knows the file name and direction the control channel announced.
 pub fn stream_parser_for_expectation(expectation: &Expectation) -> Option<Box<dyn StreamParser>> {
-    let _ = expectation;
-    None
+    match expectation.protocol {
+        "ftp-data" => Some(Box::new(ftp::FtpDataParser::new(Some(expectation)))),
+        other => stream_parser(other),
+    }
 }
 
 /// Which way bytes flow.

@@ -11,9 +11,7 @@ pub const MAX_HEADERS: usize = 128;
 pub const MAX_HEAD_BYTES: usize = 64 * 1024;
 /// Longest chunk-size line (size + extensions) accepted in a chunked body.
 pub const MAX_CHUNK_LINE: usize = 4096;
-/// Most bytes of one body kept for reconstruction; the rest is counted, and the object is
-/// marked partial. Bounds per-session memory (objects are handed over whole).
-pub const MAX_OBJECT_BYTES: usize = 32 * 1024 * 1024;
+pub use crate::MAX_OBJECT_BYTES;
 /// Most bytes a gzip/deflate body may inflate to (decompression bombs).
 pub const MAX_DECODED_BYTES: u64 = 64 * 1024 * 1024;
 /// How far into an HTML body to look for `<title>`.
@@ -190,18 +188,22 @@ pub fn is_chunked(te: &[u8]) -> bool {
         .any(|c| trim(c).eq_ignore_ascii_case(b"chunked"))
 }
 
+/// A Content-Length that is not a number, or lists conflicting values.
+#[derive(Debug, PartialEq, Eq)]
+pub struct BadContentLength;
+
 /// Content-Length value; `Err` when present but not a number (or conflicting values).
-pub fn content_length(v: &[u8]) -> Result<u64, ()> {
+pub fn content_length(v: &[u8]) -> Result<u64, BadContentLength> {
     let mut out: Option<u64> = None;
     for part in v.split(|&b| b == b',') {
-        let s = std::str::from_utf8(trim(part)).map_err(|_| ())?;
-        let n: u64 = s.parse().map_err(|_| ())?;
+        let s = std::str::from_utf8(trim(part)).map_err(|_| BadContentLength)?;
+        let n: u64 = s.parse().map_err(|_| BadContentLength)?;
         if out.is_some_and(|o| o != n) {
-            return Err(());
+            return Err(BadContentLength);
         }
         out = Some(n);
     }
-    out.ok_or(())
+    out.ok_or(BadContentLength)
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -587,12 +589,13 @@ pub fn percent_decode(s: &str) -> Vec<u8> {
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
     while i < b.len() {
-        if b[i] == b'%' && i + 2 < b.len() {
-            if let Some(v) = parse_hex(&b[i + 1..i + 3]) {
-                out.push(v as u8);
-                i += 3;
-                continue;
-            }
+        if b[i] == b'%'
+            && i + 2 < b.len()
+            && let Some(v) = parse_hex(&b[i + 1..i + 3])
+        {
+            out.push(v as u8);
+            i += 3;
+            continue;
         }
         out.push(b[i]);
         i += 1;

@@ -354,7 +354,7 @@ impl HttpParser {
         } else if let Some(cl) = header(&head.headers, "content-length") {
             match content_length(cl) {
                 Ok(n) => BodyFraming::Length(n),
-                Err(()) => {
+                Err(BadContentLength) => {
                     rec.flag("malformed:http");
                     BodyFraming::UntilClose
                 }
@@ -391,7 +391,7 @@ fn request_framing(head: &RequestHead, rec: &mut SessionRecord) -> BodyFraming {
         match content_length(cl) {
             Ok(0) => BodyFraming::None,
             Ok(n) => BodyFraming::Length(n),
-            Err(()) => {
+            Err(BadContentLength) => {
                 rec.flag("malformed:http");
                 BodyFraming::None
             }

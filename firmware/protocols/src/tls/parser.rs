@@ -72,13 +72,11 @@ impl ClientHelloInfo {
         for (ty, data) in extensions(ext.unwrap_or(&[])) {
             h.extensions.push(ty);
             match ty {
-                0x0000 => {
-                    // server_name_list: len u16, then (type u8, len u16, name).
-                    if data.len() >= 5 && data[2] == 0 {
-                        let n = u16_at(data, 3).unwrap_or(0) as usize;
-                        let name = &data[5..(5 + n).min(data.len())];
-                        h.sni = Some(String::from_utf8_lossy(name).into_owned());
-                    }
+                // server_name_list: len u16, then (type u8, len u16, name).
+                0x0000 if data.len() >= 5 && data[2] == 0 => {
+                    let n = u16_at(data, 3).unwrap_or(0) as usize;
+                    let name = &data[5..(5 + n).min(data.len())];
+                    h.sni = Some(String::from_utf8_lossy(name).into_owned());
                 }
                 0x0010 => {
                     let total = u16_at(data, 0).unwrap_or(0) as usize;
