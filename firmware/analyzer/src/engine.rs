@@ -9,12 +9,14 @@
 //! Time is packet time (the newest timestamp seen), never the wall clock, so that
 //! analysing a week-old pcap gives the same sessions as analysing it live.
 
-use crate::app::{self, Ident};
+use crate::app::{self, IDENTIFY_LIMIT, Ident};
 use crate::counters::Counters;
 use crate::decode::{self, Body, DecodeError, Transport};
 use crate::defrag::{Defragmenter, FragOutcome};
 use crate::files::{FileStore, ObjectRecord, Put};
-use crate::flow::{App, Flow, FlowKey, FtpData, LIST_CLOSING, LIST_OTHER, LIST_TCP, Pending};
+use crate::flow::{
+    App, ControlLink, Flow, FlowKey, FtpData, LIST_CLOSING, LIST_OTHER, LIST_TCP, Pending,
+};
 use crate::position::PacketPos;
 use crate::reassembly::Chunk;
 use crate::table::{Slot, Table};
@@ -24,8 +26,6 @@ use kuroko_protocols::{Direction, Expectation, ObjectMeta, Sink};
 use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
 
-/// Bytes of each direction kept while identification is undecided.
-pub const IDENTIFY_LIMIT: usize = 4096;
 /// A flow whose both sides sent FIN (or one RST) lingers this long for the last ACKs.
 pub const CLOSE_LINGER_NS: i64 = 5_000_000_000;
 /// Expected connections (FTP data channels) remembered at most.
@@ -105,6 +105,8 @@ pub struct Engine {
     table: Table<FlowKey, Flow>,
     defrag: Defragmenter,
     expectations: VecDeque<Expect>,
+    /// Data channels open now, by the address they were expected at.
+    data_flows: HashMap<(IpAddr, u16), Slot>,
     files: Option<FileStore>,
     pub counters: Counters,
     now: i64,
@@ -121,6 +123,7 @@ impl Engine {
             settings,
             defrag: Defragmenter::new(),
             expectations: VecDeque::new(),
+            data_flows: HashMap::new(),
             files,
             counters: Counters::default(),
             now: i64::MIN,
@@ -339,7 +342,6 @@ impl Engine {
                         expects: Vec::new(),
                         max_object,
                         session: &session,
-                        new_files: Vec::new(),
                     };
                     let app = &mut flow.app;
                     let rec = &mut flow.rec;
@@ -356,9 +358,7 @@ impl Engine {
                         );
                     });
                     let expects = std::mem::take(&mut ctx.expects);
-                    let new_files = std::mem::take(&mut ctx.new_files);
                     drop(ctx);
-                    flow.rec.files.extend(new_files);
                     if !expects.is_empty() {
                         self.add_expectations(expects, session, slot, p.ts_ns);
                     }
@@ -386,7 +386,6 @@ impl Engine {
                     expects: Vec::new(),
                     max_object,
                     session: &session,
-                    new_files: Vec::new(),
                 };
                 if let App::Undecided(_) = flow.app {
                     let (cp, sp) = (flow.client.1, server_port_of(flow));
@@ -401,8 +400,6 @@ impl Engine {
                 if let App::Datagram(parser) = &mut flow.app {
                     parser.on_datagram(dir, payload, p.ts_ns, &mut flow.rec, &mut ctx);
                 }
-                let new_files = std::mem::take(&mut ctx.new_files);
-                flow.rec.files.extend(new_files);
             }
             _ => {}
         }
@@ -469,6 +466,7 @@ impl Engine {
             6 | 17 => App::Undecided(Pending::default()),
             _ => App::None,
         };
+        let mut control = None;
         if proto == 6
             && let Some(e) = self.take_expectation(client.0, server.0, server.1, p.ts_ns)
         {
@@ -478,13 +476,19 @@ impl Engine {
                 control_session: Some(e.control_session.clone()),
                 ..Ftp::default()
             });
-            app = App::FtpData(Box::new(FtpData {
-                control_session: e.control_session,
-                control_slot: e.control_slot,
-                file_name: e.e.file_name,
-                direction: e.e.direction,
-                ..FtpData::default()
-            }));
+            app = match app::stream_parser_for_expectation(&e.e) {
+                Some(parser) => App::Stream(parser),
+                None => App::FtpData(Box::new(FtpData {
+                    file_name: e.e.file_name.clone(),
+                    direction: e.e.direction,
+                    ..FtpData::default()
+                })),
+            };
+            control = Some(ControlLink {
+                slot: e.control_slot,
+                session: e.control_session,
+                expected: (server.0, server.1),
+            });
         }
         let list = if proto == 6 { LIST_TCP } else { LIST_OTHER };
         let flow = Flow {
@@ -498,8 +502,13 @@ impl Engine {
             list,
             tcp: (proto == 6).then(Default::default),
             app,
+            control: control.clone(),
         };
-        self.table.insert(key, flow, list, p.ts_ns)
+        let slot = self.table.insert(key, flow, list, p.ts_ns);
+        if let Some(c) = control {
+            self.data_flows.insert(c.expected, slot);
+        }
+        slot
     }
 
     fn add_expectations(
@@ -511,6 +520,27 @@ impl Engine {
     ) {
         for e in expects {
             self.counters.expectations_added += 1;
+            let at = (e.server, e.server_port);
+            // Already connected: the data channel's parser learns the new details.
+            if let Some(&data_slot) = self.data_flows.get(&at)
+                && let Some(f) = self.table.get_mut(data_slot)
+                && f.control.as_ref().is_some_and(|c| c.session == control)
+            {
+                match &mut f.app {
+                    App::Stream(parser) => parser.on_expectation_update(&e),
+                    App::FtpData(d) => {
+                        if e.file_name.is_some() {
+                            d.file_name.clone_from(&e.file_name);
+                        }
+                        d.direction = e.direction.or(d.direction);
+                    }
+                    _ => {}
+                }
+                continue;
+            }
+            // A newer announcement of the same address replaces the older one.
+            self.expectations
+                .retain(|x| (x.e.server, x.e.server_port) != at || x.control_session != control);
             if self.expectations.len() >= MAX_EXPECTATIONS {
                 self.expectations.pop_front();
                 self.counters.expectations_dropped += 1;
@@ -651,7 +681,6 @@ impl Engine {
             expects: Vec::new(),
             max_object: self.settings.max_object,
             session: &session,
-            new_files: Vec::new(),
         };
         let client_port = f.client.1;
         let server_port = server_port_of(&f);
@@ -691,20 +720,23 @@ impl Engine {
                 &mut ctx,
             );
         }
-        let mut ftp_link = None;
         match std::mem::replace(&mut f.app, App::None) {
             App::Stream(mut parser) => parser.on_close(&mut f.rec, &mut ctx),
             App::Datagram(mut parser) => parser.on_close(&mut f.rec, &mut ctx),
-            App::FtpData(data) => ftp_link = Some(finish_ftp_data(*data, &mut f.rec, &mut ctx)),
+            App::FtpData(data) => finish_ftp_data(*data, &mut f.rec, &mut ctx),
             App::Undecided(_) | App::None => {}
         }
-        let new_files = std::mem::take(&mut ctx.new_files);
-        f.rec.files.extend(new_files);
         if let Some(flag) = flag {
             f.rec.flag(flag);
         }
-        if let Some((control_slot, control_id, file)) = ftp_link {
-            self.link_ftp_file(control_slot, &control_id, file);
+        if let Some(c) = &f.control {
+            if self.data_flows.get(&c.expected) == Some(&slot) {
+                self.data_flows.remove(&c.expected);
+            }
+            let file = f.rec.ftp.as_ref().and_then(|x| x.files.last()).cloned();
+            if let Some(file) = file {
+                self.link_ftp_file(c.slot, &c.session, file);
+            }
         }
         self.counters.sessions_emitted += 1;
         out(Emitted {
@@ -766,7 +798,6 @@ struct Ctx<'a> {
     expects: Vec<Expectation>,
     max_object: usize,
     session: &'a str,
-    new_files: Vec<FileRef>,
 }
 
 impl Sink for Ctx<'_> {
@@ -811,17 +842,6 @@ impl Sink for Ctx<'_> {
                 return None;
             }
         };
-        if self.new_files.len() < kuroko_model::session::MAX_LIST_LEN {
-            self.new_files.push(FileRef {
-                sha256: sha.clone(),
-                name: meta.name,
-                content_type: meta.content_type,
-                bytes: bytes.len() as u64,
-                direction: direction.to_string(),
-                kind: meta.kind.to_string(),
-                partial,
-            });
-        }
         Some(sha)
     }
 
@@ -924,22 +944,20 @@ fn decide(
 ) -> App {
     let up = pending.joined(Direction::ToServer);
     let down = pending.joined(Direction::ToClient);
-    let ident = app::identify_tcp(client_port, server_port, &up, &down);
-    let label = match ident {
-        Ident::Known(p) => Some(p),
+    let ident = match app::identify_tcp(client_port, server_port, &up, &down) {
         Ident::NeedMore if !final_call => return App::Undecided(pending),
-        Ident::NeedMore | Ident::Unknown => {
-            if matches!(ident, Ident::NeedMore) && (pending.len[0] > 0 || pending.len[1] > 0) {
+        Ident::NeedMore => {
+            if pending.len[0] > 0 || pending.len[1] > 0 {
                 ctx.counters.identify_gave_up += 1;
             }
-            app::port_label("tcp", server_port).or_else(|| app::port_label("tcp", client_port))
+            app::identify_tcp_final(client_port, server_port, &up, &down)
         }
+        other => other,
     };
-    let Some(label) = label else { return App::None };
-    rec.protocol = label.to_string();
-    if !matches!(ident, Ident::Known(_)) {
+    let Ident::Known(label) = ident else {
         return App::None;
-    }
+    };
+    rec.protocol = label.to_string();
     let Some(mut parser) = app::stream_parser(label) else {
         return App::None;
     };
@@ -955,11 +973,7 @@ fn decide(
 }
 
 /// Stores an FTP data channel's bytes; returns the link to write on the control session.
-fn finish_ftp_data(
-    data: FtpData,
-    rec: &mut SessionRecord,
-    ctx: &mut Ctx<'_>,
-) -> (Slot, String, FtpFile) {
+fn finish_ftp_data(data: FtpData, rec: &mut SessionRecord, ctx: &mut Ctx<'_>) {
     // The transfer runs in one direction; take the one that carried bytes.
     let i = if data.total[1] >= data.total[0] { 1 } else { 0 };
     let dir = data.direction.unwrap_or(if i == 0 {
@@ -968,30 +982,41 @@ fn finish_ftp_data(
         Direction::ToClient
     });
     let total = data.total[i];
+    let direction = match dir {
+        Direction::ToServer => "upload",
+        Direction::ToClient => "download",
+    };
+    let partial = data.truncated || data.gap;
     let sha = if total > 0 {
-        ctx.object(
-            ObjectMeta {
-                name: data.file_name.clone(),
-                content_type: None,
-                kind: "ftp",
-                direction: Some(dir),
-                partial: data.truncated || data.gap,
-            },
-            &data.bytes[i],
-        )
+        let meta = ObjectMeta {
+            name: data.file_name.clone(),
+            content_type: None,
+            kind: "ftp",
+            direction: Some(dir),
+            partial,
+        };
+        ctx.object(meta, &data.bytes[i])
     } else {
         None
     };
+    if let Some(sha) = &sha
+        && rec.files.len() < kuroko_model::session::MAX_LIST_LEN
+    {
+        rec.files.push(FileRef {
+            sha256: sha.clone(),
+            name: data.file_name.clone(),
+            content_type: None,
+            bytes: data.bytes[i].len() as u64,
+            direction: direction.into(),
+            kind: "ftp".into(),
+            partial,
+        });
+    }
     let file = FtpFile {
-        name: data.file_name.clone().unwrap_or_default(),
-        direction: match dir {
-            Direction::ToServer => "upload".into(),
-            Direction::ToClient => "download".into(),
-        },
+        name: data.file_name.unwrap_or_default(),
+        direction: direction.into(),
         bytes: total,
         sha256: sha,
     };
-    let ftp = rec.ftp.get_or_insert_with(Ftp::default);
-    ftp.files.push(file.clone());
-    (data.control_slot, data.control_session, file)
+    rec.ftp.get_or_insert_with(Ftp::default).files.push(file);
 }

@@ -77,8 +77,6 @@ impl Pending {
 /// The data channel of an FTP transfer: bytes collected up to the object limit.
 #[derive(Debug, Default)]
 pub struct FtpData {
-    pub control_session: String,
-    pub control_slot: u32,
     pub file_name: Option<String>,
     pub direction: Option<Direction>,
     pub bytes: [Vec<u8>; 2],
@@ -124,6 +122,16 @@ pub struct Flow {
     pub list: usize,
     pub tcp: Option<Box<TcpState>>,
     pub app: App,
+    /// On a data channel opened from an expectation: the control session it belongs to.
+    pub control: Option<ControlLink>,
+}
+
+/// The control session of an FTP data channel (and the expectation's address).
+#[derive(Debug, Clone)]
+pub struct ControlLink {
+    pub slot: u32,
+    pub session: String,
+    pub expected: (IpAddr, u16),
 }
 
 impl Flow {

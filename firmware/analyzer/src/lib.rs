@@ -38,6 +38,7 @@ pub mod flow;
 pub mod position;
 pub mod reassembly;
 pub mod source;
+pub mod store;
 pub mod sys;
 pub mod table;
 
