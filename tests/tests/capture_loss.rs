@@ -1,0 +1,120 @@
+//! Loss accounting when the store cannot keep up: `kuroko capture` with its store capped to
+//! 100 kB/s (the hidden `--store-rate-limit` test hook: packets beyond the cap are refused
+//! exactly as a disk that slow would make the store refuse them) receives a burst of ~2 MB.
+//! Every packet is accounted for: stored + backpressure drops = sent, no other cause is
+//! blamed, `kuroko status` reports the same drops while the capture runs, the capture keeps
+//! storing once the burst is over (never stalls), and it exits cleanly on SIGINT.
+
+mod capture_common;
+
+use capture_common::{CaptureSite, SRC_MAC_TEXT, flow_and_seq, frame, read_store};
+use kuroko_capture::CaptureState;
+use std::time::Duration;
+
+const BURST: u16 = 2000;
+const FRAME_LEN: usize = 1000;
+const TRICKLE: u16 = 20;
+
+fn status_json(site: &CaptureSite) -> anyhow::Result<serde_json::Value> {
+    let bin = kuroko_tests::kuroko::binary()?;
+    let data = site.data();
+    let out = kuroko_tests::proc::sh_in(
+        "",
+        &[
+            bin.to_str().unwrap(),
+            "status",
+            "--data",
+            data.to_str().unwrap(),
+            "--format",
+            "json",
+        ],
+        60,
+    )?;
+    Ok(serde_json::from_slice(&out.stdout)?)
+}
+
+#[test]
+fn store_backpressure_is_counted_reported_and_capture_goes_on() -> anyhow::Result<()> {
+    let site = CaptureSite::new("capb")?;
+    let filter = format!("ether src {SRC_MAC_TEXT}");
+    let mut capture = site.start_capture(&["--store-rate-limit", "100kB", "--filter", &filter])?;
+
+    let burst: Vec<Vec<u8>> = (0..BURST).map(|i| frame(7, i, FRAME_LEN, &[])).collect();
+    site.tx.send_frames("vtx", &burst, Duration::ZERO)?;
+    site.wait_accounted(u64::from(BURST))?;
+    let s1 = site.stats()?;
+    let i1 = &s1.interfaces[0];
+    assert!(
+        i1.drops.backpressure > 0,
+        "a 2 MB burst into a 100 kB/s store must be refused in part"
+    );
+    assert_eq!(
+        i1.packets + i1.drops.backpressure,
+        u64::from(BURST),
+        "stored + refused = sent"
+    );
+    assert_eq!(i1.drops.kernel_ring, 0, "the ring had room: no kernel drop");
+    assert_eq!(i1.drops.nic_missed + i1.drops.nic_fifo, 0);
+    assert_eq!(
+        i1.backpressure_bytes,
+        i1.drops.backpressure * FRAME_LEN as u64
+    );
+
+    // `kuroko status` sees the same numbers through the stats page, while capturing.
+    let st = status_json(&site)?;
+    let cap = &st["capture"];
+    assert_eq!(cap["present"], true, "status: {st}");
+    assert_eq!(cap["state"], "running", "status: {st}");
+    assert_eq!(
+        cap["drops"]["backpressure"], i1.drops.backpressure,
+        "status: {st}"
+    );
+    assert_eq!(cap["drops"]["total"], i1.drops.backpressure, "status: {st}");
+    assert_eq!(cap["packets"], i1.packets, "status: {st}");
+
+    // Never stalls: once the bucket refilled, a slow trickle is stored in full.
+    std::thread::sleep(Duration::from_millis(1500));
+    let trickle: Vec<Vec<u8>> = (0..TRICKLE).map(|i| frame(8, i, FRAME_LEN, &[])).collect();
+    site.tx
+        .send_frames("vtx", &trickle, Duration::from_millis(25))?;
+    site.wait_accounted(u64::from(BURST + TRICKLE))?;
+    let s2 = site.stats()?;
+    let i2 = &s2.interfaces[0];
+    assert_eq!(
+        i2.packets,
+        i1.packets + u64::from(TRICKLE),
+        "every trickle packet stored"
+    );
+    assert_eq!(
+        i2.drops.backpressure, i1.drops.backpressure,
+        "no new drops below the cap"
+    );
+
+    let status = capture.stop_with(libc::SIGINT);
+    let log = capture.log_text();
+    let status =
+        status.ok_or_else(|| anyhow::anyhow!("kuroko capture did not exit on SIGINT:\n{log}"))?;
+    assert!(status.success(), "kuroko capture failed ({status}):\n{log}");
+    assert!(
+        log.contains(&format!("backpressure {}", i2.drops.backpressure)),
+        "summary names the cause:\n{log}"
+    );
+    assert_eq!(site.stats()?.state, CaptureState::Stopped);
+
+    // What was stored is exactly what was counted, byte for byte.
+    let stored = read_store(&site.data())?;
+    assert_eq!(stored.len() as u64, i2.packets);
+    for s in &stored {
+        let (flow, seq) = flow_and_seq(&s.data).expect("ours");
+        let sent = if flow == 7 {
+            &burst[seq as usize]
+        } else {
+            &trickle[seq as usize]
+        };
+        assert!(
+            &s.data == sent,
+            "stored frame flow {flow} seq {seq} differs"
+        );
+    }
+    Ok(())
+}
