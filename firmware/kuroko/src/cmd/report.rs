@@ -1,14 +1,100 @@
-//! `kuroko report`.
+//! `kuroko report`: the diagnosis report as self-contained HTML or as PDF.
+//!
+//! Gathers findings, the session log, the store's status, the configuration and the
+//! consultant's `DIR/site.toml` (created with comments when absent) into one
+//! `kuroko_report::ReportData`, then renders it. `--out` ending in `.pdf` writes a PDF;
+//! `--pdf FILE` writes a PDF beside the HTML.
 
 use super::DataArgs;
+use anyhow::Context;
+use kuroko_report::data::StoreSummary;
+use kuroko_report::{Lang, ReportData};
+use std::path::{Path, PathBuf};
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
     #[command(flatten)]
     pub data: DataArgs,
+    /// Report file to write: `.html` (self-contained) or `.pdf`.
+    #[arg(long, value_name = "FILE")]
+    pub out: PathBuf,
+    /// Also write a PDF here.
+    #[arg(long, value_name = "FILE")]
+    pub pdf: Option<PathBuf>,
+    /// Language of the report: ja or en.
+    #[arg(long, default_value = "ja")]
+    pub lang: Lang,
+    /// TrueType/OpenType font with Japanese glyphs for the PDF (default: IPAex Gothic from
+    /// the Debian package fonts-ipaexfont-gothic).
+    #[arg(long, value_name = "FILE")]
+    pub font: Option<PathBuf>,
+}
+
+/// The store's status in the report's terms; unknown fields stay `None`.
+pub fn store_summary(data_dir: &Path) -> StoreSummary {
+    let mut s = StoreSummary::default();
+    if let Ok(st) = kuroko_ring::status::store_status(data_dir) {
+        let ts = |ns: Option<u64>| ns.map(|n| kuroko_model::Timestamp(n.min(i64::MAX as u64) as i64));
+        s.retention_start = ts(st.oldest_packet_ns);
+        s.retention_end = ts(st.newest_packet_ns);
+        s.disk_used = Some(st.disk_bytes);
+        s.disk_budget = Some(st.budget_bytes);
+        s.segments = Some(st.segments_used as u64);
+        s.packets = Some(st.stored_packets);
+        s.bytes = Some(st.stored_bytes);
+        s.drops = Some(st.backpressure_drops + st.rejected_packets);
+    }
+    s
+}
+
+/// Gathers the report's data, printing warnings about unreadable records.
+pub fn gather(data: &DataArgs) -> anyhow::Result<ReportData> {
+    let config = data.load_config()?;
+    anyhow::ensure!(
+        data.data.is_dir(),
+        "data directory {} does not exist; pass the --data of an appliance or an imported store",
+        data.data.display()
+    );
+    let (report, warn) = kuroko_report::inputs::gather(&data.data, &config, store_summary(&data.data))
+        .with_context(|| format!("cannot gather the report's data from {}", data.data.display()))?;
+    if warn.site_created {
+        eprintln!(
+            "kuroko: created {} (site and customer names, analyst notes, level overrides); edit it and run the report again",
+            kuroko_report::SiteFile::path(&data.data).display()
+        );
+    }
+    if warn.bad_findings > 0 {
+        eprintln!("kuroko: warning: {} lines under findings/ are not finding records and were left out", warn.bad_findings);
+    }
+    if warn.bad_sessions > 0 {
+        eprintln!("kuroko: warning: {} damaged session-log records were left out of the statistics", warn.bad_sessions);
+    }
+    Ok(report)
+}
+
+fn is_pdf(p: &Path) -> bool {
+    p.extension().is_some_and(|e| e.eq_ignore_ascii_case("pdf"))
+}
+
+/// Writes one report file (HTML or PDF by extension), atomically (temp file + rename).
+pub fn write_report(report: &ReportData, lang: Lang, out: &Path, font: Option<&Path>) -> anyhow::Result<()> {
+    let bytes = if is_pdf(out) {
+        let font = kuroko_report::pdf::find_font(font)?;
+        kuroko_report::pdf::render(report, lang, &font)?
+    } else {
+        kuroko_report::html::render(report, lang).into_bytes()
+    };
+    let tmp = out.with_extension("partial");
+    std::fs::write(&tmp, &bytes).with_context(|| format!("cannot write {}", tmp.display()))?;
+    std::fs::rename(&tmp, out).with_context(|| format!("cannot rename {} to {}", tmp.display(), out.display()))?;
+    Ok(())
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
-    let _config = args.data.load_config()?;
-    anyhow::bail!("`kuroko report` is not part of this build yet")
+    let report = gather(&args.data)?;
+    write_report(&report, args.lang, &args.out, args.font.as_deref())?;
+    if let Some(pdf) = &args.pdf {
+        write_report(&report, args.lang, pdf, args.font.as_deref())?;
+    }
+    Ok(())
 }

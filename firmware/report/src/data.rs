@@ -1,0 +1,417 @@
+//! Everything a report shows, gathered once.
+//!
+//! [`ReportData::build`] reads the inputs (findings, one pass over the session log, store
+//! status, configuration, `site.toml`) and applies the consultant's level overrides. The
+//! HTML and PDF renderers read only this value, so every output of one run shows the same
+//! numbers, in either language.
+
+use crate::environment::{EnvCollector, EnvStats};
+use crate::objects::{MailText, ObjectStore};
+use crate::site::SiteFile;
+use crate::texts;
+use ipnet::IpNet;
+use kuroko_model::config::Config;
+use kuroko_model::finding::{Category, Finding, Lang, Risk};
+use kuroko_model::{SessionRecord, Timestamp};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, HashSet};
+
+/// Evidence sessions kept for the report in total (each finding's list is already capped
+/// by detections; this bounds a report over thousands of findings).
+pub const MAX_EVIDENCE_SESSIONS: usize = 5000;
+/// Evidence sessions listed per finding in the details.
+pub const MAX_EVIDENCE_ROWS: usize = 20;
+/// Mails reproduced per finding.
+pub const MAX_MAILS_PER_FINDING: usize = 3;
+
+/// The store's health and extent, from the segment store's status (`kuroko status`).
+/// Every field is optional: the report says "unknown" rather than invent a number.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[serde(default)]
+pub struct StoreSummary {
+    /// Oldest and newest packet still stored.
+    pub retention_start: Option<Timestamp>,
+    pub retention_end: Option<Timestamp>,
+    /// Bytes the segment ring occupies / may occupy.
+    pub disk_used: Option<u64>,
+    pub disk_budget: Option<u64>,
+    /// The file system holding the data directory.
+    pub fs_total: Option<u64>,
+    pub fs_free: Option<u64>,
+    /// Reconstructed objects (`files/`).
+    pub files_bytes: Option<u64>,
+    pub segments: Option<u64>,
+    pub packets: Option<u64>,
+    pub bytes: Option<u64>,
+    /// Packets lost before they reached the disk (kernel and writer drops).
+    pub drops: Option<u64>,
+}
+
+/// Where an override came from.
+#[derive(Serialize, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OverrideSource {
+    /// `[detect.overrides]` in the configuration (applied by detections or here).
+    Config,
+    /// `[overrides]` in `DIR/site.toml`.
+    SiteFile,
+}
+
+/// A finding with its final grade, how it got there, and the analyst's note.
+#[derive(Serialize, Clone, Debug, PartialEq)]
+pub struct GradedFinding {
+    /// 1-based number in the report (highest risk first).
+    pub no: usize,
+    /// With the final levels and risk.
+    pub finding: Finding,
+    /// Levels before any override here (detections' defaults or the config's override).
+    pub original_vulnerability: u8,
+    pub original_threat: u8,
+    pub original_risk: Risk,
+    pub override_source: Option<OverrideSource>,
+    pub override_reason: Option<String>,
+    pub note: Option<String>,
+}
+
+impl GradedFinding {
+    pub fn title(&self, lang: Lang) -> String {
+        texts::rule_text(&self.finding.rule, lang)
+            .map(|t| t.title.to_string())
+            .unwrap_or_else(|| self.finding.title.clone())
+    }
+    pub fn countermeasures(&self, lang: Lang) -> Vec<String> {
+        match texts::rule_text(&self.finding.rule, lang) {
+            Some(t) => t.countermeasures.iter().map(|s| s.to_string()).collect(),
+            None => self.finding.countermeasures.clone(),
+        }
+    }
+    /// The reasoning behind the levels: the rule's text, then this finding's signals.
+    pub fn reasoning(&self, lang: Lang) -> Vec<String> {
+        let mut v = Vec::new();
+        if let Some(t) = texts::rule_text(&self.finding.rule, lang) {
+            v.push(t.reasoning.to_string());
+        }
+        for s in &self.finding.signals {
+            v.push(s.clone());
+        }
+        v
+    }
+    pub fn overridden(&self) -> bool {
+        self.override_source.is_some()
+    }
+}
+
+/// Findings of one category, told as one scenario.
+#[derive(Clone, Debug)]
+pub struct Scenario<'a> {
+    pub category: Category,
+    pub findings: Vec<&'a GradedFinding>,
+    /// The worst finding sets the scenario's grade.
+    pub risk: Risk,
+    pub vulnerability: u8,
+    pub threat: u8,
+    pub countermeasures: Vec<String>,
+}
+
+#[derive(Clone, Debug)]
+pub struct ReportData {
+    pub site_name: String,
+    pub customer: String,
+    pub analyst: String,
+    pub timezone: chrono_tz::Tz,
+    pub internal_networks: Vec<IpNet>,
+    pub generated: Timestamp,
+    /// The diagnosis period: the retention window, else the sessions' span.
+    pub period: Option<(Timestamp, Timestamp)>,
+    pub store: StoreSummary,
+    pub env: EnvStats,
+    /// Highest risk first; `no` follows this order.
+    pub findings: Vec<GradedFinding>,
+    /// Evidence sessions by id (those found in the log).
+    pub evidence: BTreeMap<String, SessionRecord>,
+    /// Reconstructed mails by SHA-256 (of evidence sessions).
+    pub mails: BTreeMap<String, MailText>,
+    /// Objects of evidence sessions present in `files/`.
+    pub objects_present: HashSet<String>,
+    /// Evidence ids the session log did not have (rotated out or not yet analyzed).
+    pub missing_evidence: usize,
+}
+
+/// What [`ReportData::build`] reads.
+pub struct Inputs<'a, I: Iterator<Item = SessionRecord>> {
+    pub config: &'a Config,
+    pub site: &'a SiteFile,
+    pub findings: Vec<Finding>,
+    pub sessions: I,
+    pub store: StoreSummary,
+    pub objects: &'a ObjectStore,
+    pub generated: Timestamp,
+}
+
+impl ReportData {
+    pub fn build<I: Iterator<Item = SessionRecord>>(inp: Inputs<'_, I>) -> ReportData {
+        let cfg = inp.config;
+        let internal = cfg.site.internal_nets();
+        let timezone = cfg.site.tz().unwrap_or(chrono_tz::Asia::Tokyo);
+
+        let mut findings: Vec<GradedFinding> = inp
+            .findings
+            .into_iter()
+            .map(|f| grade(f, cfg, inp.site))
+            .collect();
+        findings.sort_by(|a, b| Finding::report_order(&a.finding, &b.finding));
+        for (i, f) in findings.iter_mut().enumerate() {
+            f.no = i + 1;
+        }
+
+        let mut wanted: HashSet<String> = HashSet::new();
+        for f in &findings {
+            for id in &f.finding.evidence {
+                if wanted.len() >= MAX_EVIDENCE_SESSIONS {
+                    break;
+                }
+                wanted.insert(id.clone());
+            }
+        }
+        let mut env = EnvCollector::new(internal.clone());
+        let mut evidence = BTreeMap::new();
+        for s in inp.sessions {
+            env.add(&s);
+            if wanted.contains(&s.id) {
+                evidence.insert(s.id.clone(), s);
+            }
+        }
+        let env = env.finish();
+        let missing_evidence = wanted.len() - evidence.len();
+
+        let mut mails = BTreeMap::new();
+        let mut objects_present = HashSet::new();
+        for s in evidence.values() {
+            for f in &s.files {
+                if inp.objects.content_path(&f.sha256).is_some() {
+                    objects_present.insert(f.sha256.clone());
+                }
+            }
+            if let Some(m) = &s.mail {
+                let shas = m
+                    .eml_sha256
+                    .iter()
+                    .chain(m.messages.iter().filter_map(|x| x.eml_sha256.as_ref()));
+                for sha in shas.take(MAX_MAILS_PER_FINDING) {
+                    if let Some(t) = inp.objects.mail_text(sha) {
+                        objects_present.insert(sha.clone());
+                        mails.insert(sha.clone(), t);
+                    }
+                }
+            }
+        }
+
+        let period = match (inp.store.retention_start, inp.store.retention_end) {
+            (Some(a), Some(b)) => Some((a, b)),
+            _ => match (env.first, env.last) {
+                (Some(a), Some(b)) => Some((a, b)),
+                _ => {
+                    let a = findings.iter().map(|f| f.finding.first_seen).min();
+                    let b = findings.iter().map(|f| f.finding.last_seen).max();
+                    a.zip(b)
+                }
+            },
+        };
+
+        let pick = |a: &str, b: &str| {
+            if a.trim().is_empty() {
+                b.to_string()
+            } else {
+                a.to_string()
+            }
+        };
+        ReportData {
+            site_name: pick(&inp.site.site.name, &cfg.site.name),
+            customer: pick(&inp.site.site.customer, &cfg.site.customer),
+            analyst: inp.site.site.analyst.clone(),
+            timezone,
+            internal_networks: internal,
+            generated: inp.generated,
+            period,
+            store: inp.store,
+            env,
+            findings,
+            evidence,
+            mails,
+            objects_present,
+            missing_evidence,
+        }
+    }
+
+    /// Findings per grade, A first.
+    pub fn grade_counts(&self) -> [(Risk, usize); 5] {
+        Risk::ALL.map(|r| {
+            (
+                r,
+                self.findings.iter().filter(|f| f.finding.risk == r).count(),
+            )
+        })
+    }
+
+    /// Findings per (vulnerability, threat) cell.
+    pub fn matrix(&self) -> [[usize; 3]; 3] {
+        let mut m = [[0usize; 3]; 3];
+        for f in &self.findings {
+            let v = f.finding.vulnerability.clamp(1, 3) as usize - 1;
+            let t = f.finding.threat.clamp(1, 3) as usize - 1;
+            m[v][t] += 1;
+        }
+        m
+    }
+
+    /// The scenarios that have findings, in the category order of the report.
+    pub fn scenarios(&self, lang: Lang) -> Vec<Scenario<'_>> {
+        Category::ALL
+            .iter()
+            .filter_map(|&c| {
+                let fs: Vec<&GradedFinding> = self
+                    .findings
+                    .iter()
+                    .filter(|f| f.finding.category == c)
+                    .collect();
+                let worst = fs.first()?; // already in report order: worst first
+                let mut cms: Vec<String> = Vec::new();
+                for f in &fs {
+                    for cm in f.countermeasures(lang) {
+                        if !cms.contains(&cm) {
+                            cms.push(cm);
+                        }
+                    }
+                }
+                Some(Scenario {
+                    category: c,
+                    risk: worst.finding.risk,
+                    vulnerability: worst.finding.vulnerability,
+                    threat: worst.finding.threat,
+                    findings: fs,
+                    countermeasures: cms,
+                })
+            })
+            .collect()
+    }
+
+    /// An address as the tables show it, `None` meaning many peers.
+    pub fn endpoint_label(&self, addr: Option<&str>, lang: Lang) -> String {
+        match addr {
+            None => texts::tr(lang, "多数", "many").to_string(),
+            Some(a) => match a.parse::<std::net::IpAddr>() {
+                Ok(ip) if self.internal_networks.iter().any(|n| n.contains(&ip)) => {
+                    format!("{a} ({})", texts::tr(lang, "内部", "internal"))
+                }
+                Ok(_) => format!("{a} ({})", texts::tr(lang, "外部", "external")),
+                Err(_) => a.to_string(),
+            },
+        }
+    }
+
+    /// A time in the site's time zone, `2026-11-18 09:30:00 JST`.
+    pub fn local_time(&self, t: Timestamp) -> String {
+        t.to_datetime()
+            .with_timezone(&self.timezone)
+            .format("%Y-%m-%d %H:%M:%S %Z")
+            .to_string()
+    }
+
+    pub fn local_date(&self, t: Timestamp) -> String {
+        t.to_datetime()
+            .with_timezone(&self.timezone)
+            .format("%Y-%m-%d")
+            .to_string()
+    }
+
+    /// Number of overridden findings.
+    pub fn overrides_applied(&self) -> usize {
+        self.findings.iter().filter(|f| f.overridden()).count()
+    }
+}
+
+fn grade(mut f: Finding, cfg: &Config, site: &SiteFile) -> GradedFinding {
+    let (ov, ot, or) = (f.vulnerability, f.threat, f.risk);
+    let mut source = f.override_reason.as_ref().map(|_| OverrideSource::Config);
+    let mut reason = f.override_reason.clone();
+    if source.is_none()
+        && let Some(o) = cfg.detect.overrides.get(&f.rule)
+    {
+        f.vulnerability = o.vulnerability.unwrap_or(f.vulnerability);
+        f.threat = o.threat.unwrap_or(f.threat);
+        source = Some(OverrideSource::Config);
+        reason = Some(o.reason.clone());
+    }
+    if let Some(o) = site.overrides.get(&f.rule) {
+        f.vulnerability = o.vulnerability.unwrap_or(f.vulnerability);
+        f.threat = o.threat.unwrap_or(f.threat);
+        source = Some(OverrideSource::SiteFile);
+        reason = Some(o.reason.clone());
+    }
+    f.vulnerability = f.vulnerability.clamp(1, 3);
+    f.threat = f.threat.clamp(1, 3);
+    f.risk = Risk::from_levels(f.vulnerability, f.threat);
+    f.override_reason = reason.clone();
+    GradedFinding {
+        no: 0,
+        note: site.notes.get(&f.id).cloned(),
+        finding: f,
+        original_vulnerability: ov,
+        original_threat: ot,
+        original_risk: or,
+        override_source: source,
+        override_reason: reason,
+    }
+}
+
+/// Protocols drawn as their own layer in traffic charts; the rest are summed as "other".
+pub const CHART_SERIES: usize = 7;
+
+impl ReportData {
+    /// Traffic per bucket for the stacked chart: the top protocols by bytes, then "other".
+    /// Bucket labels are in the site's time zone.
+    pub fn traffic_series(&self, lang: Lang) -> (Vec<String>, Vec<crate::charts::StackedBar>) {
+        let top: Vec<String> = self
+            .env
+            .protocols_by_bytes()
+            .into_iter()
+            .take(CHART_SERIES)
+            .map(|(p, _)| p.to_string())
+            .collect();
+        let other_label = texts::tr(lang, "その他", "other").to_string();
+        let has_other = self.env.protocols.len() > top.len();
+        let mut series = top.clone();
+        if has_other {
+            series.push(other_label);
+        }
+        let fmt = if self.env.bucket_secs >= 86400 {
+            "%m/%d"
+        } else {
+            "%m/%d %H:00"
+        };
+        let bars = self
+            .env
+            .buckets
+            .iter()
+            .map(|(start, protos)| {
+                let mut values = vec![0u64; series.len()];
+                for (p, v) in protos {
+                    match top.iter().position(|t| t == p) {
+                        Some(i) => values[i] += v,
+                        None => {
+                            if let Some(last) = values.last_mut() {
+                                *last += v;
+                            }
+                        }
+                    }
+                }
+                let label = Timestamp(start.saturating_mul(1_000_000_000))
+                    .to_datetime()
+                    .with_timezone(&self.timezone)
+                    .format(fmt)
+                    .to_string();
+                crate::charts::StackedBar { label, values }
+            })
+            .collect();
+        (series, bars)
+    }
+}

@@ -1,0 +1,1 @@
+//! The USB export bundle.

@@ -1,0 +1,191 @@
+//! Reading the report's inputs from a data directory.
+//!
+//! Findings from `DIR/findings/*.jsonl` (one finding record a line, the contract's JSON),
+//! sessions from the durable session log (`DIR/sessions/`, via `kuroko_model::sessionlog`),
+//! and the file system's size and free space. Damaged lines are counted, never silently
+//! dropped: the report states how many records it could not read.
+
+use crate::data::{Inputs, ReportData, StoreSummary};
+use crate::error::ReportError;
+use crate::objects::ObjectStore;
+use crate::site::{SiteFile, SiteSection};
+use kuroko_model::config::Config;
+use kuroko_model::sessionlog::{LogPos, SessionLogReader};
+use kuroko_model::{Finding, SessionRecord, Timestamp};
+use std::cell::Cell;
+use std::path::Path;
+use std::rc::Rc;
+
+/// Findings in `DIR/findings/`: every `*.jsonl` file whose lines are finding records.
+/// Returns the findings (deduplicated by id, the last record winning, since detections
+/// update a finding in place) and the number of lines that were not finding records.
+pub fn load_findings(data_dir: &Path) -> Result<(Vec<Finding>, u64), ReportError> {
+    let dir = data_dir.join("findings");
+    let mut files: Vec<std::path::PathBuf> = match std::fs::read_dir(&dir) {
+        Ok(rd) => rd
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "jsonl"))
+            .collect(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((Vec::new(), 0)),
+        Err(source) => return Err(ReportError::Read { path: dir, source }),
+    };
+    files.sort();
+    let mut by_id: std::collections::BTreeMap<String, Finding> = Default::default();
+    let mut bad = 0u64;
+    for path in files {
+        let text = std::fs::read_to_string(&path).map_err(|source| ReportError::Read {
+            path: path.clone(),
+            source,
+        })?;
+        let mut good = 0u64;
+        let mut file_bad = 0u64;
+        for line in text.lines().filter(|l| !l.trim().is_empty()) {
+            match serde_json::from_str::<Finding>(line) {
+                Ok(f) => {
+                    good += 1;
+                    by_id.insert(f.id.clone(), f);
+                }
+                Err(_) => file_bad += 1,
+            }
+        }
+        // A JSONL file with no finding at all is some other state file of detections.
+        if good > 0 {
+            bad += file_bad;
+        }
+    }
+    Ok((by_id.into_values().collect(), bad))
+}
+
+/// Session records of the log, with a shared counter of records that could not be read.
+pub struct Sessions {
+    iter: Option<kuroko_model::sessionlog::LogIter>,
+    bad: Rc<Cell<u64>>,
+}
+
+impl Iterator for Sessions {
+    type Item = SessionRecord;
+    fn next(&mut self) -> Option<SessionRecord> {
+        let it = self.iter.as_mut()?;
+        loop {
+            match it.next()? {
+                Ok((_, rec)) => return Some(rec),
+                Err(_) => self.bad.set(self.bad.get() + 1),
+            }
+        }
+    }
+}
+
+/// Opens the session log of `data_dir` (empty when there is none yet).
+pub fn sessions(data_dir: &Path) -> Result<(Sessions, Rc<Cell<u64>>), ReportError> {
+    let dir = data_dir.join("sessions");
+    let bad = Rc::new(Cell::new(0));
+    if !dir.exists() {
+        return Ok((
+            Sessions {
+                iter: None,
+                bad: bad.clone(),
+            },
+            bad,
+        ));
+    }
+    let reader = SessionLogReader::open(&dir).map_err(|source| ReportError::Read {
+        path: dir.clone(),
+        source,
+    })?;
+    let iter = reader
+        .read_from(LogPos::default())
+        .map_err(|source| ReportError::Read {
+            path: dir.clone(),
+            source,
+        })?;
+    Ok((
+        Sessions {
+            iter: Some(iter),
+            bad: bad.clone(),
+        },
+        bad,
+    ))
+}
+
+/// Size and free space of the file system holding `path`.
+pub fn fs_usage(path: &Path) -> Option<(u64, u64)> {
+    let st = nix::sys::statvfs::statvfs(path).ok()?;
+    let frag = st.fragment_size() as u64;
+    Some((
+        st.blocks() as u64 * frag,
+        st.blocks_available() as u64 * frag,
+    ))
+}
+
+/// Total size of the regular files under `dir` (bounded depth, no symlinks followed).
+pub fn dir_size(dir: &Path) -> u64 {
+    fn walk(dir: &Path, depth: u32) -> u64 {
+        if depth > 6 {
+            return 0;
+        }
+        let Ok(rd) = std::fs::read_dir(dir) else {
+            return 0;
+        };
+        rd.filter_map(|e| e.ok())
+            .map(|e| match e.file_type() {
+                Ok(t) if t.is_file() => e.metadata().map(|m| m.len()).unwrap_or(0),
+                Ok(t) if t.is_dir() => walk(&e.path(), depth + 1),
+                _ => 0,
+            })
+            .sum()
+    }
+    walk(dir, 0)
+}
+
+/// Everything a report of `data_dir` shows. Creates `DIR/site.toml` when absent.
+/// `store` comes from the segment store's status (the caller fills what it knows);
+/// the file-system figures are filled here when missing.
+pub fn gather(
+    data_dir: &Path,
+    config: &Config,
+    mut store: StoreSummary,
+) -> Result<(ReportData, Warnings), ReportError> {
+    let defaults = SiteSection {
+        name: config.site.name.clone(),
+        customer: config.site.customer.clone(),
+        analyst: String::new(),
+    };
+    let (site, site_created) = SiteFile::load_or_create(data_dir, &defaults)?;
+    let (findings, bad_findings) = load_findings(data_dir)?;
+    let (sessions, bad_sessions) = sessions(data_dir)?;
+    if store.fs_total.is_none()
+        && let Some((total, free)) = fs_usage(data_dir)
+    {
+        store.fs_total = Some(total);
+        store.fs_free = Some(free);
+    }
+    if store.files_bytes.is_none() {
+        store.files_bytes = Some(dir_size(&data_dir.join("files")));
+    }
+    let objects = ObjectStore::new(data_dir);
+    let data = ReportData::build(Inputs {
+        config,
+        site: &site,
+        findings,
+        sessions,
+        store,
+        objects: &objects,
+        generated: Timestamp::now(),
+    });
+    Ok((
+        data,
+        Warnings {
+            site_created,
+            bad_findings,
+            bad_sessions: bad_sessions.get(),
+        },
+    ))
+}
+
+/// What the caller should tell the user after gathering.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Warnings {
+    pub site_created: bool,
+    pub bad_findings: u64,
+    pub bad_sessions: u64,
+}

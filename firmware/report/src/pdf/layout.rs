@@ -1,0 +1,535 @@
+//! A small flowing layout engine for A4 pages: wrapped paragraphs, tables with repeated
+//! headers, bars and boxes, producing a display list that [`emit`] hands to krilla.
+
+use crate::charts::risk_color;
+use crate::data::ReportData;
+use crate::error::ReportError;
+use crate::texts::tr;
+use kuroko_model::finding::Lang;
+use std::path::Path;
+use std::sync::Arc;
+
+pub const PAGE_W: f32 = 595.28;
+pub const PAGE_H: f32 = 841.89;
+pub const MARGIN_X: f32 = 48.0;
+pub const MARGIN_TOP: f32 = 50.0;
+pub const MARGIN_BOTTOM: f32 = 56.0;
+pub const CONTENT_W: f32 = PAGE_W - 2.0 * MARGIN_X;
+
+/// An RGB colour.
+pub type Rgb = (u8, u8, u8);
+/// A horizontal bar: label, value, text shown beside it, colour.
+pub type BarRow = (String, u64, String, Rgb);
+
+pub const NAVY: (u8, u8, u8) = (0x1f, 0x3a, 0x5f);
+pub const INK: (u8, u8, u8) = (0x22, 0x22, 0x22);
+pub const MUTED: (u8, u8, u8) = (0x5f, 0x6b, 0x76);
+pub const LINE: (u8, u8, u8) = (0xc9, 0xd1, 0xd9);
+pub const BAND: (u8, u8, u8) = (0xee, 0xf2, 0xf6);
+pub const WHITE: (u8, u8, u8) = (0xff, 0xff, 0xff);
+
+pub fn hex_rgb(h: &str) -> (u8, u8, u8) {
+    let h = h.trim_start_matches('#');
+    let p = |i: usize| u8::from_str_radix(h.get(i..i + 2).unwrap_or("00"), 16).unwrap_or(0);
+    (p(0), p(2), p(4))
+}
+
+pub fn risk_rgb(r: kuroko_model::Risk) -> (u8, u8, u8) {
+    hex_rgb(risk_color(r))
+}
+
+/// Glyph advances of the embedded font, for line breaking.
+pub struct Metrics {
+    data: Vec<u8>,
+    upem: f32,
+}
+
+impl Metrics {
+    pub fn new(data: &[u8]) -> Option<Metrics> {
+        let face = rustybuzz::ttf_parser::Face::parse(data, 0).ok()?;
+        Some(Metrics {
+            upem: face.units_per_em() as f32,
+            data: data.to_vec(),
+        })
+    }
+    fn face(&self) -> Option<rustybuzz::ttf_parser::Face<'_>> {
+        rustybuzz::ttf_parser::Face::parse(&self.data, 0).ok()
+    }
+    pub fn has_glyph(&self, c: char) -> bool {
+        self.face().and_then(|f| f.glyph_index(c)).is_some()
+    }
+    /// Width of `text` at `size` points.
+    pub fn width(&self, text: &str, size: f32) -> f32 {
+        let Some(face) = self.face() else {
+            return text.chars().count() as f32 * size;
+        };
+        text.chars()
+            .map(|c| {
+                face.glyph_index(c)
+                    .and_then(|g| face.glyph_hor_advance(g))
+                    .map(|a| a as f32 / self.upem)
+                    .unwrap_or(1.0)
+            })
+            .sum::<f32>()
+            * size
+    }
+    /// Breaks `text` into lines no wider than `w`: at spaces inside Latin text, anywhere
+    /// between CJK characters, and at explicit newlines.
+    pub fn wrap(&self, text: &str, size: f32, w: f32) -> Vec<String> {
+        let mut lines = Vec::new();
+        for para in text.split('\n') {
+            let mut line = String::new();
+            let mut width = 0.0;
+            for c in para.chars() {
+                let cw = self.width(c.encode_utf8(&mut [0; 4]), size);
+                if width + cw > w && !line.is_empty() {
+                    // Prefer breaking at the last space when inside a Latin word.
+                    if c != ' '
+                        && let Some(pos) = line.rfind(' ')
+                        && pos > 0
+                        && line[pos..].is_ascii()
+                    {
+                        let rest = line[pos + 1..].to_string();
+                        line.truncate(pos);
+                        lines.push(std::mem::take(&mut line));
+                        line = rest;
+                        width = self.width(&line, size);
+                    } else {
+                        lines.push(std::mem::take(&mut line));
+                        width = 0.0;
+                    }
+                    if c == ' ' {
+                        continue;
+                    }
+                }
+                line.push(c);
+                width += cw;
+            }
+            lines.push(line);
+        }
+        lines
+    }
+}
+
+/// One drawing operation; y grows downward from the top of the page.
+#[derive(Clone, Debug)]
+pub enum Op {
+    /// `y` is the baseline.
+    Text {
+        x: f32,
+        y: f32,
+        size: f32,
+        color: (u8, u8, u8),
+        text: String,
+    },
+    Rect {
+        x: f32,
+        y: f32,
+        w: f32,
+        h: f32,
+        color: (u8, u8, u8),
+    },
+    /// Outline of a rectangle.
+    Frame {
+        x: f32,
+        y: f32,
+        w: f32,
+        h: f32,
+        color: (u8, u8, u8),
+    },
+}
+
+/// A table column: width share and whether it is right-aligned (numbers).
+#[derive(Clone, Copy)]
+pub struct Col {
+    pub share: f32,
+    pub right: bool,
+}
+
+pub fn cols(shares: &[f32]) -> Vec<Col> {
+    shares
+        .iter()
+        .map(|&share| Col {
+            share,
+            right: false,
+        })
+        .collect()
+}
+
+/// A table cell: plain text, optionally with a grade badge colour.
+#[derive(Clone)]
+pub struct Cell {
+    pub text: String,
+    pub fill: Option<(u8, u8, u8)>,
+    pub color: (u8, u8, u8),
+}
+
+impl From<String> for Cell {
+    fn from(text: String) -> Cell {
+        Cell {
+            text,
+            fill: None,
+            color: INK,
+        }
+    }
+}
+impl From<&str> for Cell {
+    fn from(text: &str) -> Cell {
+        Cell {
+            text: text.to_string(),
+            fill: None,
+            color: INK,
+        }
+    }
+}
+
+pub struct Doc {
+    pub m: Metrics,
+    pages: Vec<Vec<Op>>,
+    pub y: f32,
+}
+
+impl Doc {
+    pub fn new(m: Metrics) -> Doc {
+        Doc {
+            m,
+            pages: vec![Vec::new()],
+            y: MARGIN_TOP,
+        }
+    }
+
+    fn ops(&mut self) -> &mut Vec<Op> {
+        if self.pages.is_empty() {
+            self.pages.push(Vec::new());
+        }
+        let n = self.pages.len() - 1;
+        &mut self.pages[n]
+    }
+
+    pub fn new_page(&mut self) {
+        if self.pages.last().is_some_and(|p| p.is_empty()) {
+            self.y = MARGIN_TOP;
+            return;
+        }
+        self.pages.push(Vec::new());
+        self.y = MARGIN_TOP;
+    }
+
+    /// Starts a new page unless `h` more points fit on this one.
+    pub fn need(&mut self, h: f32) {
+        if self.y + h > PAGE_H - MARGIN_BOTTOM {
+            self.new_page();
+        }
+    }
+
+    pub fn text(&mut self, x: f32, y: f32, size: f32, color: (u8, u8, u8), text: &str) {
+        if text.is_empty() {
+            return;
+        }
+        self.ops().push(Op::Text {
+            x,
+            y,
+            size,
+            color,
+            text: text.to_string(),
+        });
+    }
+
+    pub fn rect(&mut self, x: f32, y: f32, w: f32, h: f32, color: (u8, u8, u8)) {
+        if w > 0.0 && h > 0.0 {
+            self.ops().push(Op::Rect { x, y, w, h, color });
+        }
+    }
+
+    pub fn frame(&mut self, x: f32, y: f32, w: f32, h: f32, color: (u8, u8, u8)) {
+        self.ops().push(Op::Frame { x, y, w, h, color });
+    }
+
+    pub fn space(&mut self, h: f32) {
+        self.y += h;
+    }
+
+    /// A chapter title on a fresh page: a numbered navy band.
+    pub fn chapter(&mut self, no: usize, title: &str) {
+        self.new_page();
+        self.rect(MARGIN_X, self.y, 30.0, 26.0, NAVY);
+        self.text(MARGIN_X + 9.0, self.y + 19.0, 16.0, WHITE, &no.to_string());
+        self.text(MARGIN_X + 40.0, self.y + 19.0, 16.0, NAVY, title);
+        self.rect(MARGIN_X, self.y + 30.0, CONTENT_W, 2.0, NAVY);
+        self.y += 44.0;
+    }
+
+    pub fn heading(&mut self, title: &str) {
+        self.need(60.0);
+        self.space(6.0);
+        self.rect(MARGIN_X, self.y, 4.0, 16.0, NAVY);
+        let lines = self.m.wrap(title, 12.0, CONTENT_W - 12.0);
+        for l in lines {
+            self.text(MARGIN_X + 10.0, self.y + 13.0, 12.0, NAVY, &l);
+            self.y += 17.0;
+        }
+        self.y += 5.0;
+    }
+
+    pub fn para(&mut self, text: &str, size: f32, color: (u8, u8, u8)) {
+        self.para_at(MARGIN_X, CONTENT_W, text, size, color);
+    }
+
+    pub fn para_at(&mut self, x: f32, w: f32, text: &str, size: f32, color: (u8, u8, u8)) {
+        let lh = size * 1.55;
+        for l in self.m.wrap(text, size, w) {
+            self.need(lh);
+            self.text(x, self.y + size, size, color, &l);
+            self.y += lh;
+        }
+        self.y += 3.0;
+    }
+
+    pub fn bullets(&mut self, items: &[String], size: f32) {
+        for i in items {
+            self.need(size * 1.6);
+            self.text(MARGIN_X + 6.0, self.y + size, size, NAVY, "•");
+            self.para_at(MARGIN_X + 18.0, CONTENT_W - 18.0, i, size, INK);
+            self.y -= 2.0;
+        }
+        self.y += 4.0;
+    }
+
+    /// A table with a navy header repeated on every page it spans.
+    pub fn table(&mut self, cols: &[Col], header: &[&str], rows: Vec<Vec<Cell>>) {
+        let size = 8.5;
+        let lh = size * 1.45;
+        let pad = 4.0;
+        let total: f32 = cols.iter().map(|c| c.share).sum::<f32>().max(0.0001);
+        let widths: Vec<f32> = cols.iter().map(|c| CONTENT_W * c.share / total).collect();
+        let draw_header = |d: &mut Doc| {
+            let lines: Vec<Vec<String>> = header
+                .iter()
+                .zip(&widths)
+                .map(|(h, w)| d.m.wrap(h, size, w - 2.0 * pad))
+                .collect();
+            let n = lines.iter().map(Vec::len).max().unwrap_or(1) as f32;
+            let h = n * lh + 2.0 * pad;
+            d.need(h + lh * 2.0);
+            let mut x = MARGIN_X;
+            d.rect(MARGIN_X, d.y, CONTENT_W, h, NAVY);
+            for (ls, w) in lines.iter().zip(&widths) {
+                for (i, l) in ls.iter().enumerate() {
+                    d.text(x + pad, d.y + pad + size + i as f32 * lh, size, WHITE, l);
+                }
+                x += w;
+            }
+            d.y += h;
+        };
+        draw_header(self);
+        for row in rows {
+            let lines: Vec<Vec<String>> = row
+                .iter()
+                .zip(&widths)
+                .map(|(c, w)| self.m.wrap(&c.text, size, w - 2.0 * pad))
+                .collect();
+            let n = lines.iter().map(Vec::len).max().unwrap_or(1) as f32;
+            let h = n * lh + 2.0 * pad;
+            if self.y + h > PAGE_H - MARGIN_BOTTOM {
+                self.new_page();
+                draw_header(self);
+            }
+            let mut x = MARGIN_X;
+            for ((cell, ls), (w, col)) in row.iter().zip(&lines).zip(widths.iter().zip(cols)) {
+                if let Some(fill) = cell.fill {
+                    self.rect(x, self.y, *w, h, fill);
+                }
+                self.frame(x, self.y, *w, h, LINE);
+                for (i, l) in ls.iter().enumerate() {
+                    let tx = if col.right {
+                        x + w - pad - self.m.width(l, size)
+                    } else {
+                        x + pad
+                    };
+                    self.text(tx, self.y + pad + size + i as f32 * lh, size, cell.color, l);
+                }
+                x += w;
+            }
+            self.y += h;
+        }
+        self.y += 8.0;
+    }
+
+    /// Key-value rows.
+    pub fn kv(&mut self, rows: &[(&str, String)]) {
+        let cells = rows
+            .iter()
+            .map(|(k, v)| {
+                vec![
+                    Cell {
+                        text: k.to_string(),
+                        fill: Some(BAND),
+                        color: NAVY,
+                    },
+                    Cell::from(v.clone()),
+                ]
+            })
+            .collect();
+        self.table(&cols(&[0.32, 0.68]), &["", ""], cells);
+    }
+
+    /// Horizontal bars: label, value, shown text, colour.
+    pub fn hbars(&mut self, title: &str, rows: &[BarRow]) {
+        let row_h = 16.0;
+        self.need(24.0 + row_h * rows.len() as f32);
+        self.text(MARGIN_X, self.y + 10.0, 9.5, NAVY, title);
+        self.y += 18.0;
+        let label_w = 130.0;
+        let value_w = 110.0;
+        let bar_w = CONTENT_W - label_w - value_w;
+        let max = rows.iter().map(|r| r.1).max().unwrap_or(0).max(1);
+        for (label, v, shown, color) in rows {
+            let lw = self.m.width(label, 8.5);
+            self.text(MARGIN_X + label_w - 6.0 - lw, self.y + 9.5, 8.5, INK, label);
+            self.rect(MARGIN_X + label_w, self.y + 1.0, bar_w, 11.0, BAND);
+            let w = bar_w * *v as f32 / max as f32;
+            self.rect(
+                MARGIN_X + label_w,
+                self.y + 1.0,
+                if *v > 0 { w.max(1.0) } else { 0.0 },
+                11.0,
+                *color,
+            );
+            self.text(
+                MARGIN_X + label_w + bar_w + 6.0,
+                self.y + 9.5,
+                8.5,
+                INK,
+                shown,
+            );
+            self.y += row_h;
+        }
+        self.y += 8.0;
+    }
+
+    /// Adds page numbers and the confidentiality mark, returns the display list.
+    pub fn finish(mut self, data: &ReportData, lang: Lang) -> Vec<Vec<Op>> {
+        if self.pages.last().is_some_and(|p| p.is_empty()) && self.pages.len() > 1 {
+            self.pages.pop();
+        }
+        let n = self.pages.len();
+        let who = data.customer_or_site(lang);
+        let conf = tr(lang, "社外秘 / Confidential", "Confidential");
+        for (i, page) in self.pages.iter_mut().enumerate().skip(1) {
+            let num = format!("{} / {}", i + 1, n);
+            let y = PAGE_H - 30.0;
+            page.push(Op::Rect {
+                x: MARGIN_X,
+                y: y - 12.0,
+                w: CONTENT_W,
+                h: 0.6,
+                color: LINE,
+            });
+            page.push(Op::Text {
+                x: MARGIN_X,
+                y,
+                size: 7.5,
+                color: MUTED,
+                text: crate::escape::clip(&who, 60),
+            });
+            page.push(Op::Text {
+                x: PAGE_W / 2.0 - self.m.width(&num, 7.5) / 2.0,
+                y,
+                size: 7.5,
+                color: MUTED,
+                text: num,
+            });
+            let cw = self.m.width(conf, 7.5);
+            page.push(Op::Text {
+                x: PAGE_W - MARGIN_X - cw,
+                y,
+                size: 7.5,
+                color: (0xc0, 0x39, 0x2b),
+                text: conf.to_string(),
+            });
+        }
+        self.pages
+    }
+}
+
+fn paint(c: (u8, u8, u8)) -> krilla::paint::Fill {
+    krilla::paint::Fill {
+        paint: krilla::color::rgb::Color::new(c.0, c.1, c.2).into(),
+        ..Default::default()
+    }
+}
+
+/// Writes the display list with krilla, embedding (a subset of) the font.
+pub fn emit(
+    pages: &[Vec<Op>],
+    font_bytes: Vec<u8>,
+    font_path: &Path,
+) -> Result<Vec<u8>, ReportError> {
+    use krilla::geom::{PathBuilder, Point, Rect};
+    use krilla::text::{Font, TextDirection};
+    let font =
+        Font::new(Arc::new(font_bytes).into(), 0).ok_or_else(|| ReportError::FontUnusable {
+            path: font_path.to_path_buf(),
+            message: "krilla cannot read it".into(),
+        })?;
+    let mut doc = krilla::Document::new();
+    for ops in pages {
+        let settings = krilla::page::PageSettings::from_wh(PAGE_W, PAGE_H)
+            .ok_or_else(|| ReportError::Pdf("bad page size".into()))?;
+        let mut page = doc.start_page_with(settings);
+        let mut surface = page.surface();
+        for op in ops {
+            match op {
+                Op::Text {
+                    x,
+                    y,
+                    size,
+                    color,
+                    text,
+                } => {
+                    surface.set_fill(Some(paint(*color)));
+                    surface.set_stroke(None);
+                    surface.draw_text(
+                        Point::from_xy(*x, *y),
+                        font.clone(),
+                        *size,
+                        text,
+                        false,
+                        TextDirection::Auto,
+                    );
+                }
+                Op::Rect { x, y, w, h, color } => {
+                    let Some(r) = Rect::from_xywh(*x, *y, *w, *h) else {
+                        continue;
+                    };
+                    let mut pb = PathBuilder::new();
+                    pb.push_rect(r);
+                    if let Some(p) = pb.finish() {
+                        surface.set_fill(Some(paint(*color)));
+                        surface.set_stroke(None);
+                        surface.draw_path(&p);
+                    }
+                }
+                Op::Frame { x, y, w, h, color } => {
+                    let Some(r) = Rect::from_xywh(*x, *y, *w, *h) else {
+                        continue;
+                    };
+                    let mut pb = PathBuilder::new();
+                    pb.push_rect(r);
+                    if let Some(p) = pb.finish() {
+                        surface.set_fill(None);
+                        surface.set_stroke(Some(krilla::paint::Stroke {
+                            paint: krilla::color::rgb::Color::new(color.0, color.1, color.2).into(),
+                            width: 0.6,
+                            ..Default::default()
+                        }));
+                        surface.draw_path(&p);
+                    }
+                }
+            }
+        }
+        surface.finish();
+        page.finish();
+    }
+    doc.finish().map_err(|e| ReportError::Pdf(format!("{e:?}")))
+}

@@ -1,0 +1,123 @@
+//! The HTML report of a data directory holding several findings: every chapter present,
+//! numbers consistent with the inputs, both languages, and nothing from the traffic able
+//! to inject markup.
+
+mod common;
+
+use kuroko_model::config::Config;
+use kuroko_report::data::StoreSummary;
+use kuroko_report::inputs;
+use kuroko_report::{Lang, html};
+
+fn config() -> Config {
+    let mut c = Config::default();
+    c.site.name = "本社データセンター".into();
+    c.site.customer = "株式会社サンプル".into();
+    c
+}
+
+#[test]
+fn every_chapter_in_both_languages_with_consistent_numbers() {
+    let dir = tempfile::tempdir().unwrap();
+    let findings = common::build(dir.path());
+    let (data, warn) = inputs::gather(dir.path(), &config(), StoreSummary::default()).unwrap();
+    assert!(warn.site_created);
+    assert_eq!(warn.bad_findings, 0);
+    assert_eq!(data.findings.len(), findings.len());
+    assert_eq!(data.env.sessions, 240 + 9);
+    assert_eq!(data.missing_evidence, 1);
+
+    for lang in [Lang::Ja, Lang::En] {
+        let html = html::render(&data, lang);
+        for id in [
+            "overview",
+            "summary",
+            "environment",
+            "threats",
+            "scenarios",
+            "details",
+        ] {
+            assert!(
+                html.contains(&format!("<section class=\"chapter\" id=\"{id}\">")),
+                "{lang:?}: no {id}"
+            );
+        }
+        // Grade cards agree with the findings' grades.
+        for r in kuroko_model::Risk::ALL {
+            let n = findings.iter().filter(|f| f.risk == r).count();
+            assert!(
+                html.contains(&format!("data-grade=\"{r}\">{n}</div>")),
+                "{lang:?} grade {r} should be {n}"
+            );
+        }
+        // One detail block per finding, one threat-table row per finding.
+        assert_eq!(
+            html.matches("<div class=\"finding\" id=\"f-").count(),
+            findings.len()
+        );
+        assert!(html.contains("id=\"total-sessions\"><b>249</b>"));
+        // The hostile mail: no script, no live link, no remote image; text and href shown.
+        assert!(!html.to_lowercase().contains("<script"), "{lang:?}");
+        assert!(!html.contains("<img") && !html.contains("<a href=\"http"));
+        assert!(html.contains("resona-secure.example/login&quot;&gt;&lt;script&gt;"));
+        assert!(html.contains("https://www.resonabank.co.jp/"));
+        assert!(html.contains("パスワード入力相違が繰り返されたため口座を凍結しました"));
+        assert!(html.contains("本人確認.exe"));
+        assert!(html.contains(&common::sha(common::MALWARE)));
+        // Nothing fetched.
+        assert!(
+            !html.contains("src=\"http") && !html.contains("url(http") && !html.contains("@import")
+        );
+    }
+    let ja = html::render(&data, Lang::Ja);
+    assert!(
+        ja.contains("実施概要")
+            && ja.contains("イベント検知ステータス")
+            && ja.contains("株式会社サンプル 御中")
+    );
+    assert!(ja.contains("初期アクセスに繋がる脅威・脆弱性"));
+    let en = html::render(&data, Lang::En);
+    assert!(
+        en.contains("Event detection status")
+            && en.contains("Threats and weaknesses leading to initial access")
+    );
+}
+
+#[test]
+fn site_file_overrides_change_grades_and_say_so() {
+    let dir = tempfile::tempdir().unwrap();
+    common::build(dir.path());
+    std::fs::write(
+        dir.path().join("site.toml"),
+        "[site]\nname = \"DC\"\ncustomer = \"ACME\"\nanalyst = \"K. Consultant\"\n[notes]\n\"f-telnet\" = \"管理者に確認済み\"\n[overrides.telnet_use]\nvulnerability = 3\nthreat = 3\nreason = \"管理 VLAN が全社に開放されている\"\n",
+    )
+    .unwrap();
+    let (data, warn) = inputs::gather(dir.path(), &config(), StoreSummary::default()).unwrap();
+    assert!(!warn.site_created);
+    let t = data
+        .findings
+        .iter()
+        .find(|f| f.finding.id == "f-telnet")
+        .unwrap();
+    assert_eq!(t.finding.risk, kuroko_model::Risk::A);
+    assert_eq!(t.original_risk, kuroko_model::Risk::C);
+    assert_eq!(data.customer, "ACME");
+    let html = html::render(&data, Lang::Ja);
+    assert!(html.contains("管理 VLAN が全社に開放されている"));
+    assert!(html.contains("管理者に確認済み"));
+    assert!(html.contains("data-grade=\"A\">2</div>"));
+    assert!(html.contains("K. Consultant"));
+
+    std::fs::write(
+        dir.path().join("site.toml"),
+        "[overrides.telnet_use]\nthreat = 7\nreason = \"x\"\n",
+    )
+    .unwrap();
+    let e = inputs::gather(dir.path(), &config(), StoreSummary::default())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("site.toml:2") && e.contains("overrides.telnet_use.threat"),
+        "{e}"
+    );
+}
