@@ -30,6 +30,7 @@ pub mod dns;
 pub mod ftp;
 pub mod http;
 pub mod identify;
+pub mod mail;
 pub mod ports;
 pub mod ssh;
 #[cfg(test)]
@@ -61,6 +62,7 @@ pub fn stream_parser(protocol: &str) -> Option<Box<dyn StreamParser>> {
         "dns" => Some(Box::new(dns::DnsStreamParser::new())),
         "ftp" => Some(Box::new(ftp::FtpParser::new())),
         "ftp-data" => Some(Box::new(ftp::FtpDataParser::new(None))),
+        "smtp" => Some(Box::new(mail::SmtpParser::new())),
         _ => None,
     }
 }

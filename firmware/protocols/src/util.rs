@@ -141,6 +141,35 @@ impl LineBuf {
     }
 }
 
+/// Accumulates one line from `input` into `acc` (kept up to `max` bytes; `overlong` is
+/// set when more was dropped). Returns the bytes consumed and, when the line ended, the
+/// line without its `\r\n`/`\n`. For protocols that switch from lines to raw data
+/// mid-stream (SMTP DATA, IMAP literals), where the rest of the input must not be eaten.
+pub(crate) fn take_line(
+    acc: &mut Vec<u8>,
+    input: &[u8],
+    max: usize,
+    overlong: &mut bool,
+) -> (usize, Option<Vec<u8>>) {
+    let (part, consumed, done) = match input.iter().position(|&b| b == b'\n') {
+        Some(nl) => (&input[..nl], nl + 1, true),
+        None => (input, input.len(), false),
+    };
+    let room = max.saturating_sub(acc.len());
+    if part.len() > room {
+        *overlong = true;
+    }
+    acc.extend_from_slice(&part[..part.len().min(room)]);
+    if !done {
+        return (consumed, None);
+    }
+    let mut line = std::mem::take(acc);
+    if line.last() == Some(&b'\r') {
+        line.pop();
+    }
+    (consumed, Some(line))
+}
+
 /// Decodes base64 (standard or URL alphabet), ignoring whitespace; `None` on other bytes.
 pub(crate) fn base64_decode(input: &[u8]) -> Option<Vec<u8>> {
     let mut out = Vec::with_capacity(input.len() * 3 / 4);
