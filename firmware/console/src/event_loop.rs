@@ -13,6 +13,7 @@ use ratatui::layout::Rect;
 use ratatui::prelude::CrosstermBackend;
 use ratatui::{Terminal, TerminalOptions, Viewport};
 use std::io;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 /// How often the source is asked for a new snapshot.
@@ -42,7 +43,12 @@ fn map_key(code: KeyCode, mods: KeyModifiers) -> Option<Key> {
 }
 
 /// Runs the console on the current terminal until the user quits.
-pub fn run<S: Source>(source: S, mut app: App) -> io::Result<()> {
+pub fn run<S: Source>(source: S, app: App) -> io::Result<()> {
+    run_until(source, app, &AtomicBool::new(false))
+}
+
+/// Like [`run`], but also returns when `stop` is set (the appliance is shutting down).
+pub fn run_until<S: Source>(source: S, mut app: App, stop: &AtomicBool) -> io::Result<()> {
     let feeder = Feeder::spawn(source, SNAPSHOT_INTERVAL)?;
     terminal::enable_raw_mode()?;
     let mut stdout = io::stdout();
@@ -60,7 +66,7 @@ pub fn run<S: Source>(source: S, mut app: App) -> io::Result<()> {
         Terminal::new(backend)
     };
     let result = match terminal {
-        Ok(mut t) => main_loop(&mut t, &feeder, &mut app),
+        Ok(mut t) => main_loop(&mut t, &feeder, &mut app, stop),
         Err(e) => Err(e),
     };
     // Restore the terminal whatever happened.
@@ -73,6 +79,7 @@ fn main_loop<B: ratatui::backend::Backend>(
     terminal: &mut Terminal<B>,
     feeder: &Feeder,
     app: &mut App,
+    stop: &AtomicBool,
 ) -> io::Result<()>
 where
     io::Error: From<B::Error>,
@@ -96,7 +103,7 @@ where
         if let Some(q) = app.take_search_request() {
             feeder.request_search(q);
         }
-        if app.quit {
+        if app.quit || stop.load(Ordering::SeqCst) {
             return Ok(());
         }
     }

@@ -8,6 +8,7 @@
 
 mod cmd;
 mod console_source;
+mod evidence;
 
 use clap::{Parser, Subcommand};
 
@@ -48,6 +49,13 @@ enum Command {
 }
 
 fn main() {
+    // Signal masks are inherited through exec: `kuroko run` blocks SIGINT/SIGTERM to wait for
+    // them on a thread, and its children (`kuroko capture`, `kuroko analyze`) must start
+    // with them deliverable again, or they could not be stopped cleanly.
+    let mut stop_signals = nix::sys::signal::SigSet::empty();
+    stop_signals.add(nix::sys::signal::Signal::SIGINT);
+    stop_signals.add(nix::sys::signal::Signal::SIGTERM);
+    let _ = stop_signals.thread_unblock();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Import(a) => cmd::import::run(a),

@@ -127,6 +127,8 @@ pub struct LevelOverride {
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct Storage {
+    /// The data directory `kuroko run` uses when `--data` is not given.
+    pub data_dir: PathBuf,
     /// Disk the segment ring may take: bytes (`2GiB`) or a share of the file system (`80%`).
     pub budget: String,
     pub segment_size: String,
@@ -139,6 +141,7 @@ pub struct Storage {
 impl Default for Storage {
     fn default() -> Self {
         Storage {
+            data_dir: PathBuf::from("/var/lib/kuroko"),
             budget: "2GiB".into(),
             segment_size: "64MiB".into(),
             files_budget: "1GiB".into(),

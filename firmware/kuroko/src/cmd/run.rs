@@ -1,14 +1,257 @@
-//! `kuroko run`.
+//! `kuroko run`: appliance mode.
+//!
+//! A small supervisor: capture runs as its own child process (the only one that needs
+//! CAP_NET_RAW, and it keeps capturing whatever happens to the rest), the analyzer runs as
+//! a low-priority child that catches up with the store every few seconds (and feeds the
+//! index, detections and alerts), and the console runs in the foreground when there is a
+//! terminal. A child that dies is restarted with a growing back-off; SIGINT/SIGTERM (or
+//! `q` in the console) stops everything cleanly, capture last so it seals its segment.
 
-use super::DataArgs;
+use anyhow::{Context, bail};
+use kuroko_model::config::Config;
+use kuroko_model::finding::Lang;
+use nix::sys::signal::{SigSet, Signal, kill};
+use nix::unistd::Pid;
+use std::fs::OpenOptions;
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+/// Longest back-off between restarts of a crashed child.
+const MAX_BACKOFF: Duration = Duration::from_secs(30);
+/// How long capture gets to seal its segment after SIGINT before it is killed.
+const CAPTURE_STOP_GRACE: Duration = Duration::from_secs(10);
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    #[command(flatten)]
-    pub data: DataArgs,
+    /// Configuration file (TOML).
+    #[arg(long, value_name = "FILE")]
+    pub config: PathBuf,
+    /// Data directory (default: `[storage] data_dir` of the config).
+    #[arg(long, value_name = "DIR")]
+    pub data: Option<PathBuf>,
+    /// Capture interface; repeat for several (default: `[capture] interfaces`).
+    #[arg(long = "iface", value_name = "IF")]
+    pub iface: Vec<String>,
+    /// Seconds between analyzer passes.
+    #[arg(long, value_name = "S", default_value_t = 2.0)]
+    pub analyze_interval: f64,
+    /// Do not show the console even on a terminal (the appliance's service mode).
+    #[arg(long)]
+    pub no_console: bool,
+    /// Stop after this many seconds (tests, demos).
+    #[arg(long, value_name = "S")]
+    pub duration: Option<f64>,
+}
+
+/// One supervised child: how to start it, where its output goes, how often it died.
+struct Supervised {
+    name: &'static str,
+    args: Vec<String>,
+    log: PathBuf,
+    child: Option<Child>,
+    restarts: u32,
+    next_start: Instant,
+}
+
+impl Supervised {
+    fn start(&mut self, exe: &Path) -> anyhow::Result<()> {
+        let log = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log)
+            .with_context(|| format!("cannot open the log {}", self.log.display()))?;
+        let child = Command::new(exe)
+            .args(&self.args)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .spawn()
+            .with_context(|| format!("cannot start {}", self.name))?;
+        self.child = Some(child);
+        Ok(())
+    }
+
+    /// Reaps the child if it ended; returns its exit status then.
+    fn reap(&mut self) -> Option<std::process::ExitStatus> {
+        let c = self.child.as_mut()?;
+        match c.try_wait() {
+            Ok(Some(status)) => {
+                self.child = None;
+                Some(status)
+            }
+            _ => None,
+        }
+    }
+
+    fn backoff(&mut self) {
+        self.restarts += 1;
+        let secs = 1u64 << self.restarts.min(5);
+        self.next_start = Instant::now() + Duration::from_secs(secs).min(MAX_BACKOFF);
+    }
+
+    /// SIGINT, then SIGKILL after `grace`.
+    fn stop(&mut self, grace: Duration) {
+        let Some(c) = self.child.as_mut() else { return };
+        let pid = Pid::from_raw(c.id() as i32);
+        let _ = kill(pid, Signal::SIGINT);
+        let deadline = Instant::now() + grace;
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = c.try_wait() {
+                self.child = None;
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = c.kill();
+        let _ = c.wait();
+        self.child = None;
+    }
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
-    let _config = args.data.load_config()?;
-    anyhow::bail!("`kuroko run` is not part of this build yet")
+    let config = Config::load(&args.config)?;
+    let data = args
+        .data
+        .clone()
+        .unwrap_or_else(|| config.storage.data_dir.clone());
+    std::fs::create_dir_all(data.join("logs"))
+        .with_context(|| format!("cannot create the data directory {}", data.display()))?;
+    let interfaces = if args.iface.is_empty() {
+        config.capture.interfaces.clone()
+    } else {
+        args.iface.clone()
+    };
+    if interfaces.is_empty() {
+        bail!(
+            "no capture interface: set `[capture] interfaces` in {} or pass --iface",
+            args.config.display()
+        );
+    }
+    let exe = std::env::current_exe().context("cannot find the kuroko binary")?;
+    let config_arg = args.config.display().to_string();
+    let data_arg = data.display().to_string();
+
+    // Signals go to a waiting thread instead of killing us mid-write.
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut mask = SigSet::empty();
+    mask.add(Signal::SIGINT);
+    mask.add(Signal::SIGTERM);
+    mask.thread_block().context("cannot block signals")?;
+    {
+        let stop = stop.clone();
+        std::thread::Builder::new()
+            .name("signals".into())
+            .spawn(move || {
+                if mask.wait().is_ok() {
+                    stop.store(true, Ordering::SeqCst);
+                }
+            })?;
+    }
+
+    let mut capture_args = vec![
+        "capture".to_string(),
+        "--data".into(),
+        data_arg.clone(),
+        "--config".into(),
+        config_arg.clone(),
+    ];
+    for i in &interfaces {
+        capture_args.push("--iface".into());
+        capture_args.push(i.clone());
+    }
+    let mut capture = Supervised {
+        name: "capture",
+        args: capture_args,
+        log: data.join("logs/capture.log"),
+        child: None,
+        restarts: 0,
+        next_start: Instant::now(),
+    };
+    let mut analyzer = Supervised {
+        name: "analyzer",
+        args: vec![
+            "analyze".into(),
+            "--data".into(),
+            data_arg,
+            "--config".into(),
+            config_arg,
+        ],
+        log: data.join("logs/analyzer.log"),
+        child: None,
+        restarts: 0,
+        next_start: Instant::now() + Duration::from_secs(1),
+    };
+    let interval = Duration::from_secs_f64(args.analyze_interval.max(0.2));
+    let deadline = args
+        .duration
+        .map(|s| Instant::now() + Duration::from_secs_f64(s));
+    let console = !args.no_console && std::io::stdout().is_terminal();
+
+    // The supervisor loop runs on its own thread so the console can own the terminal.
+    let sup_stop = stop.clone();
+    let supervisor = std::thread::Builder::new()
+        .name("supervisor".into())
+        .spawn(move || -> anyhow::Result<()> {
+            let log = |msg: String| {
+                if !console {
+                    eprintln!("kuroko run: {msg}");
+                }
+            };
+            while !sup_stop.load(Ordering::SeqCst) {
+                if deadline.is_some_and(|d| Instant::now() >= d) {
+                    sup_stop.store(true, Ordering::SeqCst);
+                    break;
+                }
+                if let Some(status) = capture.reap() {
+                    log(format!(
+                        "capture exited ({status}); restarting, see {}",
+                        capture.log.display()
+                    ));
+                    capture.backoff();
+                }
+                if capture.child.is_none() && Instant::now() >= capture.next_start {
+                    capture.start(&exe)?;
+                }
+                if let Some(status) = analyzer.reap() {
+                    if status.success() {
+                        analyzer.restarts = 0;
+                        analyzer.next_start = Instant::now() + interval;
+                    } else {
+                        log(format!(
+                            "analyzer failed ({status}); see {}",
+                            analyzer.log.display()
+                        ));
+                        analyzer.backoff();
+                    }
+                }
+                if analyzer.child.is_none() && Instant::now() >= analyzer.next_start {
+                    analyzer.start(&exe)?;
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            // Analyzer first (it only reads), then capture, which seals its open block.
+            analyzer.stop(Duration::from_secs(5));
+            capture.stop(CAPTURE_STOP_GRACE);
+            Ok(())
+        })?;
+
+    if console {
+        let lang: Lang = config.console.lang.parse().unwrap_or_default();
+        let mut app = kuroko_console::App::new(lang, config.console.ascii);
+        if let Ok(tz) = config.site.tz() {
+            app.tz = tz;
+        }
+        let source = crate::console_source::DataDirSource::new(&data, config, lang);
+        let result = kuroko_console::event_loop::run_until(source, app, &stop);
+        stop.store(true, Ordering::SeqCst);
+        result.context("console terminal")?;
+    }
+    supervisor
+        .join()
+        .map_err(|_| anyhow::anyhow!("the supervisor thread panicked"))??;
+    Ok(())
 }
