@@ -25,6 +25,7 @@ pub mod index;
 pub mod ingest;
 pub mod matcher;
 pub mod query;
+pub mod render;
 pub mod schema;
 pub mod synth;
 pub mod values;
@@ -32,3 +33,5 @@ pub mod values;
 pub use index::{Hit, Index, IndexError};
 pub use ingest::{IngestSummary, Ingester, ingest_pending};
 pub use query::{Query, QueryError};
+/// Re-exported so callers can match on index errors.
+pub use tantivy;

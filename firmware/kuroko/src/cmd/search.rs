@@ -1,14 +1,248 @@
-//! `kuroko search`.
+//! `kuroko search --data DIR [--format table|jsonl|csv] [--limit N] QUERY`: sessions
+//! matching a query, newest first (`shared/CONTRACT.md`); `--id ID` shows one session in
+//! detail; `--stats by-protocol-hour|top-talkers|transfers` aggregates the matching
+//! sessions; `--count` prints only how many match.
+//!
+//! Before searching it indexes whatever the session log holds beyond the index (so a
+//! search right after `kuroko analyze` or during `kuroko run` sees every session); when
+//! another process holds the index writer, it searches what is committed.
 
 use super::DataArgs;
+use anyhow::{Context, bail};
+use kuroko_index::aggregate;
+use kuroko_index::render;
+use kuroko_index::{Hit, Index, Query};
+use std::io::{IsTerminal, Write};
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    Table,
+    Jsonl,
+    Csv,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stats {
+    /// Sessions and bytes by protocol and hour.
+    ByProtocolHour,
+    /// Addresses that moved the most bytes.
+    TopTalkers,
+    /// Uploads and downloads by protocol and direction (internal/external).
+    Transfers,
+}
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
     #[command(flatten)]
     pub data: DataArgs,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: Format,
+    /// Most sessions shown (newest first); for --stats top-talkers, most addresses.
+    #[arg(long, default_value_t = 100)]
+    pub limit: usize,
+    /// Show one session in detail (all fields, reconstructed objects, packet count).
+    #[arg(long, value_name = "SESSION_ID", conflicts_with_all = ["stats", "count"])]
+    pub id: Option<String>,
+    /// Same as --id.
+    #[arg(long, value_name = "SESSION_ID", conflicts_with_all = ["id", "stats", "count"])]
+    pub detail: Option<String>,
+    /// Aggregate the matching sessions instead of listing them.
+    #[arg(long, value_enum)]
+    pub stats: Option<Stats>,
+    /// Print only the number of matching sessions.
+    #[arg(long)]
+    pub count: bool,
+    /// Table width in columns (default: the terminal's, or 80).
+    #[arg(long)]
+    pub width: Option<usize>,
+    /// The query (Lucene/NetRAPTOR style), e.g. 'method:CONNECT AND NOT url:":443"'.
+    /// `*` matches every session.
+    #[arg(value_name = "QUERY")]
+    pub query: Option<String>,
+}
+
+fn terminal_width() -> usize {
+    if let Some(w) = std::env::var("COLUMNS").ok().and_then(|c| c.parse().ok()) {
+        return w;
+    }
+    if std::io::stdout().is_terminal()
+        && let Ok(tty) = std::fs::File::open("/dev/tty")
+        && let Ok(out) = std::process::Command::new("stty")
+            .arg("size")
+            .stdin(tty)
+            .output()
+        && let Some(w) = String::from_utf8_lossy(&out.stdout)
+            .split_whitespace()
+            .nth(1)
+            .and_then(|w| w.parse::<usize>().ok())
+        && w > 0
+    {
+        return w;
+    }
+    80
+}
+
+/// The store's oldest segment sequence number, to mark sessions whose packets are gone.
+fn oldest_segment(data: &std::path::Path) -> Option<u64> {
+    let reader = kuroko_ring::StoreReader::open(data).ok()?;
+    reader.segments().first().map(|s| s.seq)
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
-    let _config = args.data.load_config()?;
-    anyhow::bail!("`kuroko search` is not part of this build yet")
+    match search(args) {
+        // `kuroko search … | head` closes the pipe early: that is not an error.
+        Err(e)
+            if e.downcast_ref::<std::io::Error>()
+                .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe) =>
+        {
+            Ok(())
+        }
+        other => other,
+    }
+}
+
+fn search(args: Args) -> anyhow::Result<()> {
+    let config = args.data.load_config()?;
+    let data = &args.data.data;
+    let tz = config
+        .site
+        .tz()
+        .map_err(|m| anyhow::anyhow!("[site] timezone: {m}"))?;
+    // Catch up with the session log; another writer (kuroko run) may hold the index.
+    if data.join("sessions").exists() {
+        match kuroko_index::ingest_pending(data, &config) {
+            Ok(_) => {}
+            Err(kuroko_index::IndexError::Tantivy {
+                source: kuroko_index::tantivy::TantivyError::LockFailure(..),
+                ..
+            }) => {}
+            Err(e) => eprintln!("kuroko: warning: could not bring the index up to date: {e}"),
+        }
+    }
+    let index = Index::open(data)?;
+    let mut out = std::io::stdout().lock();
+
+    if let Some(id) = args.id.as_ref().or(args.detail.as_ref()) {
+        let Some(record) = index.get(id)? else {
+            bail!("no session with id `{id}`; ids are in the `id` column of --format jsonl/csv");
+        };
+        let packets_gone = oldest_segment(data).is_some_and(|o| record.span.last_segment < o);
+        let hit = Hit {
+            record,
+            packets_gone,
+        };
+        match args.format {
+            Format::Table => render::detail(&mut out, &hit, data, &tz)?,
+            Format::Jsonl => render::jsonl(&mut out, std::slice::from_ref(&hit))?,
+            Format::Csv => render::csv(&mut out, std::slice::from_ref(&hit), &tz)?,
+        }
+        return Ok(());
+    }
+
+    let text = match (&args.query, args.stats) {
+        (Some(q), _) => q.clone(),
+        (None, Some(_)) => "*".to_string(),
+        (None, None) => bail!(
+            "give a query (e.g. 'protocol:http AND method:POST', or * for every session), or --id SESSION_ID"
+        ),
+    };
+    let query = Query::parse(&text).map_err(|e| anyhow::anyhow!("{e}"))?;
+
+    if args.count {
+        writeln!(out, "{}", index.count(&query)?)?;
+        return Ok(());
+    }
+    if let Some(kind) = args.stats {
+        let internal = config.site.internal_nets();
+        match kind {
+            Stats::ByProtocolHour => {
+                let rows = aggregate::by_protocol_hour(&index, &query)?;
+                match args.format {
+                    Format::Table => render::stats_protocol_hour(&mut out, &rows, &tz)?,
+                    Format::Jsonl => json_lines(&mut out, &rows)?,
+                    Format::Csv => csv_rows(&mut out, &rows)?,
+                }
+            }
+            Stats::TopTalkers => {
+                let rows = aggregate::top_talkers(&index, &query, args.limit, &internal)?;
+                match args.format {
+                    Format::Table => render::stats_talkers(&mut out, &rows)?,
+                    Format::Jsonl => json_lines(&mut out, &rows)?,
+                    Format::Csv => csv_rows(&mut out, &rows)?,
+                }
+            }
+            Stats::Transfers => {
+                let rows = aggregate::transfers(&index, &query, &internal)?;
+                match args.format {
+                    Format::Table => render::stats_transfers(&mut out, &rows)?,
+                    Format::Jsonl => json_lines(&mut out, &rows)?,
+                    Format::Csv => csv_rows(&mut out, &rows)?,
+                }
+            }
+        }
+        return Ok(());
+    }
+
+    let hits = index.search_hits(&query, args.limit, oldest_segment(data))?;
+    match args.format {
+        Format::Table => {
+            let width = args.width.unwrap_or_else(terminal_width);
+            render::table(&mut out, &hits, &tz, width)?;
+            if std::io::stderr().is_terminal() {
+                let total = index.count(&query)?;
+                eprintln!("{} of {total} sessions", hits.len());
+            }
+        }
+        Format::Jsonl => render::jsonl(&mut out, &hits)?,
+        Format::Csv => render::csv(&mut out, &hits, &tz)?,
+    }
+    out.flush().context("writing the results")?;
+    Ok(())
+}
+
+fn json_lines<T: serde::Serialize>(out: &mut dyn Write, rows: &[T]) -> anyhow::Result<()> {
+    for r in rows {
+        serde_json::to_writer(&mut *out, r)?;
+        out.write_all(b"\n")?;
+    }
+    Ok(())
+}
+
+fn csv_rows<T: serde::Serialize>(out: &mut dyn Write, rows: &[T]) -> anyhow::Result<()> {
+    // Flatten through JSON so every stats row type gets a header from its field names.
+    let mut header: Option<Vec<String>> = None;
+    let mut lines = Vec::new();
+    for r in rows {
+        let v = serde_json::to_value(r)?;
+        let obj = v.as_object().context("stats row is not an object")?;
+        if header.is_none() {
+            header = Some(obj.keys().cloned().collect());
+        }
+        lines.push(
+            obj.values()
+                .map(|x| match x {
+                    serde_json::Value::String(s) => s.clone(),
+                    other => other.to_string(),
+                })
+                .collect::<Vec<_>>(),
+        );
+    }
+    if let Some(h) = header {
+        writeln!(out, "{}", h.join(","))?;
+        for l in lines {
+            let quoted: Vec<String> = l
+                .iter()
+                .map(|c| {
+                    if c.contains([',', '"', '\n']) {
+                        format!("\"{}\"", c.replace('"', "\"\""))
+                    } else {
+                        c.clone()
+                    }
+                })
+                .collect();
+            writeln!(out, "{}", quoted.join(","))?;
+        }
+    }
+    Ok(())
 }

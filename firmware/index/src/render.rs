@@ -1,0 +1,584 @@
+//! Search results for people and scripts: the NetRAPTOR-style result table, CSV, JSONL,
+//! and the detail view of one session.
+//!
+//! The table keeps NetRAPTOR's columns (time, protocol, server, client, MAC, host/subject,
+//! URL, method/from, status/to, query, content type, attachment). It fits the terminal:
+//! columns are taken in order of importance while they fit at their minimum width, the
+//! spare width goes to the host and URL columns, and long values are cut with `…`
+//! (display width aware, so Japanese subjects line up).
+
+use crate::aggregate::{ProtocolHour, Talker, Transfer};
+use crate::index::Hit;
+use kuroko_model::SessionRecord;
+use kuroko_model::units::format_bytes;
+use std::io::Write;
+use std::path::Path;
+use unicode_width::{UnicodeWidthChar, UnicodeWidthStr};
+
+/// Table columns, in display order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Column {
+    Time,
+    Protocol,
+    Server,
+    Client,
+    Mac,
+    HostSubject,
+    Url,
+    MethodFrom,
+    StatusTo,
+    Query,
+    ContentType,
+    Attachment,
+}
+
+struct Spec {
+    col: Column,
+    header: &'static str,
+    min: usize,
+    max: usize,
+    /// Lower is more important (kept first on narrow terminals).
+    priority: u8,
+}
+
+const SPECS: &[Spec] = &[
+    Spec {
+        col: Column::Time,
+        header: "time",
+        min: 19,
+        max: 19,
+        priority: 0,
+    },
+    Spec {
+        col: Column::Protocol,
+        header: "protocol",
+        min: 6,
+        max: 8,
+        priority: 1,
+    },
+    Spec {
+        col: Column::Server,
+        header: "server",
+        min: 15,
+        max: 45,
+        priority: 7,
+    },
+    Spec {
+        col: Column::Client,
+        header: "client",
+        min: 13,
+        max: 39,
+        priority: 2,
+    },
+    Spec {
+        col: Column::Mac,
+        header: "MAC",
+        min: 17,
+        max: 17,
+        priority: 9,
+    },
+    Spec {
+        col: Column::HostSubject,
+        header: "host/subject",
+        min: 12,
+        max: 60,
+        priority: 3,
+    },
+    Spec {
+        col: Column::Url,
+        header: "URL",
+        min: 14,
+        max: 80,
+        priority: 4,
+    },
+    Spec {
+        col: Column::MethodFrom,
+        header: "method/from",
+        min: 7,
+        max: 30,
+        priority: 5,
+    },
+    Spec {
+        col: Column::StatusTo,
+        header: "status/to",
+        min: 6,
+        max: 30,
+        priority: 6,
+    },
+    Spec {
+        col: Column::Query,
+        header: "query",
+        min: 8,
+        max: 40,
+        priority: 10,
+    },
+    Spec {
+        col: Column::ContentType,
+        header: "content type",
+        min: 12,
+        max: 30,
+        priority: 8,
+    },
+    Spec {
+        col: Column::Attachment,
+        header: "attachment",
+        min: 10,
+        max: 30,
+        priority: 11,
+    },
+];
+
+/// The text of one cell.
+pub fn cell(r: &SessionRecord, col: Column, tz: &chrono_tz::Tz) -> String {
+    let http = r.http.as_ref();
+    let mail = r.mail.as_ref();
+    match col {
+        Column::Time => r
+            .start
+            .to_datetime()
+            .with_timezone(tz)
+            .format("%Y-%m-%d %H:%M:%S")
+            .to_string(),
+        Column::Protocol => r.protocol.clone(),
+        Column::Server => endpoint(&r.server.ip, r.server.port),
+        Column::Client => r.client.ip.to_string(),
+        Column::Mac => r.client.mac.clone().unwrap_or_default(),
+        Column::HostSubject => r
+            .host()
+            .map(str::to_string)
+            .or_else(|| mail.and_then(|m| m.subject.clone()))
+            .unwrap_or_default(),
+        Column::Url => http.and_then(|h| h.url.clone()).unwrap_or_default(),
+        Column::MethodFrom => http
+            .and_then(|h| h.method.clone())
+            .or_else(|| mail.and_then(|m| m.from.clone()))
+            .unwrap_or_default(),
+        Column::StatusTo => http
+            .and_then(|h| h.status.map(|s| s.to_string()))
+            .or_else(|| mail.map(|m| m.to.join(", ")))
+            .unwrap_or_default(),
+        Column::Query => http
+            .and_then(|h| h.query.clone())
+            .or_else(|| r.dns.as_ref().and_then(|d| d.query.clone()))
+            .unwrap_or_default(),
+        Column::ContentType => http
+            .and_then(|h| h.content_type.clone())
+            .unwrap_or_default(),
+        Column::Attachment => mail
+            .map(|m| {
+                m.attachments
+                    .iter()
+                    .map(|a| a.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            })
+            .unwrap_or_default(),
+    }
+}
+
+fn endpoint(ip: &std::net::IpAddr, port: u16) -> String {
+    match ip {
+        std::net::IpAddr::V6(v6) => format!("[{v6}]:{port}"),
+        v4 => format!("{v4}:{port}"),
+    }
+}
+
+/// Cuts `s` to `width` display columns, ending in `…` when cut; pads to `width`.
+pub fn fit(s: &str, width: usize) -> String {
+    let clean: String = s
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    let w = clean.width();
+    if w <= width {
+        return format!("{clean}{}", " ".repeat(width - w));
+    }
+    let mut out = String::new();
+    let mut used = 0;
+    for c in clean.chars() {
+        let cw = c.width().unwrap_or(0);
+        if used + cw + 1 > width {
+            break;
+        }
+        out.push(c);
+        used += cw;
+    }
+    out.push('…');
+    used += 1;
+    out.push_str(&" ".repeat(width.saturating_sub(used)));
+    out
+}
+
+/// Like `fit`, but cuts in the middle (`mtalk.goo…com:5228`): for URLs and endpoints the
+/// end (port, file name) matters as much as the start.
+pub fn fit_middle(s: &str, width: usize) -> String {
+    let clean: String = s
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    if clean.width() <= width || width < 5 {
+        return fit(&clean, width);
+    }
+    let chars: Vec<char> = clean.chars().collect();
+    let tail_budget = (width - 1) / 2;
+    let mut tail = Vec::new();
+    let mut used = 0;
+    for &c in chars.iter().rev() {
+        let cw = c.width().unwrap_or(0);
+        if used + cw > tail_budget {
+            break;
+        }
+        tail.push(c);
+        used += cw;
+    }
+    tail.reverse();
+    let head = fit(
+        &chars[..chars.len() - tail.len()].iter().collect::<String>(),
+        width - used,
+    );
+    let head = head.trim_end_matches(' ');
+    let mut out = head.to_string();
+    out.extend(tail);
+    let w = out.width();
+    out.push_str(&" ".repeat(width.saturating_sub(w)));
+    out
+}
+
+/// Picks the columns and their widths for a terminal `width` columns wide, given the rows.
+fn layout(rows: &[Vec<String>], width: usize) -> Vec<(usize, usize)> {
+    // (index into SPECS, width)
+    let mut by_priority: Vec<usize> = (0..SPECS.len()).collect();
+    by_priority.sort_by_key(|&i| SPECS[i].priority);
+    let mut chosen: Vec<usize> = Vec::new();
+    let mut used = 0usize;
+    for i in by_priority {
+        let need = SPECS[i].min + usize::from(!chosen.is_empty());
+        if used + need <= width || chosen.is_empty() {
+            chosen.push(i);
+            used += need;
+        }
+    }
+    chosen.sort();
+    let mut widths: Vec<(usize, usize)> = chosen.iter().map(|&i| (i, SPECS[i].min)).collect();
+    // Spare width to the columns whose content is wider than their minimum, by priority.
+    let mut spare = width.saturating_sub(used);
+    let content = |i: usize| {
+        rows.iter()
+            .map(|r| r[i].width())
+            .chain(std::iter::once(SPECS[i].header.width()))
+            .max()
+            .unwrap_or(0)
+            .min(SPECS[i].max)
+    };
+    let mut order: Vec<usize> = (0..widths.len()).collect();
+    order.sort_by_key(|&k| SPECS[widths[k].0].priority);
+    for k in order {
+        if spare == 0 {
+            break;
+        }
+        let (i, w) = widths[k];
+        let want = content(i).saturating_sub(w);
+        let give = want.min(spare);
+        widths[k].1 += give;
+        spare -= give;
+    }
+    widths
+}
+
+/// A header that fits: `method/from` becomes `method` in a narrow column.
+fn header(h: &str, width: usize) -> String {
+    if h.width() > width
+        && let Some((first, _)) = h.split_once('/')
+    {
+        return first.to_string();
+    }
+    h.to_string()
+}
+
+/// The result table, at most `width` columns wide.
+pub fn table(
+    out: &mut dyn Write,
+    hits: &[Hit],
+    tz: &chrono_tz::Tz,
+    width: usize,
+) -> std::io::Result<()> {
+    let rows: Vec<Vec<String>> = hits
+        .iter()
+        .map(|h| {
+            SPECS
+                .iter()
+                .map(|s| {
+                    let mut c = cell(&h.record, s.col, tz);
+                    if s.col == Column::Protocol && h.packets_gone {
+                        c.push('†');
+                    }
+                    c
+                })
+                .collect()
+        })
+        .collect();
+    let cols = layout(&rows, width);
+    let line = |cells: &mut dyn Iterator<Item = (usize, usize, String)>| -> String {
+        let mut s = String::new();
+        for (k, (i, w, text)) in cells.enumerate() {
+            if k > 0 {
+                s.push(' ');
+            }
+            if matches!(SPECS[i].col, Column::Url | Column::Server) {
+                s.push_str(&fit_middle(&text, w));
+            } else {
+                s.push_str(&fit(&text, w));
+            }
+        }
+        s.trim_end().to_string()
+    };
+    writeln!(
+        out,
+        "{}",
+        line(
+            &mut cols
+                .iter()
+                .map(|&(i, w)| (i, w, header(SPECS[i].header, w)))
+        )
+    )?;
+    for r in &rows {
+        writeln!(
+            out,
+            "{}",
+            line(&mut cols.iter().map(|&(i, w)| (i, w, r[i].clone())))
+        )?;
+    }
+    if hits.iter().any(|h| h.packets_gone) {
+        writeln!(
+            out,
+            "† packets no longer in the store (rotated out); the session metadata remains"
+        )?;
+    }
+    Ok(())
+}
+
+/// One JSON record a line (`--format jsonl`): exactly the session records.
+pub fn jsonl(out: &mut dyn Write, hits: &[Hit]) -> std::io::Result<()> {
+    for h in hits {
+        serde_json::to_writer(&mut *out, &h.record)?;
+        out.write_all(b"\n")?;
+    }
+    Ok(())
+}
+
+pub const CSV_HEADER: &[&str] = &[
+    "time",
+    "protocol",
+    "server",
+    "server_port",
+    "client",
+    "client_port",
+    "mac",
+    "host_subject",
+    "url",
+    "method_from",
+    "status_to",
+    "query",
+    "content_type",
+    "attachment",
+    "bytes_up",
+    "bytes_down",
+    "packets",
+    "id",
+];
+
+/// CSV with a header (`--format csv`); times in RFC 3339 UTC.
+pub fn csv(out: &mut dyn Write, hits: &[Hit], tz: &chrono_tz::Tz) -> std::io::Result<()> {
+    let mut w = ::csv::Writer::from_writer(out);
+    w.write_record(CSV_HEADER)?;
+    for h in hits {
+        let r = &h.record;
+        let c = |col| cell(r, col, tz);
+        w.write_record([
+            r.start.to_rfc3339(),
+            r.protocol.clone(),
+            r.server.ip.to_string(),
+            r.server.port.to_string(),
+            r.client.ip.to_string(),
+            r.client.port.to_string(),
+            c(Column::Mac),
+            c(Column::HostSubject),
+            c(Column::Url),
+            c(Column::MethodFrom),
+            c(Column::StatusTo),
+            c(Column::Query),
+            c(Column::ContentType),
+            c(Column::Attachment),
+            r.bytes_up.to_string(),
+            r.bytes_down.to_string(),
+            r.packets.to_string(),
+            r.id.clone(),
+        ])?;
+    }
+    w.flush()
+}
+
+/// Where a reconstructed object is stored: `DIR/files/ab/cdef….bin`.
+pub fn object_path(data_dir: &Path, sha256: &str) -> std::path::PathBuf {
+    let (a, b) = sha256.split_at(sha256.len().min(2));
+    data_dir.join("files").join(a).join(format!("{b}.bin"))
+}
+
+/// The detail view of one session: every field, the reconstructed objects with their
+/// paths, the packet count, then the record as JSON.
+pub fn detail(
+    out: &mut dyn Write,
+    h: &Hit,
+    data_dir: &Path,
+    tz: &chrono_tz::Tz,
+) -> std::io::Result<()> {
+    let r = &h.record;
+    let local = |t: kuroko_model::Timestamp| {
+        t.to_datetime()
+            .with_timezone(tz)
+            .format("%Y-%m-%d %H:%M:%S%.3f %Z")
+            .to_string()
+    };
+    writeln!(out, "session   {}", r.id)?;
+    writeln!(out, "start     {}  ({})", local(r.start), r.start)?;
+    writeln!(out, "end       {}  ({})", local(r.end), r.end)?;
+    writeln!(out, "protocol  {} over {}", r.protocol, r.transport)?;
+    let mac = |m: &Option<String>| m.as_ref().map(|m| format!("  MAC {m}")).unwrap_or_default();
+    writeln!(
+        out,
+        "client    {}{}",
+        endpoint(&r.client.ip, r.client.port),
+        mac(&r.client.mac)
+    )?;
+    writeln!(
+        out,
+        "server    {}{}",
+        endpoint(&r.server.ip, r.server.port),
+        mac(&r.server.mac)
+    )?;
+    writeln!(
+        out,
+        "bytes     up {} ({}), down {} ({})",
+        r.bytes_up,
+        format_bytes(r.bytes_up),
+        r.bytes_down,
+        format_bytes(r.bytes_down)
+    )?;
+    writeln!(
+        out,
+        "packets   {} ({} up, {} down)",
+        r.packets, r.packets_up, r.packets_down
+    )?;
+    if let Some(v) = r.vlan {
+        writeln!(out, "vlan      {v}")?;
+    }
+    if !r.flags.is_empty() {
+        writeln!(out, "flags     {}", r.flags.join(", "))?;
+    }
+    if r.missing_bytes > 0 {
+        writeln!(out, "missing   {} bytes (capture gaps)", r.missing_bytes)?;
+    }
+    writeln!(
+        out,
+        "segments  {}–{}{}",
+        r.span.first_segment,
+        r.span.last_segment,
+        if h.packets_gone {
+            "  (packets rotated out of the store)"
+        } else {
+            ""
+        }
+    )?;
+    if !r.files.is_empty() {
+        writeln!(out, "objects")?;
+        for f in &r.files {
+            let p = object_path(data_dir, &f.sha256);
+            writeln!(
+                out,
+                "  {} {} {} {}{}  {}{}",
+                f.kind,
+                f.direction,
+                f.name.as_deref().unwrap_or("-"),
+                format_bytes(f.bytes),
+                if f.partial { " (partial)" } else { "" },
+                p.display(),
+                if p.exists() { "" } else { "  (not stored)" }
+            )?;
+        }
+    }
+    writeln!(out, "record")?;
+    let pretty = serde_json::to_string_pretty(r).map_err(std::io::Error::other)?;
+    for l in pretty.lines() {
+        writeln!(out, "  {l}")?;
+    }
+    Ok(())
+}
+
+pub fn stats_protocol_hour(
+    out: &mut dyn Write,
+    rows: &[ProtocolHour],
+    tz: &chrono_tz::Tz,
+) -> std::io::Result<()> {
+    writeln!(
+        out,
+        "{:<16} {:<10} {:>10} {:>12} {:>12}",
+        "hour", "protocol", "sessions", "bytes up", "bytes down"
+    )?;
+    for r in rows {
+        let h = r
+            .hour
+            .to_datetime()
+            .with_timezone(tz)
+            .format("%Y-%m-%d %H:00");
+        writeln!(
+            out,
+            "{:<16} {:<10} {:>10} {:>12} {:>12}",
+            h,
+            fit(&r.protocol, 10).trim_end(),
+            r.sessions,
+            format_bytes(r.bytes_up),
+            format_bytes(r.bytes_down)
+        )?;
+    }
+    Ok(())
+}
+
+pub fn stats_talkers(out: &mut dyn Write, rows: &[Talker]) -> std::io::Result<()> {
+    writeln!(
+        out,
+        "{:<39} {:<8} {:>10} {:>12} {:>12}",
+        "address", "where", "sessions", "sent", "received"
+    )?;
+    for r in rows {
+        writeln!(
+            out,
+            "{:<39} {:<8} {:>10} {:>12} {:>12}",
+            r.ip.to_string(),
+            if r.internal { "internal" } else { "external" },
+            r.sessions,
+            format_bytes(r.bytes_sent),
+            format_bytes(r.bytes_received)
+        )?;
+    }
+    Ok(())
+}
+
+pub fn stats_transfers(out: &mut dyn Write, rows: &[Transfer]) -> std::io::Result<()> {
+    writeln!(
+        out,
+        "{:<10} {:<9} {:>10} {:>12} {:>12}",
+        "protocol", "direction", "sessions", "uploaded", "downloaded"
+    )?;
+    for r in rows {
+        writeln!(
+            out,
+            "{:<10} {:<9} {:>10} {:>12} {:>12}",
+            fit(&r.protocol, 10).trim_end(),
+            r.direction.as_str(),
+            r.sessions,
+            format_bytes(r.bytes_up),
+            format_bytes(r.bytes_down)
+        )?;
+    }
+    Ok(())
+}
