@@ -28,6 +28,10 @@ pub struct Args {
     /// Language of titles and countermeasures (default: `[console] lang`, else ja).
     #[arg(long, value_parser = parse_lang)]
     pub lang: Option<Lang>,
+    /// First let detections catch up with the session log and export the evidence
+    /// packets (what `kuroko analyze` does after analysis), e.g. after changing intel lists.
+    #[arg(long)]
+    pub update: bool,
 }
 
 fn parse_lang(s: &str) -> Result<Lang, String> {
@@ -45,6 +49,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         .lang
         .unwrap_or_else(|| config.console.lang.parse().unwrap_or_default());
     let data = &args.data.data;
+    if args.update {
+        update(data, &config)?;
+    }
     let findings = kuroko_detect::load_findings(data, &config, lang)
         .with_context(|| format!("reading the findings of {}", data.display()))?;
     let tz = config.site.tz().map_err(anyhow::Error::msg)?;
@@ -63,6 +70,39 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
         other => other.context("writing the findings"),
     }
+}
+
+/// Detections catch up with the session log, then evidence export; one line on stderr
+/// when something needs attention.
+pub fn update(data: &std::path::Path, config: &kuroko_model::config::Config) -> anyhow::Result<()> {
+    let s = kuroko_detect::run_pending(data, config).with_context(|| {
+        format!(
+            "running detections on the session log of {}",
+            data.display()
+        )
+    })?;
+    for e in &s.intel_errors {
+        eprintln!("kuroko: detections go on with the previous reputation lists: {e}");
+    }
+    if s.bad_records > 0 {
+        eprintln!(
+            "kuroko: {} damaged session-log lines skipped",
+            s.bad_records
+        );
+    }
+    let ev = crate::evidence::export_pending(data, config).with_context(|| {
+        format!(
+            "exporting evidence packets into {}",
+            crate::evidence::evidence_dir(data).display()
+        )
+    })?;
+    if ev.sessions_over_budget > 0 {
+        eprintln!(
+            "kuroko: evidence area full ({} of {} bytes): {} evidence sessions not kept; raise [storage] evidence_budget",
+            ev.area_bytes, ev.budget, ev.sessions_over_budget
+        );
+    }
+    Ok(())
 }
 
 /// The table: a summary line, then per finding

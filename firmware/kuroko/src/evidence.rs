@@ -1,0 +1,609 @@
+//! Evidence that survives segment rotation: the packets of every finding's evidence
+//! sessions, exported from the segment store into `DIR/evidence/<finding-id>.pcap`.
+//!
+//! Why export rather than pin segments: a finding's evidence is a few sessions spread over
+//! many segments; holding whole 64 MiB segments out of the ring for a handful of packets
+//! would eat the retention window. Exported pcaps are small, Wireshark opens them as they
+//! are, and the USB export can copy them.
+//!
+//! How: for each finding (highest risk first, so the budget goes to what matters), each
+//! evidence session not exported yet is cut out of the store by its 5-tuple (either
+//! direction) and its time range, touching only the segments and chunks of that range,
+//! and appended to the finding's pcap (nanosecond pcap, Ethernet). A manifest
+//! (`manifest.json`, replaced atomically after the pcaps are fsynced) records each file's
+//! committed length and the sessions in it; a file longer than its manifest entry (a crash
+//! between append and manifest) is cut back first, so a retry never duplicates packets.
+//! Sessions whose packets were already rotated away are recorded as missing and counted.
+//! The whole area stays within `[storage] evidence_budget`; what does not fit is counted
+//! and left for a larger budget.
+
+use anyhow::Context;
+use kuroko_model::config::Config;
+use kuroko_model::finding::Lang;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::io::{Seek, Write};
+use std::net::IpAddr;
+use std::ops::ControlFlow;
+use std::path::{Path, PathBuf};
+
+const MANIFEST: &str = "manifest.json";
+const FORMAT: u32 = 1;
+/// pcap global header (24 bytes) and per-packet header (16 bytes).
+const PCAP_HEADER_LEN: u64 = 24;
+const RECORD_HEADER_LEN: u64 = 16;
+/// Largest captured length written per packet (the store's own limit is lower).
+const MAX_CAPLEN: u32 = 262_144;
+/// VLAN tags skipped at most when matching a frame (QinQ and a bit more).
+const MAX_VLAN_TAGS: usize = 4;
+/// IPv6 extension headers skipped at most.
+const MAX_IPV6_EXT: usize = 8;
+
+#[derive(Serialize, Deserialize, Default, Debug, Clone, PartialEq)]
+struct Manifest {
+    format: u32,
+    files: BTreeMap<String, FileEntry>,
+}
+
+#[derive(Serialize, Deserialize, Default, Debug, Clone, PartialEq)]
+struct FileEntry {
+    /// Committed length of `<id>.pcap`.
+    len: u64,
+    /// Sessions whose packets are in the file.
+    sessions: Vec<String>,
+    /// Sessions whose packets were no longer in the store.
+    #[serde(default)]
+    missing: Vec<String>,
+}
+
+/// What one export did.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct EvidenceSummary {
+    pub findings: usize,
+    pub sessions_exported: u64,
+    /// Evidence sessions whose packets had already left the ring.
+    pub sessions_missing: u64,
+    /// Evidence sessions not exported because the evidence budget is full.
+    pub sessions_over_budget: u64,
+    pub packets: u64,
+    pub bytes_written: u64,
+    /// Bytes the evidence area holds after the run.
+    pub area_bytes: u64,
+    pub budget: u64,
+    /// Damaged store places met (skipped by the reader).
+    pub damaged_places: u64,
+}
+
+pub fn evidence_dir(data: &Path) -> PathBuf {
+    data.join("evidence")
+}
+
+/// Exports the packets of every finding's evidence sessions not exported yet.
+/// Call after `kuroko_detect::run_pending`. Without a segment store (e.g. analysis of a
+/// pcap file) there is nothing to export and the summary says so.
+pub fn export_pending(data: &Path, config: &Config) -> anyhow::Result<EvidenceSummary> {
+    let budget = config
+        .storage
+        .evidence_budget_bytes()
+        .map_err(|m| anyhow::anyhow!("`storage.evidence_budget`: {m}"))?;
+    let mut summary = EvidenceSummary {
+        budget,
+        ..Default::default()
+    };
+    let aggregates = kuroko_detect::load_aggregates(data)?;
+    if aggregates.is_empty() || !data.join("segments").exists() {
+        return Ok(summary);
+    }
+    let reader = kuroko_ring::StoreReader::open(data)
+        .with_context(|| format!("opening the segment store of {}", data.display()))?;
+    let dir = evidence_dir(data);
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let mut manifest = load_manifest(&dir)?;
+    // Highest risk first, so the budget goes to what matters most.
+    let order = kuroko_detect::load_findings(data, config, Lang::En)?;
+    let by_id: BTreeMap<String, &kuroko_detect::Aggregate> =
+        aggregates.iter().map(|a| (a.id(), a)).collect();
+    let mut used: u64 = manifest.files.values().map(|f| f.len).sum();
+    let mut full = false;
+    summary.findings = order.len();
+    for f in &order {
+        let Some(agg) = by_id.get(&f.id) else {
+            continue;
+        };
+        let entry = manifest.files.entry(f.id.clone()).or_default();
+        let pending: Vec<&kuroko_detect::EvidenceRef> = agg
+            .evidence
+            .iter()
+            .filter(|e| !entry.sessions.contains(&e.session) && !entry.missing.contains(&e.session))
+            .collect();
+        if pending.is_empty() {
+            continue;
+        }
+        if full || (entry.len == 0 && used + PCAP_HEADER_LEN > budget) {
+            full = true;
+            summary.sessions_over_budget += pending.len() as u64;
+            continue;
+        }
+        let path = dir.join(format!("{}.pcap", f.id));
+        let mut file = open_at(&path, entry.len)?;
+        let mut len = entry.len;
+        if len == 0 {
+            file.write_all(&pcap_header())
+                .with_context(|| format!("writing {}", path.display()))?;
+            len = PCAP_HEADER_LEN;
+            used += PCAP_HEADER_LEN;
+        }
+        let mut out = std::io::BufWriter::new(&mut file);
+        for ev in pending {
+            if full {
+                summary.sessions_over_budget += 1;
+                continue;
+            }
+            let from = u64::try_from(ev.start.nanos()).unwrap_or(0);
+            let to = u64::try_from(ev.end.nanos())
+                .unwrap_or(0)
+                .max(from)
+                .saturating_add(1);
+            let mut packets = 0u64;
+            let mut write_err = None;
+            let report = reader.scan_time(from, to, |p| {
+                if !frame_matches(p.data, ev) {
+                    return ControlFlow::Continue(());
+                }
+                let caplen = p.data.len().min(MAX_CAPLEN as usize);
+                let need = RECORD_HEADER_LEN + caplen as u64;
+                if used + need > budget {
+                    full = true;
+                    return ControlFlow::Break(());
+                }
+                if let Err(e) = write_record(&mut out, p.ts_ns, p.wire_len, &p.data[..caplen]) {
+                    write_err = Some(e);
+                    return ControlFlow::Break(());
+                }
+                used += need;
+                len += need;
+                packets += 1;
+                summary.bytes_written += need;
+                ControlFlow::Continue(())
+            })?;
+            if let Some(e) = write_err {
+                return Err(e).with_context(|| format!("writing {}", path.display()));
+            }
+            summary.damaged_places += report.damage.len() as u64;
+            if packets == 0 && !full {
+                entry.missing.push(ev.session.clone());
+                summary.sessions_missing += 1;
+            } else if packets == 0 {
+                summary.sessions_over_budget += 1;
+            } else {
+                // A session cut short by the budget keeps what fit.
+                entry.sessions.push(ev.session.clone());
+                summary.sessions_exported += 1;
+                summary.packets += packets;
+            }
+        }
+        finish(out, &path)?;
+        entry.len = len;
+    }
+    summary.area_bytes = used;
+    save_manifest(&dir, &manifest)?;
+    Ok(summary)
+}
+
+fn finish(out: std::io::BufWriter<&mut std::fs::File>, path: &Path) -> anyhow::Result<()> {
+    let file = out
+        .into_inner()
+        .map_err(|e| e.into_error())
+        .with_context(|| format!("writing {}", path.display()))?;
+    file.sync_all()
+        .with_context(|| format!("syncing {}", path.display()))
+}
+
+/// Opens `path` for appending at `len`, cutting anything after it (left by a crash).
+fn open_at(path: &Path, len: u64) -> anyhow::Result<std::fs::File> {
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .read(true)
+        .write(true)
+        .truncate(false)
+        .open(path)
+        .with_context(|| format!("opening {}", path.display()))?;
+    let actual = f.metadata()?.len();
+    if actual != len {
+        f.set_len(len)
+            .with_context(|| format!("cutting {} back to {len} bytes", path.display()))?;
+    }
+    f.seek(std::io::SeekFrom::Start(len))?;
+    Ok(f)
+}
+
+/// Classic pcap, nanosecond timestamps (magic a1b23c4d), Ethernet: what the store's own
+/// pcap export writes, so both open the same way in Wireshark.
+fn pcap_header() -> [u8; 24] {
+    let mut h = [0u8; 24];
+    h[..4].copy_from_slice(&0xa1b2_3c4du32.to_le_bytes());
+    h[4..6].copy_from_slice(&2u16.to_le_bytes());
+    h[6..8].copy_from_slice(&4u16.to_le_bytes());
+    h[16..20].copy_from_slice(&MAX_CAPLEN.to_le_bytes());
+    h[20..24].copy_from_slice(&1u32.to_le_bytes());
+    h
+}
+
+fn write_record(
+    out: &mut impl Write,
+    ts_ns: u64,
+    wire_len: u32,
+    data: &[u8],
+) -> std::io::Result<()> {
+    let mut h = [0u8; 16];
+    h[..4].copy_from_slice(&((ts_ns / 1_000_000_000) as u32).to_le_bytes());
+    h[4..8].copy_from_slice(&((ts_ns % 1_000_000_000) as u32).to_le_bytes());
+    h[8..12].copy_from_slice(&(data.len() as u32).to_le_bytes());
+    h[12..16].copy_from_slice(&wire_len.max(data.len() as u32).to_le_bytes());
+    out.write_all(&h)?;
+    out.write_all(data)
+}
+
+fn load_manifest(dir: &Path) -> anyhow::Result<Manifest> {
+    let path = dir.join(MANIFEST);
+    match std::fs::read(&path) {
+        Ok(b) => serde_json::from_slice(&b).with_context(|| {
+            format!(
+                "{} cannot be read; move the evidence directory away to export it again",
+                path.display()
+            )
+        }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Manifest {
+            format: FORMAT,
+            ..Default::default()
+        }),
+        Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
+    }
+}
+
+fn save_manifest(dir: &Path, m: &Manifest) -> anyhow::Result<()> {
+    let tmp = dir.join("manifest.json.tmp");
+    let fin = dir.join(MANIFEST);
+    let bytes = serde_json::to_vec(m)?;
+    {
+        let mut f =
+            std::fs::File::create(&tmp).with_context(|| format!("writing {}", tmp.display()))?;
+        f.write_all(&bytes)?;
+        f.sync_all()?;
+    }
+    std::fs::rename(&tmp, &fin).with_context(|| format!("replacing {}", fin.display()))?;
+    std::fs::File::open(dir).and_then(|d| d.sync_all())?;
+    Ok(())
+}
+
+/// Addresses and ports of an Ethernet frame (VLAN tags skipped): (ip proto, src, dst,
+/// ports if TCP/UDP and present). `None` for anything that is not IP.
+fn frame_tuple(frame: &[u8]) -> Option<(u8, IpAddr, IpAddr, Option<(u16, u16)>)> {
+    let mut off = 12;
+    let mut ethertype = u16::from_be_bytes([*frame.get(12)?, *frame.get(13)?]);
+    for _ in 0..MAX_VLAN_TAGS {
+        if !matches!(ethertype, 0x8100 | 0x88a8 | 0x9100) {
+            break;
+        }
+        off += 4;
+        ethertype = u16::from_be_bytes([*frame.get(off)?, *frame.get(off + 1)?]);
+    }
+    let ip = frame.get(off + 2..)?;
+    let (proto, src, dst, l4, first_fragment) = match ethertype {
+        0x0800 => {
+            let ihl = usize::from(ip.first()? & 0x0f) * 4;
+            if ihl < 20 {
+                return None;
+            }
+            let frag_offset = u16::from_be_bytes([*ip.get(6)?, *ip.get(7)?]) & 0x1fff;
+            let src: [u8; 4] = ip.get(12..16)?.try_into().ok()?;
+            let dst: [u8; 4] = ip.get(16..20)?.try_into().ok()?;
+            (
+                *ip.get(9)?,
+                IpAddr::from(src),
+                IpAddr::from(dst),
+                ip.get(ihl..).unwrap_or(&[]),
+                frag_offset == 0,
+            )
+        }
+        0x86dd => {
+            let src: [u8; 16] = ip.get(8..24)?.try_into().ok()?;
+            let dst: [u8; 16] = ip.get(24..40)?.try_into().ok()?;
+            let mut next = *ip.get(6)?;
+            let mut rest = ip.get(40..).unwrap_or(&[]);
+            let mut first = true;
+            for _ in 0..MAX_IPV6_EXT {
+                match next {
+                    0 | 43 | 60 => {
+                        let len = (usize::from(*rest.get(1)?) + 1) * 8;
+                        next = *rest.first()?;
+                        rest = rest.get(len..)?;
+                    }
+                    44 => {
+                        let off = u16::from_be_bytes([*rest.get(2)?, *rest.get(3)?]) >> 3;
+                        first = off == 0;
+                        next = *rest.first()?;
+                        rest = rest.get(8..)?;
+                    }
+                    _ => break,
+                }
+            }
+            (next, IpAddr::from(src), IpAddr::from(dst), rest, first)
+        }
+        _ => return None,
+    };
+    let ports = if matches!(proto, 6 | 17) && first_fragment && l4.len() >= 4 {
+        Some((
+            u16::from_be_bytes([l4[0], l4[1]]),
+            u16::from_be_bytes([l4[2], l4[3]]),
+        ))
+    } else {
+        None
+    };
+    Some((proto, src, dst, ports))
+}
+
+/// Whether a stored frame belongs to the session (either direction).
+fn frame_matches(frame: &[u8], ev: &kuroko_detect::EvidenceRef) -> bool {
+    let Some((proto, src, dst, ports)) = frame_tuple(frame) else {
+        return false;
+    };
+    let want_proto = match ev.transport.as_str() {
+        "tcp" => Some(6),
+        "udp" => Some(17),
+        "icmp" => Some(1),
+        "icmpv6" => Some(58),
+        "sctp" => Some(132),
+        _ => None,
+    };
+    if want_proto.is_some_and(|p| p != proto) {
+        return false;
+    }
+    let (c, s) = (unmap(ev.client_ip), unmap(ev.server_ip));
+    let forward = src == c && dst == s;
+    let backward = src == s && dst == c;
+    if !forward && !backward {
+        return false;
+    }
+    match ports {
+        Some((sp, dp)) if matches!(proto, 6 | 17) => {
+            (forward && sp == ev.client_port && dp == ev.server_port)
+                || (backward && sp == ev.server_port && dp == ev.client_port)
+        }
+        // Non-first fragments and port-less protocols: addresses decide.
+        _ => true,
+    }
+}
+
+fn unmap(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(ip),
+        v4 => v4,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kuroko_model::session::{Endpoint, PacketSpan, Telnet};
+    use kuroko_model::sessionlog::SessionLogWriter;
+    use kuroko_model::{SessionRecord, Timestamp};
+    use kuroko_ring::{RecordMeta, SegmentWriter, StoreOptions};
+
+    const T0: u64 = 1_794_963_600_000_000_000;
+
+    /// An Ethernet + IPv4 + TCP frame with `payload` bytes of payload.
+    fn frame(src: [u8; 4], sport: u16, dst: [u8; 4], dport: u16, payload: usize) -> Vec<u8> {
+        let mut f = vec![0u8; 14 + 20 + 20 + payload];
+        f[12..14].copy_from_slice(&0x0800u16.to_be_bytes());
+        let ip = &mut f[14..];
+        ip[0] = 0x45;
+        ip[2..4].copy_from_slice(&((40 + payload) as u16).to_be_bytes());
+        ip[8] = 64;
+        ip[9] = 6;
+        ip[12..16].copy_from_slice(&src);
+        ip[16..20].copy_from_slice(&dst);
+        let tcp = &mut ip[20..];
+        tcp[0..2].copy_from_slice(&sport.to_be_bytes());
+        tcp[2..4].copy_from_slice(&dport.to_be_bytes());
+        tcp[12] = 0x50;
+        f
+    }
+
+    fn telnet_session(id: &str, cport: u16, start: u64, end: u64) -> SessionRecord {
+        let mut s = SessionRecord::new(
+            id.into(),
+            Timestamp(start as i64),
+            "tcp",
+            Endpoint::new("10.0.0.5".parse().unwrap(), cport),
+            Endpoint::new("10.0.3.1".parse().unwrap(), 23),
+        );
+        s.end = Timestamp(end as i64);
+        s.protocol = "telnet".into();
+        s.bytes_up = 10;
+        s.telnet = Some(Telnet {
+            user: Some("root".into()),
+        });
+        s.span = PacketSpan {
+            first_segment: 0,
+            last_segment: 0,
+        };
+        s
+    }
+
+    /// Packets of two telnet sessions and unrelated traffic in between, in a real store.
+    fn store_with_traffic(data: &Path) {
+        let opts = StoreOptions {
+            budget: 8 << 20,
+            segment_size: 2 << 20,
+            ..Default::default()
+        };
+        let mut w = SegmentWriter::open(data, &opts).unwrap();
+        let mut put = |ts: u64, f: Vec<u8>| {
+            let meta = RecordMeta {
+                ts_ns: ts,
+                wire_len: f.len() as u32,
+                iface: 0,
+                flags: 0,
+            };
+            w.append(&meta, &[&f]).unwrap();
+        };
+        for i in 0..5u64 {
+            put(
+                T0 + i * 1000,
+                frame([10, 0, 0, 5], 40000, [10, 0, 3, 1], 23, 10),
+            );
+            put(
+                T0 + i * 1000 + 100,
+                frame([10, 0, 3, 1], 23, [10, 0, 0, 5], 40000, 20),
+            );
+            // Same hosts, another client port: a different session.
+            put(
+                T0 + i * 1000 + 200,
+                frame([10, 0, 0, 5], 40001, [10, 0, 3, 1], 23, 5),
+            );
+            // Unrelated.
+            put(
+                T0 + i * 1000 + 300,
+                frame([10, 0, 0, 9], 5555, [10, 0, 0, 10], 80, 5),
+            );
+        }
+        w.sync().unwrap();
+        w.close().unwrap();
+    }
+
+    fn pcap_packets(bytes: &[u8]) -> Vec<Vec<u8>> {
+        assert_eq!(&bytes[..4], &0xa1b2_3c4du32.to_le_bytes());
+        let mut out = Vec::new();
+        let mut off = 24;
+        while off + 16 <= bytes.len() {
+            let caplen = u32::from_le_bytes(bytes[off + 8..off + 12].try_into().unwrap()) as usize;
+            out.push(bytes[off + 16..off + 16 + caplen].to_vec());
+            off += 16 + caplen;
+        }
+        assert_eq!(off, bytes.len(), "no torn record");
+        out
+    }
+
+    #[test]
+    fn evidence_sessions_are_cut_out_by_five_tuple_and_time_and_not_duplicated() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path();
+        store_with_traffic(data);
+        let mut log = SessionLogWriter::open(&data.join("sessions")).unwrap();
+        log.append(&telnet_session("tn-a", 40000, T0, T0 + 4100))
+            .unwrap();
+        log.sync().unwrap();
+        let config = Config::default();
+        kuroko_detect::run_pending(data, &config).unwrap();
+
+        let s = export_pending(data, &config).unwrap();
+        assert_eq!(
+            (s.sessions_exported, s.sessions_missing, s.packets),
+            (1, 0, 10),
+            "{s:?}"
+        );
+        let id = kuroko_detect::load_findings(data, &config, Lang::En).unwrap()[0]
+            .id
+            .clone();
+        let bytes = std::fs::read(evidence_dir(data).join(format!("{id}.pcap"))).unwrap();
+        let packets = pcap_packets(&bytes);
+        assert_eq!(packets.len(), 10);
+        for p in &packets {
+            let (_, _, _, ports) = frame_tuple(p).unwrap();
+            let ports = ports.unwrap();
+            assert!(ports == (40000, 23) || ports == (23, 40000), "{ports:?}");
+        }
+        // Again: nothing new, nothing appended.
+        let s = export_pending(data, &config).unwrap();
+        assert_eq!(s.sessions_exported, 0);
+        assert_eq!(
+            std::fs::read(evidence_dir(data).join(format!("{id}.pcap")))
+                .unwrap()
+                .len(),
+            bytes.len()
+        );
+
+        // A second session of the same finding is appended; a crash's leftover tail is cut.
+        {
+            let mut f = std::fs::OpenOptions::new()
+                .append(true)
+                .open(evidence_dir(data).join(format!("{id}.pcap")))
+                .unwrap();
+            f.write_all(b"torn tail").unwrap();
+        }
+        let mut log = SessionLogWriter::open(&data.join("sessions")).unwrap();
+        log.append(&telnet_session("tn-b", 40001, T0, T0 + 4300))
+            .unwrap();
+        log.append(&telnet_session("tn-gone", 40002, T0, T0 + 4300))
+            .unwrap();
+        log.sync().unwrap();
+        kuroko_detect::run_pending(data, &config).unwrap();
+        let s = export_pending(data, &config).unwrap();
+        assert_eq!(
+            (s.sessions_exported, s.sessions_missing, s.packets),
+            (1, 1, 5),
+            "{s:?}"
+        );
+        let packets =
+            pcap_packets(&std::fs::read(evidence_dir(data).join(format!("{id}.pcap"))).unwrap());
+        assert_eq!(packets.len(), 15);
+    }
+
+    #[test]
+    fn the_budget_is_never_exceeded() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path();
+        store_with_traffic(data);
+        let mut log = SessionLogWriter::open(&data.join("sessions")).unwrap();
+        log.append(&telnet_session("tn-a", 40000, T0, T0 + 4100))
+            .unwrap();
+        log.sync().unwrap();
+        let mut config = Config::default();
+        // Header + 3 packets of 14+20+20+10 or +20 bytes with their 16-byte headers.
+        config.storage.evidence_budget = "250B".into();
+        kuroko_detect::run_pending(data, &config).unwrap();
+        let s = export_pending(data, &config).unwrap();
+        assert!(s.area_bytes <= 250, "{s:?}");
+        assert!(s.packets >= 1 && s.packets < 10, "{s:?}");
+        let total: u64 = std::fs::read_dir(evidence_dir(data))
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .filter(|e| e.path().extension().is_some_and(|x| x == "pcap"))
+            .map(|e| e.metadata().unwrap().len())
+            .sum();
+        assert!(total <= 250);
+    }
+
+    #[test]
+    fn frames_parse_with_vlan_and_ipv6() {
+        let mut f = frame([10, 0, 0, 5], 1, [10, 0, 0, 6], 2, 0);
+        // Insert a VLAN tag.
+        f.splice(12..12, [0x81, 0x00, 0x00, 0x0a]);
+        let (proto, src, _, ports) = frame_tuple(&f).unwrap();
+        assert_eq!(
+            (proto, src, ports),
+            (6, "10.0.0.5".parse().unwrap(), Some((1, 2)))
+        );
+        let mut v6 = vec![0u8; 14 + 40 + 8];
+        v6[12..14].copy_from_slice(&0x86ddu16.to_be_bytes());
+        v6[14] = 0x60;
+        v6[14 + 6] = 17;
+        v6[14 + 8 + 15] = 1;
+        v6[14 + 24 + 15] = 2;
+        v6[54..56].copy_from_slice(&53u16.to_be_bytes());
+        v6[56..58].copy_from_slice(&5353u16.to_be_bytes());
+        let (proto, src, dst, ports) = frame_tuple(&v6).unwrap();
+        assert_eq!(
+            (proto, src, dst, ports),
+            (
+                17,
+                "::1".parse().unwrap(),
+                "::2".parse().unwrap(),
+                Some((53, 5353))
+            )
+        );
+        assert!(frame_tuple(&[0u8; 5]).is_none());
+        assert!(frame_tuple(&[0u8; 60]).is_none(), "ethertype 0 is not IP");
+    }
+}
