@@ -31,8 +31,10 @@ pub mod ftp;
 pub mod http;
 pub mod identify;
 pub mod mail;
+pub mod oracle;
 pub mod ports;
 pub mod ssh;
+pub mod telnet;
 #[cfg(test)]
 mod testutil;
 pub mod tls;
@@ -63,6 +65,8 @@ pub fn stream_parser(protocol: &str) -> Option<Box<dyn StreamParser>> {
         "ftp" => Some(Box::new(ftp::FtpParser::new())),
         "ftp-data" => Some(Box::new(ftp::FtpDataParser::new(None))),
         "smtp" => Some(Box::new(mail::SmtpParser::new())),
+        "telnet" => Some(Box::new(telnet::TelnetParser::new())),
+        "oracle" => Some(Box::new(oracle::TnsParser::new())),
         _ => None,
     }
 }
