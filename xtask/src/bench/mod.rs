@@ -2,6 +2,8 @@
 //! disk's raw O_DIRECT write speed, tcpdump on the same interface, tshark on the same pcap)
 //! and reports ours as a ratio to it. Nothing here asserts on time.
 
+pub mod capture;
+
 use clap::Subcommand;
 
 #[derive(clap::Args)]
@@ -14,10 +16,14 @@ pub struct Args {
 pub enum What {
     /// Segment store import throughput vs raw O_DIRECT write speed.
     Store,
+    /// Live capture vs stenotype, tcpdump and netsniff-ng on a veth pair (CPU per packet,
+    /// loss, bytes on disk).
+    Capture(capture::Args),
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
     match args.what {
+        What::Capture(a) => capture::run(a),
         What::Store => anyhow::bail!("the store benchmark is not in this build yet"),
     }
 }
