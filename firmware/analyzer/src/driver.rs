@@ -70,6 +70,8 @@ pub enum AnalyzeError {
     },
     #[error("bad [analyzer] settings: {0}")]
     Settings(String),
+    #[error("stopped without a final checkpoint after {0} packets (crash test)")]
+    StoppedForTest(u64),
 }
 
 /// Progress, for a terminal display.
@@ -91,6 +93,9 @@ pub struct RunOptions<'a> {
     pub checkpoint_every_packets: Option<u64>,
     /// Abort the process (like kill -9) after this many packets: crash tests only.
     pub abort_after_packets: Option<u64>,
+    /// Return [`AnalyzeError::StoppedForTest`] after this many packets, without the final
+    /// checkpoint (an in-process crash for library tests).
+    pub stop_without_checkpoint_after: Option<u64>,
     pub progress: Option<&'a mut dyn FnMut(Progress)>,
 }
 
@@ -101,6 +106,7 @@ impl Default for RunOptions<'_> {
             checkpoint_interval: CHECKPOINT_INTERVAL,
             checkpoint_every_packets: None,
             abort_after_packets: None,
+            stop_without_checkpoint_after: None,
             progress: None,
         }
     }
@@ -262,6 +268,13 @@ pub fn run(
         if opts.abort_after_packets.is_some_and(|n| packets >= n) {
             // Crash test: die like kill -9, without flushing anything.
             std::process::abort();
+        }
+        if opts
+            .stop_without_checkpoint_after
+            .is_some_and(|n| packets >= n)
+        {
+            st.error = Some(AnalyzeError::StoppedForTest(packets));
+            return ControlFlow::Break(());
         }
         if let Some(cb) = opts.progress.as_mut()
             && packets.is_multiple_of(65536)

@@ -39,6 +39,7 @@ pub mod position;
 pub mod reassembly;
 pub mod source;
 pub mod store;
+pub mod synth;
 pub mod sys;
 pub mod table;
 
