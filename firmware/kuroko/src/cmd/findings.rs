@@ -147,7 +147,7 @@ where
             local(f.first_seen, tz, "%m-%d %H:%M"),
             local(f.last_seen, tz, "%m-%d %H:%M %Z")
         );
-        let line = format!("{}  {client} -> {server}  x{}  {when}", f.rule, f.count);
+        let line = format!("{client} -> {server}  x{}  {when}  [{}]", f.count, f.rule);
         writeln!(out, "{}{}", " ".repeat(INDENT), fit(&line, WIDTH - INDENT))?;
         let cm = format!("=> {}", f.countermeasures.join(" / "));
         writeln!(out, "{}{}", " ".repeat(INDENT), fit(&cm, WIDTH - INDENT))?;
