@@ -1,1 +1,36 @@
-//! placeholder
+//! Board support: which NICs capture and which one manages, which cores capture and which
+//! analyze, where the data disk is, the serial console, USB ports and the front panel.
+//!
+//! A board is described by a TOML profile (`profiles/*.toml`, shipped in the image). At
+//! start-up and in `kuroko setup` the profile is checked twice: against itself
+//! ([`profile::Profile::validate`]: roles present, cores disjoint, names unique) and against
+//! the hardware found in `/sys` ([`discover::Hardware`], [`check::check`]), so a technician
+//! is told in words what does not match ("capture NIC eth1 not found; this machine has
+//! eth0 (virtio_net, link up)") instead of discovering it as a silent empty capture.
+//!
+//! Discovery reads a `/sys` tree given as a path, so tests run it against fake trees.
+//! This crate never changes the system: it only reads.
+
+#![forbid(unsafe_code)]
+
+pub mod check;
+pub mod discover;
+pub mod profile;
+
+pub use check::{Mismatch, check};
+pub use discover::Hardware;
+pub use profile::{Profile, ProfileError};
+
+/// The profiles shipped with the firmware, by name.
+pub const SHIPPED: &[(&str, &str)] = &[
+    ("qemu", include_str!("../profiles/qemu.toml")),
+    ("generic-x86", include_str!("../profiles/generic-x86.toml")),
+];
+
+/// A shipped profile by name.
+pub fn shipped(name: &str) -> Option<Result<Profile, ProfileError>> {
+    SHIPPED
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|(n, text)| Profile::parse(text, std::path::Path::new(&format!("<shipped {n}>"))))
+}
