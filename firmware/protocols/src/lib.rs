@@ -65,6 +65,8 @@ pub fn stream_parser(protocol: &str) -> Option<Box<dyn StreamParser>> {
         "ftp" => Some(Box::new(ftp::FtpParser::new())),
         "ftp-data" => Some(Box::new(ftp::FtpDataParser::new(None))),
         "smtp" => Some(Box::new(mail::SmtpParser::new())),
+        "pop3" => Some(Box::new(mail::Pop3Parser::new())),
+        "imap" => Some(Box::new(mail::ImapParser::new())),
         "telnet" => Some(Box::new(telnet::TelnetParser::new())),
         "oracle" => Some(Box::new(oracle::TnsParser::new())),
         _ => None,

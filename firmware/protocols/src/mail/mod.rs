@@ -4,7 +4,11 @@
 //! Shift_JIS, UTF-8: Japanese mail is the norm for Kuroko's users).
 
 mod dotdata;
+mod imap;
 pub mod message;
+mod pop3;
 mod smtp;
 
+pub use imap::ImapParser;
+pub use pop3::Pop3Parser;
 pub use smtp::SmtpParser;

@@ -1,0 +1,348 @@
+//! IMAP (RFC 9051/3501): LOGIN and AUTHENTICATE PLAIN user, whole messages from FETCH
+//! literals (`BODY[]`, `RFC822`, `BINARY[]`) and from APPEND (a client storing a sent
+//! mail). Literals (`{n}`, `{n+}`, `~{n}`) are skipped exactly, so message bytes are never
+//! mistaken for protocol lines. STARTTLS ends what can be seen.
+
+use super::message::{Envelope, process_message, set_user};
+use crate::util::{base64_decode, take_line};
+use crate::{Direction, MAX_OBJECT_BYTES, Sink, StreamParser};
+use kuroko_model::session::SessionRecord;
+
+/// Longest protocol line kept (literals are not lines; real lines are short).
+pub const MAX_LINE: usize = 64 * 1024;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Purpose {
+    Skip,
+    Message,
+    /// The user name of `LOGIN {n}`.
+    User,
+}
+
+#[derive(Debug)]
+struct Literal {
+    remaining: u64,
+    purpose: Purpose,
+    data: Vec<u8>,
+    partial: bool,
+}
+
+#[derive(Debug, Default)]
+struct Side {
+    acc: Vec<u8>,
+    overlong: bool,
+    literal: Option<Literal>,
+}
+
+/// IMAP stream parser.
+#[derive(Debug, Default)]
+pub struct ImapParser {
+    sides: [Side; 2],
+    /// The next client line answers AUTHENTICATE PLAIN.
+    auth_plain: bool,
+    stopped: bool,
+}
+
+/// `{123}`, `{123+}`, `~{123}` at the end of a line: the literal's size.
+fn literal_size(line: &[u8]) -> Option<u64> {
+    let l = line.strip_suffix(b"}")?;
+    let open = l.iter().rposition(|&b| b == b'{')?;
+    let digits = &l[open + 1..];
+    let digits = digits
+        .strip_suffix(b"+")
+        .or_else(|| digits.strip_suffix(b"-"))
+        .unwrap_or(digits);
+    if digits.is_empty() || digits.len() > 19 || !digits.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    std::str::from_utf8(digits).ok()?.parse().ok()
+}
+
+/// Whether the text before a server literal names a whole message.
+fn is_message_item(before: &[u8]) -> bool {
+    let b = before.to_ascii_uppercase();
+    let b = b.strip_suffix(b"~").unwrap_or(&b).trim_ascii_end();
+    let b = match b.iter().rposition(|&c| c == b'<') {
+        // BODY[]<0> (partial fetch from offset 0)
+        Some(p) if b.ends_with(b">") => &b[..p],
+        _ => b,
+    };
+    b.ends_with(b"BODY[]") || b.ends_with(b"RFC822") || b.ends_with(b"BINARY[]")
+}
+
+/// First argument of a command: atom or quoted string.
+fn first_arg(s: &[u8]) -> Option<Vec<u8>> {
+    let s = s.trim_ascii_start();
+    if let Some(rest) = s.strip_prefix(b"\"") {
+        let mut out = Vec::new();
+        let mut esc = false;
+        for &c in rest {
+            match (esc, c) {
+                (false, b'\\') => esc = true,
+                (false, b'"') => return Some(out),
+                _ => {
+                    out.push(c);
+                    esc = false;
+                }
+            }
+        }
+        None
+    } else {
+        let end = s.iter().position(|&c| c == b' ').unwrap_or(s.len());
+        (end > 0).then(|| s[..end].to_vec())
+    }
+}
+
+impl ImapParser {
+    pub fn new() -> ImapParser {
+        ImapParser::default()
+    }
+
+    /// Handles a client line; returns the purpose of a literal that follows it.
+    fn on_command(&mut self, line: &[u8], rec: &mut SessionRecord) -> Purpose {
+        if std::mem::take(&mut self.auth_plain) {
+            if let Some(d) = base64_decode(line) {
+                let mut parts = d.split(|&b| b == 0);
+                if let (Some(_), Some(user)) = (parts.next(), parts.next()) {
+                    set_user(rec, user);
+                }
+            }
+            return Purpose::Skip;
+        }
+        let mut it = line.splitn(3, |&b| b == b' ');
+        let _tag = it.next();
+        let cmd = it.next().unwrap_or(&[]).to_ascii_uppercase();
+        let args = it.next().unwrap_or(&[]);
+        match cmd.as_slice() {
+            b"LOGIN" => {
+                if literal_size(args).is_some() && args.trim_ascii_start().starts_with(b"{") {
+                    return Purpose::User;
+                }
+                if let Some(u) = first_arg(args) {
+                    set_user(rec, &u);
+                }
+            }
+            b"AUTHENTICATE" => {
+                let mut a = args.split(|&b| b == b' ').filter(|x| !x.is_empty());
+                if a.next().is_some_and(|m| m.eq_ignore_ascii_case(b"PLAIN")) {
+                    match a.next() {
+                        Some(ir) => {
+                            if let Some(d) = base64_decode(ir) {
+                                let mut parts = d.split(|&b| b == 0);
+                                if let (Some(_), Some(user)) = (parts.next(), parts.next()) {
+                                    set_user(rec, user);
+                                }
+                            }
+                        }
+                        None => self.auth_plain = true,
+                    }
+                }
+            }
+            b"STARTTLS" => {
+                rec.flag("imap_starttls");
+                self.stopped = true;
+            }
+            b"APPEND" => return Purpose::Message,
+            _ => {}
+        }
+        Purpose::Skip
+    }
+
+    fn feed(
+        &mut self,
+        dir: Direction,
+        mut input: &[u8],
+        rec: &mut SessionRecord,
+        sink: &mut dyn Sink,
+    ) {
+        let i = dir.index();
+        while !input.is_empty() && !self.stopped {
+            if let Some(lit) = &mut self.sides[i].literal {
+                let take = lit.remaining.min(input.len() as u64) as usize;
+                if lit.purpose != Purpose::Skip {
+                    let room = MAX_OBJECT_BYTES.saturating_sub(lit.data.len());
+                    if take > room {
+                        lit.partial = true;
+                    }
+                    lit.data.extend_from_slice(&input[..take.min(room)]);
+                }
+                lit.remaining -= take as u64;
+                input = &input[take..];
+                if lit.remaining == 0 {
+                    let lit = self.sides[i].literal.take().expect("literal present");
+                    match lit.purpose {
+                        Purpose::Message => process_message(
+                            &lit.data,
+                            &Envelope::default(),
+                            dir,
+                            lit.partial,
+                            rec,
+                            sink,
+                        ),
+                        Purpose::User => set_user(rec, &lit.data),
+                        Purpose::Skip => {}
+                    }
+                }
+                continue;
+            }
+            let side = &mut self.sides[i];
+            let (n, line) = take_line(&mut side.acc, input, MAX_LINE, &mut side.overlong);
+            input = &input[n..];
+            let Some(line) = line else { continue };
+            if std::mem::take(&mut side.overlong) {
+                rec.flag("imap_line_too_long");
+            }
+            let Some(size) = literal_size(&line) else {
+                if dir == Direction::ToServer {
+                    self.on_command(&line, rec);
+                }
+                continue;
+            };
+            let purpose = match dir {
+                Direction::ToServer => self.on_command(&line, rec),
+                Direction::ToClient => {
+                    let open = line.iter().rposition(|&b| b == b'{').unwrap_or(0);
+                    if is_message_item(&line[..open]) {
+                        Purpose::Message
+                    } else {
+                        Purpose::Skip
+                    }
+                }
+            };
+            if size > 0 {
+                self.sides[i].literal = Some(Literal {
+                    remaining: size,
+                    purpose,
+                    data: Vec::new(),
+                    partial: false,
+                });
+            }
+        }
+    }
+}
+
+impl StreamParser for ImapParser {
+    fn on_data(
+        &mut self,
+        dir: Direction,
+        data: &[u8],
+        _ts_ns: i64,
+        rec: &mut SessionRecord,
+        sink: &mut dyn Sink,
+    ) {
+        if self.stopped {
+            return;
+        }
+        if rec.mail.is_none() {
+            rec.mail = Some(Default::default());
+        }
+        self.feed(dir, data, rec, sink);
+    }
+
+    fn on_gap(&mut self, dir: Direction, len: u64, rec: &mut SessionRecord) {
+        let side = &mut self.sides[dir.index()];
+        match &mut side.literal {
+            Some(lit) if len < lit.remaining => {
+                lit.remaining -= len;
+                lit.partial = true;
+            }
+            _ => {
+                side.literal = None;
+                side.acc.clear();
+                rec.flag("imap_gap");
+            }
+        }
+    }
+
+    fn on_close(&mut self, rec: &mut SessionRecord, sink: &mut dyn Sink) {
+        for (i, side) in self.sides.iter_mut().enumerate() {
+            if let Some(lit) = side.literal.take()
+                && lit.purpose == Purpose::Message
+                && !lit.data.is_empty()
+            {
+                let dir = if i == 0 {
+                    Direction::ToServer
+                } else {
+                    Direction::ToClient
+                };
+                process_message(&lit.data, &Envelope::default(), dir, true, rec, sink);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Direction::{ToClient as Down, ToServer as Up};
+    use crate::testutil::run_all_cuts;
+
+    #[test]
+    fn login_fetch_and_append() {
+        let msg1 = "From: \"Sato\" <sato@example.jp>\r\nSubject: imap one\r\n\r\nline with {5}\r\n) not the end\r\n";
+        let msg2 = "From: me@example.jp\r\nSubject: sent copy\r\n\r\nhi\r\n";
+        let up = format!(
+            "a1 LOGIN \"sato\\\"x\" \"pw\"\r\na2 SELECT INBOX\r\na3 UID FETCH 7 (UID RFC822.SIZE BODY.PEEK[])\r\na4 APPEND Sent (\\Seen) {{{}}}\r\n{}\r\na5 LOGOUT\r\n",
+            msg2.len(),
+            msg2
+        );
+        let down = format!(
+            "* OK [CAPABILITY IMAP4rev1] Dovecot ready.\r\na1 OK Logged in\r\n* 1 EXISTS\r\na2 OK [READ-WRITE] Select completed\r\n* 1 FETCH (UID 7 RFC822.SIZE {} BODY[HEADER.FIELDS (SUBJECT)] {{18}}\r\nSubject: ignored\r\n BODY[] {{{}}}\r\n{})\r\na3 OK Fetch completed\r\n+ OK\r\na4 OK Append completed\r\n",
+            msg1.len(),
+            msg1.len(),
+            msg1
+        );
+        let (rec, sink) = run_all_cuts(
+            || Box::new(ImapParser::new()),
+            "imap",
+            &[(Up, up.as_bytes()), (Down, down.as_bytes())],
+        );
+        let m = rec.mail.unwrap();
+        assert_eq!(m.user.as_deref(), Some("sato\"x"));
+        // APPEND comes first in this transcript because all client bytes are fed first.
+        let subjects: Vec<_> = std::iter::once(m.subject.clone())
+            .chain(m.messages.iter().map(|x| x.subject.clone()))
+            .collect();
+        assert_eq!(
+            subjects,
+            vec![Some("sent copy".to_string()), Some("imap one".to_string())]
+        );
+        let eml: Vec<_> = sink
+            .objects
+            .iter()
+            .filter(|o| o.0.kind == "mail")
+            .map(|o| (o.0.direction, o.1.clone()))
+            .collect();
+        assert_eq!(
+            eml,
+            vec![
+                (Some(Up), msg2.as_bytes().to_vec()),
+                (Some(Down), msg1.as_bytes().to_vec())
+            ]
+        );
+    }
+
+    #[test]
+    fn literal_forms() {
+        assert_eq!(literal_size(b"a LOGIN {5}"), Some(5));
+        assert_eq!(literal_size(b"a APPEND x {12+}"), Some(12));
+        assert_eq!(literal_size(b"* 1 FETCH (BINARY[] ~{3}"), Some(3));
+        assert_eq!(literal_size(b"{}"), None);
+        assert!(is_message_item(b"* 1 FETCH (UID 7 BODY[]"));
+        assert!(is_message_item(b"* 1 FETCH (BODY[]<0> "));
+        assert!(!is_message_item(b"* 1 FETCH (BODY[HEADER]"));
+    }
+
+    #[test]
+    fn authenticate_plain_continuation() {
+        let (rec, _) = run_all_cuts(
+            || Box::new(ImapParser::new()),
+            "imap",
+            &[
+                (Up, b"a1 AUTHENTICATE PLAIN\r\nAGtpbXVyYQBwYXNz\r\n"),
+                (Down, b"+ \r\na1 OK\r\n"),
+            ],
+        );
+        assert_eq!(rec.mail.unwrap().user.as_deref(), Some("kimura"));
+    }
+}

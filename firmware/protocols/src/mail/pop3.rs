@@ -1,0 +1,251 @@
+//! POP3 (RFC 1939): USER/APOP user, messages from RETR (and TOP, partial) multi-line
+//! responses. Responses are paired with commands in order (pipelining, RFC 2449). STLS
+//! ends what can be seen.
+
+use super::dotdata::DotReader;
+use super::message::{Envelope, process_message, set_user};
+use crate::util::{LineBuf, take_line};
+use crate::{Direction, Sink, StreamParser};
+use kuroko_model::session::SessionRecord;
+use std::collections::VecDeque;
+
+/// Longest command or status line kept (RFC 2449: 255 octets; be lenient).
+pub const MAX_LINE: usize = 4096;
+/// Commands waiting for a response; more is not a mail client.
+pub const MAX_PENDING: usize = 256;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Cmd {
+    /// Single-line response.
+    Single,
+    /// Multi-line response that is not a message (LIST, UIDL, CAPA).
+    Multi,
+    Retr,
+    Top,
+    Stls,
+}
+
+#[derive(Debug)]
+enum Down {
+    Status,
+    Body {
+        reader: DotReader,
+        message: Option<bool>,
+    },
+}
+
+/// POP3 stream parser.
+#[derive(Debug)]
+pub struct Pop3Parser {
+    up: LineBuf,
+    pending: VecDeque<Cmd>,
+    down: Down,
+    acc: Vec<u8>,
+    overlong: bool,
+    stopped: bool,
+}
+
+impl Default for Pop3Parser {
+    fn default() -> Self {
+        Pop3Parser {
+            up: LineBuf::default(),
+            pending: VecDeque::new(),
+            down: Down::Status,
+            acc: Vec::new(),
+            overlong: false,
+            stopped: false,
+        }
+    }
+}
+
+impl Pop3Parser {
+    pub fn new() -> Pop3Parser {
+        Pop3Parser::default()
+    }
+
+    fn on_command(&mut self, line: &[u8], rec: &mut SessionRecord) {
+        let mut it = line.split(|&b| b == b' ').filter(|x| !x.is_empty());
+        let verb = it.next().unwrap_or(&[]).to_ascii_uppercase();
+        let has_arg = it.clone().next().is_some();
+        let cmd = match verb.as_slice() {
+            b"USER" | b"APOP" => {
+                if let Some(u) = it.next() {
+                    set_user(rec, u);
+                }
+                Cmd::Single
+            }
+            b"RETR" => Cmd::Retr,
+            b"TOP" => Cmd::Top,
+            b"LIST" | b"UIDL" if !has_arg => Cmd::Multi,
+            b"CAPA" => Cmd::Multi,
+            b"STLS" => Cmd::Stls,
+            _ => Cmd::Single,
+        };
+        if self.pending.len() >= MAX_PENDING {
+            self.pending.pop_front();
+            rec.flag("pop3_pending_overflow");
+        }
+        self.pending.push_back(cmd);
+    }
+
+    fn on_down(&mut self, mut input: &[u8], rec: &mut SessionRecord, sink: &mut dyn Sink) {
+        while !input.is_empty() && !self.stopped {
+            match &mut self.down {
+                Down::Status => {
+                    let (n, line) = take_line(&mut self.acc, input, MAX_LINE, &mut self.overlong);
+                    input = &input[n..];
+                    let Some(line) = line else { continue };
+                    self.overlong = false;
+                    let ok = line.starts_with(b"+OK");
+                    if !ok && !line.starts_with(b"-ERR") {
+                        continue; // greeting continuation or SASL "+ " challenge
+                    }
+                    let Some(cmd) = self.pending.pop_front() else {
+                        continue;
+                    }; // greeting
+                    if !ok {
+                        continue;
+                    }
+                    match cmd {
+                        Cmd::Retr => {
+                            self.down = Down::Body {
+                                reader: DotReader::default(),
+                                message: Some(false),
+                            }
+                        }
+                        Cmd::Top => {
+                            self.down = Down::Body {
+                                reader: DotReader::default(),
+                                message: Some(true),
+                            }
+                        }
+                        Cmd::Multi => {
+                            self.down = Down::Body {
+                                reader: DotReader::default(),
+                                message: None,
+                            }
+                        }
+                        Cmd::Stls => {
+                            rec.flag("pop3_stls");
+                            self.stopped = true;
+                        }
+                        Cmd::Single => {}
+                    }
+                }
+                Down::Body { reader, message } => match reader.feed(input) {
+                    Some(n) => {
+                        input = &input[n..];
+                        let Down::Body { reader, message } =
+                            std::mem::replace(&mut self.down, Down::Status)
+                        else {
+                            unreachable!("matched Body above")
+                        };
+                        if let Some(top) = message {
+                            process_message(
+                                &reader.data,
+                                &Envelope::default(),
+                                Direction::ToClient,
+                                top || reader.partial,
+                                rec,
+                                sink,
+                            );
+                        }
+                    }
+                    None => {
+                        if message.is_none() {
+                            // Listings are not kept.
+                            reader.data.clear();
+                        }
+                        input = &[];
+                    }
+                },
+            }
+        }
+    }
+}
+
+impl StreamParser for Pop3Parser {
+    fn on_data(
+        &mut self,
+        dir: Direction,
+        data: &[u8],
+        _ts_ns: i64,
+        rec: &mut SessionRecord,
+        sink: &mut dyn Sink,
+    ) {
+        if self.stopped {
+            return;
+        }
+        if rec.mail.is_none() {
+            rec.mail = Some(Default::default());
+        }
+        match dir {
+            Direction::ToServer => {
+                let mut lines = Vec::new();
+                self.up.feed(data, MAX_LINE, |l| lines.push(l.bytes));
+                for l in lines {
+                    self.on_command(&l, rec);
+                }
+            }
+            Direction::ToClient => self.on_down(data, rec, sink),
+        }
+    }
+
+    fn on_gap(&mut self, dir: Direction, _len: u64, rec: &mut SessionRecord) {
+        match dir {
+            Direction::ToServer => self.up.clear(),
+            Direction::ToClient => match &mut self.down {
+                Down::Body { reader, .. } => reader.partial = true,
+                Down::Status => {
+                    self.acc.clear();
+                    rec.flag("pop3_gap");
+                }
+            },
+        }
+    }
+
+    fn on_close(&mut self, rec: &mut SessionRecord, sink: &mut dyn Sink) {
+        if let Down::Body {
+            reader,
+            message: Some(_),
+        } = std::mem::replace(&mut self.down, Down::Status)
+            && !reader.data.is_empty()
+        {
+            process_message(
+                &reader.data,
+                &Envelope::default(),
+                Direction::ToClient,
+                true,
+                rec,
+                sink,
+            );
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Direction::{ToClient as Down, ToServer as Up};
+    use crate::testutil::run_all_cuts;
+
+    #[test]
+    fn retr_after_list_and_user() {
+        let up: &[u8] = b"CAPA\r\nUSER hanako\r\nPASS secret\r\nLIST\r\nRETR 1\r\nQUIT\r\n";
+        let down: &[u8] = b"+OK Dovecot ready.\r\n+OK\r\nUSER\r\nUIDL\r\n.\r\n+OK\r\n+OK Logged in.\r\n+OK 1 messages:\r\n1 120\r\n.\r\n+OK 120 octets\r\nFrom: a@example.jp\r\nSubject: pop test\r\n\r\n..dot line\r\n.\r\n+OK Logging out.\r\n";
+        let (rec, sink) = run_all_cuts(
+            || Box::new(Pop3Parser::new()),
+            "pop3",
+            &[(Up, up), (Down, down)],
+        );
+        let m = rec.mail.unwrap();
+        assert_eq!(m.user.as_deref(), Some("hanako"));
+        assert_eq!(m.subject.as_deref(), Some("pop test"));
+        assert_eq!(m.from.as_deref(), Some("a@example.jp"));
+        assert_eq!(
+            sink.objects[0].1,
+            b"From: a@example.jp\r\nSubject: pop test\r\n\r\n.dot line\r\n"
+        );
+        assert_eq!(sink.objects[0].0.direction, Some(Down));
+    }
+}
