@@ -332,6 +332,26 @@ impl Config {
         Ok(config)
     }
 
+    /// Validates, then writes the config atomically (temporary file, fsync, rename, fsync
+    /// of the directory): a power cut leaves the old file or the new one, never half.
+    pub fn save(&self, path: &Path) -> Result<(), ConfigError> {
+        self.validate()
+            .map_err(|(key, message)| ConfigError::Invalid {
+                path: path.to_path_buf(),
+                line: String::new(),
+                key,
+                message,
+            })?;
+        let text = toml::to_string_pretty(self).map_err(|e| ConfigError::Parse {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })?;
+        write_atomic(path, text.as_bytes()).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })
+    }
+
     /// Checks every value; the error is (`section.key`, what is wrong and what to write).
     pub fn validate(&self) -> Result<(), (String, String)> {
         let k = |s: &str| s.to_string();
@@ -482,6 +502,28 @@ impl Site {
     pub fn is_internal(&self, ip: IpAddr) -> bool {
         self.internal_nets().iter().any(|n| n.contains(&ip))
     }
+}
+
+/// Writes `bytes` to `path` so that readers see the old content or the new, never a mix.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir)?;
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = dir.join(format!(".{name}.tmp.{}", std::process::id()));
+    {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+    }
+    std::fs::rename(&tmp, path)?;
+    std::fs::File::open(dir)?.sync_all()
 }
 
 /// A CIDR or a single address (`10.0.0.0/8`, `192.0.2.7`, `2001:db8::/32`).
@@ -653,6 +695,27 @@ segment_size = "64MiB"
 "#;
         let c = Config::parse(text, Path::new("k.toml")).unwrap();
         assert_eq!(c.storage.budget().unwrap(), Budget::Bytes(2 << 30));
+    }
+
+    #[test]
+    fn save_round_trips() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("k.toml");
+        let mut c = Config::default();
+        c.site.name = "Tokyo HQ".into();
+        c.detect.overrides.insert(
+            "telnet_use".into(),
+            LevelOverride {
+                vulnerability: Some(3),
+                threat: None,
+                reason: "legacy PLCs".into(),
+            },
+        );
+        c.save(&path).unwrap();
+        assert_eq!(Config::load(&path).unwrap(), c);
+        c.site.timezone = "Mars/Olympus".into();
+        assert!(c.save(&path).is_err());
+        assert_eq!(Config::load(&path).unwrap().site.timezone, "Asia/Tokyo");
     }
 
     #[test]
