@@ -4,6 +4,7 @@
 //! - [`site`]: the namespaces, the bridge "switch" and its mirror port.
 //! - [`scenarios`]: real clients against real servers, one scenario per rule and its twin.
 //! - [`record`]: tcpdump on the mirror port while scenarios run.
+//! - [`shared`]: one site and one recording per scenario for a whole test binary.
 //! - [`pcap_time`]: moving a recording in time (business hours) with editcap.
 //! - [`kuroko`]: finding, building and running the `kuroko` binary, reading its JSONL.
 //!
@@ -16,4 +17,5 @@ pub mod pcap_time;
 pub mod proc;
 pub mod record;
 pub mod scenarios;
+pub mod shared;
 pub mod site;
