@@ -21,6 +21,7 @@ pub mod aggregate;
 pub mod alerts;
 pub mod budget;
 pub mod compile;
+pub mod extract;
 pub mod index;
 pub mod ingest;
 pub mod matcher;
@@ -31,6 +32,8 @@ pub mod synth;
 pub mod values;
 
 pub use index::{Hit, Index, IndexError};
+/// The same as `ingest_pending` (the name `kuroko analyze` was sketched with).
+pub use ingest::ingest_pending as catch_up;
 pub use ingest::{IngestSummary, Ingester, ingest_pending};
 pub use query::{Query, QueryError};
 /// Re-exported so callers can match on index errors.

@@ -56,17 +56,112 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     write_export(&reader, from, to, |_| true, &args.out)
 }
 
-/// `--query`: the packets of the sessions matching the query. Needs the session index.
+/// `--query`: the packets of the sessions matching the query, in time order.
+///
+/// The sessions come from the session index; their time ranges are merged into windows
+/// (`kuroko_index::extract`), and only the segments overlapping a window are read. Packets
+/// are matched to the sessions by 5-tuple (+ VLAN) inside each session's `[start, end]`.
+/// Within a window the matching packets are sorted by time before they are written
+/// (several capture threads may interleave), in batches of at most `SORT_BATCH_BYTES`.
 fn query_export(
-    _reader: &StoreReader,
-    _query: &str,
-    _from: u64,
-    _to: u64,
-    _out: &PathBuf,
+    reader: &StoreReader,
+    query: &str,
+    from: u64,
+    to: u64,
+    out: &PathBuf,
 ) -> anyhow::Result<()> {
-    bail!(
-        "`--query` needs the session index, which this build does not have yet; export by time with --from/--to"
-    )
+    use kuroko_index::extract::{MAX_EXPORT_SESSIONS, SessionPackets};
+    /// Packet bytes held for sorting before a batch is written.
+    const SORT_BATCH_BYTES: usize = 64 << 20;
+
+    let q = kuroko_index::Query::parse(query).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let index = kuroko_index::Index::open(reader.data_dir())?;
+    let sessions = index.search(&q, MAX_EXPORT_SESSIONS + 1)?;
+    if sessions.len() > MAX_EXPORT_SESSIONS {
+        bail!(
+            "the query matches more than {MAX_EXPORT_SESSIONS} sessions; narrow it (e.g. add time:[… TO …]) or export a time range with --from/--to"
+        );
+    }
+    if sessions.is_empty() {
+        eprintln!("kuroko: no session matches the query; writing an empty pcap");
+    }
+    let wanted = SessionPackets::new(&sessions);
+    let mut sink: Box<dyn Write> = if out.as_os_str() == "-" {
+        Box::new(std::io::stdout().lock())
+    } else {
+        Box::new(
+            std::fs::File::create(out.with_extension("pcap.part"))
+                .with_context(|| format!("cannot create {}", out.display()))?,
+        )
+    };
+    let mut w = kuroko_ring::pcap::PcapWriter::new(
+        std::io::BufWriter::with_capacity(1 << 20, &mut sink),
+        kuroko_ring::format::LINKTYPE_ETHERNET as u32,
+    )?;
+    let (mut packets, mut bytes, mut damaged, mut lost) = (0u64, 0u64, 0usize, 0u64);
+    for &(wf, wt) in wanted.windows() {
+        let (wf, wt) = (wf.max(from), wt.min(to));
+        if wf >= wt {
+            continue;
+        }
+        let mut batch: Vec<(u64, u32, Vec<u8>)> = Vec::new();
+        let mut held = 0usize;
+        let mut err = None;
+        let flush = |batch: &mut Vec<(u64, u32, Vec<u8>)>,
+                     w: &mut kuroko_ring::pcap::PcapWriter<_>| {
+            batch.sort_by_key(|p| p.0);
+            for (ts, wire, data) in batch.drain(..) {
+                w.write(ts, wire, &data)?;
+            }
+            std::io::Result::Ok(())
+        };
+        let rep = reader.scan_time(wf, wt, |p| {
+            if wanted.matches(p.ts_ns, p.data) {
+                packets += 1;
+                bytes += p.data.len() as u64;
+                held += p.data.len();
+                batch.push((p.ts_ns, p.wire_len, p.data.to_vec()));
+                if held >= SORT_BATCH_BYTES {
+                    held = 0;
+                    if let Err(e) = flush(&mut batch, &mut w) {
+                        err = Some(e);
+                        return std::ops::ControlFlow::Break(());
+                    }
+                }
+            }
+            std::ops::ControlFlow::Continue(())
+        })?;
+        if let Some(e) = err {
+            return Err(e).with_context(|| format!("writing {}", out.display()));
+        }
+        flush(&mut batch, &mut w).with_context(|| format!("writing {}", out.display()))?;
+        damaged += rep.damage.len();
+        lost += rep.lost_segments;
+    }
+    w.into_inner().flush()?;
+    drop(sink);
+    if out.as_os_str() != "-" {
+        let tmp = out.with_extension("pcap.part");
+        std::fs::rename(&tmp, out)
+            .with_context(|| format!("cannot rename {} to {}", tmp.display(), out.display()))?;
+    }
+    if damaged > 0 {
+        eprintln!("kuroko: skipped {damaged} damaged place(s) in the store (see kuroko-inspect)");
+    }
+    if lost > 0 {
+        eprintln!(
+            "kuroko: {lost} segment(s) were overwritten before they could be read; some packets of these sessions are gone"
+        );
+    }
+    if std::io::stderr().is_terminal() {
+        eprintln!(
+            "{packets} packets ({}) of {} sessions written to {}",
+            kuroko_model::units::format_bytes(bytes),
+            sessions.len(),
+            out.display()
+        );
+    }
+    Ok(())
 }
 
 /// Writes the packets in `[from, to)` that `filter` keeps to `out` (a path or `-`).

@@ -1,0 +1,205 @@
+//! Which stored packets belong to which sessions, for `kuroko pcap --query`.
+//!
+//! A session is found again in the store by its 5-tuple (either direction), its outer
+//! VLAN when it had one, and its time range `[start, end]`. The time ranges of all
+//! matching sessions are merged into a few disjoint windows so that the export touches only
+//! the segments (and chunks) that overlap them.
+//!
+//! Frames are parsed here by hand (Ethernet, up to two VLAN tags, IPv4, IPv6 with the
+//! common extension headers, TCP/UDP ports) with every length checked: stored packets are
+//! untrusted bytes.
+
+use kuroko_model::SessionRecord;
+use std::collections::HashMap;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+/// Most sessions one export may cover: each costs a hash entry, and more than this is no
+/// longer "the packets of these sessions" but a time-range export.
+pub const MAX_EXPORT_SESSIONS: usize = 200_000;
+/// Windows closer than this are merged (scanning a little extra is cheaper than reopening
+/// segments for many tiny windows).
+pub const MERGE_GAP_NS: u64 = 1_000_000_000;
+/// Most IPv6 extension headers skipped before giving up on a packet.
+const MAX_IPV6_EXT: usize = 8;
+
+/// Transport protocol number + both endpoints, lower endpoint first.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct FlowKey {
+    pub proto: u8,
+    pub a: (IpAddr, u16),
+    pub b: (IpAddr, u16),
+}
+
+impl FlowKey {
+    pub fn new(proto: u8, x: (IpAddr, u16), y: (IpAddr, u16)) -> FlowKey {
+        let (a, b) = if x <= y { (x, y) } else { (y, x) };
+        FlowKey { proto, a, b }
+    }
+}
+
+/// A parsed frame: the flow key and the outer VLAN id.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FrameFlow {
+    pub key: FlowKey,
+    pub vlan: Option<u16>,
+}
+
+fn be16(b: &[u8], at: usize) -> Option<u16> {
+    Some(u16::from_be_bytes([*b.get(at)?, *b.get(at + 1)?]))
+}
+
+/// Reads the flow of an Ethernet frame; `None` for non-IP frames and fragments past the
+/// first (which carry no ports).
+pub fn parse_frame(frame: &[u8]) -> Option<FrameFlow> {
+    let mut ethertype = be16(frame, 12)?;
+    let mut off = 14;
+    let mut vlan = None;
+    for _ in 0..2 {
+        if ethertype == 0x8100 || ethertype == 0x88a8 {
+            let tci = be16(frame, off)?;
+            if vlan.is_none() {
+                vlan = Some(tci & 0x0fff);
+            }
+            ethertype = be16(frame, off + 2)?;
+            off += 4;
+        }
+    }
+    let ip = frame.get(off..)?;
+    let (proto, src, dst, l4) = match ethertype {
+        0x0800 => {
+            let ihl = usize::from(*ip.first()? & 0x0f) * 4;
+            if ihl < 20 || ip.len() < ihl {
+                return None;
+            }
+            let frag = be16(ip, 6)? & 0x1fff;
+            let proto = ip[9];
+            let src = IpAddr::V4(Ipv4Addr::new(ip[12], ip[13], ip[14], ip[15]));
+            let dst = IpAddr::V4(Ipv4Addr::new(ip[16], ip[17], ip[18], ip[19]));
+            let l4 = if frag == 0 { ip.get(ihl..) } else { None };
+            (proto, src, dst, l4)
+        }
+        0x86dd => {
+            if ip.len() < 40 {
+                return None;
+            }
+            let mut src = [0u8; 16];
+            let mut dst = [0u8; 16];
+            src.copy_from_slice(&ip[8..24]);
+            dst.copy_from_slice(&ip[24..40]);
+            let mut next = ip[6];
+            let mut at = 40;
+            let mut first_fragment = true;
+            for _ in 0..MAX_IPV6_EXT {
+                match next {
+                    0 | 43 | 60 => {
+                        next = *ip.get(at)?;
+                        at += (usize::from(*ip.get(at + 1)?) + 1) * 8;
+                    }
+                    44 => {
+                        next = *ip.get(at)?;
+                        first_fragment = be16(ip, at + 2)? & 0xfff8 == 0;
+                        at += 8;
+                    }
+                    _ => break,
+                }
+            }
+            let l4 = if first_fragment { ip.get(at..) } else { None };
+            (
+                next,
+                IpAddr::V6(Ipv6Addr::from(src)),
+                IpAddr::V6(Ipv6Addr::from(dst)),
+                l4,
+            )
+        }
+        _ => return None,
+    };
+    let (sp, dp) = match (proto, l4) {
+        (6 | 17 | 132, Some(l4)) => (be16(l4, 0)?, be16(l4, 2)?),
+        (6 | 17 | 132, None) => return None,
+        _ => (0, 0),
+    };
+    Some(FrameFlow {
+        key: FlowKey::new(proto, (src, sp), (dst, dp)),
+        vlan,
+    })
+}
+
+/// The IP protocol number of a session's `transport`.
+pub fn transport_number(t: &str) -> Option<u8> {
+    match t {
+        "tcp" => Some(6),
+        "udp" => Some(17),
+        "icmp" => Some(1),
+        "icmpv6" => Some(58),
+        "sctp" => Some(132),
+        "gre" => Some(47),
+        "esp" => Some(50),
+        other => other.strip_prefix("ip-").and_then(|n| n.parse().ok()),
+    }
+}
+
+struct Window {
+    from: u64,
+    to: u64,
+    vlan: Option<u16>,
+}
+
+/// The packets of a set of sessions.
+pub struct SessionPackets {
+    flows: HashMap<FlowKey, Vec<Window>>,
+    windows: Vec<(u64, u64)>,
+}
+
+impl SessionPackets {
+    pub fn new(sessions: &[SessionRecord]) -> SessionPackets {
+        let mut flows: HashMap<FlowKey, Vec<Window>> = HashMap::new();
+        let mut spans: Vec<(u64, u64)> = Vec::with_capacity(sessions.len());
+        for s in sessions {
+            let Some(proto) = transport_number(&s.transport) else {
+                continue;
+            };
+            let (cp, sp) = if matches!(proto, 6 | 17 | 132) {
+                (s.client.port, s.server.port)
+            } else {
+                (0, 0)
+            };
+            let from = s.start.nanos().max(0) as u64;
+            let to = (s.end.nanos().max(0) as u64).max(from).saturating_add(1);
+            flows
+                .entry(FlowKey::new(proto, (s.client.ip, cp), (s.server.ip, sp)))
+                .or_default()
+                .push(Window {
+                    from,
+                    to,
+                    vlan: s.vlan,
+                });
+            spans.push((from, to));
+        }
+        spans.sort_unstable();
+        let mut windows: Vec<(u64, u64)> = Vec::new();
+        for (f, t) in spans {
+            match windows.last_mut() {
+                Some(last) if f <= last.1.saturating_add(MERGE_GAP_NS) => last.1 = last.1.max(t),
+                _ => windows.push((f, t)),
+            }
+        }
+        SessionPackets { flows, windows }
+    }
+
+    /// Disjoint `[from, to)` time windows (ns) that hold every packet of the sessions,
+    /// ascending.
+    pub fn windows(&self) -> &[(u64, u64)] {
+        &self.windows
+    }
+
+    /// Whether the frame stored at `ts_ns` belongs to one of the sessions.
+    pub fn matches(&self, ts_ns: u64, frame: &[u8]) -> bool {
+        let Some(ff) = parse_frame(frame) else {
+            return false;
+        };
+        self.flows.get(&ff.key).is_some_and(|ws| {
+            ws.iter()
+                .any(|w| w.from <= ts_ns && ts_ns < w.to && (w.vlan.is_none() || w.vlan == ff.vlan))
+        })
+    }
+}
