@@ -17,7 +17,7 @@ pub fn check(ctx: &Context, s: &SessionRecord, out: &mut Vec<Hit>) {
     if !is_tcp(s) || s.server.port != FTP_PORT || s.protocol == "ftp-data" {
         return;
     }
-    if !(s.protocol == "ftp" || (s.protocol == "tcp" && has_payload(s))) {
+    if !((s.protocol == "ftp" || s.protocol == "tcp") && has_payload(s)) {
         return;
     }
     if !ctx.is_internal(s.client.ip) {

@@ -15,8 +15,9 @@ pub fn check(_ctx: &Context, s: &SessionRecord, out: &mut Vec<Hit>) {
     if !is_tcp(s) {
         return;
     }
-    let is_oracle = s.protocol == "oracle"
-        || (s.protocol == "tcp" && ORACLE_PORTS.contains(&s.server.port) && has_payload(s));
+    let is_oracle = (s.protocol == "oracle"
+        || (s.protocol == "tcp" && ORACLE_PORTS.contains(&s.server.port)))
+        && has_payload(s);
     if !is_oracle {
         return;
     }
@@ -54,6 +55,14 @@ mod tests {
         assert_eq!(h.len(), 1);
         assert!(h[0].signals.iter().any(|x| x.contains("ORCLPDB1")));
         assert!(h[0].signals.iter().any(|x| x.contains("default port 1521")));
+        let mut probe = session("oracle", "10.0.0.5", 50001, "10.0.5.5", 1521);
+        probe.bytes_up = 0;
+        probe.bytes_down = 0;
+        assert!(
+            run(&ctx, &probe)
+                .iter()
+                .all(|h| h.rule != RuleId::OracleTraffic)
+        );
         let s = session("tcp", "10.0.0.5", 50000, "10.0.5.5", 5432);
         assert!(
             run(&ctx, &s)

@@ -13,7 +13,8 @@ use kuroko_model::SessionRecord;
 const MAX_BANNER_QUOTE: usize = 96;
 
 pub fn check(ctx: &Context, s: &SessionRecord, out: &mut Vec<Hit>) {
-    if !is_tcp(s) || s.protocol != "ssh" {
+    // The server must have answered (its banner): a SYN to port 22 is not SSH access.
+    if !is_tcp(s) || s.protocol != "ssh" || (s.ssh.is_none() && s.bytes_down == 0) {
         return;
     }
     if !ctx.is_internal(s.client.ip) || ctx.is_internal(s.server.ip) || ctx.ssh_allowed(s.server.ip)
@@ -60,6 +61,14 @@ mod tests {
             )
             .iter()
             .any(|h| h.rule == RuleId::SshExternal)
+        );
+        // A SYN to port 22 that nobody answered.
+        let mut syn = session("ssh", "10.0.0.5", 50001, "203.0.113.50", 22);
+        syn.bytes_down = 0;
+        assert!(
+            !run(&ctx, &syn)
+                .iter()
+                .any(|h| h.rule == RuleId::SshExternal)
         );
         // Inbound SSH from outside is not this rule.
         assert!(

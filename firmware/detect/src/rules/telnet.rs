@@ -13,8 +13,9 @@ pub fn check(_ctx: &Context, s: &SessionRecord, out: &mut Vec<Hit>) {
     if !is_tcp(s) {
         return;
     }
+    // A port scan labelled by port is not Telnet use: payload is required.
     let is_telnet =
-        s.protocol == "telnet" || (s.server.port == 23 && has_payload(s) && s.protocol == "tcp");
+        (s.protocol == "telnet" || (s.server.port == 23 && s.protocol == "tcp")) && has_payload(s);
     if !is_telnet {
         return;
     }
@@ -51,5 +52,10 @@ mod tests {
         assert!(run(&ctx, &s).iter().any(|h| h.rule == RuleId::TelnetUse));
         let s = session("ssh", "10.0.0.5", 40002, "10.0.3.1", 22);
         assert!(run(&ctx, &s).iter().all(|h| h.rule != RuleId::TelnetUse));
+        // A SYN scan the analyzer labelled by port.
+        let mut scan = session("telnet", "203.0.113.9", 40003, "10.0.3.1", 23);
+        scan.bytes_up = 0;
+        scan.bytes_down = 0;
+        assert!(run(&ctx, &scan).iter().all(|h| h.rule != RuleId::TelnetUse));
     }
 }

@@ -27,7 +27,7 @@ pub fn check(_ctx: &Context, s: &SessionRecord, out: &mut Vec<Hit>) {
     });
     let signal = if wsman {
         format!("HTTP requests to /wsman on port {}", s.server.port)
-    } else if s.protocol == "winrm" {
+    } else if s.protocol == "winrm" && has_payload(s) {
         format!("WinRM on port {}", s.server.port)
     } else if WINRM_PORTS.contains(&s.server.port) && has_payload(s) {
         format!(
