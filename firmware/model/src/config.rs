@@ -43,6 +43,22 @@ pub struct Config {
     pub analyzer: Analyzer,
     pub alerts: Alerts,
     pub console: Console,
+    pub management: Management,
+}
+
+/// The appliance's own network side (set by the technician in `kuroko setup`).
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Management {
+    /// Board profile: a shipped name (`qemu`, `generic-x86`) or a file.
+    pub board: String,
+    /// The management NIC (never captured on).
+    pub interface: String,
+    /// `192.0.2.10/24`; empty: no address (serial console only).
+    pub address: String,
+    pub gateway: String,
+    /// NTP servers; empty: the clock is set by hand.
+    pub ntp: Vec<String>,
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
@@ -470,6 +486,36 @@ impl Config {
             {
                 return Err((k(key), format!("`{v}` is not host:port")));
             }
+        }
+        if !self.management.address.is_empty() {
+            self.management.address.parse::<IpNet>().map_err(|_| {
+                (
+                    k("management.address"),
+                    format!(
+                        "`{}` is not an address with prefix, e.g. 192.0.2.10/24",
+                        self.management.address
+                    ),
+                )
+            })?;
+        }
+        if !self.management.gateway.is_empty() {
+            self.management.gateway.parse::<IpAddr>().map_err(|_| {
+                (
+                    k("management.gateway"),
+                    format!("`{}` is not an address", self.management.gateway),
+                )
+            })?;
+        }
+        if !self.management.interface.is_empty()
+            && self.capture.interfaces.contains(&self.management.interface)
+        {
+            return Err((
+                k("management.interface"),
+                format!(
+                    "`{}` is also a capture interface; the management port must not capture",
+                    self.management.interface
+                ),
+            ));
         }
         if !["ja", "en"].contains(&self.console.lang.as_str()) {
             return Err((k("console.lang"), "use ja or en".into()));
