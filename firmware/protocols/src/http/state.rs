@@ -2,7 +2,9 @@
 //! responses (pipelining), and the bodies being reconstructed.
 
 use super::parser::*;
-use crate::util::{emit_object, file_name_of_path, push_capped, starts_with_ci, text};
+use crate::util::{
+    emit_object, file_name_of_path, find, find_ci, push_capped, starts_with_ci, text,
+};
 use crate::{Direction, ObjectMeta, Sink, StreamParser};
 use kuroko_model::session::{Http, HttpTransaction, SessionRecord};
 use std::collections::VecDeque;
@@ -16,6 +18,8 @@ pub const MAX_HELD_AFTER_CONNECT: usize = 16 * 1024;
 /// Longest partial message start kept while resynchronising after garbage or a gap.
 const RESYNC_KEEP: usize = 64;
 
+/// Most request headers kept per transaction (the list below plus exploit-bearing ones).
+const MAX_KEPT_HEADERS: usize = 24;
 /// Request headers copied into `HttpTransaction.headers` (values capped; credentials never).
 const KEPT_REQUEST_HEADERS: &[&str] = &[
     "referer",
@@ -239,6 +243,38 @@ impl HttpParser {
         if header(&head.headers, "cookie").is_some() {
             tx.headers
                 .push(("cookie".to_string(), "present".to_string()));
+        }
+        // For detections (kuroko-detect `public_app_exploit_attempt`): any other header
+        // carrying an exploit payload (Log4Shell `${jndi:`, OGNL `%{`, Shellshock `() {`)
+        // is kept whatever its name, and ProxyLogon's X-BEResource (header or cookie) is
+        // marked. Credentials and cookie values are never kept.
+        for (name, v) in &head.headers {
+            if tx.headers.len() >= MAX_KEPT_HEADERS {
+                break;
+            }
+            let lname = name.to_ascii_lowercase();
+            if KEPT_REQUEST_HEADERS.contains(&lname.as_str())
+                || matches!(
+                    lname.as_str(),
+                    "authorization" | "proxy-authorization" | "host" | "user-agent"
+                )
+            {
+                continue;
+            }
+            if lname == "cookie" {
+                if find_ci(v, b"x-beresource=").is_some() {
+                    tx.headers
+                        .push(("x-beresource".to_string(), "in cookie".to_string()));
+                }
+                continue;
+            }
+            if lname == "x-beresource"
+                || find(v, b"${").is_some()
+                || find(v, b"%{").is_some()
+                || v.starts_with(b"() {")
+            {
+                tx.headers.push((lname, text(rec, v)));
+            }
         }
         let user = header(&head.headers, "authorization")
             .or_else(|| header(&head.headers, "proxy-authorization"))
