@@ -28,6 +28,7 @@
 
 pub mod dns;
 pub mod ftp;
+pub mod fuzz;
 pub mod http;
 pub mod identify;
 pub mod mail;

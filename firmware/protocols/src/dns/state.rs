@@ -125,7 +125,7 @@ mod tests {
     /// `dig @127.0.0.1 -p 5353 www.example.jp A` against dnsmasq, captured; expected
     /// values from tshark (`dns.qry.name`, `dns.a`, `dns.cname`, `dns.flags.rcode`).
     fn datagrams() -> Vec<(Direction, Vec<u8>)> {
-        crate::testutil::corpus("dns", "dig-dnsmasq-udp.bin")
+        crate::testutil::corpus("dns-udp", "dig-dnsmasq-udp.bin")
     }
 
     #[test]
@@ -137,7 +137,7 @@ mod tests {
             p.on_datagram(dir, &d, 0, &mut rec, &mut sink);
         }
         let dns = rec.dns.unwrap();
-        let expected: Vec<String> = include_str!("../../fuzz/corpus/dns/expected.txt")
+        let expected: Vec<String> = include_str!("../../fuzz/corpus/dns-udp/expected.txt")
             .lines()
             .map(str::to_string)
             .collect();
@@ -172,7 +172,7 @@ mod tests {
         assert_eq!(
             dns.query.as_deref(),
             Some(
-                include_str!("../../fuzz/corpus/dns/expected.txt")
+                include_str!("../../fuzz/corpus/dns-udp/expected.txt")
                     .lines()
                     .next()
                     .unwrap()

