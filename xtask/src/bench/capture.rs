@@ -48,6 +48,9 @@ pub struct Args {
     /// Use the debug build of kuroko (faster to build, slower to run).
     #[arg(long)]
     pub debug: bool,
+    /// Use this kuroko binary instead of building one.
+    #[arg(long, value_name = "PATH")]
+    pub kuroko_bin: Option<PathBuf>,
 }
 
 const GEN_NS: &str = "kb-gen";
@@ -411,8 +414,8 @@ fn spawn_tool(b: &Bench, tool: Tool, trial_dir: &Path) -> anyhow::Result<Running
                 format!("--blocks={}", b.ring_mb),
                 format!("--aiops={}", (b.ring_mb / 2).max(1)),
                 "--no_watchdogs".into(),
-                "--uid=65534".into(),
-                "--gid=65534".into(),
+                "--uid=nobody".into(),
+                "--gid=nogroup".into(),
             ]);
         }
     }
@@ -611,7 +614,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             bail!("`{bin}` is not installed; run `cargo xtask deps`");
         }
     }
-    let kuroko = util::build_kuroko(!args.debug)?;
+    let kuroko = match &args.kuroko_bin {
+        Some(p) => std::fs::canonicalize(p).with_context(|| format!("no kuroko binary at {}", p.display()))?,
+        None => util::build_kuroko(!args.debug)?,
+    };
     let work = PathBuf::from(format!("/var/tmp/kuroko-bench-capture-{}", std::process::id()));
     std::fs::create_dir_all(&work)?;
     sh(&["chmod", "0755", &work.to_string_lossy()])?;
