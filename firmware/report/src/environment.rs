@@ -179,6 +179,12 @@ impl EnvCollector {
             if f.kind == "mail-body" || f.kind == "mail" {
                 continue; // the mail itself is not a file transfer; attachments are
             }
+            if f.kind == "ftp" {
+                // FTP transfers are counted from the control channel's `ftp.files` (the
+                // contract's record of them); the data connection's stored object is the
+                // same transfer seen again.
+                continue;
+            }
             let key = if f.sha256.is_empty() {
                 f.name.clone().unwrap_or_default()
             } else {

@@ -1,1 +1,698 @@
-//! The USB export bundle.
+//! The findings bundle for a USB stick.
+//!
+//! Layout of `kuroko-<site>-<UTC time>/`:
+//!
+//! ```text
+//! README.txt                          what is inside, the zip password, how to verify
+//! report/report-ja.html  report-en.html  report-ja.pdf  report-en.pdf
+//! findings/findings.jsonl  findings.csv
+//! sessions/evidence-sessions.jsonl  evidence-sessions.csv
+//! pcap/<finding>.pcap                 the packets of each finding's evidence sessions
+//! files/reconstructed-files.zip       ZipCrypto, password `infected` (see `zipfiles`)
+//! files/reconstructed-files.csv       SHA-256, name, type, size, session of each object
+//! MANIFEST.sha256                     `sha256sum -c` format, written last
+//! ```
+//!
+//! With a recipient (an age X25519 public key) the same tree goes into one
+//! `bundle.tar.age` beside a plain `README.txt` and the outer `MANIFEST.sha256`; nothing
+//! of the customer's data is ever written to the stick in clear. Decrypt with the `age`
+//! CLI: `age -d -i key.txt bundle.tar.age | tar x`.
+//!
+//! Crash safety: the free space is checked before anything is written; the bundle is
+//! written under `<name>.partial/`, every file and directory is fsynced, the manifest is
+//! written last, the files are re-read (after dropping them from the page cache) and
+//! checked against it, and only then is the directory renamed to its final name. A stick
+//! pulled mid-write leaves a `.partial` directory without a valid manifest: visibly
+//! incomplete, never one that looks whole.
+
+pub mod manifest;
+pub mod progress;
+pub mod records;
+pub mod space;
+pub mod usb;
+pub mod zipfiles;
+
+use crate::data::{GradedFinding, ReportData};
+use crate::error::ReportError;
+use crate::objects::ObjectStore;
+use kuroko_model::Timestamp;
+use kuroko_model::finding::Lang;
+use manifest::MANIFEST_NAME;
+use progress::Progress;
+use sha2::{Digest, Sha256};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use zipfiles::ZipEntry;
+
+/// Where a bundle file's bytes come from.
+pub enum Payload {
+    Bytes(Vec<u8>),
+    File(PathBuf),
+    Zip(Vec<ZipEntry>),
+}
+
+struct Item {
+    rel: String,
+    payload: Payload,
+    size: u64,
+}
+
+/// Fallback for a finding without `DIR/evidence/<id>.pcap`: the packets of its evidence
+/// sessions from the segment store, or `None` when there are none.
+pub type PcapExtractor<'a> = dyn Fn(&GradedFinding) -> Result<Option<Vec<u8>>, String> + 'a;
+
+pub struct ExportRequest<'a> {
+    pub report: &'a ReportData,
+    pub data_dir: &'a Path,
+    /// The mount point (or any directory) the bundle goes into.
+    pub to: &'a Path,
+    /// Japanese font for the PDFs.
+    pub font: &'a Path,
+    /// age X25519 public key (`age1…`) to encrypt the whole bundle to.
+    pub recipient: Option<&'a str>,
+    pub pcaps: &'a PcapExtractor<'a>,
+    pub progress: bool,
+    pub now: Timestamp,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExportSummary {
+    pub bundle: PathBuf,
+    pub files: usize,
+    pub bytes: u64,
+    pub encrypted: bool,
+    /// Findings without any evidence pcap (nothing stored any more).
+    pub findings_without_pcap: usize,
+}
+
+fn ioerr(path: &Path) -> impl Fn(std::io::Error) -> ReportError + '_ {
+    move |source| ReportError::Write {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// `kuroko-<site>-<20261118T093000Z>`: ASCII letters, digits and `-` only.
+pub fn bundle_name(site: &str, now: Timestamp) -> String {
+    let mut slug: String = site
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    while slug.contains("--") {
+        slug = slug.replace("--", "-");
+    }
+    let slug = slug.trim_matches('-');
+    let slug = if slug.is_empty() { "site" } else { slug };
+    let slug: String = slug.chars().take(40).collect();
+    format!(
+        "kuroko-{slug}-{}",
+        now.to_datetime().format("%Y%m%dT%H%M%SZ")
+    )
+}
+
+fn safe_file_stem(id: &str) -> String {
+    zipfiles::safe_name(id)
+}
+
+fn readme(d: &ReportData, encrypted: bool) -> String {
+    let mut s = String::new();
+    s.push_str("Kuroko findings bundle / Kuroko 検出脅威エクスポート\n");
+    s.push_str("================================================\n\n");
+    s.push_str(&format!(
+        "Customer / お客様: {}\nSite / 診断対象: {}\nGenerated / 作成: {}\n\n",
+        d.customer, d.site_name, d.generated
+    ));
+    if encrypted {
+        s.push_str("The bundle is encrypted to the consultant's age key. Decrypt with:\n");
+        s.push_str("本バンドルはコンサルタントの age 公開鍵で暗号化されています。復号方法:\n\n");
+        s.push_str("    age -d -i key.txt bundle.tar.age | tar x\n\n");
+    }
+    s.push_str("report/    diagnosis report, HTML and PDF, Japanese and English / 診断レポート (HTML・PDF、日本語・英語)\n");
+    s.push_str("findings/  findings as JSONL and CSV / 検出脅威 (JSONL・CSV)\n");
+    s.push_str("sessions/  evidence sessions as JSONL and CSV / 証跡セッション (JSONL・CSV)\n");
+    s.push_str("pcap/      packets of each finding's evidence sessions / 脅威ごとの証跡パケット\n");
+    s.push_str("files/     reconstructed files in a zip, password: infected / 再構築ファイル (ZIP パスワード: infected)\n\n");
+    s.push_str("The reconstructed files may be malicious: open them only in an isolated analysis environment.\n");
+    s.push_str("再構築ファイルはマルウェアの可能性があります。隔離された解析環境でのみ展開してください。\n\n");
+    s.push_str("Check the bundle / 改ざん・破損の確認:  sha256sum -c MANIFEST.sha256   (or: kuroko export --verify DIR)\n");
+    s
+}
+
+/// Objects of the evidence sessions that are present in `files/`, plus their index CSV.
+fn object_entries(
+    d: &ReportData,
+    objects: &ObjectStore,
+) -> Result<(Vec<ZipEntry>, Vec<u8>), ReportError> {
+    let mut seen = std::collections::HashSet::new();
+    let mut entries = Vec::new();
+    let mut w = csv::Writer::from_writer(Vec::new());
+    let cerr = |e: csv::Error| ReportError::Export(format!("cannot write CSV: {e}"));
+    w.write_record([
+        "sha256",
+        "name_in_zip",
+        "original_name",
+        "content_type",
+        "bytes",
+        "kind",
+        "direction",
+        "session",
+    ])
+    .map_err(cerr)?;
+    let mut add = |sha: &str,
+                   name: Option<&str>,
+                   ctype: Option<&str>,
+                   kind: &str,
+                   direction: &str,
+                   session: &str,
+                   w: &mut csv::Writer<Vec<u8>>|
+     -> Result<(), ReportError> {
+        let Some(path) = objects.content_path(sha) else {
+            return Ok(());
+        };
+        if !seen.insert(sha.to_ascii_lowercase()) {
+            return Ok(());
+        }
+        let bytes = std::fs::metadata(&path)
+            .map(|m| m.len())
+            .map_err(|source| ReportError::Read {
+                path: path.clone(),
+                source,
+            })?;
+        let ext = if path.extension().is_some_and(|e| e == "eml") {
+            ".eml"
+        } else {
+            ".bin"
+        };
+        let zip_name = format!(
+            "{}_{}{ext}",
+            &sha[..16.min(sha.len())],
+            zipfiles::safe_name(name.unwrap_or(kind))
+        );
+        let row = [
+            sha,
+            &zip_name,
+            name.unwrap_or(""),
+            ctype.unwrap_or(""),
+            &bytes.to_string(),
+            kind,
+            direction,
+            session,
+        ];
+        w.write_record(row.iter().map(|s| records::defuse_cell(s)))
+            .map_err(|e| ReportError::Export(format!("cannot write CSV: {e}")))?;
+        entries.push(ZipEntry {
+            name: zip_name,
+            source: path,
+            bytes,
+        });
+        Ok(())
+    };
+    for s in d.evidence.values() {
+        for f in &s.files {
+            add(
+                &f.sha256,
+                f.name.as_deref(),
+                f.content_type.as_deref(),
+                &f.kind,
+                &f.direction,
+                &s.id,
+                &mut w,
+            )?;
+        }
+        if let Some(m) = &s.mail {
+            for sha in m
+                .eml_sha256
+                .iter()
+                .chain(m.messages.iter().filter_map(|x| x.eml_sha256.as_ref()))
+            {
+                add(
+                    sha,
+                    Some("mail.eml"),
+                    Some("message/rfc822"),
+                    "mail",
+                    "",
+                    &s.id,
+                    &mut w,
+                )?;
+            }
+            for a in m
+                .attachments
+                .iter()
+                .chain(m.messages.iter().flat_map(|x| x.attachments.iter()))
+            {
+                if let Some(sha) = &a.sha256 {
+                    add(
+                        sha,
+                        Some(&a.name),
+                        a.content_type.as_deref(),
+                        "attachment",
+                        "",
+                        &s.id,
+                        &mut w,
+                    )?;
+                }
+            }
+        }
+    }
+    Ok((
+        entries,
+        w.into_inner()
+            .map_err(|e| ReportError::Export(format!("cannot write CSV: {e}")))?,
+    ))
+}
+
+fn plan(req: &ExportRequest<'_>) -> Result<(Vec<Item>, usize), ReportError> {
+    let d = req.report;
+    let mut items = Vec::new();
+    fn bytes_item(rel: &str, bytes: Vec<u8>) -> Item {
+        Item {
+            rel: rel.to_string(),
+            size: bytes.len() as u64,
+            payload: Payload::Bytes(bytes),
+        }
+    }
+    let push =
+        |items: &mut Vec<Item>, rel: &str, bytes: Vec<u8>| items.push(bytes_item(rel, bytes));
+    push(&mut items, "README.txt", readme(d, false).into_bytes());
+    for (lang, code) in [(Lang::Ja, "ja"), (Lang::En, "en")] {
+        push(
+            &mut items,
+            &format!("report/report-{code}.html"),
+            crate::html::render(d, lang).into_bytes(),
+        );
+        push(
+            &mut items,
+            &format!("report/report-{code}.pdf"),
+            crate::pdf::render(d, lang, req.font)?,
+        );
+    }
+    push(
+        &mut items,
+        "findings/findings.jsonl",
+        records::findings_jsonl(d)?,
+    );
+    push(
+        &mut items,
+        "findings/findings.csv",
+        records::findings_csv(d, Lang::Ja)?,
+    );
+    push(
+        &mut items,
+        "sessions/evidence-sessions.jsonl",
+        records::sessions_jsonl(d)?,
+    );
+    push(
+        &mut items,
+        "sessions/evidence-sessions.csv",
+        records::sessions_csv(d)?,
+    );
+    let mut without_pcap = 0;
+    for f in &d.findings {
+        let stem = safe_file_stem(&f.finding.id);
+        let stored = req
+            .data_dir
+            .join("evidence")
+            .join(format!("{}.pcap", f.finding.id));
+        let rel = format!("pcap/{:03}-{stem}.pcap", f.no);
+        if f.finding.id == stem && stored.is_file() {
+            let size = std::fs::metadata(&stored)
+                .map_err(|source| ReportError::Read {
+                    path: stored.clone(),
+                    source,
+                })?
+                .len();
+            items.push(Item {
+                rel,
+                payload: Payload::File(stored),
+                size,
+            });
+        } else {
+            match (req.pcaps)(f) {
+                Ok(Some(bytes)) => push(&mut items, &rel, bytes),
+                Ok(None) => without_pcap += 1,
+                Err(m) => {
+                    return Err(ReportError::Export(format!(
+                        "cannot extract the evidence packets of finding {}: {m}",
+                        f.finding.id
+                    )));
+                }
+            }
+        }
+    }
+    let (entries, index) = object_entries(d, &ObjectStore::new(req.data_dir))?;
+    push(&mut items, "files/reconstructed-files.csv", index);
+    if !entries.is_empty() {
+        let size = zipfiles::size_bound(&entries);
+        items.push(Item {
+            rel: "files/reconstructed-files.zip".into(),
+            payload: Payload::Zip(entries),
+            size,
+        });
+    }
+    Ok((items, without_pcap))
+}
+
+/// A writer that hashes what passes through.
+struct Hashing<W: Write> {
+    inner: W,
+    h: Sha256,
+    n: u64,
+}
+
+impl<W: Write> Write for Hashing<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.h.update(&buf[..n]);
+        self.n += n as u64;
+        Ok(n)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+fn sync_dir(dir: &Path) -> Result<(), ReportError> {
+    std::fs::File::open(dir)
+        .and_then(|f| f.sync_all())
+        .map_err(ioerr(dir))
+}
+
+/// Writes one item into `root`, fsynced; returns its SHA-256.
+fn write_item(root: &Path, item: &Item, p: &mut Progress) -> Result<String, ReportError> {
+    let path = root.join(&item.rel);
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent).map_err(ioerr(parent))?;
+    }
+    let file = std::fs::File::create(&path).map_err(ioerr(&path))?;
+    let digest = match &item.payload {
+        Payload::Bytes(b) => {
+            let mut w = Hashing {
+                inner: std::io::BufWriter::new(&file),
+                h: Sha256::new(),
+                n: 0,
+            };
+            for chunk in b.chunks(1 << 20) {
+                w.write_all(chunk).map_err(ioerr(&path))?;
+                p.add(chunk.len() as u64, &item.rel);
+            }
+            w.flush().map_err(ioerr(&path))?;
+            hex::encode(w.h.finalize())
+        }
+        Payload::File(src) => {
+            let mut r = std::fs::File::open(src).map_err(|source| ReportError::Read {
+                path: src.clone(),
+                source,
+            })?;
+            let mut w = Hashing {
+                inner: std::io::BufWriter::new(&file),
+                h: Sha256::new(),
+                n: 0,
+            };
+            let mut buf = vec![0u8; 1 << 20];
+            loop {
+                let n =
+                    std::io::Read::read(&mut r, &mut buf).map_err(|source| ReportError::Read {
+                        path: src.clone(),
+                        source,
+                    })?;
+                if n == 0 {
+                    break;
+                }
+                w.write_all(&buf[..n]).map_err(ioerr(&path))?;
+                p.add(n as u64, &item.rel);
+            }
+            w.flush().map_err(ioerr(&path))?;
+            hex::encode(w.h.finalize())
+        }
+        Payload::Zip(entries) => {
+            let f2 = file.try_clone().map_err(ioerr(&path))?;
+            zipfiles::write_zip(std::io::BufWriter::new(f2), entries, &mut |n| {
+                p.add(n, &item.rel)
+            })?
+            .flush()
+            .map_err(ioerr(&path))?;
+            file.sync_all().map_err(ioerr(&path))?;
+            manifest::sha256_file(&path).map_err(ioerr(&path))?
+        }
+    };
+    file.sync_all().map_err(ioerr(&path))?;
+    Ok(digest)
+}
+
+/// Drops a file's pages from the cache so the verification re-reads the device.
+fn drop_cache(path: &Path) {
+    if let Ok(f) = std::fs::File::open(path) {
+        let _ = nix::fcntl::posix_fadvise(
+            &f,
+            0,
+            0,
+            nix::fcntl::PosixFadviseAdvice::POSIX_FADV_DONTNEED,
+        );
+    }
+}
+
+/// Writes the bundle. Refuses before writing anything when the target lacks the space.
+pub fn export(req: &ExportRequest<'_>) -> Result<ExportSummary, ReportError> {
+    if !req.to.is_dir() {
+        return Err(ReportError::Export(format!(
+            "{} is not a directory; pass the USB stick's mount point",
+            req.to.display()
+        )));
+    }
+    let recipient = match req.recipient {
+        Some(r) => Some(r.trim().parse::<age::x25519::Recipient>().map_err(|e| {
+            ReportError::Export(format!("`{r}` is not an age X25519 public key ({e}); it looks like age1… (age-keygen -y key.txt prints it)"))
+        })?),
+        None => None,
+    };
+    let (mut items, findings_without_pcap) = plan(req)?;
+    let name = bundle_name(
+        if req.report.site_name.is_empty() {
+            &req.report.customer
+        } else {
+            &req.report.site_name
+        },
+        req.now,
+    );
+    let final_dir = req.to.join(&name);
+    let partial = req.to.join(format!("{name}.partial"));
+    if final_dir.exists() || partial.exists() {
+        return Err(ReportError::Export(format!(
+            "{} already exists; wait a second and export again",
+            final_dir.display()
+        )));
+    }
+    let payload_bytes: u64 = items.iter().map(|i| i.size).sum();
+    let needed = match recipient {
+        None => space::needed(payload_bytes, items.len() as u64 + 1),
+        // tar headers and padding, age's 16-byte tag per 64 KiB chunk and its header.
+        Some(_) => space::needed(
+            payload_bytes + items.len() as u64 * 1536 + 4096 + payload_bytes / 4096 + 4096,
+            3,
+        ),
+    };
+    let free = space::free_bytes(req.to).map_err(ioerr(req.to))?;
+    if free < needed {
+        return Err(ReportError::Export(format!(
+            "not enough space on {}: the bundle needs {} (with margin), {} is free; nothing was written. Use a larger stick or free some space",
+            req.to.display(),
+            kuroko_model::units::format_bytes(needed),
+            kuroko_model::units::format_bytes(free)
+        )));
+    }
+
+    std::fs::create_dir(&partial).map_err(ioerr(&partial))?;
+    let mut p = Progress::new(payload_bytes, req.progress);
+    let mut manifest_entries = Vec::new();
+    let file_count;
+    match &recipient {
+        None => {
+            for item in &items {
+                let digest = write_item(&partial, item, &mut p)?;
+                manifest_entries.push((item.rel.clone(), digest));
+            }
+            file_count = items.len() + 1;
+        }
+        Some(r) => {
+            // README in clear, everything else only inside the encrypted tar.
+            if let Some(first) = items.first_mut() {
+                first.payload = Payload::Bytes(readme(req.report, true).into_bytes());
+            }
+            let readme_item = items.remove(0);
+            let digest = write_item(&partial, &readme_item, &mut p)?;
+            manifest_entries.push((readme_item.rel.clone(), digest));
+            let digest = write_encrypted(&partial, &items, r, &mut p)?;
+            manifest_entries.push(("bundle.tar.age".into(), digest));
+            file_count = 3;
+        }
+    }
+    p.finish();
+    // Directories first, then the manifest, then the manifest's directory.
+    sync_tree(&partial)?;
+    let mpath = partial.join(MANIFEST_NAME);
+    {
+        let mut f = std::fs::File::create(&mpath).map_err(ioerr(&mpath))?;
+        f.write_all(manifest::render(&manifest_entries).as_bytes())
+            .map_err(ioerr(&mpath))?;
+        f.sync_all().map_err(ioerr(&mpath))?;
+    }
+    sync_dir(&partial)?;
+    for (rel, _) in &manifest_entries {
+        drop_cache(&partial.join(rel));
+    }
+    match manifest::verify(&partial).map_err(|source| ReportError::Read {
+        path: partial.clone(),
+        source,
+    })? {
+        Ok(problems) if problems.is_empty() => {}
+        Ok(problems) => {
+            return Err(ReportError::Export(format!(
+                "the bundle read back differs from what was written ({problems:?}); the stick may be failing. The incomplete bundle stays at {}",
+                partial.display()
+            )));
+        }
+        Err(m) => return Err(ReportError::Export(m)),
+    }
+    std::fs::rename(&partial, &final_dir).map_err(ioerr(&final_dir))?;
+    sync_dir(req.to)?;
+    Ok(ExportSummary {
+        bundle: final_dir,
+        files: file_count,
+        bytes: payload_bytes,
+        encrypted: recipient.is_some(),
+        findings_without_pcap,
+    })
+}
+
+fn sync_tree(dir: &Path) -> Result<(), ReportError> {
+    for e in std::fs::read_dir(dir).map_err(ioerr(dir))?.flatten() {
+        if e.file_type().is_ok_and(|t| t.is_dir()) {
+            sync_tree(&e.path())?;
+        }
+    }
+    sync_dir(dir)
+}
+
+/// The tree as one tar stream encrypted to `r`, with an inner manifest; returns the
+/// SHA-256 of `bundle.tar.age`.
+fn write_encrypted(
+    root: &Path,
+    items: &[Item],
+    r: &age::x25519::Recipient,
+    p: &mut Progress,
+) -> Result<String, ReportError> {
+    let path = root.join("bundle.tar.age");
+    let file = std::fs::File::create(&path).map_err(ioerr(&path))?;
+    let hashing = Hashing {
+        inner: std::io::BufWriter::new(file),
+        h: Sha256::new(),
+        n: 0,
+    };
+    let enc = age::Encryptor::with_recipients(std::iter::once(r as &dyn age::Recipient))
+        .map_err(|e| ReportError::Export(format!("cannot encrypt: {e}")))?;
+    let stream = enc.wrap_output(hashing).map_err(ioerr(&path))?;
+    let mut tar = tar::Builder::new(stream);
+    tar.mode(tar::HeaderMode::Deterministic);
+    let mut inner_manifest = Vec::new();
+    for item in items {
+        let (digest, ()) = match &item.payload {
+            Payload::Bytes(b) => {
+                append_bytes(&mut tar, &item.rel, b).map_err(ioerr(&path))?;
+                p.add(b.len() as u64, &item.rel);
+                (hex::encode(Sha256::digest(b)), ())
+            }
+            Payload::File(src) => {
+                let digest = manifest::sha256_file(src).map_err(|source| ReportError::Read {
+                    path: src.clone(),
+                    source,
+                })?;
+                let mut f = std::fs::File::open(src).map_err(|source| ReportError::Read {
+                    path: src.clone(),
+                    source,
+                })?;
+                let len = f.metadata().map_err(ioerr(src))?.len();
+                let mut h = tar_header(len);
+                tar.append_data(&mut h, &item.rel, &mut f)
+                    .map_err(ioerr(&path))?;
+                p.add(len, &item.rel);
+                (digest, ())
+            }
+            Payload::Zip(entries) => {
+                // Built in an unlinked temporary file (never on the stick in clear).
+                let tmp = tempfile::tempfile().map_err(ioerr(Path::new("temporary file")))?;
+                let mut tmp = zipfiles::write_zip(tmp, entries, &mut |n| p.add(n, &item.rel))?;
+                use std::io::{Read, Seek};
+                let len = tmp.seek(std::io::SeekFrom::End(0)).map_err(ioerr(&path))?;
+                tmp.rewind().map_err(ioerr(&path))?;
+                let mut h = Sha256::new();
+                let mut buf = vec![0u8; 1 << 20];
+                loop {
+                    let n = tmp.read(&mut buf).map_err(ioerr(&path))?;
+                    if n == 0 {
+                        break;
+                    }
+                    h.update(&buf[..n]);
+                }
+                tmp.rewind().map_err(ioerr(&path))?;
+                let mut hd = tar_header(len);
+                tar.append_data(&mut hd, &item.rel, &mut tmp)
+                    .map_err(ioerr(&path))?;
+                (hex::encode(h.finalize()), ())
+            }
+        };
+        inner_manifest.push((item.rel.clone(), digest));
+    }
+    append_bytes(
+        &mut tar,
+        MANIFEST_NAME,
+        manifest::render(&inner_manifest).as_bytes(),
+    )
+    .map_err(ioerr(&path))?;
+    let stream = tar.into_inner().map_err(ioerr(&path))?;
+    let mut hashing = stream.finish().map_err(ioerr(&path))?;
+    hashing.flush().map_err(ioerr(&path))?;
+    let digest = hex::encode(hashing.h.clone().finalize());
+    let file = hashing.inner.into_inner().map_err(|e| ReportError::Write {
+        path: path.clone(),
+        source: e.into_error(),
+    })?;
+    file.sync_all().map_err(ioerr(&path))?;
+    Ok(digest)
+}
+
+fn tar_header(len: u64) -> tar::Header {
+    let mut h = tar::Header::new_gnu();
+    h.set_size(len);
+    h.set_mode(0o644);
+    h.set_mtime(0);
+    h.set_cksum();
+    h
+}
+
+fn append_bytes<W: Write>(tar: &mut tar::Builder<W>, name: &str, b: &[u8]) -> std::io::Result<()> {
+    let mut h = tar_header(b.len() as u64);
+    tar.append_data(&mut h, name, b)
+}
+
+/// Re-checks a bundle directory against its manifest (`kuroko export --verify`).
+pub fn verify_bundle(dir: &Path) -> Result<manifest::Problems, ReportError> {
+    if dir.extension().is_some_and(|e| e == "partial") {
+        return Err(ReportError::Export(format!(
+            "{} is an incomplete bundle (the export did not finish); export again",
+            dir.display()
+        )));
+    }
+    match manifest::verify(dir).map_err(|source| ReportError::Read {
+        path: dir.to_path_buf(),
+        source,
+    })? {
+        Ok(p) => Ok(p),
+        Err(m) => Err(ReportError::Export(m)),
+    }
+}

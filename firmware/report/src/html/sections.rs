@@ -256,7 +256,7 @@ pub fn summary(out: &mut String, d: &ReportData, lang: Lang) {
     } else {
         let _ = write!(
             out,
-            "<table><tr><th class=\"num\">No.</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th></tr>",
+            "<table><tr><th class=\"num\">No.</th><th>{}</th><th>{}</th><th>{}</th><th class=\"num\">{}</th></tr>",
             tr(lang, "リスク値", "Risk"),
             tr(lang, "脅威", "Threat"),
             tr(lang, "区分", "Category"),
@@ -265,7 +265,7 @@ pub fn summary(out: &mut String, d: &ReportData, lang: Lang) {
         for f in d.findings.iter().take(5) {
             let _ = write!(
                 out,
-                "<tr><td class=\"num\">{}</td><td>{} ({} × {} = {})</td><td><a href=\"#f-{}\">{}</a></td><td>{}</td><td class=\"num\">{}</td></tr>",
+                "<tr><td class=\"num\">{}</td><td class=\"nw\">{} ({} × {} = {})</td><td><a href=\"#f-{}\">{}</a></td><td>{}</td><td class=\"num\">{}</td></tr>",
                 f.no,
                 badge(f.finding.risk),
                 f.finding.vulnerability,
@@ -626,7 +626,7 @@ pub fn threats(out: &mut String, d: &ReportData, lang: Lang) {
     }
     let _ = write!(
         out,
-        "<table class=\"threats\"><tr><th class=\"num\">No.</th><th style=\"width:16%\">{}</th><th style=\"width:20%\">{}</th><th>{}</th><th>{}</th><th class=\"num\">{}</th><th style=\"width:30%\">{}</th></tr>",
+        "<table class=\"threats\"><tr><th class=\"num\" style=\"width:4%\">No.</th><th style=\"width:13%\">{}</th><th style=\"width:17%\">{}</th><th style=\"width:13%\">{}</th><th style=\"width:13%\">{}</th><th class=\"num\" style=\"width:7%\">{}</th><th style=\"width:33%\">{}</th></tr>",
         tr(lang, "区分", "Category"),
         tr(lang, "検出内容", "Finding"),
         tr(lang, "送信元", "Source"),
@@ -654,7 +654,7 @@ pub fn threats(out: &mut String, d: &ReportData, lang: Lang) {
             }
             let _ = write!(
                 out,
-                "<td><a href=\"#f-{}\">{}</a></td><td>{}</td><td>{}</td><td class=\"num\">{}</td><td>{}</td></tr>",
+                "<td><a href=\"#f-{}\">{}</a></td><td class=\"addr\">{}</td><td class=\"addr\">{}</td><td class=\"num\">{}</td><td>{}</td></tr>",
                 f.no,
                 esc(&f.title(lang)),
                 esc(&d.endpoint_label(f.finding.client.as_deref(), lang)),
@@ -1051,7 +1051,11 @@ fn finding_detail(out: &mut String, d: &ReportData, g: &GradedFinding, lang: Lan
                 esc(fr.name.as_deref().unwrap_or("-")),
                 esc(fr.content_type.as_deref().unwrap_or(&fr.kind)),
                 num(fr.bytes),
-                esc(&fr.direction),
+                esc(match fr.direction.as_str() {
+                    "upload" => tr(lang, "アップロード", "upload"),
+                    "download" => tr(lang, "ダウンロード", "download"),
+                    other => other,
+                }),
                 esc(&fr.sha256)
             );
         }

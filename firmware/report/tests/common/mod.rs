@@ -14,7 +14,7 @@ use sha2::Digest;
 use std::path::Path;
 
 /// 2026-11-18T09:00:00+09:00.
-pub const T0: i64 = 1_795_392_000;
+pub const T0: i64 = 1_794_960_000;
 
 pub fn ts(secs: i64) -> Timestamp {
     Timestamp((T0 + secs) * 1_000_000_000)

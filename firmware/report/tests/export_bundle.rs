@@ -1,0 +1,354 @@
+//! The USB export: the bundle verifies (also with `sha256sum -c`), one corrupted byte on the
+//! "stick" is detected, a target without the space is refused before anything is written,
+//! the files zip opens with `unzip -P infected`, and an encrypted bundle decrypts with the
+//! Debian `age` CLI.
+
+mod common;
+
+use kuroko_model::config::Config;
+use kuroko_report::data::StoreSummary;
+use kuroko_report::export::{self, ExportRequest};
+use kuroko_report::{ReportData, inputs, pdf};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn need_tool(name: &str) {
+    let ok = Command::new("sh")
+        .arg("-c")
+        .arg(format!("command -v {name}"))
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
+    assert!(
+        ok,
+        "this test needs `{name}` (Debian package listed in .ci/packages.txt); install it"
+    );
+}
+
+fn fixture() -> (tempfile::TempDir, ReportData) {
+    let dir = tempfile::tempdir().unwrap();
+    common::build(dir.path());
+    // One finding has its evidence pcap stored by detections.
+    std::fs::create_dir_all(dir.path().join("evidence")).unwrap();
+    std::fs::write(
+        dir.path().join("evidence/f-telnet.pcap"),
+        b"\xd4\xc3\xb2\xa1stored-evidence",
+    )
+    .unwrap();
+    let mut c = Config::default();
+    c.site.name = "Tokyo HQ".into();
+    c.site.customer = "株式会社サンプル".into();
+    let (data, _) = inputs::gather(dir.path(), &c, StoreSummary::default()).unwrap();
+    (dir, data)
+}
+
+fn request<'a>(
+    data: &'a ReportData,
+    data_dir: &'a Path,
+    to: &'a Path,
+    font: &'a Path,
+    recipient: Option<&'a str>,
+    pcaps: &'a export::PcapExtractor<'a>,
+) -> ExportRequest<'a> {
+    ExportRequest {
+        report: data,
+        data_dir,
+        to,
+        font,
+        recipient,
+        pcaps,
+        progress: false,
+        now: common::ts(86_400),
+    }
+}
+
+fn extractor(f: &kuroko_report::GradedFinding) -> Result<Option<Vec<u8>>, String> {
+    // Stands in for the store's pcap export: one pcap per finding that still has sessions.
+    Ok((f.finding.id != "f-missing").then(|| format!("pcap-of-{}", f.finding.id).into_bytes()))
+}
+
+#[test]
+fn bundle_verifies_and_detects_one_corrupted_byte() {
+    need_tool("sha256sum");
+    need_tool("unzip");
+    let (dir, data) = fixture();
+    let stick = tempfile::tempdir().unwrap();
+    let font = pdf::find_font(None).expect("fonts-ipaexfont-gothic must be installed");
+    let sum = export::export(&request(
+        &data,
+        dir.path(),
+        stick.path(),
+        &font,
+        None,
+        &extractor,
+    ))
+    .unwrap();
+    assert!(
+        sum.bundle
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .starts_with("kuroko-tokyo-hq-20261119T000000Z")
+    );
+    assert_eq!(sum.findings_without_pcap, 1);
+    // Only the final directory is left: no .partial.
+    let names: Vec<String> = std::fs::read_dir(stick.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(names.len(), 1, "{names:?}");
+    let b = &sum.bundle;
+    for f in [
+        "README.txt",
+        "report/report-ja.html",
+        "report/report-en.html",
+        "report/report-ja.pdf",
+        "report/report-en.pdf",
+        "findings/findings.jsonl",
+        "findings/findings.csv",
+        "sessions/evidence-sessions.jsonl",
+        "sessions/evidence-sessions.csv",
+        "files/reconstructed-files.zip",
+        "files/reconstructed-files.csv",
+        "MANIFEST.sha256",
+    ] {
+        assert!(b.join(f).is_file(), "missing {f}");
+    }
+    // The stored pcap is copied, the others come from the extractor.
+    let pcaps: Vec<PathBuf> = std::fs::read_dir(b.join("pcap"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(pcaps.len(), 5);
+    let telnet = pcaps
+        .iter()
+        .find(|p| p.to_string_lossy().ends_with("f-telnet.pcap"))
+        .unwrap();
+    assert_eq!(
+        std::fs::read(telnet).unwrap(),
+        b"\xd4\xc3\xb2\xa1stored-evidence"
+    );
+    // Findings JSONL round-trips and matches the report's grades.
+    let text = std::fs::read_to_string(b.join("findings/findings.jsonl")).unwrap();
+    let back: Vec<kuroko_model::Finding> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(back.len(), data.findings.len());
+    assert_eq!(back[0].risk, kuroko_model::Risk::A);
+    assert!(
+        std::fs::read(b.join("report/report-ja.pdf"))
+            .unwrap()
+            .starts_with(b"%PDF")
+    );
+
+    // Verifies with our verifier and with sha256sum.
+    assert!(export::verify_bundle(b).unwrap().is_empty());
+    let out = Command::new("sha256sum")
+        .arg("-c")
+        .arg("--quiet")
+        .arg("MANIFEST.sha256")
+        .current_dir(b)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+
+    // The zip is encrypted: no password, no content; with `infected`, the malware sample.
+    let zip = b.join("files/reconstructed-files.zip");
+    let out = Command::new("unzip")
+        .args(["-P", "wrong", "-p"])
+        .arg(&zip)
+        .output()
+        .unwrap();
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("pretends to be an executable"));
+    let out = Command::new("unzip")
+        .args(["-P", "infected", "-p"])
+        .arg(&zip)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert!(
+        out.stdout
+            .windows(common::MALWARE.len())
+            .any(|w| w == common::MALWARE)
+    );
+    // Raw bytes of the sample never appear in the zip in clear.
+    let raw = std::fs::read(&zip).unwrap();
+    assert!(!raw.windows(20).any(|w| w == &common::MALWARE[..20]));
+
+    // One flipped byte on the stick is detected.
+    let victim = b.join("sessions/evidence-sessions.csv");
+    let mut bytes = std::fs::read(&victim).unwrap();
+    bytes[10] ^= 0x01;
+    std::fs::write(&victim, bytes).unwrap();
+    let problems = export::verify_bundle(b).unwrap();
+    assert_eq!(
+        problems.mismatched,
+        vec!["sessions/evidence-sessions.csv".to_string()]
+    );
+    // A file slipped in afterwards is reported too.
+    std::fs::write(b.join("report/extra.html"), "x").unwrap();
+    assert_eq!(
+        export::verify_bundle(b).unwrap().unlisted,
+        vec!["report/extra.html".to_string()]
+    );
+}
+
+#[test]
+fn incomplete_bundles_never_look_whole() {
+    let d = tempfile::tempdir().unwrap();
+    let partial = d.path().join("kuroko-x-20261119T000000Z.partial");
+    std::fs::create_dir_all(partial.join("report")).unwrap();
+    std::fs::write(partial.join("report/report-ja.html"), "half").unwrap();
+    let e = export::verify_bundle(&partial).unwrap_err().to_string();
+    assert!(e.contains("incomplete"), "{e}");
+    let no_manifest = d.path().join("kuroko-y");
+    std::fs::create_dir_all(&no_manifest).unwrap();
+    let e = export::verify_bundle(&no_manifest).unwrap_err().to_string();
+    assert!(
+        e.contains("MANIFEST.sha256") && e.contains("incomplete"),
+        "{e}"
+    );
+}
+
+/// A 1 MiB tmpfs, unmounted on drop.
+struct Tmpfs(PathBuf);
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.0).status();
+    }
+}
+
+#[test]
+fn a_full_target_is_refused_before_anything_is_written() {
+    need_tool("mount");
+    let (dir, data) = fixture();
+    let mnt = tempfile::tempdir().unwrap();
+    let st = Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=1m", "kuroko-report-test"])
+        .arg(mnt.path())
+        .status()
+        .unwrap();
+    assert!(
+        st.success(),
+        "mounting a tmpfs needs root (CI runs as root): mount -t tmpfs failed"
+    );
+    let guard = Tmpfs(mnt.path().to_path_buf());
+    let font = pdf::find_font(None).expect("fonts-ipaexfont-gothic must be installed");
+    let e = export::export(&request(
+        &data,
+        dir.path(),
+        mnt.path(),
+        &font,
+        None,
+        &extractor,
+    ))
+    .unwrap_err()
+    .to_string();
+    assert!(
+        e.contains("not enough space") && e.contains("nothing was written"),
+        "{e}"
+    );
+    assert_eq!(
+        std::fs::read_dir(mnt.path()).unwrap().count(),
+        0,
+        "something was written"
+    );
+    drop(guard);
+}
+
+#[test]
+fn encrypted_bundle_decrypts_with_the_age_cli() {
+    need_tool("age");
+    need_tool("age-keygen");
+    need_tool("tar");
+    need_tool("sha256sum");
+    let (dir, data) = fixture();
+    let keys = tempfile::tempdir().unwrap();
+    let key = keys.path().join("key.txt");
+    assert!(
+        Command::new("age-keygen")
+            .arg("-o")
+            .arg(&key)
+            .output()
+            .unwrap()
+            .status
+            .success()
+    );
+    let out = Command::new("age-keygen")
+        .arg("-y")
+        .arg(&key)
+        .output()
+        .unwrap();
+    let recipient = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    let stick = tempfile::tempdir().unwrap();
+    let font = pdf::find_font(None).unwrap();
+    let sum = export::export(&request(
+        &data,
+        dir.path(),
+        stick.path(),
+        &font,
+        Some(&recipient),
+        &extractor,
+    ))
+    .unwrap();
+    assert!(sum.encrypted);
+    let b = &sum.bundle;
+    let mut names: Vec<String> = std::fs::read_dir(b)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["MANIFEST.sha256", "README.txt", "bundle.tar.age"]);
+    assert!(export::verify_bundle(b).unwrap().is_empty());
+    // Nothing readable: the customer name is not in the ciphertext.
+    let ct = std::fs::read(b.join("bundle.tar.age")).unwrap();
+    assert!(ct.starts_with(b"age-encryption.org/v1"));
+    assert!(
+        !ct.windows("株式会社サンプル".len())
+            .any(|w| w == "株式会社サンプル".as_bytes())
+    );
+
+    let out_dir = tempfile::tempdir().unwrap();
+    let st = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "age -d -i '{}' '{}' | tar x -C '{}'",
+            key.display(),
+            b.join("bundle.tar.age").display(),
+            out_dir.path().display()
+        ))
+        .status()
+        .unwrap();
+    assert!(st.success(), "age -d | tar x failed");
+    assert!(out_dir.path().join("report/report-ja.html").is_file());
+    let out = Command::new("sha256sum")
+        .args(["-c", "--quiet", "MANIFEST.sha256"])
+        .current_dir(out_dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "inner manifest: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let html = std::fs::read_to_string(out_dir.path().join("report/report-ja.html")).unwrap();
+    assert!(html.contains("株式会社サンプル"));
+
+    // A bad key is refused with a message saying what a key looks like.
+    let e = export::export(&request(
+        &data,
+        dir.path(),
+        stick.path(),
+        &font,
+        Some("ssh-rsa AAAA"),
+        &extractor,
+    ))
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("age1"), "{e}");
+}
