@@ -9,7 +9,8 @@
 //!
 //! Run: `cargo run --release -p kuroko-protocols --example fuzz -- <target> --iterations N`.
 
-use crate::{Direction, VecSink, transcript};
+use crate::transcript::{self, Transcript};
+use crate::{Direction, VecSink};
 use kuroko_model::session::{Endpoint, SessionRecord};
 use kuroko_model::time::Timestamp;
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -45,7 +46,7 @@ impl Rng {
     pub fn new(seed: u64) -> Rng {
         Rng(seed.max(1))
     }
-    pub fn next(&mut self) -> u64 {
+    pub fn next_u64(&mut self) -> u64 {
         let mut x = self.0;
         x ^= x >> 12;
         x ^= x << 25;
@@ -55,7 +56,7 @@ impl Rng {
     }
     /// Uniform in `0..n` (n > 0).
     pub fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
+        (self.next_u64() % n.max(1) as u64) as usize
     }
     pub fn chance(&mut self, one_in: usize) -> bool {
         self.below(one_in) == 0
@@ -110,7 +111,7 @@ fn mutate_bytes(rng: &mut Rng, data: &mut Vec<u8>, donor: &[u8]) {
             }
             1 => {
                 let i = rng.below(len + 1);
-                let b = rng.next() as u8;
+                let b = rng.next_u64() as u8;
                 data.insert(i, b);
             }
             2 if len > 0 => {
@@ -164,7 +165,7 @@ pub fn mutate(
     rng: &mut Rng,
     base: &[(Direction, Vec<u8>)],
     donor: &[(Direction, Vec<u8>)],
-) -> Vec<(Direction, Vec<u8>)> {
+) -> Transcript {
     let mut t = base.to_vec();
     if t.is_empty() {
         t.push((Direction::ToServer, Vec::new()));
@@ -280,7 +281,7 @@ pub fn corpus_dirs(corpus_root: &Path, target: &str) -> Vec<PathBuf> {
 }
 
 /// Loads every transcript (`*.bin`) of `dirs`.
-pub fn load_corpora(dirs: &[PathBuf]) -> std::io::Result<Vec<Vec<(Direction, Vec<u8>)>>> {
+pub fn load_corpora(dirs: &[PathBuf]) -> std::io::Result<Vec<Transcript>> {
     let mut out = Vec::new();
     for d in dirs {
         out.extend(load_corpus(d)?.into_iter().map(|x| x.1));
@@ -289,7 +290,7 @@ pub fn load_corpora(dirs: &[PathBuf]) -> std::io::Result<Vec<Vec<(Direction, Vec
 }
 
 /// Loads the corpus of `target` (every file in `dir`), as transcripts.
-pub fn load_corpus(dir: &Path) -> std::io::Result<Vec<(PathBuf, Vec<(Direction, Vec<u8>)>)>> {
+pub fn load_corpus(dir: &Path) -> std::io::Result<Vec<(PathBuf, Transcript)>> {
     let mut out = Vec::new();
     if !dir.exists() {
         return Ok(out);
@@ -319,7 +320,7 @@ pub struct Report {
 /// in `crash_dir` (when given). Panics inside parsers are counted, never propagated.
 pub fn run(
     target: &str,
-    corpus: &[Vec<(Direction, Vec<u8>)>],
+    corpus: &[Transcript],
     iterations: u64,
     seed: u64,
     crash_dir: Option<&Path>,
@@ -344,7 +345,7 @@ pub fn run(
         } else {
             mutate(&mut rng, base, donor)
         };
-        let mut exec_rng = Rng::new(rng.next());
+        let mut exec_rng = Rng::new(rng.next_u64());
         let result = catch_unwind(AssertUnwindSafe(|| execute(target, &input, &mut exec_rng)));
         report.executions = i + 1;
         if result.is_err() {

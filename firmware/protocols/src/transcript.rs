@@ -5,8 +5,11 @@
 
 use crate::Direction;
 
+/// One session's payload as `(direction, bytes)` records, in order.
+pub type Transcript = Vec<(Direction, Vec<u8>)>;
+
 /// Decodes a transcript; a truncated last record is kept as far as it goes.
-pub fn decode(mut b: &[u8]) -> Vec<(Direction, Vec<u8>)> {
+pub fn decode(mut b: &[u8]) -> Transcript {
     let mut out = Vec::new();
     while b.len() >= 5 {
         let dir = if b[0] == b'<' {
