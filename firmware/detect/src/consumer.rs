@@ -50,7 +50,7 @@ pub struct Detector {
 impl Detector {
     /// Loads the stored findings (if any) and builds the engine from the config.
     pub fn open(data_dir: &Path, config: &Config) -> Result<Detector, DetectError> {
-        let mut engine = Engine::new(config)?;
+        let mut engine = Engine::new(config)?.with_files_dir(data_dir.join("files"));
         let mut pos = LogPos::default();
         if let Some(state) = store::load(data_dir)? {
             pos = state.pos;

@@ -25,6 +25,9 @@ pub struct Context {
     pub categories: Categories,
     pub reputation: Reputation,
     pub brands: Brands,
+    /// `DIR/files/` (reconstructed objects), when the engine runs on a data directory:
+    /// lets the phishing rule list the names inside attached archives.
+    pub files_dir: Option<std::path::PathBuf>,
 }
 
 fn config_err(key: &str, message: String) -> DetectError {
@@ -109,6 +112,7 @@ impl Context {
             categories: Categories::load(&config.intel.category_dirs)?,
             reputation: Reputation::load(&config.intel.reputation_lists)?,
             brands: Brands::load(&config.intel.category_dirs)?,
+            files_dir: None,
         })
     }
 

@@ -81,6 +81,13 @@ impl Engine {
         })
     }
 
+    /// Lets rules read reconstructed objects (`DIR/files/`), e.g. the names inside
+    /// attached archives.
+    pub fn with_files_dir(mut self, dir: std::path::PathBuf) -> Engine {
+        self.ctx.files_dir = Some(dir);
+        self
+    }
+
     /// Runs the rules on one session record.
     pub fn observe(&mut self, s: &SessionRecord) {
         self.stats.sessions_observed += 1;

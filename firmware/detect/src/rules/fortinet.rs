@@ -7,8 +7,8 @@
 //! - HTTP requests for the SSL-VPN portal paths (`/remote/login`, `/remote/logincheck`,
 //!   `/remote/fgt_lang`, `/remote/saml/…`) answered by the server (status below 400:
 //!   scanners probing a non-Fortinet server get 404 and do not count);
-//! - an HTML title or `Server`/body markers naming FortiGate (`FortiGate`, `fgt_lang`,
-//!   `ftnt`);
+//! - an HTML title or `Server` header naming FortiGate (`FortiGate`, `fgt_lang`, `ftnt`),
+//!   or FortiOS's masked `Server: xxxxxxxx-xxxxx`;
 //! - a TLS certificate whose subject or issuer names Fortinet (`FortiGate`, `Fortinet`,
 //!   or a device serial CN like `FGT60FTK2109XXXX`, the factory certificate).
 //!
@@ -26,6 +26,8 @@ const PORTAL_PATHS: &[&str] = &[
     "/remote/saml/",
     "/remote/hostcheck_install",
 ];
+/// The `Server:` header FortiOS sends on its SSL-VPN and admin portals.
+pub const FORTIOS_SERVER_HEADER: &str = "xxxxxxxx-xxxxx";
 const TEXT_MARKERS: &[&str] = &["fortigate", "fgt_lang", "ftnt", "fortinet"];
 
 pub fn check(ctx: &Context, s: &SessionRecord, out: &mut Vec<Hit>) {
@@ -56,6 +58,14 @@ pub fn check(ctx: &Context, s: &SessionRecord, out: &mut Vec<Hit>) {
                     .any(|m| server.to_ascii_lowercase().contains(m))
             {
                 signals.push("Server header names Fortinet".into());
+            }
+            // FortiOS answers with this masked Server header on its web portals.
+            if t.server.as_deref() == Some(FORTIOS_SERVER_HEADER)
+                && t.status.is_some_and(|st| st < 400)
+            {
+                signals.push(format!(
+                    "FortiOS masked Server header `{FORTIOS_SERVER_HEADER}`"
+                ));
             }
         }
     }
@@ -154,6 +164,18 @@ mod tests {
         assert!(
             fired(&portal(404, "203.0.113.77")).is_empty(),
             "a probe answered 404"
+        );
+        // Only the masked Server header on another page.
+        let mut s = portal(200, "203.0.113.78");
+        let t = &mut s.http.as_mut().unwrap().transactions[0];
+        t.uri = "/".into();
+        t.title = None;
+        t.server = Some("xxxxxxxx-xxxxx".into());
+        let h = fired(&s);
+        assert_eq!(h.len(), 1);
+        assert_eq!(
+            h[0].signals,
+            vec!["FortiOS masked Server header `xxxxxxxx-xxxxx`".to_string()]
         );
         assert!(
             fired(&portal(200, "10.9.9.9")).is_empty(),

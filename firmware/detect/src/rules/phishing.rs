@@ -14,11 +14,14 @@
 //! | Reply-To domain differs from the From domain | ordinary |
 //! | link to a bare IP address | ordinary |
 //! | disk image or macro document attachment (.iso .img .vhd .docm .xlsm .pptm .one) | ordinary |
+//! | a ZIP attachment (encrypted or not) listing an executable, script or double extension | strong |
+//! | a ZIP attachment listing a disk image or macro document | ordinary |
 //!
 //! Why this threshold: each ordinary mark on its own is common in legitimate mail
 //! (newsletters reply to a ticket system, a partner's domain resembles a brand, macro
 //! workbooks circulate internally), and Japanese business mail routinely carries
-//! encrypted zip files (PPAP), so archives alone are not a signal. Two ordinary marks
+//! encrypted zip files (PPAP), so archives alone are not a signal: what they list is
+//! (read from the reconstructed attachment in `DIR/files/`, central directory only). Two ordinary marks
 //! together, or one that legitimate mail never shows, is what the consultant would flag.
 //! Brands come from `lists/brands.txt` (Japanese banks, card companies, carriers, big
 //! platforms), replaceable in `[intel] category_dirs`.
@@ -209,8 +212,48 @@ pub fn signals(ctx: &Context, m: &Message) -> Vec<Signal> {
         }
     }
 
-    // Attachments.
+    // Attachments, and the names inside attached archives.
     for a in m.attachments.iter().take(MAX_LINKS_PER_MESSAGE) {
+        for inner in archive_names(ctx, a) {
+            let inner_lower = inner.to_lowercase();
+            let mut parts = inner_lower.rsplit('.');
+            let ext = parts.next().unwrap_or("");
+            let prev = parts.next();
+            if !inner_lower.contains('.') {
+                continue;
+            }
+            if EXECUTABLE.contains(&ext) {
+                push(
+                    true,
+                    format!(
+                        "archive `{}` contains executable or script `{}`",
+                        quote(&a.name),
+                        quote(&inner)
+                    ),
+                );
+            } else if CONTAINER_OR_MACRO.contains(&ext) {
+                push(
+                    false,
+                    format!(
+                        "archive `{}` contains disk image or macro document `{}`",
+                        quote(&a.name),
+                        quote(&inner)
+                    ),
+                );
+            }
+            if prev.is_some_and(|p| DECOY.contains(&p))
+                && (EXECUTABLE.contains(&ext) || CONTAINER_OR_MACRO.contains(&ext))
+            {
+                push(
+                    true,
+                    format!(
+                        "double extension `{}` inside archive `{}`",
+                        quote(&inner),
+                        quote(&a.name)
+                    ),
+                );
+            }
+        }
         let name = a.name.trim().trim_end_matches(['.', ' ']).to_lowercase();
         let mut parts = name.rsplit('.');
         let ext = parts.next().unwrap_or("");
@@ -241,6 +284,26 @@ pub fn signals(ctx: &Context, m: &Message) -> Vec<Signal> {
         }
     }
     out
+}
+
+/// Archive extensions whose listing is read from the reconstructed object.
+const ARCHIVES: &[&str] = &["zip"];
+
+/// Names inside an attached archive, when the reconstructed object is at hand.
+fn archive_names(ctx: &Context, a: &Attachment) -> Vec<String> {
+    let lower = a.name.to_lowercase();
+    let is_archive = ARCHIVES
+        .iter()
+        .any(|ext| lower.ends_with(&format!(".{ext}")))
+        || a.content_type.as_deref().is_some_and(|t| t.contains("zip"));
+    let (Some(dir), Some(sha)) = (&ctx.files_dir, &a.sha256) else {
+        return Vec::new();
+    };
+    if !is_archive || sha.len() < 3 || !sha.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Vec::new();
+    }
+    let (head, rest) = sha.split_at(2);
+    crate::text::zip::names(&dir.join(head).join(format!("{rest}.bin")))
 }
 
 /// Whether two hosts belong to the same party: same registrable domain, or the same brand.
@@ -487,6 +550,65 @@ mod tests {
                 &["見積書.pdf"]
             ))
             .is_none()
+        );
+    }
+
+    #[test]
+    fn archives_are_judged_by_what_they_list() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut ctx = ctx();
+        ctx.files_dir = Some(dir.path().to_path_buf());
+        let store = |sha: &str, zip: Vec<u8>| {
+            std::fs::create_dir_all(dir.path().join(&sha[..2])).unwrap();
+            std::fs::write(
+                dir.path()
+                    .join(&sha[..2])
+                    .join(format!("{}.bin", &sha[2..])),
+                zip,
+            )
+            .unwrap();
+        };
+        let bad = "ab".to_string() + &"1".repeat(62);
+        let good = "cd".to_string() + &"2".repeat(62);
+        store(
+            &bad,
+            crate::text::zip::tests::build(&[("請求書.pdf.exe", b"MZ")]),
+        );
+        store(
+            &good,
+            crate::text::zip::tests::build(&[("見積書.pdf", b"%PDF"), ("明細.xlsx", b"PK")]),
+        );
+        let with = |name: &str, sha: &str| {
+            let mut s = mail("sato@partner.example", Some("佐藤"), None, &[], &[]);
+            s.mail.as_mut().unwrap().attachments = vec![Attachment {
+                name: name.into(),
+                bytes: 100,
+                sha256: Some(sha.into()),
+                content_type: Some("application/zip".into()),
+            }];
+            run(&ctx, &s)
+                .into_iter()
+                .find(|h| h.rule == RuleId::PhishingMail)
+                .map(|h| h.signals)
+        };
+        let sig = with("見積書.zip", &bad).expect("an executable inside an encrypted zip fires");
+        assert!(
+            sig.iter()
+                .any(|x| x.contains("contains executable or script `請求書.pdf.exe`")),
+            "{sig:?}"
+        );
+        assert!(
+            sig.iter()
+                .any(|x| x.contains("double extension `請求書.pdf.exe` inside archive")),
+            "{sig:?}"
+        );
+        assert!(
+            with("見積書.zip", &good).is_none(),
+            "PPAP with documents is ordinary"
+        );
+        assert!(
+            with("見積書.zip", &("ef".to_string() + &"3".repeat(62))).is_none(),
+            "object not stored"
         );
     }
 }

@@ -1,4 +1,5 @@
-//! Text helpers shared by the rules: host names and URL decoding.
+//! Text helpers shared by the rules: host names, URL decoding, archive listings.
 
 pub mod domain;
 pub mod percent;
+pub mod zip;
