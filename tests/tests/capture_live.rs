@@ -18,15 +18,17 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 /// Frame sizes (without tags): minimum Ethernet to the 9000-byte MTU's largest frame.
-const SIZES: [usize; 14] = [60, 64, 65, 128, 512, 1000, 1499, 1514, 1515, 2048, 4000, 8192, 9000, 9014];
+const SIZES: [usize; 14] = [
+    60, 64, 65, 128, 512, 1000, 1499, 1514, 1515, 2048, 4000, 8192, 9000, 9014,
+];
 const FLOWS: u8 = 5;
 
 fn tags_for(flow: u8, i: usize) -> Vec<(u16, u16)> {
     match flow {
-        1 => vec![(0x8100, 100)],                       // 802.1Q VLAN 100 on every frame
+        1 => vec![(0x8100, 100)], // 802.1Q VLAN 100 on every frame
         2 if i % 2 == 0 => vec![(0x88a8, 200), (0x8100, 5)], // QinQ: 802.1ad outer, 802.1Q inner
-        3 if i % 3 == 0 => vec![(0x8100, 0xe00a)],      // PCP 7, VLAN 10
-        4 if i % 4 == 1 => vec![(0x8100, 0x0000)],      // priority tag, VLAN 0
+        3 if i % 3 == 0 => vec![(0x8100, 0xe00a)], // PCP 7, VLAN 10
+        4 if i % 4 == 1 => vec![(0x8100, 0x0000)], // priority tag, VLAN 0
         _ => vec![],
     }
 }
@@ -58,30 +60,51 @@ fn capture_stores_every_frame_byte_for_byte_in_flow_order_with_zero_drops() -> a
     let task_dir = format!("/proc/{pid}/task");
     for t in std::fs::read_dir(&task_dir)? {
         let tid: u32 = t?.file_name().to_string_lossy().parse()?;
-        assert_eq!(cap_eff(tid), Some(0), "thread {tid} of kuroko capture still has capabilities");
+        assert_eq!(
+            cap_eff(tid),
+            Some(0),
+            "thread {tid} of kuroko capture still has capabilities"
+        );
     }
 
-    site.tx.send_frames("vtx", &frames, Duration::from_micros(300))?;
+    site.tx
+        .send_frames("vtx", &frames, Duration::from_micros(300))?;
     site.wait_accounted(frames.len() as u64)?;
     let status = capture.stop_with(libc::SIGINT);
     let log = capture.log_text();
-    let status = status.ok_or_else(|| anyhow::anyhow!("kuroko capture did not exit on SIGINT:\n{log}"))?;
+    let status =
+        status.ok_or_else(|| anyhow::anyhow!("kuroko capture did not exit on SIGINT:\n{log}"))?;
     assert!(status.success(), "kuroko capture failed ({status}):\n{log}");
-    assert!(log.contains("0 dropped"), "summary should report zero drops:\n{log}");
+    assert!(
+        log.contains("0 dropped"),
+        "summary should report zero drops:\n{log}"
+    );
 
     let stats = site.stats()?;
     assert_eq!(stats.state, CaptureState::Stopped);
-    assert_eq!(stats.total_drops().total(), 0, "drops: {:?}", stats.total_drops());
+    assert_eq!(
+        stats.total_drops().total(),
+        0,
+        "drops: {:?}",
+        stats.total_drops()
+    );
     assert_eq!(stats.interfaces[0].name, "vrx");
     assert_eq!(stats.interfaces[0].truncated_packets, 0);
-    assert_eq!(stats.total_packets(), frames.len() as u64, "packets counted");
+    assert_eq!(
+        stats.total_packets(),
+        frames.len() as u64,
+        "packets counted"
+    );
 
     let stored = read_store(&site.data())?;
     assert_eq!(stored.len(), frames.len(), "frames in the store");
     // Per flow: the stored frames, in store order, are exactly the sent ones in send order.
     let mut sent_by_flow: BTreeMap<u8, Vec<&Vec<u8>>> = BTreeMap::new();
     for f in &frames {
-        sent_by_flow.entry(flow_and_seq(f).unwrap().0).or_default().push(f);
+        sent_by_flow
+            .entry(flow_and_seq(f).unwrap().0)
+            .or_default()
+            .push(f);
     }
     let mut stored_by_flow: BTreeMap<u8, Vec<&capture_common::StoredFrame>> = BTreeMap::new();
     for s in &stored {
@@ -94,8 +117,16 @@ fn capture_stores_every_frame_byte_for_byte_in_flow_order_with_zero_drops() -> a
         assert_eq!(got.len(), sent.len(), "flow {flow}: frame count");
         for (k, (g, s)) in got.iter().zip(sent).enumerate() {
             assert_eq!(g.data.len(), s.len(), "flow {flow} frame {k}: length");
-            assert!(&g.data == *s, "flow {flow} frame {k} ({} bytes) differs from what was sent", s.len());
-            assert_eq!(g.wire_len as usize, s.len(), "flow {flow} frame {k}: wire length");
+            assert!(
+                &g.data == *s,
+                "flow {flow} frame {k} ({} bytes) differs from what was sent",
+                s.len()
+            );
+            assert_eq!(
+                g.wire_len as usize,
+                s.len(),
+                "flow {flow} frame {k}: wire length"
+            );
             assert_eq!(g.iface, 0);
             let tagged = s[12..14] == [0x81, 0x00] || s[12..14] == [0x88, 0xa8];
             assert_eq!(
@@ -106,8 +137,14 @@ fn capture_stores_every_frame_byte_for_byte_in_flow_order_with_zero_drops() -> a
         }
     }
     // Timestamps: nanoseconds since the epoch, around now, never going back.
-    let now_ns = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_nanos() as u64;
-    assert!(stored.iter().all(|s| s.ts_ns <= now_ns && s.ts_ns + 600_000_000_000 > now_ns));
+    let now_ns = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)?
+        .as_nanos() as u64;
+    assert!(
+        stored
+            .iter()
+            .all(|s| s.ts_ns <= now_ns && s.ts_ns + 600_000_000_000 > now_ns)
+    );
     assert!(stored.windows(2).all(|w| w[0].ts_ns <= w[1].ts_ns));
     Ok(())
 }
@@ -136,6 +173,54 @@ fn capture_rejects_an_invalid_filter_with_a_clear_error() -> anyhow::Result<()> 
     )?;
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(!o.status.success());
-    assert!(err.contains("invalid capture filter `udp port`"), "stderr: {err}");
+    assert!(
+        err.contains("invalid capture filter `udp port`"),
+        "stderr: {err}"
+    );
+    Ok(())
+}
+
+#[test]
+fn capture_on_two_interfaces_tags_each_frame_with_its_interface() -> anyhow::Result<()> {
+    let site = CaptureSite::new("cap2")?;
+    let _second = kuroko_tests::netns::veth(Some(&site.tx), "vtx2", Some(&site.rx), "vrx2", 9000)?;
+    let mut capture = site.start_capture(&["--iface", "vrx2"])?;
+    let a: Vec<Vec<u8>> = (0..30)
+        .map(|i| frame(11, i, 200 + usize::from(i) * 10, &[]))
+        .collect();
+    let b: Vec<Vec<u8>> = (0..30)
+        .map(|i| frame(12, i, 1400, &[(0x8100, 42)]))
+        .collect();
+    site.tx.send_frames("vtx", &a, Duration::from_micros(300))?;
+    site.tx
+        .send_frames("vtx2", &b, Duration::from_micros(300))?;
+    site.wait_accounted(60)?;
+    let status = capture.stop_with(libc::SIGINT);
+    let log = capture.log_text();
+    assert!(
+        status.is_some_and(|s| s.success()),
+        "kuroko capture failed:\n{log}"
+    );
+
+    let stats = site.stats()?;
+    let names: Vec<&str> = stats.interfaces.iter().map(|i| i.name.as_str()).collect();
+    assert_eq!(names, ["vrx", "vrx2"]);
+    assert_eq!(stats.interfaces[0].packets, 30);
+    assert_eq!(stats.interfaces[1].packets, 30);
+    assert_eq!(stats.total_drops().total(), 0);
+
+    let stored = read_store(&site.data())?;
+    assert_eq!(stored.len(), 60);
+    for s in &stored {
+        let (flow, seq) = flow_and_seq(&s.data).unwrap();
+        let (want_iface, sent) = if flow == 11 { (0, &a) } else { (1, &b) };
+        assert_eq!(s.iface, want_iface, "flow {flow} seq {seq}: interface id");
+        assert!(s.data == sent[seq as usize], "flow {flow} seq {seq}: bytes");
+    }
+    // The store names the interfaces behind the ids.
+    let reader = kuroko_ring::StoreReader::open(&site.data())?;
+    let seg = reader.segments().first().expect("one segment");
+    let seg_names: Vec<&str> = seg.ifaces.iter().map(|i| i.name()).collect();
+    assert_eq!(seg_names, ["vrx", "vrx2"]);
     Ok(())
 }

@@ -33,7 +33,12 @@ impl CaptureSite {
         rx.disable_ipv6()?;
         let v = veth(Some(&tx), "vtx", Some(&rx), "vrx", 9000)?;
         let dir = TempDir::new(tag)?;
-        Ok(CaptureSite { tx, rx, _veth: v, dir })
+        Ok(CaptureSite {
+            tx,
+            rx,
+            _veth: v,
+            dir,
+        })
     }
 
     pub fn data(&self) -> PathBuf {
@@ -67,10 +72,14 @@ impl CaptureSite {
 
     /// Waits until the capture accounted for at least `n` packets (stored or dropped).
     pub fn wait_accounted(&self, n: u64) -> anyhow::Result<()> {
-        wait_until(&format!("{n} packets accounted for"), Duration::from_secs(30), || {
-            self.stats()
-                .is_ok_and(|s| s.total_packets() + s.total_drops().total() >= n)
-        })
+        wait_until(
+            &format!("{n} packets accounted for"),
+            Duration::from_secs(30),
+            || {
+                self.stats()
+                    .is_ok_and(|s| s.total_packets() + s.total_drops().total() >= n)
+            },
+        )
     }
 }
 
@@ -103,7 +112,20 @@ pub fn frame(flow: u8, seq: u16, len: usize, tags: &[(u16, u16)]) -> Vec<u8> {
     }
     f.extend([0x08, 0x00]);
     let ip_len = (len - f.len()) as u16;
-    f.extend([0x45, 0, (ip_len >> 8) as u8, ip_len as u8, 0, 0, 0x40, 0, 64, 17, 0, 0]);
+    f.extend([
+        0x45,
+        0,
+        (ip_len >> 8) as u8,
+        ip_len as u8,
+        0,
+        0,
+        0x40,
+        0,
+        64,
+        17,
+        0,
+        0,
+    ]);
     f.extend([10, 0, 0, flow, 10, 0, 1, flow]);
     f.extend((40_000 + u16::from(flow)).to_be_bytes());
     f.extend(5000u16.to_be_bytes());
@@ -156,6 +178,10 @@ pub fn read_store(data: &Path) -> anyhow::Result<Vec<StoredFrame>> {
         }
         ControlFlow::Continue(())
     })?;
-    anyhow::ensure!(report.damage.is_empty(), "the store reports damage: {:?}", report.damage);
+    anyhow::ensure!(
+        report.damage.is_empty(),
+        "the store reports damage: {:?}",
+        report.damage
+    );
     Ok(out)
 }

@@ -16,6 +16,7 @@ use anyhow::{Context, bail};
 use kuroko_capture::{Capture, CaptureOptions, StatsSnapshot, StoreSink};
 use kuroko_model::config::{Budget, Config};
 use kuroko_model::units::{format_bytes, parse_bytes};
+use kuroko_ring::format::{IfaceEntry, LINKTYPE_ETHERNET};
 use kuroko_ring::{SegmentWriter, StoreOptions};
 
 use super::DataArgs;
@@ -130,8 +131,15 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     kuroko_capture::sys::process::install_stop_signals()
         .context("cannot install signal handlers")?;
 
+    let ifaces: Vec<IfaceEntry> = opts
+        .interfaces
+        .iter()
+        .enumerate()
+        .map(|(i, name)| IfaceEntry::new(i as u16, LINKTYPE_ETHERNET, opts.snaplen, name))
+        .collect();
     let capture = Capture::start(&opts, &data, |_| {
-        let w = SegmentWriter::open(&data, &store_opts)?;
+        let mut w = SegmentWriter::open(&data, &store_opts)?;
+        w.set_interfaces(&ifaces);
         let s = StoreSink::new(w);
         Ok::<_, kuroko_ring::StoreError>(match rate {
             Some(r) => s.with_rate_limit(r),
