@@ -103,6 +103,10 @@ pub struct Intel {
     /// Extra or replacement site-category lists: files named `<category>.txt` (one domain a
     /// line) in these directories override the lists shipped with the firmware.
     pub category_dirs: Vec<PathBuf>,
+    /// The site's own mail and web domains (`corp.example.co.jp`): lookalikes of them in
+    /// mail count as phishing signals, like lookalikes of the shipped brands.
+    #[serde(default)]
+    pub own_domains: Vec<String>,
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
