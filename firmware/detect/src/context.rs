@@ -111,7 +111,11 @@ impl Context {
             openssh_min,
             categories: Categories::load(&config.intel.category_dirs)?,
             reputation: Reputation::load(&config.intel.reputation_lists)?,
-            brands: Brands::load(&config.intel.category_dirs)?,
+            brands: {
+                let mut b = Brands::load(&config.intel.category_dirs)?;
+                b.add_own(&config.intel.own_domains);
+                b
+            },
             files_dir: None,
         })
     }

@@ -611,4 +611,32 @@ mod tests {
             "object not stored"
         );
     }
+
+    #[test]
+    fn lookalikes_of_the_sites_own_domains_count() {
+        let mut c = kuroko_model::config::Config::default();
+        c.intel.own_domains = vec!["kuroko-shoji.co.jp".into()];
+        let ctx = Context::new(&c).unwrap();
+        let fired = |from: &str| {
+            let s = mail(from, Some("経理部"), None, &[], &[]);
+            run(&ctx, &s)
+                .into_iter()
+                .find(|h| h.rule == RuleId::PhishingMail)
+                .map(|h| h.signals)
+        };
+        let sig = fired("keiri@kur0ko-shoji.co.jp").expect("homoglyph of our own domain");
+        assert!(
+            sig.iter()
+                .any(|x| x.contains("imitates kuroko-shoji.co.jp (homoglyph)")),
+            "{sig:?}"
+        );
+        assert!(
+            fired("keiri@kuroko-shoji.co.jp").is_none(),
+            "our own domain"
+        );
+        assert!(
+            fired("keiri@mail.kuroko-shoji.co.jp").is_none(),
+            "our own subdomain"
+        );
+    }
 }
