@@ -607,14 +607,15 @@ impl Engine {
 
     /// Closes every open flow with `flag` (end of input).
     pub fn close_all(&mut self, flag: &str, out: &mut dyn FnMut(Emitted)) {
-        let mut slots: Vec<(PacketPos, Slot)> = self
+        // Data channels first, so that their control sessions are still open to be linked.
+        let mut slots: Vec<(bool, PacketPos, Slot)> = self
             .table
             .slots()
             .into_iter()
-            .filter_map(|s| self.table.get(s).map(|f| (f.first, s)))
+            .filter_map(|s| self.table.get(s).map(|f| (f.control.is_none(), f.first, s)))
             .collect();
         slots.sort_unstable();
-        for (_, s) in slots {
+        for (_, _, s) in slots {
             self.close(s, Some(flag), out);
         }
     }
@@ -710,17 +711,18 @@ impl Engine {
             }
         }
         // Undecided to the end: decide on what we have.
-        if let App::Undecided(pending) = std::mem::replace(&mut f.app, App::None) {
-            f.app = decide(
+        let app = match std::mem::replace(&mut f.app, App::None) {
+            App::Undecided(pending) => decide(
                 &mut f.rec,
                 pending,
                 client_port,
                 server_port,
                 true,
                 &mut ctx,
-            );
-        }
-        match std::mem::replace(&mut f.app, App::None) {
+            ),
+            other => other,
+        };
+        match app {
             App::Stream(mut parser) => parser.on_close(&mut f.rec, &mut ctx),
             App::Datagram(mut parser) => parser.on_close(&mut f.rec, &mut ctx),
             App::FtpData(data) => finish_ftp_data(*data, &mut f.rec, &mut ctx),

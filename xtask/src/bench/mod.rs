@@ -2,7 +2,9 @@
 //! disk's raw O_DIRECT write speed, tcpdump on the same interface, tshark on the same pcap)
 //! and reports ours as a ratio to it. Nothing here asserts on time.
 
+pub mod analyze;
 pub mod capture;
+pub mod search;
 
 use clap::Subcommand;
 
@@ -19,11 +21,18 @@ pub enum What {
     /// Live capture vs stenotype, tcpdump and netsniff-ng on a veth pair (CPU per packet,
     /// loss, bytes on disk).
     Capture(capture::Args),
+    /// Analyzer throughput per core and peak RSS on a generated mixed-traffic pcap, beside
+    /// tshark on the same pcap.
+    Analyze(analyze::Args),
+    /// Session index: indexing rate, bytes per session, query latency p50/p99.
+    Search(search::Args),
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
     match args.what {
         What::Capture(a) => capture::run(a),
+        What::Analyze(a) => analyze::run(a),
+        What::Search(a) => search::run(a),
         What::Store => anyhow::bail!("the store benchmark is not in this build yet"),
     }
 }

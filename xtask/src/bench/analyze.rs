@@ -1,0 +1,411 @@
+//! `cargo xtask bench analyze`: the analyzer's throughput per core and its memory, beside
+//! tshark on the same pcap in the same run.
+//!
+//! 1. Generate a mixed-traffic pcap (`kuroko_analyzer::synth`: many TCP connections with
+//!    handshakes, HTTP with bodies, TLS with real ClientHellos, DNS, bulk transfers).
+//! 2. `kuroko import` it into a fresh data directory; `kuroko analyze` it under
+//!    `/usr/bin/time` (exact user+sys CPU seconds and peak RSS), sampling the analyzer's
+//!    VmRSS from /proc every 200 ms.
+//! 3. `tshark -r` extracting comparable fields (addresses, ports, HTTP method/host/URI,
+//!    TLS SNI, DNS query) from a slice of the same pcap (the first N packets, cut with
+//!    editcap); its CPU time is scaled to the whole pcap by bytes, and that is said in the
+//!    report.
+//! 4. Repeat analyze on a larger generated input to show that RSS stays flat.
+//!
+//! Results go to `bench-out/analyze.md`. Nothing here asserts on time.
+
+use crate::util::{build_kuroko, root};
+use anyhow::{Context, bail, ensure};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Size of the main input (GB, 10^9 bytes of pcap).
+    #[arg(long, default_value_t = 1.0)]
+    pub gb: f64,
+    /// Size of the larger input used to show flat RSS (GB); 0 to skip.
+    #[arg(long, default_value_t = 4.0)]
+    pub large_gb: f64,
+    /// Packets of the pcap given to tshark (its time is scaled to the whole input).
+    #[arg(long, default_value_t = 300_000)]
+    pub tshark_packets: u64,
+    /// Work directory (pcaps and data directories; removed afterwards unless --keep).
+    #[arg(long, default_value = "/tmp/kuroko-bench-analyze")]
+    pub work: PathBuf,
+    #[arg(long)]
+    pub keep: bool,
+}
+
+/// What `/usr/bin/time -f "%e %U %S %M"` reports.
+#[derive(Clone, Copy, Debug, Default)]
+struct Usage {
+    wall: f64,
+    cpu: f64,
+    max_rss_kb: u64,
+}
+
+#[derive(Debug, Default)]
+struct AnalyzeRun {
+    input_bytes: u64,
+    packets: u64,
+    bytes: u64,
+    sessions: u64,
+    usage: Usage,
+    /// (seconds since start, VmRSS KiB) samples of the analyzer process.
+    rss: Vec<(f64, u64)>,
+}
+
+pub fn run(args: Args) -> anyhow::Result<()> {
+    let kuroko = build_kuroko(true)?;
+    std::fs::create_dir_all(&args.work)?;
+    let out_dir = root().join("bench-out");
+    std::fs::create_dir_all(&out_dir)?;
+
+    let main = analyze_generated(&kuroko, &args.work, "main", args.gb, 1)?;
+    let tshark = tshark_run(
+        &args.work.join("main.pcap"),
+        &args.work,
+        args.tshark_packets,
+    )?;
+    let _ = std::fs::remove_file(args.work.join("main.pcap"));
+    let large = if args.large_gb > 0.0 {
+        let r = analyze_generated(&kuroko, &args.work, "large", args.large_gb, 2)?;
+        let _ = std::fs::remove_file(args.work.join("large.pcap"));
+        Some(r)
+    } else {
+        None
+    };
+
+    let report = render(&args, &main, &tshark, large.as_ref());
+    std::fs::write(out_dir.join("analyze.md"), &report)?;
+    println!("{report}");
+    if !args.keep {
+        let _ = std::fs::remove_dir_all(&args.work);
+    }
+    Ok(())
+}
+
+fn analyze_generated(
+    kuroko: &Path,
+    work: &Path,
+    name: &str,
+    gb: f64,
+    seed: u64,
+) -> anyhow::Result<AnalyzeRun> {
+    let pcap = work.join(format!("{name}.pcap"));
+    let target = (gb * 1e9) as u64;
+    eprintln!(
+        "generating {} ({:.1} GB of mixed traffic)…",
+        pcap.display(),
+        gb
+    );
+    let f = std::io::BufWriter::with_capacity(1 << 20, std::fs::File::create(&pcap)?);
+    let params = kuroko_analyzer::synth::Params {
+        target_bytes: target,
+        concurrency: 512,
+        seed,
+        ..Default::default()
+    };
+    let generated = kuroko_analyzer::synth::generate(f, &params).context("generating the pcap")?;
+    let input_bytes = std::fs::metadata(&pcap)?.len();
+    eprintln!(
+        "  {} packets, {} TCP connections ({} HTTP, {} TLS, {} bulk), {} DNS",
+        generated.packets,
+        generated.tcp_connections,
+        generated.http,
+        generated.tls,
+        generated.bulk,
+        generated.dns
+    );
+    let data = work.join(format!("{name}-data"));
+    let _ = std::fs::remove_dir_all(&data);
+    let config = work.join(format!("{name}.toml"));
+    let budget_mib = (input_bytes as f64 * 1.3 / (1 << 20) as f64) as u64 + 256;
+    std::fs::write(
+        &config,
+        format!(
+            "[storage]\nbudget = \"{budget_mib}MiB\"\nsegment_size = \"64MiB\"\nfiles_budget = \"512MiB\"\n"
+        ),
+    )?;
+    let (d, c) = (
+        data.to_str().context("utf-8")?,
+        config.to_str().context("utf-8")?,
+    );
+    let status = Command::new(kuroko)
+        .args([
+            "import",
+            pcap.to_str().context("utf-8")?,
+            "--data",
+            d,
+            "--config",
+            c,
+        ])
+        .stderr(Stdio::null())
+        .status()?;
+    ensure!(status.success(), "kuroko import failed ({status})");
+    eprintln!("analyzing…");
+    let (usage, rss) = timed(
+        Command::new(kuroko).args([
+            "analyze",
+            "--data",
+            d,
+            "--config",
+            c,
+            "--foreground-priority",
+        ]),
+        true,
+    )?;
+    let cp: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(data.join("analyzer/checkpoint"))?)?;
+    let mut sessions = 0;
+    for e in std::fs::read_dir(data.join("sessions"))? {
+        let p = e?.path();
+        if p.extension().is_some_and(|x| x == "jsonl") {
+            sessions += std::fs::read(&p)?.iter().filter(|&&b| b == b'\n').count() as u64;
+        }
+    }
+    let run = AnalyzeRun {
+        input_bytes,
+        packets: cp["counters"]["packets"].as_u64().unwrap_or(0),
+        bytes: cp["counters"]["bytes"].as_u64().unwrap_or(0),
+        sessions,
+        usage,
+        rss,
+    };
+    let _ = std::fs::remove_dir_all(&data);
+    Ok(run)
+}
+
+/// Runs `cmd` under `/usr/bin/time`, optionally sampling the child's VmRSS.
+fn timed(cmd: &mut Command, sample: bool) -> anyhow::Result<(Usage, Vec<(f64, u64)>)> {
+    let prog = cmd.get_program().to_owned();
+    let args: Vec<_> = cmd.get_args().map(|a| a.to_owned()).collect();
+    let tf = std::env::temp_dir().join(format!("kuroko-bench-time-{}", std::process::id()));
+    let mut child = Command::new("/usr/bin/time")
+        .arg("-f")
+        .arg("%e %U %S %M")
+        .arg("-o")
+        .arg(&tf)
+        .arg(prog)
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .context("cannot run /usr/bin/time (GNU time)")?;
+    let start = Instant::now();
+    let mut samples = Vec::new();
+    loop {
+        if let Some(status) = child.try_wait()? {
+            if !status.success() {
+                bail!("{:?} failed ({status})", cmd.get_program());
+            }
+            break;
+        }
+        if sample
+            && let Some(pid) = first_child(child.id())
+            && let Some(kb) = vm_rss_kb(pid)
+        {
+            samples.push((start.elapsed().as_secs_f64(), kb));
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let text = std::fs::read_to_string(&tf)?;
+    let _ = std::fs::remove_file(&tf);
+    let f: Vec<f64> = text
+        .split_whitespace()
+        .filter_map(|x| x.parse().ok())
+        .collect();
+    ensure!(f.len() >= 4, "unexpected /usr/bin/time output: {text}");
+    Ok((
+        Usage {
+            wall: f[0],
+            cpu: f[1] + f[2],
+            max_rss_kb: f[3] as u64,
+        },
+        samples,
+    ))
+}
+
+fn first_child(pid: u32) -> Option<u32> {
+    std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
+        .ok()?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
+}
+
+fn vm_rss_kb(pid: u32) -> Option<u64> {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    s.lines()
+        .find(|l| l.starts_with("VmRSS:"))?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()
+}
+
+#[derive(Debug, Default)]
+struct TsharkRun {
+    packets: u64,
+    slice_bytes: u64,
+    usage: Usage,
+}
+
+const TSHARK_FIELDS: [&str; 11] = [
+    "frame.time_epoch",
+    "ip.src",
+    "ip.dst",
+    "tcp.srcport",
+    "tcp.dstport",
+    "udp.dstport",
+    "http.request.method",
+    "http.host",
+    "http.request.uri",
+    "tls.handshake.extensions_server_name",
+    "dns.qry.name",
+];
+
+fn tshark_run(pcap: &Path, work: &Path, packets: u64) -> anyhow::Result<TsharkRun> {
+    let slice = work.join("tshark-slice.pcap");
+    let status = Command::new("editcap")
+        .args([
+            "-r",
+            pcap.to_str().context("utf-8")?,
+            slice.to_str().context("utf-8")?,
+            &format!("1-{packets}"),
+        ])
+        .status()
+        .context("cannot run editcap")?;
+    ensure!(status.success(), "editcap failed");
+    let slice_bytes = std::fs::metadata(&slice)?.len();
+    eprintln!(
+        "tshark on the first {packets} packets ({:.0} MB)…",
+        slice_bytes as f64 / 1e6
+    );
+    let mut cmd = Command::new("tshark");
+    cmd.args(["-r", slice.to_str().context("utf-8")?, "-n", "-T", "fields"]);
+    for f in TSHARK_FIELDS {
+        cmd.args(["-e", f]);
+    }
+    // Its output (one line per packet) goes to /dev/null, as ours goes to the session log.
+    let (usage, _) = timed(&mut cmd, false)?;
+    let _ = std::fs::remove_file(&slice);
+    Ok(TsharkRun {
+        packets,
+        slice_bytes,
+        usage,
+    })
+}
+
+fn render(
+    args: &Args,
+    main: &AnalyzeRun,
+    tshark: &TsharkRun,
+    large: Option<&AnalyzeRun>,
+) -> String {
+    let mut s = String::new();
+    let gbps = |bytes: u64, secs: f64| bytes as f64 * 8.0 / secs.max(1e-9) / 1e9;
+    let kuroko_gbps = gbps(main.bytes, main.usage.cpu);
+    let kuroko_pps = main.packets as f64 / main.usage.cpu.max(1e-9);
+    let tshark_gbps = gbps(tshark.slice_bytes, tshark.usage.cpu);
+    let tshark_pps = tshark.packets as f64 / tshark.usage.cpu.max(1e-9);
+    let _ = writeln!(s, "# Analyzer benchmark\n");
+    let _ = writeln!(
+        s,
+        "Input: generated mixed traffic (`kuroko_analyzer::synth`: TCP connections with handshakes, HTTP with \
+         bodies, TLS with real ClientHellos, bulk transfers, DNS over UDP), {:.2} GB pcap, {} packets; \
+         imported with `kuroko import`, analyzed with `kuroko analyze` (release build, one thread). \
+         CPU = user + sys seconds from GNU time; per-core rates divide by CPU seconds.\n",
+        main.input_bytes as f64 / 1e9,
+        main.packets
+    );
+    let _ = writeln!(
+        s,
+        "| | packets | bytes | CPU s | wall s | Gbps/core | packets/s/core | peak RSS |"
+    );
+    let _ = writeln!(s, "|---|---|---|---|---|---|---|---|");
+    let _ = writeln!(
+        s,
+        "| kuroko analyze | {} | {:.2} GB | {:.1} | {:.1} | **{:.2}** | **{:.0}** | {:.0} MiB |",
+        main.packets,
+        main.bytes as f64 / 1e9,
+        main.usage.cpu,
+        main.usage.wall,
+        kuroko_gbps,
+        kuroko_pps,
+        main.usage.max_rss_kb as f64 / 1024.0
+    );
+    let _ = writeln!(
+        s,
+        "| tshark -T fields ({} fields), first {} packets | {} | {:.2} GB | {:.1} | {:.1} | {:.3} | {:.0} | {:.0} MiB |",
+        TSHARK_FIELDS.len(),
+        tshark.packets,
+        tshark.packets,
+        tshark.slice_bytes as f64 / 1e9,
+        tshark.usage.cpu,
+        tshark.usage.wall,
+        tshark_gbps,
+        tshark_pps,
+        tshark.usage.max_rss_kb as f64 / 1024.0
+    );
+    let _ = writeln!(
+        s,
+        "\nRatio (per core, bytes): **{:.1}x** tshark. tshark was run on a slice (the first {} packets) and its \
+         rate is assumed to hold for the whole input; its whole-input time would be about {:.0} s of CPU.\n",
+        kuroko_gbps / tshark_gbps.max(1e-12),
+        tshark.packets,
+        tshark.usage.cpu * main.bytes as f64 / tshark.slice_bytes.max(1) as f64
+    );
+    let _ = writeln!(s, "Sessions written: {}.\n", main.sessions);
+    let _ = writeln!(s, "## Memory\n");
+    let rss_line = |r: &AnalyzeRun| {
+        let after_warmup: Vec<u64> = r
+            .rss
+            .iter()
+            .filter(|(t, _)| *t > 1.0)
+            .map(|x| x.1)
+            .collect();
+        let (lo, hi) = (
+            after_warmup.iter().min().copied().unwrap_or(0),
+            after_warmup.iter().max().copied().unwrap_or(0),
+        );
+        format!(
+            "| {:.2} GB | {} | {:.0} MiB | {:.0}–{:.0} MiB ({} samples after the first second) |",
+            r.input_bytes as f64 / 1e9,
+            r.packets,
+            r.usage.max_rss_kb as f64 / 1024.0,
+            lo as f64 / 1024.0,
+            hi as f64 / 1024.0,
+            after_warmup.len()
+        )
+    };
+    let _ = writeln!(
+        s,
+        "| input | packets | peak RSS (VmHWM) | VmRSS over the run |"
+    );
+    let _ = writeln!(s, "|---|---|---|---|");
+    let _ = writeln!(s, "{}", rss_line(main));
+    if let Some(l) = large {
+        let _ = writeln!(s, "{}", rss_line(l));
+        let _ = writeln!(
+            s,
+            "\nLarger input: {:.2} Gbps/core, {:.0} packets/s/core, peak RSS {:.0} MiB vs {:.0} MiB at {:.1} GB.",
+            gbps(l.bytes, l.usage.cpu),
+            l.packets as f64 / l.usage.cpu.max(1e-9),
+            l.usage.max_rss_kb as f64 / 1024.0,
+            main.usage.max_rss_kb as f64 / 1024.0,
+            main.input_bytes as f64 / 1e9
+        );
+    }
+    let _ = writeln!(
+        s,
+        "\nArgs: --gb {} --large-gb {} --tshark-packets {}. Machine: shared 2-core VM (other work may run beside).",
+        args.gb, args.large_gb, args.tshark_packets
+    );
+    s
+}
+
+use std::fmt::Write as _;
