@@ -34,7 +34,8 @@ pub struct Args {
 pub fn store_summary(data_dir: &Path) -> StoreSummary {
     let mut s = StoreSummary::default();
     if let Ok(st) = kuroko_ring::status::store_status(data_dir) {
-        let ts = |ns: Option<u64>| ns.map(|n| kuroko_model::Timestamp(n.min(i64::MAX as u64) as i64));
+        let ts =
+            |ns: Option<u64>| ns.map(|n| kuroko_model::Timestamp(n.min(i64::MAX as u64) as i64));
         s.retention_start = ts(st.oldest_packet_ns);
         s.retention_end = ts(st.newest_packet_ns);
         s.disk_used = Some(st.disk_bytes);
@@ -55,8 +56,14 @@ pub fn gather(data: &DataArgs) -> anyhow::Result<ReportData> {
         "data directory {} does not exist; pass the --data of an appliance or an imported store",
         data.data.display()
     );
-    let (report, warn) = kuroko_report::inputs::gather(&data.data, &config, store_summary(&data.data))
-        .with_context(|| format!("cannot gather the report's data from {}", data.data.display()))?;
+    let (report, warn) =
+        kuroko_report::inputs::gather(&data.data, &config, store_summary(&data.data))
+            .with_context(|| {
+                format!(
+                    "cannot gather the report's data from {}",
+                    data.data.display()
+                )
+            })?;
     if warn.site_created {
         eprintln!(
             "kuroko: created {} (site and customer names, analyst notes, level overrides); edit it and run the report again",
@@ -64,10 +71,16 @@ pub fn gather(data: &DataArgs) -> anyhow::Result<ReportData> {
         );
     }
     if warn.bad_findings > 0 {
-        eprintln!("kuroko: warning: {} lines under findings/ are not finding records and were left out", warn.bad_findings);
+        eprintln!(
+            "kuroko: warning: {} lines under findings/ are not finding records and were left out",
+            warn.bad_findings
+        );
     }
     if warn.bad_sessions > 0 {
-        eprintln!("kuroko: warning: {} damaged session-log records were left out of the statistics", warn.bad_sessions);
+        eprintln!(
+            "kuroko: warning: {} damaged session-log records were left out of the statistics",
+            warn.bad_sessions
+        );
     }
     Ok(report)
 }
@@ -77,7 +90,12 @@ fn is_pdf(p: &Path) -> bool {
 }
 
 /// Writes one report file (HTML or PDF by extension), atomically (temp file + rename).
-pub fn write_report(report: &ReportData, lang: Lang, out: &Path, font: Option<&Path>) -> anyhow::Result<()> {
+pub fn write_report(
+    report: &ReportData,
+    lang: Lang,
+    out: &Path,
+    font: Option<&Path>,
+) -> anyhow::Result<()> {
     let bytes = if is_pdf(out) {
         let font = kuroko_report::pdf::find_font(font)?;
         kuroko_report::pdf::render(report, lang, &font)?
@@ -86,7 +104,8 @@ pub fn write_report(report: &ReportData, lang: Lang, out: &Path, font: Option<&P
     };
     let tmp = out.with_extension("partial");
     std::fs::write(&tmp, &bytes).with_context(|| format!("cannot write {}", tmp.display()))?;
-    std::fs::rename(&tmp, out).with_context(|| format!("cannot rename {} to {}", tmp.display(), out.display()))?;
+    std::fs::rename(&tmp, out)
+        .with_context(|| format!("cannot rename {} to {}", tmp.display(), out.display()))?;
     Ok(())
 }
 

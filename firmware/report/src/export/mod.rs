@@ -25,6 +25,7 @@
 //! pulled mid-write leaves a `.partial` directory without a valid manifest: visibly
 //! incomplete, never one that looks whole.
 
+pub mod flowmatch;
 pub mod manifest;
 pub mod progress;
 pub mod records;
