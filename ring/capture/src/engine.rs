@@ -311,6 +311,7 @@ impl Capture {
             let core = opts.cores.get(t).copied();
             let realtime = opts.realtime;
             let drop_privs = opts.drop_privileges;
+            let drain_ns = u64::from(opts.retire_ms) * 2_000_000 + 20_000_000;
             let h = std::thread::Builder::new()
                 .name(format!("kuroko-cap{t}"))
                 .spawn(move || {
@@ -331,7 +332,7 @@ impl Capture {
                     if !ok {
                         return Err("set-up failed".to_string());
                     }
-                    capture_thread(rings, sink, &shared)
+                    capture_thread(rings, sink, &shared, drain_ns)
                 })
                 .map_err(|e| CaptureError::Thread {
                     thread: t,
@@ -564,10 +565,14 @@ fn hot_loop<S: RecordSink>(
     rings: &mut [RingSlot],
     sink: &mut S,
     shared: &Shared,
+    drain_ns: u64,
 ) -> Result<(), S::Error> {
     let mut last_kstats = process::monotonic_ns();
     let mut last_data = last_kstats;
     let mut dirty = false;
+    // When a stop is requested, the block the kernel is filling is retired only after the
+    // retire timeout: keep polling that long so its packets are stored, not lost.
+    let mut stop_at: Option<u64> = None;
     loop {
         let stopping = shared.stop.load(Ordering::Acquire);
         let mut got = false;
@@ -597,7 +602,10 @@ fn hot_loop<S: RecordSink>(
         }
         if !got {
             if stopping {
-                return Ok(());
+                let deadline = *stop_at.get_or_insert(now + drain_ns);
+                if now >= deadline {
+                    return Ok(());
+                }
             }
             sink.poll()?;
             if dirty && now.saturating_sub(last_data) >= FLUSH_IDLE_NS {
@@ -613,9 +621,10 @@ fn capture_thread<S: RecordSink>(
     mut rings: Vec<RingSlot>,
     mut sink: S,
     shared: &Shared,
+    drain_ns: u64,
 ) -> Result<(), String> {
     IN_HOT_PATH.with(|c| c.set(true));
-    let r = hot_loop(&mut rings, &mut sink, shared);
+    let r = hot_loop(&mut rings, &mut sink, shared, drain_ns);
     IN_HOT_PATH.with(|c| c.set(false));
     take_kernel_stats(&rings, shared);
     let closed = sink.close();

@@ -402,3 +402,35 @@ fn a_full_store_counts_backpressure_drops_exactly_and_snaplen_truncation() {
         assert_eq!(&arena[*s..*s + *l], &frames[k][..128]);
     }
 }
+
+#[test]
+fn a_stop_right_after_the_last_packet_still_stores_it() {
+    let ns = Ns::new("capst");
+    let data = tempfile::tempdir().unwrap();
+    let frames: Vec<Vec<u8>> = (0..10u16).map(|i| frame(5, i, 128, &[])).collect();
+    let (tx, rx) = mpsc::channel();
+    let snap = std::thread::scope(|s| {
+        let cap = s.spawn(|| {
+            ns.enter();
+            // A long retire timeout: the last block is still the kernel's when we stop.
+            let opts = CaptureOptions {
+                retire_ms: 200,
+                ..options()
+            };
+            Capture::start(&opts, data.path(), |_| {
+                Ok::<_, std::io::Error>(MemSink::new(1000, tx.clone()))
+            })
+            .unwrap()
+        });
+        let capture = cap.join().unwrap();
+        send_frames(&ns, "va", &frames, Duration::ZERO);
+        capture.stop().unwrap()
+    });
+    let (arena, recs) = rx.recv_timeout(Duration::from_secs(5)).unwrap();
+    let ours = recs
+        .iter()
+        .filter(|(_, s, _)| arena[s + 6..s + 12] == SRC_MAC)
+        .count();
+    assert_eq!(ours, frames.len(), "frames sent just before the stop");
+    assert_eq!(snap.total_drops().total(), 0);
+}
