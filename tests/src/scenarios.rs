@@ -47,7 +47,9 @@ pub enum Scenario {
     SshExternal,
     /// SSH from an inside PC to the allow-listed outside server.
     SshAllowed,
-    /// An SSH client against a server announcing OpenSSH 9.9p1 (allow-listed host).
+    /// SSH from an inside PC to the inside file server (Debian's OpenSSH 9.2p1).
+    SshInternal,
+    /// An SSH client against an inside server announcing OpenSSH 9.9p1.
     SshModernServer,
     /// WinRM Identify (POST /wsman on 5985).
     WinRm,
@@ -80,7 +82,7 @@ pub enum Scenario {
 }
 
 impl Scenario {
-    pub const ALL: [Scenario; 22] = [
+    pub const ALL: [Scenario; 23] = [
         Scenario::Office,
         Scenario::Telnet,
         Scenario::FtpInternal,
@@ -88,6 +90,7 @@ impl Scenario {
         Scenario::FtpExternal,
         Scenario::SshExternal,
         Scenario::SshAllowed,
+        Scenario::SshInternal,
         Scenario::SshModernServer,
         Scenario::WinRm,
         Scenario::Oracle,
@@ -114,6 +117,7 @@ impl Scenario {
             Scenario::FtpExternal => "ftp-external",
             Scenario::SshExternal => "ssh-external",
             Scenario::SshAllowed => "ssh-allowed",
+            Scenario::SshInternal => "ssh-internal",
             Scenario::SshModernServer => "ssh-modern-server",
             Scenario::WinRm => "winrm",
             Scenario::Oracle => "oracle",
@@ -147,6 +151,7 @@ impl Scenario {
             Scenario::FtpExternal => ftp(&t, PC, EXT, 21),
             Scenario::SshExternal => ssh(&t, PC, EXT),
             Scenario::SshAllowed => ssh(&t, PC, EXT_ALLOWED),
+            Scenario::SshInternal => ssh(&t, PC, FILES),
             Scenario::SshModernServer => ssh_modern(&t),
             Scenario::WinRm => winrm(&t),
             Scenario::Oracle => oracle(&t),
@@ -614,13 +619,8 @@ fn ssh(t: &Tools, client: Host, server: Host) -> anyhow::Result<()> {
 }
 
 fn ssh_modern(t: &Tools) -> anyhow::Result<()> {
-    let _fake = t.py_server(
-        EXT_ALLOWED,
-        "fake-ssh",
-        22,
-        &["SSH-2.0-OpenSSH_9.9p1 Debian-1"],
-    )?;
-    let target = format!("root@{}", EXT_ALLOWED.ip);
+    let _fake = t.py_server(FILES, "fake-ssh", 22, &["SSH-2.0-OpenSSH_9.9p1 Debian-1"])?;
+    let target = format!("root@{}", FILES.ip);
     // The server only announces itself; the client gives up after the banner exchange.
     let out = t.site.run(
         PC,

@@ -37,7 +37,8 @@ pub struct Args {
 fn expected_rules(s: Scenario) -> &'static [&'static str] {
     match s {
         Scenario::Telnet => &["telnet_use"],
-        Scenario::SshExternal => &["ssh_external", "openssh_outdated"],
+        Scenario::SshExternal => &["ssh_external"],
+        Scenario::SshInternal => &["openssh_outdated"],
         Scenario::FtpInternal => &["ftp_default_port_internal"],
         Scenario::FtpExternal => &["ftp_default_port_external"],
         Scenario::ConnectNonStandard => &["http_connect_nonstandard_port"],
@@ -52,15 +53,16 @@ fn expected_rules(s: Scenario) -> &'static [&'static str] {
 }
 
 /// The scenarios the demo runs, and what each shows.
-const DEMO: [(Scenario, &str); 12] = [
+const DEMO: [(Scenario, &str); 13] = [
     (
         Scenario::Office,
         "ordinary office traffic: web, DNS, TLS, mail",
     ),
     (Scenario::Telnet, "Telnet login to the file server"),
+    (Scenario::SshExternal, "SSH to an outside server"),
     (
-        Scenario::SshExternal,
-        "SSH to an outside server (Debian OpenSSH 9.2p1)",
+        Scenario::SshInternal,
+        "SSH to the file server (Debian OpenSSH 9.2p1 < 9.8p1)",
     ),
     (Scenario::FtpInternal, "FTP between inside hosts on port 21"),
     (Scenario::FtpExternal, "FTP to an outside server on port 21"),
