@@ -42,6 +42,8 @@ pub struct Summary {
 /// The engine with its log position and data directory.
 pub struct Detector {
     data_dir: PathBuf,
+    /// Exclusive lock on `DIR/findings/lock` for the detector's lifetime: one writer.
+    _lock: std::fs::File,
     engine: Engine,
     pos: LogPos,
     batch: usize,
@@ -50,6 +52,7 @@ pub struct Detector {
 impl Detector {
     /// Loads the stored findings (if any) and builds the engine from the config.
     pub fn open(data_dir: &Path, config: &Config) -> Result<Detector, DetectError> {
+        let lock = store::lock(data_dir)?;
         let mut engine = Engine::new(config)?.with_files_dir(data_dir.join("files"));
         let mut pos = LogPos::default();
         if let Some(state) = store::load(data_dir)? {
@@ -58,6 +61,7 @@ impl Detector {
         }
         Ok(Detector {
             data_dir: data_dir.to_path_buf(),
+            _lock: lock,
             engine,
             pos,
             batch: BATCH_RECORDS,

@@ -32,6 +32,11 @@ pub enum DetectError {
         path: PathBuf,
         source: std::io::Error,
     },
+    /// Another process holds the findings store.
+    #[error(
+        "findings store {path} is being updated by another process (kuroko run or analyze); wait for it or stop it first"
+    )]
+    Busy { path: PathBuf },
     /// The session log cannot be read.
     #[error("session log {path}: {source}")]
     SessionLog {

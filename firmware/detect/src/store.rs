@@ -35,6 +35,31 @@ pub fn findings_dir(data_dir: &Path) -> PathBuf {
     data_dir.join("findings")
 }
 
+/// Takes the store's writer lock (`DIR/findings/lock`, released when the file is
+/// dropped or the process dies). A second writer gets `DetectError::Busy`.
+pub fn lock(data_dir: &Path) -> Result<std::fs::File, DetectError> {
+    let dir = findings_dir(data_dir);
+    std::fs::create_dir_all(&dir).map_err(|source| DetectError::StoreIo {
+        path: dir.clone(),
+        source,
+    })?;
+    let path = dir.join("lock");
+    let f = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|source| DetectError::StoreIo {
+            path: path.clone(),
+            source,
+        })?;
+    match f.try_lock() {
+        Ok(()) => Ok(f),
+        Err(std::fs::TryLockError::WouldBlock) => Err(DetectError::Busy { path: dir }),
+        Err(std::fs::TryLockError::Error(source)) => Err(DetectError::StoreIo { path, source }),
+    }
+}
+
 /// The stored state, or `None` when nothing was committed yet.
 pub fn load(data_dir: &Path) -> Result<Option<StoredState>, DetectError> {
     let path = findings_dir(data_dir).join(STATE_FILE);
@@ -107,6 +132,16 @@ mod tests {
         commit(dir.path(), &s).unwrap();
         assert_eq!(load(dir.path()).unwrap(), Some(s));
         assert!(!findings_dir(dir.path()).join(TMP_FILE).exists());
+    }
+
+    #[test]
+    fn one_writer_at_a_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let held = lock(dir.path()).unwrap();
+        let e = lock(dir.path()).unwrap_err().to_string();
+        assert!(e.contains("another process"), "{e}");
+        drop(held);
+        lock(dir.path()).unwrap();
     }
 
     #[test]

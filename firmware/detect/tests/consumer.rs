@@ -152,6 +152,7 @@ fn reputation_lists_reload_between_batches_without_a_restart() {
     assert_eq!(d.engine().findings(Lang::En)[0].count, 2);
 
     // At start-up a missing list is an error naming the key and the file.
+    drop(d);
     let e = Detector::open(&data, &c).err().unwrap().to_string();
     assert!(
         e.contains("intel.reputation_lists") && e.contains("drop.txt"),
