@@ -203,3 +203,106 @@ impl SessionPackets {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kuroko_model::Timestamp;
+    use kuroko_model::session::Endpoint;
+
+    /// Ethernet (+ optional VLAN) / IPv4 / TCP header bytes, written out field by field.
+    fn v4_tcp(vlan: Option<u16>, src: [u8; 4], sp: u16, dst: [u8; 4], dp: u16) -> Vec<u8> {
+        let mut f = vec![0u8; 12];
+        if let Some(v) = vlan {
+            f.extend([0x81, 0x00]);
+            f.extend(v.to_be_bytes());
+        }
+        f.extend([0x08, 0x00]);
+        let mut ip = vec![0x45, 0, 0, 40, 0, 0, 0x40, 0, 64, 6, 0, 0];
+        ip.extend(src);
+        ip.extend(dst);
+        f.extend(ip);
+        f.extend(sp.to_be_bytes());
+        f.extend(dp.to_be_bytes());
+        f.extend([0u8; 16]);
+        f
+    }
+
+    fn v6_udp(src: Ipv6Addr, sp: u16, dst: Ipv6Addr, dp: u16) -> Vec<u8> {
+        let mut f = vec![0u8; 12];
+        f.extend([0x86, 0xdd]);
+        // version/class/flow, payload length 8, next header: hop-by-hop (0)
+        f.extend([0x60, 0, 0, 0, 0, 16, 0, 64]);
+        f.extend(src.octets());
+        f.extend(dst.octets());
+        // hop-by-hop header: next = UDP (17), length 0 (8 bytes)
+        f.extend([17, 0, 0, 0, 0, 0, 0, 0]);
+        f.extend(sp.to_be_bytes());
+        f.extend(dp.to_be_bytes());
+        f.extend([0, 8, 0, 0]);
+        f
+    }
+
+    #[test]
+    fn frames_parse_to_flow_keys_in_either_direction() {
+        let a = v4_tcp(Some(20), [10, 0, 0, 1], 40000, [93, 184, 216, 34], 443);
+        let b = v4_tcp(Some(20), [93, 184, 216, 34], 443, [10, 0, 0, 1], 40000);
+        let fa = parse_frame(&a).unwrap();
+        assert_eq!(fa.vlan, Some(20));
+        assert_eq!(fa.key, parse_frame(&b).unwrap().key);
+        assert_eq!(fa.key.proto, 6);
+        let s: Ipv6Addr = "2001:db8::1".parse().unwrap();
+        let d: Ipv6Addr = "2001:db8::53".parse().unwrap();
+        let f = parse_frame(&v6_udp(s, 5353, d, 53)).unwrap();
+        assert_eq!(
+            f.key,
+            FlowKey::new(17, (IpAddr::V6(s), 5353), (IpAddr::V6(d), 53))
+        );
+        // truncated and non-IP frames are not errors, just no flow
+        assert_eq!(parse_frame(&a[..20]), None);
+        assert_eq!(parse_frame(&[0u8; 14]), None);
+        assert_eq!(parse_frame(&[]), None);
+    }
+
+    #[test]
+    fn packets_match_their_session_by_tuple_vlan_and_time() {
+        let mut s = SessionRecord::new(
+            "x".into(),
+            Timestamp(1_000),
+            "tcp",
+            Endpoint::new("10.0.0.1".parse().unwrap(), 40000),
+            Endpoint::new("93.184.216.34".parse().unwrap(), 443),
+        );
+        s.end = Timestamp(2_000);
+        s.vlan = Some(20);
+        let later = {
+            let mut t = s.clone();
+            t.start = Timestamp(5_000_000_000);
+            t.end = Timestamp(5_000_000_100);
+            t
+        };
+        let sp = SessionPackets::new(&[s, later]);
+        assert_eq!(
+            sp.windows(),
+            &[(1_000, 2_001), (5_000_000_000, 5_000_000_101)]
+        );
+        let pkt = v4_tcp(Some(20), [93, 184, 216, 34], 443, [10, 0, 0, 1], 40000);
+        assert!(sp.matches(1_500, &pkt));
+        assert!(sp.matches(2_000, &pkt));
+        assert!(!sp.matches(2_001, &pkt), "after the session ended");
+        assert!(
+            !sp.matches(
+                1_500,
+                &v4_tcp(Some(21), [93, 184, 216, 34], 443, [10, 0, 0, 1], 40000)
+            ),
+            "other VLAN"
+        );
+        assert!(
+            !sp.matches(
+                1_500,
+                &v4_tcp(Some(20), [93, 184, 216, 34], 443, [10, 0, 0, 1], 40001)
+            ),
+            "other port"
+        );
+    }
+}

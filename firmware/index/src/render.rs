@@ -582,3 +582,100 @@ pub fn stats_transfers(out: &mut dyn Write, rows: &[Transfer]) -> std::io::Resul
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kuroko_model::Timestamp;
+    use kuroko_model::session::{Endpoint, Http};
+
+    #[test]
+    fn fit_cuts_by_display_width() {
+        assert_eq!(fit("abc", 5), "abc  ");
+        assert_eq!(fit("abcdef", 4), "abc…");
+        // double-width characters: never exceed the width
+        let j = fit("パスワード変更", 7);
+        assert_eq!(j.width(), 7, "{j}");
+        assert!(j.starts_with("パスワ") && j.contains('…'));
+        assert_eq!(
+            fit_middle("mtalk.google.com:5228", 12).trim_end(),
+            "mtalk.…:5228"
+        );
+        assert_eq!(fit_middle("mtalk.google.com:5228", 12).width(), 12);
+        assert_eq!(fit("a\nb", 3), "a b");
+    }
+
+    #[test]
+    fn table_fits_80_columns_and_keeps_the_connect_port() {
+        let mut r = SessionRecord::new(
+            "s1".into(),
+            Timestamp(1_795_219_200_000_000_000),
+            "tcp",
+            Endpoint::new("192.168.0.10".parse().unwrap(), 50000),
+            Endpoint::new("192.168.0.100".parse().unwrap(), 8080),
+        );
+        r.protocol = "http".into();
+        r.http = Some(Http {
+            method: Some("CONNECT".into()),
+            host: Some("mtalk.google.com".into()),
+            url: Some("mtalk.google.com:5228".into()),
+            status: Some(403),
+            content_type: Some("text/html".into()),
+            ..Default::default()
+        });
+        let hits = vec![Hit {
+            record: r,
+            packets_gone: false,
+        }];
+        let tz: chrono_tz::Tz = "Asia/Tokyo".parse().unwrap();
+        let mut out = Vec::new();
+        table(&mut out, &hits, &tz, 80).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        for l in text.lines() {
+            assert!(l.width() <= 80, "{l}");
+        }
+        let row = text.lines().nth(1).unwrap();
+        assert!(row.starts_with("2026-11-21 09:00:00 http"), "{row}");
+        assert!(
+            row.contains(":5228") && row.contains("CONNECT") && row.contains("192.168.0.10"),
+            "{row}"
+        );
+        // wide: every column, nothing cut
+        let mut out = Vec::new();
+        table(&mut out, &hits, &tz, 250).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert!(
+            text.contains("mtalk.google.com:5228")
+                && text.contains("403")
+                && text.contains("text/html"),
+            "{text}"
+        );
+        assert!(text.lines().next().unwrap().contains("content type"));
+    }
+
+    #[test]
+    fn csv_has_a_header_and_one_row_per_session() {
+        let r = SessionRecord::new(
+            "s,1".into(),
+            Timestamp(0),
+            "udp",
+            Endpoint::new("10.0.0.1".parse().unwrap(), 5353),
+            Endpoint::new("10.0.0.2".parse().unwrap(), 53),
+        );
+        let mut out = Vec::new();
+        csv(
+            &mut out,
+            &[Hit {
+                record: r,
+                packets_gone: false,
+            }],
+            &chrono_tz::UTC,
+        )
+        .unwrap();
+        let text = String::from_utf8(out).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines[0], CSV_HEADER.join(","));
+        assert!(lines[1].ends_with(",\"s,1\""), "{}", lines[1]);
+        assert_eq!(lines.len(), 2);
+    }
+}
