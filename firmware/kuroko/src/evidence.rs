@@ -94,6 +94,8 @@ pub fn export_pending(data: &Path, config: &Config) -> anyhow::Result<EvidenceSu
     if aggregates.is_empty() || !data.join("segments").exists() {
         return Ok(summary);
     }
+    // The findings store's writer lock also guards the evidence area.
+    let _lock = kuroko_detect::store::lock(data)?;
     let reader = kuroko_ring::StoreReader::open(data)
         .with_context(|| format!("opening the segment store of {}", data.display()))?;
     let dir = evidence_dir(data);

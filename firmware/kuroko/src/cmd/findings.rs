@@ -310,6 +310,7 @@ mod tests {
             );
             r.protocol = proto.to_string();
             r.bytes_up = 100;
+            r.bytes_down = 300;
             r.telnet = (*proto == "telnet").then(|| Telnet {
                 user: Some("root".into()),
             });
