@@ -1,5 +1,6 @@
-//! Reputation lists in Spamhaus DROP style (`1.10.16.0/20 ; SBL256894`), any number of
-//! files, reloaded without a restart.
+//! Reputation lists in Spamhaus DROP style (`1.10.16.0/20 ; SBL256894`, or the JSON lines
+//! of `drop_v4.json`), plain address lists, any number of files, reloaded without a
+//! restart.
 //!
 //! Lookup structure: every network becomes an inclusive range of `u128` (IPv4 mapped into
 //! `::ffff:0:0/96`), sorted by start and merged so that ranges do not overlap; a lookup is
@@ -77,9 +78,22 @@ impl Reputation {
                     bad += 1;
                     continue;
                 }
-                let (net, comment) = match l.split_once([';', '#']) {
-                    Some((n, c)) => (n.trim(), c.trim()),
-                    None => (l, ""),
+                // Spamhaus's newer JSON form (`drop_v4.json`): one object a line.
+                let json_entry = l.starts_with('{').then(|| json_line(l)).flatten();
+                if l.starts_with('{') && json_entry.is_none() {
+                    // The trailing metadata line (`{"type":"metadata",…}`) is fine;
+                    // anything that is not JSON at all is a bad line.
+                    if serde_json::from_str::<serde_json::Value>(l).is_err() {
+                        bad += 1;
+                    }
+                    continue;
+                }
+                let (net, comment) = match &json_entry {
+                    Some((n, c)) => (n.as_str(), c.as_str()),
+                    None => match l.split_once([';', '#']) {
+                        Some((n, c)) => (n.trim(), c.trim()),
+                        None => (l, ""),
+                    },
                 };
                 let Ok(net) = kuroko_model::config::parse_net(net) else {
                     bad += 1;
@@ -157,6 +171,18 @@ impl Reputation {
     }
 }
 
+/// `{"cidr":"1.10.16.0/20","sblid":"SBL256894","rir":"apnic"}` → (cidr, sblid).
+fn json_line(line: &str) -> Option<(String, String)> {
+    let v: serde_json::Value = serde_json::from_str(line).ok()?;
+    let cidr = v.get("cidr")?.as_str()?.to_string();
+    let id = v
+        .get("sblid")
+        .and_then(|x| x.as_str())
+        .unwrap_or("")
+        .to_string();
+    Some((cidr, id))
+}
+
 fn stamp(path: &Path) -> Result<FileStamp, DetectError> {
     let meta = std::fs::metadata(path).map_err(|source| DetectError::IntelRead {
         key: KEY.into(),
@@ -225,6 +251,20 @@ mod tests {
         );
         assert_eq!(r.bad_lines, 1);
         assert_eq!(r.entries, 5);
+    }
+
+    #[test]
+    fn spamhaus_json_lines_are_read_too() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = dir.path().join("drop_v4.json");
+        std::fs::write(
+            &a,
+            "{\"cidr\":\"1.10.16.0/20\",\"sblid\":\"SBL256894\",\"rir\":\"apnic\"}\n{\"type\":\"metadata\",\"timestamp\":1763700000,\"size\":1,\"records\":1,\"copyright\":\"(c) 2025 The Spamhaus Project SLU\",\"terms\":\"https://www.spamhaus.org/drop/terms/\"}\n",
+        )
+        .unwrap();
+        let r = Reputation::load(&[a]).unwrap();
+        assert_eq!(r.lookup(ip("1.10.17.1")), Some("SBL256894 (drop_v4.json)"));
+        assert_eq!((r.entries, r.bad_lines), (1, 0));
     }
 
     #[test]
