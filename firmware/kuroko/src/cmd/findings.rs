@@ -54,6 +54,18 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     }
     let findings = kuroko_detect::load_findings(data, &config, lang)
         .with_context(|| format!("reading the findings of {}", data.display()))?;
+    if findings.is_empty()
+        && args.format == Format::Table
+        && !kuroko_detect::store::findings_dir(data)
+            .join(kuroko_detect::store::STATE_FILE)
+            .exists()
+    {
+        eprintln!(
+            "kuroko: no analysis results in {} yet; run `kuroko analyze --data {}` first",
+            data.display(),
+            data.display()
+        );
+    }
     let tz = config.site.tz().map_err(anyhow::Error::msg)?;
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
