@@ -321,7 +321,10 @@ impl Doc {
             }
             d.y += h;
         };
-        draw_header(self);
+        let has_header = header.iter().any(|h| !h.is_empty());
+        if has_header {
+            draw_header(self);
+        }
         for row in rows {
             let lines: Vec<Vec<String>> = row
                 .iter()
@@ -332,7 +335,9 @@ impl Doc {
             let h = n * lh + 2.0 * pad;
             if self.y + h > PAGE_H - MARGIN_BOTTOM {
                 self.new_page();
-                draw_header(self);
+                if has_header {
+                    draw_header(self);
+                }
             }
             let mut x = MARGIN_X;
             for ((cell, ls), (w, col)) in row.iter().zip(&lines).zip(widths.iter().zip(cols)) {

@@ -1,0 +1,110 @@
+//! The PDF report: written directly, with the Japanese font embedded (subset), every
+//! chapter present in both languages; checked with poppler's `pdftotext` and `pdffonts`
+//! (Debian poppler-utils), i.e. the text is really there, extractable and in Japanese.
+
+mod common;
+
+use kuroko_model::config::Config;
+use kuroko_report::data::StoreSummary;
+use kuroko_report::texts::section_titles;
+use kuroko_report::{Lang, inputs, pdf};
+use std::path::PathBuf;
+use std::process::Command;
+
+fn tool(name: &str) -> Command {
+    let ok = Command::new("sh")
+        .arg("-c")
+        .arg(format!("command -v {name}"))
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
+    assert!(
+        ok,
+        "this test needs `{name}`: apt-get install poppler-utils (listed in .ci/packages.txt)"
+    );
+    Command::new(name)
+}
+
+#[test]
+fn pdf_has_every_chapter_with_embedded_japanese_font() {
+    let dir = tempfile::tempdir().unwrap();
+    let findings = common::build(dir.path());
+    let mut c = Config::default();
+    c.site.customer = "株式会社サンプル".into();
+    c.site.name = "本社データセンター".into();
+    let (data, _) = inputs::gather(
+        dir.path(),
+        &c,
+        StoreSummary {
+            disk_used: Some(1 << 30),
+            disk_budget: Some(2 << 30),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let font = pdf::find_font(None).expect("install fonts-ipaexfont-gothic");
+    let keep = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("report-sample");
+    std::fs::create_dir_all(&keep).unwrap();
+    for (lang, code) in [(Lang::Ja, "ja"), (Lang::En, "en")] {
+        let bytes = pdf::render(&data, lang, &font).unwrap();
+        assert!(bytes.starts_with(b"%PDF"));
+        let path = keep.join(format!("direct-{code}.pdf"));
+        std::fs::write(&path, &bytes).unwrap();
+        let out = tool("pdftotext")
+            .args(["-layout"])
+            .arg(&path)
+            .arg("-")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "pdftotext: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let text = String::from_utf8(out.stdout).unwrap();
+        for t in section_titles(lang) {
+            assert!(text.contains(t), "{code}: chapter `{t}` missing");
+        }
+        assert!(text.contains("株式会社サンプル"), "{code}");
+        for f in &data.findings {
+            assert!(
+                text.contains(&f.title(lang)),
+                "{code}: finding `{}` missing",
+                f.title(lang)
+            );
+        }
+        assert!(text.contains("249"), "{code}: session total missing");
+        if lang == Lang::Ja {
+            assert!(text.contains("イベント検知ステータス") && text.contains("パスワード入力相違"));
+        }
+        let pages = tool("pdfinfo").arg(&path).output().unwrap();
+        let info = String::from_utf8_lossy(&pages.stdout).into_owned();
+        let n: usize = info
+            .lines()
+            .find_map(|l| l.strip_prefix("Pages:"))
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        assert!(n >= 7, "{code}: {n} pages");
+        let fonts = tool("pdffonts").arg(&path).output().unwrap();
+        let fonts = String::from_utf8_lossy(&fonts.stdout).into_owned();
+        assert!(
+            fonts.contains("IPAexGothic") || fonts.contains("IPAex"),
+            "{fonts}"
+        );
+        assert!(
+            fonts.lines().skip(2).all(|l| l.contains(" yes ")),
+            "font not embedded: {fonts}"
+        );
+    }
+    assert!(findings.len() >= 5);
+}
+
+#[test]
+fn missing_font_is_a_clear_error() {
+    let e = pdf::find_font(Some(std::path::Path::new("/nonexistent/font.ttf")))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("fonts-ipaexfont-gothic"), "{e}");
+}
