@@ -19,3 +19,4 @@ pub mod record;
 pub mod scenarios;
 pub mod shared;
 pub mod site;
+pub mod tmux;

@@ -1,1 +1,28 @@
-//! The technician setup shell (being written).
+//! `kuroko setup`: the field technician's shell on the serial console.
+//!
+//! A technician with a laptop and a serial cable logs in with the technician credential
+//! (set at first use, stored as an Argon2id hash), sees the hardware and the links, chooses
+//! the capture and management ports, sets the site's addresses, time and networks, prepares
+//! the data disk, runs a self-test, and exports findings to USB.
+//!
+//! Design:
+//! - [`lineedit`]: a line editor for a plain serial line (backspace, Ctrl-U, Tab completion,
+//!   no colors, no cursor addressing); with a non-terminal input it reads plain lines, so
+//!   scripts and tests drive the same shell.
+//! - [`system`]: everything that changes the machine (addresses, clock) goes through the
+//!   [`system::System`] trait, so tests record the actions instead of changing the host.
+//! - [`shell`]: the commands. Every change is validated before it is saved, saved
+//!   atomically (the old config or the new, never half), and applied without a reboot
+//!   where possible; the shell says which.
+//!
+//! Never: echo a password, store one in clear, or leave a half-written config.
+
+#![forbid(unsafe_code)]
+
+pub mod credential;
+pub mod lineedit;
+pub mod shell;
+pub mod system;
+
+pub use shell::{Paths, Shell};
+pub use system::{RealSystem, System};

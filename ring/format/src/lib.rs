@@ -381,7 +381,7 @@ impl Geometry {
         if !(MIN_CHUNK_SIZE..=MAX_CHUNK_SIZE).contains(&chunk_size) {
             return Err(GeometryError::ChunkSizeOutOfRange);
         }
-        if segment_size % chunk_size != 0 {
+        if !segment_size.is_multiple_of(chunk_size) {
             return Err(GeometryError::SegmentSizeNotMultipleOfChunk);
         }
         if segment_size > MAX_SEGMENT_SIZE {

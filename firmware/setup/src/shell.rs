@@ -1,0 +1,720 @@
+//! The commands of the setup shell.
+
+use crate::credential;
+use crate::lineedit::{Input, LineEditor};
+use crate::system::System;
+use kuroko_board::{Hardware, Profile};
+use kuroko_model::config::{Budget, Config, parse_net};
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// Wrong passwords before the shell gives up (the console then shows the login again).
+pub const MAX_LOGIN_ATTEMPTS: u32 = 3;
+/// Pause after a wrong password, so guessing over a serial line is slow.
+pub const LOGIN_DELAY: Duration = Duration::from_secs(2);
+/// Longest self-test.
+pub const MAX_SELFTEST_SECS: u64 = 300;
+/// Bytes written by the disk part of the self-test.
+pub const SELFTEST_DISK_BYTES: usize = 64 << 20;
+
+pub const COMMANDS: &[(&str, &str)] = &[
+    ("help", "this list"),
+    (
+        "hardware",
+        "NICs (driver, link), CPUs, NUMA nodes, disks; checks the board profile",
+    ),
+    ("show", "show config | show ports"),
+    (
+        "set",
+        "set capture IF[,IF] | management IF | address CIDR [GW] | time RFC3339 | ntp SERVER[,SERVER]|off | timezone ZONE | site NAME | internal CIDR[,CIDR] | vpn CIDR[,CIDR]|none | board NAME|FILE",
+    ),
+    (
+        "disk",
+        "disk prepare: create the packet store on the data disk",
+    ),
+    (
+        "selftest",
+        "selftest [SECONDS]: packets on each capture port, disk write speed, clock",
+    ),
+    (
+        "status",
+        "capture health, disk use, retention, analyzer lag",
+    ),
+    (
+        "export",
+        "export [MOUNTPOINT]: findings bundle to a USB stick",
+    ),
+    ("password", "change the technician password"),
+    (
+        "factory-reset",
+        "erase the configuration and the credential",
+    ),
+    ("exit", "log out"),
+];
+
+const SET_KEYS: &[&str] = &[
+    "capture",
+    "management",
+    "address",
+    "time",
+    "ntp",
+    "timezone",
+    "site",
+    "internal",
+    "vpn",
+    "board",
+];
+
+/// Where the shell keeps and finds things.
+#[derive(Clone, Debug)]
+pub struct Paths {
+    pub config: PathBuf,
+    pub credential: PathBuf,
+    /// Root of the `/sys` tree for hardware discovery.
+    pub sys: PathBuf,
+}
+
+pub struct Shell<'a, S: System, R: Read, W: Write> {
+    paths: Paths,
+    system: &'a mut S,
+    ed: LineEditor<R, W>,
+}
+
+enum Flow {
+    Continue,
+    Logout,
+}
+
+fn complete(typed: &str) -> Vec<String> {
+    let words: Vec<&str> = typed.split_whitespace().collect();
+    let trailing_space = typed.ends_with(' ');
+    match (words.as_slice(), trailing_space) {
+        ([], _) | ([_], false) => {
+            let w = words.first().copied().unwrap_or("");
+            COMMANDS
+                .iter()
+                .map(|(c, _)| *c)
+                .filter(|c| c.starts_with(w))
+                .map(String::from)
+                .collect()
+        }
+        (["set"], true) | (["set", _], false) => {
+            let w = if trailing_space { "" } else { words[1] };
+            SET_KEYS
+                .iter()
+                .filter(|k| k.starts_with(w))
+                .map(|k| format!("set {k}"))
+                .collect()
+        }
+        (["show"], true) | (["show", _], false) => {
+            let w = if trailing_space { "" } else { words[1] };
+            ["config", "ports"]
+                .iter()
+                .filter(|k| k.starts_with(w))
+                .map(|k| format!("show {k}"))
+                .collect()
+        }
+        _ => Vec::new(),
+    }
+}
+
+impl<'a, S: System, R: Read, W: Write> Shell<'a, S, R, W> {
+    pub fn new(paths: Paths, system: &'a mut S, ed: LineEditor<R, W>) -> Self {
+        Shell { paths, system, ed }
+    }
+
+    fn say(&mut self, text: &str) -> io::Result<()> {
+        let out = self.ed.out();
+        for line in text.lines() {
+            write!(out, "{line}\r\n")?;
+        }
+        out.flush()
+    }
+
+    fn config(&self) -> Result<Config, String> {
+        if self.paths.config.exists() {
+            Config::load(&self.paths.config).map_err(|e| e.to_string())
+        } else {
+            Ok(Config::default())
+        }
+    }
+
+    /// Validates and saves a changed config atomically; says so.
+    fn save(&mut self, config: &Config, what: &str) -> io::Result<bool> {
+        match config.save(&self.paths.config) {
+            Ok(()) => {
+                self.say(&format!("saved: {what}"))?;
+                Ok(true)
+            }
+            Err(e) => {
+                self.say(&format!("not saved: {e}"))?;
+                Ok(false)
+            }
+        }
+    }
+
+    /// Login (or first-time password), then the command loop. Returns when the technician
+    /// logs out or the input ends.
+    pub fn run(&mut self) -> io::Result<()> {
+        self.say("Kuroko network blackbox - technician setup")?;
+        if !credential::is_set(&self.paths.credential) {
+            self.say("No technician password is set yet. Choose one now (at least 8 characters).")?;
+            loop {
+                let Input::Line(a) = self
+                    .ed
+                    .read_line("new password: ", false, &|_| Vec::new())?
+                else {
+                    return Ok(());
+                };
+                let Input::Line(b) = self.ed.read_line("again: ", false, &|_| Vec::new())? else {
+                    return Ok(());
+                };
+                if a != b {
+                    self.say("The two entries differ; try again.")?;
+                    continue;
+                }
+                match credential::set(&self.paths.credential, &a) {
+                    Ok(()) => {
+                        self.say("Password set.")?;
+                        break;
+                    }
+                    Err(e) => self.say(&format!("{e}"))?,
+                }
+            }
+        } else {
+            let mut ok = false;
+            for _ in 0..MAX_LOGIN_ATTEMPTS {
+                let Input::Line(pw) = self.ed.read_line("password: ", false, &|_| Vec::new())?
+                else {
+                    return Ok(());
+                };
+                match credential::verify(&self.paths.credential, &pw) {
+                    Ok(true) => {
+                        ok = true;
+                        break;
+                    }
+                    Ok(false) => {
+                        self.system.sleep(LOGIN_DELAY);
+                        self.say("Wrong password.")?;
+                    }
+                    Err(e) => {
+                        self.say(&e.to_string())?;
+                        return Ok(());
+                    }
+                }
+            }
+            if !ok {
+                self.say("Too many wrong passwords.")?;
+                return Ok(());
+            }
+        }
+        self.say("Type `help` for the commands; Tab completes.")?;
+        loop {
+            match self.ed.read_line("kuroko> ", true, &complete)? {
+                Input::Eof => return Ok(()),
+                Input::Interrupted => continue,
+                Input::Line(line) => {
+                    let line = line.trim().to_string();
+                    if line.is_empty() {
+                        continue;
+                    }
+                    if let Flow::Logout = self.command(&line)? {
+                        self.say("Logged out.")?;
+                        return Ok(());
+                    }
+                }
+            }
+        }
+    }
+
+    fn command(&mut self, line: &str) -> io::Result<Flow> {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        match words.as_slice() {
+            ["help"] | ["?"] => {
+                let text: String = COMMANDS
+                    .iter()
+                    .map(|(c, h)| format!("{c:<14}{h}\n"))
+                    .collect();
+                self.say(&text)?;
+            }
+            ["hardware"] => self.hardware()?,
+            ["show", "config"] => match self.config() {
+                Ok(c) => {
+                    let text = toml::to_string_pretty(&c).unwrap_or_default();
+                    self.say(&text)?;
+                }
+                Err(e) => self.say(&e)?,
+            },
+            ["show", "ports"] => self.ports()?,
+            ["set", key, rest @ ..] => self.set(key, rest)?,
+            ["disk", "prepare"] => self.disk_prepare()?,
+            ["selftest"] => self.selftest(10)?,
+            ["selftest", secs] => match secs.parse::<u64>() {
+                Ok(s) if (1..=MAX_SELFTEST_SECS).contains(&s) => self.selftest(s)?,
+                _ => self.say(&format!("selftest takes 1 to {MAX_SELFTEST_SECS} seconds"))?,
+            },
+            ["status"] => {
+                let data = self.data_dir();
+                self.kuroko(&["status", "--data", &data])?
+            }
+            ["export"] => {
+                let data = self.data_dir();
+                self.kuroko(&["export", "--data", &data, "--usb"])?
+            }
+            ["export", to] => {
+                let data = self.data_dir();
+                self.kuroko(&["export", "--data", &data, "--to", to])?
+            }
+            ["password"] => self.password()?,
+            ["factory-reset"] => self.factory_reset()?,
+            ["exit"] | ["logout"] | ["quit"] => return Ok(Flow::Logout),
+            _ => self.say(&format!("unknown command `{line}`; type `help`"))?,
+        }
+        Ok(Flow::Continue)
+    }
+
+    fn data_dir(&self) -> String {
+        self.config()
+            .map(|c| c.storage.data_dir.display().to_string())
+            .unwrap_or_else(|_| Config::default().storage.data_dir.display().to_string())
+    }
+
+    fn kuroko(&mut self, args: &[&str]) -> io::Result<()> {
+        let mut a: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+        if self.paths.config.exists() {
+            a.push("--config".into());
+            a.push(self.paths.config.display().to_string());
+        }
+        match self.system.kuroko(&a) {
+            Ok(out) => self.say(out.trim_end()),
+            Err(e) => self.say(&e),
+        }
+    }
+
+    fn profile(&self, config: &Config) -> Option<Result<Profile, String>> {
+        let b = config.management.board.trim();
+        if b.is_empty() {
+            return None;
+        }
+        Some(match kuroko_board::shipped(b) {
+            Some(r) => r.map_err(|e| e.to_string()),
+            None => Profile::load(Path::new(b)).map_err(|e| e.to_string()),
+        })
+    }
+
+    fn hardware(&mut self) -> io::Result<()> {
+        let hw = Hardware::from_sys(&self.paths.sys);
+        let mut text = String::from("NICs:\n");
+        for n in &hw.nics {
+            text.push_str(&format!(
+                "  {:<12} {:<12} {:<18} {}{}\n",
+                n.name,
+                n.driver.as_deref().unwrap_or("virtual"),
+                n.mac.as_deref().unwrap_or("-"),
+                match n.carrier {
+                    Some(true) => "link up",
+                    Some(false) => "NO LINK",
+                    None => n.operstate.as_str(),
+                },
+                n.speed_mbps
+                    .map(|s| format!(" {s} Mb/s"))
+                    .unwrap_or_default()
+            ));
+        }
+        text.push_str(&format!(
+            "CPUs: {}\n",
+            hw.cpus
+                .iter()
+                .map(|c| c.to_string())
+                .collect::<Vec<_>>()
+                .join(",")
+        ));
+        for (node, cpus) in &hw.numa {
+            text.push_str(&format!(
+                "  NUMA node {node}: {}\n",
+                cpus.iter()
+                    .map(|c| c.to_string())
+                    .collect::<Vec<_>>()
+                    .join(",")
+            ));
+        }
+        text.push_str("Disks:\n");
+        for d in &hw.disks {
+            text.push_str(&format!(
+                "  {:<10} {:>10} {}{}\n",
+                d.name,
+                kuroko_model::units::format_bytes(d.size_bytes),
+                if d.removable { "removable " } else { "" },
+                d.model.as_deref().unwrap_or("")
+            ));
+        }
+        let config = self.config().unwrap_or_default();
+        match self.profile(&config) {
+            None => text.push_str("Board profile: none set (set board NAME)\n"),
+            Some(Err(e)) => text.push_str(&format!("Board profile: {e}\n")),
+            Some(Ok(p)) => {
+                let found = kuroko_board::check(&p, &hw);
+                if found.is_empty() {
+                    text.push_str(&format!(
+                        "Board profile {}: matches this machine\n",
+                        p.board.name
+                    ));
+                } else {
+                    text.push_str(&format!(
+                        "Board profile {}: does not match:\n",
+                        p.board.name
+                    ));
+                    for m in found {
+                        text.push_str(&format!(
+                            "  {} {}\n",
+                            if m.fatal { "ERROR" } else { "note" },
+                            m.message
+                        ));
+                    }
+                }
+            }
+        }
+        self.say(&text)
+    }
+
+    fn ports(&mut self) -> io::Result<()> {
+        let c = self.config().unwrap_or_default();
+        let hw = Hardware::from_sys(&self.paths.sys);
+        let mut text = String::new();
+        for n in &hw.nics {
+            let role = if c.capture.interfaces.contains(&n.name) {
+                "capture"
+            } else if c.management.interface == n.name {
+                "management"
+            } else {
+                "-"
+            };
+            let link = match n.carrier {
+                Some(true) => "link up",
+                Some(false) => "NO LINK",
+                None => n.operstate.as_str(),
+            };
+            text.push_str(&format!("  {:<12} {:<11} {link}\n", n.name, role));
+        }
+        self.say(&text)
+    }
+
+    fn set(&mut self, key: &str, args: &[&str]) -> io::Result<()> {
+        let mut c = match self.config() {
+            Ok(c) => c,
+            Err(e) => return self.say(&format!("the current config cannot be read: {e}")),
+        };
+        let value = args.join(" ");
+        if value.is_empty() {
+            return self.say(&format!("set {key} needs a value; type `help`"));
+        }
+        let list = |v: &str| -> Vec<String> {
+            v.split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(String::from)
+                .collect()
+        };
+        let hw = Hardware::from_sys(&self.paths.sys);
+        match key {
+            "capture" => {
+                let ifs = list(&value);
+                if let Some(missing) = ifs.iter().find(|i| hw.nic(i).is_none()) {
+                    return self.say(&format!(
+                        "no NIC named {missing}; this machine has: {}",
+                        hw.describe_nics()
+                    ));
+                }
+                c.capture.interfaces = ifs;
+                if self.save(&c, "capture ports")? {
+                    self.say(
+                        "Capture uses the new ports when it restarts (kuroko run restarts it).",
+                    )?;
+                }
+            }
+            "management" => {
+                if hw.nic(&value).is_none() {
+                    return self.say(&format!(
+                        "no NIC named {value}; this machine has: {}",
+                        hw.describe_nics()
+                    ));
+                }
+                c.management.interface = value;
+                self.save(&c, "management port")?;
+            }
+            "address" => {
+                let cidr = args[0].to_string();
+                let gw = args.get(1).map(|g| g.to_string());
+                c.management.address = cidr.clone();
+                c.management.gateway = gw.clone().unwrap_or_default();
+                if c.management.interface.is_empty() {
+                    return self.say("set management IF first");
+                }
+                if self.save(&c, "management address")? {
+                    let iface = c.management.interface.clone();
+                    match self.system.set_address(&iface, &cidr, gw.as_deref()) {
+                        Ok(done) => self.say(&format!("applied: {done}"))?,
+                        Err(e) => self.say(&format!("saved, but not applied: {e}"))?,
+                    }
+                }
+            }
+            "time" => match kuroko_model::Timestamp::parse_rfc3339(&value) {
+                Ok(t) => {
+                    let secs = t.nanos() / 1_000_000_000;
+                    match self.system.set_clock(secs) {
+                        Ok(_) => self.say(&format!("clock set to {}", t.to_rfc3339()))?,
+                        Err(e) => self.say(&format!("clock not set: {e}"))?,
+                    }
+                }
+                Err(e) => self.say(&e)?,
+            },
+            "ntp" => {
+                c.management.ntp = if value == "off" {
+                    Vec::new()
+                } else {
+                    list(&value)
+                };
+                if self.save(&c, "NTP servers")? {
+                    let servers = c.management.ntp.clone();
+                    match self.system.set_ntp(&servers) {
+                        Ok(done) => self.say(&format!("applied: {done}"))?,
+                        Err(e) => self.say(&format!("saved, but not applied: {e}"))?,
+                    }
+                }
+            }
+            "timezone" => {
+                c.site.timezone = value;
+                self.save(&c, "time zone (detections and reports use it from now on)")?;
+            }
+            "site" => {
+                c.site.name = value;
+                self.save(&c, "site name")?;
+            }
+            "internal" => {
+                let nets = list(&value);
+                if let Some(bad) = nets.iter().find(|n| parse_net(n).is_err()) {
+                    return self.say(&format!(
+                        "`{bad}` is not an address or CIDR (e.g. 10.0.0.0/8)"
+                    ));
+                }
+                c.site.internal_networks = nets;
+                self.save(&c, "internal networks")?;
+            }
+            "vpn" => {
+                c.site.vpn_pools = if value == "none" {
+                    Vec::new()
+                } else {
+                    list(&value)
+                };
+                self.save(&c, "VPN pools")?;
+            }
+            "board" => {
+                c.management.board = value;
+                match self.profile(&c) {
+                    Some(Err(e)) => self.say(&e)?,
+                    _ => {
+                        self.save(&c, "board profile")?;
+                    }
+                }
+            }
+            other => self.say(&format!(
+                "cannot set `{other}`; one of: {}",
+                SET_KEYS.join(", ")
+            ))?,
+        }
+        Ok(())
+    }
+
+    fn disk_prepare(&mut self) -> io::Result<()> {
+        let c = match self.config() {
+            Ok(c) => c,
+            Err(e) => return self.say(&e),
+        };
+        let data = c.storage.data_dir.clone();
+        if let Err(e) = std::fs::create_dir_all(&data) {
+            return self.say(&format!("cannot create {}: {e}", data.display()));
+        }
+        let budget = match c.storage.budget() {
+            Ok(Budget::Bytes(b)) => b,
+            Ok(Budget::Percent(p)) => match kuroko_ring::filesystem_size(&data) {
+                Ok(fs) => (fs as f64 * p / 100.0) as u64,
+                Err(e) => {
+                    return self.say(&format!(
+                        "cannot size the file system of {}: {e}",
+                        data.display()
+                    ));
+                }
+            },
+            Err(e) => return self.say(&e),
+        };
+        let opts = kuroko_ring::StoreOptions {
+            budget,
+            segment_size: c.storage.segment_size_bytes().unwrap_or(64 << 20),
+            preallocate: kuroko_ring::Preallocate::All,
+            ..Default::default()
+        };
+        self.say(&format!(
+            "Preparing the packet store in {} ({} budget)...",
+            data.display(),
+            kuroko_model::units::format_bytes(budget)
+        ))?;
+        match kuroko_ring::SegmentWriter::open(&data, &opts).and_then(|w| w.close()) {
+            Ok(_) => self.say("Packet store ready."),
+            Err(e) => self.say(&format!("disk prepare failed: {e}")),
+        }
+    }
+
+    fn selftest(&mut self, secs: u64) -> io::Result<()> {
+        let c = self.config().unwrap_or_default();
+        let mut failed = 0;
+        // 1. Packets on every capture port.
+        if c.capture.interfaces.is_empty() {
+            self.say("FAIL capture: no capture port set (set capture IF)")?;
+            failed += 1;
+        }
+        let before: Vec<Option<u64>> = c
+            .capture
+            .interfaces
+            .iter()
+            .map(|i| self.system.rx_packets(i))
+            .collect();
+        if !c.capture.interfaces.is_empty() {
+            self.say(&format!(
+                "Counting packets on {} for {secs} s...",
+                c.capture.interfaces.join(", ")
+            ))?;
+            self.system.sleep(Duration::from_secs(secs));
+        }
+        for (i, b) in c.capture.interfaces.clone().iter().zip(before) {
+            match (b, self.system.rx_packets(i)) {
+                (Some(b), Some(a)) if a > b => {
+                    self.say(&format!("ok   {i}: {} packets in {secs} s", a - b))?
+                }
+                (Some(_), Some(_)) => {
+                    failed += 1;
+                    self.say(&format!(
+                        "FAIL {i}: no packets in {secs} s; check the mirror port and its cable"
+                    ))?
+                }
+                _ => {
+                    failed += 1;
+                    self.say(&format!(
+                        "FAIL {i}: cannot read its counters (is it present?)"
+                    ))?
+                }
+            }
+        }
+        // 2. Disk write speed where the packets go.
+        let data = c.storage.data_dir.clone();
+        match disk_speed(&data) {
+            Ok(mbs) => self.say(&format!(
+                "ok   disk: {mbs:.0} MB/s written and synced in {}",
+                data.display()
+            ))?,
+            Err(e) => {
+                failed += 1;
+                self.say(&format!("FAIL disk: {e}"))?
+            }
+        }
+        // 3. The clock: packets are stamped with it.
+        let now = self.system.now();
+        let year = kuroko_model::Timestamp(now.saturating_mul(1_000_000_000)).to_rfc3339();
+        if (1_704_067_200..4_102_444_800).contains(&now) {
+            self.say(&format!("ok   clock: {year}"))?;
+        } else {
+            failed += 1;
+            self.say(&format!(
+                "FAIL clock: {year} is not plausible; set time or ntp"
+            ))?;
+        }
+        self.say(&if failed == 0 {
+            "Self-test passed.".to_string()
+        } else {
+            format!("Self-test: {failed} problem(s).")
+        })
+    }
+
+    fn password(&mut self) -> io::Result<()> {
+        let Input::Line(old) = self
+            .ed
+            .read_line("current password: ", false, &|_| Vec::new())?
+        else {
+            return Ok(());
+        };
+        if !credential::verify(&self.paths.credential, &old).unwrap_or(false) {
+            return self.say("Wrong password; unchanged.");
+        }
+        let Input::Line(a) = self
+            .ed
+            .read_line("new password: ", false, &|_| Vec::new())?
+        else {
+            return Ok(());
+        };
+        let Input::Line(b) = self.ed.read_line("again: ", false, &|_| Vec::new())? else {
+            return Ok(());
+        };
+        if a != b {
+            return self.say("The two entries differ; unchanged.");
+        }
+        match credential::set(&self.paths.credential, &a) {
+            Ok(()) => self.say("Password changed."),
+            Err(e) => self.say(&e.to_string()),
+        }
+    }
+
+    fn factory_reset(&mut self) -> io::Result<()> {
+        self.say(
+            "This erases the configuration and the technician password (captured data stays).",
+        )?;
+        let Input::Line(confirm) = self
+            .ed
+            .read_line("type RESET to confirm: ", true, &|_| Vec::new())?
+        else {
+            return Ok(());
+        };
+        if confirm.trim() != "RESET" {
+            return self.say("Cancelled.");
+        }
+        for p in [self.paths.config.clone(), self.paths.credential.clone()] {
+            if let Err(e) = std::fs::remove_file(&p)
+                && e.kind() != io::ErrorKind::NotFound
+            {
+                return self.say(&format!("cannot remove {}: {e}", p.display()));
+            }
+        }
+        self.say("Factory reset done. Log in again to set a new password.")
+    }
+}
+
+/// Writes and syncs [`SELFTEST_DISK_BYTES`] in `dir`; MB/s.
+fn disk_speed(dir: &Path) -> Result<f64, String> {
+    std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    let path = dir.join(".selftest");
+    let buf = vec![0x5au8; 1 << 20];
+    let start = Instant::now();
+    let result = (|| -> io::Result<()> {
+        let mut f = std::fs::File::create(&path)?;
+        for _ in 0..SELFTEST_DISK_BYTES / buf.len() {
+            f.write_all(&buf)?;
+        }
+        f.sync_all()
+    })();
+    let secs = start.elapsed().as_secs_f64().max(1e-6);
+    let _ = std::fs::remove_file(&path);
+    result.map_err(|e| format!("writing {}: {e}", path.display()))?;
+    Ok(SELFTEST_DISK_BYTES as f64 / 1e6 / secs)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn completion() {
+        assert_eq!(complete("har"), vec!["hardware"]);
+        assert_eq!(complete("set t"), vec!["set time", "set timezone"]);
+        assert_eq!(complete("show c"), vec!["show config"]);
+        assert!(complete("set time 2026").is_empty());
+    }
+}
