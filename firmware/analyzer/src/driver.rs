@@ -166,164 +166,311 @@ impl State {
     }
 }
 
-/// Analyzes `source` from the checkpoint in `data` to its readable end.
+/// A running analyzer: the engine, the session log and the exactly-once bookkeeping,
+/// kept between reads so that `follow` does not replay on every poll.
+pub struct Analyzer {
+    data: PathBuf,
+    engine: Engine,
+    st: State,
+    /// Where the next read starts.
+    next: PacketPos,
+    last_pos: Option<PacketPos>,
+    last_ts: i64,
+    suppressed: u64,
+    last_checkpoint: Instant,
+    started: Instant,
+    packets: u64,
+    bytes: u64,
+}
+
+impl Analyzer {
+    /// Opens the analyzer state of `data`: truncates the session log to the checkpoint and
+    /// prepares the replay (see the module docs).
+    pub fn open(
+        data: &Path,
+        config: &kuroko_model::config::Config,
+    ) -> Result<Analyzer, AnalyzeError> {
+        let settings = Settings::from_config(config).map_err(AnalyzeError::Settings)?;
+        let files_dir = data.join("files");
+        let budget = config
+            .storage
+            .files_budget_bytes()
+            .map_err(AnalyzeError::Settings)?;
+        let files = FileStore::open(&files_dir, budget).map_err(|source| AnalyzeError::Files {
+            path: files_dir,
+            source,
+        })?;
+        let log_dir = data.join("sessions");
+        let log_err = |source| AnalyzeError::Log {
+            path: log_dir.clone(),
+            source,
+        };
+        let mut log = SessionLogWriter::open(&log_dir).map_err(log_err)?;
+        let cp = checkpoint::load(data)?;
+        let mut engine = Engine::new(settings, Some(files));
+        let mut suppress = HashSet::new();
+        let mut next = PacketPos::default();
+        let mut recent = VecDeque::new();
+        if let Some(cp) = &cp {
+            log.truncate(cp.log).map_err(log_err)?;
+            engine.counters = cp.counters.clone();
+            next = match (cp.restart, cp.analyzed_to) {
+                (Some(r), _) => r,
+                (None, Some(p)) => PacketPos::new(p.seq, p.block, p.idx + 1),
+                (None, None) => PacketPos::default(),
+            };
+            let mut skip: HashMap<String, PacketPos> = HashMap::new();
+            for e in &cp.emitted {
+                if e.first < next {
+                    let last = skip.entry(e.key.clone()).or_insert(e.last);
+                    *last = (*last).max(e.last);
+                } else {
+                    suppress.insert(e.id.clone());
+                }
+                recent.push_back(e.clone());
+            }
+            if let Some(p) = cp.analyzed_to {
+                engine.set_replay_skip(skip, p);
+            }
+        }
+        let st = State {
+            log,
+            log_dir,
+            suppress,
+            recent,
+            written: 0,
+            replay_overflow: 0,
+            error: None,
+        };
+        Ok(Analyzer {
+            data: data.to_path_buf(),
+            engine,
+            st,
+            next,
+            last_pos: cp.as_ref().and_then(|c| c.analyzed_to),
+            last_ts: cp.as_ref().map_or(0, |c| c.analyzed_ts_ns),
+            suppressed: 0,
+            last_checkpoint: Instant::now(),
+            started: Instant::now(),
+            packets: 0,
+            bytes: 0,
+        })
+    }
+
+    /// Reads every packet `source` has after what was analyzed; returns how many.
+    pub fn catch_up(
+        &mut self,
+        source: &mut dyn PacketSource,
+        opts: &mut RunOptions<'_>,
+    ) -> Result<u64, AnalyzeError> {
+        let before = self.packets;
+        let Analyzer {
+            data,
+            engine,
+            st,
+            last_pos,
+            last_ts,
+            suppressed,
+            last_checkpoint,
+            packets,
+            bytes,
+            ..
+        } = self;
+        let mut progress_at = Instant::now();
+        source.visit(self.next, &mut |p| {
+            *packets += 1;
+            *bytes += p.data.len() as u64;
+            let pin = PacketIn {
+                pos: p.pos,
+                ts_ns: p.ts_ns,
+                iface: p.iface,
+                data: p.data,
+            };
+            engine.packet(pin, &mut |e| st.emit(e, suppressed));
+            if st.error.is_some() {
+                return ControlFlow::Break(());
+            }
+            if last_pos.is_none_or(|l| p.pos > l) {
+                *last_pos = Some(p.pos);
+                *last_ts = p.ts_ns;
+            }
+            let due = opts
+                .checkpoint_every_packets
+                .is_some_and(|n| n > 0 && packets.is_multiple_of(n))
+                || (packets.is_multiple_of(4096)
+                    && last_checkpoint.elapsed() >= opts.checkpoint_interval);
+            if due {
+                engine.counters.sessions_suppressed_on_replay += std::mem::take(suppressed);
+                if let Err(e) = write_checkpoint(data, engine, st, *last_pos, *last_ts) {
+                    st.error = Some(e);
+                    return ControlFlow::Break(());
+                }
+                *last_checkpoint = Instant::now();
+            }
+            if opts.abort_after_packets.is_some_and(|n| *packets >= n) {
+                // Crash test: die like kill -9, without flushing anything.
+                std::process::abort();
+            }
+            if opts
+                .stop_without_checkpoint_after
+                .is_some_and(|n| *packets >= n)
+            {
+                st.error = Some(AnalyzeError::StoppedForTest(*packets));
+                return ControlFlow::Break(());
+            }
+            if let Some(cb) = opts.progress.as_mut()
+                && packets.is_multiple_of(65536)
+                && progress_at.elapsed() >= Duration::from_millis(500)
+            {
+                progress_at = Instant::now();
+                cb(Progress {
+                    packets: *packets,
+                    bytes: *bytes,
+                    sessions: st.written,
+                    open_flows: engine.open_flows(),
+                });
+            }
+            ControlFlow::Continue(())
+        })?;
+        if let Some(e) = self.st.error.take() {
+            return Err(e);
+        }
+        if let Some(p) = self.last_pos {
+            self.next = PacketPos::new(p.seq, p.block, p.idx + 1);
+        }
+        Ok(self.packets - before)
+    }
+
+    /// Closes flows idle longer than their timeout at `now_ns` (follow mode uses the wall
+    /// clock when no packets come, so sessions end even when traffic stops).
+    pub fn expire_at(&mut self, now_ns: i64) -> Result<(), AnalyzeError> {
+        let Analyzer {
+            engine,
+            st,
+            suppressed,
+            ..
+        } = self;
+        engine.expire_at(now_ns, &mut |e| st.emit(e, suppressed));
+        self.st.error.take().map_or(Ok(()), Err)
+    }
+
+    /// End of the readable input: close every flow (`close_all`) or only the idle ones,
+    /// then checkpoint.
+    pub fn end_of_input(&mut self, close_all: bool) -> Result<(), AnalyzeError> {
+        let Analyzer {
+            engine,
+            st,
+            suppressed,
+            ..
+        } = self;
+        if close_all {
+            engine.close_all("end_of_input", &mut |e| st.emit(e, suppressed));
+        } else {
+            let now = engine.now();
+            engine.expire_at(now, &mut |e| st.emit(e, suppressed));
+        }
+        if let Some(e) = self.st.error.take() {
+            return Err(e);
+        }
+        self.checkpoint()
+    }
+
+    /// Syncs the session log and writes the checkpoint.
+    pub fn checkpoint(&mut self) -> Result<(), AnalyzeError> {
+        self.engine.counters.sessions_suppressed_on_replay += std::mem::take(&mut self.suppressed);
+        write_checkpoint(
+            &self.data,
+            &mut self.engine,
+            &mut self.st,
+            self.last_pos,
+            self.last_ts,
+        )?;
+        self.last_checkpoint = Instant::now();
+        Ok(())
+    }
+
+    pub fn counters(&self) -> &Counters {
+        &self.engine.counters
+    }
+
+    pub fn progress(&self) -> Progress {
+        Progress {
+            packets: self.packets,
+            bytes: self.bytes,
+            sessions: self.st.written,
+            open_flows: self.engine.open_flows(),
+        }
+    }
+
+    fn summary(&self, source: &mut dyn PacketSource) -> Result<Summary, AnalyzeError> {
+        let head_ts = source.head()?.map_or(self.last_ts, |(_, ts)| ts);
+        Ok(Summary {
+            packets: self.packets,
+            bytes: self.bytes,
+            sessions_written: self.st.written,
+            open_flows_kept: self.engine.open_flows(),
+            counters: self.engine.counters.clone(),
+            elapsed: self.started.elapsed(),
+            lag_ns: head_ts.saturating_sub(self.last_ts).max(0),
+        })
+    }
+}
+
+/// Analyzes `source` from the checkpoint in `data` to its readable end (`kuroko analyze`).
 pub fn run(
     data: &Path,
     config: &kuroko_model::config::Config,
     source: &mut dyn PacketSource,
-    opts: RunOptions<'_>,
+    mut opts: RunOptions<'_>,
 ) -> Result<Summary, AnalyzeError> {
-    let started = Instant::now();
-    let settings = Settings::from_config(config).map_err(AnalyzeError::Settings)?;
-    let files_dir = data.join("files");
-    let budget = config
-        .storage
-        .files_budget_bytes()
-        .map_err(AnalyzeError::Settings)?;
-    let files = FileStore::open(&files_dir, budget).map_err(|source| AnalyzeError::Files {
-        path: files_dir,
-        source,
-    })?;
-    let log_dir = data.join("sessions");
-    let log_err = |source| AnalyzeError::Log {
-        path: log_dir.clone(),
-        source,
-    };
-    let mut log = SessionLogWriter::open(&log_dir).map_err(log_err)?;
-    let cp = checkpoint::load(data)?;
-    let mut engine = Engine::new(settings.clone(), Some(files));
-    let mut suppress = HashSet::new();
-    let mut from = PacketPos::default();
-    let mut recent = VecDeque::new();
-    if let Some(cp) = &cp {
-        log.truncate(cp.log).map_err(log_err)?;
-        engine.counters = cp.counters.clone();
-        from = match (cp.restart, cp.analyzed_to) {
-            (Some(r), _) => r,
-            (None, Some(p)) => PacketPos::new(p.seq, p.block, p.idx + 1),
-            (None, None) => PacketPos::default(),
-        };
-        let mut skip: HashMap<String, PacketPos> = HashMap::new();
-        for e in &cp.emitted {
-            if e.first < from {
-                let last = skip.entry(e.key.clone()).or_insert(e.last);
-                *last = (*last).max(e.last);
-            } else {
-                suppress.insert(e.id.clone());
-            }
-            recent.push_back(e.clone());
-        }
-        if let Some(p) = cp.analyzed_to {
-            engine.set_replay_skip(skip, p);
-        }
-    }
-    let mut st = State {
-        log,
-        log_dir: log_dir.clone(),
-        suppress,
-        recent,
-        written: 0,
-        replay_overflow: 0,
-        error: None,
-    };
-    let mut last_pos: Option<PacketPos> = cp.as_ref().and_then(|c| c.analyzed_to);
-    let mut last_ts = cp.as_ref().map_or(0, |c| c.analyzed_ts_ns);
-    let mut packets = 0u64;
-    let mut bytes = 0u64;
-    let mut last_checkpoint = Instant::now();
-    let mut progress_at = Instant::now();
-    let mut opts = opts;
-    let mut suppressed = 0u64;
-
-    source.visit(from, &mut |p| {
-        packets += 1;
-        bytes += p.data.len() as u64;
-        let pin = PacketIn {
-            pos: p.pos,
-            ts_ns: p.ts_ns,
-            iface: p.iface,
-            data: p.data,
-        };
-        engine.packet(pin, &mut |e| st.emit(e, &mut suppressed));
-        if st.error.is_some() {
-            return ControlFlow::Break(());
-        }
-        if last_pos.is_none_or(|l| p.pos > l) {
-            last_pos = Some(p.pos);
-            last_ts = p.ts_ns;
-        }
-        let due = opts
-            .checkpoint_every_packets
-            .is_some_and(|n| n > 0 && packets.is_multiple_of(n))
-            || (packets.is_multiple_of(4096)
-                && last_checkpoint.elapsed() >= opts.checkpoint_interval);
-        if due {
-            engine.counters.sessions_suppressed_on_replay += std::mem::take(&mut suppressed);
-            if let Err(e) = write_checkpoint(data, &mut engine, &mut st, last_pos, last_ts) {
-                st.error = Some(e);
-                return ControlFlow::Break(());
-            }
-            last_checkpoint = Instant::now();
-        }
-        if opts.abort_after_packets.is_some_and(|n| packets >= n) {
-            // Crash test: die like kill -9, without flushing anything.
-            std::process::abort();
-        }
-        if opts
-            .stop_without_checkpoint_after
-            .is_some_and(|n| packets >= n)
-        {
-            st.error = Some(AnalyzeError::StoppedForTest(packets));
-            return ControlFlow::Break(());
-        }
-        if let Some(cb) = opts.progress.as_mut()
-            && packets.is_multiple_of(65536)
-            && progress_at.elapsed() >= Duration::from_millis(500)
-        {
-            progress_at = Instant::now();
-            cb(Progress {
-                packets,
-                bytes,
-                sessions: st.written,
-                open_flows: engine.open_flows(),
-            });
-        }
-        ControlFlow::Continue(())
-    })?;
-    if let Some(e) = st.error.take() {
-        return Err(e);
-    }
-    let writer_active = source.writer_active();
-    let close_all = opts.close_all_at_end.unwrap_or(!writer_active);
-    if close_all {
-        engine.close_all("end_of_input", &mut |e| st.emit(e, &mut suppressed));
-    } else {
-        let now = engine.now();
-        engine.expire_at(now, &mut |e| st.emit(e, &mut suppressed));
-    }
-    engine.counters.sessions_suppressed_on_replay += suppressed;
-    if let Some(e) = st.error.take() {
-        return Err(e);
-    }
-    write_checkpoint(data, &mut engine, &mut st, last_pos, last_ts)?;
-    let head_ts = source.head()?.map_or(last_ts, |(_, ts)| ts);
+    let mut a = Analyzer::open(data, config)?;
+    a.catch_up(source, &mut opts)?;
+    let close_all = opts
+        .close_all_at_end
+        .unwrap_or_else(|| !source.writer_active());
+    a.end_of_input(close_all)?;
     if let Some(cb) = opts.progress.as_mut() {
-        cb(Progress {
-            packets,
-            bytes,
-            sessions: st.written,
-            open_flows: engine.open_flows(),
-        });
+        cb(a.progress());
     }
-    Ok(Summary {
-        packets,
-        bytes,
-        sessions_written: st.written,
-        open_flows_kept: engine.open_flows(),
-        counters: engine.counters.clone(),
-        elapsed: started.elapsed(),
-        lag_ns: head_ts.saturating_sub(last_ts).max(0),
-    })
+    a.summary(source)
+}
+
+/// How long `follow` waits when the store has nothing new.
+pub const FOLLOW_POLL: Duration = Duration::from_millis(500);
+/// In follow mode, idle timeouts use the wall clock minus this margin when no packets come
+/// (capture timestamps trail the wall clock by the capture ring's flush interval).
+pub const FOLLOW_CLOCK_MARGIN_NS: i64 = 5_000_000_000;
+
+/// Packets newer than this (against the wall clock) count as live traffic.
+pub const FOLLOW_LIVE_WINDOW_NS: i64 = 600_000_000_000;
+
+/// Follows the store continuously (`kuroko run`) until `stop` is set: reads what is new,
+/// checkpoints every interval, ends idle sessions by the wall clock when traffic stops.
+/// On stop, writes a final checkpoint and keeps open flows for the next start.
+pub fn follow(
+    data: &Path,
+    config: &kuroko_model::config::Config,
+    source: &mut dyn PacketSource,
+    stop: &std::sync::atomic::AtomicBool,
+    mut opts: RunOptions<'_>,
+) -> Result<Summary, AnalyzeError> {
+    let mut a = Analyzer::open(data, config)?;
+    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+        let n = a.catch_up(source, &mut opts)?;
+        if n == 0 {
+            // Only for live traffic: an old pcap being imported must keep packet time.
+            let wall = kuroko_model::Timestamp::now().nanos();
+            if wall.saturating_sub(a.engine.now()) < FOLLOW_LIVE_WINDOW_NS {
+                a.expire_at(wall.saturating_sub(FOLLOW_CLOCK_MARGIN_NS))?;
+            }
+            if a.last_checkpoint.elapsed() >= opts.checkpoint_interval {
+                a.checkpoint()?;
+            }
+            std::thread::sleep(FOLLOW_POLL);
+        }
+    }
+    a.end_of_input(false)?;
+    a.summary(source)
 }
 
 fn write_checkpoint(

@@ -24,7 +24,8 @@ pub struct Args {
     /// Abort like kill -9 after N packets (crash tests).
     #[arg(long, value_name = "N", hide = true)]
     pub abort_after_packets: Option<u64>,
-    /// Keep running at normal CPU and I/O priority.
+    /// Keep normal CPU and I/O priority even while a capture is writing to the store
+    /// (by default the analyzer then runs SCHED_IDLE with idle I/O priority).
     #[arg(long)]
     pub foreground_priority: bool,
 }
@@ -34,15 +35,17 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let data = &args.data.data;
     std::fs::create_dir_all(data)
         .with_context(|| format!("cannot create the data directory {}", data.display()))?;
-    if !args.foreground_priority {
-        for problem in kuroko_analyzer::sys::become_background(&config.analyzer.cores) {
-            eprintln!("kuroko analyze: running at normal priority: {problem}");
-        }
-    }
     let mut source: Box<dyn kuroko_analyzer::PacketSource> = match &args.pcap {
         Some(p) => Box::new(kuroko_analyzer::PcapSource::open(p)?),
         None => open_store(data)?,
     };
+    // Background priority protects a running capture; with no capture writing (an import,
+    // a finished recording) there is nothing to protect and we use the whole machine.
+    if !args.foreground_priority && source.writer_active() {
+        for problem in kuroko_analyzer::sys::become_background(&config.analyzer.cores) {
+            eprintln!("kuroko analyze: running at normal priority: {problem}");
+        }
+    }
     let tty = std::io::stderr().is_terminal();
     let started = std::time::Instant::now();
     let mut show = |p: driver::Progress| {
@@ -100,4 +103,94 @@ fn open_store(data: &std::path::Path) -> anyhow::Result<Box<dyn kuroko_analyzer:
         )
     })?;
     Ok(Box::new(source))
+}
+
+/// The `analyzer` section of `kuroko status`: position, lag behind the store, counters.
+pub fn status_section(data: &std::path::Path) -> super::status::Section {
+    use serde_json::json;
+    let section = |json: serde_json::Value, rows: Vec<(String, String)>| super::status::Section {
+        key: "analyzer",
+        title: "Analyzer",
+        json,
+        rows,
+    };
+    let cp = match kuroko_analyzer::driver::status(data) {
+        Ok(Some(cp)) => cp,
+        Ok(None) => {
+            return section(
+                json!({"present": false}),
+                vec![("state".into(), "not run yet (`kuroko analyze`)".into())],
+            );
+        }
+        Err(e) => {
+            return section(
+                json!({"present": false, "error": e.to_string()}),
+                vec![("state".into(), format!("unreadable: {e}"))],
+            );
+        }
+    };
+    let mut lag_bytes = None;
+    let mut lag_secs = None;
+    if let Ok(mut store) = kuroko_analyzer::store::StoreSource::open(data) {
+        use kuroko_analyzer::PacketSource;
+        if let Some(pos) = cp.analyzed_to {
+            let next = kuroko_analyzer::PacketPos::new(pos.seq, pos.block, pos.idx + 1);
+            // The store counts lag in whole blocks; look whether anything newer exists at all.
+            let mut newer = false;
+            let _ = store.visit(next, &mut |_| {
+                newer = true;
+                std::ops::ControlFlow::Break(())
+            });
+            lag_bytes = Some(if newer { store.lag_bytes(next) } else { 0 });
+        }
+        if let Ok(Some((_, head_ts))) = store.head() {
+            lag_secs = Some((head_ts.saturating_sub(cp.analyzed_ts_ns)).max(0) as f64 / 1e9);
+        }
+    }
+    let c = &cp.counters;
+    let json = json!({
+        "present": true,
+        "analyzed_to": cp.analyzed_to.map(|p| p.session_id()),
+        "analyzed_time": (cp.analyzed_ts_ns > 0).then(|| kuroko_model::Timestamp::from_nanos(cp.analyzed_ts_ns).to_rfc3339()),
+        "lag_bytes": lag_bytes,
+        "lag_seconds": lag_secs,
+        "open_flows_at_checkpoint": cp.restart.is_some(),
+        "session_log": cp.log,
+        "checkpoint_time": kuroko_model::Timestamp::from_nanos(cp.written_at_ns).to_rfc3339(),
+        "counters": c,
+    });
+    let mut rows = vec![
+        (
+            "analyzed up to".to_string(),
+            if cp.analyzed_ts_ns > 0 {
+                kuroko_model::Timestamp::from_nanos(cp.analyzed_ts_ns).to_rfc3339()
+            } else {
+                "nothing yet".into()
+            },
+        ),
+        (
+            "lag".into(),
+            match (lag_bytes, lag_secs) {
+                (Some(b), Some(s)) => format!(
+                    "{} behind, {s:.1} s of capture",
+                    kuroko_model::units::format_bytes(b)
+                ),
+                _ => "unknown (no store)".into(),
+            },
+        ),
+        ("packets analyzed".into(), c.packets.to_string()),
+        ("sessions written".into(), c.sessions_emitted.to_string()),
+    ];
+    for (name, v) in [
+        ("decode errors", c.decode_errors),
+        ("ip fragments dropped", c.ip_fragments_dropped),
+        ("evicted flows", c.evicted_flows),
+        ("tcp gaps", c.tcp_gaps),
+        ("tcp overlaps", c.tcp_overlaps),
+        ("out-of-order dropped", c.ooo_dropped),
+        ("files stored", c.files_stored),
+    ] {
+        rows.push((name.into(), v.to_string()));
+    }
+    section(json, rows)
 }

@@ -48,7 +48,11 @@ pub struct Section {
 
 /// Every section, in table order.
 pub fn sections(ctx: &Context) -> anyhow::Result<Vec<Section>> {
-    Ok(vec![store_section(ctx)?])
+    Ok(vec![
+        store_section(ctx)?,
+        super::capture::status_section(&ctx.data),
+        super::analyze::status_section(&ctx.data),
+    ])
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
