@@ -42,6 +42,8 @@ pub fn risk_rgb(r: kuroko_model::Risk) -> (u8, u8, u8) {
 pub struct Metrics {
     data: Vec<u8>,
     upem: f32,
+    /// Advance per char in em, filled on first use (parsing the face per call is slow).
+    advances: std::cell::RefCell<std::collections::HashMap<char, f32>>,
 }
 
 impl Metrics {
@@ -50,6 +52,7 @@ impl Metrics {
         Some(Metrics {
             upem: face.units_per_em() as f32,
             data: data.to_vec(),
+            advances: Default::default(),
         })
     }
     fn face(&self) -> Option<rustybuzz::ttf_parser::Face<'_>> {
@@ -60,18 +63,19 @@ impl Metrics {
     }
     /// Width of `text` at `size` points.
     pub fn width(&self, text: &str, size: f32) -> f32 {
-        let Some(face) = self.face() else {
-            return text.chars().count() as f32 * size;
-        };
-        text.chars()
-            .map(|c| {
-                face.glyph_index(c)
-                    .and_then(|g| face.glyph_hor_advance(g))
+        let mut cache = self.advances.borrow_mut();
+        let mut face = None;
+        let mut em = 0.0;
+        for c in text.chars() {
+            em += *cache.entry(c).or_insert_with(|| {
+                let f = face.get_or_insert_with(|| self.face());
+                f.as_ref()
+                    .and_then(|f| f.glyph_index(c).and_then(|g| f.glyph_hor_advance(g)))
                     .map(|a| a as f32 / self.upem)
                     .unwrap_or(1.0)
-            })
-            .sum::<f32>()
-            * size
+            });
+        }
+        em * size
     }
     /// Breaks `text` into lines no wider than `w`: at spaces inside Latin text, anywhere
     /// between CJK characters, and at explicit newlines.
