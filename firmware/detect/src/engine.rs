@@ -11,7 +11,7 @@ use crate::catalog::RuleId;
 use crate::context::Context;
 use crate::error::DetectError;
 use crate::render;
-use crate::rules::{self, Hit, vpn_upload::VpnUploads};
+use crate::rules::{self, Hit, streaming::Relays, vpn_upload::VpnUploads};
 use kuroko_model::SessionRecord;
 use kuroko_model::config::{Config, LevelOverride};
 use kuroko_model::finding::{Finding, Lang};
@@ -47,6 +47,8 @@ pub struct EngineState {
     pub vpn: VpnUploads,
     #[serde(default)]
     pub stats: EngineStats,
+    #[serde(default)]
+    pub relays: Relays,
 }
 
 pub struct Engine {
@@ -55,6 +57,7 @@ pub struct Engine {
     overrides: BTreeMap<String, LevelOverride>,
     aggregates: BTreeMap<Key, Aggregate>,
     vpn: VpnUploads,
+    relays: Relays,
     stats: EngineStats,
     scratch: Vec<Hit>,
 }
@@ -76,6 +79,7 @@ impl Engine {
             overrides: config.detect.overrides.clone(),
             aggregates: BTreeMap::new(),
             vpn: VpnUploads::default(),
+            relays: Relays::default(),
             stats: EngineStats::default(),
             scratch: Vec::new(),
         })
@@ -94,6 +98,8 @@ impl Engine {
         let mut hits = std::mem::take(&mut self.scratch);
         hits.clear();
         rules::check_stateless(&self.ctx, s, &mut hits);
+        self.relays.learn(&self.ctx, s);
+        rules::streaming::check(&self.ctx, &self.relays, s, &mut hits);
         if self.enabled[RuleId::VpnLargeUpload.index()] {
             self.vpn.observe(&self.ctx, s, &mut hits);
         }
@@ -185,6 +191,7 @@ impl Engine {
             aggregates: self.aggregates.values().cloned().collect(),
             vpn: self.vpn.clone(),
             stats: self.stats.clone(),
+            relays: self.relays.clone(),
         }
     }
 
@@ -194,6 +201,7 @@ impl Engine {
         self.aggregates.clear();
         self.stats = state.stats;
         self.vpn = state.vpn;
+        self.relays = state.relays;
         for a in state.aggregates {
             match RuleId::parse(&a.rule) {
                 Some(r) => {

@@ -292,3 +292,42 @@ fn ordinary_office_sessions_yield_nothing_above_grade_e() {
     assert!(above_e.is_empty(), "{above_e:#?}");
     assert!(e.stats().sessions_observed >= 30);
 }
+
+#[test]
+fn resolvers_and_proxies_are_not_named_for_their_clients_lookups() {
+    let mut e = Engine::new(&Config::default()).unwrap();
+    let t = office_hours();
+    // The user asks the inside resolver, which asks upstream.
+    e.observe(&dns("q1", "10.0.0.41", "10.0.0.2", "www.netflix.com", t));
+    e.observe(&dns("q2", "10.0.0.2", "8.8.8.8", "www.netflix.com", t));
+    // A user tunnels through the inside proxy, which fetches upstream.
+    let mut connect = web(
+        "c1",
+        "10.0.0.42",
+        "10.0.0.3",
+        "www.netflix.com:443",
+        "www.netflix.com:443",
+        t,
+    );
+    {
+        let h = connect.http.as_mut().unwrap();
+        h.transactions[0].method = "CONNECT".into();
+    }
+    e.observe(&connect);
+    e.observe(&tls(
+        "p1",
+        "10.0.0.3",
+        "198.38.120.10",
+        "www.netflix.com",
+        t,
+    ));
+    let f: Vec<_> = e
+        .findings(Lang::En)
+        .into_iter()
+        .filter(|f| f.rule == "streaming_or_adult_in_business_hours")
+        .collect();
+    let clients: Vec<_> = f.iter().map(|f| f.client.clone().unwrap()).collect();
+    assert_eq!(clients.len(), 2, "{f:#?}");
+    assert!(clients.contains(&"10.0.0.41".to_string()));
+    assert!(clients.contains(&"10.0.0.42".to_string()));
+}

@@ -71,7 +71,8 @@ pub(crate) fn has_payload(s: &SessionRecord) -> bool {
     s.bytes_up > 0 || s.bytes_down > 0
 }
 
-/// The rules that need no state across sessions, in catalog order.
+/// The rules that need no state across sessions (the engine adds the stateful ones:
+/// streaming with its relays, VPN upload windows).
 pub(crate) fn check_stateless(
     ctx: &crate::context::Context,
     s: &SessionRecord,
@@ -85,7 +86,6 @@ pub(crate) fn check_stateless(
     telnet::check(ctx, s, out);
     ftp::check(ctx, s, out);
     ssh_external::check(ctx, s, out);
-    streaming::check(ctx, s, out);
     oracle::check(ctx, s, out);
     reputation::check(ctx, s, out);
     http_connect::check(ctx, s, out);
@@ -129,6 +129,7 @@ pub(crate) mod testutil {
     pub fn run(ctx: &crate::context::Context, s: &SessionRecord) -> Vec<super::Hit> {
         let mut out = Vec::new();
         super::check_stateless(ctx, s, &mut out);
+        super::streaming::check(ctx, &super::streaming::Relays::default(), s, &mut out);
         out
     }
 }

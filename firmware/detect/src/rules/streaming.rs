@@ -4,18 +4,70 @@
 //! in the site's time zone (`[site] timezone`, `business_hours`; DST and weekends follow
 //! from the zone's rules). Kept per client; the sites are aggregated (`peer` = the
 //! matched domain), because the question for the consultant is "who", not "which CDN
-//! node".
+//! node". Resolvers and proxies inside the site are learnt from the traffic and not
+//! named themselves (see [`Relays`]).
 
 use super::Hit;
 use crate::catalog::RuleId;
 use crate::context::Context;
 use kuroko_model::SessionRecord;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeSet;
+use std::net::IpAddr;
 
 /// Most host names looked at in one session (HTTP keep-alive, DNS over TCP).
 const MAX_HOSTS_PER_SESSION: usize = 32;
 
-pub fn check(ctx: &Context, s: &SessionRecord, out: &mut Vec<Hit>) {
-    if !ctx.is_internal(s.client.ip) || !ctx.in_business_hours(s.start) {
+/// Inside hosts that resolve or fetch for others (DNS resolvers, proxies), learnt from
+/// the traffic: their own upstream lookups and fetches repeat what their clients asked,
+/// so attributing them would name the server instead of the person.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+pub struct Relays {
+    hosts: BTreeSet<IpAddr>,
+    /// Relays not remembered because `MAX_RELAYS` were known.
+    pub dropped: u64,
+}
+
+/// Relays remembered at most.
+pub const MAX_RELAYS: usize = 1024;
+
+impl Relays {
+    /// Learns from one session: an inside server answering DNS for, or tunnelling
+    /// CONNECT for, an inside client is a relay.
+    pub fn learn(&mut self, ctx: &Context, s: &SessionRecord) {
+        let relays = match s.protocol.as_str() {
+            "dns" => s.dns.is_some(),
+            "http" => s.http.as_ref().is_some_and(|h| {
+                h.transactions
+                    .iter()
+                    .any(|t| t.method.eq_ignore_ascii_case("CONNECT"))
+            }),
+            _ => false,
+        };
+        if !relays
+            || !ctx.is_internal(s.client.ip)
+            || !ctx.is_internal(s.server.ip)
+            || self.hosts.contains(&s.server.ip)
+        {
+            return;
+        }
+        if self.hosts.len() >= MAX_RELAYS {
+            self.dropped += 1;
+        } else {
+            self.hosts.insert(s.server.ip);
+        }
+    }
+
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        self.hosts.contains(&ip)
+    }
+}
+
+pub fn check(ctx: &Context, relays: &Relays, s: &SessionRecord, out: &mut Vec<Hit>) {
+    if !ctx.is_internal(s.client.ip)
+        || !ctx.in_business_hours(s.start)
+        || relays.contains(s.client.ip)
+    {
         return;
     }
     let mut hosts: Vec<&str> = Vec::new();
