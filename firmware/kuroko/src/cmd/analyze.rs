@@ -84,13 +84,59 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         );
     }
 
-    // ---- Consumers of the session log plug in here. ------------------------------------
-    // The index (kuroko-index) and detections (kuroko-detect) each follow DATA/sessions/
-    // from their own durable cursor (kuroko_model::sessionlog::LogPos), so they are run
-    // after the analyzer and simply catch up with the log, e.g.:
-    //   kuroko_index::catch_up(data, &config)?;
-    //   kuroko_detect::catch_up(data, &config)?;
-    // -------------------------------------------------------------------------------------
+    // ---- Consumers of the session log. -----------------------------------------------
+    // The index (with alert conditions), detections and the evidence export each follow
+    // DATA/sessions/ from their own durable cursor, so each simply catches up with the log.
+    // One failing does not stop the others; the command fails if any did.
+    let mut failures = Vec::new();
+    match kuroko_index::ingest_pending(data, &config) {
+        Ok(s) if tty => eprintln!(
+            "indexed {} sessions ({} alerts{}{})",
+            s.indexed,
+            s.alerts,
+            if s.alert_delivery_failures > 0 {
+                format!(
+                    ", {} deliveries failed and will be retried",
+                    s.alert_delivery_failures
+                )
+            } else {
+                String::new()
+            },
+            if s.bad_records > 0 {
+                format!(", {} damaged log lines skipped", s.bad_records)
+            } else {
+                String::new()
+            }
+        ),
+        Ok(_) => {}
+        Err(e) => failures.push(format!("indexing: {e}")),
+    }
+    match kuroko_detect::run_pending(data, &config) {
+        Ok(s) if tty => eprintln!(
+            "detections: {} sessions checked, {} findings ({} new)",
+            s.sessions, s.findings, s.new_findings
+        ),
+        Ok(_) => {}
+        Err(e) => failures.push(format!("detections: {e}")),
+    }
+    match crate::evidence::export_pending(data, &config) {
+        Ok(s) if tty && s.sessions_exported > 0 => eprintln!(
+            "evidence: {} sessions of {} findings kept ({} packets){}",
+            s.sessions_exported,
+            s.findings,
+            s.packets,
+            if s.sessions_over_budget > 0 {
+                format!(", {} over the evidence budget", s.sessions_over_budget)
+            } else {
+                String::new()
+            }
+        ),
+        Ok(_) => {}
+        Err(e) => failures.push(format!("evidence: {e:#}")),
+    }
+    if !failures.is_empty() {
+        anyhow::bail!("{}", failures.join("; "));
+    }
     Ok(())
 }
 
