@@ -574,6 +574,7 @@ impl<'a> Iterator for Records<'a> {
 
 #[cfg(test)]
 mod tests {
+    extern crate std;
     use super::*;
     use std::vec::Vec;
 
@@ -658,6 +659,3 @@ mod tests {
         assert_eq!(e.name(), "eth1");
     }
 }
-
-#[cfg(test)]
-extern crate std;

@@ -254,7 +254,7 @@ impl<'a> PcapReader<'a> {
             }
             let ty = rd32(b, big);
             let len = rd32(&b[4..], big) as usize;
-            if len < 12 || len % 4 != 0 || len > MAX_PCAPNG_BLOCK {
+            if len < 12 || !len.is_multiple_of(4) || len > MAX_PCAPNG_BLOCK {
                 if pos == 0 {
                     return Err(PcapError::Malformed {
                         what: "pcapng block",
@@ -314,7 +314,7 @@ impl<'a> PcapReader<'a> {
             let big = self.ng_big_endian;
             let ty = rd32(rest, big);
             let len = rd32(&rest[4..], big) as usize;
-            if len < 12 || len % 4 != 0 || len > MAX_PCAPNG_BLOCK {
+            if len < 12 || !len.is_multiple_of(4) || len > MAX_PCAPNG_BLOCK {
                 return self.fail("pcapng block", format!("block length {len}"));
             }
             if rest.len() < len {
@@ -497,7 +497,7 @@ fn ng_iface_options(mut opts: &[u8], big: bool) -> (u8, i64, String) {
 fn ng_ts_to_ns(ts: u64, tsresol: u8) -> u64 {
     let v = (tsresol & 0x7f) as u32;
     let ns = if tsresol & 0x80 != 0 {
-        ((ts as u128 * 1_000_000_000) >> v.min(127)) as u128
+        (ts as u128 * 1_000_000_000) >> v.min(127)
     } else if v <= 9 {
         ts as u128 * 10u128.pow(9 - v)
     } else {
@@ -588,7 +588,7 @@ pub fn import(
         rep.first_ts = Some(rep.first_ts.map_or(p.ts_ns, |t| t.min(p.ts_ns)));
         rep.last_ts = Some(rep.last_ts.map_or(p.ts_ns, |t| t.max(p.ts_ns)));
         n += 1;
-        if n % 65536 == 0 {
+        if n.is_multiple_of(65536) {
             progress(reader.position());
         }
     }

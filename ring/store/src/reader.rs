@@ -505,7 +505,8 @@ impl SegmentMap {
 pub struct Packets<'a> {
     seg: &'a SegmentMap,
     scan: BlockScan<'a>,
-    block: Option<(u64, Records<'a>, u32)>,
+    /// (offset, on-disk length, records, index of the next record) of the current block.
+    block: Option<(u64, u64, Records<'a>, u32)>,
     skip: u32,
     skip_at: Option<u64>,
     from: u64,
@@ -607,7 +608,7 @@ impl<'a> Iterator for Packets<'a> {
 
     fn next(&mut self) -> Option<PacketView<'a>> {
         loop {
-            if let Some((off, records, idx)) = &mut self.block {
+            if let Some((off, len, records, idx)) = &mut self.block {
                 match records.next() {
                     Some(Ok(r)) => {
                         let i = *idx;
@@ -638,6 +639,12 @@ impl<'a> Iterator for Packets<'a> {
                         continue;
                     }
                     None => {
+                        // Block done: resume after it.
+                        self.end = Position {
+                            seq: self.seg.info.seq,
+                            offset: (*off + *len) as u32,
+                            record: 0,
+                        };
                         self.block = None;
                         continue;
                     }
@@ -674,7 +681,7 @@ impl<'a> Iterator for Packets<'a> {
                         idx = self.skip;
                     }
                     self.skip_at = None;
-                    self.block = Some((b.offset, records, idx));
+                    self.block = Some((b.offset, h.disk_len(), records, idx));
                 }
                 BlockEvent::BadPayload(b) => {
                     self.skip_at = None;

@@ -72,7 +72,7 @@ pub fn header_ok(h: &SegmentHeader, g: &Geometry) -> bool {
 /// Validates the block header at `off` for segment generation `seq`.
 pub fn block_at<'a>(seg: &'a [u8], g: &Geometry, off: u64, seq: u64) -> Option<&'a BlockHeader> {
     let chunk_end = g.chunk_range(g.chunk_of(off)).1.min(seg.len() as u64);
-    if off % fmt::ALIGN != 0 || off + BLOCK_HEADER_LEN as u64 > chunk_end {
+    if !off.is_multiple_of(fmt::ALIGN) || off + BLOCK_HEADER_LEN as u64 > chunk_end {
         return None;
     }
     let h = fmt::block_header(&seg[off as usize..])?;

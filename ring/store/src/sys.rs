@@ -30,7 +30,7 @@ unsafe impl Send for AlignedBuf {}
 impl AlignedBuf {
     pub fn new(len: usize) -> AlignedBuf {
         assert!(
-            len > 0 && len % BUF_ALIGN == 0,
+            len > 0 && len.is_multiple_of(BUF_ALIGN),
             "buffer length must be a 4 KiB multiple"
         );
         let layout = Layout::from_size_align(len, BUF_ALIGN).expect("valid layout");
@@ -205,18 +205,17 @@ impl Uring {
         self.in_flight
     }
 
-    /// Queues a write of `buf[start..end]` (buffer number `index`) to `file` at `off`.
+    /// Queues a write of `buf[range]` (buffer number `index`) to `file` at `off`.
     /// The caller must keep that range untouched until its completion is reaped.
     pub fn write(
         &mut self,
         file: &File,
-        index: u16,
-        buf: &AlignedBuf,
-        start: usize,
-        end: usize,
+        (index, buf): (u16, &AlignedBuf),
+        range: std::ops::Range<usize>,
         off: u64,
         user_data: u64,
     ) -> io::Result<()> {
+        let (start, end) = (range.start, range.end);
         assert!(start <= end && end <= buf.len());
         let fd = io_uring::types::Fd(file.as_raw_fd());
         // SAFETY: start..end lies within the buffer (asserted above).

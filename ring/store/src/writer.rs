@@ -99,7 +99,7 @@ struct OpenSeg {
 }
 
 enum Io {
-    Uring(Uring),
+    Uring(Box<Uring>),
     Sync,
 }
 
@@ -180,7 +180,7 @@ impl SegmentWriter {
                     if !u.buffers_registered() {
                         fb |= fallback::BUFFERS_NOT_REGISTERED;
                     }
-                    Io::Uring(u)
+                    Io::Uring(Box::new(u))
                 }
                 _ => {
                     fb |= fallback::URING_UNAVAILABLE;
@@ -466,7 +466,7 @@ impl SegmentWriter {
         match &mut self.io {
             Io::Uring(u) => {
                 let ud = bi as u64 | ((end - start) as u64) << 16;
-                match u.write(&seg.file, bi as u16, &self.bufs[bi], start, end, off, ud) {
+                match u.write(&seg.file, (bi as u16, &self.bufs[bi]), start..end, off, ud) {
                     Ok(()) => self.inflight[bi] += 1,
                     Err(e) => {
                         self.stats.write_errors += 1;

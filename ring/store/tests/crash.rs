@@ -80,10 +80,10 @@ fn child(dir: &Path) {
         };
         let (a, b) = p.split_at(12);
         w.append(&meta, &[a, b]).unwrap();
-        if id % 97 == 0 {
+        if id.is_multiple_of(97) {
             w.flush();
         }
-        if id % 401 == 0 {
+        if id.is_multiple_of(401) {
             w.sync().unwrap();
             writeln!(out, "synced {id}").unwrap();
             out.flush().unwrap();

@@ -1,0 +1,330 @@
+//! The ring wrapping many times over (exactly the newest data kept, never a byte over the
+//! budget, the status window right) and damage (a flipped byte is found, reported with its
+//! segment and offset, and everything else stays readable).
+
+use kuroko_ring::format::{BLOCK_HEADER_LEN, RECORD_HEADER_LEN};
+use kuroko_ring::segment::BlockEvent;
+use kuroko_ring::{
+    DamageKind, Position, RecordMeta, SegmentWriter, StoreOptions, StoreReader, store_status,
+};
+use std::ops::ControlFlow;
+use std::os::unix::fs::{FileExt, MetadataExt};
+use std::path::Path;
+
+const SEG: u64 = 256 * 1024;
+const SLOTS: u64 = 4;
+
+fn opts() -> StoreOptions {
+    StoreOptions {
+        budget: SLOTS * SEG + kuroko_ring::META_RESERVE,
+        segment_size: SEG,
+        chunk_size: 64 * 1024,
+        ..Default::default()
+    }
+}
+
+fn payload(id: u64) -> Vec<u8> {
+    let len = 60 + (id * 613 % 1000) as usize;
+    let mut v = id
+        .wrapping_mul(0x2545_f491_4f6c_dd1d)
+        .to_le_bytes()
+        .repeat(len / 8 + 1);
+    v.truncate(len);
+    v[..8].copy_from_slice(&id.to_le_bytes());
+    v
+}
+
+fn ts(id: u64) -> u64 {
+    1_700_000_000_000_000_000 + id * 1_000_000
+}
+
+/// Bytes the `segments/` directory takes on disk (allocated blocks, directory included),
+/// and the sum of the apparent sizes of its files.
+fn disk_use(dir: &Path) -> (u64, u64) {
+    let seg = dir.join("segments");
+    let mut alloc = std::fs::metadata(&seg).unwrap().blocks() * 512;
+    let mut apparent = 0;
+    for e in std::fs::read_dir(&seg).unwrap() {
+        let m = e.unwrap().metadata().unwrap();
+        alloc += m.blocks() * 512;
+        apparent += m.len();
+    }
+    (alloc, apparent)
+}
+
+fn read_all(r: &StoreReader) -> (Vec<u64>, kuroko_ring::ScanReport) {
+    let mut ids = Vec::new();
+    let rep = r
+        .scan(Position::ORIGIN, |p| {
+            let id = u64::from_le_bytes(p.data[..8].try_into().unwrap());
+            assert_eq!(p.data, &payload(id)[..], "packet {id} corrupted");
+            assert_eq!(p.ts_ns, ts(id));
+            ids.push(id);
+            ControlFlow::Continue(())
+        })
+        .unwrap();
+    (ids, rep)
+}
+
+#[test]
+fn a_small_ring_written_many_times_over_keeps_exactly_the_newest_data_within_budget() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let budget = opts().budget;
+    let capacity = SLOTS * SEG;
+    let mut written = 0u64;
+    let mut id = 0u64;
+    let mut max_alloc = 0;
+    // About eight times the ring's capacity, in several writer sessions (clean closes).
+    for session in 0..4 {
+        let mut w = SegmentWriter::open(dir, &opts()).unwrap();
+        assert_eq!(w.ring().slot_count as u64, SLOTS);
+        while written < (session + 1) * 2 * capacity {
+            id += 1;
+            let p = payload(id);
+            w.append(
+                &RecordMeta {
+                    ts_ns: ts(id),
+                    wire_len: p.len() as u32,
+                    iface: 1,
+                    flags: 0,
+                },
+                &[&p],
+            )
+            .unwrap();
+            written += p.len() as u64;
+            if id.is_multiple_of(500) {
+                w.sync().unwrap();
+                let (alloc, apparent) = disk_use(dir);
+                assert!(
+                    alloc <= budget,
+                    "segments/ takes {alloc} bytes, budget {budget}"
+                );
+                assert!(apparent <= budget);
+                max_alloc = max_alloc.max(alloc);
+            }
+        }
+        w.sync().unwrap();
+        let reader = StoreReader::open(dir).unwrap();
+        check_newest(&reader, id);
+        w.close().unwrap();
+    }
+    let (alloc, _) = disk_use(dir);
+    assert!(
+        alloc <= budget,
+        "segments/ takes {alloc} bytes, budget {budget}"
+    );
+    assert!(
+        max_alloc >= SLOTS * SEG,
+        "the ring never filled: {max_alloc}"
+    );
+
+    let reader = StoreReader::open(dir).unwrap();
+    let (ids, _) = check_newest(&reader, id);
+    // The status window is the first and last stored packet, the ring is full.
+    let st = store_status(dir).unwrap();
+    assert_eq!(st.oldest_packet_ns, Some(ts(ids[0])));
+    assert_eq!(st.newest_packet_ns, Some(ts(id)));
+    assert_eq!(
+        st.retention_seconds,
+        Some((ts(id) - ts(ids[0])) as f64 / 1e9)
+    );
+    assert_eq!(st.segments_used as u64, SLOTS);
+    assert_eq!(st.segments_free, 0);
+    assert_eq!(st.stored_packets, ids.len() as u64);
+    assert!(st.bytes_written > 7 * capacity, "{}", st.bytes_written);
+    assert_eq!(st.write_errors, 0);
+}
+
+/// The store holds a contiguous run of the newest packets, ending with the last written,
+/// in write order, and at least all but one segment's worth of them.
+fn check_newest(reader: &StoreReader, last: u64) -> (Vec<u64>, kuroko_ring::ScanReport) {
+    let (ids, rep) = read_all(reader);
+    assert!(rep.damage.is_empty(), "{:?}", rep.damage);
+    assert_eq!(*ids.last().unwrap(), last, "the newest packet is missing");
+    for w in ids.windows(2) {
+        assert_eq!(w[0] + 1, w[1], "a hole or disorder in the kept data");
+    }
+    let kept: u64 = ids.iter().map(|&i| payload(i).len() as u64).sum();
+    assert!(
+        kept > (SLOTS - 1) * SEG * 8 / 10,
+        "kept only {kept} bytes of data"
+    );
+    // The segments are the newest sequence numbers, contiguous.
+    let seqs: Vec<u64> = reader.segments().iter().map(|s| s.seq).collect();
+    for w in seqs.windows(2) {
+        assert_eq!(w[0] + 1, w[1]);
+    }
+    (ids, rep)
+}
+
+fn write_store(dir: &Path, n: u64) {
+    let mut w = SegmentWriter::open(dir, &opts()).unwrap();
+    for id in 1..=n {
+        let p = payload(id);
+        w.append(
+            &RecordMeta {
+                ts_ns: ts(id),
+                wire_len: p.len() as u32,
+                iface: 0,
+                flags: 0,
+            },
+            &[&p],
+        )
+        .unwrap();
+    }
+    w.close().unwrap();
+}
+
+fn flip(path: &Path, off: u64) {
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(path)
+        .unwrap();
+    let mut b = [0u8];
+    f.read_exact_at(&mut b, off).unwrap();
+    b[0] ^= 0x40;
+    f.write_all_at(&b, off).unwrap();
+}
+
+#[test]
+fn a_flipped_byte_is_reported_with_segment_and_offset_and_the_rest_stays_readable() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    write_store(dir, 800); // a bit over two segments: two sealed, one open
+    let reader = StoreReader::open(dir).unwrap();
+    let (all, rep) = read_all(&reader);
+    assert!(rep.damage.is_empty());
+    assert_eq!(all.len(), 800);
+    let sealed = reader
+        .segments()
+        .iter()
+        .find(|s| !s.open)
+        .expect("a sealed segment")
+        .clone();
+    let map = reader.map(&sealed).unwrap();
+    let blocks: Vec<(u64, u32)> = map
+        .blocks()
+        .map(|e| match e {
+            BlockEvent::Valid(b) => (b.offset, b.header.record_count.get()),
+            other => panic!("damage before the test damaged anything: {other:?}"),
+        })
+        .collect();
+    assert!(blocks.len() >= 3);
+    let path = map.path().to_path_buf();
+    drop(map);
+
+    // 1. A byte inside the packet data of the second block.
+    let (off, lost) = blocks[1];
+    flip(
+        &path,
+        off + (BLOCK_HEADER_LEN + RECORD_HEADER_LEN + 30) as u64,
+    );
+    let reader = StoreReader::open(dir).unwrap();
+    let (ids, rep) = read_all(&reader);
+    assert_eq!(rep.damage.len(), 1, "{:?}", rep.damage);
+    let d = &rep.damage[0];
+    assert_eq!(
+        (d.kind, d.offset, d.seq, d.slot),
+        (DamageKind::PayloadChecksum, off, sealed.seq, sealed.slot)
+    );
+    assert_eq!(d.file, path);
+    assert!(d.to_string().contains(&format!("offset {off}")), "{d}");
+    assert_eq!(
+        ids.len(),
+        all.len() - lost as usize,
+        "more than the damaged block was lost"
+    );
+    assert!(ids.iter().all(|i| all.contains(i)));
+
+    // 2. A byte inside the header of the third block: found by resynchronising.
+    let (off3, lost3) = blocks[2];
+    flip(&path, off3 + 20);
+    let reader = StoreReader::open(dir).unwrap();
+    let (ids, rep) = read_all(&reader);
+    assert_eq!(rep.damage.len(), 2, "{:?}", rep.damage);
+    assert_eq!(
+        (rep.damage[1].kind, rep.damage[1].offset),
+        (DamageKind::BlockHeader, off3)
+    );
+    assert_eq!(ids.len(), all.len() - lost as usize - lost3 as usize);
+
+    // Time-range reads report the same damage and return the rest of the range.
+    let mut n = 0;
+    let rep = reader
+        .scan_time(ts(1), ts(801), |_| {
+            n += 1;
+            ControlFlow::Continue(())
+        })
+        .unwrap();
+    assert_eq!(n, ids.len());
+    assert_eq!(rep.damage.len(), 2);
+}
+
+#[test]
+fn a_position_resumes_exactly_and_an_overwritten_one_says_how_much_was_lost() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    write_store(dir, 300);
+    let reader = StoreReader::open(dir).unwrap();
+    let mut first = Vec::new();
+    let rep = reader
+        .scan(Position::ORIGIN, |p| {
+            first.push(p.pos);
+            if first.len() == 123 {
+                ControlFlow::Break(())
+            } else {
+                ControlFlow::Continue(())
+            }
+        })
+        .unwrap();
+    assert!(rep.stopped);
+    let text = rep.next.to_string();
+    let pos: Position = text.parse().unwrap();
+    assert_eq!(Position::from_bytes(pos.to_bytes()), pos);
+    let (mut ids, _) = (Vec::new(), ());
+    let rep = reader
+        .scan(pos, |p| {
+            ids.push(u64::from_le_bytes(p.data[..8].try_into().unwrap()));
+            ControlFlow::Continue(())
+        })
+        .unwrap();
+    assert_eq!(ids, (124..=300).collect::<Vec<_>>());
+    assert_eq!(rep.lost_segments, 0);
+    assert_eq!(reader.lag_bytes(rep.next), 0);
+    assert!(reader.lag_bytes(pos) > 0);
+
+    // Write the ring over twice: the saved position is gone, and the scan says so.
+    let mut w = SegmentWriter::open(dir, &opts()).unwrap();
+    for id in 301..=3000 {
+        let p = payload(id);
+        w.append(
+            &RecordMeta {
+                ts_ns: ts(id),
+                wire_len: p.len() as u32,
+                ..Default::default()
+            },
+            &[&p],
+        )
+        .unwrap();
+    }
+    w.close().unwrap();
+    let reader = StoreReader::open(dir).unwrap();
+    let oldest = reader.segments()[0].seq;
+    let mut first_id = None;
+    let rep = reader
+        .scan(pos, |p| {
+            first_id.get_or_insert(u64::from_le_bytes(p.data[..8].try_into().unwrap()));
+            ControlFlow::Continue(())
+        })
+        .unwrap();
+    assert_eq!(rep.lost_segments, oldest - pos.seq);
+    assert!(rep.lost_segments > 0);
+    let (ids, _) = read_all(&reader);
+    assert_eq!(
+        first_id,
+        Some(ids[0]),
+        "resumes at the oldest packet still stored"
+    );
+}
