@@ -97,11 +97,9 @@ fn mutated_frames_never_panic_and_are_all_counted() {
                     }
                 }
             }
-            1 => {
-                if !f.is_empty() {
-                    let at = (rng.next() % f.len() as u64) as usize;
-                    f[at] = rng.next() as u8;
-                }
+            1 if !f.is_empty() => {
+                let at = (rng.next() % f.len() as u64) as usize;
+                f[at] = rng.next() as u8;
             }
             2 => f.truncate((rng.next() % (f.len() as u64 + 1)) as usize),
             3 => {
@@ -113,7 +111,7 @@ fn mutated_frames_never_panic_and_are_all_counted() {
             4 => {
                 // Header fields that steer parsing: IP header length, fragment bits, ports.
                 for at in [14usize, 20, 21, 34, 36, 46] {
-                    if at < f.len() && rng.next() % 3 == 0 {
+                    if at < f.len() && rng.next().is_multiple_of(3) {
                         f[at] = rng.next() as u8;
                     }
                 }
