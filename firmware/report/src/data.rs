@@ -73,12 +73,26 @@ pub struct GradedFinding {
 }
 
 impl GradedFinding {
+    /// The title in `lang`: detections' catalog, else the report's own texts, else the
+    /// finding's title as stored.
     pub fn title(&self, lang: Lang) -> String {
+        if let Some(r) = kuroko_detect::RuleId::parse(&self.finding.rule) {
+            return r.info().title(lang).to_string();
+        }
         texts::rule_text(&self.finding.rule, lang)
             .map(|t| t.title.to_string())
             .unwrap_or_else(|| self.finding.title.clone())
     }
+    /// Countermeasures in `lang`, from the same sources as [`Self::title`].
     pub fn countermeasures(&self, lang: Lang) -> Vec<String> {
+        if let Some(r) = kuroko_detect::RuleId::parse(&self.finding.rule) {
+            return r
+                .info()
+                .countermeasures(lang)
+                .iter()
+                .map(|s| s.to_string())
+                .collect();
+        }
         match texts::rule_text(&self.finding.rule, lang) {
             Some(t) => t.countermeasures.iter().map(|s| s.to_string()).collect(),
             None => self.finding.countermeasures.clone(),

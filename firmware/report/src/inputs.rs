@@ -16,10 +16,27 @@ use std::cell::Cell;
 use std::path::Path;
 use std::rc::Rc;
 
+/// The findings of `data_dir`: from detections' findings store (with the configuration's
+/// `[detect.overrides]` applied) when it has one, else from finding records as JSONL in
+/// `DIR/findings/*.jsonl` (e.g. `kuroko findings --format jsonl` output copied off-box).
+/// Returns the findings and the number of JSONL lines that were not finding records.
+pub fn load_findings(data_dir: &Path, config: &Config) -> Result<(Vec<Finding>, u64), ReportError> {
+    let state = kuroko_detect::store::findings_dir(data_dir).join(kuroko_detect::store::STATE_FILE);
+    if state.exists() {
+        let f = kuroko_detect::load_findings(data_dir, config, kuroko_model::finding::Lang::Ja)
+            .map_err(|e| ReportError::Input {
+                what: state.display().to_string(),
+                message: e.to_string(),
+            })?;
+        return Ok((f, 0));
+    }
+    load_findings_jsonl(data_dir)
+}
+
 /// Findings in `DIR/findings/`: every `*.jsonl` file whose lines are finding records.
 /// Returns the findings (deduplicated by id, the last record winning, since detections
 /// update a finding in place) and the number of lines that were not finding records.
-pub fn load_findings(data_dir: &Path) -> Result<(Vec<Finding>, u64), ReportError> {
+pub fn load_findings_jsonl(data_dir: &Path) -> Result<(Vec<Finding>, u64), ReportError> {
     let dir = data_dir.join("findings");
     let mut files: Vec<std::path::PathBuf> = match std::fs::read_dir(&dir) {
         Ok(rd) => rd
@@ -151,7 +168,7 @@ pub fn gather(
         analyst: String::new(),
     };
     let (site, site_created) = SiteFile::load_or_create(data_dir, &defaults)?;
-    let (findings, bad_findings) = load_findings(data_dir)?;
+    let (findings, bad_findings) = load_findings(data_dir, config)?;
     let (sessions, bad_sessions) = sessions(data_dir)?;
     if store.fs_total.is_none()
         && let Some((total, free)) = fs_usage(data_dir)

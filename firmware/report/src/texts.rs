@@ -183,7 +183,7 @@ pub fn rule_text(rule: &str, lang: Lang) -> Option<RuleText> {
         "fortinet_login_exposed" => (
             RuleText {
                 title: "Fortinet 社製 NW 機器のログイン画面の外部公開",
-                reasoning: "SSL-VPN のログイン画面がインターネットに公開されており、既知の脆弱性を悪用したエクスプロイトが流通しているため、脆弱性・脅威ともに高いと判断。",
+                reasoning: "SSL-VPN のログイン画面がインターネットに公開されており、既知の脆弱性を悪用したエクスプロイトが流通しているため脅威は高い。攻撃の成否は機器のパッチ適用状況に依存し、通信からは判断できない。",
                 countermeasures: &[
                     "Fortinet 社製 NW 機器のログイン画面の外部公開設定を無効化",
                     "アクセスログの確認",
@@ -193,7 +193,7 @@ pub fn rule_text(rule: &str, lang: Lang) -> Option<RuleText> {
             },
             RuleText {
                 title: "Fortinet login page exposed to the Internet",
-                reasoning: "The SSL-VPN login page is served to the Internet and public exploits for such appliances circulate, so both vulnerability and threat are high.",
+                reasoning: "The SSL-VPN login page is served to the Internet and public exploits for such appliances circulate, so the threat is high; whether an attack succeeds depends on the patch level, which the traffic does not show.",
                 countermeasures: &[
                     "Disable Internet exposure of the Fortinet login page",
                     "Review the access logs",
