@@ -26,6 +26,9 @@ use kuroko_protocols::{Direction, Expectation, ObjectMeta, Sink};
 use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
 
+/// Out-of-order bytes held by all TCP streams together: beyond it, holes become gaps
+/// early. Bounds reassembly memory whatever `max_flows` × `stream_buffer` would allow.
+pub const REASSEMBLY_BUDGET: usize = 256 << 20;
 /// A flow whose both sides sent FIN (or one RST) lingers this long for the last ACKs.
 pub const CLOSE_LINGER_NS: i64 = 5_000_000_000;
 /// Expected connections (FTP data channels) remembered at most.
@@ -109,6 +112,8 @@ pub struct Engine {
     data_flows: HashMap<(IpAddr, u16), Slot>,
     files: Option<FileStore>,
     pub counters: Counters,
+    /// Out-of-order bytes held by all streams (bounded by [`REASSEMBLY_BUDGET`]).
+    held_total: usize,
     now: i64,
     /// Replay after a restart: packets of these flows up to the given position belong to
     /// sessions already emitted and are skipped.
@@ -126,6 +131,7 @@ impl Engine {
             data_flows: HashMap::new(),
             files,
             counters: Counters::default(),
+            held_total: 0,
             now: i64::MIN,
             replay_skip: HashMap::new(),
             replay_until: PacketPos::default(),
@@ -345,6 +351,9 @@ impl Engine {
                     };
                     let app = &mut flow.app;
                     let rec = &mut flow.rec;
+                    let held_before = tcp.streams[d].held_bytes();
+                    let room = REASSEMBLY_BUDGET.saturating_sub(self.held_total) + held_before;
+                    let limit = limit.min(room);
                     tcp.streams[d].segment(seg.seq, seg.payload, limit, &mut |c| {
                         feed_tcp(
                             app,
@@ -359,6 +368,8 @@ impl Engine {
                     });
                     let expects = std::mem::take(&mut ctx.expects);
                     drop(ctx);
+                    self.held_total =
+                        (self.held_total + tcp.streams[d].held_bytes()).saturating_sub(held_before);
                     if !expects.is_empty() {
                         self.add_expectations(expects, session, slot, p.ts_ns);
                     }
@@ -686,6 +697,8 @@ impl Engine {
         let client_port = f.client.1;
         let server_port = server_port_of(&f);
         if let Some(tcp) = f.tcp.as_mut() {
+            let held: usize = tcp.streams.iter().map(|s| s.held_bytes()).sum();
+            self.held_total = self.held_total.saturating_sub(held);
             for dir in [Direction::ToServer, Direction::ToClient] {
                 let app = &mut f.app;
                 let rec = &mut f.rec;

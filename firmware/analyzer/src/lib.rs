@@ -16,8 +16,11 @@
 //! - No input bytes make the analyzer panic, loop or grow without bound. Every limit is a
 //!   named constant or a config setting; malformed input becomes counters ([`counters`])
 //!   and session flags.
-//! - Memory is set by config: `max_flows` × (`stream_buffer` × 2 + identification buffer)
-//!   plus fixed-size tables (fragments, expectations, replay window).
+//! - Memory is set by config and constants: `max_flows` × (flow state + identification
+//!   buffer of 2 × [`app::IDENTIFY_LIMIT`]), out-of-order TCP data up to `stream_buffer`
+//!   per direction and [`engine::REASSEMBLY_BUDGET`] in total, fixed-size tables
+//!   (fragments, expectations, replay window). Objects being reconstructed are bounded
+//!   per transfer by the parsers (`kuroko-protocols`) and by `max_object_size`.
 //! - Time is packet time, never the wall clock (except for checkpoint pacing).
 //! - A session is written to the session log exactly once, also across crashes
 //!   ([`driver`] explains how and lists the edge cases).
