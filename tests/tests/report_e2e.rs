@@ -1,0 +1,233 @@
+//! The diagnosis report and the USB export on a store made from real-client traffic:
+//! clients and servers in network namespaces (phishing mail, Telnet, FTP to the outside,
+//! SSH to an unlisted outside server, exploit attempts, ordinary office traffic), recorded
+//! on the mirror port, imported and analyzed by `kuroko`. Then `kuroko report` (ja and en,
+//! HTML and PDF) must show every chapter with the numbers of `kuroko findings` and
+//! `kuroko status`, render in headless Chromium with a clean console, and `kuroko export`
+//! must write a bundle that `kuroko export --verify` and `sha256sum -c` accept.
+
+use kuroko_tests::kuroko::{DataDir, binary};
+use kuroko_tests::scenarios::Scenario;
+use kuroko_tests::shared::recording;
+use kuroko_tests::site::INTERNAL_NETWORKS;
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+const SCENARIOS: [Scenario; 6] = [
+    Scenario::PhishingMail,
+    Scenario::Telnet,
+    Scenario::FtpExternal,
+    Scenario::SshExternal,
+    Scenario::ExploitAttempts,
+    Scenario::Office,
+];
+
+fn esc(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+        .replace('\'', "&#39;")
+}
+
+fn group(n: u64) -> String {
+    let s = n.to_string();
+    let mut out = String::new();
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+fn chromium() -> PathBuf {
+    ["/usr/bin/chromium", "/usr/bin/chromium-browser"]
+        .iter()
+        .map(PathBuf::from)
+        .find(|p| p.exists())
+        .expect(
+            "headless Chromium is needed: apt-get install chromium (listed in .ci/packages.txt)",
+        )
+}
+
+fn render_in_chromium(html: &Path, out_png: &Path) {
+    let profile = tempfile::tempdir().unwrap();
+    let out = Command::new(chromium())
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--no-first-run",
+            "--enable-logging=stderr",
+            "--v=0",
+            "--window-size=1240,1754",
+        ])
+        .arg(format!("--user-data-dir={}", profile.path().display()))
+        .arg(format!("--screenshot={}", out_png.display()))
+        .arg(format!("file://{}", html.display()))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "chromium: {stderr}");
+    for line in stderr.lines() {
+        assert!(
+            !line.contains("Uncaught") && !line.contains(":CONSOLE"),
+            "browser console: {line}"
+        );
+    }
+    assert!(std::fs::read(out_png).unwrap().starts_with(b"\x89PNG"));
+}
+
+#[test]
+fn report_and_export_of_real_client_traffic() {
+    let pcaps: Vec<PathBuf> = SCENARIOS
+        .iter()
+        .map(|s| recording(*s).unwrap_or_else(|e| panic!("recording {}: {e:#}", s.name())))
+        .collect();
+    let config = format!(
+        "[site]\nname = \"Tokyo HQ\"\ncustomer = \"株式会社サンプル\"\ntimezone = \"Asia/Tokyo\"\ninternal_networks = {INTERNAL_NETWORKS:?}\n\n[intel]\nallowed_ssh_servers = [\"198.51.100.22\"]\n"
+    );
+    let data = DataDir::new("report-e2e", &config).unwrap();
+    let mut args: Vec<&str> = Vec::new();
+    for p in &pcaps {
+        args.push(p.to_str().unwrap());
+    }
+    data.kuroko("import", &args).unwrap();
+    data.analyze().unwrap();
+    let findings: Vec<Value> = data.findings().unwrap();
+    let sessions = data.session_log().unwrap();
+    let status: Value =
+        serde_json::from_str(&data.kuroko("status", &["--format", "json"]).unwrap()).unwrap();
+    let rules: Vec<&str> = findings.iter().filter_map(|f| f["rule"].as_str()).collect();
+    for want in [
+        "phishing_mail",
+        "telnet_use",
+        "ftp_default_port_external",
+        "ssh_external",
+    ] {
+        assert!(
+            rules.contains(&want),
+            "the pipeline found {rules:?}, not {want}"
+        );
+    }
+
+    let out = tempfile::tempdir().unwrap();
+    for lang in ["ja", "en"] {
+        let html_path = out.path().join(format!("report-{lang}.html"));
+        let pdf_path = out.path().join(format!("report-{lang}.pdf"));
+        data.kuroko(
+            "report",
+            &[
+                "--out",
+                html_path.to_str().unwrap(),
+                "--pdf",
+                pdf_path.to_str().unwrap(),
+                "--lang",
+                lang,
+            ],
+        )
+        .unwrap();
+        let html = std::fs::read_to_string(&html_path).unwrap();
+        for id in [
+            "overview",
+            "summary",
+            "environment",
+            "threats",
+            "scenarios",
+            "details",
+        ] {
+            assert!(
+                html.contains(&format!("<section class=\"chapter\" id=\"{id}\">")),
+                "{lang}: chapter {id} missing"
+            );
+        }
+        // Same findings as `kuroko findings`: one detail block each, grades counted alike.
+        assert_eq!(
+            html.matches("<div class=\"finding\" id=\"f-").count(),
+            findings.len(),
+            "{lang}"
+        );
+        for f in &findings {
+            let id = f["id"].as_str().unwrap();
+            assert!(
+                html.contains(&format!("<td>{}</td>", esc(id))),
+                "{lang}: finding {id} not in the details"
+            );
+        }
+        for g in ["A", "B", "C", "D", "E"] {
+            let n = findings.iter().filter(|f| f["risk"] == g).count();
+            assert!(
+                html.contains(&format!("data-grade=\"{g}\">{n}</div>")),
+                "{lang}: grade {g} should count {n}"
+            );
+        }
+        if lang == "ja" {
+            for f in &findings {
+                assert!(
+                    html.contains(&esc(f["title"].as_str().unwrap())),
+                    "title of {} missing",
+                    f["id"]
+                );
+            }
+            assert!(html.contains("株式会社サンプル 御中"));
+        }
+        // Same numbers as `kuroko status` and the session log.
+        assert!(
+            html.contains(&format!(
+                "id=\"total-sessions\"><b>{}</b>",
+                group(sessions.len() as u64)
+            )),
+            "{lang}: session total"
+        );
+        let packets = status["store"]["stored_packets"].as_u64().unwrap();
+        assert!(
+            html.contains(&format!("<td>{}</td>", group(packets))),
+            "{lang}: stored packets {packets} not shown"
+        );
+        assert!(!html.to_lowercase().contains("<script"));
+        let pdf = std::fs::read(&pdf_path).unwrap();
+        assert!(pdf.starts_with(b"%PDF") && pdf.len() > 10_000);
+        render_in_chromium(&html_path, &out.path().join(format!("report-{lang}.png")));
+    }
+
+    // The export: a complete, verifiable bundle.
+    let stick = tempfile::tempdir().unwrap();
+    let printed = data
+        .kuroko("export", &["--to", stick.path().to_str().unwrap()])
+        .unwrap();
+    let bundle = PathBuf::from(printed.split(" (").next().unwrap().trim());
+    assert!(bundle.is_dir(), "export printed {printed}");
+    assert!(bundle.join("MANIFEST.sha256").is_file());
+    let pcaps_exported = std::fs::read_dir(bundle.join("pcap"))
+        .map(|d| d.count())
+        .unwrap_or(0);
+    assert!(pcaps_exported > 0, "no evidence pcap in the bundle");
+    let jsonl = std::fs::read_to_string(bundle.join("findings/findings.jsonl")).unwrap();
+    assert_eq!(jsonl.lines().count(), findings.len());
+    let verify = Command::new(binary().unwrap())
+        .args(["export", "--verify"])
+        .arg(&bundle)
+        .output()
+        .unwrap();
+    assert!(
+        verify.status.success(),
+        "{}",
+        String::from_utf8_lossy(&verify.stderr)
+    );
+    let sums = Command::new("sha256sum")
+        .args(["-c", "--quiet", "MANIFEST.sha256"])
+        .current_dir(&bundle)
+        .output()
+        .unwrap();
+    assert!(
+        sums.status.success(),
+        "{}",
+        String::from_utf8_lossy(&sums.stdout)
+    );
+}
