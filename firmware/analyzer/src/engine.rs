@@ -514,6 +514,7 @@ impl Engine {
             tcp: (proto == 6).then(Default::default),
             app,
             control: control.clone(),
+            missing_reported: 0,
         };
         let slot = self.table.insert(key, flow, list, p.ts_ns);
         if let Some(c) = control {
@@ -660,8 +661,9 @@ impl Engine {
         let mut done = std::mem::replace(&mut f.rec, next);
         done.flag("active_timeout");
         if let Some(t) = &f.tcp {
-            done.missing_bytes =
-                t.streams[0].stats.missing_bytes + t.streams[1].stats.missing_bytes;
+            let total = t.streams[0].stats.missing_bytes + t.streams[1].stats.missing_bytes;
+            done.missing_bytes = total.saturating_sub(f.missing_reported);
+            f.missing_reported = total;
             if done.missing_bytes > 0 {
                 done.flag("gap");
             }
@@ -715,8 +717,8 @@ impl Engine {
                 ctx.counters.ooo_dropped += s.stats.ooo_dropped;
                 missing += s.stats.missing_bytes;
             }
-            f.rec.missing_bytes = missing;
-            if missing > 0 {
+            f.rec.missing_bytes = missing.saturating_sub(f.missing_reported);
+            if f.rec.missing_bytes > 0 {
                 f.rec.flag("gap");
             }
             if tcp.rst {

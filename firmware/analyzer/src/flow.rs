@@ -124,6 +124,8 @@ pub struct Flow {
     pub app: App,
     /// On a data channel opened from an expectation: the control session it belongs to.
     pub control: Option<ControlLink>,
+    /// Gap bytes already reported on records cut off this flow (active timeout).
+    pub missing_reported: u64,
 }
 
 /// The control session of an FTP data channel (and the expectation's address).
