@@ -158,3 +158,97 @@ fn idle_timeout_active_timeout_and_eviction() {
     assert_eq!(out[1].record.id, PacketPos::new(0, 0, 21).session_id());
     assert!(out[0].record.has_flag("active_timeout") && out[1].record.has_flag("continued"));
 }
+
+/// An IPv4 fragment by hand: Ethernet + 20-byte IPv4 header + a piece of the UDP datagram.
+fn ipv4_fragment(id: u16, offset: usize, more: bool, piece: &[u8]) -> Vec<u8> {
+    let mut f = Vec::new();
+    f.extend_from_slice(&SMAC);
+    f.extend_from_slice(&CMAC);
+    f.extend_from_slice(&[0x08, 0x00]);
+    let total = (20 + piece.len()) as u16;
+    let frag = ((offset / 8) as u16) | if more { 0x2000 } else { 0 };
+    f.extend_from_slice(&[0x45, 0]);
+    f.extend_from_slice(&total.to_be_bytes());
+    f.extend_from_slice(&id.to_be_bytes());
+    f.extend_from_slice(&frag.to_be_bytes());
+    f.extend_from_slice(&[64, 17, 0, 0]);
+    f.extend_from_slice(&C);
+    f.extend_from_slice(&S);
+    f.extend_from_slice(piece);
+    f
+}
+
+#[test]
+fn fragmented_dns_query_vxlan_and_ipv6_sessions() {
+    let s = 1_700_000_000_000_000_000i64;
+    // A DNS query for a long name in a UDP datagram cut into two IPv4 fragments, second first.
+    let name = format!("{}.example.com", "a".repeat(60));
+    let mut q = vec![0x12, 0x34, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0];
+    for l in name.split('.') {
+        q.push(l.len() as u8);
+        q.extend_from_slice(l.as_bytes());
+    }
+    q.extend_from_slice(&[0, 0, 1, 0, 1]);
+    let mut udp = Vec::new();
+    udp.extend_from_slice(&40000u16.to_be_bytes());
+    udp.extend_from_slice(&53u16.to_be_bytes());
+    udp.extend_from_slice(&((8 + q.len()) as u16).to_be_bytes());
+    udp.extend_from_slice(&[0, 0]);
+    udp.extend_from_slice(&q);
+    let frames = vec![
+        (s, ipv4_fragment(77, 48, false, &udp[48..])),
+        (s + 1, ipv4_fragment(77, 0, true, &udp[..48])),
+    ];
+    let (out, e) = run(&frames, Settings::default());
+    assert_eq!(e.counters.ip_datagrams_reassembled, 1);
+    assert_eq!(out.len(), 1);
+    assert_eq!(out[0].record.protocol, "dns");
+    assert_eq!(
+        out[0].record.dns.as_ref().and_then(|d| d.query.clone()),
+        Some(name)
+    );
+
+    // A TCP SYN inside VXLAN: the inner session, flagged with the tunnel.
+    let mut inner = Vec::new();
+    PacketBuilder::ethernet2(CMAC, SMAC)
+        .ipv4(C, S, 64)
+        .tcp(40001, 443, 1, 1000)
+        .syn()
+        .write(&mut inner, &[])
+        .unwrap();
+    let mut vx = vec![0x08, 0, 0, 0, 0, 0, 1, 0];
+    vx.extend_from_slice(&inner);
+    let mut outer = Vec::new();
+    PacketBuilder::ethernet2([9; 6], [8; 6])
+        .ipv4([1, 1, 1, 1], [2, 2, 2, 2], 64)
+        .udp(5555, 4789)
+        .write(&mut outer, &vx)
+        .unwrap();
+    // IPv6, UDP.
+    let mut v6 = Vec::new();
+    PacketBuilder::ethernet2(CMAC, SMAC)
+        .ipv6(
+            [0x20, 1, 0xd, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1],
+            [0x20, 1, 0xd, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2],
+            64,
+        )
+        .udp(50000, 9999)
+        .write(&mut v6, b"hello")
+        .unwrap();
+    let (out, _) = run(&[(s, outer), (s + 1, v6)], Settings::default());
+    let tunneled = out
+        .iter()
+        .find(|o| o.record.transport == "tcp")
+        .expect("inner TCP session");
+    assert!(
+        tunneled.record.has_flag("tunnel:vxlan"),
+        "{:?}",
+        tunneled.record.flags
+    );
+    assert_eq!(tunneled.record.server.port, 443);
+    let six = out
+        .iter()
+        .find(|o| o.record.client.ip.is_ipv6())
+        .expect("IPv6 session");
+    assert_eq!(six.record.bytes_up, 5);
+}
