@@ -480,6 +480,11 @@ fn write_checkpoint(
     analyzed_to: Option<PacketPos>,
     analyzed_ts_ns: i64,
 ) -> Result<(), AnalyzeError> {
+    // Objects first: a session in the synced log never names an object that is not durable.
+    engine.sync_files().map_err(|source| AnalyzeError::Files {
+        path: data.join("files"),
+        source,
+    })?;
     let log = st.log.sync().map_err(|source| AnalyzeError::Log {
         path: st.log_dir.clone(),
         source,

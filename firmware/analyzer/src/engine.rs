@@ -145,6 +145,14 @@ impl Engine {
         self.replay_until = until;
     }
 
+    /// Makes the reconstructed objects stored so far durable (before a checkpoint).
+    pub fn sync_files(&mut self) -> std::io::Result<()> {
+        match self.files.as_mut() {
+            Some(f) => f.sync(),
+            None => Ok(()),
+        }
+    }
+
     pub fn open_flows(&self) -> usize {
         self.table.len()
     }

@@ -6,19 +6,26 @@
 //! direction, session id, kind). The same content carried twice is stored once.
 //!
 //! Budget: `[storage] files_budget`. `files/order.log` lists stored objects in insertion
-//! order (`<sha256> <ext> <bytes>` a line, appended and fsynced with the object); when the
-//! total exceeds the budget the oldest objects are deleted first and the log is rewritten
-//! (tmp + rename). A crash between deleting an object and rewriting the log leaves a line
-//! naming a missing file, which is skipped on the next start.
+//! order (`<sha256> <ext> <bytes>` a line); when the total exceeds the budget the oldest
+//! objects are deleted first and the log is rewritten (tmp + rename). A crash between
+//! deleting an object and rewriting the log leaves a line naming a missing file, which is
+//! skipped on the next start.
+//!
+//! Durability without an fsync per object: objects are written (tmp + rename) and listed
+//! in `order.log` without syncing; [`FileStore::sync`] (called by the driver right before
+//! each checkpoint) fsyncs them, the log and the directories, then records the synced
+//! length of `order.log` in `order.synced`. On start, objects listed after that length may
+//! be torn by a crash: they are deleted (the replay from the checkpoint stores them again).
 
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use std::collections::VecDeque;
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, BufRead, Write};
+use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
 const ORDER_LOG: &str = "order.log";
+const ORDER_SYNCED: &str = "order.synced";
 
 /// What is written beside each object.
 #[derive(Serialize, Debug, Clone)]
@@ -48,6 +55,10 @@ pub struct FileStore {
     used: u64,
     order: VecDeque<Entry>,
     log: File,
+    /// Bytes of `order.log` written so far.
+    log_len: u64,
+    /// Objects written since the last [`FileStore::sync`].
+    unsynced: Vec<PathBuf>,
 }
 
 /// Outcome of a `put`.
@@ -64,41 +75,96 @@ impl FileStore {
         let mut order = VecDeque::new();
         let mut used = 0;
         let log_path = dir.join(ORDER_LOG);
-        if let Ok(f) = File::open(&log_path) {
-            for line in io::BufReader::new(f).lines() {
-                let line = line?;
-                let mut it = line.split(' ');
-                let (Some(sha), Some(ext), Some(bytes)) = (it.next(), it.next(), it.next()) else {
-                    continue; // a torn last line
-                };
-                let Ok(bytes) = bytes.parse::<u64>() else {
-                    continue;
-                };
-                if sha.len() != 64 || !sha.bytes().all(|b| b.is_ascii_hexdigit()) {
-                    continue;
-                }
-                let e = Entry {
+        let synced: u64 = fs::read_to_string(dir.join(ORDER_SYNCED))
+            .ok()
+            .and_then(|t| t.trim().parse().ok())
+            .unwrap_or(0);
+        let text = match fs::read(&log_path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Vec::new(),
+            Err(e) => return Err(e),
+        };
+        let mut offset = 0u64;
+        for line in text.split_inclusive(|&b| b == b'\n') {
+            let start = offset;
+            offset += line.len() as u64;
+            let Ok(line) = std::str::from_utf8(line) else {
+                continue;
+            };
+            let mut it = line.trim_end().split(' ');
+            let (Some(sha), Some(ext), Some(bytes)) = (it.next(), it.next(), it.next()) else {
+                continue; // a torn last line
+            };
+            let Ok(bytes) = bytes.parse::<u64>() else {
+                continue;
+            };
+            if sha.len() != 64 || !sha.bytes().all(|b| b.is_ascii_hexdigit()) || ext.contains('/') {
+                continue;
+            }
+            let path = object_path(dir, sha, ext);
+            if start >= synced || !line.ends_with('\n') {
+                // Written after the last sync: may be torn; the replay stores it again.
+                let _ = fs::remove_file(path.with_extension("json"));
+                let _ = fs::remove_file(&path);
+                continue;
+            }
+            if path.exists() {
+                used += bytes;
+                order.push_back(Entry {
                     sha: sha.to_string(),
                     ext: ext.to_string(),
                     bytes,
-                };
-                if object_path(dir, &e.sha, &e.ext).exists() {
-                    used += bytes;
-                    order.push_back(e);
-                }
+                });
             }
         }
         let log = OpenOptions::new()
             .create(true)
             .append(true)
             .open(&log_path)?;
-        Ok(FileStore {
+        let mut store = FileStore {
             dir: dir.to_path_buf(),
             budget,
             used,
             order,
             log,
-        })
+            log_len: 0,
+            unsynced: Vec::new(),
+        };
+        // Start from a clean, synced log holding exactly the objects we keep.
+        store.rewrite_log()?;
+        Ok(store)
+    }
+
+    /// Makes every object stored so far durable (see the module docs).
+    pub fn sync(&mut self) -> io::Result<()> {
+        if self.unsynced.is_empty() {
+            return Ok(());
+        }
+        let mut dirs = std::collections::BTreeSet::new();
+        for p in self.unsynced.drain(..) {
+            if let Ok(f) = File::open(&p) {
+                f.sync_data()?;
+            }
+            if let Some(d) = p.parent() {
+                dirs.insert(d.to_path_buf());
+            }
+        }
+        for d in dirs {
+            File::open(&d)?.sync_all()?;
+        }
+        self.log.sync_data()?;
+        self.write_synced_mark()
+    }
+
+    fn write_synced_mark(&self) -> io::Result<()> {
+        let tmp = self.dir.join("order.synced.tmp");
+        {
+            let mut f = File::create(&tmp)?;
+            write!(f, "{}", self.log_len)?;
+            f.sync_all()?;
+        }
+        fs::rename(&tmp, self.dir.join(ORDER_SYNCED))?;
+        File::open(&self.dir)?.sync_all()
     }
 
     pub fn used(&self) -> u64 {
@@ -134,11 +200,7 @@ impl FileStore {
         let parent = path.parent().unwrap_or(&self.dir);
         fs::create_dir_all(parent)?;
         let tmp = path.with_extension("tmp");
-        {
-            let mut f = File::create(&tmp)?;
-            f.write_all(bytes)?;
-            f.sync_data()?;
-        }
+        fs::write(&tmp, bytes)?;
         fs::rename(&tmp, &path)?;
         let meta = ObjectRecord {
             sha256: &sha,
@@ -147,8 +209,10 @@ impl FileStore {
         };
         let json = serde_json::to_vec_pretty(&meta).map_err(io::Error::other)?;
         fs::write(path.with_extension("json"), json)?;
-        writeln!(self.log, "{sha} {ext} {}", bytes.len())?;
-        self.log.sync_data()?;
+        let line = format!("{sha} {ext} {}\n", bytes.len());
+        self.log.write_all(line.as_bytes())?;
+        self.log_len += line.len() as u64;
+        self.unsynced.push(path.clone());
         self.used += bytes.len() as u64;
         self.order.push_back(Entry {
             sha: sha.clone(),
@@ -188,17 +252,23 @@ impl FileStore {
     fn rewrite_log(&mut self) -> io::Result<()> {
         let path = self.dir.join(ORDER_LOG);
         let tmp = self.dir.join("order.log.tmp");
+        // Objects listed must be durable before the list that names them is.
+        self.sync()?;
+        let mut len = 0u64;
         {
             let mut f = io::BufWriter::new(File::create(&tmp)?);
             for e in &self.order {
-                writeln!(f, "{} {} {}", e.sha, e.ext, e.bytes)?;
+                let line = format!("{} {} {}\n", e.sha, e.ext, e.bytes);
+                len += line.len() as u64;
+                f.write_all(line.as_bytes())?;
             }
             f.into_inner().map_err(|e| e.into_error())?.sync_all()?;
         }
         fs::rename(&tmp, &path)?;
         File::open(&self.dir)?.sync_all()?;
         self.log = OpenOptions::new().append(true).open(&path)?;
-        Ok(())
+        self.log_len = len;
+        self.write_synced_mark()
     }
 }
 
@@ -245,7 +315,19 @@ mod tests {
         assert_eq!(s.used(), 200);
         drop(s);
         // The order survives a restart.
-        let s = FileStore::open(dir.path(), 250).unwrap();
+        let mut s = FileStore::open(dir.path(), 250).unwrap();
         assert_eq!(s.used(), 200);
+        // An object not synced before a crash is dropped on the next start; a synced one stays.
+        let (lost, _) = s.put(&[4u8; 10], "bin", meta()).unwrap();
+        drop(s);
+        let mut s = FileStore::open(dir.path(), 250).unwrap();
+        assert_eq!(s.used(), 200);
+        assert!(!s.path_of(&lost, "bin").exists());
+        let (kept, _) = s.put(&[4u8; 10], "bin", meta()).unwrap();
+        s.sync().unwrap();
+        drop(s);
+        let s = FileStore::open(dir.path(), 250).unwrap();
+        assert_eq!(s.used(), 210);
+        assert!(s.path_of(&kept, "bin").exists());
     }
 }
