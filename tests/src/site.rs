@@ -156,6 +156,21 @@ impl Site {
     fn add_ns(&mut self, name: &str) -> anyhow::Result<()> {
         sh_in("", &["ip", "netns", "add", name], 10)?;
         self.created.push(name.to_string());
+        // `ip netns exec` bind-mounts /etc/netns/<ns>/* over /etc: the site's hosts use the
+        // site's DNS server, never the machine's (whose address does not exist here).
+        let etc = netns_etc(name);
+        std::fs::create_dir_all(&etc)
+            .with_context(|| format!("cannot create {}", etc.display()))?;
+        std::fs::write(
+            etc.join("resolv.conf"),
+            format!("nameserver {}\noptions timeout:1 attempts:1\n", DNS.ip),
+        )?;
+        // The machine's own name (tools look it up for HELO lines and prompts) is local.
+        let me = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+        std::fs::write(
+            etc.join("hosts"),
+            format!("127.0.0.1 localhost\n127.0.1.1 {}\n", me.trim()),
+        )?;
         Ok(())
     }
 
@@ -335,11 +350,17 @@ impl Drop for Site {
         }
         for ns in self.created.iter().rev() {
             let _ = run_in("", &["ip", "netns", "del", ns], 5);
+            let _ = std::fs::remove_dir_all(netns_etc(ns));
         }
         if !self.keep_work {
             let _ = std::fs::remove_dir_all(&self.work);
         }
     }
+}
+
+/// The per-namespace configuration directory `ip netns exec` mounts over /etc files.
+fn netns_etc(ns: &str) -> PathBuf {
+    Path::new("/etc/netns").join(ns)
 }
 
 /// A locally administered MAC that shows the host's address (`02:00:` + the IPv4 bytes).
