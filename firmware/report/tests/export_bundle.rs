@@ -30,9 +30,16 @@ fn fixture() -> (tempfile::TempDir, ReportData) {
     common::build(dir.path());
     // One finding has its evidence pcap stored by detections.
     std::fs::create_dir_all(dir.path().join("evidence")).unwrap();
+    // Its manifest has committed 19 bytes: the tail after them is an append that a crash
+    // interrupted, and must not leave the box.
     std::fs::write(
         dir.path().join("evidence/f-telnet.pcap"),
-        b"\xd4\xc3\xb2\xa1stored-evidence",
+        b"\xd4\xc3\xb2\xa1stored-evidenceTORN-TAIL",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("evidence/manifest.json"),
+        r#"{"format":1,"files":{"f-telnet":{"len":19,"sessions":["ev-telnet-1"]}}}"#,
     )
     .unwrap();
     let mut c = Config::default();

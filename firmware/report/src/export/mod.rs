@@ -314,6 +314,7 @@ fn plan(req: &ExportRequest<'_>) -> Result<(Vec<Item>, usize), ReportError> {
         records::sessions_csv(d)?,
     );
     let mut without_pcap = 0;
+    let committed = evidence_committed_lengths(req.data_dir);
     for f in &d.findings {
         let stem = safe_file_stem(&f.finding.id);
         let stored = req
@@ -322,12 +323,18 @@ fn plan(req: &ExportRequest<'_>) -> Result<(Vec<Item>, usize), ReportError> {
             .join(format!("{}.pcap", f.finding.id));
         let rel = format!("pcap/{:03}-{stem}.pcap", f.no);
         if f.finding.id == stem && stored.is_file() {
-            let size = std::fs::metadata(&stored)
+            let on_disk = std::fs::metadata(&stored)
                 .map_err(|source| ReportError::Read {
                     path: stored.clone(),
                     source,
                 })?
                 .len();
+            // Only the part the evidence manifest has committed: a tail past it is an
+            // append interrupted by a crash, cut back on the next evidence run.
+            let size = committed
+                .get(&f.finding.id)
+                .copied()
+                .map_or(on_disk, |c| c.min(on_disk));
             items.push(Item {
                 rel,
                 payload: Payload::File(stored),
@@ -357,6 +364,27 @@ fn plan(req: &ExportRequest<'_>) -> Result<(Vec<Item>, usize), ReportError> {
         });
     }
     Ok((items, without_pcap))
+}
+
+/// Committed lengths of `DIR/evidence/<id>.pcap` from the evidence area's `manifest.json`
+/// (`{"files": {"<id>": {"len": N, …}}}`); empty when there is none or it is unreadable.
+fn evidence_committed_lengths(data_dir: &Path) -> std::collections::HashMap<String, u64> {
+    let mut out = std::collections::HashMap::new();
+    let Ok(text) = std::fs::read_to_string(data_dir.join("evidence").join("manifest.json")) else {
+        return out;
+    };
+    let Ok(v) = serde_json::from_str::<serde_json::Value>(&text) else {
+        return out;
+    };
+    if let Some(files) = v.get("files").and_then(|f| f.as_object()) {
+        for (k, e) in files {
+            if let Some(len) = e.get("len").and_then(|l| l.as_u64()) {
+                let id = k.strip_suffix(".pcap").unwrap_or(k);
+                out.insert(id.to_string(), len);
+            }
+        }
+    }
+    out
 }
 
 /// A writer that hashes what passes through.
@@ -406,10 +434,11 @@ fn write_item(root: &Path, item: &Item, p: &mut Progress) -> Result<String, Repo
             hex::encode(w.h.finalize())
         }
         Payload::File(src) => {
-            let mut r = std::fs::File::open(src).map_err(|source| ReportError::Read {
+            let f = std::fs::File::open(src).map_err(|source| ReportError::Read {
                 path: src.clone(),
                 source,
             })?;
+            let mut r = std::io::Read::take(f, item.size);
             let mut w = Hashing {
                 inner: std::io::BufWriter::new(&file),
                 h: Sha256::new(),
@@ -609,19 +638,23 @@ fn write_encrypted(
                 (hex::encode(Sha256::digest(b)), ())
             }
             Payload::File(src) => {
-                let digest = manifest::sha256_file(src).map_err(|source| ReportError::Read {
+                let rerr = |source| ReportError::Read {
                     path: src.clone(),
                     source,
-                })?;
-                let mut f = std::fs::File::open(src).map_err(|source| ReportError::Read {
-                    path: src.clone(),
-                    source,
-                })?;
-                let len = f.metadata().map_err(ioerr(src))?.len();
-                let mut h = tar_header(len);
-                tar.append_data(&mut h, &item.rel, &mut f)
+                };
+                let mut h = Hashing {
+                    inner: std::io::sink(),
+                    h: Sha256::new(),
+                    n: 0,
+                };
+                let f = std::fs::File::open(src).map_err(rerr)?;
+                std::io::copy(&mut std::io::Read::take(f, item.size), &mut h).map_err(rerr)?;
+                let digest = hex::encode(h.h.finalize());
+                let f = std::fs::File::open(src).map_err(rerr)?;
+                let mut hd = tar_header(item.size);
+                tar.append_data(&mut hd, &item.rel, std::io::Read::take(f, item.size))
                     .map_err(ioerr(&path))?;
-                p.add(len, &item.rel);
+                p.add(item.size, &item.rel);
                 (digest, ())
             }
             Payload::Zip(entries) => {
