@@ -192,7 +192,10 @@ impl EnvCollector {
             };
             note(key, f.direction == "upload", f.bytes, &mut moved);
         }
-        if let Some(ftp) = &s.ftp {
+        // The analyzer lists an FTP transfer on the control session and again on its data
+        // session (`ftp-data`, with `control_session` pointing back): count it once, on
+        // the control session.
+        if let Some(ftp) = s.ftp.as_ref().filter(|_| s.protocol != "ftp-data") {
             for f in &ftp.files {
                 let key = f.sha256.clone().unwrap_or_else(|| f.name.clone());
                 note(key, f.direction == "upload", f.bytes, &mut moved);
@@ -330,6 +333,19 @@ mod tests {
             ..Default::default()
         });
         c.add(&ftp);
+        // Its data connection repeats the file: not counted again.
+        let mut data = session(
+            "d2",
+            3600 * 11 + 2,
+            "ftp-data",
+            "10.0.0.2",
+            "10.0.0.3",
+            7,
+            0,
+        );
+        data.ftp = ftp.ftp.clone();
+        data.files = ftp.files.clone();
+        c.add(&data);
         let mut pop = session("e", 3600 * 12, "pop3", "10.0.0.2", "203.0.113.9", 0, 0);
         pop.mail = Some(Mail {
             attachments: vec![Attachment {
@@ -342,13 +358,13 @@ mod tests {
         });
         c.add(&pop);
         let st = c.finish();
-        assert_eq!(st.sessions, 5);
-        assert_eq!(st.bytes, 1013);
+        assert_eq!(st.sessions, 6);
+        assert_eq!(st.bytes, 1020);
         assert_eq!(st.buckets.len(), 3);
         assert_eq!(st.buckets[&36000]["http"], 1010);
         assert_eq!(st.directions[&Direction::InternalToExternal].sessions, 2);
         assert_eq!(st.directions[&Direction::InternalToExternal].bytes, 1000);
-        assert_eq!(st.directions[&Direction::InternalToInternal].sessions, 2);
+        assert_eq!(st.directions[&Direction::InternalToInternal].sessions, 3);
         assert_eq!(st.directions[&Direction::ExternalToInternal].bytes, 3);
         assert_eq!(
             st.files["ftp"],
@@ -359,6 +375,7 @@ mod tests {
                 download_bytes: 0
             }
         );
+        assert!(!st.files.contains_key("ftp-data"));
         assert_eq!(st.files["pop3"].downloads, 1);
         assert_eq!(st.protocols_by_bytes()[0].0, "http");
     }

@@ -713,10 +713,7 @@ pub fn scenarios(out: &mut String, d: &ReportData, lang: Lang) {
                 f.finding.threat,
                 badge(f.finding.risk)
             );
-            let reasons = f.reasoning(lang);
-            if !reasons.is_empty() {
-                out.push_str(&ul(&reasons));
-            }
+            reasoning_block(out, f, lang);
             if let Some(r) = &f.override_reason {
                 let _ = write!(
                     out,
@@ -910,15 +907,8 @@ fn finding_detail(out: &mut String, d: &ReportData, g: &GradedFinding, lang: Lan
             ),
         ],
     );
-    let reasons = g.reasoning(lang);
-    if !reasons.is_empty() {
-        let _ = write!(
-            out,
-            "<h4>{}</h4>{}",
-            tr(lang, "脅威説明", "Description"),
-            ul(&reasons)
-        );
-    }
+    let _ = write!(out, "<h4>{}</h4>", tr(lang, "脅威説明", "Description"));
+    reasoning_block(out, g, lang);
     if let Some(r) = &g.override_reason {
         let _ = write!(
             out,
@@ -970,7 +960,7 @@ fn finding_detail(out: &mut String, d: &ReportData, g: &GradedFinding, lang: Lan
     } else {
         let _ = write!(
             out,
-            "<table><tr><th>{}</th><th>{}</th><th>{}</th><th>{}</th><th class=\"num\">{}</th><th>{}</th></tr>",
+            "<table class=\"ev\"><tr><th style=\"width:16%\">{}</th><th style=\"width:9%\">{}</th><th style=\"width:18%\">{}</th><th style=\"width:18%\">{}</th><th class=\"num\" style=\"width:9%\">{}</th><th>{}</th></tr>",
             tr(lang, "日時", "Time"),
             tr(lang, "プロトコル", "Protocol"),
             tr(lang, "送信元", "Client"),
@@ -1138,4 +1128,23 @@ fn mail_block(out: &mut String, d: &ReportData, m: &kuroko_model::session::Mail,
         out.push_str("</table>");
     }
     out.push_str("</div>");
+}
+
+/// The rule's reasoning as a paragraph, then what this finding's traffic showed.
+fn reasoning_block(out: &mut String, f: &GradedFinding, lang: Lang) {
+    if let Some(t) = texts::rule_text(&f.finding.rule, lang) {
+        let _ = write!(out, "<p>{}</p>", esc(t.reasoning));
+    }
+    if !f.finding.signals.is_empty() {
+        let _ = write!(
+            out,
+            "<p class=\"muted\">{}</p>{}",
+            tr(
+                lang,
+                "検知の根拠となった通信の特徴:",
+                "What the traffic showed:"
+            ),
+            ul(&f.finding.signals)
+        );
+    }
 }
