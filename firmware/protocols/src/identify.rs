@@ -74,12 +74,14 @@ fn prefix(buf: &[u8], sig: &[u8]) -> Match {
 pub(crate) fn http_request(up: &[u8]) -> Match {
     let mut best = Match::No;
     for m in HTTP_METHODS {
-        let mut sig = m.to_vec();
-        sig.push(b' ');
-        match prefix(up, &sig) {
-            Match::Yes => return Match::Yes,
-            Match::Maybe => best = Match::Maybe,
-            Match::No => {}
+        let n = up.len().min(m.len());
+        if up[..n] != m[..n] {
+            continue;
+        }
+        match up.get(m.len()) {
+            Some(b' ') => return Match::Yes,
+            Some(_) => {}
+            None => best = Match::Maybe,
         }
     }
     best

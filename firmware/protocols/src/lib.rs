@@ -1,28 +1,50 @@
-//! Application-protocol parsers: pure functions of the bytes they are given.
+//! Application-protocol identification and parsers: pure functions of the bytes they are
+//! given.
 //!
 //! The analyzer reassembles TCP streams and hands each direction's bytes, in order, to the
 //! parser that `identify` chose for the session; UDP datagrams are handed over one by one.
 //! Parsers fill the protocol objects of the [`SessionRecord`] and report reconstructed
 //! objects and expected follow-up connections (FTP data channels) through [`Sink`].
 //!
+//! How the analyzer uses this crate:
+//! 1. TCP: buffer the first bytes of each direction (at most [`IDENTIFY_LIMIT`]) and call
+//!    [`identify_tcp`] as they grow; on `Known(label)` set `rec.protocol = label` and, if
+//!    [`stream_parser`] has a parser for it, feed it the buffered bytes and everything
+//!    after. While it says `NeedMore`, keep buffering; when the session ends first (or
+//!    the limit is hit), use [`identify_tcp_at_close`] (port fallback). `Unknown`: the
+//!    protocol stays `tcp`.
+//! 2. UDP: [`identify_udp`] on the first datagram, then [`datagram_parser`].
+//! 3. A new TCP session that matches an [`Expectation`] (same server address and port,
+//!    and client when given) is labelled `expectation.protocol` and parsed by
+//!    [`stream_parser_for_expectation`]; a later expectation for the same address/port
+//!    replaces the earlier one and is passed to a running parser with
+//!    [`StreamParser::on_expectation_update`]. When an `ftp-data` session ends, call
+//!    [`ftp::link_data_session`] with the control record if it is still open.
+//! 4. [`port_label`] names what Kuroko does not parse (SMB, RDP, VPNs, …).
+//!
+//! Protocol labels (`rec.protocol`): parsed — `http`, `winrm`, `tls`, `dns`, `mdns`,
+//! `llmnr`, `ssh`, `ftp`, `ftp-data`, `smtp`, `pop3`, `imap`, `telnet`, `oracle`; by
+//! content only — `smb`, `rdp`, `mysql`, `postgresql`, `mssql`, `dhcp`, `quic`, `stun`,
+//! `wireguard`, `sip`, `ssdp`, `ntp`, `ike`; by port — see [`ports`].
+//!
 //! Invariants:
 //! - Any bytes are valid input: no parser panics, loops forever or allocates without bound.
-//!   Every limit on hostile input is a named constant; anomalies become session flags.
+//!   Every limit on hostile input is a named constant; anomalies become session flags
+//!   (`malformed:<proto>` and named events such as `http_body_cut`, `smtp_starttls`).
 //! - Parsers know nothing of packets, segments, io_uring or the index.
 //! - A parser may be given data in arbitrary chunks (one byte at a time is legal); its
-//!   result must not depend on how the stream was cut.
-//!
+//!   result does not depend on how the stream was cut (every parser's tests check this).
 //! - Objects: parsers report reconstructed objects through [`Sink::object`] and, when the
 //!   sink returns a digest, append the matching `FileRef` to `rec.files` themselves. A sink
-//!   stores bytes; it must not add `FileRef`s (that would list objects twice).
+//!   stores bytes; it must not add `FileRef`s (that would list objects twice). Objects are
+//!   at most [`MAX_OBJECT_BYTES`] (then marked partial).
+//! - Never kept: passwords (FTP `PASS` is masked, SMTP/IMAP/POP3 secrets are skipped,
+//!   HTTP `Authorization` keeps only its scheme and the Basic user name).
 //!
 //! Layout: one folder per protocol (`http/`, `dns/`, …), each with a pure `parser`, the
 //! per-session `state`, and what it emits; `template/` is the skeleton for the next one.
-//!
-//! Entry points for the analyzer: [`identify_tcp`] (then [`stream_parser`]),
-//! [`identify_udp`] (then [`datagram_parser`]), [`port_label`] for labels of protocols
-//! without a parser, and [`stream_parser_for_expectation`] for FTP data channels.
-//! The label set is documented in [`ports`].
+//! `fuzz` is the in-repo mutation fuzzer (`--example fuzz`), `transcript` the format of
+//! its seed corpus in `fuzz/corpus/<target>/`.
 
 #![forbid(unsafe_code)]
 
@@ -36,6 +58,7 @@ pub mod oracle;
 pub mod ports;
 pub mod ssh;
 pub mod telnet;
+pub mod template;
 #[cfg(test)]
 mod testutil;
 pub mod tls;

@@ -148,6 +148,17 @@ mod tests {
         assert_eq!(rec.telnet.unwrap().user.as_deref(), Some("admin"));
     }
 
+    /// A Python client (character mode, as the `telnet` program) logging in to busybox
+    /// telnetd + /bin/login on loopback; the expected user is the keystrokes tshark shows
+    /// (`telnet.data` client → server) after the `login:` prompt.
+    #[test]
+    fn real_busybox_telnetd_login() {
+        let t = crate::testutil::corpus("telnet", "busybox-telnetd-login.bin");
+        let (rec, _) = run_all_cuts(telnet, "telnet", &crate::testutil::view(&t));
+        let expected = include_str!("../../fuzz/corpus/telnet/expected-user.txt").trim();
+        assert_eq!(rec.telnet.unwrap().user.as_deref(), Some(expected));
+    }
+
     #[test]
     fn line_mode_cisco_style() {
         let (rec, _) = run_all_cuts(
