@@ -45,6 +45,10 @@ pub struct StoreSummary {
     pub bytes: Option<u64>,
     /// Packets lost before they reached the disk (kernel and writer drops).
     pub drops: Option<u64>,
+    /// Packet time up to which the analyzer has processed the store.
+    pub analyzed_to: Option<Timestamp>,
+    /// How far analysis is behind the newest stored packet, in seconds.
+    pub analyzer_lag_secs: Option<f64>,
 }
 
 /// Where an override came from.

@@ -186,6 +186,27 @@ pub fn overview(out: &mut String, d: &ReportData, lang: Lang) {
                 opt_num(s.drops, lang),
             ),
             (
+                tr(lang, "解析済み範囲", "Analyzed up to"),
+                match (s.analyzed_to, s.analyzer_lag_secs) {
+                    (Some(t), Some(lag)) if lag > 0.5 => format!(
+                        "{} ({} {lag:.0} {})",
+                        d.local_time(t),
+                        tr(lang, "未解析:", "behind by"),
+                        tr(lang, "秒分", "s")
+                    ),
+                    (Some(t), _) => format!(
+                        "{} ({})",
+                        d.local_time(t),
+                        tr(
+                            lang,
+                            "保存済みパケットはすべて解析済み",
+                            "every stored packet analyzed"
+                        )
+                    ),
+                    _ => tr(lang, "不明", "unknown").to_string(),
+                },
+            ),
+            (
                 tr(lang, "解析セッション数", "Sessions analyzed"),
                 num(d.env.sessions),
             ),
