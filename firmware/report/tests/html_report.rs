@@ -121,3 +121,31 @@ fn site_file_overrides_change_grades_and_say_so() {
         "{e}"
     );
 }
+
+#[test]
+fn an_empty_data_directory_still_gives_every_chapter() {
+    let dir = tempfile::tempdir().unwrap();
+    let (data, warn) =
+        inputs::gather(dir.path(), &Config::default(), StoreSummary::default()).unwrap();
+    assert!(warn.site_created);
+    assert!(data.findings.is_empty() && data.env.sessions == 0 && data.period.is_none());
+    for lang in [Lang::Ja, Lang::En] {
+        let html = html::render(&data, lang);
+        for id in [
+            "overview",
+            "summary",
+            "environment",
+            "threats",
+            "scenarios",
+            "details",
+        ] {
+            assert!(html.contains(&format!("id=\"{id}\"")), "{id}");
+        }
+        assert!(html.contains("data-grade=\"A\">0</div>"));
+    }
+    let ja = html::render(&data, Lang::Ja);
+    assert!(ja.contains("検出された脅威はありません。") && ja.contains("(お客様名未設定)"));
+    let font = kuroko_report::pdf::find_font(None).expect("install fonts-ipaexfont-gothic");
+    let pdf = kuroko_report::pdf::render(&data, Lang::En, &font).unwrap();
+    assert!(pdf.starts_with(b"%PDF"));
+}

@@ -30,8 +30,9 @@ pub struct Args {
     pub font: Option<PathBuf>,
 }
 
-/// The store's status in the report's terms; unknown fields stay `None`.
-pub fn store_summary(data_dir: &Path) -> StoreSummary {
+/// The store's status in the report's terms (the same sources as `kuroko status`);
+/// unknown fields stay `None`.
+pub fn store_summary(data_dir: &Path, config: &kuroko_model::config::Config) -> StoreSummary {
     let mut s = StoreSummary::default();
     if let Ok(st) = kuroko_ring::status::store_status(data_dir) {
         let ts =
@@ -45,6 +46,22 @@ pub fn store_summary(data_dir: &Path) -> StoreSummary {
         s.bytes = Some(st.stored_bytes);
         s.drops = Some(st.backpressure_drops + st.rejected_packets);
     }
+    // Capture drops (kernel ring, NIC, backpressure) and analyzer progress, as `kuroko
+    // status` reports them.
+    let ctx = super::status::Context {
+        data: data_dir.to_path_buf(),
+        config: config.clone(),
+    };
+    if let Ok(sections) = super::status::sections(&ctx) {
+        let v = super::status::to_json(&sections);
+        if let Some(total) = v["capture"]["drops"]["total"].as_u64() {
+            s.drops = Some(total + s.drops.unwrap_or(0));
+        }
+        if let Some(t) = v["analyzer"]["analyzed_time"].as_str() {
+            s.analyzed_to = kuroko_model::Timestamp::parse_rfc3339(t).ok();
+        }
+        s.analyzer_lag_secs = v["analyzer"]["lag_seconds"].as_f64();
+    }
     s
 }
 
@@ -57,7 +74,7 @@ pub fn gather(data: &DataArgs) -> anyhow::Result<ReportData> {
         data.data.display()
     );
     let (report, warn) =
-        kuroko_report::inputs::gather(&data.data, &config, store_summary(&data.data))
+        kuroko_report::inputs::gather(&data.data, &config, store_summary(&data.data, &config))
             .with_context(|| {
                 format!(
                     "cannot gather the report's data from {}",

@@ -172,6 +172,19 @@ fn overview(doc: &mut Doc, d: &ReportData, lang: Lang, title: &str) {
             s.drops.map(num).unwrap_or_else(|| unknown(lang)),
         ),
         (
+            tr(lang, "解析済み範囲", "Analyzed up to"),
+            match (s.analyzed_to, s.analyzer_lag_secs) {
+                (Some(t), Some(lag)) if lag > 0.5 => format!(
+                    "{} ({} {lag:.0} {})",
+                    d.local_time(t),
+                    tr(lang, "未解析:", "behind by"),
+                    tr(lang, "秒分", "s")
+                ),
+                (Some(t), _) => d.local_time(t),
+                _ => unknown(lang),
+            },
+        ),
+        (
             tr(lang, "解析セッション数", "Sessions analyzed"),
             num(d.env.sessions),
         ),
