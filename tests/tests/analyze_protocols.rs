@@ -589,3 +589,49 @@ fn analyze_smtp_mail_fields_match_tshark_and_attachment_is_byte_identical() -> a
     assert_eq!(stored_object_sha(&data, eml)?, eml);
     Ok(())
 }
+
+#[test]
+fn analyze_winrm_is_labelled_and_its_request_matches_tshark() -> anyhow::Result<()> {
+    let (data, pcap) = capture_and_analyze("winrm", |site| {
+        let _srv = site.serve(
+            FILES,
+            "winrm-http",
+            "tcp",
+            5985,
+            &[PYTHON, "-m", "http.server", "5985", "--bind", FILES.ip],
+        )?;
+        // The server answers 501 to POST; the request is what identifies WinRM.
+        let _ = site.run(
+            PC,
+            &[
+                "curl",
+                "-sS",
+                "-o",
+                "/dev/null",
+                "-X",
+                "POST",
+                "-H",
+                "Content-Type: application/soap+xml;charset=UTF-8",
+                "--data",
+                "<s:Envelope/>",
+                "http://10.10.2.20:5985/wsman",
+            ],
+            30,
+        )?;
+        Ok(())
+    })?;
+    let winrm = sessions_with(&data, "winrm")?;
+    let t = tshark(
+        &pcap,
+        "http.request",
+        &["http.request.method", "http.request.uri", "tcp.dstport"],
+    )?;
+    ensure!(
+        winrm.len() == 1 && t.len() == 1,
+        "winrm sessions {winrm:#?}, tshark {t:?}"
+    );
+    assert_eq!(winrm[0]["http"]["method"], t[0][0].as_str());
+    assert_eq!(winrm[0]["http"]["transactions"][0]["uri"], t[0][1].as_str());
+    assert_eq!(winrm[0]["server"]["port"].to_string(), t[0][2]);
+    Ok(())
+}
