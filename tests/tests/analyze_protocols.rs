@@ -635,3 +635,47 @@ fn analyze_winrm_is_labelled_and_its_request_matches_tshark() -> anyhow::Result<
     assert_eq!(winrm[0]["server"]["port"].to_string(), t[0][2]);
     Ok(())
 }
+
+#[test]
+fn analyze_telnet_user_matches_what_tshark_shows_the_client_typed() -> anyhow::Result<()> {
+    let (data, pcap) = capture_and_analyze("telnet", |site| {
+        let _telnetd = site.serve(
+            FILES,
+            "telnetd",
+            "tcp",
+            23,
+            &[
+                "busybox",
+                "telnetd",
+                "-F",
+                "-p",
+                "23",
+                "-b",
+                FILES.ip,
+                "-l",
+                "/bin/login",
+            ],
+        )?;
+        let script = format!(
+            "(sleep 1.5; printf 'alice\\r\\n'; sleep 1.5; printf 'Winter2026\\r\\n'; sleep 3) | telnet {} 23",
+            FILES.ip
+        );
+        let _ = site.run(PC, &["sh", "-c", &script], 30)?;
+        Ok(())
+    })?;
+    let telnet = sessions_with(&data, "telnet")?;
+    ensure!(telnet.len() == 1, "one telnet session: {telnet:#?}");
+    // What the client typed, as tshark decodes it (options stripped), up to the first line end.
+    let typed: String = tshark(&pcap, "telnet.data && tcp.dstport==23", &["telnet.data"])?
+        .into_iter()
+        .map(|r| r.join(""))
+        .collect::<Vec<_>>()
+        .join("");
+    let typed = typed.replace("\\r", "\r").replace("\\n", "\n");
+    let first_line = typed
+        .split(['\r', '\n'])
+        .find(|l| !l.trim().is_empty())
+        .context("client typed nothing")?;
+    assert_eq!(telnet[0]["telnet"]["user"], first_line.trim());
+    Ok(())
+}
