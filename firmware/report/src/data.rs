@@ -142,7 +142,9 @@ pub struct ReportData {
     pub period: Option<(Timestamp, Timestamp)>,
     pub store: StoreSummary,
     pub env: EnvStats,
-    /// Highest risk first; `no` follows this order.
+    /// In the order of the detected-threats list, as in the service's report: by category
+    /// (initial access, lateral movement, exfiltration, insider, other), highest risk first
+    /// within each; `no` follows this order. [`ReportData::by_risk`] gives the top risks.
     pub findings: Vec<GradedFinding>,
     /// Evidence sessions by id (those found in the log).
     pub evidence: BTreeMap<String, SessionRecord>,
@@ -176,7 +178,12 @@ impl ReportData {
             .into_iter()
             .map(|f| grade(f, cfg, inp.site))
             .collect();
-        findings.sort_by(|a, b| Finding::report_order(&a.finding, &b.finding));
+        findings.sort_by(|a, b| {
+            a.finding
+                .category
+                .cmp(&b.finding.category)
+                .then_with(|| Finding::report_order(&a.finding, &b.finding))
+        });
         for (i, f) in findings.iter_mut().enumerate() {
             f.no = i + 1;
         }
@@ -258,6 +265,13 @@ impl ReportData {
             objects_present,
             missing_evidence,
         }
+    }
+
+    /// Findings highest risk first (then most recent), for the top-risks table.
+    pub fn by_risk(&self) -> Vec<&GradedFinding> {
+        let mut v: Vec<&GradedFinding> = self.findings.iter().collect();
+        v.sort_by(|a, b| Finding::report_order(&a.finding, &b.finding));
+        v
     }
 
     /// Findings per grade, A first.

@@ -70,6 +70,17 @@ fn every_chapter_in_both_languages_with_consistent_numbers() {
         );
     }
     let ja = html::render(&data, Lang::Ja);
+    // The detected-threats list is numbered 1..n in its own order (by category), as in
+    // the service's event detection status table.
+    let table = &ja[ja.find("<table class=\"threats\">").unwrap()..];
+    let table = &table[..table.find("</table>").unwrap()];
+    let mut at = 0;
+    for no in 1..=findings.len() {
+        let pos = table[at..]
+            .find(&format!("<tr><td class=\"num\">{no}</td>"))
+            .unwrap_or_else(|| panic!("No. {no} out of order"));
+        at += pos + 1;
+    }
     assert!(
         ja.contains("実施概要")
             && ja.contains("イベント検知ステータス")

@@ -283,7 +283,7 @@ pub fn summary(out: &mut String, d: &ReportData, lang: Lang) {
             tr(lang, "区分", "Category"),
             tr(lang, "件数", "Events")
         );
-        for f in d.findings.iter().take(5) {
+        for f in d.by_risk().into_iter().take(5) {
             let _ = write!(
                 out,
                 "<tr><td class=\"num\">{}</td><td class=\"nw\">{} ({} × {} = {})</td><td><a href=\"#f-{}\">{}</a></td><td>{}</td><td class=\"num\">{}</td></tr>",

@@ -295,8 +295,8 @@ fn summary(doc: &mut Doc, d: &ReportData, lang: Lang, title: &str) {
         );
     } else {
         let rows = d
-            .findings
-            .iter()
+            .by_risk()
+            .into_iter()
             .take(5)
             .map(|f| {
                 vec![
