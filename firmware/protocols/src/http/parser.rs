@@ -499,7 +499,9 @@ pub fn html_unescape(s: &str) -> String {
     while let Some(amp) = rest.find('&') {
         out.push_str(&rest[..amp]);
         rest = &rest[amp..];
-        let semi = rest[..rest.len().min(12)].find(';');
+        let semi = rest.as_bytes()[..rest.len().min(12)]
+            .iter()
+            .position(|&b| b == b';');
         let Some(semi) = semi else {
             out.push('&');
             rest = &rest[1..];
@@ -739,6 +741,13 @@ mod tests {
             decode_content(Some(b"gzip"), b"not gzip"),
             Decoded::Failed
         ));
+    }
+
+    /// Found by the fuzzer: an `&` followed by multi-byte characters within 12 bytes.
+    #[test]
+    fn unescape_near_multibyte_characters() {
+        assert_eq!(html_unescape("&4\u{fffd}\u{fffd}x"), "&4\u{fffd}\u{fffd}x");
+        assert_eq!(html_unescape("a&ああ;b&amp;"), "a&ああ;b&");
     }
 
     #[test]
