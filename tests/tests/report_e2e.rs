@@ -190,6 +190,21 @@ fn report_and_export_of_real_client_traffic() {
             html.contains(&format!("<td>{}</td>", group(packets))),
             "{lang}: stored packets {packets} not shown"
         );
+        // The diagnosis period is the store's retention window, in the site's time zone.
+        let tokyo: chrono_tz::Tz = "Asia/Tokyo".parse().unwrap();
+        let local = |key: &str| {
+            let ns = status["store"][key].as_i64().unwrap();
+            chrono::DateTime::from_timestamp_nanos(ns)
+                .with_timezone(&tokyo)
+                .format("%Y-%m-%d %H:%M:%S %Z")
+                .to_string()
+        };
+        let period = format!(
+            "{} 〜 {}",
+            local("oldest_packet_ns"),
+            local("newest_packet_ns")
+        );
+        assert!(html.contains(&period), "{lang}: period {period} not shown");
         assert!(!html.to_lowercase().contains("<script"));
         let pdf = std::fs::read(&pdf_path).unwrap();
         assert!(pdf.starts_with(b"%PDF") && pdf.len() > 10_000);
