@@ -386,6 +386,52 @@ mod tests {
         assert!(failures.is_empty(), "panics: {failures:?}");
     }
 
+    /// Feeds `t` to a fresh `target` parser, cutting each record where `cuts` says.
+    fn run_cut(
+        target: &str,
+        t: &Transcript,
+        cuts: &mut Rng,
+        whole: bool,
+    ) -> (SessionRecord, VecSink) {
+        let mut rec = record("tcp");
+        rec.protocol = target.to_string();
+        let mut sink = VecSink::default();
+        let mut p = crate::stream_parser(target).expect("stream target");
+        for (d, b) in t {
+            let mut rest = b.as_slice();
+            while !rest.is_empty() {
+                let n = if whole {
+                    rest.len()
+                } else {
+                    1 + cuts.below(rest.len().min(97))
+                };
+                p.on_data(*d, &rest[..n], 0, &mut rec, &mut sink);
+                rest = &rest[n..];
+            }
+        }
+        p.on_close(&mut rec, &mut sink);
+        (rec, sink)
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig { cases: 48, .. Default::default() })]
+        /// For every seed transcript of every stream parser, any cutting of the stream gives
+        /// the same record, objects and expectations as whole-message delivery.
+        #[test]
+        fn results_do_not_depend_on_how_streams_are_cut(seed in 1u64..u64::MAX) {
+            let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus");
+            for t in TARGETS.iter().filter(|t| crate::stream_parser(t).is_some()) {
+                for entry in load_corpora(&corpus_dirs(&root, t)).expect("readable corpus") {
+                    let (r1, s1) = run_cut(t, &entry, &mut Rng::new(seed), true);
+                    let (r2, s2) = run_cut(t, &entry, &mut Rng::new(seed), false);
+                    proptest::prop_assert_eq!(&r1, &r2, "target {}", t);
+                    proptest::prop_assert_eq!(&s1.objects, &s2.objects, "target {}", t);
+                    proptest::prop_assert_eq!(&s1.expectations, &s2.expectations, "target {}", t);
+                }
+            }
+        }
+    }
+
     #[test]
     fn mutation_changes_input_and_is_deterministic() {
         let base = vec![(Direction::ToServer, b"GET / HTTP/1.1\r\n\r\n".to_vec())];
