@@ -11,7 +11,7 @@
 //! (`ingest::enforce_budget`).
 
 use crate::compile::compile;
-use crate::query::Query;
+use crate::query::{Plan, Pred, Query};
 use crate::schema::{Fields, SCHEMA_VERSION, TIME};
 use kuroko_model::SessionRecord;
 use kuroko_model::sessionlog::LogPos;
@@ -157,8 +157,40 @@ impl Index {
         if limit == 0 {
             return Ok(Vec::new());
         }
-        let tq = compile(&q.plan, &self.fields).map_err(|e| self.terr(e))?;
         let searcher = self.searcher();
+        if let Some(cheap) = residual_split(&q.plan) {
+            // Substring/glob terms next to a selective term: verify the few candidates of
+            // the selective part with the record matcher instead of running the automaton
+            // over the whole term dictionary.
+            let cq = compile(&cheap, &self.fields).map_err(|e| self.terr(e))?;
+            let candidates = searcher.search(&cq, &Count).map_err(|e| self.terr(e))?;
+            if candidates <= RESIDUAL_MAX_CANDIDATES {
+                let top = searcher
+                    .search(
+                        &cq,
+                        &TopDocs::with_limit(candidates.max(1))
+                            .order_by_fast_field::<i64>(TIME, Order::Desc),
+                    )
+                    .map_err(|e| self.terr(e))?;
+                let mut out = Vec::new();
+                for (_, addr) in top {
+                    let record = self.record_at(&searcher, addr)?;
+                    if crate::matcher::eval(&q.plan, &record) {
+                        let packets_gone =
+                            oldest_segment.is_some_and(|o| record.span.last_segment < o);
+                        out.push(Hit {
+                            record,
+                            packets_gone,
+                        });
+                        if out.len() == limit {
+                            break;
+                        }
+                    }
+                }
+                return Ok(out);
+            }
+        }
+        let tq = compile(&q.plan, &self.fields).map_err(|e| self.terr(e))?;
         let top = searcher
             .search(
                 &tq,
@@ -179,11 +211,25 @@ impl Index {
 
     /// How many sessions match `q`.
     pub fn count(&self, q: &Query) -> Result<u64, IndexError> {
+        let searcher = self.searcher();
+        if let Some(cheap) = residual_split(&q.plan) {
+            let cq = compile(&cheap, &self.fields).map_err(|e| self.terr(e))?;
+            let candidates = searcher.search(&cq, &Count).map_err(|e| self.terr(e))?;
+            if candidates <= RESIDUAL_MAX_COUNT {
+                let docs = searcher
+                    .search(&cq, &tantivy::collector::DocSetCollector)
+                    .map_err(|e| self.terr(e))?;
+                let mut n = 0;
+                for addr in docs {
+                    if crate::matcher::eval(&q.plan, &self.record_at(&searcher, addr)?) {
+                        n += 1;
+                    }
+                }
+                return Ok(n);
+            }
+        }
         let tq = compile(&q.plan, &self.fields).map_err(|e| self.terr(e))?;
-        let n = self
-            .searcher()
-            .search(&tq, &Count)
-            .map_err(|e| self.terr(e))?;
+        let n = searcher.search(&tq, &Count).map_err(|e| self.terr(e))?;
         Ok(n as u64)
     }
 
@@ -228,6 +274,34 @@ impl Index {
             .ok_or_else(|| bad("no stored record".into()))?;
         serde_json::from_slice(bytes).map_err(|e| bad(e.to_string()))
     }
+}
+
+/// Most candidates a top-N search verifies with the record matcher (it stops at N hits).
+pub const RESIDUAL_MAX_CANDIDATES: usize = 20_000;
+/// Most candidates a count verifies (each costs a stored-record read).
+pub const RESIDUAL_MAX_COUNT: usize = 2_000;
+
+/// Whether a plan holds a predicate that runs an automaton over a term dictionary.
+fn expensive(p: &Plan) -> bool {
+    match p {
+        Plan::Pred(Pred::Contains(..) | Pred::Glob(..)) => true,
+        Plan::And(v) | Plan::Or(v) => v.iter().any(expensive),
+        Plan::Not(x) => expensive(x),
+        _ => false,
+    }
+}
+
+/// For `A AND B AND …` where some parts are substring/glob terms and others are not: the
+/// cheap parts (a superset of the answer, to be verified with the matcher).
+fn residual_split(p: &Plan) -> Option<Plan> {
+    let Plan::And(parts) = p else {
+        return None;
+    };
+    let cheap: Vec<Plan> = parts.iter().filter(|x| !expensive(x)).cloned().collect();
+    if cheap.is_empty() || cheap.len() == parts.len() {
+        return None;
+    }
+    Some(Plan::And(cheap))
 }
 
 pub(crate) fn read_payload(p: Option<&str>) -> Payload {

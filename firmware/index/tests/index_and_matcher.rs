@@ -133,12 +133,22 @@ fn index_and_matcher_agree_on_synthetic_sessions() {
         "packets:[10 TO 20]",
         "ja3:*abc*",
         "google",
+        "protocol:http AND url:*.html",
+        r#"protocol:smtp AND subject:"report""#,
+        r#"method:CONNECT AND NOT url:":443""#,
+        "client:10.1.0.0/16 AND host:*cloud*",
     ];
     for q in queries {
         let query = Query::parse(q).unwrap();
         let want: Vec<SessionRecord> = recs.iter().filter(|r| query.matches(r)).cloned().collect();
         let got = idx.search(&query, recs.len()).unwrap();
         assert_eq!(ids(&got), ids(&want), "{q}");
+        assert_eq!(idx.count(&query).unwrap(), want.len() as u64, "count {q}");
+        // newest first, also when the matcher verifies candidates
+        let top = idx.search(&query, 5).unwrap();
+        let mut newest = want.clone();
+        newest.sort_by(|a, b| b.start.cmp(&a.start));
+        assert_eq!(ids(&top), ids(&newest[..newest.len().min(5)]), "top 5 {q}");
         assert!(
             !want.is_empty() || q.contains("NOT"),
             "query matches nothing, so it tests nothing: {q}"
