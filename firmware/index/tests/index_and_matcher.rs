@@ -147,7 +147,7 @@ fn index_and_matcher_agree_on_synthetic_sessions() {
         // newest first, also when the matcher verifies candidates
         let top = idx.search(&query, 5).unwrap();
         let mut newest = want.clone();
-        newest.sort_by(|a, b| b.start.cmp(&a.start));
+        newest.sort_by_key(|r| std::cmp::Reverse(r.start));
         assert_eq!(ids(&top), ids(&newest[..newest.len().min(5)]), "top 5 {q}");
         assert!(
             !want.is_empty() || q.contains("NOT"),
