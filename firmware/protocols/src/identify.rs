@@ -352,6 +352,10 @@ pub fn identify_tcp(client_port: u16, server_port: u16, up: &[u8], down: &[u8]) 
         if mysql_greeting(down) {
             return Known("mysql");
         }
+        // VNC (RFB) server greeting: `RFB 003.008\n`.
+        if down.starts_with(b"RFB 0") {
+            return Known("vnc");
+        }
         if down.len() < 4
             && (down.starts_with(b"2") || down.starts_with(b"+") || down.starts_with(b"*"))
         {
