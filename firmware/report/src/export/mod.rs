@@ -501,7 +501,7 @@ pub fn export(req: &ExportRequest<'_>) -> Result<ExportSummary, ReportError> {
         })?),
         None => None,
     };
-    let (mut items, findings_without_pcap) = plan(req)?;
+    let (items, findings_without_pcap) = plan(req)?;
     let name = bundle_name(
         if req.report.site_name.is_empty() {
             &req.report.customer
@@ -537,60 +537,26 @@ pub fn export(req: &ExportRequest<'_>) -> Result<ExportSummary, ReportError> {
         )));
     }
 
-    std::fs::create_dir(&partial).map_err(ioerr(&partial))?;
-    let mut p = Progress::new(payload_bytes, req.progress);
-    let mut manifest_entries = Vec::new();
-    let file_count;
-    match &recipient {
-        None => {
-            for item in &items {
-                let digest = write_item(&partial, item, &mut p)?;
-                manifest_entries.push((item.rel.clone(), digest));
-            }
-            file_count = items.len() + 1;
-        }
-        Some(r) => {
-            // README in clear, everything else only inside the encrypted tar.
-            if let Some(first) = items.first_mut() {
-                first.payload = Payload::Bytes(readme(req.report, true).into_bytes());
-            }
-            let readme_item = items.remove(0);
-            let digest = write_item(&partial, &readme_item, &mut p)?;
-            manifest_entries.push((readme_item.rel.clone(), digest));
-            let digest = write_encrypted(&partial, &items, r, &mut p)?;
-            manifest_entries.push(("bundle.tar.age".into(), digest));
-            file_count = 3;
-        }
-    }
-    p.finish();
-    // Directories first, then the manifest, then the manifest's directory.
-    sync_tree(&partial)?;
-    let mpath = partial.join(MANIFEST_NAME);
-    {
-        let mut f = std::fs::File::create(&mpath).map_err(ioerr(&mpath))?;
-        f.write_all(manifest::render(&manifest_entries).as_bytes())
-            .map_err(ioerr(&mpath))?;
-        f.sync_all().map_err(ioerr(&mpath))?;
-    }
-    sync_dir(&partial)?;
-    for (rel, _) in &manifest_entries {
-        drop_cache(&partial.join(rel));
-    }
-    match manifest::verify(&partial).map_err(|source| ReportError::Read {
-        path: partial.clone(),
-        source,
-    })? {
-        Ok(problems) if problems.is_empty() => {}
-        Ok(problems) => {
-            return Err(ReportError::Export(format!(
-                "the bundle read back differs from what was written ({problems:?}); the stick may be failing. The incomplete bundle stays at {}",
+    let encrypted_readme = readme(req.report, true).into_bytes();
+    let file_count = write_and_seal(&Bundle {
+        to: req.to,
+        partial: &partial,
+        final_dir: &final_dir,
+        items,
+        recipient: recipient.as_ref(),
+        encrypted_readme,
+        progress: req.progress,
+    })
+    .map_err(|e| {
+        if partial.exists() {
+            ReportError::Export(format!(
+                "{e}. The export stopped; the incomplete bundle stays at {} (it has no valid manifest; delete it and export again)",
                 partial.display()
-            )));
+            ))
+        } else {
+            e
         }
-        Err(m) => return Err(ReportError::Export(m)),
-    }
-    std::fs::rename(&partial, &final_dir).map_err(ioerr(&final_dir))?;
-    sync_dir(req.to)?;
+    })?;
     Ok(ExportSummary {
         bundle: final_dir,
         files: file_count,
@@ -598,6 +564,84 @@ pub fn export(req: &ExportRequest<'_>) -> Result<ExportSummary, ReportError> {
         encrypted: recipient.is_some(),
         findings_without_pcap,
     })
+}
+
+/// What [`write_and_seal`] writes.
+struct Bundle<'a> {
+    to: &'a Path,
+    partial: &'a Path,
+    final_dir: &'a Path,
+    items: Vec<Item>,
+    recipient: Option<&'a age::x25519::Recipient>,
+    /// The README written in clear beside an encrypted bundle.
+    encrypted_readme: Vec<u8>,
+    progress: bool,
+}
+
+/// Writes the items under `partial`, fsyncs, writes the manifest last, re-reads and
+/// checks everything, then renames to `final_dir`. Any failure leaves `partial` without
+/// a valid manifest. Returns the number of files in the bundle.
+fn write_and_seal(b: &Bundle<'_>) -> Result<usize, ReportError> {
+    std::fs::create_dir(b.partial).map_err(ioerr(b.partial))?;
+    let payload_bytes: u64 = b.items.iter().map(|i| i.size).sum();
+    let mut p = Progress::new(payload_bytes, b.progress);
+    let mut items: Vec<&Item> = b.items.iter().collect();
+    let mut manifest_entries = Vec::new();
+    let file_count;
+    match b.recipient {
+        None => {
+            for item in &items {
+                let digest = write_item(b.partial, item, &mut p)?;
+                manifest_entries.push((item.rel.clone(), digest));
+            }
+            file_count = items.len() + 1;
+        }
+        Some(r) => {
+            // README in clear, everything else only inside the encrypted tar.
+            let readme_item = Item {
+                rel: "README.txt".into(),
+                size: b.encrypted_readme.len() as u64,
+                payload: Payload::Bytes(b.encrypted_readme.clone()),
+            };
+            items.retain(|i| i.rel != "README.txt");
+            let digest = write_item(b.partial, &readme_item, &mut p)?;
+            manifest_entries.push((readme_item.rel.clone(), digest));
+            let digest = write_encrypted(b.partial, &items, r, &mut p)?;
+            manifest_entries.push(("bundle.tar.age".into(), digest));
+            file_count = 3;
+        }
+    }
+    p.finish();
+    // Directories first, then the manifest, then the manifest's directory.
+    sync_tree(b.partial)?;
+    let mpath = b.partial.join(MANIFEST_NAME);
+    {
+        let mut f = std::fs::File::create(&mpath).map_err(ioerr(&mpath))?;
+        f.write_all(manifest::render(&manifest_entries).as_bytes())
+            .map_err(ioerr(&mpath))?;
+        f.sync_all().map_err(ioerr(&mpath))?;
+    }
+    sync_dir(b.partial)?;
+    for (rel, _) in &manifest_entries {
+        drop_cache(&b.partial.join(rel));
+    }
+    match manifest::verify(b.partial).map_err(|source| ReportError::Read {
+        path: b.partial.to_path_buf(),
+        source,
+    })? {
+        Ok(problems) if problems.is_empty() => {}
+        Ok(problems) => {
+            // Without its manifest the directory cannot pass for a bundle.
+            let _ = std::fs::remove_file(&mpath);
+            return Err(ReportError::Export(format!(
+                "the bundle read back differs from what was written ({problems:?}); the stick may be failing"
+            )));
+        }
+        Err(m) => return Err(ReportError::Export(m)),
+    }
+    std::fs::rename(b.partial, b.final_dir).map_err(ioerr(b.final_dir))?;
+    sync_dir(b.to)?;
+    Ok(file_count)
 }
 
 fn sync_tree(dir: &Path) -> Result<(), ReportError> {
@@ -613,7 +657,7 @@ fn sync_tree(dir: &Path) -> Result<(), ReportError> {
 /// SHA-256 of `bundle.tar.age`.
 fn write_encrypted(
     root: &Path,
-    items: &[Item],
+    items: &[&Item],
     r: &age::x25519::Recipient,
     p: &mut Progress,
 ) -> Result<String, ReportError> {
@@ -728,5 +772,79 @@ pub fn verify_bundle(dir: &Path) -> Result<manifest::Problems, ReportError> {
     })? {
         Ok(p) => Ok(p),
         Err(m) => Err(ReportError::Export(m)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bytes(rel: &str, b: &[u8]) -> Item {
+        Item {
+            rel: rel.into(),
+            size: b.len() as u64,
+            payload: Payload::Bytes(b.to_vec()),
+        }
+    }
+
+    #[test]
+    fn a_write_that_fails_midway_leaves_a_visibly_incomplete_bundle() {
+        let to = tempfile::tempdir().unwrap();
+        let partial = to.path().join("kuroko-x-1.partial");
+        let final_dir = to.path().join("kuroko-x-1");
+        // The second file's source vanishes between planning and writing, as when the
+        // stick (or a source disk) goes away mid-export.
+        let items = vec![
+            bytes("README.txt", b"readme"),
+            bytes("report/report-ja.html", b"<html></html>"),
+            Item {
+                rel: "pcap/001-f.pcap".into(),
+                size: 10,
+                payload: Payload::File(to.path().join("gone.pcap")),
+            },
+            bytes("findings/findings.jsonl", b"{}\n"),
+        ];
+        let b = Bundle {
+            to: to.path(),
+            partial: &partial,
+            final_dir: &final_dir,
+            items,
+            recipient: None,
+            encrypted_readme: Vec::new(),
+            progress: false,
+        };
+        assert!(write_and_seal(&b).is_err());
+        assert!(
+            !final_dir.exists(),
+            "a failed export must not leave a final-looking bundle"
+        );
+        assert!(partial.join("report/report-ja.html").is_file());
+        assert!(!partial.join(MANIFEST_NAME).exists());
+        let e = verify_bundle(&partial).unwrap_err().to_string();
+        assert!(e.contains("incomplete"), "{e}");
+
+        // The same items with the source present seal and verify.
+        std::fs::write(to.path().join("gone.pcap"), b"0123456789").unwrap();
+        let partial2 = to.path().join("kuroko-x-2.partial");
+        let final2 = to.path().join("kuroko-x-2");
+        let b2 = Bundle {
+            partial: &partial2,
+            final_dir: &final2,
+            ..b
+        };
+        assert_eq!(write_and_seal(&b2).unwrap(), 5);
+        assert!(!partial2.exists() && final2.join(MANIFEST_NAME).is_file());
+        assert!(verify_bundle(&final2).unwrap().is_empty());
+    }
+
+    #[test]
+    fn bundle_names_are_plain_ascii() {
+        let t = Timestamp(1_794_960_000_000_000_000);
+        assert_eq!(
+            bundle_name("Tokyo HQ / 本社", t),
+            "kuroko-tokyo-hq-20261118T000000Z"
+        );
+        assert_eq!(bundle_name("本社", t), "kuroko-site-20261118T000000Z");
+        assert_eq!(bundle_name("../../etc", t), "kuroko-etc-20261118T000000Z");
     }
 }
