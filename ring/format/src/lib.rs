@@ -6,6 +6,9 @@
 //! computes a checksum itself (crc32c lives in `kuroko-ring`); it says which bytes every
 //! checksum covers. Other crates and off-box tools (the inspector) read segments through it.
 //!
+//! `ring/FORMAT.md` walks through the same layout field by field, for people with a hex
+//! editor.
+//!
 //! Invariants:
 //! - `#![no_std]`, `#![forbid(unsafe_code)]`: any bytes can be handed to the views, which
 //!   check lengths once and then cannot panic.
@@ -325,6 +328,7 @@ pub const WRITER_STATE_LEN: usize = core::mem::size_of::<WriterState>();
 const _: () = assert!(BLOCK_HEADER_LEN == 64);
 const _: () = assert!(RECORD_HEADER_LEN == 20);
 const _: () = assert!(CHUNK_INDEX_ENTRY_LEN == 32);
+const _: () = assert!(SEGMENT_HEADER_LEN == 472);
 const _: () = assert!(SEGMENT_HEADER_LEN <= CHUNK_INDEX_OFFSET as usize);
 const _: () = assert!(STORE_META_LEN == 96);
 const _: () = assert!(WRITER_STATE_LEN == 128);

@@ -92,6 +92,7 @@
 
 #![deny(unsafe_code)]
 
+pub mod disk;
 pub mod error;
 pub mod layout;
 pub mod pcap;

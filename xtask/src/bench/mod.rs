@@ -5,6 +5,7 @@
 pub mod analyze;
 pub mod capture;
 pub mod search;
+pub mod store;
 
 use clap::Subcommand;
 
@@ -17,7 +18,7 @@ pub struct Args {
 #[derive(Subcommand)]
 pub enum What {
     /// Segment store import throughput vs raw O_DIRECT write speed.
-    Store,
+    Store(store::Args),
     /// Live capture vs stenotype, tcpdump and netsniff-ng on a veth pair (CPU per packet,
     /// loss, bytes on disk).
     Capture(capture::Args),
@@ -33,6 +34,6 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         What::Capture(a) => capture::run(a),
         What::Analyze(a) => analyze::run(a),
         What::Search(a) => search::run(a),
-        What::Store => anyhow::bail!("the store benchmark is not in this build yet"),
+        What::Store(a) => store::run(a),
     }
 }

@@ -1,0 +1,96 @@
+//! Measuring the disk itself: the raw O_DIRECT sequential write speed that the store's
+//! benchmark puts its own numbers beside (same file system, same run).
+
+use crate::sys::{self, AlignedBuf, Uring};
+use std::io;
+use std::path::Path;
+use std::time::Instant;
+
+/// One raw write measurement.
+#[derive(Clone, Copy, Debug)]
+pub struct RawWrite {
+    pub bytes: u64,
+    pub secs: f64,
+    /// Whether io_uring + O_DIRECT was used (else synchronous pwrite, as the store would).
+    pub uring_direct: bool,
+}
+
+impl RawWrite {
+    pub fn bytes_per_sec(&self) -> f64 {
+        self.bytes as f64 / self.secs
+    }
+}
+
+/// Creates `path` (fallocated and zero-filled, like a formatted segment, so both sides
+/// overwrite written extents), then times writing `bytes` to it sequentially in
+/// `chunk`-sized O_DIRECT writes with `queue_depth` in flight, plus the final fdatasync.
+pub fn raw_write_speed(path: &Path, bytes: u64, chunk: usize, queue_depth: usize) -> io::Result<RawWrite> {
+    let bytes = bytes / chunk as u64 * chunk as u64;
+    {
+        let f = std::fs::File::create(path)?;
+        sys::fallocate(&f, bytes)?;
+        f.set_len(bytes)?;
+        let zeros = vec![0u8; 1 << 20];
+        let mut off = 0;
+        while off < bytes {
+            let n = (bytes - off).min(zeros.len() as u64) as usize;
+            sys::pwrite_all(&f, &zeros[..n], off)?;
+            off += n as u64;
+        }
+        f.sync_all()?;
+    }
+    let (file, direct) = sys::open_for_write(path, true)?;
+    let bufs: Vec<AlignedBuf> = (0..queue_depth)
+        .map(|i| {
+            let mut b = AlignedBuf::new(chunk);
+            b.as_mut_slice().fill(i as u8 ^ 0x5a);
+            b
+        })
+        .collect();
+    let uring = if direct && sys::uring_allowed() {
+        Uring::new((queue_depth * 2) as u32, &bufs).ok()
+    } else {
+        None
+    };
+    let start = Instant::now();
+    let mut off = 0u64;
+    let uring_direct = uring.is_some();
+    match uring {
+        Some(mut u) => {
+            let mut free: Vec<usize> = (0..queue_depth).collect();
+            let mut err = None;
+            while off < bytes || u.in_flight() > 0 {
+                if off < bytes && let Some(b) = free.pop() {
+                    u.write(&file, (b as u16, &bufs[b]), 0..chunk, off, b as u64)?;
+                    off += chunk as u64;
+                    continue;
+                }
+                u.wait_one(|(ud, res)| {
+                    if res != chunk as i32 {
+                        err = Some(if res < 0 {
+                            io::Error::from_raw_os_error(-res)
+                        } else {
+                            io::Error::new(io::ErrorKind::WriteZero, "short write")
+                        });
+                    }
+                    free.push(ud as usize);
+                })?;
+                if let Some(e) = err.take() {
+                    return Err(e);
+                }
+            }
+        }
+        None => {
+            while off < bytes {
+                sys::pwrite_all(&file, bufs[0].as_slice(), off)?;
+                off += chunk as u64;
+            }
+        }
+    }
+    sys::datasync(&file)?;
+    Ok(RawWrite {
+        bytes,
+        secs: start.elapsed().as_secs_f64(),
+        uring_direct,
+    })
+}
