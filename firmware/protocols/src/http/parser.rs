@@ -411,6 +411,8 @@ pub enum Decoded {
     Bytes(Vec<u8>, bool),
     /// The coding was declared but the data did not decode.
     Failed,
+    /// A coding we do not undo (`br`, `zstd`, `compress`): kept as sent.
+    Unsupported,
 }
 
 /// Undoes `gzip`/`x-gzip`/`deflate` (zlib or raw) content codings.
@@ -436,7 +438,8 @@ pub fn decode_content(encoding: Option<&[u8]>, body: &[u8]) -> Decoded {
         b"gzip" | b"x-gzip" => read_capped(&mut flate2::read::MultiGzDecoder::new(body)),
         b"deflate" => read_capped(&mut flate2::read::ZlibDecoder::new(body))
             .or_else(|| read_capped(&mut flate2::read::DeflateDecoder::new(body))),
-        _ => return Decoded::AsIs,
+        b"" | b"identity" => return Decoded::AsIs,
+        _ => return Decoded::Unsupported,
     };
     match result {
         Some((b, cut)) => Decoded::Bytes(b, cut),

@@ -533,6 +533,11 @@ fn finish_body(ctx: BodyCtx, truncated: bool, rec: &mut SessionRecord, sink: &mu
             rec.flag("malformed:http-encoding");
             None
         }
+        Decoded::Unsupported => {
+            // Stored as sent; the flag says the object is still encoded.
+            rec.flag("http_encoding_unsupported");
+            None
+        }
     };
     let body: &[u8] = decoded.as_deref().unwrap_or(&reader.content);
     let mime = content_type.as_deref().map(|c| {
