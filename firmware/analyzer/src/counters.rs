@@ -36,6 +36,8 @@ pub struct Counters {
     pub sessions_suppressed_on_replay: u64,
     /// Packets of already-emitted sessions skipped while replaying.
     pub packets_skipped_on_replay: u64,
+    /// Emitted sessions dropped from the replay window (`MAX_REPLAY_SESSIONS`).
+    pub replay_window_overflow: u64,
     /// TCP reassembly.
     pub tcp_retransmissions: u64,
     pub tcp_overlaps: u64,

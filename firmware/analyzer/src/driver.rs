@@ -23,7 +23,10 @@
 //! at checkpoint time (so a days-long connection does not pin R); on replay its
 //! continuation is rebuilt from that point, mid-stream, with the same id but without the
 //! parser state it had; (3) the files store is not rolled back: objects of a truncated
-//! session stay (content addressed, so re-storing them is a no-op).
+//! session stay (content addressed, so re-storing them is a no-op); objects written after
+//! the last checkpoint are dropped on start and stored again by the replay; (4) more than
+//! [`MAX_REPLAY_SESSIONS`] sessions ending inside one replay window: the oldest are
+//! forgotten (counted) and could be written twice after a crash.
 //!
 //! # End of a run
 //!
@@ -48,9 +51,11 @@ use std::time::{Duration, Instant};
 
 /// How often (wall clock) the driver syncs the log and writes a checkpoint.
 pub const CHECKPOINT_INTERVAL: Duration = Duration::from_secs(5);
-/// Emitted sessions remembered for a replay; beyond it the oldest are forgotten
-/// (counted in `replay_window_overflow`), trading exactness for bounded memory.
-pub const MAX_REPLAY_SESSIONS: usize = 1_000_000;
+/// Emitted sessions remembered for a replay (each is ~120 bytes of checkpoint). The
+/// window spans from the oldest open flow's start (at most `active_timeout` back, see
+/// `Engine::restart_position`) to now; beyond this many sessions the oldest are forgotten
+/// and counted in `replay_window_overflow`: after a crash those few could be written twice.
+pub const MAX_REPLAY_SESSIONS: usize = 200_000;
 
 #[derive(Debug, thiserror::Error)]
 pub enum AnalyzeError {
@@ -457,12 +462,15 @@ pub fn follow(
     let mut a = Analyzer::open(data, config)?;
     while !stop.load(std::sync::atomic::Ordering::Relaxed) {
         let n = a.catch_up(source, &mut opts)?;
+        // `catch_up` read everything stored so far, so the wall clock minus the capture's
+        // flush margin is a safe "now" for idle timeouts — also when a trickle of packets
+        // (ARP, neighbour discovery) keeps `n` above zero on an otherwise quiet link.
+        // Only for live traffic: an old pcap being imported must keep packet time.
+        let wall = kuroko_model::Timestamp::now().nanos();
+        if wall.saturating_sub(a.engine.now()) < FOLLOW_LIVE_WINDOW_NS {
+            a.expire_at(wall.saturating_sub(FOLLOW_CLOCK_MARGIN_NS))?;
+        }
         if n == 0 {
-            // Only for live traffic: an old pcap being imported must keep packet time.
-            let wall = kuroko_model::Timestamp::now().nanos();
-            if wall.saturating_sub(a.engine.now()) < FOLLOW_LIVE_WINDOW_NS {
-                a.expire_at(wall.saturating_sub(FOLLOW_CLOCK_MARGIN_NS))?;
-            }
             if a.last_checkpoint.elapsed() >= opts.checkpoint_interval {
                 a.checkpoint()?;
             }
@@ -480,6 +488,7 @@ fn write_checkpoint(
     analyzed_to: Option<PacketPos>,
     analyzed_ts_ns: i64,
 ) -> Result<(), AnalyzeError> {
+    engine.counters.replay_window_overflow += std::mem::take(&mut st.replay_overflow);
     // Objects first: a session in the synced log never names an object that is not durable.
     engine.sync_files().map_err(|source| AnalyzeError::Files {
         path: data.join("files"),
