@@ -29,9 +29,13 @@ pub fn dir_size(path: &Path) -> u64 {
         .sum()
 }
 
-/// The budget for the index (`DEFAULT_INDEX_BUDGET`; the config has no key for it yet).
-pub fn index_budget(_config: &Config) -> u64 {
-    DEFAULT_INDEX_BUDGET
+/// The budget for the index: `[storage] index_budget`, or `DEFAULT_INDEX_BUDGET` when it
+/// does not parse (the config's own validation reports that).
+pub fn index_budget(config: &Config) -> u64 {
+    config
+        .storage
+        .index_budget_bytes()
+        .unwrap_or(DEFAULT_INDEX_BUDGET)
 }
 
 /// Drops the oldest hours when the index is over its budget. Returns the sessions dropped.

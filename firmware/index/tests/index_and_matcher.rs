@@ -216,3 +216,47 @@ fn sessions_whose_packets_are_gone_are_marked() {
     gone.sort();
     assert_eq!(gone, vec!["h1", "h2", "h3", "h4", "h5"]);
 }
+
+#[test]
+fn over_budget_the_oldest_hours_are_dropped() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut ing = kuroko_index::Ingester::open(dir.path()).unwrap();
+    // 2000 sessions, one every 36 s: 20 hours
+    for i in 0..2000u64 {
+        let r = kuroko_index::synth::session(i, T0, 36_000_000_000);
+        ing.add(
+            kuroko_model::sessionlog::LogPos {
+                file: 0,
+                offset: i + 1,
+            },
+            &r,
+        )
+        .unwrap();
+    }
+    ing.commit().unwrap();
+    let size = kuroko_index::budget::dir_size(&dir.path().join("index"));
+    let dropped = kuroko_index::budget::enforce_budget(&mut ing, size / 2).unwrap();
+    assert!(dropped >= 500 && dropped < 2000, "dropped {dropped}");
+    assert_eq!(
+        dropped % 100,
+        0,
+        "whole hours (100 sessions each) are dropped"
+    );
+    let left = ing.index.len();
+    assert_eq!(left, 2000 - dropped);
+    // what is left is the newest: its oldest session starts where the dropped hours end
+    let oldest_left = ing
+        .index
+        .search(&Query::all(), 2000)
+        .unwrap()
+        .into_iter()
+        .map(|r| r.start.nanos())
+        .min()
+        .unwrap();
+    assert_eq!(oldest_left, T0 + dropped as i64 * 36_000_000_000);
+    // under budget: nothing happens
+    assert_eq!(
+        kuroko_index::budget::enforce_budget(&mut ing, u64::MAX).unwrap(),
+        0
+    );
+}

@@ -156,6 +156,8 @@ pub struct Storage {
     pub files_budget: String,
     /// Packets of findings' evidence sessions kept out of rotation.
     pub evidence_budget: String,
+    /// The session index (`DIR/index`); past it the oldest hours of sessions are dropped.
+    pub index_budget: String,
 }
 
 impl Default for Storage {
@@ -166,6 +168,7 @@ impl Default for Storage {
             segment_size: "64MiB".into(),
             files_budget: "1GiB".into(),
             evidence_budget: "1GiB".into(),
+            index_budget: "16GiB".into(),
         }
     }
 }
@@ -184,6 +187,9 @@ impl Storage {
     }
     pub fn segment_size_bytes(&self) -> Result<u64, String> {
         parse_bytes(&self.segment_size)
+    }
+    pub fn index_budget_bytes(&self) -> Result<u64, String> {
+        parse_bytes(&self.index_budget)
     }
     pub fn files_budget_bytes(&self) -> Result<u64, String> {
         parse_bytes(&self.files_budget)
@@ -438,6 +444,9 @@ impl Config {
         self.storage
             .evidence_budget_bytes()
             .map_err(|m| (k("storage.evidence_budget"), m))?;
+        self.storage
+            .index_budget_bytes()
+            .map_err(|m| (k("storage.index_budget"), m))?;
         parse_bytes(&self.capture.ring_size).map_err(|m| (k("capture.ring_size"), m))?;
         parse_bytes(&self.capture.block_size).map_err(|m| (k("capture.block_size"), m))?;
         if !(64..=262_144).contains(&self.capture.snaplen) {
