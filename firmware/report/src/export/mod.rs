@@ -587,14 +587,13 @@ fn write_and_seal(b: &Bundle<'_>) -> Result<usize, ReportError> {
     let mut p = Progress::new(payload_bytes, b.progress);
     let mut items: Vec<&Item> = b.items.iter().collect();
     let mut manifest_entries = Vec::new();
-    let file_count;
-    match b.recipient {
+    let file_count = match b.recipient {
         None => {
             for item in &items {
                 let digest = write_item(b.partial, item, &mut p)?;
                 manifest_entries.push((item.rel.clone(), digest));
             }
-            file_count = items.len() + 1;
+            items.len() + 1
         }
         Some(r) => {
             // README in clear, everything else only inside the encrypted tar.
@@ -608,9 +607,9 @@ fn write_and_seal(b: &Bundle<'_>) -> Result<usize, ReportError> {
             manifest_entries.push((readme_item.rel.clone(), digest));
             let digest = write_encrypted(b.partial, &items, r, &mut p)?;
             manifest_entries.push(("bundle.tar.age".into(), digest));
-            file_count = 3;
+            3
         }
-    }
+    };
     p.finish();
     // Directories first, then the manifest, then the manifest's directory.
     sync_tree(b.partial)?;
