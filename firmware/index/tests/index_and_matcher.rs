@@ -236,7 +236,7 @@ fn over_budget_the_oldest_hours_are_dropped() {
     ing.commit().unwrap();
     let size = kuroko_index::budget::dir_size(&dir.path().join("index"));
     let dropped = kuroko_index::budget::enforce_budget(&mut ing, size / 2).unwrap();
-    assert!(dropped >= 500 && dropped < 2000, "dropped {dropped}");
+    assert!((500..2000).contains(&dropped), "dropped {dropped}");
     assert_eq!(
         dropped % 100,
         0,
