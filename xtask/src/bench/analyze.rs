@@ -3,9 +3,12 @@
 //!
 //! 1. Generate a mixed-traffic pcap (`kuroko_analyzer::synth`: many TCP connections with
 //!    handshakes, HTTP with bodies, TLS with real ClientHellos, DNS, bulk transfers).
-//! 2. `kuroko import` it into a fresh data directory; `kuroko analyze` it under
-//!    `/usr/bin/time` (exact user+sys CPU seconds and peak RSS), sampling the analyzer's
-//!    VmRSS from /proc every 200 ms.
+//! 2. Import it into a fresh segment store and analyze it with `analyze_bench` (an example
+//!    of `kuroko-analyzer`, release build): the same `driver::run` over the same
+//!    `StoreSource` that `kuroko analyze` runs before the session-log consumers (index,
+//!    detections), built without them so that the benchmark measures the analyzer alone
+//!    and does not depend on the rest of the tree building. It runs under `/usr/bin/time`
+//!    (exact user+sys CPU seconds and peak RSS) while its VmRSS is sampled every 200 ms.
 //! 3. `tshark -r` extracting comparable fields (addresses, ports, HTTP method/host/URI,
 //!    TLS SNI, DNS query) from a slice of the same pcap (the first N packets, cut with
 //!    editcap); its CPU time is scaled to the whole pcap by bytes, and that is said in the
@@ -14,7 +17,7 @@
 //!
 //! Results go to `bench-out/analyze.md`. Nothing here asserts on time.
 
-use crate::util::{build_kuroko, root};
+use crate::util::{cargo, root, run as run_cmd};
 use anyhow::{Context, bail, ensure};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -58,7 +61,16 @@ struct AnalyzeRun {
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
-    let kuroko = build_kuroko(true)?;
+    run_cmd(cargo().args([
+        "build",
+        "--quiet",
+        "--release",
+        "-p",
+        "kuroko-analyzer",
+        "--example",
+        "analyze_bench",
+    ]))?;
+    let kuroko = root().join("target/release/examples/analyze_bench");
     std::fs::create_dir_all(&args.work)?;
     let out_dir = root().join("bench-out");
     std::fs::create_dir_all(&out_dir)?;
@@ -121,42 +133,20 @@ fn analyze_generated(
     );
     let data = work.join(format!("{name}-data"));
     let _ = std::fs::remove_dir_all(&data);
-    let config = work.join(format!("{name}.toml"));
-    let budget_mib = (input_bytes as f64 * 1.3 / (1 << 20) as f64) as u64 + 256;
-    std::fs::write(
-        &config,
-        format!(
-            "[storage]\nbudget = \"{budget_mib}MiB\"\nsegment_size = \"64MiB\"\nfiles_budget = \"512MiB\"\n"
-        ),
-    )?;
-    let (d, c) = (
-        data.to_str().context("utf-8")?,
-        config.to_str().context("utf-8")?,
-    );
+    let budget = (input_bytes as f64 * 1.3) as u64 + (256 << 20);
+    let d = data.to_str().context("utf-8")?;
     let status = Command::new(kuroko)
         .args([
             "import",
             pcap.to_str().context("utf-8")?,
-            "--data",
             d,
-            "--config",
-            c,
+            &budget.to_string(),
         ])
-        .stderr(Stdio::null())
+        .stdout(Stdio::null())
         .status()?;
-    ensure!(status.success(), "kuroko import failed ({status})");
+    ensure!(status.success(), "import failed ({status})");
     eprintln!("analyzing…");
-    let (usage, rss) = timed(
-        Command::new(kuroko).args([
-            "analyze",
-            "--data",
-            d,
-            "--config",
-            c,
-            "--foreground-priority",
-        ]),
-        true,
-    )?;
+    let (usage, rss) = timed(Command::new(kuroko).args(["analyze", d]), true)?;
     let cp: serde_json::Value =
         serde_json::from_slice(&std::fs::read(data.join("analyzer/checkpoint"))?)?;
     let mut sessions = 0;
@@ -317,7 +307,9 @@ fn render(
         s,
         "Input: generated mixed traffic (`kuroko_analyzer::synth`: TCP connections with handshakes, HTTP with \
          bodies, TLS with real ClientHellos, bulk transfers, DNS over UDP), {:.2} GB pcap, {} packets; \
-         imported with `kuroko import`, analyzed with `kuroko analyze` (release build, one thread). \
+         imported into a segment store (kuroko-ring) and analyzed from it by `driver::run`, the code \
+         `kuroko analyze` runs before the index and detections (release build of the `analyze_bench` \
+         example, one thread, session log and reconstructed files written to disk). \
          CPU = user + sys seconds from GNU time; per-core rates divide by CPU seconds.\n",
         main.input_bytes as f64 / 1e9,
         main.packets
@@ -329,7 +321,7 @@ fn render(
     let _ = writeln!(s, "|---|---|---|---|---|---|---|---|");
     let _ = writeln!(
         s,
-        "| kuroko analyze | {} | {:.2} GB | {:.1} | {:.1} | **{:.2}** | **{:.0}** | {:.0} MiB |",
+        "| kuroko analyzer | {} | {:.2} GB | {:.1} | {:.1} | **{:.2}** | **{:.0}** | {:.0} MiB |",
         main.packets,
         main.bytes as f64 / 1e9,
         main.usage.cpu,
