@@ -167,8 +167,26 @@ pub fn gather(
         customer: config.site.customer.clone(),
         analyst: String::new(),
     };
-    let (site, site_created) = SiteFile::load_or_create(data_dir, &defaults)?;
     let (findings, bad_findings) = load_findings(data_dir, config)?;
+    let listed: Vec<(String, String)> = findings
+        .iter()
+        .map(|f| {
+            let title = kuroko_detect::RuleId::parse(&f.rule)
+                .map(|r| r.info().title(kuroko_model::finding::Lang::Ja).to_string())
+                .unwrap_or_else(|| f.title.clone());
+            let side = |a: &Option<String>| a.clone().unwrap_or_else(|| "多数".into());
+            (
+                f.id.clone(),
+                format!(
+                    "[{}] {title} ({} -> {})",
+                    f.risk,
+                    side(&f.client),
+                    side(&f.server)
+                ),
+            )
+        })
+        .collect();
+    let (site, site_created) = SiteFile::load_or_create(data_dir, &defaults, &listed)?;
     let (sessions, bad_sessions) = sessions(data_dir)?;
     if store.fs_total.is_none()
         && let Some((total, free)) = fs_usage(data_dir)

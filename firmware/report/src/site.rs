@@ -48,15 +48,17 @@ impl SiteFile {
         data_dir.join(SITE_FILE_NAME)
     }
 
-    /// Reads `DIR/site.toml`, creating it from `defaults` (with comments) when absent.
-    /// Returns the parsed file and whether it was just created.
+    /// Reads `DIR/site.toml`, creating it from `defaults` (with comments, and a commented
+    /// note line per finding in `findings`: id and what it is) when absent. Returns the
+    /// parsed file and whether it was just created.
     pub fn load_or_create(
         data_dir: &Path,
         defaults: &SiteSection,
+        findings: &[(String, String)],
     ) -> Result<(SiteFile, bool), ReportError> {
         let path = Self::path(data_dir);
         if !path.exists() {
-            let text = template(defaults);
+            let text = template(defaults, findings);
             std::fs::write(&path, &text).map_err(|source| ReportError::Write {
                 path: path.clone(),
                 source,
@@ -148,8 +150,17 @@ fn toml_str(s: &str) -> String {
     toml::Value::String(s.to_string()).to_string()
 }
 
-/// The commented file written on first use.
-pub fn template(defaults: &SiteSection) -> String {
+/// The commented file written on first use; `findings` are (id, description) pairs
+/// listed as commented note lines so the consultant only has to fill them in.
+pub fn template(defaults: &SiteSection, findings: &[(String, String)]) -> String {
+    let mut notes = String::new();
+    for (id, what) in findings {
+        let what: String = what.chars().filter(|c| !c.is_control()).take(120).collect();
+        notes.push_str(&format!("# {} = \"\"   # {what}\n", toml_str(id)));
+    }
+    if notes.is_empty() {
+        notes.push_str("# \"3f2a9c0d\" = \"ユーザーに確認済み: 業務外の通信。\"\n");
+    }
     format!(
         r#"# Kuroko diagnosis report: the parts a consultant edits.
 # 診断レポートのうちコンサルタントが編集する項目です。
@@ -167,8 +178,7 @@ analyst = {analyst}
 # Analyst notes per finding id (ids as `kuroko findings` prints them), shown in the
 # threat details. 脅威ごとの分析者コメント (キーは検出脅威の ID)。
 [notes]
-# "3f2a9c0d" = "ユーザーに確認済み: 業務外の通信。"
-
+{notes}
 # Per-rule level overrides with the reason; the grades in the report follow them and the
 # report says so. ルールごとの評価値の変更 (理由は必須、レポートに記載されます)。
 # [overrides.telnet_use]
@@ -194,13 +204,30 @@ mod tests {
             customer: "株式会社テスト".into(),
             analyst: String::new(),
         };
-        let (f, created) = SiteFile::load_or_create(dir.path(), &defaults).unwrap();
+        let (f, created) = SiteFile::load_or_create(
+            dir.path(),
+            &defaults,
+            &[(
+                "f-1\"x".into(),
+                "Telnet の利用\n(10.0.0.1 -> 10.0.0.2)".into(),
+            )],
+        )
+        .unwrap();
         assert!(created);
         assert_eq!(f.site, defaults);
-        let (_, created) = SiteFile::load_or_create(dir.path(), &SiteSection::default()).unwrap();
+        let (_, created) =
+            SiteFile::load_or_create(dir.path(), &SiteSection::default(), &[]).unwrap();
         assert!(!created);
         let text = std::fs::read_to_string(SiteFile::path(dir.path())).unwrap();
         assert!(text.contains("# Per-rule level overrides"));
+        // Uncommenting a listed finding's line and filling it in gives a valid note.
+        let line = text
+            .lines()
+            .find(|l| l.contains("Telnet の利用(10.0.0.1 -> 10.0.0.2)"))
+            .expect("the finding is listed");
+        let edited = text.replace(line, &line[2..].replace("= \"\"", "= \"checked\""));
+        let f = SiteFile::parse(&edited, Path::new("site.toml")).unwrap();
+        assert_eq!(f.notes["f-1\"x"], "checked");
     }
 
     #[test]
