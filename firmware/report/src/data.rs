@@ -362,7 +362,13 @@ impl ReportData {
 }
 
 fn grade(mut f: Finding, cfg: &Config, site: &SiteFile) -> GradedFinding {
-    let (ov, ot, or) = (f.vulnerability, f.threat, f.risk);
+    // The levels before any override: the finding's own, unless detections already applied
+    // the configuration's override, in which case the rule's defaults from the catalog.
+    let (ov, ot) = match (&f.override_reason, kuroko_detect::RuleId::parse(&f.rule)) {
+        (Some(_), Some(r)) => (r.info().vulnerability, r.info().threat),
+        _ => (f.vulnerability, f.threat),
+    };
+    let or = Risk::from_levels(ov, ot);
     let mut source = f.override_reason.as_ref().map(|_| OverrideSource::Config);
     let mut reason = f.override_reason.clone();
     if source.is_none()

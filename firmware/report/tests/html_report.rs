@@ -160,3 +160,38 @@ fn an_empty_data_directory_still_gives_every_chapter() {
     let pdf = kuroko_report::pdf::render(&data, Lang::En, &font).unwrap();
     assert!(pdf.starts_with(b"%PDF"));
 }
+
+#[test]
+fn config_overrides_applied_by_detections_show_the_catalog_defaults_as_before() {
+    let dir = tempfile::tempdir().unwrap();
+    common::build(dir.path());
+    // A finding as detections store it after `[detect.overrides.telnet_use]` (default 3 × 2).
+    let path = dir.path().join("findings/findings.jsonl");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let mut out = String::new();
+    for line in text.lines() {
+        let mut f: kuroko_model::Finding = serde_json::from_str(line).unwrap();
+        if f.rule == "telnet_use" {
+            f.vulnerability = 1;
+            f.threat = 1;
+            f.risk = kuroko_model::Risk::E;
+            f.override_reason = Some("閉域の保守網のみ".into());
+        }
+        out.push_str(&serde_json::to_string(&f).unwrap());
+        out.push('\n');
+    }
+    std::fs::write(&path, out).unwrap();
+    let (data, _) = inputs::gather(dir.path(), &config(), StoreSummary::default()).unwrap();
+    let t = data
+        .findings
+        .iter()
+        .find(|f| f.finding.rule == "telnet_use")
+        .unwrap();
+    assert_eq!((t.original_vulnerability, t.original_threat), (3, 2));
+    assert_eq!(t.finding.risk, kuroko_model::Risk::E);
+    let html = html::render(&data, Lang::Ja);
+    assert!(
+        html.contains("脆弱性 3 × 脅威 2 = B → 脆弱性 1 × 脅威 1 = E。理由: 閉域の保守網のみ"),
+        "override line"
+    );
+}
