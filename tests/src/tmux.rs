@@ -61,6 +61,26 @@ impl Tmux {
         tmux(&["capture-pane", "-p", "-t", &self.name])
     }
 
+    /// Waits until `ok` holds for the screen; the error names `what` and shows the screen.
+    pub fn wait_until(
+        &self,
+        what: &str,
+        timeout: Duration,
+        ok: impl Fn(&str) -> bool,
+    ) -> anyhow::Result<String> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let screen = self.capture()?;
+            if ok(&screen) {
+                return Ok(screen);
+            }
+            if Instant::now() >= deadline {
+                bail!("{what} did not appear within {timeout:?}; the screen:\n{screen}");
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
     /// Waits until the screen contains `text` (tmux drops trailing spaces of a line); the
     /// error shows the last screen.
     pub fn wait_for(&self, text: &str, timeout: Duration) -> anyhow::Result<String> {

@@ -28,7 +28,15 @@ pub struct Args {
     /// (by default the analyzer then runs SCHED_IDLE with idle I/O priority).
     #[arg(long)]
     pub foreground_priority: bool,
+    /// Follow the store continuously until SIGINT/SIGTERM (what `kuroko run` runs): new
+    /// packets are analyzed as they are stored, idle sessions end by the wall clock, and
+    /// the index, detections and alerts catch up every second.
+    #[arg(long, conflicts_with = "pcap")]
+    pub follow: bool,
 }
+
+/// How often the session-log consumers catch up in `--follow` mode.
+const CONSUMER_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
 
 pub fn run(args: Args) -> anyhow::Result<()> {
     let config = args.data.load_config()?;
@@ -65,6 +73,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         progress: if tty { Some(&mut show) } else { None },
         ..RunOptions::default()
     };
+    if args.follow {
+        return follow(data, &config, source.as_mut(), opts);
+    }
     let summary = driver::run(data, &config, source.as_mut(), opts)
         .with_context(|| format!("analyzing {}", data.display()))?;
     if tty {
@@ -84,12 +95,69 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         );
     }
 
+    run_consumers(data, &config, tty)
+}
+
+/// `--follow`: the analyzer follows the store on this thread while the consumers of the
+/// session log catch up every [`CONSUMER_INTERVAL`] on another, until SIGINT/SIGTERM.
+fn follow(
+    data: &std::path::Path,
+    config: &kuroko_model::config::Config,
+    source: &mut dyn kuroko_analyzer::PacketSource,
+    opts: RunOptions<'_>,
+) -> anyhow::Result<()> {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut signals = nix::sys::signal::SigSet::empty();
+    signals.add(nix::sys::signal::Signal::SIGINT);
+    signals.add(nix::sys::signal::Signal::SIGTERM);
+    signals.thread_block().context("cannot block signals")?;
+    {
+        let stop = stop.clone();
+        std::thread::Builder::new()
+            .name("signals".into())
+            .spawn(move || {
+                if signals.wait().is_ok() {
+                    stop.store(true, Ordering::SeqCst);
+                }
+            })?;
+    }
+    let consumers = {
+        let (stop, data, config) = (stop.clone(), data.to_path_buf(), config.clone());
+        std::thread::Builder::new()
+            .name("consumers".into())
+            .spawn(move || {
+                while !stop.load(Ordering::SeqCst) {
+                    std::thread::sleep(CONSUMER_INTERVAL);
+                    if let Err(e) = run_consumers(&data, &config, false) {
+                        eprintln!("kuroko analyze: {e:#}");
+                    }
+                }
+            })?
+    };
+    let result = driver::follow(data, config, source, &stop, opts)
+        .with_context(|| format!("following {}", data.display()));
+    stop.store(true, Ordering::SeqCst);
+    let _ = consumers.join();
+    result?;
+    // A last catch-up with everything the analyzer wrote before it stopped.
+    run_consumers(data, config, false)
+}
+
+/// Lets the index (with alert conditions), detections and the evidence export catch up
+/// with the session log.
+fn run_consumers(
+    data: &std::path::Path,
+    config: &kuroko_model::config::Config,
+    tty: bool,
+) -> anyhow::Result<()> {
     // ---- Consumers of the session log. -----------------------------------------------
     // The index (with alert conditions), detections and the evidence export each follow
     // DATA/sessions/ from their own durable cursor, so each simply catches up with the log.
     // One failing does not stop the others; the command fails if any did.
     let mut failures = Vec::new();
-    match kuroko_index::ingest_pending(data, &config) {
+    match kuroko_index::ingest_pending(data, config) {
         Ok(s) if tty => eprintln!(
             "indexed {} sessions ({} alerts{}{})",
             s.indexed,
@@ -111,7 +179,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         Ok(_) => {}
         Err(e) => failures.push(format!("indexing: {e}")),
     }
-    match kuroko_detect::run_pending(data, &config) {
+    match kuroko_detect::run_pending(data, config) {
         Ok(s) if tty => eprintln!(
             "detections: {} sessions checked, {} findings ({} new)",
             s.sessions, s.findings, s.new_findings
@@ -119,7 +187,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         Ok(_) => {}
         Err(e) => failures.push(format!("detections: {e}")),
     }
-    match crate::evidence::export_pending(data, &config) {
+    match crate::evidence::export_pending(data, config) {
         Ok(s) if tty && s.sessions_exported > 0 => eprintln!(
             "evidence: {} sessions of {} findings kept ({} packets){}",
             s.sessions_exported,

@@ -2,9 +2,9 @@
 //!
 //! A small supervisor: capture runs as its own child process (the only one that needs
 //! CAP_NET_RAW, and it keeps capturing whatever happens to the rest), the analyzer runs as
-//! a low-priority child that catches up with the store every few seconds (and feeds the
-//! index, detections and alerts), and the console runs in the foreground when there is a
-//! terminal. A child that dies is restarted with a growing back-off; SIGINT/SIGTERM (or
+//! a low-priority child that follows the store (`kuroko analyze --follow`, which also feeds
+//! the index, detections and alerts), and the console runs in the foreground when there is
+//! a terminal. A child that dies is restarted with a growing back-off; SIGINT/SIGTERM (or
 //! `q` in the console) stops everything cleanly, capture last so it seals its segment.
 
 use anyhow::{Context, bail};
@@ -36,9 +36,6 @@ pub struct Args {
     /// Capture interface; repeat for several (default: `[capture] interfaces`).
     #[arg(long = "iface", value_name = "IF")]
     pub iface: Vec<String>,
-    /// Seconds between analyzer passes.
-    #[arg(long, value_name = "S", default_value_t = 2.0)]
-    pub analyze_interval: f64,
     /// Do not show the console even on a terminal (the appliance's service mode).
     #[arg(long)]
     pub no_console: bool,
@@ -175,6 +172,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         name: "analyzer",
         args: vec![
             "analyze".into(),
+            "--follow".into(),
             "--data".into(),
             data_arg,
             "--config".into(),
@@ -185,7 +183,6 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         restarts: 0,
         next_start: Instant::now() + Duration::from_secs(1),
     };
-    let interval = Duration::from_secs_f64(args.analyze_interval.max(0.2));
     let deadline = args
         .duration
         .map(|s| Instant::now() + Duration::from_secs_f64(s));
@@ -217,16 +214,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                     capture.start(&exe)?;
                 }
                 if let Some(status) = analyzer.reap() {
-                    if status.success() {
-                        analyzer.restarts = 0;
-                        analyzer.next_start = Instant::now() + interval;
-                    } else {
-                        log(format!(
-                            "analyzer failed ({status}); see {}",
-                            analyzer.log.display()
-                        ));
-                        analyzer.backoff();
-                    }
+                    log(format!(
+                        "analyzer exited ({status}); restarting, see {}",
+                        analyzer.log.display()
+                    ));
+                    analyzer.backoff();
                 }
                 if analyzer.child.is_none() && Instant::now() >= analyzer.next_start {
                     analyzer.start(&exe)?;

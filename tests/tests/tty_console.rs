@@ -1,0 +1,91 @@
+//! The console on a real terminal (tmux) while the store is being written: `kuroko run`
+//! captures the test site's mirror port; we make traffic with real clients and watch the
+//! health numbers move, a finding appear, and a query return the session.
+
+use kuroko_tests::scenarios::Scenario;
+use kuroko_tests::site::{MIRROR_IFACE, Site, require_root_and_tools};
+use kuroko_tests::tmux::Tmux;
+use std::time::Duration;
+
+#[test]
+fn console_follows_a_live_store() -> anyhow::Result<()> {
+    require_root_and_tools()?;
+    let bin = kuroko_tests::kuroko::binary()?;
+    let site = Site::new()?;
+    let tmp = tempfile::tempdir()?;
+    let data = tmp.path().join("data");
+    let config = tmp.path().join("kuroko.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[site]\nname = \"Console test\"\ninternal_networks = [\"10.10.0.0/16\"]\n\
+             [storage]\nbudget = \"64MiB\"\nsegment_size = \"8MiB\"\n\
+             [capture]\ninterfaces = [\"{MIRROR_IFACE}\"]\nring_size = \"8MiB\"\n\
+             [console]\nlang = \"en\"\nascii = true\n"
+        ),
+    )?;
+    let cmd = format!(
+        "ip netns exec {} {} run --config {} --data {}",
+        site.switch_ns(),
+        bin.display(),
+        config.display(),
+        data.display()
+    );
+    let t = Tmux::start(&cmd, 100, 30)?;
+    t.wait_for("CAPTURING", Duration::from_secs(30))?;
+
+    // Health numbers move while traffic flows.
+    Scenario::Office.run(&site)?;
+    let moving = (0..40).any(|_| {
+        std::thread::sleep(Duration::from_millis(250));
+        t.capture().is_ok_and(|s| {
+            s.lines()
+                .find(|l| l.contains(MIRROR_IFACE) && l.contains("UP"))
+                .and_then(|l| l.split_whitespace().nth(3))
+                .is_some_and(|pps| pps != "0" && pps != "-")
+        })
+    });
+    let screen = t.capture()?;
+    assert!(moving, "packets/s never moved on {MIRROR_IFACE}:\n{screen}");
+
+    // A finding appears on the Detections screen.
+    Scenario::Telnet.run(&site)?;
+    t.key("3")?;
+    if let Err(e) = t.wait_for("Telnet in use", Duration::from_secs(60)) {
+        let log =
+            |name: &str| std::fs::read_to_string(data.join("logs").join(name)).unwrap_or_default();
+        let status = std::process::Command::new(&bin)
+            .args(["status", "--data"])
+            .arg(&data)
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+            .unwrap_or_default();
+        if let Some(keep) = std::env::var_os("KUROKO_KEEP_DATA") {
+            let _ = std::process::Command::new("cp")
+                .arg("-a")
+                .arg(&data)
+                .arg(keep)
+                .status();
+        }
+        anyhow::bail!(
+            "{e}\n--- analyzer.log\n{}\n--- capture.log\n{}\n--- status\n{status}",
+            log("analyzer.log"),
+            log("capture.log")
+        );
+    }
+
+    // A query's results on the Search screen.
+    t.type_text("/protocol:telnet")?;
+    t.key("Enter")?;
+    t.wait_until("a telnet session row", Duration::from_secs(30), |screen| {
+        screen
+            .lines()
+            .any(|l| l.contains("telnet") && l.contains("10.10."))
+    })?;
+    t.key("q")?;
+    // `q` stops everything: capture seals its segment and the pane's program exits.
+    t.wait_until("the end of kuroko run", Duration::from_secs(30), |s| {
+        !s.contains("CAPTURING")
+    })?;
+    Ok(())
+}
