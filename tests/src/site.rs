@@ -136,6 +136,7 @@ impl Site {
     /// Builds the whole site: switch, mirror port and every host of [`HOSTS`].
     pub fn new() -> anyhow::Result<Site> {
         require_root_and_tools()?;
+        sweep_dead_sites();
         let n = SITE_COUNTER.fetch_add(1, Ordering::SeqCst);
         let prefix = format!("kt-{}-{n}", std::process::id());
         let work = std::env::temp_dir().join(format!("{prefix}-work"));
@@ -355,6 +356,39 @@ impl Drop for Site {
         if !self.keep_work {
             let _ = std::fs::remove_dir_all(&self.work);
         }
+    }
+}
+
+/// Removes sites left behind by test processes that were killed (SIGKILL, or a timeout's
+/// SIGTERM, skip every destructor): namespaces named `kt-<pid>-…` whose process is gone,
+/// with whatever that run left running inside them.
+fn sweep_dead_sites() {
+    let Ok(out) = run_in("", &["ip", "netns", "list"], 10) else {
+        return;
+    };
+    for line in String::from_utf8_lossy(&out.stdout).lines() {
+        let Some(ns) = line.split_whitespace().next() else {
+            continue;
+        };
+        let Some(pid) = ns
+            .strip_prefix("kt-")
+            .and_then(|r| r.split('-').next())
+            .and_then(|p| p.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if Path::new(&format!("/proc/{pid}")).exists() {
+            continue;
+        }
+        if let Ok(pids) = run_in("", &["ip", "netns", "pids", ns], 5) {
+            for p in String::from_utf8_lossy(&pids.stdout).split_whitespace() {
+                if let Ok(p) = p.parse::<u32>() {
+                    signal_pid(p, libc::SIGKILL);
+                }
+            }
+        }
+        let _ = run_in("", &["ip", "netns", "del", ns], 5);
+        let _ = std::fs::remove_dir_all(netns_etc(ns));
     }
 }
 

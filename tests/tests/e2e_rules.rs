@@ -99,8 +99,23 @@ fn streaming_at(label: &str, unix: i64, timezone: &str) -> Arc<Analyzed> {
 // ---------------------------------------------------------------------------------------
 // What the recordings must hold (independently of Kuroko: tshark).
 
+/// Frames tshark reads from the head of a recording. The frames checked here are in the
+/// first few of each conversation; this keeps tshark from dissecting 150 MB uploads.
+const TSHARK_FRAMES: &str = "5000";
+
 fn tshark(pcap: &Path, filter: &str, fields: &[&str]) -> Vec<String> {
-    let mut args = vec!["-r", pcap.to_str().unwrap(), "-Y", filter, "-T", "fields"];
+    let mut args = vec![
+        "-r",
+        pcap.to_str().unwrap(),
+        "-c",
+        TSHARK_FRAMES,
+        "-o",
+        "http.desegment_body:FALSE",
+        "-Y",
+        filter,
+        "-T",
+        "fields",
+    ];
     for f in fields {
         args.extend_from_slice(&["-e", f]);
     }
