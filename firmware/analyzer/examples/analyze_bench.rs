@@ -32,11 +32,18 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             let s = driver::run(data, &config, &mut source, RunOptions::default())?;
             println!(
                 "{{\"packets\":{},\"bytes\":{},\"sessions\":{},\"files_stored\":{},\"decode_errors\":{},\"tcp_gaps\":{}}}",
-                s.packets, s.bytes, s.sessions_written, s.counters.files_stored, s.counters.decode_errors, s.counters.tcp_gaps
+                s.packets,
+                s.bytes,
+                s.sessions_written,
+                s.counters.files_stored,
+                s.counters.decode_errors,
+                s.counters.tcp_gaps
             );
         }
         _ => {
-            eprintln!("usage: analyze_bench import PCAP DATA BUDGET_BYTES | analyze_bench analyze DATA");
+            eprintln!(
+                "usage: analyze_bench import PCAP DATA BUDGET_BYTES | analyze_bench analyze DATA"
+            );
             std::process::exit(2);
         }
     }

@@ -515,6 +515,11 @@ fn write_checkpoint(
         written_at_ns: kuroko_model::Timestamp::now().nanos(),
     };
     checkpoint::store(data, &cp)?;
+    // Only now may consumers read up to `log`: it will never be truncated again.
+    st.log.publish(log).map_err(|source| AnalyzeError::Log {
+        path: st.log_dir.clone(),
+        source,
+    })?;
     Ok(())
 }
 
