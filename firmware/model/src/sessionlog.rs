@@ -8,6 +8,12 @@
 //!
 //! Invariants: a reader never returns a torn (unterminated) last line; positions only grow;
 //! files rotate at [`FILE_LIMIT`] bytes so old ones can be pruned whole.
+//!
+//! Published end: records after the writer's last checkpoint may be rewritten after a crash
+//! (the writer truncates back to its checkpoint and replays, and a replay in follow mode
+//! need not produce the same bytes). So the writer *publishes* the position of each
+//! checkpoint ([`SessionLogWriter::publish`], file `published`), and readers never read past
+//! it. A log without the file (tools, tests) is read to its end.
 
 use crate::session::SessionRecord;
 use serde::{Deserialize, Serialize};
@@ -27,6 +33,32 @@ pub const MAX_LINE: usize = 8 << 20;
 pub struct LogPos {
     pub file: u32,
     pub offset: u64,
+}
+
+/// Where the published end is kept.
+pub fn published_path(dir: &Path) -> PathBuf {
+    dir.join("published")
+}
+
+/// The published end, if the writer publishes one.
+pub fn published(dir: &Path) -> io::Result<Option<LogPos>> {
+    match fs::read_to_string(published_path(dir)) {
+        Ok(text) => {
+            let mut it = text.split_whitespace().map(str::parse::<u64>);
+            match (it.next(), it.next()) {
+                (Some(Ok(f)), Some(Ok(o))) if f <= u32::MAX as u64 => Ok(Some(LogPos {
+                    file: f as u32,
+                    offset: o,
+                })),
+                _ => Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!("{} is damaged", published_path(dir).display()),
+                )),
+            }
+        }
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e),
+    }
 }
 
 fn file_path(dir: &Path, n: u32) -> PathBuf {
@@ -142,8 +174,33 @@ impl SessionLogWriter {
         Ok(self.end())
     }
 
+    /// Declares everything up to `pos` final: readers may consume it and it will never be
+    /// truncated. Call after the checkpoint that records `pos` is durable.
+    pub fn publish(&mut self, pos: LogPos) -> io::Result<()> {
+        crate::config::write_atomic(
+            &published_path(&self.dir),
+            format!("{} {}\n", pos.file, pos.offset).as_bytes(),
+        )
+    }
+
     /// Drops everything after `pos` (used after a crash to return to the checkpoint).
+    /// Refuses to cut into the published part, which readers may already have consumed.
     pub fn truncate(&mut self, pos: LogPos) -> io::Result<()> {
+        if let Some(p) = published(&self.dir)?
+            && pos < p
+        {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!(
+                    "session log {}: cannot truncate to {}:{} before the published end {}:{}",
+                    self.dir.display(),
+                    pos.file,
+                    pos.offset,
+                    p.file,
+                    p.offset
+                ),
+            ));
+        }
         self.out.flush()?;
         for n in list_files(&self.dir)? {
             if n > pos.file {
@@ -225,8 +282,16 @@ impl SessionLogReader {
         })
     }
 
-    /// The end of the complete records now in the log.
+    /// The end of the complete records now readable (the published end when there is one).
     pub fn end(&self) -> io::Result<LogPos> {
+        let end = self.file_end()?;
+        Ok(match published(&self.dir)? {
+            Some(p) => p.min(end),
+            None => end,
+        })
+    }
+
+    fn file_end(&self) -> io::Result<LogPos> {
         let files = list_files(&self.dir)?;
         let Some(&last) = files.last() else {
             return Ok(LogPos::default());
@@ -249,6 +314,7 @@ impl SessionLogReader {
             .filter(|&n| n >= pos.file)
             .collect();
         Ok(LogIter {
+            limit: published(&self.dir)?,
             dir: self.dir.clone(),
             files,
             idx: 0,
@@ -260,6 +326,8 @@ impl SessionLogReader {
 }
 
 pub struct LogIter {
+    /// Never read past this (the published end).
+    limit: Option<LogPos>,
     dir: PathBuf,
     files: Vec<u32>,
     idx: usize,
@@ -293,6 +361,16 @@ impl Iterator for LogIter {
                 self.cur = Some((n, offset, BufReader::with_capacity(256 << 10, f)));
             }
             let (n, offset, reader) = self.cur.as_mut()?;
+            if let Some(limit) = self.limit
+                && (LogPos {
+                    file: *n,
+                    offset: *offset,
+                }) >= limit
+            {
+                self.files.clear();
+                self.cur = None;
+                return None;
+            }
             self.line.clear();
             let read = match reader
                 .by_ref()
@@ -447,6 +525,28 @@ mod tests {
         assert!(items[0].is_ok() && items[2].is_ok());
         let e = items[1].as_ref().unwrap_err().to_string();
         assert!(e.contains("bad record at offset"), "{e}");
+    }
+
+    #[test]
+    fn readers_stop_at_the_published_end_and_truncation_respects_it() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("sessions");
+        let mut w = SessionLogWriter::open(&dir).unwrap();
+        w.append(&rec(1)).unwrap();
+        w.append(&rec(2)).unwrap();
+        let first = w.sync().unwrap();
+        w.publish(first).unwrap();
+        w.append(&rec(3)).unwrap();
+        w.sync().unwrap();
+        // Written and synced, but not published: not readable yet.
+        assert_eq!(ids(&dir, LogPos::default()), vec!["s1", "s2"]);
+        assert_eq!(SessionLogReader::open(&dir).unwrap().end().unwrap(), first);
+        assert!(w.truncate(LogPos::default()).is_err());
+        w.truncate(first).unwrap();
+        w.append(&rec(4)).unwrap();
+        let end = w.sync().unwrap();
+        w.publish(end).unwrap();
+        assert_eq!(ids(&dir, LogPos::default()), vec!["s1", "s2", "s4"]);
     }
 
     #[test]
