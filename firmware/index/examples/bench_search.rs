@@ -8,6 +8,7 @@
 //! by scanning records in memory with the record matcher (extrapolated from a sample).
 //!
 //! Usage: bench_search DIR N [RUNS]   (prints a Markdown report)
+//!        bench_search DIR 0 [RUNS]   (only the queries, on the index already in DIR)
 
 use kuroko_index::alerts::AlertEngine;
 use kuroko_index::synth::{Rng, session};
@@ -127,6 +128,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .ok_or("usage: bench_search DIR N [RUNS]")?
         .parse()?;
     let runs: u64 = args.next().map(|s| s.parse()).transpose()?.unwrap_or(30);
+    if n == 0 {
+        return queries_only(&dir, runs);
+    }
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir)?;
     let step = (WEEK_NS / n.max(1) as i64).max(1);
@@ -269,5 +273,38 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!(
         "\nQueries (run k): `host:<word><k%250>`, `client:10.<k%8>.0.0/16 AND port:<443|53|80|22>`, the NetRAPTOR CONNECT example, `subject:\"<phrase>\"`, `time:[<random hour> TO <+1h>}} AND protocol:<dns|tls|http>`, `url:\"/<word>/\"` (substring over every URL)."
     );
+    Ok(())
+}
+
+fn queries_only(dir: &Path, runs: u64) -> Result<(), Box<dyn std::error::Error>> {
+    let index = Index::open(dir)?;
+    println!("{} sessions in {}", index.len(), dir.display());
+    let mut rng = Rng::new(42);
+    let mut lat: Vec<(&str, Vec<Duration>, Vec<Duration>)> = Vec::new();
+    for k in 0..runs {
+        for (j, (name, q)) in queries(k, &mut rng).into_iter().enumerate() {
+            let query = Query::parse(&q)?;
+            let t = Instant::now();
+            index.search(&query, 100)?;
+            let d_top = t.elapsed();
+            let t = Instant::now();
+            index.count(&query)?;
+            let d_count = t.elapsed();
+            if lat.len() <= j {
+                lat.push((name, Vec::new(), Vec::new()));
+            }
+            lat[j].1.push(d_top);
+            lat[j].2.push(d_count);
+        }
+    }
+    for (name, mut top, mut cnt) in lat {
+        println!(
+            "{name}: top-100 p50 {} ms p99 {} ms; count p50 {} ms p99 {} ms",
+            ms(pct(&mut top, 0.5)),
+            ms(pct(&mut top, 0.99)),
+            ms(pct(&mut cnt, 0.5)),
+            ms(pct(&mut cnt, 0.99))
+        );
+    }
     Ok(())
 }
