@@ -225,6 +225,28 @@ fn report_and_export_of_real_client_traffic() {
     assert!(pcaps_exported > 0, "no evidence pcap in the bundle");
     let jsonl = std::fs::read_to_string(bundle.join("findings/findings.jsonl")).unwrap();
     assert_eq!(jsonl.lines().count(), findings.len());
+    // The phishing mail's attachment left the box only inside the password zip.
+    let zip = bundle.join("files/reconstructed-files.zip");
+    let list = Command::new("unzip")
+        .args(["-P", "infected", "-l"])
+        .arg(&zip)
+        .output()
+        .expect("unzip (Debian package unzip) is needed");
+    let listing = String::from_utf8_lossy(&list.stdout).into_owned();
+    assert!(
+        list.status.success() && listing.contains("invoice.pdf.exe.bin"),
+        "{listing}"
+    );
+    let test = Command::new("unzip")
+        .args(["-P", "infected", "-tq"])
+        .arg(&zip)
+        .output()
+        .unwrap();
+    assert!(
+        test.status.success(),
+        "{}",
+        String::from_utf8_lossy(&test.stdout)
+    );
     let verify = Command::new(binary().unwrap())
         .args(["export", "--verify"])
         .arg(&bundle)

@@ -190,11 +190,11 @@ fn object_entries(
         } else {
             ".bin"
         };
-        let zip_name = format!(
-            "{}_{}{ext}",
-            &sha[..16.min(sha.len())],
-            zipfiles::safe_name(name.unwrap_or(kind))
-        );
+        let base = zipfiles::safe_name(name.unwrap_or(kind));
+        // `.bin` / `.eml` last, so nothing opens on a double click even after unzipping;
+        // not doubled when the name already ends so.
+        let ext = if base.ends_with(ext) { "" } else { ext };
+        let zip_name = format!("{}_{base}{ext}", &sha[..16.min(sha.len())]);
         let row = [
             sha,
             &zip_name,
