@@ -54,7 +54,7 @@
 //! | `streaming_or_adult_in_business_hours` | client | 1 | 2 | D | a policy matter with some malvertising exposure (V 1, T 2) |
 //! | `oracle_traffic` | client+server | 2 | 2 | C | database on its default port, often without network encryption (V 2, T 2) |
 //! | `vpn_large_upload` | client | 2 | 2 | C | a large transfer by an authenticated user; intent unknown (V 2, T 2) |
-//! | `bad_reputation_ip` | listed address | 2 | 3 | B | known-bad infrastructure talking with the site (T 3); the effect depends on what was reached (V 2) |
+//! | `bad_reputation_ip` | listed client (attempts from it; targets aggregated), or client+server (a host of ours reached a listed server) | 2 | 3 | B | known-bad infrastructure talking with the site (T 3); the effect depends on what was reached (V 2) |
 //! | `http_connect_nonstandard_port` | client+server (proxy) | 2 | 2 | C | a tunnel through the proxy that bypasses its inspection (V 2, T 2) |
 //!
 //! A consultant overrides levels per rule in `[detect.overrides.<rule>]`

@@ -25,6 +25,16 @@ pub struct Brand {
 #[derive(Debug, Clone, Default)]
 pub struct Brands {
     pub brands: Vec<Brand>,
+    /// Brand domains long enough for fuzzy comparison, with their first label and its
+    /// skeleton computed once (a mail's hosts are compared against all of them).
+    fuzzy: Vec<Fuzzy>,
+}
+
+#[derive(Debug, Clone)]
+struct Fuzzy {
+    domain: String,
+    label: String,
+    skeleton: String,
 }
 
 impl Brands {
@@ -66,7 +76,32 @@ impl Brands {
                 brands.push(b);
             }
         }
-        Brands { brands }
+        let mut b = Brands {
+            brands,
+            fuzzy: Vec::new(),
+        };
+        b.index();
+        b
+    }
+
+    fn index(&mut self) {
+        self.fuzzy.clear();
+        for b in &self.brands {
+            for d in &b.domains {
+                let d_reg = registrable(d);
+                let label = d_reg.split('.').next().unwrap_or(d_reg);
+                if label.chars().count() < MIN_FUZZY_LABEL
+                    || self.fuzzy.iter().any(|f| f.domain == *d)
+                {
+                    continue;
+                }
+                self.fuzzy.push(Fuzzy {
+                    domain: d.clone(),
+                    label: label.to_string(),
+                    skeleton: skeleton(label),
+                });
+            }
+        }
     }
 
     /// Adds the site's own domains as a brand (names = the domains' first labels).
@@ -79,6 +114,7 @@ impl Brands {
             names: Vec::new(),
             domains,
         });
+        self.index();
     }
 
     /// Whether `host` belongs to any brand (a brand's domain or one of its subdomains).
@@ -126,29 +162,31 @@ impl Brands {
         let reg = registrable(&decoded);
         let label = reg.split('.').next().unwrap_or(reg);
         let label_skel = skeleton(label);
-        for b in &self.brands {
-            for d in &b.domains {
-                let d_reg = registrable(d);
-                let d_label = d_reg.split('.').next().unwrap_or(d_reg);
-                if d_label.chars().count() < MIN_FUZZY_LABEL {
-                    continue;
-                }
-                if label_skel == skeleton(d_label) {
-                    return Some((d.clone(), "homoglyph"));
-                }
-                let max = if d_label.len() >= 9 { 2 } else { 1 };
-                if label.is_ascii()
-                    && label.len() >= MIN_FUZZY_LABEL
-                    && crate::text::domain::edit_distance(label, d_label, max)
-                        .is_some_and(|x| x > 0)
-                {
-                    return Some((d.clone(), "edit distance"));
-                }
-                if decoded.split(['.', '-']).any(|part| part == d_label)
-                    || label.contains(d_label) && label != d_label
-                {
-                    return Some((d.clone(), "embedded brand name"));
-                }
+        let parts: Vec<&str> = decoded.split(['.', '-']).collect();
+        for f in &self.fuzzy {
+            if label_skel == f.skeleton {
+                // The same letters to the eye: a homoglyph double; the very same name under
+                // another domain (`resonabank.info`) is suspicious but brands own many.
+                return Some((
+                    f.domain.clone(),
+                    if label == f.label {
+                        "same name under another domain"
+                    } else {
+                        "homoglyph"
+                    },
+                ));
+            }
+            let max = if f.label.len() >= 9 { 2 } else { 1 };
+            if label.is_ascii()
+                && label.len() >= MIN_FUZZY_LABEL
+                && crate::text::domain::edit_distance(label, &f.label, max).is_some_and(|x| x > 0)
+            {
+                return Some((f.domain.clone(), "edit distance"));
+            }
+            if parts.contains(&f.label.as_str())
+                || label.contains(f.label.as_str()) && label != f.label
+            {
+                return Some((f.domain.clone(), "embedded brand name"));
             }
         }
         None
@@ -208,6 +246,10 @@ mod tests {
         );
         assert_eq!(b.imitated_by("www.resonabank.co.jp"), None);
         assert_eq!(b.imitated_by("example.co.jp"), None);
+        assert_eq!(
+            b.imitated_by("resonabank.info").map(|x| x.1),
+            Some("same name under another domain")
+        );
         assert_eq!(b.imitated_by("mail.corp.example"), None);
     }
 }

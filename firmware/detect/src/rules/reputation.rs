@@ -1,8 +1,10 @@
 //! `bad_reputation_ip`: traffic with an address on a reputation list (Spamhaus DROP
-//! style files in `[intel] reputation_lists`). The listed address is kept per address
-//! (it is what gets blocked); the inside side is aggregated (`peer`), so one scanning
-//! address against a thousand hosts is one finding, not a thousand. A listed client
-//! means connection attempts from it; a listed server means inside hosts reaching it.
+//! style files in `[intel] reputation_lists`). The listed address is always kept (it is
+//! what gets blocked). A listed *client* means connection attempts from it: the targets
+//! are aggregated (`peer`), so one scanner against a thousand hosts is one finding, not a
+//! thousand (the brochure's "Untrust IP からの接続試行, 多数"). A listed *server* means a
+//! host of ours reached it (malware calling home, a user on a bad site): that is kept per
+//! (client, server), since each such host is its own incident to look at.
 
 use super::Hit;
 use crate::catalog::RuleId;
@@ -30,9 +32,9 @@ pub fn check(ctx: &Context, s: &SessionRecord, out: &mut Vec<Hit>) {
     if let Some(label) = ctx.reputation.lookup(s.server.ip) {
         out.push(Hit {
             rule: RuleId::BadReputationIp,
-            client: None,
+            client: Some(s.client.ip),
             server: Some(s.server.ip),
-            peer: Some(s.client.ip.to_string()),
+            peer: None,
             signals: vec![format!("connections to {} listed in {label}", s.server.ip)],
             metric: None,
             earlier: Vec::new(),
@@ -75,6 +77,11 @@ mod tests {
         .filter(|h| h.rule == RuleId::BadReputationIp)
         .collect();
         assert_eq!(h[0].server, Some("203.0.113.200".parse().unwrap()));
+        assert_eq!(
+            h[0].client,
+            Some("10.0.0.5".parse().unwrap()),
+            "the host that reached it is kept"
+        );
         assert!(
             run(
                 &ctx,
