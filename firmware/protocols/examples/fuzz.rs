@@ -1,7 +1,7 @@
 //! Mutation fuzzing of one parser over its seed corpus (see `kuroko_protocols::fuzz`).
 //!
 //! `cargo run --release -p kuroko-protocols --example fuzz -- <target> [--iterations N] [--seed S]`
-//! Targets: http winrm tls ssh dns dns-udp ftp ftp-data smtp pop3 imap telnet oracle
+//! Targets: http winrm tls quic ssh dns dns-udp ftp ftp-data smtp pop3 imap telnet oracle
 //! identify identify-udp. Crashing inputs go to `fuzz/crashes/<target>/`.
 
 use kuroko_protocols::fuzz;

@@ -24,6 +24,7 @@ pub const TARGETS: &[&str] = &[
     "http",
     "winrm",
     "tls",
+    "quic",
     "ssh",
     "dns",
     "dns-udp",
@@ -234,9 +235,10 @@ pub fn execute(target: &str, input: &[(Direction, Vec<u8>)], rng: &mut Rng) {
                 );
             }
         }
-        "dns-udp" => {
+        "dns-udp" | "quic" => {
             let mut rec = record("udp");
-            let mut p = crate::datagram_parser("dns").expect("dns datagram parser");
+            let proto = if target == "quic" { "quic" } else { "dns" };
+            let mut p = crate::datagram_parser(proto).expect("datagram parser");
             for (d, b) in input {
                 p.on_datagram(*d, b, 0, &mut rec, &mut sink);
             }

@@ -22,7 +22,7 @@
 //!    [`ftp::link_data_session`] with the control record if it is still open.
 //! 4. [`port_label`] names what Kuroko does not parse (SMB, RDP, VPNs, …).
 //!
-//! Protocol labels (`rec.protocol`): parsed — `http`, `winrm`, `tls`, `dns`, `mdns`,
+//! Protocol labels (`rec.protocol`): parsed — `http`, `winrm`, `tls`, `quic`, `dns`, `mdns`,
 //! `llmnr`, `ssh`, `ftp`, `ftp-data`, `smtp`, `pop3`, `imap`, `telnet`, `oracle`; by
 //! content only — `smb`, `rdp`, `vnc`, `mysql`, `postgresql`, `mssql`, `dhcp`, `quic`, `stun`,
 //! `wireguard`, `sip`, `ssdp`, `ntp`, `ike`; by port — see [`ports`].
@@ -56,6 +56,7 @@ pub mod identify;
 pub mod mail;
 pub mod oracle;
 pub mod ports;
+pub mod quic;
 pub mod ssh;
 pub mod telnet;
 pub mod template;
@@ -101,6 +102,7 @@ pub fn stream_parser(protocol: &str) -> Option<Box<dyn StreamParser>> {
 pub fn datagram_parser(protocol: &str) -> Option<Box<dyn DatagramParser>> {
     match protocol {
         "dns" | "mdns" | "llmnr" => Some(Box::new(dns::DnsDatagramParser)),
+        "quic" => Some(Box::new(quic::QuicParser::new())),
         _ => None,
     }
 }

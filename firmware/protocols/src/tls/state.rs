@@ -44,6 +44,14 @@ impl TlsParser {
         }
     }
 
+    /// One whole handshake message (4-byte header included) from a carrier other than
+    /// TLS records (QUIC CRYPTO frames).
+    pub fn handshake_message(&mut self, dir: Direction, msg: &[u8], rec: &mut SessionRecord) {
+        if msg.len() >= 4 {
+            self.message(dir, msg, rec);
+        }
+    }
+
     fn give_up(&mut self, dir: Direction, rec: &mut SessionRecord, flag: &str) {
         rec.flag(flag);
         let s = &mut self.sides[dir.index()];
