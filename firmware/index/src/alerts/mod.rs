@@ -267,11 +267,14 @@ impl AlertEngine {
         if !deliver {
             return;
         }
-        if let Some(s) = &self.syslog {
-            match s.send(&alert) {
+        match &self.syslog {
+            Some(s) => match s.send(&alert) {
                 Ok(()) => self.delivery.syslog_sent += 1,
                 Err(_) => self.delivery.failures += 1,
-            }
+            },
+            // Configured, but the target did not resolve or no socket could be opened.
+            None if !self.config.syslog.is_empty() => self.delivery.failures += 1,
+            None => {}
         }
         if !self.config.smtp_relay.is_empty() && !self.config.mail_to.is_empty() {
             match self.to_mail.iter_mut().find(|(k, _)| k.name == c.name) {
