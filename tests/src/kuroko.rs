@@ -65,6 +65,22 @@ fn build() -> anyhow::Result<PathBuf> {
     Ok(bin)
 }
 
+/// The Kuroko config for the test site: its internal networks and VPN pool, the DROP-style
+/// fixture list, the allow-listed SSH server, business hours in `timezone`.
+pub fn site_config(timezone: &str) -> String {
+    let drop_list = workspace_root().join("tests/fixtures/reputation/drop.txt");
+    format!(
+        "[site]\ntimezone = \"{timezone}\"\ninternal_networks = {internal:?}\n\
+         vpn_pools = [\"{vpn}\"]\nbusiness_hours = \"mon-fri 09:00-18:00\"\n\n\
+         [intel]\nreputation_lists = [\"{drop}\"]\nallowed_ssh_servers = [\"{allowed}\"]\n\n\
+         [detect]\nlarge_upload = \"100MB\"\n",
+        internal = crate::site::INTERNAL_NETWORKS,
+        vpn = crate::site::VPN_POOL,
+        drop = drop_list.display(),
+        allowed = crate::site::EXT_ALLOWED.ip,
+    )
+}
+
 /// A Kuroko data directory with its config file, removed when dropped.
 pub struct DataDir {
     pub dir: PathBuf,

@@ -11,14 +11,11 @@
 
 use kuroko_detect::catalog::RuleId;
 use kuroko_model::finding::Risk;
-use kuroko_tests::kuroko::DataDir;
+use kuroko_tests::kuroko::{DataDir, site_config};
 use kuroko_tests::pcap_time::shift_to;
 use kuroko_tests::scenarios::{self, Scenario};
 use kuroko_tests::shared::{recording, recordings_dir};
-use kuroko_tests::site::{
-    ATTACKER, BAD, DB, DNS, EXT, FILES, GATEWAY, Host, INTERNAL_NETWORKS, MAIL, PC, PROXY, VPN,
-    VPN_POOL,
-};
+use kuroko_tests::site::{ATTACKER, BAD, DB, DNS, EXT, FILES, GATEWAY, Host, MAIL, PC, PROXY, VPN};
 use serde_json::Value;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -35,18 +32,6 @@ struct Analyzed {
     data: DataDir,
 }
 
-fn config(timezone: &str) -> String {
-    let drop_list = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/reputation/drop.txt");
-    format!(
-        "[site]\ntimezone = \"{timezone}\"\ninternal_networks = {internal:?}\n\
-         vpn_pools = [\"{VPN_POOL}\"]\nbusiness_hours = \"mon-fri 09:00-18:00\"\n\n\
-         [intel]\nreputation_lists = [\"{drop}\"]\nallowed_ssh_servers = [\"198.51.100.22\"]\n\n\
-         [detect]\nlarge_upload = \"100MB\"\n",
-        internal = INTERNAL_NETWORKS,
-        drop = drop_list.display()
-    )
-}
-
 type Cell = Arc<OnceLock<Result<Arc<Analyzed>, String>>>;
 static ANALYZED: Mutex<Option<HashMap<String, Cell>>> = Mutex::new(None);
 
@@ -61,7 +46,7 @@ fn analyze_pcap(label: &str, pcap: &Path, timezone: &str) -> Arc<Analyzed> {
     };
     let result = cell.get_or_init(|| {
         (|| -> anyhow::Result<Arc<Analyzed>> {
-            let data = DataDir::new(label, &config(timezone))?;
+            let data = DataDir::new(label, &site_config(timezone))?;
             data.import(pcap)?;
             data.analyze()?;
             let findings = data.findings()?;
@@ -230,6 +215,28 @@ fn assert_fires(a: &Analyzed, rule: RuleId, client: Host, server: Host, protocol
             "{rule} on {} has no evidence: {f}",
             a.label
         );
+        // The analyst's path: the evidence ids typed into `kuroko search`.
+        let ids: Vec<String> = evidence
+            .iter()
+            .map(|id| format!("\"{}\"", id.as_str().unwrap_or_default()))
+            .collect();
+        let query = format!("id:({})", ids.join(" "));
+        let rows = a
+            .data
+            .search(&query)
+            .unwrap_or_else(|e| panic!("kuroko search {query}: {e:#}"));
+        assert_eq!(
+            rows.len(),
+            evidence.len(),
+            "{rule}: `kuroko search {query}` found {rows:?}"
+        );
+        for row in &rows {
+            let proto = row["protocol"].as_str().unwrap_or_default();
+            assert!(
+                protocols.contains(&proto),
+                "{rule}: search row {row} is {proto}"
+            );
+        }
         for id in evidence {
             let id = id.as_str().unwrap_or_default();
             let s = session(a, id).unwrap_or_else(|| {
