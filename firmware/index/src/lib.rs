@@ -2,18 +2,26 @@
 //! aggregations and alert conditions.
 //!
 //! - `query`: the Lucene/NetRAPTOR-style language of `shared/CONTRACT.md`, parsed by our own
-//!   grammar into an AST and lowered into a `Plan` that holds the semantics.
+//!   grammar into an AST that prints back to the same query, and lowered into a `Plan` that
+//!   holds the semantics (field kinds, substring/word/glob rules, aliases: see `query::plan`).
 //! - `values`: which values of a `SessionRecord` each field holds (shared by index and
-//!   matcher).
-//! - `matcher`: a `Plan` evaluated on one record (alert conditions).
+//!   matcher); `matcher`: a `Plan` evaluated on one record (alert conditions).
+//! - `schema`, `compile`, `index`: the tantivy index in `DIR/index/` and searches on it;
+//!   `ingest`: following the session log into it (`ingest_pending`, exactly once);
+//!   `budget`: dropping the oldest hours past `[storage] index_budget`.
+//! - `aggregate`: by protocol per hour, top talkers, transfers (fast columns only);
+//!   `render`: the result table, CSV, JSONL, the detail view; `extract`: the packets of
+//!   sessions, for `kuroko pcap --query`; `alerts`: saved searches delivered to the alert
+//!   log, syslog and mail; `synth`: deterministic sessions for tests and the benchmark.
 //!
 //! Invariants: the index and the record matcher give the same answer for every query
 //! (both consume the same `Plan` and the same field values; tests check that they agree);
 //! the index consumes the session log exactly once (its log position is committed in the
 //! same tantivy commit as the documents).
 //!
-//! Must never: hand user text to tantivy's `QueryParser`; panic on a bad query or a bad
-//! record; block ingestion on a slow mail or syslog server.
+//! Must never: hand user text to tantivy's `QueryParser` (it rejects `NOT(` and silently
+//! matches nothing for `AND NOT (…)`); panic on a bad query or a bad record; block
+//! ingestion for long on a slow mail or syslog server.
 
 #![forbid(unsafe_code)]
 
