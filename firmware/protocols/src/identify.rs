@@ -250,6 +250,12 @@ pub fn identify_tcp(client_port: u16, server_port: u16, up: &[u8], down: &[u8]) 
 
     // Client speaks first.
     if !up.is_empty() {
+        // HTTP/2 with prior knowledge (h2c): the connection preface.
+        match prefix(up, b"PRI * HTTP/2.0\r\n") {
+            Match::Yes => return Known("http2"),
+            Match::Maybe => maybe = true,
+            Match::No => {}
+        }
         match tls_client_hello(up) {
             Match::Yes => return Known("tls"),
             Match::Maybe => maybe = true,
@@ -485,6 +491,10 @@ mod tests {
             Known("winrm")
         );
         assert_eq!(identify_tcp(50000, 80, b"GE", b""), NeedMore);
+        assert_eq!(
+            identify_tcp(50000, 80, b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", b""),
+            Known("http2")
+        );
         assert_eq!(
             identify_tcp(
                 50000,

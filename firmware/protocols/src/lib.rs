@@ -24,7 +24,7 @@
 //!
 //! Protocol labels (`rec.protocol`): parsed — `http`, `winrm`, `tls`, `quic`, `dns`, `mdns`,
 //! `llmnr`, `ssh`, `ftp`, `ftp-data`, `smtp`, `pop3`, `imap`, `telnet`, `oracle`; by
-//! content only — `smb`, `rdp`, `vnc`, `mysql`, `postgresql`, `mssql`, `dhcp`, `quic`, `stun`,
+//! content only — `http2` (h2c preface), `smb`, `rdp`, `vnc`, `mysql`, `postgresql`, `mssql`, `dhcp`, `quic`, `stun`,
 //! `wireguard`, `sip`, `ssdp`, `ntp`, `ike`; by port — see [`ports`].
 //!
 //! Invariants:

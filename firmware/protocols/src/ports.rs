@@ -6,7 +6,7 @@
 //!
 //! - parsed (a parser fills a protocol object): `http`, `winrm`, `tls`, `dns`, `mdns`,
 //!   `llmnr`, `ssh`, `ftp`, `ftp-data`, `smtp`, `pop3`, `imap`, `telnet`, `oracle`
-//! - identified by content, not parsed: `smb`, `rdp`, `vnc`, `mysql`, `postgresql`, `mssql`,
+//! - identified by content, not parsed: `http2` (h2c preface), `smb`, `rdp`, `vnc`, `mysql`, `postgresql`, `mssql`,
 //!   `dhcp`, `quic`, `stun`, `wireguard`, `sip`, `ssdp`, `ntp`, `ike`
 //! - by port only: everything in [`port_label`] below
 //! - nothing known: the transport name (`tcp`, `udp`), set by the analyzer.

@@ -50,6 +50,8 @@ struct BodyCtx {
     name: Option<String>,
     content_type: Option<Vec<u8>>,
     encoding: Option<Vec<u8>>,
+    /// Only a piece of the resource (206 Partial Content): the object is marked partial.
+    range: bool,
 }
 
 #[derive(Debug)]
@@ -326,6 +328,7 @@ impl HttpParser {
                 name: url_name,
                 content_type,
                 encoding,
+                range: false,
             }));
         }
     }
@@ -411,6 +414,7 @@ impl HttpParser {
             name: disposition_name.or(pending.url_name),
             content_type: header(&head.headers, "content-type").map(<[u8]>::to_vec),
             encoding: header(&head.headers, "content-encoding").map(<[u8]>::to_vec),
+            range: head.status == 206,
         }));
     }
 }
@@ -512,6 +516,7 @@ fn finish_body(ctx: BodyCtx, truncated: bool, rec: &mut SessionRecord, sink: &mu
         name,
         content_type,
         encoding,
+        range,
     } = ctx;
     if let Some(t) = tx.and_then(|i| rec.http.as_mut()?.transactions.get_mut(i)) {
         match dir {
@@ -519,7 +524,7 @@ fn finish_body(ctx: BodyCtx, truncated: bool, rec: &mut SessionRecord, sink: &mu
             Direction::ToClient => t.response_body_bytes = reader.total,
         }
     }
-    let mut partial = reader.partial || truncated;
+    let mut partial = reader.partial || truncated || range;
     if reader.content.is_empty() {
         return;
     }

@@ -375,3 +375,18 @@ fn real_curl_sessions_reconstruct_files() {
         "the 501 error page is kept too"
     );
 }
+
+/// A 206 answer carries a piece of the file: the object says it is partial.
+#[test]
+fn range_response_is_partial() {
+    let (_, sink) = run_all_cuts(
+        http,
+        "http",
+        &[
+            (Up, b"GET /big.iso HTTP/1.1\r\nHost: h\r\nRange: bytes=0-3\r\n\r\n"),
+            (Down, b"HTTP/1.1 206 Partial Content\r\nContent-Range: bytes 0-3/100\r\nContent-Length: 4\r\n\r\nabcd"),
+        ],
+    );
+    assert_eq!(sink.objects[0].1, b"abcd");
+    assert!(sink.objects[0].0.partial);
+}
