@@ -18,6 +18,7 @@ use anyhow::{Context, bail};
 use kuroko_tests::proc::Server;
 use kuroko_tests::scenarios::Scenario;
 use kuroko_tests::site::{MIRROR_IFACE, Site};
+use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -28,6 +29,9 @@ pub struct Args {
     /// Data directory for the demo's capture (replaced if it exists).
     #[arg(long, default_value = "demo-data")]
     pub data: PathBuf,
+    /// Do not open the console at the end (it opens when the demo runs on a terminal).
+    #[arg(long)]
+    pub no_console: bool,
     /// Only these scenarios (names as `kuroko-scenario list` prints them).
     #[arg(long, value_delimiter = ',')]
     pub scenarios: Vec<String>,
@@ -242,6 +246,12 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         "  {} report --data {d} --config {c} --out demo-report.html",
         kuroko.display()
     );
+    let on_terminal = std::io::stdin().is_terminal() && std::io::stdout().is_terminal();
+    if !args.no_console && on_terminal && !interrupted() {
+        eprintln!("\nopening the console on the demo's data (q quits)...");
+        std::thread::sleep(Duration::from_secs(2));
+        steps.run("kuroko console", || k("console", &[]));
+    }
     if steps.failed.is_empty() {
         eprintln!("\ndemo complete: every step succeeded");
         Ok(())
@@ -405,7 +415,7 @@ fn check_rules(
 
 /// Runs a command with its output on the terminal; fails when it fails.
 fn show(cmd: &mut Command) -> anyhow::Result<()> {
-    let shown = format!("{cmd:?}").replace('"', "");
+    let shown = shell_words(cmd);
     eprintln!("    $ {shown}");
     let status = cmd
         .status()
@@ -414,4 +424,23 @@ fn show(cmd: &mut Command) -> anyhow::Result<()> {
         bail!("{shown} failed with {status}");
     }
     Ok(())
+}
+
+/// The command as a user would type it into a shell (arguments quoted where needed).
+fn shell_words(cmd: &Command) -> String {
+    let quote = |s: &str| {
+        if !s.is_empty()
+            && s.chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_./:=@,+".contains(c))
+        {
+            s.to_string()
+        } else {
+            format!("'{}'", s.replace('\'', "'\\''"))
+        }
+    };
+    std::iter::once(cmd.get_program())
+        .chain(cmd.get_args())
+        .map(|a| quote(&a.to_string_lossy()))
+        .collect::<Vec<_>>()
+        .join(" ")
 }
