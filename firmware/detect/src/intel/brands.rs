@@ -35,6 +35,15 @@ struct Fuzzy {
     domain: String,
     label: String,
     skeleton: String,
+    /// Which characters the label holds (see `char_mask`).
+    mask: u64,
+}
+
+/// A 64-bit set of the characters of `s` (by code point modulo 64). Each edit changes at
+/// most two members, so two strings within distance `d` differ in at most `2d` bits: a
+/// cheap exact pre-check before the edit-distance table.
+fn char_mask(s: &str) -> u64 {
+    s.chars().fold(0u64, |m, c| m | 1u64 << (c as u32 % 64))
 }
 
 impl Brands {
@@ -99,6 +108,7 @@ impl Brands {
                     domain: d.clone(),
                     label: label.to_string(),
                     skeleton: skeleton(label),
+                    mask: char_mask(label),
                 });
             }
         }
@@ -163,6 +173,7 @@ impl Brands {
         let label = reg.split('.').next().unwrap_or(reg);
         let label_skel = skeleton(label);
         let parts: Vec<&str> = decoded.split(['.', '-']).collect();
+        let label_mask = char_mask(label);
         for f in &self.fuzzy {
             if label_skel == f.skeleton {
                 // The same letters to the eye: a homoglyph double; the very same name under
@@ -179,6 +190,8 @@ impl Brands {
             let max = if f.label.len() >= 9 { 2 } else { 1 };
             if label.is_ascii()
                 && label.len() >= MIN_FUZZY_LABEL
+                && label.len().abs_diff(f.label.len()) <= max
+                && (label_mask ^ f.mask).count_ones() as usize <= 2 * max
                 && crate::text::domain::edit_distance(label, &f.label, max).is_some_and(|x| x > 0)
             {
                 return Some((f.domain.clone(), "edit distance"));
