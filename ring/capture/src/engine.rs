@@ -147,6 +147,8 @@ pub struct Capture {
 struct RingSlot {
     ring: RxRing,
     iface: u16,
+    /// Frames of the current (held) block already stored or counted.
+    done: usize,
 }
 
 thread_local! {
@@ -256,6 +258,7 @@ impl Capture {
                 slots.push(RingSlot {
                     ring,
                     iface: i as u16,
+                    done: 0,
                 });
             }
             hw.push(any_hw);
@@ -486,26 +489,48 @@ fn cut<'a>(parts: &[&'a [u8]], max: usize, out: &mut [&'a [u8]; 3]) -> usize {
     n
 }
 
+/// What one look at a ring's current block did.
+enum Drained {
+    /// No block ready.
+    Empty,
+    /// Every frame of the block stored or counted; the block went back to the kernel.
+    Consumed { limit_hit: bool },
+    /// The store refused a frame (buffers in flight): the block stays ours, the rest of
+    /// the ring buffers new traffic, and the next look resumes at the refused frame.
+    Stalled,
+}
+
+/// Handles the frames of `slot`'s current block from `slot.done` on. With `discard`, the
+/// frames are not stored but counted as backpressure drops (the final pass of a capture
+/// whose store never came back).
 fn drain_block<S: RecordSink>(
     slot: &mut RingSlot,
     sink: &mut S,
     shared: &Shared,
-) -> Result<Option<bool>, S::Error> {
-    let Some(block) = slot.ring.next_block() else {
-        return Ok(None);
+    discard: bool,
+) -> Result<Drained, S::Error> {
+    let Some(block) = slot.ring.current_block() else {
+        return Ok(Drained::Empty);
     };
     let mut c = BlockCounters::default();
     let mut limit_hit = false;
+    let mut stalled = false;
     let mut frames = block.frames();
-    for raw in &mut frames {
+    for raw in frames.by_ref().skip(slot.done) {
+        let mut tag = [0u8; VLAN_TAG_LEN];
+        let wf = frame::rebuild(&raw, &mut tag);
+        if discard {
+            c.bp_drops += 1;
+            c.bp_bytes += u64::from(wf.wire_len);
+            slot.done += 1;
+            continue;
+        }
         if let Some(limit) = shared.limit
             && shared.claimed.fetch_add(1, Ordering::Relaxed) >= limit
         {
             limit_hit = true;
             break;
         }
-        let mut tag = [0u8; VLAN_TAG_LEN];
-        let wf = frame::rebuild(&raw, &mut tag);
         let meta = PacketMeta {
             ts_ns: wf.ts_ns,
             interface: slot.iface,
@@ -517,7 +542,7 @@ fn drain_block<S: RecordSink>(
         let mut truncated = wf.truncated();
         let mut outcome = sink.append(&meta, wf.parts())?;
         if outcome == Appended::Backpressure {
-            // Reap finished writes once and retry; never wait.
+            // Reap finished writes once and retry; never wait here.
             sink.poll()?;
             outcome = sink.append(&meta, wf.parts())?;
         }
@@ -535,37 +560,68 @@ fn drain_block<S: RecordSink>(
                 c.stored += stored_len;
                 c.truncated += u64::from(truncated);
                 c.last_ns = c.last_ns.max(wf.ts_ns);
+                slot.done += 1;
             }
-            Appended::Backpressure | Appended::TooLarge { .. } => {
+            Appended::Backpressure => {
+                if shared.limit.is_some() {
+                    shared.claimed.fetch_sub(1, Ordering::Relaxed);
+                }
+                stalled = true;
+                break;
+            }
+            Appended::TooLarge { .. } => {
+                // Even the cut frame was refused: nothing more can be done for it.
                 c.bp_drops += 1;
                 c.bp_bytes += u64::from(wf.wire_len);
+                slot.done += 1;
             }
         }
     }
-    c.malformed += u64::from(frames.malformed());
-    drop(block);
+    let finished = !stalled && !limit_hit;
+    if finished {
+        c.malformed += u64::from(frames.malformed());
+    }
     c.publish(shared.stats.interface(slot.iface as usize));
+    if stalled {
+        return Ok(Drained::Stalled);
+    }
+    block.consume();
+    slot.done = 0;
     if limit_hit {
         shared.stop.store(true, Ordering::Release);
     }
-    Ok(Some(limit_hit))
+    Ok(Drained::Consumed { limit_hit })
 }
 
-fn take_kernel_stats(rings: &[RingSlot], shared: &Shared) {
+/// Adds the kernel's counters since the last read. Ring drops in a period during which
+/// the store held us back (a block kept because the store refused) are the store's
+/// doing and are counted as backpressure; otherwise the capture thread was too slow.
+fn take_kernel_stats(rings: &[RingSlot], shared: &Shared, store_stalled: bool) {
     for s in rings {
         if let Ok(k) = s.ring.take_stats() {
             let slot = shared.stats.interface(s.iface as usize);
-            add(&slot.kernel_ring_drops, k.drops);
+            if store_stalled {
+                add(&slot.backpressure_drops, k.drops);
+            } else {
+                add(&slot.kernel_ring_drops, k.drops);
+            }
             add(&slot.kernel_ring_freezes, k.freeze_q);
         }
     }
 }
+
+/// How long a thread whose store refused a frame sleeps before it looks again.
+pub const STALL_SLEEP: std::time::Duration = std::time::Duration::from_micros(200);
+/// At the end of a capture, how long to wait for a store that still refuses before the
+/// frames left in the ring are counted as backpressure drops.
+pub const STOP_STALL_GRACE_NS: u64 = 2_000_000_000;
 
 fn hot_loop<S: RecordSink>(
     rings: &mut [RingSlot],
     sink: &mut S,
     shared: &Shared,
     drain_ns: u64,
+    stalled_window: &mut bool,
 ) -> Result<(), S::Error> {
     let mut last_kstats = process::monotonic_ns();
     let mut last_data = last_kstats;
@@ -575,32 +631,58 @@ fn hot_loop<S: RecordSink>(
     let mut stop_at: Option<u64> = None;
     loop {
         let stopping = shared.stop.load(Ordering::Acquire);
-        let mut got = false;
+        let mut progressed = false;
+        let mut stalled = false;
         for slot in rings.iter_mut() {
             // At most one ring's worth of blocks per turn, so one busy ring cannot starve
             // the others, and a stop is seen within a ring's worth of work.
             for _ in 0..slot.ring.block_count() {
-                match drain_block(slot, sink, shared)? {
-                    Some(limit_hit) => {
-                        got = true;
+                match drain_block(slot, sink, shared, false)? {
+                    Drained::Empty => break,
+                    Drained::Consumed { limit_hit } => {
+                        progressed = true;
                         dirty = true;
                         if limit_hit {
                             return Ok(());
                         }
                     }
-                    None => break,
+                    Drained::Stalled => {
+                        stalled = true;
+                        dirty = true;
+                        break;
+                    }
                 }
             }
         }
         let now = process::monotonic_ns();
-        if got {
+        if progressed {
             last_data = now;
         }
+        *stalled_window |= stalled;
         if now.saturating_sub(last_kstats) >= KERNEL_STATS_EVERY_NS {
-            take_kernel_stats(rings, shared);
+            take_kernel_stats(rings, shared, *stalled_window);
+            *stalled_window = stalled;
             last_kstats = now;
         }
-        if !got {
+        if stalled {
+            sink.poll()?;
+            if stopping {
+                let deadline = *stop_at.get_or_insert(now + drain_ns + STOP_STALL_GRACE_NS);
+                if now >= deadline {
+                    for slot in rings.iter_mut() {
+                        for _ in 0..slot.ring.block_count() {
+                            if let Drained::Empty = drain_block(slot, sink, shared, true)? {
+                                break;
+                            }
+                        }
+                    }
+                    return Ok(());
+                }
+            }
+            std::thread::sleep(STALL_SLEEP);
+            continue;
+        }
+        if !progressed {
             if stopping {
                 let deadline = *stop_at.get_or_insert(now + drain_ns);
                 if now >= deadline {
@@ -623,10 +705,11 @@ fn capture_thread<S: RecordSink>(
     shared: &Shared,
     drain_ns: u64,
 ) -> Result<(), String> {
+    let mut stalled_window = false;
     IN_HOT_PATH.with(|c| c.set(true));
-    let r = hot_loop(&mut rings, &mut sink, shared, drain_ns);
+    let r = hot_loop(&mut rings, &mut sink, shared, drain_ns, &mut stalled_window);
     IN_HOT_PATH.with(|c| c.set(false));
-    take_kernel_stats(&rings, shared);
+    take_kernel_stats(&rings, shared, stalled_window);
     let closed = sink.close();
     let result = match (r, closed) {
         (Err(e), _) => Err(format!("store write failed: {e}")),

@@ -8,7 +8,8 @@
 //!
 //! Invariants:
 //! - After [`Capture::start`] returns, the capture threads allocate nothing, take no lock,
-//!   format nothing and log nothing (checked by `tests/hot_path_allocs.rs`).
+//!   format nothing and log nothing (allocations are checked by a counting global allocator
+//!   in `tests/ring_veth.rs`).
 //! - Exactly one copy of a packet's bytes in user space: from the kernel ring block into the
 //!   store's aligned block buffer (the store's compact record format does not match
 //!   TPACKET_V3's layout, and records must not be split across ring-block boundaries). The
@@ -23,6 +24,18 @@
 //!
 //! What it must never do: block the capture thread on the disk (the store answers
 //! backpressure instead), panic on a frame, or store a frame other than as it arrived.
+//!
+//! Use: [`Capture::start`] with [`CaptureOptions`] and one [`RecordSink`] per capture
+//! thread ([`StoreSink`] over `kuroko_ring::SegmentWriter` in non-blocking mode), call
+//! [`Capture::tick`] a few times a second, [`Capture::stop`] at the end (returns the final
+//! [`StatsSnapshot`]). Other processes read the live counters with
+//! [`StatsReader::open`]`(data_dir)?.snapshot()`.
+//!
+//! Threads: the store takes one writer per data directory, so `kuroko capture` runs one
+//! capture thread that serves every socket (`max_writers = 1`); with a store that can
+//! hand out several writers the engine runs one thread per socket (interface ×
+//! `threads_per_interface`, joined by PACKET_FANOUT flow hash so a flow stays in order on
+//! one thread).
 //!
 //! `unsafe` is confined to [`sys`] (socket options, the ring mapping, the stats page
 //! mapping, capabilities, signals); everything else is safe Rust.

@@ -82,8 +82,11 @@ pub mod layout {
         pub nic_rx_dropped: AtomicU64,
         pub nic_rx_missed: AtomicU64,
         pub nic_rx_fifo: AtomicU64,
-        /// Packets dropped because the store could not take them (buffers full).
+        /// Packets lost because the store could not keep up: refused frames counted at the
+        /// end of a capture, and ring overflows while the store held the capture back.
         pub backpressure_drops: AtomicU64,
+        /// Wire bytes of the backpressure drops whose frames the capture saw (ring
+        /// overflows have no known size).
         pub backpressure_bytes: AtomicU64,
         /// Packets stored shorter than on the wire (snaplen or ring block too small).
         pub truncated_packets: AtomicU64,

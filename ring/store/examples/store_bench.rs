@@ -92,7 +92,10 @@ struct Run {
 fn opts() -> StoreOptions {
     StoreOptions {
         budget: (2 << 30) + kuroko_ring::META_RESERVE,
-        segment_size: 64 << 20,
+        segment_size: std::env::var("KB_SEG")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(64 << 20),
         preallocate: Preallocate::All,
         ..Default::default()
     }
@@ -138,14 +141,21 @@ fn main() {
     for round in 0..a.rounds {
         let r64 = import_run(&store, &small);
         let r1500 = import_run(&store, &large);
-        let rw = kuroko_ring::disk::raw_write_speed(&a.dir.join("raw.bin"), r1500.disk_bytes, 1 << 20, 8)
-            .expect("raw write");
+        let rw = kuroko_ring::disk::raw_write_speed(
+            &a.dir.join("raw.bin"),
+            r1500.disk_bytes,
+            1 << 20,
+            8,
+        )
+        .expect("raw write");
         eprintln!(
-            "round {}: raw {:.2} GB/s; 64 B {:.2} Mpps; 1500 B {:.2} GB/s on disk",
+            "round {}: raw {:.2} GB/s; 64 B {:.2} Mpps (CPU {:.0}%); 1500 B {:.2} GB/s on disk (CPU {:.0}%)",
             round + 1,
             rw.bytes_per_sec() / 1e9,
             r64.packets as f64 / r64.secs / 1e6,
-            r1500.disk_bytes as f64 / r1500.secs / 1e9
+            r64.cpu / r64.secs * 100.0,
+            r1500.disk_bytes as f64 / r1500.secs / 1e9,
+            r1500.cpu / r1500.secs * 100.0
         );
         raw.push(rw);
         runs64.push(r64);
@@ -176,14 +186,24 @@ fn main() {
     let t = Instant::now();
     let w = SegmentWriter::open(&rec_dir, &seg_opts).expect("recover");
     let recovery_ms = t.elapsed().as_secs_f64() * 1e3;
-    assert_eq!(w.recovery().sealed_slots.len(), 1, "the open segment was recovered");
+    assert_eq!(
+        w.recovery().sealed_slots.len(),
+        1,
+        "the open segment was recovered"
+    );
     drop(w);
 
     let raw_bps = median(raw.iter().map(|r| r.bytes_per_sec()).collect());
     let disk_bps = |v: &[Run]| median(v.iter().map(|r| r.disk_bytes as f64 / r.secs).collect());
     let data_bps = |v: &[Run]| median(v.iter().map(|r| r.packet_bytes as f64 / r.secs).collect());
     let pps = |v: &[Run]| median(v.iter().map(|r| r.packets as f64 / r.secs).collect());
-    let pps_cpu = |v: &[Run]| median(v.iter().map(|r| r.packets as f64 / r.cpu.max(1e-9)).collect());
+    let pps_cpu = |v: &[Run]| {
+        median(
+            v.iter()
+                .map(|r| r.packets as f64 / r.cpu.max(1e-9))
+                .collect(),
+        )
+    };
     let per_pkt = |v: &[Run]| v[0].disk_bytes as f64 / v[0].packets as f64;
     let mode = match io.mode {
         kuroko_ring::format::io_mode::URING_DIRECT => "io_uring + O_DIRECT",
@@ -191,10 +211,17 @@ fn main() {
         _ => "pwrite (page cache)",
     };
 
-    println!("store benchmark: {} rounds, medians; store writes with {mode}", a.rounds);
+    println!(
+        "store benchmark: {} rounds, medians; store writes with {mode}",
+        a.rounds
+    );
     println!(
         "raw O_DIRECT sequential write (io_uring, 1 MiB × qd 8{}, same file system): {:.2} GB/s",
-        if raw[0].uring_direct { "" } else { ", FELL BACK to pwrite" },
+        if raw[0].uring_direct {
+            ""
+        } else {
+            ", FELL BACK to pwrite"
+        },
         raw_bps / 1e9
     );
     println!(

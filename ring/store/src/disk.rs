@@ -24,7 +24,12 @@ impl RawWrite {
 /// Creates `path` (fallocated and zero-filled, like a formatted segment, so both sides
 /// overwrite written extents), then times writing `bytes` to it sequentially in
 /// `chunk`-sized O_DIRECT writes with `queue_depth` in flight, plus the final fdatasync.
-pub fn raw_write_speed(path: &Path, bytes: u64, chunk: usize, queue_depth: usize) -> io::Result<RawWrite> {
+pub fn raw_write_speed(
+    path: &Path,
+    bytes: u64,
+    chunk: usize,
+    queue_depth: usize,
+) -> io::Result<RawWrite> {
     let bytes = bytes / chunk as u64 * chunk as u64;
     {
         let f = std::fs::File::create(path)?;
@@ -60,7 +65,9 @@ pub fn raw_write_speed(path: &Path, bytes: u64, chunk: usize, queue_depth: usize
             let mut free: Vec<usize> = (0..queue_depth).collect();
             let mut err = None;
             while off < bytes || u.in_flight() > 0 {
-                if off < bytes && let Some(b) = free.pop() {
+                if off < bytes
+                    && let Some(b) = free.pop()
+                {
                     u.write(&file, (b as u16, &bufs[b]), 0..chunk, off, b as u64)?;
                     off += chunk as u64;
                     continue;

@@ -231,15 +231,43 @@ impl Uring {
                 .build()
         }
         .user_data(user_data);
+        self.push(&entry)
+    }
+
+    /// Queues an `fdatasync` of `file` (runs in the kernel's worker, never blocks us).
+    pub fn datasync(&mut self, file: &File, user_data: u64) -> io::Result<()> {
+        let fd = io_uring::types::Fd(file.as_raw_fd());
+        let entry = io_uring::opcode::Fsync::new(fd)
+            .flags(io_uring::types::FsyncFlags::DATASYNC)
+            .build()
+            .user_data(user_data);
+        self.push(&entry)
+    }
+
+    /// Queues a plain (unregistered) write of a whole buffer. The caller must keep the
+    /// buffer untouched until its completion is reaped.
+    pub fn write_buf(
+        &mut self,
+        file: &File,
+        buf: &AlignedBuf,
+        off: u64,
+        user_data: u64,
+    ) -> io::Result<()> {
+        let fd = io_uring::types::Fd(file.as_raw_fd());
+        let entry = io_uring::opcode::Write::new(fd, buf.as_ptr(), buf.len() as u32)
+            .offset(off)
+            .build()
+            .user_data(user_data);
+        self.push(&entry)
+    }
+
+    fn push(&mut self, entry: &io_uring::squeue::Entry) -> io::Result<()> {
         loop {
-            // SAFETY: the entry points at memory that stays valid and unmodified until its
-            // completion is reaped (the writer's contract above), and at a file descriptor
-            // that the writer keeps open until all writes to it completed.
-            let pushed = unsafe { self.ring.submission().push(&entry) }.is_ok();
-            if pushed {
+            // SAFETY: the caller's contract: the memory and descriptor the entry refers to
+            // stay valid and untouched until its completion is reaped.
+            if unsafe { self.ring.submission().push(entry) }.is_ok() {
                 break;
             }
-            // Submission queue full: hand what is queued to the kernel and retry.
             self.ring.submit()?;
         }
         self.in_flight += 1;

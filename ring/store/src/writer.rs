@@ -4,13 +4,17 @@
 //! buffers (4 KiB aligned, registered with io_uring). Records are copied into the current
 //! chunk's buffer; a full block (or a `flush`) is closed (header, crc32c) and its bytes are
 //! queued as one O_DIRECT `WRITE_FIXED`. A buffer goes back to the pool when its chunk is
-//! complete and its writes finished. A full segment is sealed (wait for its writes,
-//! `fdatasync`, write the SEALED header with the time index) and the writer moves to the
-//! next slot, overwriting the oldest segment once the ring is full.
+//! complete and its writes finished. A full segment is sealed (its writes finish, then an
+//! `fdatasync`, then the SEALED header with the time index) and the writer moves to the
+//! next slot, overwriting the oldest segment once the ring is full. With io_uring the seal
+//! runs in the background (`Fsync` and the header write are queued as their predecessors
+//! complete) while the next segment fills; with the pwrite fallback it is synchronous.
 //!
 //! Hot path (`append`): no allocation, no lock, no formatting, no syscall except the
-//! io_uring submit of a closed block (one per ~1 MiB). Opening and sealing a segment (once
-//! per segment) do synchronous I/O: a 4 KiB header write and an fdatasync.
+//! io_uring submit of a closed block (one per ~1 MiB). Opening a segment (once per
+//! segment) writes its 4 KiB OPEN header synchronously and creates the slot file if the
+//! ring is still growing (lazy preallocation); the capture can avoid the latter with
+//! `Preallocate::All`.
 //!
 //! Fallbacks, each recorded in `writer.state` for `status`: io_uring disabled or failing →
 //! synchronous `pwrite`; O_DIRECT refused (tmpfs) → `pwrite` through the page cache;
@@ -96,7 +100,37 @@ struct OpenSeg {
     damaged: u32,
     ifaces: [IfaceEntry; fmt::MAX_IFACES],
     iface_count: u16,
+    /// Block writes of this segment still in flight.
+    inflight: u32,
 }
+
+/// A full segment whose seal runs in the background (io_uring mode): its writes finish,
+/// then an fdatasync, then the SEALED header write. The writer meanwhile fills the next
+/// segment; a crash before the header lands leaves the segment OPEN, which recovery seals
+/// from its blocks.
+struct Sealing {
+    seg: OpenSeg,
+    stage: SealStage,
+}
+
+/// What a background seal waits for.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum SealStage {
+    Writes,
+    Syncing,
+    Header,
+}
+
+/// Background seals at most in progress at once (each needs a header buffer).
+const MAX_SEALING: usize = 2;
+
+// io_uring `user_data`: kind in the top byte; for blocks the buffer (bits 0..16), the
+// length (16..48) and the low byte of the segment's seq (48..56); for seal steps the
+// sealing slot (0..8) and, for the header, the length (16..48).
+const KIND_SHIFT: u32 = 56;
+const KIND_BLOCK: u64 = 0;
+const KIND_SYNC: u64 = 1;
+const KIND_HEADER: u64 = 2;
 
 enum Io {
     Uring(Box<Uring>),
@@ -112,6 +146,9 @@ pub struct SegmentWriter {
     current: Vec<bool>,
     free: Vec<u16>,
     header_buf: AlignedBuf,
+    seal_bufs: Vec<AlignedBuf>,
+    sealing: Vec<Option<Sealing>>,
+    completions: Vec<sys::Completion>,
     paths: Paths,
     ring: RingGeometry,
     direct: bool,
@@ -215,6 +252,11 @@ impl SegmentWriter {
             free: (0..nbufs as u16).rev().collect(),
             bufs,
             header_buf: AlignedBuf::new(g.region_len as usize),
+            seal_bufs: (0..MAX_SEALING)
+                .map(|_| AlignedBuf::new(g.region_len as usize))
+                .collect(),
+            sealing: (0..MAX_SEALING).map(|_| None).collect(),
+            completions: Vec::with_capacity(nbufs * 8 + 64),
             paths,
             ring,
             direct,
@@ -342,14 +384,105 @@ impl SegmentWriter {
         let Io::Uring(u) = &mut self.io else {
             return;
         };
-        let (inflight, current, free, stats, last_error) = (
-            &mut self.inflight,
-            &self.current,
-            &mut self.free,
-            &mut self.stats,
-            &mut self.last_error,
-        );
-        u.reap(|c| on_completion(c, inflight, current, free, stats, last_error));
+        let done = &mut self.completions;
+        u.reap(|c| done.push(c));
+        self.process_completions();
+    }
+
+    fn process_completions(&mut self) {
+        let mut i = 0;
+        while i < self.completions.len() {
+            let c = self.completions[i];
+            self.complete(c);
+            i += 1;
+        }
+        self.completions.clear();
+        self.advance_sealing();
+    }
+
+    fn io_failed(&mut self, e: io::Error) {
+        self.stats.write_errors += 1;
+        self.last_error = Some(e);
+    }
+
+    fn complete(&mut self, (ud, res): sys::Completion) {
+        let kind = ud >> KIND_SHIFT;
+        let len = ((ud >> 16) & 0xffff_ffff) as i64;
+        let short = kind != KIND_SYNC && res >= 0 && res as i64 != len;
+        if res < 0 {
+            self.io_failed(io::Error::from_raw_os_error(-res));
+        } else if short {
+            self.io_failed(io::Error::new(io::ErrorKind::WriteZero, "short write"));
+        }
+        match kind {
+            KIND_BLOCK => {
+                let b = (ud & 0xffff) as usize;
+                if let Some(n) = self.inflight.get_mut(b) {
+                    *n = n.saturating_sub(1);
+                    if *n == 0 && !self.current[b] {
+                        self.free.push(b as u16);
+                    }
+                }
+                let tag = (ud >> 48) & 0xff;
+                if let Some(seg) = self.seg.as_mut().filter(|s| s.seq & 0xff == tag) {
+                    seg.inflight = seg.inflight.saturating_sub(1);
+                } else if let Some(s) = self
+                    .sealing
+                    .iter_mut()
+                    .flatten()
+                    .find(|s| s.seg.seq & 0xff == tag)
+                {
+                    s.seg.inflight = s.seg.inflight.saturating_sub(1);
+                }
+            }
+            KIND_SYNC => {
+                let i = (ud & 0xff) as usize;
+                let g = self.ring.geometry;
+                let Some(s) = self.sealing.get_mut(i).and_then(|s| s.as_mut()) else {
+                    return;
+                };
+                fill_header(
+                    self.seal_bufs[i].as_mut_slice(),
+                    &g,
+                    &s.seg,
+                    fmt::STATE_SEALED,
+                    0,
+                    &(s.seg.ifaces, s.seg.iface_count),
+                );
+                s.stage = SealStage::Header;
+                let ud = KIND_HEADER << KIND_SHIFT | (g.region_len << 16) | i as u64;
+                let Io::Uring(u) = &mut self.io else { return };
+                if let Err(e) = u.write_buf(&s.seg.file, &self.seal_bufs[i], 0, ud) {
+                    self.sealing[i] = None;
+                    self.io_failed(e);
+                }
+            }
+            KIND_HEADER => {
+                let i = (ud & 0xff) as usize;
+                if let Some(slot) = self.sealing.get_mut(i) {
+                    *slot = None;
+                }
+                self.stats.segments_sealed += 1;
+            }
+            _ => {}
+        }
+    }
+
+    /// Starts the fdatasync of background seals whose writes all finished.
+    fn advance_sealing(&mut self) {
+        for i in 0..self.sealing.len() {
+            let ready = matches!(&self.sealing[i], Some(s) if s.stage == SealStage::Writes && s.seg.inflight == 0);
+            if !ready {
+                continue;
+            }
+            let Io::Uring(u) = &mut self.io else { return };
+            let s = self.sealing[i].as_mut().expect("checked");
+            s.stage = SealStage::Syncing;
+            if let Err(e) = u.datasync(&s.seg.file, KIND_SYNC << KIND_SHIFT | i as u64) {
+                self.sealing[i] = None;
+                self.io_failed(e);
+            }
+        }
     }
 
     /// Closes the partly filled block and queues its write, so readers see the packets
@@ -465,9 +598,15 @@ impl SegmentWriter {
         c.records = 0;
         match &mut self.io {
             Io::Uring(u) => {
-                let ud = bi as u64 | ((end - start) as u64) << 16;
+                let ud = KIND_BLOCK << KIND_SHIFT
+                    | (seg.seq & 0xff) << 48
+                    | ((end - start) as u64) << 16
+                    | bi as u64;
                 match u.write(&seg.file, (bi as u16, &self.bufs[bi]), start..end, off, ud) {
-                    Ok(()) => self.inflight[bi] += 1,
+                    Ok(()) => {
+                        self.inflight[bi] += 1;
+                        seg.inflight += 1;
+                    }
                     Err(e) => {
                         self.stats.write_errors += 1;
                         self.last_error = Some(e);
@@ -500,24 +639,20 @@ impl SegmentWriter {
     }
 
     fn start_chunk(&mut self) -> Result<(), AppendError> {
+        // Once per chunk: reap finished writes (no syscall) so seals move on.
+        self.poll();
         let b = match self.free.pop() {
             Some(b) => b,
-            None => {
-                self.poll();
-                match self.free.pop() {
-                    Some(b) => b,
-                    None if self.nonblocking => {
-                        self.stats.backpressure += 1;
-                        return Err(AppendError::Backpressure);
-                    }
-                    None => loop {
-                        self.wait_one()?;
-                        if let Some(b) = self.free.pop() {
-                            break b;
-                        }
-                    },
-                }
+            None if self.nonblocking => {
+                self.stats.backpressure += 1;
+                return Err(AppendError::Backpressure);
             }
+            None => loop {
+                self.wait_one()?;
+                if let Some(b) = self.free.pop() {
+                    break b;
+                }
+            },
         } as usize;
         if self.seg.is_none()
             && let Err(e) = self.open_next_segment()
@@ -548,23 +683,24 @@ impl SegmentWriter {
         let Io::Uring(u) = &mut self.io else {
             return Ok(());
         };
-        let (inflight, current, free, stats, last_error) = (
-            &mut self.inflight,
-            &self.current,
-            &mut self.free,
-            &mut self.stats,
-            &mut self.last_error,
-        );
-        u.wait_one(|c| on_completion(c, inflight, current, free, stats, last_error))
-            .map_err(|e| StoreError::io(&self.paths.segments, e))
+        let done = &mut self.completions;
+        let r = u.wait_one(|c| done.push(c));
+        self.process_completions();
+        r.map_err(|e| StoreError::io(&self.paths.segments, e))
     }
 
-    /// Waits until no write is in flight.
+    /// Waits until no write is in flight and every background seal is done.
     fn wait_idle(&mut self) -> Result<(), StoreError> {
-        while matches!(&self.io, Io::Uring(u) if u.in_flight() > 0) {
+        loop {
+            self.advance_sealing();
+            let busy = matches!(&self.io, Io::Uring(u) if u.in_flight() > 0);
+            if !busy {
+                // Nothing in flight: a seal still listed can make no progress.
+                self.sealing.iter_mut().for_each(|s| *s = None);
+                return Ok(());
+            }
             self.wait_one()?;
         }
-        Ok(())
     }
 
     // ---- segments ----
@@ -594,6 +730,7 @@ impl SegmentWriter {
             damaged: 0,
             ifaces: self.ifaces,
             iface_count: self.iface_count,
+            inflight: 0,
         });
         self.next_slot = (slot + 1) % self.ring.slot_count;
         self.next_seq += 1;
@@ -603,6 +740,26 @@ impl SegmentWriter {
     }
 
     fn seal_segment(&mut self) -> Result<(), StoreError> {
+        if matches!(self.io, Io::Uring(_)) && self.seg.is_some() {
+            // In the background: wait only if both seal slots are busy (a whole segment
+            // written during one fdatasync).
+            let slot = loop {
+                if let Some(i) = self.sealing.iter().position(Option::is_none) {
+                    break i;
+                }
+                self.wait_one()?;
+            };
+            let seg = self.seg.take().expect("checked");
+            self.sealing[slot] = Some(Sealing {
+                seg,
+                stage: SealStage::Writes,
+            });
+            self.advance_sealing();
+            self.next_chunk = 0;
+            self.resume_at = 0;
+            self.write_state();
+            return Ok(());
+        }
         self.wait_idle()?;
         let Some(seg) = &self.seg else {
             return Ok(());
@@ -622,31 +779,15 @@ impl SegmentWriter {
     fn write_header(&mut self, state: u16, extra_flags: u16) -> Result<(), StoreError> {
         let seg = self.seg.as_ref().expect("open segment");
         let g = self.ring.geometry;
-        let mut h: SegmentHeader = segment::empty_header(&g, seg.slot);
-        h.state = U16::new(state);
-        h.flags = U16::new(seg.flags | extra_flags);
-        h.seq = U64::new(seg.seq);
-        h.first_ts = U64::new(seg.first_ts);
-        h.last_ts = U64::new(seg.last_ts);
-        h.packets = U64::new(seg.packets);
-        h.record_bytes = U64::new(seg.record_bytes);
-        h.used_bytes = U64::new(seg.used_end);
-        h.blocks = U32::new(seg.next_block_no);
-        h.opened_wall_ns = U64::new(seg.opened_wall);
-        if state == fmt::STATE_SEALED {
-            h.sealed_wall_ns = U64::new(now_ns());
-        }
-        h.iface_count = U16::new(seg.iface_count);
-        h.ifaces = seg.ifaces;
-        h.damaged_blocks = U32::new(seg.damaged);
-        h.index_crc = U32::new(segment::index_crc(&seg.index));
-        segment::seal_crc(&mut h);
-        let buf = self.header_buf.as_mut_slice();
-        buf.fill(0);
-        buf[..fmt::SEGMENT_HEADER_LEN].copy_from_slice(h.as_bytes());
-        let ix = fmt::CHUNK_INDEX_OFFSET as usize;
-        let bytes = seg.index.as_bytes();
-        buf[ix..ix + bytes.len()].copy_from_slice(bytes);
+        let ifaces = (seg.ifaces, seg.iface_count);
+        fill_header(
+            self.header_buf.as_mut_slice(),
+            &g,
+            seg,
+            state,
+            extra_flags,
+            &ifaces,
+        );
         sys::pwrite_all(&seg.file, self.header_buf.as_slice(), 0)
             .map_err(|e| StoreError::io(&self.paths.slot(seg.slot), e))
     }
@@ -748,6 +889,7 @@ impl SegmentWriter {
                 damaged: t.damaged_blocks,
                 ifaces,
                 iface_count,
+                inflight: 0,
             },
             t.damaged_blocks,
         ))
@@ -788,32 +930,39 @@ impl SegmentWriter {
     }
 }
 
-fn on_completion(
-    (ud, res): sys::Completion,
-    inflight: &mut [u32],
-    current: &[bool],
-    free: &mut Vec<u16>,
-    stats: &mut WriterStats,
-    last_error: &mut Option<io::Error>,
+/// Lays out a segment's header region (header + chunk index) in `buf`.
+fn fill_header(
+    buf: &mut [u8],
+    g: &kuroko_ring_format::Geometry,
+    seg: &OpenSeg,
+    state: u16,
+    extra_flags: u16,
+    (ifaces, iface_count): &([IfaceEntry; fmt::MAX_IFACES], u16),
 ) {
-    let b = (ud & 0xffff) as usize;
-    let len = (ud >> 16) as i64;
-    if res < 0 {
-        stats.write_errors += 1;
-        *last_error = Some(io::Error::from_raw_os_error(-res));
-    } else if res as i64 != len {
-        stats.write_errors += 1;
-        *last_error = Some(io::Error::new(
-            io::ErrorKind::WriteZero,
-            format!("short write: {res} of {len} bytes"),
-        ));
+    let mut h: SegmentHeader = segment::empty_header(g, seg.slot);
+    h.state = U16::new(state);
+    h.flags = U16::new(seg.flags | extra_flags);
+    h.seq = U64::new(seg.seq);
+    h.first_ts = U64::new(seg.first_ts);
+    h.last_ts = U64::new(seg.last_ts);
+    h.packets = U64::new(seg.packets);
+    h.record_bytes = U64::new(seg.record_bytes);
+    h.used_bytes = U64::new(seg.used_end);
+    h.blocks = U32::new(seg.next_block_no);
+    h.opened_wall_ns = U64::new(seg.opened_wall);
+    if state == fmt::STATE_SEALED {
+        h.sealed_wall_ns = U64::new(now_ns());
     }
-    if let Some(n) = inflight.get_mut(b) {
-        *n = n.saturating_sub(1);
-        if *n == 0 && !current[b] {
-            free.push(b as u16);
-        }
-    }
+    h.iface_count = U16::new(*iface_count);
+    h.ifaces = *ifaces;
+    h.damaged_blocks = U32::new(seg.damaged);
+    h.index_crc = U32::new(segment::index_crc(&seg.index));
+    segment::seal_crc(&mut h);
+    buf.fill(0);
+    buf[..fmt::SEGMENT_HEADER_LEN].copy_from_slice(h.as_bytes());
+    let ix = fmt::CHUNK_INDEX_OFFSET as usize;
+    let bytes = seg.index.as_bytes();
+    buf[ix..ix + bytes.len()].copy_from_slice(bytes);
 }
 
 /// Whether the file system of the store takes O_DIRECT (tmpfs does not).

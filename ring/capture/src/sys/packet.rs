@@ -385,21 +385,22 @@ impl RxRing {
         self.block_count
     }
 
-    fn status_word(&self, index: usize) -> &AtomicU32 {
+    /// The block at the ring's read position, if the kernel has retired it to user space.
+    /// The block stays ours (and the read position stays) until [`Block::consume`]: a
+    /// caller that cannot store its packets yet keeps it, and the kernel buffers what
+    /// arrives meanwhile in the rest of the ring.
+    pub fn current_block(&mut self) -> Option<Block<'_>> {
+        let index = self.next;
         let off = index * self.block_size
             + offset_of!(libc::tpacket_block_desc, hdr)
             + offset_of!(libc::tpacket_hdr_v1, block_status);
         // SAFETY: `index < block_count`, so `off` lies in the mapping; block_status is a
-        // 4-byte-aligned u32 (blocks are page aligned) that the kernel and we both access
-        // only atomically; the mapping lives as long as `self`.
-        unsafe { AtomicU32::from_ptr(self.base.as_ptr().add(off).cast::<u32>()) }
-    }
-
-    /// The next block in ring order if the kernel has retired it to user space.
-    pub fn next_block(&mut self) -> Option<Block<'_>> {
-        let index = self.next;
-        let status = self.status_word(index).load(Ordering::Acquire);
-        if status & libc::TP_STATUS_USER == 0 {
+        // 4-byte-aligned u32 (blocks are page aligned) that the kernel and we access only
+        // atomically; the reference cannot outlive the mapping because the returned Block
+        // borrows `self`.
+        let status: &AtomicU32 =
+            unsafe { AtomicU32::from_ptr(self.base.as_ptr().add(off).cast::<u32>()) };
+        if status.load(Ordering::Acquire) & libc::TP_STATUS_USER == 0 {
             return None;
         }
         let block_start = index * self.block_size;
@@ -421,22 +422,24 @@ impl RxRing {
         };
         let desc_len = size_of::<libc::tpacket_block_desc>();
         // SAFETY: the bytes after the descriptor belong to user space until the block is
-        // handed back in `Block::drop`, which happens after this slice's last use (the
-        // slice never covers the status word, which is written atomically).
+        // handed back in `Block::drop` after `consume`, which happens after this slice's
+        // last use (the slice never covers the status word, which is written atomically).
         let body = unsafe {
             std::slice::from_raw_parts(
                 self.base.as_ptr().add(block_start + desc_len),
                 self.block_size - desc_len,
             )
         };
-        self.next = (index + 1) % self.block_count;
         Some(Block {
-            status: self.status_word(index),
+            status,
             body,
             desc_len,
             num_pkts,
             first: first as usize,
             blk_len: blk_len as usize,
+            next: &mut self.next,
+            block_count: self.block_count,
+            consumed: false,
         })
     }
 
@@ -504,7 +507,8 @@ mod field {
     pub const HDR_LEN: usize = size_of::<libc::tpacket3_hdr>();
 }
 
-/// A ring block owned by user space; handed back to the kernel on drop.
+/// A ring block owned by user space. Dropped after [`Block::consume`], it goes back to
+/// the kernel and the ring moves on; dropped without, it stays ours for the next look.
 pub struct Block<'a> {
     status: &'a AtomicU32,
     /// The block without its descriptor (offsets below are block-relative).
@@ -513,6 +517,9 @@ pub struct Block<'a> {
     num_pkts: u32,
     first: usize,
     blk_len: usize,
+    next: &'a mut usize,
+    block_count: usize,
+    consumed: bool,
 }
 
 impl<'a> Block<'a> {
@@ -522,6 +529,10 @@ impl<'a> Block<'a> {
     /// Bytes of the block the kernel filled.
     pub fn filled_len(&self) -> usize {
         self.blk_len
+    }
+    /// Every packet of the block has been dealt with: hand it back to the kernel.
+    pub fn consume(mut self) {
+        self.consumed = true;
     }
     /// The frames of this block, in arrival order.
     pub fn frames(&self) -> Frames<'_> {
@@ -537,8 +548,11 @@ impl<'a> Block<'a> {
 
 impl Drop for Block<'_> {
     fn drop(&mut self) {
-        // Release: our reads of the block happen before the kernel may refill it.
-        self.status.store(libc::TP_STATUS_KERNEL, Ordering::Release);
+        if self.consumed {
+            // Release: our reads of the block happen before the kernel may refill it.
+            self.status.store(libc::TP_STATUS_KERNEL, Ordering::Release);
+            *self.next = (*self.next + 1) % self.block_count;
+        }
     }
 }
 
