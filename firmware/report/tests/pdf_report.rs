@@ -108,3 +108,32 @@ fn missing_font_is_a_clear_error() {
         .to_string();
     assert!(e.contains("fonts-ipaexfont-gothic"), "{e}");
 }
+
+#[test]
+fn hostile_and_unprintable_text_never_breaks_the_pdf() {
+    // Control characters, glyphs the font lacks, endless words, right-to-left text.
+    let nasty = [
+        "\u{0}\u{7}\u{1b}[31m\r\n\t",
+        "🦀🔥𝕏 \u{202e}txt.exe",
+        &"A".repeat(5000),
+        &"長".repeat(3000),
+        "مرحبا بالعالم",
+        "",
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    common::build(dir.path());
+    let font = pdf::find_font(None).expect("install fonts-ipaexfont-gothic");
+    for s in nasty {
+        let mut c = Config::default();
+        c.site.customer = s.to_string();
+        c.site.name = s.to_string();
+        let _ = std::fs::remove_file(dir.path().join("site.toml"));
+        let (mut data, _) = inputs::gather(dir.path(), &c, StoreSummary::default()).unwrap();
+        for f in &mut data.findings {
+            f.finding.signals = vec![s.to_string()];
+            f.note = Some(s.to_string());
+        }
+        let bytes = pdf::render(&data, Lang::Ja, &font).unwrap();
+        assert!(bytes.starts_with(b"%PDF"));
+    }
+}
