@@ -154,11 +154,22 @@ where
         writeln!(out, "{head}{}", fit(&f.title, WIDTH - width(&head)))?;
         let client = f.client.as_deref().unwrap_or(many);
         let server = f.server.as_deref().unwrap_or(many);
-        let when = format!(
-            "{} .. {}",
-            local(f.first_seen, tz, "%m-%d %H:%M"),
-            local(f.last_seen, tz, "%m-%d %H:%M %Z")
-        );
+        // `11-18 10:00..10:45 JST`, or with both dates when the finding spans days.
+        let first_day = local(f.first_seen, tz, "%m-%d");
+        let last_day = local(f.last_seen, tz, "%m-%d");
+        let when = if first_day == last_day {
+            format!(
+                "{first_day} {}..{}",
+                local(f.first_seen, tz, "%H:%M"),
+                local(f.last_seen, tz, "%H:%M %Z")
+            )
+        } else {
+            format!(
+                "{}..{}",
+                local(f.first_seen, tz, "%m-%d %H:%M"),
+                local(f.last_seen, tz, "%m-%d %H:%M %Z")
+            )
+        };
         let line = format!("{client} -> {server}  x{}  {when}  [{}]", f.count, f.rule);
         writeln!(out, "{}{}", " ".repeat(INDENT), fit(&line, WIDTH - INDENT))?;
         let cm = format!("=> {}", f.countermeasures.join(" / "));
@@ -344,7 +355,8 @@ mod tests {
             }
             let first_finding = text.lines().nth(2).unwrap();
             assert!(first_finding.starts_with("A  3x3"), "{text}");
-            assert!(text.contains("10:00 JST"), "{text}");
+            assert!(text.contains("11-18 10:00..10:00 JST"), "{text}");
+            assert!(text.contains("[ssh_external]"), "{text}");
         }
         let mut buf = Vec::new();
         write_table(&mut buf, &findings(Lang::Ja), Lang::Ja, &tz).unwrap();
