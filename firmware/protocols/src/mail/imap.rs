@@ -275,7 +275,33 @@ impl StreamParser for ImapParser {
 mod tests {
     use super::*;
     use crate::Direction::{ToClient as Down, ToServer as Up};
-    use crate::testutil::run_all_cuts;
+    use crate::testutil::{corpus, run_all_cuts, view};
+
+    /// curl 7.88 (AUTHENTICATE PLAIN with SASL-IR, UID FETCH BODY[]) → dovecot 2.3 on
+    /// loopback: the .eml is byte-identical to the maildir file, the attachment to the
+    /// file put in it; links and addresses as written into the message.
+    #[test]
+    fn real_curl_dovecot_fetch() {
+        let t = corpus("imap", "curl-dovecot.bin");
+        let (rec, sink) = run_all_cuts(|| Box::new(ImapParser::new()), "imap", &view(&t));
+        let m = rec.mail.unwrap();
+        assert_eq!(m.user.as_deref(), Some("hanako"));
+        assert_eq!(
+            m.eml_sha256.as_deref(),
+            Some(include_str!("../../fuzz/corpus/imap/eml.sha256").trim())
+        );
+        assert_eq!(m.from.as_deref(), Some("yamada@example.co.jp"));
+        assert_eq!(m.to, vec!["hanako@example.jp", "jiro@example.jp"]);
+        assert_eq!(m.message_id.as_deref(), Some("kt-imap-1@example.co.jp"));
+        assert_eq!(
+            m.attachments[0].sha256.as_deref(),
+            Some(include_str!("../../fuzz/corpus/imap/attach.sha256").trim())
+        );
+        assert_eq!(m.links.len(), 1);
+        assert_eq!(m.links[0].href, "http://198.51.100.9/pay");
+        assert_eq!(m.links[0].text, "https://www.example-bank.co.jp/");
+        assert!(sink.objects.iter().any(|o| o.0.kind == "mail-body"));
+    }
 
     #[test]
     fn login_fetch_and_append() {
