@@ -715,3 +715,145 @@ pub fn import_file(
         progress(done, total)
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ng_block(out: &mut Vec<u8>, ty: u32, body: &[u8]) {
+        let len = 12 + body.len().div_ceil(4) * 4;
+        out.extend_from_slice(&ty.to_le_bytes());
+        out.extend_from_slice(&(len as u32).to_le_bytes());
+        out.extend_from_slice(body);
+        out.resize(out.len() + (len - 12 - body.len()), 0);
+        out.extend_from_slice(&(len as u32).to_le_bytes());
+    }
+
+    fn shb(out: &mut Vec<u8>) {
+        let mut b = 0x1a2b_3c4du32.to_le_bytes().to_vec();
+        b.extend_from_slice(&[1, 0, 0, 0]);
+        b.extend_from_slice(&u64::MAX.to_le_bytes());
+        ng_block(out, 0x0a0d_0d0a, &b);
+    }
+
+    fn idb(out: &mut Vec<u8>, linktype: u16, snaplen: u32, opts: &[(u16, &[u8])]) {
+        let mut b = linktype.to_le_bytes().to_vec();
+        b.extend_from_slice(&[0, 0]);
+        b.extend_from_slice(&snaplen.to_le_bytes());
+        for (code, v) in opts {
+            b.extend_from_slice(&code.to_le_bytes());
+            b.extend_from_slice(&(v.len() as u16).to_le_bytes());
+            b.extend_from_slice(v);
+            b.resize(b.len().div_ceil(4) * 4, 0);
+        }
+        b.extend_from_slice(&[0; 4]);
+        ng_block(out, 1, &b);
+    }
+
+    fn epb(out: &mut Vec<u8>, iface: u32, ts: u64, data: &[u8], orig: u32) {
+        let mut b = iface.to_le_bytes().to_vec();
+        b.extend_from_slice(&((ts >> 32) as u32).to_le_bytes());
+        b.extend_from_slice(&(ts as u32).to_le_bytes());
+        b.extend_from_slice(&(data.len() as u32).to_le_bytes());
+        b.extend_from_slice(&orig.to_le_bytes());
+        b.extend_from_slice(data);
+        ng_block(out, 6, &b);
+    }
+
+    #[test]
+    fn pcapng_resolutions_offsets_sections_and_simple_packets() {
+        let mut f = Vec::new();
+        shb(&mut f);
+        // Interface 0: default µs. Interface 1: 2^-10 s units, offset +100 s, named.
+        idb(&mut f, 1, 0, &[]);
+        idb(
+            &mut f,
+            1,
+            128,
+            &[(9, &[0x80 | 10]), (14, &100i64.to_le_bytes()), (2, b"eth9")],
+        );
+        epb(&mut f, 0, 1_500_000, &[1; 60], 60);
+        epb(&mut f, 1, 3 * 1024 + 512, &[2; 70], 1514);
+        ng_block(&mut f, 3, &{
+            let mut b = 200u32.to_le_bytes().to_vec();
+            b.extend_from_slice(&[3; 200]);
+            b
+        });
+        // A second section restarts interface numbering: its interface 0 is global 2.
+        shb(&mut f);
+        idb(&mut f, 1, 0, &[(9, &[9])]);
+        epb(&mut f, 0, 42, &[4; 64], 64);
+        let mut r = PcapReader::new(&f).unwrap();
+        assert_eq!(r.interfaces().len(), 3);
+        assert_eq!(r.interfaces()[1].name, "eth9");
+        let p: Vec<FilePacket> = r.by_ref().collect();
+        assert_eq!(p.len(), 4);
+        assert_eq!(
+            (p[0].ts_ns, p[0].iface, p[0].data.len()),
+            (1_500_000_000, 0, 60)
+        );
+        assert_eq!(p[1].ts_ns, 100_000_000_000 + 3_500_000_000);
+        assert_eq!((p[1].iface, p[1].wire_len), (1, 1514));
+        // The simple packet block: no time (the previous one's), cut to interface 0's
+        // snaplen (0 = none), from its own length.
+        assert_eq!(
+            (p[2].ts_ns, p[2].data.len(), p[2].data[0]),
+            (p[1].ts_ns, 200, 3)
+        );
+        assert_eq!(r.untimed_packets, 1);
+        assert_eq!((p[3].ts_ns, p[3].iface), (42, 2));
+        assert_eq!(r.truncated(), None);
+        assert!(r.error().is_none());
+    }
+
+    #[test]
+    fn foreign_link_types_anywhere_in_a_pcapng_are_refused_up_front() {
+        let mut f = Vec::new();
+        shb(&mut f);
+        idb(&mut f, 1, 0, &[]);
+        epb(&mut f, 0, 1, &[0; 60], 60);
+        idb(&mut f, 113, 0, &[]);
+        assert_eq!(
+            PcapReader::new(&f).err(),
+            Some(PcapError::UnsupportedLinkType {
+                linktype: 113,
+                name: "Linux cooked (SLL)"
+            })
+        );
+    }
+
+    #[test]
+    fn big_endian_pcap_and_hostile_lengths() {
+        let mut f = Vec::new();
+        f.extend_from_slice(&0xa1b2_c3d4u32.to_be_bytes());
+        f.extend_from_slice(&[0, 2, 0, 4, 0, 0, 0, 0, 0, 0, 0, 0]);
+        f.extend_from_slice(&65535u32.to_be_bytes());
+        f.extend_from_slice(&1u32.to_be_bytes());
+        for (sec, usec, len) in [(7u32, 5u32, 60u32), (8, 999_999, 61)] {
+            f.extend_from_slice(&sec.to_be_bytes());
+            f.extend_from_slice(&usec.to_be_bytes());
+            f.extend_from_slice(&len.to_be_bytes());
+            f.extend_from_slice(&len.to_be_bytes());
+            f.extend(std::iter::repeat_n(0xab, len as usize));
+        }
+        let p: Vec<FilePacket> = PcapReader::new(&f).unwrap().collect();
+        assert_eq!(p.len(), 2);
+        assert_eq!(p[0].ts_ns, 7_000_005_000);
+        assert_eq!(p[1].ts_ns, 8_999_999_000);
+        // A record claiming 1 GB: an error after the packets before it, never a panic.
+        let mut bad = f.clone();
+        bad.extend_from_slice(&[0; 8]);
+        bad.extend_from_slice(&(1u32 << 30).to_be_bytes());
+        bad.extend_from_slice(&[0; 4]);
+        let mut r = PcapReader::new(&bad).unwrap();
+        assert_eq!(r.by_ref().count(), 2);
+        assert!(matches!(r.error(), Some(PcapError::Malformed { .. })));
+        // Every prefix of a valid file parses without panicking.
+        for n in 0..f.len() {
+            if let Ok(mut r) = PcapReader::new(&f[..n]) {
+                let _ = r.by_ref().count();
+            }
+        }
+        assert_eq!(PcapReader::new(&[1, 2, 3]).err(), Some(PcapError::TooShort));
+    }
+}
