@@ -15,6 +15,8 @@
 //! - readers (`kuroko findings`, report, console, export): [`load_findings`]`(data_dir,
 //!   &config, lang)`; evidence export: [`load_aggregates`].
 //! - tests and tools on records in memory: [`Engine::new`], `observe`, `findings(lang)`.
+//! - one writer at a time: a [`Detector`] holds `DIR/findings/lock` while it lives (the
+//!   `kuroko` binary's evidence export takes the same lock), so drop it before exporting.
 //!
 //! # Invariants
 //!
