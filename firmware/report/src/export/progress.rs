@@ -43,6 +43,11 @@ impl Progress {
     }
 
     pub fn finish(&mut self) {
+        // Sizes planned for zips are upper bounds: show the end as the end.
+        if self.done < self.total {
+            let rest = self.total - self.done;
+            self.add(rest, "");
+        }
         if self.on_tty {
             let _ = writeln!(std::io::stderr());
         }
