@@ -44,6 +44,9 @@ impl Recorder {
                 "--immediate-mode",
                 "-B",
                 "65536",
+                // Keep root: the pcap goes to a root-owned temp directory.
+                "-Z",
+                "root",
                 "-w",
                 out_s,
             ],
