@@ -178,9 +178,9 @@ fn run<A: Acc>(index: &Index, q: &Query) -> Result<A, IndexError> {
         path: index.path.clone(),
         source,
     };
-    let tq = compile(&q.plan, &index.fields).map_err(terr)?;
-    index
-        .searcher()
+    let searcher = index.searcher();
+    let tq = compile(&q.plan, &index.fields, &searcher).map_err(terr)?;
+    searcher
         .search(&tq, &AggCollector::<A>(std::marker::PhantomData))
         .map_err(terr)
 }

@@ -7,15 +7,25 @@
 use crate::query::ast::GlobPart;
 use crate::query::{Field as QField, Plan, Pred};
 use crate::schema::Fields;
+use std::collections::BTreeSet;
 use std::net::Ipv6Addr;
 use std::ops::Bound;
-use tantivy::Term;
 use tantivy::query::{
     AllQuery, BooleanQuery, EmptyQuery, Occur, Query as TQuery, RangeQuery, RegexQuery, TermQuery,
+    TermSetQuery,
 };
 use tantivy::schema::IndexRecordOption;
+use tantivy::{Searcher, Term};
 
-pub fn compile(p: &Plan, f: &Fields) -> Result<Box<dyn TQuery>, tantivy::TantivyError> {
+/// Most distinct values a substring may expand to before the regex automaton is used
+/// instead of a term set.
+pub const MAX_SUBSTRING_TERMS: usize = 1_000_000;
+
+pub fn compile(
+    p: &Plan,
+    f: &Fields,
+    searcher: &Searcher,
+) -> Result<Box<dyn TQuery>, tantivy::TantivyError> {
     Ok(match p {
         Plan::All => Box::new(AllQuery),
         Plan::Nothing => Box::new(EmptyQuery),
@@ -23,8 +33,10 @@ pub fn compile(p: &Plan, f: &Fields) -> Result<Box<dyn TQuery>, tantivy::Tantivy
             let mut clauses: Vec<(Occur, Box<dyn TQuery>)> = Vec::new();
             for part in parts {
                 match part {
-                    Plan::Not(inner) => clauses.push((Occur::MustNot, compile(inner, f)?)),
-                    other => clauses.push((Occur::Must, compile(other, f)?)),
+                    Plan::Not(inner) => {
+                        clauses.push((Occur::MustNot, compile(inner, f, searcher)?))
+                    }
+                    other => clauses.push((Occur::Must, compile(other, f, searcher)?)),
                 }
             }
             if !clauses.iter().any(|(o, _)| *o == Occur::Must) {
@@ -38,15 +50,15 @@ pub fn compile(p: &Plan, f: &Fields) -> Result<Box<dyn TQuery>, tantivy::Tantivy
             }
             let clauses = parts
                 .iter()
-                .map(|p| compile(p, f).map(|q| (Occur::Should, q)))
+                .map(|p| compile(p, f, searcher).map(|q| (Occur::Should, q)))
                 .collect::<Result<Vec<_>, _>>()?;
             Box::new(BooleanQuery::new(clauses))
         }
         Plan::Not(inner) => Box::new(BooleanQuery::new(vec![
             (Occur::Must, Box::new(AllQuery) as Box<dyn TQuery>),
-            (Occur::MustNot, compile(inner, f)?),
+            (Occur::MustNot, compile(inner, f, searcher)?),
         ])),
-        Plan::Pred(pred) => pred_query(pred, f)?,
+        Plan::Pred(pred) => pred_query(pred, f, searcher)?,
     })
 }
 
@@ -54,7 +66,11 @@ fn missing(field: QField) -> tantivy::TantivyError {
     tantivy::TantivyError::SchemaError(format!("field `{field}` is not in the index schema"))
 }
 
-fn pred_query(p: &Pred, f: &Fields) -> Result<Box<dyn TQuery>, tantivy::TantivyError> {
+fn pred_query(
+    p: &Pred,
+    f: &Fields,
+    searcher: &Searcher,
+) -> Result<Box<dyn TQuery>, tantivy::TantivyError> {
     Ok(match p {
         Pred::Eq(field, v) => {
             let tf = f.raw(*field).ok_or_else(|| missing(*field))?;
@@ -69,10 +85,15 @@ fn pred_query(p: &Pred, f: &Fields) -> Result<Box<dyn TQuery>, tantivy::TantivyE
         }
         Pred::Contains(field, v) => {
             let tf = f.raw(*field).ok_or_else(|| missing(*field))?;
-            let mut re = String::from("(?s).*");
-            escape_into(v, &mut re);
-            re.push_str(".*");
-            Box::new(RegexQuery::from_pattern(&re, tf)?)
+            match substring_terms(searcher, tf, v)? {
+                Some(terms) => Box::new(TermSetQuery::new(terms)),
+                None => {
+                    let mut re = String::from("(?s).*");
+                    escape_into(v, &mut re);
+                    re.push_str(".*");
+                    Box::new(RegexQuery::from_pattern(&re, tf)?)
+                }
+            }
         }
         Pred::Words(field, toks) => {
             let tf = f.words(*field).ok_or_else(|| missing(*field))?;
@@ -109,6 +130,39 @@ fn pred_query(p: &Pred, f: &Fields) -> Result<Box<dyn TQuery>, tantivy::TantivyE
             Bound::Included(Term::from_field_i64(f.time, *hi)),
         )),
     })
+}
+
+/// The values of `field` containing `needle`, found by streaming each segment's term
+/// dictionary and testing each term with a plain substring search (an order of magnitude
+/// faster than running a `.*x.*` automaton over the dictionary). `None` when there are too
+/// many to list.
+fn substring_terms(
+    searcher: &Searcher,
+    field: tantivy::schema::Field,
+    needle: &str,
+) -> Result<Option<Vec<Term>>, tantivy::TantivyError> {
+    let mut found: BTreeSet<Vec<u8>> = BTreeSet::new();
+    let finder = memchr::memmem::Finder::new(needle.as_bytes());
+    for seg in searcher.segment_readers() {
+        let inv = seg.inverted_index(field)?;
+        let mut stream = inv.terms().stream()?;
+        while stream.advance() {
+            let key = stream.key();
+            if finder.find(key).is_some() {
+                found.insert(key.to_vec());
+                if found.len() > MAX_SUBSTRING_TERMS {
+                    return Ok(None);
+                }
+            }
+        }
+    }
+    Ok(Some(
+        found
+            .into_iter()
+            .filter_map(|k| String::from_utf8(k).ok())
+            .map(|k| Term::from_field_text(field, &k))
+            .collect(),
+    ))
 }
 
 /// Regex special characters of the `regex-syntax` dialect tantivy's automata use.

@@ -162,7 +162,7 @@ impl Index {
             // Substring/glob terms next to a selective term: verify the few candidates of
             // the selective part with the record matcher instead of running the automaton
             // over the whole term dictionary.
-            let cq = compile(&cheap, &self.fields).map_err(|e| self.terr(e))?;
+            let cq = compile(&cheap, &self.fields, &searcher).map_err(|e| self.terr(e))?;
             let candidates = searcher.search(&cq, &Count).map_err(|e| self.terr(e))?;
             if candidates <= RESIDUAL_MAX_CANDIDATES {
                 let top = searcher
@@ -173,7 +173,13 @@ impl Index {
                     )
                     .map_err(|e| self.terr(e))?;
                 let mut out = Vec::new();
-                for (_, addr) in top {
+                let mut exhausted = true;
+                for (loads, (_, addr)) in top.into_iter().enumerate() {
+                    if loads >= RESIDUAL_MAX_LOADS {
+                        // Few candidates match: the index answers faster after all.
+                        exhausted = false;
+                        break;
+                    }
                     let record = self.record_at(&searcher, addr)?;
                     if crate::matcher::eval(&q.plan, &record) {
                         let packets_gone =
@@ -187,10 +193,12 @@ impl Index {
                         }
                     }
                 }
-                return Ok(out);
+                if exhausted || out.len() == limit {
+                    return Ok(out);
+                }
             }
         }
-        let tq = compile(&q.plan, &self.fields).map_err(|e| self.terr(e))?;
+        let tq = compile(&q.plan, &self.fields, &searcher).map_err(|e| self.terr(e))?;
         let top = searcher
             .search(
                 &tq,
@@ -213,7 +221,7 @@ impl Index {
     pub fn count(&self, q: &Query) -> Result<u64, IndexError> {
         let searcher = self.searcher();
         if let Some(cheap) = residual_split(&q.plan) {
-            let cq = compile(&cheap, &self.fields).map_err(|e| self.terr(e))?;
+            let cq = compile(&cheap, &self.fields, &searcher).map_err(|e| self.terr(e))?;
             let candidates = searcher.search(&cq, &Count).map_err(|e| self.terr(e))?;
             if candidates <= RESIDUAL_MAX_COUNT {
                 let docs = searcher
@@ -228,7 +236,7 @@ impl Index {
                 return Ok(n);
             }
         }
-        let tq = compile(&q.plan, &self.fields).map_err(|e| self.terr(e))?;
+        let tq = compile(&q.plan, &self.fields, &searcher).map_err(|e| self.terr(e))?;
         let n = searcher.search(&tq, &Count).map_err(|e| self.terr(e))?;
         Ok(n as u64)
     }
@@ -277,7 +285,10 @@ impl Index {
 }
 
 /// Most candidates a top-N search verifies with the record matcher (it stops at N hits).
-pub const RESIDUAL_MAX_CANDIDATES: usize = 20_000;
+pub const RESIDUAL_MAX_CANDIDATES: usize = 200_000;
+/// Most stored records a top-N search reads to verify candidates before it lets the index
+/// answer instead (each read costs a block decompression).
+pub const RESIDUAL_MAX_LOADS: usize = 2_000;
 /// Most candidates a count verifies (each costs a stored-record read).
 pub const RESIDUAL_MAX_COUNT: usize = 2_000;
 

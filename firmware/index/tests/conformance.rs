@@ -209,6 +209,9 @@ fn search_counts_match_tshark_on_real_traffic() {
         .collect();
     let mut b: Vec<serde_json::Value> = Vec::new();
     for f in std::fs::read_dir(data.join("sessions")).unwrap().flatten() {
+        if f.path().extension().is_none_or(|e| e != "jsonl") {
+            continue;
+        }
         for l in std::fs::read_to_string(f.path()).unwrap().lines() {
             b.push(serde_json::from_str(l).unwrap());
         }
