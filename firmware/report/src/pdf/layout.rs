@@ -275,6 +275,25 @@ impl Doc {
         self.y += 5.0;
     }
 
+    /// A heading with a coloured grade badge before the title.
+    pub fn heading_badge(&mut self, number: &str, risk: kuroko_model::Risk, title: &str) {
+        self.need(60.0);
+        self.space(6.0);
+        self.rect(MARGIN_X, self.y, 4.0, 16.0, NAVY);
+        self.text(MARGIN_X + 10.0, self.y + 13.0, 12.0, NAVY, number);
+        let x = MARGIN_X + 14.0 + self.m.width(number, 12.0);
+        self.rect(x, self.y + 1.0, 16.0, 15.0, risk_rgb(risk));
+        let tc = hex_rgb(crate::charts::risk_text_color(risk));
+        self.text(x + 4.0, self.y + 13.0, 11.0, tc, risk.as_str());
+        let tx = x + 22.0;
+        let lines = self.m.wrap(title, 12.0, MARGIN_X + CONTENT_W - tx);
+        for l in lines {
+            self.text(tx, self.y + 13.0, 12.0, NAVY, &l);
+            self.y += 17.0;
+        }
+        self.y += 5.0;
+    }
+
     pub fn para(&mut self, text: &str, size: f32, color: (u8, u8, u8)) {
         self.para_at(MARGIN_X, CONTENT_W, text, size, color);
     }

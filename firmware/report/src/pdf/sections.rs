@@ -846,7 +846,7 @@ fn details(doc: &mut Doc, d: &ReportData, lang: Lang, title: &str) {
     for g in &d.findings {
         let f = &g.finding;
         doc.need(120.0);
-        doc.heading(&format!("6.{} [{}] {}", g.no, f.risk, g.title(lang)));
+        doc.heading_badge(&format!("6.{}", g.no), f.risk, &g.title(lang));
         doc.kv(&[
             (
                 tr(lang, "区分", "Category"),
