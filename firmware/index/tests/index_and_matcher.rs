@@ -260,3 +260,94 @@ fn over_budget_the_oldest_hours_are_dropped() {
         0
     );
 }
+
+#[test]
+fn aggregations_match_sums_over_the_records() {
+    use kuroko_index::aggregate::{self, Direction};
+    use std::collections::BTreeMap;
+    let recs: Vec<SessionRecord> = (0..1500)
+        .map(|i| kuroko_index::synth::session(i, T0, 120_000_000_000))
+        .collect();
+    let (_dir, idx) = setup(&recs);
+    let q = Query::parse("NOT protocol:udp").unwrap();
+    let chosen: Vec<&SessionRecord> = recs.iter().filter(|r| r.protocol != "udp").collect();
+
+    // by protocol and hour
+    let mut want: BTreeMap<(i64, String), (u64, u64, u64)> = BTreeMap::new();
+    for r in &chosen {
+        let h = r.start.nanos() / 3_600_000_000_000 * 3_600_000_000_000;
+        let e = want.entry((h, r.protocol.clone())).or_default();
+        e.0 += 1;
+        e.1 += r.bytes_up;
+        e.2 += r.bytes_down;
+    }
+    let got: BTreeMap<(i64, String), (u64, u64, u64)> = aggregate::by_protocol_hour(&idx, &q)
+        .unwrap()
+        .into_iter()
+        .map(|r| {
+            (
+                (r.hour.nanos(), r.protocol),
+                (r.sessions, r.bytes_up, r.bytes_down),
+            )
+        })
+        .collect();
+    assert_eq!(got, want);
+
+    // top talkers: bytes sent/received per address in either role
+    let mut per: BTreeMap<std::net::IpAddr, (u64, u64, u64)> = BTreeMap::new();
+    for r in &chosen {
+        let c = per.entry(r.client.ip).or_default();
+        c.0 += 1;
+        c.1 += r.bytes_up;
+        c.2 += r.bytes_down;
+        let s = per.entry(r.server.ip).or_default();
+        s.0 += 1;
+        s.1 += r.bytes_down;
+        s.2 += r.bytes_up;
+    }
+    let internal = kuroko_model::config::Config::default().site.internal_nets();
+    let top = aggregate::top_talkers(&idx, &q, 5, &internal).unwrap();
+    assert_eq!(top.len(), 5);
+    let mut best: Vec<(u64, std::net::IpAddr)> =
+        per.iter().map(|(ip, v)| (v.1 + v.2, *ip)).collect();
+    best.sort_by(|a, b| b.cmp(a));
+    assert_eq!(top[0].ip, best[0].1);
+    for t in &top {
+        let v = per[&t.ip];
+        assert_eq!((t.sessions, t.bytes_sent, t.bytes_received), v, "{}", t.ip);
+        assert_eq!(t.internal, internal.iter().any(|n| n.contains(&t.ip)));
+    }
+
+    // transfers by protocol and direction
+    let mut dirs: BTreeMap<(String, Direction), (u64, u64, u64)> = BTreeMap::new();
+    for r in &chosen {
+        let ci = internal.iter().any(|n| n.contains(&r.client.ip));
+        let si = internal.iter().any(|n| n.contains(&r.server.ip));
+        let d = match (ci, si) {
+            (true, false) => Direction::Outbound,
+            (false, true) => Direction::Inbound,
+            (true, true) => Direction::Internal,
+            (false, false) => Direction::External,
+        };
+        let e = dirs.entry((r.protocol.clone(), d)).or_default();
+        e.0 += 1;
+        e.1 += r.bytes_up;
+        e.2 += r.bytes_down;
+    }
+    let got: BTreeMap<(String, Direction), (u64, u64, u64)> =
+        aggregate::transfers(&idx, &q, &internal)
+            .unwrap()
+            .into_iter()
+            .map(|t| {
+                (
+                    (t.protocol, t.direction),
+                    (t.sessions, t.bytes_up, t.bytes_down),
+                )
+            })
+            .collect();
+    assert_eq!(got, dirs);
+    assert!(
+        dirs.keys().any(|k| k.1 == Direction::Internal)
+            && dirs.keys().any(|k| k.1 == Direction::Outbound)
+    );
+}
