@@ -108,6 +108,8 @@ struct Trial {
     gen_pps: f64,
     other_pct: f64,
     copied_per_pkt: Option<f64>,
+    /// Kuroko's own loss by cause: (kernel ring, backpressure).
+    kuroko_causes: Option<(u64, u64)>,
 }
 
 impl Trial {
@@ -550,6 +552,7 @@ fn run_trial(b: &Bench, tool: Tool, load: &Load, pps_max: f64, idx: usize) -> an
     let other_pct = (core_busy_pct - cpu_s * 100.0 / window).max(0.0);
     let stdout = std::fs::read_to_string(&r.stdout).unwrap_or_default();
     let stderr = std::fs::read_to_string(&r.stderr).unwrap_or_default();
+    let mut causes = None;
     let (captured, bytes_on_disk, copied) = match tool {
         Tool::Kuroko => {
             if !exited {
@@ -559,6 +562,10 @@ fn run_trial(b: &Bench, tool: Tool, load: &Load, pps_max: f64, idx: usize) -> an
             let written = kuroko_status_written(b).saturating_sub(written_before);
             // stored_bytes of the interface = bytes copied ring → store buffer.
             let copied = json_u64(&stdout, "stored_bytes").map(|s| s as f64 / packets.max(1) as f64);
+            causes = Some((
+                json_u64(&stdout, "kernel_ring").unwrap_or(0),
+                json_u64(&stdout, "backpressure").unwrap_or(0),
+            ));
             (packets, written, copied)
         }
         Tool::Tcpdump => {
@@ -587,6 +594,7 @@ fn run_trial(b: &Bench, tool: Tool, load: &Load, pps_max: f64, idx: usize) -> an
         gen_pps,
         other_pct,
         copied_per_pkt: copied,
+        kuroko_causes: causes,
     })
 }
 
@@ -706,6 +714,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                     t.bytes_per_pkt(),
                     t.other_pct
                 );
+                if let Some((ring, bp)) = t.kuroko_causes
+                    && ring + bp > 0
+                {
+                    eprintln!("  kuroko's own count: {ring} kernel ring drops, {bp} backpressure drops");
+                }
                 results.push((li, tool, t));
             }
         }
