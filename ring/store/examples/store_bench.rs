@@ -8,6 +8,9 @@
 //! Reported: medians, GB/s and packets/s, CPU time per packet, bytes on disk per packet,
 //! and the ratios to the raw speed measured in the same run. Also the time recovery takes
 //! to seal one full segment left open by a crash. Nothing here asserts on time.
+//!
+//! Knobs for experiments (environment): `KB_SEG` segment size, `KB_QD` queue depth,
+//! `KB_CHUNK` chunk size, all in bytes/count.
 
 use kuroko_ring::pcap::import;
 use kuroko_ring::{Preallocate, RecordMeta, SegmentWriter, StoreOptions};
@@ -97,6 +100,14 @@ fn opts() -> StoreOptions {
             .and_then(|v| v.parse().ok())
             .unwrap_or(64 << 20),
         preallocate: Preallocate::All,
+        queue_depth: std::env::var("KB_QD")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(8),
+        chunk_size: std::env::var("KB_CHUNK")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(1 << 20),
         ..Default::default()
     }
 }
