@@ -288,7 +288,7 @@ impl Index {
 pub const RESIDUAL_MAX_CANDIDATES: usize = 200_000;
 /// Most stored records a top-N search reads to verify candidates before it lets the index
 /// answer instead (each read costs a block decompression).
-pub const RESIDUAL_MAX_LOADS: usize = 2_000;
+pub const RESIDUAL_MAX_LOADS: usize = 500;
 /// Most candidates a count verifies (each costs a stored-record read).
 pub const RESIDUAL_MAX_COUNT: usize = 2_000;
 
