@@ -43,7 +43,11 @@ pub struct Args {
     #[arg(long, default_value_t = 0.5)]
     pub load: f64,
     /// Tools to run (kuroko, stenotype, tcpdump, netsniff-ng).
-    #[arg(long, value_delimiter = ',', default_value = "kuroko,stenotype,tcpdump,netsniff-ng")]
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "kuroko,stenotype,tcpdump,netsniff-ng"
+    )]
     pub tools: Vec<String>,
     /// Use the debug build of kuroko (faster to build, slower to run).
     #[arg(long)]
@@ -56,7 +60,7 @@ pub struct Args {
 const GEN_NS: &str = "kb-gen";
 const CAP_NS: &str = "kb-cap";
 /// Trials whose capture core was busier than this with other work are retried once.
-const NOISY_OTHER_PCT: f64 = 30.0;
+pub(crate) const NOISY_OTHER_PCT: f64 = 30.0;
 /// Linux USER_HZ (utime/stime units in /proc/PID/stat).
 const CLK_TCK: f64 = 100.0;
 const STENOTYPE_GRACE: Duration = Duration::from_secs(3);
@@ -162,14 +166,17 @@ fn kill_ns_pids(ns: &str) {
     }
 }
 
-fn sh(argv: &[&str]) -> anyhow::Result<String> {
+pub(crate) fn sh(argv: &[&str]) -> anyhow::Result<String> {
     let out = Command::new(argv[0])
         .args(&argv[1..])
         .stdin(Stdio::null())
         .output()
         .with_context(|| format!("cannot run {argv:?}"))?;
     if !out.status.success() {
-        bail!("{argv:?} failed: {}", String::from_utf8_lossy(&out.stderr).trim());
+        bail!(
+            "{argv:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
     }
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
@@ -181,13 +188,16 @@ fn in_ns(ns: &str, argv: &[&str]) -> anyhow::Result<String> {
 }
 
 fn rx_packets() -> anyhow::Result<u64> {
-    Ok(in_ns(CAP_NS, &["cat", "/sys/class/net/vcap/statistics/rx_packets"])?
-        .trim()
-        .parse()?)
+    Ok(in_ns(
+        CAP_NS,
+        &["cat", "/sys/class/net/vcap/statistics/rx_packets"],
+    )?
+    .trim()
+    .parse()?)
 }
 
 /// utime + stime of a process (all threads), seconds.
-fn proc_cpu(pid: u32) -> Option<f64> {
+pub(crate) fn proc_cpu(pid: u32) -> Option<f64> {
     let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     let rest = &s[s.rfind(')')? + 2..];
     let f: Vec<&str> = rest.split_whitespace().collect();
@@ -198,11 +208,14 @@ fn proc_cpu(pid: u32) -> Option<f64> {
 }
 
 /// Busy and total jiffies of CPU 1 (from /proc/stat).
-fn cpu1_jiffies() -> (f64, f64) {
+pub(crate) fn cpu1_jiffies() -> (f64, f64) {
     let s = std::fs::read_to_string("/proc/stat").unwrap_or_default();
     for l in s.lines() {
         if let Some(rest) = l.strip_prefix("cpu1 ") {
-            let v: Vec<f64> = rest.split_whitespace().filter_map(|x| x.parse().ok()).collect();
+            let v: Vec<f64> = rest
+                .split_whitespace()
+                .filter_map(|x| x.parse().ok())
+                .collect();
             if v.len() >= 5 {
                 let idle = v[3] + v[4];
                 let total: f64 = v.iter().take(8).sum();
@@ -251,11 +264,32 @@ fn pcap_record(out: &mut Vec<u8>, i: u32, frame: &[u8]) {
 }
 
 /// Ethernet + IPv4 + TCP (proto 6) or UDP (17) frame of exactly `len` bytes.
-fn ip_frame(len: usize, proto: u8, src: [u8; 4], dst: [u8; 4], sport: u16, dport: u16, seed: u32) -> Vec<u8> {
+fn ip_frame(
+    len: usize,
+    proto: u8,
+    src: [u8; 4],
+    dst: [u8; 4],
+    sport: u16,
+    dport: u16,
+    seed: u32,
+) -> Vec<u8> {
     let mut f = Vec::with_capacity(len);
     f.extend([0x02, 0, 0, 0, 0, 2, 0x02, 0, 0, 0, 0, 1, 0x08, 0x00]);
     let ip_len = (len - 14) as u16;
-    f.extend([0x45, 0, (ip_len >> 8) as u8, ip_len as u8, 0, 0, 0x40, 0, 64, proto, 0, 0]);
+    f.extend([
+        0x45,
+        0,
+        (ip_len >> 8) as u8,
+        ip_len as u8,
+        0,
+        0,
+        0x40,
+        0,
+        64,
+        proto,
+        0,
+        0,
+    ]);
     f.extend(src);
     f.extend(dst);
     f.extend(sport.to_be_bytes());
@@ -276,7 +310,7 @@ fn ip_frame(len: usize, proto: u8, src: [u8; 4], dst: [u8; 4], sport: u16, dport
     f
 }
 
-fn write_fixed_pcap(path: &Path, len: usize, n: u32) -> anyhow::Result<()> {
+pub(crate) fn write_fixed_pcap(path: &Path, len: usize, n: u32) -> anyhow::Result<()> {
     let mut out = pcap_header();
     for i in 0..n {
         let flow = i % 256;
@@ -309,10 +343,26 @@ fn write_mixed_pcap(path: &Path, n: u32) -> anyhow::Result<f64> {
         let f = match r {
             0..=51 => ip_frame(1514, 6, srv, cli, 443, 40_000 + flow as u16, i),
             52..=76 => ip_frame(66, 6, cli, srv, 40_000 + flow as u16, 443, i),
-            77..=81 => ip_frame(90 + (x % 70) as usize, 17, cli, [192, 168, 1, 1], 30_000 + flow as u16, 53, i),
+            77..=81 => ip_frame(
+                90 + (x % 70) as usize,
+                17,
+                cli,
+                [192, 168, 1, 1],
+                30_000 + flow as u16,
+                53,
+                i,
+            ),
             82..=89 => ip_frame(214, 17, cli, srv, 16_384 + flow as u16, 16_384, i),
             90..=96 => ip_frame(1292, 17, cli, srv, 50_000 + flow as u16, 443, i),
-            _ => ip_frame(100 + (x % 300) as usize, 6, cli, srv, 41_000 + flow as u16, 22, i),
+            _ => ip_frame(
+                100 + (x % 300) as usize,
+                6,
+                cli,
+                srv,
+                41_000 + flow as u16,
+                22,
+                i,
+            ),
         };
         total += f.len() as u64;
         pcap_record(&mut out, i, &f);
@@ -326,11 +376,24 @@ fn write_mixed_pcap(path: &Path, n: u32) -> anyhow::Result<f64> {
 /// Runs tcpreplay on CPU 0 in the generator namespace; returns its measured pps.
 fn generate(load: &Load, seconds: f64, pps_hint: f64) -> anyhow::Result<f64> {
     let rate = load.pps.map_or(pps_hint, |p| p as f64);
-    let loops = ((rate * seconds) / load.packets_in_pcap as f64).ceil().max(1.0) as u64;
+    let loops = ((rate * seconds) / load.packets_in_pcap as f64)
+        .ceil()
+        .max(1.0) as u64;
     let loops_s = loops.to_string();
     let pps_s = load.pps.map(|p| format!("--pps={p}"));
     let pcap = load.pcap.to_string_lossy().into_owned();
-    let mut argv = vec!["taskset", "-c", "0", "tcpreplay", "-K", "-q", "-i", "vgen", "--loop", &loops_s];
+    let mut argv = vec![
+        "taskset",
+        "-c",
+        "0",
+        "tcpreplay",
+        "-K",
+        "-q",
+        "-i",
+        "vgen",
+        "--loop",
+        &loops_s,
+    ];
     match &pps_s {
         Some(p) => argv.push(p),
         None => argv.push("--topspeed"),
@@ -340,7 +403,7 @@ fn generate(load: &Load, seconds: f64, pps_hint: f64) -> anyhow::Result<f64> {
     parse_tcpreplay_pps(&out).with_context(|| format!("cannot read tcpreplay's rate from:\n{out}"))
 }
 
-fn parse_tcpreplay_pps(out: &str) -> Option<f64> {
+pub(crate) fn parse_tcpreplay_pps(out: &str) -> Option<f64> {
     let line = out.lines().find(|l| l.trim_start().starts_with("Rated:"))?;
     let pps = line.split(',').find(|p| p.trim().ends_with("pps"))?;
     pps.trim().trim_end_matches("pps").trim().parse().ok()
@@ -438,7 +501,7 @@ fn spawn_tool(b: &Bench, tool: Tool, trial_dir: &Path) -> anyhow::Result<Running
     })
 }
 
-fn signal(pid: u32, sig: &str) {
+pub(crate) fn signal(pid: u32, sig: &str) {
     let _ = Command::new("kill").args([sig, &pid.to_string()]).output();
 }
 
@@ -467,10 +530,15 @@ fn count_pcap_records(path: &Path) -> u64 {
     let Ok(b) = std::fs::read(path) else { return 0 };
     let mut at = 24;
     let mut n = 0;
-    let le = b.get(..4) == Some(&[0xd4, 0xc3, 0xb2, 0xa1][..]) || b.get(..4) == Some(&[0x4d, 0x3c, 0xb2, 0xa1][..]);
+    let le = b.get(..4) == Some(&[0xd4, 0xc3, 0xb2, 0xa1][..])
+        || b.get(..4) == Some(&[0x4d, 0x3c, 0xb2, 0xa1][..]);
     while at + 16 <= b.len() {
         let w = [b[at + 8], b[at + 9], b[at + 10], b[at + 11]];
-        let caplen = if le { u32::from_le_bytes(w) } else { u32::from_be_bytes(w) } as usize;
+        let caplen = if le {
+            u32::from_le_bytes(w)
+        } else {
+            u32::from_be_bytes(w)
+        } as usize;
         if at + 16 + caplen > b.len() {
             break;
         }
@@ -483,12 +551,18 @@ fn count_pcap_records(path: &Path) -> u64 {
 /// Packets in stenotype's files: the `num_pkts` of every 1 MiB TPACKET_V3 block.
 fn count_stenotype_packets(pkt_dir: &Path) -> u64 {
     let mut n = 0u64;
-    let Ok(rd) = std::fs::read_dir(pkt_dir) else { return 0 };
+    let Ok(rd) = std::fs::read_dir(pkt_dir) else {
+        return 0;
+    };
     for e in rd.flatten() {
-        let Ok(b) = std::fs::read(e.path()) else { continue };
+        let Ok(b) = std::fs::read(e.path()) else {
+            continue;
+        };
         for block in b.chunks(1 << 20) {
             if block.len() >= 16 {
-                n += u64::from(u32::from_ne_bytes([block[12], block[13], block[14], block[15]]));
+                n += u64::from(u32::from_ne_bytes([
+                    block[12], block[13], block[14], block[15],
+                ]));
             }
         }
     }
@@ -498,7 +572,13 @@ fn count_stenotype_packets(pkt_dir: &Path) -> u64 {
 fn kuroko_status_written(b: &Bench) -> u64 {
     let data = b.work.join("kuroko-data");
     let out = Command::new(&b.kuroko)
-        .args(["status", "--data", &data.to_string_lossy(), "--format", "json"])
+        .args([
+            "status",
+            "--data",
+            &data.to_string_lossy(),
+            "--format",
+            "json",
+        ])
         .output();
     let Ok(out) = out else { return 0 };
     let text = String::from_utf8_lossy(&out.stdout);
@@ -510,7 +590,7 @@ fn kuroko_status_written(b: &Bench) -> u64 {
         .unwrap_or(0)
 }
 
-fn json_u64(text: &str, key: &str) -> Option<u64> {
+pub(crate) fn json_u64(text: &str, key: &str) -> Option<u64> {
     text.split(&format!("\"{key}\":"))
         .nth(1)?
         .trim_start()
@@ -521,9 +601,19 @@ fn json_u64(text: &str, key: &str) -> Option<u64> {
         .ok()
 }
 
-fn run_trial(b: &Bench, tool: Tool, load: &Load, pps_max: f64, idx: usize) -> anyhow::Result<Trial> {
+fn run_trial(
+    b: &Bench,
+    tool: Tool,
+    load: &Load,
+    pps_max: f64,
+    idx: usize,
+) -> anyhow::Result<Trial> {
     let trial_dir = b.work.join(format!("trial-{idx}-{}", tool.name()));
-    let written_before = if tool == Tool::Kuroko { kuroko_status_written(b) } else { 0 };
+    let written_before = if tool == Tool::Kuroko {
+        kuroko_status_written(b)
+    } else {
+        0
+    };
     let mut r = spawn_tool(b, tool, &trial_dir)?;
     let pid = r.child.id();
     // Let the tool open its socket and map its ring.
@@ -547,7 +637,11 @@ fn run_trial(b: &Bench, tool: Tool, load: &Load, pps_max: f64, idx: usize) -> an
     let rx1 = rx_packets()?;
     let exited = stop_tool(&mut r, tool);
     let cpu_s = cpu1 - cpu0;
-    let core_busy_pct = if tot1 > tot0 { (busy1 - busy0) * 100.0 / (tot1 - tot0) } else { 0.0 };
+    let core_busy_pct = if tot1 > tot0 {
+        (busy1 - busy0) * 100.0 / (tot1 - tot0)
+    } else {
+        0.0
+    };
     let window = seconds + 0.5;
     let other_pct = (core_busy_pct - cpu_s * 100.0 / window).max(0.0);
     let stdout = std::fs::read_to_string(&r.stdout).unwrap_or_default();
@@ -561,7 +655,8 @@ fn run_trial(b: &Bench, tool: Tool, load: &Load, pps_max: f64, idx: usize) -> an
             let packets = json_u64(&stdout, "packets").unwrap_or(0);
             let written = kuroko_status_written(b).saturating_sub(written_before);
             // stored_bytes of the interface = bytes copied ring → store buffer.
-            let copied = json_u64(&stdout, "stored_bytes").map(|s| s as f64 / packets.max(1) as f64);
+            let copied =
+                json_u64(&stdout, "stored_bytes").map(|s| s as f64 / packets.max(1) as f64);
             causes = Some((
                 json_u64(&stdout, "kernel_ring").unwrap_or(0),
                 json_u64(&stdout, "backpressure").unwrap_or(0),
@@ -577,7 +672,11 @@ fn run_trial(b: &Bench, tool: Tool, load: &Load, pps_max: f64, idx: usize) -> an
                 .unwrap_or_else(|| count_pcap_records(&r.out_dir.join("t.pcap")));
             (n, dir_bytes(&r.out_dir), None)
         }
-        Tool::Netsniff => (count_pcap_records(&r.out_dir.join("n.pcap")), dir_bytes(&r.out_dir), None),
+        Tool::Netsniff => (
+            count_pcap_records(&r.out_dir.join("n.pcap")),
+            dir_bytes(&r.out_dir),
+            None,
+        ),
         Tool::Stenotype => (
             count_stenotype_packets(&r.out_dir.join("PKT0")),
             dir_bytes(&r.out_dir.join("PKT0")),
@@ -598,7 +697,7 @@ fn run_trial(b: &Bench, tool: Tool, load: &Load, pps_max: f64, idx: usize) -> an
     })
 }
 
-fn median(mut v: Vec<f64>) -> f64 {
+pub(crate) fn median(mut v: Vec<f64>) -> f64 {
     v.retain(|x| x.is_finite());
     if v.is_empty() {
         return f64::NAN;
@@ -611,8 +710,19 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     if !util::is_root() {
         bail!("the capture benchmark creates network namespaces and raw sockets: run it as root");
     }
-    let tools: Vec<Tool> = args.tools.iter().map(|t| Tool::parse(t)).collect::<Result<_, _>>()?;
-    for bin in ["tcpreplay", "taskset", "ip", "tcpdump", "netsniff-ng", "stenotype"] {
+    let tools: Vec<Tool> = args
+        .tools
+        .iter()
+        .map(|t| Tool::parse(t))
+        .collect::<Result<_, _>>()?;
+    for bin in [
+        "tcpreplay",
+        "taskset",
+        "ip",
+        "tcpdump",
+        "netsniff-ng",
+        "stenotype",
+    ] {
         if Command::new("sh")
             .args(["-c", &format!("command -v {bin}")])
             .output()
@@ -623,10 +733,14 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         }
     }
     let kuroko = match &args.kuroko_bin {
-        Some(p) => std::fs::canonicalize(p).with_context(|| format!("no kuroko binary at {}", p.display()))?,
+        Some(p) => std::fs::canonicalize(p)
+            .with_context(|| format!("no kuroko binary at {}", p.display()))?,
         None => util::build_kuroko(!args.debug)?,
     };
-    let work = PathBuf::from(format!("/var/tmp/kuroko-bench-capture-{}", std::process::id()));
+    let work = PathBuf::from(format!(
+        "/var/tmp/kuroko-bench-capture-{}",
+        std::process::id()
+    ));
     std::fs::create_dir_all(&work)?;
     sh(&["chmod", "0755", &work.to_string_lossy()])?;
     let b = Bench {
@@ -639,13 +753,17 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         kill_ns_pids(ns);
         let _ = Command::new("ip").args(["netns", "del", ns]).output();
         sh(&["ip", "netns", "add", ns])?;
-        for k in ["net.ipv6.conf.all.disable_ipv6=1", "net.ipv6.conf.default.disable_ipv6=1"] {
+        for k in [
+            "net.ipv6.conf.all.disable_ipv6=1",
+            "net.ipv6.conf.default.disable_ipv6=1",
+        ] {
             in_ns(ns, &["sysctl", "-qw", k])?;
         }
         in_ns(ns, &["ip", "link", "set", "lo", "up"])?;
     }
     sh(&[
-        "ip", "link", "add", "vgen", "netns", GEN_NS, "type", "veth", "peer", "name", "vcap", "netns", CAP_NS,
+        "ip", "link", "add", "vgen", "netns", GEN_NS, "type", "veth", "peer", "name", "vcap",
+        "netns", CAP_NS,
     ])?;
     in_ns(GEN_NS, &["ip", "link", "set", "vgen", "up"])?;
     in_ns(CAP_NS, &["ip", "link", "set", "vcap", "up"])?;
@@ -674,12 +792,38 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     };
     let pps_max = generate(&probe, 1.0, 700_000.0)?;
     let fixed = (pps_max * args.load) as u64;
-    eprintln!("generator maximum (tcpreplay, one core, nothing capturing): {pps_max:.0} pps; fixed loads at {fixed} pps");
+    eprintln!(
+        "generator maximum (tcpreplay, one core, nothing capturing): {pps_max:.0} pps; fixed loads at {fixed} pps"
+    );
     let loads = vec![
-        Load { label: format!("64 B @ {:.0}k", fixed as f64 / 1e3), pcap: p64.clone(), pps: Some(fixed), packets_in_pcap: 1024, mean_len: 64.0 },
-        Load { label: format!("1500 B @ {:.0}k", fixed as f64 / 1e3), pcap: p1500.clone(), pps: Some(fixed), packets_in_pcap: 1024, mean_len: 1500.0 },
-        Load { label: format!("mixed ({mix_mean:.0} B) @ {:.0}k", fixed as f64 / 1e3), pcap: pmix.clone(), pps: Some(fixed), packets_in_pcap: 6000, mean_len: mix_mean },
-        Load { label: "1500 B unpaced".into(), pcap: p1500.clone(), pps: None, packets_in_pcap: 1024, mean_len: 1500.0 },
+        Load {
+            label: format!("64 B @ {:.0}k", fixed as f64 / 1e3),
+            pcap: p64.clone(),
+            pps: Some(fixed),
+            packets_in_pcap: 1024,
+            mean_len: 64.0,
+        },
+        Load {
+            label: format!("1500 B @ {:.0}k", fixed as f64 / 1e3),
+            pcap: p1500.clone(),
+            pps: Some(fixed),
+            packets_in_pcap: 1024,
+            mean_len: 1500.0,
+        },
+        Load {
+            label: format!("mixed ({mix_mean:.0} B) @ {:.0}k", fixed as f64 / 1e3),
+            pcap: pmix.clone(),
+            pps: Some(fixed),
+            packets_in_pcap: 6000,
+            mean_len: mix_mean,
+        },
+        Load {
+            label: "1500 B unpaced".into(),
+            pcap: p1500.clone(),
+            pps: None,
+            packets_in_pcap: 1024,
+            mean_len: 1500.0,
+        },
     ];
 
     // Warm-up (not reported): kuroko's store creates its segment files on first use; one
@@ -697,7 +841,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 let mut t = run_trial(&b, tool, load, pps_max, idx)?;
                 idx += 1;
                 if t.other_pct > NOISY_OTHER_PCT {
-                    eprintln!("  noisy trial ({:.0} % other work on CPU 1), retrying once", t.other_pct);
+                    eprintln!(
+                        "  noisy trial ({:.0} % other work on CPU 1), retrying once",
+                        t.other_pct
+                    );
                     t = run_trial(&b, tool, load, pps_max, idx)?;
                     idx += 1;
                 }
@@ -717,7 +864,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 if let Some((ring, bp)) = t.kuroko_causes
                     && ring + bp > 0
                 {
-                    eprintln!("  kuroko's own count: {ring} kernel ring drops, {bp} backpressure drops");
+                    eprintln!(
+                        "  kuroko's own count: {ring} kernel ring drops, {bp} backpressure drops"
+                    );
                 }
                 results.push((li, tool, t));
             }
@@ -734,7 +883,13 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn report(loads: &[Load], tools: &[Tool], results: &[(usize, Tool, Trial)], pps_max: f64, args: &Args) -> String {
+fn report(
+    loads: &[Load],
+    tools: &[Tool],
+    results: &[(usize, Tool, Trial)],
+    pps_max: f64,
+    args: &Args,
+) -> String {
     let mut md = String::new();
     let _ = writeln!(md, "# Capture benchmark (`cargo xtask bench capture`)\n");
     let _ = writeln!(
@@ -746,12 +901,19 @@ fn report(loads: &[Load], tools: &[Tool], results: &[(usize, Tool, Trial)], pps_
         md,
         "| load | tool | offered pkts | gen pps | loss % | µs CPU / pkt | MB/s written | bytes on disk / pkt | copied B / pkt | oth% |"
     );
-    let _ = writeln!(md, "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
+    let _ = writeln!(
+        md,
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+    );
     let mut summary = Vec::new();
     for (li, load) in loads.iter().enumerate() {
         let mut per_tool = Vec::new();
         for &tool in tools {
-            let ts: Vec<&Trial> = results.iter().filter(|(l, t, _)| *l == li && *t == tool).map(|(_, _, t)| t).collect();
+            let ts: Vec<&Trial> = results
+                .iter()
+                .filter(|(l, t, _)| *l == li && *t == tool)
+                .map(|(_, _, t)| t)
+                .collect();
             if ts.is_empty() {
                 continue;
             }
@@ -771,7 +933,11 @@ fn report(loads: &[Load], tools: &[Tool], results: &[(usize, Tool, Trial)], pps_
                 us,
                 m(&|t| t.mb_s()),
                 bpp,
-                if copied.is_finite() { format!("{copied:.1}") } else { "–".into() },
+                if copied.is_finite() {
+                    format!("{copied:.1}")
+                } else {
+                    "–".into()
+                },
                 m(&|t| t.other_pct),
             );
             per_tool.push((tool, loss, us, bpp));
@@ -779,11 +945,16 @@ fn report(loads: &[Load], tools: &[Tool], results: &[(usize, Tool, Trial)], pps_
         summary.push((load.label.clone(), load.mean_len, per_tool));
     }
     let _ = writeln!(md, "\n## Ratios (ours / peer, same run)\n");
-    let _ = writeln!(md, "| load | CPU/pkt vs stenotype | CPU/pkt vs tcpdump | bytes/pkt vs pcap (16 B + frame) | loss: ours vs best peer |");
+    let _ = writeln!(
+        md,
+        "| load | CPU/pkt vs stenotype | CPU/pkt vs tcpdump | bytes/pkt vs pcap (16 B + frame) | loss: ours vs best peer |"
+    );
     let _ = writeln!(md, "| --- | ---: | ---: | ---: | --- |");
     for (label, mean_len, per_tool) in &summary {
         let get = |t: Tool| per_tool.iter().find(|p| p.0 == t);
-        let Some(ours) = get(Tool::Kuroko) else { continue };
+        let Some(ours) = get(Tool::Kuroko) else {
+            continue;
+        };
         let ratio = |t: Tool| get(t).map_or("–".to_string(), |p| format!("{:.2}", ours.2 / p.2));
         let pcap_bpp = 16.0 + mean_len;
         let best_peer = per_tool

@@ -4,6 +4,7 @@
 
 pub mod analyze;
 pub mod capture;
+pub mod console;
 pub mod search;
 pub mod store;
 
@@ -22,6 +23,9 @@ pub enum What {
     /// Live capture vs stenotype, tcpdump and netsniff-ng on a veth pair (CPU per packet,
     /// loss, bytes on disk).
     Capture(capture::Args),
+    /// Capture CPU per packet with and without `kuroko console` drawing in a 160x48 tmux
+    /// session on the same store, interleaved (the console's cost to capture).
+    Console(console::Args),
     /// Analyzer throughput per core and peak RSS on a generated mixed-traffic pcap, beside
     /// tshark on the same pcap.
     Analyze(analyze::Args),
@@ -32,6 +36,7 @@ pub enum What {
 pub fn run(args: Args) -> anyhow::Result<()> {
     match args.what {
         What::Capture(a) => capture::run(a),
+        What::Console(a) => console::run(a),
         What::Analyze(a) => analyze::run(a),
         What::Search(a) => search::run(a),
         What::Store(a) => store::run(a),
