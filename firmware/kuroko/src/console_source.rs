@@ -113,8 +113,9 @@ fn dir_size(dir: &Path) -> u64 {
 fn fs_space(dir: &Path) -> (u64, u64) {
     match nix::sys::statvfs::statvfs(dir) {
         Ok(s) => {
-            let f = s.fragment_size() as u64;
-            (s.blocks_available() as u64 * f, s.blocks() as u64 * f)
+            // fsblkcnt_t and c_ulong are u64 on the 64-bit targets the appliance runs on.
+            let f = s.fragment_size();
+            (s.blocks_available() * f, s.blocks() * f)
         }
         Err(_) => (0, 0),
     }

@@ -123,7 +123,8 @@ impl<R: Read, W: Write> LineEditor<R, W> {
                     return Ok(Input::Line(lossy(&buf)));
                 }
                 0x7f | 0x08 => {
-                    if pop_char(&mut buf) && echo {
+                    let erased = pop_char(&mut buf);
+                    if erased && echo {
                         write!(self.out, "\x08 \x08")?;
                     }
                 }
