@@ -278,9 +278,12 @@ fn save_manifest(dir: &Path, m: &Manifest) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// (ip proto, source, destination, (source port, destination port) for TCP/UDP).
+type FrameTuple = (u8, IpAddr, IpAddr, Option<(u16, u16)>);
+
 /// Addresses and ports of an Ethernet frame (VLAN tags skipped): (ip proto, src, dst,
 /// ports if TCP/UDP and present). `None` for anything that is not IP.
-fn frame_tuple(frame: &[u8]) -> Option<(u8, IpAddr, IpAddr, Option<(u16, u16)>)> {
+fn frame_tuple(frame: &[u8]) -> Option<FrameTuple> {
     let mut off = 12;
     let mut ethertype = u16::from_be_bytes([*frame.get(12)?, *frame.get(13)?]);
     for _ in 0..MAX_VLAN_TAGS {
