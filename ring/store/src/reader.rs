@@ -434,7 +434,6 @@ impl StoreReader {
 
 fn read_index(path: &Path, g: &Geometry, h: &fmt::SegmentHeader) -> Option<Vec<ChunkIndexEntry>> {
     use std::os::unix::fs::FileExt;
-    use zerocopy::FromBytes;
     let file = File::open(path).ok()?;
     let mut region = vec![0u8; g.region_len as usize];
     file.read_exact_at(&mut region, 0).ok()?;
@@ -442,7 +441,6 @@ fn read_index(path: &Path, g: &Geometry, h: &fmt::SegmentHeader) -> Option<Vec<C
     if segment::index_crc(index) != h.index_crc.get() {
         return None;
     }
-    let _ = <[ChunkIndexEntry]>::ref_from_bytes;
     Some(index.to_vec())
 }
 
