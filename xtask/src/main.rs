@@ -4,8 +4,10 @@
 //! the tests need), `bench <store|capture|analyze|search>`, `image`, `qemu`, `qemu-test`.
 
 mod bench;
-mod deps;
 mod demo;
+mod deps;
+mod image;
+mod qemu;
 mod test;
 mod util;
 
@@ -28,6 +30,10 @@ enum Command {
     Deps,
     /// Benchmarks, reported as ratios against a reference measured in the same run.
     Bench(bench::Args),
+    /// Build the appliance's disk images (Debian minbase + busybox init + kuroko; root).
+    Image(image::Args),
+    /// Boot the appliance image in qemu with a capture NIC on a host network namespace (root).
+    Qemu(qemu::Args),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -36,5 +42,7 @@ fn main() -> anyhow::Result<()> {
         Command::Test(a) => test::run(a),
         Command::Deps => deps::install(),
         Command::Bench(a) => bench::run(a),
+        Command::Image(a) => image::run_image(a),
+        Command::Qemu(a) => qemu::run_qemu(a),
     }
 }

@@ -1,0 +1,415 @@
+//! `cargo xtask image`: the appliance's disk images from Debian's packages.
+//!
+//! Steps: the `kuroko` binary in release; a Debian bookworm root made with
+//! `debootstrap --variant=minbase` (cached under `target/image-cache/`, keyed by the package
+//! list, so a rebuild does not download again); the recipe in `image/rootfs/` laid over it
+//! (busybox init, the sysinit script, the supervisor wrappers); then `root.img`, an ext4
+//! image made from the directory with `mke2fs -d` (no loop mount) with a fixed UUID, hash
+//! seed and time, and every file's time set to `SOURCE_DATE_EPOCH`. The kernel and initrd
+//! are copied out for qemu's direct kernel boot; blank sparse `config.img` and `data.img`
+//! are made when missing (the appliance formats them on first boot). See `image/README.md`.
+
+use crate::util::{root, run};
+use anyhow::{Context, bail};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+
+/// The Debian release and mirror the root is made from.
+const SUITE: &str = "bookworm";
+const MIRROR: &str = "http://deb.debian.org/debian";
+/// Packages on top of minbase: the kernel (its initramfs), busybox (init, watchdog, udhcpc),
+/// what capture needs (tcpdump for BPF compile, iproute2) and mke2fs/e2fsck for the disks.
+const PACKAGES: &str =
+    "linux-image-amd64,busybox-static,tcpdump,iproute2,e2fsprogs,initramfs-tools";
+/// Fixed identities of the root file system, so two builds make the same superblock.
+const ROOT_UUID: &str = "6b75726f-6b6f-4000-8000-00000000726f";
+const ROOT_HASH_SEED: &str = "6b75726f-6b6f-4000-8000-000068617368";
+/// Free room left in the root image over its contents (the root is mounted read-only).
+const ROOT_SLACK_BYTES: u64 = 64 << 20;
+/// Sizes of the blank disks made when missing.
+pub const CONFIG_DISK_BYTES: u64 = 64 << 20;
+pub const DATA_DISK_BYTES: u64 = 4 << 30;
+/// Paths removed from the root: documentation, caches and logs nothing on the appliance reads.
+const PRUNE: &[&str] = &[
+    "usr/share/doc",
+    "usr/share/man",
+    "usr/share/info",
+    "usr/share/locale",
+    "usr/share/lintian",
+    "var/cache/apt",
+    "var/lib/apt/lists",
+    "var/cache/debconf/config.dat-old",
+    "var/cache/debconf/templates.dat-old",
+    "var/lib/dpkg/status-old",
+    "var/lib/dpkg/diversions-old",
+    "var/log/apt",
+    "var/log/dpkg.log",
+    "var/log/alternatives.log",
+    "var/log/bootstrap.log",
+    "etc/machine-id",
+    "etc/hostname",
+    "etc/resolv.conf",
+];
+/// Kernel module trees (under `usr/lib/modules/<version>/kernel/`) for hardware an appliance
+/// does not have: graphics, sound, cameras, radios, InfiniBand, staging drivers.
+const PRUNE_MODULES: &[&str] = &[
+    "sound",
+    "drivers/gpu",
+    "drivers/media",
+    "drivers/infiniband",
+    "drivers/staging",
+    "drivers/net/wireless",
+    "drivers/bluetooth",
+    "drivers/iio",
+    "net/bluetooth",
+    "net/wireless",
+    "net/mac80211",
+];
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Where the images go.
+    #[arg(long, default_value = "target/image")]
+    pub out: PathBuf,
+    /// Debootstrap again even when the cached base root matches the package list.
+    #[arg(long)]
+    pub fresh_base: bool,
+    /// Replace config.img and data.img with blank disks (the appliance's state is lost).
+    #[arg(long)]
+    pub fresh_disks: bool,
+}
+
+pub fn run_image(args: Args) -> anyhow::Result<()> {
+    if !crate::util::is_root() {
+        bail!("`cargo xtask image` needs root (debootstrap, file owners in the root image)");
+    }
+    for tool in ["debootstrap", "mke2fs", "strip"] {
+        if which(tool).is_none() {
+            bail!(
+                "`{tool}` is missing: apt-get install -y $(cat image/packages-host.txt) (see image/README.md)"
+            );
+        }
+    }
+    let started = Instant::now();
+    let out = root().join(&args.out);
+    std::fs::create_dir_all(&out).with_context(|| format!("cannot create {}", out.display()))?;
+
+    // 1. The binary, once, in release.
+    run(crate::util::cargo().args(["build", "--release", "-p", "kuroko"]))?;
+    let kuroko = target_dir().join("release").join("kuroko");
+
+    // 2. The Debian base, cached.
+    let base = base_root(args.fresh_base)?;
+
+    // 3. The appliance root: base + recipe + binary + profiles.
+    let rootfs = out.join("rootfs");
+    if rootfs.exists() {
+        std::fs::remove_dir_all(&rootfs)
+            .with_context(|| format!("cannot remove the old {}", rootfs.display()))?;
+    }
+    run(Command::new("cp").arg("-a").arg(&base).arg(&rootfs))?;
+    assemble(&rootfs, &kuroko)?;
+
+    // 4. Kernel and initrd out for direct kernel boot.
+    copy_boot_files(&rootfs, &out)?;
+
+    // 5. Reproducible times, then the ext4 image.
+    let epoch = source_date_epoch()?;
+    run(Command::new("find")
+        .arg(&rootfs)
+        .args(["-exec", "touch", "--no-dereference", "--date"])
+        .arg(format!("@{epoch}"))
+        .args(["{}", "+"]))?;
+    let root_img = out.join("root.img");
+    make_root_image(&rootfs, &root_img, epoch)?;
+
+    // 6. Blank config and data disks (sparse) when missing.
+    for (name, size) in [
+        ("config.img", CONFIG_DISK_BYTES),
+        ("data.img", DATA_DISK_BYTES),
+    ] {
+        let p = out.join(name);
+        if args.fresh_disks || !p.exists() {
+            blank_disk(&p, size)?;
+        }
+    }
+
+    let elapsed = started.elapsed();
+    let report = report(&out, epoch, elapsed.as_secs_f64())?;
+    std::fs::write(out.join("BUILD-INFO"), &report)
+        .with_context(|| format!("cannot write {}", out.join("BUILD-INFO").display()))?;
+    print!("{report}");
+    Ok(())
+}
+
+/// The workspace's target directory (honours `CARGO_TARGET_DIR`).
+fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root().join("target"))
+}
+
+pub fn which(tool: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .chain(["/usr/sbin", "/sbin"].map(PathBuf::from))
+        .map(|d| d.join(tool))
+        .find(|p| p.is_file())
+}
+
+/// The debootstrapped base root, made once per package list.
+fn base_root(fresh: bool) -> anyhow::Result<PathBuf> {
+    let cache = target_dir().join("image-cache");
+    let base = cache.join("base");
+    let marker = base.join(".kuroko-base");
+    let want = format!("{SUITE} {MIRROR} minbase {PACKAGES}\n");
+    if !fresh && std::fs::read_to_string(&marker).is_ok_and(|m| m == want) {
+        eprintln!("image: reusing the Debian base in {}", base.display());
+        return Ok(base);
+    }
+    std::fs::create_dir_all(&cache)?;
+    let tmp = cache.join("base.tmp");
+    for d in [&tmp, &base] {
+        if d.exists() {
+            std::fs::remove_dir_all(d).with_context(|| format!("cannot remove {}", d.display()))?;
+        }
+    }
+    let mut c = Command::new("debootstrap");
+    c.args(["--variant=minbase", &format!("--include={PACKAGES}"), SUITE])
+        .arg(&tmp)
+        .arg(MIRROR);
+    if let Ok(epoch) = source_date_epoch() {
+        c.env("SOURCE_DATE_EPOCH", epoch.to_string());
+    }
+    run(&mut c)?;
+    std::fs::write(tmp.join(".kuroko-base"), &want)?;
+    std::fs::rename(&tmp, &base)?;
+    Ok(base)
+}
+
+/// Lays the recipe over the base root.
+fn assemble(rootfs: &Path, kuroko: &Path) -> anyhow::Result<()> {
+    let recipe = root().join("image");
+    let _ = std::fs::remove_file(rootfs.join(".kuroko-base"));
+    for p in PRUNE {
+        let p = rootfs.join(p);
+        if p.is_dir() {
+            std::fs::remove_dir_all(&p)
+                .with_context(|| format!("cannot remove {}", p.display()))?;
+        } else if p.exists() || p.is_symlink() {
+            std::fs::remove_file(&p).with_context(|| format!("cannot remove {}", p.display()))?;
+        }
+    }
+    prune_modules(rootfs)?;
+    for d in ["var/cache/apt", "var/lib/apt/lists", "config", "data"] {
+        std::fs::create_dir_all(rootfs.join(d))?;
+    }
+    // The recipe files (inittab, rcS, wrappers, hostname).
+    run(Command::new("cp")
+        .args(["-a", "--no-preserve=ownership"])
+        .arg(recipe.join("rootfs").join("."))
+        .arg(rootfs.join(".")))?;
+    // busybox is init; the root is read-only, so resolv.conf and mtab point to /run and /proc.
+    symlink("/bin/busybox", &rootfs.join("usr/sbin/init"))?;
+    symlink("/run/resolv.conf", &rootfs.join("etc/resolv.conf"))?;
+    symlink("/proc/self/mounts", &rootfs.join("etc/mtab"))?;
+    std::fs::write(
+        rootfs.join("etc/fstab"),
+        "# Mounted by /etc/init.d/rcS: / read-only, /config (vdb) and /data (vdc) ext4.\n",
+    )?;
+    // The binary without debug info (the symbols stay: backtraces still name functions).
+    let bin = rootfs.join("usr/local/bin/kuroko");
+    std::fs::create_dir_all(bin.parent().expect("has a parent"))?;
+    run(Command::new("strip")
+        .arg("--strip-debug")
+        .arg("-o")
+        .arg(&bin)
+        .arg(kuroko))?;
+    // The board profiles (also built into the binary; these are for the technician to read).
+    let profiles = rootfs.join("usr/share/kuroko/board");
+    std::fs::create_dir_all(&profiles)?;
+    for e in std::fs::read_dir(root().join("board/profiles"))? {
+        let e = e?;
+        if e.path().extension().is_some_and(|x| x == "toml") {
+            std::fs::copy(e.path(), profiles.join(e.file_name()))?;
+        }
+    }
+    // The sample qemu config, for the technician to start from.
+    std::fs::copy(
+        recipe.join("kuroko-qemu.toml"),
+        rootfs.join("usr/share/kuroko/kuroko-qemu.toml"),
+    )?;
+    Ok(())
+}
+
+/// Removes the module trees in [`PRUNE_MODULES`] and rebuilds `modules.dep` with the root's `depmod`.
+fn prune_modules(rootfs: &Path) -> anyhow::Result<()> {
+    let modules = rootfs.join("usr/lib/modules");
+    for e in std::fs::read_dir(&modules).with_context(|| format!("no {}", modules.display()))? {
+        let version = e?.file_name().to_string_lossy().into_owned();
+        for p in PRUNE_MODULES {
+            let p = modules.join(&version).join("kernel").join(p);
+            if p.is_dir() {
+                std::fs::remove_dir_all(&p)
+                    .with_context(|| format!("cannot remove {}", p.display()))?;
+            }
+        }
+        // The root's own depmod (kmod), so the host needs none.
+        run(Command::new("chroot")
+            .arg(rootfs)
+            .args(["/sbin/depmod", &version]))?;
+    }
+    Ok(())
+}
+
+fn symlink(target: &str, link: &Path) -> anyhow::Result<()> {
+    if link.exists() || link.is_symlink() {
+        std::fs::remove_file(link).with_context(|| format!("cannot replace {}", link.display()))?;
+    }
+    std::os::unix::fs::symlink(target, link)
+        .with_context(|| format!("cannot link {} -> {target}", link.display()))
+}
+
+/// Copies `/boot/vmlinuz-*` and `/boot/initrd.img-*` out as `vmlinuz` and `initrd.img`.
+fn copy_boot_files(rootfs: &Path, out: &Path) -> anyhow::Result<()> {
+    let boot = rootfs.join("boot");
+    let mut found = (None, None);
+    for e in std::fs::read_dir(&boot).with_context(|| format!("no {}", boot.display()))? {
+        let name = e?.file_name().to_string_lossy().into_owned();
+        if name.starts_with("vmlinuz-") {
+            found.0 = Some(name);
+        } else if name.starts_with("initrd.img-") {
+            found.1 = Some(name);
+        }
+    }
+    let (Some(k), Some(i)) = found else {
+        bail!(
+            "no kernel or initrd in {} (did linux-image-amd64 install?)",
+            boot.display()
+        );
+    };
+    std::fs::copy(boot.join(&k), out.join("vmlinuz"))?;
+    std::fs::copy(boot.join(&i), out.join("initrd.img"))?;
+    eprintln!("image: kernel {k}, initrd {i}");
+    Ok(())
+}
+
+/// `SOURCE_DATE_EPOCH` if set, else the time of the commit being built.
+fn source_date_epoch() -> anyhow::Result<u64> {
+    if let Ok(v) = std::env::var("SOURCE_DATE_EPOCH") {
+        return v
+            .trim()
+            .parse()
+            .with_context(|| format!("SOURCE_DATE_EPOCH={v:?} is not a number of seconds"));
+    }
+    let out = Command::new("git")
+        .args(["log", "-1", "--format=%ct"])
+        .current_dir(root())
+        .output()
+        .context("cannot run git for the commit time")?;
+    String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .parse()
+        .context("cannot read the commit time; set SOURCE_DATE_EPOCH")
+}
+
+fn dir_bytes(dir: &Path) -> anyhow::Result<u64> {
+    let out = Command::new("du")
+        .args(["-sb", "--apparent-size"])
+        .arg(dir)
+        .output()?;
+    String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .next()
+        .and_then(|n| n.parse().ok())
+        .with_context(|| format!("cannot measure {}", dir.display()))
+}
+
+fn make_root_image(rootfs: &Path, img: &Path, epoch: u64) -> anyhow::Result<()> {
+    let content = dir_bytes(rootfs)?;
+    // ext4 overhead (inodes, journal, block rounding) over the contents, plus free room.
+    let size_mib = (content + content / 4 + ROOT_SLACK_BYTES).div_ceil(1 << 20);
+    let _ = std::fs::remove_file(img);
+    run(Command::new("mke2fs")
+        .args([
+            "-q",
+            "-t",
+            "ext4",
+            "-b",
+            "4096",
+            "-m",
+            "0",
+            "-L",
+            "kuroko-root",
+        ])
+        .args(["-U", ROOT_UUID])
+        .arg("-E")
+        .arg(format!("hash_seed={ROOT_HASH_SEED},root_owner=0:0"))
+        .arg("-d")
+        .arg(rootfs)
+        .arg(img)
+        .arg(format!("{size_mib}M"))
+        .env("E2FSPROGS_FAKE_TIME", epoch.to_string())
+        .env("SOURCE_DATE_EPOCH", epoch.to_string()))
+    .with_context(|| {
+        format!(
+            "mke2fs could not make {} from {}",
+            img.display(),
+            rootfs.display()
+        )
+    })
+}
+
+/// A sparse file of `size` bytes, all zeros (the appliance formats it on first boot).
+pub fn blank_disk(path: &Path, size: u64) -> anyhow::Result<()> {
+    let _ = std::fs::remove_file(path);
+    let f =
+        std::fs::File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
+    f.set_len(size)
+        .with_context(|| format!("cannot size {}", path.display()))?;
+    Ok(())
+}
+
+fn report(out: &Path, epoch: u64, secs: f64) -> anyhow::Result<String> {
+    use std::fmt::Write;
+    let mut r = String::new();
+    writeln!(
+        r,
+        "kuroko image, SOURCE_DATE_EPOCH={epoch}, built in {secs:.0} s"
+    )?;
+    for name in [
+        "root.img",
+        "vmlinuz",
+        "initrd.img",
+        "config.img",
+        "data.img",
+    ] {
+        let p = out.join(name);
+        let meta = std::fs::metadata(&p).with_context(|| format!("no {}", p.display()))?;
+        let used = std::os::unix::fs::MetadataExt::blocks(&meta) * 512;
+        let sum = if name.ends_with(".img") && name != "root.img" {
+            String::from("(the appliance's state)")
+        } else {
+            let o = Command::new("sha256sum").arg(&p).output()?;
+            String::from_utf8_lossy(&o.stdout)
+                .split_whitespace()
+                .next()
+                .unwrap_or("")
+                .to_string()
+        };
+        writeln!(
+            r,
+            "  {name:<11} {:>6.1} MiB ({:>6.1} MiB on disk)  {sum}",
+            meta.len() as f64 / 1048576.0,
+            used as f64 / 1048576.0
+        )?;
+    }
+    let rootfs = out.join("rootfs");
+    writeln!(
+        r,
+        "  root contents {:.1} MiB",
+        dir_bytes(&rootfs)? as f64 / 1048576.0
+    )?;
+    Ok(r)
+}
