@@ -80,21 +80,31 @@ impl Netns {
         // SAFETY: `f` is an open namespace file; setns changes only the calling thread.
         let rc = unsafe { libc::setns(f.as_raw_fd(), libc::CLONE_NEWNET) };
         if rc != 0 {
-            bail!("setns into {}: {}", self.name, std::io::Error::last_os_error());
+            bail!(
+                "setns into {}: {}",
+                self.name,
+                std::io::Error::last_os_error()
+            );
         }
         Ok(())
     }
 
     /// Sends each frame (complete Ethernet frames, VLAN tags included) out of `ifname` with
     /// an AF_PACKET socket from inside the namespace, waiting `gap` after each.
-    pub fn send_frames(&self, ifname: &str, frames: &[Vec<u8>], gap: Duration) -> anyhow::Result<()> {
+    pub fn send_frames(
+        &self,
+        ifname: &str,
+        frames: &[Vec<u8>],
+        gap: Duration,
+    ) -> anyhow::Result<()> {
         std::thread::scope(|s| {
             s.spawn(|| -> anyhow::Result<()> {
                 self.enter_current_thread()?;
                 let sock = RawSender::open(ifname)?;
                 for (i, f) in frames.iter().enumerate() {
-                    sock.send(f)
-                        .with_context(|| format!("sending frame {i} ({} bytes) on {ifname}", f.len()))?;
+                    sock.send(f).with_context(|| {
+                        format!("sending frame {i} ({} bytes) on {ifname}", f.len())
+                    })?;
                     if !gap.is_zero() {
                         std::thread::sleep(gap);
                     }
@@ -110,7 +120,10 @@ impl Netns {
 impl Drop for Netns {
     fn drop(&mut self) {
         // Whatever still runs inside was started by this test: kill it by PID.
-        if let Ok(out) = Command::new("ip").args(["netns", "pids", &self.name]).output() {
+        if let Ok(out) = Command::new("ip")
+            .args(["netns", "pids", &self.name])
+            .output()
+        {
             for pid in String::from_utf8_lossy(&out.stdout)
                 .split_whitespace()
                 .filter_map(|p| p.parse::<u32>().ok())
@@ -118,7 +131,9 @@ impl Drop for Netns {
                 crate::proc::signal_pid(pid, libc::SIGKILL);
             }
         }
-        let _ = Command::new("ip").args(["netns", "del", &self.name]).output();
+        let _ = Command::new("ip")
+            .args(["netns", "del", &self.name])
+            .output();
     }
 }
 
@@ -138,7 +153,13 @@ impl Drop for Veth {
 
 /// Creates veth `a_if` (in `a`, or the host) <-> `b_if` (in `b`, or the host) with `mtu`,
 /// both ends up.
-pub fn veth(a: Option<&Netns>, a_if: &str, b: Option<&Netns>, b_if: &str, mtu: u32) -> anyhow::Result<Veth> {
+pub fn veth(
+    a: Option<&Netns>,
+    a_if: &str,
+    b: Option<&Netns>,
+    b_if: &str,
+    mtu: u32,
+) -> anyhow::Result<Veth> {
     let mtu = mtu.to_string();
     let mut argv = vec!["ip", "link", "add", a_if, "mtu", &mtu];
     if let Some(ns) = a {
@@ -157,14 +178,20 @@ pub fn veth(a: Option<&Netns>, a_if: &str, b: Option<&Netns>, b_if: &str, mtu: u
         },
     };
     for (ns, ifname) in [(a, a_if), (b, b_if)] {
-        run_checked(ns.map_or("", |n| n.name()), &["ip", "link", "set", ifname, "up"])?;
+        run_checked(
+            ns.map_or("", |n| n.name()),
+            &["ip", "link", "set", ifname, "up"],
+        )?;
     }
     Ok(guard)
 }
 
 /// Adds address `cidr` (e.g. `10.0.0.1/24`) to `ifname` in `ns` (or the host).
 pub fn set_addr(ns: Option<&Netns>, ifname: &str, cidr: &str) -> anyhow::Result<()> {
-    run_checked(ns.map_or("", |n| n.name()), &["ip", "addr", "add", cidr, "dev", ifname])?;
+    run_checked(
+        ns.map_or("", |n| n.name()),
+        &["ip", "addr", "add", cidr, "dev", ifname],
+    )?;
     Ok(())
 }
 

@@ -17,7 +17,15 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     crate::deps::install()?;
     if !args.no_lint {
         sh(cargo().args(["fmt", "--all", "--", "--check"]))?;
-        sh(cargo().args(["clippy", "--workspace", "--all-targets", "--quiet", "--", "-D", "warnings"]))?;
+        sh(cargo().args([
+            "clippy",
+            "--workspace",
+            "--all-targets",
+            "--quiet",
+            "--",
+            "-D",
+            "warnings",
+        ]))?;
     }
     sh(cargo().args(["test", "--workspace", "--no-fail-fast"]))
 }
