@@ -358,7 +358,52 @@ fn make_root_image(rootfs: &Path, img: &Path, epoch: u64) -> anyhow::Result<()> 
             img.display(),
             rootfs.display()
         )
-    })
+    })?;
+    clamp_ctimes(rootfs, img, epoch)
+}
+
+/// `mke2fs -d` copies each file's ctime and atime from the build tree: the ctime is the time
+/// of the build (`touch` cannot set it) and reading the files for the copy moves the atime
+/// (relatime); debugfs sets both to the epoch in every inode.
+fn clamp_ctimes(rootfs: &Path, img: &Path, epoch: u64) -> anyhow::Result<()> {
+    let out = Command::new("find")
+        .arg(rootfs)
+        .args(["-mindepth", "1", "-printf", "/%P\\n"])
+        .output()
+        .context("cannot list the root tree")?;
+    let mut cmds = format!("sif / ctime @{epoch}\nsif / atime @{epoch}\n");
+    let mut unquotable = 0usize;
+    for path in String::from_utf8_lossy(&out.stdout).lines() {
+        if path.contains('"') || path.contains('\\') {
+            unquotable += 1;
+            continue;
+        }
+        for field in ["ctime", "atime"] {
+            cmds.push_str(&format!("sif \"{path}\" {field} @{epoch}\n"));
+        }
+    }
+    let file = img.with_extension("ctime.debugfs");
+    std::fs::write(&file, cmds)?;
+    let st = Command::new("debugfs")
+        .arg("-w")
+        .arg("-f")
+        .arg(&file)
+        .arg(img)
+        .env("E2FSPROGS_FAKE_TIME", epoch.to_string())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .context("cannot run debugfs (apt-get install e2fsprogs)")?;
+    let _ = std::fs::remove_file(&file);
+    if !st.success() {
+        bail!("debugfs could not set the ctimes in {}", img.display());
+    }
+    if unquotable > 0 {
+        eprintln!(
+            "image: {unquotable} path(s) with quotes or backslashes keep their build-time ctime"
+        );
+    }
+    Ok(())
 }
 
 /// A sparse file of `size` bytes, all zeros (the appliance formats it on first boot).
