@@ -214,6 +214,8 @@ fn assemble(rootfs: &Path, kuroko: &Path) -> anyhow::Result<()> {
     symlink("/bin/busybox", &rootfs.join("usr/sbin/init"))?;
     symlink("/run/resolv.conf", &rootfs.join("etc/resolv.conf"))?;
     symlink("/proc/self/mounts", &rootfs.join("etc/mtab"))?;
+    // The config's default data directory is the data disk (setup's status and self-test).
+    symlink("/data", &rootfs.join("var/lib/kuroko"))?;
     std::fs::write(
         rootfs.join("etc/fstab"),
         "# Mounted by /etc/init.d/rcS: / read-only, /config (vdb) and /data (vdc) ext4.\n",

@@ -8,6 +8,7 @@ mod demo;
 mod deps;
 mod image;
 mod qemu;
+mod qemu_test;
 mod test;
 mod util;
 
@@ -34,6 +35,8 @@ enum Command {
     Image(image::Args),
     /// Boot the appliance image in qemu with a capture NIC on a host network namespace (root).
     Qemu(qemu::Args),
+    /// The appliance end to end in qemu: setup over serial, a Telnet session, the finding (root).
+    QemuTest(qemu_test::Args),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -44,5 +47,6 @@ fn main() -> anyhow::Result<()> {
         Command::Bench(a) => bench::run(a),
         Command::Image(a) => image::run_image(a),
         Command::Qemu(a) => qemu::run_qemu(a),
+        Command::QemuTest(a) => qemu_test::run(a),
     }
 }

@@ -1,0 +1,261 @@
+//! `cargo xtask qemu-test`: the appliance end to end on the qemu board.
+//!
+//! Builds the image (cached base), boots it with blank config and data disks and the serial
+//! console on a unix socket, drives `kuroko setup` over it (first-boot password, capture
+//! port, internal networks, self-test), waits until the appliance reports capturing, runs a
+//! Telnet session between the two host namespaces on the capture wire, lets the analyzer
+//! catch up, powers the VM off hard (qemu killed) and reads the findings store from the
+//! data disk with `debugfs` (no mount): the `telnet_use` finding must be there.
+//!
+//! The setup shell has no `findings` command, so the finding is read from the disk rather
+//! than with `kuroko findings` over the serial console. Not part of `cargo xtask test`.
+
+use crate::qemu::{self, HOST_B, ImageFiles, Vm, Wire};
+use crate::util::root;
+use anyhow::{Context, bail};
+use std::io::{Read, Write};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// Bounds on each wait (TCG emulation on a shared 2-core host is slow).
+const BOOT_SECS: u64 = 240;
+const PROMPT_SECS: u64 = 60;
+const CAPTURING_SECS: u64 = 120;
+/// Time the analyzer gets to turn the Telnet session into a finding before the power-off.
+const ANALYZE_SECS: u64 = 45;
+const PASSWORD: &str = "qemu-test-technician";
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Where the image is built and booted from.
+    #[arg(long, default_value = "target/image-test")]
+    pub image: PathBuf,
+    /// Accelerator, as for `cargo xtask qemu`.
+    #[arg(long, default_value = "auto")]
+    pub accel: qemu::Accel,
+}
+
+/// The serial console: everything read so far, and the socket to write to.
+struct Serial {
+    seen: Arc<Mutex<String>>,
+    out: UnixStream,
+    /// Where in `seen` the next `expect` starts looking.
+    mark: usize,
+}
+
+impl Serial {
+    fn connect(path: &Path) -> anyhow::Result<Serial> {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let stream = loop {
+            match UnixStream::connect(path) {
+                Ok(s) => break s,
+                Err(e) if Instant::now() < deadline => {
+                    let _ = e;
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+                Err(e) => {
+                    return Err(e).with_context(|| format!("no serial socket {}", path.display()));
+                }
+            }
+        };
+        let seen = Arc::new(Mutex::new(String::new()));
+        let (mut r, s2) = (stream.try_clone()?, seen.clone());
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            let mut stdout = std::io::stdout();
+            while let Ok(n) = r.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                let _ = stdout.write_all(&buf[..n]);
+                let _ = stdout.flush();
+                if let Ok(mut s) = s2.lock() {
+                    s.push_str(&String::from_utf8_lossy(&buf[..n]));
+                }
+            }
+        });
+        Ok(Serial {
+            seen,
+            out: stream,
+            mark: 0,
+        })
+    }
+
+    /// Waits for `what` after the last match; returns the text up to and including it.
+    fn expect(&mut self, what: &str, secs: u64) -> anyhow::Result<String> {
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        loop {
+            {
+                let s = self
+                    .seen
+                    .lock()
+                    .map_err(|_| anyhow::anyhow!("serial reader died"))?;
+                if let Some(i) = s[self.mark..].find(what) {
+                    let end = self.mark + i + what.len();
+                    let text = s[self.mark..end].to_string();
+                    self.mark = end;
+                    return Ok(text);
+                }
+            }
+            if Instant::now() >= deadline {
+                bail!("serial console: no `{what}` within {secs} s");
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    fn send(&mut self, line: &str) -> anyhow::Result<()> {
+        self.out.write_all(line.as_bytes())?;
+        self.out.write_all(b"\r")?;
+        Ok(())
+    }
+
+    /// Sends a shell command and returns its output up to the next prompt.
+    fn command(&mut self, line: &str, secs: u64) -> anyhow::Result<String> {
+        self.send(line)?;
+        self.expect("kuroko> ", secs)
+    }
+}
+
+/// A process in a host namespace, killed by PID on drop.
+struct NsProcess(Child);
+
+impl Drop for NsProcess {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+pub fn run(args: Args) -> anyhow::Result<()> {
+    if !crate::util::is_root() {
+        bail!("`cargo xtask qemu-test` needs root (network namespaces, tap, debootstrap)");
+    }
+    crate::image::run_image(crate::image::Args {
+        out: args.image.clone(),
+        fresh_base: false,
+        fresh_disks: true,
+    })?;
+    let dir = root().join(&args.image);
+    let img = ImageFiles::at(&dir)?;
+    let wire = Wire::create().context("cannot make the capture wire")?;
+    let sock = dir.join("serial.sock");
+    let _ = std::fs::remove_file(&sock);
+    let kvm = match args.accel {
+        qemu::Accel::Kvm => true,
+        // The probe of `cargo xtask qemu` needs the console first; here TCG unless asked.
+        qemu::Accel::Auto | qemu::Accel::Tcg => false,
+    };
+    let serial_spec = format!("unix:{},server=on,wait=off", sock.display());
+    let mut cmd = qemu::qemu_command(&img, &wire, &serial_spec, kvm);
+    cmd.stdin(Stdio::null()).stdout(Stdio::null());
+    let started = Instant::now();
+    let vm = Vm {
+        child: cmd.spawn().context("cannot start qemu")?,
+        started,
+    };
+    let mut con = Serial::connect(&sock)?;
+
+    // First boot: the technician chooses the password, then configures the capture.
+    con.expect("new password: ", BOOT_SECS)?;
+    con.send(PASSWORD)?;
+    con.expect("again: ", PROMPT_SECS)?;
+    con.send(PASSWORD)?;
+    con.expect("kuroko> ", PROMPT_SECS)?;
+    let before_set = con.mark;
+    let mut transcript = String::new();
+    for c in [
+        "set board qemu",
+        "set capture eth1",
+        "set internal 10.99.0.0/24",
+        "show config",
+    ] {
+        transcript.push_str(&con.command(c, PROMPT_SECS)?);
+    }
+    if !transcript.contains("eth1") {
+        bail!("the config does not name eth1 after `set capture eth1`:\n{transcript}");
+    }
+    // The capturing line may come while the commands above still run: look from before them.
+    let after_set = con.mark;
+    con.mark = before_set;
+    con.expect(qemu::CAPTURING_MARK, CAPTURING_SECS)
+        .context("the appliance did not start capturing after `set capture eth1`")?;
+    con.mark = con.mark.max(after_set);
+    eprintln!(
+        "\nqemu-test: capturing {:.1} s after qemu start",
+        started.elapsed().as_secs_f64()
+    );
+    let selftest = con.command("selftest 5", PROMPT_SECS)?;
+
+    // A Telnet session across the wire: busybox telnetd in host B, the telnet client in A.
+    let _server = NsProcess(
+        Command::new("ip")
+            .args([
+                "netns",
+                "exec",
+                &wire.hosts[1],
+                "busybox",
+                "telnetd",
+                "-F",
+                "-p",
+                "23",
+            ])
+            .args(["-l", "/bin/sh"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .context("cannot start busybox telnetd in the server namespace")?,
+    );
+    std::thread::sleep(Duration::from_secs(1));
+    let mut client = Command::new("ip")
+        .args(["netns", "exec", &wire.hosts[0], "telnet", HOST_B, "23"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .context("cannot start telnet in the client namespace")?;
+    {
+        let mut w = client.stdin.take().expect("piped");
+        std::thread::sleep(Duration::from_secs(2));
+        w.write_all(b"echo kuroko-telnet-test\n")?;
+        std::thread::sleep(Duration::from_secs(2));
+        w.write_all(b"exit\n")?;
+        std::thread::sleep(Duration::from_secs(2));
+    }
+    let client = NsProcess(client);
+    drop(client);
+    eprintln!("\nqemu-test: telnet session sent; {ANALYZE_SECS} s for the analyzer");
+    std::thread::sleep(Duration::from_secs(ANALYZE_SECS));
+
+    // Hard power-off, then the findings from the data disk without mounting it.
+    drop(con);
+    drop(vm);
+    let state = debugfs_cat(&img.data, "/findings/state.json")?;
+    drop(wire);
+    if !state.contains("telnet_use") {
+        bail!(
+            "no telnet_use finding in /findings/state.json on the data disk after the power-off \
+             (self-test said:\n{selftest})"
+        );
+    }
+    println!(
+        "qemu-test: telnet_use found in /findings/state.json on the data disk after a hard power-off"
+    );
+    Ok(())
+}
+
+fn debugfs_cat(disk: &Path, path: &str) -> anyhow::Result<String> {
+    let out = Command::new("debugfs")
+        .args(["-R", &format!("cat {path}")])
+        .arg(disk)
+        .stderr(Stdio::null())
+        .output()
+        .context("cannot run debugfs (apt-get install e2fsprogs)")?;
+    if !out.status.success() || out.stdout.is_empty() {
+        bail!("cannot read {path} from {} with debugfs", disk.display());
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
