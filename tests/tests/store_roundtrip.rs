@@ -324,7 +324,8 @@ fn import_then_export_is_byte_identical_and_tshark_reads_it() {
     assert_eq!(got.len(), 3001);
     assert_eq!(got, want);
 
-    // --query is the search engineer's: a clear error until then.
+    // --query needs the session index, which only `kuroko analyze` builds: a clear error
+    // that says so (the query export itself is tested in kuroko-index's conformance test).
     let q = kuroko(&[
         "pcap",
         "--data",
@@ -335,7 +336,11 @@ fn import_then_export_is_byte_identical_and_tshark_reads_it() {
         &s.path("q.pcap"),
     ]);
     assert!(!q.status.success());
-    assert!(String::from_utf8_lossy(&q.stderr).contains("`--query` needs the session index"));
+    let err = String::from_utf8_lossy(&q.stderr);
+    assert!(
+        err.contains("has no sessions yet") && err.contains("kuroko analyze"),
+        "{err}"
+    );
 
     // status: the retention window is the first and last packet.
     let js = ok(&kuroko(&["status", "--data", &data, "--format", "json"]));

@@ -70,7 +70,10 @@ fn child(dir: &Path) {
     writeln!(out, "start {start}").unwrap();
     out.flush().unwrap();
     let mut id = start;
-    loop {
+    // Each child writes a bounded number of packets, paced, so that on a fast quiet
+    // machine the kills still land mid-write and 40 rounds never wrap the ring (the test
+    // is about crashes, not retention: ~40 × 3000 packets of ~810 B < the 128 MiB ring).
+    while id - start < MAX_PACKETS_PER_CHILD {
         let p = payload(id);
         let meta = RecordMeta {
             ts_ns: id,
@@ -82,6 +85,7 @@ fn child(dir: &Path) {
         w.append(&meta, &[a, b]).unwrap();
         if id.is_multiple_of(97) {
             w.flush();
+            std::thread::sleep(std::time::Duration::from_millis(1));
         }
         if id.is_multiple_of(401) {
             w.sync().unwrap();
@@ -90,7 +94,14 @@ fn child(dir: &Path) {
         }
         id += 1;
     }
+    // Done: wait for the kill like a writer with nothing to write.
+    loop {
+        std::thread::sleep(std::time::Duration::from_secs(1));
+    }
 }
+
+/// Packets one child writes at most (see `child`).
+const MAX_PACKETS_PER_CHILD: u64 = 3000;
 
 #[test]
 fn kill_9_at_random_points_loses_nothing_synced_and_returns_nothing_torn() {
