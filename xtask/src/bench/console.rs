@@ -27,9 +27,9 @@
 //! /proc/PID/task/*/schedstat in ns: /proc/PID/stat's 10 ms ticks are too coarse for a
 //! few seconds of a process using a few % of a core) over the load window, per captured
 //! packet; console CPU % and tmux server CPU % over the same window; `oth%` = other work
-//! on CPU 1 (trials above 30 % are retried once, the quieter kept). In (b) the pane is captured at the end of
-//! the load and must show the interface (`vcap`): the console was reading the live stats
-//! page and drawing.
+//! on CPU 1 (trials above 30 % are retried once, the quieter kept). In (b) the pane is
+//! captured at the end of the load and must show the interface (`vcap`): the console was
+//! reading the live stats page and drawing.
 //!
 //! Verdict: the console's cost is *measurable* only if every round's ratio (b)/(a) of
 //! capture CPU per packet is above 1 (a sign test: with 4 rounds, 1 chance in 16 by luck)
@@ -808,7 +808,7 @@ fn report(
     }
     let _ = writeln!(
         md,
-        "\nCPU = run time of all the process's threads (/proc/PID/task/*/schedstat, ns) over the load window (+0.5 s). Console and tmux CPU % = 100 × their CPU seconds / window (100 = one core). `pane live` = trials whose tmux pane showed the capture interface at the end of the load. `oth%` = other work on CPU {CAPTURE_CPU} during the trial (trials above {NOISY_OTHER_PCT:.0} % are retried once); the machine is shared, so read the ratios against the noise column, not against 1.000. Medians of an even number of trials are the mean of the middle two."
+        "\nCPU = run time of all the process's threads (/proc/PID/task/*/schedstat, ns) over the load window (+0.5 s). Console and tmux CPU % = 100 × their CPU seconds / window (100 = one core). `pane live` = trials whose tmux pane showed the capture interface at the end of the load. `oth%` = other work on CPU {CAPTURE_CPU} during the trial (trials above {NOISY_OTHER_PCT:.0} % are retried once, the quieter kept); the machine is shared, so read the ratios against the noise column, not against 1.000. Medians of an even number of trials are the mean of the middle two."
     );
     md
 }
