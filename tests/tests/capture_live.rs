@@ -26,9 +26,9 @@ const FLOWS: u8 = 5;
 fn tags_for(flow: u8, i: usize) -> Vec<(u16, u16)> {
     match flow {
         1 => vec![(0x8100, 100)], // 802.1Q VLAN 100 on every frame
-        2 if i % 2 == 0 => vec![(0x88a8, 200), (0x8100, 5)], // QinQ: 802.1ad outer, 802.1Q inner
-        3 if i % 3 == 0 => vec![(0x8100, 0xe00a)], // PCP 7, VLAN 10
-        4 if i % 4 == 1 => vec![(0x8100, 0x0000)], // priority tag, VLAN 0
+        2 if i.is_multiple_of(2) => vec![(0x88a8, 200), (0x8100, 5)], // QinQ: 802.1ad outer, 802.1Q inner
+        3 if i.is_multiple_of(3) => vec![(0x8100, 0xe00a)],           // PCP 7, VLAN 10
+        4 if i % 4 == 1 => vec![(0x8100, 0x0000)],                    // priority tag, VLAN 0
         _ => vec![],
     }
 }

@@ -48,8 +48,7 @@ fn a_technician_sets_up_the_box() {
         ..Default::default()
     };
     sys.rx.insert("eth1".into(), vec![100, 250]);
-    let script = format!(
-        "technician1\ntechnician1\n\
+    let script = "technician1\ntechnician1\n\
          hardware\n\
          set board qemu\n\
          hardware\n\
@@ -68,13 +67,12 @@ fn a_technician_sets_up_the_box() {
          set time 2026-11-18T09:30:00+09:00\n\
          frobnicate\n\
          selftest 5\n\
-         exit\n"
-    );
+         exit\n";
     // The data directory is part of the config; put it in the test's tree first.
     let mut c = Config::default();
     c.storage.data_dir = data.clone();
     c.save(&paths.config).unwrap();
-    let out = session(&paths, &mut sys, &script);
+    let out = session(&paths, &mut sys, script);
 
     assert!(out.contains("Password set."), "{out}");
     assert!(

@@ -82,7 +82,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         let progress = |done: usize, total: usize| {
             if tty && last.elapsed() > Duration::from_millis(200) {
                 last = Instant::now();
-                let pct = if total == 0 { 100 } else { done * 100 / total };
+                let pct = (done * 100).checked_div(total).unwrap_or(100);
                 eprint!("\r\x1b[Kimporting {shown}: {pct}%");
                 let _ = std::io::stderr().flush();
             }
