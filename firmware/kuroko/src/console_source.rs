@@ -27,6 +27,70 @@ pub struct DataDirSource {
     /// Opened lazily, reopened when a capture restarts (a new page).
     stats: Mutex<Option<kuroko_capture::StatsReader>>,
     index: Mutex<Option<kuroko_index::Index>>,
+    /// The previous CPU-time sample of the capture process's threads, for core load.
+    cpu: Mutex<Option<CpuSample>>,
+}
+
+/// CPU time (clock ticks) of each thread of one process, and the core it last ran on.
+struct CpuSample {
+    pid: u32,
+    at: std::time::Instant,
+    /// tid → (utime + stime ticks, last core).
+    threads: std::collections::HashMap<u32, (u64, usize)>,
+}
+
+impl CpuSample {
+    /// Reads `/proc/PID/task/*/stat`; `None` when the process is gone.
+    fn take(pid: u32) -> Option<CpuSample> {
+        let mut threads = std::collections::HashMap::new();
+        for e in std::fs::read_dir(format!("/proc/{pid}/task"))
+            .ok()?
+            .flatten()
+        {
+            let Ok(tid) = e.file_name().to_string_lossy().parse::<u32>() else {
+                continue;
+            };
+            let Ok(stat) = std::fs::read_to_string(e.path().join("stat")) else {
+                continue;
+            };
+            // Fields after the command name (which may hold spaces) start at `) `.
+            let Some((_, rest)) = stat.rsplit_once(") ") else {
+                continue;
+            };
+            let f: Vec<&str> = rest.split_whitespace().collect();
+            // rest[0] is field 3 (state): utime = field 14, stime = 15, processor = 39.
+            let num = |i: usize| f.get(i - 3).and_then(|v| v.parse::<u64>().ok());
+            if let (Some(u), Some(s), Some(cpu)) = (num(14), num(15), num(39)) {
+                threads.insert(tid, (u + s, cpu as usize));
+            }
+        }
+        Some(CpuSample {
+            pid,
+            at: std::time::Instant::now(),
+            threads,
+        })
+    }
+
+    /// Load per core in percent between `prev` and `self`, from the threads' CPU time.
+    fn load_since(&self, prev: &CpuSample) -> Vec<(usize, f32)> {
+        let secs = self.at.duration_since(prev.at).as_secs_f64();
+        let ticks = nix::unistd::sysconf(nix::unistd::SysconfVar::CLK_TCK)
+            .ok()
+            .flatten()
+            .unwrap_or(100) as f64;
+        if self.pid != prev.pid || secs <= 0.0 {
+            return Vec::new();
+        }
+        let mut per_core: std::collections::BTreeMap<usize, f64> = Default::default();
+        for (tid, (now, core)) in &self.threads {
+            let before = prev.threads.get(tid).map_or(*now, |(t, _)| *t);
+            *per_core.entry(*core).or_default() += now.saturating_sub(before) as f64;
+        }
+        per_core
+            .into_iter()
+            .map(|(core, t)| (core, (t / ticks / secs * 100.0).min(100.0) as f32))
+            .collect()
+    }
 }
 
 impl DataDirSource {
@@ -37,6 +101,7 @@ impl DataDirSource {
             lang,
             stats: Mutex::new(None),
             index: Mutex::new(None),
+            cpu: Mutex::new(None),
         }
     }
 
@@ -61,6 +126,16 @@ impl DataDirSource {
         let Some(s) = snap else {
             return CaptureHealth::default();
         };
+        let mut core_load = Vec::new();
+        if s.is_live(now)
+            && let Some(sample) = CpuSample::take(s.pid)
+        {
+            let mut prev = self.cpu.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some(p) = prev.as_ref() {
+                core_load = sample.load_since(p);
+            }
+            *prev = Some(sample);
+        }
         CaptureHealth {
             running: s.is_live(now),
             heartbeat_age_s: Some(now.saturating_sub(s.heartbeat_ns) as f64 / 1e9),
@@ -80,7 +155,7 @@ impl DataDirSource {
                     },
                 })
                 .collect(),
-            core_load: Vec::new(),
+            core_load,
             writer_backlog: None,
             write_mode: None,
         }
