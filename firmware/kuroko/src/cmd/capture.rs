@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use kuroko_capture::{Capture, CaptureOptions, StatsSnapshot, StoreSink};
-use kuroko_model::config::{Budget, Config};
+use kuroko_model::config::Config;
 use kuroko_model::units::{format_bytes, parse_bytes};
 use kuroko_ring::format::{IfaceEntry, LINKTYPE_ETHERNET};
 use kuroko_ring::{SegmentWriter, StoreOptions};
@@ -49,30 +49,12 @@ pub struct Args {
 /// How often the supervisor updates NIC counters and the heartbeat.
 const TICK: Duration = Duration::from_millis(250);
 
+/// The store options of `[storage]`, in capture's mode: a full buffer pool is backpressure
+/// (a counted drop), never a wait in the capture thread.
 fn store_options(config: &Config, data: &std::path::Path) -> anyhow::Result<StoreOptions> {
-    let budget = match config
-        .storage
-        .budget()
-        .map_err(anyhow::Error::msg)
-        .context("[storage] budget")?
-    {
-        Budget::Bytes(b) => b,
-        Budget::Percent(p) => {
-            let fs = kuroko_ring::filesystem_size(data)
-                .with_context(|| format!("cannot size the file system of {}", data.display()))?;
-            (fs as f64 * p / 100.0) as u64
-        }
-    };
-    let segment_size = config
-        .storage
-        .segment_size_bytes()
-        .map_err(anyhow::Error::msg)
-        .context("[storage] segment_size")?;
     Ok(StoreOptions {
-        budget,
-        segment_size,
         nonblocking: true,
-        ..StoreOptions::default()
+        ..super::import::store_options(config, data)?
     })
 }
 
