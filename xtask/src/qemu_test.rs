@@ -143,21 +143,13 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let img = ImageFiles::at(&dir)?;
     let wire = Wire::create().context("cannot make the capture wire")?;
     let sock = dir.join("serial.sock");
-    let _ = std::fs::remove_file(&sock);
     let kvm = match args.accel {
         qemu::Accel::Kvm => true,
         // The probe of `cargo xtask qemu` needs the console first; here TCG unless asked.
         qemu::Accel::Auto | qemu::Accel::Tcg => false,
     };
-    let serial_spec = format!("unix:{},server=on,wait=off", sock.display());
-    let mut cmd = qemu::qemu_command(&img, &wire, &serial_spec, kvm);
-    cmd.stdin(Stdio::null()).stdout(Stdio::null());
-    let started = Instant::now();
-    let vm = Vm {
-        child: cmd.spawn().context("cannot start qemu")?,
-        started,
-    };
-    let mut con = Serial::connect(&sock)?;
+    let (vm, mut con) = start(&img, &wire, &sock, kvm)?;
+    let started = vm.started;
 
     // First boot: the technician chooses the password, then configures the capture.
     con.expect("new password: ", BOOT_SECS)?;
@@ -234,7 +226,6 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     drop(con);
     drop(vm);
     let state = debugfs_cat(&img.data, "/findings/state.json")?;
-    drop(wire);
     if !state.contains("telnet_use") {
         bail!(
             "no telnet_use finding in /findings/state.json on the data disk after the power-off \
@@ -242,18 +233,87 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         );
     }
     println!(
-        "qemu-test: telnet_use found in /findings/state.json on the data disk after a hard power-off"
+        "\nqemu-test: telnet_use found in /findings/state.json on the data disk after a hard power-off"
+    );
+
+    // Second boot on the same disks: the technician logs in, the store is still there and
+    // capture resumes; the finding is still on the disk after another hard power-off.
+    let (vm, mut con) = start(&img, &wire, &sock, kvm)?;
+    let started = vm.started;
+    con.expect("password: ", BOOT_SECS)?;
+    con.send(PASSWORD)?;
+    con.expect("kuroko> ", PROMPT_SECS)?;
+    let before = con.mark;
+    con.expect(qemu::CAPTURING_MARK, CAPTURING_SECS)
+        .context("no capturing after the second boot")?;
+    let boot2 = started.elapsed();
+    con.mark = con.mark.max(before);
+    let status = con.command("status", PROMPT_SECS)?;
+    if !status.contains("running (pid") {
+        bail!("after the second boot `status` shows no running capture writer:\n{status}");
+    }
+    drop(con);
+    drop(vm);
+    let state = debugfs_cat(&img.data, "/findings/state.json")?;
+    drop(wire);
+    if !state.contains("telnet_use") {
+        bail!("the telnet_use finding is gone after the second boot and power-off");
+    }
+    println!(
+        "qemu-test: second boot captured again after {:.1} s (store intact, writer running); \
+         telnet_use still on the data disk after the second power-off",
+        boot2.as_secs_f64()
     );
     Ok(())
 }
 
+/// Starts qemu with the serial console on `sock` and connects to it.
+fn start(img: &ImageFiles, wire: &Wire, sock: &Path, kvm: bool) -> anyhow::Result<(Vm, Serial)> {
+    let _ = std::fs::remove_file(sock);
+    let serial_spec = format!("unix:{},server=on,wait=off", sock.display());
+    let mut cmd = qemu::qemu_command(img, wire, &serial_spec, kvm);
+    cmd.stdin(Stdio::null()).stdout(Stdio::null());
+    let vm = Vm {
+        child: cmd.spawn().context("cannot start qemu")?,
+        started: Instant::now(),
+    };
+    let con = Serial::connect(sock)?;
+    Ok((vm, con))
+}
+
+/// Reads a file from the ext4 disk image without mounting it. After a hard power-off the
+/// journal holds the latest metadata, so a sparse copy gets `e2fsck -fy` first (it replays
+/// the journal, as the appliance's next boot would) and debugfs reads the copy.
 fn debugfs_cat(disk: &Path, path: &str) -> anyhow::Result<String> {
+    let copy = disk.with_extension("check.img");
+    crate::util::run(
+        Command::new("cp")
+            .arg("--sparse=always")
+            .arg(disk)
+            .arg(&copy),
+    )?;
+    let fsck = Command::new("e2fsck")
+        .arg("-fy")
+        .arg(&copy)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .context("cannot run e2fsck (apt-get install e2fsprogs)")?;
     let out = Command::new("debugfs")
         .args(["-R", &format!("cat {path}")])
-        .arg(disk)
+        .arg(&copy)
         .stderr(Stdio::null())
         .output()
-        .context("cannot run debugfs (apt-get install e2fsprogs)")?;
+        .context("cannot run debugfs (apt-get install e2fsprogs)");
+    let _ = std::fs::remove_file(&copy);
+    let out = out?;
+    // e2fsck: 0 clean, 1 fixed, 2 fixed (reboot); 4 and up: errors left.
+    if fsck.code().is_none_or(|c| c >= 4) {
+        bail!(
+            "e2fsck found errors it could not fix on a copy of {} ({fsck})",
+            disk.display()
+        );
+    }
     if !out.status.success() || out.stdout.is_empty() {
         bail!("cannot read {path} from {} with debugfs", disk.display());
     }
