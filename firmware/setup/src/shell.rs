@@ -258,6 +258,10 @@ impl<'a, S: System, R: Read, W: Write> Shell<'a, S, R, W> {
                 let data = self.data_dir();
                 self.kuroko(&["status", "--data", &data])?
             }
+            ["findings"] => {
+                let data = self.data_dir();
+                self.kuroko(&["findings", "--data", &data])?
+            }
             ["export"] => {
                 let data = self.data_dir();
                 self.kuroko(&["export", "--data", &data, "--usb"])?

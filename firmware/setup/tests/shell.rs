@@ -147,9 +147,10 @@ fn wrong_passwords_are_refused_and_reset_needs_confirmation() {
     let out = session(
         &paths,
         &mut sys,
-        "goodpassword\nstatus\nfactory-reset\nno\nfactory-reset\nRESET\n",
+        "goodpassword\nstatus\nfindings\nfactory-reset\nno\nfactory-reset\nRESET\n",
     );
     assert!(out.contains("ran kuroko status"), "{out}");
+    assert!(out.contains("ran kuroko findings"), "{out}");
     assert!(out.contains("Cancelled."), "{out}");
     assert!(out.contains("Factory reset done."), "{out}");
     assert!(!paths.credential.exists());
