@@ -4,11 +4,10 @@
 //! console on a unix socket, drives `kuroko setup` over it (first-boot password, capture
 //! port, internal networks, self-test), waits until the appliance reports capturing, runs a
 //! Telnet session between the two host namespaces on the capture wire, lets the analyzer
-//! catch up, powers the VM off hard (qemu killed) and reads the findings store from the
-//! data disk with `debugfs` (no mount): the `telnet_use` finding must be there.
-//!
-//! The setup shell has no `findings` command, so the finding is read from the disk rather
-//! than with `kuroko findings` over the serial console. Not part of `cargo xtask test`.
+//! catch up, reads `findings` over the serial console (the `telnet_use` finding must be
+//! listed), powers the VM off hard (qemu killed) and checks the findings store on the data
+//! disk with `debugfs` (no mount); boots again and finds the store and the finding intact.
+//! Not part of `cargo xtask test`.
 
 use crate::qemu::{self, HOST_B, ImageFiles, Vm, Wire};
 use crate::util::root;
@@ -222,6 +221,13 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     eprintln!("\nqemu-test: telnet session sent; {ANALYZE_SECS} s for the analyzer");
     std::thread::sleep(Duration::from_secs(ANALYZE_SECS));
 
+    // The technician's view: `findings` over the serial console.
+    let listed = con.command("findings", PROMPT_SECS)?;
+    if !listed.contains("telnet_use") {
+        bail!("`findings` over the serial console does not list telnet_use:\n{listed}");
+    }
+    println!("\nqemu-test: `findings` over the serial console lists telnet_use");
+
     // Hard power-off, then the findings from the data disk without mounting it.
     drop(con);
     drop(vm);
@@ -251,6 +257,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let status = con.command("status", PROMPT_SECS)?;
     if !status.contains("running (pid") {
         bail!("after the second boot `status` shows no running capture writer:\n{status}");
+    }
+    let listed = con.command("findings", PROMPT_SECS)?;
+    if !listed.contains("telnet_use") {
+        bail!("after the second boot `findings` does not list telnet_use:\n{listed}");
     }
     drop(con);
     drop(vm);
