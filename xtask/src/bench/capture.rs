@@ -749,31 +749,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         ring_mb: args.ring_mb,
         seconds: args.seconds,
     };
-    for ns in [GEN_NS, CAP_NS] {
-        kill_ns_pids(ns);
-        let _ = Command::new("ip").args(["netns", "del", ns]).output();
-        sh(&["ip", "netns", "add", ns])?;
-        for k in [
-            "net.ipv6.conf.all.disable_ipv6=1",
-            "net.ipv6.conf.default.disable_ipv6=1",
-        ] {
-            in_ns(ns, &["sysctl", "-qw", k])?;
-        }
-        in_ns(ns, &["ip", "link", "set", "lo", "up"])?;
-    }
-    sh(&[
-        "ip", "link", "add", "vgen", "netns", GEN_NS, "type", "veth", "peer", "name", "vcap",
-        "netns", CAP_NS,
-    ])?;
-    in_ns(GEN_NS, &["ip", "link", "set", "vgen", "up"])?;
-    in_ns(CAP_NS, &["ip", "link", "set", "vcap", "up"])?;
-    std::fs::write(
-        work.join("kuroko.toml"),
-        format!(
-            "[storage]\nbudget = \"1GiB\"\nsegment_size = \"64MiB\"\n\n[capture]\nring_size = \"{}MiB\"\nblock_size = \"1MiB\"\ncores = [1]\n",
-            args.ring_mb
-        ),
-    )?;
+    wire(GEN_NS, CAP_NS, &work, args.ring_mb)?;
 
     let p64 = work.join("p64.pcap");
     let p1500 = work.join("p1500.pcap");
@@ -978,4 +954,35 @@ fn report(
         "\nTargets: zero loss wherever a peer has zero loss; CPU/pkt ≤ stenotype's and ≤ 1/3 of tcpdump's at 1500 B; bytes on disk per 64 B packet ≤ 1.15 × 80."
     );
     md
+}
+
+/// The bench wire: namespaces `gen_ns` and `cap_ns` (recreated, IPv6 off) joined by the
+/// veth pair `vgen`/`vcap`, and the capture config `work/kuroko.toml` (ring of `ring_mb`
+/// MiB, capture pinned to CPU 1). Shared by the capture and console benchmarks.
+pub(crate) fn wire(gen_ns: &str, cap_ns: &str, work: &Path, ring_mb: u32) -> anyhow::Result<()> {
+    for ns in [gen_ns, cap_ns] {
+        kill_ns_pids(ns);
+        let _ = Command::new("ip").args(["netns", "del", ns]).output();
+        sh(&["ip", "netns", "add", ns])?;
+        for k in [
+            "net.ipv6.conf.all.disable_ipv6=1",
+            "net.ipv6.conf.default.disable_ipv6=1",
+        ] {
+            in_ns(ns, &["sysctl", "-qw", k])?;
+        }
+        in_ns(ns, &["ip", "link", "set", "lo", "up"])?;
+    }
+    sh(&[
+        "ip", "link", "add", "vgen", "netns", gen_ns, "type", "veth", "peer", "name", "vcap",
+        "netns", cap_ns,
+    ])?;
+    in_ns(gen_ns, &["ip", "link", "set", "vgen", "up"])?;
+    in_ns(cap_ns, &["ip", "link", "set", "vcap", "up"])?;
+    std::fs::write(
+        work.join("kuroko.toml"),
+        format!(
+            "[storage]\nbudget = \"1GiB\"\nsegment_size = \"64MiB\"\n\n[capture]\nring_size = \"{ring_mb}MiB\"\nblock_size = \"1MiB\"\ncores = [1]\n"
+        ),
+    )?;
+    Ok(())
 }

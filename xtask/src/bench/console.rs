@@ -481,31 +481,7 @@ fn run_trial(
 }
 
 fn setup(work: &Path, ring_mb: u32) -> anyhow::Result<()> {
-    for ns in [GEN_NS, CAP_NS] {
-        kill_ns_pids(ns);
-        let _ = Command::new("ip").args(["netns", "del", ns]).output();
-        sh(&["ip", "netns", "add", ns])?;
-        for k in [
-            "net.ipv6.conf.all.disable_ipv6=1",
-            "net.ipv6.conf.default.disable_ipv6=1",
-        ] {
-            in_ns(ns, &["sysctl", "-qw", k])?;
-        }
-        in_ns(ns, &["ip", "link", "set", "lo", "up"])?;
-    }
-    sh(&[
-        "ip", "link", "add", "vgen", "netns", GEN_NS, "type", "veth", "peer", "name", "vcap",
-        "netns", CAP_NS,
-    ])?;
-    in_ns(GEN_NS, &["ip", "link", "set", "vgen", "up"])?;
-    in_ns(CAP_NS, &["ip", "link", "set", "vcap", "up"])?;
-    std::fs::write(
-        work.join("kuroko.toml"),
-        format!(
-            "[storage]\nbudget = \"1GiB\"\nsegment_size = \"64MiB\"\n\n[capture]\nring_size = \"{ring_mb}MiB\"\nblock_size = \"1MiB\"\ncores = [1]\n"
-        ),
-    )?;
-    Ok(())
+    super::capture::wire(GEN_NS, CAP_NS, work, ring_mb)
 }
 
 fn loadavg() -> String {
