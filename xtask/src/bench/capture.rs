@@ -158,7 +158,8 @@ impl Drop for Bench {
     }
 }
 
-fn kill_ns_pids(ns: &str) {
+/// Kills whatever runs in namespace `ns` (the bench's own namespaces only).
+pub(crate) fn kill_ns_pids(ns: &str) {
     if let Ok(out) = Command::new("ip").args(["netns", "pids", ns]).output() {
         for pid in String::from_utf8_lossy(&out.stdout).split_whitespace() {
             let _ = Command::new("kill").args(["-9", pid]).output();
@@ -181,7 +182,7 @@ pub(crate) fn sh(argv: &[&str]) -> anyhow::Result<String> {
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
-fn in_ns(ns: &str, argv: &[&str]) -> anyhow::Result<String> {
+pub(crate) fn in_ns(ns: &str, argv: &[&str]) -> anyhow::Result<String> {
     let mut v = vec!["ip", "netns", "exec", ns];
     v.extend_from_slice(argv);
     sh(&v)

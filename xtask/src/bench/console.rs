@@ -45,8 +45,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use super::capture::{
-    NOISY_OTHER_PCT, cpu1_jiffies, json_u64, parse_tcpreplay_pps, proc_cpu, sh, signal,
-    write_fixed_pcap,
+    NOISY_OTHER_PCT, cpu1_jiffies, in_ns, json_u64, kill_ns_pids, parse_tcpreplay_pps, proc_cpu,
+    sh, signal, write_fixed_pcap,
 };
 use crate::util;
 
@@ -164,14 +164,6 @@ impl Drop for Bench {
     }
 }
 
-fn kill_ns_pids(ns: &str) {
-    if let Ok(out) = Command::new("ip").args(["netns", "pids", ns]).output() {
-        for pid in String::from_utf8_lossy(&out.stdout).split_whitespace() {
-            let _ = Command::new("kill").args(["-9", pid]).output();
-        }
-    }
-}
-
 /// CPU time of a process (all its threads), seconds: the sum of the threads'
 /// `/proc/PID/task/TID/schedstat` run times (nanoseconds), falling back to utime+stime
 /// from /proc/PID/stat (10 ms ticks, too coarse for a few seconds of a light process)
@@ -198,12 +190,6 @@ fn cpu_s(pid: u32) -> Option<f64> {
     } else {
         proc_cpu(pid)
     }
-}
-
-fn in_ns(ns: &str, argv: &[&str]) -> anyhow::Result<String> {
-    let mut v = vec!["ip", "netns", "exec", ns];
-    v.extend_from_slice(argv);
-    sh(&v)
 }
 
 fn rx_packets() -> anyhow::Result<u64> {
