@@ -17,6 +17,9 @@ use std::sync::Mutex;
 
 /// Files counted when sizing the evidence and files areas (bounds the walk on a huge area).
 const MAX_WALK_ENTRIES: usize = 200_000;
+/// How often the files and evidence areas are walked for their size: they change slowly,
+/// and a walk of a large files store every second would be disk work for nothing.
+const AREA_SIZE_INTERVAL: std::time::Duration = std::time::Duration::from_secs(30);
 /// Recent alerts shown.
 const RECENT_ALERTS: usize = 100;
 
@@ -29,6 +32,8 @@ pub struct DataDirSource {
     index: Mutex<Option<kuroko_index::Index>>,
     /// The previous CPU-time sample of the capture process's threads, for core load.
     cpu: Mutex<Option<CpuSample>>,
+    /// (when measured, files area bytes, evidence area bytes).
+    areas: Mutex<Option<(std::time::Instant, u64, u64)>>,
 }
 
 /// CPU time (clock ticks) of each thread of one process, and the core it last ran on.
@@ -102,6 +107,7 @@ impl DataDirSource {
             stats: Mutex::new(None),
             index: Mutex::new(None),
             cpu: Mutex::new(None),
+            areas: Mutex::new(None),
         }
     }
 
@@ -233,8 +239,20 @@ impl kuroko_console::Source for DataDirSource {
         let (free, total) = fs_space(&self.data);
         disk.fs_free = free;
         disk.fs_total = total;
-        disk.files_used = dir_size(&self.data.join("files"));
-        disk.evidence_used = dir_size(&self.data.join("evidence"));
+        {
+            let mut areas = self.areas.lock().unwrap_or_else(|e| e.into_inner());
+            if areas.is_none_or(|(at, _, _)| at.elapsed() >= AREA_SIZE_INTERVAL) {
+                *areas = Some((
+                    std::time::Instant::now(),
+                    dir_size(&self.data.join("files")),
+                    dir_size(&self.data.join("evidence")),
+                ));
+            }
+            if let Some((_, files, evidence)) = *areas {
+                disk.files_used = files;
+                disk.evidence_used = evidence;
+            }
+        }
         disk.files_budget = self.config.storage.files_budget_bytes().unwrap_or(0);
         disk.evidence_budget = self.config.storage.evidence_budget_bytes().unwrap_or(0);
 
