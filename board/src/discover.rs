@@ -53,7 +53,7 @@ pub fn parse_cpulist(s: &str) -> Vec<usize> {
         match part.split_once('-') {
             Some((a, b)) => {
                 if let (Ok(a), Ok(b)) = (a.parse::<usize>(), b.parse::<usize>()) {
-                    out.extend((a..=b.min(a + MAX_CPUS)).take(MAX_CPUS));
+                    out.extend((a..=b.min(a.saturating_add(MAX_CPUS))).take(MAX_CPUS));
                 }
             }
             None => {
@@ -246,6 +246,7 @@ mod tests {
         assert_eq!(parse_cpulist("0-3,8,10-11\n"), vec![0, 1, 2, 3, 8, 10, 11]);
         assert_eq!(parse_cpulist("x,2,1-0"), vec![2]);
         assert!(parse_cpulist("0-18446744073709551615").len() <= 4097);
+        assert_eq!(parse_cpulist("18446744073709551615-18446744073709551615").len(), 1);
     }
 
     #[test]
