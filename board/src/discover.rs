@@ -246,7 +246,10 @@ mod tests {
         assert_eq!(parse_cpulist("0-3,8,10-11\n"), vec![0, 1, 2, 3, 8, 10, 11]);
         assert_eq!(parse_cpulist("x,2,1-0"), vec![2]);
         assert!(parse_cpulist("0-18446744073709551615").len() <= 4097);
-        assert_eq!(parse_cpulist("18446744073709551615-18446744073709551615").len(), 1);
+        assert_eq!(
+            parse_cpulist("18446744073709551615-18446744073709551615").len(),
+            1
+        );
     }
 
     #[test]
