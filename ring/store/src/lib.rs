@@ -36,7 +36,9 @@
 //!   [`AppendError::Backpressure`]; otherwise it waits. Opening/sealing a segment (once
 //!   per `segment_size`) does a small synchronous header write and an `fdatasync`.
 //! - [`SegmentWriter::set_interfaces`] names capture interfaces (id, link type, snaplen,
-//!   name) in the segment headers; [`SegmentWriter::stats`], [`SegmentWriter::io_info`],
+//!   name) in the segment headers; [`SegmentWriter::stats`] (cumulative counters plus the
+//!   live backlog `bytes_in_flight` / `blocks_in_flight` / `bytes_buffered`; no syscall),
+//!   [`SegmentWriter::io_info`],
 //!   [`SegmentWriter::recovery`], [`SegmentWriter::max_caplen`].
 //!
 //! Reading (no lock; may run beside the writer; sees the open segment up to its last

@@ -61,6 +61,14 @@ pub struct WriterStats {
     /// Packets refused because they were too large for a record.
     pub rejected: u64,
     pub segments_sealed: u64,
+    /// Live backlog (not cumulative): bytes of blocks queued to the disk whose writes have
+    /// not completed yet. Always 0 with the synchronous fallbacks (they write in place).
+    pub bytes_in_flight: u64,
+    /// Live backlog: block writes queued to the disk and not completed yet.
+    pub blocks_in_flight: u64,
+    /// Live backlog: bytes of records appended but not yet queued to the disk (the open
+    /// block; queued when it fills, on `flush`, or at the next chunk).
+    pub bytes_buffered: u64,
 }
 
 /// How this writer reaches the disk.
@@ -242,7 +250,7 @@ impl SegmentWriter {
                 write_errors: s.write_errors.get(),
                 backpressure: s.backpressure.get(),
                 rejected: s.rejected.get(),
-                segments_sealed: 0,
+                ..Default::default()
             })
             .unwrap_or_default();
         let mut w = SegmentWriter {
@@ -292,9 +300,16 @@ impl SegmentWriter {
         self.info
     }
 
-    /// Counters of this writer since it was opened.
+    /// Counters of this writer since it was opened, plus its live backlog
+    /// (`bytes_in_flight`, `blocks_in_flight`, `bytes_buffered`). Cheap: no syscall, no
+    /// allocation (the capture thread calls it once per ring block).
     pub fn stats(&self) -> WriterStats {
-        self.stats
+        let mut s = self.stats;
+        s.bytes_buffered = match &self.cur {
+            Some(c) if c.records > 0 => (c.fill - c.block_start - BLOCK_HEADER_LEN) as u64,
+            _ => 0,
+        };
+        s
     }
 
     /// Largest packet (`parts` summed) one record can hold.
@@ -416,6 +431,8 @@ impl SegmentWriter {
         }
         match kind {
             KIND_BLOCK => {
+                self.stats.blocks_in_flight = self.stats.blocks_in_flight.saturating_sub(1);
+                self.stats.bytes_in_flight = self.stats.bytes_in_flight.saturating_sub(len as u64);
                 let b = (ud & 0xffff) as usize;
                 if let Some(n) = self.inflight.get_mut(b) {
                     *n = n.saturating_sub(1);
@@ -606,6 +623,8 @@ impl SegmentWriter {
                     Ok(()) => {
                         self.inflight[bi] += 1;
                         seg.inflight += 1;
+                        self.stats.blocks_in_flight += 1;
+                        self.stats.bytes_in_flight += (end - start) as u64;
                     }
                     Err(e) => {
                         self.stats.write_errors += 1;

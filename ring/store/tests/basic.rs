@@ -97,3 +97,79 @@ fn round_trip_pwrite() {
 fn round_trip_buffered() {
     round_trip(IoPreference::Buffered);
 }
+
+/// The live backlog in `stats()`: appended-but-unqueued bytes are exactly the records of the
+/// open block; queued blocks show as in flight until their completion is reaped; nothing is
+/// left after `sync`.
+fn backlog(io: IoPreference) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut w = SegmentWriter::open(dir.path(), &small(io)).unwrap();
+    let uring = w.io_info().mode == kuroko_ring::format::io_mode::URING_DIRECT;
+    let s = w.stats();
+    assert_eq!(
+        (s.bytes_buffered, s.bytes_in_flight, s.blocks_in_flight),
+        (0, 0, 0)
+    );
+    let mut expect_buffered = 0u64;
+    for i in 0..10u64 {
+        let p = packet(i);
+        w.append(
+            &RecordMeta {
+                ts_ns: i,
+                wire_len: p.len() as u32,
+                ..Default::default()
+            },
+            &[&p],
+        )
+        .unwrap();
+        expect_buffered += kuroko_ring::format::record_len(p.len() as u32) as u64;
+        assert_eq!(w.stats().bytes_buffered, expect_buffered);
+    }
+    w.flush();
+    let s = w.stats();
+    assert_eq!(s.bytes_buffered, 0);
+    assert!(s.blocks_in_flight <= 1 && s.bytes_in_flight <= s.bytes_written);
+    // Many blocks: the in-flight counters stay within what was queued and the pool size.
+    let mut max_blocks = 0;
+    for i in 10..3000u64 {
+        let p = packet(i);
+        w.append(
+            &RecordMeta {
+                ts_ns: i,
+                wire_len: p.len() as u32,
+                ..Default::default()
+            },
+            &[&p],
+        )
+        .unwrap();
+        let s = w.stats();
+        assert!(s.bytes_in_flight <= s.bytes_written);
+        assert!(s.blocks_in_flight <= 10, "{s:?}");
+        assert_eq!(s.blocks_in_flight == 0, s.bytes_in_flight == 0, "{s:?}");
+        assert!(s.bytes_buffered < 64 * 1024);
+        max_blocks = max_blocks.max(s.blocks_in_flight);
+    }
+    if uring {
+        assert!(max_blocks >= 1, "io_uring writes were never seen in flight");
+    } else {
+        assert_eq!(max_blocks, 0, "synchronous writes are never in flight");
+    }
+    w.sync().unwrap();
+    let s = w.stats();
+    assert_eq!(
+        (s.bytes_buffered, s.bytes_in_flight, s.blocks_in_flight),
+        (0, 0, 0)
+    );
+    assert!(s.bytes_written > 0);
+    w.close().unwrap();
+}
+
+#[test]
+fn backlog_counters_auto_io() {
+    backlog(IoPreference::Auto);
+}
+
+#[test]
+fn backlog_counters_pwrite() {
+    backlog(IoPreference::Pwrite);
+}
