@@ -233,6 +233,109 @@ pub mod fake {
             fs::write(d.join("queue/rotational"), "0\n")?;
             Ok(self)
         }
+
+        /// A whole disk (or a stacked device with `slaves`) with the health attributes
+        /// given, its `class/block` and `dev/block/MAJ:MIN` links; see
+        /// [`crate::disk_health`].
+        pub fn block_disk(&self, d: &FakeDisk) -> std::io::Result<&Self> {
+            let dir = self.root.join("block").join(d.name);
+            fs::create_dir_all(&dir)?;
+            self.links(d.name, &dir, d.dev)?;
+            if !d.bare {
+                fs::create_dir_all(dir.join("queue"))?;
+                fs::write(dir.join("size"), format!("{}\n", d.sectors))?;
+                fs::write(dir.join("removable"), "0\n")?;
+                fs::write(dir.join("ro"), if d.read_only { "1\n" } else { "0\n" })?;
+                fs::write(
+                    dir.join("queue/rotational"),
+                    if d.rotational { "1\n" } else { "0\n" },
+                )?;
+            }
+            if let Some(stat) = d.stat {
+                fs::write(dir.join("stat"), format!("{stat}\n"))?;
+            }
+            let dev = dir.join("device");
+            let attrs = [
+                ("model", d.model),
+                ("state", d.state),
+                ("ioerr_cnt", d.ioerr_cnt),
+                ("iotmo_cnt", d.iotmo_cnt),
+            ];
+            for (file, value) in attrs {
+                if let Some(v) = value {
+                    fs::create_dir_all(&dev)?;
+                    fs::write(dev.join(file), format!("{v}\n"))?;
+                }
+            }
+            if let Some(t) = d.temp_millic {
+                let h = dev.join("hwmon/hwmon3");
+                fs::create_dir_all(&h)?;
+                fs::write(h.join("temp1_input"), format!("{t}\n"))?;
+            }
+            if let Some(t) = d.nvme_temp_millic {
+                let h = dev.join("hwmon1");
+                fs::create_dir_all(&h)?;
+                fs::write(h.join("temp1_input"), format!("{t}\n"))?;
+            }
+            if !d.slaves.is_empty() {
+                fs::create_dir_all(dir.join("slaves"))?;
+                for s in d.slaves {
+                    std::os::unix::fs::symlink(
+                        self.root.join("class/block").join(s),
+                        dir.join("slaves").join(s),
+                    )?;
+                }
+            }
+            Ok(self)
+        }
+
+        /// Partition `part` of `disk` (made by [`FakeSys::block_disk`]).
+        pub fn partition(&self, disk: &str, part: &str, dev: (u32, u32)) -> std::io::Result<&Self> {
+            let dir = self.root.join("block").join(disk).join(part);
+            fs::create_dir_all(&dir)?;
+            fs::write(dir.join("partition"), "1\n")?;
+            self.links(part, &dir, dev)?;
+            Ok(self)
+        }
+
+        /// `fs/ext4/DEV/errors_count`.
+        pub fn ext4_errors(&self, dev: &str, errors: u64) -> std::io::Result<&Self> {
+            let d = self.root.join("fs/ext4").join(dev);
+            fs::create_dir_all(&d)?;
+            fs::write(d.join("errors_count"), format!("{errors}\n"))?;
+            Ok(self)
+        }
+
+        fn links(&self, name: &str, dir: &Path, (major, minor): (u32, u32)) -> std::io::Result<()> {
+            fs::create_dir_all(self.root.join("class/block"))?;
+            fs::create_dir_all(self.root.join("dev/block"))?;
+            std::os::unix::fs::symlink(dir, self.root.join("class/block").join(name))?;
+            std::os::unix::fs::symlink(dir, self.root.join(format!("dev/block/{major}:{minor}")))
+        }
+    }
+
+    /// A disk for [`FakeSys::block_disk`]; `None` attributes are not created at all.
+    #[derive(Default)]
+    pub struct FakeDisk<'a> {
+        pub name: &'a str,
+        pub dev: (u32, u32),
+        /// Create nothing but the directory and its links (a disk exposing nothing).
+        pub bare: bool,
+        pub sectors: u64,
+        pub rotational: bool,
+        pub read_only: bool,
+        pub model: Option<&'a str>,
+        pub state: Option<&'a str>,
+        pub ioerr_cnt: Option<&'a str>,
+        pub iotmo_cnt: Option<&'a str>,
+        /// drivetemp style: `device/hwmon/hwmonN/temp1_input`.
+        pub temp_millic: Option<i64>,
+        /// NVMe style: `device/hwmonN/temp1_input`.
+        pub nvme_temp_millic: Option<i64>,
+        /// `/sys/block/X/stat` line.
+        pub stat: Option<&'a str>,
+        /// Members of a stacked device (names under `class/block`).
+        pub slaves: &'a [&'a str],
     }
 }
 

@@ -15,10 +15,12 @@
 
 pub mod check;
 pub mod discover;
+pub mod disk_health;
 pub mod profile;
 
 pub use check::{Mismatch, check};
 pub use discover::Hardware;
+pub use disk_health::{DataDisks, DiskHealth, IoCounters};
 pub use profile::{Profile, ProfileError};
 
 /// The profiles shipped with the firmware, by name.
