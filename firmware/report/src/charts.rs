@@ -5,7 +5,7 @@
 //! Every label goes through [`esc`].
 
 use crate::escape::esc;
-use kuroko_model::finding::{Lang, Risk};
+use kuroko_model::finding::Risk;
 use kuroko_model::units::format_bytes;
 use std::fmt::Write;
 
@@ -193,15 +193,12 @@ pub fn grade_histogram(counts: &[(Risk, usize); 5], title: &str) -> String {
 
 /// The vulnerability × threat matrix: rows vulnerability 3→1, columns threat 1→3, each
 /// cell coloured by its grade and showing how many findings sit there.
-pub fn risk_matrix(m: &[[usize; 3]; 3], lang: Lang) -> String {
+pub fn risk_matrix(m: &[[usize; 3]; 3], vulnerability: &str, threat: &str) -> String {
     let cell = 62.0_f64;
     let (left, top) = (86.0_f64, 34.0_f64);
     let w = left + cell * 3.0 + 10.0;
     let h = top + cell * 3.0 + 44.0;
-    let (vl, tl) = match lang {
-        Lang::Ja => ("脆弱性レベル", "脅威レベル"),
-        Lang::En => ("vulnerability", "threat"),
-    };
+    let (vl, tl) = (esc(vulnerability), esc(threat));
     let mut s = String::new();
     let _ = write!(
         s,
@@ -279,7 +276,7 @@ mod tests {
         assert_eq!(svg.matches("<rect").count(), 8);
 
         let m = [[1, 0, 0], [0, 2, 0], [0, 0, 3]];
-        let svg = risk_matrix(&m, Lang::Ja);
+        let svg = risk_matrix(&m, "脆弱性レベル", "脅威レベル");
         assert_eq!(svg.matches("<rect").count(), 9);
         assert!(svg.contains(">3</text>") && svg.contains("脆弱性レベル"));
     }

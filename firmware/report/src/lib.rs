@@ -30,6 +30,7 @@
 #![forbid(unsafe_code)]
 
 pub mod charts;
+pub mod content;
 pub mod data;
 pub mod environment;
 pub mod error;

@@ -12,9 +12,10 @@
 
 mod sections;
 
+use crate::content;
 use crate::data::ReportData;
 use crate::escape::esc;
-use crate::texts::{SECTION_IDS, section_titles, tr};
+use crate::texts::tr;
 use kuroko_model::finding::Lang;
 
 const STYLE: &str = include_str!("style.css");
@@ -22,11 +23,8 @@ const STYLE: &str = include_str!("style.css");
 /// Renders the whole report.
 pub fn render(data: &ReportData, lang: Lang) -> String {
     let mut out = String::with_capacity(256 * 1024);
-    let title = tr(
-        lang,
-        "フルパケットセキュリティ診断 報告書",
-        "Full-packet security diagnosis report",
-    );
+    let report = content::build(data, lang);
+    let title = report.title;
     out.push_str("<!DOCTYPE html>\n");
     out.push_str(&format!(
         "<html lang=\"{}\"><head><meta charset=\"utf-8\">\
@@ -42,25 +40,26 @@ pub fn render(data: &ReportData, lang: Lang) -> String {
         esc(&data.customer_or_site(lang)),
         STYLE
     ));
-    sections::cover(&mut out, data, lang, title);
-    toc(&mut out, lang);
-    sections::overview(&mut out, data, lang);
-    sections::summary(&mut out, data, lang);
-    sections::environment(&mut out, data, lang);
-    sections::threats(&mut out, data, lang);
-    sections::scenarios(&mut out, data, lang);
-    sections::details(&mut out, data, lang);
+    sections::cover(&mut out, &report.cover, title);
+    toc(&mut out, &report.chapters, lang);
+    for c in &report.chapters {
+        sections::chapter(&mut out, c);
+    }
     out.push_str("</main></body></html>\n");
     out
 }
 
-fn toc(out: &mut String, lang: Lang) {
+fn toc(out: &mut String, chapters: &[content::Chapter], lang: Lang) {
     out.push_str(&format!(
         "<section class=\"toc\"><h2>{}</h2><ol>",
         tr(lang, "目次", "Contents")
     ));
-    for (id, t) in SECTION_IDS.iter().zip(section_titles(lang)) {
-        out.push_str(&format!("<li><a href=\"#{id}\">{}</a></li>", esc(t)));
+    for c in chapters {
+        out.push_str(&format!(
+            "<li><a href=\"#{}\">{}</a></li>",
+            c.id,
+            esc(c.title)
+        ));
     }
     out.push_str("</ol></section>\n");
 }
