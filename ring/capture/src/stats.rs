@@ -2,9 +2,10 @@
 //! and lost, per interface and per cause, readable by any process without talking to it.
 //!
 //! The file holds one fixed `#[repr(C)]` layout of 64-bit atomics ([`layout`]): a header
-//! (magic, version, pid, start time, heartbeat, state) and [`MAX_INTERFACES`] interface
-//! slots. The capture process maps it read-write and updates it lock-free (each counter is
-//! cumulative since the start of the capture and only ever grows); readers map it
+//! (magic, version, pid, start time, heartbeat, state, the store writer's live counters and
+//! backlog) and [`MAX_INTERFACES`] interface slots. The capture process maps it read-write
+//! and updates it lock-free (each counter is cumulative since the start of the capture and
+//! only ever grows; the writer's backlog words are gauges); readers map it
 //! read-only with [`StatsReader`] and copy a consistent-enough [`StatsSnapshot`] out (each
 //! counter is read atomically; counters are not a transaction, so a sum may lag by the
 //! packets of one block).
@@ -54,7 +55,34 @@ pub mod layout {
         pub state: AtomicU64,
         /// Capture threads running.
         pub threads: AtomicU64,
-        pub reserved: [AtomicU64; 8],
+        /// The store writer's gauges (see [`Writer`]), in what were the first seven
+        /// reserved words: pages of older captures have zeros there, which reads as "not
+        /// published", and readers that predate them ignore them, so the version stays 1.
+        pub writer: Writer,
+        pub reserved: [AtomicU64; 1],
+    }
+
+    /// What the capture's segment writer has in hand, published by the store sink on the
+    /// capture thread about once per ring block (and when idle), never per packet.
+    /// One writer per page: captures use one store writer per data directory.
+    #[repr(C)]
+    #[derive(FromBytes, IntoBytes, KnownLayout)]
+    pub struct Writer {
+        /// CLOCK_REALTIME ns of the last publication (Release, written last); 0 = the
+        /// writer publishes nothing (an older capture, or a sink that is not a store).
+        pub updated_ns: AtomicU64,
+        /// Bytes handed to the disk since the capture opened the store (live, unlike the
+        /// store's `writer.state`, which is written when a segment is sealed).
+        pub bytes_written: AtomicU64,
+        pub packets_written: AtomicU64,
+        /// Bytes of block writes queued to the disk and not completed.
+        pub bytes_in_flight: AtomicU64,
+        /// Block writes queued to the disk and not completed.
+        pub blocks_in_flight: AtomicU64,
+        /// Bytes of records appended but not yet queued (the open block).
+        pub bytes_buffered: AtomicU64,
+        /// Size of the writer's buffer pool in bytes; 0 = unknown.
+        pub pool_bytes: AtomicU64,
     }
 
     /// Counters of one interface; all cumulative since the capture started.
@@ -108,6 +136,8 @@ pub mod layout {
     pub const PAGE_FILE_LEN: usize = 4096;
     const _: () = assert!(size_of::<Page>() <= PAGE_FILE_LEN);
     const _: () = assert!(size_of::<Header>() == 16 * 8);
+    const _: () = assert!(size_of::<Writer>() == 7 * 8);
+    const _: () = assert!(std::mem::offset_of!(Header, writer) == 8 * 8);
     const _: () = assert!(size_of::<Interface>() == 24 * 8);
 }
 
@@ -263,6 +293,83 @@ impl StatsPage {
     }
 }
 
+/// The store sink's handle on the writer gauges of its own capture's page.
+///
+/// The engine creates the sinks before the page, so the publisher attaches lazily: to
+/// the page at `DIR/stats/capture.stats` written by this process after the publisher was
+/// made (an older page of an earlier capture is left alone), retrying at most once a
+/// second until it appears. Attaching opens and maps a file (no heap allocation);
+/// publishing is a few relaxed stores.
+pub struct WriterPublisher {
+    path: PathBuf,
+    created_ns: u64,
+    page: Option<SharedPage<Page>>,
+    next_try_ns: u64,
+}
+
+/// How often a publisher without a page looks for it again.
+const ATTACH_RETRY_NS: u64 = 1_000_000_000;
+
+impl WriterPublisher {
+    pub fn new(data_dir: &Path) -> WriterPublisher {
+        WriterPublisher {
+            path: page_path(data_dir),
+            created_ns: crate::sys::process::realtime_ns(),
+            page: None,
+            next_try_ns: 0,
+        }
+    }
+
+    /// Whether the page was found (for tests and diagnostics).
+    pub fn attached(&self) -> bool {
+        self.page.is_some()
+    }
+
+    fn attach(&mut self, now_ns: u64) {
+        if now_ns < self.next_try_ns {
+            return;
+        }
+        self.next_try_ns = now_ns.saturating_add(ATTACH_RETRY_NS);
+        let Ok(file) = OpenOptions::new().read(true).write(true).open(&self.path) else {
+            return;
+        };
+        let Ok(page) = SharedPage::<Page>::map_rw(&file) else {
+            return;
+        };
+        let h = &page.get().header;
+        if h.magic.load(Ordering::Acquire) == layout::STATS_MAGIC
+            && h.version.load(Ordering::Relaxed) == layout::STATS_VERSION
+            && h.pid.load(Ordering::Relaxed) == u64::from(std::process::id())
+            && h.started_ns.load(Ordering::Relaxed) >= self.created_ns
+        {
+            self.page = Some(page);
+        }
+    }
+
+    /// Publishes the writer's figures (`pool_bytes` 0 = unknown).
+    pub fn publish(&mut self, g: &WriterGauges) {
+        let now = crate::sys::process::realtime_ns();
+        if self.page.is_none() {
+            self.attach(now);
+        }
+        let Some(page) = &self.page else {
+            return;
+        };
+        let w = &page.get().header.writer;
+        w.bytes_written.store(g.bytes_written, Ordering::Relaxed);
+        w.packets_written
+            .store(g.packets_written, Ordering::Relaxed);
+        w.bytes_in_flight
+            .store(g.bytes_in_flight, Ordering::Relaxed);
+        w.blocks_in_flight
+            .store(g.blocks_in_flight, Ordering::Relaxed);
+        w.bytes_buffered.store(g.bytes_buffered, Ordering::Relaxed);
+        w.pool_bytes
+            .store(g.pool_bytes.unwrap_or(0), Ordering::Relaxed);
+        w.updated_ns.store(now.max(1), Ordering::Release);
+    }
+}
+
 /// Adds `v` to a counter (no-op for 0, to spare the cache line).
 #[inline]
 pub(crate) fn add(c: &AtomicU64, v: u64) {
@@ -333,6 +440,38 @@ pub struct StatsSnapshot {
     pub state: CaptureState,
     pub threads: u64,
     pub interfaces: Vec<InterfaceStats>,
+    /// The store writer's gauges; `None` when the capture's sink does not publish them
+    /// (pages written before they existed).
+    pub writer: Option<WriterGauges>,
+}
+
+/// The store writer's live counters and backlog, as published on the page.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct WriterGauges {
+    /// CLOCK_REALTIME ns of the publication (about once per ring block and when idle;
+    /// older than the heartbeat when the capture thread is stuck in a write).
+    pub updated_ns: u64,
+    /// Since the capture opened the store.
+    pub bytes_written: u64,
+    pub packets_written: u64,
+    pub bytes_in_flight: u64,
+    pub blocks_in_flight: u64,
+    pub bytes_buffered: u64,
+    /// Size of the writer's buffer pool, when the writer says.
+    pub pool_bytes: Option<u64>,
+}
+
+impl WriterGauges {
+    /// Bytes accepted from the capture and not yet on the disk.
+    pub fn backlog_bytes(&self) -> u64 {
+        self.bytes_in_flight.saturating_add(self.bytes_buffered)
+    }
+    /// The backlog as a share of the buffer pool (0..=1), when the pool size is known.
+    pub fn pool_fraction(&self) -> Option<f64> {
+        self.pool_bytes
+            .filter(|p| *p > 0)
+            .map(|p| (self.backlog_bytes() as f64 / p as f64).min(1.0))
+    }
 }
 
 /// Heartbeats older than this mean the capture process is gone (it updates every 250 ms).
@@ -446,6 +585,17 @@ impl StatsReader {
             layout::STATE_FAILED => CaptureState::Failed,
             other => CaptureState::Unknown(other),
         };
+        let w = &h.writer;
+        let updated_ns = w.updated_ns.load(Ordering::Acquire);
+        let writer = (updated_ns != 0).then(|| WriterGauges {
+            updated_ns,
+            bytes_written: ld(&w.bytes_written),
+            packets_written: ld(&w.packets_written),
+            bytes_in_flight: ld(&w.bytes_in_flight),
+            blocks_in_flight: ld(&w.blocks_in_flight),
+            bytes_buffered: ld(&w.bytes_buffered),
+            pool_bytes: Some(ld(&w.pool_bytes)).filter(|p| *p != 0),
+        });
         StatsSnapshot {
             pid: ld(&h.pid) as u32,
             started_ns: ld(&h.started_ns),
@@ -453,6 +603,7 @@ impl StatsReader {
             state,
             threads: ld(&h.threads),
             interfaces,
+            writer,
         }
     }
 }
@@ -496,6 +647,87 @@ mod tests {
         );
         assert!(s1.is_live(crate::sys::process::realtime_ns()));
         assert!(!s1.is_live(s1.heartbeat_ns + STALE_AFTER_NS + 1));
+    }
+
+    #[test]
+    fn layout_words_stay_where_older_readers_expect_them() {
+        use layout::{Header, Interface, Page, Writer};
+        use std::mem::offset_of;
+        // Version-1 words before the writer gauges, and the interface slots, unchanged.
+        assert_eq!(offset_of!(Header, magic), 0);
+        assert_eq!(offset_of!(Header, threads), 7 * 8);
+        assert_eq!(offset_of!(Header, writer), 8 * 8);
+        assert_eq!(offset_of!(Writer, updated_ns), 0);
+        assert_eq!(offset_of!(Writer, pool_bytes), 6 * 8);
+        assert_eq!(offset_of!(Header, reserved), 15 * 8);
+        assert_eq!(offset_of!(Page, interfaces), 16 * 8);
+        assert_eq!(offset_of!(Interface, last_packet_ns), 17 * 8);
+        assert_eq!(layout::STATS_VERSION, 1);
+    }
+
+    #[test]
+    fn a_page_without_writer_gauges_reads_as_not_published() {
+        // What a capture built before the gauges leaves: zeros in those words.
+        let dir = tempfile::tempdir().unwrap();
+        let _w = StatsPage::create(dir.path(), &[("eth0".into(), 2)]).unwrap();
+        let s = StatsReader::open(dir.path()).unwrap().snapshot();
+        assert_eq!(s.writer, None);
+    }
+
+    #[test]
+    fn publisher_attaches_to_its_own_new_page_only() {
+        let dir = tempfile::tempdir().unwrap();
+        // A page from an earlier capture of this process: not ours.
+        let old = StatsPage::create(dir.path(), &[("eth0".into(), 2)]).unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(2));
+        let mut p = WriterPublisher::new(dir.path());
+        let g = WriterGauges {
+            updated_ns: 0,
+            bytes_written: 4096,
+            packets_written: 3,
+            bytes_in_flight: 8192,
+            blocks_in_flight: 2,
+            bytes_buffered: 100,
+            pool_bytes: Some(65536),
+        };
+        p.publish(&g);
+        assert!(!p.attached());
+        drop(old);
+        assert_eq!(
+            StatsReader::open(dir.path()).unwrap().snapshot().writer,
+            None
+        );
+        // The capture's page appears; the next try (a second later) finds it.
+        let _page = StatsPage::create(dir.path(), &[("eth0".into(), 2)]).unwrap();
+        p.next_try_ns = 0;
+        p.publish(&g);
+        assert!(p.attached());
+        let got = StatsReader::open(dir.path())
+            .unwrap()
+            .snapshot()
+            .writer
+            .unwrap();
+        assert!(got.updated_ns > 0);
+        assert_eq!(
+            got,
+            WriterGauges {
+                updated_ns: got.updated_ns,
+                ..g
+            }
+        );
+        assert_eq!(got.backlog_bytes(), 8292);
+        assert_eq!(got.pool_fraction(), Some(8292.0 / 65536.0));
+        // A pool of unknown size reads as None, not 0.
+        p.publish(&WriterGauges {
+            pool_bytes: None,
+            ..g
+        });
+        let got = StatsReader::open(dir.path())
+            .unwrap()
+            .snapshot()
+            .writer
+            .unwrap();
+        assert_eq!((got.pool_bytes, got.pool_fraction()), (None, None));
     }
 
     #[test]

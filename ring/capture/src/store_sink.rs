@@ -4,6 +4,12 @@
 //! the capture path) behind a ~20-byte record header; when every buffer is in flight the
 //! store answers `Backpressure` and the engine counts the packet under that cause.
 //!
+//! [`StoreSink::publishing_to`] publishes the writer's live counters and backlog on the
+//! capture's stats page ([`crate::stats::layout::Writer`]): after every
+//! [`PUBLISH_EVERY_BYTES`] of records appended (about one ring block), on every `poll` and
+//! `flush` (the engine's idle and stalled paths) and at close. Never per packet: the hot
+//! path only adds the record's length to a counter.
+//!
 //! [`StoreSink::with_rate_limit`] caps the bytes the sink accepts per second (a token bucket
 //! refilled from the monotonic clock; no allocation, no syscall beyond the vDSO clock).
 //! Packets above the cap are refused as backpressure, exactly as a disk that slow would
@@ -15,6 +21,7 @@ use kuroko_ring::format::record_flags;
 use kuroko_ring::{AppendError, RecordMeta, SegmentWriter, StoreError, WriterStats};
 
 use crate::sink::{Appended, PacketMeta, RecordSink};
+use crate::stats::{WriterGauges, WriterPublisher};
 use crate::sys::process::monotonic_ns;
 
 /// A token bucket of bytes.
@@ -45,12 +52,19 @@ impl RateLimit {
     }
 }
 
+/// Record bytes appended between two publications of the writer's gauges: the capture's
+/// default ring block (1 MiB), so at most a few publications per block.
+pub const PUBLISH_EVERY_BYTES: u64 = 1 << 20;
+
 /// A segment writer feeding on captured frames.
 pub struct StoreSink {
     writer: Option<SegmentWriter>,
     limit: Option<RateLimit>,
     /// Counters of the writer when it was closed.
     pub final_stats: Option<WriterStats>,
+    gauges: Option<WriterPublisher>,
+    /// Record bytes appended since the last publication.
+    unpublished: u64,
 }
 
 impl StoreSink {
@@ -60,7 +74,26 @@ impl StoreSink {
             writer: Some(writer),
             limit: None,
             final_stats: None,
+            gauges: None,
+            unpublished: 0,
         }
+    }
+
+    /// Publishes the writer's live counters and backlog on the stats page of the capture
+    /// (in this process) writing to `data_dir`.
+    pub fn publishing_to(mut self, data_dir: &std::path::Path) -> StoreSink {
+        self.gauges = Some(WriterPublisher::new(data_dir));
+        self
+    }
+
+    fn publish(&mut self) {
+        self.unpublished = 0;
+        let (Some(p), Some(w)) = (&mut self.gauges, &self.writer) else {
+            return;
+        };
+        let mut g = gauges(&w.stats());
+        g.pool_bytes = pool_bytes(w);
+        p.publish(&g);
     }
 
     /// Accepts at most `bytes_per_sec` of record bytes per second (burst: 1/10 s worth).
@@ -86,11 +119,11 @@ impl RecordSink for StoreSink {
     type Error = StoreError;
 
     fn append(&mut self, meta: &PacketMeta, parts: &[&[u8]]) -> Result<Appended, StoreError> {
-        if let Some(l) = &mut self.limit {
-            let len: usize = parts.iter().map(|p| p.len()).sum();
-            if !l.take(len as u64) {
-                return Ok(Appended::Backpressure);
-            }
+        let len: u64 = parts.iter().map(|p| p.len() as u64).sum();
+        if let Some(l) = &mut self.limit
+            && !l.take(len)
+        {
+            return Ok(Appended::Backpressure);
         }
         let mut flags = 0;
         if meta.vlan_restored {
@@ -106,7 +139,13 @@ impl RecordSink for StoreSink {
             flags,
         };
         match self.writer()?.append(&rec, parts) {
-            Ok(()) => Ok(Appended::Stored),
+            Ok(()) => {
+                self.unpublished += len;
+                if self.unpublished >= PUBLISH_EVERY_BYTES {
+                    self.publish();
+                }
+                Ok(Appended::Stored)
+            }
             Err(AppendError::Backpressure) => Ok(Appended::Backpressure),
             Err(AppendError::TooLarge { max, .. }) => Ok(Appended::TooLarge { max }),
             Err(AppendError::Store(e)) => Err(e),
@@ -115,25 +154,119 @@ impl RecordSink for StoreSink {
 
     fn poll(&mut self) -> Result<(), StoreError> {
         self.writer()?.poll();
+        self.publish();
         Ok(())
     }
 
     fn flush(&mut self) -> Result<(), StoreError> {
         self.writer()?.flush();
+        self.publish();
         Ok(())
     }
 
     fn close(&mut self) -> Result<(), StoreError> {
         if let Some(w) = self.writer.take() {
-            self.final_stats = Some(w.close()?);
+            let pool = pool_bytes(&w);
+            let last = w.close()?;
+            if let Some(p) = &mut self.gauges {
+                // Everything is on the disk now: the backlog is empty.
+                let mut g = gauges(&last);
+                (g.bytes_in_flight, g.blocks_in_flight, g.bytes_buffered) = (0, 0, 0);
+                g.pool_bytes = pool;
+                p.publish(&g);
+            }
+            self.final_stats = Some(last);
         }
         Ok(())
     }
 }
 
+/// The page's figures from the writer's.
+fn gauges(s: &WriterStats) -> WriterGauges {
+    WriterGauges {
+        updated_ns: 0,
+        bytes_written: s.bytes_written,
+        packets_written: s.packets_written,
+        bytes_in_flight: s.bytes_in_flight,
+        blocks_in_flight: s.blocks_in_flight,
+        bytes_buffered: s.bytes_buffered,
+        pool_bytes: None,
+    }
+}
+
+/// Size of the writer's buffer pool: not exposed by the writer yet.
+fn pool_bytes(_w: &SegmentWriter) -> Option<u64> {
+    None
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::stats::{StatsPage, StatsReader};
+
+    fn meta(i: u64) -> PacketMeta {
+        PacketMeta {
+            ts_ns: 1_000_000_000 + i,
+            interface: 0,
+            wire_len: 1000,
+            hardware_timestamp: false,
+            vlan_restored: false,
+        }
+    }
+
+    #[test]
+    fn the_writer_gauges_reach_the_stats_page() {
+        let dir = tempfile::tempdir().unwrap();
+        let opts = kuroko_ring::StoreOptions {
+            budget: 8 * 1024 * 1024 + kuroko_ring::META_RESERVE,
+            segment_size: 1024 * 1024,
+            chunk_size: 256 * 1024,
+            nonblocking: true,
+            ..Default::default()
+        };
+        let w = SegmentWriter::open(dir.path(), &opts).unwrap();
+        // As the engine does it: the sink first, then the page.
+        let mut sink = StoreSink::new(w).publishing_to(dir.path());
+        let _page = StatsPage::create(dir.path(), &[("eth0".into(), 2)]).unwrap();
+        let reader = StatsReader::open(dir.path()).unwrap();
+        let frame = [0x5au8; 1000];
+        let mut stored = 0u64;
+        // Fewer bytes than PUBLISH_EVERY_BYTES: nothing is published by appends alone.
+        for i in 0..100 {
+            if sink.append(&meta(i), &[&frame]).unwrap() == Appended::Stored {
+                stored += 1;
+            }
+        }
+        assert_eq!(reader.snapshot().writer, None);
+        sink.poll().unwrap();
+        let g = reader.snapshot().writer.expect("published on poll");
+        assert_eq!(g.packets_written, stored);
+        assert!(
+            g.bytes_buffered + g.bytes_written > 0,
+            "{g:?}: 100 records are buffered or written"
+        );
+        // Past PUBLISH_EVERY_BYTES, appends publish on their own.
+        let before = g.packets_written;
+        let mut n = 0;
+        while n < 2 * PUBLISH_EVERY_BYTES / 1000 {
+            if sink.append(&meta(1000 + n), &[&frame]).unwrap() == Appended::Stored {
+                stored += 1;
+            } else {
+                sink.poll().unwrap();
+            }
+            n += 1;
+        }
+        let g = reader.snapshot().writer.unwrap();
+        assert!(g.packets_written > before, "{g:?}");
+        assert!(g.packets_written <= stored);
+        sink.close().unwrap();
+        let last = reader.snapshot().writer.unwrap();
+        let fin = sink.final_stats.unwrap();
+        assert_eq!(last.packets_written, stored);
+        assert_eq!(last.bytes_written, fin.bytes_written);
+        assert_eq!(last.backlog_bytes(), 0);
+        assert_eq!(last.blocks_in_flight, 0);
+    }
 
     #[test]
     fn rate_limit_refuses_beyond_the_burst() {

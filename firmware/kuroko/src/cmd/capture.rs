@@ -122,7 +122,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let capture = Capture::start(&opts, &data, |_| {
         let mut w = SegmentWriter::open(&data, &store_opts)?;
         w.set_interfaces(&ifaces);
-        let s = StoreSink::new(w);
+        let s = StoreSink::new(w).publishing_to(&data);
         Ok::<_, kuroko_ring::StoreError>(match rate {
             Some(r) => s.with_rate_limit(r),
             None => s,
