@@ -55,3 +55,28 @@ pub fn is_root() -> bool {
         })
         .unwrap_or(false)
 }
+
+/// Runs `f` up to four times, waiting 10, 30 and 60 s between tries (package mirrors and
+/// PyPI have bad minutes); returns the last error, naming `what`.
+pub fn retry<T>(what: &str, mut f: impl FnMut() -> anyhow::Result<T>) -> anyhow::Result<T> {
+    let delays = [10u64, 30, 60];
+    let mut attempt = 0;
+    loop {
+        match f() {
+            Ok(v) => return Ok(v),
+            Err(e) if attempt < delays.len() => {
+                eprintln!(
+                    "{what} failed ({e:#}); retrying in {} s (try {} of {})",
+                    delays[attempt],
+                    attempt + 2,
+                    delays.len() + 1
+                );
+                std::thread::sleep(std::time::Duration::from_secs(delays[attempt]));
+                attempt += 1;
+            }
+            Err(e) => {
+                return Err(e).with_context(|| format!("{what} failed {} times", delays.len() + 1));
+            }
+        }
+    }
+}
