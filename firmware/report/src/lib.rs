@@ -10,8 +10,9 @@
 //!
 //! How it fits: the caller (the `kuroko` binary) gathers the inputs — findings, the session
 //! log, store status, the configuration and the consultant's `site.toml` — into a
-//! [`ReportData`] once; both renderers read only that, so the HTML, the PDF and both
-//! languages always show the same numbers.
+//! [`ReportData`] once; [`content::build`] turns it into the report's chapters, texts and
+//! numbers in one language, and both renderers only draw that content, so the HTML and the
+//! PDF say the same things and both languages show the same numbers.
 //!
 //! Invariants:
 //! - Every string that came off the wire or out of a finding is HTML-escaped before it

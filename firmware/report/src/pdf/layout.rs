@@ -15,6 +15,9 @@ pub const MARGIN_X: f32 = 48.0;
 pub const MARGIN_TOP: f32 = 50.0;
 pub const MARGIN_BOTTOM: f32 = 56.0;
 pub const CONTENT_W: f32 = PAGE_W - 2.0 * MARGIN_X;
+/// Table text size and cell padding, in points.
+pub const TABLE_TEXT: f32 = 8.5;
+pub const TABLE_PAD: f32 = 4.0;
 
 /// An RGB colour.
 pub type Rgb = (u8, u8, u8);
@@ -148,16 +151,6 @@ pub enum Op {
 pub struct Col {
     pub share: f32,
     pub right: bool,
-}
-
-pub fn cols(shares: &[f32]) -> Vec<Col> {
-    shares
-        .iter()
-        .map(|&share| Col {
-            share,
-            right: false,
-        })
-        .collect()
 }
 
 /// A table cell: plain text, optionally with a grade badge colour.
@@ -320,9 +313,9 @@ impl Doc {
 
     /// A table with a navy header repeated on every page it spans.
     pub fn table(&mut self, cols: &[Col], header: &[&str], rows: Vec<Vec<Cell>>) {
-        let size = 8.5;
+        let size = TABLE_TEXT;
         let lh = size * 1.45;
-        let pad = 4.0;
+        let pad = TABLE_PAD;
         let total: f32 = cols.iter().map(|c| c.share).sum::<f32>().max(0.0001);
         let widths: Vec<f32> = cols.iter().map(|c| CONTENT_W * c.share / total).collect();
         let draw_header = |d: &mut Doc| {
@@ -384,13 +377,13 @@ impl Doc {
     }
 
     /// Key-value rows.
-    pub fn kv(&mut self, rows: &[(&str, String)]) {
+    pub fn kv(&mut self, rows: &[(String, String)]) {
         let cells = rows
             .iter()
             .map(|(k, v)| {
                 vec![
                     Cell {
-                        text: k.to_string(),
+                        text: k.clone(),
                         fill: Some(BAND),
                         color: NAVY,
                     },
@@ -398,7 +391,11 @@ impl Doc {
                 ]
             })
             .collect();
-        self.table(&cols(&[0.32, 0.68]), &["", ""], cells);
+        let cols = [0.32, 0.68].map(|share| Col {
+            share,
+            right: false,
+        });
+        self.table(&cols, &["", ""], cells);
     }
 
     /// Horizontal bars: label, value, shown text, colour.

@@ -4,8 +4,8 @@
 //! page breaking is plain arithmetic and the krilla calls are all in one place. The font
 //! comes from a Debian package installed on the appliance (`fonts-ipaexfont-gothic`),
 //! found at run time; without it the command fails with a message naming the package.
-//! The PDF shows the same chapters and numbers as the HTML, with a simpler layout: tables,
-//! bar charts and the risk matrix drawn with PDF primitives.
+//! The PDF draws the same content as the HTML ([`crate::content`]), with a simpler layout:
+//! tables, bar charts and the risk matrix drawn with PDF primitives.
 
 mod layout;
 mod sections;
@@ -62,7 +62,7 @@ pub fn render(data: &ReportData, lang: Lang, font_path: &Path) -> Result<Vec<u8>
         });
     }
     let mut doc = layout::Doc::new(metrics);
-    sections::build(&mut doc, data, lang);
+    sections::build(&mut doc, &crate::content::build(data, lang));
     let pages = doc.finish(data, lang);
     layout::emit(&pages, bytes, font_path)
 }
