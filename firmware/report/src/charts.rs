@@ -40,18 +40,22 @@ pub struct StackedBar {
     pub values: Vec<u64>,
 }
 
+/// The tallest stack, at least 1 (the scale of a stacked chart).
+pub fn stacked_max(bars: &[StackedBar]) -> u64 {
+    bars.iter()
+        .map(|b| b.values.iter().sum::<u64>())
+        .max()
+        .unwrap_or(0)
+        .max(1)
+}
+
 /// A stacked bar chart (traffic by protocol over time). `series` names the stack layers.
 pub fn stacked_bars(bars: &[StackedBar], series: &[String], title: &str) -> String {
     let (w, h) = (760.0_f64, 300.0_f64);
     let (left, right, top, bottom) = (70.0, 150.0, 30.0, 50.0);
     let pw = w - left - right;
     let ph = h - top - bottom;
-    let max = bars
-        .iter()
-        .map(|b| b.values.iter().sum::<u64>())
-        .max()
-        .unwrap_or(0)
-        .max(1);
+    let max = stacked_max(bars);
     let mut s = String::new();
     let _ = write!(
         s,

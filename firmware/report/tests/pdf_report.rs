@@ -137,3 +137,82 @@ fn hostile_and_unprintable_text_never_breaks_the_pdf() {
         assert!(bytes.starts_with(b"%PDF"));
     }
 }
+
+/// Both documents draw one content: every heading, paragraph, key/value row and number
+/// of the content is in the HTML (escaped) and in the PDF's text, in both languages.
+#[test]
+fn html_and_pdf_show_the_same_content() {
+    use kuroko_report::content::{self, Block, Cell, Table};
+    fn texts(bs: &[Block], out: &mut Vec<String>) {
+        let table = |t: &Table, out: &mut Vec<String>| {
+            for row in &t.rows {
+                for c in row {
+                    if let Cell::Number(s) | Cell::Code(s) = c {
+                        out.push(s.clone());
+                    }
+                }
+            }
+        };
+        for b in bs {
+            match b {
+                Block::Heading(s)
+                | Block::Subheading(s)
+                | Block::Para(s)
+                | Block::Muted(s)
+                | Block::Alert(s) => out.push(s.clone()),
+                Block::KeyValues(rows) => {
+                    for (k, v) in rows {
+                        out.push(k.clone());
+                        out.push(v.clone());
+                    }
+                }
+                Block::Table(t) => table(t, out),
+                Block::Reasoning(items) => {
+                    for i in items {
+                        texts(&i.blocks, out);
+                    }
+                }
+                Block::Finding(f) => {
+                    out.push(f.title.clone());
+                    texts(&f.blocks, out);
+                }
+                Block::Mail(m) => {
+                    for t in &m.tables {
+                        table(t, out);
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    let squeeze = |s: &str| s.split_whitespace().collect::<String>();
+    let dir = tempfile::tempdir().unwrap();
+    common::build(dir.path());
+    let mut c = Config::default();
+    c.site.customer = "株式会社サンプル".into();
+    let (data, _) = inputs::gather(dir.path(), &c, StoreSummary::default()).unwrap();
+    let font = pdf::find_font(None).expect("install fonts-ipaexfont-gothic");
+    let keep = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("report-same-content");
+    std::fs::create_dir_all(&keep).unwrap();
+    for (lang, code) in [(Lang::Ja, "ja"), (Lang::En, "en")] {
+        let report = content::build(&data, lang);
+        let mut want = Vec::new();
+        for ch in &report.chapters {
+            want.push(ch.title.to_string());
+            texts(&ch.blocks, &mut want);
+        }
+        assert!(want.len() > 200, "{code}: {} strings", want.len());
+        let html = kuroko_report::html::render(&data, lang);
+        let path = keep.join(format!("{code}.pdf"));
+        std::fs::write(&path, pdf::render(&data, lang, &font).unwrap()).unwrap();
+        let out = tool("pdftotext").arg(&path).arg("-").output().unwrap();
+        let text = squeeze(&String::from_utf8(out.stdout).unwrap());
+        for w in &want {
+            assert!(
+                html.contains(&kuroko_report::escape::esc(w)),
+                "{code}: `{w}` not in the HTML"
+            );
+            assert!(text.contains(&squeeze(w)), "{code}: `{w}` not in the PDF");
+        }
+    }
+}

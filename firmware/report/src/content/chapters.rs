@@ -1,7 +1,9 @@
 //! The chapters' content, in the order of the service's report outline. Wording follows
 //! the service's sample report; numbers come from [`ReportData`] only.
 
-use super::{Bar, Block, Cell, Column, Cover, Figure, MailView, ReasonItem, Table, TableStyle};
+use super::{
+    Bar, Block, Cell, Column, Cover, Figure, FindingView, MailView, ReasonItem, Table, TableStyle,
+};
 use crate::charts;
 use crate::data::{GradedFinding, MAX_EVIDENCE_ROWS, OverrideSource, ReportData};
 use crate::environment::Direction;
@@ -33,12 +35,27 @@ fn or_dash(s: &str) -> String {
     }
 }
 
-fn kv(rows: &[(&str, String)]) -> Block {
-    Block::KeyValues(
-        rows.iter()
-            .map(|(k, v)| (k.to_string(), v.clone()))
-            .collect(),
-    )
+/// Key/value rows, the keys given in both languages.
+struct Facts {
+    lang: Lang,
+    rows: Vec<(String, String)>,
+}
+
+impl Facts {
+    fn new(lang: Lang) -> Facts {
+        Facts {
+            lang,
+            rows: Vec::new(),
+        }
+    }
+    fn row(mut self, ja: &'static str, en: &'static str, value: impl Into<String>) -> Facts {
+        self.rows
+            .push((tr(self.lang, ja, en).to_string(), value.into()));
+        self
+    }
+    fn block(self) -> Block {
+        Block::KeyValues(self.rows)
+    }
 }
 
 fn heading(n: &str, title: &str) -> Block {
@@ -47,6 +64,14 @@ fn heading(n: &str, title: &str) -> Block {
 
 fn para(s: &str) -> Block {
     Block::Para(s.to_string())
+}
+
+fn muted(s: &str) -> Block {
+    Block::Muted(s.to_string())
+}
+
+fn sub(s: &str) -> Block {
+    Block::Subheading(s.to_string())
 }
 
 fn table(columns: Vec<Column>, rows: Vec<Vec<Cell>>) -> Block {
@@ -78,16 +103,12 @@ pub fn cover(d: &ReportData, lang: Lang) -> Cover {
     if lang == Lang::Ja && !d.customer.trim().is_empty() {
         addressee.push_str(" 御中");
     }
-    let mut facts = vec![
-        (tr(lang, "診断対象", "Site"), or_dash(&d.site_name)),
-        (tr(lang, "診断期間", "Period"), period_text(d, lang)),
-        (
-            tr(lang, "報告書作成日", "Issued"),
-            d.local_date(d.generated),
-        ),
-    ];
+    let mut facts = Facts::new(lang)
+        .row("診断対象", "Site", or_dash(&d.site_name))
+        .row("診断期間", "Period", period_text(d, lang))
+        .row("報告書作成日", "Issued", d.local_date(d.generated));
     if !d.analyst.trim().is_empty() {
-        facts.push((tr(lang, "作成者", "Prepared by"), d.analyst.clone()));
+        facts = facts.row("作成者", "Prepared by", d.analyst.clone());
     }
     Cover {
         confidential: tr(lang, "社外秘 / CONFIDENTIAL", "CONFIDENTIAL"),
@@ -97,7 +118,7 @@ pub fn cover(d: &ReportData, lang: Lang) -> Cover {
             "Network diagnosis by full-packet analysis with the Kuroko network blackbox",
         ),
         addressee,
-        facts: facts.into_iter().map(|(k, v)| (k.to_string(), v)).collect(),
+        facts: facts.rows,
     }
 }
 
@@ -108,6 +129,7 @@ pub fn overview(d: &ReportData, lang: Lang) -> Vec<Block> {
         .map(|n| n.to_string())
         .collect::<Vec<_>>()
         .join(", ");
+    let appliance = format!("Kuroko network blackbox {}", env!("CARGO_PKG_VERSION"));
     let s = &d.store;
     let analyzed = match (s.analyzed_to, s.analyzer_lag_secs) {
         (Some(t), Some(lag)) if lag > 0.5 => format!(
@@ -135,56 +157,34 @@ pub fn overview(d: &ReportData, lang: Lang) -> Vec<Block> {
             "For this diagnosis the Kuroko network blackbox was attached to a mirror port of the network under review. It recorded every packet of internal and outbound traffic, decoded the protocols, reconstructed files and mails, and ran threat detections; each threat found was scored on two factors, vulnerability and threat.",
         )),
         heading("1.2", tr(lang, "実施概要", "Engagement")),
-        kv(&[
-            (tr(lang, "お客様名", "Customer"), or_dash(&d.customer)),
-            (tr(lang, "診断対象", "Site"), or_dash(&d.site_name)),
-            (tr(lang, "診断期間", "Period"), period_text(d, lang)),
-            (
-                tr(lang, "タイムゾーン", "Time zone"),
-                d.timezone.name().to_string(),
-            ),
-            (tr(lang, "内部ネットワーク", "Internal networks"), nets),
-            (
-                tr(lang, "利用機器", "Appliance"),
-                format!("Kuroko network blackbox {}", env!("CARGO_PKG_VERSION")),
-            ),
-            (
-                tr(lang, "報告書作成日時", "Generated"),
-                d.local_time(d.generated),
-            ),
-        ]),
+        Facts::new(lang)
+            .row("お客様名", "Customer", or_dash(&d.customer))
+            .row("診断対象", "Site", or_dash(&d.site_name))
+            .row("診断期間", "Period", period_text(d, lang))
+            .row("タイムゾーン", "Time zone", d.timezone.name())
+            .row("内部ネットワーク", "Internal networks", nets)
+            .row("利用機器", "Appliance", appliance)
+            .row("報告書作成日時", "Generated", d.local_time(d.generated))
+            .block(),
         heading("1.3", tr(lang, "収集統計", "Capture statistics")),
-        kv(&[
-            (
-                tr(lang, "保存パケット数", "Packets stored"),
-                opt_num(s.packets, lang),
-            ),
-            (
-                tr(lang, "保存データ量", "Bytes stored"),
-                opt_bytes(s.bytes, lang),
-            ),
-            (
-                tr(lang, "取りこぼしパケット数", "Packets dropped"),
+        Facts::new(lang)
+            .row("保存パケット数", "Packets stored", opt_num(s.packets, lang))
+            .row("保存データ量", "Bytes stored", opt_bytes(s.bytes, lang))
+            .row(
+                "取りこぼしパケット数",
+                "Packets dropped",
                 opt_num(s.drops, lang),
-            ),
-            (tr(lang, "解析済み範囲", "Analyzed up to"), analyzed),
-            (
-                tr(lang, "解析セッション数", "Sessions analyzed"),
-                num(d.env.sessions),
-            ),
-            (
-                tr(lang, "解析パケット数", "Packets in sessions"),
-                num(d.env.packets),
-            ),
-            (
-                tr(lang, "解析通信量 (ペイロード)", "Payload analyzed"),
+            )
+            .row("解析済み範囲", "Analyzed up to", analyzed)
+            .row("解析セッション数", "Sessions analyzed", num(d.env.sessions))
+            .row("解析パケット数", "Packets in sessions", num(d.env.packets))
+            .row(
+                "解析通信量 (ペイロード)",
+                "Payload analyzed",
                 format_bytes(d.env.bytes),
-            ),
-            (
-                tr(lang, "検出脅威数", "Findings"),
-                num(d.findings.len() as u64),
-            ),
-        ]),
+            )
+            .row("検出脅威数", "Findings", num(d.findings.len() as u64))
+            .block(),
     ]
 }
 
@@ -551,40 +551,41 @@ pub fn environment(d: &ReportData, lang: Lang) -> Vec<Block> {
         }
         _ => unknown(lang),
     };
-    b.push(kv(&[
-        (
-            tr(lang, "パケット保存領域の使用量", "Packet store used"),
-            opt_bytes(s.disk_used, lang),
-        ),
-        (
-            tr(lang, "パケット保存領域の上限", "Packet store budget"),
-            opt_bytes(s.disk_budget, lang),
-        ),
-        (
-            tr(lang, "再構築ファイルの使用量", "Reconstructed files"),
-            opt_bytes(s.files_bytes, lang),
-        ),
-        (
-            tr(lang, "ファイルシステム容量", "File system size"),
-            opt_bytes(s.fs_total, lang),
-        ),
-        (
-            tr(lang, "ファイルシステム空き容量", "File system free"),
-            opt_bytes(s.fs_free, lang),
-        ),
-        (
-            tr(lang, "セグメント数", "Segments"),
-            opt_num(s.segments, lang),
-        ),
-        (
-            tr(
-                lang,
+    b.push(
+        Facts::new(lang)
+            .row(
+                "パケット保存領域の使用量",
+                "Packet store used",
+                opt_bytes(s.disk_used, lang),
+            )
+            .row(
+                "パケット保存領域の上限",
+                "Packet store budget",
+                opt_bytes(s.disk_budget, lang),
+            )
+            .row(
+                "再構築ファイルの使用量",
+                "Reconstructed files",
+                opt_bytes(s.files_bytes, lang),
+            )
+            .row(
+                "ファイルシステム容量",
+                "File system size",
+                opt_bytes(s.fs_total, lang),
+            )
+            .row(
+                "ファイルシステム空き容量",
+                "File system free",
+                opt_bytes(s.fs_free, lang),
+            )
+            .row("セグメント数", "Segments", opt_num(s.segments, lang))
+            .row(
                 "保存期間 (最古〜最新のパケット)",
                 "Retention (oldest to newest packet)",
-            ),
-            retention,
-        ),
-    ]));
+                retention,
+            )
+            .block(),
+    );
     b
 }
 
@@ -660,18 +661,14 @@ pub fn scenarios(d: &ReportData, lang: Lang) -> Vec<Block> {
             i + 1,
             texts::scenario_name(lang, s.category)
         )));
-        b.push(Block::Muted(
-            texts::scenario_story(lang, s.category).to_string(),
-        ));
+        b.push(muted(texts::scenario_story(lang, s.category)));
         b.push(Block::RiskBox {
             label: tr(lang, "リスク値", "Risk"),
             risk: s.risk,
             vulnerability: s.vulnerability,
             threat: s.threat,
         });
-        b.push(Block::Subheading(
-            tr(lang, "評価の根拠", "Reasoning").to_string(),
-        ));
+        b.push(sub(tr(lang, "評価の根拠", "Reasoning")));
         b.push(Block::Reasoning(
             s.findings
                 .iter()
@@ -696,9 +693,7 @@ pub fn scenarios(d: &ReportData, lang: Lang) -> Vec<Block> {
                 })
                 .collect(),
         ));
-        b.push(Block::Subheading(
-            tr(lang, "対応策", "Countermeasures").to_string(),
-        ));
+        b.push(sub(tr(lang, "対応策", "Countermeasures")));
         b.push(Block::Numbered(s.countermeasures.clone()));
     }
     b
@@ -711,14 +706,11 @@ fn reasoning(f: &GradedFinding, lang: Lang) -> Vec<Block> {
         b.push(para(t.reasoning));
     }
     if !f.finding.signals.is_empty() {
-        b.push(Block::Muted(
-            tr(
-                lang,
-                "検知の根拠となった通信の特徴:",
-                "What the traffic showed:",
-            )
-            .to_string(),
-        ));
+        b.push(muted(tr(
+            lang,
+            "検知の根拠となった通信の特徴:",
+            "What the traffic showed:",
+        )));
         b.push(Block::Bullets(f.finding.signals.clone()));
     }
     b
@@ -833,51 +825,43 @@ pub fn details(d: &ReportData, lang: Lang) -> Vec<Block> {
 
 fn finding_detail(d: &ReportData, g: &GradedFinding, lang: Lang) -> Block {
     let f = &g.finding;
-    let mut b = vec![kv(&[
-        (
-            tr(lang, "区分", "Category"),
-            f.category.title(lang).to_string(),
-        ),
-        (tr(lang, "検知ルール", "Rule"), f.rule.clone()),
-        ("ID", f.id.clone()),
-        (
-            "MITRE ATT&CK",
-            if f.attack.is_empty() {
-                "-".into()
-            } else {
-                f.attack.join(", ")
-            },
-        ),
-        (
-            tr(lang, "送信元", "Source"),
-            d.endpoint_label(f.client.as_deref(), lang),
-        ),
-        (
-            tr(lang, "宛先", "Destination"),
-            d.endpoint_label(f.server.as_deref(), lang),
-        ),
-        (
-            tr(lang, "初回検知", "First seen"),
-            d.local_time(f.first_seen),
-        ),
-        (tr(lang, "最終検知", "Last seen"), d.local_time(f.last_seen)),
-        (tr(lang, "検知回数", "Events"), num(f.count)),
-        (
-            tr(lang, "リスク値", "Risk"),
-            format!(
-                "{} ({} {} × {} {} = {})",
-                f.risk,
-                tr(lang, "脆弱性", "vulnerability"),
-                f.vulnerability,
-                tr(lang, "脅威", "threat"),
-                f.threat,
-                f.vulnerability * f.threat
-            ),
-        ),
-    ])];
-    b.push(Block::Subheading(
-        tr(lang, "脅威説明", "Description").to_string(),
-    ));
+    let attack = if f.attack.is_empty() {
+        "-".into()
+    } else {
+        f.attack.join(", ")
+    };
+    let risk = format!(
+        "{} ({} {} × {} {} = {})",
+        f.risk,
+        tr(lang, "脆弱性", "vulnerability"),
+        f.vulnerability,
+        tr(lang, "脅威", "threat"),
+        f.threat,
+        f.vulnerability * f.threat
+    );
+    let mut b = vec![
+        Facts::new(lang)
+            .row("区分", "Category", f.category.title(lang))
+            .row("検知ルール", "Rule", f.rule.clone())
+            .row("ID", "ID", f.id.clone())
+            .row("MITRE ATT&CK", "MITRE ATT&CK", attack)
+            .row(
+                "送信元",
+                "Source",
+                d.endpoint_label(f.client.as_deref(), lang),
+            )
+            .row(
+                "宛先",
+                "Destination",
+                d.endpoint_label(f.server.as_deref(), lang),
+            )
+            .row("初回検知", "First seen", d.local_time(f.first_seen))
+            .row("最終検知", "Last seen", d.local_time(f.last_seen))
+            .row("検知回数", "Events", num(f.count))
+            .row("リスク値", "Risk", risk)
+            .block(),
+    ];
+    b.push(sub(tr(lang, "脅威説明", "Description")));
     b.extend(reasoning(g, lang));
     if let Some(r) = &g.override_reason {
         b.push(Block::Alert(override_text(g, r, lang)));
@@ -888,9 +872,7 @@ fn finding_detail(d: &ReportData, g: &GradedFinding, lang: Lang) -> Block {
             text: n.clone(),
         });
     }
-    b.push(Block::Subheading(
-        tr(lang, "対応策", "Countermeasures").to_string(),
-    ));
+    b.push(sub(tr(lang, "対応策", "Countermeasures")));
     b.push(Block::Bullets(g.countermeasures(lang)));
 
     // Timeline: evidence sessions in time order.
@@ -900,23 +882,17 @@ fn finding_detail(d: &ReportData, g: &GradedFinding, lang: Lang) -> Block {
         .filter_map(|id| d.evidence.get(id))
         .collect();
     sessions.sort_by_key(|s| s.start);
-    b.push(Block::Subheading(
-        tr(
-            lang,
-            "証跡セッション (時系列)",
-            "Evidence sessions (timeline)",
-        )
-        .to_string(),
-    ));
+    b.push(sub(tr(
+        lang,
+        "証跡セッション (時系列)",
+        "Evidence sessions (timeline)",
+    )));
     if sessions.is_empty() {
-        b.push(Block::Muted(
-            tr(
-                lang,
-                "証跡セッションはセッションログにありません。",
-                "The evidence sessions are not in the session log.",
-            )
-            .to_string(),
-        ));
+        b.push(muted(tr(
+            lang,
+            "証跡セッションはセッションログにありません。",
+            "The evidence sessions are not in the session log.",
+        )));
     } else {
         b.push(Block::Table(Table {
             style: TableStyle::Evidence,
@@ -956,28 +932,23 @@ fn finding_detail(d: &ReportData, g: &GradedFinding, lang: Lang) -> Block {
     // Reconstructed mails and files, shown inert.
     let mut mails = sessions.iter().filter_map(|s| s.mail.as_ref()).peekable();
     if mails.peek().is_some() {
-        b.push(Block::Subheading(
-            tr(
-                lang,
-                "再構築されたメール (テキストとして表示)",
-                "Reconstructed mail (shown as text)",
-            )
-            .to_string(),
-        ));
+        b.push(sub(tr(
+            lang,
+            "再構築されたメール (テキストとして表示)",
+            "Reconstructed mail (shown as text)",
+        )));
     }
     for m in mails {
         b.push(Block::Mail(mail_view(d, m, lang)));
     }
     let files: Vec<&FileRef> = sessions.iter().flat_map(|s| s.files.iter()).collect();
     if !files.is_empty() {
-        b.push(Block::Subheading(
-            tr(lang, "再構築されたファイル", "Reconstructed files").to_string(),
-        ));
-        b.push(Block::Muted(tr(
+        b.push(sub(tr(lang, "再構築されたファイル", "Reconstructed files")));
+        b.push(muted(tr(
             lang,
             "ファイルは表示・実行せず、属性のみ記載しています。実体はエクスポートのパスワード付き ZIP (パスワード: infected) に収録しています。",
             "Files are described, never opened or embedded. The files themselves are in the export's password zip (password: infected).",
-        ).to_string()));
+        )));
         b.push(table(
             vec![
                 Column::new(tr(lang, "ファイル名", "Name"), Some(22)),
@@ -1008,12 +979,12 @@ fn finding_detail(d: &ReportData, g: &GradedFinding, lang: Lang) -> Block {
                 .collect(),
         ));
     }
-    Block::Finding {
+    Block::Finding(FindingView {
         no: g.no,
         risk: f.risk,
         title: g.title(lang),
         blocks: b,
-    }
+    })
 }
 
 fn mail_view(d: &ReportData, m: &Mail, lang: Lang) -> MailView {

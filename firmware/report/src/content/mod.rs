@@ -70,14 +70,16 @@ pub enum Block {
     },
     /// Why a scenario got its grade: one entry per finding.
     Reasoning(Vec<ReasonItem>),
-    /// One finding's detail, referable by its number.
-    Finding {
-        no: usize,
-        risk: Risk,
-        title: String,
-        blocks: Vec<Block>,
-    },
+    Finding(FindingView),
     Mail(MailView),
+}
+
+/// One finding's detail, referable by its number.
+pub struct FindingView {
+    pub no: usize,
+    pub risk: Risk,
+    pub title: String,
+    pub blocks: Vec<Block>,
 }
 
 pub struct ReasonItem {

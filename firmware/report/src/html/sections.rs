@@ -118,19 +118,15 @@ fn block(out: &mut String, b: &Block) {
             }
             out.push_str("</ul>");
         }
-        Block::Finding {
-            no,
-            risk,
-            title,
-            blocks: inner,
-        } => {
+        Block::Finding(f) => {
             let _ = write!(
                 out,
                 "<div class=\"finding\" id=\"f-{no}\"><h3>6.{no} {} {}</h3>",
-                badge(*risk),
-                esc(title)
+                badge(f.risk),
+                esc(&f.title),
+                no = f.no
             );
-            blocks(out, inner);
+            blocks(out, &f.blocks);
             out.push_str("</div>\n");
         }
         Block::Mail(m) => mail(out, m),

@@ -85,15 +85,10 @@ fn block(doc: &mut Doc, b: &Block) {
                 blocks(doc, &i.blocks);
             }
         }
-        Block::Finding {
-            no,
-            risk,
-            title,
-            blocks: inner,
-        } => {
+        Block::Finding(f) => {
             doc.need(120.0);
-            doc.heading_badge(&format!("6.{no}"), *risk, title);
-            blocks(doc, inner);
+            doc.heading_badge(&format!("6.{}", f.no), f.risk, &f.title);
+            blocks(doc, &f.blocks);
         }
         Block::Mail(m) => mail(doc, m),
     }
@@ -313,12 +308,7 @@ fn stacked_bars(doc: &mut Doc, title: &str, series: &[String], bars: &[crate::ch
     doc.need(ch + 80.0);
     doc.text(MARGIN_X, doc.y + 10.0, 9.5, NAVY, title);
     doc.y += 18.0;
-    let max = bars
-        .iter()
-        .map(|b| b.values.iter().sum::<u64>())
-        .max()
-        .unwrap_or(1)
-        .max(1);
+    let max = crate::charts::stacked_max(bars);
     let plot_w = CONTENT_W - 110.0;
     let slot = plot_w / bars.len().max(1) as f32;
     let top = doc.y;
