@@ -115,7 +115,7 @@ pub struct App {
     pub rates: BTreeMap<String, Rates>,
     /// Write rate of the store in bytes/s, from successive snapshots.
     pub write_rate: Option<f64>,
-    last_written: Option<(i64, u64)>,
+    last_written: Option<(i64, u64, bool)>,
     pub detections_selected: usize,
     pub detections_detail: bool,
     pub alerts_selected: usize,
@@ -157,13 +157,17 @@ impl App {
                 .or_default()
                 .push(t, iface.packets, iface.bytes);
         }
-        if let Some((t0, w0)) = self.last_written
+        // Two counters can feed the rate (the capture's live one, the store's sealed one);
+        // a difference is taken only between two samples of the same counter.
+        let live = snap.disk.bytes_written_live;
+        if let Some((t0, w0, live0)) = self.last_written
             && t > t0
+            && live0 == live
         {
             let dt = (t - t0) as f64 / 1e9;
             self.write_rate = Some(snap.disk.bytes_written.saturating_sub(w0) as f64 / dt);
         }
-        self.last_written = Some((t, snap.disk.bytes_written));
+        self.last_written = Some((t, snap.disk.bytes_written, live));
         let n = snap.findings.len();
         if self.detections_selected >= n {
             self.detections_selected = n.saturating_sub(1);
@@ -364,6 +368,24 @@ mod tests {
         // A capture restart (counters back to zero) shows as zero, not as a huge number.
         app.update(snap(13, 10, 10));
         assert_eq!(app.rates["eth1"].current_pps(), Some(0));
+    }
+
+    #[test]
+    fn write_rate_never_mixes_the_live_and_the_sealed_counter() {
+        let mut app = App::new(Lang::En, false);
+        // The store's counter (since creation, large) then the capture's live one (since
+        // the capture started, small): no rate from the pair, the last rate is kept.
+        app.update(snap(10, 0, 5_000_000));
+        app.update(snap(11, 0, 6_000_000));
+        assert_eq!(app.write_rate, Some(1_000_000.0));
+        let mut live = snap(12, 0, 100);
+        live.disk.bytes_written_live = true;
+        app.update(live);
+        assert_eq!(app.write_rate, Some(1_000_000.0));
+        let mut live = snap(14, 0, 400_100);
+        live.disk.bytes_written_live = true;
+        app.update(live);
+        assert_eq!(app.write_rate, Some(200_000.0));
     }
 
     #[test]

@@ -32,10 +32,38 @@ pub struct CaptureHealth {
     pub interfaces: Vec<InterfaceHealth>,
     /// Capture cores and their load in percent.
     pub core_load: Vec<(usize, f32)>,
-    /// Store blocks waiting to be written.
-    pub writer_backlog: Option<u64>,
+    /// What the store writer holds that is not on the disk yet; `None` when the capture
+    /// does not publish it.
+    pub writer_backlog: Option<WriterBacklog>,
     /// How the store writes (`io_uring O_DIRECT`, or a fallback and why).
     pub write_mode: Option<String>,
+}
+
+/// The store writer's backlog as the capture last published it.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct WriterBacklog {
+    /// Bytes of block writes queued to the disk and not completed.
+    pub bytes_in_flight: u64,
+    pub blocks_in_flight: u64,
+    /// Bytes appended into the open block, not queued yet.
+    pub bytes_buffered: u64,
+    /// Size of the writer's buffer pool, when known.
+    pub pool_bytes: Option<u64>,
+    /// Seconds since the capture published these (they are stale when it stops
+    /// publishing, e.g. a capture thread stuck in a write).
+    pub age_s: f64,
+}
+
+impl WriterBacklog {
+    pub fn bytes(&self) -> u64 {
+        self.bytes_in_flight.saturating_add(self.bytes_buffered)
+    }
+    /// Share of the buffer pool the backlog takes (0..=1), when the pool size is known.
+    pub fn pool_fraction(&self) -> Option<f64> {
+        self.pool_bytes
+            .filter(|p| *p > 0)
+            .map(|p| (self.bytes() as f64 / p as f64).min(1.0))
+    }
 }
 
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -89,8 +117,11 @@ pub struct DiskInfo {
     /// Oldest and newest stored packet: the retention window.
     pub oldest: Option<Timestamp>,
     pub newest: Option<Timestamp>,
-    /// Bytes written to the store since it was created.
+    /// Bytes written by the store: the capture's live counter (since the capture started)
+    /// when `bytes_written_live`, else the store's own counter (since it was created,
+    /// updated when a segment is sealed). Only differences are shown (the write rate).
     pub bytes_written: u64,
+    pub bytes_written_live: bool,
     pub evidence_used: u64,
     pub evidence_budget: u64,
     pub files_used: u64,
@@ -98,8 +129,52 @@ pub struct DiskInfo {
     /// File system of the data directory.
     pub fs_free: u64,
     pub fs_total: u64,
-    /// Per-disk health where the board exposes it (`sda: ok`, `nvme0n1: 3% worn`).
-    pub disks: Vec<(String, String)>,
+    /// Health of the disks under the data directory, as far as the board exposes it.
+    pub health: DataDisksHealth,
+}
+
+/// The data directory's file system and the disks under it. `None` fields are not exposed
+/// by this machine and are shown as such, never guessed.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct DataDisksHealth {
+    /// Block device of the file system (`sda2`, `dm-0`, `vda`).
+    pub device: Option<String>,
+    pub fs_type: Option<String>,
+    /// Errors the file system recorded (ext4 `errors_count`).
+    pub fs_errors: Option<u64>,
+    pub disks: Vec<DiskHealth>,
+    /// Why there are no disks (tmpfs, not found).
+    pub note: Option<String>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct DiskHealth {
+    pub name: String,
+    pub model: Option<String>,
+    pub size_bytes: Option<u64>,
+    pub rotational: Option<bool>,
+    pub read_only: Option<bool>,
+    /// Device state as the kernel says (`running`, `live`, `offline`).
+    pub state: Option<String>,
+    /// Whether `state` is one of a working device.
+    pub state_ok: Option<bool>,
+    pub io_errors: Option<u64>,
+    pub io_timeouts: Option<u64>,
+    pub temperature_c: Option<f64>,
+    /// Requests in the device queue.
+    pub in_flight: Option<u64>,
+    /// Share of the last interval the disk was busy (0..=1).
+    pub utilization: Option<f64>,
+}
+
+impl DiskHealth {
+    /// Something exposed needs looking at.
+    pub fn has_problem(&self) -> bool {
+        self.state_ok == Some(false)
+            || self.io_errors.is_some_and(|n| n > 0)
+            || self.io_timeouts.is_some_and(|n| n > 0)
+            || self.read_only == Some(true)
+    }
 }
 
 #[derive(Clone, Debug, Default, PartialEq)]

@@ -75,7 +75,13 @@ fn snapshot(at: i64, packets: u64, bytes: u64) -> Snapshot {
                 },
             ],
             core_load: vec![(1, 23.0)],
-            writer_backlog: Some(2),
+            writer_backlog: Some(WriterBacklog {
+                bytes_in_flight: 3 << 19,
+                blocks_in_flight: 3,
+                bytes_buffered: 256 << 10,
+                pool_bytes: Some(16 << 20),
+                age_s: 0.3,
+            }),
             write_mode: Some("io_uring O_DIRECT".into()),
         },
         analyzer: AnalyzerHealth { running: true, lag_bytes: Some(3 << 20), lag_s: Some(4.0), sessions: 12_345 },
@@ -87,13 +93,41 @@ fn snapshot(at: i64, packets: u64, bytes: u64) -> Snapshot {
             oldest: Some(secs(-2 * 86400)),
             newest: Some(secs(at)),
             bytes_written: bytes,
+            bytes_written_live: true,
             evidence_used: 10 << 20,
             evidence_budget: 1 << 30,
             files_used: 200 << 20,
             files_budget: 1 << 30,
             fs_free: 40 << 30,
             fs_total: 100 << 30,
-            disks: vec![("vda".into(), "ok".into())],
+            health: DataDisksHealth {
+                device: Some("dm-0".into()),
+                fs_type: Some("ext4".into()),
+                fs_errors: Some(0),
+                disks: vec![
+                    // A SATA disk that reports everything, with I/O errors.
+                    DiskHealth {
+                        name: "sda".into(),
+                        model: Some("ST4000NM0035".into()),
+                        size_bytes: Some(4_000_787_030_016),
+                        rotational: Some(true),
+                        read_only: Some(false),
+                        state: Some("running".into()),
+                        state_ok: Some(true),
+                        io_errors: Some(17),
+                        io_timeouts: Some(2),
+                        temperature_c: Some(41.0),
+                        in_flight: Some(1),
+                        utilization: Some(0.12),
+                    },
+                    // A disk that exposes nothing.
+                    DiskHealth {
+                        name: "vdb".into(),
+                        ..Default::default()
+                    },
+                ],
+                note: None,
+            },
         },
         findings: vec![
             finding("f1", "ssh_external", "SSH to an outside server", Risk::A, 3, 3, Some("10.10.1.10"), Some("203.0.113.50"), 4),
@@ -257,6 +291,23 @@ fn detail_panes_help_and_stale_marker() {
     check("en-ascii-help-80x24", &render(&a, 80, 24));
     a.on_key(Key::Esc);
     a.on_key(Key::Char('1'));
+    // Writer gauges the capture stopped publishing are marked stale on their own line.
+    let mut b = a
+        .snapshot
+        .as_ref()
+        .unwrap()
+        .capture
+        .writer_backlog
+        .clone()
+        .unwrap();
+    b.age_s = 7.0;
+    a.snapshot.as_mut().unwrap().capture.writer_backlog = Some(b);
+    let screen = render(&a, 80, 24);
+    let line = screen
+        .lines()
+        .find(|l| l.contains("Writer backlog"))
+        .unwrap();
+    assert!(line.contains("1.8 MiB *STALE 7s*"), "{line}");
     a.now = secs(60);
     let stale = render(&a, 80, 24);
     assert!(stale.lines().next().unwrap().contains("*STALE*"), "{stale}");

@@ -6,8 +6,8 @@
 //! line on the screen, never an error that stops the console.
 
 use kuroko_console::snapshot::{
-    AlertCondition, AlertHit, AlertsInfo, AnalyzerHealth, CaptureHealth, DiskInfo, Drops,
-    InterfaceHealth, SearchResult, Snapshot,
+    AlertCondition, AlertHit, AlertsInfo, AnalyzerHealth, CaptureHealth, DataDisksHealth,
+    DiskHealth, DiskInfo, Drops, InterfaceHealth, SearchResult, Snapshot, WriterBacklog,
 };
 use kuroko_model::Timestamp;
 use kuroko_model::config::Config;
@@ -34,6 +34,8 @@ pub struct DataDirSource {
     cpu: Mutex<Option<CpuSample>>,
     /// (when measured, files area bytes, evidence area bytes).
     areas: Mutex<Option<(std::time::Instant, u64, u64)>>,
+    /// The previous I/O sample of each data disk, for utilization.
+    disk_io: Mutex<Option<(std::time::Instant, Vec<(String, kuroko_board::IoCounters)>)>>,
 }
 
 /// CPU time (clock ticks) of each thread of one process, and the core it last ran on.
@@ -108,10 +110,68 @@ impl DataDirSource {
             index: Mutex::new(None),
             cpu: Mutex::new(None),
             areas: Mutex::new(None),
+            disk_io: Mutex::new(None),
         }
     }
 
-    fn capture(&self, now: u64, warnings: &mut Vec<String>) -> CaptureHealth {
+    /// The disks under the data directory, with utilization since the previous call.
+    /// Reads small sysfs files only, never the disk.
+    fn disk_health(&self, warnings: &mut Vec<String>) -> DataDisksHealth {
+        let found = kuroko_board::DataDisks::discover(&self.data);
+        for p in found.problems() {
+            warnings.push(format!("disk {p}"));
+        }
+        let now = std::time::Instant::now();
+        let mut prev = self.disk_io.lock().unwrap_or_else(|e| e.into_inner());
+        let disks = found
+            .disks
+            .iter()
+            .map(|d| {
+                let utilization = d.io.as_ref().and_then(|io| {
+                    let (at, samples) = prev.as_ref()?;
+                    let (_, before) = samples.iter().find(|(n, _)| *n == d.name)?;
+                    io.utilization_since(before, now.duration_since(*at))
+                });
+                DiskHealth {
+                    name: d.name.clone(),
+                    model: d.model.clone(),
+                    size_bytes: d.size_bytes,
+                    rotational: d.rotational,
+                    read_only: d.read_only,
+                    state: d.state.clone(),
+                    state_ok: d.state_ok(),
+                    io_errors: d.io_errors,
+                    io_timeouts: d.io_timeouts,
+                    temperature_c: d.temperature_c,
+                    in_flight: d.io.map(|io| io.in_flight),
+                    utilization,
+                }
+            })
+            .collect();
+        *prev = Some((
+            now,
+            found
+                .disks
+                .iter()
+                .filter_map(|d| Some((d.name.clone(), d.io?)))
+                .collect(),
+        ));
+        DataDisksHealth {
+            device: found.device,
+            fs_type: found.fs_type,
+            fs_errors: found.fs_errors,
+            disks,
+            note: found.note,
+        }
+    }
+
+    /// The capture's health, and the store writer's live gauges when a running capture
+    /// publishes them.
+    fn capture(
+        &self,
+        now: u64,
+        warnings: &mut Vec<String>,
+    ) -> (CaptureHealth, Option<kuroko_capture::stats::WriterGauges>) {
         let mut guard = self.stats.lock().unwrap_or_else(|e| e.into_inner());
         let mut snap = guard.as_ref().map(|r| r.snapshot());
         // A page that stopped beating may belong to a capture that was restarted with a
@@ -130,7 +190,7 @@ impl DataDirSource {
             }
         }
         let Some(s) = snap else {
-            return CaptureHealth::default();
+            return (CaptureHealth::default(), None);
         };
         let mut core_load = Vec::new();
         if s.is_live(now)
@@ -142,7 +202,15 @@ impl DataDirSource {
             }
             *prev = Some(sample);
         }
-        CaptureHealth {
+        let writer_backlog = s.writer.map(|w| WriterBacklog {
+            bytes_in_flight: w.bytes_in_flight,
+            blocks_in_flight: w.blocks_in_flight,
+            bytes_buffered: w.bytes_buffered,
+            pool_bytes: w.pool_bytes,
+            age_s: now.saturating_sub(w.updated_ns) as f64 / 1e9,
+        });
+        let live_writer = s.writer.filter(|_| s.is_live(now));
+        let health = CaptureHealth {
             running: s.is_live(now),
             heartbeat_age_s: Some(now.saturating_sub(s.heartbeat_ns) as f64 / 1e9),
             interfaces: s
@@ -162,9 +230,10 @@ impl DataDirSource {
                 })
                 .collect(),
             core_load,
-            writer_backlog: None,
+            writer_backlog,
             write_mode: None,
-        }
+        };
+        (health, live_writer)
     }
 }
 
@@ -207,7 +276,7 @@ impl kuroko_console::Source for DataDirSource {
         let now = Timestamp::now();
         let now_ns = now.nanos().max(0) as u64;
         let mut warnings = Vec::new();
-        let capture = self.capture(now_ns, &mut warnings);
+        let (capture, live_writer) = self.capture(now_ns, &mut warnings);
 
         let mut disk = DiskInfo::default();
         let mut newest_ns = None;
@@ -236,6 +305,13 @@ impl kuroko_console::Source for DataDirSource {
             }
             Err(e) => warnings.push(format!("store: {e}")),
         }
+        // The store's own counter is written when a segment is sealed; a running capture
+        // publishes its writer's counter live.
+        if let Some(w) = live_writer {
+            disk.bytes_written = w.bytes_written;
+            disk.bytes_written_live = true;
+        }
+        disk.health = self.disk_health(&mut warnings);
         let (free, total) = fs_space(&self.data);
         disk.fs_free = free;
         disk.fs_total = total;

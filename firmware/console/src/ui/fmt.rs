@@ -38,6 +38,13 @@ pub fn format_duration_s(s: f64) -> String {
     }
 }
 
+/// `s` padded with spaces to `width` terminal cells (wide characters count two), so
+/// Japanese labels line up with English ones.
+pub fn pad(s: &str, width: usize) -> String {
+    let w = unicode_width::UnicodeWidthStr::width(s);
+    format!("{s}{}", " ".repeat(width.saturating_sub(w)))
+}
+
 /// `11-18 09:30:05` in the given zone.
 pub fn format_time(t: Timestamp, tz: &chrono_tz::Tz) -> String {
     t.to_datetime()
@@ -63,5 +70,8 @@ mod tests {
         assert_eq!(format_duration_s(f64::NAN), "-");
         let t = Timestamp(1_763_425_805_000_000_000); // 2025-11-18T00:30:05Z
         assert_eq!(format_time(t, &chrono_tz::Asia::Tokyo), "11-18 09:30:05");
+        assert_eq!(pad("使用率", 8), "使用率  ");
+        assert_eq!(pad("Ring", 6), "Ring  ");
+        assert_eq!(pad("longer than", 4), "longer than");
     }
 }

@@ -1,13 +1,51 @@
 //! Health: is the box capturing, losing anything, keeping up?
 
-use super::{ASCII_BARS, block, format_bits, format_count, format_duration_s};
+use super::{ASCII_BARS, block, format_bits, format_count, format_duration_s, pad};
 use crate::app::App;
+use crate::snapshot::WriterBacklog;
 use crate::text::Texts;
+use kuroko_model::units::format_bytes;
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Modifier, Style};
 use ratatui::text::Line;
 use ratatui::widgets::{Paragraph, Row, Sparkline, Table};
+
+/// Cells of the label column of the lower panel.
+const LABEL_W: usize = 16;
+/// Writer gauges older than this are marked stale (the capture publishes them about once
+/// per ring block and every idle turn, so seconds of silence mean a stuck writer).
+const WRITER_STALE_S: f64 = 2.0;
+
+/// `1.8 MiB  (in flight 3 / 1.5 MiB, buffered 256 KiB)  pool 12%`, marked stale when the
+/// capture stopped publishing.
+fn backlog_line(b: Option<&WriterBacklog>, t: &Texts) -> Line<'static> {
+    let label = pad(t.writer_backlog, LABEL_W);
+    let Some(b) = b else {
+        return Line::from(format!("{label}-"));
+    };
+    let mut s = format!("{label}{}", format_bytes(b.bytes()));
+    if b.age_s > WRITER_STALE_S {
+        s.push_str(&format!(" *{} {}*", t.stale, format_duration_s(b.age_s)));
+    }
+    s.push_str(&format!(
+        "  ({} {} / {}, {} {})",
+        t.in_flight,
+        b.blocks_in_flight,
+        format_bytes(b.bytes_in_flight),
+        t.buffered,
+        format_bytes(b.bytes_buffered)
+    ));
+    if let Some(f) = b.pool_fraction() {
+        s.push_str(&format!("  {} {:.0}%", t.of_pool, f * 100.0));
+    }
+    let line = Line::from(s);
+    if b.age_s > WRITER_STALE_S || b.pool_fraction().is_some_and(|f| f >= 0.75) {
+        line.style(Style::default().add_modifier(Modifier::BOLD))
+    } else {
+        line
+    }
+}
 
 pub fn draw(frame: &mut Frame, app: &App, t: &Texts, area: Rect) {
     let Some(snap) = &app.snapshot else {
@@ -133,30 +171,20 @@ pub fn draw(frame: &mut Frame, app: &App, t: &Texts, area: Rect) {
             .collect::<Vec<_>>()
             .join("  ")
     };
-    lines.push(Line::from(format!("{:<16}{cores}", t.core_load)));
-    let backlog = snap
-        .capture
-        .writer_backlog
-        .map_or("-".to_string(), format_count);
+    lines.push(Line::from(format!("{}{cores}", pad(t.core_load, LABEL_W))));
+    lines.push(backlog_line(snap.capture.writer_backlog.as_ref(), t));
     let mode = snap.capture.write_mode.as_deref().unwrap_or("-");
-    lines.push(Line::from(format!(
-        "{:<16}{backlog}  ({mode})",
-        t.writer_backlog
-    )));
+    lines.push(Line::from(format!("{}{mode}", pad(t.store_io, LABEL_W))));
     let a = &snap.analyzer;
     let lag = match (a.lag_s, a.lag_bytes) {
-        (Some(s), Some(b)) => format!(
-            "{} / {}",
-            format_duration_s(s),
-            kuroko_model::units::format_bytes(b)
-        ),
+        (Some(s), Some(b)) => format!("{} / {}", format_duration_s(s), format_bytes(b)),
         (Some(s), None) => format_duration_s(s),
-        (None, Some(b)) => kuroko_model::units::format_bytes(b),
+        (None, Some(b)) => format_bytes(b),
         (None, None) => "-".into(),
     };
     lines.push(Line::from(format!(
-        "{:<16}{lag}  {} {}",
-        t.analyzer_lag,
+        "{}{lag}  {} {}",
+        pad(t.analyzer_lag, LABEL_W),
         format_count(a.sessions),
         t.sessions
     )));

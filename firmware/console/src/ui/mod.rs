@@ -12,7 +12,7 @@ mod fmt;
 mod health;
 mod search;
 
-pub use fmt::{format_bits, format_count, format_duration_s, format_time};
+pub use fmt::{format_bits, format_count, format_duration_s, format_time, pad};
 
 use crate::app::{App, Screen};
 use crate::text::{Texts, texts};

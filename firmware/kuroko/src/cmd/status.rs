@@ -50,9 +50,211 @@ pub struct Section {
 pub fn sections(ctx: &Context) -> anyhow::Result<Vec<Section>> {
     Ok(vec![
         store_section(ctx)?,
+        writer_section(&ctx.data),
+        disks_section(&ctx.data),
         super::capture::status_section(&ctx.data),
         super::analyze::status_section(&ctx.data),
     ])
+}
+
+/// Writer gauges older than this are called stale (a running capture publishes them about
+/// once per ring block and on every idle turn).
+const WRITER_STALE_NS: u64 = 2_000_000_000;
+
+/// The store writer as the running capture publishes it on the stats page: live write
+/// counters (the store's own are written when a segment is sealed) and the backlog.
+pub fn writer_section(data: &std::path::Path) -> Section {
+    let absent = |why: String| Section {
+        key: "writer",
+        title: "Store writer (live)",
+        json: json!({"present": false}),
+        rows: vec![("state".into(), why)],
+    };
+    let snap = match kuroko_capture::StatsReader::open(data) {
+        Ok(r) => r.snapshot(),
+        Err(kuroko_capture::stats::StatsError::Missing { .. }) => {
+            return absent("no capture has run".into());
+        }
+        Err(e) => return absent(format!("unreadable: {e}")),
+    };
+    let Some(w) = snap.writer else {
+        return absent("not published by this capture".into());
+    };
+    let now = kuroko_capture::sys::process::realtime_ns();
+    let age_ns = now.saturating_sub(w.updated_ns);
+    let live = snap.is_live(now);
+    let stale = !live || age_ns > WRITER_STALE_NS;
+    let since_start_s = w.updated_ns.saturating_sub(snap.started_ns) as f64 / 1e9;
+    let avg = (since_start_s > 0.0).then(|| w.bytes_written as f64 / since_start_s);
+    let json = json!({
+        "present": true,
+        "capture_running": live,
+        "updated": rfc3339(Some(w.updated_ns)),
+        "age_seconds": age_ns as f64 / 1e9,
+        "stale": stale,
+        "bytes_written": w.bytes_written,
+        "packets_written": w.packets_written,
+        "average_write_rate_bytes_per_sec": avg,
+        "bytes_in_flight": w.bytes_in_flight,
+        "blocks_in_flight": w.blocks_in_flight,
+        "bytes_buffered": w.bytes_buffered,
+        "backlog_bytes": w.backlog_bytes(),
+        "pool_bytes": w.pool_bytes,
+        "pool_fraction": w.pool_fraction(),
+    });
+    let state = if !live {
+        format!(
+            "capture not running; last published {} ago",
+            duration(age_ns as f64 / 1e9)
+        )
+    } else if stale {
+        format!(
+            "STALE: the capture's writer last published {} ago (stuck in a write?)",
+            duration(age_ns as f64 / 1e9)
+        )
+    } else {
+        format!("live (published {} ago)", duration(age_ns as f64 / 1e9))
+    };
+    let mut backlog = format!(
+        "{} ({} block{} / {} in flight, {} buffered)",
+        format_bytes(w.backlog_bytes()),
+        w.blocks_in_flight,
+        if w.blocks_in_flight == 1 { "" } else { "s" },
+        format_bytes(w.bytes_in_flight),
+        format_bytes(w.bytes_buffered)
+    );
+    match (w.pool_fraction(), w.pool_bytes) {
+        (Some(f), Some(p)) => backlog.push_str(&format!(
+            ", {:.0}% of the {} buffer pool",
+            f * 100.0,
+            format_bytes(p)
+        )),
+        _ => backlog.push_str(", buffer pool size not published"),
+    }
+    let rows = vec![
+        ("state".into(), state),
+        ("backlog".into(), backlog),
+        (
+            "written".into(),
+            format!(
+                "{} packets, {} since the capture started{}",
+                w.packets_written,
+                format_bytes(w.bytes_written),
+                avg.map_or(String::new(), |r| format!(
+                    " (average {}/s)",
+                    format_bytes(r as u64)
+                ))
+            ),
+        ),
+    ];
+    Section {
+        key: "writer",
+        title: "Store writer (live)",
+        json,
+        rows,
+    }
+}
+
+/// How long `kuroko status` watches the disks' I/O counters for their utilization.
+const UTIL_SAMPLE: std::time::Duration = std::time::Duration::from_millis(100);
+
+/// The disks under the data directory, as far as this machine exposes their health.
+pub fn disks_section(data: &std::path::Path) -> Section {
+    let first = kuroko_board::DataDisks::discover(data);
+    std::thread::sleep(UTIL_SAMPLE);
+    let found = kuroko_board::DataDisks::discover(data);
+    let util = |d: &kuroko_board::DiskHealth| {
+        let before = first.disks.iter().find(|x| x.name == d.name)?.io?;
+        d.io?.utilization_since(&before, UTIL_SAMPLE)
+    };
+    let not_exposed = "not exposed";
+    let opt = |v: Option<String>| v.unwrap_or_else(|| not_exposed.to_string());
+    let mut rows: Vec<(String, String)> = Vec::new();
+    match &found.device {
+        Some(dev) => rows.push((
+            "file system".into(),
+            format!(
+                "{} on {dev}; errors recorded: {}",
+                found.fs_type.as_deref().unwrap_or("?"),
+                opt(found.fs_errors.map(|n| n.to_string()))
+            ),
+        )),
+        None => rows.push((
+            "file system".into(),
+            found
+                .note
+                .clone()
+                .unwrap_or_else(|| "not on a block device".into()),
+        )),
+    }
+    let mut disks_json = Vec::new();
+    for d in &found.disks {
+        let u = util(d);
+        let yes_no = |v: Option<bool>, yes: &str, no: &str| {
+            opt(v.map(|b| if b { yes } else { no }.to_string()))
+        };
+        rows.push((
+            d.name.clone(),
+            format!(
+                "{}; {}; {}; model {}",
+                opt(d.size_bytes.map(format_bytes)),
+                yes_no(d.rotational, "rotational", "non-rotational"),
+                yes_no(d.read_only, "READ-ONLY", "read-write"),
+                opt(d.model.clone())
+            ),
+        ));
+        rows.push((
+            format!("  {} health", d.name),
+            format!(
+                "state {}; I/O errors {}; timeouts {}; temperature {}",
+                opt(d.state.clone()),
+                opt(d.io_errors.map(|n| n.to_string())),
+                opt(d.io_timeouts.map(|n| n.to_string())),
+                opt(d.temperature_c.map(|c| format!("{c:.0} °C")))
+            ),
+        ));
+        rows.push((
+            format!("  {} load", d.name),
+            format!(
+                "utilization {} (over {} ms); queue {}",
+                opt(u.map(|u| format!("{:.0}%", u * 100.0))),
+                UTIL_SAMPLE.as_millis(),
+                opt(d.io.map(|io| io.in_flight.to_string()))
+            ),
+        ));
+        disks_json.push(json!({
+            "name": d.name,
+            "model": d.model,
+            "size_bytes": d.size_bytes,
+            "rotational": d.rotational,
+            "read_only": d.read_only,
+            "state": d.state,
+            "state_ok": d.state_ok(),
+            "io_errors": d.io_errors,
+            "io_timeouts": d.io_timeouts,
+            "temperature_c": d.temperature_c,
+            "in_flight": d.io.map(|io| io.in_flight),
+            "utilization": u,
+        }));
+    }
+    let problems = found.problems();
+    if !problems.is_empty() {
+        rows.push(("PROBLEMS".into(), problems.join("; ")));
+    }
+    Section {
+        key: "disks",
+        title: "Disks (data directory)",
+        json: json!({
+            "present": found.device.is_some(),
+            "device": found.device,
+            "fs_type": found.fs_type,
+            "fs_errors": found.fs_errors,
+            "note": found.note,
+            "disks": disks_json,
+            "problems": problems,
+        }),
+        rows,
+    }
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
