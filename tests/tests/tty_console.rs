@@ -48,6 +48,35 @@ fn console_follows_a_live_store() -> anyhow::Result<()> {
     let screen = t.capture()?;
     assert!(moving, "packets/s never moved on {MIRROR_IFACE}:\n{screen}");
 
+    // The store writer's backlog comes from the capture's stats page: a byte figure with
+    // its blocks in flight, not "-".
+    t.wait_until("a published writer backlog", Duration::from_secs(10), |s| {
+        s.lines()
+            .find(|l| l.contains("Writer backlog"))
+            .is_some_and(|l| l.contains("B  (in flight ") && l.contains(", buffered "))
+    })?;
+
+    // The Disk screen: a live write rate, and the health of the disk under the data
+    // directory as this machine exposes it (or why there is none).
+    t.key("2")?;
+    let found = kuroko_board::DataDisks::discover(&data);
+    t.wait_until("the data disk's health", Duration::from_secs(10), |s| {
+        let rate = s
+            .lines()
+            .find(|l| l.contains("Write rate"))
+            .is_some_and(|l| l.contains("/s"));
+        let disks = match (&found.device, found.disks.first()) {
+            (Some(dev), Some(d)) => {
+                s.contains(&format!(" {dev}  fs errors "))
+                    && s.lines()
+                        .any(|l| l.contains(&d.name) && l.contains("util "))
+            }
+            _ => s.contains("no block device"),
+        };
+        rate && disks
+    })?;
+    t.key("1")?;
+
     // A finding appears on the Detections screen.
     Scenario::Telnet.run(&site)?;
     t.key("3")?;
