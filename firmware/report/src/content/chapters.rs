@@ -551,32 +551,29 @@ pub fn environment(d: &ReportData, lang: Lang) -> Vec<Block> {
         }
         _ => unknown(lang),
     };
+    let ob = |v| opt_bytes(v, lang);
     b.push(
         Facts::new(lang)
             .row(
                 "パケット保存領域の使用量",
                 "Packet store used",
-                opt_bytes(s.disk_used, lang),
+                ob(s.disk_used),
             )
             .row(
                 "パケット保存領域の上限",
                 "Packet store budget",
-                opt_bytes(s.disk_budget, lang),
+                ob(s.disk_budget),
             )
             .row(
                 "再構築ファイルの使用量",
                 "Reconstructed files",
-                opt_bytes(s.files_bytes, lang),
+                ob(s.files_bytes),
             )
-            .row(
-                "ファイルシステム容量",
-                "File system size",
-                opt_bytes(s.fs_total, lang),
-            )
+            .row("ファイルシステム容量", "File system size", ob(s.fs_total))
             .row(
                 "ファイルシステム空き容量",
                 "File system free",
-                opt_bytes(s.fs_free, lang),
+                ob(s.fs_free),
             )
             .row("セグメント数", "Segments", opt_num(s.segments, lang))
             .row(

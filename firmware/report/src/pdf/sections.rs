@@ -248,7 +248,16 @@ fn grade_cards(doc: &mut Doc, cards: &[(Risk, usize, &str)]) {
         let ns = count.to_string();
         let nw = doc.m.width(&ns, 18.0);
         doc.text(x + w - 8.0 - nw, doc.y + 28.0, 18.0, INK, &ns);
-        doc.text(x + 8.0, doc.y + 48.0, 7.5, MUTED, meaning);
+        // Two lines at most: the longest meaning is wider than a card.
+        for (l, line) in doc
+            .m
+            .wrap(meaning, 7.5, w - 12.0)
+            .iter()
+            .take(2)
+            .enumerate()
+        {
+            doc.text(x + 8.0, doc.y + 44.0 + l as f32 * 9.0, 7.5, MUTED, line);
+        }
     }
     doc.y += 72.0;
 }
