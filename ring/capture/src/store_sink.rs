@@ -194,9 +194,9 @@ fn gauges(s: &WriterStats) -> WriterGauges {
     }
 }
 
-/// Size of the writer's buffer pool: not exposed by the writer yet.
-fn pool_bytes(_w: &SegmentWriter) -> Option<u64> {
-    None
+/// Size of the writer's buffer pool.
+fn pool_bytes(w: &SegmentWriter) -> Option<u64> {
+    Some(w.buffer_pool_bytes()).filter(|b| *b > 0)
 }
 
 #[cfg(test)]
@@ -266,6 +266,10 @@ mod tests {
         assert_eq!(last.bytes_written, fin.bytes_written);
         assert_eq!(last.backlog_bytes(), 0);
         assert_eq!(last.blocks_in_flight, 0);
+        // Queue depth + 2 chunks of 256 KiB.
+        let pool = last.pool_bytes.unwrap();
+        assert!(pool >= 3 * 256 * 1024 && pool % (256 * 1024) == 0, "{pool}");
+        assert_eq!(g.pool_bytes, Some(pool));
     }
 
     #[test]
