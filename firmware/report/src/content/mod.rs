@@ -8,7 +8,13 @@
 //! Everything here is plain, unescaped text: escaping is the HTML renderer's job and is
 //! done where it writes each string, so no block can carry markup from the traffic.
 
-mod chapters;
+mod details;
+mod environment;
+mod overview;
+mod parts;
+mod scenarios;
+mod summary;
+mod threats;
 
 use crate::charts::StackedBar;
 use crate::data::ReportData;
@@ -213,16 +219,16 @@ pub struct Bar {
 pub fn build(d: &ReportData, lang: Lang) -> Report {
     let titles = section_titles(lang);
     let builders: [fn(&ReportData, Lang) -> Vec<Block>; 6] = [
-        chapters::overview,
-        chapters::summary,
-        chapters::environment,
-        chapters::threats,
-        chapters::scenarios,
-        chapters::details,
+        overview::overview,
+        summary::summary,
+        environment::environment,
+        threats::threats,
+        scenarios::scenarios,
+        details::details,
     ];
     Report {
         title: report_title(lang),
-        cover: chapters::cover(d, lang),
+        cover: overview::cover(d, lang),
         chapters: builders
             .iter()
             .enumerate()

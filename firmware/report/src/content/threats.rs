@@ -1,0 +1,63 @@
+//! Chapter 4 (検出脅威一覧): the findings grouped by category, as in the service's table.
+
+use super::parts::*;
+use super::{Block, Cell, Column, Table, TableStyle};
+use crate::data::{GradedFinding, ReportData};
+use crate::texts::tr;
+use kuroko_model::finding::{Category, Lang};
+
+pub fn threats(d: &ReportData, lang: Lang) -> Vec<Block> {
+    let mut b = vec![heading(
+        "4.1",
+        tr(lang, "イベント検知ステータス", "Event detection status"),
+    )];
+    if d.findings.is_empty() {
+        b.push(no_threats(lang));
+        return b;
+    }
+    // Grouped by category like the brochure's table, keeping the report numbers.
+    let mut rows = Vec::new();
+    for c in Category::ALL {
+        let fs: Vec<&GradedFinding> = d
+            .findings
+            .iter()
+            .filter(|f| f.finding.category == c)
+            .collect();
+        for (i, f) in fs.iter().enumerate() {
+            rows.push(vec![
+                Cell::Number(f.no.to_string()),
+                if i == 0 {
+                    Cell::Group {
+                        text: c.title(lang).to_string(),
+                        rows: fs.len(),
+                    }
+                } else {
+                    Cell::Covered
+                },
+                Cell::Link {
+                    no: f.no,
+                    text: f.title(lang),
+                },
+                Cell::Address(d.endpoint_label(f.finding.client.as_deref(), lang)),
+                Cell::Address(d.endpoint_label(f.finding.server.as_deref(), lang)),
+                Cell::Grade(f.finding.risk),
+                Cell::Bullets(f.countermeasures(lang)),
+            ]);
+        }
+    }
+    b.push(Block::Table(Table {
+        style: TableStyle::Threats,
+        fixed: true,
+        columns: vec![
+            Column::num("No.", Some(4)),
+            Column::new(tr(lang, "区分", "Category"), Some(13)),
+            Column::new(tr(lang, "検出内容", "Finding"), Some(17)),
+            Column::new(tr(lang, "送信元", "Source"), Some(13)),
+            Column::new(tr(lang, "宛先", "Destination"), Some(13)),
+            Column::num(tr(lang, "リスク値", "Risk"), Some(7)),
+            Column::new(tr(lang, "対応策", "Countermeasures"), Some(33)),
+        ],
+        rows,
+    }));
+    b
+}
