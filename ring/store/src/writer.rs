@@ -323,7 +323,7 @@ impl SegmentWriter {
     /// Bytes of the aligned buffers appends are copied into (queue depth + 2 chunks): the
     /// most the writer can hold that is not on the disk yet.
     pub fn buffer_pool_bytes(&self) -> u64 {
-        self.bufs.len() as u64 * u64::from(self.ring.geometry.chunk_size)
+        self.bufs.len() as u64 * self.ring.geometry.chunk_size
     }
 
     /// Names the capture interfaces (recorded in every segment header sealed from now on).
