@@ -168,7 +168,6 @@ pub fn disks_section(data: &std::path::Path) -> Section {
         d.io?.utilization_since(&before, UTIL_SAMPLE)
     };
     let not_exposed = "not exposed";
-    let opt = |v: Option<String>| v.unwrap_or_else(|| not_exposed.to_string());
     let mut rows: Vec<(String, String)> = Vec::new();
     match &found.device {
         Some(dev) => rows.push((
@@ -176,7 +175,9 @@ pub fn disks_section(data: &std::path::Path) -> Section {
             format!(
                 "{} on {dev}; errors recorded: {}",
                 found.fs_type.as_deref().unwrap_or("?"),
-                opt(found.fs_errors.map(|n| n.to_string()))
+                found
+                    .fs_errors
+                    .map_or(not_exposed.to_string(), |n| n.to_string())
             ),
         )),
         None => rows.push((
@@ -190,38 +191,73 @@ pub fn disks_section(data: &std::path::Path) -> Section {
     let mut disks_json = Vec::new();
     for d in &found.disks {
         let u = util(d);
-        let yes_no = |v: Option<bool>, yes: &str, no: &str| {
-            opt(v.map(|b| if b { yes } else { no }.to_string()))
+        // What it is and how busy, what it reports, what it does not expose.
+        let mut missing: Vec<&str> = Vec::new();
+        let mut what = Vec::new();
+        let mut put = |v: Option<String>, name: &'static str, out: &mut Vec<String>| match v {
+            Some(v) => out.push(v),
+            None => missing.push(name),
         };
-        rows.push((
-            d.name.clone(),
-            format!(
-                "{}; {}; {}; model {}",
-                opt(d.size_bytes.map(format_bytes)),
-                yes_no(d.rotational, "rotational", "non-rotational"),
-                yes_no(d.read_only, "READ-ONLY", "read-write"),
-                opt(d.model.clone())
-            ),
-        ));
-        rows.push((
-            format!("  {} health", d.name),
-            format!(
-                "state {}; I/O errors {}; timeouts {}; temperature {}",
-                opt(d.state.clone()),
-                opt(d.io_errors.map(|n| n.to_string())),
-                opt(d.io_timeouts.map(|n| n.to_string())),
-                opt(d.temperature_c.map(|c| format!("{c:.0} °C")))
-            ),
-        ));
-        rows.push((
-            format!("  {} load", d.name),
-            format!(
-                "utilization {} (over {} ms); queue {}",
-                opt(u.map(|u| format!("{:.0}%", u * 100.0))),
-                UTIL_SAMPLE.as_millis(),
-                opt(d.io.map(|io| io.in_flight.to_string()))
-            ),
-        ));
+        let flag =
+            |v: Option<bool>, yes: &str, no: &str| v.map(|b| if b { yes } else { no }.to_string());
+        put(d.size_bytes.map(format_bytes), "size", &mut what);
+        put(
+            flag(d.rotational, "rotational", "non-rotational"),
+            "rotational",
+            &mut what,
+        );
+        put(
+            flag(d.read_only, "READ-ONLY", "read-write"),
+            "read-only flag",
+            &mut what,
+        );
+        put(
+            u.map(|u| {
+                format!(
+                    "utilization {:.0}% (over {} ms)",
+                    u * 100.0,
+                    UTIL_SAMPLE.as_millis()
+                )
+            }),
+            "utilization",
+            &mut what,
+        );
+        if let Some(io) = d.io {
+            what.push(format!("queue {}", io.in_flight));
+        }
+        let mut reports = Vec::new();
+        put(
+            d.model.as_ref().map(|m| format!("model {m}")),
+            "model",
+            &mut reports,
+        );
+        put(
+            d.state.as_ref().map(|s| format!("state {s}")),
+            "state",
+            &mut reports,
+        );
+        put(
+            d.io_errors.map(|n| format!("{n} I/O errors")),
+            "I/O errors",
+            &mut reports,
+        );
+        put(
+            d.io_timeouts.map(|n| format!("{n} I/O timeouts")),
+            "timeouts",
+            &mut reports,
+        );
+        put(
+            d.temperature_c.map(|c| format!("{c:.0} °C")),
+            "temperature",
+            &mut reports,
+        );
+        rows.push((d.name.clone(), what.join("; ")));
+        if !reports.is_empty() {
+            rows.push((format!("  {} reports", d.name), reports.join("; ")));
+        }
+        if !missing.is_empty() {
+            rows.push((format!("  {} {not_exposed}", d.name), missing.join(", ")));
+        }
         disks_json.push(json!({
             "name": d.name,
             "model": d.model,
