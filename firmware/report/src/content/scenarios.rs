@@ -82,24 +82,14 @@ pub(super) fn override_text(f: &GradedFinding, reason: &str, lang: Lang) -> Stri
         Some(OverrideSource::SiteFile) => "site.toml",
         _ => tr(lang, "設定ファイル", "configuration"),
     };
+    let (v0, t0, r0) = (f.original_vulnerability, f.original_threat, f.original_risk);
+    let (v, t, r) = (f.finding.vulnerability, f.finding.threat, f.finding.risk);
     match lang {
         Lang::Ja => format!(
-            "コンサルタントによる評価値の変更 ({src}): 脆弱性 {} × 脅威 {} = {} → 脆弱性 {} × 脅威 {} = {}。理由: {reason}",
-            f.original_vulnerability,
-            f.original_threat,
-            f.original_risk,
-            f.finding.vulnerability,
-            f.finding.threat,
-            f.finding.risk
+            "コンサルタントによる評価値の変更 ({src}): 脆弱性 {v0} × 脅威 {t0} = {r0} → 脆弱性 {v} × 脅威 {t} = {r}。理由: {reason}"
         ),
         Lang::En => format!(
-            "Levels changed by the consultant ({src}): vulnerability {} × threat {} = {} → vulnerability {} × threat {} = {}. Reason: {reason}",
-            f.original_vulnerability,
-            f.original_threat,
-            f.original_risk,
-            f.finding.vulnerability,
-            f.finding.threat,
-            f.finding.risk
+            "Levels changed by the consultant ({src}): vulnerability {v0} × threat {t0} = {r0} → vulnerability {v} × threat {t} = {r}. Reason: {reason}"
         ),
     }
 }
