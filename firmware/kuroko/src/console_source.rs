@@ -306,9 +306,10 @@ impl kuroko_console::Source for DataDirSource {
             Err(e) => warnings.push(format!("store: {e}")),
         }
         // The store's own counter is written when a segment is sealed; a running capture
-        // publishes its writer's counter live.
+        // publishes its writer's counters live. The open block's bytes count too, so a
+        // trickle of traffic shows a rate before its block is full.
         if let Some(w) = live_writer {
-            disk.bytes_written = w.bytes_written;
+            disk.bytes_written = w.bytes_written.saturating_add(w.bytes_buffered);
             disk.bytes_written_live = true;
         }
         disk.health = self.disk_health(&mut warnings);
