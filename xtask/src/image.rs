@@ -15,9 +15,14 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
 
-/// The Debian release and mirror the root is made from.
+/// The Debian release and mirror the root is made from (`KUROKO_DEBIAN_MIRROR` overrides the
+/// mirror, e.g. a local mirror or a snapshot.debian.org date; see image/README.md).
 const SUITE: &str = "bookworm";
-const MIRROR: &str = "http://deb.debian.org/debian";
+const DEFAULT_MIRROR: &str = "http://deb.debian.org/debian";
+/// The keyring the mirror's Release file must be signed with (debian-archive-keyring).
+const KEYRING: &str = "/usr/share/keyrings/debian-archive-keyring.gpg";
+/// The versions every build resolved, checked in: a rebuild that resolves others says so.
+const LOCK_FILE: &str = "image/packages.lock";
 /// Packages on top of minbase: the kernel (its initramfs), busybox (init, watchdog, udhcpc),
 /// what capture needs (tcpdump for BPF compile, iproute2) and mke2fs/e2fsck for the disks.
 const PACKAGES: &str =
@@ -78,16 +83,45 @@ pub struct Args {
     /// Replace config.img and data.img with blank disks (the appliance's state is lost).
     #[arg(long)]
     pub fresh_disks: bool,
+    /// Fail when the base's package versions differ from image/packages.lock (default: warn;
+    /// also `KUROKO_IMAGE_LOCKED=1`).
+    #[arg(long)]
+    pub locked: bool,
+    /// Write the base's package versions to image/packages.lock.
+    #[arg(long, conflicts_with = "locked")]
+    pub update_lock: bool,
+}
+
+impl Args {
+    /// The defaults of the command line, building into `out`.
+    pub fn at(out: PathBuf) -> Args {
+        Args {
+            out,
+            fresh_base: false,
+            fresh_disks: false,
+            locked: false,
+            update_lock: false,
+        }
+    }
+}
+
+/// The mirror debootstrap downloads from.
+pub fn mirror() -> String {
+    std::env::var("KUROKO_DEBIAN_MIRROR")
+        .ok()
+        .filter(|m| !m.trim().is_empty())
+        .map(|m| m.trim().trim_end_matches('/').to_string())
+        .unwrap_or_else(|| DEFAULT_MIRROR.to_string())
 }
 
 pub fn run_image(args: Args) -> anyhow::Result<()> {
     if !crate::util::is_root() {
         bail!("`cargo xtask image` needs root (debootstrap, file owners in the root image)");
     }
-    for tool in ["debootstrap", "mke2fs", "strip"] {
+    for tool in ["debootstrap", "mke2fs", "debugfs", "strip", "wget"] {
         if which(tool).is_none() {
             bail!(
-                "`{tool}` is missing: apt-get install -y $(cat image/packages-host.txt) (see image/README.md)"
+                "`{tool}` is missing: `cargo xtask deps` installs the host tools (.ci/packages.txt)"
             );
         }
     }
@@ -99,8 +133,9 @@ pub fn run_image(args: Args) -> anyhow::Result<()> {
     run(crate::util::cargo().args(["build", "--release", "-p", "kuroko"]))?;
     let kuroko = target_dir().join("release").join("kuroko");
 
-    // 2. The Debian base, cached.
+    // 2. The Debian base, cached, and its package versions against the lock file.
     let base = base_root(args.fresh_base)?;
+    let lock = check_lock(&base, &out, &args)?;
 
     // 3. The appliance root: base + recipe + binary + profiles.
     let rootfs = out.join("rootfs");
@@ -136,7 +171,8 @@ pub fn run_image(args: Args) -> anyhow::Result<()> {
     }
 
     let elapsed = started.elapsed();
-    let report = report(&out, epoch, elapsed.as_secs_f64())?;
+    let mut report = report(&out, epoch, elapsed.as_secs_f64())?;
+    report.push_str(&format!("  packages     {lock}\n"));
     std::fs::write(out.join("BUILD-INFO"), &report)
         .with_context(|| format!("cannot write {}", out.join("BUILD-INFO").display()))?;
     print!("{report}");
@@ -158,34 +194,203 @@ pub fn which(tool: &str) -> Option<PathBuf> {
         .find(|p| p.is_file())
 }
 
-/// The debootstrapped base root, made once per package list.
+/// The debootstrapped base root, made once per package list and mirror.
 fn base_root(fresh: bool) -> anyhow::Result<PathBuf> {
+    let mirror = mirror();
     let cache = target_dir().join("image-cache");
     let base = cache.join("base");
     let marker = base.join(".kuroko-base");
-    let want = format!("{SUITE} {MIRROR} minbase {PACKAGES}\n");
+    let want = format!("{SUITE} {mirror} minbase {PACKAGES}\n");
     if !fresh && std::fs::read_to_string(&marker).is_ok_and(|m| m == want) {
         eprintln!("image: reusing the Debian base in {}", base.display());
         return Ok(base);
     }
+    if !Path::new(KEYRING).is_file() {
+        bail!("{KEYRING} is missing: apt-get install debian-archive-keyring (cargo xtask deps)");
+    }
+    probe_mirror(&mirror)?;
     std::fs::create_dir_all(&cache)?;
+    // Downloaded .debs stay here across tries and builds (debootstrap checks their sums).
+    let debs = cache.join("debs");
+    std::fs::create_dir_all(&debs)?;
     let tmp = cache.join("base.tmp");
-    for d in [&tmp, &base] {
-        if d.exists() {
-            std::fs::remove_dir_all(d).with_context(|| format!("cannot remove {}", d.display()))?;
+    if base.exists() {
+        std::fs::remove_dir_all(&base)
+            .with_context(|| format!("cannot remove {}", base.display()))?;
+    }
+    let started = Instant::now();
+    crate::util::retry(&format!("debootstrap from {mirror}"), || {
+        if tmp.exists() {
+            std::fs::remove_dir_all(&tmp)
+                .with_context(|| format!("cannot remove {}", tmp.display()))?;
         }
-    }
-    let mut c = Command::new("debootstrap");
-    c.args(["--variant=minbase", &format!("--include={PACKAGES}"), SUITE])
-        .arg(&tmp)
-        .arg(MIRROR);
-    if let Ok(epoch) = source_date_epoch() {
-        c.env("SOURCE_DATE_EPOCH", epoch.to_string());
-    }
-    run(&mut c)?;
+        let mut c = Command::new("debootstrap");
+        c.args(["--variant=minbase", &format!("--include={PACKAGES}")])
+            .arg(format!("--keyring={KEYRING}"))
+            .arg(format!("--cache-dir={}", debs.display()))
+            .arg(SUITE)
+            .arg(&tmp)
+            .arg(&mirror)
+            .stdin(std::process::Stdio::null());
+        if let Ok(epoch) = source_date_epoch() {
+            c.env("SOURCE_DATE_EPOCH", epoch.to_string());
+        }
+        run(&mut c).map_err(|e| {
+            let log = std::fs::read_to_string(tmp.join("debootstrap/debootstrap.log"))
+                .unwrap_or_default();
+            let tail: Vec<&str> = log.lines().rev().take(15).collect();
+            let tail: Vec<&str> = tail.into_iter().rev().collect();
+            e.context(format!(
+                "debootstrap from {mirror} failed; the end of its log:\n{}",
+                tail.join("\n")
+            ))
+        })
+    })?;
+    eprintln!(
+        "image: debootstrap took {:.0} s",
+        started.elapsed().as_secs_f64()
+    );
     std::fs::write(tmp.join(".kuroko-base"), &want)?;
     std::fs::rename(&tmp, &base)?;
     Ok(base)
+}
+
+/// Checks that the mirror answers before debootstrap starts, so a mirror that is down is
+/// named as such (with retries and backoff for a bad minute) rather than as a debootstrap
+/// failure deep in its log.
+fn probe_mirror(mirror: &str) -> anyhow::Result<()> {
+    let url = format!("{mirror}/dists/{SUITE}/InRelease");
+    crate::util::retry(&format!("fetching {url}"), || {
+        let out = Command::new("wget")
+            .args(["-q", "-O", "/dev/null", "--tries=2", "--timeout=20", &url])
+            .stdin(std::process::Stdio::null())
+            .output()
+            .context("cannot run wget (apt-get install wget)")?;
+        if !out.status.success() {
+            bail!(
+                "wget exited with {} (4: network failure, 8: the server answered with an error)",
+                out.status
+            );
+        }
+        Ok(())
+    })
+    .with_context(|| {
+        format!(
+            "the Debian mirror {mirror} is unreachable: the image build downloads the base \
+             system's packages from it (set KUROKO_DEBIAN_MIRROR for another mirror, or \
+             `cargo xtask test --no-qemu` to skip the image)"
+        )
+    })
+}
+
+/// The `package version architecture` lines of the base's installed packages, sorted.
+fn installed_versions(base: &Path) -> anyhow::Result<Vec<String>> {
+    let out = Command::new("chroot")
+        .arg(base)
+        .args([
+            "dpkg-query",
+            "-W",
+            "-f=${binary:Package} ${Version} ${Architecture}\\n",
+        ])
+        .output()
+        .context("cannot run dpkg-query in the base root")?;
+    if !out.status.success() {
+        bail!(
+            "dpkg-query in {} failed: {}",
+            base.display(),
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    let mut v: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| l.trim().to_string())
+        .filter(|l| !l.is_empty())
+        .collect();
+    v.sort();
+    Ok(v)
+}
+
+/// Compares the base's package versions with `image/packages.lock`, writes them to
+/// `OUT/packages.lock`, and returns the line for BUILD-INFO. Debian's mirror keeps only the
+/// newest version of each package, so an old build cannot be fetched again from it: the lock
+/// file cannot pin, it detects (warning, or failing with `--locked`).
+fn check_lock(base: &Path, out: &Path, args: &Args) -> anyhow::Result<String> {
+    let got = installed_versions(base)?;
+    let header = format!(
+        "# Package versions of the appliance's Debian base ({SUITE}, debootstrap --variant=minbase\n\
+         # --include={PACKAGES}).\n\
+         # Written by `cargo xtask image --update-lock`; every build compares its base with it.\n"
+    );
+    let text = format!("{header}{}\n", got.join("\n"));
+    std::fs::write(out.join("packages.lock"), &text)?;
+    let lock_path = root().join(LOCK_FILE);
+    let locked = args.locked
+        || std::env::var("KUROKO_IMAGE_LOCKED").is_ok_and(|v| !v.is_empty() && v != "0");
+    let want = match std::fs::read_to_string(&lock_path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && !locked => {
+            std::fs::write(&lock_path, &text)?;
+            eprintln!("image: wrote {LOCK_FILE} ({} packages)", got.len());
+            return Ok(format!("{} packages, {LOCK_FILE} written", got.len()));
+        }
+        Err(e) => return Err(e).with_context(|| format!("cannot read {LOCK_FILE}")),
+    };
+    if args.update_lock {
+        std::fs::write(&lock_path, &text)?;
+        eprintln!("image: updated {LOCK_FILE} ({} packages)", got.len());
+        return Ok(format!("{} packages, {LOCK_FILE} updated", got.len()));
+    }
+    let diff = lock_diff(&want, &got);
+    if diff.is_empty() {
+        return Ok(format!("{} packages, as in {LOCK_FILE}", got.len()));
+    }
+    let msg = format!(
+        "the Debian base's packages differ from {LOCK_FILE} ({} difference(s); the mirror has \
+         moved on, or the cached base is older):\n  {}\n\
+         `cargo xtask image --fresh-base --update-lock` takes the mirror's current versions",
+        diff.len(),
+        diff.join("\n  ")
+    );
+    if locked {
+        bail!("{msg}");
+    }
+    eprintln!("image: WARNING: {msg}");
+    Ok(format!(
+        "{} packages, {} DIFFERENCE(S) from {LOCK_FILE} (see OUT/packages.lock)",
+        got.len(),
+        diff.len()
+    ))
+}
+
+/// `name: old -> new`, `+name version`, `-name version` lines between a lock file's text and
+/// the resolved `name version arch` lines.
+fn lock_diff(lock: &str, got: &[String]) -> Vec<String> {
+    use std::collections::BTreeMap;
+    let parse = |l: &str| {
+        let mut w = l.split_whitespace();
+        let name = w.next()?.to_string();
+        Some((name, w.collect::<Vec<_>>().join(" ")))
+    };
+    let want: BTreeMap<String, String> = lock
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(parse)
+        .collect();
+    let have: BTreeMap<String, String> = got.iter().filter_map(|l| parse(l)).collect();
+    let mut d = Vec::new();
+    for (name, v) in &want {
+        match have.get(name) {
+            None => d.push(format!("-{name} {v}")),
+            Some(h) if h != v => d.push(format!("{name}: {v} -> {h}")),
+            Some(_) => {}
+        }
+    }
+    for (name, v) in &have {
+        if !want.contains_key(name) {
+            d.push(format!("+{name} {v}"));
+        }
+    }
+    d
 }
 
 /// Lays the recipe over the base root.
