@@ -37,9 +37,9 @@ pub struct Args {
     /// Power the VM off once it reports capturing (prints the boot-to-capturing time).
     #[arg(long)]
     pub exit_when_capturing: bool,
-    /// Accelerator: `kvm`, `tcg` (emulation), or `auto` (KVM when /dev/kvm exists, falling
-    /// back to TCG when the kernel prints nothing within KVM_BOOT_PROBE_SECS: nested KVM on
-    /// some hosts hangs the guest right after the BIOS).
+    /// Accelerator: `kvm`, `tcg` (emulation), or `auto`: KVM when /dev/kvm exists and can run
+    /// the image's kernel (not on a PVM host, see [`kvm_unusable`]), falling back to TCG when
+    /// the kernel prints nothing within KVM_BOOT_PROBE_SECS.
     #[arg(long, default_value = "auto")]
     pub accel: Accel,
     /// Power the VM off after this many seconds.
@@ -50,7 +50,62 @@ pub struct Args {
 /// How long `--accel auto` waits for the guest kernel's first line under KVM.
 pub const KVM_BOOT_PROBE_SECS: u64 = 30;
 /// The guest kernel's first console line.
-const KERNEL_MARK: &str = "Linux version";
+pub const KERNEL_MARK: &str = "Linux version";
+
+/// Why KVM cannot run the image in `dir` on this host, or `None` when it should.
+///
+/// Some cloud VMs offer nested virtualisation through PVM (pagetable-based virtual machine,
+/// the `kvm_pvm` module, no `kvm_intel`/`kvm_amd` and no vmx/svm CPU flag): /dev/kvm exists,
+/// but the guest runs in the host's user mode and only a kernel built as a PVM guest
+/// (`CONFIG_PVM_GUEST`) boots at native speed. A stock kernel is emulated instruction by
+/// instruction from its first privileged one: measured on such a host, Debian's kernel was
+/// still in its decompressor after 5 minutes (TCG reaches the login prompt in ~30 s).
+pub fn kvm_unusable(dir: &Path) -> Option<String> {
+    if !Path::new("/dev/kvm").exists() {
+        return Some("no /dev/kvm".into());
+    }
+    let module = |m: &str| Path::new("/sys/module").join(m).exists();
+    if module("kvm_pvm") && !module("kvm_intel") && !module("kvm_amd") {
+        let pvm_guest = kernel_config(dir).is_some_and(|c| {
+            c.lines()
+                .any(|l| l.trim() == "CONFIG_PVM_GUEST=y" || l.trim() == "CONFIG_PVM_GUEST=m")
+        });
+        if !pvm_guest {
+            return Some(
+                "this host's KVM is PVM (kvm_pvm loaded, no kvm_intel/kvm_amd): it runs only \
+                 kernels built as PVM guests (CONFIG_PVM_GUEST), and the image's Debian kernel \
+                 is not one"
+                    .into(),
+            );
+        }
+    }
+    None
+}
+
+/// The image kernel's build config (`rootfs/boot/config-*` next to the image).
+fn kernel_config(dir: &Path) -> Option<String> {
+    let boot = dir.join("rootfs/boot");
+    std::fs::read_dir(&boot)
+        .ok()?
+        .filter_map(Result::ok)
+        .find(|e| e.file_name().to_string_lossy().starts_with("config-"))
+        .and_then(|e| std::fs::read_to_string(e.path()).ok())
+}
+
+/// Whether to start under KVM for `accel`, saying why not when `auto` picks TCG.
+pub fn use_kvm(accel: Accel, dir: &Path) -> bool {
+    match accel {
+        Accel::Kvm => true,
+        Accel::Tcg => false,
+        Accel::Auto => match kvm_unusable(dir) {
+            None => true,
+            Some(why) => {
+                eprintln!("qemu: TCG emulation: {why}");
+                false
+            }
+        },
+    }
+}
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug, clap::ValueEnum)]
 pub enum Accel {
@@ -68,6 +123,7 @@ pub struct Wire {
 
 impl Wire {
     pub fn create() -> anyhow::Result<Wire> {
+        sweep_stale_wires();
         let pid = std::process::id();
         let ns = format!("kq-{pid}");
         let wire = Wire {
@@ -119,10 +175,48 @@ impl Wire {
 impl Drop for Wire {
     fn drop(&mut self) {
         for ns in self.hosts.iter().chain(std::iter::once(&self.ns)) {
-            let _ = Command::new("ip")
-                .args(["netns", "del", ns])
-                .stderr(Stdio::null())
-                .status();
+            delete_netns(ns);
+        }
+    }
+}
+
+/// Kills what still runs in a namespace of ours (qemu, telnetd: started by this xtask in
+/// it), by PID, then deletes the namespace, which deletes its links.
+fn delete_netns(ns: &str) {
+    if let Ok(out) = Command::new("ip").args(["netns", "pids", ns]).output() {
+        for pid in String::from_utf8_lossy(&out.stdout).split_whitespace() {
+            if pid.parse::<u32>().is_ok_and(|p| p != std::process::id()) {
+                let _ = Command::new("kill").args(["-KILL", pid]).status();
+            }
+        }
+    }
+    let _ = Command::new("ip")
+        .args(["netns", "del", ns])
+        .stderr(Stdio::null())
+        .status();
+}
+
+/// Removes the wires an earlier run left when it was killed before its Drop ran (SIGKILL,
+/// a CI timeout): namespaces named `kq-<pid>`, `kq-<pid>-a`, `kq-<pid>-b` whose `<pid>` no
+/// longer exists, with the processes (qemu) still running in them.
+fn sweep_stale_wires() {
+    let Ok(out) = Command::new("ip").args(["netns", "list"]).output() else {
+        return;
+    };
+    for line in String::from_utf8_lossy(&out.stdout).lines() {
+        let Some(name) = line.split_whitespace().next() else {
+            continue;
+        };
+        let Some(rest) = name.strip_prefix("kq-") else {
+            continue;
+        };
+        let pid = rest
+            .strip_suffix("-a")
+            .or_else(|| rest.strip_suffix("-b"))
+            .unwrap_or(rest);
+        if pid.parse::<u32>().is_ok() && !Path::new("/proc").join(pid).exists() {
+            eprintln!("qemu: removing the stale wire namespace {name} (its xtask {pid} is gone)");
+            delete_netns(name);
         }
     }
 }
@@ -308,11 +402,7 @@ pub fn run_qemu(args: Args) -> anyhow::Result<()> {
         na = wire.hosts[0],
         nb = wire.hosts[1],
     );
-    let mut kvm = match args.accel {
-        Accel::Kvm => true,
-        Accel::Tcg => false,
-        Accel::Auto => Path::new("/dev/kvm").exists(),
-    };
+    let mut kvm = use_kvm(args.accel, &dir);
     let (boot_to_capturing, vm) = loop {
         eprintln!(
             "qemu: starting ({})",

@@ -7,7 +7,8 @@
 //! catch up, reads `findings` over the serial console (the `telnet_use` finding must be
 //! listed), powers the VM off hard (qemu killed) and checks the findings store on the data
 //! disk with `debugfs` (no mount); boots again and finds the store and the finding intact.
-//! Not part of `cargo xtask test`.
+//! `cargo xtask test` runs it after the workspace tests (CI does); the boot times it measured
+//! are printed at the end and written to `<image>/QEMU-TEST`.
 
 use crate::qemu::{self, HOST_B, ImageFiles, Vm, Wire};
 use crate::util::root;
@@ -35,6 +36,15 @@ pub struct Args {
     /// Accelerator, as for `cargo xtask qemu`.
     #[arg(long, default_value = "auto")]
     pub accel: qemu::Accel,
+}
+
+impl Default for Args {
+    fn default() -> Args {
+        Args {
+            image: PathBuf::from("target/image-test"),
+            accel: qemu::Accel::Auto,
+        }
+    }
 }
 
 /// The serial console: everything read so far, and the socket to write to.
@@ -134,24 +144,24 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         bail!("`cargo xtask qemu-test` needs root (network namespaces, tap, debootstrap)");
     }
     crate::image::run_image(crate::image::Args {
-        out: args.image.clone(),
-        fresh_base: false,
         fresh_disks: true,
+        ..crate::image::Args::at(args.image.clone())
     })?;
     let dir = root().join(&args.image);
     let img = ImageFiles::at(&dir)?;
     let wire = Wire::create().context("cannot make the capture wire")?;
     let sock = dir.join("serial.sock");
-    let kvm = match args.accel {
-        qemu::Accel::Kvm => true,
-        // The probe of `cargo xtask qemu` needs the console first; here TCG unless asked.
-        qemu::Accel::Auto | qemu::Accel::Tcg => false,
-    };
-    let (vm, mut con) = start(&img, &wire, &sock, kvm)?;
+    let mut kvm = qemu::use_kvm(args.accel, &dir);
+    let (vm, mut con) = start_probed(&img, &wire, &sock, &mut kvm, args.accel)?;
     let started = vm.started;
+    let mut times = Times {
+        accel: if kvm { "KVM" } else { "TCG emulation" },
+        ..Times::default()
+    };
 
     // First boot: the technician chooses the password, then configures the capture.
     con.expect("new password: ", BOOT_SECS)?;
+    times.first_prompt = started.elapsed().as_secs_f64();
     con.send(PASSWORD)?;
     con.expect("again: ", PROMPT_SECS)?;
     con.send(PASSWORD)?;
@@ -174,10 +184,15 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     con.mark = before_set;
     con.expect(qemu::CAPTURING_MARK, CAPTURING_SECS)
         .context("the appliance did not start capturing after `set capture eth1`")?;
+    times.first_capturing = started.elapsed().as_secs_f64();
+    times.first_uptime = con
+        .expect(" s)", PROMPT_SECS)
+        .ok()
+        .and_then(|t| uptime_of(&t));
     con.mark = con.mark.max(after_set);
     eprintln!(
         "\nqemu-test: capturing {:.1} s after qemu start",
-        started.elapsed().as_secs_f64()
+        times.first_capturing
     );
     let selftest = con.command("selftest 5", PROMPT_SECS)?;
 
@@ -247,12 +262,17 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let (vm, mut con) = start(&img, &wire, &sock, kvm)?;
     let started = vm.started;
     con.expect("password: ", BOOT_SECS)?;
+    times.second_prompt = started.elapsed().as_secs_f64();
     con.send(PASSWORD)?;
     con.expect("kuroko> ", PROMPT_SECS)?;
     let before = con.mark;
     con.expect(qemu::CAPTURING_MARK, CAPTURING_SECS)
         .context("no capturing after the second boot")?;
-    let boot2 = started.elapsed();
+    times.second_capturing = started.elapsed().as_secs_f64();
+    times.second_uptime = con
+        .expect(" s)", PROMPT_SECS)
+        .ok()
+        .and_then(|t| uptime_of(&t));
     con.mark = con.mark.max(before);
     let status = con.command("status", PROMPT_SECS)?;
     if !status.contains("running (pid") {
@@ -272,9 +292,87 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     println!(
         "qemu-test: second boot captured again after {:.1} s (store intact, writer running); \
          telnet_use still on the data disk after the second power-off",
-        boot2.as_secs_f64()
+        times.second_capturing
     );
+    let summary = times.summary();
+    print!("{summary}");
+    std::fs::write(dir.join("QEMU-TEST"), &summary)
+        .with_context(|| format!("cannot write {}", dir.join("QEMU-TEST").display()))?;
     Ok(())
+}
+
+/// Boot times measured by the test, in seconds.
+#[derive(Default)]
+struct Times {
+    accel: &'static str,
+    /// qemu start to the first-boot password prompt on the serial console.
+    first_prompt: f64,
+    /// qemu start to capturing on the first boot (includes the technician's setup commands).
+    first_capturing: f64,
+    /// The guest's uptime in the capturing line of the first boot.
+    first_uptime: Option<f64>,
+    second_prompt: f64,
+    /// qemu start to capturing after the hard power-off (capture resumes by itself).
+    second_capturing: f64,
+    second_uptime: Option<f64>,
+}
+
+impl Times {
+    fn summary(&self) -> String {
+        let up = |u: Option<f64>| u.map_or("?".to_string(), |u| format!("{u:.1}"));
+        format!(
+            "qemu-test boot times ({}), seconds from qemu start (guest uptime):\n\
+             \x20 first boot:  login prompt {:.1}; capturing {:.1} ({}), after the setup commands\n\
+             \x20 second boot after a hard power-off: login prompt {:.1}; capturing {:.1} ({})\n",
+            self.accel,
+            self.first_prompt,
+            self.first_capturing,
+            up(self.first_uptime),
+            self.second_prompt,
+            self.second_capturing,
+            up(self.second_uptime),
+        )
+    }
+}
+
+/// The uptime in the text up to the end of a `kuroko-run: capturing (uptime N s)` line.
+fn uptime_of(text: &str) -> Option<f64> {
+    let i = text.rfind("uptime ")?;
+    text[i + "uptime ".len()..]
+        .trim_end_matches(" s)")
+        .trim()
+        .parse()
+        .ok()
+}
+
+/// [`start`], and under `--accel auto` with KVM, a restart under TCG when the kernel prints
+/// nothing within [`qemu::KVM_BOOT_PROBE_SECS`] (a nested KVM that does not work, which
+/// [`qemu::kvm_unusable`] did not recognise).
+fn start_probed(
+    img: &ImageFiles,
+    wire: &Wire,
+    sock: &Path,
+    kvm: &mut bool,
+    accel: qemu::Accel,
+) -> anyhow::Result<(Vm, Serial)> {
+    let (vm, mut con) = start(img, wire, sock, *kvm)?;
+    if !(*kvm && accel == qemu::Accel::Auto) {
+        return Ok((vm, con));
+    }
+    if con
+        .expect(qemu::KERNEL_MARK, qemu::KVM_BOOT_PROBE_SECS)
+        .is_ok()
+    {
+        return Ok((vm, con));
+    }
+    eprintln!(
+        "\nqemu-test: no kernel output in {} s under KVM; retrying with TCG emulation",
+        qemu::KVM_BOOT_PROBE_SECS
+    );
+    drop(con);
+    drop(vm);
+    *kvm = false;
+    start(img, wire, sock, false)
 }
 
 /// Starts qemu with the serial console on `sock` and connects to it.
