@@ -117,9 +117,10 @@ pub struct DiskInfo {
     /// Oldest and newest stored packet: the retention window.
     pub oldest: Option<Timestamp>,
     pub newest: Option<Timestamp>,
-    /// Bytes written by the store: the capture's live counter (since the capture started)
-    /// when `bytes_written_live`, else the store's own counter (since it was created,
-    /// updated when a segment is sealed). Only differences are shown (the write rate).
+    /// Bytes written by the store: the capture's live counter (since the capture started,
+    /// bytes queued to the disk plus the open block) when `bytes_written_live`, else the
+    /// store's own counter (since it was created, updated when a segment is sealed). Only
+    /// differences are shown (the write rate).
     pub bytes_written: u64,
     pub bytes_written_live: bool,
     pub evidence_used: u64,
