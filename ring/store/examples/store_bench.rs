@@ -1,16 +1,24 @@
 //! The store benchmark behind `cargo xtask bench store` (run it in release).
 //!
-//! Interleaved, `--rounds` times: the raw O_DIRECT sequential write speed of the file
-//! system holding `--dir` (io_uring, 1 MiB writes, queue depth 8, into a zero-filled
-//! file: the same conditions the store's preallocated segments give it), then the import
-//! of an in-memory pcap of 64-byte packets and one of 1500-byte packets through the full
-//! path (pcap parsing, record copy, crc32c, io_uring O_DIRECT writes, final fdatasync).
-//! Reported: medians, GB/s and packets/s, CPU time per packet, bytes on disk per packet,
-//! and the ratios to the raw speed measured in the same run. Also the time recovery takes
-//! to seal one full segment left open by a crash. Nothing here asserts on time.
+//! Compares, in the same run and on the same file system, the import of an in-memory pcap
+//! through the whole store path (pcap parsing, record copy, crc32c, io_uring O_DIRECT
+//! writes, seals, the final fdatasync) with the raw O_DIRECT sequential write speed
+//! (io_uring, 1 MiB writes, the same queue depth). The comparison is made fair:
 //!
-//! Knobs for experiments (environment): `KB_SEG` segment size, `KB_QD` queue depth,
-//! `KB_CHUNK` chunk size, all in bytes/count.
+//! - same preallocation state: the raw reference overwrites one file that was fallocated,
+//!   zero-filled and synced once before the first round, as the store overwrites slot files
+//!   formatted once (`Preallocate::All`); neither side writes into fresh extents, and the
+//!   page cache of both is dropped (`POSIX_FADV_DONTNEED`) before the rounds;
+//! - same bytes: each raw run writes exactly the bytes the paired 1500 B import wrote;
+//! - a discarded warm-up round, then `--rounds` rounds in which raw and import alternate
+//!   which goes first; each round's ratio pairs a raw run with the import next to it;
+//! - medians with min–max spread, the load average before and after, and for each import
+//!   where its wall time went: CPU of the importing thread, time it waited for a CPU
+//!   (run-queue delay from `/proc/thread-self/schedstat`), time blocked on the disk.
+//!
+//! Also the time recovery takes to seal one full segment left open by a crash. Nothing here
+//! asserts on time. Knobs for experiments (environment): `KB_SEG` segment size, `KB_QD`
+//! queue depth, `KB_CHUNK` chunk size.
 
 use kuroko_ring::pcap::import;
 use kuroko_ring::{Preallocate, RecordMeta, SegmentWriter, StoreOptions};
@@ -29,7 +37,7 @@ fn parse_args() -> Args {
     let mut a = Args {
         dir: std::env::temp_dir().join("kuroko-store-bench"),
         out: None,
-        rounds: 3,
+        rounds: 5,
         small_packets: 4_000_000,
         large_packets: 700_000,
     };
@@ -74,8 +82,15 @@ fn pcap(n: usize, len: usize) -> Vec<u8> {
     b
 }
 
-/// CPU seconds (user + system) of this process so far, from /proc/self/stat.
-fn cpu_secs() -> f64 {
+/// (CPU ns, run-queue wait ns) of the calling thread.
+fn thread_sched() -> (u64, u64) {
+    let s = std::fs::read_to_string("/proc/thread-self/schedstat").unwrap_or_default();
+    let mut f = s.split_whitespace().map(|v| v.parse::<u64>().unwrap_or(0));
+    (f.next().unwrap_or(0), f.next().unwrap_or(0))
+}
+
+/// CPU seconds (user + system) of the whole process (io_uring workers included).
+fn process_cpu() -> f64 {
     let s = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
     let after = s.rsplit(')').next().unwrap_or("");
     let f: Vec<&str> = after.split_whitespace().collect();
@@ -84,59 +99,92 @@ fn cpu_secs() -> f64 {
     ticks / 100.0
 }
 
+fn loadavg() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .unwrap_or_default()
+        .split_whitespace()
+        .take(3)
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+#[derive(Clone, Copy)]
 struct Run {
     secs: f64,
+    /// CPU of the importing thread.
     cpu: f64,
+    /// CPU of the whole process.
+    proc_cpu: f64,
+    /// Waiting for a CPU (runnable, not running).
+    runq: f64,
+    /// Blocked waiting for writes to complete.
+    wait: f64,
+    submit: f64,
+    open: f64,
     packets: u64,
     packet_bytes: u64,
     disk_bytes: u64,
 }
 
 fn opts() -> StoreOptions {
+    let env = |k: &str, d: u64| {
+        std::env::var(k)
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(d)
+    };
     StoreOptions {
         budget: (2 << 30) + kuroko_ring::META_RESERVE,
-        segment_size: std::env::var("KB_SEG")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(64 << 20),
+        segment_size: env("KB_SEG", 64 << 20),
         preallocate: Preallocate::All,
-        queue_depth: std::env::var("KB_QD")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(8),
-        chunk_size: std::env::var("KB_CHUNK")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(1 << 20),
+        queue_depth: env("KB_QD", 8) as u32,
+        chunk_size: env("KB_CHUNK", 1 << 20),
         ..Default::default()
     }
 }
 
 fn import_run(dir: &Path, src: &[u8]) -> Run {
     let mut w = SegmentWriter::open(dir, &opts()).expect("open the bench store");
-    let bytes0 = w.stats().bytes_written;
-    let (c0, t0) = (cpu_secs(), Instant::now());
+    let (c0, t0, s0) = (process_cpu(), Instant::now(), thread_sched());
     let rep = import(&mut w, src, 0, "bench", |_| {}).expect("import");
+    let times = w.times();
     let stats = w.close().expect("close");
     let secs = t0.elapsed().as_secs_f64();
+    let s1 = thread_sched();
     Run {
         secs,
-        cpu: cpu_secs() - c0,
+        cpu: (s1.0 - s0.0) as f64 / 1e9,
+        proc_cpu: process_cpu() - c0,
+        runq: (s1.1 - s0.1) as f64 / 1e9,
+        wait: times.wait_ns as f64 / 1e9,
+        submit: times.submit_ns as f64 / 1e9,
+        open: times.open_ns as f64 / 1e9,
         packets: rep.packets,
         packet_bytes: rep.bytes,
-        disk_bytes: stats.bytes_written - bytes0,
+        disk_bytes: stats.bytes_written,
     }
 }
 
-fn median(mut v: Vec<f64>) -> f64 {
+/// Median, min, max.
+fn stats(mut v: Vec<f64>) -> (f64, f64, f64) {
     v.sort_by(|a, b| a.total_cmp(b));
-    v[v.len() / 2]
+    (v[v.len() / 2], v[0], v[v.len() - 1])
+}
+
+fn fmt3((m, lo, hi): (f64, f64, f64), scale: f64, unit: &str) -> String {
+    format!(
+        "{:.2}{unit} ({:.2}–{:.2})",
+        m / scale,
+        lo / scale,
+        hi / scale
+    )
 }
 
 fn main() {
     let a = parse_args();
     let _ = std::fs::remove_dir_all(&a.dir);
     std::fs::create_dir_all(&a.dir).expect("create the bench dir");
+    let load_before = loadavg();
     let store = a.dir.join("store");
     eprintln!("formatting a 2 GiB ring in {} …", store.display());
     let w = SegmentWriter::open(&store, &opts()).expect("create the bench store");
@@ -146,33 +194,76 @@ fn main() {
     let small = pcap(a.small_packets, 64);
     let large = pcap(a.large_packets, 1500);
 
+    if let Some(n) = std::env::var("KB_PROFILE")
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok())
+    {
+        // Imports only (for a profiler attached to this process).
+        for _ in 0..n {
+            let r = import_run(&store, &large);
+            eprintln!(
+                "import 1500 B: {:.2} GB/s",
+                r.disk_bytes as f64 / r.secs / 1e9
+            );
+        }
+        return;
+    }
+    // Warm-up (discarded): learns how many bytes a 1500 B import writes and brings both the
+    // store's slots and the raw file into the same state (written extents, not cached).
+    let warm = import_run(&store, &large);
+    let raw_bytes = warm.disk_bytes;
+    let raw_path = a.dir.join("raw.bin");
+    kuroko_ring::disk::prepare_raw_file(&raw_path, raw_bytes).expect("raw file");
+    let raw_run = || {
+        kuroko_ring::disk::raw_write_speed(
+            &raw_path,
+            raw_bytes,
+            1 << 20,
+            opts().queue_depth as usize,
+        )
+        .expect("raw write")
+    };
+    let _ = raw_run();
+    kuroko_ring::disk::drop_cache(&store.join("segments")).expect("drop cache");
+    kuroko_ring::disk::drop_cache(&a.dir).expect("drop cache");
+
     let mut raw = Vec::new();
+    let mut ratios = Vec::new();
     let mut runs64 = Vec::new();
     let mut runs1500 = Vec::new();
     for round in 0..a.rounds {
+        let (rw, r1500) = if round % 2 == 0 {
+            let rw = raw_run();
+            (rw, import_run(&store, &large))
+        } else {
+            let r = import_run(&store, &large);
+            (raw_run(), r)
+        };
         let r64 = import_run(&store, &small);
-        let r1500 = import_run(&store, &large);
-        let rw = kuroko_ring::disk::raw_write_speed(
-            &a.dir.join("raw.bin"),
-            r1500.disk_bytes,
-            1 << 20,
-            8,
-        )
-        .expect("raw write");
+        let ratio = r1500.disk_bytes as f64 / r1500.secs / rw.bytes_per_sec();
         eprintln!(
-            "round {}: raw {:.2} GB/s; 64 B {:.2} Mpps (CPU {:.0}%); 1500 B {:.2} GB/s on disk (CPU {:.0}%)",
+            "round {}: raw {:.2} GB/s | 1500 B {:.2} GB/s = {:.0}% of raw (thread CPU {:.0}%, run-queue wait {:.0}%, blocked on disk {:.0}%, submit {:.0}%, open {:.0}%, process CPU {:.0}%) | 64 B {:.2} Mpps (thread CPU {:.0}%, run-queue wait {:.0}%)",
             round + 1,
             rw.bytes_per_sec() / 1e9,
+            r1500.disk_bytes as f64 / r1500.secs / 1e9,
+            ratio * 100.0,
+            r1500.cpu / r1500.secs * 100.0,
+            r1500.runq / r1500.secs * 100.0,
+            r1500.wait / r1500.secs * 100.0,
+            r1500.submit / r1500.secs * 100.0,
+            r1500.open / r1500.secs * 100.0,
+            r1500.proc_cpu / r1500.secs * 100.0,
             r64.packets as f64 / r64.secs / 1e6,
             r64.cpu / r64.secs * 100.0,
-            r1500.disk_bytes as f64 / r1500.secs / 1e9,
-            r1500.cpu / r1500.secs * 100.0
+            r64.runq / r64.secs * 100.0,
         );
         raw.push(rw);
+        ratios.push(ratio);
         runs64.push(r64);
         runs1500.push(r1500);
     }
-    let _ = std::fs::remove_file(a.dir.join("raw.bin"));
+    let _ = std::fs::remove_file(&raw_path);
+    let load_after = loadavg();
 
     // Recovery: one full segment left open by a "crash" (writer dropped without close).
     let rec_dir = a.dir.join("recovery");
@@ -204,18 +295,21 @@ fn main() {
     );
     drop(w);
 
-    let raw_bps = median(raw.iter().map(|r| r.bytes_per_sec()).collect());
-    let disk_bps = |v: &[Run]| median(v.iter().map(|r| r.disk_bytes as f64 / r.secs).collect());
-    let data_bps = |v: &[Run]| median(v.iter().map(|r| r.packet_bytes as f64 / r.secs).collect());
-    let pps = |v: &[Run]| median(v.iter().map(|r| r.packets as f64 / r.secs).collect());
+    let raw_bps = stats(raw.iter().map(|r| r.bytes_per_sec()).collect());
+    let disk_bps = |v: &[Run]| stats(v.iter().map(|r| r.disk_bytes as f64 / r.secs).collect());
+    let data_bps = |v: &[Run]| stats(v.iter().map(|r| r.packet_bytes as f64 / r.secs).collect());
+    let pps = |v: &[Run]| stats(v.iter().map(|r| r.packets as f64 / r.secs).collect());
     let pps_cpu = |v: &[Run]| {
-        median(
+        stats(
             v.iter()
                 .map(|r| r.packets as f64 / r.cpu.max(1e-9))
                 .collect(),
         )
     };
+    let share =
+        |v: &[Run], f: fn(&Run) -> f64| stats(v.iter().map(|r| f(r) / r.secs).collect()).0 * 100.0;
     let per_pkt = |v: &[Run]| v[0].disk_bytes as f64 / v[0].packets as f64;
+    let ratio = stats(ratios.clone());
     let mode = match io.mode {
         kuroko_ring::format::io_mode::URING_DIRECT => "io_uring + O_DIRECT",
         kuroko_ring::format::io_mode::PWRITE_DIRECT => "pwrite + O_DIRECT",
@@ -223,48 +317,64 @@ fn main() {
     };
 
     println!(
-        "store benchmark: {} rounds, medians; store writes with {mode}",
+        "store benchmark: {} rounds (+1 warm-up), median (min–max); store writes with {mode}; load average {load_before} before, {load_after} after",
         a.rounds
     );
     println!(
-        "raw O_DIRECT sequential write (io_uring, 1 MiB × qd 8{}, same file system): {:.2} GB/s",
+        "raw O_DIRECT sequential overwrite (io_uring, 1 MiB × qd {}{}, same file system, {:.2} GB per run): {}",
+        opts().queue_depth,
         if raw[0].uring_direct {
             ""
         } else {
             ", FELL BACK to pwrite"
         },
-        raw_bps / 1e9
+        raw_bytes as f64 / 1e9,
+        fmt3(raw_bps, 1e9, " GB/s")
     );
     println!(
-        "import 1500 B: {:.2} GB/s on disk ({:.2} GB/s of packet data), {:.0} kpps, {:.0} B on disk per packet (pcap 1516) → {:.0}% of raw (packet data: {:.0}%)",
-        disk_bps(&runs1500) / 1e9,
-        data_bps(&runs1500) / 1e9,
-        pps(&runs1500) / 1e3,
+        "import 1500 B: {} on disk ({} of packet data), {} kpps, {:.0} B on disk per packet (pcap 1516) → {} of raw, paired per round",
+        fmt3(disk_bps(&runs1500), 1e9, " GB/s"),
+        fmt3(data_bps(&runs1500), 1e9, " GB/s"),
+        fmt3(pps(&runs1500), 1e3, ""),
         per_pkt(&runs1500),
-        disk_bps(&runs1500) / raw_bps * 100.0,
-        data_bps(&runs1500) / raw_bps * 100.0
+        fmt3(
+            (ratio.0 * 100.0, ratio.1 * 100.0, ratio.2 * 100.0),
+            1.0,
+            " %"
+        ),
     );
     println!(
-        "import 64 B: {:.2} Mpps wall, {:.2} Mpps per CPU-second, {:.2} GB/s on disk, {:.1} B on disk per packet (pcap 80) → {:.0}% of raw",
-        pps(&runs64) / 1e6,
-        pps_cpu(&runs64) / 1e6,
-        disk_bps(&runs64) / 1e9,
+        "  where the 1500 B import's wall time went (medians): thread CPU {:.0}%, run-queue wait {:.0}%, blocked on the disk {:.0}%, submitting {:.0}%, opening segments {:.0}%",
+        share(&runs1500, |r| r.cpu),
+        share(&runs1500, |r| r.runq),
+        share(&runs1500, |r| r.wait),
+        share(&runs1500, |r| r.submit),
+        share(&runs1500, |r| r.open),
+    );
+    println!(
+        "import 64 B: {} Mpps wall, {} Mpps per CPU-second of the writing thread, {:.1} B on disk per packet (pcap 80)",
+        fmt3(pps(&runs64), 1e6, ""),
+        fmt3(pps_cpu(&runs64), 1e6, ""),
         per_pkt(&runs64),
-        disk_bps(&runs64) / raw_bps * 100.0
     );
     println!("recovery of one full 64 MiB segment left open by a crash: {recovery_ms:.1} ms");
     if let Some(out) = &a.out {
         let json = format!(
-            "{{\"raw_bytes_per_sec\":{raw_bps:.0},\"import_1500\":{{\"disk_bytes_per_sec\":{:.0},\"data_bytes_per_sec\":{:.0},\"packets_per_sec\":{:.0},\"disk_bytes_per_packet\":{:.1},\"ratio_to_raw\":{:.3}}},\"import_64\":{{\"packets_per_sec\":{:.0},\"packets_per_cpu_sec\":{:.0},\"disk_bytes_per_packet\":{:.1},\"ratio_to_raw\":{:.3}}},\"recovery_ms_per_segment\":{recovery_ms:.1},\"io_mode\":\"{mode}\"}}\n",
-            disk_bps(&runs1500),
-            data_bps(&runs1500),
-            pps(&runs1500),
+            "{{\"rounds\":{},\"load_before\":\"{load_before}\",\"load_after\":\"{load_after}\",\"raw_bytes_per_sec\":{:.0},\"raw_min\":{:.0},\"raw_max\":{:.0},\"import_1500\":{{\"disk_bytes_per_sec\":{:.0},\"data_bytes_per_sec\":{:.0},\"packets_per_sec\":{:.0},\"disk_bytes_per_packet\":{:.1},\"ratio_to_raw\":{:.3},\"ratio_min\":{:.3},\"ratio_max\":{:.3}}},\"import_64\":{{\"packets_per_sec\":{:.0},\"packets_per_cpu_sec\":{:.0},\"disk_bytes_per_packet\":{:.1}}},\"recovery_ms_per_segment\":{recovery_ms:.1},\"io_mode\":\"{mode}\"}}\n",
+            a.rounds,
+            raw_bps.0,
+            raw_bps.1,
+            raw_bps.2,
+            disk_bps(&runs1500).0,
+            data_bps(&runs1500).0,
+            pps(&runs1500).0,
             per_pkt(&runs1500),
-            disk_bps(&runs1500) / raw_bps,
-            pps(&runs64),
-            pps_cpu(&runs64),
+            ratio.0,
+            ratio.1,
+            ratio.2,
+            pps(&runs64).0,
+            pps_cpu(&runs64).0,
             per_pkt(&runs64),
-            disk_bps(&runs64) / raw_bps,
         );
         std::fs::write(out, json).expect("write the result file");
     }

@@ -21,28 +21,54 @@ impl RawWrite {
     }
 }
 
-/// Creates `path` (fallocated and zero-filled, like a formatted segment, so both sides
-/// overwrite written extents), then times writing `bytes` to it sequentially in
-/// `chunk`-sized O_DIRECT writes with `queue_depth` in flight, plus the final fdatasync.
+/// Creates `path` at `bytes` (rounded up to 1 MiB): fallocated, zero-filled, synced and
+/// dropped from the page cache, the state of a slot file formatted by the store, so that
+/// [`raw_write_speed`] overwrites written extents as the store's writer does.
+pub fn prepare_raw_file(path: &Path, bytes: u64) -> io::Result<()> {
+    let bytes = bytes.div_ceil(1 << 20) << 20;
+    let f = std::fs::File::create(path)?;
+    sys::fallocate(&f, bytes)?;
+    f.set_len(bytes)?;
+    let zeros = vec![0u8; 1 << 20];
+    let mut off = 0;
+    while off < bytes {
+        let n = (bytes - off).min(zeros.len() as u64) as usize;
+        sys::pwrite_all(&f, &zeros[..n], off)?;
+        off += n as u64;
+    }
+    f.sync_all()?;
+    sys::drop_cache(&f)
+}
+
+/// Drops the page cache of every file directly in `dir` (after syncing it), so a
+/// measurement does not pay for invalidating pages an earlier step left cached.
+pub fn drop_cache(dir: &Path) -> io::Result<()> {
+    for e in std::fs::read_dir(dir)? {
+        let e = e?;
+        if e.file_type()?.is_file() {
+            let f = std::fs::File::open(e.path())?;
+            f.sync_all()?;
+            sys::drop_cache(&f)?;
+        }
+    }
+    Ok(())
+}
+
+/// Times overwriting the first `bytes` of `path` (made by [`prepare_raw_file`])
+/// sequentially in `chunk`-sized O_DIRECT writes with `queue_depth` in flight, plus the
+/// final fdatasync.
 pub fn raw_write_speed(
     path: &Path,
     bytes: u64,
     chunk: usize,
     queue_depth: usize,
 ) -> io::Result<RawWrite> {
-    let bytes = bytes / chunk as u64 * chunk as u64;
-    {
-        let f = std::fs::File::create(path)?;
-        sys::fallocate(&f, bytes)?;
-        f.set_len(bytes)?;
-        let zeros = vec![0u8; 1 << 20];
-        let mut off = 0;
-        while off < bytes {
-            let n = (bytes - off).min(zeros.len() as u64) as usize;
-            sys::pwrite_all(&f, &zeros[..n], off)?;
-            off += n as u64;
-        }
-        f.sync_all()?;
+    let bytes = bytes.div_ceil(chunk as u64) * chunk as u64;
+    if std::fs::metadata(path)?.len() < bytes {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "the raw file is smaller than the bytes to write",
+        ));
     }
     let (file, direct) = sys::open_for_write(path, true)?;
     let bufs: Vec<AlignedBuf> = (0..queue_depth)

@@ -317,6 +317,10 @@ pub fn format_slot(paths: &Paths, ring: &RingGeometry, slot: u32) -> Result<(), 
         let header = crate::segment::free_header(ring, slot);
         sys::pwrite_all(&file, header.as_bytes(), 0)?;
         file.sync_all()?;
+        // The zeros are on disk: drop them from the page cache, or the writer's first
+        // O_DIRECT overwrite of each page must invalidate it (io_uring then punts the write
+        // to a worker thread).
+        let _ = sys::drop_cache(&file);
         fs::rename(&tmp, &dst)?;
         File::open(&paths.segments)?.sync_all()?;
         Ok(())

@@ -33,8 +33,10 @@
 //! - [`SegmentWriter::append`]`(&mut self, &RecordMeta, &[&[u8]]) -> Result<(), AppendError>`:
 //!   no allocation, lock or syscall per packet (one io_uring submit per ~1 MiB block).
 //!   With `StoreOptions::nonblocking` a full buffer pool returns
-//!   [`AppendError::Backpressure`]; otherwise it waits. Opening/sealing a segment (once
-//!   per `segment_size`) does a small synchronous header write and an `fdatasync`.
+//!   [`AppendError::Backpressure`]; otherwise it waits. Opening and sealing a segment
+//!   (once per `segment_size`) queue their header writes and the `fdatasync` through
+//!   io_uring (synchronous only in the pwrite fallbacks); the next slot is prepared on a
+//!   helper thread. Counters reach `writer.state` (`status`) about once a second.
 //! - [`SegmentWriter::set_interfaces`] names capture interfaces (id, link type, snaplen,
 //!   name) in the segment headers; [`SegmentWriter::stats`] (cumulative counters plus the
 //!   live backlog `bytes_in_flight` / `blocks_in_flight` / `bytes_buffered`; no syscall),
@@ -111,7 +113,7 @@ pub use reader::{
     StoreReader,
 };
 pub use status::{StoreStatus, store_status};
-pub use writer::{IoInfo, RecordMeta, RecoveryReport, SegmentWriter, WriterStats};
+pub use writer::{IoInfo, RecordMeta, RecoveryReport, SegmentWriter, WriterStats, WriterTimes};
 
 /// The on-disk format crate, re-exported for users of the store.
 pub use kuroko_ring_format as format;

@@ -105,6 +105,17 @@ pub fn fallocate(file: &File, len: u64) -> io::Result<()> {
     Err(e)
 }
 
+/// Drops the clean page-cache pages of `file` (`POSIX_FADV_DONTNEED`).
+pub fn drop_cache(file: &File) -> io::Result<()> {
+    // SAFETY: plain syscall on a valid descriptor; no memory is passed.
+    let r = unsafe { libc::posix_fadvise(file.as_raw_fd(), 0, 0, libc::POSIX_FADV_DONTNEED) };
+    if r == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::from_raw_os_error(r))
+    }
+}
+
 /// `fdatasync`.
 pub fn datasync(file: &File) -> io::Result<()> {
     file.sync_data()

@@ -45,7 +45,12 @@ fn disk_use(dir: &Path) -> (u64, u64) {
     let mut alloc = std::fs::metadata(&seg).unwrap().blocks() * 512;
     let mut apparent = 0;
     for e in std::fs::read_dir(&seg).unwrap() {
-        let m = e.unwrap().metadata().unwrap();
+        // The writer prepares the next slot on a helper thread: a file being created may be
+        // renamed between the listing and the stat (it is then counted under its new name
+        // if the listing saw that, and never twice).
+        let Ok(m) = e.unwrap().metadata() else {
+            continue;
+        };
         alloc += m.blocks() * 512;
         apparent += m.len();
     }
