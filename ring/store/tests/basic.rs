@@ -173,3 +173,48 @@ fn backlog_counters_auto_io() {
 fn backlog_counters_pwrite() {
     backlog(IoPreference::Pwrite);
 }
+
+/// `status` follows a running writer: its write counters grow between seals (the writer
+/// republishes `writer.state` about once a second, checked at every chunk and `flush`).
+#[test]
+fn status_counts_grow_while_the_writer_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let opts = StoreOptions {
+        // One big segment: nothing is sealed during the test.
+        budget: 2 * (8 << 20) + kuroko_ring::META_RESERVE,
+        segment_size: 8 << 20,
+        ..Default::default()
+    };
+    let mut w = SegmentWriter::open(dir.path(), &opts).unwrap();
+    let mut seen = Vec::new();
+    let mut id = 0u64;
+    for _ in 0..3 {
+        for _ in 0..200 {
+            let p = packet(id);
+            w.append(
+                &RecordMeta {
+                    ts_ns: 1_000 + id,
+                    wire_len: p.len() as u32,
+                    ..Default::default()
+                },
+                &[&p],
+            )
+            .unwrap();
+            id += 1;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(1100));
+        w.flush();
+        let st = kuroko_ring::store_status(dir.path()).unwrap();
+        assert_eq!(st.writer_pid, Some(std::process::id()));
+        assert_eq!(st.segments_open, 1, "{st:?}");
+        seen.push((st.packets_written, st.bytes_written));
+    }
+    assert_eq!(
+        seen.iter().map(|s| s.0).collect::<Vec<_>>(),
+        vec![200, 400, 600],
+        "packets_written as status saw it"
+    );
+    assert!(seen.windows(2).all(|p| p[1].1 > p[0].1), "{seen:?}");
+    assert_eq!(w.stats().segments_sealed, 0);
+    w.close().unwrap();
+}
