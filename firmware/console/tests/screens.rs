@@ -334,9 +334,32 @@ fn odd_data_never_panics() {
         .collect();
     snap.disk.ring_budget = 0;
     snap.disk.ring_used = u64::MAX;
+    snap.disk.health.device = Some("ディスク".repeat(40));
+    snap.disk.health.fs_errors = Some(u64::MAX);
+    snap.disk.health.disks = (0..50)
+        .map(|i| DiskHealth {
+            name: format!("nvme{i}n1{}", "x".repeat(200)),
+            model: Some("モデル".repeat(50)),
+            size_bytes: Some(u64::MAX),
+            state: Some(String::new()),
+            state_ok: Some(false),
+            io_errors: Some(u64::MAX),
+            temperature_c: Some(f64::NAN),
+            utilization: Some(f64::INFINITY),
+            ..Default::default()
+        })
+        .collect();
+    snap.capture.writer_backlog = Some(WriterBacklog {
+        bytes_in_flight: u64::MAX,
+        bytes_buffered: u64::MAX,
+        pool_bytes: Some(1),
+        age_s: f64::NAN,
+        ..Default::default()
+    });
     a.update(snap);
     for s in Screen::ALL {
         a.screen = s;
         render(&a, 80, 24);
+        render(&a, 20, 6);
     }
 }
