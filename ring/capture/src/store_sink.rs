@@ -268,7 +268,10 @@ mod tests {
         assert_eq!(last.blocks_in_flight, 0);
         // Queue depth + 2 chunks of 256 KiB.
         let pool = last.pool_bytes.unwrap();
-        assert!(pool >= 3 * 256 * 1024 && pool.is_multiple_of(256 * 1024), "{pool}");
+        assert!(
+            pool >= 3 * 256 * 1024 && pool.is_multiple_of(256 * 1024),
+            "{pool}"
+        );
         assert_eq!(g.pool_bytes, Some(pool));
     }
 
