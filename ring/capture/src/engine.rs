@@ -220,7 +220,6 @@ impl Capture {
         E: std::fmt::Display,
     {
         let (blocks, nthreads) = check(opts)?;
-        let program = filter::compile(&opts.filter, opts.snaplen)?;
 
         // Sockets: for each interface, threads_per_interface sockets in one fanout group.
         let mut slots: Vec<RingSlot> = Vec::new();
@@ -233,6 +232,9 @@ impl Capture {
             };
             let ifindex = crate::sys::packet::ifindex(name).map_err(sock_err)?;
             names.push((name.clone(), ifindex));
+            // Per interface: the program reads a stripped VLAN tag from skb metadata
+            // (see `filter`), which tcpdump emits only when compiling for a live interface.
+            let program = filter::compile(&opts.filter, opts.snaplen, Some(name))?;
             let mut fanout = if opts.threads_per_interface > 1 {
                 Some(Fanout::NewGroup)
             } else {

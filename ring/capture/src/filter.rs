@@ -5,9 +5,13 @@
 //! start-up (never on the hot path) and attach the program with SO_ATTACH_FILTER. The
 //! program's accept value is the snaplen, which is how the kernel truncates packets.
 //!
-//! Limitation: the program is compiled for a pcap file (`-y EN10MB`), so `vlan` primitives
-//! read the tag from the packet bytes; on Linux the kernel strips the outer tag before the
-//! filter runs, so filters on the outer VLAN do not match live traffic.
+//! VLAN: the kernel strips the outer 802.1Q/802.1ad tag into skb metadata before socket
+//! filters run, so a program compiled for a pcap file (`-y EN10MB`), which reads the tag
+//! from the packet bytes, never matches `vlan 100` on live traffic. Compiled for the live
+//! interface (`-i IF`), libpcap emits BPF ancillary loads instead (SKF_AD_VLAN_TAG_PRESENT
+//! and SKF_AD_VLAN_TAG, tcpdump's `vlanp` / `vlan_tci`), falling back to the packet bytes
+//! when no tag was stripped. So the capture compiles once per interface, in the
+//! interface's network namespace, with `-p` so the compile does not toggle promiscuous mode.
 
 use std::process::Command;
 
@@ -32,8 +36,9 @@ pub enum FilterError {
 }
 
 /// The program to attach for `expr` (tcpdump syntax, empty = everything) and `snaplen`;
-/// empty when nothing needs filtering or truncating.
-pub fn compile(expr: &str, snaplen: u32) -> Result<Vec<BpfInsn>, FilterError> {
+/// empty when nothing needs filtering or truncating. With `iface`, compiled for that live
+/// interface (see the module docs on VLAN tags); without, for an Ethernet pcap file.
+pub fn compile(expr: &str, snaplen: u32, iface: Option<&str>) -> Result<Vec<BpfInsn>, FilterError> {
     let expr = expr.trim();
     if expr.is_empty() {
         if snaplen >= MAX_SNAPLEN {
@@ -46,8 +51,13 @@ pub fn compile(expr: &str, snaplen: u32) -> Result<Vec<BpfInsn>, FilterError> {
             k: snaplen,
         }]);
     }
-    let out = Command::new("tcpdump")
-        .args(["-ddd", "-y", "EN10MB", "-s"])
+    let mut cmd = Command::new("tcpdump");
+    match iface {
+        Some(name) => cmd.args(["-i", name, "-p"]),
+        None => cmd.args(["-y", "EN10MB"]),
+    };
+    let out = cmd
+        .args(["-ddd", "-s"])
         .arg(snaplen.min(MAX_SNAPLEN).to_string())
         .arg("--")
         .arg(expr)
@@ -145,9 +155,9 @@ mod tests {
 
     #[test]
     fn no_filter_only_truncates() {
-        assert!(compile("", MAX_SNAPLEN).unwrap().is_empty());
+        assert!(compile("", MAX_SNAPLEN, None).unwrap().is_empty());
         assert_eq!(
-            compile(" ", 128).unwrap(),
+            compile(" ", 128, Some("lo")).unwrap(),
             vec![BpfInsn {
                 code: 6,
                 jt: 0,
@@ -160,15 +170,41 @@ mod tests {
     #[test]
     fn tcpdump_compiles_and_rejects() {
         // tcpdump is part of the appliance image and of .ci/packages.txt.
-        let p = compile("udp port 53", 200).expect("tcpdump must be installed for this test");
+        let p = compile("udp port 53", 200, None).expect("tcpdump must be installed for this test");
         assert!(p.len() > 3);
         // The accept instruction carries the snaplen.
         assert!(p.iter().any(|i| i.code == 6 && i.k == 200));
-        match compile("udp port", 200) {
+        match compile("udp port", 200, None) {
             Err(FilterError::Invalid { message, .. }) => {
                 assert!(message.contains("syntax"), "{message}")
             }
             other => panic!("expected an invalid-filter error, got {other:?}"),
         }
+    }
+
+    /// SKF_AD_OFF + SKF_AD_VLAN_TAG_PRESENT, the load tcpdump prints as `[vlanp]`.
+    const LOAD_VLAN_TAG_PRESENT: u32 = 0xffff_f000 + 48;
+
+    #[test]
+    fn a_live_interface_program_reads_the_stripped_tag_from_skb_metadata() {
+        // Compiling for `lo` needs CAP_NET_RAW (CI runs as root); the pcap-file program
+        // is the contrast: it can only look at the packet bytes.
+        let root = std::fs::read_to_string("/proc/self/status").is_ok_and(|s| {
+            s.lines()
+                .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(2) == Some("0"))
+        });
+        if !root {
+            eprintln!("skipped: compiling for a live interface needs root");
+            return;
+        }
+        let live = compile("vlan 100", 200, Some("lo")).expect("tcpdump -i lo");
+        let file = compile("vlan 100", 200, None).expect("tcpdump -y EN10MB");
+        let ld_abs_b = 0x30; // BPF_LD | BPF_B | BPF_ABS
+        assert!(
+            live.iter()
+                .any(|i| i.code == ld_abs_b && i.k == LOAD_VLAN_TAG_PRESENT),
+            "{live:?}"
+        );
+        assert!(!file.iter().any(|i| i.k == LOAD_VLAN_TAG_PRESENT));
     }
 }

@@ -494,3 +494,83 @@ fn a_store_that_is_slow_for_a_while_loses_nothing_the_ring_can_hold() {
         "allocations while stalled"
     );
 }
+
+/// The kernel strips the outer tag before the socket filter runs; a filter on it must
+/// still select exactly the frames that carried it on the wire (and store them with the
+/// tag put back).
+#[test]
+fn vlan_filters_match_the_outer_tag_the_kernel_stripped() {
+    let ns = Ns::new("capvf");
+    // Flow 0 untagged, 1 VLAN 100, 2 VLAN 200, 3 QinQ (outer 802.1ad 100, inner 5).
+    let tags_of = |flow: u8| -> &'static [(u16, u16)] {
+        match flow {
+            1 => &[(0x8100, 100)],
+            2 => &[(0x8100, 0x2000 | 200)],
+            3 => &[(0x88a8, 100), (0x8100, 5)],
+            _ => &[],
+        }
+    };
+    let frames: Vec<(u8, Vec<u8>)> = (0..40u16)
+        .map(|i| {
+            let flow = (i % 4) as u8;
+            (
+                flow,
+                frame(flow, i, 200 + usize::from(i) * 7, tags_of(flow)),
+            )
+        })
+        .collect();
+    let sent: Vec<Vec<u8>> = frames.iter().map(|(_, f)| f.clone()).collect();
+    let cases: [(&str, &[u8]); 5] = [
+        ("vlan 100", &[1, 3]),
+        ("vlan 200", &[2]),
+        ("vlan and host 10.0.0.1", &[1]),
+        ("vlan 100 and vlan 5", &[3]),
+        ("not vlan", &[0]),
+    ];
+    for (filter, flows) in cases {
+        let want: Vec<&Vec<u8>> = frames
+            .iter()
+            .filter(|(f, _)| flows.contains(f))
+            .map(|(_, b)| b)
+            .collect();
+        let data = tempfile::tempdir().unwrap();
+        let (tx, rx) = mpsc::channel();
+        let snap = std::thread::scope(|s| {
+            let cap = s.spawn(|| {
+                ns.enter();
+                let opts = CaptureOptions {
+                    filter: filter.into(),
+                    ..options()
+                };
+                Capture::start(&opts, data.path(), |_| {
+                    Ok::<_, std::io::Error>(MemSink::new(1000, tx.clone()))
+                })
+                .unwrap()
+            });
+            let capture = cap.join().unwrap();
+            send_frames(&ns, "va", &sent, Duration::from_micros(200));
+            wait_for_packets(data.path(), want.len() as u64);
+            // Frames that the filter wrongly let through would arrive right behind.
+            std::thread::sleep(Duration::from_millis(100));
+            capture.stop().unwrap()
+        });
+        let (arena, recs) = rx.recv_timeout(Duration::from_secs(5)).unwrap();
+        let got: Vec<&[u8]> = recs
+            .iter()
+            .map(|(_, s, l)| &arena[*s..*s + *l])
+            .filter(|b| b.len() >= 12 && b[6..12] == SRC_MAC)
+            .collect();
+        assert_eq!(
+            got.len(),
+            want.len(),
+            "filter `{filter}`: frames captured vs frames of flows {flows:?}"
+        );
+        for (k, (g, w)) in got.iter().zip(&want).enumerate() {
+            assert!(
+                *g == w.as_slice(),
+                "filter `{filter}`: frame {k} differs from what was sent"
+            );
+        }
+        assert_eq!(snap.total_drops().total(), 0, "filter `{filter}`");
+    }
+}
