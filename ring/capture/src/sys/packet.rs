@@ -542,6 +542,11 @@ impl<'a> Block<'a> {
             remaining: self.num_pkts,
             offset: self.first,
             malformed: false,
+            prefetched: self.first.saturating_sub(self.desc_len),
+            filled: self
+                .blk_len
+                .saturating_sub(self.desc_len)
+                .min(self.body.len()),
         }
     }
 }
@@ -578,13 +583,49 @@ pub struct Frames<'a> {
     remaining: u32,
     offset: usize,
     malformed: bool,
+    /// Body offset up to which cache lines were prefetched.
+    prefetched: usize,
+    /// Body bytes the kernel filled.
+    filled: usize,
 }
+
+/// How far ahead of the frame being handled the block is pulled into the cache. The
+/// kernel wrote these lines on the sending core (its softirq); reading them cold costs a
+/// cross-core transfer per line, which a prefetch ~one 1500 B frame (or a few small ones)
+/// ahead overlaps with the work on the current frame.
+pub const PREFETCH_AHEAD: usize = 4096;
+const CACHE_LINE: usize = 64;
 
 impl Frames<'_> {
     /// The block's frame chain pointed outside the block (iteration stopped early).
     pub fn malformed(&self) -> bool {
         self.malformed
     }
+
+    /// Prefetches the lines of the filled part of the block up to body offset `end`, each
+    /// line once per block.
+    #[inline]
+    fn prefetch_to(&mut self, end: usize) {
+        let end = end.min(self.filled);
+        while self.prefetched < end {
+            prefetch_line(self.body, self.prefetched);
+            self.prefetched += CACHE_LINE;
+        }
+    }
+}
+
+/// A hint to load the line holding `b[at]` (no-op off x86_64 or out of bounds).
+#[inline(always)]
+fn prefetch_line(b: &[u8], at: usize) {
+    #[cfg(target_arch = "x86_64")]
+    if let Some(p) = b.get(at) {
+        use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
+        // SAFETY: SSE is part of the x86_64 baseline; a prefetch is a hint that never
+        // faults, and the address is inside the borrowed block anyway.
+        unsafe { _mm_prefetch::<_MM_HINT_T0>(std::ptr::from_ref(p).cast::<i8>()) };
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = (b, at);
 }
 
 fn rd_u32(b: &[u8], at: usize) -> Option<u32> {
@@ -600,6 +641,9 @@ impl<'a> Iterator for Frames<'a> {
     fn next(&mut self) -> Option<RawFrame<'a>> {
         if self.remaining == 0 || self.malformed {
             return None;
+        }
+        if let Some(h) = self.offset.checked_sub(self.desc_len) {
+            self.prefetch_to(h.saturating_add(PREFETCH_AHEAD));
         }
         let parsed = (|| {
             let h = self.offset.checked_sub(self.desc_len)?;
