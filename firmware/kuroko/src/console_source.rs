@@ -35,8 +35,11 @@ pub struct DataDirSource {
     /// (when measured, files area bytes, evidence area bytes).
     areas: Mutex<Option<(std::time::Instant, u64, u64)>>,
     /// The previous I/O sample of each data disk, for utilization.
-    disk_io: Mutex<Option<(std::time::Instant, Vec<(String, kuroko_board::IoCounters)>)>>,
+    disk_io: Mutex<Option<DiskIoSample>>,
 }
+
+/// When the data disks' I/O counters were read, and each disk's.
+type DiskIoSample = (std::time::Instant, Vec<(String, kuroko_board::IoCounters)>);
 
 /// CPU time (clock ticks) of each thread of one process, and the core it last ran on.
 struct CpuSample {
