@@ -9,6 +9,9 @@
 //! eth0 (virtio_net, link up)") instead of discovering it as a silent empty capture.
 //!
 //! Discovery reads a `/sys` tree given as a path, so tests run it against fake trees.
+//! [`disk_health`] finds the disks under the data directory and what they expose about
+//! their health (state, I/O errors, temperature, load, file-system errors) for the console
+//! and `kuroko status`; what a board does not expose stays unknown, never assumed fine.
 //! This crate never changes the system: it only reads.
 
 #![forbid(unsafe_code)]
