@@ -281,8 +281,14 @@ fn queries_only(dir: &Path, runs: u64) -> Result<(), Box<dyn std::error::Error>>
     println!("{} sessions in {}", index.len(), dir.display());
     let mut rng = Rng::new(42);
     let mut lat: Vec<(&str, Vec<Duration>, Vec<Duration>)> = Vec::new();
+    // BENCH_ONLY=<name prefix> runs one query family (for profiling).
+    let only = std::env::var("BENCH_ONLY").unwrap_or_default();
     for k in 0..runs {
-        for (j, (name, q)) in queries(k, &mut rng).into_iter().enumerate() {
+        for (j, (name, q)) in queries(k, &mut rng)
+            .into_iter()
+            .filter(|(n, _)| n.starts_with(only.as_str()))
+            .enumerate()
+        {
             let query = Query::parse(&q)?;
             let t = Instant::now();
             index.search(&query, 100)?;

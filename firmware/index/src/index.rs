@@ -11,15 +11,22 @@
 //! (`ingest::enforce_budget`).
 
 use crate::compile::compile;
+use crate::matcher::glob_match;
+use crate::query::Field as QField;
+use crate::query::plan::words;
 use crate::query::{Plan, Pred, Query};
+use crate::schema::FAST_TEXT;
 use crate::schema::{Fields, SCHEMA_VERSION, TIME};
+use crate::strcol::ColumnVerifier;
 use kuroko_model::SessionRecord;
 use kuroko_model::sessionlog::LogPos;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
-use tantivy::collector::{Count, TopDocs};
+use tantivy::collector::{Collector, Count, SegmentCollector, TopDocs};
 use tantivy::schema::Value as _;
-use tantivy::{DocAddress, IndexReader, Order, ReloadPolicy, Searcher, TantivyDocument};
+use tantivy::{
+    DocAddress, DocId, IndexReader, Order, ReloadPolicy, Searcher, SegmentReader, TantivyDocument,
+};
 
 /// Errors of the index. Messages say what to do.
 #[derive(Debug, thiserror::Error)]
@@ -44,6 +51,14 @@ pub enum IndexError {
         address: String,
         message: String,
     },
+    #[error(
+        "session index {path} has schema version {found}; this kuroko uses version {expected}. It is rebuilt from the session log automatically by `kuroko run` or `kuroko analyze` (progress in `kuroko status`); search again when it has started"
+    )]
+    OldSchema {
+        path: PathBuf,
+        found: u32,
+        expected: u32,
+    },
     #[error("session log {path}: {source}")]
     Log {
         path: PathBuf,
@@ -59,6 +74,79 @@ pub struct Payload {
     /// Sessions in the index after this commit (as counted by the ingester).
     #[serde(default)]
     pub sessions: u64,
+    /// Set when this index was rebuilt from the session log because the one before had
+    /// another schema: where that index had got to. Alert conditions were already
+    /// evaluated on every session up to there, so the rebuild does not raise them again,
+    /// and until `pos` reaches it the index is incomplete (searches say so).
+    #[serde(default)]
+    pub rebuild: Option<RebuildMark>,
+    /// Length of the local alert log when this commit was made (see `alerts`).
+    #[serde(default)]
+    pub alert_log_len: Option<u64>,
+}
+
+/// See `Payload::rebuild`.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq)]
+pub struct RebuildMark {
+    /// Schema version of the index that was replaced.
+    pub from_version: u32,
+    /// Log position the replaced index had consumed.
+    pub old_pos: LogPos,
+}
+
+/// A rebuild in progress, for `status` and for a note next to search results.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct RebuildProgress {
+    pub from_version: u32,
+    pub to_version: u32,
+    /// Sessions indexed so far.
+    pub sessions: u64,
+    /// Bytes of the session log consumed, and to consume until the rebuild has caught up.
+    pub log_bytes_done: u64,
+    pub log_bytes_total: u64,
+}
+
+impl RebuildProgress {
+    pub fn percent(&self) -> f64 {
+        if self.log_bytes_total == 0 {
+            100.0
+        } else {
+            (self.log_bytes_done as f64 * 100.0 / self.log_bytes_total as f64).min(100.0)
+        }
+    }
+}
+
+impl std::fmt::Display for RebuildProgress {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "the session index is being rebuilt from the session log for a new index format (schema {} -> {}): {} sessions so far, {:.0} % of the log",
+            self.from_version,
+            self.to_version,
+            self.sessions,
+            self.percent()
+        )
+    }
+}
+
+/// Bytes of the session log in `log_dir` before `pos` (files already pruned do not count).
+pub fn log_bytes_before(log_dir: &Path, pos: LogPos) -> u64 {
+    let files = kuroko_model::sessionlog::list_files(log_dir).unwrap_or_default();
+    let mut total = 0;
+    for n in files {
+        if n > pos.file {
+            break;
+        }
+        let len = std::fs::metadata(log_dir.join(format!("{n:08}.jsonl")))
+            .map(|m| m.len())
+            .unwrap_or(0);
+        total += if n == pos.file {
+            pos.offset.min(len)
+        } else {
+            len
+        };
+    }
+    total
 }
 
 /// One search result.
@@ -89,11 +177,37 @@ impl Index {
         if !path.join("meta.json").exists() {
             return Err(IndexError::Missing { path });
         }
-        let index = tantivy::Index::open_in_dir(&path).map_err(|source| IndexError::Tantivy {
+        let index = match tantivy::Index::open_in_dir(&path) {
+            Ok(i) => i,
+            // An index of a future or much older tantivy, or a half-replaced directory:
+            // the ingester rebuilds it; say so instead of tantivy's message.
+            Err(_) => {
+                return Err(IndexError::OldSchema {
+                    path,
+                    found: 0,
+                    expected: SCHEMA_VERSION,
+                });
+            }
+        };
+        let metas = index.load_metas().map_err(|source| IndexError::Tantivy {
             path: path.clone(),
             source,
         })?;
+        let found = stored_version(metas.payload.as_deref());
+        if index.schema() != Fields::build().schema || found.is_some_and(|v| v != SCHEMA_VERSION) {
+            return Err(IndexError::OldSchema {
+                path,
+                found: found.unwrap_or(0),
+                expected: SCHEMA_VERSION,
+            });
+        }
         Self::from_tantivy(path, index)
+    }
+
+    /// The rebuild in progress, if this index is being rebuilt from the session log.
+    pub fn rebuild_progress(&self, data_dir: &Path) -> Result<Option<RebuildProgress>, IndexError> {
+        let p = self.payload()?;
+        Ok(rebuild_progress(data_dir, &p))
     }
 
     pub(crate) fn from_tantivy(path: PathBuf, index: tantivy::Index) -> Result<Index, IndexError> {
@@ -158,7 +272,39 @@ impl Index {
             return Ok(Vec::new());
         }
         let searcher = self.searcher();
-        if let Some(cheap) = residual_split(&q.plan) {
+        if let Some((cheap, residual)) = residual_split(&q.plan)
+            && column_verifiable(&residual)
+        {
+            // Substring/glob terms on fast text columns next to a selective term: verify
+            // the candidates of the selective part, newest first, from the columns.
+            let cq = compile(&cheap, &self.fields, &searcher).map_err(|e| self.terr(e))?;
+            let mut cands = searcher.search(&cq, &TimedDocs).map_err(|e| self.terr(e))?;
+            if cands.len() <= RESIDUAL_MAX_CANDIDATES {
+                cands.sort_unstable_by(|a, b| b.cmp(a));
+                let mut out = Vec::new();
+                let mut batch = 256usize;
+                let mut at = 0;
+                while at < cands.len() && out.len() < limit {
+                    let end = (at + batch).min(cands.len());
+                    for addr in self.verify_columns(&searcher, &residual, &cands[at..end])? {
+                        let record = self.record_at(&searcher, addr)?;
+                        let packets_gone =
+                            oldest_segment.is_some_and(|o| record.span.last_segment < o);
+                        out.push(Hit {
+                            record,
+                            packets_gone,
+                        });
+                        if out.len() == limit {
+                            break;
+                        }
+                    }
+                    at = end;
+                    batch = batch.saturating_mul(4);
+                }
+                return Ok(out);
+            }
+        }
+        if let Some((cheap, _)) = residual_split(&q.plan) {
             // Substring/glob terms next to a selective term: verify the few candidates of
             // the selective part with the record matcher instead of running the automaton
             // over the whole term dictionary.
@@ -220,7 +366,16 @@ impl Index {
     /// How many sessions match `q`.
     pub fn count(&self, q: &Query) -> Result<u64, IndexError> {
         let searcher = self.searcher();
-        if let Some(cheap) = residual_split(&q.plan) {
+        if let Some((cheap, residual)) = residual_split(&q.plan)
+            && column_verifiable(&residual)
+        {
+            let cq = compile(&cheap, &self.fields, &searcher).map_err(|e| self.terr(e))?;
+            let cands = searcher.search(&cq, &TimedDocs).map_err(|e| self.terr(e))?;
+            if cands.len() <= RESIDUAL_MAX_CANDIDATES {
+                return Ok(self.verify_columns(&searcher, &residual, &cands)?.len() as u64);
+            }
+        }
+        if let Some((cheap, _)) = residual_split(&q.plan) {
             let cq = compile(&cheap, &self.fields, &searcher).map_err(|e| self.terr(e))?;
             let candidates = searcher.search(&cq, &Count).map_err(|e| self.terr(e))?;
             if candidates <= RESIDUAL_MAX_COUNT {
@@ -265,6 +420,39 @@ impl Index {
         self.len() == 0
     }
 
+    /// The candidates (time, address) whose fast text columns satisfy `residual`, in the
+    /// order given.
+    fn verify_columns(
+        &self,
+        searcher: &Searcher,
+        residual: &Plan,
+        cands: &[(i64, DocAddress)],
+    ) -> Result<Vec<DocAddress>, IndexError> {
+        let mut fields = Vec::new();
+        plan_fields(residual, &mut fields);
+        let names: Vec<&str> = fields.iter().map(|f| f.name()).collect();
+        let mut by_segment: std::collections::BTreeMap<u32, Vec<DocId>> = Default::default();
+        for (_, a) in cands {
+            by_segment.entry(a.segment_ord).or_default().push(a.doc_id);
+        }
+        let mut verifiers = std::collections::HashMap::new();
+        for (seg, mut docs) in by_segment {
+            docs.sort_unstable();
+            let reader = searcher.segment_reader(seg);
+            let v = ColumnVerifier::load(reader, &names, &docs).map_err(|e| self.terr(e))?;
+            verifiers.insert(seg, v);
+        }
+        Ok(cands
+            .iter()
+            .filter(|(_, a)| {
+                verifiers.get(&a.segment_ord).is_some_and(|v| {
+                    eval_columns(residual, &|f| v.get(f.name(), a.doc_id)).unwrap_or(false)
+                })
+            })
+            .map(|(_, a)| *a)
+            .collect())
+    }
+
     pub(crate) fn record_at(
         &self,
         searcher: &Searcher,
@@ -303,16 +491,120 @@ fn expensive(p: &Plan) -> bool {
 }
 
 /// For `A AND B AND …` where some parts are substring/glob terms and others are not: the
-/// cheap parts (a superset of the answer, to be verified with the matcher).
-fn residual_split(p: &Plan) -> Option<Plan> {
+/// cheap parts (a superset of the answer) and the expensive rest (to be verified).
+fn residual_split(p: &Plan) -> Option<(Plan, Plan)> {
     let Plan::And(parts) = p else {
         return None;
     };
-    let cheap: Vec<Plan> = parts.iter().filter(|x| !expensive(x)).cloned().collect();
-    if cheap.is_empty() || cheap.len() == parts.len() {
+    let (rest, cheap): (Vec<Plan>, Vec<Plan>) = parts.iter().cloned().partition(expensive);
+    if cheap.is_empty() || rest.is_empty() {
         return None;
     }
-    Some(Plan::And(cheap))
+    Some((Plan::And(cheap), Plan::And(rest)))
+}
+
+/// Whether every predicate of `p` is on a field with a fast text column.
+fn column_verifiable(p: &Plan) -> bool {
+    match p {
+        Plan::All | Plan::Nothing => true,
+        Plan::And(v) | Plan::Or(v) => v.iter().all(column_verifiable),
+        Plan::Not(x) => column_verifiable(x),
+        Plan::Pred(
+            Pred::Eq(f, _) | Pred::Contains(f, _) | Pred::Glob(f, _) | Pred::Words(f, _),
+        ) => FAST_TEXT.contains(f),
+        Plan::Pred(_) => false,
+    }
+}
+
+fn plan_fields(p: &Plan, out: &mut Vec<QField>) {
+    match p {
+        Plan::And(v) | Plan::Or(v) => v.iter().for_each(|x| plan_fields(x, out)),
+        Plan::Not(x) => plan_fields(x, out),
+        Plan::Pred(
+            Pred::Eq(f, _) | Pred::Contains(f, _) | Pred::Glob(f, _) | Pred::Words(f, _),
+        ) if !out.contains(f) => out.push(*f),
+        _ => {}
+    }
+}
+
+/// `p` on the lower-cased column values `get(field)` (as the record matcher would answer
+/// on the record); `None` for a predicate the columns cannot answer.
+fn eval_columns<'a>(p: &Plan, get: &dyn Fn(QField) -> &'a [String]) -> Option<bool> {
+    Some(match p {
+        Plan::All => true,
+        Plan::Nothing => false,
+        Plan::And(v) => {
+            for x in v {
+                if !eval_columns(x, get)? {
+                    return Some(false);
+                }
+            }
+            true
+        }
+        Plan::Or(v) => {
+            for x in v {
+                if eval_columns(x, get)? {
+                    return Some(true);
+                }
+            }
+            false
+        }
+        Plan::Not(x) => !eval_columns(x, get)?,
+        Plan::Pred(Pred::Eq(f, v)) => get(*f).iter().any(|x| x == v),
+        Plan::Pred(Pred::Contains(f, v)) => get(*f).iter().any(|x| x.contains(v.as_str())),
+        Plan::Pred(Pred::Glob(f, g)) => get(*f).iter().any(|x| glob_match(g, x)),
+        Plan::Pred(Pred::Words(f, toks)) => {
+            let have: Vec<String> = get(*f).iter().flat_map(|x| words(x)).collect();
+            toks.iter().all(|t| have.contains(t))
+        }
+        Plan::Pred(_) => return None,
+    })
+}
+
+/// Every matching document with its start time.
+struct TimedDocs;
+
+struct TimedSegment {
+    ord: u32,
+    time: tantivy::columnar::Column<i64>,
+    out: Vec<(i64, DocAddress)>,
+}
+
+impl Collector for TimedDocs {
+    type Fruit = Vec<(i64, DocAddress)>;
+    type Child = TimedSegment;
+
+    fn for_segment(&self, ord: u32, reader: &SegmentReader) -> tantivy::Result<TimedSegment> {
+        Ok(TimedSegment {
+            ord,
+            time: reader.fast_fields().i64(TIME)?,
+            out: Vec::new(),
+        })
+    }
+
+    fn requires_scoring(&self) -> bool {
+        false
+    }
+
+    fn merge_fruits(
+        &self,
+        fruits: Vec<Vec<(i64, DocAddress)>>,
+    ) -> tantivy::Result<Vec<(i64, DocAddress)>> {
+        Ok(fruits.into_iter().flatten().collect())
+    }
+}
+
+impl SegmentCollector for TimedSegment {
+    type Fruit = Vec<(i64, DocAddress)>;
+
+    fn collect(&mut self, doc: DocId, _: tantivy::Score) {
+        let t = self.time.first(doc).unwrap_or(i64::MIN);
+        self.out.push((t, DocAddress::new(self.ord, doc)));
+    }
+
+    fn harvest(self) -> Vec<(i64, DocAddress)> {
+        self.out
+    }
 }
 
 pub(crate) fn read_payload(p: Option<&str>) -> Payload {
@@ -320,7 +612,34 @@ pub(crate) fn read_payload(p: Option<&str>) -> Payload {
         .filter(|p| p.version == SCHEMA_VERSION)
         .unwrap_or(Payload {
             version: SCHEMA_VERSION,
-            pos: LogPos::default(),
-            sessions: 0,
+            ..Payload::default()
         })
+}
+
+/// The schema version and log position a commit payload records, whatever its version
+/// (`None` when there is no readable payload: an index that never committed).
+pub(crate) fn stored_version(p: Option<&str>) -> Option<u32> {
+    let v: serde_json::Value = serde_json::from_str(p?).ok()?;
+    v.get("version")?.as_u64().map(|x| x as u32)
+}
+
+/// The log position an index of any version had consumed (for the rebuild mark).
+pub(crate) fn stored_pos(p: Option<&str>) -> Option<LogPos> {
+    let v: serde_json::Value = serde_json::from_str(p?).ok()?;
+    serde_json::from_value(v.get("pos")?.clone()).ok()
+}
+
+pub(crate) fn rebuild_progress(data_dir: &Path, p: &Payload) -> Option<RebuildProgress> {
+    let mark = p.rebuild?;
+    if p.pos >= mark.old_pos {
+        return None;
+    }
+    let log = data_dir.join("sessions");
+    Some(RebuildProgress {
+        from_version: mark.from_version,
+        to_version: SCHEMA_VERSION,
+        sessions: p.sessions,
+        log_bytes_done: log_bytes_before(&log, p.pos),
+        log_bytes_total: log_bytes_before(&log, mark.old_pos),
+    })
 }

@@ -9,7 +9,10 @@
 //! Commits happen every `COMMIT_EVERY` documents and every `COMMIT_INTERVAL`, so in the
 //! continuous mode a new session is searchable within seconds.
 
-use crate::index::{Index, IndexError, Payload, index_dir, read_payload};
+use crate::index::{
+    Index, IndexError, Payload, RebuildMark, index_dir, rebuild_progress, stored_pos,
+    stored_version,
+};
 use crate::query::Field as QField;
 use crate::schema::{Fields, SCHEMA_VERSION};
 use kuroko_model::SessionRecord;
@@ -55,6 +58,12 @@ pub struct Ingester {
     uncommitted: u64,
     last_commit: Instant,
     pub rebuilt: bool,
+    /// Sessions added over the index's life (as the payload counts them).
+    sessions: u64,
+    /// The rebuild mark this index carries (kept in every commit).
+    rebuild: Option<RebuildMark>,
+    data_dir: PathBuf,
+    committed_alert_log_len: Option<u64>,
 }
 
 fn settings() -> IndexSettings {
@@ -81,28 +90,84 @@ fn t_err(path: &Path) -> impl Fn(tantivy::TantivyError) -> IndexError + '_ {
     }
 }
 
-/// Opens `path` as an index of the current schema, creating (or, for another schema
-/// version, rebuilding) it. Returns whether it was rebuilt.
+/// Opens `path` as an index of the current schema, creating it, or, when it holds another
+/// schema version, replacing it with an empty index of the current one that carries a
+/// `RebuildMark` (so the caller re-reads the session log from its start without raising
+/// alerts again). Returns whether it was replaced.
+///
+/// The replacement is built beside the old index (`index.rebuild`), committed with its
+/// mark, and renamed into place, so a crash at any point leaves either the old index (and
+/// the next open starts over) or the marked new one (and the rebuild resumes).
 fn open_or_create(path: &Path) -> Result<(tantivy::Index, bool), IndexError> {
     let schema = Fields::build().schema;
-    let mut rebuilt = false;
-    if path.join("meta.json").exists() {
-        let idx = tantivy::Index::open_in_dir(path).map_err(t_err(path))?;
-        let payload = read_payload(idx.load_metas().map_err(t_err(path))?.payload.as_deref());
-        if idx.schema() == schema && payload.version == SCHEMA_VERSION {
-            return Ok((idx, false));
-        }
-        drop(idx);
-        std::fs::remove_dir_all(path).map_err(io_err(path))?;
-        rebuilt = true;
+    let side = path.with_extension("rebuild");
+    if !path.join("meta.json").exists() && side.join("meta.json").exists() {
+        // Crashed between removing the old index and renaming the new one into place.
+        let _ = std::fs::remove_dir_all(path);
+        std::fs::rename(&side, path).map_err(io_err(path))?;
     }
-    std::fs::create_dir_all(path).map_err(io_err(path))?;
-    let idx = tantivy::Index::builder()
-        .schema(schema)
-        .settings(settings())
-        .create_in_dir(path)
-        .map_err(t_err(path))?;
-    Ok((idx, rebuilt))
+    let mut mark = None;
+    if path.join("meta.json").exists() {
+        let opened = tantivy::Index::open_in_dir(path);
+        let (same, old_version, old_pos) = match &opened {
+            Ok(idx) => {
+                let metas = idx.load_metas().map_err(t_err(path))?;
+                let text = metas.payload.as_deref();
+                let version = stored_version(text);
+                let same = idx.schema() == schema && version.is_none_or(|v| v == SCHEMA_VERSION);
+                (same, version.unwrap_or(0), stored_pos(text))
+            }
+            Err(_) => (false, 0, None),
+        };
+        if same {
+            return Ok((opened.map_err(t_err(path))?, false));
+        }
+        drop(opened);
+        mark = Some(RebuildMark {
+            from_version: old_version,
+            old_pos: old_pos.unwrap_or_default(),
+        });
+    }
+    let Some(mark) = mark else {
+        std::fs::create_dir_all(path).map_err(io_err(path))?;
+        let idx = tantivy::Index::builder()
+            .schema(schema)
+            .settings(settings())
+            .create_in_dir(path)
+            .map_err(t_err(path))?;
+        return Ok((idx, false));
+    };
+    eprintln!(
+        "kuroko index: {} has schema version {}, this kuroko uses {}; rebuilding it from the session log",
+        path.display(),
+        mark.from_version,
+        SCHEMA_VERSION
+    );
+    let _ = std::fs::remove_dir_all(&side);
+    std::fs::create_dir_all(&side).map_err(io_err(&side))?;
+    {
+        let idx = tantivy::Index::builder()
+            .schema(schema)
+            .settings(settings())
+            .create_in_dir(&side)
+            .map_err(t_err(&side))?;
+        let mut w: IndexWriter<TantivyDocument> = idx
+            .writer_with_num_threads(1, WRITER_MEMORY)
+            .map_err(t_err(&side))?;
+        let payload = Payload {
+            version: SCHEMA_VERSION,
+            rebuild: Some(mark),
+            ..Payload::default()
+        };
+        let mut prepared = w.prepare_commit().map_err(t_err(&side))?;
+        prepared.set_payload(&serde_json::to_string(&payload).unwrap_or_default());
+        prepared.commit().map_err(t_err(&side))?;
+        w.wait_merging_threads().map_err(t_err(&side))?;
+    }
+    std::fs::remove_dir_all(path).map_err(io_err(path))?;
+    std::fs::rename(&side, path).map_err(io_err(path))?;
+    let idx = tantivy::Index::open_in_dir(path).map_err(t_err(path))?;
+    Ok((idx, true))
 }
 
 impl Ingester {
@@ -118,15 +183,41 @@ impl Ingester {
         let mut policy = LogMergePolicy::default();
         policy.set_del_docs_ratio_before_merge(DELETED_RATIO_BEFORE_MERGE);
         writer.set_merge_policy(Box::new(policy));
-        let pos = index.payload()?.pos;
+        let payload = index.payload()?;
         Ok(Ingester {
             index,
             writer,
-            pos,
+            pos: payload.pos,
             uncommitted: 0,
             last_commit: Instant::now(),
             rebuilt,
+            sessions: payload.sessions,
+            rebuild: payload.rebuild,
+            data_dir: data_dir.to_path_buf(),
+            committed_alert_log_len: payload.alert_log_len,
         })
+    }
+
+    /// Whether alert conditions were already evaluated on the record ending at `pos` (by
+    /// the index this one replaced).
+    pub fn alerted_before(&self, pos: LogPos) -> bool {
+        self.rebuild.is_some_and(|m| pos <= m.old_pos)
+    }
+
+    /// The payload the next commit writes.
+    fn next_payload(&self) -> Payload {
+        Payload {
+            version: SCHEMA_VERSION,
+            pos: self.pos,
+            sessions: self.sessions,
+            rebuild: self.rebuild,
+            alert_log_len: Some(crate::alerts::log_len(&self.data_dir)),
+        }
+    }
+
+    /// The alert log length of the last commit, if it recorded one.
+    pub fn committed_alert_log_len(&self) -> Option<u64> {
+        self.committed_alert_log_len
     }
 
     /// The log position committed or pending commit.
@@ -153,6 +244,7 @@ impl Ingester {
         self.writer.add_document(doc).map_err(t_err(&path))?;
         self.pos = pos;
         self.uncommitted += 1;
+        self.sessions += 1;
         Ok(())
     }
 
@@ -173,15 +265,12 @@ impl Ingester {
     /// Commits the documents and the log position together.
     pub fn commit(&mut self) -> Result<(), IndexError> {
         let path = self.index.path.clone();
-        let payload = Payload {
-            version: SCHEMA_VERSION,
-            pos: self.pos,
-            sessions: 0,
-        };
+        let payload = self.next_payload();
         let text = serde_json::to_string(&payload).unwrap_or_default();
         let mut prepared = self.writer.prepare_commit().map_err(t_err(&path))?;
         prepared.set_payload(&text);
         prepared.commit().map_err(t_err(&path))?;
+        self.committed_alert_log_len = payload.alert_log_len;
         self.uncommitted = 0;
         self.last_commit = Instant::now();
         self.index.reload()?;
@@ -213,7 +302,24 @@ impl Ingester {
 /// the alert conditions of `config` on each new session, then commits. This is what
 /// `kuroko analyze` calls after the analyzer, and what `kuroko run` calls every few seconds.
 pub fn ingest_pending(data_dir: &Path, config: &Config) -> Result<IngestSummary, IndexError> {
+    ingest_pending_within(data_dir, config, None)
+}
+
+/// Like `ingest_pending`, but while the index is being rebuilt (after a schema change) it
+/// stops after `rebuild_budget` and commits; the next call resumes. `kuroko search` uses
+/// this so that a search during a rebuild answers from what is indexed instead of waiting
+/// for the whole log.
+pub fn ingest_pending_within(
+    data_dir: &Path,
+    config: &Config,
+    rebuild_budget: Option<Duration>,
+) -> Result<IngestSummary, IndexError> {
+    let started = Instant::now();
     let mut ing = Ingester::open(data_dir)?;
+    if let Some(len) = ing.committed_alert_log_len() {
+        // Hits of a run that crashed before its commit are raised again below.
+        let _ = crate::alerts::truncate_uncommitted(data_dir, len);
+    }
     let mut alerts = crate::alerts::AlertEngine::new(data_dir, config);
     let log_dir = data_dir.join("sessions");
     let mut summary = IngestSummary {
@@ -230,14 +336,34 @@ pub fn ingest_pending(data_dir: &Path, config: &Config) -> Result<IngestSummary,
             path: log_dir.clone(),
             source,
         })?;
+    let mut rebuilding = rebuild_progress(data_dir, &ing.next_payload()).is_some();
     for item in iter {
         match item {
             Ok((pos, rec)) => {
                 ing.add(pos, &rec)?;
                 summary.indexed += 1;
-                alerts.on_session(&rec);
+                if !ing.alerted_before(pos) {
+                    alerts.on_session(&rec);
+                }
                 if ing.commit_due() {
                     ing.commit()?;
+                    if rebuilding {
+                        match rebuild_progress(data_dir, &ing.next_payload()) {
+                            Some(p) => {
+                                eprintln!("kuroko index: {p}");
+                                if rebuild_budget.is_some_and(|b| started.elapsed() >= b) {
+                                    break;
+                                }
+                            }
+                            None => {
+                                eprintln!(
+                                    "kuroko index: rebuild finished ({} sessions)",
+                                    ing.sessions
+                                );
+                                rebuilding = false;
+                            }
+                        }
+                    }
                 }
             }
             Err(e) if e.kind() == std::io::ErrorKind::InvalidData => summary.bad_records += 1,
@@ -253,6 +379,9 @@ pub fn ingest_pending(data_dir: &Path, config: &Config) -> Result<IngestSummary,
     }
     if summary.indexed > 0 || summary.bad_records > 0 || summary.rebuilt {
         ing.commit()?;
+    }
+    if rebuilding && rebuild_progress(data_dir, &ing.next_payload()).is_none() {
+        eprintln!("kuroko index: rebuild finished ({} sessions)", ing.sessions);
     }
     crate::budget::enforce(&mut ing, config)?;
     let delivered = alerts.finish();

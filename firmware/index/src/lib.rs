@@ -36,13 +36,14 @@ pub mod matcher;
 pub mod query;
 pub mod render;
 pub mod schema;
+pub mod strcol;
 pub mod synth;
 pub mod values;
 
-pub use index::{Hit, Index, IndexError};
+pub use index::{Hit, Index, IndexError, RebuildProgress};
 /// The same as `ingest_pending` (the name `kuroko analyze` was sketched with).
 pub use ingest::ingest_pending as catch_up;
-pub use ingest::{IngestSummary, Ingester, ingest_pending};
+pub use ingest::{IngestSummary, Ingester, ingest_pending, ingest_pending_within};
 pub use query::{Query, QueryError};
 /// Re-exported so callers can match on index errors.
 pub use tantivy;

@@ -23,7 +23,14 @@ use tantivy::schema::{
 use tantivy::tokenizer::{LowerCaser, RawTokenizer, SimpleTokenizer, TextAnalyzer};
 use tantivy::{Index, TantivyDocument};
 
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
+/// Text fields that also get a fast (columnar) copy of the raw value. A substring or glob
+/// on them streams the column's sorted dictionary once per segment and picks the rows whose
+/// ordinal matched (`crate::strcol`), instead of running a `.*x.*` automaton over the term
+/// FST, and candidates of a selective query are verified from the column rather than by
+/// decompressing stored records. Limited to the fields whose substrings analysts search
+/// (URL, host), to keep the index small.
+pub const FAST_TEXT: &[QField] = &[QField::Url, QField::Host];
 /// Tokenizer of raw fields: the whole value, lower-cased.
 pub const RAW_TOKENIZER: &str = "kuroko_raw";
 /// Tokenizer of word fields: runs of alphanumerics, lower-cased (as `query::plan::words`).
@@ -76,7 +83,12 @@ impl Fields {
                     raw.insert(f, b.add_text_field(f.name(), opts));
                 }
                 Kind::Text => {
-                    raw.insert(f, b.add_text_field(f.name(), raw_opts.clone()));
+                    let opts = if FAST_TEXT.contains(&f) {
+                        raw_opts.clone().set_fast(RAW_TOKENIZER)
+                    } else {
+                        raw_opts.clone()
+                    };
+                    raw.insert(f, b.add_text_field(f.name(), opts));
                     words.insert(
                         f,
                         b.add_text_field(&format!("{}_w", f.name()), words_opts.clone()),

@@ -12,8 +12,15 @@
 //!   when the ingest run ends, with timeouts and an overall `MAIL_FLUSH_BUDGET`; mail that
 //!   could not be sent waits in `DIR/alerts/outbox.jsonl` for the next run.
 //!
-//! Alerts are at-least-once: a crash between a hit and the index commit raises the hit
-//! again on the next run (the index itself is exactly-once).
+//! Delivery guarantees across a crash. The local alert log is exactly-once: every index
+//! commit records the log's length in its payload (`Payload::alert_log_len`), and the next
+//! run first cuts the log back to that length (`truncate_uncommitted`), so the hits of
+//! sessions the crashed run had not committed are written once, when those sessions are
+//! indexed again. Each alert has a stable `id` (session id + condition). Syslog and mail
+//! are at-least-once, as is normal for them: a hit sent before a crash is sent again after
+//! it (a receiver can drop repeats by the `session` and `condition` parameters of the
+//! syslog structured data, or by the session id in the mail), and mail waiting in the
+//! outbox survives a crash only once it was written there at the end of a run.
 
 pub mod smtp;
 pub mod syslog;
@@ -57,6 +64,9 @@ pub struct Condition {
 /// One alert in the local log.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
 pub struct Alert {
+    /// Stable id: the same session and condition always give the same id.
+    #[serde(default)]
+    pub id: String,
     pub time: Timestamp,
     pub condition: String,
     pub severity: String,
@@ -147,6 +157,37 @@ pub fn conditions(config: &Config) -> (Vec<Condition>, Vec<(String, QueryError)>
         }
     }
     (ok, bad)
+}
+
+/// The stable id of the alert of condition `condition` on session `session`.
+pub fn alert_id(session: &str, condition: &str) -> String {
+    format!("{session}/{condition}")
+}
+
+/// Length of the local alert log now (0 when there is none).
+pub fn log_len(data_dir: &Path) -> u64 {
+    std::fs::metadata(log_path(data_dir))
+        .map(|m| m.len())
+        .unwrap_or(0)
+}
+
+/// Cuts the alert log back to `committed` bytes (its length at the index's last commit):
+/// what lies beyond are hits of sessions that were not committed and are about to be
+/// indexed, and alerted, again. Returns the bytes removed.
+pub fn truncate_uncommitted(data_dir: &Path, committed: u64) -> std::io::Result<u64> {
+    let path = log_path(data_dir);
+    let f = match std::fs::OpenOptions::new().write(true).open(&path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+        Err(e) => return Err(e),
+    };
+    let len = f.metadata()?.len();
+    if len <= committed {
+        return Ok(0);
+    }
+    f.set_len(committed)?;
+    f.sync_all()?;
+    Ok(len - committed)
 }
 
 pub fn alerts_dir(data_dir: &Path) -> PathBuf {
@@ -255,6 +296,7 @@ impl AlertEngine {
         }
         let summary = SessionSummary::of(r);
         let alert = Alert {
+            id: alert_id(&r.id, &c.name),
             time: Timestamp::now(),
             condition: c.name.clone(),
             severity: c.severity.clone(),

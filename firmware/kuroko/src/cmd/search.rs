@@ -83,6 +83,80 @@ fn terminal_width() -> usize {
     80
 }
 
+/// How long one search helps a rebuilding index along before answering.
+const REBUILD_SLICE: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// The `index` section of `kuroko status`: sessions indexed, log position, and a rebuild
+/// in progress after an index format change.
+pub fn status_section(data: &std::path::Path) -> super::status::Section {
+    use serde_json::json;
+    let section = |json: serde_json::Value, rows: Vec<(String, String)>| super::status::Section {
+        key: "index",
+        title: "Session index",
+        json,
+        rows,
+    };
+    let index = match Index::open(data) {
+        Ok(i) => i,
+        Err(kuroko_index::IndexError::Missing { .. }) => {
+            return section(
+                json!({"present": false}),
+                vec![("state".into(), "not built yet (`kuroko analyze`)".into())],
+            );
+        }
+        Err(e @ kuroko_index::IndexError::OldSchema { .. }) => {
+            return section(
+                json!({"present": true, "state": "old_schema", "message": e.to_string()}),
+                vec![(
+                    "state".into(),
+                    "old index format, waiting for the rebuild".into(),
+                )],
+            );
+        }
+        Err(e) => {
+            return section(
+                json!({"present": false, "error": e.to_string()}),
+                vec![("state".into(), format!("unreadable: {e}"))],
+            );
+        }
+    };
+    let sessions = index.len();
+    let mut rows = vec![("sessions".into(), sessions.to_string())];
+    let mut j = json!({
+        "present": true,
+        "sessions": sessions,
+        "schema_version": kuroko_index::schema::SCHEMA_VERSION,
+    });
+    match index.rebuild_progress(data) {
+        Ok(Some(p)) => {
+            rows.push((
+                "state".into(),
+                format!(
+                    "rebuilding (schema {} -> {}): {:.0} % of the session log",
+                    p.from_version,
+                    p.to_version,
+                    p.percent()
+                ),
+            ));
+            j["state"] = json!("rebuilding");
+            j["rebuild"] = json!({
+                "from_version": p.from_version,
+                "to_version": p.to_version,
+                "sessions": p.sessions,
+                "log_bytes_done": p.log_bytes_done,
+                "log_bytes_total": p.log_bytes_total,
+                "percent": p.percent(),
+            });
+        }
+        Ok(None) => {
+            rows.push(("state".into(), "up to date with its last commit".into()));
+            j["state"] = json!("ready");
+        }
+        Err(e) => rows.push(("state".into(), format!("payload unreadable: {e}"))),
+    }
+    section(j, rows)
+}
+
 /// The store's oldest segment sequence number, to mark sessions whose packets are gone.
 fn oldest_segment(data: &std::path::Path) -> Option<u64> {
     let reader = kuroko_ring::StoreReader::open(data).ok()?;
@@ -109,9 +183,11 @@ fn search(args: Args) -> anyhow::Result<()> {
         .site
         .tz()
         .map_err(|m| anyhow::anyhow!("[site] timezone: {m}"))?;
-    // Catch up with the session log; another writer (kuroko run) may hold the index.
+    // Catch up with the session log; another writer (kuroko run) may hold the index. While
+    // the index is being rebuilt (a new index format), help for a moment, then answer from
+    // what is indexed.
     if data.join("sessions").exists() {
-        match kuroko_index::ingest_pending(data, &config) {
+        match kuroko_index::ingest_pending_within(data, &config, Some(REBUILD_SLICE)) {
             Ok(_) => {}
             Err(kuroko_index::IndexError::Tantivy {
                 source: kuroko_index::tantivy::TantivyError::LockFailure(..),
@@ -121,6 +197,9 @@ fn search(args: Args) -> anyhow::Result<()> {
         }
     }
     let index = Index::open(data)?;
+    if let Ok(Some(p)) = index.rebuild_progress(data) {
+        eprintln!("kuroko: note: {p}; results cover only the sessions indexed so far");
+    }
     let mut out = std::io::stdout().lock();
 
     if let Some(id) = args.id.as_ref().or(args.detail.as_ref()) {
