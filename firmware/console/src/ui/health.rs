@@ -173,8 +173,6 @@ pub fn draw(frame: &mut Frame, app: &App, t: &Texts, area: Rect) {
     };
     lines.push(Line::from(format!("{}{cores}", pad(t.core_load, LABEL_W))));
     lines.push(backlog_line(snap.capture.writer_backlog.as_ref(), t));
-    let mode = snap.capture.write_mode.as_deref().unwrap_or("-");
-    lines.push(Line::from(format!("{}{mode}", pad(t.store_io, LABEL_W))));
     let a = &snap.analyzer;
     let lag = match (a.lag_s, a.lag_bytes) {
         (Some(s), Some(b)) => format!("{} / {}", format_duration_s(s), format_bytes(b)),
@@ -188,6 +186,10 @@ pub fn draw(frame: &mut Frame, app: &App, t: &Texts, area: Rect) {
         format_count(a.sessions),
         t.sessions
     )));
+    // How the store writes matters least at a glance: last, so a screen with many
+    // interfaces cuts it first.
+    let mode = snap.capture.write_mode.as_deref().unwrap_or("-");
+    lines.push(Line::from(format!("{}{mode}", pad(t.store_io, LABEL_W))));
     if let Some(age) = snap.capture.heartbeat_age_s
         && age > 2.0
     {
