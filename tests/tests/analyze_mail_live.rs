@@ -1,0 +1,340 @@
+//! POP3 and IMAP on a live server: dovecot (run by the test from a private config in the
+//! site's work directory, not the system service) serving a mailbox that holds one mail
+//! with an attachment, and real clients (Python's `poplib` and `imaplib`, which log in
+//! with `USER`/`PASS` and `LOGIN`, the forms tshark decodes) fetching it over the test
+//! site. The mirror port is recorded, imported and analyzed by the `kuroko` binary.
+//!
+//! Expected values come from the traffic or from the bytes put into the mailbox: the user,
+//! subject, from and to of each session against what tshark reports for the same pcap,
+//! and the reconstructed attachment's SHA-256 against the file that was mailed.
+//!
+//! Needs root, dovecot (`dovecot-imapd`, `dovecot-pop3d`) and tshark (CI runs as root).
+
+use anyhow::{Context, ensure};
+use kuroko_tests::kuroko::DataDir;
+use kuroko_tests::record::Recorder;
+use kuroko_tests::site::{MAIL, PC, Site};
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+const PYTHON: &str = "/usr/bin/python3";
+const CONFIG: &str =
+    "[storage]\nbudget = \"64MiB\"\nsegment_size = \"8MiB\"\nfiles_budget = \"64MiB\"\n";
+const USER: &str = "hanako";
+const PASSWORD: &str = "kuroko-test-pw";
+const SUBJECT: &str = "Q3 figures for review";
+const FROM: &str = "sato@corp.example";
+const TO: &str = "hanako@corp.example";
+/// The uid dovecot's mail processes run as (`nobody`): not root, above `first_valid_uid`.
+const MAIL_UID: u32 = 65534;
+
+fn tshark(pcap: &Path, filter: &str, fields: &[&str]) -> anyhow::Result<Vec<Vec<String>>> {
+    let mut cmd = Command::new("tshark");
+    cmd.args([
+        "-r",
+        pcap.to_str().context("utf-8 path")?,
+        "-Y",
+        filter,
+        "-T",
+        "fields",
+        "-E",
+        "separator=\t",
+    ]);
+    for f in fields {
+        cmd.args(["-e", f]);
+    }
+    let out = cmd.output().context("cannot run tshark")?;
+    ensure!(
+        out.status.success(),
+        "tshark failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Ok(String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| l.split('\t').map(str::to_string).collect())
+        .collect())
+}
+
+fn sha256_file(path: &Path) -> anyhow::Result<String> {
+    let out = Command::new("sha256sum")
+        .arg(path)
+        .output()
+        .context("cannot run sha256sum")?;
+    ensure!(out.status.success(), "sha256sum {} failed", path.display());
+    Ok(String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .next()
+        .unwrap_or_default()
+        .to_string())
+}
+
+/// Pseudo-random bytes, so that a wrong byte anywhere changes the digest.
+fn random_file(path: &Path, len: usize, seed: u64) -> anyhow::Result<String> {
+    let mut x = seed | 1;
+    let mut v = Vec::with_capacity(len);
+    while v.len() < len {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        v.extend_from_slice(&x.to_le_bytes());
+    }
+    v.truncate(len);
+    std::fs::write(path, &v)?;
+    sha256_file(path)
+}
+
+fn stored_object_sha(data: &DataDir, sha: &str) -> anyhow::Result<String> {
+    let dir = data.dir.join("files").join(&sha[..2]);
+    for ext in ["bin", "eml"] {
+        let p = dir.join(format!("{}.{ext}", &sha[2..]));
+        if p.exists() {
+            return sha256_file(&p);
+        }
+    }
+    anyhow::bail!("no object {sha} under {}", dir.display())
+}
+
+/// A dovecot instance of our own: config, runtime, state, logs and the mailbox under `dir`.
+/// Returns the config path.
+fn dovecot_config(dir: &Path, attachment: &Path) -> anyhow::Result<PathBuf> {
+    let home = dir.join("home").join(USER);
+    let new = home.join("Maildir").join("new");
+    std::fs::create_dir_all(&new)?;
+    for d in ["cur", "tmp"] {
+        std::fs::create_dir_all(home.join("Maildir").join(d))?;
+    }
+    // The message, built by Python's email package (a real MUA library), CRLF lines.
+    let msg = new.join("1700000000.M1P1.kuroko");
+    let script = r#"
+import sys, email.message, email.policy, email.utils
+att, out, subject, frm, to = sys.argv[1:6]
+m = email.message.EmailMessage()
+m['From'] = 'Sato Ichiro <' + frm + '>'
+m['To'] = to
+m['Subject'] = subject
+m['Date'] = email.utils.formatdate(1700000000)
+m['Message-ID'] = '<q3-figures@corp.example>'
+m.set_content('Hanako,\n\nthe Q3 figures are attached.\n\nSato\n')
+m.add_attachment(open(att, 'rb').read(), maintype='application',
+                 subtype='octet-stream', filename='q3-figures.xlsx')
+open(out, 'wb').write(m.as_bytes(policy=email.policy.SMTP))
+"#;
+    let out = Command::new(PYTHON)
+        .args(["-c", script])
+        .arg(attachment)
+        .arg(&msg)
+        .args([SUBJECT, FROM, TO])
+        .output()
+        .context("cannot run /usr/bin/python3")?;
+    ensure!(
+        out.status.success(),
+        "building the mail failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let passwd = dir.join("passwd");
+    std::fs::write(&passwd, format!("{USER}:{{PLAIN}}{PASSWORD}\n"))?;
+    let status = Command::new("chown")
+        .args(["-R", &format!("{MAIL_UID}:{MAIL_UID}")])
+        .arg(dir.join("home"))
+        .status()?;
+    ensure!(status.success(), "chown of the mailbox failed");
+    let d = dir.to_str().context("utf-8 path")?;
+    let conf = dir.join("dovecot.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "protocols = imap pop3\n\
+             listen = {ip}\n\
+             base_dir = {d}/run\n\
+             state_dir = {d}/state\n\
+             log_path = {d}/dovecot.log\n\
+             ssl = no\n\
+             disable_plaintext_auth = no\n\
+             auth_mechanisms = plain login\n\
+             mail_location = maildir:~/Maildir\n\
+             pop3_uidl_format = %08Xu%08Xv\n\
+             passdb {{\n  driver = passwd-file\n  args = scheme=PLAIN {d}/passwd\n}}\n\
+             userdb {{\n  driver = static\n  args = uid={MAIL_UID} gid={MAIL_UID} home={d}/home/%u\n}}\n",
+            ip = MAIL.ip
+        ),
+    )?;
+    std::fs::create_dir_all(dir.join("state"))?;
+    Ok(conf)
+}
+
+#[test]
+fn analyze_pop3_and_imap_against_dovecot_match_tshark_and_attachment_is_byte_identical()
+-> anyhow::Result<()> {
+    kuroko_tests::site::require_root_and_tools()?;
+    ensure!(
+        Path::new("/usr/sbin/dovecot").exists(),
+        "dovecot is missing (apt-get install dovecot-imapd dovecot-pop3d)"
+    );
+    let site = Site::new()?;
+    let data = DataDir::new("analyze-mail-live", CONFIG)?;
+    let pcap = data
+        .dir
+        .parent()
+        .context("data dir has a parent")?
+        .join("mail-live.pcap");
+    let dc = site.work_dir().join("dovecot");
+    let att = site.work_dir().join("q3-figures.xlsx");
+    let att_sha = random_file(&att, 60_000, 23)?;
+    let conf = dovecot_config(&dc, &att)?;
+    let conf_s = conf.to_str().context("utf-8 path")?;
+    let mut dovecot = site.serve(
+        MAIL,
+        "dovecot",
+        "tcp",
+        143,
+        &["/usr/sbin/dovecot", "-F", "-c", conf_s],
+    )?;
+    let rec = Recorder::start(&site, &pcap)?;
+    let traffic = (|| -> anyhow::Result<(String, String)> {
+        let pop = site.sh(
+            PC,
+            &[
+                PYTHON,
+                "-c",
+                "import poplib,sys\n\
+                 p = poplib.POP3(sys.argv[1], 110, timeout=20)\n\
+                 p.user(sys.argv[2]); p.pass_(sys.argv[3])\n\
+                 n = len(p.list()[1])\n\
+                 r = p.retr(1)\n\
+                 p.quit()\n\
+                 print(n, sum(len(l) + 2 for l in r[1]))",
+                MAIL.ip,
+                USER,
+                PASSWORD,
+            ],
+            60,
+        )?;
+        let imap = site.sh(
+            PC,
+            &[
+                PYTHON,
+                "-c",
+                "import imaplib,sys\n\
+                 m = imaplib.IMAP4(sys.argv[1], 143, timeout=20)\n\
+                 m.login(sys.argv[2], sys.argv[3])\n\
+                 m.select('INBOX')\n\
+                 t, d = m.fetch('1', '(BODY.PEEK[])')\n\
+                 m.logout()\n\
+                 print(t, len(d[0][1]))",
+                MAIL.ip,
+                USER,
+                PASSWORD,
+            ],
+            60,
+        )?;
+        Ok((
+            String::from_utf8_lossy(&pop.stdout).into_owned(),
+            String::from_utf8_lossy(&imap.stdout).into_owned(),
+        ))
+    })();
+    rec.stop()?;
+    dovecot.stop();
+    let (pop_out, imap_out) = traffic.with_context(|| {
+        format!(
+            "dovecot output:\n{}\ndovecot log:\n{}",
+            dovecot.log_text(),
+            std::fs::read_to_string(dc.join("dovecot.log")).unwrap_or_default()
+        )
+    })?;
+    ensure!(
+        pop_out.starts_with("1 "),
+        "the POP3 client saw one message: {pop_out}"
+    );
+    ensure!(imap_out.starts_with("OK "), "IMAP FETCH: {imap_out}");
+    data.import(&pcap)?;
+    data.analyze()?;
+    let sessions = data.session_log()?;
+    let by = |proto: &str| -> Vec<&Value> {
+        sessions.iter().filter(|s| s["protocol"] == proto).collect()
+    };
+    let (pop3, imap) = (by("pop3"), by("imap"));
+    ensure!(pop3.len() == 1, "one pop3 session: {sessions:#?}");
+    ensure!(imap.len() == 1, "one imap session: {sessions:#?}");
+
+    // The user: what tshark decodes from USER and LOGIN.
+    let t_pop_user = tshark(
+        &pcap,
+        "pop.request.command == \"USER\"",
+        &["pop.request.parameter"],
+    )?;
+    ensure!(t_pop_user.len() == 1, "tshark: one USER: {t_pop_user:?}");
+    assert_eq!(pop3[0]["mail"]["user"], t_pop_user[0][0].as_str());
+    let t_imap_user = tshark(
+        &pcap,
+        "imap.request.command == \"LOGIN\"",
+        &["imap.request.username"],
+    )?;
+    ensure!(t_imap_user.len() == 1, "tshark: one LOGIN: {t_imap_user:?}");
+    assert_eq!(imap[0]["mail"]["user"], t_imap_user[0][0].trim_matches('"'));
+
+    // The whole message POP3 carried: as long as the server announced in its RETR reply.
+    let t_octets = tshark(
+        &pcap,
+        "pop.response.description contains \"octets\"",
+        &["pop.response.description"],
+    )?;
+    ensure!(t_octets.len() == 1, "tshark: one RETR reply: {t_octets:?}");
+    let octets: u64 = t_octets[0][0]
+        .split_whitespace()
+        .next()
+        .and_then(|n| n.parse().ok())
+        .with_context(|| format!("RETR reply {t_octets:?}"))?;
+    let eml_bytes = pop3[0]["files"]
+        .as_array()
+        .and_then(|f| f.iter().find(|f| f["kind"] == "mail"))
+        .and_then(|f| f["bytes"].as_u64())
+        .context("the POP3 session lists its .eml")?;
+    assert_eq!(eml_bytes, octets, "POP3 message size");
+
+    // Subject, From and To of the fetched message as tshark's IMF dissector reads them.
+    // tshark 4.0 dissects the IMAP FETCH literal as IMF but does not hand the POP3 RETR
+    // data to IMF; a session without its own IMF row is compared with the other one (the
+    // same mail was fetched twice).
+    let t_imf = tshark(
+        &pcap,
+        "imf",
+        &["tcp.srcport", "imf.subject", "imf.from", "imf.to"],
+    )?;
+    ensure!(!t_imf.is_empty(), "tshark sees the message as IMF");
+    for (proto, s) in [("pop3", pop3[0]), ("imap", imap[0])] {
+        let m = &s["mail"];
+        let port = if proto == "pop3" { "110" } else { "143" };
+        let t = t_imf.iter().find(|r| r[0] == port).unwrap_or(&t_imf[0]);
+        ensure!(t.len() == 4, "tshark IMF row: {t:?}");
+        assert_eq!(m["subject"], t[1].as_str(), "{proto} subject");
+        ensure!(
+            t[2].contains(m["from"].as_str().unwrap_or("?")),
+            "{proto} from {} vs tshark {}",
+            m["from"],
+            t[2]
+        );
+        let to = m["to"].as_array().context("to")?;
+        ensure!(
+            to.iter().any(|a| t[3].contains(a.as_str().unwrap_or("?"))),
+            "{proto} to {to:?} vs tshark {}",
+            t[3]
+        );
+        assert_eq!(m["subject"], SUBJECT, "{proto} subject as mailed");
+        // The attachment, reconstructed byte for byte.
+        let atts = m["attachments"].as_array().context("attachments")?;
+        let a = atts
+            .iter()
+            .find(|a| a["sha256"] == att_sha.as_str())
+            .with_context(|| format!("{proto}: attachment {att_sha} not among {atts:#?}"))?;
+        assert_eq!(a["name"], "q3-figures.xlsx", "{proto} attachment name");
+        assert_eq!(a["bytes"], 60_000, "{proto} attachment size");
+        assert_eq!(stored_object_sha(&data, &att_sha)?, att_sha);
+        let eml = m["eml_sha256"]
+            .as_str()
+            .context("whole mail kept as .eml")?;
+        assert_eq!(stored_object_sha(&data, eml)?, eml);
+    }
+    Ok(())
+}
