@@ -417,3 +417,69 @@ impl kuroko_console::Source for DataDirSource {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kuroko_capture::stats::{StatsPage, WriterGauges, WriterPublisher, layout};
+    use kuroko_console::Source as _;
+
+    #[test]
+    fn writer_gauges_and_disk_health_reach_the_snapshot() {
+        let dir = tempfile::tempdir().unwrap();
+        let src = DataDirSource::new(dir.path(), Config::default(), Lang::En);
+        // No capture yet: no backlog, the store's counter, and a warning.
+        let s = src.snapshot();
+        assert_eq!(s.capture.writer_backlog, None);
+        assert!(!s.disk.bytes_written_live);
+        assert!(
+            s.warnings.iter().any(|w| w.starts_with("capture: ")),
+            "{:?}",
+            s.warnings
+        );
+
+        // A running capture of this process whose writer publishes.
+        let mut publisher = WriterPublisher::new(dir.path());
+        let page = StatsPage::create(dir.path(), &[("eth1".into(), 3)]).unwrap();
+        page.set_state(layout::STATE_RUNNING);
+        page.heartbeat();
+        publisher.publish(&WriterGauges {
+            updated_ns: 0,
+            bytes_written: 10 << 20,
+            packets_written: 7000,
+            bytes_in_flight: 2 << 20,
+            blocks_in_flight: 2,
+            bytes_buffered: 4096,
+            pool_bytes: Some(10 << 20),
+        });
+        let s = src.snapshot();
+        let b = s.capture.writer_backlog.expect("published backlog");
+        assert_eq!(
+            (
+                b.bytes_in_flight,
+                b.blocks_in_flight,
+                b.bytes_buffered,
+                b.pool_bytes
+            ),
+            (2 << 20, 2, 4096, Some(10 << 20))
+        );
+        assert!(b.age_s < 2.0, "{b:?}");
+        assert!(s.capture.running);
+        assert!(s.disk.bytes_written_live);
+        assert_eq!(s.disk.bytes_written, (10 << 20) + 4096);
+
+        // The data directory's disks as this machine exposes them (or why there are none).
+        let h = &s.disk.health;
+        assert!(
+            h.device.is_some() != h.note.is_some(),
+            "either a device or a reason: {h:?}"
+        );
+        if h.device.is_some() {
+            assert!(!h.disks.is_empty(), "{h:?}");
+        }
+        // Utilization needs two samples: the second snapshot has it where stat exists.
+        if let Some(d) = h.disks.iter().find(|d| d.in_flight.is_some()) {
+            assert!(d.utilization.is_some(), "{d:?}");
+        }
+    }
+}
