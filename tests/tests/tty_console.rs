@@ -77,20 +77,17 @@ fn console_follows_a_live_store() -> anyhow::Result<()> {
     })?;
     t.key("1")?;
 
-    // `kuroko status` has the same live counters: the writer's packets are counted as
-    // they are appended, not when a segment is sealed (the store's own counter lags).
+    // `kuroko status` has the same live counters, from the capture's stats page.
     let out = std::process::Command::new(&bin)
         .args(["status", "--format", "json", "--data"])
         .arg(&data)
         .output()?;
     let status: serde_json::Value = serde_json::from_slice(&out.stdout)?;
-    let live = status["writer"]["packets_written"].as_u64().unwrap_or(0);
-    let sealed = status["store"]["packets_written"].as_u64().unwrap_or(0);
     assert!(
-        status["writer"]["present"] == true && live > 0 && live >= sealed,
-        "live writer counters: {}\nstore: {}",
-        status["writer"],
-        status["store"]
+        status["writer"]["present"] == true
+            && status["writer"]["packets_written"].as_u64().unwrap_or(0) > 0,
+        "live writer counters: {}",
+        status["writer"]
     );
     assert!(
         status["writer"]["pool_bytes"].as_u64().unwrap_or(0) > 0,

@@ -157,7 +157,7 @@ impl App {
                 .or_default()
                 .push(t, iface.packets, iface.bytes);
         }
-        // Two counters can feed the rate (the capture's live one, the store's sealed one);
+        // Two counters can feed the rate (the capture's live one, the store's own);
         // a difference is taken only between two samples of the same counter.
         let live = snap.disk.bytes_written_live;
         if let Some((t0, w0, live0)) = self.last_written
@@ -371,7 +371,7 @@ mod tests {
     }
 
     #[test]
-    fn write_rate_never_mixes_the_live_and_the_sealed_counter() {
+    fn write_rate_never_mixes_the_live_and_the_store_counter() {
         let mut app = App::new(Lang::En, false);
         // The store's counter (since creation, large) then the capture's live one (since
         // the capture started, small): no rate from the pair, the last rate is kept.

@@ -119,7 +119,7 @@ pub struct DiskInfo {
     pub newest: Option<Timestamp>,
     /// Bytes written by the store: the capture's live counter (since the capture started,
     /// bytes queued to the disk plus the open block) when `bytes_written_live`, else the
-    /// store's own counter (since it was created, updated when a segment is sealed). Only
+    /// store's own counter (since it was created, republished about once a second). Only
     /// differences are shown (the write rate).
     pub bytes_written: u64,
     pub bytes_written_live: bool,

@@ -308,8 +308,8 @@ impl kuroko_console::Source for DataDirSource {
             }
             Err(e) => warnings.push(format!("store: {e}")),
         }
-        // The store's own counter is written when a segment is sealed; a running capture
-        // publishes its writer's counters live. The open block's bytes count too, so a
+        // The store's own counter (`writer.state`) is republished about once a second; a
+        // running capture publishes its writer's counters with every ring block. The open block's bytes count too, so a
         // trickle of traffic shows a rate before its block is full.
         if let Some(w) = live_writer {
             disk.bytes_written = w.bytes_written.saturating_add(w.bytes_buffered);

@@ -63,7 +63,8 @@ pub fn sections(ctx: &Context) -> anyhow::Result<Vec<Section>> {
 const WRITER_STALE_NS: u64 = 2_000_000_000;
 
 /// The store writer as the running capture publishes it on the stats page: live write
-/// counters (the store's own are written when a segment is sealed) and the backlog.
+/// counters (the store's own, in `writer.state`, are republished about once a second) and
+/// the backlog.
 pub fn writer_section(data: &std::path::Path) -> Section {
     let absent = |why: String| Section {
         key: "writer",
@@ -376,18 +377,6 @@ pub fn store_section(ctx: &Context) -> anyhow::Result<Section> {
         Err(e) => return Err(e).context("cannot read the store's status"),
     };
     let mut section = store_section_of(&st);
-    // The store's counters are written when a segment is sealed; while a capture writes,
-    // point at its live ones.
-    if let Ok(r) = kuroko_capture::StatsReader::open(&ctx.data) {
-        let snap = r.snapshot();
-        if snap.writer.is_some() && snap.is_live(kuroko_capture::sys::process::realtime_ns()) {
-            for (k, v) in &mut section.rows {
-                if k == "written" || k == "fill rate" {
-                    v.push_str(" (as of the last segment seal; live: Store writer below)");
-                }
-            }
-        }
-    }
     // An existing ring keeps the geometry it was created with; say so when the config
     // now asks for another (resizing would drop data).
     if let Ok(opts) = super::import::store_options(&ctx.config, &ctx.data)
