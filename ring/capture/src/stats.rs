@@ -71,8 +71,8 @@ pub mod layout {
         /// CLOCK_REALTIME ns of the last publication (Release, written last); 0 = the
         /// writer publishes nothing (an older capture, or a sink that is not a store).
         pub updated_ns: AtomicU64,
-        /// Bytes handed to the disk since the capture opened the store (live, unlike the
-        /// store's `writer.state`, which is written when a segment is sealed).
+        /// Bytes handed to the disk since the capture opened the store (with every ring
+        /// block; the store's own `writer.state` is republished about once a second).
         pub bytes_written: AtomicU64,
         pub packets_written: AtomicU64,
         /// Bytes of block writes queued to the disk and not completed.
