@@ -254,7 +254,8 @@ pub struct RecordHeader {
     pub flags: U16,
 }
 
-/// `store.meta`: the ring's geometry, written once when the store is created.
+/// `store.meta`: the ring's geometry, written when the store is created, and the writer's
+/// sequence-number reservation, rewritten (atomically) every few dozen segments.
 /// `crc` is crc32c over the bytes before it.
 #[derive(FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned, Clone, Copy, Debug)]
 #[repr(C)]
@@ -268,7 +269,11 @@ pub struct StoreMeta {
     /// The budget the ring was sized from (bytes).
     pub budget: U64,
     pub created_wall_ns: U64,
-    pub reserved: [u8; 44],
+    /// Sequence numbers below this may have been used; a writer starts at or above it and
+    /// uses a number only once it is below the value on disk. 0: not recorded (a store made
+    /// before this field; the writer then skips a few numbers after the newest it sees).
+    pub seq_reserved: U64,
+    pub reserved: [u8; 36],
     pub crc: U32,
 }
 

@@ -209,8 +209,28 @@ pub fn read_meta(paths: &Paths) -> Result<Option<RingGeometry>, StoreError> {
     }))
 }
 
+/// The writer's durable sequence-number reservation from `store.meta` (0: not recorded).
+pub fn read_seq_reserved(paths: &Paths) -> Result<u64, StoreError> {
+    let path = paths.meta();
+    let bytes = fs::read(&path).map_err(|e| StoreError::io(&path, e))?;
+    Ok(StoreMeta::read_from_prefix(&bytes)
+        .ok()
+        .filter(|(m, _)| crc32c::crc32c(m.crc_input()) == m.crc.get())
+        .map_or(0, |(m, _)| m.seq_reserved.get()))
+}
+
 /// Writes `store.meta` atomically (temporary file, fsync, rename, fsync of the directory).
 pub fn write_meta(paths: &Paths, ring: &RingGeometry) -> Result<(), StoreError> {
+    write_meta_with(paths, ring, 1)
+}
+
+/// [`write_meta`] with a sequence-number reservation: once it returns, the reservation is
+/// durable.
+pub fn write_meta_with(
+    paths: &Paths,
+    ring: &RingGeometry,
+    seq_reserved: u64,
+) -> Result<(), StoreError> {
     let mut meta = StoreMeta {
         magic: fmt::STORE_MAGIC,
         version: U16::new(fmt::FORMAT_VERSION),
@@ -220,7 +240,8 @@ pub fn write_meta(paths: &Paths, ring: &RingGeometry) -> Result<(), StoreError> 
         slot_count: U32::new(ring.slot_count),
         budget: U64::new(ring.budget),
         created_wall_ns: U64::new(ring.created_wall_ns),
-        reserved: [0; 44],
+        seq_reserved: U64::new(seq_reserved),
+        reserved: [0; 36],
         crc: U32::new(0),
     };
     meta.crc = U32::new(crc32c::crc32c(meta.crc_input()));

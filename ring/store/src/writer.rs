@@ -156,12 +156,18 @@ const KIND_HEADER: u64 = 2;
 /// A segment's OPEN header (tagged like a block: the seal waits for it).
 const KIND_OPEN: u64 = 3;
 
-/// Sequence numbers skipped after recovery. A generation whose OPEN header and first block
-/// did not reach the disk before a power cut is invisible to recovery, yet some of its later
-/// blocks may have; its `seq` must never be used again, or a scan of the new generation
-/// could walk into those stale blocks. At most the open segment and `MAX_SEALING` segments
-/// being sealed can be in that state (a seal's fdatasync makes the first block durable).
-pub(crate) const SEQ_GAP: u64 = 1 + MAX_SEALING as u64;
+/// A generation whose OPEN header and first block did not reach the disk before a power
+/// cut is invisible to recovery, yet some of its later blocks may have; its `seq` must never
+/// be used again, or a scan of the new generation could walk into those stale blocks. So
+/// the writer uses a `seq` only once it is below the reservation recorded durably in
+/// `store.meta`, which it extends by this many numbers at a time (on the helper thread,
+/// ahead of need), and a new writer starts at the reservation.
+const SEQ_BATCH: u64 = 64;
+
+/// Stores made before the reservation existed: numbers skipped after the newest visible
+/// one (at most the open segment and `MAX_SEALING` being sealed can be invisible, since a
+/// seal's fdatasync makes the first block durable).
+const SEQ_GAP: u64 = 1 + MAX_SEALING as u64;
 
 /// How often a running writer publishes its counters to `writer.state` (for `status`).
 const PUBLISH_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
@@ -200,6 +206,8 @@ pub enum TraceOp {
     Sync { id: u64, slot: u32 },
     /// Operation `id` completed.
     Done { id: u64 },
+    /// The sequence-number reservation in `store.meta` is now durably this.
+    Reserve(u64),
     /// A marker the test adds (e.g. "`sync` returned after packet n").
     Mark(u64),
 }
@@ -272,8 +280,12 @@ fn datasync_traced(trace: &Option<IoTrace>, slot: u32, file: &File) -> io::Resul
 }
 
 /// A slot prepared in the background for the next segment (created when the ring is still
-/// growing, its page cache dropped when it is overwritten).
-type Prep = (u32, std::thread::JoinHandle<Result<(), StoreError>>);
+/// growing, its page cache dropped when it is overwritten), and the sequence-number
+/// reservation it extended, if it did.
+type Prep = (
+    u32,
+    std::thread::JoinHandle<Result<Option<u64>, StoreError>>,
+);
 
 /// Appends packets to the store. See the module docs.
 pub struct SegmentWriter {
@@ -313,6 +325,8 @@ pub struct SegmentWriter {
     recovery: RecoveryReport,
     trace: Option<IoTrace>,
     prep: Option<Prep>,
+    /// Sequence numbers below this are durably reserved (`store.meta`).
+    seq_reserved: u64,
     last_publish: std::time::Instant,
     _lock: File,
 }
@@ -446,10 +460,18 @@ impl SegmentWriter {
             recovery: RecoveryReport::default(),
             trace,
             prep: None,
+            seq_reserved: 0,
             last_publish: std::time::Instant::now(),
             _lock: lock,
         };
         w.recovery = w.recover()?;
+        let reserved = layout::read_seq_reserved(&w.paths)?;
+        w.next_seq = if reserved == 0 {
+            w.next_seq + SEQ_GAP
+        } else {
+            w.next_seq.max(reserved)
+        };
+        w.reserve_seqs(w.next_seq + SEQ_BATCH)?;
         Ok(w)
     }
 
@@ -975,7 +997,11 @@ impl SegmentWriter {
         // The slot was prepared in the background while the previous segment filled.
         if let Some((_, h)) = self.prep.take() {
             match h.join() {
-                Ok(r) => r?,
+                Ok(r) => {
+                    if let Some(reserved) = r? {
+                        self.seq_reserved = self.seq_reserved.max(reserved);
+                    }
+                }
                 Err(_) => {
                     return Err(StoreError::io(
                         &path,
@@ -986,6 +1012,10 @@ impl SegmentWriter {
         }
         if !path.exists() {
             layout::format_slot(&self.paths, &self.ring, slot)?;
+        }
+        if self.next_seq >= self.seq_reserved {
+            // The helper thread did not get to it (or there is none): extend it here.
+            self.reserve_seqs(self.next_seq + SEQ_BATCH)?;
         }
         let (file, _) =
             sys::open_for_write(&path, self.direct).map_err(|e| StoreError::io(&path, e))?;
@@ -1029,6 +1059,8 @@ impl SegmentWriter {
             return;
         }
         let (paths, ring) = (self.paths.clone(), self.ring);
+        let reserve = (self.next_seq + SEQ_BATCH / 2 >= self.seq_reserved)
+            .then_some(self.next_seq + SEQ_BATCH);
         let h = std::thread::Builder::new()
             .name("kuroko-slot-prep".into())
             .spawn(move || {
@@ -1036,16 +1068,32 @@ impl SegmentWriter {
                 match File::open(&path) {
                     Ok(f) => {
                         let _ = sys::drop_cache(&f);
-                        Ok(())
                     }
                     Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                        layout::format_slot(&paths, &ring, slot)
+                        layout::format_slot(&paths, &ring, slot)?;
                     }
-                    Err(e) => Err(StoreError::io(&path, e)),
+                    Err(e) => return Err(StoreError::io(&path, e)),
                 }
+                if let Some(r) = reserve {
+                    layout::write_meta_with(&paths, &ring, r)?;
+                }
+                Ok(reserve)
             });
         // Without a thread the slot is prepared synchronously when it is reached.
         self.prep = h.ok().map(|h| (slot, h));
+    }
+
+    /// Makes sequence numbers below `upto` usable (durably, before any of them is used).
+    fn reserve_seqs(&mut self, upto: u64) -> Result<(), StoreError> {
+        layout::write_meta_with(&self.paths, &self.ring, upto)?;
+        self.seq_reserved = upto;
+        if let Some(t) = &self.trace {
+            t.0.lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .ops
+                .push(TraceOp::Reserve(upto));
+        }
+        Ok(())
     }
 
     /// Queues the open segment's OPEN header through io_uring (the blocks that follow do not
@@ -1188,7 +1236,8 @@ impl SegmentWriter {
         let Some(newest) = newest else {
             return Ok(report);
         };
-        self.next_seq = newest.seq + 1 + SEQ_GAP;
+        // Raised to the durable reservation by the caller.
+        self.next_seq = newest.seq + 1;
         self.next_slot = (newest.slot + 1) % self.ring.slot_count;
         for p in probes.iter().filter(|p| p.state == SlotState::Open) {
             let clean = p
