@@ -223,20 +223,28 @@ impl StoreReader {
         &self.paths
     }
 
-    /// Re-reads the slot headers and the open segment (call it to see new packets).
+    /// Re-reads what can have changed since the last call (call it to see new packets).
+    ///
+    /// The writer fills slots in ring order, so after the first call only these are probed
+    /// (header + first block header, two small reads): every segment that was open, and the
+    /// slots from the newest one onwards up to the first whose sealed generation (or empty
+    /// state) is unchanged: the writer has not reached it. A writer that went round the
+    /// whole ring changed every slot, so the walk then probes them all. Sealed segments
+    /// seen before keep their header and index. Open segments are walked again.
     pub fn refresh(&mut self) -> Result<(), StoreError> {
         let g = self.ring.geometry;
-        let mut segs = Vec::new();
-        for slot in 0..self.ring.slot_count {
-            let path = self.paths.slot(slot);
-            let p = segment::probe(&self.paths, &self.ring, slot)
-                .map_err(|e| StoreError::io(&path, e))?;
-            match p.state {
-                SlotState::Missing | SlotState::Free => continue,
+        let n = self.ring.slot_count;
+        let paths = self.paths.clone();
+        let ring = self.ring;
+        let read_slot = |p: &segment::SlotProbe| -> Result<Option<SegmentInfo>, StoreError> {
+            let slot = p.slot;
+            let path = paths.slot(slot);
+            let info = match p.state {
+                SlotState::Missing | SlotState::Free => None,
                 SlotState::Sealed => {
                     let h = p.header.expect("sealed implies a valid header");
                     let index = read_index(&path, &g, &h);
-                    segs.push(SegmentInfo {
+                    Some(SegmentInfo {
                         slot,
                         seq: p.seq,
                         open: false,
@@ -252,14 +260,14 @@ impl StoreReader {
                         sealed_wall_ns: h.sealed_wall_ns.get(),
                         ifaces: h.ifaces().to_vec(),
                         index,
-                    });
+                    })
                 }
                 SlotState::Open => {
                     let file = File::open(&path).map_err(|e| StoreError::io(&path, e))?;
                     let map =
                         Map::new(&file, g.segment_size).map_err(|e| StoreError::io(&path, e))?;
                     let t = segment::totals(map.bytes(), &g, p.seq);
-                    segs.push(SegmentInfo {
+                    Some(SegmentInfo {
                         slot,
                         seq: p.seq,
                         open: true,
@@ -275,10 +283,66 @@ impl StoreReader {
                         sealed_wall_ns: 0,
                         ifaces: p.header.map(|h| h.ifaces().to_vec()).unwrap_or_default(),
                         index: None,
-                    });
+                    })
+                }
+            };
+            Ok(info)
+        };
+        // The previous view, per slot: the cache.
+        let mut by_slot: Vec<Option<SegmentInfo>> = (0..n).map(|_| None).collect();
+        let newest = self.segments.last().map(|s| s.slot);
+        let had_view = newest.is_some();
+        for s in std::mem::take(&mut self.segments) {
+            if let Some(e) = by_slot.get_mut(s.slot as usize) {
+                *e = Some(s);
+            }
+        }
+        // Probes `slot`; re-reads it unless it holds the same sealed generation (or is
+        // still empty). Returns whether it was unchanged.
+        let probe_slot = |slot: u32, by_slot: &mut Vec<Option<SegmentInfo>>| {
+            let p = segment::probe(&paths, &ring, slot)
+                .map_err(|e| StoreError::io(&paths.slot(slot), e))?;
+            let unchanged = match (&by_slot[slot as usize], p.state) {
+                (Some(c), SlotState::Sealed) => !c.open && c.seq == p.seq,
+                (None, SlotState::Missing | SlotState::Free) => true,
+                _ => false,
+            };
+            if !unchanged {
+                by_slot[slot as usize] = read_slot(&p)?;
+            }
+            Ok::<bool, StoreError>(unchanged)
+        };
+        match newest {
+            Some(start) if had_view => {
+                let open: Vec<u32> = by_slot
+                    .iter()
+                    .flatten()
+                    .filter(|s| s.open)
+                    .map(|s| s.slot)
+                    .collect();
+                let mut probed = vec![false; n as usize];
+                for slot in open {
+                    probe_slot(slot, &mut by_slot)?;
+                    probed[slot as usize] = true;
+                }
+                for k in 0..n {
+                    let slot = (start + k) % n;
+                    if probed[slot as usize] {
+                        continue;
+                    }
+                    probed[slot as usize] = true;
+                    if probe_slot(slot, &mut by_slot)? && slot != start {
+                        break;
+                    }
+                }
+            }
+            _ => {
+                for slot in 0..n {
+                    probe_slot(slot, &mut by_slot)?;
                 }
             }
         }
+        let mut segs: Vec<SegmentInfo> = by_slot.into_iter().flatten().collect();
         segs.sort_by_key(|s| s.seq);
         self.segments = segs;
         Ok(())
