@@ -18,6 +18,10 @@ pub struct Args {
     /// Skip the appliance image and qemu-test (also `KUROKO_NO_QEMU=1`); CI runs them.
     #[arg(long)]
     pub no_qemu: bool,
+    /// Arguments for `cargo test` instead of `--workspace` (after `--`), e.g.
+    /// `cargo xtask test --no-lint -- -p kuroko-board`; CI passes none.
+    #[arg(last = true)]
+    pub cargo_test_args: Vec<String>,
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
@@ -48,7 +52,14 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         })?;
     }
     let tests = timed(&mut stages, "cargo test", &mut || {
-        sh(cargo().args(["test", "--workspace", "--no-fail-fast"]))
+        let mut c = cargo();
+        c.args(["test", "--no-fail-fast"]);
+        if args.cargo_test_args.is_empty() {
+            c.arg("--workspace");
+        } else {
+            c.args(&args.cargo_test_args);
+        }
+        sh(&mut c)
     });
     let skip_qemu =
         args.no_qemu || std::env::var("KUROKO_NO_QEMU").is_ok_and(|v| !v.is_empty() && v != "0");
@@ -70,7 +81,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     }
     match (tests, qemu) {
         (Ok(()), Ok(())) => Ok(()),
-        (Err(e), Ok(())) => Err(e),
+        (Err(e), Ok(())) if skip_qemu => Err(e),
+        (Err(e), Ok(())) => Err(e.context("the workspace tests failed (qemu-test passed)")),
         (Ok(()), Err(e)) => Err(e.context("qemu-test failed (the workspace tests passed)")),
         (Err(t), Err(q)) => {
             eprintln!("xtask test: qemu-test failed too: {q:#}");
