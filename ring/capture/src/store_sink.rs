@@ -109,7 +109,8 @@ impl StoreSink {
     }
 
     fn writer(&mut self) -> Result<&mut SegmentWriter, StoreError> {
-        self.writer.as_mut().ok_or(StoreError::Options {
+        // `ok_or_else`: the error (a String) must not be built on every packet.
+        self.writer.as_mut().ok_or_else(|| StoreError::Options {
             message: "the capture's store writer is already closed".into(),
         })
     }

@@ -574,3 +574,52 @@ fn vlan_filters_match_the_outer_tag_the_kernel_stripped() {
         assert_eq!(snap.total_drops().total(), 0, "filter `{filter}`");
     }
 }
+
+/// The real store behind the capture: the per-packet path (`StoreSink::append` into
+/// `SegmentWriter::append`) allocates nothing. The store may allocate for bookkeeping
+/// once per chunk, segment or second (e.g. publishing `writer.state`); the bound below
+/// allows that and fails on anything per packet.
+#[test]
+fn the_store_sink_allocates_nothing_per_packet() {
+    use kuroko_capture::StoreSink;
+    use kuroko_ring::{SegmentWriter, StoreOptions};
+    let ns = Ns::new("capsa");
+    let data = tempfile::tempdir().unwrap();
+    let frames: Vec<Vec<u8>> = (0..3000u16).map(|i| frame(7, i, 1400, &[])).collect();
+    HOT_ALLOCS.store(0, Ordering::Relaxed);
+    let snap = std::thread::scope(|s| {
+        let cap = s.spawn(|| {
+            ns.enter();
+            Capture::start(&options(), data.path(), |_| {
+                let w = SegmentWriter::open(
+                    data.path(),
+                    &StoreOptions {
+                        budget: 64 << 20,
+                        segment_size: 16 << 20,
+                        chunk_size: 256 << 10,
+                        nonblocking: true,
+                        ..StoreOptions::default()
+                    },
+                )?;
+                Ok::<_, kuroko_ring::StoreError>(StoreSink::new(w).publishing_to(data.path()))
+            })
+            .unwrap()
+        });
+        let capture = cap.join().unwrap();
+        send_frames(&ns, "va", &frames, Duration::from_micros(20));
+        wait_for_packets(data.path(), frames.len() as u64);
+        capture.stop().unwrap()
+    });
+    let packets = snap.interfaces[0].packets;
+    let allocs = HOT_ALLOCS.load(Ordering::Relaxed);
+    assert!(
+        packets + snap.total_drops().total() >= frames.len() as u64,
+        "stored {packets}, drops {:?}",
+        snap.total_drops()
+    );
+    assert!(packets >= 1000, "stored only {packets}");
+    assert!(
+        allocs * 100 <= packets,
+        "{allocs} allocations on the capture thread for {packets} packets stored"
+    );
+}
