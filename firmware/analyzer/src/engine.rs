@@ -119,6 +119,8 @@ pub struct Engine {
     /// sessions already emitted and are skipped.
     replay_skip: HashMap<String, PacketPos>,
     replay_until: PacketPos,
+    /// Reused buffer for the session id handed to the parsers.
+    session_scratch: String,
 }
 
 impl Engine {
@@ -135,6 +137,7 @@ impl Engine {
             now: i64::MIN,
             replay_skip: HashMap::new(),
             replay_until: PacketPos::default(),
+            session_scratch: String::new(),
         }
     }
 
@@ -346,7 +349,11 @@ impl Engine {
                     tcp.isn[d].get_or_insert(seg.seq);
                 }
                 if !seg.payload.is_empty() {
-                    let session = flow.rec.id.clone();
+                    // The session id is lent to the parsers through a reused buffer: no
+                    // allocation per packet.
+                    let mut session = std::mem::take(&mut self.session_scratch);
+                    session.clear();
+                    session.push_str(&flow.rec.id);
                     let client_port = flow.client.1;
                     let server_port = server_port_of(flow);
                     let tcp = flow.tcp.get_or_insert_with(Default::default);
@@ -379,8 +386,9 @@ impl Engine {
                     self.held_total =
                         (self.held_total + tcp.streams[d].held_bytes()).saturating_sub(held_before);
                     if !expects.is_empty() {
-                        self.add_expectations(expects, session, slot, p.ts_ns);
+                        self.add_expectations(expects, session.clone(), slot, p.ts_ns);
                     }
+                    self.session_scratch = session;
                 }
                 let Some(flow) = self.table.get_mut(slot) else {
                     return;
@@ -398,7 +406,9 @@ impl Engine {
             }
             Transport::Udp { payload, .. } => {
                 let max_object = self.settings.max_object;
-                let session = flow.rec.id.clone();
+                let mut session = std::mem::take(&mut self.session_scratch);
+                session.clear();
+                session.push_str(&flow.rec.id);
                 let mut ctx = Ctx {
                     files: self.files.as_mut(),
                     counters: &mut self.counters,
@@ -419,6 +429,8 @@ impl Engine {
                 if let App::Datagram(parser) = &mut flow.app {
                     parser.on_datagram(dir, payload, p.ts_ns, &mut flow.rec, &mut ctx);
                 }
+                drop(ctx);
+                self.session_scratch = session;
             }
             _ => {}
         }

@@ -14,7 +14,10 @@ pub const LISTS: usize = 3;
 
 #[derive(Debug)]
 struct Node<T> {
-    value: Option<T>,
+    /// Boxed: a flow is large (its session record and parser state), and a slab of
+    /// inline values would keep its peak capacity (rounded up to a power of two) for
+    /// the rest of the run; boxed, memory follows the flows actually open.
+    value: Option<Box<T>>,
     prev: Slot,
     next: Slot,
     list: usize,
@@ -44,7 +47,9 @@ impl<K: Hash + Eq + Clone, T> Table<K, T> {
         Table {
             nodes: Vec::new(),
             free: Vec::new(),
-            index: HashMap::with_capacity(capacity.min(1 << 16)),
+            // Grown with the flows actually live, not sized for `capacity`: a sparse
+            // index spread over megabytes costs a cache miss on every lookup.
+            index: HashMap::with_capacity(capacity.min(1 << 10)),
             lists: [List {
                 head: NIL,
                 tail: NIL,
@@ -70,21 +75,24 @@ impl<K: Hash + Eq + Clone, T> Table<K, T> {
     }
 
     pub fn get(&self, slot: Slot) -> Option<&T> {
-        self.nodes.get(slot as usize).and_then(|n| n.value.as_ref())
+        self.nodes
+            .get(slot as usize)
+            .and_then(|n| n.value.as_deref())
     }
 
     pub fn get_mut(&mut self, slot: Slot) -> Option<&mut T> {
         self.nodes
             .get_mut(slot as usize)
-            .and_then(|n| n.value.as_mut())
+            .and_then(|n| n.value.as_deref_mut())
     }
 
     /// Inserts a value (the caller made room first). Returns its slot.
     pub fn insert(&mut self, key: K, value: T, list: usize, ts: i64) -> Slot {
+        let value = Some(Box::new(value));
         let slot = match self.free.pop() {
             Some(s) => {
                 self.nodes[s as usize] = Node {
-                    value: Some(value),
+                    value,
                     prev: NIL,
                     next: NIL,
                     list,
@@ -94,7 +102,7 @@ impl<K: Hash + Eq + Clone, T> Table<K, T> {
             }
             None => {
                 self.nodes.push(Node {
-                    value: Some(value),
+                    value,
                     prev: NIL,
                     next: NIL,
                     list,
@@ -119,7 +127,7 @@ impl<K: Hash + Eq + Clone, T> Table<K, T> {
 
     /// Removes a flow.
     pub fn remove(&mut self, slot: Slot, key: &K) -> Option<T> {
-        let v = self.nodes.get_mut(slot as usize)?.value.take()?;
+        let v = *self.nodes.get_mut(slot as usize)?.value.take()?;
         self.unlink(slot);
         if self.index.get(key) == Some(&slot) {
             self.index.remove(key);
@@ -148,7 +156,7 @@ impl<K: Hash + Eq + Clone, T> Table<K, T> {
     }
 
     pub fn values(&self) -> impl Iterator<Item = &T> {
-        self.nodes.iter().filter_map(|n| n.value.as_ref())
+        self.nodes.iter().filter_map(|n| n.value.as_deref())
     }
 
     fn push_front(&mut self, slot: Slot, list: usize) {
