@@ -8,6 +8,17 @@
 //!
 //! Commits happen every `COMMIT_EVERY` documents and every `COMMIT_INTERVAL`, so in the
 //! continuous mode a new session is searchable within seconds.
+//!
+//! Schema changes: an appliance updated to a kuroko whose `SCHEMA_VERSION` (or schema)
+//! differs holds an index it cannot query. The ingester replaces it with an empty index of
+//! the current schema whose payload carries a `RebuildMark` (the old version and log
+//! position), then re-reads the session log from its start, committing as usual, so a
+//! crash mid-rebuild resumes. Alert conditions are not evaluated again on sessions up to
+//! the old position (they were, by the old index's run). Progress goes to stderr (the
+//! `kuroko run` log) at every commit, and to `kuroko status` and `kuroko search` through
+//! `Index::rebuild_progress`; `Index::open` on the old index says what is happening rather
+//! than failing with tantivy's schema error. Searches during the rebuild see the sessions
+//! indexed so far (oldest first) and are told so.
 
 use crate::index::{
     Index, IndexError, Payload, RebuildMark, index_dir, rebuild_progress, stored_pos,

@@ -7,7 +7,10 @@
 //! - `values`: which values of a `SessionRecord` each field holds (shared by index and
 //!   matcher); `matcher`: a `Plan` evaluated on one record (alert conditions).
 //! - `schema`, `compile`, `index`: the tantivy index in `DIR/index/` and searches on it;
-//!   `ingest`: following the session log into it (`ingest_pending`, exactly once);
+//!   `strcol`: substrings and globs on URL and host answered from their fast columns, and
+//!   the candidates of a selective query verified from those columns;
+//!   `ingest`: following the session log into it (`ingest_pending`, exactly once; an
+//!   index of another schema version is rebuilt from the log, see `ingest`);
 //!   `budget`: dropping the oldest hours past `[storage] index_budget`.
 //! - `aggregate`: by protocol per hour, top talkers, transfers (fast columns only);
 //!   `render`: the result table, CSV, JSONL, the detail view; `extract`: the packets of

@@ -133,8 +133,9 @@ impl Weight for StrColumnQuery {
 /// Values of fast text columns for chosen documents of one segment, fetched in one sorted
 /// pass over each dictionary (only the dictionary blocks holding those values are read).
 pub struct ColumnVerifier {
-    /// (field name, doc) → the document's values.
-    values: HashMap<(String, DocId), Vec<String>>,
+    fields: Vec<String>,
+    /// Per field: doc → the document's values.
+    values: Vec<HashMap<DocId, Vec<String>>>,
 }
 
 impl ColumnVerifier {
@@ -143,46 +144,49 @@ impl ColumnVerifier {
         fields: &[&str],
         docs: &[DocId],
     ) -> tantivy::Result<ColumnVerifier> {
-        let mut values: HashMap<(String, DocId), Vec<String>> = HashMap::new();
+        let mut values = Vec::with_capacity(fields.len());
         for &field in fields {
-            let Some(col) = reader.fast_fields().str(field)? else {
-                continue;
-            };
-            let mut by_ord: Vec<(u64, DocId)> = Vec::new();
-            for &d in docs {
-                for o in col.ords().values_for_doc(d) {
-                    by_ord.push((o, d));
+            let mut per_doc: HashMap<DocId, Vec<String>> = HashMap::new();
+            if let Some(col) = reader.fast_fields().str(field)? {
+                let mut by_ord: Vec<(u64, DocId)> = Vec::new();
+                for &d in docs {
+                    for o in col.ords().values_for_doc(d) {
+                        by_ord.push((o, d));
+                    }
+                }
+                by_ord.sort_unstable();
+                let mut ords: Vec<u64> = by_ord.iter().map(|x| x.0).collect();
+                ords.dedup();
+                let mut texts: Vec<String> = Vec::with_capacity(ords.len());
+                col.dictionary()
+                    .sorted_ords_to_term_cb(&ords, |t| {
+                        texts.push(String::from_utf8_lossy(t).into_owned());
+                    })
+                    .map_err(TantivyError::from)?;
+                let mut i = 0;
+                for (o, d) in by_ord {
+                    while ords.get(i).is_some_and(|&x| x < o) {
+                        i += 1;
+                    }
+                    if let Some(t) = texts.get(i) {
+                        per_doc.entry(d).or_default().push(t.clone());
+                    }
                 }
             }
-            by_ord.sort_unstable();
-            let mut ords: Vec<u64> = by_ord.iter().map(|x| x.0).collect();
-            ords.dedup();
-            let mut texts: Vec<String> = Vec::with_capacity(ords.len());
-            col.dictionary()
-                .sorted_ords_to_term_cb(&ords, |t| {
-                    texts.push(String::from_utf8_lossy(t).into_owned());
-                })
-                .map_err(TantivyError::from)?;
-            let mut i = 0;
-            for (o, d) in by_ord {
-                while ords.get(i).is_some_and(|&x| x < o) {
-                    i += 1;
-                }
-                if let Some(t) = texts.get(i) {
-                    values
-                        .entry((field.to_string(), d))
-                        .or_default()
-                        .push(t.clone());
-                }
-            }
+            values.push(per_doc);
         }
-        Ok(ColumnVerifier { values })
+        Ok(ColumnVerifier {
+            fields: fields.iter().map(|f| f.to_string()).collect(),
+            values,
+        })
     }
 
-    /// The values of `field` for `doc` (empty when it has none).
+    /// The values of `field` for `doc` (empty when it has none or was not loaded).
     pub fn get(&self, field: &str, doc: DocId) -> &[String] {
-        self.values
-            .get(&(field.to_string(), doc))
+        self.fields
+            .iter()
+            .position(|f| f == field)
+            .and_then(|i| self.values[i].get(&doc))
             .map(|v| v.as_slice())
             .unwrap_or(&[])
     }
