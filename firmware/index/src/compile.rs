@@ -265,3 +265,51 @@ fn glob_regex(parts: &[GlobPart]) -> String {
     }
     re
 }
+
+#[cfg(test)]
+mod tests {
+    use super::distribute;
+    use crate::query::{Field, Plan, Pred, Query};
+
+    fn eq(f: Field, v: &str) -> Plan {
+        Plan::Pred(Pred::Eq(f, v.into()))
+    }
+
+    #[test]
+    fn a_term_is_distributed_into_a_small_or() {
+        let https = Plan::Or(vec![
+            eq(Field::Protocol, "https"),
+            Plan::And(vec![
+                eq(Field::Protocol, "tls"),
+                Plan::Pred(Pred::U64(Field::ServerPort, 443, 443)),
+            ]),
+        ]);
+        let p = Plan::And(vec![
+            Plan::Or(vec![eq(Field::Protocol, "http"), https]),
+            eq(Field::Method, "connect"),
+        ]);
+        let want = Plan::Or(vec![
+            Plan::And(vec![
+                eq(Field::Method, "connect"),
+                eq(Field::Protocol, "http"),
+            ]),
+            Plan::And(vec![
+                eq(Field::Method, "connect"),
+                eq(Field::Protocol, "https"),
+            ]),
+            Plan::And(vec![
+                eq(Field::Method, "connect"),
+                eq(Field::Protocol, "tls"),
+                Plan::Pred(Pred::U64(Field::ServerPort, 443, 443)),
+            ]),
+        ]);
+        assert_eq!(distribute(p), want);
+    }
+
+    #[test]
+    fn without_a_term_the_and_stays() {
+        let q = Query::parse("(port:22 OR port:23) AND bytes:>1MB").unwrap();
+        let d = distribute(q.plan.clone());
+        assert!(matches!(d, Plan::And(_)), "{d:?}");
+    }
+}
