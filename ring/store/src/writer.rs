@@ -994,20 +994,15 @@ impl SegmentWriter {
     fn open_next_segment(&mut self) -> Result<(), StoreError> {
         let slot = self.next_slot;
         let path = self.paths.slot(slot);
-        // The slot was prepared in the background while the previous segment filled.
-        if let Some((_, h)) = self.prep.take() {
-            match h.join() {
-                Ok(r) => {
-                    if let Some(reserved) = r? {
-                        self.seq_reserved = self.seq_reserved.max(reserved);
-                    }
-                }
-                Err(_) => {
-                    return Err(StoreError::io(
-                        &path,
-                        io::Error::other("the slot preparation thread panicked"),
-                    ));
-                }
+        // The slot was prepared in the background while the previous segment filled. Wait
+        // for the helper only if it is creating this slot or extending a reservation that is
+        // used up; dropping a page cache or reserving ahead may finish in its own time.
+        if let Some((pslot, h)) = self.prep.take() {
+            let must_wait = self.next_seq >= self.seq_reserved || !path.exists();
+            if !h.is_finished() && !must_wait {
+                self.prep = Some((pslot, h));
+            } else {
+                self.join_prep(h)?;
             }
         }
         if !path.exists() {
@@ -1050,12 +1045,30 @@ impl SegmentWriter {
         }
     }
 
+    fn join_prep(
+        &mut self,
+        h: std::thread::JoinHandle<Result<Option<u64>, StoreError>>,
+    ) -> Result<(), StoreError> {
+        match h.join() {
+            Ok(r) => {
+                if let Some(reserved) = r? {
+                    self.seq_reserved = self.seq_reserved.max(reserved);
+                }
+                Ok(())
+            }
+            Err(_) => Err(StoreError::io(
+                &self.paths.segments,
+                io::Error::other("the slot preparation thread panicked"),
+            )),
+        }
+    }
+
     /// Prepares slot `slot` for the next segment on a helper thread: creates it while the
     /// ring is still growing (lazy preallocation), or drops its page cache before it is
     /// overwritten (O_DIRECT writes over cached pages must invalidate them, which io_uring
     /// punts to a worker thread).
     fn prepare(&mut self, slot: u32) {
-        if self.trace.is_some() {
+        if self.trace.is_some() || self.prep.is_some() {
             return;
         }
         let (paths, ring) = (self.paths.clone(), self.ring);
