@@ -428,6 +428,13 @@ impl Engine {
                 }
                 if let App::Datagram(parser) = &mut flow.app {
                     parser.on_datagram(dir, payload, p.ts_ns, &mut flow.rec, &mut ctx);
+                    // A finished exchange (a DNS lookup answered) lingers like a closed
+                    // TCP flow; a new request on it brings it back to the idle timeout.
+                    if parser.finished() {
+                        list = LIST_CLOSING;
+                    } else if list == LIST_CLOSING {
+                        list = LIST_OTHER;
+                    }
                 }
                 drop(ctx);
                 self.session_scratch = session;

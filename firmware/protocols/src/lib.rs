@@ -101,7 +101,7 @@ pub fn stream_parser(protocol: &str) -> Option<Box<dyn StreamParser>> {
 /// The parser for a UDP flow identified as `protocol` (a label from [`identify_udp`]).
 pub fn datagram_parser(protocol: &str) -> Option<Box<dyn DatagramParser>> {
     match protocol {
-        "dns" | "mdns" | "llmnr" => Some(Box::new(dns::DnsDatagramParser)),
+        "dns" | "mdns" | "llmnr" => Some(Box::new(dns::DnsDatagramParser::new())),
         "quic" => Some(Box::new(quic::QuicParser::new())),
         _ => None,
     }
@@ -230,4 +230,9 @@ pub trait DatagramParser: Send {
         sink: &mut dyn Sink,
     );
     fn on_close(&mut self, _rec: &mut SessionRecord, _sink: &mut dyn Sink) {}
+    /// The exchange is complete (every request answered): the flow may end after a short
+    /// linger instead of the idle timeout.
+    fn finished(&self) -> bool {
+        false
+    }
 }

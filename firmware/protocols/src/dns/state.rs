@@ -43,9 +43,25 @@ fn handle(msg: &[u8], rec: &mut SessionRecord) {
     }
 }
 
+/// Query ids remembered per flow while waiting for their responses.
+const MAX_PENDING_QUERIES: usize = 64;
+
 /// DNS (and mDNS, LLMNR) over UDP: one message per datagram.
+///
+/// Tracks which queries are still unanswered so that the flow can end shortly after the
+/// last response (as Zeek's `dns_session_timeout` does) instead of waiting for the UDP
+/// idle timeout: a busy resolver otherwise keeps a minute of finished lookups in memory.
 #[derive(Debug, Default)]
-pub struct DnsDatagramParser;
+pub struct DnsDatagramParser {
+    pending: Vec<u16>,
+    answered: bool,
+}
+
+impl DnsDatagramParser {
+    pub fn new() -> DnsDatagramParser {
+        DnsDatagramParser::default()
+    }
+}
 
 impl DatagramParser for DnsDatagramParser {
     fn on_datagram(
@@ -56,7 +72,22 @@ impl DatagramParser for DnsDatagramParser {
         rec: &mut SessionRecord,
         _sink: &mut dyn Sink,
     ) {
+        if let [a, b, flags, ..] = *data {
+            let id = u16::from_be_bytes([a, b]);
+            if flags & 0x80 == 0 {
+                if self.pending.len() < MAX_PENDING_QUERIES && !self.pending.contains(&id) {
+                    self.pending.push(id);
+                }
+            } else if let Some(i) = self.pending.iter().position(|&p| p == id) {
+                self.pending.swap_remove(i);
+                self.answered = true;
+            }
+        }
         handle(data, rec);
+    }
+
+    fn finished(&self) -> bool {
+        self.answered && self.pending.is_empty()
     }
 }
 
@@ -130,7 +161,7 @@ mod tests {
 
     #[test]
     fn udp_query_and_answers() {
-        let mut p = DnsDatagramParser;
+        let mut p = DnsDatagramParser::new();
         let mut rec = record("dns");
         let mut sink = VecSink::default();
         for (dir, d) in datagrams() {
@@ -152,6 +183,32 @@ mod tests {
                 .collect::<Vec<_>>()
         );
         assert!(rec.flags.is_empty());
+    }
+
+    #[test]
+    fn udp_exchange_is_finished_once_every_query_is_answered() {
+        let msgs = datagrams();
+        let query = msgs.iter().find(|(d, _)| *d == Up).unwrap().1.clone();
+        let answer = msgs.iter().find(|(d, _)| *d == Down).unwrap().1.clone();
+        let mut rec = record("dns");
+        let mut sink = VecSink::default();
+        let mut p = DnsDatagramParser::new();
+        assert!(!p.finished());
+        p.on_datagram(Up, &query, 0, &mut rec, &mut sink);
+        assert!(!p.finished(), "a query alone is not finished");
+        p.on_datagram(Down, &answer, 0, &mut rec, &mut sink);
+        assert!(p.finished(), "the answer to the only query finishes it");
+        // A second query with another id reopens the exchange.
+        let mut q2 = query.clone();
+        q2[0] ^= 0xff;
+        p.on_datagram(Up, &q2, 0, &mut rec, &mut sink);
+        assert!(!p.finished());
+        // An answer to an id never asked (spoofed, or unsolicited mDNS) finishes nothing.
+        let mut p = DnsDatagramParser::new();
+        p.on_datagram(Down, &answer, 0, &mut rec, &mut sink);
+        assert!(!p.finished());
+        p.on_datagram(Down, &[0x12], 0, &mut rec, &mut sink);
+        assert!(!p.finished());
     }
 
     #[test]
@@ -183,7 +240,7 @@ mod tests {
 
     #[test]
     fn nxdomain_and_garbage() {
-        let mut p = DnsDatagramParser;
+        let mut p = DnsDatagramParser::new();
         let mut rec = record("dns");
         let mut sink = VecSink::default();
         let mut q = vec![0xab, 0xcd, 0x81, 0x83, 0, 1, 0, 0, 0, 0, 0, 0];
@@ -204,7 +261,7 @@ mod tests {
             #![proptest_config(ProptestConfig { cases: 128, .. ProptestConfig::default() })]
             #[test]
             fn any_datagram_is_safe(d in proptest::collection::vec(any::<u8>(), 0..300)) {
-                let mut p = DnsDatagramParser;
+                let mut p = DnsDatagramParser::new();
                 let mut rec = record("dns");
                 let mut sink = VecSink::default();
                 p.on_datagram(Down, &d, 0, &mut rec, &mut sink);
