@@ -115,7 +115,7 @@ fn read_meta(seg_dir: &Path) -> anyhow::Result<Option<StoreMeta>> {
     };
     let ok = m.magic == fmt::STORE_MAGIC && crc32c::crc32c(m.crc_input()) == m.crc.get();
     println!(
-        "{}: format {}, {} slots × {} bytes, chunks of {} bytes, budget {} bytes, created {}{}",
+        "{}: format {}, {} slots × {} bytes, chunks of {} bytes, budget {} bytes, created {}, seq reserved below {}{}",
         path.display(),
         m.version.get(),
         m.slot_count.get(),
@@ -123,6 +123,7 @@ fn read_meta(seg_dir: &Path) -> anyhow::Result<Option<StoreMeta>> {
         m.chunk_size.get(),
         m.budget.get(),
         ts(m.created_wall_ns.get()),
+        m.seq_reserved.get(),
         if ok {
             ""
         } else {

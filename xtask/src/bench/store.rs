@@ -3,7 +3,10 @@
 //!
 //! Builds `kuroko-ring`'s `store_bench` example in release and runs it (see its docs): an
 //! in-memory pcap of 64-byte and one of 1500-byte packets imported through the whole path,
-//! interleaved with raw io_uring O_DIRECT writes of the same size, medians of `--rounds`.
+//! paired with raw io_uring O_DIRECT overwrites of the same bytes in the same preallocation
+//! state, alternating which goes first, after a discarded warm-up; medians with min–max of
+//! `--rounds`, the load average, and where the import's wall time went (CPU, waiting for a
+//! CPU, blocked on the disk) so a loaded machine shows in the numbers.
 //! Targets: ≥ 90 % of raw at 1500 B, ≥ 5 Mpps per core at 64 B. The numbers go to stdout
 //! and `bench-out/store.json`. Nothing here asserts on time.
 
@@ -15,7 +18,7 @@ use std::process::Command;
 #[derive(clap::Args)]
 pub struct Args {
     /// Interleaved rounds (medians are reported).
-    #[arg(long, default_value_t = 3)]
+    #[arg(long, default_value_t = 5)]
     pub rounds: usize,
     /// 64-byte packets per import run.
     #[arg(long, default_value_t = 4_000_000)]
