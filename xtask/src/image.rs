@@ -665,3 +665,30 @@ fn report(out: &Path, epoch: u64, secs: f64) -> anyhow::Result<String> {
     )?;
     Ok(r)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::lock_diff;
+
+    #[test]
+    fn lock_diff_names_changed_added_and_removed_packages() {
+        let lock = "# header\nbash 5.2.15-2+b13 amd64\nlibc6:amd64 2.36-9+deb12u9 amd64\n\
+                    tcpdump 4.99.3-1 amd64\n";
+        let got = [
+            "bash 5.2.15-2+b13 amd64",
+            "libc6:amd64 2.36-9+deb12u10 amd64",
+            "zstd 1.5.4+dfsg2-5 amd64",
+        ]
+        .map(String::from);
+        assert_eq!(
+            lock_diff(lock, &got),
+            [
+                "libc6:amd64: 2.36-9+deb12u9 amd64 -> 2.36-9+deb12u10 amd64",
+                "-tcpdump 4.99.3-1 amd64",
+                "+zstd 1.5.4+dfsg2-5 amd64",
+            ]
+        );
+        let same: Vec<String> = lock.lines().skip(1).map(String::from).collect();
+        assert!(lock_diff(lock, &same).is_empty());
+    }
+}

@@ -427,3 +427,16 @@ fn debugfs_cat(disk: &Path, path: &str) -> anyhow::Result<String> {
     }
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::uptime_of;
+
+    #[test]
+    fn uptime_from_the_capturing_line() {
+        assert_eq!(uptime_of(" (uptime 55.62 s)"), Some(55.62));
+        assert_eq!(uptime_of("kuroko-run: capturing (uptime 7 s)"), Some(7.0));
+        assert_eq!(uptime_of(" (uptime soon s)"), None);
+        assert_eq!(uptime_of("no such line s)"), None);
+    }
+}
