@@ -45,8 +45,19 @@ fn matching_ords(col: &StrColumn, test: &StrTest) -> std::io::Result<Option<Vec<
     let mut bits = vec![0u64; n.div_ceil(64)];
     let mut any = false;
     let mut stream = dict.stream()?;
+    // Bytes-level tests where they are exact (the values and the needle are UTF-8): no
+    // UTF-8 check and no searcher set up per value.
+    let finder = match test {
+        StrTest::Contains(x) => Some(memchr::memmem::Finder::new(x.as_bytes())),
+        _ => None,
+    };
     while stream.advance() {
-        let ok = std::str::from_utf8(stream.key()).is_ok_and(|k| test.test(k));
+        let key = stream.key();
+        let ok = match (test, &finder) {
+            (StrTest::Contains(_), Some(f)) => f.find(key).is_some(),
+            (StrTest::Eq(x), _) => key == x.as_bytes(),
+            _ => std::str::from_utf8(key).is_ok_and(|k| test.test(k)),
+        };
         if ok {
             let o = stream.term_ord() as usize;
             if let Some(w) = bits.get_mut(o / 64) {
