@@ -11,7 +11,7 @@
 use crate::error::StoreError;
 use crate::layout::{self, Paths, RingGeometry};
 use crate::segment::{self, BlockEvent, BlockScan, SlotState};
-use crate::sys::Map;
+use crate::sys::{AlignedBuf, Map};
 use kuroko_ring_format::{self as fmt, ChunkIndexEntry, Geometry, IfaceEntry, Records};
 use serde::{Deserialize, Serialize};
 use std::fmt::Write as _;
@@ -196,6 +196,8 @@ pub struct StoreReader {
     paths: Paths,
     ring: RingGeometry,
     segments: Vec<SegmentInfo>,
+    /// The buffer [`StoreReader::scan`] reads sealed segments into, kept between segments.
+    scan_buf: std::sync::Mutex<Option<AlignedBuf>>,
 }
 
 impl StoreReader {
@@ -206,6 +208,7 @@ impl StoreReader {
             paths,
             ring,
             segments: Vec::new(),
+            scan_buf: std::sync::Mutex::new(None),
         };
         r.refresh()?;
         Ok(r)
@@ -392,8 +395,68 @@ impl StoreReader {
             info: info.clone(),
             geometry: self.ring.geometry,
             path,
-            map,
+            map: Backing::Map(map),
         })
+    }
+
+    /// A sealed segment for a sequential scan: its used part read with O_DIRECT into the
+    /// reader's reusable aligned buffer. Pages of a memory map are faulted in from disk
+    /// one readahead window at a time, each into a freshly allocated page-cache page; the
+    /// first code to touch them (the block checksum) pays for it, several times the
+    /// checksum itself. Reading straight into one buffer skips the page cache (the
+    /// writer's O_DIRECT writes never fill it anyway). The open segment is read up to its
+    /// end as of the last `refresh` (blocks still in flight fail their checksum and end
+    /// the walk there, as in a map). Filesystems that refuse O_DIRECT (tmpfs) are mapped.
+    fn read_for_scan(&self, info: &SegmentInfo) -> Result<SegmentMap, StoreError> {
+        use std::os::unix::fs::{FileExt, OpenOptionsExt};
+        let size = self.ring.geometry.segment_size;
+        let len = info
+            .used_bytes
+            .div_ceil(4096)
+            .saturating_mul(4096)
+            .min(size);
+        if len == 0 || usize::try_from(size).is_err() {
+            return self.map(info);
+        }
+        let path = self.paths.slot(info.slot);
+        let Ok(file) = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_DIRECT)
+            .open(&path)
+        else {
+            return self.map(info);
+        };
+        let cached = self.scan_buf.lock().ok().and_then(|mut b| b.take());
+        let mut buf = match cached {
+            Some(b) if b.len() as u64 == size => b,
+            _ => AlignedBuf::new(size as usize),
+        };
+        if file
+            .read_exact_at(&mut buf.as_mut_slice()[..len as usize], 0)
+            .is_err()
+        {
+            self.recycle_buf(buf);
+            return self.map(info);
+        }
+        Ok(SegmentMap {
+            info: info.clone(),
+            geometry: self.ring.geometry,
+            path,
+            map: Backing::Read(buf, len as usize),
+        })
+    }
+
+    /// Gives a scan's buffer back for the next segment.
+    fn recycle(&self, map: SegmentMap) {
+        if let Backing::Read(buf, _) = map.map {
+            self.recycle_buf(buf);
+        }
+    }
+
+    fn recycle_buf(&self, buf: AlignedBuf) {
+        if let Ok(mut b) = self.scan_buf.lock() {
+            *b = Some(buf);
+        }
     }
 
     /// Hands every packet from `from` on (in write order) to `f`, until the end of the
@@ -423,7 +486,7 @@ impl StoreReader {
         }
         report.next = from;
         for info in self.segments.iter().filter(|s| s.seq >= from.seq) {
-            let map = self.map(info)?;
+            let map = self.read_for_scan(info)?;
             let start = (info.seq == from.seq).then_some(from);
             let mut it = map.packets(start);
             let mut last = None;
@@ -438,6 +501,7 @@ impl StoreReader {
             }
             let end = it.end_position();
             let damage = it.into_damage();
+            self.recycle(map);
             if !damage.is_empty() && self.overwritten(info) {
                 report.lost_segments += 1;
             } else {
@@ -513,7 +577,23 @@ pub struct SegmentMap {
     info: SegmentInfo,
     geometry: Geometry,
     path: PathBuf,
-    map: Map,
+    map: Backing,
+}
+
+/// Where a segment's bytes are: a memory map, or the first `len` bytes of a buffer they
+/// were read into (the rest of the segment is unused).
+enum Backing {
+    Map(Map),
+    Read(AlignedBuf, usize),
+}
+
+impl Backing {
+    fn bytes(&self) -> &[u8] {
+        match self {
+            Backing::Map(m) => m.bytes(),
+            Backing::Read(b, len) => &b.as_slice()[..*len],
+        }
+    }
 }
 
 impl SegmentMap {
