@@ -766,6 +766,14 @@ impl SegmentWriter {
                 .map_err(|e| StoreError::io(&path, e))?;
             self.write_header(fmt::STATE_OPEN, fmt::SEG_FLAG_CLEAN_CLOSE)?;
         }
+        // Every generation so far is durable and visible now: hand the next writer the exact
+        // next number, so a clean restart skips none (only a crash leaves a gap).
+        if let Some((_, h)) = self.prep.take() {
+            self.join_prep(h)?;
+        }
+        if self.next_seq < self.seq_reserved {
+            self.reserve_seqs(self.next_seq)?;
+        }
         self.closed = true;
         self.write_state();
         self.check_errors()?;
