@@ -407,7 +407,11 @@ impl StoreReader {
     /// writer's O_DIRECT writes never fill it anyway). The open segment is read up to its
     /// end as of the last `refresh` (blocks still in flight fail their checksum and end
     /// the walk there, as in a map). Filesystems that refuse O_DIRECT (tmpfs) are mapped.
-    fn read_for_scan(&self, info: &SegmentInfo) -> Result<SegmentMap, StoreError> {
+    ///
+    /// Only bytes from `start` (the block the scan resumes at) are read: a reader that
+    /// follows the open segment reads what is new, not the whole segment again. The walk
+    /// never looks before `start`.
+    fn read_for_scan(&self, info: &SegmentInfo, start: u64) -> Result<SegmentMap, StoreError> {
         use std::os::unix::fs::{FileExt, OpenOptionsExt};
         let size = self.ring.geometry.segment_size;
         let len = info
@@ -431,8 +435,9 @@ impl StoreReader {
             Some(b) if b.len() as u64 == size => b,
             _ => AlignedBuf::new(size as usize),
         };
+        let from = (start / 4096 * 4096).min(len);
         if file
-            .read_exact_at(&mut buf.as_mut_slice()[..len as usize], 0)
+            .read_exact_at(&mut buf.as_mut_slice()[from as usize..len as usize], from)
             .is_err()
         {
             self.recycle_buf(buf);
@@ -486,8 +491,8 @@ impl StoreReader {
         }
         report.next = from;
         for info in self.segments.iter().filter(|s| s.seq >= from.seq) {
-            let map = self.read_for_scan(info)?;
             let start = (info.seq == from.seq).then_some(from);
+            let map = self.read_for_scan(info, start.map_or(0, |p| u64::from(p.offset)))?;
             let mut it = map.packets(start);
             let mut last = None;
             let mut stop = false;
