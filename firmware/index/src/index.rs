@@ -345,12 +345,16 @@ impl Index {
             }
         }
         let tq = compile(&q.plan, &self.fields, &searcher).map_err(|e| self.terr(e))?;
-        let top = searcher
-            .search(
-                &tq,
-                &TopDocs::with_limit(limit).order_by_fast_field::<i64>(TIME, Order::Desc),
-            )
-            .map_err(|e| self.terr(e))?;
+        let top = if windowable(&q.plan) {
+            self.newest(&searcher, tq, limit)?
+        } else {
+            searcher
+                .search(
+                    &tq,
+                    &TopDocs::with_limit(limit).order_by_fast_field::<i64>(TIME, Order::Desc),
+                )
+                .map_err(|e| self.terr(e))?
+        };
         let mut out = Vec::with_capacity(top.len());
         for (_, addr) in top {
             let record = self.record_at(&searcher, addr)?;
@@ -361,6 +365,78 @@ impl Index {
             });
         }
         Ok(out)
+    }
+
+    /// The `limit` newest documents matching `tq`. A query expected to match many sessions
+    /// is asked first for the newest slice of the time span that should hold about twice
+    /// `limit` of them, then for 8 times more, until a slice holds `limit` hits (then no
+    /// older session can be among the newest `limit`) or it covers everything: the
+    /// intersection with a short time range is far cheaper than ordering every match.
+    fn newest(
+        &self,
+        searcher: &Searcher,
+        tq: Box<dyn tantivy::query::Query>,
+        limit: usize,
+    ) -> Result<Vec<(Option<i64>, DocAddress)>, IndexError> {
+        let order = || TopDocs::with_limit(limit).order_by_fast_field::<i64>(TIME, Order::Desc);
+        let bounds = searcher.segment_readers().iter().try_fold(
+            None::<(i64, i64)>,
+            |acc, r| -> tantivy::Result<_> {
+                if r.num_docs() == 0 {
+                    return Ok(acc);
+                }
+                let c = r.fast_fields().i64(TIME)?;
+                let (lo, hi) = (c.min_value(), c.max_value());
+                Ok(Some(match acc {
+                    Some((a, b)) => (a.min(lo), b.max(hi)),
+                    None => (lo, hi),
+                }))
+            },
+        );
+        let bounds = bounds.map_err(|e| self.terr(e))?;
+        // Matches the scorers expect (cheap for terms, unions and intersections).
+        let weight = tq
+            .weight(tantivy::query::EnableScoring::disabled_from_searcher(
+                searcher,
+            ))
+            .map_err(|e| self.terr(e))?;
+        let mut expected = 0u64;
+        for r in searcher.segment_readers() {
+            let sc = weight.scorer(r, 1.0).map_err(|e| self.terr(e))?;
+            expected += u64::from(sc.size_hint());
+        }
+        if let Some((lo, hi)) = bounds
+            && limit <= NEWEST_FIRST_MAX_LIMIT
+            && expected >= NEWEST_FIRST_MIN_RATIO * limit as u64
+        {
+            let span = (hi as i128 - lo as i128).max(1);
+            // A slice expected to hold about twice `limit`, if matches are spread evenly.
+            let mut width = (span * 2 * limit as i128 / i128::from(expected.max(1) as i64)).max(1);
+            while width < span {
+                let from = (hi as i128 - width) as i64;
+                let windowed = tantivy::query::BooleanQuery::new(vec![
+                    (tantivy::query::Occur::Must, tq.box_clone()),
+                    (
+                        tantivy::query::Occur::Must,
+                        Box::new(tantivy::query::RangeQuery::new(
+                            std::ops::Bound::Included(tantivy::Term::from_field_i64(
+                                self.fields.time,
+                                from,
+                            )),
+                            std::ops::Bound::Unbounded,
+                        )),
+                    ),
+                ]);
+                let top = searcher
+                    .search(&windowed, &order())
+                    .map_err(|e| self.terr(e))?;
+                if top.len() >= limit {
+                    return Ok(top);
+                }
+                width = width.saturating_mul(8);
+            }
+        }
+        searcher.search(&tq, &order()).map_err(|e| self.terr(e))
     }
 
     /// How many sessions match `q`.
@@ -472,6 +548,11 @@ impl Index {
     }
 }
 
+/// `newest` slices only when the scorers expect at least this many times `limit` matches.
+const NEWEST_FIRST_MIN_RATIO: u64 = 20;
+/// Above this many results `newest` orders every match at once.
+const NEWEST_FIRST_MAX_LIMIT: usize = 10_000;
+
 /// Most candidates a top-N search verifies with the record matcher (it stops at N hits).
 pub const RESIDUAL_MAX_CANDIDATES: usize = 200_000;
 /// Most stored records a top-N search reads to verify candidates before it lets the index
@@ -479,6 +560,18 @@ pub const RESIDUAL_MAX_CANDIDATES: usize = 200_000;
 pub const RESIDUAL_MAX_LOADS: usize = 500;
 /// Most candidates a count verifies (each costs a stored-record read).
 pub const RESIDUAL_MAX_COUNT: usize = 2_000;
+
+/// Whether `newest` may slice the time span for this plan: not when it has its own time
+/// range (slices outside it find nothing) nor substring/glob terms (their scorers do their
+/// work when built, once per slice).
+fn windowable(p: &Plan) -> bool {
+    match p {
+        Plan::Pred(Pred::Time(..)) => false,
+        Plan::Pred(_) | Plan::All | Plan::Nothing => !expensive(p),
+        Plan::And(v) | Plan::Or(v) => v.iter().all(windowable),
+        Plan::Not(x) => windowable(x),
+    }
+}
 
 /// Whether a plan holds a predicate that runs an automaton over a term dictionary.
 fn expensive(p: &Plan) -> bool {

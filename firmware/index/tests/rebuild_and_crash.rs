@@ -161,6 +161,30 @@ fn an_old_schema_index_is_rebuilt_from_the_log_without_raising_alerts_again() {
         assert_eq!(top.len() as u64, want, "{q}");
     }
 
+    // Newest first with a small limit (the time-sliced path for frequent matches, the
+    // plain one for rare ones): the same sessions as sorting the matcher's answer.
+    for q in [
+        "protocol:tls",
+        "protocol:dns OR protocol:http",
+        "client:10.0.0.0/16 AND port:443",
+        "method:CONNECT",
+        "*",
+    ] {
+        let query = Query::parse(q).unwrap();
+        let mut want: Vec<&SessionRecord> = all.iter().filter(|r| query.matches(r)).collect();
+        want.sort_by_key(|r| std::cmp::Reverse(r.start));
+        for limit in [1, 10, 100] {
+            let got: Vec<String> = index
+                .search(&query, limit)
+                .unwrap()
+                .into_iter()
+                .map(|r| r.id)
+                .collect();
+            let want: Vec<String> = want.iter().take(limit).map(|r| r.id.clone()).collect();
+            assert_eq!(got, want, "{q} limit {limit}");
+        }
+    }
+
     // Alerts: only the sessions the old index had not seen.
     let want = connect_hits(&new);
     assert!(!want.is_empty() && !connect_hits(&old).is_empty());
