@@ -308,7 +308,9 @@ fn render_scaled(main: &AnalyzeRun, runs: &[AnalyzeRun]) -> String {
         "\n## Flat RSS (`--scale`)\n\nMixed traffic generated straight into a fresh store \
          (`analyze_bench synth-store`, no pcap on disk), analyzed by the same `driver::run`, \
          then deleted. Peak RSS is GNU time's maximum resident set (VmHWM); it includes \
-         the pages of the memory-mapped segment being read.\n"
+         the store reader's 64 MiB segment buffer. Memory is bounded by the flows open at once, \
+         which includes closed TCP flows lingering 5 s of capture time and unanswered UDP flows \
+         (60 s): it grows until the input spans those windows, then stays flat.\n"
     );
     let _ = writeln!(
         s,
