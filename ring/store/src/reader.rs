@@ -185,7 +185,9 @@ pub struct ScanReport {
     pub next: Position,
     pub damage: Vec<Damage>,
     /// Segments that were overwritten before they could be read (the starting position
-    /// was too old, or the writer overtook the scan).
+    /// was too old, or the writer overtook the scan). Counted from sequence numbers, so it
+    /// is an upper bound: after a crash the next writer skips the numbers it had reserved
+    /// (see `store.meta` in FORMAT.md), and skipped numbers count here too.
     pub lost_segments: u64,
     /// The callback asked to stop.
     pub stopped: bool,
