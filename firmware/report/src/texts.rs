@@ -86,14 +86,14 @@ pub fn grade_rows(lang: Lang) -> [(&'static str, &'static str, &'static str); 5]
         Lang::Ja => [
             ("A", "3 × 3", "脅威 × 脆弱性 = 9"),
             ("B", "3 × 2, 2 × 3", "脅威 × 脆弱性 = 6"),
-            ("C", "2 × 2, 3 × 1, 1 × 3", "3 ≤ 脅威 × 脆弱性 < 6"),
+            ("C", "2 × 2, 3 × 1, 1 × 3", "3 ≦ 脅威 × 脆弱性 < 6"),
             ("D", "2 × 1, 1 × 2", "脅威 × 脆弱性 = 2"),
             ("E", "1 × 1", "脅威 × 脆弱性 = 1"),
         ],
         Lang::En => [
             ("A", "3 × 3", "threat × vulnerability = 9"),
             ("B", "3 × 2, 2 × 3", "threat × vulnerability = 6"),
-            ("C", "2 × 2, 3 × 1, 1 × 3", "3 ≤ threat × vulnerability < 6"),
+            ("C", "2 × 2, 3 × 1, 1 × 3", "3 ≦ threat × vulnerability < 6"),
             ("D", "2 × 1, 1 × 2", "threat × vulnerability = 2"),
             ("E", "1 × 1", "threat × vulnerability = 1"),
         ],

@@ -45,6 +45,28 @@ pub fn find_font(explicit: Option<&Path>) -> Result<PathBuf, ReportError> {
         })
 }
 
+/// The characters of `text` that the font at `font_path` has no glyph for (each once, in
+/// order of appearance; white space and control characters are not drawn and not listed).
+/// The PDF shows such a character as an empty box, so the report's own texts must avoid
+/// them (`pdf_report` tests check every static text against the shipped font).
+pub fn missing_glyphs(font_path: &Path, text: &str) -> Result<Vec<char>, ReportError> {
+    let bytes = std::fs::read(font_path).map_err(|source| ReportError::Read {
+        path: font_path.to_path_buf(),
+        source,
+    })?;
+    let metrics = layout::Metrics::new(&bytes).ok_or_else(|| ReportError::FontUnusable {
+        path: font_path.to_path_buf(),
+        message: "not a TrueType/OpenType font".into(),
+    })?;
+    let mut missing: Vec<char> = Vec::new();
+    for c in text.chars() {
+        if !c.is_whitespace() && !c.is_control() && !missing.contains(&c) && !metrics.has_glyph(c) {
+            missing.push(c);
+        }
+    }
+    Ok(missing)
+}
+
 /// Renders the report as PDF bytes with the font at `font_path`.
 pub fn render(data: &ReportData, lang: Lang, font_path: &Path) -> Result<Vec<u8>, ReportError> {
     let bytes = std::fs::read(font_path).map_err(|source| ReportError::Read {
