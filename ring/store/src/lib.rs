@@ -96,6 +96,7 @@
 
 #![deny(unsafe_code)]
 
+pub mod crc;
 pub mod disk;
 pub mod error;
 pub mod layout;
