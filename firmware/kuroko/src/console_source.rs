@@ -407,7 +407,13 @@ impl kuroko_console::Source for DataDirSource {
             *guard = Some(kuroko_index::Index::open(&self.data).map_err(|e| e.to_string())?);
         }
         let index = guard.as_ref().ok_or("no index")?;
-        index.reload().map_err(|e| e.to_string())?;
+        // `reload` reads the directory by its path, so an index a schema rebuild renamed
+        // into place is picked up here (tested below). A failing handle is dropped and
+        // opened again on the next search instead of failing every search after.
+        if let Err(e) = index.reload() {
+            *guard = None;
+            return Err(e.to_string());
+        }
         let total = index.count(&q).map_err(|e| e.to_string())?;
         let sessions = index.search(&q, limit).map_err(|e| e.to_string())?;
         Ok(SearchResult {
@@ -423,6 +429,37 @@ mod tests {
     use super::*;
     use kuroko_capture::stats::{StatsPage, WriterGauges, WriterPublisher, layout};
     use kuroko_console::Source as _;
+
+    /// A data directory whose index holds synthetic sessions `range` (ids `s<i>`).
+    fn indexed(data: &Path, range: std::ops::Range<u64>) {
+        let mut w =
+            kuroko_model::sessionlog::SessionLogWriter::open(&data.join("sessions")).unwrap();
+        for i in range {
+            let rec = kuroko_index::synth::session(i, 1_795_219_200_000_000_000, 1_000_000_000);
+            w.append(&rec).unwrap();
+        }
+        let end = w.sync().unwrap();
+        w.publish(end).unwrap();
+        kuroko_index::ingest_pending(data, &Config::default()).unwrap();
+    }
+
+    #[test]
+    fn search_reopens_an_index_replaced_by_a_rebuild() {
+        let dir = tempfile::tempdir().unwrap();
+        let other = tempfile::tempdir().unwrap();
+        indexed(dir.path(), 0..20);
+        indexed(other.path(), 100..120);
+        let src = DataDirSource::new(dir.path(), Config::default(), Lang::En);
+        let found = |id: &str| src.search(&format!("id:\"{id}\""), 10).unwrap().total;
+        assert_eq!(found("s3"), Some(1));
+        assert_eq!(found("s103"), Some(0));
+        // What a schema rebuild does: a new directory renamed into place.
+        let idx = kuroko_index::index::index_dir(dir.path());
+        std::fs::rename(&idx, dir.path().join("index.old")).unwrap();
+        std::fs::rename(kuroko_index::index::index_dir(other.path()), &idx).unwrap();
+        assert_eq!(found("s103"), Some(1), "still searching the replaced index");
+        assert_eq!(found("s3"), Some(0));
+    }
 
     #[test]
     fn writer_gauges_and_disk_health_reach_the_snapshot() {
