@@ -168,7 +168,7 @@ impl<'a> BlockScan<'a> {
             header: h,
             payload,
         };
-        if crc32c::crc32c(payload) == h.payload_crc.get() {
+        if crate::crc::crc32c(payload) == h.payload_crc.get() {
             BlockEvent::Valid(b)
         } else {
             BlockEvent::BadPayload(b)
