@@ -20,3 +20,4 @@ pub mod scenarios;
 pub mod shared;
 pub mod site;
 pub mod tmux;
+pub mod truth;

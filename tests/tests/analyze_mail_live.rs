@@ -14,6 +14,7 @@ use anyhow::{Context, ensure};
 use kuroko_tests::kuroko::DataDir;
 use kuroko_tests::record::Recorder;
 use kuroko_tests::site::{MAIL, PC, Site};
+use kuroko_tests::truth::{random_file, stored_object_sha, tshark};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -28,73 +29,6 @@ const FROM: &str = "sato@corp.example";
 const TO: &str = "hanako@corp.example";
 /// The uid dovecot's mail processes run as (`nobody`): not root, above `first_valid_uid`.
 const MAIL_UID: u32 = 65534;
-
-fn tshark(pcap: &Path, filter: &str, fields: &[&str]) -> anyhow::Result<Vec<Vec<String>>> {
-    let mut cmd = Command::new("tshark");
-    cmd.args([
-        "-r",
-        pcap.to_str().context("utf-8 path")?,
-        "-Y",
-        filter,
-        "-T",
-        "fields",
-        "-E",
-        "separator=\t",
-    ]);
-    for f in fields {
-        cmd.args(["-e", f]);
-    }
-    let out = cmd.output().context("cannot run tshark")?;
-    ensure!(
-        out.status.success(),
-        "tshark failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    Ok(String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter(|l| !l.trim().is_empty())
-        .map(|l| l.split('\t').map(str::to_string).collect())
-        .collect())
-}
-
-fn sha256_file(path: &Path) -> anyhow::Result<String> {
-    let out = Command::new("sha256sum")
-        .arg(path)
-        .output()
-        .context("cannot run sha256sum")?;
-    ensure!(out.status.success(), "sha256sum {} failed", path.display());
-    Ok(String::from_utf8_lossy(&out.stdout)
-        .split_whitespace()
-        .next()
-        .unwrap_or_default()
-        .to_string())
-}
-
-/// Pseudo-random bytes, so that a wrong byte anywhere changes the digest.
-fn random_file(path: &Path, len: usize, seed: u64) -> anyhow::Result<String> {
-    let mut x = seed | 1;
-    let mut v = Vec::with_capacity(len);
-    while v.len() < len {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        v.extend_from_slice(&x.to_le_bytes());
-    }
-    v.truncate(len);
-    std::fs::write(path, &v)?;
-    sha256_file(path)
-}
-
-fn stored_object_sha(data: &DataDir, sha: &str) -> anyhow::Result<String> {
-    let dir = data.dir.join("files").join(&sha[..2]);
-    for ext in ["bin", "eml"] {
-        let p = dir.join(format!("{}.{ext}", &sha[2..]));
-        if p.exists() {
-            return sha256_file(&p);
-        }
-    }
-    anyhow::bail!("no object {sha} under {}", dir.display())
-}
 
 /// A dovecot instance of our own: config, runtime, state, logs and the mailbox under `dir`.
 /// Returns the config path.

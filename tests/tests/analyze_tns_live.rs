@@ -14,7 +14,7 @@ use anyhow::{Context, ensure};
 use kuroko_tests::kuroko::DataDir;
 use kuroko_tests::record::Recorder;
 use kuroko_tests::site::{DB, PC, Site};
-use std::path::Path;
+use kuroko_tests::truth::tshark;
 use std::process::Command;
 
 const PYTHON: &str = "/usr/bin/python3";
@@ -80,34 +80,6 @@ except oracledb.Error as e:
 else:
     sys.exit('the listener accepted?')
 "#;
-
-fn tshark(pcap: &Path, filter: &str, fields: &[&str]) -> anyhow::Result<Vec<Vec<String>>> {
-    let mut cmd = Command::new("tshark");
-    cmd.args([
-        "-r",
-        pcap.to_str().context("utf-8 path")?,
-        "-Y",
-        filter,
-        "-T",
-        "fields",
-        "-E",
-        "separator=\t",
-    ]);
-    for f in fields {
-        cmd.args(["-e", f]);
-    }
-    let out = cmd.output().context("cannot run tshark")?;
-    ensure!(
-        out.status.success(),
-        "tshark failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    Ok(String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter(|l| !l.trim().is_empty())
-        .map(|l| l.split('\t').map(str::to_string).collect())
-        .collect())
-}
 
 /// `KEY=value` inside the `(SECTION=…)` of a TNS connect descriptor (case-insensitive
 /// keys, as the listener reads them).

@@ -1,0 +1,77 @@
+//! Ground truth that does not come from Kuroko: tshark's fields for a pcap, SHA-256 of
+//! files as `sha256sum` computes them, and files of known random content. Tests compare
+//! what Kuroko reports with these, so they must stay independent of Kuroko's own code.
+
+use crate::kuroko::DataDir;
+use anyhow::{Context, ensure};
+use std::path::Path;
+use std::process::Command;
+
+/// `tshark -r pcap -Y filter -T fields -e f1 -e f2 …`, one Vec per packet line.
+pub fn tshark(pcap: &Path, filter: &str, fields: &[&str]) -> anyhow::Result<Vec<Vec<String>>> {
+    let mut cmd = Command::new("tshark");
+    cmd.args([
+        "-r",
+        pcap.to_str().context("utf-8 path")?,
+        "-Y",
+        filter,
+        "-T",
+        "fields",
+        "-E",
+        "separator=\t",
+    ]);
+    for f in fields {
+        cmd.args(["-e", f]);
+    }
+    let out = cmd.output().context("cannot run tshark")?;
+    ensure!(
+        out.status.success(),
+        "tshark failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Ok(String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| l.split('\t').map(str::to_string).collect())
+        .collect())
+}
+
+pub fn sha256_file(path: &Path) -> anyhow::Result<String> {
+    let out = Command::new("sha256sum")
+        .arg(path)
+        .output()
+        .context("cannot run sha256sum")?;
+    ensure!(out.status.success(), "sha256sum {} failed", path.display());
+    Ok(String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .next()
+        .unwrap_or_default()
+        .to_string())
+}
+
+/// A file of pseudo-random bytes (so that a wrong byte anywhere changes the digest).
+pub fn random_file(path: &Path, len: usize, seed: u64) -> anyhow::Result<String> {
+    let mut x = seed | 1;
+    let mut v = Vec::with_capacity(len);
+    while v.len() < len {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        v.extend_from_slice(&x.to_le_bytes());
+    }
+    v.truncate(len);
+    std::fs::write(path, &v)?;
+    sha256_file(path)
+}
+
+/// The reconstructed object with this digest in the data directory, re-hashed from disk.
+pub fn stored_object_sha(data: &DataDir, sha: &str) -> anyhow::Result<String> {
+    let dir = data.dir.join("files").join(&sha[..2]);
+    for ext in ["bin", "eml"] {
+        let p = dir.join(format!("{}.{ext}", &sha[2..]));
+        if p.exists() {
+            return sha256_file(&p);
+        }
+    }
+    anyhow::bail!("no object {sha} under {}", dir.display())
+}
