@@ -45,11 +45,8 @@ pub fn find_font(explicit: Option<&Path>) -> Result<PathBuf, ReportError> {
         })
 }
 
-/// The characters of `text` that the font at `font_path` has no glyph for (each once, in
-/// order of appearance; white space and control characters are not drawn and not listed).
-/// The PDF shows such a character as an empty box, so the report's own texts must avoid
-/// them (`pdf_report` tests check every static text against the shipped font).
-pub fn missing_glyphs(font_path: &Path, text: &str) -> Result<Vec<char>, ReportError> {
+/// The font file's bytes and its glyph metrics.
+fn load_font(font_path: &Path) -> Result<(Vec<u8>, layout::Metrics), ReportError> {
     let bytes = std::fs::read(font_path).map_err(|source| ReportError::Read {
         path: font_path.to_path_buf(),
         source,
@@ -58,6 +55,15 @@ pub fn missing_glyphs(font_path: &Path, text: &str) -> Result<Vec<char>, ReportE
         path: font_path.to_path_buf(),
         message: "not a TrueType/OpenType font".into(),
     })?;
+    Ok((bytes, metrics))
+}
+
+/// The characters of `text` that the font at `font_path` has no glyph for (each once, in
+/// order of appearance; white space and control characters are not drawn and not listed).
+/// The PDF shows such a character as an empty box, so the report's own texts must avoid
+/// them (`pdf_report` tests check every static text against the shipped font).
+pub fn missing_glyphs(font_path: &Path, text: &str) -> Result<Vec<char>, ReportError> {
+    let (_, metrics) = load_font(font_path)?;
     let mut missing: Vec<char> = Vec::new();
     for c in text.chars() {
         if !c.is_whitespace() && !c.is_control() && !missing.contains(&c) && !metrics.has_glyph(c) {
@@ -69,14 +75,7 @@ pub fn missing_glyphs(font_path: &Path, text: &str) -> Result<Vec<char>, ReportE
 
 /// Renders the report as PDF bytes with the font at `font_path`.
 pub fn render(data: &ReportData, lang: Lang, font_path: &Path) -> Result<Vec<u8>, ReportError> {
-    let bytes = std::fs::read(font_path).map_err(|source| ReportError::Read {
-        path: font_path.to_path_buf(),
-        source,
-    })?;
-    let metrics = layout::Metrics::new(&bytes).ok_or_else(|| ReportError::FontUnusable {
-        path: font_path.to_path_buf(),
-        message: "not a TrueType/OpenType font".into(),
-    })?;
+    let (bytes, metrics) = load_font(font_path)?;
     if !metrics.has_glyph('診') {
         return Err(ReportError::FontUnusable {
             path: font_path.to_path_buf(),
