@@ -461,29 +461,7 @@ fn generate(load: &Load, seconds: f64, pps_hint: f64) -> anyhow::Result<f64> {
             let loops = ((rate * seconds) / load.packets_in_pcap as f64)
                 .ceil()
                 .max(1.0) as u64;
-            let loops_s = loops.to_string();
-            let pps_s = load.pps.map(|p| format!("--pps={p}"));
-            let pcap = load.pcap.to_string_lossy().into_owned();
-            let mut argv = vec![
-                "taskset",
-                "-c",
-                "0",
-                "tcpreplay",
-                "-K",
-                "-q",
-                "-i",
-                "vgen",
-                "--loop",
-                &loops_s,
-            ];
-            match &pps_s {
-                Some(p) => argv.push(p),
-                None => argv.push("--topspeed"),
-            }
-            argv.push(&pcap);
-            let out = in_ns(GEN_NS, &argv)?;
-            parse_tcpreplay_pps(&out)
-                .with_context(|| format!("cannot read tcpreplay's rate from:\n{out}"))
+            tcpreplay(GEN_NS, &load.pcap, load.pps, loops)
         }
         Gen::Trafgen => {
             let n = ((rate * seconds).ceil() as u64).max(1);
@@ -518,6 +496,39 @@ fn generate(load: &Load, seconds: f64, pps_hint: f64) -> anyhow::Result<f64> {
             Ok(sent as f64 / secs.max(1e-9))
         }
     }
+}
+
+/// Replays `pcap` `loops` times from CPU 0 in the namespace `ns` (on its `vgen` end of the
+/// wire), at `pps` or at top speed (tcpreplay -K preloads it); returns the rate tcpreplay
+/// measured.
+pub(crate) fn tcpreplay(
+    ns: &str,
+    pcap: &Path,
+    pps: Option<u64>,
+    loops: u64,
+) -> anyhow::Result<f64> {
+    let loops_s = loops.to_string();
+    let pps_s = pps.map(|p| format!("--pps={p}"));
+    let pcap = pcap.to_string_lossy().into_owned();
+    let mut argv = vec![
+        "taskset",
+        "-c",
+        "0",
+        "tcpreplay",
+        "-K",
+        "-q",
+        "-i",
+        "vgen",
+        "--loop",
+        &loops_s,
+    ];
+    match &pps_s {
+        Some(p) => argv.push(p),
+        None => argv.push("--topspeed"),
+    }
+    argv.push(&pcap);
+    let out = in_ns(ns, &argv)?;
+    parse_tcpreplay_pps(&out).with_context(|| format!("cannot read tcpreplay's rate from:\n{out}"))
 }
 
 pub(crate) fn parse_tcpreplay_pps(out: &str) -> Option<f64> {

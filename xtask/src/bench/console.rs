@@ -45,8 +45,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use super::capture::{
-    NOISY_OTHER_PCT, cpu1_jiffies, in_ns, json_u64, kill_ns_pids, parse_tcpreplay_pps, proc_cpu,
-    sh, signal, write_fixed_pcap,
+    NOISY_OTHER_PCT, cpu1_jiffies, in_ns, json_u64, kill_ns_pids, proc_cpu, sh, signal,
+    write_fixed_pcap,
 };
 use crate::util;
 
@@ -207,28 +207,7 @@ fn generate(load: &Load, seconds: f64, pps_hint: f64) -> anyhow::Result<f64> {
     let loops = ((rate * seconds) / load.packets_in_pcap as f64)
         .ceil()
         .max(1.0) as u64;
-    let loops_s = loops.to_string();
-    let pps_s = load.pps.map(|p| format!("--pps={p}"));
-    let pcap = load.pcap.to_string_lossy().into_owned();
-    let mut argv = vec![
-        "taskset",
-        "-c",
-        GEN_CPU,
-        "tcpreplay",
-        "-K",
-        "-q",
-        "-i",
-        "vgen",
-        "--loop",
-        &loops_s,
-    ];
-    match &pps_s {
-        Some(p) => argv.push(p),
-        None => argv.push("--topspeed"),
-    }
-    argv.push(&pcap);
-    let out = in_ns(GEN_NS, &argv)?;
-    parse_tcpreplay_pps(&out).with_context(|| format!("cannot read tcpreplay's rate from:\n{out}"))
+    super::capture::tcpreplay(GEN_NS, &load.pcap, load.pps, loops)
 }
 
 /// A running `kuroko capture`; killed by PID on drop if still running.
