@@ -163,18 +163,28 @@ struct Trial {
     load_avg: f64,
 }
 
+/// Share of the offered packets that were not captured, in %.
+pub(crate) fn loss_pct(offered: u64, captured: u64) -> f64 {
+    if offered == 0 {
+        return 0.0;
+    }
+    offered.saturating_sub(captured) as f64 * 100.0 / offered as f64
+}
+
+/// CPU microseconds per captured packet (NaN when nothing was captured).
+pub(crate) fn us_per_pkt(cpu_s: f64, captured: u64) -> f64 {
+    if captured == 0 {
+        return f64::NAN;
+    }
+    cpu_s * 1e6 / captured as f64
+}
+
 impl Trial {
     fn loss_pct(&self) -> f64 {
-        if self.offered == 0 {
-            return 0.0;
-        }
-        self.offered.saturating_sub(self.captured) as f64 * 100.0 / self.offered as f64
+        loss_pct(self.offered, self.captured)
     }
     fn us_per_pkt(&self) -> f64 {
-        if self.captured == 0 {
-            return f64::NAN;
-        }
-        self.cpu_s * 1e6 / self.captured as f64
+        us_per_pkt(self.cpu_s, self.captured)
     }
     fn mb_s(&self) -> f64 {
         self.bytes_on_disk as f64 / 1e6 / self.seconds.max(1e-9)

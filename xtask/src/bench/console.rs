@@ -131,16 +131,10 @@ struct Trial {
 
 impl Trial {
     fn loss_pct(&self) -> f64 {
-        if self.offered == 0 {
-            return 0.0;
-        }
-        self.offered.saturating_sub(self.captured) as f64 * 100.0 / self.offered as f64
+        super::capture::loss_pct(self.offered, self.captured)
     }
     fn us_per_pkt(&self) -> f64 {
-        if self.captured == 0 {
-            return f64::NAN;
-        }
-        self.capture_cpu_s * 1e6 / self.captured as f64
+        super::capture::us_per_pkt(self.capture_cpu_s, self.captured)
     }
     fn offered_pps(&self) -> f64 {
         self.offered as f64 / self.load_s.max(1e-9)
