@@ -162,7 +162,8 @@ impl Hardware {
     }
 }
 
-fn dir_names(dir: &Path) -> Vec<String> {
+/// The entries of a /sys directory, sorted; none when it cannot be read.
+pub(crate) fn dir_names(dir: &Path) -> Vec<String> {
     let mut v: Vec<String> = std::fs::read_dir(dir)
         .map(|rd| {
             rd.flatten()

@@ -16,6 +16,7 @@
 //! Reads only small sysfs attributes: never the disk itself, so it cannot hang on a slow
 //! disk.
 
+use crate::discover::dir_names;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -370,18 +371,6 @@ fn read_bool(p: &Path) -> Option<bool> {
         "0" => Some(false),
         _ => None,
     }
-}
-
-fn dir_names(dir: &Path) -> Vec<String> {
-    let mut v: Vec<String> = std::fs::read_dir(dir)
-        .map(|rd| {
-            rd.flatten()
-                .map(|e| e.file_name().to_string_lossy().into_owned())
-                .collect()
-        })
-        .unwrap_or_default();
-    v.sort();
-    v
 }
 
 #[cfg(test)]

@@ -25,13 +25,18 @@ fn unescape(s: &str) -> String {
             && i + 3 < b.len()
             && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c))
         {
-            let v = (b[i + 1] - b'0') * 64 + (b[i + 2] - b'0') * 8 + (b[i + 3] - b'0');
-            out.push(v);
-            i += 4;
-        } else {
-            out.push(b[i]);
-            i += 1;
+            let v = u32::from(b[i + 1] - b'0') * 64
+                + u32::from(b[i + 2] - b'0') * 8
+                + u32::from(b[i + 3] - b'0');
+            // `\400` and above are not a byte: kept as written, never an overflow.
+            if let Ok(c) = u8::try_from(v) {
+                out.push(c);
+                i += 4;
+                continue;
+            }
         }
+        out.push(b[i]);
+        i += 1;
     }
     String::from_utf8_lossy(&out).into_owned()
 }
@@ -113,5 +118,12 @@ mod tests {
                 mount_point: PathBuf::from("/media/USB STICK")
             }]
         );
+    }
+
+    #[test]
+    fn octal_escapes_above_a_byte_stay_as_written() {
+        assert_eq!(unescape("a\\040b"), "a b");
+        assert_eq!(unescape("x\\777y"), "x\\777y");
+        assert_eq!(unescape("end\\04"), "end\\04");
     }
 }
