@@ -1,7 +1,7 @@
 //! Small helpers shared by the xtask jobs.
 
 use anyhow::{Context, bail};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// The workspace root (xtask lives one level below it).
@@ -78,5 +78,27 @@ pub fn retry<T>(what: &str, mut f: impl FnMut() -> anyhow::Result<T>) -> anyhow:
                 return Err(e).with_context(|| format!("{what} failed {} times", delays.len() + 1));
             }
         }
+    }
+}
+
+/// Fails with the fix (`cargo xtask deps`) when one of `tools` is not on PATH.
+pub fn require_tools(tools: &[&str]) -> anyhow::Result<()> {
+    for bin in tools {
+        let found = Command::new("sh")
+            .args(["-c", &format!("command -v {bin}")])
+            .output()
+            .is_ok_and(|o| o.status.success());
+        anyhow::ensure!(found, "`{bin}` is not installed; run `cargo xtask deps`");
+    }
+    Ok(())
+}
+
+/// The kuroko binary a benchmark runs: `explicit` if given, else a fresh build.
+pub fn kuroko_binary(explicit: Option<&Path>, release: bool) -> anyhow::Result<PathBuf> {
+    match explicit {
+        Some(p) => {
+            std::fs::canonicalize(p).with_context(|| format!("no kuroko binary at {}", p.display()))
+        }
+        None => build_kuroko(release),
     }
 }

@@ -894,7 +894,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         .iter()
         .map(|g| Gen::parse(g))
         .collect::<Result<_, _>>()?;
-    for bin in [
+    util::require_tools(&[
         "tcpreplay",
         "trafgen",
         "taskset",
@@ -902,21 +902,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         "tcpdump",
         "netsniff-ng",
         "stenotype",
-    ] {
-        if Command::new("sh")
-            .args(["-c", &format!("command -v {bin}")])
-            .output()
-            .map(|o| !o.status.success())
-            .unwrap_or(true)
-        {
-            bail!("`{bin}` is not installed; run `cargo xtask deps`");
-        }
-    }
-    let kuroko = match &args.kuroko_bin {
-        Some(p) => std::fs::canonicalize(p)
-            .with_context(|| format!("no kuroko binary at {}", p.display()))?,
-        None => util::build_kuroko(!args.debug)?,
-    };
+    ])?;
+    let kuroko = util::kuroko_binary(args.kuroko_bin.as_deref(), !args.debug)?;
     catch_stop_signals();
     // Work directories of runs that died without cleaning up (SIGKILL).
     if let Ok(rd) = std::fs::read_dir("/var/tmp") {

@@ -456,21 +456,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     if args.repeat < 1 {
         bail!("--repeat must be at least 1");
     }
-    for bin in ["tcpreplay", "taskset", "ip", "tmux"] {
-        if Command::new("sh")
-            .args(["-c", &format!("command -v {bin}")])
-            .output()
-            .map(|o| !o.status.success())
-            .unwrap_or(true)
-        {
-            bail!("`{bin}` is not installed; run `cargo xtask deps`");
-        }
-    }
-    let kuroko = match &args.kuroko_bin {
-        Some(p) => std::fs::canonicalize(p)
-            .with_context(|| format!("no kuroko binary at {}", p.display()))?,
-        None => util::build_kuroko(!args.debug)?,
-    };
+    util::require_tools(&["tcpreplay", "taskset", "ip", "tmux"])?;
+    let kuroko = util::kuroko_binary(args.kuroko_bin.as_deref(), !args.debug)?;
     let work = PathBuf::from(format!(
         "/var/tmp/kuroko-bench-console-{}",
         std::process::id()
