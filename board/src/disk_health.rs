@@ -289,7 +289,7 @@ pub fn mount_of(mountinfo: &str, path: &Path) -> Option<Mount> {
         let (Some(fs_type), Some(source)) = (r.next(), r.next()) else {
             continue;
         };
-        let mount_point = PathBuf::from(unescape(mp));
+        let mount_point = PathBuf::from(unescape_mount_field(mp));
         if !path.starts_with(&mount_point) {
             continue;
         }
@@ -300,15 +300,16 @@ pub fn mount_of(mountinfo: &str, path: &Path) -> Option<Mount> {
             best = Some(Mount {
                 mount_point,
                 fs_type: fs_type.to_string(),
-                source: unescape(source),
+                source: unescape_mount_field(source),
             });
         }
     }
     best
 }
 
-/// mountinfo escapes space, tab, newline and backslash as `\ooo`.
-fn unescape(s: &str) -> String {
+/// A field of `/proc/self/mountinfo` or `/proc/mounts` with its `\ooo` escapes (space, tab,
+/// newline, backslash) undone; an escape above `\377` is kept as written.
+pub fn unescape_mount_field(s: &str) -> String {
     let b = s.as_bytes();
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
@@ -377,6 +378,13 @@ fn read_bool(p: &Path) -> Option<bool> {
 mod tests {
     use super::*;
     use crate::discover::fake::{FakeDisk, FakeSys};
+
+    #[test]
+    fn mount_field_escapes_above_a_byte_stay_as_written() {
+        assert_eq!(unescape_mount_field("a\\040b"), "a b");
+        assert_eq!(unescape_mount_field("x\\777y"), "x\\777y");
+        assert_eq!(unescape_mount_field("end\\04"), "end\\04");
+    }
 
     #[test]
     fn dev_numbers_split_like_glibc() {

@@ -15,32 +15,6 @@ pub struct Stick {
     pub mount_point: PathBuf,
 }
 
-/// Unescapes `/proc/mounts` octal escapes (`\040` for a space).
-fn unescape(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'\\'
-            && i + 3 < b.len()
-            && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c))
-        {
-            let v = u32::from(b[i + 1] - b'0') * 64
-                + u32::from(b[i + 2] - b'0') * 8
-                + u32::from(b[i + 3] - b'0');
-            // `\400` and above are not a byte: kept as written, never an overflow.
-            if let Ok(c) = u8::try_from(v) {
-                out.push(c);
-                i += 4;
-                continue;
-            }
-        }
-        out.push(b[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
 /// Removable mounted devices, from a `/sys/block` directory and `/proc/mounts` text.
 pub fn find_in(sys_block: &Path, mounts: &str) -> Vec<Stick> {
     let mut removable = Vec::new();
@@ -76,7 +50,7 @@ pub fn find_in(sys_block: &Path, mounts: &str) -> Vec<Stick> {
         if is_on_removable && opts.split(',').any(|o| o == "rw") {
             out.push(Stick {
                 device: dev.to_string(),
-                mount_point: PathBuf::from(unescape(mp)),
+                mount_point: PathBuf::from(kuroko_board::disk_health::unescape_mount_field(mp)),
             });
         }
     }
@@ -118,12 +92,5 @@ mod tests {
                 mount_point: PathBuf::from("/media/USB STICK")
             }]
         );
-    }
-
-    #[test]
-    fn octal_escapes_above_a_byte_stay_as_written() {
-        assert_eq!(unescape("a\\040b"), "a b");
-        assert_eq!(unescape("x\\777y"), "x\\777y");
-        assert_eq!(unescape("end\\04"), "end\\04");
     }
 }
