@@ -256,6 +256,13 @@ pub mod fake {
                 fs::write(dir.join("stat"), format!("{stat}\n"))?;
             }
             let dev = dir.join("device");
+            if let Some((ctrl, (major, minor))) = d.nvme_controller {
+                // As in real sysfs: the namespace's `device` is its controller's directory.
+                let c = self.root.join("devices/nvme").join(ctrl);
+                fs::create_dir_all(&c)?;
+                fs::write(c.join("dev"), format!("{major}:{minor}\n"))?;
+                std::os::unix::fs::symlink(&c, &dev)?;
+            }
             let attrs = [
                 ("model", d.model),
                 ("state", d.state),
@@ -287,6 +294,29 @@ pub mod fake {
                     )?;
                 }
             }
+            Ok(self)
+        }
+
+        /// An NVMe namespace `disk` under native multipath: its `device` is subsystem
+        /// `subsys`, which lists its controllers (name, char device number, state).
+        pub fn nvme_multipath(
+            &self,
+            disk: &str,
+            dev: (u32, u32),
+            subsys: &str,
+            ctrls: &[(&str, (u32, u32), &str)],
+        ) -> std::io::Result<&Self> {
+            let dir = self.root.join("block").join(disk);
+            fs::create_dir_all(&dir)?;
+            self.links(disk, &dir, dev)?;
+            let s = self.root.join("devices/nvme-subsystem").join(subsys);
+            for (name, (major, minor), state) in ctrls {
+                fs::create_dir_all(s.join(name))?;
+                fs::write(s.join(name).join("dev"), format!("{major}:{minor}\n"))?;
+                fs::write(s.join(name).join("state"), format!("{state}\n"))?;
+            }
+            fs::create_dir_all(&s)?;
+            std::os::unix::fs::symlink(&s, dir.join("device"))?;
             Ok(self)
         }
 
@@ -333,6 +363,8 @@ pub mod fake {
         pub temp_millic: Option<i64>,
         /// NVMe style: `device/hwmonN/temp1_input`.
         pub nvme_temp_millic: Option<i64>,
+        /// An NVMe namespace: `device` links to this controller (name, char device number).
+        pub nvme_controller: Option<(&'a str, (u32, u32))>,
         /// `/sys/block/X/stat` line.
         pub stat: Option<&'a str>,
         /// Members of a stacked device (names under `class/block`).

@@ -13,10 +13,13 @@
 //! without a block device number of their own (btrfs, overlay) are looked up by the
 //! source of their mount in `/proc/self/mountinfo`.
 //!
-//! Reads only small sysfs attributes: never the disk itself, so it cannot hang on a slow
-//! disk.
+//! Reads only small sysfs attributes, never the disk itself, so it cannot hang on a slow
+//! disk. The one exception is an NVMe drive's SMART / Health log ([`crate::nvme_smart`]):
+//! an admin command to the controller, with a 2 s timeout, skipped when sysfs says the
+//! controller is not live, and reused for 30 s.
 
 use crate::discover::dir_names;
+use crate::nvme_smart::{self, SmartLog};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -69,6 +72,11 @@ pub struct DiskHealth {
     /// Temperature in °C from the device's hwmon sensor (NVMe, or SATA with drivetemp).
     pub temperature_c: Option<f64>,
     pub io: Option<IoCounters>,
+    /// The NVMe SMART / Health log of the disk's controller; `None` for a disk that is not
+    /// NVMe, or whose log could not be read (`smart_error` says why).
+    pub smart: Option<SmartLog>,
+    /// Why an NVMe disk's SMART log is unknown (permission, refused, bad data).
+    pub smart_error: Option<String>,
 }
 
 impl DiskHealth {
@@ -97,6 +105,13 @@ impl DiskHealth {
         }
         if self.read_only == Some(true) {
             out.push(format!("{}: read-only", self.name));
+        }
+        if let Some(s) = &self.smart {
+            out.extend(
+                s.problems()
+                    .into_iter()
+                    .map(|p| format!("{}: {p}", self.name)),
+            );
         }
         out
     }
@@ -127,7 +142,32 @@ impl DataDisks {
         let mountinfo = read_capped(Path::new("/proc/self/mountinfo")).unwrap_or_default();
         let canon = std::fs::canonicalize(data_dir).unwrap_or_else(|_| data_dir.to_path_buf());
         let mount = mount_of(&mountinfo, &canon);
-        DataDisks::from_sys(Path::new("/sys"), dev, mount.as_ref())
+        let mut d = DataDisks::from_sys(Path::new("/sys"), dev, mount.as_ref());
+        d.read_nvme_smart(Path::new("/sys"), Path::new("/dev"));
+        d
+    }
+
+    /// Fills the SMART log of each NVMe disk, from its controller's node in `dev_dir`.
+    /// Other disks are left as they are (no log: not exposed).
+    pub fn read_nvme_smart(&mut self, sys: &Path, dev_dir: &Path) {
+        for d in &mut self.disks {
+            let Some(c) = nvme_smart::controller_of(sys, &d.name) else {
+                continue;
+            };
+            if let Some(state) = c.state.as_deref().filter(|s| *s != "live") {
+                d.smart_error = Some(format!("controller {} is {state}", c.name));
+                continue;
+            }
+            match nvme_smart::read_log_cached(dev_dir, &c, nvme_smart::CACHE_MAX_AGE) {
+                Ok(log) => {
+                    if d.temperature_c.is_none() {
+                        d.temperature_c = log.temperature_c();
+                    }
+                    d.smart = Some(log);
+                }
+                Err(e) => d.smart_error = Some(e),
+            }
+        }
     }
 
     /// The disks behind device number `dev` (or the mount's source when the number is not
@@ -230,6 +270,8 @@ fn read_disk(sys: &Path, name: &str) -> DiskHealth {
         io_timeouts: read_u64(&dev.join("iotmo_cnt")),
         temperature_c: temperature(&dev),
         io: read(&base.join("stat")).and_then(|s| parse_stat(&s)),
+        smart: None,
+        smart_error: None,
     }
 }
 
@@ -567,6 +609,91 @@ mod tests {
                 "sdc: read-only".into()
             ]
         );
+    }
+
+    #[test]
+    fn an_nvme_log_that_cannot_be_read_stays_unknown() {
+        let tmp = tempfile::tempdir().unwrap();
+        let sys = tmp.path().join("sys");
+        let dev = tmp.path().join("dev");
+        std::fs::create_dir_all(&dev).unwrap();
+        let f = FakeSys::new(&sys).unwrap();
+        f.block_disk(&FakeDisk {
+            name: "nvme0n1",
+            dev: (259, 0),
+            sectors: 1000,
+            state: Some("live"),
+            nvme_controller: Some(("nvme0", (241, 0))),
+            ..Default::default()
+        })
+        .unwrap()
+        .block_disk(&FakeDisk {
+            name: "nvme1n1",
+            dev: (259, 1),
+            sectors: 1000,
+            state: Some("dead"),
+            nvme_controller: Some(("nvme1", (241, 1))),
+            ..Default::default()
+        })
+        .unwrap()
+        .block_disk(&FakeDisk {
+            name: "dm-0",
+            dev: (253, 0),
+            sectors: 2000,
+            slaves: &["nvme0n1", "nvme1n1"],
+            ..Default::default()
+        })
+        .unwrap();
+        // A log-sized file of zeros where nvme0's node should be: never read as a log.
+        std::fs::write(dev.join("nvme0"), vec![0u8; 512]).unwrap();
+        let mut d = DataDisks::from_sys(&sys, Some((253, 0)), None);
+        d.read_nvme_smart(&sys, &dev);
+        assert_eq!(d.disks[0].smart, None);
+        let e = d.disks[0].smart_error.as_deref().unwrap();
+        assert!(e.contains("not a character device"), "{e}");
+        // A dead controller is not sent a command at all.
+        assert_eq!(d.disks[1].smart, None);
+        assert_eq!(
+            d.disks[1].smart_error.as_deref(),
+            Some("controller nvme1 is dead")
+        );
+        assert_eq!(d.disks[0].temperature_c, None, "no log: still not exposed");
+        assert_eq!(d.problems(), vec!["nvme1n1: device state dead".to_string()]);
+    }
+
+    #[test]
+    fn nvme_log_problems_are_disk_problems() {
+        let d = DiskHealth {
+            name: "nvme0n1".into(),
+            state: Some("live".into()),
+            smart: Some(SmartLog {
+                critical_warning: 0x09,
+                available_spare: 4,
+                spare_threshold: 10,
+                percentage_used: 97,
+                media_errors: 12,
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        assert_eq!(
+            d.problems(),
+            vec![
+                "nvme0n1: NVMe critical warning: spare below threshold, read-only".to_string(),
+                "nvme0n1: 97% of rated wear used".into(),
+                "nvme0n1: 12 media and data integrity errors".into(),
+            ]
+        );
+        let fine = DiskHealth {
+            smart: Some(SmartLog {
+                available_spare: 100,
+                spare_threshold: 10,
+                percentage_used: 3,
+                ..Default::default()
+            }),
+            ..d
+        };
+        assert!(fine.problems().is_empty());
     }
 
     #[test]

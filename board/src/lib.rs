@@ -12,18 +12,21 @@
 //! [`disk_health`] finds the disks under the data directory and what they expose about
 //! their health (state, I/O errors, temperature, load, file-system errors) for the console
 //! and `kuroko status`; what a board does not expose stays unknown, never assumed fine.
-//! This crate never changes the system: it only reads.
+//! This crate never changes the system: it only reads. Its one `unsafe` is the NVMe admin
+//! ioctl that reads a drive's SMART log ([`nvme_smart`]).
 
-#![forbid(unsafe_code)]
+#![deny(unsafe_code)]
 
 pub mod check;
 pub mod discover;
 pub mod disk_health;
+pub mod nvme_smart;
 pub mod profile;
 
 pub use check::{Mismatch, check};
 pub use discover::Hardware;
 pub use disk_health::{DataDisks, DiskHealth, IoCounters};
+pub use nvme_smart::SmartLog;
 pub use profile::{Profile, ProfileError};
 
 /// The profiles shipped with the firmware, by name.
