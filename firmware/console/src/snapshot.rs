@@ -166,6 +166,9 @@ pub struct DiskHealth {
     pub in_flight: Option<u64>,
     /// Share of the last interval the disk was busy (0..=1).
     pub utilization: Option<f64>,
+    /// The NVMe SMART / Health log; `None` when the disk is not NVMe or the log could not
+    /// be read.
+    pub nvme: Option<NvmeHealth>,
 }
 
 impl DiskHealth {
@@ -175,6 +178,40 @@ impl DiskHealth {
             || self.io_errors.is_some_and(|n| n > 0)
             || self.io_timeouts.is_some_and(|n| n > 0)
             || self.read_only == Some(true)
+            || self.nvme.as_ref().is_some_and(NvmeHealth::has_problem)
+    }
+}
+
+/// What an NVMe drive's SMART / Health log says about its wear and errors. Counters wider
+/// than 64 bits in the log are saturated.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct NvmeHealth {
+    /// Critical warning bits: 0 spare below threshold, 1 temperature, 2 reliability
+    /// degraded, 3 read-only, 4 volatile memory backup failed, 5 persistent memory region
+    /// read-only.
+    pub critical_warning: u8,
+    /// Percent of spare capacity left, and the level that raises a warning.
+    pub available_spare: u8,
+    pub spare_threshold: u8,
+    /// Percent of rated life used (may exceed 100).
+    pub percentage_used: u8,
+    pub bytes_read: u64,
+    pub bytes_written: u64,
+    pub power_cycles: u64,
+    pub power_on_hours: u64,
+    pub unsafe_shutdowns: u64,
+    pub media_errors: u64,
+    pub error_log_entries: u64,
+}
+
+/// Percent of rated life used from which the wear is shown as a problem.
+pub const NVME_WEAR_WARN_PERCENT: u8 = 90;
+
+impl NvmeHealth {
+    pub fn has_problem(&self) -> bool {
+        self.critical_warning != 0
+            || self.percentage_used >= NVME_WEAR_WARN_PERCENT
+            || self.media_errors > 0
     }
 }
 

@@ -119,6 +119,7 @@ fn snapshot(at: i64, packets: u64, bytes: u64) -> Snapshot {
                         temperature_c: Some(41.0),
                         in_flight: Some(1),
                         utilization: Some(0.12),
+                        nvme: None,
                     },
                     // A disk that exposes nothing.
                     DiskHealth {
@@ -346,6 +347,19 @@ fn odd_data_never_panics() {
             io_errors: Some(u64::MAX),
             temperature_c: Some(f64::NAN),
             utilization: Some(f64::INFINITY),
+            nvme: Some(NvmeHealth {
+                critical_warning: 0xff,
+                available_spare: 255,
+                spare_threshold: 255,
+                percentage_used: 255,
+                bytes_read: u64::MAX,
+                bytes_written: u64::MAX,
+                power_cycles: u64::MAX,
+                power_on_hours: u64::MAX,
+                unsafe_shutdowns: u64::MAX,
+                media_errors: u64::MAX,
+                error_log_entries: u64::MAX,
+            }),
             ..Default::default()
         })
         .collect();
@@ -362,4 +376,157 @@ fn odd_data_never_panics() {
         render(&a, 80, 24);
         render(&a, 20, 6);
     }
+}
+
+/// Two NVMe drives under the data directory: a healthy one, and a worn one whose SMART log
+/// raises a critical warning and counts media errors (its problems reach Health as the
+/// feeder words them from the board's `problems()`).
+fn nvme_app(lang: Lang, ascii: bool) -> App {
+    let mut a = app(lang, ascii);
+    let snap = a.snapshot.as_mut().unwrap();
+    snap.disk.health = DataDisksHealth {
+        device: Some("nvme0n1p2".into()),
+        fs_type: Some("ext4".into()),
+        fs_errors: Some(0),
+        disks: vec![
+            DiskHealth {
+                name: "nvme0n1".into(),
+                model: Some("Samsung SSD 980 PRO 2TB".into()),
+                size_bytes: Some(2_000_398_934_016),
+                rotational: Some(false),
+                read_only: Some(false),
+                state: Some("live".into()),
+                state_ok: Some(true),
+                temperature_c: Some(44.85),
+                in_flight: Some(0),
+                utilization: Some(0.31),
+                nvme: Some(NvmeHealth {
+                    critical_warning: 0,
+                    available_spare: 100,
+                    spare_threshold: 10,
+                    percentage_used: 3,
+                    bytes_read: 4_000_000_000_000,
+                    bytes_written: 12_300_000_000_000,
+                    power_cycles: 41,
+                    power_on_hours: 5123,
+                    unsafe_shutdowns: 2,
+                    media_errors: 0,
+                    error_log_entries: 9,
+                }),
+                ..Default::default()
+            },
+            DiskHealth {
+                name: "nvme1n1".into(),
+                model: Some("WDC PC SN530".into()),
+                size_bytes: Some(512_110_190_592),
+                rotational: Some(false),
+                read_only: Some(false),
+                state: Some("live".into()),
+                state_ok: Some(true),
+                temperature_c: Some(71.0),
+                in_flight: Some(2),
+                utilization: Some(0.88),
+                nvme: Some(NvmeHealth {
+                    critical_warning: 0b0000_0011,
+                    available_spare: 4,
+                    spare_threshold: 10,
+                    percentage_used: 97,
+                    bytes_read: 900_000_000_000,
+                    bytes_written: 611_000_000_000_000,
+                    power_cycles: 1200,
+                    power_on_hours: 26_280,
+                    unsafe_shutdowns: 117,
+                    media_errors: 12,
+                    error_log_entries: 340,
+                }),
+                ..Default::default()
+            },
+        ],
+        note: None,
+    };
+    snap.warnings = vec![
+        "disk nvme1n1: NVMe critical warning: spare below threshold, temperature".into(),
+        "disk nvme1n1: 97% of rated wear used".into(),
+        "disk nvme1n1: 12 media and data integrity errors".into(),
+    ];
+    a
+}
+
+#[test]
+fn nvme_smart_on_disk_and_health() {
+    let mut a = nvme_app(Lang::En, true);
+    a.screen = Screen::Disk;
+    let disk = render(&a, 80, 24);
+    let find = |s: &str, what: &str| -> String {
+        s.lines()
+            .find(|l| l.contains(what))
+            .unwrap_or_else(|| panic!("no {what:?} in\n{s}"))
+            .to_string()
+    };
+    assert!(
+        find(&disk, "wear 3% used")
+            .contains("wear 3% used  spare 100% (threshold 10%)  media errors 0"),
+        "{disk}"
+    );
+    assert!(
+        find(&disk, "written 12.3 TB").contains("unsafe shutdowns 2  written 12.3 TB  5,123 h on")
+    );
+    // A wide screen has it on one line.
+    let wide = render(&a, 160, 48);
+    assert!(find(&wide, "wear 3% used").contains(
+        "wear 3% used  spare 100% (threshold 10%)  media errors 0  unsafe shutdowns 2  written 12.3 TB  5,123 h on"
+    ));
+    // The healthy drive is not flagged; the worn one is, with its warning bits in words.
+    assert!(find(&disk, "nvme0n1  1.8 TiB").contains("|              nvme0n1 "));
+    assert!(find(&disk, "nvme1n1  477 GiB").contains("!nvme1n1"));
+    assert!(
+        find(&disk, "!CRITICAL").contains("!CRITICAL: spare below threshold, temperature"),
+        "{disk}"
+    );
+    assert!(find(&disk, "!wear 97% used").contains("!spare 4% (threshold 10%)"));
+    assert!(disk.contains("!media errors 12"), "{disk}");
+    assert!(
+        !disk.contains("SMART log"),
+        "both drives expose their log:\n{disk}"
+    );
+    check("en-ascii-disk-nvme-80x24", &disk);
+    check("en-ascii-disk-nvme-160x48", &wide);
+    a.screen = Screen::Health;
+    let health = render(&a, 80, 24);
+    assert!(
+        health
+            .contains("! disk nvme1n1: NVMe critical warning: spare below threshold, temperature"),
+        "{health}"
+    );
+    check("en-ascii-health-nvme-80x24", &health);
+
+    let mut ja = nvme_app(Lang::Ja, false);
+    ja.screen = Screen::Disk;
+    let disk = render(&ja, 80, 24);
+    assert!(
+        disk.contains("!重大警告: 予備領域が閾値未満, 温度異常"),
+        "{disk}"
+    );
+    assert!(
+        disk.contains("寿命消費 3%  予備領域 100% (閾値 10%)"),
+        "{disk}"
+    );
+    check("ja-disk-nvme-80x24", &disk);
+    check("ja-disk-nvme-160x48", &render(&ja, 160, 48));
+
+    // A critical warning alone (bits the spec added later, or undefined ones) still flags
+    // the disk, with the unknown bits named by number.
+    let snap = a.snapshot.as_mut().unwrap();
+    let n = snap.disk.health.disks[0].nvme.as_mut().unwrap();
+    n.critical_warning = 0b1010_0000;
+    a.screen = Screen::Disk;
+    let disk = render(&a, 80, 24);
+    assert!(
+        find(&disk, "nvme0n1  1.8 TiB").contains("!nvme0n1"),
+        "{disk}"
+    );
+    assert!(
+        disk.contains("!CRITICAL: persistent memory read-only, bit 7"),
+        "{disk}"
+    );
 }

@@ -103,6 +103,24 @@ impl CpuSample {
     }
 }
 
+/// The console's view of an NVMe SMART log; counters beyond 64 bits saturate.
+fn nvme_health(l: &kuroko_board::SmartLog) -> kuroko_console::snapshot::NvmeHealth {
+    let sat = |v: u128| u64::try_from(v).unwrap_or(u64::MAX);
+    kuroko_console::snapshot::NvmeHealth {
+        critical_warning: l.critical_warning,
+        available_spare: l.available_spare,
+        spare_threshold: l.spare_threshold,
+        percentage_used: l.percentage_used,
+        bytes_read: sat(l.bytes_read()),
+        bytes_written: sat(l.bytes_written()),
+        power_cycles: sat(l.power_cycles),
+        power_on_hours: sat(l.power_on_hours),
+        unsafe_shutdowns: sat(l.unsafe_shutdowns),
+        media_errors: sat(l.media_errors),
+        error_log_entries: sat(l.error_log_entries),
+    }
+}
+
 impl DataDirSource {
     pub fn new(data: &Path, config: Config, lang: Lang) -> Self {
         DataDirSource {
@@ -148,6 +166,7 @@ impl DataDirSource {
                     temperature_c: d.temperature_c,
                     in_flight: d.io.map(|io| io.in_flight),
                     utilization,
+                    nvme: d.smart.as_ref().map(nvme_health),
                 }
             })
             .collect();
@@ -429,6 +448,47 @@ mod tests {
     use super::*;
     use kuroko_capture::stats::{StatsPage, WriterGauges, WriterPublisher, layout};
     use kuroko_console::Source as _;
+
+    /// The board words the problems (Health's `!` lines, `status`), the console flags the
+    /// disk: both must agree on what an NVMe log problem is.
+    #[test]
+    fn nvme_problems_agree_between_board_and_console() {
+        assert_eq!(
+            kuroko_board::nvme_smart::WEAR_WARN_PERCENT,
+            kuroko_console::snapshot::NVME_WEAR_WARN_PERCENT
+        );
+        let fine = kuroko_board::SmartLog {
+            available_spare: 100,
+            spare_threshold: 10,
+            percentage_used: 89,
+            data_units_written: 3,
+            power_on_hours: u128::MAX,
+            ..Default::default()
+        };
+        let cases = [
+            fine,
+            kuroko_board::SmartLog {
+                percentage_used: 90,
+                ..fine
+            },
+            kuroko_board::SmartLog {
+                media_errors: 1,
+                ..fine
+            },
+            kuroko_board::SmartLog {
+                critical_warning: 0x80,
+                ..fine
+            },
+        ];
+        for (i, l) in cases.iter().enumerate() {
+            let c = nvme_health(l);
+            assert_eq!(c.has_problem(), !l.problems().is_empty(), "case {i}: {l:?}");
+            assert_eq!(c.has_problem(), i > 0, "case {i}");
+        }
+        let c = nvme_health(&fine);
+        assert_eq!(c.bytes_written, 3 * 512_000);
+        assert_eq!(c.power_on_hours, u64::MAX, "saturated");
+    }
 
     /// A data directory whose index holds synthetic sessions `range` (ids `s<i>`).
     fn indexed(data: &Path, range: std::ops::Range<u64>) {

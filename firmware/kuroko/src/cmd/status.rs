@@ -165,6 +165,11 @@ pub fn disks_section(data: &std::path::Path) -> Section {
     let first = kuroko_board::DataDisks::discover(data);
     std::thread::sleep(UTIL_SAMPLE);
     let found = kuroko_board::DataDisks::discover(data);
+    disks_section_of(&first, &found)
+}
+
+/// The disks section from two discoveries [`UTIL_SAMPLE`] apart.
+fn disks_section_of(first: &kuroko_board::DataDisks, found: &kuroko_board::DataDisks) -> Section {
     let util = |d: &kuroko_board::DiskHealth| {
         let before = first.disks.iter().find(|x| x.name == d.name)?.io?;
         d.io?.utilization_since(&before, UTIL_SAMPLE)
@@ -257,6 +262,14 @@ pub fn disks_section(data: &std::path::Path) -> Section {
         if !reports.is_empty() {
             rows.push((format!("  {} reports", d.name), reports.join("; ")));
         }
+        match (&d.smart, &d.smart_error) {
+            (Some(log), _) => rows.push((format!("  {} SMART", d.name), smart_summary(log))),
+            (None, Some(why)) => rows.push((
+                format!("  {} SMART log", d.name),
+                format!("{not_exposed}: {why}"),
+            )),
+            (None, None) => missing.push("SMART log"),
+        }
         if !missing.is_empty() {
             rows.push((format!("  {} {not_exposed}", d.name), missing.join(", ")));
         }
@@ -273,6 +286,8 @@ pub fn disks_section(data: &std::path::Path) -> Section {
             "temperature_c": d.temperature_c,
             "in_flight": d.io.map(|io| io.in_flight),
             "utilization": u,
+            "nvme_smart": d.smart.as_ref().map(smart_json),
+            "nvme_smart_error": d.smart_error,
         }));
     }
     let problems = found.problems();
@@ -293,6 +308,79 @@ pub fn disks_section(data: &std::path::Path) -> Section {
         }),
         rows,
     }
+}
+
+/// An NVMe SMART log in one line, the way a technician reads it.
+fn smart_summary(l: &kuroko_board::SmartLog) -> String {
+    let warnings = l.warnings();
+    format!(
+        "wear {}% used; spare {}% (threshold {}%); media errors {}; unsafe shutdowns {}; \
+         written {}; read {}; {} h on; {} power cycles; {} error log entries; critical warning: {}",
+        l.percentage_used,
+        l.available_spare,
+        l.spare_threshold,
+        thousands(l.media_errors),
+        thousands(l.unsafe_shutdowns),
+        decimal_bytes(l.bytes_written()),
+        decimal_bytes(l.bytes_read()),
+        thousands(l.power_on_hours),
+        thousands(l.power_cycles),
+        thousands(l.error_log_entries),
+        if warnings.is_empty() {
+            "none".to_string()
+        } else {
+            warnings.join(", ")
+        }
+    )
+}
+
+/// The log's fields for scripts. Counters are 128-bit in the log; JSON numbers here are
+/// 64-bit, so they saturate (a drive would need 18 EB written to get there).
+fn smart_json(l: &kuroko_board::SmartLog) -> Value {
+    let sat = |v: u128| u64::try_from(v).unwrap_or(u64::MAX);
+    json!({
+        "critical_warning": l.critical_warning,
+        "critical_warnings": l.warnings(),
+        "temperature_c": l.temperature_c(),
+        "available_spare_pct": l.available_spare,
+        "spare_threshold_pct": l.spare_threshold,
+        "percentage_used": l.percentage_used,
+        "bytes_read": sat(l.bytes_read()),
+        "bytes_written": sat(l.bytes_written()),
+        "power_cycles": sat(l.power_cycles),
+        "power_on_hours": sat(l.power_on_hours),
+        "unsafe_shutdowns": sat(l.unsafe_shutdowns),
+        "media_errors": sat(l.media_errors),
+        "error_log_entries": sat(l.error_log_entries),
+    })
+}
+
+/// `5,123`.
+fn thousands(n: u128) -> String {
+    let s = n.to_string();
+    let mut out = String::with_capacity(s.len() + s.len() / 3);
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// Decimal units (`12.3 TB`), as drive makers rate endurance.
+fn decimal_bytes(b: u128) -> String {
+    const UNITS: [&str; 8] = ["kB", "MB", "GB", "TB", "PB", "EB", "ZB", "YB"];
+    if b < 1000 {
+        return format!("{b} B");
+    }
+    let mut v = b as f64 / 1000.0;
+    let mut unit = 0;
+    while v >= 999.95 && unit + 1 < UNITS.len() {
+        v /= 1000.0;
+        unit += 1;
+    }
+    format!("{v:.1} {}", UNITS[unit])
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
@@ -482,5 +570,113 @@ fn store_section_of(st: &StoreStatus) -> Section {
         title: "Store",
         json,
         rows,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kuroko_board::{DataDisks, DiskHealth, SmartLog};
+
+    fn disks() -> DataDisks {
+        DataDisks {
+            device: Some("nvme0n1p2".into()),
+            fs_type: Some("ext4".into()),
+            fs_errors: Some(0),
+            disks: vec![
+                DiskHealth {
+                    name: "nvme0n1".into(),
+                    state: Some("live".into()),
+                    smart: Some(SmartLog {
+                        critical_warning: 0b0000_0101,
+                        temperature_k: 318,
+                        available_spare: 4,
+                        spare_threshold: 10,
+                        percentage_used: 91,
+                        data_units_read: 7_812_500,
+                        data_units_written: 24_023_438,
+                        power_cycles: 41,
+                        power_on_hours: 5123,
+                        unsafe_shutdowns: 2,
+                        media_errors: 3,
+                        error_log_entries: 1_000_000,
+                    }),
+                    ..Default::default()
+                },
+                DiskHealth {
+                    name: "nvme1n1".into(),
+                    smart_error: Some("/dev/nvme1: Permission denied (os error 13)".into()),
+                    ..Default::default()
+                },
+                DiskHealth {
+                    name: "vdb".into(),
+                    ..Default::default()
+                },
+            ],
+            note: None,
+        }
+    }
+
+    #[test]
+    fn nvme_smart_rows_json_and_problems() {
+        let d = disks();
+        let s = disks_section_of(&d, &d);
+        let row = |label: &str| {
+            s.rows
+                .iter()
+                .find(|(l, _)| l == label)
+                .map(|(_, v)| v.clone())
+                .unwrap_or_else(|| panic!("no row {label:?} in {:?}", s.rows))
+        };
+        assert_eq!(
+            row("  nvme0n1 SMART"),
+            "wear 91% used; spare 4% (threshold 10%); media errors 3; unsafe shutdowns 2; \
+             written 12.3 TB; read 4.0 TB; 5,123 h on; 41 power cycles; \
+             1,000,000 error log entries; critical warning: spare below threshold, \
+             reliability degraded"
+        );
+        assert_eq!(
+            row("  nvme1n1 SMART log"),
+            "not exposed: /dev/nvme1: Permission denied (os error 13)"
+        );
+        assert!(row("  vdb not exposed").ends_with(", SMART log"));
+        assert!(!row("  nvme0n1 not exposed").contains("SMART"));
+        assert_eq!(
+            row("PROBLEMS"),
+            "nvme0n1: NVMe critical warning: spare below threshold, reliability degraded; \
+             nvme0n1: 91% of rated wear used; nvme0n1: 3 media and data integrity errors"
+        );
+        let j = &s.json["disks"];
+        let n = &j[0]["nvme_smart"];
+        assert_eq!(n["percentage_used"], 91);
+        assert_eq!(n["bytes_written"], 24_023_438u64 * 512_000);
+        assert_eq!(n["power_on_hours"], 5123);
+        assert_eq!(n["critical_warnings"][1], "reliability degraded");
+        assert!((n["temperature_c"].as_f64().unwrap() - 44.85).abs() < 1e-9);
+        assert_eq!(j[1]["nvme_smart"], Value::Null);
+        assert_eq!(
+            j[1]["nvme_smart_error"],
+            "/dev/nvme1: Permission denied (os error 13)"
+        );
+        assert_eq!(j[2]["nvme_smart"], Value::Null);
+        assert_eq!(j[2]["nvme_smart_error"], Value::Null);
+    }
+
+    #[test]
+    fn counters_beyond_64_bits_saturate_in_json() {
+        let l = SmartLog {
+            data_units_written: u128::MAX,
+            power_on_hours: u128::from(u64::MAX) + 1,
+            ..Default::default()
+        };
+        let j = smart_json(&l);
+        assert_eq!(j["bytes_written"], u64::MAX);
+        assert_eq!(j["power_on_hours"], u64::MAX);
+        assert_eq!(j["temperature_c"], Value::Null, "0 K: not reported");
+        // The table keeps the full value.
+        assert!(smart_summary(&l).contains("18,446,744,073,709,551,616 h on"));
+        assert_eq!(decimal_bytes(999), "999 B");
+        assert_eq!(decimal_bytes(12_300_000_000_000), "12.3 TB");
+        assert_eq!(thousands(1234567), "1,234,567");
     }
 }
