@@ -125,7 +125,8 @@ impl SmartLog {
 
     /// Composite temperature in °C, when reported.
     pub fn temperature_c(&self) -> Option<f64> {
-        (self.temperature_k != 0).then(|| f64::from(self.temperature_k) - 273.15)
+        // In hundredths, so 323 K prints as 49.85, not 49.850000000000023.
+        (self.temperature_k != 0).then(|| (f64::from(self.temperature_k) * 100.0 - 27315.0) / 100.0)
     }
 
     pub fn bytes_read(&self) -> u128 {
@@ -455,7 +456,13 @@ mod tests {
         let l = SmartLog::parse(&b).unwrap();
         assert_eq!(l.power_on_hours, 5123);
         assert_eq!(l.temperature_k, 318);
-        assert!((l.temperature_c().unwrap() - 44.85).abs() < 1e-9);
+        assert_eq!(l.temperature_c(), Some(44.85));
+        // QEMU's default composite temperature.
+        let q = SmartLog {
+            temperature_k: 323,
+            ..l
+        };
+        assert_eq!(q.temperature_c().unwrap().to_string(), "49.85");
         // Longer input (a bigger buffer) is fine: only the first 512 bytes count.
         let mut long = page(&l);
         long.extend_from_slice(&[0xff; 100]);

@@ -7,6 +7,8 @@
 //! catch up, reads `findings` over the serial console (the `telnet_use` finding must be
 //! listed), powers the VM off hard (qemu killed) and checks the findings store on the data
 //! disk with `debugfs` (no mount); boots again and finds the store and the finding intact.
+//! A third, short boot checks the NVMe SMART / Health log path on qemu's emulated NVMe drive
+//! ([`nvme_health`]).
 //! `cargo xtask test` runs it after the workspace tests (CI does); the boot times it measured
 //! are printed at the end and written to `<image>/QEMU-TEST`.
 
@@ -36,6 +38,9 @@ pub struct Args {
     /// Accelerator, as for `cargo xtask qemu`.
     #[arg(long, default_value = "auto")]
     pub accel: qemu::Accel,
+    /// Only the NVMe health boot, after the image build (for working on it; CI runs all).
+    #[arg(long)]
+    pub nvme_only: bool,
 }
 
 impl Default for Args {
@@ -43,6 +48,7 @@ impl Default for Args {
         Args {
             image: PathBuf::from("target/image-test"),
             accel: qemu::Accel::Auto,
+            nvme_only: false,
         }
     }
 }
@@ -149,6 +155,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     })?;
     let dir = root().join(&args.image);
     let img = ImageFiles::at(&dir)?;
+    if args.nvme_only {
+        let kvm = qemu::use_kvm(args.accel, &dir);
+        println!("{}", nvme_health(&img, &dir, kvm)?);
+        return Ok(());
+    }
     let wire = Wire::create().context("cannot make the capture wire")?;
     let sock = dir.join("serial.sock");
     let mut kvm = qemu::use_kvm(args.accel, &dir);
@@ -294,6 +305,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
          telnet_use still on the data disk after the second power-off",
         times.second_capturing
     );
+    // The first boots showed whether KVM works here; the NVMe boot takes the same road.
+    times.nvme = Some(nvme_health(&img, &dir, kvm)?);
     let summary = times.summary();
     print!("{summary}");
     std::fs::write(dir.join("QEMU-TEST"), &summary)
@@ -315,6 +328,8 @@ struct Times {
     /// qemu start to capturing after the hard power-off (capture resumes by itself).
     second_capturing: f64,
     second_uptime: Option<f64>,
+    /// What the NVMe health boot found, and how long it took.
+    nvme: Option<String>,
 }
 
 impl Times {
@@ -331,8 +346,163 @@ impl Times {
             self.second_prompt,
             self.second_capturing,
             up(self.second_uptime),
-        )
+        ) + &self
+            .nvme
+            .as_ref()
+            .map_or(String::new(), |n| format!("  {n}\n"))
     }
+}
+
+/// Size of the blank NVMe drive of the health boot.
+const NVME_DISK_BYTES: u64 = 64 << 20;
+/// qemu's NVMe device reports this composite temperature (323 K) unless told otherwise.
+const QEMU_NVME_TEMPERATURE_C: f64 = 49.85;
+
+/// The NVMe SMART / Health log read on emulated hardware through the real admin ioctl.
+///
+/// The appliance's data disk is virtio (`vdc`, fixed by the image's `rcS` and the qemu board
+/// profile), which has no SMART log, and the setup shell shows status for that disk only. So
+/// this boot attaches a small blank ext4 NVMe drive (qemu's `nvme` device answers Get Log
+/// Page 0x02), starts the image's kernel with a plain shell as init (no appliance
+/// services), loads the driver, mounts the drive and runs the image's own `kuroko status
+/// --format json` with the data directory on it. The disks section must name the NVMe
+/// namespace with its log (qemu's 323 K composite temperature, data read by the mount) and
+/// no error. Returns a line for the summary.
+fn nvme_health(img: &ImageFiles, dir: &Path, kvm: bool) -> anyhow::Result<String> {
+    let disk = dir.join("nvme.img");
+    let _ = std::fs::remove_file(&disk);
+    std::fs::File::create(&disk)
+        .and_then(|f| f.set_len(NVME_DISK_BYTES))
+        .with_context(|| format!("cannot make {}", disk.display()))?;
+    crate::util::run(
+        Command::new("mke2fs")
+            .args(["-q", "-F", "-t", "ext4", "-m", "0"])
+            .arg(&disk),
+    )?;
+    let sock = dir.join("nvme-serial.sock");
+    let _ = std::fs::remove_file(&sock);
+    let mut cmd = Command::new("qemu-system-x86_64");
+    if kvm {
+        cmd.arg("-enable-kvm");
+    }
+    cmd.args(["-m", "512", "-smp", "1", "-nographic", "-no-reboot"])
+        .args([
+            "-serial",
+            &format!("unix:{},server=on,wait=off", sock.display()),
+            "-monitor",
+            "none",
+            "-nic",
+            "none",
+        ])
+        .arg("-kernel")
+        .arg(&img.kernel)
+        .arg("-initrd")
+        .arg(&img.initrd)
+        .args([
+            "-append",
+            "console=ttyS0,115200 root=/dev/vda ro rootfstype=ext4 init=/bin/sh panic=5",
+        ])
+        .args([
+            "-drive",
+            &format!(
+                "file={},if=virtio,format=raw,readonly=on",
+                img.root.display()
+            ),
+        ])
+        .args([
+            "-drive",
+            &format!("file={},if=none,id=nvm,format=raw", disk.display()),
+        ])
+        .args(["-device", "nvme,serial=KUROKO01,drive=nvm"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null());
+    let vm = Vm {
+        child: cmd.spawn().context("cannot start qemu")?,
+        started: Instant::now(),
+    };
+    let mut con = Serial::connect(&sock)?;
+    let result = nvme_health_session(&mut con);
+    let secs = vm.started.elapsed().as_secs_f64();
+    drop(con);
+    drop(vm);
+    let _ = std::fs::remove_file(&sock);
+    let _ = std::fs::remove_file(&disk);
+    let found = result?;
+    println!("\nqemu-test: NVMe SMART log read on qemu's NVMe drive: {found}");
+    Ok(format!("NVMe health boot: {secs:.1} s; {found}"))
+}
+
+/// The shell side of [`nvme_health`]. Each command ends by echoing a marker made by shell
+/// arithmetic, so the echo of the typed line never matches it.
+fn nvme_health_session(con: &mut Serial) -> anyhow::Result<String> {
+    con.expect("# ", BOOT_SECS)
+        .context("no shell prompt from init=/bin/sh")?;
+    con.send(
+        "dmesg -n 1; mount -t proc proc /proc; mount -t sysfs sys /sys; \
+         mount -t devtmpfs dev /dev; modprobe nvme; i=0; \
+         while [ ! -b /dev/nvme0n1 ] && [ $i -lt 30 ]; do sleep 1; i=$((i+1)); done; \
+         mount -t ext4 /dev/nvme0n1 /mnt && echo MOUNTED-$((6*7))",
+    )?;
+    con.expect("MOUNTED-42", PROMPT_SECS)
+        .context("the NVMe drive did not appear or did not mount")?;
+    con.send("echo BEGIN-$((6*7)); /usr/local/bin/kuroko status --data /mnt --format json; echo END-$((6*7))")?;
+    con.expect("BEGIN-42", PROMPT_SECS)?;
+    let out = con.expect("END-42", PROMPT_SECS)?;
+    let json = match (out.find('{'), out.rfind('}')) {
+        (Some(a), Some(b)) if a < b => &out[a..=b],
+        _ => bail!("`kuroko status --format json` printed no JSON:\n{out}"),
+    };
+    let status: serde_json::Value = serde_json::from_str(json)
+        .with_context(|| format!("`kuroko status --format json` is not JSON:\n{json}"))?;
+    check_nvme_status(&status)
+}
+
+/// What `kuroko status` must say about qemu's NVMe drive; a summary of it.
+fn check_nvme_status(status: &serde_json::Value) -> anyhow::Result<String> {
+    let disks = &status["disks"];
+    let d = disks["disks"]
+        .as_array()
+        .and_then(|a| a.iter().find(|d| d["name"] == "nvme0n1"))
+        .with_context(|| format!("no nvme0n1 under the data directory in status: {disks}"))?;
+    let smart = &d["nvme_smart"];
+    if !smart.is_object() {
+        bail!(
+            "no NVMe SMART log for nvme0n1 (error: {}): {d}",
+            d["nvme_smart_error"]
+        );
+    }
+    let num = |k: &str| {
+        smart[k]
+            .as_f64()
+            .with_context(|| format!("nvme_smart.{k} is not a number: {smart}"))
+    };
+    let temp = num("temperature_c")?;
+    if (temp - QEMU_NVME_TEMPERATURE_C).abs() > 0.01 {
+        bail!("composite temperature {temp} °C, qemu reports {QEMU_NVME_TEMPERATURE_C}: {smart}");
+    }
+    if smart["critical_warning"] != 0 || num("media_errors")? != 0.0 {
+        bail!("qemu's fresh drive shows a warning or media errors: {smart}");
+    }
+    let read = num("bytes_read")?;
+    if read <= 0.0 {
+        bail!("no data read counted although the drive was just mounted: {smart}");
+    }
+    for k in [
+        "percentage_used",
+        "available_spare_pct",
+        "power_on_hours",
+        "unsafe_shutdowns",
+        "bytes_written",
+    ] {
+        num(k)?;
+    }
+    if !d["nvme_smart_error"].is_null() {
+        bail!("a log and an error at once: {d}");
+    }
+    Ok(format!(
+        "temperature {temp} °C, {read} bytes read, {} written, wear {}% used, media errors 0",
+        smart["bytes_written"], smart["percentage_used"]
+    ))
 }
 
 /// The uptime in the text up to the end of a `kuroko-run: capturing (uptime N s)` line.
@@ -430,7 +600,31 @@ fn debugfs_cat(disk: &Path, path: &str) -> anyhow::Result<String> {
 
 #[cfg(test)]
 mod tests {
-    use super::uptime_of;
+    use super::{check_nvme_status, uptime_of};
+
+    #[test]
+    fn nvme_status_checks() {
+        let good = serde_json::json!({"disks": {"disks": [
+            {"name": "nvme0n1", "nvme_smart_error": null, "nvme_smart": {
+                "temperature_c": 49.85, "critical_warning": 0, "media_errors": 0,
+                "bytes_read": 21504000, "bytes_written": 512000, "percentage_used": 0,
+                "available_spare_pct": 0, "power_on_hours": 0, "unsafe_shutdowns": 0}}]}});
+        let s = check_nvme_status(&good).unwrap();
+        assert!(s.contains("temperature 49.85"), "{s}");
+        let mut no_log = good.clone();
+        no_log["disks"]["disks"][0]["nvme_smart"] = serde_json::Value::Null;
+        no_log["disks"]["disks"][0]["nvme_smart_error"] = "/dev/nvme0: Permission denied".into();
+        let e = check_nvme_status(&no_log).unwrap_err().to_string();
+        assert!(e.contains("Permission denied"), "{e}");
+        let mut hot = good.clone();
+        hot["disks"]["disks"][0]["nvme_smart"]["temperature_c"] = 0.0.into();
+        assert!(check_nvme_status(&hot).is_err());
+        let mut unread = good.clone();
+        unread["disks"]["disks"][0]["nvme_smart"]["bytes_read"] = 0.into();
+        assert!(check_nvme_status(&unread).is_err());
+        let virtio = serde_json::json!({"disks": {"disks": [{"name": "vdc"}]}});
+        assert!(check_nvme_status(&virtio).is_err());
+    }
 
     #[test]
     fn uptime_from_the_capturing_line() {
