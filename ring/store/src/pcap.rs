@@ -1,7 +1,9 @@
 //! pcap and pcapng: reading capture files for `import`, writing pcap for `export`.
 //!
-//! The reader works on a byte slice (a memory-mapped file, or memory in the benchmark) and
-//! hands out packets without copying. It takes classic pcap (µs and ns, either byte order)
+//! The reader works on a byte slice and hands out packets without copying. A file is read
+//! in windows with `read(2)`, not memory-mapped: a capture file is the user's, on any
+//! medium, and a file that shrinks under us or a USB stick that fails mid-import must end
+//! the import with an I/O error, where a mapping would kill the process with SIGBUS. It takes classic pcap (µs and ns, either byte order)
 //! and pcapng (any section byte order, `if_tsresol`, `if_tsoffset`, EPB, SPB and the
 //! obsolete PB), with Ethernet link type; any other link type is refused before a single
 //! packet is stored. A file cut short (a capture that was still running, a partial copy)
@@ -11,13 +13,16 @@ use crate::error::AppendError;
 use crate::reader::{Damage, PacketView, StoreReader};
 use crate::writer::{RecordMeta, SegmentWriter};
 use kuroko_ring_format::{IfaceEntry, LINKTYPE_ETHERNET, MAX_CAPLEN, record_flags};
-use std::io::Write;
+use std::io::{Read, Write};
 use std::ops::ControlFlow;
 
 /// Largest pcapng block we accept (a packet of `MAX_CAPLEN` plus generous options).
 const MAX_PCAPNG_BLOCK: usize = MAX_CAPLEN as usize + 64 * 1024;
 /// Most interfaces one pcapng file may describe.
 const MAX_PCAPNG_IFACES: usize = 1024;
+/// Bytes of a capture file read at a time by [`import_file`] (twice the largest block, so a
+/// window always holds whole records; the tail of one window starts the next).
+const FILE_WINDOW: usize = 32 << 20;
 
 /// Why a capture file cannot be imported.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -90,6 +95,13 @@ pub struct PcapReader<'a> {
     bytes: &'a [u8],
     kind: Kind,
     pos: usize,
+    /// File offset of `bytes[0]` (a file read in windows).
+    base: u64,
+    /// More of the file follows `bytes`: an incomplete record at the end is not a cut but
+    /// the end of this window (`starved`).
+    more: bool,
+    /// Stopped at the end of this window with more of the file to come.
+    starved: bool,
     ifaces: Vec<FileIface>,
     ng_ifaces: Vec<NgIface>,
     ng_big_endian: bool,
@@ -136,6 +148,9 @@ impl<'a> PcapReader<'a> {
             bytes,
             kind,
             pos: 0,
+            base: 0,
+            more: false,
+            starved: false,
             ifaces: Vec::new(),
             ng_ifaces: Vec::new(),
             ng_big_endian: false,
@@ -166,6 +181,38 @@ impl<'a> PcapReader<'a> {
         Ok(r)
     }
 
+    /// [`PcapReader::new`] over the first window of a file read in pieces (`more`: the file
+    /// goes on after `bytes`). The interfaces of a pcapng file are learned from this window
+    /// and then as the reading meets them, so a foreign link type described after the
+    /// first window stops the import there (what came before it is stored).
+    fn new_window(bytes: &'a [u8], more: bool) -> Result<PcapReader<'a>, PcapError> {
+        let mut r = PcapReader::new(bytes)?;
+        r.more = more;
+        Ok(r)
+    }
+
+    /// Moves the reader on to the next window of its file: `bytes` start at the first byte
+    /// not consumed ([`PcapReader::position`]); `more` says whether the file goes on after.
+    fn next_window<'b>(self, bytes: &'b [u8], more: bool) -> PcapReader<'b> {
+        PcapReader {
+            bytes,
+            kind: self.kind,
+            pos: 0,
+            base: self.base + self.pos as u64,
+            more,
+            starved: false,
+            ifaces: self.ifaces,
+            ng_ifaces: self.ng_ifaces,
+            ng_big_endian: self.ng_big_endian,
+            ng_section_start: self.ng_section_start,
+            ng_seen_ifaces: self.ng_seen_ifaces,
+            truncated: self.truncated,
+            error: self.error,
+            last_ts: self.last_ts,
+            untimed_packets: self.untimed_packets,
+        }
+    }
+
     /// Interfaces the file describes (id = index).
     pub fn interfaces(&self) -> &[FileIface] {
         &self.ifaces
@@ -181,31 +228,49 @@ impl<'a> PcapReader<'a> {
         self.error.as_ref()
     }
 
-    /// Bytes consumed so far (for progress).
+    /// Bytes of the file consumed so far (for progress).
     pub fn position(&self) -> usize {
-        self.pos
+        (self.base + self.pos as u64) as usize
     }
 
     fn fail(&mut self, what: &'static str, detail: String) -> Option<FilePacket<'a>> {
-        self.error = Some(PcapError::Malformed {
+        self.stop(PcapError::Malformed {
             what,
-            offset: self.pos as u64,
+            offset: self.base + self.pos as u64,
             detail,
-        });
+        })
+    }
+
+    /// Ends reading with `error` (what came before it was returned).
+    fn stop(&mut self, error: PcapError) -> Option<FilePacket<'a>> {
+        self.error = Some(error);
+        self.pos = self.bytes.len();
+        self.more = false;
+        None
+    }
+
+    /// The rest of the window is an incomplete record: the end of the window if more of the
+    /// file follows, else the file was cut short there.
+    fn cut(&mut self) -> Option<FilePacket<'a>> {
+        if self.more {
+            self.starved = true;
+            return None;
+        }
+        self.truncated = Some((self.bytes.len() - self.pos) as u64);
         self.pos = self.bytes.len();
         None
     }
 
-    fn cut(&mut self) -> Option<FilePacket<'a>> {
-        self.truncated = Some((self.bytes.len() - self.pos) as u64);
-        self.pos = self.bytes.len();
+    /// The end of the window: the end of the file, or of this window if more follows.
+    fn end(&mut self) -> Option<FilePacket<'a>> {
+        self.starved = self.more;
         None
     }
 
     fn next_pcap(&mut self, big_endian: bool, nanos: bool) -> Option<FilePacket<'a>> {
         let rest = &self.bytes[self.pos..];
         if rest.is_empty() {
-            return None;
+            return self.end();
         }
         if rest.len() < 16 {
             return self.cut();
@@ -272,30 +337,43 @@ impl<'a> PcapReader<'a> {
                 if body.len() < 8 {
                     break;
                 }
-                let linktype = rd16(body, big) as u32;
-                check_linktype(linktype)?;
-                let snaplen = rd32(&body[4..], big);
-                let (tsresol, offset_s, name) = ng_iface_options(&body[8..], big);
-                if self.ifaces.len() >= MAX_PCAPNG_IFACES {
-                    return Err(PcapError::Malformed {
-                        what: "pcapng interface",
-                        offset: pos as u64,
-                        detail: format!("more than {MAX_PCAPNG_IFACES} interfaces"),
-                    });
-                }
-                self.ifaces.push(FileIface {
-                    linktype,
-                    snaplen,
-                    name,
-                });
-                self.ng_ifaces.push(NgIface {
-                    tsresol,
-                    offset_s,
-                    snaplen,
-                });
+                self.learn_iface(body, big, pos as u64)?;
             }
             pos += len;
         }
+        Ok(())
+    }
+
+    /// Adds the interface an interface description block's `body` describes.
+    fn learn_iface(&mut self, body: &[u8], big: bool, offset: u64) -> Result<(), PcapError> {
+        if body.len() < 8 {
+            return Err(PcapError::Malformed {
+                what: "pcapng interface",
+                offset,
+                detail: "block too short".into(),
+            });
+        }
+        let linktype = rd16(body, big) as u32;
+        check_linktype(linktype)?;
+        let snaplen = rd32(&body[4..], big);
+        let (tsresol, offset_s, name) = ng_iface_options(&body[8..], big);
+        if self.ifaces.len() >= MAX_PCAPNG_IFACES {
+            return Err(PcapError::Malformed {
+                what: "pcapng interface",
+                offset,
+                detail: format!("more than {MAX_PCAPNG_IFACES} interfaces"),
+            });
+        }
+        self.ifaces.push(FileIface {
+            linktype,
+            snaplen,
+            name,
+        });
+        self.ng_ifaces.push(NgIface {
+            tsresol,
+            offset_s,
+            snaplen,
+        });
         Ok(())
     }
 
@@ -303,7 +381,7 @@ impl<'a> PcapReader<'a> {
         loop {
             let rest = &self.bytes[self.pos..];
             if rest.is_empty() {
-                return None;
+                return self.end();
             }
             if rest.len() < 12 {
                 return self.cut();
@@ -328,6 +406,13 @@ impl<'a> PcapReader<'a> {
                 continue;
             }
             if ty == 1 {
+                // Described after the window the prepass saw (a file read in pieces).
+                if self.ng_seen_ifaces >= self.ifaces.len()
+                    && let Err(e) = self.learn_iface(body, big, self.base + block_pos as u64)
+                {
+                    self.pos = block_pos;
+                    return self.stop(e);
+                }
                 self.ng_seen_ifaces += 1;
                 continue;
             }
@@ -535,68 +620,116 @@ pub fn import(
     mut progress: impl FnMut(usize),
 ) -> Result<ImportReport, ImportError> {
     let mut reader = PcapReader::new(bytes)?;
-    let entries: Vec<IfaceEntry> = reader
-        .interfaces()
-        .iter()
-        .enumerate()
-        .map(|(i, f)| {
-            let name = if f.name.is_empty() {
-                format!("{file_name}#{i}")
-            } else {
-                f.name.clone()
-            };
-            IfaceEntry::new(
-                iface_base.saturating_add(i as u16),
-                f.linktype as u16,
-                f.snaplen,
-                &name,
-            )
-        })
-        .collect();
-    if !entries.is_empty() {
-        writer.set_interfaces(&entries);
-    }
-    let mut rep = ImportReport::default();
-    let mut n = 0u64;
-    while let Some(p) = reader.next() {
-        let meta = RecordMeta {
-            ts_ns: p.ts_ns,
-            wire_len: p.wire_len,
-            iface: iface_base.saturating_add(p.iface),
-            flags: record_flags::IMPORTED,
-        };
-        let stored = loop {
-            match writer.append(&meta, &[p.data]) {
-                Ok(()) => break true,
-                // Only a non-blocking writer says this: let its writes finish, retry.
-                Err(AppendError::Backpressure) => {
-                    writer.poll();
-                    std::thread::yield_now();
-                }
-                Err(AppendError::TooLarge { .. }) => {
-                    rep.too_large += 1;
-                    break false;
-                }
-                Err(AppendError::Store(e)) => return Err(ImportError::Store(e)),
-            }
-        };
-        if !stored {
-            continue;
-        }
-        rep.packets += 1;
-        rep.bytes += p.data.len() as u64;
-        rep.first_ts = Some(rep.first_ts.map_or(p.ts_ns, |t| t.min(p.ts_ns)));
-        rep.last_ts = Some(rep.last_ts.map_or(p.ts_ns, |t| t.max(p.ts_ns)));
-        n += 1;
-        if n.is_multiple_of(65536) {
-            progress(reader.position());
-        }
-    }
+    let mut run = ImportRun::new(iface_base, file_name);
+    run.append_all(writer, &mut reader, &mut progress)?;
     progress(reader.position());
-    rep.truncated = reader.truncated();
-    rep.malformed = reader.error().map(|e| e.to_string());
-    rep.untimed_packets = reader.untimed_packets;
-    Ok(rep)
+    Ok(run.finish(&reader))
+}
+
+/// One file's import in progress (the file may be read in windows).
+struct ImportRun<'n> {
+    rep: ImportReport,
+    iface_base: u16,
+    file_name: &'n str,
+    /// Interfaces of the file already named to the writer.
+    ifaces_named: usize,
+    since_progress: u64,
+}
+
+impl<'n> ImportRun<'n> {
+    fn new(iface_base: u16, file_name: &'n str) -> ImportRun<'n> {
+        ImportRun {
+            rep: ImportReport::default(),
+            iface_base,
+            file_name,
+            ifaces_named: 0,
+            since_progress: 0,
+        }
+    }
+
+    /// Names the file's interfaces to the writer when the reader has learned new ones.
+    fn name_interfaces(&mut self, writer: &mut SegmentWriter, reader: &PcapReader<'_>) {
+        let ifaces = reader.interfaces();
+        if ifaces.len() == self.ifaces_named {
+            return;
+        }
+        let entries: Vec<IfaceEntry> = ifaces
+            .iter()
+            .enumerate()
+            .map(|(i, f)| {
+                let name = if f.name.is_empty() {
+                    format!("{}#{i}", self.file_name)
+                } else {
+                    f.name.clone()
+                };
+                IfaceEntry::new(
+                    self.iface_base.saturating_add(i as u16),
+                    f.linktype as u16,
+                    f.snaplen,
+                    &name,
+                )
+            })
+            .collect();
+        writer.set_interfaces(&entries);
+        self.ifaces_named = ifaces.len();
+    }
+
+    /// Appends the packets `reader` yields until it stops (end of file or of its window).
+    fn append_all(
+        &mut self,
+        writer: &mut SegmentWriter,
+        reader: &mut PcapReader<'_>,
+        progress: &mut impl FnMut(usize),
+    ) -> Result<(), ImportError> {
+        self.name_interfaces(writer, reader);
+        while let Some(p) = reader.next() {
+            if reader.interfaces().len() != self.ifaces_named {
+                self.name_interfaces(writer, reader);
+            }
+            let meta = RecordMeta {
+                ts_ns: p.ts_ns,
+                wire_len: p.wire_len,
+                iface: self.iface_base.saturating_add(p.iface),
+                flags: record_flags::IMPORTED,
+            };
+            let stored = loop {
+                match writer.append(&meta, &[p.data]) {
+                    Ok(()) => break true,
+                    // Only a non-blocking writer says this: let its writes finish, retry.
+                    Err(AppendError::Backpressure) => {
+                        writer.poll();
+                        std::thread::yield_now();
+                    }
+                    Err(AppendError::TooLarge { .. }) => {
+                        self.rep.too_large += 1;
+                        break false;
+                    }
+                    Err(AppendError::Store(e)) => return Err(ImportError::Store(e)),
+                }
+            };
+            if !stored {
+                continue;
+            }
+            let rep = &mut self.rep;
+            rep.packets += 1;
+            rep.bytes += p.data.len() as u64;
+            rep.first_ts = Some(rep.first_ts.map_or(p.ts_ns, |t| t.min(p.ts_ns)));
+            rep.last_ts = Some(rep.last_ts.map_or(p.ts_ns, |t| t.max(p.ts_ns)));
+            self.since_progress += 1;
+            if self.since_progress == 65536 {
+                self.since_progress = 0;
+                progress(PcapReader::position(reader));
+            }
+        }
+        Ok(())
+    }
+
+    fn finish(mut self, reader: &PcapReader<'_>) -> ImportReport {
+        self.rep.truncated = reader.truncated();
+        self.rep.malformed = reader.error().map(|e| e.to_string());
+        self.rep.untimed_packets = reader.untimed_packets;
+        self.rep
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -701,19 +834,59 @@ pub fn import_file(
     iface_base: u16,
     progress: impl FnMut(usize, usize),
 ) -> Result<ImportReport, ImportError> {
+    import_file_windowed(writer, path, iface_base, progress, FILE_WINDOW)
+}
+
+/// [`import_file`] reading `window` bytes at a time (more when one record is larger).
+fn import_file_windowed(
+    writer: &mut SegmentWriter,
+    path: &std::path::Path,
+    iface_base: u16,
+    mut progress: impl FnMut(usize, usize),
+    window: usize,
+) -> Result<ImportReport, ImportError> {
     let io = |e| ImportError::Store(crate::error::StoreError::io(path, e));
-    let file = std::fs::File::open(path).map_err(io)?;
-    let len = file.metadata().map_err(io)?.len();
-    let map = crate::sys::Map::new(&file, len).map_err(io)?;
+    let mut file = std::fs::File::open(path).map_err(io)?;
+    let total = file.metadata().map_err(io)?.len() as usize;
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let total = map.bytes().len();
-    let mut progress = progress;
-    import(writer, map.bytes(), iface_base, &name, |done| {
-        progress(done, total)
-    })
+    // The first window holds at least a classic pcap file header.
+    let mut want = window.max(64);
+    let mut buf = Vec::with_capacity(want);
+    let mut more = fill(&mut file, &mut buf, want).map_err(io)?;
+    let mut reader = PcapReader::new_window(&buf, more)?;
+    let mut run = ImportRun::new(iface_base, &name);
+    let mut progress = |done| progress(done, total);
+    loop {
+        run.append_all(writer, &mut reader, &mut progress)?;
+        if !reader.starved {
+            break;
+        }
+        // Keep the incomplete record that ends this window and read on after it.
+        let used = reader.pos;
+        if used == 0 {
+            // One record is larger than the window.
+            want = want.saturating_mul(2);
+        }
+        let detached = reader.next_window(&[], true);
+        buf.drain(..used);
+        more = fill(&mut file, &mut buf, want).map_err(io)?;
+        reader = detached.next_window(&buf, more);
+    }
+    progress(reader.position());
+    Ok(run.finish(&reader))
+}
+
+/// Reads `file` on until `buf` holds `want` bytes; returns whether the file goes on.
+fn fill(file: &mut std::fs::File, buf: &mut Vec<u8>, want: usize) -> std::io::Result<bool> {
+    let need = want.saturating_sub(buf.len());
+    if need == 0 {
+        return Ok(true);
+    }
+    let got = file.take(need as u64).read_to_end(buf)?;
+    Ok(got == need)
 }
 
 #[cfg(test)]
@@ -820,6 +993,195 @@ mod tests {
                 name: "Linux cooked (SLL)"
             })
         );
+    }
+
+    /// Packets of a store: (time, interface, wire length, bytes).
+    type Stored = Vec<(u64, u16, u32, Vec<u8>)>;
+
+    /// Every packet of a store.
+    fn stored(dir: &std::path::Path) -> Stored {
+        let mut out = Vec::new();
+        StoreReader::open(dir)
+            .unwrap()
+            .scan(crate::reader::Position::ORIGIN, |p| {
+                out.push((p.ts_ns, p.iface, p.wire_len, p.data.to_vec()));
+                ControlFlow::Continue(())
+            })
+            .unwrap();
+        out
+    }
+
+    fn store_opts() -> crate::StoreOptions {
+        crate::StoreOptions {
+            budget: 2 * (8 << 20) + crate::META_RESERVE,
+            segment_size: 8 << 20,
+            ..Default::default()
+        }
+    }
+
+    /// Imports `file` in windows of `window` bytes into a fresh store; (report, packets,
+    /// interface names the writer recorded).
+    fn import_in_windows(file: &std::path::Path, window: usize) -> (ImportReport, Stored) {
+        let dir = tempfile::tempdir().unwrap();
+        let mut w = SegmentWriter::open(dir.path(), &store_opts()).unwrap();
+        let mut last = 0;
+        let rep = import_file_windowed(&mut w, file, 0, |done, _| last = done, window).unwrap();
+        w.close().unwrap();
+        if rep.malformed.is_none() {
+            assert_eq!(
+                last as u64,
+                std::fs::metadata(file).unwrap().len(),
+                "progress ends at the file's size"
+            );
+        }
+        (rep, stored(dir.path()))
+    }
+
+    #[test]
+    fn a_file_read_in_windows_imports_exactly_as_from_memory() {
+        // pcapng: two sections, three interfaces, EPB/SPB/PB, packets of 1–9000 B; then
+        // the same bytes cut in the middle of a block. Classic pcap (ns), mixed sizes, cut.
+        let mut ng = Vec::new();
+        shb(&mut ng);
+        idb(&mut ng, 1, 0, &[(2, b"eth1")]);
+        idb(&mut ng, 1, 0, &[(9, &[9])]);
+        for i in 0..300u32 {
+            let len = [1usize, 60, 1500, 9000, 333][i as usize % 5];
+            epb(
+                &mut ng,
+                i % 2,
+                1_000_000 + i as u64,
+                &vec![i as u8; len],
+                len as u32 + 4,
+            );
+            if i % 50 == 7 {
+                ng_block(&mut ng, 3, &{
+                    let mut b = 90u32.to_le_bytes().to_vec();
+                    b.extend_from_slice(&[0xee; 90]);
+                    b
+                });
+            }
+        }
+        shb(&mut ng);
+        idb(&mut ng, 1, 0, &[]);
+        epb(&mut ng, 0, 77, &[5; 64], 64);
+        let mut pcap = Vec::new();
+        pcap.extend_from_slice(&0xa1b2_3c4du32.to_le_bytes());
+        pcap.extend_from_slice(&[2, 0, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+        pcap.extend_from_slice(&65535u32.to_le_bytes());
+        pcap.extend_from_slice(&1u32.to_le_bytes());
+        for i in 0..500u32 {
+            let len = (i as usize * 37) % 1600 + 14;
+            pcap.extend_from_slice(&(1_700_000_000 + i).to_le_bytes());
+            pcap.extend_from_slice(&(i * 1000).to_le_bytes());
+            pcap.extend_from_slice(&(len as u32).to_le_bytes());
+            pcap.extend_from_slice(&(len as u32).to_le_bytes());
+            pcap.extend((0..len).map(|j| (i as usize + j) as u8));
+        }
+        let cut_ng = ng[..ng.len() - 40].to_vec();
+        let cut_pcap = pcap[..pcap.len() - 700].to_vec();
+        let tmp = tempfile::tempdir().unwrap();
+        for (name, bytes) in [
+            ("ng", &ng),
+            ("cut_ng", &cut_ng),
+            ("pcap", &pcap),
+            ("cut_pcap", &cut_pcap),
+        ] {
+            let path = tmp.path().join(name);
+            std::fs::write(&path, bytes).unwrap();
+            let dir = tempfile::tempdir().unwrap();
+            let mut w = SegmentWriter::open(dir.path(), &store_opts()).unwrap();
+            let want_rep = import(&mut w, bytes, 0, name, |_| {}).unwrap();
+            w.close().unwrap();
+            let want = stored(dir.path());
+            assert!(want.len() >= 300, "{name}: {} packets", want.len());
+            // Windows smaller than one record (they grow), around a record, and whole.
+            for window in [16, 100, 1000, 4096, 65536, FILE_WINDOW] {
+                let (rep, got) = import_in_windows(&path, window);
+                assert_eq!(rep, want_rep, "{name}, window {window}");
+                assert_eq!(got, want, "{name}, window {window}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_file_cut_short_while_it_is_imported_ends_as_truncated() {
+        // 200,000 packets of 60 B (76 B each in the file); the file is cut to 8 MB at the
+        // first progress call (65,536 packets in). A mapped file would die of SIGBUS here.
+        let mut f = Vec::new();
+        f.extend_from_slice(&0xa1b2_c3d4u32.to_le_bytes());
+        f.extend_from_slice(&[2, 0, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+        f.extend_from_slice(&65535u32.to_le_bytes());
+        f.extend_from_slice(&1u32.to_le_bytes());
+        for i in 0..200_000u32 {
+            f.extend_from_slice(&i.to_le_bytes());
+            f.extend_from_slice(&0u32.to_le_bytes());
+            f.extend_from_slice(&60u32.to_le_bytes());
+            f.extend_from_slice(&60u32.to_le_bytes());
+            f.extend_from_slice(&[i as u8; 60]);
+        }
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("growing.pcap");
+        std::fs::write(&path, &f).unwrap();
+        let cut_at = 8_000_000u64;
+        let handle = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let mut w = SegmentWriter::open(dir.path(), &store_opts()).unwrap();
+        let mut cut = false;
+        let rep = import_file_windowed(
+            &mut w,
+            &path,
+            0,
+            |_, _| {
+                if !cut {
+                    handle.set_len(cut_at).unwrap();
+                    cut = true;
+                }
+            },
+            1 << 20,
+        )
+        .unwrap();
+        w.close().unwrap();
+        assert!(cut);
+        let whole = (cut_at - 24) / 76;
+        assert_eq!(rep.packets, whole);
+        assert_eq!(rep.truncated, Some((cut_at - 24) % 76));
+        let got = stored(dir.path());
+        assert_eq!(got.len() as u64, whole);
+        assert_eq!(got.last().unwrap().0, (whole - 1) * 1_000_000_000);
+    }
+
+    #[test]
+    fn a_foreign_link_type_after_the_first_window_stops_the_import_there() {
+        let mut f = Vec::new();
+        shb(&mut f);
+        idb(&mut f, 1, 0, &[]);
+        for i in 0..40 {
+            epb(&mut f, 0, i, &[i as u8; 200], 200);
+        }
+        idb(&mut f, 113, 0, &[]);
+        epb(&mut f, 1, 99, &[9; 60], 60);
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("sll-later.pcapng");
+        std::fs::write(&path, &f).unwrap();
+        // Read whole, it is refused before anything is stored.
+        let dir = tempfile::tempdir().unwrap();
+        let mut w = SegmentWriter::open(dir.path(), &store_opts()).unwrap();
+        assert!(matches!(
+            import_file(&mut w, &path, 0, |_, _| {}),
+            Err(ImportError::Pcap(PcapError::UnsupportedLinkType {
+                linktype: 113,
+                ..
+            }))
+        ));
+        w.close().unwrap();
+        // Read in windows that end before that interface, the packets before it are stored
+        // and the report says why the import stopped.
+        let (rep, got) = import_in_windows(&path, 1024);
+        assert_eq!(got.len(), 40);
+        assert_eq!(rep.packets, 40);
+        let why = rep.malformed.expect("a reason");
+        assert!(why.contains("link type 113"), "{why}");
     }
 
     #[test]
