@@ -827,7 +827,8 @@ pub fn export_pcap<W: Write>(
     Ok(rep)
 }
 
-/// Imports a capture file from disk (memory-mapped; the file must not shrink meanwhile).
+/// Imports a capture file from disk, read in windows (a file that shrinks meanwhile ends as
+/// truncated; a read error is an error, see the module docs).
 pub fn import_file(
     writer: &mut SegmentWriter,
     path: &std::path::Path,

@@ -1,8 +1,12 @@
-//! The reader: memory-mapped segments, packets without copying.
+//! The reader: segments read into memory, packets handed out without copying them again.
 //!
 //! A reader takes no lock and may run while the writer writes. It lists the ring from the
 //! slot headers (sealed segments) and a walk over block headers (the open segment, up to
-//! its last complete block), then maps segments read-only. Every block's `seq`, header crc
+//! its last complete block), then reads segments (O_DIRECT into one reused buffer for
+//! scans; only the chunks a time range needs for `scan_time`). Nothing is memory-mapped:
+//! a sector the disk cannot read would kill a process that touches it through a mapping
+//! (SIGBUS), and the analyzer with it at every restart; read, it is zeroed and reported as
+//! damage like any corrupt block. Every block's `seq`, header crc
 //! and payload crc are checked before a packet from it is returned: a torn, unsealed or
 //! corrupt block is never returned; it is reported as [`Damage`] (segment and offset) and
 //! skipped, and the rest stays readable. A segment the writer overwrote while it was being
@@ -10,8 +14,9 @@
 
 use crate::error::StoreError;
 use crate::layout::{self, Paths, RingGeometry};
+use crate::open_read::OpenRead;
 use crate::segment::{self, BlockEvent, BlockScan, SlotState};
-use crate::sys::{AlignedBuf, Map};
+use crate::sys::{AlignedBuf, read_what_can_be_read};
 use kuroko_ring_format::{self as fmt, ChunkIndexEntry, Geometry, IfaceEntry, Records};
 use serde::{Deserialize, Serialize};
 use std::fmt::Write as _;
@@ -89,7 +94,7 @@ impl std::str::FromStr for Position {
     }
 }
 
-/// One stored packet, borrowed from the segment's memory map.
+/// One stored packet, borrowed from the segment's bytes in memory.
 #[derive(Clone, Copy, Debug)]
 pub struct PacketView<'a> {
     pub ts_ns: u64,
@@ -200,6 +205,8 @@ pub struct StoreReader {
     segments: Vec<SegmentInfo>,
     /// The buffer [`StoreReader::scan`] reads sealed segments into, kept between segments.
     scan_buf: std::sync::Mutex<Option<AlignedBuf>>,
+    /// The open segment as read by the last `refresh` (see `open_read`).
+    open_read: std::sync::Mutex<Option<OpenRead>>,
 }
 
 impl StoreReader {
@@ -211,6 +218,7 @@ impl StoreReader {
             ring,
             segments: Vec::new(),
             scan_buf: std::sync::Mutex::new(None),
+            open_read: std::sync::Mutex::new(None),
         };
         r.refresh()?;
         Ok(r)
@@ -241,6 +249,7 @@ impl StoreReader {
         let n = self.ring.slot_count;
         let paths = self.paths.clone();
         let ring = self.ring;
+        let open_read = &self.open_read;
         let read_slot = |p: &segment::SlotProbe| -> Result<Option<SegmentInfo>, StoreError> {
             let slot = p.slot;
             let path = paths.slot(slot);
@@ -268,10 +277,13 @@ impl StoreReader {
                     })
                 }
                 SlotState::Open => {
-                    let file = File::open(&path).map_err(|e| StoreError::io(&path, e))?;
-                    let map =
-                        Map::new(&file, g.segment_size).map_err(|e| StoreError::io(&path, e))?;
-                    let t = segment::totals(map.bytes(), &g, p.seq);
+                    let cached = open_read.lock().ok().and_then(|mut c| c.take());
+                    let read = OpenRead::refresh(cached, &path, &g, slot, p.seq)
+                        .map_err(|e| StoreError::io(&path, e))?;
+                    let t = segment::totals(read.bytes(), &g, p.seq);
+                    if let Ok(mut c) = open_read.lock() {
+                        *c = Some(read);
+                    }
                     Some(SegmentInfo {
                         slot,
                         seq: p.seq,
@@ -387,17 +399,55 @@ impl StoreReader {
             .sum()
     }
 
-    /// Memory-maps one segment.
+    /// One segment's used bytes (as of the last `refresh`), read into memory.
+    ///
+    /// Read, not memory-mapped: a sector the disk cannot read would kill the process with
+    /// SIGBUS when a mapping touches it (and the analyzer again at every restart). Here it
+    /// is zeroed instead, fails its block checksums, and shows up as damage at its offset
+    /// while the rest of the segment reads normally.
     pub fn map(&self, info: &SegmentInfo) -> Result<SegmentMap, StoreError> {
+        self.read_segment(info, None)
+    }
+
+    /// [`StoreReader::map`] of only chunks `chunks` (the rest of the buffer stays zeroed and
+    /// must not be walked).
+    fn read_segment(
+        &self,
+        info: &SegmentInfo,
+        chunks: Option<&[u32]>,
+    ) -> Result<SegmentMap, StoreError> {
+        use std::os::unix::fs::FileExt;
+        let g = self.ring.geometry;
         let path = self.paths.slot(info.slot);
         let file = File::open(&path).map_err(|e| StoreError::io(&path, e))?;
-        let map = Map::new(&file, self.ring.geometry.segment_size)
-            .map_err(|e| StoreError::io(&path, e))?;
+        let len = info.used_bytes.min(g.segment_size);
+        let ranges: Vec<(u64, u64)> = match chunks {
+            None => vec![(0, len)],
+            Some(cs) => cs
+                .iter()
+                .map(|&c| {
+                    let (start, end) = g.chunk_range(c);
+                    (start, end.min(len))
+                })
+                .filter(|(start, end)| start < end)
+                .collect(),
+        };
+        let mut buf = AlignedBuf::new(g.segment_size as usize);
+        for (start, end) in ranges {
+            read_what_can_be_read(
+                &mut buf.as_mut_slice()[start as usize..end as usize],
+                start,
+                |b, off| file.read_exact_at(b, off),
+            );
+        }
         Ok(SegmentMap {
             info: info.clone(),
-            geometry: self.ring.geometry,
+            geometry: g,
             path,
-            map: Backing::Map(map),
+            map: Backing {
+                buf,
+                len: len as usize,
+            },
         })
     }
 
@@ -408,7 +458,8 @@ impl StoreReader {
     /// checksum itself. Reading straight into one buffer skips the page cache (the
     /// writer's O_DIRECT writes never fill it anyway). The open segment is read up to its
     /// end as of the last `refresh` (blocks still in flight fail their checksum and end
-    /// the walk there, as in a map). Filesystems that refuse O_DIRECT (tmpfs) are mapped.
+    /// the walk there). File systems that refuse O_DIRECT (tmpfs) are read through the page
+    /// cache ([`StoreReader::map`]).
     ///
     /// Only bytes from `start` (the block the scan resumes at) are read: a reader that
     /// follows the open segment reads what is new, not the whole segment again. The walk
@@ -438,26 +489,34 @@ impl StoreReader {
             _ => AlignedBuf::new(size as usize),
         };
         let from = (start / 4096 * 4096).min(len);
-        if file
-            .read_exact_at(&mut buf.as_mut_slice()[from as usize..len as usize], from)
-            .is_err()
-        {
-            self.recycle_buf(buf);
-            return self.map(info);
+        let dst = &mut buf.as_mut_slice()[from as usize..len as usize];
+        match file.read_exact_at(dst, from) {
+            Ok(()) => {}
+            // O_DIRECT refused for this read (alignment the file system wants).
+            Err(e) if e.raw_os_error() == Some(libc::EINVAL) => {
+                self.recycle_buf(buf);
+                return self.map(info);
+            }
+            // A media error (EIO) or a short read: read what can be read; what cannot stays
+            // zeroed, fails its block checksums and is reported as damage (see `map`).
+            Err(_) => {
+                read_what_can_be_read(dst, from, |b, off| file.read_exact_at(b, off));
+            }
         }
         Ok(SegmentMap {
             info: info.clone(),
             geometry: self.ring.geometry,
             path,
-            map: Backing::Read(buf, len as usize),
+            map: Backing {
+                buf,
+                len: len as usize,
+            },
         })
     }
 
     /// Gives a scan's buffer back for the next segment.
     fn recycle(&self, map: SegmentMap) {
-        if let Backing::Read(buf, _) = map.map {
-            self.recycle_buf(buf);
-        }
+        self.recycle_buf(map.map.buf);
     }
 
     fn recycle_buf(&self, buf: AlignedBuf) {
@@ -536,7 +595,17 @@ impl StoreReader {
     ) -> Result<ScanReport, StoreError> {
         let mut report = ScanReport::default();
         for info in self.segments.iter().filter(|s| s.overlaps(from_ns, to_ns)) {
-            let map = self.map(info)?;
+            // Only the chunks `packets_in` will visit (those of a sealed segment's index
+            // that overlap the range), or all of an open segment.
+            let chunks: Option<Vec<u32>> = info.index.as_ref().map(|index| {
+                index
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, e)| chunk_overlaps(e, from_ns, to_ns))
+                    .map(|(i, _)| i as u32)
+                    .collect()
+            });
+            let map = self.read_segment(info, chunks.as_deref())?;
             let mut it = map.packets_in(from_ns, to_ns);
             let mut stop = false;
             for p in it.by_ref() {
@@ -579,7 +648,7 @@ fn read_index(path: &Path, g: &Geometry, h: &fmt::SegmentHeader) -> Option<Vec<C
     Some(index.to_vec())
 }
 
-/// A mapped segment.
+/// One segment's bytes in memory (read, not mapped: see [`StoreReader::map`]).
 pub struct SegmentMap {
     info: SegmentInfo,
     geometry: Geometry,
@@ -587,19 +656,21 @@ pub struct SegmentMap {
     map: Backing,
 }
 
-/// Where a segment's bytes are: a memory map, or the first `len` bytes of a buffer they
-/// were read into (the rest of the segment is unused).
-enum Backing {
-    Map(Map),
-    Read(AlignedBuf, usize),
+/// Whether a chunk holds packets with a time in `[from, to)`.
+fn chunk_overlaps(e: &ChunkIndexEntry, from: u64, to: u64) -> bool {
+    e.packets.get() > 0 && e.first_ts.get() < to && e.last_ts.get() >= from
+}
+
+/// A segment's bytes: the first `len` bytes of a segment-sized buffer they were read into
+/// (the rest of the segment is unused).
+struct Backing {
+    buf: AlignedBuf,
+    len: usize,
 }
 
 impl Backing {
     fn bytes(&self) -> &[u8] {
-        match self {
-            Backing::Map(m) => m.bytes(),
-            Backing::Read(b, len) => &b.as_slice()[..*len],
-        }
+        &self.buf.as_slice()[..self.len]
     }
 }
 
@@ -649,7 +720,7 @@ impl SegmentMap {
     }
 }
 
-/// Iterator over the packets of one mapped segment. Damage met on the way is collected
+/// Iterator over the packets of one segment in memory. Damage met on the way is collected
 /// (see [`Packets::into_damage`]).
 pub struct Packets<'a> {
     seg: &'a SegmentMap,
@@ -681,9 +752,7 @@ impl<'a> Packets<'a> {
                 index
                     .iter()
                     .enumerate()
-                    .filter(|(_, e)| {
-                        e.packets.get() > 0 && e.first_ts.get() < to && e.last_ts.get() >= from
-                    })
+                    .filter(|(_, e)| chunk_overlaps(e, from, to))
                     .map(|(i, _)| i as u32)
                     .collect::<Vec<_>>()
                     .into_iter(),

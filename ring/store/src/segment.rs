@@ -1,8 +1,8 @@
 //! One segment: building its header, probing a slot's state, scanning its blocks.
 //!
 //! The scanner is shared by the reader, the writer's recovery and the inspector, so that
-//! all three agree on which blocks exist. It works on untrusted bytes (a memory map of a
-//! file the writer may be overwriting): every block is checked (magic, header crc, `seq`,
+//! all three agree on which blocks exist. It works on untrusted bytes (a segment read while
+//! the writer may be overwriting it): every block is checked (magic, header crc, `seq`,
 //! bounds, increasing block number) before anything in it is used.
 
 use crate::layout::{Paths, RingGeometry};

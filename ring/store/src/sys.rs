@@ -1,7 +1,8 @@
-//! OS glue: aligned buffers, io_uring, O_DIRECT, fallocate, flock, statvfs, mmap.
+//! OS glue: aligned buffers, io_uring, O_DIRECT, fallocate, flock, statvfs, reads that
+//! survive media errors.
 //!
 //! All of the crate's `unsafe` lives here, each block with the invariant it relies on.
-//! Everything above this module sees safe types: [`AlignedBuf`], [`Uring`], [`Map`].
+//! Everything above this module sees safe types: [`AlignedBuf`], [`Uring`].
 
 #![allow(unsafe_code)]
 
@@ -69,6 +70,20 @@ impl Drop for AlignedBuf {
         // SAFETY: allocated in `new` with this same layout.
         unsafe { dealloc(self.ptr.as_ptr(), layout) }
     }
+}
+
+/// Opens a file for reading, with O_DIRECT when wanted and the file system takes it (reads
+/// then need 4 KiB aligned buffers, offsets and lengths).
+pub fn open_for_read(path: &Path, want_direct: bool) -> io::Result<File> {
+    if want_direct
+        && let Ok(f) = OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_DIRECT)
+            .open(path)
+    {
+        return Ok(f);
+    }
+    File::open(path)
 }
 
 /// Opens a segment file for writing, with O_DIRECT unless refused or not wanted.
@@ -155,30 +170,6 @@ pub fn uring_allowed() -> bool {
 /// Positional write of a whole buffer (the synchronous fallback).
 pub fn pwrite_all(file: &File, buf: &[u8], off: u64) -> io::Result<()> {
     file.write_all_at(buf, off)
-}
-
-/// A read-only memory map of a segment file.
-pub struct Map {
-    map: Option<memmap2::Mmap>,
-}
-
-impl Map {
-    pub fn new(file: &File, len: u64) -> io::Result<Map> {
-        if len == 0 {
-            return Ok(Map { map: None });
-        }
-        // SAFETY: segment files are never truncated or shrunk while the store exists (they
-        // are created at full size under a temporary name, then renamed), so the mapping
-        // cannot fault with SIGBUS. Their contents may change under us (the writer
-        // overwrites the oldest slot): readers treat mapped bytes as untrusted and check
-        // the sequence number and crc of every block before using it.
-        let map = unsafe { memmap2::MmapOptions::new().len(len as usize).map(file)? };
-        let _ = map.advise(memmap2::Advice::Sequential);
-        Ok(Map { map: Some(map) })
-    }
-    pub fn bytes(&self) -> &[u8] {
-        self.map.as_deref().unwrap_or(&[])
-    }
 }
 
 /// One io_uring instance with a set of registered (or plain) buffers.
@@ -320,5 +311,69 @@ pub fn try_lock_shared_probe(file: &File) -> bool {
         true
     } else {
         false
+    }
+}
+
+/// Bytes read at a time after a whole read failed, then 4 KiB within a piece that fails.
+const RETRY_PIECE: usize = 64 * 1024;
+
+/// Fills `dst` (file bytes from offset `at`, 4 KiB aligned) with `read_at`: in one read, or
+/// if that fails piece by piece, zeroing the 4 KiB units that cannot be read (a disk's media error, EIO). Returns the
+/// bytes zeroed. Readers use this instead of a memory map for store data: an unreadable
+/// page of a mapping kills the process with SIGBUS; a zeroed unit fails its block's
+/// checksum and is reported as damage at its offset.
+pub fn read_what_can_be_read(
+    dst: &mut [u8],
+    at: u64,
+    mut read_at: impl FnMut(&mut [u8], u64) -> std::io::Result<()>,
+) -> u64 {
+    if read_at(dst, at).is_ok() {
+        return 0;
+    }
+    let mut lost = 0;
+    for (i, piece) in dst.chunks_mut(RETRY_PIECE).enumerate() {
+        let off = at + (i * RETRY_PIECE) as u64;
+        if read_at(piece, off).is_ok() {
+            continue;
+        }
+        for (j, unit) in piece.chunks_mut(4096).enumerate() {
+            if read_at(unit, off + (j * 4096) as u64).is_err() {
+                unit.fill(0);
+                lost += unit.len() as u64;
+            }
+        }
+    }
+    lost
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unreadable_units_are_zeroed_and_the_rest_is_read() {
+        // A 300 KiB range from offset 8 KiB; the disk cannot read two 4 KiB units.
+        let disk: Vec<u8> = (0..400 * 1024).map(|i| (i % 251) as u8 + 1).collect();
+        let bad = [8 * 1024 + 72 * 1024, 8 * 1024 + 200 * 1024];
+        let mut calls = 0;
+        let mut dst = vec![0xffu8; 300 * 1024];
+        let lost = read_what_can_be_read(&mut dst, 8 * 1024, |b, off| {
+            calls += 1;
+            let (s, e) = (off as usize, off as usize + b.len());
+            if bad.iter().any(|&x| x < e && x + 4096 > s) {
+                return Err(std::io::Error::from_raw_os_error(libc::EIO));
+            }
+            b.copy_from_slice(&disk[s..e]);
+            Ok(())
+        });
+        assert_eq!(lost, 2 * 4096);
+        for (i, &v) in dst.iter().enumerate() {
+            let off = 8 * 1024 + i;
+            let unreadable = bad.iter().any(|&x| off >= x && off < x + 4096);
+            assert_eq!(v, if unreadable { 0 } else { disk[off] }, "byte at {off}");
+        }
+        // The whole range, then 5 pieces of 64 KiB (the last short), 2 of them retried in
+        // 16 units of 4 KiB.
+        assert_eq!(calls, 1 + 5 + 2 * 16);
     }
 }

@@ -1288,9 +1288,14 @@ impl SegmentWriter {
         let g = self.ring.geometry;
         let (file, _) =
             sys::open_for_write(&path, self.direct).map_err(|e| StoreError::io(&path, e))?;
-        let rfile = File::open(&path).map_err(|e| StoreError::io(&path, e))?;
-        let map = sys::Map::new(&rfile, g.segment_size).map_err(|e| StoreError::io(&path, e))?;
-        let t = segment::totals(map.bytes(), &g, p.seq);
+        // Read, not mapped: an unreadable sector would kill the writer with SIGBUS at every
+        // start (a capture that never comes back); here it becomes a damaged block.
+        let rfile = sys::open_for_read(&path, self.direct).map_err(|e| StoreError::io(&path, e))?;
+        let mut bytes = AlignedBuf::new(g.segment_size as usize);
+        sys::read_what_can_be_read(bytes.as_mut_slice(), 0, |b, off| {
+            std::os::unix::fs::FileExt::read_exact_at(&rfile, b, off)
+        });
+        let t = segment::totals(bytes.as_slice(), &g, p.seq);
         // Keep the interfaces the previous writer named.
         let (ifaces, iface_count) = match &p.header {
             Some(h) => (h.ifaces, h.iface_count.get().min(fmt::MAX_IFACES as u16)),
