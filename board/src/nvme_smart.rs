@@ -323,6 +323,10 @@ mod sys {
     const NSID_ALL: u32 = 0xFFFF_FFFF;
     /// Dwords to transfer, 0-based.
     const NUMD: u32 = (LOG_LEN as u32 / 4) - 1;
+    /// Retain Asynchronous Event (CDW10 bit 15, NVMe 1.3): reading the log every few
+    /// seconds must not acknowledge a SMART event the kernel or an operator's tool waits
+    /// for. Controllers before 1.3 treat the bit as reserved and ignore it.
+    const RAE: u32 = 1 << 15;
 
     pub(super) enum Failed {
         Os(std::io::Error),
@@ -348,7 +352,7 @@ mod sys {
             nsid: NSID_ALL,
             addr: buf.as_mut_ptr() as u64,
             data_len: LOG_LEN as u32,
-            cdw10: LID_SMART | (NUMD << 16),
+            cdw10: LID_SMART | RAE | (NUMD << 16),
             timeout_ms: ADMIN_TIMEOUT_MS,
             ..Default::default()
         };
