@@ -60,9 +60,53 @@ pub fn format_bytes(bytes: u64) -> String {
     }
 }
 
+/// `1234567` → `1,234,567`: counters a technician reads digit by digit.
+pub fn group_digits(n: u128) -> String {
+    let s = n.to_string();
+    let mut out = String::with_capacity(s.len() + s.len() / 3);
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// Bytes in decimal units (`12.3 TB`), as drive makers rate endurance (TBW).
+pub fn format_decimal_bytes(b: u128) -> String {
+    const UNITS: [&str; 8] = ["kB", "MB", "GB", "TB", "PB", "EB", "ZB", "YB"];
+    if b < 1000 {
+        return format!("{b} B");
+    }
+    let mut v = b as f64 / 1000.0;
+    let mut unit = 0;
+    while v >= 999.95 && unit + 1 < UNITS.len() {
+        v /= 1000.0;
+        unit += 1;
+    }
+    format!("{v:.1} {}", UNITS[unit])
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn counters_and_decimal_sizes() {
+        assert_eq!(group_digits(0), "0");
+        assert_eq!(group_digits(999), "999");
+        assert_eq!(group_digits(5123), "5,123");
+        assert_eq!(group_digits(1_000_000), "1,000,000");
+        assert_eq!(group_digits(u64::MAX as u128), "18,446,744,073,709,551,615");
+        assert_eq!(format_decimal_bytes(0), "0 B");
+        assert_eq!(format_decimal_bytes(999), "999 B");
+        assert_eq!(format_decimal_bytes(1000), "1.0 kB");
+        assert_eq!(format_decimal_bytes(12_300_000_000_000), "12.3 TB");
+        assert_eq!(format_decimal_bytes(999_960_000), "1.0 GB");
+        assert_eq!(format_decimal_bytes(u64::MAX as u128), "18.4 EB");
+        assert_eq!(format_decimal_bytes(u128::MAX), "340282366920938.4 YB");
+    }
 
     #[test]
     fn sizes() {

@@ -29,15 +29,7 @@ pub fn esc(text: &str) -> String {
 
 /// `1234567` → `1,234,567`.
 pub fn group_digits(n: u64) -> String {
-    let s = n.to_string();
-    let mut out = String::with_capacity(s.len() + s.len() / 3);
-    for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
+    kuroko_model::units::group_digits(n.into())
 }
 
 /// Shortens text to at most `max` chars, marking the cut with `…`.

@@ -5,7 +5,7 @@ use super::{bar, block, format_duration_s, format_time, pad};
 use crate::app::App;
 use crate::snapshot::{DataDisksHealth, DiskHealth, NVME_WEAR_WARN_PERCENT, NvmeHealth};
 use crate::text::Texts;
-use kuroko_model::units::format_bytes;
+use kuroko_model::units::{format_bytes, format_decimal_bytes, group_digits};
 use ratatui::Frame;
 use ratatui::layout::Rect;
 use ratatui::style::{Modifier, Style};
@@ -262,44 +262,24 @@ fn nvme_lines(n: &NvmeHealth, t: &Texts, width: usize, out: &mut Vec<(String, bo
             "{}{} {}",
             mark(n.media_errors > 0),
             t.media_errors,
-            thousands(n.media_errors)
+            group_digits(n.media_errors.into())
         ),
-        format!("{} {}", t.unsafe_shutdowns, thousands(n.unsafe_shutdowns)),
-        format!("{} {}", t.written, decimal_bytes(n.bytes_written)),
-        format!("{} {}", thousands(n.power_on_hours), t.hours_on),
+        format!(
+            "{} {}",
+            t.unsafe_shutdowns,
+            group_digits(n.unsafe_shutdowns.into())
+        ),
+        format!(
+            "{} {}",
+            t.written,
+            format_decimal_bytes(n.bytes_written.into())
+        ),
+        format!("{} {}", group_digits(n.power_on_hours.into()), t.hours_on),
     ];
     let bad = n.has_problem();
     for l in wrap(&items, "  ", "  ", "", "  ", width) {
         out.push((l, bad));
     }
-}
-
-/// `5,123`: counters a technician reads digit by digit.
-fn thousands(n: u64) -> String {
-    let s = n.to_string();
-    let mut out = String::with_capacity(s.len() + s.len() / 3);
-    for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
-
-/// Bytes in decimal units (`12.3 TB`), as drive makers rate endurance (TBW).
-fn decimal_bytes(b: u64) -> String {
-    const UNITS: [&str; 6] = ["kB", "MB", "GB", "TB", "PB", "EB"];
-    if b < 1000 {
-        return format!("{b} B");
-    }
-    let mut v = b as f64 / 1000.0;
-    let mut unit = 0;
-    while v >= 999.95 && unit + 1 < UNITS.len() {
-        v /= 1000.0;
-        unit += 1;
-    }
-    format!("{v:.1} {}", UNITS[unit])
 }
 
 /// `items` joined by `sep` into lines of at most `width` cells: the first starts with
@@ -342,22 +322,7 @@ fn wrap(
 
 #[cfg(test)]
 mod tests {
-    use super::{decimal_bytes, thousands, wrap};
-
-    #[test]
-    fn counters_and_decimal_sizes() {
-        assert_eq!(thousands(0), "0");
-        assert_eq!(thousands(999), "999");
-        assert_eq!(thousands(5123), "5,123");
-        assert_eq!(thousands(1_000_000), "1,000,000");
-        assert_eq!(thousands(u64::MAX), "18,446,744,073,709,551,615");
-        assert_eq!(decimal_bytes(0), "0 B");
-        assert_eq!(decimal_bytes(999), "999 B");
-        assert_eq!(decimal_bytes(1000), "1.0 kB");
-        assert_eq!(decimal_bytes(12_300_000_000_000), "12.3 TB");
-        assert_eq!(decimal_bytes(999_960_000), "1.0 GB");
-        assert_eq!(decimal_bytes(u64::MAX), "18.4 EB");
-    }
+    use super::wrap;
 
     #[test]
     fn wrap_breaks_between_items_and_counts_wide_characters() {

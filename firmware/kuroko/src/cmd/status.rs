@@ -9,7 +9,7 @@
 use super::DataArgs;
 use anyhow::Context as _;
 use kuroko_model::time::Timestamp;
-use kuroko_model::units::format_bytes;
+use kuroko_model::units::{format_bytes, format_decimal_bytes, group_digits};
 use kuroko_ring::{StoreError, StoreStatus};
 use serde_json::{Value, json};
 use std::path::PathBuf;
@@ -319,13 +319,13 @@ fn smart_summary(l: &kuroko_board::SmartLog) -> String {
         l.percentage_used,
         l.available_spare,
         l.spare_threshold,
-        thousands(l.media_errors),
-        thousands(l.unsafe_shutdowns),
-        decimal_bytes(l.bytes_written()),
-        decimal_bytes(l.bytes_read()),
-        thousands(l.power_on_hours),
-        thousands(l.power_cycles),
-        thousands(l.error_log_entries),
+        group_digits(l.media_errors),
+        group_digits(l.unsafe_shutdowns),
+        format_decimal_bytes(l.bytes_written()),
+        format_decimal_bytes(l.bytes_read()),
+        group_digits(l.power_on_hours),
+        group_digits(l.power_cycles),
+        group_digits(l.error_log_entries),
         if warnings.is_empty() {
             "none".to_string()
         } else {
@@ -353,34 +353,6 @@ fn smart_json(l: &kuroko_board::SmartLog) -> Value {
         "media_errors": sat(l.media_errors),
         "error_log_entries": sat(l.error_log_entries),
     })
-}
-
-/// `5,123`.
-fn thousands(n: u128) -> String {
-    let s = n.to_string();
-    let mut out = String::with_capacity(s.len() + s.len() / 3);
-    for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
-
-/// Decimal units (`12.3 TB`), as drive makers rate endurance.
-fn decimal_bytes(b: u128) -> String {
-    const UNITS: [&str; 8] = ["kB", "MB", "GB", "TB", "PB", "EB", "ZB", "YB"];
-    if b < 1000 {
-        return format!("{b} B");
-    }
-    let mut v = b as f64 / 1000.0;
-    let mut unit = 0;
-    while v >= 999.95 && unit + 1 < UNITS.len() {
-        v /= 1000.0;
-        unit += 1;
-    }
-    format!("{v:.1} {}", UNITS[unit])
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
@@ -675,8 +647,5 @@ mod tests {
         assert_eq!(j["temperature_c"], Value::Null, "0 K: not reported");
         // The table keeps the full value.
         assert!(smart_summary(&l).contains("18,446,744,073,709,551,616 h on"));
-        assert_eq!(decimal_bytes(999), "999 B");
-        assert_eq!(decimal_bytes(12_300_000_000_000), "12.3 TB");
-        assert_eq!(thousands(1234567), "1,234,567");
     }
 }
