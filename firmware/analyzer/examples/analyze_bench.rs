@@ -47,6 +47,38 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 s.counters.tcp_gaps
             );
         }
+        Some("analyze-trace") if args.len() == 3 || args.len() == 4 => {
+            // The same run, with CPU seconds (getrusage) printed to stderr about every
+            // 0.5 s of wall time beside the position reached: shows whether the cost per
+            // byte changes along the input (for profiling the scale runs). An optional
+            // files budget (default 512MiB) lets a small input run with a full budget.
+            let data = Path::new(&args[2]);
+            let mut config = kuroko_model::config::Config::default();
+            config.storage.files_budget = args.get(3).map_or("512MiB", String::as_str).into();
+            let mut source = StoreSource::open(data)?;
+            let mut last = (0.0f64, 0u64, 0u64);
+            let mut cb = |p: driver::Progress| {
+                let (u, s) = cpu_seconds();
+                let cpu = u + s;
+                let (dc, db) = (cpu - last.0, p.bytes - last.1);
+                eprintln!(
+                    "trace bytes={:.3}GB cpu={cpu:.2}s user={u:.2} sys={s:.2} d_bytes={:.0}MB d_cpu={dc:.3}s gbps={:.2} sessions={} d_sessions={} open_flows={}",
+                    p.bytes as f64 / 1e9,
+                    db as f64 / 1e6,
+                    db as f64 * 8.0 / dc.max(1e-9) / 1e9,
+                    p.sessions,
+                    p.sessions - last.2,
+                    p.open_flows
+                );
+                last = (cpu, p.bytes, p.sessions);
+            };
+            let opts = RunOptions {
+                progress: Some(&mut cb),
+                ..RunOptions::default()
+            };
+            let s = driver::run(data, &config, &mut source, opts)?;
+            println!("{}", serde_json::to_string(&s.counters)?);
+        }
         Some("scan") if args.len() == 3 => {
             // The store's read path alone (block checksums, maps, records), no analysis.
             let reader = kuroko_ring::StoreReader::open(Path::new(&args[2]))?;
@@ -115,6 +147,18 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
     }
     Ok(())
+}
+
+/// User and system CPU seconds of this process.
+fn cpu_seconds() -> (f64, f64) {
+    use nix::sys::resource::{UsageWho, getrusage};
+    match getrusage(UsageWho::RUSAGE_SELF) {
+        Ok(ru) => {
+            let t = |tv: nix::sys::time::TimeVal| tv.tv_sec() as f64 + tv.tv_usec() as f64 / 1e6;
+            (t(ru.user_time()), t(ru.system_time()))
+        }
+        Err(_) => (0.0, 0.0),
+    }
 }
 
 /// A `Write` that takes the classic pcap stream `synth` writes (24-byte file header, then

@@ -20,6 +20,16 @@
 //! Before the analyzer, `analyze_bench scan` reads the store twice with no analysis: the
 //! read path's own cost (O_DIRECT reads, so the page cache plays no part).
 //!
+//! Runs of different sizes are compared per GB of *work* as well as per GB of input: flows,
+//! sessions, reconstructed files stored and evicted, user and system CPU apart (the system
+//! part is mostly the files store: a file, its metadata and an fsync per object). A finished
+//! run's data directory is not deleted before the next run: its files are emptied (disk
+//! space freed, inodes kept) and the directory is deleted at the end. On an ext4 without a
+//! journal (the dev VM), creating a file scans past every inode of its group deleted in the
+//! last 60–360 s (`find_inode_bit` → `recently_deleted`), so deleting the ~13k files of one
+//! run right before the next made the next run's file creations, and so its CPU per GB,
+//! depend on the order of the runs (measured: 13–56 % of a run's CPU in that scan).
+//!
 //! Results go to `bench-out/analyze.md`. Nothing here asserts on time.
 
 use crate::util::{cargo, root, run as run_cmd};
@@ -55,7 +65,10 @@ pub struct Args {
 #[derive(Clone, Copy, Debug, Default)]
 struct Usage {
     wall: f64,
+    /// user + sys
     cpu: f64,
+    user: f64,
+    sys: f64,
     max_rss_kb: u64,
 }
 
@@ -65,6 +78,11 @@ struct AnalyzeRun {
     packets: u64,
     bytes: u64,
     sessions: u64,
+    /// Work done, from the analyzer's counters: flows created, reconstructed files stored
+    /// and evicted for the files budget.
+    flows: u64,
+    files_stored: u64,
+    files_evicted: u64,
     usage: Usage,
     /// The same analysis reading the pcap file instead of the store.
     pcap_usage: Usage,
@@ -127,6 +145,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     );
     std::fs::write(out_dir.join("analyze.md"), &report)?;
     println!("{report}");
+    let _ = std::fs::remove_dir_all(args.work.join("retired"));
     if !args.keep {
         let _ = std::fs::remove_dir_all(&args.work);
     }
@@ -196,7 +215,7 @@ fn analyze_generated(
         ]),
         false,
     )?;
-    let _ = std::fs::remove_dir_all(&data2);
+    retire(&data2, work)?;
     let cp: serde_json::Value =
         serde_json::from_slice(&std::fs::read(data.join("analyzer/checkpoint"))?)?;
     let mut sessions = 0;
@@ -211,13 +230,16 @@ fn analyze_generated(
         packets: cp["counters"]["packets"].as_u64().unwrap_or(0),
         bytes: cp["counters"]["bytes"].as_u64().unwrap_or(0),
         sessions,
+        flows: cp["counters"]["flows_created"].as_u64().unwrap_or(0),
+        files_stored: cp["counters"]["files_stored"].as_u64().unwrap_or(0),
+        files_evicted: cp["counters"]["files_evicted"].as_u64().unwrap_or(0),
         usage,
         pcap_usage,
         scan_cold,
         scan_warm,
         rss,
     };
-    let _ = std::fs::remove_dir_all(&data);
+    retire(&data, work)?;
     Ok(run)
 }
 
@@ -262,7 +284,10 @@ fn analyze_scaled(kuroko: &Path, work: &Path, gb: f64, seed: u64) -> anyhow::Res
             input_bytes,
             packets: cp["counters"]["packets"].as_u64().unwrap_or(0),
             bytes: cp["counters"]["bytes"].as_u64().unwrap_or(0),
-            sessions: 0,
+            sessions: cp["counters"]["sessions_emitted"].as_u64().unwrap_or(0),
+            flows: cp["counters"]["flows_created"].as_u64().unwrap_or(0),
+            files_stored: cp["counters"]["files_stored"].as_u64().unwrap_or(0),
+            files_evicted: cp["counters"]["files_evicted"].as_u64().unwrap_or(0),
             usage,
             pcap_usage: Usage::default(),
             scan_cold: Usage::default(),
@@ -270,8 +295,52 @@ fn analyze_scaled(kuroko: &Path, work: &Path, gb: f64, seed: u64) -> anyhow::Res
             rss,
         })
     })();
-    let _ = std::fs::remove_dir_all(&data);
+    retire(&data, work)?;
     result
+}
+
+/// Frees a finished run's disk space without deleting its many small files yet (see the
+/// module docs): segments are deleted (a few large files), every other file is emptied,
+/// and the directory moves to `WORK/retired/`, deleted at the end of the bench.
+fn retire(data: &Path, work: &Path) -> anyhow::Result<()> {
+    fn empty(dir: &Path) -> std::io::Result<()> {
+        for e in std::fs::read_dir(dir)? {
+            let e = e?;
+            let p = e.path();
+            if e.file_type()?.is_dir() {
+                if p.file_name().is_some_and(|n| n == "segments") {
+                    std::fs::remove_dir_all(&p)?;
+                } else {
+                    empty(&p)?;
+                }
+            } else {
+                std::fs::OpenOptions::new()
+                    .write(true)
+                    .open(&p)?
+                    .set_len(0)?;
+            }
+        }
+        Ok(())
+    }
+    if !data.exists() {
+        return Ok(());
+    }
+    empty(data).with_context(|| format!("emptying {}", data.display()))?;
+    let retired = work.join("retired");
+    std::fs::create_dir_all(&retired)?;
+    let name = data
+        .file_name()
+        .context("data dir name")?
+        .to_string_lossy()
+        .into_owned();
+    let mut to = retired.join(&name);
+    let mut n = 0;
+    while to.exists() {
+        n += 1;
+        to = retired.join(format!("{name}-{n}"));
+    }
+    std::fs::rename(data, &to)?;
+    Ok(())
 }
 
 fn loadavg() -> String {
@@ -314,9 +383,9 @@ fn render_scaled(main: &AnalyzeRun, runs: &[AnalyzeRun]) -> String {
     );
     let _ = writeln!(
         s,
-        "| packets analyzed | bytes analyzed | CPU s | Gbps/core | peak RSS | VmRSS after the first second |"
+        "| packets analyzed | bytes analyzed | CPU s (user + sys) | Gbps/core | user s/GB | sys s/GB | flows/GB | sessions/GB | files stored/GB | files evicted/GB | peak RSS | VmRSS after the first second |"
     );
-    let _ = writeln!(s, "|---|---|---|---|---|---|");
+    let _ = writeln!(s, "|---|---|---|---|---|---|---|---|---|---|---|---|");
     for r in std::iter::once(main).chain(runs) {
         let after: Vec<u64> = r
             .rss
@@ -324,19 +393,39 @@ fn render_scaled(main: &AnalyzeRun, runs: &[AnalyzeRun]) -> String {
             .filter(|(t, _)| *t > 1.0)
             .map(|x| x.1)
             .collect();
+        let gb = (r.bytes as f64 / 1e9).max(1e-9);
         let _ = writeln!(
             s,
-            "| {} | {:.2} GB | {:.1} | {:.2} | {:.0} MiB | {:.0}–{:.0} MiB ({} samples) |",
+            "| {} | {:.2} GB | {:.1} ({:.1} + {:.1}) | {:.2} | {:.3} | {:.3} | {:.0} | {:.0} | {:.0} | {:.0} | {:.0} MiB | {:.0}–{:.0} MiB ({} samples) |",
             r.packets,
             r.bytes as f64 / 1e9,
             r.usage.cpu,
+            r.usage.user,
+            r.usage.sys,
             r.bytes as f64 * 8.0 / r.usage.cpu.max(1e-9) / 1e9,
+            r.usage.user / gb,
+            r.usage.sys / gb,
+            r.flows as f64 / gb,
+            r.sessions as f64 / gb,
+            r.files_stored as f64 / gb,
+            r.files_evicted as f64 / gb,
             r.usage.max_rss_kb as f64 / 1024.0,
             after.iter().min().copied().unwrap_or(0) as f64 / 1024.0,
             after.iter().max().copied().unwrap_or(0) as f64 / 1024.0,
             after.len()
         );
     }
+    let _ = writeln!(
+        s,
+        "\nCompare sizes on the work per GB first: the same work per GB at a lower Gbps/core is \
+         a slowdown; more work per GB is the workload. `synth` keeps the mix per GB constant; \
+         a run ends by finishing its open conversations one after the other (about 0.5 GB, a \
+         larger share of a small input). With the files budget full (512 MiB: from about \
+         4.4 GB on) objects are evicted and their files reused for new ones (`files.rs`). \
+         The system CPU is mostly the files store (a file, its metadata and an fsync per \
+         object) and varies with the disk and other work on the VM far more than the user \
+         CPU does."
+    );
     s
 }
 
@@ -384,6 +473,8 @@ fn timed(cmd: &mut Command, sample: bool) -> anyhow::Result<(Usage, Vec<(f64, u6
         Usage {
             wall: f[0],
             cpu: f[1] + f[2],
+            user: f[1],
+            sys: f[2],
             max_rss_kb: f[3] as u64,
         },
         samples,
