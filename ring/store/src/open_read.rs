@@ -52,7 +52,7 @@ impl OpenRead {
                 seq,
                 buf: match other {
                     Some(c) if c.buf.len() as u64 == g.segment_size => c.buf,
-                    _ => AlignedBuf::new(g.segment_size as usize),
+                    _ => AlignedBuf::lazy(g.segment_size as usize),
                 },
                 read: 0,
                 end_chunk: 0,

@@ -432,7 +432,7 @@ impl StoreReader {
                 .filter(|(start, end)| start < end)
                 .collect(),
         };
-        let mut buf = AlignedBuf::new(g.segment_size as usize);
+        let mut buf = AlignedBuf::lazy(g.segment_size as usize);
         for (start, end) in ranges {
             read_what_can_be_read(
                 &mut buf.as_mut_slice()[start as usize..end as usize],
@@ -486,7 +486,7 @@ impl StoreReader {
         let cached = self.scan_buf.lock().ok().and_then(|mut b| b.take());
         let mut buf = match cached {
             Some(b) if b.len() as u64 == size => b,
-            _ => AlignedBuf::new(size as usize),
+            _ => AlignedBuf::lazy(size as usize),
         };
         let from = (start / 4096 * 4096).min(len);
         let dst = &mut buf.as_mut_slice()[from as usize..len as usize];

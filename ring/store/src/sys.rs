@@ -6,7 +6,7 @@
 
 #![allow(unsafe_code)]
 
-use std::alloc::{Layout, alloc_zeroed, dealloc};
+use std::alloc::Layout;
 use std::fs::{File, OpenOptions};
 use std::io;
 use std::os::fd::AsRawFd;
@@ -18,8 +18,15 @@ use std::ptr::NonNull;
 /// disks we support).
 pub const BUF_ALIGN: usize = 4096;
 
-/// A zeroed, 4 KiB aligned heap buffer that never moves (its address is registered with
-/// io_uring and must stay valid while writes are in flight).
+/// A zeroed, 4 KiB aligned buffer that never moves (its address is registered with
+/// io_uring and must stay valid while writes are in flight): an anonymous memory mapping.
+///
+/// A mapping rather than the heap because the aligned heap path (`alloc_zeroed` with an
+/// alignment above 16) zero-fills with memset, which makes every page resident at once:
+/// a reader's segment-sized (64 MiB) buffer for a segment that is a tenth full would cost
+/// 64 MiB of RSS. Mapped pages are zero until touched and resident only once touched
+/// ([`AlignedBuf::lazy`]); the writer's pool is populated up front ([`AlignedBuf::new`]) so
+/// the first round of appends takes no page faults.
 pub struct AlignedBuf {
     ptr: NonNull<u8>,
     len: usize,
@@ -29,15 +36,40 @@ pub struct AlignedBuf {
 unsafe impl Send for AlignedBuf {}
 
 impl AlignedBuf {
+    /// A buffer whose pages are made resident now (the writer's buffers).
     pub fn new(len: usize) -> AlignedBuf {
+        Self::map(len, libc::MAP_POPULATE)
+    }
+
+    /// A buffer whose pages become resident only when touched (read buffers sized for a
+    /// whole segment, of which a read may fill a part).
+    pub fn lazy(len: usize) -> AlignedBuf {
+        Self::map(len, 0)
+    }
+
+    fn map(len: usize, extra_flags: libc::c_int) -> AlignedBuf {
         assert!(
             len > 0 && len.is_multiple_of(BUF_ALIGN),
             "buffer length must be a 4 KiB multiple"
         );
-        let layout = Layout::from_size_align(len, BUF_ALIGN).expect("valid layout");
-        // SAFETY: the layout has a non-zero size.
-        let raw = unsafe { alloc_zeroed(layout) };
-        let ptr = NonNull::new(raw).unwrap_or_else(|| std::alloc::handle_alloc_error(layout));
+        // SAFETY: a fresh private anonymous mapping: no address hint, no file; the kernel
+        // returns page-aligned (4 KiB) zero-filled memory owned by nobody else, or
+        // MAP_FAILED.
+        let raw = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | extra_flags,
+                -1,
+                0,
+            )
+        };
+        if raw == libc::MAP_FAILED {
+            let layout = Layout::from_size_align(len, BUF_ALIGN).expect("valid layout");
+            std::alloc::handle_alloc_error(layout);
+        }
+        let ptr = NonNull::new(raw.cast::<u8>()).expect("mmap never returns null here");
         AlignedBuf { ptr, len }
     }
     pub fn len(&self) -> usize {
@@ -47,7 +79,8 @@ impl AlignedBuf {
         self.ptr.as_ptr()
     }
     pub fn as_slice(&self) -> &[u8] {
-        // SAFETY: ptr points at `len` initialised (zeroed at allocation) bytes we own.
+        // SAFETY: ptr points at `len` initialised bytes we own (an anonymous mapping reads
+        // as zeros until written).
         unsafe { std::slice::from_raw_parts(self.ptr.as_ptr(), self.len) }
     }
     pub fn as_mut_slice(&mut self) -> &mut [u8] {
@@ -66,9 +99,10 @@ impl AlignedBuf {
 
 impl Drop for AlignedBuf {
     fn drop(&mut self) {
-        let layout = Layout::from_size_align(self.len, BUF_ALIGN).expect("valid layout");
-        // SAFETY: allocated in `new` with this same layout.
-        unsafe { dealloc(self.ptr.as_ptr(), layout) }
+        // SAFETY: the mapping made in `map` with this length, unmapped once; nothing
+        // borrows it any more (`&mut self`), and the writer drops its io_uring ring (which
+        // may still read the buffers) before them.
+        unsafe { libc::munmap(self.ptr.as_ptr().cast(), self.len) };
     }
 }
 

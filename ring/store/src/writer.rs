@@ -1291,7 +1291,7 @@ impl SegmentWriter {
         // Read, not mapped: an unreadable sector would kill the writer with SIGBUS at every
         // start (a capture that never comes back); here it becomes a damaged block.
         let rfile = sys::open_for_read(&path, self.direct).map_err(|e| StoreError::io(&path, e))?;
-        let mut bytes = AlignedBuf::new(g.segment_size as usize);
+        let mut bytes = AlignedBuf::lazy(g.segment_size as usize);
         sys::read_what_can_be_read(bytes.as_mut_slice(), 0, |b, off| {
             std::os::unix::fs::FileExt::read_exact_at(&rfile, b, off)
         });
