@@ -151,6 +151,11 @@ pub struct Storage {
     pub data_dir: PathBuf,
     /// Disk the segment ring may take: bytes (`2GiB`) or a share of the file system (`80%`).
     pub budget: String,
+    /// One segment file of the ring (1MiB–4GiB; 64MiB by default): the unit of rotation
+    /// and of reading. A reader (the analyzer, the console, search) holds up to two
+    /// segments in memory while it reads the newest, so this times two is its memory on
+    /// top of its own; raise it only for very fast links, where fewer, larger files suit
+    /// the disk.
     pub segment_size: String,
     /// Reconstructed files and mails.
     pub files_budget: String,
