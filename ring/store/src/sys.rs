@@ -107,7 +107,9 @@ impl Drop for AlignedBuf {
 }
 
 /// Opens a file for reading, with O_DIRECT when wanted and the file system takes it (reads
-/// then need 4 KiB aligned buffers, offsets and lengths).
+/// then need 4 KiB aligned buffers, offsets and lengths). Some file systems accept the flag
+/// at open and refuse the reads (EINVAL); a 4 KiB probe read tells, so that a caller never
+/// mistakes every read failing for an unreadable disk.
 pub fn open_for_read(path: &Path, want_direct: bool) -> io::Result<File> {
     if want_direct
         && let Ok(f) = OpenOptions::new()
@@ -115,7 +117,12 @@ pub fn open_for_read(path: &Path, want_direct: bool) -> io::Result<File> {
             .custom_flags(libc::O_DIRECT)
             .open(path)
     {
-        return Ok(f);
+        let mut probe = AlignedBuf::lazy(BUF_ALIGN);
+        match f.read_exact_at(probe.as_mut_slice(), 0) {
+            Err(e) if e.raw_os_error() == Some(libc::EINVAL) => {}
+            // Read, or failed otherwise (a media error is the caller's to handle).
+            _ => return Ok(f),
+        }
     }
     File::open(path)
 }
