@@ -22,7 +22,9 @@
 //!
 //! Runs of different sizes are compared per GB of *work* as well as per GB of input: flows,
 //! sessions, reconstructed files stored and evicted, user and system CPU apart (the system
-//! part is mostly the files store: a file, its metadata and an fsync per object). A finished
+//! part is mostly the files store: per object a file and its metadata, created or reused;
+//! one syncfs per checkpoint, whose page writeback runs in the kernel's flusher threads and
+//! so is not in the analyzer's CPU time). A finished
 //! run's data directory is not deleted before the next run: its files are emptied (disk
 //! space freed, inodes kept) and the directory is deleted at the end. On an ext4 without a
 //! journal (the dev VM), creating a file scans past every inode of its group deleted in the
@@ -422,8 +424,8 @@ fn render_scaled(main: &AnalyzeRun, runs: &[AnalyzeRun]) -> String {
          a run ends by finishing its open conversations one after the other (about 0.5 GB, a \
          larger share of a small input). With the files budget full (512 MiB: from about \
          4.4 GB on) objects are evicted and their files reused for new ones (`files.rs`). \
-         The system CPU is mostly the files store (a file, its metadata and an fsync per \
-         object) and varies with the disk and other work on the VM far more than the user \
+         The system CPU is mostly the files store (a file and its metadata per object, one \
+         syncfs per checkpoint) and varies with the disk and other work on the VM far more than the user \
          CPU does."
     );
     s
