@@ -257,6 +257,32 @@ impl Site {
         Ok(())
     }
 
+    /// Deletes the mirror port's veth pair and makes it anew, as a re-plugged NIC or a
+    /// driver reset does (same name, new ifindex), then points every switch port's mirror
+    /// at the new `mir0` again. `mir1` comes back up.
+    pub fn recreate_mirror(&self) -> anyhow::Result<()> {
+        let mut script = String::from(
+            "set -e\n\
+             ip link del mir1 2>/dev/null || true\n\
+             ip link add mir0 type veth peer name mir1\n\
+             ethtool -K mir0 tso off gso off gro off tx off >/dev/null 2>&1 || true\n\
+             ethtool -K mir1 tso off gso off gro off tx off >/dev/null 2>&1 || true\n\
+             ip link set mir0 up\n\
+             ip link set mir1 up\n",
+        );
+        for i in 0..HOSTS.len() {
+            let port = format!("p{i}");
+            script.push_str(&format!(
+                "tc filter del dev {port} ingress 2>/dev/null || true\n\
+                 tc filter add dev {port} ingress matchall action mirred egress mirror dev mir0 2>/dev/null \
+                 || tc filter add dev {port} ingress protocol all u32 match u32 0 0 action mirred egress mirror dev mir0\n"
+            ));
+        }
+        sh_in(&self.switch_ns, &["sh", "-c", &script], 30)
+            .context("cannot re-create the mirror port")
+            .map(drop)
+    }
+
     /// The namespace of `host`.
     pub fn ns(&self, host: Host) -> String {
         format!("{}-{}", self.prefix, host.name)

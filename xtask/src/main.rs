@@ -1,7 +1,7 @@
 //! `cargo xtask …`: the repeated jobs of the project.
 //!
 //! `demo` (the README's main job), `test` (what CI runs), `deps` (install the Debian packages
-//! the tests need), `bench <store|capture|analyze|search>`, `image`, `qemu`, `qemu-test`.
+//! the tests need), `bench <store|capture|analyze|search>`, `soak`, `image`, `qemu`, `qemu-test`.
 
 mod bench;
 mod demo;
@@ -9,6 +9,7 @@ mod deps;
 mod image;
 mod qemu;
 mod qemu_test;
+mod soak;
 mod test;
 mod util;
 
@@ -37,6 +38,9 @@ enum Command {
     Qemu(qemu::Args),
     /// The appliance end to end in qemu: setup over serial, a Telnet session, the finding (root).
     QemuTest(qemu_test::Args),
+    /// Live capture and analysis of real-client traffic while links flap, the capture
+    /// interface is re-created, processes are killed and the disk fills (root).
+    Soak(soak::Args),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -48,5 +52,6 @@ fn main() -> anyhow::Result<()> {
         Command::Image(a) => image::run_image(a),
         Command::Qemu(a) => qemu::run_qemu(a),
         Command::QemuTest(a) => qemu_test::run(a),
+        Command::Soak(a) => soak::run(a),
     }
 }

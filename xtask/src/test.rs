@@ -1,5 +1,6 @@
-//! `cargo xtask test`: formatting, lints, every test of the workspace, then the appliance
-//! end to end (`cargo xtask qemu-test`: the image build, two boots in qemu).
+//! `cargo xtask test`: formatting, lints, every test of the workspace, a two-minute soak of
+//! the live path under faults (`cargo xtask soak`), then the appliance end to end
+//! (`cargo xtask qemu-test`: the image build, the boots in qemu).
 //!
 //! End-to-end tests need root (network namespaces, raw sockets, debootstrap) and the Debian
 //! packages of `.ci/packages.txt`; they are part of the normal suite, not a separate tier, so
@@ -61,6 +62,24 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         }
         sh(&mut c)
     });
+    // The live path under faults for two minutes (`cargo xtask soak`); a long run is a
+    // separate job. Runs even when the workspace tests failed, like qemu-test.
+    let soak = timed(&mut stages, "soak", &mut || {
+        crate::soak::run(crate::soak::Args {
+            minutes: 2,
+            seed: 1,
+            keep: false,
+        })
+    });
+    let tests = match (tests, soak) {
+        (Ok(()), Ok(())) => Ok(()),
+        (Err(e), Ok(())) => Err(e),
+        (Ok(()), Err(e)) => Err(e.context("the soak failed")),
+        (Err(t), Err(s)) => {
+            eprintln!("xtask test: the soak failed too: {s:#}");
+            Err(t)
+        }
+    };
     let skip_qemu =
         args.no_qemu || std::env::var("KUROKO_NO_QEMU").is_ok_and(|v| !v.is_empty() && v != "0");
     let qemu = if skip_qemu {
