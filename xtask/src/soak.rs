@@ -91,6 +91,7 @@ struct CaptureRun {
     rx_closed: u64,
     /// rx counter of the current `mir1` when this run (or this incarnation) started.
     rx_base: u64,
+    started: Instant,
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
@@ -399,6 +400,7 @@ impl Ctx {
             log,
             rx_closed: 0,
             rx_base,
+            started: Instant::now(),
         })
     }
 
@@ -406,6 +408,8 @@ impl Ctx {
     fn stop_capture(&self, mut c: CaptureRun) -> anyhow::Result<Value> {
         let rx = self.rx_packets()?;
         let offered = c.rx_closed + rx.saturating_sub(c.rx_base);
+        let cpu = cpu_seconds(c.server.pid());
+        let wall = c.started.elapsed().as_secs_f64();
         let status = c.server.stop_with(libc::SIGINT);
         let text = std::fs::read_to_string(&c.log).unwrap_or_default();
         let Some(summary) = text
@@ -426,6 +430,8 @@ impl Ctx {
             "ended": "SIGINT",
             "exit_ok": status.is_some_and(|s| s.success()),
             "offered_rx": offered,
+            "cpu_seconds": cpu,
+            "wall_seconds": wall,
             "packets": seen,
             "drops": drops,
             "lost_total": lost,
@@ -556,6 +562,17 @@ fn capture_running(kuroko: &Path, data: &Path, stats: &Path) -> bool {
     serde_json::from_slice::<Value>(&out.stdout)
         .map(|v| v["capture"]["state"] == "running" && v["capture"]["live"] == true)
         .unwrap_or(false)
+}
+
+/// User + system CPU seconds of a process so far (`/proc/PID/stat`), if readable.
+fn cpu_seconds(pid: u32) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name (which may hold spaces) start after the last ')'.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: u64 = f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?;
+    // USER_HZ, which /proc reports in, is 100 on every Linux architecture we run on.
+    Some(ticks as f64 / 100.0)
 }
 
 fn xorshift(mut x: u64) -> u64 {
