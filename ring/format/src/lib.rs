@@ -117,6 +117,12 @@ pub const SEG_FLAG_RECOVERED: u16 = 1;
 /// clears it (synchronously) before it appends; a crash therefore never leaves it set
 /// over blocks it does not account for.
 pub const SEG_FLAG_CLEAN_CLOSE: u16 = 2;
+/// `SegmentHeader::flags`: the disk failed a write or an fdatasync of this segment while
+/// its writer ran. Its header is not a promise that every block it counts is on the disk:
+/// the blocks whose writes failed are counted in `damaged_blocks` (and their packets not in
+/// `packets`), and after a failed fdatasync any block may be missing. Readers report the
+/// segment as damaged; each block is still checked by its crc as always.
+pub const SEG_FLAG_WRITE_ERROR: u16 = 4;
 
 /// `RecordHeader::flags` bits. The store keeps them opaque; these are the ones defined.
 pub mod record_flags {
@@ -296,7 +302,10 @@ pub struct WriterState {
     pub write_errors: U64,
     pub backpressure: U64,
     pub rejected: U64,
-    pub reserved: [u8; 52],
+    /// Packets lost to disk write errors (in failed block writes, or refused by `append`
+    /// when it reported one). In what were reserved bytes: older files read 0.
+    pub packets_lost: U64,
+    pub reserved: [u8; 44],
     pub crc: U32,
 }
 

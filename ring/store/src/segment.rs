@@ -245,6 +245,10 @@ pub enum SlotState {
     Free,
     Open,
     Sealed,
+    /// The header or first block header cannot be read (an unreadable sector, a file that
+    /// cannot be opened): the slot is damaged. Reported and skipped, never fatal for the
+    /// rest of the ring; the writer overwrites it when its turn comes.
+    Unreadable,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -258,8 +262,23 @@ pub struct SlotProbe {
     pub header_damaged: bool,
 }
 
-/// Reads a slot's header and first block header (two small preads).
-pub fn probe(paths: &Paths, ring: &RingGeometry, slot: u32) -> std::io::Result<SlotProbe> {
+/// Reads a slot's header and first block header (two small preads). A slot that cannot be
+/// read is [`SlotState::Unreadable`], not an error: one bad sector must not take the whole
+/// ring down (the writer at every start, every reader).
+pub fn probe(paths: &Paths, ring: &RingGeometry, slot: u32) -> SlotProbe {
+    match probe_inner(paths, ring, slot) {
+        Ok(p) => p,
+        Err(_) => SlotProbe {
+            slot,
+            state: SlotState::Unreadable,
+            seq: 0,
+            header: None,
+            header_damaged: true,
+        },
+    }
+}
+
+fn probe_inner(paths: &Paths, ring: &RingGeometry, slot: u32) -> std::io::Result<SlotProbe> {
     let g = &ring.geometry;
     let mut probe = SlotProbe {
         slot,
@@ -274,6 +293,9 @@ pub fn probe(paths: &Paths, ring: &RingGeometry, slot: u32) -> std::io::Result<S
         Err(e) => return Err(e),
     };
     let mut hbuf = [0u8; fmt::SEGMENT_HEADER_LEN];
+    if let Some(e) = crate::fault::lookup(&paths.data).and_then(|f| f.header_read(slot)) {
+        return Err(e);
+    }
     file.read_exact_at(&mut hbuf, 0)?;
     // The first block header sits at region_len; read it into a buffer shaped like a
     // segment prefix so `block_at` can check it in place.
