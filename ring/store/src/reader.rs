@@ -211,7 +211,7 @@ pub struct StoreReader {
     scan_buf: std::sync::Mutex<Option<AlignedBuf>>,
     /// The open segment as read by the last `refresh` (see `open_read`).
     open_read: std::sync::Mutex<Option<OpenRead>>,
-    /// Slots whose header cannot be read (see [`StoreReader::unreadable_slots`]).
+    /// Slots whose header cannot be read (see [`StoreReader::damaged_slots`]).
     unreadable: Vec<u32>,
 }
 
@@ -261,7 +261,7 @@ impl StoreReader {
             let slot = p.slot;
             let path = paths.slot(slot);
             let info = match p.state {
-                SlotState::Missing | SlotState::Free | SlotState::Unreadable => None,
+                SlotState::Missing | SlotState::Free | SlotState::Damaged => None,
                 SlotState::Sealed => {
                     let h = p.header.expect("sealed implies a valid header");
                     let index = read_index(&path, &g, &h);
@@ -331,7 +331,7 @@ impl StoreReader {
         let mut probe_slot = |slot: u32, by_slot: &mut Vec<Option<SegmentInfo>>| {
             let p = segment::probe(&paths, &ring, slot);
             unreadable.retain(|&s| s != slot);
-            if p.state == SlotState::Unreadable {
+            if p.state == SlotState::Damaged {
                 unreadable.push(slot);
             }
             let unchanged = match (&by_slot[slot as usize], p.state) {
@@ -384,7 +384,7 @@ impl StoreReader {
 
     /// Slots whose header (or first block header) could not be read at the last `refresh`
     /// (an unreadable sector): damaged, whatever they held is not in [`Self::segments`].
-    pub fn unreadable_slots(&self) -> &[u32] {
+    pub fn damaged_slots(&self) -> &[u32] {
         &self.unreadable
     }
 

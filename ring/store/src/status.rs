@@ -47,7 +47,7 @@ pub struct StoreStatus {
     /// Segments with damage: blocks that fail their checks, or writes the disk failed.
     pub damaged_segments: u32,
     /// Slots whose header cannot be read (an unreadable sector): damaged, contents unknown.
-    pub unreadable_slots: u32,
+    pub damaged_slots: u32,
     /// `uring+direct`, `pwrite+direct`, `pwrite+buffered`, or `none` (never written).
     pub io_mode: String,
     /// Why the writer is not on io_uring + O_DIRECT (empty when it is).
@@ -128,7 +128,7 @@ pub fn status_of(reader: &StoreReader) -> StoreStatus {
         // An unreadable slot is damaged, not free.
         segments_free: ring
             .slot_count
-            .saturating_sub(used + reader.unreadable_slots().len() as u32),
+            .saturating_sub(used + reader.damaged_slots().len() as u32),
         segments_open: segs.iter().filter(|s| s.open).count() as u32,
         segments_recovered: segs.iter().filter(|s| s.recovered).count() as u32,
         disk_bytes: files * g.segment_size + META_RESERVE.min(ring.budget),
@@ -152,7 +152,7 @@ pub fn status_of(reader: &StoreReader) -> StoreStatus {
             .iter()
             .filter(|s| s.damaged_blocks > 0 || s.write_error)
             .count() as u32,
-        unreadable_slots: reader.unreadable_slots().len() as u32,
+        damaged_slots: reader.damaged_slots().len() as u32,
         io_mode: mode.to_string(),
         io_fallbacks: fallbacks,
         writer_pid: writer_pid(paths),

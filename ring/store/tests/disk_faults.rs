@@ -235,7 +235,7 @@ fn an_unreadable_header_sector_costs_its_slot_only() {
     let f = fault::inject(dir.path());
     f.unreadable_headers.store(1 << 1, Ordering::SeqCst);
     let r = StoreReader::open(dir.path()).expect("the reader opens around the bad sector");
-    assert_eq!(r.unreadable_slots(), &[1]);
+    assert_eq!(r.damaged_slots(), &[1]);
     let (ids, _) = read_back(dir.path());
     assert_eq!(
         ids.len() as u64,
@@ -249,6 +249,6 @@ fn an_unreadable_header_sector_costs_its_slot_only() {
     }
     w.close().unwrap();
     let st = kuroko_ring::store_status(dir.path()).unwrap();
-    assert_eq!(st.unreadable_slots, 1, "{st:?}");
+    assert_eq!(st.damaged_slots, 1, "{st:?}");
     fault::clear(dir.path());
 }
