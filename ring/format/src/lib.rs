@@ -100,8 +100,10 @@ pub const MAX_CAPLEN: u32 = 262_144;
 /// Smallest and largest chunk sizes (powers of two).
 pub const MIN_CHUNK_SIZE: u64 = 64 * 1024;
 pub const MAX_CHUNK_SIZE: u64 = 16 * 1024 * 1024;
-/// Segment files are at most 4 GiB so that block offsets fit a `u32`.
-pub const MAX_SEGMENT_SIZE: u64 = 1 << 32;
+/// Segment files are at most 2 GiB so that every offset in one, the end of its last block
+/// included, fits `Position::offset` (a `u32`). At exactly 4 GiB the end of a full
+/// segment wrapped to 0 (`head()`, lag and stored `ScanReport::next` went wrong).
+pub const MAX_SEGMENT_SIZE: u64 = 1 << 31;
 
 /// Segment states (`SegmentHeader::state`).
 pub const STATE_FREE: u16 = 0;
@@ -386,7 +388,7 @@ impl core::fmt::Display for GeometryError {
                 "the segment size must be a multiple of the chunk size"
             }
             GeometryError::SegmentTooSmall => "a segment must hold at least two chunks",
-            GeometryError::SegmentTooLarge => "a segment must be at most 4GiB",
+            GeometryError::SegmentTooLarge => "a segment must be at most 2GiB",
         })
     }
 }
@@ -617,9 +619,18 @@ mod tests {
             Geometry::new(1 << 20, 1 << 20),
             Err(GeometryError::SegmentTooSmall)
         );
-        // 4 GiB of 64 KiB chunks: the index (65536 × 32 B) would not fit in chunk 0.
-        assert!(Geometry::new(1 << 32, 1 << 16).is_err());
-        assert!(Geometry::new(1 << 32, 1 << 20).is_ok());
+        // 2 GiB of 64 KiB chunks: the index (32768 × 32 B) would not fit in chunk 0.
+        assert!(Geometry::new(1 << 31, 1 << 16).is_err());
+        assert!(Geometry::new(1 << 31, 1 << 20).is_ok());
+        // Past 2 GiB an offset no longer fits a u32 position (4 GiB wrapped to 0).
+        assert_eq!(
+            Geometry::new(1 << 32, 1 << 20),
+            Err(GeometryError::SegmentTooLarge)
+        );
+        assert_eq!(
+            Geometry::new((1 << 31) + (1 << 20), 1 << 20),
+            Err(GeometryError::SegmentTooLarge)
+        );
     }
 
     #[test]

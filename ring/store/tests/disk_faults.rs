@@ -252,3 +252,82 @@ fn an_unreadable_header_sector_costs_its_slot_only() {
     assert_eq!(st.damaged_slots, 1, "{st:?}");
     fault::clear(dir.path());
 }
+
+/// `store.meta` with a slot count no writer makes (0 divided by, a huge one allocated per
+/// slot): a clear error naming the file, for readers and writers, never a panic.
+#[test]
+fn a_bad_slot_count_in_store_meta_is_an_error_not_a_panic() {
+    use kuroko_ring::layout::{Paths, write_meta_with};
+    let dir = tempfile::tempdir().unwrap();
+    let w = SegmentWriter::open(dir.path(), &opts(IoPreference::Auto)).unwrap();
+    let ring = *w.ring();
+    w.close().unwrap();
+    for slots in [0u32, 1, 4_000_000_000] {
+        let bad = kuroko_ring::RingGeometry {
+            slot_count: slots,
+            ..ring
+        };
+        write_meta_with(&Paths::new(dir.path()), &bad, 100).unwrap();
+        let e = StoreReader::open(dir.path()).err().expect("refused");
+        assert!(e.to_string().contains("store.meta"), "{e}");
+        let e = SegmentWriter::open(dir.path(), &opts(IoPreference::Auto))
+            .err()
+            .expect("refused");
+        assert!(e.to_string().contains("store.meta"), "{e}");
+    }
+}
+
+/// Segments of 4 GiB made the end of a full segment wrap to offset 0 in a `Position`
+/// (a u32): the store refuses segments over 2 GiB.
+#[test]
+fn segments_over_2_gib_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = StoreOptions {
+        budget: 3 * (4u64 << 30),
+        segment_size: 4 << 30,
+        chunk_size: 1 << 20,
+        ..Default::default()
+    };
+    let e = SegmentWriter::open(dir.path(), &o).err().expect("refused");
+    assert!(e.to_string().contains("at most 2GiB"), "{e}");
+}
+
+/// `segments/store.meta` lost and the options asking for another segment size: the store
+/// used to start afresh over the old segments (packets lost). It must refuse, naming the
+/// file and what to do, and leave the segments as they were.
+#[test]
+fn a_lost_store_meta_never_reformats_existing_segments() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut w = SegmentWriter::open(dir.path(), &opts(IoPreference::Auto)).unwrap();
+    for i in 0..800u64 {
+        w.append(&meta(i), &[&packet(i)]).unwrap();
+    }
+    w.close().unwrap();
+    let seg0 = dir.path().join("segments/seg-00000.kseg");
+    let before = std::fs::read(&seg0).unwrap();
+    let meta_path = dir.path().join("segments/store.meta");
+    let saved = std::fs::read(&meta_path).unwrap();
+    std::fs::remove_file(&meta_path).unwrap();
+    let other = StoreOptions {
+        segment_size: 512 * 1024,
+        ..opts(IoPreference::Auto)
+    };
+    let e = SegmentWriter::open(dir.path(), &other)
+        .err()
+        .expect("refused");
+    let msg = e.to_string();
+    assert!(
+        msg.contains("store.meta") && msg.contains("segment file"),
+        "{msg}"
+    );
+    assert_eq!(
+        std::fs::read(&seg0).unwrap(),
+        before,
+        "a segment was touched"
+    );
+    assert!(!meta_path.exists());
+    // Restored, the store is whole.
+    std::fs::write(&meta_path, saved).unwrap();
+    let (ids, damage) = read_back(dir.path());
+    assert_eq!((ids.len(), damage), (800, 0));
+}
