@@ -125,11 +125,31 @@ pub mod layout {
         pub reserved: [AtomicU64; 6],
     }
 
+    // ---- disk write errors (engineer `store`) ----
+
+    /// Packets the capture handed to the store that the disk then failed to write
+    /// (published by the store sink with the writer's gauges). After the interface slots,
+    /// in what was unused space of the 4 KiB file: older pages read zeros ("none"), older
+    /// readers ignore it, so the version stays 1.
+    #[repr(C)]
+    #[derive(FromBytes, IntoBytes, KnownLayout)]
+    pub struct DiskErrors {
+        /// Writes and fdatasyncs the disk failed since the capture opened the store.
+        pub write_errors: AtomicU64,
+        /// Packets lost to them (counted as stored when appended; not on the disk).
+        pub lost_packets: AtomicU64,
+        /// errno of the last failure (0: none).
+        pub last_errno: AtomicU64,
+        pub reserved: [AtomicU64; 5],
+    }
+
     #[repr(C)]
     #[derive(FromBytes, IntoBytes, KnownLayout)]
     pub struct Page {
         pub header: Header,
         pub interfaces: [Interface; MAX_INTERFACES],
+        /// Disk write errors (see [`DiskErrors`]).
+        pub disk: DiskErrors,
     }
 
     /// The file is one page of 4 KiB.
@@ -137,6 +157,7 @@ pub mod layout {
     const _: () = assert!(size_of::<Page>() <= PAGE_FILE_LEN);
     const _: () = assert!(size_of::<Header>() == 16 * 8);
     const _: () = assert!(size_of::<Writer>() == 7 * 8);
+    const _: () = assert!(size_of::<DiskErrors>() == 8 * 8);
     const _: () = assert!(std::mem::offset_of!(Header, writer) == 8 * 8);
     const _: () = assert!(size_of::<Interface>() == 24 * 8);
 }
@@ -346,6 +367,20 @@ impl WriterPublisher {
         }
     }
 
+    /// Publishes the disk write errors (the store sink, with the writer's gauges).
+    pub fn publish_disk_errors(&mut self, d: &DiskErrorCounts) {
+        if self.page.is_none() {
+            self.attach(crate::sys::process::realtime_ns());
+        }
+        let Some(page) = &self.page else {
+            return;
+        };
+        let p = &page.get().disk;
+        p.write_errors.store(d.write_errors, Ordering::Relaxed);
+        p.lost_packets.store(d.lost_packets, Ordering::Relaxed);
+        p.last_errno.store(d.last_errno, Ordering::Relaxed);
+    }
+
     /// Publishes the writer's figures (`pool_bytes` 0 = unknown).
     pub fn publish(&mut self, g: &WriterGauges) {
         let now = crate::sys::process::realtime_ns();
@@ -443,6 +478,17 @@ pub struct StatsSnapshot {
     /// The store writer's gauges; `None` when the capture's sink does not publish them
     /// (pages written before they existed).
     pub writer: Option<WriterGauges>,
+    /// Disk write errors of the store (zeros when none, or on older pages).
+    pub disk_errors: DiskErrorCounts,
+}
+
+/// Disk write errors as published on the page (see [`layout::DiskErrors`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct DiskErrorCounts {
+    pub write_errors: u64,
+    /// Packets lost to them: counted as stored by the interfaces, not on the disk.
+    pub lost_packets: u64,
+    pub last_errno: u64,
 }
 
 /// The store writer's live counters and backlog, as published on the page.
@@ -604,6 +650,11 @@ impl StatsReader {
             threads: ld(&h.threads),
             interfaces,
             writer,
+            disk_errors: DiskErrorCounts {
+                write_errors: ld(&p.disk.write_errors),
+                lost_packets: ld(&p.disk.lost_packets),
+                last_errno: ld(&p.disk.last_errno),
+            },
         }
     }
 }

@@ -10,6 +10,15 @@
 //! `flush` (the engine's idle and stalled paths) and at close. Never per packet: the hot
 //! path only adds the record's length to a counter.
 //!
+//! A disk that fails a write (or an fdatasync) stops the capture, loudly: the writer
+//! reports the failure at the next `append` ([`AppendError::WriteFailed`]); the sink
+//! publishes the disk-error counters (the stats page's disk group: failed writes, packets
+//! lost) and returns the error, so the capture ends in state `failed` with the error on
+//! stderr, and `kuroko run` restarts it with its back-off. A disk that recovered takes the
+//! restarted capture; a dead one fails it again at once (the store's open writes headers).
+//! Chosen over carrying on because a disk that failed once is not trusted to hold
+//! evidence, and a capture that keeps "storing" into it would look healthy.
+//!
 //! [`StoreSink::with_rate_limit`] caps the bytes the sink accepts per second (a token bucket
 //! refilled from the monotonic clock; no allocation, no syscall beyond the vDSO clock).
 //! Packets above the cap are refused as backpressure, exactly as a disk that slow would
@@ -21,7 +30,7 @@ use kuroko_ring::format::record_flags;
 use kuroko_ring::{AppendError, RecordMeta, SegmentWriter, StoreError, WriterStats};
 
 use crate::sink::{Appended, PacketMeta, RecordSink};
-use crate::stats::{WriterGauges, WriterPublisher};
+use crate::stats::{DiskErrorCounts, WriterGauges, WriterPublisher};
 use crate::sys::process::monotonic_ns;
 
 /// A token bucket of bytes.
@@ -65,6 +74,8 @@ pub struct StoreSink {
     gauges: Option<WriterPublisher>,
     /// Record bytes appended since the last publication.
     unpublished: u64,
+    /// errno of the last disk write error reported (0: none).
+    last_errno: u64,
 }
 
 impl StoreSink {
@@ -76,6 +87,7 @@ impl StoreSink {
             final_stats: None,
             gauges: None,
             unpublished: 0,
+            last_errno: 0,
         }
     }
 
@@ -91,9 +103,11 @@ impl StoreSink {
         let (Some(p), Some(w)) = (&mut self.gauges, &self.writer) else {
             return;
         };
-        let mut g = gauges(&w.stats());
+        let s = w.stats();
+        let mut g = gauges(&s);
         g.pool_bytes = pool_bytes(w);
         p.publish(&g);
+        p.publish_disk_errors(&disk_errors(&s, self.last_errno));
     }
 
     /// Accepts at most `bytes_per_sec` of record bytes per second (burst: 1/10 s worth).
@@ -150,6 +164,15 @@ impl RecordSink for StoreSink {
             Err(AppendError::Backpressure) => Ok(Appended::Backpressure),
             Err(AppendError::TooLarge { max, .. }) => Ok(Appended::TooLarge { max }),
             Err(AppendError::Store(e)) => Err(e),
+            // See the module docs: the capture stops, the counters say what was lost.
+            Err(AppendError::WriteFailed { errors, last, .. }) => {
+                self.last_errno = last.raw_os_error().map_or(0, |e| e as u64);
+                self.publish();
+                Err(StoreError::WriteFailed {
+                    count: errors,
+                    last,
+                })
+            }
         }
     }
 
@@ -192,6 +215,15 @@ fn gauges(s: &WriterStats) -> WriterGauges {
         blocks_in_flight: s.blocks_in_flight,
         bytes_buffered: s.bytes_buffered,
         pool_bytes: None,
+    }
+}
+
+/// The page's disk-error group from the writer's counters.
+fn disk_errors(s: &WriterStats, last_errno: u64) -> DiskErrorCounts {
+    DiskErrorCounts {
+        write_errors: s.write_errors,
+        lost_packets: s.packets_lost,
+        last_errno,
     }
 }
 

@@ -100,8 +100,10 @@ pub const MAX_CAPLEN: u32 = 262_144;
 /// Smallest and largest chunk sizes (powers of two).
 pub const MIN_CHUNK_SIZE: u64 = 64 * 1024;
 pub const MAX_CHUNK_SIZE: u64 = 16 * 1024 * 1024;
-/// Segment files are at most 4 GiB so that block offsets fit a `u32`.
-pub const MAX_SEGMENT_SIZE: u64 = 1 << 32;
+/// Segment files are at most 2 GiB so that every offset in one, the end of its last block
+/// included, fits `Position::offset` (a `u32`). At exactly 4 GiB the end of a full
+/// segment wrapped to 0 (`head()`, lag and stored `ScanReport::next` went wrong).
+pub const MAX_SEGMENT_SIZE: u64 = 1 << 31;
 
 /// Segment states (`SegmentHeader::state`).
 pub const STATE_FREE: u16 = 0;
@@ -117,6 +119,12 @@ pub const SEG_FLAG_RECOVERED: u16 = 1;
 /// clears it (synchronously) before it appends; a crash therefore never leaves it set
 /// over blocks it does not account for.
 pub const SEG_FLAG_CLEAN_CLOSE: u16 = 2;
+/// `SegmentHeader::flags`: the disk failed a write or an fdatasync of this segment while
+/// its writer ran. Its header is not a promise that every block it counts is on the disk:
+/// the blocks whose writes failed are counted in `damaged_blocks` (and their packets not in
+/// `packets`), and after a failed fdatasync any block may be missing. Readers report the
+/// segment as damaged; each block is still checked by its crc as always.
+pub const SEG_FLAG_WRITE_ERROR: u16 = 4;
 
 /// `RecordHeader::flags` bits. The store keeps them opaque; these are the ones defined.
 pub mod record_flags {
@@ -296,7 +304,10 @@ pub struct WriterState {
     pub write_errors: U64,
     pub backpressure: U64,
     pub rejected: U64,
-    pub reserved: [u8; 52],
+    /// Packets lost to disk write errors (in failed block writes, or refused by `append`
+    /// when it reported one). In what were reserved bytes: older files read 0.
+    pub packets_lost: U64,
+    pub reserved: [u8; 44],
     pub crc: U32,
 }
 
@@ -377,7 +388,7 @@ impl core::fmt::Display for GeometryError {
                 "the segment size must be a multiple of the chunk size"
             }
             GeometryError::SegmentTooSmall => "a segment must hold at least two chunks",
-            GeometryError::SegmentTooLarge => "a segment must be at most 4GiB",
+            GeometryError::SegmentTooLarge => "a segment must be at most 2GiB",
         })
     }
 }
@@ -608,9 +619,18 @@ mod tests {
             Geometry::new(1 << 20, 1 << 20),
             Err(GeometryError::SegmentTooSmall)
         );
-        // 4 GiB of 64 KiB chunks: the index (65536 × 32 B) would not fit in chunk 0.
-        assert!(Geometry::new(1 << 32, 1 << 16).is_err());
-        assert!(Geometry::new(1 << 32, 1 << 20).is_ok());
+        // 2 GiB of 64 KiB chunks: the index (32768 × 32 B) would not fit in chunk 0.
+        assert!(Geometry::new(1 << 31, 1 << 16).is_err());
+        assert!(Geometry::new(1 << 31, 1 << 20).is_ok());
+        // Past 2 GiB an offset no longer fits a u32 position (4 GiB wrapped to 0).
+        assert_eq!(
+            Geometry::new(1 << 32, 1 << 20),
+            Err(GeometryError::SegmentTooLarge)
+        );
+        assert_eq!(
+            Geometry::new((1 << 31) + (1 << 20), 1 << 20),
+            Err(GeometryError::SegmentTooLarge)
+        );
     }
 
     #[test]

@@ -84,36 +84,11 @@ pub fn raw_write_speed(
         None
     };
     let start = Instant::now();
-    let mut off = 0u64;
     let uring_direct = uring.is_some();
     match uring {
-        Some(mut u) => {
-            let mut free: Vec<usize> = (0..queue_depth).collect();
-            let mut err = None;
-            while off < bytes || u.in_flight() > 0 {
-                if off < bytes
-                    && let Some(b) = free.pop()
-                {
-                    u.write(&file, (b as u16, &bufs[b]), 0..chunk, off, b as u64)?;
-                    off += chunk as u64;
-                    continue;
-                }
-                u.wait_one(|(ud, res)| {
-                    if res != chunk as i32 {
-                        err = Some(if res < 0 {
-                            io::Error::from_raw_os_error(-res)
-                        } else {
-                            io::Error::new(io::ErrorKind::WriteZero, "short write")
-                        });
-                    }
-                    free.push(ud as usize);
-                })?;
-                if let Some(e) = err.take() {
-                    return Err(e);
-                }
-            }
-        }
+        Some(mut u) => sys::uring_write_all(&mut u, &file, &bufs, bytes)?,
         None => {
+            let mut off = 0u64;
             while off < bytes {
                 sys::pwrite_all(&file, bufs[0].as_slice(), off)?;
                 off += chunk as u64;

@@ -42,6 +42,17 @@ pub enum AppendError {
     /// The packet is longer than one record can hold (see `SegmentWriter::max_caplen`).
     #[error("packet of {len} bytes is longer than the store's limit of {max}")]
     TooLarge { len: usize, max: u32 },
+    /// The disk failed writes or fdatasyncs (`errors` so far; `lost` packets lost to them
+    /// so far, this one included: it was not stored). Reported once per failure; the
+    /// writer stays usable and the caller decides whether to go on.
+    #[error(
+        "the disk failed {errors} write(s) to the store ({lost} packets lost so far); last error: {last}; check the disk and `kuroko status`"
+    )]
+    WriteFailed {
+        errors: u64,
+        lost: u64,
+        last: std::io::Error,
+    },
     /// Opening, sealing or formatting a segment failed; the writer is unusable.
     #[error(transparent)]
     Store(#[from] StoreError),

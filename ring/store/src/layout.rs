@@ -89,6 +89,9 @@ pub struct RingGeometry {
     pub created_wall_ns: u64,
 }
 
+/// Most segments one ring may have.
+pub const MAX_SLOTS: u32 = 1_000_000;
+
 impl RingGeometry {
     /// Bytes of all slot files of a full ring.
     pub fn capacity(&self) -> u64 {
@@ -119,7 +122,7 @@ impl RingGeometry {
                 ),
             });
         }
-        if slots > 1_000_000 {
+        if slots > u64::from(MAX_SLOTS) {
             return Err(StoreError::Options {
                 message: format!("{slots} segments is too many; raise the segment size"),
             });
@@ -201,6 +204,18 @@ pub fn read_meta(paths: &Paths) -> Result<Option<RingGeometry>, StoreError> {
     }
     let geometry = Geometry::new(meta.segment_size.get(), meta.chunk_size.get() as u64)
         .map_err(|e| bad(&format!("store.meta geometry: {e}")))?;
+    // Readers and recovery allocate per slot and index slots modulo the count: a count a
+    // writer could not have made (0, 1, more than MAX_SLOTS, more than the budget holds)
+    // is corruption, reported, never a panic or an unbounded allocation.
+    let slots = meta.slot_count.get();
+    let fits = u64::from(slots).saturating_mul(geometry.segment_size) <= meta.budget.get();
+    if !(2..=MAX_SLOTS).contains(&slots) || !fits {
+        return Err(bad(&format!(
+            "store.meta says {slots} segments of {} bytes in a budget of {} bytes, which no writer makes (2 to {MAX_SLOTS} that fit the budget); the file is damaged: restore it or move the segments away",
+            geometry.segment_size,
+            meta.budget.get()
+        )));
+    }
     Ok(Some(RingGeometry {
         geometry,
         slot_count: meta.slot_count.get(),
@@ -283,10 +298,37 @@ pub fn create_or_open(
     if let Some(ring) = read_meta(&paths)? {
         return Ok((paths, ring));
     }
+    // No store.meta but segment files: a store whose metadata was lost. Creating a new
+    // store here would reformat (or, with another geometry, misread and overwrite)
+    // packets nobody rotated out, so refuse and say what to do.
+    let segs = existing_slot_files(&paths);
+    if segs > 0 {
+        return Err(StoreError::Corrupt {
+            path: paths.meta(),
+            message: format!(
+                "missing, but {} holds {segs} segment file(s): refusing to create a new store over them (their packets would be lost); restore store.meta, or move the segment files away to start a new store",
+                paths.segments.display()
+            ),
+        });
+    }
     fs::create_dir_all(&paths.segments).map_err(|e| StoreError::io(&paths.segments, e))?;
     let ring = RingGeometry::from_options(opts)?;
     write_meta(&paths, &ring)?;
     Ok((paths, ring))
+}
+
+/// Segment files (`seg-*.kseg`) in `segments/`.
+fn existing_slot_files(paths: &Paths) -> usize {
+    let Ok(dir) = fs::read_dir(&paths.segments) else {
+        return 0;
+    };
+    dir.flatten()
+        .filter(|e| {
+            let n = e.file_name();
+            let n = n.to_string_lossy();
+            n.starts_with("seg-") && n.ends_with(".kseg")
+        })
+        .count()
 }
 
 /// Takes the writer lock (`segments/.lock`, flock), writing our pid into it.

@@ -99,6 +99,8 @@
 pub mod crc;
 pub mod disk;
 pub mod error;
+#[doc(hidden)]
+pub mod fault;
 pub mod layout;
 mod open_read;
 pub mod pcap;

@@ -162,9 +162,8 @@ mod tests {
                 n += 1;
             }
             w.sync().unwrap();
-            let seq = crate::segment::probe(&crate::layout::Paths::new(dir.path()), w.ring(), 0)
-                .unwrap()
-                .seq;
+            let seq =
+                crate::segment::probe(&crate::layout::Paths::new(dir.path()), w.ring(), 0).seq;
             let r = OpenRead::refresh(cached.take(), &path, &g, 0, seq).unwrap();
             let fresh = OpenRead::refresh(None, &path, &g, 0, seq).unwrap();
             let a = segment::totals(r.bytes(), &g, seq);

@@ -705,6 +705,14 @@ impl<'n> ImportRun<'n> {
                         break false;
                     }
                     Err(AppendError::Store(e)) => return Err(ImportError::Store(e)),
+                    // The disk failed: stop loudly (the packets are counted in
+                    // `writer.state`; `kuroko status` shows them).
+                    Err(AppendError::WriteFailed { errors, last, .. }) => {
+                        return Err(ImportError::Store(crate::StoreError::WriteFailed {
+                            count: errors,
+                            last,
+                        }));
+                    }
                 }
             };
             if !stored {

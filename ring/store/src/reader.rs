@@ -156,6 +156,10 @@ pub struct SegmentInfo {
     pub open: bool,
     /// Sealed by recovery after a crash.
     pub recovered: bool,
+    /// The disk failed a write or fdatasync of this segment (`SEG_FLAG_WRITE_ERROR`): its
+    /// failed blocks are in `damaged_blocks`, and after a failed fdatasync any block may be
+    /// missing. A damaged segment.
+    pub write_error: bool,
     pub packets: u64,
     /// ns; 0 when the segment holds no packet.
     pub first_ts: u64,
@@ -207,6 +211,8 @@ pub struct StoreReader {
     scan_buf: std::sync::Mutex<Option<AlignedBuf>>,
     /// The open segment as read by the last `refresh` (see `open_read`).
     open_read: std::sync::Mutex<Option<OpenRead>>,
+    /// Slots whose header cannot be read (see [`StoreReader::damaged_slots`]).
+    unreadable: Vec<u32>,
 }
 
 impl StoreReader {
@@ -219,6 +225,7 @@ impl StoreReader {
             segments: Vec::new(),
             scan_buf: std::sync::Mutex::new(None),
             open_read: std::sync::Mutex::new(None),
+            unreadable: Vec::new(),
         };
         r.refresh()?;
         Ok(r)
@@ -254,7 +261,7 @@ impl StoreReader {
             let slot = p.slot;
             let path = paths.slot(slot);
             let info = match p.state {
-                SlotState::Missing | SlotState::Free => None,
+                SlotState::Missing | SlotState::Free | SlotState::Damaged => None,
                 SlotState::Sealed => {
                     let h = p.header.expect("sealed implies a valid header");
                     let index = read_index(&path, &g, &h);
@@ -263,6 +270,7 @@ impl StoreReader {
                         seq: p.seq,
                         open: false,
                         recovered: h.flags.get() & fmt::SEG_FLAG_RECOVERED != 0,
+                        write_error: h.flags.get() & fmt::SEG_FLAG_WRITE_ERROR != 0,
                         packets: h.packets.get(),
                         first_ts: h.first_ts.get(),
                         last_ts: h.last_ts.get(),
@@ -289,6 +297,9 @@ impl StoreReader {
                         seq: p.seq,
                         open: true,
                         recovered: false,
+                        write_error: p
+                            .header
+                            .is_some_and(|h| h.flags.get() & fmt::SEG_FLAG_WRITE_ERROR != 0),
                         packets: t.packets,
                         first_ts: t.first_ts,
                         last_ts: t.last_ts,
@@ -316,9 +327,13 @@ impl StoreReader {
         }
         // Probes `slot`; re-reads it unless it holds the same sealed generation (or is
         // still empty). Returns whether it was unchanged.
-        let probe_slot = |slot: u32, by_slot: &mut Vec<Option<SegmentInfo>>| {
-            let p = segment::probe(&paths, &ring, slot)
-                .map_err(|e| StoreError::io(&paths.slot(slot), e))?;
+        let mut unreadable = std::mem::take(&mut self.unreadable);
+        let mut probe_slot = |slot: u32, by_slot: &mut Vec<Option<SegmentInfo>>| {
+            let p = segment::probe(&paths, &ring, slot);
+            unreadable.retain(|&s| s != slot);
+            if p.state == SlotState::Damaged {
+                unreadable.push(slot);
+            }
             let unchanged = match (&by_slot[slot as usize], p.state) {
                 (Some(c), SlotState::Sealed) => !c.open && c.seq == p.seq,
                 (None, SlotState::Missing | SlotState::Free) => true,
@@ -362,7 +377,15 @@ impl StoreReader {
         let mut segs: Vec<SegmentInfo> = by_slot.into_iter().flatten().collect();
         segs.sort_by_key(|s| s.seq);
         self.segments = segs;
+        unreadable.sort_unstable();
+        self.unreadable = unreadable;
         Ok(())
+    }
+
+    /// Slots whose header (or first block header) could not be read at the last `refresh`
+    /// (an unreadable sector): damaged, whatever they held is not in [`Self::segments`].
+    pub fn damaged_slots(&self) -> &[u32] {
+        &self.unreadable
     }
 
     /// Segments holding data, oldest (lowest `seq`) first.
@@ -632,7 +655,7 @@ impl StoreReader {
 
     /// Whether the slot of `info` now holds another generation.
     fn overwritten(&self, info: &SegmentInfo) -> bool {
-        segment::probe(&self.paths, &self.ring, info.slot).map_or(true, |p| p.seq != info.seq)
+        segment::probe(&self.paths, &self.ring, info.slot).seq != info.seq
     }
 }
 

@@ -241,10 +241,16 @@ impl<'a> Iterator for BlockScan<'a> {
 pub enum SlotState {
     /// No file yet (lazy preallocation).
     Missing,
-    /// Formatted, never written (or a header that fails its checks with no block behind it).
+    /// Formatted, never written.
     Free,
     Open,
     Sealed,
+    /// Damaged: the header or first block header cannot be read (an unreadable sector, a
+    /// file that cannot be opened), or the header fails its checks with no valid block
+    /// behind it. Whatever the slot held is unknown. Reported and skipped, never fatal for
+    /// the rest of the ring, never counted as free; the writer overwrites it when the ring
+    /// comes round to it.
+    Damaged,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -258,8 +264,23 @@ pub struct SlotProbe {
     pub header_damaged: bool,
 }
 
-/// Reads a slot's header and first block header (two small preads).
-pub fn probe(paths: &Paths, ring: &RingGeometry, slot: u32) -> std::io::Result<SlotProbe> {
+/// Reads a slot's header and first block header (two small preads). A slot that cannot be
+/// read is [`SlotState::Damaged`], not an error: one bad sector must not take the whole
+/// ring down (the writer at every start, every reader).
+pub fn probe(paths: &Paths, ring: &RingGeometry, slot: u32) -> SlotProbe {
+    match probe_inner(paths, ring, slot) {
+        Ok(p) => p,
+        Err(_) => SlotProbe {
+            slot,
+            state: SlotState::Damaged,
+            seq: 0,
+            header: None,
+            header_damaged: true,
+        },
+    }
+}
+
+fn probe_inner(paths: &Paths, ring: &RingGeometry, slot: u32) -> std::io::Result<SlotProbe> {
     let g = &ring.geometry;
     let mut probe = SlotProbe {
         slot,
@@ -274,6 +295,9 @@ pub fn probe(paths: &Paths, ring: &RingGeometry, slot: u32) -> std::io::Result<S
         Err(e) => return Err(e),
     };
     let mut hbuf = [0u8; fmt::SEGMENT_HEADER_LEN];
+    if let Some(e) = crate::fault::lookup(&paths.data).and_then(|f| f.header_read(slot)) {
+        return Err(e);
+    }
     file.read_exact_at(&mut hbuf, 0)?;
     // The first block header sits at region_len; read it into a buffer shaped like a
     // segment prefix so `block_at` can check it in place.
@@ -309,6 +333,10 @@ pub fn probe(paths: &Paths, ring: &RingGeometry, slot: u32) -> std::io::Result<S
             probe.state = SlotState::Open;
             probe.seq = bs;
         }
+        // A header that fails its checks is not a free slot: it may have described a
+        // segment (a flipped bit in a sealed header). Only a header that passes them says
+        // FREE (a formatted slot).
+        (None, None) if probe.header_damaged => probe.state = SlotState::Damaged,
         (None, None) => probe.state = SlotState::Free,
     }
     Ok(probe)

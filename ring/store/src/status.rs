@@ -42,6 +42,12 @@ pub struct StoreStatus {
     pub backpressure_drops: u64,
     pub rejected_packets: u64,
     pub damaged_blocks: u64,
+    /// Packets lost to disk write errors (failed block writes; see `WriterStats`).
+    pub write_error_packets: u64,
+    /// Segments with damage: blocks that fail their checks, or writes the disk failed.
+    pub damaged_segments: u32,
+    /// Slots whose header cannot be read (an unreadable sector): damaged, contents unknown.
+    pub damaged_slots: u32,
     /// `uring+direct`, `pwrite+direct`, `pwrite+buffered`, or `none` (never written).
     pub io_mode: String,
     /// Why the writer is not on io_uring + O_DIRECT (empty when it is).
@@ -119,7 +125,10 @@ pub fn status_of(reader: &StoreReader) -> StoreStatus {
         budget_bytes: ring.budget,
         segments_total: ring.slot_count,
         segments_used: used,
-        segments_free: ring.slot_count.saturating_sub(used),
+        // An unreadable slot is damaged, not free.
+        segments_free: ring
+            .slot_count
+            .saturating_sub(used + reader.damaged_slots().len() as u32),
         segments_open: segs.iter().filter(|s| s.open).count() as u32,
         segments_recovered: segs.iter().filter(|s| s.recovered).count() as u32,
         disk_bytes: files * g.segment_size + META_RESERVE.min(ring.budget),
@@ -138,6 +147,12 @@ pub fn status_of(reader: &StoreReader) -> StoreStatus {
         backpressure_drops: ws.map_or(0, |w| w.backpressure.get()),
         rejected_packets: ws.map_or(0, |w| w.rejected.get()),
         damaged_blocks: segs.iter().map(|s| s.damaged_blocks as u64).sum(),
+        write_error_packets: ws.map_or(0, |w| w.packets_lost.get()),
+        damaged_segments: segs
+            .iter()
+            .filter(|s| s.damaged_blocks > 0 || s.write_error)
+            .count() as u32,
+        damaged_slots: reader.damaged_slots().len() as u32,
         io_mode: mode.to_string(),
         io_fallbacks: fallbacks,
         writer_pid: writer_pid(paths),

@@ -218,6 +218,10 @@ pub struct Uring {
     ring: io_uring::IoUring,
     fixed: bool,
     in_flight: u32,
+    /// Entries are in the submission queue that no `io_uring_enter` took yet.
+    unsubmitted: bool,
+    /// Test seam (see `fault`).
+    pub(crate) faults: Option<std::sync::Arc<crate::fault::Faults>>,
 }
 
 /// A finished write: (`user_data`, result as returned by the kernel).
@@ -237,6 +241,8 @@ impl Uring {
             ring,
             fixed,
             in_flight: 0,
+            unsubmitted: false,
+            faults: None,
         })
     }
 
@@ -249,8 +255,19 @@ impl Uring {
     }
 
     /// Queues a write of `buf[range]` (buffer number `index`) to `file` at `off`.
-    /// The caller must keep that range untouched until its completion is reaped.
-    pub fn write(
+    ///
+    /// `Ok` means the write is queued: its completion (with `user_data`) will be reaped
+    /// exactly once, even when the `io_uring_enter` that follows the queueing fails (the
+    /// entry stays in the submission queue and goes with the next submit). `Err` means it
+    /// was not queued: the kernel never sees it.
+    ///
+    /// # Safety
+    ///
+    /// After `Ok`, the kernel reads `buf[range]` until the completion is reaped: the caller
+    /// must neither write those bytes nor free or reuse `buf` for anything that writes them
+    /// before [`Uring::reap`] or [`Uring::wait_one`] handed out that completion, and must
+    /// keep `file` open until then.
+    pub unsafe fn write(
         &mut self,
         file: &File,
         (index, buf): (u16, &AlignedBuf),
@@ -274,22 +291,31 @@ impl Uring {
                 .build()
         }
         .user_data(user_data);
-        self.push(&entry)
+        // SAFETY: the caller keeps the bytes and the descriptor (this function's contract).
+        unsafe { self.push(&entry) }
     }
 
     /// Queues an `fdatasync` of `file` (runs in the kernel's worker, never blocks us).
+    /// `Ok` and `Err` as for [`Uring::write`]. The caller keeps `file` open until the
+    /// completion is reaped (a closed descriptor fails the sync, nothing worse).
     pub fn datasync(&mut self, file: &File, user_data: u64) -> io::Result<()> {
         let fd = io_uring::types::Fd(file.as_raw_fd());
         let entry = io_uring::opcode::Fsync::new(fd)
             .flags(io_uring::types::FsyncFlags::DATASYNC)
             .build()
             .user_data(user_data);
-        self.push(&entry)
+        // SAFETY: an fsync refers to no memory.
+        unsafe { self.push(&entry) }
     }
 
-    /// Queues a plain (unregistered) write of a whole buffer. The caller must keep the
-    /// buffer untouched until its completion is reaped.
-    pub fn write_buf(
+    /// Queues a plain (unregistered) write of a whole buffer. `Ok` and `Err` as for
+    /// [`Uring::write`].
+    ///
+    /// # Safety
+    ///
+    /// After `Ok`, the caller must not write, free or reuse `buf` (nor close `file`) until
+    /// the completion with `user_data` is reaped.
+    pub unsafe fn write_buf(
         &mut self,
         file: &File,
         buf: &AlignedBuf,
@@ -301,45 +327,133 @@ impl Uring {
             .offset(off)
             .build()
             .user_data(user_data);
-        self.push(&entry)
+        // SAFETY: the caller keeps the buffer and the descriptor (this function's contract).
+        unsafe { self.push(&entry) }
     }
 
-    fn push(&mut self, entry: &io_uring::squeue::Entry) -> io::Result<()> {
+    /// Puts `entry` in the submission queue and submits it. Once the entry is in the queue
+    /// it is in flight whatever `io_uring_enter` answers: a failed submit leaves it queued
+    /// (retried by the next submit, `reap` or `wait_one`), so this returns `Ok` then; `Err`
+    /// only when the queue was full and could not be drained, with the entry not queued.
+    ///
+    /// # Safety
+    ///
+    /// The memory and descriptor `entry` refers to stay valid and untouched until its
+    /// completion is reaped.
+    unsafe fn push(&mut self, entry: &io_uring::squeue::Entry) -> io::Result<()> {
         loop {
-            // SAFETY: the caller's contract: the memory and descriptor the entry refers to
-            // stay valid and untouched until its completion is reaped.
+            // SAFETY: the caller's contract.
             if unsafe { self.ring.submission().push(entry) }.is_ok() {
                 break;
             }
-            self.ring.submit()?;
+            self.submit()?;
         }
         self.in_flight += 1;
-        self.ring.submit()?;
+        self.unsubmitted = true;
+        // Queued: a failure to submit now is retried later, never reported as "not queued".
+        let _ = self.submit();
         Ok(())
     }
 
-    /// Reaps finished writes without waiting.
+    /// Submits what is queued (`io_uring_enter`).
+    fn submit(&mut self) -> io::Result<()> {
+        if let Some(e) = self.faults.as_ref().and_then(|f| f.submit()) {
+            return Err(e);
+        }
+        self.ring.submit()?;
+        self.unsubmitted = false;
+        Ok(())
+    }
+
+    /// Reaps finished writes without waiting (first submitting entries whose submit
+    /// failed).
     pub fn reap(&mut self, mut f: impl FnMut(Completion)) {
+        if self.unsubmitted {
+            let _ = self.submit();
+        }
         for cqe in self.ring.completion() {
             self.in_flight -= 1;
             f((cqe.user_data(), cqe.result()));
         }
     }
 
-    /// Waits until at least one write finished (if any is in flight), then reaps.
+    /// Waits until at least one write finished (if any is in flight), then reaps. A
+    /// submit the kernel refuses for now (EAGAIN, EBUSY: completion queue full) is retried
+    /// after reaping; other errors are returned.
     pub fn wait_one(&mut self, f: impl FnMut(Completion)) -> io::Result<()> {
-        if self.in_flight > 0 {
-            loop {
-                match self.ring.submit_and_wait(1) {
-                    Ok(_) => break,
-                    Err(e) if e.raw_os_error() == Some(libc::EINTR) => continue,
-                    Err(e) => return Err(e),
+        let mut retries = 0u32;
+        while self.in_flight > 0 {
+            let r = match self.faults.as_ref().and_then(|f| f.submit()) {
+                Some(e) => Err(e),
+                None => self.ring.submit_and_wait(1).map(|_| ()),
+            };
+            match r {
+                Ok(()) => {
+                    self.unsubmitted = false;
+                    break;
                 }
+                Err(e) if e.raw_os_error() == Some(libc::EINTR) => continue,
+                Err(e)
+                    if matches!(e.raw_os_error(), Some(libc::EAGAIN | libc::EBUSY))
+                        && retries < 1000 =>
+                {
+                    retries += 1;
+                    if !self.ring.completion().is_empty() {
+                        break;
+                    }
+                    std::thread::sleep(std::time::Duration::from_millis(1));
+                }
+                Err(e) => return Err(e),
             }
         }
         self.reap(f);
         Ok(())
     }
+}
+
+/// Writes `bytes` to `file` from offset 0, cycling through `bufs` (each written whole, as
+/// many at a time as there are buffers), and waits for every write (the raw write speed
+/// measurement). The buffers are borrowed, so nothing writes them meanwhile, and every
+/// queued write is waited for before this returns, on write errors too.
+pub fn uring_write_all(
+    u: &mut Uring,
+    file: &File,
+    bufs: &[AlignedBuf],
+    bytes: u64,
+) -> io::Result<()> {
+    let mut free: Vec<usize> = (0..bufs.len()).collect();
+    let mut err = None;
+    let mut off = 0u64;
+    while (off < bytes && err.is_none()) || u.in_flight() > 0 {
+        if off < bytes
+            && err.is_none()
+            && let Some(b) = free.pop()
+        {
+            let len = bufs[b].len();
+            // SAFETY: `bufs` is borrowed immutably for the whole function, and the loop
+            // only ends when nothing is in flight.
+            if let Err(e) = unsafe { u.write(file, (b as u16, &bufs[b]), 0..len, off, b as u64) } {
+                err = Some(e);
+            }
+            off += len as u64;
+            continue;
+        }
+        let r = u.wait_one(|(ud, res)| {
+            let want = bufs.get(ud as usize).map_or(0, |b| b.len() as i32);
+            if res != want && err.is_none() {
+                err = Some(if res < 0 {
+                    io::Error::from_raw_os_error(-res)
+                } else {
+                    io::Error::new(io::ErrorKind::WriteZero, "short write")
+                });
+            }
+            free.push(ud as usize);
+        });
+        // Cannot wait any more: the caller drops the ring (which cancels what is in
+        // flight; O_DIRECT pins the pages it reads) before the buffers.
+        r?;
+    }
+    err.map_or(Ok(()), Err)
 }
 
 /// Whether nobody holds an exclusive `flock` on `file` (takes and drops a shared lock).

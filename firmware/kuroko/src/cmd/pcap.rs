@@ -4,6 +4,9 @@
 //! Time ranges are served by the store alone (its per-segment time index). A `--query`
 //! needs the session index: the search part hooks in at [`query_export`], which gets the
 //! packets of the matching sessions through the same `export_pcap` with a filter.
+//!
+//! Damage is never silent: skipped damaged blocks and damaged slots are named on stderr and
+//! the command exits with status 3 (`EXIT_DAMAGED`) after writing the rest.
 
 use super::DataArgs;
 use anyhow::{Context, bail};
@@ -161,6 +164,32 @@ fn query_export(
             out.display()
         );
     }
+    damage_verdict(reader, damaged)
+}
+
+/// Exit status of a pcap written around damaged store data (see [`damage_verdict`]).
+pub const EXIT_DAMAGED: i32 = 3;
+
+/// Damage is never silent: after a warning on stderr naming what was skipped, a pcap
+/// written around damaged blocks in the range, or from a store with damaged slots
+/// (unreadable or failed headers: their time range is unknown, so they may have held
+/// matching packets), ends with exit status [`EXIT_DAMAGED`] (3) instead of 0. The file is
+/// complete otherwise.
+fn damage_verdict(reader: &StoreReader, damaged_places: usize) -> anyhow::Result<()> {
+    let slots = reader.damaged_slots();
+    if !slots.is_empty() {
+        eprintln!(
+            "kuroko: warning: {} slot(s) of the store are damaged (unreadable or failed header: slots {:?}); packets they held cannot be exported",
+            slots.len(),
+            slots
+        );
+    }
+    if damaged_places > 0 || !slots.is_empty() {
+        eprintln!(
+            "kuroko: warning: the pcap may be missing packets lost to damage (exit status {EXIT_DAMAGED})"
+        );
+        return Err(super::ExitCode(EXIT_DAMAGED).into());
+    }
     Ok(())
 }
 
@@ -210,5 +239,5 @@ fn write_export(
         );
         let _ = std::io::stderr().flush();
     }
-    Ok(())
+    damage_verdict(reader, rep.damage.len())
 }

@@ -103,6 +103,11 @@ pub fn writer_section(data: &std::path::Path) -> Section {
         "backlog_bytes": w.backlog_bytes(),
         "pool_bytes": w.pool_bytes,
         "pool_fraction": w.pool_fraction(),
+        // Disk write errors (engineer `store`): packets the capture counted as stored that
+        // the disk failed to write.
+        "disk_write_errors": snap.disk_errors.write_errors,
+        "disk_write_error_packets": snap.disk_errors.lost_packets,
+        "disk_last_errno": snap.disk_errors.last_errno,
     });
     let state = if !live {
         format!(
@@ -133,7 +138,7 @@ pub fn writer_section(data: &std::path::Path) -> Section {
         )),
         _ => backlog.push_str(", buffer pool size not published"),
     }
-    let rows = vec![
+    let mut rows = vec![
         ("state".into(), state),
         ("backlog".into(), backlog),
         (
@@ -149,6 +154,19 @@ pub fn writer_section(data: &std::path::Path) -> Section {
             ),
         ),
     ];
+    // ---- disk write errors (engineer `store`) ----
+    let d = snap.disk_errors;
+    if d.write_errors > 0 {
+        rows.push((
+            "DISK WRITE ERRORS".into(),
+            format!(
+                "{} failed write(s), {} packets lost (last: {}); check the disk",
+                d.write_errors,
+                d.lost_packets,
+                std::io::Error::from_raw_os_error(d.last_errno as i32)
+            ),
+        ));
+    }
     Section {
         key: "writer",
         title: "Store writer (live)",
@@ -519,10 +537,24 @@ fn store_section_of(st: &StoreStatus) -> Section {
     rows.push((
         "errors".into(),
         format!(
-            "{} write errors, {} backpressure drops, {} packets too large, {} damaged blocks",
-            st.write_errors, st.backpressure_drops, st.rejected_packets, st.damaged_blocks
+            "{} write errors ({} packets lost to them), {} backpressure drops, {} packets too large, {} damaged blocks",
+            st.write_errors,
+            st.write_error_packets,
+            st.backpressure_drops,
+            st.rejected_packets,
+            st.damaged_blocks
         ),
     ));
+    // Damage is never shown as free space or hidden in a total.
+    if st.damaged_segments > 0 || st.damaged_slots > 0 {
+        rows.push((
+            "DAMAGED".into(),
+            format!(
+                "{} segment(s) with damaged blocks or failed writes, {} slot(s) with an unreadable header; `kuroko-inspect` shows where",
+                st.damaged_segments, st.damaged_slots
+            ),
+        ));
+    }
     if st.segments_recovered > 0 {
         rows.push((
             "recovered".into(),

@@ -27,14 +27,19 @@
 //! forward), which is what keeps `AlignedBuf::as_mut_slice` sound next to in-flight I/O.
 
 use crate::error::{AppendError, StoreError};
+use crate::fault::Faults;
 use crate::layout::{self, IoPreference, Paths, Preallocate, RingGeometry, StoreOptions, now_ns};
 use crate::segment::{self, SlotProbe, SlotState};
-use crate::sys::{self, AlignedBuf, Uring};
+use crate::sys as os;
+use crate::sys::{AlignedBuf, Uring};
 use kuroko_ring_format::{
     self as fmt, BLOCK_HEADER_LEN, BlockHeader, ChunkIndexEntry, IfaceEntry, RecordHeader,
     SegmentHeader, WriterState, align_up, fallback, io_mode, record_len,
 };
 use std::fs::File;
+use std::sync::Arc;
+
+mod sys;
 use std::io;
 use zerocopy::IntoBytes;
 use zerocopy::little_endian::{U16, U32, U64};
@@ -56,8 +61,13 @@ pub struct RecordMeta {
 pub struct WriterStats {
     /// Bytes handed to the disk (blocks, headers not counted).
     pub bytes_written: u64,
+    /// Packets on the disk (or queued to it): appended, less those lost to write errors.
     pub packets_written: u64,
+    /// Writes and fdatasyncs the disk failed.
     pub write_errors: u64,
+    /// Packets lost to disk write errors: those in block writes that failed, and those
+    /// `append` refused when it reported a failure ([`AppendError::WriteFailed`]).
+    pub packets_lost: u64,
     /// Packets refused because every buffer was in flight (non-blocking mode).
     pub backpressure: u64,
     /// Packets refused because they were too large for a record.
@@ -126,6 +136,17 @@ struct OpenSeg {
     inflight: u32,
 }
 
+impl OpenSeg {
+    /// A block of `packets` records did not reach the disk.
+    fn mark_failed_write(&mut self, packets: u32) {
+        self.flags |= fmt::SEG_FLAG_WRITE_ERROR;
+        if packets > 0 {
+            self.damaged += 1;
+            self.packets = self.packets.saturating_sub(packets.into());
+        }
+    }
+}
+
 /// A full segment whose seal runs in the background (io_uring mode): its writes finish,
 /// then an fdatasync, then the SEALED header write. The writer meanwhile fills the next
 /// segment; a crash before the header lands leaves the segment OPEN, which recovery seals
@@ -146,15 +167,63 @@ enum SealStage {
 /// Background seals at most in progress at once (each needs a header buffer).
 const MAX_SEALING: usize = 2;
 
-// io_uring `user_data`: kind in the top byte; for blocks the buffer (bits 0..16), the
-// length (16..48) and the low byte of the segment's seq (48..56); for seal steps the
-// sealing slot (0..8) and, for the header, the length (16..48).
-const KIND_SHIFT: u32 = 56;
-const KIND_BLOCK: u64 = 0;
-const KIND_SYNC: u64 = 1;
-const KIND_HEADER: u64 = 2;
-/// A segment's OPEN header (tagged like a block: the seal waits for it).
-const KIND_OPEN: u64 = 3;
+/// One operation handed to the kernel and not completed yet. Its index in
+/// [`InFlight`] is the operation's io_uring `user_data`, so a completion finds exactly what
+/// it finishes, and nothing about it lives only in a bit-packed tag.
+#[derive(Clone, Copy, Debug)]
+enum Op {
+    /// Segment `seq`'s OPEN header (`open_buf`; the seal waits for it like a block).
+    Open { seq: u64, len: u32 },
+    /// A block of `packets` records of segment `seq`: `len` bytes of chunk buffer `buf`,
+    /// written at `off`.
+    Block {
+        seq: u64,
+        buf: u16,
+        len: u32,
+        packets: u32,
+        off: u64,
+    },
+    /// The fdatasync of background seal `seal`.
+    Sync { seal: u8 },
+    /// The SEALED header of background seal `seal` (`seal_bufs[seal]`).
+    Header { seal: u8, len: u32 },
+}
+
+/// The operations the kernel holds, by `user_data`. An entry is added before the
+/// operation is queued and removed only by its completion (or when queueing it failed),
+/// so no error path can forget an operation whose buffer the kernel still reads.
+struct InFlight {
+    ops: Vec<Option<Op>>,
+    free: Vec<u32>,
+}
+
+impl InFlight {
+    fn with_capacity(n: usize) -> InFlight {
+        InFlight {
+            ops: vec![None; n],
+            free: (0..n as u32).rev().collect(),
+        }
+    }
+    /// Reserves a `user_data` for `op` (grows only past the high-water mark).
+    fn insert(&mut self, op: Op) -> u64 {
+        match self.free.pop() {
+            Some(i) => {
+                self.ops[i as usize] = Some(op);
+                u64::from(i)
+            }
+            None => {
+                self.ops.push(Some(op));
+                (self.ops.len() - 1) as u64
+            }
+        }
+    }
+    /// The operation `user_data` stood for; `None` for an unknown or finished one.
+    fn remove(&mut self, user_data: u64) -> Option<Op> {
+        let op = self.ops.get_mut(user_data as usize)?.take()?;
+        self.free.push(user_data as u32);
+        Some(op)
+    }
+}
 
 /// A generation whose OPEN header and first block did not reach the disk before a power
 /// cut is invisible to recovery, yet some of its later blocks may have; its `seq` must never
@@ -253,13 +322,16 @@ impl IoTrace {
 
 /// Synchronous write (the fallbacks, headers at open/close/recovery), traced.
 fn pwrite_traced(
-    trace: &Option<IoTrace>,
+    (trace, faults): (&Option<IoTrace>, &Option<Arc<Faults>>),
     slot: u32,
     file: &File,
     buf: &[u8],
     off: u64,
 ) -> io::Result<()> {
-    let r = sys::pwrite_all(file, buf, off);
+    let r = match faults.as_ref().and_then(|f| f.write()) {
+        Some(e) => Err(e),
+        None => os::pwrite_all(file, buf, off),
+    };
     if let Some(t) = trace
         && r.is_ok()
     {
@@ -269,8 +341,15 @@ fn pwrite_traced(
 }
 
 /// Synchronous fdatasync, traced.
-fn datasync_traced(trace: &Option<IoTrace>, slot: u32, file: &File) -> io::Result<()> {
-    let r = sys::datasync(file);
+fn datasync_traced(
+    (trace, faults): (&Option<IoTrace>, &Option<Arc<Faults>>),
+    slot: u32,
+    file: &File,
+) -> io::Result<()> {
+    let r = match faults.as_ref().and_then(|f| f.sync()) {
+        Some(e) => Err(e),
+        None => os::datasync(file),
+    };
     if let Some(t) = trace
         && r.is_ok()
     {
@@ -301,7 +380,11 @@ pub struct SegmentWriter {
     open_busy: bool,
     seal_bufs: Vec<AlignedBuf>,
     sealing: Vec<Option<Sealing>>,
-    completions: Vec<sys::Completion>,
+    completions: Vec<os::Completion>,
+    /// Every operation the kernel holds (see [`InFlight`]).
+    ops: InFlight,
+    /// A write failure not reported to the caller of `append` yet.
+    unreported: Option<io::Error>,
     paths: Paths,
     ring: RingGeometry,
     direct: bool,
@@ -324,6 +407,8 @@ pub struct SegmentWriter {
     closed: bool,
     recovery: RecoveryReport,
     trace: Option<IoTrace>,
+    /// Test seam: injected disk faults (see `fault`); `None` in production.
+    faults: Option<Arc<Faults>>,
     prep: Option<Prep>,
     /// Sequence numbers below this are durably reserved (`store.meta`).
     seq_reserved: u64,
@@ -390,7 +475,7 @@ impl SegmentWriter {
             fb |= fallback::DIRECT_REFUSED;
         }
         let io = if opts.io == IoPreference::Auto && direct {
-            match sys::uring_allowed().then(|| Uring::new((nbufs * 4) as u32, &bufs)) {
+            match os::uring_allowed().then(|| Uring::new((nbufs * 4) as u32, &bufs)) {
                 Some(Ok(u)) => {
                     if !u.buffers_registered() {
                         fb |= fallback::BUFFERS_NOT_REGISTERED;
@@ -418,11 +503,17 @@ impl SegmentWriter {
                 bytes_written: s.bytes_written.get(),
                 packets_written: s.packets_written.get(),
                 write_errors: s.write_errors.get(),
+                packets_lost: s.packets_lost.get(),
                 backpressure: s.backpressure.get(),
                 rejected: s.rejected.get(),
                 ..Default::default()
             })
             .unwrap_or_default();
+        let faults = crate::fault::lookup(data);
+        let mut io = io;
+        if let Io::Uring(u) = &mut io {
+            u.faults = faults.clone();
+        }
         let mut w = SegmentWriter {
             io,
             inflight: vec![0; nbufs],
@@ -437,6 +528,8 @@ impl SegmentWriter {
                 .collect(),
             sealing: (0..MAX_SEALING).map(|_| None).collect(),
             completions: Vec::with_capacity(nbufs * 8 + 64),
+            ops: InFlight::with_capacity(nbufs * 8 + 2 * MAX_SEALING + 2),
+            unreported: None,
             paths,
             ring,
             direct,
@@ -459,6 +552,7 @@ impl SegmentWriter {
             closed: false,
             recovery: RecoveryReport::default(),
             trace,
+            faults,
             prep: None,
             seq_reserved: 0,
             last_publish: std::time::Instant::now(),
@@ -534,7 +628,20 @@ impl SegmentWriter {
     /// Never allocates. In blocking mode it waits for a buffer when all are in flight; in
     /// non-blocking mode it returns [`AppendError::Backpressure`] instead (the packet is not
     /// stored and the caller counts it).
+    ///
+    /// A write or fdatasync the disk failed since the last call is reported here, once:
+    /// [`AppendError::WriteFailed`], with this packet refused (and counted lost, like the
+    /// packets of the failed writes). The writer stays usable: the caller decides whether
+    /// to go on (a disk that recovers) or stop.
     pub fn append(&mut self, meta: &RecordMeta, parts: &[&[u8]]) -> Result<(), AppendError> {
+        if let Some(last) = self.unreported.take() {
+            self.stats.packets_lost += 1;
+            return Err(AppendError::WriteFailed {
+                errors: self.stats.write_errors,
+                lost: self.stats.packets_lost,
+                last,
+            });
+        }
         let cap: usize = parts.iter().map(|p| p.len()).sum();
         if cap > self.max_caplen as usize {
             self.stats.rejected += 1;
@@ -610,91 +717,139 @@ impl SegmentWriter {
         self.advance_sealing();
     }
 
-    fn io_failed(&mut self, e: io::Error) {
+    /// Counts a failed write or fdatasync that lost `packets` packets, and keeps the error
+    /// for the next `append` (reported once) and for `sync`/`close`.
+    fn io_failed(&mut self, e: io::Error, packets: u32) {
         self.stats.write_errors += 1;
+        self.stats.packets_lost += u64::from(packets);
+        self.stats.packets_written = self.stats.packets_written.saturating_sub(packets.into());
+        let copy = match e.raw_os_error() {
+            Some(n) => io::Error::from_raw_os_error(n),
+            None => io::Error::new(e.kind(), e.to_string()),
+        };
+        self.unreported = Some(copy);
         self.last_error = Some(e);
     }
 
-    fn complete(&mut self, (ud, res): sys::Completion) {
-        let kind = ud >> KIND_SHIFT;
-        let len = ((ud >> 16) & 0xffff_ffff) as i64;
-        let short = kind != KIND_SYNC && res >= 0 && res as i64 != len;
-        if res < 0 {
-            self.io_failed(io::Error::from_raw_os_error(-res));
-        } else if short {
-            self.io_failed(io::Error::new(io::ErrorKind::WriteZero, "short write"));
-        }
+    /// The completion state machine. Per operation:
+    /// - `Open`, `Block`: the segment's writes in flight go down by one (a failure marks the
+    ///   segment and loses the block's packets); a block's buffer is released when its last
+    ///   write completed and the writer moved on to another chunk.
+    /// - a background seal goes `Writes` (its writes all completed: `advance_sealing`
+    ///   queues the fdatasync) → `Syncing` (`Sync` completed: queue the SEALED header,
+    ///   marked when the fdatasync failed) → `Header` (`Header` completed: done).
+    fn complete(&mut self, (ud, res): os::Completion) {
+        let Some(op) = self.ops.remove(ud) else {
+            return;
+        };
         if let Some(t) = &self.trace {
             t.done(ud);
         }
-        match kind {
-            KIND_OPEN => {
+        let injected = self.faults.as_ref().and_then(|f| match op {
+            Op::Sync { .. } => f.sync(),
+            _ => f.write(),
+        });
+        if injected.is_some()
+            && let Op::Block { seq, off, len, .. } = op
+        {
+            self.clobber_injected(seq, off, len);
+        }
+        let res = injected.map_or(res, |e| -e.raw_os_error().unwrap_or(libc::EIO));
+        let expected = match op {
+            Op::Open { len, .. } | Op::Block { len, .. } | Op::Header { len, .. } => len as i32,
+            Op::Sync { .. } => 0,
+        };
+        let error = if res < 0 {
+            Some(io::Error::from_raw_os_error(-res))
+        } else if res != expected {
+            Some(io::Error::new(io::ErrorKind::WriteZero, "short write"))
+        } else {
+            None
+        };
+        let failed = error.is_some();
+        let mut lost = 0;
+        match op {
+            Op::Open { seq, .. } => {
                 self.open_busy = false;
-                self.seg_write_done((ud >> 48) & 0xff);
+                self.seg_write_done(seq, failed, 0);
             }
-            KIND_BLOCK => {
+            Op::Block {
+                seq,
+                buf,
+                len,
+                packets,
+                ..
+            } => {
                 self.stats.blocks_in_flight = self.stats.blocks_in_flight.saturating_sub(1);
-                self.stats.bytes_in_flight = self.stats.bytes_in_flight.saturating_sub(len as u64);
-                let b = (ud & 0xffff) as usize;
-                if let Some(n) = self.inflight.get_mut(b) {
-                    *n = n.saturating_sub(1);
-                    if *n == 0 && !self.current[b] {
-                        self.free.push(b as u16);
-                    }
-                }
-                self.seg_write_done((ud >> 48) & 0xff);
+                self.stats.bytes_in_flight = self.stats.bytes_in_flight.saturating_sub(len.into());
+                self.inflight[buf as usize] -= 1;
+                self.release_if_idle(buf as usize);
+                self.seg_write_done(seq, failed, packets);
+                lost = if failed { packets } else { 0 };
             }
-            KIND_SYNC => {
-                let i = (ud & 0xff) as usize;
-                let g = self.ring.geometry;
-                let Some(s) = self.sealing.get_mut(i).and_then(|s| s.as_mut()) else {
-                    return;
-                };
-                fill_header(
-                    self.seal_bufs[i].as_mut_slice(),
-                    &g,
-                    &s.seg,
-                    fmt::STATE_SEALED,
-                    0,
-                    &(s.seg.ifaces, s.seg.iface_count),
-                );
-                s.stage = SealStage::Header;
-                let ud = KIND_HEADER << KIND_SHIFT | (g.region_len << 16) | i as u64;
-                let Io::Uring(u) = &mut self.io else { return };
-                match u.write_buf(&s.seg.file, &self.seal_bufs[i], 0, ud) {
-                    Ok(()) => {
-                        if let Some(t) = &self.trace {
-                            t.write(s.seg.slot, 0, self.seal_bufs[i].as_slice(), Some(ud));
-                        }
+            Op::Sync { seal } => {
+                if let Some(s) = self.sealing[seal as usize].as_mut() {
+                    if failed {
+                        s.seg.flags |= fmt::SEG_FLAG_WRITE_ERROR;
                     }
-                    Err(e) => {
-                        self.sealing[i] = None;
-                        self.io_failed(e);
-                    }
+                    s.stage = SealStage::Header;
+                }
+                self.queue_seal_header(seal as usize);
+            }
+            Op::Header { seal, .. } => {
+                // A failed header leaves the segment OPEN on the disk: recovery seals it
+                // from its blocks.
+                self.sealing[seal as usize] = None;
+                if !failed {
+                    self.stats.segments_sealed += 1;
                 }
             }
-            KIND_HEADER => {
-                let i = (ud & 0xff) as usize;
-                if let Some(slot) = self.sealing.get_mut(i) {
-                    *slot = None;
-                }
-                self.stats.segments_sealed += 1;
-            }
-            _ => {}
+        }
+        if let Some(e) = error {
+            self.io_failed(e, lost);
         }
     }
 
-    /// One write of the segment whose seq ends in byte `tag` finished.
-    fn seg_write_done(&mut self, tag: u64) {
-        if let Some(seg) = self.seg.as_mut().filter(|s| s.seq & 0xff == tag) {
+    /// Test seam: a write the fault plan failed did reach the disk; zero it there, as a
+    /// write that really failed leaves no valid block.
+    #[cold]
+    fn clobber_injected(&self, seq: u64, off: u64, len: u32) {
+        let file = match self.seg.as_ref().filter(|s| s.seq == seq) {
+            Some(s) => &s.file,
+            None => match self.sealing.iter().flatten().find(|s| s.seg.seq == seq) {
+                Some(s) => &s.seg.file,
+                None => return,
+            },
+        };
+        let zeros = AlignedBuf::new(len as usize);
+        let _ = os::pwrite_all(file, zeros.as_slice(), off);
+    }
+
+    /// Puts buffer `b` back on the free list if no write of it is in flight and it is not
+    /// the current chunk's. Never twice: the free list holds each buffer at most once.
+    fn release_if_idle(&mut self, b: usize) {
+        if self.inflight[b] == 0 && !self.current[b] && !self.free.contains(&(b as u16)) {
+            self.free.push(b as u16);
+        }
+    }
+
+    /// One write of segment `seq` (open or being sealed) completed; a failed one marks the
+    /// segment: a damaged block whose `packets` are not in the segment's count.
+    fn seg_write_done(&mut self, seq: u64, failed: bool, packets: u32) {
+        let seg = match self.seg.as_mut().filter(|s| s.seq == seq) {
+            Some(seg) => Some(seg),
+            None => self
+                .sealing
+                .iter_mut()
+                .flatten()
+                .find(|s| s.seg.seq == seq)
+                .map(|s| &mut s.seg),
+        };
+        if let Some(seg) = seg {
             seg.inflight = seg.inflight.saturating_sub(1);
-        } else if let Some(s) = self
-            .sealing
-            .iter_mut()
-            .flatten()
-            .find(|s| s.seg.seq & 0xff == tag)
-        {
-            s.seg.inflight = s.seg.inflight.saturating_sub(1);
+            if failed {
+                seg.mark_failed_write(packets);
+            }
         }
     }
 
@@ -708,7 +863,7 @@ impl SegmentWriter {
             let Io::Uring(u) = &mut self.io else { return };
             let s = self.sealing[i].as_mut().expect("checked");
             s.stage = SealStage::Syncing;
-            let ud = KIND_SYNC << KIND_SHIFT | i as u64;
+            let ud = self.ops.insert(Op::Sync { seal: i as u8 });
             match u.datasync(&s.seg.file, ud) {
                 Ok(()) => {
                     if let Some(t) = &self.trace {
@@ -716,11 +871,31 @@ impl SegmentWriter {
                     }
                 }
                 Err(e) => {
+                    // Not queued: no seal; the segment stays OPEN on the disk and
+                    // recovery seals it from its blocks.
+                    self.ops.remove(ud);
                     self.sealing[i] = None;
-                    self.io_failed(e);
+                    self.io_failed(e, 0);
                 }
             }
         }
+    }
+
+    /// Queues the SEALED header of background seal `i` (its fdatasync completed).
+    fn queue_seal_header(&mut self, i: usize) {
+        let g = self.ring.geometry;
+        let Some(s) = self.sealing[i].as_mut() else {
+            return;
+        };
+        fill_header(
+            self.seal_bufs[i].as_mut_slice(),
+            &g,
+            &s.seg,
+            fmt::STATE_SEALED,
+            0,
+            &(s.seg.ifaces, s.seg.iface_count),
+        );
+        self.submit_seal_header(i);
     }
 
     /// Closes the partly filled block and queues its write, so readers see the packets
@@ -744,9 +919,14 @@ impl SegmentWriter {
     pub fn sync(&mut self) -> Result<(), StoreError> {
         self.flush();
         self.wait_idle()?;
-        if let Some(seg) = &self.seg {
-            datasync_traced(&self.trace, seg.slot, &seg.file)
-                .map_err(|e| StoreError::io(&self.paths.slot(seg.slot), e))?;
+        if let Some(seg) = &mut self.seg
+            && let Err(e) = datasync_traced((&self.trace, &self.faults), seg.slot, &seg.file)
+        {
+            seg.flags |= fmt::SEG_FLAG_WRITE_ERROR;
+            let err = StoreError::io(&self.paths.slot(seg.slot), e);
+            self.stats.write_errors += 1;
+            self.write_state();
+            return Err(err);
         }
         self.write_state();
         self.check_errors()
@@ -762,7 +942,7 @@ impl SegmentWriter {
         }
         if let Some(seg) = &self.seg {
             let path = self.paths.slot(seg.slot);
-            datasync_traced(&self.trace, seg.slot, &seg.file)
+            datasync_traced((&self.trace, &self.faults), seg.slot, &seg.file)
                 .map_err(|e| StoreError::io(&path, e))?;
             self.write_header(fmt::STATE_OPEN, fmt::SEG_FLAG_CLEAN_CLOSE)?;
         }
@@ -856,66 +1036,36 @@ impl SegmentWriter {
         seg.used_end = c.chunk_start + end as u64;
         self.stats.bytes_written += (end - c.block_start) as u64;
 
-        let (start, bi) = (c.block_start, c.buf);
+        let (start, bi, packets) = (c.block_start, c.buf, c.records);
         c.block_start = end;
         c.fill = end + BLOCK_HEADER_LEN;
         c.records = 0;
-        match &mut self.io {
-            Io::Uring(u) => {
-                let ud = KIND_BLOCK << KIND_SHIFT
-                    | (seg.seq & 0xff) << 48
-                    | ((end - start) as u64) << 16
-                    | bi as u64;
-                let t0 = std::time::Instant::now();
-                let r = u.write(&seg.file, (bi as u16, &self.bufs[bi]), start..end, off, ud);
-                self.times.submit_ns += t0.elapsed().as_nanos() as u64;
-                if let Some(t) = &self.trace
-                    && r.is_ok()
-                {
-                    t.write(
-                        seg.slot,
-                        off,
-                        &self.bufs[bi].as_slice()[start..end],
-                        Some(ud),
-                    );
-                }
-                match r {
-                    Ok(()) => {
-                        self.inflight[bi] += 1;
-                        seg.inflight += 1;
-                        self.stats.blocks_in_flight += 1;
-                        self.stats.bytes_in_flight += (end - start) as u64;
-                    }
-                    Err(e) => {
-                        self.stats.write_errors += 1;
-                        self.last_error = Some(e);
-                    }
-                }
+        let t0 = std::time::Instant::now();
+        let r = match &self.io {
+            Io::Uring(_) => self.submit_block(bi, start..end, off, packets),
+            Io::Sync => pwrite_traced(
+                (&self.trace, &self.faults),
+                seg.slot,
+                &seg.file,
+                &self.bufs[bi].as_slice()[start..end],
+                off,
+            ),
+        };
+        self.times.submit_ns += t0.elapsed().as_nanos() as u64;
+        if let Err(e) = r {
+            // Not on the disk (written and failed, or never queued): the block's packets
+            // are lost, the segment is marked.
+            if let Some(seg) = &mut self.seg {
+                seg.mark_failed_write(packets);
             }
-            Io::Sync => {
-                let t0 = std::time::Instant::now();
-                let r = pwrite_traced(
-                    &self.trace,
-                    seg.slot,
-                    &seg.file,
-                    &self.bufs[bi].as_slice()[start..end],
-                    off,
-                );
-                self.times.submit_ns += t0.elapsed().as_nanos() as u64;
-                if let Err(e) = r {
-                    self.stats.write_errors += 1;
-                    self.last_error = Some(e);
-                }
-            }
+            self.io_failed(e, packets);
         }
     }
 
     fn finish_chunk(&mut self) -> Result<(), StoreError> {
         let c = self.cur.take().expect("current chunk");
         self.current[c.buf] = false;
-        if self.inflight[c.buf] == 0 {
-            self.free.push(c.buf as u16);
-        }
+        self.release_if_idle(c.buf);
         self.next_chunk = c.chunk + 1;
         self.resume_at = 0;
         if self.next_chunk >= self.ring.geometry.chunk_count {
@@ -1022,7 +1172,7 @@ impl SegmentWriter {
             self.reserve_seqs(self.next_seq + SEQ_BATCH)?;
         }
         let (file, _) =
-            sys::open_for_write(&path, self.direct).map_err(|e| StoreError::io(&path, e))?;
+            os::open_for_write(&path, self.direct).map_err(|e| StoreError::io(&path, e))?;
         let g = self.ring.geometry;
         self.seg = Some(OpenSeg {
             slot,
@@ -1050,7 +1200,8 @@ impl SegmentWriter {
         if matches!(self.io, Io::Uring(_)) {
             self.queue_open_header()
         } else {
-            self.write_header(fmt::STATE_OPEN, 0)
+            self.write_header_counted(fmt::STATE_OPEN);
+            Ok(())
         }
     }
 
@@ -1089,7 +1240,7 @@ impl SegmentWriter {
                 let path = paths.slot(slot);
                 match File::open(&path) {
                     Ok(f) => {
-                        let _ = sys::drop_cache(&f);
+                        let _ = os::drop_cache(&f);
                     }
                     Err(e) if e.kind() == io::ErrorKind::NotFound => {
                         layout::format_slot(&paths, &ring, slot)?;
@@ -1138,21 +1289,7 @@ impl SegmentWriter {
             0,
             &(seg.ifaces, seg.iface_count),
         );
-        let ud = KIND_OPEN << KIND_SHIFT | (seg.seq & 0xff) << 48 | g.region_len << 16;
-        let Io::Uring(u) = &mut self.io else {
-            unreachable!("checked by the caller")
-        };
-        match u.write_buf(&seg.file, &self.open_buf, 0, ud) {
-            Ok(()) => {
-                self.open_busy = true;
-                seg.inflight += 1;
-                if let Some(t) = &self.trace {
-                    t.write(seg.slot, 0, self.open_buf.as_slice(), Some(ud));
-                }
-                Ok(())
-            }
-            Err(e) => Err(StoreError::io(&self.paths.slot(seg.slot), e)),
-        }
+        self.submit_open_header()
     }
 
     fn seal_segment(&mut self) -> Result<(), StoreError> {
@@ -1180,15 +1317,33 @@ impl SegmentWriter {
         let Some(seg) = &self.seg else {
             return Ok(());
         };
-        let path = self.paths.slot(seg.slot);
-        datasync_traced(&self.trace, seg.slot, &seg.file).map_err(|e| StoreError::io(&path, e))?;
-        self.write_header(fmt::STATE_SEALED, 0)?;
+        // A failed fdatasync is counted and marked in the header (never a good seal); the
+        // writer goes on with the next segment.
+        if let Err(e) = datasync_traced((&self.trace, &self.faults), seg.slot, &seg.file) {
+            if let Some(seg) = &mut self.seg {
+                seg.flags |= fmt::SEG_FLAG_WRITE_ERROR;
+            }
+            self.io_failed(e, 0);
+        }
+        self.write_header_counted(fmt::STATE_SEALED);
         self.seg = None;
         self.next_chunk = 0;
         self.resume_at = 0;
         self.stats.segments_sealed += 1;
         self.write_state();
         Ok(())
+    }
+
+    /// [`Self::write_header`] while the writer runs: a failure is counted and marks the
+    /// segment (see `SEG_FLAG_WRITE_ERROR`), and the writer goes on. Its blocks carry the
+    /// segment's `seq`, so recovery finds them even under a stale header.
+    fn write_header_counted(&mut self, state: u16) {
+        if let Err(StoreError::Io { source, .. }) = self.write_header(state, 0) {
+            if let Some(seg) = &mut self.seg {
+                seg.flags |= fmt::SEG_FLAG_WRITE_ERROR;
+            }
+            self.io_failed(source, 0);
+        }
     }
 
     /// Writes the open segment's header region (synchronously).
@@ -1205,7 +1360,7 @@ impl SegmentWriter {
             &ifaces,
         );
         pwrite_traced(
-            &self.trace,
+            (&self.trace, &self.faults),
             seg.slot,
             &seg.file,
             self.header_buf.as_slice(),
@@ -1227,10 +1382,11 @@ impl SegmentWriter {
             started_wall_ns: U64::new(self.started_wall),
             bytes_written: U64::new(b.bytes_written + s.bytes_written),
             packets_written: U64::new(b.packets_written + s.packets_written),
+            packets_lost: U64::new(b.packets_lost + s.packets_lost),
             write_errors: U64::new(b.write_errors + s.write_errors),
             backpressure: U64::new(b.backpressure + s.backpressure),
             rejected: U64::new(b.rejected + s.rejected),
-            reserved: [0; 52],
+            reserved: [0; 44],
             crc: U32::new(0),
         };
         let _ = layout::write_writer_state(&self.paths, &mut st);
@@ -1245,10 +1401,9 @@ impl SegmentWriter {
         let mut report = RecoveryReport::default();
         let mut probes: Vec<SlotProbe> = Vec::with_capacity(self.ring.slot_count as usize);
         for slot in 0..self.ring.slot_count {
-            probes.push(
-                segment::probe(&self.paths, &self.ring, slot)
-                    .map_err(|e| StoreError::io(&self.paths.slot(slot), e))?,
-            );
+            // An unreadable slot is skipped (reported by readers); it is overwritten when
+            // the ring comes round to it.
+            probes.push(segment::probe(&self.paths, &self.ring, slot));
         }
         let newest = probes
             .iter()
@@ -1287,12 +1442,12 @@ impl SegmentWriter {
         let path = self.paths.slot(p.slot);
         let g = self.ring.geometry;
         let (file, _) =
-            sys::open_for_write(&path, self.direct).map_err(|e| StoreError::io(&path, e))?;
+            os::open_for_write(&path, self.direct).map_err(|e| StoreError::io(&path, e))?;
         // Read, not mapped: an unreadable sector would kill the writer with SIGBUS at every
         // start (a capture that never comes back); here it becomes a damaged block.
-        let rfile = sys::open_for_read(&path, self.direct).map_err(|e| StoreError::io(&path, e))?;
+        let rfile = os::open_for_read(&path, self.direct).map_err(|e| StoreError::io(&path, e))?;
         let mut bytes = AlignedBuf::lazy(g.segment_size as usize);
-        sys::read_what_can_be_read(bytes.as_mut_slice(), 0, |b, off| {
+        os::read_what_can_be_read(bytes.as_mut_slice(), 0, |b, off| {
             std::os::unix::fs::FileExt::read_exact_at(&rfile, b, off)
         });
         let t = segment::totals(bytes.as_slice(), &g, p.seq);
@@ -1330,7 +1485,8 @@ impl SegmentWriter {
         self.seg = Some(seg);
         self.write_header(fmt::STATE_SEALED, 0)?;
         let seg = self.seg.take().expect("just set");
-        datasync_traced(&self.trace, seg.slot, &seg.file).map_err(|e| StoreError::io(&path, e))?;
+        datasync_traced((&self.trace, &self.faults), seg.slot, &seg.file)
+            .map_err(|e| StoreError::io(&path, e))?;
         Ok(damaged)
     }
 
@@ -1341,7 +1497,7 @@ impl SegmentWriter {
         // Clear the clean-close mark before appending (see SEG_FLAG_CLEAN_CLOSE).
         self.write_header(fmt::STATE_OPEN, 0)?;
         let seg = self.seg.as_ref().expect("just set");
-        datasync_traced(&self.trace, seg.slot, &seg.file)
+        datasync_traced((&self.trace, &self.faults), seg.slot, &seg.file)
             .map_err(|e| StoreError::io(&self.paths.slot(seg.slot), e))?;
         let c = g.chunk_of(end);
         if c >= g.chunk_count {
@@ -1397,7 +1553,7 @@ fn fill_header(
 
 /// Whether the file system of the store takes O_DIRECT (tmpfs does not).
 fn probe_direct(paths: &Paths) -> bool {
-    sys::open_for_write(&paths.meta(), true)
+    os::open_for_write(&paths.meta(), true)
         .map(|(_, direct)| direct)
         .unwrap_or(false)
 }

@@ -1,0 +1,128 @@
+//! The writer's hand-offs to the kernel: the only places where it gives io_uring a buffer
+//! to read. Each records the operation in [`InFlight`] before queueing it and, once it is
+//! queued, the state that keeps its bytes untouched until the completion is reaped (a
+//! buffer's `inflight` count, `open_busy`, a listed seal). `Err` from the queueing means
+//! the kernel never got the operation (see `Uring::write`), and only then is it forgotten.
+
+#![allow(unsafe_code)]
+
+use super::{Io, Op, SegmentWriter};
+use crate::error::StoreError;
+use std::io;
+
+impl SegmentWriter {
+    /// Queues the write of `bufs[bi][range]` (a closed block of `packets` records of the
+    /// open segment) at `off` in its file.
+    pub(super) fn submit_block(
+        &mut self,
+        bi: usize,
+        range: std::ops::Range<usize>,
+        off: u64,
+        packets: u32,
+    ) -> io::Result<()> {
+        let Io::Uring(u) = &mut self.io else {
+            unreachable!("the caller checked for io_uring")
+        };
+        let seg = self.seg.as_mut().expect("a block implies an open segment");
+        let len = (range.end - range.start) as u32;
+        let ud = self.ops.insert(Op::Block {
+            seq: seg.seq,
+            buf: bi as u16,
+            len,
+            packets,
+            off,
+        });
+        // SAFETY: the block's bytes are never written again while the kernel reads them:
+        // the writer fills a chunk buffer only forward of its `block_start`, which the
+        // caller moved past this block, and the buffer returns to the free list (to be
+        // refilled) only when `inflight[bi]`, raised below, is back to 0, that is once
+        // this write's completion was reaped (`complete`). The buffers and the segment's
+        // file outlive every write in flight (`Drop` drains the ring, and the ring field is
+        // dropped before the buffers).
+        let r = unsafe {
+            u.write(
+                &seg.file,
+                (bi as u16, &self.bufs[bi]),
+                range.clone(),
+                off,
+                ud,
+            )
+        };
+        match r {
+            Ok(()) => {
+                self.inflight[bi] += 1;
+                seg.inflight += 1;
+                self.stats.blocks_in_flight += 1;
+                self.stats.bytes_in_flight += u64::from(len);
+                if let Some(t) = &self.trace {
+                    t.write(seg.slot, off, &self.bufs[bi].as_slice()[range], Some(ud));
+                }
+                Ok(())
+            }
+            Err(e) => {
+                self.ops.remove(ud);
+                Err(e)
+            }
+        }
+    }
+
+    /// Queues the OPEN header in `open_buf` (filled by the caller) for the open segment.
+    pub(super) fn submit_open_header(&mut self) -> Result<(), StoreError> {
+        let g = self.ring.geometry;
+        let seg = self.seg.as_mut().expect("open segment");
+        let ud = self.ops.insert(Op::Open {
+            seq: seg.seq,
+            len: g.region_len as u32,
+        });
+        let Io::Uring(u) = &mut self.io else {
+            unreachable!("the caller checked for io_uring")
+        };
+        // SAFETY: `open_buf` is filled only by `queue_open_header`, after `open_busy`
+        // (set below until this write's completion is reaped) went false. The writer owns
+        // the buffer and keeps the file open (in `seg`, then in its seal) for longer than
+        // the write is in flight.
+        match unsafe { u.write_buf(&seg.file, &self.open_buf, 0, ud) } {
+            Ok(()) => {
+                self.open_busy = true;
+                seg.inflight += 1;
+                if let Some(t) = &self.trace {
+                    t.write(seg.slot, 0, self.open_buf.as_slice(), Some(ud));
+                }
+                Ok(())
+            }
+            Err(e) => {
+                self.ops.remove(ud);
+                Err(StoreError::io(&self.paths.slot(seg.slot), e))
+            }
+        }
+    }
+
+    /// Queues the SEALED header in `seal_bufs[i]` (filled by the caller) of seal `i`.
+    pub(super) fn submit_seal_header(&mut self, i: usize) {
+        let g = self.ring.geometry;
+        let ud = self.ops.insert(Op::Header {
+            seal: i as u8,
+            len: g.region_len as u32,
+        });
+        let (Io::Uring(u), Some(s)) = (&mut self.io, self.sealing[i].as_mut()) else {
+            self.ops.remove(ud);
+            return;
+        };
+        // SAFETY: `seal_bufs[i]` is filled only for seal `i`, at the completion of its
+        // fdatasync (once per seal), and the seal stays listed, its file open, until this
+        // write's completion is reaped (`Op::Header` clears it). A new seal takes slot `i`
+        // only once it is clear. The writer owns the buffer for longer than the ring.
+        match unsafe { u.write_buf(&s.seg.file, &self.seal_bufs[i], 0, ud) } {
+            Ok(()) => {
+                if let Some(t) = &self.trace {
+                    t.write(s.seg.slot, 0, self.seal_bufs[i].as_slice(), Some(ud));
+                }
+            }
+            Err(e) => {
+                self.ops.remove(ud);
+                self.sealing[i] = None;
+                self.io_failed(e, 0);
+            }
+        }
+    }
+}

@@ -1,0 +1,143 @@
+//! Store faults as a user meets them through the `kuroko` binary (issue 22, "Store"): a
+//! disk that failed writes, a damaged segment header. The store is written in this
+//! process (with the store's fault seam, `kuroko_ring::fault`), then `kuroko status` and
+//! `kuroko pcap` must make the damage visible: counted in `status` (text and json), never
+//! shown as free space, and a pcap written around it warns and exits with status 3.
+
+use kuroko_ring::{IoPreference, RecordMeta, SegmentWriter, StoreOptions, fault};
+use kuroko_tests::kuroko::binary;
+use std::path::Path;
+use std::process::Command;
+use std::sync::atomic::Ordering;
+
+fn opts() -> StoreOptions {
+    StoreOptions {
+        budget: 16 * 256 * 1024 + kuroko_ring::META_RESERVE,
+        segment_size: 256 * 1024,
+        chunk_size: 64 * 1024,
+        io: IoPreference::Auto,
+        ..Default::default()
+    }
+}
+
+/// A 1000-byte Ethernet frame carrying `i`.
+fn frame(i: u64) -> Vec<u8> {
+    let mut f = vec![0u8; 1000];
+    f[12] = 0x08;
+    f[14..22].copy_from_slice(&i.to_le_bytes());
+    f
+}
+
+const T0: u64 = 1_780_000_000_000_000_000;
+
+/// Writes `n` packets one ms apart; returns the writer's final counters.
+fn write(dir: &Path, n: u64) -> kuroko_ring::WriterStats {
+    let mut w = SegmentWriter::open(dir, &opts()).unwrap();
+    for i in 0..n {
+        let f = frame(i);
+        let meta = RecordMeta {
+            ts_ns: T0 + i * 1_000_000,
+            wire_len: f.len() as u32,
+            iface: 0,
+            flags: 0,
+        };
+        let _ = w.append(&meta, &[&f]);
+    }
+    let _ = w.sync();
+    let s = w.stats();
+    let _ = w.close();
+    s
+}
+
+fn status_json(dir: &Path) -> serde_json::Value {
+    let out = Command::new(binary().unwrap())
+        .args(["status", "--format", "json", "--data"])
+        .arg(dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+fn status_text(dir: &Path) -> String {
+    let out = Command::new(binary().unwrap())
+        .args(["status", "--data"])
+        .arg(dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn disk_write_errors_are_counted_in_status() {
+    let tmp = tempfile::tempdir().unwrap();
+    let f = fault::inject(tmp.path());
+    f.writes_ok_first.store(5, Ordering::SeqCst);
+    f.write_failures.store(2, Ordering::SeqCst);
+    let stats = write(tmp.path(), 2000);
+    fault::clear(tmp.path());
+    assert!(
+        stats.packets_lost > 0 && stats.write_errors >= 2,
+        "{stats:?}"
+    );
+    let j = status_json(tmp.path());
+    let st = &j["store"];
+    assert_eq!(st["write_errors"], stats.write_errors, "{st}");
+    assert_eq!(st["write_error_packets"], stats.packets_lost, "{st}");
+    assert_eq!(st["packets_written"], stats.packets_written, "{st}");
+    assert!(st["damaged_segments"].as_u64().unwrap() >= 1, "{st}");
+    let text = status_text(tmp.path());
+    assert!(text.contains("DAMAGED"), "{text}");
+    assert!(
+        text.contains(&format!("({} packets lost to them)", stats.packets_lost)),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_damaged_segment_header_is_shown_and_pcap_exits_3() {
+    let tmp = tempfile::tempdir().unwrap();
+    write(tmp.path(), 1500);
+    let before = status_json(tmp.path());
+    let used = before["store"]["segments_used"].as_u64().unwrap();
+    let free = before["store"]["segments_free"].as_u64().unwrap();
+    // One flipped byte in slot 1's (sealed) header.
+    let slot = tmp.path().join("segments/seg-00001.kseg");
+    let mut b = std::fs::read(&slot).unwrap();
+    b[40] ^= 0xff;
+    std::fs::write(&slot, &b).unwrap();
+
+    let j = status_json(tmp.path());
+    let st = &j["store"];
+    assert_eq!(st["damaged_slots"], 1, "{st}");
+    assert_eq!(st["segments_used"].as_u64().unwrap(), used - 1, "{st}");
+    assert_eq!(
+        st["segments_free"].as_u64().unwrap(),
+        free,
+        "a damaged slot is not free: {st}"
+    );
+    assert!(status_text(tmp.path()).contains("DAMAGED"));
+
+    let out_pcap = tmp.path().join("all.pcap");
+    let out = Command::new(binary().unwrap())
+        .args(["pcap", "--data"])
+        .arg(tmp.path())
+        .arg("-w")
+        .arg(&out_pcap)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{err}");
+    assert!(err.contains("damaged"), "{err}");
+    // The rest was written.
+    assert!(std::fs::metadata(&out_pcap).unwrap().len() > 1_000_000);
+}
