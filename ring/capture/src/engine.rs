@@ -13,6 +13,21 @@
 //!
 //! The supervisor (the caller's thread) calls [`Capture::tick`] a few times a second: NIC
 //! counters, link state, heartbeat; and decides when to stop (signal, duration, count).
+//!
+//! Link faults: a link that goes down, or an interface deleted and re-created, leaves an
+//! error (ENETDOWN) on the capture socket; the capture thread clears it in its poll
+//! (`sys::packet::wait_any`) and keeps sleeping in poll, never spinning. The supervisor asks
+//! the socket every tick what became of its interface ([`RingControl::link`]): down
+//! intervals and gone intervals go to the stats page (`layout::Link`), and an interface back
+//! under the same name with a new ifindex gets the same sockets bound to it again
+//! ([`RingControl::rebind`], which needs no capability: see there why).
+//!
+//! Loss accounting: every frame the kernel put into a ring is stored or counted by cause.
+//! Ring overflows count as `kernel_ring` only while the capture kept up; while the store
+//! refused frames or held the capture thread in a call for [`STORE_BLOCKED_NS`] or more
+//! (a seal waiting on fdatasync, a state file rewrite), and until the ring is drained again
+//! afterwards, they are the store's `backpressure`. At the end each socket is unhooked and
+//! what the kernel delivered but nobody read (the block it was still filling) is counted.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -21,11 +36,12 @@ use std::thread::JoinHandle;
 
 use crate::filter::{self, FilterError};
 use crate::frame::{self, VLAN_TAG_LEN};
-use crate::nic::{self, NicCounters};
+use crate::nic::{self, NicTotals};
 use crate::sink::{Appended, PacketMeta, RecordSink};
 use crate::stats::{self, StatsPage, StatsReader, StatsSnapshot, add, layout};
 use crate::sys::SysError;
-use crate::sys::packet::{Fanout, RingOptions, RxRing};
+use crate::sys::ethtool;
+use crate::sys::packet::{Fanout, LinkState, RingControl, RingOptions, RxRing};
 use crate::sys::process;
 
 /// A partly filled store buffer is written out after this long without packets, so
@@ -70,6 +86,9 @@ pub struct CaptureOptions {
     pub lock_memory: bool,
     /// Drop every capability once the sockets are open.
     pub drop_privileges: bool,
+    /// Switch off GRO, LRO, TSO and GSO on the capture interfaces at start (needs
+    /// CAP_NET_ADMIN); what stays on is shown in the stats page either way.
+    pub disable_offloads: bool,
     /// Stop after this many stored packets.
     pub count: Option<u64>,
     /// How many independent sinks the store can provide. With 1, one capture thread serves
@@ -94,6 +113,7 @@ impl Default for CaptureOptions {
             promiscuous: true,
             lock_memory: true,
             drop_privileges: true,
+            disable_offloads: true,
             count: None,
             max_writers: 1,
         }
@@ -129,16 +149,30 @@ struct Shared {
     claimed: AtomicU64,
 }
 
+/// What the supervisor keeps per capture interface.
 struct Interface {
     name: String,
-    nic_base: NicCounters,
+    nic: NicTotals,
+    /// Handles on this interface's sockets (duplicates of the capture threads' fds).
+    controls: Vec<RingControl>,
+    /// The ifindex the sockets are bound to.
+    ifindex: u32,
+    promiscuous: bool,
+    /// CLOCK_REALTIME ns when the sockets were last bound.
+    bound_ns: u64,
+    /// Why the last rebind failed (the interface stays counted as gone meanwhile).
+    rebind_error: Option<String>,
 }
+
+/// The longest frame an Ethernet link of this MTU carries: MTU + header + two VLAN tags
+/// (QinQ). Anything longer was merged by an offload.
+pub const LINK_HEADROOM: u64 = 14 + 2 * VLAN_TAG_LEN as u64;
 
 /// A running capture.
 pub struct Capture {
     shared: Arc<Shared>,
     threads: Vec<JoinHandle<Result<(), String>>>,
-    interfaces: Vec<Interface>,
+    interfaces: std::sync::Mutex<Vec<Interface>>,
     /// The rings are locked in memory (MAP_LOCKED or mlockall).
     pub memory_locked: bool,
 }
@@ -149,6 +183,10 @@ struct RingSlot {
     iface: u16,
     /// Frames of the current (held) block already stored or counted.
     done: usize,
+    /// Frames the kernel put into this ring (`tp_packets - tp_drops`, summed).
+    ring_in: u64,
+    /// Frames of this ring stored or counted by us.
+    handled: u64,
 }
 
 thread_local! {
@@ -225,7 +263,10 @@ impl Capture {
         let mut slots: Vec<RingSlot> = Vec::new();
         let mut names = Vec::new();
         let mut hw = Vec::new();
+        let mut supervised = Vec::new();
+        let mut offloads_on = Vec::new();
         for (i, name) in opts.interfaces.iter().enumerate() {
+            let mut controls = Vec::new();
             let sock_err = |source| CaptureError::Socket {
                 iface: name.clone(),
                 source,
@@ -257,13 +298,33 @@ impl Capture {
                     fanout = Some(Fanout::Join(ring.fanout_id().map_err(sock_err)?));
                 }
                 any_hw |= ring.hardware_timestamps;
+                controls.push(ring.control().map_err(sock_err)?);
                 slots.push(RingSlot {
                     ring,
                     iface: i as u16,
                     done: 0,
+                    ring_in: 0,
+                    handled: 0,
                 });
             }
             hw.push(any_hw);
+            let offloads = match controls.first() {
+                Some(c) if opts.disable_offloads => {
+                    ethtool::disable_merging_offloads(c.raw_fd(), name)
+                }
+                Some(c) => ethtool::merging_offloads(c.raw_fd(), name),
+                None => ethtool::OFFLOAD_UNKNOWN,
+            };
+            supervised.push(Interface {
+                name: name.clone(),
+                nic: NicTotals::new(nic::read_counters(name)),
+                controls,
+                ifindex,
+                promiscuous: opts.promiscuous,
+                bound_ns: process::realtime_ns(),
+                rebind_error: None,
+            });
+            offloads_on.push(offloads);
         }
         let memory_locked_rings = slots.iter().all(|s| s.ring.locked);
 
@@ -281,19 +342,16 @@ impl Capture {
             page.interface(i)
                 .hardware_timestamps
                 .store(u64::from(*h), Ordering::Relaxed);
-            page.interface(i).link_up.store(
-                u64::from(nic::link_up(&opts.interfaces[i])),
-                Ordering::Relaxed,
-            );
+            page.link(i)
+                .offloads_on
+                .store(offloads_on[i], Ordering::Relaxed);
         }
-        let interfaces = opts
-            .interfaces
-            .iter()
-            .map(|n| Interface {
-                name: n.clone(),
-                nic_base: nic::read_counters(n),
-            })
-            .collect();
+        // Link state (and the frame limit) before the first packet: a link already down
+        // at start opens its down interval now.
+        for (i, itf) in supervised.iter_mut().enumerate() {
+            supervise_link(&page, i, itf, process::realtime_ns());
+        }
+        let interfaces = std::sync::Mutex::new(supervised);
         let shared = Arc::new(Shared {
             stats: page,
             stop: AtomicBool::new(false),
@@ -388,18 +446,50 @@ impl Capture {
         self.shared.stats.set_state(layout::STATE_FAILED);
     }
 
-    /// Supervisor bookkeeping: NIC counters, link state, heartbeat. Call a few times a second.
+    /// Supervisor bookkeeping: NIC counters, link state (down and gone intervals, rebind
+    /// to a re-created interface), heartbeat. Call a few times a second.
     pub fn tick(&self) {
-        for (i, itf) in self.interfaces.iter().enumerate() {
+        let mut ifs = self
+            .interfaces
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let now = process::realtime_ns();
+        for (i, itf) in ifs.iter_mut().enumerate() {
             let slot = self.shared.stats.interface(i);
-            let d = nic::read_counters(&itf.name).since(&itf.nic_base);
+            let d = itf.nic.update(nic::read_counters(&itf.name));
             slot.nic_rx_dropped.store(d.rx_dropped, Ordering::Relaxed);
             slot.nic_rx_missed.store(d.rx_missed, Ordering::Relaxed);
             slot.nic_rx_fifo.store(d.rx_fifo, Ordering::Relaxed);
-            slot.link_up
-                .store(u64::from(nic::link_up(&itf.name)), Ordering::Relaxed);
+            supervise_link(&self.shared.stats, i, itf, now);
         }
         self.shared.stats.heartbeat();
+    }
+
+    /// Why a re-created interface could not be captured again, per interface name.
+    pub fn rebind_errors(&self) -> Vec<(String, String)> {
+        let ifs = self
+            .interfaces
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        ifs.iter()
+            .filter_map(|i| Some((i.name.clone(), i.rebind_error.clone()?)))
+            .collect()
+    }
+
+    /// Closes the open down/gone intervals at the end of the capture, so their totals
+    /// are final (the `link_up` word keeps the last state seen).
+    fn close_intervals(&self) {
+        let n = self
+            .interfaces
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .len();
+        let now = process::realtime_ns();
+        for i in 0..n {
+            let l = self.shared.stats.link(i);
+            close_interval(&l.down_since_ns, &l.down_ns, now);
+            close_interval(&l.gone_since_ns, &l.gone_ns, now);
+        }
     }
 
     /// The capture should end: the packet count was reached or a thread failed.
@@ -423,6 +513,7 @@ impl Capture {
             }
         }
         self.tick();
+        self.close_intervals();
         self.shared.stats.set_state(if first_err.is_some() {
             layout::STATE_FAILED
         } else {
@@ -442,6 +533,89 @@ impl Capture {
     }
 }
 
+/// Opens an interval at `now` unless one is open; counts the event.
+fn open_interval(since: &AtomicU64, events: &AtomicU64, now: u64) {
+    if since
+        .compare_exchange(0, now.max(1), Ordering::Relaxed, Ordering::Relaxed)
+        .is_ok()
+    {
+        events.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// Closes the open interval, if any, adding its length to `total`.
+fn close_interval(since: &AtomicU64, total: &AtomicU64, now: u64) {
+    let s = since.swap(0, Ordering::Relaxed);
+    if s != 0 {
+        total.fetch_add(now.saturating_sub(s), Ordering::Relaxed);
+    }
+}
+
+/// One look at interface slot `i`: gone, down or up; rebinds the sockets to an interface
+/// re-created under the same name; keeps the frame limit current.
+fn supervise_link(page: &StatsPage, i: usize, itf: &mut Interface, now: u64) {
+    let slot = page.interface(i);
+    let l = page.link(i);
+    let Some(ctl) = itf.controls.first() else {
+        return;
+    };
+    let gone = |l: &layout::Link| {
+        close_interval(&l.down_since_ns, &l.down_ns, now);
+        open_interval(&l.gone_since_ns, &l.gone_events, now);
+        slot.link_up.store(0, Ordering::Relaxed);
+    };
+    let (ifindex, up, mtu) = match ctl.link(&itf.name) {
+        Ok(LinkState::Present { ifindex, up, mtu }) => (ifindex, up, mtu),
+        Ok(LinkState::Gone) => return gone(l),
+        // Cannot ask (never seen on Linux for an open socket): report the link as down.
+        Err(_) => (itf.ifindex, false, 0),
+    };
+    if ifindex != itf.ifindex {
+        // Deleted and re-created under the same name. If no tick saw it gone (both
+        // happened between two ticks), the gap started at the socket's ENETDOWN.
+        if l.gone_since_ns.load(Ordering::Relaxed) == 0 {
+            let err_at = l.last_socket_error_ns.load(Ordering::Relaxed);
+            let start = if err_at > itf.bound_ns { err_at } else { now };
+            close_interval(&l.down_since_ns, &l.down_ns, start);
+            open_interval(&l.gone_since_ns, &l.gone_events, start);
+        }
+        let rebound = itf
+            .controls
+            .iter()
+            .try_for_each(|c| c.rebind(ifindex, itf.promiscuous));
+        if let Err(e) = rebound {
+            itf.rebind_error = Some(format!(
+                "cannot capture on {} again (ifindex {ifindex}): {e}",
+                itf.name
+            ));
+            slot.link_up.store(0, Ordering::Relaxed);
+            return;
+        }
+        itf.rebind_error = None;
+        itf.ifindex = ifindex;
+        itf.bound_ns = now;
+        slot.ifindex.store(u64::from(ifindex), Ordering::Relaxed);
+        l.rebinds.fetch_add(1, Ordering::Relaxed);
+        // Offloads of the new interface: only read (switching needs CAP_NET_ADMIN, gone
+        // by now); frames they merge are counted as coalesced.
+        l.offloads_on.store(
+            ethtool::merging_offloads(ctl.raw_fd(), &itf.name),
+            Ordering::Relaxed,
+        );
+    }
+    close_interval(&l.gone_since_ns, &l.gone_ns, now);
+    if mtu != 0 {
+        l.frame_limit
+            .store(u64::from(mtu) + LINK_HEADROOM, Ordering::Relaxed);
+    }
+    if up {
+        close_interval(&l.down_since_ns, &l.down_ns, now);
+    } else {
+        open_interval(&l.down_since_ns, &l.down_events, now);
+    }
+    slot.link_up.store(u64::from(up), Ordering::Relaxed);
+}
+
 /// SCHED_FIFO priority of capture threads (above ordinary threads, below the kernel's own
 /// real-time threads at 50+).
 pub const REALTIME_PRIORITY: i32 = 20;
@@ -456,11 +630,13 @@ struct BlockCounters {
     bp_bytes: u64,
     truncated: u64,
     malformed: u64,
+    coalesced: u64,
     last_ns: u64,
 }
 
 impl BlockCounters {
-    fn publish(&self, slot: &layout::Interface) {
+    fn publish(&self, slot: &layout::Interface, link: &layout::Link) {
+        add(&link.coalesced_frames, self.coalesced);
         add(&slot.packets, self.packets);
         add(&slot.bytes, self.bytes);
         add(&slot.stored_bytes, self.stored);
@@ -515,13 +691,25 @@ fn drain_block<S: RecordSink>(
         return Ok(Drained::Empty);
     };
     let mut c = BlockCounters::default();
+    // 0 = unknown: no check.
+    let frame_limit = match shared
+        .stats
+        .link(slot.iface as usize)
+        .frame_limit
+        .load(Ordering::Relaxed)
+    {
+        0 => u64::MAX,
+        l => l,
+    };
     let mut limit_hit = false;
     let mut stalled = false;
     let mut frames = block.frames();
     for raw in frames.by_ref().skip(slot.done) {
         let mut tag = [0u8; VLAN_TAG_LEN];
         let wf = frame::rebuild(&raw, &mut tag);
+        let coalesced = u64::from(wf.wire_len) > frame_limit;
         if discard {
+            slot.handled += 1;
             c.bp_drops += 1;
             c.bp_bytes += u64::from(wf.wire_len);
             slot.done += 1;
@@ -557,6 +745,8 @@ fn drain_block<S: RecordSink>(
         }
         match outcome {
             Appended::Stored => {
+                slot.handled += 1;
+                c.coalesced += u64::from(coalesced);
                 c.packets += 1;
                 c.bytes += u64::from(wf.wire_len);
                 c.stored += stored_len;
@@ -573,6 +763,7 @@ fn drain_block<S: RecordSink>(
             }
             Appended::TooLarge { .. } => {
                 // Even the cut frame was refused: nothing more can be done for it.
+                slot.handled += 1;
                 c.bp_drops += 1;
                 c.bp_bytes += u64::from(wf.wire_len);
                 slot.done += 1;
@@ -583,7 +774,10 @@ fn drain_block<S: RecordSink>(
     if finished {
         c.malformed += u64::from(frames.malformed());
     }
-    c.publish(shared.stats.interface(slot.iface as usize));
+    c.publish(
+        shared.stats.interface(slot.iface as usize),
+        shared.stats.link(slot.iface as usize),
+    );
     if stalled {
         return Ok(Drained::Stalled);
     }
@@ -598,9 +792,11 @@ fn drain_block<S: RecordSink>(
 /// Adds the kernel's counters since the last read. Ring drops in a period during which
 /// the store held us back (a block kept because the store refused) are the store's
 /// doing and are counted as backpressure; otherwise the capture thread was too slow.
-fn take_kernel_stats(rings: &[RingSlot], shared: &Shared, store_stalled: bool) {
+fn take_kernel_stats(rings: &mut [RingSlot], shared: &Shared, store_stalled: bool) {
     for s in rings {
         if let Ok(k) = s.ring.take_stats() {
+            s.ring_in += k.packets.saturating_sub(k.drops);
+            add(&shared.stats.link(s.iface as usize).ring_frames, k.packets);
             let slot = shared.stats.interface(s.iface as usize);
             if store_stalled {
                 add(&slot.backpressure_drops, k.drops);
@@ -618,12 +814,41 @@ pub const STALL_SLEEP: std::time::Duration = std::time::Duration::from_micros(20
 /// frames left in the ring are counted as backpressure drops.
 pub const STOP_STALL_GRACE_NS: u64 = 2_000_000_000;
 
+/// The hot loop's view of who is to blame for ring overflows, carried across turns.
+#[derive(Default)]
+struct Blame {
+    /// In the current kernel-stats period the store refused a frame, held the thread in a
+    /// call for [`STORE_BLOCKED_NS`] or more, or the ring was still full from that.
+    store_window: bool,
+    /// The store held the thread back and the rings have not been empty since.
+    catching_up: bool,
+    /// The loop ended on a store that still refused frames.
+    stalled_at_stop: bool,
+}
+
+/// A store call (a block's appends, a poll, a flush) that keeps the capture thread this
+/// long is the store holding it back: copying a 1 MiB ring block into the store's buffers
+/// takes well under a millisecond. (A capture thread starved of its core inside such a
+/// call is counted the same way; on the appliance the capture cores are its own.)
+pub const STORE_BLOCKED_NS: u64 = 20_000_000;
+
+/// Runs `f`, a call into the store; notes in `held` when it kept us [`STORE_BLOCKED_NS`].
+#[inline]
+fn store_call<T>(held: &mut bool, f: impl FnOnce() -> T) -> T {
+    let t0 = process::monotonic_ns();
+    let r = f();
+    if process::monotonic_ns().saturating_sub(t0) >= STORE_BLOCKED_NS {
+        *held = true;
+    }
+    r
+}
+
 fn hot_loop<S: RecordSink>(
     rings: &mut [RingSlot],
     sink: &mut S,
     shared: &Shared,
     drain_ns: u64,
-    stalled_window: &mut bool,
+    blame: &mut Blame,
 ) -> Result<(), S::Error> {
     let mut last_kstats = process::monotonic_ns();
     let mut last_data = last_kstats;
@@ -635,12 +860,19 @@ fn hot_loop<S: RecordSink>(
         let stopping = shared.stop.load(Ordering::Acquire);
         let mut progressed = false;
         let mut stalled = false;
+        let mut held = false;
+        // Every ring was read up to a block the kernel still fills.
+        let mut all_empty = true;
         for slot in rings.iter_mut() {
             // At most one ring's worth of blocks per turn, so one busy ring cannot starve
             // the others, and a stop is seen within a ring's worth of work.
+            let mut reached_empty = false;
             for _ in 0..slot.ring.block_count() {
-                match drain_block(slot, sink, shared, false)? {
-                    Drained::Empty => break,
+                match store_call(&mut held, || drain_block(slot, sink, shared, false))? {
+                    Drained::Empty => {
+                        reached_empty = true;
+                        break;
+                    }
                     Drained::Consumed { limit_hit } => {
                         progressed = true;
                         dirty = true;
@@ -655,22 +887,30 @@ fn hot_loop<S: RecordSink>(
                     }
                 }
             }
+            all_empty &= reached_empty;
         }
         let now = process::monotonic_ns();
         if progressed {
             last_data = now;
         }
-        *stalled_window |= stalled;
+        if stalled || held {
+            blame.catching_up = true;
+        } else if all_empty {
+            // Every ring is empty: the capture has caught up with what the store held back.
+            blame.catching_up = false;
+        }
+        blame.store_window |= stalled || held || blame.catching_up;
         if now.saturating_sub(last_kstats) >= KERNEL_STATS_EVERY_NS {
-            take_kernel_stats(rings, shared, *stalled_window);
-            *stalled_window = stalled;
+            take_kernel_stats(rings, shared, blame.store_window);
+            blame.store_window = stalled || blame.catching_up;
             last_kstats = now;
         }
         if stalled {
-            sink.poll()?;
+            store_call(&mut blame.catching_up, || sink.poll())?;
             if stopping {
                 let deadline = *stop_at.get_or_insert(now + drain_ns + STOP_STALL_GRACE_NS);
                 if now >= deadline {
+                    blame.stalled_at_stop = true;
                     for slot in rings.iter_mut() {
                         for _ in 0..slot.ring.block_count() {
                             if let Drained::Empty = drain_block(slot, sink, shared, true)? {
@@ -691,14 +931,86 @@ fn hot_loop<S: RecordSink>(
                     return Ok(());
                 }
             }
-            sink.poll()?;
+            let mut held = false;
+            store_call(&mut held, || sink.poll())?;
             if dirty && now.saturating_sub(last_data) >= FLUSH_IDLE_NS {
-                sink.flush()?;
+                store_call(&mut held, || sink.flush())?;
                 dirty = false;
             }
-            crate::sys::packet::wait_any(rings.iter().map(|s| &s.ring), POLL_TIMEOUT_MS);
+            if held {
+                blame.catching_up = true;
+                blame.store_window = true;
+                continue;
+            }
+            let errored =
+                crate::sys::packet::wait_any(rings.iter().map(|s| &s.ring), POLL_TIMEOUT_MS);
+            if errored != 0 {
+                note_socket_errors(rings, shared, errored);
+            }
         }
     }
+}
+
+/// Counts the socket errors `wait_any` cleared (bit k = ring k): the link went down or the
+/// interface went away; the supervisor turns that into down/gone intervals.
+fn note_socket_errors(rings: &[RingSlot], shared: &Shared, errored: u32) {
+    let now = process::realtime_ns();
+    for (k, s) in rings.iter().enumerate().take(32) {
+        if errored & (1 << k) != 0 {
+            let l = shared.stats.link(s.iface as usize);
+            l.socket_errors.fetch_add(1, Ordering::Relaxed);
+            l.last_socket_error_ns.store(now, Ordering::Relaxed);
+        }
+    }
+}
+
+/// The end of a capture thread: unhook the sockets so nothing more arrives, store what the
+/// kernel retired meanwhile (or count it, when the store still refuses), then count what
+/// the kernel delivered into each ring but nobody read: the block it was still filling.
+/// Unless the packet count was reached (those are beyond what was asked for), they go to
+/// `backpressure` when the store was what kept them from being stored, otherwise to
+/// `unread_at_stop`. Afterwards every frame the kernel put into a ring is accounted for.
+fn finish_rings<S: RecordSink>(
+    rings: &mut [RingSlot],
+    sink: &mut S,
+    shared: &Shared,
+    blame: &mut Blame,
+    clean: bool,
+) -> Result<(), S::Error> {
+    for s in rings.iter() {
+        let _ = s.ring.detach();
+    }
+    let limit_hit = shared
+        .limit
+        .is_some_and(|l| shared.claimed.load(Ordering::Relaxed) >= l);
+    if clean && !limit_hit {
+        for slot in rings.iter_mut() {
+            for _ in 0..slot.ring.block_count() {
+                let discard = blame.stalled_at_stop;
+                match drain_block(slot, sink, shared, discard)? {
+                    Drained::Empty | Drained::Consumed { limit_hit: true } => break,
+                    Drained::Consumed { .. } => {}
+                    Drained::Stalled => blame.stalled_at_stop = true,
+                }
+            }
+        }
+    }
+    take_kernel_stats(rings, shared, blame.store_window || blame.stalled_at_stop);
+    if limit_hit {
+        return Ok(());
+    }
+    for s in rings.iter() {
+        let unread = s.ring_in.saturating_sub(s.handled);
+        if blame.stalled_at_stop {
+            add(
+                &shared.stats.interface(s.iface as usize).backpressure_drops,
+                unread,
+            );
+        } else {
+            add(&shared.stats.link(s.iface as usize).unread_at_stop, unread);
+        }
+    }
+    Ok(())
 }
 
 fn capture_thread<S: RecordSink>(
@@ -707,11 +1019,11 @@ fn capture_thread<S: RecordSink>(
     shared: &Shared,
     drain_ns: u64,
 ) -> Result<(), String> {
-    let mut stalled_window = false;
+    let mut blame = Blame::default();
     IN_HOT_PATH.with(|c| c.set(true));
-    let r = hot_loop(&mut rings, &mut sink, shared, drain_ns, &mut stalled_window);
+    let r = hot_loop(&mut rings, &mut sink, shared, drain_ns, &mut blame);
     IN_HOT_PATH.with(|c| c.set(false));
-    take_kernel_stats(&rings, shared, stalled_window);
+    let r = r.and_then(|()| finish_rings(&mut rings, &mut sink, shared, &mut blame, true));
     let closed = sink.close();
     let result = match (r, closed) {
         (Err(e), _) => Err(format!("store write failed: {e}")),

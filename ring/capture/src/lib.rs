@@ -23,12 +23,23 @@
 //!   crc another 25–40 ns. Writing ring blocks themselves (a new block kind, reader support,
 //!   VLAN tags kept in the TPACKET header) is the way to remove it.
 //! - Every packet the kernel delivers is either stored or counted: kernel ring drops
-//!   (`PACKET_STATISTICS`), NIC drops (`/sys/class/net/IF/statistics`, deltas since start),
-//!   store backpressure, snaplen truncation. Counters only grow.
+//!   (`PACKET_STATISTICS`) while the capture kept up, store backpressure (the store refused
+//!   frames or held the capture thread while the ring overflowed), frames left unread at
+//!   stop, NIC drops (`/sys/class/net/IF/statistics`, deltas accumulated so a driver
+//!   counter reset hides nothing), snaplen truncation. Counters only grow.
+//! - Never blind silently: a link that goes down or an interface that disappears leaves the
+//!   capture thread asleep in poll (its socket error cleared), the gap is recorded as an
+//!   interval on the stats page, and an interface re-created under the same name is
+//!   captured again by re-binding the same socket. Frames longer than the MTU plus link
+//!   headers (merged by GRO/LRO/TSO, which start-up switches off) are counted as coalesced.
 //! - A ring block goes back to the kernel only after its packets were copied.
-//! - Privileges: CAP_NET_RAW (and CAP_IPC_LOCK, CAP_SYS_NICE) are used only during
-//!   [`Capture::start`]; then every thread of the capture drops all capabilities (bounding,
-//!   effective, permitted, inheritable) and sets PR_SET_NO_NEW_PRIVS.
+//! - Privileges: CAP_NET_RAW (and CAP_NET_ADMIN for the offloads, CAP_IPC_LOCK,
+//!   CAP_SYS_NICE) are used only during [`Capture::start`]; then every thread of the
+//!   capture drops all capabilities (bounding, effective, permitted, inheritable) and sets
+//!   PR_SET_NO_NEW_PRIVS. A rebind to a re-created interface needs none: `bind(2)` on a
+//!   packet socket we already hold is not a privileged operation, only creating one is.
+//!   (Limit: sockets in a PACKET_FANOUT group cannot be re-bound; with
+//!   `threads_per_interface > 1` a re-created interface stays reported as gone.)
 //!
 //! What it must never do: block the capture thread on the disk (the store answers
 //! backpressure instead), panic on a frame, or store a frame other than as it arrived.

@@ -11,14 +11,48 @@ pub struct NicCounters {
     pub rx_fifo: u64,
 }
 
-impl NicCounters {
-    /// Counter-wise `self - base`, 0 where the driver reset a counter.
-    pub fn since(&self, base: &NicCounters) -> NicCounters {
-        NicCounters {
-            rx_dropped: self.rx_dropped.saturating_sub(base.rx_dropped),
-            rx_missed: self.rx_missed.saturating_sub(base.rx_missed),
-            rx_fifo: self.rx_fifo.saturating_sub(base.rx_fifo),
+/// NIC counters that only grow, whatever the driver does: each reading adds what every
+/// counter rose since the previous one, and a counter that went *down* (a driver reset, a
+/// re-created interface) is taken as restarted from 0, so its whole new value is new drops.
+/// (A delta from a start-up base with a saturating subtraction would read 0 after a reset
+/// and hide new drops until they passed the old base.)
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct NicTotals {
+    last: NicCounters,
+    total: NicCounters,
+}
+
+fn grown(now: u64, last: u64) -> u64 {
+    if now >= last { now - last } else { now }
+}
+
+impl NicTotals {
+    /// Starts counting from `base` (the reading at start-up).
+    pub fn new(base: NicCounters) -> NicTotals {
+        NicTotals {
+            last: base,
+            total: NicCounters::default(),
         }
+    }
+
+    /// Adds a new reading; returns the totals since the start.
+    pub fn update(&mut self, now: NicCounters) -> NicCounters {
+        let t = &mut self.total;
+        t.rx_dropped = t
+            .rx_dropped
+            .saturating_add(grown(now.rx_dropped, self.last.rx_dropped));
+        t.rx_missed = t
+            .rx_missed
+            .saturating_add(grown(now.rx_missed, self.last.rx_missed));
+        t.rx_fifo = t
+            .rx_fifo
+            .saturating_add(grown(now.rx_fifo, self.last.rx_fifo));
+        self.last = now;
+        self.total
+    }
+
+    pub fn totals(&self) -> NicCounters {
+        self.total
     }
 }
 
@@ -49,26 +83,25 @@ pub fn link_up(ifname: &str) -> bool {
 mod tests {
     use super::*;
 
+    fn c(rx_dropped: u64, rx_missed: u64, rx_fifo: u64) -> NicCounters {
+        NicCounters {
+            rx_dropped,
+            rx_missed,
+            rx_fifo,
+        }
+    }
+
     #[test]
-    fn deltas_never_go_negative() {
-        let base = NicCounters {
-            rx_dropped: 5,
-            rx_missed: 1,
-            rx_fifo: 0,
-        };
-        let now = NicCounters {
-            rx_dropped: 9,
-            rx_missed: 0,
-            rx_fifo: 2,
-        };
-        assert_eq!(
-            now.since(&base),
-            NicCounters {
-                rx_dropped: 4,
-                rx_missed: 0,
-                rx_fifo: 2
-            }
-        );
+    fn totals_only_grow_across_a_driver_counter_reset() {
+        let mut t = NicTotals::new(c(500, 1000, 7));
+        assert_eq!(t.update(c(510, 1000, 7)), c(10, 0, 0));
+        // The driver resets its counters (or the interface is re-created): the new values
+        // are drops since the reset, far below the old base.
+        assert_eq!(t.update(c(3, 4, 0)), c(13, 4, 0));
+        assert_eq!(t.update(c(5, 4, 2)), c(15, 4, 2));
+        // A second reset to exactly 0 loses nothing counted so far.
+        assert_eq!(t.update(c(0, 0, 0)), c(15, 4, 2));
+        assert_eq!(t.totals(), c(15, 4, 2));
     }
 
     #[test]

@@ -18,7 +18,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use crate::sys::shared::SharedPage;
+use crate::sys::shared::{ReadOnlyPage, SharedPage};
 
 pub mod layout {
     //! The on-disk (in-memory) layout, version [`STATS_VERSION`].
@@ -27,7 +27,9 @@ pub mod layout {
 
     /// `KRKCAPST` little-endian.
     pub const STATS_MAGIC: u64 = u64::from_le_bytes(*b"KRKCAPST");
-    pub const STATS_VERSION: u64 = 1;
+    /// 2: the [`Link`] group (link-down and interface-gone intervals, coalesced frames,
+    /// offloads, frames left at stop) after the interface slots; the page is 8 KiB.
+    pub const STATS_VERSION: u64 = 2;
     /// Interface slots in the page; a capture with more interfaces is refused.
     pub const MAX_INTERFACES: usize = 16;
     /// Bytes of an interface name kept (IFNAMSIZ).
@@ -125,12 +127,10 @@ pub mod layout {
         pub reserved: [AtomicU64; 6],
     }
 
-    // ---- disk write errors (engineer `store`) ----
-
     /// Packets the capture handed to the store that the disk then failed to write
-    /// (published by the store sink with the writer's gauges). After the interface slots,
-    /// in what was unused space of the 4 KiB file: older pages read zeros ("none"), older
-    /// readers ignore it, so the version stays 1.
+    /// (published by the store sink with the writer's gauges). Right after the interface
+    /// slots, in what was unused space of the version-1 page: pages of older captures read
+    /// zeros there ("none").
     #[repr(C)]
     #[derive(FromBytes, IntoBytes, KnownLayout)]
     pub struct DiskErrors {
@@ -143,6 +143,50 @@ pub mod layout {
         pub reserved: [AtomicU64; 5],
     }
 
+    /// Link faults and frame-shape checks of one interface (version 2): what the capture
+    /// could not see, and when. Written by the supervisor's tick, except `coalesced_frames`,
+    /// `socket_errors` (capture thread) and `unread_at_stop` (end of capture).
+    /// Intervals: `*_since_ns` is the CLOCK_REALTIME start of the open interval (0 = none
+    /// open), `*_ns` the summed length of the closed ones, `*_events` how many started.
+    #[repr(C)]
+    #[derive(FromBytes, IntoBytes, KnownLayout)]
+    pub struct Link {
+        /// The interface exists but is down (admin down or no carrier).
+        pub down_since_ns: AtomicU64,
+        pub down_ns: AtomicU64,
+        pub down_events: AtomicU64,
+        /// No interface of that name (deleted; a re-plugged USB NIC before it is back).
+        pub gone_since_ns: AtomicU64,
+        pub gone_ns: AtomicU64,
+        pub gone_events: AtomicU64,
+        /// Times the sockets were bound again to a re-created interface (new ifindex).
+        pub rebinds: AtomicU64,
+        /// Socket errors the capture thread cleared (the kernel reports ENETDOWN when the
+        /// link goes down or the interface goes away, even between two ticks).
+        pub socket_errors: AtomicU64,
+        /// CLOCK_REALTIME ns of the last cleared socket error.
+        pub last_socket_error_ns: AtomicU64,
+        /// Frames longer than `frame_limit`: merged by an offload (GRO/LRO/TSO), not the
+        /// wire's frames. Stored as they came, counted, and raised as an alarm.
+        pub coalesced_frames: AtomicU64,
+        /// The longest frame the wire can carry: MTU + Ethernet header + two VLAN tags
+        /// (gauge; 0 = unknown, no check).
+        pub frame_limit: AtomicU64,
+        /// Merging offloads still on after start-up tried to switch them off
+        /// (`sys::ethtool::OFFLOAD_*` bits; gauge).
+        pub offloads_on: AtomicU64,
+        /// Frames the kernel had put into the ring that were not read when the capture
+        /// ended (the block the kernel was filling) while the store could take them; with
+        /// a stalled store they count as `backpressure_drops` instead.
+        pub unread_at_stop: AtomicU64,
+        /// Frames the kernel handed to this interface's sockets, into the ring or dropped
+        /// for want of room (`tp_packets`, summed). Every one of them is in `packets`,
+        /// `kernel_ring_drops`, `backpressure_drops` or `unread_at_stop` (less a block's
+        /// worth while running; exactly once the capture stopped, unless `--count` ended it).
+        pub ring_frames: AtomicU64,
+        pub reserved: [AtomicU64; 2],
+    }
+
     #[repr(C)]
     #[derive(FromBytes, IntoBytes, KnownLayout)]
     pub struct Page {
@@ -150,20 +194,23 @@ pub mod layout {
         pub interfaces: [Interface; MAX_INTERFACES],
         /// Disk write errors (see [`DiskErrors`]).
         pub disk: DiskErrors,
+        /// Version 2: one [`Link`] group per interface slot.
+        pub links: [Link; MAX_INTERFACES],
     }
 
-    /// The file is one page of 4 KiB.
-    pub const PAGE_FILE_LEN: usize = 4096;
+    /// The file is two pages of 4 KiB.
+    pub const PAGE_FILE_LEN: usize = 8192;
     const _: () = assert!(size_of::<Page>() <= PAGE_FILE_LEN);
     const _: () = assert!(size_of::<Header>() == 16 * 8);
     const _: () = assert!(size_of::<Writer>() == 7 * 8);
     const _: () = assert!(size_of::<DiskErrors>() == 8 * 8);
     const _: () = assert!(std::mem::offset_of!(Header, writer) == 8 * 8);
     const _: () = assert!(size_of::<Interface>() == 24 * 8);
+    const _: () = assert!(size_of::<Link>() == 16 * 8);
 }
 
 pub use layout::MAX_INTERFACES;
-use layout::{Interface, Page};
+use layout::{Interface, Link, Page};
 
 /// Stats page errors.
 #[derive(Debug, thiserror::Error)]
@@ -299,6 +346,12 @@ impl StatsPage {
         &p.interfaces[i.min(MAX_INTERFACES - 1)]
     }
 
+    /// Link-fault counters of interface slot `i` (same clamping as [`Self::interface`]).
+    pub fn link(&self, i: usize) -> &Link {
+        let p = self.page.get();
+        &p.links[i.min(MAX_INTERFACES - 1)]
+    }
+
     pub fn set_state(&self, state: u64) {
         self.page.get().header.state.store(state, Ordering::Release);
     }
@@ -427,14 +480,18 @@ pub struct Drops {
     pub nic_missed: u64,
     /// NIC FIFO overruns (`rx_fifo_errors`).
     pub nic_fifo: u64,
-    /// The segment store could not keep up.
+    /// The segment store could not keep up (it refused frames, or held the capture thread
+    /// while the ring overflowed).
     pub backpressure: u64,
+    /// Delivered into the ring by the kernel but not read when the capture ended (the
+    /// block the kernel was still filling), with the store able to take them.
+    pub unread_at_stop: u64,
 }
 
 impl Drops {
     /// Packets lost by the capture: ring, NIC (missed, FIFO) and store backpressure.
     pub fn total(&self) -> u64 {
-        self.kernel_ring + self.nic_missed + self.nic_fifo + self.backpressure
+        self.kernel_ring + self.nic_missed + self.nic_fifo + self.backpressure + self.unread_at_stop
     }
 }
 
@@ -454,6 +511,45 @@ pub struct InterfaceStats {
     pub truncated_packets: u64,
     pub malformed_blocks: u64,
     pub last_packet_ns: u64,
+    pub link: LinkFaults,
+}
+
+/// Link faults of one interface, copied out of the page (layout [`layout::Link`]).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct LinkFaults {
+    /// Start of the open link-down interval (CLOCK_REALTIME ns), if the link is down now.
+    pub down_since_ns: Option<u64>,
+    /// Length of the closed link-down intervals.
+    pub down_ns: u64,
+    pub down_events: u64,
+    /// Start of the open interface-gone interval, if the interface is gone now.
+    pub gone_since_ns: Option<u64>,
+    pub gone_ns: u64,
+    pub gone_events: u64,
+    pub rebinds: u64,
+    pub socket_errors: u64,
+    pub coalesced_frames: u64,
+    /// MTU + link headers; 0 = unknown.
+    pub frame_limit: u64,
+    /// `sys::ethtool::OFFLOAD_*` bits still on.
+    pub offloads_on: u64,
+    pub unread_at_stop: u64,
+    pub ring_frames: u64,
+}
+
+impl LinkFaults {
+    /// The capture cannot see this interface now (down or gone).
+    pub fn blind(&self) -> bool {
+        self.down_since_ns.is_some() || self.gone_since_ns.is_some()
+    }
+    /// Nanoseconds down, the open interval counted up to `now_ns`.
+    pub fn down_total_ns(&self, now_ns: u64) -> u64 {
+        self.down_ns + self.down_since_ns.map_or(0, |s| now_ns.saturating_sub(s))
+    }
+    /// Nanoseconds gone, the open interval counted up to `now_ns`.
+    pub fn gone_total_ns(&self, now_ns: u64) -> u64 {
+        self.gone_ns + self.gone_since_ns.map_or(0, |s| now_ns.saturating_sub(s))
+    }
 }
 
 /// Whether the capture that wrote the page is running.
@@ -540,6 +636,7 @@ impl StatsSnapshot {
             d.nic_missed += i.drops.nic_missed;
             d.nic_fifo += i.drops.nic_fifo;
             d.backpressure += i.drops.backpressure;
+            d.unread_at_stop += i.drops.unread_at_stop;
         }
         d
     }
@@ -547,7 +644,7 @@ impl StatsSnapshot {
 
 /// Read-only view of a capture's stats page, for the console and `kuroko status`.
 pub struct StatsReader {
-    page: SharedPage<Page>,
+    page: ReadOnlyPage<Page>,
     path: PathBuf,
 }
 
@@ -571,11 +668,14 @@ impl StatsReader {
                 });
             }
         };
-        let page = SharedPage::<Page>::map_ro(&file).map_err(|source| StatsError::Map {
-            path: path.clone(),
-            source,
-        })?;
-        let h = &page.get().header;
+        // The version words come first: check them before asking for the whole v2 size,
+        // so a page of an older layout is named as such, not as a short file.
+        let head =
+            ReadOnlyPage::<layout::Header>::map(&file).map_err(|source| StatsError::Map {
+                path: path.clone(),
+                source,
+            })?;
+        let h = head.load();
         if h.magic.load(Ordering::Acquire) != layout::STATS_MAGIC {
             return Err(StatsError::BadMagic { path });
         }
@@ -587,6 +687,10 @@ impl StatsReader {
                 expected: layout::STATS_VERSION,
             });
         }
+        let page = ReadOnlyPage::<Page>::map(&file).map_err(|source| StatsError::Map {
+            path: path.clone(),
+            source,
+        })?;
         Ok(StatsReader { page, path })
     }
 
@@ -596,13 +700,15 @@ impl StatsReader {
 
     /// Copies the counters out.
     pub fn snapshot(&self) -> StatsSnapshot {
-        let p = self.page.get();
+        let p = self.page.load();
+        let p = &p;
         let h = &p.header;
         let ld = |a: &AtomicU64| a.load(Ordering::Relaxed);
         let n = (ld(&h.interface_count) as usize).min(MAX_INTERFACES);
         let interfaces = p.interfaces[..n]
             .iter()
-            .map(|i| InterfaceStats {
+            .zip(&p.links)
+            .map(|(i, l)| InterfaceStats {
                 name: words_name([ld(&i.name[0]), ld(&i.name[1])]),
                 ifindex: ld(&i.ifindex) as u32,
                 link_up: ld(&i.link_up) != 0,
@@ -616,12 +722,28 @@ impl StatsReader {
                     nic_missed: ld(&i.nic_rx_missed),
                     nic_fifo: ld(&i.nic_rx_fifo),
                     backpressure: ld(&i.backpressure_drops),
+                    unread_at_stop: ld(&l.unread_at_stop),
                 },
                 backpressure_bytes: ld(&i.backpressure_bytes),
                 kernel_ring_freezes: ld(&i.kernel_ring_freezes),
                 truncated_packets: ld(&i.truncated_packets),
                 malformed_blocks: ld(&i.malformed_blocks),
                 last_packet_ns: ld(&i.last_packet_ns),
+                link: LinkFaults {
+                    down_since_ns: Some(ld(&l.down_since_ns)).filter(|t| *t != 0),
+                    down_ns: ld(&l.down_ns),
+                    down_events: ld(&l.down_events),
+                    gone_since_ns: Some(ld(&l.gone_since_ns)).filter(|t| *t != 0),
+                    gone_ns: ld(&l.gone_ns),
+                    gone_events: ld(&l.gone_events),
+                    rebinds: ld(&l.rebinds),
+                    socket_errors: ld(&l.socket_errors),
+                    coalesced_frames: ld(&l.coalesced_frames),
+                    frame_limit: ld(&l.frame_limit),
+                    offloads_on: ld(&l.offloads_on),
+                    unread_at_stop: ld(&l.unread_at_stop),
+                    ring_frames: ld(&l.ring_frames),
+                },
             })
             .collect();
         let state = match h.state.load(Ordering::Acquire) {
@@ -713,7 +835,8 @@ mod tests {
         assert_eq!(offset_of!(Header, reserved), 15 * 8);
         assert_eq!(offset_of!(Page, interfaces), 16 * 8);
         assert_eq!(offset_of!(Interface, last_packet_ns), 17 * 8);
-        assert_eq!(layout::STATS_VERSION, 1);
+        assert_eq!(offset_of!(Page, links), 16 * 8 + MAX_INTERFACES * 24 * 8);
+        assert_eq!(layout::STATS_VERSION, 2);
     }
 
     #[test]

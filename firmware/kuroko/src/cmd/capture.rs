@@ -7,6 +7,11 @@
 //! `DIR/stats/capture.stats` four times a second and ends the capture on SIGINT/SIGTERM,
 //! after `--duration` or after `--count` packets: the threads drain the ring, the store is
 //! flushed and closed, and a summary with the drops by cause is printed.
+//!
+//! The tick also watches each interface (down, gone, re-created: the sockets are re-bound);
+//! `kuroko status` shows a capture that runs while an interface is down or gone as
+//! "running but BLIND", with `"blind": true` and an `alarms` list in its JSON
+//! (`docs/capture.md`).
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -135,6 +140,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let deadline = args.duration.map(|d| started + Duration::from_secs_f64(d));
     let reader = kuroko_capture::StatsReader::open(&data).ok();
     let mut last_progress = Instant::now();
+    let mut reported_rebind = std::collections::HashSet::new();
     loop {
         if kuroko_capture::sys::process::stop_requested() || capture.finished() {
             break;
@@ -148,6 +154,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         let sleep = deadline.map_or(TICK, |d| TICK.min(d.saturating_duration_since(now)));
         std::thread::sleep(sleep);
         capture.tick();
+        for (iface, why) in capture.rebind_errors() {
+            if reported_rebind.insert((iface, why.clone())) {
+                eprintln!("warning: {why}; the gap stays open until it can be captured");
+            }
+        }
         if progress
             && last_progress.elapsed() >= Duration::from_secs(1)
             && let Some(r) = &reader
@@ -171,6 +182,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
 }
 
 fn print_summary(s: &StatsSnapshot, elapsed: Duration, json: bool) -> anyhow::Result<()> {
+    let now = kuroko_capture::sys::process::realtime_ns();
     if json {
         let ifaces: Vec<_> = s
             .interfaces
@@ -183,13 +195,11 @@ fn print_summary(s: &StatsSnapshot, elapsed: Duration, json: bool) -> anyhow::Re
                     "stored_bytes": i.stored_bytes,
                     "truncated_packets": i.truncated_packets,
                     "hardware_timestamps": i.hardware_timestamps,
-                    "drops": {
-                        "kernel_ring": i.drops.kernel_ring,
-                        "nic_rx_dropped": i.drops.nic_dropped,
-                        "nic_missed": i.drops.nic_missed,
-                        "nic_fifo": i.drops.nic_fifo,
-                        "backpressure": i.drops.backpressure,
-                    },
+                    "drops": drops_json(&i.drops),
+                    "link": link_json(i, now),
+                    "coalesced_frames": i.link.coalesced_frames,
+                    "offloads_on": kuroko_capture::sys::ethtool::offload_names(i.link.offloads_on),
+                    "ring_frames": i.link.ring_frames,
                 })
             })
             .collect();
@@ -200,14 +210,8 @@ fn print_summary(s: &StatsSnapshot, elapsed: Duration, json: bool) -> anyhow::Re
                 "seconds": elapsed.as_secs_f64(),
                 "packets": s.total_packets(),
                 "bytes": s.interfaces.iter().map(|i| i.bytes).sum::<u64>(),
-                "drops": {
-                    "total": d.total(),
-                    "kernel_ring": d.kernel_ring,
-                    "nic_rx_dropped": d.nic_dropped,
-                    "nic_missed": d.nic_missed,
-                    "nic_fifo": d.nic_fifo,
-                    "backpressure": d.backpressure,
-                },
+                "drops": drops_json(&d),
+                "alarms": capture_alarms(s, false, now),
                 "truncated_packets": s.interfaces.iter().map(|i| i.truncated_packets).sum::<u64>(),
                 "interfaces": ifaces,
             })
@@ -230,15 +234,20 @@ fn print_summary(s: &StatsSnapshot, elapsed: Duration, json: bool) -> anyhow::Re
             i.truncated_packets,
             d.nic_dropped,
         );
+        let gaps = gaps_line(i, now);
+        if !gaps.is_empty() {
+            println!("{:<16} {gaps}", "");
+        }
     }
     let d = s.total_drops();
     println!(
-        "total: {} packets, {} dropped (kernel ring {}, nic {}, backpressure {})",
+        "total: {} packets, {} dropped (kernel ring {}, nic {}, backpressure {}, unread at stop {})",
         s.total_packets(),
         d.total(),
         d.kernel_ring,
         d.nic_missed + d.nic_fifo,
-        d.backpressure
+        d.backpressure,
+        d.unread_at_stop
     );
     if d.nic_dropped > 0 {
         println!(
@@ -258,7 +267,104 @@ fn drops_json(d: &kuroko_capture::Drops) -> serde_json::Value {
         "nic_missed": d.nic_missed,
         "nic_fifo": d.nic_fifo,
         "backpressure": d.backpressure,
+        "unread_at_stop": d.unread_at_stop,
     })
+}
+
+fn rfc3339(ns: u64) -> String {
+    kuroko_model::time::Timestamp(ns as i64).to_rfc3339()
+}
+
+/// `up`, `down` or `gone`: what the capture can see of an interface now.
+fn link_state(i: &kuroko_capture::InterfaceStats) -> &'static str {
+    if i.link.gone_since_ns.is_some() {
+        "gone"
+    } else if i.link.down_since_ns.is_some() || !i.link_up {
+        "down"
+    } else {
+        "up"
+    }
+}
+
+/// The link faults of one interface, for `status --format json` and `capture --json`.
+fn link_json(i: &kuroko_capture::InterfaceStats, now: u64) -> serde_json::Value {
+    let l = &i.link;
+    let opt_ts = |t: Option<u64>| t.map_or(serde_json::Value::Null, |t| rfc3339(t).into());
+    serde_json::json!({
+        "state": link_state(i),
+        "down_since": opt_ts(l.down_since_ns),
+        "down_seconds": l.down_total_ns(now) as f64 / 1e9,
+        "down_events": l.down_events,
+        "gone_since": opt_ts(l.gone_since_ns),
+        "gone_seconds": l.gone_total_ns(now) as f64 / 1e9,
+        "gone_events": l.gone_events,
+        "rebinds": l.rebinds,
+        "socket_errors": l.socket_errors,
+    })
+}
+
+/// Alarms the capture raises (not latched here: that is the console's and status's
+/// alarm list, which reads these): a blind interface, merged frames, offloads left on.
+fn capture_alarms(s: &StatsSnapshot, live: bool, now: u64) -> Vec<serde_json::Value> {
+    let mut v = Vec::new();
+    for i in &s.interfaces {
+        let l = &i.link;
+        if live && let Some(t) = l.gone_since_ns {
+            v.push(
+                serde_json::json!({"kind": "interface_gone", "interface": i.name,
+                "since": rfc3339(t), "seconds": now.saturating_sub(t) as f64 / 1e9}),
+            );
+        } else if live && let Some(t) = l.down_since_ns {
+            v.push(serde_json::json!({"kind": "link_down", "interface": i.name,
+                "since": rfc3339(t), "seconds": now.saturating_sub(t) as f64 / 1e9}));
+        }
+        if l.coalesced_frames > 0 {
+            v.push(
+                serde_json::json!({"kind": "coalesced_frames", "interface": i.name,
+                "frames": l.coalesced_frames, "frame_limit": l.frame_limit}),
+            );
+        }
+        let on = kuroko_capture::sys::ethtool::offload_names(l.offloads_on);
+        if !on.is_empty() {
+            v.push(
+                serde_json::json!({"kind": "offloads_on", "interface": i.name,
+                "offloads": on}),
+            );
+        }
+    }
+    v
+}
+
+/// One line of gaps for an interface: "" when there were none.
+fn gaps_line(i: &kuroko_capture::InterfaceStats, now: u64) -> String {
+    let l = &i.link;
+    let mut parts = Vec::new();
+    if l.down_events > 0 {
+        parts.push(format!(
+            "link down {}x, {:.1} s",
+            l.down_events,
+            l.down_total_ns(now) as f64 / 1e9
+        ));
+    }
+    if l.gone_events > 0 {
+        parts.push(format!(
+            "interface gone {}x, {:.1} s (re-bound {}x)",
+            l.gone_events,
+            l.gone_total_ns(now) as f64 / 1e9,
+            l.rebinds
+        ));
+    }
+    if l.coalesced_frames > 0 {
+        parts.push(format!(
+            "{} coalesced frames (> {} B: merged by an offload, not the wire's frames)",
+            l.coalesced_frames, l.frame_limit
+        ));
+    }
+    let on = kuroko_capture::sys::ethtool::offload_names(l.offloads_on);
+    if !on.is_empty() {
+        parts.push(format!("offloads still on: {}", on.join(",")));
+    }
+    parts.join("; ")
 }
 
 /// The `"capture"` section of `kuroko status`: the live stats page, read-only.
@@ -315,11 +421,31 @@ pub fn status_section(data: &std::path::Path) -> super::status::Section {
                 "truncated_packets": i.truncated_packets,
                 "drops": drops_json(&i.drops),
                 "last_packet": if i.last_packet_ns == 0 { serde_json::Value::Null } else { ts(i.last_packet_ns).into() },
+                "link": link_json(i, now),
+                "coalesced_frames": i.link.coalesced_frames,
+                "frame_limit": i.link.frame_limit,
+                "offloads_on": kuroko_capture::sys::ethtool::offload_names(i.link.offloads_on),
+                "ring_frames": i.link.ring_frames,
             })
         })
         .collect();
+    let blind: Vec<String> = s
+        .interfaces
+        .iter()
+        .filter(|i| i.link.blind())
+        .map(|i| {
+            let since = i.link.gone_since_ns.or(i.link.down_since_ns).unwrap_or(0);
+            format!("{} {} since {}", i.name, link_state(i), ts(since))
+        })
+        .collect();
+    let state_line = if live && !blind.is_empty() {
+        format!("{state} but BLIND (pid {}): {}", s.pid, blind.join(", "))
+    } else {
+        format!("{state} (pid {})", s.pid)
+    };
+    let alarms = capture_alarms(&s, live, now);
     let mut rows = vec![
-        ("state".to_string(), format!("{state} (pid {})", s.pid)),
+        ("state".to_string(), state_line),
         ("started".into(), ts(s.started_ns)),
         (
             "packets".into(),
@@ -328,27 +454,32 @@ pub fn status_section(data: &std::path::Path) -> super::status::Section {
         (
             "drops".into(),
             format!(
-                "{} (kernel ring {}, nic missed {}, nic fifo {}, backpressure {}; nic rx_dropped {} not counted)",
+                "{} (kernel ring {}, nic missed {}, nic fifo {}, backpressure {}, unread at stop {}; nic rx_dropped {} not counted)",
                 d.total(),
                 d.kernel_ring,
                 d.nic_missed,
                 d.nic_fifo,
                 d.backpressure,
+                d.unread_at_stop,
                 d.nic_dropped
             ),
         ),
         ("truncated".into(), truncated.to_string()),
     ];
     for i in &s.interfaces {
+        let link = match (link_state(i), i.link.gone_since_ns.or(i.link.down_since_ns)) {
+            ("up", _) | (_, None) => format!("link {}", link_state(i)),
+            ("gone", Some(t)) => format!("INTERFACE GONE since {}", ts(t)),
+            (_, Some(t)) => format!("LINK DOWN since {}", ts(t)),
+        };
         rows.push((
             format!("  {}", i.name),
-            format!(
-                "link {}, {} packets, {} dropped",
-                if i.link_up { "up" } else { "down" },
-                i.packets,
-                i.drops.total()
-            ),
+            format!("{link}, {} packets, {} dropped", i.packets, i.drops.total()),
         ));
+        let gaps = gaps_line(i, now);
+        if !gaps.is_empty() {
+            rows.push((format!("  {} gaps", i.name), gaps));
+        }
     }
     super::status::Section {
         key: "capture",
@@ -365,6 +496,9 @@ pub fn status_section(data: &std::path::Path) -> super::status::Section {
             "bytes": bytes,
             "truncated_packets": truncated,
             "drops": drops_json(&d),
+            // Live and an interface down or gone: capture is running but sees nothing there.
+            "blind": live && !blind.is_empty(),
+            "alarms": alarms,
             "interfaces": ifaces,
         }),
         rows,

@@ -1,5 +1,6 @@
 //! OS glue: the only module of this crate with `unsafe`.
 //!
+//! - [`ethtool`]: switching off offloads that merge frames (GRO, LRO, TSO, GSO);
 //! - [`packet`]: the AF_PACKET TPACKET_V3 socket and its mmap'd receive ring;
 //! - [`process`]: CPU pinning, SCHED_FIFO, `mlockall`, dropping capabilities;
 //! - [`shared`]: the atomic view of the mmap'd stats page.
@@ -9,6 +10,7 @@
 
 #![allow(unsafe_code)]
 
+pub mod ethtool;
 pub mod packet;
 pub mod process;
 pub mod shared;

@@ -47,7 +47,12 @@ pub enum Fanout {
 pub const MAX_WAIT_RINGS: usize = 16;
 
 /// Waits until one of `rings` may have a block ready, at most `timeout_ms`. Allocation-free.
-pub fn wait_any<'a>(rings: impl Iterator<Item = &'a RxRing>, timeout_ms: i32) {
+///
+/// A socket whose interface went down or away has a pending error (`ENETDOWN`) that makes
+/// every poll return at once; it is read and cleared here (`SO_ERROR`), so a capture thread
+/// on a dead link sleeps in poll instead of spinning. Returns a bit per ring (in iteration
+/// order) whose error was cleared, for the caller to count.
+pub fn wait_any<'a>(rings: impl Iterator<Item = &'a RxRing>, timeout_ms: i32) -> u32 {
     let mut fds = [libc::pollfd {
         fd: -1,
         events: 0,
@@ -63,7 +68,168 @@ pub fn wait_any<'a>(rings: impl Iterator<Item = &'a RxRing>, timeout_ms: i32) {
         n += 1;
     }
     // SAFETY: `fds[..n]` are valid pollfds on the stack; errors (EINTR) only end the wait.
-    unsafe { libc::poll(fds.as_mut_ptr(), n as libc::nfds_t, timeout_ms) };
+    let rc = unsafe { libc::poll(fds.as_mut_ptr(), n as libc::nfds_t, timeout_ms) };
+    let mut errored = 0u32;
+    if rc > 0 {
+        for (k, p) in fds[..n].iter().enumerate() {
+            if p.revents & libc::POLLERR != 0 {
+                take_socket_error(p.fd);
+                errored |= 1 << k;
+            }
+        }
+    }
+    errored
+}
+
+/// Reads and clears a socket's pending error (`SO_ERROR`); 0 when there was none.
+fn take_socket_error(fd: RawFd) -> i32 {
+    let mut err: libc::c_int = 0;
+    let mut len = size_of::<libc::c_int>() as libc::socklen_t;
+    // SAFETY: `err` and `len` are valid for writes of the sizes given.
+    unsafe {
+        libc::getsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_ERROR,
+            (&mut err as *mut libc::c_int).cast(),
+            &mut len,
+        )
+    };
+    err
+}
+
+/// An `ifreq` naming `name` (at most IFNAMSIZ-1 bytes), the rest zero.
+pub(crate) fn ifreq_for(name: &str) -> libc::ifreq {
+    // SAFETY: an all-zero ifreq is valid.
+    let mut req: libc::ifreq = unsafe { std::mem::zeroed() };
+    for (dst, src) in req
+        .ifr_name
+        .iter_mut()
+        .zip(name.bytes().take(libc::IFNAMSIZ - 1))
+    {
+        *dst = src as libc::c_char;
+    }
+    req
+}
+
+/// Binds packet socket `fd` to `ifindex`, receiving every protocol (`ETH_P_ALL`), or
+/// nothing at all with `ifindex` 0 (protocol 0 unhooks the socket from the interface).
+fn bind_fd(fd: RawFd, ifindex: u32) -> Result<(), SysError> {
+    // SAFETY: an all-zero sockaddr_ll is valid; fields set below.
+    let mut sll: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
+    sll.sll_family = libc::AF_PACKET as u16;
+    if ifindex != 0 {
+        sll.sll_protocol = (libc::ETH_P_ALL as u16).to_be();
+    }
+    sll.sll_ifindex = ifindex as i32;
+    // SAFETY: `sll` is a valid sockaddr_ll of the size passed.
+    let rc = unsafe {
+        libc::bind(
+            fd,
+            (&sll as *const libc::sockaddr_ll).cast(),
+            size_of::<libc::sockaddr_ll>() as libc::socklen_t,
+        )
+    };
+    if rc != 0 {
+        return Err(last_os_error("bind to the capture interface"));
+    }
+    Ok(())
+}
+
+fn add_promisc(fd: RawFd, ifindex: u32) -> Result<(), SysError> {
+    // SAFETY: an all-zero packet_mreq is valid.
+    let mut mreq: libc::packet_mreq = unsafe { std::mem::zeroed() };
+    mreq.mr_ifindex = ifindex as i32;
+    mreq.mr_type = libc::PACKET_MR_PROMISC as u16;
+    setsockopt(
+        fd,
+        libc::SOL_PACKET,
+        libc::PACKET_ADD_MEMBERSHIP,
+        &mreq,
+        "PACKET_ADD_MEMBERSHIP promisc",
+    )
+}
+
+/// What the supervisor sees of a capture interface, asked through the capture socket (so in
+/// the socket's network namespace, whatever namespace the asking thread is in).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LinkState {
+    /// No interface of that name exists (deleted, or not re-created yet).
+    Gone,
+    /// The interface exists; `up` = administratively up and running (carrier).
+    Present { ifindex: u32, up: bool, mtu: u32 },
+}
+
+/// A second handle on a capture socket for the supervisor thread: the state of the
+/// interface, and a rebind once an interface of the same name is back with a new ifindex.
+///
+/// Why a rebind needs no privilege: only *creating* an AF_PACKET socket checks CAP_NET_RAW;
+/// `bind(2)` and `PACKET_ADD_MEMBERSHIP` on a socket we already hold do not. So the capture
+/// keeps its sockets and their mapped rings for its whole life, every thread still drops
+/// every capability after start-up, and an interface that comes back is captured again by
+/// re-binding the same socket (the ring, the filter and the read position stay).
+pub struct RingControl {
+    fd: OwnedFd,
+}
+
+impl RingControl {
+    fn ioctl_ifreq(&self, req: libc::c_ulong, ifr: &mut libc::ifreq) -> std::io::Result<()> {
+        // SAFETY: `ifr` is a valid ifreq for the duration of the call; the request codes
+        // used here only read or write the ifreq itself.
+        let rc = unsafe { libc::ioctl(self.fd.as_raw_fd(), req as _, ifr as *mut libc::ifreq) };
+        if rc != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        Ok(())
+    }
+
+    /// The state of interface `name` now.
+    pub fn link(&self, name: &str) -> Result<LinkState, SysError> {
+        let mut ifr = ifreq_for(name);
+        match self.ioctl_ifreq(libc::SIOCGIFINDEX, &mut ifr) {
+            Ok(()) => {}
+            Err(e) if e.raw_os_error() == Some(libc::ENODEV) => return Ok(LinkState::Gone),
+            Err(source) => {
+                return Err(SysError::Os {
+                    what: "SIOCGIFINDEX",
+                    source,
+                });
+            }
+        }
+        // SAFETY: SIOCGIFINDEX filled the ifindex member of the union.
+        let ifindex = unsafe { ifr.ifr_ifru.ifru_ifindex } as u32;
+        let mut ifr = ifreq_for(name);
+        let flags = match self.ioctl_ifreq(libc::SIOCGIFFLAGS, &mut ifr) {
+            // SAFETY: SIOCGIFFLAGS filled the flags member.
+            Ok(()) => i32::from(unsafe { ifr.ifr_ifru.ifru_flags }) & 0xffff,
+            Err(e) if e.raw_os_error() == Some(libc::ENODEV) => return Ok(LinkState::Gone),
+            Err(_) => 0,
+        };
+        let mut ifr = ifreq_for(name);
+        let mtu = match self.ioctl_ifreq(libc::SIOCGIFMTU, &mut ifr) {
+            // SAFETY: SIOCGIFMTU filled the mtu member.
+            Ok(()) => unsafe { ifr.ifr_ifru.ifru_mtu }.max(0) as u32,
+            Err(_) => 0,
+        };
+        let up = flags & libc::IFF_UP != 0 && flags & libc::IFF_RUNNING != 0;
+        Ok(LinkState::Present { ifindex, up, mtu })
+    }
+
+    /// Binds the socket to `ifindex` (an interface re-created under the same name), and
+    /// puts it in promiscuous mode again when asked. Fails for a socket in a fanout group
+    /// (the kernel refuses to re-bind those).
+    pub fn rebind(&self, ifindex: u32, promiscuous: bool) -> Result<(), SysError> {
+        bind_fd(self.fd.as_raw_fd(), ifindex)?;
+        if promiscuous {
+            add_promisc(self.fd.as_raw_fd(), ifindex)?;
+        }
+        Ok(())
+    }
+
+    /// The raw descriptor, for the offload ioctls (`sys::ethtool`).
+    pub fn raw_fd(&self) -> RawFd {
+        self.fd.as_raw_fd()
+    }
 }
 
 /// One classic BPF instruction (`struct sock_filter`).
@@ -157,15 +323,7 @@ fn enable_hw_timestamps(fd: RawFd, name: &str) -> bool {
         tx_type: 0, // HWTSTAMP_TX_OFF
         rx_filter: libc::HWTSTAMP_FILTER_ALL as i32,
     };
-    // SAFETY: an all-zero ifreq is valid; we copy at most IFNAMSIZ-1 bytes of the name.
-    let mut req: libc::ifreq = unsafe { std::mem::zeroed() };
-    for (dst, src) in req
-        .ifr_name
-        .iter_mut()
-        .zip(name.bytes().take(libc::IFNAMSIZ - 1))
-    {
-        *dst = src as libc::c_char;
-    }
+    let mut req = ifreq_for(name);
     req.ifr_ifru.ifru_data = (&mut cfg as *mut libc::hwtstamp_config).cast();
     // SAFETY: `req` is a valid ifreq whose data pointer refers to `cfg`, alive for the call.
     let rc = unsafe { libc::ioctl(fd, libc::SIOCSHWTSTAMP as _, &mut req) };
@@ -298,35 +456,9 @@ impl RxRing {
             hardware_timestamps,
         };
 
-        // SAFETY: an all-zero sockaddr_ll is valid; fields set below.
-        let mut sll: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
-        sll.sll_family = libc::AF_PACKET as u16;
-        sll.sll_protocol = (libc::ETH_P_ALL as u16).to_be();
-        sll.sll_ifindex = opts.ifindex as i32;
-        // SAFETY: `sll` is a valid sockaddr_ll of the size passed.
-        let rc = unsafe {
-            libc::bind(
-                s,
-                (&sll as *const libc::sockaddr_ll).cast(),
-                size_of::<libc::sockaddr_ll>() as libc::socklen_t,
-            )
-        };
-        if rc != 0 {
-            return Err(last_os_error("bind to the capture interface"));
-        }
-
+        bind_fd(s, opts.ifindex)?;
         if opts.promiscuous {
-            // SAFETY: an all-zero packet_mreq is valid.
-            let mut mreq: libc::packet_mreq = unsafe { std::mem::zeroed() };
-            mreq.mr_ifindex = opts.ifindex as i32;
-            mreq.mr_type = libc::PACKET_MR_PROMISC as u16;
-            setsockopt(
-                s,
-                libc::SOL_PACKET,
-                libc::PACKET_ADD_MEMBERSHIP,
-                &mreq,
-                "PACKET_ADD_MEMBERSHIP promisc",
-            )?;
+            add_promisc(s, opts.ifindex)?;
         }
 
         // A mirror port never carries our own traffic; on an interface that does (veth,
@@ -356,6 +488,21 @@ impl RxRing {
             )?;
         }
         Ok(ring)
+    }
+
+    /// A handle on this socket for the supervisor thread (a duplicate descriptor).
+    pub fn control(&self) -> Result<RingControl, SysError> {
+        let fd = self.fd.try_clone().map_err(|source| SysError::Os {
+            what: "dup of the capture socket",
+            source,
+        })?;
+        Ok(RingControl { fd })
+    }
+
+    /// Stops the socket from receiving (unhooks it from its interface); what is in the
+    /// ring stays readable. Used at the end of a capture so its last counts are final.
+    pub fn detach(&self) -> Result<(), SysError> {
+        bind_fd(self.fd.as_raw_fd(), 0)
     }
 
     /// The id of the fanout group this socket is in (for the next sockets to join).
@@ -444,14 +591,9 @@ impl RxRing {
     }
 
     /// Waits until a block may be ready, at most `timeout_ms`.
-    pub fn wait(&self, timeout_ms: i32) {
-        let mut pfd = libc::pollfd {
-            fd: self.fd.as_raw_fd(),
-            events: libc::POLLIN | libc::POLLERR,
-            revents: 0,
-        };
-        // SAFETY: one valid pollfd; EINTR and errors only end the wait early.
-        unsafe { libc::poll(&mut pfd, 1, timeout_ms) };
+    /// Clears a pending socket error as [`wait_any`] does; returns whether there was one.
+    pub fn wait(&self, timeout_ms: i32) -> bool {
+        wait_any(std::iter::once(self), timeout_ms) != 0
     }
 
     /// Reads and resets the kernel's counters for this socket.
