@@ -44,12 +44,20 @@ pub struct Counters {
     pub tcp_gaps: u64,
     pub tcp_missing_bytes: u64,
     pub ooo_dropped: u64,
+    /// Of those, dropped because all streams together filled `[analyzer] memory_budget`.
+    pub memory_budget_drops: u64,
+    /// Most memory held by out-of-order TCP data at once (payload plus bookkeeping).
+    pub reassembly_peak_bytes: u64,
     /// Streams whose first bytes never let identification decide within the limit.
     pub identify_gave_up: u64,
     /// FTP (and similar) expectations.
     pub expectations_added: u64,
     pub expectations_matched: u64,
     pub expectations_dropped: u64,
+    /// Crash loops broken (`crashguard`): times the packets where the analyzer died
+    /// repeatedly were skipped, and how many packets that skipped.
+    pub crash_loop_skips: u64,
+    pub packets_skipped_after_crashes: u64,
     /// Reconstructed objects stored, objects already present, objects evicted for budget.
     pub files_stored: u64,
     pub files_deduplicated: u64,

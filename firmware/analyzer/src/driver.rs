@@ -28,6 +28,18 @@
 //! [`MAX_REPLAY_SESSIONS`] sessions ending inside one replay window: the oldest are
 //! forgotten (counted) and could be written twice after a crash.
 //!
+//! A run without a checkpoint (the first one, or one after a kill -9 or ENOSPC before the
+//! first checkpoint, or after the checkpoint was moved away to re-analyze) starts the session
+//! log over ([`SessionLogWriter::reset`]): it will write every session again, so whatever
+//! is in the log is dropped, and consumers that read any of it rebuild (new generation).
+//!
+//! # One analyzer per data directory
+//!
+//! Two analyzers on one data directory would append to one log from two offsets and
+//! truncate each other's records. [`Analyzer::open`] first takes an exclusive `flock` on
+//! `DATA/analyzer/lock` (holding the pid, released when the process dies) and keeps it for
+//! the analyzer's life; a second one is refused with [`AnalyzeError::Busy`] naming the pid.
+//!
 //! # End of a run
 //!
 //! `kuroko analyze` reads to the end of the store. When nothing is writing to the store any
@@ -39,6 +51,7 @@
 
 use crate::checkpoint::{self, Checkpoint, CheckpointError, EmittedSession};
 use crate::counters::Counters;
+use crate::crashguard::CrashGuard;
 use crate::engine::{Emitted, Engine, PacketIn, Settings};
 use crate::files::FileStore;
 use crate::position::PacketPos;
@@ -73,6 +86,15 @@ pub enum AnalyzeError {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error(
+        "another analyzer (pid {pid}) is working on {data}; only one may run per data directory (wait for it to finish, or stop it first; `kuroko run` runs one itself)"
+    )]
+    Busy { data: PathBuf, pid: String },
+    #[error("analyzer lock {path}: {source}")]
+    Lock {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("bad [analyzer] settings: {0}")]
     Settings(String),
     #[error("stopped without a final checkpoint after {0} packets (crash test)")]
@@ -98,6 +120,9 @@ pub struct RunOptions<'a> {
     pub checkpoint_every_packets: Option<u64>,
     /// Abort the process (like kill -9) after this many packets: crash tests only.
     pub abort_after_packets: Option<u64>,
+    /// Abort the process whenever the packet at this position is analyzed (a "poison"
+    /// packet that crashes every run): crash-loop tests only.
+    pub abort_at: Option<PacketPos>,
     /// Return [`AnalyzeError::StoppedForTest`] after this many packets, without the final
     /// checkpoint (an in-process crash for library tests).
     pub stop_without_checkpoint_after: Option<u64>,
@@ -111,6 +136,7 @@ impl Default for RunOptions<'_> {
             checkpoint_interval: CHECKPOINT_INTERVAL,
             checkpoint_every_packets: None,
             abort_after_packets: None,
+            abort_at: None,
             stop_without_checkpoint_after: None,
             progress: None,
         }
@@ -174,6 +200,9 @@ impl State {
 /// A running analyzer: the engine, the session log and the exactly-once bookkeeping,
 /// kept between reads so that `follow` does not replay on every poll.
 pub struct Analyzer {
+    /// The data directory's analyzer lock, held for the analyzer's life.
+    _lock: std::fs::File,
+    guard: CrashGuard,
     data: PathBuf,
     engine: Engine,
     st: State,
@@ -196,6 +225,9 @@ impl Analyzer {
         config: &kuroko_model::config::Config,
     ) -> Result<Analyzer, AnalyzeError> {
         let settings = Settings::from_config(config).map_err(AnalyzeError::Settings)?;
+        // Before anything of the analyzer's state is touched (the files store cleans up on
+        // open, the log is truncated).
+        let lock = lock(data)?;
         let files_dir = data.join("files");
         let budget = config
             .storage
@@ -216,6 +248,9 @@ impl Analyzer {
         let mut suppress = HashSet::new();
         let mut next = PacketPos::default();
         let mut recent = VecDeque::new();
+        if cp.is_none() {
+            log.reset().map_err(log_err)?;
+        }
         if let Some(cp) = &cp {
             log.truncate(cp.log).map_err(log_err)?;
             engine.counters = cp.counters.clone();
@@ -238,6 +273,21 @@ impl Analyzer {
                 engine.set_replay_skip(skip, p);
             }
         }
+        let guard =
+            CrashGuard::open(data, cp.as_ref().and_then(|c| c.analyzed_to)).map_err(|source| {
+                AnalyzeError::Lock {
+                    path: crate::crashguard::path(data),
+                    source,
+                }
+            })?;
+        if let Some((a, b)) = guard.skip_range() {
+            engine.counters.crash_loop_skips += 1;
+            eprintln!(
+                "kuroko analyze: the analyzer died {} times in a row at packet {a} after its checkpoint; skipping packets {}..={b} (counted)",
+                crate::crashguard::MAX_DEATHS,
+                a + 1
+            );
+        }
         let st = State {
             log,
             log_dir,
@@ -248,6 +298,8 @@ impl Analyzer {
             error: None,
         };
         Ok(Analyzer {
+            _lock: lock,
+            guard,
             data: data.to_path_buf(),
             engine,
             st,
@@ -279,6 +331,7 @@ impl Analyzer {
             last_checkpoint,
             packets,
             bytes,
+            guard,
             ..
         } = self;
         let mut progress_at = Instant::now();
@@ -291,7 +344,15 @@ impl Analyzer {
                 iface: p.iface,
                 data: p.data,
             };
-            engine.packet(pin, &mut |e| st.emit(e, suppressed));
+            if guard.on_packet(*packets) {
+                engine.counters.packets_skipped_after_crashes += 1;
+            } else {
+                if opts.abort_at == Some(p.pos) {
+                    // Crash-loop test: this packet kills every run that analyzes it.
+                    std::process::abort();
+                }
+                engine.packet(pin, &mut |e| st.emit(e, suppressed));
+            }
             if st.error.is_some() {
                 return ControlFlow::Break(());
             }
@@ -310,6 +371,7 @@ impl Analyzer {
                     st.error = Some(e);
                     return ControlFlow::Break(());
                 }
+                guard.checkpointed(*last_pos);
                 *last_checkpoint = Instant::now();
             }
             if opts.abort_after_packets.is_some_and(|n| *packets >= n) {
@@ -390,6 +452,7 @@ impl Analyzer {
             self.last_pos,
             self.last_ts,
         )?;
+        self.guard.checkpointed(self.last_pos);
         self.last_checkpoint = Instant::now();
         Ok(())
     }
@@ -418,6 +481,16 @@ impl Analyzer {
             elapsed: self.started.elapsed(),
             lag_ns: head_ts.saturating_sub(self.last_ts).max(0),
         })
+    }
+}
+
+impl Drop for Analyzer {
+    fn drop(&mut self) {
+        // An orderly end (also an error return) is not a death for the crash-loop guard;
+        // a panic is (it may be the input's fault).
+        if !std::thread::panicking() {
+            self.guard.finish();
+        }
     }
 }
 
@@ -521,6 +594,51 @@ fn write_checkpoint(
         source,
     })?;
     Ok(())
+}
+
+/// `DATA/analyzer/lock`.
+pub fn lock_path(data: &Path) -> PathBuf {
+    data.join("analyzer").join("lock")
+}
+
+/// Takes the data directory's analyzer lock (an exclusive `flock`, released when the file
+/// is closed or the process dies) and writes our pid into it.
+pub fn lock(data: &Path) -> Result<std::fs::File, AnalyzeError> {
+    use std::io::{Read, Write};
+    let path = lock_path(data);
+    let err = |source| AnalyzeError::Lock {
+        path: path.clone(),
+        source,
+    };
+    std::fs::create_dir_all(path.parent().unwrap_or(data)).map_err(err)?;
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .read(true)
+        .write(true)
+        .open(&path)
+        .map_err(err)?;
+    match f.try_lock() {
+        Ok(()) => {}
+        Err(std::fs::TryLockError::WouldBlock) => {
+            let mut pid = String::new();
+            let _ = f.read_to_string(&mut pid);
+            let pid = pid.trim();
+            return Err(AnalyzeError::Busy {
+                data: data.to_path_buf(),
+                pid: if pid.is_empty() {
+                    "unknown".into()
+                } else {
+                    pid.into()
+                },
+            });
+        }
+        Err(std::fs::TryLockError::Error(source)) => return Err(err(source)),
+    }
+    f.set_len(0).map_err(err)?;
+    f.write_all(format!("{}\n", std::process::id()).as_bytes())
+        .map_err(err)?;
+    Ok(f)
 }
 
 /// Lag and counters for `kuroko status`: reads the checkpoint only.

@@ -26,8 +26,11 @@ use kuroko_protocols::{Direction, Expectation, ObjectMeta, Sink};
 use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
 
-/// Out-of-order bytes held by all TCP streams together: beyond it, holes become gaps
-/// early. Bounds reassembly memory whatever `max_flows` × `stream_buffer` would allow.
+/// Default of `[analyzer] memory_budget`: memory out-of-order TCP data of all streams
+/// together may hold (counted with each held segment's bookkeeping,
+/// [`crate::reassembly::held_cost`]); beyond it, holes become gaps early (counted in
+/// `memory_budget_drops`). Bounds reassembly memory whatever `max_flows` × `stream_buffer`
+/// would allow.
 pub const REASSEMBLY_BUDGET: usize = 256 << 20;
 /// A flow whose both sides sent FIN (or one RST) lingers this long for the last ACKs.
 pub const CLOSE_LINGER_NS: i64 = 5_000_000_000;
@@ -44,6 +47,8 @@ pub struct Settings {
     pub udp_idle_ns: i64,
     pub active_ns: i64,
     pub stream_buffer: usize,
+    /// `[analyzer] memory_budget`: held out-of-order TCP data of all streams, at cost.
+    pub memory_budget: usize,
     pub max_object: usize,
 }
 
@@ -59,6 +64,7 @@ impl Settings {
             udp_idle_ns: secs(&a.udp_idle_timeout)?,
             active_ns: secs(&a.active_timeout)?,
             stream_buffer: parse_bytes(&a.stream_buffer)? as usize,
+            memory_budget: parse_bytes(&a.memory_budget)? as usize,
             max_object: parse_bytes(&a.max_object_size)? as usize,
         })
     }
@@ -72,6 +78,7 @@ impl Default for Settings {
             udp_idle_ns: 60_000_000_000,
             active_ns: 3_600_000_000_000,
             stream_buffer: 256 << 10,
+            memory_budget: REASSEMBLY_BUDGET,
             max_object: 64 << 20,
         })
     }
@@ -154,6 +161,12 @@ impl Engine {
             Some(f) => f.sync(),
             None => Ok(()),
         }
+    }
+
+    /// Memory held by out-of-order TCP data of all streams now (payload plus bookkeeping),
+    /// bounded by `memory_budget`.
+    pub fn reassembly_held(&self) -> usize {
+        self.held_total
     }
 
     pub fn open_flows(&self) -> usize {
@@ -367,7 +380,10 @@ impl Engine {
                     let app = &mut flow.app;
                     let rec = &mut flow.rec;
                     let held_before = tcp.streams[d].held_bytes();
-                    let room = REASSEMBLY_BUDGET.saturating_sub(self.held_total) + held_before;
+                    let dropped_before = tcp.streams[d].stats.ooo_dropped;
+                    let room =
+                        self.settings.memory_budget.saturating_sub(self.held_total) + held_before;
+                    let budget_bound = room < limit;
                     let limit = limit.min(room);
                     tcp.streams[d].segment(seg.seq, seg.payload, limit, &mut |c| {
                         feed_tcp(
@@ -385,6 +401,16 @@ impl Engine {
                     drop(ctx);
                     self.held_total =
                         (self.held_total + tcp.streams[d].held_bytes()).saturating_sub(held_before);
+                    if budget_bound {
+                        // Holes given up because all streams together hit the budget, not
+                        // because this one's buffer was full.
+                        self.counters.memory_budget_drops +=
+                            tcp.streams[d].stats.ooo_dropped - dropped_before;
+                    }
+                    self.counters.reassembly_peak_bytes = self
+                        .counters
+                        .reassembly_peak_bytes
+                        .max(self.held_total as u64);
                     if !expects.is_empty() {
                         self.add_expectations(expects, session.clone(), slot, p.ts_ns);
                     }

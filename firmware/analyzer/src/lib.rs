@@ -18,12 +18,15 @@
 //!   and session flags.
 //! - Memory is set by config and constants: `max_flows` × (flow state + identification
 //!   buffer of 2 × [`app::IDENTIFY_LIMIT`]), out-of-order TCP data up to `stream_buffer`
-//!   per direction and [`engine::REASSEMBLY_BUDGET`] in total, fixed-size tables
+//!   per direction and `[analyzer] memory_budget` (default [`engine::REASSEMBLY_BUDGET`])
+//!   in total, both counted at real cost ([`reassembly::held_cost`]), fixed-size tables
 //!   (fragments, expectations, replay window). Objects being reconstructed are bounded
 //!   per transfer by the parsers (`kuroko-protocols`) and by `max_object_size`.
 //! - Time is packet time, never the wall clock (except for checkpoint pacing).
 //! - A session is written to the session log exactly once, also across crashes
-//!   ([`driver`] explains how and lists the edge cases).
+//!   ([`driver`] explains how and lists the edge cases), by one analyzer per data
+//!   directory (a lock, [`driver::lock`]).
+//! - No input puts the analyzer into a crash loop ([`crashguard`]).
 //!
 //! Must never: write into the segment store, guess missing TCP bytes, or log per packet.
 
@@ -32,6 +35,7 @@
 pub mod app;
 pub mod checkpoint;
 pub mod counters;
+pub mod crashguard;
 pub mod decode;
 pub mod defrag;
 pub mod driver;

@@ -8,11 +8,27 @@
 //! length is reported to the parser (`on_gap`) and on the session (`missing_bytes`, flag
 //! `gap`), and the bytes after it are delivered. Bytes are never invented.
 //!
+//! Memory: what a held segment costs is counted, not only its payload: each one is a heap
+//! allocation plus an entry in the ordered map ([`HELD_SEGMENT_OVERHEAD`]), so a flood of
+//! 1-byte segments fills the buffer (and the engine's global budget) at ~97 B a segment,
+//! not 1 B. `limit` and [`Stream::held_bytes`] are in these cost units.
+//!
 //! Overlaps: the bytes that arrived first win (what a receiving stack would usually have
 //! accepted); the overlap is counted. A pure retransmission (all bytes already delivered)
 //! is counted as a retransmission and dropped.
 
 use std::collections::BTreeMap;
+
+/// Bookkeeping of one held segment beyond its payload: its `Vec` header (24 B) and key
+/// (8 B) in a B-tree node that is on average about two thirds full (node headers and
+/// edges: ~24 B more per entry), and the allocator's header and 16-byte rounding of the
+/// payload's allocation (~16-24 B). Rounded up to stay on the safe side.
+pub const HELD_SEGMENT_OVERHEAD: usize = 96;
+
+/// What holding a segment of `len` bytes costs.
+pub const fn held_cost(len: usize) -> usize {
+    len + HELD_SEGMENT_OVERHEAD
+}
 
 /// What a call produced, in stream order.
 #[derive(Debug, PartialEq, Eq)]
@@ -45,7 +61,8 @@ pub struct Stream {
 }
 
 impl Stream {
-    /// Bytes buffered out of order right now.
+    /// Memory held by out-of-order segments right now (payload plus bookkeeping, see
+    /// [`held_cost`]).
     pub fn held_bytes(&self) -> usize {
         self.held_bytes
     }
@@ -101,7 +118,7 @@ impl Stream {
         }
         // Ahead of the stream: hold it, making room by declaring gaps if needed.
         let start = start as u64;
-        while self.held_bytes + data.len() > limit && !self.held.is_empty() {
+        while self.held_bytes + held_cost(data.len()) > limit && !self.held.is_empty() {
             self.stats.ooo_dropped += 1;
             self.skip_to_first_held(out);
             self.drain(out);
@@ -123,7 +140,7 @@ impl Stream {
             self.drain(out);
             return;
         }
-        if data.len() > limit {
+        if held_cost(data.len()) > limit {
             // Cannot be held at all: the hole before it is lost.
             self.gap(start - self.next_off, out);
             self.deliver(data, out);
@@ -135,13 +152,14 @@ impl Stream {
             Some(existing) => {
                 // Same start, longer: keep the first bytes, add the new tail.
                 self.stats.overlaps += 1;
-                let mut v = existing.clone();
+                let mut v = Vec::with_capacity(data.len());
+                v.extend_from_slice(existing);
                 v.extend_from_slice(&data[existing.len()..]);
                 self.held_bytes += data.len() - existing.len();
                 self.held.insert(start, v);
             }
             None => {
-                self.held_bytes += data.len();
+                self.held_bytes += held_cost(data.len());
                 self.held.insert(start, data.to_vec());
             }
         }
@@ -189,7 +207,7 @@ impl Stream {
             let Some(data) = self.held.remove(&start) else {
                 break;
             };
-            self.held_bytes -= data.len();
+            self.held_bytes -= held_cost(data.len());
             let end = start + data.len() as u64;
             if end <= self.next_off {
                 self.stats.overlaps += 1;
@@ -235,18 +253,18 @@ mod tests {
             &mut s,
             base.wrapping_add(5),
             b"FGHIJ",
-            100,
+            1000,
             &mut got,
             &mut gaps,
         );
         assert!(got.is_empty());
-        run(&mut s, base, b"ABCDE", 100, &mut got, &mut gaps);
-        run(&mut s, base, b"ABC", 100, &mut got, &mut gaps); // retransmission
+        run(&mut s, base, b"ABCDE", 1000, &mut got, &mut gaps);
+        run(&mut s, base, b"ABC", 1000, &mut got, &mut gaps); // retransmission
         run(
             &mut s,
             base.wrapping_add(8),
             b"XXKL",
-            100,
+            1000,
             &mut got,
             &mut gaps,
         ); // overlap: first wins
@@ -261,9 +279,11 @@ mod tests {
         let mut s = Stream::default();
         s.on_syn(1000);
         let (mut got, mut gaps) = (Vec::new(), Vec::new());
-        run(&mut s, 1001, b"AB", 4, &mut got, &mut gaps);
-        run(&mut s, 1005, b"EFG", 4, &mut got, &mut gaps); // hole CD, held
-        run(&mut s, 1010, b"JK", 4, &mut got, &mut gaps); // does not fit: CD becomes a gap
+        // Room for one held segment of up to 4 bytes (limits count the bookkeeping too).
+        let limit = held_cost(4);
+        run(&mut s, 1001, b"AB", limit, &mut got, &mut gaps);
+        run(&mut s, 1005, b"EFG", limit, &mut got, &mut gaps); // hole CD, held
+        run(&mut s, 1010, b"JK", limit, &mut got, &mut gaps); // does not fit: CD becomes a gap
         assert_eq!(got, b"ABEFG");
         assert_eq!(gaps, vec![2]);
         s.finish(&mut |c| match c {

@@ -4,6 +4,11 @@
 //! re-checked (reloaded when a file changed), so a long-running appliance picks up new
 //! lists without a restart.
 //!
+//! Before reading, the stored position is checked against the log
+//! (`sessionlog::check_cursor`): when the log does not hold it any more (started over, or
+//! cut back below it), the findings are rebuilt from the log's start rather than waiting
+//! for positions that will never hold new records.
+//!
 //! `run_pending` is the one call for `kuroko analyze`; `Detector` keeps the engine alive
 //! between calls for `kuroko run`.
 
@@ -37,6 +42,9 @@ pub struct Summary {
     pub intel_reloads: u64,
     /// Reputation lists that could not be reloaded (the old lists stay in use).
     pub intel_errors: Vec<String>,
+    /// The stored position was not in the session log any more: why (the findings were
+    /// rebuilt from the log's start).
+    pub restarted: Option<String>,
 }
 
 /// The engine with its log position and data directory.
@@ -46,6 +54,9 @@ pub struct Detector {
     _lock: std::fs::File,
     engine: Engine,
     pos: LogPos,
+    /// Generation of the session log `pos` belongs to.
+    log_generation: u64,
+    config: Config,
     batch: usize,
 }
 
@@ -55,8 +66,10 @@ impl Detector {
         let lock = store::lock(data_dir)?;
         let mut engine = Engine::new(config)?.with_files_dir(data_dir.join("files"));
         let mut pos = LogPos::default();
+        let mut log_generation = 0;
         if let Some(state) = store::load(data_dir)? {
             pos = state.pos;
+            log_generation = state.log_generation;
             engine.restore(state.engine);
         }
         Ok(Detector {
@@ -64,6 +77,8 @@ impl Detector {
             _lock: lock,
             engine,
             pos,
+            log_generation,
+            config: config.clone(),
             batch: BATCH_RECORDS,
         })
     }
@@ -92,12 +107,37 @@ impl Detector {
         self.catch_up_inner(Some(limit))
     }
 
+    /// Re-validates the stored position against the session log; when the log does not
+    /// hold it any more, starts the findings over from the log's start. Returns why.
+    fn revalidate_cursor(&mut self) -> Result<Option<String>, DetectError> {
+        use kuroko_model::sessionlog::{CursorCheck, check_cursor};
+        let log_dir = self.data_dir.join("sessions");
+        let check = check_cursor(&log_dir, self.pos, self.log_generation).map_err(|source| {
+            DetectError::SessionLog {
+                path: log_dir.clone(),
+                source,
+            }
+        })?;
+        let CursorCheck::Rebuild { generation, reason } = check else {
+            return Ok(None);
+        };
+        self.engine = Engine::new(&self.config)?.with_files_dir(self.data_dir.join("files"));
+        self.pos = LogPos::default();
+        self.log_generation = generation;
+        Ok(Some(reason))
+    }
+
     fn catch_up_inner(&mut self, crash_after: Option<usize>) -> Result<Summary, DetectError> {
         let before: std::collections::BTreeSet<String> =
             self.engine.aggregates().map(|a| a.id()).collect();
+        let restarted = self.revalidate_cursor()?;
+        if let Some(reason) = &restarted {
+            eprintln!("kuroko detect: {reason}; rebuilding the findings from the log's start");
+        }
         let mut summary = Summary {
             from: self.pos,
             to: self.pos,
+            restarted,
             ..Summary::default()
         };
         self.refresh(&mut summary);
@@ -129,7 +169,7 @@ impl Detector {
                 self.refresh(&mut summary);
             }
         }
-        if in_batch > 0 || store::load(&self.data_dir)?.is_none() {
+        if in_batch > 0 || summary.restarted.is_some() || store::load(&self.data_dir)?.is_none() {
             self.commit()?;
             summary.commits += 1;
         }
@@ -163,6 +203,7 @@ impl Detector {
                 pos: self.pos,
                 committed_at: Timestamp::now(),
                 engine: self.engine.state(),
+                log_generation: self.log_generation,
             },
         )
     }

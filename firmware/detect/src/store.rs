@@ -28,6 +28,9 @@ pub struct StoredState {
     pub pos: LogPos,
     pub committed_at: Timestamp,
     pub engine: EngineState,
+    /// Generation of the session log `pos` belongs to (see `kuroko_model::sessionlog`).
+    #[serde(default)]
+    pub log_generation: u64,
 }
 
 /// `DIR/findings`.
@@ -128,6 +131,7 @@ mod tests {
             },
             committed_at: Timestamp(5),
             engine: EngineState::default(),
+            log_generation: 3,
         };
         commit(dir.path(), &s).unwrap();
         assert_eq!(load(dir.path()).unwrap(), Some(s));

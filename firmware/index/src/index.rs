@@ -93,6 +93,9 @@ pub struct Payload {
     /// Length of the local alert log when this commit was made (see `alerts`).
     #[serde(default)]
     pub alert_log_len: Option<u64>,
+    /// Generation of the session log `pos` belongs to (see `kuroko_model::sessionlog`).
+    #[serde(default)]
+    pub log_generation: u64,
 }
 
 /// See `Payload::rebuild`.

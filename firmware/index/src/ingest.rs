@@ -9,6 +9,11 @@
 //! Commits happen every `COMMIT_EVERY` documents and every `COMMIT_INTERVAL`, so in the
 //! continuous mode a new session is searchable within seconds.
 //!
+//! A cursor the log does not hold any more (the log was started over: another generation;
+//! or the position is past the log's readable end) makes the ingester drop every document
+//! and index the log again from its start (`sessionlog::check_cursor`), instead of waiting
+//! for positions that will never hold new records while `status` reports it up to date.
+//!
 //! Schema changes: an appliance updated to a kuroko whose `SCHEMA_VERSION` (or schema)
 //! differs holds an index it cannot query. The ingester replaces it with an empty index of
 //! the current schema whose payload carries a `RebuildMark` (the old version and log
@@ -55,6 +60,9 @@ pub struct IngestSummary {
     pub position: LogPos,
     /// The index had another schema version and was rebuilt from the log.
     pub rebuilt: bool,
+    /// The index's cursor was not in the session log any more (see the module docs): why.
+    /// Every document was dropped and the log indexed again from its start.
+    pub restarted: Option<String>,
     /// Alert hits raised while indexing.
     pub alerts: u64,
     /// Alert deliveries (syslog, mail) that failed and wait for a retry.
@@ -73,6 +81,8 @@ pub struct Ingester {
     sessions: u64,
     /// The rebuild mark this index carries (kept in every commit).
     rebuild: Option<RebuildMark>,
+    /// Generation of the session log `pos` belongs to.
+    log_generation: u64,
     data_dir: PathBuf,
     committed_alert_log_len: Option<u64>,
 }
@@ -204,6 +214,7 @@ impl Ingester {
             rebuilt,
             sessions: payload.sessions,
             rebuild: payload.rebuild,
+            log_generation: payload.log_generation,
             data_dir: data_dir.to_path_buf(),
             committed_alert_log_len: payload.alert_log_len,
         })
@@ -223,7 +234,33 @@ impl Ingester {
             sessions: self.sessions,
             rebuild: self.rebuild,
             alert_log_len: Some(crate::alerts::log_len(&self.data_dir)),
+            log_generation: self.log_generation,
         }
+    }
+
+    /// Re-validates the cursor against the session log (see the module docs); when the
+    /// log does not hold it any more, drops every document and rewinds to the log's start.
+    /// Returns why it restarted, if it did.
+    pub fn revalidate_cursor(&mut self) -> Result<Option<String>, IndexError> {
+        use kuroko_model::sessionlog::{CursorCheck, check_cursor};
+        let log_dir = self.data_dir.join("sessions");
+        let check = check_cursor(&log_dir, self.pos, self.log_generation).map_err(|source| {
+            IndexError::Log {
+                path: log_dir.clone(),
+                source,
+            }
+        })?;
+        let CursorCheck::Rebuild { generation, reason } = check else {
+            return Ok(None);
+        };
+        let path = self.index.path.clone();
+        self.writer.delete_all_documents().map_err(t_err(&path))?;
+        self.pos = LogPos::default();
+        self.sessions = 0;
+        self.rebuild = None;
+        self.log_generation = generation;
+        self.uncommitted += 1;
+        Ok(Some(reason))
     }
 
     /// The alert log length of the last commit, if it recorded one.
@@ -337,6 +374,10 @@ pub fn ingest_pending_within(
         rebuilt: ing.rebuilt,
         ..Default::default()
     };
+    if let Some(reason) = ing.revalidate_cursor()? {
+        eprintln!("kuroko index: {reason}; indexing the session log again from its start");
+        summary.restarted = Some(reason);
+    }
     let reader = SessionLogReader::open(&log_dir).map_err(|source| IndexError::Log {
         path: log_dir.clone(),
         source,
@@ -388,7 +429,11 @@ pub fn ingest_pending_within(
             }
         }
     }
-    if summary.indexed > 0 || summary.bad_records > 0 || summary.rebuilt {
+    if summary.indexed > 0
+        || summary.bad_records > 0
+        || summary.rebuilt
+        || summary.restarted.is_some()
+    {
         ing.commit()?;
     }
     if rebuilding && rebuild_progress(data_dir, &ing.next_payload()).is_none() {

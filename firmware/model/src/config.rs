@@ -266,6 +266,11 @@ pub struct Analyzer {
     pub active_timeout: String,
     /// Reassembly buffer per direction of one TCP stream.
     pub stream_buffer: String,
+    /// Memory for out-of-order TCP data held by all flows together, counted at its real
+    /// cost (payload plus the bookkeeping of each held segment, so a flood of 1-byte
+    /// segments cannot hold 80x the budget). When it is full, the oldest holes become
+    /// counted gaps (`memory_budget_drops` in `kuroko status`). Default 256MiB.
+    pub memory_budget: String,
     /// Largest object reconstructed from one transfer.
     pub max_object_size: String,
     pub cores: Vec<usize>,
@@ -279,6 +284,7 @@ impl Default for Analyzer {
             udp_idle_timeout: "60s".into(),
             active_timeout: "1h".into(),
             stream_buffer: "256KiB".into(),
+            memory_budget: "256MiB".into(),
             max_object_size: "64MiB".into(),
             cores: Vec::new(),
         }
@@ -474,6 +480,7 @@ impl Config {
             parse_duration_secs(v).map_err(|m| (k(key), m))?;
         }
         parse_bytes(&self.analyzer.stream_buffer).map_err(|m| (k("analyzer.stream_buffer"), m))?;
+        parse_bytes(&self.analyzer.memory_budget).map_err(|m| (k("analyzer.memory_budget"), m))?;
         parse_bytes(&self.analyzer.max_object_size)
             .map_err(|m| (k("analyzer.max_object_size"), m))?;
         for c in &self.alerts.conditions {

@@ -14,6 +14,15 @@
 //! need not produce the same bytes). So the writer *publishes* the position of each
 //! checkpoint ([`SessionLogWriter::publish`], file `published`), and readers never read past
 //! it. A log without the file (tools, tests) is read to its end.
+//!
+//! Generation: a log can be started over (the analyzer found no checkpoint of its own, so it
+//! re-analyzes the store from the start: [`SessionLogWriter::reset`]). The new log reuses
+//! positions the old one had, so each reset writes a new *generation* (file `generation`).
+//! Consumers store the generation next to their position and check both on every run
+//! ([`check_cursor`]): a cursor of another generation, or one past the log's readable end
+//! (a log cut back under a consumer, e.g. by two analyzers that once wrote at once), makes
+//! the consumer rebuild from the start instead of waiting forever for positions that will
+//! never hold new records.
 
 use crate::session::SessionRecord;
 use serde::{Deserialize, Serialize};
@@ -59,6 +68,64 @@ pub fn published(dir: &Path) -> io::Result<Option<LogPos>> {
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(e),
     }
+}
+
+/// Where the generation is kept.
+pub fn generation_path(dir: &Path) -> PathBuf {
+    dir.join("generation")
+}
+
+/// The log's generation (0 for a log that was never reset).
+pub fn generation(dir: &Path) -> io::Result<u64> {
+    match fs::read_to_string(generation_path(dir)) {
+        Ok(text) => text.trim().parse::<u64>().map_err(|_| {
+            io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!(
+                    "{} is damaged (not a number)",
+                    generation_path(dir).display()
+                ),
+            )
+        }),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(0),
+        Err(e) => Err(e),
+    }
+}
+
+/// What a consumer must do with its stored cursor (see [`check_cursor`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CursorCheck {
+    /// Read on from the cursor.
+    Valid,
+    /// Drop everything consumed so far and read the log again from its start, storing
+    /// `generation` with the new positions. `reason` is for the log.
+    Rebuild { generation: u64, reason: String },
+}
+
+/// Checks a consumer's stored cursor (`pos` consumed in log generation `generation`)
+/// against the log: another generation, or a position past the readable end, means the
+/// records the consumer holds are not (all) in this log any more.
+pub fn check_cursor(dir: &Path, pos: LogPos, generation_seen: u64) -> io::Result<CursorCheck> {
+    let current = generation(dir)?;
+    if current != generation_seen {
+        return Ok(CursorCheck::Rebuild {
+            generation: current,
+            reason: format!(
+                "the session log was started over (generation {generation_seen} -> {current})"
+            ),
+        });
+    }
+    let end = SessionLogReader::open(dir)?.end()?;
+    if pos > end {
+        return Ok(CursorCheck::Rebuild {
+            generation: current,
+            reason: format!(
+                "position {}:{} is past the session log's end {}:{}",
+                pos.file, pos.offset, end.file, end.offset
+            ),
+        });
+    }
+    Ok(CursorCheck::Valid)
 }
 
 fn file_path(dir: &Path, n: u32) -> PathBuf {
@@ -223,6 +290,57 @@ impl SessionLogWriter {
         f.seek(SeekFrom::Start(end))?;
         self.file_no = pos.file;
         self.offset = end;
+        self.out = BufWriter::with_capacity(256 << 10, f);
+        Ok(())
+    }
+
+    /// Starts the log over, empty, for a writer that has no checkpoint of its own (it will
+    /// write every session again): whatever a dead run wrote is dropped, and when readers
+    /// may have consumed any of it (a published end above zero, or a log without a
+    /// published end that holds records) a new generation makes them rebuild. Publishes
+    /// the empty log, so readers from now on read only what a checkpoint covers.
+    pub fn reset(&mut self) -> io::Result<()> {
+        self.out.flush()?;
+        let published = published(&self.dir)?;
+        let files = list_files(&self.dir)?;
+        let mut holds_records = false;
+        for &n in &files {
+            if fs::metadata(file_path(&self.dir, n))?.len() > 0 {
+                holds_records = true;
+            }
+        }
+        let seen = match published {
+            Some(p) => p > LogPos::default(),
+            None => holds_records,
+        };
+        if seen {
+            // First the generation, so a crash later in here still makes readers rebuild
+            // (and the next writer resets again: it still has no checkpoint).
+            let next = generation(&self.dir)?
+                .saturating_add(1)
+                .max(crate::time::Timestamp::now().nanos().max(0) as u64);
+            crate::config::write_atomic(
+                &generation_path(&self.dir),
+                format!("{next}\n").as_bytes(),
+            )?;
+        }
+        if published != Some(LogPos::default()) {
+            self.publish(LogPos::default())?;
+        }
+        for &n in &files {
+            if n > 0 {
+                fs::remove_file(file_path(&self.dir, n))?;
+            }
+        }
+        let f = OpenOptions::new()
+            .create(true)
+            .write(true)
+            .truncate(true)
+            .open(file_path(&self.dir, 0))?;
+        f.sync_all()?;
+        sync_dir(&self.dir)?;
+        self.file_no = 0;
+        self.offset = 0;
         self.out = BufWriter::with_capacity(256 << 10, f);
         Ok(())
     }
@@ -563,5 +681,49 @@ mod tests {
         assert_eq!(ids(&dir, LogPos::default()), vec!["s0", "s1"]);
         assert_eq!(w.prune_before(end).unwrap(), 1);
         assert_eq!(ids(&dir, LogPos::default()), vec!["s1"]);
+    }
+
+    #[test]
+    fn reset_starts_over_with_a_new_generation_and_cursors_see_it() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("sessions");
+        let mut w = SessionLogWriter::open(&dir).unwrap();
+        // A fresh, empty log: reset keeps the generation (nobody read anything).
+        w.reset().unwrap();
+        assert_eq!(generation(&dir).unwrap(), 0);
+        w.append(&rec(1)).unwrap();
+        w.append(&rec(2)).unwrap();
+        let end = w.sync().unwrap();
+        w.publish(end).unwrap();
+        assert_eq!(check_cursor(&dir, end, 0).unwrap(), CursorCheck::Valid);
+        // Past the end: rebuild.
+        let past = LogPos {
+            file: 0,
+            offset: end.offset + 1,
+        };
+        assert!(matches!(
+            check_cursor(&dir, past, 0).unwrap(),
+            CursorCheck::Rebuild { generation: 0, .. }
+        ));
+        // Started over: empty, published at 0, new generation, old cursors rebuild.
+        w.reset().unwrap();
+        let g = generation(&dir).unwrap();
+        assert!(g > 0);
+        assert!(ids(&dir, LogPos::default()).is_empty());
+        assert_eq!(published(&dir).unwrap(), Some(LogPos::default()));
+        assert!(matches!(
+            check_cursor(&dir, LogPos::default(), 0).unwrap(),
+            CursorCheck::Rebuild { generation, .. } if generation == g
+        ));
+        w.append(&rec(3)).unwrap();
+        let end = w.sync().unwrap();
+        w.publish(end).unwrap();
+        assert_eq!(ids(&dir, LogPos::default()), vec!["s3"]);
+        assert_eq!(check_cursor(&dir, end, g).unwrap(), CursorCheck::Valid);
+        // Unpublished records of a dead run (a log without a published end holds some):
+        // readers may have read them, so a reset bumps the generation too.
+        std::fs::remove_file(published_path(&dir)).unwrap();
+        w.reset().unwrap();
+        assert!(generation(&dir).unwrap() > g);
     }
 }

@@ -24,6 +24,10 @@ pub struct Args {
     /// Abort like kill -9 after N packets (crash tests).
     #[arg(long, value_name = "N", hide = true)]
     pub abort_after_packets: Option<u64>,
+    /// Abort like kill -9 whenever the packet at this position (a session id,
+    /// `seq-block-idx` in hex) is analyzed (crash-loop tests).
+    #[arg(long, value_name = "POS", hide = true)]
+    pub abort_at_packet: Option<String>,
     /// Keep normal CPU and I/O priority even while a capture is writing to the store
     /// (by default the analyzer then runs SCHED_IDLE with idle I/O priority).
     #[arg(long)]
@@ -70,6 +74,13 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let opts = RunOptions {
         checkpoint_every_packets: args.checkpoint_every_packets,
         abort_after_packets: args.abort_after_packets,
+        abort_at: match &args.abort_at_packet {
+            Some(p) => Some(
+                kuroko_analyzer::PacketPos::from_session_id(p)
+                    .with_context(|| format!("--abort-at-packet {p}: not a packet position"))?,
+            ),
+            None => None,
+        },
         progress: if tty { Some(&mut show) } else { None },
         ..RunOptions::default()
     };
@@ -302,6 +313,8 @@ pub fn status_section(data: &std::path::Path) -> super::status::Section {
         ("tcp gaps", c.tcp_gaps),
         ("tcp overlaps", c.tcp_overlaps),
         ("out-of-order dropped", c.ooo_dropped),
+        ("memory budget drops", c.memory_budget_drops),
+        ("crash loops skipped", c.crash_loop_skips),
         ("files stored", c.files_stored),
     ] {
         rows.push((name.into(), v.to_string()));
