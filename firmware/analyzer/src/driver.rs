@@ -289,6 +289,7 @@ impl Analyzer {
                 pos: p.pos,
                 ts_ns: p.ts_ns,
                 iface: p.iface,
+                linktype: p.linktype,
                 data: p.data,
             };
             engine.packet(pin, &mut |e| st.emit(e, suppressed));
