@@ -11,6 +11,14 @@
 //! (GRE with transparent Ethernet bridging or IP inside, ERSPAN type I, II and III, VXLAN on
 //! UDP 4789), which are decapsulated and decoded again, at most [`MAX_TUNNEL_DEPTH`] deep.
 //!
+//! Frames come with the link type of the interface they were stored under
+//! ([`decode_link`]): Ethernet (live capture and most files), Linux cooked capture v1 and
+//! v2 (`tcpdump -i any`), raw IP (tun interfaces, VPN captures) and BSD NULL/LOOP. Each
+//! link header is peeled here and the rest goes down the same Ethernet-type or IP path, so
+//! the same exchange captured on Ethernet, on `any` and on a tun gives the same sessions.
+//! PPPoE session frames (ethertype 0x8864) inside Ethernet are followed to the IPv4/IPv6
+//! packet they carry.
+//!
 //! Nothing here panics on any input: every access is through etherparse's checked slices
 //! or `get(..)`; what cannot be decoded comes back as a [`DecodeError`], which the driver
 //! counts.
@@ -49,6 +57,13 @@ pub enum Transport<'a> {
     Icmp {
         v6: bool,
         icmp_type: u8,
+        icmp_code: u8,
+        payload_len: usize,
+    },
+    /// SCTP: its common header's ports (the flow key and community_id use them).
+    Sctp {
+        sport: u16,
+        dport: u16,
         payload_len: usize,
     },
     /// Any other IP protocol (ESP, SCTP, OSPF, …) or a transport header that was cut off.
@@ -97,6 +112,10 @@ pub struct Packet<'a> {
     pub dst: IpAddr,
     /// The frame was cut short (snap length) somewhere in the IP payload.
     pub truncated: bool,
+    /// Bytes of transport payload that crossed the wire, from the IP header's length (not
+    /// what the snap length let us capture; never less than what was captured). For a
+    /// fragment, the fragment's IP payload.
+    pub wire_payload_len: usize,
     pub body: Body<'a>,
 }
 
@@ -111,6 +130,106 @@ pub fn decode_ethernet(frame: &[u8]) -> Result<Packet<'_>, DecodeError> {
     decode_eth_at(frame, 0, None, None)
 }
 
+/// Decodes a frame of pcap link type `linktype` (see `kuroko_ring::format::LINKTYPE_*`);
+/// a link type the store does not take is [`DecodeError::NotIp`].
+pub fn decode_link(linktype: u16, frame: &[u8]) -> Result<Packet<'_>, DecodeError> {
+    use kuroko_ring::format as f;
+    match linktype {
+        f::LINKTYPE_ETHERNET => decode_ethernet(frame),
+        f::LINKTYPE_RAW | f::LINKTYPE_IPV4 | f::LINKTYPE_IPV6 => {
+            let want = match linktype {
+                f::LINKTYPE_IPV4 => Some(4),
+                f::LINKTYPE_IPV6 => Some(6),
+                _ => None,
+            };
+            let version = frame.first().ok_or(DecodeError::Truncated)? >> 4;
+            if want.is_some_and(|v| v != version) || !(version == 4 || version == 6) {
+                return Err(DecodeError::BadIp);
+            }
+            decode_ip_at(frame, 0, None, None)
+        }
+        f::LINKTYPE_NULL | f::LINKTYPE_LOOP => {
+            let h: [u8; 4] = frame
+                .get(..4)
+                .and_then(|h| h.try_into().ok())
+                .ok_or(DecodeError::Truncated)?;
+            // NULL is in the capturing host's byte order: the family is small, so the
+            // order is whichever puts it in the low bytes.
+            let family = if linktype == f::LINKTYPE_LOOP || h[0] == 0 && h[1] == 0 {
+                u32::from_be_bytes(h)
+            } else {
+                u32::from_le_bytes(h)
+            };
+            match family {
+                // AF_INET; AF_INET6 of Linux, the BSDs, macOS/FreeBSD and OpenBSD.
+                2 | 10 | 24 | 28 | 30 => decode_ip_at(&frame[4..], 0, None, None),
+                _ => Err(DecodeError::NotIp),
+            }
+        }
+        f::LINKTYPE_LINUX_SLL | f::LINKTYPE_LINUX_SLL2 => {
+            // SLL: packet type, ARPHRD type, address length, address[8], protocol (16 B).
+            // SLL2: protocol, reserved, ifindex, ARPHRD type, packet type, address
+            // length, address[8] (20 B).
+            let (hlen, proto_at, hatype_at, halen_at, addr_at) =
+                if linktype == f::LINKTYPE_LINUX_SLL {
+                    (16, 14, 2, 5, 6)
+                } else {
+                    (20, 0, 8, 11, 12)
+                };
+            let h = frame.get(..hlen).ok_or(DecodeError::Truncated)?;
+            let proto = u16::from_be_bytes([h[proto_at], h[proto_at + 1]]);
+            let hatype = u16::from_be_bytes([h[hatype_at], h[hatype_at + 1]]);
+            if proto < 0x0600 {
+                return Err(DecodeError::NotIp); // 802.2 LLC, Novell 802.3, CAN, …
+            }
+            let rest = &frame[hlen..];
+            let sliced = LaxSlicedPacket::from_ether_type(etherparse::EtherType(proto), rest);
+            let vlan = sliced.vlan_ids().first().map(|v| u16::from(*v));
+            let mut p = match (sliced.net.is_none(), ether_inner(&sliced)) {
+                (true, Some(ip)) => decode_ip_at(ip, 0, vlan, None)?,
+                _ => from_sliced(&sliced, 0, vlan, None)?,
+            };
+            // The link-layer address is the sender's: on an Ethernet device (ARPHRD_ETHER)
+            // a MAC, for the direction the packet went.
+            if p.src_mac.is_none() && hatype == 1 && h[halen_at] == 6 {
+                let mut m = [0u8; 6];
+                m.copy_from_slice(&h[addr_at..addr_at + 6]);
+                p.src_mac = Some(m);
+            }
+            Ok(p)
+        }
+        _ => Err(DecodeError::NotIp),
+    }
+}
+
+/// PPPoE session stage (RFC 2516): version/type, code, session id, length, then PPP.
+const ETH_PPPOE_SESSION: u16 = 0x8864;
+/// PPP protocol numbers of IPv4 and IPv6 (RFC 1332, RFC 5072).
+const PPP_IPV4: u16 = 0x0021;
+const PPP_IPV6: u16 = 0x0057;
+
+/// The IP packet a PPPoE session frame carries, when the link layer stopped at one.
+fn ether_inner<'a>(sliced: &LaxSlicedPacket<'a>) -> Option<&'a [u8]> {
+    let e = sliced.ether_payload()?;
+    if e.ether_type.0 != ETH_PPPOE_SESSION {
+        return None;
+    }
+    let p = e.payload;
+    // ver=1, type=1, code=0 (session data).
+    if *p.first()? != 0x11 || *p.get(1)? != 0 {
+        return None;
+    }
+    let len = usize::from(u16::from_be_bytes([*p.get(4)?, *p.get(5)?]));
+    let ppp = u16::from_be_bytes([*p.get(6)?, *p.get(7)?]);
+    if !(ppp == PPP_IPV4 || ppp == PPP_IPV6) || len < 2 {
+        return None;
+    }
+    // The PPPoE length covers the PPP protocol and the packet: Ethernet padding after it is
+    // not IP (the IP header's own length would say so too).
+    let end = (6 + len).min(p.len());
+    p.get(8..end)
+}
+
 fn decode_eth_at<'a>(
     frame: &'a [u8],
     depth: usize,
@@ -123,7 +242,14 @@ fn decode_eth_at<'a>(
         _ => (None, None),
     };
     let vlan = outer_vlan.or_else(|| sliced.vlan_ids().first().map(|v| u16::from(*v)));
-    let mut p = from_sliced(&sliced, depth, vlan, tunnel)?;
+    let mut p = match (sliced.net.is_none(), ether_inner(&sliced)) {
+        (true, Some(ip)) => {
+            let mut p = decode_ip_at(ip, depth, vlan, tunnel)?;
+            p.tunnel = p.tunnel.or(Some("pppoe"));
+            p
+        }
+        _ => from_sliced(&sliced, depth, vlan, tunnel)?,
+    };
     if p.src_mac.is_none() {
         p.src_mac = src_mac;
         p.dst_mac = dst_mac;
@@ -156,7 +282,7 @@ fn from_sliced<'a>(
             });
         }
     };
-    let (src, dst, payload, frag) = match net {
+    let (src, dst, payload, frag, ip_wire) = match net {
         LaxNetSlice::Ipv4(v4) => {
             let h = v4.header();
             let frag = if h.is_fragmenting_payload() {
@@ -168,11 +294,13 @@ fn from_sliced<'a>(
             } else {
                 None
             };
+            let wire = usize::from(h.total_len()).saturating_sub(usize::from(h.ihl()) * 4);
             (
                 IpAddr::V4(h.source_addr()),
                 IpAddr::V4(h.destination_addr()),
                 v4.payload(),
                 frag,
+                wire,
             )
         }
         LaxNetSlice::Ipv6(v6) => {
@@ -189,17 +317,23 @@ fn from_sliced<'a>(
                     }
                 }
             }
+            let wire =
+                usize::from(h.payload_length()).saturating_sub(v6.extensions().slice().len());
             (
                 IpAddr::V6(h.source_addr()),
                 IpAddr::V6(h.destination_addr()),
                 v6.payload(),
                 frag,
+                wire,
             )
         }
         LaxNetSlice::Arp(_) => return Err(DecodeError::NotIp),
     };
     let truncated = payload.incomplete;
     let proto = payload.ip_number.0;
+    // A length of 0 (TSO/GSO super-packets seen on the sending host, IPv6 jumbograms)
+    // says nothing: what was captured is then all we know.
+    let ip_wire = ip_wire.max(payload.payload.len());
     if let Some((id, offset, more)) = frag {
         return Ok(Packet {
             src_mac: None,
@@ -209,6 +343,7 @@ fn from_sliced<'a>(
             src,
             dst,
             truncated,
+            wire_payload_len: ip_wire,
             body: Body::Fragment(Fragment {
                 id,
                 offset,
@@ -232,7 +367,8 @@ fn from_sliced<'a>(
             }
         };
     }
-    let body = Body::Transport(transport_of(proto, &sliced.transport, payload.payload));
+    let t = transport_of(proto, &sliced.transport, payload.payload);
+    let wire_payload_len = transport_wire_len(&t, payload.payload.len(), ip_wire);
     Ok(Packet {
         src_mac: None,
         dst_mac: None,
@@ -241,9 +377,26 @@ fn from_sliced<'a>(
         src,
         dst,
         truncated,
-        body,
+        wire_payload_len,
+        body: Body::Transport(t),
     })
 }
+
+/// Bytes of `t`'s payload that crossed the wire, given the captured IP payload length and
+/// the IP payload length the IP header declares (`ip_wire` ≥ `ip_captured`).
+pub fn transport_wire_len(t: &Transport<'_>, ip_captured: usize, ip_wire: usize) -> usize {
+    match t {
+        Transport::Tcp(s) => {
+            let header = ip_captured.saturating_sub(s.payload.len());
+            ip_wire.saturating_sub(header).max(s.payload.len())
+        }
+        Transport::Udp { payload, .. } => ip_wire.saturating_sub(8).max(payload.len()),
+        Transport::Icmp { .. } | Transport::Sctp { .. } | Transport::Other { .. } => ip_wire,
+    }
+}
+
+/// SCTP's IP protocol number.
+const SCTP: u8 = 132;
 
 /// Transport header of a complete (or reassembled) IP payload.
 pub fn transport_from_payload(proto: u8, payload: &[u8]) -> Transport<'_> {
@@ -269,6 +422,12 @@ pub fn transport_from_payload(proto: u8, payload: &[u8]) -> Transport<'_> {
         IpNumber::ICMP | IpNumber::IPV6_ICMP => Transport::Icmp {
             v6: proto == IpNumber::IPV6_ICMP.0,
             icmp_type: payload.first().copied().unwrap_or(0),
+            icmp_code: payload.get(1).copied().unwrap_or(0),
+            payload_len: payload.len(),
+        },
+        _ if proto == SCTP && payload.len() >= 12 => Transport::Sctp {
+            sport: u16::from_be_bytes([payload[0], payload[1]]),
+            dport: u16::from_be_bytes([payload[2], payload[3]]),
             payload_len: payload.len(),
         },
         _ => Transport::Other {
@@ -435,6 +594,127 @@ mod tests {
         let p = decode_ethernet(&outer).unwrap();
         assert_eq!(p.tunnel, Some("erspan"));
         assert!(matches!(p.body, Body::Transport(Transport::Tcp(t)) if t.payload == b"in"));
+    }
+
+    /// `f` (untagged Ethernet) under link type `lt`.
+    fn relink(lt: u16, f: &[u8]) -> Vec<u8> {
+        let (mac, et, ip) = (&f[6..12], &f[12..14], &f[14..]);
+        let mut out = match lt {
+            113 => {
+                let mut h = vec![0, 4, 0, 1, 0, 6];
+                h.extend_from_slice(mac);
+                h.extend_from_slice(&[0, 0]);
+                h.extend_from_slice(et);
+                h
+            }
+            276 => {
+                let mut h = et.to_vec();
+                h.extend_from_slice(&[0, 0, 0, 0, 0, 3, 0, 1, 4, 6]);
+                h.extend_from_slice(mac);
+                h.extend_from_slice(&[0, 0]);
+                h
+            }
+            0 => 2u32.to_le_bytes().to_vec(),
+            108 => 2u32.to_be_bytes().to_vec(),
+            _ => Vec::new(),
+        };
+        out.extend_from_slice(ip);
+        out
+    }
+
+    #[test]
+    fn every_link_type_decodes_to_the_same_packet() {
+        let eth = {
+            let b = PacketBuilder::ethernet2([1, 2, 3, 4, 5, 6], [7, 8, 9, 10, 11, 12])
+                .ipv4([10, 0, 0, 1], [10, 0, 0, 2], 64)
+                .tcp(40000, 80, 1000, 64240);
+            let mut v = Vec::new();
+            b.write(&mut v, b"GET / HTTP/1.1\r\n").unwrap();
+            v
+        };
+        let want = decode_ethernet(&eth).unwrap();
+        for lt in [113u16, 276, 101, 228, 0, 108] {
+            let f = relink(lt, &eth);
+            let p = decode_link(lt, &f).unwrap_or_else(|e| panic!("link type {lt}: {e:?}"));
+            assert_eq!(
+                (p.src, p.dst, p.body),
+                (want.src, want.dst, want.body),
+                "{lt}"
+            );
+            // Cooked captures carry the sender's MAC; raw IP and loopback none.
+            let mac = matches!(lt, 113 | 276).then_some([1, 2, 3, 4, 5, 6]);
+            assert_eq!(p.src_mac, mac, "{lt}");
+        }
+        // Raw IPv4 link type refuses an IPv6 packet; unknown families are not IP.
+        assert_eq!(decode_link(229, &eth[14..]), Err(DecodeError::BadIp));
+        let mut odd = relink(0, &eth);
+        odd[0] = 7;
+        assert_eq!(decode_link(0, &odd), Err(DecodeError::NotIp));
+        assert_eq!(decode_link(105, &eth), Err(DecodeError::NotIp));
+        // Every prefix of every link type: an error or a packet, never a panic.
+        for lt in [113u16, 276, 101, 228, 229, 0, 108, 1] {
+            let f = relink(lt, &eth);
+            for n in 0..f.len() {
+                let _ = decode_link(lt, &f[..n]);
+            }
+        }
+    }
+
+    #[test]
+    fn pppoe_session_frames_carry_ipv4_and_ipv6() {
+        for v6 in [false, true] {
+            let b = PacketBuilder::ethernet2([1, 2, 3, 4, 5, 6], [7, 8, 9, 10, 11, 12]);
+            let b = if v6 {
+                b.ipv6([0x20; 16], [0x21; 16], 64)
+            } else {
+                b.ipv4([192, 0, 2, 1], [198, 51, 100, 7], 64)
+            };
+            let mut eth = Vec::new();
+            b.udp(5353, 53).write(&mut eth, b"query").unwrap();
+            let ip = &eth[14..];
+            let mut f = eth[..12].to_vec();
+            f.extend_from_slice(&[0x88, 0x64, 0x11, 0x00, 0x12, 0x34]);
+            f.extend_from_slice(&((ip.len() + 2) as u16).to_be_bytes());
+            f.extend_from_slice(if v6 { &[0x00, 0x57] } else { &[0x00, 0x21] });
+            f.extend_from_slice(ip);
+            f.extend_from_slice(&[0; 6]); // Ethernet padding after the PPPoE payload
+            let p = decode_ethernet(&f).unwrap();
+            let want = decode_ethernet(&eth).unwrap();
+            assert_eq!((p.src, p.dst, p.body), (want.src, want.dst, want.body));
+            assert_eq!(p.tunnel, Some("pppoe"));
+            assert_eq!(p.src_mac, Some([1, 2, 3, 4, 5, 6]));
+            // LCP (0xc021) and discovery (0x8863) frames are not IP.
+            let mut lcp = f.clone();
+            lcp[20..22].copy_from_slice(&[0xc0, 0x21]);
+            assert_eq!(decode_ethernet(&lcp), Err(DecodeError::NotIp));
+            let mut disc = f.clone();
+            disc[13] = 0x63;
+            assert_eq!(decode_ethernet(&disc), Err(DecodeError::NotIp));
+        }
+    }
+
+    #[test]
+    fn a_snap_cut_packet_reports_its_wire_payload_length() {
+        let b = PacketBuilder::ethernet2([1; 6], [2; 6])
+            .ipv4([10, 8, 0, 5], [10, 0, 0, 2], 64)
+            .tcp(40000, 80, 1, 64240);
+        let mut f = Vec::new();
+        b.write(&mut f, &[7u8; 1400]).unwrap();
+        assert_eq!(decode_ethernet(&f).unwrap().wire_payload_len, 1400);
+        let cut = decode_ethernet(&f[..96]).unwrap();
+        assert!(cut.truncated);
+        assert_eq!(cut.wire_payload_len, 1400);
+        match cut.body {
+            Body::Transport(Transport::Tcp(t)) => assert_eq!(t.payload.len(), 96 - 54),
+            other => panic!("{other:?}"),
+        }
+        // UDP over IPv6 cut short, the same way.
+        let b = PacketBuilder::ethernet2([1; 6], [2; 6])
+            .ipv6([1; 16], [2; 16], 64)
+            .udp(1, 2);
+        let mut f = Vec::new();
+        b.write(&mut f, &[0u8; 1000]).unwrap();
+        assert_eq!(decode_ethernet(&f[..80]).unwrap().wire_payload_len, 1000);
     }
 
     #[test]

@@ -342,6 +342,7 @@ impl Analyzer {
                 pos: p.pos,
                 ts_ns: p.ts_ns,
                 iface: p.iface,
+                linktype: p.linktype,
                 data: p.data,
             };
             if guard.on_packet(*packets) {

@@ -10,6 +10,7 @@
 //! analysing a week-old pcap gives the same sessions as analysing it live.
 
 use crate::app::{self, IDENTIFY_LIMIT, Ident};
+use crate::community_id;
 use crate::counters::Counters;
 use crate::decode::{self, Body, DecodeError, Transport};
 use crate::defrag::{Defragmenter, FragOutcome};
@@ -90,6 +91,9 @@ pub struct PacketIn<'a> {
     pub pos: PacketPos,
     pub ts_ns: i64,
     pub iface: u16,
+    /// pcap link type of the interface the packet was stored under (`data` starts with
+    /// that link layer's header).
+    pub linktype: u16,
     pub data: &'a [u8],
 }
 
@@ -201,7 +205,7 @@ impl Engine {
             self.now = p.ts_ns;
             self.expire(out);
         }
-        let pkt = match decode::decode_ethernet(p.data) {
+        let pkt = match decode::decode_link(p.linktype, p.data) {
             Ok(pkt) => pkt,
             Err(DecodeError::NotIp) => {
                 self.counters.non_ip_frames += 1;
@@ -220,7 +224,7 @@ impl Engine {
             self.counters.tunneled_packets += 1;
         }
         match pkt.body {
-            Body::Transport(t) => self.transport(&p, &pkt, t, out),
+            Body::Transport(t) => self.transport(&p, &pkt, t, pkt.wire_payload_len, out),
             Body::Fragment(f) => {
                 self.counters.ip_fragments += 1;
                 let (outcome, lost) = self.defrag.add(p.ts_ns, pkt.src, pkt.dst, &f);
@@ -231,7 +235,8 @@ impl Engine {
                     FragOutcome::Complete(buf) => {
                         self.counters.ip_datagrams_reassembled += 1;
                         let t = decode::transport_from_payload(f.proto, &buf);
-                        self.transport(&p, &pkt, t, out);
+                        let wire = decode::transport_wire_len(&t, buf.len(), buf.len());
+                        self.transport(&p, &pkt, t, wire, out);
                     }
                 }
             }
@@ -243,6 +248,7 @@ impl Engine {
         p: &PacketIn<'_>,
         pkt: &decode::Packet<'_>,
         t: Transport<'_>,
+        wire_len: usize,
         out: &mut dyn FnMut(Emitted),
     ) {
         let (proto, sport, dport, payload_len, transport_name) = match &t {
@@ -261,6 +267,11 @@ impl Engine {
                 *payload_len,
                 if *v6 { "icmpv6" } else { "icmp" },
             ),
+            Transport::Sctp {
+                sport,
+                dport,
+                payload_len,
+            } => (132, *sport, *dport, *payload_len, "sctp"),
             Transport::Other { proto, payload_len } => (*proto, 0, 0, *payload_len, ""),
         };
         let src = (pkt.src, sport);
@@ -308,7 +319,31 @@ impl Engine {
                     self.counters.evicted_flows += 1;
                     self.close(victim, Some("evicted"), out);
                 }
-                self.new_flow(p, pkt, key, src, dst, proto, transport_name, tcp.as_ref())
+                let s = self.new_flow(p, pkt, key, src, dst, proto, transport_name, tcp.as_ref());
+                let ports = match t {
+                    Transport::Icmp {
+                        icmp_type,
+                        icmp_code,
+                        ..
+                    } => community_id::Ports::Icmp {
+                        icmp_type,
+                        code: icmp_code,
+                    },
+                    Transport::Tcp(_) | Transport::Udp { .. } | Transport::Sctp { .. } => {
+                        community_id::Ports::Ports(sport, dport)
+                    }
+                    Transport::Other { .. } => community_id::Ports::None,
+                };
+                if let Some(f) = self.table.get_mut(s) {
+                    f.rec.community_id = community_id::community_id(
+                        community_id::DEFAULT_SEED,
+                        pkt.src,
+                        pkt.dst,
+                        proto,
+                        ports,
+                    );
+                }
+                s
             }
         };
         // Active timeout: cut long flows into several records.
@@ -327,15 +362,18 @@ impl Engine {
         let rec = &mut flow.rec;
         rec.end = Timestamp::from_nanos(p.ts_ns.max(rec.end.nanos()));
         rec.packets += 1;
+        // Sizes are what crossed the wire (IP lengths); what the snap length let us keep is
+        // counted beside them.
+        rec.captured_bytes += payload_len as u64;
         let side = match dir {
             Direction::ToServer => {
                 rec.packets_up += 1;
-                rec.bytes_up += payload_len as u64;
+                rec.bytes_up += wire_len as u64;
                 &mut rec.client
             }
             Direction::ToClient => {
                 rec.packets_down += 1;
-                rec.bytes_down += payload_len as u64;
+                rec.bytes_down += wire_len as u64;
                 &mut rec.server
             }
         };
@@ -706,6 +744,7 @@ impl Engine {
         next.protocol = f.rec.protocol.clone();
         next.vlan = f.rec.vlan;
         next.iface = f.rec.iface;
+        next.community_id = f.rec.community_id.clone();
         next.span = PacketSpan {
             first_segment: p.pos.seq,
             last_segment: p.pos.seq,

@@ -1,8 +1,9 @@
 //! Kuroko's analyzer: packets from the segment store in, session records and reconstructed
 //! files out.
 //!
-//! Pipeline: [`source`] (segment store or pcap) → [`decode`] (Ethernet, VLAN/QinQ, IPv4/6,
-//! TCP/UDP/ICMP, GRE/ERSPAN/VXLAN tunnels) → [`defrag`] (bounded IP reassembly) →
+//! Pipeline: [`source`] (segment store or pcap) → [`decode`] (Ethernet, Linux cooked v1/v2,
+//! raw IP, BSD NULL/LOOP, PPPoE, VLAN/QinQ, IPv4/6, TCP/UDP/ICMP/SCTP, GRE/ERSPAN/VXLAN
+//! tunnels) → [`defrag`] (bounded IP reassembly) →
 //! [`engine`] (flow table [`table`], TCP [`reassembly`], protocol identification and
 //! parsers through [`app`], FTP data-channel expectations, the reconstruction store
 //! [`files`]) → [`driver`] (session log, durable [`checkpoint`], exactly-once replay).
@@ -34,6 +35,7 @@
 
 pub mod app;
 pub mod checkpoint;
+pub mod community_id;
 pub mod counters;
 pub mod crashguard;
 pub mod decode;

@@ -11,6 +11,8 @@ pub struct SourcePacket<'a> {
     pub pos: PacketPos,
     pub ts_ns: i64,
     pub iface: u16,
+    /// pcap link type of the packet's interface (`data` starts with its header).
+    pub linktype: u16,
     pub wire_len: u32,
     pub data: &'a [u8],
 }
@@ -24,7 +26,9 @@ pub enum SourceError {
     },
     #[error("{path} is not a pcap file (magic {magic:08x}); convert pcapng with `editcap -F pcap`")]
     NotPcap { path: PathBuf, magic: u32 },
-    #[error("{path}: link type {link} is not Ethernet; only Ethernet captures are analyzed")]
+    #[error(
+        "{path}: link type {link} is not one the analyzer decodes (Ethernet, Linux cooked v1/v2, raw IP, NULL/LOOP)"
+    )]
     LinkType { path: PathBuf, link: u32 },
     #[error("segment store: {0}")]
     Store(String),
@@ -68,8 +72,8 @@ impl PcapSource {
         Ok(s)
     }
 
-    /// (big endian, nanosecond resolution).
-    fn format(&self) -> Result<(bool, bool), SourceError> {
+    /// (big endian, nanosecond resolution, link type).
+    fn format(&self) -> Result<(bool, bool, u16), SourceError> {
         let magic_le = self
             .bytes
             .get(..4)
@@ -87,13 +91,13 @@ impl PcapSource {
             }
         };
         let link = self.u32_at(20, be).unwrap_or(0) & 0x0fff_ffff;
-        if link != 1 {
-            return Err(SourceError::LinkType {
+        match u16::try_from(link) {
+            Ok(l) if kuroko_ring::format::STORED_LINKTYPES.contains(&l) => Ok((be, ns, l)),
+            _ => Err(SourceError::LinkType {
                 path: self.path.clone(),
                 link,
-            });
+            }),
         }
-        Ok((be, ns))
     }
 
     fn u32_at(&self, off: usize, be: bool) -> Option<u32> {
@@ -113,7 +117,7 @@ impl PacketSource for PcapSource {
         from: PacketPos,
         f: &mut dyn FnMut(SourcePacket<'_>) -> ControlFlow<()>,
     ) -> Result<(), SourceError> {
-        let (be, ns) = self.format()?;
+        let (be, ns, linktype) = self.format()?;
         let mut off = PCAP_HEADER;
         let mut idx = 0u64;
         while let (Some(sec), Some(frac), Some(incl), Some(orig)) = (
@@ -141,6 +145,7 @@ impl PacketSource for PcapSource {
                 pos,
                 ts_ns: i64::from(sec) * 1_000_000_000 + frac_ns,
                 iface: 0,
+                linktype,
                 wire_len: orig,
                 data,
             };

@@ -64,6 +64,7 @@ impl PacketSource for StoreSource {
                     pos: from_store(p.pos),
                     ts_ns: i64::try_from(p.ts_ns).unwrap_or(i64::MAX),
                     iface: p.iface,
+                    linktype: p.linktype,
                     wire_len: p.wire_len,
                     data: p.data,
                 })

@@ -49,6 +49,7 @@ fn run(frames: &[(i64, Vec<u8>)], settings: Settings) -> (Vec<Emitted>, Engine) 
             pos: PacketPos::new(0, 0, i as u64),
             ts_ns: *ts,
             iface: 3,
+            linktype: 1,
             data: f,
         };
         e.packet(p, &mut |s| out.push(s));

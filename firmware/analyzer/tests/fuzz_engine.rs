@@ -1,7 +1,8 @@
 //! Mutation fuzzing of the whole packet path (decode, defrag, flows, reassembly,
 //! identification, parsers): frames of generated mixed traffic (plus tunnels and fragments)
 //! are corrupted at random (bit flips, byte overwrites, truncation, splices) and fed to the
-//! engine. Nothing may panic, and every packet must be accounted for.
+//! engine. Nothing may panic, and every packet must be accounted for. Every link type the
+//! store takes is in the corpus (Linux cooked v1/v2, raw IP, NULL/LOOP, PPPoE in Ethernet).
 //!
 //! `KUROKO_FUZZ_ITERS` sets the number of mutated frames (default 150 000; the closing note
 //! reports a run with 1 000 000).
@@ -20,7 +21,45 @@ impl Rng {
     }
 }
 
-fn corpus() -> Vec<Vec<u8>> {
+/// The same frame under every other link type the analyzer decodes (it starts with an
+/// untagged Ethernet header).
+fn relinked(f: &[u8]) -> Vec<(u16, Vec<u8>)> {
+    if f.len() < 14 {
+        return Vec::new();
+    }
+    let (mac, ethertype, ip) = (&f[6..12], &f[12..14], &f[14..]);
+    let mut sll = vec![0, 0, 0, 1, 0, 6];
+    sll.extend_from_slice(mac);
+    sll.extend_from_slice(&[0, 0]);
+    sll.extend_from_slice(ethertype);
+    sll.extend_from_slice(ip);
+    let mut sll2 = ethertype.to_vec();
+    sll2.extend_from_slice(&[0, 0, 0, 0, 0, 2, 0, 1, 0, 6]);
+    sll2.extend_from_slice(mac);
+    sll2.extend_from_slice(&[0, 0]);
+    sll2.extend_from_slice(ip);
+    let v6 = ethertype == [0x86, 0xdd];
+    let mut null = if v6 { 24u32 } else { 2 }.to_le_bytes().to_vec();
+    null.extend_from_slice(ip);
+    let mut lo = if v6 { 24u32 } else { 2 }.to_be_bytes().to_vec();
+    lo.extend_from_slice(ip);
+    let mut pppoe = f[..12].to_vec();
+    pppoe.extend_from_slice(&[0x88, 0x64, 0x11, 0, 0, 1]);
+    pppoe.extend_from_slice(&((ip.len() + 2) as u16).to_be_bytes());
+    pppoe.extend_from_slice(if v6 { &[0, 0x57] } else { &[0, 0x21] });
+    pppoe.extend_from_slice(ip);
+    vec![
+        (113, sll),
+        (276, sll2),
+        (101, ip.to_vec()),
+        (if v6 { 229 } else { 228 }, ip.to_vec()),
+        (0, null),
+        (108, lo),
+        (1, pppoe),
+    ]
+}
+
+fn corpus() -> Vec<(u16, Vec<u8>)> {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("c.pcap");
     let params = Params {
@@ -42,8 +81,9 @@ fn corpus() -> Vec<Vec<u8>> {
             ControlFlow::Continue(())
         })
         .unwrap();
+    let mut frames: Vec<(u16, Vec<u8>)> = frames.into_iter().map(|f| (1, f)).collect();
     // Tunnel and fragment shapes: VXLAN and GRE/ERSPAN around real frames, IPv4 fragments.
-    let inner: Vec<Vec<u8>> = frames.iter().take(64).cloned().collect();
+    let inner: Vec<Vec<u8>> = frames.iter().take(64).map(|f| f.1.clone()).collect();
     for f in &inner {
         let mut vx = vec![0x08, 0, 0, 0, 0, 0, 1, 0];
         vx.extend_from_slice(f);
@@ -53,7 +93,8 @@ fn corpus() -> Vec<Vec<u8>> {
             .udp(5555, 4789)
             .write(&mut out, &vx)
             .unwrap();
-        frames.push(out);
+        frames.push((1, out));
+        frames.extend(relinked(f));
         let mut gre = vec![
             0x10, 0x00, 0x88, 0xbe, 0, 0, 0, 1, 0x10, 0, 0, 1, 0, 0, 0, 0,
         ];
@@ -63,7 +104,7 @@ fn corpus() -> Vec<Vec<u8>> {
             .ipv4([1, 1, 1, 1], [2, 2, 2, 2], 64)
             .write(&mut out, etherparse::IpNumber(47), &gre)
             .unwrap();
-        frames.push(out);
+        frames.push((1, out));
     }
     frames
 }
@@ -86,7 +127,7 @@ fn mutated_frames_never_panic_and_are_all_counted() {
     let mut emitted = 0u64;
     let mut ts = 1_763_600_000_000_000_000i64;
     for i in 0..iters {
-        let base = &frames[(rng.next() % frames.len() as u64) as usize];
+        let (linktype, base) = &frames[(rng.next() % frames.len() as u64) as usize];
         let mut f = base.clone();
         match rng.next() % 6 {
             0 => {
@@ -103,7 +144,7 @@ fn mutated_frames_never_panic_and_are_all_counted() {
             }
             2 => f.truncate((rng.next() % (f.len() as u64 + 1)) as usize),
             3 => {
-                let other = &frames[(rng.next() % frames.len() as u64) as usize];
+                let other = &frames[(rng.next() % frames.len() as u64) as usize].1;
                 let cut = (rng.next() % (f.len().min(other.len()) as u64 + 1)) as usize;
                 f.truncate(cut);
                 f.extend_from_slice(&other[cut.min(other.len())..]);
@@ -123,6 +164,7 @@ fn mutated_frames_never_panic_and_are_all_counted() {
             pos: PacketPos::new(0, 0, i),
             ts_ns: ts,
             iface: 0,
+            linktype: *linktype,
             data: &f,
         };
         engine.packet(p, &mut |_| emitted += 1);

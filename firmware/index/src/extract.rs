@@ -5,9 +5,10 @@
 //! matching sessions are merged into a few disjoint windows so that the export touches only
 //! the segments (and chunks) that overlap them.
 //!
-//! Frames are parsed here by hand (Ethernet, up to two VLAN tags, IPv4, IPv6 with the
-//! common extension headers, TCP/UDP ports) with every length checked: stored packets are
-//! untrusted bytes.
+//! Frames are parsed here by hand (Ethernet, up to two VLAN tags, PPPoE sessions, Linux
+//! cooked v1/v2, raw IP, BSD NULL/LOOP, IPv4, IPv6 with the common extension headers,
+//! TCP/UDP/SCTP ports) with every length checked: stored packets are untrusted bytes. The
+//! link types are the pcap numbers the store records per interface.
 
 use kuroko_model::SessionRecord;
 use std::collections::HashMap;
@@ -51,8 +52,29 @@ fn be16(b: &[u8], at: usize) -> Option<u16> {
 /// Reads the flow of an Ethernet frame; `None` for non-IP frames and fragments past the
 /// first (which carry no ports).
 pub fn parse_frame(frame: &[u8]) -> Option<FrameFlow> {
-    let mut ethertype = be16(frame, 12)?;
-    let mut off = 14;
+    parse_ether(be16(frame, 12)?, frame.get(14..)?)
+}
+
+/// Reads the flow of a frame of pcap link type `linktype` (see [`parse_frame`]).
+pub fn parse_link(linktype: u16, frame: &[u8]) -> Option<FrameFlow> {
+    let version = |ip: &[u8]| match ip.first()? >> 4 {
+        4 => Some(0x0800),
+        6 => Some(0x86dd),
+        _ => None,
+    };
+    match linktype {
+        1 => parse_frame(frame),
+        101 | 228 | 229 => parse_ether(version(frame)?, frame),
+        0 | 108 => parse_ether(version(frame.get(4..)?)?, frame.get(4..)?),
+        113 => parse_ether(be16(frame, 14)?, frame.get(16..)?),
+        276 => parse_ether(be16(frame, 0)?, frame.get(20..)?),
+        _ => None,
+    }
+}
+
+/// The flow of what follows an ethertype: VLAN tags, a PPPoE session header, then IP.
+fn parse_ether(mut ethertype: u16, frame: &[u8]) -> Option<FrameFlow> {
+    let mut off = 0;
     let mut vlan = None;
     for _ in 0..2 {
         if ethertype == 0x8100 || ethertype == 0x88a8 {
@@ -63,6 +85,14 @@ pub fn parse_frame(frame: &[u8]) -> Option<FrameFlow> {
             ethertype = be16(frame, off + 2)?;
             off += 4;
         }
+    }
+    if ethertype == 0x8864 && frame.get(off..off + 2)? == [0x11, 0] {
+        ethertype = match be16(frame, off + 6)? {
+            0x0021 => 0x0800,
+            0x0057 => 0x86dd,
+            _ => return None,
+        };
+        off += 8;
     }
     let ip = frame.get(off..)?;
     let (proto, src, dst, l4) = match ethertype {
@@ -192,9 +222,15 @@ impl SessionPackets {
         &self.windows
     }
 
-    /// Whether the frame stored at `ts_ns` belongs to one of the sessions.
+    /// Whether the Ethernet frame stored at `ts_ns` belongs to one of the sessions.
     pub fn matches(&self, ts_ns: u64, frame: &[u8]) -> bool {
-        let Some(ff) = parse_frame(frame) else {
+        self.matches_link(ts_ns, 1, frame)
+    }
+
+    /// Whether the frame of link type `linktype` stored at `ts_ns` belongs to one of the
+    /// sessions.
+    pub fn matches_link(&self, ts_ns: u64, linktype: u16, frame: &[u8]) -> bool {
+        let Some(ff) = parse_link(linktype, frame) else {
             return false;
         };
         self.flows.get(&ff.key).is_some_and(|ws| {

@@ -385,6 +385,8 @@ pub const CSV_HEADER: &[&str] = &[
     "bytes_down",
     "packets",
     "id",
+    "captured_bytes",
+    "community_id",
 ];
 
 /// CSV with a header (`--format csv`); times in RFC 3339 UTC.
@@ -413,6 +415,8 @@ pub fn csv(out: &mut dyn Write, hits: &[Hit], tz: &chrono_tz::Tz) -> std::io::Re
             r.bytes_down.to_string(),
             r.packets.to_string(),
             r.id.clone(),
+            r.captured_bytes.to_string(),
+            r.community_id.clone(),
         ])?;
     }
     w.flush()

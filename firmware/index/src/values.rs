@@ -156,6 +156,7 @@ pub fn text_values(r: &SessionRecord, field: Field) -> Vec<String> {
         Field::Sni => push(r.tls.as_ref().and_then(|t| t.sni.as_deref())),
         Field::Ja3 => push(r.tls.as_ref().and_then(|t| t.ja3.as_deref())),
         Field::Ja4 => push(r.tls.as_ref().and_then(|t| t.ja4.as_deref())),
+        Field::CommunityId => push(Some(r.community_id.as_str()).filter(|c| !c.is_empty())),
         Field::Version => {
             if let Some(s) = &r.ssh {
                 push(s.client_version.as_deref());
@@ -196,6 +197,8 @@ pub fn u64_values(r: &SessionRecord, field: Field) -> Vec<u64> {
         Field::Bytes => vec![r.bytes_up.saturating_add(r.bytes_down)],
         Field::BytesUp => vec![r.bytes_up],
         Field::BytesDown => vec![r.bytes_down],
+        Field::CapturedBytes => vec![r.captured_bytes],
+        Field::MissingBytes => vec![r.missing_bytes],
         Field::Packets => vec![r.packets],
         Field::Vlan => r.vlan.map(u64::from).into_iter().collect(),
         Field::Status => {

@@ -63,9 +63,10 @@ pub struct SessionRecord {
     pub transport: String,
     pub client: Endpoint,
     pub server: Endpoint,
-    /// Payload bytes client → server.
+    /// Payload bytes client → server that crossed the wire (from IP lengths, so a capture
+    /// cut by a snap length still counts them; see `captured_bytes`).
     pub bytes_up: u64,
-    /// Payload bytes server → client.
+    /// Payload bytes server → client that crossed the wire.
     pub bytes_down: u64,
     /// Packets, both directions.
     pub packets: u64,
@@ -88,6 +89,14 @@ pub struct SessionRecord {
     pub missing_bytes: u64,
     #[serde(default)]
     pub span: PacketSpan,
+    // -- link types, wire-true sizes, flow id (issues 14 and 18) --
+    /// Payload bytes actually captured, both directions (less than `bytes_up` +
+    /// `bytes_down` when a snap length cut the packets).
+    #[serde(default)]
+    pub captured_bytes: u64,
+    /// Community ID v1 of the flow (`1:<base64>`), for joining with Zeek, Suricata, Arkime.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub community_id: String,
 
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub http: Option<Http>,
@@ -141,6 +150,8 @@ impl SessionRecord {
             flags: Vec::new(),
             missing_bytes: 0,
             span: PacketSpan::default(),
+            captured_bytes: 0,
+            community_id: String::new(),
             http: None,
             dns: None,
             tls: None,

@@ -136,8 +136,35 @@ pub mod record_flags {
     pub const IMPORTED: u16 = 1 << 2;
 }
 
-/// Link types (the pcap LINKTYPE_ numbers) the store knows by name.
+/// Link types (the pcap LINKTYPE_ numbers) the store knows by name. Live capture writes
+/// Ethernet; `kuroko import` also stores the others below, each packet exported again with
+/// its own link type.
 pub const LINKTYPE_ETHERNET: u16 = 1;
+/// BSD loopback: a 4-byte address family in the capturing host's byte order.
+pub const LINKTYPE_NULL: u16 = 0;
+/// Raw IP (v4 or v6, from the version nibble).
+pub const LINKTYPE_RAW: u16 = 101;
+/// OpenBSD loopback: a 4-byte address family in network byte order.
+pub const LINKTYPE_LOOP: u16 = 108;
+/// Linux cooked capture v1 (`tcpdump -i any` before libpcap 1.10, or `-y LINUX_SLL`).
+pub const LINKTYPE_LINUX_SLL: u16 = 113;
+/// Raw IPv4.
+pub const LINKTYPE_IPV4: u16 = 228;
+/// Raw IPv6.
+pub const LINKTYPE_IPV6: u16 = 229;
+/// Linux cooked capture v2 (`tcpdump -i any` since libpcap 1.10).
+pub const LINKTYPE_LINUX_SLL2: u16 = 276;
+/// Every link type the store takes and the analyzer decodes.
+pub const STORED_LINKTYPES: [u16; 8] = [
+    LINKTYPE_ETHERNET,
+    LINKTYPE_NULL,
+    LINKTYPE_RAW,
+    LINKTYPE_LOOP,
+    LINKTYPE_LINUX_SLL,
+    LINKTYPE_IPV4,
+    LINKTYPE_IPV6,
+    LINKTYPE_LINUX_SLL2,
+];
 
 /// One capture interface named in a segment header.
 #[derive(FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned, Clone, Copy, Debug, Default)]

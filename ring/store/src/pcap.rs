@@ -5,14 +5,28 @@
 //! medium, and a file that shrinks under us or a USB stick that fails mid-import must end
 //! the import with an I/O error, where a mapping would kill the process with SIGBUS. It takes classic pcap (µs and ns, either byte order)
 //! and pcapng (any section byte order, `if_tsresol`, `if_tsoffset`, EPB, SPB and the
-//! obsolete PB), with Ethernet link type; any other link type is refused before a single
-//! packet is stored. A file cut short (a capture that was still running, a partial copy)
-//! yields every complete packet and then says how many bytes were cut.
+//! obsolete PB), with the link types the analyzer decodes
+//! ([`kuroko_ring_format::STORED_LINKTYPES`]: Ethernet, Linux cooked v1 and v2 from
+//! `tcpdump -i any`, raw IP from tun/VPN interfaces, BSD NULL/LOOP); any other link type is
+//! refused before a single packet is stored. A file cut short (a capture that was still
+//! running, a partial copy) yields every complete packet and then says how many bytes were
+//! cut.
+//!
+//! Every file interface becomes a store interface with its own link type. Several files
+//! imported one after the other share the writer's interface table: an interface id an
+//! earlier file named with another link type is never renamed under the packets already
+//! stored with it (they would be decoded as the wrong link layer); the file's interface gets
+//! an id of its own link type instead.
+//!
+//! Export writes each packet with its own link type: a classic pcap when every interface of
+//! the range has one link type, a pcapng with one interface per link type when they mix.
 
 use crate::error::AppendError;
 use crate::reader::{Damage, PacketView, StoreReader};
 use crate::writer::{RecordMeta, SegmentWriter};
-use kuroko_ring_format::{IfaceEntry, LINKTYPE_ETHERNET, MAX_CAPLEN, record_flags};
+use kuroko_ring_format::{
+    IfaceEntry, LINKTYPE_ETHERNET, MAX_CAPLEN, MAX_IFACES, STORED_LINKTYPES, record_flags,
+};
 use std::io::{Read, Write};
 use std::ops::ControlFlow;
 
@@ -32,9 +46,13 @@ pub enum PcapError {
     #[error("the file is shorter than a pcap header")]
     TooShort,
     #[error(
-        "link type {linktype} ({name}) is not supported; Kuroko stores Ethernet (link type 1) captures only"
+        "link type {linktype} ({name}) is not supported; Kuroko stores Ethernet (1), Linux cooked (113, 276), raw IP (101, 228, 229) and BSD loopback (0, 108) captures"
     )]
     UnsupportedLinkType { linktype: u32, name: &'static str },
+    #[error(
+        "the store names at most {MAX_IFACES} interfaces and they are all taken by other link types; import files of link type {linktype} ({name}) into a store of their own"
+    )]
+    TooManyLinkTypes { linktype: u32, name: &'static str },
     #[error("malformed {what} at byte {offset}: {detail}")]
     Malformed {
         what: &'static str,
@@ -50,6 +68,7 @@ fn linktype_name(lt: u32) -> &'static str {
         1 => "Ethernet",
         101 => "raw IP",
         105 => "IEEE 802.11",
+        108 => "OpenBSD loopback",
         113 => "Linux cooked (SLL)",
         127 => "802.11 radiotap",
         228 => "raw IPv4",
@@ -518,7 +537,7 @@ impl<'a> Iterator for PcapReader<'a> {
 }
 
 fn check_linktype(linktype: u32) -> Result<(), PcapError> {
-    if linktype == LINKTYPE_ETHERNET as u32 {
+    if u16::try_from(linktype).is_ok_and(|l| STORED_LINKTYPES.contains(&l)) {
         Ok(())
     } else {
         Err(PcapError::UnsupportedLinkType {
@@ -631,8 +650,8 @@ struct ImportRun<'n> {
     rep: ImportReport,
     iface_base: u16,
     file_name: &'n str,
-    /// Interfaces of the file already named to the writer.
-    ifaces_named: usize,
+    /// Store interface id of each file interface named to the writer so far.
+    ids: Vec<u16>,
     since_progress: u64,
 }
 
@@ -642,36 +661,67 @@ impl<'n> ImportRun<'n> {
             rep: ImportReport::default(),
             iface_base,
             file_name,
-            ifaces_named: 0,
+            ids: Vec::new(),
             since_progress: 0,
         }
     }
 
     /// Names the file's interfaces to the writer when the reader has learned new ones.
-    fn name_interfaces(&mut self, writer: &mut SegmentWriter, reader: &PcapReader<'_>) {
+    ///
+    /// File interface `i` gets store id `iface_base + i` unless that id already names
+    /// another link type (an earlier file's): then an id of its own link type, or a new one.
+    fn name_interfaces(
+        &mut self,
+        writer: &mut SegmentWriter,
+        reader: &PcapReader<'_>,
+    ) -> Result<(), PcapError> {
         let ifaces = reader.interfaces();
-        if ifaces.len() == self.ifaces_named {
-            return;
+        if ifaces.len() == self.ids.len() {
+            return Ok(());
         }
-        let entries: Vec<IfaceEntry> = ifaces
-            .iter()
-            .enumerate()
-            .map(|(i, f)| {
-                let name = if f.name.is_empty() {
-                    format!("{}#{i}", self.file_name)
-                } else {
-                    f.name.clone()
-                };
-                IfaceEntry::new(
-                    self.iface_base.saturating_add(i as u16),
-                    f.linktype as u16,
-                    f.snaplen,
-                    &name,
-                )
-            })
-            .collect();
-        writer.set_interfaces(&entries);
-        self.ifaces_named = ifaces.len();
+        let mut table: Vec<IfaceEntry> = writer.interfaces().to_vec();
+        for (i, f) in ifaces.iter().enumerate().skip(self.ids.len()) {
+            let name = if f.name.is_empty() {
+                format!("{}#{i}", self.file_name)
+            } else {
+                f.name.clone()
+            };
+            let lt = f.linktype as u16;
+            let want = self.iface_base.saturating_add(i as u16);
+            let entry = |id| IfaceEntry::new(id, lt, f.snaplen, &name);
+            let taken = table.iter().position(|e| e.id.get() == want);
+            let id = match taken {
+                Some(k) if table[k].linktype.get() == lt => {
+                    table[k] = entry(want);
+                    want
+                }
+                None if table.len() < MAX_IFACES => {
+                    table.push(entry(want));
+                    want
+                }
+                _ => {
+                    if let Some(e) = table.iter().find(|e| e.linktype.get() == lt) {
+                        e.id.get()
+                    } else if table.len() < MAX_IFACES {
+                        let id = table
+                            .iter()
+                            .map(|e| e.id.get())
+                            .max()
+                            .map_or(want, |m| m.saturating_add(1).max(want));
+                        table.push(entry(id));
+                        id
+                    } else {
+                        return Err(PcapError::TooManyLinkTypes {
+                            linktype: f.linktype,
+                            name: linktype_name(f.linktype),
+                        });
+                    }
+                }
+            };
+            self.ids.push(id);
+        }
+        writer.set_interfaces(&table);
+        Ok(())
     }
 
     /// Appends the packets `reader` yields until it stops (end of file or of its window).
@@ -681,15 +731,19 @@ impl<'n> ImportRun<'n> {
         reader: &mut PcapReader<'_>,
         progress: &mut impl FnMut(usize),
     ) -> Result<(), ImportError> {
-        self.name_interfaces(writer, reader);
+        self.name_interfaces(writer, reader)?;
         while let Some(p) = reader.next() {
-            if reader.interfaces().len() != self.ifaces_named {
-                self.name_interfaces(writer, reader);
+            if reader.interfaces().len() != self.ids.len() {
+                self.name_interfaces(writer, reader)?;
             }
+            let iface = match self.ids.get(usize::from(p.iface)) {
+                Some(id) => *id,
+                None => self.iface_base.saturating_add(p.iface),
+            };
             let meta = RecordMeta {
                 ts_ns: p.ts_ns,
                 wire_len: p.wire_len,
-                iface: self.iface_base.saturating_add(p.iface),
+                iface,
                 flags: record_flags::IMPORTED,
             };
             let stored = loop {
@@ -781,6 +835,137 @@ impl<W: Write> PcapWriter<W> {
     }
 }
 
+/// Writes a pcapng (one section; one interface per link type, described when its first
+/// packet comes; nanosecond timestamps), for exports whose packets mix link types.
+pub struct PcapNgWriter<W: Write> {
+    out: W,
+    /// Link type of each interface described so far (the index is the interface id).
+    ifaces: Vec<u16>,
+}
+
+impl<W: Write> PcapNgWriter<W> {
+    pub fn new(mut out: W) -> std::io::Result<PcapNgWriter<W>> {
+        // Section header: byte-order magic, version 1.0, section length unknown.
+        let mut body = 0x1a2b_3c4du32.to_le_bytes().to_vec();
+        body.extend_from_slice(&1u16.to_le_bytes());
+        body.extend_from_slice(&0u16.to_le_bytes());
+        body.extend_from_slice(&(-1i64).to_le_bytes());
+        ng_write_block(&mut out, 0x0a0d_0d0a, &body)?;
+        Ok(PcapNgWriter {
+            out,
+            ifaces: Vec::new(),
+        })
+    }
+
+    pub fn write(
+        &mut self,
+        ts_ns: u64,
+        wire_len: u32,
+        linktype: u16,
+        data: &[u8],
+    ) -> std::io::Result<()> {
+        let iface = match self.ifaces.iter().position(|l| *l == linktype) {
+            Some(i) => i,
+            None => {
+                // Interface description: link type, reserved, snaplen; if_tsresol = 9 (ns).
+                let mut body = linktype.to_le_bytes().to_vec();
+                body.extend_from_slice(&[0, 0]);
+                body.extend_from_slice(&MAX_CAPLEN.to_le_bytes());
+                body.extend_from_slice(&[9, 0, 1, 0, 9, 0, 0, 0]);
+                body.extend_from_slice(&[0; 4]); // opt_endofopt
+                ng_write_block(&mut self.out, 1, &body)?;
+                self.ifaces.push(linktype);
+                self.ifaces.len() - 1
+            }
+        };
+        let mut body = Vec::with_capacity(20 + data.len() + 3);
+        body.extend_from_slice(&(iface as u32).to_le_bytes());
+        body.extend_from_slice(&((ts_ns >> 32) as u32).to_le_bytes());
+        body.extend_from_slice(&(ts_ns as u32).to_le_bytes());
+        body.extend_from_slice(&(data.len() as u32).to_le_bytes());
+        body.extend_from_slice(&wire_len.max(data.len() as u32).to_le_bytes());
+        body.extend_from_slice(data);
+        ng_write_block(&mut self.out, 6, &body)
+    }
+
+    pub fn into_inner(self) -> W {
+        self.out
+    }
+}
+
+/// One pcapng block: type, total length, `body` padded to 32 bits, total length again.
+fn ng_write_block<W: Write>(out: &mut W, ty: u32, body: &[u8]) -> std::io::Result<()> {
+    let padded = body.len().div_ceil(4) * 4;
+    let len = (12 + padded) as u32;
+    out.write_all(&ty.to_le_bytes())?;
+    out.write_all(&len.to_le_bytes())?;
+    out.write_all(body)?;
+    out.write_all(&[0; 3][..padded - body.len()])?;
+    out.write_all(&len.to_le_bytes())
+}
+
+/// The writer of an export: a classic pcap when the packets have one link type, a pcapng
+/// when they mix (see [`linktypes_in`]).
+pub enum ExportWriter<W: Write> {
+    Pcap(PcapWriter<W>, u16),
+    PcapNg(PcapNgWriter<W>),
+}
+
+impl<W: Write> ExportWriter<W> {
+    /// A writer for packets of `linktypes` (none: Ethernet).
+    pub fn new(out: W, linktypes: &[u16]) -> std::io::Result<ExportWriter<W>> {
+        Ok(match linktypes {
+            [] => ExportWriter::Pcap(PcapWriter::new(out, LINKTYPE_ETHERNET.into())?, 1),
+            [one] => ExportWriter::Pcap(PcapWriter::new(out, (*one).into())?, *one),
+            _ => ExportWriter::PcapNg(PcapNgWriter::new(out)?),
+        })
+    }
+
+    /// Writes one packet. A classic pcap cannot hold a second link type: such a packet is
+    /// an error (the caller asked [`linktypes_in`] first, so it does not happen).
+    pub fn write(
+        &mut self,
+        ts_ns: u64,
+        wire_len: u32,
+        linktype: u16,
+        data: &[u8],
+    ) -> std::io::Result<()> {
+        match self {
+            ExportWriter::Pcap(w, lt) if *lt == linktype => w.write(ts_ns, wire_len, data),
+            ExportWriter::Pcap(_, lt) => Err(std::io::Error::other(format!(
+                "a packet of link type {linktype} in a pcap of link type {lt}"
+            ))),
+            ExportWriter::PcapNg(w) => w.write(ts_ns, wire_len, linktype, data),
+        }
+    }
+
+    pub fn into_inner(self) -> W {
+        match self {
+            ExportWriter::Pcap(w, _) => w.into_inner(),
+            ExportWriter::PcapNg(w) => w.into_inner(),
+        }
+    }
+}
+
+/// The link types of the interfaces that the segments holding packets in `[from_ns, to_ns)`
+/// name (sorted, each once); an interface a segment does not name is Ethernet.
+pub fn linktypes_in(reader: &StoreReader, from_ns: u64, to_ns: u64) -> Vec<u16> {
+    let mut out: Vec<u16> = Vec::new();
+    for s in reader
+        .segments()
+        .iter()
+        .filter(|s| s.overlaps(from_ns, to_ns))
+    {
+        if s.ifaces.is_empty() {
+            out.push(LINKTYPE_ETHERNET);
+        }
+        out.extend(s.ifaces.iter().map(|i| i.linktype.get()));
+    }
+    out.sort_unstable();
+    out.dedup();
+    out
+}
+
 /// The outcome of a pcap export.
 #[derive(Clone, Debug, Default)]
 pub struct ExportReport {
@@ -799,7 +984,8 @@ pub enum ExportError {
 }
 
 /// Writes every stored packet with a time in `[from_ns, to_ns)` for which `filter` says
-/// yes to `out` as a pcap (in write order). Only segments, chunks and blocks overlapping
+/// yes to `out` (in write order): a classic pcap when the range has one link type, a
+/// pcapng when it mixes ([`ExportWriter`]). Only segments, chunks and blocks overlapping
 /// the range are read.
 pub fn export_pcap<W: Write>(
     reader: &StoreReader,
@@ -808,9 +994,9 @@ pub fn export_pcap<W: Write>(
     mut filter: impl FnMut(&PacketView<'_>) -> bool,
     out: W,
 ) -> Result<ExportReport, ExportError> {
-    let mut w = PcapWriter::new(
+    let mut w = ExportWriter::new(
         std::io::BufWriter::with_capacity(1 << 20, out),
-        LINKTYPE_ETHERNET as u32,
+        &linktypes_in(reader, from_ns, to_ns),
     )?;
     let mut rep = ExportReport::default();
     let mut err = None;
@@ -818,7 +1004,7 @@ pub fn export_pcap<W: Write>(
         if !filter(p) {
             return ControlFlow::Continue(());
         }
-        if let Err(e) = w.write(p.ts_ns, p.wire_len, p.data) {
+        if let Err(e) = w.write(p.ts_ns, p.wire_len, p.linktype, p.data) {
             err = Some(e);
             return ControlFlow::Break(());
         }
@@ -994,12 +1180,12 @@ mod tests {
         shb(&mut f);
         idb(&mut f, 1, 0, &[]);
         epb(&mut f, 0, 1, &[0; 60], 60);
-        idb(&mut f, 113, 0, &[]);
+        idb(&mut f, 105, 0, &[]);
         assert_eq!(
             PcapReader::new(&f).err(),
             Some(PcapError::UnsupportedLinkType {
-                linktype: 113,
-                name: "Linux cooked (SLL)"
+                linktype: 105,
+                name: "IEEE 802.11"
             })
         );
     }
@@ -1168,10 +1354,10 @@ mod tests {
         for i in 0..40 {
             epb(&mut f, 0, i, &[i as u8; 200], 200);
         }
-        idb(&mut f, 113, 0, &[]);
+        idb(&mut f, 105, 0, &[]);
         epb(&mut f, 1, 99, &[9; 60], 60);
         let tmp = tempfile::tempdir().unwrap();
-        let path = tmp.path().join("sll-later.pcapng");
+        let path = tmp.path().join("wifi-later.pcapng");
         std::fs::write(&path, &f).unwrap();
         // Read whole, it is refused before anything is stored.
         let dir = tempfile::tempdir().unwrap();
@@ -1179,7 +1365,7 @@ mod tests {
         assert!(matches!(
             import_file(&mut w, &path, 0, |_, _| {}),
             Err(ImportError::Pcap(PcapError::UnsupportedLinkType {
-                linktype: 113,
+                linktype: 105,
                 ..
             }))
         ));
@@ -1190,7 +1376,85 @@ mod tests {
         assert_eq!(got.len(), 40);
         assert_eq!(rep.packets, 40);
         let why = rep.malformed.expect("a reason");
-        assert!(why.contains("link type 113"), "{why}");
+        assert!(why.contains("link type 105"), "{why}");
+    }
+
+    /// A classic pcap of `linktype` with `n` packets of `len` bytes of `fill`.
+    fn classic(linktype: u32, n: u32, len: usize, fill: u8) -> Vec<u8> {
+        let mut f = 0xa1b2_c3d4u32.to_le_bytes().to_vec();
+        f.extend_from_slice(&[2, 0, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+        f.extend_from_slice(&65535u32.to_le_bytes());
+        f.extend_from_slice(&linktype.to_le_bytes());
+        for i in 0..n {
+            f.extend_from_slice(&(100 + i).to_le_bytes());
+            f.extend_from_slice(&0u32.to_le_bytes());
+            f.extend_from_slice(&(len as u32).to_le_bytes());
+            f.extend_from_slice(&(len as u32).to_le_bytes());
+            f.extend(std::iter::repeat_n(fill, len));
+        }
+        f
+    }
+
+    #[test]
+    fn files_of_different_link_types_keep_their_own_interfaces_and_export_as_pcapng() {
+        // SLL2 then Ethernet then raw IP, one writer, one segment: before, each file's
+        // interface 0 renamed the one before it and the earlier packets took the later
+        // file's link type.
+        let dir = tempfile::tempdir().unwrap();
+        let mut w = SegmentWriter::open(dir.path(), &store_opts()).unwrap();
+        import(&mut w, &classic(276, 3, 80, 0x76), 0, "any.pcap", |_| {}).unwrap();
+        import(&mut w, &classic(1, 2, 60, 0x01), 0, "eth.pcap", |_| {}).unwrap();
+        import(&mut w, &classic(1, 1, 64, 0x02), 0, "eth2.pcap", |_| {}).unwrap();
+        import(&mut w, &classic(101, 2, 40, 0x45), 0, "tun.pcap", |_| {}).unwrap();
+        w.close().unwrap();
+        let r = StoreReader::open(dir.path()).unwrap();
+        let mut seen = Vec::new();
+        r.scan(crate::reader::Position::ORIGIN, |p| {
+            seen.push((p.data[0], p.iface, p.linktype));
+            ControlFlow::Continue(())
+        })
+        .unwrap();
+        assert_eq!(
+            seen,
+            [
+                (0x76, 0, 276),
+                (0x76, 0, 276),
+                (0x76, 0, 276),
+                (0x01, 1, 1),
+                (0x01, 1, 1),
+                (0x02, 1, 1),
+                (0x45, 2, 101),
+                (0x45, 2, 101),
+            ]
+        );
+        assert_eq!(linktypes_in(&r, 0, u64::MAX), [1, 101, 276]);
+        // Mixed: pcapng, one interface per link type; a reader of ours takes it back.
+        let mut out = Vec::new();
+        let rep = export_pcap(&r, 0, u64::MAX, |_| true, &mut out).unwrap();
+        assert_eq!(rep.packets, 8);
+        assert_eq!(out[..4], [0x0a, 0x0d, 0x0d, 0x0a]);
+        let mut back = PcapReader::new(&out).unwrap();
+        let lts: Vec<u32> = back.interfaces().iter().map(|i| i.linktype).collect();
+        assert_eq!(lts, [276, 1, 101]);
+        let got: Vec<(u8, u16, usize)> = back
+            .by_ref()
+            .map(|p| (p.data[0], p.iface, p.data.len()))
+            .collect();
+        assert_eq!(got.len(), 8);
+        assert_eq!(got[0], (0x76, 0, 80));
+        assert_eq!(got[5], (0x02, 1, 64));
+        assert_eq!(got[7], (0x45, 2, 40));
+        assert!(back.error().is_none() && back.truncated().is_none());
+        // One link type: a classic pcap of that link type.
+        let dir = tempfile::tempdir().unwrap();
+        let mut w = SegmentWriter::open(dir.path(), &store_opts()).unwrap();
+        import(&mut w, &classic(113, 2, 50, 0x71), 0, "sll.pcap", |_| {}).unwrap();
+        w.close().unwrap();
+        let r = StoreReader::open(dir.path()).unwrap();
+        let mut out = Vec::new();
+        export_pcap(&r, 0, u64::MAX, |_| true, &mut out).unwrap();
+        assert_eq!(u32::from_le_bytes(out[20..24].try_into().unwrap()), 113);
+        assert_eq!(PcapReader::new(&out).unwrap().count(), 2);
     }
 
     #[test]

@@ -99,6 +99,9 @@ impl std::str::FromStr for Position {
 pub struct PacketView<'a> {
     pub ts_ns: u64,
     pub iface: u16,
+    /// pcap link type of `iface` as the packet's segment names it (Ethernet when the
+    /// segment does not name the interface): `data` starts with that link header.
+    pub linktype: u16,
     pub wire_len: u32,
     pub flags: u16,
     pub data: &'a [u8],
@@ -179,6 +182,15 @@ pub struct SegmentInfo {
 }
 
 impl SegmentInfo {
+    /// The link type the segment names for interface `iface`; Ethernet when it names none
+    /// (live capture is Ethernet; stores from before link types were recorded).
+    pub fn linktype_of(&self, iface: u16) -> u16 {
+        self.ifaces
+            .iter()
+            .find(|i| i.id.get() == iface)
+            .map_or(fmt::LINKTYPE_ETHERNET, |i| i.linktype.get())
+    }
+
     /// Whether the segment may hold a packet with a time in `[from, to)`.
     pub fn overlaps(&self, from: u64, to: u64) -> bool {
         self.packets > 0 && self.first_ts < to && self.last_ts >= from
@@ -864,9 +876,11 @@ impl<'a> Iterator for Packets<'a> {
                         if ts < self.from || ts >= self.to {
                             continue;
                         }
+                        let iface = r.header.iface.get();
                         return Some(PacketView {
                             ts_ns: ts,
-                            iface: r.header.iface.get(),
+                            iface,
+                            linktype: self.seg.info.linktype_of(iface),
                             wire_len: r.header.wire_len.get(),
                             flags: r.header.flags.get(),
                             data: r.data,

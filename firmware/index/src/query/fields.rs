@@ -81,13 +81,16 @@ fields! {
     Ja3 => "ja3", Keyword, "TLS client fingerprint (JA3)";
     Ja4 => "ja4", Keyword, "TLS client fingerprint (JA4)";
     Version => "version", Text, "software and protocol versions (SSH banners, TLS version, HTTP Server)";
-    Bytes => "bytes", Bytes, "payload bytes, both directions";
-    BytesUp => "bytes_up", Bytes, "payload bytes client → server";
-    BytesDown => "bytes_down", Bytes, "payload bytes server → client";
+    Bytes => "bytes", Bytes, "payload bytes that crossed the wire, both directions";
+    BytesUp => "bytes_up", Bytes, "payload bytes client → server (wire)";
+    BytesDown => "bytes_down", Bytes, "payload bytes server → client (wire)";
+    CapturedBytes => "captured_bytes", Bytes, "payload bytes captured (less than bytes when a snap length cut packets)";
+    MissingBytes => "missing_bytes", Bytes, "TCP payload bytes missing from the capture (gaps)";
     Packets => "packets", Number, "packets, both directions";
     Vlan => "vlan", Number, "outer VLAN id";
     Id => "id", Keyword, "session id";
     Flags => "flags", Keyword, "anomaly flags (gap, truncated, midstream, …)";
+    CommunityId => "community_id", Keyword, "Community ID v1 of the flow (`1:…`, as Zeek, Suricata, Arkime)";
 }
 
 impl Field {

@@ -17,7 +17,9 @@ use std::time::{Duration, Instant};
 pub struct Args {
     #[command(flatten)]
     pub data: DataArgs,
-    /// pcap or pcapng files (Ethernet link type), imported in the order given.
+    /// pcap or pcapng files, imported in the order given. Link types: Ethernet (1), Linux
+    /// cooked SLL (113) and SLL2 (276, `tcpdump -i any`), raw IP (101, 228, 229), BSD
+    /// NULL/LOOP (0, 108).
     #[arg(required = true, value_name = "FILE")]
     pub files: Vec<PathBuf>,
 }

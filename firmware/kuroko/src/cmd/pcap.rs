@@ -1,5 +1,7 @@
 //! `kuroko pcap --data DIR [--from T] [--to T] [--query Q] -w OUT`: stored packets as a pcap
-//! (nanosecond timestamps, Ethernet) that Wireshark reads.
+//! (nanosecond timestamps) that Wireshark reads, each packet with the link type it was
+//! stored with: a classic pcap when the range has one link type, a pcapng when it mixes
+//! (imports of `tcpdump -i any` or tun captures next to Ethernet ones).
 //!
 //! Time ranges are served by the store alone (its per-segment time index). A `--query`
 //! needs the session index: the search part hooks in at [`query_export`], which gets the
@@ -97,9 +99,17 @@ fn query_export(
                 .with_context(|| format!("cannot create {}", out.display()))?,
         )
     };
-    let mut w = kuroko_ring::pcap::PcapWriter::new(
+    // One link type in the windows: a classic pcap; several: a pcapng.
+    let mut linktypes: Vec<u16> = wanted
+        .windows()
+        .iter()
+        .flat_map(|&(wf, wt)| kuroko_ring::pcap::linktypes_in(reader, wf.max(from), wt.min(to)))
+        .collect();
+    linktypes.sort_unstable();
+    linktypes.dedup();
+    let mut w = kuroko_ring::pcap::ExportWriter::new(
         std::io::BufWriter::with_capacity(1 << 20, &mut sink),
-        kuroko_ring::format::LINKTYPE_ETHERNET as u32,
+        &linktypes,
     )?;
     let (mut packets, mut bytes, mut damaged, mut lost) = (0u64, 0u64, 0usize, 0u64);
     for &(wf, wt) in wanted.windows() {
@@ -107,23 +117,23 @@ fn query_export(
         if wf >= wt {
             continue;
         }
-        let mut batch: Vec<(u64, u32, Vec<u8>)> = Vec::new();
+        let mut batch: Vec<(u64, u32, u16, Vec<u8>)> = Vec::new();
         let mut held = 0usize;
         let mut err = None;
-        let flush = |batch: &mut Vec<(u64, u32, Vec<u8>)>,
-                     w: &mut kuroko_ring::pcap::PcapWriter<_>| {
+        let flush = |batch: &mut Vec<(u64, u32, u16, Vec<u8>)>,
+                     w: &mut kuroko_ring::pcap::ExportWriter<_>| {
             batch.sort_by_key(|p| p.0);
-            for (ts, wire, data) in batch.drain(..) {
-                w.write(ts, wire, &data)?;
+            for (ts, wire, linktype, data) in batch.drain(..) {
+                w.write(ts, wire, linktype, &data)?;
             }
             std::io::Result::Ok(())
         };
         let rep = reader.scan_time(wf, wt, |p| {
-            if wanted.matches(p.ts_ns, p.data) {
+            if wanted.matches_link(p.ts_ns, p.linktype, p.data) {
                 packets += 1;
                 bytes += p.data.len() as u64;
                 held += p.data.len();
-                batch.push((p.ts_ns, p.wire_len, p.data.to_vec()));
+                batch.push((p.ts_ns, p.wire_len, p.linktype, p.data.to_vec()));
                 if held >= SORT_BATCH_BYTES {
                     held = 0;
                     if let Err(e) = flush(&mut batch, &mut w) {

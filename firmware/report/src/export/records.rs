@@ -112,6 +112,9 @@ pub fn sessions_csv(d: &ReportData) -> Result<Vec<u8>, ReportError> {
         "host",
         "user",
         "findings",
+        "captured_bytes",
+        "missing_bytes",
+        "community_id",
     ])
     .map_err(csv_err)?;
     for s in d.evidence.values() {
@@ -137,6 +140,9 @@ pub fn sessions_csv(d: &ReportData) -> Result<Vec<u8>, ReportError> {
             s.host().unwrap_or_default().to_string(),
             s.user().unwrap_or_default().to_string(),
             findings.join(" "),
+            s.captured_bytes.to_string(),
+            s.missing_bytes.to_string(),
+            s.community_id.clone(),
         ];
         w.write_record(row.iter().map(|s| defuse_cell(s)))
             .map_err(csv_err)?;

@@ -606,6 +606,11 @@ impl SegmentWriter {
         self.bufs.len() as u64 * self.ring.geometry.chunk_size
     }
 
+    /// The capture interfaces named so far (see [`SegmentWriter::set_interfaces`]).
+    pub fn interfaces(&self) -> &[IfaceEntry] {
+        &self.ifaces[..usize::from(self.iface_count).min(fmt::MAX_IFACES)]
+    }
+
     /// Names the capture interfaces (recorded in every segment header sealed from now on).
     /// At most `MAX_IFACES`; more are ignored.
     pub fn set_interfaces(&mut self, ifaces: &[IfaceEntry]) {
