@@ -105,6 +105,10 @@ pub struct SessionRecord {
     pub telnet: Option<Telnet>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub oracle: Option<Oracle>,
+    /// The stream changed protocol midway (HTTP CONNECT, STARTTLS, …): the outer layer's
+    /// object (e.g. `http`, `mail`) and the inner one's (e.g. `tls`) are both above.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tunnel: Option<Tunnel>,
     /// Reconstructed objects (files, bodies, mails) stored content-addressed.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub files: Vec<FileRef>,
@@ -149,6 +153,7 @@ impl SessionRecord {
             mail: None,
             telnet: None,
             oracle: None,
+            tunnel: None,
             files: Vec::new(),
         }
     }
@@ -415,6 +420,22 @@ pub struct Oracle {
     pub program: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub user: Option<String>,
+}
+
+/// The first protocol upgrade of a session (`kuroko_protocols::upgrade`). Every upgrade,
+/// nested ones too, also leaves a `tunnel:<kind>` flag.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+pub struct Tunnel {
+    /// `http-connect` (a proxy's CONNECT answered 2xx), `starttls` (SMTP/IMAP STARTTLS,
+    /// POP3 STLS, FTP AUTH TLS, LDAP StartTLS, PostgreSQL SSLRequest), `http-upgrade`
+    /// (101 Switching Protocols).
+    pub kind: String,
+    /// `host:port` of a CONNECT.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
+    /// Protocol label of the inner stream (`tls`, `http`, …), once identified.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inner: Option<String>,
 }
 
 /// A reconstructed object, stored under `files/` by SHA-256.

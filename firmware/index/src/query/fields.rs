@@ -54,7 +54,7 @@ macro_rules! fields {
 
 fields! {
     Time => "time", Time, "session start time";
-    Protocol => "protocol", Keyword, "application protocol (http, tls, dns, …); `https` also matches tls to port 443";
+    Protocol => "protocol", Keyword, "application protocol (http, tls, dns, …), also the one inside a tunnel or after STARTTLS; `https` also matches tls to port 443";
     Transport => "transport", Keyword, "tcp, udp, icmp, …";
     Client => "client", Ip, "client address (or CIDR)";
     Server => "server", Ip, "server address (or CIDR)";
@@ -88,6 +88,7 @@ fields! {
     Vlan => "vlan", Number, "outer VLAN id";
     Id => "id", Keyword, "session id";
     Flags => "flags", Keyword, "anomaly flags (gap, truncated, midstream, …)";
+    Tunnel => "tunnel", Keyword, "protocol upgrades the session went through (http-connect, starttls, http-upgrade)";
 }
 
 impl Field {

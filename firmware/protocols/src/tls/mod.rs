@@ -10,6 +10,6 @@
 pub mod parser;
 mod state;
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 pub use state::TlsParser;
