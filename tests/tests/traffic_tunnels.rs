@@ -124,11 +124,14 @@ fn tunnelled<'a>(sessions: &'a [Value], kind: &str, port: u16) -> Vec<&'a Value>
         .collect()
 }
 
-/// tshark's SNI of the ClientHello(s) on TCP server port `port`.
-fn tshark_sni(pcap: &Path, port: u16) -> anyhow::Result<Vec<String>> {
+/// tshark's SNI of the ClientHello(s) of session `s` (its client and server ports).
+fn tshark_sni(pcap: &Path, s: &Value) -> anyhow::Result<Vec<String>> {
     Ok(tshark(
         pcap,
-        &format!("tls.handshake.type == 1 && tcp.dstport == {port}"),
+        &format!(
+            "tls.handshake.type == 1 && tcp.dstport == {} && tcp.srcport == {}",
+            s["server"]["port"], s["client"]["port"]
+        ),
         &["tls.handshake.extensions_server_name"],
     )?
     .into_iter()
@@ -136,12 +139,15 @@ fn tshark_sni(pcap: &Path, port: u16) -> anyhow::Result<Vec<String>> {
     .collect())
 }
 
-/// tshark's negotiated version (ServerHello supported_versions, else the record's) on
-/// server port `port`, as Kuroko names versions.
-fn tshark_version(pcap: &Path, port: u16) -> anyhow::Result<Vec<String>> {
+/// tshark's negotiated version (ServerHello supported_versions, else the record's) in
+/// session `s`, as Kuroko names versions.
+fn tshark_version(pcap: &Path, s: &Value) -> anyhow::Result<Vec<String>> {
     let rows = tshark(
         pcap,
-        &format!("tls.handshake.type == 2 && tcp.srcport == {port}"),
+        &format!(
+            "tls.handshake.type == 2 && tcp.srcport == {} && tcp.dstport == {}",
+            s["server"]["port"], s["client"]["port"]
+        ),
         &[
             "tls.handshake.extensions.supported_version",
             "tls.handshake.version",
@@ -210,6 +216,26 @@ fn connect_and_starttls_inner_tls_matches_tshark() -> anyhow::Result<()> {
             "-quiet",
         ],
     )?;
+    // TLS 1.2: the certificate chain is in the clear (certificate checks through a proxy).
+    let _tls12 = site.serve(
+        EXT,
+        "s_server-tls12",
+        "tcp",
+        8443,
+        &[
+            "openssl",
+            "s_server",
+            "-accept",
+            &format!("{}:8443", EXT.ip),
+            "-cert",
+            &web_cert,
+            "-key",
+            &web_key,
+            "-tls1_2",
+            "-www",
+            "-quiet",
+        ],
+    )?;
     let www = work.join("www");
     std::fs::create_dir_all(&www)?;
     std::fs::write(www.join("inner.txt"), "inside the tunnel\n")?;
@@ -234,7 +260,7 @@ fn connect_and_starttls_inner_tls_matches_tshark() -> anyhow::Result<()> {
         &tp_conf,
         format!(
             "User nobody\nGroup nogroup\nPort 3128\nListen {}\nTimeout 30\nMaxClients 20\n\
-             Allow 10.10.0.0/16\nConnectPort 443\nConnectPort 8080\nLogLevel Info\n",
+             Allow 10.10.0.0/16\nConnectPort 443\nConnectPort 8443\nConnectPort 8080\nLogLevel Info\n",
             PROXY.ip
         ),
     )?;
@@ -293,6 +319,19 @@ fn connect_and_starttls_inner_tls_matches_tshark() -> anyhow::Result<()> {
                 "-x",
                 &proxy,
                 &format!("https://{WEB_NAME}/"),
+            ],
+            30,
+        )?;
+        site.sh(
+            PC,
+            &[
+                "curl",
+                "-sSk",
+                "--max-time",
+                "15",
+                "-x",
+                &proxy,
+                &format!("https://{WEB_NAME}:8443/"),
             ],
             30,
         )?;
@@ -375,19 +414,105 @@ fn connect_and_starttls_inner_tls_matches_tshark() -> anyhow::Result<()> {
     assert_eq!(s["protocol"], "http");
     assert_eq!(s["http"]["method"], "CONNECT");
     assert_eq!(s["tunnel"]["inner"], "tls");
-    let t_sni = tshark_sni(&pcap, 3128)?;
+    let t_sni = tshark_sni(&pcap, s)?;
     ensure!(
         t_sni.len() == 1,
         "tshark: one ClientHello through the proxy: {t_sni:?}"
     );
     assert_eq!(s["tls"]["sni"], t_sni[0].as_str(), "SNI inside CONNECT");
-    let t_ver = tshark_version(&pcap, 3128)?;
+    let t_ver = tshark_version(&pcap, s)?;
     ensure!(t_ver.len() == 1, "tshark: one ServerHello: {t_ver:?}");
     assert_eq!(
         s["tls"]["version"],
         t_ver[0].as_str(),
         "TLS version inside CONNECT"
     );
+
+    // CONNECT → TLS 1.2: the leaf certificate's fields, against openssl reading the
+    // certificate bytes tshark extracted from the same pcap.
+    let s12 = sessions
+        .iter()
+        .find(|s| s["tunnel"]["target"] == "www.example.com:8443")
+        .context("the CONNECT to :8443")?;
+    assert_eq!(s12["tls"]["version"], "TLSv1.2");
+    let t_cert = tshark(
+        &pcap,
+        &format!(
+            "tls.handshake.type == 11 && tcp.srcport == 3128 && tcp.dstport == {}",
+            s12["client"]["port"]
+        ),
+        &["tls.handshake.certificate"],
+    )?;
+    ensure!(
+        t_cert.len() == 1,
+        "tshark: one Certificate message: {t_cert:?}"
+    );
+    let hex = t_cert[0][0]
+        .split(',')
+        .next()
+        .context("leaf")?
+        .replace(':', "");
+    let der: Vec<u8> = (0..hex.len() / 2)
+        .map(|i| u8::from_str_radix(&hex[2 * i..2 * i + 2], 16))
+        .collect::<Result<_, _>>()?;
+    let der_path = work.join("leaf.der");
+    std::fs::write(&der_path, &der)?;
+    let o = std::process::Command::new("openssl")
+        .args([
+            "x509",
+            "-inform",
+            "der",
+            "-noout",
+            "-serial",
+            "-fingerprint",
+            "-sha1",
+            "-in",
+        ])
+        .arg(&der_path)
+        .output()?;
+    let o = String::from_utf8_lossy(&o.stdout).to_string();
+    let o256 = std::process::Command::new("openssl")
+        .args([
+            "x509",
+            "-inform",
+            "der",
+            "-noout",
+            "-fingerprint",
+            "-sha256",
+            "-ext",
+            "subjectAltName",
+            "-in",
+        ])
+        .arg(&der_path)
+        .output()?;
+    let o256 = String::from_utf8_lossy(&o256.stdout).to_string();
+    let field = |text: &str, key: &str| -> String {
+        text.lines()
+            .find_map(|l| l.strip_prefix(key))
+            .unwrap_or("")
+            .replace(':', "")
+            .to_ascii_lowercase()
+    };
+    let leaf = &s12["tls"]["certs"][0];
+    assert_eq!(leaf["serial"], field(&o, "serial=").as_str(), "serial: {o}");
+    assert_eq!(
+        leaf["sha1"],
+        field(&o, "sha1 Fingerprint=").as_str(),
+        "sha1: {o}"
+    );
+    assert_eq!(leaf["sha256"], field(&o256, "sha256 Fingerprint=").as_str());
+    ensure!(
+        o256.contains(&format!("DNS:{}", leaf["san"][0].as_str().unwrap_or("?"))),
+        "SAN {} vs openssl {o256}",
+        leaf["san"]
+    );
+    assert_eq!(leaf["self_signed"], true);
+    assert_eq!(leaf["expired"], false);
+    let hits = data.search(&format!(
+        "cert_sha256:{} AND tunnel:http-connect AND san:\"{WEB_NAME}\"",
+        field(&o256, "sha256 Fingerprint=")
+    ))?;
+    assert_eq!(hits.len(), 1, "certificate fields are searchable");
 
     // CONNECT → plain HTTP: the inner GET as tshark reads it.
     let inner_http: Vec<&Value> = sessions
@@ -436,13 +561,13 @@ fn connect_and_starttls_inner_tls_matches_tshark() -> anyhow::Result<()> {
         ensure!(v.len() == 1, "{proto}: one STARTTLS session: {sessions:#?}");
         assert_eq!(v[0]["protocol"], proto);
         assert_eq!(v[0]["tunnel"]["inner"], "tls");
-        let t_sni = tshark_sni(&pcap, port)?;
+        let t_sni = tshark_sni(&pcap, v[0])?;
         ensure!(
             t_sni.len() == 1,
             "tshark {proto}: one ClientHello: {t_sni:?}"
         );
         assert_eq!(v[0]["tls"]["sni"], t_sni[0].as_str(), "{proto} SNI");
-        let t_ver = tshark_version(&pcap, port)?;
+        let t_ver = tshark_version(&pcap, v[0])?;
         ensure!(
             t_ver.len() == 1,
             "tshark {proto}: one ServerHello: {t_ver:?}"
@@ -454,7 +579,7 @@ fn connect_and_starttls_inner_tls_matches_tshark() -> anyhow::Result<()> {
     let hits = data.search("protocol:tls AND tunnel:http-connect")?;
     assert_eq!(
         hits.len(),
-        1,
+        2,
         "protocol:tls AND tunnel:http-connect: {hits:#?}"
     );
     let hits = data.search("protocol:smtp AND tunnel:starttls")?;

@@ -297,6 +297,34 @@ pub struct Tls {
     pub cert_subject: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cert_issuer: Option<String>,
+    /// The server's certificate chain as sent, leaf first (TLS ≤ 1.2: TLS 1.3 encrypts it).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub certs: Vec<Cert>,
+}
+
+/// One certificate of a TLS chain.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+pub struct Cert {
+    /// RFC 4514 string (`CN=www.example.com,O=Example`).
+    pub subject: String,
+    pub issuer: String,
+    /// Serial number, lower-case hex without separators.
+    pub serial: String,
+    /// Validity, RFC 3339 UTC.
+    pub not_before: String,
+    pub not_after: String,
+    /// subjectAltName DNS names and IP addresses.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub san: Vec<String>,
+    /// Fingerprints of the DER certificate, lower-case hex.
+    pub sha1: String,
+    pub sha256: String,
+    /// Subject equals issuer (the signature is not verified).
+    #[serde(default)]
+    pub self_signed: bool,
+    /// The session started after not_after.
+    #[serde(default)]
+    pub expired: bool,
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]

@@ -88,6 +88,11 @@ fields! {
     Vlan => "vlan", Number, "outer VLAN id";
     Id => "id", Keyword, "session id";
     Flags => "flags", Keyword, "anomaly flags (gap, truncated, midstream, …)";
+    CertSubject => "cert_subject", Text, "subject of a TLS server certificate (any in the chain)";
+    CertIssuer => "cert_issuer", Text, "issuer of a TLS server certificate (any in the chain)";
+    CertSha1 => "cert_sha1", Keyword, "SHA-1 fingerprint of a TLS certificate (hex)";
+    CertSha256 => "cert_sha256", Keyword, "SHA-256 fingerprint of a TLS certificate (hex)";
+    San => "san", Text, "subjectAltName DNS name or IP address of a TLS certificate";
     Tunnel => "tunnel", Keyword, "protocol upgrades the session went through (http-connect, starttls, http-upgrade)";
 }
 

@@ -7,6 +7,7 @@
 //! direction stops being parsed at ChangeCipherSpec or the first encrypted record, so the
 //! bulk of a TLS session costs nothing.
 
+pub mod cert;
 pub mod parser;
 mod state;
 #[cfg(test)]

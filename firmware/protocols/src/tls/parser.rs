@@ -279,7 +279,7 @@ pub fn server_selected_version(legacy: u16, ext: Option<&[u8]>) -> u16 {
 // ---- DER, just enough for certificate Names ----
 
 /// One DER TLV: (tag, contents, rest). `None` on any malformation.
-fn der(i: &[u8]) -> Option<(u8, &[u8], &[u8])> {
+pub(crate) fn der(i: &[u8]) -> Option<(u8, &[u8], &[u8])> {
     let (&tag, i) = i.split_first()?;
     let (&l0, mut i) = i.split_first()?;
     let len = if l0 < 0x80 {
@@ -384,7 +384,7 @@ fn escape_4514(s: &str) -> String {
 }
 
 /// RFC 4514 text of a DER Name (RDNs in reverse order: `CN=…,O=…,C=…`).
-fn name_text(name: &[u8]) -> Option<String> {
+pub(crate) fn name_text(name: &[u8]) -> Option<String> {
     let mut rdns = Vec::new();
     let mut rest = name;
     while !rest.is_empty() && rdns.len() < MAX_RDNS {

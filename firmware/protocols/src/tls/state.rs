@@ -188,6 +188,27 @@ impl TlsParser {
                         None => rec.flag("malformed:tls-certificate"),
                     }
                 }
+                let start = rec.start.nanos();
+                for raw in c.cert_chain.iter().take(super::cert::MAX_CHAIN) {
+                    match super::cert::parse_cert(raw.data, start) {
+                        Some(mut cert) => {
+                            for s in [&mut cert.subject, &mut cert.issuer] {
+                                *s = text_str(rec, s);
+                            }
+                            for s in &mut cert.san {
+                                *s = text_str(rec, s);
+                            }
+                            tls.certs.push(cert);
+                        }
+                        None => rec.flag("malformed:tls-certificate"),
+                    }
+                }
+                if c.cert_chain.len() > super::cert::MAX_CHAIN {
+                    rec.flag("list_truncated");
+                }
+                if tls.certs.first().is_some_and(|c| c.expired) {
+                    rec.flag("tls_cert_expired");
+                }
             }
             _ => {}
         }
