@@ -544,15 +544,14 @@ fn connect_and_starttls_inner_tls_matches_tshark() -> anyhow::Result<()> {
         })
         .collect();
     ensure!(t_uri.len() == 1, "tshark: one inner GET: {t_payloads:?}");
-    let t_uri = vec![vec![t_uri[0].clone()]];
     let txs = inner_http[0]["http"]["transactions"]
         .as_array()
         .context("transactions")?;
     ensure!(
         txs.iter()
-            .any(|t| t["uri"] == t_uri[0][0].as_str() && t["status"] == 200),
+            .any(|t| t["uri"] == t_uri[0].as_str() && t["status"] == 200),
         "inner GET {} among {txs:#?}",
-        t_uri[0][0]
+        t_uri[0]
     );
 
     // STARTTLS (SMTP, IMAP) and STLS (POP3): the mail protocol stays, TLS is parsed.

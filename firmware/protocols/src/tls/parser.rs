@@ -236,8 +236,8 @@ pub fn is_tls13_draft(v: u16) -> bool {
 /// Order of versions by strength: drafts of 1.3 between 1.2 and 1.3.
 fn version_rank(v: u16) -> u32 {
     match v {
-        0x0304 => 0x0304_00,
-        _ if is_tls13_draft(v) => 0x0303_00 + u32::from(v & 0xff),
+        0x0304 => 0x0003_0400,
+        _ if is_tls13_draft(v) => 0x0003_0300 + u32::from(v & 0xff),
         0xfe00..=0xfeff => 0, // DTLS, numbered downwards; not offered in TLS
         _ => u32::from(v) << 8,
     }
