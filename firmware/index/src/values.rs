@@ -22,7 +22,44 @@ pub fn text_values(r: &SessionRecord, field: Field) -> Vec<String> {
         }
     };
     match field {
-        Field::Protocol => push(Some(&r.protocol)),
+        Field::Protocol => {
+            push(Some(&r.protocol));
+            // The inner protocol of a tunnel or STARTTLS (`protocol:tls AND
+            // tunnel:http-connect`). The aggregates take a session's smallest protocol
+            // value: the outer label for http/smtp/imap/pop3/ftp/ldap/postgresql carrying
+            // tls; an inner label that sorts first (ftp inside CONNECT) is counted instead.
+            push(r.tunnel.as_ref().and_then(|t| t.inner.as_deref()));
+        }
+        Field::CertSubject
+        | Field::CertIssuer
+        | Field::CertSha1
+        | Field::CertSha256
+        | Field::San => {
+            if let Some(t) = &r.tls {
+                if field == Field::CertSubject {
+                    push(t.cert_subject.as_deref());
+                }
+                if field == Field::CertIssuer {
+                    push(t.cert_issuer.as_deref());
+                }
+                for c in &t.certs {
+                    match field {
+                        Field::CertSubject => push(Some(&c.subject)),
+                        Field::CertIssuer => push(Some(&c.issuer)),
+                        Field::CertSha1 => push(Some(&c.sha1)),
+                        Field::CertSha256 => push(Some(&c.sha256)),
+                        _ => c.san.iter().for_each(|n| push(Some(n))),
+                    }
+                }
+            }
+        }
+        Field::Tunnel => {
+            push(r.tunnel.as_ref().map(|t| t.kind.as_str()));
+            r.flags
+                .iter()
+                .filter_map(|f| f.strip_prefix("tunnel:"))
+                .for_each(|k| push(Some(k)));
+        }
         Field::Transport => push(Some(&r.transport)),
         Field::Id => push(Some(&r.id)),
         Field::Flags => r.flags.iter().for_each(|f| push(Some(f))),

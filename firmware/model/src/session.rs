@@ -114,6 +114,10 @@ pub struct SessionRecord {
     pub telnet: Option<Telnet>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub oracle: Option<Oracle>,
+    /// The stream changed protocol midway (HTTP CONNECT, STARTTLS, …): the outer layer's
+    /// object (e.g. `http`, `mail`) and the inner one's (e.g. `tls`) are both above.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tunnel: Option<Tunnel>,
     /// Reconstructed objects (files, bodies, mails) stored content-addressed.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub files: Vec<FileRef>,
@@ -160,6 +164,7 @@ impl SessionRecord {
             mail: None,
             telnet: None,
             oracle: None,
+            tunnel: None,
             files: Vec::new(),
         }
     }
@@ -303,6 +308,34 @@ pub struct Tls {
     pub cert_subject: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cert_issuer: Option<String>,
+    /// The server's certificate chain as sent, leaf first (TLS ≤ 1.2: TLS 1.3 encrypts it).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub certs: Vec<Cert>,
+}
+
+/// One certificate of a TLS chain.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+pub struct Cert {
+    /// RFC 4514 string (`CN=www.example.com,O=Example`).
+    pub subject: String,
+    pub issuer: String,
+    /// Serial number, lower-case hex without separators.
+    pub serial: String,
+    /// Validity, RFC 3339 UTC.
+    pub not_before: String,
+    pub not_after: String,
+    /// subjectAltName DNS names and IP addresses.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub san: Vec<String>,
+    /// Fingerprints of the DER certificate, lower-case hex.
+    pub sha1: String,
+    pub sha256: String,
+    /// Subject equals issuer (the signature is not verified).
+    #[serde(default)]
+    pub self_signed: bool,
+    /// The session started after not_after.
+    #[serde(default)]
+    pub expired: bool,
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
@@ -426,6 +459,22 @@ pub struct Oracle {
     pub program: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub user: Option<String>,
+}
+
+/// The first protocol upgrade of a session (`kuroko_protocols::upgrade`). Every upgrade,
+/// nested ones too, also leaves a `tunnel:<kind>` flag.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+pub struct Tunnel {
+    /// `http-connect` (a proxy's CONNECT answered 2xx), `starttls` (SMTP/IMAP STARTTLS,
+    /// POP3 STLS, FTP AUTH TLS, LDAP StartTLS, PostgreSQL SSLRequest), `http-upgrade`
+    /// (101 Switching Protocols).
+    pub kind: String,
+    /// `host:port` of a CONNECT.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
+    /// Protocol label of the inner stream (`tls`, `http`, …), once identified.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inner: Option<String>,
 }
 
 /// A reconstructed object, stored under `files/` by SHA-256.

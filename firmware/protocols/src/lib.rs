@@ -53,9 +53,11 @@ pub mod ftp;
 pub mod fuzz;
 pub mod http;
 pub mod identify;
+pub mod ldap;
 pub mod mail;
 pub mod oracle;
 pub mod ports;
+pub mod postgres;
 pub mod quic;
 pub mod ssh;
 pub mod telnet;
@@ -64,6 +66,7 @@ pub mod template;
 mod testutil;
 pub mod tls;
 pub mod transcript;
+pub mod upgrade;
 mod util;
 
 pub use identify::{
@@ -81,17 +84,29 @@ pub const MAX_OBJECT_BYTES: usize = 32 * 1024 * 1024;
 
 /// The parser for a TCP session identified as `protocol` (a label from [`identify_tcp`]);
 /// `None` for protocols Kuroko only labels (SMB, RDP, …).
+///
+/// Parsers of protocols that can switch midway (CONNECT, STARTTLS, …) come wrapped in
+/// [`upgrade::layered`], which follows the switch into the inner protocol's parser.
 pub fn stream_parser(protocol: &str) -> Option<Box<dyn StreamParser>> {
+    stream_parser_at_depth(protocol, 0)
+}
+
+/// [`stream_parser`] for a stream `depth` tunnels deep (the inner stream of an upgrade).
+pub(crate) fn stream_parser_at_depth(protocol: &str, depth: u8) -> Option<Box<dyn StreamParser>> {
+    use upgrade::layered;
     match protocol {
-        "http" | "winrm" => Some(Box::new(http::HttpParser::new())),
+        "http" => Some(layered(Box::new(http::HttpParser::new()), depth)),
+        "winrm" => Some(Box::new(http::HttpParser::new())),
         "tls" => Some(Box::new(tls::TlsParser::new())),
         "ssh" => Some(Box::new(ssh::SshParser::new())),
         "dns" => Some(Box::new(dns::DnsStreamParser::new())),
-        "ftp" => Some(Box::new(ftp::FtpParser::new())),
+        "ftp" => Some(layered(Box::new(ftp::FtpParser::new()), depth)),
         "ftp-data" => Some(Box::new(ftp::FtpDataParser::new(None))),
-        "smtp" => Some(Box::new(mail::SmtpParser::new())),
-        "pop3" => Some(Box::new(mail::Pop3Parser::new())),
-        "imap" => Some(Box::new(mail::ImapParser::new())),
+        "smtp" => Some(layered(Box::new(mail::SmtpParser::new()), depth)),
+        "pop3" => Some(layered(Box::new(mail::Pop3Parser::new()), depth)),
+        "imap" => Some(layered(Box::new(mail::ImapParser::new()), depth)),
+        "postgresql" => Some(layered(Box::new(postgres::PostgresParser::new()), depth)),
+        "ldap" => Some(layered(Box::new(ldap::LdapParser::new()), depth)),
         "telnet" => Some(Box::new(telnet::TelnetParser::new())),
         "oracle" => Some(Box::new(oracle::TnsParser::new())),
         _ => None,
@@ -217,6 +232,12 @@ pub trait StreamParser: Send {
     /// A newer version of the expectation this session was opened from (FTP data
     /// channels learn their file name after they connected). Default: ignored.
     fn on_expectation_update(&mut self, _expectation: &Expectation) {}
+    /// Asked after every [`StreamParser::on_data`]: `Some` once, when the protocol has
+    /// just switched to another (STARTTLS accepted, CONNECT answered 2xx). See
+    /// [`upgrade`] for what to put in it. Default: never.
+    fn take_upgrade(&mut self) -> Option<upgrade::Upgrade> {
+        None
+    }
 }
 
 /// Per-session state of one protocol over UDP.

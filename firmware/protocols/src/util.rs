@@ -87,6 +87,12 @@ pub(crate) struct Line {
 }
 
 impl LineBuf {
+    /// The bytes of an unfinished line (e.g. the first bytes of TLS after an upgrade).
+    pub fn take_partial(&mut self) -> Vec<u8> {
+        self.skipping = false;
+        std::mem::take(&mut self.buf)
+    }
+
     /// Feeds `data`, calling `f` for each complete line (without the line ending).
     pub fn feed(&mut self, data: &[u8], max_line: usize, mut f: impl FnMut(Line)) {
         let mut rest = data;

@@ -207,6 +207,26 @@ fn detail_lines(s: &SessionRecord, app: &App) -> Vec<Line<'static>> {
             t.ja3.as_deref().unwrap_or(""),
             t.ja4.as_deref().unwrap_or("")
         )));
+        if let Some(c) = t.certs.first() {
+            l.push(Line::from(format!(
+                "cert {} issuer={} {}..{} sha1={}{}{}",
+                c.subject,
+                c.issuer,
+                c.not_before,
+                c.not_after,
+                c.sha1,
+                if c.self_signed { " self-signed" } else { "" },
+                if c.expired { " EXPIRED" } else { "" }
+            )));
+        }
+    }
+    if let Some(tn) = &s.tunnel {
+        l.push(Line::from(format!(
+            "tunnel {} {} -> {}",
+            tn.kind,
+            tn.target.as_deref().unwrap_or(""),
+            tn.inner.as_deref().unwrap_or("?")
+        )));
     }
     if let Some(d) = &s.dns {
         l.push(Line::from(format!(

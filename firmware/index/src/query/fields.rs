@@ -54,7 +54,7 @@ macro_rules! fields {
 
 fields! {
     Time => "time", Time, "session start time";
-    Protocol => "protocol", Keyword, "application protocol (http, tls, dns, …); `https` also matches tls to port 443";
+    Protocol => "protocol", Keyword, "application protocol (http, tls, dns, …), also the one inside a tunnel or after STARTTLS; `https` also matches tls to port 443";
     Transport => "transport", Keyword, "tcp, udp, icmp, …";
     Client => "client", Ip, "client address (or CIDR)";
     Server => "server", Ip, "server address (or CIDR)";
@@ -91,6 +91,12 @@ fields! {
     Id => "id", Keyword, "session id";
     Flags => "flags", Keyword, "anomaly flags (gap, truncated, midstream, …)";
     CommunityId => "community_id", Keyword, "Community ID v1 of the flow (`1:…`, as Zeek, Suricata, Arkime)";
+    CertSubject => "cert_subject", Text, "subject of a TLS server certificate (any in the chain)";
+    CertIssuer => "cert_issuer", Text, "issuer of a TLS server certificate (any in the chain)";
+    CertSha1 => "cert_sha1", Keyword, "SHA-1 fingerprint of a TLS certificate (hex)";
+    CertSha256 => "cert_sha256", Keyword, "SHA-256 fingerprint of a TLS certificate (hex)";
+    San => "san", Text, "subjectAltName DNS name or IP address of a TLS certificate";
+    Tunnel => "tunnel", Keyword, "protocol upgrades the session went through (http-connect, starttls, http-upgrade)";
 }
 
 impl Field {

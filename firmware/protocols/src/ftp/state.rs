@@ -16,9 +16,10 @@ pub struct FtpParser {
     lines: [LineBuf; 2],
     /// Data address announced by PASV/EPSV/PORT/EPRT, waiting for its transfer command.
     data: Option<Expectation>,
-    /// AUTH TLS was sent; a 234 reply turns the channel opaque.
+    /// AUTH TLS was sent; a 234 reply hands the channel to TLS (`crate::upgrade`).
     auth_tls_sent: bool,
     encrypted: bool,
+    upgrade: Option<crate::upgrade::Upgrade>,
     /// A transfer command is waiting for its 150 reply (index into `ftp.files`).
     last_file: Option<usize>,
 }
@@ -152,23 +153,38 @@ impl StreamParser for FtpParser {
         rec: &mut SessionRecord,
         sink: &mut dyn Sink,
     ) {
-        if self.encrypted {
-            return;
-        }
-        let mut lines = Vec::new();
-        self.lines[dir.index()].feed(data, MAX_CONTROL_LINE, |l| lines.push(l));
-        for l in lines {
+        let mut data = data;
+        // Line by line, so that what follows a 234 reply is handed to TLS, not parsed.
+        while !data.is_empty() && !self.encrypted {
+            let cut = data
+                .iter()
+                .position(|&b| b == b'\n')
+                .map_or(data.len(), |p| p + 1);
+            let mut lines = Vec::new();
+            self.lines[dir.index()].feed(&data[..cut], MAX_CONTROL_LINE, |l| lines.push(l));
+            data = &data[cut..];
+            for l in lines {
+                if l.overlong {
+                    rec.flag("ftp_line_too_long");
+                }
+                match dir {
+                    Direction::ToServer => self.on_command(&l.bytes, rec, sink),
+                    Direction::ToClient => self.on_reply(&l.bytes, rec, sink),
+                }
+            }
             if self.encrypted {
-                break;
-            }
-            if l.overlong {
-                rec.flag("ftp_line_too_long");
-            }
-            match dir {
-                Direction::ToServer => self.on_command(&l.bytes, rec, sink),
-                Direction::ToClient => self.on_reply(&l.bytes, rec, sink),
+                let mut pending: [Vec<u8>; 2] = Default::default();
+                for (i, lb) in self.lines.iter_mut().enumerate() {
+                    pending[i] = lb.take_partial();
+                }
+                pending[dir.index()].extend_from_slice(data);
+                self.upgrade = Some(crate::upgrade::Upgrade::starttls(pending));
             }
         }
+    }
+
+    fn take_upgrade(&mut self) -> Option<crate::upgrade::Upgrade> {
+        self.upgrade.take()
     }
 
     fn on_gap(&mut self, dir: Direction, _len: u64, _rec: &mut SessionRecord) {

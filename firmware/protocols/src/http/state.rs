@@ -94,6 +94,8 @@ pub struct HttpParser {
     pending: VecDeque<Pending>,
     /// Bodies cut by a gap, handed to the sink at the next call that has one.
     cut_bodies: Vec<BodyCtx>,
+    /// A CONNECT answered 2xx or a 101: handed out by `take_upgrade`.
+    upgrade: Option<crate::upgrade::Upgrade>,
 }
 
 impl HttpParser {
@@ -368,11 +370,31 @@ impl HttpParser {
 
         let connect = pending.method == "CONNECT";
         if (connect && (200..300).contains(&head.status)) || head.status == 101 {
-            // The tunnel or upgraded protocol is opaque to us.
-            for side in &mut self.sides {
+            // The stream now carries another protocol: hand what we hold of it to the
+            // upgrade mechanism (crate::upgrade), which identifies and parses it.
+            let target = if connect {
+                rec.http
+                    .as_ref()
+                    .and_then(|h| pending.tx.and_then(|i| h.transactions.get(i)))
+                    .map(|tx| tx.uri.clone())
+            } else {
+                None
+            };
+            let mut bytes: [Vec<u8>; 2] = Default::default();
+            for (i, side) in self.sides.iter_mut().enumerate() {
                 side.state = State::Stopped;
-                side.buf.clear();
+                bytes[i] = std::mem::take(&mut side.buf);
             }
+            self.upgrade = Some(crate::upgrade::Upgrade {
+                kind: if connect {
+                    "http-connect"
+                } else {
+                    "http-upgrade"
+                },
+                target,
+                inner: None,
+                pending: bytes,
+            });
             return;
         }
         if connect {
@@ -612,6 +634,10 @@ impl StreamParser for HttpParser {
         }
         side.buf.extend_from_slice(data);
         self.process(dir, rec, sink);
+    }
+
+    fn take_upgrade(&mut self) -> Option<crate::upgrade::Upgrade> {
+        self.upgrade.take()
     }
 
     fn on_gap(&mut self, dir: Direction, len: u64, rec: &mut SessionRecord) {

@@ -1,9 +1,11 @@
 //! IMAP (RFC 9051/3501): LOGIN and AUTHENTICATE PLAIN user, whole messages from FETCH
 //! literals (`BODY[]`, `RFC822`, `BINARY[]`) and from APPEND (a client storing a sent
 //! mail). Literals (`{n}`, `{n+}`, `~{n}`) are skipped exactly, so message bytes are never
-//! mistaken for protocol lines. STARTTLS ends what can be seen.
+//! mistaken for protocol lines. A STARTTLS the server accepts hands the stream to TLS
+//! (`crate::upgrade`).
 
 use super::message::{Envelope, process_message, set_user};
+use crate::upgrade::{Answer, AwaitingAnswer, Upgrade, Verdict};
 use crate::util::{base64_decode, take_line};
 use crate::{Direction, MAX_OBJECT_BYTES, Sink, StreamParser};
 use kuroko_model::session::SessionRecord;
@@ -40,6 +42,10 @@ pub struct ImapParser {
     sides: [Side; 2],
     /// The next client line answers AUTHENTICATE PLAIN.
     auth_plain: bool,
+    /// STARTTLS sent (its tag): both directions held until the tagged answer.
+    starttls: Option<(Vec<u8>, AwaitingAnswer)>,
+    upgrade: Option<Upgrade>,
+    /// Upgraded to TLS: nothing more for this parser.
     stopped: bool,
 }
 
@@ -110,7 +116,7 @@ impl ImapParser {
             return Purpose::Skip;
         }
         let mut it = line.splitn(3, |&b| b == b' ');
-        let _tag = it.next();
+        let tag = it.next().unwrap_or(&[]);
         let cmd = it.next().unwrap_or(&[]).to_ascii_uppercase();
         let args = it.next().unwrap_or(&[]);
         match cmd.as_slice() {
@@ -140,7 +146,7 @@ impl ImapParser {
             }
             b"STARTTLS" => {
                 rec.flag("imap_starttls");
-                self.stopped = true;
+                self.starttls = Some((tag.to_vec(), AwaitingAnswer::default()));
             }
             b"APPEND" => return Purpose::Message,
             _ => {}
@@ -157,6 +163,9 @@ impl ImapParser {
     ) {
         let i = dir.index();
         while !input.is_empty() && !self.stopped {
+            if self.starttls.is_some() {
+                return self.on_starttls(dir, input, rec, sink);
+            }
             if let Some(lit) = &mut self.sides[i].literal {
                 let take = lit.remaining.min(input.len() as u64) as usize;
                 if lit.purpose != Purpose::Skip {
@@ -221,7 +230,54 @@ impl ImapParser {
     }
 }
 
+impl ImapParser {
+    /// Bytes while STARTTLS waits for its tagged answer (RFC 9051 6.2.1: OK, then TLS).
+    fn on_starttls(
+        &mut self,
+        dir: Direction,
+        data: &[u8],
+        rec: &mut SessionRecord,
+        sink: &mut dyn Sink,
+    ) {
+        let Some((tag, wait)) = self.starttls.as_mut() else {
+            return;
+        };
+        let tag = tag.clone();
+        let verdict = |line: &[u8]| {
+            let Some(rest) = line
+                .strip_prefix(tag.as_slice())
+                .and_then(|r| r.strip_prefix(b" "))
+            else {
+                return Verdict::NotYet;
+            };
+            if rest.len() >= 2 && rest[..2].eq_ignore_ascii_case(b"OK") {
+                Verdict::Accepted
+            } else {
+                Verdict::Refused
+            }
+        };
+        match wait.feed(dir, data, rec, verdict) {
+            Answer::Pending => {}
+            Answer::Accepted(pending) => {
+                self.starttls = None;
+                self.stopped = true;
+                self.upgrade = Some(Upgrade::starttls(pending));
+            }
+            Answer::Refused([up, down]) => {
+                self.starttls = None;
+                rec.flag("imap_starttls_refused");
+                self.feed(Direction::ToClient, &down, rec, sink);
+                self.feed(Direction::ToServer, &up, rec, sink);
+            }
+        }
+    }
+}
+
 impl StreamParser for ImapParser {
+    fn take_upgrade(&mut self) -> Option<Upgrade> {
+        self.upgrade.take()
+    }
+
     fn on_data(
         &mut self,
         dir: Direction,

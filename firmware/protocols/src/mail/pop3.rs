@@ -1,9 +1,10 @@
 //! POP3 (RFC 1939): USER/APOP user, messages from RETR (and TOP, partial) multi-line
-//! responses. Responses are paired with commands in order (pipelining, RFC 2449). STLS
-//! ends what can be seen.
+//! responses. Responses are paired with commands in order (pipelining, RFC 2449). An STLS
+//! the server accepts hands the stream to TLS (`crate::upgrade`).
 
 use super::dotdata::DotReader;
 use super::message::{Envelope, process_message, set_user};
+use crate::upgrade::{MAX_HELD_BEFORE_ANSWER, Upgrade};
 use crate::util::{LineBuf, base64_decode, take_line};
 use crate::{Direction, Sink, StreamParser};
 use kuroko_model::session::SessionRecord;
@@ -42,6 +43,10 @@ pub struct Pop3Parser {
     down: Down,
     acc: Vec<u8>,
     overlong: bool,
+    /// STLS sent: client bytes held until its answer (TLS if +OK).
+    stls_held: Option<Vec<u8>>,
+    upgrade: Option<Upgrade>,
+    /// Upgraded to TLS: nothing more for this parser.
     stopped: bool,
     /// SASL response lines the client still sends after `AUTH` (RFC 5034), and how the
     /// next one carries the user name.
@@ -64,6 +69,8 @@ impl Default for Pop3Parser {
             down: Down::Status,
             acc: Vec::new(),
             overlong: false,
+            stls_held: None,
+            upgrade: None,
             stopped: false,
             sasl_lines: 0,
             sasl_user: None,
@@ -113,7 +120,10 @@ impl Pop3Parser {
             b"TOP" => Cmd::Top,
             b"LIST" | b"UIDL" if !has_arg => Cmd::Multi,
             b"CAPA" => Cmd::Multi,
-            b"STLS" => Cmd::Stls,
+            b"STLS" => {
+                self.stls_held = Some(Vec::new());
+                Cmd::Stls
+            }
             b"AUTH" => {
                 let mech = it.next().unwrap_or(&[]).to_ascii_uppercase();
                 let ir = it.next().filter(|x| *x != b"=");
@@ -147,6 +157,34 @@ impl Pop3Parser {
         self.pending.push_back(cmd);
     }
 
+    fn on_up(&mut self, mut data: &[u8], rec: &mut SessionRecord) {
+        while !data.is_empty() {
+            if let Some(held) = &mut self.stls_held {
+                if held.len() + data.len() <= MAX_HELD_BEFORE_ANSWER {
+                    held.extend_from_slice(data);
+                    return;
+                }
+                // No answer to STLS: parse on as POP3.
+                rec.flag("upgrade_answer_lost");
+                let held = self.stls_held.take().unwrap_or_default();
+                self.on_up(&held, rec);
+                continue;
+            }
+            // Line by line, so that the bytes after an STLS line are held, not parsed.
+            let cut = data
+                .iter()
+                .position(|&b| b == b'\n')
+                .map_or(data.len(), |p| p + 1);
+            let mut lines = Vec::new();
+            self.up
+                .feed(&data[..cut], MAX_LINE, |l| lines.push(l.bytes));
+            data = &data[cut..];
+            for l in lines {
+                self.on_command(&l, rec);
+            }
+        }
+    }
+
     fn on_down(&mut self, mut input: &[u8], rec: &mut SessionRecord, sink: &mut dyn Sink) {
         while !input.is_empty() && !self.stopped {
             match &mut self.down {
@@ -167,6 +205,12 @@ impl Pop3Parser {
                         continue;
                     }; // greeting
                     if !ok {
+                        if cmd == Cmd::Stls
+                            && let Some(held) = self.stls_held.take()
+                        {
+                            rec.flag("pop3_stls_refused");
+                            self.on_up(&held, rec);
+                        }
                         continue;
                     }
                     match cmd {
@@ -191,6 +235,8 @@ impl Pop3Parser {
                         Cmd::Stls => {
                             rec.flag("pop3_stls");
                             self.stopped = true;
+                            let up = self.stls_held.take().unwrap_or_default();
+                            self.upgrade = Some(Upgrade::starttls([up, input.to_vec()]));
                         }
                         Cmd::Single => {}
                     }
@@ -243,15 +289,13 @@ impl StreamParser for Pop3Parser {
             rec.mail = Some(Default::default());
         }
         match dir {
-            Direction::ToServer => {
-                let mut lines = Vec::new();
-                self.up.feed(data, MAX_LINE, |l| lines.push(l.bytes));
-                for l in lines {
-                    self.on_command(&l, rec);
-                }
-            }
+            Direction::ToServer => self.on_up(data, rec),
             Direction::ToClient => self.on_down(data, rec, sink),
         }
+    }
+
+    fn take_upgrade(&mut self) -> Option<Upgrade> {
+        self.upgrade.take()
     }
 
     fn on_gap(&mut self, dir: Direction, _len: u64, rec: &mut SessionRecord) {

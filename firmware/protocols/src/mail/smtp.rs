@@ -3,6 +3,7 @@
 
 use super::dotdata::DotReader;
 use super::message::{Envelope, process_message, set_user};
+use crate::upgrade::{Answer, AwaitingAnswer, Upgrade, Verdict};
 use crate::util::{LineBuf, base64_decode, starts_with_ci, take_line};
 use crate::{Direction, MAX_OBJECT_BYTES, Sink, StreamParser};
 use kuroko_model::session::SessionRecord;
@@ -39,6 +40,10 @@ pub struct SmtpParser {
     down: LineBuf,
     envelope: Envelope,
     auth: Auth,
+    /// STARTTLS sent: both directions held until the server's answer.
+    starttls: Option<AwaitingAnswer>,
+    upgrade: Option<Upgrade>,
+    /// Upgraded to TLS: nothing more for this parser.
     stopped: bool,
 }
 
@@ -53,6 +58,8 @@ impl Default for SmtpParser {
             down: LineBuf::default(),
             envelope: Envelope::default(),
             auth: Auth::None,
+            starttls: None,
+            upgrade: None,
             stopped: false,
         }
     }
@@ -142,7 +149,7 @@ impl SmtpParser {
             }
             b"STARTTLS" => {
                 rec.flag("smtp_starttls");
-                self.stopped = true;
+                self.starttls = Some(AwaitingAnswer::default());
             }
             b"AUTH" => {
                 let mut it = arg.split(|&b| b == b' ').filter(|x| !x.is_empty());
@@ -189,6 +196,9 @@ impl SmtpParser {
 
     fn on_up(&mut self, mut input: &[u8], rec: &mut SessionRecord, sink: &mut dyn Sink) {
         while !input.is_empty() && !self.stopped {
+            if self.starttls.is_some() {
+                return self.on_starttls(Direction::ToServer, input, rec, sink);
+            }
             match &mut self.up {
                 Up::Commands => {
                     let (n, line) =
@@ -235,7 +245,62 @@ impl SmtpParser {
     }
 }
 
+/// The server's answer to STARTTLS (RFC 3207): 220 to go ahead, any other final reply
+/// refuses.
+fn starttls_verdict(line: &[u8]) -> Verdict {
+    if line.len() < 3 || !line[..3].iter().all(u8::is_ascii_digit) || line.get(3) == Some(&b'-') {
+        Verdict::NotYet
+    } else if line.starts_with(b"220") {
+        Verdict::Accepted
+    } else {
+        Verdict::Refused
+    }
+}
+
+impl SmtpParser {
+    fn on_down(&mut self, data: &[u8], rec: &mut SessionRecord) {
+        let mut failed = false;
+        self.down.feed(data, MAX_REPLY_LINE, |l| {
+            failed |= starts_with_ci(&l.bytes, b"535")
+        });
+        if failed {
+            rec.flag("smtp_auth_failed");
+        }
+    }
+
+    /// Bytes while STARTTLS waits for its answer.
+    fn on_starttls(
+        &mut self,
+        dir: Direction,
+        data: &[u8],
+        rec: &mut SessionRecord,
+        sink: &mut dyn Sink,
+    ) {
+        let Some(wait) = self.starttls.as_mut() else {
+            return;
+        };
+        match wait.feed(dir, data, rec, starttls_verdict) {
+            Answer::Pending => {}
+            Answer::Accepted(pending) => {
+                self.starttls = None;
+                self.stopped = true;
+                self.upgrade = Some(Upgrade::starttls(pending));
+            }
+            Answer::Refused([up, down]) => {
+                self.starttls = None;
+                rec.flag("smtp_starttls_refused");
+                self.on_down(&down, rec);
+                self.on_up(&up, rec, sink);
+            }
+        }
+    }
+}
+
 impl StreamParser for SmtpParser {
+    fn take_upgrade(&mut self) -> Option<Upgrade> {
+        self.upgrade.take()
+    }
+
     fn on_data(
         &mut self,
         dir: Direction,
@@ -247,17 +312,12 @@ impl StreamParser for SmtpParser {
         if self.stopped {
             return;
         }
+        if self.starttls.is_some() {
+            return self.on_starttls(dir, data, rec, sink);
+        }
         match dir {
             Direction::ToServer => self.on_up(data, rec, sink),
-            Direction::ToClient => {
-                let mut failed = false;
-                self.down.feed(data, MAX_REPLY_LINE, |l| {
-                    failed |= starts_with_ci(&l.bytes, b"535")
-                });
-                if failed {
-                    rec.flag("smtp_auth_failed");
-                }
-            }
+            Direction::ToClient => self.on_down(data, rec),
         }
     }
 

@@ -7,9 +7,10 @@
 //! direction stops being parsed at ChangeCipherSpec or the first encrypted record, so the
 //! bulk of a TLS session costs nothing.
 
+pub mod cert;
 pub mod parser;
 mod state;
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 pub use state::TlsParser;

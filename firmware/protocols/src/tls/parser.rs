@@ -104,13 +104,15 @@ impl ClientHelloInfo {
         h
     }
 
-    /// Highest offered version: supported_versions (TLS 1.3) or the legacy field.
+    /// Highest offered version: supported_versions (TLS 1.3) or the legacy field. Drafts
+    /// of TLS 1.3 (0x7fNN, Facebook's 0xfbNN) rank below final 1.3 and above 1.2, whatever
+    /// their number says.
     pub fn offered_version(&self) -> u16 {
         self.versions
             .iter()
             .copied()
             .filter(|v| !is_grease(*v))
-            .max()
+            .max_by_key(|&v| version_rank(v))
             .unwrap_or(self.legacy_version)
     }
 
@@ -226,7 +228,24 @@ impl ClientHelloInfo {
     }
 }
 
-/// `TLSv1.2`-style name of a protocol version.
+/// A TLS 1.3 draft version: IETF `0x7f00 + n` (draft n) or Facebook's `0xfb00 + n`.
+pub fn is_tls13_draft(v: u16) -> bool {
+    matches!(v >> 8, 0x7f | 0xfb)
+}
+
+/// Order of versions by strength: drafts of 1.3 between 1.2 and 1.3.
+fn version_rank(v: u16) -> u32 {
+    match v {
+        0x0304 => 0x0003_0400,
+        _ if is_tls13_draft(v) => 0x0003_0300 + u32::from(v & 0xff),
+        0xfe00..=0xfeff => 0, // DTLS, numbered downwards; not offered in TLS
+        _ => u32::from(v) << 8,
+    }
+}
+
+/// `TLSv1.2`-style name of a protocol version; drafts of 1.3 are named as drafts
+/// (`TLSv1.3-draft28` for 0x7f1c, `TLSv1.3-fb-draft26` for Facebook's 0xfb1a), never as
+/// final 1.3.
 pub fn version_name(v: u16) -> String {
     match v {
         0x0002 => "SSLv2".into(),
@@ -236,6 +255,7 @@ pub fn version_name(v: u16) -> String {
         0x0303 => "TLSv1.2".into(),
         0x0304 => "TLSv1.3".into(),
         0x7f00..=0x7fff => format!("TLSv1.3-draft{}", v & 0xff),
+        0xfb00..=0xfbff => format!("TLSv1.3-fb-draft{}", v & 0xff),
         _ => format!("0x{v:04x}"),
     }
 }
@@ -259,7 +279,7 @@ pub fn server_selected_version(legacy: u16, ext: Option<&[u8]>) -> u16 {
 // ---- DER, just enough for certificate Names ----
 
 /// One DER TLV: (tag, contents, rest). `None` on any malformation.
-fn der(i: &[u8]) -> Option<(u8, &[u8], &[u8])> {
+pub(crate) fn der(i: &[u8]) -> Option<(u8, &[u8], &[u8])> {
     let (&tag, i) = i.split_first()?;
     let (&l0, mut i) = i.split_first()?;
     let len = if l0 < 0x80 {
@@ -364,7 +384,7 @@ fn escape_4514(s: &str) -> String {
 }
 
 /// RFC 4514 text of a DER Name (RDNs in reverse order: `CN=…,O=…,C=…`).
-fn name_text(name: &[u8]) -> Option<String> {
+pub(crate) fn name_text(name: &[u8]) -> Option<String> {
     let mut rdns = Vec::new();
     let mut rest = name;
     while !rest.is_empty() && rdns.len() < MAX_RDNS {

@@ -52,6 +52,22 @@ impl TlsParser {
         }
     }
 
+    /// A ServerHello (any layout): the negotiated version and cipher; TLS 1.3 and its
+    /// drafts encrypt everything after it.
+    fn server_hello(&mut self, tls: &mut Tls, legacy: u16, cipher: u16, ext: Option<&[u8]>) {
+        self.server_hello_seen = true;
+        let v = server_selected_version(legacy, ext);
+        tls.version = Some(version_name(v));
+        tls.cipher = Some(cipher_name(cipher));
+        if v == 0x0304 || is_tls13_draft(v) {
+            for s in &mut self.sides {
+                s.done = true;
+                s.rec_buf = Vec::new();
+                s.hs_buf = Vec::new();
+            }
+        }
+    }
+
     fn give_up(&mut self, dir: Direction, rec: &mut SessionRecord, flag: &str) {
         rec.flag(flag);
         let s = &mut self.sides[dir.index()];
@@ -152,18 +168,14 @@ impl TlsParser {
             (Direction::ToClient, TlsMessageHandshake::ServerHello(sh))
                 if !self.server_hello_seen =>
             {
-                self.server_hello_seen = true;
-                let v = server_selected_version(sh.version.0, sh.ext);
-                tls.version = Some(version_name(v));
-                tls.cipher = Some(cipher_name(sh.cipher.0));
-                if v == 0x0304 || (0x7f00..=0x7fff).contains(&v) {
-                    // Everything after the ServerHello is encrypted in TLS 1.3.
-                    for s in &mut self.sides {
-                        s.done = true;
-                        s.rec_buf = Vec::new();
-                        s.hs_buf = Vec::new();
-                    }
-                }
+                self.server_hello(&mut tls, sh.version.0, sh.cipher.0, sh.ext);
+            }
+            // TLS 1.3 drafts up to 21 put the draft version in the legacy field and have
+            // no session id (tls-parser decodes them as this variant).
+            (Direction::ToClient, TlsMessageHandshake::ServerHelloV13Draft18(sh))
+                if !self.server_hello_seen =>
+            {
+                self.server_hello(&mut tls, sh.version.0, sh.cipher.0, sh.ext);
             }
             (Direction::ToClient, TlsMessageHandshake::Certificate(c)) if !self.cert_seen => {
                 self.cert_seen = true;
@@ -175,6 +187,27 @@ impl TlsParser {
                         }
                         None => rec.flag("malformed:tls-certificate"),
                     }
+                }
+                let start = rec.start.nanos();
+                for raw in c.cert_chain.iter().take(super::cert::MAX_CHAIN) {
+                    match super::cert::parse_cert(raw.data, start) {
+                        Some(mut cert) => {
+                            for s in [&mut cert.subject, &mut cert.issuer] {
+                                *s = text_str(rec, s);
+                            }
+                            for s in &mut cert.san {
+                                *s = text_str(rec, s);
+                            }
+                            tls.certs.push(cert);
+                        }
+                        None => rec.flag("malformed:tls-certificate"),
+                    }
+                }
+                if c.cert_chain.len() > super::cert::MAX_CHAIN {
+                    rec.flag("list_truncated");
+                }
+                if tls.certs.first().is_some_and(|c| c.expired) {
+                    rec.flag("tls_cert_expired");
                 }
             }
             _ => {}

@@ -88,6 +88,36 @@ fn chrome_143_hello() -> Vec<u8> {
     hs
 }
 
+/// A TLS 1.2-style ClientHello record naming `sni`, with supported_versions `versions`
+/// (empty: no such extension), for tests of other modules (tunnels, STARTTLS).
+pub(crate) fn client_hello_with(sni: &str, versions: &[u16]) -> Vec<u8> {
+    let name = sni.as_bytes();
+    let mut sni_ext = ((name.len() + 3) as u16).to_be_bytes().to_vec();
+    sni_ext.push(0);
+    sni_ext.extend_from_slice(&(name.len() as u16).to_be_bytes());
+    sni_ext.extend_from_slice(name);
+    let mut exts = ext(0, &sni_ext);
+    if !versions.is_empty() {
+        exts.extend(ext(43, &list16(versions, 1)));
+    }
+    let mut body = vec![3, 3];
+    body.extend_from_slice(&[7u8; 32]);
+    body.push(0);
+    body.extend(list16(&[0xc02f, 0x1301], 2));
+    body.extend_from_slice(&[1, 0]);
+    body.extend_from_slice(&(exts.len() as u16).to_be_bytes());
+    body.extend(exts);
+    let mut hs = vec![1];
+    hs.extend_from_slice(&(body.len() as u32).to_be_bytes()[1..]);
+    hs.extend(body);
+    records(&hs, 16384)
+}
+
+/// [`client_hello_with`] without supported_versions.
+pub(crate) fn client_hello_bytes(sni: &str) -> Vec<u8> {
+    client_hello_with(sni, &[])
+}
+
 fn records(hs: &[u8], max: usize) -> Vec<u8> {
     let mut out = Vec::new();
     for part in hs.chunks(max) {
@@ -202,4 +232,75 @@ mod props {
             parser.on_close(&mut rec, &mut sink);
         }
     }
+}
+
+/// A ServerHello record: TLS ≥ 1.3 layout with supported_versions `selected`, or (with
+/// `draft18_layout`) the layout of drafts ≤ 21: version in the legacy field, no session id,
+/// no compression.
+fn server_hello(selected: u16, draft18_layout: bool) -> Vec<u8> {
+    let mut body = Vec::new();
+    if draft18_layout {
+        body.extend_from_slice(&selected.to_be_bytes());
+        body.extend_from_slice(&[5u8; 32]);
+        body.extend_from_slice(&[0x13, 0x01]);
+        body.extend_from_slice(&[0, 0]);
+    } else {
+        body.extend_from_slice(&[3, 3]);
+        body.extend_from_slice(&[5u8; 32]);
+        body.push(0);
+        body.extend_from_slice(&[0x13, 0x01]);
+        body.push(0);
+        let e = ext(43, &selected.to_be_bytes());
+        body.extend_from_slice(&(e.len() as u16).to_be_bytes());
+        body.extend(e);
+    }
+    let mut hs = vec![2];
+    hs.extend_from_slice(&(body.len() as u32).to_be_bytes()[1..]);
+    hs.extend(body);
+    let mut out = vec![22, 3, 3];
+    out.extend_from_slice(&(hs.len() as u16).to_be_bytes());
+    out.extend(hs);
+    out
+}
+
+#[test]
+fn tls13_drafts_are_reported_as_drafts() {
+    // Negotiated draft 28 (Chrome 70 era), in the final ServerHello layout.
+    let up = client_hello_with("d.example", &[0x7f1c, 0x0303]);
+    let (rec, _) = run_all_cuts(
+        tls,
+        "tls",
+        &[(Up, &up), (Down, &server_hello(0x7f1c, false))],
+    );
+    assert_eq!(rec.tls.unwrap().version.as_deref(), Some("TLSv1.3-draft28"));
+    // Draft 18 (old layout: tls-parser's ServerHelloV13Draft18).
+    let up = client_hello_with("d.example", &[0x7f12, 0x0303]);
+    let (rec, _) = run_all_cuts(
+        tls,
+        "tls",
+        &[(Up, &up), (Down, &server_hello(0x7f12, true))],
+    );
+    assert_eq!(rec.tls.unwrap().version.as_deref(), Some("TLSv1.3-draft18"));
+    // Offered only: draft 23 and 1.2 → the draft; final 1.3 beside drafts → final.
+    let (rec, _) = run_all_cuts(
+        tls,
+        "tls",
+        &[(Up, &client_hello_with("d", &[0x7f17, 0x0303]))],
+    );
+    assert_eq!(rec.tls.unwrap().version.as_deref(), Some("TLSv1.3-draft23"));
+    let (rec, _) = run_all_cuts(
+        tls,
+        "tls",
+        &[(Up, &client_hello_with("d", &[0x7f1c, 0x0304, 0x7f17]))],
+    );
+    assert_eq!(rec.tls.unwrap().version.as_deref(), Some("TLSv1.3"));
+    let (rec, _) = run_all_cuts(
+        tls,
+        "tls",
+        &[(Up, &client_hello_with("d", &[0xfb1a, 0x0303]))],
+    );
+    assert_eq!(
+        rec.tls.unwrap().version.as_deref(),
+        Some("TLSv1.3-fb-draft26")
+    );
 }
