@@ -1,4 +1,5 @@
-//! Which stored packets belong to which sessions, for `kuroko pcap --query`.
+//! Which stored packets belong to which sessions, and their export as a pcap ([`write_sessions_pcap`]:
+//! `kuroko pcap --query` and the web console's ダンプデータ download).
 //!
 //! A session is found again in the store by its 5-tuple (either direction), its outer
 //! VLAN when it had one, and its time range `[start, end]`. The time ranges of all
@@ -341,4 +342,98 @@ mod tests {
             "other port"
         );
     }
+}
+
+/// What [`write_sessions_pcap`] wrote and what it had to skip.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PcapExport {
+    pub packets: u64,
+    pub bytes: u64,
+    /// Damaged places in the store that were skipped.
+    pub damaged: usize,
+    /// Segments overwritten by the writer before they could be read.
+    pub lost_segments: u64,
+}
+
+/// Packet bytes held for sorting before a batch is written.
+pub const SORT_BATCH_BYTES: usize = 64 << 20;
+
+/// Writes the stored packets of `sessions` inside `[from, to)` (ns) to `out`, in time
+/// order, each with its own link type: a classic pcap (nanosecond timestamps) when the
+/// windows hold one link type, a pcapng when they mix several.
+///
+/// Only the segments overlapping the sessions' merged time windows are read. Packets are
+/// matched by 5-tuple (+ VLAN) inside each session's `[start, end]`; within a window they
+/// are sorted by time before writing (several capture threads may interleave), in batches
+/// of at most [`SORT_BATCH_BYTES`].
+pub fn write_sessions_pcap<W: std::io::Write>(
+    reader: &kuroko_ring::StoreReader,
+    sessions: &[SessionRecord],
+    from: u64,
+    to: u64,
+    out: W,
+) -> Result<PcapExport, PcapExportError> {
+    let wanted = SessionPackets::new(sessions);
+    let mut linktypes: Vec<u16> = wanted
+        .windows()
+        .iter()
+        .flat_map(|&(wf, wt)| kuroko_ring::pcap::linktypes_in(reader, wf.max(from), wt.min(to)))
+        .collect();
+    linktypes.sort_unstable();
+    linktypes.dedup();
+    let mut w = kuroko_ring::pcap::ExportWriter::new(
+        std::io::BufWriter::with_capacity(1 << 20, out),
+        &linktypes,
+    )?;
+    let mut rep = PcapExport::default();
+    for &(wf, wt) in wanted.windows() {
+        let (wf, wt) = (wf.max(from), wt.min(to));
+        if wf >= wt {
+            continue;
+        }
+        let mut batch: Vec<(u64, u32, u16, Vec<u8>)> = Vec::new();
+        let mut held = 0usize;
+        let mut err = None;
+        let flush = |batch: &mut Vec<(u64, u32, u16, Vec<u8>)>,
+                     w: &mut kuroko_ring::pcap::ExportWriter<_>| {
+            batch.sort_by_key(|p| p.0);
+            for (ts, wire, linktype, data) in batch.drain(..) {
+                w.write(ts, wire, linktype, &data)?;
+            }
+            std::io::Result::Ok(())
+        };
+        let scan = reader.scan_time(wf, wt, |p| {
+            if wanted.matches_link(p.ts_ns, p.linktype, p.data) {
+                rep.packets += 1;
+                rep.bytes += p.data.len() as u64;
+                held += p.data.len();
+                batch.push((p.ts_ns, p.wire_len, p.linktype, p.data.to_vec()));
+                if held >= SORT_BATCH_BYTES {
+                    held = 0;
+                    if let Err(e) = flush(&mut batch, &mut w) {
+                        err = Some(e);
+                        return std::ops::ControlFlow::Break(());
+                    }
+                }
+            }
+            std::ops::ControlFlow::Continue(())
+        })?;
+        if let Some(e) = err {
+            return Err(e.into());
+        }
+        flush(&mut batch, &mut w)?;
+        rep.damaged += scan.damage.len();
+        rep.lost_segments += scan.lost_segments;
+    }
+    use std::io::Write;
+    w.into_inner().flush()?;
+    Ok(rep)
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PcapExportError {
+    #[error("writing the pcap: {0}")]
+    Write(#[from] std::io::Error),
+    #[error("reading the store: {0}")]
+    Store(#[from] kuroko_ring::StoreError),
 }

@@ -46,6 +46,10 @@ enum Command {
     Console(cmd::console::Args),
     /// The technician's setup shell on the serial console.
     Setup(cmd::setup::Args),
+    /// The analysts' HTTPS web console.
+    Web(cmd::web::Args),
+    /// Users of the web console: add, passwd, list, remove, token.
+    User(cmd::user::Args),
 }
 
 fn main() {
@@ -70,6 +74,8 @@ fn main() {
         Command::Export(a) => cmd::export::run(a),
         Command::Console(a) => cmd::console::run(a),
         Command::Setup(a) => cmd::setup::run(a),
+        Command::Web(a) => cmd::web::run(a),
+        Command::User(a) => cmd::user::run(a),
     };
     if let Err(e) = result {
         // One line: the outermost context first, causes after it.

@@ -44,6 +44,20 @@ pub struct Config {
     pub alerts: Alerts,
     pub console: Console,
     pub management: Management,
+    pub web: Web,
+}
+
+/// `[web]`: the analysts' HTTPS console (`kuroko web`, a child of `kuroko run`).
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Web {
+    /// `ADDR:PORT` to listen on. Empty: the management address (`[management] address`)
+    /// on port 8443, or 127.0.0.1:8443 when there is none. Never a capture interface.
+    pub listen: String,
+    /// PEM certificate chain and private key the admin installed. Empty: a self-signed
+    /// certificate generated at first start in `<data>/web/tls/`.
+    pub cert: PathBuf,
+    pub key: PathBuf,
 }
 
 /// The appliance's own network side (set by the technician in `kuroko setup`).
@@ -392,6 +406,21 @@ impl Config {
     /// Checks every value; the error is (`section.key`, what is wrong and what to write).
     pub fn validate(&self) -> Result<(), (String, String)> {
         let k = |s: &str| s.to_string();
+        if !self.web.listen.is_empty() && self.web.listen.parse::<std::net::SocketAddr>().is_err() {
+            return Err((
+                k("web.listen"),
+                format!(
+                    "`{}` is not ADDR:PORT (e.g. 192.0.2.10:8443)",
+                    self.web.listen
+                ),
+            ));
+        }
+        if self.web.cert.as_os_str().is_empty() != self.web.key.as_os_str().is_empty() {
+            return Err((
+                k("web.cert"),
+                "set both web.cert and web.key, or neither".into(),
+            ));
+        }
         self.site.tz().map_err(|m| (k("site.timezone"), m))?;
         for n in &self.site.internal_networks {
             parse_net(n).map_err(|m| (k("site.internal_networks"), m))?;

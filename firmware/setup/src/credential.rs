@@ -67,11 +67,18 @@ pub fn verify(path: &Path, password: &str) -> Result<bool, CredentialError> {
         path: path.to_path_buf(),
         source,
     })?;
-    let parsed =
-        PasswordHash::new(text.trim()).map_err(|_| CredentialError::Damaged(path.to_path_buf()))?;
-    Ok(Argon2::default()
-        .verify_password(password.as_bytes(), &parsed)
-        .is_ok())
+    verify_phc(text.trim(), password).ok_or_else(|| CredentialError::Damaged(path.to_path_buf()))
+}
+
+/// Whether `password` matches the PHC string `phc` (from [`hash`]); `None` if `phc` is not a
+/// valid hash. Shared with the web console's user file, so both hash alike.
+pub fn verify_phc(phc: &str, password: &str) -> Option<bool> {
+    let parsed = PasswordHash::new(phc).ok()?;
+    Some(
+        Argon2::default()
+            .verify_password(password.as_bytes(), &parsed)
+            .is_ok(),
+    )
 }
 
 #[cfg(test)]

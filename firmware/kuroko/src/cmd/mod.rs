@@ -13,6 +13,8 @@ pub mod run;
 pub mod search;
 pub mod setup;
 pub mod status;
+pub mod user;
+pub mod web;
 
 use std::path::PathBuf;
 

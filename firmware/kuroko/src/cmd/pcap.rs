@@ -75,9 +75,7 @@ fn query_export(
     to: u64,
     out: &PathBuf,
 ) -> anyhow::Result<()> {
-    use kuroko_index::extract::{MAX_EXPORT_SESSIONS, SessionPackets};
-    /// Packet bytes held for sorting before a batch is written.
-    const SORT_BATCH_BYTES: usize = 64 << 20;
+    use kuroko_index::extract::MAX_EXPORT_SESSIONS;
 
     let q = kuroko_index::Query::parse(query).map_err(|e| anyhow::anyhow!("{e}"))?;
     let index = kuroko_index::Index::open(reader.data_dir())?;
@@ -90,7 +88,6 @@ fn query_export(
     if sessions.is_empty() {
         eprintln!("kuroko: no session matches the query; writing an empty pcap");
     }
-    let wanted = SessionPackets::new(&sessions);
     let mut sink: Box<dyn Write> = if out.as_os_str() == "-" {
         Box::new(std::io::stdout().lock())
     } else {
@@ -99,59 +96,9 @@ fn query_export(
                 .with_context(|| format!("cannot create {}", out.display()))?,
         )
     };
-    // One link type in the windows: a classic pcap; several: a pcapng.
-    let mut linktypes: Vec<u16> = wanted
-        .windows()
-        .iter()
-        .flat_map(|&(wf, wt)| kuroko_ring::pcap::linktypes_in(reader, wf.max(from), wt.min(to)))
-        .collect();
-    linktypes.sort_unstable();
-    linktypes.dedup();
-    let mut w = kuroko_ring::pcap::ExportWriter::new(
-        std::io::BufWriter::with_capacity(1 << 20, &mut sink),
-        &linktypes,
-    )?;
-    let (mut packets, mut bytes, mut damaged, mut lost) = (0u64, 0u64, 0usize, 0u64);
-    for &(wf, wt) in wanted.windows() {
-        let (wf, wt) = (wf.max(from), wt.min(to));
-        if wf >= wt {
-            continue;
-        }
-        let mut batch: Vec<(u64, u32, u16, Vec<u8>)> = Vec::new();
-        let mut held = 0usize;
-        let mut err = None;
-        let flush = |batch: &mut Vec<(u64, u32, u16, Vec<u8>)>,
-                     w: &mut kuroko_ring::pcap::ExportWriter<_>| {
-            batch.sort_by_key(|p| p.0);
-            for (ts, wire, linktype, data) in batch.drain(..) {
-                w.write(ts, wire, linktype, &data)?;
-            }
-            std::io::Result::Ok(())
-        };
-        let rep = reader.scan_time(wf, wt, |p| {
-            if wanted.matches_link(p.ts_ns, p.linktype, p.data) {
-                packets += 1;
-                bytes += p.data.len() as u64;
-                held += p.data.len();
-                batch.push((p.ts_ns, p.wire_len, p.linktype, p.data.to_vec()));
-                if held >= SORT_BATCH_BYTES {
-                    held = 0;
-                    if let Err(e) = flush(&mut batch, &mut w) {
-                        err = Some(e);
-                        return std::ops::ControlFlow::Break(());
-                    }
-                }
-            }
-            std::ops::ControlFlow::Continue(())
-        })?;
-        if let Some(e) = err {
-            return Err(e).with_context(|| format!("writing {}", out.display()));
-        }
-        flush(&mut batch, &mut w).with_context(|| format!("writing {}", out.display()))?;
-        damaged += rep.damage.len();
-        lost += rep.lost_segments;
-    }
-    w.into_inner().flush()?;
+    let rep = kuroko_index::extract::write_sessions_pcap(reader, &sessions, from, to, &mut sink)
+        .with_context(|| format!("writing {}", out.display()))?;
+    let (packets, bytes, damaged, lost) = (rep.packets, rep.bytes, rep.damaged, rep.lost_segments);
     drop(sink);
     if out.as_os_str() != "-" {
         let tmp = out.with_extension("pcap.part");

@@ -6,6 +6,7 @@
 //! the index, detections and alerts), and the console runs in the foreground when there is
 //! a terminal. A child that dies is restarted with a growing back-off; SIGINT/SIGTERM (or
 //! `q` in the console) stops everything cleanly, capture last so it seals its segment.
+//! The web console (`kuroko web`) is a third child, on the management address (`[web]`).
 
 use anyhow::{Context, bail};
 use kuroko_model::config::Config;
@@ -174,11 +175,27 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             "analyze".into(),
             "--follow".into(),
             "--data".into(),
+            data_arg.clone(),
+            "--config".into(),
+            config_arg.clone(),
+        ],
+        log: data.join("logs/analyzer.log"),
+        child: None,
+        restarts: 0,
+        next_start: Instant::now() + Duration::from_secs(1),
+    };
+    // The web console listens on the management address ([web] listen), never on a capture
+    // interface; it reads the store and index like any other reader.
+    let mut web = Supervised {
+        name: "web",
+        args: vec![
+            "web".into(),
+            "--data".into(),
             data_arg,
             "--config".into(),
             config_arg,
         ],
-        log: data.join("logs/analyzer.log"),
+        log: data.join("logs/web.log"),
         child: None,
         restarts: 0,
         next_start: Instant::now() + Duration::from_secs(1),
@@ -223,9 +240,20 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 if analyzer.child.is_none() && Instant::now() >= analyzer.next_start {
                     analyzer.start(&exe)?;
                 }
+                if let Some(status) = web.reap() {
+                    log(format!(
+                        "web console exited ({status}); restarting, see {}",
+                        web.log.display()
+                    ));
+                    web.backoff();
+                }
+                if web.child.is_none() && Instant::now() >= web.next_start {
+                    web.start(&exe)?;
+                }
                 std::thread::sleep(Duration::from_millis(100));
             }
-            // Analyzer first (it only reads), then capture, which seals its open block.
+            // Web and analyzer first (they only read), then capture, which seals its open block.
+            web.stop(Duration::from_secs(2));
             analyzer.stop(Duration::from_secs(5));
             capture.stop(CAPTURE_STOP_GRACE);
             Ok(())

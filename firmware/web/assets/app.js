@@ -1,0 +1,223 @@
+// The console's pages. Each entry of PAGES is one page: its menu label key, the lowest role
+// that sees it, and render(args) that fills #page. Routing is by location.hash
+// (#search?q=…, #session/ID, #audit, #password); every data access goes through api().
+"use strict";
+(function () {
+  const ROLES = { viewer: 0, analyst: 1, admin: 2 };
+  let me = null;
+  const t = (k, v) => window.kt(me ? me.lang : "ja", k, v);
+  const $ = (sel) => document.querySelector(sel);
+
+  // Builds an element: el("td", {class: "x"}, "text", child, …). Text is always text, never HTML.
+  function el(tag, attrs, ...kids) {
+    const e = document.createElement(tag);
+    for (const [k, v] of Object.entries(attrs || {})) {
+      if (k.startsWith("on")) e.addEventListener(k.slice(2), v);
+      else if (v !== undefined && v !== null && v !== false) e.setAttribute(k, v === true ? "" : v);
+    }
+    for (const k of kids.flat()) if (k !== null && k !== undefined) e.append(k instanceof Node ? k : String(k));
+    return e;
+  }
+
+  async function api(path, opts) {
+    opts = opts || {};
+    const headers = { "X-CSRF-Token": me ? me.csrf : "" };
+    if (opts.body) headers["Content-Type"] = "application/json";
+    const r = await fetch(path, { method: opts.method || "GET", headers, credentials: "same-origin",
+      body: opts.body ? JSON.stringify(opts.body) : undefined });
+    if (r.status === 401) { location.href = "/login"; throw new Error("login required"); }
+    const j = await r.json().catch(() => ({}));
+    return { ok: r.ok, status: r.status, json: j };
+  }
+
+  // ---- 検索 -------------------------------------------------------------------------
+  const FIELDS = ["protocol", "client", "server", "port", "host", "url", "method", "status", "query",
+    "content_type", "user_agent", "from", "to", "subject", "attachment", "sni", "user", "mac"];
+  const first = (...xs) => xs.find((x) => x !== undefined && x !== null && x !== "") ?? "";
+  const COLUMNS = [
+    { key: "c_protocol", simple: true, get: (r) => r.protocol },
+    { key: "c_server", simple: false, get: (r) => r.server && r.server.ip },
+    { key: "c_sport", simple: false, get: (r) => r.server && r.server.port },
+    { key: "c_client", simple: true, get: (r) => r.client && r.client.ip },
+    { key: "c_mac", simple: false, get: (r) => r.client && r.client.mac },
+    { key: "c_host", simple: true, get: (r) => first(r.http && r.http.host, r.mail && r.mail.subject, r.tls && r.tls.sni, r.dns && r.dns.query) },
+    { key: "c_url", simple: true, get: (r) => r.http && r.http.url },
+    { key: "c_method", simple: true, get: (r) => first(r.http && r.http.method, r.mail && r.mail.from) },
+    { key: "c_status", simple: true, get: (r) => first(r.http && r.http.status, r.mail && (r.mail.to || []).join(", ")) },
+    { key: "c_query", simple: true, get: (r) => first(r.http && r.http.query, r.dns && r.dns.query) },
+    { key: "c_ctype", simple: true, get: (r) => r.http && r.http.content_type },
+    { key: "c_attach", simple: true, get: (r) => r.mail && r.mail.attachments ? r.mail.attachments.map((a) => a.name).join(", ") : "" },
+    { key: "c_flags", simple: true, get: (r) => (r.flags || []).join(" ") },
+    { key: "c_bytes", simple: false, get: (r) => `${r.bytes_up} / ${r.bytes_down}` },
+    { key: "c_packets", simple: false, get: (r) => r.packets },
+    { key: "c_time", simple: true, get: (r) => r.time_local },
+  ];
+  const state = { q: "", offset: 0, limit: 50, order: "desc", full: false, tab: "detail" };
+
+  function searchForm() {
+    const tabs = el("div", { class: "tabs", role: "tablist" },
+      el("button", { type: "button", id: "tab-simple", class: state.tab === "simple" ? "on" : "", onclick: () => { state.tab = "simple"; render(); } }, t("simple_search")),
+      el("button", { type: "button", id: "tab-detail", class: state.tab === "detail" ? "on" : "", onclick: () => { state.tab = "detail"; render(); } }, t("detail_search")));
+    let form;
+    if (state.tab === "simple") {
+      const rows = el("div", { id: "simple-rows" });
+      const addRow = () => rows.append(el("div", { class: "row" },
+        el("select", { class: "sf" }, FIELDS.map((f) => el("option", { value: f }, f))),
+        el("input", { class: "sv", "aria-label": "value" })));
+      addRow();
+      const built = el("code", { id: "built" }, "");
+      const build = () => {
+        const parts = [...rows.querySelectorAll(".row")].map((r) => {
+          const v = r.querySelector(".sv").value.trim();
+          return v ? `${r.querySelector(".sf").value}:"${v.replace(/["\\]/g, "\\$&")}"` : null;
+        }).filter(Boolean);
+        return parts.length ? parts.join(" AND ") : "*";
+      };
+      rows.addEventListener("input", () => { built.textContent = build(); });
+      form = el("form", { id: "simple-form", onsubmit: (ev) => { ev.preventDefault(); go(build()); } },
+        rows, el("button", { type: "button", onclick: addRow }, t("add_row")), " ",
+        el("button", { type: "submit" }, t("run_search")), el("p", {}, t("built_query"), ": ", built));
+    } else {
+      const input = el("input", { id: "q", class: "q", value: state.q, spellcheck: "false", "aria-label": t("built_query") });
+      form = el("form", { id: "detail-form", onsubmit: (ev) => { ev.preventDefault(); go(input.value); } },
+        input, " ", el("button", { type: "submit", id: "run" }, t("run_search")),
+        el("pre", { id: "query-error", class: "error", role: "alert" }));
+    }
+    return el("section", {}, tabs, form);
+  }
+
+  function go(q) {
+    state.q = q; state.offset = 0;
+    location.hash = "#search?q=" + encodeURIComponent(q) + "&order=" + state.order;
+  }
+
+  async function pageSearch(args) {
+    if (args.has("q")) state.q = args.get("q");
+    if (args.has("order")) state.order = args.get("order") === "asc" ? "asc" : "desc";
+    if (args.has("offset")) state.offset = Math.max(0, parseInt(args.get("offset"), 10) || 0);
+    const root = $("#page");
+    root.replaceChildren(searchForm(), el("section", { id: "results" }));
+    if (!state.q) return;
+    const out = $("#results");
+    out.replaceChildren(el("p", {}, t("loading")));
+    const p = new URLSearchParams({ q: state.q, offset: state.offset, limit: state.limit, order: state.order });
+    const r = await api("/api/search?" + p);
+    if (!r.ok) {
+      out.replaceChildren();
+      if (r.json.error === "query") {
+        const pre = $("#query-error") || out.appendChild(el("pre", { class: "error" }));
+        pre.replaceChildren(t("query_error", { col: r.json.column, msg: r.json.message }) + "\n" + state.q + "\n" + " ".repeat(Math.max(0, r.json.column - 1)) + "^");
+      } else out.append(el("p", { class: "error" }, r.json.error === "no_index" ? t("no_index") : t("error", { msg: r.json.message || r.status })));
+      return;
+    }
+    const j = r.json;
+    const cols = COLUMNS.filter((c) => state.full || c.simple);
+    const bar = el("div", { class: "bar" },
+      el("strong", { id: "hit-count" }, t("hits", { n: j.total })), "  ",
+      t("order"), ": ", el("button", { type: "button", id: "order", onclick: () => { state.order = state.order === "desc" ? "asc" : "desc"; state.offset = 0; refresh(); } }, t(state.order === "desc" ? "newest" : "oldest")), "  ",
+      t("columns"), ": ", el("button", { type: "button", id: "columns", onclick: () => { state.full = !state.full; refresh(); } }, t(state.full ? "simple_view" : "full_view")), "  ",
+      el("button", { type: "button", id: "prev", disabled: state.offset === 0, onclick: () => { state.offset = Math.max(0, state.offset - state.limit); refresh(); } }, t("prev")), " ",
+      el("span", {}, `${j.total ? state.offset + 1 : 0}–${state.offset + j.hits.length}`), " ",
+      el("button", { type: "button", id: "next", disabled: state.offset + j.hits.length >= j.total, onclick: () => { state.offset += state.limit; refresh(); } }, t("next")));
+    const table = el("table", { id: "hits", class: "hits" },
+      el("thead", {}, el("tr", {}, cols.map((c) => el("th", {}, t(c.key))), el("th", {}, ""))),
+      el("tbody", {}, j.hits.map((h) => el("tr", {}, cols.map((c) => el("td", {}, c.get(h) ?? "")),
+        el("td", {}, el("a", { href: "#session/" + encodeURIComponent(h.id), class: "detail-link" }, t("detail")))))));
+    out.replaceChildren(bar, el("div", { class: "scroll" }, table));
+  }
+  function refresh() {
+    location.hash = "#search?q=" + encodeURIComponent(state.q) + "&order=" + state.order + "&offset=" + state.offset + "&r=" + Date.now() % 1000;
+  }
+
+  // ---- セッション詳細 ----------------------------------------------------------------
+  function flatten(obj, prefix, out) {
+    for (const [k, v] of Object.entries(obj)) {
+      const key = prefix ? prefix + "." + k : k;
+      if (v && typeof v === "object" && !Array.isArray(v)) flatten(v, key, out);
+      else if (Array.isArray(v) && v.some((x) => x && typeof x === "object")) v.forEach((x, i) => flatten(x, `${key}[${i}]`, out));
+      else out.push([key, Array.isArray(v) ? v.join(", ") : v]);
+    }
+    return out;
+  }
+  async function pageSession(args, id) {
+    const r = await api("/api/sessions/" + encodeURIComponent(id));
+    const root = $("#page");
+    if (!r.ok) { root.replaceChildren(el("p", { class: "error" }, t("error", { msg: r.json.message || r.status }))); return; }
+    const rows = flatten(r.json, "", []);
+    const dl = ROLES[me.role] >= ROLES.analyst
+      ? el("a", { id: "pcap-link", class: "button", href: "/api/sessions/" + encodeURIComponent(id) + "/pcap", download: "" }, t("dump")) : null;
+    root.replaceChildren(el("h2", {}, t("session"), " ", el("code", {}, id)),
+      el("p", {}, el("a", { href: "#search?q=" + encodeURIComponent(state.q), id: "back" }, t("back")), " ", dl),
+      el("table", { class: "kv", id: "detail" }, el("thead", {}, el("tr", {}, el("th", {}, t("field")), el("th", {}, t("value")))),
+        el("tbody", {}, rows.map(([k, v]) => el("tr", {}, el("th", {}, k), el("td", {}, v === null ? "" : String(v)))))));
+  }
+
+  // ---- 閲覧ログ ----------------------------------------------------------------------
+  async function pageAudit(args) {
+    const p = new URLSearchParams();
+    for (const k of ["user", "action"]) if (args.get(k)) p.set(k, args.get(k));
+    const r = await api("/api/audit?" + p);
+    const root = $("#page");
+    if (!r.ok) { root.replaceChildren(el("p", { class: "error" }, r.status === 403 ? t("forbidden") : t("error", { msg: r.status }))); return; }
+    const v = r.json.verify;
+    const user = el("input", { id: "f-user", value: args.get("user") || "", "aria-label": t("a_user") });
+    const action = el("input", { id: "f-action", value: args.get("action") || "", "aria-label": t("a_action") });
+    root.replaceChildren(el("h2", {}, t("audit")),
+      el("p", { id: "chain", class: v.ok ? "ok" : "error" }, v.ok ? t("chain_ok", { n: v.lines }) : t("chain_bad", { line: v.broken_line, why: v.problem })),
+      el("form", { onsubmit: (ev) => { ev.preventDefault(); location.hash = "#audit?" + new URLSearchParams({ user: user.value, action: action.value }); } },
+        t("a_user"), " ", user, " ", t("a_action"), " ", action, " ", el("button", { type: "submit" }, t("filter"))),
+      el("div", { class: "scroll" }, el("table", { class: "hits", id: "audit" },
+        el("thead", {}, el("tr", {}, ["a_time", "a_user", "a_addr", "a_action", "a_detail"].map((k) => el("th", {}, t(k))))),
+        el("tbody", {}, r.json.entries.map((e) => el("tr", {}, el("td", {}, e.time), el("td", {}, e.user), el("td", {}, e.addr),
+          el("td", {}, e.action), el("td", {}, JSON.stringify(e.detail))))))));
+  }
+
+  // ---- パスワード変更 -----------------------------------------------------------------
+  function pagePassword() {
+    const f = (id, key, ac) => [el("label", { for: id }, t(key)), el("input", { id, type: "password", autocomplete: ac, required: true })];
+    const msg = el("p", { id: "pw-msg", role: "alert" });
+    $("#page").replaceChildren(el("h2", {}, t("change_password")),
+      el("form", { class: "stack", id: "pw-form", onsubmit: async (ev) => {
+        ev.preventDefault();
+        if ($("#pw-new").value !== $("#pw-new2").value) { msg.textContent = t("mismatch"); return; }
+        const r = await api("/api/password", { method: "POST", body: { old: $("#pw-old").value, new: $("#pw-new").value } });
+        if (r.ok) { me = r.json; msg.textContent = t("saved"); } else msg.textContent = t("error", { msg: r.json.message || r.status });
+      } }, f("pw-old", "old_password", "current-password"), f("pw-new", "new_password", "new-password"),
+      f("pw-new2", "new_password2", "new-password"), el("button", { type: "submit" }, t("save")), msg));
+  }
+
+  const PAGES = {
+    search: { label: "search", role: "viewer", render: pageSearch },
+    session: { label: null, role: "viewer", render: pageSession },
+    audit: { label: "audit", role: "admin", render: pageAudit },
+    password: { label: "change_password", role: "viewer", render: pagePassword },
+  };
+
+  function render() {
+    const h = location.hash.replace(/^#/, "") || "search";
+    const [path, qs] = h.split("?");
+    const [name, ...rest] = path.split("/");
+    const page = PAGES[name] || PAGES.search;
+    $("#nav").replaceChildren(...Object.entries(PAGES).filter(([, p]) => p.label && ROLES[me.role] >= ROLES[p.role])
+      .map(([n, p]) => el("a", { href: "#" + n, class: n === name ? "on" : "" }, t(p.label))));
+    $("#who").textContent = `${me.user} (${me.role})`;
+    $("#lang-toggle").textContent = me.lang === "ja" ? "English" : "日本語";
+    document.querySelectorAll("[data-t]").forEach((e) => { e.textContent = t(e.dataset.t); });
+    document.documentElement.lang = me.lang;
+    page.render(new URLSearchParams(qs || ""), decodeURIComponent(rest.join("/")));
+  }
+
+  async function start() {
+    const r = await api("/api/me");
+    me = r.json;
+    $("#logout").addEventListener("click", async () => { await api("/api/logout", { method: "POST" }); location.href = "/login"; });
+    $("#lang-toggle").addEventListener("click", async () => {
+      const lang = me.lang === "ja" ? "en" : "ja";
+      const r2 = await api("/api/lang", { method: "POST", body: { lang } });
+      if (r2.ok) { me.lang = lang; localStorage.setItem("kuroko-lang", lang); render(); }
+    });
+    window.addEventListener("hashchange", render);
+    render();
+  }
+  start();
+})();

@@ -1,0 +1,777 @@
+//! The web console over real HTTPS (`kuroko web` driven with `curl`), on a data dir filled
+//! by importing a pcap written here: three HTTP sessions, one of them a CONNECT to port
+//! 5228 that the NetRAPTOR CONNECT query must find, two that it must not.
+//!
+//! Faults provoked: requests without a session, another user's cookie, a POST without the
+//! CSRF token or from another origin, path traversal and injection in parameters, plain
+//! HTTP on the TLS port, a viewer downloading packets, five wrong passwords, and an edited
+//! audit log line. Each asserts on what the server answered and what is on disk.
+
+use kuroko_tests::kuroko::{DataDir, binary};
+use serde_json::Value;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+const CONNECT_QUERY: &str =
+    r#"(protocol:http OR protocol:https) AND NOT(url:(":443" ":80")) AND (method:CONNECT)"#;
+
+// ---- a small pcap writer: Ethernet/IPv4/TCP with real checksums -------------------------
+
+fn csum(data: &[u8], mut sum: u32) -> u16 {
+    for c in data.chunks(2) {
+        sum += u32::from(u16::from_be_bytes([c[0], *c.get(1).unwrap_or(&0)]));
+    }
+    while sum > 0xffff {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    !(sum as u16)
+}
+
+struct Pcap {
+    out: Vec<u8>,
+    t_us: u64,
+}
+
+impl Pcap {
+    fn new(start_unix: u64) -> Pcap {
+        let mut out = Vec::new();
+        out.extend_from_slice(&0xa1b2c3d4u32.to_le_bytes());
+        out.extend_from_slice(&2u16.to_le_bytes());
+        out.extend_from_slice(&4u16.to_le_bytes());
+        out.extend_from_slice(&[0; 8]);
+        out.extend_from_slice(&65535u32.to_le_bytes());
+        out.extend_from_slice(&1u32.to_le_bytes());
+        Pcap {
+            out,
+            t_us: start_unix * 1_000_000,
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn tcp(
+        &mut self,
+        src: ([u8; 4], u16),
+        dst: ([u8; 4], u16),
+        seq: u32,
+        ack: u32,
+        flags: u8,
+        payload: &[u8],
+    ) {
+        let mut tcp = Vec::new();
+        tcp.extend_from_slice(&src.1.to_be_bytes());
+        tcp.extend_from_slice(&dst.1.to_be_bytes());
+        tcp.extend_from_slice(&seq.to_be_bytes());
+        tcp.extend_from_slice(&ack.to_be_bytes());
+        tcp.extend_from_slice(&[0x50, flags, 0xff, 0xff, 0, 0, 0, 0]);
+        tcp.extend_from_slice(payload);
+        let mut pseudo = Vec::new();
+        pseudo.extend_from_slice(&src.0);
+        pseudo.extend_from_slice(&dst.0);
+        pseudo.extend_from_slice(&[0, 6]);
+        pseudo.extend_from_slice(&(tcp.len() as u16).to_be_bytes());
+        pseudo.extend_from_slice(&tcp);
+        let c = csum(&pseudo, 0);
+        tcp[16..18].copy_from_slice(&c.to_be_bytes());
+        let mut ip = vec![0x45, 0];
+        ip.extend_from_slice(&((20 + tcp.len()) as u16).to_be_bytes());
+        ip.extend_from_slice(&[0, 1, 0x40, 0, 64, 6, 0, 0]);
+        ip.extend_from_slice(&src.0);
+        ip.extend_from_slice(&dst.0);
+        let c = csum(&ip, 0);
+        ip[10..12].copy_from_slice(&c.to_be_bytes());
+        let mut frame = vec![
+            0x00, 0x11, 0x22, 0x33, 0x44, 0x55, 0x00, 0xe0, 0x4c, 0xab, 0x10, 0x4a, 0x08, 0x00,
+        ];
+        frame.extend_from_slice(&ip);
+        frame.extend_from_slice(&tcp);
+        self.t_us += 1000;
+        self.out
+            .extend_from_slice(&((self.t_us / 1_000_000) as u32).to_le_bytes());
+        self.out
+            .extend_from_slice(&((self.t_us % 1_000_000) as u32).to_le_bytes());
+        self.out
+            .extend_from_slice(&(frame.len() as u32).to_le_bytes());
+        self.out
+            .extend_from_slice(&(frame.len() as u32).to_le_bytes());
+        self.out.extend_from_slice(&frame);
+    }
+
+    /// A whole TCP connection: handshake, one request, one response, FIN both ways.
+    fn http(&mut self, client: ([u8; 4], u16), server: ([u8; 4], u16), req: &str, resp: &str) {
+        let (mut c, mut s) = (1000u32, 5000u32);
+        self.tcp(client, server, c, 0, 0x02, b"");
+        self.tcp(server, client, s, c + 1, 0x12, b"");
+        c += 1;
+        s += 1;
+        self.tcp(client, server, c, s, 0x10, b"");
+        self.tcp(client, server, c, s, 0x18, req.as_bytes());
+        c += req.len() as u32;
+        self.tcp(server, client, s, c, 0x18, resp.as_bytes());
+        s += resp.len() as u32;
+        self.tcp(client, server, c, s, 0x11, b"");
+        self.tcp(server, client, s, c + 1, 0x11, b"");
+        self.tcp(client, server, c + 1, s + 1, 0x10, b"");
+    }
+}
+
+fn fixture_pcap(path: &Path) {
+    let mut p = Pcap::new(1_781_000_000);
+    let pc = [192, 168, 0, 10];
+    let proxy = [192, 168, 0, 100];
+    let denied = "HTTP/1.1 403 Forbidden\r\nContent-Type: text/html\r\nContent-Length: 0\r\n\r\n";
+    p.http(
+        (pc, 40001),
+        (proxy, 8080),
+        "CONNECT mtalk.google.com:5228 HTTP/1.1\r\nHost: mtalk.google.com:5228\r\n\r\n",
+        denied,
+    );
+    p.http(
+        (pc, 40002),
+        (proxy, 8080),
+        "CONNECT www.example.com:443 HTTP/1.1\r\nHost: www.example.com:443\r\n\r\n",
+        "HTTP/1.1 200 Connection established\r\n\r\n",
+    );
+    p.http(
+        (pc, 40003),
+        (proxy, 8080),
+        "GET http://www.example.org/index.html HTTP/1.1\r\nHost: www.example.org\r\n\r\n",
+        "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: 2\r\n\r\nhi",
+    );
+    std::fs::write(path, p.out).unwrap();
+}
+
+// ---- the server and an HTTPS client -------------------------------------------------------
+
+struct Server {
+    child: Child,
+    port: u16,
+    data: DataDir,
+    tmp: PathBuf,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.tmp);
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn add_user(data: &DataDir, name: &str, role: &str, pw: &str) {
+    let mut c = Command::new(binary().unwrap())
+        .args([
+            "user", "add", name, "--role", role, "--lang", "en", "--data",
+        ])
+        .arg(&data.dir)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    writeln!(c.stdin.take().unwrap(), "{pw}").unwrap();
+    let out = c.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn start() -> Server {
+    let data = DataDir::new("web", "[site]\ntimezone = \"Asia/Tokyo\"\n").unwrap();
+    let tmp = std::env::temp_dir().join(format!("kt-{}-web-client", std::process::id()));
+    std::fs::create_dir_all(&tmp).unwrap();
+    let pcap = tmp.join("fixture.pcap");
+    fixture_pcap(&pcap);
+    data.import(&pcap).unwrap();
+    data.analyze().unwrap();
+    add_user(&data, "admin", "admin", "admin-password-1");
+    add_user(&data, "ana", "analyst", "analyst-password-1");
+    add_user(&data, "vic", "viewer", "viewer-password-1");
+    let port = free_port();
+    let mut child = Command::new(binary().unwrap())
+        .args(["web", "--listen", &format!("127.0.0.1:{port}"), "--data"])
+        .arg(&data.dir)
+        .arg("--config")
+        .arg(&data.config)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut fingerprint = String::new();
+    for _ in 0..4 {
+        let Some(Ok(l)) = lines.next() else { break };
+        if let Some(f) = l.strip_prefix("kuroko web: certificate SHA-256 fingerprint ") {
+            fingerprint = f.to_string();
+            break;
+        }
+    }
+    assert_eq!(fingerprint.len(), 95, "no fingerprint line from kuroko web");
+    Server {
+        child,
+        port,
+        data,
+        tmp,
+    }
+}
+
+struct Resp {
+    status: u16,
+    headers: String,
+    body: Vec<u8>,
+}
+
+impl Resp {
+    fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap_or(Value::Null)
+    }
+    fn header(&self, name: &str) -> Option<String> {
+        self.headers.lines().find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            k.trim()
+                .eq_ignore_ascii_case(name)
+                .then(|| v.trim().to_string())
+        })
+    }
+}
+
+impl Server {
+    fn url(&self, path: &str) -> String {
+        format!("https://127.0.0.1:{}{path}", self.port)
+    }
+
+    /// `curl` with the given cookie jar (a file per user) and extra arguments.
+    fn curl(&self, jar: Option<&str>, args: &[&str]) -> Resp {
+        let body = self.tmp.join("body");
+        let head = self.tmp.join("head");
+        let mut c = Command::new("curl");
+        c.args(["-sk", "--max-time", "20", "-o"])
+            .arg(&body)
+            .arg("-D")
+            .arg(&head);
+        c.args(["-w", "%{http_code}"]);
+        if let Some(j) = jar {
+            let j = self.tmp.join(j);
+            c.arg("-b").arg(&j).arg("-c").arg(&j);
+        }
+        c.args(args);
+        let out = c.output().expect("curl runs");
+        let status = String::from_utf8_lossy(&out.stdout)
+            .trim()
+            .parse()
+            .unwrap_or(0);
+        Resp {
+            status,
+            headers: std::fs::read_to_string(&head).unwrap_or_default(),
+            body: std::fs::read(&body).unwrap_or_default(),
+        }
+    }
+
+    fn get(&self, jar: Option<&str>, path: &str) -> Resp {
+        self.curl(jar, &[&self.url(path)])
+    }
+
+    fn post(&self, jar: Option<&str>, path: &str, csrf: Option<&str>, body: &str) -> Resp {
+        let mut args = vec![
+            "-X",
+            "POST",
+            "-H",
+            "Content-Type: application/json",
+            "--data",
+            body,
+        ];
+        let h;
+        if let Some(t) = csrf {
+            h = format!("X-CSRF-Token: {t}");
+            args.extend(["-H", &h]);
+        }
+        let url = self.url(path);
+        args.push(&url);
+        self.curl(jar, &args)
+    }
+
+    /// Logs `user` in with the jar of the same name; returns the CSRF token.
+    fn login(&self, user: &str, pw: &str) -> String {
+        let r = self.post(
+            Some(user),
+            "/api/login",
+            None,
+            &format!(r#"{{"user":"{user}","password":"{pw}"}}"#),
+        );
+        assert_eq!(
+            r.status,
+            200,
+            "login {user}: {}",
+            String::from_utf8_lossy(&r.body)
+        );
+        r.json()["csrf"].as_str().unwrap().to_string()
+    }
+
+    fn search(&self, jar: &str, q: &str) -> Resp {
+        self.curl(
+            Some(jar),
+            &[
+                "-G",
+                "--data-urlencode",
+                &format!("q={q}"),
+                &self.url("/api/search"),
+            ],
+        )
+    }
+
+    fn audit_lines(&self) -> Vec<Value> {
+        std::fs::read_to_string(self.data.dir.join("web/audit.jsonl"))
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+}
+
+#[test]
+fn web_console_security_and_search_over_https() {
+    let s = start();
+
+    // TLS only: plain HTTP on the port gets a redirect to https and no page.
+    let plain = Command::new("curl")
+        .args(["-s", "--max-time", "10", "-D", "-", "-o", "/dev/null"])
+        .arg(format!("http://127.0.0.1:{}/api/me", s.port))
+        .output()
+        .unwrap();
+    let plain = String::from_utf8_lossy(&plain.stdout);
+    assert!(
+        plain.starts_with("HTTP/1.1 308"),
+        "plain HTTP answered: {plain}"
+    );
+    assert!(
+        plain.contains(&format!("Location: https://127.0.0.1:{}/", s.port)),
+        "{plain}"
+    );
+
+    // Without a session: only the login page and static assets answer.
+    let login_page = s.get(None, "/login");
+    assert_eq!(login_page.status, 200);
+    for (h, want) in [
+        ("content-security-policy", "default-src 'self'"),
+        ("strict-transport-security", "max-age="),
+        ("x-frame-options", "DENY"),
+        ("x-content-type-options", "nosniff"),
+        ("referrer-policy", "no-referrer"),
+        ("cache-control", "no-store"),
+    ] {
+        let v = login_page.header(h).unwrap_or_default();
+        assert!(v.contains(want), "{h}: `{v}`");
+    }
+    let page = String::from_utf8_lossy(&login_page.body).to_string();
+    assert!(
+        !page.contains("<script>") && !page.contains("http://") && !page.contains("https://"),
+        "inline or external script in the login page"
+    );
+    assert_eq!(s.get(None, "/static/app.js").status, 200);
+    assert_eq!(
+        s.get(None, "/").status,
+        303,
+        "the app page without a session must send to /login"
+    );
+    for path in [
+        "/api/me",
+        "/api/search?q=*",
+        "/api/audit",
+        "/api/sessions/x",
+        "/api/sessions/x/pcap",
+        "/nonexistent",
+        "/static/../users.json",
+    ] {
+        let r = s.get(None, path);
+        assert!(
+            matches!(r.status, 401 | 404),
+            "{path} answered {} without a session",
+            r.status
+        );
+        assert!(!String::from_utf8_lossy(&r.body).contains("phc"), "{path}");
+    }
+    let r = s.curl(
+        None,
+        &["--path-as-is", &s.url("/static/..%2f..%2fweb%2fusers.json")],
+    );
+    assert_eq!(r.status, 404, "traversal in a static name");
+    let r = s.post(None, "/api/logout", None, "{}");
+    assert_eq!(r.status, 401);
+
+    // Logins; cookies are HttpOnly, Secure, SameSite=Strict.
+    let admin_csrf = s.login("admin", "admin-password-1");
+    let cookie = std::fs::read_to_string(s.tmp.join("admin")).unwrap();
+    assert!(
+        cookie.contains("#HttpOnly_") && cookie.contains("TRUE"),
+        "cookie jar: {cookie}"
+    );
+    let r = s.post(
+        Some("admin2"),
+        "/api/login",
+        None,
+        r#"{"user":"admin","password":"admin-password-1"}"#,
+    );
+    let sc = r.header("set-cookie").unwrap();
+    assert!(
+        sc.contains("HttpOnly") && sc.contains("Secure") && sc.contains("SameSite=Strict"),
+        "{sc}"
+    );
+    let id = sc.split(';').next().unwrap().split('=').nth(1).unwrap();
+    assert_eq!(id.len(), 64, "session id is 256 bits as hex");
+    let ana_csrf = s.login("ana", "analyst-password-1");
+    let _vic_csrf = s.login("vic", "viewer-password-1");
+
+    // One user's cookie acts as that user only: the viewer's cookie with the analyst's
+    // CSRF token cannot change anything, and /api/me says who the cookie belongs to.
+    assert_eq!(s.get(Some("vic"), "/api/me").json()["user"], "vic");
+    let r = s.post(
+        Some("vic"),
+        "/api/lang",
+        Some(&ana_csrf),
+        r#"{"lang":"ja"}"#,
+    );
+    assert_eq!(r.status, 403, "another user's CSRF token was accepted");
+    assert_eq!(
+        s.get(Some("vic"), "/api/audit").status,
+        403,
+        "viewer reads the audit log"
+    );
+    assert_eq!(
+        s.get(Some("ana"), "/api/audit").status,
+        403,
+        "analyst reads the audit log"
+    );
+
+    // CSRF: a POST without the token, with a wrong one, or from another origin fails.
+    assert_eq!(
+        s.post(Some("ana"), "/api/lang", None, r#"{"lang":"ja"}"#)
+            .status,
+        403
+    );
+    assert_eq!(
+        s.post(Some("ana"), "/api/lang", Some("00"), r#"{"lang":"ja"}"#)
+            .status,
+        403
+    );
+    let evil = s.curl(
+        Some("ana"),
+        &[
+            "-X",
+            "POST",
+            "-H",
+            "Content-Type: application/json",
+            "-H",
+            &format!("X-CSRF-Token: {ana_csrf}"),
+            "-H",
+            "Origin: https://evil.example",
+            "--data",
+            r#"{"lang":"ja"}"#,
+            &s.url("/api/lang"),
+        ],
+    );
+    assert_eq!(evil.status, 403, "cross-origin POST accepted");
+    assert_eq!(
+        s.post(
+            Some("ana"),
+            "/api/lang",
+            Some(&ana_csrf),
+            r#"{"lang":"ja"}"#
+        )
+        .status,
+        200
+    );
+
+    // The NetRAPTOR CONNECT query finds exactly the CONNECT to port 5228.
+    let r = s.search("ana", CONNECT_QUERY);
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    let j = r.json();
+    assert_eq!(j["total"], 1, "{j}");
+    let hit = &j["hits"][0];
+    assert_eq!(hit["http"]["method"], "CONNECT");
+    assert!(
+        hit["http"]["url"].as_str().unwrap().contains("5228"),
+        "{hit}"
+    );
+    let sid = hit["id"].as_str().unwrap().to_string();
+    assert_eq!(s.search("ana", "*").json()["total"], 3);
+    // Paging and both orders.
+    let asc: Vec<String> = s
+        .curl(
+            Some("ana"),
+            &[
+                "-G",
+                "--data-urlencode",
+                "q=*",
+                "-d",
+                "order=asc",
+                "-d",
+                "limit=2",
+                &s.url("/api/search"),
+            ],
+        )
+        .json()["hits"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["start"].as_str().unwrap().to_string())
+        .collect();
+    let desc: Vec<String> = s
+        .curl(
+            Some("ana"),
+            &[
+                "-G",
+                "--data-urlencode",
+                "q=*",
+                "-d",
+                "order=desc",
+                "-d",
+                "offset=1",
+                "-d",
+                "limit=2",
+                &s.url("/api/search"),
+            ],
+        )
+        .json()["hits"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["start"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(asc.len(), 2);
+    assert!(asc[0] < asc[1], "asc order {asc:?}");
+    assert_eq!(
+        desc,
+        vec![asc[1].clone(), asc[0].clone()],
+        "desc page 2 vs asc page 1"
+    );
+
+    // A malformed query: 400 with the column.
+    let r = s.search("ana", "method:CONNECT AND (");
+    assert_eq!(r.status, 400);
+    assert_eq!(r.json()["error"], "query");
+    assert!(r.json()["column"].as_u64().unwrap() >= 20, "{}", r.json());
+
+    // Injection and traversal in parameters: refused, nothing leaks.
+    for bad in [
+        "../../web/users.json",
+        "..%2F..%2Fetc%2Fpasswd",
+        "x'OR'1'='1",
+        "%3Cscript%3E",
+        "a%00b",
+    ] {
+        for suffix in ["", "/pcap"] {
+            let r = s.curl(
+                Some("ana"),
+                &[
+                    "--path-as-is",
+                    &s.url(&format!("/api/sessions/{bad}{suffix}")),
+                ],
+            );
+            assert!(matches!(r.status, 400 | 404), "{bad}{suffix}: {}", r.status);
+            let b = String::from_utf8_lossy(&r.body);
+            assert!(!b.contains("argon2") && !b.contains("root:"), "{bad}: {b}");
+        }
+    }
+    for bad in ["order=up", "offset=-1", "limit=x"] {
+        let r = s.curl(
+            Some("ana"),
+            &[
+                "-G",
+                "--data-urlencode",
+                "q=*",
+                "-d",
+                bad,
+                &s.url("/api/search"),
+            ],
+        );
+        assert_eq!(r.status, 400, "{bad}");
+    }
+
+    // Detail and pcap: the analyst downloads a pcap of the session; the viewer gets 403.
+    let r = s.get(Some("ana"), &format!("/api/sessions/{sid}"));
+    assert_eq!(r.status, 200);
+    assert_eq!(r.json()["client"]["port"], 40001);
+    let r = s.get(Some("vic"), &format!("/api/sessions/{sid}/pcap"));
+    assert_eq!(r.status, 403, "viewer downloaded packets");
+    let r = s.get(Some("ana"), &format!("/api/sessions/{sid}/pcap"));
+    assert_eq!(r.status, 200);
+    assert!(
+        r.header("content-disposition")
+            .unwrap()
+            .contains("attachment")
+    );
+    let pcap = s.tmp.join("session.pcap");
+    std::fs::write(&pcap, &r.body).unwrap();
+    let ts = Command::new("tshark")
+        .args(["-n", "-r"])
+        .arg(&pcap)
+        .args([
+            "-T",
+            "fields",
+            "-e",
+            "tcp.srcport",
+            "-e",
+            "http.request.method",
+        ])
+        .output()
+        .expect("tshark (in .ci/packages.txt) reads the download");
+    assert!(
+        ts.status.success(),
+        "tshark: {}",
+        String::from_utf8_lossy(&ts.stderr)
+    );
+    let text = String::from_utf8_lossy(&ts.stdout);
+    assert_eq!(
+        text.lines().count(),
+        8,
+        "the 8 packets of the CONNECT session:\n{text}"
+    );
+    assert!(text.contains("CONNECT"), "{text}");
+    assert!(
+        text.lines()
+            .all(|l| l.contains("40001") || l.contains("8080")),
+        "{text}"
+    );
+
+    // Five wrong passwords lock the account: then even the right one is refused.
+    for i in 0..5 {
+        let r = s.post(
+            None,
+            "/api/login",
+            None,
+            r#"{"user":"vic","password":"wrong"}"#,
+        );
+        assert!(matches!(r.status, 401 | 429), "attempt {i}: {}", r.status);
+    }
+    let r = s.post(
+        None,
+        "/api/login",
+        None,
+        r#"{"user":"vic","password":"viewer-password-1"}"#,
+    );
+    assert_eq!(r.status, 429, "locked account logged in");
+    let users = std::fs::read_to_string(s.data.dir.join("web/users.json")).unwrap();
+    assert!(users.contains("\"locked_until\""), "lock not persisted");
+
+    // Logout ends the session.
+    assert_eq!(
+        s.post(Some("ana"), "/api/logout", Some(&ana_csrf), "{}")
+            .status,
+        200
+    );
+    assert_eq!(s.get(Some("ana"), "/api/me").status, 401);
+
+    // The audit log holds every action in order, verifies, and shows it to the admin.
+    let lines = s.audit_lines();
+    let actions: Vec<(String, String)> = lines
+        .iter()
+        .map(|l| {
+            (
+                l["user"].as_str().unwrap().to_string(),
+                l["action"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    let want = [
+        ("admin", "login"),
+        ("admin", "login"),
+        ("ana", "login"),
+        ("vic", "login"),
+        ("ana", "search"),
+        ("ana", "search"),
+        ("ana", "search"),
+        ("ana", "search"),
+        ("ana", "search"),
+    ];
+    let logins: Vec<_> = actions
+        .iter()
+        .filter(|(u, _)| !u.starts_with("cli:"))
+        .take(want.len())
+        .cloned()
+        .collect();
+    assert_eq!(
+        logins,
+        want.iter()
+            .map(|(u, a)| (u.to_string(), a.to_string()))
+            .collect::<Vec<_>>()
+    );
+    assert_eq!(
+        lines
+            .iter()
+            .filter(|l| l["action"] == "search")
+            .nth(0)
+            .unwrap()["detail"]["query"],
+        CONNECT_QUERY
+    );
+    let tail: Vec<&str> = actions
+        .iter()
+        .rev()
+        .take(9)
+        .rev()
+        .map(|(_, a)| a.as_str())
+        .collect();
+    assert!(
+        tail.ends_with(&[
+            "session_view",
+            "pcap_download",
+            "login_failed",
+            "login_failed",
+            "login_failed",
+            "login_failed",
+            "login_failed",
+            "login_failed",
+            "logout"
+        ]),
+        "{tail:?}"
+    );
+    assert!(
+        lines
+            .iter()
+            .all(|l| l["addr"] == "127.0.0.1" || l["addr"] == "local")
+    );
+    let r = s.get(Some("admin"), "/api/audit?action=pcap_download");
+    assert_eq!(r.status, 200);
+    assert_eq!(r.json()["verify"]["ok"], true);
+    assert_eq!(r.json()["entries"].as_array().unwrap().len(), 1);
+    let _ = admin_csrf;
+    let verify = |s: &Server| {
+        Command::new(binary().unwrap())
+            .args(["web", "--audit-verify", "--data"])
+            .arg(&s.data.dir)
+            .output()
+            .unwrap()
+    };
+    assert!(verify(&s).status.success());
+
+    // An edited line breaks the chain at that line.
+    let path = s.data.dir.join("web/audit.jsonl");
+    let text = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(
+        &path,
+        text.replacen("\"user\":\"ana\"", "\"user\":\"eve\"", 1),
+    )
+    .unwrap();
+    let out = verify(&s);
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("BROKEN at line"));
+    assert_eq!(
+        s.get(Some("admin"), "/api/audit").json()["verify"]["ok"],
+        false
+    );
+}
