@@ -82,6 +82,7 @@ fn tiny_out_of_order_segments_stay_within_the_memory_budget_and_are_counted() {
             pos: PacketPos::new(0, 0, n),
             ts_ns: t0 + n as i64 * 1000,
             iface: 1,
+            linktype: 1,
             data: &f,
         };
         n += 1;
