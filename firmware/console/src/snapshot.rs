@@ -71,6 +71,11 @@ pub struct InterfaceHealth {
     pub name: String,
     /// `None` when the link state is unknown.
     pub link_up: Option<bool>,
+    /// The interface is gone (deleted, unplugged): nothing is captured from it until it
+    /// is back.
+    pub gone: bool,
+    /// Frames longer than the wire carries (merged by an offload), cumulative.
+    pub coalesced: u64,
     /// Cumulative since capture start.
     pub packets: u64,
     pub bytes: u64,

@@ -18,6 +18,10 @@ pub struct Texts {
     pub link: &'static str,
     pub up: &'static str,
     pub down: &'static str,
+    /// Link column of an interface that no longer exists.
+    pub gone: &'static str,
+    /// Health title while capturing with an interface down or gone.
+    pub blind: &'static str,
     pub unknown: &'static str,
     pub packets_s: &'static str,
     pub bits_s: &'static str,
@@ -113,6 +117,8 @@ pub const JA: Texts = Texts {
     link: "リンク",
     up: "UP",
     down: "DOWN",
+    gone: "消失",
+    blind: "欠測中",
     unknown: "不明",
     packets_s: "パケット/秒",
     bits_s: "ビット/秒",
@@ -223,6 +229,8 @@ pub const EN: Texts = Texts {
     link: "Link",
     up: "UP",
     down: "DOWN",
+    gone: "GONE",
+    blind: "BLIND",
     unknown: "?",
     packets_s: "pkt/s",
     bits_s: "bit/s",

@@ -62,6 +62,8 @@ fn snapshot(at: i64, packets: u64, bytes: u64) -> Snapshot {
                 InterfaceHealth {
                     name: "eth1".into(),
                     link_up: Some(true),
+                    gone: false,
+                    coalesced: 0,
                     packets,
                     bytes,
                     drops: Drops { kernel: 0, nic: 0, backpressure: 12, truncated: 3 },
@@ -69,6 +71,8 @@ fn snapshot(at: i64, packets: u64, bytes: u64) -> Snapshot {
                 InterfaceHealth {
                     name: "eth2".into(),
                     link_up: Some(false),
+                    gone: false,
+                    coalesced: 0,
                     packets: 0,
                     bytes: 0,
                     drops: Drops::default(),

@@ -241,6 +241,8 @@ impl DataDirSource {
                 .map(|i| InterfaceHealth {
                     name: i.name.clone(),
                     link_up: Some(i.link_up),
+                    gone: i.link.gone_since_ns.is_some(),
+                    coalesced: i.link.coalesced_frames,
                     packets: i.packets,
                     bytes: i.bytes,
                     drops: Drops {

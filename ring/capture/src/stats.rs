@@ -228,7 +228,9 @@ pub enum StatsError {
     },
     #[error("{path} is not a capture stats page (bad magic); is another program writing there?")]
     BadMagic { path: PathBuf },
-    #[error("{path} has layout version {found}, this build reads {expected}; update kuroko")]
+    #[error(
+        "{path} has layout version {found}, this build reads {expected}: a different kuroko version wrote it; restart the capture with this one (or read it with the matching kuroko)"
+    )]
     Version {
         path: PathBuf,
         found: u64,
@@ -922,6 +924,49 @@ mod tests {
             StatsReader::open(dir.path()),
             Err(StatsError::Map { .. })
         ));
+    }
+
+    #[test]
+    fn a_version_1_page_is_named_as_such_not_as_a_short_file() {
+        // What a capture built before the link group leaves: 4 KiB, version 1.
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("stats")).unwrap();
+        let mut v1 = vec![0u8; 4096];
+        v1[..8].copy_from_slice(&layout::STATS_MAGIC.to_le_bytes());
+        v1[8..16].copy_from_slice(&1u64.to_le_bytes());
+        std::fs::write(page_path(dir.path()), v1).unwrap();
+        assert!(matches!(
+            StatsReader::open(dir.path()),
+            Err(StatsError::Version {
+                found: 1,
+                expected: 2,
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn link_fault_words_reach_the_reader() {
+        let dir = tempfile::tempdir().unwrap();
+        let w = StatsPage::create(dir.path(), &[("eth1".into(), 3)]).unwrap();
+        let l = w.link(0);
+        l.gone_since_ns.store(5_000_000_000, Ordering::Relaxed);
+        l.gone_events.store(1, Ordering::Relaxed);
+        l.down_ns.store(2_000_000_000, Ordering::Relaxed);
+        l.coalesced_frames.store(95, Ordering::Relaxed);
+        l.unread_at_stop.store(4, Ordering::Relaxed);
+        let s = StatsReader::open(dir.path()).unwrap().snapshot();
+        let f = &s.interfaces[0].link;
+        assert!(f.blind());
+        assert_eq!(f.gone_total_ns(6_000_000_000), 1_000_000_000);
+        assert_eq!(f.down_total_ns(6_000_000_000), 2_000_000_000);
+        assert_eq!(f.coalesced_frames, 95);
+        assert_eq!(s.total_drops().unread_at_stop, 4);
+        assert_eq!(
+            s.total_drops().total(),
+            4,
+            "frames unread at stop are a loss"
+        );
     }
 
     #[test]

@@ -310,7 +310,15 @@ fn a_store_that_is_slow_for_a_while_loses_nothing_the_ring_can_hold() {
     let snap = std::thread::scope(|s| {
         let cap = s.spawn(|| {
             ns.enter();
-            Capture::start(&options(), data.path(), |_| {
+            // Blocks retire every 100 ms: a stall of a few hundred milliseconds (longer on
+            // a busy machine) then fills a few of the 8 blocks, not all of them (with the
+            // usual 10 ms every block could be retired during the stall and the ring
+            // overflow, which is then rightly counted as backpressure).
+            let opts = CaptureOptions {
+                retire_ms: 100,
+                ..options()
+            };
+            Capture::start(&opts, data.path(), |_| {
                 let mut sink = MemSink::new(1000, tx.clone());
                 // Refuses the first 2000 appends: the capture stalls on its first block
                 // for a few hundred milliseconds while the ring buffers the rest.
@@ -333,7 +341,7 @@ fn a_store_that_is_slow_for_a_while_loses_nothing_the_ring_can_hold() {
     assert_eq!(
         ours.len(),
         frames.len(),
-        "every frame stored once the store came back"
+        "every frame stored once the store came back: {snap:?}"
     );
     for (k, (got, want)) in ours.iter().zip(&frames).enumerate() {
         assert!(got == &want.as_slice(), "frame {k} differs");

@@ -76,6 +76,7 @@ pub fn draw(frame: &mut Frame, app: &App, t: &Texts, area: Rect) {
     let rows = snap.capture.interfaces.iter().map(|i| {
         let r = app.rates.get(&i.name);
         let link = match i.link_up {
+            _ if i.gone => t.gone,
             Some(true) => t.up,
             Some(false) => t.down,
             None => t.unknown,
@@ -96,7 +97,7 @@ pub fn draw(frame: &mut Frame, app: &App, t: &Texts, area: Rect) {
                 format_count(d.truncated)
             ),
         ]);
-        if d.lost() > 0 || i.link_up == Some(false) {
+        if d.lost() > 0 || i.link_up == Some(false) || i.gone || i.coalesced > 0 {
             row.style(Style::default().add_modifier(Modifier::BOLD))
         } else {
             row
@@ -114,7 +115,18 @@ pub fn draw(frame: &mut Frame, app: &App, t: &Texts, area: Rect) {
     } else {
         t.not_capturing
     };
-    let title = format!("{} - {}", t.health, state);
+    // Capturing, but an interface is down or gone: say so where the state is.
+    let blind = snap.capture.running
+        && snap
+            .capture
+            .interfaces
+            .iter()
+            .any(|i| i.gone || i.link_up == Some(false));
+    let title = if blind {
+        format!("{} - {} - {}", t.health, state, t.blind)
+    } else {
+        format!("{} - {}", t.health, state)
+    };
     frame.render_widget(
         Table::new(rows, widths)
             .header(header)
