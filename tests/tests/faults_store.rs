@@ -2,7 +2,8 @@
 //! disk that failed writes, a damaged segment header. The store is written in this
 //! process (with the store's fault seam, `kuroko_ring::fault`), then `kuroko status` and
 //! `kuroko pcap` must make the damage visible: counted in `status` (text and json), never
-//! shown as free space, and a pcap written around it warns and exits with status 3.
+//! shown as free space, a pcap written around it warns and exits with status 3, and
+//! `analyze` warns that sessions are missing.
 
 use kuroko_ring::{IoPreference, RecordMeta, SegmentWriter, StoreOptions, fault};
 use kuroko_tests::kuroko::binary;
@@ -140,4 +141,14 @@ fn a_damaged_segment_header_is_shown_and_pcap_exits_3() {
     assert!(err.contains("damaged"), "{err}");
     // The rest was written.
     assert!(std::fs::metadata(&out_pcap).unwrap().len() > 1_000_000);
+
+    // `analyze` says its sessions may be missing.
+    let out = Command::new(binary().unwrap())
+        .args(["analyze", "--data"])
+        .arg(tmp.path())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(err.contains("1 damaged slot(s)"), "{err}");
 }

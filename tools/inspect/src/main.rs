@@ -7,7 +7,13 @@
 //! `--chunk-size`), and `--raw` lists every block header found at any 4 KiB boundary,
 //! whatever its generation.
 //!
-//! Exit status: 0 when everything checked is intact, 2 when damage was found, 1 on error.
+//! One bad byte fails a whole block's checksum (readers skip it, up to a chunk of packets).
+//! The records of such a block that still parse are counted as salvageable, and
+//! `--salvage FILE` writes them to a pcap: UNVERIFIED packets (their bytes may hold the
+//! damage), kept apart from the store's verified exports.
+//!
+//! Exit status: 0 when everything checked is intact, 2 when damage was found (also with
+//! `--salvage`), 1 on error.
 
 #![forbid(unsafe_code)]
 
@@ -40,7 +46,14 @@ struct Cli {
     /// Chunk size to assume when neither store.meta nor the segment header can tell.
     #[arg(long, value_name = "BYTES")]
     chunk_size: Option<u64>,
+    /// Write the records of damaged blocks that still parse to this pcap (Ethernet,
+    /// nanosecond times). UNVERIFIED: their block fails its checksum.
+    #[arg(long, value_name = "FILE")]
+    salvage: Option<PathBuf>,
 }
+
+/// Records salvaged from damaged blocks: (time, wire length, bytes).
+type Salvaged = Vec<(u64, u32, Vec<u8>)>;
 
 fn main() {
     let cli = Cli::parse();
@@ -57,6 +70,7 @@ fn main() {
 /// Returns the number of damaged places found.
 fn run(cli: &Cli) -> anyhow::Result<usize> {
     let mut damage = 0;
+    let mut salvaged = Salvaged::new();
     for p in &cli.paths {
         let seg_dir = if p.join("segments").is_dir() {
             p.join("segments")
@@ -64,13 +78,31 @@ fn run(cli: &Cli) -> anyhow::Result<usize> {
             p.clone()
         };
         if seg_dir.is_dir() {
-            damage += inspect_dir(cli, &seg_dir)?;
+            damage += inspect_dir(cli, &seg_dir, &mut salvaged)?;
         } else if p.is_file() {
             let meta = p.parent().and_then(|d| read_meta(d).ok().flatten());
-            damage += inspect_segment(cli, p, meta.as_ref())?;
+            damage += inspect_segment(cli, p, meta.as_ref(), &mut salvaged)?;
         } else {
             bail!("{}: no such file or directory", p.display());
         }
+    }
+    if let Some(out) = &cli.salvage {
+        salvaged.sort_by_key(|r| r.0);
+        let file = std::fs::File::create(out)
+            .with_context(|| format!("cannot create {}", out.display()))?;
+        let mut w = kuroko_ring::pcap::PcapWriter::new(
+            std::io::BufWriter::new(file),
+            fmt::LINKTYPE_ETHERNET as u32,
+        )?;
+        for (ts, wire, data) in &salvaged {
+            w.write(*ts, *wire, data)?;
+        }
+        std::io::Write::flush(&mut w.into_inner())?;
+        println!(
+            "{} UNVERIFIED record(s) from damaged blocks salvaged to {}",
+            salvaged.len(),
+            out.display()
+        );
     }
     if damage == 0 {
         println!("no damage found");
@@ -133,7 +165,7 @@ fn read_meta(seg_dir: &Path) -> anyhow::Result<Option<StoreMeta>> {
     Ok(ok.then_some(m))
 }
 
-fn inspect_dir(cli: &Cli, dir: &Path) -> anyhow::Result<usize> {
+fn inspect_dir(cli: &Cli, dir: &Path, salvaged: &mut Salvaged) -> anyhow::Result<usize> {
     let meta = read_meta(dir)?;
     if let Ok(b) = std::fs::read(dir.join("writer.state"))
         && let Ok((w, _)) = WriterState::read_from_prefix(&b)
@@ -163,7 +195,7 @@ fn inspect_dir(cli: &Cli, dir: &Path) -> anyhow::Result<usize> {
     files.sort();
     let mut damage = 0;
     for f in &files {
-        damage += inspect_segment(cli, f, meta.as_ref())?;
+        damage += inspect_segment(cli, f, meta.as_ref(), salvaged)?;
     }
     Ok(damage)
 }
@@ -189,7 +221,12 @@ fn geometry(
         .map_err(|e| anyhow::anyhow!("cannot tell the segment geometry ({e}); pass --chunk-size"))
 }
 
-fn inspect_segment(cli: &Cli, path: &Path, meta: Option<&StoreMeta>) -> anyhow::Result<usize> {
+fn inspect_segment(
+    cli: &Cli,
+    path: &Path,
+    meta: Option<&StoreMeta>,
+    salvaged: &mut Salvaged,
+) -> anyhow::Result<usize> {
     let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
     let header = fmt::segment_header(&bytes).copied();
     let g = geometry(cli, header.as_ref(), meta, bytes.len() as u64)?;
@@ -303,6 +340,24 @@ fn inspect_segment(cli: &Cli, path: &Path, meta: Option<&StoreMeta>) -> anyhow::
                         b.offset,
                         h.record_count.get(),
                         h.disk_len()
+                    );
+                    // The records that still parse, in order, up to the first that
+                    // does not: salvageable, unverified.
+                    let mut parsed = 0u32;
+                    for r in Records::new(b.payload) {
+                        let Ok(r) = r else { break };
+                        parsed += 1;
+                        if cli.salvage.is_some() {
+                            salvaged.push((
+                                r.header.ts_ns.get(),
+                                r.header.wire_len.get(),
+                                r.data.to_vec(),
+                            ));
+                        }
+                    }
+                    println!(
+                        "     salvageable: {parsed} of {} records still parse (UNVERIFIED: the block fails its checksum; --salvage FILE writes them)",
+                        h.record_count.get()
                     );
                 }
                 if cli.blocks {

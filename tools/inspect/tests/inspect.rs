@@ -79,6 +79,21 @@ fn reports_headers_blocks_and_a_flipped_byte_with_its_offset() {
         "{out}"
     );
     assert!(out.contains("1 damaged place(s) found"));
+    // The damaged block's records still parse (the flipped byte is in packet data): they
+    // are counted, and --salvage writes them, marked unverified.
+    let count = map_records_of_block(dir, off);
+    assert!(
+        out.contains(&format!("salvageable: {count} of {count} records")),
+        "{out}"
+    );
+    let pcap = dir.join("salvaged.pcap");
+    let (code, out) = inspect(&[d, "--salvage", pcap.to_str().unwrap()]);
+    assert_eq!(code, 2, "{out}");
+    assert!(
+        out.contains(&format!("{count} UNVERIFIED record(s)")),
+        "{out}"
+    );
+    assert_eq!(pcap_packets(&std::fs::read(&pcap).unwrap()), count as usize);
     // A single file works too, and --raw lists block headers of any generation.
     let (code, out) = inspect(&[path.to_str().unwrap(), "--raw"]);
     assert_eq!(code, 2);
@@ -86,4 +101,28 @@ fn reports_headers_blocks_and_a_flipped_byte_with_its_offset() {
         out.contains("raw block headers") && out.contains("header crc ok"),
         "{out}"
     );
+}
+
+/// Records the block at `off` of the first segment says it holds.
+fn map_records_of_block(dir: &std::path::Path, off: u64) -> u32 {
+    let reader = StoreReader::open(dir).unwrap();
+    let seg = reader.segments()[0].clone();
+    let map = reader.map(&seg).unwrap();
+    map.blocks()
+        .find_map(|e| match e {
+            BlockEvent::BadPayload(b) if b.offset == off => Some(b.header.record_count.get()),
+            _ => None,
+        })
+        .unwrap()
+}
+
+/// Packets in a pcap file (24-byte file header, 16-byte record headers).
+fn pcap_packets(b: &[u8]) -> usize {
+    let (mut at, mut n) = (24, 0);
+    while at + 16 <= b.len() {
+        let incl = u32::from_le_bytes(b[at + 8..at + 12].try_into().unwrap()) as usize;
+        at += 16 + incl;
+        n += 1;
+    }
+    n
 }

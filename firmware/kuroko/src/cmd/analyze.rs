@@ -89,6 +89,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     }
     let summary = driver::run(data, &config, source.as_mut(), opts)
         .with_context(|| format!("analyzing {}", data.display()))?;
+    warn_store_damage(data);
     if tty {
         eprintln!();
         let c = &summary.counters;
@@ -320,4 +321,21 @@ pub fn status_section(data: &std::path::Path) -> super::status::Section {
         rows.push((name.into(), v.to_string()));
     }
     section(json, rows)
+}
+
+// ---- store damage (engineer `store`) ----
+
+/// Damage is never silent: packets in damaged blocks, damaged segments or damaged slots
+/// were not analyzed, so their sessions are missing. Said on stderr after every run (not
+/// only on a terminal), with where to look.
+fn warn_store_damage(data: &std::path::Path) {
+    let Ok(st) = kuroko_ring::store_status(data) else {
+        return;
+    };
+    if st.damaged_segments > 0 || st.damaged_slots > 0 {
+        eprintln!(
+            "kuroko analyze: warning: the store has {} damaged segment(s) ({} damaged blocks) and {} damaged slot(s); their packets were not analyzed and their sessions are missing (see `kuroko status`, `kuroko-inspect`)",
+            st.damaged_segments, st.damaged_blocks, st.damaged_slots
+        );
+    }
 }
