@@ -4,14 +4,18 @@
 //! Time ranges are served by the store alone (its per-segment time index). A `--query`
 //! needs the session index: the search part hooks in at [`query_export`], which gets the
 //! packets of the matching sessions through the same `export_pcap` with a filter.
+//!
+//! `OUT` is written through `crate::output` (`-` is standard output; devices, FIFOs and
+//! symlink targets are written as they are; a regular file is replaced atomically).
 
 use super::DataArgs;
+use crate::output::Output;
 use anyhow::{Context, bail};
 use kuroko_model::time::Timestamp;
 use kuroko_ring::StoreReader;
 use kuroko_ring::pcap::export_pcap;
 use std::io::{IsTerminal, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -68,7 +72,7 @@ fn query_export(
     query: &str,
     from: u64,
     to: u64,
-    out: &PathBuf,
+    out: &Path,
 ) -> anyhow::Result<()> {
     use kuroko_index::extract::{MAX_EXPORT_SESSIONS, SessionPackets};
     /// Packet bytes held for sorting before a batch is written.
@@ -86,14 +90,7 @@ fn query_export(
         eprintln!("kuroko: no session matches the query; writing an empty pcap");
     }
     let wanted = SessionPackets::new(&sessions);
-    let mut sink: Box<dyn Write> = if out.as_os_str() == "-" {
-        Box::new(std::io::stdout().lock())
-    } else {
-        Box::new(
-            std::fs::File::create(out.with_extension("pcap.part"))
-                .with_context(|| format!("cannot create {}", out.display()))?,
-        )
-    };
+    let mut sink = Output::create(out)?;
     let mut w = kuroko_ring::pcap::PcapWriter::new(
         std::io::BufWriter::with_capacity(1 << 20, &mut sink),
         kuroko_ring::format::LINKTYPE_ETHERNET as u32,
@@ -138,13 +135,10 @@ fn query_export(
         damaged += rep.damage.len();
         lost += rep.lost_segments;
     }
-    w.into_inner().flush()?;
-    drop(sink);
-    if out.as_os_str() != "-" {
-        let tmp = out.with_extension("pcap.part");
-        std::fs::rename(&tmp, out)
-            .with_context(|| format!("cannot rename {} to {}", tmp.display(), out.display()))?;
-    }
+    w.into_inner()
+        .flush()
+        .with_context(|| format!("writing {}", out.display()))?;
+    sink.finish()?;
     if damaged > 0 {
         eprintln!("kuroko: skipped {damaged} damaged place(s) in the store (see kuroko-inspect)");
     }
@@ -170,22 +164,12 @@ fn write_export(
     from: u64,
     to: u64,
     filter: impl FnMut(&kuroko_ring::PacketView<'_>) -> bool,
-    out: &PathBuf,
+    out: &Path,
 ) -> anyhow::Result<()> {
-    let rep = if out.as_os_str() == "-" {
-        let stdout = std::io::stdout().lock();
-        export_pcap(reader, from, to, filter, stdout)?
-    } else {
-        let tmp = out.with_extension("pcap.part");
-        let file = std::fs::File::create(&tmp)
-            .with_context(|| format!("cannot create {}", tmp.display()))?;
-        let rep = export_pcap(reader, from, to, filter, &file)
-            .with_context(|| format!("writing {}", out.display()))?;
-        file.sync_all().ok();
-        std::fs::rename(&tmp, out)
-            .with_context(|| format!("cannot rename {} to {}", tmp.display(), out.display()))?;
-        rep
-    };
+    let mut sink = Output::create(out)?;
+    let rep = export_pcap(reader, from, to, filter, &mut sink)
+        .with_context(|| format!("writing {}", out.display()))?;
+    sink.finish()?;
     for d in rep.damage.iter().take(10) {
         eprintln!("kuroko: skipped damaged data: {d}");
     }

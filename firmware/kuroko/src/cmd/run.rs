@@ -8,7 +8,6 @@
 //! `q` in the console) stops everything cleanly, capture last so it seals its segment.
 
 use anyhow::{Context, bail};
-use kuroko_model::config::Config;
 use kuroko_model::finding::Lang;
 use nix::sys::signal::{SigSet, Signal, kill};
 use nix::unistd::Pid;
@@ -110,7 +109,7 @@ impl Supervised {
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
-    let config = Config::load(&args.config)?;
+    let config = crate::config_check::load(&args.config)?;
     let data = args
         .data
         .clone()
