@@ -249,7 +249,18 @@ fn every_read_command_works_on_a_read_only_data_dir() {
 fn search_during_a_follow_never_takes_the_analyzers_index_lock() {
     let dd = DataDir::new("follow", &site_config("Asia/Tokyo")).unwrap();
     let p = dd.dir.parent().unwrap().join("in.pcap");
-    std::fs::write(&p, pcap(&traffic())).unwrap();
+    // A packet an hour later closes the earlier flows (idle timeouts run on packet time),
+    // so the follow writes sessions for the index to take.
+    let mut t = traffic();
+    let late = udp_frame(
+        [10, 10, 1, 11],
+        [10, 10, 2, 53],
+        50000,
+        53,
+        &dns_query(1, "late.example.com"),
+    );
+    t.push((T0 + 3600, 0, late));
+    std::fs::write(&p, pcap(&t)).unwrap();
     dd.import(&p).unwrap();
     let (data, cfg) = (s(&dd.dir).to_string(), s(&dd.config).to_string());
     let log = dd.dir.parent().unwrap().join("follow.stderr");
@@ -281,6 +292,10 @@ fn search_during_a_follow_never_takes_the_analyzers_index_lock() {
     assert!(status.success(), "analyze --follow: {status}: {stderr}");
     let logged = dd.session_log().unwrap().len();
     assert!(seen.is_some(), "no search answered during the follow");
+    assert!(
+        logged >= 2 * PAIRS as usize,
+        "{logged} sessions logged by the follow"
+    );
     assert_eq!(
         count(),
         Some(logged),
