@@ -1,7 +1,9 @@
 //! The session index in `DIR/index/`: open, search, count, fetch one session.
 //!
 //! One tantivy index for all sessions; the log position it has consumed lives in the commit
-//! payload (see `ingest`). Readers never block the writer; a search sees the last commit.
+//! payload (see `ingest`). Readers never block the writer and never take its lock (they
+//! open the index through `reader_dir`, which also lets them read a read-only data
+//! directory); a search sees the last commit.
 //!
 //! Rotation policy: the index keeps a session after the segment store has overwritten its
 //! packets, because the metadata (who talked to whom, which URL, which mail) is still
@@ -190,18 +192,20 @@ impl Index {
         if !path.join("meta.json").exists() {
             return Err(IndexError::Missing { path });
         }
-        let index = match tantivy::Index::open_in_dir(&path) {
-            Ok(i) => i,
-            // An index of a future or much older tantivy, or a half-replaced directory:
-            // the ingester rebuilds it; say so instead of tantivy's message.
-            Err(_) => {
-                return Err(IndexError::OldSchema {
-                    path,
-                    found: 0,
-                    expected: SCHEMA_VERSION,
-                });
-            }
-        };
+        // Through `ReaderDirectory`: a reader works on a read-only data directory.
+        let index =
+            match crate::reader_dir::ReaderDirectory::open(&path).and_then(tantivy::Index::open) {
+                Ok(i) => i,
+                // An index of a future or much older tantivy, or a half-replaced directory:
+                // the ingester rebuilds it; say so instead of tantivy's message.
+                Err(_) => {
+                    return Err(IndexError::OldSchema {
+                        path,
+                        found: 0,
+                        expected: SCHEMA_VERSION,
+                    });
+                }
+            };
         let metas = index.load_metas().map_err(|source| IndexError::Tantivy {
             path: path.clone(),
             source,

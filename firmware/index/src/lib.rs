@@ -37,6 +37,7 @@ pub mod index;
 pub mod ingest;
 pub mod matcher;
 pub mod query;
+mod reader_dir;
 pub mod render;
 pub mod schema;
 pub mod strcol;

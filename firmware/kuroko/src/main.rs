@@ -7,8 +7,10 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 
 mod cmd;
+mod config_check;
 mod console_source;
 mod evidence;
+mod output;
 
 use clap::{Parser, Subcommand};
 
@@ -81,6 +83,10 @@ fn main() {
         // One line: the outermost context first, causes after it.
         let mut msg = format!("kuroko: {e}");
         for cause in e.chain().skip(1) {
+            // An exit status carried under a message is not a message of its own.
+            if cause.is::<cmd::ExitCode>() {
+                continue;
+            }
             msg.push_str(": ");
             msg.push_str(&cause.to_string());
         }

@@ -165,7 +165,7 @@ pub struct Storage {
     pub data_dir: PathBuf,
     /// Disk the segment ring may take: bytes (`2GiB`) or a share of the file system (`80%`).
     pub budget: String,
-    /// One segment file of the ring (1MiB–4GiB; 64MiB by default): the unit of rotation
+    /// One segment file of the ring (2MiB–4095MiB; 64MiB by default): the unit of rotation
     /// and of reading. A reader (the analyzer, the console, search) holds up to two
     /// segments in memory while it reads the newest, so this times two is its memory on
     /// top of its own; raise it only for very fast links, where fewer, larger files suit
@@ -354,24 +354,55 @@ impl Default for Console {
     }
 }
 
+/// Smallest `storage.segment_size`: the store writes 1 MiB chunks and a segment needs at
+/// least two of them.
+pub const MIN_SEGMENT_SIZE: u64 = 2 << 20;
+/// Largest `storage.segment_size`: below 4 GiB, because the store's positions and block
+/// offsets inside a segment are `u32` (a 4 GiB segment's last block end would wrap to 0);
+/// one 1 MiB chunk below it.
+pub const MAX_SEGMENT_SIZE: u64 = (1 << 32) - (1 << 20);
+
+/// A check that needs more than this crate knows (the query grammar, the rule catalog,
+/// the files a key names), run after `validate` with the same file-and-line reporting.
+/// The error is (`section.key`, message) as in `validate`; a key of an array of tables
+/// may carry the entry's 1-based position, `alerts.conditions[2].query`, so the line
+/// of that entry is found.
+pub type ExtraCheck<'a> = &'a dyn Fn(&Config) -> Result<(), (String, String)>;
+
 impl Config {
     /// Reads, parses and validates a config file.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        Self::load_with(path, &|_| Ok(()))
+    }
+
+    /// Reads, parses and validates a config file, then runs `extra` (see [`ExtraCheck`]).
+    pub fn load_with(path: &Path, extra: ExtraCheck<'_>) -> Result<Config, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
             path: path.to_path_buf(),
             source,
         })?;
-        Self::parse(&text, path)
+        Self::parse_with(&text, path, extra)
     }
 
     /// Parses and validates config text; `path` is only used in messages.
     pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
+        Self::parse_with(text, path, &|_| Ok(()))
+    }
+
+    /// Parses and validates config text, then runs `extra`; `path` is only used in
+    /// messages.
+    pub fn parse_with(
+        text: &str,
+        path: &Path,
+        extra: ExtraCheck<'_>,
+    ) -> Result<Config, ConfigError> {
         let config: Config = toml::from_str(text).map_err(|e| ConfigError::Parse {
             path: path.to_path_buf(),
             message: one_line(&e.to_string()),
         })?;
         config
             .validate()
+            .and_then(|()| extra(&config))
             .map_err(|(key, message)| ConfigError::Invalid {
                 path: path.to_path_buf(),
                 line: locate_key(text, &key)
@@ -461,10 +492,13 @@ impl Config {
             .storage
             .segment_size_bytes()
             .map_err(|m| (k("storage.segment_size"), m))?;
-        if !(1 << 20..=1 << 32).contains(&seg) {
+        if !(MIN_SEGMENT_SIZE..=MAX_SEGMENT_SIZE).contains(&seg) {
             return Err((
                 k("storage.segment_size"),
-                "must be between 1MiB and 4GiB".into(),
+                format!(
+                    "{} is out of range; a segment is 2MiB to 4095MiB (the default is 64MiB)",
+                    self.storage.segment_size
+                ),
             ));
         }
         if let Budget::Bytes(b) = self.storage.budget().unwrap_or(Budget::Bytes(0))
@@ -733,7 +767,14 @@ fn parse_hhmm(text: &str) -> Result<u32, String> {
 }
 
 /// The 1-based line where `section.key` (or its last part) is set, for error messages.
+/// `section[n].key` is the key inside the n-th (1-based) `[[section]]` table.
 fn locate_key(text: &str, dotted: &str) -> Option<usize> {
+    if let Some((section, rest)) = dotted.split_once('[')
+        && let Some((n, key)) = rest.split_once("].")
+        && let Ok(n) = n.parse::<usize>()
+    {
+        return locate_in_array(text, section, n, key);
+    }
     let mut parts: Vec<&str> = dotted.split('.').collect();
     let key = parts.pop()?;
     let section = parts.join(".");
@@ -760,6 +801,36 @@ fn locate_key(text: &str, dotted: &str) -> Option<usize> {
         }
     }
     fallback
+}
+
+/// The line of `key` inside the `n`-th (1-based) `[[section]]` table, or of that table's
+/// header when the key is not written there.
+fn locate_in_array(text: &str, section: &str, n: usize, key: &str) -> Option<usize> {
+    let header = format!("[[{section}]]");
+    let mut seen = 0;
+    let mut header_line = None;
+    for (i, line) in text.lines().enumerate() {
+        let l = line.trim();
+        if l.starts_with('[') {
+            if header_line.is_some() {
+                break;
+            }
+            if l.replace(' ', "") == header {
+                seen += 1;
+                if seen == n {
+                    header_line = Some(i + 1);
+                }
+            }
+            continue;
+        }
+        if header_line.is_some()
+            && l.split_once('=')
+                .is_some_and(|(k, _)| k.trim().trim_matches('"') == key)
+        {
+            return Some(i + 1);
+        }
+    }
+    header_line
 }
 
 fn one_line(s: &str) -> String {

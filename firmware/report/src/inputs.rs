@@ -154,7 +154,8 @@ pub fn dir_size(dir: &Path) -> u64 {
     walk(dir, 0)
 }
 
-/// Everything a report of `data_dir` shows. Creates `DIR/site.toml` when absent.
+/// Everything a report of `data_dir` shows. Creates `DIR/site.toml` when absent (when the
+/// directory can be written).
 /// `store` comes from the segment store's status (the caller fills what it knows);
 /// the file-system figures are filled here when missing.
 pub fn gather(
@@ -186,7 +187,7 @@ pub fn gather(
             )
         })
         .collect();
-    let (site, site_created) = SiteFile::load_or_create(data_dir, &defaults, &listed)?;
+    let (site, site_origin) = SiteFile::load_or_create(data_dir, &defaults, &listed)?;
     let (sessions, bad_sessions) = sessions(data_dir)?;
     if store.fs_total.is_none()
         && let Some((total, free)) = fs_usage(data_dir)
@@ -210,7 +211,11 @@ pub fn gather(
     Ok((
         data,
         Warnings {
-            site_created,
+            site_created: site_origin == crate::site::SiteOrigin::Created,
+            site_not_saved: match site_origin {
+                crate::site::SiteOrigin::NotWritable(why) => Some(why),
+                _ => None,
+            },
             bad_findings,
             bad_sessions: bad_sessions.get(),
         },
@@ -221,6 +226,8 @@ pub fn gather(
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Warnings {
     pub site_created: bool,
+    /// `DIR/site.toml` is absent and could not be created (why): defaults were used.
+    pub site_not_saved: Option<String>,
     pub bad_findings: u64,
     pub bad_sessions: u64,
 }

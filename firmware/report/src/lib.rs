@@ -48,4 +48,4 @@ pub use data::{GradedFinding, ReportData, Scenario, StoreSummary};
 pub use environment::{EnvCollector, EnvStats};
 pub use error::ReportError;
 pub use kuroko_model::finding::Lang;
-pub use site::SiteFile;
+pub use site::{SiteFile, SiteOrigin};

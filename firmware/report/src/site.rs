@@ -3,7 +3,7 @@
 //! Site and customer names, the analyst's name, notes per finding id and per-rule level
 //! overrides with their reasons live beside the data so that a report can be regenerated
 //! after edits. The file is created with explanatory comments on the first `report` when it
-//! is absent, and parsed strictly: an unknown key or a level outside 1–3 is an error naming
+//! is absent (on a read-only data directory the defaults are used and nothing is written), and parsed strictly: an unknown key or a level outside 1–3 is an error naming
 //! the file, the line and the key, because a typo silently ignored would put a wrong grade
 //! in front of a paying customer.
 
@@ -23,6 +23,27 @@ pub struct SiteFile {
     pub notes: BTreeMap<String, String>,
     /// Level overrides by rule id; they set the grades shown and the report says so.
     pub overrides: BTreeMap<String, RuleOverride>,
+}
+
+/// Where the site file of a report came from.
+#[derive(Clone, Debug, PartialEq)]
+pub enum SiteOrigin {
+    /// Read from `DIR/site.toml`.
+    Existing,
+    /// `DIR/site.toml` was absent and has just been written from the defaults.
+    Created,
+    /// `DIR/site.toml` was absent and the data directory cannot be written (the reason):
+    /// the defaults were used and nothing was saved.
+    NotWritable(String),
+}
+
+/// A write failed because nobody may write there (read-only mount, no permission), as
+/// opposed to a failing disk.
+fn cannot_write_here(e: &std::io::Error) -> bool {
+    matches!(
+        e.kind(),
+        std::io::ErrorKind::ReadOnlyFilesystem | std::io::ErrorKind::PermissionDenied
+    )
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
@@ -50,22 +71,32 @@ impl SiteFile {
 
     /// Reads `DIR/site.toml`, creating it from `defaults` (with comments, and a commented
     /// note line per finding in `findings`: id and what it is) when absent. Returns the
-    /// parsed file and whether it was just created.
+    /// parsed file and where it came from.
+    ///
+    /// A data directory that cannot be written (a read-only mount: evidence on
+    /// write-protected media) is not an error: the report is made from the defaults and
+    /// the origin says why nothing was saved, so reading a store never needs write access.
     pub fn load_or_create(
         data_dir: &Path,
         defaults: &SiteSection,
         findings: &[(String, String)],
-    ) -> Result<(SiteFile, bool), ReportError> {
+    ) -> Result<(SiteFile, SiteOrigin), ReportError> {
         let path = Self::path(data_dir);
         if !path.exists() {
             let text = template(defaults, findings);
-            std::fs::write(&path, &text).map_err(|source| ReportError::Write {
-                path: path.clone(),
-                source,
-            })?;
-            return Ok((Self::parse(&text, &path)?, true));
+            let origin = match std::fs::write(&path, &text) {
+                Ok(()) => SiteOrigin::Created,
+                Err(e) if cannot_write_here(&e) => SiteOrigin::NotWritable(e.to_string()),
+                Err(source) => {
+                    return Err(ReportError::Write {
+                        path: path.clone(),
+                        source,
+                    });
+                }
+            };
+            return Ok((Self::parse(&text, &path)?, origin));
         }
-        Ok((Self::load(&path)?, false))
+        Ok((Self::load(&path)?, SiteOrigin::Existing))
     }
 
     pub fn load(path: &Path) -> Result<SiteFile, ReportError> {
@@ -213,11 +244,11 @@ mod tests {
             )],
         )
         .unwrap();
-        assert!(created);
+        assert_eq!(created, SiteOrigin::Created);
         assert_eq!(f.site, defaults);
         let (_, created) =
             SiteFile::load_or_create(dir.path(), &SiteSection::default(), &[]).unwrap();
-        assert!(!created);
+        assert_eq!(created, SiteOrigin::Existing);
         let text = std::fs::read_to_string(SiteFile::path(dir.path())).unwrap();
         assert!(text.contains("# Per-rule level overrides"));
         // Uncommenting a listed finding's line and filling it in gives a valid note.

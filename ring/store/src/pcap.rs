@@ -133,6 +133,36 @@ pub struct PcapReader<'a> {
     last_ts: u64,
     /// Packets that carried no timestamp (pcapng SPB) and got the previous packet's.
     pub untimed_packets: u64,
+    /// Packets skipped because their timestamp (with `if_tsresol`/`if_tsoffset`) lies
+    /// outside what the store can hold (before 1970 or after [`MAX_TS_NS`]).
+    pub bad_time_packets: u64,
+    /// The first such timestamp, as the file gave it (for the message).
+    pub first_bad_time: Option<BadTime>,
+}
+
+/// Latest packet time the store and every consumer take (`i64` nanoseconds since the Unix
+/// epoch: the year 2262). A later time would wrap to 1969 in an `i64`.
+pub const MAX_TS_NS: u64 = i64::MAX as u64;
+
+/// A pcapng timestamp outside what the store can hold.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BadTime {
+    /// Byte offset of the packet's block in the file.
+    pub offset: u64,
+    /// The raw 64-bit timestamp, its `if_tsresol` and `if_tsoffset` (seconds).
+    pub raw: u64,
+    pub tsresol: u8,
+    pub offset_s: i64,
+}
+
+impl std::fmt::Display for BadTime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "packet at byte {}: timestamp {} (if_tsresol {:#04x}, if_tsoffset {} s) is outside 1970..2262",
+            self.offset, self.raw, self.tsresol, self.offset_s
+        )
+    }
 }
 
 impl<'a> PcapReader<'a> {
@@ -179,6 +209,8 @@ impl<'a> PcapReader<'a> {
             error: None,
             last_ts: 0,
             untimed_packets: 0,
+            bad_time_packets: 0,
+            first_bad_time: None,
         };
         match kind {
             Kind::Pcap { big_endian, .. } => {
@@ -229,6 +261,8 @@ impl<'a> PcapReader<'a> {
             error: self.error,
             last_ts: self.last_ts,
             untimed_packets: self.untimed_packets,
+            bad_time_packets: self.bad_time_packets,
+            first_bad_time: self.first_bad_time,
         }
     }
 
@@ -508,7 +542,18 @@ impl<'a> PcapReader<'a> {
                 Some(t) => {
                     let ns =
                         ng_ts_to_ns(t, ifd.tsresol) as i128 + ifd.offset_s as i128 * 1_000_000_000;
-                    ns.clamp(0, u64::MAX as i128) as u64
+                    if !(0..=MAX_TS_NS as i128).contains(&ns) {
+                        // Skipped and counted: clamping stored it as 1969-12-31T23:59:59.999999999.
+                        self.bad_time_packets += 1;
+                        self.first_bad_time.get_or_insert(BadTime {
+                            offset: self.base + block_pos as u64,
+                            raw: t,
+                            tsresol: ifd.tsresol,
+                            offset_s: ifd.offset_s,
+                        });
+                        continue;
+                    }
+                    ns as u64
                 }
                 None => {
                     self.untimed_packets += 1;
@@ -598,16 +643,16 @@ fn ng_iface_options(mut opts: &[u8], big: bool) -> (u8, i64, String) {
     (tsresol, offset, name)
 }
 
-fn ng_ts_to_ns(ts: u64, tsresol: u8) -> u64 {
+/// Nanoseconds of a pcapng timestamp, exact (a 64-bit count times 10^9 fits a `u128`).
+fn ng_ts_to_ns(ts: u64, tsresol: u8) -> u128 {
     let v = (tsresol & 0x7f) as u32;
-    let ns = if tsresol & 0x80 != 0 {
+    if tsresol & 0x80 != 0 {
         (ts as u128 * 1_000_000_000) >> v.min(127)
     } else if v <= 9 {
         ts as u128 * 10u128.pow(9 - v)
     } else {
         ts as u128 / 10u128.pow((v - 9).min(38))
-    };
-    ns.min(u64::MAX as u128) as u64
+    }
 }
 
 /// The outcome of importing one capture file.
@@ -623,6 +668,10 @@ pub struct ImportReport {
     pub too_large: u64,
     /// pcapng simple packet blocks stored with the previous packet's time.
     pub untimed_packets: u64,
+    /// Packets skipped because their time is outside 1970..2262 (never stored).
+    pub bad_time_packets: u64,
+    /// The first of them (where and what), for the message.
+    pub first_bad_time: Option<BadTime>,
     pub first_ts: Option<u64>,
     pub last_ts: Option<u64>,
 }
@@ -790,6 +839,8 @@ impl<'n> ImportRun<'n> {
         self.rep.truncated = reader.truncated();
         self.rep.malformed = reader.error().map(|e| e.to_string());
         self.rep.untimed_packets = reader.untimed_packets;
+        self.rep.bad_time_packets = reader.bad_time_packets;
+        self.rep.first_bad_time = reader.first_bad_time;
         self.rep
     }
 }

@@ -1,6 +1,13 @@
 //! `kuroko import FILE... --data DIR`: stores pcap / pcapng files into the segment ring as if
 //! they had been captured live (their timestamps are kept).
 //!
+//! Exit status: 0 when every packet record of every file was stored (a file cut short in
+//! its last record is normal for a capture that was stopped, and only noted);
+//! [`EXIT_PARTIAL`] when some were not (a file stopped at a malformed record, packets
+//! skipped for an impossible timestamp or a length over the store's limit), after importing
+//! everything else and saying how many packets were stored; 1 on an error that stored
+//! nothing more (unreadable file, foreign link type, store error).
+//!
 //! Also home of [`store_options`], the one conversion from the `[storage]` config section to
 //! the store's own options, for every command that writes the store.
 
@@ -55,6 +62,9 @@ pub fn store_options(config: &Config, data: &Path) -> anyhow::Result<StoreOption
     })
 }
 
+/// Exit status of an import that stored some packets of its files but not all.
+pub const EXIT_PARTIAL: i32 = 3;
+
 pub fn run(args: Args) -> anyhow::Result<()> {
     let config = args.data.load_config()?;
     let opts = store_options(&config, &args.data.data)?;
@@ -78,6 +88,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     }
     let tty = std::io::stderr().is_terminal();
     let mut total_packets = 0u64;
+    // Files of which some packet records were not stored.
+    let mut partial: Vec<String> = Vec::new();
     for (i, file) in args.files.iter().enumerate() {
         let shown = file.display().to_string();
         let mut last = Instant::now();
@@ -133,8 +145,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         }
         if let Some(m) = &rep.malformed {
             eprintln!(
-                "kuroko: {shown}: stopped at a malformed record ({m}); the packets before it were stored"
+                "kuroko: {shown}: stopped at a malformed record ({m}); the {} packets before it were stored, the rest of the file was not",
+                rep.packets
             );
+            partial.push(format!("{shown}: stopped at a malformed record"));
         }
         if rep.too_large > 0 {
             eprintln!(
@@ -142,6 +156,20 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 rep.too_large,
                 writer.max_caplen()
             );
+            partial.push(format!("{shown}: {} packet(s) too long", rep.too_large));
+        }
+        if rep.bad_time_packets > 0 {
+            eprintln!(
+                "kuroko: {shown}: {} packet(s) with an impossible timestamp were skipped, not stored (first: {})",
+                rep.bad_time_packets,
+                rep.first_bad_time
+                    .map(|b| b.to_string())
+                    .unwrap_or_default()
+            );
+            partial.push(format!(
+                "{shown}: {} packet(s) with a bad timestamp",
+                rep.bad_time_packets
+            ));
         }
         if rep.untimed_packets > 0 {
             eprintln!(
@@ -161,6 +189,12 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             "{total_packets} packets imported from {} files",
             args.files.len()
         );
+    }
+    if !partial.is_empty() {
+        return Err(anyhow::Error::new(super::ExitCode(EXIT_PARTIAL)).context(format!(
+            "partial import: {total_packets} packets stored, but not every packet of the files ({}); exit status {EXIT_PARTIAL}",
+            partial.join("; ")
+        )));
     }
     Ok(())
 }

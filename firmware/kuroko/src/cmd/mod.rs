@@ -41,10 +41,12 @@ pub struct DataArgs {
 }
 
 impl DataArgs {
-    /// Loads the configuration named by `--config`, or the defaults.
+    /// Loads the configuration named by `--config`, or the defaults, with every check
+    /// (`crate::config_check`): a bad config stops every command at load, naming the file,
+    /// the line and the key.
     pub fn load_config(&self) -> anyhow::Result<kuroko_model::config::Config> {
         match &self.config {
-            Some(path) => Ok(kuroko_model::config::Config::load(path)?),
+            Some(path) => Ok(crate::config_check::load(path)?),
             None => Ok(kuroko_model::config::Config::default()),
         }
     }

@@ -9,14 +9,18 @@
 //!
 //! Damage is never silent: skipped damaged blocks and damaged slots are named on stderr and
 //! the command exits with status 3 (`EXIT_DAMAGED`) after writing the rest.
+//!
+//! `OUT` is written through `crate::output` (`-` is standard output; devices, FIFOs and
+//! symlink targets are written as they are; a regular file is replaced atomically).
 
 use super::DataArgs;
+use crate::output::Output;
 use anyhow::{Context, bail};
 use kuroko_model::time::Timestamp;
 use kuroko_ring::StoreReader;
 use kuroko_ring::pcap::export_pcap;
 use std::io::{IsTerminal, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -73,7 +77,7 @@ fn query_export(
     query: &str,
     from: u64,
     to: u64,
-    out: &PathBuf,
+    out: &Path,
 ) -> anyhow::Result<()> {
     use kuroko_index::extract::MAX_EXPORT_SESSIONS;
 
@@ -88,23 +92,11 @@ fn query_export(
     if sessions.is_empty() {
         eprintln!("kuroko: no session matches the query; writing an empty pcap");
     }
-    let mut sink: Box<dyn Write> = if out.as_os_str() == "-" {
-        Box::new(std::io::stdout().lock())
-    } else {
-        Box::new(
-            std::fs::File::create(out.with_extension("pcap.part"))
-                .with_context(|| format!("cannot create {}", out.display()))?,
-        )
-    };
+    let mut sink = Output::create(out)?;
     let rep = kuroko_index::extract::write_sessions_pcap(reader, &sessions, from, to, &mut sink)
         .with_context(|| format!("writing {}", out.display()))?;
     let (packets, bytes, damaged, lost) = (rep.packets, rep.bytes, rep.damaged, rep.lost_segments);
-    drop(sink);
-    if out.as_os_str() != "-" {
-        let tmp = out.with_extension("pcap.part");
-        std::fs::rename(&tmp, out)
-            .with_context(|| format!("cannot rename {} to {}", tmp.display(), out.display()))?;
-    }
+    sink.finish()?;
     if damaged > 0 {
         eprintln!("kuroko: skipped {damaged} damaged place(s) in the store (see kuroko-inspect)");
     }
@@ -156,22 +148,12 @@ fn write_export(
     from: u64,
     to: u64,
     filter: impl FnMut(&kuroko_ring::PacketView<'_>) -> bool,
-    out: &PathBuf,
+    out: &Path,
 ) -> anyhow::Result<()> {
-    let rep = if out.as_os_str() == "-" {
-        let stdout = std::io::stdout().lock();
-        export_pcap(reader, from, to, filter, stdout)?
-    } else {
-        let tmp = out.with_extension("pcap.part");
-        let file = std::fs::File::create(&tmp)
-            .with_context(|| format!("cannot create {}", tmp.display()))?;
-        let rep = export_pcap(reader, from, to, filter, &file)
-            .with_context(|| format!("writing {}", out.display()))?;
-        file.sync_all().ok();
-        std::fs::rename(&tmp, out)
-            .with_context(|| format!("cannot rename {} to {}", tmp.display(), out.display()))?;
-        rep
-    };
+    let mut sink = Output::create(out)?;
+    let rep = export_pcap(reader, from, to, filter, &mut sink)
+        .with_context(|| format!("writing {}", out.display()))?;
+    sink.finish()?;
     for d in rep.damage.iter().take(10) {
         eprintln!("kuroko: skipped damaged data: {d}");
     }

@@ -1,7 +1,8 @@
 //! `kuroko report`: the diagnosis report as self-contained HTML or as PDF.
 //!
 //! Gathers findings, the session log, the store's status, the configuration and the
-//! consultant's `DIR/site.toml` (created with comments when absent) into one
+//! consultant's `DIR/site.toml` (created with comments when absent and the data directory
+//! can be written; a read-only data directory gets the config's names) into one
 //! `kuroko_report::ReportData`, then renders it. `--out` ending in `.pdf` writes a PDF;
 //! `--pdf FILE` writes a PDF beside the HTML.
 
@@ -87,6 +88,12 @@ pub fn gather(data: &DataArgs) -> anyhow::Result<ReportData> {
             kuroko_report::SiteFile::path(&data.data).display()
         );
     }
+    if let Some(why) = &warn.site_not_saved {
+        eprintln!(
+            "kuroko: note: {} does not exist and cannot be created ({why}); the report uses the site and customer names of the config",
+            kuroko_report::SiteFile::path(&data.data).display()
+        );
+    }
     if warn.bad_findings > 0 {
         eprintln!(
             "kuroko: warning: {} lines under findings/ are not finding records and were left out",
@@ -106,7 +113,8 @@ fn is_pdf(p: &Path) -> bool {
     p.extension().is_some_and(|e| e.eq_ignore_ascii_case("pdf"))
 }
 
-/// Writes one report file (HTML or PDF by extension), atomically (temp file + rename).
+/// Writes one report file (HTML or PDF by extension) through `crate::output` (a regular
+/// file atomically, symlinks followed, `-` to standard output).
 pub fn write_report(
     report: &ReportData,
     lang: Lang,
@@ -119,11 +127,10 @@ pub fn write_report(
     } else {
         kuroko_report::html::render(report, lang).into_bytes()
     };
-    let tmp = out.with_extension("partial");
-    std::fs::write(&tmp, &bytes).with_context(|| format!("cannot write {}", tmp.display()))?;
-    std::fs::rename(&tmp, out)
-        .with_context(|| format!("cannot rename {} to {}", tmp.display(), out.display()))?;
-    Ok(())
+    let mut file = crate::output::Output::create(out)?;
+    std::io::Write::write_all(&mut file, &bytes)
+        .with_context(|| format!("writing {}", out.display()))?;
+    file.finish()
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {

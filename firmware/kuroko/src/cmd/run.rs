@@ -9,7 +9,6 @@
 //! The web console (`kuroko web`) is a third child, on the management address (`[web]`).
 
 use anyhow::{Context, bail};
-use kuroko_model::config::Config;
 use kuroko_model::finding::Lang;
 use nix::sys::signal::{SigSet, Signal, kill};
 use nix::unistd::Pid;
@@ -111,7 +110,7 @@ impl Supervised {
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
-    let config = Config::load(&args.config)?;
+    let config = crate::config_check::load(&args.config)?;
     let data = args
         .data
         .clone()

@@ -3,9 +3,11 @@
 //! detail; `--stats by-protocol-hour|top-talkers|transfers` aggregates the matching
 //! sessions; `--count` prints only how many match.
 //!
-//! Before searching it indexes whatever the session log holds beyond the index (so a
-//! search right after `kuroko analyze` or during `kuroko run` sees every session); when
-//! another process holds the index writer, it searches what is committed.
+//! A search is a pure reader: it answers from the index's last commit and never opens the
+//! index writer (`kuroko analyze` and the appliance's analyzer index the session log; a
+//! search that took the writer's lock made their indexing fail with `LockBusy`), so it
+//! also works on a read-only data directory. While the index is being rebuilt after a
+//! format change it says how far the rebuild is.
 
 use super::DataArgs;
 use anyhow::{Context, bail};
@@ -82,9 +84,6 @@ fn terminal_width() -> usize {
     }
     80
 }
-
-/// How long one search helps a rebuilding index along before answering.
-const REBUILD_SLICE: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// The `index` section of `kuroko status`: sessions indexed, log position, and a rebuild
 /// in progress after an index format change.
@@ -183,19 +182,6 @@ fn search(args: Args) -> anyhow::Result<()> {
         .site
         .tz()
         .map_err(|m| anyhow::anyhow!("[site] timezone: {m}"))?;
-    // Catch up with the session log; another writer (kuroko run) may hold the index. While
-    // the index is being rebuilt (a new index format), help for a moment, then answer from
-    // what is indexed.
-    if data.join("sessions").exists() {
-        match kuroko_index::ingest_pending_within(data, &config, Some(REBUILD_SLICE)) {
-            Ok(_) => {}
-            Err(kuroko_index::IndexError::Tantivy {
-                source: kuroko_index::tantivy::TantivyError::LockFailure(..),
-                ..
-            }) => {}
-            Err(e) => eprintln!("kuroko: warning: could not bring the index up to date: {e}"),
-        }
-    }
     let index = Index::open(data)?;
     if let Ok(Some(p)) = index.rebuild_progress(data) {
         eprintln!("kuroko: note: {p}; results cover only the sessions indexed so far");
