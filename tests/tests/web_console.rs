@@ -644,6 +644,26 @@ fn web_console_security_and_search_over_https() {
         "{text}"
     );
 
+    // Findings: the CONNECT to 5228 is graded, with countermeasures and its evidence session.
+    let r = s.get(Some("vic"), "/api/findings");
+    assert_eq!(r.status, 200);
+    let f = r.json()["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["rule"] == "http_connect_nonstandard_port")
+        .cloned()
+        .unwrap_or_else(|| panic!("no CONNECT finding: {}", r.json()));
+    assert!(
+        f["evidence"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e == sid.as_str()),
+        "{f}"
+    );
+    assert!(!f["countermeasures"].as_array().unwrap().is_empty(), "{f}");
+
     // Five wrong passwords lock the account: then even the right one is refused.
     for i in 0..5 {
         let r = s.post(
@@ -713,7 +733,7 @@ fn web_console_security_and_search_over_https() {
     let tail: Vec<&str> = actions
         .iter()
         .rev()
-        .take(9)
+        .take(10)
         .rev()
         .map(|(_, a)| a.as_str())
         .collect();
@@ -721,6 +741,7 @@ fn web_console_security_and_search_over_https() {
         tail.ends_with(&[
             "session_view",
             "pcap_download",
+            "findings_view",
             "login_failed",
             "login_failed",
             "login_failed",
