@@ -15,7 +15,7 @@
       if (k.startsWith("on")) e.addEventListener(k.slice(2), v);
       else if (v !== undefined && v !== null && v !== false) e.setAttribute(k, v === true ? "" : v);
     }
-    for (const k of kids.flat()) if (k !== null && k !== undefined) e.append(k instanceof Node ? k : String(k));
+    for (const k of kids.flat(Infinity)) if (k !== null && k !== undefined) e.append(k instanceof Node ? k : String(k));
     return e;
   }
 
@@ -161,7 +161,7 @@
       el("div", { class: "scroll" }, el("table", { class: "hits", id: "findings" },
         el("thead", {}, el("tr", {}, ["f_risk", "f_title", "c_client", "c_server", "f_count", "f_last", "f_counter", "f_evidence"].map((k) => el("th", {}, t(k))))),
         el("tbody", {}, r.json.findings.map((f) => el("tr", {},
-          el("td", { class: "risk risk-" + f.risk }, f.risk), el("td", {}, f.title), el("td", {}, f.client || ""), el("td", {}, f.server || ""),
+          el("td", { class: "risk risk-" + f.risk }, f.risk), el("td", { class: "wrap" }, f.title), el("td", {}, f.client || ""), el("td", {}, f.server || ""),
           el("td", {}, f.count), el("td", {}, f.last_local), el("td", { class: "wrap" }, (f.countermeasures || []).join(" / ")),
           el("td", {}, (f.evidence || []).slice(0, 5).map((id) => [el("a", { href: "#session/" + encodeURIComponent(id), class: "evidence-link" }, id), " "]))))))));
   }
