@@ -187,9 +187,9 @@ fn add_user(data: &DataDir, name: &str, role: &str, pw: &str) {
     );
 }
 
-fn start() -> Server {
-    let data = DataDir::new("web", "[site]\ntimezone = \"Asia/Tokyo\"\n").unwrap();
-    let tmp = std::env::temp_dir().join(format!("kt-{}-web-client", std::process::id()));
+fn start(name: &str) -> Server {
+    let data = DataDir::new(name, "[site]\ntimezone = \"Asia/Tokyo\"\n").unwrap();
+    let tmp = std::env::temp_dir().join(format!("kt-{}-{name}-client", std::process::id()));
     std::fs::create_dir_all(&tmp).unwrap();
     let pcap = tmp.join("fixture.pcap");
     fixture_pcap(&pcap);
@@ -341,7 +341,7 @@ impl Server {
 
 #[test]
 fn web_console_security_and_search_over_https() {
-    let s = start();
+    let s = start("web");
 
     // TLS only: plain HTTP on the port gets a redirect to https and no page.
     let plain = Command::new("curl")
@@ -644,6 +644,26 @@ fn web_console_security_and_search_over_https() {
         "{text}"
     );
 
+    // Findings: the CONNECT to 5228 is graded, with countermeasures and its evidence session.
+    let r = s.get(Some("vic"), "/api/findings");
+    assert_eq!(r.status, 200);
+    let f = r.json()["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["rule"] == "http_connect_nonstandard_port")
+        .cloned()
+        .unwrap_or_else(|| panic!("no CONNECT finding: {}", r.json()));
+    assert!(
+        f["evidence"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e == sid.as_str()),
+        "{f}"
+    );
+    assert!(!f["countermeasures"].as_array().unwrap().is_empty(), "{f}");
+
     // Five wrong passwords lock the account: then even the right one is refused.
     for i in 0..5 {
         let r = s.post(
@@ -707,17 +727,13 @@ fn web_console_security_and_search_over_https() {
             .collect::<Vec<_>>()
     );
     assert_eq!(
-        lines
-            .iter()
-            .filter(|l| l["action"] == "search")
-            .nth(0)
-            .unwrap()["detail"]["query"],
+        lines.iter().find(|l| l["action"] == "search").unwrap()["detail"]["query"],
         CONNECT_QUERY
     );
     let tail: Vec<&str> = actions
         .iter()
         .rev()
-        .take(9)
+        .take(10)
         .rev()
         .map(|(_, a)| a.as_str())
         .collect();
@@ -725,6 +741,7 @@ fn web_console_security_and_search_over_https() {
         tail.ends_with(&[
             "session_view",
             "pcap_download",
+            "findings_view",
             "login_failed",
             "login_failed",
             "login_failed",
@@ -773,5 +790,117 @@ fn web_console_security_and_search_over_https() {
     assert_eq!(
         s.get(Some("admin"), "/api/audit").json()["verify"]["ok"],
         false
+    );
+}
+
+/// Screenshots land here (kept as CI artifacts): `$KT_ARTIFACTS/web`, else the target dir.
+fn artifact_dir() -> PathBuf {
+    let base = std::env::var_os("KT_ARTIFACTS")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from))
+        .unwrap_or_else(std::env::temp_dir);
+    let d = base.join("web-screenshots");
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+#[test]
+fn web_console_in_a_real_browser() {
+    let s = start("web-browser");
+    let out = artifact_dir();
+    let script = kuroko_tests::kuroko::workspace_root().join("tests/fixtures/web_browser.py");
+    let r = Command::new("/usr/bin/python3")
+        .arg(&script)
+        .arg(s.url(""))
+        .args(["admin", "admin-password-1", CONNECT_QUERY])
+        .arg(&out)
+        .output()
+        .expect("python3 with selenium (python3-selenium, chromium-driver in .ci/packages.txt)");
+    assert!(
+        r.status.success(),
+        "browser: {}",
+        String::from_utf8_lossy(&r.stderr)
+    );
+    let seen: Value = serde_json::from_slice(r.stdout.trim_ascii()).unwrap();
+    s.login("admin", "admin-password-1");
+    for lang in ["ja", "en"] {
+        // The NetRAPTOR CONNECT query: exactly the CONNECT to 5228.
+        let rows = seen[format!("rows_{lang}")].as_array().unwrap();
+        assert_eq!(rows.len(), 1, "{lang}: {seen}");
+        assert!(rows[0].as_str().unwrap().contains("CONNECT"), "{seen}");
+        assert!(seen[format!("hits_{lang}")].as_str().unwrap().contains('1'));
+        // The caret sits under the column the parser reported.
+        let col = s.search("admin", "method:CONNECT AND (").json()["column"]
+            .as_u64()
+            .unwrap();
+        assert_eq!(seen[format!("caret_{lang}")].as_u64(), Some(col), "{seen}");
+        assert!(
+            seen[format!("detail_{lang}")]
+                .as_str()
+                .unwrap()
+                .contains("40001")
+        );
+    }
+    assert!(
+        seen["chain_en"].as_str().unwrap().contains("intact"),
+        "{seen}"
+    );
+    for f in [
+        "login-ja",
+        "results-ja",
+        "results-en",
+        "detail-ja",
+        "detail-en",
+        "audit-en",
+        "password-ja",
+    ] {
+        assert!(
+            out.join(format!("{f}.png")).metadata().unwrap().len() > 1000,
+            "{f}"
+        );
+    }
+    // The pcap the browser downloaded is read by tshark: the CONNECT session's packets.
+    let ts = Command::new("tshark")
+        .args(["-n", "-r"])
+        .arg(out.join("browser.pcap"))
+        .args(["-T", "fields", "-e", "http.request.method"])
+        .output()
+        .unwrap();
+    assert!(
+        ts.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ts.stderr)
+    );
+    assert!(String::from_utf8_lossy(&ts.stdout).contains("CONNECT"));
+    // Each browser action is in the audit log, in order, and the chain verifies.
+    let actions: Vec<String> = s
+        .audit_lines()
+        .iter()
+        .filter(|l| l["user"] == "admin")
+        .map(|l| l["action"].as_str().unwrap().to_string())
+        .collect();
+    let want = [
+        "login",
+        "search",
+        "search",
+        "session_view",
+        "pcap_download",
+        "search",
+        "search",
+        "session_view",
+        "pcap_download",
+    ];
+    let got: Vec<&str> = actions.iter().map(String::as_str).collect();
+    let mut it = got.iter();
+    for w in want {
+        assert!(it.any(|a| *a == w), "{w} missing in order: {got:?}");
+    }
+    assert!(
+        Command::new(binary().unwrap())
+            .args(["web", "--audit-verify", "--data"])
+            .arg(&s.data.dir)
+            .status()
+            .unwrap()
+            .success()
     );
 }

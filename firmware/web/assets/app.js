@@ -15,7 +15,7 @@
       if (k.startsWith("on")) e.addEventListener(k.slice(2), v);
       else if (v !== undefined && v !== null && v !== false) e.setAttribute(k, v === true ? "" : v);
     }
-    for (const k of kids.flat()) if (k !== null && k !== undefined) e.append(k instanceof Node ? k : String(k));
+    for (const k of kids.flat(Infinity)) if (k !== null && k !== undefined) e.append(k instanceof Node ? k : String(k));
     return e;
   }
 
@@ -152,6 +152,20 @@
         el("tbody", {}, rows.map(([k, v]) => el("tr", {}, el("th", {}, k), el("td", {}, v === null ? "" : String(v)))))));
   }
 
+  // ---- 診断結果 (findings) ----------------------------------------------------------
+  async function pageFindings() {
+    const r = await api("/api/findings");
+    const root = $("#page");
+    if (!r.ok) { root.replaceChildren(el("p", { class: "error" }, t("error", { msg: r.json.message || r.status }))); return; }
+    root.replaceChildren(el("h2", {}, t("findings")),
+      el("div", { class: "scroll" }, el("table", { class: "hits", id: "findings" },
+        el("thead", {}, el("tr", {}, ["f_risk", "f_title", "c_client", "c_server", "f_count", "f_last", "f_counter", "f_evidence"].map((k) => el("th", {}, t(k))))),
+        el("tbody", {}, r.json.findings.map((f) => el("tr", {},
+          el("td", { class: "risk risk-" + f.risk }, f.risk), el("td", { class: "wrap" }, f.title), el("td", {}, f.client || ""), el("td", {}, f.server || ""),
+          el("td", {}, f.count), el("td", {}, f.last_local), el("td", { class: "wrap" }, (f.countermeasures || []).join(" / ")),
+          el("td", {}, (f.evidence || []).slice(0, 5).map((id) => [el("a", { href: "#session/" + encodeURIComponent(id), class: "evidence-link" }, id), " "]))))))));
+  }
+
   // ---- 閲覧ログ ----------------------------------------------------------------------
   async function pageAudit(args) {
     const p = new URLSearchParams();
@@ -188,6 +202,7 @@
 
   const PAGES = {
     search: { label: "search", role: "viewer", render: pageSearch },
+    findings: { label: "findings", role: "viewer", render: pageFindings },
     session: { label: null, role: "viewer", render: pageSession },
     audit: { label: "audit", role: "admin", render: pageAudit },
     password: { label: "change_password", role: "viewer", render: pagePassword },

@@ -21,6 +21,8 @@ window.KUROKO_I18N = {
     a_time: "日時", a_user: "ユーザ", a_addr: "接続元", a_action: "操作", a_detail: "内容", filter: "絞り込み",
     old_password: "現在のパスワード", new_password: "新しいパスワード", new_password2: "新しいパスワード(確認)",
     save: "変更", saved: "パスワードを変更しました。", mismatch: "新しいパスワードが一致しません。",
+    findings: "診断結果", f_risk: "リスク", f_title: "検出内容", f_count: "件数", f_last: "最終検出",
+    f_counter: "対策", f_evidence: "証拠セッション",
     forbidden: "この操作の権限がありません。", error: "エラー: {msg}", loading: "検索中…",
   },
   en: {
@@ -43,6 +45,8 @@ window.KUROKO_I18N = {
     a_time: "Time", a_user: "User", a_addr: "From", a_action: "Action", a_detail: "Detail", filter: "Filter",
     old_password: "Current password", new_password: "New password", new_password2: "New password (again)",
     save: "Change", saved: "The password was changed.", mismatch: "The new passwords differ.",
+    findings: "Findings", f_risk: "Risk", f_title: "Finding", f_count: "Count", f_last: "Last seen",
+    f_counter: "Countermeasures", f_evidence: "Evidence sessions",
     forbidden: "Your role may not do this.", error: "Error: {msg}", loading: "Searching…",
   },
 };

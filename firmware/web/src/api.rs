@@ -268,6 +268,7 @@ pub fn router(state: Arc<State>) -> axum::Router {
         .route("/api/sessions/{id}", get(session_detail))
         .route("/api/sessions/{id}/pcap", get(session_pcap))
         .route("/api/audit", get(audit))
+        .route("/api/findings", get(findings))
         .fallback(not_found)
         .layer(axum::middleware::from_fn(security_headers))
         .with_state(state)
@@ -673,6 +674,30 @@ async fn session_pcap(
             HeaderValue::from(rep.lost_segments),
         );
         Ok(resp)
+    })
+    .await
+}
+
+/// The findings, highest risk first, in the user's language (countermeasures, titles).
+async fn findings(AxState(st): S, ConnectInfo(peer): Peer, headers: HeaderMap) -> ApiResult {
+    let ctx = st.auth(&headers, peer, Role::Viewer)?;
+    blocking(move || {
+        st.record(&ctx.actor(), "findings_view", json!({}))?;
+        let lang: kuroko_model::finding::Lang = ctx.user.lang.parse().unwrap_or_default();
+        let list = kuroko_detect::load_findings(&st.opts.data, &st.opts.config, lang)
+            .map_err(|e| ApiError::internal(e.to_string()))?;
+        let rows: Vec<Value> = list
+            .iter()
+            .map(|f| {
+                let mut v = serde_json::to_value(f).unwrap_or(Value::Null);
+                if let Value::Object(m) = &mut v {
+                    m.insert("first_local".into(), json!(st.local_time(f.first_seen)));
+                    m.insert("last_local".into(), json!(st.local_time(f.last_seen)));
+                }
+                v
+            })
+            .collect();
+        Ok(Json(json!({"findings": rows})).into_response())
     })
     .await
 }

@@ -1,5 +1,5 @@
 //! The analysts' web console (`kuroko web`, issue 17): an HTTPS server on the management
-//! address that serves NetRAPTOR-style pages (検索, session detail, ダンプデータ, 閲覧ログ,
+//! address that serves NetRAPTOR-style pages (検索, session detail, ダンプデータ, 診断結果, 閲覧ログ,
 //! パスワード変更) and the JSON API under `/api/` they are built on.
 //!
 //! Invariants:
