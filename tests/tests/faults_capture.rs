@@ -148,7 +148,12 @@ fn status_says_blind_while_the_link_is_down_or_gone_and_capture_resumes() -> any
         .find_map(|l| serde_json::from_str(l).ok())
         .ok_or_else(|| anyhow::anyhow!("no JSON summary in: {log}"))?;
     let link = &summary["interfaces"][0]["link"];
-    assert_eq!(link["down_events"], 1, "{summary}");
+    // The flap, and possibly the moment between the re-creation and `link set up` when a
+    // tick saw the new interface down.
+    assert!(
+        (1..=2).contains(&link["down_events"].as_u64().unwrap_or(0)),
+        "{summary}"
+    );
     assert_eq!(link["gone_events"], 1, "{summary}");
     assert_eq!(link["rebinds"], 1, "{summary}");
     assert!(
