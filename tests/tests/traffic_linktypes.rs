@@ -627,3 +627,81 @@ fn community_ids_equal_the_reference_implementation() -> anyhow::Result<()> {
     ensure!(csv.contains(one.as_str()), "CSV lacks {one}");
     Ok(())
 }
+
+#[test]
+fn overlapping_fragments_are_dropped_like_the_host_drops_them() -> anyhow::Result<()> {
+    let work = tempfile::tempdir()?;
+    let w = |n: &str| work.path().join(n);
+    let p = pair("fr")?;
+    p.client
+        .run(&["ip", "addr", "add", "10.77.0.1/24", "dev", "eth0"])?;
+    p.server
+        .run(&["ip", "addr", "add", "10.77.0.2/24", "dev", "eth0"])?;
+    let mut recv = Server::spawn(
+        "recv",
+        p.server.name(),
+        &[
+            "python3",
+            fixture("craft.py").to_str().context("utf-8")?,
+            "recv",
+            "10.77.0.2",
+        ],
+        &w("recv.log"),
+    )?;
+    wait_until("the receiver", Duration::from_secs(10), || {
+        recv.log_text().contains("ready") || recv.ensure_running().is_err()
+    })?;
+    let pcap = w("frags.pcap");
+    let cap = Capture::start(
+        &p.server,
+        "tcpdump-frag",
+        &["-i", "eth0", "ip"],
+        &pcap,
+        &w("cap.log"),
+    )?;
+    p.client.run(&[
+        "python3",
+        fixture("craft.py").to_str().context("utf-8")?,
+        "frags",
+        "10.77.0.2",
+    ])?;
+    wait_until("the receiver to finish", Duration::from_secs(15), || {
+        recv.ensure_running().is_err()
+    })?;
+    cap.stop()?;
+    // What the host received: the clean datagram only.
+    let got: Vec<String> = recv
+        .log_text()
+        .lines()
+        .filter(|l| *l != "ready")
+        .map(str::to_string)
+        .collect();
+    ensure!(got == ["40000 64"], "the host received {got:?}");
+    ensure!(tshark(&pcap, "ip.flags.mf == 1 or ip.frag_offset > 0", &["ip.id"])?.len() >= 4);
+    // What the sessions say: the same.
+    let d = DataDir::new("frags", &site_config("Asia/Tokyo"))?;
+    d.import(&pcap)?;
+    d.analyze()?;
+    let sessions = d.session_log()?;
+    let udp: Vec<(u64, u64)> = sessions
+        .iter()
+        .filter(|s| s["transport"] == "udp")
+        .map(|s| {
+            (
+                s["client"]["port"].as_u64().unwrap_or(0),
+                s["bytes_up"].as_u64().unwrap_or(0),
+            )
+        })
+        .collect();
+    ensure!(
+        udp == [(40000, 64)],
+        "sessions {udp:?}, host received {got:?}"
+    );
+    let status = d.kuroko("status", &[])?;
+    ensure!(
+        status.lines().any(|l| l.contains("ip fragment overlaps")
+            && l.split_whitespace().last() == Some("1")),
+        "the overlap is counted: {status}"
+    );
+    Ok(())
+}

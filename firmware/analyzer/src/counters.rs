@@ -25,6 +25,10 @@ pub struct Counters {
     pub ip_fragments: u64,
     pub ip_datagrams_reassembled: u64,
     pub ip_fragments_dropped: u64,
+    /// Datagrams dropped because a fragment overlapped another (as Linux and RFC 5722 drop
+    /// them; an evasion signature), and exact duplicate fragments ignored.
+    pub ip_fragment_overlaps: u64,
+    pub ip_fragment_duplicates: u64,
     /// Flows created, and how flows ended.
     pub flows_created: u64,
     pub evicted_flows: u64,

@@ -3,11 +3,21 @@
 //! Fragments are rare on healthy networks and a favourite of evasion and denial of service,
 //! so everything here is capped: at most [`MAX_PENDING_DATAGRAMS`] datagrams in progress,
 //! each at most [`MAX_DATAGRAM_LEN`] bytes and [`MAX_FRAGMENTS_PER_DATAGRAM`] pieces, kept at
-//! most [`FRAGMENT_TIMEOUT_NS`]. Overlapping fragments keep the bytes that arrived first (the
-//! same first-wins rule as TCP). Whatever is given up is counted by the caller
+//! most [`FRAGMENT_TIMEOUT_NS`]. Whatever is given up is counted by the caller
 //! (`ip_fragments_dropped`).
+//!
+//! Overlaps are resolved the way the protected hosts resolve them, so that the session says
+//! what the host received: Linux (since 4.19, for IPv4 and IPv6) and RFC 5722 drop the whole
+//! datagram when a fragment overlaps one already held, and drop only the fragment when it
+//! is an exact duplicate (same offset and length: a retransmission). Overlaps are counted
+//! apart ([`FragOutcome::Overlap`], `ip_fragment_overlaps`): they are an evasion signature.
+//! A first-wins merge would have handed the analyzer a datagram the host never accepted.
+//!
+//! Expiry does not walk the table: datagrams are queued in arrival order with their start
+//! time and only the queue's head is looked at, so a fragment costs O(1) amortized whatever
+//! the table holds (before, every fragment scanned all pending datagrams).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
 
 /// Datagrams being reassembled at once; the oldest is dropped beyond it.
@@ -34,6 +44,8 @@ struct Pending {
     buf: Vec<u8>,
     /// Byte ranges received, sorted and merged.
     have: Vec<(usize, usize)>,
+    /// Each fragment's own range (overlap and duplicate checks).
+    pieces_at: Vec<(usize, usize)>,
     pieces: usize,
     total: Option<usize>,
 }
@@ -47,12 +59,20 @@ pub enum FragOutcome {
     Complete(Vec<u8>),
     /// Dropped (over a limit, inconsistent); `n` fragments were given up with it.
     Dropped(u64),
+    /// The fragment overlapped one already held: the datagram is dropped as Linux and
+    /// RFC 5722 drop it; `n` fragments (this one included) were given up.
+    Overlap(u64),
+    /// An exact duplicate of a fragment already held: ignored, the datagram goes on.
+    Duplicate,
 }
 
 /// The reassembly table.
 #[derive(Debug, Default)]
 pub struct Defragmenter {
     pending: HashMap<Key, Pending>,
+    /// Datagrams in arrival order with their start time, for expiry and eviction without
+    /// a scan; an entry whose datagram is gone (or was started again) is skipped.
+    order: VecDeque<(i64, Key)>,
 }
 
 impl Defragmenter {
@@ -86,25 +106,41 @@ impl Defragmenter {
             return (FragOutcome::Dropped(lost + 1), expired);
         }
         let mut evicted = 0;
-        if !self.pending.contains_key(&key) && self.pending.len() >= MAX_PENDING_DATAGRAMS {
-            // Drop the oldest datagram in progress.
-            if let Some(old) = self
-                .pending
-                .iter()
-                .min_by_key(|(_, p)| p.first_ts)
-                .map(|(k, _)| *k)
-                && let Some(p) = self.pending.remove(&old)
-            {
-                evicted = p.pieces as u64;
+        if !self.pending.contains_key(&key) {
+            if self.pending.len() >= MAX_PENDING_DATAGRAMS {
+                // Drop the oldest datagram in progress (the queue's first live entry).
+                while let Some((t, old)) = self.order.pop_front() {
+                    if self.pending.get(&old).is_some_and(|p| p.first_ts == t) {
+                        evicted = self.pending.remove(&old).map_or(0, |p| p.pieces as u64);
+                        break;
+                    }
+                }
+            }
+            self.order.push_back((ts_ns, key));
+            if self.order.len() > 4 * MAX_PENDING_DATAGRAMS {
+                // Entries of completed datagrams: compacted now and then (amortized O(1)).
+                let pending = &self.pending;
+                self.order
+                    .retain(|(t, k)| pending.get(k).is_some_and(|p| p.first_ts == *t));
             }
         }
         let p = self.pending.entry(key).or_insert_with(|| Pending {
             first_ts: ts_ns,
             buf: Vec::new(),
             have: Vec::new(),
+            pieces_at: Vec::new(),
             pieces: 0,
             total: None,
         });
+        if p.pieces_at.contains(&(f.offset, end)) {
+            return (FragOutcome::Duplicate, expired + evicted);
+        }
+        if p.pieces_at.iter().any(|&(a, b)| a < end && f.offset < b) {
+            let lost = p.pieces as u64 + 1;
+            self.pending.remove(&key);
+            return (FragOutcome::Overlap(lost), expired + evicted);
+        }
+        p.pieces_at.push((f.offset, end));
         p.pieces += 1;
         if p.pieces > MAX_FRAGMENTS_PER_DATAGRAM {
             let lost = p.pieces as u64;
@@ -124,21 +160,9 @@ impl Defragmenter {
         if p.buf.len() < end {
             p.buf.resize(end, 0);
         }
-        // First wins: copy only the parts of [offset, end) not already held.
-        let mut cursor = f.offset;
+        // No overlap (checked above): the fragment's bytes go in as they are.
+        p.buf[f.offset..end].copy_from_slice(f.data);
         let mut merged: Vec<(usize, usize)> = Vec::with_capacity(p.have.len() + 1);
-        for &(a, b) in &p.have {
-            if cursor < end && a > cursor {
-                let stop = a.min(end);
-                p.buf[cursor..stop].copy_from_slice(&f.data[cursor - f.offset..stop - f.offset]);
-            }
-            if b > cursor {
-                cursor = cursor.max(b);
-            }
-        }
-        if cursor < end {
-            p.buf[cursor..end].copy_from_slice(&f.data[cursor - f.offset..]);
-        }
         // Merge the range into `have`.
         let mut ranges = p.have.clone();
         ranges.push((f.offset, end));
@@ -161,16 +185,20 @@ impl Defragmenter {
         (FragOutcome::Held, expired + evicted)
     }
 
-    /// Drops datagrams older than the timeout; returns the fragments given up.
+    /// Drops datagrams older than the timeout; returns the fragments given up. Looks only
+    /// at the head of the arrival queue (packet times that go backwards a little leave an
+    /// entry behind a younger one for that long: it expires when the head does).
     pub fn expire(&mut self, now_ns: i64) -> u64 {
         let mut lost = 0;
-        self.pending.retain(|_, p| {
-            let keep = now_ns.saturating_sub(p.first_ts) <= FRAGMENT_TIMEOUT_NS;
-            if !keep {
-                lost += p.pieces as u64;
+        while let Some(&(t, key)) = self.order.front() {
+            if now_ns.saturating_sub(t) <= FRAGMENT_TIMEOUT_NS {
+                break;
             }
-            keep
-        });
+            self.order.pop_front();
+            if self.pending.get(&key).is_some_and(|p| p.first_ts == t) {
+                lost += self.pending.remove(&key).map_or(0, |p| p.pieces as u64);
+            }
+        }
         lost
     }
 }
@@ -191,7 +219,7 @@ mod tests {
     }
 
     #[test]
-    fn out_of_order_overlapping_fragments_reassemble_first_wins() {
+    fn an_overlapping_fragment_drops_the_datagram_as_linux_does() {
         let mut d = Defragmenter::new();
         let (a, b): (IpAddr, IpAddr) = ("10.0.0.1".parse().unwrap(), "10.0.0.2".parse().unwrap());
         assert_eq!(
@@ -202,12 +230,63 @@ mod tests {
             d.add(1, a, b, &frag(0, true, b"AAAAAAAA")).0,
             FragOutcome::Held
         );
-        // Overlaps both neighbours: the first copies (A and C) win there.
+        // Overlaps both neighbours: before, first-wins made "AAAAAAAABBBBBBBBCCCCCCCC" of
+        // it, a datagram the host never accepted. Now the datagram is gone, counted.
         let (out, _) = d.add(2, a, b, &frag(4, true, b"BBBBBBBBBBBBBBBB"));
+        assert_eq!(out, FragOutcome::Overlap(3));
+        assert_eq!(d.pending(), 0);
+        // Later fragments of that id start a new datagram, which completes if whole.
         assert_eq!(
-            out,
-            FragOutcome::Complete(b"AAAAAAAABBBBBBBBCCCCCCCC".to_vec())
+            d.add(3, a, b, &frag(0, true, b"XXXXXXXX")).0,
+            FragOutcome::Held
         );
+        // An exact duplicate (a retransmission) is ignored, the datagram goes on.
+        assert_eq!(
+            d.add(4, a, b, &frag(0, true, b"XXXXXXXX")).0,
+            FragOutcome::Duplicate
+        );
+        assert_eq!(
+            d.add(5, a, b, &frag(8, false, b"YYYY")).0,
+            FragOutcome::Complete(b"XXXXXXXXYYYY".to_vec())
+        );
+    }
+
+    #[test]
+    fn expiry_and_eviction_take_the_oldest_without_a_scan() {
+        let mut d = Defragmenter::new();
+        let a: IpAddr = "10.0.0.1".parse().unwrap();
+        let b: IpAddr = "10.0.0.2".parse().unwrap();
+        let f = |id: u32| Fragment {
+            id,
+            offset: 0,
+            more: true,
+            proto: 17,
+            data: b"AAAAAAAA",
+        };
+        // A full table: the next new datagram evicts the oldest (id 0) only.
+        for id in 0..MAX_PENDING_DATAGRAMS as u32 {
+            assert_eq!(d.add(i64::from(id), a, b, &f(id)), (FragOutcome::Held, 0));
+        }
+        let (out, lost) = d.add(5_000, a, b, &f(99_999));
+        assert_eq!((out, lost), (FragOutcome::Held, 1));
+        assert_eq!(d.pending(), MAX_PENDING_DATAGRAMS);
+        // Completed datagrams leave queue entries behind: many of them stay bounded.
+        for id in 200_000..220_000u32 {
+            let g = Fragment {
+                more: false,
+                ..f(id)
+            };
+            let _ = d.add(6_000, a, b, &f(id));
+            let _ = d.add(6_000, a, b, &Fragment { offset: 8, ..g });
+        }
+        assert!(
+            d.order.len() <= 4 * MAX_PENDING_DATAGRAMS + 1,
+            "{}",
+            d.order.len()
+        );
+        // Time passes: everything held expires, each counted once.
+        let held = d.pending() as u64;
+        assert_eq!(d.expire(6_000 + FRAGMENT_TIMEOUT_NS + 1), held);
         assert_eq!(d.pending(), 0);
     }
 

@@ -232,6 +232,11 @@ impl Engine {
                 match outcome {
                     FragOutcome::Held => {}
                     FragOutcome::Dropped(n) => self.counters.ip_fragments_dropped += n,
+                    FragOutcome::Overlap(n) => {
+                        self.counters.ip_fragment_overlaps += 1;
+                        self.counters.ip_fragments_dropped += n;
+                    }
+                    FragOutcome::Duplicate => self.counters.ip_fragment_duplicates += 1,
                     FragOutcome::Complete(buf) => {
                         self.counters.ip_datagrams_reassembled += 1;
                         let t = decode::transport_from_payload(f.proto, &buf);

@@ -679,7 +679,8 @@ mod tests {
         let text = String::from_utf8(out).unwrap();
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines[0], CSV_HEADER.join(","));
-        assert!(lines[1].ends_with(",\"s,1\""), "{}", lines[1]);
+        // The id (quoted: it holds a comma), then captured bytes and the (empty) flow id.
+        assert!(lines[1].ends_with(",\"s,1\",0,"), "{}", lines[1]);
         assert_eq!(lines.len(), 2);
     }
 }

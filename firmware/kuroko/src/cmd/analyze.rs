@@ -310,6 +310,7 @@ pub fn status_section(data: &std::path::Path) -> super::status::Section {
     for (name, v) in [
         ("decode errors", c.decode_errors),
         ("ip fragments dropped", c.ip_fragments_dropped),
+        ("ip fragment overlaps", c.ip_fragment_overlaps),
         ("evicted flows", c.evicted_flows),
         ("tcp gaps", c.tcp_gaps),
         ("tcp overlaps", c.tcp_overlaps),
