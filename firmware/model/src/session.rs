@@ -404,6 +404,37 @@ pub struct Mail {
     pub eml_sha256: Option<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub messages: Vec<MailMessage>,
+    /// SMTP commands that ran, in order (capped at `MAX_LIST_LEN`): verb, the argument
+    /// when it is not a secret (AUTH keeps only the mechanism), the final reply code.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub commands: Vec<MailCommand>,
+    /// The login: SMTP AUTH, POP3 USER/PASS, APOP or AUTH, IMAP LOGIN or AUTHENTICATE.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth: Option<MailAuth>,
+}
+
+/// One command of a mail session.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+pub struct MailCommand {
+    pub verb: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub arg: Option<String>,
+    /// Final reply (`250`, `535`); none when the session ended first.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reply: Option<u16>,
+}
+
+/// How a mail client logged in, and whether the server accepted it (the last attempt;
+/// `failed_attempts` counts the refused ones, for brute-force findings).
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+pub struct MailAuth {
+    /// `PLAIN`, `LOGIN`, `CRAM-MD5`, … or `USER` (POP3 USER/PASS), `APOP`, `LOGIN` (IMAP).
+    pub mechanism: String,
+    /// None while no answer was seen.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub success: Option<bool>,
+    #[serde(default)]
+    pub failed_attempts: u32,
 }
 
 /// A further message of the same session.

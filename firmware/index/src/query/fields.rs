@@ -96,7 +96,7 @@ fields! {
     CertSha1 => "cert_sha1", Keyword, "SHA-1 fingerprint of a TLS certificate (hex)";
     CertSha256 => "cert_sha256", Keyword, "SHA-256 fingerprint of a TLS certificate (hex)";
     San => "san", Text, "subjectAltName DNS name or IP address of a TLS certificate";
-    Tunnel => "tunnel", Keyword, "protocol upgrades the session went through (http-connect, starttls, http-upgrade)";
+    Tunnel => "tunnel", Keyword, "protocol upgrades and encapsulations the session went through (http-connect, starttls, http-upgrade; vxlan, gre, … from `tunnel:<kind>` flags)";
 }
 
 impl Field {

@@ -4,7 +4,7 @@
 //! mistaken for protocol lines. A STARTTLS the server accepts hands the stream to TLS
 //! (`crate::upgrade`).
 
-use super::message::{Envelope, process_message, set_user};
+use super::message::{Envelope, auth_result, auth_started, process_message, set_user};
 use crate::upgrade::{Answer, AwaitingAnswer, Upgrade, Verdict};
 use crate::util::{base64_decode, take_line};
 use crate::{Direction, MAX_OBJECT_BYTES, Sink, StreamParser};
@@ -42,6 +42,8 @@ pub struct ImapParser {
     sides: [Side; 2],
     /// The next client line answers AUTHENTICATE PLAIN.
     auth_plain: bool,
+    /// Tag and mechanism of a LOGIN/AUTHENTICATE waiting for its tagged answer.
+    login: Option<(Vec<u8>, String)>,
     /// STARTTLS sent (its tag): both directions held until the tagged answer.
     starttls: Option<(Vec<u8>, AwaitingAnswer)>,
     upgrade: Option<Upgrade>,
@@ -121,6 +123,8 @@ impl ImapParser {
         let args = it.next().unwrap_or(&[]);
         match cmd.as_slice() {
             b"LOGIN" => {
+                auth_started(rec, b"LOGIN");
+                self.login = Some((tag.to_vec(), "LOGIN".into()));
                 if literal_size(args).is_some() && args.trim_ascii_start().starts_with(b"{") {
                     return Purpose::User;
                 }
@@ -130,6 +134,11 @@ impl ImapParser {
             }
             b"AUTHENTICATE" => {
                 let mut a = args.split(|&b| b == b' ').filter(|x| !x.is_empty());
+                if let Some(m) = a.clone().next() {
+                    auth_started(rec, m);
+                    let m = String::from_utf8_lossy(m).to_ascii_uppercase();
+                    self.login = Some((tag.to_vec(), m));
+                }
                 if a.next().is_some_and(|m| m.eq_ignore_ascii_case(b"PLAIN")) {
                     match a.next() {
                         Some(ir) => {
@@ -204,6 +213,8 @@ impl ImapParser {
             let Some(size) = literal_size(&line) else {
                 if dir == Direction::ToServer {
                     self.on_command(&line, rec);
+                } else {
+                    self.on_response_line(&line, rec);
                 }
                 continue;
             };
@@ -231,6 +242,23 @@ impl ImapParser {
 }
 
 impl ImapParser {
+    /// A server line: the tagged answer to a login is its outcome (`mail.auth`).
+    fn on_response_line(&mut self, line: &[u8], rec: &mut SessionRecord) {
+        let Some((tag, mech)) = &self.login else {
+            return;
+        };
+        let Some(rest) = line
+            .strip_prefix(tag.as_slice())
+            .and_then(|r| r.strip_prefix(b" "))
+        else {
+            return;
+        };
+        let ok = rest.len() >= 2 && rest[..2].eq_ignore_ascii_case(b"OK");
+        let mech = mech.clone();
+        self.login = None;
+        auth_result(rec, &mech, ok);
+    }
+
     /// Bytes while STARTTLS waits for its tagged answer (RFC 9051 6.2.1: OK, then TLS).
     fn on_starttls(
         &mut self,
@@ -426,5 +454,22 @@ mod tests {
             ],
         );
         assert_eq!(rec.mail.unwrap().user.as_deref(), Some("kimura"));
+    }
+
+    #[test]
+    fn login_outcome_is_recorded() {
+        let steps: Vec<(crate::Direction, &[u8])> = vec![
+            (Down, b"* OK ready\r\n"),
+            (Up, b"a1 LOGIN hanako wrong-pw\r\n"),
+            (Down, b"a1 NO [AUTHENTICATIONFAILED] failed\r\n"),
+            (Up, b"a2 LOGIN hanako right-pw\r\n"),
+            (Down, b"* CAPABILITY IMAP4rev1\r\na2 OK Logged in\r\n"),
+        ];
+        let (rec, _) = run_all_cuts(|| Box::new(ImapParser::new()), "imap", &steps);
+        let a = rec.mail.as_ref().unwrap().auth.clone().unwrap();
+        assert_eq!(a.mechanism, "LOGIN");
+        assert_eq!(a.success, Some(true));
+        assert_eq!(a.failed_attempts, 1);
+        assert!(!format!("{:?}", rec.mail).contains("-pw"));
     }
 }

@@ -292,7 +292,12 @@ fn place(p: Parsed, envelope: &Envelope, rec: &mut SessionRecord) {
         && mail.eml_sha256.is_none()
         && mail.to.is_empty();
     if first {
-        let Mail { user, .. } = std::mem::take(&mut mail);
+        let Mail {
+            user,
+            commands,
+            auth,
+            ..
+        } = std::mem::take(&mut mail);
         mail = Mail {
             from: p.from,
             to: p.to,
@@ -306,6 +311,8 @@ fn place(p: Parsed, envelope: &Envelope, rec: &mut SessionRecord) {
             links: p.links,
             eml_sha256: p.eml_sha256,
             messages: Vec::new(),
+            commands,
+            auth,
         };
     } else {
         let msg = MailMessage {
@@ -323,6 +330,32 @@ fn place(p: Parsed, envelope: &Envelope, rec: &mut SessionRecord) {
         mail.messages = messages;
     }
     rec.mail = Some(mail);
+}
+
+/// A login attempt with `mechanism` started: recorded until an answer says more.
+pub fn auth_started(rec: &mut SessionRecord, mechanism: &[u8]) {
+    let mechanism = crate::util::text(rec, &mechanism.to_ascii_uppercase());
+    let mail = rec.mail.get_or_insert_with(Mail::default);
+    if mail.auth.is_none() {
+        mail.auth = Some(kuroko_model::session::MailAuth {
+            mechanism,
+            success: None,
+            failed_attempts: 0,
+        });
+    }
+}
+
+/// The server answered a login attempt with `mechanism`: the latest answer is the
+/// session's outcome, refusals are counted.
+pub fn auth_result(rec: &mut SessionRecord, mechanism: &str, success: bool) {
+    let mechanism = crate::util::text(rec, mechanism.to_ascii_uppercase().as_bytes());
+    let mail = rec.mail.get_or_insert_with(Mail::default);
+    let failed = mail.auth.as_ref().map_or(0, |a| a.failed_attempts);
+    mail.auth = Some(kuroko_model::session::MailAuth {
+        mechanism,
+        success: Some(success),
+        failed_attempts: failed.saturating_add(u32::from(!success)),
+    });
 }
 
 /// Sets the login user of a mail session.

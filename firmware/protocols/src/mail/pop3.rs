@@ -3,7 +3,7 @@
 //! the server accepts hands the stream to TLS (`crate::upgrade`).
 
 use super::dotdata::DotReader;
-use super::message::{Envelope, process_message, set_user};
+use super::message::{Envelope, auth_result, auth_started, process_message, set_user};
 use crate::upgrade::{MAX_HELD_BEFORE_ANSWER, Upgrade};
 use crate::util::{LineBuf, base64_decode, take_line};
 use crate::{Direction, Sink, StreamParser};
@@ -24,6 +24,8 @@ enum Cmd {
     Retr,
     Top,
     Stls,
+    /// PASS, APOP or AUTH: its answer is the login outcome (`mail.auth`).
+    Login,
 }
 
 #[derive(Debug)]
@@ -52,6 +54,8 @@ pub struct Pop3Parser {
     /// next one carries the user name.
     sasl_lines: u8,
     sasl_user: Option<Sasl>,
+    /// Mechanism of the login command waiting for its answer (`USER`, `APOP`, `PLAIN`…).
+    login_mech: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -74,6 +78,7 @@ impl Default for Pop3Parser {
             stopped: false,
             sasl_lines: 0,
             sasl_user: None,
+            login_mech: String::new(),
         }
     }
 }
@@ -110,12 +115,23 @@ impl Pop3Parser {
         let verb = it.next().unwrap_or(&[]).to_ascii_uppercase();
         let has_arg = it.clone().next().is_some();
         let cmd = match verb.as_slice() {
-            b"USER" | b"APOP" => {
+            b"USER" => {
                 if let Some(u) = it.next() {
                     set_user(rec, u);
                 }
+                auth_started(rec, b"USER");
+                self.login_mech = "USER".into();
                 Cmd::Single
             }
+            b"APOP" => {
+                if let Some(u) = it.next() {
+                    set_user(rec, u);
+                }
+                auth_started(rec, b"APOP");
+                self.login_mech = "APOP".into();
+                Cmd::Login
+            }
+            b"PASS" => Cmd::Login,
             b"RETR" => Cmd::Retr,
             b"TOP" => Cmd::Top,
             b"LIST" | b"UIDL" if !has_arg => Cmd::Multi,
@@ -127,6 +143,10 @@ impl Pop3Parser {
             b"AUTH" => {
                 let mech = it.next().unwrap_or(&[]).to_ascii_uppercase();
                 let ir = it.next().filter(|x| *x != b"=");
+                if !mech.is_empty() {
+                    auth_started(rec, &mech);
+                    self.login_mech = String::from_utf8_lossy(&mech).into_owned();
+                }
                 let (m, lines) = match mech.as_slice() {
                     b"PLAIN" => (Some(Sasl::Plain), 1),
                     b"LOGIN" => (Some(Sasl::Login), 2),
@@ -146,7 +166,11 @@ impl Pop3Parser {
                     }
                     (None, _) => {}
                 }
-                Cmd::Single
+                if mech.is_empty() {
+                    Cmd::Single
+                } else {
+                    Cmd::Login
+                }
             }
             _ => Cmd::Single,
         };
@@ -197,13 +221,19 @@ impl Pop3Parser {
                     if !ok && !line.starts_with(b"-ERR") {
                         continue; // greeting continuation or SASL "+ " challenge
                     }
-                    if line.starts_with(b"-ERR") && self.pending.front() == Some(&Cmd::Single) {
+                    if line.starts_with(b"-ERR")
+                        && matches!(self.pending.front(), Some(Cmd::Single | Cmd::Login))
+                    {
                         // (A refused AUTH has no further SASL lines.)
                         self.sasl_lines = 0;
                     }
                     let Some(cmd) = self.pending.pop_front() else {
                         continue;
                     }; // greeting
+                    if cmd == Cmd::Login {
+                        let mech = std::mem::take(&mut self.login_mech);
+                        auth_result(rec, &mech, ok);
+                    }
                     if !ok {
                         if cmd == Cmd::Stls
                             && let Some(held) = self.stls_held.take()
@@ -238,7 +268,7 @@ impl Pop3Parser {
                             let up = self.stls_held.take().unwrap_or_default();
                             self.upgrade = Some(Upgrade::starttls([up, input.to_vec()]));
                         }
-                        Cmd::Single => {}
+                        Cmd::Single | Cmd::Login => {}
                     }
                 }
                 Down::Body { reader, message } => match reader.feed(input) {
@@ -345,6 +375,11 @@ mod tests {
         let (rec, _) = run_all_cuts(|| Box::new(Pop3Parser::new()), "pop3", &view(&t));
         let m = rec.mail.unwrap();
         assert_eq!(m.user.as_deref(), Some("hanako"));
+        let auth = m.auth.as_ref().expect("auth");
+        assert_eq!(
+            (auth.mechanism.as_str(), auth.success),
+            ("PLAIN", Some(true))
+        );
         assert_eq!(
             m.eml_sha256.as_deref(),
             Some(include_str!("../../fuzz/corpus/pop3/eml.sha256").trim())
@@ -376,5 +411,25 @@ mod tests {
             b"From: a@example.jp\r\nSubject: pop test\r\n\r\n.dot line\r\n"
         );
         assert_eq!(sink.objects[0].0.direction, Some(Down));
+    }
+
+    #[test]
+    fn login_outcome_is_recorded_and_password_never_kept() {
+        let steps: Vec<(crate::Direction, &[u8])> = vec![
+            (Down, b"+OK ready\r\n"),
+            (Up, b"USER hanako\r\n"),
+            (Down, b"+OK\r\n"),
+            (Up, b"PASS wrong-pw\r\n"),
+            (Down, b"-ERR [AUTH] bad\r\n"),
+            (Up, b"USER hanako\r\nPASS right-pw\r\n"),
+            (Down, b"+OK\r\n+OK logged in\r\n"),
+        ];
+        let (rec, _) = run_all_cuts(|| Box::new(Pop3Parser::new()), "pop3", &steps);
+        let m = rec.mail.unwrap();
+        let a = m.auth.clone().unwrap();
+        assert_eq!(a.mechanism, "USER");
+        assert_eq!(a.success, Some(true));
+        assert_eq!(a.failed_attempts, 1);
+        assert!(!format!("{m:?}").contains("-pw"));
     }
 }

@@ -2,11 +2,11 @@
 //! (RFC 3030). STARTTLS ends what can be seen.
 
 use super::dotdata::DotReader;
-use super::message::{Envelope, process_message, set_user};
+use super::message::{Envelope, auth_result, auth_started, process_message, set_user};
 use crate::upgrade::{Answer, AwaitingAnswer, Upgrade, Verdict};
-use crate::util::{LineBuf, base64_decode, starts_with_ci, take_line};
+use crate::util::{LineBuf, base64_decode, push_capped, starts_with_ci, take_line, text};
 use crate::{Direction, MAX_OBJECT_BYTES, Sink, StreamParser};
-use kuroko_model::session::SessionRecord;
+use kuroko_model::session::{MAX_LIST_LEN, MailCommand, SessionRecord};
 
 /// Longest command line kept (RFC 5321 4.5.3.1.4: 512; extensions make it longer).
 pub const MAX_COMMAND_LINE: usize = 4096;
@@ -42,6 +42,11 @@ pub struct SmtpParser {
     auth: Auth,
     /// STARTTLS sent: both directions held until the server's answer.
     starttls: Option<AwaitingAnswer>,
+    /// Commands waiting for their final reply (index into `mail.commands`; None when the
+    /// list was full), in order: SMTP replies come in command order, also pipelined.
+    awaiting_reply: std::collections::VecDeque<Option<usize>>,
+    /// The server's greeting (its first reply, answering no command) was seen.
+    greeted: bool,
     upgrade: Option<Upgrade>,
     /// Upgraded to TLS: nothing more for this parser.
     stopped: bool,
@@ -59,6 +64,8 @@ impl Default for SmtpParser {
             envelope: Envelope::default(),
             auth: Auth::None,
             starttls: None,
+            awaiting_reply: std::collections::VecDeque::new(),
+            greeted: false,
             upgrade: None,
             stopped: false,
         }
@@ -120,6 +127,7 @@ impl SmtpParser {
         let sp = line.iter().position(|&b| b == b' ').unwrap_or(line.len());
         let verb = line[..sp].to_ascii_uppercase();
         let arg = line.get(sp + 1..).unwrap_or(&[]);
+        self.record_command(&verb, arg, rec);
         match verb.as_slice() {
             b"MAIL" => {
                 self.envelope = Envelope::default();
@@ -155,6 +163,7 @@ impl SmtpParser {
                 let mut it = arg.split(|&b| b == b' ').filter(|x| !x.is_empty());
                 let mech = it.next().unwrap_or(&[]).to_ascii_uppercase();
                 let ir = it.next().filter(|x| *x != b"=");
+                auth_started(rec, &mech);
                 match (mech.as_slice(), ir) {
                     (b"PLAIN", Some(ir)) => {
                         if let Some(u) = plain_user(ir) {
@@ -245,6 +254,14 @@ impl SmtpParser {
     }
 }
 
+/// The code of a final reply line (`250 ok`, not `250-more`).
+fn reply_code(line: &[u8]) -> Option<u16> {
+    if line.len() < 3 || !line[..3].iter().all(u8::is_ascii_digit) || line.get(3) == Some(&b'-') {
+        return None;
+    }
+    std::str::from_utf8(&line[..3]).ok()?.parse().ok()
+}
+
 /// The server's answer to STARTTLS (RFC 3207): 220 to go ahead, any other final reply
 /// refuses.
 fn starttls_verdict(line: &[u8]) -> Verdict {
@@ -258,11 +275,67 @@ fn starttls_verdict(line: &[u8]) -> Verdict {
 }
 
 impl SmtpParser {
+    /// Adds a command to `mail.commands` (AUTH keeps only its mechanism: the initial
+    /// response is a credential) and queues it for its reply.
+    fn record_command(&mut self, verb: &[u8], arg: &[u8], rec: &mut SessionRecord) {
+        let arg: &[u8] = if verb == b"AUTH" {
+            arg.split(|&b| b == b' ').next().unwrap_or(&[])
+        } else {
+            arg
+        };
+        let cmd = MailCommand {
+            verb: text(rec, verb),
+            arg: (!arg.is_empty()).then(|| text(rec, arg)),
+            reply: None,
+        };
+        let mut mail = rec.mail.take().unwrap_or_default();
+        let idx = (mail.commands.len() < MAX_LIST_LEN).then_some(mail.commands.len());
+        push_capped(rec, &mut mail.commands, cmd);
+        rec.mail = Some(mail);
+        if self.awaiting_reply.len() >= MAX_LIST_LEN {
+            self.awaiting_reply.pop_front();
+        }
+        self.awaiting_reply.push_back(idx);
+    }
+
+    /// A final reply `code`: it answers the oldest command still waiting.
+    fn on_reply(&mut self, code: u16, rec: &mut SessionRecord) {
+        if !std::mem::replace(&mut self.greeted, true) {
+            return; // the greeting (a capture started mid-session is off by one)
+        }
+        if code == 334 {
+            return; // SASL challenge: AUTH goes on
+        }
+        let Some(idx) = self.awaiting_reply.pop_front() else {
+            return;
+        };
+        let Some(cmd) = idx.and_then(|i| rec.mail.as_mut()?.commands.get_mut(i)) else {
+            return;
+        };
+        cmd.reply = Some(code);
+        let verb = cmd.verb.clone();
+        let mech = cmd.arg.clone().unwrap_or_default();
+        if code == 354 && verb == "DATA" {
+            // The message follows; its end gets the final reply.
+            self.awaiting_reply.push_front(idx);
+        }
+        if verb == "AUTH" {
+            auth_result(rec, &mech, (200..300).contains(&code));
+        }
+    }
+
     fn on_down(&mut self, data: &[u8], rec: &mut SessionRecord) {
         let mut failed = false;
+        let mut codes = Vec::new();
         self.down.feed(data, MAX_REPLY_LINE, |l| {
-            failed |= starts_with_ci(&l.bytes, b"535")
+            failed |= starts_with_ci(&l.bytes, b"535");
+            if let Some(code) = reply_code(&l.bytes) {
+                codes.push(code);
+            }
         });
+        for code in codes {
+            self.on_reply(code, rec);
+        }
         if failed {
             rec.flag("smtp_auth_failed");
         }
@@ -284,6 +357,7 @@ impl SmtpParser {
             Answer::Accepted(pending) => {
                 self.starttls = None;
                 self.stopped = true;
+                self.on_reply(220, rec);
                 self.upgrade = Some(Upgrade::starttls(pending));
             }
             Answer::Refused([up, down]) => {
@@ -422,5 +496,38 @@ mod tests {
         assert_eq!(m.attachments[0].sha256.as_deref(), l.next());
         assert_eq!(m.attachments[0].name, l.next().unwrap());
         assert!(sink.objects.iter().any(|o| o.0.kind == "mail"));
+    }
+
+    #[test]
+    fn commands_replies_and_auth_outcome_without_secrets() {
+        let up: &[u8] = b"EHLO pc\r\nAUTH PLAIN AGhhbmFrbwB3cm9uZw==\r\nAUTH LOGIN\r\naGFuYWtv\r\nc2VjcmV0\r\nMAIL FROM:<hanako@corp.example>\r\nRCPT TO:<a@b.example>\r\nDATA\r\nSubject: x\r\n\r\nhi\r\n.\r\nQUIT\r\n";
+        let down: &[u8] = b"220 mx\r\n250-mx\r\n250 AUTH PLAIN LOGIN\r\n535 5.7.8 bad\r\n334 VXNlcm5hbWU6\r\n334 UGFzc3dvcmQ6\r\n235 ok\r\n250 ok\r\n250 ok\r\n354 go\r\n250 queued\r\n221 bye\r\n";
+        let (rec, _) = run_all_cuts(smtp, "smtp", &[(Up, up), (Down, down)]);
+        let m = rec.mail.unwrap();
+        let got: Vec<(String, Option<String>, Option<u16>)> = m
+            .commands
+            .iter()
+            .map(|c| (c.verb.clone(), c.arg.clone(), c.reply))
+            .collect();
+        let want = [
+            ("EHLO", Some("pc"), Some(250)),
+            ("AUTH", Some("PLAIN"), Some(535)),
+            ("AUTH", Some("LOGIN"), Some(235)),
+            ("MAIL", Some("FROM:<hanako@corp.example>"), Some(250)),
+            ("RCPT", Some("TO:<a@b.example>"), Some(250)),
+            ("DATA", None, Some(250)),
+            ("QUIT", None, Some(221)),
+        ];
+        let want: Vec<_> = want
+            .iter()
+            .map(|(v, a, r)| (v.to_string(), a.map(str::to_string), *r))
+            .collect();
+        assert_eq!(got, want);
+        let auth = m.auth.unwrap();
+        assert_eq!(auth.mechanism, "LOGIN");
+        assert_eq!(auth.success, Some(true));
+        assert_eq!(auth.failed_attempts, 1);
+        let kept = format!("{:?}", m.commands);
+        assert!(!kept.contains("c2VjcmV0") && !kept.contains("AGhhbmFrbwB3cm9uZw"));
     }
 }
