@@ -215,7 +215,7 @@ fn listen(ns: &Netns, ifname: &str, dur: Duration) -> anyhow::Result<Vec<Vec<u8>
                 &mut len,
             )
         };
-        if n > 0 && from.sll_pkttype != libc::PACKET_OUTGOING as u8 {
+        if n > 0 && from.sll_pkttype != libc::PACKET_OUTGOING {
             got.push(buf[..n as usize].to_vec());
         }
     }

@@ -313,18 +313,16 @@ pub mod sys {
         for cap in 0..=MAX_CAPABILITY {
             if policy.caps & (1u64 << cap) != 0 {
                 // SAFETY: integer arguments only.
-                check(
-                    unsafe {
-                        libc::prctl(
-                            libc::PR_CAP_AMBIENT,
-                            libc::PR_CAP_AMBIENT_RAISE as libc::c_ulong,
-                            cap as libc::c_ulong,
-                            0,
-                            0,
-                        )
-                    }
-                    .into(),
-                )?;
+                let rc = unsafe {
+                    libc::prctl(
+                        libc::PR_CAP_AMBIENT,
+                        libc::PR_CAP_AMBIENT_RAISE as libc::c_ulong,
+                        cap as libc::c_ulong,
+                        0,
+                        0,
+                    )
+                };
+                check(rc.into())?;
             }
         }
         // SAFETY: integer arguments only.
