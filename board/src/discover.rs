@@ -126,7 +126,9 @@ impl Hardware {
                     * 512,
                 removable: read(&base.join("removable")).as_deref() == Some("1"),
                 rotational: read(&base.join("queue/rotational")).as_deref() == Some("1"),
-                model: read(&base.join("device/model")).filter(|m| !m.is_empty()),
+                model: read(&base.join("device/model"))
+                    .map(|m| crate::sysfs_text::clean(&m))
+                    .filter(|m| !m.is_empty()),
                 name,
             });
         }

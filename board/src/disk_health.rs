@@ -261,7 +261,9 @@ fn read_disk(sys: &Path, name: &str) -> DiskHealth {
     let dev = base.join("device");
     DiskHealth {
         name: name.to_string(),
-        model: read(&dev.join("model")).filter(|m| !m.is_empty()),
+        model: read(&dev.join("model"))
+            .map(|m| crate::sysfs_text::clean(&m))
+            .filter(|m| !m.is_empty()),
         size_bytes: read_u64(&base.join("size")).map(|s| s.saturating_mul(512)),
         rotational: read_bool(&base.join("queue/rotational")),
         read_only: read_bool(&base.join("ro")),

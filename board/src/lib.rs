@@ -12,16 +12,20 @@
 //! [`disk_health`] finds the disks under the data directory and what they expose about
 //! their health (state, I/O errors, temperature, load, file-system errors) for the console
 //! and `kuroko status`; what a board does not expose stays unknown, never assumed fine.
-//! This crate never changes the system: it only reads. Its one `unsafe` is the NVMe admin
-//! ioctl that reads a drive's SMART log ([`nvme_smart`]).
+//! This crate only reads the system, with one exception kept in one module:
+//! [`capture_port`] silences a capture NIC (IPv6, ARP, multicast, addresses off, an egress
+//! drop) before capture or the boot brings it up. Its one `unsafe` is the NVMe admin ioctl
+//! that reads a drive's SMART log ([`nvme_smart`]).
 
 #![deny(unsafe_code)]
 
+pub mod capture_port;
 pub mod check;
 pub mod discover;
 pub mod disk_health;
 pub mod nvme_smart;
 pub mod profile;
+pub mod sysfs_text;
 
 pub use check::{Mismatch, check};
 pub use discover::Hardware;

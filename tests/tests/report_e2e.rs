@@ -214,7 +214,10 @@ fn report_and_export_of_real_client_traffic() {
     // The export: a complete, verifiable bundle.
     let stick = tempfile::tempdir().unwrap();
     let printed = data
-        .kuroko("export", &["--to", stick.path().to_str().unwrap()])
+        .kuroko(
+            "export",
+            &["--to", stick.path().to_str().unwrap(), "--plaintext"],
+        )
         .unwrap();
     let bundle = PathBuf::from(printed.split(" (").next().unwrap().trim());
     assert!(bundle.is_dir(), "export printed {printed}");

@@ -25,7 +25,7 @@ fn console_follows_a_live_store() -> anyhow::Result<()> {
         ),
     )?;
     let cmd = format!(
-        "ip netns exec {} {} run --config {} --data {}",
+        "ip netns exec {} {} run --config {} --data {} --allow-root-children",
         site.switch_ns(),
         bin.display(),
         config.display(),

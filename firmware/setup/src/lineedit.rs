@@ -19,7 +19,13 @@ pub enum Input {
     Interrupted,
     /// Ctrl-D on an empty line, or end of input.
     Eof,
+    /// Nothing typed for the idle limit ([`LineEditor::with_idle_logout`]): log out.
+    Idle,
 }
+
+/// One idle tick on a raw terminal: a read returns empty after this long without a key
+/// (termios VTIME, in tenths of a second; at most 255).
+pub const IDLE_TICK_DECISECONDS: u8 = 100;
 
 /// Puts a terminal into a mode where we see every key, and restores it on drop.
 pub struct RawMode {
@@ -36,8 +42,10 @@ impl RawMode {
         t.local_flags
             .remove(LocalFlags::ICANON | LocalFlags::ECHO | LocalFlags::ISIG | LocalFlags::IEXTEN);
         t.input_flags.remove(InputFlags::ICRNL | InputFlags::IXON);
-        t.control_chars[SpecialCharacterIndices::VMIN as usize] = 1;
-        t.control_chars[SpecialCharacterIndices::VTIME as usize] = 0;
+        // A read waits at most one idle tick for a key, then returns empty: the editor
+        // counts those ticks for the idle logout.
+        t.control_chars[SpecialCharacterIndices::VMIN as usize] = 0;
+        t.control_chars[SpecialCharacterIndices::VTIME as usize] = IDLE_TICK_DECISECONDS;
         termios::tcsetattr(&stdin, SetArg::TCSANOW, &t).ok()?;
         Some(RawMode { saved })
     }
@@ -58,6 +66,9 @@ pub struct LineEditor<R: Read, W: Write> {
     out: W,
     /// We do the editing and echo (a terminal in raw mode).
     interactive: bool,
+    /// Interactive only: empty reads (idle ticks) in a row that end the session.
+    idle_limit: Option<u32>,
+    idled: bool,
 }
 
 impl<R: Read, W: Write> LineEditor<R, W> {
@@ -66,7 +77,16 @@ impl<R: Read, W: Write> LineEditor<R, W> {
             input,
             out,
             interactive,
+            idle_limit: None,
+            idled: false,
         }
+    }
+
+    /// On a raw terminal (where an empty read is one idle tick, [`RawMode`]): after `ticks`
+    /// empty reads in a row, `read_line` returns [`Input::Idle`].
+    pub fn with_idle_logout(mut self, ticks: u32) -> Self {
+        self.idle_limit = Some(ticks.max(1));
+        self
     }
 
     pub fn out(&mut self) -> &mut W {
@@ -75,9 +95,19 @@ impl<R: Read, W: Write> LineEditor<R, W> {
 
     fn byte(&mut self) -> io::Result<Option<u8>> {
         let mut b = [0u8; 1];
+        let mut idle = 0u32;
         loop {
             match self.input.read(&mut b) {
-                Ok(0) => return Ok(None),
+                Ok(0) => match self.idle_limit.filter(|_| self.interactive) {
+                    Some(limit) => {
+                        idle += 1;
+                        if idle >= limit {
+                            self.idled = true;
+                            return Ok(None);
+                        }
+                    }
+                    None => return Ok(None),
+                },
                 Ok(_) => return Ok(Some(b[0])),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => return Err(e),
@@ -111,6 +141,10 @@ impl<R: Read, W: Write> LineEditor<R, W> {
         }
         loop {
             let Some(b) = self.byte()? else {
+                if std::mem::take(&mut self.idled) {
+                    write!(self.out, "\r\n")?;
+                    return Ok(Input::Idle);
+                }
                 return Ok(if buf.is_empty() {
                     Input::Eof
                 } else {
@@ -227,6 +261,42 @@ fn common_prefix(c: &[String]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A terminal in raw mode: `None` is one idle tick (an empty read), then the keys.
+    struct Ticking(Vec<Option<u8>>);
+    impl Read for Ticking {
+        fn read(&mut self, b: &mut [u8]) -> io::Result<usize> {
+            if self.0.is_empty() {
+                return Ok(0);
+            }
+            match self.0.remove(0) {
+                Some(k) => {
+                    b[0] = k;
+                    Ok(1)
+                }
+                None => Ok(0),
+            }
+        }
+    }
+
+    #[test]
+    fn an_idle_terminal_logs_out_and_a_key_resets_the_count() {
+        let mut keys = vec![None, None, Some(b's')];
+        keys.extend([None, None, Some(b't'), Some(b'\r')]);
+        let mut out = Vec::new();
+        let mut ed = LineEditor::new(Ticking(keys), &mut out, true).with_idle_logout(3);
+        assert_eq!(
+            ed.read_line("> ", true, &|_| Vec::new()).unwrap(),
+            Input::Line("st".into())
+        );
+        let mut out = Vec::new();
+        let mut ed = LineEditor::new(Ticking(vec![Some(b'x'), None, None, None]), &mut out, true)
+            .with_idle_logout(3);
+        assert_eq!(
+            ed.read_line("> ", true, &|_| Vec::new()).unwrap(),
+            Input::Idle
+        );
+    }
 
     fn run(keys: &[u8], echo: bool) -> (Input, String) {
         let mut out = Vec::new();

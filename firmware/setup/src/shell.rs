@@ -1,6 +1,7 @@
 //! The commands of the setup shell.
 
-use crate::credential;
+use crate::backoff::{self, Backoff};
+use crate::credential::{self, CredentialError};
 use crate::lineedit::{Input, LineEditor};
 use crate::system::System;
 use kuroko_board::{Hardware, Profile};
@@ -27,7 +28,7 @@ pub const COMMANDS: &[(&str, &str)] = &[
     ("show", "show config | show ports"),
     (
         "set",
-        "set capture IF[,IF] | management IF | address CIDR [GW] | time RFC3339 | ntp SERVER[,SERVER]|off | timezone ZONE | site NAME | internal CIDR[,CIDR] | vpn CIDR[,CIDR]|none | board NAME|FILE",
+        "set capture IF[,IF] | management IF | address CIDR [GW]|dhcp | time RFC3339 | ntp SERVER[,SERVER]|off | timezone ZONE | site NAME | internal CIDR[,CIDR] | vpn CIDR[,CIDR]|none | board NAME|FILE | recipient AGE_PUBKEY",
     ),
     (
         "disk",
@@ -43,7 +44,7 @@ pub const COMMANDS: &[(&str, &str)] = &[
     ),
     (
         "export",
-        "export [MOUNTPOINT]: findings bundle to a USB stick",
+        "export [MOUNTPOINT]: findings bundle to a USB stick, encrypted to the recipient (export plaintext [MOUNTPOINT]: in clear)",
     ),
     ("password", "change the technician password"),
     (
@@ -64,7 +65,19 @@ const SET_KEYS: &[&str] = &[
     "internal",
     "vpn",
     "board",
+    "recipient",
 ];
+
+/// The consultant's age public key (`set recipient`), beside the credential.
+fn recipient_path(credential: &Path) -> PathBuf {
+    credential.with_file_name("consultant.age")
+}
+
+/// An age X25519 recipient as `age-keygen -y` prints it: `age1` + 58 bech32 characters.
+fn looks_like_age_recipient(s: &str) -> bool {
+    const BECH32: &str = "qpzry9x8gf2tvdw0s3jn54khce6mua7l";
+    s.len() == 62 && s.starts_with("age1") && s[4..].chars().all(|c| BECH32.contains(c))
+}
 
 /// Where the shell keeps and finds things.
 #[derive(Clone, Debug)]
@@ -160,43 +173,44 @@ impl<'a, S: System, R: Read, W: Write> Shell<'a, S, R, W> {
         self.say("Kuroko network blackbox - technician setup")?;
         if !credential::is_set(&self.paths.credential) {
             self.say("No technician password is set yet. Choose one now (at least 8 characters).")?;
-            loop {
-                let Input::Line(a) = self
-                    .ed
-                    .read_line("new password: ", false, &|_| Vec::new())?
-                else {
-                    return Ok(());
-                };
-                let Input::Line(b) = self.ed.read_line("again: ", false, &|_| Vec::new())? else {
-                    return Ok(());
-                };
-                if a != b {
-                    self.say("The two entries differ; try again.")?;
-                    continue;
-                }
-                match credential::set(&self.paths.credential, &a) {
-                    Ok(()) => {
-                        self.say("Password set.")?;
-                        break;
-                    }
-                    Err(e) => self.say(&format!("{e}"))?,
-                }
+            if !self.choose_password()? {
+                return Ok(());
             }
         } else {
+            let backoff_path = backoff::path_for(&self.paths.credential);
             let mut ok = false;
             for _ in 0..MAX_LOGIN_ATTEMPTS {
+                // Persistent back-off: counted on /config, so a respawn or a reboot does
+                // not start the count over.
+                let mut bo = Backoff::load(&backoff_path);
+                let wait = bo.wait_secs(self.system.now());
+                if wait > 0 {
+                    self.say(&format!(
+                        "{} wrong passwords: wait {wait} s for the next try.",
+                        bo.failures
+                    ))?;
+                    self.system.sleep(Duration::from_secs(wait as u64));
+                }
                 let Input::Line(pw) = self.ed.read_line("password: ", false, &|_| Vec::new())?
                 else {
                     return Ok(());
                 };
                 match credential::verify(&self.paths.credential, &pw) {
                     Ok(true) => {
+                        let _ = Backoff::clear(&backoff_path);
                         ok = true;
                         break;
                     }
                     Ok(false) => {
+                        if let Err(e) = bo.record_failure(&backoff_path, self.system.now()) {
+                            self.say(&format!("(cannot record the wrong password: {e})"))?;
+                        }
                         self.system.sleep(LOGIN_DELAY);
                         self.say("Wrong password.")?;
+                    }
+                    Err(e @ CredentialError::Damaged(_)) => {
+                        self.say(&e.to_string())?;
+                        return self.recover_damaged_credential();
                     }
                     Err(e) => {
                         self.say(&e.to_string())?;
@@ -209,10 +223,83 @@ impl<'a, S: System, R: Read, W: Write> Shell<'a, S, R, W> {
                 return Ok(());
             }
         }
+        self.command_loop()
+    }
+
+    /// Asks for a new password twice until it is set; false when the input ended.
+    fn choose_password(&mut self) -> io::Result<bool> {
+        loop {
+            let Input::Line(a) = self
+                .ed
+                .read_line("new password: ", false, &|_| Vec::new())?
+            else {
+                return Ok(false);
+            };
+            let Input::Line(b) = self.ed.read_line("again: ", false, &|_| Vec::new())? else {
+                return Ok(false);
+            };
+            if a != b {
+                self.say("The two entries differ; try again.")?;
+                continue;
+            }
+            match credential::set(&self.paths.credential, &a) {
+                Ok(()) => {
+                    self.say("Password set.")?;
+                    return Ok(true);
+                }
+                Err(e) => self.say(&format!("{e}"))?,
+            }
+        }
+    }
+
+    /// The documented way out of a damaged credential (no lockout, no way around it to
+    /// the data): erase the captured data, the configuration and the credential, then set
+    /// a new password.
+    fn recover_damaged_credential(&mut self) -> io::Result<()> {
+        self.say(
+            "Recovery erases every captured packet, session and finding on the data disk, the configuration and the technician password; then a new password is set.",
+        )?;
+        let Input::Line(confirm) = self
+            .ed
+            .read_line("type ERASE to recover: ", true, &|_| Vec::new())?
+        else {
+            return Ok(());
+        };
+        if confirm.trim() != "ERASE" {
+            return self.say("Nothing erased; the serial login stays closed until recovery.");
+        }
+        let data = PathBuf::from(self.data_dir());
+        if let Err(e) = self.system.erase_data(&data) {
+            return self.say(&format!("recovery stopped, nothing else erased: {e}"));
+        }
+        for p in [
+            self.paths.config.clone(),
+            self.paths.credential.clone(),
+            backoff::path_for(&self.paths.credential),
+        ] {
+            if let Err(e) = std::fs::remove_file(&p)
+                && e.kind() != io::ErrorKind::NotFound
+            {
+                return self.say(&format!("cannot remove {}: {e}", p.display()));
+            }
+        }
+        self.say("Erased. Choose the new technician password (at least 8 characters).")?;
+        if self.choose_password()? {
+            self.command_loop()
+        } else {
+            Ok(())
+        }
+    }
+
+    fn command_loop(&mut self) -> io::Result<()> {
         self.say("Type `help` for the commands; Tab completes.")?;
         loop {
             match self.ed.read_line("kuroko> ", true, &complete)? {
                 Input::Eof => return Ok(()),
+                Input::Idle => {
+                    self.say("Logged out: idle.")?;
+                    return Ok(());
+                }
                 Input::Interrupted => continue,
                 Input::Line(line) => {
                     let line = line.trim().to_string();
@@ -262,20 +349,43 @@ impl<'a, S: System, R: Read, W: Write> Shell<'a, S, R, W> {
                 let data = self.data_dir();
                 self.kuroko(&["findings", "--data", &data])?
             }
-            ["export"] => {
-                let data = self.data_dir();
-                self.kuroko(&["export", "--data", &data, "--usb"])?
-            }
-            ["export", to] => {
-                let data = self.data_dir();
-                self.kuroko(&["export", "--data", &data, "--to", to])?
-            }
+            ["export"] => self.export(None, false)?,
+            ["export", "plaintext"] => self.export(None, true)?,
+            ["export", "plaintext", to] => self.export(Some(to), true)?,
+            ["export", to] => self.export(Some(to), false)?,
             ["password"] => self.password()?,
             ["factory-reset"] => self.factory_reset()?,
             ["exit"] | ["logout"] | ["quit"] => return Ok(Flow::Logout),
             _ => self.say(&format!("unknown command `{line}`; type `help`"))?,
         }
         Ok(Flow::Continue)
+    }
+
+    /// The bundle for the stick: encrypted to the recipient set at setup; in clear only
+    /// when asked for by name (`export plaintext`), which `kuroko export` logs.
+    fn export(&mut self, to: Option<&str>, plaintext: bool) -> io::Result<()> {
+        let data = self.data_dir();
+        let mut args = vec!["export".to_string(), "--data".into(), data];
+        match to {
+            Some(t) => args.extend(["--to".to_string(), t.to_string()]),
+            None => args.push("--usb".into()),
+        }
+        if plaintext {
+            args.push("--plaintext".into());
+        } else {
+            let key = std::fs::read_to_string(recipient_path(&self.paths.credential))
+                .unwrap_or_default()
+                .trim()
+                .to_string();
+            if key.is_empty() {
+                return self.say(
+                    "No recipient set: `set recipient age1…` with the consultant's age public key first (or `export plaintext` for a bundle in clear).",
+                );
+            }
+            args.extend(["--recipient".to_string(), key]);
+        }
+        let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+        self.kuroko(&refs)
     }
 
     fn data_dir(&self) -> String {
@@ -296,15 +406,20 @@ impl<'a, S: System, R: Read, W: Write> Shell<'a, S, R, W> {
         }
     }
 
-    fn profile(&self, config: &Config) -> Option<Result<Profile, String>> {
-        let b = config.management.board.trim();
-        if b.is_empty() {
-            return None;
+    /// The management port: the config's, else the board profile's.
+    fn management_port(&self, config: &Config) -> Option<String> {
+        let m = config.management.interface.trim();
+        if !m.is_empty() {
+            return Some(m.to_string());
         }
-        Some(match kuroko_board::shipped(b) {
-            Some(r) => r.map_err(|e| e.to_string()),
-            None => Profile::load(Path::new(b)).map_err(|e| e.to_string()),
-        })
+        match self.profile(config) {
+            Some(Ok(p)) => p.management_nic().map(|n| n.name.clone()),
+            _ => None,
+        }
+    }
+
+    fn profile(&self, config: &Config) -> Option<Result<Profile, String>> {
+        crate::boot::load_profile(&config.management.board)
     }
 
     fn hardware(&mut self) -> io::Result<()> {
@@ -430,6 +545,12 @@ impl<'a, S: System, R: Read, W: Write> Shell<'a, S, R, W> {
                         hw.describe_nics()
                     ));
                 }
+                let mgmt = self.management_port(&c);
+                if let Some(m) = mgmt.filter(|m| ifs.contains(m)) {
+                    return self.say(&format!(
+                        "{m} is the management port: capture on it would silence it (its address, ARP and everything it sends go off); choose another port or `set management` first"
+                    ));
+                }
                 c.capture.interfaces = ifs;
                 if self.save(&c, "capture ports")? {
                     self.say(
@@ -450,12 +571,32 @@ impl<'a, S: System, R: Read, W: Write> Shell<'a, S, R, W> {
             "address" => {
                 let cidr = args[0].to_string();
                 let gw = args.get(1).map(|g| g.to_string());
-                c.management.address = cidr.clone();
+                let dhcp = cidr.eq_ignore_ascii_case(crate::boot::DHCP);
+                if !dhcp && (!cidr.contains('/') || parse_net(&cidr).is_err()) {
+                    return self.say(&format!(
+                        "`{cidr}` is not an address with its prefix (e.g. 192.0.2.10/24), or `dhcp`"
+                    ));
+                }
+                if let Some(g) = gw
+                    .as_deref()
+                    .filter(|g| g.parse::<std::net::IpAddr>().is_err())
+                {
+                    return self.say(&format!("`{g}` is not a gateway address (e.g. 192.0.2.1)"));
+                }
+                c.management.address = if dhcp {
+                    crate::boot::DHCP.to_string()
+                } else {
+                    cidr.clone()
+                };
                 c.management.gateway = gw.clone().unwrap_or_default();
                 if c.management.interface.is_empty() {
                     return self.say("set management IF first");
                 }
-                if self.save(&c, "management address")? {
+                if dhcp {
+                    if self.save(&c, "management address (DHCP)")? {
+                        self.say("DHCP on the management port starts at the next boot.")?;
+                    }
+                } else if self.save(&c, "management address")? {
                     let iface = c.management.interface.clone();
                     match self.system.set_address(&iface, &cidr, gw.as_deref()) {
                         Ok(done) => self.say(&format!("applied: {done}"))?,
@@ -520,6 +661,18 @@ impl<'a, S: System, R: Read, W: Write> Shell<'a, S, R, W> {
                     _ => {
                         self.save(&c, "board profile")?;
                     }
+                }
+            }
+            "recipient" => {
+                if !looks_like_age_recipient(&value) {
+                    return self.say(&format!(
+                        "`{value}` is not an age public key (age1… , 62 characters; `age-keygen -y key.txt` prints it)"
+                    ));
+                }
+                let p = recipient_path(&self.paths.credential);
+                match kuroko_model::config::write_atomic(&p, format!("{value}\n").as_bytes()) {
+                    Ok(()) => self.say("Recipient saved: bundles are encrypted to it.")?,
+                    Err(e) => self.say(&format!("not saved: {}: {e}", p.display()))?,
                 }
             }
             other => self.say(&format!(
@@ -680,7 +833,11 @@ impl<'a, S: System, R: Read, W: Write> Shell<'a, S, R, W> {
         if confirm.trim() != "RESET" {
             return self.say("Cancelled.");
         }
-        for p in [self.paths.config.clone(), self.paths.credential.clone()] {
+        for p in [
+            self.paths.config.clone(),
+            self.paths.credential.clone(),
+            backoff::path_for(&self.paths.credential),
+        ] {
             if let Err(e) = std::fs::remove_file(&p)
                 && e.kind() != io::ErrorKind::NotFound
             {

@@ -22,6 +22,8 @@ pub trait System {
     fn set_ntp(&mut self, servers: &[String]) -> Result<String, String>;
     /// Received packets of an interface (from its statistics).
     fn rx_packets(&self, iface: &str) -> Option<u64>;
+    /// Erases everything inside the data directory (the damaged-credential recovery).
+    fn erase_data(&mut self, dir: &std::path::Path) -> Result<String, String>;
     /// Runs the `kuroko` binary with these arguments; returns its output.
     fn kuroko(&mut self, args: &[String]) -> Result<String, String>;
     fn sleep(&mut self, d: Duration);
@@ -33,6 +35,60 @@ pub trait System {
 pub struct RealSystem {
     pub kuroko_exe: PathBuf,
     pub sys_root: PathBuf,
+    /// Where the running ntpd's PID is kept (`/run/kuroko-ntpd.pid`): `set ntp` stops that
+    /// one process (and only it) before it starts the next, so there is never more than one.
+    pub ntpd_pidfile: PathBuf,
+    /// The NTP daemon's argv before the `-p SERVER`s; it must stay in the foreground (`-n`)
+    /// so the PID is its own.
+    pub ntpd: Vec<String>,
+}
+
+impl RealSystem {
+    /// The appliance's defaults: busybox ntpd, its PID in /run.
+    pub fn new(kuroko_exe: PathBuf, sys_root: PathBuf) -> RealSystem {
+        RealSystem {
+            kuroko_exe,
+            sys_root,
+            ntpd_pidfile: PathBuf::from("/run/kuroko-ntpd.pid"),
+            ntpd: vec!["busybox".into(), "ntpd".into(), "-n".into()],
+        }
+    }
+
+    /// Stops the ntpd recorded in the PID file, if it still runs and still is an ntpd (a
+    /// recycled PID belongs to someone else and is left alone).
+    fn stop_ntpd(&self) -> Result<(), String> {
+        let Ok(text) = std::fs::read_to_string(&self.ntpd_pidfile) else {
+            return Ok(());
+        };
+        let _ = std::fs::remove_file(&self.ntpd_pidfile);
+        let Ok(pid) = text.trim().parse::<i32>() else {
+            return Ok(());
+        };
+        if pid <= 1 {
+            return Ok(());
+        }
+        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+        if !String::from_utf8_lossy(&cmdline).contains("ntpd") {
+            return Ok(());
+        }
+        let pid = nix::unistd::Pid::from_raw(pid);
+        nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM)
+            .map_err(|e| format!("cannot stop ntpd (pid {pid}): {e}"))?;
+        // Our own child (started by this shell): reap it, bounded; SIGKILL after 2 s.
+        use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
+        for i in 0..150 {
+            match waitpid(pid, Some(WaitPidFlag::WNOHANG)) {
+                Ok(WaitStatus::StillAlive) => {
+                    if i == 100 {
+                        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
+                    }
+                    std::thread::sleep(Duration::from_millis(20))
+                }
+                _ => break,
+            }
+        }
+        Ok(())
+    }
 }
 
 fn run(cmd: &mut Command) -> Result<String, String> {
@@ -74,17 +130,32 @@ impl System for RealSystem {
     }
 
     fn set_ntp(&mut self, servers: &[String]) -> Result<String, String> {
-        // busybox ntpd on the appliance image; restarted with the new servers.
-        let _ = run(Command::new("pkill").args(["-x", "ntpd"]));
+        // One ntpd at a time: the previous one (tracked by PID, no pkill on the image) goes
+        // before the next starts.
+        self.stop_ntpd()?;
         if servers.is_empty() {
             return Ok("time synchronisation off".into());
         }
-        let mut c = Command::new("busybox");
-        c.arg("ntpd");
+        let (prog, pre) = self.ntpd.split_first().ok_or("no ntpd command")?;
+        let mut c = Command::new(prog);
+        c.args(pre);
         for s in servers {
             c.args(["-p", s]);
         }
-        run(&mut c).map(|_| format!("ntpd started with {}", servers.join(", ")))
+        let child = c
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .map_err(|e| format!("cannot start {prog}: {e}"))?;
+        std::fs::write(&self.ntpd_pidfile, format!("{}\n", child.id())).map_err(|e| {
+            format!(
+                "ntpd started (pid {}) but {} cannot be written: {e}",
+                child.id(),
+                self.ntpd_pidfile.display()
+            )
+        })?;
+        Ok(format!("ntpd started with {}", servers.join(", ")))
     }
 
     fn rx_packets(&self, iface: &str) -> Option<u64> {
@@ -98,6 +169,28 @@ impl System for RealSystem {
         .trim()
         .parse()
         .ok()
+    }
+
+    fn erase_data(&mut self, dir: &std::path::Path) -> Result<String, String> {
+        let entries = match std::fs::read_dir(dir) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Ok("nothing to erase".into());
+            }
+            Err(e) => return Err(format!("{}: {e}", dir.display())),
+        };
+        let mut n = 0;
+        for e in entries.flatten() {
+            let p = e.path();
+            let r = if e.file_type().is_ok_and(|t| t.is_dir()) {
+                std::fs::remove_dir_all(&p)
+            } else {
+                std::fs::remove_file(&p)
+            };
+            r.map_err(|err| format!("cannot erase {}: {err}", p.display()))?;
+            n += 1;
+        }
+        Ok(format!("{n} entries erased in {}", dir.display()))
     }
 
     fn kuroko(&mut self, args: &[String]) -> Result<String, String> {
@@ -148,6 +241,10 @@ impl System for Recorder {
     fn rx_packets(&self, iface: &str) -> Option<u64> {
         self.rx.get(iface).and_then(|v| v.first().copied())
     }
+    fn erase_data(&mut self, dir: &std::path::Path) -> Result<String, String> {
+        self.actions.push(format!("erase {}", dir.display()));
+        Ok(String::new())
+    }
     fn kuroko(&mut self, args: &[String]) -> Result<String, String> {
         self.actions.push(format!("kuroko {}", args.join(" ")));
         Ok(format!(
@@ -165,5 +262,50 @@ impl System for Recorder {
     }
     fn now(&self) -> i64 {
         self.clock
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn alive(pid: i32) -> bool {
+        std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| {
+            !s.rsplit(')')
+                .next()
+                .unwrap_or("")
+                .trim_start()
+                .starts_with('Z')
+        })
+    }
+
+    #[test]
+    fn set_ntp_keeps_exactly_one_ntpd_and_stops_it_when_turned_off() {
+        let dir = tempfile::tempdir().unwrap();
+        let fake = dir.path().join("fake-ntpd");
+        std::fs::write(&fake, "#!/bin/sh\nwhile :; do sleep 1; done\n").unwrap();
+        std::fs::set_permissions(&fake, std::os::unix::fs::PermissionsExt::from_mode(0o700))
+            .unwrap();
+        let mut s = RealSystem::new("kuroko".into(), "/sys".into());
+        s.ntpd_pidfile = dir.path().join("ntpd.pid");
+        s.ntpd = vec![fake.display().to_string()];
+        let pid = |s: &RealSystem| -> i32 {
+            std::fs::read_to_string(&s.ntpd_pidfile)
+                .unwrap()
+                .trim()
+                .parse()
+                .unwrap()
+        };
+        s.set_ntp(&["192.0.2.1".into()]).unwrap();
+        let first = pid(&s);
+        assert!(alive(first));
+        s.set_ntp(&["192.0.2.2".into()]).unwrap();
+        let second = pid(&s);
+        assert_ne!(first, second);
+        assert!(!alive(first), "the first ntpd still runs beside the second");
+        assert!(alive(second));
+        assert_eq!(s.set_ntp(&[]).unwrap(), "time synchronisation off");
+        assert!(!alive(second), "ntpd still runs after `set ntp off`");
+        assert!(!s.ntpd_pidfile.exists());
     }
 }

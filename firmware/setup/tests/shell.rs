@@ -155,3 +155,143 @@ fn wrong_passwords_are_refused_and_reset_needs_confirmation() {
     assert!(out.contains("Factory reset done."), "{out}");
     assert!(!paths.credential.exists());
 }
+
+#[test]
+fn capture_on_the_management_port_is_refused_and_dhcp_is_explicit() {
+    let tmp = tempfile::tempdir().unwrap();
+    let paths = site(tmp.path());
+    let mut sys = Recorder::default();
+    let out = session(
+        &paths,
+        &mut sys,
+        "goodpassword\ngoodpassword\n\
+         set board qemu\n\
+         set capture eth0\n\
+         set management eth0\n\
+         set address 192.0.2.10\n\
+         set address 192.0.2.10/24 gateway\n\
+         set address dhcp\n\
+         exit\n",
+    );
+    // The board profile names eth0 the management port even before `set management`.
+    assert!(
+        out.contains("eth0 is the management port: capture on it would silence it"),
+        "{out}"
+    );
+    assert!(
+        out.contains("`192.0.2.10` is not an address with its prefix"),
+        "{out}"
+    );
+    assert!(out.contains("`gateway` is not a gateway address"), "{out}");
+    assert!(
+        out.contains("DHCP on the management port starts at the next boot."),
+        "{out}"
+    );
+    let c = Config::load(&paths.config).unwrap();
+    assert!(
+        c.capture.interfaces.is_empty(),
+        "{:?}",
+        c.capture.interfaces
+    );
+    assert_eq!(c.management.address, "dhcp");
+    // Nothing applied by hand: DHCP is the boot's job, the bad addresses never ran.
+    assert!(sys.actions.is_empty(), "{:?}", sys.actions);
+}
+
+#[test]
+fn wrong_passwords_keep_costing_more_after_a_restart() {
+    let tmp = tempfile::tempdir().unwrap();
+    let paths = site(tmp.path());
+    let mut sys = Recorder::default();
+    session(&paths, &mut sys, "goodpassword\ngoodpassword\nexit\n");
+    session(&paths, &mut sys, "nope1\nnope2\nnope3\n");
+    // The shell was respawned (or the box rebooted): a new Shell, a new Recorder.
+    let mut sys = Recorder::default();
+    let out = session(&paths, &mut sys, "nope4\ngoodpassword\nexit\n");
+    assert!(
+        out.contains("3 wrong passwords: wait 30 s for the next try."),
+        "{out}"
+    );
+    assert!(
+        out.contains("4 wrong passwords: wait 60 s for the next try."),
+        "{out}"
+    );
+    assert!(out.contains("Logged out."), "{out}");
+    assert_eq!(
+        sys.actions,
+        vec!["sleep 30", "sleep 2", "sleep 60"],
+        "the waits happened"
+    );
+    // The right password cleared the count.
+    let mut sys = Recorder::default();
+    let out = session(&paths, &mut sys, "goodpassword\nexit\n");
+    assert!(!out.contains("wait"), "{out}");
+}
+
+#[test]
+fn a_damaged_credential_is_recovered_by_erasing_the_data() {
+    let tmp = tempfile::tempdir().unwrap();
+    let paths = site(tmp.path());
+    let data = tmp.path().join("data");
+    let mut c = Config::default();
+    c.storage.data_dir = data.clone();
+    c.save(&paths.config).unwrap();
+    let mut sys = Recorder::default();
+    session(&paths, &mut sys, "goodpassword\ngoodpassword\nexit\n");
+    std::fs::write(&paths.credential, "not a hash\n").unwrap();
+    // Declining leaves everything as it is.
+    let out = session(&paths, &mut sys, "whatever\nno\n");
+    assert!(out.contains("is damaged"), "{out}");
+    assert!(out.contains("Nothing erased"), "{out}");
+    assert!(paths.config.exists());
+    let out = session(
+        &paths,
+        &mut sys,
+        "whatever\nERASE\nnewpassword1\nnewpassword1\nexit\n",
+    );
+    assert!(out.contains("Erased."), "{out}");
+    assert!(out.contains("Password set."), "{out}");
+    assert_eq!(sys.actions, vec![format!("erase {}", data.display())]);
+    assert!(
+        !paths.config.exists(),
+        "the configuration stays after recovery"
+    );
+    assert!(kuroko_setup::credential::verify(&paths.credential, "newpassword1").unwrap());
+}
+
+#[test]
+fn export_is_encrypted_to_the_recipient_set_at_setup() {
+    const KEY: &str = "age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p";
+    let tmp = tempfile::tempdir().unwrap();
+    let paths = site(tmp.path());
+    let data = tmp.path().join("data");
+    let mut c = Config::default();
+    c.storage.data_dir = data.clone();
+    c.save(&paths.config).unwrap();
+    let mut sys = Recorder::default();
+    let out = session(
+        &paths,
+        &mut sys,
+        &format!(
+            "goodpassword\ngoodpassword\n\
+             export\n\
+             set recipient age1nope\n\
+             set recipient {KEY}\n\
+             export\n\
+             export plaintext /mnt/stick\n\
+             exit\n"
+        ),
+    );
+    assert!(out.contains("No recipient set"), "{out}");
+    assert!(out.contains("`age1nope` is not an age public key"), "{out}");
+    assert!(out.contains("Recipient saved"), "{out}");
+    let cfg = paths.config.display().to_string();
+    let d = data.display().to_string();
+    assert_eq!(
+        sys.actions,
+        vec![
+            format!("kuroko export --data {d} --usb --recipient {KEY} --config {cfg}"),
+            format!("kuroko export --data {d} --to /mnt/stick --plaintext --config {cfg}"),
+        ]
+    );
+}

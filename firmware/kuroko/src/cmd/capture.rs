@@ -118,6 +118,18 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     kuroko_capture::sys::process::install_stop_signals()
         .context("cannot install signal handlers")?;
 
+    // Silence every capture port (IPv6, ARP, multicast, addresses off, egress drop) and
+    // bring it up, before any socket opens.
+    for iface in &opts.interfaces {
+        match kuroko_board::capture_port::isolate(iface, true) {
+            Ok(failed) => {
+                for f in failed {
+                    eprintln!("kuroko capture: warning: {iface} is not fully silenced: {f}");
+                }
+            }
+            Err(e) => eprintln!("kuroko capture: warning: {iface} not silenced: {e}"),
+        }
+    }
     let ifaces: Vec<IfaceEntry> = opts
         .interfaces
         .iter()

@@ -29,9 +29,14 @@ pub struct Args {
     /// Find the mounted USB stick by itself.
     #[arg(long, conflicts_with = "verify")]
     pub usb: bool,
-    /// Encrypt the whole bundle to this age public key (`age1…`).
-    #[arg(long, value_name = "AGE_PUBKEY")]
+    /// Encrypt the whole bundle to this age public key (`age1…`): the consultant's key,
+    /// set in `kuroko setup` (`set recipient`). Required unless --plaintext.
+    #[arg(long, value_name = "AGE_PUBKEY", conflicts_with = "plaintext")]
     pub recipient: Option<String>,
+    /// Write the bundle in clear (the customer's traffic readable by whoever holds the
+    /// stick). Explicit, and logged on stderr and in DIR/logs/export.log.
+    #[arg(long)]
+    pub plaintext: bool,
     /// Japanese font for the PDF reports (default: IPAex Gothic, fonts-ipaexfont-gothic).
     #[arg(long, value_name = "FILE")]
     pub font: Option<PathBuf>,
@@ -108,6 +113,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             problems.unlisted.len()
         );
     }
+    if args.recipient.is_none() && !args.plaintext {
+        anyhow::bail!(
+            "the bundle holds the customer's traffic: give the consultant's age public key with --recipient age1… (on the appliance: `set recipient` in kuroko setup), or --plaintext to write it in clear"
+        );
+    }
     let to = match (&args.to, args.usb) {
         (Some(t), _) => t.clone(),
         (None, true) => {
@@ -127,6 +137,21 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             .context("--data DIR is required to export")?,
         config: args.config.clone(),
     };
+    if args.plaintext {
+        let line = format!(
+            "{} export --plaintext to {}: the bundle is written in clear",
+            kuroko_model::Timestamp::now().to_rfc3339(),
+            to.display()
+        );
+        eprintln!("kuroko: warning: {line}");
+        // The data directory may be read-only (an off-box copy): the log is best effort,
+        // the warning above is not.
+        let _ = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(data.data.join("logs/export.log"))
+            .and_then(|mut f| std::io::Write::write_all(&mut f, format!("{line}\n").as_bytes()));
+    }
     let font = kuroko_report::pdf::find_font(args.font.as_deref())?;
     let report = super::report::gather(&data)?;
     let data_dir = data.data.clone();

@@ -291,14 +291,10 @@ pub fn write_csv(out: &mut impl Write, findings: &[Finding]) -> std::io::Result<
     Ok(())
 }
 
-/// RFC 4180 quoting; a leading `=`, `+`, `-`, `@` is prefixed with `'` so that a
+/// RFC 4180 quoting of a cell defused by [`kuroko_model::csv_cell::defuse`], so that a
 /// spreadsheet does not run a formula that came off the wire.
-fn csv_cell(s: &str) -> String {
-    let s = if s.starts_with(['=', '+', '-', '@']) {
-        format!("'{s}")
-    } else {
-        s.to_string()
-    };
+pub fn csv_cell(s: &str) -> String {
+    let s = kuroko_model::csv_cell::defuse(s).into_owned();
     if s.contains([',', '"', '\n', '\r']) {
         format!("\"{}\"", s.replace('"', "\"\""))
     } else {

@@ -7,7 +7,14 @@
 //! a terminal. A child that dies is restarted with a growing back-off; SIGINT/SIGTERM (or
 //! `q` in the console) stops everything cleanly, capture last so it seals its segment.
 //! The web console (`kuroko web`) is a third child, on the management address (`[web]`).
+//!
+//! Privilege ([`crate::privilege`]): started as root, the children run as the dedicated
+//! user (`--user`, `kuroko` on the appliance), with NoNewPrivs and a seccomp filter; the
+//! analyzer has no capabilities at all, capture only what it needs to open its sockets
+//! and silence its ports. The data directory is handed to that user at start; the config
+//! is shared with its group (read-only) before each child starts.
 
+use crate::privilege::{CAPTURE_CAPS, Policy};
 use anyhow::{Context, bail};
 use kuroko_model::finding::Lang;
 use nix::sys::signal::{SigSet, Signal, kill};
@@ -22,6 +29,9 @@ use std::time::{Duration, Instant};
 
 /// Longest back-off between restarts of a crashed child.
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
+/// How often the children's logs are checked against their budget.
+const LOG_CHECK_EVERY: Duration = Duration::from_secs(10);
+use crate::log_budget::MAX_LOG_BYTES;
 /// How long capture gets to seal its segment after SIGINT before it is killed.
 const CAPTURE_STOP_GRACE: Duration = Duration::from_secs(10);
 
@@ -42,6 +52,13 @@ pub struct Args {
     /// Stop after this many seconds (tests, demos).
     #[arg(long, value_name = "S")]
     pub duration: Option<f64>,
+    /// The unprivileged user capture and the analyzer run as (when started as root).
+    #[arg(long, value_name = "NAME", default_value = "kuroko")]
+    pub user: String,
+    /// When `--user` does not exist, run the children as root without capabilities
+    /// instead of refusing to start (never on an appliance).
+    #[arg(long)]
+    pub allow_root_children: bool,
 }
 
 /// One supervised child: how to start it, where its output goes, how often it died.
@@ -52,6 +69,10 @@ struct Supervised {
     child: Option<Child>,
     restarts: u32,
     next_start: Instant,
+    /// User, capabilities and seccomp filter the child gets.
+    policy: Arc<Policy>,
+    /// The config file, shared read-only with the child's group before each start.
+    config: PathBuf,
 }
 
 impl Supervised {
@@ -61,7 +82,12 @@ impl Supervised {
             .append(true)
             .open(&self.log)
             .with_context(|| format!("cannot open the log {}", self.log.display()))?;
-        let child = Command::new(exe)
+        if let Some(id) = &self.policy.identity {
+            share_read_only(&self.config, id)?;
+        }
+        let mut cmd = Command::new(exe);
+        crate::privilege::sys::confine(&mut cmd, self.policy.clone());
+        let child = cmd
             .args(&self.args)
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)
@@ -109,6 +135,21 @@ impl Supervised {
     }
 }
 
+/// Lets `id`'s group read the config (root keeps owning it): the setup shell rewrites it
+/// owner-only, so this is done again before every child start.
+fn share_read_only(config: &Path, id: &crate::privilege::Identity) -> anyhow::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    std::os::unix::fs::chown(config, None, Some(id.gid))
+        .and_then(|_| std::fs::set_permissions(config, std::fs::Permissions::from_mode(0o640)))
+        .with_context(|| {
+            format!(
+                "cannot let user {} read the config {}",
+                id.name,
+                config.display()
+            )
+        })
+}
+
 pub fn run(args: Args) -> anyhow::Result<()> {
     let config = crate::config_check::load(&args.config)?;
     let data = args
@@ -129,6 +170,16 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         );
     }
     let exe = std::env::current_exe().context("cannot find the kuroko binary")?;
+    let identity = crate::privilege::resolve(&args.user, args.allow_root_children)?;
+    if let Some(id) = &identity {
+        crate::privilege::give_tree(&data, id)?;
+    }
+    let root = nix::unistd::geteuid().is_root();
+    let capture_policy = Arc::new(Policy::new(
+        identity.clone(),
+        if root { CAPTURE_CAPS } else { &[] },
+    ));
+    let analyzer_policy = Arc::new(Policy::new(identity, &[]));
     let config_arg = args.config.display().to_string();
     let data_arg = data.display().to_string();
 
@@ -167,6 +218,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         child: None,
         restarts: 0,
         next_start: Instant::now(),
+        policy: capture_policy,
+        config: args.config.clone(),
     };
     let mut analyzer = Supervised {
         name: "analyzer",
@@ -198,6 +251,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         child: None,
         restarts: 0,
         next_start: Instant::now() + Duration::from_secs(1),
+        policy: analyzer_policy,
+        config: args.config.clone(),
     };
     let deadline = args
         .duration
@@ -214,7 +269,16 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                     eprintln!("kuroko run: {msg}");
                 }
             };
+            let mut next_log_check = Instant::now();
             while !sup_stop.load(Ordering::SeqCst) {
+                if Instant::now() >= next_log_check {
+                    next_log_check = Instant::now() + LOG_CHECK_EVERY;
+                    for l in [&capture.log, &analyzer.log] {
+                        if let Err(e) = crate::log_budget::rotate_if_over(l, MAX_LOG_BYTES) {
+                            log(format!("cannot rotate {}: {e}", l.display()));
+                        }
+                    }
+                }
                 if deadline.is_some_and(|d| Instant::now() >= d) {
                     sup_stop.store(true, Ordering::SeqCst);
                     break;

@@ -296,16 +296,7 @@ fn csv_rows<T: serde::Serialize>(out: &mut dyn Write, rows: &[T]) -> anyhow::Res
     if let Some(h) = header {
         writeln!(out, "{}", h.join(","))?;
         for l in lines {
-            let quoted: Vec<String> = l
-                .iter()
-                .map(|c| {
-                    if c.contains([',', '"', '\n']) {
-                        format!("\"{}\"", c.replace('"', "\"\""))
-                    } else {
-                        c.clone()
-                    }
-                })
-                .collect();
+            let quoted: Vec<String> = l.iter().map(|c| super::findings::csv_cell(c)).collect();
             writeln!(out, "{}", quoted.join(","))?;
         }
     }

@@ -1,7 +1,10 @@
 //! `kuroko setup`: the technician's shell on the serial console (see `kuroko-setup`).
 
 use anyhow::Context;
-use kuroko_setup::lineedit::{LineEditor, RawMode};
+use kuroko_setup::lineedit::{IDLE_TICK_DECISECONDS, LineEditor, RawMode};
+
+/// The setup shell logs out after this long without a key.
+pub const IDLE_LOGOUT: std::time::Duration = std::time::Duration::from_secs(600);
 use kuroko_setup::{Paths, RealSystem, Shell};
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -17,6 +20,10 @@ pub struct Args {
     /// Root of the /sys tree for hardware discovery (tests).
     #[arg(long, value_name = "DIR", default_value = "/sys", hide = true)]
     pub sys: PathBuf,
+    /// Apply the network at boot and exit (the image's rcS): `[management]` on the
+    /// management port, every other NIC silenced, NTP started.
+    #[arg(long)]
+    pub boot: bool,
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
@@ -31,14 +38,23 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         credential,
         sys: args.sys.clone(),
     };
-    let mut system = RealSystem {
-        kuroko_exe: std::env::current_exe().context("cannot find the kuroko binary")?,
-        sys_root: args.sys,
-    };
+    let mut system = RealSystem::new(
+        std::env::current_exe().context("cannot find the kuroko binary")?,
+        args.sys.clone(),
+    );
+    if args.boot {
+        for line in kuroko_setup::boot::apply(&paths.config, &args.sys, &mut system) {
+            println!("{line}");
+        }
+        return Ok(());
+    }
     let interactive = std::io::stdin().is_terminal();
     // Raw mode only on a terminal; restored when the guard drops, whatever happens.
     let _raw = if interactive { RawMode::stdin() } else { None };
-    let ed = LineEditor::new(std::io::stdin(), std::io::stdout(), _raw.is_some());
+    // Idle logout after IDLE_LOGOUT of no key at all (an unattended serial console).
+    let ticks = IDLE_LOGOUT.as_secs() / (u64::from(IDLE_TICK_DECISECONDS) / 10).max(1);
+    let ed = LineEditor::new(std::io::stdin(), std::io::stdout(), _raw.is_some())
+        .with_idle_logout(ticks as u32);
     Shell::new(paths, &mut system, ed)
         .run()
         .context("setup shell")

@@ -73,8 +73,10 @@ impl Default for SmtpParser {
 }
 
 /// The address inside `<…>` of `MAIL FROM:<a@b> SIZE=1` / `RCPT TO:<a@b>`.
-fn path_arg(arg: &[u8]) -> String {
-    let s = String::from_utf8_lossy(arg);
+/// The address of a `MAIL FROM:` / `RCPT TO:` argument, through the text sanitizer and the
+/// field length cap like every other string off the wire.
+fn path_arg(rec: &mut SessionRecord, arg: &[u8]) -> String {
+    let s = crate::util::text(rec, arg);
     let s = s.trim();
     match (s.find('<'), s.find('>')) {
         (Some(a), Some(b)) if b > a => s[a + 1..b].to_string(),
@@ -132,12 +134,12 @@ impl SmtpParser {
             b"MAIL" => {
                 self.envelope = Envelope::default();
                 let a = arg.splitn(2, |&b| b == b':').nth(1).unwrap_or(arg);
-                self.envelope.mail_from = Some(path_arg(a));
+                self.envelope.mail_from = Some(path_arg(rec, a));
             }
             b"RCPT" => {
                 let a = arg.splitn(2, |&b| b == b':').nth(1).unwrap_or(arg);
                 if self.envelope.rcpt_to.len() < kuroko_model::session::MAX_LIST_LEN {
-                    self.envelope.rcpt_to.push(path_arg(a));
+                    self.envelope.rcpt_to.push(path_arg(rec, a));
                 } else {
                     rec.flag("list_truncated");
                 }
@@ -438,6 +440,31 @@ mod tests {
 
     fn smtp() -> Box<dyn StreamParser> {
         Box::new(SmtpParser::new())
+    }
+
+    #[test]
+    fn the_envelope_path_goes_through_the_sanitizer_and_the_cap() {
+        let long = "a".repeat(kuroko_model::session::MAX_FIELD_LEN + 100);
+        let up = format!(
+            "MAIL FROM:<x\x1b[2J\u{202E}gpj.exe@evil.example>\r\nRCPT TO:<{long}@example.net>\r\nDATA\r\nSubject: s\r\n\r\nbody\r\n.\r\nQUIT\r\n"
+        );
+        let down: &[u8] = b"220 mx\r\n250 ok\r\n250 ok\r\n354 go\r\n250 queued\r\n221 bye\r\n";
+        let (rec, _) = run_all_cuts(smtp, "smtp", &[(Up, up.as_bytes()), (Down, down)]);
+        let m = rec.mail.as_ref().unwrap();
+        let from = m.mail_from.as_deref().unwrap();
+        assert_eq!(from, "x [2Jgpj.exe@evil.example");
+        assert!(
+            m.to[0].len() <= kuroko_model::session::MAX_FIELD_LEN,
+            "{}",
+            m.to[0].len()
+        );
+        assert!(
+            rec.flags
+                .iter()
+                .any(|f| f == "field_truncated" || f == "smtp_line_too_long"),
+            "{:?}",
+            rec.flags
+        );
     }
 
     #[test]

@@ -23,7 +23,10 @@
 //! written last, the files are re-read (after dropping them from the page cache) and
 //! checked against it, and only then is the directory renamed to its final name. A stick
 //! pulled mid-write leaves a `.partial` directory without a valid manifest: visibly
-//! incomplete, never one that looks whole.
+//! incomplete, never one that looks whole. An export that fails (stick full, I/O error)
+//! removes its `.partial` before it reports the error. `kuroko export` requires the
+//! recipient (set in `kuroko setup` with `set recipient`); a bundle in clear needs its
+//! explicit `--plaintext` flag.
 
 pub mod flowmatch;
 pub mod manifest;
@@ -548,11 +551,19 @@ pub fn export(req: &ExportRequest<'_>) -> Result<ExportSummary, ReportError> {
         progress: req.progress,
     })
     .map_err(|e| {
+        // Nothing incomplete stays on the stick: a half-written bundle in clear would be
+        // the customer's data on a stick nobody meant to fill.
         if partial.exists() {
-            ReportError::Export(format!(
-                "{e}. The export stopped; the incomplete bundle stays at {} (it has no valid manifest; delete it and export again)",
-                partial.display()
-            ))
+            match std::fs::remove_dir_all(&partial) {
+                Ok(()) => ReportError::Export(format!(
+                    "{e}. The export stopped and its incomplete bundle was removed from {}; nothing of it is left. Export again",
+                    req.to.display()
+                )),
+                Err(rm) => ReportError::Export(format!(
+                    "{e}. The export stopped; its incomplete bundle {} could not be removed ({rm}): delete it (or wipe the stick) before the stick leaves",
+                    partial.display()
+                )),
+            }
         } else {
             e
         }

@@ -10,12 +10,9 @@ fn csv_err(e: impl std::fmt::Display) -> ReportError {
     ReportError::Export(format!("cannot write CSV: {e}"))
 }
 
-/// Neutralises spreadsheet formulas.
+/// Neutralises spreadsheet formulas ([`kuroko_model::csv_cell::defuse`]).
 pub fn defuse_cell(s: &str) -> String {
-    match s.chars().next() {
-        Some('=' | '+' | '-' | '@' | '\t' | '\r') => format!("'{s}"),
-        _ => s.to_string(),
-    }
+    kuroko_model::csv_cell::defuse(s).into_owned()
 }
 
 pub fn findings_jsonl(d: &ReportData) -> Result<Vec<u8>, ReportError> {
