@@ -235,6 +235,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         child: None,
         restarts: 0,
         next_start: Instant::now() + Duration::from_secs(1),
+        policy: analyzer_policy.clone(),
+        config: args.config.clone(),
     };
     // The web console listens on the management address ([web] listen), never on a capture
     // interface; it reads the store and index like any other reader.
@@ -273,7 +275,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             while !sup_stop.load(Ordering::SeqCst) {
                 if Instant::now() >= next_log_check {
                     next_log_check = Instant::now() + LOG_CHECK_EVERY;
-                    for l in [&capture.log, &analyzer.log] {
+                    for l in [&capture.log, &analyzer.log, &web.log] {
                         if let Err(e) = crate::log_budget::rotate_if_over(l, MAX_LOG_BYTES) {
                             log(format!("cannot rotate {}: {e}", l.display()));
                         }
