@@ -232,7 +232,7 @@ fn every_read_command_works_on_a_read_only_data_dir() {
     assert!(String::from_utf8_lossy(&r.stderr).contains("cannot be created"));
     let usb = base.join("usb");
     std::fs::create_dir_all(&usb).unwrap();
-    ok(&run(&["export", "--to", s(&usb)]), "export");
+    ok(&run(&["export", "--to", s(&usb), "--plaintext"]), "export");
     let bundle = std::fs::read_dir(&usb)
         .unwrap()
         .next()
@@ -278,9 +278,14 @@ fn search_during_a_follow_never_takes_the_analyzers_index_lock() {
         let text = String::from_utf8_lossy(&out.stdout).trim().to_string();
         (out.status.success()).then(|| text.parse::<usize>().unwrap())
     };
+    // At least 100 searches, and on until one has found sessions (the follow publishes its
+    // first sessions after its first checkpoint, seconds in): bounded at 60 s.
     let mut seen = None;
-    for _ in 0..100 {
+    let started = std::time::Instant::now();
+    let mut n = 0;
+    while n < 100 || (seen.unwrap_or(0) == 0 && started.elapsed().as_secs() < 60) {
         seen = count().or(seen);
+        n += 1;
     }
     assert_eq!(nix_kill(follow.id(), libc::SIGINT), 0);
     let status = follow.wait().unwrap();
