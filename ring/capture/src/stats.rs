@@ -838,7 +838,10 @@ mod tests {
         assert_eq!(offset_of!(Page, interfaces), 16 * 8);
         assert_eq!(offset_of!(Interface, last_packet_ns), 17 * 8);
         assert_eq!(offset_of!(Page, disk), 16 * 8 + MAX_INTERFACES * 24 * 8);
-        assert_eq!(offset_of!(Page, links), 16 * 8 + MAX_INTERFACES * 24 * 8 + 8 * 8);
+        assert_eq!(
+            offset_of!(Page, links),
+            16 * 8 + MAX_INTERFACES * 24 * 8 + 8 * 8
+        );
         assert_eq!(layout::STATS_VERSION, 2);
     }
 
