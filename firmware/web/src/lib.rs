@@ -25,7 +25,6 @@
 pub mod api;
 mod assets;
 pub mod audit;
-pub mod fsutil;
 pub mod server;
 pub mod sessions;
 pub mod tls;

@@ -7,7 +7,7 @@
 //! or a password changed on the command line takes effect at once (sessions of a removed
 //! user stop working; a password change ends the user's other sessions).
 
-use crate::fsutil::write_private;
+use kuroko_model::config::write_atomic as write_private;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
