@@ -67,25 +67,48 @@ impl RealSystem {
         if pid <= 1 {
             return Ok(());
         }
-        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+        // Right after a spawn the child may be between exec's release of its parent and
+        // the setup of its new argv: its cmdline reads empty for a moment. Read again then.
+        let mut cmdline = Vec::new();
+        for _ in 0..100 {
+            cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            if !cmdline.is_empty() || !std::path::Path::new(&format!("/proc/{pid}")).exists() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
         if !String::from_utf8_lossy(&cmdline).contains("ntpd") {
             return Ok(());
         }
         let pid = nix::unistd::Pid::from_raw(pid);
         nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM)
             .map_err(|e| format!("cannot stop ntpd (pid {pid}): {e}"))?;
-        // Our own child (started by this shell): reap it, bounded; SIGKILL after 2 s.
+        // Wait until it is gone (reaped when it is our child; when it is not, or SIGCHLD is
+        // ignored and the kernel reaps it, until its PID no longer answers); SIGKILL after
+        // 2 s. Bounded: 4 s in all. So no second ntpd ever starts beside this one.
+        use nix::errno::Errno;
         use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
-        for i in 0..150 {
+        let mut deadline = std::time::Instant::now() + Duration::from_secs(2);
+        let mut killed = false;
+        loop {
             match waitpid(pid, Some(WaitPidFlag::WNOHANG)) {
-                Ok(WaitStatus::StillAlive) => {
-                    if i == 100 {
-                        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
+                Ok(WaitStatus::StillAlive) | Err(Errno::EINTR) => {}
+                Ok(_) => break,
+                Err(_) => {
+                    if nix::sys::signal::kill(pid, None) == Err(Errno::ESRCH) {
+                        break;
                     }
-                    std::thread::sleep(Duration::from_millis(20))
                 }
-                _ => break,
             }
+            if std::time::Instant::now() >= deadline {
+                if killed {
+                    return Err(format!("ntpd (pid {pid}) does not stop"));
+                }
+                let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
+                killed = true;
+                deadline += Duration::from_secs(2);
+            }
+            std::thread::sleep(Duration::from_millis(20));
         }
         Ok(())
     }

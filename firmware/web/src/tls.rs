@@ -3,8 +3,8 @@
 //! SHA-256 fingerprint, which `kuroko web` prints at start and with `--fingerprint` so a
 //! user can compare it with what the browser shows before trusting it.
 
-use kuroko_model::config::write_atomic as write_private;
 use anyhow::Context;
+use kuroko_model::config::write_atomic as write_private;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use std::path::{Path, PathBuf};
