@@ -259,7 +259,8 @@ impl Site {
 
     /// Deletes the mirror port's veth pair and makes it anew, as a re-plugged NIC or a
     /// driver reset does (same name, new ifindex), then points every switch port's mirror
-    /// at the new `mir0` again. `mir1` comes back up.
+    /// at the new `mir0` again. `mir1` is left down: the caller brings it up (e.g. once a
+    /// capture has bound to the new interface).
     pub fn recreate_mirror(&self) -> anyhow::Result<()> {
         let mut script = String::from(
             "set -e\n\
@@ -267,8 +268,7 @@ impl Site {
              ip link add mir0 type veth peer name mir1\n\
              ethtool -K mir0 tso off gso off gro off tx off >/dev/null 2>&1 || true\n\
              ethtool -K mir1 tso off gso off gro off tx off >/dev/null 2>&1 || true\n\
-             ip link set mir0 up\n\
-             ip link set mir1 up\n",
+             ip link set mir0 up\n",
         );
         for i in 0..HOSTS.len() {
             let port = format!("p{i}");

@@ -212,7 +212,18 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                             c.rx_closed += rx - c.rx_base;
                             c.rx_base = 0;
                         }
+                        // The new interface stays down until the capture has bound to it:
+                        // frames a re-plugged NIC receives before the capture's next tick
+                        // (≤ 250 ms) fall in the reported "gone" interval but are not
+                        // counted frame by frame yet, which this check would call missing.
+                        let before = ctx.rebinds();
                         site.recreate_mirror()?;
+                        let _ = wait_until(
+                            "capture to bind the new interface",
+                            Duration::from_secs(10),
+                            || ctx.rebinds() > before,
+                        );
+                        ctx.ip(&["link", "set", MIRROR_IFACE, "up"])?;
                         std::thread::sleep(Duration::from_secs(1));
                     }
                     Fault::KillCapture => {
@@ -351,6 +362,16 @@ impl Ctx {
             .trim()
             .parse()
             .context("rx_packets is not a number")
+    }
+
+    /// Times the running capture re-bound its sockets to a re-created `mir1` (0 when no
+    /// status can be read).
+    fn rebinds(&self) -> u64 {
+        self.kuroko("status", &["--format", "json"])
+            .ok()
+            .and_then(|t| serde_json::from_str::<Value>(&t).ok())
+            .and_then(|v| v["capture"]["interfaces"][0]["link"]["rebinds"].as_u64())
+            .unwrap_or(0)
     }
 
     fn kuroko(&self, sub: &str, args: &[&str]) -> anyhow::Result<String> {
