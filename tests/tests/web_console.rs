@@ -793,6 +793,265 @@ fn web_console_security_and_search_over_https() {
     );
 }
 
+/// New traffic after the first analysis: a GET to www.example.org (which the condition the
+/// test adds must catch) and a CONNECT to port 5229 (which the shipped condition would catch
+/// if it were on).
+fn later_pcap(path: &Path) {
+    let mut p = Pcap::new(1_781_000_600);
+    let pc = [192, 168, 0, 11];
+    let proxy = [192, 168, 0, 100];
+    p.http(
+        (pc, 41001),
+        (proxy, 8080),
+        "GET http://www.example.org/new.html HTTP/1.1\r\nHost: www.example.org\r\n\r\n",
+        "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: 2\r\n\r\nhi",
+    );
+    p.http(
+        (pc, 41002),
+        (proxy, 8080),
+        "CONNECT chat.example.net:5229 HTTP/1.1\r\nHost: chat.example.net:5229\r\n\r\n",
+        "HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n",
+    );
+    std::fs::write(path, p.out).unwrap();
+}
+
+fn alert_lines(data: &DataDir) -> Vec<Value> {
+    std::fs::read_to_string(data.dir.join("alerts/alerts.jsonl"))
+        .unwrap_or_default()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+fn condition<'a>(list: &'a Value, name: &str) -> Option<&'a Value> {
+    list["conditions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == name)
+}
+
+/// 条件リスト over HTTPS: roles, CSRF, the parser's error with its column, the one store the
+/// alert engine reads (a new condition fires on the next traffic, a switched-off shipped one
+/// does not), read-only config/shipped conditions, a damaged store left alone, the audit.
+#[test]
+fn web_console_conditions_crud_and_alerts() {
+    let s = start("web-cond");
+    let store = s.data.dir.join("alerts/conditions.json");
+    let shipped = "443, 80以外のCONNECT";
+    let ana = s.login("ana", "analyst-password-1");
+    let vic = s.login("vic", "viewer-password-1");
+
+    // The shipped CONNECT condition is listed with the hit the first analysis raised.
+    let list = s.get(Some("vic"), "/api/conditions");
+    assert_eq!(list.status, 200);
+    let list = list.json();
+    let c = condition(&list, shipped).expect("shipped condition listed");
+    assert_eq!(c["source"], "shipped");
+    assert_eq!(c["enabled"], true);
+    assert_eq!(c["hits"], 1, "{c}");
+    assert!(
+        c["last_fired_local"].as_str().unwrap().starts_with("2026/"),
+        "{c}"
+    );
+
+    let draft = r#"{"name":"example.org","query":"host:www.example.org","severity":"critical","comment":"watch"}"#;
+    // A viewer may not change conditions; a forged POST without the token changes nothing.
+    assert_eq!(
+        s.post(Some("vic"), "/api/conditions", Some(&vic), draft)
+            .status,
+        403
+    );
+    let r = s.post(Some("ana"), "/api/conditions", None, draft);
+    assert_eq!((r.status, r.json()["error"].as_str()), (403, Some("csrf")));
+    assert!(!store.exists(), "a refused change wrote the store");
+    // A query that does not parse: the parser's message and column, nothing stored.
+    let bad = s.post(
+        Some("ana"),
+        "/api/conditions",
+        Some(&ana),
+        r#"{"name":"broken","query":"method:CONNECT AND (","severity":"warning"}"#,
+    );
+    assert_eq!(bad.status, 400);
+    let col = s.search("ana", "method:CONNECT AND (").json()["column"].clone();
+    assert_eq!(bad.json()["error"], "query");
+    assert_eq!(bad.json()["column"], col, "{}", bad.json());
+    let r = s.post(
+        Some("ana"),
+        "/api/conditions",
+        Some(&ana),
+        r#"{"name":"x","query":"*","severity":"urgent"}"#,
+    );
+    assert_eq!(
+        (r.status, r.json()["field"].as_str()),
+        (400, Some("severity"))
+    );
+    let r = s.post(
+        Some("ana"),
+        "/api/conditions",
+        Some(&ana),
+        &format!(r#"{{"name":"{shipped}","query":"*"}}"#),
+    );
+    assert_eq!((r.status, r.json()["field"].as_str()), (400, Some("name")));
+    assert!(!store.exists());
+
+    // Create; switch the shipped one off.
+    let r = s.post(Some("ana"), "/api/conditions", Some(&ana), draft);
+    assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
+    let id = r.json()["id"].as_str().unwrap().to_string();
+    let enc = "443%2C%2080%E4%BB%A5%E5%A4%96%E3%81%AECONNECT";
+    let r = s.post(
+        Some("ana"),
+        &format!("/api/conditions/{enc}/enabled"),
+        Some(&ana),
+        r#"{"enabled":false}"#,
+    );
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    // Shipped conditions are edited in the firmware, not here.
+    let r = s.post(
+        Some("ana"),
+        &format!("/api/conditions/{enc}"),
+        Some(&ana),
+        r#"{"name":"mine","query":"*"}"#,
+    );
+    assert_eq!(r.status, 409);
+    let on_disk: Value = serde_json::from_slice(&std::fs::read(&store).unwrap()).unwrap();
+    assert_eq!(on_disk["conditions"][0]["name"], "example.org");
+    assert_eq!(on_disk["conditions"][0]["registrant"], "ana");
+    assert_eq!(on_disk["disabled"][0], shipped);
+
+    // New traffic, analyzed while the console runs: the new condition fires on the new
+    // GET only (not on the older example.org session), the switched-off one does not fire
+    // on the new CONNECT.
+    let before = alert_lines(&s.data).len();
+    let later = s.tmp.join("later.pcap");
+    later_pcap(&later);
+    s.data.import(&later).unwrap();
+    s.data.analyze().unwrap();
+    let alerts = alert_lines(&s.data);
+    let new: Vec<&Value> = alerts[before..].iter().collect();
+    assert_eq!(new.len(), 1, "{new:?}");
+    assert_eq!(new[0]["condition"], "example.org");
+    assert_eq!(new[0]["severity"], "critical");
+    assert_eq!(new[0]["session"]["url"], "www.example.org/new.html");
+    let list = s.get(Some("vic"), "/api/conditions").json();
+    let c = condition(&list, "example.org").unwrap();
+    assert_eq!(
+        (c["hits"].as_u64(), c["enabled"].as_bool()),
+        (Some(1), Some(true))
+    );
+    assert_eq!(c["registrant"], "ana");
+    assert!(c["last_fired_local"].is_string());
+    assert_eq!(condition(&list, shipped).unwrap()["enabled"], false);
+
+    // Edit: a bad query leaves it as it was; a good edit is stored.
+    let r = s.post(
+        Some("ana"),
+        &format!("/api/conditions/{id}"),
+        Some(&ana),
+        r#"{"name":"example.org","query":"host:(","severity":"critical"}"#,
+    );
+    assert_eq!(r.status, 400);
+    let r = s.post(
+        Some("ana"),
+        &format!("/api/conditions/{id}"),
+        Some(&ana),
+        r#"{"name":"example.org GET","query":"host:www.example.org AND method:GET","severity":"info","enabled":false}"#,
+    );
+    assert_eq!(r.status, 200);
+    let list = s.get(Some("ana"), "/api/conditions").json();
+    let c = condition(&list, "example.org GET").unwrap();
+    assert_eq!(
+        (c["severity"].as_str(), c["enabled"].as_bool()),
+        (Some("info"), Some(false))
+    );
+    // Traversal and control characters in the id are refused.
+    let r = s.curl(
+        Some("ana"),
+        &[
+            "-X",
+            "DELETE",
+            "-H",
+            &format!("X-CSRF-Token: {ana}"),
+            "--path-as-is",
+            &s.url("/api/conditions/..%2F..%2Fweb%2Fusers.json"),
+        ],
+    );
+    assert_eq!(r.status, 404);
+    // Delete: a viewer may not; the analyst may.
+    let del = |jar: &str, token: &str| {
+        s.curl(
+            Some(jar),
+            &[
+                "-X",
+                "DELETE",
+                "-H",
+                &format!("X-CSRF-Token: {token}"),
+                &s.url(&format!("/api/conditions/{id}")),
+            ],
+        )
+    };
+    assert_eq!(del("vic", &vic).status, 403);
+    assert_eq!(del("ana", &ana).status, 200);
+    assert!(
+        condition(
+            &s.get(Some("ana"), "/api/conditions").json(),
+            "example.org GET"
+        )
+        .is_none()
+    );
+    let r = s.post(
+        Some("ana"),
+        &format!("/api/conditions/{enc}/enabled"),
+        Some(&ana),
+        r#"{"enabled":true}"#,
+    );
+    assert_eq!(r.status, 200);
+
+    // A damaged store is shown and left alone: a change is refused (not a change: no audit
+    // line), the file stays.
+    std::fs::write(&store, b"{not json").unwrap();
+    let list = s.get(Some("ana"), "/api/conditions").json();
+    assert!(
+        list["store_error"]
+            .as_str()
+            .unwrap()
+            .contains("does not parse"),
+        "{list}"
+    );
+    assert!(condition(&list, shipped).is_some());
+    let r = s.post(Some("ana"), "/api/conditions", Some(&ana), draft);
+    assert_eq!(r.status, 500);
+    assert_eq!(std::fs::read(&store).unwrap(), b"{not json");
+
+    // Every change is in the audit log, in order, with who did it.
+    let got: Vec<String> = s
+        .audit_lines()
+        .iter()
+        .filter(|l| l["user"] == "ana" && l["action"].as_str().unwrap().starts_with("condition_"))
+        .map(|l| l["action"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        got,
+        [
+            "condition_create",
+            "condition_disable",
+            "condition_edit",
+            "condition_delete",
+            "condition_enable",
+        ],
+        "{got:?}"
+    );
+    assert!(
+        Command::new(binary().unwrap())
+            .args(["web", "--audit-verify", "--data"])
+            .arg(&s.data.dir)
+            .status()
+            .unwrap()
+            .success()
+    );
+}
+
 /// Screenshots land here (kept as CI artifacts): `$KT_ARTIFACTS/web`, else the target dir.
 fn artifact_dir() -> PathBuf {
     let base = std::env::var_os("KT_ARTIFACTS")

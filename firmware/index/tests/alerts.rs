@@ -326,3 +326,67 @@ fn a_bad_condition_is_reported_not_fatal() {
     cfg.alerts.no_defaults = true;
     assert_eq!(alerts::conditions(&cfg).0.len(), 0);
 }
+
+/// The conditions store the web console writes is what the engine evaluates: a stored
+/// condition runs, a switched-off shipped one does not, and a damaged store file is
+/// reported (the config's conditions keep running) and never overwritten.
+#[test]
+fn stored_conditions_run_and_a_damaged_store_is_reported() {
+    use alerts::store::{self, Draft};
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path();
+    let mut cfg = Config::default();
+    cfg.alerts.conditions.push(AlertCondition {
+        name: "from config".into(),
+        query: "method:GET".into(),
+        severity: "info".into(),
+        comment: String::new(),
+    });
+    let draft = |name: &str, query: &str| Draft {
+        name: name.into(),
+        query: query.into(),
+        severity: "critical".into(),
+        comment: String::new(),
+        enabled: true,
+    };
+    let id = store::create(data, &cfg, &draft("stored", "method:CONNECT"), "ana").unwrap();
+    // Names are unique over every source; a bad query is the parser's error.
+    assert!(store::create(data, &cfg, &draft("from config", "*"), "ana").is_err());
+    match store::create(data, &cfg, &draft("x", "method:CONNECT AND ("), "ana") {
+        Err(store::StoreError::Query(q)) => assert_eq!(q.column, 21),
+        other => panic!("{other:?}"),
+    }
+    // Config conditions are read-only here, but can be switched off.
+    assert!(matches!(
+        store::delete(data, &cfg, "from config"),
+        Err(store::StoreError::ReadOnly(..))
+    ));
+    store::set_enabled(data, &cfg, alerts::DEFAULTS[0].0, false).unwrap();
+    let names = |cfg: &Config| -> Vec<String> {
+        let (ok, bad) = alerts::active_conditions(data, cfg);
+        assert!(bad.is_empty(), "{bad:?}");
+        ok.into_iter().map(|c| c.name).collect()
+    };
+    assert_eq!(names(&cfg), ["from config", "stored"]);
+    let engine = alerts::AlertEngine::new(data, &cfg);
+    assert_eq!(engine.conditions().len(), 2);
+    store::set_enabled(data, &cfg, &id, false).unwrap();
+    store::set_enabled(data, &cfg, alerts::DEFAULTS[0].0, true).unwrap();
+    assert_eq!(names(&cfg), [alerts::DEFAULTS[0].0, "from config"]);
+    // A config reload that took a stored condition's name: reported, the config's wins.
+    store::set_enabled(data, &cfg, &id, true).unwrap();
+    cfg.alerts.conditions[0].name = "stored".into();
+    let (ok, bad) = alerts::active_conditions(data, &cfg);
+    assert_eq!(ok.len(), 2);
+    assert_eq!(bad[0].0, "stored");
+    // Damaged: reported by name, the others run, the file is left for repair.
+    std::fs::write(store::store_path(data), "{\"conditions\": [").unwrap();
+    let (ok, bad) = alerts::active_conditions(data, &cfg);
+    assert_eq!(ok.len(), 2, "shipped + config still run");
+    assert_eq!(bad[0].0, "conditions store");
+    assert!(store::create(data, &cfg, &draft("y", "*"), "ana").is_err());
+    assert_eq!(
+        std::fs::read_to_string(store::store_path(data)).unwrap(),
+        "{\"conditions\": ["
+    );
+}

@@ -380,7 +380,7 @@ impl kuroko_console::Source for DataDirSource {
 
         let mut alerts = AlertsInfo::default();
         let recent = kuroko_index::alerts::recent(&self.data, RECENT_ALERTS).unwrap_or_default();
-        let (conds, errs) = kuroko_index::alerts::conditions(&self.config);
+        let (conds, errs) = kuroko_index::alerts::active_conditions(&self.data, &self.config);
         for (name, e) in errs {
             warnings.push(format!("alert condition {name}: {e}"));
         }

@@ -1,6 +1,6 @@
 // The console's pages. Each entry of PAGES is one page: its menu label key, the lowest role
 // that sees it, and render(args) that fills #page. Routing is by location.hash
-// (#search?q=…, #session/ID, #audit, #password); every data access goes through api().
+// (#search?q=…, #session/ID, #conditions, #audit, #password); every data access goes through api().
 "use strict";
 (function () {
   const ROLES = { viewer: 0, analyst: 1, admin: 2 };
@@ -166,6 +166,66 @@
           el("td", {}, (f.evidence || []).slice(0, 5).map((id) => [el("a", { href: "#session/" + encodeURIComponent(id), class: "evidence-link" }, id), " "]))))))));
   }
 
+  // ---- 条件リスト (alert conditions) ----------------------------------------------------
+  // Errors of the query come back with the parser's column: the caret goes under it.
+  function caretText(q, col, msg) {
+    return t("query_error", { col, msg }) + "\n" + q + "\n" + " ".repeat(Math.max(0, col - 1)) + "^";
+  }
+  async function pageConditions(args) {
+    const r = await api("/api/conditions");
+    const root = $("#page");
+    if (!r.ok) { root.replaceChildren(el("p", { class: "error" }, t("error", { msg: r.json.message || r.status }))); return; }
+    const may = ROLES[me.role] >= ROLES.analyst;
+    const list = r.json.conditions;
+    const editing = args.get("edit") ? list.find((c) => c.id === args.get("edit")) : null;
+    const msg = el("pre", { id: "cond-error", class: "error", role: "alert" });
+    const reload = () => { location.hash = "#conditions?r=" + Date.now() % 100000; };
+    const act = async (path, opts) => {
+      const x = await api(path, opts);
+      if (x.ok) reload(); else msg.textContent = t("error", { msg: x.json.message || x.status });
+    };
+    let form = null;
+    if (may) {
+      const c = editing || { name: "", query: "", severity: "warning", comment: "", enabled: true };
+      const name = el("input", { id: "c-name", value: c.name, required: true, maxlength: 100 });
+      const query = el("input", { id: "c-query", class: "q", value: c.query, spellcheck: "false", required: true });
+      const sev = el("select", { id: "c-severity" }, r.json.severities.map((v) => el("option", { value: v, selected: v === c.severity }, t("sev_" + v))));
+      const comment = el("input", { id: "c-comment", value: c.comment, maxlength: 1000 });
+      const on = el("input", { id: "c-enabled", type: "checkbox", checked: c.enabled });
+      form = el("form", { id: "cond-form", class: "grid", onsubmit: async (ev) => {
+        ev.preventDefault();
+        const body = { name: name.value, query: query.value, severity: sev.value, comment: comment.value, enabled: on.checked };
+        const x = await api(editing ? "/api/conditions/" + encodeURIComponent(editing.id) : "/api/conditions", { method: "POST", body });
+        if (x.ok) { location.hash = "#conditions"; return; }
+        msg.textContent = x.json.error === "query" ? caretText(query.value, x.json.column, x.json.message)
+          : t("error", { msg: x.json.message || x.status });
+      } },
+      el("label", { for: "c-name" }, t("k_name")), name,
+      el("label", { for: "c-severity" }, t("k_severity")), sev,
+      el("label", { for: "c-query" }, t("built_query")), query,
+      el("label", { for: "c-comment" }, t("k_comment")), comment,
+      el("label", { for: "c-enabled" }, t("k_enabled")), on,
+      el("span", {}), el("span", {}, el("button", { type: "submit", id: "c-save" }, t(editing ? "k_update" : "k_add")), " ",
+        editing ? el("a", { href: "#conditions", class: "button" }, t("k_cancel")) : null));
+    }
+    const rows = list.map((c) => el("tr", { class: c.enabled ? "" : "off", "data-name": c.name },
+      el("td", {}, c.name), el("td", { class: "sev sev-" + c.severity }, t("sev_" + c.severity)),
+      el("td", { class: "wrap mono" }, c.query, c.query_error ? el("div", { class: "error" }, c.query_error) : null),
+      el("td", { class: "wrap" }, c.comment), el("td", {}, t("src_" + c.source)), el("td", {}, c.registrant),
+      el("td", {}, c.enabled ? t("k_on") : t("k_off")), el("td", { class: "hits-n" }, c.hits), el("td", {}, c.last_fired_local || "—"),
+      el("td", {},
+        el("a", { href: "#search?q=" + encodeURIComponent(c.query), class: "button run-link" }, t("k_run")), " ",
+        may ? el("button", { type: "button", class: "toggle", onclick: () => act("/api/conditions/" + encodeURIComponent(c.id) + "/enabled", { method: "POST", body: { enabled: !c.enabled } }) }, t(c.enabled ? "k_disable" : "k_enable")) : null, " ",
+        may && c.source === "stored" ? el("a", { href: "#conditions?edit=" + encodeURIComponent(c.id), class: "button edit-link" }, t("k_edit")) : null, " ",
+        may && c.source === "stored" ? el("button", { type: "button", class: "delete", onclick: () => { if (confirm(t("k_confirm_delete", { name: c.name }))) act("/api/conditions/" + encodeURIComponent(c.id), { method: "DELETE" }); } }, t("k_delete")) : null)));
+    root.replaceChildren(el("h2", {}, t("conditions")),
+      r.json.store_error ? el("p", { class: "error", id: "store-error" }, r.json.store_error) : null,
+      el("div", { class: "scroll" }, el("table", { class: "hits", id: "conditions" },
+        el("thead", {}, el("tr", {}, ["k_name", "k_severity", "built_query", "k_comment", "k_source", "k_registrant", "k_enabled", "k_hits", "k_last", ""].map((k) => el("th", {}, k ? t(k) : "")))),
+        el("tbody", {}, rows))),
+      form ? el("h3", {}, t(editing ? "k_edit_title" : "k_add_title")) : null, form, msg);
+  }
+
   // ---- 閲覧ログ ----------------------------------------------------------------------
   async function pageAudit(args) {
     const p = new URLSearchParams();
@@ -202,6 +262,7 @@
 
   const PAGES = {
     search: { label: "search", role: "viewer", render: pageSearch },
+    conditions: { label: "conditions", role: "viewer", render: pageConditions },
     findings: { label: "findings", role: "viewer", render: pageFindings },
     session: { label: null, role: "viewer", render: pageSession },
     audit: { label: "audit", role: "admin", render: pageAudit },

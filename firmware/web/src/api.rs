@@ -44,7 +44,7 @@ pub struct State {
 pub struct ApiError(pub StatusCode, pub Value);
 
 impl ApiError {
-    fn new(status: StatusCode, code: &str, message: impl Into<String>) -> ApiError {
+    pub(crate) fn new(status: StatusCode, code: &str, message: impl Into<String>) -> ApiError {
         ApiError(status, json!({"error": code, "message": message.into()}))
     }
     fn unauthorized() -> ApiError {
@@ -57,10 +57,10 @@ impl ApiError {
             "your role may not do this",
         )
     }
-    fn bad(message: impl Into<String>) -> ApiError {
+    pub(crate) fn bad(message: impl Into<String>) -> ApiError {
         ApiError::new(StatusCode::BAD_REQUEST, "bad_request", message)
     }
-    fn internal(message: impl Into<String>) -> ApiError {
+    pub(crate) fn internal(message: impl Into<String>) -> ApiError {
         ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", message)
     }
 }
@@ -71,7 +71,7 @@ impl IntoResponse for ApiError {
     }
 }
 
-type ApiResult = Result<Response, ApiError>;
+pub(crate) type ApiResult = Result<Response, ApiError>;
 
 /// Who is asking.
 pub struct Ctx {
@@ -82,7 +82,7 @@ pub struct Ctx {
 }
 
 impl Ctx {
-    fn actor(&self) -> Actor<'_> {
+    pub(crate) fn actor(&self) -> Actor<'_> {
         Actor {
             user: &self.user.name,
             addr: self.addr.clone(),
@@ -178,7 +178,12 @@ impl State {
         Ok(())
     }
 
-    fn record(&self, who: &Actor<'_>, action: &str, detail: Value) -> Result<(), ApiError> {
+    pub(crate) fn record(
+        &self,
+        who: &Actor<'_>,
+        action: &str,
+        detail: Value,
+    ) -> Result<(), ApiError> {
         self.audit.append(who, action, detail).map_err(|e| {
             ApiError::internal(format!(
                 "the audit log cannot be written ({e}); the action was not done"
@@ -205,7 +210,7 @@ impl State {
         }
     }
 
-    fn local_time(&self, t: kuroko_model::time::Timestamp) -> String {
+    pub(crate) fn local_time(&self, t: kuroko_model::time::Timestamp) -> String {
         t.to_datetime()
             .with_timezone(&self.tz)
             .format("%Y/%m/%d %H:%M:%S%.3f")
@@ -243,7 +248,7 @@ fn valid_session_id(id: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'))
 }
 
-async fn blocking<T: Send + 'static>(
+pub(crate) async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
 ) -> Result<T, ApiError> {
     tokio::task::spawn_blocking(f)
@@ -251,8 +256,8 @@ async fn blocking<T: Send + 'static>(
         .map_err(|e| ApiError::internal(format!("worker failed: {e}")))?
 }
 
-type S = AxState<Arc<State>>;
-type Peer = ConnectInfo<SocketAddr>;
+pub(crate) type S = AxState<Arc<State>>;
+pub(crate) type Peer = ConnectInfo<SocketAddr>;
 
 pub fn router(state: Arc<State>) -> axum::Router {
     axum::Router::new()
@@ -269,6 +274,18 @@ pub fn router(state: Arc<State>) -> axum::Router {
         .route("/api/sessions/{id}/pcap", get(session_pcap))
         .route("/api/audit", get(audit))
         .route("/api/findings", get(findings))
+        .route(
+            "/api/conditions",
+            get(crate::conditions::list).post(crate::conditions::create),
+        )
+        .route(
+            "/api/conditions/{id}",
+            post(crate::conditions::edit).delete(crate::conditions::delete),
+        )
+        .route(
+            "/api/conditions/{id}/enabled",
+            post(crate::conditions::set_enabled),
+        )
         .fallback(not_found)
         .layer(axum::middleware::from_fn(security_headers))
         .with_state(state)

@@ -25,6 +25,7 @@
 pub mod api;
 mod assets;
 pub mod audit;
+mod conditions;
 pub mod server;
 pub mod sessions;
 pub mod tls;

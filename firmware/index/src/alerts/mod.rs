@@ -2,7 +2,9 @@
 //! (NetRAPTOR's alert list), delivered to the local alert log, syslog and mail.
 //!
 //! - Conditions come from `[alerts] conditions` plus the shipped defaults (`DEFAULTS`,
-//!   left out with `no_defaults = true`). Each is compiled once to a `Query` and evaluated
+//!   left out with `no_defaults = true`), plus those kept in the data dir (`store`: the web
+//!   console's 条件リスト), read again each time an engine is built, without those switched
+//!   off. Each is compiled once to a `Query` and evaluated
 //!   on the record with `Query::matches`, which shares its semantics with the index.
 //! - Every hit is appended to `DIR/alerts/alerts.jsonl` (the console reads it through
 //!   `recent`). Syslog (RFC 5424 over UDP) and mail (through the SMTP relay) are rate
@@ -23,6 +25,7 @@
 //! outbox survives a crash only once it was written there at the end of a run.
 
 pub mod smtp;
+pub mod store;
 pub mod syslog;
 
 use crate::query::{Query, QueryError};
@@ -159,6 +162,48 @@ pub fn conditions(config: &Config) -> (Vec<Condition>, Vec<(String, QueryError)>
     (ok, bad)
 }
 
+/// The conditions the engine evaluates: [`conditions`] of the config and the stored ones of
+/// `data_dir` ([`store`]), without those switched off. A store that cannot be read, or a
+/// stored condition that no longer parses or whose name the config took since, is returned
+/// as an error with its name (the others keep running).
+pub fn active_conditions(
+    data_dir: &Path,
+    config: &Config,
+) -> (Vec<Condition>, Vec<(String, QueryError)>) {
+    let (entries, err) = store::entries(data_dir, config);
+    let mut ok = Vec::new();
+    let mut bad = Vec::new();
+    if let Some(e) = err {
+        bad.push((
+            "conditions store".to_string(),
+            QueryError::new("", 0, e.to_string()),
+        ));
+    }
+    let mut seen = std::collections::HashSet::new();
+    for e in entries {
+        if !seen.insert(e.name.clone()) {
+            bad.push((
+                e.name.clone(),
+                QueryError::new("", 0, "another condition has the same name".into()),
+            ));
+            continue;
+        }
+        if !e.enabled {
+            continue;
+        }
+        match Query::parse(&e.query) {
+            Ok(query) => ok.push(Condition {
+                name: e.name,
+                severity: e.severity,
+                comment: e.comment,
+                query,
+            }),
+            Err(q) => bad.push((e.name, q)),
+        }
+    }
+    (ok, bad)
+}
+
 /// The stable id of the alert of condition `condition` on session `session`.
 pub fn alert_id(session: &str, condition: &str) -> String {
     format!("{session}/{condition}")
@@ -242,7 +287,7 @@ pub struct AlertEngine {
 
 impl AlertEngine {
     pub fn new(data_dir: &Path, config: &Config) -> AlertEngine {
-        let (conditions, errors) = conditions(config);
+        let (conditions, errors) = active_conditions(data_dir, config);
         let syslog = if config.alerts.syslog.is_empty() {
             None
         } else {
