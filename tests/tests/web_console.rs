@@ -1099,7 +1099,25 @@ fn web_console_in_a_real_browser() {
                 .unwrap()
                 .contains("40001")
         );
+        // 条件リスト: the caret of a bad query, the new condition listed beside the shipped one.
+        assert_eq!(seen[format!("cond_caret_{lang}")].as_u64(), Some(col), "{seen}");
+        let rows = seen[format!("conditions_{lang}")].as_array().unwrap();
+        assert!(
+            rows.iter().any(|r| r.as_str().unwrap().contains("CONNECT")),
+            "{seen}"
+        );
+        assert!(
+            rows.iter()
+                .any(|r| r.as_str().unwrap().contains(&format!("browser-{lang}"))),
+            "{seen}"
+        );
     }
+    let stored: Value = serde_json::from_slice(
+        &std::fs::read(s.data.dir.join("alerts/conditions.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(stored["conditions"][1]["name"], "browser-en");
+    assert_eq!(stored["conditions"][1]["registrant"], "admin");
     assert!(
         seen["chain_en"].as_str().unwrap().contains("intact"),
         "{seen}"
@@ -1112,6 +1130,9 @@ fn web_console_in_a_real_browser() {
         "detail-en",
         "audit-en",
         "password-ja",
+        "conditions-ja",
+        "conditions-en",
+        "conditions-error-ja",
     ] {
         assert!(
             out.join(format!("{f}.png")).metadata().unwrap().len() > 1000,
@@ -1144,6 +1165,7 @@ fn web_console_in_a_real_browser() {
         "search",
         "session_view",
         "pcap_download",
+        "condition_create",
         "search",
         "search",
         "session_view",

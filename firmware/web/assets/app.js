@@ -196,7 +196,7 @@
         ev.preventDefault();
         const body = { name: name.value, query: query.value, severity: sev.value, comment: comment.value, enabled: on.checked };
         const x = await api(editing ? "/api/conditions/" + encodeURIComponent(editing.id) : "/api/conditions", { method: "POST", body });
-        if (x.ok) { location.hash = "#conditions"; return; }
+        if (x.ok) { reload(); return; }
         msg.textContent = x.json.error === "query" ? caretText(query.value, x.json.column, x.json.message)
           : t("error", { msg: x.json.message || x.status });
       } },
@@ -211,19 +211,19 @@
     const rows = list.map((c) => el("tr", { class: c.enabled ? "" : "off", "data-name": c.name },
       el("td", {}, c.name), el("td", { class: "sev sev-" + c.severity }, t("sev_" + c.severity)),
       el("td", { class: "wrap mono" }, c.query, c.query_error ? el("div", { class: "error" }, c.query_error) : null),
-      el("td", { class: "wrap" }, c.comment), el("td", {}, t("src_" + c.source)), el("td", {}, c.registrant),
+      el("td", { title: c.comment }, c.comment), el("td", {}, t("src_" + c.source)), el("td", {}, c.registrant),
       el("td", {}, c.enabled ? t("k_on") : t("k_off")), el("td", { class: "hits-n" }, c.hits), el("td", {}, c.last_fired_local || "—"),
-      el("td", {},
+      el("td", { class: "actions" },
         el("a", { href: "#search?q=" + encodeURIComponent(c.query), class: "button run-link" }, t("k_run")), " ",
         may ? el("button", { type: "button", class: "toggle", onclick: () => act("/api/conditions/" + encodeURIComponent(c.id) + "/enabled", { method: "POST", body: { enabled: !c.enabled } }) }, t(c.enabled ? "k_disable" : "k_enable")) : null, " ",
         may && c.source === "stored" ? el("a", { href: "#conditions?edit=" + encodeURIComponent(c.id), class: "button edit-link" }, t("k_edit")) : null, " ",
         may && c.source === "stored" ? el("button", { type: "button", class: "delete", onclick: () => { if (confirm(t("k_confirm_delete", { name: c.name }))) act("/api/conditions/" + encodeURIComponent(c.id), { method: "DELETE" }); } }, t("k_delete")) : null)));
-    root.replaceChildren(el("h2", {}, t("conditions")),
+    root.replaceChildren(el("div", {}, el("h2", {}, t("conditions")),
       r.json.store_error ? el("p", { class: "error", id: "store-error" }, r.json.store_error) : null,
       el("div", { class: "scroll" }, el("table", { class: "hits", id: "conditions" },
         el("thead", {}, el("tr", {}, ["k_name", "k_severity", "built_query", "k_comment", "k_source", "k_registrant", "k_enabled", "k_hits", "k_last", ""].map((k) => el("th", {}, k ? t(k) : "")))),
         el("tbody", {}, rows))),
-      form ? el("h3", {}, t(editing ? "k_edit_title" : "k_add_title")) : null, form, msg);
+      form ? el("h3", {}, t(editing ? "k_edit_title" : "k_add_title")) : null, form, msg));
   }
 
   // ---- 閲覧ログ ----------------------------------------------------------------------
