@@ -834,8 +834,9 @@ fn condition<'a>(list: &'a Value, name: &str) -> Option<&'a Value> {
 /// 条件リスト over HTTPS: roles, CSRF, the parser's error with its column, the one store the
 /// alert engine reads (a new condition fires on the next traffic, a switched-off shipped one
 /// does not), read-only config/shipped conditions, a damaged store left alone, the audit.
+/// Then レポート: HTML and PDF downloads for a viewer, audited; bad parameters refused.
 #[test]
-fn web_console_conditions_crud_and_alerts() {
+fn web_console_conditions_and_report() {
     let s = start("web-cond");
     let store = s.data.dir.join("alerts/conditions.json");
     let shipped = "443, 80以外のCONNECT";
@@ -1042,6 +1043,44 @@ fn web_console_conditions_crud_and_alerts() {
         ],
         "{got:?}"
     );
+
+    // レポート: a viewer downloads it as HTML (en) and PDF (ja); both audited.
+    let r = s.get(Some("vic"), "/api/report?lang=en&format=html");
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    assert!(r.header("content-type").unwrap().starts_with("text/html"));
+    assert!(
+        r.header("content-disposition")
+            .unwrap()
+            .contains("-en.html\""),
+        "{:?}",
+        r.header("content-disposition")
+    );
+    let html = String::from_utf8_lossy(&r.body);
+    assert!(
+        html.contains("<html") && html.contains("CONNECT"),
+        "not the report"
+    );
+    assert_eq!(r.header("x-kuroko-bad-sessions").as_deref(), Some("0"));
+    let r = s.get(Some("vic"), "/api/report?lang=ja&format=pdf");
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    assert!(r.body.starts_with(b"%PDF-"), "not a PDF");
+    for bad in ["lang=xx", "format=docx", "lang=../../etc"] {
+        assert_eq!(
+            s.get(Some("vic"), &format!("/api/report?{bad}")).status,
+            400,
+            "{bad}"
+        );
+    }
+    assert_eq!(s.get(None, "/api/report").status, 401);
+    let reports: Vec<Value> = s
+        .audit_lines()
+        .into_iter()
+        .filter(|l| l["action"] == "report_download")
+        .collect();
+    assert_eq!(reports.len(), 2, "{reports:?}");
+    assert_eq!(reports[0]["user"], "vic");
+    assert_eq!(reports[0]["detail"]["format"], "html");
+    assert_eq!(reports[1]["detail"]["lang"], "ja");
     assert!(
         Command::new(binary().unwrap())
             .args(["web", "--audit-verify", "--data"])
@@ -1100,7 +1139,11 @@ fn web_console_in_a_real_browser() {
                 .contains("40001")
         );
         // 条件リスト: the caret of a bad query, the new condition listed beside the shipped one.
-        assert_eq!(seen[format!("cond_caret_{lang}")].as_u64(), Some(col), "{seen}");
+        assert_eq!(
+            seen[format!("cond_caret_{lang}")].as_u64(),
+            Some(col),
+            "{seen}"
+        );
         let rows = seen[format!("conditions_{lang}")].as_array().unwrap();
         assert!(
             rows.iter().any(|r| r.as_str().unwrap().contains("CONNECT")),
@@ -1111,11 +1154,17 @@ fn web_console_in_a_real_browser() {
                 .any(|r| r.as_str().unwrap().contains(&format!("browser-{lang}"))),
             "{seen}"
         );
+        assert!(
+            seen[format!("report_{lang}")]
+                .as_str()
+                .unwrap()
+                .ends_with(&format!("-{lang}.html")),
+            "{seen}"
+        );
     }
-    let stored: Value = serde_json::from_slice(
-        &std::fs::read(s.data.dir.join("alerts/conditions.json")).unwrap(),
-    )
-    .unwrap();
+    let stored: Value =
+        serde_json::from_slice(&std::fs::read(s.data.dir.join("alerts/conditions.json")).unwrap())
+            .unwrap();
     assert_eq!(stored["conditions"][1]["name"], "browser-en");
     assert_eq!(stored["conditions"][1]["registrant"], "admin");
     assert!(
@@ -1133,6 +1182,8 @@ fn web_console_in_a_real_browser() {
         "conditions-ja",
         "conditions-en",
         "conditions-error-ja",
+        "report-ja",
+        "report-en",
     ] {
         assert!(
             out.join(format!("{f}.png")).metadata().unwrap().len() > 1000,
@@ -1166,6 +1217,7 @@ fn web_console_in_a_real_browser() {
         "session_view",
         "pcap_download",
         "condition_create",
+        "report_download",
         "search",
         "search",
         "session_view",

@@ -226,6 +226,43 @@
       form ? el("h3", {}, t(editing ? "k_edit_title" : "k_add_title")) : null, form, msg));
   }
 
+  // ---- レポート ------------------------------------------------------------------------
+  // The report is made on the server (seconds to minutes on a full store): the page shows
+  // the time waited until the file arrives, then hands it to the browser as a download.
+  function pageReport() {
+    const lang = el("select", { id: "r-lang" }, ["ja", "en"].map((l) => el("option", { value: l, selected: l === me.lang }, l === "ja" ? "日本語" : "English")));
+    const status = el("p", { id: "report-status", role: "status" });
+    let busy = false;
+    const get = async (format) => {
+      if (busy) return;
+      busy = true;
+      const started = Date.now();
+      const tick = () => { status.textContent = t("r_making", { s: Math.round((Date.now() - started) / 1000) }); };
+      tick();
+      const timer = setInterval(tick, 1000);
+      try {
+        const r = await fetch("/api/report?" + new URLSearchParams({ lang: lang.value, format }), { credentials: "same-origin" });
+        if (r.status === 401) { location.href = "/login"; return; }
+        if (!r.ok) {
+          const j = await r.json().catch(() => ({}));
+          status.textContent = j.error === "busy" ? t("r_busy") : t("error", { msg: j.message || r.status });
+          return;
+        }
+        const name = ((r.headers.get("Content-Disposition") || "").match(/filename="([^"]+)"/) || [])[1] || "kuroko-report." + format;
+        const blob = await r.blob();
+        const a = el("a", { href: URL.createObjectURL(blob), download: name, id: "report-file" }, name);
+        a.click();
+        status.replaceChildren(t("r_done", { s: Math.round((Date.now() - started) / 1000) }), " ", a);
+      } finally { clearInterval(timer); busy = false; }
+    };
+    $("#page").replaceChildren(el("h2", {}, t("report")),
+      el("p", {}, t("r_intro")),
+      el("p", {}, el("label", { for: "r-lang" }, t("r_lang")), " ", lang, " ",
+        el("button", { type: "button", id: "r-html", onclick: () => get("html") }, t("r_html")), " ",
+        el("button", { type: "button", id: "r-pdf", onclick: () => get("pdf") }, t("r_pdf"))),
+      status);
+  }
+
   // ---- 閲覧ログ ----------------------------------------------------------------------
   async function pageAudit(args) {
     const p = new URLSearchParams();
@@ -264,6 +301,7 @@
     search: { label: "search", role: "viewer", render: pageSearch },
     conditions: { label: "conditions", role: "viewer", render: pageConditions },
     findings: { label: "findings", role: "viewer", render: pageFindings },
+    report: { label: "report", role: "viewer", render: pageReport },
     session: { label: null, role: "viewer", render: pageSession },
     audit: { label: "audit", role: "admin", render: pageAudit },
     password: { label: "change_password", role: "viewer", render: pagePassword },

@@ -29,6 +29,9 @@ window.KUROKO_I18N = {
     k_add: "登録", k_update: "更新", k_cancel: "取消", k_add_title: "条件の登録", k_edit_title: "条件の編集",
     k_confirm_delete: "条件「{name}」を削除しますか?", sev_info: "情報", sev_warning: "警告", sev_critical: "重大",
     src_shipped: "標準", src_config: "設定ファイル", src_stored: "画面",
+    report: "レポート", r_intro: "診断レポートを作成してダウンロードします。データ量によっては数分かかります。",
+    r_lang: "言語", r_html: "HTML で作成", r_pdf: "PDF で作成", r_making: "作成中… {s} 秒経過 (このままお待ちください)",
+    r_done: "作成しました ({s} 秒)。", r_busy: "別のレポートを作成中です。終わってからもう一度お試しください。",
     forbidden: "この操作の権限がありません。", error: "エラー: {msg}", loading: "検索中…",
   },
   en: {
@@ -59,6 +62,9 @@ window.KUROKO_I18N = {
     k_add: "Add", k_update: "Update", k_cancel: "Cancel", k_add_title: "New condition", k_edit_title: "Edit condition",
     k_confirm_delete: "Delete the condition \"{name}\"?", sev_info: "info", sev_warning: "warning", sev_critical: "critical",
     src_shipped: "shipped", src_config: "config file", src_stored: "console",
+    report: "Report", r_intro: "Makes the diagnosis report and downloads it. On a full store this can take minutes.",
+    r_lang: "Language", r_html: "Make HTML", r_pdf: "Make PDF", r_making: "Making the report… {s} s (please wait)",
+    r_done: "Done ({s} s).", r_busy: "Another report is being made. Try again when it is done.",
     forbidden: "Your role may not do this.", error: "Error: {msg}", loading: "Searching…",
   },
 };

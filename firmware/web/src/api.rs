@@ -36,6 +36,8 @@ pub struct State {
     pub audit: AuditLog,
     pub sessions: Sessions,
     tz: chrono_tz::Tz,
+    /// Held while a report is generated: one at a time (it reads the whole session log).
+    pub(crate) report_busy: std::sync::Mutex<()>,
     last_catch_up: std::sync::Mutex<Option<Instant>>,
 }
 
@@ -115,6 +117,7 @@ impl State {
             audit: AuditLog::new(&dir),
             sessions: Sessions::new(opts.idle_timeout),
             tz,
+            report_busy: std::sync::Mutex::new(()),
             last_catch_up: std::sync::Mutex::new(None),
             opts,
         })
@@ -273,6 +276,7 @@ pub fn router(state: Arc<State>) -> axum::Router {
         .route("/api/sessions/{id}", get(session_detail))
         .route("/api/sessions/{id}/pcap", get(session_pcap))
         .route("/api/audit", get(audit))
+        .route("/api/report", get(crate::report::download))
         .route("/api/findings", get(findings))
         .route(
             "/api/conditions",

@@ -26,6 +26,7 @@ pub mod api;
 mod assets;
 pub mod audit;
 mod conditions;
+mod report;
 pub mod server;
 pub mod sessions;
 pub mod tls;
@@ -56,7 +57,14 @@ pub struct Options {
     pub listen: std::net::SocketAddr,
     /// Idle time after which a session ends.
     pub idle_timeout: std::time::Duration,
+    /// The store's status in the report's terms: the function `kuroko report` uses (it
+    /// reads the status sections of `kuroko status`, which live in the binary).
+    pub store_summary: StoreSummaryFn,
 }
+
+/// See [`Options::store_summary`].
+pub type StoreSummaryFn =
+    fn(&Path, &kuroko_model::config::Config) -> kuroko_report::data::StoreSummary;
 
 /// The listen address: `--listen`, else `[web] listen`, else the management address on
 /// [`DEFAULT_PORT`], else loopback. Never a capture interface's address.

@@ -73,6 +73,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         config,
         listen,
         idle_timeout: std::time::Duration::from_secs(args.idle_minutes.max(1) * 60),
+        store_summary: super::report::store_summary,
     };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
