@@ -1081,6 +1081,48 @@ fn web_console_conditions_and_report() {
     assert_eq!(reports[0]["user"], "vic");
     assert_eq!(reports[0]["detail"]["format"], "html");
     assert_eq!(reports[1]["detail"]["lang"], "ja");
+
+    // 統計: the report's environment content (its totals equal the search count), the
+    // index's top hosts, and the status sections of `kuroko status`.
+    let r = s.get(Some("vic"), "/api/stats?lang=en");
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    let stats = r.json();
+    let sessions = s.data.search("*").unwrap().len();
+    let env = stats["environment"].as_array().unwrap();
+    let svgs = env.iter().filter(|b| b["kind"] == "svg").count();
+    assert!(svgs >= 2, "{env:?}");
+    assert!(env.iter().filter(|b| b["kind"] == "svg").all(|b| {
+        let svg = b["svg"].as_str().unwrap();
+        svg.starts_with("<svg") && !svg.contains("<script")
+    }));
+    let protocols = env.iter().find(|b| b["kind"] == "table").unwrap();
+    let total = protocols["rows"].as_array().unwrap().last().unwrap();
+    assert_eq!(total[1], sessions.to_string(), "{protocols}");
+    let top = stats["top_hosts"].as_array().unwrap().last().unwrap();
+    assert_eq!(
+        top["rows"][0][0], "192.168.0.100",
+        "the proxy moved the most: {top}"
+    );
+    assert_eq!(top["rows"][0][2], sessions.to_string());
+    let status_json: Value =
+        serde_json::from_str(&s.data.kuroko("status", &["--format", "json"]).unwrap()).unwrap();
+    let store = stats["status"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["key"] == "store")
+        .expect("store section");
+    let packets = status_json["store"]["stored_packets"].as_u64().unwrap();
+    assert!(
+        store["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r[1].as_str().unwrap().contains(&packets.to_string())),
+        "{store}"
+    );
+    assert_eq!(s.get(Some("vic"), "/api/stats?lang=xx").status, 400);
+    assert_eq!(s.get(None, "/api/stats").status, 401);
     assert!(
         Command::new(binary().unwrap())
             .args(["web", "--audit-verify", "--data"])
@@ -1155,6 +1197,10 @@ fn web_console_in_a_real_browser() {
             "{seen}"
         );
         assert!(
+            seen[format!("stats_charts_{lang}")].as_u64().unwrap() >= 5,
+            "{seen}"
+        );
+        assert!(
             seen[format!("report_{lang}")]
                 .as_str()
                 .unwrap()
@@ -1184,6 +1230,8 @@ fn web_console_in_a_real_browser() {
         "conditions-error-ja",
         "report-ja",
         "report-en",
+        "stats-ja",
+        "stats-en",
     ] {
         assert!(
             out.join(format!("{f}.png")).metadata().unwrap().len() > 1000,

@@ -263,6 +263,40 @@
       status);
   }
 
+  // ---- 統計 (statistics) ---------------------------------------------------------------
+  // Charts are SVG made by the server (the report's own charts), shown as images: no markup
+  // from the server ever enters the page.
+  const svgImg = (svg) => el("img", { class: "chart", alt: "", src: "data:image/svg+xml;base64," + btoa(unescape(encodeURIComponent(svg))) });
+  function drawBlocks(blocks) {
+    return blocks.map((b) => {
+      switch (b.kind) {
+        case "h": return el("h3", {}, b.text);
+        case "p": return el("p", {}, b.text);
+        case "list": return el("ul", {}, b.items.map((i) => el("li", {}, i)));
+        case "kv": return el("table", { class: "kv" }, el("tbody", {}, b.rows.map(([k, v]) => el("tr", {}, el("th", {}, k), el("td", {}, v)))));
+        case "table": return el("div", { class: "scroll" }, el("table", { class: "hits stats" },
+          el("thead", {}, el("tr", {}, b.columns.map((c) => el("th", {}, c)))),
+          el("tbody", {}, b.rows.map((r) => el("tr", {}, r.map((c, i) => el("td", { class: b.numeric[i] ? "num" : "" }, c)))))));
+        case "svg": return svgImg(b.svg);
+        default: return null;
+      }
+    });
+  }
+  async function pageStats() {
+    const root = $("#page");
+    root.replaceChildren(el("h2", {}, t("stats")), el("p", { id: "stats-wait" }, t("loading")));
+    const r = await api("/api/stats?lang=" + me.lang);
+    if (!r.ok) { root.replaceChildren(el("h2", {}, t("stats")), el("p", { class: "error" }, r.json.error === "busy" ? t("r_busy") : t("error", { msg: r.json.message || r.status }))); return; }
+    const j = r.json;
+    root.replaceChildren(el("h2", {}, t("stats")),
+      el("section", { id: "stats-env" }, drawBlocks(j.environment)),
+      el("section", { id: "stats-top" }, el("h3", {}, t("s_top")), drawBlocks(j.top_hosts)),
+      el("section", { id: "stats-capture" }, el("h3", {}, t("s_health")),
+        el("div", { class: "cols" }, j.status.map((s) => el("div", {}, el("h4", {}, s.title),
+          el("table", { class: "kv" }, el("tbody", {}, s.rows.map(([k, v]) => el("tr", {}, el("th", {}, k), el("td", {}, v))))))))),
+      j.bad_sessions ? el("p", { class: "error" }, t("s_bad", { n: j.bad_sessions })) : null);
+  }
+
   // ---- 閲覧ログ ----------------------------------------------------------------------
   async function pageAudit(args) {
     const p = new URLSearchParams();
@@ -301,6 +335,7 @@
     search: { label: "search", role: "viewer", render: pageSearch },
     conditions: { label: "conditions", role: "viewer", render: pageConditions },
     findings: { label: "findings", role: "viewer", render: pageFindings },
+    stats: { label: "stats", role: "viewer", render: pageStats },
     report: { label: "report", role: "viewer", render: pageReport },
     session: { label: null, role: "viewer", render: pageSession },
     audit: { label: "audit", role: "admin", render: pageAudit },

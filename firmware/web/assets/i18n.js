@@ -32,6 +32,8 @@ window.KUROKO_I18N = {
     report: "レポート", r_intro: "診断レポートを作成してダウンロードします。データ量によっては数分かかります。",
     r_lang: "言語", r_html: "HTML で作成", r_pdf: "PDF で作成", r_making: "作成中… {s} 秒経過 (このままお待ちください)",
     r_done: "作成しました ({s} 秒)。", r_busy: "別のレポートを作成中です。終わってからもう一度お試しください。",
+    stats: "統計", s_health: "キャプチャとストレージの状態", s_top: "上位ホスト",
+    s_bad: "読めなかったセッション記録 {n} 件は集計に含まれていません。",
     forbidden: "この操作の権限がありません。", error: "エラー: {msg}", loading: "検索中…",
   },
   en: {
@@ -65,6 +67,8 @@ window.KUROKO_I18N = {
     report: "Report", r_intro: "Makes the diagnosis report and downloads it. On a full store this can take minutes.",
     r_lang: "Language", r_html: "Make HTML", r_pdf: "Make PDF", r_making: "Making the report… {s} s (please wait)",
     r_done: "Done ({s} s).", r_busy: "Another report is being made. Try again when it is done.",
+    stats: "Statistics", s_health: "Capture and storage health", s_top: "Top hosts",
+    s_bad: "{n} session records could not be read and are not counted.",
     forbidden: "Your role may not do this.", error: "Error: {msg}", loading: "Searching…",
   },
 };

@@ -277,6 +277,7 @@ pub fn router(state: Arc<State>) -> axum::Router {
         .route("/api/sessions/{id}/pcap", get(session_pcap))
         .route("/api/audit", get(audit))
         .route("/api/report", get(crate::report::download))
+        .route("/api/stats", get(crate::stats::stats))
         .route("/api/findings", get(findings))
         .route(
             "/api/conditions",

@@ -29,6 +29,7 @@ mod conditions;
 mod report;
 pub mod server;
 pub mod sessions;
+mod stats;
 pub mod tls;
 pub mod users;
 
@@ -60,7 +61,21 @@ pub struct Options {
     /// The store's status in the report's terms: the function `kuroko report` uses (it
     /// reads the status sections of `kuroko status`, which live in the binary).
     pub store_summary: StoreSummaryFn,
+    /// The sections of `kuroko status` (the binary's status reader).
+    pub status: StatusFn,
 }
+
+/// One section of `kuroko status`: its JSON key, its table heading and rows, its JSON.
+#[derive(Clone, Debug)]
+pub struct StatusSection {
+    pub key: String,
+    pub title: String,
+    pub rows: Vec<(String, String)>,
+    pub json: serde_json::Value,
+}
+
+/// See [`Options::status`].
+pub type StatusFn = fn(&Path, &kuroko_model::config::Config) -> Result<Vec<StatusSection>, String>;
 
 /// See [`Options::store_summary`].
 pub type StoreSummaryFn =

@@ -29,6 +29,27 @@ pub struct Args {
     pub idle_minutes: u64,
 }
 
+/// The sections of `kuroko status` for the console's 統計 page.
+fn status_sections(
+    data: &std::path::Path,
+    config: &kuroko_model::config::Config,
+) -> Result<Vec<kuroko_web::StatusSection>, String> {
+    let ctx = super::status::Context {
+        data: data.to_path_buf(),
+        config: config.clone(),
+    };
+    let sections = super::status::sections(&ctx).map_err(|e| format!("{e:#}"))?;
+    Ok(sections
+        .into_iter()
+        .map(|s| kuroko_web::StatusSection {
+            key: s.key.to_string(),
+            title: s.title.to_string(),
+            rows: s.rows,
+            json: s.json,
+        })
+        .collect())
+}
+
 pub fn run(args: Args) -> anyhow::Result<()> {
     let config = args.data.load_config()?;
     let data = &args.data.data;
@@ -74,6 +95,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         listen,
         idle_timeout: std::time::Duration::from_secs(args.idle_minutes.max(1) * 60),
         store_summary: super::report::store_summary,
+        status: status_sections,
     };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

@@ -49,6 +49,14 @@ pub fn render(data: &ReportData, lang: Lang) -> String {
     out
 }
 
+/// One figure as the report draws it (inline SVG; grade cards as HTML), for pages that
+/// show the report's content elsewhere (the web console's 統計).
+pub fn figure(f: &content::Figure) -> String {
+    let mut out = String::new();
+    sections::figure(&mut out, f);
+    out
+}
+
 fn toc(out: &mut String, chapters: &[content::Chapter], lang: Lang) {
     out.push_str(&format!(
         "<section class=\"toc\"><h2>{}</h2><ol>",

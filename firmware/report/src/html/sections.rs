@@ -218,7 +218,7 @@ fn cell(out: &mut String, c: &Cell, col: &Column) {
     };
 }
 
-fn figure(out: &mut String, f: &Figure) {
+pub(super) fn figure(out: &mut String, f: &Figure) {
     match f {
         Figure::GradeCards(cards) => {
             out.push_str("<div class=\"cards\">");
