@@ -1123,6 +1123,133 @@ fn web_console_conditions_and_report() {
     );
     assert_eq!(s.get(Some("vic"), "/api/stats?lang=xx").status, 400);
     assert_eq!(s.get(None, "/api/stats").status, 401);
+
+    // ユーザ管理: admin only, CSRF, every change audited; a disabled user's session ends
+    // and its logins fail; the last admin cannot be demoted or disabled.
+    let adm = s.login("admin", "admin-password-1");
+    assert_eq!(s.get(Some("ana"), "/api/users").status, 403);
+    let newbie = r#"{"name":"newbie","role":"viewer","password":"newbie-password-1","lang":"en"}"#;
+    assert_eq!(
+        s.post(Some("ana"), "/api/users", Some(&ana), newbie).status,
+        403
+    );
+    assert_eq!(
+        s.post(Some("admin"), "/api/users", None, newbie).status,
+        403
+    );
+    let r = s.post(
+        Some("admin"),
+        "/api/users",
+        Some(&adm),
+        r#"{"name":"newbie","role":"viewer","password":"short"}"#,
+    );
+    assert_eq!(
+        (r.status, r.json()["error"].as_str()),
+        (400, Some("password"))
+    );
+    assert_eq!(
+        s.post(Some("admin"), "/api/users", Some(&adm), newbie)
+            .status,
+        201
+    );
+    s.login("newbie", "newbie-password-1");
+    let r = s.post(
+        Some("admin"),
+        "/api/users/newbie",
+        Some(&adm),
+        r#"{"role":"analyst"}"#,
+    );
+    assert_eq!(r.status, 200);
+    assert_eq!(s.get(Some("newbie"), "/api/me").json()["role"], "analyst");
+    let r = s.post(
+        Some("admin"),
+        "/api/users/newbie",
+        Some(&adm),
+        r#"{"disabled":true}"#,
+    );
+    assert_eq!(r.status, 200);
+    assert_eq!(
+        s.get(Some("newbie"), "/api/me").status,
+        401,
+        "session of a disabled user"
+    );
+    let r = s.post(
+        Some("newbie"),
+        "/api/login",
+        None,
+        r#"{"user":"newbie","password":"newbie-password-1"}"#,
+    );
+    assert_eq!(r.status, 401, "login of a disabled user");
+    let r = s.post(
+        Some("admin"),
+        "/api/users/newbie",
+        Some(&adm),
+        r#"{"disabled":false}"#,
+    );
+    assert_eq!(r.status, 200);
+    s.login("newbie", "newbie-password-1");
+    let r = s.post(
+        Some("admin"),
+        "/api/users/newbie",
+        Some(&adm),
+        r#"{"password":"reset-password-2"}"#,
+    );
+    assert_eq!(r.status, 200);
+    assert_eq!(
+        s.get(Some("newbie"), "/api/me").status,
+        401,
+        "reset ends sessions"
+    );
+    s.login("newbie", "reset-password-2");
+    for body in [r#"{"role":"viewer"}"#, r#"{"disabled":true}"#] {
+        let r = s.post(Some("admin"), "/api/users/admin", Some(&adm), body);
+        assert_eq!(
+            (r.status, r.json()["error"].as_str()),
+            (409, Some("last_admin")),
+            "{body}"
+        );
+    }
+    let users = s.get(Some("admin"), "/api/users").json();
+    let nb = users["users"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["name"] == "newbie")
+        .unwrap();
+    assert_eq!(
+        (nb["role"].as_str(), nb["disabled"].as_bool()),
+        (Some("analyst"), Some(false))
+    );
+    assert!(!String::from_utf8_lossy(&serde_json::to_vec(&users).unwrap()).contains("argon2"));
+    let got: Vec<String> = s
+        .audit_lines()
+        .iter()
+        .filter(|l| l["user"] == "admin" && l["action"].as_str().unwrap().starts_with("user_"))
+        .map(|l| {
+            format!(
+                "{} {}",
+                l["action"].as_str().unwrap(),
+                l["detail"]["user"].as_str().unwrap_or("")
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [
+            "user_add newbie",
+            "user_change_failed newbie",
+            "user_add newbie",
+            "user_role newbie",
+            "user_disable newbie",
+            "user_enable newbie",
+            "user_passwd newbie",
+            "user_role admin",
+            "user_change_failed admin",
+            "user_disable admin",
+            "user_change_failed admin",
+        ],
+        "{got:?}"
+    );
     assert!(
         Command::new(binary().unwrap())
             .args(["web", "--audit-verify", "--data"])
@@ -1232,6 +1359,8 @@ fn web_console_in_a_real_browser() {
         "report-en",
         "stats-ja",
         "stats-en",
+        "users-ja",
+        "users-en",
     ] {
         assert!(
             out.join(format!("{f}.png")).metadata().unwrap().len() > 1000,

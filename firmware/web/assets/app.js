@@ -297,6 +297,49 @@
       j.bad_sessions ? el("p", { class: "error" }, t("s_bad", { n: j.bad_sessions })) : null);
   }
 
+  // ---- ユーザ管理 (admin) ------------------------------------------------------------
+  async function pageUsers() {
+    const r = await api("/api/users");
+    const root = $("#page");
+    if (!r.ok) { root.replaceChildren(el("p", { class: "error" }, r.status === 403 ? t("forbidden") : t("error", { msg: r.json.message || r.status }))); return; }
+    const msg = el("p", { id: "users-msg", role: "alert" });
+    const reload = () => { location.hash = "#users?r=" + Date.now() % 100000; };
+    const change = async (name, body) => {
+      const x = await api("/api/users/" + encodeURIComponent(name), { method: "POST", body });
+      if (x.ok) { reload(); } else msg.textContent = t("error", { msg: x.json.message || x.status });
+    };
+    const roles = ["viewer", "analyst", "admin"];
+    const rows = r.json.users.map((u) => {
+      const pw = el("input", { type: "password", class: "u-pw", autocomplete: "new-password", "aria-label": t("new_password") });
+      return el("tr", { "data-user": u.name, class: u.disabled ? "off" : "" },
+        el("td", {}, u.name),
+        el("td", {}, el("select", { class: "u-role", onchange: (ev) => change(u.name, { role: ev.target.value }) },
+          roles.map((x) => el("option", { value: x, selected: x === u.role }, x)))),
+        el("td", {}, u.lang), el("td", {}, u.disabled ? t("k_off") : t("k_on")), el("td", {}, u.locked ? t("u_locked") : ""),
+        el("td", {}, u.failed_logins),
+        el("td", { class: "actions" },
+          el("button", { type: "button", class: "u-toggle", onclick: () => change(u.name, { disabled: !u.disabled }) }, t(u.disabled ? "k_enable" : "k_disable")), " ",
+          pw, " ", el("button", { type: "button", class: "u-reset", onclick: () => { if (pw.value) change(u.name, { password: pw.value }); } }, t("u_reset"))));
+    });
+    const name = el("input", { id: "u-name", required: true, maxlength: 64 });
+    const role = el("select", { id: "u-role" }, roles.map((x) => el("option", { value: x }, x)));
+    const lang = el("select", { id: "u-lang" }, ["ja", "en"].map((x) => el("option", { value: x }, x)));
+    const pass = el("input", { id: "u-password", type: "password", autocomplete: "new-password", required: true });
+    const form = el("form", { id: "user-form", class: "grid", onsubmit: async (ev) => {
+      ev.preventDefault();
+      const x = await api("/api/users", { method: "POST", body: { name: name.value, role: role.value, lang: lang.value, password: pass.value } });
+      if (x.ok) reload(); else msg.textContent = t("error", { msg: x.json.message || x.status });
+    } },
+      el("label", { for: "u-name" }, t("user")), name, el("label", { for: "u-role" }, t("u_role")), role,
+      el("label", { for: "u-lang" }, t("r_lang")), lang, el("label", { for: "u-password" }, t("password")), pass,
+      el("span", {}), el("span", {}, el("button", { type: "submit", id: "u-add" }, t("k_add"))));
+    root.replaceChildren(el("div", {}, el("h2", {}, t("users")),
+      el("div", { class: "scroll" }, el("table", { class: "hits", id: "users" },
+        el("thead", {}, el("tr", {}, ["user", "u_role", "r_lang", "k_enabled", "u_lock", "u_failed", ""].map((k) => el("th", {}, k ? t(k) : "")))),
+        el("tbody", {}, rows))),
+      el("h3", {}, t("u_add_title")), form, msg));
+  }
+
   // ---- 閲覧ログ ----------------------------------------------------------------------
   async function pageAudit(args) {
     const p = new URLSearchParams();
@@ -338,6 +381,7 @@
     stats: { label: "stats", role: "viewer", render: pageStats },
     report: { label: "report", role: "viewer", render: pageReport },
     session: { label: null, role: "viewer", render: pageSession },
+    users: { label: "users", role: "admin", render: pageUsers },
     audit: { label: "audit", role: "admin", render: pageAudit },
     password: { label: "change_password", role: "viewer", render: pagePassword },
   };

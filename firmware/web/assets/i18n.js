@@ -34,6 +34,8 @@ window.KUROKO_I18N = {
     r_done: "作成しました ({s} 秒)。", r_busy: "別のレポートを作成中です。終わってからもう一度お試しください。",
     stats: "統計", s_health: "キャプチャとストレージの状態", s_top: "上位ホスト",
     s_bad: "読めなかったセッション記録 {n} 件は集計に含まれていません。",
+    users: "ユーザ管理", u_role: "権限", u_lock: "ロック", u_locked: "ロック中", u_failed: "連続失敗",
+    u_reset: "パスワード再設定", u_add_title: "ユーザの追加",
     forbidden: "この操作の権限がありません。", error: "エラー: {msg}", loading: "検索中…",
   },
   en: {
@@ -69,6 +71,8 @@ window.KUROKO_I18N = {
     r_done: "Done ({s} s).", r_busy: "Another report is being made. Try again when it is done.",
     stats: "Statistics", s_health: "Capture and storage health", s_top: "Top hosts",
     s_bad: "{n} session records could not be read and are not counted.",
+    users: "Users", u_role: "Role", u_lock: "Lock", u_locked: "locked", u_failed: "Failed logins",
+    u_reset: "Set password", u_add_title: "Add a user",
     forbidden: "Your role may not do this.", error: "Error: {msg}", loading: "Searching…",
   },
 };

@@ -144,7 +144,7 @@ impl State {
             let s = self.sessions.get(id).ok_or_else(ApiError::unauthorized)?;
             let user = self.users.get(&s.user).map_err(users_err)?;
             // A removed user or a changed password ends the session.
-            let Some(user) = user.filter(|u| u.generation == s.generation) else {
+            let Some(user) = user.filter(|u| u.generation == s.generation && !u.disabled) else {
                 self.sessions.end(id);
                 return Err(ApiError::unauthorized());
             };
@@ -278,6 +278,11 @@ pub fn router(state: Arc<State>) -> axum::Router {
         .route("/api/audit", get(audit))
         .route("/api/report", get(crate::report::download))
         .route("/api/stats", get(crate::stats::stats))
+        .route(
+            "/api/users",
+            get(crate::user_admin::list).post(crate::user_admin::add),
+        )
+        .route("/api/users/{name}", post(crate::user_admin::change))
         .route("/api/findings", get(findings))
         .route(
             "/api/conditions",

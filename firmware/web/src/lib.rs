@@ -31,6 +31,7 @@ pub mod server;
 pub mod sessions;
 mod stats;
 pub mod tls;
+mod user_admin;
 pub mod users;
 
 use std::path::{Path, PathBuf};

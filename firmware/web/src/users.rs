@@ -68,9 +68,17 @@ pub struct User {
     /// Unix seconds until which logins are refused.
     #[serde(default)]
     pub locked_until: i64,
-    /// Bumped on every password change: sessions made before it end.
+    /// Bumped on every password change and when the user is disabled: sessions made
+    /// before it end.
     #[serde(default)]
     pub generation: u64,
+    /// Switched off by an admin: no login, no API token, sessions ended.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub disabled: bool,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 fn default_lang() -> String {
@@ -104,7 +112,9 @@ pub enum UserError {
     BadName(String),
     #[error("{0}")]
     Password(#[from] kuroko_setup::credential::CredentialError),
-    #[error("the last admin cannot be removed or demoted; add another admin first")]
+    #[error(
+        "the last enabled admin cannot be removed, demoted or disabled; add another admin first"
+    )]
     LastAdmin,
 }
 
@@ -220,6 +230,7 @@ impl UserStore {
                 failed: 0,
                 locked_until: 0,
                 generation: 0,
+                disabled: false,
             });
             Ok(())
         })
@@ -241,12 +252,39 @@ impl UserStore {
     pub fn remove(&self, name: &str) -> Result<(), UserError> {
         self.update(|f| {
             let u = find(f, name)?.clone();
-            if u.role == Role::Admin
-                && f.users.iter().filter(|x| x.role == Role::Admin).count() == 1
-            {
+            if u.role == Role::Admin && !u.disabled && is_last_admin(f, name) {
                 return Err(UserError::LastAdmin);
             }
             f.users.retain(|x| x.name != name);
+            Ok(())
+        })
+    }
+
+    /// Changes a user's role; the last enabled admin cannot be demoted.
+    pub fn set_role(&self, name: &str, role: Role) -> Result<(), UserError> {
+        self.update(|f| {
+            let u = find(f, name)?.clone();
+            if u.role == Role::Admin && role != Role::Admin && is_last_admin(f, name) {
+                return Err(UserError::LastAdmin);
+            }
+            find(f, name)?.role = role;
+            Ok(())
+        })
+    }
+
+    /// Switches a user off (ends its sessions, refuses its logins and token) or on again;
+    /// the last enabled admin cannot be switched off.
+    pub fn set_disabled(&self, name: &str, disabled: bool) -> Result<(), UserError> {
+        self.update(|f| {
+            let u = find(f, name)?.clone();
+            if disabled && u.role == Role::Admin && is_last_admin(f, name) {
+                return Err(UserError::LastAdmin);
+            }
+            let u = find(f, name)?;
+            if u.disabled != disabled {
+                u.disabled = disabled;
+                u.generation += 1;
+            }
             Ok(())
         })
     }
@@ -280,7 +318,7 @@ impl UserStore {
             .load()?
             .users
             .into_iter()
-            .find(|u| u.token_sha256.as_deref().is_some_and(|t| ct_eq(t, &digest))))
+            .find(|u| !u.disabled && u.token_sha256.as_deref().is_some_and(|t| ct_eq(t, &digest))))
     }
 
     /// Checks a login; counts failures and locks the account after
@@ -296,6 +334,10 @@ impl UserStore {
             let _ = kuroko_setup::credential::verify_phc(DUMMY_PHC, password);
             return Ok(Err(LoginRefused::BadCredentials));
         };
+        if user.disabled {
+            let _ = kuroko_setup::credential::verify_phc(DUMMY_PHC, password);
+            return Ok(Err(LoginRefused::BadCredentials));
+        }
         let t = now();
         if user.locked_until > t {
             return Ok(Err(LoginRefused::Locked {
@@ -328,6 +370,13 @@ impl UserStore {
 
 /// A valid Argon2id hash of a random password, checked against for unknown user names.
 const DUMMY_PHC: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$3xGJ8ABf1gkBIrr9l4Ovj0D/i6q8lTCoBfZ8ZHzPVD0";
+
+/// `name` is the only enabled admin.
+fn is_last_admin(f: &UserFile, name: &str) -> bool {
+    !f.users
+        .iter()
+        .any(|x| x.name != name && x.role == Role::Admin && !x.disabled)
+}
 
 fn find<'a>(f: &'a mut UserFile, name: &str) -> Result<&'a mut User, UserError> {
     f.users
