@@ -1200,7 +1200,30 @@ fn web_console_conditions_and_report() {
         401,
         "reset ends sessions"
     );
-    s.login("newbie", "reset-password-2");
+    // The admin's reset is a one-time password: nothing but the change answers until then.
+    let nb = s.login("newbie", "reset-password-2");
+    assert_eq!(s.get(Some("newbie"), "/api/me").json()["must_change"], true);
+    let r = s.search("newbie", "*");
+    assert_eq!(
+        (r.status, r.json()["error"].as_str()),
+        (403, Some("password_change_required"))
+    );
+    let r = s.post(
+        Some("newbie"),
+        "/api/password",
+        Some(&nb),
+        r#"{"old":"reset-password-2","new":"reset-password-2"}"#,
+    );
+    assert_eq!(r.status, 400, "the same password again");
+    let r = s.post(
+        Some("newbie"),
+        "/api/password",
+        Some(&nb),
+        r#"{"old":"reset-password-2","new":"own-password-3"}"#,
+    );
+    assert_eq!(r.status, 200);
+    assert_eq!(r.json()["must_change"], false);
+    assert_eq!(s.search("newbie", "*").status, 200);
     for body in [r#"{"role":"viewer"}"#, r#"{"disabled":true}"#] {
         let r = s.post(Some("admin"), "/api/users/admin", Some(&adm), body);
         assert_eq!(
@@ -1209,6 +1232,32 @@ fn web_console_conditions_and_report() {
             "{body}"
         );
     }
+    // `kuroko user add --one-time` (the demo's first admin): a printed one-time password;
+    // `kuroko status` shows the certificate fingerprint `kuroko web` serves.
+    let out = Command::new(binary().unwrap())
+        .args([
+            "user",
+            "add",
+            "boss",
+            "--role",
+            "admin",
+            "--one-time",
+            "--data",
+        ])
+        .arg(&s.data.dir)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let once = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    assert_eq!(once.len(), 16, "{once}");
+    s.login("boss", &once);
+    assert_eq!(s.get(Some("boss"), "/api/me").json()["must_change"], true);
+    assert_eq!(s.get(Some("boss"), "/api/users").status, 403);
+    let fp = s.data.kuroko("web", &["--fingerprint"]).unwrap();
+    let st: Value =
+        serde_json::from_str(&s.data.kuroko("status", &["--format", "json"]).unwrap()).unwrap();
+    assert_eq!(st["web"]["fingerprint"].as_str(), Some(fp.trim()));
+    assert!(s.data.kuroko("status", &[]).unwrap().contains(fp.trim()));
     let users = s.get(Some("admin"), "/api/users").json();
     let nb = users["users"]
         .as_array()

@@ -246,6 +246,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         "  {} report --data {d} --config {c} --out demo-report.html",
         kuroko.display()
     );
+    web_console_access(&kuroko, &data, &config);
     let on_terminal = std::io::stdin().is_terminal() && std::io::stdout().is_terminal();
     if !args.no_console && on_terminal && !interrupted() {
         eprintln!("\nopening the console on the demo's data (q quits)...");
@@ -443,4 +444,60 @@ fn shell_words(cmd: &Command) -> String {
         .map(|a| quote(&a.to_string_lossy()))
         .collect::<Vec<_>>()
         .join(" ")
+}
+
+/// Prints how to reach the web console on the demo's data: the command, the URL, a fresh
+/// one-time password for `admin` (changed at the first login; `kuroko user add
+/// --one-time`, or `user passwd --one-time` when the demo ran before) and the certificate
+/// fingerprint to compare with the browser's.
+fn web_console_access(kuroko: &Path, data: &Path, config: &Path) {
+    let run = |args: &[&str]| -> Option<String> {
+        let out = Command::new(kuroko)
+            .args(args)
+            .arg("--data")
+            .arg(data)
+            .stderr(std::process::Stdio::null())
+            .output()
+            .ok()?;
+        out.status
+            .success()
+            .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+    };
+    let password = run(&["user", "add", "admin", "--role", "admin", "--one-time"])
+        .or_else(|| run(&["user", "passwd", "admin", "--one-time"]));
+    let fingerprint = Command::new(kuroko)
+        .args([
+            "web",
+            "--fingerprint",
+            "--listen",
+            "127.0.0.1:8443",
+            "--data",
+        ])
+        .arg(data)
+        .arg("--config")
+        .arg(config)
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string());
+    eprintln!("\nThe web console on the demo's data:");
+    eprintln!(
+        "  {} web --data {} --config {} --listen 127.0.0.1:8443",
+        kuroko.display(),
+        data.display(),
+        config.display()
+    );
+    eprintln!("  then open https://127.0.0.1:8443/");
+    match password {
+        Some(p) => eprintln!(
+            "  user admin, one-time password {p} (you choose a new one at the first login)"
+        ),
+        None => eprintln!("  (could not set a one-time admin password: see `kuroko user --help`)"),
+    }
+    match fingerprint {
+        Some(f) => eprintln!("  certificate SHA-256 fingerprint {f} (compare with the browser's)"),
+        None => {
+            eprintln!("  (could not read the certificate: `kuroko web --fingerprint` says why)")
+        }
+    }
 }

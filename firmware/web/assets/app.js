@@ -364,14 +364,15 @@
   function pagePassword() {
     const f = (id, key, ac) => [el("label", { for: id }, t(key)), el("input", { id, type: "password", autocomplete: ac, required: true })];
     const msg = el("p", { id: "pw-msg", role: "alert" });
-    $("#page").replaceChildren(el("h2", {}, t("change_password")),
+    $("#page").replaceChildren(el("div", {}, el("h2", {}, t("change_password")),
+      me.must_change ? el("p", { class: "error", id: "must-change" }, t("must_change")) : null,
       el("form", { class: "stack", id: "pw-form", onsubmit: async (ev) => {
         ev.preventDefault();
         if ($("#pw-new").value !== $("#pw-new2").value) { msg.textContent = t("mismatch"); return; }
         const r = await api("/api/password", { method: "POST", body: { old: $("#pw-old").value, new: $("#pw-new").value } });
-        if (r.ok) { me = r.json; msg.textContent = t("saved"); } else msg.textContent = t("error", { msg: r.json.message || r.status });
+        if (r.ok) { const was = me.must_change; me = r.json; if (was) { location.hash = "#search"; render(); } else msg.textContent = t("saved"); } else msg.textContent = t("error", { msg: r.json.message || r.status });
       } }, f("pw-old", "old_password", "current-password"), f("pw-new", "new_password", "new-password"),
-      f("pw-new2", "new_password2", "new-password"), el("button", { type: "submit" }, t("save")), msg));
+      f("pw-new2", "new_password2", "new-password"), el("button", { type: "submit" }, t("save")), msg)));
   }
 
   const PAGES = {
@@ -390,8 +391,9 @@
     const h = location.hash.replace(/^#/, "") || "search";
     const [path, qs] = h.split("?");
     const [name, ...rest] = path.split("/");
-    const page = PAGES[name] || PAGES.search;
-    $("#nav").replaceChildren(...Object.entries(PAGES).filter(([, p]) => p.label && ROLES[me.role] >= ROLES[p.role])
+    // A one-time password: nothing but the password change until it is changed.
+    const page = me.must_change ? PAGES.password : (PAGES[name] || PAGES.search);
+    $("#nav").replaceChildren(...Object.entries(PAGES).filter(([n, p]) => p.label && ROLES[me.role] >= ROLES[p.role] && (!me.must_change || n === "password"))
       .map(([n, p]) => el("a", { href: "#" + n, class: n === name ? "on" : "" }, t(p.label))));
     $("#who").textContent = `${me.user} (${me.role})`;
     $("#lang-toggle").textContent = me.lang === "ja" ? "English" : "日本語";

@@ -36,6 +36,7 @@ window.KUROKO_I18N = {
     s_bad: "読めなかったセッション記録 {n} 件は集計に含まれていません。",
     users: "ユーザ管理", u_role: "権限", u_lock: "ロック", u_locked: "ロック中", u_failed: "連続失敗",
     u_reset: "パスワード再設定", u_add_title: "ユーザの追加",
+    must_change: "初期パスワード(一回限り)でログインしています。新しいパスワードに変更してください。",
     forbidden: "この操作の権限がありません。", error: "エラー: {msg}", loading: "検索中…",
   },
   en: {
@@ -73,6 +74,7 @@ window.KUROKO_I18N = {
     s_bad: "{n} session records could not be read and are not counted.",
     users: "Users", u_role: "Role", u_lock: "Lock", u_locked: "locked", u_failed: "Failed logins",
     u_reset: "Set password", u_add_title: "Add a user",
+    must_change: "You logged in with a one-time password. Choose a new password to go on.",
     forbidden: "Your role may not do this.", error: "Error: {msg}", loading: "Searching…",
   },
 };

@@ -123,8 +123,28 @@ impl State {
         })
     }
 
-    /// The user behind a request (API token or session cookie) with at least `role`.
+    /// The user behind a request (API token or session cookie) with at least `role`. A
+    /// user whose password is a one-time one gets 403 `password_change_required` here:
+    /// only [`State::auth_pending_change`] (me, password, language, logout) lets it in.
     pub fn auth(&self, headers: &HeaderMap, addr: SocketAddr, role: Role) -> Result<Ctx, ApiError> {
+        let ctx = self.auth_pending_change(headers, addr, role)?;
+        if ctx.user.must_change {
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "password_change_required",
+                "this is a one-time password: change it first",
+            ));
+        }
+        Ok(ctx)
+    }
+
+    /// [`State::auth`] that lets a user with a one-time password in.
+    pub fn auth_pending_change(
+        &self,
+        headers: &HeaderMap,
+        addr: SocketAddr,
+        role: Role,
+    ) -> Result<Ctx, ApiError> {
         let addr = addr.ip().to_string();
         let users_err = |e: crate::users::UserError| ApiError::internal(e.to_string());
         let ctx = if let Some(token) = headers
@@ -366,7 +386,7 @@ fn session_cookie(id: &str, max_age: Option<u64>) -> HeaderValue {
 }
 
 fn me_json(user: &User, csrf: &str) -> Value {
-    json!({"user": user.name, "role": user.role.as_str(), "lang": user.lang, "csrf": csrf})
+    json!({"user": user.name, "role": user.role.as_str(), "lang": user.lang, "csrf": csrf, "must_change": user.must_change})
 }
 
 #[derive(Deserialize)]
@@ -424,7 +444,7 @@ async fn login(
 }
 
 async fn logout(AxState(st): S, ConnectInfo(peer): Peer, headers: HeaderMap) -> ApiResult {
-    let ctx = st.auth(&headers, peer, Role::Viewer)?;
+    let ctx = st.auth_pending_change(&headers, peer, Role::Viewer)?;
     st.check_csrf(&ctx, &headers)?;
     blocking(move || {
         st.record(&ctx.actor(), "logout", json!({}))?;
@@ -440,7 +460,7 @@ async fn logout(AxState(st): S, ConnectInfo(peer): Peer, headers: HeaderMap) -> 
 }
 
 async fn me(AxState(st): S, ConnectInfo(peer): Peer, headers: HeaderMap) -> ApiResult {
-    let ctx = st.auth(&headers, peer, Role::Viewer)?;
+    let ctx = st.auth_pending_change(&headers, peer, Role::Viewer)?;
     let csrf = ctx
         .session
         .as_ref()
@@ -461,8 +481,13 @@ async fn password(
     headers: HeaderMap,
     Json(req): Json<PasswordReq>,
 ) -> ApiResult {
-    let ctx = st.auth(&headers, peer, Role::Viewer)?;
+    let ctx = st.auth_pending_change(&headers, peer, Role::Viewer)?;
     st.check_csrf(&ctx, &headers)?;
+    if req.new == req.old {
+        return Err(ApiError::bad(
+            "choose a password different from the current one",
+        ));
+    }
     blocking(move || {
         let name = ctx.user.name.clone();
         match st
@@ -514,7 +539,7 @@ async fn set_lang(
     headers: HeaderMap,
     Json(req): Json<LangReq>,
 ) -> ApiResult {
-    let ctx = st.auth(&headers, peer, Role::Viewer)?;
+    let ctx = st.auth_pending_change(&headers, peer, Role::Viewer)?;
     st.check_csrf(&ctx, &headers)?;
     if req.lang != "ja" && req.lang != "en" {
         return Err(ApiError::bad("lang is ja or en"));

@@ -46,9 +46,14 @@ pub fn web_dir(data: &Path) -> PathBuf {
 
 /// `n` random bytes from the OS as hex (session ids, CSRF and API tokens).
 pub fn random_hex(n: usize) -> String {
+    hex::encode(random_bytes(n))
+}
+
+/// `n` random bytes from the OS.
+pub fn random_bytes(n: usize) -> Vec<u8> {
     let mut b = vec![0u8; n];
     getrandom::fill(&mut b).expect("the OS random source failed");
-    hex::encode(b)
+    b
 }
 
 /// What `kuroko web` (or the `kuroko run` child) serves.

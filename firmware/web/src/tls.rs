@@ -24,6 +24,31 @@ pub fn default_paths(web_dir: &Path) -> (PathBuf, PathBuf) {
     (dir.join("cert.pem"), dir.join("key.pem"))
 }
 
+/// The SHA-256 fingerprint of the certificate `kuroko web` serves for this data dir and
+/// config, read without generating anything (for `kuroko status` and the front panel):
+/// `None` when no certificate exists yet (it is made at the console's first start).
+pub fn current_fingerprint(
+    data: &Path,
+    config: &kuroko_model::config::Config,
+) -> Option<anyhow::Result<String>> {
+    let cert = if config.web.cert.as_os_str().is_empty() {
+        default_paths(&crate::web_dir(data)).0
+    } else {
+        config.web.cert.clone()
+    };
+    if !cert.exists() {
+        return None;
+    }
+    let leaf = CertificateDer::pem_file_iter(&cert)
+        .and_then(|mut it| it.next().transpose())
+        .with_context(|| format!("cannot read the certificate {}", cert.display()));
+    Some(match leaf {
+        Ok(Some(c)) => Ok(fingerprint(&c)),
+        Ok(None) => Err(anyhow::anyhow!("{} holds no certificate", cert.display())),
+        Err(e) => Err(e),
+    })
+}
+
 /// Loads the certificate, generating a self-signed one first when `generate` and none exists.
 pub fn load(cert: &Path, key: &Path, generate: bool, names: &[String]) -> anyhow::Result<Identity> {
     if generate && !cert.exists() && !key.exists() {

@@ -1,5 +1,5 @@
 //! ユーザ管理 (admin only): list users, add one, change a role, switch a user off or on,
-//! set a new password. The same `UserStore` as `kuroko user` (one user file, one lock);
+//! set a one-time password (changed by the user at the next login). The same `UserStore` as `kuroko user` (one user file, one lock);
 //! the last enabled admin cannot be demoted or switched off.
 //!
 //! Every change is written to the audit log first (`user_add`, `user_role`,
@@ -159,10 +159,10 @@ pub async fn change(
         }
         if let Some(pw) = &req.password {
             audited(&st, &ctx, "user_passwd", json!({"user": name}), || {
-                st.users.set_password(&name, pw)
+                st.users.set_one_time_password(&name, pw)
             })?;
-            // Its sessions end (the generation moved); the admin's own stays only when
-            // the admin reset someone else's password.
+            // A one-time password: the user changes it at the next login. Its sessions
+            // end (the generation moved).
             st.sessions.end_user(&name, None);
         }
         Ok(Json(json!({"name": name})).into_response())

@@ -75,6 +75,10 @@ pub struct User {
     /// Switched off by an admin: no login, no API token, sessions ended.
     #[serde(default, skip_serializing_if = "is_false")]
     pub disabled: bool,
+    /// The password is a one-time one (printed by `kuroko user add --one-time`, or set by
+    /// an admin): after login only the password change answers until it is changed.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub must_change: bool,
 }
 
 fn is_false(b: &bool) -> bool {
@@ -231,6 +235,7 @@ impl UserStore {
                 locked_until: 0,
                 generation: 0,
                 disabled: false,
+                must_change: false,
             });
             Ok(())
         })
@@ -238,9 +243,19 @@ impl UserStore {
 
     /// Sets a new password (clears a lockout, ends the user's sessions).
     pub fn set_password(&self, name: &str, password: &str) -> Result<(), UserError> {
+        self.set_password_as(name, password, false)
+    }
+
+    /// Sets a one-time password: the user must change it at the next login.
+    pub fn set_one_time_password(&self, name: &str, password: &str) -> Result<(), UserError> {
+        self.set_password_as(name, password, true)
+    }
+
+    fn set_password_as(&self, name: &str, password: &str, one_time: bool) -> Result<(), UserError> {
         let phc = kuroko_setup::credential::hash(password)?;
         self.update(|f| {
             let u = find(f, name)?;
+            u.must_change = one_time;
             u.phc = phc;
             u.failed = 0;
             u.locked_until = 0;

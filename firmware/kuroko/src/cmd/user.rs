@@ -27,12 +27,19 @@ pub enum Action {
         /// Page language.
         #[arg(long, default_value = "ja", value_parser = ["ja", "en"])]
         lang: String,
+        /// Generate a one-time password, print it on standard output (instead of reading
+        /// one from standard input); the user must change it at the first login.
+        #[arg(long)]
+        one_time: bool,
     },
     /// Set a new password (also unlocks a locked account and ends its sessions).
     Passwd {
         name: String,
         #[command(flatten)]
         data: DataArgs,
+        /// Generate a one-time password and print it (changed at the next login).
+        #[arg(long)]
+        one_time: bool,
     },
     /// List the users.
     List {
@@ -55,6 +62,15 @@ pub enum Action {
         #[command(flatten)]
         data: DataArgs,
     },
+}
+
+/// A one-time password: 16 characters of an alphabet without look-alikes (about 90 bits).
+fn one_time_password() -> String {
+    const ALPHABET: &[u8] = b"abcdefghjkmnpqrstuvwxyzACDEFGHJKLMNPRSTUVWXYZ23456789";
+    kuroko_web::random_bytes(16)
+        .iter()
+        .map(|x| ALPHABET[*x as usize % ALPHABET.len()] as char)
+        .collect()
 }
 
 fn read_password(prompt: &str) -> anyhow::Result<String> {
@@ -117,10 +133,20 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             data,
             role,
             lang,
+            one_time,
         } => {
             let role = Role::parse(&role).expect("clap checked the role");
-            let pw = read_password("password")?;
-            store(&data).add(&name, role, &pw, &lang)?;
+            let pw = if one_time {
+                one_time_password()
+            } else {
+                read_password("password")?
+            };
+            let users = store(&data);
+            users.add(&name, role, &pw, &lang)?;
+            if one_time {
+                users.set_one_time_password(&name, &pw)?;
+                println!("{pw}");
+            }
             record(
                 &data,
                 "user_add",
@@ -128,9 +154,19 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             )?;
             eprintln!("user `{name}` added ({})", role.as_str());
         }
-        Action::Passwd { name, data } => {
-            let pw = read_password("new password")?;
-            store(&data).set_password(&name, &pw)?;
+        Action::Passwd {
+            name,
+            data,
+            one_time,
+        } => {
+            if one_time {
+                let pw = one_time_password();
+                store(&data).set_one_time_password(&name, &pw)?;
+                println!("{pw}");
+            } else {
+                let pw = read_password("new password")?;
+                store(&data).set_password(&name, &pw)?;
+            }
             record(&data, "user_passwd", json!({"user": name}))?;
             eprintln!("password of `{name}` changed");
         }

@@ -29,6 +29,53 @@ pub struct Args {
     pub idle_minutes: u64,
 }
 
+/// The web console's part of `kuroko status`: where it listens and the certificate's
+/// fingerprint (to compare with the browser's), read without generating anything.
+pub fn status_section(
+    data: &std::path::Path,
+    config: &kuroko_model::config::Config,
+) -> super::status::Section {
+    let listen = kuroko_web::listen_addr(None, config)
+        .map(|a| format!("https://{a}/"))
+        .unwrap_or_else(|e| format!("{e:#}"));
+    let users = kuroko_web::users::UserStore::new(&kuroko_web::web_dir(data))
+        .load()
+        .map(|f| f.users.len());
+    let (fp, fp_err) = match kuroko_web::tls::current_fingerprint(data, config) {
+        None => (None, None),
+        Some(Ok(f)) => (Some(f), None),
+        Some(Err(e)) => (None, Some(format!("{e:#}"))),
+    };
+    let mut rows = vec![("url".to_string(), listen.clone())];
+    rows.push((
+        "certificate".to_string(),
+        match (&fp, &fp_err) {
+            (Some(f), _) => format!("SHA-256 {f}"),
+            (None, Some(e)) => format!("unreadable: {e}"),
+            (None, None) => "none yet (made at the console's first start)".to_string(),
+        },
+    ));
+    rows.push((
+        "users".to_string(),
+        match &users {
+            Ok(0) => "none (add the first admin with `kuroko user add NAME --role admin`)".into(),
+            Ok(n) => n.to_string(),
+            Err(e) => format!("unreadable: {e}"),
+        },
+    ));
+    super::status::Section {
+        key: "web",
+        title: "Web console",
+        json: serde_json::json!({
+            "url": listen,
+            "fingerprint": fp,
+            "fingerprint_error": fp_err,
+            "users": users.as_ref().ok(),
+        }),
+        rows,
+    }
+}
+
 /// The sections of `kuroko status` for the console's 統計 page.
 fn status_sections(
     data: &std::path::Path,
