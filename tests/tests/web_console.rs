@@ -1258,6 +1258,39 @@ fn web_console_conditions_and_report() {
         serde_json::from_str(&s.data.kuroko("status", &["--format", "json"]).unwrap()).unwrap();
     assert_eq!(st["web"]["fingerprint"].as_str(), Some(fp.trim()));
     assert!(s.data.kuroko("status", &[]).unwrap().contains(fp.trim()));
+    // 診断結果 with the consultant's overrides and notes of site.toml, as the report has them.
+    let before = s.get(Some("vic"), "/api/findings").json();
+    let f = before["findings"][0].clone();
+    assert_eq!(f["risk"], "C", "{before}");
+    assert!(f["override_source"].is_null());
+    std::fs::write(
+        s.data.dir.join("site.toml"),
+        format!(
+            "[overrides.{}]\nvulnerability = 3\nthreat = 3\nreason = \"policy forbids tunnels\"\n\n[notes]\n\"{}\" = \"seen at the customer\"\n",
+            f["rule"].as_str().unwrap(),
+            f["id"].as_str().unwrap()
+        ),
+    )
+    .unwrap();
+    let after = s.get(Some("vic"), "/api/findings").json();
+    let g = &after["findings"][0];
+    assert_eq!(
+        (
+            g["risk"].as_str(),
+            g["original_risk"].as_str(),
+            g["override_source"].as_str()
+        ),
+        (Some("A"), Some("C"), Some("SiteFile")),
+        "{after}"
+    );
+    assert_eq!(g["override_reason"], "policy forbids tunnels");
+    assert_eq!(g["note"], "seen at the customer");
+    // A site file that does not parse is said, the findings still show.
+    std::fs::write(s.data.dir.join("site.toml"), "[overrides\n").unwrap();
+    let bad = s.get(Some("vic"), "/api/findings").json();
+    assert!(bad["site_error"].is_string(), "{bad}");
+    assert_eq!(bad["findings"][0]["risk"], "C");
+
     let users = s.get(Some("admin"), "/api/users").json();
     let nb = users["users"]
         .as_array()

@@ -361,7 +361,10 @@ impl ReportData {
     }
 }
 
-fn grade(mut f: Finding, cfg: &Config, site: &SiteFile) -> GradedFinding {
+/// A finding with the config's and the site file's level overrides applied (the site
+/// file's win), its levels before them and the analyst's note. The report and the web
+/// console's findings page both grade through this one function.
+pub fn grade(mut f: Finding, cfg: &Config, site: &SiteFile) -> GradedFinding {
     // The levels before any override: the finding's own, unless detections already applied
     // the configuration's override, in which case the rule's defaults from the catalog.
     let (ov, ot) = match (&f.override_reason, kuroko_detect::RuleId::parse(&f.rule)) {

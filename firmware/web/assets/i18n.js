@@ -37,6 +37,7 @@ window.KUROKO_I18N = {
     users: "ユーザ管理", u_role: "権限", u_lock: "ロック", u_locked: "ロック中", u_failed: "連続失敗",
     u_reset: "パスワード再設定", u_add_title: "ユーザの追加",
     must_change: "初期パスワード(一回限り)でログインしています。新しいパスワードに変更してください。",
+    f_override: "評価変更 {from} → {to}: {why}", f_note: "所見",
     forbidden: "この操作の権限がありません。", error: "エラー: {msg}", loading: "検索中…",
   },
   en: {
@@ -75,6 +76,7 @@ window.KUROKO_I18N = {
     users: "Users", u_role: "Role", u_lock: "Lock", u_locked: "locked", u_failed: "Failed logins",
     u_reset: "Set password", u_add_title: "Add a user",
     must_change: "You logged in with a one-time password. Choose a new password to go on.",
+    f_override: "Level override {from} → {to}: {why}", f_note: "Analyst note",
     forbidden: "Your role may not do this.", error: "Error: {msg}", loading: "Searching…",
   },
 };

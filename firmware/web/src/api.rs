@@ -738,18 +738,38 @@ async fn findings(AxState(st): S, ConnectInfo(peer): Peer, headers: HeaderMap) -
         let lang: kuroko_model::finding::Lang = ctx.user.lang.parse().unwrap_or_default();
         let list = kuroko_detect::load_findings(&st.opts.data, &st.opts.config, lang)
             .map_err(|e| ApiError::internal(e.to_string()))?;
-        let rows: Vec<Value> = list
+        // The consultant's overrides and notes of `DIR/site.toml`, as the report applies
+        // them (read only: the report creates the file, this page does not).
+        let site_path = kuroko_report::SiteFile::path(&st.opts.data);
+        let (site, site_error) = if site_path.exists() {
+            match kuroko_report::SiteFile::load(&site_path) {
+                Ok(s) => (s, None),
+                Err(e) => (kuroko_report::SiteFile::default(), Some(e.to_string())),
+            }
+        } else {
+            (kuroko_report::SiteFile::default(), None)
+        };
+        let mut graded: Vec<_> = list
+            .into_iter()
+            .map(|f| kuroko_report::data::grade(f, &st.opts.config, &site))
+            .collect();
+        graded.sort_by_key(|g| g.finding.risk);
+        let rows: Vec<Value> = graded
             .iter()
-            .map(|f| {
+            .map(|g| {
+                let f = &g.finding;
                 let mut v = serde_json::to_value(f).unwrap_or(Value::Null);
                 if let Value::Object(m) = &mut v {
                     m.insert("first_local".into(), json!(st.local_time(f.first_seen)));
                     m.insert("last_local".into(), json!(st.local_time(f.last_seen)));
+                    m.insert("original_risk".into(), json!(g.original_risk));
+                    m.insert("override_source".into(), json!(g.override_source));
+                    m.insert("note".into(), json!(g.note));
                 }
                 v
             })
             .collect();
-        Ok(Json(json!({"findings": rows})).into_response())
+        Ok(Json(json!({"findings": rows, "site_error": site_error})).into_response())
     })
     .await
 }
