@@ -1,6 +1,7 @@
 //! The analysts' web console (`kuroko web`, issue 17): an HTTPS server on the management
-//! address that serves NetRAPTOR-style pages (検索, session detail, ダンプデータ, 診断結果, 閲覧ログ,
-//! パスワード変更) and the JSON API under `/api/` they are built on.
+//! address that serves NetRAPTOR-style pages (検索, session detail, ダンプデータ, 条件リスト, 診断結果,
+//! 統計, レポート, ユーザ管理, 閲覧ログ, パスワード変更) and the JSON API under `/api/` they are
+//! built on.
 //!
 //! Invariants:
 //! - TLS only (rustls with the `ring` provider). A plain-HTTP request on the port gets a
@@ -15,6 +16,8 @@
 //!   written to the hash-chained audit log (`audit.rs`) before the answer goes out; if the
 //!   log cannot be written, the action fails instead of happening unrecorded.
 //! - Search, detail and pcap come from the library crates (`kuroko-index`, `kuroko-ring`),
+//!   conditions from the alert engine's store, statistics and reports from the report
+//!   crate's content, status from `kuroko status`'s reader (passed in by the binary):
 //!   never from a copy of their logic.
 //!
 //! Adding a page: a handler in `api.rs` (one `route` line in [`api::router`]) and an entry
