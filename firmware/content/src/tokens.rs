@@ -1,4 +1,4 @@
-//! Tokens of the content index: NFKC + lower case, then character bigrams for CJK runs
+//! Tokens of the content index: NFKC, lower case, then character bigrams for CJK runs
 //! and words for everything else.
 //!
 //! Japanese is written without spaces; a dictionary tokenizer (Lindera) needs a dictionary
@@ -15,7 +15,7 @@
 
 use unicode_normalization::UnicodeNormalization;
 
-/// One token: the normalized term and the byte range in the *normalized* text.
+/// One token: the term (lower case) and its byte range in the *normalized* text.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Token {
     pub text: String,
@@ -24,9 +24,10 @@ pub struct Token {
     pub position: usize,
 }
 
-/// NFKC and lower case: what the index and the snippets work on.
+/// NFKC: what the index and the snippets work on (tokens are lower-cased on their own,
+/// so that a snippet keeps the text's case and its offsets stay those of this text).
 pub fn normalize(text: &str) -> String {
-    text.nfkc().flat_map(char::to_lowercase).collect()
+    text.nfkc().collect()
 }
 
 /// Whether `c` belongs to a script written without spaces (CJK ideographs, kana, hangul).
@@ -56,7 +57,7 @@ pub fn tokenize(norm: &str, mut emit: impl FnMut(Token)) {
                       emit: &mut dyn FnMut(Token)| {
         if let Some(s) = start.take() {
             emit(Token {
-                text: norm[s..end].to_string(),
+                text: norm[s..end].to_lowercase(),
                 from: s,
                 to: end,
                 position: *position,
@@ -121,24 +122,78 @@ pub fn query_terms(phrase: &str) -> Vec<String> {
     out
 }
 
-/// Byte ranges in `norm` (normalized text) where the token sequence `terms` occurs.
-pub fn find_phrase(norm: &str, terms: &[String], max_hits: usize) -> Vec<(usize, usize)> {
-    if terms.is_empty() {
+/// One position of a phrase query.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum QueryTerm {
+    /// This token.
+    Exact(String),
+    /// A lone CJK character that *starts* a multi-token phrase: in the text it may be the
+    /// second half of a bigram (「第39号」 in 「次第39号」), so the unigram or any bigram
+    /// ending with it.
+    Ends(char),
+    /// A lone CJK character that *ends* a multi-token phrase (「第39号」 in 「第39号の」):
+    /// the unigram or any bigram starting with it.
+    Starts(char),
+}
+
+impl QueryTerm {
+    /// Whether the token `t` stands at this position; the part of it that matched.
+    pub fn matches(&self, t: &Token) -> Option<(usize, usize)> {
+        let mut chars = t.text.chars();
+        let (a, b) = (chars.next(), chars.next());
+        match self {
+            QueryTerm::Exact(s) => (t.text == *s).then_some((t.from, t.to)),
+            QueryTerm::Ends(c) => match (a, b) {
+                (Some(x), None) if x == *c => Some((t.from, t.to)),
+                (Some(x), Some(y)) if y == *c && is_cjk(x) => Some((t.from + x.len_utf8(), t.to)),
+                _ => None,
+            },
+            QueryTerm::Starts(c) => match (a, b) {
+                (Some(x), None) if x == *c => Some((t.from, t.to)),
+                (Some(x), Some(y)) if x == *c && is_cjk(y) => Some((t.from, t.from + x.len_utf8())),
+                _ => None,
+            },
+        }
+    }
+}
+
+/// The positions of a phrase query (see `QueryTerm`).
+pub fn query_pattern(phrase: &str) -> Vec<QueryTerm> {
+    let terms = query_terms(phrase);
+    let n = terms.len();
+    terms
+        .into_iter()
+        .enumerate()
+        .map(|(i, t)| {
+            let mut cs = t.chars();
+            match (cs.next(), cs.next()) {
+                (Some(c), None) if n > 1 && is_cjk(c) && i == 0 => QueryTerm::Ends(c),
+                (Some(c), None) if n > 1 && is_cjk(c) && i == n - 1 => QueryTerm::Starts(c),
+                _ => QueryTerm::Exact(t),
+            }
+        })
+        .collect()
+}
+
+/// Byte ranges in `norm` (normalized text) where the phrase `pattern` occurs.
+pub fn find_phrase(norm: &str, pattern: &[QueryTerm], max_hits: usize) -> Vec<(usize, usize)> {
+    if pattern.is_empty() {
         return Vec::new();
     }
     let mut toks = Vec::new();
     tokenize(norm, |t| toks.push(t));
     let mut out = Vec::new();
     for i in 0..toks.len() {
-        if toks.len() - i < terms.len() {
+        if toks.len() - i < pattern.len() {
             break;
         }
-        if toks[i..i + terms.len()]
+        let spans: Option<Vec<(usize, usize)>> = toks[i..i + pattern.len()]
             .iter()
-            .zip(terms)
-            .all(|(t, q)| t.text == *q)
-        {
-            out.push((toks[i].from, toks[i + terms.len() - 1].to));
+            .zip(pattern)
+            .map(|(t, q)| q.matches(t))
+            .collect();
+        if let Some(spans) = spans {
+            out.push((spans[0].0, spans[spans.len() - 1].1));
             if out.len() >= max_hits {
                 break;
             }
@@ -166,13 +221,19 @@ mod tests {
 
     #[test]
     fn phrases_are_found_and_lookalikes_are_not() {
-        let norm = normalize("お客様のＩＤとご本人確認が必要です。口座を凍結しました");
-        assert_eq!(find_phrase(&norm, &terms("ご本人確認"), 10).len(), 1);
-        assert_eq!(find_phrase(&norm, &terms("ID"), 10).len(), 1);
-        assert_eq!(find_phrase(&norm, &terms("本人確"), 10).len(), 1);
-        assert!(find_phrase(&norm, &terms("ご本人様"), 10).is_empty());
-        assert!(find_phrase(&norm, &terms("口座番号"), 10).is_empty());
-        let (a, b) = find_phrase(&norm, &terms("口座"), 10)[0];
+        let norm =
+            normalize("お客様のＩＤとご本人確認が必要です。口座を凍結しました。次第39号の件");
+        let find = |q: &str| find_phrase(&norm, &query_pattern(q), 10);
+        assert_eq!(find("ご本人確認").len(), 1);
+        assert_eq!(find("ID").len(), 1);
+        assert_eq!(find("本人確").len(), 1);
+        assert!(find("ご本人様").is_empty());
+        assert!(find("口座番号").is_empty());
+        let (a, b) = find("口座")[0];
         assert_eq!(&norm[a..b], "口座");
+        // Lone characters at the phrase's edges sit inside bigrams of the text.
+        let (a, b) = find("第39号")[0];
+        assert_eq!(&norm[a..b], "第39号");
+        assert!(find("第39番").is_empty());
     }
 }

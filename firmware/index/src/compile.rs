@@ -214,6 +214,8 @@ fn pred_query(
             Bound::Included(Term::from_field_i64(f.time, *lo)),
             Bound::Included(Term::from_field_i64(f.time, *hi)),
         )),
+        // Resolved into session ids before compiling (`Index::resolve_content`).
+        Pred::Content(..) => Box::new(EmptyQuery),
     })
 }
 
