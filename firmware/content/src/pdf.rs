@@ -2,8 +2,8 @@
 //!
 //! No PDF library: the crates we looked at parse the whole object graph eagerly and
 //! allocate what the file claims, which a hostile file abuses. Here: every `stream` is
-//! found by scanning, inflated (`FlateDecode` only; images and fonts skipped) within the
-//! budget, and the text operators (`Tj`, `TJ`, `'`, `"`) of each are read with the font
+//! found by scanning, decoded (`FlateDecode`, `ASCII85Decode`, `ASCIIHexDecode`; images
+//! and fonts skipped) within the budget, and the text operators (`Tj`, `TJ`, `'`, `"`) of each are read with the font
 //! selected by `Tf`. Fonts map codes to text by their `ToUnicode` CMap (`bfchar`,
 //! `bfrange`), by a UCS-2 CMap encoding (`UniJIS-UCS2-H`, what reportlab's CID fonts
 //! use), or else as single bytes (WinAnsi/Latin-1). Font resource names are resolved
@@ -52,7 +52,13 @@ pub fn text(bytes: &[u8], budget: &mut Budget<'_>) -> Result<String, Failure> {
     let by_obj: HashMap<u32, &Stream> = streams.iter().filter_map(|s| Some((s.obj?, s))).collect();
     let mut fonts: HashMap<String, FontMap> = HashMap::new();
     for d in dicts.values() {
-        let Some(at) = d.find("/Font") else { continue };
+        let Some(at) = d
+            .match_indices("/Font")
+            .map(|(i, _)| i)
+            .find(|&i| !d[i + 5..].starts_with(|c: char| c.is_ascii_alphanumeric()))
+        else {
+            continue;
+        };
         let rest = d[at + 5..].trim_start();
         let sub = if let Some(inline) = rest.strip_prefix("<<") {
             inline.split(">>").next().unwrap_or("").to_string()
@@ -144,23 +150,87 @@ fn streams(bytes: &[u8], budget: &mut Budget<'_>) -> Result<Vec<Stream>, Failure
         from = end.max(from);
         let raw = &bytes[start.min(end)..end];
         let obj = obj_kw.and_then(|o| obj_number_before(bytes, o));
-        let data =
-            if dict.contains("/FlateDecode") || dict.contains("/Fl ") || dict.contains("/Fl]") {
-                if dict.contains("/DCTDecode")
-                    || dict.contains("/JPXDecode")
-                    || dict.contains("/ASCII85")
-                {
-                    continue;
-                }
-                inflate(raw, budget)?
-            } else if dict.contains("/Filter") {
-                continue;
-            } else {
-                raw.to_vec()
-            };
+        let Some(data) = decode_filters(&dict, raw, budget)? else {
+            continue;
+        };
         out.push(Stream { obj, dict, data });
     }
     Ok(out)
+}
+
+/// The stream's data through its filters in order (`/Filter /FlateDecode`, or an array
+/// such as reportlab's `[ /ASCII85Decode /FlateDecode ]`); `None` for filters we do not
+/// read (images: DCT, JPX, CCITT, JBIG2; LZW, RunLength).
+fn decode_filters(
+    dict: &str,
+    raw: &[u8],
+    budget: &mut Budget<'_>,
+) -> Result<Option<Vec<u8>>, Failure> {
+    let Some(at) = dict.find("/Filter") else {
+        return Ok(Some(raw.to_vec()));
+    };
+    let rest = dict[at + 7..].trim_start();
+    let names: Vec<&str> = if let Some(arr) = rest.strip_prefix('[') {
+        arr.split(']')
+            .next()
+            .unwrap_or("")
+            .split('/')
+            .map(str::trim)
+            .filter(|n| !n.is_empty())
+            .take(4)
+            .collect()
+    } else {
+        rest.strip_prefix('/')
+            .and_then(|r| {
+                r.split(|c: char| c.is_whitespace() || "/>[".contains(c))
+                    .next()
+            })
+            .into_iter()
+            .collect()
+    };
+    let mut data = raw.to_vec();
+    for n in names {
+        data = match n {
+            "FlateDecode" | "Fl" => inflate(&data, budget)?,
+            "ASCII85Decode" | "A85" => ascii85(&data),
+            "ASCIIHexDecode" | "AHx" => hex_bytes(&String::from_utf8_lossy(
+                data.split(|&b| b == b'>').next().unwrap_or(&[]),
+            )),
+            _ => return Ok(None),
+        };
+    }
+    Ok(Some(data))
+}
+
+/// ASCII base-85 (`z` for four zero bytes, `~>` ends it); other characters are skipped.
+fn ascii85(data: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(data.len() / 5 * 4 + 4);
+    let mut group = [0u8; 5];
+    let mut n = 0;
+    for &c in data {
+        match c {
+            b'~' => break,
+            b'z' if n == 0 => out.extend_from_slice(&[0; 4]),
+            b'!'..=b'u' => {
+                group[n] = c - b'!';
+                n += 1;
+                if n == 5 {
+                    let v = group.iter().fold(0u64, |a, &d| a * 85 + d as u64);
+                    out.extend_from_slice(&(v as u32).to_be_bytes());
+                    n = 0;
+                }
+            }
+            _ => {}
+        }
+    }
+    if n > 1 {
+        for g in group.iter_mut().skip(n) {
+            *g = 84;
+        }
+        let v = group.iter().fold(0u64, |a, &d| a * 85 + d as u64);
+        out.extend_from_slice(&(v as u32).to_be_bytes()[..n - 1]);
+    }
+    out
 }
 
 /// Inflates as much as decodes (a stream cut short keeps what came before the damage).

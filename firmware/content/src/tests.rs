@@ -257,3 +257,19 @@ fn mutated_inputs_never_panic() {
         }
     }
 }
+
+/// A PDF as reportlab writes it: `[ /ASCII85Decode /FlateDecode ]` content, a CID font
+/// with the `UniJIS-UCS2-H` encoding (octal-escaped UTF-16 strings) beside Helvetica.
+#[test]
+fn reportlab_pdf_with_a_japanese_cid_font() {
+    let pdf = include_bytes!("../fixtures/reportlab_cid.pdf");
+    let e = extract(
+        obj("attachment", Some("application/pdf"), None),
+        pdf,
+        &Limits::default(),
+    )
+    .unwrap();
+    let t = all_text(&e);
+    assert!(t.contains("パスワード再設定のご案内"), "{t}");
+    assert!(t.contains("Account suspended until confirmation"), "{t}");
+}
