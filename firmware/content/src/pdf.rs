@@ -112,10 +112,19 @@ fn find(hay: &[u8], needle: &[u8], from: usize) -> Option<usize> {
         .map(|p| p + from)
 }
 
+/// The last `needle` in the `BACK_WINDOW` bytes before `before` (bounded: a file of many
+/// `stream` keywords and no `obj` must not make each look back to the start).
 fn rfind(hay: &[u8], needle: &[u8], before: usize) -> Option<usize> {
     let end = before.min(hay.len());
-    hay[..end].windows(needle.len()).rposition(|w| w == needle)
+    let start = end.saturating_sub(BACK_WINDOW);
+    hay[start..end]
+        .windows(needle.len())
+        .rposition(|w| w == needle)
+        .map(|p| p + start)
 }
+
+/// How far back from `stream` its object header is looked for.
+const BACK_WINDOW: usize = 64 << 10;
 
 /// `N G obj` ending right before `at`: N.
 fn obj_number_before(bytes: &[u8], obj_kw: usize) -> Option<u32> {
@@ -381,8 +390,10 @@ fn code_of(b: &[u8]) -> u32 {
     b.iter().take(4).fold(0u32, |a, &x| (a << 8) | x as u32)
 }
 
-/// Most codes a `bfrange` maps (a hostile range cannot allocate without bound).
+/// Most codes a `bfrange` maps, and most entries of one CMap (a hostile CMap of many wide
+/// ranges cannot take unbounded time or memory).
 const MAX_RANGE: u32 = 65_536;
+const MAX_CMAP_ENTRIES: usize = 1 << 18;
 
 fn parse_cmap(text: &str, m: &mut FontMap) {
     let hexes = |s: &str| -> Vec<String> {
@@ -434,6 +445,9 @@ fn parse_cmap(text: &str, m: &mut FontMap) {
                 let dst = hex_bytes(&h[i + 2]);
                 let base = utf16be(&dst);
                 let mut units: Vec<u16> = base.encode_utf16().collect();
+                if m.cmap.len() >= MAX_CMAP_ENTRIES {
+                    return;
+                }
                 for code in lo..=hi.min(lo.saturating_add(MAX_RANGE)) {
                     m.cmap.insert(code, String::from_utf16_lossy(&units));
                     if let Some(last) = units.last_mut() {
