@@ -86,7 +86,7 @@ fn bigram_phrases_find_every_term_and_nothing_else() {
         for len in 2..=6 {
             for start in 0..chars.len().saturating_sub(len) {
                 k += 1;
-                if k % 7 == 0 {
+                if k.is_multiple_of(7) {
                     terms.push(chars[start..start + len].iter().collect());
                 }
             }
