@@ -284,6 +284,9 @@ impl ContentIngester {
                 }
             }
         }
+        if times.is_empty() {
+            return Ok(0);
+        }
         times.sort_unstable();
         let drop_n = (times.len() as u64).saturating_sub(keep).max(1) as usize;
         let Some(&cut) = times.get(drop_n.min(times.len()) - 1) else {
@@ -372,7 +375,12 @@ pub fn ingest_pending(data_dir: &Path, config: &Config) -> Result<ContentSummary
         ing.commit()?;
     }
     summary.dropped = ing.enforce_budget(content_budget(config))?;
-    summary.failures = ing.counters().failures.values().sum::<u64>() - failures_before;
+    summary.failures = ing
+        .counters()
+        .failures
+        .values()
+        .sum::<u64>()
+        .saturating_sub(failures_before);
     summary.position = ing.position();
     Ok(summary)
 }

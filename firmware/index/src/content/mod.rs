@@ -440,6 +440,11 @@ impl ContentIndex {
             at = y;
         }
         push_flat(&mut passage, &norm[at..end]);
+        let kept = passage
+            .trim_end()
+            .len()
+            .max(matches.last().map_or(0, |m| m.1));
+        passage.truncate(kept);
         if start > 0 {
             passage.insert(0, '…');
             for m in &mut matches {
