@@ -549,8 +549,8 @@ pub fn has_content(plan: &Plan) -> bool {
     }
 }
 
-/// `plan` with each content predicate replaced by the sessions it matches (an OR of `id`
-/// terms, or `Nothing`). `warn` gets a note when a predicate matched more than
+/// `plan` with each content predicate replaced by the sessions it matches (`Pred::Ids`, or
+/// `Nothing`). `warn` gets a note when a predicate matched more than
 /// `MAX_SESSIONS` sessions (only the first are kept) or the content index is missing.
 pub fn resolve(
     plan: &Plan,
@@ -586,13 +586,9 @@ pub fn resolve(
             if ids.is_empty() {
                 Plan::Nothing
             } else {
-                let mut ids: Vec<String> = ids.into_iter().collect();
+                let mut ids: Vec<String> = ids.into_iter().map(|id| id.to_lowercase()).collect();
                 ids.sort();
-                Plan::Or(
-                    ids.into_iter()
-                        .map(|id| Plan::Pred(Pred::Eq(QField::Id, id.to_lowercase())))
-                        .collect(),
-                )
+                Plan::Pred(Pred::Ids(ids))
             }
         }
         other => other.clone(),

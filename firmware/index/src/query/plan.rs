@@ -63,6 +63,9 @@ pub enum Pred {
     /// index runs the query. A record alone does not hold its content: the record matcher
     /// (alert conditions) treats it as no match.
     Content(Field, ContentMatch),
+    /// The session id is one of these (lower-cased): what a `Content` predicate resolves
+    /// to (one term-set lookup instead of an OR of thousands of terms).
+    Ids(Vec<String>),
 }
 
 /// What a `body:` / `content:` term asks for.
