@@ -14,6 +14,7 @@ use std::net::Ipv6Addr;
 use std::ops::Bound;
 use tantivy::query::{
     AllQuery, BooleanQuery, EmptyQuery, Occur, Query as TQuery, RangeQuery, RegexQuery, TermQuery,
+    TermSetQuery,
 };
 use tantivy::schema::IndexRecordOption;
 use tantivy::{Searcher, Term};
@@ -214,6 +215,14 @@ fn pred_query(
             Bound::Included(Term::from_field_i64(f.time, *lo)),
             Bound::Included(Term::from_field_i64(f.time, *hi)),
         )),
+        // Resolved into session ids before compiling (`Index::resolve_content`).
+        Pred::Content(..) => Box::new(EmptyQuery),
+        Pred::Ids(ids) => {
+            let tf = f.raw(QField::Id).ok_or_else(|| missing(QField::Id))?;
+            Box::new(TermSetQuery::new(
+                ids.iter().map(|id| Term::from_field_text(tf, id)),
+            ))
+        }
     })
 }
 

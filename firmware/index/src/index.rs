@@ -268,6 +268,27 @@ impl Index {
         Ok(read_payload(metas.payload.as_deref()))
     }
 
+    /// `q` with its `body:` / `content:` terms replaced by the sessions they match in the
+    /// content index beside this index (`crate::content::resolve`), and notes for the user
+    /// (too many matches, no content index yet). Searches and counts do this themselves;
+    /// callers that compile plans on their own (aggregations) call it first.
+    pub fn resolve_content(&self, q: &Query) -> Result<(Query, Vec<String>), IndexError> {
+        let mut notes = Vec::new();
+        if !crate::content::has_content(&q.plan) {
+            return Ok((q.clone(), notes));
+        }
+        let data_dir = self.path.parent().unwrap_or(Path::new("."));
+        let content = crate::content::ContentIndex::open(data_dir)?;
+        let plan = crate::content::resolve(&q.plan, content.as_ref(), &mut notes)?;
+        Ok((
+            Query {
+                expr: q.expr.clone(),
+                plan,
+            },
+            notes,
+        ))
+    }
+
     /// Sessions matching `q`, newest first, at most `limit`.
     pub fn search(&self, q: &Query, limit: usize) -> Result<Vec<SessionRecord>, IndexError> {
         Ok(self
@@ -288,6 +309,13 @@ impl Index {
         if limit == 0 {
             return Ok(Vec::new());
         }
+        let resolved;
+        let q = if crate::content::has_content(&q.plan) {
+            resolved = self.resolve_content(q)?.0;
+            &resolved
+        } else {
+            q
+        };
         let searcher = self.searcher();
         if let Some((cheap, residual)) = residual_split(&q.plan)
             && column_verifiable(&residual)
@@ -458,6 +486,13 @@ impl Index {
 
     /// How many sessions match `q`.
     pub fn count(&self, q: &Query) -> Result<u64, IndexError> {
+        let resolved;
+        let q = if crate::content::has_content(&q.plan) {
+            resolved = self.resolve_content(q)?.0;
+            &resolved
+        } else {
+            q
+        };
         let searcher = self.searcher();
         if let Some((cheap, residual)) = residual_split(&q.plan)
             && column_verifiable(&residual)

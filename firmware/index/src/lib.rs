@@ -12,6 +12,9 @@
 //!   `ingest`: following the session log into it (`ingest_pending`, exactly once; an
 //!   index of another schema version is rebuilt from the log, see `ingest`);
 //!   `budget`: dropping the oldest hours past `[storage] index_budget`.
+//! - `content`: the content index in `DIR/content/` (text of mail bodies, attachments, web
+//!   and FTP transfers), fed from the session log like the session index; `body:` and
+//!   `content:` terms are resolved there into session ids (`Index::resolve_content`).
 //! - `aggregate`: by protocol per hour, top talkers, transfers (fast columns only);
 //!   `render`: the result table, CSV, JSONL, the detail view; `extract`: the packets of
 //!   sessions, for `kuroko pcap --query`; `alerts`: saved searches delivered to the alert
@@ -32,6 +35,7 @@ pub mod aggregate;
 pub mod alerts;
 pub mod budget;
 pub mod compile;
+pub mod content;
 pub mod extract;
 pub mod index;
 pub mod ingest;

@@ -48,6 +48,9 @@ fn pred_matches(p: &Pred, r: &SessionRecord) -> bool {
             *lo <= v && v <= *hi
         }),
         Pred::Time(lo, hi) => *lo <= r.start.nanos() && r.start.nanos() <= *hi,
+        // Content is in the content index, not in the record (see `Pred::Content`).
+        Pred::Content(..) => false,
+        Pred::Ids(ids) => ids.contains(&r.id.to_lowercase()),
     }
 }
 

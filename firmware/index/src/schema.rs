@@ -111,7 +111,8 @@ impl Fields {
                     }
                     ip.insert(f, b.add_ip_addr_field(f.name(), INDEXED | FAST));
                 }
-                Kind::Time => {}
+                // Time: the `time` field below; content: the content index.
+                Kind::Time | Kind::Content => {}
             }
         }
         let time = b.add_i64_field(TIME, FAST);

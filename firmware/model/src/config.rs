@@ -45,6 +45,37 @@ pub struct Config {
     pub console: Console,
     pub management: Management,
     pub web: Web,
+    pub content: Content,
+}
+
+/// `[content]`: the content index (`DATA/content/`): the text of mail bodies, attachments
+/// and web and FTP transfers, searched with `body:` / `content:` (`docs/QUERY.md`).
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Content {
+    /// Extract and index content at all.
+    pub enabled: bool,
+    /// Disk the content index may take; past it the oldest content is dropped first (the
+    /// sessions stay searchable by their metadata).
+    pub budget: String,
+}
+
+/// `[content] budget` when the configuration names none.
+pub const DEFAULT_CONTENT_BUDGET: u64 = 4 << 30;
+
+impl Default for Content {
+    fn default() -> Self {
+        Content {
+            enabled: true,
+            budget: "4GiB".into(),
+        }
+    }
+}
+
+impl Content {
+    pub fn budget_bytes(&self) -> Result<u64, String> {
+        parse_bytes(&self.budget)
+    }
 }
 
 /// `[web]`: the analysts' HTTPS console (`kuroko web`, a child of `kuroko run`).
@@ -523,6 +554,9 @@ impl Config {
         self.storage
             .index_budget_bytes()
             .map_err(|m| (k("storage.index_budget"), m))?;
+        self.content
+            .budget_bytes()
+            .map_err(|m| (k("content.budget"), m))?;
         parse_bytes(&self.capture.ring_size).map_err(|m| (k("capture.ring_size"), m))?;
         parse_bytes(&self.capture.block_size).map_err(|m| (k("capture.block_size"), m))?;
         if !(64..=262_144).contains(&self.capture.snaplen) {

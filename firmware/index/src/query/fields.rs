@@ -21,6 +21,9 @@ pub enum Kind {
     Ip,
     /// RFC 3339 time.
     Time,
+    /// Text of reconstructed content (the content index): a value matches as a phrase of
+    /// its tokens (`crate::content`).
+    Content,
 }
 
 macro_rules! fields {
@@ -97,6 +100,8 @@ fields! {
     CertSha256 => "cert_sha256", Keyword, "SHA-256 fingerprint of a TLS certificate (hex)";
     San => "san", Text, "subjectAltName DNS name or IP address of a TLS certificate";
     Tunnel => "tunnel", Keyword, "protocol upgrades and encapsulations the session went through (http-connect, starttls, http-upgrade; vxlan, gre, … from `tunnel:<kind>` flags)";
+    Body => "body", Content, "text of mail bodies (every charset, HTML as text) and of HTTP and FTP text transfers: a phrase, `body:\"ご本人確認\"`";
+    Content => "content", Content, "text of everything reconstructed: bodies, attachments and transferred documents (PDF, DOCX, XLSX, PPTX, text, mails inside mails)";
 }
 
 impl Field {

@@ -332,6 +332,10 @@ impl Parser<'_> {
                     }
                     Ok(())
                 }
+                Kind::Content if glob_parts(w).is_some() => bad(format!(
+                    "`{field}` searches text by phrase; wildcards do not apply (write {field}:\"…\", or {field}:* for any)"
+                )),
+                Kind::Content => Ok(()),
                 Kind::Time => bad(format!(
                     "`{field}` takes a range or comparison, e.g. {field}:[2026-11-18T09:00:00+09:00 TO *] or {field}:>2026-11-18T09:00:00+09:00"
                 )),
@@ -340,7 +344,7 @@ impl Parser<'_> {
                 }
             },
             Value::Phrase(p) => match kind {
-                Kind::Keyword | Kind::Text => Ok(()),
+                Kind::Keyword | Kind::Text | Kind::Content => Ok(()),
                 _ => check_scalar(kind, p).or_else(|m| bad(format!("{field}: {m}"))),
             },
             Value::Cmp(_, v)
@@ -376,7 +380,7 @@ impl Parser<'_> {
         offset: usize,
     ) -> Result<(), QueryError> {
         match kind {
-            Kind::Keyword | Kind::Text => Err(self.err_at(
+            Kind::Keyword | Kind::Text | Kind::Content => Err(self.err_at(
                 offset,
                 format!("`{field}` is text; ranges and comparisons work on numbers, sizes, addresses and times"),
             )),

@@ -17,6 +17,10 @@
 //! Words are runs of letters and digits (Unicode), lower-cased; for Japanese text, whose
 //! words are not separated by spaces, use the quoted (substring) form.
 //!
+//! `body` and `content` (kind `Content`) search the content index: a value, quoted or not,
+//! is a phrase of its tokens (NFKC, CJK bigrams, Latin words: `kuroko_content::tokens`),
+//! `*` any content; a bare *phrase* also searches `content`.
+//!
 //! Aliases (what NetRAPTOR users expect): `protocol:https` matches `https` and `tls` to
 //! server port 443; `protocol:ssl` matches `tls`. `port` is client or server port, `ip`
 //! client or server address. `time` is the session start. A bare value searches every text
@@ -54,6 +58,24 @@ pub enum Pred {
     Ip(Field, u128, u128),
     /// The start time is in `[lo, hi]` (nanoseconds).
     Time(i64, i64),
+    /// Reconstructed content (`body`, `content`): answered by the content index, which
+    /// `Index::resolve_content` turns into the matching session ids before the session
+    /// index runs the query. A record alone does not hold its content: the record matcher
+    /// (alert conditions) treats it as no match.
+    Content(Field, ContentMatch),
+    /// The session id is one of these (lower-cased): what a `Content` predicate resolves
+    /// to (one term-set lookup instead of an OR of thousands of terms).
+    Ids(Vec<String>),
+}
+
+/// What a `body:` / `content:` term asks for.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ContentMatch {
+    /// The tokens of this text at consecutive positions (quoted or not: Japanese has no
+    /// spaces, so a "word" is a phrase of bigrams; see `kuroko_content::tokens`).
+    Phrase(String),
+    /// Has any content of that kind (`body:*`).
+    Any,
 }
 
 /// A typed scalar value of a non-text field.
@@ -105,7 +127,7 @@ pub fn scalar(kind: Kind, v: &str) -> Result<Scalar, String> {
             }
         }
         Kind::Time => kuroko_model::Timestamp::parse_rfc3339(v).map(|t| Scalar::Time(t.nanos())),
-        Kind::Keyword | Kind::Text => Err("text has no order".into()),
+        Kind::Keyword | Kind::Text | Kind::Content => Err("text has no order".into()),
     }
 }
 
@@ -187,9 +209,11 @@ fn term(field: Field, value: &Value) -> Result<Plan, PlanError> {
             }
             Kind::Ip => any_slot(field, |s| Plan::Pred(Pred::Ip(s, 0, u128::MAX))),
             Kind::Keyword | Kind::Text => Plan::Pred(Pred::Glob(field, vec![GlobPart::Any])),
+            Kind::Content => Plan::Pred(Pred::Content(field, ContentMatch::Any)),
         });
     }
     match kind {
+        Kind::Content => content_term(field, value),
         Kind::Keyword | Kind::Text => text_term(field, value),
         _ => {
             let (lo, hi) = bounds(field, value)?;
@@ -242,6 +266,29 @@ fn text_term(field: Field, value: &Value) -> Result<Plan, PlanError> {
     Ok(plan)
 }
 
+/// `body:` / `content:`: a phrase of the value's tokens; wildcards and ranges do not apply.
+fn content_term(field: Field, value: &Value) -> Result<Plan, PlanError> {
+    let text = match value {
+        Value::Word(w) => {
+            if glob_parts(w).is_some() {
+                return Err(err(
+                    field,
+                    "wildcards do not apply to content; search a phrase (`body:\"口座\"`) or `*` for any".into(),
+                ));
+            }
+            unescape_word(w)
+        }
+        Value::Phrase(p) => p.clone(),
+        Value::Cmp(..) | Value::Range { .. } => {
+            return Err(err(
+                field,
+                "ranges and comparisons do not apply to content".into(),
+            ));
+        }
+    };
+    Ok(Plan::Pred(Pred::Content(field, ContentMatch::Phrase(text))))
+}
+
 /// Keyword equality, with the protocol aliases.
 fn eq(field: Field, v: String) -> Plan {
     if field == Field::Protocol {
@@ -277,6 +324,15 @@ fn bare(value: &Value) -> Plan {
     if let Ok(Scalar::Ip(lo, hi)) = scalar(Kind::Ip, &text) {
         alts.push(Plan::Pred(Pred::Ip(Field::Client, lo, hi)));
         alts.push(Plan::Pred(Pred::Ip(Field::Server, lo, hi)));
+    }
+    // A bare phrase also searches the reconstructed content (`content:"…"`).
+    if let Value::Phrase(p) = value
+        && !p.trim().is_empty()
+    {
+        alts.push(Plan::Pred(Pred::Content(
+            Field::Content,
+            ContentMatch::Phrase(p.clone()),
+        )));
     }
     Plan::Or(alts)
 }

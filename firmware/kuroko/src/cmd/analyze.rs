@@ -191,6 +191,10 @@ fn run_consumers(
         Ok(_) => {}
         Err(e) => failures.push(format!("indexing: {e}")),
     }
+    // The content index (text of mail bodies, attachments, web and FTP transfers).
+    if let Err(e) = super::content::catch_up(data, config, tty) {
+        failures.push(format!("content index: {e:#}"));
+    }
     match kuroko_detect::run_pending(data, config) {
         Ok(s) if tty => eprintln!(
             "detections: {} sessions checked, {} findings ({} new)",

@@ -212,7 +212,12 @@ fn search(args: Args) -> anyhow::Result<()> {
             "give a query (e.g. 'protocol:http AND method:POST', or * for every session), or --id SESSION_ID"
         ),
     };
-    let query = Query::parse(&text).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let parsed = Query::parse(&text).map_err(|e| anyhow::anyhow!("{e}"))?;
+    // `body:` / `content:` terms answered by the content index (notes: too many, none yet).
+    let (query, notes) = index.resolve_content(&parsed)?;
+    for n in notes {
+        eprintln!("kuroko: note: {n}");
+    }
 
     if args.count {
         writeln!(out, "{}", index.count(&query)?)?;
@@ -250,10 +255,18 @@ fn search(args: Args) -> anyhow::Result<()> {
     }
 
     let hits = index.search_hits(&query, args.limit, oldest_segment(data))?;
+    let snippets = super::content::snippets(data, &parsed, &hits);
     match args.format {
+        Format::Jsonl if !snippets.is_empty() => super::content::jsonl(&mut out, &hits, &snippets)?,
         Format::Table => {
             let width = args.width.unwrap_or_else(terminal_width);
             render::table(&mut out, &hits, &tz, width)?;
+            super::content::print_snippets(
+                &mut out,
+                &hits,
+                &snippets,
+                std::io::stdout().is_terminal(),
+            )?;
             if std::io::stderr().is_terminal() {
                 let total = index.count(&query)?;
                 eprintln!("{} of {total} sessions", hits.len());

@@ -1,0 +1,201 @@
+//! The content index in the CLI: its `status` section (texts indexed, the window of
+//! sessions whose content is searchable, extraction failures by cause), the consumer run
+//! of `kuroko analyze` / `kuroko run`, and the snippets `kuroko search` shows under a
+//! result whose content matched (marked `[…]`, or in reverse video on a terminal; the
+//! JSON lines get a `snippet` key).
+
+use kuroko_index::Hit;
+use kuroko_index::content::{ContentIndex, Snippet, ingest};
+use serde_json::json;
+use std::collections::HashMap;
+use std::io::Write;
+
+/// Lets the content index catch up with the session log (see `kuroko_index::content`).
+pub fn catch_up(
+    data: &std::path::Path,
+    config: &kuroko_model::config::Config,
+    tty: bool,
+) -> anyhow::Result<()> {
+    let s = ingest::ingest_pending(data, config)?;
+    if tty && (s.sessions > 0 || s.dropped > 0) {
+        eprintln!(
+            "content: {} sessions read, {} texts indexed{}{}",
+            s.sessions,
+            s.texts,
+            if s.failures > 0 {
+                format!(
+                    ", {} objects could not be read (see `kuroko status`)",
+                    s.failures
+                )
+            } else {
+                String::new()
+            },
+            if s.dropped > 0 {
+                format!(", {} oldest texts dropped for [content] budget", s.dropped)
+            } else {
+                String::new()
+            }
+        );
+    }
+    Ok(())
+}
+
+/// The `content` section of `kuroko status`.
+pub fn status_section(data: &std::path::Path) -> super::status::Section {
+    let section = |json: serde_json::Value, rows: Vec<(String, String)>| super::status::Section {
+        key: "content",
+        title: "Content index",
+        json,
+        rows,
+    };
+    let index = match ContentIndex::open(data) {
+        Ok(Some(i)) => i,
+        Ok(None) => {
+            return section(
+                json!({"present": false}),
+                vec![("state".into(), "not built yet (`kuroko analyze`)".into())],
+            );
+        }
+        Err(e) => {
+            return section(
+                json!({"present": false, "error": e.to_string()}),
+                vec![("state".into(), format!("unreadable: {e}"))],
+            );
+        }
+    };
+    let payload = index.payload().unwrap_or_default();
+    let c = &payload.counters;
+    let bytes = kuroko_index::budget::dir_size(&index.path);
+    let window = index.window().ok().flatten();
+    let fmt = |ns: i64| {
+        kuroko_model::Timestamp::from_nanos(ns)
+            .to_datetime()
+            .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+    };
+    let failures: serde_json::Map<String, serde_json::Value> = ingest::failure_counts(c)
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), json!(v)))
+        .collect();
+    let failed: u64 = c.failures.values().sum();
+    let mut rows = vec![
+        ("texts".into(), index.len().to_string()),
+        (
+            "objects".into(),
+            format!(
+                "{} with text, {} without, {} gone from files/ before extraction, {} cut at the text limit",
+                c.objects, c.skipped, c.missing, c.truncated
+            ),
+        ),
+        ("disk".into(), kuroko_model::units::format_bytes(bytes)),
+        (
+            "searchable".into(),
+            match window {
+                Some((a, b)) => format!("sessions from {} to {}", fmt(a), fmt(b)),
+                None => "nothing yet".into(),
+            },
+        ),
+        (
+            "failures".into(),
+            if failed == 0 {
+                "none".into()
+            } else {
+                ingest::failure_counts(c)
+                    .into_iter()
+                    .filter(|(_, n)| *n > 0)
+                    .map(|(k, n)| format!("{k} {n}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            },
+        ),
+    ];
+    if let Some(d) = payload.dropped_before {
+        rows.push((
+            "dropped".into(),
+            format!("content of sessions before {} ([content] budget)", fmt(d)),
+        ));
+    }
+    section(
+        json!({
+            "present": true,
+            "texts": index.len(),
+            "objects": c.objects,
+            "skipped": c.skipped,
+            "missing": c.missing,
+            "truncated": c.truncated,
+            "text_bytes": c.text_bytes,
+            "disk_bytes": bytes,
+            "failures": failures,
+            "window": window.map(|(a, b)| json!({"from": fmt(a), "to": fmt(b)})),
+            "dropped_before": payload.dropped_before.map(fmt),
+        }),
+        rows,
+    )
+}
+
+/// Snippets of the hits whose content matched the query's phrases (by session id).
+pub fn snippets(
+    data: &std::path::Path,
+    query: &kuroko_index::Query,
+    hits: &[Hit],
+) -> HashMap<String, Snippet> {
+    if !kuroko_index::content::has_content(&query.plan) {
+        return HashMap::new();
+    }
+    let Ok(Some(index)) = ContentIndex::open(data) else {
+        return HashMap::new();
+    };
+    let ids: Vec<String> = hits.iter().map(|h| h.record.id.clone()).collect();
+    index.snippets(&query.plan, &ids).unwrap_or_default()
+}
+
+/// The snippet lines printed after the result table: `id  name: …[match]…`.
+pub fn print_snippets(
+    out: &mut dyn Write,
+    hits: &[Hit],
+    snippets: &HashMap<String, Snippet>,
+    ansi: bool,
+) -> std::io::Result<()> {
+    if snippets.is_empty() {
+        return Ok(());
+    }
+    writeln!(out)?;
+    for h in hits {
+        let Some(s) = snippets.get(&h.record.id) else {
+            continue;
+        };
+        let marked = if ansi {
+            s.marked("\x1b[7m", "\x1b[0m")
+        } else {
+            s.marked("[", "]")
+        };
+        let name = s.name.as_deref().unwrap_or(&s.part);
+        // Text off the wire: control characters (escape sequences) are not printed.
+        let safe: String = marked
+            .chars()
+            .filter(|c| !c.is_control() || (ansi && *c == '\x1b'))
+            .collect();
+        let name: String = name.chars().filter(|c| !c.is_control()).collect();
+        writeln!(out, "{}  {name}: {safe}", h.record.id)?;
+    }
+    Ok(())
+}
+
+/// The JSON lines of `hits`, each with a `snippet` key (`text`, `matches` as byte ranges,
+/// `marked` with `[`…`]`, `sha256`, `part`, `name`) when its content matched.
+pub fn jsonl(
+    out: &mut dyn Write,
+    hits: &[Hit],
+    snippets: &HashMap<String, Snippet>,
+) -> anyhow::Result<()> {
+    for h in hits {
+        let mut v = serde_json::to_value(&h.record)?;
+        if let (Some(s), Some(obj)) = (snippets.get(&h.record.id), v.as_object_mut()) {
+            let mut sj = serde_json::to_value(s)?;
+            sj["marked"] = json!(s.marked("[", "]"));
+            obj.insert("snippet".into(), sj);
+        }
+        serde_json::to_writer(&mut *out, &v)?;
+        out.write_all(b"\n")?;
+    }
+    Ok(())
+}
