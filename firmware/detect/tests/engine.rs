@@ -100,6 +100,7 @@ fn overrides_change_levels_and_keep_the_reason_and_disabled_rules_stay_silent() 
             vulnerability: Some(1),
             threat: Some(1),
             reason: "閉域の検証ネットワークのみで使用".into(),
+            note: None,
         },
     );
     c.detect.overrides.insert(
@@ -108,6 +109,7 @@ fn overrides_change_levels_and_keep_the_reason_and_disabled_rules_stay_silent() 
             vulnerability: None,
             threat: Some(2),
             reason: String::new(),
+            note: None,
         },
     );
     c.detect.disabled_rules = vec!["ftp_default_port_internal".into()];
@@ -330,4 +332,34 @@ fn resolvers_and_proxies_are_not_named_for_their_clients_lookups() {
     assert_eq!(clients.len(), 2, "{f:#?}");
     assert!(clients.contains(&"10.0.0.41".to_string()));
     assert!(clients.contains(&"10.0.0.42".to_string()));
+}
+
+#[test]
+fn a_bad_reputation_finding_shows_its_volume() {
+    let dir = tempfile::tempdir().unwrap();
+    let list = dir.path().join("drop.txt");
+    std::fs::write(&list, "203.0.113.0/24 ; SBL999\n").unwrap();
+    let mut c = Config::default();
+    c.intel.reputation_lists = vec![list];
+    let mut e = Engine::new(&c).unwrap();
+    for i in 0..3 {
+        e.observe(&session(
+            &format!("c2-{i}"),
+            "tls",
+            "10.0.0.5",
+            40_000 + i,
+            "203.0.113.200",
+            443,
+            office_hours(),
+        ));
+    }
+    let f = e.findings(Lang::En);
+    let f = f.iter().find(|f| f.rule == "bad_reputation_ip").unwrap();
+    assert!(
+        f.signals
+            .iter()
+            .any(|s| s == "volume: 3 sessions, 3,600 bytes sent, 105,000 bytes received"),
+        "{:?}",
+        f.signals
+    );
 }

@@ -158,6 +158,9 @@ pub struct LevelOverride {
     pub threat: Option<u8>,
     #[serde(default)]
     pub reason: String,
+    /// The analyst's note, shown with the finding (findings, report, bundle CSV).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
@@ -908,6 +911,7 @@ segment_size = "64MiB"
                 vulnerability: Some(3),
                 threat: None,
                 reason: "legacy PLCs".into(),
+                note: None,
             },
         );
         c.save(&path).unwrap();

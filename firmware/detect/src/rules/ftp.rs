@@ -12,6 +12,11 @@ use kuroko_model::SessionRecord;
 pub const FTP_PORT: u16 = 21;
 /// Longest user name quoted in a signal.
 const MAX_USER_QUOTE: usize = 64;
+/// Files named per session (the finding's signal list is capped too; the session record
+/// keeps them all).
+const MAX_FILES_NAMED: usize = 8;
+/// Longest file name quoted in a signal.
+const MAX_NAME_QUOTE: usize = 120;
 
 pub fn check(ctx: &Context, s: &SessionRecord, out: &mut Vec<Hit>) {
     if !is_tcp(s) || s.server.port != FTP_PORT || s.protocol == "ftp-data" {
@@ -34,17 +39,22 @@ pub fn check(ctx: &Context, s: &SessionRecord, out: &mut Vec<Hit>) {
             let user: String = user.chars().take(MAX_USER_QUOTE).collect();
             hit = hit.signal(format!("login user `{user}` sent in clear text"));
         }
-        let up = ftp.files.iter().filter(|f| f.direction == "upload").count();
-        let down = ftp
-            .files
-            .iter()
-            .filter(|f| f.direction == "download")
-            .count();
-        if up > 0 {
-            hit = hit.signal("files uploaded");
+        // Name the files moved: that is what a customer asks about.
+        for f in ftp.files.iter().take(MAX_FILES_NAMED) {
+            let mut f = f.clone();
+            f.name = f.name.chars().take(MAX_NAME_QUOTE).collect();
+            let what = if f.direction == "upload" {
+                "uploaded"
+            } else {
+                "downloaded"
+            };
+            hit = hit.signal(format!("file {what}: {}", f.describe()));
         }
-        if down > 0 {
-            hit = hit.signal("files downloaded");
+        if ftp.files.len() > MAX_FILES_NAMED {
+            hit = hit.signal(format!(
+                "(+{} more files in this session)",
+                ftp.files.len() - MAX_FILES_NAMED
+            ));
         }
     }
     out.push(hit);
@@ -105,7 +115,13 @@ mod tests {
             .find(|h| h.rule == RuleId::FtpDefaultPortInternal)
             .unwrap();
         assert!(h.signals.iter().any(|s| s.contains("`alice`")));
-        assert!(h.signals.iter().any(|s| s == "files uploaded"));
+        assert!(
+            h.signals
+                .iter()
+                .any(|s| s == "file uploaded: STOR report.xlsx (12,000 bytes)"),
+            "{:?}",
+            h.signals
+        );
     }
 
     #[test]
