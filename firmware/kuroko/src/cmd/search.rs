@@ -254,16 +254,30 @@ fn search(args: Args) -> anyhow::Result<()> {
         Format::Table => {
             let width = args.width.unwrap_or_else(terminal_width);
             render::table(&mut out, &hits, &tz, width)?;
-            if std::io::stderr().is_terminal() {
-                let total = index.count(&query)?;
-                eprintln!("{} of {total} sessions", hits.len());
-            }
         }
         Format::Jsonl => render::jsonl(&mut out, &hits)?,
         Format::Csv => render::csv(&mut out, &hits, &tz)?,
     }
     out.flush().context("writing the results")?;
+    // A cut list is never silent, in any format and on a pipe too (on stderr, so the
+    // results stay clean): how many more there are and what to do.
+    if hits.len() >= args.limit {
+        let total = index.count(&query)?;
+        if total > hits.len() as u64 {
+            eprintln!("{}", more_results(hits.len(), total));
+        }
+    } else if args.format == Format::Table && std::io::stderr().is_terminal() {
+        eprintln!("{} of {} sessions", hits.len(), hits.len());
+    }
     Ok(())
+}
+
+/// The note after a list cut at `--limit`.
+pub fn more_results(shown: usize, total: u64) -> String {
+    format!(
+        "kuroko: {shown} of {total} matching sessions shown (newest first); {} more: raise --limit or narrow the query",
+        total - shown as u64
+    )
 }
 
 fn json_lines<T: serde::Serialize>(out: &mut dyn Write, rows: &[T]) -> anyhow::Result<()> {
