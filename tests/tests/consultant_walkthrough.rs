@@ -9,9 +9,12 @@
 //! 3. Which mail was the phishing? Its finding names the subject (and attachment hashes).
 //! 4. The packets of one finding: `kuroko pcap --finding F… -w OUT` (with the ftp-data
 //!    connections of an FTP finding), saying how many packets went where.
+//!    The same sessions by `kuroko search 'finding:F…'`.
 //! 5. An override with a reason and a note on one finding id in `DIR/site.toml`: the same
 //!    grade in `kuroko findings`, the report data and the bundle's CSV; an override naming
 //!    no finding is an error naming the file, line and key.
+//! 6. Who logged in: `kuroko search` shows a user column (and on a pipe keeps both
+//!    addresses whole); a list cut at `--limit` says how many more sessions match.
 
 use kuroko_tests::kuroko::{DataDir, binary, site_config};
 use kuroko_tests::scenarios::Scenario;

@@ -97,6 +97,7 @@ fields! {
     CertSha256 => "cert_sha256", Keyword, "SHA-256 fingerprint of a TLS certificate (hex)";
     San => "san", Text, "subjectAltName DNS name or IP address of a TLS certificate";
     Tunnel => "tunnel", Keyword, "protocol upgrades and encapsulations the session went through (http-connect, starttls, http-upgrade; vxlan, gre, … from `tunnel:<kind>` flags)";
+    Finding => "finding", Keyword, "sessions that are evidence of finding `F…` (the id `kuroko findings` prints; with the FTP data connections of its FTP sessions); resolved from the findings store before the search (`query::resolve`)";
 }
 
 impl Field {
@@ -117,12 +118,19 @@ impl Field {
             .join(", ")
     }
 
-    /// Fields a bare term (no `field:`) searches: every text and keyword field.
+    /// Fields a bare term (no `field:`) searches: every text and keyword field stored in
+    /// the index.
     pub fn bare_fields() -> impl Iterator<Item = Field> {
         Field::ALL
             .iter()
             .copied()
-            .filter(|f| matches!(f.kind(), Kind::Text | Kind::Keyword))
+            .filter(|f| matches!(f.kind(), Kind::Text | Kind::Keyword) && f.is_stored())
+    }
+
+    /// Whether the index holds values of this field. `finding` is not a property of a
+    /// session: [`super::resolve::findings`] turns it into `id:` terms before a search.
+    pub fn is_stored(self) -> bool {
+        self != Field::Finding
     }
 }
 

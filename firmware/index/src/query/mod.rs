@@ -11,6 +11,7 @@ pub mod fields;
 pub mod lexer;
 pub mod parser;
 pub mod plan;
+pub mod resolve;
 
 pub use ast::{Expr, Value};
 pub use fields::{Field, Kind};

@@ -66,6 +66,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         .with_context(|| format!("cannot read the store in {}", args.data.data.display()))?;
     if let Some(query) = &args.query {
         let q = kuroko_index::Query::parse(query).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let q = super::search::resolve_findings(reader.data_dir(), &config, &q)?;
         let index = kuroko_index::Index::open(reader.data_dir())?;
         let sessions = index.search(&q, MAX_EXPORT_SESSIONS + 1)?;
         if sessions.len() > MAX_EXPORT_SESSIONS {
@@ -107,32 +108,15 @@ fn finding_sessions(
     let index = kuroko_index::Index::open(data)?;
     let mut sessions = Vec::new();
     let mut missing = 0usize;
-    for sid in &f.evidence {
-        match index.get(sid)? {
+    for sid in super::search::finding_session_ids(&index, &f.evidence)? {
+        match index.get(&sid)? {
             Some(s) => sessions.push(s),
             None => missing += 1,
         }
     }
-    if sessions.iter().any(|s| s.protocol == "ftp") {
-        let q =
-            kuroko_index::Query::parse("protocol:ftp-data").map_err(|e| anyhow::anyhow!("{e}"))?;
-        let ids: std::collections::HashSet<String> =
-            sessions.iter().map(|s| s.id.clone()).collect();
-        for d in index.search(&q, MAX_EXPORT_SESSIONS)? {
-            let linked = d
-                .ftp
-                .as_ref()
-                .and_then(|x| x.control_session.as_ref())
-                .is_some_and(|c| ids.contains(c));
-            if linked && !ids.contains(&d.id) {
-                sessions.push(d);
-            }
-        }
-    }
     if missing > 0 {
         eprintln!(
-            "kuroko: {missing} of the finding's {} evidence sessions are no longer in the session index (aged out); their packets are not in the pcap",
-            f.evidence.len()
+            "kuroko: {missing} of the finding's sessions are no longer in the session index (aged out); their packets are not in the pcap"
         );
     }
     Ok(sessions)

@@ -213,6 +213,7 @@ fn search(args: Args) -> anyhow::Result<()> {
         ),
     };
     let query = Query::parse(&text).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let query = resolve_findings(data, &config, &query)?;
 
     if args.count {
         writeln!(out, "{}", index.count(&query)?)?;
@@ -270,6 +271,63 @@ fn search(args: Args) -> anyhow::Result<()> {
         eprintln!("{} of {} sessions", hits.len(), hits.len());
     }
     Ok(())
+}
+
+/// `finding:F…` terms of `q` replaced by the finding's sessions: its evidence sessions,
+/// plus the FTP data connections of its FTP control sessions (the files moved). Reads the
+/// findings store only when the query names a finding.
+pub fn resolve_findings(
+    data: &std::path::Path,
+    config: &kuroko_model::config::Config,
+    q: &Query,
+) -> anyhow::Result<Query> {
+    use kuroko_index::query::{Expr, Field};
+    fn names_finding(e: &Expr) -> bool {
+        match e {
+            Expr::And(p) | Expr::Or(p) => p.iter().any(names_finding),
+            Expr::Not(i) => names_finding(i),
+            Expr::Term { field, .. } => *field == Some(Field::Finding),
+            Expr::AnyOf { field, .. } => *field == Field::Finding,
+            Expr::All => false,
+        }
+    }
+    if !names_finding(&q.expr) {
+        return Ok(q.clone());
+    }
+    let findings = kuroko_detect::load_findings(data, config, kuroko_model::finding::Lang::En)
+        .with_context(|| format!("reading the findings of {}", data.display()))?;
+    let index = Index::open(data)?;
+    let lookup = |id: &str| -> Option<Vec<String>> {
+        let f = findings.iter().find(|f| f.id == id)?;
+        Some(finding_session_ids(&index, &f.evidence).unwrap_or_else(|_| f.evidence.clone()))
+    };
+    kuroko_index::query::resolve::findings(q, &lookup).map_err(|e| anyhow::anyhow!("{e}"))
+}
+
+/// `evidence` and the ids of the FTP data connections whose control session is among them.
+pub fn finding_session_ids(index: &Index, evidence: &[String]) -> anyhow::Result<Vec<String>> {
+    let mut ids: Vec<String> = evidence.to_vec();
+    let mut has_ftp = false;
+    for id in evidence {
+        if index.get(id)?.is_some_and(|s| s.protocol == "ftp") {
+            has_ftp = true;
+            break;
+        }
+    }
+    if has_ftp {
+        let q = Query::parse("protocol:ftp-data").map_err(|e| anyhow::anyhow!("{e}"))?;
+        for d in index.search(&q, kuroko_index::extract::MAX_EXPORT_SESSIONS)? {
+            let linked = d
+                .ftp
+                .as_ref()
+                .and_then(|x| x.control_session.as_ref())
+                .is_some_and(|c| evidence.contains(c));
+            if linked && !ids.contains(&d.id) {
+                ids.push(d.id);
+            }
+        }
+    }
+    Ok(ids)
 }
 
 /// The note after a list cut at `--limit`.
