@@ -15,6 +15,8 @@
 //!    no finding is an error naming the file, line and key.
 //! 6. Who logged in: `kuroko search` shows a user column (and on a pipe keeps both
 //!    addresses whole); a list cut at `--limit` says how many more sessions match.
+//! 7. Business hours or night: `time:business` and `time:night` split the sessions, and
+//!    local times without an offset are accepted.
 
 use kuroko_tests::kuroko::{DataDir, binary, site_config};
 use kuroko_tests::scenarios::Scenario;

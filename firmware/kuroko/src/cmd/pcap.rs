@@ -65,8 +65,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let reader = StoreReader::open(&args.data.data)
         .with_context(|| format!("cannot read the store in {}", args.data.data.display()))?;
     if let Some(query) = &args.query {
-        let q = kuroko_index::Query::parse(query).map_err(|e| anyhow::anyhow!("{e}"))?;
-        let q = super::search::resolve_findings(reader.data_dir(), &config, &q)?;
+        let q = super::search::parse_query(reader.data_dir(), &config, query)?;
         let index = kuroko_index::Index::open(reader.data_dir())?;
         let sessions = index.search(&q, MAX_EXPORT_SESSIONS + 1)?;
         if sessions.len() > MAX_EXPORT_SESSIONS {

@@ -212,8 +212,7 @@ fn search(args: Args) -> anyhow::Result<()> {
             "give a query (e.g. 'protocol:http AND method:POST', or * for every session), or --id SESSION_ID"
         ),
     };
-    let query = Query::parse(&text).map_err(|e| anyhow::anyhow!("{e}"))?;
-    let query = resolve_findings(data, &config, &query)?;
+    let query = parse_query(data, &config, &text)?;
 
     if args.count {
         writeln!(out, "{}", index.count(&query)?)?;
@@ -271,6 +270,56 @@ fn search(args: Args) -> anyhow::Result<()> {
         eprintln!("{} of {} sessions", hits.len(), hits.len());
     }
     Ok(())
+}
+
+/// A query as `search` and `pcap --query` read it: local times in the site's time zone,
+/// `time:business` / `time:night` from `[site] business_hours` over the stored data's time
+/// range, and `finding:F…` resolved from the findings store.
+pub fn parse_query(
+    data: &std::path::Path,
+    config: &kuroko_model::config::Config,
+    text: &str,
+) -> anyhow::Result<Query> {
+    let site = site_time(data, config)?;
+    let q = Query::parse_local(text, &site).map_err(|e| anyhow::anyhow!("{e}"))?;
+    resolve_findings(data, config, &q)
+}
+
+/// The site's clock for queries; the span is the store's time range (the last
+/// `local::MAX_DAYS` days when the store cannot be read).
+fn site_time(
+    data: &std::path::Path,
+    config: &kuroko_model::config::Config,
+) -> anyhow::Result<kuroko_index::query::local::SiteTime> {
+    use kuroko_model::Timestamp;
+    let tz = config
+        .site
+        .tz()
+        .map_err(|m| anyhow::anyhow!("[site] timezone: {m}"))?;
+    let business_hours = kuroko_model::config::BusinessHours::parse(&config.site.business_hours)
+        .map_err(|m| anyhow::anyhow!("[site] business_hours: {m}"))?;
+    let stored = kuroko_ring::StoreReader::open(data).ok().and_then(|r| {
+        let segs = r.segments();
+        let first = segs
+            .iter()
+            .filter(|s| s.first_ts > 0)
+            .map(|s| s.first_ts)
+            .min()?;
+        let last = segs.iter().map(|s| s.last_ts).max()?;
+        Some((Timestamp(first as i64), Timestamp(last as i64)))
+    });
+    let now = Timestamp::now();
+    let span = stored.unwrap_or((
+        Timestamp(
+            now.nanos() - i64::from(kuroko_index::query::local::MAX_DAYS) * 86_400_000_000_000,
+        ),
+        now,
+    ));
+    Ok(kuroko_index::query::local::SiteTime {
+        tz,
+        business_hours,
+        span,
+    })
 }
 
 /// `finding:F…` terms of `q` replaced by the finding's sessions: its evidence sessions,
