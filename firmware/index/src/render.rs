@@ -598,6 +598,30 @@ pub fn stats_talkers(out: &mut dyn Write, rows: &[Talker]) -> std::io::Result<()
     Ok(())
 }
 
+pub fn stats_domains(
+    out: &mut dyn Write,
+    rows: &[crate::aggregate::DomainRow],
+) -> std::io::Result<()> {
+    writeln!(out, "{:<50} {:>10} {:>12}", "domain", "sessions", "bytes")?;
+    for r in rows {
+        writeln!(
+            out,
+            "{:<50} {:>10} {:>12}",
+            r.domain,
+            r.sessions,
+            format_bytes(r.bytes)
+        )?;
+    }
+    if rows.first().is_some_and(|r| r.partial) {
+        writeln!(
+            out,
+            "(the newest {} matching sessions counted; narrow the query for all)",
+            crate::aggregate::MAX_DOMAIN_SCAN
+        )?;
+    }
+    Ok(())
+}
+
 pub fn stats_transfers(out: &mut dyn Write, rows: &[Transfer]) -> std::io::Result<()> {
     writeln!(
         out,

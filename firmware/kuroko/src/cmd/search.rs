@@ -1,6 +1,7 @@
 //! `kuroko search --data DIR [--format table|jsonl|csv] [--limit N] QUERY`: sessions
 //! matching a query, newest first (`shared/CONTRACT.md`); `--id ID` shows one session in
-//! detail; `--stats by-protocol-hour|top-talkers|transfers` aggregates the matching
+//! detail; `--stats by-protocol-hour|top-talkers|top-sources|top-destinations|top-domains|
+//! transfers` aggregates the matching
 //! sessions; `--count` prints only how many match.
 //!
 //! A search is a pure reader: it answers from the index's last commit and never opens the
@@ -27,8 +28,14 @@ pub enum Format {
 pub enum Stats {
     /// Sessions and bytes by protocol and hour.
     ByProtocolHour,
-    /// Addresses that moved the most bytes.
+    /// Addresses that moved the most bytes (clients and servers mixed).
     TopTalkers,
+    /// Clients that moved the most bytes (who opened the connections).
+    TopSources,
+    /// Servers that moved the most bytes (where the connections went).
+    TopDestinations,
+    /// Domains (HTTP host, TLS SNI, DNS name) with the most sessions.
+    TopDomains,
     /// Uploads and downloads by protocol and direction (internal/external).
     Transfers,
 }
@@ -233,6 +240,27 @@ fn search(args: Args) -> anyhow::Result<()> {
                 let rows = aggregate::top_talkers(&index, &query, args.limit, &internal)?;
                 match args.format {
                     Format::Table => render::stats_talkers(&mut out, &rows)?,
+                    Format::Jsonl => json_lines(&mut out, &rows)?,
+                    Format::Csv => csv_rows(&mut out, &rows)?,
+                }
+            }
+            Stats::TopSources | Stats::TopDestinations => {
+                let side = if kind == Stats::TopSources {
+                    aggregate::Side::Source
+                } else {
+                    aggregate::Side::Destination
+                };
+                let rows = aggregate::top_by_side(&index, &query, args.limit, &internal, side)?;
+                match args.format {
+                    Format::Table => render::stats_talkers(&mut out, &rows)?,
+                    Format::Jsonl => json_lines(&mut out, &rows)?,
+                    Format::Csv => csv_rows(&mut out, &rows)?,
+                }
+            }
+            Stats::TopDomains => {
+                let rows = aggregate::top_domains(&index, &query, args.limit)?;
+                match args.format {
+                    Format::Table => render::stats_domains(&mut out, &rows)?,
                     Format::Jsonl => json_lines(&mut out, &rows)?,
                     Format::Csv => csv_rows(&mut out, &rows)?,
                 }
