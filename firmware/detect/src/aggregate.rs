@@ -133,7 +133,9 @@ impl Aggregate {
         }
     }
 
-    fn add_evidence(&mut self, e: EvidenceRef) {
+    /// Adds an evidence session that is not an event of its own (an FTP data connection
+    /// of a control session that made the finding); capped like the others.
+    pub(crate) fn add_evidence(&mut self, e: EvidenceRef) {
         if self.evidence.len() < MAX_EVIDENCE
             && !self.evidence.iter().any(|x| x.session == e.session)
         {

@@ -363,3 +363,73 @@ fn a_bad_reputation_finding_shows_its_volume() {
         f.signals
     );
 }
+
+#[test]
+fn ftp_data_connections_join_the_evidence_of_their_control_sessions_finding() {
+    use kuroko_model::session::{Ftp, FtpFile};
+    let control = |id: &str| {
+        let mut s = session(
+            id,
+            "ftp",
+            "10.0.0.5",
+            45_000,
+            "203.0.113.21",
+            21,
+            office_hours(),
+        );
+        s.ftp = Some(Ftp {
+            user: Some("alice".into()),
+            commands: vec!["USER alice".into(), "STOR customers.csv".into()],
+            files: vec![FtpFile {
+                name: "customers.csv".into(),
+                direction: "upload".into(),
+                bytes: 48_000,
+                sha256: None,
+            }],
+            control_session: None,
+        });
+        s
+    };
+    let data = |id: &str, control: &str| {
+        let mut s = session(
+            id,
+            "ftp-data",
+            "10.0.0.5",
+            45_100,
+            "203.0.113.21",
+            50_000,
+            office_hours(),
+        );
+        s.ftp = Some(Ftp {
+            control_session: Some(control.into()),
+            ..Default::default()
+        });
+        s
+    };
+    let mut e = Engine::new(&Config::default()).unwrap();
+    // The data connection's record first (it ends before the control session), ...
+    e.observe(&data("d1", "c1"));
+    e.observe(&control("c1"));
+    // ... or after it.
+    e.observe(&control("c2"));
+    e.observe(&data("d2", "c2"));
+    // A data connection of an unknown control session joins nothing.
+    e.observe(&data("d3", "elsewhere"));
+    let f = e.findings(Lang::En);
+    let f = f
+        .iter()
+        .find(|f| f.rule == "ftp_default_port_external")
+        .unwrap();
+    assert_eq!(f.count, 2, "data connections are evidence, not events");
+    for id in ["c1", "d1", "c2", "d2"] {
+        assert!(f.evidence.iter().any(|x| x == id), "{id}: {:?}", f.evidence);
+    }
+    assert!(!f.evidence.iter().any(|x| x == "d3"));
+    assert!(
+        f.signals
+            .iter()
+            .any(|s| s == "file uploaded: STOR customers.csv (48,000 bytes)"),
+        "{:?}",
+        f.signals
+    );
+}
