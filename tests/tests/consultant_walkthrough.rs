@@ -175,10 +175,28 @@ fn a_consultants_questions_answered_by_kuroko_commands() {
         .and_then(|r| r.split(' ').next())
         .and_then(|n| n.parse().ok())
         .unwrap_or_else(|| panic!("pcap printed no summary: {err}"));
-    let has_data = sessions.iter().any(|s| s["protocol"] == "ftp-data");
+    // The finding's evidence holds the data connections that carried the files.
+    let data_ids: Vec<&str> = sessions
+        .iter()
+        .filter(|s| s["protocol"] == "ftp-data")
+        .filter_map(|s| s["id"].as_str())
+        .collect();
     assert!(
-        n_sessions >= evidence + usize::from(has_data),
-        "{n_sessions} sessions exported for {evidence} evidence sessions (ftp-data recorded: {has_data}): {line}"
+        !data_ids.is_empty(),
+        "the FTP recording has no ftp-data session"
+    );
+    assert!(
+        ftp["evidence"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| data_ids.contains(&e.as_str().unwrap_or(""))),
+        "no ftp-data session in the evidence {:?}",
+        ftp["evidence"]
+    );
+    assert!(
+        n_sessions >= evidence,
+        "{n_sessions} sessions exported for {evidence} evidence sessions: {line}"
     );
     assert!(std::fs::metadata(&pcap).unwrap().len() > 24 + 16, "{line}");
     let bad = kuroko(
