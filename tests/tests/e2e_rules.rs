@@ -293,7 +293,14 @@ fn ftp_default_port_internal_fires_between_inside_hosts_on_21() {
         "ftp.request.command == \"RETR\" && tcp.dstport == 21",
     );
     let a = scenario(Scenario::FtpInternal);
-    assert_fires(&a, RuleId::FtpDefaultPortInternal, PC, FILES, &["ftp"]);
+    // The control sessions and the (passive) data connections that carried the files.
+    assert_fires(
+        &a,
+        RuleId::FtpDefaultPortInternal,
+        PC,
+        FILES,
+        &["ftp", "ftp-data"],
+    );
     assert_silent(&a, RuleId::FtpDefaultPortExternal);
 }
 
@@ -315,7 +322,13 @@ fn ftp_default_port_external_fires_from_inside_to_outside_on_21() {
         "ftp.request.command == \"STOR\" && ip.dst == 203.0.113.10",
     );
     let a = scenario(Scenario::FtpExternal);
-    assert_fires(&a, RuleId::FtpDefaultPortExternal, PC, EXT, &["ftp"]);
+    assert_fires(
+        &a,
+        RuleId::FtpDefaultPortExternal,
+        PC,
+        EXT,
+        &["ftp", "ftp-data"],
+    );
     assert_silent(&a, RuleId::FtpDefaultPortInternal);
 }
 

@@ -451,6 +451,8 @@ mod tests {
             evidence: vec!["a-1".into(), "b-2".into()],
             signals: vec![],
             override_reason: None,
+            override_source: None,
+            note: None,
         });
         app.update(s);
         app.on_key(Key::Char('3'));

@@ -48,6 +48,8 @@ fn finding(
         evidence: vec!["1-0-3".into(), "1-0-9".into()],
         signals: vec![],
         override_reason: None,
+        override_source: None,
+        note: None,
     }
 }
 

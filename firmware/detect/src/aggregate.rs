@@ -71,6 +71,12 @@ pub struct Aggregate {
     /// The largest measured value (bytes), for rules that measure.
     #[serde(default)]
     pub max_metric: u64,
+    /// Payload bytes of the sessions counted in `count`, client → server and back: the
+    /// finding's volume (e.g. what a host exchanged with a listed address).
+    #[serde(default)]
+    pub bytes_up: u64,
+    #[serde(default)]
+    pub bytes_down: u64,
 }
 
 impl Aggregate {
@@ -88,12 +94,16 @@ impl Aggregate {
             signals: Vec::new(),
             signals_dropped: 0,
             max_metric: 0,
+            bytes_up: 0,
+            bytes_down: 0,
         }
     }
 
     /// Adds one session's hit (the caller merges several hits of one session first).
     pub fn add(&mut self, hit: &Hit, s: &SessionRecord) {
         self.count += 1;
+        self.bytes_up = self.bytes_up.saturating_add(s.bytes_up);
+        self.bytes_down = self.bytes_down.saturating_add(s.bytes_down);
         self.first_seen = self.first_seen.min(s.start);
         self.last_seen = self.last_seen.max(s.end.max(s.start));
         self.add_evidence(EvidenceRef::of(s));
@@ -123,7 +133,9 @@ impl Aggregate {
         }
     }
 
-    fn add_evidence(&mut self, e: EvidenceRef) {
+    /// Adds an evidence session that is not an event of its own (an FTP data connection
+    /// of a control session that made the finding); capped like the others.
+    pub(crate) fn add_evidence(&mut self, e: EvidenceRef) {
         if self.evidence.len() < MAX_EVIDENCE
             && !self.evidence.iter().any(|x| x.session == e.session)
         {

@@ -14,6 +14,7 @@
 
 use crate::engine::Engine;
 use crate::error::DetectError;
+use crate::site_file::SiteFile;
 use crate::store::{self, FORMAT, StoredState};
 use kuroko_model::Timestamp;
 use kuroko_model::config::Config;
@@ -216,9 +217,12 @@ pub fn run_pending(data_dir: &Path, config: &Config) -> Result<Summary, DetectEr
     Detector::open(data_dir, config)?.catch_up()
 }
 
-/// The stored findings of `data_dir`, rendered in `lang` with the config's overrides,
-/// highest risk first. Does not read intel files, so it works even when a list named in
-/// the config is missing. Empty when nothing was analyzed yet.
+/// The stored findings of `data_dir`, rendered in `lang` with the config's overrides and
+/// those of `DIR/site.toml` applied (see [`crate::overrides`]), highest risk first. Every
+/// reader of a finding's grade goes through here. Does not read intel files, so it works
+/// even when a list named in the config is missing. Empty when nothing was analyzed yet.
+/// A site file that does not parse, or whose overrides / notes name no rule or finding,
+/// is an error naming the file, line and key.
 pub fn load_findings(
     data_dir: &Path,
     config: &Config,
@@ -227,11 +231,14 @@ pub fn load_findings(
     let Some(state) = store::load(data_dir)? else {
         return Ok(Vec::new());
     };
-    Ok(crate::render::findings(
+    let mut findings = crate::render::findings(
         state.engine.aggregates.iter(),
         &config.detect.overrides,
         lang,
-    ))
+    );
+    let site = SiteFile::load_if_present(data_dir)?;
+    crate::overrides::apply_all(&mut findings, &config.detect.overrides, site.as_ref(), lang)?;
+    Ok(findings)
 }
 
 /// The stored aggregates (with the evidence sessions' 5-tuples, time ranges and segment

@@ -49,6 +49,8 @@ pub struct EngineState {
     pub stats: EngineStats,
     #[serde(default)]
     pub relays: Relays,
+    #[serde(default)]
+    pub ftp_links: crate::rules::ftp::FtpDataLinks,
 }
 
 pub struct Engine {
@@ -58,6 +60,7 @@ pub struct Engine {
     aggregates: BTreeMap<Key, Aggregate>,
     vpn: VpnUploads,
     relays: Relays,
+    ftp_links: crate::rules::ftp::FtpDataLinks,
     stats: EngineStats,
     scratch: Vec<Hit>,
 }
@@ -80,6 +83,7 @@ impl Engine {
             aggregates: BTreeMap::new(),
             vpn: VpnUploads::default(),
             relays: Relays::default(),
+            ftp_links: Default::default(),
             stats: EngineStats::default(),
             scratch: Vec::new(),
         })
@@ -124,6 +128,15 @@ impl Engine {
                 j += 1;
             }
             self.add(key, &merged, s);
+            if matches!(
+                key.0,
+                RuleId::FtpDefaultPortInternal | RuleId::FtpDefaultPortExternal
+            ) {
+                let waiting = self.ftp_links.control(s, key);
+                if let Some(agg) = self.aggregates.get_mut(&key) {
+                    waiting.into_iter().for_each(|e| agg.add_evidence(e));
+                }
+            }
             // Further peers of the same session (e.g. two streaming domains in one DNS flow).
             for h in &hits[i + 1..j] {
                 if h.peer != merged.peer
@@ -141,6 +154,12 @@ impl Engine {
             i = j;
         }
         self.scratch = hits;
+        // An FTP data connection joins the evidence of its control session's finding.
+        if let Some(key) = self.ftp_links.data(s)
+            && let Some(agg) = self.aggregates.get_mut(&key)
+        {
+            agg.add_evidence(crate::aggregate::EvidenceRef::of(s));
+        }
     }
 
     fn add(&mut self, key: Key, hit: &Hit, s: &SessionRecord) {
@@ -192,6 +211,7 @@ impl Engine {
             vpn: self.vpn.clone(),
             stats: self.stats.clone(),
             relays: self.relays.clone(),
+            ftp_links: self.ftp_links.clone(),
         }
     }
 
@@ -202,6 +222,7 @@ impl Engine {
         self.stats = state.stats;
         self.vpn = state.vpn;
         self.relays = state.relays;
+        self.ftp_links = state.ftp_links;
         for a in state.aggregates {
             match RuleId::parse(&a.rule) {
                 Some(r) => {

@@ -43,4 +43,7 @@ pub enum DetectError {
         path: PathBuf,
         source: std::io::Error,
     },
+    /// `DIR/site.toml` is malformed or names no rule / finding.
+    #[error(transparent)]
+    SiteFile(#[from] crate::site_file::SiteFileError),
 }

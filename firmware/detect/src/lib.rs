@@ -59,8 +59,10 @@
 //! | `bad_reputation_ip` | listed client (attempts from it; targets aggregated), or client+server (a host of ours reached a listed server) | 2 | 3 | B | known-bad infrastructure talking with the site (T 3); the effect depends on what was reached (V 2) |
 //! | `http_connect_nonstandard_port` | client+server (proxy) | 2 | 2 | C | a tunnel through the proxy that bypasses its inspection (V 2, T 2) |
 //!
-//! A consultant overrides levels per rule in `[detect.overrides.<rule>]`
-//! (`vulnerability`, `threat`, `reason`); the reason goes into `Finding::override_reason`
+//! A consultant overrides levels per rule in `[detect.overrides.<rule>]` of the
+//! configuration, and per rule or per finding id in `[overrides.<rule or id>]` of
+//! `DIR/site.toml` (`vulnerability`, `threat`, `reason`, `note`); [`overrides`] applies
+//! them in one place for every reader, the reason goes into `Finding::override_reason`
 //! and the report. `[detect] disabled_rules` switches rules off.
 
 #![forbid(unsafe_code)]
@@ -72,8 +74,10 @@ pub mod context;
 pub mod engine;
 pub mod error;
 pub mod intel;
+pub mod overrides;
 pub mod render;
 pub mod rules;
+pub mod site_file;
 pub mod store;
 pub mod text;
 
@@ -82,6 +86,7 @@ pub use catalog::{RuleId, RuleInfo};
 pub use consumer::{Detector, Summary, load_aggregates, load_findings, run_pending};
 pub use engine::{Engine, EngineState, EngineStats};
 pub use error::DetectError;
+pub use site_file::{SiteFile, SiteFileError};
 
 /// The rule ids, in catalog order.
 pub fn rule_ids() -> Vec<&'static str> {

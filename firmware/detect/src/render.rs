@@ -1,6 +1,6 @@
 //! Aggregates → contract `Finding` records in one language: title, category, ATT&CK ids,
-//! levels (the rule's defaults or the consultant's `detect.overrides.<rule>`, whose reason
-//! goes into `override_reason`), the A–E grade, countermeasures, evidence and signals.
+//! levels (the rule's defaults, then the configuration's `detect.overrides.<rule>` through
+//! [`crate::overrides::apply`]), the A–E grade, countermeasures, evidence and signals.
 //!
 //! Rendering happens when findings are read, not when they are stored, so a changed
 //! override or language applies to findings already on disk without re-analysis.
@@ -34,19 +34,7 @@ pub fn finding(
 ) -> Option<Finding> {
     let rule = RuleId::parse(&a.rule)?;
     let info = rule.info();
-    let (mut v, mut t, mut reason) = (info.vulnerability, info.threat, None);
-    if let Some(o) = overrides.get(&a.rule) {
-        v = o.vulnerability.unwrap_or(v).clamp(1, 3);
-        t = o.threat.unwrap_or(t).clamp(1, 3);
-        reason = Some(if o.reason.trim().is_empty() {
-            match lang {
-                Lang::Ja => "コンサルタントによるレベル変更 (理由の記載なし)".to_string(),
-                Lang::En => "levels changed by the consultant (no reason given)".to_string(),
-            }
-        } else {
-            o.reason.clone()
-        });
-    }
+    let (v, t) = (info.vulnerability, info.threat);
     let mut signals = a.signals.clone();
     if a.signals_dropped > 0 {
         signals.push(format!("(+{} more signals)", a.signals_dropped));
@@ -76,7 +64,15 @@ pub fn finding(
             format_bytes(a.max_metric)
         ));
     }
-    Some(Finding {
+    if rule == RuleId::BadReputationIp {
+        signals.push(format!(
+            "volume: {} sessions, {} bytes sent, {} bytes received",
+            a.count,
+            kuroko_model::units::group_digits(a.bytes_up as u128),
+            kuroko_model::units::group_digits(a.bytes_down as u128)
+        ));
+    }
+    let mut f = Finding {
         id: a.id(),
         rule: a.rule.clone(),
         title: info.title(lang).to_string(),
@@ -97,6 +93,10 @@ pub fn finding(
             .collect(),
         evidence: a.evidence.iter().map(|e| e.session.clone()).collect(),
         signals,
-        override_reason: reason,
-    })
+        override_reason: None,
+        override_source: None,
+        note: None,
+    };
+    crate::overrides::apply(&mut f, overrides, None, lang);
+    Some(f)
 }

@@ -100,6 +100,7 @@ fn overrides_change_levels_and_keep_the_reason_and_disabled_rules_stay_silent() 
             vulnerability: Some(1),
             threat: Some(1),
             reason: "閉域の検証ネットワークのみで使用".into(),
+            note: None,
         },
     );
     c.detect.overrides.insert(
@@ -108,6 +109,7 @@ fn overrides_change_levels_and_keep_the_reason_and_disabled_rules_stay_silent() 
             vulnerability: None,
             threat: Some(2),
             reason: String::new(),
+            note: None,
         },
     );
     c.detect.disabled_rules = vec!["ftp_default_port_internal".into()];
@@ -330,4 +332,104 @@ fn resolvers_and_proxies_are_not_named_for_their_clients_lookups() {
     assert_eq!(clients.len(), 2, "{f:#?}");
     assert!(clients.contains(&"10.0.0.41".to_string()));
     assert!(clients.contains(&"10.0.0.42".to_string()));
+}
+
+#[test]
+fn a_bad_reputation_finding_shows_its_volume() {
+    let dir = tempfile::tempdir().unwrap();
+    let list = dir.path().join("drop.txt");
+    std::fs::write(&list, "203.0.113.0/24 ; SBL999\n").unwrap();
+    let mut c = Config::default();
+    c.intel.reputation_lists = vec![list];
+    let mut e = Engine::new(&c).unwrap();
+    for i in 0..3 {
+        e.observe(&session(
+            &format!("c2-{i}"),
+            "tls",
+            "10.0.0.5",
+            40_000 + i,
+            "203.0.113.200",
+            443,
+            office_hours(),
+        ));
+    }
+    let f = e.findings(Lang::En);
+    let f = f.iter().find(|f| f.rule == "bad_reputation_ip").unwrap();
+    assert!(
+        f.signals
+            .iter()
+            .any(|s| s == "volume: 3 sessions, 3,600 bytes sent, 105,000 bytes received"),
+        "{:?}",
+        f.signals
+    );
+}
+
+#[test]
+fn ftp_data_connections_join_the_evidence_of_their_control_sessions_finding() {
+    use kuroko_model::session::{Ftp, FtpFile};
+    let control = |id: &str| {
+        let mut s = session(
+            id,
+            "ftp",
+            "10.0.0.5",
+            45_000,
+            "203.0.113.21",
+            21,
+            office_hours(),
+        );
+        s.ftp = Some(Ftp {
+            user: Some("alice".into()),
+            commands: vec!["USER alice".into(), "STOR customers.csv".into()],
+            files: vec![FtpFile {
+                name: "customers.csv".into(),
+                direction: "upload".into(),
+                bytes: 48_000,
+                sha256: None,
+            }],
+            control_session: None,
+        });
+        s
+    };
+    let data = |id: &str, control: &str| {
+        let mut s = session(
+            id,
+            "ftp-data",
+            "10.0.0.5",
+            45_100,
+            "203.0.113.21",
+            50_000,
+            office_hours(),
+        );
+        s.ftp = Some(Ftp {
+            control_session: Some(control.into()),
+            ..Default::default()
+        });
+        s
+    };
+    let mut e = Engine::new(&Config::default()).unwrap();
+    // The data connection's record first (it ends before the control session), ...
+    e.observe(&data("d1", "c1"));
+    e.observe(&control("c1"));
+    // ... or after it.
+    e.observe(&control("c2"));
+    e.observe(&data("d2", "c2"));
+    // A data connection of an unknown control session joins nothing.
+    e.observe(&data("d3", "elsewhere"));
+    let f = e.findings(Lang::En);
+    let f = f
+        .iter()
+        .find(|f| f.rule == "ftp_default_port_external")
+        .unwrap();
+    assert_eq!(f.count, 2, "data connections are evidence, not events");
+    for id in ["c1", "d1", "c2", "d2"] {
+        assert!(f.evidence.iter().any(|x| x == id), "{id}: {:?}", f.evidence);
+    }
+    assert!(!f.evidence.iter().any(|x| x == "d3"));
+    assert!(
+        f.signals
+            .iter()
+            .any(|s| s == "file uploaded: STOR customers.csv (48,000 bytes)"),
+        "{:?}",
+        f.signals
+    );
 }

@@ -307,6 +307,121 @@ pub fn top_talkers(
     Ok(out)
 }
 
+/// Which side of the sessions [`top_by_side`] counts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Side {
+    /// Clients: who opened the connections (top sources).
+    Source,
+    /// Servers: where the connections went (top destinations).
+    Destination,
+}
+
+#[derive(Default)]
+struct Sides(HashMap<(Ipv6Addr, bool), (u64, u64, u64)>);
+
+impl Acc for Sides {
+    fn add(&mut self, r: &Row<'_>) {
+        let c = self.0.entry((r.client, true)).or_default();
+        c.0 += 1;
+        c.1 += r.bytes_up;
+        c.2 += r.bytes_down;
+        let s = self.0.entry((r.server, false)).or_default();
+        s.0 += 1;
+        s.1 += r.bytes_down;
+        s.2 += r.bytes_up;
+    }
+    fn merge(&mut self, o: Self) {
+        for (k, v) in o.0 {
+            let e = self.0.entry(k).or_default();
+            e.0 += v.0;
+            e.1 += v.1;
+            e.2 += v.2;
+        }
+    }
+}
+
+/// The `n` addresses that moved the most payload bytes as clients (`Side::Source`) or as
+/// servers (`Side::Destination`) of the matching sessions, most first: the two lists a
+/// report shows instead of one mixed "top talkers".
+pub fn top_by_side(
+    index: &Index,
+    q: &Query,
+    n: usize,
+    internal: &[IpNet],
+    side: Side,
+) -> Result<Vec<Talker>, IndexError> {
+    let acc: Sides = run(index, q)?;
+    let want_client = side == Side::Source;
+    let mut out: Vec<Talker> = acc
+        .0
+        .into_iter()
+        .filter(|((_, is_client), _)| *is_client == want_client)
+        .map(|((ip, _), (s, sent, recv))| {
+            let ip = to_ip(ip);
+            Talker {
+                ip,
+                internal: internal.iter().any(|n| n.contains(&ip)),
+                sessions: s,
+                bytes_sent: sent,
+                bytes_received: recv,
+            }
+        })
+        .collect();
+    out.sort_by(|a, b| {
+        (b.bytes_sent + b.bytes_received)
+            .cmp(&(a.bytes_sent + a.bytes_received))
+            .then_with(|| b.sessions.cmp(&a.sessions))
+            .then_with(|| a.ip.cmp(&b.ip))
+    });
+    out.truncate(n);
+    Ok(out)
+}
+
+/// Sessions read at most by [`top_domains`] (domains are not a fast column: the records
+/// are read, newest first; the result says when the scan was cut).
+pub const MAX_DOMAIN_SCAN: usize = 200_000;
+
+/// One domain (HTTP host, TLS SNI or DNS query name) and its sessions.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct DomainRow {
+    pub domain: String,
+    pub sessions: u64,
+    pub bytes: u64,
+    /// The newest [`MAX_DOMAIN_SCAN`] sessions were counted, not all that match.
+    pub partial: bool,
+}
+
+/// The `n` domains with the most sessions among the matching sessions, most first.
+pub fn top_domains(index: &Index, q: &Query, n: usize) -> Result<Vec<DomainRow>, IndexError> {
+    let records = index.search(q, MAX_DOMAIN_SCAN + 1)?;
+    let partial = records.len() > MAX_DOMAIN_SCAN;
+    let mut by: HashMap<String, (u64, u64)> = HashMap::new();
+    for r in records.iter().take(MAX_DOMAIN_SCAN) {
+        if let Some(h) = r.host().filter(|h| !h.is_empty()) {
+            let e = by.entry(h.to_ascii_lowercase()).or_default();
+            e.0 += 1;
+            e.1 += r.bytes_up + r.bytes_down;
+        }
+    }
+    let mut out: Vec<DomainRow> = by
+        .into_iter()
+        .map(|(domain, (sessions, bytes))| DomainRow {
+            domain,
+            sessions,
+            bytes,
+            partial,
+        })
+        .collect();
+    out.sort_by(|a, b| {
+        b.sessions
+            .cmp(&a.sessions)
+            .then_with(|| b.bytes.cmp(&a.bytes))
+            .then_with(|| a.domain.cmp(&b.domain))
+    });
+    out.truncate(n);
+    Ok(out)
+}
+
 #[derive(Default)]
 struct Transfers {
     internal: Vec<IpNet>,

@@ -30,6 +30,8 @@ pub enum Column {
     Query,
     ContentType,
     Attachment,
+    /// The login user (FTP, Telnet, POP3/IMAP/SMTP AUTH, HTTP Basic, Oracle).
+    User,
 }
 
 struct Spec {
@@ -56,12 +58,14 @@ const SPECS: &[Spec] = &[
         max: 8,
         priority: 1,
     },
+    // Addresses are what an analyst copies: both sides come right after the protocol and
+    // are never cut while the width allows (see `layout`).
     Spec {
         col: Column::Server,
         header: "server",
         min: 15,
-        max: 45,
-        priority: 7,
+        max: 47,
+        priority: 2,
     },
     Spec {
         col: Column::Client,
@@ -69,6 +73,13 @@ const SPECS: &[Spec] = &[
         min: 13,
         max: 39,
         priority: 2,
+    },
+    Spec {
+        col: Column::User,
+        header: "user",
+        min: 6,
+        max: 24,
+        priority: 8,
     },
     Spec {
         col: Column::Mac,
@@ -164,6 +175,7 @@ pub fn cell(r: &SessionRecord, col: Column, tz: &chrono_tz::Tz) -> String {
         Column::ContentType => http
             .and_then(|h| h.content_type.clone())
             .unwrap_or_default(),
+        Column::User => crate::values::text_values(r, crate::query::Field::User).join(", "),
         Column::Attachment => mail
             .map(|m| {
                 m.attachments
@@ -247,21 +259,6 @@ pub fn fit_middle(s: &str, width: usize) -> String {
 /// Picks the columns and their widths for a terminal `width` columns wide, given the rows.
 fn layout(rows: &[Vec<String>], width: usize) -> Vec<(usize, usize)> {
     // (index into SPECS, width)
-    let mut by_priority: Vec<usize> = (0..SPECS.len()).collect();
-    by_priority.sort_by_key(|&i| SPECS[i].priority);
-    let mut chosen: Vec<usize> = Vec::new();
-    let mut used = 0usize;
-    for i in by_priority {
-        let need = SPECS[i].min + usize::from(!chosen.is_empty());
-        if used + need <= width || chosen.is_empty() {
-            chosen.push(i);
-            used += need;
-        }
-    }
-    chosen.sort();
-    let mut widths: Vec<(usize, usize)> = chosen.iter().map(|&i| (i, SPECS[i].min)).collect();
-    // Spare width to the columns whose content is wider than their minimum, by priority.
-    let mut spare = width.saturating_sub(used);
     let content = |i: usize| {
         rows.iter()
             .map(|r| r[i].width())
@@ -270,6 +267,26 @@ fn layout(rows: &[Vec<String>], width: usize) -> Vec<(usize, usize)> {
             .unwrap_or(0)
             .min(SPECS[i].max)
     };
+    // An address cut in the middle is useless: address columns need their whole content.
+    let min = |i: usize| match SPECS[i].col {
+        Column::Server | Column::Client => SPECS[i].min.max(content(i)),
+        _ => SPECS[i].min,
+    };
+    let mut by_priority: Vec<usize> = (0..SPECS.len()).collect();
+    by_priority.sort_by_key(|&i| SPECS[i].priority);
+    let mut chosen: Vec<usize> = Vec::new();
+    let mut used = 0usize;
+    for i in by_priority {
+        let need = min(i) + usize::from(!chosen.is_empty());
+        if used + need <= width || chosen.is_empty() {
+            chosen.push(i);
+            used += need;
+        }
+    }
+    chosen.sort();
+    let mut widths: Vec<(usize, usize)> = chosen.iter().map(|&i| (i, min(i))).collect();
+    // Spare width to the columns whose content is wider than their minimum, by priority.
+    let mut spare = width.saturating_sub(used);
     let mut order: Vec<usize> = (0..widths.len()).collect();
     order.sort_by_key(|&k| SPECS[widths[k].0].priority);
     for k in order {
@@ -387,6 +404,7 @@ pub const CSV_HEADER: &[&str] = &[
     "id",
     "captured_bytes",
     "community_id",
+    "user",
 ];
 
 /// CSV with a header (`--format csv`); times in RFC 3339 UTC; cells defused
@@ -418,6 +436,7 @@ pub fn csv(out: &mut dyn Write, hits: &[Hit], tz: &chrono_tz::Tz) -> std::io::Re
             r.id.clone(),
             r.captured_bytes.to_string(),
             r.community_id.clone(),
+            c(Column::User),
         ];
         // Values came off the wire: no cell may reach a spreadsheet as a formula.
         w.write_record(
@@ -428,10 +447,16 @@ pub fn csv(out: &mut dyn Write, hits: &[Hit], tz: &chrono_tz::Tz) -> std::io::Re
     w.flush()
 }
 
-/// Where a reconstructed object is stored: `DIR/files/ab/cdef….bin`.
+/// Where a reconstructed object is stored: `DIR/files/ab/cdef….bin`, or `….eml` for a
+/// whole mail (the analyzer's `FileStore` layout); the `.bin` name when neither exists.
 pub fn object_path(data_dir: &Path, sha256: &str) -> std::path::PathBuf {
     let (a, b) = sha256.split_at(sha256.len().min(2));
-    data_dir.join("files").join(a).join(format!("{b}.bin"))
+    let dir = data_dir.join("files").join(a);
+    ["bin", "eml"]
+        .iter()
+        .map(|ext| dir.join(format!("{b}.{ext}")))
+        .find(|p| p.is_file())
+        .unwrap_or_else(|| dir.join(format!("{b}.bin")))
 }
 
 /// The detail view of one session: every field, the reconstructed objects with their
@@ -573,6 +598,30 @@ pub fn stats_talkers(out: &mut dyn Write, rows: &[Talker]) -> std::io::Result<()
     Ok(())
 }
 
+pub fn stats_domains(
+    out: &mut dyn Write,
+    rows: &[crate::aggregate::DomainRow],
+) -> std::io::Result<()> {
+    writeln!(out, "{:<50} {:>10} {:>12}", "domain", "sessions", "bytes")?;
+    for r in rows {
+        writeln!(
+            out,
+            "{:<50} {:>10} {:>12}",
+            r.domain,
+            r.sessions,
+            format_bytes(r.bytes)
+        )?;
+    }
+    if rows.first().is_some_and(|r| r.partial) {
+        writeln!(
+            out,
+            "(the newest {} matching sessions counted; narrow the query for all)",
+            crate::aggregate::MAX_DOMAIN_SCAN
+        )?;
+    }
+    Ok(())
+}
+
 pub fn stats_transfers(out: &mut dyn Write, rows: &[Transfer]) -> std::io::Result<()> {
     writeln!(
         out,
@@ -646,8 +695,9 @@ mod tests {
         }
         let row = text.lines().nth(1).unwrap();
         assert!(row.starts_with("2026-11-21 09:00:00 http"), "{row}");
+        // Both addresses whole (the server with its port), then the method.
         assert!(
-            row.contains(":5228") && row.contains("CONNECT") && row.contains("192.168.0.10"),
+            row.contains("192.168.0.100:8080 192.168.0.10 ") && row.contains("CONNECT"),
             "{row}"
         );
         // wide: every column, nothing cut
@@ -661,6 +711,60 @@ mod tests {
             "{text}"
         );
         assert!(text.lines().next().unwrap().contains("content type"));
+    }
+
+    #[test]
+    fn at_80_columns_both_addresses_stay_whole_and_the_user_shows() {
+        let mut r = SessionRecord::new(
+            "s3".into(),
+            Timestamp(1_795_219_200_000_000_000),
+            "tcp",
+            Endpoint::new("2001:db8:10:20::1234".parse().unwrap(), 50000),
+            Endpoint::new("2001:db8:ffff:eeee::21".parse().unwrap(), 21),
+        );
+        r.protocol = "ftp".into();
+        r.ftp = Some(kuroko_model::session::Ftp {
+            user: Some("alice".into()),
+            ..Default::default()
+        });
+        let hits = vec![Hit {
+            record: r,
+            packets_gone: false,
+        }];
+        let tz: chrono_tz::Tz = "Asia/Tokyo".parse().unwrap();
+        for width in [80, 200] {
+            let mut out = Vec::new();
+            table(&mut out, &hits, &tz, width).unwrap();
+            let text = String::from_utf8(out).unwrap();
+            assert!(
+                text.contains("[2001:db8:ffff:eeee::21]:21")
+                    && text.contains("2001:db8:10:20::1234"),
+                "{width}: {text}"
+            );
+            if width > 80 {
+                assert!(text.contains("alice"), "{width}: {text}");
+            }
+        }
+        let mut out = Vec::new();
+        csv(&mut out, &hits, &tz).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert!(text.lines().next().unwrap().ends_with(",user"), "{text}");
+        assert!(text.lines().nth(1).unwrap().ends_with(",alice"), "{text}");
+    }
+
+    #[test]
+    fn a_stored_mail_is_found_as_eml() {
+        let dir = tempfile::tempdir().unwrap();
+        let sha = "ab".repeat(32);
+        let p = dir
+            .path()
+            .join("files/ab")
+            .join(format!("{}.eml", &sha[2..]));
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(&p, b"Subject: x\r\n\r\nhi").unwrap();
+        assert_eq!(object_path(dir.path(), &sha), p);
+        let other = "cd".repeat(32);
+        assert!(object_path(dir.path(), &other).ends_with(format!("cd/{}.bin", &other[2..])));
     }
 
     #[test]
@@ -714,8 +818,9 @@ mod tests {
         let text = String::from_utf8(out).unwrap();
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines[0], CSV_HEADER.join(","));
-        // The id (quoted: it holds a comma), then captured bytes and the (empty) flow id.
-        assert!(lines[1].ends_with(",\"s,1\",0,"), "{}", lines[1]);
+        // The id (quoted: it holds a comma), then captured bytes, the (empty) flow id and
+        // the (empty) user.
+        assert!(lines[1].ends_with(",\"s,1\",0,,"), "{}", lines[1]);
         assert_eq!(lines.len(), 2);
     }
 }

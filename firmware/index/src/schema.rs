@@ -73,6 +73,9 @@ impl Fields {
         let mut num = HashMap::new();
         let mut ip = HashMap::new();
         for &f in QField::ALL {
+            if !f.is_stored() {
+                continue;
+            }
             match f.kind() {
                 Kind::Keyword => {
                     let opts = if f == QField::Protocol {

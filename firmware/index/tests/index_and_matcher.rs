@@ -318,6 +318,47 @@ fn aggregations_match_sums_over_the_records() {
         assert_eq!(t.internal, internal.iter().any(|n| n.contains(&t.ip)));
     }
 
+    // top sources and destinations: each side on its own
+    for (side, as_client) in [
+        (aggregate::Side::Source, true),
+        (aggregate::Side::Destination, false),
+    ] {
+        let mut per: BTreeMap<std::net::IpAddr, (u64, u64, u64)> = BTreeMap::new();
+        for r in &chosen {
+            let (ip, sent, recv) = if as_client {
+                (r.client.ip, r.bytes_up, r.bytes_down)
+            } else {
+                (r.server.ip, r.bytes_down, r.bytes_up)
+            };
+            let e = per.entry(ip).or_default();
+            e.0 += 1;
+            e.1 += sent;
+            e.2 += recv;
+        }
+        let top = aggregate::top_by_side(&idx, &q, usize::MAX, &internal, side).unwrap();
+        assert_eq!(top.len(), per.len(), "{side:?}");
+        for t in &top {
+            assert_eq!(
+                (t.sessions, t.bytes_sent, t.bytes_received),
+                per[&t.ip],
+                "{side:?} {}",
+                t.ip
+            );
+        }
+    }
+    // top domains: sessions per host name
+    let mut hosts: BTreeMap<String, u64> = BTreeMap::new();
+    for r in &chosen {
+        if let Some(h) = r.host().filter(|h| !h.is_empty()) {
+            *hosts.entry(h.to_ascii_lowercase()).or_default() += 1;
+        }
+    }
+    let domains = aggregate::top_domains(&idx, &q, usize::MAX).unwrap();
+    assert_eq!(domains.len(), hosts.len());
+    for d in &domains {
+        assert_eq!(d.sessions, hosts[&d.domain], "{}", d.domain);
+    }
+
     // transfers by protocol and direction
     let mut dirs: BTreeMap<(String, Direction), (u64, u64, u64)> = BTreeMap::new();
     for r in &chosen {

@@ -189,6 +189,9 @@ pub struct LevelOverride {
     pub threat: Option<u8>,
     #[serde(default)]
     pub reason: String,
+    /// The analyst's note, shown with the finding (findings, report, bundle CSV).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
@@ -757,6 +760,49 @@ impl BusinessHours {
         Ok(BusinessHours { ranges })
     }
 
+    /// The business-hours intervals `[start, end)` that overlap `[from, to)`, in time
+    /// order, at most `max_days` local days from `from` (a query over a year-long store
+    /// stays bounded). A local time skipped by a DST change starts at the next valid one.
+    pub fn windows<Tz: TimeZone>(
+        &self,
+        from: crate::Timestamp,
+        to: crate::Timestamp,
+        tz: &Tz,
+        max_days: u32,
+    ) -> Vec<(crate::Timestamp, crate::Timestamp)> {
+        let at = |d: chrono::NaiveDate, min: u32| -> Option<crate::Timestamp> {
+            let (h, m) = (min / 60, min % 60);
+            let naive = d.and_hms_opt(h.min(23), m, 0)?
+                + chrono::Duration::minutes(if h >= 24 { 60 } else { 0 });
+            (0..4)
+                .find_map(|k| {
+                    tz.from_local_datetime(&(naive + chrono::Duration::minutes(30 * k)))
+                        .earliest()
+                })
+                .map(|dt| crate::Timestamp::from_datetime(&dt))
+        };
+        let mut out = Vec::new();
+        let mut day = from.to_datetime().with_timezone(tz).date_naive() - chrono::Days::new(1);
+        for _ in 0..max_days.saturating_add(1) {
+            let wd = day.weekday().num_days_from_monday();
+            for r in self.ranges.iter().filter(|r| r.days & (1 << wd) != 0) {
+                if let (Some(a), Some(b)) = (at(day, r.start_min), at(day, r.end_min))
+                    && a < to
+                    && b > from
+                    && a < b
+                {
+                    out.push((a, b));
+                }
+            }
+            if at(day, 0).is_some_and(|t| t >= to) {
+                break;
+            }
+            day = day + chrono::Days::new(1);
+        }
+        out.sort();
+        out
+    }
+
     /// Whether the instant falls in business hours in the given time zone.
     pub fn contains<Tz: TimeZone>(&self, t: crate::Timestamp, tz: &Tz) -> bool {
         let local = t.to_datetime().with_timezone(tz);
@@ -942,6 +988,7 @@ segment_size = "64MiB"
                 vulnerability: Some(3),
                 threat: None,
                 reason: "legacy PLCs".into(),
+                note: None,
             },
         );
         c.save(&path).unwrap();

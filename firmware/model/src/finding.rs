@@ -147,6 +147,22 @@ pub struct Finding {
     /// Set when the levels come from a consultant's override; the reason goes in the report.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub override_reason: Option<String>,
+    /// Which override set the levels (absent: the rule's defaults).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub override_source: Option<OverrideSource>,
+    /// The analyst's note on this finding (`DIR/site.toml`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+/// Where a finding's overridden levels came from.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum OverrideSource {
+    /// `[detect.overrides.<rule>]` in the configuration.
+    Config,
+    /// `[overrides.<rule or finding id>]` in `DIR/site.toml`.
+    SiteFile,
 }
 
 impl Finding {

@@ -381,6 +381,33 @@ pub struct FtpFile {
     pub sha256: Option<String>,
 }
 
+impl FtpFile {
+    /// `STOR customers.xlsx (12,345 bytes)`: what a person reads in a finding or a report.
+    pub fn describe(&self) -> String {
+        let verb = if self.direction == "upload" {
+            "STOR"
+        } else {
+            "RETR"
+        };
+        format!(
+            "{verb} {} ({} bytes)",
+            self.name,
+            crate::units::group_digits(self.bytes as u128)
+        )
+    }
+}
+
+/// Whether an FTP control command (as recorded in `ftp.commands`) moves a file or a
+/// listing: what an analyst looks for, as opposed to FEAT / OPTS / TYPE.
+pub fn ftp_is_transfer_command(command: &str) -> bool {
+    let verb = command.split_whitespace().next().unwrap_or("");
+    [
+        "RETR", "STOR", "APPE", "STOU", "DELE", "RNFR", "RNTO", "MKD", "RMD",
+    ]
+    .iter()
+    .any(|v| verb.eq_ignore_ascii_case(v))
+}
+
 /// A mail seen in SMTP, POP3 or IMAP. The top level is the first message of the session;
 /// further messages are in `messages`.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]

@@ -378,12 +378,20 @@ pub fn identify_tcp(client_port: u16, server_port: u16, up: &[u8], down: &[u8]) 
 
 /// What [`identify_tcp`] falls back to, and what the analyzer should use when a session
 /// ends while identification still said [`Identification::NeedMore`].
+///
+/// A connection that carried no payload at all (a port probe, `nc -z`, a refused or
+/// abandoned connect) is `Unknown`, not its port's protocol: nothing of RDP, SMB, SSH or
+/// TLS was spoken, and labelling it so would count scans as protocol use in stats and
+/// the report. It stays the transport (`tcp`).
 pub fn identify_tcp_at_close(
     client_port: u16,
     server_port: u16,
     up: &[u8],
     down: &[u8],
 ) -> Identification {
+    if up.is_empty() && down.is_empty() {
+        return Identification::Unknown;
+    }
     match identify_tcp(client_port, server_port, up, down) {
         Identification::NeedMore => port_fallback(client_port, server_port),
         known => known,
@@ -582,7 +590,22 @@ mod tests {
             ),
             Unknown
         );
-        assert_eq!(identify_tcp_at_close(50000, 3389, b"", b""), Known("rdp"));
+        // Some bytes the content rules do not know: the port decides.
+        assert_eq!(
+            identify_tcp_at_close(50000, 3389, b"\x7f", b""),
+            Known("rdp")
+        );
+    }
+
+    #[test]
+    fn a_connection_without_payload_is_not_labelled_by_its_port() {
+        for port in [3389, 445, 22, 443, 1521, 23] {
+            assert_eq!(
+                identify_tcp_at_close(50000, port, b"", b""),
+                Unknown,
+                "{port}"
+            );
+        }
     }
 
     #[test]

@@ -51,14 +51,8 @@ pub struct StoreSummary {
     pub analyzer_lag_secs: Option<f64>,
 }
 
-/// Where an override came from.
-#[derive(Serialize, Clone, Copy, Debug, PartialEq, Eq)]
-pub enum OverrideSource {
-    /// `[detect.overrides]` in the configuration (applied by detections or here).
-    Config,
-    /// `[overrides]` in `DIR/site.toml`.
-    SiteFile,
-}
+/// Where an override came from (the finding record's own field).
+pub use kuroko_model::finding::OverrideSource;
 
 /// A finding with its final grade, how it got there, and the analyst's note.
 #[derive(Serialize, Clone, Debug, PartialEq)]
@@ -365,42 +359,26 @@ impl ReportData {
 /// file's win), its levels before them and the analyst's note. The report and the web
 /// console's findings page both grade through this one function.
 pub fn grade(mut f: Finding, cfg: &Config, site: &SiteFile) -> GradedFinding {
-    // The levels before any override: the finding's own, unless detections already applied
-    // the configuration's override, in which case the rule's defaults from the catalog.
-    let (ov, ot) = match (&f.override_reason, kuroko_detect::RuleId::parse(&f.rule)) {
-        (Some(_), Some(r)) => (r.info().vulnerability, r.info().threat),
+    // The levels before any override: the finding's own, unless an override already set
+    // them, in which case the rule's defaults from the catalog.
+    let overridden = f.override_source.is_some() || f.override_reason.is_some();
+    let (ov, ot) = match (overridden, kuroko_detect::RuleId::parse(&f.rule)) {
+        (true, Some(r)) => (r.info().vulnerability, r.info().threat),
         _ => (f.vulnerability, f.threat),
     };
     let or = Risk::from_levels(ov, ot);
-    let mut source = f.override_reason.as_ref().map(|_| OverrideSource::Config);
-    let mut reason = f.override_reason.clone();
-    if source.is_none()
-        && let Some(o) = cfg.detect.overrides.get(&f.rule)
-    {
-        f.vulnerability = o.vulnerability.unwrap_or(f.vulnerability);
-        f.threat = o.threat.unwrap_or(f.threat);
-        source = Some(OverrideSource::Config);
-        reason = Some(o.reason.clone());
-    }
-    if let Some(o) = site.overrides.get(&f.rule) {
-        f.vulnerability = o.vulnerability.unwrap_or(f.vulnerability);
-        f.threat = o.threat.unwrap_or(f.threat);
-        source = Some(OverrideSource::SiteFile);
-        reason = Some(o.reason.clone());
-    }
-    f.vulnerability = f.vulnerability.clamp(1, 3);
-    f.threat = f.threat.clamp(1, 3);
-    f.risk = Risk::from_levels(f.vulnerability, f.threat);
-    f.override_reason = reason.clone();
+    // The one place overrides are applied (idempotent: findings read through
+    // `kuroko_detect::load_findings` already have them; JSONL input gets them here).
+    kuroko_detect::overrides::apply(&mut f, &cfg.detect.overrides, Some(site), Lang::Ja);
     GradedFinding {
         no: 0,
-        note: site.notes.get(&f.id).cloned(),
+        note: f.note.clone(),
+        override_source: f.override_source,
+        override_reason: f.override_reason.clone(),
         finding: f,
         original_vulnerability: ov,
         original_threat: ot,
         original_risk: or,
-        override_source: source,
-        override_reason: reason,
     }
 }
 

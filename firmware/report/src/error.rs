@@ -34,3 +34,13 @@ pub enum ReportError {
     #[error("bad input {what}: {message}")]
     Input { what: String, message: String },
 }
+
+impl From<kuroko_detect::SiteFileError> for ReportError {
+    fn from(e: kuroko_detect::SiteFileError) -> Self {
+        ReportError::SiteFile {
+            path: e.path,
+            line: e.line,
+            message: e.message,
+        }
+    }
+}

@@ -8,7 +8,7 @@
 use crate::data::{Inputs, ReportData, StoreSummary};
 use crate::error::ReportError;
 use crate::objects::ObjectStore;
-use crate::site::{SiteFile, SiteSection};
+use crate::site::SiteSection;
 use kuroko_model::config::Config;
 use kuroko_model::sessionlog::{LogPos, SessionLogReader};
 use kuroko_model::{Finding, SessionRecord, Timestamp};
@@ -24,9 +24,12 @@ pub fn load_findings(data_dir: &Path, config: &Config) -> Result<(Vec<Finding>, 
     let state = kuroko_detect::store::findings_dir(data_dir).join(kuroko_detect::store::STATE_FILE);
     if state.exists() {
         let f = kuroko_detect::load_findings(data_dir, config, kuroko_model::finding::Lang::Ja)
-            .map_err(|e| ReportError::Input {
-                what: state.display().to_string(),
-                message: e.to_string(),
+            .map_err(|e| match e {
+                kuroko_detect::DetectError::SiteFile(e) => ReportError::from(e),
+                e => ReportError::Input {
+                    what: state.display().to_string(),
+                    message: e.to_string(),
+                },
             })?;
         return Ok((f, 0));
     }
@@ -187,7 +190,8 @@ pub fn gather(
             )
         })
         .collect();
-    let (site, site_origin) = SiteFile::load_or_create(data_dir, &defaults, &listed)?;
+    let (site, site_origin) = crate::site::load_or_create(data_dir, &defaults, &listed)?;
+    kuroko_detect::overrides::check_keys(&site, &findings)?;
     let (sessions, bad_sessions) = sessions(data_dir)?;
     if store.fs_total.is_none()
         && let Some((total, free)) = fs_usage(data_dir)

@@ -74,6 +74,8 @@ fn build(s: &str) -> ReportData {
         evidence: vec![s.into()],
         signals: vec![s.into()],
         override_reason: None,
+        override_source: None,
+        note: None,
     };
     let mut site = SiteFile::default();
     site.site.name = s.into();
@@ -86,6 +88,7 @@ fn build(s: &str) -> ReportData {
             vulnerability: Some(2),
             threat: None,
             reason: s.into(),
+            note: None,
         },
     );
     let dir = std::env::temp_dir();

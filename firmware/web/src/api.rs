@@ -740,14 +740,9 @@ async fn findings(AxState(st): S, ConnectInfo(peer): Peer, headers: HeaderMap) -
             .map_err(|e| ApiError::internal(e.to_string()))?;
         // The consultant's overrides and notes of `DIR/site.toml`, as the report applies
         // them (read only: the report creates the file, this page does not).
-        let site_path = kuroko_report::SiteFile::path(&st.opts.data);
-        let (site, site_error) = if site_path.exists() {
-            match kuroko_report::SiteFile::load(&site_path) {
-                Ok(s) => (s, None),
-                Err(e) => (kuroko_report::SiteFile::default(), Some(e.to_string())),
-            }
-        } else {
-            (kuroko_report::SiteFile::default(), None)
+        let (site, site_error) = match kuroko_report::SiteFile::load_if_present(&st.opts.data) {
+            Ok(s) => (s.unwrap_or_default(), None),
+            Err(e) => (kuroko_report::SiteFile::default(), Some(e.to_string())),
         };
         let mut graded: Vec<_> = list
             .into_iter()

@@ -5,13 +5,75 @@
 //! brochure's third countermeasure). Kept per (client, server).
 
 use super::{Hit, has_payload, is_tcp};
+use crate::aggregate::EvidenceRef;
 use crate::catalog::RuleId;
 use crate::context::Context;
 use kuroko_model::SessionRecord;
+use serde::{Deserialize, Serialize};
+use std::collections::VecDeque;
+use std::net::IpAddr;
+
+/// Control sessions of FTP findings remembered for their data connections, and data
+/// connections waiting for their control session (FIFO each): enough for the transfers
+/// in flight on a busy site, bounded against a flood.
+pub const MAX_FTP_LINKS: usize = 4096;
+
+/// Links FTP data connections (`ftp-data`, with `ftp.control_session`) to the finding of
+/// their control session, so the finding's evidence (its pcap, `pcap --finding`) holds the
+/// files that moved, not only the commands. The analyzer writes a data connection's record
+/// before or after its control session's, so both orders are handled.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+pub struct FtpDataLinks {
+    /// Control session id → the finding (rule, client, server) it made.
+    controls: VecDeque<(String, String, Option<IpAddr>, Option<IpAddr>)>,
+    /// Data connections seen before their control session: (control id, data session).
+    pending: VecDeque<(String, EvidenceRef)>,
+}
+
+/// Where a data connection goes: the finding to add it to, or nothing yet.
+pub type FindingKey = (RuleId, Option<IpAddr>, Option<IpAddr>);
+
+impl FtpDataLinks {
+    /// A data connection: the finding of its control session if known; otherwise kept
+    /// until the control session comes.
+    pub fn data(&mut self, s: &SessionRecord) -> Option<FindingKey> {
+        if s.protocol != "ftp-data" {
+            return None;
+        }
+        let control = s.ftp.as_ref()?.control_session.as_ref()?;
+        if let Some((_, rule, c, sv)) = self.controls.iter().find(|x| &x.0 == control) {
+            return Some((RuleId::parse(rule)?, *c, *sv));
+        }
+        if self.pending.len() >= MAX_FTP_LINKS {
+            self.pending.pop_front();
+        }
+        self.pending
+            .push_back((control.clone(), EvidenceRef::of(s)));
+        None
+    }
+
+    /// A control session that made finding `key`: remembers it and returns the data
+    /// connections that were waiting for it.
+    pub fn control(&mut self, s: &SessionRecord, key: FindingKey) -> Vec<EvidenceRef> {
+        if self.controls.len() >= MAX_FTP_LINKS {
+            self.controls.pop_front();
+        }
+        self.controls
+            .push_back((s.id.clone(), key.0.as_str().to_string(), key.1, key.2));
+        let (mine, rest): (Vec<_>, Vec<_>) = self.pending.drain(..).partition(|(c, _)| c == &s.id);
+        self.pending = rest.into();
+        mine.into_iter().map(|(_, e)| e).collect()
+    }
+}
 
 pub const FTP_PORT: u16 = 21;
 /// Longest user name quoted in a signal.
 const MAX_USER_QUOTE: usize = 64;
+/// Files named per session (the finding's signal list is capped too; the session record
+/// keeps them all).
+const MAX_FILES_NAMED: usize = 8;
+/// Longest file name quoted in a signal.
+const MAX_NAME_QUOTE: usize = 120;
 
 pub fn check(ctx: &Context, s: &SessionRecord, out: &mut Vec<Hit>) {
     if !is_tcp(s) || s.server.port != FTP_PORT || s.protocol == "ftp-data" {
@@ -34,17 +96,22 @@ pub fn check(ctx: &Context, s: &SessionRecord, out: &mut Vec<Hit>) {
             let user: String = user.chars().take(MAX_USER_QUOTE).collect();
             hit = hit.signal(format!("login user `{user}` sent in clear text"));
         }
-        let up = ftp.files.iter().filter(|f| f.direction == "upload").count();
-        let down = ftp
-            .files
-            .iter()
-            .filter(|f| f.direction == "download")
-            .count();
-        if up > 0 {
-            hit = hit.signal("files uploaded");
+        // Name the files moved: that is what a customer asks about.
+        for f in ftp.files.iter().take(MAX_FILES_NAMED) {
+            let mut f = f.clone();
+            f.name = f.name.chars().take(MAX_NAME_QUOTE).collect();
+            let what = if f.direction == "upload" {
+                "uploaded"
+            } else {
+                "downloaded"
+            };
+            hit = hit.signal(format!("file {what}: {}", f.describe()));
         }
-        if down > 0 {
-            hit = hit.signal("files downloaded");
+        if ftp.files.len() > MAX_FILES_NAMED {
+            hit = hit.signal(format!(
+                "(+{} more files in this session)",
+                ftp.files.len() - MAX_FILES_NAMED
+            ));
         }
     }
     out.push(hit);
@@ -105,7 +172,13 @@ mod tests {
             .find(|h| h.rule == RuleId::FtpDefaultPortInternal)
             .unwrap();
         assert!(h.signals.iter().any(|s| s.contains("`alice`")));
-        assert!(h.signals.iter().any(|s| s == "files uploaded"));
+        assert!(
+            h.signals
+                .iter()
+                .any(|s| s == "file uploaded: STOR report.xlsx (12,000 bytes)"),
+            "{:?}",
+            h.signals
+        );
     }
 
     #[test]

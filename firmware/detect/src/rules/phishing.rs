@@ -41,6 +41,8 @@ use kuroko_model::session::{Attachment, Link};
 pub const MAX_LINKS_PER_MESSAGE: usize = 64;
 /// Most messages looked at per session.
 pub const MAX_MESSAGES_PER_SESSION: usize = 64;
+/// Attachments whose hash a finding names per message.
+const MAX_ATTACHMENTS_NAMED: usize = 4;
 /// Longest name quoted in a signal.
 const MAX_QUOTE: usize = 80;
 
@@ -64,6 +66,7 @@ pub struct Signal {
 
 /// One message's headers and content as the analyzer parsed them.
 pub struct Message<'a> {
+    pub subject: Option<&'a str>,
     pub from: Option<&'a str>,
     pub from_display: Option<&'a str>,
     pub reply_to: Option<&'a str>,
@@ -74,6 +77,7 @@ pub struct Message<'a> {
 pub fn check(ctx: &Context, s: &SessionRecord, out: &mut Vec<Hit>) {
     let Some(mail) = &s.mail else { return };
     let mut messages = vec![Message {
+        subject: mail.subject.as_deref(),
         from: mail.from.as_deref(),
         from_display: mail.from_display.as_deref(),
         reply_to: mail.reply_to.as_deref(),
@@ -82,6 +86,7 @@ pub fn check(ctx: &Context, s: &SessionRecord, out: &mut Vec<Hit>) {
     }];
     for m in mail.messages.iter().take(MAX_MESSAGES_PER_SESSION) {
         messages.push(Message {
+            subject: m.subject.as_deref(),
             from: m.from.as_deref(),
             from_display: m.from_display.as_deref(),
             reply_to: m.reply_to.as_deref(),
@@ -94,6 +99,16 @@ pub fn check(ctx: &Context, s: &SessionRecord, out: &mut Vec<Hit>) {
         let sigs = signals(ctx, m);
         if fires(&sigs) {
             hit.signals.extend(sigs.into_iter().map(|s| s.text));
+            // Which mail, and the attachments' hashes to search mailboxes and EDR for.
+            if let Some(subj) = m.subject {
+                hit.signals.push(format!("subject: {}", quote(subj)));
+            }
+            for a in m.attachments.iter().take(MAX_ATTACHMENTS_NAMED) {
+                if let Some(h) = &a.sha256 {
+                    hit.signals
+                        .push(format!("attachment `{}` sha256 {h}", quote(&a.name)));
+                }
+            }
         }
     }
     if !hit.signals.is_empty() {
@@ -362,6 +377,22 @@ mod tests {
             .into_iter()
             .find(|h| h.rule == RuleId::PhishingMail)
             .map(|h| h.signals)
+    }
+
+    #[test]
+    fn the_finding_names_the_subject_and_the_attachments_hash() {
+        let mut s = mail("billing@example.net", None, None, &[], &["請求書.pdf.exe"]);
+        if let Some(m) = s.mail.as_mut() {
+            m.attachments[0].sha256 = Some("ab".repeat(32));
+        }
+        let sig = fired(&s).expect("fires");
+        assert!(
+            sig.iter()
+                .any(|x| x == "subject: 【重要】口座凍結のお知らせ"),
+            "{sig:?}"
+        );
+        let want = format!("attachment `請求書.pdf.exe` sha256 {}", "ab".repeat(32));
+        assert!(sig.contains(&want), "{sig:?}");
     }
 
     #[test]

@@ -102,6 +102,7 @@ fields! {
     Tunnel => "tunnel", Keyword, "protocol upgrades and encapsulations the session went through (http-connect, starttls, http-upgrade; vxlan, gre, … from `tunnel:<kind>` flags)";
     Body => "body", Content, "text of mail bodies (every charset, HTML as text) and of HTTP and FTP text transfers: a phrase, `body:\"ご本人確認\"`";
     Content => "content", Content, "text of everything reconstructed: bodies, attachments and transferred documents (PDF, DOCX, XLSX, PPTX, text, mails inside mails)";
+    Finding => "finding", Keyword, "sessions that are evidence of finding `F…` (the id `kuroko findings` prints; with the FTP data connections of its FTP sessions); resolved from the findings store before the search (`query::resolve`)";
 }
 
 impl Field {
@@ -122,12 +123,19 @@ impl Field {
             .join(", ")
     }
 
-    /// Fields a bare term (no `field:`) searches: every text and keyword field.
+    /// Fields a bare term (no `field:`) searches: every text and keyword field stored in
+    /// the index.
     pub fn bare_fields() -> impl Iterator<Item = Field> {
         Field::ALL
             .iter()
             .copied()
-            .filter(|f| matches!(f.kind(), Kind::Text | Kind::Keyword))
+            .filter(|f| matches!(f.kind(), Kind::Text | Kind::Keyword) && f.is_stored())
+    }
+
+    /// Whether the index holds values of this field. `finding` is not a property of a
+    /// session: [`super::resolve::findings`] turns it into `id:` terms before a search.
+    pub fn is_stored(self) -> bool {
+        self != Field::Finding
     }
 }
 

@@ -9,8 +9,10 @@
 pub mod ast;
 pub mod fields;
 pub mod lexer;
+pub mod local;
 pub mod parser;
 pub mod plan;
+pub mod resolve;
 
 pub use ast::{Expr, Value};
 pub use fields::{Field, Kind};
@@ -73,6 +75,16 @@ pub struct Query {
 impl Query {
     pub fn parse(text: &str) -> Result<Query, QueryError> {
         let expr = parser::parse(text)?;
+        let plan = Plan::from_expr(&expr).map_err(|e| QueryError::new(text, 0, e.to_string()))?;
+        Ok(Query { expr, plan })
+    }
+
+    /// Parses with the site's time: local times without an offset are in `site.tz`,
+    /// `time:business` / `time:night` are the site's business hours / the rest
+    /// (see [`local`]).
+    pub fn parse_local(text: &str, site: &local::SiteTime) -> Result<Query, QueryError> {
+        let expr = parser::parse_with(text, Some(site))?;
+        let expr = local::localize(&expr, site);
         let plan = Plan::from_expr(&expr).map_err(|e| QueryError::new(text, 0, e.to_string()))?;
         Ok(Query { expr, plan })
     }

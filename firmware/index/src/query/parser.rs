@@ -22,6 +22,13 @@ use super::lexer::{Tok, Token, lex};
 use super::{MAX_DEPTH, MAX_QUERY_LEN, MAX_TERMS, MAX_WILDCARDS, QueryError};
 
 pub fn parse(q: &str) -> Result<Expr, QueryError> {
+    parse_with(q, None)
+}
+
+/// Like [`parse`]; with the site's time (`site`), `time:` also takes local times without
+/// an offset and the words `business` / `night` ([`super::local::localize`] gives them
+/// their meaning before planning).
+pub fn parse_with(q: &str, site: Option<&super::local::SiteTime>) -> Result<Expr, QueryError> {
     if q.len() > MAX_QUERY_LEN {
         return Err(QueryError::new(
             q,
@@ -43,6 +50,7 @@ pub fn parse(q: &str) -> Result<Expr, QueryError> {
         i: 0,
         depth: 0,
         terms: 0,
+        local: site.is_some(),
     };
     let e = p.or()?;
     if let Some(t) = p.peek() {
@@ -61,6 +69,8 @@ struct Parser<'a> {
     i: usize,
     depth: usize,
     terms: usize,
+    /// The site's time zone and business hours are known (see [`parse_with`]).
+    local: bool,
 }
 
 impl Parser<'_> {
@@ -325,6 +335,18 @@ impl Parser<'_> {
         let bad = |msg: String| Err(self.err_at(offset, msg));
         match value {
             Value::Word(w) if w == "*" => Ok(()),
+            Value::Word(w)
+                if kind == Kind::Time
+                    && (w.eq_ignore_ascii_case("business") || w.eq_ignore_ascii_case("night")) =>
+            {
+                if self.local {
+                    Ok(())
+                } else {
+                    bad(format!(
+                        "`{field}:{w}` needs the site's business hours; `kuroko search` and `kuroko pcap --query` take them from [site] business_hours"
+                    ))
+                }
+            }
             Value::Word(w) => match kind {
                 Kind::Keyword | Kind::Text => {
                     if let Some(parts) = glob_parts(w) {
@@ -384,6 +406,7 @@ impl Parser<'_> {
                 offset,
                 format!("`{field}` is text; ranges and comparisons work on numbers, sizes, addresses and times"),
             )),
+            Kind::Time if self.local && super::local::naive_time(v).is_some() => Ok(()),
             _ => check_scalar(kind, v).map_err(|m| self.err_at(offset, format!("{field}: {m}"))),
         }
     }

@@ -107,7 +107,35 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         );
     }
 
-    run_consumers(data, &config, tty)
+    run_consumers(data, &config, tty)?;
+    print_summary(data, &config, &summary);
+    Ok(())
+}
+
+/// The one line `analyze` always ends with, on stderr (stdout stays empty for scripts):
+/// what was analyzed this run and where the findings stand, graded with the overrides.
+fn print_summary(
+    data: &std::path::Path,
+    config: &kuroko_model::config::Config,
+    summary: &driver::Summary,
+) {
+    use kuroko_model::finding::{Lang, Risk};
+    let grades = match kuroko_detect::load_findings(data, config, Lang::En) {
+        Ok(f) => {
+            let by: Vec<String> = Risk::ALL
+                .iter()
+                .map(|r| format!("{r}:{}", f.iter().filter(|x| x.risk == *r).count()))
+                .collect();
+            format!("{} findings ({})", f.len(), by.join(" "))
+        }
+        Err(e) => format!("findings unreadable: {e}"),
+    };
+    eprintln!(
+        "kuroko analyze: {} packets, {} sessions in {:.1}s; {grades}",
+        summary.packets,
+        summary.sessions_written,
+        summary.elapsed.as_secs_f64()
+    );
 }
 
 /// `--follow`: the analyzer follows the store on this thread while the consumers of the

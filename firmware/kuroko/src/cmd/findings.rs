@@ -118,7 +118,8 @@ pub fn update(data: &std::path::Path, config: &kuroko_model::config::Config) -> 
 }
 
 /// The table: a summary line, then per finding
-/// `A  3x3  title` / `rule  client -> server  count  first .. last` / `-> countermeasures`.
+/// `A  3x3  id  title` / `client -> server  count  first .. last  [rule]` /
+/// `-> countermeasures`; the id is what `pcap --finding` and `site.toml` overrides take.
 pub fn write_table<Tz: chrono::TimeZone>(
     out: &mut impl Write,
     findings: &[Finding],
@@ -150,7 +151,7 @@ where
     }
     writeln!(out, "{}", "-".repeat(WIDTH))?;
     for f in findings {
-        let head = format!("{}  {}x{}  ", f.risk, f.vulnerability, f.threat);
+        let head = format!("{}  {}x{}  {}  ", f.risk, f.vulnerability, f.threat, f.id);
         writeln!(out, "{head}{}", fit(&f.title, WIDTH - width(&head)))?;
         let client = f.client.as_deref().unwrap_or(many);
         let server = f.server.as_deref().unwrap_or(many);
@@ -353,6 +354,7 @@ mod tests {
             assert!(first_finding.starts_with("A  3x3"), "{text}");
             assert!(text.contains("11-18 10:00..10:00 JST"), "{text}");
             assert!(text.contains("[ssh_external]"), "{text}");
+            assert!(text.contains(&format!("A  3x3  {}  ", f[0].id)), "{text}");
         }
         let mut buf = Vec::new();
         write_table(&mut buf, &findings(Lang::Ja), Lang::Ja, &tz).unwrap();

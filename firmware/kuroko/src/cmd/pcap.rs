@@ -4,8 +4,9 @@
 //! (imports of `tcpdump -i any` or tun captures next to Ethernet ones).
 //!
 //! Time ranges are served by the store alone (its per-segment time index). A `--query`
-//! needs the session index: the search part hooks in at [`query_export`], which gets the
-//! packets of the matching sessions through the same `export_pcap` with a filter.
+//! needs the session index; `--finding F…` takes the finding's evidence sessions (and the
+//! FTP data connections of its FTP sessions); both go through [`sessions_export`]. On
+//! success one line on stderr says how many packets went to which file.
 //!
 //! Damage is never silent: skipped damaged blocks and damaged slots are named on stderr and
 //! the command exits with status 3 (`EXIT_DAMAGED`) after writing the rest.
@@ -19,7 +20,7 @@ use anyhow::{Context, bail};
 use kuroko_model::time::Timestamp;
 use kuroko_ring::StoreReader;
 use kuroko_ring::pcap::export_pcap;
-use std::io::{IsTerminal, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 #[derive(clap::Args, Debug)]
@@ -33,8 +34,12 @@ pub struct Args {
     #[arg(long, value_name = "T")]
     pub to: Option<String>,
     /// Only the packets of the sessions matching this query.
-    #[arg(long, value_name = "QUERY")]
+    #[arg(long, value_name = "QUERY", conflicts_with = "finding")]
     pub query: Option<String>,
+    /// Only the packets of this finding's evidence sessions (the id as `kuroko findings`
+    /// prints it), with the FTP data connections of its FTP control sessions.
+    #[arg(long, value_name = "ID")]
+    pub finding: Option<String>,
     /// Output pcap file (`-` for standard output).
     #[arg(short = 'w', long = "write", value_name = "OUT")]
     pub out: PathBuf,
@@ -51,7 +56,7 @@ fn parse_time(flag: &str, text: &Option<String>) -> anyhow::Result<Option<u64>> 
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
-    let _config = args.data.load_config()?;
+    let config = args.data.load_config()?;
     let from = parse_time("from", &args.from)?.unwrap_or(0);
     let to = parse_time("to", &args.to)?.map_or(u64::MAX, |t| t.saturating_add(1));
     if from >= to {
@@ -60,40 +65,78 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let reader = StoreReader::open(&args.data.data)
         .with_context(|| format!("cannot read the store in {}", args.data.data.display()))?;
     if let Some(query) = &args.query {
-        return query_export(&reader, query, from, to, &args.out);
+        let q = super::search::parse_query(reader.data_dir(), &config, query)?;
+        let index = kuroko_index::Index::open(reader.data_dir())?;
+        let sessions = index.search(&q, MAX_EXPORT_SESSIONS + 1)?;
+        if sessions.len() > MAX_EXPORT_SESSIONS {
+            bail!(
+                "the query matches more than {MAX_EXPORT_SESSIONS} sessions; narrow it (e.g. add time:[… TO …]) or export a time range with --from/--to"
+            );
+        }
+        if sessions.is_empty() {
+            eprintln!("kuroko: no session matches the query; writing an empty pcap");
+        }
+        return sessions_export(&reader, &sessions, from, to, &args.out);
+    }
+    if let Some(id) = &args.finding {
+        let sessions = finding_sessions(&reader, &config, id)?;
+        return sessions_export(&reader, &sessions, from, to, &args.out);
     }
     write_export(&reader, from, to, |_| true, &args.out)
 }
 
-/// `--query`: the packets of the sessions matching the query, in time order.
-///
-/// The sessions come from the session index; their time ranges are merged into windows
-/// (`kuroko_index::extract`), and only the segments overlapping a window are read. Packets
-/// are matched to the sessions by 5-tuple (+ VLAN) inside each session's `[start, end]`.
-/// Within a window the matching packets are sorted by time before they are written
-/// (several capture threads may interleave), in batches of at most `SORT_BATCH_BYTES`.
-fn query_export(
+use kuroko_index::extract::MAX_EXPORT_SESSIONS;
+
+/// The evidence sessions of finding `id` from the session index, plus the FTP data
+/// connections whose control session is among them (the files an FTP finding is about).
+fn finding_sessions(
     reader: &StoreReader,
-    query: &str,
+    config: &kuroko_model::config::Config,
+    id: &str,
+) -> anyhow::Result<Vec<kuroko_model::SessionRecord>> {
+    let data = reader.data_dir();
+    let findings = kuroko_detect::load_findings(data, config, kuroko_model::finding::Lang::En)
+        .with_context(|| format!("reading the findings of {}", data.display()))?;
+    let Some(f) = findings.iter().find(|f| f.id == id) else {
+        bail!(
+            "no finding has the id `{id}` in {}; `kuroko findings --data {}` lists the ids",
+            data.display(),
+            data.display()
+        );
+    };
+    let index = kuroko_index::Index::open(data)?;
+    let mut sessions = Vec::new();
+    let mut missing = 0usize;
+    for sid in super::search::finding_session_ids(&index, &f.evidence)? {
+        match index.get(&sid)? {
+            Some(s) => sessions.push(s),
+            None => missing += 1,
+        }
+    }
+    if missing > 0 {
+        eprintln!(
+            "kuroko: {missing} of the finding's sessions are no longer in the session index (aged out); their packets are not in the pcap"
+        );
+    }
+    Ok(sessions)
+}
+
+/// `--query` / `--finding`: the packets of `sessions`, in time order.
+///
+/// Their time ranges are merged into windows (`kuroko_index::extract`), and only the
+/// segments overlapping a window are read. Packets are matched to the sessions by 5-tuple
+/// (+ VLAN) inside each session's `[start, end]`. Within a window the matching packets are
+/// sorted by time before they are written (several capture threads may interleave), in
+/// batches of at most `SORT_BATCH_BYTES`.
+fn sessions_export(
+    reader: &StoreReader,
+    sessions: &[kuroko_model::SessionRecord],
     from: u64,
     to: u64,
     out: &Path,
 ) -> anyhow::Result<()> {
-    use kuroko_index::extract::MAX_EXPORT_SESSIONS;
-
-    let q = kuroko_index::Query::parse(query).map_err(|e| anyhow::anyhow!("{e}"))?;
-    let index = kuroko_index::Index::open(reader.data_dir())?;
-    let sessions = index.search(&q, MAX_EXPORT_SESSIONS + 1)?;
-    if sessions.len() > MAX_EXPORT_SESSIONS {
-        bail!(
-            "the query matches more than {MAX_EXPORT_SESSIONS} sessions; narrow it (e.g. add time:[… TO …]) or export a time range with --from/--to"
-        );
-    }
-    if sessions.is_empty() {
-        eprintln!("kuroko: no session matches the query; writing an empty pcap");
-    }
     let mut sink = Output::create(out)?;
-    let rep = kuroko_index::extract::write_sessions_pcap(reader, &sessions, from, to, &mut sink)
+    let rep = kuroko_index::extract::write_sessions_pcap(reader, sessions, from, to, &mut sink)
         .with_context(|| format!("writing {}", out.display()))?;
     let (packets, bytes, damaged, lost) = (rep.packets, rep.bytes, rep.damaged, rep.lost_segments);
     sink.finish()?;
@@ -105,7 +148,8 @@ fn query_export(
             "kuroko: {lost} segment(s) were overwritten before they could be read; some packets of these sessions are gone"
         );
     }
-    if std::io::stderr().is_terminal() {
+    // The one-line result goes to stderr even when piped: stdout may be the pcap itself.
+    {
         eprintln!(
             "{packets} packets ({}) of {} sessions written to {}",
             kuroko_model::units::format_bytes(bytes),
@@ -169,7 +213,7 @@ fn write_export(
             rep.lost_segments
         );
     }
-    if std::io::stderr().is_terminal() {
+    {
         eprintln!(
             "{} packets ({}) written to {}",
             rep.packets,

@@ -1,6 +1,7 @@
 //! `kuroko search --data DIR [--format table|jsonl|csv] [--limit N] QUERY`: sessions
 //! matching a query, newest first (`shared/CONTRACT.md`); `--id ID` shows one session in
-//! detail; `--stats by-protocol-hour|top-talkers|transfers` aggregates the matching
+//! detail; `--stats by-protocol-hour|top-talkers|top-sources|top-destinations|top-domains|
+//! transfers` aggregates the matching
 //! sessions; `--count` prints only how many match.
 //!
 //! A search is a pure reader: it answers from the index's last commit and never opens the
@@ -27,8 +28,14 @@ pub enum Format {
 pub enum Stats {
     /// Sessions and bytes by protocol and hour.
     ByProtocolHour,
-    /// Addresses that moved the most bytes.
+    /// Addresses that moved the most bytes (clients and servers mixed).
     TopTalkers,
+    /// Clients that moved the most bytes (who opened the connections).
+    TopSources,
+    /// Servers that moved the most bytes (where the connections went).
+    TopDestinations,
+    /// Domains (HTTP host, TLS SNI, DNS name) with the most sessions.
+    TopDomains,
     /// Uploads and downloads by protocol and direction (internal/external).
     Transfers,
 }
@@ -212,7 +219,7 @@ fn search(args: Args) -> anyhow::Result<()> {
             "give a query (e.g. 'protocol:http AND method:POST', or * for every session), or --id SESSION_ID"
         ),
     };
-    let parsed = Query::parse(&text).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let parsed = parse_query(data, &config, &text)?;
     // `body:` / `content:` terms answered by the content index (notes: too many, none yet).
     let (query, notes) = index.resolve_content(&parsed)?;
     for n in notes {
@@ -242,6 +249,27 @@ fn search(args: Args) -> anyhow::Result<()> {
                     Format::Csv => csv_rows(&mut out, &rows)?,
                 }
             }
+            Stats::TopSources | Stats::TopDestinations => {
+                let side = if kind == Stats::TopSources {
+                    aggregate::Side::Source
+                } else {
+                    aggregate::Side::Destination
+                };
+                let rows = aggregate::top_by_side(&index, &query, args.limit, &internal, side)?;
+                match args.format {
+                    Format::Table => render::stats_talkers(&mut out, &rows)?,
+                    Format::Jsonl => json_lines(&mut out, &rows)?,
+                    Format::Csv => csv_rows(&mut out, &rows)?,
+                }
+            }
+            Stats::TopDomains => {
+                let rows = aggregate::top_domains(&index, &query, args.limit)?;
+                match args.format {
+                    Format::Table => render::stats_domains(&mut out, &rows)?,
+                    Format::Jsonl => json_lines(&mut out, &rows)?,
+                    Format::Csv => csv_rows(&mut out, &rows)?,
+                }
+            }
             Stats::Transfers => {
                 let rows = aggregate::transfers(&index, &query, &internal)?;
                 match args.format {
@@ -267,16 +295,137 @@ fn search(args: Args) -> anyhow::Result<()> {
                 &snippets,
                 std::io::stdout().is_terminal(),
             )?;
-            if std::io::stderr().is_terminal() {
-                let total = index.count(&query)?;
-                eprintln!("{} of {total} sessions", hits.len());
-            }
         }
         Format::Jsonl => render::jsonl(&mut out, &hits)?,
         Format::Csv => render::csv(&mut out, &hits, &tz)?,
     }
     out.flush().context("writing the results")?;
+    // A cut list is never silent, in any format and on a pipe too (on stderr, so the
+    // results stay clean): how many more there are and what to do.
+    if hits.len() >= args.limit {
+        let total = index.count(&query)?;
+        if total > hits.len() as u64 {
+            eprintln!("{}", more_results(hits.len(), total));
+        }
+    } else if args.format == Format::Table && std::io::stderr().is_terminal() {
+        eprintln!("{} of {} sessions", hits.len(), hits.len());
+    }
     Ok(())
+}
+
+/// A query as `search` and `pcap --query` read it: local times in the site's time zone,
+/// `time:business` / `time:night` from `[site] business_hours` over the stored data's time
+/// range, and `finding:F…` resolved from the findings store.
+pub fn parse_query(
+    data: &std::path::Path,
+    config: &kuroko_model::config::Config,
+    text: &str,
+) -> anyhow::Result<Query> {
+    let site = site_time(data, config)?;
+    let q = Query::parse_local(text, &site).map_err(|e| anyhow::anyhow!("{e}"))?;
+    resolve_findings(data, config, &q)
+}
+
+/// The site's clock for queries; the span is the store's time range (the last
+/// `local::MAX_DAYS` days when the store cannot be read).
+fn site_time(
+    data: &std::path::Path,
+    config: &kuroko_model::config::Config,
+) -> anyhow::Result<kuroko_index::query::local::SiteTime> {
+    use kuroko_model::Timestamp;
+    let tz = config
+        .site
+        .tz()
+        .map_err(|m| anyhow::anyhow!("[site] timezone: {m}"))?;
+    let business_hours = kuroko_model::config::BusinessHours::parse(&config.site.business_hours)
+        .map_err(|m| anyhow::anyhow!("[site] business_hours: {m}"))?;
+    let stored = kuroko_ring::StoreReader::open(data).ok().and_then(|r| {
+        let segs = r.segments();
+        let first = segs
+            .iter()
+            .filter(|s| s.first_ts > 0)
+            .map(|s| s.first_ts)
+            .min()?;
+        let last = segs.iter().map(|s| s.last_ts).max()?;
+        Some((Timestamp(first as i64), Timestamp(last as i64)))
+    });
+    let now = Timestamp::now();
+    let span = stored.unwrap_or((
+        Timestamp(
+            now.nanos() - i64::from(kuroko_index::query::local::MAX_DAYS) * 86_400_000_000_000,
+        ),
+        now,
+    ));
+    Ok(kuroko_index::query::local::SiteTime {
+        tz,
+        business_hours,
+        span,
+    })
+}
+
+/// `finding:F…` terms of `q` replaced by the finding's sessions: its evidence sessions,
+/// plus the FTP data connections of its FTP control sessions (the files moved). Reads the
+/// findings store only when the query names a finding.
+pub fn resolve_findings(
+    data: &std::path::Path,
+    config: &kuroko_model::config::Config,
+    q: &Query,
+) -> anyhow::Result<Query> {
+    use kuroko_index::query::{Expr, Field};
+    fn names_finding(e: &Expr) -> bool {
+        match e {
+            Expr::And(p) | Expr::Or(p) => p.iter().any(names_finding),
+            Expr::Not(i) => names_finding(i),
+            Expr::Term { field, .. } => *field == Some(Field::Finding),
+            Expr::AnyOf { field, .. } => *field == Field::Finding,
+            Expr::All => false,
+        }
+    }
+    if !names_finding(&q.expr) {
+        return Ok(q.clone());
+    }
+    let findings = kuroko_detect::load_findings(data, config, kuroko_model::finding::Lang::En)
+        .with_context(|| format!("reading the findings of {}", data.display()))?;
+    let index = Index::open(data)?;
+    let lookup = |id: &str| -> Option<Vec<String>> {
+        let f = findings.iter().find(|f| f.id == id)?;
+        Some(finding_session_ids(&index, &f.evidence).unwrap_or_else(|_| f.evidence.clone()))
+    };
+    kuroko_index::query::resolve::findings(q, &lookup).map_err(|e| anyhow::anyhow!("{e}"))
+}
+
+/// `evidence` and the ids of the FTP data connections whose control session is among them.
+pub fn finding_session_ids(index: &Index, evidence: &[String]) -> anyhow::Result<Vec<String>> {
+    let mut ids: Vec<String> = evidence.to_vec();
+    let mut has_ftp = false;
+    for id in evidence {
+        if index.get(id)?.is_some_and(|s| s.protocol == "ftp") {
+            has_ftp = true;
+            break;
+        }
+    }
+    if has_ftp {
+        let q = Query::parse("protocol:ftp-data").map_err(|e| anyhow::anyhow!("{e}"))?;
+        for d in index.search(&q, kuroko_index::extract::MAX_EXPORT_SESSIONS)? {
+            let linked = d
+                .ftp
+                .as_ref()
+                .and_then(|x| x.control_session.as_ref())
+                .is_some_and(|c| evidence.contains(c));
+            if linked && !ids.contains(&d.id) {
+                ids.push(d.id);
+            }
+        }
+    }
+    Ok(ids)
+}
+
+/// The note after a list cut at `--limit`.
+pub fn more_results(shown: usize, total: u64) -> String {
+    format!(
+        "kuroko: {shown} of {total} matching sessions shown (newest first); {} more: raise --limit or narrow the query",
+        total - shown as u64
+    )
 }
 
 fn json_lines<T: serde::Serialize>(out: &mut dyn Write, rows: &[T]) -> anyhow::Result<()> {

@@ -22,6 +22,10 @@ pub struct FtpParser {
     upgrade: Option<crate::upgrade::Upgrade>,
     /// A transfer command is waiting for its 150 reply (index into `ftp.files`).
     last_file: Option<usize>,
+    /// The last command was USER, PASS or ACCT: a 530 now answers a login attempt.
+    /// (Clients send FEAT / OPTS UTF8 ON before logging in, and many servers answer them
+    /// 530 "log in first": that is no failed login.)
+    login_pending: bool,
 }
 
 impl FtpParser {
@@ -39,6 +43,7 @@ impl FtpParser {
         let shown = text(rec, &shown);
         let mut ftp = rec.ftp.take().unwrap_or_default();
         push_capped(rec, &mut ftp.commands, shown);
+        self.login_pending = matches!(verb.as_str(), "USER" | "PASS" | "ACCT");
         match verb.as_str() {
             "USER" => ftp.user = Some(text(rec, arg)),
             "AUTH" => self.auth_tls_sent = true,
@@ -138,7 +143,7 @@ impl FtpParser {
                 rec.flag("ftp_tls");
                 self.encrypted = true;
             }
-            530 => rec.flag("ftp_login_failed"),
+            530 if self.login_pending => rec.flag("ftp_login_failed"),
             _ => {}
         }
     }
@@ -462,6 +467,31 @@ mod tests {
             include_str!("../../fuzz/corpus/ftp-data/report.sha256").trim()
         );
         assert_eq!(rec.files[0].bytes, 5000);
+    }
+
+    /// lftp sends FEAT and OPTS UTF8 ON before USER; pyftpdlib answers OPTS with 530.
+    #[test]
+    fn a_530_before_login_is_no_failed_login_but_one_after_pass_is() {
+        let before: &[(Direction, &[u8])] = &[
+            (Down, b"220 pyftpdlib ready.\r\n"),
+            (Up, b"FEAT\r\n"),
+            (
+                Down,
+                b"211-Features supported:\r\n UTF8\r\n211 End FEAT.\r\n",
+            ),
+            (Up, b"OPTS UTF8 ON\r\n"),
+            (Down, b"530 Log in with USER and PASS first.\r\n"),
+            (Up, b"USER alice\r\n"),
+            (Down, b"331 Username ok, send password.\r\n"),
+            (Up, b"PASS s3cret\r\n"),
+            (Down, b"230 Login successful.\r\n"),
+        ];
+        let (rec, _) = run_all_cuts(ftp, "ftp", before);
+        assert!(!rec.has_flag("ftp_login_failed"), "{:?}", rec.flags);
+        let mut failed = before[..8].to_vec();
+        failed.push((Down, b"530 Authentication failed.\r\n"));
+        let (rec, _) = run_all_cuts(ftp, "ftp", &failed);
+        assert!(rec.has_flag("ftp_login_failed"));
     }
 
     #[test]

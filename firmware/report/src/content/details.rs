@@ -39,19 +39,27 @@ fn session_summary(s: &SessionRecord) -> String {
         );
     }
     if let Some(f) = &s.ftp {
-        return format!(
-            "{} {}",
-            f.user
-                .as_deref()
-                .map(|u| format!("user {u}"))
-                .unwrap_or_default(),
-            f.commands
+        // What matters is who logged in and which files moved, not FEAT / OPTS.
+        let mut parts: Vec<String> = f.user.iter().map(|u| format!("user {u}")).collect();
+        if f.files.is_empty() {
+            parts.extend(
+                f.commands
+                    .iter()
+                    .filter(|c| kuroko_model::session::ftp_is_transfer_command(c))
+                    .take(4)
+                    .cloned(),
+            );
+        }
+        parts.extend(
+            f.files
                 .iter()
                 .take(4)
-                .cloned()
-                .collect::<Vec<_>>()
-                .join("; ")
+                .map(kuroko_model::session::FtpFile::describe),
         );
+        if f.files.len() > 4 {
+            parts.push(format!("+{}", f.files.len() - 4));
+        }
+        return parts.join("; ");
     }
     if let Some(dns) = &s.dns {
         return dns.query.clone().unwrap_or_default();

@@ -288,6 +288,8 @@ pub fn build(dir: &Path) -> Vec<Finding> {
         evidence: ev.iter().map(|s| s.to_string()).collect(),
         signals: vec![],
         override_reason: None,
+        override_source: None,
+        note: None,
     };
     let mut phishing = f(
         "f-phish",
