@@ -4,7 +4,7 @@
 //! `extract` as `Failure::Panic`) or text past the limit fails the run; the input is saved
 //! under `firmware/content/fuzz/crashes/<target>/`.
 //!
-//! Run: `cargo run --release -p kuroko-content --example fuzz -- <pdf|ooxml|charset|html|mail|all> --runs N`.
+//! Run: `cargo run --release -p kuroko-content --example fuzz_content -- <pdf|ooxml|charset|html|mail|all> --runs N`.
 
 use kuroko_content::{Failure, Limits, Object, extract};
 use std::io::Write;
