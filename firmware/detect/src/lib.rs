@@ -76,6 +76,7 @@ pub mod render;
 pub mod rules;
 pub mod store;
 pub mod text;
+pub mod versions;
 
 pub use aggregate::{Aggregate, EvidenceRef};
 pub use catalog::{RuleId, RuleInfo};
