@@ -7,6 +7,7 @@
 //! which is what makes a consumer exactly-once across crashes.
 
 use crate::aggregate::Aggregate;
+use crate::assets::Inventory;
 use crate::catalog::RuleId;
 use crate::context::Context;
 use crate::error::DetectError;
@@ -49,6 +50,9 @@ pub struct EngineState {
     pub stats: EngineStats,
     #[serde(default)]
     pub relays: Relays,
+    /// The asset inventory (`crate::assets`), committed with the findings.
+    #[serde(default)]
+    pub assets: Inventory,
 }
 
 pub struct Engine {
@@ -60,6 +64,10 @@ pub struct Engine {
     relays: Relays,
     stats: EngineStats,
     scratch: Vec<Hit>,
+    assets: Inventory,
+    /// `[assets] enabled`.
+    assets_enabled: bool,
+    assets_limits: kuroko_model::config::Assets,
 }
 
 impl Engine {
@@ -82,6 +90,9 @@ impl Engine {
             relays: Relays::default(),
             stats: EngineStats::default(),
             scratch: Vec::new(),
+            assets: Inventory::new(&config.assets),
+            assets_enabled: config.assets.enabled,
+            assets_limits: config.assets.clone(),
         })
     }
 
@@ -95,6 +106,9 @@ impl Engine {
     /// Runs the rules on one session record.
     pub fn observe(&mut self, s: &SessionRecord) {
         self.stats.sessions_observed += 1;
+        if self.assets_enabled {
+            self.assets.observe(&self.ctx, s);
+        }
         let mut hits = std::mem::take(&mut self.scratch);
         hits.clear();
         rules::check_stateless(&self.ctx, s, &mut hits);
@@ -192,7 +206,13 @@ impl Engine {
             vpn: self.vpn.clone(),
             stats: self.stats.clone(),
             relays: self.relays.clone(),
+            assets: self.assets.clone(),
         }
+    }
+
+    /// The asset inventory built so far.
+    pub fn assets(&self) -> &Inventory {
+        &self.assets
     }
 
     /// Continues from a persisted state. Aggregates of rules this build does not know
@@ -202,6 +222,8 @@ impl Engine {
         self.stats = state.stats;
         self.vpn = state.vpn;
         self.relays = state.relays;
+        self.assets = state.assets;
+        self.assets.set_limits(&self.assets_limits);
         for a in state.aggregates {
             match RuleId::parse(&a.rule) {
                 Some(r) => {

@@ -66,6 +66,7 @@
 #![forbid(unsafe_code)]
 
 pub mod aggregate;
+pub mod assets;
 pub mod catalog;
 pub mod consumer;
 pub mod context;
@@ -80,7 +81,7 @@ pub mod versions;
 
 pub use aggregate::{Aggregate, EvidenceRef};
 pub use catalog::{RuleId, RuleInfo};
-pub use consumer::{Detector, Summary, load_aggregates, load_findings, run_pending};
+pub use consumer::{Detector, Summary, load_aggregates, load_assets, load_findings, run_pending};
 pub use engine::{Engine, EngineState, EngineStats};
 pub use error::DetectError;
 
