@@ -6,7 +6,8 @@
 //!
 //! Checked against the installed packages (`dpkg-query -W`) and tshark on the same pcap:
 //! - the inventory (`kuroko assets --format jsonl`) shows the file server's sshd with the
-//!   upstream version and Debian revision dpkg reports, its ports, and the TLS
+//!   upstream version and Debian revision dpkg reports, vsftpd's greeting with dpkg's
+//!   version, dovecot's greeting (no version: `unknown`), the ports, and the TLS
 //!   certificate subject tshark decodes;
 //! - `weak_tls` fires on the TLS 1.0 server with an expired, self-signed certificate, and
 //!   not on the TLS 1.3-only twin;
@@ -558,6 +559,44 @@ fn real_servers_give_inventory_versions_weak_tls_and_cleartext_logins() -> anyho
                 .as_str()
                 .is_some_and(|t| t.contains("CN=files.corp.example"))),
         "certificate subject in the inventory: {files}"
+    );
+    // vsftpd's greeting: the version dpkg installed, the text tshark decodes.
+    let vsftpd = software
+        .iter()
+        .find(|f| f["kind"] == "ftp-banner")
+        .with_context(|| format!("vsftpd greeting in the inventory: {files}"))?;
+    assert_eq!(vsftpd["product"], "vsftpd");
+    let dpkg_ftp = dpkg_version("vsftpd")?; // e.g. 3.0.3-13+b2
+    let ftp_upstream = dpkg_ftp
+        .split_once('-')
+        .map_or(dpkg_ftp.as_str(), |(v, _)| v);
+    assert_eq!(
+        vsftpd["version"], ftp_upstream,
+        "vsftpd as dpkg says ({dpkg_ftp})"
+    );
+    let t_ftp = tshark(&pcap, "ftp.response.code == 220", &["ftp.response.arg"])?;
+    ensure!(
+        t_ftp
+            .first()
+            .is_some_and(|r| vsftpd["text"].as_str().is_some_and(|t| t.ends_with(&r[0]))),
+        "tshark FTP greeting {t_ftp:?} vs {}",
+        vsftpd["text"]
+    );
+    // dovecot's POP3 greeting names the product (no version: `unknown`, never guessed).
+    let mail = hosts
+        .iter()
+        .find(|h| h["ip"] == MAIL.ip)
+        .with_context(|| format!("mail server in the inventory: {assets}"))?;
+    let greeting = mail["software"]
+        .as_array()
+        .and_then(|s| s.iter().find(|f| f["kind"] == "mail-banner"))
+        .with_context(|| format!("dovecot greeting: {mail}"))?;
+    assert_eq!(greeting["product"], "dovecot");
+    ensure!(
+        greeting["advisories"]
+            .as_array()
+            .is_some_and(|a| !a.is_empty() && a.iter().all(|x| x["verdict"] == "unknown")),
+        "{greeting}"
     );
     let sshd_clients = files["services"]
         .as_array()

@@ -11,7 +11,8 @@
 //! Per internal address: MAC (from the frames), names (DNS answers naming the address,
 //! HTTP `Host` and TLS SNI it answered to), first/last seen, services (port + transport
 //! it answered on, the identified protocol, sessions, distinct clients inside and outside
-//! the site) and software facts (SSH server banners, HTTP `Server`, TLS certificate
+//! the site) and software facts (SSH server banners, FTP/SMTP/POP3/IMAP greetings, HTTP
+//! `Server`, TLS certificate
 //! subjects and versions as servers; HTTP `User-Agent` and SSH client banners as
 //! clients).
 //!
@@ -100,8 +101,8 @@ pub struct Service {
 pub struct SoftwareFact {
     /// `server` (it answered with it) or `client` (it sent it).
     pub role: String,
-    /// `ssh-banner`, `http-server`, `tls-cert`, `tls-version`, `user-agent`,
-    /// `ssh-client`.
+    /// `ssh-banner`, `ftp-banner`, `mail-banner` (SMTP/POP3/IMAP greeting),
+    /// `http-server`, `tls-cert`, `tls-version`, `user-agent`, `ssh-client`.
     pub kind: String,
     /// The port it was seen on (the server port, for both roles).
     pub port: u16,
@@ -321,6 +322,12 @@ fn server_facts(s: &SessionRecord) -> Vec<(&'static str, String)> {
     let mut out = Vec::new();
     if let Some(b) = s.ssh.as_ref().and_then(|x| x.server_version.as_deref()) {
         out.push(("ssh-banner", cap(b)));
+    }
+    if let Some(b) = s.ftp.as_ref().and_then(|x| x.banner.as_deref()) {
+        out.push(("ftp-banner", cap(b)));
+    }
+    if let Some(b) = s.mail.as_ref().and_then(|x| x.banner.as_deref()) {
+        out.push(("mail-banner", cap(b)));
     }
     if let Some(http) = &s.http {
         if let Some(v) = http.server.as_deref() {

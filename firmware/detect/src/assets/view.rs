@@ -93,8 +93,10 @@ fn host_view(h: &Host, list: &AdvisoryList) -> HostView {
             .iter()
             .map(|f| {
                 let sw = if f.role == "server"
-                    && matches!(f.kind.as_str(), "ssh-banner" | "http-server")
-                {
+                    && matches!(
+                        f.kind.as_str(),
+                        "ssh-banner" | "http-server" | "ftp-banner" | "mail-banner"
+                    ) {
                     identify(&f.text)
                 } else {
                     None

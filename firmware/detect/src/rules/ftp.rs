@@ -72,6 +72,7 @@ mod tests {
                 sha256: None,
             }],
             control_session: None,
+            banner: None,
         });
         s
     }

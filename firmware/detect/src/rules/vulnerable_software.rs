@@ -1,6 +1,7 @@
 //! `vulnerable_software`: an internal server announces a version that the advisory list
-//! (`crate::versions::advisories`) judges vulnerable: SSH server banners and HTTP `Server`
-//! headers, read by the shared version machinery (`crate::versions::identify`).
+//! (`crate::versions::advisories`) judges vulnerable: SSH server banners, FTP/SMTP/POP3/
+//! IMAP greetings and HTTP `Server` headers, read by the shared version machinery
+//! (`crate::versions::identify`).
 //!
 //! Only `vulnerable` verdicts fire: a distribution package without its revision in the
 //! banner, or a fix the banner cannot show (IIS, Oracle TNS), is `unknown` and stays in
@@ -24,6 +25,12 @@ pub fn check(ctx: &Context, s: &SessionRecord, out: &mut Vec<Hit>) {
     }
     let mut banners: Vec<&str> = Vec::new();
     if let Some(b) = s.ssh.as_ref().and_then(|x| x.server_version.as_deref()) {
+        banners.push(b);
+    }
+    if let Some(b) = s.ftp.as_ref().and_then(|x| x.banner.as_deref()) {
+        banners.push(b);
+    }
+    if let Some(b) = s.mail.as_ref().and_then(|x| x.banner.as_deref()) {
         banners.push(b);
     }
     if let Some(http) = &s.http {
@@ -122,6 +129,21 @@ mod tests {
         assert!(sig.iter().any(|x| x.contains("CVE-2024-6387")), "{sig:?}");
         s.ssh.as_mut().unwrap().server_version =
             Some("SSH-2.0-OpenSSH_9.2p1 Debian-2+deb12u7".into());
+        assert!(fired(&s).is_empty(), "{:?}", fired(&s));
+        // FTP and SMTP greetings.
+        let mut s = session("ftp", "10.1.2.3", 50_000, "10.1.9.9", 21);
+        s.ftp = Some(kuroko_model::session::Ftp {
+            banner: Some("220 (vsFTPd 2.3.4)".into()),
+            ..Default::default()
+        });
+        assert!(fired(&s).iter().any(|x| x.contains("CVE-2011-2523")));
+        let mut s = session("smtp", "10.1.2.3", 50_000, "10.1.9.9", 25);
+        s.mail = Some(kuroko_model::session::Mail {
+            banner: Some("220 mx.example.jp ESMTP Exim 4.96 Mon, 07 Dec 2026".into()),
+            ..Default::default()
+        });
+        assert!(fired(&s).iter().any(|x| x.contains("CVE-2023-42115")));
+        s.mail.as_mut().unwrap().banner = Some("220 mx.example.jp ESMTP Exim 4.98.1".into());
         assert!(fired(&s).is_empty(), "{:?}", fired(&s));
     }
 }
