@@ -317,78 +317,93 @@ fn cap(text: &str) -> String {
     t.trim().to_string()
 }
 
-/// Software a server announced in this session.
-fn server_facts(s: &SessionRecord) -> Vec<(&'static str, String)> {
+/// Software a server announced in this session, as sent (capped when stored).
+fn server_facts(s: &SessionRecord) -> Vec<(&'static str, &str)> {
     let mut out = Vec::new();
     if let Some(b) = s.ssh.as_ref().and_then(|x| x.server_version.as_deref()) {
-        out.push(("ssh-banner", cap(b)));
+        out.push(("ssh-banner", b));
     }
     if let Some(b) = s.ftp.as_ref().and_then(|x| x.banner.as_deref()) {
-        out.push(("ftp-banner", cap(b)));
+        out.push(("ftp-banner", b));
     }
     if let Some(b) = s.mail.as_ref().and_then(|x| x.banner.as_deref()) {
-        out.push(("mail-banner", cap(b)));
+        out.push(("mail-banner", b));
     }
     if let Some(http) = &s.http {
-        if let Some(v) = http.server.as_deref() {
-            out.push(("http-server", cap(v)));
-        }
-        for t in &http.transactions {
-            if let Some(v) = t.server.as_deref()
-                && !out.iter().any(|(_, x)| x == v)
-            {
-                out.push(("http-server", cap(v)));
+        for v in http
+            .server
+            .as_deref()
+            .into_iter()
+            .chain(http.transactions.iter().filter_map(|t| t.server.as_deref()))
+        {
+            if !out.iter().any(|(_, x)| *x == v) {
+                out.push(("http-server", v));
             }
         }
     }
     if let Some(tls) = &s.tls {
         if let Some(leaf) = tls.certs.first() {
-            out.push(("tls-cert", cap(&leaf.subject)));
+            out.push(("tls-cert", leaf.subject.as_str()));
         } else if let Some(sub) = tls.cert_subject.as_deref() {
-            out.push(("tls-cert", cap(sub)));
+            out.push(("tls-cert", sub));
         }
         if tls.cipher.is_some()
             && let Some(v) = tls.version.as_deref()
         {
-            out.push(("tls-version", cap(v)));
+            out.push(("tls-version", v));
         }
     }
-    out.retain(|(_, t)| !t.is_empty());
     out
 }
 
-/// Software a client sent in this session.
-fn client_facts(s: &SessionRecord) -> Vec<(&'static str, String)> {
+/// Software a client sent in this session, as sent.
+fn client_facts(s: &SessionRecord) -> Vec<(&'static str, &str)> {
     let mut out = Vec::new();
     if let Some(b) = s.ssh.as_ref().and_then(|x| x.client_version.as_deref()) {
-        out.push(("ssh-client", cap(b)));
+        out.push(("ssh-client", b));
     }
     if let Some(ua) = s.http.as_ref().and_then(|x| x.user_agent.as_deref()) {
-        out.push(("user-agent", cap(ua)));
+        out.push(("user-agent", ua));
     }
-    out.retain(|(_, t)| !t.is_empty());
     out
 }
 
-/// Adds or refreshes a fact; false when the host's cap refused it.
+/// Adds or refreshes a fact; false when the host's cap refused it. The text is compared as
+/// sent first (the common case: a clean banner seen again costs no allocation), then as
+/// stored.
 fn add_fact(
     h: &mut Host,
     role: &str,
     kind: &str,
     s: &SessionRecord,
-    text: String,
+    raw: &str,
     max: usize,
 ) -> bool {
     let port = s.server.port;
-    if let Some(f) = h
-        .software
-        .iter_mut()
-        .find(|f| f.kind == kind && f.port == port && f.role == role && f.text == text)
-    {
+    let find = |h: &mut Host, text: &str| -> Option<usize> {
+        h.software
+            .iter()
+            .position(|f| f.port == port && f.text == text && f.kind == kind && f.role == role)
+    };
+    let mut found = find(h, raw);
+    let mut text = None;
+    if found.is_none() {
+        let capped = cap(raw);
+        if capped.is_empty() {
+            return true;
+        }
+        found = find(h, &capped);
+        text = Some(capped);
+    }
+    if let Some(i) = found {
+        let f = &mut h.software[i];
         f.first_seen = f.first_seen.min(s.start);
         f.last_seen = f.last_seen.max(s.end);
         return true;
     }
+    let Some(text) = text else {
+        return true;
+    };
     if h.software.len() >= max {
         return false;
     }
