@@ -598,6 +598,29 @@ fn real_servers_give_inventory_versions_weak_tls_and_cleartext_logins() -> anyho
             .is_some_and(|a| !a.is_empty() && a.iter().all(|x| x["verdict"] == "unknown")),
         "{greeting}"
     );
+    // The table and the CSV say the same: the old banner judged vulnerable, Debian's not.
+    let table = data.kuroko("assets", &[])?;
+    let old_line = table
+        .lines()
+        .find(|l| l.contains("ssh-banner") && l.contains("Ubuntu-3ubuntu0.6"))
+        .with_context(|| format!("old banner in the table: {table}"))?;
+    ensure!(
+        old_line.contains("VULNERABLE") && old_line.contains("CVE-2024-6387"),
+        "{old_line}"
+    );
+    ensure!(
+        table
+            .lines()
+            .any(|l| l.contains(banner) && !l.contains("VULNERABLE")),
+        "Debian's sshd judged not vulnerable: {table}"
+    );
+    let csv = data.kuroko("assets", &["--format", "csv"])?;
+    ensure!(csv.starts_with("ip,mac,names,kind,"), "{csv}");
+    ensure!(
+        csv.lines()
+            .any(|l| l.starts_with(PROXY.ip) && l.contains(",vulnerable,")),
+        "{csv}"
+    );
     let sshd_clients = files["services"]
         .as_array()
         .and_then(|s| s.iter().find(|s| s["port"] == 22))
