@@ -51,6 +51,8 @@ pub struct Config {
 /// `[assets]`: the asset inventory built from the sessions (`kuroko assets`): which
 /// internal hosts serve what and announce which software. Memory is bounded by these
 /// caps; what they refuse is counted (evictions, dropped facts), never silently lost.
+/// Worst case with the defaults (every host full: 32 services with 16 remembered
+/// clients, 16 facts of 200 bytes): about 200 MB; real sites use a small fraction.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct Assets {
@@ -69,9 +71,9 @@ impl Default for Assets {
     fn default() -> Self {
         Assets {
             enabled: true,
-            max_hosts: 20_000,
-            max_services_per_host: 64,
-            max_software_per_host: 32,
+            max_hosts: 10_000,
+            max_services_per_host: 32,
+            max_software_per_host: 16,
         }
     }
 }

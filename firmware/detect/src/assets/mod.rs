@@ -34,7 +34,7 @@ use std::net::IpAddr;
 pub const MAX_NAMES: usize = 8;
 /// Distinct clients remembered per service (counted inside/outside); beyond it, further
 /// clients are counted in `clients_uncounted` sessions.
-pub const MAX_CLIENTS: usize = 64;
+pub const MAX_CLIENTS: usize = 16;
 /// Longest text kept for one software fact (a banner, a header).
 pub const MAX_FACT_LEN: usize = 200;
 
