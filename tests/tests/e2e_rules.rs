@@ -782,6 +782,38 @@ fn office_traffic_yields_no_finding_above_grade_e() {
     );
 }
 
+// ---------------------------------------------------------------------------------------
+// cleartext_credentials, vulnerable_software, weak_tls (their real-daemon positives with
+// expired/self-signed certificates and TLS 1.0 are in assets_live.rs)
+
+#[test]
+fn cleartext_credentials_fires_on_an_ftp_login_with_user_and_pass() {
+    pcap_has(
+        Scenario::FtpInternal,
+        "ftp.request.command == \"PASS\" && tcp.dstport == 21",
+    );
+    let a = scenario(Scenario::FtpInternal);
+    assert_fires(&a, RuleId::CleartextCredentials, PC, FILES, &["ftp"]);
+    let f = rule_findings(&a, RuleId::CleartextCredentials);
+    let text = serde_json::to_string(&f).unwrap();
+    assert!(text.contains("alice"), "the user is named: {text}");
+    assert!(
+        !text.contains("secret"),
+        "the password is never stored: {text}"
+    );
+}
+
+/// Debian's current openssh-server (9.2p1 with its backported fixes) is not vulnerable,
+/// although 9.2p1 < 9.8p1; ordinary office TLS is not weak.
+#[test]
+fn vulnerable_software_and_weak_tls_are_silent_on_current_debian_and_office_tls() {
+    let a = scenario(Scenario::SshInternal);
+    assert_silent(&a, RuleId::VulnerableSoftware);
+    let a = scenario(Scenario::Office);
+    assert_silent(&a, RuleId::WeakTls);
+    assert_silent(&a, RuleId::CleartextCredentials);
+}
+
 /// A rule added to the catalog without an end-to-end test here fails this.
 #[test]
 fn every_rule_of_the_catalog_has_a_test_here() {

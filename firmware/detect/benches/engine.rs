@@ -2,7 +2,8 @@
 //!
 //! Reference: deserialising the JSON line of a session record (what every consumer of
 //! the session log pays anyway). Measured: the same plus `Engine::observe`. The ratio says
-//! how much detection adds to following the log. Run: `cargo bench -p kuroko-detect`.
+//! how much detection adds to following the log; the run with the asset inventory off
+//! gives the inventory's share. Run: `cargo bench -p kuroko-detect`.
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use kuroko_detect::Engine;
@@ -114,6 +115,18 @@ fn bench(c: &mut Criterion) {
     g.bench_function("parse + observe (all rules)", |b| {
         b.iter(|| {
             let mut e = Engine::new(&Config::default()).unwrap();
+            for l in &lines {
+                e.observe(&serde_json::from_str::<SessionRecord>(l).unwrap());
+            }
+            black_box(e.stats().hits)
+        })
+    });
+    // The asset inventory's share: the same run with `[assets] enabled = false`.
+    g.bench_function("parse + observe (all rules, inventory off)", |b| {
+        let mut off = Config::default();
+        off.assets.enabled = false;
+        b.iter(|| {
+            let mut e = Engine::new(&off).unwrap();
             for l in &lines {
                 e.observe(&serde_json::from_str::<SessionRecord>(l).unwrap());
             }

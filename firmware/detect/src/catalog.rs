@@ -24,10 +24,13 @@ pub enum RuleId {
     VpnLargeUpload,
     BadReputationIp,
     HttpConnectNonstandardPort,
+    VulnerableSoftware,
+    WeakTls,
+    CleartextCredentials,
 }
 
 impl RuleId {
-    pub const ALL: [RuleId; 14] = [
+    pub const ALL: [RuleId; 17] = [
         RuleId::FortinetLoginExposed,
         RuleId::PublicAppExploitAttempt,
         RuleId::PhishingMail,
@@ -42,6 +45,9 @@ impl RuleId {
         RuleId::VpnLargeUpload,
         RuleId::BadReputationIp,
         RuleId::HttpConnectNonstandardPort,
+        RuleId::VulnerableSoftware,
+        RuleId::WeakTls,
+        RuleId::CleartextCredentials,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -60,6 +66,9 @@ impl RuleId {
             RuleId::VpnLargeUpload => "vpn_large_upload",
             RuleId::BadReputationIp => "bad_reputation_ip",
             RuleId::HttpConnectNonstandardPort => "http_connect_nonstandard_port",
+            RuleId::VulnerableSoftware => "vulnerable_software",
+            RuleId::WeakTls => "weak_tls",
+            RuleId::CleartextCredentials => "cleartext_credentials",
         }
     }
 
@@ -115,7 +124,7 @@ impl RuleInfo {
 }
 
 /// In the order of `RuleId::ALL` (checked by a test).
-pub static CATALOG: [RuleInfo; 14] = [
+pub static CATALOG: [RuleInfo; 17] = [
     RuleInfo {
         id: RuleId::FortinetLoginExposed,
         title_ja: "Fortinet 社製 NW 機器 (FortiGate SSL-VPN) のログイン画面の外部公開",
@@ -350,6 +359,63 @@ pub static CATALOG: [RuleInfo; 14] = [
             "Restrict CONNECT on the proxy to port 443",
             "Identify the host and user and check with them",
             "Keep monitoring the traffic",
+        ],
+    },
+    RuleInfo {
+        id: RuleId::VulnerableSoftware,
+        title_ja: "既知の脆弱性があるバージョンのサーバソフトウェアの利用",
+        title_en: "Server software with known vulnerabilities",
+        category: Category::LateralMovement,
+        attack: &["T1190", "T1210"],
+        vulnerability: 3,
+        threat: 2,
+        countermeasures_ja: &[
+            "該当ソフトウェアを修正済みバージョンへアップデート",
+            "アップデートできない場合は接続元の制限",
+            "該当サーバのアクセスログの確認",
+        ],
+        countermeasures_en: &[
+            "Update the software to a fixed release",
+            "Where it cannot be updated yet, restrict who may connect",
+            "Review the server's access logs",
+        ],
+    },
+    RuleInfo {
+        id: RuleId::WeakTls,
+        title_ja: "脆弱な TLS 設定 (旧バージョン・弱い暗号・不正な証明書)",
+        title_en: "Weak TLS (old protocol versions, weak ciphers, invalid certificates)",
+        category: Category::Other,
+        attack: &["T1557", "T1040"],
+        vulnerability: 2,
+        threat: 2,
+        countermeasures_ja: &[
+            "TLS 1.0/1.1 と SSLv3 の無効化 (TLS 1.2 以上のみ許可)",
+            "RC4・3DES・NULL・EXPORT 等の弱い暗号スイートの無効化",
+            "有効期限内で、サーバ名と一致する、信頼された認証局の証明書への更新",
+        ],
+        countermeasures_en: &[
+            "Disable TLS 1.0/1.1 and SSLv3 (allow TLS 1.2 and later only)",
+            "Disable weak cipher suites (RC4, 3DES, NULL, EXPORT, anonymous)",
+            "Install a certificate from a trusted CA that is valid and names the server",
+        ],
+    },
+    RuleInfo {
+        id: RuleId::CleartextCredentials,
+        title_ja: "平文での認証情報の送信",
+        title_en: "Credentials sent in clear text",
+        category: Category::LateralMovement,
+        attack: &["T1040", "T1552"],
+        vulnerability: 3,
+        threat: 2,
+        countermeasures_ja: &[
+            "暗号化されたプロトコルへの移行 (SFTP/FTPS・SSH・POP3S/IMAPS・SMTP STARTTLS・HTTPS)",
+            "平文認証の無効化",
+            "該当ユーザーのパスワード変更",
+        ],
+        countermeasures_en: &[
+            "Move to encrypted protocols (SFTP/FTPS, SSH, POP3S/IMAPS, SMTP with STARTTLS, HTTPS)",
+            "Disable clear-text authentication on the servers",
+            "Change the passwords of the users named",
         ],
     },
 ];

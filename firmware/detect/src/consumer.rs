@@ -248,3 +248,11 @@ pub fn load_aggregates(data_dir: &Path) -> Result<Vec<crate::aggregate::Aggregat
         .map(|s| s.engine.aggregates)
         .unwrap_or_default())
 }
+
+/// The stored asset inventory of `data_dir` (empty when nothing was analyzed yet); show it
+/// with [`crate::assets::view::view`].
+pub fn load_assets(data_dir: &Path) -> Result<crate::assets::Inventory, DetectError> {
+    Ok(store::load(data_dir)?
+        .map(|s| s.engine.assets)
+        .unwrap_or_default())
+}

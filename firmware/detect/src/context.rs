@@ -5,7 +5,8 @@
 
 use crate::error::DetectError;
 use crate::intel::{brands::Brands, categories::Categories, reputation::Reputation};
-use crate::rules::openssh::SshVersion;
+use crate::versions::Version;
+use crate::versions::advisories::AdvisoryList;
 use ipnet::IpNet;
 use kuroko_model::Timestamp;
 use kuroko_model::config::{BusinessHours, Config};
@@ -21,7 +22,9 @@ pub struct Context {
     pub business_hours: BusinessHours,
     pub large_upload: u64,
     pub upload_window_ns: i64,
-    pub openssh_min: SshVersion,
+    pub openssh_min: Version,
+    /// The advisory list (shipped, or an intel pack's `advisories.toml`).
+    pub advisories: AdvisoryList,
     pub categories: Categories,
     pub reputation: Reputation,
     pub brands: Brands,
@@ -44,16 +47,22 @@ impl Context {
                 .map(|n| kuroko_model::config::parse_net(n).map_err(|m| config_err(key, m)))
                 .collect()
         };
-        let openssh_min =
-            SshVersion::parse_plain(&config.detect.openssh_min_version).ok_or_else(|| {
-                config_err(
-                    "detect.openssh_min_version",
-                    format!(
-                        "`{}` is not an OpenSSH version; write e.g. 9.8p1",
-                        config.detect.openssh_min_version
-                    ),
-                )
-            })?;
+        let openssh_min = Version::parse(
+            config
+                .detect
+                .openssh_min_version
+                .trim()
+                .trim_start_matches("OpenSSH_"),
+        )
+        .ok_or_else(|| {
+            config_err(
+                "detect.openssh_min_version",
+                format!(
+                    "`{}` is not an OpenSSH version; write e.g. 9.8p1",
+                    config.detect.openssh_min_version
+                ),
+            )
+        })?;
         let window = parse_duration_secs(&config.detect.upload_window)
             .map_err(|m| config_err("detect.upload_window", m))?;
         if window == 0 {
@@ -109,6 +118,7 @@ impl Context {
                 .unwrap_or(i64::MAX / 1_000_000_000)
                 .saturating_mul(1_000_000_000),
             openssh_min,
+            advisories: AdvisoryList::load(&config.intel.category_dirs)?,
             categories: Categories::load(&config.intel.category_dirs)?,
             reputation: Reputation::load(&config.intel.reputation_lists)?,
             brands: {

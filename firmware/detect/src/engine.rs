@@ -7,6 +7,7 @@
 //! which is what makes a consumer exactly-once across crashes.
 
 use crate::aggregate::Aggregate;
+use crate::assets::Inventory;
 use crate::catalog::RuleId;
 use crate::context::Context;
 use crate::error::DetectError;
@@ -51,6 +52,9 @@ pub struct EngineState {
     pub relays: Relays,
     #[serde(default)]
     pub ftp_links: crate::rules::ftp::FtpDataLinks,
+    /// The asset inventory (`crate::assets`), committed with the findings.
+    #[serde(default)]
+    pub assets: Inventory,
 }
 
 pub struct Engine {
@@ -63,6 +67,10 @@ pub struct Engine {
     ftp_links: crate::rules::ftp::FtpDataLinks,
     stats: EngineStats,
     scratch: Vec<Hit>,
+    assets: Inventory,
+    /// `[assets] enabled`.
+    assets_enabled: bool,
+    assets_limits: kuroko_model::config::Assets,
 }
 
 impl Engine {
@@ -86,6 +94,9 @@ impl Engine {
             ftp_links: Default::default(),
             stats: EngineStats::default(),
             scratch: Vec::new(),
+            assets: Inventory::new(&config.assets),
+            assets_enabled: config.assets.enabled,
+            assets_limits: config.assets.clone(),
         })
     }
 
@@ -99,6 +110,9 @@ impl Engine {
     /// Runs the rules on one session record.
     pub fn observe(&mut self, s: &SessionRecord) {
         self.stats.sessions_observed += 1;
+        if self.assets_enabled {
+            self.assets.observe(&self.ctx, s);
+        }
         let mut hits = std::mem::take(&mut self.scratch);
         hits.clear();
         rules::check_stateless(&self.ctx, s, &mut hits);
@@ -212,7 +226,13 @@ impl Engine {
             stats: self.stats.clone(),
             relays: self.relays.clone(),
             ftp_links: self.ftp_links.clone(),
+            assets: self.assets.clone(),
         }
+    }
+
+    /// The asset inventory built so far.
+    pub fn assets(&self) -> &Inventory {
+        &self.assets
     }
 
     /// Continues from a persisted state. Aggregates of rules this build does not know
@@ -223,6 +243,8 @@ impl Engine {
         self.vpn = state.vpn;
         self.relays = state.relays;
         self.ftp_links = state.ftp_links;
+        self.assets = state.assets;
+        self.assets.set_limits(&self.assets_limits);
         for a in state.aggregates {
             match RuleId::parse(&a.rule) {
                 Some(r) => {

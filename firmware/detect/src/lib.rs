@@ -6,7 +6,8 @@
 //! (`rules/`, one module each), the rule catalog (titles, ATT&CK ids, default levels,
 //! countermeasures: `catalog.rs`), offline intel (reputation lists, site categories,
 //! brands: `intel/`), the aggregating engine, and the durable findings store with its
-//! session-log consumer.
+//! session-log consumer. The version machinery and the advisory list (`versions/`) judge
+//! announced software; the asset inventory (`assets/`) rides in the engine state.
 //!
 //! # Using it
 //!
@@ -58,6 +59,9 @@
 //! | `vpn_large_upload` | client | 2 | 2 | C | a large transfer by an authenticated user; intent unknown (V 2, T 2) |
 //! | `bad_reputation_ip` | listed client (attempts from it; targets aggregated), or client+server (a host of ours reached a listed server) | 2 | 3 | B | known-bad infrastructure talking with the site (T 3); the effect depends on what was reached (V 2) |
 //! | `http_connect_nonstandard_port` | client+server (proxy) | 2 | 2 | C | a tunnel through the proxy that bypasses its inspection (V 2, T 2) |
+//! | `vulnerable_software` | server | 3 | 2 | B | an inside server announces a version the advisory list judges vulnerable (only `vulnerable` verdicts: distribution packages are judged by their revision, `unknown` ones stay in the inventory) (V 3); reaching it needs the intranet (T 2) |
+//! | `weak_tls` | server | 2 | 2 | C | an inside server negotiated SSLv3/TLS 1.0/1.1 or a weak suite, or showed an expired, self-signed or name-mismatched certificate: interception gets easier (V 2), needs a position on the path (T 2) |
+//! | `cleartext_credentials` | client+server | 3 | 2 | B | FTP/POP3/IMAP/SMTP AUTH PLAIN-LOGIN/HTTP Basic login without TLS: any sniffer reads the password (V 3), needs a foothold on the path (T 2); the user is named, the secret never stored; Telnet logins are `telnet_use`'s |
 //!
 //! A consultant overrides levels per rule in `[detect.overrides.<rule>]` of the
 //! configuration, and per rule or per finding id in `[overrides.<rule or id>]` of
@@ -68,6 +72,7 @@
 #![forbid(unsafe_code)]
 
 pub mod aggregate;
+pub mod assets;
 pub mod catalog;
 pub mod consumer;
 pub mod context;
@@ -80,10 +85,11 @@ pub mod rules;
 pub mod site_file;
 pub mod store;
 pub mod text;
+pub mod versions;
 
 pub use aggregate::{Aggregate, EvidenceRef};
 pub use catalog::{RuleId, RuleInfo};
-pub use consumer::{Detector, Summary, load_aggregates, load_findings, run_pending};
+pub use consumer::{Detector, Summary, load_aggregates, load_assets, load_findings, run_pending};
 pub use engine::{Engine, EngineState, EngineStats};
 pub use error::DetectError;
 pub use site_file::{SiteFile, SiteFileError};

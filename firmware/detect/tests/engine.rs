@@ -387,6 +387,7 @@ fn ftp_data_connections_join_the_evidence_of_their_control_sessions_finding() {
                 sha256: None,
             }],
             control_session: None,
+            banner: None,
         });
         s
     };

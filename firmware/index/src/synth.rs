@@ -253,6 +253,7 @@ pub fn session(i: u64, start_ns: i64, step_ns: i64) -> SessionRecord {
                     sha256: None,
                 }],
                 control_session: None,
+                banner: None,
             });
         }
         _ => {}

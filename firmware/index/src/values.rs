@@ -200,6 +200,8 @@ pub fn text_values(r: &SessionRecord, field: Field) -> Vec<String> {
                 push(s.server_version.as_deref());
             }
             push(r.tls.as_ref().and_then(|t| t.version.as_deref()));
+            push(r.ftp.as_ref().and_then(|f| f.banner.as_deref()));
+            push(r.mail.as_ref().and_then(|m| m.banner.as_deref()));
             if let Some(h) = &r.http {
                 push(h.server.as_deref());
                 h.transactions
@@ -264,5 +266,37 @@ pub fn ip_values(r: &SessionRecord, field: Field) -> Vec<IpAddr> {
         Field::Client => vec![r.client.ip],
         Field::Server => vec![r.server.ip],
         _ => Vec::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kuroko_model::Timestamp;
+    use kuroko_model::session::{Endpoint, Ftp, Mail};
+
+    /// `version:` reaches the software a server announced in its FTP or mail greeting
+    /// (vsftpd, Exim, …), like SSH banners and HTTP `Server`.
+    #[test]
+    fn version_holds_ftp_and_mail_greetings() {
+        let mut r = SessionRecord::new(
+            "s".into(),
+            Timestamp(0),
+            "tcp",
+            Endpoint::new("10.0.0.5".parse().unwrap(), 40000),
+            Endpoint::new("10.0.0.9".parse().unwrap(), 21),
+        );
+        r.ftp = Some(Ftp {
+            banner: Some("220 (vsFTPd 3.0.3)".into()),
+            ..Default::default()
+        });
+        r.mail = Some(Mail {
+            banner: Some("220 mx ESMTP Exim 4.96".into()),
+            ..Default::default()
+        });
+        assert_eq!(
+            text_values(&r, Field::Version),
+            ["220 (vsFTPd 3.0.3)", "220 mx ESMTP Exim 4.96"]
+        );
     }
 }

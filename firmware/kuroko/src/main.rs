@@ -54,6 +54,8 @@ enum Command {
     Web(cmd::web::Args),
     /// Users of the web console: add, passwd, list, remove, token.
     User(cmd::user::Args),
+    /// The asset inventory: internal hosts, their services and announced software.
+    Assets(cmd::assets::Args),
 }
 
 fn main() {
@@ -84,6 +86,7 @@ fn main() {
         Command::Setup(a) => cmd::setup::run(a),
         Command::Web(a) => cmd::web::run(a),
         Command::User(a) => cmd::user::run(a),
+        Command::Assets(a) => cmd::assets::run(a),
     };
     if let Err(e) = result {
         // One line: the outermost context first, causes after it.

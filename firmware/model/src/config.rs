@@ -46,6 +46,7 @@ pub struct Config {
     pub management: Management,
     pub web: Web,
     pub content: Content,
+    pub assets: Assets,
 }
 
 /// `[content]`: the content index (`DATA/content/`): the text of mail bodies, attachments
@@ -75,6 +76,36 @@ impl Default for Content {
 impl Content {
     pub fn budget_bytes(&self) -> Result<u64, String> {
         parse_bytes(&self.budget)
+    }
+}
+
+/// `[assets]`: the asset inventory built from the sessions (`kuroko assets`): which
+/// internal hosts serve what and announce which software. Memory is bounded by these
+/// caps; what they refuse is counted (evictions, dropped facts), never silently lost.
+/// Worst case with the defaults (every host full: 32 services with 16 remembered
+/// clients, 16 facts of 200 bytes): about 200 MB; real sites use a small fraction.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Assets {
+    /// Build the inventory at all (off: `kuroko assets` shows nothing new).
+    pub enabled: bool,
+    /// Internal hosts kept; a new host beyond it evicts the one seen least recently
+    /// (counted in the inventory's `hosts_evicted`).
+    pub max_hosts: usize,
+    /// Services (port + transport) kept per host; more are counted as dropped.
+    pub max_services_per_host: usize,
+    /// Software facts (banners, headers, certificate subjects) kept per host.
+    pub max_software_per_host: usize,
+}
+
+impl Default for Assets {
+    fn default() -> Self {
+        Assets {
+            enabled: true,
+            max_hosts: 10_000,
+            max_services_per_host: 32,
+            max_software_per_host: 16,
+        }
     }
 }
 
@@ -503,6 +534,21 @@ impl Config {
         parse_bytes(&self.detect.large_upload).map_err(|m| (k("detect.large_upload"), m))?;
         parse_duration_secs(&self.detect.upload_window)
             .map_err(|m| (k("detect.upload_window"), m))?;
+        for (key, v) in [
+            ("assets.max_hosts", self.assets.max_hosts),
+            (
+                "assets.max_services_per_host",
+                self.assets.max_services_per_host,
+            ),
+            (
+                "assets.max_software_per_host",
+                self.assets.max_software_per_host,
+            ),
+        ] {
+            if !(1..=10_000_000).contains(&v) {
+                return Err((k(key), format!("{v} is out of range; use 1 to 10000000")));
+            }
+        }
         if self.detect.openssh_min_version.trim().is_empty() {
             return Err((
                 k("detect.openssh_min_version"),

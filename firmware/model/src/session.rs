@@ -369,6 +369,10 @@ pub struct Ftp {
     /// On an `ftp-data` session: the id of the control session that opened it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub control_session: Option<String>,
+    /// The first line of the server's 220 greeting (`220 (vsFTPd 3.0.3)`): the software
+    /// the server announces, for the asset inventory.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub banner: Option<String>,
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
@@ -449,6 +453,10 @@ pub struct Mail {
     /// The login: SMTP AUTH, POP3 USER/PASS, APOP or AUTH, IMAP LOGIN or AUTHENTICATE.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub auth: Option<MailAuth>,
+    /// The first line of the server's greeting (SMTP `220 mx ESMTP Exim 4.96 …`, POP3
+    /// `+OK Dovecot ready.`, IMAP `* OK …`): the software the server announces.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub banner: Option<String>,
 }
 
 /// One command of a mail session.

@@ -139,6 +139,7 @@ mod tests {
                 sha256: None,
             }],
             control_session: None,
+            banner: None,
         });
         s
     }

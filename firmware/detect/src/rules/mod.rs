@@ -7,6 +7,7 @@
 //! rule and documented in the crate docs' table: the aggregated side is `None` and its
 //! address (or domain) is recorded as a `peer` of the finding.
 
+pub mod cleartext_credentials;
 pub mod exploit;
 pub mod fortinet;
 pub mod ftp;
@@ -19,6 +20,8 @@ pub mod ssh_external;
 pub mod streaming;
 pub mod telnet;
 pub mod vpn_upload;
+pub mod vulnerable_software;
+pub mod weak_tls;
 pub mod winrm;
 
 use crate::catalog::RuleId;
@@ -89,6 +92,9 @@ pub(crate) fn check_stateless(
     oracle::check(ctx, s, out);
     reputation::check(ctx, s, out);
     http_connect::check(ctx, s, out);
+    vulnerable_software::check(ctx, s, out);
+    weak_tls::check(ctx, s, out);
+    cleartext_credentials::check(ctx, s, out);
 }
 
 #[cfg(test)]

@@ -83,7 +83,7 @@ fields! {
     Sni => "sni", Text, "TLS server name";
     Ja3 => "ja3", Keyword, "TLS client fingerprint (JA3)";
     Ja4 => "ja4", Keyword, "TLS client fingerprint (JA4)";
-    Version => "version", Text, "software and protocol versions (SSH banners, TLS version, HTTP Server)";
+    Version => "version", Text, "software and protocol versions (SSH banners, FTP/SMTP/POP3/IMAP greetings, TLS version, HTTP Server)";
     Bytes => "bytes", Bytes, "payload bytes that crossed the wire, both directions";
     BytesUp => "bytes_up", Bytes, "payload bytes client → server (wire)";
     BytesDown => "bytes_down", Bytes, "payload bytes server → client (wire)";

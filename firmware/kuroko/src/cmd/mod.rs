@@ -2,6 +2,7 @@
 //! every command spells them the same way.
 
 pub mod analyze;
+pub mod assets;
 pub mod capture;
 pub mod console;
 pub mod content;

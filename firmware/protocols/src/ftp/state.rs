@@ -110,6 +110,12 @@ impl FtpParser {
         let Some((code, more)) = reply_code(line) else {
             return;
         };
+        // The greeting's first line names the server software (multi-line greetings such
+        // as Pure-FTPd's put it there, not in the last line).
+        if code == 220 && rec.ftp.as_ref().is_none_or(|f| f.banner.is_none()) {
+            let banner = text(rec, line);
+            rec.ftp.get_or_insert_with(Default::default).banner = Some(banner);
+        }
         if more {
             return; // the last line of a multi-line reply carries the code too
         }
@@ -354,6 +360,7 @@ mod tests {
         let (rec, sink) = run_all_cuts(ftp, "ftp", &t);
         let f = rec.ftp.unwrap();
         assert_eq!(f.user.as_deref(), Some("alice"));
+        assert_eq!(f.banner.as_deref(), Some("220 (vsFTPd 3.0.3)"));
         assert_eq!(f.commands[1], "PASS ****");
         assert!(!f.commands.iter().any(|c| c.contains("s3cret")));
         assert_eq!(f.files.len(), 2);

@@ -6,7 +6,7 @@
 
 use super::message::{Envelope, auth_result, auth_started, process_message, set_user};
 use crate::upgrade::{Answer, AwaitingAnswer, Upgrade, Verdict};
-use crate::util::{base64_decode, take_line};
+use crate::util::{base64_decode, take_line, text};
 use crate::{Direction, MAX_OBJECT_BYTES, Sink, StreamParser};
 use kuroko_model::session::SessionRecord;
 
@@ -49,6 +49,8 @@ pub struct ImapParser {
     upgrade: Option<Upgrade>,
     /// Upgraded to TLS: nothing more for this parser.
     stopped: bool,
+    /// The server's first line was seen (the greeting).
+    greeted: bool,
 }
 
 /// `{123}`, `{123+}`, `~{123}` at the end of a line: the literal's size.
@@ -244,6 +246,14 @@ impl ImapParser {
 impl ImapParser {
     /// A server line: the tagged answer to a login is its outcome (`mail.auth`).
     fn on_response_line(&mut self, line: &[u8], rec: &mut SessionRecord) {
+        // The greeting (`* OK …`, the server's first line) names the server software.
+        if !std::mem::replace(&mut self.greeted, true)
+            && (line.starts_with(b"* OK") || line.starts_with(b"* PREAUTH"))
+            && rec.mail.as_ref().is_none_or(|m| m.banner.is_none())
+        {
+            let banner = text(rec, line);
+            rec.mail.get_or_insert_with(Default::default).banner = Some(banner);
+        }
         let Some((tag, mech)) = &self.login else {
             return;
         };
@@ -409,6 +419,10 @@ mod tests {
         );
         let m = rec.mail.unwrap();
         assert_eq!(m.user.as_deref(), Some("sato\"x"));
+        assert_eq!(
+            m.banner.as_deref(),
+            Some("* OK [CAPABILITY IMAP4rev1] Dovecot ready.")
+        );
         // APPEND comes first in this transcript because all client bytes are fed first.
         let subjects: Vec<_> = std::iter::once(m.subject.clone())
             .chain(m.messages.iter().map(|x| x.subject.clone()))

@@ -296,6 +296,7 @@ fn place(p: Parsed, envelope: &Envelope, rec: &mut SessionRecord) {
             user,
             commands,
             auth,
+            banner,
             ..
         } = std::mem::take(&mut mail);
         mail = Mail {
@@ -313,6 +314,7 @@ fn place(p: Parsed, envelope: &Envelope, rec: &mut SessionRecord) {
             messages: Vec::new(),
             commands,
             auth,
+            banner,
         };
     } else {
         let msg = MailMessage {

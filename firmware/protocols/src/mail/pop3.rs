@@ -5,7 +5,7 @@
 use super::dotdata::DotReader;
 use super::message::{Envelope, auth_result, auth_started, process_message, set_user};
 use crate::upgrade::{MAX_HELD_BEFORE_ANSWER, Upgrade};
-use crate::util::{LineBuf, base64_decode, take_line};
+use crate::util::{LineBuf, base64_decode, take_line, text};
 use crate::{Direction, Sink, StreamParser};
 use kuroko_model::session::SessionRecord;
 use std::collections::VecDeque;
@@ -42,6 +42,8 @@ enum Down {
 pub struct Pop3Parser {
     up: LineBuf,
     pending: VecDeque<Cmd>,
+    /// The server's first status line (the greeting) was seen.
+    greeted: bool,
     down: Down,
     acc: Vec<u8>,
     overlong: bool,
@@ -70,6 +72,7 @@ impl Default for Pop3Parser {
         Pop3Parser {
             up: LineBuf::default(),
             pending: VecDeque::new(),
+            greeted: false,
             down: Down::Status,
             acc: Vec::new(),
             overlong: false,
@@ -226,6 +229,15 @@ impl Pop3Parser {
                     {
                         // (A refused AUTH has no further SASL lines.)
                         self.sasl_lines = 0;
+                    }
+                    // The server's first status line is its greeting: it names the
+                    // server software.
+                    if !std::mem::replace(&mut self.greeted, true)
+                        && ok
+                        && rec.mail.as_ref().is_none_or(|m| m.banner.is_none())
+                    {
+                        let banner = text(rec, &line);
+                        rec.mail.get_or_insert_with(Default::default).banner = Some(banner);
                     }
                     let Some(cmd) = self.pending.pop_front() else {
                         continue;
@@ -404,6 +416,7 @@ mod tests {
         );
         let m = rec.mail.unwrap();
         assert_eq!(m.user.as_deref(), Some("hanako"));
+        assert_eq!(m.banner.as_deref(), Some("+OK Dovecot ready."));
         assert_eq!(m.subject.as_deref(), Some("pop test"));
         assert_eq!(m.from.as_deref(), Some("a@example.jp"));
         assert_eq!(

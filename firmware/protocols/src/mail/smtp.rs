@@ -329,12 +329,24 @@ impl SmtpParser {
     fn on_down(&mut self, data: &[u8], rec: &mut SessionRecord) {
         let mut failed = false;
         let mut codes = Vec::new();
+        let mut first: Option<Vec<u8>> = None;
         self.down.feed(data, MAX_REPLY_LINE, |l| {
+            if first.is_none() {
+                first = Some(l.bytes.to_vec());
+            }
             failed |= starts_with_ci(&l.bytes, b"535");
             if let Some(code) = reply_code(&l.bytes) {
                 codes.push(code);
             }
         });
+        // The greeting's first line names the server software.
+        if !self.greeted
+            && let Some(line) = first.filter(|l| l.starts_with(b"220"))
+            && rec.mail.as_ref().is_none_or(|m| m.banner.is_none())
+        {
+            let banner = text(rec, &line);
+            rec.mail.get_or_insert_with(Default::default).banner = Some(banner);
+        }
         for code in codes {
             self.on_reply(code, rec);
         }
@@ -451,6 +463,7 @@ mod tests {
         let down: &[u8] = b"220 mx\r\n250 ok\r\n250 ok\r\n354 go\r\n250 queued\r\n221 bye\r\n";
         let (rec, _) = run_all_cuts(smtp, "smtp", &[(Up, up.as_bytes()), (Down, down)]);
         let m = rec.mail.as_ref().unwrap();
+        assert_eq!(m.banner.as_deref(), Some("220 mx"));
         let from = m.mail_from.as_deref().unwrap();
         assert_eq!(from, "x [2Jgpj.exe@evil.example");
         assert!(

@@ -188,6 +188,7 @@ pub fn build(dir: &Path) -> Vec<Finding> {
             sha256: None,
         }],
         control_session: None,
+        banner: None,
     });
     sessions.push(ftp);
     let mut ftpdata = session(

@@ -1,0 +1,440 @@
+//! The asset inventory: which internal hosts the traffic shows, what they serve and which
+//! software they announce, each fact with the session that shows it.
+//!
+//! Built passively from the session records as the detection engine consumes them, and
+//! kept in the engine's state: the findings store commits it together with the findings
+//! and the session-log position, so the inventory is crash-safe and counts every session
+//! exactly once, like the findings (see the crate docs' invariants). Readers get it with
+//! [`crate::load_assets`] and judge the software against the advisory list with
+//! [`view`].
+//!
+//! Per internal address: MAC (from the frames), names (DNS answers naming the address,
+//! HTTP `Host` and TLS SNI it answered to), first/last seen, services (port + transport
+//! it answered on, the identified protocol, sessions, distinct clients inside and outside
+//! the site) and software facts (SSH server banners, FTP/SMTP/POP3/IMAP greetings, HTTP
+//! `Server`, TLS certificate
+//! subjects and versions as servers; HTTP `User-Agent` and SSH client banners as
+//! clients).
+//!
+//! Memory is bounded by `[assets]` (`max_hosts`, `max_services_per_host`,
+//! `max_software_per_host`) plus fixed caps on names and clients; a new host beyond
+//! `max_hosts` evicts the host seen least recently, and every refusal is counted in
+//! [`InventoryStats`].
+
+pub mod view;
+
+use crate::context::{Context, unmap};
+use kuroko_model::session::SessionRecord;
+use kuroko_model::{Timestamp, config::Assets as AssetsConfig};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+
+/// Names kept per host.
+pub const MAX_NAMES: usize = 8;
+/// Distinct clients remembered per service (counted inside/outside); beyond it, further
+/// clients are counted in `clients_uncounted` sessions.
+pub const MAX_CLIENTS: usize = 16;
+/// Longest text kept for one software fact (a banner, a header).
+pub const MAX_FACT_LEN: usize = 200;
+
+/// What the caps refused, named after the event.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+pub struct InventoryStats {
+    pub sessions_observed: u64,
+    /// Hosts dropped to make room for a new one (`max_hosts`).
+    pub hosts_evicted: u64,
+    pub services_dropped: u64,
+    pub software_dropped: u64,
+    pub names_dropped: u64,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct Host {
+    pub ip: IpAddr,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mac: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub names: Vec<Name>,
+    pub first_seen: Timestamp,
+    pub last_seen: Timestamp,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub services: Vec<Service>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub software: Vec<SoftwareFact>,
+}
+
+/// A name the host was seen under.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct Name {
+    pub name: String,
+    /// `dns` (an answer naming the address), `http-host`, `tls-sni`.
+    pub source: String,
+    pub session: String,
+}
+
+/// A port the host answered on.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct Service {
+    pub port: u16,
+    pub transport: String,
+    /// Identified application protocol of the first session (`ssh`, `http`, `tls`…).
+    pub protocol: String,
+    pub sessions: u64,
+    /// Distinct clients inside / outside the site (up to `MAX_CLIENTS` remembered).
+    pub internal_clients: u32,
+    pub external_clients: u32,
+    /// The distinct clients counted above.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub clients: Vec<IpAddr>,
+    /// Sessions from clients beyond `MAX_CLIENTS` (not told apart).
+    #[serde(default)]
+    pub clients_uncounted: u64,
+    pub first_seen: Timestamp,
+    pub last_seen: Timestamp,
+    /// The first session that showed the service.
+    pub session: String,
+}
+
+/// Software the host announced.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct SoftwareFact {
+    /// `server` (it answered with it) or `client` (it sent it).
+    pub role: String,
+    /// `ssh-banner`, `ftp-banner`, `mail-banner` (SMTP/POP3/IMAP greeting),
+    /// `http-server`, `tls-cert`, `tls-version`, `user-agent`, `ssh-client`.
+    pub kind: String,
+    /// The port it was seen on (the server port, for both roles).
+    pub port: u16,
+    pub text: String,
+    pub first_seen: Timestamp,
+    pub last_seen: Timestamp,
+    /// The first session that showed it.
+    pub session: String,
+}
+
+/// The inventory with its caps.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+pub struct Inventory {
+    pub hosts: BTreeMap<IpAddr, Host>,
+    #[serde(default)]
+    pub stats: InventoryStats,
+    #[serde(skip, default = "default_limits")]
+    limits: AssetsConfig,
+}
+
+fn default_limits() -> AssetsConfig {
+    AssetsConfig::default()
+}
+
+impl Inventory {
+    pub fn new(limits: &AssetsConfig) -> Inventory {
+        Inventory {
+            limits: limits.clone(),
+            ..Inventory::default()
+        }
+    }
+
+    /// Applies the config's caps to a restored inventory (they are not stored: the config
+    /// in force decides).
+    pub fn set_limits(&mut self, limits: &AssetsConfig) {
+        self.limits = limits.clone();
+    }
+
+    /// Learns what one session shows about the internal hosts in it.
+    pub fn observe(&mut self, ctx: &Context, s: &SessionRecord) {
+        self.stats.sessions_observed += 1;
+        let server_inside = ctx.is_internal(s.server.ip);
+        let client_inside = ctx.is_internal(s.client.ip);
+        if server_inside && answered(s) {
+            self.learn_server(s, client_inside);
+        }
+        if client_inside {
+            self.learn_client(s);
+        }
+        if let Some(dns) = &s.dns {
+            self.learn_dns_names(ctx, s, dns);
+        }
+    }
+
+    fn host(&mut self, ip: IpAddr, mac: Option<&String>, t: Timestamp) -> &mut Host {
+        let ip = unmap(ip);
+        if !self.hosts.contains_key(&ip) && self.hosts.len() >= self.limits.max_hosts.max(1) {
+            // Least recently seen goes; O(hosts), only when the table is full.
+            if let Some(old) = self
+                .hosts
+                .values()
+                .min_by_key(|h| (h.last_seen, h.ip))
+                .map(|h| h.ip)
+            {
+                self.hosts.remove(&old);
+                self.stats.hosts_evicted += 1;
+            }
+        }
+        let h = self.hosts.entry(ip).or_insert_with(|| Host {
+            ip,
+            mac: None,
+            names: Vec::new(),
+            first_seen: t,
+            last_seen: t,
+            services: Vec::new(),
+            software: Vec::new(),
+        });
+        if h.mac.is_none() {
+            h.mac = mac.cloned();
+        }
+        h.first_seen = h.first_seen.min(t);
+        h.last_seen = h.last_seen.max(t);
+        h
+    }
+
+    fn learn_server(&mut self, s: &SessionRecord, client_inside: bool) {
+        let max_services = self.limits.max_services_per_host;
+        let max_software = self.limits.max_software_per_host;
+        let mut dropped = (0u64, 0u64, 0u64);
+        let h = self.host(s.server.ip, s.server.mac.as_ref(), s.end);
+        h.first_seen = h.first_seen.min(s.start);
+        if let Some(svc) = h
+            .services
+            .iter_mut()
+            .find(|x| x.port == s.server.port && x.transport == s.transport)
+        {
+            svc.add(s, client_inside);
+        } else if h.services.len() < max_services {
+            let mut svc = Service {
+                port: s.server.port,
+                transport: s.transport.clone(),
+                protocol: s.protocol.clone(),
+                sessions: 0,
+                internal_clients: 0,
+                external_clients: 0,
+                clients: Vec::new(),
+                clients_uncounted: 0,
+                first_seen: s.start,
+                last_seen: s.end,
+                session: s.id.clone(),
+            };
+            svc.add(s, client_inside);
+            h.services.push(svc);
+        } else {
+            dropped.0 += 1;
+        }
+        for (kind, text) in server_facts(s) {
+            if !add_fact(h, "server", kind, s, text, max_software) {
+                dropped.1 += 1;
+            }
+        }
+        for (source, name) in [
+            ("http-host", s.http.as_ref().and_then(|x| x.host.as_deref())),
+            ("tls-sni", s.tls.as_ref().and_then(|x| x.sni.as_deref())),
+        ] {
+            if let Some(n) = name
+                && !add_name(h, n, source, &s.id)
+            {
+                dropped.2 += 1;
+            }
+        }
+        self.stats.services_dropped += dropped.0;
+        self.stats.software_dropped += dropped.1;
+        self.stats.names_dropped += dropped.2;
+    }
+
+    fn learn_client(&mut self, s: &SessionRecord) {
+        let facts = client_facts(s);
+        let max_software = self.limits.max_software_per_host;
+        let h = self.host(s.client.ip, s.client.mac.as_ref(), s.end);
+        h.first_seen = h.first_seen.min(s.start);
+        let mut dropped = 0;
+        for (kind, text) in facts {
+            if !add_fact(h, "client", kind, s, text, max_software) {
+                dropped += 1;
+            }
+        }
+        self.stats.software_dropped += dropped;
+    }
+
+    /// A DNS answer that is an internal address names that host (only hosts already in
+    /// the inventory: a lookup alone does not make a host).
+    fn learn_dns_names(
+        &mut self,
+        ctx: &Context,
+        s: &SessionRecord,
+        dns: &kuroko_model::session::Dns,
+    ) {
+        let Some(q) = dns.query.as_deref() else {
+            return;
+        };
+        for a in &dns.answers {
+            let Ok(ip) = a.trim().parse::<IpAddr>() else {
+                continue;
+            };
+            let ip = unmap(ip);
+            if !ctx.is_internal(ip) {
+                continue;
+            }
+            if let Some(h) = self.hosts.get_mut(&ip)
+                && !add_name(h, q, "dns", &s.id)
+            {
+                self.stats.names_dropped += 1;
+            }
+        }
+    }
+}
+
+impl Service {
+    fn add(&mut self, s: &SessionRecord, client_inside: bool) {
+        self.sessions += 1;
+        self.first_seen = self.first_seen.min(s.start);
+        self.last_seen = self.last_seen.max(s.end);
+        let c = unmap(s.client.ip);
+        if self.clients.contains(&c) {
+            return;
+        }
+        if self.clients.len() >= MAX_CLIENTS {
+            self.clients_uncounted += 1;
+            return;
+        }
+        self.clients.push(c);
+        if client_inside {
+            self.internal_clients += 1;
+        } else {
+            self.external_clients += 1;
+        }
+    }
+}
+
+/// Whether the server answered (a service, not a probe into a closed port).
+fn answered(s: &SessionRecord) -> bool {
+    s.bytes_down > 0 || (s.packets_down > 0 && s.transport != "tcp")
+}
+
+fn cap(text: &str) -> String {
+    let t: String = text
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(MAX_FACT_LEN)
+        .collect();
+    t.trim().to_string()
+}
+
+/// Software a server announced in this session, as sent (capped when stored).
+fn server_facts(s: &SessionRecord) -> Vec<(&'static str, &str)> {
+    let mut out = Vec::new();
+    if let Some(b) = s.ssh.as_ref().and_then(|x| x.server_version.as_deref()) {
+        out.push(("ssh-banner", b));
+    }
+    if let Some(b) = s.ftp.as_ref().and_then(|x| x.banner.as_deref()) {
+        out.push(("ftp-banner", b));
+    }
+    if let Some(b) = s.mail.as_ref().and_then(|x| x.banner.as_deref()) {
+        out.push(("mail-banner", b));
+    }
+    if let Some(http) = &s.http {
+        for v in http
+            .server
+            .as_deref()
+            .into_iter()
+            .chain(http.transactions.iter().filter_map(|t| t.server.as_deref()))
+        {
+            if !out.iter().any(|(_, x)| *x == v) {
+                out.push(("http-server", v));
+            }
+        }
+    }
+    if let Some(tls) = &s.tls {
+        if let Some(leaf) = tls.certs.first() {
+            out.push(("tls-cert", leaf.subject.as_str()));
+        } else if let Some(sub) = tls.cert_subject.as_deref() {
+            out.push(("tls-cert", sub));
+        }
+        if tls.cipher.is_some()
+            && let Some(v) = tls.version.as_deref()
+        {
+            out.push(("tls-version", v));
+        }
+    }
+    out
+}
+
+/// Software a client sent in this session, as sent.
+fn client_facts(s: &SessionRecord) -> Vec<(&'static str, &str)> {
+    let mut out = Vec::new();
+    if let Some(b) = s.ssh.as_ref().and_then(|x| x.client_version.as_deref()) {
+        out.push(("ssh-client", b));
+    }
+    if let Some(ua) = s.http.as_ref().and_then(|x| x.user_agent.as_deref()) {
+        out.push(("user-agent", ua));
+    }
+    out
+}
+
+/// Adds or refreshes a fact; false when the host's cap refused it. The text is compared as
+/// sent first (the common case: a clean banner seen again costs no allocation), then as
+/// stored.
+fn add_fact(
+    h: &mut Host,
+    role: &str,
+    kind: &str,
+    s: &SessionRecord,
+    raw: &str,
+    max: usize,
+) -> bool {
+    let port = s.server.port;
+    let find = |h: &mut Host, text: &str| -> Option<usize> {
+        h.software
+            .iter()
+            .position(|f| f.port == port && f.text == text && f.kind == kind && f.role == role)
+    };
+    let mut found = find(h, raw);
+    let mut text = None;
+    if found.is_none() {
+        let capped = cap(raw);
+        if capped.is_empty() {
+            return true;
+        }
+        found = find(h, &capped);
+        text = Some(capped);
+    }
+    if let Some(i) = found {
+        let f = &mut h.software[i];
+        f.first_seen = f.first_seen.min(s.start);
+        f.last_seen = f.last_seen.max(s.end);
+        return true;
+    }
+    let Some(text) = text else {
+        return true;
+    };
+    if h.software.len() >= max {
+        return false;
+    }
+    h.software.push(SoftwareFact {
+        role: role.to_string(),
+        kind: kind.to_string(),
+        port,
+        text,
+        first_seen: s.start,
+        last_seen: s.end,
+        session: s.id.clone(),
+    });
+    true
+}
+
+/// Adds a name once; false when the host's cap refused it.
+fn add_name(h: &mut Host, name: &str, source: &str, session: &str) -> bool {
+    let name = cap(name).to_ascii_lowercase();
+    if name.is_empty() || h.names.iter().any(|n| n.name == name) {
+        return true;
+    }
+    if h.names.len() >= MAX_NAMES {
+        return false;
+    }
+    h.names.push(Name {
+        name,
+        source: source.to_string(),
+        session: session.to_string(),
+    });
+    true
+}
+
+#[cfg(test)]
+mod tests;
