@@ -205,6 +205,26 @@ impl State {
     }
 }
 
+impl State {
+    /// A provisional (`open`) record: written and published like any record, but outside
+    /// the exactly-once bookkeeping (a replay may write it again: consumers replace records
+    /// by id). Never after the final record of its session: a replay that will suppress the
+    /// final one suppresses its provisional ones too.
+    fn emit_provisional(&mut self, e: Emitted) {
+        if self.error.is_some() || self.suppress.contains(&e.record.id) {
+            return;
+        }
+        if let Err(source) = self.log.append(&e.record) {
+            self.error = Some(AnalyzeError::Log {
+                path: self.log_dir.clone(),
+                source,
+            });
+            return;
+        }
+        self.written += 1;
+    }
+}
+
 /// A running analyzer: the engine, the session log and the exactly-once bookkeeping,
 /// kept between reads so that `follow` does not replay on every poll.
 pub struct Analyzer {
@@ -226,6 +246,8 @@ pub struct Analyzer {
     publish_interval: Duration,
     /// `st.written` at the last checkpoint: anything above it waits to be published.
     written_at_checkpoint: u64,
+    /// Last scan for provisional records (follow mode).
+    last_provisional: Instant,
     started: Instant,
     packets: u64,
     bytes: u64,
@@ -333,6 +355,7 @@ impl Analyzer {
             checkpoint_cost: Duration::ZERO,
             publish_interval,
             written_at_checkpoint: 0,
+            last_provisional: Instant::now(),
             started: Instant::now(),
             packets: 0,
             bytes: 0,
@@ -458,6 +481,14 @@ impl Analyzer {
         self.st.error.take().map_or(Ok(()), Err)
     }
 
+    /// Provisional records of the flows open long enough at `now_ns` (wall clock, follow
+    /// mode), see [`Engine::provisional`].
+    pub fn provisional_at(&mut self, now_ns: i64) -> Result<u64, AnalyzeError> {
+        let Analyzer { engine, st, .. } = self;
+        let n = engine.provisional(now_ns, &mut |e| st.emit_provisional(e));
+        self.st.error.take().map_or(Ok(n), Err)
+    }
+
     /// End of the readable input: close every flow (`close_all`) or only the idle ones,
     /// then checkpoint.
     pub fn end_of_input(&mut self, close_all: bool) -> Result<(), AnalyzeError> {
@@ -563,6 +594,8 @@ pub fn run(
     a.summary(source)
 }
 
+/// How often `follow` looks for flows that need a provisional record.
+pub const PROVISIONAL_SCAN: Duration = Duration::from_secs(1);
 /// How long `follow` waits when the store has nothing new (a session's last packets are
 /// read at most this long after the capture stored them).
 pub const FOLLOW_POLL: Duration = Duration::from_millis(100);
@@ -594,6 +627,10 @@ pub fn follow(
         let wall = kuroko_model::Timestamp::now().nanos();
         if wall.saturating_sub(a.engine.now()) < FOLLOW_LIVE_WINDOW_NS {
             a.expire_at(wall.saturating_sub(FOLLOW_CLOCK_MARGIN_NS))?;
+            if a.last_provisional.elapsed() >= PROVISIONAL_SCAN {
+                a.last_provisional = Instant::now();
+                a.provisional_at(wall)?;
+            }
         }
         // Sessions closed by what was just read are published promptly; the consumers
         // (index, detections, alerts) wake on the publication.

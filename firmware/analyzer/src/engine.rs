@@ -60,6 +60,12 @@ pub struct Settings {
     pub max_object: usize,
     /// `[analyzer] close_linger`: 0 emits a completed TCP close at once.
     pub close_linger_ns: i64,
+    /// `[analyzer] open_record_after`: a flow open this long gets a provisional record
+    /// (0: never).
+    pub open_after_ns: i64,
+    /// `[analyzer] open_record_every`: a provisional record is updated at most this often
+    /// (and only when the flow saw packets since).
+    pub open_every_ns: i64,
 }
 
 impl Settings {
@@ -77,6 +83,8 @@ impl Settings {
             memory_budget: parse_bytes(&a.memory_budget)? as usize,
             max_object: parse_bytes(&a.max_object_size)? as usize,
             close_linger_ns: secs(&a.close_linger)?,
+            open_after_ns: secs(&a.open_record_after)?,
+            open_every_ns: secs(&a.open_record_every)?,
         })
     }
 }
@@ -92,6 +100,8 @@ impl Default for Settings {
             memory_budget: REASSEMBLY_BUDGET,
             max_object: 64 << 20,
             close_linger_ns: 0,
+            open_after_ns: 5_000_000_000,
+            open_every_ns: 30_000_000_000,
         })
     }
 }
@@ -682,6 +692,8 @@ impl Engine {
             app,
             control: control.clone(),
             missing_reported: 0,
+            provisional_at: None,
+            provisional_packets: 0,
         };
         let slot = self.table.insert(key, flow, list, p.ts_ns);
         if let Some(c) = control {
@@ -792,6 +804,46 @@ impl Engine {
         self.expire(out);
     }
 
+    /// Provisional records (issue 15): every flow open for `open_record_after` at `now_ns`
+    /// whose last provisional record is older than `open_record_every` (or that has none)
+    /// and that saw packets since, is emitted as it stands with `open: true`. The flow goes
+    /// on; its final record (same id) replaces the provisional one downstream. Returns how
+    /// many were emitted. Follow mode only (an import has no use for them).
+    pub fn provisional(&mut self, now_ns: i64, out: &mut dyn FnMut(Emitted)) -> u64 {
+        if self.settings.open_after_ns <= 0 {
+            return 0;
+        }
+        let mut n = 0;
+        for slot in self.table.slots() {
+            let Some(f) = self.table.get_mut(slot) else {
+                continue;
+            };
+            if f.list == LIST_CLOSING
+                || now_ns.saturating_sub(f.rec.start.nanos()) < self.settings.open_after_ns
+                || f.provisional_at.is_some_and(|t| {
+                    now_ns.saturating_sub(t) < self.settings.open_every_ns
+                        || f.rec.packets == f.provisional_packets
+                })
+            {
+                continue;
+            }
+            f.provisional_at = Some(now_ns);
+            f.provisional_packets = f.rec.packets;
+            let mut record = f.rec.clone();
+            record.open = true;
+            n += 1;
+            out(Emitted {
+                record,
+                key: f.key.text(),
+                first: f.first,
+                last: f.last,
+                closed_ts: None,
+            });
+        }
+        self.counters.provisional_records += n;
+        n
+    }
+
     /// Closes every open flow with `flag` (end of input).
     pub fn close_all(&mut self, flag: &str, out: &mut dyn FnMut(Emitted)) {
         // Data channels first, so that their control sessions are still open to be linked.
@@ -852,6 +904,8 @@ impl Engine {
             closed_ts: None,
         };
         f.first = p.pos;
+        // The continuation is a new session: its own provisional records.
+        f.provisional_at = None;
         self.counters.sessions_emitted += 1;
         out(e);
     }

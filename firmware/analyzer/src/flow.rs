@@ -137,6 +137,10 @@ pub struct Flow {
     pub control: Option<ControlLink>,
     /// Gap bytes already reported on records cut off this flow (active timeout).
     pub missing_reported: u64,
+    /// When the last provisional (`open`) record of this flow was emitted (ns; `None`: not
+    /// yet), and its packet count then.
+    pub provisional_at: Option<i64>,
+    pub provisional_packets: u64,
 }
 
 /// The control session of an FTP data channel (and the expectation's address).

@@ -49,7 +49,15 @@ pub struct EngineState {
     pub stats: EngineStats,
     #[serde(default)]
     pub relays: Relays,
+    /// Sessions seen open (provisional records) → the findings they were counted in, so
+    /// that their final record does not count them again (issue 15).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub open_hits: BTreeMap<String, Vec<String>>,
 }
+
+/// Open sessions whose counted findings are remembered at most (the oldest are forgotten:
+/// their final record would count once more).
+pub const MAX_OPEN_TRACKED: usize = 100_000;
 
 pub struct Engine {
     ctx: Context,
@@ -60,6 +68,7 @@ pub struct Engine {
     relays: Relays,
     stats: EngineStats,
     scratch: Vec<Hit>,
+    open_hits: BTreeMap<String, Vec<String>>,
 }
 
 impl Engine {
@@ -82,6 +91,7 @@ impl Engine {
             relays: Relays::default(),
             stats: EngineStats::default(),
             scratch: Vec::new(),
+            open_hits: BTreeMap::new(),
         })
     }
 
@@ -98,11 +108,22 @@ impl Engine {
         let mut hits = std::mem::take(&mut self.scratch);
         hits.clear();
         rules::check_stateless(&self.ctx, s, &mut hits);
-        self.relays.learn(&self.ctx, s);
-        rules::streaming::check(&self.ctx, &self.relays, s, &mut hits);
-        if self.enabled[RuleId::VpnLargeUpload.index()] {
-            self.vpn.observe(&self.ctx, s, &mut hits);
+        // A provisional record of an open session: only the rules that decide on one
+        // session's partial data; the stateful ones (relays, streaming, VPN upload sums)
+        // wait for the final record, which they see once.
+        if !s.open {
+            self.relays.learn(&self.ctx, s);
+            rules::streaming::check(&self.ctx, &self.relays, s, &mut hits);
+            if self.enabled[RuleId::VpnLargeUpload.index()] {
+                self.vpn.observe(&self.ctx, s, &mut hits);
+            }
         }
+        // Findings this session was already counted in while it was open.
+        let counted_open = if s.open {
+            self.open_hits.get(&s.id).cloned().unwrap_or_default()
+        } else {
+            self.open_hits.remove(&s.id).unwrap_or_default()
+        };
         hits.retain(|h| self.enabled[h.rule.index()]);
         if !hits.is_empty() {
             self.stats.sessions_with_hits += 1;
@@ -123,7 +144,18 @@ impl Engine {
                 }
                 j += 1;
             }
-            self.add(key, &merged, s);
+            let k = format!("{key:?}");
+            if !counted_open.contains(&k) {
+                self.add(key, &merged, s);
+                if s.open {
+                    if !self.open_hits.contains_key(&s.id)
+                        && self.open_hits.len() >= MAX_OPEN_TRACKED
+                    {
+                        self.open_hits.pop_first();
+                    }
+                    self.open_hits.entry(s.id.clone()).or_default().push(k);
+                }
+            }
             // Further peers of the same session (e.g. two streaming domains in one DNS flow).
             for h in &hits[i + 1..j] {
                 if h.peer != merged.peer
@@ -192,6 +224,7 @@ impl Engine {
             vpn: self.vpn.clone(),
             stats: self.stats.clone(),
             relays: self.relays.clone(),
+            open_hits: self.open_hits.clone(),
         }
     }
 
@@ -202,6 +235,7 @@ impl Engine {
         self.stats = state.stats;
         self.vpn = state.vpn;
         self.relays = state.relays;
+        self.open_hits = state.open_hits;
         for a in state.aggregates {
             match RuleId::parse(&a.rule) {
                 Some(r) => {

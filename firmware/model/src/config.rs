@@ -303,6 +303,13 @@ pub struct Analyzer {
     /// Wake the session-log consumers (index, detections, alerts) as soon as sessions are
     /// published (default); `false` makes them poll once a second.
     pub consumer_wake: bool,
+    /// A session still in progress this long gets a provisional record (`open: true`,
+    /// query `state:open`), searchable and checked by the rules that can decide on partial
+    /// data; `0s` turns provisional records off. Default `5s`.
+    pub open_record_after: String,
+    /// The provisional record of a session in progress is updated at most this often
+    /// (when it saw packets since). Default `30s`.
+    pub open_record_every: String,
 }
 
 impl Default for Analyzer {
@@ -319,6 +326,8 @@ impl Default for Analyzer {
             close_linger: "0s".into(),
             publish_interval: "250ms".into(),
             consumer_wake: true,
+            open_record_after: "5s".into(),
+            open_record_every: "30s".into(),
         }
     }
 }
@@ -558,6 +567,14 @@ impl Config {
             ("analyzer.udp_idle_timeout", &self.analyzer.udp_idle_timeout),
             ("analyzer.active_timeout", &self.analyzer.active_timeout),
             ("analyzer.close_linger", &self.analyzer.close_linger),
+            (
+                "analyzer.open_record_after",
+                &self.analyzer.open_record_after,
+            ),
+            (
+                "analyzer.open_record_every",
+                &self.analyzer.open_record_every,
+            ),
         ] {
             parse_duration_secs(v).map_err(|m| (k(key), m))?;
         }

@@ -96,6 +96,8 @@ fields! {
     CertSha1 => "cert_sha1", Keyword, "SHA-1 fingerprint of a TLS certificate (hex)";
     CertSha256 => "cert_sha256", Keyword, "SHA-256 fingerprint of a TLS certificate (hex)";
     San => "san", Text, "subjectAltName DNS name or IP address of a TLS certificate";
+    Open => "open", Keyword, "`true` on a provisional record of a session still in progress, `false` on a final one";
+    State => "state", Keyword, "`open` (a session still in progress: a provisional record) or `closed`";
     Tunnel => "tunnel", Keyword, "protocol upgrades and encapsulations the session went through (http-connect, starttls, http-upgrade; vxlan, gre, … from `tunnel:<kind>` flags)";
 }
 

@@ -299,6 +299,9 @@ pub fn status_section(data: &std::path::Path) -> super::status::Section {
         "open_flows_at_checkpoint": cp.restart.is_some(),
         "session_log": cp.log,
         "checkpoint_time": kuroko_model::Timestamp::from_nanos(cp.written_at_ns).to_rfc3339(),
+        // How old the last publication of the session log is (a running analyzer publishes
+        // new sessions every `publish_interval`, and checkpoints at least every 5 s).
+        "checkpoint_age_seconds": (kuroko_model::Timestamp::now().nanos().saturating_sub(cp.written_at_ns)).max(0) as f64 / 1e9,
         "counters": c,
     });
     let mut rows = vec![
