@@ -92,7 +92,19 @@ fn a_long_session_is_searchable_while_open_and_counted_once_across_a_kill_9() {
         Server::spawn(
             "kuroko-analyze-follow",
             "",
-            &[&k, "analyze", "--follow", "--data", &d, "--config", &c],
+            // Normal priority: on a busy machine an idle-priority analyzer (the default
+            // while a capture writes) may not run for a minute, and this test is about
+            // what it writes, not about its scheduling.
+            &[
+                &k,
+                "analyze",
+                "--follow",
+                "--foreground-priority",
+                "--data",
+                &d,
+                "--config",
+                &c,
+            ],
             &work.join(format!("analyzer-{n}.log")),
         )
         .expect("kuroko analyze --follow starts")

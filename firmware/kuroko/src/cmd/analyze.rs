@@ -285,7 +285,10 @@ pub fn status_section(data: &std::path::Path) -> super::status::Section {
             });
             lag_bytes = Some(if newer { store.lag_bytes(next) } else { 0 });
         }
-        if let Ok(Some((_, head_ts))) = store.head() {
+        // Nothing analyzed yet: no time to count from (not the seconds since 1970).
+        if let Ok(Some((_, head_ts))) = store.head()
+            && cp.analyzed_ts_ns > 0
+        {
             lag_secs = Some((head_ts.saturating_sub(cp.analyzed_ts_ns)).max(0) as f64 / 1e9);
         }
     }
