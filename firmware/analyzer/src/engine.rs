@@ -831,6 +831,19 @@ impl Engine {
             f.provisional_packets = f.rec.packets;
             let mut record = f.rec.clone();
             record.open = true;
+            // Identification may still wait for more bytes: label the provisional record
+            // with what the bytes so far and the ports say (as a close would), without
+            // deciding for the flow.
+            if let App::Undecided(pending) = &f.app {
+                let server_port = server_port_of(f);
+                let up = pending.joined(Direction::ToServer);
+                let down = pending.joined(Direction::ToClient);
+                if let Ident::Known(label) =
+                    app::identify_tcp_final(f.client.1, server_port, &up, &down)
+                {
+                    record.protocol = label.to_string();
+                }
+            }
             n += 1;
             out(Emitted {
                 record,

@@ -9,6 +9,13 @@
 //! Invariants: a reader never returns a torn (unterminated) last line; positions only grow;
 //! files rotate at [`FILE_LIMIT`] bytes so old ones can be pruned whole.
 //!
+//! Provisional records: a session still in progress may appear before its final record as
+//! one or more records with `open: true` and the same `id` (an analyzer replay after a
+//! crash may write such a record again). Each session has exactly one final record, after
+//! all of its provisional ones. Consumers treat a record as "the session as known now":
+//! replace by id (the index), or count a session once across its records (detections and
+//! alert conditions remember what fired on its open records).
+//!
 //! Published end: records after the writer's last checkpoint may be rewritten after a crash
 //! (the writer truncates back to its checkpoint and replays, and a replay in follow mode
 //! need not produce the same bytes). So the writer *publishes* the position of each
