@@ -502,6 +502,22 @@ impl Ctx {
         let mut ids = std::collections::HashSet::new();
         let mut keys = std::collections::HashSet::new();
         let (mut dup_ids, mut dup_keys) = (0u64, 0u64);
+        // Provisional records of sessions in progress (`open: true`) share the id of the
+        // final record that replaces them: each session is its final record, once.
+        let open_ids: std::collections::HashSet<String> = log
+            .iter()
+            .filter(|s| s["open"] == true)
+            .map(|s| s["id"].to_string())
+            .collect();
+        log.retain(|s| s["open"] != true);
+        let final_ids: std::collections::HashSet<String> =
+            log.iter().map(|s| s["id"].to_string()).collect();
+        let unfinished = open_ids.difference(&final_ids).count();
+        if unfinished > 0 {
+            problems.push(format!(
+                "session log: {unfinished} provisional records without a final record after the final `kuroko analyze`"
+            ));
+        }
         for s in &log {
             if !ids.insert(s["id"].to_string()) {
                 dup_ids += 1;

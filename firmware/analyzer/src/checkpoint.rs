@@ -23,6 +23,10 @@ pub struct EmittedSession {
     pub key: String,
     pub first: PacketPos,
     pub last: PacketPos,
+    /// Set when the flow ended by FIN or RST: time of its last packet. Late packets of its
+    /// 5-tuple shortly after are dropped (counted), on a replay as in the first run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub closed_ts: Option<i64>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -130,6 +134,7 @@ mod tests {
                 key: "6/a".into(),
                 first: PacketPos::new(1, 0, 0),
                 last: PacketPos::new(1, 2, 0),
+                closed_ts: Some(7),
             }],
             ..Checkpoint::default()
         };

@@ -50,6 +50,12 @@ pub struct Counters {
     pub ooo_dropped: u64,
     /// Of those, dropped because all streams together filled `[analyzer] memory_budget`.
     pub memory_budget_drops: u64,
+    /// TCP packets (late ACKs, retransmitted FINs or RSTs) that came after their
+    /// connection's close was complete and its session emitted: counted here instead of
+    /// starting a session of their own.
+    pub late_packets_after_close: u64,
+    /// Provisional (`open`) records of sessions still in progress written to the log.
+    pub provisional_records: u64,
     /// Most memory held by out-of-order TCP data at once (payload plus bookkeeping).
     pub reassembly_peak_bytes: u64,
     /// Streams whose first bytes never let identification decide within the limit.

@@ -64,6 +64,9 @@ use std::time::{Duration, Instant};
 
 /// How often (wall clock) the driver syncs the log and writes a checkpoint.
 pub const CHECKPOINT_INTERVAL: Duration = Duration::from_secs(5);
+/// A checkpoint that publishes new sessions waits at least this many times as long as the
+/// previous checkpoint took, so publishing costs at most a fifth of the analyzer's time.
+pub const PUBLISH_COST_FACTOR: u32 = 4;
 /// Emitted sessions remembered for a replay (each is ~120 bytes of checkpoint). The
 /// window spans from the oldest open flow's start (at most `active_timeout` back, see
 /// `Engine::restart_position`) to now; beyond this many sessions the oldest are forgotten
@@ -126,6 +129,9 @@ pub struct RunOptions<'a> {
     /// Return [`AnalyzeError::StoppedForTest`] after this many packets, without the final
     /// checkpoint (an in-process crash for library tests).
     pub stop_without_checkpoint_after: Option<u64>,
+    /// Publish new sessions every `[analyzer] publish_interval` also while reading (follow
+    /// mode); a one-shot run publishes at its checkpoints only.
+    pub publish: bool,
     pub progress: Option<&'a mut dyn FnMut(Progress)>,
 }
 
@@ -138,6 +144,7 @@ impl Default for RunOptions<'_> {
             abort_after_packets: None,
             abort_at: None,
             stop_without_checkpoint_after: None,
+            publish: false,
             progress: None,
         }
     }
@@ -193,7 +200,28 @@ impl State {
             key: e.key,
             first: e.first,
             last: e.last,
+            closed_ts: e.closed_ts,
         });
+    }
+}
+
+impl State {
+    /// A provisional (`open`) record: written and published like any record, but outside
+    /// the exactly-once bookkeeping (a replay may write it again: consumers replace records
+    /// by id). Never after the final record of its session: a replay that will suppress the
+    /// final one suppresses its provisional ones too.
+    fn emit_provisional(&mut self, e: Emitted) {
+        if self.error.is_some() || self.suppress.contains(&e.record.id) {
+            return;
+        }
+        if let Err(source) = self.log.append(&e.record) {
+            self.error = Some(AnalyzeError::Log {
+                path: self.log_dir.clone(),
+                source,
+            });
+            return;
+        }
+        self.written += 1;
     }
 }
 
@@ -212,6 +240,14 @@ pub struct Analyzer {
     last_ts: i64,
     suppressed: u64,
     last_checkpoint: Instant,
+    /// How long the last checkpoint took (stretches the publish interval).
+    checkpoint_cost: Duration,
+    /// `[analyzer] publish_interval`: new sessions are published at most this often.
+    publish_interval: Duration,
+    /// `st.written` at the last checkpoint: anything above it waits to be published.
+    written_at_checkpoint: u64,
+    /// Last scan for provisional records (follow mode).
+    last_provisional: Instant,
     started: Instant,
     packets: u64,
     bytes: u64,
@@ -225,6 +261,10 @@ impl Analyzer {
         config: &kuroko_model::config::Config,
     ) -> Result<Analyzer, AnalyzeError> {
         let settings = Settings::from_config(config).map_err(AnalyzeError::Settings)?;
+        let publish_interval = Duration::from_millis(
+            kuroko_model::units::parse_duration_ms(&config.analyzer.publish_interval)
+                .map_err(|e| AnalyzeError::Settings(format!("publish_interval: {e}")))?,
+        );
         // Before anything of the analyzer's state is touched (the files store cleans up on
         // open, the log is truncated).
         let lock = lock(data)?;
@@ -264,6 +304,10 @@ impl Analyzer {
                 if e.first < next {
                     let last = skip.entry(e.key.clone()).or_insert(e.last);
                     *last = (*last).max(e.last);
+                    // Not rebuilt by the replay: its late packets must still be late.
+                    if let Some(ts) = e.closed_ts {
+                        engine.remember_closed(e.key.clone(), ts);
+                    }
                 } else {
                     suppress.insert(e.id.clone());
                 }
@@ -308,6 +352,10 @@ impl Analyzer {
             last_ts: cp.as_ref().map_or(0, |c| c.analyzed_ts_ns),
             suppressed: 0,
             last_checkpoint: Instant::now(),
+            checkpoint_cost: Duration::ZERO,
+            publish_interval,
+            written_at_checkpoint: 0,
+            last_provisional: Instant::now(),
             started: Instant::now(),
             packets: 0,
             bytes: 0,
@@ -329,11 +377,16 @@ impl Analyzer {
             last_ts,
             suppressed,
             last_checkpoint,
+            checkpoint_cost,
+            written_at_checkpoint,
             packets,
             bytes,
             guard,
             ..
         } = self;
+        let publish_every = self
+            .publish_interval
+            .max(*checkpoint_cost * PUBLISH_COST_FACTOR);
         let mut progress_at = Instant::now();
         source.visit(self.next, &mut |p| {
             *packets += 1;
@@ -365,15 +418,21 @@ impl Analyzer {
                 .checkpoint_every_packets
                 .is_some_and(|n| n > 0 && packets.is_multiple_of(n))
                 || (packets.is_multiple_of(4096)
-                    && last_checkpoint.elapsed() >= opts.checkpoint_interval);
+                    && (last_checkpoint.elapsed() >= opts.checkpoint_interval
+                        || (opts.publish
+                            && st.written > *written_at_checkpoint
+                            && last_checkpoint.elapsed() >= publish_every)));
             if due {
                 engine.counters.sessions_suppressed_on_replay += std::mem::take(suppressed);
+                let t = Instant::now();
                 if let Err(e) = write_checkpoint(data, engine, st, *last_pos, *last_ts) {
                     st.error = Some(e);
                     return ControlFlow::Break(());
                 }
                 guard.checkpointed(*last_pos);
                 *last_checkpoint = Instant::now();
+                *checkpoint_cost = t.elapsed();
+                *written_at_checkpoint = st.written;
             }
             if opts.abort_after_packets.is_some_and(|n| *packets >= n) {
                 // Crash test: die like kill -9, without flushing anything.
@@ -422,6 +481,14 @@ impl Analyzer {
         self.st.error.take().map_or(Ok(()), Err)
     }
 
+    /// Provisional records of the flows open long enough at `now_ns` (wall clock, follow
+    /// mode), see [`Engine::provisional`].
+    pub fn provisional_at(&mut self, now_ns: i64) -> Result<u64, AnalyzeError> {
+        let Analyzer { engine, st, .. } = self;
+        let n = engine.provisional(now_ns, &mut |e| st.emit_provisional(e));
+        self.st.error.take().map_or(Ok(n), Err)
+    }
+
     /// End of the readable input: close every flow (`close_all`) or only the idle ones,
     /// then checkpoint.
     pub fn end_of_input(&mut self, close_all: bool) -> Result<(), AnalyzeError> {
@@ -443,9 +510,20 @@ impl Analyzer {
         self.checkpoint()
     }
 
-    /// Syncs the session log and writes the checkpoint.
+    /// Whether sessions wait to be published and the publish interval (stretched by the
+    /// cost of the last checkpoint) has passed.
+    pub fn publish_due(&self) -> bool {
+        self.st.written > self.written_at_checkpoint
+            && self.last_checkpoint.elapsed()
+                >= self
+                    .publish_interval
+                    .max(self.checkpoint_cost * PUBLISH_COST_FACTOR)
+    }
+
+    /// Syncs the session log and writes the checkpoint (which publishes the log's end).
     pub fn checkpoint(&mut self) -> Result<(), AnalyzeError> {
         self.engine.counters.sessions_suppressed_on_replay += std::mem::take(&mut self.suppressed);
+        let t = Instant::now();
         write_checkpoint(
             &self.data,
             &mut self.engine,
@@ -455,6 +533,8 @@ impl Analyzer {
         )?;
         self.guard.checkpointed(self.last_pos);
         self.last_checkpoint = Instant::now();
+        self.checkpoint_cost = t.elapsed();
+        self.written_at_checkpoint = self.st.written;
         Ok(())
     }
 
@@ -514,8 +594,11 @@ pub fn run(
     a.summary(source)
 }
 
-/// How long `follow` waits when the store has nothing new.
-pub const FOLLOW_POLL: Duration = Duration::from_millis(500);
+/// How often `follow` looks for flows that need a provisional record.
+pub const PROVISIONAL_SCAN: Duration = Duration::from_secs(1);
+/// How long `follow` waits when the store has nothing new (a session's last packets are
+/// read at most this long after the capture stored them).
+pub const FOLLOW_POLL: Duration = Duration::from_millis(100);
 /// In follow mode, idle timeouts use the wall clock minus this margin when no packets come
 /// (capture timestamps trail the wall clock by the capture ring's flush interval).
 pub const FOLLOW_CLOCK_MARGIN_NS: i64 = 5_000_000_000;
@@ -534,6 +617,7 @@ pub fn follow(
     mut opts: RunOptions<'_>,
 ) -> Result<Summary, AnalyzeError> {
     let mut a = Analyzer::open(data, config)?;
+    opts.publish = true;
     while !stop.load(std::sync::atomic::Ordering::Relaxed) {
         let n = a.catch_up(source, &mut opts)?;
         // `catch_up` read everything stored so far, so the wall clock minus the capture's
@@ -543,6 +627,15 @@ pub fn follow(
         let wall = kuroko_model::Timestamp::now().nanos();
         if wall.saturating_sub(a.engine.now()) < FOLLOW_LIVE_WINDOW_NS {
             a.expire_at(wall.saturating_sub(FOLLOW_CLOCK_MARGIN_NS))?;
+            if a.last_provisional.elapsed() >= PROVISIONAL_SCAN {
+                a.last_provisional = Instant::now();
+                a.provisional_at(wall)?;
+            }
+        }
+        // Sessions closed by what was just read are published promptly; the consumers
+        // (index, detections, alerts) wake on the publication.
+        if a.publish_due() {
+            a.checkpoint()?;
         }
         if n == 0 {
             if a.last_checkpoint.elapsed() >= opts.checkpoint_interval {
@@ -573,11 +666,13 @@ fn write_checkpoint(
         source,
     })?;
     let restart = engine.restart_position();
-    // Sessions a replay from `restart` would meet: those whose last packet is at or after it.
-    match restart {
-        Some(r) => st.recent.retain(|e| e.last >= r),
-        None => st.recent.clear(),
-    }
+    // Sessions a replay from `restart` would meet: those whose last packet is at or after
+    // it; and flows closed by FIN/RST whose late packets may still come (so that a replay
+    // drops them as the first run does).
+    let late_since = analyzed_ts_ns.saturating_sub(crate::engine::LATE_WINDOW_NS);
+    st.recent.retain(|e| {
+        restart.is_some_and(|r| e.last >= r) || e.closed_ts.is_some_and(|t| t >= late_since)
+    });
     let cp = Checkpoint {
         version: checkpoint::CHECKPOINT_VERSION,
         analyzed_to,

@@ -33,8 +33,15 @@ use std::net::IpAddr;
 /// `memory_budget_drops`). Bounds reassembly memory whatever `max_flows` × `stream_buffer`
 /// would allow.
 pub const REASSEMBLY_BUDGET: usize = 256 << 20;
-/// A flow whose both sides sent FIN (or one RST) lingers this long for the last ACKs.
+/// A flow whose close did not complete (FINs not both acknowledged), or a finished UDP
+/// exchange, lingers this long for the last packets. A TCP close that completed (both FINs
+/// acknowledged, or a reset) is emitted at once unless `[analyzer] close_linger` says
+/// otherwise (then every close lingers that long).
 pub const CLOSE_LINGER_NS: i64 = 5_000_000_000;
+/// After a TCP flow closed and was emitted, packets of its 5-tuple that are not a new SYN
+/// within this long of its last packet are late (a last ACK, a retransmitted FIN or RST):
+/// counted in `late_packets_after_close`, not made into a session of their own.
+pub const LATE_WINDOW_NS: i64 = 5_000_000_000;
 /// Expected connections (FTP data channels) remembered at most.
 pub const MAX_EXPECTATIONS: usize = 1024;
 /// How long an expectation waits for its connection.
@@ -51,6 +58,14 @@ pub struct Settings {
     /// `[analyzer] memory_budget`: held out-of-order TCP data of all streams, at cost.
     pub memory_budget: usize,
     pub max_object: usize,
+    /// `[analyzer] close_linger`: 0 emits a completed TCP close at once.
+    pub close_linger_ns: i64,
+    /// `[analyzer] open_record_after`: a flow open this long gets a provisional record
+    /// (0: never).
+    pub open_after_ns: i64,
+    /// `[analyzer] open_record_every`: a provisional record is updated at most this often
+    /// (and only when the flow saw packets since).
+    pub open_every_ns: i64,
 }
 
 impl Settings {
@@ -67,6 +82,9 @@ impl Settings {
             stream_buffer: parse_bytes(&a.stream_buffer)? as usize,
             memory_budget: parse_bytes(&a.memory_budget)? as usize,
             max_object: parse_bytes(&a.max_object_size)? as usize,
+            close_linger_ns: secs(&a.close_linger)?,
+            open_after_ns: secs(&a.open_record_after)?,
+            open_every_ns: secs(&a.open_record_every)?,
         })
     }
 }
@@ -81,6 +99,9 @@ impl Default for Settings {
             stream_buffer: 256 << 10,
             memory_budget: REASSEMBLY_BUDGET,
             max_object: 64 << 20,
+            close_linger_ns: 0,
+            open_after_ns: 5_000_000_000,
+            open_every_ns: 30_000_000_000,
         })
     }
 }
@@ -104,6 +125,9 @@ pub struct Emitted {
     pub key: String,
     pub first: PacketPos,
     pub last: PacketPos,
+    /// Time of the last packet of a TCP flow that ended by FIN or RST: its 5-tuple's late
+    /// packets are dropped (counted) until [`LATE_WINDOW_NS`] after it, also on a replay.
+    pub closed_ts: Option<i64>,
 }
 
 #[derive(Debug)]
@@ -132,6 +156,10 @@ pub struct Engine {
     replay_until: PacketPos,
     /// Reused buffer for the session id handed to the parsers.
     session_scratch: String,
+    /// Flows closed by FIN or RST (`FlowKey::text`) → until when their late packets are
+    /// dropped; `late_order` expires them oldest first.
+    late: HashMap<String, i64>,
+    late_order: VecDeque<(i64, String)>,
 }
 
 impl Engine {
@@ -149,7 +177,29 @@ impl Engine {
             replay_skip: HashMap::new(),
             replay_until: PacketPos::default(),
             session_scratch: String::new(),
+            late: HashMap::new(),
+            late_order: VecDeque::new(),
         }
+    }
+
+    /// Remembers that the flow `key` (`FlowKey::text`) closed by FIN or RST with its last
+    /// packet at `last_ts`: until [`LATE_WINDOW_NS`] after it, packets of that 5-tuple other
+    /// than a new SYN are late. The driver calls this for closes before a restart, so that a
+    /// replay drops the same late packets the first run dropped.
+    pub fn remember_closed(&mut self, key: String, last_ts: i64) {
+        let until = last_ts.saturating_add(LATE_WINDOW_NS);
+        while let Some((t, _)) = self.late_order.front() {
+            if *t >= self.now && self.late_order.len() < self.settings.max_flows {
+                break;
+            }
+            if let Some((t, k)) = self.late_order.pop_front()
+                && self.late.get(&k) == Some(&t)
+            {
+                self.late.remove(&k);
+            }
+        }
+        self.late.insert(key.clone(), until);
+        self.late_order.push_back((until, key));
     }
 
     /// Skips, up to `until`, the packets of flows whose sessions were already emitted
@@ -299,6 +349,20 @@ impl Engine {
         };
         // Find the flow, or start one.
         let mut slot = self.table.lookup(&key);
+        if slot.is_none()
+            && !self.late.is_empty()
+            && let Some(seg) = &tcp
+        {
+            let text = key.text();
+            if let Some(&until) = self.late.get(&text) {
+                if (seg.syn && !seg.ack_flag) || p.ts_ns > until {
+                    self.late.remove(&text);
+                } else {
+                    self.counters.late_packets_after_close += 1;
+                    return;
+                }
+            }
+        }
         if let (Some(s), Some(seg)) = (slot, tcp)
             && seg.syn
             && !seg.ack_flag
@@ -394,6 +458,7 @@ impl Engine {
         flow.last = p.pos;
         flow.last_ts = p.ts_ns.max(flow.last_ts);
         let mut list = flow.list;
+        let mut close_now = false;
         match t {
             Transport::Tcp(seg) => {
                 let limit = self.settings.stream_buffer;
@@ -465,6 +530,17 @@ impl Engine {
                 let tcp = flow.tcp.get_or_insert_with(Default::default);
                 if seg.fin {
                     tcp.fin[d] = true;
+                    tcp.fin_ack[d] = Some(
+                        seg.seq
+                            .wrapping_add(seg.payload.len() as u32)
+                            .wrapping_add(1 + u32::from(seg.syn)),
+                    );
+                }
+                if seg.ack_flag
+                    && let Some(a) = tcp.fin_ack[1 - d]
+                    && (seg.ack.wrapping_sub(a) as i32) >= 0
+                {
+                    tcp.fin_acked[1 - d] = true;
                 }
                 if seg.rst {
                     tcp.rst = true;
@@ -472,6 +548,7 @@ impl Engine {
                 if tcp.rst || (tcp.fin[0] && tcp.fin[1]) {
                     list = LIST_CLOSING;
                 }
+                close_now = tcp.closed() && self.settings.close_linger_ns == 0;
             }
             Transport::Udp { payload, .. } => {
                 let max_object = self.settings.max_object;
@@ -514,6 +591,10 @@ impl Engine {
             f.list = list;
         }
         self.table.touch(slot, list, p.ts_ns);
+        if close_now {
+            // Emit on close: the record is complete; later stragglers are counted as late.
+            self.close(slot, None, out);
+        }
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -611,6 +692,8 @@ impl Engine {
             app,
             control: control.clone(),
             missing_reported: 0,
+            provisional_at: None,
+            provisional_packets: 0,
         };
         let slot = self.table.insert(key, flow, list, p.ts_ns);
         if let Some(c) = control {
@@ -690,7 +773,15 @@ impl Engine {
         let timeouts = [
             (LIST_TCP, self.settings.tcp_idle_ns, true),
             (LIST_OTHER, self.settings.udp_idle_ns, true),
-            (LIST_CLOSING, CLOSE_LINGER_NS, false),
+            (
+                LIST_CLOSING,
+                if self.settings.close_linger_ns > 0 {
+                    self.settings.close_linger_ns
+                } else {
+                    CLOSE_LINGER_NS
+                },
+                false,
+            ),
         ];
         for (list, timeout, idle) in timeouts {
             while let Some((slot, last)) = self.table.oldest(list) {
@@ -711,6 +802,59 @@ impl Engine {
             self.now = now_ns;
         }
         self.expire(out);
+    }
+
+    /// Provisional records (issue 15): every flow open for `open_record_after` at `now_ns`
+    /// whose last provisional record is older than `open_record_every` (or that has none)
+    /// and that saw packets since, is emitted as it stands with `open: true`. The flow goes
+    /// on; its final record (same id) replaces the provisional one downstream. Returns how
+    /// many were emitted. Follow mode only (an import has no use for them).
+    pub fn provisional(&mut self, now_ns: i64, out: &mut dyn FnMut(Emitted)) -> u64 {
+        if self.settings.open_after_ns <= 0 {
+            return 0;
+        }
+        let mut n = 0;
+        for slot in self.table.slots() {
+            let Some(f) = self.table.get_mut(slot) else {
+                continue;
+            };
+            if f.list == LIST_CLOSING
+                || now_ns.saturating_sub(f.rec.start.nanos()) < self.settings.open_after_ns
+                || f.provisional_at.is_some_and(|t| {
+                    now_ns.saturating_sub(t) < self.settings.open_every_ns
+                        || f.rec.packets == f.provisional_packets
+                })
+            {
+                continue;
+            }
+            f.provisional_at = Some(now_ns);
+            f.provisional_packets = f.rec.packets;
+            let mut record = f.rec.clone();
+            record.open = true;
+            // Identification may still wait for more bytes: label the provisional record
+            // with what the bytes so far and the ports say (as a close would), without
+            // deciding for the flow.
+            if let App::Undecided(pending) = &f.app {
+                let server_port = server_port_of(f);
+                let up = pending.joined(Direction::ToServer);
+                let down = pending.joined(Direction::ToClient);
+                if let Ident::Known(label) =
+                    app::identify_tcp_final(f.client.1, server_port, &up, &down)
+                {
+                    record.protocol = label.to_string();
+                }
+            }
+            n += 1;
+            out(Emitted {
+                record,
+                key: f.key.text(),
+                first: f.first,
+                last: f.last,
+                closed_ts: None,
+            });
+        }
+        self.counters.provisional_records += n;
+        n
     }
 
     /// Closes every open flow with `flag` (end of input).
@@ -770,8 +914,11 @@ impl Engine {
             key: f.key.text(),
             first: f.first,
             last: f.last,
+            closed_ts: None,
         };
         f.first = p.pos;
+        // The continuation is a new session: its own provisional records.
+        f.provisional_at = None;
         self.counters.sessions_emitted += 1;
         out(e);
     }
@@ -852,12 +999,24 @@ impl Engine {
                 self.link_ftp_file(c.slot, &c.session, file);
             }
         }
+        // A TCP flow that ended by FIN or RST (not by a timeout, eviction or the end of
+        // the input): its stragglers are late packets, not a new session.
+        let closed_ts = (flag.is_none()
+            && f.tcp
+                .as_ref()
+                .is_some_and(|t| t.rst || (t.fin[0] && t.fin[1])))
+        .then_some(f.last_ts);
+        let key = key.text();
+        if let Some(ts) = closed_ts {
+            self.remember_closed(key.clone(), ts);
+        }
         self.counters.sessions_emitted += 1;
         out(Emitted {
             record: f.rec,
-            key: key.text(),
+            key,
             first: f.first,
             last: f.last,
+            closed_ts,
         });
     }
 

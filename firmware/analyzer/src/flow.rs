@@ -51,7 +51,18 @@ pub struct TcpState {
     pub streams: [Stream; 2],
     pub isn: [Option<u32>; 2],
     pub fin: [bool; 2],
+    /// The acknowledgement number that covers each direction's FIN.
+    pub fin_ack: [Option<u32>; 2],
+    /// The other side acknowledged this direction's FIN.
+    pub fin_acked: [bool; 2],
     pub rst: bool,
+}
+
+impl TcpState {
+    /// Both FINs sent and acknowledged, or a reset: nothing more belongs to this connection.
+    pub fn closed(&self) -> bool {
+        self.rst || (self.fin_acked[0] && self.fin_acked[1])
+    }
 }
 
 /// Bytes kept while identification has not decided yet, in arrival order.
@@ -126,6 +137,10 @@ pub struct Flow {
     pub control: Option<ControlLink>,
     /// Gap bytes already reported on records cut off this flow (active timeout).
     pub missing_reported: u64,
+    /// When the last provisional (`open`) record of this flow was emitted (ns; `None`: not
+    /// yet), and its packet count then.
+    pub provisional_at: Option<i64>,
+    pub provisional_packets: u64,
 }
 
 /// The control session of an FTP data channel (and the expectation's address).

@@ -253,3 +253,68 @@ fn fragmented_dns_query_vxlan_and_ipv6_sessions() {
         .expect("IPv6 session");
     assert_eq!(six.record.bytes_up, 5);
 }
+
+#[test]
+fn completed_close_is_emitted_at_once_and_late_packets_are_counted() {
+    let mut t = Tcp { frames: Vec::new() };
+    let s = 1_700_000_000_000_000_000i64;
+    t.seg(s, true, 100, 0, "S", b"");
+    t.seg(s + 1, false, 5000, 101, "SA", b"");
+    t.seg(s + 2, true, 101, 5001, "A", b"GET / HTTP/1.1\r\n\r\n");
+    t.seg(s + 3, false, 5001, 119, "A", b"HTTP/1.1 200 OK\r\n\r\nhi");
+    t.seg(s + 4, true, 119, 5022, "FA", b"");
+    t.seg(s + 5, false, 5022, 120, "FA", b"");
+    t.seg(s + 6, true, 120, 5023, "A", b""); // the close is complete here
+    // Stragglers: a retransmitted FIN and a duplicate ACK, 1 ms and 2 s later.
+    t.seg(s + 1_000_000, false, 5022, 120, "FA", b"");
+    t.seg(s + 2_000_000_000, true, 120, 5023, "A", b"");
+    // The port is reused afterwards: a new session.
+    t.seg(s + 3_000_000_000, true, 900, 0, "S", b"");
+    let mut e = Engine::new(Settings::default(), None);
+    let mut out: Vec<Emitted> = Vec::new();
+    let mut emitted_at = Vec::new();
+    for (i, (ts, f)) in t.frames.iter().enumerate() {
+        let p = PacketIn {
+            pos: PacketPos::new(0, 0, i as u64),
+            ts_ns: *ts,
+            iface: 3,
+            linktype: 1,
+            data: f,
+        };
+        e.packet(p, &mut |x| out.push(x));
+        emitted_at.push(out.len());
+    }
+    // Emitted on the packet that completed the close, not after a linger.
+    assert_eq!(emitted_at[6], 1, "{emitted_at:?}");
+    assert_eq!(
+        (out[0].record.packets, out[0].record.id.as_str()),
+        (7, "0-0-0")
+    );
+    assert_eq!(out[0].closed_ts, Some(s + 6));
+    assert_eq!(e.counters.late_packets_after_close, 2);
+    e.close_all("end_of_input", &mut |x| out.push(x));
+    let ids: Vec<&str> = out.iter().map(|x| x.record.id.as_str()).collect();
+    assert_eq!(
+        ids,
+        ["0-0-0", "0-0-9"],
+        "late packets made no session of their own"
+    );
+
+    // With `close_linger` set, the close waits as before.
+    let lingering = Settings {
+        close_linger_ns: 5_000_000_000,
+        ..Settings::default()
+    };
+    let (out, e) = run(&t.frames[..7], lingering);
+    assert_eq!(out.len(), 1);
+    assert_eq!(
+        out[0]
+            .record
+            .flags
+            .iter()
+            .filter(|f| *f == "end_of_input")
+            .count(),
+        1
+    );
+    assert_eq!(e.counters.late_packets_after_close, 0);
+}

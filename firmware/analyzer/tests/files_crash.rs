@@ -272,12 +272,16 @@ fn power_cuts_between_checkpoints_leave_every_object_whole_and_counted() {
         for _ in 0..6 {
             let opts = RunOptions {
                 checkpoint_every_packets: Some(8000 + rng.below(12000)),
-                stop_without_checkpoint_after: Some(1 + rng.below(report.packets)),
+                // Early enough that most runs are cut before they reach the end.
+                stop_without_checkpoint_after: Some(1 + rng.below(report.packets / 3)),
                 ..RunOptions::default()
             };
-            let err =
-                driver::run(&data, &cfg, &mut PcapSource::open(&pcap).unwrap(), opts).unwrap_err();
-            assert!(matches!(err, AnalyzeError::StoppedForTest(_)), "{err}");
+            // A run that resumes late in the pcap may reach its end before the cut: fine,
+            // the next one starts from that end's checkpoint.
+            match driver::run(&data, &cfg, &mut PcapSource::open(&pcap).unwrap(), opts) {
+                Ok(_) | Err(AnalyzeError::StoppedForTest(_)) => {}
+                Err(err) => panic!("{err}"),
+            }
             torn_total += tear_unsynced(&data.join("files"));
         }
         assert!(torn_total > 0, "no crash left anything unsynced to tear");

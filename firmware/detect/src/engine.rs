@@ -55,7 +55,15 @@ pub struct EngineState {
     /// The asset inventory (`crate::assets`), committed with the findings.
     #[serde(default)]
     pub assets: Inventory,
+    /// Sessions seen open (provisional records) → the findings they were counted in, so
+    /// that their final record does not count them again (issue 15).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub open_hits: BTreeMap<String, Vec<String>>,
 }
+
+/// Open sessions whose counted findings are remembered at most (the oldest are forgotten:
+/// their final record would count once more).
+pub const MAX_OPEN_TRACKED: usize = 100_000;
 
 pub struct Engine {
     ctx: Context,
@@ -71,6 +79,7 @@ pub struct Engine {
     /// `[assets] enabled`.
     assets_enabled: bool,
     assets_limits: kuroko_model::config::Assets,
+    open_hits: BTreeMap<String, Vec<String>>,
 }
 
 impl Engine {
@@ -97,6 +106,7 @@ impl Engine {
             assets: Inventory::new(&config.assets),
             assets_enabled: config.assets.enabled,
             assets_limits: config.assets.clone(),
+            open_hits: BTreeMap::new(),
         })
     }
 
@@ -116,11 +126,22 @@ impl Engine {
         let mut hits = std::mem::take(&mut self.scratch);
         hits.clear();
         rules::check_stateless(&self.ctx, s, &mut hits);
-        self.relays.learn(&self.ctx, s);
-        rules::streaming::check(&self.ctx, &self.relays, s, &mut hits);
-        if self.enabled[RuleId::VpnLargeUpload.index()] {
-            self.vpn.observe(&self.ctx, s, &mut hits);
+        // A provisional record of an open session: only the rules that decide on one
+        // session's partial data; the stateful ones (relays, streaming, VPN upload sums)
+        // wait for the final record, which they see once.
+        if !s.open {
+            self.relays.learn(&self.ctx, s);
+            rules::streaming::check(&self.ctx, &self.relays, s, &mut hits);
+            if self.enabled[RuleId::VpnLargeUpload.index()] {
+                self.vpn.observe(&self.ctx, s, &mut hits);
+            }
         }
+        // Findings this session was already counted in while it was open.
+        let counted_open = if s.open {
+            self.open_hits.get(&s.id).cloned().unwrap_or_default()
+        } else {
+            self.open_hits.remove(&s.id).unwrap_or_default()
+        };
         hits.retain(|h| self.enabled[h.rule.index()]);
         if !hits.is_empty() {
             self.stats.sessions_with_hits += 1;
@@ -141,14 +162,25 @@ impl Engine {
                 }
                 j += 1;
             }
-            self.add(key, &merged, s);
-            if matches!(
-                key.0,
-                RuleId::FtpDefaultPortInternal | RuleId::FtpDefaultPortExternal
-            ) {
-                let waiting = self.ftp_links.control(s, key);
-                if let Some(agg) = self.aggregates.get_mut(&key) {
-                    waiting.into_iter().for_each(|e| agg.add_evidence(e));
+            let k = format!("{key:?}");
+            if !counted_open.contains(&k) {
+                self.add(key, &merged, s);
+                if s.open {
+                    if !self.open_hits.contains_key(&s.id)
+                        && self.open_hits.len() >= MAX_OPEN_TRACKED
+                    {
+                        self.open_hits.pop_first();
+                    }
+                    self.open_hits.entry(s.id.clone()).or_default().push(k);
+                }
+                if matches!(
+                    key.0,
+                    RuleId::FtpDefaultPortInternal | RuleId::FtpDefaultPortExternal
+                ) {
+                    let waiting = self.ftp_links.control(s, key);
+                    if let Some(agg) = self.aggregates.get_mut(&key) {
+                        waiting.into_iter().for_each(|e| agg.add_evidence(e));
+                    }
                 }
             }
             // Further peers of the same session (e.g. two streaming domains in one DNS flow).
@@ -227,6 +259,7 @@ impl Engine {
             relays: self.relays.clone(),
             ftp_links: self.ftp_links.clone(),
             assets: self.assets.clone(),
+            open_hits: self.open_hits.clone(),
         }
     }
 
@@ -245,6 +278,7 @@ impl Engine {
         self.ftp_links = state.ftp_links;
         self.assets = state.assets;
         self.assets.set_limits(&self.assets_limits);
+        self.open_hits = state.open_hits;
         for a in state.aggregates {
             match RuleId::parse(&a.rule) {
                 Some(r) => {

@@ -434,3 +434,30 @@ fn ftp_data_connections_join_the_evidence_of_their_control_sessions_finding() {
         f.signals
     );
 }
+
+#[test]
+fn an_open_session_fires_on_its_provisional_record_and_counts_once() {
+    let mut e = Engine::new(&Config::default()).unwrap();
+    let t0 = office_hours();
+    let mut open = telnet("tn-open", "10.0.0.5", "10.0.3.1", t0);
+    open.open = true;
+    e.observe(&open);
+    let f = e.findings(Lang::En);
+    assert_eq!(
+        (f.len(), f[0].count),
+        (1, 1),
+        "fires on the open record: {f:#?}"
+    );
+    // The consumer restarts (its state is what it committed); then an update of the
+    // provisional record and the final record: still one session.
+    let mut again = Engine::new(&Config::default()).unwrap();
+    again.restore(e.state());
+    again.observe(&open);
+    let mut done = open.clone();
+    done.open = false;
+    again.observe(&done);
+    let f = again.findings(Lang::En);
+    assert_eq!((f.len(), f[0].count), (1, 1), "{f:#?}");
+    assert_eq!(f[0].evidence, ["tn-open"]);
+    assert!(again.state().open_hits.is_empty(), "forgotten once final");
+}

@@ -79,7 +79,7 @@ pub enum IndexError {
 }
 
 /// What the index stores in each commit: the session-log position it has consumed.
-#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq)]
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
 pub struct Payload {
     pub version: u32,
     pub pos: LogPos,
@@ -98,6 +98,15 @@ pub struct Payload {
     /// Generation of the session log `pos` belongs to (see `kuroko_model::sessionlog`).
     #[serde(default)]
     pub log_generation: u64,
+    /// Sessions seen open (provisional records) → the alert conditions that fired on them,
+    /// so that a later record of the same session does not fire them again (issue 15).
+    /// Committed with the documents, so a crash does not forget or repeat them.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub open_alerted: std::collections::BTreeMap<String, Vec<String>>,
+    /// Wall-clock time of this commit (ns; 0 in indexes written before it was recorded),
+    /// for the index's lag in `kuroko status`.
+    #[serde(default)]
+    pub committed_at_ns: i64,
 }
 
 /// See `Payload::rebuild`.

@@ -85,7 +85,13 @@ pub struct Ingester {
     log_generation: u64,
     data_dir: PathBuf,
     committed_alert_log_len: Option<u64>,
+    /// See `Payload::open_alerted`.
+    open_alerted: std::collections::BTreeMap<String, Vec<String>>,
 }
+
+/// Open sessions whose fired alert conditions are remembered at most (the oldest are
+/// forgotten: their final record could fire once more).
+pub const MAX_OPEN_ALERTED: usize = 10_000;
 
 fn settings() -> IndexSettings {
     IndexSettings {
@@ -217,6 +223,7 @@ impl Ingester {
             log_generation: payload.log_generation,
             data_dir: data_dir.to_path_buf(),
             committed_alert_log_len: payload.alert_log_len,
+            open_alerted: payload.open_alerted,
         })
     }
 
@@ -235,6 +242,29 @@ impl Ingester {
             rebuild: self.rebuild,
             alert_log_len: Some(crate::alerts::log_len(&self.data_dir)),
             log_generation: self.log_generation,
+            open_alerted: self.open_alerted.clone(),
+            committed_at_ns: kuroko_model::Timestamp::now().nanos(),
+        }
+    }
+
+    /// Alert conditions on one record, once per session: a provisional (`open`) record
+    /// remembers what fired, a later record of the same session fires only the rest.
+    pub fn alert(&mut self, alerts: &mut crate::alerts::AlertEngine, r: &SessionRecord) {
+        let fired = if r.open {
+            self.open_alerted.get(&r.id).cloned().unwrap_or_default()
+        } else {
+            self.open_alerted.remove(&r.id).unwrap_or_default()
+        };
+        let now = alerts.on_session_except(r, &fired);
+        if r.open && !now.is_empty() {
+            if !self.open_alerted.contains_key(&r.id) && self.open_alerted.len() >= MAX_OPEN_ALERTED
+            {
+                self.open_alerted.pop_first();
+            }
+            self.open_alerted
+                .entry(r.id.clone())
+                .or_default()
+                .extend(now);
         }
     }
 
@@ -258,6 +288,7 @@ impl Ingester {
         self.pos = LogPos::default();
         self.sessions = 0;
         self.rebuild = None;
+        self.open_alerted.clear();
         self.log_generation = generation;
         self.uncommitted += 1;
         Ok(Some(reason))
@@ -292,7 +323,10 @@ impl Ingester {
         self.writer.add_document(doc).map_err(t_err(&path))?;
         self.pos = pos;
         self.uncommitted += 1;
-        self.sessions += 1;
+        // A session counts once: at its final record (its provisional ones are replaced).
+        if !r.open {
+            self.sessions += 1;
+        }
         Ok(())
     }
 
@@ -395,7 +429,7 @@ pub fn ingest_pending_within(
                 ing.add(pos, &rec)?;
                 summary.indexed += 1;
                 if !ing.alerted_before(pos) {
-                    alerts.on_session(&rec);
+                    ing.alert(&mut alerts, &rec);
                 }
                 if ing.commit_due() {
                     ing.commit()?;

@@ -63,6 +63,8 @@ pub fn text_values(r: &SessionRecord, field: Field) -> Vec<String> {
         Field::Transport => push(Some(&r.transport)),
         Field::Id => push(Some(&r.id)),
         Field::Flags => r.flags.iter().for_each(|f| push(Some(f))),
+        Field::Open => push(Some(if r.open { "true" } else { "false" })),
+        Field::State => push(Some(if r.open { "open" } else { "closed" })),
         Field::Mac => {
             push(r.client.mac.as_deref());
             push(r.server.mac.as_deref());

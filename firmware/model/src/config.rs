@@ -355,6 +355,26 @@ pub struct Analyzer {
     /// Largest object reconstructed from one transfer.
     pub max_object_size: String,
     pub cores: Vec<usize>,
+    /// How long a TCP flow whose close completed (both FINs acknowledged, or a reset)
+    /// waits before its session is emitted. `0s` (default) emits it at once; packets that
+    /// straggle in after it are counted (`late_packets_after_close`). Above 0, every close
+    /// lingers that long (the cadence before issue 15).
+    pub close_linger: String,
+    /// How often, at most, the analyzer publishes new sessions to the index, detections
+    /// and alerts (a durable checkpoint each time): `250ms` (default), `1s`, … Stretched
+    /// automatically when a checkpoint is slow, so publishing takes at most a fifth of the
+    /// time.
+    pub publish_interval: String,
+    /// Wake the session-log consumers (index, detections, alerts) as soon as sessions are
+    /// published (default); `false` makes them poll once a second.
+    pub consumer_wake: bool,
+    /// A session still in progress this long gets a provisional record (`open: true`,
+    /// query `state:open`), searchable and checked by the rules that can decide on partial
+    /// data; `0s` turns provisional records off. Default `5s`.
+    pub open_record_after: String,
+    /// The provisional record of a session in progress is updated at most this often
+    /// (when it saw packets since). Default `30s`.
+    pub open_record_every: String,
 }
 
 impl Default for Analyzer {
@@ -368,6 +388,11 @@ impl Default for Analyzer {
             memory_budget: "256MiB".into(),
             max_object_size: "64MiB".into(),
             cores: Vec::new(),
+            close_linger: "0s".into(),
+            publish_interval: "250ms".into(),
+            consumer_wake: true,
+            open_record_after: "5s".into(),
+            open_record_every: "30s".into(),
         }
     }
 }
@@ -624,9 +649,20 @@ impl Config {
             ("analyzer.tcp_idle_timeout", &self.analyzer.tcp_idle_timeout),
             ("analyzer.udp_idle_timeout", &self.analyzer.udp_idle_timeout),
             ("analyzer.active_timeout", &self.analyzer.active_timeout),
+            ("analyzer.close_linger", &self.analyzer.close_linger),
+            (
+                "analyzer.open_record_after",
+                &self.analyzer.open_record_after,
+            ),
+            (
+                "analyzer.open_record_every",
+                &self.analyzer.open_record_every,
+            ),
         ] {
             parse_duration_secs(v).map_err(|m| (k(key), m))?;
         }
+        crate::units::parse_duration_ms(&self.analyzer.publish_interval)
+            .map_err(|m| (k("analyzer.publish_interval"), m))?;
         parse_bytes(&self.analyzer.stream_buffer).map_err(|m| (k("analyzer.stream_buffer"), m))?;
         parse_bytes(&self.analyzer.memory_budget).map_err(|m| (k("analyzer.memory_budget"), m))?;
         parse_bytes(&self.analyzer.max_object_size)

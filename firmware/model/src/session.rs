@@ -97,6 +97,11 @@ pub struct SessionRecord {
     /// Community ID v1 of the flow (`1:<base64>`), for joining with Zeek, Suricata, Arkime.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub community_id: String,
+    /// A provisional record of a session still in progress (issue 15): what is known so
+    /// far (bytes, packets, last seen as `end`, what the parsers found). A later record with
+    /// the same `id` replaces it (an update, or the final record without `open`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub open: bool,
 
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub http: Option<Http>,
@@ -156,6 +161,7 @@ impl SessionRecord {
             span: PacketSpan::default(),
             captured_bytes: 0,
             community_id: String::new(),
+            open: false,
             http: None,
             dns: None,
             tls: None,

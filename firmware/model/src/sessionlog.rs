@@ -9,11 +9,23 @@
 //! Invariants: a reader never returns a torn (unterminated) last line; positions only grow;
 //! files rotate at [`FILE_LIMIT`] bytes so old ones can be pruned whole.
 //!
+//! Provisional records: a session still in progress may appear before its final record as
+//! one or more records with `open: true` and the same `id` (an analyzer replay after a
+//! crash may write such a record again). Each session has exactly one final record, after
+//! all of its provisional ones. Consumers treat a record as "the session as known now":
+//! replace by id (the index), or count a session once across its records (detections and
+//! alert conditions remember what fired on its open records).
+//!
 //! Published end: records after the writer's last checkpoint may be rewritten after a crash
 //! (the writer truncates back to its checkpoint and replays, and a replay in follow mode
 //! need not produce the same bytes). So the writer *publishes* the position of each
 //! checkpoint ([`SessionLogWriter::publish`], file `published`), and readers never read past
 //! it. A log without the file (tools, tests) is read to its end.
+//!
+//! Wake-up: consumers need not poll. [`wait_for_publication`] returns as soon as the
+//! published end moves: at once when the writer publishes in the same process (a condition
+//! variable that [`SessionLogWriter::publish`] signals), within [`PUBLICATION_POLL`] when it
+//! is another process (the `published` file is re-read). Any consumer can use it.
 //!
 //! Generation: a log can be started over (the analyzer found no checkpoint of its own, so it
 //! re-analyzes the store from the start: [`SessionLogWriter::reset`]). The new log reuses
@@ -29,6 +41,52 @@ use serde::{Deserialize, Serialize};
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufRead, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
+use std::sync::{Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+/// How often [`wait_for_publication`] re-reads the `published` file (for a writer in
+/// another process; one in this process wakes the waiters at once).
+pub const PUBLICATION_POLL: Duration = Duration::from_millis(250);
+
+/// Publications made by writers in this process (a counter), and the waiters' wake-up.
+static PUBLICATIONS: (Mutex<u64>, Condvar) = (Mutex::new(0), Condvar::new());
+
+fn notify_publication() {
+    let (count, cv) = &PUBLICATIONS;
+    if let Ok(mut n) = count.lock() {
+        *n = n.wrapping_add(1);
+    }
+    cv.notify_all();
+}
+
+/// Waits until the published end of the log in `dir` differs from `*seen` (then stores it
+/// there and returns true), or until `timeout` (false). A `*seen` of `None` returns at once.
+/// A log without a `published` file (tools, tests) never changes its published end: this
+/// waits the whole timeout.
+pub fn wait_for_publication(dir: &Path, seen: &mut Option<LogPos>, timeout: Duration) -> bool {
+    let deadline = Instant::now() + timeout;
+    let (count, cv) = &PUBLICATIONS;
+    loop {
+        // Read the counter before the file, so a publication in between is not missed.
+        let before = count.lock().map(|n| *n).unwrap_or(0);
+        let now = published(dir).ok().flatten();
+        if seen.is_none() || (now.is_some() && now != *seen) {
+            *seen = now.or(Some(LogPos::default()));
+            return true;
+        }
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return false;
+        }
+        let Ok(guard) = count.lock() else {
+            std::thread::sleep(left.min(PUBLICATION_POLL));
+            continue;
+        };
+        if *guard == before {
+            let _ = cv.wait_timeout(guard, left.min(PUBLICATION_POLL));
+        }
+    }
+}
 
 /// A file is closed and the next one started once it reaches this size (64 MiB).
 pub const FILE_LIMIT: u64 = 64 << 20;
@@ -247,7 +305,9 @@ impl SessionLogWriter {
         crate::config::write_atomic(
             &published_path(&self.dir),
             format!("{} {}\n", pos.file, pos.offset).as_bytes(),
-        )
+        )?;
+        notify_publication();
+        Ok(())
     }
 
     /// Drops everything after `pos` (used after a crash to return to the checkpoint).
@@ -725,5 +785,37 @@ mod tests {
         std::fs::remove_file(published_path(&dir)).unwrap();
         w.reset().unwrap();
         assert!(generation(&dir).unwrap() > g);
+    }
+
+    #[test]
+    fn a_publication_wakes_a_waiting_consumer() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("sessions");
+        let mut w = SessionLogWriter::open(&dir).unwrap();
+        w.publish(LogPos::default()).unwrap();
+        let mut seen = None;
+        // The first call returns at once with what is published now.
+        assert!(wait_for_publication(&dir, &mut seen, Duration::ZERO));
+        assert_eq!(seen, Some(LogPos::default()));
+        // Nothing new: it waits the whole timeout and says so.
+        assert!(!wait_for_publication(
+            &dir,
+            &mut seen,
+            Duration::from_millis(20)
+        ));
+        // A publication from another thread wakes the waiter with the new end (the long
+        // timeout is a bound, not what the test measures).
+        w.append(&rec(1)).unwrap();
+        let end = w.sync().unwrap();
+        let waiter = {
+            let dir = dir.clone();
+            std::thread::spawn(move || {
+                let mut seen = Some(LogPos::default());
+                let woke = wait_for_publication(&dir, &mut seen, Duration::from_secs(60));
+                (woke, seen)
+            })
+        };
+        w.publish(end).unwrap();
+        assert_eq!(waiter.join().unwrap(), (true, Some(end)));
     }
 }

@@ -123,6 +123,20 @@ mod tests {
 }
 
 /// Parses a duration: `90s`, `5m`, `1h`, `24h`, `7d`, or plain seconds.
+/// A duration that may also be given in milliseconds (`250ms`), else as
+/// [`parse_duration_secs`] reads it.
+pub fn parse_duration_ms(text: &str) -> Result<u64, String> {
+    match text.trim().strip_suffix("ms") {
+        Some(n) => n
+            .trim()
+            .parse::<u64>()
+            .map_err(|_| format!("`{text}` is not a duration; write e.g. 250ms, 1s or 5m")),
+        None => parse_duration_secs(text)?
+            .checked_mul(1000)
+            .ok_or_else(|| format!("`{text}` is out of range")),
+    }
+}
+
 pub fn parse_duration_secs(text: &str) -> Result<u64, String> {
     let t = text.trim();
     let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());

@@ -5,6 +5,7 @@
 pub mod analyze;
 pub mod capture;
 pub mod console;
+pub mod live;
 pub mod search;
 pub mod store;
 
@@ -29,6 +30,9 @@ pub enum What {
     /// Analyzer throughput per core and peak RSS on a generated mixed-traffic pcap, beside
     /// tshark on the same pcap.
     Analyze(analyze::Args),
+    /// Time-to-query on the mirror port: seconds from a session's last packet until search,
+    /// findings and alerts have it (p50/p99/max), beside the pre-issue-15 cadence.
+    Live(live::Args),
     /// Session index: indexing rate, bytes per session, query latency p50/p99.
     Search(search::Args),
 }
@@ -38,6 +42,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         What::Capture(a) => capture::run(a),
         What::Console(a) => console::run(a),
         What::Analyze(a) => analyze::run(a),
+        What::Live(a) => live::run(a),
         What::Search(a) => search::run(a),
         What::Store(a) => store::run(a),
     }

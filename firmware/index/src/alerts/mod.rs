@@ -312,12 +312,22 @@ impl AlertEngine {
 
     /// Tests one new session against every condition.
     pub fn on_session(&mut self, r: &SessionRecord) {
+        self.on_session_except(r, &[]);
+    }
+
+    /// Tests a session record against every condition except those named in `fired` (they
+    /// already fired on an earlier record of the same session: an alert fires once per
+    /// session). Returns the names of the conditions that fired now.
+    pub fn on_session_except(&mut self, r: &SessionRecord, fired: &[String]) -> Vec<String> {
+        let mut now = Vec::new();
         for i in 0..self.conditions.len() {
-            if self.conditions[i].query.matches(r) {
+            if !fired.contains(&self.conditions[i].name) && self.conditions[i].query.matches(r) {
                 let c = self.conditions[i].clone();
                 self.hit(&c, r);
+                now.push(c.name);
             }
         }
+        now
     }
 
     fn hit(&mut self, c: &Condition, r: &SessionRecord) {

@@ -99,6 +99,8 @@ fields! {
     CertSha1 => "cert_sha1", Keyword, "SHA-1 fingerprint of a TLS certificate (hex)";
     CertSha256 => "cert_sha256", Keyword, "SHA-256 fingerprint of a TLS certificate (hex)";
     San => "san", Text, "subjectAltName DNS name or IP address of a TLS certificate";
+    Open => "open", Keyword, "`true` on a provisional record of a session still in progress, `false` on a final one";
+    State => "state", Keyword, "`open` (a session still in progress: a provisional record) or `closed`";
     Tunnel => "tunnel", Keyword, "protocol upgrades and encapsulations the session went through (http-connect, starttls, http-upgrade; vxlan, gre, … from `tunnel:<kind>` flags)";
     Body => "body", Content, "text of mail bodies (every charset, HTML as text) and of HTTP and FTP text transfers: a phrase, `body:\"ご本人確認\"`";
     Content => "content", Content, "text of everything reconstructed: bodies, attachments and transferred documents (PDF, DOCX, XLSX, PPTX, text, mails inside mails)";

@@ -34,12 +34,14 @@ pub struct Args {
     pub foreground_priority: bool,
     /// Follow the store continuously until SIGINT/SIGTERM (what `kuroko run` runs): new
     /// packets are analyzed as they are stored, idle sessions end by the wall clock, and
-    /// the index, detections and alerts catch up every second.
+    /// the index, detections and alerts catch up as soon as new sessions are published
+    /// (at least every second).
     #[arg(long, conflicts_with = "pcap")]
     pub follow: bool,
 }
 
-/// How often the session-log consumers catch up in `--follow` mode.
+/// Longest time the session-log consumers wait between two catch-ups in `--follow` mode
+/// (they are woken earlier by each publication, unless `[analyzer] consumer_wake = false`).
 const CONSUMER_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
 
 pub fn run(args: Args) -> anyhow::Result<()> {
@@ -139,7 +141,8 @@ fn print_summary(
 }
 
 /// `--follow`: the analyzer follows the store on this thread while the consumers of the
-/// session log catch up every [`CONSUMER_INTERVAL`] on another, until SIGINT/SIGTERM.
+/// session log catch up on another, woken by each publication of the log
+/// (`sessionlog::wait_for_publication`) or every [`CONSUMER_INTERVAL`], until SIGINT/SIGTERM.
 fn follow(
     data: &std::path::Path,
     config: &kuroko_model::config::Config,
@@ -168,8 +171,21 @@ fn follow(
         std::thread::Builder::new()
             .name("consumers".into())
             .spawn(move || {
+                let log_dir = data.join("sessions");
+                let mut seen = None;
                 while !stop.load(Ordering::SeqCst) {
-                    std::thread::sleep(CONSUMER_INTERVAL);
+                    if config.analyzer.consumer_wake {
+                        kuroko_model::sessionlog::wait_for_publication(
+                            &log_dir,
+                            &mut seen,
+                            CONSUMER_INTERVAL,
+                        );
+                    } else {
+                        std::thread::sleep(CONSUMER_INTERVAL);
+                    }
+                    if stop.load(Ordering::SeqCst) {
+                        break;
+                    }
                     if let Err(e) = run_consumers(&data, &config, false) {
                         eprintln!("kuroko analyze: {e:#}");
                     }
@@ -301,7 +317,10 @@ pub fn status_section(data: &std::path::Path) -> super::status::Section {
             });
             lag_bytes = Some(if newer { store.lag_bytes(next) } else { 0 });
         }
-        if let Ok(Some((_, head_ts))) = store.head() {
+        // Nothing analyzed yet: no time to count from (not the seconds since 1970).
+        if let Ok(Some((_, head_ts))) = store.head()
+            && cp.analyzed_ts_ns > 0
+        {
             lag_secs = Some((head_ts.saturating_sub(cp.analyzed_ts_ns)).max(0) as f64 / 1e9);
         }
     }
@@ -315,6 +334,9 @@ pub fn status_section(data: &std::path::Path) -> super::status::Section {
         "open_flows_at_checkpoint": cp.restart.is_some(),
         "session_log": cp.log,
         "checkpoint_time": kuroko_model::Timestamp::from_nanos(cp.written_at_ns).to_rfc3339(),
+        // How old the last publication of the session log is (a running analyzer publishes
+        // new sessions every `publish_interval`, and checkpoints at least every 5 s).
+        "checkpoint_age_seconds": (kuroko_model::Timestamp::now().nanos().saturating_sub(cp.written_at_ns)).max(0) as f64 / 1e9,
         "counters": c,
     });
     let mut rows = vec![

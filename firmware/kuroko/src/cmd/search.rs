@@ -160,6 +160,37 @@ pub fn status_section(data: &std::path::Path) -> super::status::Section {
         }
         Err(e) => rows.push(("state".into(), format!("payload unreadable: {e}"))),
     }
+    // Time-to-query, the index's part: none while it holds everything the analyzer has
+    // published; else as long as it has not committed (it is behind since at most then).
+    let published = kuroko_model::sessionlog::published(&data.join("sessions"))
+        .ok()
+        .flatten();
+    if let (Ok(p), Some(published)) = (index.payload(), published) {
+        let now = kuroko_model::Timestamp::now().nanos();
+        let lag = if p.pos >= published {
+            0.0
+        } else if p.committed_at_ns > 0 {
+            now.saturating_sub(p.committed_at_ns).max(0) as f64 / 1e9
+        } else {
+            f64::NAN
+        };
+        j["lag_seconds"] = if lag.is_nan() {
+            json!(null)
+        } else {
+            json!(lag)
+        };
+        j["behind_published_log"] = json!(p.pos < published);
+        rows.push((
+            "lag".into(),
+            if lag.is_nan() {
+                "behind the session log (since an unknown time)".into()
+            } else if lag == 0.0 {
+                "none: every published session is searchable".into()
+            } else {
+                format!("{lag:.1} s behind the session log")
+            },
+        ));
+    }
     section(j, rows)
 }
 
