@@ -54,6 +54,9 @@ enum Command {
     Web(cmd::web::Args),
     /// Users of the web console: add, passwd, list, remove, token.
     User(cmd::user::Args),
+    /// Erase the customer's data irrecoverably before the box leaves the site, with a
+    /// certificate of erasure.
+    Decommission(cmd::decommission::Args),
 }
 
 fn main() {
@@ -84,6 +87,7 @@ fn main() {
         Command::Setup(a) => cmd::setup::run(a),
         Command::Web(a) => cmd::web::run(a),
         Command::User(a) => cmd::user::run(a),
+        Command::Decommission(a) => cmd::decommission::run(a),
     };
     if let Err(e) = result {
         // One line: the outermost context first, causes after it.

@@ -4,6 +4,7 @@
 pub mod analyze;
 pub mod capture;
 pub mod console;
+pub mod decommission;
 pub mod export;
 pub mod findings;
 pub mod import;
