@@ -3,7 +3,8 @@
 //! NoNewPrivs and a seccomp filter; capture runs as that user too, with NoNewPrivs and
 //! seccomp, and at most the capabilities it needs (CAP_NET_RAW, CAP_NET_ADMIN, CAP_IPC_LOCK,
 //! CAP_SYS_NICE). Read from /proc/PID/status of each child while it runs; capture still
-//! captures (its stats say running).
+//! captures (its stats say running). No kuroko process can leave a core dump (RLIMIT_CORE
+//! 0) and the children are not dumpable (their memory holds customer traffic).
 
 use kuroko_capture::{CaptureState, StatsReader};
 use kuroko_tests::netns::{Netns, veth};
@@ -57,6 +58,18 @@ fn status(pid: u32) -> BTreeMap<String, String> {
         .filter_map(|l| l.split_once(':'))
         .map(|(k, v)| (k.to_string(), v.trim().to_string()))
         .collect()
+}
+
+/// `soft hard` of "Max core file size" in /proc/PID/limits.
+fn core_limit(pid: u32) -> Option<String> {
+    let limits = std::fs::read_to_string(format!("/proc/{pid}/limits")).ok()?;
+    let line = limits
+        .lines()
+        .find(|l| l.starts_with("Max core file size"))?;
+    let v: Vec<&str> = line["Max core file size".len()..]
+        .split_whitespace()
+        .collect();
+    Some(format!("{} {}", v.first()?, v.get(1)?))
 }
 
 #[test]
@@ -114,6 +127,29 @@ fn run_children_are_unprivileged_confined_and_capture_still_captures() -> anyhow
     let kids = children(run.pid());
     let analyzer = status(kids["analyze"]);
     let capture = status(kids["capture"]);
+    // No core dumps: RLIMIT_CORE 0 in every kuroko process, and not dumpable, which the
+    // kernel shows by giving /proc/PID to root although the process runs as `nobody`.
+    let mut dumps = Vec::new();
+    for (name, pid) in [
+        ("run", run.pid()),
+        ("capture", kids["capture"]),
+        ("analyze", kids["analyze"]),
+    ] {
+        let core = core_limit(pid);
+        if core.as_deref() != Some("0 0") {
+            dumps.push(format!("{name}: core size limit {core:?}"));
+        }
+        if name != "run" {
+            let owner = std::os::unix::fs::MetadataExt::uid(&std::fs::metadata(format!(
+                "/proc/{pid}/status"
+            ))?);
+            if owner != 0 {
+                dumps.push(format!(
+                    "{name}: dumpable (/proc/{pid} owned by uid {owner})"
+                ));
+            }
+        }
+    }
     run.ensure_running()?;
     let _ = run.stop_with(libc::SIGINT);
 
@@ -145,6 +181,7 @@ fn run_children_are_unprivileged_confined_and_capture_still_captures() -> anyhow
     }
     assert_eq!(capture["NoNewPrivs"], "1");
     assert_eq!(capture["Seccomp"], "2");
+    assert!(dumps.is_empty(), "core dumps possible: {dumps:?}");
     // Everything under the data directory now belongs to that user, owner-only.
     let meta = std::fs::metadata(data.join("logs"))?;
     assert_eq!(

@@ -64,6 +64,8 @@ fn main() {
     // config hold a customer's traffic (files 0600, directories 0700). Inherited by every
     // child `kuroko run` starts.
     nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o077));
+    // No core file, not dumpable: the process's memory holds customer traffic.
+    privilege::no_core_dumps();
     // Signal masks are inherited through exec: `kuroko run` blocks SIGINT/SIGTERM to wait for
     // them on a thread, and its children (`kuroko capture`, `kuroko analyze`) must start
     // with them deliverable again, or they could not be stopped cleanly.

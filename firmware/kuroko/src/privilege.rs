@@ -23,6 +23,20 @@ pub const CAP_SYS_NICE: u32 = 23;
 /// The capabilities `kuroko capture` starts with (it drops them after start-up).
 pub const CAPTURE_CAPS: &[u32] = &[CAP_NET_RAW, CAP_NET_ADMIN, CAP_IPC_LOCK, CAP_SYS_NICE];
 
+/// Every `kuroko` process holds customer traffic in its memory (packets, reassembled
+/// files, passwords seen on the wire): none may leave a core file on a disk or the
+/// root's file system, and none is dumpable (no ptrace attach by a process of the same
+/// user, `/proc/PID/mem`, `environ`, `fd` owned by root). Called first in `main`; the
+/// kernel resets the dumpable flag at exec and at a uid change, so every process (each
+/// child of `kuroko run` too) sets it again itself.
+pub fn no_core_dumps() {
+    use nix::sys::resource::{Resource, setrlimit};
+    // Failures are ignored: both only lower what the process may do, and an old kernel
+    // without them is no reason not to capture.
+    let _ = setrlimit(Resource::RLIMIT_CORE, 0, 0);
+    let _ = nix::sys::prctl::set_dumpable(false);
+}
+
 /// The user children run as.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Identity {
