@@ -10,11 +10,12 @@ mod cmd;
 mod config_check;
 mod console_source;
 mod evidence;
-mod log_budget;
 mod output;
 mod privilege;
 
 use clap::{Parser, Subcommand};
+/// Log rotation, shared with the alert log (`kuroko_model::log_budget`).
+use kuroko_model::log_budget;
 
 /// Kuroko network blackbox: capture, analyze, search and report on mirror-port traffic.
 #[derive(Parser)]
