@@ -237,7 +237,11 @@ pub fn seccomp_filter() -> Vec<libc::sock_filter> {
 /// Applying a [`Policy`] in the child between fork and exec.
 pub mod sys {
     use super::Policy;
+    use kuroko_capture::sys::process as caps;
     use std::sync::Arc;
+
+    /// Highest capability number raised as ambient.
+    const MAX_CAPABILITY: u32 = 63;
 
     /// Makes `cmd`'s child drop to `policy` before it executes.
     pub fn confine(cmd: &mut std::process::Command, policy: Arc<Policy>) {
@@ -248,22 +252,6 @@ pub mod sys {
             cmd.pre_exec(move || apply(&policy));
         }
     }
-
-    #[repr(C)]
-    struct CapHeader {
-        version: u32,
-        pid: i32,
-    }
-    #[repr(C)]
-    #[derive(Clone, Copy)]
-    struct CapData {
-        effective: u32,
-        permitted: u32,
-        inheritable: u32,
-    }
-    const LINUX_CAPABILITY_VERSION_3: u32 = 0x2008_0522;
-    /// Highest capability number tried when cutting the bounding set.
-    const MAX_CAPABILITY: u32 = 63;
 
     fn check(rc: libc::c_long) -> std::io::Result<()> {
         if rc < 0 {
@@ -285,12 +273,7 @@ pub mod sys {
             unsafe { libc::geteuid() == 0 }
         };
         if is_root {
-            for cap in 0..=MAX_CAPABILITY {
-                if policy.caps & (1u64 << cap) == 0 {
-                    // SAFETY: integer arguments only; EINVAL for unknown caps is ignored.
-                    unsafe { libc::prctl(libc::PR_CAPBSET_DROP, cap as libc::c_ulong, 0, 0, 0) };
-                }
-            }
+            caps::drop_bounding_except(policy.caps);
         }
         if let Some(id) = &policy.identity {
             // SAFETY: integer arguments only.
@@ -302,28 +285,7 @@ pub mod sys {
             // SAFETY: integer arguments only.
             check(unsafe { libc::setresuid(id.uid, id.uid, id.uid) }.into())?;
         }
-        let mut hdr = CapHeader {
-            version: LINUX_CAPABILITY_VERSION_3,
-            pid: 0,
-        };
-        let lo = policy.caps as u32;
-        let hi = (policy.caps >> 32) as u32;
-        let data = [
-            CapData {
-                effective: lo,
-                permitted: lo,
-                inheritable: lo,
-            },
-            CapData {
-                effective: hi,
-                permitted: hi,
-                inheritable: hi,
-            },
-        ];
-        // SAFETY: capset reads a v3 header and two data structs, which live on this stack.
-        check(unsafe {
-            libc::syscall(libc::SYS_capset, &mut hdr as *mut CapHeader, data.as_ptr())
-        })?;
+        caps::set_capabilities(policy.caps)?;
         for cap in 0..=MAX_CAPABILITY {
             if policy.caps & (1u64 << cap) != 0 {
                 // SAFETY: integer arguments only.
