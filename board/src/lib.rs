@@ -12,6 +12,8 @@
 //! [`disk_health`] finds the disks under the data directory and what they expose about
 //! their health (state, I/O errors, temperature, load, file-system errors) for the console
 //! and `kuroko status`; what a board does not expose stays unknown, never assumed fine.
+//! [`hardening`] says what the image sets in the kernel (sysctls, command line, inittab,
+//! USB mount options); its tests compare the image's files with it.
 //! This crate only reads the system, with one exception kept in one module:
 //! [`capture_port`] silences a capture NIC (IPv6, ARP, multicast, addresses off, an egress
 //! drop) before capture or the boot brings it up. Its one `unsafe` is the NVMe admin ioctl
@@ -23,6 +25,7 @@ pub mod capture_port;
 pub mod check;
 pub mod discover;
 pub mod disk_health;
+pub mod hardening;
 pub mod nvme_smart;
 pub mod profile;
 pub mod sysfs_text;

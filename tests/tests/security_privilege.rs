@@ -3,7 +3,8 @@
 //! NoNewPrivs and a seccomp filter; capture runs as that user too, with NoNewPrivs and
 //! seccomp, and at most the capabilities it needs (CAP_NET_RAW, CAP_NET_ADMIN, CAP_IPC_LOCK,
 //! CAP_SYS_NICE). Read from /proc/PID/status of each child while it runs; capture still
-//! captures (its stats say running).
+//! captures (its stats say running). No kuroko process can leave a core dump (RLIMIT_CORE
+//! 0) and the children are not dumpable (their memory holds customer traffic).
 
 use kuroko_capture::{CaptureState, StatsReader};
 use kuroko_tests::netns::{Netns, veth};
@@ -57,6 +58,18 @@ fn status(pid: u32) -> BTreeMap<String, String> {
         .filter_map(|l| l.split_once(':'))
         .map(|(k, v)| (k.to_string(), v.trim().to_string()))
         .collect()
+}
+
+/// `soft hard` of "Max core file size" in /proc/PID/limits.
+fn core_limit(pid: u32) -> Option<String> {
+    let limits = std::fs::read_to_string(format!("/proc/{pid}/limits")).ok()?;
+    let line = limits
+        .lines()
+        .find(|l| l.starts_with("Max core file size"))?;
+    let v: Vec<&str> = line["Max core file size".len()..]
+        .split_whitespace()
+        .collect();
+    Some(format!("{} {}", v.first()?, v.get(1)?))
 }
 
 #[test]
@@ -114,6 +127,61 @@ fn run_children_are_unprivileged_confined_and_capture_still_captures() -> anyhow
     let kids = children(run.pid());
     let analyzer = status(kids["analyze"]);
     let capture = status(kids["capture"]);
+    // Once capture runs, no thread of it holds a capability any more (capabilities are
+    // per thread: the main thread and helper threads must drop them too).
+    let mut thread_caps = Vec::new();
+    for t in std::fs::read_dir(format!("/proc/{}/task", kids["capture"]))?.flatten() {
+        let st: BTreeMap<String, String> = std::fs::read_to_string(t.path().join("status"))
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| l.split_once(':'))
+            .map(|(k, v)| (k.to_string(), v.trim().to_string()))
+            .collect();
+        for k in ["CapEff", "CapPrm"] {
+            let v = st.get(k).map(String::as_str).unwrap_or("0");
+            if u64::from_str_radix(v, 16).unwrap_or(1) != 0 {
+                thread_caps.push(format!(
+                    "{} ({}) {k} {v}",
+                    t.file_name().to_string_lossy(),
+                    st.get("Name").map(String::as_str).unwrap_or("?")
+                ));
+            }
+        }
+    }
+    // No core dumps: RLIMIT_CORE 0 in every kuroko process, and not dumpable, which the
+    // kernel shows by giving /proc/PID to root although the process runs as `nobody`. A
+    // child sets both first thing in main, so right after its exec (a restarted analyzer)
+    // it may not have yet: the final state is what is checked.
+    let dump_problems = || {
+        let mut out = Vec::new();
+        for (name, pid) in [
+            ("run", run.pid()),
+            ("capture", kids["capture"]),
+            ("analyze", kids["analyze"]),
+        ] {
+            let core = core_limit(pid);
+            if core.as_deref() != Some("0 0") {
+                out.push(format!("{name}: core size limit {core:?}"));
+            }
+            let owner = std::fs::metadata(format!("/proc/{pid}/status"))
+                .map(|m| std::os::unix::fs::MetadataExt::uid(&m))
+                .unwrap_or(u32::MAX);
+            if name != "run" && owner != 0 {
+                out.push(format!(
+                    "{name}: dumpable (/proc/{pid} owned by uid {owner})"
+                ));
+            }
+        }
+        out
+    };
+    let dumps = match wait_until(
+        "no dumpable kuroko process",
+        Duration::from_secs(10),
+        || dump_problems().is_empty(),
+    ) {
+        Ok(()) => Vec::new(),
+        Err(_) => dump_problems(),
+    };
     run.ensure_running()?;
     let _ = run.stop_with(libc::SIGINT);
 
@@ -145,6 +213,11 @@ fn run_children_are_unprivileged_confined_and_capture_still_captures() -> anyhow
     }
     assert_eq!(capture["NoNewPrivs"], "1");
     assert_eq!(capture["Seccomp"], "2");
+    assert!(dumps.is_empty(), "core dumps possible: {dumps:?}");
+    assert!(
+        thread_caps.is_empty(),
+        "capture threads still holding capabilities while running: {thread_caps:?}"
+    );
     // Everything under the data directory now belongs to that user, owner-only.
     let meta = std::fs::metadata(data.join("logs"))?;
     assert_eq!(

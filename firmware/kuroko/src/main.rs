@@ -10,11 +10,12 @@ mod cmd;
 mod config_check;
 mod console_source;
 mod evidence;
-mod log_budget;
 mod output;
 mod privilege;
 
 use clap::{Parser, Subcommand};
+/// Log rotation, shared with the alert log (`kuroko_model::log_budget`).
+use kuroko_model::log_budget;
 
 /// Kuroko network blackbox: capture, analyze, search and report on mirror-port traffic.
 #[derive(Parser)]
@@ -56,6 +57,9 @@ enum Command {
     User(cmd::user::Args),
     /// The asset inventory: internal hosts, their services and announced software.
     Assets(cmd::assets::Args),
+    /// Erase the customer's data irrecoverably before the box leaves the site, with a
+    /// certificate of erasure.
+    Decommission(cmd::decommission::Args),
 }
 
 fn main() {
@@ -63,6 +67,8 @@ fn main() {
     // config hold a customer's traffic (files 0600, directories 0700). Inherited by every
     // child `kuroko run` starts.
     nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o077));
+    // No core file, not dumpable: the process's memory holds customer traffic.
+    privilege::no_core_dumps();
     // Signal masks are inherited through exec: `kuroko run` blocks SIGINT/SIGTERM to wait for
     // them on a thread, and its children (`kuroko capture`, `kuroko analyze`) must start
     // with them deliverable again, or they could not be stopped cleanly.
@@ -87,6 +93,7 @@ fn main() {
         Command::Web(a) => cmd::web::run(a),
         Command::User(a) => cmd::user::run(a),
         Command::Assets(a) => cmd::assets::run(a),
+        Command::Decommission(a) => cmd::decommission::run(a),
     };
     if let Err(e) = result {
         // One line: the outermost context first, causes after it.

@@ -23,6 +23,20 @@ pub const CAP_SYS_NICE: u32 = 23;
 /// The capabilities `kuroko capture` starts with (it drops them after start-up).
 pub const CAPTURE_CAPS: &[u32] = &[CAP_NET_RAW, CAP_NET_ADMIN, CAP_IPC_LOCK, CAP_SYS_NICE];
 
+/// Every `kuroko` process holds customer traffic in its memory (packets, reassembled
+/// files, passwords seen on the wire): none may leave a core file on a disk or the
+/// root's file system, and none is dumpable (no ptrace attach by a process of the same
+/// user, `/proc/PID/mem`, `environ`, `fd` owned by root). Called first in `main`; the
+/// kernel resets the dumpable flag at exec and at a uid change, so every process (each
+/// child of `kuroko run` too) sets it again itself.
+pub fn no_core_dumps() {
+    use nix::sys::resource::{Resource, setrlimit};
+    // Failures are ignored: both only lower what the process may do, and an old kernel
+    // without them is no reason not to capture.
+    let _ = setrlimit(Resource::RLIMIT_CORE, 0, 0);
+    let _ = nix::sys::prctl::set_dumpable(false);
+}
+
 /// The user children run as.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Identity {
@@ -223,7 +237,11 @@ pub fn seccomp_filter() -> Vec<libc::sock_filter> {
 /// Applying a [`Policy`] in the child between fork and exec.
 pub mod sys {
     use super::Policy;
+    use kuroko_capture::sys::process as caps;
     use std::sync::Arc;
+
+    /// Highest capability number raised as ambient.
+    const MAX_CAPABILITY: u32 = 63;
 
     /// Makes `cmd`'s child drop to `policy` before it executes.
     pub fn confine(cmd: &mut std::process::Command, policy: Arc<Policy>) {
@@ -234,22 +252,6 @@ pub mod sys {
             cmd.pre_exec(move || apply(&policy));
         }
     }
-
-    #[repr(C)]
-    struct CapHeader {
-        version: u32,
-        pid: i32,
-    }
-    #[repr(C)]
-    #[derive(Clone, Copy)]
-    struct CapData {
-        effective: u32,
-        permitted: u32,
-        inheritable: u32,
-    }
-    const LINUX_CAPABILITY_VERSION_3: u32 = 0x2008_0522;
-    /// Highest capability number tried when cutting the bounding set.
-    const MAX_CAPABILITY: u32 = 63;
 
     fn check(rc: libc::c_long) -> std::io::Result<()> {
         if rc < 0 {
@@ -271,12 +273,7 @@ pub mod sys {
             unsafe { libc::geteuid() == 0 }
         };
         if is_root {
-            for cap in 0..=MAX_CAPABILITY {
-                if policy.caps & (1u64 << cap) == 0 {
-                    // SAFETY: integer arguments only; EINVAL for unknown caps is ignored.
-                    unsafe { libc::prctl(libc::PR_CAPBSET_DROP, cap as libc::c_ulong, 0, 0, 0) };
-                }
-            }
+            caps::drop_bounding_except(policy.caps);
         }
         if let Some(id) = &policy.identity {
             // SAFETY: integer arguments only.
@@ -288,28 +285,7 @@ pub mod sys {
             // SAFETY: integer arguments only.
             check(unsafe { libc::setresuid(id.uid, id.uid, id.uid) }.into())?;
         }
-        let mut hdr = CapHeader {
-            version: LINUX_CAPABILITY_VERSION_3,
-            pid: 0,
-        };
-        let lo = policy.caps as u32;
-        let hi = (policy.caps >> 32) as u32;
-        let data = [
-            CapData {
-                effective: lo,
-                permitted: lo,
-                inheritable: lo,
-            },
-            CapData {
-                effective: hi,
-                permitted: hi,
-                inheritable: hi,
-            },
-        ];
-        // SAFETY: capset reads a v3 header and two data structs, which live on this stack.
-        check(unsafe {
-            libc::syscall(libc::SYS_capset, &mut hdr as *mut CapHeader, data.as_ptr())
-        })?;
+        caps::set_capabilities(policy.caps)?;
         for cap in 0..=MAX_CAPABILITY {
             if policy.caps & (1u64 << cap) != 0 {
                 // SAFETY: integer arguments only.

@@ -15,6 +15,7 @@
 pub mod config;
 pub mod csv_cell;
 pub mod finding;
+pub mod log_budget;
 pub mod session;
 pub mod sessionlog;
 pub mod time;

@@ -180,6 +180,13 @@ pub fn apply(config_path: &Path, sys_root: &Path, system: &mut dyn System) -> Ve
     {
         lines.push(format!("NTP not started: {e}"));
     }
+    // rcS applied the kernel hardening before the disks; say on the console what the
+    // kernel did not take (only on the real /sys: tests pass a fake tree).
+    if sys_root == Path::new("/sys") {
+        for d in kuroko_board::hardening::sysctl_differences(Path::new("/proc/sys")) {
+            lines.push(format!("kernel hardening not in force: {d}"));
+        }
+    }
     lines
 }
 

@@ -22,6 +22,8 @@
 pub mod backoff;
 pub mod boot;
 pub mod credential;
+pub mod crypt;
+pub mod erase;
 pub mod lineedit;
 pub mod shell;
 pub mod system;

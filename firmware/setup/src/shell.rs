@@ -49,7 +49,11 @@ pub const COMMANDS: &[(&str, &str)] = &[
     ("password", "change the technician password"),
     (
         "factory-reset",
-        "erase the configuration and the credential",
+        "erase the captured data (overwritten), the configuration and the credential",
+    ),
+    (
+        "decommission",
+        "decommission [MOUNTPOINT]: before the box leaves the site: erase all data irrecoverably, certificate of erasure to the USB stick",
     ),
     ("exit", "log out"),
 ];
@@ -355,6 +359,8 @@ impl<'a, S: System, R: Read, W: Write> Shell<'a, S, R, W> {
             ["export", to] => self.export(Some(to), false)?,
             ["password"] => self.password()?,
             ["factory-reset"] => self.factory_reset()?,
+            ["decommission"] => return self.decommission(None),
+            ["decommission", to] => return self.decommission(Some(to)),
             ["exit"] | ["logout"] | ["quit"] => return Ok(Flow::Logout),
             _ => self.say(&format!("unknown command `{line}`; type `help`"))?,
         }
@@ -820,9 +826,54 @@ impl<'a, S: System, R: Read, W: Write> Shell<'a, S, R, W> {
         }
     }
 
+    /// Before the box leaves the site: `kuroko decommission` (every data file overwritten,
+    /// then removed; configuration and credential too), its progress on this terminal, the
+    /// certificate of erasure on the stick. The shell logs out afterwards: there is no
+    /// credential left.
+    fn decommission(&mut self, to: Option<&str>) -> io::Result<Flow> {
+        self.say(
+            "Decommission erases irrecoverably every captured packet, session, file, mail and finding on the data disk, the configuration and the technician password, and writes a certificate of erasure to the USB stick.",
+        )?;
+        let Input::Line(confirm) =
+            self.ed
+                .read_line("type DECOMMISSION to erase: ", true, &|_| Vec::new())?
+        else {
+            return Ok(Flow::Continue);
+        };
+        if confirm.trim() != "DECOMMISSION" {
+            self.say("Cancelled; nothing erased.")?;
+            return Ok(Flow::Continue);
+        }
+        let mut args = vec![
+            "decommission".to_string(),
+            "--data".into(),
+            self.data_dir(),
+            "--config".into(),
+            self.paths.config.display().to_string(),
+            "--credential".into(),
+            self.paths.credential.display().to_string(),
+            "--stop".into(),
+            "--yes".into(),
+        ];
+        match to {
+            Some(t) => args.extend(["--to".to_string(), t.to_string()]),
+            None => args.push("--usb".into()),
+        }
+        match self.system.kuroko_live(&args) {
+            Ok(()) => {
+                self.say("Decommissioned: no customer data is left on this box. Power it off.")?;
+                Ok(Flow::Logout)
+            }
+            Err(e) => {
+                self.say(&format!("decommission stopped: {e}"))?;
+                Ok(Flow::Continue)
+            }
+        }
+    }
+
     fn factory_reset(&mut self) -> io::Result<()> {
         self.say(
-            "This erases the configuration and the technician password (captured data stays).",
+            "This erases every captured packet, session and finding (overwritten, not only deleted), the configuration and the technician password.",
         )?;
         let Input::Line(confirm) = self
             .ed
@@ -832,6 +883,10 @@ impl<'a, S: System, R: Read, W: Write> Shell<'a, S, R, W> {
         };
         if confirm.trim() != "RESET" {
             return self.say("Cancelled.");
+        }
+        let data = PathBuf::from(self.data_dir());
+        if let Err(e) = self.system.erase_data(&data) {
+            return self.say(&format!("factory reset stopped, nothing else erased: {e}"));
         }
         for p in [
             self.paths.config.clone(),

@@ -22,10 +22,15 @@ pub trait System {
     fn set_ntp(&mut self, servers: &[String]) -> Result<String, String>;
     /// Received packets of an interface (from its statistics).
     fn rx_packets(&self, iface: &str) -> Option<u64>;
-    /// Erases everything inside the data directory (the damaged-credential recovery).
+    /// Erases everything inside the data directory irrecoverably (overwritten, then
+    /// removed: [`crate::erase`]), after stopping what writes into it (the
+    /// damaged-credential recovery and factory reset).
     fn erase_data(&mut self, dir: &std::path::Path) -> Result<String, String>;
     /// Runs the `kuroko` binary with these arguments; returns its output.
     fn kuroko(&mut self, args: &[String]) -> Result<String, String>;
+    /// Runs the `kuroko` binary on the shell's own terminal (its progress display shows
+    /// as it goes: `decommission`).
+    fn kuroko_live(&mut self, args: &[String]) -> Result<(), String>;
     fn sleep(&mut self, d: Duration);
     /// Seconds since the epoch.
     fn now(&self) -> i64;
@@ -195,29 +200,40 @@ impl System for RealSystem {
     }
 
     fn erase_data(&mut self, dir: &std::path::Path) -> Result<String, String> {
-        let entries = match std::fs::read_dir(dir) {
-            Ok(e) => e,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Ok("nothing to erase".into());
-            }
-            Err(e) => return Err(format!("{}: {e}", dir.display())),
+        let plan = crate::erase::Plan {
+            data: dir.to_path_buf(),
+            config: None,
+            credential: None,
+            certificate_dir: None,
+            stop_running: true,
+            wipe_free_space: None,
         };
-        let mut n = 0;
-        for e in entries.flatten() {
-            let p = e.path();
-            let r = if e.file_type().is_ok_and(|t| t.is_dir()) {
-                std::fs::remove_dir_all(&p)
-            } else {
-                std::fs::remove_file(&p)
-            };
-            r.map_err(|err| format!("cannot erase {}: {err}", p.display()))?;
-            n += 1;
-        }
-        Ok(format!("{n} entries erased in {}", dir.display()))
+        let o = crate::erase::decommission(&plan, &mut |_| {}).map_err(|e| e.to_string())?;
+        Ok(format!(
+            "{} files overwritten ({} bytes) and removed in {}",
+            o.files,
+            o.bytes,
+            dir.display()
+        ))
     }
 
     fn kuroko(&mut self, args: &[String]) -> Result<String, String> {
         run(Command::new(&self.kuroko_exe).args(args))
+    }
+
+    fn kuroko_live(&mut self, args: &[String]) -> Result<(), String> {
+        let status = Command::new(&self.kuroko_exe)
+            .args(args)
+            .status()
+            .map_err(|e| format!("kuroko {}: {e}", args.join(" ")))?;
+        if status.success() {
+            Ok(())
+        } else {
+            Err(format!(
+                "kuroko {} failed ({status})",
+                args.first().cloned().unwrap_or_default()
+            ))
+        }
     }
 
     fn sleep(&mut self, d: Duration) {
@@ -267,6 +283,10 @@ impl System for Recorder {
     fn erase_data(&mut self, dir: &std::path::Path) -> Result<String, String> {
         self.actions.push(format!("erase {}", dir.display()));
         Ok(String::new())
+    }
+    fn kuroko_live(&mut self, args: &[String]) -> Result<(), String> {
+        self.actions.push(format!("kuroko {}", args.join(" ")));
+        Ok(())
     }
     fn kuroko(&mut self, args: &[String]) -> Result<String, String> {
         self.actions.push(format!("kuroko {}", args.join(" ")));

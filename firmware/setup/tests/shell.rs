@@ -154,6 +154,41 @@ fn wrong_passwords_are_refused_and_reset_needs_confirmation() {
     assert!(out.contains("Cancelled."), "{out}");
     assert!(out.contains("Factory reset done."), "{out}");
     assert!(!paths.credential.exists());
+    // Factory reset erases the captured data too (issue 21: it used to keep it).
+    let data = Config::default().storage.data_dir;
+    assert!(
+        sys.actions.contains(&format!("erase {}", data.display())),
+        "{:?}",
+        sys.actions
+    );
+}
+
+#[test]
+fn decommission_asks_then_erases_with_a_certificate_and_logs_out() {
+    let tmp = tempfile::tempdir().unwrap();
+    let paths = site(tmp.path());
+    let data = tmp.path().join("data");
+    let mut c = Config::default();
+    c.storage.data_dir = data.clone();
+    c.save(&paths.config).unwrap();
+    let mut sys = Recorder::default();
+    let out = session(
+        &paths,
+        &mut sys,
+        "goodpassword\ngoodpassword\ndecommission\nno\ndecommission /mnt/stick\nDECOMMISSION\nstatus\n",
+    );
+    assert!(out.contains("Cancelled; nothing erased."), "{out}");
+    assert!(out.contains("Decommissioned"), "{out}");
+    assert_eq!(
+        sys.actions,
+        vec![format!(
+            "kuroko decommission --data {} --config {} --credential {} --stop --yes --to /mnt/stick",
+            data.display(),
+            paths.config.display(),
+            paths.credential.display()
+        )],
+        "one decommission, and the shell logged out after it (no status)"
+    );
 }
 
 #[test]

@@ -18,7 +18,15 @@
 //! commit records the log's length in its payload (`Payload::alert_log_len`), and the next
 //! run first cuts the log back to that length (`truncate_uncommitted`), so the hits of
 //! sessions the crashed run had not committed are written once, when those sessions are
-//! indexed again. Each alert has a stable `id` (session id + condition). Syslog and mail
+//! indexed again.
+//!
+//! The log stays within [`MAX_ALERT_LOG_BYTES`] (plus one older generation,
+//! `alerts.jsonl.1`): it is rotated with the project's one rotation
+//! (`kuroko_model::log_budget`) right after that cut, the one moment its content is exactly
+//! what the index committed. Lengths are logical: `alerts.base` holds the bytes rotated away
+//! so far, written (synced) after the copy to `.1` and before the cut, so a committed length
+//! always means the same line whatever rotated since; a crash between the two only leaves a
+//! log that the next cut empties (its lines are in `.1`). Each alert has a stable `id` (session id + condition). Syslog and mail
 //! are at-least-once, as is normal for them: a hit sent before a crash is sent again after
 //! it (a receiver can drop repeats by the `session` and `condition` parameters of the
 //! syslog structured data, or by the session id in the mail), and mail waiting in the
@@ -209,30 +217,70 @@ pub fn alert_id(session: &str, condition: &str) -> String {
     format!("{session}/{condition}")
 }
 
-/// Length of the local alert log now (0 when there is none).
-pub fn log_len(data_dir: &Path) -> u64 {
-    std::fs::metadata(log_path(data_dir))
-        .map(|m| m.len())
+/// Largest size of `alerts.jsonl` before it is rotated to `alerts.jsonl.1` (about 20,000
+/// alerts; the console shows the newest, the index finds every session).
+pub const MAX_ALERT_LOG_BYTES: u64 = 16 << 20;
+
+fn base_path(data_dir: &Path) -> PathBuf {
+    alerts_dir(data_dir).join("alerts.base")
+}
+
+/// Bytes of the alert log rotated away so far (0 when it never rotated).
+fn log_base(data_dir: &Path) -> u64 {
+    std::fs::read_to_string(base_path(data_dir))
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
         .unwrap_or(0)
 }
 
-/// Cuts the alert log back to `committed` bytes (its length at the index's last commit):
-/// what lies beyond are hits of sessions that were not committed and are about to be
-/// indexed, and alerted, again. Returns the bytes removed.
+fn write_base(data_dir: &Path, base: u64) -> std::io::Result<()> {
+    let path = base_path(data_dir);
+    let tmp = path.with_extension("base.tmp");
+    let mut f = std::fs::File::create(&tmp)?;
+    f.write_all(format!("{base}\n").as_bytes())?;
+    f.sync_all()?;
+    std::fs::rename(&tmp, &path)?;
+    std::fs::File::open(alerts_dir(data_dir))?.sync_all()
+}
+
+/// Logical length of the local alert log now: bytes rotated away plus the file's length
+/// (0 when there is none). What an index commit records.
+pub fn log_len(data_dir: &Path) -> u64 {
+    log_base(data_dir)
+        + std::fs::metadata(log_path(data_dir))
+            .map(|m| m.len())
+            .unwrap_or(0)
+}
+
+/// Cuts the alert log back to `committed` (logical) bytes, its length at the index's last
+/// commit: what lies beyond are hits of sessions that were not committed and are about to
+/// be indexed, and alerted, again. Then, the log being exactly what was committed, rotates
+/// it when it is over [`MAX_ALERT_LOG_BYTES`]. Returns the bytes removed.
 pub fn truncate_uncommitted(data_dir: &Path, committed: u64) -> std::io::Result<u64> {
+    truncate_and_rotate(data_dir, committed, MAX_ALERT_LOG_BYTES)
+}
+
+fn truncate_and_rotate(data_dir: &Path, committed: u64, max: u64) -> std::io::Result<u64> {
     let path = log_path(data_dir);
     let f = match std::fs::OpenOptions::new().write(true).open(&path) {
         Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
         Err(e) => return Err(e),
     };
+    let base = log_base(data_dir);
+    // Commits only grow and the base only takes a committed length, so committed >= base.
+    let keep = committed.saturating_sub(base);
     let len = f.metadata()?.len();
-    if len <= committed {
-        return Ok(0);
+    let removed = len.saturating_sub(keep);
+    if removed > 0 {
+        f.set_len(keep)?;
+        f.sync_all()?;
     }
-    f.set_len(committed)?;
-    f.sync_all()?;
-    Ok(len - committed)
+    drop(f);
+    kuroko_model::log_budget::rotate_if_over_with(&path, max, |moved| {
+        write_base(data_dir, base + moved)
+    })?;
+    Ok(removed)
 }
 
 pub fn alerts_dir(data_dir: &Path) -> PathBuf {
@@ -537,9 +585,23 @@ fn write_outbox(data_dir: &Path, mails: &[Mail]) -> std::io::Result<()> {
 /// well under 2 KiB).
 const RECENT_BYTES_PER_ALERT: u64 = 4096;
 
-/// The newest `n` alerts of the local log, newest first (for the console).
+/// The newest `n` alerts of the local log, newest first (for the console); from the
+/// rotated generation too when the current one holds fewer.
 pub fn recent(data_dir: &Path, n: usize) -> std::io::Result<Vec<Alert>> {
-    let mut f = match std::fs::File::open(log_path(data_dir)) {
+    let path = log_path(data_dir);
+    let mut out = recent_in(&path, n)?;
+    if out.len() < n {
+        let older = recent_in(&kuroko_model::log_budget::rotated(&path), n - out.len())?;
+        out.extend(older);
+    }
+    Ok(out)
+}
+
+fn recent_in(path: &Path, n: usize) -> std::io::Result<Vec<Alert>> {
+    if n == 0 {
+        return Ok(Vec::new());
+    }
+    let mut f = match std::fs::File::open(path) {
         Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
         Err(e) => return Err(e),
@@ -560,4 +622,76 @@ pub fn recent(data_dir: &Path, n: usize) -> std::io::Result<Vec<Alert>> {
         .filter_map(|l| serde_json::from_str::<Alert>(l).ok())
         .take(n)
         .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn append(data: &Path, bytes: usize) {
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(log_path(data))
+            .unwrap();
+        let mut line = vec![b'x'; bytes - 1];
+        line.push(b'\n');
+        f.write_all(&line).unwrap();
+    }
+
+    fn size(p: &Path) -> u64 {
+        std::fs::metadata(p).map(|m| m.len()).unwrap_or(0)
+    }
+
+    #[test]
+    fn the_alert_log_stays_within_its_budget() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(alerts_dir(dir.path())).unwrap();
+        // A box that alerts for weeks: each run commits what it wrote.
+        for _ in 0..40 {
+            append(dir.path(), 1 << 20);
+            let committed = log_len(dir.path());
+            truncate_uncommitted(dir.path(), committed).unwrap();
+            assert_eq!(log_len(dir.path()), committed, "logical length kept");
+        }
+        let path = log_path(dir.path());
+        let total = size(&path) + size(&kuroko_model::log_budget::rotated(&path));
+        assert!(
+            total <= 2 * MAX_ALERT_LOG_BYTES + (1 << 20),
+            "alerts.jsonl and .1 hold {total} bytes after 40 MiB of alerts"
+        );
+        assert_eq!(log_len(dir.path()), 40 << 20);
+    }
+
+    #[test]
+    fn uncommitted_hits_are_cut_exactly_across_rotations_and_crashes() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        std::fs::create_dir_all(alerts_dir(d)).unwrap();
+        append(d, 3000);
+        // Committed 3000, over the budget: rotated, nothing lost.
+        assert_eq!(truncate_and_rotate(d, 3000, 1000).unwrap(), 0);
+        assert_eq!(size(&log_path(d)), 0);
+        assert_eq!(size(&kuroko_model::log_budget::rotated(&log_path(d))), 3000);
+        assert_eq!(log_len(d), 3000);
+        // Hits of a run that crashed before its commit: cut.
+        append(d, 500);
+        assert_eq!(truncate_and_rotate(d, 3000, 1000).unwrap(), 500);
+        assert_eq!(log_len(d), 3000);
+        // A commit after 400 bytes, then 200 uncommitted: only the 200 go.
+        append(d, 400);
+        let committed = log_len(d);
+        append(d, 200);
+        assert_eq!(truncate_and_rotate(d, committed, 1000).unwrap(), 200);
+        assert_eq!(size(&log_path(d)), 400);
+        // A crash between recording the base and cutting the file: the next cut empties
+        // the log (its lines are in .1), the logical length is the committed one.
+        append(d, 700);
+        let committed = log_len(d);
+        write_base(d, log_base(d) + size(&log_path(d))).unwrap();
+        std::fs::copy(log_path(d), kuroko_model::log_budget::rotated(&log_path(d))).unwrap();
+        assert_eq!(truncate_and_rotate(d, committed, 1000).unwrap(), 1100);
+        assert_eq!(size(&log_path(d)), 0);
+        assert_eq!(log_len(d), committed);
+    }
 }

@@ -6,6 +6,7 @@ pub mod assets;
 pub mod capture;
 pub mod console;
 pub mod content;
+pub mod decommission;
 pub mod export;
 pub mod findings;
 pub mod import;

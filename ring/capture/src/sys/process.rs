@@ -63,8 +63,10 @@ pub fn lock_current_memory() -> Result<(), SysError> {
 
 /// Highest capability number we try to drop from the bounding set (the kernel has 0..=40
 /// today; unknown numbers return EINVAL and are skipped).
-const MAX_CAPABILITY: libc::c_ulong = 63;
+const MAX_CAPABILITY: u32 = 63;
 
+// The one copy of the capability syscall structs in the project (`kuroko run`'s child
+// set-up in firmware/kuroko/src/privilege.rs uses the functions below).
 #[repr(C)]
 struct CapHeader {
     version: u32,
@@ -79,31 +81,58 @@ struct CapData {
 }
 const LINUX_CAPABILITY_VERSION_3: u32 = 0x2008_0522;
 
-/// Drops every capability of the calling thread: the bounding set (so nothing can be
-/// regained through exec), then effective, permitted and inheritable. Also sets
-/// PR_SET_NO_NEW_PRIVS.
-pub fn drop_all_capabilities() -> Result<(), SysError> {
+/// Removes from the calling thread's bounding set every capability not in `keep` (bit n =
+/// capability n), so an exec cannot regain them. Needs CAP_SETPCAP (root). Makes only
+/// system calls, no allocation: usable between fork and exec.
+pub fn drop_bounding_except(keep: u64) {
     for cap in 0..=MAX_CAPABILITY {
-        // SAFETY: prctl with integer arguments only; EINVAL for unknown caps is ignored.
-        unsafe { libc::prctl(libc::PR_CAPBSET_DROP, cap, 0, 0, 0) };
+        if keep & (1u64 << cap) == 0 {
+            // SAFETY: prctl with integer arguments only; EINVAL for unknown caps is ignored.
+            unsafe { libc::prctl(libc::PR_CAPBSET_DROP, cap as libc::c_ulong, 0, 0, 0) };
+        }
     }
-    // SAFETY: prctl with integer arguments only.
-    unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) };
+}
+
+/// Sets the calling thread's effective, permitted and inheritable capabilities to `caps`
+/// (bit n = capability n) with capset(2). Makes only system calls, no allocation: usable
+/// between fork and exec.
+pub fn set_capabilities(caps: u64) -> std::io::Result<()> {
     let mut hdr = CapHeader {
         version: LINUX_CAPABILITY_VERSION_3,
         pid: 0,
     };
-    let data = [CapData {
-        effective: 0,
-        permitted: 0,
-        inheritable: 0,
-    }; 2];
-    // SAFETY: capset reads a v3 header and two data structs, which we pass.
+    let (lo, hi) = (caps as u32, (caps >> 32) as u32);
+    let data = [
+        CapData {
+            effective: lo,
+            permitted: lo,
+            inheritable: lo,
+        },
+        CapData {
+            effective: hi,
+            permitted: hi,
+            inheritable: hi,
+        },
+    ];
+    // SAFETY: capset reads a v3 header and two data structs, which live on this stack.
     let rc = unsafe { libc::syscall(libc::SYS_capset, &mut hdr as *mut CapHeader, data.as_ptr()) };
     if rc != 0 {
-        return Err(os("capset (drop capabilities)"));
+        return Err(std::io::Error::last_os_error());
     }
     Ok(())
+}
+
+/// Drops every capability of the calling thread: the bounding set (so nothing can be
+/// regained through exec), then effective, permitted and inheritable. Also sets
+/// PR_SET_NO_NEW_PRIVS.
+pub fn drop_all_capabilities() -> Result<(), SysError> {
+    drop_bounding_except(0);
+    // SAFETY: prctl with integer arguments only.
+    unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) };
+    set_capabilities(0).map_err(|source| SysError::Os {
+        what: "capset (drop capabilities)",
+        source,
+    })
 }
 
 /// The calling thread's effective capability mask (bits 0..63), from capget.

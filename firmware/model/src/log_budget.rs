@@ -1,4 +1,6 @@
-//! Keeping the children's logs (`DIR/logs/*.log`) within a budget.
+//! Keeping append-only logs within a budget: the children's logs (`DIR/logs/*.log`) and
+//! the local alert log (`DIR/alerts/alerts.jsonl`, which records its rotations itself:
+//! [`rotate_if_over_with`]). One rotation for every log on `/data`.
 //!
 //! `kuroko run` hands each child an O_APPEND log file as stdout and stderr; a child that
 //! runs for weeks (or one that complains about every packet) would fill `/data` with it.
@@ -14,7 +16,8 @@ use std::path::{Path, PathBuf};
 /// Largest size of one child log before it is rotated.
 pub const MAX_LOG_BYTES: u64 = 8 << 20;
 
-fn rotated(path: &Path) -> PathBuf {
+/// The one older generation of `path` (`NAME.1`).
+pub fn rotated(path: &Path) -> PathBuf {
     let mut name = path.file_name().unwrap_or_default().to_os_string();
     name.push(".1");
     path.with_file_name(name)
@@ -22,6 +25,17 @@ fn rotated(path: &Path) -> PathBuf {
 
 /// Rotates `path` when it holds more than `max` bytes; returns whether it did.
 pub fn rotate_if_over(path: &Path, max: u64) -> std::io::Result<bool> {
+    rotate_if_over_with(path, max, |_| Ok(()))
+}
+
+/// [`rotate_if_over`], calling `before_cut(bytes)` once the content is safely in `NAME.1`
+/// (synced) and before the file is cut to zero: a log whose readers keep offsets into it
+/// records there that `bytes` moved away. An error from it leaves the file uncut.
+pub fn rotate_if_over_with(
+    path: &Path,
+    max: u64,
+    before_cut: impl FnOnce(u64) -> std::io::Result<()>,
+) -> std::io::Result<bool> {
     let len = match std::fs::metadata(path) {
         Ok(m) => m.len(),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
@@ -30,7 +44,10 @@ pub fn rotate_if_over(path: &Path, max: u64) -> std::io::Result<bool> {
     if len <= max {
         return Ok(false);
     }
-    std::fs::copy(path, rotated(path))?;
+    let old = rotated(path);
+    std::fs::copy(path, &old)?;
+    std::fs::File::open(&old)?.sync_all()?;
+    before_cut(len)?;
     std::fs::OpenOptions::new()
         .write(true)
         .open(path)?
