@@ -349,7 +349,7 @@ impl Capture {
         // Link state (and the frame limit) before the first packet: a link already down
         // at start opens its down interval now.
         for (i, itf) in supervised.iter_mut().enumerate() {
-            supervise_link(&page, i, itf, process::realtime_ns());
+            supervise_link(&page, i, itf, process::realtime_ns(), false);
         }
         let interfaces = std::sync::Mutex::new(supervised);
         let shared = Arc::new(Shared {
@@ -454,13 +454,15 @@ impl Capture {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         let now = process::realtime_ns();
+        // Threads that end unhook their sockets themselves: not a deleted interface.
+        let ending = self.finished();
         for (i, itf) in ifs.iter_mut().enumerate() {
             let slot = self.shared.stats.interface(i);
             let d = itf.nic.update(nic::read_counters(&itf.name));
             slot.nic_rx_dropped.store(d.rx_dropped, Ordering::Relaxed);
             slot.nic_rx_missed.store(d.rx_missed, Ordering::Relaxed);
             slot.nic_rx_fifo.store(d.rx_fifo, Ordering::Relaxed);
-            supervise_link(&self.shared.stats, i, itf, now);
+            supervise_link(&self.shared.stats, i, itf, now, ending);
         }
         self.shared.stats.heartbeat();
     }
@@ -552,8 +554,9 @@ fn close_interval(since: &AtomicU64, total: &AtomicU64, now: u64) {
 }
 
 /// One look at interface slot `i`: gone, down or up; rebinds the sockets to an interface
-/// re-created under the same name; keeps the frame limit current.
-fn supervise_link(page: &StatsPage, i: usize, itf: &mut Interface, now: u64) {
+/// re-created under the same name; keeps the frame limit current. `ending`: the capture
+/// threads are unhooking their sockets (an unbound socket then means nothing).
+fn supervise_link(page: &StatsPage, i: usize, itf: &mut Interface, now: u64, ending: bool) {
     let slot = page.interface(i);
     let l = page.link(i);
     let Some(ctl) = itf.controls.first() else {
@@ -570,15 +573,22 @@ fn supervise_link(page: &StatsPage, i: usize, itf: &mut Interface, now: u64) {
         // Cannot ask (never seen on Linux for an open socket): report the link as down.
         Err(_) => (itf.ifindex, false, 0),
     };
-    if ifindex != itf.ifindex {
-        // Deleted and re-created under the same name. If no tick saw it gone (both
-        // happened between two ticks), the gap started at the socket's ENETDOWN.
+    // Deleted and re-created under the same name: a new ifindex, or the same one with the
+    // socket unhooked by the deletion (an interface moved in from another namespace keeps
+    // its number).
+    if ifindex != itf.ifindex || (!ending && ctl.bound_ifindex() != Some(ifindex)) {
+        // If no tick saw it gone (both happened between two ticks), the gap started at
+        // the socket's ENETDOWN.
         if l.gone_since_ns.load(Ordering::Relaxed) == 0 {
             let err_at = l.last_socket_error_ns.load(Ordering::Relaxed);
             let start = if err_at > itf.bound_ns { err_at } else { now };
             close_interval(&l.down_since_ns, &l.down_ns, start);
             open_interval(&l.gone_since_ns, &l.gone_events, start);
         }
+        // What the new interface received so far reached no capture socket: read just
+        // before the bind, so every frame is either in it or delivered to the sockets
+        // (short of one in flight at that very moment).
+        let missed = nic::rx_packets(&itf.name).unwrap_or(0);
         let rebound = itf
             .controls
             .iter()
@@ -596,6 +606,7 @@ fn supervise_link(page: &StatsPage, i: usize, itf: &mut Interface, now: u64) {
         itf.bound_ns = now;
         slot.ifindex.store(u64::from(ifindex), Ordering::Relaxed);
         l.rebinds.fetch_add(1, Ordering::Relaxed);
+        add(&l.missed_before_rebind, missed);
         // Offloads of the new interface: only read (switching needs CAP_NET_ADMIN, gone
         // by now); frames they merge are counted as coalesced.
         l.offloads_on.store(

@@ -253,13 +253,14 @@ fn print_summary(s: &StatsSnapshot, elapsed: Duration, json: bool) -> anyhow::Re
     }
     let d = s.total_drops();
     println!(
-        "total: {} packets, {} dropped (kernel ring {}, nic {}, backpressure {}, unread at stop {})",
+        "total: {} packets, {} dropped (kernel ring {}, nic {}, backpressure {}, unread at stop {}, missed before rebind {})",
         s.total_packets(),
         d.total(),
         d.kernel_ring,
         d.nic_missed + d.nic_fifo,
         d.backpressure,
-        d.unread_at_stop
+        d.unread_at_stop,
+        d.missed_before_rebind
     );
     if d.nic_dropped > 0 {
         println!(
@@ -280,6 +281,7 @@ fn drops_json(d: &kuroko_capture::Drops) -> serde_json::Value {
         "nic_fifo": d.nic_fifo,
         "backpressure": d.backpressure,
         "unread_at_stop": d.unread_at_stop,
+        "missed_before_rebind": d.missed_before_rebind,
     })
 }
 
@@ -360,10 +362,11 @@ fn gaps_line(i: &kuroko_capture::InterfaceStats, now: u64) -> String {
     }
     if l.gone_events > 0 {
         parts.push(format!(
-            "interface gone {}x, {:.1} s (re-bound {}x)",
+            "interface gone {}x, {:.1} s (re-bound {}x, {} frames received before the re-bind lost)",
             l.gone_events,
             l.gone_total_ns(now) as f64 / 1e9,
-            l.rebinds
+            l.rebinds,
+            i.drops.missed_before_rebind
         ));
     }
     if l.coalesced_frames > 0 {
@@ -466,13 +469,14 @@ pub fn status_section(data: &std::path::Path) -> super::status::Section {
         (
             "drops".into(),
             format!(
-                "{} (kernel ring {}, nic missed {}, nic fifo {}, backpressure {}, unread at stop {}; nic rx_dropped {} not counted)",
+                "{} (kernel ring {}, nic missed {}, nic fifo {}, backpressure {}, unread at stop {}, missed before rebind {}; nic rx_dropped {} not counted)",
                 d.total(),
                 d.kernel_ring,
                 d.nic_missed,
                 d.nic_fifo,
                 d.backpressure,
                 d.unread_at_stop,
+                d.missed_before_rebind,
                 d.nic_dropped
             ),
         ),
