@@ -330,6 +330,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         if let Ok(tz) = config.site.tz() {
             app.tz = tz;
         }
+        app.operator = super::console::operator();
         let source = crate::console_source::DataDirSource::new(&data, config, lang);
         let result = kuroko_console::event_loop::run_until(source, app, &stop);
         stop.store(true, Ordering::SeqCst);
