@@ -152,3 +152,76 @@ fn a_damaged_segment_header_is_shown_and_pcap_exits_3() {
     assert!(out.status.success(), "{err}");
     assert!(err.contains("1 damaged slot(s)"), "{err}");
 }
+
+/// The report's §1.4 (capture coverage) names what capture could not see or keep: a blind
+/// interval (an interface gone, with the frames it received before the re-bind) inside the
+/// diagnosis period, and a damaged slot, in English and Japanese. The figures come from
+/// `kuroko status`'s sections (capture gaps, store damage).
+#[test]
+fn the_report_states_blind_intervals_and_damage() {
+    let tmp = tempfile::tempdir().unwrap();
+    write(tmp.path(), 1500);
+    let slot = tmp.path().join("segments/seg-00001.kseg");
+    let mut b = std::fs::read(&slot).unwrap();
+    b[40] ^= 0xff;
+    std::fs::write(&slot, &b).unwrap();
+    // A capture ran on eth7 (now stopped); its interface was gone for half a second in the
+    // middle of the stored packets, and 42 frames reached the new interface before the
+    // capture bound to it.
+    let page = kuroko_capture::stats::StatsPage::create(tmp.path(), &[("eth7".into(), 7)]).unwrap();
+    page.set_state(kuroko_capture::stats::layout::STATE_STOPPED);
+    kuroko_capture::gaps::GapJournal::new(tmp.path()).record(
+        kuroko_capture::gaps::GapKind::Gone,
+        "eth7",
+        T0 + 200_000_000,
+        T0 + 700_000_000,
+        42,
+    );
+    let st = status_json(tmp.path());
+    assert_eq!(st["capture"]["gaps"][0]["interface"], "eth7", "{st}");
+
+    for (lang, must) in [
+        (
+            "en",
+            &[
+                "1.4 Capture coverage",
+                "interface gone",
+                "eth7",
+                "within the period",
+                "1 damaged slots",
+                "(1 within the diagnosis period)",
+            ][..],
+        ),
+        (
+            "ja",
+            &[
+                "1.4 収集範囲と欠損",
+                "IF 消失",
+                "eth7",
+                "期間内",
+                "スロット 1",
+                "うち診断期間内 1 件",
+            ][..],
+        ),
+    ] {
+        let out_html = tmp.path().join(format!("report-{lang}.html"));
+        let out = Command::new(binary().unwrap())
+            .args(["report", "--lang", lang, "--data"])
+            .arg(tmp.path())
+            .arg("--out")
+            .arg(&out_html)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let html = std::fs::read_to_string(&out_html).unwrap();
+        for m in must {
+            assert!(html.contains(m), "{lang} report lacks `{m}`");
+        }
+        // The 42 frames before the re-bind are in the interval's row.
+        assert!(html.contains(">42<"), "{lang}: frames before the re-bind");
+    }
+}

@@ -36,6 +36,7 @@ use std::thread::JoinHandle;
 
 use crate::filter::{self, FilterError};
 use crate::frame::{self, VLAN_TAG_LEN};
+use crate::gaps::{GapJournal, GapKind};
 use crate::nic::{self, NicTotals};
 use crate::sink::{Appended, PacketMeta, RecordSink};
 use crate::stats::{self, StatsPage, StatsReader, StatsSnapshot, add, layout};
@@ -162,6 +163,8 @@ struct Interface {
     bound_ns: u64,
     /// Why the last rebind failed (the interface stays counted as gone meanwhile).
     rebind_error: Option<String>,
+    /// Where closed down/gone intervals are recorded one by one.
+    journal: GapJournal,
 }
 
 /// The longest frame an Ethernet link of this MTU carries: MTU + header + two VLAN tags
@@ -323,6 +326,7 @@ impl Capture {
                 promiscuous: opts.promiscuous,
                 bound_ns: process::realtime_ns(),
                 rebind_error: None,
+                journal: GapJournal::new(data_dir),
             });
             offloads_on.push(offloads);
         }
@@ -481,16 +485,15 @@ impl Capture {
     /// Closes the open down/gone intervals at the end of the capture, so their totals
     /// are final (the `link_up` word keeps the last state seen).
     fn close_intervals(&self) {
-        let n = self
+        let ifs = self
             .interfaces
             .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .len();
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let now = process::realtime_ns();
-        for i in 0..n {
+        for (i, itf) in ifs.iter().enumerate() {
             let l = self.shared.stats.link(i);
-            close_interval(&l.down_since_ns, &l.down_ns, now);
-            close_interval(&l.gone_since_ns, &l.gone_ns, now);
+            close_down(l, itf, now);
+            close_gone(l, itf, now, 0);
         }
     }
 
@@ -545,11 +548,29 @@ fn open_interval(since: &AtomicU64, events: &AtomicU64, now: u64) {
     }
 }
 
-/// Closes the open interval, if any, adding its length to `total`.
-fn close_interval(since: &AtomicU64, total: &AtomicU64, now: u64) {
+/// Closes the open interval, if any, adding its length to `total`; returns its start.
+fn close_interval(since: &AtomicU64, total: &AtomicU64, now: u64) -> Option<u64> {
     let s = since.swap(0, Ordering::Relaxed);
     if s != 0 {
         total.fetch_add(now.saturating_sub(s), Ordering::Relaxed);
+        return Some(s);
+    }
+    None
+}
+
+/// Closes the down interval of an interface and journals it.
+fn close_down(l: &layout::Link, itf: &Interface, now: u64) {
+    if let Some(start) = close_interval(&l.down_since_ns, &l.down_ns, now) {
+        itf.journal.record(GapKind::Down, &itf.name, start, now, 0);
+    }
+}
+
+/// Closes the gone interval of an interface and journals it with the frames the new
+/// interface received before the re-bind that closed it.
+fn close_gone(l: &layout::Link, itf: &Interface, now: u64, missed: u64) {
+    if let Some(start) = close_interval(&l.gone_since_ns, &l.gone_ns, now) {
+        itf.journal
+            .record(GapKind::Gone, &itf.name, start, now, missed);
     }
 }
 
@@ -562,27 +583,28 @@ fn supervise_link(page: &StatsPage, i: usize, itf: &mut Interface, now: u64, end
     let Some(ctl) = itf.controls.first() else {
         return;
     };
-    let gone = |l: &layout::Link| {
-        close_interval(&l.down_since_ns, &l.down_ns, now);
-        open_interval(&l.gone_since_ns, &l.gone_events, now);
-        slot.link_up.store(0, Ordering::Relaxed);
-    };
     let (ifindex, up, mtu) = match ctl.link(&itf.name) {
         Ok(LinkState::Present { ifindex, up, mtu }) => (ifindex, up, mtu),
-        Ok(LinkState::Gone) => return gone(l),
+        Ok(LinkState::Gone) => {
+            close_down(l, itf, now);
+            open_interval(&l.gone_since_ns, &l.gone_events, now);
+            slot.link_up.store(0, Ordering::Relaxed);
+            return;
+        }
         // Cannot ask (never seen on Linux for an open socket): report the link as down.
         Err(_) => (itf.ifindex, false, 0),
     };
     // Deleted and re-created under the same name: a new ifindex, or the same one with the
     // socket unhooked by the deletion (an interface moved in from another namespace keeps
     // its number).
+    let mut missed_now = 0;
     if ifindex != itf.ifindex || (!ending && ctl.bound_ifindex() != Some(ifindex)) {
         // If no tick saw it gone (both happened between two ticks), the gap started at
         // the socket's ENETDOWN.
         if l.gone_since_ns.load(Ordering::Relaxed) == 0 {
             let err_at = l.last_socket_error_ns.load(Ordering::Relaxed);
             let start = if err_at > itf.bound_ns { err_at } else { now };
-            close_interval(&l.down_since_ns, &l.down_ns, start);
+            close_down(l, itf, start);
             open_interval(&l.gone_since_ns, &l.gone_events, start);
         }
         // What the new interface received so far reached no capture socket: read just
@@ -607,6 +629,7 @@ fn supervise_link(page: &StatsPage, i: usize, itf: &mut Interface, now: u64, end
         slot.ifindex.store(u64::from(ifindex), Ordering::Relaxed);
         l.rebinds.fetch_add(1, Ordering::Relaxed);
         add(&l.missed_before_rebind, missed);
+        missed_now = missed;
         // Offloads of the new interface: only read (switching needs CAP_NET_ADMIN, gone
         // by now); frames they merge are counted as coalesced.
         l.offloads_on.store(
@@ -614,13 +637,13 @@ fn supervise_link(page: &StatsPage, i: usize, itf: &mut Interface, now: u64, end
             Ordering::Relaxed,
         );
     }
-    close_interval(&l.gone_since_ns, &l.gone_ns, now);
+    close_gone(l, itf, now, missed_now);
     if mtu != 0 {
         l.frame_limit
             .store(u64::from(mtu) + LINK_HEADROOM, Ordering::Relaxed);
     }
     if up {
-        close_interval(&l.down_since_ns, &l.down_ns, now);
+        close_down(l, itf, now);
     } else {
         open_interval(&l.down_since_ns, &l.down_events, now);
     }
