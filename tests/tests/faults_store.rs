@@ -7,6 +7,7 @@
 
 use kuroko_ring::{IoPreference, RecordMeta, SegmentWriter, StoreOptions, fault};
 use kuroko_tests::kuroko::binary;
+use std::os::unix::fs::FileTypeExt;
 use std::path::Path;
 use std::process::Command;
 use std::sync::atomic::Ordering;
@@ -223,5 +224,81 @@ fn the_report_states_blind_intervals_and_damage() {
         }
         // The 42 frames before the re-bind are in the interval's row.
         assert!(html.contains(">42<"), "{lang}: frames before the re-bind");
+    }
+}
+
+/// Runs `kuroko ARGS` and returns its output, or fails when it has not ended after 20 s
+/// (a read that blocks forever: a FIFO opened as a store file).
+fn bounded(args: &[&std::ffi::OsStr]) -> std::process::Output {
+    let mut child = Command::new(binary().unwrap())
+        .args(args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while child.try_wait().unwrap().is_none() {
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("kuroko {args:?} hangs");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    child.wait_with_output().unwrap()
+}
+
+fn mkfifo(p: &Path) {
+    let ok = Command::new("mkfifo").arg(p).status().unwrap().success();
+    assert!(ok, "mkfifo {}", p.display());
+}
+
+/// Special files where a data directory or a store file should be (a FIFO, a device): every
+/// command refuses with a clear error naming the file and what it is, never blocks reading
+/// it, never replaces it.
+#[test]
+fn special_files_in_the_data_dir_are_refused_not_read() {
+    let tmp = tempfile::tempdir().unwrap();
+    // store.meta is a FIFO: opening it for reading would block until a writer comes.
+    let d1 = tmp.path().join("d1");
+    std::fs::create_dir_all(d1.join("segments")).unwrap();
+    mkfifo(&d1.join("segments/store.meta"));
+    for cmd in ["status", "analyze"] {
+        let out = bounded(&[cmd.as_ref(), "--data".as_ref(), d1.as_os_str()]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{cmd}: {err}");
+        assert!(
+            err.contains("store.meta") && err.contains("FIFO"),
+            "{cmd}: {err}"
+        );
+    }
+    // A segment file of a real store replaced by a FIFO.
+    let d2 = tmp.path().join("d2");
+    write(&d2, 1500);
+    let seg = d2.join("segments/seg-00001.kseg");
+    std::fs::remove_file(&seg).unwrap();
+    mkfifo(&seg);
+    let out = bounded(&["status".as_ref(), "--data".as_ref(), d2.as_os_str()]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert!(
+        err.contains("seg-00001.kseg") && err.contains("FIFO"),
+        "{err}"
+    );
+    assert!(
+        std::fs::symlink_metadata(&seg)
+            .unwrap()
+            .file_type()
+            .is_fifo(),
+        "left as it was"
+    );
+    // The data directory itself is a FIFO or a device.
+    let d3 = tmp.path().join("d3");
+    mkfifo(&d3);
+    for d in [d3.as_path(), Path::new("/dev/null")] {
+        let out = bounded(&["analyze".as_ref(), "--data".as_ref(), d.as_os_str()]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{err}");
+        assert!(err.contains("is not a directory"), "{err}");
     }
 }

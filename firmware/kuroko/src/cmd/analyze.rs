@@ -45,8 +45,7 @@ const CONSUMER_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1)
 pub fn run(args: Args) -> anyhow::Result<()> {
     let config = args.data.load_config()?;
     let data = &args.data.data;
-    std::fs::create_dir_all(data)
-        .with_context(|| format!("cannot create the data directory {}", data.display()))?;
+    super::create_data_dir(data)?;
     let mut source: Box<dyn kuroko_analyzer::PacketSource> = match &args.pcap {
         Some(p) => Box::new(kuroko_analyzer::PcapSource::open(p)?),
         None => open_store(data)?,
