@@ -259,8 +259,8 @@ impl Site {
 
     /// Deletes the mirror port's veth pair and makes it anew, as a re-plugged NIC or a
     /// driver reset does (same name, new ifindex), then points every switch port's mirror
-    /// at the new `mir0` again. `mir1` is left down: the caller brings it up (e.g. once a
-    /// capture has bound to the new interface).
+    /// at the new `mir0` again. `mir1` is left down: the caller brings it up (a capture
+    /// counts what it receives before the capture re-binds as `missed_before_rebind`).
     pub fn recreate_mirror(&self) -> anyhow::Result<()> {
         let mut script = String::from(
             "set -e\n\

@@ -7,6 +7,7 @@
 
 use kuroko_ring::{IoPreference, RecordMeta, SegmentWriter, StoreOptions, fault};
 use kuroko_tests::kuroko::binary;
+use std::os::unix::fs::FileTypeExt;
 use std::path::Path;
 use std::process::Command;
 use std::sync::atomic::Ordering;
@@ -151,4 +152,153 @@ fn a_damaged_segment_header_is_shown_and_pcap_exits_3() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{err}");
     assert!(err.contains("1 damaged slot(s)"), "{err}");
+}
+
+/// The report's §1.4 (capture coverage) names what capture could not see or keep: a blind
+/// interval (an interface gone, with the frames it received before the re-bind) inside the
+/// diagnosis period, and a damaged slot, in English and Japanese. The figures come from
+/// `kuroko status`'s sections (capture gaps, store damage).
+#[test]
+fn the_report_states_blind_intervals_and_damage() {
+    let tmp = tempfile::tempdir().unwrap();
+    write(tmp.path(), 1500);
+    let slot = tmp.path().join("segments/seg-00001.kseg");
+    let mut b = std::fs::read(&slot).unwrap();
+    b[40] ^= 0xff;
+    std::fs::write(&slot, &b).unwrap();
+    // A capture ran on eth7 (now stopped); its interface was gone for half a second in the
+    // middle of the stored packets, and 42 frames reached the new interface before the
+    // capture bound to it.
+    let page = kuroko_capture::stats::StatsPage::create(tmp.path(), &[("eth7".into(), 7)]).unwrap();
+    page.set_state(kuroko_capture::stats::layout::STATE_STOPPED);
+    kuroko_capture::gaps::GapJournal::new(tmp.path()).record(
+        kuroko_capture::gaps::GapKind::Gone,
+        "eth7",
+        T0 + 200_000_000,
+        T0 + 700_000_000,
+        42,
+    );
+    let st = status_json(tmp.path());
+    assert_eq!(st["capture"]["gaps"][0]["interface"], "eth7", "{st}");
+
+    for (lang, must) in [
+        (
+            "en",
+            &[
+                "1.4 Capture coverage",
+                "interface gone",
+                "eth7",
+                "within the period",
+                "1 damaged slots",
+                "(1 within the diagnosis period)",
+            ][..],
+        ),
+        (
+            "ja",
+            &[
+                "1.4 収集範囲と欠損",
+                "IF 消失",
+                "eth7",
+                "期間内",
+                "スロット 1",
+                "うち診断期間内 1 件",
+            ][..],
+        ),
+    ] {
+        let out_html = tmp.path().join(format!("report-{lang}.html"));
+        let out = Command::new(binary().unwrap())
+            .args(["report", "--lang", lang, "--data"])
+            .arg(tmp.path())
+            .arg("--out")
+            .arg(&out_html)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let html = std::fs::read_to_string(&out_html).unwrap();
+        for m in must {
+            assert!(html.contains(m), "{lang} report lacks `{m}`");
+        }
+        // The 42 frames before the re-bind are in the interval's row.
+        assert!(html.contains(">42<"), "{lang}: frames before the re-bind");
+    }
+}
+
+/// Runs `kuroko ARGS` and returns its output, or fails when it has not ended after 20 s
+/// (a read that blocks forever: a FIFO opened as a store file).
+fn bounded(args: &[&std::ffi::OsStr]) -> std::process::Output {
+    let mut child = Command::new(binary().unwrap())
+        .args(args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while child.try_wait().unwrap().is_none() {
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("kuroko {args:?} hangs");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    child.wait_with_output().unwrap()
+}
+
+fn mkfifo(p: &Path) {
+    let ok = Command::new("mkfifo").arg(p).status().unwrap().success();
+    assert!(ok, "mkfifo {}", p.display());
+}
+
+/// Special files where a data directory or a store file should be (a FIFO, a device): every
+/// command refuses with a clear error naming the file and what it is, never blocks reading
+/// it, never replaces it.
+#[test]
+fn special_files_in_the_data_dir_are_refused_not_read() {
+    let tmp = tempfile::tempdir().unwrap();
+    // store.meta is a FIFO: opening it for reading would block until a writer comes.
+    let d1 = tmp.path().join("d1");
+    std::fs::create_dir_all(d1.join("segments")).unwrap();
+    mkfifo(&d1.join("segments/store.meta"));
+    for cmd in ["status", "analyze"] {
+        let out = bounded(&[cmd.as_ref(), "--data".as_ref(), d1.as_os_str()]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{cmd}: {err}");
+        assert!(
+            err.contains("store.meta") && err.contains("FIFO"),
+            "{cmd}: {err}"
+        );
+    }
+    // A segment file of a real store replaced by a FIFO.
+    let d2 = tmp.path().join("d2");
+    write(&d2, 1500);
+    let seg = d2.join("segments/seg-00001.kseg");
+    std::fs::remove_file(&seg).unwrap();
+    mkfifo(&seg);
+    let out = bounded(&["status".as_ref(), "--data".as_ref(), d2.as_os_str()]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert!(
+        err.contains("seg-00001.kseg") && err.contains("FIFO"),
+        "{err}"
+    );
+    assert!(
+        std::fs::symlink_metadata(&seg)
+            .unwrap()
+            .file_type()
+            .is_fifo(),
+        "left as it was"
+    );
+    // The data directory itself is a FIFO or a device.
+    let d3 = tmp.path().join("d3");
+    mkfifo(&d3);
+    for d in [d3.as_path(), Path::new("/dev/null")] {
+        let out = bounded(&["analyze".as_ref(), "--data".as_ref(), d.as_os_str()]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{err}");
+        assert!(err.contains("is not a directory"), "{err}");
+    }
 }

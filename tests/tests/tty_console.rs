@@ -136,3 +136,92 @@ fn console_follows_a_live_store() -> anyhow::Result<()> {
     })?;
     Ok(())
 }
+
+/// Alarms on the front panel: a capture that stopped and a link that went down are shown on
+/// the first screen in reverse video, latched (the link is back up, the alarm stays) until
+/// `a` is pressed; the acknowledgment is logged with who and when and shown by
+/// `kuroko status`; the same alarm happening again latches again. 80x24, no root needed.
+#[test]
+fn alarms_latch_until_acknowledged_at_the_panel() -> anyhow::Result<()> {
+    use std::sync::atomic::Ordering;
+    let bin = kuroko_tests::kuroko::binary()?;
+    let tmp = tempfile::tempdir()?;
+    let data = tmp.path().join("data");
+    std::fs::create_dir_all(&data)?;
+    let config = tmp.path().join("kuroko.toml");
+    std::fs::write(
+        &config,
+        "[site]\nname = \"Alarm test\"\n[console]\nlang = \"en\"\nascii = true\n",
+    )?;
+    // A capture's stats page: the link went down once and is up again; the capture is
+    // not heartbeating (stopped).
+    let page = kuroko_capture::stats::StatsPage::create(&data, &[("eth9".into(), 9)])?;
+    let link = page.link(0);
+    link.down_events.store(1, Ordering::Relaxed);
+    link.down_ns.store(4_000_000_000, Ordering::Relaxed);
+    page.set_state(kuroko_capture::stats::layout::STATE_STOPPED);
+
+    let status = || -> anyhow::Result<serde_json::Value> {
+        let out = std::process::Command::new(&bin)
+            .args(["status", "--format", "json", "--config"])
+            .arg(&config)
+            .arg("--data")
+            .arg(&data)
+            .output()?;
+        anyhow::ensure!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Ok(serde_json::from_slice::<serde_json::Value>(&out.stdout)?["alarms"].clone())
+    };
+    let cmd = format!(
+        "{} console --config {} --data {}",
+        bin.display(),
+        config.display(),
+        data.display()
+    );
+    let t = Tmux::start(&cmd, 80, 24)?;
+    let screen = t.wait_for("!! LINK DOWN eth9", Duration::from_secs(30))?;
+    assert!(screen.contains("!ALARM 2!"), "{screen}");
+    assert!(screen.contains("!! CAPTURE STOPPED"), "{screen}");
+    assert!(screen.contains("press a to acknowledge"), "{screen}");
+    let a = status()?;
+    assert_eq!(a["latched"], 2, "{a}");
+
+    // Another screen still says so; `a` acknowledges and returns to Health.
+    t.key("3")?;
+    t.wait_for("!ALARM 2!", Duration::from_secs(5))?;
+    t.key("a")?;
+    let screen = t.wait_until("the acknowledgment", Duration::from_secs(10), |s| {
+        !s.contains("!ALARM") && s.contains("LINK DOWN eth9: over") && s.contains("ack by")
+    })?;
+    assert!(screen.contains("ack by console on"), "{screen}");
+    let a = status()?;
+    assert_eq!(a["latched"], 0, "{a}");
+    let acked: Vec<&serde_json::Value> = a["alarms"]
+        .as_array()
+        .map(|v| v.iter().collect())
+        .unwrap_or_default();
+    assert_eq!(acked.len(), 2, "{a}");
+    for x in &acked {
+        assert!(
+            x["acknowledged_by"]
+                .as_str()
+                .is_some_and(|w| w.starts_with("console on ")),
+            "{a}"
+        );
+        assert!(x["acknowledged_at"].is_string(), "{a}");
+    }
+    let log = std::fs::read_to_string(data.join("alarms/log.jsonl"))?;
+    assert_eq!(log.matches("\"event\":\"ack\"").count(), 2, "{log}");
+
+    // The link goes down again: latched again, on the panel and in status.
+    link.down_events.store(2, Ordering::Relaxed);
+    let screen = t.wait_for("!ALARM 1!", Duration::from_secs(10))?;
+    assert!(screen.contains("!! LINK DOWN eth9"), "{screen}");
+    let a = status()?;
+    assert_eq!(a["latched"], 1, "{a}");
+    t.key("q")?;
+    Ok(())
+}

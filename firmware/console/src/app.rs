@@ -123,6 +123,12 @@ pub struct App {
     pub help: bool,
     pub quit: bool,
     search_request: Option<String>,
+    /// Who acknowledges alarms at this console, as recorded in the alarm log (the
+    /// terminal it runs on, set by whoever starts the console).
+    pub operator: String,
+    ack_request: bool,
+    /// The answer to the last acknowledgment, shown until the next snapshot after it.
+    pub ack_result: Option<Result<usize, String>>,
 }
 
 impl App {
@@ -144,6 +150,9 @@ impl App {
             help: false,
             quit: false,
             search_request: None,
+            operator: "front panel".into(),
+            ack_request: false,
+            ack_result: None,
         }
     }
 
@@ -168,6 +177,10 @@ impl App {
             self.write_rate = Some(snap.disk.bytes_written.saturating_sub(w0) as f64 / dt);
         }
         self.last_written = Some((t, snap.disk.bytes_written, live));
+        // An acknowledgment's answer is shown until a snapshot taken after it arrives.
+        if self.ack_result.is_some() && !self.ack_request {
+            self.ack_result = self.ack_result.take().filter(|r| r.is_err());
+        }
         let n = snap.findings.len();
         if self.detections_selected >= n {
             self.detections_selected = n.saturating_sub(1);
@@ -181,6 +194,22 @@ impl App {
             None => true,
             Some(s) => self.now.nanos() - s.taken_at.nanos() > STALE_AFTER_NS,
         }
+    }
+
+    /// Alarms latched and not acknowledged in the current snapshot.
+    pub fn unacknowledged_alarms(&self) -> usize {
+        self.snapshot
+            .as_ref()
+            .map_or(0, |s| s.alarms.iter().filter(|a| a.acked.is_none()).count())
+    }
+
+    /// Whether the user asked to acknowledge the latched alarms (taken once).
+    pub fn take_ack_request(&mut self) -> bool {
+        std::mem::take(&mut self.ack_request)
+    }
+
+    pub fn on_acknowledged(&mut self, result: Result<usize, String>) {
+        self.ack_result = Some(result);
     }
 
     /// The query the feeder should run next, if the user asked for one.
@@ -218,6 +247,11 @@ impl App {
         match key {
             Key::Char('q') => self.quit = true,
             Key::Char('?') => self.help = true,
+            // Acknowledge the latched alarms (shown on Health, counted in the title).
+            Key::Char('a') if self.unacknowledged_alarms() > 0 => {
+                self.ack_request = true;
+                self.screen = Screen::Health;
+            }
             Key::Tab | Key::Right => self.switch(1),
             Key::BackTab | Key::Left => self.switch(Screen::ALL.len() - 1),
             Key::Char(c @ '1'..='5') => {

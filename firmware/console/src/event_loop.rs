@@ -89,6 +89,7 @@ where
             match u {
                 Update::Snapshot(s) => app.update(*s),
                 Update::Search(r) => app.on_search_result(r),
+                Update::Acknowledged(r) => app.on_acknowledged(r),
             }
         }
         app.now = Timestamp::now();
@@ -102,6 +103,9 @@ where
         }
         if let Some(q) = app.take_search_request() {
             feeder.request_search(q);
+        }
+        if app.take_ack_request() {
+            feeder.request_acknowledge(app.operator.clone());
         }
         if app.quit || stop.load(Ordering::SeqCst) {
             return Ok(());

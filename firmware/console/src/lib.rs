@@ -10,15 +10,18 @@
 //!   UI never blocks on a slow disk (old data is shown marked *stale*);
 //! - [`app`]: state and key handling, no drawing;
 //! - [`ui`]: drawing only, a pure function of the app state (pinned by screen tests);
-//! - [`event_loop`]: the terminal, the keyboard and the tick, nothing else.
+//! - [`event_loop`]: the terminal, the keyboard and the tick, nothing else;
+//! - [`alarms`]: alarms latched until acknowledged at the panel, and their log.
 //!
-//! Invariants: the console only reads; it never writes to the store and never takes a lock
+//! Invariants: the console only reads, except the alarm log (`DATA/alarms/log.jsonl`, see
+//! [`alarms`]) it appends to; it never writes to the store and never takes a lock
 //! the capture path could wait on. It must render something sensible at 80x24 with no
 //! colors (every state is also spelled in text) and in pure ASCII when asked.
 //! It never panics on odd data (empty lists, huge numbers, wide characters).
 
 #![forbid(unsafe_code)]
 
+pub mod alarms;
 pub mod app;
 pub mod event_loop;
 pub mod snapshot;

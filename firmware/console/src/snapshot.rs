@@ -19,6 +19,9 @@ pub struct Snapshot {
     /// Highest risk first.
     pub findings: Vec<Finding>,
     pub alerts: AlertsInfo,
+    /// Alarms to show: latched (not acknowledged) first, then acknowledged ones still
+    /// active (see [`crate::alarms`]).
+    pub alarms: Vec<crate::alarms::AlarmState>,
     /// Problems the source met while gathering (missing stats page, unreadable store, …).
     pub warnings: Vec<String>,
 }

@@ -20,17 +20,31 @@ pub trait Source: Send + Sync + 'static {
     fn snapshot(&self) -> Snapshot;
     /// Runs a query; the error is a message for the user (e.g. with the column).
     fn search(&self, query: &str, limit: usize) -> Result<SearchResult, String>;
+    /// Acknowledges every latched alarm as `who` (recorded in the alarm log); returns how
+    /// many. The next snapshot shows them acknowledged.
+    fn acknowledge(&self, who: &str) -> Result<usize, String> {
+        let _ = who;
+        Err("this source cannot record acknowledgments".into())
+    }
+}
+
+/// What the UI asks of the source's request thread.
+enum Request {
+    Search(String),
+    Acknowledge(String),
 }
 
 pub enum Update {
     Snapshot(Box<Snapshot>),
     Search(Result<SearchResult, String>),
+    /// The answer to [`Feeder::request_acknowledge`].
+    Acknowledged(Result<usize, String>),
 }
 
 /// The background threads feeding one console.
 pub struct Feeder {
     updates: Receiver<Update>,
-    queries: Option<Sender<String>>,
+    queries: Option<Sender<Request>>,
     stop: Arc<AtomicBool>,
     threads: Vec<JoinHandle<()>>,
 }
@@ -40,7 +54,7 @@ impl Feeder {
         let source = Arc::new(source);
         let stop = Arc::new(AtomicBool::new(false));
         let (tx, updates) = mpsc::channel();
-        let (qtx, qrx) = mpsc::channel::<String>();
+        let (qtx, qrx) = mpsc::channel::<Request>();
         let mut threads = Vec::new();
         {
             let (source, stop, tx) = (source.clone(), stop.clone(), tx.clone());
@@ -72,9 +86,16 @@ impl Feeder {
                     .spawn(move || {
                         while !stop.load(Ordering::Relaxed) {
                             match qrx.recv_timeout(Duration::from_millis(100)) {
-                                Ok(q) => {
-                                    let r = source.search(&q, SEARCH_LIMIT);
-                                    if tx.send(Update::Search(r)).is_err() {
+                                Ok(req) => {
+                                    let u = match req {
+                                        Request::Search(q) => {
+                                            Update::Search(source.search(&q, SEARCH_LIMIT))
+                                        }
+                                        Request::Acknowledge(who) => {
+                                            Update::Acknowledged(source.acknowledge(&who))
+                                        }
+                                    };
+                                    if tx.send(u).is_err() {
                                         break;
                                     }
                                 }
@@ -100,7 +121,14 @@ impl Feeder {
 
     pub fn request_search(&self, query: String) {
         if let Some(q) = &self.queries {
-            let _ = q.send(query);
+            let _ = q.send(Request::Search(query));
+        }
+    }
+
+    /// Asks the source to acknowledge the latched alarms as `who`.
+    pub fn request_acknowledge(&self, who: String) {
+        if let Some(q) = &self.queries {
+            let _ = q.send(Request::Acknowledge(who));
         }
     }
 }
@@ -157,6 +185,7 @@ mod tests {
             match f.try_recv() {
                 Some(Update::Snapshot(_)) => snaps += 1,
                 Some(Update::Search(r)) => search = Some(r),
+                Some(Update::Acknowledged(_)) => {}
                 None => std::thread::sleep(Duration::from_millis(5)),
             }
             if snaps >= 3 && search.is_some() {

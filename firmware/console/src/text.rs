@@ -102,6 +102,24 @@ pub struct Texts {
     pub warnings: &'static str,
     pub none: &'static str,
     pub never: &'static str,
+    /// Title word and block title of latched alarms.
+    pub alarm: &'static str,
+    /// Names of `alarms::AlarmKind::ALL`, in that order.
+    pub alarm_kinds: [&'static str; 7],
+    /// The condition holds now / is over (but latched).
+    pub alarm_active: &'static str,
+    pub alarm_over: &'static str,
+    /// Over and acknowledged.
+    pub alarm_ended: &'static str,
+    pub since: &'static str,
+    /// `acknowledged by WHO at T`: before WHO and before T.
+    pub acked_by: &'static str,
+    pub acked_at: &'static str,
+    /// The key hint under latched alarms.
+    pub ack_hint: &'static str,
+    /// After an acknowledgment: `N acknowledged` / failed.
+    pub acked_n: &'static str,
+    pub ack_failed: &'static str,
 }
 
 pub const JA: Texts = Texts {
@@ -207,6 +225,7 @@ pub const JA: Texts = Texts {
         ("Esc", "戻る"),
         ("/", "検索"),
         ("e", "証拠セッションへ"),
+        ("a", "警報の確認（記録されます）"),
         ("?", "ヘルプ"),
         ("q", "終了"),
     ],
@@ -214,6 +233,25 @@ pub const JA: Texts = Texts {
     warnings: "警告",
     none: "なし",
     never: "-",
+    alarm: "警報",
+    alarm_kinds: [
+        "キャプチャ停止",
+        "リンクダウン",
+        "IF消失",
+        "ディスク書込エラー",
+        "破損スロット",
+        "解析クラッシュループ",
+        "リング上書き寸前",
+    ],
+    alarm_active: "発生中",
+    alarm_over: "復旧済・未確認",
+    alarm_ended: "復旧済",
+    since: "発生",
+    acked_by: "確認:",
+    acked_at: "",
+    ack_hint: "a キーで確認（確認者と時刻を記録）",
+    acked_n: "件を確認しました",
+    ack_failed: "確認を記録できません",
 };
 
 pub const EN: Texts = Texts {
@@ -319,6 +357,7 @@ pub const EN: Texts = Texts {
         ("Esc", "back"),
         ("/", "search"),
         ("e", "evidence sessions"),
+        ("a", "acknowledge alarms (logged)"),
         ("?", "help"),
         ("q", "quit"),
     ],
@@ -326,6 +365,25 @@ pub const EN: Texts = Texts {
     warnings: "Warnings",
     none: "none",
     never: "-",
+    alarm: "ALARM",
+    alarm_kinds: [
+        "CAPTURE STOPPED",
+        "LINK DOWN",
+        "INTERFACE GONE",
+        "DISK WRITE ERRORS",
+        "DAMAGED SLOTS",
+        "ANALYZER CRASH LOOP",
+        "RING NEAR LOSS",
+    ],
+    alarm_active: "active",
+    alarm_over: "over, not acknowledged",
+    alarm_ended: "over",
+    since: "since",
+    acked_by: "ack by",
+    acked_at: "at",
+    ack_hint: "press a to acknowledge (who and when are logged)",
+    acked_n: "acknowledged",
+    ack_failed: "cannot record the acknowledgment",
 };
 
 pub fn texts(lang: Lang) -> &'static Texts {

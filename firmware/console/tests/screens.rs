@@ -91,6 +91,7 @@ fn snapshot(at: i64, packets: u64, bytes: u64) -> Snapshot {
             write_mode: Some("io_uring O_DIRECT".into()),
         },
         analyzer: AnalyzerHealth { running: true, lag_bytes: Some(3 << 20), lag_s: Some(4.0), sessions: 12_345 },
+        alarms: vec![],
         disk: DiskInfo {
             ring_used: 1536 << 20,
             ring_budget: 2048 << 20,
@@ -535,4 +536,65 @@ fn nvme_smart_on_disk_and_health() {
         disk.contains("!CRITICAL: persistent memory read-only, bit 7"),
         "{disk}"
     );
+}
+
+/// Alarms on the first screen at 80x24: latched ones in reverse video, counted in the title
+/// on every screen, acknowledged ones with who and when (en and ja).
+#[test]
+fn alarms_on_health_screen() {
+    use kuroko_console::alarms::{Ack, Alarm, AlarmKind, AlarmState};
+    for (lang, tag) in [(Lang::En, "en"), (Lang::Ja, "ja")] {
+        let mut a = app(lang, true);
+        let mut s = snapshot(5, 6000, 5_000_000);
+        s.alarms = vec![
+            AlarmState {
+                alarm: Alarm {
+                    kind: AlarmKind::InterfaceGone,
+                    subject: "eth2".into(),
+                    occurrence: "1:1".into(),
+                    active: true,
+                    since: Some(secs(2)),
+                    detail: "gone 1x, 3.0 s in all, 0 frames lost before re-binding".into(),
+                },
+                acked: None,
+            },
+            AlarmState {
+                alarm: Alarm {
+                    kind: AlarmKind::DiskWriteErrors,
+                    subject: "store".into(),
+                    occurrence: "3".into(),
+                    active: true,
+                    since: None,
+                    detail: "3 failed writes, 120 packets lost".into(),
+                },
+                acked: None,
+            },
+            AlarmState {
+                alarm: Alarm {
+                    kind: AlarmKind::LinkDown,
+                    subject: "eth1".into(),
+                    occurrence: "1:1".into(),
+                    active: false,
+                    since: None,
+                    detail: "down 1x, 2.0 s in all".into(),
+                },
+                acked: Some(Ack {
+                    who: "console on /dev/tty1".into(),
+                    at: secs(4),
+                }),
+            },
+        ];
+        a.update(s);
+        a.now = secs(5);
+        let health = render(&a, 80, 24);
+        assert!(health.contains("!! "), "{health}");
+        check(&format!("{tag}-alarms-health-80x24"), &health);
+        a.screen = Screen::Disk;
+        let disk = render(&a, 80, 24);
+        assert!(disk.lines().next().unwrap().contains(" 2!"), "{disk}");
+        // `a` acknowledges (the source does the writing) and shows Health.
+        a.on_key(kuroko_console::app::Key::Char('a'));
+        assert!(a.take_ack_request());
+        assert_eq!(a.screen, Screen::Health);
+    }
 }

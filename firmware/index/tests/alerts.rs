@@ -390,3 +390,37 @@ fn stored_conditions_run_and_a_damaged_store_is_reported() {
         "{\"conditions\": ["
     );
 }
+
+/// The index thrown away and built again from the session log (deleted by an operator,
+/// replaced after damage, a cursor past the log's end): the sessions are indexed again,
+/// but alerts already raised for them are not raised or sent a second time.
+#[test]
+fn rebuilding_the_index_does_not_alert_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let syslog = UdpSocket::bind("127.0.0.1:0").unwrap();
+    syslog
+        .set_read_timeout(Some(Duration::from_millis(300)))
+        .unwrap();
+    let mut cfg = Config::default();
+    cfg.alerts.syslog = syslog.local_addr().unwrap().to_string();
+    write_log(dir.path(), &handmade());
+    let s = ingest_pending(dir.path(), &cfg).unwrap();
+    assert_eq!(s.alerts, 2);
+    let mut buf = [0u8; 4096];
+    let mut first = 0;
+    while syslog.recv_from(&mut buf).is_ok() {
+        first += 1;
+    }
+    assert_eq!(first, 2);
+
+    std::fs::remove_dir_all(dir.path().join("index")).unwrap();
+    let s = ingest_pending(dir.path(), &cfg).unwrap();
+    assert_eq!(s.indexed, handmade().len() as u64, "indexed again");
+    assert_eq!(s.alerts, 0, "no alert raised twice");
+    assert_eq!(alerts::recent(dir.path(), 100).unwrap().len(), 2);
+    let mut again = 0;
+    while syslog.recv_from(&mut buf).is_ok() {
+        again += 1;
+    }
+    assert_eq!(again, 0, "nothing sent again");
+}

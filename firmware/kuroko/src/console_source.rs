@@ -406,8 +406,28 @@ impl kuroko_console::Source for DataDirSource {
             })
             .collect();
 
+        // Alarms: every occurrence seen goes into the log (so it stays latched after a
+        // capture restart resets its counters), then latched + current ones are shown.
+        let current = crate::alarms::current(&self.data, now_ns);
+        let alarms = match kuroko_console::alarms::AlarmLog::load(&self.data) {
+            Ok(mut log) => {
+                if let Err(e) = log.raise_new(&current, now) {
+                    warnings.push(format!(
+                        "alarms: cannot write {}: {e}",
+                        kuroko_console::alarms::log_path(&self.data).display()
+                    ));
+                }
+                log.states(&current)
+            }
+            Err(e) => {
+                warnings.push(format!("alarms: {e}"));
+                kuroko_console::alarms::AlarmLog::default().states(&current)
+            }
+        };
+
         Snapshot {
             taken_at: now,
+            alarms,
             site: self.config.site.name.clone(),
             capture: CaptureHealth {
                 write_mode,
@@ -419,6 +439,19 @@ impl kuroko_console::Source for DataDirSource {
             alerts,
             warnings,
         }
+    }
+
+    fn acknowledge(&self, who: &str) -> Result<usize, String> {
+        let now = Timestamp::now();
+        let current = crate::alarms::current(&self.data, now.nanos().max(0) as u64);
+        let mut log =
+            kuroko_console::alarms::AlarmLog::load(&self.data).map_err(|e| e.to_string())?;
+        log.acknowledge(&current, who, now).map_err(|e| {
+            format!(
+                "{}: {e}",
+                kuroko_console::alarms::log_path(&self.data).display()
+            )
+        })
     }
 
     fn search(&self, query: &str, limit: usize) -> Result<SearchResult, String> {

@@ -6,6 +6,7 @@
 
 #![deny(unsafe_op_in_unsafe_fn)]
 
+mod alarms;
 mod cmd;
 mod config_check;
 mod console_source;

@@ -49,6 +49,45 @@ pub struct StoreSummary {
     pub analyzed_to: Option<Timestamp>,
     /// How far analysis is behind the newest stored packet, in seconds.
     pub analyzer_lag_secs: Option<f64>,
+    /// What capture could not see or keep (§1.4), as `kuroko status` reports it.
+    pub coverage: Coverage,
+}
+
+/// Capture coverage: when capture was blind, what it lost and why, what the disk damaged.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[serde(default)]
+pub struct Coverage {
+    /// Whether the figures could be read (a capture's stats page exists); else the report
+    /// says coverage is unknown (an imported store has no capture figures).
+    pub capture_known: bool,
+    /// Intervals when capture was blind on an interface, oldest first.
+    pub gaps: Vec<BlindInterval>,
+    /// Frames lost, by cause (`kernel_ring`, `backpressure`, `missed_before_rebind`, …):
+    /// only causes with losses.
+    pub losses: Vec<(String, u64)>,
+    /// Failed disk writes since the store was created, and the packets they lost.
+    pub write_errors: u64,
+    pub write_error_packets: u64,
+    /// Slots whose header cannot be read, segments with damaged blocks.
+    pub damaged_slots: u64,
+    pub damaged_segments: u64,
+    pub damaged_blocks: u64,
+}
+
+/// One interval when capture could not see an interface.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[serde(default)]
+pub struct BlindInterval {
+    pub interface: String,
+    /// The interface was gone (deleted, unplugged), not just down.
+    pub gone: bool,
+    pub start: Timestamp,
+    /// `None`: still blind when the report was made.
+    pub end: Option<Timestamp>,
+    /// Frames a re-created interface received before capture bound to it.
+    pub missed: u64,
+    /// The interval ended with its capture (stopped or died), not with the link.
+    pub cut_by_capture_end: bool,
 }
 
 /// Where an override came from (the finding record's own field).

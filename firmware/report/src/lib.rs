@@ -44,7 +44,7 @@ pub mod pdf;
 pub mod site;
 pub mod texts;
 
-pub use data::{GradedFinding, ReportData, Scenario, StoreSummary};
+pub use data::{BlindInterval, Coverage, GradedFinding, ReportData, Scenario, StoreSummary};
 pub use environment::{EnvCollector, EnvStats};
 pub use error::ReportError;
 pub use kuroko_model::finding::Lang;

@@ -36,6 +36,7 @@ use std::thread::JoinHandle;
 
 use crate::filter::{self, FilterError};
 use crate::frame::{self, VLAN_TAG_LEN};
+use crate::gaps::{GapJournal, GapKind};
 use crate::nic::{self, NicTotals};
 use crate::sink::{Appended, PacketMeta, RecordSink};
 use crate::stats::{self, StatsPage, StatsReader, StatsSnapshot, add, layout};
@@ -162,6 +163,8 @@ struct Interface {
     bound_ns: u64,
     /// Why the last rebind failed (the interface stays counted as gone meanwhile).
     rebind_error: Option<String>,
+    /// Where closed down/gone intervals are recorded one by one.
+    journal: GapJournal,
 }
 
 /// The longest frame an Ethernet link of this MTU carries: MTU + header + two VLAN tags
@@ -323,6 +326,7 @@ impl Capture {
                 promiscuous: opts.promiscuous,
                 bound_ns: process::realtime_ns(),
                 rebind_error: None,
+                journal: GapJournal::new(data_dir),
             });
             offloads_on.push(offloads);
         }
@@ -349,7 +353,7 @@ impl Capture {
         // Link state (and the frame limit) before the first packet: a link already down
         // at start opens its down interval now.
         for (i, itf) in supervised.iter_mut().enumerate() {
-            supervise_link(&page, i, itf, process::realtime_ns());
+            supervise_link(&page, i, itf, process::realtime_ns(), false);
         }
         let interfaces = std::sync::Mutex::new(supervised);
         let shared = Arc::new(Shared {
@@ -454,13 +458,15 @@ impl Capture {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         let now = process::realtime_ns();
+        // Threads that end unhook their sockets themselves: not a deleted interface.
+        let ending = self.finished();
         for (i, itf) in ifs.iter_mut().enumerate() {
             let slot = self.shared.stats.interface(i);
             let d = itf.nic.update(nic::read_counters(&itf.name));
             slot.nic_rx_dropped.store(d.rx_dropped, Ordering::Relaxed);
             slot.nic_rx_missed.store(d.rx_missed, Ordering::Relaxed);
             slot.nic_rx_fifo.store(d.rx_fifo, Ordering::Relaxed);
-            supervise_link(&self.shared.stats, i, itf, now);
+            supervise_link(&self.shared.stats, i, itf, now, ending);
         }
         self.shared.stats.heartbeat();
     }
@@ -479,16 +485,15 @@ impl Capture {
     /// Closes the open down/gone intervals at the end of the capture, so their totals
     /// are final (the `link_up` word keeps the last state seen).
     fn close_intervals(&self) {
-        let n = self
+        let ifs = self
             .interfaces
             .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .len();
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let now = process::realtime_ns();
-        for i in 0..n {
+        for (i, itf) in ifs.iter().enumerate() {
             let l = self.shared.stats.link(i);
-            close_interval(&l.down_since_ns, &l.down_ns, now);
-            close_interval(&l.gone_since_ns, &l.gone_ns, now);
+            close_down(l, itf, now);
+            close_gone(l, itf, now, 0);
         }
     }
 
@@ -543,42 +548,69 @@ fn open_interval(since: &AtomicU64, events: &AtomicU64, now: u64) {
     }
 }
 
-/// Closes the open interval, if any, adding its length to `total`.
-fn close_interval(since: &AtomicU64, total: &AtomicU64, now: u64) {
+/// Closes the open interval, if any, adding its length to `total`; returns its start.
+fn close_interval(since: &AtomicU64, total: &AtomicU64, now: u64) -> Option<u64> {
     let s = since.swap(0, Ordering::Relaxed);
     if s != 0 {
         total.fetch_add(now.saturating_sub(s), Ordering::Relaxed);
+        return Some(s);
+    }
+    None
+}
+
+/// Closes the down interval of an interface and journals it.
+fn close_down(l: &layout::Link, itf: &Interface, now: u64) {
+    if let Some(start) = close_interval(&l.down_since_ns, &l.down_ns, now) {
+        itf.journal.record(GapKind::Down, &itf.name, start, now, 0);
+    }
+}
+
+/// Closes the gone interval of an interface and journals it with the frames the new
+/// interface received before the re-bind that closed it.
+fn close_gone(l: &layout::Link, itf: &Interface, now: u64, missed: u64) {
+    if let Some(start) = close_interval(&l.gone_since_ns, &l.gone_ns, now) {
+        itf.journal
+            .record(GapKind::Gone, &itf.name, start, now, missed);
     }
 }
 
 /// One look at interface slot `i`: gone, down or up; rebinds the sockets to an interface
-/// re-created under the same name; keeps the frame limit current.
-fn supervise_link(page: &StatsPage, i: usize, itf: &mut Interface, now: u64) {
+/// re-created under the same name; keeps the frame limit current. `ending`: the capture
+/// threads are unhooking their sockets (an unbound socket then means nothing).
+fn supervise_link(page: &StatsPage, i: usize, itf: &mut Interface, now: u64, ending: bool) {
     let slot = page.interface(i);
     let l = page.link(i);
     let Some(ctl) = itf.controls.first() else {
         return;
     };
-    let gone = |l: &layout::Link| {
-        close_interval(&l.down_since_ns, &l.down_ns, now);
-        open_interval(&l.gone_since_ns, &l.gone_events, now);
-        slot.link_up.store(0, Ordering::Relaxed);
-    };
     let (ifindex, up, mtu) = match ctl.link(&itf.name) {
         Ok(LinkState::Present { ifindex, up, mtu }) => (ifindex, up, mtu),
-        Ok(LinkState::Gone) => return gone(l),
+        Ok(LinkState::Gone) => {
+            close_down(l, itf, now);
+            open_interval(&l.gone_since_ns, &l.gone_events, now);
+            slot.link_up.store(0, Ordering::Relaxed);
+            return;
+        }
         // Cannot ask (never seen on Linux for an open socket): report the link as down.
         Err(_) => (itf.ifindex, false, 0),
     };
-    if ifindex != itf.ifindex {
-        // Deleted and re-created under the same name. If no tick saw it gone (both
-        // happened between two ticks), the gap started at the socket's ENETDOWN.
+    // Deleted and re-created under the same name: a new ifindex, or the same one with the
+    // socket unhooked by the deletion (an interface moved in from another namespace keeps
+    // its number).
+    let mut missed_now = 0;
+    if ifindex != itf.ifindex || (!ending && ctl.bound_ifindex() != Some(ifindex)) {
+        // If no tick saw it gone (both happened between two ticks), the gap started at
+        // the socket's ENETDOWN.
         if l.gone_since_ns.load(Ordering::Relaxed) == 0 {
             let err_at = l.last_socket_error_ns.load(Ordering::Relaxed);
             let start = if err_at > itf.bound_ns { err_at } else { now };
-            close_interval(&l.down_since_ns, &l.down_ns, start);
+            close_down(l, itf, start);
             open_interval(&l.gone_since_ns, &l.gone_events, start);
         }
+        // What the new interface received so far reached no capture socket: read just
+        // before the bind, so every frame is either in it or delivered to the sockets
+        // (short of one in flight at that very moment).
+        let missed = nic::rx_packets(&itf.name).unwrap_or(0);
         let rebound = itf
             .controls
             .iter()
@@ -596,6 +628,8 @@ fn supervise_link(page: &StatsPage, i: usize, itf: &mut Interface, now: u64) {
         itf.bound_ns = now;
         slot.ifindex.store(u64::from(ifindex), Ordering::Relaxed);
         l.rebinds.fetch_add(1, Ordering::Relaxed);
+        add(&l.missed_before_rebind, missed);
+        missed_now = missed;
         // Offloads of the new interface: only read (switching needs CAP_NET_ADMIN, gone
         // by now); frames they merge are counted as coalesced.
         l.offloads_on.store(
@@ -603,13 +637,13 @@ fn supervise_link(page: &StatsPage, i: usize, itf: &mut Interface, now: u64) {
             Ordering::Relaxed,
         );
     }
-    close_interval(&l.gone_since_ns, &l.gone_ns, now);
+    close_gone(l, itf, now, missed_now);
     if mtu != 0 {
         l.frame_limit
             .store(u64::from(mtu) + LINK_HEADROOM, Ordering::Relaxed);
     }
     if up {
-        close_interval(&l.down_since_ns, &l.down_ns, now);
+        close_down(l, itf, now);
     } else {
         open_interval(&l.down_since_ns, &l.down_events, now);
     }

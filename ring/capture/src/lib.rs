@@ -64,6 +64,7 @@
 pub mod engine;
 pub mod filter;
 pub mod frame;
+pub mod gaps;
 pub mod nic;
 pub mod sink;
 pub mod stats;

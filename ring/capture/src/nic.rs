@@ -74,6 +74,12 @@ pub fn read_counters(ifname: &str) -> NicCounters {
     }
 }
 
+/// Frames the interface received since it was created (`statistics/rx_packets`), or
+/// `None` when the file cannot be read (the interface is gone again).
+pub fn rx_packets(ifname: &str) -> Option<u64> {
+    read_u64(sys_dir(ifname).join("statistics").join("rx_packets"))
+}
+
 /// Carrier up (`carrier` reads 1); false when down or unreadable.
 pub fn link_up(ifname: &str) -> bool {
     read_u64(sys_dir(ifname).join("carrier")) == Some(1)

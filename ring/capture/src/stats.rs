@@ -184,7 +184,12 @@ pub mod layout {
         /// `kernel_ring_drops`, `backpressure_drops` or `unread_at_stop` (less a block's
         /// worth while running; exactly once the capture stopped, unless `--count` ended it).
         pub ring_frames: AtomicU64,
-        pub reserved: [AtomicU64; 2],
+        /// Frames an interface re-created under the same name received before the capture
+        /// bound to it (its kernel `rx_packets` read just before each re-bind, summed): the
+        /// capture never saw them, they are lost. In what was the first reserved word:
+        /// older pages read 0.
+        pub missed_before_rebind: AtomicU64,
+        pub reserved: [AtomicU64; 1],
     }
 
     #[repr(C)]
@@ -488,12 +493,21 @@ pub struct Drops {
     /// Delivered into the ring by the kernel but not read when the capture ended (the
     /// block the kernel was still filling), with the store able to take them.
     pub unread_at_stop: u64,
+    /// Received by an interface re-created under the same name before the capture bound
+    /// to it (the new interface's `rx_packets` at the re-bind).
+    pub missed_before_rebind: u64,
 }
 
 impl Drops {
-    /// Packets lost by the capture: ring, NIC (missed, FIFO) and store backpressure.
+    /// Packets lost by the capture: ring, NIC (missed, FIFO), store backpressure, left in
+    /// the ring at stop, and received by a re-created interface before the re-bind.
     pub fn total(&self) -> u64 {
-        self.kernel_ring + self.nic_missed + self.nic_fifo + self.backpressure + self.unread_at_stop
+        self.kernel_ring
+            + self.nic_missed
+            + self.nic_fifo
+            + self.backpressure
+            + self.unread_at_stop
+            + self.missed_before_rebind
     }
 }
 
@@ -639,6 +653,7 @@ impl StatsSnapshot {
             d.nic_fifo += i.drops.nic_fifo;
             d.backpressure += i.drops.backpressure;
             d.unread_at_stop += i.drops.unread_at_stop;
+            d.missed_before_rebind += i.drops.missed_before_rebind;
         }
         d
     }
@@ -725,6 +740,7 @@ impl StatsReader {
                     nic_fifo: ld(&i.nic_rx_fifo),
                     backpressure: ld(&i.backpressure_drops),
                     unread_at_stop: ld(&l.unread_at_stop),
+                    missed_before_rebind: ld(&l.missed_before_rebind),
                 },
                 backpressure_bytes: ld(&i.backpressure_bytes),
                 kernel_ring_freezes: ld(&i.kernel_ring_freezes),

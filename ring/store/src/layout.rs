@@ -174,8 +174,72 @@ pub fn now_ns() -> u64 {
         .unwrap_or(0)
 }
 
+/// What a file that is not a regular file is, in words (`None`: a regular file).
+pub fn special_kind(ft: &fs::FileType) -> Option<&'static str> {
+    use std::os::unix::fs::FileTypeExt;
+    if ft.is_file() {
+        None
+    } else if ft.is_dir() {
+        Some("a directory")
+    } else if ft.is_fifo() {
+        Some("a FIFO")
+    } else if ft.is_char_device() {
+        Some("a character device")
+    } else if ft.is_block_device() {
+        Some("a block device")
+    } else if ft.is_socket() {
+        Some("a socket")
+    } else {
+        Some("not a regular file")
+    }
+}
+
+/// Refuses a store whose directories are not directories or whose files (`store.meta`,
+/// `writer.state`, `.lock`, segments) are special files: opening a FIFO for reading
+/// blocks until a writer comes, so every command would hang on it, and a device would be
+/// read or written as if it were a segment. Checked before the first read of every store
+/// user ([`read_meta`]); symlinks are followed (a link to a regular file is fine).
+pub fn check_file_types(paths: &Paths) -> Result<(), StoreError> {
+    let refuse = |path: &Path, what: &str, want: &str| StoreError::Corrupt {
+        path: path.to_path_buf(),
+        message: format!(
+            "is {what}, not {want}: a store never makes one; move it away (or point --data at the data directory)"
+        ),
+    };
+    for dir in [&paths.data, &paths.segments] {
+        if let Ok(m) = fs::metadata(dir)
+            && !m.is_dir()
+        {
+            let what = special_kind(&m.file_type()).unwrap_or("a regular file");
+            return Err(refuse(dir, what, "a directory"));
+        }
+    }
+    let Ok(entries) = fs::read_dir(&paths.segments) else {
+        return Ok(());
+    };
+    for e in entries.flatten() {
+        let path = e.path();
+        let name = e.file_name();
+        let name = name.to_string_lossy();
+        let ours = name == "store.meta"
+            || name == "writer.state"
+            || name == ".lock"
+            || name.ends_with(".kseg");
+        if !ours {
+            continue;
+        }
+        if let Ok(m) = fs::metadata(&path)
+            && let Some(what) = special_kind(&m.file_type())
+        {
+            return Err(refuse(&path, what, "a regular file"));
+        }
+    }
+    Ok(())
+}
+
 /// Reads `store.meta`. `Ok(None)` when the store does not exist yet.
 pub fn read_meta(paths: &Paths) -> Result<Option<RingGeometry>, StoreError> {
+    check_file_types(paths)?;
     let path = paths.meta();
     let bytes = match fs::read(&path) {
         Ok(b) => b,

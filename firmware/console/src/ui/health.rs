@@ -1,6 +1,7 @@
 //! Health: is the box capturing, losing anything, keeping up?
 
-use super::{ASCII_BARS, block, format_bits, format_count, format_duration_s, pad};
+use super::{ASCII_BARS, block, format_bits, format_count, format_duration_s, format_time, pad};
+use crate::alarms::{AlarmKind, AlarmState};
 use crate::app::App;
 use crate::snapshot::WriterBacklog;
 use crate::text::Texts;
@@ -47,10 +48,86 @@ fn backlog_line(b: Option<&WriterBacklog>, t: &Texts) -> Line<'static> {
     }
 }
 
+/// Most alarm lines shown on Health (the rest are counted on one more line).
+const MAX_ALARM_LINES: usize = 4;
+
+/// One line per alarm: latched ones in reverse video with `!!`, acknowledged ones plain
+/// with who acknowledged them; then the key hint or the last acknowledgment's answer.
+fn alarm_lines(app: &App, t: &Texts, alarms: &[AlarmState]) -> Vec<Line<'static>> {
+    let mut lines = Vec::new();
+    for a in alarms.iter().take(MAX_ALARM_LINES) {
+        let al = &a.alarm;
+        let name = AlarmKind::ALL
+            .iter()
+            .position(|k| *k == al.kind)
+            .map_or("?", |i| t.alarm_kinds[i]);
+        let state = match (al.active, a.acked.is_some()) {
+            (true, _) => t.alarm_active,
+            (false, false) => t.alarm_over,
+            (false, true) => t.alarm_ended,
+        };
+        let since = al
+            .since
+            .map(|s| format!(" {} {}", t.since, format_time(s, &app.tz)))
+            .unwrap_or_default();
+        let subject = if matches!(al.subject.as_str(), "store" | "analyzer" | "capture") {
+            String::new()
+        } else {
+            format!(" {}", al.subject)
+        };
+        match &a.acked {
+            None => lines.push(
+                Line::from(format!("!! {name}{subject}: {state}{since}  {}", al.detail))
+                    .style(Style::default().add_modifier(Modifier::REVERSED | Modifier::BOLD)),
+            ),
+            Some(ack) => lines.push(Line::from(format!(
+                "   {name}{subject}: {state}{since}  {} {} {} {}",
+                t.acked_by,
+                ack.who,
+                t.acked_at,
+                format_time(ack.at, &app.tz)
+            ))),
+        }
+    }
+    if alarms.len() > MAX_ALARM_LINES {
+        lines.push(Line::from(format!(
+            "   +{} (kuroko status)",
+            alarms.len() - MAX_ALARM_LINES
+        )));
+    }
+    match &app.ack_result {
+        Some(Ok(n)) => lines.push(Line::from(format!("{n} {}", t.acked_n))),
+        Some(Err(e)) => lines.push(
+            Line::from(format!("{}: {e}", t.ack_failed))
+                .style(Style::default().add_modifier(Modifier::BOLD)),
+        ),
+        None if alarms.iter().any(|a| a.acked.is_none()) => lines.push(
+            Line::from(t.ack_hint.to_string()).style(Style::default().add_modifier(Modifier::BOLD)),
+        ),
+        None => {}
+    }
+    lines
+}
+
 pub fn draw(frame: &mut Frame, app: &App, t: &Texts, area: Rect) {
     let Some(snap) = &app.snapshot else {
         frame.render_widget(Paragraph::new(t.stale).block(block(app, t.health)), area);
         return;
+    };
+    // Alarms first, above everything else on the first screen.
+    let area = if snap.alarms.is_empty() {
+        area
+    } else {
+        let lines = alarm_lines(app, t, &snap.alarms);
+        let [alarm_area, rest] = Layout::vertical([
+            Constraint::Length(lines.len() as u16 + 2),
+            Constraint::Min(0),
+        ])
+        .areas(area);
+        let unacked = snap.alarms.iter().filter(|a| a.acked.is_none()).count();
+        let title = format!("{} ({unacked})", t.alarm);
+        frame.render_widget(Paragraph::new(lines).block(block(app, &title)), alarm_area);
+        rest
     };
     let n_if = snap.capture.interfaces.len().max(1) as u16;
     let spark_h = if area.height >= 30 { 4 } else { 2 };

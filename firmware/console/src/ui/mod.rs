@@ -147,13 +147,25 @@ fn draw_title(frame: &mut Frame, app: &App, t: &Texts, area: Rect) {
             Style::default().add_modifier(Modifier::REVERSED | Modifier::BOLD),
         )
     };
+    // Latched alarms are announced on every screen, before the capture state.
+    let mut right_spans = Vec::new();
+    let unacked = app.unacknowledged_alarms();
+    if unacked > 0 {
+        right_spans.push(Span::styled(
+            format!("!{} {unacked}!", t.alarm),
+            Style::default().add_modifier(Modifier::REVERSED | Modifier::BOLD),
+        ));
+        right_spans.push(Span::raw(" "));
+    }
+    right_spans.push(state);
+    let right_line = Line::from(right_spans);
     let [left, right] = Layout::horizontal([
         Constraint::Min(10),
-        Constraint::Length(state.width() as u16),
+        Constraint::Length(right_line.width() as u16),
     ])
     .areas(area);
     frame.render_widget(Paragraph::new(Line::from(spans)), left);
-    frame.render_widget(Paragraph::new(Line::from(state)), right);
+    frame.render_widget(Paragraph::new(right_line), right);
 }
 
 fn draw_help(frame: &mut Frame, app: &App, t: &Texts, area: Rect) {

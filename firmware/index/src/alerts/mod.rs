@@ -31,6 +31,11 @@
 //! it (a receiver can drop repeats by the `session` and `condition` parameters of the
 //! syslog structured data, or by the session id in the mail), and mail waiting in the
 //! outbox survives a crash only once it was written there at the end of a run.
+//!
+//! An index built again from the session log (deleted, replaced after damage, a cursor
+//! past the log's end) evaluates the conditions on sessions it already alerted on: the
+//! alert log is the dedup state. On its first hit an engine reads the ids in the log, and
+//! a hit whose id is there is neither logged nor sent again (`Delivery::repeats`).
 
 pub mod smtp;
 pub mod store;
@@ -243,6 +248,44 @@ fn write_base(data_dir: &Path, base: u64) -> std::io::Result<()> {
     std::fs::File::open(alerts_dir(data_dir))?.sync_all()
 }
 
+/// The ids of every alert in the local log and its rotated generation (lines of older
+/// logs without an id get theirs from their session and condition; unreadable lines are
+/// skipped).
+fn logged_ids(data_dir: &Path) -> std::collections::HashSet<String> {
+    #[derive(Deserialize)]
+    struct Session {
+        #[serde(default)]
+        id: String,
+    }
+    #[derive(Deserialize)]
+    struct Line {
+        #[serde(default)]
+        id: String,
+        #[serde(default)]
+        condition: String,
+        session: Option<Session>,
+    }
+    let current = log_path(data_dir);
+    let mut rotated = current.clone().into_os_string();
+    rotated.push(".1");
+    [std::path::PathBuf::from(rotated), current]
+        .iter()
+        .filter_map(|p| std::fs::read_to_string(p).ok())
+        .flat_map(|text| {
+            text.lines()
+                .filter_map(|l| serde_json::from_str::<Line>(l).ok())
+                .map(|l| {
+                    if l.id.is_empty() {
+                        alert_id(&l.session.map(|s| s.id).unwrap_or_default(), &l.condition)
+                    } else {
+                        l.id
+                    }
+                })
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
 /// Logical length of the local alert log now: bytes rotated away plus the file's length
 /// (0 when there is none). What an index commit records.
 pub fn log_len(data_dir: &Path) -> u64 {
@@ -303,6 +346,9 @@ pub struct Delivery {
     pub mails_sent: u64,
     pub failures: u64,
     pub suppressed: u64,
+    /// Hits already in the alert log (an index rebuilt from the session log): not raised
+    /// again.
+    pub repeats: u64,
 }
 
 /// A mail waiting to be sent.
@@ -331,6 +377,8 @@ pub struct AlertEngine {
     to_mail: Vec<(Condition, Vec<SessionSummary>)>,
     syslog: Option<syslog::Syslog>,
     pub delivery: Delivery,
+    /// Ids of the alerts in the log, read at the first hit (`None` until then).
+    raised: Option<std::collections::HashSet<String>>,
 }
 
 impl AlertEngine {
@@ -351,7 +399,16 @@ impl AlertEngine {
             to_mail: Vec::new(),
             syslog,
             delivery: Delivery::default(),
+            raised: None,
         }
+    }
+
+    /// Whether the log already holds the alert `id` (read once, at the first hit).
+    fn already_raised(&mut self, id: &str) -> bool {
+        let data_dir = &self.data_dir;
+        self.raised
+            .get_or_insert_with(|| logged_ids(data_dir))
+            .contains(id)
     }
 
     pub fn conditions(&self) -> &[Condition] {
@@ -379,6 +436,14 @@ impl AlertEngine {
     }
 
     fn hit(&mut self, c: &Condition, r: &SessionRecord) {
+        let id = alert_id(&r.id, &c.name);
+        if self.already_raised(&id) {
+            self.delivery.repeats += 1;
+            return;
+        }
+        if let Some(set) = &mut self.raised {
+            set.insert(id.clone());
+        }
         self.delivery.hits += 1;
         let now = Instant::now();
         let rate = self.rates.entry(c.name.clone()).or_insert(Rate {
@@ -399,7 +464,7 @@ impl AlertEngine {
         }
         let summary = SessionSummary::of(r);
         let alert = Alert {
-            id: alert_id(&r.id, &c.name),
+            id,
             time: Timestamp::now(),
             condition: c.name.clone(),
             severity: c.severity.clone(),

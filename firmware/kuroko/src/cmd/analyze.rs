@@ -47,8 +47,7 @@ const CONSUMER_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1)
 pub fn run(args: Args) -> anyhow::Result<()> {
     let config = args.data.load_config()?;
     let data = &args.data.data;
-    std::fs::create_dir_all(data)
-        .with_context(|| format!("cannot create the data directory {}", data.display()))?;
+    super::create_data_dir(data)?;
     let mut source: Box<dyn kuroko_analyzer::PacketSource> = match &args.pcap {
         Some(p) => Box::new(kuroko_analyzer::PcapSource::open(p)?),
         None => open_store(data)?,
@@ -303,27 +302,7 @@ pub fn status_section(data: &std::path::Path) -> super::status::Section {
             );
         }
     };
-    let mut lag_bytes = None;
-    let mut lag_secs = None;
-    if let Ok(mut store) = kuroko_analyzer::store::StoreSource::open(data) {
-        use kuroko_analyzer::PacketSource;
-        if let Some(pos) = cp.analyzed_to {
-            let next = kuroko_analyzer::PacketPos::new(pos.seq, pos.block, pos.idx + 1);
-            // The store counts lag in whole blocks; look whether anything newer exists at all.
-            let mut newer = false;
-            let _ = store.visit(next, &mut |_| {
-                newer = true;
-                std::ops::ControlFlow::Break(())
-            });
-            lag_bytes = Some(if newer { store.lag_bytes(next) } else { 0 });
-        }
-        // Nothing analyzed yet: no time to count from (not the seconds since 1970).
-        if let Ok(Some((_, head_ts))) = store.head()
-            && cp.analyzed_ts_ns > 0
-        {
-            lag_secs = Some((head_ts.saturating_sub(cp.analyzed_ts_ns)).max(0) as f64 / 1e9);
-        }
-    }
+    let (lag_bytes, lag_secs) = analyzer_lag(data, &cp);
     let c = &cp.counters;
     let json = json!({
         "present": true,
@@ -393,4 +372,35 @@ fn warn_store_damage(data: &std::path::Path) {
             st.damaged_segments, st.damaged_blocks, st.damaged_slots
         );
     }
+}
+
+/// How far the analyzer is behind the store: bytes of stored packets after its checkpoint
+/// and seconds of capture time (`None` when there is no store). Used by `status` and by the
+/// alarms (ring near loss).
+pub fn analyzer_lag(
+    data: &std::path::Path,
+    cp: &kuroko_analyzer::checkpoint::Checkpoint,
+) -> (Option<u64>, Option<f64>) {
+    let mut lag_bytes = None;
+    let mut lag_secs = None;
+    if let Ok(mut store) = kuroko_analyzer::store::StoreSource::open(data) {
+        use kuroko_analyzer::PacketSource;
+        if let Some(pos) = cp.analyzed_to {
+            let next = kuroko_analyzer::PacketPos::new(pos.seq, pos.block, pos.idx + 1);
+            // The store counts lag in whole blocks; look whether anything newer exists at all.
+            let mut newer = false;
+            let _ = store.visit(next, &mut |_| {
+                newer = true;
+                std::ops::ControlFlow::Break(())
+            });
+            lag_bytes = Some(if newer { store.lag_bytes(next) } else { 0 });
+        }
+        // Nothing analyzed yet: no time to count from (not the seconds since 1970).
+        if let Ok(Some((_, head_ts))) = store.head()
+            && cp.analyzed_ts_ns > 0
+        {
+            lag_secs = Some((head_ts.saturating_sub(cp.analyzed_ts_ns)).max(0) as f64 / 1e9);
+        }
+    }
+    (lag_bytes, lag_secs)
 }

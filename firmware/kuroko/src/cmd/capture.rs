@@ -253,13 +253,14 @@ fn print_summary(s: &StatsSnapshot, elapsed: Duration, json: bool) -> anyhow::Re
     }
     let d = s.total_drops();
     println!(
-        "total: {} packets, {} dropped (kernel ring {}, nic {}, backpressure {}, unread at stop {})",
+        "total: {} packets, {} dropped (kernel ring {}, nic {}, backpressure {}, unread at stop {}, missed before rebind {})",
         s.total_packets(),
         d.total(),
         d.kernel_ring,
         d.nic_missed + d.nic_fifo,
         d.backpressure,
-        d.unread_at_stop
+        d.unread_at_stop,
+        d.missed_before_rebind
     );
     if d.nic_dropped > 0 {
         println!(
@@ -280,6 +281,7 @@ fn drops_json(d: &kuroko_capture::Drops) -> serde_json::Value {
         "nic_fifo": d.nic_fifo,
         "backpressure": d.backpressure,
         "unread_at_stop": d.unread_at_stop,
+        "missed_before_rebind": d.missed_before_rebind,
     })
 }
 
@@ -360,10 +362,11 @@ fn gaps_line(i: &kuroko_capture::InterfaceStats, now: u64) -> String {
     }
     if l.gone_events > 0 {
         parts.push(format!(
-            "interface gone {}x, {:.1} s (re-bound {}x)",
+            "interface gone {}x, {:.1} s (re-bound {}x, {} frames received before the re-bind lost)",
             l.gone_events,
             l.gone_total_ns(now) as f64 / 1e9,
-            l.rebinds
+            l.rebinds,
+            i.drops.missed_before_rebind
         ));
     }
     if l.coalesced_frames > 0 {
@@ -456,6 +459,8 @@ pub fn status_section(data: &std::path::Path) -> super::status::Section {
         format!("{state} (pid {})", s.pid)
     };
     let alarms = capture_alarms(&s, live, now);
+    let (gaps, gaps_bad) = kuroko_capture::gaps::blind_intervals(data, now);
+    let gaps_json = gaps_json(&gaps);
     let mut rows = vec![
         ("state".to_string(), state_line),
         ("started".into(), ts(s.started_ns)),
@@ -466,18 +471,32 @@ pub fn status_section(data: &std::path::Path) -> super::status::Section {
         (
             "drops".into(),
             format!(
-                "{} (kernel ring {}, nic missed {}, nic fifo {}, backpressure {}, unread at stop {}; nic rx_dropped {} not counted)",
+                "{} (kernel ring {}, nic missed {}, nic fifo {}, backpressure {}, unread at stop {}, missed before rebind {}; nic rx_dropped {} not counted)",
                 d.total(),
                 d.kernel_ring,
                 d.nic_missed,
                 d.nic_fifo,
                 d.backpressure,
                 d.unread_at_stop,
+                d.missed_before_rebind,
                 d.nic_dropped
             ),
         ),
         ("truncated".into(), truncated.to_string()),
     ];
+    if !gaps.is_empty() {
+        let blind_s: f64 = gaps
+            .iter()
+            .map(|g| g.end_ns.unwrap_or(now).saturating_sub(g.start_ns) as f64 / 1e9)
+            .sum();
+        rows.push((
+            "blind intervals".into(),
+            format!(
+                "{} ({blind_s:.1} s in all; every one in --format json `gaps`)",
+                gaps.len()
+            ),
+        ));
+    }
     for i in &s.interfaces {
         let link = match (link_state(i), i.link.gone_since_ns.or(i.link.down_since_ns)) {
             ("up", _) | (_, None) => format!("link {}", link_state(i)),
@@ -512,7 +531,27 @@ pub fn status_section(data: &std::path::Path) -> super::status::Section {
             "blind": live && !blind.is_empty(),
             "alarms": alarms,
             "interfaces": ifaces,
+            "gaps": gaps_json,
+            "gaps_journal_bad_lines": gaps_bad,
         }),
         rows,
     }
+}
+
+/// Every blind interval of the data directory (`kuroko_capture::gaps`: the journal of
+/// closed ones and the stats page's open ones), for `status` and the report's coverage.
+fn gaps_json(gaps: &[kuroko_capture::gaps::Gap]) -> serde_json::Value {
+    gaps.iter()
+        .map(|g| {
+            serde_json::json!({
+                "kind": g.kind.as_str(),
+                "interface": g.interface,
+                "start": rfc3339(g.start_ns),
+                "end": g.end_ns.map(rfc3339),
+                "seconds": g.end_ns.map(|e| e.saturating_sub(g.start_ns) as f64 / 1e9),
+                "missed_before_rebind": g.missed,
+                "cut_by_capture_end": g.cut_by_capture_end,
+            })
+        })
+        .collect()
 }

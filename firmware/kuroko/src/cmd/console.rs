@@ -36,6 +36,19 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     if let Ok(tz) = config.site.tz() {
         app.tz = tz;
     }
+    app.operator = operator();
     let source = DataDirSource::new(&args.data.data, config, lang);
     kuroko_console::event_loop::run(source, app).context("console terminal")
+}
+
+/// Who acknowledges alarms at this console, for the alarm log: the terminal it runs on
+/// (the front panel's tty, a serial line, an ssh pty) and the user, when known.
+pub fn operator() -> String {
+    let tty = std::fs::read_link("/proc/self/fd/0")
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|_| "unknown terminal".into());
+    match std::env::var("USER").or_else(|_| std::env::var("LOGNAME")) {
+        Ok(u) if !u.is_empty() => format!("console on {tty} (user {u})"),
+        _ => format!("console on {tty}"),
+    }
 }

@@ -32,6 +32,22 @@ impl std::fmt::Display for ExitCode {
 }
 impl std::error::Error for ExitCode {}
 
+/// Creates the data directory `data` if needed; a path that exists and is not a directory
+/// (a FIFO, a device, a file) is a clear error, not "File exists".
+pub fn create_data_dir(data: &std::path::Path) -> anyhow::Result<()> {
+    if let Ok(m) = std::fs::metadata(data)
+        && !m.is_dir()
+    {
+        let what = kuroko_ring::layout::special_kind(&m.file_type()).unwrap_or("a regular file");
+        anyhow::bail!(
+            "{} is not a directory (it is {what}); --data must name the data directory",
+            data.display()
+        );
+    }
+    std::fs::create_dir_all(data)
+        .map_err(|e| anyhow::anyhow!("cannot create the data directory {}: {e}", data.display()))
+}
+
 /// `--data DIR` and `--config FILE`, taken by every command that touches a data directory.
 #[derive(clap::Args, Debug, Clone)]
 pub struct DataArgs {

@@ -62,8 +62,61 @@ pub fn store_summary(data_dir: &Path, config: &kuroko_model::config::Config) -> 
             s.analyzed_to = kuroko_model::Timestamp::parse_rfc3339(t).ok();
         }
         s.analyzer_lag_secs = v["analyzer"]["lag_seconds"].as_f64();
+        s.coverage = coverage(&v);
     }
     s
+}
+
+/// §1.4's figures from `kuroko status --format json`'s sections: blind intervals
+/// (`capture.gaps`), losses by cause (`capture.drops`), write errors and damage (`store`).
+fn coverage(v: &serde_json::Value) -> kuroko_report::Coverage {
+    let ts = |x: &serde_json::Value| {
+        x.as_str()
+            .and_then(|t| kuroko_model::Timestamp::parse_rfc3339(t).ok())
+    };
+    let n = |x: &serde_json::Value| x.as_u64().unwrap_or(0);
+    let c = &v["capture"];
+    let gaps = c["gaps"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|g| {
+                    Some(kuroko_report::BlindInterval {
+                        interface: g["interface"].as_str()?.to_string(),
+                        gone: g["kind"] == "gone",
+                        start: ts(&g["start"])?,
+                        end: ts(&g["end"]),
+                        missed: n(&g["missed_before_rebind"]),
+                        cut_by_capture_end: g["cut_by_capture_end"] == true,
+                    })
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    // The causes counted as lost (as in `drops.total`; `nic_rx_dropped` is not a loss).
+    let losses = [
+        "kernel_ring",
+        "backpressure",
+        "nic_missed",
+        "nic_fifo",
+        "unread_at_stop",
+        "missed_before_rebind",
+    ]
+    .iter()
+    .map(|k| (k.to_string(), n(&c["drops"][k])))
+    .filter(|(_, v)| *v > 0)
+    .collect();
+    let st = &v["store"];
+    kuroko_report::Coverage {
+        capture_known: c["present"] == true,
+        gaps,
+        losses,
+        write_errors: n(&st["write_errors"]),
+        write_error_packets: n(&st["write_error_packets"]),
+        damaged_slots: n(&st["damaged_slots"]),
+        damaged_segments: n(&st["damaged_segments"]),
+        damaged_blocks: n(&st["damaged_blocks"]),
+    }
 }
 
 /// Gathers the report's data, printing warnings about unreadable records.

@@ -156,6 +156,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         .data
         .clone()
         .unwrap_or_else(|| config.storage.data_dir.clone());
+    super::create_data_dir(&data)?;
     std::fs::create_dir_all(data.join("logs"))
         .with_context(|| format!("cannot create the data directory {}", data.display()))?;
     let interfaces = if args.iface.is_empty() {
@@ -330,6 +331,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         if let Ok(tz) = config.site.tz() {
             app.tz = tz;
         }
+        app.operator = super::console::operator();
         let source = crate::console_source::DataDirSource::new(&data, config, lang);
         let result = kuroko_console::event_loop::run_until(source, app, &stop);
         stop.store(true, Ordering::SeqCst);

@@ -49,6 +49,8 @@ pub struct Section {
 /// Every section, in table order.
 pub fn sections(ctx: &Context) -> anyhow::Result<Vec<Section>> {
     Ok(vec![
+        // Alarms first: what an operator must not miss (latched until acknowledged).
+        crate::alarms::status_section(&ctx.data),
         store_section(ctx)?,
         writer_section(&ctx.data),
         disks_section(&ctx.data),

@@ -33,6 +33,12 @@ pub fn cover(d: &ReportData, lang: Lang) -> Cover {
 }
 
 pub fn overview(d: &ReportData, lang: Lang) -> Vec<Block> {
+    let mut blocks = engagement(d, lang);
+    blocks.extend(super::coverage::coverage(d, lang));
+    blocks
+}
+
+fn engagement(d: &ReportData, lang: Lang) -> Vec<Block> {
     let nets = d
         .internal_networks
         .iter()

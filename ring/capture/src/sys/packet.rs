@@ -215,6 +215,29 @@ impl RingControl {
         Ok(LinkState::Present { ifindex, up, mtu })
     }
 
+    /// The interface the socket is bound to now (`getsockname`): `None` once the kernel
+    /// unhooked it because its interface was unregistered (deleted, or moved to another
+    /// namespace), so that a re-created interface that got the same ifindex back (an
+    /// interface moved in from another namespace keeps its number) is still bound anew.
+    pub fn bound_ifindex(&self) -> Option<u32> {
+        // SAFETY: an all-zero sockaddr_ll is valid.
+        let mut sll: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
+        let mut len = size_of::<libc::sockaddr_ll>() as libc::socklen_t;
+        // SAFETY: `sll` is writable for `len` bytes and `len` is a valid pointer for the
+        // duration of the call.
+        let rc = unsafe {
+            libc::getsockname(
+                self.fd.as_raw_fd(),
+                (&mut sll as *mut libc::sockaddr_ll).cast(),
+                &mut len,
+            )
+        };
+        if rc != 0 || sll.sll_ifindex <= 0 {
+            return None;
+        }
+        Some(sll.sll_ifindex as u32)
+    }
+
     /// Binds the socket to `ifindex` (an interface re-created under the same name), and
     /// puts it in promiscuous mode again when asked. Fails for a socket in a fanout group
     /// (the kernel refuses to re-bind those).

@@ -1,0 +1,372 @@
+//! Alarms: conditions an operator must not miss, latched until acknowledged at the panel.
+//!
+//! Why a latch: a link that was down for ten minutes at night, a disk write error that made
+//! `kuroko run` restart the capture, an analyzer that skipped a crash window, are over by
+//! the time anyone looks; the front panel must still say they happened until somebody
+//! acknowledges them. Why a log: the acknowledgment is part of the evidence chain (who saw
+//! the gap, and when), and latches must survive a console restart and a capture restart
+//! (which resets the capture's counters).
+//!
+//! Each [`Alarm`] is one *occurrence* of a condition: its `key` names the condition and its
+//! subject (`link_down/eth1`), its `occurrence` changes whenever the condition happens
+//! again (for counters: the capture's start time and the count; for conditions: when they
+//! started), so an alarm that recurs after an acknowledgment latches again. The source of
+//! the console (and `kuroko status`) derives the current alarms from the live counters; the
+//! console appends every occurrence it sees to the log (`raised`) and the operator's
+//! acknowledgment (`ack`, with who and when). Latched = raised or seen, and not
+//! acknowledged.
+//!
+//! The log is `DATA/alarms/log.jsonl`, one JSON object a line, appended only:
+//! `{"event":"raised"|"ack","at":RFC3339,"kind":…,"subject":…,"occurrence":…,"detail":…,"who":…}`.
+//! Lines that do not parse are skipped (and counted), never fatal.
+
+use kuroko_model::Timestamp;
+use serde::{Deserialize, Serialize};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// What kind of condition an alarm is; `as_str` is its name in the log and in JSON.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum AlarmKind {
+    /// A capture ran on this data dir and is not running now: nothing is recorded.
+    CaptureStopped,
+    /// A capture interface is (or was) down.
+    LinkDown,
+    /// A capture interface is (or was) deleted: nothing is recorded from it.
+    InterfaceGone,
+    /// The disk failed writes: packets counted as stored are not on the disk.
+    DiskWriteErrors,
+    /// Segment slots or segments of the ring are damaged: their packets are unreadable.
+    DamagedSlots,
+    /// The analyzer died repeatedly at the same place and skipped that window.
+    AnalyzerCrashLoop,
+    /// The ring is about to overwrite packets the analyzer has not read yet.
+    RingNearLoss,
+}
+
+impl AlarmKind {
+    pub const ALL: [AlarmKind; 7] = [
+        AlarmKind::CaptureStopped,
+        AlarmKind::LinkDown,
+        AlarmKind::InterfaceGone,
+        AlarmKind::DiskWriteErrors,
+        AlarmKind::DamagedSlots,
+        AlarmKind::AnalyzerCrashLoop,
+        AlarmKind::RingNearLoss,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AlarmKind::CaptureStopped => "capture_stopped",
+            AlarmKind::LinkDown => "link_down",
+            AlarmKind::InterfaceGone => "interface_gone",
+            AlarmKind::DiskWriteErrors => "disk_write_errors",
+            AlarmKind::DamagedSlots => "damaged_slots",
+            AlarmKind::AnalyzerCrashLoop => "analyzer_crash_loop",
+            AlarmKind::RingNearLoss => "ring_near_loss",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<AlarmKind> {
+        AlarmKind::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+}
+
+/// One occurrence of a condition, as the source sees it now.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Alarm {
+    pub kind: AlarmKind,
+    /// What it is about: an interface name, `store`, `analyzer`, `capture`.
+    pub subject: String,
+    /// Changes when the condition happens again (see the module doc).
+    pub occurrence: String,
+    /// The condition holds now (false: it happened and is over).
+    pub active: bool,
+    /// When it started, when known.
+    pub since: Option<Timestamp>,
+    /// A short description with the figures (English; the kind is translated).
+    pub detail: String,
+}
+
+impl Alarm {
+    /// `kind/subject`.
+    pub fn key(&self) -> String {
+        format!("{}/{}", self.kind.as_str(), self.subject)
+    }
+}
+
+/// An alarm as the panel and `status` show it: latched until acknowledged.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AlarmState {
+    pub alarm: Alarm,
+    /// Who acknowledged this occurrence, and when; `None` = latched, not acknowledged.
+    pub acked: Option<Ack>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Ack {
+    pub who: String,
+    pub at: Timestamp,
+}
+
+/// One line of the log.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LogEntry {
+    /// `raised` or `ack`.
+    pub event: String,
+    pub at: String,
+    pub kind: String,
+    pub subject: String,
+    pub occurrence: String,
+    #[serde(default)]
+    pub detail: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub who: Option<String>,
+}
+
+/// The alarm log of a data directory, read into memory.
+#[derive(Clone, Debug, Default)]
+pub struct AlarmLog {
+    path: PathBuf,
+    entries: Vec<LogEntry>,
+    /// Lines that did not parse (a torn last line after a power cut).
+    pub bad_lines: usize,
+}
+
+/// Path of the log in a data directory.
+pub fn log_path(data_dir: &Path) -> PathBuf {
+    data_dir.join("alarms").join("log.jsonl")
+}
+
+impl AlarmLog {
+    /// Reads the log; a missing log is an empty one.
+    pub fn load(data_dir: &Path) -> std::io::Result<AlarmLog> {
+        let path = log_path(data_dir);
+        let text = match std::fs::read_to_string(&path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+            Err(e) => return Err(e),
+        };
+        let mut log = AlarmLog {
+            path,
+            ..Default::default()
+        };
+        for line in text.lines().filter(|l| !l.trim().is_empty()) {
+            match serde_json::from_str::<LogEntry>(line) {
+                Ok(e) => log.entries.push(e),
+                Err(_) => log.bad_lines += 1,
+            }
+        }
+        Ok(log)
+    }
+
+    pub fn entries(&self) -> &[LogEntry] {
+        &self.entries
+    }
+
+    fn find(&self, event: &str, kind: &str, subject: &str, occurrence: &str) -> Option<&LogEntry> {
+        self.entries.iter().rev().find(|e| {
+            e.event == event && e.kind == kind && e.subject == subject && e.occurrence == occurrence
+        })
+    }
+
+    fn ack_of(&self, kind: &str, subject: &str, occurrence: &str) -> Option<Ack> {
+        self.find("ack", kind, subject, occurrence).map(|e| Ack {
+            who: e.who.clone().unwrap_or_default(),
+            at: Timestamp::parse_rfc3339(&e.at).unwrap_or_default(),
+        })
+    }
+
+    /// Every alarm to show: the current ones (acknowledged or not), and the occurrences
+    /// raised earlier that are no longer current (their counters were reset by a capture
+    /// restart, or the condition changed) and were not acknowledged. Latched ones first.
+    pub fn states(&self, current: &[Alarm]) -> Vec<AlarmState> {
+        let mut out: Vec<AlarmState> = current
+            .iter()
+            .map(|a| AlarmState {
+                alarm: a.clone(),
+                acked: self.ack_of(a.kind.as_str(), &a.subject, &a.occurrence),
+            })
+            .collect();
+        let mut seen = std::collections::HashSet::new();
+        for e in self.entries.iter().filter(|e| e.event == "raised") {
+            let Some(kind) = AlarmKind::parse(&e.kind) else {
+                continue;
+            };
+            if !seen.insert((e.kind.as_str(), e.subject.as_str(), e.occurrence.as_str())) {
+                continue;
+            }
+            let is_current = current
+                .iter()
+                .any(|a| a.kind == kind && a.subject == e.subject && a.occurrence == e.occurrence);
+            if is_current || self.ack_of(&e.kind, &e.subject, &e.occurrence).is_some() {
+                continue;
+            }
+            out.push(AlarmState {
+                alarm: Alarm {
+                    kind,
+                    subject: e.subject.clone(),
+                    occurrence: e.occurrence.clone(),
+                    active: false,
+                    since: Timestamp::parse_rfc3339(&e.at).ok(),
+                    detail: e.detail.clone(),
+                },
+                acked: None,
+            });
+        }
+        out.sort_by_key(|s| (s.acked.is_some(), !s.alarm.active, s.alarm.kind));
+        out
+    }
+
+    /// Records every current occurrence not in the log yet as `raised` (so it stays
+    /// latched even once its counters are reset). Returns how many were added.
+    pub fn raise_new(&mut self, current: &[Alarm], now: Timestamp) -> std::io::Result<usize> {
+        let new: Vec<LogEntry> = current
+            .iter()
+            .filter(|a| {
+                self.find("raised", a.kind.as_str(), &a.subject, &a.occurrence)
+                    .is_none()
+            })
+            .map(|a| LogEntry {
+                event: "raised".into(),
+                at: a.since.unwrap_or(now).to_rfc3339(),
+                kind: a.kind.as_str().into(),
+                subject: a.subject.clone(),
+                occurrence: a.occurrence.clone(),
+                detail: a.detail.clone(),
+                who: None,
+            })
+            .collect();
+        self.append(new)
+    }
+
+    /// Acknowledges every latched alarm (`states` not acknowledged) as `who` at `now`.
+    /// Returns how many were acknowledged.
+    pub fn acknowledge(
+        &mut self,
+        current: &[Alarm],
+        who: &str,
+        now: Timestamp,
+    ) -> std::io::Result<usize> {
+        let acks: Vec<LogEntry> = self
+            .states(current)
+            .into_iter()
+            .filter(|s| s.acked.is_none())
+            .map(|s| LogEntry {
+                event: "ack".into(),
+                at: now.to_rfc3339(),
+                kind: s.alarm.kind.as_str().into(),
+                subject: s.alarm.subject,
+                occurrence: s.alarm.occurrence,
+                detail: s.alarm.detail,
+                who: Some(who.to_string()),
+            })
+            .collect();
+        self.append(acks)
+    }
+
+    fn append(&mut self, new: Vec<LogEntry>) -> std::io::Result<usize> {
+        if new.is_empty() {
+            return Ok(0);
+        }
+        let mut text = String::new();
+        for e in &new {
+            text.push_str(&serde_json::to_string(e).map_err(std::io::Error::other)?);
+            text.push('\n');
+        }
+        if let Some(dir) = self.path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.path)?;
+        // One write of whole lines: a reader never sees half an entry (short of a power cut,
+        // whose torn line `load` skips).
+        f.write_all(text.as_bytes())?;
+        f.sync_data()?;
+        let n = new.len();
+        self.entries.extend(new);
+        Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn alarm(kind: AlarmKind, subject: &str, occurrence: &str, active: bool) -> Alarm {
+        Alarm {
+            kind,
+            subject: subject.into(),
+            occurrence: occurrence.into(),
+            active,
+            since: Some(Timestamp(1_000_000_000)),
+            detail: "d".into(),
+        }
+    }
+
+    #[test]
+    fn latched_until_acknowledged_and_latched_again_when_it_recurs() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut log = AlarmLog::load(dir.path()).unwrap();
+        let down = alarm(AlarmKind::LinkDown, "eth1", "10:1", true);
+        assert_eq!(
+            log.raise_new(std::slice::from_ref(&down), Timestamp(5))
+                .unwrap(),
+            1
+        );
+        assert_eq!(
+            log.raise_new(std::slice::from_ref(&down), Timestamp(6))
+                .unwrap(),
+            0
+        );
+        // The link came back: the occurrence is over but stays latched.
+        let over = Alarm {
+            active: false,
+            ..down.clone()
+        };
+        let s = log.states(std::slice::from_ref(&over));
+        assert_eq!(s.len(), 1);
+        assert!(s[0].acked.is_none());
+        // A capture restart reset the counters: the alarm is no longer current, the log
+        // keeps it latched.
+        let s = AlarmLog::load(dir.path()).unwrap().states(&[]);
+        assert_eq!(s.len(), 1, "{s:?}");
+        assert_eq!(s[0].alarm.key(), "link_down/eth1");
+        // Acknowledged at the panel: recorded with who and when, no longer latched.
+        let n = log
+            .acknowledge(&[], "front panel /dev/tty1", Timestamp(7_000_000_000))
+            .unwrap();
+        assert_eq!(n, 1);
+        let log = AlarmLog::load(dir.path()).unwrap();
+        assert!(log.states(&[]).is_empty());
+        let ack = log.entries().iter().find(|e| e.event == "ack").unwrap();
+        assert_eq!(ack.who.as_deref(), Some("front panel /dev/tty1"));
+        assert_eq!(ack.occurrence, "10:1");
+        // The same occurrence still shown while current, as acknowledged.
+        let s = log.states(std::slice::from_ref(&over));
+        assert_eq!(s[0].acked.as_ref().unwrap().who, "front panel /dev/tty1");
+        // It recurs (a second down event): latched again.
+        let again = alarm(AlarmKind::LinkDown, "eth1", "10:2", true);
+        let s = log.states(std::slice::from_ref(&again));
+        assert_eq!(s.len(), 1);
+        assert!(s[0].acked.is_none());
+    }
+
+    #[test]
+    fn a_torn_line_is_skipped() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut log = AlarmLog::load(dir.path()).unwrap();
+        let a = alarm(AlarmKind::DamagedSlots, "store", "2", true);
+        log.raise_new(&[a], Timestamp(1)).unwrap();
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(log_path(dir.path()))
+            .unwrap();
+        f.write_all(b"{\"event\":\"ack\",\"at").unwrap();
+        let log = AlarmLog::load(dir.path()).unwrap();
+        assert_eq!(log.bad_lines, 1);
+        assert_eq!(log.states(&[]).len(), 1);
+    }
+}

@@ -1,0 +1,206 @@
+//! The appliance's alarms, derived from the live counters of a data directory: one
+//! function for the front panel (`console_source`) and `kuroko status` (section `alarms`).
+//! Latching and acknowledgment are `kuroko_console::alarms` (the log
+//! `DATA/alarms/log.jsonl`).
+//!
+//! Each alarm's `occurrence` changes when the condition happens again, so an alarm that
+//! recurs after an acknowledgment latches again: the capture's start time and the event
+//! count for link faults, the store's cumulative counts for write errors and damage, the
+//! analyzer's crash-loop count, the capture's start for a stopped capture, and the day for
+//! a ring about to overwrite unanalyzed packets (a condition without a counter: it latches
+//! again at most once a day while it lasts).
+
+use kuroko_console::alarms::{Alarm, AlarmKind};
+use kuroko_model::Timestamp;
+use std::path::Path;
+
+/// The analyzer's backlog from which the ring is "near loss": this share of the ring's
+/// budget is stored and not analyzed yet (the ring overwrites its oldest segment next).
+pub const NEAR_LOSS_FRACTION: f64 = 0.75;
+
+fn ts(ns: u64) -> Timestamp {
+    Timestamp(ns.min(i64::MAX as u64) as i64)
+}
+
+/// Every alarm of `data` now (`now_ns`: CLOCK_REALTIME). Sources that cannot be read give
+/// no alarm here (`status` and the console show their errors in their own sections).
+pub fn current(data: &Path, now_ns: u64) -> Vec<Alarm> {
+    let mut out = Vec::new();
+    if let Ok(r) = kuroko_capture::StatsReader::open(data) {
+        let s = r.snapshot();
+        let live = s.is_live(now_ns);
+        let run = s.started_ns;
+        if !live {
+            out.push(Alarm {
+                kind: AlarmKind::CaptureStopped,
+                subject: "capture".into(),
+                occurrence: run.to_string(),
+                active: true,
+                since: Some(ts(s.heartbeat_ns)),
+                detail: format!("capture pid {} is not running: nothing is recorded", s.pid),
+            });
+        }
+        for i in &s.interfaces {
+            let l = &i.link;
+            if l.down_events > 0 {
+                out.push(Alarm {
+                    kind: AlarmKind::LinkDown,
+                    subject: i.name.clone(),
+                    occurrence: format!("{run}:{}", l.down_events),
+                    active: live && l.down_since_ns.is_some(),
+                    since: l.down_since_ns.map(ts),
+                    detail: format!(
+                        "down {}x, {:.1} s in all",
+                        l.down_events,
+                        l.down_total_ns(now_ns) as f64 / 1e9
+                    ),
+                });
+            }
+            if l.gone_events > 0 {
+                out.push(Alarm {
+                    kind: AlarmKind::InterfaceGone,
+                    subject: i.name.clone(),
+                    occurrence: format!("{run}:{}", l.gone_events),
+                    active: live && l.gone_since_ns.is_some(),
+                    since: l.gone_since_ns.map(ts),
+                    detail: format!(
+                        "gone {}x, {:.1} s in all, {} frames lost before re-binding",
+                        l.gone_events,
+                        l.gone_total_ns(now_ns) as f64 / 1e9,
+                        i.drops.missed_before_rebind
+                    ),
+                });
+            }
+        }
+    }
+    if let Ok(st) = kuroko_ring::store_status(data) {
+        if st.write_errors > 0 {
+            out.push(Alarm {
+                kind: AlarmKind::DiskWriteErrors,
+                subject: "store".into(),
+                occurrence: st.write_errors.to_string(),
+                active: true,
+                since: None,
+                detail: format!(
+                    "{} failed writes, {} packets lost",
+                    st.write_errors, st.write_error_packets
+                ),
+            });
+        }
+        if st.damaged_slots > 0 || st.damaged_segments > 0 {
+            out.push(Alarm {
+                kind: AlarmKind::DamagedSlots,
+                subject: "store".into(),
+                occurrence: format!("{}:{}", st.damaged_slots, st.damaged_segments),
+                active: true,
+                since: None,
+                detail: format!(
+                    "{} damaged slots, {} damaged segments ({} blocks)",
+                    st.damaged_slots, st.damaged_segments, st.damaged_blocks
+                ),
+            });
+        }
+        if let Ok(Some(cp)) = kuroko_analyzer::driver::status(data) {
+            let c = &cp.counters;
+            if c.crash_loop_skips > 0 {
+                out.push(Alarm {
+                    kind: AlarmKind::AnalyzerCrashLoop,
+                    subject: "analyzer".into(),
+                    occurrence: c.crash_loop_skips.to_string(),
+                    active: false,
+                    since: None,
+                    detail: format!(
+                        "{} windows skipped after repeated crashes, {} packets not analyzed",
+                        c.crash_loop_skips, c.packets_skipped_after_crashes
+                    ),
+                });
+            }
+            let (lag, _) = crate::cmd::analyze::analyzer_lag(data, &cp);
+            if let Some(lag) = lag
+                && st.budget_bytes > 0
+                && lag as f64 >= NEAR_LOSS_FRACTION * st.budget_bytes as f64
+            {
+                let day = ts(now_ns).to_rfc3339();
+                out.push(Alarm {
+                    kind: AlarmKind::RingNearLoss,
+                    subject: "analyzer".into(),
+                    occurrence: day.get(..10).unwrap_or(&day).to_string(),
+                    active: true,
+                    since: None,
+                    detail: format!(
+                        "{} of {} not analyzed yet: the ring overwrites them next",
+                        kuroko_model::units::format_bytes(lag),
+                        kuroko_model::units::format_bytes(st.budget_bytes)
+                    ),
+                });
+            }
+        }
+    }
+    out
+}
+
+/// The `"alarms"` section of `kuroko status`: every latched or current alarm with its
+/// acknowledgment (read-only: status never writes the log).
+pub fn status_section(data: &Path) -> crate::cmd::status::Section {
+    use kuroko_console::alarms::AlarmLog;
+    let now_ns = kuroko_capture::sys::process::realtime_ns();
+    let current = current(data, now_ns);
+    let (log, error) = match AlarmLog::load(data) {
+        Ok(l) => (l, None),
+        Err(e) => (
+            AlarmLog::default(),
+            Some(format!(
+                "cannot read {}: {e}",
+                kuroko_console::alarms::log_path(data).display()
+            )),
+        ),
+    };
+    let states = log.states(&current);
+    let mut rows = Vec::new();
+    let mut list = Vec::new();
+    for s in &states {
+        let a = &s.alarm;
+        let ack = s.acked.as_ref();
+        list.push(serde_json::json!({
+            "kind": a.kind.as_str(),
+            "subject": a.subject,
+            "occurrence": a.occurrence,
+            "active": a.active,
+            "latched": ack.is_none(),
+            "since": a.since.map(|t| t.to_rfc3339()),
+            "detail": a.detail,
+            "acknowledged_by": ack.map(|k| k.who.clone()),
+            "acknowledged_at": ack.map(|k| k.at.to_rfc3339()),
+        }));
+        let state = match (ack, a.active) {
+            (None, true) => "ACTIVE, NOT ACKNOWLEDGED".to_string(),
+            (None, false) => "over, NOT ACKNOWLEDGED".to_string(),
+            (Some(k), active) => format!(
+                "{}, acknowledged by {} at {}",
+                if active { "active" } else { "over" },
+                k.who,
+                k.at.to_rfc3339()
+            ),
+        };
+        rows.push((a.key(), format!("{state}: {}", a.detail)));
+    }
+    if rows.is_empty() {
+        rows.push(("alarms".into(), "none".into()));
+    }
+    if let Some(e) = &error {
+        rows.push(("log".into(), e.clone()));
+    }
+    let latched = states.iter().filter(|s| s.acked.is_none()).count();
+    crate::cmd::status::Section {
+        key: "alarms",
+        title: "Alarms",
+        json: serde_json::json!({
+            "latched": latched,
+            "alarms": list,
+            "log": kuroko_console::alarms::log_path(data),
+            "log_error": error,
+            "log_bad_lines": log.bad_lines,
+        }),
+        rows,
+    }
+}
