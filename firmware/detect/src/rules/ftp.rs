@@ -7,6 +7,7 @@
 use super::{Hit, has_payload, is_tcp};
 use crate::catalog::RuleId;
 use crate::context::Context;
+use crate::signals::{Msg, encode};
 use kuroko_model::SessionRecord;
 
 pub const FTP_PORT: u16 = 21;
@@ -28,11 +29,11 @@ pub fn check(ctx: &Context, s: &SessionRecord, out: &mut Vec<Hit>) {
     } else {
         RuleId::FtpDefaultPortExternal
     };
-    let mut hit = Hit::pair(rule, s).signal("FTP control connection on port 21");
+    let mut hit = Hit::pair(rule, s).signal(encode(Msg::FtpControlPort21, &[]));
     if let Some(ftp) = &s.ftp {
         if let Some(user) = &ftp.user {
             let user: String = user.chars().take(MAX_USER_QUOTE).collect();
-            hit = hit.signal(format!("login user `{user}` sent in clear text"));
+            hit = hit.signal(encode(Msg::LoginUserClearText, &[&user]));
         }
         let up = ftp.files.iter().filter(|f| f.direction == "upload").count();
         let down = ftp
@@ -41,10 +42,10 @@ pub fn check(ctx: &Context, s: &SessionRecord, out: &mut Vec<Hit>) {
             .filter(|f| f.direction == "download")
             .count();
         if up > 0 {
-            hit = hit.signal("files uploaded");
+            hit = hit.signal(encode(Msg::FilesUploaded, &[]));
         }
         if down > 0 {
-            hit = hit.signal("files downloaded");
+            hit = hit.signal(encode(Msg::FilesDownloaded, &[]));
         }
     }
     out.push(hit);

@@ -12,6 +12,7 @@
 use super::{Hit, is_tcp};
 use crate::catalog::RuleId;
 use crate::context::Context;
+use crate::signals::{Msg, encode};
 use kuroko_model::SessionRecord;
 
 /// Longest banner quoted in a signal.
@@ -92,9 +93,9 @@ pub fn check(ctx: &Context, s: &SessionRecord, out: &mut Vec<Hit>) {
         client: None,
         server: Some(s.server.ip),
         peer: Some(s.client.ip.to_string()),
-        signals: vec![format!(
-            "server banner `{quoted}`: OpenSSH {version} < {}",
-            ctx.openssh_min
+        signals: vec![encode(
+            Msg::OpensshOlder,
+            &[&quoted, &version, &ctx.openssh_min],
         )],
         metric: None,
         earlier: Vec::new(),
