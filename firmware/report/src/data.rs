@@ -74,6 +74,10 @@ pub struct GradedFinding {
     pub override_source: Option<OverrideSource>,
     pub override_reason: Option<String>,
     pub note: Option<String>,
+    /// The signals worded in English when `finding` was read in Japanese (findings from
+    /// detections' store are read once per language; see [`ReportData::add_english`]).
+    #[serde(skip)]
+    pub signals_en: Option<Vec<String>>,
 }
 
 impl GradedFinding {
@@ -102,13 +106,20 @@ impl GradedFinding {
             None => self.finding.countermeasures.clone(),
         }
     }
+    /// Why it fired (「検知の根拠となった通信の特徴」) in `lang` when known in it.
+    pub fn signals(&self, lang: Lang) -> &[String] {
+        match (lang, &self.signals_en) {
+            (Lang::En, Some(en)) => en,
+            _ => &self.finding.signals,
+        }
+    }
     /// The reasoning behind the levels: the rule's text, then this finding's signals.
     pub fn reasoning(&self, lang: Lang) -> Vec<String> {
         let mut v = Vec::new();
         if let Some(t) = texts::rule_text(&self.finding.rule, lang) {
             v.push(t.reasoning.to_string());
         }
-        for s in &self.finding.signals {
+        for s in self.signals(lang) {
             v.push(s.clone());
         }
         v
@@ -142,9 +153,9 @@ pub struct ReportData {
     pub period: Option<(Timestamp, Timestamp)>,
     pub store: StoreSummary,
     pub env: EnvStats,
-    /// In the order of the detected-threats list, as in the service's report: by category
-    /// (initial access, lateral movement, exfiltration, insider, other), highest risk first
-    /// within each; `no` follows this order. [`ReportData::by_risk`] gives the top risks.
+    /// Highest risk first (then most recent), numbered `no` 1, 2, … in this order, so that
+    /// No. 1 is the worst finding everywhere (lists, 主要なリスク, CSV); the scenarios
+    /// group them by category.
     pub findings: Vec<GradedFinding>,
     /// Evidence sessions by id (those found in the log).
     pub evidence: BTreeMap<String, SessionRecord>,
@@ -173,20 +184,7 @@ impl ReportData {
         let internal = cfg.site.internal_nets();
         let timezone = cfg.site.tz().unwrap_or(chrono_tz::Asia::Tokyo);
 
-        let mut findings: Vec<GradedFinding> = inp
-            .findings
-            .into_iter()
-            .map(|f| grade(f, cfg, inp.site))
-            .collect();
-        findings.sort_by(|a, b| {
-            a.finding
-                .category
-                .cmp(&b.finding.category)
-                .then_with(|| Finding::report_order(&a.finding, &b.finding))
-        });
-        for (i, f) in findings.iter_mut().enumerate() {
-            f.no = i + 1;
-        }
+        let findings = grade_all(inp.findings, cfg, inp.site);
 
         let mut wanted: HashSet<String> = HashSet::new();
         for f in &findings {
@@ -355,10 +353,32 @@ impl ReportData {
             .to_string()
     }
 
+    /// Adds the English wording of the signals from the same findings read in English
+    /// (matched by id), for a report or CSV in English of findings read in Japanese.
+    pub fn add_english(&mut self, en: &[Finding]) {
+        for g in &mut self.findings {
+            if let Some(f) = en.iter().find(|f| f.id == g.finding.id) {
+                g.signals_en = Some(f.signals.clone());
+            }
+        }
+    }
+
     /// Number of overridden findings.
     pub fn overrides_applied(&self) -> usize {
         self.findings.iter().filter(|f| f.overridden()).count()
     }
+}
+
+/// Grades findings with the configuration's and the site file's overrides and notes,
+/// sorts them highest risk first and numbers them: the one grading of the report, the
+/// bundle and `kuroko findings --format csv`.
+pub fn grade_all(findings: Vec<Finding>, cfg: &Config, site: &SiteFile) -> Vec<GradedFinding> {
+    let mut out: Vec<GradedFinding> = findings.into_iter().map(|f| grade(f, cfg, site)).collect();
+    out.sort_by(|a, b| Finding::report_order(&a.finding, &b.finding));
+    for (i, f) in out.iter_mut().enumerate() {
+        f.no = i + 1;
+    }
+    out
 }
 
 fn grade(mut f: Finding, cfg: &Config, site: &SiteFile) -> GradedFinding {
@@ -398,6 +418,7 @@ fn grade(mut f: Finding, cfg: &Config, site: &SiteFile) -> GradedFinding {
         original_risk: or,
         override_source: source,
         override_reason: reason,
+        signals_en: None,
     }
 }
 

@@ -70,8 +70,7 @@ fn every_chapter_in_both_languages_with_consistent_numbers() {
         );
     }
     let ja = html::render(&data, Lang::Ja);
-    // The detected-threats list is numbered 1..n in its own order (by category), as in
-    // the service's event detection status table.
+    // The detected-threats list is numbered 1..n by risk, in that order.
     let table = &ja[ja.find("<table class=\"threats\">").unwrap()..];
     let table = &table[..table.find("</table>").unwrap()];
     let mut at = 0;

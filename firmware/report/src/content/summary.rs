@@ -2,10 +2,10 @@
 
 use super::parts::*;
 use super::{Block, Cell, Column, Figure, Table, TableStyle};
-use crate::data::ReportData;
+use crate::data::{GradedFinding, ReportData};
 use crate::escape::group_digits as num;
 use crate::texts::{self, tr};
-use kuroko_model::finding::Lang;
+use kuroko_model::finding::{Lang, Risk};
 
 pub fn summary(d: &ReportData, lang: Lang) -> Vec<Block> {
     let counts = d.grade_counts();
@@ -48,10 +48,19 @@ pub fn summary(d: &ReportData, lang: Lang) -> Vec<Block> {
     if d.findings.is_empty() {
         b.push(no_threats(lang));
     } else {
-        let rows = d
+        // Every A and B finding (the risks to act on); without any, the five highest.
+        let serious: Vec<&GradedFinding> = d
             .by_risk()
             .into_iter()
-            .take(5)
+            .filter(|f| f.finding.risk <= Risk::B)
+            .collect();
+        let listed = if serious.is_empty() {
+            d.by_risk().into_iter().take(5).collect()
+        } else {
+            serious
+        };
+        let rows = listed
+            .into_iter()
             .map(|f| {
                 vec![
                     Cell::Number(f.no.to_string()),
