@@ -194,3 +194,35 @@ fn config_overrides_applied_by_detections_show_the_catalog_defaults_as_before() 
         "override line"
     );
 }
+
+/// 総評 is written from the findings, and 主要なリスク (2.2) lists every A and B finding,
+/// numbered by risk (No. 1 the worst), and nothing below B when there are A or B ones.
+#[test]
+fn assessment_and_top_risks_follow_the_grades() {
+    let dir = tempfile::tempdir().unwrap();
+    common::build(dir.path());
+    let (data, _) = inputs::gather(dir.path(), &config(), StoreSummary::default()).unwrap();
+    let ja = html::render(&data, Lang::Ja);
+    let worst = &data.by_risk()[0];
+    assert_eq!(worst.no, 1, "No. 1 is the worst finding");
+    let summary = &ja[ja.find("id=\"summary\"").unwrap()..];
+    let assessment = &summary[summary.find("総評").expect("総評")..summary.find("2.1").unwrap()];
+    assert!(
+        assessment.contains(&format!(
+            "「{}」(No.1, A)",
+            worst.title(Lang::Ja).replace('>', "&gt;")
+        )),
+        "{assessment}"
+    );
+    let top = &summary[summary.find("主要なリスク").unwrap()..summary.find("2.3").unwrap()];
+    for f in &data.findings {
+        let listed = top.contains(&f.title(Lang::Ja).replace('>', "&gt;"));
+        assert_eq!(
+            listed,
+            f.finding.risk <= kuroko_model::Risk::B,
+            "{} ({}) in 主要なリスク: {listed}",
+            f.finding.id,
+            f.finding.risk
+        );
+    }
+}

@@ -8,6 +8,7 @@
 //! Everything here is plain, unescaped text: escaping is the HTML renderer's job and is
 //! done where it writes each string, so no block can carry markup from the traffic.
 
+mod assessment;
 mod details;
 mod environment;
 mod overview;

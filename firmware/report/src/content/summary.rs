@@ -1,4 +1,5 @@
-//! Chapter 2 (総合サマリ): findings per grade, the top risks, the scoring criteria.
+//! Chapter 2 (総合サマリ): the overall assessment (総評), findings per grade, every A and B
+//! risk (主要なリスク), the scoring criteria.
 
 use super::parts::*;
 use super::{Block, Cell, Column, Figure, Table, TableStyle};
@@ -20,7 +21,8 @@ pub fn summary(d: &ReportData, lang: Lang) -> Vec<Block> {
         tr(lang, "脆弱性レベル", "vulnerability"),
         tr(lang, "脅威レベル", "threat"),
     );
-    let mut b = vec![
+    let mut b = super::assessment::assessment(d, lang);
+    b.extend([
         heading(
             "2.1",
             tr(lang, "リスク値別の検出件数", "Findings per risk grade"),
@@ -44,7 +46,7 @@ pub fn summary(d: &ReportData, lang: Lang) -> Vec<Block> {
             },
         ]),
         heading("2.2", tr(lang, "主要なリスク", "Top risks")),
-    ];
+    ]);
     if d.findings.is_empty() {
         b.push(no_threats(lang));
     } else {
