@@ -424,10 +424,45 @@ fn grade(mut f: Finding, cfg: &Config, site: &SiteFile) -> GradedFinding {
 
 /// Protocols drawn as their own layer in traffic charts; the rest are summed as "other".
 pub const CHART_SERIES: usize = 7;
+/// Bars of the traffic chart at most; a longer span is drawn with wider bars.
+pub const MAX_CHART_BARS: usize = 400;
+
+/// Buckets on a linear time axis: every step from the first bucket to the last, empty
+/// where nothing was seen, so 11/18 09:00 and 11/19 02:00 are not drawn side by side as
+/// if the night had traffic. A span of more than `max_bars` steps is drawn with steps of
+/// several buckets (each the sum of its buckets).
+pub fn linear_buckets(
+    buckets: &BTreeMap<i64, BTreeMap<String, u64>>,
+    bucket_secs: i64,
+    max_bars: usize,
+) -> Vec<(i64, BTreeMap<String, u64>)> {
+    let (Some((&first, _)), Some((&last, _))) =
+        (buckets.first_key_value(), buckets.last_key_value())
+    else {
+        return Vec::new();
+    };
+    let bucket_secs = bucket_secs.max(1);
+    let steps = (last - first) / bucket_secs + 1;
+    let per_bar = (steps + max_bars.max(1) as i64 - 1) / max_bars.max(1) as i64;
+    let step = bucket_secs * per_bar.max(1);
+    let mut out: Vec<(i64, BTreeMap<String, u64>)> = Vec::new();
+    let mut t = first;
+    while t <= last {
+        let mut sum: BTreeMap<String, u64> = BTreeMap::new();
+        for (_, protos) in buckets.range(t..t + step) {
+            for (p, v) in protos {
+                *sum.entry(p.clone()).or_default() += v;
+            }
+        }
+        out.push((t, sum));
+        t += step;
+    }
+    out
+}
 
 impl ReportData {
-    /// Traffic per bucket for the stacked chart: the top protocols by bytes, then "other".
-    /// Bucket labels are in the site's time zone.
+    /// Traffic per bucket for the stacked chart: the top protocols by bytes, then "other",
+    /// on a linear time axis ([`linear_buckets`]). Bucket labels are in the site's time zone.
     pub fn traffic_series(&self, lang: Lang) -> (Vec<String>, Vec<crate::charts::StackedBar>) {
         let top: Vec<String> = self
             .env
@@ -447,9 +482,7 @@ impl ReportData {
         } else {
             "%m/%d %H:00"
         };
-        let bars = self
-            .env
-            .buckets
+        let bars = linear_buckets(&self.env.buckets, self.env.bucket_secs, MAX_CHART_BARS)
             .iter()
             .map(|(start, protos)| {
                 let mut values = vec![0u64; series.len()];
@@ -472,5 +505,36 @@ impl ReportData {
             })
             .collect();
         (series, bars)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_traffic_axis_is_linear_with_gaps_for_silent_hours() {
+        let h = 3600;
+        let day = 1_794_963_600 - 1_794_963_600 % h;
+        let mut b: BTreeMap<i64, BTreeMap<String, u64>> = BTreeMap::new();
+        // 09:00 and 10:00 one day, 02:00 the next: 17 silent hours between.
+        for (t, v) in [(day, 10), (day + h, 20), (day + 17 * h, 5)] {
+            b.entry(t).or_default().insert("http".into(), v);
+        }
+        let bars = linear_buckets(&b, h, MAX_CHART_BARS);
+        assert_eq!(bars.len(), 18);
+        assert_eq!(bars[0].0, day);
+        assert_eq!(bars[17].0, day + 17 * h);
+        assert!(
+            bars[2..17].iter().all(|(_, p)| p.is_empty()),
+            "gaps are empty"
+        );
+        assert_eq!(bars[17].1["http"], 5);
+        // A long span gets wider bars, nothing lost.
+        let wide = linear_buckets(&b, h, 6);
+        assert_eq!(wide.len(), 6);
+        let total: u64 = wide.iter().flat_map(|(_, p)| p.values()).sum();
+        assert_eq!(total, 35);
+        assert!(linear_buckets(&BTreeMap::new(), h, 10).is_empty());
     }
 }
