@@ -196,6 +196,9 @@ impl ReportData {
             }
         }
         let mut env = EnvCollector::new(internal.clone());
+        if let Ok(hours) = kuroko_model::config::BusinessHours::parse(&cfg.site.business_hours) {
+            env = env.with_business_hours(hours, timezone);
+        }
         let mut evidence = BTreeMap::new();
         for s in inp.sessions {
             env.add(&s);

@@ -226,3 +226,24 @@ fn assessment_and_top_risks_follow_the_grades() {
         );
     }
 }
+
+/// §3.5: top sources, destinations and domains, and business hours vs the rest, add up
+/// to the session log's totals.
+#[test]
+fn top_talkers_and_business_hours_add_up() {
+    let dir = tempfile::tempdir().unwrap();
+    common::build(dir.path());
+    let (data, _) = inputs::gather(dir.path(), &config(), StoreSummary::default()).unwrap();
+    let env = &data.env;
+    assert_eq!(env.hours.sessions(), env.sessions);
+    assert_eq!(env.hours.bytes(), env.bytes);
+    let sources: u64 = env.sources.values().map(|t| t.sessions()).sum();
+    assert_eq!(sources, env.sessions);
+    let top = kuroko_report::EnvStats::top(&env.sources, 1);
+    assert_eq!(top[0].0, "10.1.0.21", "the TLS client moved the most bytes");
+    let ja = html::render(&data, Lang::Ja);
+    let part = &ja[ja
+        .find("通信量の多いホスト・ドメインと時間帯")
+        .expect("3.5")..];
+    assert!(part.contains("業務時間外") && part.contains("142.250.196.110"));
+}

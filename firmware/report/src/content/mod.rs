@@ -15,6 +15,7 @@ mod overview;
 mod parts;
 mod scenarios;
 mod summary;
+mod talkers;
 mod threats;
 
 use crate::charts::StackedBar;
