@@ -343,17 +343,11 @@ impl ReportData {
 
     /// A time in the site's time zone, `2026-11-18 09:30:00 JST`.
     pub fn local_time(&self, t: Timestamp) -> String {
-        t.to_datetime()
-            .with_timezone(&self.timezone)
-            .format("%Y-%m-%d %H:%M:%S %Z")
-            .to_string()
+        t.local(&self.timezone)
     }
 
     pub fn local_date(&self, t: Timestamp) -> String {
-        t.to_datetime()
-            .with_timezone(&self.timezone)
-            .format("%Y-%m-%d")
-            .to_string()
+        t.local_fmt(&self.timezone, "%Y-%m-%d")
     }
 
     /// Adds the English wording of the signals from the same findings read in English

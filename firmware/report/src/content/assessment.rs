@@ -40,7 +40,7 @@ pub fn assessment(d: &ReportData, lang: Lang) -> Vec<Block> {
         .collect();
     b.push(Block::Para(match lang {
         Lang::Ja => format!(
-            "診断期間中に {total} 件の脅威・脆弱性を検出しました (リスク値 {})。最も高いリスク値は {} で、{}。",
+            "診断期間中に {total} 件の脅威・脆弱性を検出しました (リスク値 {})。最も高いリスク値は {} ({}) です。",
             grades.join(", "),
             worst.finding.risk,
             texts::grade_meaning(lang, worst.finding.risk.as_str())

@@ -284,7 +284,13 @@ pub struct Doc {
     pub m: Metrics,
     pages: Vec<Vec<Op>>,
     pub y: f32,
+    /// Chapters (level 0) and headings (level 1) with the page they start on, for the
+    /// table of contents.
+    toc: Vec<(u8, String, usize)>,
 }
+
+/// Table-of-contents lines that fit one page; past it only chapters are listed.
+const TOC_MAX_LINES: usize = 44;
 
 impl Doc {
     pub fn new(m: Metrics) -> Doc {
@@ -292,6 +298,7 @@ impl Doc {
             m,
             pages: vec![Vec::new()],
             y: MARGIN_TOP,
+            toc: Vec::new(),
         }
     }
 
@@ -349,6 +356,8 @@ impl Doc {
     /// A chapter title on a fresh page: a numbered navy band.
     pub fn chapter(&mut self, no: usize, title: &str) {
         self.new_page();
+        let page = self.pages.len() - 1;
+        self.toc.push((0, format!("{no}. {title}"), page));
         self.rect(MARGIN_X, self.y, 30.0, 26.0, NAVY);
         self.text(MARGIN_X + 9.0, self.y + 19.0, 16.0, WHITE, &no.to_string());
         self.text(MARGIN_X + 40.0, self.y + 19.0, 16.0, NAVY, title);
@@ -359,6 +368,8 @@ impl Doc {
     pub fn heading(&mut self, title: &str) {
         self.need(60.0);
         self.space(6.0);
+        let page = self.pages.len() - 1;
+        self.toc.push((1, title.to_string(), page));
         self.rect(MARGIN_X, self.y, 4.0, 16.0, NAVY);
         let lines = self.m.wrap(title, 12.0, CONTENT_W - 12.0);
         for l in lines {
@@ -534,9 +545,77 @@ impl Doc {
     }
 
     /// Adds page numbers and the confidentiality mark, returns the display list.
+    /// The table of contents, drawn as the page after the cover: chapters and their
+    /// sections with the page each starts on (counting the contents page itself).
+    fn toc_page(&self, lang: Lang) -> Vec<Op> {
+        let mut ops = Vec::new();
+        let title = tr(lang, "目次", "Contents");
+        ops.push(Op::Text {
+            x: MARGIN_X,
+            y: MARGIN_TOP + 19.0,
+            size: 16.0,
+            color: NAVY,
+            text: title.to_string(),
+        });
+        ops.push(Op::Rect {
+            x: MARGIN_X,
+            y: MARGIN_TOP + 30.0,
+            w: CONTENT_W,
+            h: 2.0,
+            color: NAVY,
+        });
+        let entries: Vec<&(u8, String, usize)> = if self.toc.len() <= TOC_MAX_LINES {
+            self.toc.iter().collect()
+        } else {
+            self.toc.iter().filter(|e| e.0 == 0).collect()
+        };
+        let mut y = MARGIN_TOP + 56.0;
+        for (level, text, page) in entries {
+            // Pages after the cover move down by one for the contents page.
+            let shown = if *page >= 1 { page + 2 } else { page + 1 };
+            let (size, indent, color, gap) = if *level == 0 {
+                (11.0, 0.0, NAVY, 19.0)
+            } else {
+                (9.0, 18.0, (0x33, 0x33, 0x33), 14.0)
+            };
+            if *level == 0 {
+                y += 4.0;
+            }
+            let num = shown.to_string();
+            let nw = self.m.width(&num, size);
+            let room = CONTENT_W - indent - nw - 12.0;
+            let line = self
+                .m
+                .wrap(text, size, room)
+                .into_iter()
+                .next()
+                .unwrap_or_default();
+            ops.push(Op::Text {
+                x: MARGIN_X + indent,
+                y,
+                size,
+                color,
+                text: line,
+            });
+            ops.push(Op::Text {
+                x: MARGIN_X + CONTENT_W - nw,
+                y,
+                size,
+                color,
+                text: num,
+            });
+            y += gap;
+        }
+        ops
+    }
+
     pub fn finish(mut self, data: &ReportData, lang: Lang) -> Vec<Vec<Op>> {
         if self.pages.last().is_some_and(|p| p.is_empty()) && self.pages.len() > 1 {
             self.pages.pop();
+        }
+        if !self.toc.is_empty() && self.pages.len() > 1 {
+            let toc = self.toc_page(lang);
+            self.pages.insert(1, toc);
         }
         let n = self.pages.len();
         let who = data.customer_or_site(lang);
