@@ -49,6 +49,9 @@ pub struct StoreSummary {
     pub analyzed_to: Option<Timestamp>,
     /// How far analysis is behind the newest stored packet, in seconds.
     pub analyzer_lag_secs: Option<f64>,
+    /// Packets the analyzer read from the store (`kuroko status`'s analyzer counters:
+    /// every packet, also those in no session such as ARP), the number status shows.
+    pub analyzed_packets: Option<u64>,
 }
 
 /// Where an override came from.

@@ -62,6 +62,7 @@ pub fn store_summary(data_dir: &Path, config: &kuroko_model::config::Config) -> 
             s.analyzed_to = kuroko_model::Timestamp::parse_rfc3339(t).ok();
         }
         s.analyzer_lag_secs = v["analyzer"]["lag_seconds"].as_f64();
+        s.analyzed_packets = v["analyzer"]["counters"]["packets"].as_u64();
     }
     s
 }
