@@ -4,7 +4,8 @@
 //! on the mirror port, imported and analyzed by `kuroko`. Then `kuroko report` (ja and en,
 //! HTML and PDF) must show every chapter with the numbers of `kuroko findings` and
 //! `kuroko status`, render in headless Chromium with a clean console, and `kuroko export`
-//! must write a bundle that `kuroko export --verify` and `sha256sum -c` accept.
+//! must write a bundle that `kuroko export --verify` and `sha256sum -c` accept, whose
+//! findings.csv is what `kuroko findings --format csv` prints.
 
 use kuroko_tests::kuroko::{DataDir, binary};
 use kuroko_tests::scenarios::Scenario;
@@ -228,6 +229,16 @@ fn report_and_export_of_real_client_traffic() {
     assert!(pcaps_exported > 0, "no evidence pcap in the bundle");
     let jsonl = std::fs::read_to_string(bundle.join("findings/findings.jsonl")).unwrap();
     assert_eq!(jsonl.lines().count(), findings.len());
+    // One findings CSV: `kuroko findings --format csv` is the bundle's findings.csv, byte
+    // for byte (UTF-8 BOM, CRLF, by risk).
+    let bundle_csv = std::fs::read(bundle.join("findings/findings.csv")).unwrap();
+    let cli_csv = data.kuroko("findings", &["--format", "csv"]).unwrap();
+    assert!(bundle_csv.starts_with("\u{feff}".as_bytes()));
+    assert_eq!(
+        cli_csv,
+        String::from_utf8(bundle_csv).unwrap(),
+        "findings --format csv differs from the bundle's findings.csv"
+    );
     // The phishing mail's attachment left the box only inside the password zip.
     let zip = bundle.join("files/reconstructed-files.zip");
     let list = Command::new("unzip")

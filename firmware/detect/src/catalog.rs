@@ -330,7 +330,7 @@ pub static CATALOG: [RuleInfo; 17] = [
     },
     RuleInfo {
         id: RuleId::BadReputationIp,
-        title_ja: "Untrust IP (Poor Reputation IP) との通信・接続試行",
+        title_ja: "レピュテーションの低い IP アドレスとの通信・接続試行",
         title_en: "Traffic with untrusted (poor reputation) IP addresses",
         category: Category::Other,
         attack: &["T1071", "T1595"],

@@ -4,7 +4,7 @@
 //! service's table (vulnerability 1–3 × threat 1–3 → 9 A, 6 B, 3–5 C, 2 D, 1 E) and with
 //! what to do about it, in Japanese and English. This crate holds the built-in rules
 //! (`rules/`, one module each), the rule catalog (titles, ATT&CK ids, default levels,
-//! countermeasures: `catalog.rs`), offline intel (reputation lists, site categories,
+//! countermeasures: `catalog.rs`; the signal sentences in both languages: `signals.rs`), offline intel (reputation lists, site categories,
 //! brands: `intel/`), the aggregating engine, and the durable findings store with its
 //! session-log consumer. The version machinery and the advisory list (`versions/`) judge
 //! announced software; the asset inventory (`assets/`) rides in the engine state.
@@ -82,6 +82,7 @@ pub mod intel;
 pub mod overrides;
 pub mod render;
 pub mod rules;
+pub mod signals;
 pub mod site_file;
 pub mod store;
 pub mod text;

@@ -4,10 +4,12 @@
 //!
 //! Rendering happens when findings are read, not when they are stored, so a changed
 //! override or language applies to findings already on disk without re-analysis.
-//! Signals are technical evidence and stay in English in both languages.
+//! Signals are stored as message ids with their data and worded here in the finding's
+//! language by the signal catalog (`signals.rs`); text stored by older firmware is kept.
 
 use crate::aggregate::Aggregate;
 use crate::catalog::RuleId;
+use crate::signals::{Msg, encode, render};
 use kuroko_model::config::LevelOverride;
 use kuroko_model::finding::{Finding, Lang, Risk};
 use kuroko_model::units::format_bytes;
@@ -35,41 +37,41 @@ pub fn finding(
     let rule = RuleId::parse(&a.rule)?;
     let info = rule.info();
     let (v, t) = (info.vulnerability, info.threat);
-    let mut signals = a.signals.clone();
+    let mut signals: Vec<String> = a.signals.iter().map(|s| render(s, lang)).collect();
     if a.signals_dropped > 0 {
-        signals.push(format!("(+{} more signals)", a.signals_dropped));
+        signals.push(render(
+            &encode(Msg::MoreSignals, &[&a.signals_dropped]),
+            lang,
+        ));
     }
     if !a.peers.is_empty() {
         let what = match (a.client.is_none(), rule) {
-            (_, RuleId::StreamingOrAdultInBusinessHours) => "sites",
-            (true, _) => "clients",
-            (false, _) => "servers",
+            (_, RuleId::StreamingOrAdultInBusinessHours) => Msg::PeerSites,
+            (true, _) => Msg::PeerClients,
+            (false, _) => Msg::PeerServers,
         };
-        let more = if a.peers_more > 0 {
-            format!(" (+{} more)", a.peers_more)
-        } else {
-            String::new()
-        };
-        signals.push(format!(
-            "{what} ({}): {}{more}",
-            a.peers.len(),
-            a.peers.join(", ")
-        ));
+        let mut list = a.peers.join(", ");
+        if a.peers_more > 0 {
+            list = render(&encode(Msg::PeersMore, &[&list, &a.peers_more]), lang);
+        }
+        signals.push(render(&encode(what, &[&a.peers.len(), &list]), lang));
     }
     if rule == RuleId::VpnLargeUpload && a.max_metric > 0 {
-        signals.push(format!(
-            "largest upload total within the window: {:.1} MB ({} bytes, {})",
-            a.max_metric as f64 / 1e6,
-            a.max_metric,
-            format_bytes(a.max_metric)
+        let mb = format!("{:.1}", a.max_metric as f64 / 1e6);
+        signals.push(render(
+            &encode(
+                Msg::VpnLargestUpload,
+                &[&mb, &a.max_metric, &format_bytes(a.max_metric)],
+            ),
+            lang,
         ));
     }
     if rule == RuleId::BadReputationIp {
-        signals.push(format!(
-            "volume: {} sessions, {} bytes sent, {} bytes received",
-            a.count,
-            kuroko_model::units::group_digits(a.bytes_up as u128),
-            kuroko_model::units::group_digits(a.bytes_down as u128)
+        let up = kuroko_model::units::group_digits(a.bytes_up as u128);
+        let down = kuroko_model::units::group_digits(a.bytes_down as u128);
+        signals.push(render(
+            &encode(Msg::ReputationVolume, &[&a.count, &up, &down]),
+            lang,
         ));
     }
     let mut f = Finding {

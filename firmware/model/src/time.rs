@@ -4,6 +4,11 @@
 //! (packets carry them from the capture ring). Only at the edges (JSON, tables, reports) do
 //! they become RFC 3339 text, always UTC with nine fraction digits in records so that
 //! sorting the text sorts the time.
+//!
+//! Times for people and for spreadsheets are formatted here too, so every output says the
+//! same thing the same way: [`Timestamp::local`] (`2026-11-18 09:00:00 JST`, the site's
+//! time zone and its label) for text a person reads, [`Timestamp::rfc3339_in`]
+//! (`2026-11-18T09:00:00+09:00`, machine-readable with the offset) for CSV cells.
 
 use chrono::{DateTime, SecondsFormat, TimeZone, Utc};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
@@ -33,6 +38,26 @@ impl Timestamp {
     pub fn to_rfc3339(self) -> String {
         self.to_datetime()
             .to_rfc3339_opts(SecondsFormat::Nanos, true)
+    }
+    /// RFC 3339 in the time zone `tz`, whole seconds, with its offset:
+    /// `2026-11-18T09:00:00+09:00`. For machine formats a person also opens (CSV).
+    pub fn rfc3339_in(self, tz: &chrono_tz::Tz) -> String {
+        self.to_datetime()
+            .with_timezone(tz)
+            .to_rfc3339_opts(SecondsFormat::Secs, false)
+    }
+    /// For people: in the time zone `tz`, labelled with its abbreviation,
+    /// `2026-11-18 09:00:00 JST`.
+    pub fn local(self, tz: &chrono_tz::Tz) -> String {
+        self.local_fmt(tz, "%Y-%m-%d %H:%M:%S %Z")
+    }
+    /// In the time zone `tz` with a chrono `format`; keep `%Z` in any format a person
+    /// reads without other context (`%H:%M %Z`).
+    pub fn local_fmt(self, tz: &chrono_tz::Tz, format: &str) -> String {
+        self.to_datetime()
+            .with_timezone(tz)
+            .format(format)
+            .to_string()
     }
     /// Parses RFC 3339 with any offset (`2026-11-18T09:30:00+09:00`).
     pub fn parse_rfc3339(s: &str) -> Result<Self, String> {
@@ -78,5 +103,15 @@ mod tests {
             t
         );
         assert!(Timestamp::parse_rfc3339("yesterday").is_err());
+    }
+
+    #[test]
+    fn local_times_are_labelled_and_machine_times_keep_the_offset() {
+        let t = Timestamp::parse_rfc3339("2026-11-18T00:00:00Z").unwrap();
+        let tokyo = chrono_tz::Asia::Tokyo;
+        assert_eq!(t.local(&tokyo), "2026-11-18 09:00:00 JST");
+        assert_eq!(t.rfc3339_in(&tokyo), "2026-11-18T09:00:00+09:00");
+        assert_eq!(t.rfc3339_in(&chrono_tz::UTC), "2026-11-18T00:00:00+00:00");
+        assert_eq!(Timestamp::parse_rfc3339(&t.rfc3339_in(&tokyo)).unwrap(), t);
     }
 }

@@ -51,6 +51,9 @@ pub struct StoreSummary {
     pub analyzer_lag_secs: Option<f64>,
     /// What capture could not see or keep (§1.4), as `kuroko status` reports it.
     pub coverage: Coverage,
+    /// Packets the analyzer read from the store (`kuroko status`'s analyzer counters:
+    /// every packet, also those in no session such as ARP), the number status shows.
+    pub analyzed_packets: Option<u64>,
 }
 
 /// Capture coverage: when capture was blind, what it lost and why, what the disk damaged.
@@ -107,6 +110,10 @@ pub struct GradedFinding {
     pub override_source: Option<OverrideSource>,
     pub override_reason: Option<String>,
     pub note: Option<String>,
+    /// The signals worded in English when `finding` was read in Japanese (findings from
+    /// detections' store are read once per language; see [`ReportData::add_english`]).
+    #[serde(skip)]
+    pub signals_en: Option<Vec<String>>,
 }
 
 impl GradedFinding {
@@ -135,13 +142,20 @@ impl GradedFinding {
             None => self.finding.countermeasures.clone(),
         }
     }
+    /// Why it fired (「検知の根拠となった通信の特徴」) in `lang` when known in it.
+    pub fn signals(&self, lang: Lang) -> &[String] {
+        match (lang, &self.signals_en) {
+            (Lang::En, Some(en)) => en,
+            _ => &self.finding.signals,
+        }
+    }
     /// The reasoning behind the levels: the rule's text, then this finding's signals.
     pub fn reasoning(&self, lang: Lang) -> Vec<String> {
         let mut v = Vec::new();
         if let Some(t) = texts::rule_text(&self.finding.rule, lang) {
             v.push(t.reasoning.to_string());
         }
-        for s in &self.finding.signals {
+        for s in self.signals(lang) {
             v.push(s.clone());
         }
         v
@@ -175,9 +189,9 @@ pub struct ReportData {
     pub period: Option<(Timestamp, Timestamp)>,
     pub store: StoreSummary,
     pub env: EnvStats,
-    /// In the order of the detected-threats list, as in the service's report: by category
-    /// (initial access, lateral movement, exfiltration, insider, other), highest risk first
-    /// within each; `no` follows this order. [`ReportData::by_risk`] gives the top risks.
+    /// Highest risk first (then most recent), numbered `no` 1, 2, … in this order, so that
+    /// No. 1 is the worst finding everywhere (lists, 主要なリスク, CSV); the scenarios
+    /// group them by category.
     pub findings: Vec<GradedFinding>,
     /// Evidence sessions by id (those found in the log).
     pub evidence: BTreeMap<String, SessionRecord>,
@@ -206,20 +220,7 @@ impl ReportData {
         let internal = cfg.site.internal_nets();
         let timezone = cfg.site.tz().unwrap_or(chrono_tz::Asia::Tokyo);
 
-        let mut findings: Vec<GradedFinding> = inp
-            .findings
-            .into_iter()
-            .map(|f| grade(f, cfg, inp.site))
-            .collect();
-        findings.sort_by(|a, b| {
-            a.finding
-                .category
-                .cmp(&b.finding.category)
-                .then_with(|| Finding::report_order(&a.finding, &b.finding))
-        });
-        for (i, f) in findings.iter_mut().enumerate() {
-            f.no = i + 1;
-        }
+        let findings = grade_all(inp.findings, cfg, inp.site);
 
         let mut wanted: HashSet<String> = HashSet::new();
         for f in &findings {
@@ -231,6 +232,9 @@ impl ReportData {
             }
         }
         let mut env = EnvCollector::new(internal.clone());
+        if let Ok(hours) = kuroko_model::config::BusinessHours::parse(&cfg.site.business_hours) {
+            env = env.with_business_hours(hours, timezone);
+        }
         let mut evidence = BTreeMap::new();
         for s in inp.sessions {
             env.add(&s);
@@ -375,23 +379,39 @@ impl ReportData {
 
     /// A time in the site's time zone, `2026-11-18 09:30:00 JST`.
     pub fn local_time(&self, t: Timestamp) -> String {
-        t.to_datetime()
-            .with_timezone(&self.timezone)
-            .format("%Y-%m-%d %H:%M:%S %Z")
-            .to_string()
+        t.local(&self.timezone)
     }
 
     pub fn local_date(&self, t: Timestamp) -> String {
-        t.to_datetime()
-            .with_timezone(&self.timezone)
-            .format("%Y-%m-%d")
-            .to_string()
+        t.local_fmt(&self.timezone, "%Y-%m-%d")
+    }
+
+    /// Adds the English wording of the signals from the same findings read in English
+    /// (matched by id), for a report or CSV in English of findings read in Japanese.
+    pub fn add_english(&mut self, en: &[Finding]) {
+        for g in &mut self.findings {
+            if let Some(f) = en.iter().find(|f| f.id == g.finding.id) {
+                g.signals_en = Some(f.signals.clone());
+            }
+        }
     }
 
     /// Number of overridden findings.
     pub fn overrides_applied(&self) -> usize {
         self.findings.iter().filter(|f| f.overridden()).count()
     }
+}
+
+/// Grades findings with the configuration's and the site file's overrides and notes,
+/// sorts them highest risk first and numbers them: the one grading of the report, the
+/// bundle and `kuroko findings --format csv`.
+pub fn grade_all(findings: Vec<Finding>, cfg: &Config, site: &SiteFile) -> Vec<GradedFinding> {
+    let mut out: Vec<GradedFinding> = findings.into_iter().map(|f| grade(f, cfg, site)).collect();
+    out.sort_by(|a, b| Finding::report_order(&a.finding, &b.finding));
+    for (i, f) in out.iter_mut().enumerate() {
+        f.no = i + 1;
+    }
+    out
 }
 
 /// A finding with the config's and the site file's level overrides applied (the site
@@ -418,15 +438,51 @@ pub fn grade(mut f: Finding, cfg: &Config, site: &SiteFile) -> GradedFinding {
         original_vulnerability: ov,
         original_threat: ot,
         original_risk: or,
+        signals_en: None,
     }
 }
 
 /// Protocols drawn as their own layer in traffic charts; the rest are summed as "other".
 pub const CHART_SERIES: usize = 7;
+/// Bars of the traffic chart at most; a longer span is drawn with wider bars.
+pub const MAX_CHART_BARS: usize = 400;
+
+/// Buckets on a linear time axis: every step from the first bucket to the last, empty
+/// where nothing was seen, so 11/18 09:00 and 11/19 02:00 are not drawn side by side as
+/// if the night had traffic. A span of more than `max_bars` steps is drawn with steps of
+/// several buckets (each the sum of its buckets).
+pub fn linear_buckets(
+    buckets: &BTreeMap<i64, BTreeMap<String, u64>>,
+    bucket_secs: i64,
+    max_bars: usize,
+) -> Vec<(i64, BTreeMap<String, u64>)> {
+    let (Some((&first, _)), Some((&last, _))) =
+        (buckets.first_key_value(), buckets.last_key_value())
+    else {
+        return Vec::new();
+    };
+    let bucket_secs = bucket_secs.max(1);
+    let steps = (last - first) / bucket_secs + 1;
+    let per_bar = (steps + max_bars.max(1) as i64 - 1) / max_bars.max(1) as i64;
+    let step = bucket_secs * per_bar.max(1);
+    let mut out: Vec<(i64, BTreeMap<String, u64>)> = Vec::new();
+    let mut t = first;
+    while t <= last {
+        let mut sum: BTreeMap<String, u64> = BTreeMap::new();
+        for (_, protos) in buckets.range(t..t + step) {
+            for (p, v) in protos {
+                *sum.entry(p.clone()).or_default() += v;
+            }
+        }
+        out.push((t, sum));
+        t += step;
+    }
+    out
+}
 
 impl ReportData {
-    /// Traffic per bucket for the stacked chart: the top protocols by bytes, then "other".
-    /// Bucket labels are in the site's time zone.
+    /// Traffic per bucket for the stacked chart: the top protocols by bytes, then "other",
+    /// on a linear time axis ([`linear_buckets`]). Bucket labels are in the site's time zone.
     pub fn traffic_series(&self, lang: Lang) -> (Vec<String>, Vec<crate::charts::StackedBar>) {
         let top: Vec<String> = self
             .env
@@ -446,9 +502,7 @@ impl ReportData {
         } else {
             "%m/%d %H:00"
         };
-        let bars = self
-            .env
-            .buckets
+        let bars = linear_buckets(&self.env.buckets, self.env.bucket_secs, MAX_CHART_BARS)
             .iter()
             .map(|(start, protos)| {
                 let mut values = vec![0u64; series.len()];
@@ -471,5 +525,36 @@ impl ReportData {
             })
             .collect();
         (series, bars)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_traffic_axis_is_linear_with_gaps_for_silent_hours() {
+        let h = 3600;
+        let day = 1_794_963_600 - 1_794_963_600 % h;
+        let mut b: BTreeMap<i64, BTreeMap<String, u64>> = BTreeMap::new();
+        // 09:00 and 10:00 one day, 02:00 the next: 17 silent hours between.
+        for (t, v) in [(day, 10), (day + h, 20), (day + 17 * h, 5)] {
+            b.entry(t).or_default().insert("http".into(), v);
+        }
+        let bars = linear_buckets(&b, h, MAX_CHART_BARS);
+        assert_eq!(bars.len(), 18);
+        assert_eq!(bars[0].0, day);
+        assert_eq!(bars[17].0, day + 17 * h);
+        assert!(
+            bars[2..17].iter().all(|(_, p)| p.is_empty()),
+            "gaps are empty"
+        );
+        assert_eq!(bars[17].1["http"], 5);
+        // A long span gets wider bars, nothing lost.
+        let wide = linear_buckets(&b, h, 6);
+        assert_eq!(wide.len(), 6);
+        let total: u64 = wide.iter().flat_map(|(_, p)| p.values()).sum();
+        assert_eq!(total, 35);
+        assert!(linear_buckets(&BTreeMap::new(), h, 10).is_empty());
     }
 }

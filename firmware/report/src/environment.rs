@@ -20,6 +20,9 @@ pub const MAX_HOUR_BUCKETS: usize = 24 * 45;
 pub const MAX_DAY_BUCKETS: usize = 800;
 /// Distinct protocol names tracked; further names fold into `other`.
 pub const MAX_PROTOCOLS: usize = 48;
+/// Distinct sources, destinations and domains tracked each; further ones are counted in
+/// `folded_hosts` (the top of a site's list is found long before the cap).
+pub const MAX_HOSTS: usize = 8192;
 /// The name traffic of untracked protocols is shown under.
 pub const OTHER: &str = "other";
 
@@ -60,6 +63,24 @@ pub struct Totals {
     pub bytes: u64,
 }
 
+/// Traffic of one host or domain, within and outside the site's business hours.
+#[derive(Serialize, Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct HostTotals {
+    pub business: Totals,
+    pub off_hours: Totals,
+}
+
+impl HostTotals {
+    pub fn bytes(&self) -> u64 {
+        self.business.bytes.saturating_add(self.off_hours.bytes)
+    }
+    pub fn sessions(&self) -> u64 {
+        self.business
+            .sessions
+            .saturating_add(self.off_hours.sessions)
+    }
+}
+
 /// Files moved, per protocol and direction (`upload` client → server, `download` back).
 #[derive(Serialize, Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct FileTotals {
@@ -81,6 +102,15 @@ pub struct EnvStats {
     pub sessions: u64,
     pub bytes: u64,
     pub packets: u64,
+    /// By client address, server address and server name (SNI, Host, query), each
+    /// split into business hours and the rest (`[site] business_hours`).
+    pub sources: BTreeMap<String, HostTotals>,
+    pub destinations: BTreeMap<String, HostTotals>,
+    pub domains: BTreeMap<String, HostTotals>,
+    /// All traffic within and outside business hours.
+    pub hours: HostTotals,
+    /// Hosts or domains not tracked past `MAX_HOSTS`.
+    pub folded_hosts: u64,
     pub first: Option<Timestamp>,
     pub last: Option<Timestamp>,
     /// Sessions whose protocol name was folded into `other` because of the cap.
@@ -91,6 +121,14 @@ pub struct EnvStats {
 
 impl EnvStats {
     /// Protocols by bytes, largest first.
+    /// The `n` largest of `map` by bytes, largest first.
+    pub fn top(map: &BTreeMap<String, HostTotals>, n: usize) -> Vec<(&str, HostTotals)> {
+        let mut v: Vec<(&str, HostTotals)> = map.iter().map(|(k, t)| (k.as_str(), *t)).collect();
+        v.sort_by(|a, b| b.1.bytes().cmp(&a.1.bytes()).then(a.0.cmp(b.0)));
+        v.truncate(n);
+        v
+    }
+
     pub fn protocols_by_bytes(&self) -> Vec<(&str, Totals)> {
         let mut v: Vec<(&str, Totals)> = self
             .protocols
@@ -106,6 +144,7 @@ impl EnvStats {
 pub struct EnvCollector {
     internal: Vec<IpNet>,
     stats: EnvStats,
+    hours: Option<(kuroko_model::config::BusinessHours, chrono_tz::Tz)>,
 }
 
 impl EnvCollector {
@@ -116,7 +155,40 @@ impl EnvCollector {
                 bucket_secs: 3600,
                 ..Default::default()
             },
+            hours: None,
         }
+    }
+
+    /// Splits traffic into the site's business hours and the rest (without it, all
+    /// traffic counts as business hours).
+    pub fn with_business_hours(
+        mut self,
+        hours: kuroko_model::config::BusinessHours,
+        tz: chrono_tz::Tz,
+    ) -> Self {
+        self.hours = Some((hours, tz));
+        self
+    }
+
+    fn add_host(
+        map: &mut BTreeMap<String, HostTotals>,
+        folded: &mut u64,
+        key: &str,
+        business: bool,
+        bytes: u64,
+    ) {
+        if !map.contains_key(key) && map.len() >= MAX_HOSTS {
+            *folded += 1;
+            return;
+        }
+        let h = map.entry(key.to_string()).or_default();
+        let t = if business {
+            &mut h.business
+        } else {
+            &mut h.off_hours
+        };
+        t.sessions += 1;
+        t.bytes = t.bytes.saturating_add(bytes);
     }
 
     fn is_internal(&self, ip: IpAddr) -> bool {
@@ -151,6 +223,40 @@ impl EnvCollector {
             .entry(proto.clone())
             .or_default() += bytes;
         self.bound_buckets();
+
+        let business = self
+            .hours
+            .as_ref()
+            .is_none_or(|(h, tz)| h.contains(s.start, tz));
+        {
+            let st = &mut self.stats;
+            let t = if business {
+                &mut st.hours.business
+            } else {
+                &mut st.hours.off_hours
+            };
+            t.sessions += 1;
+            t.bytes = t.bytes.saturating_add(bytes);
+            let folded = &mut st.folded_hosts;
+            Self::add_host(
+                &mut st.sources,
+                folded,
+                &s.client.ip.to_string(),
+                business,
+                bytes,
+            );
+            Self::add_host(
+                &mut st.destinations,
+                folded,
+                &s.server.ip.to_string(),
+                business,
+                bytes,
+            );
+            if let Some(host) = s.host() {
+                let host = host.trim_end_matches('.').to_ascii_lowercase();
+                Self::add_host(&mut st.domains, folded, &host, business, bytes);
+            }
+        }
 
         let ci = self.is_internal(s.client.ip);
         let si = self.is_internal(s.server.ip);

@@ -21,19 +21,31 @@ use std::rc::Rc;
 /// `DIR/findings/*.jsonl` (e.g. `kuroko findings --format jsonl` output copied off-box).
 /// Returns the findings and the number of JSONL lines that were not finding records.
 pub fn load_findings(data_dir: &Path, config: &Config) -> Result<(Vec<Finding>, u64), ReportError> {
-    let state = kuroko_detect::store::findings_dir(data_dir).join(kuroko_detect::store::STATE_FILE);
-    if state.exists() {
-        let f = kuroko_detect::load_findings(data_dir, config, kuroko_model::finding::Lang::Ja)
-            .map_err(|e| match e {
-                kuroko_detect::DetectError::SiteFile(e) => ReportError::from(e),
-                e => ReportError::Input {
-                    what: state.display().to_string(),
-                    message: e.to_string(),
-                },
-            })?;
-        return Ok((f, 0));
+    match load_findings_in(data_dir, config, kuroko_model::finding::Lang::Ja)? {
+        Some(f) => Ok((f, 0)),
+        None => load_findings_jsonl(data_dir),
     }
-    load_findings_jsonl(data_dir)
+}
+
+/// The findings of detections' store worded in `lang`; `None` without a store.
+fn load_findings_in(
+    data_dir: &Path,
+    config: &Config,
+    lang: kuroko_model::finding::Lang,
+) -> Result<Option<Vec<Finding>>, ReportError> {
+    let state = kuroko_detect::store::findings_dir(data_dir).join(kuroko_detect::store::STATE_FILE);
+    if !state.exists() {
+        return Ok(None);
+    }
+    kuroko_detect::load_findings(data_dir, config, lang)
+        .map(Some)
+        .map_err(|e| match e {
+            kuroko_detect::DetectError::SiteFile(e) => ReportError::from(e),
+            e => ReportError::Input {
+                what: state.display().to_string(),
+                message: e.to_string(),
+            },
+        })
 }
 
 /// Findings in `DIR/findings/`: every `*.jsonl` file whose lines are finding records.
@@ -203,7 +215,10 @@ pub fn gather(
         store.files_bytes = Some(dir_size(&data_dir.join("files")));
     }
     let objects = ObjectStore::new(data_dir);
-    let data = ReportData::build(Inputs {
+    // Findings from detections' store are worded per language when read: the English
+    // signals for an English report or CSV of the same data.
+    let english = load_findings_in(data_dir, config, kuroko_model::finding::Lang::En)?;
+    let mut data = ReportData::build(Inputs {
         config,
         site: &site,
         findings,
@@ -212,6 +227,9 @@ pub fn gather(
         objects: &objects,
         generated: Timestamp::now(),
     });
+    if let Some(en) = english {
+        data.add_english(&en);
+    }
     Ok((
         data,
         Warnings {

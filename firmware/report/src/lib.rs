@@ -37,6 +37,7 @@ pub mod environment;
 pub mod error;
 pub mod escape;
 pub mod export;
+pub mod findings_csv;
 pub mod html;
 pub mod inputs;
 pub mod objects;

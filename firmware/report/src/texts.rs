@@ -410,7 +410,7 @@ pub fn rule_text(rule: &str, lang: Lang) -> Option<RuleText> {
         ),
         "bad_reputation_ip" => (
             RuleText {
-                title: "Untrust IP (Poor Reputation IP) との通信",
+                title: "レピュテーションの低い IP アドレスとの通信",
                 reasoning: "評判リストに掲載されたアドレスとの通信を確認した。攻撃の偵察・C2 通信の可能性がある。",
                 countermeasures: &["NW 機器のアクセスログの確認", "悪性 IP アドレスの遮断"],
             },

@@ -70,8 +70,7 @@ fn every_chapter_in_both_languages_with_consistent_numbers() {
         );
     }
     let ja = html::render(&data, Lang::Ja);
-    // The detected-threats list is numbered 1..n in its own order (by category), as in
-    // the service's event detection status table.
+    // The detected-threats list is numbered 1..n by risk, in that order.
     let table = &ja[ja.find("<table class=\"threats\">").unwrap()..];
     let table = &table[..table.find("</table>").unwrap()];
     let mut at = 0;
@@ -194,4 +193,57 @@ fn config_overrides_applied_by_detections_show_the_catalog_defaults_as_before() 
         html.contains("脆弱性 3 × 脅威 2 = B → 脆弱性 1 × 脅威 1 = E。理由: 閉域の保守網のみ"),
         "override line"
     );
+}
+
+/// 総評 is written from the findings, and 主要なリスク (2.2) lists every A and B finding,
+/// numbered by risk (No. 1 the worst), and nothing below B when there are A or B ones.
+#[test]
+fn assessment_and_top_risks_follow_the_grades() {
+    let dir = tempfile::tempdir().unwrap();
+    common::build(dir.path());
+    let (data, _) = inputs::gather(dir.path(), &config(), StoreSummary::default()).unwrap();
+    let ja = html::render(&data, Lang::Ja);
+    let worst = &data.by_risk()[0];
+    assert_eq!(worst.no, 1, "No. 1 is the worst finding");
+    let summary = &ja[ja.find("id=\"summary\"").unwrap()..];
+    let assessment = &summary[summary.find("総評").expect("総評")..summary.find("2.1").unwrap()];
+    assert!(
+        assessment.contains(&format!(
+            "「{}」(No.1, A)",
+            worst.title(Lang::Ja).replace('>', "&gt;")
+        )),
+        "{assessment}"
+    );
+    let top = &summary[summary.find("主要なリスク").unwrap()..summary.find("2.3").unwrap()];
+    for f in &data.findings {
+        let listed = top.contains(&f.title(Lang::Ja).replace('>', "&gt;"));
+        assert_eq!(
+            listed,
+            f.finding.risk <= kuroko_model::Risk::B,
+            "{} ({}) in 主要なリスク: {listed}",
+            f.finding.id,
+            f.finding.risk
+        );
+    }
+}
+
+/// §3.5: top sources, destinations and domains, and business hours vs the rest, add up
+/// to the session log's totals.
+#[test]
+fn top_talkers_and_business_hours_add_up() {
+    let dir = tempfile::tempdir().unwrap();
+    common::build(dir.path());
+    let (data, _) = inputs::gather(dir.path(), &config(), StoreSummary::default()).unwrap();
+    let env = &data.env;
+    assert_eq!(env.hours.sessions(), env.sessions);
+    assert_eq!(env.hours.bytes(), env.bytes);
+    let sources: u64 = env.sources.values().map(|t| t.sessions()).sum();
+    assert_eq!(sources, env.sessions);
+    let top = kuroko_report::EnvStats::top(&env.sources, 1);
+    assert_eq!(top[0].0, "10.1.0.21", "the TLS client moved the most bytes");
+    let ja = html::render(&data, Lang::Ja);
+    let part = &ja[ja
+        .find("通信量の多いホスト・ドメインと時間帯")
+        .expect("3.5")..];
+    assert!(part.contains("業務時間外") && part.contains("142.250.196.110"));
 }

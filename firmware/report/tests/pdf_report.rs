@@ -66,6 +66,24 @@ fn pdf_has_every_chapter_with_embedded_japanese_font() {
             assert!(text.contains(t), "{code}: chapter `{t}` missing");
         }
         assert!(text.contains("株式会社サンプル"), "{code}");
+        // Page 2 is the table of contents: every chapter with the page it starts on.
+        let pages: Vec<&str> = text.split('\u{c}').collect();
+        let toc = pages[1];
+        assert!(
+            toc.contains(if code == "ja" { "目次" } else { "Contents" }),
+            "{toc}"
+        );
+        for (i, t) in section_titles(lang).iter().enumerate() {
+            let line = toc
+                .lines()
+                .find(|l| l.contains(&format!("{}. {t}", i + 1)))
+                .unwrap_or_else(|| panic!("{code}: chapter {t} not in the contents:\n{toc}"));
+            let page: usize = line.split_whitespace().last().unwrap().parse().unwrap();
+            assert!(
+                pages[page - 1].contains(t),
+                "{code}: contents say {t} is on page {page}"
+            );
+        }
         for f in &data.findings {
             assert!(
                 text.contains(&f.title(lang)),

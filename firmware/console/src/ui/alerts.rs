@@ -36,7 +36,7 @@ pub fn draw(frame: &mut Frame, app: &App, t: &Texts, area: Rect) {
             ],
         )
         .header(
-            Row::new(vec!["severity", "name", "hits", "query"])
+            Row::new(super::headers::conditions(app.lang).to_vec())
                 .style(Style::default().add_modifier(Modifier::BOLD)),
         )
         .block(block(app, t.conditions)),
@@ -68,6 +68,11 @@ pub fn draw(frame: &mut Frame, app: &App, t: &Texts, area: Rect) {
                 Constraint::Fill(4),
             ],
         )
+        .header({
+            let mut h = vec![super::headers::time(app.lang, &app.tz)];
+            h.extend(super::headers::hits(app.lang).map(String::from));
+            Row::new(h).style(Style::default().add_modifier(Modifier::BOLD))
+        })
         .block(block(app, t.recent_hits))
         .row_highlight_style(Style::default().add_modifier(Modifier::REVERSED)),
         hits_area,

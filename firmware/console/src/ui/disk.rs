@@ -48,8 +48,10 @@ pub fn draw(frame: &mut Frame, app: &App, t: &Texts, area: Rect) {
     lines.push(Line::from(format!(
         "{}{} {}  {} / {}",
         label(t.ring_fill),
-        bar(app, frac(d.ring_used, d.ring_budget), bar_w),
-        pct(d.ring_used, d.ring_budget),
+        // Filled segments of the ring, the fill `kuroko status` reports (the bytes beside
+        // it are the preallocated files on disk, which run ahead of the fill).
+        bar(app, frac(d.segments_used, d.segments_total), bar_w),
+        pct(d.segments_used, d.segments_total),
         format_bytes(d.ring_used),
         format_bytes(d.ring_budget),
     )));

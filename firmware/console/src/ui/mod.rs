@@ -9,6 +9,7 @@ mod alerts;
 mod detections;
 mod disk;
 mod fmt;
+mod headers;
 mod health;
 mod search;
 

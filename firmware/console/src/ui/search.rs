@@ -85,7 +85,8 @@ pub fn draw(frame: &mut Frame, app: &App, t: &Texts, area: Rect) {
     } else {
         (rest, None)
     };
-    let mut header = vec!["Time", "Proto", "Client", "Server", "Host/Subject"];
+    let mut header: Vec<String> = vec![super::headers::time(app.lang, &app.tz)];
+    header.extend(super::headers::sessions(app.lang).map(String::from));
     let mut widths = vec![
         Constraint::Length(14),
         Constraint::Length(6),
@@ -94,7 +95,7 @@ pub fn draw(frame: &mut Frame, app: &App, t: &Texts, area: Rect) {
         Constraint::Fill(3),
     ];
     if wide {
-        header.extend(["MAC", "URL", "Method/From", "Status/To", "Type", "Attach"]);
+        header.extend(super::headers::sessions_wide(app.lang).map(String::from));
         widths.extend([
             Constraint::Length(17),
             Constraint::Fill(4),

@@ -12,6 +12,7 @@
 use super::{Hit, is_tcp};
 use crate::catalog::RuleId;
 use crate::context::Context;
+use crate::signals::{Msg, encode};
 use kuroko_model::SessionRecord;
 
 /// Longest user name quoted in a signal.
@@ -42,7 +43,7 @@ pub fn check(_ctx: &Context, s: &SessionRecord, out: &mut Vec<Hit>) {
         && ftp.commands.iter().any(|c| c.starts_with("PASS"))
         && !upgraded_to_tls(s)
     {
-        signals.push(format!("FTP login as `{}` without TLS", quote(user)));
+        signals.push(encode(Msg::FtpLoginNoTls, &[&quote(user)]));
     }
     if let Some(mail) = &s.mail
         && let Some(auth) = &mail.auth
@@ -55,15 +56,13 @@ pub fn check(_ctx: &Context, s: &SessionRecord, out: &mut Vec<Hit>) {
             .as_deref()
             .map(quote)
             .unwrap_or_else(|| "?".into());
-        signals.push(format!(
-            "{proto} {} login as `{user}` without TLS",
-            auth.mechanism.to_ascii_uppercase()
-        ));
+        let mechanism = auth.mechanism.to_ascii_uppercase();
+        signals.push(encode(Msg::MailLoginNoTls, &[&proto, &mechanism, &user]));
     }
     if let Some(user) = s.http.as_ref().and_then(|h| h.user.as_deref())
         && s.tls.is_none()
     {
-        signals.push(format!("HTTP Basic authentication as `{}`", quote(user)));
+        signals.push(encode(Msg::HttpBasicAuth, &[&quote(user)]));
     }
     if signals.is_empty() {
         return;

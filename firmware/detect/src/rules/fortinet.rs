@@ -17,6 +17,7 @@
 use super::Hit;
 use crate::catalog::RuleId;
 use crate::context::Context;
+use crate::signals::{Msg, encode};
 use kuroko_model::SessionRecord;
 
 const PORTAL_PATHS: &[&str] = &[
@@ -40,16 +41,13 @@ pub fn check(ctx: &Context, s: &SessionRecord, out: &mut Vec<Hit>) {
             let path = t.uri.split('?').next().unwrap_or("").to_ascii_lowercase();
             let answered = t.status.is_some_and(|st| st < 400);
             if answered && let Some(p) = PORTAL_PATHS.iter().find(|p| path.starts_with(*p)) {
-                signals.push(format!(
-                    "SSL-VPN portal path {p} answered {}",
-                    t.status.unwrap_or(0)
-                ));
+                signals.push(encode(Msg::FortiPortalPath, &[p, &t.status.unwrap_or(0)]));
             }
             if let Some(title) = &t.title {
                 let lower = title.to_ascii_lowercase();
                 if TEXT_MARKERS.iter().any(|m| lower.contains(m)) {
                     let title: String = title.chars().take(64).collect();
-                    signals.push(format!("login page title `{title}`"));
+                    signals.push(encode(Msg::FortiLoginTitle, &[&title]));
                 }
             }
             if let Some(server) = &t.server
@@ -57,25 +55,26 @@ pub fn check(ctx: &Context, s: &SessionRecord, out: &mut Vec<Hit>) {
                     .iter()
                     .any(|m| server.to_ascii_lowercase().contains(m))
             {
-                signals.push("Server header names Fortinet".into());
+                signals.push(encode(Msg::FortiServerHeader, &[]));
             }
             // FortiOS answers with this masked Server header on its web portals.
             if t.server.as_deref() == Some(FORTIOS_SERVER_HEADER)
                 && t.status.is_some_and(|st| st < 400)
             {
-                signals.push(format!(
-                    "FortiOS masked Server header `{FORTIOS_SERVER_HEADER}`"
-                ));
+                signals.push(encode(Msg::FortiMaskedServer, &[&FORTIOS_SERVER_HEADER]));
             }
         }
     }
     if let Some(tls) = &s.tls {
-        for (what, name) in [("subject", &tls.cert_subject), ("issuer", &tls.cert_issuer)] {
+        for (what, name) in [
+            (Msg::CertSubject, &tls.cert_subject),
+            (Msg::CertIssuer, &tls.cert_issuer),
+        ] {
             if let Some(name) = name
                 && is_fortinet_cert_name(name)
             {
                 let quoted: String = name.chars().take(96).collect();
-                signals.push(format!("certificate {what} `{quoted}`"));
+                signals.push(encode(what, &[&quoted]));
             }
         }
     }

@@ -8,6 +8,7 @@ use super::{Hit, has_payload, is_tcp};
 use crate::aggregate::EvidenceRef;
 use crate::catalog::RuleId;
 use crate::context::Context;
+use crate::signals::{Msg, encode};
 use kuroko_model::SessionRecord;
 use serde::{Deserialize, Serialize};
 use std::collections::VecDeque;
@@ -90,27 +91,27 @@ pub fn check(ctx: &Context, s: &SessionRecord, out: &mut Vec<Hit>) {
     } else {
         RuleId::FtpDefaultPortExternal
     };
-    let mut hit = Hit::pair(rule, s).signal("FTP control connection on port 21");
+    let mut hit = Hit::pair(rule, s).signal(encode(Msg::FtpControlPort21, &[]));
     if let Some(ftp) = &s.ftp {
         if let Some(user) = &ftp.user {
             let user: String = user.chars().take(MAX_USER_QUOTE).collect();
-            hit = hit.signal(format!("login user `{user}` sent in clear text"));
+            hit = hit.signal(encode(Msg::LoginUserClearText, &[&user]));
         }
         // Name the files moved: that is what a customer asks about.
         for f in ftp.files.iter().take(MAX_FILES_NAMED) {
-            let mut f = f.clone();
-            f.name = f.name.chars().take(MAX_NAME_QUOTE).collect();
-            let what = if f.direction == "upload" {
-                "uploaded"
+            let name: String = f.name.chars().take(MAX_NAME_QUOTE).collect();
+            let (msg, verb) = if f.direction == "upload" {
+                (Msg::FileUploadedNamed, "STOR")
             } else {
-                "downloaded"
+                (Msg::FileDownloadedNamed, "RETR")
             };
-            hit = hit.signal(format!("file {what}: {}", f.describe()));
+            let size = kuroko_model::units::group_digits(f.bytes as u128);
+            hit = hit.signal(encode(msg, &[&verb, &name, &size]));
         }
         if ftp.files.len() > MAX_FILES_NAMED {
-            hit = hit.signal(format!(
-                "(+{} more files in this session)",
-                ftp.files.len() - MAX_FILES_NAMED
+            hit = hit.signal(encode(
+                Msg::MoreFilesInSession,
+                &[&(ftp.files.len() - MAX_FILES_NAMED)],
             ));
         }
     }

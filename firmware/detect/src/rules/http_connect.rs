@@ -7,6 +7,7 @@
 use super::{Hit, is_tcp};
 use crate::catalog::RuleId;
 use crate::context::Context;
+use crate::signals::{Msg, encode};
 use kuroko_model::SessionRecord;
 
 /// Longest CONNECT target quoted in a signal.
@@ -40,7 +41,7 @@ pub fn check(_ctx: &Context, s: &SessionRecord, out: &mut Vec<Hit>) {
             continue;
         }
         let t: String = target.chars().take(MAX_TARGET_QUOTE).collect();
-        hit = hit.signal(format!("CONNECT {t}"));
+        hit = hit.signal(encode(Msg::ConnectTarget, &[&t]));
     }
     if !hit.signals.is_empty() {
         out.push(hit);

@@ -38,7 +38,8 @@ pub struct Hit {
     pub server: Option<IpAddr>,
     /// The address or name on the aggregated side (kept in a capped list).
     pub peer: Option<String>,
-    /// Why it fired, in words (short, stable strings: they are de-duplicated).
+    /// Why it fired: messages of the signal catalog (`crate::signals::encode`), worded
+    /// when the finding is read; short and stable, they are de-duplicated.
     pub signals: Vec<String>,
     /// A size the rule measured (bytes uploaded); the finding keeps the maximum.
     pub metric: Option<u64>,
@@ -132,10 +133,17 @@ pub(crate) mod testutil {
         crate::context::Context::new(&kuroko_model::config::Config::default()).unwrap()
     }
 
+    /// The hits of one session, their signals worded in English (as the rule tests
+    /// read them).
     pub fn run(ctx: &crate::context::Context, s: &SessionRecord) -> Vec<super::Hit> {
         let mut out = Vec::new();
         super::check_stateless(ctx, s, &mut out);
         super::streaming::check(ctx, &super::streaming::Relays::default(), s, &mut out);
+        for h in &mut out {
+            for sig in &mut h.signals {
+                *sig = crate::signals::render(sig, kuroko_model::finding::Lang::En);
+            }
+        }
         out
     }
 }

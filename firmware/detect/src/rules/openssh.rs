@@ -13,6 +13,7 @@
 use super::{Hit, is_tcp};
 use crate::catalog::RuleId;
 use crate::context::Context;
+use crate::signals::{Msg, encode};
 use crate::versions::identify;
 use kuroko_model::SessionRecord;
 
@@ -36,26 +37,28 @@ pub fn check(ctx: &Context, s: &SessionRecord, out: &mut Vec<Hit>) {
         return;
     }
     let quoted: String = banner.chars().take(MAX_BANNER_QUOTE).collect();
-    let backport = match &sw.distro {
-        Some(d) => format!(
-            " ({} package{}: fixes may be backported)",
-            d.name.as_str(),
+    // A distribution package: its name and revision (distributions backport fixes).
+    let backport = sw.distro.as_ref().map(|d| {
+        (
+            d.name.as_str().to_string(),
             d.revision
                 .as_ref()
                 .map(|r| format!(" {r}"))
-                .unwrap_or_default()
-        ),
-        None => String::new(),
-    };
+                .unwrap_or_default(),
+        )
+    });
     out.push(Hit {
         rule: RuleId::OpensshOutdated,
         client: None,
         server: Some(s.server.ip),
         peer: Some(s.client.ip.to_string()),
-        signals: vec![format!(
-            "server banner `{quoted}`: OpenSSH {version} < {}{backport}",
-            ctx.openssh_min
-        )],
+        signals: vec![match &backport {
+            Some((name, revision)) => encode(
+                Msg::OpensshOlderPackage,
+                &[&quoted, &version, &ctx.openssh_min, name, revision],
+            ),
+            None => encode(Msg::OpensshOlder, &[&quoted, &version, &ctx.openssh_min]),
+        }],
         metric: None,
         earlier: Vec::new(),
     });

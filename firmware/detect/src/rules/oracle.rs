@@ -5,6 +5,7 @@
 use super::{Hit, has_payload, is_tcp};
 use crate::catalog::RuleId;
 use crate::context::Context;
+use crate::signals::{Msg, encode};
 use kuroko_model::SessionRecord;
 
 pub const ORACLE_PORTS: [u16; 2] = [1521, 1522];
@@ -23,13 +24,13 @@ pub fn check(_ctx: &Context, s: &SessionRecord, out: &mut Vec<Hit>) {
     }
     let mut hit = Hit::pair(RuleId::OracleTraffic, s);
     hit = if ORACLE_PORTS.contains(&s.server.port) {
-        hit.signal(format!("Oracle TNS on the default port {}", s.server.port))
+        hit.signal(encode(Msg::OracleDefaultPort, &[&s.server.port]))
     } else {
-        hit.signal(format!("Oracle TNS on port {}", s.server.port))
+        hit.signal(encode(Msg::OracleOnPort, &[&s.server.port]))
     };
     if let Some(name) = s.oracle.as_ref().and_then(|o| o.service_name.as_deref()) {
         let name: String = name.chars().take(MAX_QUOTE).collect();
-        hit = hit.signal(format!("service `{name}`"));
+        hit = hit.signal(encode(Msg::OracleService, &[&name]));
     }
     out.push(hit);
 }

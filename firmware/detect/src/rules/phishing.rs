@@ -31,6 +31,7 @@
 use super::Hit;
 use crate::catalog::RuleId;
 use crate::context::Context;
+use crate::signals::{Msg, encode};
 use crate::text::domain::{
     host_in_text, is_same_or_subdomain, mail_domain, registrable, url_has_userinfo, url_host,
 };
@@ -101,12 +102,12 @@ pub fn check(ctx: &Context, s: &SessionRecord, out: &mut Vec<Hit>) {
             hit.signals.extend(sigs.into_iter().map(|s| s.text));
             // Which mail, and the attachments' hashes to search mailboxes and EDR for.
             if let Some(subj) = m.subject {
-                hit.signals.push(format!("subject: {}", quote(subj)));
+                hit.signals.push(encode(Msg::MailSubject, &[&quote(subj)]));
             }
             for a in m.attachments.iter().take(MAX_ATTACHMENTS_NAMED) {
                 if let Some(h) = &a.sha256 {
                     hit.signals
-                        .push(format!("attachment `{}` sha256 {h}", quote(&a.name)));
+                        .push(encode(Msg::AttachmentHash, &[&quote(&a.name), h]));
                 }
             }
         }
@@ -145,10 +146,7 @@ pub fn signals(ctx: &Context, m: &Message) -> Vec<Signal> {
         {
             push(
                 true,
-                format!(
-                    "display name shows {} but the address is at {from}",
-                    quote(&shown)
-                ),
+                encode(Msg::DisplayNameShowsOther, &[&quote(&shown), from]),
             );
         }
         if let Some((brand, name)) = ctx.brands.named_in(display) {
@@ -158,42 +156,36 @@ pub fn signals(ctx: &Context, m: &Message) -> Vec<Signal> {
             if !owned {
                 push(
                     false,
-                    format!(
-                        "display name `{}` names {name} but the address is at {}",
-                        quote(display),
-                        from_domain.as_deref().unwrap_or("an unknown domain")
-                    ),
+                    match from_domain.as_deref() {
+                        Some(from) => {
+                            encode(Msg::DisplayNameNamesBrand, &[&quote(display), &name, &from])
+                        }
+                        None => {
+                            encode(Msg::DisplayNameNamesBrandUnknown, &[&quote(display), &name])
+                        }
+                    },
                 );
             }
         }
     }
 
     // Sender, reply-to and link domains that imitate a brand.
-    let check_lookalike = |what: &str, host: &str, push: &mut dyn FnMut(bool, String)| {
+    let check_lookalike = |what: Msg, host: &str, push: &mut dyn FnMut(bool, String)| {
         if let Some((brand_domain, how)) = ctx.brands.imitated_by(host) {
             let strong = how == "homoglyph";
-            push(
-                strong,
-                format!(
-                    "{what} domain {} imitates {brand_domain} ({how})",
-                    quote(host)
-                ),
-            );
+            push(strong, encode(what, &[&quote(host), &brand_domain, &how]));
         }
     };
     if let Some(d) = &from_domain {
-        check_lookalike("sender", d, &mut push);
+        check_lookalike(Msg::SenderLookalike, d, &mut push);
     }
     let reply_domain = m.reply_to.and_then(mail_domain);
     if let Some(r) = &reply_domain {
-        check_lookalike("reply-to", r, &mut push);
+        check_lookalike(Msg::ReplyToLookalike, r, &mut push);
         if let Some(f) = &from_domain
             && registrable(r) != registrable(f)
         {
-            push(
-                false,
-                format!("Reply-To domain {r} differs from the From domain {f}"),
-            );
+            push(false, encode(Msg::ReplyToDiffers, &[r, f]));
         }
     }
 
@@ -203,27 +195,20 @@ pub fn signals(ctx: &Context, m: &Message) -> Vec<Signal> {
             continue;
         };
         if url_has_userinfo(&link.href) {
-            push(
-                true,
-                format!("link hides its target {} behind user info", quote(&target)),
-            );
+            push(true, encode(Msg::LinkUserInfo, &[&quote(&target)]));
         }
         if let Some(shown) = host_in_text(&link.text)
             && !same_owner(ctx, &shown, &target)
         {
             push(
                 true,
-                format!(
-                    "link text shows {} but goes to {}",
-                    quote(&shown),
-                    quote(&target)
-                ),
+                encode(Msg::LinkTextMismatch, &[&quote(&shown), &quote(&target)]),
             );
         }
         if target.parse::<std::net::IpAddr>().is_ok() {
-            push(false, format!("link to a bare IP address {target}"));
+            push(false, encode(Msg::LinkBareIp, &[&target]));
         } else {
-            check_lookalike("link", &target, &mut push);
+            check_lookalike(Msg::LinkLookalike, &target, &mut push);
         }
     }
 
@@ -240,20 +225,15 @@ pub fn signals(ctx: &Context, m: &Message) -> Vec<Signal> {
             if EXECUTABLE.contains(&ext) {
                 push(
                     true,
-                    format!(
-                        "archive `{}` contains executable or script `{}`",
-                        quote(&a.name),
-                        quote(&inner)
+                    encode(
+                        Msg::ArchiveHoldsExecutable,
+                        &[&quote(&a.name), &quote(&inner)],
                     ),
                 );
             } else if CONTAINER_OR_MACRO.contains(&ext) {
                 push(
                     false,
-                    format!(
-                        "archive `{}` contains disk image or macro document `{}`",
-                        quote(&a.name),
-                        quote(&inner)
-                    ),
+                    encode(Msg::ArchiveHoldsMacro, &[&quote(&a.name), &quote(&inner)]),
                 );
             }
             if prev.is_some_and(|p| DECOY.contains(&p))
@@ -261,10 +241,9 @@ pub fn signals(ctx: &Context, m: &Message) -> Vec<Signal> {
             {
                 push(
                     true,
-                    format!(
-                        "double extension `{}` inside archive `{}`",
-                        quote(&inner),
-                        quote(&a.name)
+                    encode(
+                        Msg::DoubleExtensionInArchive,
+                        &[&quote(&inner), &quote(&a.name)],
                     ),
                 );
             }
@@ -278,24 +257,15 @@ pub fn signals(ctx: &Context, m: &Message) -> Vec<Signal> {
             continue;
         }
         if EXECUTABLE.contains(&ext) {
-            push(
-                true,
-                format!("executable or script attachment `{}`", quote(&a.name)),
-            );
+            push(true, encode(Msg::ExecutableAttachment, &[&quote(&a.name)]));
         } else if CONTAINER_OR_MACRO.contains(&ext) {
-            push(
-                false,
-                format!(
-                    "disk image or macro document attachment `{}`",
-                    quote(&a.name)
-                ),
-            );
+            push(false, encode(Msg::MacroAttachment, &[&quote(&a.name)]));
         }
         if let Some(prev) = prev
             && DECOY.contains(&prev)
             && (EXECUTABLE.contains(&ext) || CONTAINER_OR_MACRO.contains(&ext))
         {
-            push(true, format!("double extension `{}`", quote(&a.name)));
+            push(true, encode(Msg::DoubleExtension, &[&quote(&a.name)]));
         }
     }
     out

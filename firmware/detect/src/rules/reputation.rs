@@ -9,6 +9,7 @@
 use super::Hit;
 use crate::catalog::RuleId;
 use crate::context::Context;
+use crate::signals::{Msg, encode};
 use kuroko_model::SessionRecord;
 
 pub fn check(ctx: &Context, s: &SessionRecord, out: &mut Vec<Hit>) {
@@ -21,10 +22,7 @@ pub fn check(ctx: &Context, s: &SessionRecord, out: &mut Vec<Hit>) {
             client: Some(s.client.ip),
             server: None,
             peer: Some(s.server.ip.to_string()),
-            signals: vec![format!(
-                "connections from {} listed in {label}",
-                s.client.ip
-            )],
+            signals: vec![encode(Msg::ReputationFrom, &[&s.client.ip, &label])],
             metric: None,
             earlier: Vec::new(),
         });
@@ -35,7 +33,7 @@ pub fn check(ctx: &Context, s: &SessionRecord, out: &mut Vec<Hit>) {
             client: Some(s.client.ip),
             server: Some(s.server.ip),
             peer: None,
-            signals: vec![format!("connections to {} listed in {label}", s.server.ip)],
+            signals: vec![encode(Msg::ReputationTo, &[&s.server.ip, &label])],
             metric: None,
             earlier: Vec::new(),
         });

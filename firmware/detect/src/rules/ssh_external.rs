@@ -7,6 +7,7 @@
 use super::{Hit, is_tcp};
 use crate::catalog::RuleId;
 use crate::context::Context;
+use crate::signals::{Msg, encode};
 use kuroko_model::SessionRecord;
 
 /// Longest banner quoted in a signal.
@@ -21,13 +22,11 @@ pub fn check(ctx: &Context, s: &SessionRecord, out: &mut Vec<Hit>) {
     {
         return;
     }
-    let mut hit = Hit::pair(RuleId::SshExternal, s).signal(format!(
-        "SSH to port {} of an outside server not on the allow list",
-        s.server.port
-    ));
+    let mut hit =
+        Hit::pair(RuleId::SshExternal, s).signal(encode(Msg::SshExternalPort, &[&s.server.port]));
     if let Some(b) = s.ssh.as_ref().and_then(|x| x.server_version.as_deref()) {
         let b: String = b.chars().take(MAX_BANNER_QUOTE).collect();
-        hit = hit.signal(format!("server banner `{b}`"));
+        hit = hit.signal(encode(Msg::ServerBanner, &[&b]));
     }
     out.push(hit);
 }

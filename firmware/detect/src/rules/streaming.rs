@@ -10,6 +10,7 @@
 use super::Hit;
 use crate::catalog::RuleId;
 use crate::context::Context;
+use crate::signals::{Msg, encode};
 use kuroko_model::SessionRecord;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
@@ -99,7 +100,11 @@ pub fn check(ctx: &Context, relays: &Relays, s: &SessionRecord, out: &mut Vec<Hi
             client: Some(s.client.ip),
             server: None,
             peer: Some(domain.clone()),
-            signals: vec![format!("{category} site {domain} during business hours")],
+            signals: vec![match category {
+                "streaming" => encode(Msg::StreamingSite, &[&domain]),
+                "adult" => encode(Msg::AdultSite, &[&domain]),
+                other => encode(Msg::CategorySite, &[&other, &domain]),
+            }],
             metric: None,
             earlier: Vec::new(),
         });

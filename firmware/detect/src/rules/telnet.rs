@@ -4,6 +4,7 @@
 use super::{Hit, has_payload, is_tcp};
 use crate::catalog::RuleId;
 use crate::context::Context;
+use crate::signals::{Msg, encode};
 use kuroko_model::SessionRecord;
 
 /// Longest user name quoted in a signal.
@@ -20,10 +21,10 @@ pub fn check(_ctx: &Context, s: &SessionRecord, out: &mut Vec<Hit>) {
         return;
     }
     let mut hit =
-        Hit::pair(RuleId::TelnetUse, s).signal(format!("Telnet on port {}", s.server.port));
+        Hit::pair(RuleId::TelnetUse, s).signal(encode(Msg::TelnetOnPort, &[&s.server.port]));
     if let Some(user) = s.telnet.as_ref().and_then(|t| t.user.as_deref()) {
         let user: String = user.chars().take(MAX_USER_QUOTE).collect();
-        hit = hit.signal(format!("login user `{user}` sent in clear text"));
+        hit = hit.signal(encode(Msg::LoginUserClearText, &[&user]));
     }
     out.push(hit);
 }

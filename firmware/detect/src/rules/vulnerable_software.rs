@@ -11,7 +11,9 @@
 use super::{Hit, has_payload};
 use crate::catalog::RuleId;
 use crate::context::Context;
-use crate::versions::{Verdict, identify};
+use crate::signals::{Msg, encode};
+use crate::versions::advisories::{Judgement, Severity};
+use crate::versions::{Software, Verdict, identify};
 use kuroko_model::SessionRecord;
 
 /// Longest banner quoted in a signal.
@@ -60,13 +62,14 @@ pub fn check(ctx: &Context, s: &SessionRecord, out: &mut Vec<Hit>) {
             .collect();
         for j in ctx.advisories.judge(&sw) {
             if j.verdict == Verdict::Vulnerable {
-                signals.push(format!(
+                let en = format!(
                     "`{quoted}`: {} ({}, fixed in {}): {}",
                     j.advisory.cve_list(),
                     j.advisory.severity.as_str(),
                     j.advisory.fixed_list(),
                     j.reason
-                ));
+                );
+                signals.push(encode(Msg::Pair, &[&japanese(&quoted, &sw, &j), &en]));
             }
         }
     }
@@ -82,6 +85,45 @@ pub fn check(ctx: &Context, s: &SessionRecord, out: &mut Vec<Hit>) {
         metric: None,
         earlier: Vec::new(),
     });
+}
+
+/// The signal in Japanese: the same facts as the English one (`j.reason` is English).
+fn japanese(quoted: &str, sw: &Software, j: &Judgement<'_>) -> String {
+    let severity = match j.advisory.severity {
+        Severity::Critical => "緊急",
+        Severity::High => "重要",
+        Severity::Medium => "警告",
+        Severity::Low => "注意",
+    };
+    let fixed = j.advisory.fixed_list();
+    let fixed = if fixed.starts_with("none") {
+        "なし (サポート中のリリースへの更新が必要)".to_string()
+    } else {
+        fixed
+    };
+    let version = sw
+        .version
+        .as_ref()
+        .map(|v| v.to_string())
+        .unwrap_or_default();
+    let why = match &sw.distro {
+        Some(d) => format!(
+            "`{}` パッケージ {version}-{} は修正済みのパッケージより古い",
+            d.name.as_str(),
+            d.revision
+                .as_ref()
+                .map(|r| r.to_string())
+                .unwrap_or_default()
+        ),
+        None => format!(
+            "`{}` {version} < {fixed} (上流のバージョン、ディストリビューションのパッケージ名なし)",
+            sw.product
+        ),
+    };
+    format!(
+        "`{quoted}`: {} (深刻度 {severity}、修正版 {fixed}): {why}",
+        j.advisory.cve_list()
+    )
 }
 
 #[cfg(test)]

@@ -10,6 +10,7 @@
 use super::{Hit, is_tcp};
 use crate::catalog::RuleId;
 use crate::context::Context;
+use crate::signals::{Msg, encode};
 use kuroko_model::SessionRecord;
 use kuroko_model::session::Cert;
 
@@ -40,30 +41,27 @@ pub fn check(ctx: &Context, s: &SessionRecord, out: &mut Vec<Hit>) {
         if let Some(v) = tls.version.as_deref()
             && OLD_VERSIONS.contains(&v)
         {
-            signals.push(format!("negotiated {v}"));
+            signals.push(encode(Msg::TlsNegotiatedOld, &[&v]));
         }
         if WEAK_CIPHER_PARTS.iter().any(|p| cipher.contains(p)) {
-            signals.push(format!("weak cipher suite {}", quote(cipher)));
+            signals.push(encode(Msg::TlsWeakCipher, &[&quote(cipher)]));
         }
     }
     if let Some(leaf) = tls.certs.first() {
         let subject = quote(&leaf.subject);
         if leaf.expired {
-            signals.push(format!(
-                "expired certificate `{subject}` (not after {})",
-                quote(&leaf.not_after)
+            signals.push(encode(
+                Msg::CertExpired,
+                &[&subject, &quote(&leaf.not_after)],
             ));
         }
         if leaf.self_signed {
-            signals.push(format!("self-signed certificate `{subject}`"));
+            signals.push(encode(Msg::CertSelfSigned, &[&subject]));
         }
         if let Some(sni) = tls.sni.as_deref()
             && !cert_names(leaf).iter().any(|n| name_matches(n, sni))
         {
-            signals.push(format!(
-                "certificate `{subject}` does not name `{}`",
-                quote(sni)
-            ));
+            signals.push(encode(Msg::CertNameMismatch, &[&subject, &quote(sni)]));
         }
     }
     if signals.is_empty() {

@@ -6,6 +6,7 @@
 use super::{Hit, has_payload, is_tcp};
 use crate::catalog::RuleId;
 use crate::context::Context;
+use crate::signals::{Msg, encode};
 use kuroko_model::SessionRecord;
 
 pub const WINRM_PORTS: [u16; 2] = [5985, 5986];
@@ -26,19 +27,15 @@ pub fn check(_ctx: &Context, s: &SessionRecord, out: &mut Vec<Hit>) {
             .is_some_and(|u| u.to_ascii_lowercase().contains("/wsman"))
     });
     let signal = if wsman {
-        format!("HTTP requests to /wsman on port {}", s.server.port)
+        encode(Msg::WinrmWsman, &[&s.server.port])
     } else if s.protocol == "winrm" && has_payload(s) {
-        format!("WinRM on port {}", s.server.port)
+        encode(Msg::WinrmOnPort, &[&s.server.port])
     } else if WINRM_PORTS.contains(&s.server.port) && has_payload(s) {
-        format!(
-            "TCP port {} ({}) with payload",
-            s.server.port,
-            if s.server.port == 5986 {
-                "WinRM over HTTPS"
-            } else {
-                "WinRM over HTTP"
-            }
-        )
+        if s.server.port == 5986 {
+            encode(Msg::WinrmHttpsPort, &[&s.server.port])
+        } else {
+            encode(Msg::WinrmHttpPort, &[&s.server.port])
+        }
     } else {
         return;
     };

@@ -4,8 +4,8 @@
 //! and renders it in the chosen language with the config's overrides, so a changed
 //! override shows at once without re-analysis. `table` is for people (two or three lines a
 //! finding, fits 80 columns, times in the site's time zone), `jsonl` is the contract's
-//! finding record one a line, `csv` is for spreadsheets (one row a finding, lists joined
-//! with `; `).
+//! finding record one a line, `csv` is for spreadsheets: the schema of the bundle's
+//! `findings.csv`, written by `kuroko_report::findings_csv` (UTF-8 BOM, CRLF, by risk).
 
 use super::DataArgs;
 use anyhow::Context;
@@ -75,7 +75,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             serde_json::to_writer(&mut out, f).map_err(std::io::Error::other)?;
             out.write_all(b"\n")
         }),
-        Format::Csv => write_csv(&mut out, &findings),
+        // The report's one findings CSV schema (the bundle's findings.csv, byte for byte).
+        Format::Csv => kuroko_report::findings_csv::for_data_dir(data, &config, findings, lang)
+            .map_err(std::io::Error::other)
+            .and_then(|csv| out.write_all(&csv)),
     };
     match result.and_then(|_| out.flush()) {
         // `kuroko findings | head` is fine.
@@ -242,56 +245,6 @@ fn fit(s: &str, max: usize) -> String {
     out
 }
 
-const CSV_COLUMNS: [&str; 18] = [
-    "id",
-    "risk",
-    "vulnerability",
-    "threat",
-    "rule",
-    "title",
-    "category",
-    "attack",
-    "client",
-    "server",
-    "first_seen",
-    "last_seen",
-    "count",
-    "countermeasures",
-    "evidence",
-    "signals",
-    "override_reason",
-    "evidence_count",
-];
-
-pub fn write_csv(out: &mut impl Write, findings: &[Finding]) -> std::io::Result<()> {
-    writeln!(out, "{}", CSV_COLUMNS.join(","))?;
-    for f in findings {
-        let row: [String; 18] = [
-            f.id.clone(),
-            f.risk.to_string(),
-            f.vulnerability.to_string(),
-            f.threat.to_string(),
-            f.rule.clone(),
-            f.title.clone(),
-            f.category.as_str().to_string(),
-            f.attack.join("; "),
-            f.client.clone().unwrap_or_default(),
-            f.server.clone().unwrap_or_default(),
-            f.first_seen.to_rfc3339(),
-            f.last_seen.to_rfc3339(),
-            f.count.to_string(),
-            f.countermeasures.join("; "),
-            f.evidence.join("; "),
-            f.signals.join("; "),
-            f.override_reason.clone().unwrap_or_default(),
-            f.evidence.len().to_string(),
-        ];
-        let cells: Vec<String> = row.iter().map(|c| csv_cell(c)).collect();
-        writeln!(out, "{}", cells.join(","))?;
-    }
-    Ok(())
-}
-
 /// RFC 4180 quoting of a cell defused by [`kuroko_model::csv_cell::defuse`], so that a
 /// spreadsheet does not run a formula that came off the wire.
 pub fn csv_cell(s: &str) -> String {
@@ -367,18 +320,7 @@ mod tests {
     }
 
     #[test]
-    fn csv_has_one_row_per_finding_and_quotes() {
-        let f = findings(Lang::En);
-        let mut buf = Vec::new();
-        write_csv(&mut buf, &f).unwrap();
-        let text = String::from_utf8(buf).unwrap();
-        assert_eq!(text.lines().count(), 1 + f.len());
-        assert!(
-            text.lines()
-                .nth(1)
-                .unwrap()
-                .starts_with(&format!("{},A,3,3,ssh_external,", f[0].id))
-        );
+    fn csv_cells_are_quoted_and_defused() {
         assert_eq!(csv_cell("a,b"), "\"a,b\"");
         assert_eq!(csv_cell("say \"hi\""), "\"say \"\"hi\"\"\"");
         assert_eq!(csv_cell("=cmd()"), "'=cmd()");

@@ -63,6 +63,7 @@ pub fn store_summary(data_dir: &Path, config: &kuroko_model::config::Config) -> 
         }
         s.analyzer_lag_secs = v["analyzer"]["lag_seconds"].as_f64();
         s.coverage = coverage(&v);
+        s.analyzed_packets = v["analyzer"]["counters"]["packets"].as_u64();
     }
     s
 }

@@ -77,6 +77,37 @@ fn session_summary(s: &SessionRecord) -> String {
     String::new()
 }
 
+/// Evidence sessions that say the same thing (protocol, client address, server, summary:
+/// 20 WinRM requests with the same SOAP action from new client ports), shown as one row
+/// with their count and time span.
+struct SameSessions<'a> {
+    summary: String,
+    sessions: Vec<&'a SessionRecord>,
+}
+
+/// Groups `sessions` (in time order) by what a reader sees, keeping the order of each
+/// group's first session.
+fn collapse<'a>(sessions: &[&'a SessionRecord]) -> Vec<SameSessions<'a>> {
+    let mut out: Vec<SameSessions<'a>> = Vec::new();
+    for s in sessions {
+        let summary = session_summary(s);
+        match out.iter_mut().find(|g| {
+            let f = g.sessions[0];
+            g.summary == summary
+                && f.protocol == s.protocol
+                && f.client.ip == s.client.ip
+                && f.server == s.server
+        }) {
+            Some(g) => g.sessions.push(s),
+            None => out.push(SameSessions {
+                summary,
+                sessions: vec![s],
+            }),
+        }
+    }
+    out
+}
+
 pub fn details(d: &ReportData, lang: Lang) -> Vec<Block> {
     let mut b = Vec::new();
     if d.findings.is_empty() {
@@ -164,6 +195,7 @@ fn finding_detail(d: &ReportData, g: &GradedFinding, lang: Lang) -> Block {
         "証跡セッション (時系列)",
         "Evidence sessions (timeline)",
     )));
+    let groups = collapse(&sessions);
     if sessions.is_empty() {
         b.push(muted(tr(
             lang,
@@ -182,23 +214,45 @@ fn finding_detail(d: &ReportData, g: &GradedFinding, lang: Lang) -> Block {
                 Column::num(tr(lang, "通信量", "Bytes"), Some(9)),
                 Column::new(tr(lang, "内容", "Summary"), None),
             ],
-            rows: sessions
+            rows: groups
                 .iter()
                 .take(MAX_EVIDENCE_ROWS)
-                .map(|s| {
+                .map(|g| {
+                    let (first, last) = (g.sessions[0], g.sessions[g.sessions.len() - 1]);
+                    let n = g.sessions.len();
+                    let bytes: u64 = g.sessions.iter().map(|s| s.bytes_up + s.bytes_down).sum();
                     vec![
-                        Cell::Text(d.local_time(s.start)),
-                        Cell::Text(s.protocol.clone()),
-                        Cell::Code(format!("{}:{}", s.client.ip, s.client.port)),
-                        Cell::Code(format!("{}:{}", s.server.ip, s.server.port)),
-                        Cell::Number(format_bytes(s.bytes_up + s.bytes_down)),
-                        Cell::Text(clip(&session_summary(s), 200)),
+                        Cell::Text(if n > 1 {
+                            format!(
+                                "{} 〜 {}",
+                                d.local_time(first.start),
+                                d.local_time(last.start)
+                            )
+                        } else {
+                            d.local_time(first.start)
+                        }),
+                        Cell::Text(first.protocol.clone()),
+                        Cell::Code(if n > 1 {
+                            first.client.ip.to_string()
+                        } else {
+                            format!("{}:{}", first.client.ip, first.client.port)
+                        }),
+                        Cell::Code(format!("{}:{}", first.server.ip, first.server.port)),
+                        Cell::Number(format_bytes(bytes)),
+                        Cell::Text(if n > 1 {
+                            format!("{} ×{n}", clip(&g.summary, 200))
+                        } else {
+                            clip(&g.summary, 200)
+                        }),
                     ]
                 })
                 .collect(),
         }));
-        if sessions.len() > MAX_EVIDENCE_ROWS {
-            let more = sessions.len() - MAX_EVIDENCE_ROWS;
+        if groups.len() > MAX_EVIDENCE_ROWS {
+            let more: usize = groups[MAX_EVIDENCE_ROWS..]
+                .iter()
+                .map(|g| g.sessions.len())
+                .sum();
             b.push(Block::Muted(match lang {
                 Lang::Ja => format!("他 {more} 件 (エクスポートの sessions.csv に全件を収録)"),
                 Lang::En => format!("{more} more (all are in the export's sessions.csv)"),
@@ -339,5 +393,41 @@ fn mail_view(d: &ReportData, m: &Mail, lang: Lang) -> MailView {
             )
         }),
         tables,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kuroko_model::Timestamp;
+    use kuroko_model::session::{Endpoint, Http};
+
+    fn winrm(i: u16, uri: &str) -> SessionRecord {
+        let mut s = SessionRecord::new(
+            format!("w{i}"),
+            Timestamp(1_794_963_600_000_000_000 + i64::from(i) * 1_000_000_000),
+            "tcp",
+            Endpoint::new("10.0.0.5".parse().unwrap(), 50_000 + i),
+            Endpoint::new("10.0.0.9".parse().unwrap(), 5985),
+        );
+        s.protocol = "http".into();
+        s.http = Some(Http {
+            method: Some("POST".into()),
+            url: Some(format!("10.0.0.9:5985{uri}")),
+            ..Default::default()
+        });
+        s
+    }
+
+    #[test]
+    fn near_identical_evidence_sessions_collapse_into_one_row() {
+        let mut v: Vec<SessionRecord> = (0..20).map(|i| winrm(i, "/wsman")).collect();
+        v.push(winrm(20, "/wsman?PSVersion=5.1"));
+        let refs: Vec<&SessionRecord> = v.iter().collect();
+        let g = collapse(&refs);
+        assert_eq!(g.len(), 2);
+        assert_eq!(g[0].sessions.len(), 20);
+        assert_eq!(g[1].sessions.len(), 1);
+        assert_eq!(g[0].summary, "POST 10.0.0.9:5985/wsman");
     }
 }

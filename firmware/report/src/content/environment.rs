@@ -261,5 +261,6 @@ pub fn environment(d: &ReportData, lang: Lang) -> Vec<Block> {
             )
             .block(),
     );
+    b.extend(super::talkers::talkers(d, lang));
     b
 }

@@ -8,6 +8,7 @@
 //! Everything here is plain, unescaped text: escaping is the HTML renderer's job and is
 //! done where it writes each string, so no block can carry markup from the traffic.
 
+mod assessment;
 mod coverage;
 mod details;
 mod environment;
@@ -15,6 +16,7 @@ mod overview;
 mod parts;
 mod scenarios;
 mod summary;
+mod talkers;
 mod threats;
 
 use crate::charts::StackedBar;

@@ -93,7 +93,18 @@ fn engagement(d: &ReportData, lang: Lang) -> Vec<Block> {
             )
             .row("解析済み範囲", "Analyzed up to", analyzed)
             .row("解析セッション数", "Sessions analyzed", num(d.env.sessions))
-            .row("解析パケット数", "Packets in sessions", num(d.env.packets))
+            // The analyzer's own count, as `kuroko status` shows it; packets in sessions
+            // leave out frames that belong to none (ARP, LLDP, broken frames).
+            .row(
+                "解析パケット数",
+                "Packets analyzed",
+                opt_num(s.analyzed_packets, lang),
+            )
+            .row(
+                "うちセッションに含まれるパケット数",
+                "of which in sessions",
+                num(d.env.packets),
+            )
             .row(
                 "解析通信量 (ペイロード)",
                 "Payload analyzed",

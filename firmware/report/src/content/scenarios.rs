@@ -66,13 +66,14 @@ pub(super) fn reasoning(f: &GradedFinding, lang: Lang) -> Vec<Block> {
     if let Some(t) = texts::rule_text(&f.finding.rule, lang) {
         b.push(para(t.reasoning));
     }
-    if !f.finding.signals.is_empty() {
+    let signals = f.signals(lang);
+    if !signals.is_empty() {
         b.push(muted(tr(
             lang,
             "検知の根拠となった通信の特徴:",
             "What the traffic showed:",
         )));
-        b.push(Block::Bullets(f.finding.signals.clone()));
+        b.push(Block::Bullets(signals.to_vec()));
     }
     b
 }

@@ -1,11 +1,12 @@
-//! Chapter 2 (総合サマリ): findings per grade, the top risks, the scoring criteria.
+//! Chapter 2 (総合サマリ): the overall assessment (総評), findings per grade, every A and B
+//! risk (主要なリスク), the scoring criteria.
 
 use super::parts::*;
 use super::{Block, Cell, Column, Figure, Table, TableStyle};
-use crate::data::ReportData;
+use crate::data::{GradedFinding, ReportData};
 use crate::escape::group_digits as num;
 use crate::texts::{self, tr};
-use kuroko_model::finding::Lang;
+use kuroko_model::finding::{Lang, Risk};
 
 pub fn summary(d: &ReportData, lang: Lang) -> Vec<Block> {
     let counts = d.grade_counts();
@@ -20,7 +21,8 @@ pub fn summary(d: &ReportData, lang: Lang) -> Vec<Block> {
         tr(lang, "脆弱性レベル", "vulnerability"),
         tr(lang, "脅威レベル", "threat"),
     );
-    let mut b = vec![
+    let mut b = super::assessment::assessment(d, lang);
+    b.extend([
         heading(
             "2.1",
             tr(lang, "リスク値別の検出件数", "Findings per risk grade"),
@@ -44,14 +46,23 @@ pub fn summary(d: &ReportData, lang: Lang) -> Vec<Block> {
             },
         ]),
         heading("2.2", tr(lang, "主要なリスク", "Top risks")),
-    ];
+    ]);
     if d.findings.is_empty() {
         b.push(no_threats(lang));
     } else {
-        let rows = d
+        // Every A and B finding (the risks to act on); without any, the five highest.
+        let serious: Vec<&GradedFinding> = d
             .by_risk()
             .into_iter()
-            .take(5)
+            .filter(|f| f.finding.risk <= Risk::B)
+            .collect();
+        let listed = if serious.is_empty() {
+            d.by_risk().into_iter().take(5).collect()
+        } else {
+            serious
+        };
+        let rows = listed
+            .into_iter()
             .map(|f| {
                 vec![
                     Cell::Number(f.no.to_string()),

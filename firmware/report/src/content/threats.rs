@@ -1,4 +1,5 @@
-//! Chapter 4 (検出脅威一覧): the findings grouped by category, as in the service's table.
+//! Chapter 4 (検出脅威一覧): the findings in report order (by risk, No. 1 first), with the
+//! category of each, as in the service's table.
 
 use super::parts::*;
 use super::{Block, Cell, Column, Table, TableStyle};
@@ -15,21 +16,24 @@ pub fn threats(d: &ReportData, lang: Lang) -> Vec<Block> {
         b.push(no_threats(lang));
         return b;
     }
-    // Grouped by category like the brochure's table, keeping the report numbers.
+    // In report order (No. 1 the highest risk), the category cell spanning consecutive
+    // findings of one category like the brochure's table.
     let mut rows = Vec::new();
-    for c in Category::ALL {
-        let fs: Vec<&GradedFinding> = d
-            .findings
+    let fs: Vec<&GradedFinding> = d.findings.iter().collect();
+    let mut i = 0;
+    while i < fs.len() {
+        let c: Category = fs[i].finding.category;
+        let run = fs[i..]
             .iter()
-            .filter(|f| f.finding.category == c)
-            .collect();
-        for (i, f) in fs.iter().enumerate() {
+            .take_while(|f| f.finding.category == c)
+            .count();
+        for (k, f) in fs[i..i + run].iter().enumerate() {
             rows.push(vec![
                 Cell::Number(f.no.to_string()),
-                if i == 0 {
+                if k == 0 {
                     Cell::Group {
                         text: c.title(lang).to_string(),
-                        rows: fs.len(),
+                        rows: run,
                     }
                 } else {
                     Cell::Covered
@@ -44,6 +48,7 @@ pub fn threats(d: &ReportData, lang: Lang) -> Vec<Block> {
                 Cell::Bullets(f.countermeasures(lang)),
             ]);
         }
+        i += run;
     }
     b.push(Block::Table(Table {
         style: TableStyle::Threats,

@@ -29,55 +29,9 @@ pub fn findings_jsonl(d: &ReportData) -> Result<Vec<u8>, ReportError> {
     Ok(out)
 }
 
+/// The findings CSV: the one schema of [`crate::findings_csv`].
 pub fn findings_csv(d: &ReportData, lang: Lang) -> Result<Vec<u8>, ReportError> {
-    let mut w = csv::Writer::from_writer(Vec::new());
-    w.write_record([
-        "no",
-        "id",
-        "rule",
-        "title",
-        "category",
-        "risk",
-        "vulnerability",
-        "threat",
-        "client",
-        "server",
-        "first_seen",
-        "last_seen",
-        "count",
-        "attack",
-        "countermeasures",
-        "evidence",
-        "override_reason",
-        "analyst_note",
-    ])
-    .map_err(csv_err)?;
-    for g in &d.findings {
-        let f = &g.finding;
-        let row = [
-            g.no.to_string(),
-            f.id.clone(),
-            f.rule.clone(),
-            g.title(lang),
-            f.category.as_str().to_string(),
-            f.risk.to_string(),
-            f.vulnerability.to_string(),
-            f.threat.to_string(),
-            f.client.clone().unwrap_or_default(),
-            f.server.clone().unwrap_or_default(),
-            f.first_seen.to_rfc3339(),
-            f.last_seen.to_rfc3339(),
-            f.count.to_string(),
-            f.attack.join(" "),
-            g.countermeasures(lang).join(" / "),
-            f.evidence.join(" "),
-            g.override_reason.clone().unwrap_or_default(),
-            g.note.clone().unwrap_or_default(),
-        ];
-        w.write_record(row.iter().map(|s| defuse_cell(s)))
-            .map_err(csv_err)?;
-    }
-    w.into_inner().map_err(csv_err)
+    Ok(crate::findings_csv::write(&d.findings, lang, &d.timezone))
 }
 
 pub fn sessions_jsonl(d: &ReportData) -> Result<Vec<u8>, ReportError> {

@@ -18,6 +18,8 @@ pub const CONTENT_W: f32 = PAGE_W - 2.0 * MARGIN_X;
 /// Table text size and cell padding, in points.
 pub const TABLE_TEXT: f32 = 8.5;
 pub const TABLE_PAD: f32 = 4.0;
+/// The smallest text a table cell shrinks to so that an address or hash fits its column.
+pub const MIN_CELL_TEXT: f32 = 6.0;
 
 /// An RGB colour.
 pub type Rgb = (u8, u8, u8);
@@ -80,42 +82,140 @@ impl Metrics {
         }
         em * size
     }
-    /// Breaks `text` into lines no wider than `w`: at spaces inside Latin text, anywhere
-    /// between CJK characters, and at explicit newlines.
+    /// Breaks `text` into lines no wider than `w`, at explicit newlines, at spaces and
+    /// between CJK characters. A run of other characters (an address, a hash, a URL, an
+    /// English word) is never split, unless it alone is wider than a line: then it breaks
+    /// after the last `/`, then `.`, then another separator that fits, and only without
+    /// any of those between characters.
     pub fn wrap(&self, text: &str, size: f32, w: f32) -> Vec<String> {
         let mut lines = Vec::new();
         for para in text.split('\n') {
             let mut line = String::new();
-            let mut width = 0.0;
-            for c in para.chars() {
-                let cw = self.width(c.encode_utf8(&mut [0; 4]), size);
-                if width + cw > w && !line.is_empty() {
-                    // Prefer breaking at the last space when inside a Latin word.
-                    if c != ' '
-                        && let Some(pos) = line.rfind(' ')
-                        && pos > 0
-                        && line[pos..].is_ascii()
-                    {
-                        let rest = line[pos + 1..].to_string();
-                        line.truncate(pos);
-                        lines.push(std::mem::take(&mut line));
-                        line = rest;
-                        width = self.width(&line, size);
-                    } else {
-                        lines.push(std::mem::take(&mut line));
-                        width = 0.0;
+            for atom in atoms(para) {
+                if atom == " " {
+                    if !line.is_empty() {
+                        line.push(' ');
                     }
-                    if c == ' ' {
-                        continue;
-                    }
+                    continue;
                 }
-                line.push(c);
-                width += cw;
+                if self.fits(&format!("{line}{atom}"), size, w) {
+                    line.push_str(atom);
+                    continue;
+                }
+                if !line.trim_end().is_empty() {
+                    lines.push(line.trim_end().to_string());
+                }
+                line.clear();
+                if self.fits(atom, size, w) {
+                    line.push_str(atom);
+                    continue;
+                }
+                // A token wider than a whole line is cut at its separators.
+                let mut rest: &str = atom;
+                loop {
+                    let (head, tail) = self.split_token(rest, size, w);
+                    if tail.is_empty() {
+                        line.push_str(head);
+                        break;
+                    }
+                    lines.push(head.to_string());
+                    rest = tail;
+                }
             }
-            lines.push(line);
+            lines.push(line.trim_end().to_string());
         }
         lines
     }
+
+    /// The size for a table cell and its lines: `size`, or smaller (not below
+    /// `MIN_CELL_TEXT`) until its widest token fits the column, so a narrow column shows
+    /// `198.51.100.25` whole rather than cut into `198.51.100.2` / `5`.
+    pub fn wrap_cell(&self, text: &str, size: f32, w: f32) -> (f32, Vec<String>) {
+        let mut s = size;
+        let widest = |s: f32| {
+            text.split('\n')
+                .flat_map(atoms)
+                .map(|a| self.width(a.trim_end_matches([',', ';', ')']), s))
+                .fold(0.0f32, f32::max)
+        };
+        while s > MIN_CELL_TEXT && widest(s) > w {
+            s = (s - 0.5).max(MIN_CELL_TEXT);
+        }
+        (s, self.wrap(text, s, w))
+    }
+
+    /// Whether `s` fits in `w`; a comma, semicolon or closing bracket at its end may hang
+    /// past the edge (so `2001:db8::1,` is not cut before its comma).
+    fn fits(&self, s: &str, size: f32, w: f32) -> bool {
+        self.width(s, size) <= w
+            || s.strip_suffix([',', ';', ')', '、', '。'])
+                .is_some_and(|t| self.width(t, size) <= w)
+    }
+
+    /// The longest head of `token` that fits in `room`, cut after a separator when it can
+    /// be (`/` first, then `.`, then `-_?&=:,;`); never empty.
+    fn split_token<'a>(&self, token: &'a str, size: f32, room: f32) -> (&'a str, &'a str) {
+        if self.width(token, size) <= room {
+            return (token, "");
+        }
+        let mut fit = 0; // byte length of the longest fitting head
+        for (i, c) in token.char_indices() {
+            let end = i + c.len_utf8();
+            if self.width(&token[..end], size) > room {
+                break;
+            }
+            fit = end;
+        }
+        if fit == 0 {
+            // Not even one character fits: one per line.
+            let n = token
+                .chars()
+                .next()
+                .map(char::len_utf8)
+                .unwrap_or(token.len());
+            return token.split_at(n);
+        }
+        let head = &token[..fit];
+        for seps in ["/", ".", "-_?&=:,;"] {
+            if let Some(pos) = head.rfind(|c: char| seps.contains(c))
+                && pos + 1 < token.len()
+                && pos > 0
+            {
+                return token.split_at(pos + 1);
+            }
+        }
+        token.split_at(fit)
+    }
+}
+
+/// A paragraph as what a line may not split: a space, one CJK character, or a run of
+/// other characters (a token: address, hash, URL, word).
+fn atoms(para: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    let mut start = None;
+    for (i, c) in para.char_indices() {
+        let alone = c == ' ' || is_cjk(c);
+        if alone {
+            if let Some(s) = start.take() {
+                out.push(&para[s..i]);
+            }
+            out.push(&para[i..i + c.len_utf8()]);
+        } else if start.is_none() {
+            start = Some(i);
+        }
+    }
+    if let Some(s) = start {
+        out.push(&para[s..]);
+    }
+    out
+}
+
+/// Characters a Japanese line may break before or after (ideographs, kana, full-width
+/// forms and punctuation).
+fn is_cjk(c: char) -> bool {
+    matches!(c as u32,
+        0x2E80..=0x9FFF | 0xAC00..=0xD7AF | 0xF900..=0xFAFF | 0xFE30..=0xFE4F | 0xFF00..=0xFFEF
+        | 0x20000..=0x3FFFF)
 }
 
 /// One drawing operation; y grows downward from the top of the page.
@@ -184,7 +284,13 @@ pub struct Doc {
     pub m: Metrics,
     pages: Vec<Vec<Op>>,
     pub y: f32,
+    /// Chapters (level 0) and headings (level 1) with the page they start on, for the
+    /// table of contents.
+    toc: Vec<(u8, String, usize)>,
 }
+
+/// Table-of-contents lines that fit one page; past it only chapters are listed.
+const TOC_MAX_LINES: usize = 44;
 
 impl Doc {
     pub fn new(m: Metrics) -> Doc {
@@ -192,6 +298,7 @@ impl Doc {
             m,
             pages: vec![Vec::new()],
             y: MARGIN_TOP,
+            toc: Vec::new(),
         }
     }
 
@@ -249,6 +356,8 @@ impl Doc {
     /// A chapter title on a fresh page: a numbered navy band.
     pub fn chapter(&mut self, no: usize, title: &str) {
         self.new_page();
+        let page = self.pages.len() - 1;
+        self.toc.push((0, format!("{no}. {title}"), page));
         self.rect(MARGIN_X, self.y, 30.0, 26.0, NAVY);
         self.text(MARGIN_X + 9.0, self.y + 19.0, 16.0, WHITE, &no.to_string());
         self.text(MARGIN_X + 40.0, self.y + 19.0, 16.0, NAVY, title);
@@ -259,6 +368,8 @@ impl Doc {
     pub fn heading(&mut self, title: &str) {
         self.need(60.0);
         self.space(6.0);
+        let page = self.pages.len() - 1;
+        self.toc.push((1, title.to_string(), page));
         self.rect(MARGIN_X, self.y, 4.0, 16.0, NAVY);
         let lines = self.m.wrap(title, 12.0, CONTENT_W - 12.0);
         for l in lines {
@@ -342,12 +453,12 @@ impl Doc {
             draw_header(self);
         }
         for row in rows {
-            let lines: Vec<Vec<String>> = row
+            let fitted: Vec<(f32, Vec<String>)> = row
                 .iter()
                 .zip(&widths)
-                .map(|(c, w)| self.m.wrap(&c.text, size, w - 2.0 * pad))
+                .map(|(c, w)| self.m.wrap_cell(&c.text, size, w - 2.0 * pad))
                 .collect();
-            let n = lines.iter().map(Vec::len).max().unwrap_or(1) as f32;
+            let n = fitted.iter().map(|(_, l)| l.len()).max().unwrap_or(1) as f32;
             let h = n * lh + 2.0 * pad;
             if self.y + h > PAGE_H - MARGIN_BOTTOM {
                 self.new_page();
@@ -356,18 +467,19 @@ impl Doc {
                 }
             }
             let mut x = MARGIN_X;
-            for ((cell, ls), (w, col)) in row.iter().zip(&lines).zip(widths.iter().zip(cols)) {
+            for ((cell, (cs, ls)), (w, col)) in row.iter().zip(&fitted).zip(widths.iter().zip(cols))
+            {
                 if let Some(fill) = cell.fill {
                     self.rect(x, self.y, *w, h, fill);
                 }
                 self.frame(x, self.y, *w, h, LINE);
                 for (i, l) in ls.iter().enumerate() {
                     let tx = if col.right {
-                        x + w - pad - self.m.width(l, size)
+                        x + w - pad - self.m.width(l, *cs)
                     } else {
                         x + pad
                     };
-                    self.text(tx, self.y + pad + size + i as f32 * lh, size, cell.color, l);
+                    self.text(tx, self.y + pad + size + i as f32 * lh, *cs, cell.color, l);
                 }
                 x += w;
             }
@@ -433,9 +545,77 @@ impl Doc {
     }
 
     /// Adds page numbers and the confidentiality mark, returns the display list.
+    /// The table of contents, drawn as the page after the cover: chapters and their
+    /// sections with the page each starts on (counting the contents page itself).
+    fn toc_page(&self, lang: Lang) -> Vec<Op> {
+        let mut ops = Vec::new();
+        let title = tr(lang, "目次", "Contents");
+        ops.push(Op::Text {
+            x: MARGIN_X,
+            y: MARGIN_TOP + 19.0,
+            size: 16.0,
+            color: NAVY,
+            text: title.to_string(),
+        });
+        ops.push(Op::Rect {
+            x: MARGIN_X,
+            y: MARGIN_TOP + 30.0,
+            w: CONTENT_W,
+            h: 2.0,
+            color: NAVY,
+        });
+        let entries: Vec<&(u8, String, usize)> = if self.toc.len() <= TOC_MAX_LINES {
+            self.toc.iter().collect()
+        } else {
+            self.toc.iter().filter(|e| e.0 == 0).collect()
+        };
+        let mut y = MARGIN_TOP + 56.0;
+        for (level, text, page) in entries {
+            // Pages after the cover move down by one for the contents page.
+            let shown = if *page >= 1 { page + 2 } else { page + 1 };
+            let (size, indent, color, gap) = if *level == 0 {
+                (11.0, 0.0, NAVY, 19.0)
+            } else {
+                (9.0, 18.0, (0x33, 0x33, 0x33), 14.0)
+            };
+            if *level == 0 {
+                y += 4.0;
+            }
+            let num = shown.to_string();
+            let nw = self.m.width(&num, size);
+            let room = CONTENT_W - indent - nw - 12.0;
+            let line = self
+                .m
+                .wrap(text, size, room)
+                .into_iter()
+                .next()
+                .unwrap_or_default();
+            ops.push(Op::Text {
+                x: MARGIN_X + indent,
+                y,
+                size,
+                color,
+                text: line,
+            });
+            ops.push(Op::Text {
+                x: MARGIN_X + CONTENT_W - nw,
+                y,
+                size,
+                color,
+                text: num,
+            });
+            y += gap;
+        }
+        ops
+    }
+
     pub fn finish(mut self, data: &ReportData, lang: Lang) -> Vec<Vec<Op>> {
         if self.pages.last().is_some_and(|p| p.is_empty()) && self.pages.len() > 1 {
             self.pages.pop();
+        }
+        if !self.toc.is_empty() && self.pages.len() > 1 {
+            let toc = self.toc_page(lang);
+            self.pages.insert(1, toc);
         }
         let n = self.pages.len();
         let who = data.customer_or_site(lang);
@@ -557,4 +737,84 @@ pub fn emit(
         page.finish();
     }
     doc.finish().map_err(|e| ReportError::Pdf(format!("{e:?}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn metrics() -> Metrics {
+        let font = crate::pdf::find_font(None).expect("install fonts-ipaexfont-gothic");
+        Metrics::new(&std::fs::read(font).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn addresses_hashes_and_urls_are_never_split_when_they_fit() {
+        let m = metrics();
+        let sha = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
+        let tokens = [
+            "198.51.100.25",
+            "203.0.113.250",
+            "2001:db8::8a2e:370:7334",
+            "http://resona-secure.example/login.php",
+            sha,
+        ];
+        // Tokens right after Japanese text (no space before them), and in a list.
+        let text = format!(
+            "宛先{}、送信元{}から{}へ。接続先 (2): {}, {} 添付ファイル{sha}を確認",
+            tokens[0], tokens[1], tokens[2], tokens[3], tokens[0]
+        );
+        // Every width from narrow to wide: no line holds part of a token that fits.
+        for w in (60..400).step_by(7) {
+            let w = w as f32;
+            let lines = m.wrap(&text, 9.0, w);
+            for l in &lines {
+                let body = l.trim_end_matches([',', ';', ')', '、', '。']);
+                assert!(m.width(body, 9.0) <= w, "{w}: {l}");
+            }
+            for t in tokens {
+                if m.width(t, 9.0) <= w {
+                    assert!(
+                        lines.iter().any(|l| l.contains(t)),
+                        "width {w}: `{t}` split across lines {lines:#?}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_narrow_table_cell_shrinks_its_text_before_cutting_an_address() {
+        let m = metrics();
+        let cell = "198.51.100.25 (外部)";
+        let w = m.width("198.51.100.2", TABLE_TEXT);
+        let (size, lines) = m.wrap_cell(cell, TABLE_TEXT, w);
+        assert!(size < TABLE_TEXT);
+        assert_eq!(lines[0], "198.51.100.25", "{lines:?}");
+        assert!(lines.iter().all(|l| m.width(l, size) <= w), "{lines:?}");
+        // Where it fits, nothing changes.
+        let (size, lines) = m.wrap_cell(cell, TABLE_TEXT, 200.0);
+        assert_eq!((size, lines), (TABLE_TEXT, vec![cell.to_string()]));
+    }
+
+    #[test]
+    fn a_token_wider_than_the_line_breaks_after_a_slash_or_dot() {
+        let m = metrics();
+        let url = "https://resona-secure.example/login/verify/account.php";
+        let w = m.width("https://resona-secure.example/logi", 9.0);
+        let lines = m.wrap(url, 9.0, w);
+        assert!(lines.len() > 1, "{lines:?}");
+        assert_eq!(lines.concat(), url, "nothing lost or added");
+        for l in &lines[..lines.len() - 1] {
+            assert!(l.ends_with('/') || l.ends_with('.'), "{lines:?}");
+            assert!(m.width(l, 9.0) <= w);
+        }
+        // Japanese text still breaks between characters; explicit newlines are kept.
+        let ja = m.wrap("検知の根拠となった通信の特徴\n二行目", 9.0, 40.0);
+        assert!(
+            ja.len() > 2 && ja.iter().all(|l| m.width(l, 9.0) <= 40.0),
+            "{ja:?}"
+        );
+        assert_eq!(m.wrap("", 9.0, 40.0), vec![String::new()]);
+    }
 }
