@@ -9,7 +9,8 @@
 //! rings, rebuild each frame as it was on the wire, append it to the sink (one copy), hand the
 //! block back, add the block's counters to the stats page. No allocation, no lock, no
 //! formatting, no log: a fatal sink error ends the thread and is turned into text only then.
-//! Idle: reap writes, flush a partly filled buffer after [`FLUSH_IDLE_NS`], poll(2) the rings.
+//! Idle: reap writes, flush a partly filled buffer after [`FLUSH_IDLE_NS`] without packets
+//! or [`FLUSH_MAX_AGE_NS`] after its first unwritten packet, poll(2) the rings.
 //!
 //! The supervisor (the caller's thread) calls [`Capture::tick`] a few times a second: NIC
 //! counters, link state, heartbeat; and decides when to stop (signal, duration, count).
@@ -48,6 +49,11 @@ use crate::sys::process;
 /// A partly filled store buffer is written out after this long without packets, so
 /// recent traffic becomes readable within seconds even on a quiet link.
 pub const FLUSH_IDLE_NS: u64 = 1_000_000_000;
+/// ... and at the latest this long after its first unwritten packet: a slow trickle (an
+/// interactive SSH session, a packet every second) never leaves the link idle for
+/// [`FLUSH_IDLE_NS`], and would otherwise wait for the buffer to fill (it reached the
+/// store 14 s late). Flushing closes a partly filled block, a few KiB at most.
+pub const FLUSH_MAX_AGE_NS: u64 = 2_000_000_000;
 /// How long a capture thread sleeps in poll(2) when no block is ready.
 pub const POLL_TIMEOUT_MS: i32 = 50;
 /// How often a capture thread reads its sockets' kernel counters.
@@ -887,6 +893,8 @@ fn hot_loop<S: RecordSink>(
     let mut last_kstats = process::monotonic_ns();
     let mut last_data = last_kstats;
     let mut dirty = false;
+    // When the buffer got its oldest unwritten packet (the turn it became dirty).
+    let mut dirty_since = last_kstats;
     // When a stop is requested, the block the kernel is filling is retired only after the
     // retire timeout: keep polling that long so its packets are stored, not lost.
     let mut stop_at: Option<u64> = None;
@@ -895,6 +903,7 @@ fn hot_loop<S: RecordSink>(
         let mut progressed = false;
         let mut stalled = false;
         let mut held = false;
+        let was_dirty = dirty;
         // Every ring was read up to a block the kernel still fills.
         let mut all_empty = true;
         for slot in rings.iter_mut() {
@@ -926,6 +935,9 @@ fn hot_loop<S: RecordSink>(
         let now = process::monotonic_ns();
         if progressed {
             last_data = now;
+        }
+        if dirty && !was_dirty {
+            dirty_since = now;
         }
         if stalled || held {
             blame.catching_up = true;
@@ -967,7 +979,10 @@ fn hot_loop<S: RecordSink>(
             }
             let mut held = false;
             store_call(&mut held, || sink.poll())?;
-            if dirty && now.saturating_sub(last_data) >= FLUSH_IDLE_NS {
+            if dirty
+                && (now.saturating_sub(last_data) >= FLUSH_IDLE_NS
+                    || now.saturating_sub(dirty_since) >= FLUSH_MAX_AGE_NS)
+            {
                 store_call(&mut held, || sink.flush())?;
                 dirty = false;
             }

@@ -7,6 +7,7 @@
 //! Needs root (CI runs as root); fails with a clear message otherwise.
 
 use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
@@ -485,5 +486,61 @@ fn the_store_sink_allocates_nothing_per_packet() {
     assert!(
         allocs * 100 <= packets,
         "{allocs} allocations on the capture thread for {packets} packets stored"
+    );
+}
+
+/// A `MemSink` that counts its flushes (an atomic: no allocation on the hot path).
+struct FlushCounting {
+    inner: MemSink,
+    flushes: Arc<AtomicU64>,
+}
+impl RecordSink for FlushCounting {
+    type Error = std::io::Error;
+    fn append(&mut self, meta: &PacketMeta, parts: &[&[u8]]) -> Result<Appended, Self::Error> {
+        self.inner.append(meta, parts)
+    }
+    fn poll(&mut self) -> Result<(), Self::Error> {
+        self.inner.poll()
+    }
+    fn flush(&mut self) -> Result<(), Self::Error> {
+        self.flushes.fetch_add(1, Ordering::Relaxed);
+        self.inner.flush()
+    }
+    fn close(&mut self) -> Result<(), Self::Error> {
+        self.inner.close()
+    }
+}
+
+/// A slow trickle (a frame every 400 ms for 4 s: the link is never idle for a second, as
+/// with an interactive SSH session) is written out while it goes on: the partly filled
+/// buffer is flushed by its age, not only after a second without packets. Before, it
+/// waited for the buffer to fill (an open session reached the store 14 s late).
+#[test]
+fn a_slow_trickle_is_flushed_by_age_while_it_goes_on() {
+    let ns = Ns::new("capfl");
+    let data = tempfile::tempdir().unwrap();
+    let frames: Vec<Vec<u8>> = (1..=10u16).map(|i| frame(0, i, 200, &[])).collect();
+    let (tx, _rx) = mpsc::channel();
+    let flushes = Arc::new(AtomicU64::new(0));
+    let during = std::thread::scope(|s| {
+        let cap = s.spawn(|| {
+            ns.enter();
+            Capture::start(&options(), data.path(), |_| {
+                Ok::<_, std::io::Error>(FlushCounting {
+                    inner: MemSink::new(1_000, tx.clone()),
+                    flushes: flushes.clone(),
+                })
+            })
+            .unwrap()
+        });
+        let capture = cap.join().unwrap();
+        send_frames(&ns, "va", &frames, Duration::from_millis(400));
+        let during = flushes.load(Ordering::Relaxed);
+        capture.stop().unwrap();
+        during
+    });
+    assert!(
+        during >= 1,
+        "no flush while a frame came every 400 ms for 4 s: recent packets stay unreadable"
     );
 }
