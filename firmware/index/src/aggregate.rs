@@ -251,30 +251,6 @@ pub fn sessions_per_hour(index: &Index) -> Result<Vec<(i64, u64)>, IndexError> {
     Ok(v)
 }
 
-#[derive(Default)]
-struct Talkers(HashMap<Ipv6Addr, (u64, u64, u64)>);
-
-impl Acc for Talkers {
-    fn add(&mut self, r: &Row<'_>) {
-        let c = self.0.entry(r.client).or_default();
-        c.0 += 1;
-        c.1 += r.bytes_up;
-        c.2 += r.bytes_down;
-        let s = self.0.entry(r.server).or_default();
-        s.0 += 1;
-        s.1 += r.bytes_down;
-        s.2 += r.bytes_up;
-    }
-    fn merge(&mut self, o: Self) {
-        for (k, v) in o.0 {
-            let e = self.0.entry(k).or_default();
-            e.0 += v.0;
-            e.1 += v.1;
-            e.2 += v.2;
-        }
-    }
-}
-
 /// The `n` addresses that moved the most payload bytes (sent + received), most first.
 pub fn top_talkers(
     index: &Index,
@@ -282,9 +258,25 @@ pub fn top_talkers(
     n: usize,
     internal: &[IpNet],
 ) -> Result<Vec<Talker>, IndexError> {
-    let acc: Talkers = run(index, q)?;
-    let mut out: Vec<Talker> = acc
-        .0
+    let acc: Sides = run(index, q)?;
+    // An address counts as client and as server alike: fold its two sides.
+    let mut both: HashMap<Ipv6Addr, (u64, u64, u64)> = HashMap::new();
+    for ((ip, _), v) in acc.0 {
+        let e = both.entry(ip).or_default();
+        e.0 += v.0;
+        e.1 += v.1;
+        e.2 += v.2;
+    }
+    Ok(ranked(both, n, internal))
+}
+
+/// Talkers from per-address (sessions, bytes sent, bytes received), most bytes first.
+fn ranked(
+    by_ip: impl IntoIterator<Item = (Ipv6Addr, (u64, u64, u64))>,
+    n: usize,
+    internal: &[IpNet],
+) -> Vec<Talker> {
+    let mut out: Vec<Talker> = by_ip
         .into_iter()
         .map(|(ip, (s, sent, recv))| {
             let ip = to_ip(ip);
@@ -304,7 +296,7 @@ pub fn top_talkers(
             .then_with(|| a.ip.cmp(&b.ip))
     });
     out.truncate(n);
-    Ok(out)
+    out
 }
 
 /// Which side of the sessions [`top_by_side`] counts.
@@ -352,29 +344,12 @@ pub fn top_by_side(
 ) -> Result<Vec<Talker>, IndexError> {
     let acc: Sides = run(index, q)?;
     let want_client = side == Side::Source;
-    let mut out: Vec<Talker> = acc
+    let side_only = acc
         .0
         .into_iter()
         .filter(|((_, is_client), _)| *is_client == want_client)
-        .map(|((ip, _), (s, sent, recv))| {
-            let ip = to_ip(ip);
-            Talker {
-                ip,
-                internal: internal.iter().any(|n| n.contains(&ip)),
-                sessions: s,
-                bytes_sent: sent,
-                bytes_received: recv,
-            }
-        })
-        .collect();
-    out.sort_by(|a, b| {
-        (b.bytes_sent + b.bytes_received)
-            .cmp(&(a.bytes_sent + a.bytes_received))
-            .then_with(|| b.sessions.cmp(&a.sessions))
-            .then_with(|| a.ip.cmp(&b.ip))
-    });
-    out.truncate(n);
-    Ok(out)
+        .map(|((ip, _), v)| (ip, v));
+    Ok(ranked(side_only, n, internal))
 }
 
 /// Sessions read at most by [`top_domains`] (domains are not a fast column: the records
