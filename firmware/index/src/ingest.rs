@@ -93,7 +93,8 @@ pub struct Ingester {
 /// forgotten: their final record could fire once more).
 pub const MAX_OPEN_ALERTED: usize = 10_000;
 
-fn settings() -> IndexSettings {
+/// The tantivy settings of Kuroko's indexes (the session index and the content index).
+pub(crate) fn settings() -> IndexSettings {
     IndexSettings {
         docstore_compression: Compressor::Zstd(ZstdCompressor {
             compression_level: Some(3),
@@ -103,7 +104,8 @@ fn settings() -> IndexSettings {
     }
 }
 
-fn io_err(path: &Path) -> impl Fn(std::io::Error) -> IndexError + '_ {
+/// An I/O error on `path` as an [`IndexError`].
+pub(crate) fn io_err(path: &Path) -> impl Fn(std::io::Error) -> IndexError + '_ {
     move |source| IndexError::Io {
         path: path.to_path_buf(),
         source,

@@ -26,8 +26,7 @@ use kuroko_model::config::Config;
 use kuroko_model::sessionlog::{CursorCheck, LogPos, SessionLogReader, check_cursor};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
-use tantivy::store::{Compressor, ZstdCompressor};
-use tantivy::{IndexSettings, IndexWriter, TantivyDocument, Term};
+use tantivy::{IndexWriter, TantivyDocument, Term};
 
 /// Texts between two commits.
 const COMMIT_EVERY: u64 = 20_000;
@@ -59,22 +58,7 @@ pub struct ContentIngester {
     limits: Limits,
 }
 
-fn settings() -> IndexSettings {
-    IndexSettings {
-        docstore_compression: Compressor::Zstd(ZstdCompressor {
-            compression_level: Some(3),
-        }),
-        docstore_blocksize: 64 << 10,
-        ..IndexSettings::default()
-    }
-}
-
-fn io_err(path: &Path) -> impl Fn(std::io::Error) -> IndexError + '_ {
-    move |source| IndexError::Io {
-        path: path.to_path_buf(),
-        source,
-    }
-}
+use crate::ingest::{io_err, settings};
 
 /// Opens `path`, creating it; one of another schema or version is replaced by an empty one
 /// (re-extracted from the log: the content index holds nothing the log and files do not).
