@@ -16,12 +16,8 @@ use kuroko_detect::versions::Verdict;
 use kuroko_detect::versions::advisories::AdvisoryList;
 use std::io::Write;
 
-#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Format {
-    Table,
-    Jsonl,
-    Csv,
-}
+/// The same three output formats as `kuroko findings`.
+pub use super::findings::Format;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
