@@ -183,14 +183,9 @@ impl State {
             *counters_suppressed += 1;
             return;
         }
-        if let Err(source) = self.log.append(&e.record) {
-            self.error = Some(AnalyzeError::Log {
-                path: self.log_dir.clone(),
-                source,
-            });
+        if !self.append(&e.record) {
             return;
         }
-        self.written += 1;
         if self.recent.len() >= MAX_REPLAY_SESSIONS {
             self.recent.pop_front();
             self.replay_overflow += 1;
@@ -206,22 +201,28 @@ impl State {
 }
 
 impl State {
+    /// Appends a record to the session log; on failure keeps the error (the run stops
+    /// with it) and returns false.
+    fn append(&mut self, record: &kuroko_model::SessionRecord) -> bool {
+        if let Err(source) = self.log.append(record) {
+            self.error = Some(AnalyzeError::Log {
+                path: self.log_dir.clone(),
+                source,
+            });
+            return false;
+        }
+        self.written += 1;
+        true
+    }
+
     /// A provisional (`open`) record: written and published like any record, but outside
     /// the exactly-once bookkeeping (a replay may write it again: consumers replace records
     /// by id). Never after the final record of its session: a replay that will suppress the
     /// final one suppresses its provisional ones too.
     fn emit_provisional(&mut self, e: Emitted) {
-        if self.error.is_some() || self.suppress.contains(&e.record.id) {
-            return;
+        if self.error.is_none() && !self.suppress.contains(&e.record.id) {
+            self.append(&e.record);
         }
-        if let Err(source) = self.log.append(&e.record) {
-            self.error = Some(AnalyzeError::Log {
-                path: self.log_dir.clone(),
-                source,
-            });
-            return;
-        }
-        self.written += 1;
     }
 }
 
