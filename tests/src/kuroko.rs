@@ -145,6 +145,13 @@ impl DataDir {
         parse_jsonl(&self.kuroko("findings", &["--format", "jsonl"])?)
     }
 
+    /// `kuroko findings --format jsonl --lang en`, parsed: titles and signals worded in
+    /// English (the default is the site's language, Japanese), for tests that assert on
+    /// the words of a signal.
+    pub fn findings_en(&self) -> anyhow::Result<Vec<Value>> {
+        parse_jsonl(&self.kuroko("findings", &["--format", "jsonl", "--lang", "en"])?)
+    }
+
     /// `kuroko search --format jsonl QUERY`, parsed.
     pub fn search(&self, query: &str) -> anyhow::Result<Vec<Value>> {
         parse_jsonl(&self.kuroko("search", &["--format", "jsonl", "--limit", "10000", query])?)

@@ -428,7 +428,7 @@ fn real_servers_give_inventory_versions_weak_tls_and_cleartext_logins() -> anyho
     })?;
     data.import(&pcap)?;
     data.analyze()?;
-    let findings = data.findings()?;
+    let findings = data.findings_en()?;
     let dump = serde_json::to_string_pretty(&findings)?;
 
     // weak_tls: TLS 1.0 + expired + self-signed on the file server; nothing on TLS 1.3.
@@ -626,5 +626,21 @@ fn real_servers_give_inventory_versions_weak_tls_and_cleartext_logins() -> anyho
         .and_then(|s| s.iter().find(|s| s["port"] == 22))
         .context("sshd service")?;
     assert_eq!(sshd_clients["internal_clients"], 1);
+    // The report's §3.6 draws the same inventory: services, and the old banner judged
+    // vulnerable with its advisory.
+    let report = work.join("report.html");
+    let report_s = report.to_str().context("report path is not UTF-8")?;
+    data.kuroko("report", &["--out", report_s, "--lang", "ja"])?;
+    let html = std::fs::read_to_string(&report)?;
+    ensure!(html.contains("ネットワーク環境と脆弱性分析"), "no §3.6");
+    ensure!(html.contains("22/tcp"), "sshd's port in §3.6");
+    let row = html
+        .split("<tr")
+        .find(|r| r.contains("Ubuntu-3ubuntu0.6"))
+        .context("the old banner's row in §3.6")?;
+    ensure!(
+        row.contains("脆弱") && row.contains("CVE-2024-6387"),
+        "{row}"
+    );
     Ok(())
 }

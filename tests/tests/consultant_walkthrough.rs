@@ -118,7 +118,7 @@ fn a_consultants_questions_answered_by_kuroko_commands() {
         .lines()
         .find(|l| l.starts_with("kuroko analyze: "))
         .unwrap_or_else(|| panic!("no summary line from analyze: {err}"));
-    let findings = data.findings().unwrap();
+    let findings = data.findings_en().unwrap();
     let b = findings.iter().filter(|f| f["risk"] == "B").count();
     assert!(
         summary.contains(&format!("{} findings (", findings.len()))
@@ -218,7 +218,7 @@ fn a_consultants_questions_answered_by_kuroko_commands() {
         ),
     )
     .unwrap();
-    let after = data.findings().unwrap();
+    let after = data.findings_en().unwrap();
     let t = after.iter().find(|f| f["id"] == tid.as_str()).unwrap();
     assert_eq!(t["risk"], "E", "{t}");
     assert_eq!(t["note"], "confirmed with the admin");

@@ -201,6 +201,17 @@ pub struct ReportData {
     pub objects_present: HashSet<String>,
     /// Evidence ids the session log did not have (rotated out or not yet analyzed).
     pub missing_evidence: usize,
+    /// The asset inventory as `kuroko assets` shows it (§3.6); empty unless the caller
+    /// reads it (`inputs::gather` does).
+    pub assets: Assets,
+}
+
+/// The asset inventory judged against the advisory list, for §3.6.
+#[derive(Clone, Debug, Default)]
+pub struct Assets {
+    pub hosts: Vec<kuroko_detect::assets::view::HostView>,
+    /// The advisory list's date.
+    pub list_date: String,
 }
 
 /// What [`ReportData::build`] reads.
@@ -301,6 +312,7 @@ impl ReportData {
             mails,
             objects_present,
             missing_evidence,
+            assets: Assets::default(),
         }
     }
 

@@ -230,6 +230,7 @@ pub fn gather(
     if let Some(en) = english {
         data.add_english(&en);
     }
+    data.assets = assets(data_dir, config)?;
     Ok((
         data,
         Warnings {
@@ -242,6 +243,21 @@ pub fn gather(
             bad_sessions: bad_sessions.get(),
         },
     ))
+}
+
+/// The asset inventory judged against the advisory list (`kuroko assets`'s view).
+fn assets(data_dir: &Path, config: &Config) -> Result<crate::data::Assets, ReportError> {
+    let input = |e: kuroko_detect::DetectError| ReportError::Input {
+        what: "the asset inventory".into(),
+        message: e.to_string(),
+    };
+    let inv = kuroko_detect::load_assets(data_dir).map_err(input)?;
+    let list = kuroko_detect::versions::advisories::AdvisoryList::load(&config.intel.category_dirs)
+        .map_err(input)?;
+    Ok(crate::data::Assets {
+        hosts: kuroko_detect::assets::view::view(&inv, &list),
+        list_date: list.list_date.clone(),
+    })
 }
 
 /// What the caller should tell the user after gathering.

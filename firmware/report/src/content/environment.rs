@@ -262,5 +262,6 @@ pub fn environment(d: &ReportData, lang: Lang) -> Vec<Block> {
             .block(),
     );
     b.extend(super::talkers::talkers(d, lang));
+    b.extend(super::inventory::inventory(d, lang));
     b
 }

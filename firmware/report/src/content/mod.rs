@@ -12,6 +12,7 @@ mod assessment;
 mod coverage;
 mod details;
 mod environment;
+mod inventory;
 mod overview;
 mod parts;
 mod scenarios;
