@@ -1280,7 +1280,7 @@ fn web_console_conditions_and_report() {
             g["original_risk"].as_str(),
             g["override_source"].as_str()
         ),
-        (Some("A"), Some("C"), Some("SiteFile")),
+        (Some("A"), Some("C"), Some("site_file")),
         "{after}"
     );
     assert_eq!(g["override_reason"], "policy forbids tunnels");

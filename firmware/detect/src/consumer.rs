@@ -228,6 +228,18 @@ pub fn load_findings(
     config: &Config,
     lang: Lang,
 ) -> Result<Vec<Finding>, DetectError> {
+    let site = SiteFile::load_if_present(data_dir)?;
+    load_findings_with(data_dir, config, site.as_ref(), lang)
+}
+
+/// [`load_findings`] with the site file the caller read (`None`: the configuration's
+/// overrides only), e.g. to still show findings while `site.toml` does not parse.
+pub fn load_findings_with(
+    data_dir: &Path,
+    config: &Config,
+    site: Option<&SiteFile>,
+    lang: Lang,
+) -> Result<Vec<Finding>, DetectError> {
     let Some(state) = store::load(data_dir)? else {
         return Ok(Vec::new());
     };
@@ -236,8 +248,7 @@ pub fn load_findings(
         &config.detect.overrides,
         lang,
     );
-    let site = SiteFile::load_if_present(data_dir)?;
-    crate::overrides::apply_all(&mut findings, &config.detect.overrides, site.as_ref(), lang)?;
+    crate::overrides::apply_all(&mut findings, &config.detect.overrides, site, lang)?;
     Ok(findings)
 }
 

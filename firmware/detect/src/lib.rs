@@ -90,7 +90,9 @@ pub mod versions;
 
 pub use aggregate::{Aggregate, EvidenceRef};
 pub use catalog::{RuleId, RuleInfo};
-pub use consumer::{Detector, Summary, load_aggregates, load_assets, load_findings, run_pending};
+pub use consumer::{
+    Detector, Summary, load_aggregates, load_assets, load_findings, load_findings_with, run_pending,
+};
 pub use engine::{Engine, EngineState, EngineStats};
 pub use error::DetectError;
 pub use site_file::{SiteFile, SiteFileError};

@@ -736,14 +736,20 @@ async fn findings(AxState(st): S, ConnectInfo(peer): Peer, headers: HeaderMap) -
     blocking(move || {
         st.record(&ctx.actor(), "findings_view", json!({}))?;
         let lang: kuroko_model::finding::Lang = ctx.user.lang.parse().unwrap_or_default();
-        let list = kuroko_detect::load_findings(&st.opts.data, &st.opts.config, lang)
-            .map_err(|e| ApiError::internal(e.to_string()))?;
         // The consultant's overrides and notes of `DIR/site.toml`, as the report applies
-        // them (read only: the report creates the file, this page does not).
+        // them; a site file that does not parse is said, and the findings still show with
+        // the configuration's overrides only.
         let (site, site_error) = match kuroko_report::SiteFile::load_if_present(&st.opts.data) {
             Ok(s) => (s.unwrap_or_default(), None),
             Err(e) => (kuroko_report::SiteFile::default(), Some(e.to_string())),
         };
+        let list = kuroko_detect::load_findings_with(
+            &st.opts.data,
+            &st.opts.config,
+            site_error.is_none().then_some(&site),
+            lang,
+        )
+        .map_err(|e| ApiError::internal(e.to_string()))?;
         let mut graded: Vec<_> = list
             .into_iter()
             .map(|f| kuroko_report::data::grade(f, &st.opts.config, &site))
