@@ -34,8 +34,9 @@
 //! └─────────────────┴──────────────────────────────────────────────────┴───────────┘
 //! ```
 //!
-//! - **Chunks** are the writer's unit of buffering: `chunk_size` (default 1 MiB) aligned
-//!   memory mapped to a fixed file range. Chunk `i` covers `[i * chunk_size, (i+1) *
+//! - **Chunks** are the writer's unit of buffering: a `chunk_size` (default 1 MiB) aligned
+//!   buffer (anonymous memory registered with io_uring, not a file mapping) written with
+//!   O_DIRECT to a fixed file range. Chunk `i` covers `[i * chunk_size, (i+1) *
 //!   chunk_size)` of the file, except that chunk 0 starts after the header region.
 //! - **Blocks** are the unit of integrity. A block starts at a 4 KiB aligned offset inside a
 //!   chunk, holds whole records, and carries two crc32c: one over its header, one over its
