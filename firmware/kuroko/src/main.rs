@@ -56,6 +56,9 @@ enum Command {
     Web(cmd::web::Args),
     /// Users of the web console: add, passwd, list, remove, token.
     User(cmd::user::Args),
+    /// Alert conditions (saved searches that raise alerts): list, add, edit, enable,
+    /// disable, remove.
+    Conditions(cmd::conditions::Args),
     /// The asset inventory: internal hosts, their services and announced software.
     Assets(cmd::assets::Args),
     /// Erase the customer's data irrecoverably before the box leaves the site, with a
@@ -94,6 +97,7 @@ fn main() {
         Command::Web(a) => cmd::web::run(a),
         Command::User(a) => cmd::user::run(a),
         Command::Assets(a) => cmd::assets::run(a),
+        Command::Conditions(a) => cmd::conditions::run(a),
         Command::Decommission(a) => cmd::decommission::run(a),
     };
     if let Err(e) = result {

@@ -4,6 +4,7 @@
 pub mod analyze;
 pub mod assets;
 pub mod capture;
+pub mod conditions;
 pub mod console;
 pub mod content;
 pub mod decommission;

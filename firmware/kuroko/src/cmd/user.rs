@@ -111,12 +111,19 @@ fn store(data: &DataArgs) -> UserStore {
     UserStore::new(&kuroko_web::web_dir(&data.data))
 }
 
-fn record(data: &DataArgs, action: &str, detail: serde_json::Value) -> anyhow::Result<()> {
+/// The local user a command-line change is recorded for (`sudo`'s caller when there is one).
+pub fn local_user() -> String {
     let who = std::env::var("SUDO_USER")
         .or_else(|_| std::env::var("USER"))
         .unwrap_or_else(|_| "root".into());
+    format!("cli:{who}")
+}
+
+/// Writes a command-line change to the web console's audit log (the one trail of every
+/// change to users and conditions, whichever way it was made).
+pub fn record(data: &DataArgs, action: &str, detail: serde_json::Value) -> anyhow::Result<()> {
     let actor = kuroko_web::audit::Actor {
-        user: &format!("cli:{who}"),
+        user: &local_user(),
         addr: "local".into(),
     };
     kuroko_web::audit::AuditLog::new(&kuroko_web::web_dir(&data.data))
