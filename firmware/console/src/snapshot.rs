@@ -94,6 +94,8 @@ pub struct Drops {
     pub nic: u64,
     /// The store could not keep up.
     pub backpressure: u64,
+    /// Received by a re-created interface before capture re-bound to it.
+    pub before_rebind: u64,
     /// Frames cut at the snap length (stored, but not whole).
     pub truncated: u64,
 }
@@ -101,7 +103,7 @@ pub struct Drops {
 impl Drops {
     /// Packets lost (truncation keeps the packet, so it is not a loss).
     pub fn lost(&self) -> u64 {
-        self.kernel + self.nic + self.backpressure
+        self.kernel + self.nic + self.backpressure + self.before_rebind
     }
 }
 

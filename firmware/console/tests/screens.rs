@@ -68,7 +68,7 @@ fn snapshot(at: i64, packets: u64, bytes: u64) -> Snapshot {
                     coalesced: 0,
                     packets,
                     bytes,
-                    drops: Drops { kernel: 0, nic: 0, backpressure: 12, truncated: 3 },
+                    drops: Drops { kernel: 0, nic: 0, backpressure: 12, before_rebind: 4, truncated: 3 },
                 },
                 InterfaceHealth {
                     name: "eth2".into(),

@@ -245,12 +245,7 @@ impl DataDirSource {
                     coalesced: i.link.coalesced_frames,
                     packets: i.packets,
                     bytes: i.bytes,
-                    drops: Drops {
-                        kernel: i.drops.kernel_ring,
-                        nic: i.drops.nic_dropped + i.drops.nic_missed + i.drops.nic_fifo,
-                        backpressure: i.drops.backpressure,
-                        truncated: i.truncated_packets,
-                    },
+                    drops: panel_drops(i),
                 })
                 .collect(),
             core_load,
@@ -478,8 +473,37 @@ impl kuroko_console::Source for DataDirSource {
     }
 }
 
+/// An interface's losses as the panel shows them: the causes `kuroko status` counts in
+/// `drops.total`, and nothing else (`rx_dropped` grows with frames the host's stack
+/// discards after the capture got its copy, so it is not a loss; see
+/// `kuroko_capture::stats::Drops`).
+fn panel_drops(i: &kuroko_capture::stats::InterfaceStats) -> Drops {
+    let d = &i.drops;
+    Drops {
+        kernel: d.kernel_ring + d.unread_at_stop,
+        nic: d.nic_missed + d.nic_fifo,
+        backpressure: d.backpressure,
+        before_rebind: d.missed_before_rebind,
+        truncated: i.truncated_packets,
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_panel_counts_the_losses_status_counts_and_nothing_else() {
+        let mut i = kuroko_capture::stats::InterfaceStats::default();
+        i.drops.nic_dropped = 5_000; // mirror-port frames the host discards: not lost
+        i.drops.missed_before_rebind = 7;
+        i.drops.unread_at_stop = 2;
+        i.drops.kernel_ring = 1;
+        i.drops.nic_missed = 3;
+        let d = super::panel_drops(&i);
+        assert_eq!(d.lost(), i.drops.total());
+        assert_eq!(d.lost(), 13);
+        assert_eq!(d.before_rebind, 7);
+    }
+
     use super::*;
     use kuroko_capture::stats::{StatsPage, WriterGauges, WriterPublisher, layout};
     use kuroko_console::Source as _;

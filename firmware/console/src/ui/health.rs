@@ -145,8 +145,8 @@ pub fn draw(frame: &mut Frame, app: &App, t: &Texts, area: Rect) {
         t.packets_s.to_string(),
         t.bits_s.to_string(),
         format!(
-            "{} {}/{}/{}/{}",
-            t.drops, t.kernel, t.nic, t.backpressure, t.truncated
+            "{} {}/{}/{}/{}/{}",
+            t.drops, t.kernel, t.nic, t.backpressure, t.before_rebind, t.truncated
         ),
     ])
     .style(Style::default().add_modifier(Modifier::BOLD));
@@ -167,10 +167,11 @@ pub fn draw(frame: &mut Frame, app: &App, t: &Texts, area: Rect) {
             r.and_then(|r| r.current_bps())
                 .map_or("-".into(), format_bits),
             format!(
-                "{}/{}/{}/{}",
+                "{}/{}/{}/{}/{}",
                 format_count(d.kernel),
                 format_count(d.nic),
                 format_count(d.backpressure),
+                format_count(d.before_rebind),
                 format_count(d.truncated)
             ),
         ]);
