@@ -218,6 +218,10 @@ pub struct FtpDataParser {
     bufs: [Vec<u8>; 2],
     totals: [u64; 2],
     partial: [bool; 2],
+    /// The direction whose bytes are kept: the first that carried any. A transfer runs
+    /// one way; bytes the other way are counted, not buffered, so a data channel holds at
+    /// most one object's worth ([`MAX_OBJECT_BYTES`]), not two.
+    kept: Option<usize>,
 }
 
 impl FtpDataParser {
@@ -241,6 +245,10 @@ impl StreamParser for FtpDataParser {
     ) {
         let i = dir.index();
         self.totals[i] += data.len() as u64;
+        if *self.kept.get_or_insert(i) != i {
+            self.partial[i] = true;
+            return;
+        }
         let room = MAX_OBJECT_BYTES.saturating_sub(self.bufs[i].len());
         if data.len() > room {
             self.partial[i] = true;
