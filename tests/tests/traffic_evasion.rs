@@ -111,8 +111,11 @@ fn spawn_ready(ns: &Netns, name: &str, argv: &[&str], log: &Path) -> anyhow::Res
     Ok(s)
 }
 
-/// TCP sessions by client port: (request URIs, flags).
-fn by_client_port(sessions: &[Value]) -> BTreeMap<u64, Vec<(Vec<String>, Vec<String>)>> {
+/// One TCP session as the checks need it: its request URIs and its flags.
+type UrisAndFlags = (Vec<String>, Vec<String>);
+
+/// TCP sessions by client port.
+fn by_client_port(sessions: &[Value]) -> BTreeMap<u64, Vec<UrisAndFlags>> {
     let mut out: BTreeMap<u64, Vec<_>> = BTreeMap::new();
     for s in sessions.iter().filter(|s| s["transport"] == "tcp") {
         let strings = |v: &Value| -> Vec<String> {

@@ -1228,13 +1228,11 @@ fn feed_tcp(
             Chunk::Data(d) => {
                 let i = dir.index();
                 data.total[i] += d.len() as u64;
-                // One direction is buffered (the first that carried bytes): a transfer
-                // runs one way, and two buffers would hold twice the object limit.
-                if !data.bytes[1 - i].is_empty() {
-                    data.truncated = true;
-                    return;
-                }
-                let room = ctx.max_object.saturating_sub(data.bytes[i].len());
+                // Both directions together hold at most one object: a transfer runs one
+                // way, and two full buffers would hold twice the object limit.
+                let room = ctx
+                    .max_object
+                    .saturating_sub(data.bytes[0].len() + data.bytes[1].len());
                 if d.len() > room {
                     data.truncated = true;
                 }

@@ -196,3 +196,29 @@ impl Flow {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pending_bytes_count_their_allocations_and_a_flood_of_tiny_chunks_decides_early() {
+        let mut p = Pending::default();
+        p.push(Direction::ToServer, b"GET ");
+        p.push(Direction::ToServer, b"/ HTTP/1.1");
+        assert_eq!(p.chunks.len(), 1, "one direction in a row is one chunk");
+        assert!(p.cost >= crate::reassembly::held_cost(14));
+        assert_eq!(p.joined(Direction::ToServer), b"GET / HTTP/1.1");
+        // 1-byte chunks alternating directions: far below the identification limit in
+        // bytes, but their bookkeeping reaches the cost limit.
+        let mut p = Pending::default();
+        let mut n = 0;
+        while !p.full(Direction::ToServer) {
+            p.push(Direction::ToServer, b"a");
+            p.push(Direction::ToClient, b"b");
+            n += 1;
+        }
+        assert!(p.len[0] < crate::app::IDENTIFY_LIMIT / 10, "{n} pairs");
+        assert!(p.cost >= PENDING_COST_LIMIT);
+    }
+}
