@@ -8,10 +8,11 @@
 //! length is reported to the parser (`on_gap`) and on the session (`missing_bytes`, flag
 //! `gap`), and the bytes after it are delivered. Bytes are never invented.
 //!
-//! Memory: what a held segment costs is counted, not only its payload: each one is a heap
-//! allocation plus an entry in the ordered map ([`HELD_SEGMENT_OVERHEAD`]), so a flood of
-//! 1-byte segments fills the buffer (and the engine's global budget) at ~97 B a segment,
-//! not 1 B. `limit` and [`Stream::held_bytes`] are in these cost units.
+//! Memory: what a held segment costs is counted, not only its payload: its allocation's
+//! capacity (not its length), plus the bookkeeping of a heap allocation and an entry in
+//! the ordered map ([`HELD_SEGMENT_OVERHEAD`]), so a flood of 1-byte segments fills the
+//! buffer (and the engine's global budget) at ~97 B a segment, not 1 B. `limit` and
+//! [`Stream::held_bytes`] are in these cost units.
 //!
 //! Overlaps, and the policy that resolves them ([`OverlapPolicy`], `[analyzer]
 //! tcp_overlap_policy`). What an analyzer believes a stream said must be what the
