@@ -45,6 +45,15 @@ pub struct Counters {
     /// TCP reassembly.
     pub tcp_retransmissions: u64,
     pub tcp_overlaps: u64,
+    /// Of those, segments whose overlapping bytes differed (`[analyzer]
+    /// tcp_overlap_policy` chose which won; the session is flagged `overlap_conflict`).
+    pub tcp_overlap_conflicts: u64,
+    /// SYNs inside an established connection with another ISN, ignored as Linux ignores
+    /// them (challenge ACK); the session is flagged `syn_in_connection`.
+    pub tcp_syn_ignored: u64,
+    /// RSTs whose sequence number was not the next expected one, ignored as Linux ignores
+    /// them (RFC 5961); the session is flagged `rst_ignored`.
+    pub tcp_rst_ignored: u64,
     pub tcp_gaps: u64,
     pub tcp_missing_bytes: u64,
     pub ooo_dropped: u64,
@@ -64,6 +73,10 @@ pub struct Counters {
     pub expectations_added: u64,
     pub expectations_matched: u64,
     pub expectations_dropped: u64,
+    /// Announced data addresses (PASV/EPSV/PORT/EPRT) that are neither endpoint of the
+    /// control connection: a passive one is expected at the control server instead, an
+    /// active one refused; the control session is flagged `foreign_data_address`.
+    pub expectations_foreign_address: u64,
     /// Crash loops broken (`crashguard`): times the packets where the analyzer died
     /// repeatedly were skipped, and how many packets that skipped.
     pub crash_loop_skips: u64,

@@ -19,7 +19,7 @@ use crate::flow::{
     App, ControlLink, Flow, FlowKey, FtpData, LIST_CLOSING, LIST_OTHER, LIST_TCP, Pending,
 };
 use crate::position::PacketPos;
-use crate::reassembly::Chunk;
+use crate::reassembly::{Chunk, OverlapPolicy};
 use crate::table::{Slot, Table};
 use kuroko_model::Timestamp;
 use kuroko_model::session::{Endpoint, FileRef, Ftp, FtpFile, PacketSpan, SessionRecord};
@@ -58,6 +58,8 @@ pub struct Settings {
     /// `[analyzer] memory_budget`: held out-of-order TCP data of all streams, at cost.
     pub memory_budget: usize,
     pub max_object: usize,
+    /// `[analyzer] tcp_overlap_policy`: which bytes win where held TCP segments overlap.
+    pub overlap_policy: OverlapPolicy,
     /// `[analyzer] close_linger`: 0 emits a completed TCP close at once.
     pub close_linger_ns: i64,
     /// `[analyzer] open_record_after`: a flow open this long gets a provisional record
@@ -82,6 +84,7 @@ impl Settings {
             stream_buffer: parse_bytes(&a.stream_buffer)? as usize,
             memory_budget: parse_bytes(&a.memory_budget)? as usize,
             max_object: parse_bytes(&a.max_object_size)? as usize,
+            overlap_policy: OverlapPolicy::parse(&a.tcp_overlap_policy)?,
             close_linger_ns: secs(&a.close_linger)?,
             open_after_ns: secs(&a.open_record_after)?,
             open_every_ns: secs(&a.open_record_every)?,
@@ -99,6 +102,7 @@ impl Default for Settings {
             stream_buffer: 256 << 10,
             memory_budget: REASSEMBLY_BUDGET,
             max_object: 64 << 20,
+            overlap_policy: OverlapPolicy::Linux,
             close_linger_ns: 0,
             open_after_ns: 5_000_000_000,
             open_every_ns: 30_000_000_000,
@@ -363,20 +367,42 @@ impl Engine {
                 }
             }
         }
+        // A SYN on a known flow. After a close (both FINs or a RST), the port is reused
+        // for a new connection, as a Linux socket in TIME-WAIT takes a new SYN. Inside a
+        // connection, Linux answers a SYN with a challenge ACK and ignores it (RFC 5961
+        // §4): so do we, or a SYN with a far-away ISN would replace the flow and blind us
+        // to the rest of the connection. Should the peer answer it with a SYN-ACK after
+        // all (its side of the old connection was gone: a close we missed), that answer
+        // starts the new flow.
+        let mut ignore_segment = false;
+        let mut accepted_syn: Option<u32> = None;
         if let (Some(s), Some(seg)) = (slot, tcp)
             && seg.syn
-            && !seg.ack_flag
-            && let Some(f) = self.table.get(s)
+            && let Some(f) = self.table.get_mut(s)
         {
-            // A new SYN on a known flow: a reused port after a close we saw, or missed.
-            let reused = f.list == LIST_CLOSING
-                || f.tcp
-                    .as_ref()
-                    .and_then(|t| t.isn[0])
-                    .is_some_and(|isn| isn != seg.seq);
-            if reused {
-                self.close(s, None, out);
-                slot = None;
+            let d = f.direction_of(src).index();
+            let closing = f.list == LIST_CLOSING;
+            if let Some(t) = f.tcp.as_mut() {
+                if !seg.ack_flag && closing {
+                    self.close(s, None, out);
+                    slot = None;
+                } else if !seg.ack_flag
+                    && (t.isn[d].is_some_and(|isn| isn != seg.seq)
+                        || (t.isn[d].is_none() && t.streams[d].started()))
+                {
+                    t.pending_syn = Some((d, seg.seq));
+                    self.counters.tcp_syn_ignored += 1;
+                    f.rec.flag("syn_in_connection");
+                    ignore_segment = true;
+                } else if seg.ack_flag
+                    && let Some((syn_dir, isn)) = t.pending_syn
+                    && syn_dir != d
+                    && seg.ack == isn.wrapping_add(1)
+                {
+                    self.close(s, None, out);
+                    slot = None;
+                    accepted_syn = Some(isn);
+                }
             }
         }
         let slot = match slot {
@@ -389,6 +415,14 @@ impl Engine {
                     self.close(victim, Some("evicted"), out);
                 }
                 let s = self.new_flow(p, pkt, key, src, dst, proto, transport_name, tcp.as_ref());
+                if let Some(isn) = accepted_syn
+                    && let Some(t) = self.table.get_mut(s).and_then(|f| f.tcp.as_mut())
+                {
+                    // The SYN this SYN-ACK answers came on the old flow: its ISN is the
+                    // new client's.
+                    t.streams[Direction::ToServer.index()].on_syn(isn);
+                    t.isn[Direction::ToServer.index()] = Some(isn);
+                }
                 let ports = match t {
                     Transport::Icmp {
                         icmp_type,
@@ -460,6 +494,7 @@ impl Engine {
         let mut list = flow.list;
         let mut close_now = false;
         match t {
+            Transport::Tcp(_) if ignore_segment => {}
             Transport::Tcp(seg) => {
                 let limit = self.settings.stream_buffer;
                 let max_object = self.settings.max_object;
@@ -489,11 +524,13 @@ impl Engine {
                     let rec = &mut flow.rec;
                     let held_before = tcp.streams[d].held_bytes();
                     let dropped_before = tcp.streams[d].stats.ooo_dropped;
+                    let conflicts_before = tcp.streams[d].stats.overlap_conflicts;
+                    let policy = self.settings.overlap_policy;
                     let room =
                         self.settings.memory_budget.saturating_sub(self.held_total) + held_before;
                     let budget_bound = room < limit;
                     let limit = limit.min(room);
-                    tcp.streams[d].segment(seg.seq, seg.payload, limit, &mut |c| {
+                    tcp.streams[d].segment(seg.seq, seg.payload, limit, policy, &mut |c| {
                         feed_tcp(
                             app,
                             rec,
@@ -507,6 +544,11 @@ impl Engine {
                     });
                     let expects = std::mem::take(&mut ctx.expects);
                     drop(ctx);
+                    if tcp.streams[d].stats.overlap_conflicts > conflicts_before {
+                        // Overlapping bytes differed: the policy chose what this session
+                        // says (an evasion signature).
+                        flow.rec.flag("overlap_conflict");
+                    }
                     self.held_total =
                         (self.held_total + tcp.streams[d].held_bytes()).saturating_sub(held_before);
                     if budget_bound {
@@ -543,7 +585,16 @@ impl Engine {
                     tcp.fin_acked[1 - d] = true;
                 }
                 if seg.rst {
-                    tcp.rst = true;
+                    // Linux takes a RST only at exactly the next expected sequence number
+                    // (RFC 5961 §3.2; after a FIN, the number after it) and ignores any
+                    // other: so a forged RST cannot end the session early for us alone.
+                    let s = &tcp.streams[d];
+                    if s.accepts_rst(seg.seq) || tcp.fin_ack[d] == Some(seg.seq) {
+                        tcp.rst = true;
+                    } else {
+                        self.counters.tcp_rst_ignored += 1;
+                        flow.rec.flag("rst_ignored");
+                    }
                 }
                 if tcp.rst || (tcp.fin[0] && tcp.fin[1]) {
                     list = LIST_CLOSING;
@@ -709,7 +760,37 @@ impl Engine {
         slot: Slot,
         ts: i64,
     ) {
-        for e in expects {
+        // The control connection's endpoints: an announced data address must be one of
+        // them, or a PASV/PORT reply naming any address would turn an unrelated later
+        // connection into a data channel (no parsing of what it really carries).
+        let endpoints = self.table.get(slot).map(|f| {
+            let server = if f.key.lo == f.client {
+                f.key.hi.0
+            } else {
+                f.key.lo.0
+            };
+            (f.client.0, server)
+        });
+        for mut e in expects {
+            if let Some((client, server)) = endpoints
+                && e.server != client
+                && e.server != server
+            {
+                self.counters.expectations_foreign_address += 1;
+                if let Some(f) = self.table.get_mut(slot) {
+                    f.rec.flag("foreign_data_address");
+                }
+                if e.client == Some(client) {
+                    // Passive mode: clients connect to the control connection's server
+                    // whatever address the reply names (curl, ftplib, browsers), so
+                    // expect it there.
+                    e.server = server;
+                } else {
+                    // Active mode: the server would connect to a third party (FTP
+                    // bounce); servers refuse that, and so do we.
+                    continue;
+                }
+            }
             self.counters.expectations_added += 1;
             let at = (e.server, e.server_port);
             // Already connected: the data channel's parser learns the new details.
@@ -956,6 +1037,7 @@ impl Engine {
             for s in &tcp.streams {
                 ctx.counters.tcp_retransmissions += s.stats.retransmissions;
                 ctx.counters.tcp_overlaps += s.stats.overlaps;
+                ctx.counters.tcp_overlap_conflicts += s.stats.overlap_conflicts;
                 ctx.counters.tcp_gaps += s.stats.gaps;
                 ctx.counters.tcp_missing_bytes += s.stats.missing_bytes;
                 ctx.counters.ooo_dropped += s.stats.ooo_dropped;
@@ -1146,7 +1228,11 @@ fn feed_tcp(
             Chunk::Data(d) => {
                 let i = dir.index();
                 data.total[i] += d.len() as u64;
-                let room = ctx.max_object.saturating_sub(data.bytes[i].len());
+                // Both directions together hold at most one object: a transfer runs one
+                // way, and two full buffers would hold twice the object limit.
+                let room = ctx
+                    .max_object
+                    .saturating_sub(data.bytes[0].len() + data.bytes[1].len());
                 if d.len() > room {
                     data.truncated = true;
                 }
@@ -1164,11 +1250,10 @@ fn feed_tcp(
                     let room = IDENTIFY_LIMIT.saturating_sub(pending.len[i]);
                     let take = d.len().min(room);
                     if take > 0 {
-                        pending.chunks.push((dir, d[..take].to_vec()));
-                        pending.len[i] += take;
+                        pending.push(dir, &d[..take]);
                     }
                     let rest = d[take..].to_vec();
-                    let full = pending.len[i] >= IDENTIFY_LIMIT;
+                    let full = pending.full(dir);
                     let p = std::mem::take(pending);
                     let next = decide(rec, p, client_port, server_port, full, ctx);
                     *app = next;

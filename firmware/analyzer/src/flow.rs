@@ -56,6 +56,9 @@ pub struct TcpState {
     /// The other side acknowledged this direction's FIN.
     pub fin_acked: [bool; 2],
     pub rst: bool,
+    /// A SYN ignored inside this connection (direction index, ISN): a SYN-ACK from the
+    /// other side acknowledging it means the peer took it as a new connection.
+    pub pending_syn: Option<(usize, u32)>,
 }
 
 impl TcpState {
@@ -65,15 +68,48 @@ impl TcpState {
     }
 }
 
-/// Bytes kept while identification has not decided yet, in arrival order.
+/// What the bytes kept for identification may cost at most, allocations and their
+/// bookkeeping counted ([`crate::reassembly::held_cost`]): beyond it identification decides
+/// on what it has. Without it, a flood of 1-byte segments alternating directions would
+/// keep ~100 B per payload byte (a chunk each) under a limit that counts only bytes.
+pub const PENDING_COST_LIMIT: usize = 4 * crate::app::IDENTIFY_LIMIT;
+
+/// Bytes kept while identification has not decided yet, in arrival order (consecutive
+/// bytes of one direction in one chunk).
 #[derive(Debug, Default)]
 pub struct Pending {
     pub chunks: Vec<(Direction, Vec<u8>)>,
     pub len: [usize; 2],
     pub gaps: Vec<(Direction, u64)>,
+    /// What `chunks` costs: each chunk's allocation capacity plus its bookkeeping.
+    pub cost: usize,
 }
 
 impl Pending {
+    /// Keeps `data` (arrived in direction `dir`), appended to the last chunk when that one
+    /// is of the same direction.
+    pub fn push(&mut self, dir: Direction, data: &[u8]) {
+        use crate::reassembly::held_cost;
+        self.len[dir.index()] += data.len();
+        if let Some((d, last)) = self.chunks.last_mut()
+            && *d == dir
+        {
+            let before = last.capacity();
+            last.extend_from_slice(data);
+            self.cost = self.cost + last.capacity() - before;
+            return;
+        }
+        let v = data.to_vec();
+        self.cost += held_cost(v.capacity());
+        self.chunks.push((dir, v));
+    }
+
+    /// Identification must decide now: a direction reached the identification limit, or
+    /// the kept bytes their cost limit.
+    pub fn full(&self, dir: Direction) -> bool {
+        self.len[dir.index()] >= crate::app::IDENTIFY_LIMIT || self.cost >= PENDING_COST_LIMIT
+    }
+
     pub fn joined(&self, dir: Direction) -> Vec<u8> {
         let mut v = Vec::with_capacity(self.len[dir.index()]);
         for (d, c) in &self.chunks {
@@ -158,5 +194,31 @@ impl Flow {
         } else {
             Direction::ToClient
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pending_bytes_count_their_allocations_and_a_flood_of_tiny_chunks_decides_early() {
+        let mut p = Pending::default();
+        p.push(Direction::ToServer, b"GET ");
+        p.push(Direction::ToServer, b"/ HTTP/1.1");
+        assert_eq!(p.chunks.len(), 1, "one direction in a row is one chunk");
+        assert!(p.cost >= crate::reassembly::held_cost(14));
+        assert_eq!(p.joined(Direction::ToServer), b"GET / HTTP/1.1");
+        // 1-byte chunks alternating directions: far below the identification limit in
+        // bytes, but their bookkeeping reaches the cost limit.
+        let mut p = Pending::default();
+        let mut n = 0;
+        while !p.full(Direction::ToServer) {
+            p.push(Direction::ToServer, b"a");
+            p.push(Direction::ToClient, b"b");
+            n += 1;
+        }
+        assert!(p.len[0] < crate::app::IDENTIFY_LIMIT / 10, "{n} pairs");
+        assert!(p.cost >= PENDING_COST_LIMIT);
     }
 }

@@ -318,3 +318,78 @@ fn completed_close_is_emitted_at_once_and_late_packets_are_counted() {
     );
     assert_eq!(e.counters.late_packets_after_close, 0);
 }
+
+#[test]
+fn a_syn_inside_a_connection_is_ignored_unless_the_server_answers_it() {
+    let s = 1_700_000_000_000_000_000i64;
+    // A SYN with a far-away ISN inside the connection: ignored (Linux answers it with a
+    // challenge ACK), the data after it stays in the session.
+    let mut t = Tcp { frames: Vec::new() };
+    t.seg(s, true, 100, 0, "S", b"");
+    t.seg(s + 1, false, 5000, 101, "SA", b"");
+    t.seg(s + 2, true, 101, 5001, "A", b"GET /one");
+    t.seg(s + 3, true, 100 + (1 << 31), 0, "S", b"");
+    t.seg(s + 4, false, 5001, 109, "A", b""); // the challenge ACK
+    t.seg(s + 5, true, 109, 5001, "A", b" HTTP/1.1\r\nHost: a\r\n\r\n");
+    let (out, e) = run(&t.frames, Settings::default());
+    assert_eq!(out.len(), 1, "{out:?}");
+    let http = out[0].record.http.as_ref().expect("http");
+    assert_eq!(http.transactions[0].uri, "/one");
+    assert!(out[0].record.has_flag("syn_in_connection"));
+    assert_eq!(e.counters.tcp_syn_ignored, 1);
+
+    // The same SYN answered by a SYN-ACK that acknowledges it: the server had no
+    // connection any more (a close we missed), so it is a new session.
+    let mut t = Tcp { frames: Vec::new() };
+    t.seg(s, true, 100, 0, "S", b"");
+    t.seg(s + 1, false, 5000, 101, "SA", b"");
+    t.seg(s + 2, true, 101, 5001, "A", b"GET /one HTTP/1.1\r\n\r\n");
+    t.seg(s + 3, true, 90_000, 0, "S", b"");
+    t.seg(s + 4, false, 70_000, 90_001, "SA", b"");
+    t.seg(
+        s + 5,
+        true,
+        90_001,
+        70_001,
+        "A",
+        b"GET /two HTTP/1.1\r\n\r\n",
+    );
+    let (out, _) = run(&t.frames, Settings::default());
+    let uris: Vec<String> = out
+        .iter()
+        .map(|e| {
+            e.record.http.as_ref().expect("http").transactions[0]
+                .uri
+                .clone()
+        })
+        .collect();
+    assert_eq!(uris, ["/one", "/two"], "{out:?}");
+    assert_eq!(out[1].record.client.port, 40000);
+}
+
+#[test]
+fn a_rst_off_the_next_sequence_number_does_not_end_the_session() {
+    let s = 1_700_000_000_000_000_000i64;
+    let mut t = Tcp { frames: Vec::new() };
+    t.seg(s, true, 100, 0, "S", b"");
+    t.seg(s + 1, false, 5000, 101, "SA", b"");
+    t.seg(s + 2, true, 101, 5001, "A", b"GET /one");
+    t.seg(s + 3, true, 5000, 5001, "R", b""); // in the window, not the next number
+    t.seg(s + 4, true, 109, 5001, "A", b" HTTP/1.1\r\n\r\n");
+    t.seg(s + 5, true, 122, 5001, "R", b""); // exactly the next number: the end
+    let (out, e) = run(&t.frames, Settings::default());
+    assert_eq!(out.len(), 1, "{out:?}");
+    let r = &out[0].record;
+    assert_eq!(r.http.as_ref().expect("http").transactions[0].uri, "/one");
+    assert!(
+        r.has_flag("rst_ignored") && r.has_flag("rst"),
+        "{:?}",
+        r.flags
+    );
+    assert!(
+        !r.has_flag("end_of_input"),
+        "the exact RST closed it: {:?}",
+        r.flags
+    );
+    assert_eq!(e.counters.tcp_rst_ignored, 1);
+}

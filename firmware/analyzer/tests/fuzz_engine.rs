@@ -5,8 +5,10 @@
 //! store takes is in the corpus (Linux cooked v1/v2, raw IP, NULL/LOOP, PPPoE in Ethernet).
 //!
 //! `KUROKO_FUZZ_ITERS` sets the number of mutated frames (default 150 000; the closing note
-//! reports a run with 1 000 000).
+//! reports a run with 1 000 000). The frames are spread over three engines, one per
+//! `[analyzer] tcp_overlap_policy`.
 
+use kuroko_analyzer::reassembly::OverlapPolicy;
 use kuroko_analyzer::synth::{self, Params};
 use kuroko_analyzer::{Engine, PacketIn, PacketPos, PacketSource, PcapSource, Settings};
 use std::ops::ControlFlow;
@@ -117,10 +119,23 @@ fn mutated_frames_never_panic_and_are_all_counted() {
         .unwrap_or(150_000);
     let frames = corpus();
     let mut rng = Rng(0x1234_5678_9abc_def1);
+    let policies = [
+        OverlapPolicy::Linux,
+        OverlapPolicy::First,
+        OverlapPolicy::Last,
+    ];
+    for (n, policy) in policies.into_iter().enumerate() {
+        let part = iters / 3 + u64::from((n as u64) < iters % 3);
+        fuzz_engine(&frames, &mut rng, policy, part);
+    }
+}
+
+fn fuzz_engine(frames: &[(u16, Vec<u8>)], rng: &mut Rng, policy: OverlapPolicy, iters: u64) {
     let settings = Settings {
         max_flows: 512,
         stream_buffer: 16 << 10,
         max_object: 1 << 20,
+        overlap_policy: policy,
         ..Settings::default()
     };
     let mut engine = Engine::new(settings, None);

@@ -354,6 +354,12 @@ pub struct Analyzer {
     pub memory_budget: String,
     /// Largest object reconstructed from one transfer.
     pub max_object_size: String,
+    /// Which bytes win where TCP segments not yet delivered overlap with other bytes:
+    /// `linux` (default: what a Linux host's application reads), `first` (the bytes that
+    /// arrived first, as BSD-derived and Windows stacks keep them) or `last`. Every overlap
+    /// is counted (`tcp_overlaps`), and a session whose overlapping bytes differed is
+    /// flagged `overlap_conflict` (`tcp_overlap_conflicts`).
+    pub tcp_overlap_policy: String,
     pub cores: Vec<usize>,
     /// How long a TCP flow whose close completed (both FINs acknowledged, or a reset)
     /// waits before its session is emitted. `0s` (default) emits it at once; packets that
@@ -387,6 +393,7 @@ impl Default for Analyzer {
             stream_buffer: "256KiB".into(),
             memory_budget: "256MiB".into(),
             max_object_size: "64MiB".into(),
+            tcp_overlap_policy: "linux".into(),
             cores: Vec::new(),
             close_linger: "0s".into(),
             publish_interval: "250ms".into(),
@@ -667,6 +674,15 @@ impl Config {
         parse_bytes(&self.analyzer.memory_budget).map_err(|m| (k("analyzer.memory_budget"), m))?;
         parse_bytes(&self.analyzer.max_object_size)
             .map_err(|m| (k("analyzer.max_object_size"), m))?;
+        if !["linux", "first", "last"].contains(&self.analyzer.tcp_overlap_policy.as_str()) {
+            return Err((
+                k("analyzer.tcp_overlap_policy"),
+                format!(
+                    "`{}` is not a TCP overlap policy; use linux (what Linux hosts see), first or last",
+                    self.analyzer.tcp_overlap_policy
+                ),
+            ));
+        }
         for c in &self.alerts.conditions {
             if c.name.trim().is_empty() {
                 return Err((

@@ -215,6 +215,8 @@ pub struct FtpDataParser {
     name: Option<String>,
     /// Upload (ToServer) or download (ToClient) from the FTP client's point of view.
     direction: Option<Direction>,
+    /// Bytes kept per direction; both together are at most [`MAX_OBJECT_BYTES`] (a
+    /// transfer runs one way: a data channel holds one object's worth, not two).
     bufs: [Vec<u8>; 2],
     totals: [u64; 2],
     partial: [bool; 2],
@@ -241,7 +243,7 @@ impl StreamParser for FtpDataParser {
     ) {
         let i = dir.index();
         self.totals[i] += data.len() as u64;
-        let room = MAX_OBJECT_BYTES.saturating_sub(self.bufs[i].len());
+        let room = MAX_OBJECT_BYTES.saturating_sub(self.bufs[0].len() + self.bufs[1].len());
         if data.len() > room {
             self.partial[i] = true;
         }
@@ -432,6 +434,19 @@ mod tests {
         let mut p = FtpDataParser::new(Some(&exp));
         let mut rec = record("ftp-data");
         let mut sink = VecSink::default();
+        // Both directions together hold at most one object.
+        let mut q = FtpDataParser::new(Some(&exp));
+        q.on_data(
+            Up,
+            &vec![b'u'; MAX_OBJECT_BYTES - 4],
+            0,
+            &mut rec,
+            &mut sink,
+        );
+        q.on_data(Down, b"12345678", 0, &mut rec, &mut sink);
+        assert_eq!(q.bufs[0].len() + q.bufs[1].len(), MAX_OBJECT_BYTES);
+        assert!(q.partial[1]);
+        assert_eq!(q.totals, [MAX_OBJECT_BYTES as u64 - 4, 8]);
         p.on_data(Down, b"%PDF-1.4 part one ", 0, &mut rec, &mut sink);
         p.on_expectation_update(&Expectation {
             file_name: Some("report.pdf".into()),
