@@ -442,16 +442,7 @@ impl kuroko_console::Source for DataDirSource {
     }
 
     fn acknowledge(&self, who: &str) -> Result<usize, String> {
-        let now = Timestamp::now();
-        let current = crate::alarms::current(&self.data, now.nanos().max(0) as u64);
-        let mut log =
-            kuroko_console::alarms::AlarmLog::load(&self.data).map_err(|e| e.to_string())?;
-        log.acknowledge(&current, who, now).map_err(|e| {
-            format!(
-                "{}: {e}",
-                kuroko_console::alarms::log_path(&self.data).display()
-            )
-        })
+        crate::alarms::acknowledge(&self.data, who)
     }
 
     fn search(&self, query: &str, limit: usize) -> Result<SearchResult, String> {
