@@ -1441,7 +1441,9 @@ fn web_console_assets_content_open_alarms() {
         "{host}"
     );
     assert_eq!(sw["worst"], "vulnerable", "{host}");
-    let web_sid = s.search("vic", "server:192.168.0.20 AND state:closed").json()["hits"][0]["id"]
+    let web_sid = s
+        .search("vic", "server:192.168.0.20 AND state:closed")
+        .json()["hits"][0]["id"]
         .as_str()
         .unwrap()
         .to_string();
@@ -1640,6 +1642,58 @@ fn web_console_in_a_real_browser() {
                 .any(|r| r.as_str().unwrap().contains(&format!("browser-{lang}"))),
             "{seen}"
         );
+        // Content search: the phrase marked, the markup-like text as text, no element
+        // but the marks.
+        let marks = seen[format!("snippet_marks_{lang}")].as_array().unwrap();
+        assert!(!marks.is_empty(), "{seen}");
+        assert!(
+            seen[format!("snippet_text_{lang}")]
+                .as_str()
+                .unwrap()
+                .contains("<b>bold</b>"),
+            "{seen}"
+        );
+        assert!(
+            seen[format!("snippet_elements_{lang}")]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|t| t == "mark"),
+            "{seen}"
+        );
+        // 資産: the filter keeps the vulnerable server; its evidence opens its session.
+        let hosts = seen[format!("assets_hosts_{lang}")].as_array().unwrap();
+        assert_eq!(hosts.len(), 1, "{seen}");
+        assert!(
+            hosts[0].as_str().unwrap().contains("192.168.0.20"),
+            "{seen}"
+        );
+        assert!(
+            seen[format!("assets_vuln_{lang}")][0]
+                .as_str()
+                .unwrap()
+                .contains("CVE-2021-41773"),
+            "{seen}"
+        );
+        assert!(
+            seen[format!("assets_evidence_{lang}")]
+                .as_str()
+                .unwrap()
+                .contains("Apache/2.4.49")
+                || seen[format!("assets_evidence_{lang}")]
+                    .as_str()
+                    .unwrap()
+                    .contains("plan.html"),
+            "{seen}"
+        );
+        // 通信中: the one open session, open for two minutes at least.
+        let open = seen[format!("open_rows_{lang}")].as_array().unwrap();
+        assert_eq!(open.len(), 1, "{seen}");
+        let open_for = seen[format!("open_for_{lang}")][0].as_str().unwrap();
+        assert!(
+            open_for.starts_with("0:02") || open_for.starts_with("0:03"),
+            "{seen}"
+        );
         assert!(
             seen[format!("stats_charts_{lang}")].as_u64().unwrap() >= 5,
             "{seen}"
@@ -1652,6 +1706,47 @@ fn web_console_in_a_real_browser() {
             "{seen}"
         );
     }
+    // ユーザ管理 in the browser: ana removed (gone from the user file, its login refused),
+    // the last admin kept, vic forced to change its one-time password first.
+    assert_eq!(
+        seen["users_after_remove"],
+        serde_json::json!(["admin", "vic"]),
+        "{seen}"
+    );
+    assert!(
+        seen["remove_last_admin"]
+            .as_str()
+            .unwrap()
+            .contains("admin"),
+        "{seen}"
+    );
+    let users = std::fs::read_to_string(s.data.dir.join("web/users.json")).unwrap();
+    assert!(!users.contains("\"ana\""), "{users}");
+    assert!(users.contains("\"admin\""), "{users}");
+    let r = s.post(
+        Some("ana"),
+        "/api/login",
+        None,
+        r#"{"user":"ana","password":"analyst-password-1"}"#,
+    );
+    assert_eq!(r.status, 401);
+    assert_eq!(
+        seen["must_change_nav"].as_array().unwrap().len(),
+        1,
+        "{seen}"
+    );
+    assert_eq!(seen["must_change_assets"], false, "{seen}");
+    assert!(
+        seen["after_change_nav"].as_array().unwrap().len() > 5,
+        "{seen}"
+    );
+    s.login("vic", "viewer-new-pass-2");
+    // 警報: one latched in the header until the browser acknowledged it.
+    assert!(
+        seen["alarm_badge_ja"].as_str().unwrap().ends_with(" 1"),
+        "{seen}"
+    );
+    assert_eq!(seen["alarm_badge_after_ack"], "Alarms 0", "{seen}");
     let stored: Value =
         serde_json::from_slice(&std::fs::read(s.data.dir.join("alerts/conditions.json")).unwrap())
             .unwrap();
@@ -1678,6 +1773,16 @@ fn web_console_in_a_real_browser() {
         "stats-en",
         "users-ja",
         "users-en",
+        "content-ja",
+        "content-en",
+        "assets-ja",
+        "assets-filtered-en",
+        "open-ja",
+        "open-en",
+        "alarms-ja",
+        "alarms-acked-en",
+        "users-remove-en",
+        "must-change-en",
     ] {
         assert!(
             out.join(format!("{f}.png")).metadata().unwrap().len() > 1000,
@@ -1716,6 +1821,14 @@ fn web_console_in_a_real_browser() {
         "search",
         "session_view",
         "pcap_download",
+        "search",
+        "assets_view",
+        "alarm_ack",
+        "user_remove",
+        "user_remove",
+        "user_change_failed",
+        "user_passwd",
+        "logout",
     ];
     let got: Vec<&str> = actions.iter().map(String::as_str).collect();
     let mut it = got.iter();

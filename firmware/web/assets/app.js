@@ -334,7 +334,12 @@
         el("td", {}, u.failed_logins),
         el("td", { class: "actions" },
           el("button", { type: "button", class: "u-toggle", onclick: () => change(u.name, { disabled: !u.disabled }) }, t(u.disabled ? "k_enable" : "k_disable")), " ",
-          pw, " ", el("button", { type: "button", class: "u-reset", onclick: () => { if (pw.value) change(u.name, { password: pw.value }); } }, t("u_reset"))));
+          pw, " ", el("button", { type: "button", class: "u-reset", onclick: () => { if (pw.value) change(u.name, { password: pw.value }); } }, t("u_reset")), " ",
+          el("button", { type: "button", class: "u-remove", onclick: async () => {
+            if (!confirm(t("u_confirm_remove", { name: u.name }))) return;
+            const x = await api("/api/users/" + encodeURIComponent(u.name), { method: "DELETE" });
+            if (x.ok) reload(); else msg.textContent = t("error", { msg: x.json.message || x.status });
+          } }, t("k_delete"))));
     });
     const name = el("input", { id: "u-name", required: true, maxlength: 64 });
     const role = el("select", { id: "u-role" }, roles.map((x) => el("option", { value: x }, x)));
@@ -465,15 +470,16 @@
       const x = await api("/api/alarms/ack", { method: "POST" });
       if (x.ok) { location.hash = "#alarms?r=" + Date.now() % 100000; } else msg.textContent = t("error", { msg: x.json.message || x.status });
     } }, t("al_ack")) : null;
-    root.replaceChildren(el("h2", {}, t("alarms")),
+    const when = (s) => s ? new Date(s).toLocaleString(me.lang === "ja" ? "ja-JP" : "en-GB") : "";
+    root.replaceChildren(el("div", {}, el("h2", {}, t("alarms")),
       el("p", { id: "alarm-summary", class: j.latched ? "error" : "ok" }, t("al_summary", { n: j.latched })), ack, msg,
       j.log_error ? el("p", { class: "error" }, j.log_error) : null,
       el("div", { class: "scroll" }, el("table", { class: "hits", id: "alarms" },
         el("thead", {}, el("tr", {}, ["al_kind", "al_subject", "al_state", "al_since", "a_detail"].map((k) => el("th", {}, t(k))))),
         el("tbody", {}, j.alarms.map((a) => el("tr", { class: a.latched ? "latched" : "" },
           el("td", {}, t("alk_" + a.kind)), el("td", {}, a.subject),
-          el("td", {}, (a.active ? t("al_active") : t("al_over")) + " / " + (a.latched ? t("al_latched") : t("al_acked", { who: a.acknowledged_by, at: a.acknowledged_at }))),
-          el("td", {}, a.since || ""), el("td", { class: "wrap" }, a.detail)))))));
+          el("td", {}, (a.active ? t("al_active") : t("al_over")) + " / " + (a.latched ? t("al_latched") : t("al_acked", { who: a.acknowledged_by, at: when(a.acknowledged_at) }))),
+          el("td", {}, when(a.since)), el("td", { class: "wrap" }, a.detail))))))));
   }
 
   // The header's alarm count, asked again on every page change.

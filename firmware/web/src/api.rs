@@ -306,7 +306,10 @@ pub fn router(state: Arc<State>) -> axum::Router {
             "/api/users",
             get(crate::user_admin::list).post(crate::user_admin::add),
         )
-        .route("/api/users/{name}", post(crate::user_admin::change))
+        .route(
+            "/api/users/{name}",
+            post(crate::user_admin::change).delete(crate::user_admin::remove),
+        )
         .route("/api/findings", get(findings))
         .route(
             "/api/conditions",
@@ -362,7 +365,10 @@ fn html(body: &'static str) -> Response {
 }
 
 async fn app_page(AxState(st): S, ConnectInfo(peer): Peer, headers: HeaderMap) -> Response {
-    match st.auth(&headers, peer, Role::Viewer) {
+    // A user with a one-time password gets the page too: the page shows only the password
+    // change (and every API but me/password/lang/logout refuses it). With `auth`, the
+    // login of such a user bounced back to the login page and it could never change it.
+    match st.auth_pending_change(&headers, peer, Role::Viewer) {
         Ok(_) => html(crate::assets::APP_HTML),
         Err(_) => (StatusCode::SEE_OTHER, [(header::LOCATION, "/login")]).into_response(),
     }
