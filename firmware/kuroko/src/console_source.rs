@@ -438,6 +438,7 @@ impl kuroko_console::Source for DataDirSource {
             findings,
             alerts,
             warnings,
+            web: Some(web_console(&self.data, &self.config)),
         }
     }
 
@@ -466,6 +467,16 @@ impl kuroko_console::Source for DataDirSource {
             total: Some(total),
             sessions,
         })
+    }
+}
+
+/// The web console's line on Health: the `web` section of `kuroko status` (the certificate
+/// is read, never generated, here).
+fn web_console(data: &Path, config: &Config) -> kuroko_console::snapshot::WebConsole {
+    let j = crate::cmd::web::status_section(data, config).json;
+    kuroko_console::snapshot::WebConsole {
+        url: j["url"].as_str().unwrap_or("").to_string(),
+        fingerprint: j["fingerprint"].as_str().map(str::to_string),
     }
 }
 
