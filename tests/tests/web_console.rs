@@ -414,6 +414,9 @@ fn web_console_security_and_search_over_https() {
         "/api/audit",
         "/api/sessions/x",
         "/api/sessions/x/pcap",
+        "/api/assets",
+        "/api/open",
+        "/api/alarms",
         "/nonexistent",
         "/static/../users.json",
     ] {
@@ -1578,6 +1581,40 @@ fn web_console_assets_content_open_alarms() {
     let last = s.audit_lines().last().unwrap().clone();
     assert_eq!(last["action"], "alarm_ack");
     assert_eq!(last["detail"]["alarms"][0], "link_down/eth1");
+
+    // Removing users: not by a viewer, not without the CSRF token, never the last admin.
+    let delete = |jar: &str, csrf: Option<&str>, name: &str| {
+        let h = format!("X-CSRF-Token: {}", csrf.unwrap_or(""));
+        s.curl(
+            Some(jar),
+            &[
+                "-X",
+                "DELETE",
+                "-H",
+                &h,
+                &s.url(&format!("/api/users/{name}")),
+            ],
+        )
+    };
+    assert_eq!(delete("vic", Some(&vic), "admin").status, 403);
+    assert_eq!(delete("admin", None, "vic").status, 403);
+    let r = delete("admin", Some(&admin_csrf), "admin");
+    assert_eq!(r.status, 409, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(r.json()["error"], "last_admin");
+    let users = std::fs::read_to_string(s.data.dir.join("web/users.json")).unwrap();
+    assert!(
+        users.contains("\"vic\"") && users.contains("\"admin\""),
+        "{users}"
+    );
+    let r = delete("admin", Some(&admin_csrf), "vic");
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    // Its session ends with it.
+    assert_eq!(s.get(Some("vic"), "/api/me").status, 401);
+    let tail: Vec<String> = s.audit_lines()[s.audit_lines().len() - 3..]
+        .iter()
+        .map(|l| l["action"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(tail, ["user_remove", "user_change_failed", "user_remove"]);
 }
 
 fn artifact_dir() -> PathBuf {
