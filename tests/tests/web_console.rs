@@ -1,11 +1,16 @@
 //! The web console over real HTTPS (`kuroko web` driven with `curl`), on a data dir filled
 //! by importing a pcap written here: three HTTP sessions, one of them a CONNECT to port
-//! 5228 that the NetRAPTOR CONNECT query must find, two that it must not.
+//! 5228 that the NetRAPTOR CONNECT query must find, two that it must not; for the pages of
+//! the other issues' data a fourth, to an internal web server announcing a vulnerable
+//! Apache with a page the content index holds, a provisional record of a session still
+//! open and a latched alarm.
 //!
 //! Faults provoked: requests without a session, another user's cookie, a POST without the
 //! CSRF token or from another origin, path traversal and injection in parameters, plain
 //! HTTP on the TLS port, a viewer downloading packets, five wrong passwords, and an edited
-//! audit log line. Each asserts on what the server answered and what is on disk.
+//! audit log line, a `body:` query, markup-like text in a snippet, a viewer and a forged
+//! POST acknowledging alarms, removing the last admin, a one-time password at the first
+//! login in the browser. Each asserts on what the server answered and what is on disk.
 
 use kuroko_tests::kuroko::{DataDir, binary};
 use serde_json::Value;
