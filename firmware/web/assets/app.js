@@ -470,7 +470,6 @@
       const x = await api("/api/alarms/ack", { method: "POST" });
       if (x.ok) { location.hash = "#alarms?r=" + Date.now() % 100000; } else msg.textContent = t("error", { msg: x.json.message || x.status });
     } }, t("al_ack")) : null;
-    const when = (s) => s ? new Date(s).toLocaleString(me.lang === "ja" ? "ja-JP" : "en-GB") : "";
     root.replaceChildren(el("div", {}, el("h2", {}, t("alarms")),
       el("p", { id: "alarm-summary", class: j.latched ? "error" : "ok" }, t("al_summary", { n: j.latched })), ack, msg,
       j.log_error ? el("p", { class: "error" }, j.log_error) : null,
@@ -478,8 +477,8 @@
         el("thead", {}, el("tr", {}, ["al_kind", "al_subject", "al_state", "al_since", "a_detail"].map((k) => el("th", {}, t(k))))),
         el("tbody", {}, j.alarms.map((a) => el("tr", { class: a.latched ? "latched" : "" },
           el("td", {}, t("alk_" + a.kind)), el("td", {}, a.subject),
-          el("td", {}, (a.active ? t("al_active") : t("al_over")) + " / " + (a.latched ? t("al_latched") : t("al_acked", { who: a.acknowledged_by, at: when(a.acknowledged_at) }))),
-          el("td", {}, when(a.since)), el("td", { class: "wrap" }, a.detail))))))));
+          el("td", {}, (a.active ? t("al_active") : t("al_over")) + " / " + (a.latched ? t("al_latched") : t("al_acked", { who: a.acknowledged_by, at: a.acknowledged_at_local }))),
+          el("td", {}, a.since_local || ""), el("td", { class: "wrap" }, a.detail))))))));
   }
 
   // The header's alarm count, asked again on every page change.

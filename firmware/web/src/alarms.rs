@@ -17,12 +17,27 @@ use axum::response::IntoResponse;
 use serde_json::json;
 
 /// `GET /api/alarms` (viewer): the `alarms` section of `kuroko status`
-/// (`{"latched", "alarms": [...], "log_error", …}`) and whether this user may acknowledge.
+/// (`{"latched", "alarms": [...], "log_error", …}`; each alarm also with `since_local` and
+/// `acknowledged_at_local`) and whether this user may acknowledge.
 pub(crate) async fn list(AxState(st): S, ConnectInfo(peer): Peer, headers: HeaderMap) -> ApiResult {
     let ctx = st.auth(&headers, peer, Role::Viewer)?;
     blocking(move || {
         let mut v = (st.opts.alarms)(&st.opts.data);
         v["may_acknowledge"] = json!(ctx.user.role >= Role::Analyst);
+        // The site's clock, as every other time the console shows.
+        if let Some(list) = v["alarms"].as_array_mut() {
+            for a in list {
+                for (key, local) in [
+                    ("since", "since_local"),
+                    ("acknowledged_at", "acknowledged_at_local"),
+                ] {
+                    let t = a[key]
+                        .as_str()
+                        .and_then(|s| kuroko_model::Timestamp::parse_rfc3339(s).ok());
+                    a[local] = json!(t.map(|t| st.local_time(t)));
+                }
+            }
+        }
         Ok(Json(v).into_response())
     })
     .await
