@@ -1,11 +1,16 @@
 //! The web console over real HTTPS (`kuroko web` driven with `curl`), on a data dir filled
 //! by importing a pcap written here: three HTTP sessions, one of them a CONNECT to port
-//! 5228 that the NetRAPTOR CONNECT query must find, two that it must not.
+//! 5228 that the NetRAPTOR CONNECT query must find, two that it must not; for the pages of
+//! the other issues' data a fourth, to an internal web server announcing a vulnerable
+//! Apache with a page the content index holds, a provisional record of a session still
+//! open and a latched alarm.
 //!
 //! Faults provoked: requests without a session, another user's cookie, a POST without the
 //! CSRF token or from another origin, path traversal and injection in parameters, plain
 //! HTTP on the TLS port, a viewer downloading packets, five wrong passwords, and an edited
-//! audit log line. Each asserts on what the server answered and what is on disk.
+//! audit log line, a `body:` query, markup-like text in a snippet, a viewer and a forged
+//! POST acknowledging alarms, removing the last admin, a one-time password at the first
+//! login in the browser. Each asserts on what the server answered and what is on disk.
 
 use kuroko_tests::kuroko::{DataDir, binary};
 use serde_json::Value;
@@ -115,7 +120,7 @@ impl Pcap {
     }
 }
 
-fn fixture_pcap(path: &Path) {
+fn fixture_pcap(path: &Path, extra: bool) {
     let mut p = Pcap::new(1_781_000_000);
     let pc = [192, 168, 0, 10];
     let proxy = [192, 168, 0, 100];
@@ -138,8 +143,25 @@ fn fixture_pcap(path: &Path) {
         "GET http://www.example.org/index.html HTTP/1.1\r\nHost: www.example.org\r\n\r\n",
         "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: 2\r\n\r\nhi",
     );
+    if extra {
+        // An internal web server announcing a vulnerable Apache (the asset inventory) and
+        // serving a page whose text the content index holds, with markup-like text in it
+        // that the snippet must show as text.
+        p.http(
+            (pc, 40004),
+            ([192, 168, 0, 20], 80),
+            "GET /plan.html HTTP/1.1\r\nHost: intra.example.lan\r\n\r\n",
+            &format!(
+                "HTTP/1.1 200 OK\r\nServer: Apache/2.4.49 (Unix)\r\nContent-Type: text/html\r\nContent-Length: {}\r\n\r\n{PLAN_HTML}",
+                PLAN_HTML.len()
+            ),
+        );
+    }
     std::fs::write(path, p.out).unwrap();
 }
+
+/// The page of the extra fixture: its text has `&lt;b&gt;` (markup as text once decoded).
+const PLAN_HTML: &str = "<html><body><p>The quarterly budget &lt;b&gt;bold&lt;/b&gt; plan for the site.</p></body></html>";
 
 // ---- the server and an HTTPS client -------------------------------------------------------
 
@@ -188,13 +210,20 @@ fn add_user(data: &DataDir, name: &str, role: &str, pw: &str) {
 }
 
 fn start(name: &str) -> Server {
+    start_with(name, false, |_| {})
+}
+
+/// [`start`] on the fixture with the extra internal web server (`extra`) when asked;
+/// `prepare` changes the data dir after the analysis, before the console starts.
+fn start_with(name: &str, extra: bool, prepare: fn(&DataDir)) -> Server {
     let data = DataDir::new(name, "[site]\ntimezone = \"Asia/Tokyo\"\n").unwrap();
     let tmp = std::env::temp_dir().join(format!("kt-{}-{name}-client", std::process::id()));
     std::fs::create_dir_all(&tmp).unwrap();
     let pcap = tmp.join("fixture.pcap");
-    fixture_pcap(&pcap);
+    fixture_pcap(&pcap, extra);
     data.import(&pcap).unwrap();
     data.analyze().unwrap();
+    prepare(&data);
     add_user(&data, "admin", "admin", "admin-password-1");
     add_user(&data, "ana", "analyst", "analyst-password-1");
     add_user(&data, "vic", "viewer", "viewer-password-1");
@@ -390,6 +419,9 @@ fn web_console_security_and_search_over_https() {
         "/api/audit",
         "/api/sessions/x",
         "/api/sessions/x/pcap",
+        "/api/assets",
+        "/api/open",
+        "/api/alarms",
         "/nonexistent",
         "/static/../users.json",
     ] {
@@ -1343,6 +1375,253 @@ fn web_console_conditions_and_report() {
 }
 
 /// Screenshots land here (kept as CI artifacts): `$KT_ARTIFACTS/web`, else the target dir.
+/// A session still in progress, as the analyzer of `kuroko run` writes it (a provisional
+/// record, `open: true`, started two minutes ago: an import never leaves one), appended to
+/// the session log and published; and a link-down alarm latched in the alarm log, as the
+/// front panel records one.
+fn open_session_and_alarm(data: &DataDir) {
+    let dir = data.dir.join("sessions");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "jsonl"))
+        .collect();
+    files.sort();
+    let last = files.last().unwrap();
+    let text = std::fs::read_to_string(last).unwrap();
+    let mut rec: Value = serde_json::from_str(text.lines().last().unwrap()).unwrap();
+    let now = chrono::Utc::now();
+    let ts =
+        |t: chrono::DateTime<chrono::Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Nanos, true);
+    rec["id"] = Value::from(OPEN_ID);
+    rec["open"] = Value::from(true);
+    rec["start"] = Value::from(ts(now - chrono::Duration::seconds(120)));
+    rec["end"] = Value::from(ts(now - chrono::Duration::seconds(2)));
+    let line = format!("{}\n", serde_json::to_string(&rec).unwrap());
+    use std::io::Write;
+    let mut f = std::fs::OpenOptions::new().append(true).open(last).unwrap();
+    f.write_all(line.as_bytes()).unwrap();
+    let published = dir.join("published");
+    if published.exists() {
+        let num: u64 = last.file_stem().unwrap().to_str().unwrap().parse().unwrap();
+        let len = f.metadata().unwrap().len();
+        std::fs::write(&published, format!("{num} {len}\n")).unwrap();
+    }
+    let alarms = data.dir.join("alarms");
+    std::fs::create_dir_all(&alarms).unwrap();
+    std::fs::write(
+        alarms.join("log.jsonl"),
+        r#"{"event":"raised","at":"2026-12-07T00:00:00Z","kind":"link_down","subject":"eth1","occurrence":"1:1","detail":"down 1x, 3.0 s in all"}
+"#,
+    )
+    .unwrap();
+}
+
+/// The id of the provisional record [`open_session_and_alarm`] writes.
+const OPEN_ID: &str = "open-session-1";
+
+/// The pages of the other issues' data: 資産 (asset inventory), content search with
+/// snippets, 通信中 (open sessions) and 警報 (alarms with acknowledgment).
+///
+/// Faults provoked: a `body:` query the console answered from the session index alone (it
+/// matched nothing: content terms are the content index's), a filter with control
+/// characters, a viewer and a forged POST acknowledging alarms, the page's own refreshes
+/// filling the audit log.
+#[test]
+fn web_console_assets_content_open_alarms() {
+    let s = start_with("web-pages", true, open_session_and_alarm);
+    s.login("admin", "admin-password-1");
+    let vic = s.login("vic", "viewer-password-1");
+    // 資産: the internal web server with its vulnerable Apache, its evidence session.
+    let r = s.get(Some("vic"), "/api/assets");
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    let j = r.json();
+    let host = j["hosts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|h| h["ip"] == "192.168.0.20")
+        .unwrap_or_else(|| panic!("{j}"))
+        .clone();
+    let sw = &host["software"][0];
+    assert!(
+        sw["text"].as_str().unwrap().contains("Apache/2.4.49"),
+        "{host}"
+    );
+    assert_eq!(sw["worst"], "vulnerable", "{host}");
+    let web_sid = s
+        .search("vic", "server:192.168.0.20 AND state:closed")
+        .json()["hits"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(sw["session"], web_sid.as_str(), "{host}");
+    assert_eq!(host["services"][0]["port"], 80, "{host}");
+    // The same hosts as `kuroko assets`.
+    let cli = kuroko_tests::kuroko::parse_jsonl(
+        &s.data.kuroko("assets", &["--format", "jsonl"]).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(cli.len(), j["hosts"].as_array().unwrap().len());
+    let filtered = |q: &str| {
+        s.curl(
+            Some("vic"),
+            &[
+                "-G",
+                "--data-urlencode",
+                &format!("q={q}"),
+                &s.url("/api/assets"),
+            ],
+        )
+    };
+    let f = filtered("cve-2021-41773").json();
+    assert_eq!(f["hosts"].as_array().unwrap().len(), 1, "{f}");
+    assert_eq!(f["hosts"][0]["ip"], "192.168.0.20");
+    assert_eq!(
+        filtered("no-such-thing").json()["hosts"]
+            .as_array()
+            .unwrap()
+            .len(),
+        0
+    );
+    assert_eq!(filtered("a\u{1}b").status, 400);
+    assert_eq!(s.get(None, "/api/assets").status, 401);
+
+    // Content search: the page's hit with the matched words marked, the markup-like text
+    // as text, the object and session named.
+    let r = s.search("vic", r#"body:"quarterly budget""#);
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    let j = r.json();
+    assert_eq!(j["total"], 1, "{j}");
+    let hit = &j["hits"][0];
+    assert_eq!(hit["id"], web_sid.as_str());
+    let segs = hit["snippet"]["segments"].as_array().unwrap();
+    let marked: Vec<&str> = segs
+        .iter()
+        .filter(|g| g["hit"] == true)
+        .map(|g| g["text"].as_str().unwrap())
+        .collect();
+    assert!(!marked.is_empty(), "{hit}");
+    assert!(
+        marked
+            .iter()
+            .all(|m| m.to_lowercase().contains("quarterly") || m.to_lowercase().contains("budget")),
+        "{marked:?}"
+    );
+    let whole: String = segs.iter().map(|g| g["text"].as_str().unwrap()).collect();
+    assert!(whole.contains("<b>bold</b>"), "{whole}");
+    // `content:` too, and the same count as `kuroko search`.
+    let cli = s
+        .data
+        .kuroko("search", &["--count", r#"content:"quarterly budget""#])
+        .unwrap();
+    assert_eq!(cli.trim(), "1");
+    assert_eq!(
+        s.search("vic", r#"content:"quarterly budget""#).json()["total"],
+        1
+    );
+
+    // 通信中: only the session still open, with how long it has been open.
+    let audit_before = s.audit_lines().len();
+    let r = s.get(Some("vic"), "/api/open");
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    let j = r.json();
+    assert_eq!(j["total"], 1, "{j}");
+    assert_eq!(j["hits"][0]["id"], OPEN_ID);
+    assert_eq!(j["hits"][0]["open"], true);
+    assert!(j["hits"][0]["open_for_s"].as_u64().unwrap() >= 120, "{j}");
+    for _ in 0..3 {
+        assert_eq!(s.get(Some("vic"), "/api/open?auto=true").json()["total"], 1);
+    }
+    // The first view is audited, the refreshes are not.
+    let new: Vec<Value> = s.audit_lines()[audit_before..].to_vec();
+    assert_eq!(new.len(), 1, "{new:?}");
+    assert_eq!(new[0]["detail"]["query"], "state:open");
+
+    // 警報: latched until an analyst or admin acknowledges; a viewer and a forged POST
+    // cannot; the acknowledgment is in the alarm log (who) and the audit log.
+    let a = s.get(Some("vic"), "/api/alarms").json();
+    assert_eq!(a["latched"], 1, "{a}");
+    assert_eq!(a["may_acknowledge"], false);
+    let log = s.data.dir.join("alarms/log.jsonl");
+    let log_before = std::fs::read_to_string(&log).unwrap();
+    assert_eq!(
+        s.post(Some("vic"), "/api/alarms/ack", Some(&vic), "{}")
+            .status,
+        403
+    );
+    assert_eq!(
+        s.post(Some("admin"), "/api/alarms/ack", None, "{}").status,
+        403
+    );
+    assert_eq!(std::fs::read_to_string(&log).unwrap(), log_before);
+    let admin_csrf = s.get(Some("admin"), "/api/me").json()["csrf"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let r = s.post(Some("admin"), "/api/alarms/ack", Some(&admin_csrf), "{}");
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(r.json()["acknowledged"], 1);
+    let ack: Value = serde_json::from_str(
+        std::fs::read_to_string(&log)
+            .unwrap()
+            .lines()
+            .last()
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(ack["event"], "ack");
+    assert_eq!(ack["who"], "web:admin@127.0.0.1");
+    let a = s.get(Some("vic"), "/api/alarms").json();
+    assert_eq!(a["latched"], 0, "{a}");
+    // An acknowledged alarm that is over leaves the list, as on the front panel.
+    assert!(
+        a["alarms"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|x| x["latched"] == false),
+        "{a}"
+    );
+    let last = s.audit_lines().last().unwrap().clone();
+    assert_eq!(last["action"], "alarm_ack");
+    assert_eq!(last["detail"]["alarms"][0], "link_down/eth1");
+
+    // Removing users: not by a viewer, not without the CSRF token, never the last admin.
+    let delete = |jar: &str, csrf: Option<&str>, name: &str| {
+        let h = format!("X-CSRF-Token: {}", csrf.unwrap_or(""));
+        s.curl(
+            Some(jar),
+            &[
+                "-X",
+                "DELETE",
+                "-H",
+                &h,
+                &s.url(&format!("/api/users/{name}")),
+            ],
+        )
+    };
+    assert_eq!(delete("vic", Some(&vic), "admin").status, 403);
+    assert_eq!(delete("admin", None, "vic").status, 403);
+    let r = delete("admin", Some(&admin_csrf), "admin");
+    assert_eq!(r.status, 409, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(r.json()["error"], "last_admin");
+    let users = std::fs::read_to_string(s.data.dir.join("web/users.json")).unwrap();
+    assert!(
+        users.contains("\"vic\"") && users.contains("\"admin\""),
+        "{users}"
+    );
+    let r = delete("admin", Some(&admin_csrf), "vic");
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    // Its session ends with it.
+    assert_eq!(s.get(Some("vic"), "/api/me").status, 401);
+    let tail: Vec<String> = s.audit_lines()[s.audit_lines().len() - 3..]
+        .iter()
+        .map(|l| l["action"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(tail, ["user_remove", "user_change_failed", "user_remove"]);
+}
+
 fn artifact_dir() -> PathBuf {
     let base = std::env::var_os("KT_ARTIFACTS")
         .map(PathBuf::from)
@@ -1355,7 +1634,7 @@ fn artifact_dir() -> PathBuf {
 
 #[test]
 fn web_console_in_a_real_browser() {
-    let s = start("web-browser");
+    let s = start_with("web-browser", true, open_session_and_alarm);
     let out = artifact_dir();
     let script = kuroko_tests::kuroko::workspace_root().join("tests/fixtures/web_browser.py");
     let r = Command::new("/usr/bin/python3")
@@ -1405,6 +1684,58 @@ fn web_console_in_a_real_browser() {
                 .any(|r| r.as_str().unwrap().contains(&format!("browser-{lang}"))),
             "{seen}"
         );
+        // Content search: the phrase marked, the markup-like text as text, no element
+        // but the marks.
+        let marks = seen[format!("snippet_marks_{lang}")].as_array().unwrap();
+        assert!(!marks.is_empty(), "{seen}");
+        assert!(
+            seen[format!("snippet_text_{lang}")]
+                .as_str()
+                .unwrap()
+                .contains("<b>bold</b>"),
+            "{seen}"
+        );
+        assert!(
+            seen[format!("snippet_elements_{lang}")]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|t| t == "mark"),
+            "{seen}"
+        );
+        // 資産: the filter keeps the vulnerable server; its evidence opens its session.
+        let hosts = seen[format!("assets_hosts_{lang}")].as_array().unwrap();
+        assert_eq!(hosts.len(), 1, "{seen}");
+        assert!(
+            hosts[0].as_str().unwrap().contains("192.168.0.20"),
+            "{seen}"
+        );
+        assert!(
+            seen[format!("assets_vuln_{lang}")][0]
+                .as_str()
+                .unwrap()
+                .contains("CVE-2021-41773"),
+            "{seen}"
+        );
+        assert!(
+            seen[format!("assets_evidence_{lang}")]
+                .as_str()
+                .unwrap()
+                .contains("Apache/2.4.49")
+                || seen[format!("assets_evidence_{lang}")]
+                    .as_str()
+                    .unwrap()
+                    .contains("plan.html"),
+            "{seen}"
+        );
+        // 通信中: the one open session, open for two minutes at least.
+        let open = seen[format!("open_rows_{lang}")].as_array().unwrap();
+        assert_eq!(open.len(), 1, "{seen}");
+        let open_for = seen[format!("open_for_{lang}")][0].as_str().unwrap();
+        assert!(
+            open_for.starts_with("0:02") || open_for.starts_with("0:03"),
+            "{seen}"
+        );
         assert!(
             seen[format!("stats_charts_{lang}")].as_u64().unwrap() >= 5,
             "{seen}"
@@ -1417,6 +1748,47 @@ fn web_console_in_a_real_browser() {
             "{seen}"
         );
     }
+    // ユーザ管理 in the browser: ana removed (gone from the user file, its login refused),
+    // the last admin kept, vic forced to change its one-time password first.
+    assert_eq!(
+        seen["users_after_remove"],
+        serde_json::json!(["admin", "vic"]),
+        "{seen}"
+    );
+    assert!(
+        seen["remove_last_admin"]
+            .as_str()
+            .unwrap()
+            .contains("admin"),
+        "{seen}"
+    );
+    let users = std::fs::read_to_string(s.data.dir.join("web/users.json")).unwrap();
+    assert!(!users.contains("\"ana\""), "{users}");
+    assert!(users.contains("\"admin\""), "{users}");
+    let r = s.post(
+        Some("ana"),
+        "/api/login",
+        None,
+        r#"{"user":"ana","password":"analyst-password-1"}"#,
+    );
+    assert_eq!(r.status, 401);
+    assert_eq!(
+        seen["must_change_nav"].as_array().unwrap().len(),
+        1,
+        "{seen}"
+    );
+    assert_eq!(seen["must_change_assets"], false, "{seen}");
+    assert!(
+        seen["after_change_nav"].as_array().unwrap().len() > 5,
+        "{seen}"
+    );
+    s.login("vic", "viewer-new-pass-2");
+    // 警報: one latched in the header until the browser acknowledged it.
+    assert!(
+        seen["alarm_badge_ja"].as_str().unwrap().ends_with(" 1"),
+        "{seen}"
+    );
+    assert_eq!(seen["alarm_badge_after_ack"], "Alarms 0", "{seen}");
     let stored: Value =
         serde_json::from_slice(&std::fs::read(s.data.dir.join("alerts/conditions.json")).unwrap())
             .unwrap();
@@ -1443,6 +1815,16 @@ fn web_console_in_a_real_browser() {
         "stats-en",
         "users-ja",
         "users-en",
+        "content-ja",
+        "content-en",
+        "assets-ja",
+        "assets-filtered-en",
+        "open-ja",
+        "open-en",
+        "alarms-ja",
+        "alarms-acked-en",
+        "users-remove-en",
+        "must-change-en",
     ] {
         assert!(
             out.join(format!("{f}.png")).metadata().unwrap().len() > 1000,
@@ -1481,6 +1863,14 @@ fn web_console_in_a_real_browser() {
         "search",
         "session_view",
         "pcap_download",
+        "search",
+        "assets_view",
+        "alarm_ack",
+        "user_remove",
+        "user_remove",
+        "user_change_failed",
+        "user_passwd",
+        "logout",
     ];
     let got: Vec<&str> = actions.iter().map(String::as_str).collect();
     let mut it = got.iter();

@@ -24,6 +24,18 @@ pub struct Snapshot {
     pub alarms: Vec<crate::alarms::AlarmState>,
     /// Problems the source met while gathering (missing stats page, unreadable store, …).
     pub warnings: Vec<String>,
+    /// The web console's address and certificate fingerprint, on Health: the technician
+    /// reads them to the analysts, who compare the fingerprint with their browser's.
+    pub web: Option<WebConsole>,
+}
+
+/// Where the web console (`kuroko web`) answers and its certificate's fingerprint.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct WebConsole {
+    /// `https://ADDR:PORT/`.
+    pub url: String,
+    /// SHA-256 of the certificate, `AB:CD:…` (32 bytes); `None` before the first start.
+    pub fingerprint: Option<String>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq)]

@@ -159,6 +159,7 @@ fn snapshot(at: i64, packets: u64, bytes: u64) -> Snapshot {
             }],
         },
         warnings: vec![],
+        web: None,
     }
 }
 
@@ -596,5 +597,35 @@ fn alarms_on_health_screen() {
         a.on_key(kuroko_console::app::Key::Char('a'));
         assert!(a.take_ack_request());
         assert_eq!(a.screen, Screen::Health);
+    }
+}
+
+#[test]
+fn web_console_fingerprint_on_health() {
+    use kuroko_console::snapshot::WebConsole;
+    let fp: Vec<String> = (0u8..32).map(|b| format!("{:02X}", b * 7)).collect();
+    let fp = fp.join(":");
+    for lang in [Lang::En, Lang::Ja] {
+        let mut a = app(lang, true);
+        let mut s = snapshot(5, 6000, 5_000_000);
+        s.web = Some(WebConsole {
+            url: "https://192.0.2.10:8443/".into(),
+            fingerprint: Some(fp.clone()),
+        });
+        a.update(s);
+        a.now = secs(5);
+        let health = render(&a, 80, 24);
+        assert!(health.contains("https://192.0.2.10:8443/"), "{health}");
+        // The whole fingerprint, in two halves of 16 bytes.
+        assert!(health.contains(&fp[..47]), "{health}");
+        assert!(health.contains(&fp[48..]), "{health}");
+        let mut s = snapshot(6, 6000, 5_000_000);
+        s.web = Some(WebConsole {
+            url: "https://192.0.2.10:8443/".into(),
+            fingerprint: None,
+        });
+        a.update(s);
+        let health = render(&a, 80, 24);
+        assert!(health.contains("https://192.0.2.10:8443/"), "{health}");
     }
 }

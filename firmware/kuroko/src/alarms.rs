@@ -139,6 +139,17 @@ pub fn current(data: &Path, now_ns: u64) -> Vec<Alarm> {
     out
 }
 
+/// Acknowledges every latched alarm of `data` as `who`, now: the front panel's key and the
+/// web console's button. Returns how many were acknowledged.
+pub fn acknowledge(data: &Path, who: &str) -> Result<usize, String> {
+    use kuroko_console::alarms::AlarmLog;
+    let now = Timestamp::now();
+    let current = current(data, now.nanos().max(0) as u64);
+    let mut log = AlarmLog::load(data).map_err(|e| e.to_string())?;
+    log.acknowledge(&current, who, now)
+        .map_err(|e| format!("{}: {e}", kuroko_console::alarms::log_path(data).display()))
+}
+
 /// The `"alarms"` section of `kuroko status`: every latched or current alarm with its
 /// acknowledgment (read-only: status never writes the log).
 pub fn status_section(data: &Path) -> crate::cmd::status::Section {

@@ -433,20 +433,12 @@ impl kuroko_console::Source for DataDirSource {
             findings,
             alerts,
             warnings,
+            web: Some(web_console(&self.data, &self.config)),
         }
     }
 
     fn acknowledge(&self, who: &str) -> Result<usize, String> {
-        let now = Timestamp::now();
-        let current = crate::alarms::current(&self.data, now.nanos().max(0) as u64);
-        let mut log =
-            kuroko_console::alarms::AlarmLog::load(&self.data).map_err(|e| e.to_string())?;
-        log.acknowledge(&current, who, now).map_err(|e| {
-            format!(
-                "{}: {e}",
-                kuroko_console::alarms::log_path(&self.data).display()
-            )
-        })
+        crate::alarms::acknowledge(&self.data, who)
     }
 
     fn search(&self, query: &str, limit: usize) -> Result<SearchResult, String> {
@@ -485,6 +477,16 @@ fn panel_drops(i: &kuroko_capture::stats::InterfaceStats) -> Drops {
         backpressure: d.backpressure,
         before_rebind: d.missed_before_rebind,
         truncated: i.truncated_packets,
+    }
+}
+
+/// The web console's line on Health: the `web` section of `kuroko status` (the certificate
+/// is read, never generated, here).
+fn web_console(data: &Path, config: &Config) -> kuroko_console::snapshot::WebConsole {
+    let j = crate::cmd::web::status_section(data, config).json;
+    kuroko_console::snapshot::WebConsole {
+        url: j["url"].as_str().unwrap_or("").to_string(),
+        fingerprint: j["fingerprint"].as_str().map(str::to_string),
     }
 }
 

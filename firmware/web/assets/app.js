@@ -91,6 +91,16 @@
     location.hash = "#search?q=" + encodeURIComponent(q) + "&order=" + state.order;
   }
 
+  // A content match: the passage with the matched words in <mark>, every piece a text node
+  // (reconstructed content is never markup), the object it came from, its session.
+  function snippetView(h) {
+    const sn = h.snippet;
+    return el("div", { class: "snippet" },
+      el("span", { class: "snippet-src" }, sn.name || sn.part, " ", el("code", { title: sn.sha256 }, (sn.sha256 || "").slice(0, 12)), ": "),
+      el("span", { class: "snippet-text" }, sn.segments.map((g) => g.hit ? el("mark", {}, g.text) : g.text)), " ",
+      el("a", { href: "#session/" + encodeURIComponent(h.id), class: "snippet-link" }, t("detail")));
+  }
+
   async function pageSearch(args) {
     if (args.has("q")) state.q = args.get("q");
     if (args.has("order")) state.order = args.get("order") === "asc" ? "asc" : "desc";
@@ -121,9 +131,10 @@
       el("button", { type: "button", id: "next", disabled: state.offset + j.hits.length >= j.total, onclick: () => { state.offset += state.limit; refresh(); } }, t("next")));
     const table = el("table", { id: "hits", class: "hits" },
       el("thead", {}, el("tr", {}, cols.map((c) => el("th", {}, t(c.key))), el("th", {}, ""))),
-      el("tbody", {}, j.hits.map((h) => el("tr", {}, cols.map((c) => el("td", {}, c.get(h) ?? "")),
-        el("td", {}, el("a", { href: "#session/" + encodeURIComponent(h.id), class: "detail-link" }, t("detail")))))));
-    out.replaceChildren(bar, el("div", { class: "scroll" }, table));
+      el("tbody", {}, j.hits.map((h) => [el("tr", {}, cols.map((c) => el("td", {}, c.get(h) ?? "")),
+        el("td", {}, el("a", { href: "#session/" + encodeURIComponent(h.id), class: "detail-link" }, t("detail")))),
+        h.snippet ? el("tr", { class: "snippet-row" }, el("td", { colspan: cols.length + 1 }, snippetView(h))) : null])));
+    out.replaceChildren(bar, (j.notes || []).map((n) => el("p", { class: "note-line" }, n)), el("div", { class: "scroll" }, table));
   }
   function refresh() {
     location.hash = "#search?q=" + encodeURIComponent(state.q) + "&order=" + state.order + "&offset=" + state.offset + "&r=" + Date.now() % 1000;
@@ -323,7 +334,12 @@
         el("td", {}, u.failed_logins),
         el("td", { class: "actions" },
           el("button", { type: "button", class: "u-toggle", onclick: () => change(u.name, { disabled: !u.disabled }) }, t(u.disabled ? "k_enable" : "k_disable")), " ",
-          pw, " ", el("button", { type: "button", class: "u-reset", onclick: () => { if (pw.value) change(u.name, { password: pw.value }); } }, t("u_reset"))));
+          pw, " ", el("button", { type: "button", class: "u-reset", onclick: () => { if (pw.value) change(u.name, { password: pw.value }); } }, t("u_reset")), " ",
+          el("button", { type: "button", class: "u-remove", onclick: async () => {
+            if (!confirm(t("u_confirm_remove", { name: u.name }))) return;
+            const x = await api("/api/users/" + encodeURIComponent(u.name), { method: "DELETE" });
+            if (x.ok) reload(); else msg.textContent = t("error", { msg: x.json.message || x.status });
+          } }, t("k_delete"))));
     });
     const name = el("input", { id: "u-name", required: true, maxlength: 64 });
     const role = el("select", { id: "u-role" }, roles.map((x) => el("option", { value: x }, x)));
@@ -379,10 +395,108 @@
       f("pw-new2", "new_password2", "new-password"), el("button", { type: "submit" }, t("save")), msg)));
   }
 
+
+  // ---- 資産 (asset inventory) -----------------------------------------------------------
+  const sessionLink = (id, cls) => id ? el("a", { href: "#session/" + encodeURIComponent(id), class: cls || "evidence-link", title: id }, t("evidence")) : "";
+  async function pageAssets(args) {
+    const q = args.get("q") || "";
+    const root = $("#page");
+    const r = await api("/api/assets?" + new URLSearchParams({ q }));
+    if (!r.ok) { root.replaceChildren(el("h2", {}, t("assets")), el("p", { class: "error" }, t("error", { msg: r.json.message || r.status }))); return; }
+    const j = r.json;
+    const box = el("input", { id: "asset-filter", value: q, "aria-label": t("filter"), placeholder: t("as_filter_hint") });
+    const rows = [];
+    for (const h of j.hosts) {
+      rows.push(el("tr", { class: "host-row", "data-ip": h.ip },
+        el("td", { colspan: 2 }, el("strong", {}, h.ip)), el("td", {}, h.mac || ""),
+        el("td", { class: "wrap" }, h.names.map((n) => n.name).join(", ")),
+        el("td", {}, h.first_local), el("td", {}, h.last_local), el("td", {}, "")));
+      for (const s of h.services) rows.push(el("tr", { class: "service-row" },
+        el("td", {}, t("as_service")), el("td", {}, `${s.port}/${s.transport}`), el("td", {}, s.protocol),
+        el("td", {}, t("as_clients", { n: s.sessions, i: s.internal_clients, o: s.external_clients })),
+        el("td", {}, ""), el("td", {}, ""), el("td", {}, sessionLink(s.session))));
+      for (const f of h.software) {
+        const cves = (f.advisories || []).flatMap((a) => a.cves);
+        rows.push(el("tr", { class: "software-row" + (f.worst === "vulnerable" ? " vuln" : "") },
+          el("td", {}, t("as_software")), el("td", {}, `${f.role} ${f.kind} :${f.port}`),
+          el("td", { class: "wrap" }, f.text),
+          el("td", { class: "wrap verdict" }, f.worst ? t("as_" + f.worst) + " " + cves.join(" ") : ""),
+          el("td", {}, ""), el("td", {}, ""), el("td", {}, sessionLink(f.session))));
+      }
+    }
+    root.replaceChildren(el("h2", {}, t("assets")),
+      el("form", { id: "asset-form", onsubmit: (ev) => { ev.preventDefault(); location.hash = "#assets?" + new URLSearchParams({ q: box.value }); } },
+        box, " ", el("button", { type: "submit" }, t("filter"))),
+      el("p", { id: "asset-summary" }, t("as_summary", { n: j.hosts.length, total: j.total, date: j.list_date }),
+        j.enabled ? "" : " " + t("as_off")),
+      el("div", { class: "scroll" }, el("table", { class: "hits", id: "assets" },
+        el("thead", {}, el("tr", {}, ["as_kind", "as_port", "as_what", "as_detail", "as_first", "as_last", "f_evidence"].map((k) => el("th", {}, t(k))))),
+        el("tbody", {}, rows))));
+  }
+
+  // ---- 通信中 (open sessions) -----------------------------------------------------------
+  // Sessions still in progress (`state:open`), refreshed every OPEN_REFRESH_MS by this
+  // script (no inline script, no meta refresh that would reload the whole app).
+  const OPEN_REFRESH_MS = 10000;
+  let openTimer = null;
+  const dur = (s) => { const h = Math.floor(s / 3600), m = Math.floor(s / 60) % 60, x = s % 60; return `${h}:${String(m).padStart(2, "0")}:${String(x).padStart(2, "0")}`; };
+  async function pageOpen(args, _id, auto) {
+    const r = await api("/api/open" + (auto ? "?auto=true" : ""));
+    const root = $("#page");
+    if (!location.hash.startsWith("#open")) return;
+    if (!r.ok) { root.replaceChildren(el("h2", {}, t("open")), el("p", { class: "error" }, t("error", { msg: r.json.message || r.status }))); return; }
+    const j = r.json;
+    root.replaceChildren(el("h2", {}, t("open")),
+      el("p", { id: "open-summary" }, t("op_summary", { n: j.total, at: new Date().toLocaleTimeString(me.lang === "ja" ? "ja-JP" : "en-GB") })),
+      el("div", { class: "scroll" }, el("table", { class: "hits", id: "open-sessions" },
+        el("thead", {}, el("tr", {}, ["c_time", "op_for", "c_protocol", "c_client", "c_server", "c_host", "c_bytes", "c_packets", ""].map((k) => el("th", {}, k ? t(k) : "")))),
+        el("tbody", {}, j.hits.map((h) => el("tr", {},
+          el("td", {}, h.time_local), el("td", { class: "num open-for" }, dur(h.open_for_s || 0)), el("td", {}, h.protocol),
+          el("td", {}, `${h.client.ip}:${h.client.port}`), el("td", {}, `${h.server.ip}:${h.server.port}`),
+          el("td", {}, COLUMNS[5].get(h)), el("td", { class: "num" }, `${h.bytes_up} / ${h.bytes_down}`), el("td", { class: "num" }, h.packets),
+          el("td", {}, el("a", { href: "#session/" + encodeURIComponent(h.id), class: "detail-link" }, t("detail")))))))));
+    clearTimeout(openTimer);
+    openTimer = setTimeout(() => { if (location.hash.startsWith("#open")) pageOpen(args, _id, true); }, OPEN_REFRESH_MS);
+  }
+
+  // ---- 警報 (alarms) ---------------------------------------------------------------------
+  async function pageAlarms() {
+    const r = await api("/api/alarms");
+    const root = $("#page");
+    if (!r.ok) { root.replaceChildren(el("p", { class: "error" }, t("error", { msg: r.json.message || r.status }))); return; }
+    const j = r.json;
+    const msg = el("p", { id: "alarm-msg", role: "status" });
+    const ack = j.may_acknowledge && j.latched > 0 ? el("button", { type: "button", id: "alarm-ack", onclick: async () => {
+      const x = await api("/api/alarms/ack", { method: "POST" });
+      if (x.ok) { location.hash = "#alarms?r=" + Date.now() % 100000; } else msg.textContent = t("error", { msg: x.json.message || x.status });
+    } }, t("al_ack")) : null;
+    root.replaceChildren(el("div", {}, el("h2", {}, t("alarms")),
+      el("p", { id: "alarm-summary", class: j.latched ? "error" : "ok" }, t("al_summary", { n: j.latched })), ack, msg,
+      j.log_error ? el("p", { class: "error" }, j.log_error) : null,
+      el("div", { class: "scroll" }, el("table", { class: "hits", id: "alarms" },
+        el("thead", {}, el("tr", {}, ["al_kind", "al_subject", "al_state", "al_since", "a_detail"].map((k) => el("th", {}, t(k))))),
+        el("tbody", {}, j.alarms.map((a) => el("tr", { class: a.latched ? "latched" : "" },
+          el("td", {}, t("alk_" + a.kind)), el("td", {}, a.subject),
+          el("td", {}, (a.active ? t("al_active") : t("al_over")) + " / " + (a.latched ? t("al_latched") : t("al_acked", { who: a.acknowledged_by, at: a.acknowledged_at_local }))),
+          el("td", {}, a.since_local || ""), el("td", { class: "wrap" }, a.detail))))))));
+  }
+
+  // The header's alarm count, asked again on every page change.
+  async function alarmBadge() {
+    const b = $("#alarm-badge");
+    const r = await api("/api/alarms");
+    if (!r.ok) { b.textContent = ""; return; }
+    b.textContent = t("al_badge", { n: r.json.latched });
+    b.className = r.json.latched ? "alarm-badge on" : "alarm-badge";
+  }
+
   const PAGES = {
     search: { label: "search", role: "viewer", render: pageSearch },
     conditions: { label: "conditions", role: "viewer", render: pageConditions },
     findings: { label: "findings", role: "viewer", render: pageFindings },
+    open: { label: "open", role: "viewer", render: pageOpen },
+    assets: { label: "assets", role: "viewer", render: pageAssets },
+    alarms: { label: "alarms", role: "viewer", render: pageAlarms },
     stats: { label: "stats", role: "viewer", render: pageStats },
     report: { label: "report", role: "viewer", render: pageReport },
     session: { label: null, role: "viewer", render: pageSession },
@@ -403,6 +517,8 @@
     $("#lang-toggle").textContent = me.lang === "ja" ? "English" : "日本語";
     document.querySelectorAll("[data-t]").forEach((e) => { e.textContent = t(e.dataset.t); });
     document.documentElement.lang = me.lang;
+    if (page !== PAGES.open) clearTimeout(openTimer);
+    if (!me.must_change) alarmBadge();
     page.render(new URLSearchParams(qs || ""), decodeURIComponent(rest.join("/")));
   }
 

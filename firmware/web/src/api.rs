@@ -293,6 +293,10 @@ pub fn router(state: Arc<State>) -> axum::Router {
         .route("/api/password", post(password))
         .route("/api/lang", post(set_lang))
         .route("/api/search", get(search))
+        .route("/api/open", get(open_sessions))
+        .route("/api/assets", get(crate::inventory::assets))
+        .route("/api/alarms", get(crate::alarms::list))
+        .route("/api/alarms/ack", post(crate::alarms::acknowledge))
         .route("/api/sessions/{id}", get(session_detail))
         .route("/api/sessions/{id}/pcap", get(session_pcap))
         .route("/api/audit", get(audit))
@@ -302,7 +306,10 @@ pub fn router(state: Arc<State>) -> axum::Router {
             "/api/users",
             get(crate::user_admin::list).post(crate::user_admin::add),
         )
-        .route("/api/users/{name}", post(crate::user_admin::change))
+        .route(
+            "/api/users/{name}",
+            post(crate::user_admin::change).delete(crate::user_admin::remove),
+        )
         .route("/api/findings", get(findings))
         .route(
             "/api/conditions",
@@ -358,7 +365,10 @@ fn html(body: &'static str) -> Response {
 }
 
 async fn app_page(AxState(st): S, ConnectInfo(peer): Peer, headers: HeaderMap) -> Response {
-    match st.auth(&headers, peer, Role::Viewer) {
+    // A user with a one-time password gets the page too: the page shows only the password
+    // change (and every API but me/password/lang/logout refuses it). With `auth`, the
+    // login of such a user bounced back to the login page and it could never change it.
+    match st.auth_pending_change(&headers, peer, Role::Viewer) {
         Ok(_) => html(crate::assets::APP_HTML),
         Err(_) => (StatusCode::SEE_OTHER, [(header::LOCATION, "/login")]).into_response(),
     }
@@ -594,55 +604,136 @@ async fn search(
     let limit = req.limit.clamp(1, MAX_PAGE);
     blocking(move || {
         st.record(&ctx.actor(), "search", json!({"query": req.q}))?;
-        let query = match kuroko_index::Query::parse(&req.q) {
-            Ok(q) => q,
-            Err(e) => {
-                return Err(ApiError(
-                    StatusCode::BAD_REQUEST,
-                    json!({"error": "query", "message": e.message, "column": e.column}),
-                ));
-            }
-        };
-        st.catch_up();
-        let index = open_index(&st.opts.data)?;
-        let ierr = |e: kuroko_index::IndexError| ApiError::internal(e.to_string());
-        let total = index.count(&query).map_err(ierr)? as usize;
-        let oldest = kuroko_ring::StoreReader::open(&st.opts.data)
-            .ok()
-            .and_then(|r| r.segments().first().map(|s| s.seq));
-        let hits = if asc {
-            // Oldest first: the index answers newest first, so take the tail of the prefix.
-            if total.saturating_sub(req.offset) > MAX_ASC_WINDOW {
-                return Err(ApiError::bad(format!(
-                    "oldest-first paging reaches only the {MAX_ASC_WINDOW} oldest results; narrow the query with time:[… TO …]"
-                )));
-            }
-            let want = total.saturating_sub(req.offset);
-            let mut h = index.search_hits(&query, want, oldest).map_err(ierr)?;
-            let keep = h.len().saturating_sub(limit);
-            h.drain(..keep);
-            h.reverse();
-            h
-        } else {
-            let mut h = index.search_hits(&query, req.offset.saturating_add(limit), oldest).map_err(ierr)?;
-            h.drain(..req.offset.min(h.len()));
-            h
-        };
-        let rows: Vec<Value> = hits
-            .iter()
-            .map(|h| {
-                let mut v = serde_json::to_value(&h.record).unwrap_or(Value::Null);
-                if let Value::Object(m) = &mut v {
-                    m.insert("time_local".into(), json!(st.local_time(h.record.start)));
-                    m.insert("packets_gone".into(), json!(h.packets_gone));
-                }
-                v
-            })
-            .collect();
-        Ok(Json(json!({"total": total, "offset": req.offset, "limit": limit, "order": if asc {"asc"} else {"desc"}, "hits": rows})).into_response())
+        let page = run_search(&st, &req.q, req.offset, limit, asc)?;
+        Ok(Json(page).into_response())
     })
     .await
 }
+
+/// A query as `kuroko search` runs it (the binary's parser: site-local times, `finding:`
+/// terms; `body:`/`content:` terms answered by the content index), one page of it:
+/// `{"total","offset","limit","order","notes","hits"}`. Each hit is the session record with
+/// `time_local`, `packets_gone`, `open_for_s` (seconds since its start, on a provisional
+/// record of a session still open) and `snippet` (when its content matched: the passage
+/// as `segments` of text with `hit` marking the matches, never markup).
+pub(crate) fn run_search(
+    st: &State,
+    text: &str,
+    offset: usize,
+    limit: usize,
+    asc: bool,
+) -> Result<Value, ApiError> {
+    let parsed = (st.opts.prepare_query)(&st.opts.data, &st.opts.config, text).map_err(|e| {
+        ApiError(
+            StatusCode::BAD_REQUEST,
+            json!({"error": "query", "message": e.message, "column": e.column}),
+        )
+    })?;
+    st.catch_up();
+    let index = open_index(&st.opts.data)?;
+    let ierr = |e: kuroko_index::IndexError| ApiError::internal(e.to_string());
+    let (query, notes) = index.resolve_content(&parsed).map_err(ierr)?;
+    let total = index.count(&query).map_err(ierr)? as usize;
+    let oldest = kuroko_ring::StoreReader::open(&st.opts.data)
+        .ok()
+        .and_then(|r| r.segments().first().map(|s| s.seq));
+    let hits = if asc {
+        // Oldest first: the index answers newest first, so take the tail of the prefix.
+        if total.saturating_sub(offset) > MAX_ASC_WINDOW {
+            return Err(ApiError::bad(format!(
+                "oldest-first paging reaches only the {MAX_ASC_WINDOW} oldest results; narrow the query with time:[… TO …]"
+            )));
+        }
+        let want = total.saturating_sub(offset);
+        let mut h = index.search_hits(&query, want, oldest).map_err(ierr)?;
+        let keep = h.len().saturating_sub(limit);
+        h.drain(..keep);
+        h.reverse();
+        h
+    } else {
+        let mut h = index
+            .search_hits(&query, offset.saturating_add(limit), oldest)
+            .map_err(ierr)?;
+        h.drain(..offset.min(h.len()));
+        h
+    };
+    let snippets = (st.opts.snippets)(&st.opts.data, &parsed, &hits);
+    let now = kuroko_model::Timestamp::now();
+    let rows: Vec<Value> = hits
+        .iter()
+        .map(|h| {
+            let mut v = serde_json::to_value(&h.record).unwrap_or(Value::Null);
+            if let Value::Object(m) = &mut v {
+                m.insert("time_local".into(), json!(st.local_time(h.record.start)));
+                m.insert("packets_gone".into(), json!(h.packets_gone));
+                if h.record.open {
+                    let secs = (now.nanos() - h.record.start.nanos()).max(0) / 1_000_000_000;
+                    m.insert("open_for_s".into(), json!(secs));
+                }
+                if let Some(s) = snippets.get(&h.record.id) {
+                    m.insert("snippet".into(), snippet_json(s));
+                }
+            }
+            v
+        })
+        .collect();
+    Ok(
+        json!({"total": total, "offset": offset, "limit": limit, "order": if asc {"asc"} else {"desc"}, "notes": notes, "hits": rows}),
+    )
+}
+
+/// A content snippet for the page: the passage cut at its matches into text segments
+/// (`hit`: the match), with the object it came from. The page puts each segment in a text
+/// node: reconstructed content never becomes markup.
+pub(crate) fn snippet_json(s: &kuroko_index::content::Snippet) -> Value {
+    let mut segments = Vec::new();
+    let mut at = 0;
+    for &(a, b) in &s.matches {
+        let (Some(before), Some(hit)) = (s.text.get(at..a), s.text.get(a..b)) else {
+            continue; // ranges off char boundaries: skip the mark, keep the text
+        };
+        if !before.is_empty() {
+            segments.push(json!({"text": before, "hit": false}));
+        }
+        segments.push(json!({"text": hit, "hit": true}));
+        at = b;
+    }
+    if let Some(rest) = s.text.get(at..)
+        && !rest.is_empty()
+    {
+        segments.push(json!({"text": rest, "hit": false}));
+    }
+    json!({"segments": segments, "part": s.part, "name": s.name, "sha256": s.sha256})
+}
+
+#[derive(Deserialize)]
+struct OpenReq {
+    #[serde(default)]
+    auto: bool,
+}
+
+/// 通信中: the sessions still open (`state:open`, their provisional records), newest
+/// first, with how long each has been open. The first view is audited as a search; the
+/// page's own refreshes (`auto=true`) are not, so a console left open does not fill the log.
+async fn open_sessions(
+    AxState(st): S,
+    ConnectInfo(peer): Peer,
+    headers: HeaderMap,
+    UrlQuery(req): UrlQuery<OpenReq>,
+) -> ApiResult {
+    let ctx = st.auth(&headers, peer, Role::Viewer)?;
+    blocking(move || {
+        if !req.auto {
+            st.record(&ctx.actor(), "search", json!({"query": OPEN_QUERY}))?;
+        }
+        let page = run_search(&st, OPEN_QUERY, 0, MAX_PAGE, false)?;
+        Ok(Json(page).into_response())
+    })
+    .await
+}
+
+/// The query of the open-sessions view.
+pub const OPEN_QUERY: &str = "state:open";
 
 fn find_session(st: &State, id: &str) -> Result<kuroko_model::SessionRecord, ApiError> {
     let index = open_index(&st.opts.data)?;

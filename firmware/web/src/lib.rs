@@ -1,6 +1,6 @@
 //! The analysts' web console (`kuroko web`, issue 17): an HTTPS server on the management
 //! address that serves NetRAPTOR-style pages (検索, session detail, ダンプデータ, 条件リスト, 診断結果,
-//! 統計, レポート, ユーザ管理, 閲覧ログ, パスワード変更) and the JSON API under `/api/` they are
+//! 統計, レポート, 資産, 通信中 (open sessions), 警報 (alarms), ユーザ管理, 閲覧ログ, パスワード変更) and the JSON API under `/api/` they are
 //! built on.
 //!
 //! Invariants:
@@ -25,10 +25,12 @@
 
 #![deny(unsafe_code)]
 
+mod alarms;
 pub mod api;
 mod assets;
 pub mod audit;
 mod conditions;
+mod inventory;
 mod report;
 pub mod server;
 pub mod sessions;
@@ -72,7 +74,40 @@ pub struct Options {
     pub store_summary: StoreSummaryFn,
     /// The sections of `kuroko status` (the binary's status reader).
     pub status: StatusFn,
+    /// The query of `kuroko search` from its text: the binary's parser (site-local times,
+    /// `finding:` terms replaced by the finding's sessions).
+    pub prepare_query: QueryFn,
+    /// The content snippets `kuroko search` shows under the hits whose text matched.
+    pub snippets: SnippetsFn,
+    /// The `alarms` section of `kuroko status` (latched and current alarms), as JSON.
+    pub alarms: AlarmsFn,
+    /// Acknowledges every latched alarm as `who`: the function the front panel uses.
+    pub acknowledge: AcknowledgeFn,
 }
+
+/// A query that does not parse: the parser's message and, when known, its column.
+#[derive(Clone, Debug)]
+pub struct QueryError {
+    pub message: String,
+    pub column: Option<usize>,
+}
+
+/// See [`Options::prepare_query`].
+pub type QueryFn =
+    fn(&Path, &kuroko_model::config::Config, &str) -> Result<kuroko_index::Query, QueryError>;
+
+/// See [`Options::snippets`].
+pub type SnippetsFn = fn(
+    &Path,
+    &kuroko_index::Query,
+    &[kuroko_index::Hit],
+) -> std::collections::HashMap<String, kuroko_index::content::Snippet>;
+
+/// See [`Options::alarms`].
+pub type AlarmsFn = fn(&Path) -> serde_json::Value;
+
+/// See [`Options::acknowledge`]: how many alarms were acknowledged.
+pub type AcknowledgeFn = fn(&Path, &str) -> Result<usize, String>;
 
 /// One section of `kuroko status`: its JSON key, its table heading and rows, its JSON.
 #[derive(Clone, Debug)]

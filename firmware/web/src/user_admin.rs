@@ -1,9 +1,9 @@
 //! ユーザ管理 (admin only): list users, add one, change a role, switch a user off or on,
-//! set a one-time password (changed by the user at the next login). The same `UserStore` as `kuroko user` (one user file, one lock);
+//! set a one-time password (changed by the user at the next login), remove a user. The same `UserStore` as `kuroko user` (one user file, one lock);
 //! the last enabled admin cannot be demoted or switched off.
 //!
 //! Every change is written to the audit log first (`user_add`, `user_role`,
-//! `user_disable`, `user_enable`, `user_passwd`, by the admin with its address), then
+//! `user_disable`, `user_enable`, `user_passwd`, `user_remove`, by the admin with its address), then
 //! made; a change refused after its line (a bad password, the last admin, a name taken)
 //! gets a `user_change_failed` line with the reason. Switching a user off or setting its
 //! password ends its sessions at once.
@@ -166,6 +166,32 @@ pub async fn change(
             st.sessions.end_user(&name, None);
         }
         Ok(Json(json!({"name": name})).into_response())
+    })
+    .await
+}
+
+/// `DELETE /api/users/NAME`: removes the user (its sessions and API token end at once).
+/// The last enabled admin cannot be removed (409 `last_admin`: the user store's rule, as
+/// for `kuroko user remove`).
+pub async fn remove(
+    AxState(st): S,
+    ConnectInfo(peer): Peer,
+    headers: HeaderMap,
+    UrlPath(name): UrlPath<String>,
+) -> ApiResult {
+    let ctx = admin(&st, &headers, peer)?;
+    if !crate::users::valid_name(&name) {
+        return Err(ApiError::bad("not a user name"));
+    }
+    blocking(move || {
+        if st.users.get(&name).map_err(user_err)?.is_none() {
+            return Err(user_err(UserError::NoSuchUser(name)));
+        }
+        audited(&st, &ctx, "user_remove", json!({"user": name}), || {
+            st.users.remove(&name)
+        })?;
+        st.sessions.end_user(&name, None);
+        Ok(Json(json!({"removed": name})).into_response())
     })
     .await
 }

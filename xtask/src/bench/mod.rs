@@ -8,6 +8,7 @@ pub mod console;
 pub mod live;
 pub mod search;
 pub mod store;
+pub mod web;
 
 use clap::Subcommand;
 
@@ -35,6 +36,9 @@ pub enum What {
     Live(live::Args),
     /// Session index: indexing rate, bytes per session, query latency p50/p99.
     Search(search::Args),
+    /// The web console over HTTPS: login, search and session detail requests/s and
+    /// p50/p99, beside `kuroko search` on the same data dir and query.
+    Web(web::Args),
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
@@ -45,5 +49,6 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         What::Live(a) => live::run(a),
         What::Search(a) => search::run(a),
         What::Store(a) => store::run(a),
+        What::Web(a) => web::run(a),
     }
 }

@@ -125,7 +125,7 @@ fn ip_checksum(h: &[u8]) -> u16 {
 }
 
 /// An Ethernet/IPv4/TCP frame with `payload` zero bytes.
-fn frame(
+pub(super) fn frame(
     src: [u8; 4],
     dst: [u8; 4],
     sport: u16,
@@ -189,7 +189,7 @@ fn target_frames(start_ns: u64) -> Vec<(u64, Vec<u8>)> {
         .collect()
 }
 
-fn pcap_record(out: &mut impl Write, ts_ns: u64, f: &[u8]) -> std::io::Result<()> {
+pub(super) fn pcap_record(out: &mut impl Write, ts_ns: u64, f: &[u8]) -> std::io::Result<()> {
     let mut h = [0u8; 16];
     h[0..4].copy_from_slice(&((ts_ns / 1_000_000_000) as u32).to_le_bytes());
     h[4..8].copy_from_slice(&(((ts_ns % 1_000_000_000) / 1000) as u32).to_le_bytes());

@@ -48,6 +48,38 @@ fn backlog_line(b: Option<&WriterBacklog>, t: &Texts) -> Line<'static> {
     }
 }
 
+/// The web console's address, then its certificate's SHA-256 fingerprint on two lines of
+/// 16 bytes each (it does not fit one line of a small panel, and it must be read whole).
+fn web_lines(web: Option<&crate::snapshot::WebConsole>, t: &Texts) -> Vec<Line<'static>> {
+    let Some(w) = web else {
+        return Vec::new();
+    };
+    let mut lines = vec![Line::from(format!(
+        "{}{}",
+        pad(t.web_console, LABEL_W),
+        w.url
+    ))];
+    match &w.fingerprint {
+        Some(fp) => {
+            let bytes: Vec<&str> = fp.split(':').collect();
+            for (n, half) in bytes.chunks(16).enumerate() {
+                let label = if n == 0 { "  SHA-256" } else { "" };
+                lines.push(Line::from(format!(
+                    "{}{}",
+                    pad(label, LABEL_W),
+                    half.join(":")
+                )));
+            }
+        }
+        None => lines.push(Line::from(format!(
+            "{}{}",
+            pad("", LABEL_W),
+            t.no_certificate
+        ))),
+    }
+    lines
+}
+
 /// Most alarm lines shown on Health (the rest are counted on one more line).
 const MAX_ALARM_LINES: usize = 4;
 
@@ -276,6 +308,7 @@ pub fn draw(frame: &mut Frame, app: &App, t: &Texts, area: Rect) {
         format_count(a.sessions),
         t.sessions
     )));
+    lines.extend(web_lines(snap.web.as_ref(), t));
     // How the store writes matters least at a glance: last, so a screen with many
     // interfaces cuts it first.
     let mode = snap.capture.write_mode.as_deref().unwrap_or("-");

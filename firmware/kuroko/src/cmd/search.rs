@@ -353,7 +353,9 @@ pub fn parse_query(
     text: &str,
 ) -> anyhow::Result<Query> {
     let site = site_time(data, config)?;
-    let q = Query::parse_local(text, &site).map_err(|e| anyhow::anyhow!("{e}"))?;
+    // The parser's error stays typed inside the anyhow error: the web console takes its
+    // column from it for the caret.
+    let q = Query::parse_local(text, &site)?;
     resolve_findings(data, config, &q)
 }
 

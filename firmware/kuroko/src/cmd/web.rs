@@ -97,6 +97,27 @@ fn status_sections(
         .collect())
 }
 
+/// The query of `kuroko search` ([`super::search::parse_query`]) for the console, with the
+/// parser's column when the text does not parse.
+fn prepare_query(
+    data: &std::path::Path,
+    config: &kuroko_model::config::Config,
+    text: &str,
+) -> Result<kuroko_index::Query, kuroko_web::QueryError> {
+    super::search::parse_query(data, config, text).map_err(|e| match e
+        .downcast_ref::<kuroko_index::query::QueryError>(
+    ) {
+        Some(q) => kuroko_web::QueryError {
+            message: q.message.clone(),
+            column: Some(q.column),
+        },
+        None => kuroko_web::QueryError {
+            message: format!("{e:#}"),
+            column: None,
+        },
+    })
+}
+
 pub fn run(args: Args) -> anyhow::Result<()> {
     let config = args.data.load_config()?;
     let data = &args.data.data;
@@ -143,6 +164,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         idle_timeout: std::time::Duration::from_secs(args.idle_minutes.max(1) * 60),
         store_summary: super::report::store_summary,
         status: status_sections,
+        prepare_query,
+        snippets: super::content::snippets,
+        alarms: |data| crate::alarms::status_section(data).json,
+        acknowledge: crate::alarms::acknowledge,
     };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
