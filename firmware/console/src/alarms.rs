@@ -42,10 +42,13 @@ pub enum AlarmKind {
     AnalyzerCrashLoop,
     /// The ring is about to overwrite packets the analyzer has not read yet.
     RingNearLoss,
+    /// Alert mail or syslog cannot be delivered (a relay whose certificate does not verify,
+    /// no STARTTLS, a dead collector): alerts wait in the outbox or are lost to syslog.
+    AlertDelivery,
 }
 
 impl AlarmKind {
-    pub const ALL: [AlarmKind; 7] = [
+    pub const ALL: [AlarmKind; 8] = [
         AlarmKind::CaptureStopped,
         AlarmKind::LinkDown,
         AlarmKind::InterfaceGone,
@@ -53,6 +56,7 @@ impl AlarmKind {
         AlarmKind::DamagedSlots,
         AlarmKind::AnalyzerCrashLoop,
         AlarmKind::RingNearLoss,
+        AlarmKind::AlertDelivery,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -64,6 +68,7 @@ impl AlarmKind {
             AlarmKind::DamagedSlots => "damaged_slots",
             AlarmKind::AnalyzerCrashLoop => "analyzer_crash_loop",
             AlarmKind::RingNearLoss => "ring_near_loss",
+            AlarmKind::AlertDelivery => "alert_delivery",
         }
     }
 

@@ -108,7 +108,7 @@ pub struct Texts {
     /// Title word and block title of latched alarms.
     pub alarm: &'static str,
     /// Names of `alarms::AlarmKind::ALL`, in that order.
-    pub alarm_kinds: [&'static str; 7],
+    pub alarm_kinds: [&'static str; 8],
     /// The condition holds now / is over (but latched).
     pub alarm_active: &'static str,
     pub alarm_over: &'static str,
@@ -248,6 +248,7 @@ pub const JA: Texts = Texts {
         "破損スロット",
         "解析クラッシュループ",
         "リング上書き寸前",
+        "アラート送信失敗",
     ],
     alarm_active: "発生中",
     alarm_over: "復旧済・未確認",
@@ -383,6 +384,7 @@ pub const EN: Texts = Texts {
         "DAMAGED SLOTS",
         "ANALYZER CRASH LOOP",
         "RING NEAR LOSS",
+        "ALERT DELIVERY FAILING",
     ],
     alarm_active: "active",
     alarm_over: "over, not acknowledged",

@@ -136,6 +136,31 @@ pub fn current(data: &Path, now_ns: u64) -> Vec<Alarm> {
             }
         }
     }
+    if let Ok(st) = kuroko_index::alerts::delivery_state(data) {
+        for (subject, d) in [("mail", &st.mail), ("syslog", &st.syslog)] {
+            let Some(d) = d else { continue };
+            let Some(since) = d.failing_since else {
+                continue;
+            };
+            let mut detail = format!(
+                "{} (tls {}): {}",
+                d.target,
+                d.tls,
+                d.last_error.as_deref().unwrap_or("failed")
+            );
+            if subject == "mail" && d.pending > 0 {
+                detail.push_str(&format!("; {} mail(s) wait in the outbox", d.pending));
+            }
+            out.push(Alarm {
+                kind: AlarmKind::AlertDelivery,
+                subject: subject.into(),
+                occurrence: since.to_rfc3339(),
+                active: true,
+                since: Some(since),
+                detail,
+            });
+        }
+    }
     out
 }
 

@@ -417,6 +417,64 @@ pub struct Alerts {
     pub conditions: Vec<AlertCondition>,
     /// Leave out the shipped default conditions.
     pub no_defaults: bool,
+    /// How mail reaches `smtp_relay`: `[alerts.smtp_transport]`.
+    pub smtp_transport: SmtpTransport,
+    /// How alerts reach `syslog`: `[alerts.syslog_transport]`.
+    pub syslog_transport: SyslogTransport,
+}
+
+/// `[alerts.smtp_transport]`: TLS and authentication towards the SMTP relay.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct SmtpTransport {
+    /// `starttls` (plain connection upgraded with STARTTLS, usually port 587; a relay that
+    /// does not offer it is refused), `tls` (TLS from the first byte, port 465) or `none`
+    /// (cleartext, the default: a relay on the customer's LAN). With TLS the relay's
+    /// certificate is verified against `ca_file` (or the system store) and its name.
+    pub tls: String,
+    /// PEM file of the CA certificates the relay's certificate must chain to; empty: the
+    /// system store (`/etc/ssl/certs/ca-certificates.crt`).
+    pub ca_file: String,
+    /// SMTP AUTH user (PLAIN, or LOGIN when the relay offers only that), over TLS only;
+    /// empty: no AUTH.
+    pub username: String,
+    /// File holding the AUTH password (first line); it must not be readable by group or
+    /// others, and belong to root or to the user the alert sender runs as.
+    pub password_file: String,
+}
+
+/// `[alerts.syslog_transport]`: RFC 5426 UDP or RFC 5425 TLS towards the syslog target.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct SyslogTransport {
+    /// `tls` (RFC 5425: TCP, octet-counting framing, usually port 6514; the collector's
+    /// certificate is verified) or `none` (RFC 5426 UDP datagrams, the default).
+    pub tls: String,
+    /// PEM file of the CA certificates the collector's certificate must chain to; empty:
+    /// the system store.
+    pub ca_file: String,
+}
+
+impl SmtpTransport {
+    /// The mode, `none` when unset.
+    pub fn mode(&self) -> &str {
+        if self.tls.is_empty() {
+            "none"
+        } else {
+            &self.tls
+        }
+    }
+}
+
+impl SyslogTransport {
+    /// The mode, `none` when unset.
+    pub fn mode(&self) -> &str {
+        if self.tls.is_empty() {
+            "none"
+        } else {
+            &self.tls
+        }
+    }
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
@@ -711,6 +769,32 @@ impl Config {
             {
                 return Err((k(key), format!("`{v}` is not host:port")));
             }
+        }
+        let smtp = &self.alerts.smtp_transport;
+        if !["none", "starttls", "tls"].contains(&smtp.mode()) {
+            return Err((
+                k("alerts.smtp_transport.tls"),
+                format!("`{}` is not starttls, tls or none", smtp.tls),
+            ));
+        }
+        if !smtp.username.is_empty() && smtp.mode() == "none" {
+            return Err((
+                k("alerts.smtp_transport.username"),
+                "SMTP AUTH sends the password: it needs tls = \"starttls\" or \"tls\"".into(),
+            ));
+        }
+        if smtp.username.is_empty() != smtp.password_file.is_empty() {
+            return Err((
+                k("alerts.smtp_transport.password_file"),
+                "username and password_file go together".into(),
+            ));
+        }
+        let syslog = &self.alerts.syslog_transport;
+        if !["none", "tls"].contains(&syslog.mode()) {
+            return Err((
+                k("alerts.syslog_transport.tls"),
+                format!("`{}` is not tls or none", syslog.tls),
+            ));
         }
         if !self.management.address.is_empty() && self.management.address != "dhcp" {
             self.management.address.parse::<IpNet>().map_err(|_| {

@@ -10,9 +10,16 @@
 //!   `recent`). Syslog (RFC 5424 over UDP) and mail (through the SMTP relay) are rate
 //!   limited per condition (`MAX_DELIVERED_PER_WINDOW` per `RATE_WINDOW`); hits over the
 //!   limit are counted and summarised in one message when the run ends.
-//! - Delivery never blocks ingestion for long: syslog is one UDP datagram; mail is sent
-//!   when the ingest run ends, with timeouts and an overall `MAIL_FLUSH_BUDGET`; mail that
-//!   could not be sent waits in `DIR/alerts/outbox.jsonl` for the next run.
+//! - Delivery never blocks ingestion for long: syslog is one UDP datagram (or a framed
+//!   message on one TLS connection per run, RFC 5425); mail is sent when the ingest run
+//!   ends, with timeouts and an overall `MAIL_FLUSH_BUDGET`; mail that could not be sent
+//!   waits in `DIR/alerts/outbox.jsonl` for the next run.
+//! - Each destination's transport (`[alerts.smtp_transport]`, `[alerts.syslog_transport]`:
+//!   cleartext, STARTTLS or TLS with the peer's certificate verified, SMTP AUTH over TLS
+//!   only) is in [`smtp`], [`syslog`] and [`tls`]. What the last attempt on each
+//!   destination gave is kept in `DIR/alerts/delivery.json` ([`DeliveryState`]): `kuroko
+//!   status` shows it and a failing destination raises the `alert_delivery` alarm, so mail
+//!   held back by a relay whose certificate did not verify is never silent.
 //!
 //! Delivery guarantees across a crash. The local alert log is exactly-once: every index
 //! commit records the log's length in its payload (`Payload::alert_log_len`), and the next
@@ -40,6 +47,7 @@
 pub mod smtp;
 pub mod store;
 pub mod syslog;
+pub mod tls;
 
 use crate::query::{Query, QueryError};
 use kuroko_model::config::Config;
@@ -346,9 +354,105 @@ pub struct Delivery {
     pub mails_sent: u64,
     pub failures: u64,
     pub suppressed: u64,
+    /// Failures that were TLS failures (a certificate that did not verify, a handshake
+    /// that failed): also counted in `failures`.
+    pub tls_failures: u64,
     /// Hits already in the alert log (an index rebuilt from the session log): not raised
     /// again.
     pub repeats: u64,
+}
+
+/// What the attempts on one destination gave, kept across runs in `alerts/delivery.json`.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[serde(default)]
+pub struct DestinationState {
+    /// `host:port`.
+    pub target: String,
+    /// `none`, `starttls` or `tls`.
+    pub tls: String,
+    pub last_ok: Option<Timestamp>,
+    /// Set at the first failure after a success, cleared by the next success: the
+    /// destination is failing now.
+    pub failing_since: Option<Timestamp>,
+    pub last_error: Option<String>,
+    /// [`smtp::SmtpError::kind`] / [`syslog::SyslogError::kind`] of the last error.
+    pub last_error_kind: Option<String>,
+    pub last_error_time: Option<Timestamp>,
+    /// Failed attempts so far (cumulative).
+    pub failures: u64,
+    /// Of which TLS failures (cumulative).
+    pub tls_failures: u64,
+    /// Mails waiting in the outbox after the last run (mail only).
+    pub pending: u64,
+}
+
+impl DestinationState {
+    fn ok(&mut self) {
+        self.last_ok = Some(Timestamp::now());
+        self.failing_since = None;
+    }
+
+    fn failed(&mut self, kind: &str, message: String) {
+        let now = Timestamp::now();
+        self.failures += 1;
+        if kind.starts_with("tls") {
+            self.tls_failures += 1;
+        }
+        self.failing_since.get_or_insert(now);
+        self.last_error = Some(message);
+        self.last_error_kind = Some(kind.to_string());
+        self.last_error_time = Some(now);
+    }
+}
+
+/// `alerts/delivery.json`: the state of the mail and syslog destinations.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[serde(default)]
+pub struct DeliveryState {
+    pub mail: Option<DestinationState>,
+    pub syslog: Option<DestinationState>,
+}
+
+fn delivery_state_path(data_dir: &Path) -> PathBuf {
+    alerts_dir(data_dir).join("delivery.json")
+}
+
+/// The delivery state of `data_dir` (default when none was written yet).
+pub fn delivery_state(data_dir: &Path) -> std::io::Result<DeliveryState> {
+    match std::fs::read_to_string(delivery_state_path(data_dir)) {
+        Ok(t) => serde_json::from_str(&t).map_err(std::io::Error::other),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(DeliveryState::default()),
+        Err(e) => Err(e),
+    }
+}
+
+fn write_delivery_state(data_dir: &Path, st: &DeliveryState) -> std::io::Result<()> {
+    std::fs::create_dir_all(alerts_dir(data_dir))?;
+    let path = delivery_state_path(data_dir);
+    let tmp = path.with_extension("json.tmp");
+    let text = serde_json::to_string_pretty(st).map_err(std::io::Error::other)?;
+    std::fs::write(&tmp, text)?;
+    std::fs::rename(tmp, path)
+}
+
+/// The state of a destination in `st`, started (or reset when its target or transport
+/// changed) for `target`/`tls`.
+fn destination<'a>(
+    slot: &'a mut Option<DestinationState>,
+    target: &str,
+    tls: &str,
+) -> &'a mut DestinationState {
+    if slot
+        .as_ref()
+        .is_some_and(|d| d.target != target || d.tls != tls)
+    {
+        *slot = None;
+    }
+    slot.get_or_insert_with(|| DestinationState {
+        target: target.to_string(),
+        tls: tls.to_string(),
+        ..Default::default()
+    })
 }
 
 /// A mail waiting to be sent.
@@ -376,6 +480,12 @@ pub struct AlertEngine {
     /// Hits to mail, by condition.
     to_mail: Vec<(Condition, Vec<SessionSummary>)>,
     syslog: Option<syslog::Syslog>,
+    /// Why the configured syslog target could not be set up (counted at each hit).
+    syslog_setup_error: Option<syslog::SyslogError>,
+    /// Attempts on each destination in this run (written to `delivery.json` at the end).
+    state: DeliveryState,
+    /// Whether `state` changed in this run.
+    state_touched: bool,
     pub delivery: Delivery,
     /// Ids of the alerts in the log, read at the first hit (`None` until then).
     raised: Option<std::collections::HashSet<String>>,
@@ -384,10 +494,16 @@ pub struct AlertEngine {
 impl AlertEngine {
     pub fn new(data_dir: &Path, config: &Config) -> AlertEngine {
         let (conditions, errors) = active_conditions(data_dir, config);
-        let syslog = if config.alerts.syslog.is_empty() {
-            None
+        let (syslog, syslog_setup_error) = if config.alerts.syslog.is_empty() {
+            (None, None)
         } else {
-            syslog::Syslog::new(&config.alerts.syslog).ok()
+            match syslog::Syslog::with_transport(
+                &config.alerts.syslog,
+                &config.alerts.syslog_transport,
+            ) {
+                Ok(s) => (Some(s), None),
+                Err(e) => (None, Some(e)),
+            }
         };
         AlertEngine {
             data_dir: data_dir.to_path_buf(),
@@ -398,6 +514,9 @@ impl AlertEngine {
             rates: HashMap::new(),
             to_mail: Vec::new(),
             syslog,
+            syslog_setup_error,
+            state: delivery_state(data_dir).unwrap_or_default(),
+            state_touched: false,
             delivery: Delivery::default(),
             raised: None,
         }
@@ -477,19 +596,44 @@ impl AlertEngine {
         if !deliver {
             return;
         }
-        match &self.syslog {
-            Some(s) => match s.send(&alert) {
-                Ok(()) => self.delivery.syslog_sent += 1,
-                Err(_) => self.delivery.failures += 1,
-            },
+        let sent = match &mut self.syslog {
+            Some(s) => Some(s.send(&alert).map_err(|e| (e.kind(), e.to_string()))),
             // Configured, but the target did not resolve or no socket could be opened.
-            None if !self.config.syslog.is_empty() => self.delivery.failures += 1,
-            None => {}
+            None => self
+                .syslog_setup_error
+                .as_ref()
+                .map(|e| Err((e.kind(), e.to_string()))),
+        };
+        if let Some(r) = sent {
+            self.syslog_outcome(r);
         }
         if !self.config.smtp_relay.is_empty() && !self.config.mail_to.is_empty() {
             match self.to_mail.iter_mut().find(|(k, _)| k.name == c.name) {
                 Some((_, v)) => v.push(summary),
                 None => self.to_mail.push((c.clone(), vec![summary])),
+            }
+        }
+    }
+
+    /// Counts a syslog attempt and records it in the delivery state.
+    fn syslog_outcome(&mut self, r: Result<(), (&'static str, String)>) {
+        let st = destination(
+            &mut self.state.syslog,
+            &self.config.syslog,
+            self.config.syslog_transport.mode(),
+        );
+        self.state_touched = true;
+        match r {
+            Ok(()) => {
+                self.delivery.syslog_sent += 1;
+                st.ok();
+            }
+            Err((kind, message)) => {
+                self.delivery.failures += 1;
+                if kind.starts_with("tls") {
+                    self.delivery.tls_failures += 1;
+                }
+                st.failed(kind, message);
             }
         }
     }
@@ -529,14 +673,18 @@ impl AlertEngine {
             let text = format!(
                 "{n} further hits of \"{name}\" were not sent one by one (rate limit); see alerts/alerts.jsonl"
             );
-            if let Some(s) = &self.syslog {
-                match s.send_text("warning", name, &text) {
-                    Ok(()) => self.delivery.syslog_sent += 1,
-                    Err(_) => self.delivery.failures += 1,
-                }
+            if let Some(s) = &mut self.syslog {
+                let r = s
+                    .send_text("warning", name, &text)
+                    .map_err(|e| (e.kind(), e.to_string()));
+                self.syslog_outcome(r);
             }
         }
+        if let Some(s) = &mut self.syslog {
+            s.close();
+        }
         if self.config.smtp_relay.is_empty() || self.config.mail_to.is_empty() {
+            self.save_state();
             return self.delivery;
         }
         let mut mails: Vec<Mail> = read_outbox(&self.data_dir);
@@ -556,16 +704,31 @@ impl AlertEngine {
                 left.push(m);
                 continue;
             }
-            match smtp::send(
+            let r = smtp::send(
                 &self.config.smtp_relay,
+                &self.config.smtp_transport,
                 &self.config.mail_from,
                 &self.config.mail_to,
                 &m.subject,
                 &m.body,
-            ) {
-                Ok(()) => self.delivery.mails_sent += 1,
-                Err(_) => {
+            );
+            let st = destination(
+                &mut self.state.mail,
+                &self.config.smtp_relay,
+                self.config.smtp_transport.mode(),
+            );
+            self.state_touched = true;
+            match r {
+                Ok(()) => {
+                    self.delivery.mails_sent += 1;
+                    st.ok();
+                }
+                Err(e) => {
                     self.delivery.failures += 1;
+                    if e.kind().starts_with("tls") {
+                        self.delivery.tls_failures += 1;
+                    }
+                    st.failed(e.kind(), e.to_string());
                     failed = true;
                     left.push(m);
                 }
@@ -575,10 +738,23 @@ impl AlertEngine {
             let drop = left.len() - MAX_OUTBOX;
             left.drain(..drop);
         }
+        if let Some(st) = &mut self.state.mail
+            && st.pending != left.len() as u64
+        {
+            st.pending = left.len() as u64;
+            self.state_touched = true;
+        }
         if write_outbox(&self.data_dir, &left).is_err() {
             self.delivery.failures += 1;
         }
+        self.save_state();
         self.delivery
+    }
+
+    fn save_state(&mut self) {
+        if self.state_touched && write_delivery_state(&self.data_dir, &self.state).is_err() {
+            self.delivery.failures += 1;
+        }
     }
 }
 

@@ -1,11 +1,20 @@
-//! RFC 5424 syslog over UDP (RFC 5426): one datagram per alert.
+//! RFC 5424 syslog over UDP (RFC 5426, one datagram per alert) or over TLS (RFC 5425).
 //!
 //! `<PRI>1 TIMESTAMP HOSTNAME kuroko PROCID alert [kuroko@32473 condition=".." severity=".."
 //! session=".."] BOM message`. Facility local0; severity from the condition (critical → 2,
 //! warning → 4, info → 6). UDP never blocks ingestion on a dead collector.
+//!
+//! With `[alerts.syslog_transport] tls = "tls"` each message goes as `MSG-LEN SP SYSLOG-MSG`
+//! (RFC 5425 §4.3 octet-counting framing) over one TLS connection per ingest run, opened
+//! at the first message with the collector's certificate verified ([`super::tls`]) and
+//! the connect/read/write timeouts of the mail client; a broken connection is opened again
+//! once per message.
 
 use super::Alert;
-use std::net::{ToSocketAddrs, UdpSocket};
+use super::tls::{self, TlsError, TlsStream};
+use kuroko_model::config::SyslogTransport;
+use std::io::Write;
+use std::net::{TcpStream, ToSocketAddrs, UdpSocket};
 
 /// Facility local0 (RFC 5424 §6.2.1).
 const FACILITY_LOCAL0: u8 = 16;
@@ -24,12 +33,34 @@ pub enum SyslogError {
         target: String,
         source: std::io::Error,
     },
+    #[error("syslog collector `{target}`: {source}")]
+    Tls { target: String, source: TlsError },
+}
+
+impl SyslogError {
+    /// A short name of the failure (as [`super::smtp::SmtpError::kind`]).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            SyslogError::Tls { source, .. } if source.is_verification() => "tls_certificate",
+            SyslogError::Tls { .. } => "tls",
+            SyslogError::Target { .. } | SyslogError::Send { .. } => "io",
+        }
+    }
+}
+
+enum Transport {
+    Udp(UdpSocket),
+    Tls {
+        config: std::sync::Arc<rustls::ClientConfig>,
+        /// Open after the first message.
+        conn: Option<Box<TlsStream>>,
+    },
 }
 
 pub struct Syslog {
     target: String,
     addr: std::net::SocketAddr,
-    socket: UdpSocket,
+    transport: Transport,
     hostname: String,
 }
 
@@ -63,7 +94,16 @@ fn header_token(s: &str, max: usize) -> String {
 }
 
 impl Syslog {
+    /// UDP to `target` (`host:port`).
     pub fn new(target: &str) -> Result<Syslog, SyslogError> {
+        Self::with_transport(target, &SyslogTransport::default())
+    }
+
+    /// `target` over the configured transport.
+    pub fn with_transport(
+        target: &str,
+        transport: &SyslogTransport,
+    ) -> Result<Syslog, SyslogError> {
         let err = |message: String| SyslogError::Target {
             target: target.to_string(),
             message,
@@ -73,19 +113,28 @@ impl Syslog {
             .map_err(|e| err(e.to_string()))?
             .next()
             .ok_or_else(|| err("no address".into()))?;
-        let bind = if addr.is_ipv6() {
-            "[::]:0"
+        let transport = if transport.mode() == "tls" {
+            let config =
+                tls::client_config(&transport.ca_file).map_err(|source| SyslogError::Tls {
+                    target: target.to_string(),
+                    source,
+                })?;
+            Transport::Tls { config, conn: None }
         } else {
-            "0.0.0.0:0"
+            let bind = if addr.is_ipv6() {
+                "[::]:0"
+            } else {
+                "0.0.0.0:0"
+            };
+            Transport::Udp(UdpSocket::bind(bind).map_err(|e| err(e.to_string()))?)
         };
-        let socket = UdpSocket::bind(bind).map_err(|e| err(e.to_string()))?;
         let hostname = std::fs::read_to_string("/proc/sys/kernel/hostname")
             .map(|s| s.trim().to_string())
             .unwrap_or_default();
         Ok(Syslog {
             target: target.to_string(),
             addr,
-            socket,
+            transport,
             hostname: header_token(&hostname, 255),
         })
     }
@@ -129,13 +178,17 @@ impl Syslog {
         line
     }
 
-    pub fn send(&self, a: &Alert) -> Result<(), SyslogError> {
+    pub fn is_tls(&self) -> bool {
+        matches!(self.transport, Transport::Tls { .. })
+    }
+
+    pub fn send(&mut self, a: &Alert) -> Result<(), SyslogError> {
         self.send_line(&self.format(a))
     }
 
     /// A free-text notice (e.g. the rate-limit summary).
     pub fn send_text(
-        &self,
+        &mut self,
         severity: &str,
         condition: &str,
         text: &str,
@@ -144,13 +197,56 @@ impl Syslog {
         self.send_line(&line)
     }
 
-    fn send_line(&self, line: &str) -> Result<(), SyslogError> {
-        self.socket
-            .send_to(line.as_bytes(), self.addr)
-            .map(|_| ())
-            .map_err(|source| SyslogError::Send {
-                target: self.target.clone(),
-                source,
-            })
+    fn send_line(&mut self, line: &str) -> Result<(), SyslogError> {
+        let send_err = |source| SyslogError::Send {
+            target: self.target.clone(),
+            source,
+        };
+        match &mut self.transport {
+            Transport::Udp(socket) => socket
+                .send_to(line.as_bytes(), self.addr)
+                .map(|_| ())
+                .map_err(send_err),
+            Transport::Tls { config, conn } => {
+                let frame = format!("{} {line}", line.len());
+                // A connection the collector closed since the last message fails on the
+                // write (or only on the next one): open a fresh one once.
+                if let Some(c) = conn.as_mut()
+                    && c.write_all(frame.as_bytes())
+                        .and_then(|_| c.flush())
+                        .is_ok()
+                {
+                    return Ok(());
+                }
+                *conn = None;
+                let tls_err = |source| SyslogError::Tls {
+                    target: self.target.clone(),
+                    source,
+                };
+                let tcp = TcpStream::connect_timeout(&self.addr, super::smtp::CONNECT_TIMEOUT)
+                    .map_err(send_err)?;
+                tcp.set_read_timeout(Some(super::smtp::IO_TIMEOUT))
+                    .map_err(send_err)?;
+                tcp.set_write_timeout(Some(super::smtp::IO_TIMEOUT))
+                    .map_err(send_err)?;
+                let name = tls::server_name(&self.target).map_err(tls_err)?;
+                let mut c = Box::new(tls::connect(config.clone(), name, tcp).map_err(tls_err)?);
+                c.write_all(frame.as_bytes())
+                    .and_then(|_| c.flush())
+                    .map_err(send_err)?;
+                *conn = Some(c);
+                Ok(())
+            }
+        }
+    }
+
+    /// Closes a TLS connection cleanly (close_notify), so the collector sees the end.
+    pub fn close(&mut self) {
+        if let Transport::Tls { conn, .. } = &mut self.transport
+            && let Some(mut c) = conn.take()
+        {
+            c.conn.send_close_notify();
+            let _ = c.flush();
+        }
     }
 }

@@ -59,7 +59,45 @@ pub fn sections(ctx: &Context) -> anyhow::Result<Vec<Section>> {
         super::search::status_section(&ctx.data),
         super::content::status_section(&ctx.data),
         super::web::status_section(&ctx.data, &ctx.config),
+        alert_delivery_section(&ctx.data),
     ])
+}
+
+/// The `alert_delivery` section: what the last attempts on the mail relay and the syslog
+/// collector gave (`alerts/delivery.json`, written by the alert engine), with the reason
+/// when they fail and the mails waiting in the outbox.
+pub fn alert_delivery_section(data: &std::path::Path) -> Section {
+    let (json, rows) = match kuroko_index::alerts::delivery_state(data) {
+        Ok(st) => {
+            let mut rows = Vec::new();
+            for (name, d) in [("mail", &st.mail), ("syslog", &st.syslog)] {
+                let Some(d) = d else { continue };
+                let state = match (&d.failing_since, &d.last_error) {
+                    (Some(_), Some(e)) => format!("FAILING: {e}"),
+                    _ => "ok".to_string(),
+                };
+                let mut v = format!("{} (tls {}): {state}", d.target, d.tls);
+                if name == "mail" && d.pending > 0 {
+                    v.push_str(&format!("; {} in the outbox", d.pending));
+                }
+                rows.push((name.to_string(), v));
+            }
+            if rows.is_empty() {
+                rows.push(("state".into(), "nothing delivered yet".into()));
+            }
+            (serde_json::to_value(&st).unwrap_or(Value::Null), rows)
+        }
+        Err(e) => (
+            serde_json::json!({"error": e.to_string()}),
+            vec![("state".into(), format!("unreadable: {e}"))],
+        ),
+    };
+    Section {
+        key: "alert_delivery",
+        title: "Alert delivery",
+        json,
+        rows,
+    }
 }
 
 /// Writer gauges older than this are called stale (a running capture publishes them about
