@@ -67,6 +67,9 @@ pub struct Counters {
     pub provisional_records: u64,
     /// Most memory held by out-of-order TCP data at once (payload plus bookkeeping).
     pub reassembly_peak_bytes: u64,
+    /// Most memory held by all flows' buffers at once (out-of-order data, bytes kept for
+    /// identification, data channels), at their allocation's cost.
+    pub flow_buffers_peak_bytes: u64,
     /// Streams whose first bytes never let identification decide within the limit.
     pub identify_gave_up: u64,
     /// FTP (and similar) expectations.

@@ -153,6 +153,8 @@ pub struct Engine {
     pub counters: Counters,
     /// Out-of-order bytes held by all streams (bounded by [`REASSEMBLY_BUDGET`]).
     held_total: usize,
+    /// What the buffers of all flows hold ([`Flow::buffer_cost`]), at cost.
+    buffered_total: usize,
     now: i64,
     /// Replay after a restart: packets of these flows up to the given position belong to
     /// sessions already emitted and are skipped.
@@ -177,6 +179,7 @@ impl Engine {
             files,
             counters: Counters::default(),
             held_total: 0,
+            buffered_total: 0,
             now: i64::MIN,
             replay_skip: HashMap::new(),
             replay_until: PacketPos::default(),
@@ -225,6 +228,12 @@ impl Engine {
     /// bounded by `memory_budget`.
     pub fn reassembly_held(&self) -> usize {
         self.held_total
+    }
+
+    /// What the buffers of all open flows hold now (out-of-order segments, identification
+    /// bytes, data channels), at their allocation's cost.
+    pub fn flow_buffers(&self) -> usize {
+        self.buffered_total
     }
 
     pub fn open_flows(&self) -> usize {
@@ -505,6 +514,7 @@ impl Engine {
                     tcp.isn[d].get_or_insert(seg.seq);
                 }
                 if !seg.payload.is_empty() {
+                    let buffered_before = flow.buffer_cost();
                     // The session id is lent to the parsers through a reused buffer: no
                     // allocation per packet.
                     let mut session = std::mem::take(&mut self.session_scratch);
@@ -561,6 +571,12 @@ impl Engine {
                         .counters
                         .reassembly_peak_bytes
                         .max(self.held_total as u64);
+                    self.buffered_total =
+                        (self.buffered_total + flow.buffer_cost()).saturating_sub(buffered_before);
+                    self.counters.flow_buffers_peak_bytes = self
+                        .counters
+                        .flow_buffers_peak_bytes
+                        .max(self.buffered_total as u64);
                     if !expects.is_empty() {
                         self.add_expectations(expects, session.clone(), slot, p.ts_ns);
                     }
@@ -1013,6 +1029,7 @@ impl Engine {
         let Some(mut f) = self.table.remove(slot, &key) else {
             return;
         };
+        self.buffered_total = self.buffered_total.saturating_sub(f.buffer_cost());
         let session = f.rec.id.clone();
         let mut ctx = Ctx {
             files: self.files.as_mut(),

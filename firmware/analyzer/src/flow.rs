@@ -188,6 +188,21 @@ pub struct ControlLink {
 }
 
 impl Flow {
+    /// What this flow's buffers hold now, at their real cost (allocation capacity and
+    /// bookkeeping, not length): out-of-order segments of both directions, the bytes kept
+    /// for identification, a data channel's bytes. Parsers' own buffers are not in it.
+    pub fn buffer_cost(&self) -> usize {
+        let held: usize = self
+            .tcp
+            .as_ref()
+            .map_or(0, |t| t.streams.iter().map(|s| s.held_bytes()).sum());
+        held + match &self.app {
+            App::Undecided(p) => p.cost,
+            App::FtpData(d) => d.bytes.iter().map(Vec::capacity).sum(),
+            _ => 0,
+        }
+    }
+
     pub fn direction_of(&self, src: (IpAddr, u16)) -> Direction {
         if src == self.client {
             Direction::ToServer

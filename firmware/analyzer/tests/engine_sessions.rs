@@ -393,3 +393,36 @@ fn a_rst_off_the_next_sequence_number_does_not_end_the_session() {
     );
     assert_eq!(e.counters.tcp_rst_ignored, 1);
 }
+
+#[test]
+fn flow_buffers_are_accounted_at_their_cost_and_released_on_close() {
+    let s = 1_700_000_000_000_000_000i64;
+    let mut t = Tcp { frames: Vec::new() };
+    t.seg(s, true, 100, 0, "S", b"");
+    t.seg(s + 1, false, 5000, 101, "SA", b"");
+    // Held out of order (a hole at 101), and bytes that do not identify yet.
+    t.seg(s + 2, true, 111, 5001, "A", b"0123456789");
+    t.seg(s + 3, false, 5001, 101, "A", b"\x00");
+    let mut e = Engine::new(Settings::default(), None);
+    let mut out = Vec::new();
+    for (i, (ts, f)) in t.frames.iter().enumerate() {
+        let p = PacketIn {
+            pos: PacketPos::new(0, 0, i as u64),
+            ts_ns: *ts,
+            iface: 3,
+            linktype: 1,
+            data: f,
+        };
+        e.packet(p, &mut |x| out.push(x));
+    }
+    let held = kuroko_analyzer::reassembly::held_cost(10);
+    assert!(
+        e.flow_buffers() > held,
+        "held segment and identification bytes: {}",
+        e.flow_buffers()
+    );
+    assert_eq!(e.reassembly_held(), held);
+    e.close_all("end_of_input", &mut |x| out.push(x));
+    assert_eq!(e.flow_buffers(), 0);
+    assert!(e.counters.flow_buffers_peak_bytes > held as u64);
+}
