@@ -531,6 +531,33 @@ pub fn format_missing_slots(paths: &Paths, ring: &RingGeometry) -> Result<(), St
     Ok(())
 }
 
+/// Waits until every direct write still in flight to the store's slot files has landed,
+/// those of a writer that was killed included. A killed process's io_uring writes complete
+/// after it is gone, and a write into a fresh (fallocated, unwritten) extent becomes
+/// readable only when the kernel has converted the extent, in a worker, after the device
+/// finished it: a recovery (or a check) that read the slots before then would see a tail
+/// that is still growing. `fallocate` over the already allocated range changes nothing but
+/// waits for the inode's direct I/O first (ext4, XFS: `inode_dio_wait`).
+pub fn settle_writes(paths: &Paths, ring: &RingGeometry) -> Result<(), StoreError> {
+    for slot in 0..ring.slot_count {
+        let path = paths.slot(slot);
+        let f = match OpenOptions::new().write(true).open(&path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(StoreError::io(&path, e)),
+        };
+        sys::fallocate(&f, ring.geometry.segment_size).map_err(|e| StoreError::io(&path, e))?;
+    }
+    Ok(())
+}
+
+/// [`settle_writes`] for the store in `data` (for tests and tools that inspect a store a
+/// killed writer left).
+pub fn settle_store(data: &Path) -> Result<(), StoreError> {
+    let (paths, ring) = open_existing(data)?;
+    settle_writes(&paths, &ring)
+}
+
 /// Reads `writer.state`, if a writer ever ran.
 pub fn read_writer_state(paths: &Paths) -> Option<WriterState> {
     let bytes = fs::read(paths.writer_state()).ok()?;

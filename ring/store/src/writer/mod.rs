@@ -1423,6 +1423,11 @@ impl SegmentWriter {
     /// blocks), or resumes a cleanly closed open segment in place.
     fn recover(&mut self) -> Result<RecoveryReport, StoreError> {
         let mut report = RecoveryReport::default();
+        // The last writer did not close (killed, or the power went): its last writes may
+        // still be landing. Walk the slots only once they have (see `settle_writes`).
+        if layout::read_writer_state(&self.paths).is_some_and(|s| s.pid.get() != 0) {
+            layout::settle_writes(&self.paths, &self.ring)?;
+        }
         let mut probes: Vec<SlotProbe> = Vec::with_capacity(self.ring.slot_count as usize);
         for slot in 0..self.ring.slot_count {
             // An unreadable slot is skipped (reported by readers); it is overwritten when
