@@ -6,7 +6,7 @@
 //! analyze_bench analyze DATA                    # driver::run over the store; JSON summary
 //! analyze_bench analyze-pcap PCAP DATA          # the same, reading the pcap (no store)
 //! analyze_bench scan DATA                       # the store's read path alone
-//! analyze_bench synth PCAP BYTES SEED           # generate mixed traffic (for profiling)
+//! analyze_bench synth PCAP BYTES SEED [files]   # generate mixed (or file-heavy HTTP) traffic
 //! analyze_bench synth-store DATA BYTES SEED BUDGET  # generate straight into a store
 //! ```
 //!
@@ -128,11 +128,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 r.packets, r.bytes
             );
         }
-        Some("synth") if args.len() == 5 => {
+        Some("synth") if args.len() == 5 || args.len() == 6 => {
             let params = kuroko_analyzer::synth::Params {
                 target_bytes: args[3].parse()?,
                 concurrency: 512,
                 seed: args[4].parse()?,
+                mix: if args.get(5).map(String::as_str) == Some("files") {
+                    kuroko_analyzer::synth::Mix::HttpFiles
+                } else {
+                    kuroko_analyzer::synth::Mix::Mixed
+                },
                 ..Default::default()
             };
             let f = std::io::BufWriter::with_capacity(1 << 20, std::fs::File::create(&args[2])?);

@@ -25,6 +25,18 @@ pub struct Params {
     pub start_ns: i64,
     /// Time between packets (ns).
     pub gap_ns: i64,
+    pub mix: Mix,
+}
+
+/// What kind of traffic.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Mix {
+    /// DNS, HTTP with 1–3 bodies of 0.5–120 kB, TLS, bulk transfers.
+    #[default]
+    Mixed,
+    /// File-heavy: every connection one HTTP download of a 0.2–60 kB body (distinct
+    /// content), so the analyzer reconstructs, hashes and stores an object per session.
+    HttpFiles,
 }
 
 impl Default for Params {
@@ -35,6 +47,7 @@ impl Default for Params {
             seed: 1,
             start_ns: 1_763_600_000_000_000_000,
             gap_ns: 2_000,
+            mix: Mix::Mixed,
         }
     }
 }
@@ -161,6 +174,7 @@ fn dns_msg(id: u16, name: &str, answer: Option<[u8; 4]>) -> Vec<u8> {
 }
 
 struct Gen {
+    mix: Mix,
     rng: Rng,
     filler: Vec<u8>,
     next_port: u16,
@@ -194,6 +208,9 @@ impl Gen {
         let server_ip = [203, 0, 113, (r >> 24) as u8 % 64 + 1];
         let host = HOSTS[(r >> 32) as usize % HOSTS.len()];
         let kind = r % 100;
+        if self.mix == Mix::HttpFiles {
+            return self.http_download(client, server_ip, host, r);
+        }
         if kind < 20 {
             self.report.dns += 1;
             let id = (r >> 40) as u16;
@@ -240,6 +257,39 @@ impl Gen {
         Conv::Tcp(TcpConv {
             client,
             server: (server_ip, port),
+            seq: isn,
+            msgs,
+            sent: 0,
+            stage: 0,
+            unacked: 0,
+        })
+    }
+
+    /// One HTTP GET answered with a 0.2–60 kB body ([`Mix::HttpFiles`]).
+    fn http_download(
+        &mut self,
+        client: ([u8; 4], u16),
+        server_ip: [u8; 4],
+        host: &str,
+        r: u64,
+    ) -> Conv {
+        self.report.tcp_connections += 1;
+        self.report.http += 1;
+        let body = self.rng.range(200, 60_000) as usize;
+        let req = format!(
+            "GET /download/{r:x}.bin HTTP/1.1\r\nHost: {host}\r\nUser-Agent: Mozilla/5.0 (X11; Linux x86_64) Kuroko-Bench\r\nAccept: */*\r\n\r\n"
+        );
+        let head = format!(
+            "HTTP/1.1 200 OK\r\nServer: nginx\r\nContent-Type: application/octet-stream\r\nContent-Length: {body}\r\n\r\n"
+        );
+        let mut msgs = VecDeque::new();
+        msgs.push_back((0, Msg::Bytes(req.into_bytes())));
+        msgs.push_back((1, Msg::Bytes(head.into_bytes())));
+        msgs.push_back((1, Msg::Filler(body)));
+        let isn = [self.rng.next() as u32, self.rng.next() as u32];
+        Conv::Tcp(TcpConv {
+            client,
+            server: (server_ip, 80),
             seq: isn,
             msgs,
             sent: 0,
@@ -399,6 +449,7 @@ pub fn generate<W: Write>(out: W, params: &Params) -> io::Result<Report> {
     let mut rng = Rng(params.seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1);
     let filler: Vec<u8> = (0..1 << 20).map(|_| rng.next() as u8).collect();
     let mut g = Gen {
+        mix: params.mix,
         rng,
         filler,
         next_port: 10000,

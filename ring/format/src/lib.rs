@@ -309,7 +309,12 @@ pub struct StoreMeta {
     /// uses a number only once it is below the value on disk. 0: not recorded (a store made
     /// before this field; the writer then skips a few numbers after the newest it sees).
     pub seq_reserved: U64,
-    pub reserved: [u8; 36],
+    /// The first sequence number of this store, drawn at random when it was created (a
+    /// multiple of 2^32 below 2^53). A header or block with a lower `seq` is not this
+    /// store's: stale bytes of an earlier store on the same disk, never taken for data. 0: a
+    /// store made before this field (its numbers start at 1).
+    pub seq_base: U64,
+    pub reserved: [u8; 28],
     pub crc: U32,
 }
 

@@ -5,9 +5,10 @@
 //! writes, seals, the final fdatasync) with the raw O_DIRECT sequential write speed
 //! (io_uring, 1 MiB writes, the same queue depth). The comparison is made fair:
 //!
-//! - same preallocation state: the raw reference overwrites one file that was fallocated,
-//!   zero-filled and synced once before the first round, as the store overwrites slot files
-//!   formatted once (`Preallocate::All`); neither side writes into fresh extents, and the
+//! - same preallocation state: the raw reference overwrites one file that was fallocated
+//!   and synced once before the first round, as the store overwrites slot files formatted
+//!   once (`Preallocate::All`); after the discarded warm-up round neither side writes into
+//!   fresh (unwritten) extents, and the
 //!   page cache of both is dropped (`POSIX_FADV_DONTNEED`) before the rounds;
 //! - same bytes: each raw run writes exactly the bytes the paired 1500 B import wrote;
 //! - a discarded warm-up round, then `--rounds` rounds in which raw and import alternate

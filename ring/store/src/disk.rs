@@ -21,20 +21,59 @@ impl RawWrite {
     }
 }
 
-/// Creates `path` at `bytes` (rounded up to 1 MiB): fallocated, zero-filled, synced and
-/// dropped from the page cache, the state of a slot file formatted by the store, so that
-/// [`raw_write_speed`] overwrites written extents as the store's writer does.
+/// How a file is given its blocks before it is overwritten with O_DIRECT writes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Prealloc {
+    /// fallocate, then every byte written with zeros (written extents).
+    ZeroFill,
+    /// fallocate only (unwritten extents, which read as zeros): metadata only.
+    Fallocate,
+    /// fallocate, then `FALLOC_FL_ZERO_RANGE` (unwritten extents again on ext4/XFS).
+    ZeroRange,
+}
+
+impl Prealloc {
+    pub fn name(self) -> &'static str {
+        match self {
+            Prealloc::ZeroFill => "zero-fill",
+            Prealloc::Fallocate => "fallocate",
+            Prealloc::ZeroRange => "zero-range",
+        }
+    }
+}
+
+/// Creates `path` at `bytes` (rounded up to 1 MiB) prepared as a slot file the store makes
+/// (fallocate only), synced and dropped from the page cache, so that [`raw_write_speed`]
+/// writes into the same kind of extents as the store's writer does.
 pub fn prepare_raw_file(path: &Path, bytes: u64) -> io::Result<()> {
+    prepare_raw_file_as(path, bytes, Prealloc::Fallocate)
+}
+
+/// [`prepare_raw_file`] with a chosen preparation (for the preallocation measurement).
+pub fn prepare_raw_file_as(path: &Path, bytes: u64, how: Prealloc) -> io::Result<()> {
     let bytes = bytes.div_ceil(1 << 20) << 20;
     let f = std::fs::File::create(path)?;
     sys::fallocate(&f, bytes)?;
     f.set_len(bytes)?;
-    let zeros = vec![0u8; 1 << 20];
-    let mut off = 0;
-    while off < bytes {
-        let n = (bytes - off).min(zeros.len() as u64) as usize;
-        sys::pwrite_all(&f, &zeros[..n], off)?;
-        off += n as u64;
+    match how {
+        Prealloc::Fallocate => {}
+        Prealloc::ZeroRange => {
+            if !sys::zero_range(&f, bytes)? {
+                return Err(io::Error::new(
+                    io::ErrorKind::Unsupported,
+                    "FALLOC_FL_ZERO_RANGE is not supported here",
+                ));
+            }
+        }
+        Prealloc::ZeroFill => {
+            let zeros = vec![0u8; 1 << 20];
+            let mut off = 0;
+            while off < bytes {
+                let n = (bytes - off).min(zeros.len() as u64) as usize;
+                sys::pwrite_all(&f, &zeros[..n], off)?;
+                off += n as u64;
+            }
+        }
     }
     f.sync_all()?;
     sys::drop_cache(&f)

@@ -5,7 +5,7 @@
 //!
 //! **Disk use.** The budget bounds everything in `segments/`: `slot_count = (budget -
 //! META_RESERVE) / segment_size`, where [`META_RESERVE`] covers the directory, `store.meta`,
-//! `writer.state` and the lock. Slot files are created (fallocated and zero-filled, under a
+//! `writer.state` and the lock. Slot files are created (fallocated, never zero-filled, under a
 //! temporary name, then renamed) the first time the writer reaches them, unless
 //! [`Preallocate::All`] formats the whole ring up front (what the appliance's setup does).
 //! So importing a small pcap into a fresh store takes one segment of disk, not the budget,
@@ -87,6 +87,9 @@ pub struct RingGeometry {
     pub slot_count: u32,
     pub budget: u64,
     pub created_wall_ns: u64,
+    /// The store's first sequence number (`store.meta` `seq_base`; 0 for older stores):
+    /// segment headers and blocks with a lower `seq` are not this store's.
+    pub seq_base: u64,
 }
 
 /// Most segments one ring may have.
@@ -96,6 +99,13 @@ impl RingGeometry {
     /// Bytes of all slot files of a full ring.
     pub fn capacity(&self) -> u64 {
         self.slot_count as u64 * self.geometry.segment_size
+    }
+
+    /// Whether sequence number `seq` can be this store's: every number of a store lies in
+    /// the band of 2^32 numbers that starts at its `seq_base` (no store writes 2^32
+    /// segments). Stores made before the base existed (`seq_base` 0) own every number.
+    pub fn owns_seq(&self, seq: u64) -> bool {
+        self.seq_base == 0 || seq >> 32 == self.seq_base >> 32
     }
 
     /// Computes the geometry for new options.
@@ -132,8 +142,35 @@ impl RingGeometry {
             slot_count: slots as u32,
             budget: opts.budget,
             created_wall_ns: now_ns(),
+            seq_base: random_seq_base(),
         })
     }
+}
+
+/// A new store's first sequence number: a random multiple of 2^32 in [2^32, 2^52]. Slot
+/// files are fallocated, never zero-filled, so nothing but the file system stands between
+/// a new segment and whatever bytes its blocks held before; on ext4 and XFS fresh extents
+/// read as zeros, but a slot file left by an earlier store (copied back, a reused disk
+/// image, a file system that exposes stale blocks) may hold valid-looking blocks of that
+/// store's generations. Starting every store at its own base keeps those numbers out of
+/// this store's band ([`RingGeometry::owns_seq`]), so a probe or a scan (recovery's tail
+/// walk above all) never takes them for data: two stores collide only when they draw the
+/// same base (one chance in 2^20).
+/// Below 2^53 so that every number survives a JSON double.
+fn random_seq_base() -> u64 {
+    let mut b = [0u8; 8];
+    let r = File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut b));
+    let x = match r {
+        Ok(()) => u64::from_le_bytes(b),
+        // No /dev/urandom (a bare chroot): the clock and the pid, mixed.
+        Err(_) => {
+            let mut x = now_ns() ^ (u64::from(std::process::id()) << 40);
+            x ^= x >> 33;
+            x = x.wrapping_mul(0xff51_afd7_ed55_8ccd);
+            x ^ (x >> 33)
+        }
+    };
+    ((x % (1 << 20)) + 1) << 32
 }
 
 /// Paths inside a data directory.
@@ -285,6 +322,7 @@ pub fn read_meta(paths: &Paths) -> Result<Option<RingGeometry>, StoreError> {
         slot_count: meta.slot_count.get(),
         budget: meta.budget.get(),
         created_wall_ns: meta.created_wall_ns.get(),
+        seq_base: meta.seq_base.get(),
     }))
 }
 
@@ -320,7 +358,8 @@ pub fn write_meta_with(
         budget: U64::new(ring.budget),
         created_wall_ns: U64::new(ring.created_wall_ns),
         seq_reserved: U64::new(seq_reserved),
-        reserved: [0; 36],
+        seq_base: U64::new(ring.seq_base),
+        reserved: [0; 28],
         crc: U32::new(0),
     };
     meta.crc = U32::new(crc32c::crc32c(meta.crc_input()));
@@ -377,7 +416,8 @@ pub fn create_or_open(
     }
     fs::create_dir_all(&paths.segments).map_err(|e| StoreError::io(&paths.segments, e))?;
     let ring = RingGeometry::from_options(opts)?;
-    write_meta(&paths, &ring)?;
+    // The writer starts at the reservation: the store's numbers begin at its base.
+    write_meta_with(&paths, &ring, ring.seq_base.max(1))?;
     Ok((paths, ring))
 }
 
@@ -418,9 +458,14 @@ pub fn lock_writer(paths: &Paths) -> Result<File, StoreError> {
     Ok(file)
 }
 
-/// Creates slot file `slot` at full size: fallocate, zero-fill (so later writes overwrite
-/// written extents, ~1.6x faster than unwritten ones), a FREE header, then an atomic rename
-/// so readers never map a file that is still growing.
+/// Creates slot file `slot` at full size: fallocate (metadata only: unwritten extents,
+/// which read as zeros), a FREE header, then an atomic rename so readers never map a file
+/// that is still growing. No zero fill: it doubled the disk writes of a ring's first pass,
+/// cost the capture box CPU while capture ran, and made a large disk's `disk prepare` take
+/// most of an hour; writes into unwritten extents cost the writer's process no more CPU
+/// (the kernel converts the extents at completion; the crate's `prealloc_bench` example
+/// measures all three ways on the store's file system). Stale bytes are no hazard: blocks are only
+/// taken with this store's `seq` (see [`random_seq_base`]) and valid checksums.
 pub fn format_slot(paths: &Paths, ring: &RingGeometry, slot: u32) -> Result<(), StoreError> {
     let tmp = paths.slot_tmp();
     let dst = paths.slot(slot);
@@ -434,25 +479,83 @@ pub fn format_slot(paths: &Paths, ring: &RingGeometry, slot: u32) -> Result<(), 
             .open(&tmp)?;
         sys::fallocate(&file, size)?;
         file.set_len(size)?;
-        let zeros = vec![0u8; 1 << 20];
-        let mut off = 0u64;
-        while off < size {
-            let n = (size - off).min(zeros.len() as u64) as usize;
-            sys::pwrite_all(&file, &zeros[..n], off)?;
-            off += n as u64;
-        }
         let header = crate::segment::free_header(ring, slot);
         sys::pwrite_all(&file, header.as_bytes(), 0)?;
         file.sync_all()?;
-        // The zeros are on disk: drop them from the page cache, or the writer's first
-        // O_DIRECT overwrite of each page must invalidate it (io_uring then punts the write
-        // to a worker thread).
+        // The header page is on disk: drop it from the page cache, or the writer's first
+        // O_DIRECT write of that page must invalidate it.
         let _ = sys::drop_cache(&file);
         fs::rename(&tmp, &dst)?;
         File::open(&paths.segments)?.sync_all()?;
         Ok(())
     })();
     r.map_err(|e| StoreError::io(&dst, e))
+}
+
+/// Creates every missing slot file at once (`Preallocate::All`, what `disk prepare` does):
+/// as [`format_slot`], but with one `syncfs` at the end instead of two fsyncs per slot, so
+/// a multi-terabyte ring is prepared in seconds (measured: the `prealloc_bench` example's
+/// `--prepare-slots`). A crash midway leaves slot files whose header may not be on disk
+/// yet: an all-zero header with no block behind it is a slot never written, FREE to the
+/// probe, and running the preparation again creates the rest.
+pub fn format_missing_slots(paths: &Paths, ring: &RingGeometry) -> Result<(), StoreError> {
+    let tmp = paths.slot_tmp();
+    let size = ring.geometry.segment_size;
+    let mut made = 0u32;
+    for slot in 0..ring.slot_count {
+        let dst = paths.slot(slot);
+        if dst.exists() {
+            continue;
+        }
+        let r = (|| -> io::Result<()> {
+            let _ = fs::remove_file(&tmp);
+            let file = OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create_new(true)
+                .open(&tmp)?;
+            sys::fallocate(&file, size)?;
+            file.set_len(size)?;
+            let header = crate::segment::free_header(ring, slot);
+            sys::pwrite_all(&file, header.as_bytes(), 0)?;
+            fs::rename(&tmp, &dst)
+        })();
+        r.map_err(|e| StoreError::io(&dst, e))?;
+        made += 1;
+    }
+    if made > 0 {
+        let dir = File::open(&paths.segments).map_err(|e| StoreError::io(&paths.segments, e))?;
+        nix::unistd::syncfs(&dir)
+            .map_err(|e| StoreError::io(&paths.segments, io::Error::from(e)))?;
+    }
+    Ok(())
+}
+
+/// Waits until every direct write still in flight to the store's slot files has landed,
+/// those of a writer that was killed included. A killed process's io_uring writes complete
+/// after it is gone, and a write into a fresh (fallocated, unwritten) extent becomes
+/// readable only when the kernel has converted the extent, in a worker, after the device
+/// finished it: a recovery (or a check) that read the slots before then would see a tail
+/// that is still growing. `fallocate` over the already allocated range changes nothing but
+/// waits for the inode's direct I/O first (ext4, XFS: `inode_dio_wait`).
+pub fn settle_writes(paths: &Paths, ring: &RingGeometry) -> Result<(), StoreError> {
+    for slot in 0..ring.slot_count {
+        let path = paths.slot(slot);
+        let f = match OpenOptions::new().write(true).open(&path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(StoreError::io(&path, e)),
+        };
+        sys::fallocate(&f, ring.geometry.segment_size).map_err(|e| StoreError::io(&path, e))?;
+    }
+    Ok(())
+}
+
+/// [`settle_writes`] for the store in `data` (for tests and tools that inspect a store a
+/// killed writer left).
+pub fn settle_store(data: &Path) -> Result<(), StoreError> {
+    let (paths, ring) = open_existing(data)?;
+    settle_writes(&paths, &ring)
 }
 
 /// Reads `writer.state`, if a writer ever ran.

@@ -304,14 +304,21 @@ fn probe_inner(paths: &Paths, ring: &RingGeometry, slot: u32) -> std::io::Result
     let mut bbuf = vec![0u8; g.region_len as usize + BLOCK_HEADER_LEN];
     file.read_exact_at(&mut bbuf[g.region_len as usize..], g.region_len)?;
     let header = SegmentHeader::read_from_bytes(&hbuf).ok();
+    // All zeros: a header never written (a slot file created by a preparation that a crash
+    // cut short before its sync), not a damaged one.
+    let never_written = hbuf.iter().all(|&b| b == 0);
     let header = header.filter(|h| {
         let ok = header_ok(h, g);
-        probe.header_damaged = !ok;
+        probe.header_damaged = !ok && !never_written;
         ok
     });
+    // A header or first block numbered outside the store's band is not this store's (stale
+    // bytes of an earlier store, see `layout::random_seq_base`): the slot is FREE to us.
+    let ours = |s: u64| ring.owns_seq(s);
+    let header = header.filter(|h| h.state.get() == fmt::STATE_FREE || ours(h.seq.get()));
     let first_seq = fmt::block_header(&bbuf[g.region_len as usize..])
         .map(|b| b.seq.get())
-        .filter(|&s| s != 0 && block_at(&bbuf, g, g.region_len, s).is_some());
+        .filter(|&s| s != 0 && ours(s) && block_at(&bbuf, g, g.region_len, s).is_some());
     match (header, first_seq) {
         (Some(h), Some(bs)) if bs > h.seq.get() => {
             // The writer's OPEN header never reached the disk but its blocks did.

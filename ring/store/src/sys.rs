@@ -147,7 +147,8 @@ pub fn open_for_write(path: &Path, want_direct: bool) -> io::Result<(File, bool)
 }
 
 /// Reserves `len` bytes for `file` (fallocate, mode 0). File systems without fallocate
-/// (EOPNOTSUPP) are accepted: the zero fill that follows allocates the blocks anyway.
+/// (EOPNOTSUPP) are accepted: the file is then sparse and its blocks are allocated as the
+/// writer first writes them.
 pub fn fallocate(file: &File, len: u64) -> io::Result<()> {
     // SAFETY: plain syscall on a valid descriptor; no memory is passed.
     let r = unsafe { libc::fallocate(file.as_raw_fd(), 0, 0, len as libc::off_t) };
@@ -159,6 +160,29 @@ pub fn fallocate(file: &File, len: u64) -> io::Result<()> {
         return Ok(());
     }
     Err(e)
+}
+
+/// Zeroes `[0, len)` of `file` with `FALLOC_FL_ZERO_RANGE`: on ext4 and XFS a metadata-only
+/// operation (the range becomes unwritten extents, which read as zeros). `Ok(false)` when the
+/// file system does not support it (the caller then writes zeros itself).
+pub fn zero_range(file: &File, len: u64) -> io::Result<bool> {
+    // SAFETY: plain syscall on a valid descriptor; no memory is passed.
+    let r = unsafe {
+        libc::fallocate(
+            file.as_raw_fd(),
+            libc::FALLOC_FL_ZERO_RANGE,
+            0,
+            len as libc::off_t,
+        )
+    };
+    if r == 0 {
+        return Ok(true);
+    }
+    let e = io::Error::last_os_error();
+    match e.raw_os_error() {
+        Some(libc::EOPNOTSUPP) | Some(libc::ENOSYS) => Ok(false),
+        _ => Err(e),
+    }
 }
 
 /// Drops the clean page-cache pages of `file` (`POSIX_FADV_DONTNEED`).

@@ -36,6 +36,7 @@
 
 use crate::util::{cargo, root, run as run_cmd};
 use anyhow::{Context, bail, ensure};
+use kuroko_analyzer::synth::Mix;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -53,6 +54,11 @@ pub struct Args {
     /// the other. Off by default (10 GB needs about 11 GB of free disk for a while).
     #[arg(long, value_delimiter = ',')]
     pub scale: Vec<f64>,
+    /// Size of the file-heavy HTTP input (GB; 0 to skip): every connection one download of
+    /// a 0.2–60 kB body (`synth::Mix::HttpFiles`), so every session stores an object;
+    /// tshark reads the whole of it.
+    #[arg(long, default_value_t = 0.3)]
+    pub files_gb: f64,
     /// Packets of the pcap given to tshark (its time is scaled to the whole input).
     #[arg(long, default_value_t = 300_000)]
     pub tshark_packets: u64,
@@ -116,7 +122,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     std::fs::create_dir_all(&out_dir)?;
 
     let load_start = loadavg();
-    let main = analyze_generated(&kuroko, &args.work, "main", args.gb, 1)?;
+    let main = analyze_generated(&kuroko, &args.work, "main", args.gb, 1, Mix::Mixed)?;
     let tshark = tshark_run(
         &args.work.join("main.pcap"),
         &args.work,
@@ -124,9 +130,26 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     )?;
     let _ = std::fs::remove_file(args.work.join("main.pcap"));
     let large = if args.large_gb > 0.0 {
-        let r = analyze_generated(&kuroko, &args.work, "large", args.large_gb, 2)?;
+        let r = analyze_generated(&kuroko, &args.work, "large", args.large_gb, 2, Mix::Mixed)?;
         let _ = std::fs::remove_file(args.work.join("large.pcap"));
         Some(r)
+    } else {
+        None
+    };
+
+    let files = if args.files_gb > 0.0 {
+        let r = analyze_generated(
+            &kuroko,
+            &args.work,
+            "files",
+            args.files_gb,
+            3,
+            Mix::HttpFiles,
+        )?;
+        // tshark reads the whole file-heavy input (no slice, no scaling).
+        let t = tshark_run(&args.work.join("files.pcap"), &args.work, u64::MAX)?;
+        let _ = std::fs::remove_file(args.work.join("files.pcap"));
+        Some((r, t))
     } else {
         None
     };
@@ -137,6 +160,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     }
 
     let mut report = render(&args, &main, &tshark, large.as_ref());
+    if let Some((r, t)) = &files {
+        report.push_str(&render_files(r, t));
+    }
     if !scaled.is_empty() {
         report.push_str(&render_scaled(&main, &scaled));
     }
@@ -160,6 +186,7 @@ fn analyze_generated(
     name: &str,
     gb: f64,
     seed: u64,
+    mix: Mix,
 ) -> anyhow::Result<AnalyzeRun> {
     let pcap = work.join(format!("{name}.pcap"));
     let target = (gb * 1e9) as u64;
@@ -173,6 +200,7 @@ fn analyze_generated(
         target_bytes: target,
         concurrency: 512,
         seed,
+        mix,
         ..Default::default()
     };
     let generated = kuroko_analyzer::synth::generate(f, &params).context("generating the pcap")?;
@@ -524,6 +552,20 @@ const TSHARK_FIELDS: [&str; 11] = [
 ];
 
 fn tshark_run(pcap: &Path, work: &Path, packets: u64) -> anyhow::Result<TsharkRun> {
+    if packets == u64::MAX {
+        let mut cmd = Command::new("tshark");
+        cmd.args(["-r", pcap.to_str().context("utf-8")?, "-n", "-T", "fields"]);
+        for f in TSHARK_FIELDS {
+            cmd.args(["-e", f]);
+        }
+        eprintln!("tshark on the whole of {}…", pcap.display());
+        let (usage, _) = timed(&mut cmd, false)?;
+        return Ok(TsharkRun {
+            packets: 0,
+            slice_bytes: std::fs::metadata(pcap)?.len(),
+            usage,
+        });
+    }
     let slice = work.join("tshark-slice.pcap");
     let status = Command::new("editcap")
         .args([
@@ -698,6 +740,60 @@ fn render(
         s,
         "\nArgs: --gb {} --large-gb {} --tshark-packets {} --scale {:?}. Machine: shared 2-core VM (other work may run beside).",
         args.gb, args.large_gb, args.tshark_packets, args.scale
+    );
+    s
+}
+
+/// The file-heavy HTTP section: the analyzer and tshark on the same whole file.
+fn render_files(r: &AnalyzeRun, t: &TsharkRun) -> String {
+    let mut s = String::new();
+    let gbps = |bytes: u64, secs: f64| bytes as f64 * 8.0 / secs.max(1e-9) / 1e9;
+    let _ = writeln!(
+        s,
+        "\n## File-heavy HTTP (`synth::Mix::HttpFiles`)\n\n{:.2} GB pcap, {} packets, {} sessions, every one an HTTP download of a 0.2–60 kB body: {} objects reconstructed, hashed (SHA-256) and stored in `files/`. tshark reads the whole file (no slice).\n",
+        r.input_bytes as f64 / 1e9,
+        r.packets,
+        r.sessions,
+        r.files_stored
+    );
+    let _ = writeln!(
+        s,
+        "| | CPU s | user s | sys s | wall s | Gbps/core | µs CPU / object stored | peak RSS |"
+    );
+    let _ = writeln!(s, "|---|---|---|---|---|---|---|---|");
+    for (what, u, bytes) in [
+        ("kuroko analyzer (from the store)", &r.usage, r.bytes),
+        (
+            "same analyzer reading the pcap file",
+            &r.pcap_usage,
+            r.bytes,
+        ),
+        (
+            "tshark -T fields (11 fields), whole file",
+            &t.usage,
+            t.slice_bytes,
+        ),
+    ] {
+        let _ = writeln!(
+            s,
+            "| {what} | {:.2} | {:.2} | {:.2} | {:.1} | {:.2} | {} | {:.0} MiB |",
+            u.cpu,
+            u.user,
+            u.sys,
+            u.wall,
+            gbps(bytes, u.cpu),
+            if what.starts_with("tshark") {
+                "–".to_string()
+            } else {
+                format!("{:.1}", u.cpu * 1e6 / r.files_stored.max(1) as f64)
+            },
+            u.max_rss_kb as f64 / 1024.0
+        );
+    }
+    let _ = writeln!(
+        s,
+        "\nRatio (CPU, same file): **{:.1}x** tshark.",
+        t.usage.cpu / r.usage.cpu.max(1e-9)
     );
     s
 }

@@ -6,7 +6,11 @@
 //! preloaded with `-K`) and trafgen (netsniff-ng's TX_RING generator, qdisc bypassed, one
 //! process, `-b Npps` pacing; its packet config is converted from the same pcap by
 //! netsniff-ng, so both generators send identical frames). Each capture tool runs alone,
-//! pinned to CPU 1, in the capture namespace, with a 32 MiB ring (`--ring-mb`). Loads:
+//! pinned to CPU 1, in the capture namespace, with a 32 MiB ring (`--ring-mb`). `kuroko`
+//! starts every trial in a fresh data directory (as a new user, the demo or a new disk do:
+//! the ring's first pass creates its slot files as it grows); with `--warm`, `kuroko-warm`
+//! also runs, every trial into one store a warm-up wrapped once (slots overwritten), so the
+//! report shows both beside the peers, which always write new files. Loads:
 //! 64 B, 1500 B and a mixed TCP/UDP pcap at 50 % of tcpreplay's maximum (measured first,
 //! nothing capturing), and 1500 B unpaced, each with every generator. Rounds are
 //! interleaved: every round runs every load with every tool in turn, so ours and the peers
@@ -69,6 +73,11 @@ pub struct Args {
     /// MiB written by each raw disk reference measurement (0 = skip it).
     #[arg(long, default_value_t = 512)]
     pub disk_mb: u64,
+    /// Also measure kuroko writing into a wrapped ring (`kuroko-warm`: one store, filled
+    /// once by a warm-up, shared by its trials) beside the default `kuroko`, which starts
+    /// every trial in a fresh data directory as a new user or a new disk does.
+    #[arg(long)]
+    pub warm: bool,
     /// Use the debug build of kuroko (faster to build, slower to run).
     #[arg(long)]
     pub debug: bool,
@@ -87,7 +96,10 @@ const STENOTYPE_GRACE: Duration = Duration::from_secs(3);
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Tool {
+    /// Every trial in its own fresh data directory (slot files created as the ring grows).
     Kuroko,
+    /// Every trial in one shared store that the warm-up wrapped (slots overwritten).
+    KurokoWarm,
     Stenotype,
     Tcpdump,
     Netsniff,
@@ -97,15 +109,17 @@ impl Tool {
     fn parse(s: &str) -> anyhow::Result<Tool> {
         Ok(match s {
             "kuroko" => Tool::Kuroko,
+            "kuroko-warm" => Tool::KurokoWarm,
             "stenotype" => Tool::Stenotype,
             "tcpdump" => Tool::Tcpdump,
             "netsniff-ng" | "netsniff" => Tool::Netsniff,
-            _ => bail!("unknown tool `{s}` (kuroko, stenotype, tcpdump, netsniff-ng)"),
+            _ => bail!("unknown tool `{s}` (kuroko, kuroko-warm, stenotype, tcpdump, netsniff-ng)"),
         })
     }
     fn name(self) -> &'static str {
         match self {
             Tool::Kuroko => "kuroko",
+            Tool::KurokoWarm => "kuroko-warm",
             Tool::Stenotype => "stenotype",
             Tool::Tcpdump => "tcpdump",
             Tool::Netsniff => "netsniff-ng",
@@ -564,7 +578,7 @@ fn spawn_tool(b: &Bench, tool: Tool, trial_dir: &Path) -> anyhow::Result<Running
     let mut argv: Vec<String> = vec!["ip".into(), "netns".into(), "exec".into(), CAP_NS.into()];
     argv.extend(["taskset", "-c", "1"].map(String::from));
     match tool {
-        Tool::Kuroko => {
+        Tool::Kuroko | Tool::KurokoWarm => {
             let cfg = b.work.join("kuroko.toml");
             argv.extend([
                 b.kuroko.to_string_lossy().into_owned(),
@@ -572,7 +586,9 @@ fn spawn_tool(b: &Bench, tool: Tool, trial_dir: &Path) -> anyhow::Result<Running
                 "--iface".into(),
                 "vcap".into(),
                 "--data".into(),
-                b.work.join("kuroko-data").to_string_lossy().into_owned(),
+                kuroko_data(b, tool, trial_dir)
+                    .to_string_lossy()
+                    .into_owned(),
                 "--config".into(),
                 cfg.to_string_lossy().into_owned(),
                 "--json".into(),
@@ -707,8 +723,19 @@ fn count_stenotype_packets(pkt_dir: &Path) -> u64 {
     n
 }
 
-fn kuroko_status_written(b: &Bench) -> u64 {
-    let data = b.work.join("kuroko-data");
+/// Kuroko's data directory for a trial: a fresh one inside the trial's directory (removed
+/// with it), or the shared wrapped store.
+fn kuroko_data(b: &Bench, tool: Tool, trial_dir: &Path) -> PathBuf {
+    match tool {
+        Tool::KurokoWarm => b.work.join("kuroko-data"),
+        _ => trial_dir.join("kuroko-data"),
+    }
+}
+
+fn kuroko_status_written(b: &Bench, data: &Path) -> u64 {
+    if !data.exists() {
+        return 0;
+    }
     let out = Command::new(&b.kuroko)
         .args([
             "status",
@@ -747,8 +774,10 @@ fn run_trial(
     idx: usize,
 ) -> anyhow::Result<Trial> {
     let trial_dir = b.work.join(format!("trial-{idx}-{}", tool.name()));
-    let written_before = if tool == Tool::Kuroko {
-        kuroko_status_written(b)
+    let is_kuroko = matches!(tool, Tool::Kuroko | Tool::KurokoWarm);
+    let data = kuroko_data(b, tool, &trial_dir);
+    let written_before = if is_kuroko {
+        kuroko_status_written(b, &data)
     } else {
         0
     };
@@ -788,12 +817,12 @@ fn run_trial(
     let stderr = std::fs::read_to_string(&r.stderr).unwrap_or_default();
     let mut causes = None;
     let (captured, bytes_on_disk, copied) = match tool {
-        Tool::Kuroko => {
+        Tool::Kuroko | Tool::KurokoWarm => {
             if !exited {
                 bail!("kuroko capture did not exit on SIGINT: {stderr}");
             }
             let packets = json_u64(&stdout, "packets").unwrap_or(0);
-            let written = kuroko_status_written(b).saturating_sub(written_before);
+            let written = kuroko_status_written(b, &data).saturating_sub(written_before);
             // stored_bytes of the interface = bytes copied ring → store buffer.
             let copied =
                 json_u64(&stdout, "stored_bytes").map(|s| s as f64 / packets.max(1) as f64);
@@ -884,11 +913,18 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     if !util::is_root() {
         bail!("the capture benchmark creates network namespaces and raw sockets: run it as root");
     }
-    let tools: Vec<Tool> = args
+    let mut tools: Vec<Tool> = args
         .tools
         .iter()
         .map(|t| Tool::parse(t))
         .collect::<Result<_, _>>()?;
+    if args.warm && !tools.contains(&Tool::KurokoWarm) {
+        let at = tools
+            .iter()
+            .position(|&t| t == Tool::Kuroko)
+            .map_or(0, |i| i + 1);
+        tools.insert(at, Tool::KurokoWarm);
+    }
     let gens: Vec<Gen> = args
         .generators
         .iter()
@@ -999,15 +1035,16 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     }
     let hint = |g: Gen| gen_max.iter().find(|m| m.0 == g).map_or(pps_ref, |m| m.1);
 
-    // Warm-up (not reported): kuroko's store creates its segment files on first use; one
-    // pass fills the 1 GiB ring so every trial overwrites existing segments.
-    if tools.contains(&Tool::Kuroko) {
-        eprintln!("warm-up: filling kuroko's store once");
+    // Warm-up for `kuroko-warm` (not reported): one pass fills its shared 1 GiB ring so
+    // every one of its trials overwrites existing segments. `kuroko` trials each start in a
+    // fresh data directory instead.
+    if tools.contains(&Tool::KurokoWarm) {
+        eprintln!("warm-up: filling kuroko-warm's store once");
         let unpaced = loads
             .iter()
             .find(|l| l.pps.is_none())
             .expect("unpaced load");
-        let _ = run_trial(&b, Tool::Kuroko, unpaced, hint(unpaced.generator), 0)?;
+        let _ = run_trial(&b, Tool::KurokoWarm, unpaced, hint(unpaced.generator), 0)?;
     }
 
     let mut results: Vec<(usize, Tool, Trial)> = Vec::new();
@@ -1187,7 +1224,7 @@ fn report(
     let _ = writeln!(md, "\n## Ratios (ours / peer, same run)\n");
     let _ = writeln!(
         md,
-        "CPU ratios: ratio of the medians, and [min–max] of the per-round ratios (each round's trials ran seconds apart).\n"
+        "CPU ratios: ratio of the medians, and [min–max] of the per-round ratios (each round's trials ran seconds apart). `kuroko`: every trial in a fresh data directory (the ring's first pass, slot files created as it grows); `kuroko-warm` (with `--warm`): a ring the warm-up wrapped (slots overwritten).\n"
     );
     let _ = writeln!(
         md,
@@ -1196,39 +1233,42 @@ fn report(
     let _ = writeln!(md, "| --- | ---: | ---: | ---: | ---: | --- |");
     for (label, mean_len, per_tool) in &summary {
         let get = |t: Tool| per_tool.iter().find(|p| p.0 == t);
-        let Some(ours) = get(Tool::Kuroko) else {
-            continue;
-        };
-        let ratio = |t: Tool| {
-            let Some(p) = get(t) else {
-                return "–".to_string();
+        for ours_tool in [Tool::Kuroko, Tool::KurokoWarm] {
+            let Some(ours) = get(ours_tool) else {
+                continue;
             };
-            let per_round: Vec<f64> = ours.2.iter().zip(&p.2).map(|(a, b)| a / b).collect();
-            let (lo, hi) = min_max(&per_round);
-            let r = median(ours.2.clone()) / median(p.2.clone());
-            if per_round.len() > 1 {
-                format!("{r:.2} [{lo:.2}–{hi:.2}]")
-            } else {
-                format!("{r:.2}")
-            }
-        };
-        let pcap_bpp = 16.0 + mean_len;
-        let best_peer = per_tool
-            .iter()
-            .filter(|p| p.0 != Tool::Kuroko)
-            .map(|p| p.1)
-            .fold(f64::INFINITY, f64::min);
-        let _ = writeln!(
-            md,
-            "| {} | {} | {} | {} | {:.2} | {:.3} % vs {:.3} % |",
-            label,
-            ratio(Tool::Stenotype),
-            ratio(Tool::Tcpdump),
-            ratio(Tool::Netsniff),
-            ours.3 / pcap_bpp,
-            ours.1,
-            best_peer
-        );
+            let ratio = |t: Tool| {
+                let Some(p) = get(t) else {
+                    return "–".to_string();
+                };
+                let per_round: Vec<f64> = ours.2.iter().zip(&p.2).map(|(a, b)| a / b).collect();
+                let (lo, hi) = min_max(&per_round);
+                let r = median(ours.2.clone()) / median(p.2.clone());
+                if per_round.len() > 1 {
+                    format!("{r:.2} [{lo:.2}–{hi:.2}]")
+                } else {
+                    format!("{r:.2}")
+                }
+            };
+            let pcap_bpp = 16.0 + mean_len;
+            let best_peer = per_tool
+                .iter()
+                .filter(|p| !matches!(p.0, Tool::Kuroko | Tool::KurokoWarm))
+                .map(|p| p.1)
+                .fold(f64::INFINITY, f64::min);
+            let _ = writeln!(
+                md,
+                "| {} ({}) | {} | {} | {} | {:.2} | {:.3} % vs {:.3} % |",
+                label,
+                ours_tool.name(),
+                ratio(Tool::Stenotype),
+                ratio(Tool::Tcpdump),
+                ratio(Tool::Netsniff),
+                ours.3 / pcap_bpp,
+                ours.1,
+                best_peer
+            );
+        }
     }
     let _ = writeln!(
         md,

@@ -73,6 +73,11 @@ pub struct WriterStats {
     /// Packets refused because they were too large for a record.
     pub rejected: u64,
     pub segments_sealed: u64,
+    /// Times the writer reached its next slot before the helper thread had prepared it
+    /// (created it, or extended a used-up sequence reservation) and had to wait for it, or
+    /// prepared it itself. Slots are prepared a whole segment ahead and creating one is
+    /// metadata only (fallocate), so this stays 0 unless the disk stalls.
+    pub prep_waits: u64,
     /// Live backlog (not cumulative): bytes of blocks queued to the disk whose writes have
     /// not completed yet. Always 0 with the synchronous fallbacks (they write in place).
     pub bytes_in_flight: u64,
@@ -93,6 +98,9 @@ pub struct WriterTimes {
     pub submit_ns: u64,
     /// Opening segments (slot creation when lazy, OPEN header write).
     pub open_ns: u64,
+    /// Part of `open_ns` spent waiting for the slot's preparation (see
+    /// [`WriterStats::prep_waits`]).
+    pub prep_wait_ns: u64,
 }
 
 /// How this writer reaches the disk.
@@ -453,11 +461,7 @@ impl SegmentWriter {
         let (paths, ring) = layout::create_or_open(data, opts)?;
         let lock = layout::lock_writer(&paths)?;
         if opts.preallocate == Preallocate::All {
-            for slot in 0..ring.slot_count {
-                if !paths.slot(slot).exists() {
-                    layout::format_slot(&paths, &ring, slot)?;
-                }
-            }
+            layout::format_missing_slots(&paths, &ring)?;
         }
         let g = ring.geometry;
         let nbufs = (opts.queue_depth.clamp(1, 64) + 2) as usize;
@@ -566,6 +570,12 @@ impl SegmentWriter {
             w.next_seq.max(reserved)
         };
         w.reserve_seqs(w.next_seq + SEQ_BATCH)?;
+        // The first slot is made here, before anything is appended, so no append waits for
+        // it (each later one is prepared while the previous segment fills).
+        let first = w.paths.slot(w.next_slot);
+        if w.seg.is_none() && !first.exists() {
+            layout::format_slot(&w.paths, &w.ring, w.next_slot)?;
+        }
         Ok(w)
     }
 
@@ -1161,20 +1171,29 @@ impl SegmentWriter {
         // The slot was prepared in the background while the previous segment filled. Wait
         // for the helper only if it is creating this slot or extending a reservation that is
         // used up; dropping a page cache or reserving ahead may finish in its own time.
+        let t0 = std::time::Instant::now();
+        let mut waited = false;
         if let Some((pslot, h)) = self.prep.take() {
             let must_wait = self.next_seq >= self.seq_reserved || !path.exists();
             if !h.is_finished() && !must_wait {
                 self.prep = Some((pslot, h));
             } else {
+                waited = !h.is_finished();
                 self.join_prep(h)?;
             }
         }
         if !path.exists() {
+            waited = true;
             layout::format_slot(&self.paths, &self.ring, slot)?;
         }
         if self.next_seq >= self.seq_reserved {
             // The helper thread did not get to it (or there is none): extend it here.
+            waited = true;
             self.reserve_seqs(self.next_seq + SEQ_BATCH)?;
+        }
+        if waited {
+            self.stats.prep_waits += 1;
+            self.times.prep_wait_ns += t0.elapsed().as_nanos() as u64;
         }
         let (file, _) =
             os::open_for_write(&path, self.direct).map_err(|e| StoreError::io(&path, e))?;
@@ -1404,6 +1423,11 @@ impl SegmentWriter {
     /// blocks), or resumes a cleanly closed open segment in place.
     fn recover(&mut self) -> Result<RecoveryReport, StoreError> {
         let mut report = RecoveryReport::default();
+        // The last writer did not close (killed, or the power went): its last writes may
+        // still be landing. Walk the slots only once they have (see `settle_writes`).
+        if layout::read_writer_state(&self.paths).is_some_and(|s| s.pid.get() != 0) {
+            layout::settle_writes(&self.paths, &self.ring)?;
+        }
         let mut probes: Vec<SlotProbe> = Vec::with_capacity(self.ring.slot_count as usize);
         for slot in 0..self.ring.slot_count {
             // An unreadable slot is skipped (reported by readers); it is overwritten when
