@@ -386,6 +386,29 @@ fn place(p: Parsed, envelope: &Envelope, rec: &mut SessionRecord) {
     rec.mail = Some(mail);
 }
 
+/// Adds a command to `mail.commands` (the caller leaves secrets out of `arg`); returns
+/// its index for the answer, none when the list is full.
+pub fn push_command(rec: &mut SessionRecord, verb: &[u8], arg: &[u8]) -> Option<usize> {
+    let arg = arg.trim_ascii();
+    let cmd = kuroko_model::session::MailCommand {
+        verb: crate::util::text(rec, &verb.to_ascii_uppercase()),
+        arg: (!arg.is_empty()).then(|| crate::util::text(rec, arg)),
+        ..Default::default()
+    };
+    let mut mail = rec.mail.take().unwrap_or_default();
+    let idx = (mail.commands.len() < MAX_LIST_LEN).then_some(mail.commands.len());
+    push_capped(rec, &mut mail.commands, cmd);
+    rec.mail = Some(mail);
+    idx
+}
+
+/// The POP3/IMAP status (`OK`, `ERR`, `NO`, `BAD`) that answered command `idx`.
+pub fn command_status(rec: &mut SessionRecord, idx: Option<usize>, status: &str) {
+    if let Some(c) = idx.and_then(|i| rec.mail.as_mut()?.commands.get_mut(i)) {
+        c.status = Some(status.to_string());
+    }
+}
+
 /// A login attempt with `mechanism` started: recorded until an answer says more.
 pub fn auth_started(rec: &mut SessionRecord, mechanism: &[u8]) {
     let mechanism = crate::util::text(rec, &mechanism.to_ascii_uppercase());
