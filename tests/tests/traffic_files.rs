@@ -466,7 +466,11 @@ fn uploads_encodings_fast_open_attachments_and_mail_commands_match_what_was_sent
     ensure!(t_syn.len() == 1, "tshark: one SYN with data: {t_syn:?}");
     let tfo = http_session(&sessions, "/tfo.txt")?;
     check(
-        tfo["client"]["port"].to_string() == t_syn[0][0],
+        tfo["client"]["port"]
+            .as_u64()
+            .map(|p| p.to_string())
+            .as_deref()
+            == Some(t_syn[0][0].as_str()),
         format!(
             "TFO session port {} vs tshark {:?}",
             tfo["client"]["port"], t_syn[0]
