@@ -11,6 +11,7 @@
 //! Everything here runs only inside namespaces this crate creates; nothing is sent to a real
 //! external address, every wait is bounded, and every process started is stopped by PID.
 
+pub mod dovecot;
 pub mod kuroko;
 pub mod netns;
 pub mod pcap_time;

@@ -512,6 +512,9 @@ impl Engine {
                 if seg.syn {
                     tcp.streams[d].on_syn(seg.seq);
                     tcp.isn[d].get_or_insert(seg.seq);
+                    if !seg.payload.is_empty() {
+                        flow.rec.flag("tcp_fast_open");
+                    }
                 }
                 if !seg.payload.is_empty() {
                     let buffered_before = flow.buffer_cost();
@@ -540,7 +543,10 @@ impl Engine {
                         self.settings.memory_budget.saturating_sub(self.held_total) + held_before;
                     let budget_bound = room < limit;
                     let limit = limit.min(room);
-                    tcp.streams[d].segment(seg.seq, seg.payload, limit, policy, &mut |c| {
+                    // Data in a SYN or SYN-ACK (TCP Fast Open, RFC 7413) starts after the
+                    // sequence number the SYN itself takes.
+                    let data_seq = seg.seq.wrapping_add(u32::from(seg.syn));
+                    tcp.streams[d].segment(data_seq, seg.payload, limit, policy, &mut |c| {
                         feed_tcp(
                             app,
                             rec,

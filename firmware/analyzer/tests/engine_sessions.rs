@@ -319,6 +319,41 @@ fn completed_close_is_emitted_at_once_and_late_packets_are_counted() {
     assert_eq!(e.counters.late_packets_after_close, 0);
 }
 
+/// TCP Fast Open (RFC 7413): the request rides in the SYN (the SYN takes sequence number
+/// `isn`, the data starts at `isn + 1`), the answer may ride in the SYN-ACK. Both reach the
+/// parser whole: before, the SYN's first byte was taken for the SYN's own and cut off.
+#[test]
+fn tcp_fast_open_data_in_syn_and_syn_ack_is_parsed() {
+    let mut t = Tcp { frames: Vec::new() };
+    let s = 1_700_000_000_000_000_000i64;
+    let req = b"GET /tfo.txt HTTP/1.1\r\nHost: tfo.example\r\n\r\n";
+    let resp = b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nfast!";
+    t.seg(s, true, 100, 0, "S", req);
+    let after_req = 101 + req.len() as u32;
+    t.seg(s + 1, false, 5000, after_req, "SA", resp);
+    let after_resp = 5001 + resp.len() as u32;
+    t.seg(s + 2, true, after_req, after_resp, "A", b"");
+    t.seg(s + 3, true, after_req, after_resp, "FA", b"");
+    t.seg(s + 4, false, after_resp, after_req + 1, "FA", b"");
+    t.seg(s + 5, true, after_req + 1, after_resp + 1, "A", b"");
+    let (out, _) = run(&t.frames, Settings::default());
+    assert_eq!(out.len(), 1, "{out:?}");
+    let r = &out[0].record;
+    assert_eq!(r.protocol, "http", "{r:?}");
+    let h = r.http.as_ref().expect("http parsed from the SYN's data");
+    assert_eq!(h.method.as_deref(), Some("GET"));
+    assert_eq!(h.url.as_deref(), Some("tfo.example/tfo.txt"));
+    assert_eq!(h.status, Some(200));
+    assert_eq!(h.transactions[0].response_body_bytes, 5);
+    assert!(
+        !r.has_flag("gap") && !r.has_flag("malformed:http"),
+        "{:?}",
+        r.flags
+    );
+    assert_eq!(r.missing_bytes, 0);
+    assert!(r.has_flag("tcp_fast_open"), "{:?}", r.flags);
+}
+
 #[test]
 fn a_syn_inside_a_connection_is_ignored_unless_the_server_answers_it() {
     let s = 1_700_000_000_000_000_000i64;

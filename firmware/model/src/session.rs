@@ -452,8 +452,10 @@ pub struct Mail {
     pub eml_sha256: Option<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub messages: Vec<MailMessage>,
-    /// SMTP commands that ran, in order (capped at `MAX_LIST_LEN`): verb, the argument
-    /// when it is not a secret (AUTH keeps only the mechanism), the final reply code.
+    /// SMTP, POP3 and IMAP commands that ran, in order (capped at `MAX_LIST_LEN`): verb,
+    /// the argument when it is not a secret (AUTH/AUTHENTICATE keep only the mechanism,
+    /// POP3 PASS nothing, APOP and IMAP LOGIN only the user; SASL exchanges are not
+    /// commands), and the answer: SMTP's reply code, POP3's and IMAP's status.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub commands: Vec<MailCommand>,
     /// The login: SMTP AUTH, POP3 USER/PASS, APOP or AUTH, IMAP LOGIN or AUTHENTICATE.
@@ -474,6 +476,10 @@ pub struct MailCommand {
     /// Final reply (`250`, `535`); none when the session ended first.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reply: Option<u16>,
+    /// POP3 (`OK`, `ERR`) and IMAP (`OK`, `NO`, `BAD`) answer; none when the session
+    /// ended first (and for SMTP, whose answer is `reply`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
 }
 
 /// How a mail client logged in, and whether the server accepted it (the last attempt;

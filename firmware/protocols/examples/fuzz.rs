@@ -2,6 +2,7 @@
 //!
 //! `cargo run --release -p kuroko-protocols --example fuzz -- <target> [--iterations N] [--seed S]`
 //! Targets: http winrm tls quic ssh dns dns-udp ftp ftp-data smtp pop3 imap telnet oracle
+//! ldap postgresql xmpp
 //! identify identify-udp. Crashing inputs go to `fuzz/crashes/<target>/`.
 
 use kuroko_protocols::fuzz;

@@ -37,6 +37,7 @@ pub const TARGETS: &[&str] = &[
     "oracle",
     "ldap",
     "postgresql",
+    "xmpp",
     "identify",
     "identify-udp",
 ];

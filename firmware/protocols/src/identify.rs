@@ -306,6 +306,13 @@ pub fn identify_tcp(client_port: u16, server_port: u16, up: &[u8], down: &[u8]) 
         if tds_prelogin(up) {
             return Known("mssql");
         }
+        // XMPP client stream header (RFC 6120 4.2), on any port.
+        if up.trim_ascii_start().starts_with(b"<")
+            && crate::util::find(up, b"<stream:stream").is_some()
+            && crate::util::find(up, b"jabber:client").is_some()
+        {
+            return Known("xmpp");
+        }
         if (server_port == 53 || client_port == 53) && dns_tcp_query(up) {
             return Known("dns");
         }

@@ -68,6 +68,7 @@ pub mod tls;
 pub mod transcript;
 pub mod upgrade;
 mod util;
+pub mod xmpp;
 
 pub use identify::{
     IDENTIFY_LIMIT, Identification, identify_tcp, identify_tcp_at_close, identify_udp,
@@ -109,6 +110,7 @@ pub(crate) fn stream_parser_at_depth(protocol: &str, depth: u8) -> Option<Box<dy
         "ldap" => Some(layered(Box::new(ldap::LdapParser::new()), depth)),
         "telnet" => Some(Box::new(telnet::TelnetParser::new())),
         "oracle" => Some(Box::new(oracle::TnsParser::new())),
+        "xmpp" => Some(layered(Box::new(xmpp::XmppParser::new()), depth)),
         _ => None,
     }
 }

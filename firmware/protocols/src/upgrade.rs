@@ -1,6 +1,7 @@
 //! Protocol upgrades and tunnels: one mechanism for every stream that changes protocol
 //! midway (HTTP `CONNECT` → 2xx, SMTP/IMAP `STARTTLS`, POP3 `STLS`, FTP `AUTH TLS`, LDAP
-//! StartTLS, PostgreSQL `SSLRequest`, HTTP `101 Switching Protocols`).
+//! StartTLS, PostgreSQL `SSLRequest`, XMPP `<starttls/>` → `<proceed/>`, HTTP `101
+//! Switching Protocols`).
 //!
 //! Why one mechanism: proxied HTTPS and STARTTLS mail are most of an office's traffic, and
 //! every TLS check (SNI, JA3/JA4, certificates, the rules on them) must see them. Suricata

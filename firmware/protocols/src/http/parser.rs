@@ -12,7 +12,8 @@ pub const MAX_HEAD_BYTES: usize = 64 * 1024;
 /// Longest chunk-size line (size + extensions) accepted in a chunked body.
 pub const MAX_CHUNK_LINE: usize = 4096;
 pub use crate::MAX_OBJECT_BYTES;
-/// Most bytes a gzip/deflate body may inflate to (decompression bombs).
+/// Most bytes a gzip/deflate/br/zstd body may decode to (decompression bombs; flag
+/// `http_decoded_cut` when a body hits it).
 pub const MAX_DECODED_BYTES: u64 = 64 * 1024 * 1024;
 /// How far into an HTML body to look for `<title>`.
 pub const MAX_TITLE_SCAN: usize = 64 * 1024;
@@ -405,45 +406,89 @@ fn parse_hex(s: &[u8]) -> Option<u64> {
 
 /// Outcome of undoing a Content-Encoding.
 pub enum Decoded {
-    /// Identity or unknown coding: the bytes as they are.
+    /// Identity (or no coding): the bytes as they are.
     AsIs,
     /// Decoded (possibly cut at `MAX_DECODED_BYTES`: second field true).
     Bytes(Vec<u8>, bool),
     /// The coding was declared but the data did not decode.
     Failed,
-    /// A coding we do not undo (`br`, `zstd`, `compress`): kept as sent.
+    /// A coding we do not undo (`compress`, unknown names): kept as sent.
     Unsupported,
 }
 
-/// Undoes `gzip`/`x-gzip`/`deflate` (zlib or raw) content codings.
+/// Largest zstd window accepted (log2): 8 MiB, the limit RFC 9659 sets for the
+/// `zstd` content coding. A frame that needs more is refused instead of allocating it.
+pub const ZSTD_WINDOW_LOG_MAX: u32 = 23;
+
+/// Reads a decoder to its end, keeping at most `MAX_DECODED_BYTES` (decompression
+/// bombs); `None` when nothing decoded. A truncated stream (cut by a gap or the object
+/// cap) still gives its prefix.
+fn read_capped(r: &mut dyn Read) -> Option<(Vec<u8>, bool)> {
+    let mut out = Vec::new();
+    let mut limited = r.take(MAX_DECODED_BYTES + 1);
+    match limited.read_to_end(&mut out) {
+        Ok(_) => {}
+        Err(_) if !out.is_empty() => {}
+        Err(_) => return None,
+    }
+    let cut = out.len() as u64 > MAX_DECODED_BYTES;
+    out.truncate(MAX_DECODED_BYTES as usize);
+    Some((out, cut))
+}
+
+/// Undoes one content coding; `Err` when it is not one we know, `Ok(None)` when the
+/// data does not decode.
+fn decode_one(enc: &[u8], body: &[u8]) -> Result<Option<(Vec<u8>, bool)>, ()> {
+    Ok(match enc {
+        b"gzip" | b"x-gzip" => read_capped(&mut flate2::read::MultiGzDecoder::new(body)),
+        b"deflate" => read_capped(&mut flate2::read::ZlibDecoder::new(body))
+            .or_else(|| read_capped(&mut flate2::read::DeflateDecoder::new(body))),
+        b"br" => read_capped(&mut brotli_decompressor::Decompressor::new(body, 4096)),
+        b"zstd" => {
+            let Ok(mut d) = zstd::stream::read::Decoder::with_buffer(body) else {
+                return Ok(None);
+            };
+            if d.window_log_max(ZSTD_WINDOW_LOG_MAX).is_err() {
+                return Ok(None);
+            }
+            read_capped(&mut d)
+        }
+        _ => return Err(()),
+    })
+}
+
+/// Undoes the content codings of a body: `gzip`/`x-gzip`, `deflate` (zlib or raw), `br`
+/// and `zstd`, several in a list (`gzip, br`) undone last first. Each step is capped at
+/// `MAX_DECODED_BYTES`.
 pub fn decode_content(encoding: Option<&[u8]>, body: &[u8]) -> Decoded {
     let Some(enc) = encoding else {
         return Decoded::AsIs;
     };
     let enc = trim(enc).to_ascii_lowercase();
-    let read_capped = |r: &mut dyn Read| -> Option<(Vec<u8>, bool)> {
-        let mut out = Vec::new();
-        let mut limited = r.take(MAX_DECODED_BYTES + 1);
-        match limited.read_to_end(&mut out) {
-            Ok(_) => {}
-            // Truncated streams (cut by a gap or the object cap) still give their prefix.
-            Err(_) if !out.is_empty() => {}
-            Err(_) => return None,
+    let codings: Vec<&[u8]> = enc
+        .split(|&b| b == b',')
+        .map(trim)
+        .filter(|c| !c.is_empty() && *c != b"identity")
+        .collect();
+    if codings.is_empty() {
+        return Decoded::AsIs;
+    }
+    let mut cur: Option<Vec<u8>> = None;
+    let mut cut = false;
+    for c in codings.iter().rev() {
+        let input: &[u8] = cur.as_deref().unwrap_or(body);
+        match decode_one(c, input) {
+            Ok(Some((b, c))) => {
+                cut |= c;
+                cur = Some(b);
+            }
+            Ok(None) => return Decoded::Failed,
+            Err(()) => return Decoded::Unsupported,
         }
-        let cut = out.len() as u64 > MAX_DECODED_BYTES;
-        out.truncate(MAX_DECODED_BYTES as usize);
-        Some((out, cut))
-    };
-    let result = match enc.as_slice() {
-        b"gzip" | b"x-gzip" => read_capped(&mut flate2::read::MultiGzDecoder::new(body)),
-        b"deflate" => read_capped(&mut flate2::read::ZlibDecoder::new(body))
-            .or_else(|| read_capped(&mut flate2::read::DeflateDecoder::new(body))),
-        b"" | b"identity" => return Decoded::AsIs,
-        _ => return Decoded::Unsupported,
-    };
-    match result {
-        Some((b, cut)) => Decoded::Bytes(b, cut),
-        None => Decoded::Failed,
+    }
+    match cur {
+        Some(b) => Decoded::Bytes(b, cut),
+        None => Decoded::AsIs,
     }
 }
 
@@ -744,6 +789,82 @@ mod tests {
             decode_content(Some(b"gzip"), b"not gzip"),
             Decoded::Failed
         ));
+    }
+
+    fn unhex(s: &str) -> Vec<u8> {
+        (0..s.len() / 2)
+            .map(|i| u8::from_str_radix(&s[2 * i..2 * i + 2], 16).unwrap())
+            .collect()
+    }
+
+    /// Was stored still encoded with `http_encoding_unsupported` before br was decoded.
+    #[test]
+    fn brotli_body_decodes() {
+        // Python `brotli.compress(b"<html><head><title>br body</title></head></html>")`.
+        let br = unhex(
+            "1b2f00a0c529471a58202d8328f8e53b6cc005ec3fd8b4f83d12ac5c4ffd1d4fc17639808ae5371000",
+        );
+        let Decoded::Bytes(out, cut) = decode_content(Some(b"br"), &br) else {
+            panic!("br did not decode")
+        };
+        assert!(!cut);
+        assert_eq!(html_title(&out, None).as_deref(), Some("br body"));
+        assert!(matches!(
+            decode_content(Some(b"br"), b"\xff\xff not brotli"),
+            Decoded::Failed
+        ));
+    }
+
+    #[test]
+    fn zstd_and_stacked_codings_decode() {
+        use std::io::Write;
+        let text = b"zstd body, then gzip on top".repeat(100);
+        let z = zstd::encode_all(&text[..], 3).unwrap();
+        let Decoded::Bytes(out, false) = decode_content(Some(b"zstd"), &z) else {
+            panic!("zstd did not decode")
+        };
+        assert_eq!(out, text);
+        // `Content-Encoding: zstd, gzip`: gzip was applied last, so it is undone first.
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        gz.write_all(&z).unwrap();
+        let both = gz.finish().unwrap();
+        let Decoded::Bytes(out, false) = decode_content(Some(b"zstd, gzip"), &both) else {
+            panic!("zstd, gzip did not decode")
+        };
+        assert_eq!(out, text);
+        assert!(matches!(
+            decode_content(Some(b"compress"), b"x"),
+            Decoded::Unsupported
+        ));
+        assert!(matches!(
+            decode_content(Some(b"identity"), b"x"),
+            Decoded::AsIs
+        ));
+    }
+
+    /// Decompression bombs: 114 bytes of br and a small zstd frame that expand past
+    /// `MAX_DECODED_BYTES` are cut there, and say so.
+    #[test]
+    fn br_and_zstd_bombs_are_cut_at_the_limit() {
+        // Python `brotli.compress(b"\0" * (64 * 1024 * 1024 + 4096), quality=5)`.
+        let br = unhex(
+            "cbffff3f002400e2b14072effff8ffff078004401c1680eefd1fffffff00900088c302d0bdffe3ff\
+             ff1f001200715800baf77ffcffff034002200e0b40f7fe8fffff7f004800c46101e8defff1ffff0f\
+             000980382c00ddfb3ffeffff012001108705a07bff17ff0f002400e2b000740f0000",
+        );
+        let Decoded::Bytes(out, cut) = decode_content(Some(b"br"), &br) else {
+            panic!("br bomb did not decode")
+        };
+        assert!(cut);
+        assert_eq!(out.len() as u64, MAX_DECODED_BYTES);
+        let zeros = vec![0u8; MAX_DECODED_BYTES as usize + 1];
+        let z = zstd::encode_all(&zeros[..], 1).unwrap();
+        assert!(z.len() < 64 * 1024);
+        let Decoded::Bytes(out, cut) = decode_content(Some(b"zstd"), &z) else {
+            panic!("zstd bomb did not decode")
+        };
+        assert!(cut);
+        assert_eq!(out.len() as u64, MAX_DECODED_BYTES);
     }
 
     /// Found by the fuzzer: an `&` followed by multi-byte characters within 12 bytes.

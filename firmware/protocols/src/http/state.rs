@@ -553,6 +553,10 @@ fn finish_body(ctx: BodyCtx, truncated: bool, rec: &mut SessionRecord, sink: &mu
     let decoded = match decode_content(encoding.as_deref(), &reader.content) {
         Decoded::AsIs => None,
         Decoded::Bytes(b, cut) => {
+            if cut {
+                // The decoding limit (decompression bomb): what was kept is a prefix.
+                rec.flag("http_decoded_cut");
+            }
             partial |= cut;
             Some(b)
         }

@@ -4,14 +4,20 @@
 //! mistaken for protocol lines. A STARTTLS the server accepts hands the stream to TLS
 //! (`crate::upgrade`).
 
-use super::message::{Envelope, auth_result, auth_started, process_message, set_user};
+use super::message::{
+    Envelope, auth_result, auth_started, command_status, process_message, push_command, set_user,
+};
 use crate::upgrade::{Answer, AwaitingAnswer, Upgrade, Verdict};
 use crate::util::{base64_decode, take_line, text};
 use crate::{Direction, MAX_OBJECT_BYTES, Sink, StreamParser};
 use kuroko_model::session::SessionRecord;
+use std::collections::VecDeque;
 
 /// Longest protocol line kept (literals are not lines; real lines are short).
 pub const MAX_LINE: usize = 64 * 1024;
+/// Tagged commands waiting for their answer; more is not a mail client (the oldest are
+/// forgotten, flag `imap_pending_overflow`).
+pub const MAX_PENDING_TAGS: usize = 256;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Purpose {
@@ -51,6 +57,14 @@ pub struct ImapParser {
     stopped: bool,
     /// The server's first line was seen (the greeting).
     greeted: bool,
+    /// Tags waiting for their tagged answer, with their index in `mail.commands`.
+    tags: VecDeque<(Vec<u8>, Option<usize>)>,
+    /// An AUTHENTICATE waits for its tagged answer: client lines are its SASL exchange.
+    in_sasl: bool,
+    /// A client literal just ended: the next client line continues the same command.
+    continuation: bool,
+    /// LOGIN sent its user as a literal: the command (index) whose argument it is.
+    login_user_literal: Option<usize>,
 }
 
 /// `{123}`, `{123+}`, `~{123}` at the end of a line: the literal's size.
@@ -119,10 +133,16 @@ impl ImapParser {
             }
             return Purpose::Skip;
         }
+        if self.in_sasl || std::mem::take(&mut self.continuation) {
+            // A SASL response (a credential) or the rest of a command after a literal
+            // (LOGIN's password literal follows such a line): not a command.
+            return Purpose::Skip;
+        }
         let mut it = line.splitn(3, |&b| b == b' ');
         let tag = it.next().unwrap_or(&[]);
         let cmd = it.next().unwrap_or(&[]).to_ascii_uppercase();
         let args = it.next().unwrap_or(&[]);
+        self.record_command(tag, &cmd, args, rec);
         match cmd.as_slice() {
             b"LOGIN" => {
                 auth_started(rec, b"LOGIN");
@@ -137,6 +157,7 @@ impl ImapParser {
             b"AUTHENTICATE" => {
                 let mut a = args.split(|&b| b == b' ').filter(|x| !x.is_empty());
                 if let Some(m) = a.clone().next() {
+                    self.in_sasl = true;
                     auth_started(rec, m);
                     let m = String::from_utf8_lossy(m).to_ascii_uppercase();
                     self.login = Some((tag.to_vec(), m));
@@ -199,8 +220,21 @@ impl ImapParser {
                             rec,
                             sink,
                         ),
-                        Purpose::User => set_user(rec, &lit.data),
+                        Purpose::User => {
+                            set_user(rec, &lit.data);
+                            let user = text(rec, &lit.data);
+                            if let Some(c) = self
+                                .login_user_literal
+                                .take()
+                                .and_then(|i| rec.mail.as_mut()?.commands.get_mut(i))
+                            {
+                                c.arg = Some(user);
+                            }
+                        }
                         Purpose::Skip => {}
+                    }
+                    if dir == Direction::ToServer {
+                        self.continuation = true;
                     }
                 }
                 continue;
@@ -244,8 +278,67 @@ impl ImapParser {
 }
 
 impl ImapParser {
+    /// Adds a tagged command to `mail.commands` and waits for its tagged answer. `UID`
+    /// keeps its sub-command in the verb (`UID FETCH`); LOGIN keeps only the user,
+    /// AUTHENTICATE only the mechanism.
+    fn record_command(&mut self, tag: &[u8], cmd: &[u8], args: &[u8], rec: &mut SessionRecord) {
+        if tag.is_empty() || cmd.is_empty() || tag == b"*" || tag == b"+" {
+            return; // DONE after IDLE, blank lines
+        }
+        let (verb, args) = if cmd == b"UID" {
+            let mut a = args.splitn(2, |&b| b == b' ');
+            let sub = a.next().unwrap_or(&[]).to_ascii_uppercase();
+            let mut v = b"UID ".to_vec();
+            v.extend_from_slice(&sub);
+            (v, a.next().unwrap_or(&[]))
+        } else {
+            (cmd.to_vec(), args)
+        };
+        let user_only;
+        let shown: &[u8] = match verb.as_slice() {
+            b"LOGIN" => {
+                // The user (quoted or atom); as a literal `{n}` it is not on this line.
+                user_only = first_arg(args).filter(|u| !u.starts_with(b"{"));
+                user_only.as_deref().unwrap_or(&[])
+            }
+            b"AUTHENTICATE" => args.split(|&b| b == b' ').next().unwrap_or(&[]),
+            _ => args,
+        };
+        let idx = push_command(rec, &verb, shown);
+        let mut user_literal = false;
+        if verb == b"LOGIN" && shown.is_empty() {
+            user_literal = true;
+        }
+        if self.tags.len() >= MAX_PENDING_TAGS {
+            self.tags.pop_front();
+            rec.flag("imap_pending_overflow");
+        }
+        self.tags.push_back((tag.to_vec(), idx));
+        self.login_user_literal = user_literal.then_some(idx).flatten();
+    }
+
+    /// A tagged status line (`a1 OK …`, `a1 NO …`, `a1 BAD …`) answers its command.
+    fn on_tagged(&mut self, line: &[u8], rec: &mut SessionRecord) {
+        let mut it = line.splitn(3, |&b| b == b' ');
+        let (Some(tag), Some(status)) = (it.next(), it.next()) else {
+            return;
+        };
+        let status = status.to_ascii_uppercase();
+        if !matches!(status.as_slice(), b"OK" | b"NO" | b"BAD") {
+            return;
+        }
+        let Some(pos) = self.tags.iter().position(|(t, _)| t.as_slice() == tag) else {
+            return;
+        };
+        let (_, idx) = self.tags.remove(pos).expect("position is in range");
+        command_status(rec, idx, &String::from_utf8_lossy(&status));
+    }
+
     /// A server line: the tagged answer to a login is its outcome (`mail.auth`).
     fn on_response_line(&mut self, line: &[u8], rec: &mut SessionRecord) {
+        if !line.starts_with(b"* ") && !line.starts_with(b"+") {
+            self.on_tagged(line, rec);
+        }
         // The greeting (`* OK …`, the server's first line) names the server software.
         if !std::mem::replace(&mut self.greeted, true)
             && (line.starts_with(b"* OK") || line.starts_with(b"* PREAUTH"))
@@ -266,6 +359,7 @@ impl ImapParser {
         let ok = rest.len() >= 2 && rest[..2].eq_ignore_ascii_case(b"OK");
         let mech = mech.clone();
         self.login = None;
+        self.in_sasl = false;
         auth_result(rec, &mech, ok);
     }
 
@@ -485,5 +579,71 @@ mod tests {
         assert_eq!(a.success, Some(true));
         assert_eq!(a.failed_attempts, 1);
         assert!(!format!("{:?}", rec.mail).contains("-pw"));
+    }
+
+    fn commands(rec: &SessionRecord) -> Vec<(String, Option<String>, Option<String>)> {
+        rec.mail
+            .as_ref()
+            .map(|m| {
+                m.commands
+                    .iter()
+                    .map(|c| (c.verb.clone(), c.arg.clone(), c.status.clone()))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// `mail.commands`: verbs (UID's sub-command with it) and arguments, the tagged
+    /// status; LOGIN keeps the user only, AUTHENTICATE the mechanism, SASL lines and
+    /// literal continuations are not commands.
+    #[test]
+    fn commands_with_tagged_status_and_no_secrets() {
+        let steps: Vec<(crate::Direction, &[u8])> = vec![
+            (Down, b"* OK [CAPABILITY IMAP4rev1] Dovecot ready.\r\n"),
+            (Up, b"a1 CAPABILITY\r\n"),
+            (Down, b"* CAPABILITY IMAP4rev1 AUTH=LOGIN\r\na1 OK done\r\n"),
+            (Up, b"a2 AUTHENTICATE LOGIN\r\n"),
+            (Down, b"+ VXNlcm5hbWU6\r\n"),
+            (Up, b"aGFuYWtv\r\n"),
+            (Down, b"+ UGFzc3dvcmQ6\r\n"),
+            (Up, b"d3JvbmctcHc=\r\n"),
+            (Down, b"a2 NO [AUTHENTICATIONFAILED] Authentication failed.\r\n"),
+            (Up, b"a3 LOGIN {6}\r\n"),
+            (Down, b"+ OK\r\n"),
+            (Up, b"hanako {8}\r\n"),
+            (Down, b"+ OK\r\n"),
+            (Up, b"right-pw\r\n"),
+            (Down, b"a3 OK Logged in\r\n"),
+            (Up, b"a4 SELECT INBOX\r\na5 UID FETCH 1:* (FLAGS)\r\n"),
+            (
+                Down,
+                b"* 1 EXISTS\r\na4 OK [READ-WRITE] Select completed\r\n* 1 FETCH (UID 4 FLAGS ())\r\na5 OK Fetch completed\r\n",
+            ),
+            (Up, b"a6 EXAMINE \"No Such\"\r\na7 LOGOUT\r\n"),
+            (Down, b"a6 NO Mailbox doesn't exist\r\n* BYE\r\na7 OK Logout completed\r\n"),
+        ];
+        let (rec, _) = run_all_cuts(|| Box::new(ImapParser::new()), "imap", &steps);
+        let s = |x: &str| Some(x.to_string());
+        assert_eq!(
+            commands(&rec),
+            vec![
+                ("CAPABILITY".into(), None, s("OK")),
+                ("AUTHENTICATE".into(), s("LOGIN"), s("NO")),
+                ("LOGIN".into(), s("hanako"), s("OK")),
+                ("SELECT".into(), s("INBOX"), s("OK")),
+                ("UID FETCH".into(), s("1:* (FLAGS)"), s("OK")),
+                ("EXAMINE".into(), s("\"No Such\""), s("NO")),
+                ("LOGOUT".into(), None, s("OK")),
+            ]
+        );
+        let m = rec.mail.as_ref().unwrap();
+        assert_eq!(m.user.as_deref(), Some("hanako"));
+        let a = m.auth.clone().unwrap();
+        assert_eq!((a.success, a.failed_attempts), (Some(true), 1));
+        let all = format!("{m:?}");
+        assert!(
+            !all.contains("right-pw") && !all.contains("d3JvbmctcHc") && !all.contains("aGFuYWtv"),
+            "{all}"
+        );
     }
 }

@@ -11,6 +11,9 @@ use mail_parser::{Address, MessageParser, MimeHeaders};
 /// Most attachments and bodies handed over per message (a mail with thousands of parts
 /// is an attack on the parser, not a mail).
 pub const MAX_PARTS_PER_MESSAGE: usize = 64;
+/// Most levels of mails attached to mails whose attachments are handed over (the outer
+/// mail is level 0).
+pub const MAX_NESTED_MAILS: usize = 4;
 /// Most bytes of an HTML body scanned for links.
 pub const MAX_LINK_SCAN: usize = 1024 * 1024;
 
@@ -198,36 +201,8 @@ pub fn process_message(
             .map(|a| text_str(rec, a));
         p.message_id = message_id.as_deref().map(|s| text_str(rec, s));
 
-        for (k, part) in m.attachments().enumerate() {
-            if k >= MAX_PARTS_PER_MESSAGE {
-                rec.flag("mail_too_many_parts");
-                break;
-            }
-            let parts = k + 1;
-            let name = part
-                .attachment_name()
-                .map_or_else(|| format!("attachment-{parts}"), str::to_string);
-            let ctype = part.content_type().map(|c| match &c.c_subtype {
-                Some(sub) => format!("{}/{}", c.c_type, sub),
-                None => c.c_type.to_string(),
-            });
-            let data = part.contents();
-            let meta = ObjectMeta {
-                name: Some(name.clone()),
-                content_type: ctype.clone(),
-                kind: "attachment",
-                direction: Some(dir),
-                partial,
-            };
-            let sha = emit_object(rec, sink, meta, data);
-            let att = Attachment {
-                name: text_str(rec, &name),
-                bytes: data.len() as u64,
-                sha256: sha,
-                content_type: ctype,
-            };
-            push_capped(rec, &mut p.attachments, att);
-        }
+        let mut count = 0;
+        attachments_of(m, 0, &mut count, dir, partial, &mut p, rec, sink);
         // mail-parser lists an HTML-only body under both text and HTML: each part once.
         let mut ids: Vec<usize> = m
             .text_body
@@ -285,6 +260,83 @@ pub fn process_message(
     place(p, envelope, rec);
 }
 
+/// Hands over the attachments of `m`, and those of the mails attached to it (forwarded
+/// as attachment: `message/rfc822`, also sent base64 as swaks and Outlook do), depth
+/// first: the attached mail itself, then what it carries. At most
+/// `MAX_PARTS_PER_MESSAGE` in all and `MAX_NESTED_MAILS` levels deep (flags
+/// `mail_too_many_parts`, `mail_nesting_too_deep`).
+#[allow(clippy::too_many_arguments)]
+fn attachments_of(
+    m: &mail_parser::Message<'_>,
+    depth: usize,
+    count: &mut usize,
+    dir: Direction,
+    partial: bool,
+    p: &mut Parsed,
+    rec: &mut SessionRecord,
+    sink: &mut dyn Sink,
+) {
+    for part in m.attachments() {
+        if *count >= MAX_PARTS_PER_MESSAGE {
+            rec.flag("mail_too_many_parts");
+            return;
+        }
+        *count += 1;
+        let is_rfc822 = part.content_type().is_some_and(|c| {
+            c.c_type.eq_ignore_ascii_case("message")
+                && c.c_subtype.as_deref().is_some_and(|s| {
+                    s.eq_ignore_ascii_case("rfc822") || s.eq_ignore_ascii_case("global")
+                })
+        });
+        // A mail-parser that did not parse an attached mail (e.g. left binary) gets a
+        // second chance on the decoded bytes.
+        let reparsed;
+        let nested = match part.message() {
+            Some(n) => Some(n),
+            None if is_rfc822 => {
+                reparsed = MessageParser::default().parse(part.contents());
+                reparsed.as_ref()
+            }
+            None => None,
+        };
+        let name = match (part.attachment_name(), nested) {
+            (Some(n), _) => n.to_string(),
+            (None, Some(n)) => match n.subject().map(sanitize_name) {
+                Some(s) if !s.is_empty() => format!("{s}.eml"),
+                _ => format!("attachment-{count}.eml"),
+            },
+            (None, None) => format!("attachment-{count}"),
+        };
+        let ctype = part.content_type().map(|c| match &c.c_subtype {
+            Some(sub) => format!("{}/{}", c.c_type, sub),
+            None => c.c_type.to_string(),
+        });
+        let data = part.contents();
+        let meta = ObjectMeta {
+            name: Some(name.clone()),
+            content_type: ctype.clone(),
+            kind: "attachment",
+            direction: Some(dir),
+            partial,
+        };
+        let sha = emit_object(rec, sink, meta, data);
+        let att = Attachment {
+            name: text_str(rec, &name),
+            bytes: data.len() as u64,
+            sha256: sha,
+            content_type: ctype,
+        };
+        push_capped(rec, &mut p.attachments, att);
+        if let Some(n) = nested {
+            if depth + 1 >= MAX_NESTED_MAILS {
+                rec.flag("mail_nesting_too_deep");
+            } else {
+                attachments_of(n, depth + 1, count, dir, partial, p, rec, sink);
+            }
+        }
+    }
+}
+
 fn place(p: Parsed, envelope: &Envelope, rec: &mut SessionRecord) {
     let mut mail = rec.mail.take().unwrap_or_default();
     let first = mail.from.is_none()
@@ -334,6 +386,29 @@ fn place(p: Parsed, envelope: &Envelope, rec: &mut SessionRecord) {
     rec.mail = Some(mail);
 }
 
+/// Adds a command to `mail.commands` (the caller leaves secrets out of `arg`); returns
+/// its index for the answer, none when the list is full.
+pub fn push_command(rec: &mut SessionRecord, verb: &[u8], arg: &[u8]) -> Option<usize> {
+    let arg = arg.trim_ascii();
+    let cmd = kuroko_model::session::MailCommand {
+        verb: crate::util::text(rec, &verb.to_ascii_uppercase()),
+        arg: (!arg.is_empty()).then(|| crate::util::text(rec, arg)),
+        ..Default::default()
+    };
+    let mut mail = rec.mail.take().unwrap_or_default();
+    let idx = (mail.commands.len() < MAX_LIST_LEN).then_some(mail.commands.len());
+    push_capped(rec, &mut mail.commands, cmd);
+    rec.mail = Some(mail);
+    idx
+}
+
+/// The POP3/IMAP status (`OK`, `ERR`, `NO`, `BAD`) that answered command `idx`.
+pub fn command_status(rec: &mut SessionRecord, idx: Option<usize>, status: &str) {
+    if let Some(c) = idx.and_then(|i| rec.mail.as_mut()?.commands.get_mut(i)) {
+        c.status = Some(status.to_string());
+    }
+}
+
 /// A login attempt with `mechanism` started: recorded until an answer says more.
 pub fn auth_started(rec: &mut SessionRecord, mechanism: &[u8]) {
     let mechanism = crate::util::text(rec, &mechanism.to_ascii_uppercase());
@@ -372,6 +447,113 @@ mod tests {
     use crate::VecSink;
     use crate::testutil::record;
 
+    /// Minimal base64 encoder for the fixtures (RFC 4648), lines of 76 like MUAs write.
+    fn b64(b: &[u8]) -> String {
+        const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+        let mut s = String::new();
+        for (i, c) in b.chunks(3).enumerate() {
+            if i > 0 && i % 19 == 0 {
+                s.push_str("\r\n");
+            }
+            let n = (u32::from(c[0]) << 16)
+                | (u32::from(*c.get(1).unwrap_or(&0)) << 8)
+                | u32::from(*c.get(2).unwrap_or(&0));
+            for k in 0..4 {
+                if k <= c.len() {
+                    s.push(T[(n >> (18 - 6 * k)) as usize & 63] as char);
+                } else {
+                    s.push('=');
+                }
+            }
+        }
+        s
+    }
+
+    fn sha(b: &[u8]) -> String {
+        use sha2::Digest;
+        hex::encode(sha2::Sha256::digest(b))
+    }
+
+    /// swaks `--attach` three times (binary, text/plain, and a `message/rfc822` sent
+    /// base64 like swaks and Outlook do), plus a mail forwarded inline-as-attachment the
+    /// Thunderbird way (7bit `message/rfc822`). Every attachment, also those inside the
+    /// attached mails, comes out with its name and the bytes that were attached.
+    #[test]
+    fn several_attachments_and_nested_mails_each_reconstructed() {
+        let bin: Vec<u8> = (0..3000u32).map(|i| (i * 7 % 251) as u8).collect();
+        let txt = b"plain text attachment\r\n".to_vec();
+        let inner_pdf = b"%PDF-1.4 inner attachment bytes\n".to_vec();
+        let fwd = format!(
+            "From: inner@corp.example\r\nTo: x@corp.example\r\nSubject: inner mail\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"in1\"\r\n\r\n--in1\r\nContent-Type: text/plain\r\n\r\ninner body\r\n--in1\r\nContent-Type: application/pdf\r\nContent-Disposition: attachment; filename=\"inner.pdf\"\r\nContent-Transfer-Encoding: base64\r\n\r\n{}\r\n--in1--\r\n",
+            b64(&inner_pdf)
+        );
+        let docx = b"PK\x03\x04 docx inside a forwarded mail".to_vec();
+        let plan = format!(
+            "From: boss@corp.example\r\nSubject: plan\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"in2\"\r\n\r\n--in2\r\nContent-Type: text/plain\r\n\r\nsee plan\r\n--in2\r\nContent-Type: application/vnd.openxmlformats-officedocument.wordprocessingml.document\r\nContent-Disposition: attachment; filename=\"plan.docx\"\r\nContent-Transfer-Encoding: base64\r\n\r\n{}\r\n--in2--\r\n",
+            b64(&docx)
+        );
+        let eml = format!(
+            "From: t@corp.example\r\nTo: h@corp.example\r\nSubject: several\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"----=_MIME_BOUNDARY_000_1\"\r\n\r\n\
+             ------=_MIME_BOUNDARY_000_1\r\nContent-Type: text/plain\r\n\r\nThis is a test mailing\r\n\
+             ------=_MIME_BOUNDARY_000_1\r\nContent-Type: application/octet-stream; name=\"a.bin\"\r\nContent-Disposition: attachment; filename=\"a.bin\"\r\nContent-Transfer-Encoding: BASE64\r\n\r\n{}\r\n\r\n\
+             ------=_MIME_BOUNDARY_000_1\r\nContent-Type: text/plain; name=\"b.txt\"\r\nContent-Disposition: attachment; filename=\"b.txt\"\r\nContent-Transfer-Encoding: BASE64\r\n\r\n{}\r\n\r\n\
+             ------=_MIME_BOUNDARY_000_1\r\nContent-Type: message/rfc822; name=\"fwd.eml\"\r\nContent-Disposition: attachment; filename=\"fwd.eml\"\r\nContent-Transfer-Encoding: BASE64\r\n\r\n{}\r\n\r\n\
+             ------=_MIME_BOUNDARY_000_1\r\nContent-Type: message/rfc822\r\nContent-Disposition: inline\r\n\r\n{}\r\n\
+             ------=_MIME_BOUNDARY_000_1--\r\n",
+            b64(&bin),
+            b64(&txt),
+            b64(fwd.as_bytes()),
+            plan,
+        );
+        let mut rec = record("smtp");
+        let mut sink = VecSink::default();
+        process_message(
+            eml.as_bytes(),
+            &Envelope::default(),
+            Direction::ToServer,
+            false,
+            &mut rec,
+            &mut sink,
+        );
+        let m = rec.mail.unwrap();
+        let got: Vec<(String, u64, Option<String>)> = m
+            .attachments
+            .iter()
+            .map(|a| (a.name.clone(), a.bytes, a.sha256.clone()))
+            .collect();
+        let want = |name: &str, b: &[u8]| (name.to_string(), b.len() as u64, Some(sha(b)));
+        assert_eq!(
+            got,
+            vec![
+                want("a.bin", &bin),
+                want("b.txt", &txt),
+                want("fwd.eml", fwd.as_bytes()),
+                want("inner.pdf", &inner_pdf),
+                want("plan.eml", plan.as_bytes()),
+                want("plan.docx", &docx),
+            ]
+        );
+        // Each attachment is an object of kind `attachment` with those bytes.
+        let objs: Vec<&[u8]> = sink
+            .objects
+            .iter()
+            .filter(|o| o.0.kind == "attachment")
+            .map(|o| o.1.as_slice())
+            .collect();
+        assert_eq!(
+            objs,
+            vec![
+                &bin[..],
+                &txt,
+                fwd.as_bytes(),
+                &inner_pdf,
+                plan.as_bytes(),
+                &docx
+            ]
+        );
+        assert!(rec.flags.is_empty(), "{:?}", rec.flags);
+    }
+
     #[test]
     fn links_from_html() {
         let html = r#"<p>Login: <A class="x" HREF="http://evil.example/login">https://www.resonabank.co.jp/</A> and <a href='/rel'>相対 &amp; <b>bold</b></a><a name="anchor">no href</a>"#;
@@ -399,25 +581,6 @@ mod tests {
         let (subj, _, _) = encoding_rs::ISO_2022_JP.encode("【重要】口座確認のお願い");
         let (name, _, _) = encoding_rs::ISO_2022_JP.encode("りそな銀行");
         let (body, _, _) = encoding_rs::SHIFT_JIS.encode("<html><body>こちら: <a href=\"http://198.51.100.7/r\">https://www.resonabank.co.jp/</a></body></html>");
-        let b64 = |b: &[u8]| {
-            // Minimal base64 encoder for the fixture (RFC 4648).
-            const T: &[u8; 64] =
-                b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-            let mut s = String::new();
-            for c in b.chunks(3) {
-                let n = (u32::from(c[0]) << 16)
-                    | (u32::from(*c.get(1).unwrap_or(&0)) << 8)
-                    | u32::from(*c.get(2).unwrap_or(&0));
-                for k in 0..4 {
-                    if k <= c.len() {
-                        s.push(T[(n >> (18 - 6 * k)) as usize & 63] as char);
-                    } else {
-                        s.push('=');
-                    }
-                }
-            }
-            s
-        };
         let attachment = b"PK\x03\x04 not really a zip";
         let eml = format!(
             "From: =?ISO-2022-JP?B?{}?= <info@resona-secure.example>\r\nTo: taro@example.co.jp\r\nCc: hanako@example.co.jp\r\nReply-To: collect@evil.example\r\nSubject: =?ISO-2022-JP?B?{}?=\r\nMessage-ID: <abc123@resona-secure.example>\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"b1\"\r\n\r\n--b1\r\nContent-Type: text/html; charset=Shift_JIS\r\nContent-Transfer-Encoding: base64\r\n\r\n{}\r\n--b1\r\nContent-Type: application/zip\r\nContent-Disposition: attachment; filename*=UTF-8''%E6%98%8E%E7%B4%B0.zip\r\nContent-Transfer-Encoding: base64\r\n\r\n{}\r\n--b1--\r\n",

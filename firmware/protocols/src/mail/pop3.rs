@@ -3,7 +3,9 @@
 //! the server accepts hands the stream to TLS (`crate::upgrade`).
 
 use super::dotdata::DotReader;
-use super::message::{Envelope, auth_result, auth_started, process_message, set_user};
+use super::message::{
+    Envelope, auth_result, auth_started, command_status, process_message, push_command, set_user,
+};
 use crate::upgrade::{MAX_HELD_BEFORE_ANSWER, Upgrade};
 use crate::util::{LineBuf, base64_decode, take_line, text};
 use crate::{Direction, Sink, StreamParser};
@@ -41,7 +43,11 @@ enum Down {
 #[derive(Debug)]
 pub struct Pop3Parser {
     up: LineBuf,
-    pending: VecDeque<Cmd>,
+    /// Commands waiting for their status line, with their index in `mail.commands`.
+    pending: VecDeque<(Cmd, Option<usize>)>,
+    /// An AUTH with a mechanism waits for its answer: client lines are its SASL
+    /// exchange (credentials), not commands.
+    in_auth: bool,
     /// The server's first status line (the greeting) was seen.
     greeted: bool,
     down: Down,
@@ -72,6 +78,7 @@ impl Default for Pop3Parser {
         Pop3Parser {
             up: LineBuf::default(),
             pending: VecDeque::new(),
+            in_auth: false,
             greeted: false,
             down: Down::Status,
             acc: Vec::new(),
@@ -102,6 +109,9 @@ impl Pop3Parser {
     }
 
     fn on_command(&mut self, line: &[u8], rec: &mut SessionRecord) {
+        if self.sasl_lines == 0 && self.in_auth {
+            return; // a SASL response of a mechanism we do not read (XOAUTH2, GSSAPI …)
+        }
         if self.sasl_lines > 0 {
             // A SASL response, not a command: it gets no reply of its own.
             self.sasl_lines -= 1;
@@ -117,6 +127,17 @@ impl Pop3Parser {
         let mut it = line.split(|&b| b == b' ').filter(|x| !x.is_empty());
         let verb = it.next().unwrap_or(&[]).to_ascii_uppercase();
         let has_arg = it.clone().next().is_some();
+        // What `mail.commands` keeps of the arguments: never a password, a digest or a
+        // SASL initial response.
+        let rest = line.get(verb.len()..).unwrap_or(&[]);
+        let shown: &[u8] = match verb.as_slice() {
+            b"PASS" => &[],
+            b"APOP" | b"AUTH" => it.clone().next().unwrap_or(&[]),
+            _ => rest,
+        };
+        let idx = (!verb.is_empty())
+            .then(|| push_command(rec, &verb, shown))
+            .flatten();
         let cmd = match verb.as_slice() {
             b"USER" => {
                 if let Some(u) = it.next() {
@@ -147,6 +168,7 @@ impl Pop3Parser {
                 let mech = it.next().unwrap_or(&[]).to_ascii_uppercase();
                 let ir = it.next().filter(|x| *x != b"=");
                 if !mech.is_empty() {
+                    self.in_auth = true;
                     auth_started(rec, &mech);
                     self.login_mech = String::from_utf8_lossy(&mech).into_owned();
                 }
@@ -181,7 +203,7 @@ impl Pop3Parser {
             self.pending.pop_front();
             rec.flag("pop3_pending_overflow");
         }
-        self.pending.push_back(cmd);
+        self.pending.push_back((cmd, idx));
     }
 
     fn on_up(&mut self, mut data: &[u8], rec: &mut SessionRecord) {
@@ -225,7 +247,7 @@ impl Pop3Parser {
                         continue; // greeting continuation or SASL "+ " challenge
                     }
                     if line.starts_with(b"-ERR")
-                        && matches!(self.pending.front(), Some(Cmd::Single | Cmd::Login))
+                        && matches!(self.pending.front(), Some((Cmd::Single | Cmd::Login, _)))
                     {
                         // (A refused AUTH has no further SASL lines.)
                         self.sasl_lines = 0;
@@ -239,10 +261,12 @@ impl Pop3Parser {
                         let banner = text(rec, &line);
                         rec.mail.get_or_insert_with(Default::default).banner = Some(banner);
                     }
-                    let Some(cmd) = self.pending.pop_front() else {
+                    let Some((cmd, idx)) = self.pending.pop_front() else {
                         continue;
                     }; // greeting
+                    command_status(rec, idx, if ok { "OK" } else { "ERR" });
                     if cmd == Cmd::Login {
+                        self.in_auth = false;
                         let mech = std::mem::take(&mut self.login_mech);
                         auth_result(rec, &mech, ok);
                     }
@@ -444,5 +468,70 @@ mod tests {
         assert_eq!(a.success, Some(true));
         assert_eq!(a.failed_attempts, 1);
         assert!(!format!("{m:?}").contains("-pw"));
+    }
+
+    fn commands(rec: &SessionRecord) -> Vec<(String, Option<String>, Option<String>)> {
+        rec.mail
+            .as_ref()
+            .map(|m| {
+                m.commands
+                    .iter()
+                    .map(|c| (c.verb.clone(), c.arg.clone(), c.status.clone()))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// `mail.commands` like SMTP's: verbs with their non-secret arguments and the answer.
+    /// The SASL exchange of an AUTH (here XOAUTH2, whose response line is a bearer token)
+    /// is not a command, the PASS argument is never kept.
+    #[test]
+    fn commands_with_status_and_no_secrets() {
+        let steps: Vec<(crate::Direction, &[u8])> = vec![
+            (Down, b"+OK Dovecot ready.\r\n"),
+            (Up, b"CAPA\r\n"),
+            (Down, b"+OK\r\nUSER\r\nSASL PLAIN XOAUTH2\r\n.\r\n"),
+            (Up, b"AUTH XOAUTH2\r\n"),
+            (Down, b"+ \r\n"),
+            (Up, b"dXNlcj1oYW5ha28BYXV0aD1CZWFyZXIgc2VjcmV0LXRva2VuAQE=\r\n"),
+            (Down, b"-ERR [AUTH] Authentication failed.\r\n"),
+            (Up, b"USER hanako\r\nPASS right-pw\r\n"),
+            (Down, b"+OK\r\n+OK Logged in.\r\n"),
+            (Up, b"STAT\r\nLIST\r\nRETR 1\r\n"),
+            (
+                Down,
+                b"+OK 1 20\r\n+OK 1 messages:\r\n1 20\r\n.\r\n+OK 20 octets\r\nSubject: x\r\n\r\nhi\r\n.\r\n",
+            ),
+            (Up, b"DELE 9\r\nQUIT\r\n"),
+            (Down, b"-ERR No such message\r\n+OK Logging out.\r\n"),
+        ];
+        let (rec, _) = run_all_cuts(|| Box::new(Pop3Parser::new()), "pop3", &steps);
+        let s = |x: &str| Some(x.to_string());
+        assert_eq!(
+            commands(&rec),
+            vec![
+                ("CAPA".into(), None, s("OK")),
+                ("AUTH".into(), s("XOAUTH2"), s("ERR")),
+                ("USER".into(), s("hanako"), s("OK")),
+                ("PASS".into(), None, s("OK")),
+                ("STAT".into(), None, s("OK")),
+                ("LIST".into(), None, s("OK")),
+                ("RETR".into(), s("1"), s("OK")),
+                ("DELE".into(), s("9"), s("ERR")),
+                ("QUIT".into(), None, s("OK")),
+            ]
+        );
+        let m = rec.mail.as_ref().unwrap();
+        let a = m.auth.clone().unwrap();
+        assert_eq!(
+            (a.mechanism.as_str(), a.success, a.failed_attempts),
+            ("USER", Some(true), 1)
+        );
+        assert_eq!(m.subject.as_deref(), Some("x"));
+        let all = format!("{m:?}");
+        assert!(
+            !all.contains("right-pw") && !all.contains("dXNlcj1o"),
+            "{all}"
+        );
     }
 }

@@ -2,11 +2,13 @@
 //! (RFC 3030). STARTTLS ends what can be seen.
 
 use super::dotdata::DotReader;
-use super::message::{Envelope, auth_result, auth_started, process_message, set_user};
+use super::message::{
+    Envelope, auth_result, auth_started, process_message, push_command, set_user,
+};
 use crate::upgrade::{Answer, AwaitingAnswer, Upgrade, Verdict};
-use crate::util::{LineBuf, base64_decode, push_capped, starts_with_ci, take_line, text};
+use crate::util::{LineBuf, base64_decode, starts_with_ci, take_line, text};
 use crate::{Direction, MAX_OBJECT_BYTES, Sink, StreamParser};
-use kuroko_model::session::{MAX_LIST_LEN, MailCommand, SessionRecord};
+use kuroko_model::session::{MAX_LIST_LEN, SessionRecord};
 
 /// Longest command line kept (RFC 5321 4.5.3.1.4: 512; extensions make it longer).
 pub const MAX_COMMAND_LINE: usize = 4096;
@@ -285,15 +287,7 @@ impl SmtpParser {
         } else {
             arg
         };
-        let cmd = MailCommand {
-            verb: text(rec, verb),
-            arg: (!arg.is_empty()).then(|| text(rec, arg)),
-            reply: None,
-        };
-        let mut mail = rec.mail.take().unwrap_or_default();
-        let idx = (mail.commands.len() < MAX_LIST_LEN).then_some(mail.commands.len());
-        push_capped(rec, &mut mail.commands, cmd);
-        rec.mail = Some(mail);
+        let idx = push_command(rec, verb, arg);
         if self.awaiting_reply.len() >= MAX_LIST_LEN {
             self.awaiting_reply.pop_front();
         }

@@ -237,7 +237,7 @@ mod props {
 /// A ServerHello record: TLS ≥ 1.3 layout with supported_versions `selected`, or (with
 /// `draft18_layout`) the layout of drafts ≤ 21: version in the legacy field, no session id,
 /// no compression.
-fn server_hello(selected: u16, draft18_layout: bool) -> Vec<u8> {
+pub(crate) fn server_hello(selected: u16, draft18_layout: bool) -> Vec<u8> {
     let mut body = Vec::new();
     if draft18_layout {
         body.extend_from_slice(&selected.to_be_bytes());
