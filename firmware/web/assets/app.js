@@ -481,7 +481,8 @@
           el("td", {}, a.since_local || ""), el("td", { class: "wrap" }, a.detail))))))));
   }
 
-  // The header's alarm count, asked again on every page change.
+  // The header's alarm count, asked again on every page change and every ALARM_REFRESH_MS.
+  const ALARM_REFRESH_MS = 30000;
   async function alarmBadge() {
     const b = $("#alarm-badge");
     const r = await api("/api/alarms");
@@ -532,6 +533,8 @@
       if (r2.ok) { me.lang = lang; localStorage.setItem("kuroko-lang", lang); render(); }
     });
     window.addEventListener("hashchange", render);
+    // The alarm count in the header stays current on a page left open.
+    setInterval(() => { if (!me.must_change) alarmBadge(); }, ALARM_REFRESH_MS);
     render();
   }
   start();
