@@ -116,7 +116,10 @@
       out.replaceChildren();
       if (r.json.error === "query") {
         const pre = $("#query-error") || out.appendChild(el("pre", { class: "error" }));
-        pre.replaceChildren(t("query_error", { col: r.json.column, msg: r.json.message }) + "\n" + state.q + "\n" + " ".repeat(Math.max(0, r.json.column - 1)) + "^");
+        // No column: the query parsed but could not be prepared (e.g. the findings of a
+        // finding: term are unreadable): the message alone, no caret.
+        pre.replaceChildren(r.json.column == null ? t("error", { msg: r.json.message })
+          : t("query_error", { col: r.json.column, msg: r.json.message }) + "\n" + state.q + "\n" + " ".repeat(Math.max(0, r.json.column - 1)) + "^");
       } else out.append(el("p", { class: "error" }, r.json.error === "no_index" ? t("no_index") : t("error", { msg: r.json.message || r.status })));
       return;
     }
