@@ -1521,6 +1521,23 @@ fn web_console_assets_content_open_alarms() {
         1
     );
 
+    // `finding:` terms as `kuroko search` resolves them (the finding's evidence sessions).
+    let findings = s.get(Some("vic"), "/api/findings").json();
+    let fid = findings["findings"][0]["id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no finding: {findings}"))
+        .to_string();
+    let q = format!("finding:{fid}");
+    let cli = s.data.kuroko("search", &["--count", &q]).unwrap();
+    let web = s.search("vic", &q).json();
+    assert!(cli.trim().parse::<u64>().unwrap() > 0, "{cli}");
+    assert_eq!(web["total"].to_string(), cli.trim(), "{web}");
+    // A finding that does not exist: the CLI's error, without a caret column.
+    let r = s.search("vic", "finding:F-no-such");
+    if r.status == 400 {
+        assert_eq!(r.json()["error"], "query", "{}", r.json());
+    }
+
     // 通信中: only the session still open, with how long it has been open.
     let audit_before = s.audit_lines().len();
     let r = s.get(Some("vic"), "/api/open");

@@ -116,7 +116,10 @@
       out.replaceChildren();
       if (r.json.error === "query") {
         const pre = $("#query-error") || out.appendChild(el("pre", { class: "error" }));
-        pre.replaceChildren(t("query_error", { col: r.json.column, msg: r.json.message }) + "\n" + state.q + "\n" + " ".repeat(Math.max(0, r.json.column - 1)) + "^");
+        // No column: the query parsed but could not be prepared (e.g. the findings of a
+        // finding: term are unreadable): the message alone, no caret.
+        pre.replaceChildren(r.json.column == null ? t("error", { msg: r.json.message })
+          : t("query_error", { col: r.json.column, msg: r.json.message }) + "\n" + state.q + "\n" + " ".repeat(Math.max(0, r.json.column - 1)) + "^");
       } else out.append(el("p", { class: "error" }, r.json.error === "no_index" ? t("no_index") : t("error", { msg: r.json.message || r.status })));
       return;
     }
@@ -481,7 +484,8 @@
           el("td", {}, a.since_local || ""), el("td", { class: "wrap" }, a.detail))))))));
   }
 
-  // The header's alarm count, asked again on every page change.
+  // The header's alarm count, asked again on every page change and every ALARM_REFRESH_MS.
+  const ALARM_REFRESH_MS = 30000;
   async function alarmBadge() {
     const b = $("#alarm-badge");
     const r = await api("/api/alarms");
@@ -532,6 +536,8 @@
       if (r2.ok) { me.lang = lang; localStorage.setItem("kuroko-lang", lang); render(); }
     });
     window.addEventListener("hashchange", render);
+    // The alarm count in the header stays current on a page left open.
+    setInterval(() => { if (!me.must_change) alarmBadge(); }, ALARM_REFRESH_MS);
     render();
   }
   start();

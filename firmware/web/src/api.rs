@@ -914,3 +914,55 @@ pub async fn run(opts: crate::Options, tls: Arc<rustls::ServerConfig>) -> anyhow
     crate::server::serve(listener, tls, router(state)).await?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::snippet_json;
+    use kuroko_index::content::Snippet;
+
+    fn snippet(text: &str, matches: Vec<(usize, usize)>) -> Snippet {
+        Snippet {
+            text: text.into(),
+            matches,
+            sha256: "ab".into(),
+            part: "body".into(),
+            name: Some("plan.html".into()),
+        }
+    }
+
+    fn segments(s: &Snippet) -> Vec<(String, bool)> {
+        snippet_json(s)["segments"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|g| (g["text"].as_str().unwrap().to_string(), g["hit"] == true))
+            .collect()
+    }
+
+    #[test]
+    fn snippet_segments_mark_the_matches_and_keep_all_text() {
+        let s = snippet("the <b>quarterly</b> budget", vec![(7, 16), (21, 27)]);
+        assert_eq!(
+            segments(&s),
+            [
+                ("the <b>".to_string(), false),
+                ("quarterly".to_string(), true),
+                ("</b> ".to_string(), false),
+                ("budget".to_string(), true),
+            ]
+        );
+    }
+
+    #[test]
+    fn snippet_ranges_off_char_boundaries_never_panic() {
+        // 'ご' is three bytes: a range into its middle is skipped, the text stays whole.
+        let s = snippet("ご本人確認", vec![(1, 4), (3, 9)]);
+        let segs = segments(&s);
+        let whole: String = segs.iter().map(|(t, _)| t.as_str()).collect();
+        assert_eq!(whole, "ご本人確認");
+        assert_eq!(segs.iter().filter(|(_, hit)| *hit).count(), 1);
+        // Ranges past the end: no mark, no panic.
+        let s = snippet("abc", vec![(2, 10)]);
+        assert_eq!(segments(&s), [("abc".to_string(), false)]);
+    }
+}
