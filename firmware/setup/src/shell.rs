@@ -15,6 +15,8 @@ use std::time::{Duration, Instant};
 pub const MAX_LOGIN_ATTEMPTS: u32 = 3;
 /// Pause after a wrong password, so guessing over a serial line is slow.
 pub const LOGIN_DELAY: Duration = Duration::from_secs(2);
+/// Where `export` mounts the USB stick (tmpfs /run: nothing stays after a reboot).
+pub const USB_MOUNTPOINT: &str = "/run/kuroko-usb";
 /// Longest self-test.
 pub const MAX_SELFTEST_SECS: u64 = 300;
 /// Bytes written by the disk part of the self-test.
@@ -413,9 +415,59 @@ impl<'a, S: System, R: Read, W: Write> Shell<'a, S, R, W> {
         Ok(Flow::Continue)
     }
 
+    /// The partition of the USB stick plugged in (`/dev/sdb1`, or the whole device when it
+    /// has no partition table): the first removable disk of `/sys/block`.
+    fn usb_stick(&self) -> Option<PathBuf> {
+        let hw = kuroko_board::Hardware::from_sys(&self.paths.sys);
+        let disk = hw.disks.iter().find(|d| d.removable)?;
+        let part = format!("{}1", disk.name);
+        let has_part = self
+            .paths
+            .sys
+            .join("block")
+            .join(&disk.name)
+            .join(&part)
+            .exists();
+        Some(PathBuf::from("/dev").join(if has_part { &part } else { &disk.name }))
+    }
+
+    /// `export` without a MOUNTPOINT: the stick plugged in is mounted on
+    /// [`USB_MOUNTPOINT`] (nosuid, nodev, noexec: `hardening::USB_MOUNT_OPTIONS`), the
+    /// bundle written, then everything synced and the stick unmounted, also when the export
+    /// failed. With no removable disk, a stick mounted by other means is looked for
+    /// (`kuroko export --usb`).
+    fn export(&mut self, to: Option<&str>, plaintext: bool) -> io::Result<()> {
+        if to.is_none()
+            && let Some(dev) = self.usb_stick()
+        {
+            let dir = Path::new(USB_MOUNTPOINT);
+            if let Err(e) = self
+                .system
+                .mount(&dev, dir, kuroko_board::hardening::USB_MOUNT_OPTIONS)
+            {
+                return self.say(&format!(
+                    "cannot mount the USB stick {}: {e}",
+                    dev.display()
+                ));
+            }
+            self.say(&format!(
+                "USB stick {} mounted on {USB_MOUNTPOINT}",
+                dev.display()
+            ))?;
+            self.export_to(Some(USB_MOUNTPOINT), plaintext)?;
+            return match self.system.unmount(dir) {
+                Ok(_) => self.say("USB stick synced and unmounted: it can be removed."),
+                Err(e) => self.say(&format!(
+                    "cannot unmount the USB stick ({e}): do not remove it yet; try `export` again"
+                )),
+            };
+        }
+        self.export_to(to, plaintext)
+    }
+
     /// The bundle for the stick: encrypted to the recipient set at setup; in clear only
     /// when asked for by name (`export plaintext`), which `kuroko export` logs.
-    fn export(&mut self, to: Option<&str>, plaintext: bool) -> io::Result<()> {
+    fn export_to(&mut self, to: Option<&str>, plaintext: bool) -> io::Result<()> {
         let data = self.data_dir();
         let mut args = vec!["export".to_string(), "--data".into(), data];
         match to {

@@ -431,3 +431,42 @@ fn a_box_whose_token_was_removed_is_claimed_only_by_erasing_the_data() {
     assert!(!paths.config.exists());
     assert!(kuroko_setup::credential::verify(&paths.credential, "newpassword1").unwrap());
 }
+
+#[test]
+fn export_mounts_the_stick_safely_writes_the_bundle_and_unmounts_it() {
+    const KEY: &str = "age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p";
+    let tmp = tempfile::tempdir().unwrap();
+    let paths = site(tmp.path());
+    // A USB stick with one partition.
+    let f = FakeSys::new(&paths.sys).unwrap();
+    f.disk("sdb", 1 << 16, true).unwrap();
+    std::fs::create_dir_all(paths.sys.join("block/sdb/sdb1")).unwrap();
+    let data = tmp.path().join("data");
+    let mut c = Config::default();
+    c.storage.data_dir = data.clone();
+    c.save(&paths.config).unwrap();
+    let mut sys = Recorder::default();
+    let out = session(
+        &paths,
+        &mut sys,
+        &format!(
+            "K7QX2-M9TVA-4HJPR-WC3ZN\ngoodpassword\ngoodpassword\n\
+             set recipient {KEY}\n\
+             export\n\
+             exit\n"
+        ),
+    );
+    assert!(out.contains("can be removed"), "{out}");
+    let cfg = paths.config.display().to_string();
+    let d = data.display().to_string();
+    assert_eq!(
+        sys.actions,
+        vec![
+            "mount /dev/sdb1 /run/kuroko-usb nosuid,nodev,noexec,noatime".to_string(),
+            format!(
+                "kuroko export --data {d} --to /run/kuroko-usb --recipient {KEY} --config {cfg}"
+            ),
+            "umount /run/kuroko-usb".to_string(),
+        ]
+    );
+}
