@@ -131,7 +131,7 @@ pub fn run_image(args: Args) -> anyhow::Result<()> {
 
     // 1. The binary, once, in release.
     run(crate::util::cargo().args(["build", "--release", "-p", "kuroko"]))?;
-    let kuroko = target_dir().join("release").join("kuroko");
+    let kuroko = release_kuroko();
 
     // 2. The Debian base, cached, and its package versions against the lock file.
     let base = base_root(args.fresh_base)?;
@@ -159,7 +159,8 @@ pub fn run_image(args: Args) -> anyhow::Result<()> {
     let root_img = out.join("root.img");
     make_root_image(&rootfs, &root_img, epoch)?;
 
-    // 6. Blank config and data disks (sparse) when missing.
+    // 6. Blank config and data disks (sparse) when missing; a new config disk is the unit's
+    //    provisioning: it gets a new setup token (hashed), its text goes to the label file.
     for (name, size) in [
         ("config.img", CONFIG_DISK_BYTES),
         ("data.img", DATA_DISK_BYTES),
@@ -167,6 +168,9 @@ pub fn run_image(args: Args) -> anyhow::Result<()> {
         let p = out.join(name);
         if args.fresh_disks || !p.exists() {
             blank_disk(&p, size)?;
+            if name == "config.img" {
+                provision_config_disk(&kuroko, &p, &out.join(LABEL_FILE), None)?;
+            }
         }
     }
 
@@ -628,6 +632,68 @@ fn clamp_ctimes(rootfs: &Path, img: &Path, epoch: u64) -> anyhow::Result<()> {
             "image: {unquotable} path(s) with quotes or backslashes keep their build-time ctime"
         );
     }
+    Ok(())
+}
+
+/// The release binary the image holds (built by [`run_image`]; runs on the build host too).
+pub fn release_kuroko() -> PathBuf {
+    target_dir().join("release").join("kuroko")
+}
+
+/// The unit's label beside the image: its setup token (what a technician needs to claim
+/// the box at the serial port).
+pub const LABEL_FILE: &str = "label.txt";
+
+/// Formats the blank config disk `img` as rcS would (ext4, label `kuroko-config`) with the
+/// unit's setup token in it: `kuroko setup --provision-token` stores the token's hash as
+/// `setup.token` in a staging directory and writes the token to `label`; `mke2fs -d` puts
+/// the directory on the disk (with `config` as `kuroko.toml` when given: `cargo xtask qemu
+/// --config`). rcS then finds a file system and mounts it.
+pub fn provision_config_disk(
+    kuroko: &Path,
+    img: &Path,
+    label: &Path,
+    config: Option<&Path>,
+) -> anyhow::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let stage = img.with_extension("stage");
+    let _ = std::fs::remove_dir_all(&stage);
+    std::fs::create_dir_all(&stage)
+        .with_context(|| format!("cannot create {}", stage.display()))?;
+    std::fs::set_permissions(&stage, std::fs::Permissions::from_mode(0o755))?;
+    run(Command::new(kuroko)
+        .arg("setup")
+        .arg("--config")
+        .arg(stage.join("kuroko.toml"))
+        .arg("--provision-token")
+        .arg(label))?;
+    if let Some(c) = config {
+        std::fs::copy(c, stage.join("kuroko.toml"))
+            .with_context(|| format!("cannot read {}", c.display()))?;
+    }
+    let size = std::fs::metadata(img)?.len();
+    run(Command::new("mke2fs")
+        .args([
+            "-q",
+            "-F",
+            "-t",
+            "ext4",
+            "-L",
+            "kuroko-config",
+            "-m",
+            "0",
+            "-d",
+        ])
+        .arg(&stage)
+        .arg(img)
+        .arg(format!("{}k", size / 1024)))?;
+    // mke2fs -d may leave the file shorter than the disk; keep the disk's size.
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(img)?
+        .set_len(size)?;
+    std::fs::remove_dir_all(&stage)
+        .with_context(|| format!("cannot remove {}", stage.display()))?;
     Ok(())
 }
 

@@ -378,15 +378,27 @@ pub fn run_qemu(args: Args) -> anyhow::Result<()> {
     }
     let dir = root().join(&args.image);
     let img = ImageFiles::at(&dir)?;
-    for (p, size) in [
-        (&img.config, image::CONFIG_DISK_BYTES),
-        (&img.data, image::DATA_DISK_BYTES),
-    ] {
-        if args.fresh_disks || !p.exists() {
-            image::blank_disk(p, size)?;
-        }
+    if args.fresh_disks || !img.data.exists() {
+        image::blank_disk(&img.data, image::DATA_DISK_BYTES)?;
     }
-    if let Some(cfg) = &args.config {
+    if args.fresh_disks || !img.config.exists() {
+        // A new config disk is a newly provisioned unit: a new setup token on its label.
+        image::blank_disk(&img.config, image::CONFIG_DISK_BYTES)?;
+        let cfg = args.config.as_ref().map(|c| root().join(c));
+        image::provision_config_disk(
+            &image::release_kuroko(),
+            &img.config,
+            &dir.join(image::LABEL_FILE),
+            cfg.as_deref(),
+        )?;
+        eprintln!(
+            "qemu: new config disk; its setup token is in {}",
+            dir.join(image::LABEL_FILE).display()
+        );
+        if let Some(c) = &args.config {
+            eprintln!("qemu: wrote {} onto the new config disk", c.display());
+        }
+    } else if let Some(cfg) = &args.config {
         if seed_config(&img.config, &root().join(cfg))? {
             eprintln!("qemu: wrote {} onto the blank config disk", cfg.display());
         } else {

@@ -170,9 +170,23 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         ..Times::default()
     };
 
-    // First boot: the technician chooses the password, then configures the capture.
-    con.expect("new password: ", BOOT_SECS)?;
+    // First boot: the box is claimed with the setup token from its label (a wrong one is
+    // refused), the technician chooses the password, then configures the capture.
+    let label = std::fs::read_to_string(dir.join(crate::image::LABEL_FILE))
+        .context("the image build wrote no label with the setup token")?;
+    let token = label
+        .trim()
+        .rsplit(' ')
+        .next()
+        .unwrap_or_default()
+        .to_string();
+    con.expect("setup token: ", BOOT_SECS)?;
     times.first_prompt = started.elapsed().as_secs_f64();
+    con.send("WRONG-TOKEN")?;
+    con.expect("Wrong setup token.", PROMPT_SECS)?;
+    con.expect("setup token: ", PROMPT_SECS)?;
+    con.send(&token)?;
+    con.expect("new password: ", PROMPT_SECS)?;
     con.send(PASSWORD)?;
     con.expect("again: ", PROMPT_SECS)?;
     con.send(PASSWORD)?;

@@ -1212,6 +1212,25 @@ segment_size = "64MiB"
     }
 
     #[test]
+    fn smtp_auth_in_clear_and_unknown_tls_modes_are_config_errors() {
+        let text = "[alerts]\nsmtp_relay = \"mail:25\"\n\n[alerts.smtp_transport]\nusername = \"k\"\npassword_file = \"/config/pw\"\n";
+        let e = Config::parse(text, Path::new("k.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("k.toml:5: `alerts.smtp_transport.username`") && e.contains("starttls"),
+            "{e}"
+        );
+        let text = "[alerts.syslog_transport]\ntls = \"starttls\"\n";
+        let e = Config::parse(text, Path::new("k.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("`alerts.syslog_transport.tls`"), "{e}");
+        let text = "[alerts.smtp_transport]\ntls = \"starttls\"\nusername = \"k\"\npassword_file = \"/config/pw\"\n";
+        Config::parse(text, Path::new("k.toml")).unwrap();
+    }
+
+    #[test]
     fn business_hours_in_zone_with_weekend_and_dst() {
         let bh = BusinessHours::parse("mon-fri 09:00-18:00").unwrap();
         let tokyo: chrono_tz::Tz = "Asia/Tokyo".parse().unwrap();

@@ -27,6 +27,7 @@ pub mod erase;
 pub mod lineedit;
 pub mod shell;
 pub mod system;
+pub mod token;
 
 pub use shell::{Paths, Shell};
 pub use system::{RealSystem, System};

@@ -4,6 +4,7 @@ use crate::backoff::{self, Backoff};
 use crate::credential::{self, CredentialError};
 use crate::lineedit::{Input, LineEditor};
 use crate::system::System;
+use crate::token;
 use kuroko_board::{Hardware, Profile};
 use kuroko_model::config::{Budget, Config, parse_net};
 use std::io::{self, Read, Write};
@@ -14,6 +15,8 @@ use std::time::{Duration, Instant};
 pub const MAX_LOGIN_ATTEMPTS: u32 = 3;
 /// Pause after a wrong password, so guessing over a serial line is slow.
 pub const LOGIN_DELAY: Duration = Duration::from_secs(2);
+/// Where `export` mounts the USB stick (tmpfs /run: nothing stays after a reboot).
+pub const USB_MOUNTPOINT: &str = "/run/kuroko-usb";
 /// Longest self-test.
 pub const MAX_SELFTEST_SECS: u64 = 300;
 /// Bytes written by the disk part of the self-test.
@@ -103,6 +106,16 @@ enum Flow {
     Logout,
 }
 
+/// The outcome of [`Shell::check_with_backoff`].
+enum Check {
+    Passed,
+    /// Too many wrong entries.
+    Refused,
+    /// The input ended.
+    Ended,
+    Failed(CredentialError),
+}
+
 fn complete(typed: &str) -> Vec<String> {
     let words: Vec<&str> = typed.split_whitespace().collect();
     let trailing_space = typed.ends_with(' ');
@@ -171,63 +184,98 @@ impl<'a, S: System, R: Read, W: Write> Shell<'a, S, R, W> {
         }
     }
 
-    /// Login (or first-time password), then the command loop. Returns when the technician
-    /// logs out or the input ends.
+    /// Login (or, on a box without a credential, the unit's setup token and a new
+    /// password), then the command loop. Returns when the technician logs out or the input
+    /// ends.
     pub fn run(&mut self) -> io::Result<()> {
         self.say("Kuroko network blackbox - technician setup")?;
         if !credential::is_set(&self.paths.credential) {
+            let token_path = token::path_for(&self.paths.credential);
+            match token::state(&token_path) {
+                token::State::Present => {}
+                st => {
+                    self.say(&format!(
+                        "This unit's setup token ({}) is {}: the box cannot be claimed with a password. The way out is recovery, which erases the captured data and the configuration.",
+                        token_path.display(),
+                        if st == token::State::Missing { "missing" } else { "damaged" }
+                    ))?;
+                    return self.recover_damaged_credential();
+                }
+            }
+            self.say(
+                "This box is not claimed yet. Type the setup token printed on the unit's label.",
+            )?;
+            match self.check_with_backoff("setup token: ", "Wrong setup token.", &|t| {
+                token::verify(&token_path, t)
+            })? {
+                Check::Passed => {}
+                Check::Ended => return Ok(()),
+                Check::Refused => {
+                    return self.say("Too many wrong setup tokens.");
+                }
+                Check::Failed(e) => return self.say(&e.to_string()),
+            }
             self.say("No technician password is set yet. Choose one now (at least 8 characters).")?;
             if !self.choose_password()? {
                 return Ok(());
             }
         } else {
-            let backoff_path = backoff::path_for(&self.paths.credential);
-            let mut ok = false;
-            for _ in 0..MAX_LOGIN_ATTEMPTS {
-                // Persistent back-off: counted on /config, so a respawn or a reboot does
-                // not start the count over.
-                let mut bo = Backoff::load(&backoff_path);
-                let wait = bo.wait_secs(self.system.now());
-                if wait > 0 {
-                    self.say(&format!(
-                        "{} wrong passwords: wait {wait} s for the next try.",
-                        bo.failures
-                    ))?;
-                    self.system.sleep(Duration::from_secs(wait as u64));
+            let cred = self.paths.credential.clone();
+            match self.check_with_backoff("password: ", "Wrong password.", &|pw| {
+                credential::verify(&cred, pw)
+            })? {
+                Check::Passed => {}
+                Check::Ended => return Ok(()),
+                Check::Refused => return self.say("Too many wrong passwords."),
+                Check::Failed(e @ CredentialError::Damaged(_)) => {
+                    self.say(&e.to_string())?;
+                    return self.recover_damaged_credential();
                 }
-                let Input::Line(pw) = self.ed.read_line("password: ", false, &|_| Vec::new())?
-                else {
-                    return Ok(());
-                };
-                match credential::verify(&self.paths.credential, &pw) {
-                    Ok(true) => {
-                        let _ = Backoff::clear(&backoff_path);
-                        ok = true;
-                        break;
-                    }
-                    Ok(false) => {
-                        if let Err(e) = bo.record_failure(&backoff_path, self.system.now()) {
-                            self.say(&format!("(cannot record the wrong password: {e})"))?;
-                        }
-                        self.system.sleep(LOGIN_DELAY);
-                        self.say("Wrong password.")?;
-                    }
-                    Err(e @ CredentialError::Damaged(_)) => {
-                        self.say(&e.to_string())?;
-                        return self.recover_damaged_credential();
-                    }
-                    Err(e) => {
-                        self.say(&e.to_string())?;
-                        return Ok(());
-                    }
-                }
-            }
-            if !ok {
-                self.say("Too many wrong passwords.")?;
-                return Ok(());
+                Check::Failed(e) => return self.say(&e.to_string()),
             }
         }
         self.command_loop()
+    }
+
+    /// Up to [`MAX_LOGIN_ATTEMPTS`] tries of a secret (the password, or the setup token on
+    /// a box not claimed yet), each wrong one counted in the persistent back-off beside the
+    /// credential (a respawn or a reboot does not start the count over).
+    fn check_with_backoff(
+        &mut self,
+        prompt: &str,
+        wrong: &str,
+        verify: &dyn Fn(&str) -> Result<bool, CredentialError>,
+    ) -> io::Result<Check> {
+        let backoff_path = backoff::path_for(&self.paths.credential);
+        for _ in 0..MAX_LOGIN_ATTEMPTS {
+            let mut bo = Backoff::load(&backoff_path);
+            let wait = bo.wait_secs(self.system.now());
+            if wait > 0 {
+                self.say(&format!(
+                    "{} wrong entries: wait {wait} s for the next try.",
+                    bo.failures
+                ))?;
+                self.system.sleep(Duration::from_secs(wait as u64));
+            }
+            let Input::Line(secret) = self.ed.read_line(prompt, false, &|_| Vec::new())? else {
+                return Ok(Check::Ended);
+            };
+            match verify(&secret) {
+                Ok(true) => {
+                    let _ = Backoff::clear(&backoff_path);
+                    return Ok(Check::Passed);
+                }
+                Ok(false) => {
+                    if let Err(e) = bo.record_failure(&backoff_path, self.system.now()) {
+                        self.say(&format!("(cannot record the wrong entry: {e})"))?;
+                    }
+                    self.system.sleep(LOGIN_DELAY);
+                    self.say(wrong)?;
+                }
+                Err(e) => return Ok(Check::Failed(e)),
+            }
+        }
+        Ok(Check::Refused)
     }
 
     /// Asks for a new password twice until it is set; false when the input ended.
@@ -367,9 +415,59 @@ impl<'a, S: System, R: Read, W: Write> Shell<'a, S, R, W> {
         Ok(Flow::Continue)
     }
 
+    /// The partition of the USB stick plugged in (`/dev/sdb1`, or the whole device when it
+    /// has no partition table): the first removable disk of `/sys/block`.
+    fn usb_stick(&self) -> Option<PathBuf> {
+        let hw = kuroko_board::Hardware::from_sys(&self.paths.sys);
+        let disk = hw.disks.iter().find(|d| d.removable)?;
+        let part = format!("{}1", disk.name);
+        let has_part = self
+            .paths
+            .sys
+            .join("block")
+            .join(&disk.name)
+            .join(&part)
+            .exists();
+        Some(PathBuf::from("/dev").join(if has_part { &part } else { &disk.name }))
+    }
+
+    /// `export` without a MOUNTPOINT: the stick plugged in is mounted on
+    /// [`USB_MOUNTPOINT`] (nosuid, nodev, noexec: `hardening::USB_MOUNT_OPTIONS`), the
+    /// bundle written, then everything synced and the stick unmounted, also when the export
+    /// failed. With no removable disk, a stick mounted by other means is looked for
+    /// (`kuroko export --usb`).
+    fn export(&mut self, to: Option<&str>, plaintext: bool) -> io::Result<()> {
+        if to.is_none()
+            && let Some(dev) = self.usb_stick()
+        {
+            let dir = Path::new(USB_MOUNTPOINT);
+            if let Err(e) = self
+                .system
+                .mount(&dev, dir, kuroko_board::hardening::USB_MOUNT_OPTIONS)
+            {
+                return self.say(&format!(
+                    "cannot mount the USB stick {}: {e}",
+                    dev.display()
+                ));
+            }
+            self.say(&format!(
+                "USB stick {} mounted on {USB_MOUNTPOINT}",
+                dev.display()
+            ))?;
+            self.export_to(Some(USB_MOUNTPOINT), plaintext)?;
+            return match self.system.unmount(dir) {
+                Ok(_) => self.say("USB stick synced and unmounted: it can be removed."),
+                Err(e) => self.say(&format!(
+                    "cannot unmount the USB stick ({e}): do not remove it yet; try `export` again"
+                )),
+            };
+        }
+        self.export_to(to, plaintext)
+    }
+
     /// The bundle for the stick: encrypted to the recipient set at setup; in clear only
     /// when asked for by name (`export plaintext`), which `kuroko export` logs.
-    fn export(&mut self, to: Option<&str>, plaintext: bool) -> io::Result<()> {
+    fn export_to(&mut self, to: Option<&str>, plaintext: bool) -> io::Result<()> {
         let data = self.data_dir();
         let mut args = vec!["export".to_string(), "--data".into(), data];
         match to {

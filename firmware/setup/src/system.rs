@@ -34,6 +34,15 @@ pub trait System {
     fn sleep(&mut self, d: Duration);
     /// Seconds since the epoch.
     fn now(&self) -> i64;
+    /// Mounts the block device `dev` on `dir` (made when missing) with `options`.
+    fn mount(
+        &mut self,
+        dev: &std::path::Path,
+        dir: &std::path::Path,
+        options: &str,
+    ) -> Result<String, String>;
+    /// Flushes everything to the disks (`sync`), then unmounts `dir`.
+    fn unmount(&mut self, dir: &std::path::Path) -> Result<String, String>;
 }
 
 /// The machine itself.
@@ -135,6 +144,23 @@ fn run(cmd: &mut Command) -> Result<String, String> {
 }
 
 impl System for RealSystem {
+    fn mount(
+        &mut self,
+        dev: &std::path::Path,
+        dir: &std::path::Path,
+        options: &str,
+    ) -> Result<String, String> {
+        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        run(Command::new("mount")
+            .arg("-o")
+            .arg(options)
+            .arg(dev)
+            .arg(dir))
+    }
+    fn unmount(&mut self, dir: &std::path::Path) -> Result<String, String> {
+        run(&mut Command::new("sync"))?;
+        run(Command::new("umount").arg(dir))
+    }
     fn set_address(
         &mut self,
         iface: &str,
@@ -258,6 +284,23 @@ pub struct Recorder {
 }
 
 impl System for Recorder {
+    fn mount(
+        &mut self,
+        dev: &std::path::Path,
+        dir: &std::path::Path,
+        options: &str,
+    ) -> Result<String, String> {
+        self.actions.push(format!(
+            "mount {} {} {options}",
+            dev.display(),
+            dir.display()
+        ));
+        Ok(String::new())
+    }
+    fn unmount(&mut self, dir: &std::path::Path) -> Result<String, String> {
+        self.actions.push(format!("umount {}", dir.display()));
+        Ok(String::new())
+    }
     fn set_address(
         &mut self,
         iface: &str,

@@ -5,6 +5,7 @@ use kuroko_board::discover::fake::FakeSys;
 use kuroko_model::config::Config;
 use kuroko_setup::lineedit::LineEditor;
 use kuroko_setup::system::Recorder;
+use kuroko_setup::token;
 use kuroko_setup::{Paths, Shell};
 
 fn site(root: &std::path::Path) -> Paths {
@@ -22,12 +23,19 @@ fn site(root: &std::path::Path) -> Paths {
         .unwrap()
         .disk("vdc", 1 << 23, false)
         .unwrap();
-    Paths {
+    let paths = Paths {
         config: root.join("config/kuroko.toml"),
         credential: root.join("config/technician.hash"),
         sys,
-    }
+    };
+    // The unit's token, as provisioning leaves it on the config disk.
+    std::fs::create_dir_all(root.join("config")).unwrap();
+    token::store(&token::path_for(&paths.credential), TOKEN).unwrap();
+    paths
 }
+
+/// The setup token on the test unit's label.
+const TOKEN: &str = "K7QX2-M9TVA-4HJPR-WC3ZN";
 
 fn session(paths: &Paths, sys: &mut Recorder, script: &str) -> String {
     let mut out = Vec::new();
@@ -48,7 +56,7 @@ fn a_technician_sets_up_the_box() {
         ..Default::default()
     };
     sys.rx.insert("eth1".into(), vec![100, 250]);
-    let script = "technician1\ntechnician1\n\
+    let script = "K7QX2-M9TVA-4HJPR-WC3ZN\ntechnician1\ntechnician1\n\
          hardware\n\
          set board qemu\n\
          hardware\n\
@@ -134,7 +142,11 @@ fn wrong_passwords_are_refused_and_reset_needs_confirmation() {
     let tmp = tempfile::tempdir().unwrap();
     let paths = site(tmp.path());
     let mut sys = Recorder::default();
-    session(&paths, &mut sys, "goodpassword\ngoodpassword\nexit\n");
+    session(
+        &paths,
+        &mut sys,
+        "K7QX2-M9TVA-4HJPR-WC3ZN\ngoodpassword\ngoodpassword\nexit\n",
+    );
     let out = session(&paths, &mut sys, "nope\nnope2\nnope3\nstatus\n");
     assert_eq!(out.matches("Wrong password.").count(), 3, "{out}");
     assert!(out.contains("Too many wrong passwords."), "{out}");
@@ -175,7 +187,7 @@ fn decommission_asks_then_erases_with_a_certificate_and_logs_out() {
     let out = session(
         &paths,
         &mut sys,
-        "goodpassword\ngoodpassword\ndecommission\nno\ndecommission /mnt/stick\nDECOMMISSION\nstatus\n",
+        "K7QX2-M9TVA-4HJPR-WC3ZN\ngoodpassword\ngoodpassword\ndecommission\nno\ndecommission /mnt/stick\nDECOMMISSION\nstatus\n",
     );
     assert!(out.contains("Cancelled; nothing erased."), "{out}");
     assert!(out.contains("Decommissioned"), "{out}");
@@ -199,7 +211,7 @@ fn capture_on_the_management_port_is_refused_and_dhcp_is_explicit() {
     let out = session(
         &paths,
         &mut sys,
-        "goodpassword\ngoodpassword\n\
+        "K7QX2-M9TVA-4HJPR-WC3ZN\ngoodpassword\ngoodpassword\n\
          set board qemu\n\
          set capture eth0\n\
          set management eth0\n\
@@ -238,17 +250,21 @@ fn wrong_passwords_keep_costing_more_after_a_restart() {
     let tmp = tempfile::tempdir().unwrap();
     let paths = site(tmp.path());
     let mut sys = Recorder::default();
-    session(&paths, &mut sys, "goodpassword\ngoodpassword\nexit\n");
+    session(
+        &paths,
+        &mut sys,
+        "K7QX2-M9TVA-4HJPR-WC3ZN\ngoodpassword\ngoodpassword\nexit\n",
+    );
     session(&paths, &mut sys, "nope1\nnope2\nnope3\n");
     // The shell was respawned (or the box rebooted): a new Shell, a new Recorder.
     let mut sys = Recorder::default();
     let out = session(&paths, &mut sys, "nope4\ngoodpassword\nexit\n");
     assert!(
-        out.contains("3 wrong passwords: wait 30 s for the next try."),
+        out.contains("3 wrong entries: wait 30 s for the next try."),
         "{out}"
     );
     assert!(
-        out.contains("4 wrong passwords: wait 60 s for the next try."),
+        out.contains("4 wrong entries: wait 60 s for the next try."),
         "{out}"
     );
     assert!(out.contains("Logged out."), "{out}");
@@ -272,7 +288,11 @@ fn a_damaged_credential_is_recovered_by_erasing_the_data() {
     c.storage.data_dir = data.clone();
     c.save(&paths.config).unwrap();
     let mut sys = Recorder::default();
-    session(&paths, &mut sys, "goodpassword\ngoodpassword\nexit\n");
+    session(
+        &paths,
+        &mut sys,
+        "K7QX2-M9TVA-4HJPR-WC3ZN\ngoodpassword\ngoodpassword\nexit\n",
+    );
     std::fs::write(&paths.credential, "not a hash\n").unwrap();
     // Declining leaves everything as it is.
     let out = session(&paths, &mut sys, "whatever\nno\n");
@@ -308,7 +328,7 @@ fn export_is_encrypted_to_the_recipient_set_at_setup() {
         &paths,
         &mut sys,
         &format!(
-            "goodpassword\ngoodpassword\n\
+            "K7QX2-M9TVA-4HJPR-WC3ZN\ngoodpassword\ngoodpassword\n\
              export\n\
              set recipient age1nope\n\
              set recipient {KEY}\n\
@@ -327,6 +347,126 @@ fn export_is_encrypted_to_the_recipient_set_at_setup() {
         vec![
             format!("kuroko export --data {d} --usb --recipient {KEY} --config {cfg}"),
             format!("kuroko export --data {d} --to /mnt/stick --plaintext --config {cfg}"),
+        ]
+    );
+}
+
+#[test]
+fn a_fresh_box_cannot_be_claimed_without_its_setup_token() {
+    let tmp = tempfile::tempdir().unwrap();
+    let paths = site(tmp.path());
+    let data = tmp.path().join("data");
+    let mut c = Config::default();
+    c.storage.data_dir = data.clone();
+    c.save(&paths.config).unwrap();
+    let mut sys = Recorder {
+        clock: 1_795_000_000,
+        ..Default::default()
+    };
+    // Whoever reaches the serial port first, without the label: no password can be set.
+    let out = session(
+        &paths,
+        &mut sys,
+        "goodpassword\ngoodpassword\nAAAAA-BBBBB-CCCCC-DDDDD\nstatus\n",
+    );
+    assert!(out.contains("Type the setup token"), "{out}");
+    assert!(out.contains("Too many wrong setup tokens."), "{out}");
+    assert!(!out.contains("new password:"), "{out}");
+    assert!(!paths.credential.exists(), "claimed without the token");
+    assert!(
+        sys.actions.iter().all(|a| a.starts_with("sleep")),
+        "{:?}",
+        sys.actions
+    );
+    // The wrong tokens count in the persistent back-off, like wrong passwords.
+    let out = session(&paths, &mut sys, "nope\n");
+    assert!(out.contains("3 wrong entries: wait 30 s"), "{out}");
+    // Typed from the label in lower case with spaces: accepted.
+    let out = session(
+        &paths,
+        &mut sys,
+        "k7qx2 m9tva 4hjpr wc3zn\ngoodpassword\ngoodpassword\nexit\n",
+    );
+    assert!(out.contains("Password set."), "{out}");
+    assert!(kuroko_setup::credential::verify(&paths.credential, "goodpassword").unwrap());
+    // Factory reset keeps the unit's token: the next claim needs it again.
+    session(&paths, &mut sys, "goodpassword\nfactory-reset\nRESET\n");
+    assert!(!paths.credential.exists());
+    assert!(token::path_for(&paths.credential).exists());
+    let out = session(&paths, &mut sys, "goodpassword\ngoodpassword\n");
+    assert!(out.contains("Wrong setup token."), "{out}");
+    assert!(!paths.credential.exists());
+}
+
+#[test]
+fn a_box_whose_token_was_removed_is_claimed_only_by_erasing_the_data() {
+    let tmp = tempfile::tempdir().unwrap();
+    let paths = site(tmp.path());
+    let data = tmp.path().join("data");
+    let mut c = Config::default();
+    c.storage.data_dir = data.clone();
+    c.save(&paths.config).unwrap();
+    let mut sys = Recorder::default();
+    session(
+        &paths,
+        &mut sys,
+        "K7QX2-M9TVA-4HJPR-WC3ZN\ngoodpassword\ngoodpassword\nexit\n",
+    );
+    // Offline, the credential and the token are deleted from the config disk.
+    std::fs::remove_file(&paths.credential).unwrap();
+    std::fs::remove_file(token::path_for(&paths.credential)).unwrap();
+    let out = session(&paths, &mut sys, "newpassword1\nnewpassword1\n");
+    assert!(out.contains("setup token"), "{out}");
+    assert!(out.contains("is missing"), "{out}");
+    assert!(out.contains("Nothing erased"), "{out}");
+    assert!(!paths.credential.exists());
+    assert!(sys.actions.is_empty(), "{:?}", sys.actions);
+    let out = session(
+        &paths,
+        &mut sys,
+        "ERASE\nnewpassword1\nnewpassword1\nexit\n",
+    );
+    assert!(out.contains("Erased."), "{out}");
+    assert_eq!(sys.actions, vec![format!("erase {}", data.display())]);
+    assert!(!paths.config.exists());
+    assert!(kuroko_setup::credential::verify(&paths.credential, "newpassword1").unwrap());
+}
+
+#[test]
+fn export_mounts_the_stick_safely_writes_the_bundle_and_unmounts_it() {
+    const KEY: &str = "age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p";
+    let tmp = tempfile::tempdir().unwrap();
+    let paths = site(tmp.path());
+    // A USB stick with one partition.
+    let f = FakeSys::new(&paths.sys).unwrap();
+    f.disk("sdb", 1 << 16, true).unwrap();
+    std::fs::create_dir_all(paths.sys.join("block/sdb/sdb1")).unwrap();
+    let data = tmp.path().join("data");
+    let mut c = Config::default();
+    c.storage.data_dir = data.clone();
+    c.save(&paths.config).unwrap();
+    let mut sys = Recorder::default();
+    let out = session(
+        &paths,
+        &mut sys,
+        &format!(
+            "K7QX2-M9TVA-4HJPR-WC3ZN\ngoodpassword\ngoodpassword\n\
+             set recipient {KEY}\n\
+             export\n\
+             exit\n"
+        ),
+    );
+    assert!(out.contains("can be removed"), "{out}");
+    let cfg = paths.config.display().to_string();
+    let d = data.display().to_string();
+    assert_eq!(
+        sys.actions,
+        vec![
+            "mount /dev/sdb1 /run/kuroko-usb nosuid,nodev,noexec,noatime".to_string(),
+            format!(
+                "kuroko export --data {d} --to /run/kuroko-usb --recipient {KEY} --config {cfg}"
+            ),
+            "umount /run/kuroko-usb".to_string(),
         ]
     );
 }

@@ -24,6 +24,11 @@ pub struct Args {
     /// management port, every other NIC silenced, NTP started.
     #[arg(long)]
     pub boot: bool,
+    /// Provision the unit: make a new setup token, store its hash beside the credential
+    /// (`setup.token`) and write the token to LABEL (the text for the unit's label) and
+    /// exit. Without a token a box without a credential cannot be claimed.
+    #[arg(long, value_name = "LABEL")]
+    pub provision_token: Option<PathBuf>,
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
@@ -42,6 +47,25 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         std::env::current_exe().context("cannot find the kuroko binary")?,
         args.sys.clone(),
     );
+    if let Some(label) = &args.provision_token {
+        let path = kuroko_setup::token::path_for(&paths.credential);
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)
+                .with_context(|| format!("cannot create {}", dir.display()))?;
+        }
+        let token = kuroko_setup::token::provision(&path)?;
+        kuroko_model::config::write_atomic(
+            label,
+            format!("Kuroko setup token: {token}\n").as_bytes(),
+        )
+        .with_context(|| format!("cannot write the label {}", label.display()))?;
+        println!(
+            "setup token stored (hashed) in {}; label text in {}",
+            path.display(),
+            label.display()
+        );
+        return Ok(());
+    }
     if args.boot {
         for line in kuroko_setup::boot::apply(&paths.config, &args.sys, &mut system) {
             println!("{line}");
