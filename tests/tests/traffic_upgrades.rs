@@ -603,6 +603,32 @@ fn ftps_ldap_starttls_and_postgres_ssl_match_tshark() -> anyhow::Result<()> {
     assert_eq!(t_req, "SSL request", "tshark: SSLRequest");
     check_tls(&t, &work, pg, "postgresql")?;
 
+    // The session detail of `kuroko search` shows both layers and the judged certificate.
+    let detail = data.kuroko(
+        "search",
+        &["--detail", pg["id"].as_str().context("session id")?],
+    )?;
+    let line = |key: &str| -> String {
+        detail
+            .lines()
+            .find_map(|l| l.strip_prefix(key))
+            .unwrap_or_default()
+            .trim()
+            .to_string()
+    };
+    assert_eq!(line("tunnel    "), "starttls, carrying tls", "{detail}");
+    assert_eq!(
+        line("tls       "),
+        format!("TLSv1.2  SNI {DB_NAME}"),
+        "{detail}"
+    );
+    assert_eq!(
+        line("  sha1    "),
+        pg["tls"]["certs"][0]["sha1"].as_str().unwrap_or("?"),
+        "{detail}"
+    );
+    assert_eq!(line("  judged  "), "self-signed", "{detail}");
+
     // Real servers' bytes are well-formed: no parser may call them malformed.
     for s in &sessions {
         let flags = s["flags"].as_array().cloned().unwrap_or_default();

@@ -1,7 +1,7 @@
 //! The servers' certificates seen in the traffic, for the report's §3.7: one row per leaf
 //! certificate (by SHA-256) with its names, validity and how many sessions showed it, and
 //! how many of those sessions found it expired, self-signed or not naming the server the
-//! client asked for. The judgment is `kuroko_detect::certs::judge_leaf`, the one the
+//! client asked for. The judgment is `kuroko_model::certs::judge_leaf`, the one the
 //! `weak_tls` rule uses, so the section and the finding say the same thing.
 
 use ipnet::IpNet;
@@ -84,7 +84,7 @@ impl CertCollector {
 
     pub fn add(&mut self, s: &SessionRecord) {
         let Some(tls) = &s.tls else { return };
-        let Some((leaf, judgment)) = kuroko_detect::certs::judge_leaf(tls) else {
+        let Some((leaf, judgment)) = kuroko_model::certs::judge_leaf(tls) else {
             return;
         };
         let i = match self.index.get(&leaf.sha256) {

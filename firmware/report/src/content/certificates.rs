@@ -2,7 +2,7 @@
 //! handshakes up to TLS 1.2, also through CONNECT and STARTTLS): subject, issuer,
 //! validity, the servers that presented them, how many sessions showed them, and what is
 //! wrong with them. Rows come from [`crate::certificates::CertStats`], whose judgment is
-//! the `weak_tls` rule's (`kuroko_detect::certs::judge_leaf`).
+//! the `weak_tls` rule's (`kuroko_model::certs::judge_leaf`).
 
 use super::parts::*;
 use super::{Block, Cell, Column};
