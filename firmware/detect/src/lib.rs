@@ -74,6 +74,7 @@
 pub mod aggregate;
 pub mod assets;
 pub mod catalog;
+pub mod certs;
 pub mod consumer;
 pub mod context;
 pub mod engine;

@@ -524,6 +524,24 @@ pub fn detail(
             ""
         }
     )?;
+    if let Some(t) = &r.tunnel {
+        writeln!(
+            out,
+            "tunnel    {}{}{}",
+            t.kind,
+            t.target
+                .as_deref()
+                .map(|x| format!(" to {x}"))
+                .unwrap_or_default(),
+            t.inner
+                .as_deref()
+                .map(|x| format!(", carrying {x}"))
+                .unwrap_or_default()
+        )?;
+    }
+    if let Some(tls) = &r.tls {
+        certificate(out, tls)?;
+    }
     if !r.files.is_empty() {
         writeln!(out, "objects")?;
         for f in &r.files {
@@ -545,6 +563,57 @@ pub fn detail(
     let pretty = serde_json::to_string_pretty(r).map_err(std::io::Error::other)?;
     for l in pretty.lines() {
         writeln!(out, "  {l}")?;
+    }
+    Ok(())
+}
+
+/// The TLS layer and the server's leaf certificate with its judgment
+/// (`kuroko_model::certs::judge_leaf`, the one `weak_tls` and the report use).
+fn certificate(out: &mut dyn Write, tls: &kuroko_model::session::Tls) -> std::io::Result<()> {
+    writeln!(
+        out,
+        "tls       {}{}",
+        tls.version.as_deref().unwrap_or("version unknown"),
+        tls.sni
+            .as_deref()
+            .map(|s| format!("  SNI {s}"))
+            .unwrap_or_default()
+    )?;
+    let Some((leaf, j)) = kuroko_model::certs::judge_leaf(tls) else {
+        return Ok(());
+    };
+    writeln!(out, "cert      {}", leaf.subject)?;
+    writeln!(out, "  issuer  {}", leaf.issuer)?;
+    writeln!(out, "  valid   {} – {}", leaf.not_before, leaf.not_after)?;
+    writeln!(out, "  serial  {}", leaf.serial)?;
+    writeln!(out, "  sha1    {}", leaf.sha1)?;
+    writeln!(out, "  sha256  {}", leaf.sha256)?;
+    if !leaf.san.is_empty() {
+        writeln!(out, "  san     {}", leaf.san.join(", "))?;
+    }
+    let mut problems = Vec::new();
+    if j.expired {
+        problems.push("expired at session time".to_string());
+    }
+    if j.self_signed {
+        problems.push("self-signed".to_string());
+    }
+    if let Some(sni) = &j.name_mismatch {
+        problems.push(format!("does not name {sni}"));
+    }
+    writeln!(
+        out,
+        "  judged  {}",
+        if problems.is_empty() {
+            "ok".to_string()
+        } else {
+            problems.join(", ")
+        }
+    )?;
+    if tls.certs.len() > 1 {
+        for c in &tls.certs[1..] {
+            writeln!(out, "  chain   {}  (issuer {})", c.subject, c.issuer)?;
+        }
     }
     Ok(())
 }

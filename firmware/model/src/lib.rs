@@ -12,6 +12,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod certs;
 pub mod config;
 pub mod csv_cell;
 pub mod finding;

@@ -204,6 +204,8 @@ pub struct ReportData {
     /// The asset inventory as `kuroko assets` shows it (§3.6); empty unless the caller
     /// reads it (`inputs::gather` does).
     pub assets: Assets,
+    /// The servers' leaf certificates seen in the sessions (§3.7).
+    pub certs: crate::certificates::CertStats,
 }
 
 /// The asset inventory judged against the advisory list, for §3.6.
@@ -246,9 +248,11 @@ impl ReportData {
         if let Ok(hours) = kuroko_model::config::BusinessHours::parse(&cfg.site.business_hours) {
             env = env.with_business_hours(hours, timezone);
         }
+        let mut certs = crate::certificates::CertCollector::new(internal.clone());
         let mut evidence = BTreeMap::new();
         for s in inp.sessions {
             env.add(&s);
+            certs.add(&s);
             if wanted.contains(&s.id) {
                 evidence.insert(s.id.clone(), s);
             }
@@ -313,6 +317,7 @@ impl ReportData {
             objects_present,
             missing_evidence,
             assets: Assets::default(),
+            certs: certs.finish(),
         }
     }
 

@@ -30,6 +30,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod certificates;
 pub mod charts;
 pub mod content;
 pub mod data;

@@ -4,7 +4,7 @@
 
 use kuroko_model::config::Config;
 use kuroko_model::finding::{Category, Finding, Risk};
-use kuroko_model::session::{Attachment, Endpoint, FileRef, Http, Link, Mail};
+use kuroko_model::session::{Attachment, Cert, Endpoint, FileRef, Http, Link, Mail, Tls};
 use kuroko_model::{SessionRecord, Timestamp};
 use kuroko_report::data::{Inputs, StoreSummary};
 use kuroko_report::objects::ObjectStore;
@@ -44,6 +44,20 @@ fn build(s: &str) -> ReportData {
             bytes: 1,
             sha256: Some(s.into()),
             content_type: Some(s.into()),
+        }],
+        ..Default::default()
+    });
+    // The certificate section (§3.7) quotes the server's certificate.
+    sess.tls = Some(Tls {
+        sni: Some(s.into()),
+        certs: vec![Cert {
+            subject: s.into(),
+            issuer: s.into(),
+            not_before: s.into(),
+            not_after: s.into(),
+            sha256: s.into(),
+            self_signed: true,
+            ..Default::default()
         }],
         ..Default::default()
     });

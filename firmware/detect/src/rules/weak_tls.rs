@@ -9,10 +9,10 @@
 
 use super::{Hit, is_tcp};
 use crate::catalog::RuleId;
+use crate::certs::judge_leaf;
 use crate::context::Context;
 use crate::signals::{Msg, encode};
 use kuroko_model::SessionRecord;
-use kuroko_model::session::Cert;
 
 const OLD_VERSIONS: &[&str] = &["SSLv2", "SSLv3", "TLSv1.0", "TLSv1.1"];
 /// Pieces of IANA cipher suite names that make a suite weak.
@@ -47,20 +47,19 @@ pub fn check(ctx: &Context, s: &SessionRecord, out: &mut Vec<Hit>) {
             signals.push(encode(Msg::TlsWeakCipher, &[&quote(cipher)]));
         }
     }
-    if let Some(leaf) = tls.certs.first() {
+    // The leaf's judgment is shared with the report's certificate section (§3.7).
+    if let Some((leaf, j)) = judge_leaf(tls) {
         let subject = quote(&leaf.subject);
-        if leaf.expired {
+        if j.expired {
             signals.push(encode(
                 Msg::CertExpired,
                 &[&subject, &quote(&leaf.not_after)],
             ));
         }
-        if leaf.self_signed {
+        if j.self_signed {
             signals.push(encode(Msg::CertSelfSigned, &[&subject]));
         }
-        if let Some(sni) = tls.sni.as_deref()
-            && !cert_names(leaf).iter().any(|n| name_matches(n, sni))
-        {
+        if let Some(sni) = j.name_mismatch.as_deref() {
             signals.push(encode(Msg::CertNameMismatch, &[&subject, &quote(sni)]));
         }
     }
@@ -78,33 +77,8 @@ pub fn check(ctx: &Context, s: &SessionRecord, out: &mut Vec<Hit>) {
     });
 }
 
-/// The names a certificate is valid for: its SAN entries, else its subject CN.
-fn cert_names(c: &Cert) -> Vec<&str> {
-    if !c.san.is_empty() {
-        return c.san.iter().map(|s| s.as_str()).collect();
-    }
-    c.subject
-        .split(',')
-        .filter_map(|p| p.trim().strip_prefix("CN="))
-        .collect()
-}
-
-/// RFC 6125 matching: case-insensitive, a `*` only as the whole leftmost label and
-/// matching exactly one label.
-fn name_matches(pattern: &str, host: &str) -> bool {
-    let p = pattern.trim_end_matches('.').to_ascii_lowercase();
-    let h = host.trim_end_matches('.').to_ascii_lowercase();
-    match p.strip_prefix("*.") {
-        Some(rest) => h
-            .split_once('.')
-            .is_some_and(|(first, tail)| !first.is_empty() && tail == rest),
-        None => p == h,
-    }
-}
-
 #[cfg(test)]
 mod tests {
-    use super::name_matches;
     use crate::catalog::RuleId;
     use crate::rules::testutil::{ctx, run, session};
     use kuroko_model::SessionRecord;
@@ -169,15 +143,5 @@ mod tests {
         s.tls.as_mut().unwrap().cipher = None;
         assert!(fired(&s).is_empty());
         assert!(fired(&tls("198.51.100.9", "TLSv1.0", "TLS_RSA_WITH_RC4_128_SHA")).is_empty());
-    }
-
-    #[test]
-    fn wildcards_match_one_label() {
-        assert!(name_matches("*.example.jp", "www.example.jp"));
-        assert!(name_matches("*.Example.JP", "WWW.example.jp."));
-        assert!(!name_matches("*.example.jp", "a.b.example.jp"));
-        assert!(!name_matches("*.example.jp", "example.jp"));
-        assert!(name_matches("example.jp", "example.jp"));
-        assert!(!name_matches("example.jp", "example.jp.evil"));
     }
 }

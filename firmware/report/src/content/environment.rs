@@ -1,4 +1,5 @@
-//! Chapter 3 (システム環境分析): traffic by protocol, direction and file transfers, disk.
+//! Chapter 3 (システム環境分析): traffic by protocol, direction and file transfers, disk,
+//! talkers (§3.5), the asset inventory (§3.6) and the servers' certificates (§3.7).
 
 use super::parts::*;
 use super::{Bar, Block, Cell, Column, Figure};
@@ -263,5 +264,6 @@ pub fn environment(d: &ReportData, lang: Lang) -> Vec<Block> {
     );
     b.extend(super::talkers::talkers(d, lang));
     b.extend(super::inventory::inventory(d, lang));
+    b.extend(super::certificates::certificates(d, lang));
     b
 }

@@ -9,6 +9,7 @@
 //! done where it writes each string, so no block can carry markup from the traffic.
 
 mod assessment;
+mod certificates;
 mod coverage;
 mod details;
 mod environment;
