@@ -58,6 +58,8 @@ enum Command {
     User(cmd::user::Args),
     /// The asset inventory: internal hosts, their services and announced software.
     Assets(cmd::assets::Args),
+    /// Threat-intel packs: import, list, remove, recheck.
+    Intel(cmd::intel::Args),
     /// Erase the customer's data irrecoverably before the box leaves the site, with a
     /// certificate of erasure.
     Decommission(cmd::decommission::Args),
@@ -94,6 +96,7 @@ fn main() {
         Command::Web(a) => cmd::web::run(a),
         Command::User(a) => cmd::user::run(a),
         Command::Assets(a) => cmd::assets::run(a),
+        Command::Intel(a) => cmd::intel::run(a),
         Command::Decommission(a) => cmd::decommission::run(a),
     };
     if let Err(e) = result {
