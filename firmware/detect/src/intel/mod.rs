@@ -10,6 +10,7 @@ pub mod brands;
 pub mod categories;
 pub mod feeds;
 pub mod indicator;
+pub mod live;
 pub mod matcher;
 pub mod packs;
 pub mod reputation;

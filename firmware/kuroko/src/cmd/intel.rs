@@ -185,3 +185,80 @@ fn print_import(s: &ImportSummary) {
         s.update.generation, s.update.date
     );
 }
+
+/// `kuroko status`: the installed packs and the re-checks of the past (`"intel"` in JSON).
+pub fn status_section(data: &std::path::Path) -> super::status::Section {
+    use serde_json::json;
+    let list = packs::list(data).unwrap_or_default();
+    let st = packs::state(data).unwrap_or_default();
+    let progress = kuroko_detect::store::load(data)
+        .ok()
+        .flatten()
+        .map(|s| s.engine.intel)
+        .unwrap_or_default();
+    let indicators: u64 = list.iter().map(|p| p.indicators).sum();
+    let mut rows = vec![(
+        "packs".to_string(),
+        if list.is_empty() {
+            "none installed".to_string()
+        } else {
+            format!(
+                "{} ({} indicators): {}",
+                list.len(),
+                indicators,
+                list.iter()
+                    .map(|p| p.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        },
+    )];
+    let behind = st.generation > progress.seen_generation;
+    let recheck = match (progress.queue.first(), behind) {
+        (Some(r), _) => format!(
+            "running: intel update of {} ({}), {} sessions checked, {} matched; {} more queued",
+            r.date,
+            r.packs.join(", "),
+            r.sessions_checked,
+            r.sessions_with_hits,
+            progress.queue.len() - 1
+        ),
+        (None, true) => "waiting: the detections have not taken the latest intel update yet".into(),
+        (None, false) => match &progress.last_done {
+            Some(r) => format!(
+                "done: intel update of {}, {} sessions checked, {} matched",
+                r.date, r.sessions_checked, r.sessions_with_hits
+            ),
+            None => "none".into(),
+        },
+    };
+    rows.push(("re-check".into(), recheck));
+    let queue: Vec<_> = progress
+        .queue
+        .iter()
+        .map(|r| {
+            json!({"generation": r.generation, "date": r.date, "packs": r.packs,
+                "sessions_checked": r.sessions_checked, "sessions_with_hits": r.sessions_with_hits})
+        })
+        .collect();
+    super::status::Section {
+        key: "intel",
+        title: "Intel packs",
+        json: json!({
+            "present": !list.is_empty(),
+            "packs": list.iter().map(|p| json!({"name": p.name, "indicators": p.indicators,
+                "bad_lines": p.bad_lines, "imported_at": p.imported_at, "generation": p.generation,
+                "yara_files": p.yara_files.len()})).collect::<Vec<_>>(),
+            "indicators": indicators,
+            "generation": st.generation,
+            "seen_generation": progress.seen_generation,
+            "recheck_pending": progress.queue.len() + usize::from(behind && progress.queue.is_empty()),
+            "recheck_queue": queue,
+            "last_recheck": progress.last_done.as_ref().map(|r| json!({"generation": r.generation,
+                "date": r.date, "sessions_checked": r.sessions_checked,
+                "sessions_with_hits": r.sessions_with_hits})),
+            "live_sessions_with_hits": progress.live_sessions_with_hits,
+        }),
+        rows,
+    }
+}
