@@ -172,13 +172,16 @@ struct State {
     written: u64,
     replay_overflow: u64,
     error: Option<AnalyzeError>,
+    /// Intel packs of the data directory: records carry their `intel` hits.
+    intel: kuroko_detect::intel::live::LiveIntel,
 }
 
 impl State {
-    fn emit(&mut self, e: Emitted, counters_suppressed: &mut u64) {
+    fn emit(&mut self, mut e: Emitted, counters_suppressed: &mut u64) {
         if self.error.is_some() {
             return;
         }
+        self.intel.tag(&mut e.record);
         if self.suppress.remove(&e.record.id) {
             *counters_suppressed += 1;
             return;
@@ -219,8 +222,9 @@ impl State {
     /// the exactly-once bookkeeping (a replay may write it again: consumers replace records
     /// by id). Never after the final record of its session: a replay that will suppress the
     /// final one suppresses its provisional ones too.
-    fn emit_provisional(&mut self, e: Emitted) {
+    fn emit_provisional(&mut self, mut e: Emitted) {
         if self.error.is_none() && !self.suppress.contains(&e.record.id) {
+            self.intel.tag(&mut e.record);
             self.append(&e.record);
         }
     }
@@ -334,6 +338,7 @@ impl Analyzer {
             );
         }
         let st = State {
+            intel: kuroko_detect::intel::live::LiveIntel::new(data),
             log,
             log_dir,
             suppress,

@@ -27,10 +27,11 @@ pub enum RuleId {
     VulnerableSoftware,
     WeakTls,
     CleartextCredentials,
+    IntelMatch,
 }
 
 impl RuleId {
-    pub const ALL: [RuleId; 17] = [
+    pub const ALL: [RuleId; 18] = [
         RuleId::FortinetLoginExposed,
         RuleId::PublicAppExploitAttempt,
         RuleId::PhishingMail,
@@ -48,6 +49,7 @@ impl RuleId {
         RuleId::VulnerableSoftware,
         RuleId::WeakTls,
         RuleId::CleartextCredentials,
+        RuleId::IntelMatch,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -69,6 +71,7 @@ impl RuleId {
             RuleId::VulnerableSoftware => "vulnerable_software",
             RuleId::WeakTls => "weak_tls",
             RuleId::CleartextCredentials => "cleartext_credentials",
+            RuleId::IntelMatch => "intel_match",
         }
     }
 
@@ -124,7 +127,7 @@ impl RuleInfo {
 }
 
 /// In the order of `RuleId::ALL` (checked by a test).
-pub static CATALOG: [RuleInfo; 17] = [
+pub static CATALOG: [RuleInfo; 18] = [
     RuleInfo {
         id: RuleId::FortinetLoginExposed,
         title_ja: "Fortinet 社製 NW 機器 (FortiGate SSL-VPN) のログイン画面の外部公開",
@@ -416,6 +419,25 @@ pub static CATALOG: [RuleInfo; 17] = [
             "Move to encrypted protocols (SFTP/FTPS, SSH, POP3S/IMAPS, SMTP with STARTTLS, HTTPS)",
             "Disable clear-text authentication on the servers",
             "Change the passwords of the users named",
+        ],
+    },
+    RuleInfo {
+        id: RuleId::IntelMatch,
+        title_ja: "脅威インテリジェンスに掲載された通信先・ファイルとの通信",
+        title_en: "Traffic or files matching threat-intel indicators",
+        category: Category::Other,
+        attack: &["T1071", "T1105", "T1573"],
+        vulnerability: 2,
+        threat: 3,
+        countermeasures_ja: &[
+            "該当端末の調査 (マルウェア感染の有無の確認)",
+            "掲載された通信先・ドメイン・URL の遮断",
+            "該当ファイルの隔離・削除",
+        ],
+        countermeasures_en: &[
+            "Investigate the host (check it for malware)",
+            "Block the listed addresses, domains and URLs",
+            "Quarantine or delete the listed files",
         ],
     },
 ];

@@ -46,6 +46,12 @@ pub struct Summary {
     /// The stored position was not in the session log any more: why (the findings were
     /// rebuilt from the log's start).
     pub restarted: Option<String>,
+    /// Sessions of the past re-checked against new intel in this run, and how many of
+    /// them matched (`crate::intel::retro`).
+    pub retro_sessions: u64,
+    pub retro_hits: u64,
+    /// Re-checks still queued after this run (the appliance goes on at idle).
+    pub retro_pending: usize,
 }
 
 /// The engine with its log position and data directory.
@@ -59,6 +65,10 @@ pub struct Detector {
     log_generation: u64,
     config: Config,
     batch: usize,
+    /// Records a re-check of the past may read per `catch_up` (`None`: to the end).
+    retro_budget: Option<usize>,
+    /// The matcher of the re-check at the head of the queue, by its generation.
+    retro_matcher: Option<(u64, crate::intel::matcher::Matcher)>,
 }
 
 impl Detector {
@@ -73,6 +83,9 @@ impl Detector {
             log_generation = state.log_generation;
             engine.restore(state.engine);
         }
+        if let Err(e) = engine.load_intel_packs(data_dir) {
+            eprintln!("kuroko detect: intel packs not loaded: {e}");
+        }
         Ok(Detector {
             data_dir: data_dir.to_path_buf(),
             _lock: lock,
@@ -81,12 +94,21 @@ impl Detector {
             log_generation,
             config: config.clone(),
             batch: BATCH_RECORDS,
+            retro_budget: None,
+            retro_matcher: None,
         })
     }
 
     /// Commits every `n` records instead of `BATCH_RECORDS` (tests, small devices).
     pub fn with_batch(mut self, n: usize) -> Detector {
         self.batch = n.max(1);
+        self
+    }
+
+    /// Re-checks of the past read at most `n` records per `catch_up` (the running
+    /// appliance: live records first, the past at idle).
+    pub fn with_retro_budget(mut self, n: usize) -> Detector {
+        self.retro_budget = Some(n.max(1));
         self
     }
 
@@ -123,6 +145,9 @@ impl Detector {
             return Ok(None);
         };
         self.engine = Engine::new(&self.config)?.with_files_dir(self.data_dir.join("files"));
+        if let Err(e) = self.engine.load_intel_packs(&self.data_dir) {
+            eprintln!("kuroko detect: intel packs not loaded: {e}");
+        }
         self.pos = LogPos::default();
         self.log_generation = generation;
         Ok(Some(reason))
@@ -174,6 +199,8 @@ impl Detector {
             self.commit()?;
             summary.commits += 1;
         }
+        self.retro(&mut summary, crash_after)?;
+        summary.retro_pending = self.engine.intel_progress().queue.len();
         summary.to = self.pos;
         summary.findings = self.engine.aggregates().count();
         summary.new_findings = self
@@ -184,7 +211,159 @@ impl Detector {
         Ok(summary)
     }
 
+    /// Takes new intel updates (`DATA/intel/state.json`) into account: reloads the live
+    /// matcher and queues a re-check of everything read so far against the packs the
+    /// update brought (all packs for `kuroko intel recheck`).
+    fn refresh_packs(&mut self, summary: &mut Summary) {
+        let st = match crate::intel::packs::state(&self.data_dir) {
+            Ok(st) => st,
+            Err(e) => {
+                if summary.intel_errors.len() < MAX_REPORTED_ERRORS {
+                    summary.intel_errors.push(e);
+                }
+                return;
+            }
+        };
+        let seen = self.engine.intel_progress().seen_generation;
+        if st.generation <= seen {
+            return;
+        }
+        if let Err(e) = self.engine.load_intel_packs(&self.data_dir) {
+            if summary.intel_errors.len() < MAX_REPORTED_ERRORS {
+                summary.intel_errors.push(e);
+            }
+            return;
+        }
+        summary.intel_reloads += 1;
+        let end = self.pos;
+        let p = self.engine.intel_progress_mut();
+        for u in st.updates.iter().filter(|u| u.generation > seen) {
+            if u.what == "remove" || end == LogPos::default() {
+                continue;
+            }
+            p.queue.push(crate::intel::retro::Recheck {
+                generation: u.generation,
+                date: u.date.clone(),
+                packs: u.packs.clone(),
+                pos: LogPos::default(),
+                end,
+                sessions_checked: 0,
+                sessions_with_hits: 0,
+            });
+        }
+        p.seen_generation = st.generation;
+    }
+
+    /// Works through the queued re-checks (at most `retro_budget` records), committing
+    /// the findings with the re-check's cursor every batch: exactly-once across crashes.
+    /// `crash_after` stops without committing the partial batch (durability tests).
+    fn retro(
+        &mut self,
+        summary: &mut Summary,
+        crash_after: Option<usize>,
+    ) -> Result<(), DetectError> {
+        let log_dir = self.data_dir.join("sessions");
+        let log_err = |source| DetectError::SessionLog {
+            path: log_dir.clone(),
+            source,
+        };
+        let mut budget = self.retro_budget.unwrap_or(usize::MAX);
+        let mut read = 0usize;
+        while let Some(r) = self.engine.intel_progress().queue.first().cloned() {
+            if budget == 0 {
+                return Ok(());
+            }
+            if self.retro_matcher.as_ref().map(|(g, _)| *g) != Some(r.generation) {
+                let packs: Vec<_> = crate::intel::packs::list(&self.data_dir)
+                    .unwrap_or_default()
+                    .into_iter()
+                    .filter(|p| r.packs.contains(&p.name))
+                    .collect();
+                let m = crate::intel::matcher::Matcher::load_packs(&packs).unwrap_or_else(|e| {
+                    if summary.intel_errors.len() < MAX_REPORTED_ERRORS {
+                        summary.intel_errors.push(e);
+                    }
+                    Default::default()
+                });
+                self.retro_matcher = Some((r.generation, m));
+            }
+            let mut cur = r.pos;
+            let (mut checked, mut with_hits) = (0u64, 0u64);
+            let mut finished = true;
+            let reader = SessionLogReader::open(&log_dir).map_err(log_err)?;
+            let files_dir = self.data_dir.join("files");
+            let m = &self.retro_matcher.as_ref().expect("set above").1;
+            let mut found: Vec<(
+                kuroko_model::SessionRecord,
+                Vec<kuroko_model::session::IntelHit>,
+            )> = Vec::new();
+            for (in_batch, item) in reader.read_from(cur).map_err(log_err)?.enumerate() {
+                if cur >= r.end {
+                    break;
+                }
+                if crash_after.is_some_and(|n| read >= n) {
+                    return Ok(());
+                }
+                if budget == 0 || in_batch >= self.batch {
+                    finished = false;
+                    break;
+                }
+                read += 1;
+                budget -= 1;
+                match item {
+                    Ok((pos, record)) => {
+                        cur = pos;
+                        if record.open {
+                            continue;
+                        }
+                        checked += 1;
+                        let mut hits = m.match_session(&record);
+                        hits.extend(m.match_file_digests(&record, &files_dir));
+                        if !hits.is_empty() {
+                            with_hits += 1;
+                            found.push((record, hits));
+                        }
+                    }
+                    Err(e) if e.kind() == std::io::ErrorKind::InvalidData => {}
+                    Err(e) => return Err(log_err(e)),
+                }
+            }
+            for (record, hits) in &found {
+                if !self.already_counted(record) {
+                    self.engine.observe_retro(record, hits, &r.date);
+                }
+            }
+            summary.retro_sessions += checked;
+            summary.retro_hits += with_hits;
+            let p = self.engine.intel_progress_mut();
+            let head = &mut p.queue[0];
+            head.pos = cur;
+            head.sessions_checked += checked;
+            head.sessions_with_hits += with_hits;
+            if finished {
+                let done = p.queue.remove(0);
+                p.last_done = Some(done);
+                self.retro_matcher = None;
+            }
+            self.commit()?;
+            summary.commits += 1;
+        }
+        Ok(())
+    }
+
+    /// Whether the session is already evidence of its `intel_match` finding (a re-check
+    /// of all packs must not count what the live matcher counted).
+    fn already_counted(&self, s: &kuroko_model::SessionRecord) -> bool {
+        self.engine.aggregates().any(|a| {
+            a.rule == "intel_match"
+                && a.client == Some(s.client.ip)
+                && a.server == Some(s.server.ip)
+                && a.evidence.iter().any(|e| e.session == s.id)
+        })
+    }
+
     fn refresh(&mut self, summary: &mut Summary) {
+        self.refresh_packs(summary);
         match self.engine.refresh_intel() {
             Ok(true) => summary.intel_reloads += 1,
             Ok(false) => {}

@@ -59,6 +59,9 @@ pub struct EngineState {
     /// that their final record does not count them again (issue 15).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub open_hits: BTreeMap<String, Vec<String>>,
+    /// Intel updates seen and re-checks of the past to do (`crate::intel::retro`).
+    #[serde(default)]
+    pub intel: crate::intel::retro::IntelProgress,
 }
 
 /// Open sessions whose counted findings are remembered at most (the oldest are forgotten:
@@ -80,6 +83,9 @@ pub struct Engine {
     assets_enabled: bool,
     assets_limits: kuroko_model::config::Assets,
     open_hits: BTreeMap<String, Vec<String>>,
+    /// The installed intel packs (`DATA/intel/`), when the engine runs on a data directory.
+    intel: Option<crate::intel::matcher::Matcher>,
+    intel_progress: crate::intel::retro::IntelProgress,
 }
 
 impl Engine {
@@ -107,7 +113,66 @@ impl Engine {
             assets_enabled: config.assets.enabled,
             assets_limits: config.assets.clone(),
             open_hits: BTreeMap::new(),
+            intel: None,
+            intel_progress: Default::default(),
         })
+    }
+
+    /// Loads the intel packs of `data_dir` for live matching (rule `intel_match`). A pack
+    /// that cannot be read is an error naming it; the engine then runs without packs.
+    pub fn load_intel_packs(&mut self, data_dir: &std::path::Path) -> Result<usize, String> {
+        let m = crate::intel::matcher::Matcher::load(data_dir)?;
+        let n = m.len();
+        self.intel = (!m.is_empty()).then_some(m);
+        Ok(n)
+    }
+
+    /// The live intel matcher, if packs are loaded.
+    pub fn intel_matcher(&self) -> Option<&crate::intel::matcher::Matcher> {
+        self.intel.as_ref()
+    }
+
+    pub fn intel_progress(&self) -> &crate::intel::retro::IntelProgress {
+        &self.intel_progress
+    }
+
+    pub fn intel_progress_mut(&mut self) -> &mut crate::intel::retro::IntelProgress {
+        &mut self.intel_progress
+    }
+
+    /// The intel hits of one session: those the analyzer put in the record, or the
+    /// loaded packs' (hashes of stored files included).
+    fn intel_hits(&self, s: &SessionRecord) -> Vec<kuroko_model::session::IntelHit> {
+        if !s.intel.is_empty() {
+            return s.intel.clone();
+        }
+        let Some(m) = &self.intel else {
+            return Vec::new();
+        };
+        let mut hits = m.match_session(s);
+        if let Some(dir) = &self.ctx.files_dir {
+            hits.extend(m.match_file_digests(s, dir));
+        }
+        hits
+    }
+
+    /// Counts a session of the past that a re-check (`crate::intel::retro`) found in the
+    /// intel of the update of `date`: an `intel_match` hit with the session's own times,
+    /// saying it was found on a re-check.
+    pub fn observe_retro(
+        &mut self,
+        s: &SessionRecord,
+        hits: &[kuroko_model::session::IntelHit],
+        date: &str,
+    ) {
+        if hits.is_empty() || !self.enabled[RuleId::IntelMatch.index()] {
+            return;
+        }
+        let mut out = Vec::new();
+        rules::intel_match::check(s, hits, Some(date), &mut out);
+        for h in out {
+            self.add((h.rule, h.client, h.server), &h, s);
+        }
     }
 
     /// Lets rules read reconstructed objects (`DIR/files/`), e.g. the names inside
@@ -126,6 +191,13 @@ impl Engine {
         let mut hits = std::mem::take(&mut self.scratch);
         hits.clear();
         rules::check_stateless(&self.ctx, s, &mut hits);
+        let intel = self.intel_hits(s);
+        if !intel.is_empty() {
+            if !s.open {
+                self.intel_progress.live_sessions_with_hits += 1;
+            }
+            rules::intel_match::check(s, &intel, None, &mut hits);
+        }
         // A provisional record of an open session: only the rules that decide on one
         // session's partial data; the stateful ones (relays, streaming, VPN upload sums)
         // wait for the final record, which they see once.
@@ -260,6 +332,7 @@ impl Engine {
             ftp_links: self.ftp_links.clone(),
             assets: self.assets.clone(),
             open_hits: self.open_hits.clone(),
+            intel: self.intel_progress.clone(),
         }
     }
 
@@ -279,6 +352,7 @@ impl Engine {
         self.assets = state.assets;
         self.assets.set_limits(&self.assets_limits);
         self.open_hits = state.open_hits;
+        self.intel_progress = state.intel;
         for a in state.aggregates {
             match RuleId::parse(&a.rule) {
                 Some(r) => {

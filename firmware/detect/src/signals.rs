@@ -70,6 +70,16 @@ messages! {
         "通信量: {0} セッション、送信 {1} バイト、受信 {2} バイト",
         "volume: {0} sessions, {1} bytes sent, {2} bytes received"
     ),
+    // Intel packs
+    IntelIndicator => (
+        "フィード `{0}` に掲載された{1} `{3}` に一致 (パック `{4}`)",
+        "matches the {2} `{3}` listed in feed `{0}` (pack `{4}`)"
+    ),
+    IntelLabel => ("`{0}` の分類: {1}", "`{0}` says: {1}"),
+    IntelRetro => (
+        "インテル更新 ({0}) 後の再チェックで過去の通信から検出",
+        "found on a re-check after the intel update of {0}"
+    ),
     // SSH
     SshExternalPort => (
         "許可リストにない外部サーバのポート {0} 番への SSH 接続",

@@ -238,6 +238,31 @@ fn findings(lang: Lang) -> Vec<Finding> {
     for s in sessions(office_hours()) {
         e.observe(&s);
     }
+    // intel_match, live (hits the analyzer put in the record) and from a re-check.
+    let mut c2 = session(
+        "c2",
+        "tls",
+        "10.0.0.5",
+        40_000,
+        "198.51.100.7",
+        443,
+        office_hours(),
+    );
+    let hit = |kind: &str, ind: &str| IntelHit {
+        feed: "feodo".into(),
+        kind: kind.into(),
+        indicator: ind.into(),
+        pack: "abuse".into(),
+        label: "Dridex".into(),
+    };
+    c2.intel = vec![
+        hit("address", "198.51.100.7"),
+        hit("cert_sha1", &"a".repeat(40)),
+    ];
+    e.observe(&c2);
+    c2.id = "c2-old".into();
+    c2.server.ip = "198.51.100.8".parse().unwrap();
+    e.observe_retro(&c2, &[hit("ja3", &"b".repeat(32))], "2026-12-07T06:00:00Z");
     e.findings(lang)
 }
 

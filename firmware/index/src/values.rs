@@ -196,6 +196,11 @@ pub fn text_values(r: &SessionRecord, field: Field) -> Vec<String> {
         Field::Ja3 => push(r.tls.as_ref().and_then(|t| t.ja3.as_deref())),
         Field::Ja4 => push(r.tls.as_ref().and_then(|t| t.ja4.as_deref())),
         Field::CommunityId => push(Some(r.community_id.as_str()).filter(|c| !c.is_empty())),
+        Field::Intel => r.intel.iter().for_each(|h| {
+            push(Some(&h.feed));
+            push(Some(&h.pack));
+            push(Some(&h.kind));
+        }),
         Field::Version => {
             if let Some(s) = &r.ssh {
                 push(s.client_version.as_deref());

@@ -61,6 +61,8 @@ enum Command {
     Conditions(cmd::conditions::Args),
     /// The asset inventory: internal hosts, their services and announced software.
     Assets(cmd::assets::Args),
+    /// Threat-intel packs: import, list, remove, recheck.
+    Intel(cmd::intel::Args),
     /// Erase the customer's data irrecoverably before the box leaves the site, with a
     /// certificate of erasure.
     Decommission(cmd::decommission::Args),
@@ -98,6 +100,7 @@ fn main() {
         Command::User(a) => cmd::user::run(a),
         Command::Assets(a) => cmd::assets::run(a),
         Command::Conditions(a) => cmd::conditions::run(a),
+        Command::Intel(a) => cmd::intel::run(a),
         Command::Decommission(a) => cmd::decommission::run(a),
     };
     if let Err(e) = result {

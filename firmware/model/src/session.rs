@@ -126,6 +126,27 @@ pub struct SessionRecord {
     /// Reconstructed objects (files, bodies, mails) stored content-addressed.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub files: Vec<FileRef>,
+    /// Threat-intel indicators this session matched (issue 18; `docs/INTEL.md`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub intel: Vec<IntelHit>,
+}
+
+/// One intel indicator a session (or one of its files) matched.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord)]
+pub struct IntelHit {
+    /// The feed: `feodo`, `sslbl`, `urlhaus`, `threatfox`, `spamhaus_drop`, or the name a
+    /// pack gives a Zeek or plain file.
+    pub feed: String,
+    /// `address`, `cidr`, `addr_port`, `domain`, `url`, `cert_sha1`, `cert_sha256`, `ja3`,
+    /// `ja4`, `file_md5`, `file_sha1`, `file_sha256`.
+    pub kind: String,
+    /// The listed indicator, in its normal form (a domain hit names the listed domain).
+    pub indicator: String,
+    /// The intel pack it came from.
+    pub pack: String,
+    /// What the feed says about it (malware family, SBL id), when it says anything.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub label: String,
 }
 
 fn is_zero(v: &u64) -> bool {
@@ -172,6 +193,7 @@ impl SessionRecord {
             oracle: None,
             tunnel: None,
             files: Vec::new(),
+            intel: Vec::new(),
         }
     }
 

@@ -1,10 +1,20 @@
 //! Offline threat intelligence: reputation lists, site-category domain lists and the
-//! brand list for phishing checks. Nothing here touches the network; everything is
-//! loaded from files shipped with the firmware or named in `[intel]`.
+//! brand list for phishing checks (files shipped with the firmware or named in
+//! `[intel]`), and the consultant's intel packs (`kuroko intel import`: feeds of
+//! indicators and YARA rules under `DATA/intel/`, matched against sessions and files, and
+//! re-checked against the past when they change; `docs/INTEL.md`). Nothing here touches
+//! the network.
 
+pub mod archive;
 pub mod brands;
 pub mod categories;
+pub mod feeds;
+pub mod indicator;
+pub mod live;
+pub mod matcher;
+pub mod packs;
 pub mod reputation;
+pub mod retro;
 
 use std::path::{Path, PathBuf};
 

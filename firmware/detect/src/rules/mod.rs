@@ -12,6 +12,7 @@ pub mod exploit;
 pub mod fortinet;
 pub mod ftp;
 pub mod http_connect;
+pub mod intel_match;
 pub mod openssh;
 pub mod oracle;
 pub mod phishing;

@@ -94,6 +94,7 @@ fields! {
     Id => "id", Keyword, "session id";
     Flags => "flags", Keyword, "anomaly flags (gap, truncated, midstream, …)";
     CommunityId => "community_id", Keyword, "Community ID v1 of the flow (`1:…`, as Zeek, Suricata, Arkime)";
+    Intel => "intel", Keyword, "threat-intel hits of the session: a feed (`intel:feodo`), a pack or an indicator kind (`intel:ja3`); `intel:*` any hit";
     CertSubject => "cert_subject", Text, "subject of a TLS server certificate (any in the chain)";
     CertIssuer => "cert_issuer", Text, "issuer of a TLS server certificate (any in the chain)";
     CertSha1 => "cert_sha1", Keyword, "SHA-1 fingerprint of a TLS certificate (hex)";

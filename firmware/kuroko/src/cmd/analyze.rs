@@ -240,8 +240,18 @@ fn run_consumers(
     }
     match kuroko_detect::run_pending(data, config) {
         Ok(s) if tty => eprintln!(
-            "detections: {} sessions checked, {} findings ({} new)",
-            s.sessions, s.findings, s.new_findings
+            "detections: {} sessions checked, {} findings ({} new){}",
+            s.sessions,
+            s.findings,
+            s.new_findings,
+            if s.retro_sessions > 0 {
+                format!(
+                    "; intel re-check of the past: {} sessions, {} matched",
+                    s.retro_sessions, s.retro_hits
+                )
+            } else {
+                String::new()
+            }
         ),
         Ok(_) => {}
         Err(e) => failures.push(format!("detections: {e}")),

@@ -11,6 +11,7 @@ pub mod decommission;
 pub mod export;
 pub mod findings;
 pub mod import;
+pub mod intel;
 pub mod pcap;
 pub mod report;
 pub mod run;

@@ -58,6 +58,7 @@ pub fn sections(ctx: &Context) -> anyhow::Result<Vec<Section>> {
         super::analyze::status_section(&ctx.data),
         super::search::status_section(&ctx.data),
         super::content::status_section(&ctx.data),
+        super::intel::status_section(&ctx.data),
         super::web::status_section(&ctx.data, &ctx.config),
         alert_delivery_section(&ctx.data),
     ])
