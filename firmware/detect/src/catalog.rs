@@ -27,10 +27,11 @@ pub enum RuleId {
     VulnerableSoftware,
     WeakTls,
     CleartextCredentials,
+    YaraMatch,
 }
 
 impl RuleId {
-    pub const ALL: [RuleId; 17] = [
+    pub const ALL: [RuleId; 18] = [
         RuleId::FortinetLoginExposed,
         RuleId::PublicAppExploitAttempt,
         RuleId::PhishingMail,
@@ -48,6 +49,7 @@ impl RuleId {
         RuleId::VulnerableSoftware,
         RuleId::WeakTls,
         RuleId::CleartextCredentials,
+        RuleId::YaraMatch,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -69,6 +71,7 @@ impl RuleId {
             RuleId::VulnerableSoftware => "vulnerable_software",
             RuleId::WeakTls => "weak_tls",
             RuleId::CleartextCredentials => "cleartext_credentials",
+            RuleId::YaraMatch => "yara_match",
         }
     }
 
@@ -124,7 +127,7 @@ impl RuleInfo {
 }
 
 /// In the order of `RuleId::ALL` (checked by a test).
-pub static CATALOG: [RuleInfo; 17] = [
+pub static CATALOG: [RuleInfo; 18] = [
     RuleInfo {
         id: RuleId::FortinetLoginExposed,
         title_ja: "Fortinet 社製 NW 機器 (FortiGate SSL-VPN) のログイン画面の外部公開",
@@ -416,6 +419,27 @@ pub static CATALOG: [RuleInfo; 17] = [
             "Move to encrypted protocols (SFTP/FTPS, SSH, POP3S/IMAPS, SMTP with STARTTLS, HTTPS)",
             "Disable clear-text authentication on the servers",
             "Change the passwords of the users named",
+        ],
+    },
+    RuleInfo {
+        id: RuleId::YaraMatch,
+        title_ja: "YARA ルールに一致するファイルの転送",
+        title_en: "Files matching YARA rules transferred",
+        category: Category::InitialAccess,
+        attack: &["T1105", "T1566.001", "T1204.002"],
+        // Default when no matched rule's metadata gives a level (`kuroko_level`,
+        // `severity`): B. The finding takes the highest level its rules ask for.
+        vulnerability: 2,
+        threat: 3,
+        countermeasures_ja: &[
+            "該当ファイルを受け取った端末の隔離・調査",
+            "該当ファイルの実行有無の確認",
+            "送信元の遮断",
+        ],
+        countermeasures_en: &[
+            "Isolate and examine the hosts that received the files",
+            "Check whether the files were opened or run",
+            "Block the source",
         ],
     },
 ];

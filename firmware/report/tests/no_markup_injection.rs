@@ -55,6 +55,7 @@ fn build(s: &str) -> ReportData {
         direction: s.into(),
         kind: s.into(),
         partial: false,
+        ..Default::default()
     });
     let f = Finding {
         id: s.into(),
