@@ -9,6 +9,9 @@
 //! "medium"` → C). The twins give none of these. The analyzer's counters say how many
 //! objects were scanned and matched.
 //!
+//! The same session and finding exported as ECS (`--format ecs`) carry the record's
+//! values in the ECS fields `docs/ECS.md` maps them to.
+//!
 //! A rule file that does not compile is a clear error naming the file and the line, from
 //! `kuroko yara check`, from `kuroko analyze` (a warning: analysis goes on) and in
 //! `kuroko status`.
@@ -342,6 +345,79 @@ fn files_over_http_ftp_and_smtp_matching_yara_give_hits_and_findings_and_twins_d
             && mail["signals"].to_string().contains("Kuroko_Test_Lure"),
         "{mail:#?}"
     );
+
+    // ECS export of the same session and its finding, field by field against the record.
+    let ecs = kuroko_tests::kuroko::parse_jsonl(&data.kuroko(
+        "search",
+        &[
+            "--format",
+            "ecs",
+            "yara:Kuroko_Test_Dropper AND protocol:http",
+        ],
+    )?)?;
+    assert_eq!(ecs.len(), 1, "{ecs:#?}");
+    let (e, r) = (&ecs[0], http);
+    assert_eq!(e["@timestamp"], r["start"]);
+    assert_eq!(e["ecs"]["version"], "8.11.0");
+    assert_eq!(e["event"]["kind"], "event");
+    assert_eq!(e["event"]["category"], serde_json::json!(["network"]));
+    assert_eq!(e["event"]["id"], r["id"]);
+    assert_eq!(e["event"]["start"], r["start"]);
+    assert_eq!(e["event"]["end"], r["end"]);
+    assert_eq!(e["source"]["ip"], r["client"]["ip"]);
+    assert_eq!(e["source"]["port"], r["client"]["port"]);
+    assert_eq!(e["source"]["bytes"], r["bytes_up"]);
+    assert_eq!(e["destination"]["ip"], EXT.ip);
+    assert_eq!(e["destination"]["port"], 80);
+    assert_eq!(e["destination"]["bytes"], r["bytes_down"]);
+    let mac = r["client"]["mac"].as_str().context("client mac")?;
+    assert_eq!(e["source"]["mac"], mac.replace(':', "-").to_uppercase());
+    assert_eq!(e["network"]["transport"], "tcp");
+    assert_eq!(e["network"]["protocol"], "http");
+    assert_eq!(e["network"]["type"], "ipv4");
+    assert_eq!(e["network"]["community_id"], r["community_id"]);
+    ensure!(
+        e["network"]["community_id"]
+            .as_str()
+            .is_some_and(|c| c.starts_with("1:")),
+        "{e:#}"
+    );
+    assert_eq!(e["http"]["request"]["method"], "GET");
+    assert_eq!(e["http"]["response"]["status_code"], 200);
+    assert_eq!(e["url"]["original"], r["http"]["url"]);
+    assert_eq!(e["user_agent"]["original"], r["http"]["user_agent"]);
+    assert_eq!(e["file"]["hash"]["sha256"], sha);
+    assert_eq!(
+        e["kuroko"]["yara"],
+        serde_json::json!(["Kuroko_Test_Dropper"])
+    );
+    assert_eq!(e["related"]["hash"], serde_json::json!([sha]));
+    let fe = kuroko_tests::kuroko::parse_jsonl(
+        &data.kuroko("findings", &["--format", "ecs", "--lang", "en"])?,
+    )?;
+    let fe: Vec<&Value> = fe
+        .iter()
+        .filter(|f| f["rule"]["id"] == "yara_match")
+        .collect();
+    assert_eq!(fe.len(), 3, "{fe:#?}");
+    let web = fe
+        .iter()
+        .find(|f| f["destination"]["ip"] == EXT.ip)
+        .context("ECS finding for the web server")?;
+    let jf = findings
+        .iter()
+        .find(|f| f["server"] == EXT.ip)
+        .context("finding")?;
+    assert_eq!(web["event"]["kind"], "alert");
+    assert_eq!(web["event"]["id"], jf["id"]);
+    assert_eq!(web["@timestamp"], jf["first_seen"]);
+    assert_eq!(web["event"]["severity"], 5);
+    assert_eq!(web["rule"]["name"], "yara_match");
+    assert_eq!(web["rule"]["description"], jf["title"]);
+    assert_eq!(web["threat"]["technique"]["id"], jf["attack"]);
+    assert_eq!(web["source"]["ip"], jf["client"]);
+    assert_eq!(web["kuroko"]["risk"], "A");
+    assert_eq!(web["kuroko"]["evidence"], jf["evidence"]);
 
     // Counters.
     let status: Value = serde_json::from_str(&data.kuroko("status", &["--format", "json"])?)?;
