@@ -90,4 +90,13 @@ pub struct Counters {
     pub files_evicted: u64,
     pub files_write_errors: u64,
     pub objects_truncated: u64,
+    /// YARA (`crate::yara`): objects scanned, results taken from the digest cache,
+    /// objects with at least one match, objects over `yara_max_file_size` (not scanned),
+    /// scans stopped at `yara_timeout`, scans libyara failed.
+    pub yara_scanned: u64,
+    pub yara_cached: u64,
+    pub yara_matched_files: u64,
+    pub yara_too_large: u64,
+    pub yara_timeouts: u64,
+    pub yara_errors: u64,
 }

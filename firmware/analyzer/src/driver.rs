@@ -290,6 +290,7 @@ impl Analyzer {
         let mut log = SessionLogWriter::open(&log_dir).map_err(log_err)?;
         let cp = checkpoint::load(data)?;
         let mut engine = Engine::new(settings, Some(files));
+        engine.set_yara(crate::yara::scanner_for(data, config).map_err(AnalyzeError::Settings)?);
         let mut suppress = HashSet::new();
         let mut next = PacketPos::default();
         let mut recent = VecDeque::new();

@@ -150,6 +150,8 @@ pub struct Engine {
     /// Data channels open now, by the address they were expected at.
     data_flows: HashMap<(IpAddr, u16), Slot>,
     files: Option<FileStore>,
+    /// YARA on every stored object (none: no scanning).
+    yara: Option<kuroko_yara::Scanner>,
     pub counters: Counters,
     /// Out-of-order bytes held by all streams (bounded by [`REASSEMBLY_BUDGET`]).
     held_total: usize,
@@ -177,6 +179,7 @@ impl Engine {
             expectations: VecDeque::new(),
             data_flows: HashMap::new(),
             files,
+            yara: None,
             counters: Counters::default(),
             held_total: 0,
             buffered_total: 0,
@@ -214,6 +217,16 @@ impl Engine {
     pub fn set_replay_skip(&mut self, skip: HashMap<String, PacketPos>, until: PacketPos) {
         self.replay_skip = skip;
         self.replay_until = until;
+    }
+
+    /// Scans every object stored from now on with `scanner` (see [`crate::yara`]).
+    pub fn set_yara(&mut self, scanner: Option<kuroko_yara::Scanner>) {
+        self.yara = scanner;
+    }
+
+    /// The YARA rule set's state, when scanning is on.
+    pub fn yara_state(&self) -> Option<&kuroko_yara::State> {
+        self.yara.as_ref().map(|s| s.state())
     }
 
     /// Makes the reconstructed objects stored so far durable (before a checkpoint).
@@ -528,6 +541,8 @@ impl Engine {
                     let tcp = flow.tcp.get_or_insert_with(Default::default);
                     let mut ctx = Ctx {
                         files: self.files.as_mut(),
+                        yara: self.yara.as_mut(),
+                        annotation: None,
                         counters: &mut self.counters,
                         expects: Vec::new(),
                         max_object,
@@ -630,6 +645,8 @@ impl Engine {
                 session.push_str(&flow.rec.id);
                 let mut ctx = Ctx {
                     files: self.files.as_mut(),
+                    yara: self.yara.as_mut(),
+                    annotation: None,
                     counters: &mut self.counters,
                     expects: Vec::new(),
                     max_object,
@@ -1039,6 +1056,8 @@ impl Engine {
         let session = f.rec.id.clone();
         let mut ctx = Ctx {
             files: self.files.as_mut(),
+            yara: self.yara.as_mut(),
+            annotation: None,
             counters: &mut self.counters,
             expects: Vec::new(),
             max_object: self.settings.max_object,
@@ -1172,6 +1191,9 @@ fn looks_like_server(src_port: u16, dst_port: u16, transport: &str) -> bool {
 /// What a parser's `Sink` writes into: the reconstruction store and the expectation list.
 struct Ctx<'a> {
     files: Option<&'a mut FileStore>,
+    yara: Option<&'a mut kuroko_yara::Scanner>,
+    /// The YARA verdict of the object `object` stored last, for `annotate`.
+    annotation: Option<crate::yara::Verdict>,
     counters: &'a mut Counters,
     expects: Vec<Expectation>,
     max_object: usize,
@@ -1195,6 +1217,11 @@ impl Sink for Ctx<'_> {
         };
         let ext = if meta.kind == "mail" { "eml" } else { "bin" };
         let store = self.files.as_deref_mut()?;
+        let sha = crate::files::digest(bytes);
+        let verdict = match self.yara.as_deref_mut() {
+            Some(scanner) => crate::yara::scan(scanner, self.counters, &sha, bytes),
+            None => crate::yara::Verdict::default(),
+        };
         let record = ObjectRecord {
             sha256: "",
             name: meta.name.as_deref(),
@@ -1204,8 +1231,11 @@ impl Sink for Ctx<'_> {
             session: self.session,
             kind: meta.kind,
             partial,
+            yara: &verdict.rules,
         };
-        let sha = match store.put(bytes, ext, record) {
+        let stored = store.put_digest(sha, bytes, ext, record);
+        self.annotation = Some(verdict);
+        let sha = match stored {
             Ok((sha, Put::Stored { evicted })) => {
                 self.counters.files_stored += 1;
                 self.counters.files_evicted += evicted;
@@ -1221,6 +1251,12 @@ impl Sink for Ctx<'_> {
             }
         };
         Some(sha)
+    }
+
+    fn annotate(&mut self, file: &mut FileRef) {
+        if let Some(v) = self.annotation.take() {
+            v.apply(file);
+        }
     }
 
     fn expect(&mut self, expectation: Expectation) {
@@ -1383,7 +1419,7 @@ fn finish_ftp_data(data: FtpData, rec: &mut SessionRecord, ctx: &mut Ctx<'_>) {
     if let Some(sha) = &sha
         && rec.files.len() < kuroko_model::session::MAX_LIST_LEN
     {
-        rec.files.push(FileRef {
+        let mut file = FileRef {
             sha256: sha.clone(),
             name: data.file_name.clone(),
             content_type: None,
@@ -1391,7 +1427,10 @@ fn finish_ftp_data(data: FtpData, rec: &mut SessionRecord, ctx: &mut Ctx<'_>) {
             direction: direction.into(),
             kind: "ftp".into(),
             partial,
-        });
+            ..Default::default()
+        };
+        ctx.annotate(&mut file);
+        rec.files.push(file);
     }
     let file = FtpFile {
         name: data.file_name.unwrap_or_default(),

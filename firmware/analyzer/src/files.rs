@@ -66,6 +66,14 @@ pub struct ObjectRecord<'a> {
     pub session: &'a str,
     pub kind: &'a str,
     pub partial: bool,
+    /// YARA rules that matched when it was stored.
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    pub yara: &'a [String],
+}
+
+/// SHA-256 (hex) of an object: its name in the store.
+pub fn digest(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
 }
 
 #[derive(Debug)]
@@ -237,7 +245,18 @@ impl FileStore {
         ext: &str,
         meta: ObjectRecord<'_>,
     ) -> io::Result<(String, Put)> {
-        let sha = hex::encode(Sha256::digest(bytes));
+        self.put_digest(digest(bytes), bytes, ext, meta)
+    }
+
+    /// [`FileStore::put`] with the digest already computed (`sha` must be [`digest`] of
+    /// `bytes`).
+    pub fn put_digest(
+        &mut self,
+        sha: String,
+        bytes: &[u8],
+        ext: &str,
+        meta: ObjectRecord<'_>,
+    ) -> io::Result<(String, Put)> {
         let path = object_path(&self.dir, &sha, ext);
         if path.exists() {
             return Ok((sha, Put::AlreadyPresent));
@@ -477,6 +496,7 @@ mod tests {
             session: "0-0-0",
             kind: "http-body",
             partial: false,
+            yara: &[],
         }
     }
 

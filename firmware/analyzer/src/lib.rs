@@ -6,7 +6,7 @@
 //! tunnels) → [`defrag`] (bounded IP reassembly) →
 //! [`engine`] (flow table [`table`], TCP [`reassembly`], protocol identification and
 //! parsers through [`app`], FTP data-channel expectations, the reconstruction store
-//! [`files`]) → [`driver`] (session log, durable [`checkpoint`], exactly-once replay).
+//! [`files`] with [`yara`] on every object) → [`driver`] (session log, durable [`checkpoint`], exactly-once replay).
 //!
 //! Why etherparse for decoding: it is measured at 28–45 ns/packet here, handles VLAN,
 //! QinQ, IPv6 extension headers and snap-truncated frames (its *lax* slicer keeps what
@@ -51,6 +51,7 @@ pub mod store;
 pub mod synth;
 pub mod sys;
 pub mod table;
+pub mod yara;
 
 pub use counters::Counters;
 pub use driver::{AnalyzeError, Progress, RunOptions, Summary};

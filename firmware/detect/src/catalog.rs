@@ -28,6 +28,7 @@ pub enum RuleId {
     WeakTls,
     CleartextCredentials,
     IntelMatch,
+    YaraMatch,
 }
 
 impl RuleId {
@@ -50,6 +51,7 @@ impl RuleId {
         RuleId::WeakTls,
         RuleId::CleartextCredentials,
         RuleId::IntelMatch,
+        RuleId::YaraMatch,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -72,6 +74,7 @@ impl RuleId {
             RuleId::WeakTls => "weak_tls",
             RuleId::CleartextCredentials => "cleartext_credentials",
             RuleId::IntelMatch => "intel_match",
+            RuleId::YaraMatch => "yara_match",
         }
     }
 
@@ -127,7 +130,7 @@ impl RuleInfo {
 }
 
 /// In the order of `RuleId::ALL` (checked by a test).
-pub static CATALOG: [RuleInfo; 18] = [
+pub static CATALOG: [RuleInfo; 19] = [
     RuleInfo {
         id: RuleId::FortinetLoginExposed,
         title_ja: "Fortinet 社製 NW 機器 (FortiGate SSL-VPN) のログイン画面の外部公開",
@@ -438,6 +441,27 @@ pub static CATALOG: [RuleInfo; 18] = [
             "Investigate the host (check it for malware)",
             "Block the listed addresses, domains and URLs",
             "Quarantine or delete the listed files",
+        ],
+    },
+    RuleInfo {
+        id: RuleId::YaraMatch,
+        title_ja: "YARA ルールに一致するファイルの転送",
+        title_en: "Files matching YARA rules transferred",
+        category: Category::InitialAccess,
+        attack: &["T1105", "T1566.001", "T1204.002"],
+        // Default when no matched rule's metadata gives a level (`kuroko_level`,
+        // `severity`): B. The finding takes the highest level its rules ask for.
+        vulnerability: 2,
+        threat: 3,
+        countermeasures_ja: &[
+            "該当ファイルを受け取った端末の隔離・調査",
+            "該当ファイルの実行有無の確認",
+            "送信元の遮断",
+        ],
+        countermeasures_en: &[
+            "Isolate and examine the hosts that received the files",
+            "Check whether the files were opened or run",
+            "Block the source",
         ],
     },
 ];

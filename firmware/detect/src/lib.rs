@@ -63,6 +63,7 @@
 //! | `weak_tls` | server | 2 | 2 | C | an inside server negotiated SSLv3/TLS 1.0/1.1 or a weak suite, or showed an expired, self-signed or name-mismatched certificate: interception gets easier (V 2), needs a position on the path (T 2) |
 //! | `cleartext_credentials` | client+server | 3 | 2 | B | FTP/POP3/IMAP/SMTP AUTH PLAIN-LOGIN/HTTP Basic login without TLS: any sniffer reads the password (V 3), needs a foothold on the path (T 2); the user is named, the secret never stored; Telnet logins are `telnet_use`'s |
 //! | `intel_match` | client+server | 2 | 3 | B | a session or a file it carried matched an indicator of an installed intel pack (`intel/`, `docs/INTEL.md`): known-bad infrastructure or objects (T 3); the effect depends on what was reached or run (V 2); the feed, kind and indicator are the signals, and a re-check of the past says so with the intel update's date |
+//! | `yara_match` | client+server | 2 | 3 | B | a reconstructed file, mail or attachment matched a YARA rule (`[intel] yara_rules`, intel packs): malware or a lure was delivered (T 3); the level is the highest the matched rules' metadata ask for (`kuroko_level` A–E, else `severity`; see `docs/YARA.md`), B when none does |
 //!
 //! A consultant overrides levels per rule in `[detect.overrides.<rule>]` of the
 //! configuration, and per rule or per finding id in `[overrides.<rule or id>]` of

@@ -36,7 +36,12 @@ pub fn finding(
 ) -> Option<Finding> {
     let rule = RuleId::parse(&a.rule)?;
     let info = rule.info();
-    let (v, t) = (info.vulnerability, info.threat);
+    let (v, t) = match rule {
+        RuleId::YaraMatch => {
+            crate::rules::yara::levels(a.max_metric).unwrap_or((info.vulnerability, info.threat))
+        }
+        _ => (info.vulnerability, info.threat),
+    };
     let mut signals: Vec<String> = a.signals.iter().map(|s| render(s, lang)).collect();
     if a.signals_dropped > 0 {
         signals.push(render(

@@ -49,6 +49,8 @@ macro_rules! messages {
 messages! {
     // A text the rule carries in both languages itself (e.g. one entry of a CVE table).
     Pair => ("{0}", "{1}"),
+    // YARA
+    YaraFileMatched => ("ファイル `{0}` ({1} バイト、`{2}`) が YARA ルール `{3}` に一致", "file `{0}` ({1} bytes, `{2}`) matched YARA rules `{3}`"),
     // FTP
     FtpControlPort21 => ("ポート 21 番での FTP 制御接続", "FTP control connection on port 21"),
     LoginUserClearText => ("ログインユーザー `{0}` を平文で送信", "login user `{0}` sent in clear text"),

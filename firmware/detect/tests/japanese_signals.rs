@@ -224,6 +224,20 @@ fn sessions(t: Timestamp) -> Vec<SessionRecord> {
     let mut up = session("vpn", "https", "10.200.0.9", 40_000, "10.0.0.30", 443, t);
     up.bytes_up = 150_000_000;
     out.push(up);
+
+    // A download whose body matched YARA rules (names as the analyzer writes them).
+    let mut dl = session("yara", "http", "10.0.0.5", 40_004, "203.0.113.7", 80, t);
+    dl.files.push(FileRef {
+        sha256: "ab".repeat(32),
+        name: Some("請求書.doc".into()),
+        bytes: 24_576,
+        direction: "download".into(),
+        kind: "http-body".into(),
+        yara: vec!["Maldoc_VBA_Macro".into(), "Emotet_Loader".into()],
+        yara_level: Some("A".into()),
+        ..Default::default()
+    });
+    out.push(dl);
     out
 }
 

@@ -57,6 +57,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             direction: "upload".into(),
             kind: "mail-body".into(),
             partial: false,
+            ..Default::default()
         }];
         w.append(&r)?;
     }

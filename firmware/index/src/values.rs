@@ -185,6 +185,11 @@ pub fn text_values(r: &SessionRecord, field: Field) -> Vec<String> {
                 }
             }
         }
+        Field::Yara => r
+            .files
+            .iter()
+            .flat_map(|f| &f.yara)
+            .for_each(|y| push(Some(y))),
         Field::User => {
             push(r.ftp.as_ref().and_then(|x| x.user.as_deref()));
             push(r.telnet.as_ref().and_then(|x| x.user.as_deref()));

@@ -32,6 +32,7 @@ fn object(data: &Path, n: u64, kind: &str, ct: &str, name: &str, bytes: &[u8]) -
         direction: "download".into(),
         kind: kind.into(),
         partial: false,
+        ..Default::default()
     }
 }
 

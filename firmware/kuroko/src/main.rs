@@ -10,6 +10,7 @@ mod alarms;
 mod cmd;
 mod config_check;
 mod console_source;
+mod ecs;
 mod evidence;
 mod output;
 mod privilege;
@@ -66,6 +67,8 @@ enum Command {
     /// Erase the customer's data irrecoverably before the box leaves the site, with a
     /// certificate of erasure.
     Decommission(cmd::decommission::Args),
+    /// YARA rules: `check` compiles the set and reports errors with file and line.
+    Yara(cmd::yara::Args),
 }
 
 fn main() {
@@ -102,6 +105,7 @@ fn main() {
         Command::Conditions(a) => cmd::conditions::run(a),
         Command::Intel(a) => cmd::intel::run(a),
         Command::Decommission(a) => cmd::decommission::run(a),
+        Command::Yara(a) => cmd::yara::run(a),
     };
     if let Err(e) = result {
         // One line: the outermost context first, causes after it.

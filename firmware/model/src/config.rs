@@ -171,7 +171,7 @@ impl Default for Site {
     }
 }
 
-#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct Intel {
     /// Files: one CIDR or address a line, `; comment` allowed (Spamhaus DROP style).
@@ -185,6 +185,59 @@ pub struct Intel {
     /// mail count as phishing signals, like lookalikes of the shipped brands.
     #[serde(default)]
     pub own_domains: Vec<String>,
+    /// YARA rule files, or directories whose `*.yar` / `*.yara` files are taken, scanned
+    /// against every reconstructed file and attachment (with the rules of the intel packs,
+    /// `DATA/intel/<pack>/yara/`). See `docs/YARA.md`.
+    #[serde(default)]
+    pub yara_rules: Vec<PathBuf>,
+    /// Files larger than this are not scanned with YARA (counted as `yara_too_large`).
+    #[serde(default = "default_yara_max_file_size")]
+    pub yara_max_file_size: String,
+    /// A YARA scan of one file stops after this long (counted as `yara_timeouts`); whole
+    /// seconds, at least 1 (libyara's granularity).
+    #[serde(default = "default_yara_timeout")]
+    pub yara_timeout: String,
+}
+
+impl Default for Intel {
+    fn default() -> Self {
+        Intel {
+            reputation_lists: Vec::new(),
+            allowed_ssh_servers: Vec::new(),
+            category_dirs: Vec::new(),
+            own_domains: Vec::new(),
+            yara_rules: Vec::new(),
+            yara_max_file_size: default_yara_max_file_size(),
+            yara_timeout: default_yara_timeout(),
+        }
+    }
+}
+
+fn default_yara_max_file_size() -> String {
+    "32MiB".into()
+}
+
+fn default_yara_timeout() -> String {
+    "5s".into()
+}
+
+impl Intel {
+    /// `yara_max_file_size` in bytes.
+    pub fn yara_max_file_size_bytes(&self) -> Result<u64, String> {
+        parse_bytes(&self.yara_max_file_size)
+    }
+
+    /// `yara_timeout` in whole seconds (at least 1).
+    pub fn yara_timeout_secs(&self) -> Result<u32, String> {
+        let s = parse_duration_secs(&self.yara_timeout)?;
+        if s == 0 {
+            return Err(format!(
+                "`{}` is shorter than a second; use at least 1s",
+                self.yara_timeout
+            ));
+        }
+        Ok(s.min(u32::MAX as u64) as u32)
+    }
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
@@ -621,6 +674,12 @@ impl Config {
         for n in &self.intel.allowed_ssh_servers {
             parse_net(n).map_err(|m| (k("intel.allowed_ssh_servers"), m))?;
         }
+        self.intel
+            .yara_max_file_size_bytes()
+            .map_err(|m| (k("intel.yara_max_file_size"), m))?;
+        self.intel
+            .yara_timeout_secs()
+            .map_err(|m| (k("intel.yara_timeout"), m))?;
         parse_bytes(&self.detect.large_upload).map_err(|m| (k("detect.large_upload"), m))?;
         parse_duration_secs(&self.detect.upload_window)
             .map_err(|m| (k("detect.upload_window"), m))?;

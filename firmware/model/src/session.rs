@@ -604,6 +604,13 @@ pub struct FileRef {
     /// Set when the object is incomplete (gap, truncation, budget).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub partial: bool,
+    /// YARA rules that matched the object (`yara:RuleName` in queries).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub yara: Vec<String>,
+    /// The highest level (`A`–`E`) the matched rules' metadata ask for (`kuroko_level`,
+    /// `severity`); none when no matched rule says (then `yara_match`'s default applies).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub yara_level: Option<String>,
 }
 
 #[cfg(test)]

@@ -194,6 +194,10 @@ pub trait Sink {
     fn object(&mut self, meta: ObjectMeta, bytes: &[u8]) -> Option<String>;
     /// A follow-up connection that belongs to this session.
     fn expect(&mut self, expectation: Expectation);
+    /// Adds what the sink learned about the object it just stored (the `FileRef` of the
+    /// digest `object` returned): the analyzer's YARA matches. Called once per listed
+    /// object, right after `object`; the default adds nothing.
+    fn annotate(&mut self, _file: &mut kuroko_model::session::FileRef) {}
 }
 
 /// A sink that keeps everything in memory (tests, fuzzing, tools).

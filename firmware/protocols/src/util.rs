@@ -53,7 +53,7 @@ pub(crate) fn emit_object(
     let sha = sink.object(meta.clone(), bytes)?;
     let name = meta.name.as_deref().map(|n| text_str(rec, n));
     let content_type = meta.content_type.as_deref().map(|n| text_str(rec, n));
-    let file = FileRef {
+    let mut file = FileRef {
         sha256: sha.clone(),
         name,
         content_type,
@@ -61,7 +61,9 @@ pub(crate) fn emit_object(
         direction: direction_word(meta.direction).to_string(),
         kind: meta.kind.to_string(),
         partial: meta.partial,
+        ..Default::default()
     };
+    sink.annotate(&mut file);
     let mut files = std::mem::take(&mut rec.files);
     push_capped(rec, &mut files, file);
     rec.files = files;

@@ -69,6 +69,7 @@ fn build(s: &str) -> ReportData {
         direction: s.into(),
         kind: s.into(),
         partial: false,
+        ..Default::default()
     });
     let f = Finding {
         id: s.into(),

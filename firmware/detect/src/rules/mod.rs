@@ -24,6 +24,7 @@ pub mod vpn_upload;
 pub mod vulnerable_software;
 pub mod weak_tls;
 pub mod winrm;
+pub mod yara;
 
 use crate::catalog::RuleId;
 use kuroko_model::SessionRecord;
@@ -97,6 +98,7 @@ pub(crate) fn check_stateless(
     vulnerable_software::check(ctx, s, out);
     weak_tls::check(ctx, s, out);
     cleartext_credentials::check(ctx, s, out);
+    yara::check(ctx, s, out);
 }
 
 #[cfg(test)]

@@ -91,6 +91,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let summary = driver::run(data, &config, source.as_mut(), opts)
         .with_context(|| format!("analyzing {}", data.display()))?;
     warn_store_damage(data);
+    if let Some(w) = super::yara::warning(data) {
+        eprintln!("kuroko analyze: warning: {w}");
+    }
     if tty {
         eprintln!();
         let c = &summary.counters;

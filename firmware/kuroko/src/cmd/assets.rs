@@ -61,6 +61,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             out.write_all(b"\n")
         }),
         Format::Csv => write_csv(&mut out, &hosts),
+        Format::Ecs => Err(std::io::Error::other(
+            "--format ecs is for `search` and `findings`; use jsonl or csv for the asset inventory",
+        )),
     };
     match result.and_then(|_| out.flush()) {
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),

@@ -17,6 +17,8 @@ pub enum Format {
     Table,
     Jsonl,
     Csv,
+    /// Elastic Common Schema, one JSON object a line (`docs/ECS.md`).
+    Ecs,
 }
 
 #[derive(clap::Args, Debug)]
@@ -75,6 +77,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             serde_json::to_writer(&mut out, f).map_err(std::io::Error::other)?;
             out.write_all(b"\n")
         }),
+        Format::Ecs => crate::ecs::write_lines(&mut out, findings.iter().map(crate::ecs::finding)),
         // The report's one findings CSV schema (the bundle's findings.csv, byte for byte).
         Format::Csv => kuroko_report::findings_csv::for_data_dir(data, &config, findings, lang)
             .map_err(std::io::Error::other)

@@ -20,6 +20,7 @@ pub mod setup;
 pub mod status;
 pub mod user;
 pub mod web;
+pub mod yara;
 
 use std::path::PathBuf;
 

@@ -22,6 +22,8 @@ pub enum Format {
     Table,
     Jsonl,
     Csv,
+    /// Elastic Common Schema, one JSON object a line (`docs/ECS.md`).
+    Ecs,
 }
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -239,6 +241,10 @@ fn search(args: Args) -> anyhow::Result<()> {
             Format::Table => render::detail(&mut out, &hit, data, &tz)?,
             Format::Jsonl => render::jsonl(&mut out, std::slice::from_ref(&hit))?,
             Format::Csv => render::csv(&mut out, std::slice::from_ref(&hit), &tz)?,
+            Format::Ecs => crate::ecs::write_lines(
+                &mut out,
+                std::iter::once(crate::ecs::session(&hit.record)),
+            )?,
         }
         return Ok(());
     }
@@ -268,7 +274,7 @@ fn search(args: Args) -> anyhow::Result<()> {
                 let rows = aggregate::by_protocol_hour(&index, &query)?;
                 match args.format {
                     Format::Table => render::stats_protocol_hour(&mut out, &rows, &tz)?,
-                    Format::Jsonl => json_lines(&mut out, &rows)?,
+                    Format::Jsonl | Format::Ecs => json_lines(&mut out, &rows)?,
                     Format::Csv => csv_rows(&mut out, &rows)?,
                 }
             }
@@ -276,7 +282,7 @@ fn search(args: Args) -> anyhow::Result<()> {
                 let rows = aggregate::top_talkers(&index, &query, args.limit, &internal)?;
                 match args.format {
                     Format::Table => render::stats_talkers(&mut out, &rows)?,
-                    Format::Jsonl => json_lines(&mut out, &rows)?,
+                    Format::Jsonl | Format::Ecs => json_lines(&mut out, &rows)?,
                     Format::Csv => csv_rows(&mut out, &rows)?,
                 }
             }
@@ -289,7 +295,7 @@ fn search(args: Args) -> anyhow::Result<()> {
                 let rows = aggregate::top_by_side(&index, &query, args.limit, &internal, side)?;
                 match args.format {
                     Format::Table => render::stats_talkers(&mut out, &rows)?,
-                    Format::Jsonl => json_lines(&mut out, &rows)?,
+                    Format::Jsonl | Format::Ecs => json_lines(&mut out, &rows)?,
                     Format::Csv => csv_rows(&mut out, &rows)?,
                 }
             }
@@ -297,7 +303,7 @@ fn search(args: Args) -> anyhow::Result<()> {
                 let rows = aggregate::top_domains(&index, &query, args.limit)?;
                 match args.format {
                     Format::Table => render::stats_domains(&mut out, &rows)?,
-                    Format::Jsonl => json_lines(&mut out, &rows)?,
+                    Format::Jsonl | Format::Ecs => json_lines(&mut out, &rows)?,
                     Format::Csv => csv_rows(&mut out, &rows)?,
                 }
             }
@@ -305,7 +311,7 @@ fn search(args: Args) -> anyhow::Result<()> {
                 let rows = aggregate::transfers(&index, &query, &internal)?;
                 match args.format {
                     Format::Table => render::stats_transfers(&mut out, &rows)?,
-                    Format::Jsonl => json_lines(&mut out, &rows)?,
+                    Format::Jsonl | Format::Ecs => json_lines(&mut out, &rows)?,
                     Format::Csv => csv_rows(&mut out, &rows)?,
                 }
             }
@@ -329,6 +335,10 @@ fn search(args: Args) -> anyhow::Result<()> {
         }
         Format::Jsonl => render::jsonl(&mut out, &hits)?,
         Format::Csv => render::csv(&mut out, &hits, &tz)?,
+        Format::Ecs => crate::ecs::write_lines(
+            &mut out,
+            hits.iter().map(|h| crate::ecs::session(&h.record)),
+        )?,
     }
     out.flush().context("writing the results")?;
     // A cut list is never silent, in any format and on a pipe too (on stderr, so the

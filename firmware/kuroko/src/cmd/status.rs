@@ -56,6 +56,7 @@ pub fn sections(ctx: &Context) -> anyhow::Result<Vec<Section>> {
         disks_section(&ctx.data),
         super::capture::status_section(&ctx.data),
         super::analyze::status_section(&ctx.data),
+        super::yara::status_section(&ctx.data),
         super::search::status_section(&ctx.data),
         super::content::status_section(&ctx.data),
         super::intel::status_section(&ctx.data),

@@ -135,6 +135,7 @@ pub fn build(dir: &Path) -> Vec<Finding> {
         direction: "upload".into(),
         kind: "attachment".into(),
         partial: false,
+        ..Default::default()
     });
     sessions.push(smtp);
 
@@ -208,6 +209,7 @@ pub fn build(dir: &Path) -> Vec<Finding> {
         direction: "upload".into(),
         kind: "ftp".into(),
         partial: false,
+        ..Default::default()
     });
     sessions.push(ftpdata);
 
