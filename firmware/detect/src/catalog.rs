@@ -32,7 +32,7 @@ pub enum RuleId {
 }
 
 impl RuleId {
-    pub const ALL: [RuleId; 18] = [
+    pub const ALL: [RuleId; 19] = [
         RuleId::FortinetLoginExposed,
         RuleId::PublicAppExploitAttempt,
         RuleId::PhishingMail,
