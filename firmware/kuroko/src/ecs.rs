@@ -365,3 +365,87 @@ pub fn write_lines(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kuroko_model::Timestamp;
+    use kuroko_model::session::{Cert, Dns, Endpoint, Tls};
+
+    fn record(proto: &str, transport: &str) -> SessionRecord {
+        let mut s = SessionRecord::new(
+            "0-1-2".into(),
+            Timestamp(1_794_963_600_000_000_000),
+            transport,
+            Endpoint::new("2001:db8::5".parse().unwrap(), 50_000),
+            Endpoint::new("2001:db8::53".parse().unwrap(), 443),
+        );
+        s.protocol = proto.into();
+        s.end = Timestamp(1_794_963_601_500_000_000);
+        s
+    }
+
+    #[test]
+    fn tls_and_dns_land_in_their_ecs_fields() {
+        let mut s = record("tls", "tcp");
+        s.tls = Some(Tls {
+            sni: Some("mail.example.jp".into()),
+            version: Some("TLSv1.2".into()),
+            ja3: Some("e7d705a3286e19ea42f587b344ee6865".into()),
+            certs: vec![Cert {
+                subject: "CN=mail.example.jp".into(),
+                sha1: "ab12".into(),
+                sha256: "cd34".into(),
+                serial: "0a1b".into(),
+                not_after: "2027-01-01T00:00:00Z".into(),
+                san: vec!["mail.example.jp".into()],
+                ..Default::default()
+            }],
+            ..Default::default()
+        });
+        let e = session(&s);
+        assert_eq!(e["tls"]["version_protocol"], "tls");
+        assert_eq!(e["tls"]["version"], "1.2");
+        assert_eq!(e["tls"]["client"]["server_name"], "mail.example.jp");
+        assert_eq!(
+            e["tls"]["client"]["ja3"],
+            "e7d705a3286e19ea42f587b344ee6865"
+        );
+        assert_eq!(e["tls"]["server"]["hash"]["sha256"], "CD34");
+        assert_eq!(e["tls"]["server"]["x509"]["serial_number"], "0A1B");
+        assert_eq!(e["network"]["type"], "ipv6");
+        assert_eq!(e["event"]["duration"], 1_500_000_000i64);
+        assert_eq!(e["related"]["hosts"], json!(["mail.example.jp"]));
+        assert!(e.get("dns").is_none() && e.get("http").is_none());
+
+        let mut d = record("dns", "udp");
+        d.dns = Some(Dns {
+            query: Some("evil.example".into()),
+            qtype: Some("A".into()),
+            rcode: Some("NOERROR".into()),
+            answers: vec!["192.0.2.7".into(), "cname.example".into()],
+            ..Default::default()
+        });
+        let e = session(&d);
+        assert_eq!(e["dns"]["question"]["name"], "evil.example");
+        assert_eq!(e["dns"]["question"]["type"], "A");
+        assert_eq!(e["dns"]["response_code"], "NOERROR");
+        assert_eq!(e["dns"]["resolved_ip"], json!(["192.0.2.7"]));
+        assert_eq!(e["dns"]["answers"][1]["data"], "cname.example");
+        assert_eq!(e["network"]["transport"], "udp");
+    }
+
+    #[test]
+    fn put_skips_empty_values_and_nests_paths() {
+        let mut m = Map::new();
+        put(&mut m, "a.b.c", 1);
+        put(&mut m, "a.b.d", "");
+        put(&mut m, "a.e", Value::Null);
+        put(&mut m, "a.f", json!([]));
+        assert_eq!(Value::Object(m), json!({"a": {"b": {"c": 1}}}));
+        assert_eq!(
+            mac(&Some("02:00:0a:0a:01:0a".into())).unwrap(),
+            "02-00-0A-0A-01-0A"
+        );
+    }
+}
