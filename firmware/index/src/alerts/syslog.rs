@@ -35,6 +35,13 @@ pub enum SyslogError {
     },
     #[error("syslog collector `{target}`: {source}")]
     Tls { target: String, source: TlsError },
+    /// The connection failed earlier in this run (`kind`: that failure's kind).
+    #[error("syslog collector `{target}`: not retried in this run: {message}")]
+    NotRetried {
+        target: String,
+        kind: &'static str,
+        message: String,
+    },
 }
 
 impl SyslogError {
@@ -43,6 +50,7 @@ impl SyslogError {
         match self {
             SyslogError::Tls { source, .. } if source.is_verification() => "tls_certificate",
             SyslogError::Tls { .. } => "tls",
+            SyslogError::NotRetried { kind, .. } => kind,
             SyslogError::Target { .. } | SyslogError::Send { .. } => "io",
         }
     }
@@ -54,6 +62,10 @@ enum Transport {
         config: std::sync::Arc<rustls::ClientConfig>,
         /// Open after the first message.
         conn: Option<Box<TlsStream>>,
+        /// The connection could not be made in this run: later messages fail at once
+        /// instead of each waiting for the timeouts (ingestion must not stall on a dead
+        /// collector).
+        down: Option<(&'static str, String)>,
     },
 }
 
@@ -119,7 +131,11 @@ impl Syslog {
                     target: target.to_string(),
                     source,
                 })?;
-            Transport::Tls { config, conn: None }
+            Transport::Tls {
+                config,
+                conn: None,
+                down: None,
+            }
         } else {
             let bind = if addr.is_ipv6() {
                 "[::]:0"
@@ -207,7 +223,14 @@ impl Syslog {
                 .send_to(line.as_bytes(), self.addr)
                 .map(|_| ())
                 .map_err(send_err),
-            Transport::Tls { config, conn } => {
+            Transport::Tls { config, conn, down } => {
+                if let Some((kind, message)) = down {
+                    return Err(SyslogError::NotRetried {
+                        target: self.target.clone(),
+                        kind,
+                        message: message.clone(),
+                    });
+                }
                 let frame = format!("{} {line}", line.len());
                 // A connection the collector closed since the last message fails on the
                 // write (or only on the next one): open a fresh one once.
@@ -223,14 +246,23 @@ impl Syslog {
                     target: self.target.clone(),
                     source,
                 };
-                let tcp = TcpStream::connect_timeout(&self.addr, super::smtp::CONNECT_TIMEOUT)
-                    .map_err(send_err)?;
-                tcp.set_read_timeout(Some(super::smtp::IO_TIMEOUT))
-                    .map_err(send_err)?;
-                tcp.set_write_timeout(Some(super::smtp::IO_TIMEOUT))
-                    .map_err(send_err)?;
-                let name = tls::server_name(&self.target).map_err(tls_err)?;
-                let mut c = Box::new(tls::connect(config.clone(), name, tcp).map_err(tls_err)?);
+                let opened = (|| {
+                    let tcp = TcpStream::connect_timeout(&self.addr, super::smtp::CONNECT_TIMEOUT)
+                        .map_err(send_err)?;
+                    tcp.set_read_timeout(Some(super::smtp::IO_TIMEOUT))
+                        .map_err(send_err)?;
+                    tcp.set_write_timeout(Some(super::smtp::IO_TIMEOUT))
+                        .map_err(send_err)?;
+                    let name = tls::server_name(&self.target).map_err(tls_err)?;
+                    tls::connect(config.clone(), name, tcp).map_err(tls_err)
+                })();
+                let mut c = match opened {
+                    Ok(c) => Box::new(c),
+                    Err(e) => {
+                        *down = Some((e.kind(), e.to_string()));
+                        return Err(e);
+                    }
+                };
                 c.write_all(frame.as_bytes())
                     .and_then(|_| c.flush())
                     .map_err(send_err)?;
