@@ -12,6 +12,9 @@ use std::path::PathBuf;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
+    /// `kuroko intel --data DIR [--config FILE] import|list|remove|recheck …`.
+    #[command(flatten)]
+    pub data: DataArgs,
     #[command(subcommand)]
     pub action: Action,
 }
@@ -20,8 +23,6 @@ pub struct Args {
 pub enum Action {
     /// Import a pack from a directory or an archive (.zip, .tar.gz, .tgz, .tar).
     Import {
-        #[command(flatten)]
-        data: DataArgs,
         path: PathBuf,
         /// The pack's name (default: `name` in pack.toml, else the directory or archive name).
         #[arg(long)]
@@ -31,24 +32,15 @@ pub enum Action {
     },
     /// The installed packs with their files' provenance.
     List {
-        #[command(flatten)]
-        data: DataArgs,
         #[arg(long, value_enum, default_value = "text")]
         format: OutFormat,
     },
     /// Remove a pack.
-    Remove {
-        #[command(flatten)]
-        data: DataArgs,
-        name: String,
-    },
+    Remove { name: String },
     /// Re-check every session still in the index and every stored file against every
     /// installed pack (runs now when no `kuroko run` holds the findings; otherwise the
     /// running appliance does it in the background).
-    Recheck {
-        #[command(flatten)]
-        data: DataArgs,
-    },
+    Recheck,
 }
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -58,13 +50,9 @@ pub enum OutFormat {
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
+    let data = args.data;
     match args.action {
-        Action::Import {
-            data,
-            path,
-            name,
-            format,
-        } => {
+        Action::Import { path, name, format } => {
             let _config = data.load_config()?;
             super::create_data_dir(&data.data)?;
             let s =
@@ -75,7 +63,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             }
             Ok(())
         }
-        Action::List { data, format } => {
+        Action::List { format } => {
             let list = packs::list(&data.data).map_err(anyhow::Error::msg)?;
             match format {
                 OutFormat::Json => println!("{}", serde_json::to_string_pretty(&list)?),
@@ -90,7 +78,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             }
             Ok(())
         }
-        Action::Remove { data, name } => {
+        Action::Remove { name } => {
             let u = packs::remove(&data.data, &name).map_err(anyhow::Error::msg)?;
             println!(
                 "removed intel pack {name} (intel update {} of {})",
@@ -98,7 +86,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             );
             Ok(())
         }
-        Action::Recheck { data } => {
+        Action::Recheck => {
             let config = data.load_config()?;
             let u = packs::request_recheck(&data.data).map_err(anyhow::Error::msg)?;
             println!(
