@@ -814,6 +814,18 @@ fn vulnerable_software_and_weak_tls_are_silent_on_current_debian_and_office_tls(
     assert_silent(&a, RuleId::CleartextCredentials);
 }
 
+// ---------------------------------------------------------------------------------------
+// intel_match, yara_match (their real-client positives, each with a negative twin, are in
+// intel_live.rs and yara_files.rs: they need an intel pack or YARA rules installed)
+
+/// Without an intel pack or YARA rules, neither rule says anything about office traffic.
+#[test]
+fn intel_match_and_yara_match_are_silent_without_packs_or_rules() {
+    let a = scenario(Scenario::Office);
+    assert_silent(&a, RuleId::IntelMatch);
+    assert_silent(&a, RuleId::YaraMatch);
+}
+
 /// A rule added to the catalog without an end-to-end test here fails this.
 #[test]
 fn every_rule_of_the_catalog_has_a_test_here() {
