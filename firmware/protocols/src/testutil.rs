@@ -74,3 +74,16 @@ pub fn corpus(target: &str, name: &str) -> Vec<(crate::Direction, Vec<u8>)> {
 pub fn view(t: &[(crate::Direction, Vec<u8>)]) -> Vec<(crate::Direction, &[u8])> {
     t.iter().map(|(d, b)| (*d, b.as_slice())).collect()
 }
+
+/// A record's `mail.commands` as (verb, argument, status), for the mail parsers' tests.
+pub fn mail_commands(rec: &SessionRecord) -> Vec<(String, Option<String>, Option<String>)> {
+    rec.mail
+        .as_ref()
+        .map(|m| {
+            m.commands
+                .iter()
+                .map(|c| (c.verb.clone(), c.arg.clone(), c.status.clone()))
+                .collect()
+        })
+        .unwrap_or_default()
+}

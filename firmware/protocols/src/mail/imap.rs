@@ -463,7 +463,7 @@ impl StreamParser for ImapParser {
 mod tests {
     use super::*;
     use crate::Direction::{ToClient as Down, ToServer as Up};
-    use crate::testutil::{corpus, run_all_cuts, view};
+    use crate::testutil::{corpus, mail_commands as commands, run_all_cuts, view};
 
     /// curl 7.88 (AUTHENTICATE PLAIN with SASL-IR, UID FETCH BODY[]) → dovecot 2.3 on
     /// loopback: the .eml is byte-identical to the maildir file, the attachment to the
@@ -579,18 +579,6 @@ mod tests {
         assert_eq!(a.success, Some(true));
         assert_eq!(a.failed_attempts, 1);
         assert!(!format!("{:?}", rec.mail).contains("-pw"));
-    }
-
-    fn commands(rec: &SessionRecord) -> Vec<(String, Option<String>, Option<String>)> {
-        rec.mail
-            .as_ref()
-            .map(|m| {
-                m.commands
-                    .iter()
-                    .map(|c| (c.verb.clone(), c.arg.clone(), c.status.clone()))
-                    .collect()
-            })
-            .unwrap_or_default()
     }
 
     /// `mail.commands`: verbs (UID's sub-command with it) and arguments, the tagged

@@ -400,7 +400,7 @@ impl StreamParser for Pop3Parser {
 mod tests {
     use super::*;
     use crate::Direction::{ToClient as Down, ToServer as Up};
-    use crate::testutil::{corpus, run_all_cuts, view};
+    use crate::testutil::{corpus, mail_commands as commands, run_all_cuts, view};
 
     /// curl 7.88 (AUTH PLAIN, RETR) → dovecot 2.3 on loopback. The stored .eml must be
     /// byte-identical to the maildir file dovecot served (dot-unstuffed), the attachment
@@ -468,18 +468,6 @@ mod tests {
         assert_eq!(a.success, Some(true));
         assert_eq!(a.failed_attempts, 1);
         assert!(!format!("{m:?}").contains("-pw"));
-    }
-
-    fn commands(rec: &SessionRecord) -> Vec<(String, Option<String>, Option<String>)> {
-        rec.mail
-            .as_ref()
-            .map(|m| {
-                m.commands
-                    .iter()
-                    .map(|c| (c.verb.clone(), c.arg.clone(), c.status.clone()))
-                    .collect()
-            })
-            .unwrap_or_default()
     }
 
     /// `mail.commands` like SMTP's: verbs with their non-secret arguments and the answer.
