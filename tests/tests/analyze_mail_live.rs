@@ -27,20 +27,12 @@ const PASSWORD: &str = "kuroko-test-pw";
 const SUBJECT: &str = "Q3 figures for review";
 const FROM: &str = "sato@corp.example";
 const TO: &str = "hanako@corp.example";
-/// The uid dovecot's mail processes run as (`nobody`): not root, above `first_valid_uid`.
-const MAIL_UID: u32 = 65534;
-
-/// A dovecot instance of our own: config, runtime, state, logs and the mailbox under `dir`.
-/// Returns the config path.
+/// A dovecot instance of our own (`kuroko_tests::dovecot`) with one mail in the mailbox:
+/// the message built by Python's email package (a real MUA library), CRLF lines, with
+/// `attachment` attached. Returns the config path.
 fn dovecot_config(dir: &Path, attachment: &Path) -> anyhow::Result<PathBuf> {
-    let home = dir.join("home").join(USER);
-    let new = home.join("Maildir").join("new");
-    std::fs::create_dir_all(&new)?;
-    for d in ["cur", "tmp"] {
-        std::fs::create_dir_all(home.join("Maildir").join(d))?;
-    }
-    // The message, built by Python's email package (a real MUA library), CRLF lines.
-    let msg = new.join("1700000000.M1P1.kuroko");
+    std::fs::create_dir_all(dir)?;
+    let msg = dir.join("message.eml");
     let script = r#"
 import sys, email.message, email.policy, email.utils
 att, out, subject, frm, to = sys.argv[1:6]
@@ -67,35 +59,17 @@ open(out, 'wb').write(m.as_bytes(policy=email.policy.SMTP))
         "building the mail failed: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let passwd = dir.join("passwd");
-    std::fs::write(&passwd, format!("{USER}:{{PLAIN}}{PASSWORD}\n"))?;
-    let status = Command::new("chown")
-        .args(["-R", &format!("{MAIL_UID}:{MAIL_UID}")])
-        .arg(dir.join("home"))
-        .status()?;
-    ensure!(status.success(), "chown of the mailbox failed");
-    let d = dir.to_str().context("utf-8 path")?;
-    let conf = dir.join("dovecot.conf");
-    std::fs::write(
-        &conf,
-        format!(
-            "protocols = imap pop3\n\
-             listen = {ip}\n\
-             base_dir = {d}/run\n\
-             state_dir = {d}/state\n\
-             log_path = {d}/dovecot.log\n\
-             ssl = no\n\
-             disable_plaintext_auth = no\n\
-             auth_mechanisms = plain login\n\
-             mail_location = maildir:~/Maildir\n\
-             pop3_uidl_format = %08Xu%08Xv\n\
-             passdb {{\n  driver = passwd-file\n  args = scheme=PLAIN {d}/passwd\n}}\n\
-             userdb {{\n  driver = static\n  args = uid={MAIL_UID} gid={MAIL_UID} home={d}/home/%u\n}}\n",
-            ip = MAIL.ip
-        ),
-    )?;
-    std::fs::create_dir_all(dir.join("state"))?;
-    Ok(conf)
+    let mail = std::fs::read(&msg)?;
+    kuroko_tests::dovecot::write(
+        dir,
+        &kuroko_tests::dovecot::DovecotConfig {
+            listen: MAIL.ip,
+            user: USER,
+            password: PASSWORD,
+            tls: None,
+            mails: &[("1700000000.M1P1.kuroko", &mail)],
+        },
+    )
 }
 
 #[test]

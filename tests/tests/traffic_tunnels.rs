@@ -28,8 +28,6 @@ const WEB_NAME: &str = "www.example.com";
 const MAIL_NAME: &str = "mail.corp.example";
 const USER: &str = "hanako";
 const PASSWORD: &str = "kuroko-test-pw";
-/// The uid dovecot's mail processes run as (`nobody`).
-const MAIL_UID: u32 = 65534;
 
 /// Adds `ip name` to a host's private /etc/hosts (the site mounts /etc/netns/<ns>/hosts).
 fn add_host_name(site: &Site, ns_of: kuroko_tests::site::Host, ip: &str, name: &str) {
@@ -76,42 +74,20 @@ fn cert(dir: &Path, name: &str) -> anyhow::Result<(String, String)> {
     Ok((c, k))
 }
 
+/// A dovecot of our own (`kuroko_tests::dovecot`) with STARTTLS/STLS and one short mail.
 fn dovecot_config(dir: &Path, cert: &str, key: &str) -> anyhow::Result<String> {
-    let home = dir.join("home").join(USER).join("Maildir");
-    for d in ["new", "cur", "tmp"] {
-        std::fs::create_dir_all(home.join(d))?;
-    }
-    std::fs::write(
-        home.join("new").join("1700000000.M1P1.kuroko"),
-        "From: sato@corp.example\r\nTo: hanako@corp.example\r\nSubject: hello\r\n\r\nhi\r\n",
-    )?;
-    std::fs::write(dir.join("passwd"), format!("{USER}:{{PLAIN}}{PASSWORD}\n"))?;
-    let status = std::process::Command::new("chown")
-        .args(["-R", &format!("{MAIL_UID}:{MAIL_UID}")])
-        .arg(dir.join("home"))
-        .status()?;
-    ensure!(status.success(), "chown of the mailbox failed");
-    std::fs::create_dir_all(dir.join("state"))?;
-    let d = dir.to_str().context("utf-8 path")?;
-    let conf = dir.join("dovecot.conf");
-    std::fs::write(
-        &conf,
-        format!(
-            "protocols = imap pop3\n\
-             listen = {ip}\n\
-             base_dir = {d}/run\n\
-             state_dir = {d}/state\n\
-             log_path = {d}/dovecot.log\n\
-             ssl = yes\n\
-             ssl_cert = <{cert}\n\
-             ssl_key = <{key}\n\
-             disable_plaintext_auth = no\n\
-             auth_mechanisms = plain login\n\
-             mail_location = maildir:~/Maildir\n\
-             passdb {{\n  driver = passwd-file\n  args = scheme=PLAIN {d}/passwd\n}}\n\
-             userdb {{\n  driver = static\n  args = uid={MAIL_UID} gid={MAIL_UID} home={d}/home/%u\n}}\n",
-            ip = MAIL.ip
-        ),
+    let conf = kuroko_tests::dovecot::write(
+        dir,
+        &kuroko_tests::dovecot::DovecotConfig {
+            listen: MAIL.ip,
+            user: USER,
+            password: PASSWORD,
+            tls: Some((cert, key)),
+            mails: &[(
+                "1700000000.M1P1.kuroko",
+                b"From: sato@corp.example\r\nTo: hanako@corp.example\r\nSubject: hello\r\n\r\nhi\r\n",
+            )],
+        },
     )?;
     Ok(conf.to_str().context("utf-8")?.to_string())
 }
