@@ -471,5 +471,49 @@ fn a_rule_file_that_does_not_compile_is_an_error_with_file_and_line() -> anyhow:
     let y = &status["yara"];
     assert_eq!(y["in_force"], false, "{y:#}");
     ensure!(y["error"].as_str().unwrap_or("").contains(&at), "{y:#}");
+
+    // An intel pack that carries the same broken rules is refused whole, naming the file
+    // as the pack does (`yara/broken.yar:5:`), and nothing of it is installed.
+    let pack = data
+        .dir
+        .parent()
+        .context("parent")?
+        .join("pack-broken-yara");
+    std::fs::create_dir_all(pack.join("yara"))?;
+    std::fs::copy(&bad, pack.join("yara/broken.yar"))?;
+    std::fs::write(
+        pack.join("ipblocklist.csv"),
+        "################################################################\n\
+         # abuse.ch Feodo Tracker Botnet C2 IP Blocklist (CSV)          #\n\
+         ################################################################\n\
+         # \"first_seen_utc\",\"dst_ip\",\"dst_port\",\"c2_status\",\"last_online\",\"malware\"\n\
+         \"2026-11-01 10:00:00\",\"203.0.113.66\",\"443\",\"online\",\"2026-11-30\",\"Emotet\"\n",
+    )?;
+    let import = std::process::Command::new(&bin)
+        .args(["intel", "--data"])
+        .arg(&data.dir)
+        .arg("--config")
+        .arg(&data.config)
+        .arg("import")
+        .arg(&pack)
+        .output()?;
+    ensure!(
+        !import.status.success(),
+        "the pack was imported: {import:?}"
+    );
+    let err = String::from_utf8_lossy(&import.stderr);
+    ensure!(
+        err.contains("yara/broken.yar:5:") && err.contains("nothing was imported"),
+        "{err}"
+    );
+    let list = std::process::Command::new(&bin)
+        .args(["intel", "--data"])
+        .arg(&data.dir)
+        .args(["list"])
+        .output()?;
+    ensure!(
+        String::from_utf8_lossy(&list.stdout).contains("no intel packs installed"),
+        "{list:?}"
+    );
     Ok(())
 }

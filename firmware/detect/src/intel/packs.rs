@@ -297,6 +297,18 @@ pub struct ImportSummary {
 
 /// Imports a pack from a directory or an archive. `name` overrides the pack's name.
 pub fn import(data_dir: &Path, source: &Path, name: Option<&str>) -> Result<ImportSummary, String> {
+    import_checked(data_dir, source, name, &|_| Ok(()))
+}
+
+/// [`import`], with the pack's YARA rule files (as staged, before the pack is swapped in)
+/// handed to `check_yara` (the YARA compiler, which this crate does not link): an error
+/// refuses the whole pack and leaves the installed one as it was.
+pub fn import_checked(
+    data_dir: &Path,
+    source: &Path,
+    name: Option<&str>,
+    check_yara: &dyn Fn(&[PathBuf]) -> Result<(), String>,
+) -> Result<ImportSummary, String> {
     let meta = std::fs::metadata(source).map_err(|e| format!("{}: {e}", source.display()))?;
     let _lock = lock(data_dir)?;
     recover(data_dir)?;
@@ -319,7 +331,7 @@ pub fn import(data_dir: &Path, source: &Path, name: Option<&str>) -> Result<Impo
             source.display()
         ));
     };
-    let r = build(data_dir, source, &root, name);
+    let r = build(data_dir, source, &root, name, check_yara);
     let _ = std::fs::remove_dir_all(&extract);
     r
 }
@@ -374,6 +386,7 @@ fn build(
     source: &Path,
     root: &Path,
     name: Option<&str>,
+    check_yara: &dyn Fn(&[PathBuf]) -> Result<(), String>,
 ) -> Result<ImportSummary, String> {
     let toml_path = root.join("pack.toml");
     let decl: PackToml = match std::fs::read_to_string(&toml_path) {
@@ -524,6 +537,22 @@ fn build(
                 );
             }
             return Err(format!("{}: {why}; nothing was imported", source.display()));
+        }
+        if !info.yara_files.is_empty() {
+            let files: Vec<PathBuf> = info
+                .yara_files
+                .iter()
+                .map(|f| staging.join("yara").join(f))
+                .collect();
+            let staged = staging.join("yara").display().to_string();
+            check_yara(&files).map_err(|e| {
+                // Name the files as the pack names them (`yara/x.yar`), not the staging dir.
+                let e = e.replace(&staged, "yara");
+                format!(
+                    "{}: the YARA rules do not compile ({e}); nothing was imported",
+                    source.display()
+                )
+            })?;
         }
         let update = bump_pending(data_dir, &name)?;
         info.generation = update.generation;

@@ -55,8 +55,16 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         Action::Import { path, name, format } => {
             let _config = data.load_config()?;
             super::create_data_dir(&data.data)?;
-            let s =
-                packs::import(&data.data, &path, name.as_deref()).map_err(anyhow::Error::msg)?;
+            // A pack whose YARA rules do not compile is refused whole, before it is swapped
+            // in (the analyzer would keep its last good set and say so, but the pack's
+            // indicators should not arrive without its rules either).
+            let compile = |files: &[std::path::PathBuf]| {
+                kuroko_yara::compile(files)
+                    .map(|_| ())
+                    .map_err(|e| e.to_string())
+            };
+            let s = packs::import_checked(&data.data, &path, name.as_deref(), &compile)
+                .map_err(anyhow::Error::msg)?;
             match format {
                 OutFormat::Json => println!("{}", serde_json::to_string_pretty(&s)?),
                 OutFormat::Text => print_import(&s),
