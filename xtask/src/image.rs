@@ -9,7 +9,7 @@
 //! are copied out for qemu's direct kernel boot; blank sparse `config.img` and `data.img`
 //! are made when missing (the appliance formats them on first boot). See `image/README.md`.
 
-use crate::util::{root, run};
+use crate::util::{root, run, target_dir};
 use anyhow::{Context, bail};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -181,13 +181,6 @@ pub fn run_image(args: Args) -> anyhow::Result<()> {
         .with_context(|| format!("cannot write {}", out.join("BUILD-INFO").display()))?;
     print!("{report}");
     Ok(())
-}
-
-/// The workspace's target directory (honours `CARGO_TARGET_DIR`).
-fn target_dir() -> PathBuf {
-    std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root().join("target"))
 }
 
 pub fn which(tool: &str) -> Option<PathBuf> {

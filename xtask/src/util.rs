@@ -38,10 +38,18 @@ pub fn build_kuroko(release: bool) -> anyhow::Result<PathBuf> {
         c.arg("--release");
     }
     run(&mut c)?;
-    Ok(root()
-        .join("target")
+    Ok(target_dir()
         .join(if release { "release" } else { "debug" })
         .join("kuroko"))
+}
+
+/// The workspace's target directory: `CARGO_TARGET_DIR` (relative to the workspace root
+/// when relative), else `target/`.
+pub fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .map(|d| if d.is_absolute() { d } else { root().join(d) })
+        .unwrap_or_else(|| root().join("target"))
 }
 
 pub fn is_root() -> bool {

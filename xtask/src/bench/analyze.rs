@@ -112,11 +112,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         "--example",
         "analyze_bench",
     ]))?;
-    let kuroko = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .map(|t| if t.is_absolute() { t } else { root().join(t) })
-        .unwrap_or_else(|| root().join("target"))
-        .join("release/examples/analyze_bench");
+    let kuroko = crate::util::target_dir().join("release/examples/analyze_bench");
     std::fs::create_dir_all(&args.work)?;
     let out_dir = root().join("bench-out");
     std::fs::create_dir_all(&out_dir)?;

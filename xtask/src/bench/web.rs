@@ -76,11 +76,7 @@ fn build(release: bool) -> anyhow::Result<PathBuf> {
         c.arg("--release");
     }
     run_cmd(&mut c)?;
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .map(|d| if d.is_absolute() { d } else { root().join(d) })
-        .unwrap_or_else(|| root().join("target"));
-    Ok(target
+    Ok(crate::util::target_dir()
         .join(if release { "release" } else { "debug" })
         .join("kuroko"))
 }
