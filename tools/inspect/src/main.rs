@@ -147,7 +147,7 @@ fn read_meta(seg_dir: &Path) -> anyhow::Result<Option<StoreMeta>> {
     };
     let ok = m.magic == fmt::STORE_MAGIC && crc32c::crc32c(m.crc_input()) == m.crc.get();
     println!(
-        "{}: format {}, {} slots × {} bytes, chunks of {} bytes, budget {} bytes, created {}, seq reserved below {}{}",
+        "{}: format {}, {} slots × {} bytes, chunks of {} bytes, budget {} bytes, created {}, seq base {}, seq reserved below {}{}",
         path.display(),
         m.version.get(),
         m.slot_count.get(),
@@ -155,6 +155,7 @@ fn read_meta(seg_dir: &Path) -> anyhow::Result<Option<StoreMeta>> {
         m.chunk_size.get(),
         m.budget.get(),
         ts(m.created_wall_ns.get()),
+        m.seq_base.get(),
         m.seq_reserved.get(),
         if ok {
             ""
