@@ -186,6 +186,20 @@ impl Drop for DataDir {
 }
 
 /// One JSON value a line; blank lines ignored.
+/// A session id without its store's sequence band: ids start with the segment's sequence
+/// number in hex, and every store numbers its segments from its own random `seq_base` (a
+/// multiple of 2^32, ring/FORMAT.md), so the same traffic imported into two data dirs gets
+/// ids that differ in that band only. Compare ids across data dirs through this.
+pub fn store_relative_id(id: &str) -> String {
+    match id.split_once('-') {
+        Some((seg, rest)) => match u64::from_str_radix(seg, 16) {
+            Ok(seq) => format!("{:x}-{rest}", seq & 0xffff_ffff),
+            Err(_) => id.to_string(),
+        },
+        None => id.to_string(),
+    }
+}
+
 pub fn parse_jsonl(text: &str) -> anyhow::Result<Vec<Value>> {
     text.lines()
         .filter(|l| !l.trim().is_empty())

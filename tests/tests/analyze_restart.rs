@@ -5,7 +5,7 @@
 
 use anyhow::{Context, ensure};
 use kuroko_analyzer::synth::{self, Params};
-use kuroko_tests::kuroko::{DataDir, binary};
+use kuroko_tests::kuroko::{DataDir, binary, store_relative_id};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::process::Command;
@@ -16,7 +16,8 @@ const CONFIG: &str = "[storage]\nbudget = \"64MiB\"\nsegment_size = \"4MiB\"\n\n
 fn summary(log: &[Value]) -> anyhow::Result<BTreeMap<String, String>> {
     let mut out = BTreeMap::new();
     for s in log {
-        let id = s["id"].as_str().context("id")?.to_string();
+        // Two data dirs (reference and crashed) number their segments from different bases.
+        let id = store_relative_id(s["id"].as_str().context("id")?);
         let what = format!(
             "{} {} {} {}",
             s["protocol"], s["packets"], s["bytes_up"], s["bytes_down"]
