@@ -86,8 +86,18 @@ pub struct Args {
     pub kuroko_bin: Option<PathBuf>,
 }
 
-const GEN_NS: &str = "kb-gen";
-const CAP_NS: &str = "kb-cap";
+/// The generator's and the capture's namespaces, suffixed with our pid: a second bench
+/// running at the same time gets its own (setting up wipes a namespace of the same name
+/// and kills what runs in it).
+fn gen_ns() -> &'static str {
+    static NAME: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    NAME.get_or_init(|| format!("kb-gen-{}", std::process::id()))
+}
+
+fn cap_ns() -> &'static str {
+    static NAME: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    NAME.get_or_init(|| format!("kb-cap-{}", std::process::id()))
+}
 /// Trials whose capture core was busier than this with other work are retried once.
 pub(crate) const NOISY_OTHER_PCT: f64 = 30.0;
 /// Linux USER_HZ (utime/stime units in /proc/PID/stat).
@@ -221,7 +231,7 @@ struct Bench {
 
 impl Drop for Bench {
     fn drop(&mut self) {
-        for ns in [GEN_NS, CAP_NS] {
+        for ns in [gen_ns(), cap_ns()] {
             kill_ns_pids(ns);
             let _ = Command::new("ip").args(["netns", "del", ns]).output();
         }
@@ -292,7 +302,7 @@ pub(crate) fn in_ns(ns: &str, argv: &[&str]) -> anyhow::Result<String> {
 
 fn rx_packets() -> anyhow::Result<u64> {
     Ok(in_ns(
-        CAP_NS,
+        cap_ns(),
         &["cat", "/sys/class/net/vcap/statistics/rx_packets"],
     )?
     .trim()
@@ -485,7 +495,7 @@ fn generate(load: &Load, seconds: f64, pps_hint: f64) -> anyhow::Result<f64> {
             let loops = ((rate * seconds) / load.packets_in_pcap as f64)
                 .ceil()
                 .max(1.0) as u64;
-            tcpreplay(GEN_NS, &load.pcap, load.pps, loops)
+            tcpreplay(gen_ns(), &load.pcap, load.pps, loops)
         }
         Gen::Trafgen => {
             let n = ((rate * seconds).ceil() as u64).max(1);
@@ -495,8 +505,23 @@ fn generate(load: &Load, seconds: f64, pps_hint: f64) -> anyhow::Result<f64> {
             // One process (-P1) on CPU 0, TX_RING with the qdisc bypassed (the default),
             // IRQ affinity untouched (-Q), no CPU statistics (-C).
             let mut argv = vec![
-                "ip", "netns", "exec", GEN_NS, "taskset", "-c", "0", "trafgen", "-o", "vgen", "-i",
-                &cfg, "-P1", "-Q", "-C", "-n", &n_s,
+                "ip",
+                "netns",
+                "exec",
+                gen_ns(),
+                "taskset",
+                "-c",
+                "0",
+                "trafgen",
+                "-o",
+                "vgen",
+                "-i",
+                &cfg,
+                "-P1",
+                "-Q",
+                "-C",
+                "-n",
+                &n_s,
             ];
             if let Some(r) = &rate_s {
                 argv.extend(["-b", r]);
@@ -575,7 +600,7 @@ fn spawn_tool(b: &Bench, tool: Tool, trial_dir: &Path) -> anyhow::Result<Running
     let ring_bytes = u64::from(b.ring_mb) << 20;
     let out_dir = trial_dir.join("out");
     std::fs::create_dir_all(&out_dir)?;
-    let mut argv: Vec<String> = vec!["ip".into(), "netns".into(), "exec".into(), CAP_NS.into()];
+    let mut argv: Vec<String> = vec!["ip".into(), "netns".into(), "exec".into(), cap_ns().into()];
     argv.extend(["taskset", "-c", "1"].map(String::from));
     match tool {
         Tool::Kuroko | Tool::KurokoWarm => {
@@ -964,7 +989,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         ring_mb: args.ring_mb,
         seconds: args.seconds,
     };
-    wire(GEN_NS, CAP_NS, &work, args.ring_mb)?;
+    wire(gen_ns(), cap_ns(), &work, args.ring_mb)?;
 
     let p64 = work.join("p64.pcap");
     let p1500 = work.join("p1500.pcap");
