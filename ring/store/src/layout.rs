@@ -471,16 +471,7 @@ pub fn format_slot(paths: &Paths, ring: &RingGeometry, slot: u32) -> Result<(), 
     let dst = paths.slot(slot);
     let size = ring.geometry.segment_size;
     let r = (|| -> io::Result<()> {
-        let _ = fs::remove_file(&tmp);
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create_new(true)
-            .open(&tmp)?;
-        sys::fallocate(&file, size)?;
-        file.set_len(size)?;
-        let header = crate::segment::free_header(ring, slot);
-        sys::pwrite_all(&file, header.as_bytes(), 0)?;
+        let file = new_free_slot_file(&tmp, ring, slot, size)?;
         file.sync_all()?;
         // The header page is on disk: drop it from the page cache, or the writer's first
         // O_DIRECT write of that page must invalidate it.
@@ -490,6 +481,23 @@ pub fn format_slot(paths: &Paths, ring: &RingGeometry, slot: u32) -> Result<(), 
         Ok(())
     })();
     r.map_err(|e| StoreError::io(&dst, e))
+}
+
+/// `tmp` made anew at `size` (fallocated, never zero-filled) with slot `slot`'s FREE header
+/// written, not yet synced or renamed: the part [`format_slot`] and
+/// [`format_missing_slots`] share (they differ in when they sync).
+fn new_free_slot_file(tmp: &Path, ring: &RingGeometry, slot: u32, size: u64) -> io::Result<File> {
+    let _ = fs::remove_file(tmp);
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create_new(true)
+        .open(tmp)?;
+    sys::fallocate(&file, size)?;
+    file.set_len(size)?;
+    let header = crate::segment::free_header(ring, slot);
+    sys::pwrite_all(&file, header.as_bytes(), 0)?;
+    Ok(file)
 }
 
 /// Creates every missing slot file at once (`Preallocate::All`, what `disk prepare` does):
@@ -507,19 +515,7 @@ pub fn format_missing_slots(paths: &Paths, ring: &RingGeometry) -> Result<(), St
         if dst.exists() {
             continue;
         }
-        let r = (|| -> io::Result<()> {
-            let _ = fs::remove_file(&tmp);
-            let file = OpenOptions::new()
-                .read(true)
-                .write(true)
-                .create_new(true)
-                .open(&tmp)?;
-            sys::fallocate(&file, size)?;
-            file.set_len(size)?;
-            let header = crate::segment::free_header(ring, slot);
-            sys::pwrite_all(&file, header.as_bytes(), 0)?;
-            fs::rename(&tmp, &dst)
-        })();
+        let r = new_free_slot_file(&tmp, ring, slot, size).and_then(|_| fs::rename(&tmp, &dst));
         r.map_err(|e| StoreError::io(&dst, e))?;
         made += 1;
     }
