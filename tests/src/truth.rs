@@ -75,3 +75,58 @@ pub fn stored_object_sha(data: &DataDir, sha: &str) -> anyhow::Result<String> {
     }
     anyhow::bail!("no object {sha} under {}", dir.display())
 }
+
+/// A certificate's facts as openssl reads them, for checking Kuroko's `tls.certs` fields.
+pub struct OpensslCert {
+    /// Lower-case hex without colons, as Kuroko writes them.
+    pub serial: String,
+    pub sha1: String,
+    pub sha256: String,
+    /// openssl's `subjectAltName` extension text (`DNS:name, IP Address:…`).
+    pub san: String,
+}
+
+/// The first certificate of tshark's `tls.handshake.certificate` value (hex with colons,
+/// certificates separated by commas), written to `der_path` and read back with
+/// `openssl x509`: an independent reading of the certificate Kuroko parsed off the wire.
+pub fn openssl_cert(tshark_hex: &str, der_path: &Path) -> anyhow::Result<OpensslCert> {
+    let hex = tshark_hex
+        .split(',')
+        .next()
+        .unwrap_or_default()
+        .replace(':', "");
+    let der: Vec<u8> = (0..hex.len() / 2)
+        .map(|i| u8::from_str_radix(&hex[2 * i..2 * i + 2], 16))
+        .collect::<Result<_, _>>()?;
+    ensure!(!der.is_empty(), "tshark extracted no certificate");
+    std::fs::write(der_path, &der)?;
+    let openssl = |args: &[&str]| -> anyhow::Result<String> {
+        let out = Command::new("openssl")
+            .args(["x509", "-inform", "der", "-noout"])
+            .args(args)
+            .arg("-in")
+            .arg(der_path)
+            .output()
+            .context("cannot run openssl")?;
+        ensure!(
+            out.status.success(),
+            "openssl x509 {args:?} failed: {out:?}"
+        );
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    };
+    let o1 = openssl(&["-serial", "-fingerprint", "-sha1"])?;
+    let o256 = openssl(&["-fingerprint", "-sha256", "-ext", "subjectAltName"])?;
+    let field = |text: &str, key: &str| -> String {
+        text.lines()
+            .find_map(|l| l.strip_prefix(key))
+            .unwrap_or("")
+            .replace(':', "")
+            .to_ascii_lowercase()
+    };
+    Ok(OpensslCert {
+        serial: field(&o1, "serial="),
+        sha1: field(&o1, "sha1 Fingerprint="),
+        sha256: field(&o256, "sha256 Fingerprint="),
+        san: o256,
+    })
+}

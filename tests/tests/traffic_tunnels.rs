@@ -17,7 +17,7 @@ use anyhow::{Context, ensure};
 use kuroko_tests::kuroko::DataDir;
 use kuroko_tests::record::Recorder;
 use kuroko_tests::site::{EXT, MAIL, PC, PROXY, Site};
-use kuroko_tests::truth::tshark;
+use kuroko_tests::truth::{openssl_cert, tshark};
 use serde_json::Value;
 use std::path::Path;
 
@@ -423,70 +423,23 @@ fn connect_and_starttls_inner_tls_matches_tshark() -> anyhow::Result<()> {
         t_cert.len() == 1,
         "tshark: one Certificate message: {t_cert:?}"
     );
-    let hex = t_cert[0][0]
-        .split(',')
-        .next()
-        .context("leaf")?
-        .replace(':', "");
-    let der: Vec<u8> = (0..hex.len() / 2)
-        .map(|i| u8::from_str_radix(&hex[2 * i..2 * i + 2], 16))
-        .collect::<Result<_, _>>()?;
-    let der_path = work.join("leaf.der");
-    std::fs::write(&der_path, &der)?;
-    let o = std::process::Command::new("openssl")
-        .args([
-            "x509",
-            "-inform",
-            "der",
-            "-noout",
-            "-serial",
-            "-fingerprint",
-            "-sha1",
-            "-in",
-        ])
-        .arg(&der_path)
-        .output()?;
-    let o = String::from_utf8_lossy(&o.stdout).to_string();
-    let o256 = std::process::Command::new("openssl")
-        .args([
-            "x509",
-            "-inform",
-            "der",
-            "-noout",
-            "-fingerprint",
-            "-sha256",
-            "-ext",
-            "subjectAltName",
-            "-in",
-        ])
-        .arg(&der_path)
-        .output()?;
-    let o256 = String::from_utf8_lossy(&o256.stdout).to_string();
-    let field = |text: &str, key: &str| -> String {
-        text.lines()
-            .find_map(|l| l.strip_prefix(key))
-            .unwrap_or("")
-            .replace(':', "")
-            .to_ascii_lowercase()
-    };
+    let cert = openssl_cert(&t_cert[0][0], &work.join("leaf.der"))?;
     let leaf = &s12["tls"]["certs"][0];
-    assert_eq!(leaf["serial"], field(&o, "serial=").as_str(), "serial: {o}");
-    assert_eq!(
-        leaf["sha1"],
-        field(&o, "sha1 Fingerprint=").as_str(),
-        "sha1: {o}"
-    );
-    assert_eq!(leaf["sha256"], field(&o256, "sha256 Fingerprint=").as_str());
+    assert_eq!(leaf["serial"], cert.serial.as_str(), "serial");
+    assert_eq!(leaf["sha1"], cert.sha1.as_str(), "sha1");
+    assert_eq!(leaf["sha256"], cert.sha256.as_str(), "sha256");
     ensure!(
-        o256.contains(&format!("DNS:{}", leaf["san"][0].as_str().unwrap_or("?"))),
-        "SAN {} vs openssl {o256}",
-        leaf["san"]
+        cert.san
+            .contains(&format!("DNS:{}", leaf["san"][0].as_str().unwrap_or("?"))),
+        "SAN {} vs openssl {}",
+        leaf["san"],
+        cert.san
     );
     assert_eq!(leaf["self_signed"], true);
     assert_eq!(leaf["expired"], false);
     let hits = data.search(&format!(
         "cert_sha256:{} AND tunnel:http-connect AND san:\"{WEB_NAME}\"",
-        field(&o256, "sha256 Fingerprint=")
+        cert.sha256
     ))?;
     assert_eq!(hits.len(), 1, "certificate fields are searchable");
 

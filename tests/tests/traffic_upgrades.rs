@@ -16,7 +16,7 @@ use kuroko_tests::kuroko::DataDir;
 use kuroko_tests::proc::Server;
 use kuroko_tests::record::Recorder;
 use kuroko_tests::site::{DB, FILES, Host, PC, Site};
-use kuroko_tests::truth::tshark;
+use kuroko_tests::truth::{openssl_cert, tshark};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -271,59 +271,15 @@ fn check_tls(t: &Dissected, work: &Path, s: &Value, what: &str) -> anyhow::Resul
     } else {
         assert_eq!(s["tls"]["sni"], t_sni.as_str(), "{what} SNI");
     }
-    let hex = t.one(s, false, (HS, "11"), "tls.handshake.certificate");
-    let hex = hex.split(',').next().unwrap_or_default().replace(':', "");
-    let der: Vec<u8> = (0..hex.len() / 2)
-        .map(|i| u8::from_str_radix(&hex[2 * i..2 * i + 2], 16))
-        .collect::<Result<_, _>>()?;
-    ensure!(!der.is_empty(), "{what}: tshark extracted no certificate");
-    let der_path = work.join(format!("{what}-leaf.der"));
-    std::fs::write(&der_path, &der)?;
-    let o = Command::new("openssl")
-        .args([
-            "x509",
-            "-inform",
-            "der",
-            "-noout",
-            "-serial",
-            "-fingerprint",
-        ])
-        .args(["-sha1", "-subject", "-nameopt", "RFC2253", "-in"])
-        .arg(&der_path)
-        .output()?;
-    let o = String::from_utf8_lossy(&o.stdout).to_string();
-    let o256 = Command::new("openssl")
-        .args([
-            "x509",
-            "-inform",
-            "der",
-            "-noout",
-            "-fingerprint",
-            "-sha256",
-        ])
-        .arg("-in")
-        .arg(&der_path)
-        .output()?;
-    let o256 = String::from_utf8_lossy(&o256.stdout).to_string();
-    let field = |text: &str, key: &str| -> String {
-        text.lines()
-            .find_map(|l| l.strip_prefix(key))
-            .unwrap_or("")
-            .replace(':', "")
-            .to_ascii_lowercase()
-    };
+    let cert = openssl_cert(
+        &t.one(s, false, (HS, "11"), "tls.handshake.certificate"),
+        &work.join(format!("{what}-leaf.der")),
+    )
+    .with_context(|| format!("{what}: the certificate tshark extracted"))?;
     let leaf = &s["tls"]["certs"][0];
-    assert_eq!(leaf["serial"], field(&o, "serial=").as_str(), "{what}: {o}");
-    assert_eq!(
-        leaf["sha1"],
-        field(&o, "sha1 Fingerprint=").as_str(),
-        "{what}"
-    );
-    assert_eq!(
-        leaf["sha256"],
-        field(&o256, "sha256 Fingerprint=").as_str(),
-        "{what}"
-    );
+    assert_eq!(leaf["serial"], cert.serial.as_str(), "{what} serial");
+    assert_eq!(leaf["sha1"], cert.sha1.as_str(), "{what} sha1");
+    assert_eq!(leaf["sha256"], cert.sha256.as_str(), "{what} sha256");
     assert_eq!(leaf["self_signed"], true, "{what}");
     assert_eq!(leaf["expired"], false, "{what}");
     Ok(())
