@@ -73,3 +73,20 @@ pub fn write(dir: &Path, c: &DovecotConfig<'_>) -> anyhow::Result<PathBuf> {
 pub fn log(dir: &Path) -> String {
     std::fs::read_to_string(dir.join("dovecot.log")).unwrap_or_default()
 }
+
+/// Starts the instance `conf` (from [`write`]) in the foreground on `host`, as a site
+/// server (stopped by pid when dropped), once IMAP answers on port 143.
+pub fn serve(
+    site: &crate::site::Site,
+    host: crate::site::Host,
+    conf: &Path,
+) -> anyhow::Result<crate::proc::Server> {
+    let conf = conf.to_str().context("utf-8 path")?;
+    site.serve(
+        host,
+        "dovecot",
+        "tcp",
+        143,
+        &["/usr/sbin/dovecot", "-F", "-c", conf],
+    )
+}

@@ -91,14 +91,7 @@ fn analyze_pop3_and_imap_against_dovecot_match_tshark_and_attachment_is_byte_ide
     let att = site.work_dir().join("q3-figures.xlsx");
     let att_sha = random_file(&att, 60_000, 23)?;
     let conf = dovecot_config(&dc, &att)?;
-    let conf_s = conf.to_str().context("utf-8 path")?;
-    let mut dovecot = site.serve(
-        MAIL,
-        "dovecot",
-        "tcp",
-        143,
-        &["/usr/sbin/dovecot", "-F", "-c", conf_s],
-    )?;
+    let mut dovecot = kuroko_tests::dovecot::serve(&site, MAIL, &conf)?;
     let rec = Recorder::start(&site, &pcap)?;
     let traffic = (|| -> anyhow::Result<(String, String)> {
         let pop = site.sh(

@@ -263,14 +263,7 @@ fn uploads_encodings_fast_open_attachments_and_mail_commands_match_what_was_sent
             mails: &[("1700000000.M1P1.kuroko", &mailbox_mail)],
         },
     )?;
-    let dconf = dconf.to_str().context("utf-8")?.to_string();
-    let mut dovecot = site.serve(
-        MAIL,
-        "dovecot",
-        "tcp",
-        143,
-        &["/usr/sbin/dovecot", "-F", "-c", &dconf],
-    )?;
+    let mut dovecot = kuroko_tests::dovecot::serve(&site, MAIL, &dconf)?;
 
     // Clients, recorded on the mirror port.
     let rec = Recorder::start(&site, &pcap)?;

@@ -75,8 +75,8 @@ fn cert(dir: &Path, name: &str) -> anyhow::Result<(String, String)> {
 }
 
 /// A dovecot of our own (`kuroko_tests::dovecot`) with STARTTLS/STLS and one short mail.
-fn dovecot_config(dir: &Path, cert: &str, key: &str) -> anyhow::Result<String> {
-    let conf = kuroko_tests::dovecot::write(
+fn dovecot_config(dir: &Path, cert: &str, key: &str) -> anyhow::Result<std::path::PathBuf> {
+    kuroko_tests::dovecot::write(
         dir,
         &kuroko_tests::dovecot::DovecotConfig {
             listen: MAIL.ip,
@@ -88,8 +88,7 @@ fn dovecot_config(dir: &Path, cert: &str, key: &str) -> anyhow::Result<String> {
                 b"From: sato@corp.example\r\nTo: hanako@corp.example\r\nSubject: hello\r\n\r\nhi\r\n",
             )],
         },
-    )?;
-    Ok(conf.to_str().context("utf-8")?.to_string())
+    )
 }
 
 /// Sessions of the log whose `tunnel.kind` is `kind` and server port `port`.
@@ -273,13 +272,7 @@ fn connect_and_starttls_inner_tls_matches_tshark() -> anyhow::Result<()> {
     )?;
     let dc = work.join("dovecot");
     let dconf = dovecot_config(&dc, &mail_cert, &mail_key)?;
-    let mut dovecot = site.serve(
-        MAIL,
-        "dovecot",
-        "tcp",
-        143,
-        &["/usr/sbin/dovecot", "-F", "-c", &dconf],
-    )?;
+    let mut dovecot = kuroko_tests::dovecot::serve(&site, MAIL, &dconf)?;
 
     // Clients, recorded on the mirror port.
     let rec = Recorder::start(&site, &pcap)?;
