@@ -70,7 +70,7 @@ fn index_bench(args: &Args) -> anyhow::Result<String> {
         "--example",
         "bench_search",
     ]))?;
-    let bin = root().join("target/release/examples/bench_search");
+    let bin = crate::util::target_dir().join("release/examples/bench_search");
     eprintln!(
         "+ {} {} {} {}",
         bin.display(),

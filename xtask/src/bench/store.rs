@@ -44,7 +44,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         "--example",
         "store_bench",
     ]))?;
-    let bin = root().join("target/release/examples/store_bench");
+    let bin = crate::util::target_dir().join("release/examples/store_bench");
     let out_dir = root().join("bench-out");
     std::fs::create_dir_all(&out_dir).context("cannot create bench-out/")?;
     let dir = args.dir.unwrap_or_else(|| out_dir.join("store-tmp"));
