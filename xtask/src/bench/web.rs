@@ -237,6 +237,38 @@ fn start_web(bin: &Path, data: &Path, config: &Path) -> anyhow::Result<Web> {
     Ok(web)
 }
 
+/// A process's CPU (user + system, in % of one core) over `over`, and its resident memory.
+struct Usage {
+    cpu_percent: f64,
+    rss_mib: u64,
+}
+
+fn proc_usage(pid: u32, over: std::time::Duration) -> anyhow::Result<Usage> {
+    let ticks = |pid: u32| -> anyhow::Result<u64> {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+        // Fields after the command name (which may hold spaces): utime is the 12th, stime 13th.
+        let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or_default();
+        let f: Vec<&str> = rest.split_whitespace().collect();
+        let n = |i: usize| f.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+        Ok(n(11) + n(12))
+    };
+    let t0 = ticks(pid)?;
+    std::thread::sleep(over);
+    let t1 = ticks(pid)?;
+    // USER_HZ is 100 on Linux.
+    let cpu_percent = (t1 - t0) as f64 / over.as_secs_f64();
+    let rss_mib = std::fs::read_to_string(format!("/proc/{pid}/status"))?
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next()?.parse::<u64>().ok())
+        .unwrap_or(0)
+        / 1024;
+    Ok(Usage {
+        cpu_percent,
+        rss_mib,
+    })
+}
+
 /// Runs one curl with `urls` (each with its own extra arguments before it, `--next`
 /// between them) on one connection; returns the seconds of each transfer and the wall time.
 fn curl_many(jar: &Path, reqs: &[Vec<String>]) -> anyhow::Result<(Vec<f64>, f64)> {
@@ -330,6 +362,8 @@ fn bench(args: &Args, bin: &Path) -> anyhow::Result<String> {
         bail!("kuroko user add failed");
     }
     let web = start_web(bin, &data, &config)?;
+    // The server at rest (no client): what it costs a box that captures meanwhile.
+    let idle = proc_usage(web.child.id(), std::time::Duration::from_secs(5))?;
     let jar = args.work.join("jar");
     let login_body = format!(r#"{{"user":"bench","password":"{PASSWORD}"}}"#);
     let login_req = vec![
@@ -368,6 +402,7 @@ fn bench(args: &Args, bin: &Path) -> anyhow::Result<String> {
     let (search_s, search_wall) = curl_many(&jar, &vec![vec![search_url.clone()]; n])?;
     let detail_url = format!("{}/api/sessions/{id}", web.base);
     let (detail_s, detail_wall) = curl_many(&jar, &vec![vec![detail_url]; n])?;
+    let after = proc_usage(web.child.id(), std::time::Duration::from_secs(5))?;
     drop(web);
     // The reference: the CLI on the same data dir, same query, same 50 results.
     let runs = (n / 10).max(10);
@@ -418,6 +453,10 @@ fn bench(args: &Args, bin: &Path) -> anyhow::Result<String> {
         "reference: kuroko search --id (CLI process)",
         cli_detail.clone(),
         cli_detail_wall,
+    ));
+    r.push_str(&format!(
+        "\n`kuroko web` at rest, 5 s without a client: {:.2} % of a core, RSS {} MiB at start, {} MiB after the requests above (idle again: {:.2} % of a core).\n",
+        idle.cpu_percent, idle.rss_mib, after.rss_mib, after.cpu_percent
     ));
     let ratio = |mut a: Vec<f64>, mut b: Vec<f64>| pct(&mut a, 0.5) / pct(&mut b, 0.5);
     r.push_str(&format!(
