@@ -117,7 +117,10 @@ pub use reader::{
     StoreReader,
 };
 pub use status::{StoreStatus, store_status};
-pub use writer::{IoInfo, RecordMeta, RecoveryReport, SegmentWriter, WriterStats, WriterTimes};
+pub use writer::{
+    IoInfo, LaneStats, LaneWriter, RecordMeta, RecoveryReport, SegmentWriter, WriterStats,
+    WriterTimes,
+};
 
 /// The on-disk format crate, re-exported for users of the store.
 pub use kuroko_ring_format as format;
