@@ -50,11 +50,12 @@
 //! [`StatsSnapshot`]). Other processes read the live counters with
 //! [`StatsReader::open`]`(data_dir)?.snapshot()`.
 //!
-//! Threads: the store takes one writer per data directory, so `kuroko capture` runs one
-//! capture thread that serves every socket (`max_writers = 1`); with a store that can
-//! hand out several writers the engine runs one thread per socket (interface ×
-//! `threads_per_interface`, joined by PACKET_FANOUT flow hash so a flow stays in order on
-//! one thread).
+//! Threads: the engine runs one thread per socket (interface × `threads_per_interface`,
+//! joined by PACKET_FANOUT flow hash so a flow stays in order on one thread), up to
+//! `max_writers`. The store takes one writer per data directory; with several threads
+//! `kuroko capture` splits it into lanes (`kuroko_ring::LaneWriter`, [`StoreSink::lane`]):
+//! each thread copies and checksums whole blocks on its own core and hands closed blocks
+//! to the shared writer (a `try_lock` per ~1 MiB block, never per packet).
 //!
 //! `unsafe` is confined to [`sys`] (socket options, the ring mapping, the stats page
 //! mapping, capabilities, signals); everything else is safe Rust.

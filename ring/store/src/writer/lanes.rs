@@ -102,6 +102,7 @@ pub struct LaneWriter {
     /// Bytes a block may take (header included): `chunk_size − region_len`.
     cap: usize,
     max_caplen: u32,
+    pool_bytes: u64,
     stats: LaneStats,
     /// Backpressure not yet added to the writer's counters.
     unreported_bp: u64,
@@ -113,6 +114,10 @@ impl SegmentWriter {
     /// writer had open is closed first; the next block goes after it.
     pub fn into_lanes(mut self, n: usize) -> Vec<LaneWriter> {
         self.close_block();
+        self.lanes = true;
+        if let Some(seg) = &mut self.seg {
+            seg.flags |= fmt::SEG_FLAG_LANES;
+        }
         if let Some(c) = self.cur.take() {
             self.current[c.buf] = false;
             self.release_if_idle(c.buf);
@@ -125,6 +130,7 @@ impl SegmentWriter {
             .max_caplen
             .min((cap - BLOCK_HEADER_LEN - fmt::RECORD_HEADER_LEN) as u32);
         let n = n.max(1);
+        let pool_bytes = self.buffer_pool_bytes();
         let hub = Arc::new(Mutex::new(Hub {
             w: Some(self),
             open_lanes: n,
@@ -138,6 +144,7 @@ impl SegmentWriter {
                 spare: None,
                 cap,
                 max_caplen,
+                pool_bytes,
                 stats: LaneStats::default(),
                 unreported_bp: 0,
                 closed: false,
@@ -280,14 +287,7 @@ impl LaneWriter {
 
     /// Bytes of the shared writer's buffer pool.
     pub fn buffer_pool_bytes(&self) -> u64 {
-        let hub = self.lock();
-        hub.w.as_ref().map_or(0, SegmentWriter::buffer_pool_bytes)
-    }
-
-    fn lock(&self) -> MutexGuard<'_, Hub> {
-        self.hub
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.pool_bytes
     }
 
     /// Appends one packet (the concatenation of `parts`) to this lane's block. Never

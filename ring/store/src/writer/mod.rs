@@ -423,6 +423,8 @@ pub struct SegmentWriter {
     /// Sequence numbers below this are durably reserved (`store.meta`).
     seq_reserved: u64,
     last_publish: std::time::Instant,
+    /// Split into lanes: segments opened from now on carry `SEG_FLAG_LANES`.
+    lanes: bool,
     _lock: File,
 }
 
@@ -562,6 +564,7 @@ impl SegmentWriter {
             prep: None,
             seq_reserved: 0,
             last_publish: std::time::Instant::now(),
+            lanes: false,
             _lock: lock,
         };
         w.recovery = w.recover()?;
@@ -1181,7 +1184,7 @@ impl SegmentWriter {
             last_ts: 0,
             used_end: g.region_len,
             opened_wall: now_ns(),
-            flags: 0,
+            flags: if self.lanes { fmt::SEG_FLAG_LANES } else { 0 },
             damaged: 0,
             ifaces: self.ifaces,
             iface_count: self.iface_count,
@@ -1469,7 +1472,8 @@ impl SegmentWriter {
                 last_ts: t.last_ts,
                 used_end: t.end,
                 opened_wall: p.header.map_or(0, |h| h.opened_wall_ns.get()),
-                flags: 0,
+                // Written through lanes stays known after recovery (export merges it).
+                flags: p.header.map_or(0, |h| h.flags.get() & fmt::SEG_FLAG_LANES),
                 damaged: t.damaged_blocks,
                 ifaces,
                 iface_count,
