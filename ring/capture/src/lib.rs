@@ -38,8 +38,9 @@
 //!   capture drops all capabilities (bounding, effective, permitted, inheritable) and sets
 //!   PR_SET_NO_NEW_PRIVS. A rebind to a re-created interface needs none: `bind(2)` on a
 //!   packet socket we already hold is not a privileged operation, only creating one is.
-//!   (Limit: sockets in a PACKET_FANOUT group cannot be re-bound; with
-//!   `threads_per_interface > 1` a re-created interface stays reported as gone.)
+//!   Sockets in a PACKET_FANOUT group (`threads_per_interface > 1`), which the kernel
+//!   never lets bind again, are bound to every interface with a filter that picks the
+//!   capture interface by ifindex: a re-created interface gets a new filter instead.
 //!
 //! What it must never do: block the capture thread on the disk (the store answers
 //! backpressure instead), panic on a frame, or store a frame other than as it arrived.
