@@ -1,7 +1,7 @@
 //! The AF_PACKET TPACKET_V3 receive ring: socket options, the mmap'd ring and its blocks.
 //!
 //! Everything that touches the kernel's shared memory is here, behind a safe API:
-//! [`RxRing::next_block`] hands out a [`Block`] only when the kernel has given the block to
+//! [`RxRing::current_block`] hands out a [`Block`] only when the kernel has given the block to
 //! user space (`TP_STATUS_USER`), the block's bytes are exposed as an immutable slice for as
 //! long as the [`Block`] lives, and dropping the [`Block`] hands it back (`TP_STATUS_KERNEL`).
 //! Frame headers inside a block are parsed from that slice with bounds checks, so a corrupt
