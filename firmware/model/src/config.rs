@@ -364,7 +364,9 @@ pub struct Capture {
     /// Size of the kernel receive ring per capture thread.
     pub ring_size: String,
     pub block_size: String,
-    /// Capture threads per interface (joined by PACKET_FANOUT).
+    /// Capture threads per interface (default 1): sockets joined by PACKET_FANOUT (flow
+    /// hash), one capture thread each, writing lanes of the one store writer
+    /// (`docs/capture.md`, "More than one capture thread").
     pub threads_per_interface: u32,
     /// Cores to pin capture threads to (empty: from the board profile, or unpinned).
     pub cores: Vec<usize>,

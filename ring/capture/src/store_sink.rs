@@ -27,7 +27,7 @@
 //! a flash disk's endurance.
 
 use kuroko_ring::format::record_flags;
-use kuroko_ring::{AppendError, RecordMeta, SegmentWriter, StoreError, WriterStats};
+use kuroko_ring::{AppendError, LaneWriter, RecordMeta, SegmentWriter, StoreError, WriterStats};
 
 use crate::sink::{Appended, PacketMeta, RecordSink};
 use crate::stats::{DiskErrorCounts, WriterGauges, WriterPublisher};
@@ -65,9 +65,75 @@ impl RateLimit {
 /// default ring block (1 MiB), so at most a few publications per block.
 pub const PUBLISH_EVERY_BYTES: u64 = 1 << 20;
 
-/// A segment writer feeding on captured frames.
+/// Where a sink's records go: the store's one writer, or one lane of it (capture with
+/// several threads: `kuroko_ring::LaneWriter`).
+// One per capture thread, never moved on the hot path: the size difference costs nothing,
+// a box would cost an indirection per packet.
+#[allow(clippy::large_enum_variant)]
+enum Target {
+    Writer(SegmentWriter),
+    Lane(LaneWriter),
+}
+
+impl Target {
+    fn append(&mut self, rec: &RecordMeta, parts: &[&[u8]]) -> Result<(), AppendError> {
+        match self {
+            Target::Writer(w) => w.append(rec, parts),
+            Target::Lane(l) => l.append(rec, parts),
+        }
+    }
+
+    fn stats(&self) -> Option<WriterStats> {
+        match self {
+            Target::Writer(w) => Some(w.stats()),
+            Target::Lane(l) => l.stats(),
+        }
+    }
+
+    fn poll(&mut self) -> Result<(), StoreError> {
+        match self {
+            Target::Writer(w) => {
+                w.poll();
+                Ok(())
+            }
+            Target::Lane(l) => l.poll(),
+        }
+    }
+
+    fn flush(&mut self) -> Result<(), StoreError> {
+        match self {
+            Target::Writer(w) => {
+                w.flush();
+                Ok(())
+            }
+            Target::Lane(l) => l.flush(),
+        }
+    }
+
+    fn pool_bytes(&self) -> Option<u64> {
+        let b = match self {
+            Target::Writer(w) => w.buffer_pool_bytes(),
+            Target::Lane(l) => l.buffer_pool_bytes(),
+        };
+        Some(b).filter(|b| *b > 0)
+    }
+
+    /// The final counters: the writer's, or for a lane the shared writer's when this lane
+    /// closed it last, else the counters as this lane last saw them.
+    fn close(self) -> Result<WriterStats, StoreError> {
+        match self {
+            Target::Writer(w) => w.close(),
+            Target::Lane(l) => {
+                let seen = l.stats().unwrap_or_default();
+                Ok(l.close()?.unwrap_or(seen))
+            }
+        }
+    }
+}
+
+/// A segment writer (or one of its lanes) feeding on captured frames.
 pub struct StoreSink {
-    writer: Option<SegmentWriter>,
+    writer: Option<Target>,
     limit: Option<RateLimit>,
     /// Counters of the writer when it was closed.
     pub final_stats: Option<WriterStats>,
@@ -81,6 +147,16 @@ pub struct StoreSink {
 impl StoreSink {
     /// `writer` should be opened with `StoreOptions { nonblocking: true, .. }`.
     pub fn new(writer: SegmentWriter) -> StoreSink {
+        Self::with_target(Target::Writer(writer))
+    }
+
+    /// One lane of a writer shared by several capture threads
+    /// (`SegmentWriter::into_lanes`; the writer opened non-blocking).
+    pub fn lane(lane: LaneWriter) -> StoreSink {
+        Self::with_target(Target::Lane(lane))
+    }
+
+    fn with_target(writer: Target) -> StoreSink {
         StoreSink {
             writer: Some(writer),
             limit: None,
@@ -103,9 +179,12 @@ impl StoreSink {
         let (Some(p), Some(w)) = (&mut self.gauges, &self.writer) else {
             return;
         };
-        let s = w.stats();
+        // A lane whose shared writer is busy publishes next time.
+        let Some(s) = w.stats() else {
+            return;
+        };
         let mut g = gauges(&s);
-        g.pool_bytes = pool_bytes(w);
+        g.pool_bytes = w.pool_bytes();
         p.publish(&g);
         p.publish_disk_errors(&disk_errors(&s, self.last_errno));
     }
@@ -122,7 +201,7 @@ impl StoreSink {
         self
     }
 
-    fn writer(&mut self) -> Result<&mut SegmentWriter, StoreError> {
+    fn writer(&mut self) -> Result<&mut Target, StoreError> {
         // `ok_or_else`: the error (a String) must not be built on every packet.
         self.writer.as_mut().ok_or_else(|| StoreError::Options {
             message: "the capture's store writer is already closed".into(),
@@ -177,20 +256,20 @@ impl RecordSink for StoreSink {
     }
 
     fn poll(&mut self) -> Result<(), StoreError> {
-        self.writer()?.poll();
+        self.writer()?.poll()?;
         self.publish();
         Ok(())
     }
 
     fn flush(&mut self) -> Result<(), StoreError> {
-        self.writer()?.flush();
+        self.writer()?.flush()?;
         self.publish();
         Ok(())
     }
 
     fn close(&mut self) -> Result<(), StoreError> {
         if let Some(w) = self.writer.take() {
-            let pool = pool_bytes(&w);
+            let pool = w.pool_bytes();
             let last = w.close()?;
             if let Some(p) = &mut self.gauges {
                 // Everything is on the disk now: the backlog is empty.
@@ -225,11 +304,6 @@ fn disk_errors(s: &WriterStats, last_errno: u64) -> DiskErrorCounts {
         lost_packets: s.packets_lost,
         last_errno,
     }
-}
-
-/// Size of the writer's buffer pool.
-fn pool_bytes(w: &SegmentWriter) -> Option<u64> {
-    Some(w.buffer_pool_bytes()).filter(|b| *b > 0)
 }
 
 #[cfg(test)]

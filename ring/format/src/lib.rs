@@ -126,6 +126,10 @@ pub const SEG_FLAG_CLEAN_CLOSE: u16 = 2;
 /// `packets`), and after a failed fdatasync any block may be missing. Readers report the
 /// segment as damaged; each block is still checked by its crc as always.
 pub const SEG_FLAG_WRITE_ERROR: u16 = 4;
+/// `SegmentHeader::flags`: written through lanes (several capture threads): its blocks
+/// interleave by lane, each block in time order, the segment not (readers that need time
+/// order merge by timestamp, as `export_pcap` does).
+pub const SEG_FLAG_LANES: u16 = 8;
 
 /// `RecordHeader::flags` bits. The store keeps them opaque; these are the ones defined.
 pub mod record_flags {

@@ -37,6 +37,9 @@
 //!   (once per `segment_size`) queue their header writes and the `fdatasync` through
 //!   io_uring (synchronous only in the pwrite fallbacks); the next slot is prepared on a
 //!   helper thread. Counters reach `writer.state` (`status`) about once a second.
+//! - [`SegmentWriter::into_lanes`]`(n)` splits the writer for `n` appending threads
+//!   ([`LaneWriter`]: `append`, `poll`, `flush`, `close`; non-blocking; a lock per ~1 MiB
+//!   block, never per packet; see `writer::lanes`).
 //! - [`SegmentWriter::set_interfaces`] names capture interfaces (id, link type, snaplen,
 //!   name) in the segment headers; [`SegmentWriter::stats`] (cumulative counters plus the
 //!   live backlog `bytes_in_flight` / `blocks_in_flight` / `bytes_buffered`; no syscall),
@@ -117,7 +120,10 @@ pub use reader::{
     StoreReader,
 };
 pub use status::{StoreStatus, store_status};
-pub use writer::{IoInfo, RecordMeta, RecoveryReport, SegmentWriter, WriterStats, WriterTimes};
+pub use writer::{
+    IoInfo, LaneStats, LaneWriter, RecordMeta, RecoveryReport, SegmentWriter, WriterStats,
+    WriterTimes,
+};
 
 /// The on-disk format crate, re-exported for users of the store.
 pub use kuroko_ring_format as format;

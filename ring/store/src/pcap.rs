@@ -1024,7 +1024,15 @@ pub struct ExportReport {
     pub bytes: u64,
     pub damage: Vec<Damage>,
     pub lost_segments: u64,
+    /// Packets written after a later one because they came more than
+    /// [`EXPORT_REORDER_BYTES`] of packets late (0 for any store capture writes).
+    pub out_of_order: u64,
 }
+
+/// How many bytes of packets `export_pcap` holds back to put them in time order. Stores
+/// written by several capture threads (lanes, `writer::lanes`) interleave blocks whose
+/// times overlap by about one block (1 MiB by default) per lane; this covers many lanes.
+pub const EXPORT_REORDER_BYTES: usize = 32 << 20;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ExportError {
@@ -1035,7 +1043,8 @@ pub enum ExportError {
 }
 
 /// Writes every stored packet with a time in `[from_ns, to_ns)` for which `filter` says
-/// yes to `out` (in write order): a classic pcap when the range has one link type, a
+/// yes to `out` (in write order; in time order when the range holds segments written
+/// through lanes, merged with [`EXPORT_REORDER_BYTES`] held back): a classic pcap when the range has one link type, a
 /// pcapng when it mixes ([`ExportWriter`]). Only segments, chunks and blocks overlapping
 /// the range are read.
 pub fn export_pcap<W: Write>(
@@ -1051,20 +1060,68 @@ pub fn export_pcap<W: Write>(
     )?;
     let mut rep = ExportReport::default();
     let mut err = None;
+    // Packets held back to come out in time order: (time, read order, wire length, link
+    // type, bytes), smallest time first; at most EXPORT_REORDER_BYTES of them.
+    type Held = std::cmp::Reverse<(u64, u64, u32, u16, Vec<u8>)>;
+    let mut held: std::collections::BinaryHeap<Held> = std::collections::BinaryHeap::new();
+    let mut held_bytes = 0usize;
+    let mut last_out = 0u64;
+    let mut emit =
+        |h: Held, w: &mut ExportWriter<_>, rep: &mut ExportReport| -> Result<(), std::io::Error> {
+            let std::cmp::Reverse((ts, _, wire_len, linktype, data)) = h;
+            if ts < last_out {
+                rep.out_of_order += 1;
+            }
+            last_out = last_out.max(ts);
+            w.write(ts, wire_len, linktype, &data)?;
+            rep.packets += 1;
+            rep.bytes += data.len() as u64;
+            Ok(())
+        };
+    // Only segments written through lanes are out of time order by design; any other
+    // store (imports of overlapping files included) is exported in write order.
+    let reorder = reader
+        .segments()
+        .iter()
+        .any(|s| s.lanes && s.overlaps(from_ns, to_ns));
+    let mut n = 0u64;
     let scan = reader.scan_time(from_ns, to_ns, |p| {
         if !filter(p) {
             return ControlFlow::Continue(());
         }
-        if let Err(e) = w.write(p.ts_ns, p.wire_len, p.linktype, p.data) {
-            err = Some(e);
-            return ControlFlow::Break(());
+        if !reorder {
+            if let Err(e) = w.write(p.ts_ns, p.wire_len, p.linktype, p.data) {
+                err = Some(e);
+                return ControlFlow::Break(());
+            }
+            rep.packets += 1;
+            rep.bytes += p.data.len() as u64;
+            return ControlFlow::Continue(());
         }
-        rep.packets += 1;
-        rep.bytes += p.data.len() as u64;
+        n += 1;
+        held_bytes += p.data.len() + 64;
+        held.push(std::cmp::Reverse((
+            p.ts_ns,
+            n,
+            p.wire_len,
+            p.linktype,
+            p.data.to_vec(),
+        )));
+        while held_bytes > EXPORT_REORDER_BYTES {
+            let Some(h) = held.pop() else { break };
+            held_bytes -= h.0.4.len() + 64;
+            if let Err(e) = emit(h, &mut w, &mut rep) {
+                err = Some(e);
+                return ControlFlow::Break(());
+            }
+        }
         ControlFlow::Continue(())
     })?;
     if let Some(e) = err {
         return Err(e.into());
+    }
+    while let Some(h) = held.pop() {
+        emit(h, &mut w, &mut rep)?;
     }
     w.into_inner().flush()?;
     rep.damage = scan.damage;

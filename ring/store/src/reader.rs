@@ -163,6 +163,8 @@ pub struct SegmentInfo {
     /// failed blocks are in `damaged_blocks`, and after a failed fdatasync any block may be
     /// missing. A damaged segment.
     pub write_error: bool,
+    /// Written through lanes (`SEG_FLAG_LANES`): blocks in time order, the segment not.
+    pub lanes: bool,
     pub packets: u64,
     /// ns; 0 when the segment holds no packet.
     pub first_ts: u64,
@@ -283,6 +285,7 @@ impl StoreReader {
                         open: false,
                         recovered: h.flags.get() & fmt::SEG_FLAG_RECOVERED != 0,
                         write_error: h.flags.get() & fmt::SEG_FLAG_WRITE_ERROR != 0,
+                        lanes: h.flags.get() & fmt::SEG_FLAG_LANES != 0,
                         packets: h.packets.get(),
                         first_ts: h.first_ts.get(),
                         last_ts: h.last_ts.get(),
@@ -312,6 +315,9 @@ impl StoreReader {
                         write_error: p
                             .header
                             .is_some_and(|h| h.flags.get() & fmt::SEG_FLAG_WRITE_ERROR != 0),
+                        lanes: p
+                            .header
+                            .is_some_and(|h| h.flags.get() & fmt::SEG_FLAG_LANES != 0),
                         packets: t.packets,
                         first_ts: t.first_ts,
                         last_ts: t.last_ts,

@@ -72,6 +72,14 @@ impl AlignedBuf {
         let ptr = NonNull::new(raw.cast::<u8>()).expect("mmap never returns null here");
         AlignedBuf { ptr, len }
     }
+    /// A buffer of no bytes that maps nothing: the place-holder left in the writer's pool
+    /// while a lane owns that buffer (see `writer::lanes`). Allocates nothing.
+    pub fn empty() -> AlignedBuf {
+        AlignedBuf {
+            ptr: NonNull::dangling(),
+            len: 0,
+        }
+    }
     pub fn len(&self) -> usize {
         self.len
     }
@@ -99,6 +107,10 @@ impl AlignedBuf {
 
 impl Drop for AlignedBuf {
     fn drop(&mut self) {
+        if self.len == 0 {
+            // `empty()`: nothing was mapped.
+            return;
+        }
         // SAFETY: the mapping made in `map` with this length, unmapped once; nothing
         // borrows it any more (`&mut self`), and the writer drops its io_uring ring (which
         // may still read the buffers) before them.

@@ -268,7 +268,7 @@ fn inspect_segment(
     match (&header, header_ok) {
         (Some(h), true) => {
             println!(
-                "{}: {state_name}, seq {}, slot {}, flags 0x{:x}{}{}, {} packets, {} blocks, {} bytes used, {} to {}",
+                "{}: {state_name}, seq {}, slot {}, flags 0x{:x}{}{}{}, {} packets, {} blocks, {} bytes used, {} to {}",
                 path.display(),
                 h.seq.get(),
                 h.slot.get(),
@@ -280,6 +280,11 @@ fn inspect_segment(
                 },
                 if h.flags.get() & fmt::SEG_FLAG_CLEAN_CLOSE != 0 {
                     " (closed cleanly)"
+                } else {
+                    ""
+                },
+                if h.flags.get() & fmt::SEG_FLAG_LANES != 0 {
+                    " (written through lanes: blocks of several capture threads interleave)"
                 } else {
                     ""
                 },

@@ -110,6 +110,9 @@ enum Tool {
     Kuroko,
     /// Every trial in one shared store that the warm-up wrapped (slots overwritten).
     KurokoWarm,
+    /// As `Kuroko` with two capture threads (`threads_per_interface = 2`, a PACKET_FANOUT
+    /// pair writing two lanes of the store) on CPUs 1 and 0, the generator's core shared.
+    Kuroko2,
     Stenotype,
     Tcpdump,
     Netsniff,
@@ -120,16 +123,20 @@ impl Tool {
         Ok(match s {
             "kuroko" => Tool::Kuroko,
             "kuroko-warm" => Tool::KurokoWarm,
+            "kuroko-2t" => Tool::Kuroko2,
             "stenotype" => Tool::Stenotype,
             "tcpdump" => Tool::Tcpdump,
             "netsniff-ng" | "netsniff" => Tool::Netsniff,
-            _ => bail!("unknown tool `{s}` (kuroko, kuroko-warm, stenotype, tcpdump, netsniff-ng)"),
+            _ => bail!(
+                "unknown tool `{s}` (kuroko, kuroko-warm, kuroko-2t, stenotype, tcpdump, netsniff-ng)"
+            ),
         })
     }
     fn name(self) -> &'static str {
         match self {
             Tool::Kuroko => "kuroko",
             Tool::KurokoWarm => "kuroko-warm",
+            Tool::Kuroko2 => "kuroko-2t",
             Tool::Stenotype => "stenotype",
             Tool::Tcpdump => "tcpdump",
             Tool::Netsniff => "netsniff-ng",
@@ -601,10 +608,15 @@ fn spawn_tool(b: &Bench, tool: Tool, trial_dir: &Path) -> anyhow::Result<Running
     let out_dir = trial_dir.join("out");
     std::fs::create_dir_all(&out_dir)?;
     let mut argv: Vec<String> = vec!["ip".into(), "netns".into(), "exec".into(), cap_ns().into()];
-    argv.extend(["taskset", "-c", "1"].map(String::from));
+    let cpus = if tool == Tool::Kuroko2 { "0,1" } else { "1" };
+    argv.extend(["taskset", "-c", cpus].map(String::from));
     match tool {
-        Tool::Kuroko | Tool::KurokoWarm => {
-            let cfg = b.work.join("kuroko.toml");
+        Tool::Kuroko | Tool::KurokoWarm | Tool::Kuroko2 => {
+            let cfg = b.work.join(if tool == Tool::Kuroko2 {
+                "kuroko-2t.toml"
+            } else {
+                "kuroko.toml"
+            });
             argv.extend([
                 b.kuroko.to_string_lossy().into_owned(),
                 "capture".into(),
@@ -799,7 +811,7 @@ fn run_trial(
     idx: usize,
 ) -> anyhow::Result<Trial> {
     let trial_dir = b.work.join(format!("trial-{idx}-{}", tool.name()));
-    let is_kuroko = matches!(tool, Tool::Kuroko | Tool::KurokoWarm);
+    let is_kuroko = matches!(tool, Tool::Kuroko | Tool::KurokoWarm | Tool::Kuroko2);
     let data = kuroko_data(b, tool, &trial_dir);
     let written_before = if is_kuroko {
         kuroko_status_written(b, &data)
@@ -842,7 +854,7 @@ fn run_trial(
     let stderr = std::fs::read_to_string(&r.stderr).unwrap_or_default();
     let mut causes = None;
     let (captured, bytes_on_disk, copied) = match tool {
-        Tool::Kuroko | Tool::KurokoWarm => {
+        Tool::Kuroko | Tool::KurokoWarm | Tool::Kuroko2 => {
             if !exited {
                 bail!("kuroko capture did not exit on SIGINT: {stderr}");
             }
@@ -1258,7 +1270,7 @@ fn report(
     let _ = writeln!(md, "| --- | ---: | ---: | ---: | ---: | --- |");
     for (label, mean_len, per_tool) in &summary {
         let get = |t: Tool| per_tool.iter().find(|p| p.0 == t);
-        for ours_tool in [Tool::Kuroko, Tool::KurokoWarm] {
+        for ours_tool in [Tool::Kuroko, Tool::KurokoWarm, Tool::Kuroko2] {
             let Some(ours) = get(ours_tool) else {
                 continue;
             };
@@ -1278,7 +1290,7 @@ fn report(
             let pcap_bpp = 16.0 + mean_len;
             let best_peer = per_tool
                 .iter()
-                .filter(|p| !matches!(p.0, Tool::Kuroko | Tool::KurokoWarm))
+                .filter(|p| !matches!(p.0, Tool::Kuroko | Tool::KurokoWarm | Tool::Kuroko2))
                 .map(|p| p.1)
                 .fold(f64::INFINITY, f64::min);
             let _ = writeln!(
@@ -1328,6 +1340,13 @@ pub(crate) fn wire(gen_ns: &str, cap_ns: &str, work: &Path, ring_mb: u32) -> any
         work.join("kuroko.toml"),
         format!(
             "[storage]\nbudget = \"1GiB\"\nsegment_size = \"64MiB\"\n\n[capture]\nring_size = \"{ring_mb}MiB\"\nblock_size = \"1MiB\"\ncores = [1]\n"
+        ),
+    )?;
+    // Two capture threads (tool `kuroko-2t`): each has its own ring of `ring_mb`.
+    std::fs::write(
+        work.join("kuroko-2t.toml"),
+        format!(
+            "[storage]\nbudget = \"1GiB\"\nsegment_size = \"64MiB\"\n\n[capture]\nring_size = \"{ring_mb}MiB\"\nblock_size = \"1MiB\"\ncores = [1, 0]\nthreads_per_interface = 2\n"
         ),
     )?;
     Ok(())

@@ -87,9 +87,9 @@ fn capture_options(config: &Config, args: &Args) -> anyhow::Result<CaptureOption
         realtime: c.realtime,
         filter: args.filter.clone().unwrap_or_else(|| c.filter.clone()),
         count: args.count,
-        // The store takes one writer (an flock on segments/.lock): one capture thread
-        // serves every socket.
-        max_writers: 1,
+        // One capture thread per socket: with more than one, each writes its own lane of
+        // the store's one writer (`kuroko_ring::LaneWriter`).
+        max_writers: usize::MAX,
         ..CaptureOptions::default()
     })
 }
@@ -136,10 +136,30 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         .enumerate()
         .map(|(i, name)| IfaceEntry::new(i as u16, LINKTYPE_ETHERNET, opts.snaplen, name))
         .collect();
-    let capture = Capture::start(&opts, &data, |_| {
-        let mut w = SegmentWriter::open(&data, &store_opts)?;
-        w.set_interfaces(&ifaces);
-        let s = StoreSink::new(w).publishing_to(&data);
+    // As many threads as sockets (`max_writers` above); one store writer, split into lanes
+    // when there are several.
+    let threads = opts.interfaces.len() * opts.threads_per_interface as usize;
+    let mut lanes = Vec::new();
+    let capture = Capture::start(&opts, &data, |t| {
+        let s = if threads == 1 {
+            let mut w = SegmentWriter::open(&data, &store_opts)?;
+            w.set_interfaces(&ifaces);
+            StoreSink::new(w)
+        } else {
+            if t == 0 {
+                let mut w = SegmentWriter::open(&data, &store_opts)?;
+                w.set_interfaces(&ifaces);
+                lanes = w.into_lanes(threads);
+                lanes.reverse();
+            }
+            let lane = lanes
+                .pop()
+                .ok_or_else(|| kuroko_ring::StoreError::Options {
+                    message: format!("no store lane left for capture thread {t}"),
+                })?;
+            StoreSink::lane(lane)
+        }
+        .publishing_to(&data);
         Ok::<_, kuroko_ring::StoreError>(match rate {
             Some(r) => s.with_rate_limit(r),
             None => s,

@@ -1,7 +1,7 @@
 //! The AF_PACKET TPACKET_V3 receive ring: socket options, the mmap'd ring and its blocks.
 //!
 //! Everything that touches the kernel's shared memory is here, behind a safe API:
-//! [`RxRing::next_block`] hands out a [`Block`] only when the kernel has given the block to
+//! [`RxRing::current_block`] hands out a [`Block`] only when the kernel has given the block to
 //! user space (`TP_STATUS_USER`), the block's bytes are exposed as an immutable slice for as
 //! long as the [`Block`] lives, and dropping the [`Block`] hands it back (`TP_STATUS_KERNEL`).
 //! Frame headers inside a block are parsed from that slice with bounds checks, so a corrupt
@@ -136,6 +136,79 @@ fn bind_fd(fd: RawFd, ifindex: u32) -> Result<(), SysError> {
     Ok(())
 }
 
+/// Binds packet socket `fd` to every interface (`ETH_P_ALL`, ifindex 0). For the sockets
+/// of a fanout group, which the kernel never lets bind again: their filter picks the
+/// capture interface by ifindex instead ([`for_ifindex`]), and a re-created interface is
+/// captured again by swapping that filter.
+fn bind_all(fd: RawFd) -> Result<(), SysError> {
+    // SAFETY: an all-zero sockaddr_ll is valid; fields set below.
+    let mut sll: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
+    sll.sll_family = libc::AF_PACKET as u16;
+    sll.sll_protocol = (libc::ETH_P_ALL as u16).to_be();
+    // SAFETY: `sll` is a valid sockaddr_ll of the size passed.
+    let rc = unsafe {
+        libc::bind(
+            fd,
+            (&sll as *const libc::sockaddr_ll).cast(),
+            size_of::<libc::sockaddr_ll>() as libc::socklen_t,
+        )
+    };
+    if rc != 0 {
+        return Err(last_os_error("bind to every interface (fanout)"));
+    }
+    Ok(())
+}
+
+/// Classic BPF: `ld ifidx` (the ancillary load SKF_AD_OFF + SKF_AD_IFINDEX), `jeq #k`,
+/// `ret #k`.
+const BPF_LD_W_ABS: u16 = 0x20;
+const BPF_JEQ_K: u16 = 0x15;
+const BPF_RET_K: u16 = 0x06;
+const SKF_AD_IFINDEX_K: u32 = (-0x1000i32) as u32 + 8;
+
+/// `prog` (empty: accept everything) for frames of interface `ifindex` only; frames of
+/// any other interface are refused before it runs. Its jumps are relative, so prefixing
+/// leaves them intact.
+pub fn for_ifindex(prog: &[BpfInsn], ifindex: u32) -> Vec<BpfInsn> {
+    let insn = |code, jt, jf, k| BpfInsn { code, jt, jf, k };
+    let mut p = vec![
+        insn(BPF_LD_W_ABS, 0, 0, SKF_AD_IFINDEX_K),
+        // Equal: skip the refusal.
+        insn(BPF_JEQ_K, 1, 0, ifindex),
+        insn(BPF_RET_K, 0, 0, 0),
+    ];
+    if prog.is_empty() {
+        p.push(insn(BPF_RET_K, 0, 0, u32::MAX));
+    } else {
+        p.extend_from_slice(prog);
+    }
+    p
+}
+
+/// Attaches classic BPF program `prog` to `fd` (replacing any filter it had).
+fn attach_filter(fd: RawFd, prog: &[BpfInsn]) -> Result<(), SysError> {
+    let mut prog: Vec<libc::sock_filter> = prog
+        .iter()
+        .map(|i| libc::sock_filter {
+            code: i.code,
+            jt: i.jt,
+            jf: i.jf,
+            k: i.k,
+        })
+        .collect();
+    let fprog = libc::sock_fprog {
+        len: prog.len() as u16,
+        filter: prog.as_mut_ptr(),
+    };
+    setsockopt(
+        fd,
+        libc::SOL_SOCKET,
+        libc::SO_ATTACH_FILTER,
+        &fprog,
+        "SO_ATTACH_FILTER",
+    )
+}
+
 fn add_promisc(fd: RawFd, ifindex: u32) -> Result<(), SysError> {
     // SAFETY: an all-zero packet_mreq is valid.
     let mut mreq: libc::packet_mreq = unsafe { std::mem::zeroed() };
@@ -170,6 +243,9 @@ pub enum LinkState {
 /// re-binding the same socket (the ring, the filter and the read position stay).
 pub struct RingControl {
     fd: OwnedFd,
+    /// A fanout socket (bound to every interface): its capture filter, and the interface
+    /// the filter picks now (see [`bind_all`]).
+    fanout: Option<(Vec<BpfInsn>, std::cell::Cell<u32>)>,
 }
 
 impl RingControl {
@@ -220,6 +296,10 @@ impl RingControl {
     /// namespace), so that a re-created interface that got the same ifindex back (an
     /// interface moved in from another namespace keeps its number) is still bound anew.
     pub fn bound_ifindex(&self) -> Option<u32> {
+        if let Some((_, picked)) = &self.fanout {
+            // Bound to every interface: the one its filter picks.
+            return Some(picked.get());
+        }
         // SAFETY: an all-zero sockaddr_ll is valid.
         let mut sll: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
         let mut len = size_of::<libc::sockaddr_ll>() as libc::socklen_t;
@@ -239,10 +319,17 @@ impl RingControl {
     }
 
     /// Binds the socket to `ifindex` (an interface re-created under the same name), and
-    /// puts it in promiscuous mode again when asked. Fails for a socket in a fanout group
-    /// (the kernel refuses to re-bind those).
+    /// puts it in promiscuous mode again when asked. A socket in a fanout group (which the
+    /// kernel refuses to re-bind) is bound to every interface: its filter is swapped for
+    /// one that picks `ifindex` instead (no privilege needed either).
     pub fn rebind(&self, ifindex: u32, promiscuous: bool) -> Result<(), SysError> {
-        bind_fd(self.fd.as_raw_fd(), ifindex)?;
+        match &self.fanout {
+            Some((prog, picked)) => {
+                attach_filter(self.fd.as_raw_fd(), &for_ifindex(prog, ifindex))?;
+                picked.set(ifindex);
+            }
+            None => bind_fd(self.fd.as_raw_fd(), ifindex)?,
+        }
         if promiscuous {
             add_promisc(self.fd.as_raw_fd(), ifindex)?;
         }
@@ -287,6 +374,9 @@ pub struct RxRing {
     pub locked: bool,
     /// The NIC accepted hardware receive timestamping.
     pub hardware_timestamps: bool,
+    /// In a fanout group: bound to every interface, the capture filter (without the
+    /// interface check) and the interface picked (see [`bind_all`]).
+    fanout: Option<(Vec<BpfInsn>, u32)>,
 }
 
 // SAFETY: the ring is owned by exactly one RxRing; the raw pointer refers to a shared mapping
@@ -390,28 +480,10 @@ impl RxRing {
             .is_ok();
         }
 
-        if !opts.filter.is_empty() {
-            let mut prog: Vec<libc::sock_filter> = opts
-                .filter
-                .iter()
-                .map(|i| libc::sock_filter {
-                    code: i.code,
-                    jt: i.jt,
-                    jf: i.jf,
-                    k: i.k,
-                })
-                .collect();
-            let fprog = libc::sock_fprog {
-                len: prog.len() as u16,
-                filter: prog.as_mut_ptr(),
-            };
-            setsockopt(
-                s,
-                libc::SOL_SOCKET,
-                libc::SO_ATTACH_FILTER,
-                &fprog,
-                "SO_ATTACH_FILTER",
-            )?;
+        if opts.fanout.is_some() {
+            attach_filter(s, &for_ifindex(&opts.filter, opts.ifindex))?;
+        } else if !opts.filter.is_empty() {
+            attach_filter(s, &opts.filter)?;
         }
 
         let frame_size = 2048usize; // only a nominal unit in V3; frames are variable-sized
@@ -477,9 +549,14 @@ impl RxRing {
             next: 0,
             locked,
             hardware_timestamps,
+            fanout: opts.fanout.map(|_| (opts.filter.clone(), opts.ifindex)),
         };
 
-        bind_fd(s, opts.ifindex)?;
+        if opts.fanout.is_some() {
+            bind_all(s)?;
+        } else {
+            bind_fd(s, opts.ifindex)?;
+        }
         if opts.promiscuous {
             add_promisc(s, opts.ifindex)?;
         }
@@ -519,12 +596,30 @@ impl RxRing {
             what: "dup of the capture socket",
             source,
         })?;
-        Ok(RingControl { fd })
+        Ok(RingControl {
+            fd,
+            fanout: self
+                .fanout
+                .as_ref()
+                .map(|(prog, ifindex)| (prog.clone(), std::cell::Cell::new(*ifindex))),
+        })
     }
 
     /// Stops the socket from receiving (unhooks it from its interface); what is in the
     /// ring stays readable. Used at the end of a capture so its last counts are final.
     pub fn detach(&self) -> Result<(), SysError> {
+        if self.fanout.is_some() {
+            // Cannot unbind: refuse every frame instead.
+            return attach_filter(
+                self.fd.as_raw_fd(),
+                &[BpfInsn {
+                    code: BPF_RET_K,
+                    jt: 0,
+                    jf: 0,
+                    k: 0,
+                }],
+            );
+        }
         bind_fd(self.fd.as_raw_fd(), 0)
     }
 

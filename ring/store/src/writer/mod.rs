@@ -39,7 +39,9 @@ use kuroko_ring_format::{
 use std::fs::File;
 use std::sync::Arc;
 
+mod lanes;
 mod sys;
+pub use lanes::{LaneStats, LaneWriter};
 use std::io;
 use zerocopy::IntoBytes;
 use zerocopy::little_endian::{U16, U32, U64};
@@ -421,6 +423,8 @@ pub struct SegmentWriter {
     /// Sequence numbers below this are durably reserved (`store.meta`).
     seq_reserved: u64,
     last_publish: std::time::Instant,
+    /// Split into lanes: segments opened from now on carry `SEG_FLAG_LANES`.
+    lanes: bool,
     _lock: File,
 }
 
@@ -560,6 +564,7 @@ impl SegmentWriter {
             prep: None,
             seq_reserved: 0,
             last_publish: std::time::Instant::now(),
+            lanes: false,
             _lock: lock,
         };
         w.recovery = w.recover()?;
@@ -1000,56 +1005,25 @@ impl SegmentWriter {
             .expect("a current chunk implies an open segment");
         let buf = self.bufs[c.buf].as_mut_slice();
         let payload_start = c.block_start + BLOCK_HEADER_LEN;
-        let payload_len = c.fill - payload_start;
-        let mut h = BlockHeader {
-            magic: U32::new(fmt::BLOCK_MAGIC),
-            header_len: U16::new(BLOCK_HEADER_LEN as u16),
-            flags: U16::new(0),
-            record_count: U32::new(c.records),
-            seq: U64::new(seg.seq),
-            block_no: U32::new(seg.next_block_no),
-            payload_len: U32::new(payload_len as u32),
-            first_ts: U64::new(c.first_ts),
-            last_ts: U64::new(c.last_ts),
-            // One pass over the closed block, which was just written and is mostly still in
-            // this core's L2. Extending the crc per record right after each copy was
-            // measured slower (1500 B frames written by another core, copy + crc per
-            // packet, medians: here 275 ns; per record over the source 310 ns, over the
-            // destination 350 ns, which waits for the lines the copy is still filling):
-            // short crc32c calls cost more than the cache misses they avoid. `crc` folds
-            // with VPCLMULQDQ where the CPU has it (about twice the crate's speed).
-            payload_crc: U32::new(crate::crc::crc32c(&buf[payload_start..c.fill])),
-            reserved: [0; 12],
-            header_crc: U32::new(0),
+        // One pass over the closed block, which was just written and is mostly still in
+        // this core's L2. Extending the crc per record right after each copy was measured
+        // slower (1500 B frames written by another core, copy + crc per packet, medians:
+        // here 275 ns; per record over the source 310 ns, over the destination 350 ns,
+        // which waits for the lines the copy is still filling): short crc32c calls cost
+        // more than the cache misses they avoid. `crc` folds with VPCLMULQDQ where the CPU
+        // has it (about twice the crate's speed).
+        let payload_crc = crate::crc::crc32c(&buf[payload_start..c.fill]);
+        let block = BlockDone {
+            records: c.records,
+            payload_len: (c.fill - payload_start) as u32,
+            first_ts: c.first_ts,
+            last_ts: c.last_ts,
+            payload_crc,
         };
-        h.header_crc = U32::new(crc32c::crc32c(h.crc_input()));
-        buf[c.block_start..payload_start].copy_from_slice(h.as_bytes());
-        let end = (align_up(c.fill as u64, fmt::ALIGN) as usize).min(c.chunk_len);
-        buf[c.fill..end].fill(0);
+        let end = finish_block(&mut buf[c.block_start..c.chunk_len], seg, &block) + c.block_start;
         let off = c.chunk_start + c.block_start as u64;
-
-        // Account for the block in the segment and its chunk's index entry.
-        let e = &mut seg.index[c.chunk as usize];
-        if e.packets.get() == 0 {
-            e.first_ts = U64::new(c.first_ts);
-            e.last_ts = U64::new(c.last_ts);
-        }
-        e.first_ts = U64::new(e.first_ts.get().min(c.first_ts));
-        e.last_ts = U64::new(e.last_ts.get().max(c.last_ts));
-        e.packets = U32::new(e.packets.get() + c.records);
-        e.blocks = U32::new(e.blocks.get() + 1);
-        e.used = U32::new(end as u32);
-        if seg.packets == 0 {
-            seg.first_ts = c.first_ts;
-            seg.last_ts = c.last_ts;
-        }
-        seg.first_ts = seg.first_ts.min(c.first_ts);
-        seg.last_ts = seg.last_ts.max(c.last_ts);
-        seg.packets += c.records as u64;
-        seg.record_bytes += payload_len as u64;
-        seg.next_block_no += 1;
-        seg.used_end = c.chunk_start + end as u64;
-        self.stats.bytes_written += (end - c.block_start) as u64;
+        let written = account_block(seg, c.chunk, c.chunk_start, c.block_start, end, &block);
+        self.stats.bytes_written += written;
 
         let (start, bi, packets) = (c.block_start, c.buf, c.records);
         c.block_start = end;
@@ -1210,7 +1184,7 @@ impl SegmentWriter {
             last_ts: 0,
             used_end: g.region_len,
             opened_wall: now_ns(),
-            flags: 0,
+            flags: if self.lanes { fmt::SEG_FLAG_LANES } else { 0 },
             damaged: 0,
             ifaces: self.ifaces,
             iface_count: self.iface_count,
@@ -1498,7 +1472,8 @@ impl SegmentWriter {
                 last_ts: t.last_ts,
                 used_end: t.end,
                 opened_wall: p.header.map_or(0, |h| h.opened_wall_ns.get()),
-                flags: 0,
+                // Written through lanes stays known after recovery (export merges it).
+                flags: p.header.map_or(0, |h| h.flags.get() & fmt::SEG_FLAG_LANES),
                 damaged: t.damaged_blocks,
                 ifaces,
                 iface_count,
@@ -1546,6 +1521,78 @@ impl SegmentWriter {
 }
 
 /// Lays out a segment's header region (header + chunk index) in `buf`.
+/// What a closed block holds, for its header and its segment's accounting.
+struct BlockDone {
+    records: u32,
+    /// Bytes of records (the block without its header and padding).
+    payload_len: u32,
+    first_ts: u64,
+    last_ts: u64,
+    /// CRC-32C of the payload (computed by whoever filled it: the writer, or a lane).
+    payload_crc: u32,
+}
+
+/// Writes the header of the block that starts at `buf[0]` (its records follow the header)
+/// as the next block of `seg`, zeroes the padding up to the next 4 KiB boundary (at most
+/// `buf.len()`), and returns the block's end (its length on disk).
+fn finish_block(buf: &mut [u8], seg: &OpenSeg, b: &BlockDone) -> usize {
+    let payload_len = b.payload_len as usize;
+    let fill = BLOCK_HEADER_LEN + payload_len;
+    let mut h = BlockHeader {
+        magic: U32::new(fmt::BLOCK_MAGIC),
+        header_len: U16::new(BLOCK_HEADER_LEN as u16),
+        flags: U16::new(0),
+        record_count: U32::new(b.records),
+        seq: U64::new(seg.seq),
+        block_no: U32::new(seg.next_block_no),
+        payload_len: U32::new(payload_len as u32),
+        first_ts: U64::new(b.first_ts),
+        last_ts: U64::new(b.last_ts),
+        payload_crc: U32::new(b.payload_crc),
+        reserved: [0; 12],
+        header_crc: U32::new(0),
+    };
+    h.header_crc = U32::new(crc32c::crc32c(h.crc_input()));
+    buf[..BLOCK_HEADER_LEN].copy_from_slice(h.as_bytes());
+    let end = (align_up(fill as u64, fmt::ALIGN) as usize).min(buf.len());
+    buf[fill..end].fill(0);
+    end
+}
+
+/// Accounts for a block of `seg` written in chunk `chunk` (which starts at `chunk_start`
+/// in the file) from `start` to `end` (chunk-relative): its chunk's index entry, the
+/// segment's totals, the next block number. Returns the bytes it takes on disk.
+fn account_block(
+    seg: &mut OpenSeg,
+    chunk: u32,
+    chunk_start: u64,
+    start: usize,
+    end: usize,
+    b: &BlockDone,
+) -> u64 {
+    let e = &mut seg.index[chunk as usize];
+    if e.packets.get() == 0 {
+        e.first_ts = U64::new(b.first_ts);
+        e.last_ts = U64::new(b.last_ts);
+    }
+    e.first_ts = U64::new(e.first_ts.get().min(b.first_ts));
+    e.last_ts = U64::new(e.last_ts.get().max(b.last_ts));
+    e.packets = U32::new(e.packets.get() + b.records);
+    e.blocks = U32::new(e.blocks.get() + 1);
+    e.used = U32::new(end as u32);
+    if seg.packets == 0 {
+        seg.first_ts = b.first_ts;
+        seg.last_ts = b.last_ts;
+    }
+    seg.first_ts = seg.first_ts.min(b.first_ts);
+    seg.last_ts = seg.last_ts.max(b.last_ts);
+    seg.packets += u64::from(b.records);
+    seg.record_bytes += u64::from(b.payload_len);
+    seg.next_block_no += 1;
+    seg.used_end = chunk_start + end as u64;
+    (end - start) as u64
+}
+
 fn fill_header(
     buf: &mut [u8],
     g: &kuroko_ring_format::Geometry,
