@@ -600,6 +600,49 @@ impl Iterator for LogIter {
     }
 }
 
+/// Each session of a stream of records once, "as known now" (for consumers that count,
+/// like the report): a final record is yielded when it comes and drops the provisional
+/// (`open`) records of its session held so far; a provisional record is held (a later one
+/// of the same session replaces it) until its final record comes, and the sessions still
+/// open at the end of the stream are yielded last, each as its latest provisional record,
+/// in id order. Holds one record per session open at once (bounded by the analyzer's flow
+/// table), never the final ones.
+pub struct EachSessionOnce<I> {
+    inner: I,
+    open: std::collections::BTreeMap<String, SessionRecord>,
+    rest: Option<std::collections::btree_map::IntoValues<String, SessionRecord>>,
+}
+
+/// See [`EachSessionOnce`].
+pub fn each_session_once<I: Iterator<Item = SessionRecord>>(inner: I) -> EachSessionOnce<I> {
+    EachSessionOnce {
+        inner,
+        open: std::collections::BTreeMap::new(),
+        rest: None,
+    }
+}
+
+impl<I: Iterator<Item = SessionRecord>> Iterator for EachSessionOnce<I> {
+    type Item = SessionRecord;
+    fn next(&mut self) -> Option<SessionRecord> {
+        if let Some(rest) = &mut self.rest {
+            return rest.next();
+        }
+        for rec in self.inner.by_ref() {
+            if rec.open {
+                self.open.insert(rec.id.clone(), rec);
+            } else {
+                self.open.remove(&rec.id);
+                return Some(rec);
+            }
+        }
+        let rest = self
+            .rest
+            .insert(std::mem::take(&mut self.open).into_values());
+        rest.next()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
