@@ -14,7 +14,8 @@
 //! crash may write such a record again). Each session has exactly one final record, after
 //! all of its provisional ones. Consumers treat a record as "the session as known now":
 //! replace by id (the index), or count a session once across its records (detections and
-//! alert conditions remember what fired on its open records).
+//! alert conditions remember what fired on its open records), or read the log through
+//! [`each_session_once`] (the report).
 //!
 //! Published end: records after the writer's last checkpoint may be rewritten after a crash
 //! (the writer truncates back to its checkpoint and replays, and a replay in follow mode
@@ -659,6 +660,35 @@ mod tests {
         );
         r.bytes_up = i;
         r
+    }
+
+    #[test]
+    fn each_session_once_keeps_the_final_record_or_the_latest_provisional_one() {
+        let open = |i: u64, bytes: u64| {
+            let mut r = rec(i);
+            r.open = true;
+            r.bytes_up = bytes;
+            r
+        };
+        let stream = vec![
+            open(1, 10),
+            rec(2),
+            open(1, 20),
+            open(3, 5),
+            rec(1),
+            open(3, 7),
+        ];
+        let got: Vec<(String, bool, u64)> = each_session_once(stream.into_iter())
+            .map(|r| (r.id, r.open, r.bytes_up))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                ("s2".into(), false, 2),
+                ("s1".into(), false, 1),
+                ("s3".into(), true, 7)
+            ]
+        );
     }
 
     fn ids(dir: &Path, from: LogPos) -> Vec<String> {
