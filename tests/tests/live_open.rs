@@ -4,11 +4,13 @@
 //! record) with its `ssh_external` finding and its alert; the analyzer is killed with
 //! SIGKILL between the provisional and the final record and started again; after the close
 //! the search returns the session once, closed, and the finding and the alert counted it
-//! once.
+//! once. Beside it, a VPN client's upload of 3 MB (over a 2 MB `large_upload`) held open:
+//! `vpn_large_upload` is reported while the upload's connection is still open, once, and
+//! still once after it closes.
 
 use kuroko_tests::kuroko::{DataDir, binary, parse_jsonl, site_config};
 use kuroko_tests::proc::{Server, signal_pid, wait_until};
-use kuroko_tests::site::{EXT, MIRROR_IFACE, PC, Site};
+use kuroko_tests::site::{EXT, MIRROR_IFACE, PC, Site, VPN};
 use std::time::Duration;
 
 const SSH_SERVER: &str = r#"
@@ -39,6 +41,31 @@ while time.time() < end and not os.path.exists(sys.argv[2]):
 c.close()
 "#;
 
+/// Reads and discards what each client sends.
+const SINK: &str = r#"
+import socket, sys, threading
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind((sys.argv[1], int(sys.argv[2]))); s.listen(4)
+def drain(c):
+    while c.recv(65536): pass
+    c.close()
+while True:
+    c, _ = s.accept()
+    threading.Thread(target=drain, args=(c,), daemon=True).start()
+"#;
+
+/// Uploads 3 MB at once, then holds the connection until the file `argv[3]` exists (or
+/// 120 s), a byte a second.
+const UPLOAD: &str = r#"
+import os, socket, sys, time
+c = socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=5)
+c.sendall(b"x" * 3_000_000)
+end = time.time() + 120
+while time.time() < end and not os.path.exists(sys.argv[3]):
+    c.sendall(b"x"); time.sleep(1)
+c.close()
+"#;
+
 #[test]
 fn a_long_session_is_searchable_while_open_and_counted_once_across_a_kill_9() {
     let kuroko = binary().unwrap_or_else(|e| panic!("{e:#}"));
@@ -47,7 +74,7 @@ fn a_long_session_is_searchable_while_open_and_counted_once_across_a_kill_9() {
         "live-open",
         &format!(
             "{}\n[[alerts.conditions]]\nname = \"ssh-out\"\nquery = \"protocol:ssh AND server:{}\"\n",
-            site_config("Asia/Tokyo"),
+            site_config("Asia/Tokyo").replace("large_upload = \"100MB\"", "large_upload = \"2MB\""),
             EXT.ip
         ),
     )
@@ -55,6 +82,8 @@ fn a_long_session_is_searchable_while_open_and_counted_once_across_a_kill_9() {
     let work = site.work_dir().to_path_buf();
     std::fs::write(work.join("sshd.py"), SSH_SERVER).unwrap();
     std::fs::write(work.join("ssh.py"), SSH_CLIENT).unwrap();
+    std::fs::write(work.join("sink.py"), SINK).unwrap();
+    std::fs::write(work.join("upload.py"), UPLOAD).unwrap();
     let s = |p: &std::path::Path| p.to_str().unwrap().to_string();
     let (k, d, c) = (s(&kuroko), s(&data.dir), s(&data.config));
     let _sshd = site
@@ -64,6 +93,15 @@ fn a_long_session_is_searchable_while_open_and_counted_once_across_a_kill_9() {
             "tcp",
             22,
             &["python3", &s(&work.join("sshd.py")), EXT.ip],
+        )
+        .unwrap_or_else(|e| panic!("{e:#}"));
+    let _sink = site
+        .serve(
+            EXT,
+            "upload-sink",
+            "tcp",
+            8443,
+            &["python3", &s(&work.join("sink.py")), EXT.ip, "8443"],
         )
         .unwrap_or_else(|e| panic!("{e:#}"));
     let mut capture = Server::spawn(
@@ -119,6 +157,27 @@ fn a_long_session_is_searchable_while_open_and_counted_once_across_a_kill_9() {
             &["python3", &s(&work.join("ssh.py")), EXT.ip, &s(&done)],
         )
         .unwrap_or_else(|e| panic!("{e:#}"));
+    let mut upload = site
+        .spawn(
+            VPN,
+            "vpn-upload",
+            &[
+                "python3",
+                &s(&work.join("upload.py")),
+                EXT.ip,
+                "8443",
+                &s(&done),
+            ],
+        )
+        .unwrap_or_else(|e| panic!("{e:#}"));
+    let vpn_upload = || {
+        data.findings()
+            .unwrap_or_default()
+            .iter()
+            .filter(|f| f["rule"] == "vpn_large_upload" && f["client"] == VPN.ip)
+            .map(|f| f["count"].as_u64().unwrap_or(0))
+            .sum::<u64>()
+    };
     let query = format!("protocol:ssh AND server:{}", EXT.ip);
     let open_query = format!("{query} AND state:open");
     let ssh_external = || {
@@ -147,12 +206,22 @@ fn a_long_session_is_searchable_while_open_and_counted_once_across_a_kill_9() {
             data.search(&open_query).is_ok_and(|v| v.len() == 1)
                 && ssh_external() == 1
                 && alerts() == 1
+                && vpn_upload() == 1
         },
     )
-    .unwrap_or_else(|e| panic!("{e:#}\n{}", follow.log_text()));
+    .unwrap_or_else(|e| {
+        panic!(
+            "{e:#}\nvpn_large_upload: {}\n{}",
+            vpn_upload(),
+            follow.log_text()
+        )
+    });
     client
         .ensure_running()
         .expect("the session is still open while it is searchable as open");
+    upload
+        .ensure_running()
+        .expect("the upload is still open while its finding is reported");
     let open = data.search(&open_query).unwrap();
     assert_eq!(open[0]["open"], true, "{open:?}");
 
@@ -162,14 +231,18 @@ fn a_long_session_is_searchable_while_open_and_counted_once_across_a_kill_9() {
     let mut follow = analyzer(1);
     std::thread::sleep(Duration::from_secs(3));
     std::fs::write(&done, b"").unwrap();
-    wait_until("the client to close", Duration::from_secs(30), || {
-        client.ensure_running().is_err()
+    wait_until("the clients to close", Duration::from_secs(30), || {
+        client.ensure_running().is_err() && upload.ensure_running().is_err()
     })
     .unwrap();
-    wait_until("the final record", Duration::from_secs(60), || {
+    let upload_query = format!("client:{} AND server:{}", VPN.ip, EXT.ip);
+    wait_until("the final records", Duration::from_secs(60), || {
         std::thread::sleep(Duration::from_millis(300));
         data.search(&query)
             .is_ok_and(|v| v.len() == 1 && v[0]["open"] != true)
+            && data
+                .search(&upload_query)
+                .is_ok_and(|v| v.len() == 1 && v[0]["open"] != true)
     })
     .unwrap_or_else(|e| panic!("{e:#}\n{}", follow.log_text()));
     follow.stop_with(libc::SIGINT);
@@ -184,6 +257,7 @@ fn a_long_session_is_searchable_while_open_and_counted_once_across_a_kill_9() {
     assert!(data.search(&open_query).unwrap().is_empty());
     assert_eq!(ssh_external(), 1, "the finding counts the session once");
     assert_eq!(alerts(), 1, "the alert fired once for the session");
+    assert_eq!(vpn_upload(), 1, "the upload counts once after it closed");
     let closed = data.search(&format!("{query} AND state:closed")).unwrap();
     assert_eq!(closed.len(), 1);
 }

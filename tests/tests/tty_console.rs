@@ -129,6 +129,13 @@ fn console_follows_a_live_store() -> anyhow::Result<()> {
             .lines()
             .any(|l| l.contains("telnet") && l.contains("10.10."))
     })?;
+    // The 通信中 / Open screen answers from the same index (issue 15): its title with a
+    // count, and either rows or "no sessions open", never an error.
+    t.key("Escape")?;
+    t.key("6")?;
+    t.wait_until("the open sessions screen", Duration::from_secs(10), |s| {
+        s.contains("Open sessions ") && (s.contains("no sessions open") || s.contains("Open for"))
+    })?;
     t.key("q")?;
     // `q` stops everything: capture seals its segment and the pane's program exits.
     t.wait_until("the end of kuroko run", Duration::from_secs(30), |s| {

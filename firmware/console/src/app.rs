@@ -20,15 +20,18 @@ pub enum Screen {
     Detections,
     Search,
     Alerts,
+    /// 通信中: sessions still open (`crate::ui::open`).
+    Open,
 }
 
 impl Screen {
-    pub const ALL: [Screen; 5] = [
+    pub const ALL: [Screen; 6] = [
         Screen::Health,
         Screen::Disk,
         Screen::Detections,
         Screen::Search,
         Screen::Alerts,
+        Screen::Open,
     ];
     pub fn index(self) -> usize {
         Screen::ALL.iter().position(|s| *s == self).unwrap_or(0)
@@ -254,7 +257,7 @@ impl App {
             }
             Key::Tab | Key::Right => self.switch(1),
             Key::BackTab | Key::Left => self.switch(Screen::ALL.len() - 1),
-            Key::Char(c @ '1'..='5') => {
+            Key::Char(c @ '1'..='6') => {
                 self.screen = Screen::ALL[(c as u8 - b'1') as usize];
             }
             Key::Char('/') => {
@@ -440,7 +443,11 @@ mod tests {
         assert_eq!(app.screen, Screen::Disk);
         app.on_key(Key::BackTab);
         app.on_key(Key::BackTab);
-        assert_eq!(app.screen, Screen::Alerts);
+        assert_eq!(
+            app.screen,
+            *Screen::ALL.last().unwrap(),
+            "wraps to the last"
+        );
         app.on_key(Key::Char('3'));
         assert_eq!(app.screen, Screen::Detections);
         app.on_key(Key::Char('/'));

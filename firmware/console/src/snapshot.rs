@@ -27,6 +27,18 @@ pub struct Snapshot {
     /// The web console's address and certificate fingerprint, on Health: the technician
     /// reads them to the analysts, who compare the fingerprint with their browser's.
     pub web: Option<WebConsole>,
+    /// The sessions still open (issue 15), for the 通信中 screen.
+    pub open: OpenSessions,
+}
+
+/// Sessions still in progress: their latest provisional (`open`) records, newest first.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct OpenSessions {
+    /// How many are open (more than `sessions` holds when the list was cut).
+    pub total: Option<u64>,
+    pub sessions: Vec<SessionRecord>,
+    /// Why the list could not be read (no index yet, …).
+    pub error: Option<String>,
 }
 
 /// Where the web console (`kuroko web`) answers and its certificate's fingerprint.

@@ -160,7 +160,44 @@ fn snapshot(at: i64, packets: u64, bytes: u64) -> Snapshot {
         },
         warnings: vec![],
         web: None,
+        open: OpenSessions {
+            total: Some(2),
+            sessions: open_sessions(at),
+            error: None,
+        },
     }
+}
+
+/// Two sessions still open at `at`: an SSH session for 2 h 05 m with its last packet 3 s
+/// ago, and an upload over TLS for 45 s, stalled for 20 s (issue 15).
+fn open_sessions(at: i64) -> Vec<SessionRecord> {
+    let mut ssh = SessionRecord::new(
+        "1-0-40".into(),
+        secs(at - 7500),
+        "tcp",
+        Endpoint::new("10.10.1.10".parse().unwrap(), 52000),
+        Endpoint::new("203.0.113.9".parse().unwrap(), 22),
+    );
+    ssh.protocol = "ssh".into();
+    ssh.end = secs(at - 3);
+    ssh.bytes_up = 1_234_567;
+    ssh.bytes_down = 98_765_432;
+    ssh.packets = 123_456;
+    ssh.open = true;
+    let mut up = SessionRecord::new(
+        "1-0-41".into(),
+        secs(at - 45),
+        "tcp",
+        Endpoint::new("10.8.0.23".parse().unwrap(), 61000),
+        Endpoint::new("198.51.100.20".parse().unwrap(), 443),
+    );
+    up.protocol = "tls".into();
+    up.end = secs(at - 20);
+    up.bytes_up = 734_003_200;
+    up.bytes_down = 52_000;
+    up.packets = 510_000;
+    up.open = true;
+    vec![up, ssh]
 }
 
 fn session() -> SessionRecord {
@@ -378,12 +415,41 @@ fn odd_data_never_panics() {
         age_s: f64::NAN,
         ..Default::default()
     });
+    snap.open = OpenSessions {
+        total: Some(u64::MAX),
+        sessions: (0..300)
+            .map(|i| {
+                let mut s = open_sessions(0)[i % 2].clone();
+                s.start = Timestamp(i64::MAX - i as i64);
+                s.bytes_up = u64::MAX;
+                s
+            })
+            .collect(),
+        error: None,
+    };
     a.update(snap);
     for s in Screen::ALL {
         a.screen = s;
         render(&a, 80, 24);
         render(&a, 20, 6);
     }
+}
+
+/// The 通信中 screen when the index cannot be read yet, and when nothing is open.
+#[test]
+fn open_sessions_screen_without_an_index_and_with_none_open() {
+    let mut a = app(Lang::En, true);
+    a.on_key(Key::Char('6'));
+    assert_eq!(a.screen, Screen::Open);
+    let snap = a.snapshot.as_mut().unwrap();
+    snap.open = OpenSessions {
+        error: Some("no session index yet (kuroko analyze has not run)".into()),
+        ..Default::default()
+    };
+    let screen = render(&a, 80, 24);
+    assert!(screen.contains("no session index yet"), "{screen}");
+    a.snapshot.as_mut().unwrap().open = OpenSessions::default();
+    check("en-ascii-open-none-80x24", &render(&a, 80, 24));
 }
 
 /// Two NVMe drives under the data directory: a healthy one, and a worn one whose SMART log

@@ -199,14 +199,16 @@ impl Engine {
             rules::intel_match::check(s, &intel, None, &mut hits);
         }
         // A provisional record of an open session: only the rules that decide on one
-        // session's partial data; the stateful ones (relays, streaming, VPN upload sums)
-        // wait for the final record, which they see once.
+        // session's partial data; the stateful relays and streaming wait for the final
+        // record, which they see once. The VPN upload sums take an open session's bytes
+        // so far and replace them with each later record of it, so a big upload is
+        // reported while it is still going, once the sum crosses the threshold.
         if !s.open {
             self.relays.learn(&self.ctx, s);
             rules::streaming::check(&self.ctx, &self.relays, s, &mut hits);
-            if self.enabled[RuleId::VpnLargeUpload.index()] {
-                self.vpn.observe(&self.ctx, s, &mut hits);
-            }
+        }
+        if self.enabled[RuleId::VpnLargeUpload.index()] {
+            self.vpn.observe(&self.ctx, s, &mut hits);
         }
         // Findings this session was already counted in while it was open.
         let counted_open = if s.open {

@@ -461,3 +461,62 @@ fn an_open_session_fires_on_its_provisional_record_and_counts_once() {
     assert_eq!(f[0].evidence, ["tn-open"]);
     assert!(again.state().open_hits.is_empty(), "forgotten once final");
 }
+
+/// Issue 15: a big upload from a VPN client, still going. Its provisional records carry its
+/// bytes so far; once they cross `large_upload` the finding is raised on the open record,
+/// and neither the later updates nor the final record (nor a replayed provisional record
+/// after a consumer restart) count the session again or add its bytes twice.
+#[test]
+fn a_vpn_upload_is_reported_while_open_once_it_crosses_the_threshold() {
+    let mut c = Config::default();
+    c.site.vpn_pools = vec!["10.8.0.0/24".into()];
+    c.detect.large_upload = "100MB".into();
+    let t0 = office_hours();
+    let mut e = Engine::new(&c).unwrap();
+    let mut up = tls("vpn-up", "10.8.0.23", "198.51.100.20", "files.example", t0);
+    up.open = true;
+    let vpn = |e: &Engine| {
+        e.findings(Lang::En)
+            .into_iter()
+            .filter(|f| f.rule == "vpn_large_upload")
+            .collect::<Vec<_>>()
+    };
+    for mb in [30u64, 60, 90] {
+        up.bytes_up = mb * 1_000_000;
+        e.observe(&up);
+    }
+    assert!(vpn(&e).is_empty(), "90 MB so far is under the threshold");
+    up.bytes_up = 120_000_000;
+    e.observe(&up);
+    let f = vpn(&e);
+    assert_eq!(f.len(), 1, "reported while open: {f:#?}");
+    assert_eq!(f[0].count, 1);
+    assert_eq!(f[0].evidence, ["vpn-up"]);
+    // The consumer restarts from its committed state; the analyzer replays a provisional
+    // record, then more bytes, then the final record.
+    let mut again = Engine::new(&c).unwrap();
+    again.restore(e.state());
+    again.observe(&up);
+    up.bytes_up = 150_000_000;
+    again.observe(&up);
+    let mut done = up.clone();
+    done.open = false;
+    done.bytes_up = 160_000_000;
+    again.observe(&done);
+    let f = vpn(&again);
+    assert_eq!(f.len(), 1, "{f:#?}");
+    assert_eq!(f[0].count, 1, "the session counts once: {f:#?}");
+    // A second, small upload later the same day: the window holds 160 + 1 MB, not the
+    // sum of every provisional record.
+    let mut small = tls("vpn-small", "10.8.0.23", "198.51.100.21", "x.example", t0);
+    small.start = Timestamp(t0.nanos() + 60_000_000_000);
+    small.bytes_up = 1_000_000;
+    again.observe(&small);
+    let f = vpn(&again);
+    assert_eq!(f[0].count, 2);
+    let agg = again
+        .aggregates()
+        .find(|a| a.rule == "vpn_large_upload")
+        .unwrap();
+    assert_eq!(agg.max_metric, 161_000_000, "{agg:#?}");
+}

@@ -22,6 +22,8 @@ const MAX_WALK_ENTRIES: usize = 200_000;
 const AREA_SIZE_INTERVAL: std::time::Duration = std::time::Duration::from_secs(30);
 /// Recent alerts shown.
 const RECENT_ALERTS: usize = 100;
+/// Open sessions listed on the 通信中 screen (the total is counted beyond it).
+const OPEN_SESSIONS: usize = 200;
 
 pub struct DataDirSource {
     data: PathBuf,
@@ -420,8 +422,22 @@ impl kuroko_console::Source for DataDirSource {
             }
         };
 
+        // 通信中: the same query as the web console's open-sessions page.
+        let open = match self.search(kuroko_web::api::OPEN_QUERY, OPEN_SESSIONS) {
+            Ok(r) => kuroko_console::snapshot::OpenSessions {
+                total: r.total,
+                sessions: r.sessions,
+                error: None,
+            },
+            Err(e) => kuroko_console::snapshot::OpenSessions {
+                error: Some(e),
+                ..Default::default()
+            },
+        };
+
         Snapshot {
             taken_at: now,
+            open,
             alarms,
             site: self.config.site.name.clone(),
             capture: CaptureHealth {

@@ -14,7 +14,8 @@
 //! crash may write such a record again). Each session has exactly one final record, after
 //! all of its provisional ones. Consumers treat a record as "the session as known now":
 //! replace by id (the index), or count a session once across its records (detections and
-//! alert conditions remember what fired on its open records).
+//! alert conditions remember what fired on its open records), or read the log through
+//! [`each_session_once`] (the report).
 //!
 //! Published end: records after the writer's last checkpoint may be rewritten after a crash
 //! (the writer truncates back to its checkpoint and replays, and a replay in follow mode
@@ -600,6 +601,49 @@ impl Iterator for LogIter {
     }
 }
 
+/// Each session of a stream of records once, "as known now" (for consumers that count,
+/// like the report): a final record is yielded when it comes and drops the provisional
+/// (`open`) records of its session held so far; a provisional record is held (a later one
+/// of the same session replaces it) until its final record comes, and the sessions still
+/// open at the end of the stream are yielded last, each as its latest provisional record,
+/// in id order. Holds one record per session open at once (bounded by the analyzer's flow
+/// table), never the final ones.
+pub struct EachSessionOnce<I> {
+    inner: I,
+    open: std::collections::BTreeMap<String, SessionRecord>,
+    rest: Option<std::collections::btree_map::IntoValues<String, SessionRecord>>,
+}
+
+/// See [`EachSessionOnce`].
+pub fn each_session_once<I: Iterator<Item = SessionRecord>>(inner: I) -> EachSessionOnce<I> {
+    EachSessionOnce {
+        inner,
+        open: std::collections::BTreeMap::new(),
+        rest: None,
+    }
+}
+
+impl<I: Iterator<Item = SessionRecord>> Iterator for EachSessionOnce<I> {
+    type Item = SessionRecord;
+    fn next(&mut self) -> Option<SessionRecord> {
+        if let Some(rest) = &mut self.rest {
+            return rest.next();
+        }
+        for rec in self.inner.by_ref() {
+            if rec.open {
+                self.open.insert(rec.id.clone(), rec);
+            } else {
+                self.open.remove(&rec.id);
+                return Some(rec);
+            }
+        }
+        let rest = self
+            .rest
+            .insert(std::mem::take(&mut self.open).into_values());
+        rest.next()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -616,6 +660,35 @@ mod tests {
         );
         r.bytes_up = i;
         r
+    }
+
+    #[test]
+    fn each_session_once_keeps_the_final_record_or_the_latest_provisional_one() {
+        let open = |i: u64, bytes: u64| {
+            let mut r = rec(i);
+            r.open = true;
+            r.bytes_up = bytes;
+            r
+        };
+        let stream = vec![
+            open(1, 10),
+            rec(2),
+            open(1, 20),
+            open(3, 5),
+            rec(1),
+            open(3, 7),
+        ];
+        let got: Vec<(String, bool, u64)> = each_session_once(stream.into_iter())
+            .map(|r| (r.id, r.open, r.bytes_up))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                ("s2".into(), false, 2),
+                ("s1".into(), false, 1),
+                ("s3".into(), true, 7)
+            ]
+        );
     }
 
     fn ids(dir: &Path, from: LogPos) -> Vec<String> {

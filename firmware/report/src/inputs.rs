@@ -88,22 +88,35 @@ pub fn load_findings_jsonl(data_dir: &Path) -> Result<(Vec<Finding>, u64), Repor
     Ok((by_id.into_values().collect(), bad))
 }
 
-/// Session records of the log, with a shared counter of records that could not be read.
-pub struct Sessions {
-    iter: Option<kuroko_model::sessionlog::LogIter>,
+/// The log's records as they come, counting those that could not be read.
+pub struct LogRecords {
+    iter: kuroko_model::sessionlog::LogIter,
     bad: Rc<Cell<u64>>,
+}
+
+impl Iterator for LogRecords {
+    type Item = SessionRecord;
+    fn next(&mut self) -> Option<SessionRecord> {
+        loop {
+            match self.iter.next()? {
+                Ok((_, rec)) => return Some(rec),
+                Err(_) => self.bad.set(self.bad.get() + 1),
+            }
+        }
+    }
+}
+
+/// The sessions of the log, each once (a session still open appears as its latest
+/// provisional record, one whose final record came as that record only: issue 15), with a
+/// shared counter of records that could not be read.
+pub struct Sessions {
+    iter: Option<kuroko_model::sessionlog::EachSessionOnce<LogRecords>>,
 }
 
 impl Iterator for Sessions {
     type Item = SessionRecord;
     fn next(&mut self) -> Option<SessionRecord> {
-        let it = self.iter.as_mut()?;
-        loop {
-            match it.next()? {
-                Ok((_, rec)) => return Some(rec),
-                Err(_) => self.bad.set(self.bad.get() + 1),
-            }
-        }
+        self.iter.as_mut()?.next()
     }
 }
 
@@ -112,13 +125,7 @@ pub fn sessions(data_dir: &Path) -> Result<(Sessions, Rc<Cell<u64>>), ReportErro
     let dir = data_dir.join("sessions");
     let bad = Rc::new(Cell::new(0));
     if !dir.exists() {
-        return Ok((
-            Sessions {
-                iter: None,
-                bad: bad.clone(),
-            },
-            bad,
-        ));
+        return Ok((Sessions { iter: None }, bad));
     }
     let reader = SessionLogReader::open(&dir).map_err(|source| ReportError::Read {
         path: dir.clone(),
@@ -130,10 +137,13 @@ pub fn sessions(data_dir: &Path) -> Result<(Sessions, Rc<Cell<u64>>), ReportErro
             path: dir.clone(),
             source,
         })?;
+    let records = LogRecords {
+        iter,
+        bad: bad.clone(),
+    };
     Ok((
         Sessions {
-            iter: Some(iter),
-            bad: bad.clone(),
+            iter: Some(kuroko_model::sessionlog::each_session_once(records)),
         },
         bad,
     ))

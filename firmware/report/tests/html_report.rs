@@ -247,3 +247,57 @@ fn top_talkers_and_business_hours_add_up() {
         .expect("3.5")..];
     assert!(part.contains("業務時間外") && part.contains("142.250.196.110"));
 }
+
+/// Issue 15: a long session appears in the log as provisional (`open`) records before its
+/// final one, and a session still open when the report is made as provisional records
+/// only. The report counts each session once, with the bytes of the record that replaced
+/// the others (the final one, else the latest provisional one).
+#[test]
+fn a_session_with_provisional_records_counts_once_in_the_report() {
+    use kuroko_model::sessionlog::SessionLogWriter;
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = SessionLogWriter::open(&dir.path().join("sessions")).unwrap();
+    let ssh = |id: &str, up: u64, open: bool| {
+        let mut s = common::session(
+            id,
+            0,
+            "ssh",
+            ("10.1.0.20", 50000),
+            ("198.51.100.7", 22),
+            up,
+            0,
+        );
+        s.open = open;
+        s
+    };
+    let other = common::session(
+        "short",
+        1,
+        "http",
+        ("10.1.0.21", 50001),
+        ("198.51.100.8", 80),
+        10,
+        0,
+    );
+    for s in [
+        ssh("long", 100, true),
+        other,
+        ssh("long", 200, true),
+        ssh("still-open", 7, true),
+        ssh("long", 300, false),
+        ssh("still-open", 9, true),
+    ] {
+        log.append(&s).unwrap();
+    }
+    log.sync().unwrap();
+    let (data, _) = inputs::gather(dir.path(), &config(), StoreSummary::default()).unwrap();
+    assert_eq!(
+        data.env.sessions, 3,
+        "long, short and still-open, once each"
+    );
+    assert_eq!(data.env.protocols["ssh"].sessions, 2);
+    assert_eq!(data.env.protocols["ssh"].bytes, 300 + 9);
+    assert_eq!(data.env.bytes, 300 + 9 + 10);
+    let html = html::render(&data, Lang::En);
+    assert!(html.contains("id=\"total-sessions\"><b>3</b>"));
+}

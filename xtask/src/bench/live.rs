@@ -19,7 +19,15 @@
 //!
 //! Latency is sampled by polling every `--poll-ms` (default 200 ms), so each figure is late
 //! by up to one poll interval. `--background-pps N` adds a UDP flood of N packets/s on the
-//! mirror port while sessions run. Results go to stdout and `bench-out/live.json`.
+//! mirror port while sessions run (`--background-procs P`: P senders of N/P each, for rates
+//! one Python sender cannot make). For each variant the capture process's CPU over the
+//! sessions' window is measured in the same run (utime+stime from /proc, against the
+//! packets `kuroko status` counts): its share of one core and µs per packet.
+//!
+//! Variant `live-web` (issue 17) is `live` with `kuroko web` on the data directory and one
+//! logged-in client searching `protocol:telnet` every second, as a browser left open on
+//! the search page would: its capture CPU per packet beside `live`'s is the web console's
+//! cost to the capture. Results go to stdout and `bench-out/live.json`.
 
 use anyhow::bail;
 use kuroko_tests::kuroko::{binary, parse_jsonl, site_config};
@@ -38,7 +46,7 @@ pub struct Args {
     /// Seconds between two sessions.
     #[arg(long, default_value_t = 2.0)]
     pub interval: f64,
-    /// Variants to run, in order: `live`, `reference`, `current`.
+    /// Variants to run, in order: `live`, `reference`, `current`, `live-web`.
     #[arg(long, value_delimiter = ',', default_value = "live,reference")]
     pub variants: Vec<String>,
     /// How long the open SSH-like session is held (0: skip that part).
@@ -50,6 +58,9 @@ pub struct Args {
     /// Background UDP packets per second on the mirror port (0: none).
     #[arg(long, default_value_t = 0)]
     pub background_pps: u64,
+    /// Processes sharing `--background-pps` (a Python sender makes ~50k packets/s at most).
+    #[arg(long, default_value_t = 1)]
+    pub background_procs: u64,
     /// Keep the work directory.
     #[arg(long)]
     pub keep: bool,
@@ -173,15 +184,30 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let mut results = Vec::new();
     for (i, variant) in args.variants.iter().enumerate() {
         let extra = match variant.as_str() {
-            "live" => "",
+            "live" | "live-web" => "",
             "current" => "",
             "reference" => {
                 "[analyzer]\nclose_linger = \"5s\"\npublish_interval = \"5s\"\nconsumer_wake = false\n"
             }
-            other => bail!("unknown variant `{other}`: live, reference or current"),
+            other => bail!("unknown variant `{other}`: live, reference, current or live-web"),
         };
         let run = Run::start(&kuroko, &site, &work, i, variant, extra)?;
-        let r = run.closed_sessions(&site, &args, &script)?;
+        let web = if variant == "live-web" {
+            Some(super::web::PolledWeb::start(
+                &kuroko,
+                &run.data,
+                &run.config,
+                &work.join(format!("jar-{i}")),
+                "protocol:telnet",
+                Duration::from_secs(1),
+            )?)
+        } else {
+            None
+        };
+        let mut r = run.closed_sessions(&site, &args, &script)?;
+        if let Some(w) = web {
+            r["web_searches"] = json!(w.stop());
+        }
         let open = if args.open_seconds > 0 && variant != "reference" {
             Some(run.open_session(&site, &args, &script)?)
         } else {
@@ -195,6 +221,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         "interval": args.interval,
         "poll_ms": args.poll_ms,
         "background_pps": args.background_pps,
+        "background_procs": args.background_procs,
         "results": results,
     });
     let dir = kuroko_tests::kuroko::workspace_root().join("bench-out");
@@ -214,6 +241,17 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 s["n"], s["p50"], s["p99"], s["max"], s["missing"]
             );
         }
+        println!(
+            "  capture  {} % of a core, {} us/packet, {} packets/s captured{}",
+            c["capture"]["cpu_percent"],
+            c["capture"]["cpu_us_per_packet"],
+            c["capture"]["packets_per_s"],
+            if c["web_searches"].is_null() {
+                String::new()
+            } else {
+                format!(", web searches answered {}", c["web_searches"])
+            }
+        );
         if !r["open"].is_null() {
             println!("  open session: {}", r["open"]);
         }
@@ -315,6 +353,13 @@ impl Run {
         Ok(String::from_utf8_lossy(&out.stdout).into_owned())
     }
 
+    /// Packets the capture has stored so far (`kuroko status`'s writer counter).
+    fn captured_packets(&self) -> Option<u64> {
+        let v: Value =
+            serde_json::from_str(&self.kuroko("status", &["--format", "json"]).ok()?).ok()?;
+        v["writer"]["packets_written"].as_u64()
+    }
+
     fn search(&self, query: &str) -> Vec<Value> {
         self.kuroko("search", &["--format", "jsonl", "--limit", "100000", query])
             .ok()
@@ -350,20 +395,26 @@ impl Run {
         args: &Args,
         script: &dyn Fn(&str) -> String,
     ) -> anyhow::Result<Value> {
-        let flood = if args.background_pps > 0 {
-            Some(site.spawn(
-                PC,
-                "live-flood",
-                &[
-                    "python3",
-                    &script("udp_flood.py"),
-                    &args.background_pps.to_string(),
-                    FILES.ip,
-                ],
-            )?)
-        } else {
-            None
-        };
+        let procs = args.background_procs.max(1);
+        let mut flood = Vec::new();
+        if args.background_pps > 0 {
+            for _ in 0..procs {
+                flood.push(site.spawn(
+                    PC,
+                    "live-flood",
+                    &[
+                        "python3",
+                        &script("udp_flood.py"),
+                        &(args.background_pps / procs).max(1).to_string(),
+                        FILES.ip,
+                    ],
+                )?);
+            }
+        }
+        // The capture's CPU and packets over the sessions' window (same run).
+        let cpu0 = super::capture::proc_cpu(self.capture.pid());
+        let packets0 = self.captured_packets();
+        let t0 = Instant::now();
         let mut client = site.spawn(
             PC,
             "live-telnet-client",
@@ -422,7 +473,21 @@ impl Run {
             }
             std::thread::sleep(Duration::from_millis(args.poll_ms));
         }
+        let (cpu1, packets1, wall) = (
+            super::capture::proc_cpu(self.capture.pid()),
+            self.captured_packets(),
+            t0.elapsed().as_secs_f64(),
+        );
         drop(flood);
+        let capture = match (cpu0, cpu1, packets0, packets1) {
+            (Some(c0), Some(c1), Some(p0), Some(p1)) if p1 > p0 && wall > 0.0 => json!({
+                "cpu_percent": ((c1 - c0) / wall * 1000.0).round() / 10.0,
+                "cpu_us_per_packet": ((c1 - c0) / (p1 - p0) as f64 * 1e8).round() / 100.0,
+                "packets_per_s": ((p1 - p0) as f64 / wall).round(),
+                "seconds": (wall * 10.0).round() / 10.0,
+            }),
+            _ => json!({"error": "no CPU or packet counts from the capture"}),
+        };
         let made = made_by(&client);
         // Findings count sessions in log order; sessions end in the same order.
         let mut by_end: Vec<(&i64, &String)> = end.iter().map(|(id, e)| (e, id)).collect();
@@ -444,6 +509,7 @@ impl Run {
             "search": lat(&|_, id| searched.get(id).copied()),
             "finding": lat(&|i, _| found.get(i).copied()),
             "alert": lat(&|_, id| alerted.get(id).copied()),
+            "capture": capture,
         }))
     }
 

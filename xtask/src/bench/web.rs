@@ -23,7 +23,7 @@ use anyhow::{Context, bail};
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -269,6 +269,92 @@ fn proc_usage(pid: u32, over: std::time::Duration) -> anyhow::Result<Usage> {
     })
 }
 
+/// Adds the bench's analyst user to `data` (before `kuroko web` starts on it).
+fn add_user(bin: &Path, data: &Path) -> anyhow::Result<()> {
+    let mut add = Command::new(bin)
+        .args(["user", "add", "bench", "--role", "analyst", "--data"])
+        .arg(data)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()?;
+    writeln!(add.stdin.take().context("stdin")?, "{PASSWORD}")?;
+    if !add.wait()?.success() {
+        bail!("kuroko user add failed");
+    }
+    Ok(())
+}
+
+/// The curl arguments of the bench user's login to `web` (`curl_many` with a cookie jar
+/// keeps the session).
+fn login_request(web: &Web) -> Vec<String> {
+    let login_body = format!(r#"{{"user":"bench","password":"{PASSWORD}"}}"#);
+    vec![
+        "-X".to_string(),
+        "POST".into(),
+        "-H".into(),
+        "Content-Type: application/json".into(),
+        "--data".into(),
+        login_body,
+        format!("{}/api/login", web.base),
+    ]
+}
+
+/// `kuroko web` on `data` polled by one logged-in client: a search (`query`) every
+/// `every`, until dropped (issue 17: what a browser left open costs the capture).
+pub(crate) struct PolledWeb {
+    _web: Web,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<u64>>,
+}
+
+impl PolledWeb {
+    pub(crate) fn start(
+        bin: &Path,
+        data: &Path,
+        config: &Path,
+        jar: &Path,
+        query: &str,
+        every: Duration,
+    ) -> anyhow::Result<PolledWeb> {
+        add_user(bin, data)?;
+        let web = start_web(bin, data, config)?;
+        curl_many(jar, &[login_request(&web)])?;
+        let q: String = query
+            .bytes()
+            .map(|b| match b {
+                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' => {
+                    (b as char).to_string()
+                }
+                _ => format!("%{b:02X}"),
+            })
+            .collect();
+        let url = format!("{}/api/search?limit=50&q={q}", web.base);
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (flag, jar) = (stop.clone(), jar.to_path_buf());
+        let thread = std::thread::spawn(move || {
+            let mut n = 0;
+            while !flag.load(std::sync::atomic::Ordering::Relaxed) {
+                if curl_many(&jar, &[vec![url.clone()]]).is_ok() {
+                    n += 1;
+                }
+                std::thread::sleep(every);
+            }
+            n
+        });
+        Ok(PolledWeb {
+            _web: web,
+            stop,
+            thread: Some(thread),
+        })
+    }
+
+    /// Stops the client; returns how many searches answered 200.
+    pub(crate) fn stop(mut self) -> u64 {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.thread.take().and_then(|t| t.join().ok()).unwrap_or(0)
+    }
+}
+
 /// Runs one curl with `urls` (each with its own extra arguments before it, `--next`
 /// between them) on one connection; returns the seconds of each transfer and the wall time.
 fn curl_many(jar: &Path, reqs: &[Vec<String>]) -> anyhow::Result<(Vec<f64>, f64)> {
@@ -351,30 +437,12 @@ fn bench(args: &Args, bin: &Path) -> anyhow::Result<String> {
             t.elapsed().as_secs_f64()
         )
     };
-    let mut add = Command::new(bin)
-        .args(["user", "add", "bench", "--role", "analyst", "--data"])
-        .arg(&data)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()?;
-    writeln!(add.stdin.take().context("stdin")?, "{PASSWORD}")?;
-    if !add.wait()?.success() {
-        bail!("kuroko user add failed");
-    }
+    add_user(bin, &data)?;
     let web = start_web(bin, &data, &config)?;
     // The server at rest (no client): what it costs a box that captures meanwhile.
     let idle = proc_usage(web.child.id(), std::time::Duration::from_secs(5))?;
     let jar = args.work.join("jar");
-    let login_body = format!(r#"{{"user":"bench","password":"{PASSWORD}"}}"#);
-    let login_req = vec![
-        "-X".to_string(),
-        "POST".into(),
-        "-H".into(),
-        "Content-Type: application/json".into(),
-        "--data".into(),
-        login_body,
-        format!("{}/api/login", web.base),
-    ];
+    let login_req = login_request(&web);
     let logins = (args.requests / 10).max(5) as usize;
     let (login_s, login_wall) = curl_many(&jar, &vec![login_req; logins])?;
     // One search to learn a session id (and to let the index catch up first).

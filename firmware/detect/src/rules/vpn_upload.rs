@@ -32,6 +32,11 @@ struct Entry {
     reported: bool,
     /// `None` once merged into an aggregate of older sessions.
     evidence: Option<EvidenceRef>,
+    /// The session's id while only its provisional (`open`) records were seen: a later
+    /// record of the same session (an update, or its final record) replaces `bytes`
+    /// instead of adding a second entry (issue 15). Never merged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    open: Option<String>,
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
@@ -83,13 +88,29 @@ impl VpnUploads {
             }
         }
         let w = self.windows.entry(vpn).or_default();
-        w.entries.push_back(Entry {
-            start_ns: now,
-            bytes,
-            reported: false,
-            evidence: Some(EvidenceRef::of(s)),
-        });
-        w.total = w.total.saturating_add(bytes);
+        // A session seen open before: its new record replaces what its last one said.
+        if let Some(e) = w
+            .entries
+            .iter_mut()
+            .rev()
+            .find(|e| e.open.as_deref() == Some(s.id.as_str()))
+        {
+            w.total = w.total.saturating_sub(e.bytes).saturating_add(bytes);
+            e.bytes = bytes;
+            e.evidence = Some(EvidenceRef::of(s));
+            if !s.open {
+                e.open = None;
+            }
+        } else {
+            w.entries.push_back(Entry {
+                start_ns: now,
+                bytes,
+                reported: false,
+                evidence: Some(EvidenceRef::of(s)),
+                open: s.open.then(|| s.id.clone()),
+            });
+            w.total = w.total.saturating_add(bytes);
+        }
         // Slide: drop what fell out of the window, relative to the newest session.
         let newest = w.entries.iter().map(|e| e.start_ns).max().unwrap_or(now);
         let horizon = newest.saturating_sub(ctx.upload_window_ns);
@@ -101,14 +122,18 @@ impl VpnUploads {
             keep
         });
         if w.entries.len() > MAX_WINDOW_ENTRIES {
-            // Merge the two oldest: the sum stays right, their evidence goes.
-            if let (Some(a), Some(b)) = (w.entries.pop_front(), w.entries.pop_front()) {
-                w.entries.push_front(Entry {
-                    start_ns: b.start_ns,
-                    bytes: a.bytes.saturating_add(b.bytes),
-                    reported: a.reported && b.reported,
-                    evidence: None,
-                });
+            // Merge the two oldest of closed sessions: the sum stays right, their evidence
+            // goes. An open session's entry stays whole, to be replaced by its next record.
+            let closed = |e: &Entry| e.open.is_none();
+            if let Some(i) = (0..w.entries.len() - 1)
+                .find(|&i| closed(&w.entries[i]) && closed(&w.entries[i + 1]))
+                && let Some(b) = w.entries.remove(i + 1)
+            {
+                let a = &mut w.entries[i];
+                a.start_ns = b.start_ns;
+                a.bytes = a.bytes.saturating_add(b.bytes);
+                a.reported = a.reported && b.reported;
+                a.evidence = None;
                 self.merged_entries += 1;
             }
         }
