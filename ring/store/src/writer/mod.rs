@@ -34,7 +34,7 @@ use crate::sys as os;
 use crate::sys::{AlignedBuf, Uring};
 use kuroko_ring_format::{
     self as fmt, BLOCK_HEADER_LEN, BlockHeader, ChunkIndexEntry, IfaceEntry, RecordHeader,
-    SegmentHeader, WriterState, align_up, fallback, io_mode, record_len,
+    SegmentHeader, UnitEntry, WriterState, align_up, fallback, io_mode, record_len,
 };
 use std::fs::File;
 use std::sync::Arc;
@@ -122,7 +122,43 @@ struct Cur {
     records: u32,
     first_ts: u64,
     last_ts: u64,
+    /// The current block's unit table (see `fmt::BLOCK_FLAG_UNITS`): entries
+    /// `..unit_next` are filled (crcs at `close_block`).
+    unit_shift: u8,
+    unit_next: usize,
+    units: [UnitEntry; fmt::MAX_UNITS],
 }
+
+impl Cur {
+    /// Bytes from the current block's payload start to `fill_end` plus the unit table
+    /// those records need: what must fit in the chunk.
+    fn with_table(&self, fill_end: usize) -> usize {
+        let rl = fill_end - self.block_start - BLOCK_HEADER_LEN;
+        fill_end + fmt::units_for(rl, self.unit_shift) * fmt::UNIT_ENTRY_LEN
+    }
+
+    /// Notes a record starting at payload offset `off` with ordinal `ordinal`.
+    fn note_record(&mut self, off: usize, ordinal: u32) {
+        let k = off >> self.unit_shift;
+        if k >= self.unit_next {
+            for e in &mut self.units[self.unit_next..k] {
+                *e = NO_RECORD_UNIT;
+            }
+            self.units[k] = UnitEntry {
+                crc: U32::new(0),
+                first_record: U32::new(off as u32),
+                first_ordinal: U32::new(ordinal),
+            };
+            self.unit_next = k + 1;
+        }
+    }
+}
+
+const NO_RECORD_UNIT: UnitEntry = UnitEntry {
+    crc: U32::new(0),
+    first_record: U32::new(fmt::NO_RECORD),
+    first_ordinal: U32::new(0),
+};
 
 struct OpenSeg {
     slot: u32,
@@ -671,16 +707,17 @@ impl SegmentWriter {
                 self.start_chunk()?;
                 continue;
             };
-            if c.fill + need <= c.chunk_len {
+            if c.with_table(c.fill + need) <= c.chunk_len {
                 break;
             }
             self.close_block();
             let c = self.cur.as_ref().expect("current chunk");
-            if c.block_start + BLOCK_HEADER_LEN + need > c.chunk_len {
+            if c.with_table(c.block_start + BLOCK_HEADER_LEN + need) > c.chunk_len {
                 self.finish_chunk()?;
             }
         }
         let c = self.cur.as_mut().expect("current chunk");
+        c.note_record(c.fill - c.block_start - BLOCK_HEADER_LEN, c.records);
         let buf = self.bufs[c.buf].as_mut_slice();
         let mut at = c.fill;
         let header = RecordHeader {
@@ -1000,26 +1037,47 @@ impl SegmentWriter {
             .expect("a current chunk implies an open segment");
         let buf = self.bufs[c.buf].as_mut_slice();
         let payload_start = c.block_start + BLOCK_HEADER_LEN;
+        let records_len = c.fill - payload_start;
+        // One crc per unit of records (one bad byte then costs the records of its unit,
+        // not the block), then the unit table after the records, covered by payload_crc.
+        // The same one pass over the closed block, which was just written and is mostly
+        // still in this core's L2. Extending the crc per record right after each copy was
+        // measured slower (1500 B frames written by another core, copy + crc per packet,
+        // medians: here 275 ns; per record over the source 310 ns, over the destination
+        // 350 ns, which waits for the lines the copy is still filling): short crc32c calls
+        // cost more than the cache misses they avoid; a unit is 4–256 KiB. `crc` folds
+        // with VPCLMULQDQ where the CPU has it (about twice the crate's speed).
+        let shift = c.unit_shift;
+        let n = fmt::units_for(records_len, shift);
+        let next = c.unit_next.min(n);
+        for e in &mut c.units[next..n] {
+            *e = NO_RECORD_UNIT;
+        }
+        for (k, e) in c.units[..n].iter_mut().enumerate() {
+            let a = payload_start + (k << shift);
+            let b = (a + (1 << shift)).min(c.fill);
+            e.crc = U32::new(crate::crc::crc32c(&buf[a..b]));
+        }
+        let table = c.units[..n].as_bytes();
+        buf[c.fill..c.fill + table.len()].copy_from_slice(table);
+        let table_crc = crc32c::crc32c(table);
+        c.fill += table.len();
         let payload_len = c.fill - payload_start;
         let mut h = BlockHeader {
             magic: U32::new(fmt::BLOCK_MAGIC),
             header_len: U16::new(BLOCK_HEADER_LEN as u16),
-            flags: U16::new(0),
+            flags: U16::new(fmt::BLOCK_FLAG_UNITS),
             record_count: U32::new(c.records),
             seq: U64::new(seg.seq),
             block_no: U32::new(seg.next_block_no),
             payload_len: U32::new(payload_len as u32),
             first_ts: U64::new(c.first_ts),
             last_ts: U64::new(c.last_ts),
-            // One pass over the closed block, which was just written and is mostly still in
-            // this core's L2. Extending the crc per record right after each copy was
-            // measured slower (1500 B frames written by another core, copy + crc per
-            // packet, medians: here 275 ns; per record over the source 310 ns, over the
-            // destination 350 ns, which waits for the lines the copy is still filling):
-            // short crc32c calls cost more than the cache misses they avoid. `crc` folds
-            // with VPCLMULQDQ where the CPU has it (about twice the crate's speed).
-            payload_crc: U32::new(crate::crc::crc32c(&buf[payload_start..c.fill])),
-            reserved: [0; 12],
+            payload_crc: U32::new(table_crc),
+            records_len: U32::new(records_len as u32),
+            unit_shift: shift,
+            unit_count: n as u8,
+            reserved: [0; 6],
             header_crc: U32::new(0),
         };
         h.header_crc = U32::new(crc32c::crc32c(h.crc_input()));
@@ -1046,7 +1104,7 @@ impl SegmentWriter {
         seg.first_ts = seg.first_ts.min(c.first_ts);
         seg.last_ts = seg.last_ts.max(c.last_ts);
         seg.packets += c.records as u64;
-        seg.record_bytes += payload_len as u64;
+        seg.record_bytes += records_len as u64;
         seg.next_block_no += 1;
         seg.used_end = c.chunk_start + end as u64;
         self.stats.bytes_written += (end - c.block_start) as u64;
@@ -1055,6 +1113,7 @@ impl SegmentWriter {
         c.block_start = end;
         c.fill = end + BLOCK_HEADER_LEN;
         c.records = 0;
+        c.unit_next = 0;
         let t0 = std::time::Instant::now();
         let r = match &self.io {
             Io::Uring(_) => self.submit_block(bi, start..end, off, packets),
@@ -1133,6 +1192,9 @@ impl SegmentWriter {
             records: 0,
             first_ts: 0,
             last_ts: 0,
+            unit_shift: fmt::unit_shift_for(g.chunk_size),
+            unit_next: 0,
+            units: [NO_RECORD_UNIT; fmt::MAX_UNITS],
         });
         Ok(())
     }
