@@ -45,10 +45,13 @@ pub enum AlarmKind {
     /// Alert mail or syslog cannot be delivered (a relay whose certificate does not verify,
     /// no STARTTLS, a dead collector): alerts wait in the outbox or are lost to syslog.
     AlertDelivery,
+    /// The kernel's capture ring filled to its high-water mark: the capture was close to
+    /// losing frames (an early warning; losses, if any, are counted by cause).
+    CaptureNearLoss,
 }
 
 impl AlarmKind {
-    pub const ALL: [AlarmKind; 8] = [
+    pub const ALL: [AlarmKind; 9] = [
         AlarmKind::CaptureStopped,
         AlarmKind::LinkDown,
         AlarmKind::InterfaceGone,
@@ -57,6 +60,7 @@ impl AlarmKind {
         AlarmKind::AnalyzerCrashLoop,
         AlarmKind::RingNearLoss,
         AlarmKind::AlertDelivery,
+        AlarmKind::CaptureNearLoss,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -69,6 +73,7 @@ impl AlarmKind {
             AlarmKind::AnalyzerCrashLoop => "analyzer_crash_loop",
             AlarmKind::RingNearLoss => "ring_near_loss",
             AlarmKind::AlertDelivery => "alert_delivery",
+            AlarmKind::CaptureNearLoss => "capture_near_loss",
         }
     }
 

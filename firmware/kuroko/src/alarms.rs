@@ -56,6 +56,22 @@ pub fn current(data: &Path, now_ns: u64) -> Vec<Alarm> {
                     ),
                 });
             }
+            if i.ring_near_loss > 0 {
+                out.push(Alarm {
+                    kind: AlarmKind::CaptureNearLoss,
+                    subject: i.name.clone(),
+                    occurrence: format!("{run}:{}", i.ring_near_loss),
+                    active: false,
+                    since: None,
+                    detail: format!(
+                        "kernel ring filled to {}% {}x (peak {}%); frames lost to it: {}",
+                        kuroko_capture::engine::RING_HIGH_WATER_PCT,
+                        i.ring_near_loss,
+                        i.ring_peak_fill_pct,
+                        i.drops.kernel_ring + i.drops.backpressure
+                    ),
+                });
+            }
             if l.gone_events > 0 {
                 out.push(Alarm {
                     kind: AlarmKind::InterfaceGone,
