@@ -165,11 +165,7 @@ pub fn current(data: &Path, now_ns: u64) -> Vec<Alarm> {
                 target: d.target.to_string(),
                 tls: d.tls.to_string(),
                 error: d.last_error.as_deref().unwrap_or("failed").to_string(),
-                pending: if subject == "mail" {
-                    d.pending as u64
-                } else {
-                    0
-                },
+                pending: if subject == "mail" { d.pending } else { 0 },
             };
             out.push(Alarm {
                 kind: AlarmKind::AlertDelivery,
