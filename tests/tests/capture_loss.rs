@@ -136,3 +136,112 @@ fn store_backpressure_is_counted_reported_and_capture_goes_on() -> anyhow::Resul
     }
     Ok(())
 }
+
+/// Issue 22's early warning: the kernel ring's fill reaching the high-water mark (80 % of
+/// its blocks retired to the capture and not handed back) is counted as `ring_near_loss`
+/// *before* any frame is lost. The store is stalled (capped to 1 kB/s after its 64 KiB
+/// burst) under a 1 MiB ring of 16 blocks; frames arrive 40 at a time (under one block's
+/// worth), and after each batch, once the kernel counted it, the test reads the counters:
+/// when near loss is first counted, nothing is lost yet. Then a burst overflows the ring:
+/// the loss is counted (backpressure), `status` shows the warning, the alarm and the
+/// peak fill, and at the end every frame is stored or counted.
+#[test]
+fn ring_near_loss_is_counted_before_any_frame_is_lost() -> anyhow::Result<()> {
+    let site = CaptureSite::new("capn")?;
+    let filter = format!("ether src {SRC_MAC_TEXT}");
+    let config = site.dir.0.join("ring16.toml");
+    std::fs::write(
+        &config,
+        "[capture]\nring_size = \"1MiB\"\nblock_size = \"64KiB\"\n",
+    )?;
+    let config = config.to_string_lossy().into_owned();
+    let mut capture = site.start_capture(&[
+        "--store-rate-limit",
+        "1kB",
+        "--filter",
+        &filter,
+        "--config",
+        &config,
+    ])?;
+    let ring_frames = |s: &kuroko_capture::StatsSnapshot| -> u64 {
+        s.interfaces.iter().map(|i| i.link.ring_frames).sum()
+    };
+    let mut sent = 0u16;
+    let mut warned = None;
+    for batch in 0..40u16 {
+        let frames: Vec<Vec<u8>> = (0..40)
+            .map(|i| frame(9, batch * 40 + i, FRAME_LEN, &[]))
+            .collect();
+        site.tx.send_frames("vtx", &frames, Duration::ZERO)?;
+        sent += 40;
+        kuroko_tests::proc::wait_until(
+            "the kernel to count the batch",
+            Duration::from_secs(10),
+            || {
+                site.stats()
+                    .is_ok_and(|s| ring_frames(&s) >= u64::from(sent))
+            },
+        )?;
+        let s = site.stats()?;
+        let i = &s.interfaces[0];
+        if i.ring_near_loss > 0 {
+            assert_eq!(
+                s.total_drops().total(),
+                0,
+                "near loss must be counted before any loss (after {sent} frames): {i:?}"
+            );
+            assert!(i.ring_peak_fill_pct >= 80, "{i:?}");
+            warned = Some(sent);
+            break;
+        }
+        assert_eq!(s.total_drops().total(), 0, "lost before the warning: {i:?}");
+    }
+    let Some(warned) = warned else {
+        anyhow::bail!("the ring never reached its high-water mark ({sent} frames sent)");
+    };
+    // A burst the ring cannot hold: lost now, to the stalled store.
+    let burst: Vec<Vec<u8>> = (0..1200).map(|i| frame(10, i, FRAME_LEN, &[])).collect();
+    site.tx.send_frames("vtx", &burst, Duration::ZERO)?;
+    let total = u64::from(warned) + 1200;
+    kuroko_tests::proc::wait_until("frames lost", Duration::from_secs(10), || {
+        site.stats().is_ok_and(|s| s.total_drops().total() > 0)
+    })?;
+    let st = status_json(&site)?;
+    let cap = &st["capture"];
+    assert!(cap["ring_near_loss"].as_u64() >= Some(1), "status: {cap}");
+    assert_eq!(
+        cap["interfaces"][0]["ring_near_loss"],
+        cap["ring_near_loss"]
+    );
+    assert!(
+        cap["ring_peak_fill_pct"].as_u64() >= Some(80),
+        "status: {cap}"
+    );
+    let alarms = st["alarms"]["alarms"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert!(
+        alarms.iter().any(|a| a["kind"] == "capture_near_loss"),
+        "alarm: {}",
+        st["alarms"]
+    );
+
+    let status = capture.stop_with(libc::SIGINT);
+    let log = capture.log_text();
+    let status = status.ok_or_else(|| anyhow::anyhow!("capture did not exit:\n{log}"))?;
+    assert!(status.success(), "capture failed ({status}):\n{log}");
+    let s = site.stats()?;
+    assert_eq!(
+        s.total_packets() + s.total_drops().total(),
+        total,
+        "every frame stored or counted: {:?}",
+        s.interfaces[0]
+    );
+    assert_eq!(
+        s.total_drops().kernel_ring,
+        0,
+        "the store's doing, not the CPU's"
+    );
+    Ok(())
+}

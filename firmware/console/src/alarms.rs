@@ -17,10 +17,12 @@
 //! acknowledged.
 //!
 //! The log is `DATA/alarms/log.jsonl`, one JSON object a line, appended only:
-//! `{"event":"raised"|"ack","at":RFC3339,"kind":…,"subject":…,"occurrence":…,"detail":…,"who":…}`.
+//! `{"event":"raised"|"ack","at":RFC3339,"kind":…,"subject":…,"occurrence":…,"detail":…,"values":…,"who":…}`
+//! (`detail` in English, `values` the [`AlarmDetail`] every language is rendered from).
 //! Lines that do not parse are skipped (and counted), never fatal.
 
 use kuroko_model::Timestamp;
+use kuroko_model::finding::Lang;
 use serde::{Deserialize, Serialize};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -45,10 +47,13 @@ pub enum AlarmKind {
     /// Alert mail or syslog cannot be delivered (a relay whose certificate does not verify,
     /// no STARTTLS, a dead collector): alerts wait in the outbox or are lost to syslog.
     AlertDelivery,
+    /// The kernel's capture ring filled to its high-water mark: the capture was close to
+    /// losing frames (an early warning; losses, if any, are counted by cause).
+    CaptureNearLoss,
 }
 
 impl AlarmKind {
-    pub const ALL: [AlarmKind; 8] = [
+    pub const ALL: [AlarmKind; 9] = [
         AlarmKind::CaptureStopped,
         AlarmKind::LinkDown,
         AlarmKind::InterfaceGone,
@@ -57,6 +62,7 @@ impl AlarmKind {
         AlarmKind::AnalyzerCrashLoop,
         AlarmKind::RingNearLoss,
         AlarmKind::AlertDelivery,
+        AlarmKind::CaptureNearLoss,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -69,6 +75,7 @@ impl AlarmKind {
             AlarmKind::AnalyzerCrashLoop => "analyzer_crash_loop",
             AlarmKind::RingNearLoss => "ring_near_loss",
             AlarmKind::AlertDelivery => "alert_delivery",
+            AlarmKind::CaptureNearLoss => "capture_near_loss",
         }
     }
 
@@ -89,8 +96,169 @@ pub struct Alarm {
     pub active: bool,
     /// When it started, when known.
     pub since: Option<Timestamp>,
-    /// A short description with the figures (English; the kind is translated).
-    pub detail: String,
+    /// The figures, rendered per language by [`AlarmDetail::render`].
+    pub detail: AlarmDetail,
+}
+
+/// What an alarm's detail says, as values: rendered in the panel's, the web page's or
+/// `status`'s language by one function, [`AlarmDetail::render`]. The log keeps both the
+/// English text (`detail`, for people reading the file) and these values (`values`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "what", rename_all = "snake_case")]
+pub enum AlarmDetail {
+    CaptureStopped {
+        pid: u32,
+    },
+    /// Durations in tenths of a second.
+    LinkDown {
+        times: u64,
+        tenths: u64,
+    },
+    InterfaceGone {
+        times: u64,
+        tenths: u64,
+        missed: u64,
+    },
+    DiskWriteErrors {
+        writes: u64,
+        packets: u64,
+    },
+    Damaged {
+        slots: u64,
+        segments: u64,
+        blocks: u64,
+    },
+    CrashLoop {
+        windows: u64,
+        packets: u64,
+    },
+    /// Sizes already formatted (`1.2 GiB`: the same in every language).
+    RingNearLoss {
+        backlog: String,
+        budget: String,
+    },
+    /// `error` is the failing system's own message (data, quoted as is).
+    AlertDelivery {
+        target: String,
+        tls: String,
+        error: String,
+        pending: u64,
+    },
+    CaptureNearLoss {
+        high_water_pct: u64,
+        times: u64,
+        peak_pct: u64,
+        lost: u64,
+    },
+    /// A detail from a log written before the values were kept (English).
+    Text {
+        text: String,
+    },
+}
+
+impl AlarmDetail {
+    /// The detail in `lang`: the one function behind the panel, `status` and the web page.
+    pub fn render(&self, lang: Lang) -> String {
+        let ja = lang == Lang::Ja;
+        let secs = |t: &u64| format!("{}.{}", t / 10, t % 10);
+        match self {
+            AlarmDetail::CaptureStopped { pid } if ja => {
+                format!("キャプチャ (pid {pid}) が動作していません: 何も記録されていません")
+            }
+            AlarmDetail::CaptureStopped { pid } => {
+                format!("capture pid {pid} is not running: nothing is recorded")
+            }
+            AlarmDetail::LinkDown { times, tenths } if ja => {
+                format!("ダウン {times} 回、計 {} 秒", secs(tenths))
+            }
+            AlarmDetail::LinkDown { times, tenths } => {
+                format!("down {times}x, {} s in all", secs(tenths))
+            }
+            AlarmDetail::InterfaceGone {
+                times,
+                tenths,
+                missed,
+            } if ja => format!(
+                "消失 {times} 回、計 {} 秒、再接続前に失われたフレーム {missed}",
+                secs(tenths)
+            ),
+            AlarmDetail::InterfaceGone {
+                times,
+                tenths,
+                missed,
+            } => format!(
+                "gone {times}x, {} s in all, {missed} frames lost before re-binding",
+                secs(tenths)
+            ),
+            AlarmDetail::DiskWriteErrors { writes, packets } if ja => {
+                format!("書込み失敗 {writes} 回、失われたパケット {packets}")
+            }
+            AlarmDetail::DiskWriteErrors { writes, packets } => {
+                format!("{writes} failed writes, {packets} packets lost")
+            }
+            AlarmDetail::Damaged {
+                slots,
+                segments,
+                blocks,
+            } if ja => {
+                format!("破損スロット {slots}、破損セグメント {segments} (ブロック {blocks})")
+            }
+            AlarmDetail::Damaged {
+                slots,
+                segments,
+                blocks,
+            } => format!("{slots} damaged slots, {segments} damaged segments ({blocks} blocks)"),
+            AlarmDetail::CrashLoop { windows, packets } if ja => format!(
+                "異常終了の繰り返しで {windows} 区間を飛ばしました、未解析パケット {packets}"
+            ),
+            AlarmDetail::CrashLoop { windows, packets } => format!(
+                "{windows} windows skipped after repeated crashes, {packets} packets not analyzed"
+            ),
+            AlarmDetail::RingNearLoss { backlog, budget } if ja => {
+                format!("未解析 {backlog} (リング {budget}): 次にリングが上書きします")
+            }
+            AlarmDetail::RingNearLoss { backlog, budget } => {
+                format!("{backlog} of {budget} not analyzed yet: the ring overwrites them next")
+            }
+            AlarmDetail::AlertDelivery {
+                target,
+                tls,
+                error,
+                pending,
+            } => {
+                let mut s = if ja {
+                    format!("{target} (TLS `{tls}`): `{error}`")
+                } else {
+                    format!("{target} (tls {tls}): {error}")
+                };
+                if *pending > 0 {
+                    s.push_str(&if ja {
+                        format!("、送信待ちメール {pending} 通")
+                    } else {
+                        format!("; {pending} mail(s) wait in the outbox")
+                    });
+                }
+                s
+            }
+            AlarmDetail::CaptureNearLoss {
+                high_water_pct,
+                times,
+                peak_pct,
+                lost,
+            } if ja => format!(
+                "カーネルリングの使用率が {high_water_pct}% に {times} 回到達 (最大 {peak_pct}%)、リング溢れで失われたフレーム {lost}"
+            ),
+            AlarmDetail::CaptureNearLoss {
+                high_water_pct,
+                times,
+                peak_pct,
+                lost,
+            } => format!(
+                "kernel ring filled to {high_water_pct}% {times}x (peak {peak_pct}%); frames lost to it: {lost}"
+            ),
+            AlarmDetail::Text { text } => text.clone(),
+        }
+    }
 }
 
 impl Alarm {
@@ -123,8 +291,12 @@ pub struct LogEntry {
     pub kind: String,
     pub subject: String,
     pub occurrence: String,
+    /// The detail in English, for people reading the file.
     #[serde(default)]
     pub detail: String,
+    /// The detail's values (absent in logs written before they were kept).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub values: Option<AlarmDetail>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub who: Option<String>,
 }
@@ -214,7 +386,9 @@ impl AlarmLog {
                     occurrence: e.occurrence.clone(),
                     active: false,
                     since: Timestamp::parse_rfc3339(&e.at).ok(),
-                    detail: e.detail.clone(),
+                    detail: e.values.clone().unwrap_or_else(|| AlarmDetail::Text {
+                        text: e.detail.clone(),
+                    }),
                 },
                 acked: None,
             });
@@ -238,7 +412,8 @@ impl AlarmLog {
                 kind: a.kind.as_str().into(),
                 subject: a.subject.clone(),
                 occurrence: a.occurrence.clone(),
-                detail: a.detail.clone(),
+                detail: a.detail.render(Lang::En),
+                values: Some(a.detail.clone()),
                 who: None,
             })
             .collect();
@@ -263,7 +438,8 @@ impl AlarmLog {
                 kind: s.alarm.kind.as_str().into(),
                 subject: s.alarm.subject,
                 occurrence: s.alarm.occurrence,
-                detail: s.alarm.detail,
+                detail: s.alarm.detail.render(Lang::En),
+                values: Some(s.alarm.detail),
                 who: Some(who.to_string()),
             })
             .collect();
@@ -307,8 +483,103 @@ mod tests {
             occurrence: occurrence.into(),
             active,
             since: Some(Timestamp(1_000_000_000)),
-            detail: "d".into(),
+            detail: AlarmDetail::DiskWriteErrors {
+                writes: 1,
+                packets: 2,
+            },
         }
+    }
+
+    /// One detail of every kind, with figures.
+    pub(crate) fn every_detail() -> Vec<AlarmDetail> {
+        vec![
+            AlarmDetail::CaptureStopped { pid: 4242 },
+            AlarmDetail::LinkDown {
+                times: 2,
+                tenths: 40,
+            },
+            AlarmDetail::InterfaceGone {
+                times: 1,
+                tenths: 35,
+                missed: 7,
+            },
+            AlarmDetail::DiskWriteErrors {
+                writes: 3,
+                packets: 120,
+            },
+            AlarmDetail::Damaged {
+                slots: 1,
+                segments: 2,
+                blocks: 5,
+            },
+            AlarmDetail::CrashLoop {
+                windows: 2,
+                packets: 900,
+            },
+            AlarmDetail::RingNearLoss {
+                backlog: "1.5 GiB".into(),
+                budget: "2.0 GiB".into(),
+            },
+            AlarmDetail::AlertDelivery {
+                target: "smtp.example.jp:587".into(),
+                tls: "starttls".into(),
+                error: "certificate verify failed: unable to get local issuer".into(),
+                pending: 3,
+            },
+            AlarmDetail::CaptureNearLoss {
+                high_water_pct: 80,
+                times: 2,
+                peak_pct: 94,
+                lost: 0,
+            },
+        ]
+    }
+
+    /// Lower-case ASCII words of two letters or more outside backticks: English prose
+    /// in a text meant to be Japanese (numbers, units, addresses and quoted data aside).
+    fn english_words(text: &str) -> Vec<String> {
+        text.split('`')
+            .step_by(2)
+            .flat_map(|t| t.split(|c: char| !c.is_ascii_alphanumeric() && c != '.'))
+            .filter(|w| w.len() >= 2 && w.chars().all(|c| c.is_ascii_lowercase()))
+            .filter(|w| !["pid"].contains(w))
+            .map(str::to_string)
+            .collect()
+    }
+
+    #[test]
+    fn every_alarm_detail_is_japanese_in_ja_and_unchanged_in_en() {
+        let ja: Vec<String> = every_detail().iter().map(|d| d.render(Lang::Ja)).collect();
+        for (d, text) in every_detail().iter().zip(&ja) {
+            assert!(english_words(text).is_empty(), "{d:?} in ja: {text}");
+            assert_ne!(*text, d.render(Lang::En));
+        }
+        // English as before the values were kept (logs, scripts and docs quote these).
+        assert_eq!(
+            AlarmDetail::LinkDown {
+                times: 2,
+                tenths: 40
+            }
+            .render(Lang::En),
+            "down 2x, 4.0 s in all"
+        );
+        assert_eq!(every_detail()[1].render(Lang::Ja), "ダウン 2 回、計 4.0 秒");
+        // The log keeps the values, so a latched alarm read back renders in ja too.
+        let dir = tempfile::tempdir().unwrap();
+        let mut log = AlarmLog::load(dir.path()).unwrap();
+        let a = Alarm {
+            detail: every_detail()[3].clone(),
+            ..alarm(AlarmKind::DiskWriteErrors, "store", "3", true)
+        };
+        log.raise_new(std::slice::from_ref(&a), Timestamp(2_000_000_000))
+            .unwrap();
+        let log = AlarmLog::load(dir.path()).unwrap();
+        let st = log.states(&[]);
+        assert_eq!(st[0].alarm.detail, a.detail);
+        assert_eq!(
+            st[0].alarm.detail.render(Lang::Ja),
+            "書込み失敗 3 回、失われたパケット 120"
+        );
     }
 
     #[test]

@@ -108,7 +108,7 @@ pub struct Texts {
     /// Title word and block title of latched alarms.
     pub alarm: &'static str,
     /// Names of `alarms::AlarmKind::ALL`, in that order.
-    pub alarm_kinds: [&'static str; 8],
+    pub alarm_kinds: [&'static str; 9],
     /// The condition holds now / is over (but latched).
     pub alarm_active: &'static str,
     pub alarm_over: &'static str,
@@ -249,6 +249,7 @@ pub const JA: Texts = Texts {
         "解析クラッシュループ",
         "リング上書き寸前",
         "アラート送信失敗",
+        "キャプチャ取りこぼし寸前",
     ],
     alarm_active: "発生中",
     alarm_over: "復旧済・未確認",
@@ -385,6 +386,7 @@ pub const EN: Texts = Texts {
         "ANALYZER CRASH LOOP",
         "RING NEAR LOSS",
         "ALERT DELIVERY FAILING",
+        "CAPTURE NEAR LOSS",
     ],
     alarm_active: "active",
     alarm_over: "over, not acknowledged",

@@ -10,13 +10,19 @@
 //! a ring about to overwrite unanalyzed packets (a condition without a counter: it latches
 //! again at most once a day while it lasts).
 
-use kuroko_console::alarms::{Alarm, AlarmKind};
+use kuroko_console::alarms::{Alarm, AlarmDetail, AlarmKind};
 use kuroko_model::Timestamp;
+use kuroko_model::finding::Lang;
 use std::path::Path;
 
 /// The analyzer's backlog from which the ring is "near loss": this share of the ring's
 /// budget is stored and not analyzed yet (the ring overwrites its oldest segment next).
 pub const NEAR_LOSS_FRACTION: f64 = 0.75;
+
+/// ns to tenths of a second (rounded), for details.
+fn tenths(ns: u64) -> u64 {
+    (ns + 50_000_000) / 100_000_000
+}
 
 fn ts(ns: u64) -> Timestamp {
     Timestamp(ns.min(i64::MAX as u64) as i64)
@@ -37,7 +43,7 @@ pub fn current(data: &Path, now_ns: u64) -> Vec<Alarm> {
                 occurrence: run.to_string(),
                 active: true,
                 since: Some(ts(s.heartbeat_ns)),
-                detail: format!("capture pid {} is not running: nothing is recorded", s.pid),
+                detail: AlarmDetail::CaptureStopped { pid: s.pid },
             });
         }
         for i in &s.interfaces {
@@ -49,11 +55,25 @@ pub fn current(data: &Path, now_ns: u64) -> Vec<Alarm> {
                     occurrence: format!("{run}:{}", l.down_events),
                     active: live && l.down_since_ns.is_some(),
                     since: l.down_since_ns.map(ts),
-                    detail: format!(
-                        "down {}x, {:.1} s in all",
-                        l.down_events,
-                        l.down_total_ns(now_ns) as f64 / 1e9
-                    ),
+                    detail: AlarmDetail::LinkDown {
+                        times: l.down_events,
+                        tenths: tenths(l.down_total_ns(now_ns)),
+                    },
+                });
+            }
+            if i.ring_near_loss > 0 {
+                out.push(Alarm {
+                    kind: AlarmKind::CaptureNearLoss,
+                    subject: i.name.clone(),
+                    occurrence: format!("{run}:{}", i.ring_near_loss),
+                    active: false,
+                    since: None,
+                    detail: AlarmDetail::CaptureNearLoss {
+                        high_water_pct: kuroko_capture::engine::RING_HIGH_WATER_PCT as u64,
+                        times: i.ring_near_loss,
+                        peak_pct: i.ring_peak_fill_pct,
+                        lost: i.drops.kernel_ring + i.drops.backpressure,
+                    },
                 });
             }
             if l.gone_events > 0 {
@@ -63,12 +83,11 @@ pub fn current(data: &Path, now_ns: u64) -> Vec<Alarm> {
                     occurrence: format!("{run}:{}", l.gone_events),
                     active: live && l.gone_since_ns.is_some(),
                     since: l.gone_since_ns.map(ts),
-                    detail: format!(
-                        "gone {}x, {:.1} s in all, {} frames lost before re-binding",
-                        l.gone_events,
-                        l.gone_total_ns(now_ns) as f64 / 1e9,
-                        i.drops.missed_before_rebind
-                    ),
+                    detail: AlarmDetail::InterfaceGone {
+                        times: l.gone_events,
+                        tenths: tenths(l.gone_total_ns(now_ns)),
+                        missed: i.drops.missed_before_rebind,
+                    },
                 });
             }
         }
@@ -81,10 +100,10 @@ pub fn current(data: &Path, now_ns: u64) -> Vec<Alarm> {
                 occurrence: st.write_errors.to_string(),
                 active: true,
                 since: None,
-                detail: format!(
-                    "{} failed writes, {} packets lost",
-                    st.write_errors, st.write_error_packets
-                ),
+                detail: AlarmDetail::DiskWriteErrors {
+                    writes: st.write_errors,
+                    packets: st.write_error_packets,
+                },
             });
         }
         if st.damaged_slots > 0 || st.damaged_segments > 0 {
@@ -94,10 +113,11 @@ pub fn current(data: &Path, now_ns: u64) -> Vec<Alarm> {
                 occurrence: format!("{}:{}", st.damaged_slots, st.damaged_segments),
                 active: true,
                 since: None,
-                detail: format!(
-                    "{} damaged slots, {} damaged segments ({} blocks)",
-                    st.damaged_slots, st.damaged_segments, st.damaged_blocks
-                ),
+                detail: AlarmDetail::Damaged {
+                    slots: st.damaged_slots.into(),
+                    segments: st.damaged_segments.into(),
+                    blocks: st.damaged_blocks,
+                },
             });
         }
         if let Ok(Some(cp)) = kuroko_analyzer::driver::status(data) {
@@ -109,10 +129,10 @@ pub fn current(data: &Path, now_ns: u64) -> Vec<Alarm> {
                     occurrence: c.crash_loop_skips.to_string(),
                     active: false,
                     since: None,
-                    detail: format!(
-                        "{} windows skipped after repeated crashes, {} packets not analyzed",
-                        c.crash_loop_skips, c.packets_skipped_after_crashes
-                    ),
+                    detail: AlarmDetail::CrashLoop {
+                        windows: c.crash_loop_skips,
+                        packets: c.packets_skipped_after_crashes,
+                    },
                 });
             }
             let (lag, _) = crate::cmd::analyze::analyzer_lag(data, &cp);
@@ -127,11 +147,10 @@ pub fn current(data: &Path, now_ns: u64) -> Vec<Alarm> {
                     occurrence: day.get(..10).unwrap_or(&day).to_string(),
                     active: true,
                     since: None,
-                    detail: format!(
-                        "{} of {} not analyzed yet: the ring overwrites them next",
-                        kuroko_model::units::format_bytes(lag),
-                        kuroko_model::units::format_bytes(st.budget_bytes)
-                    ),
+                    detail: AlarmDetail::RingNearLoss {
+                        backlog: kuroko_model::units::format_bytes(lag),
+                        budget: kuroko_model::units::format_bytes(st.budget_bytes),
+                    },
                 });
             }
         }
@@ -142,15 +161,12 @@ pub fn current(data: &Path, now_ns: u64) -> Vec<Alarm> {
             let Some(since) = d.failing_since else {
                 continue;
             };
-            let mut detail = format!(
-                "{} (tls {}): {}",
-                d.target,
-                d.tls,
-                d.last_error.as_deref().unwrap_or("failed")
-            );
-            if subject == "mail" && d.pending > 0 {
-                detail.push_str(&format!("; {} mail(s) wait in the outbox", d.pending));
-            }
+            let detail = AlarmDetail::AlertDelivery {
+                target: d.target.to_string(),
+                tls: d.tls.to_string(),
+                error: d.last_error.as_deref().unwrap_or("failed").to_string(),
+                pending: if subject == "mail" { d.pending } else { 0 },
+            };
             out.push(Alarm {
                 kind: AlarmKind::AlertDelivery,
                 subject: subject.into(),
@@ -204,7 +220,9 @@ pub fn status_section(data: &Path) -> crate::cmd::status::Section {
             "active": a.active,
             "latched": ack.is_none(),
             "since": a.since.map(|t| t.to_rfc3339()),
-            "detail": a.detail,
+            "detail": a.detail.render(Lang::En),
+            "detail_ja": a.detail.render(Lang::Ja),
+            "detail_values": a.detail,
             "acknowledged_by": ack.map(|k| k.who.clone()),
             "acknowledged_at": ack.map(|k| k.at.to_rfc3339()),
         }));
@@ -218,7 +236,7 @@ pub fn status_section(data: &Path) -> crate::cmd::status::Section {
                 k.at.to_rfc3339()
             ),
         };
-        rows.push((a.key(), format!("{state}: {}", a.detail)));
+        rows.push((a.key(), format!("{state}: {}", a.detail.render(Lang::En))));
     }
     if rows.is_empty() {
         rows.push(("alarms".into(), "none".into()));

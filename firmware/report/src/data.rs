@@ -75,6 +75,10 @@ pub struct Coverage {
     pub damaged_slots: u64,
     pub damaged_segments: u64,
     pub damaged_blocks: u64,
+    /// Times a kernel capture ring filled to its high-water mark (early warning: the
+    /// capture was close to losing frames), and the highest fill in percent.
+    pub ring_near_loss: u64,
+    pub ring_peak_fill_pct: u64,
 }
 
 /// One interval when capture could not see an interface.

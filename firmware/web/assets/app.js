@@ -481,7 +481,7 @@
         el("tbody", {}, j.alarms.map((a) => el("tr", { class: a.latched ? "latched" : "" },
           el("td", {}, t("alk_" + a.kind)), el("td", {}, a.subject),
           el("td", {}, (a.active ? t("al_active") : t("al_over")) + " / " + (a.latched ? t("al_latched") : t("al_acked", { who: a.acknowledged_by, at: a.acknowledged_at_local }))),
-          el("td", {}, a.since_local || ""), el("td", { class: "wrap" }, a.detail))))))));
+          el("td", {}, a.since_local || ""), el("td", { class: "wrap" }, (me && me.lang === "en") ? a.detail : (a.detail_ja || a.detail)))))))));
   }
 
   // The header's alarm count, asked again on every page change and every ALARM_REFRESH_MS.

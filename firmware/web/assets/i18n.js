@@ -50,6 +50,7 @@ window.KUROKO_I18N = {
     alk_capture_stopped: "キャプチャ停止", alk_link_down: "リンクダウン", alk_interface_gone: "インタフェース消失",
     alk_disk_write_errors: "ディスク書込みエラー", alk_damaged_slots: "リング破損", alk_analyzer_crash_loop: "解析の繰り返し異常終了",
     alk_ring_near_loss: "未解析データの上書き間近",
+    alk_capture_near_loss: "キャプチャ取りこぼし寸前",
     forbidden: "この操作の権限がありません。", error: "エラー: {msg}", loading: "検索中…",
   },
   en: {
@@ -101,6 +102,7 @@ window.KUROKO_I18N = {
     alk_capture_stopped: "capture stopped", alk_link_down: "link down", alk_interface_gone: "interface gone",
     alk_disk_write_errors: "disk write errors", alk_damaged_slots: "damaged ring", alk_analyzer_crash_loop: "analyzer crash loop",
     alk_ring_near_loss: "ring about to overwrite unanalyzed packets",
+    alk_capture_near_loss: "capture close to losing frames",
     forbidden: "Your role may not do this.", error: "Error: {msg}", loading: "Searching…",
   },
 };

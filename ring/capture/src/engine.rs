@@ -196,6 +196,32 @@ struct RingSlot {
     ring_in: u64,
     /// Frames of this ring stored or counted by us.
     handled: u64,
+    /// The fill is at or above the high-water mark (until it falls below half).
+    near_loss: bool,
+}
+
+/// The kernel ring is "near loss" when this share of its blocks (percent) is retired to
+/// the capture and not handed back: a few more blocks' worth of frames and the kernel drops.
+pub const RING_HIGH_WATER_PCT: usize = 80;
+
+/// Notes the fill of `slot`'s ring on the stats page: a rise to the high-water mark counts
+/// once as `ring_near_loss` (an early warning, before any frame is lost), and the peak.
+/// Called once per ring per turn of the hot loop: a few status-word reads.
+fn note_fill(slot: &mut RingSlot, shared: &Shared) {
+    let total = slot.ring.block_count();
+    let ready = slot.ring.ready_blocks();
+    let pct = ready * 100 / total.max(1);
+    let i = shared.stats.interface(slot.iface as usize);
+    if pct as u64 > i.ring_peak_fill_pct.load(Ordering::Relaxed) {
+        i.ring_peak_fill_pct
+            .fetch_max(pct as u64, Ordering::Relaxed);
+    }
+    if !slot.near_loss && pct >= RING_HIGH_WATER_PCT {
+        slot.near_loss = true;
+        add(&i.ring_near_loss, 1);
+    } else if slot.near_loss && pct < 50 {
+        slot.near_loss = false;
+    }
 }
 
 thread_local! {
@@ -314,6 +340,7 @@ impl Capture {
                     done: 0,
                     ring_in: 0,
                     handled: 0,
+                    near_loss: false,
                 });
             }
             hw.push(any_hw);
@@ -910,6 +937,7 @@ fn hot_loop<S: RecordSink>(
             // At most one ring's worth of blocks per turn, so one busy ring cannot starve
             // the others, and a stop is seen within a ring's worth of work.
             let mut reached_empty = false;
+            note_fill(slot, shared);
             for _ in 0..slot.ring.block_count() {
                 match store_call(&mut held, || drain_block(slot, sink, shared, false))? {
                     Drained::Empty => {

@@ -124,7 +124,15 @@ pub mod layout {
         pub malformed_blocks: AtomicU64,
         /// Timestamp of the last stored packet (ns since the epoch).
         pub last_packet_ns: AtomicU64,
-        pub reserved: [AtomicU64; 6],
+        /// Times the kernel ring's fill rose to the high-water mark
+        /// ([`crate::engine::RING_HIGH_WATER_PCT`] of its blocks retired to us and not
+        /// handed back): the capture was close to losing frames, whether or not it then
+        /// did. Counted on the rise (again only after the fill fell below half). In what
+        /// were reserved words: older pages read 0.
+        pub ring_near_loss: AtomicU64,
+        /// The highest fill seen, in percent of the ring's blocks (gauge).
+        pub ring_peak_fill_pct: AtomicU64,
+        pub reserved: [AtomicU64; 4],
     }
 
     /// Packets the capture handed to the store that the disk then failed to write
@@ -524,6 +532,9 @@ pub struct InterfaceStats {
     pub drops: Drops,
     pub backpressure_bytes: u64,
     pub kernel_ring_freezes: u64,
+    /// See [`layout::Interface::ring_near_loss`].
+    pub ring_near_loss: u64,
+    pub ring_peak_fill_pct: u64,
     pub truncated_packets: u64,
     pub malformed_blocks: u64,
     pub last_packet_ns: u64,
@@ -744,6 +755,8 @@ impl StatsReader {
                 },
                 backpressure_bytes: ld(&i.backpressure_bytes),
                 kernel_ring_freezes: ld(&i.kernel_ring_freezes),
+                ring_near_loss: ld(&i.ring_near_loss),
+                ring_peak_fill_pct: ld(&i.ring_peak_fill_pct),
                 truncated_packets: ld(&i.truncated_packets),
                 malformed_blocks: ld(&i.malformed_blocks),
                 last_packet_ns: ld(&i.last_packet_ns),

@@ -38,9 +38,11 @@
 //!   buffer (anonymous memory registered with io_uring, not a file mapping) written with
 //!   O_DIRECT to a fixed file range. Chunk `i` covers `[i * chunk_size, (i+1) *
 //!   chunk_size)` of the file, except that chunk 0 starts after the header region.
-//! - **Blocks** are the unit of integrity. A block starts at a 4 KiB aligned offset inside a
-//!   chunk, holds whole records, and carries two crc32c: one over its header, one over its
-//!   payload. A block is written once per segment generation and never rewritten. A writer
+//! - **Blocks** are the unit of placement. A block starts at a 4 KiB aligned offset inside a
+//!   chunk, holds whole records, and carries a crc32c over its header. Its records are
+//!   checked in **units** (format 2, [`BLOCK_FLAG_UNITS`]: 16 KiB with 1 MiB chunks), one
+//!   crc32c each in a table after the records, so one bad byte costs the records of its
+//!   unit, not the block; blocks of format 1 have one crc32c over the whole payload. A block is written once per segment generation and never rewritten. A writer
 //!   `flush` closes a partly filled block early (so readers see recent packets); the next
 //!   block starts at the next 4 KiB boundary of the same chunk, or at the next chunk when the
 //!   next record does not fit.
@@ -76,7 +78,10 @@ use zerocopy::little_endian::{U16, U32, U64};
 use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout, Unaligned};
 
 /// Bumped on any change old readers cannot read.
-pub const FORMAT_VERSION: u16 = 1;
+///
+/// 2: blocks may carry a unit table ([`BLOCK_FLAG_UNITS`]); version 1 readers would take
+/// it for records. Version 2 readers read version 1 stores unchanged.
+pub const FORMAT_VERSION: u16 = 2;
 
 /// First 8 bytes of every segment file.
 pub const SEGMENT_MAGIC: [u8; 8] = *b"KURKSEG1";
@@ -86,6 +91,19 @@ pub const STORE_MAGIC: [u8; 8] = *b"KURKSTO1";
 pub const WRITER_STATE_MAGIC: [u8; 8] = *b"KURKWST1";
 /// First 4 bytes of every block header (`KBLK`).
 pub const BLOCK_MAGIC: u32 = u32::from_le_bytes(*b"KBLK");
+
+/// Block flag: the payload is the records (`records_len` bytes) followed by a unit table,
+/// [`UnitEntry`] × `unit_count`: one crc32c per `1 << unit_shift` bytes of records, so
+/// that one bad byte costs the records covering that unit, not the whole block.
+/// `payload_crc` then covers the unit table only (each unit's crc covers its records).
+pub const BLOCK_FLAG_UNITS: u16 = 1;
+/// At most this many units per block (a reader keeps the damaged ones in a `u64`).
+pub const MAX_UNITS: usize = 64;
+/// Smallest unit: 4 KiB of records.
+pub const MIN_UNIT_SHIFT: u8 = 12;
+/// `UnitEntry::first_record` of a unit in which no record starts (one long record covers
+/// it).
+pub const NO_RECORD: u32 = u32::MAX;
 
 /// Alignment of blocks, chunks and the header region (the O_DIRECT unit of every disk we
 /// support: 4 KiB logical or physical sectors).
@@ -274,8 +292,48 @@ pub struct BlockHeader {
     pub first_ts: U64,
     pub last_ts: U64,
     pub payload_crc: U32,
-    pub reserved: [u8; 12],
+    /// With [`BLOCK_FLAG_UNITS`]: bytes of records at the start of the payload (the unit
+    /// table follows them). 0 in blocks without the flag (format version 1).
+    pub records_len: U32,
+    /// With [`BLOCK_FLAG_UNITS`]: log2 of the unit size, and the number of units
+    /// (`ceil(records_len / unit size)`, at most [`MAX_UNITS`]).
+    pub unit_shift: u8,
+    pub unit_count: u8,
+    pub reserved: [u8; 6],
     pub header_crc: U32,
+}
+
+/// One unit of a block's records (see [`BLOCK_FLAG_UNITS`]).
+#[derive(FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned, Clone, Copy, Debug, Default)]
+#[repr(C)]
+pub struct UnitEntry {
+    /// crc32c of the unit's bytes of records.
+    pub crc: U32,
+    /// Payload offset of the first record that starts in this unit, or [`NO_RECORD`].
+    pub first_record: U32,
+    /// Ordinal (0, 1, …) of that record in the block.
+    pub first_ordinal: U32,
+}
+
+/// Bytes of one [`UnitEntry`].
+pub const UNIT_ENTRY_LEN: usize = core::mem::size_of::<UnitEntry>();
+
+/// The unit size (log2) a writer uses for blocks in chunks of `chunk_size` bytes: the
+/// smallest that keeps a chunk-long block within [`MAX_UNITS`] units (16 KiB for 1 MiB
+/// chunks).
+pub const fn unit_shift_for(chunk_size: u64) -> u8 {
+    let log = 63 - chunk_size.leading_zeros() as u8;
+    let s = log.saturating_sub(6);
+    if s < MIN_UNIT_SHIFT {
+        MIN_UNIT_SHIFT
+    } else {
+        s
+    }
+}
+
+/// Units covering `records_len` bytes.
+pub const fn units_for(records_len: usize, shift: u8) -> usize {
+    (records_len + (1 << shift) - 1) >> shift
 }
 
 /// The header of every packet record.
@@ -382,6 +440,8 @@ const _: () = assert!(BLOCK_HEADER_LEN == 64);
 const _: () = assert!(RECORD_HEADER_LEN == 20);
 const _: () = assert!(CHUNK_INDEX_ENTRY_LEN == 32);
 const _: () = assert!(SEGMENT_HEADER_LEN == 472);
+const _: () = assert!(BLOCK_HEADER_LEN == 64);
+const _: () = assert!(UNIT_ENTRY_LEN == 12);
 const _: () = assert!(SEGMENT_HEADER_LEN <= CHUNK_INDEX_OFFSET as usize);
 const _: () = assert!(STORE_META_LEN == 96);
 const _: () = assert!(WRITER_STATE_LEN == 128);
@@ -481,8 +541,11 @@ impl Geometry {
 
     /// Largest captured length one record can carry in this geometry.
     pub fn max_caplen(&self) -> u32 {
-        let room =
-            self.chunk_size - self.region_len - BLOCK_HEADER_LEN as u64 - RECORD_HEADER_LEN as u64;
+        let room = self.chunk_size
+            - self.region_len
+            - BLOCK_HEADER_LEN as u64
+            - RECORD_HEADER_LEN as u64
+            - (MAX_UNITS * UNIT_ENTRY_LEN) as u64;
         (room.min(MAX_CAPLEN as u64) as u32) & !(RECORD_ALIGN as u32 - 1)
     }
 }
@@ -498,6 +561,40 @@ impl BlockHeader {
     /// The bytes `header_crc` covers.
     pub fn crc_input(&self) -> &[u8] {
         &self.as_bytes()[..BLOCK_HEADER_LEN - 4]
+    }
+    /// Whether the block carries a unit table ([`BLOCK_FLAG_UNITS`]).
+    pub fn has_units(&self) -> bool {
+        self.flags.get() & BLOCK_FLAG_UNITS != 0
+    }
+    /// Bytes of records at the start of the payload (the whole payload in a block without
+    /// a unit table).
+    pub fn records_len(&self) -> usize {
+        let p = self.payload_len.get() as usize;
+        if self.has_units() {
+            (self.records_len.get() as usize).min(p)
+        } else {
+            p
+        }
+    }
+    /// The unit table at the end of `payload` (the block's `payload_len` bytes), when the
+    /// header describes a consistent one: `None` for a block without units or with a
+    /// table that does not add up (then the block is damaged as a whole).
+    pub fn unit_table<'a>(&self, payload: &'a [u8]) -> Option<&'a [UnitEntry]> {
+        if !self.has_units() {
+            return None;
+        }
+        let shift = self.unit_shift;
+        let n = self.unit_count as usize;
+        let rl = self.records_len.get() as usize;
+        if !(MIN_UNIT_SHIFT..=24).contains(&shift)
+            || n > MAX_UNITS
+            || units_for(rl, shift) != n
+            || rl + n * UNIT_ENTRY_LEN != self.payload_len.get() as usize
+        {
+            return None;
+        }
+        let bytes = payload.get(rl..rl + n * UNIT_ENTRY_LEN)?;
+        <[UnitEntry]>::ref_from_bytes(bytes).ok()
     }
 }
 
@@ -573,6 +670,9 @@ pub struct Record<'a> {
     pub data: &'a [u8],
     /// Offset of the record header inside the payload.
     pub offset: u32,
+    /// Ordinal of the record in its block (0, 1, …; records lost to a damaged unit keep
+    /// their numbers, so positions stay valid).
+    pub ordinal: u32,
 }
 
 /// A record whose length runs past the payload: the payload is malformed.
@@ -581,14 +681,23 @@ pub struct MalformedRecord {
     pub offset: u32,
 }
 
-/// Iterates the records of a block payload. Stops (yielding one `Err`) at the first record
-/// that does not fit; a payload whose crc matched never has one, but the inspector looks
-/// at damaged blocks too.
+/// Iterates the records of a block payload (its records part, see
+/// [`BlockHeader::records_len`]). Stops (yielding one `Err`) at the first record that does
+/// not fit; a payload whose crc matched never has one, but the inspector looks at damaged
+/// blocks too.
+///
+/// [`Records::salvage`] walks a block some of whose units failed their crc: it yields only
+/// records all of whose bytes lie in good units, and after a damaged unit resumes at the
+/// first record the unit table names in a later good unit.
 #[derive(Clone, Debug)]
 pub struct Records<'a> {
     payload: &'a [u8],
     pos: usize,
     failed: bool,
+    ordinal: u32,
+    units: &'a [UnitEntry],
+    shift: u8,
+    bad: u64,
 }
 
 impl<'a> Records<'a> {
@@ -597,7 +706,53 @@ impl<'a> Records<'a> {
             payload,
             pos: 0,
             failed: false,
+            ordinal: 0,
+            units: &[],
+            shift: MIN_UNIT_SHIFT,
+            bad: 0,
         }
+    }
+
+    /// The records of `payload` outside the units whose bit is set in `bad` (unit `k` covers
+    /// `[k << shift, (k + 1) << shift)`; `units` is the block's unit table).
+    pub fn salvage(payload: &'a [u8], units: &'a [UnitEntry], shift: u8, bad: u64) -> Self {
+        Records {
+            units,
+            shift,
+            bad,
+            ..Records::new(payload)
+        }
+    }
+
+    /// Whether any byte of `[from, to)` lies in a damaged unit.
+    fn touches_bad(&self, from: usize, to: usize) -> bool {
+        if self.bad == 0 || to <= from {
+            return false;
+        }
+        let (a, b) = (from >> self.shift, (to - 1) >> self.shift);
+        (a..=b).any(|k| k >= 64 || self.bad & (1 << k) != 0)
+    }
+
+    /// Moves to the first record the unit table names after the unit holding `pos`, in a
+    /// good unit; false when there is none.
+    fn resync(&mut self) -> bool {
+        let mut k = (self.pos >> self.shift) + 1;
+        while k < self.units.len() {
+            let e = &self.units[k];
+            let start = k << self.shift;
+            let first = e.first_record.get();
+            if self.bad & (1 << k) == 0 && first != NO_RECORD {
+                let first = first as usize;
+                if first < start.max(self.pos + 1) || first >= start + (1 << self.shift) {
+                    return false;
+                }
+                self.pos = first;
+                self.ordinal = e.first_ordinal.get();
+                return true;
+            }
+            k += 1;
+        }
+        false
     }
 }
 
@@ -605,8 +760,31 @@ impl<'a> Iterator for Records<'a> {
     type Item = Result<Record<'a>, MalformedRecord>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        if self.failed || self.pos >= self.payload.len() {
-            return None;
+        loop {
+            if self.failed || self.pos >= self.payload.len() {
+                return None;
+            }
+            let end = (self.pos + RECORD_HEADER_LEN).min(self.payload.len());
+            if self.touches_bad(self.pos, end) {
+                if !self.resync() {
+                    self.pos = self.payload.len();
+                }
+                continue;
+            }
+            if self.bad != 0
+                && let Ok((header, _)) = RecordHeader::ref_from_prefix(&self.payload[self.pos..])
+            {
+                let len = record_len(header.cap_len.get());
+                if header.cap_len.get() <= MAX_CAPLEN && self.touches_bad(self.pos, self.pos + len)
+                {
+                    // The header is intact (its unit passed), so its length is right:
+                    // this record is lost, the next one starts after it.
+                    self.pos += len;
+                    self.ordinal += 1;
+                    continue;
+                }
+            }
+            break;
         }
         let offset = self.pos as u32;
         let rest = &self.payload[self.pos..];
@@ -621,10 +799,13 @@ impl<'a> Iterator for Records<'a> {
             return Some(Err(MalformedRecord { offset }));
         }
         self.pos += RECORD_HEADER_LEN + padded;
+        let ordinal = self.ordinal;
+        self.ordinal += 1;
         Some(Ok(Record {
             header,
             data: &after[..cap as usize],
             offset,
+            ordinal,
         }))
     }
 }
@@ -711,6 +892,83 @@ mod tests {
         // Garbage lengths never panic.
         let junk = [0xffu8; 64];
         assert!(Records::new(&junk).next().unwrap().is_err());
+    }
+
+    /// A payload of `n` records of `cap` bytes and its unit table (what the writer builds).
+    fn payload_with_units(n: u32, cap: u32, shift: u8) -> (Vec<u8>, Vec<UnitEntry>) {
+        let mut p = Vec::new();
+        let mut units: Vec<UnitEntry> = Vec::new();
+        for i in 0..n {
+            let off = p.len();
+            let k = off >> shift;
+            while units.len() <= k {
+                let first = units.len() == k;
+                units.push(UnitEntry {
+                    crc: U32::new(0),
+                    first_record: U32::new(if first { off as u32 } else { NO_RECORD }),
+                    first_ordinal: U32::new(if first { i } else { 0 }),
+                });
+            }
+            let h = RecordHeader {
+                ts_ns: U64::new(i as u64),
+                cap_len: U32::new(cap),
+                ..Default::default()
+            };
+            p.extend_from_slice(h.as_bytes());
+            p.resize(off + record_len(cap), i as u8);
+        }
+        while units.len() < units_for(p.len(), shift) {
+            units.push(UnitEntry {
+                first_record: U32::new(NO_RECORD),
+                ..Default::default()
+            });
+        }
+        (p, units)
+    }
+
+    #[test]
+    fn salvage_skips_only_the_records_touching_a_damaged_unit() {
+        // 4 KiB units, 100-byte records (+20 header = 120): unit 1 = bytes 4096..8192.
+        let (p, units) = payload_with_units(200, 100, 12);
+        assert_eq!(units.len(), units_for(200 * 120, 12));
+        let all: Vec<u32> = Records::salvage(&p, &units, 12, 0)
+            .map(|r| r.unwrap().ordinal)
+            .collect();
+        assert_eq!(all, (0..200).collect::<Vec<_>>());
+        let got: Vec<u32> = Records::salvage(&p, &units, 12, 1 << 1)
+            .map(|r| r.unwrap().ordinal)
+            .collect();
+        // Records 34 (4080..4200) through 68 (8160..8280) touch unit 1.
+        let lost: Vec<u32> = (0..200).filter(|i| !got.contains(i)).collect();
+        assert_eq!(lost, (34..=68).collect::<Vec<_>>());
+        for r in Records::salvage(&p, &units, 12, 1 << 1) {
+            let r = r.unwrap();
+            assert_eq!(r.header.ts_ns.get(), r.ordinal as u64);
+        }
+        // The first and last units.
+        let last = (units.len() - 1) as u32;
+        let got = Records::salvage(&p, &units, 12, 1 | (1 << last)).count();
+        assert!(got > 100 && got < 200, "{got}");
+        // Records longer than a unit: a unit without a record start is skipped over.
+        let (p, units) = payload_with_units(10, 9000, 12);
+        assert!(units.iter().any(|u| u.first_record.get() == NO_RECORD));
+        let got: Vec<u32> = Records::salvage(&p, &units, 12, 1 << 5)
+            .map(|r| r.unwrap().ordinal)
+            .collect();
+        // Unit 5 (20480..24576) lies in record 2 (18040..27060).
+        assert_eq!(got, [0, 1, 3, 4, 5, 6, 7, 8, 9]);
+        // Every unit bad: nothing, no panic.
+        assert_eq!(Records::salvage(&p, &units, 12, u64::MAX).count(), 0);
+    }
+
+    #[test]
+    fn unit_shift_keeps_a_chunk_within_max_units() {
+        assert_eq!(unit_shift_for(1 << 20), 14);
+        assert_eq!(unit_shift_for(64 << 10), MIN_UNIT_SHIFT);
+        assert_eq!(unit_shift_for(16 << 20), 18);
+        for c in [64 << 10, 1 << 20, 16 << 20] {
+            assert!(units_for(c as usize, unit_shift_for(c)) <= MAX_UNITS);
+        }
     }
 
     #[test]

@@ -114,6 +114,10 @@ pub struct PacketView<'a> {
 pub enum DamageKind {
     /// A block whose payload fails its crc32c: its packets are skipped.
     PayloadChecksum,
+    /// Units of a block's records that fail their crc32c (format version 2, see
+    /// `BLOCK_FLAG_UNITS` in FORMAT.md): the packets touching them are skipped, the rest of
+    /// the block is read.
+    UnitChecksum,
     /// Bytes inside a sealed segment's used area with no valid block header.
     BlockHeader,
     /// A record inside a block that passed its checksum runs past the block (a writer bug
@@ -130,23 +134,31 @@ pub struct Damage {
     pub offset: u64,
     pub len: u64,
     pub kind: DamageKind,
+    /// Packets skipped there, when the place says (a block header that is intact); 0 for
+    /// bytes without a valid block header (unknown).
+    pub packets: u64,
 }
 
 impl std::fmt::Display for Damage {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let what = match self.kind {
             DamageKind::PayloadChecksum => "block fails its checksum",
+            DamageKind::UnitChecksum => "part of a block fails its checksum",
             DamageKind::BlockHeader => "no valid block header",
             DamageKind::MalformedRecord => "malformed record",
         };
         write!(
             f,
-            "{} (segment seq {}): {what} at offset {} ({} bytes skipped)",
+            "{} (segment seq {}): {what} at offset {} ({} bytes skipped",
             self.file.display(),
             self.seq,
             self.offset,
             self.len
-        )
+        )?;
+        if self.packets > 0 {
+            write!(f, ", {} packets lost", self.packets)?;
+        }
+        f.write_str(")")
     }
 }
 
@@ -767,6 +779,8 @@ pub struct Packets<'a> {
     seg: &'a SegmentMap,
     scan: BlockScan<'a>,
     /// (offset, on-disk length, records, index of the next record) of the current block.
+    /// The block being read: offset, disk length, its (intact) records, the ordinal below
+    /// which records are skipped (a scan resuming inside the block).
     block: Option<(u64, u64, Records<'a>, u32)>,
     skip: u32,
     skip_at: Option<u64>,
@@ -850,7 +864,7 @@ impl<'a> Packets<'a> {
         self.damage
     }
 
-    fn damaged(&mut self, offset: u64, len: u64, kind: DamageKind) {
+    fn damaged(&mut self, offset: u64, len: u64, kind: DamageKind, packets: u64) {
         self.damage.push(Damage {
             file: self.seg.path.clone(),
             slot: self.seg.info.slot,
@@ -858,6 +872,7 @@ impl<'a> Packets<'a> {
             offset,
             len,
             kind,
+            packets,
         });
     }
 }
@@ -867,11 +882,13 @@ impl<'a> Iterator for Packets<'a> {
 
     fn next(&mut self) -> Option<PacketView<'a>> {
         loop {
-            if let Some((off, len, records, idx)) = &mut self.block {
+            if let Some((off, len, records, skip)) = &mut self.block {
                 match records.next() {
                     Some(Ok(r)) => {
-                        let i = *idx;
-                        *idx += 1;
+                        if r.ordinal < *skip {
+                            continue;
+                        }
+                        let i = r.ordinal;
                         let ts = r.header.ts_ns.get();
                         let pos = Position {
                             seq: self.seg.info.seq,
@@ -896,7 +913,7 @@ impl<'a> Iterator for Packets<'a> {
                     Some(Err(m)) => {
                         let at = *off + fmt::BLOCK_HEADER_LEN as u64 + m.offset as u64;
                         self.block = None;
-                        self.damaged(at, 0, DamageKind::MalformedRecord);
+                        self.damaged(at, 0, DamageKind::MalformedRecord, 0);
                         continue;
                     }
                     None => {
@@ -919,41 +936,52 @@ impl<'a> Iterator for Packets<'a> {
                     continue;
                 }
             };
-            match ev {
-                BlockEvent::Valid(b) => {
-                    let h = b.header;
-                    self.end = Position {
-                        seq: self.seg.info.seq,
-                        offset: (b.offset + h.disk_len()) as u32,
-                        record: 0,
-                    };
-                    if h.record_count.get() == 0
-                        || h.first_ts.get() >= self.to
-                        || h.last_ts.get() < self.from
-                    {
-                        continue;
+            let (b, bad_units) = match ev {
+                BlockEvent::Valid(b) => (b, 0),
+                BlockEvent::Partial { block, bad_units } => {
+                    // Reported once: not again by a scan resuming inside the block.
+                    if self.skip_at != Some(block.offset) {
+                        let h = block.header;
+                        let lost = h.record_count.get() - block.salvaged(bad_units);
+                        let (from, len) = block.bad_range(bad_units);
+                        let at = block.offset + fmt::BLOCK_HEADER_LEN as u64 + from;
+                        self.damaged(at, len, DamageKind::UnitChecksum, lost as u64);
                     }
-                    let mut records = Records::new(b.payload);
-                    let mut idx = 0;
-                    if self.skip_at == Some(b.offset) {
-                        for _ in 0..self.skip {
-                            records.next();
-                        }
-                        idx = self.skip;
-                    }
-                    self.skip_at = None;
-                    self.block = Some((b.offset, h.disk_len(), records, idx));
+                    (block, bad_units)
                 }
                 BlockEvent::BadPayload(b) => {
                     self.skip_at = None;
                     let len = b.header.disk_len();
-                    self.damaged(b.offset, len, DamageKind::PayloadChecksum);
+                    let n = b.header.record_count.get() as u64;
+                    self.damaged(b.offset, len, DamageKind::PayloadChecksum, n);
+                    continue;
                 }
                 BlockEvent::BadHeader { offset, len } => {
                     self.skip_at = None;
-                    self.damaged(offset, len, DamageKind::BlockHeader);
+                    self.damaged(offset, len, DamageKind::BlockHeader, 0);
+                    continue;
                 }
+            };
+            let h = b.header;
+            self.end = Position {
+                seq: self.seg.info.seq,
+                offset: (b.offset + h.disk_len()) as u32,
+                record: 0,
+            };
+            if h.record_count.get() == 0
+                || h.first_ts.get() >= self.to
+                || h.last_ts.get() < self.from
+            {
+                continue;
             }
+            let records = b.records(bad_units);
+            let skip = if self.skip_at == Some(b.offset) {
+                self.skip
+            } else {
+                0
+            };
+            self.skip_at = None;
+            self.block = Some((b.offset, h.disk_len(), records, skip));
         }
     }
 }

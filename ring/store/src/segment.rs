@@ -92,8 +92,15 @@ pub fn block_at<'a>(seg: &'a [u8], g: &Geometry, off: u64, seq: u64) -> Option<&
 pub enum BlockEvent<'a> {
     /// A complete block whose payload checksum matches.
     Valid(ScannedBlock<'a>),
-    /// A block whose header is intact but whose payload fails its checksum.
+    /// A block whose header is intact but whose payload fails its checksum (a block
+    /// without a unit table, or whose unit table fails its own): all its records are lost.
     BadPayload(ScannedBlock<'a>),
+    /// A block some of whose units fail their checksum (bit `k` of `bad_units` for unit
+    /// `k`): its records outside them are intact ([`ScannedBlock::records`] yields them).
+    Partial {
+        block: ScannedBlock<'a>,
+        bad_units: u64,
+    },
     /// Bytes of a sealed segment's used area that hold no valid block header.
     BadHeader { offset: u64, len: u64 },
 }
@@ -102,7 +109,41 @@ pub enum BlockEvent<'a> {
 pub struct ScannedBlock<'a> {
     pub offset: u64,
     pub header: &'a BlockHeader,
+    /// The records part of the payload (without the unit table).
     pub payload: &'a [u8],
+    /// The block's unit table (empty in blocks of format version 1).
+    pub units: &'a [fmt::UnitEntry],
+}
+
+impl<'a> ScannedBlock<'a> {
+    /// The records that passed their checksum: all of them in a valid block, those outside
+    /// the damaged units of a partly damaged one.
+    pub fn records(&self, bad_units: u64) -> fmt::Records<'a> {
+        if bad_units == 0 {
+            fmt::Records::new(self.payload)
+        } else {
+            fmt::Records::salvage(self.payload, self.units, self.header.unit_shift, bad_units)
+        }
+    }
+
+    /// Records of a partly damaged block that are intact.
+    pub fn salvaged(&self, bad_units: u64) -> u32 {
+        self.records(bad_units).filter(|r| r.is_ok()).count() as u32
+    }
+
+    /// Where the damaged units lie: (payload offset of the first, bytes from there to the
+    /// end of the last).
+    pub fn bad_range(&self, bad_units: u64) -> (u64, u64) {
+        if bad_units == 0 {
+            return (0, 0);
+        }
+        let shift = self.header.unit_shift as u32;
+        let first = bad_units.trailing_zeros() as u64;
+        let last = 63 - bad_units.leading_zeros() as u64;
+        let from = first << shift;
+        let to = ((last + 1) << shift).min(self.payload.len() as u64);
+        (from, to.saturating_sub(from))
+    }
 }
 
 /// Iterates the blocks of one segment generation.
@@ -163,15 +204,42 @@ impl<'a> BlockScan<'a> {
         self.next = Some(off + h.disk_len());
         let start = off as usize + BLOCK_HEADER_LEN;
         let payload = &self.seg[start..start + h.payload_len.get() as usize];
-        let b = ScannedBlock {
+        let mut b = ScannedBlock {
             offset: off,
             header: h,
-            payload,
+            payload: &payload[..h.records_len()],
+            units: &[],
         };
-        if crate::crc::crc32c(payload) == h.payload_crc.get() {
+        if !h.has_units() {
+            return if crate::crc::crc32c(payload) == h.payload_crc.get() {
+                BlockEvent::Valid(b)
+            } else {
+                BlockEvent::BadPayload(b)
+            };
+        }
+        let Some(units) = h
+            .unit_table(payload)
+            .filter(|t| crc32c::crc32c(t.as_bytes()) == h.payload_crc.get())
+        else {
+            return BlockEvent::BadPayload(b);
+        };
+        b.units = units;
+        let shift = h.unit_shift as usize;
+        let mut bad = 0u64;
+        for (k, e) in units.iter().enumerate() {
+            let a = k << shift;
+            let z = (a + (1 << shift)).min(b.payload.len());
+            if crate::crc::crc32c(&b.payload[a..z]) != e.crc.get() {
+                bad |= 1 << k;
+            }
+        }
+        if bad == 0 {
             BlockEvent::Valid(b)
         } else {
-            BlockEvent::BadPayload(b)
+            BlockEvent::Partial {
+                block: b,
+                bad_units: bad,
+            }
         }
     }
 
@@ -374,9 +442,14 @@ pub fn totals(seg: &[u8], g: &Geometry, seq: u64) -> SegmentTotals {
         ..Default::default()
     };
     for ev in BlockScan::new(seg, *g, seq, None) {
-        let (b, ok) = match ev {
-            BlockEvent::Valid(b) => (b, true),
-            BlockEvent::BadPayload(b) => (b, false),
+        // Packets a reader returns: all of a valid block, the intact ones of a partly
+        // damaged one (which counts as damaged), none of a bad one.
+        let (b, n, ok) = match ev {
+            BlockEvent::Valid(b) => (b, b.header.record_count.get() as u64, true),
+            BlockEvent::Partial { block, bad_units } => {
+                (block, block.salvaged(bad_units) as u64, false)
+            }
+            BlockEvent::BadPayload(b) => (b, 0, false),
             BlockEvent::BadHeader { .. } => continue,
         };
         let h = b.header;
@@ -389,9 +462,7 @@ pub fn totals(seg: &[u8], g: &Geometry, seq: u64) -> SegmentTotals {
         e.used = U32::new((t.end - g.chunk_range(c).0) as u32);
         if !ok {
             t.damaged_blocks += 1;
-            continue;
         }
-        let n = h.record_count.get() as u64;
         if n == 0 {
             continue;
         }
@@ -402,7 +473,7 @@ pub fn totals(seg: &[u8], g: &Geometry, seq: u64) -> SegmentTotals {
         t.first_ts = t.first_ts.min(f);
         t.last_ts = t.last_ts.max(l);
         t.packets += n;
-        t.record_bytes += h.payload_len.get() as u64;
+        t.record_bytes += h.records_len() as u64;
         if e.packets.get() == 0 {
             e.first_ts = U64::new(f);
         }

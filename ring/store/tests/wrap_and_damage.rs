@@ -234,8 +234,9 @@ fn a_flipped_byte_is_reported_with_segment_and_offset_and_the_rest_stays_readabl
     let path = map.path().to_path_buf();
     drop(map);
 
-    // 1. A byte inside the packet data of the second block.
-    let (off, lost) = blocks[1];
+    // 1. A byte inside the packet data of the second block: only the records touching
+    //    its first unit (4 KiB of records with these 64 KiB chunks) are lost, counted.
+    let (off, in_block) = blocks[1];
     flip(
         &path,
         off + (BLOCK_HEADER_LEN + RECORD_HEADER_LEN + 30) as u64,
@@ -244,27 +245,70 @@ fn a_flipped_byte_is_reported_with_segment_and_offset_and_the_rest_stays_readabl
     let (ids, rep) = read_all(&reader);
     assert_eq!(rep.damage.len(), 1, "{:?}", rep.damage);
     let d = &rep.damage[0];
+    let payload_at = off + BLOCK_HEADER_LEN as u64;
     assert_eq!(
-        (d.kind, d.offset, d.seq, d.slot),
-        (DamageKind::PayloadChecksum, off, sealed.seq, sealed.slot)
+        (d.kind, d.offset, d.len, d.seq, d.slot),
+        (
+            DamageKind::UnitChecksum,
+            payload_at,
+            4096,
+            sealed.seq,
+            sealed.slot
+        )
     );
     assert_eq!(d.file, path);
-    assert!(d.to_string().contains(&format!("offset {off}")), "{d}");
+    assert!(
+        d.to_string().contains(&format!("offset {payload_at}")),
+        "{d}"
+    );
+    let lost = d.packets;
+    assert!(
+        (1..=4096 / 80 + 1).contains(&lost) && lost < in_block as u64,
+        "{lost} of {in_block} lost"
+    );
+    assert!(
+        d.to_string().contains(&format!("{lost} packets lost")),
+        "{d}"
+    );
     assert_eq!(
         ids.len(),
         all.len() - lost as usize,
-        "more than the damaged block was lost"
+        "more than the unit was lost"
     );
     assert!(ids.iter().all(|i| all.contains(i)));
+
+    // 1b. The same block in format version 1 (one crc over the whole payload, no unit
+    //     table: what stores written before version 2 hold) reads back whole, and a flipped
+    //     byte there costs the block, reported as before.
+    let (off0, in_block0) = blocks[0];
+    to_version_1(&path, off0);
+    let reader = StoreReader::open(dir).unwrap();
+    let (ids, rep) = read_all(&reader);
+    assert_eq!(rep.damage.len(), 1, "{:?}", rep.damage);
+    assert_eq!(ids.len(), all.len() - lost as usize);
+    flip(
+        &path,
+        off0 + (BLOCK_HEADER_LEN + RECORD_HEADER_LEN + 30) as u64,
+    );
+    let reader = StoreReader::open(dir).unwrap();
+    let (ids, rep) = read_all(&reader);
+    assert_eq!(rep.damage.len(), 2, "{:?}", rep.damage);
+    let d0 = &rep.damage[0];
+    assert_eq!(
+        (d0.kind, d0.offset, d0.packets),
+        (DamageKind::PayloadChecksum, off0, in_block0 as u64)
+    );
+    let lost = lost + in_block0 as u64;
+    assert_eq!(ids.len(), all.len() - lost as usize);
 
     // 2. A byte inside the header of the third block: found by resynchronising.
     let (off3, lost3) = blocks[2];
     flip(&path, off3 + 20);
     let reader = StoreReader::open(dir).unwrap();
     let (ids, rep) = read_all(&reader);
-    assert_eq!(rep.damage.len(), 2, "{:?}", rep.damage);
+    assert_eq!(rep.damage.len(), 3, "{:?}", rep.damage);
     assert_eq!(
-        (rep.damage[1].kind, rep.damage[1].offset),
+        (rep.damage[2].kind, rep.damage[2].offset),
         (DamageKind::BlockHeader, off3)
     );
     assert_eq!(ids.len(), all.len() - lost as usize - lost3 as usize);
@@ -278,7 +322,38 @@ fn a_flipped_byte_is_reported_with_segment_and_offset_and_the_rest_stays_readabl
         })
         .unwrap();
     assert_eq!(n, ids.len());
-    assert_eq!(rep.damage.len(), 2);
+    assert_eq!(rep.damage.len(), 3);
+}
+
+/// Rewrites the block at `off` as format version 1 wrote it: no unit table, `payload_crc`
+/// over the records.
+fn to_version_1(path: &Path, off: u64) {
+    use kuroko_ring::format::{BlockHeader, block_header};
+    use zerocopy::IntoBytes;
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(path)
+        .unwrap();
+    let mut hb = [0u8; BLOCK_HEADER_LEN];
+    f.read_exact_at(&mut hb, off).unwrap();
+    let mut h: BlockHeader = *block_header(&hb).unwrap();
+    assert!(h.has_units());
+    let rl = h.records_len();
+    let mut payload = vec![0u8; h.payload_len.get() as usize];
+    f.read_exact_at(&mut payload, off + BLOCK_HEADER_LEN as u64)
+        .unwrap();
+    payload[rl..].fill(0);
+    h.flags = 0.into();
+    h.payload_len = (rl as u32).into();
+    h.records_len = 0.into();
+    h.unit_shift = 0;
+    h.unit_count = 0;
+    h.payload_crc = kuroko_ring::crc::crc32c(&payload[..rl]).into();
+    h.header_crc = kuroko_ring::crc::crc32c(h.crc_input()).into();
+    f.write_all_at(h.as_bytes(), off).unwrap();
+    f.write_all_at(&payload, off + BLOCK_HEADER_LEN as u64)
+        .unwrap();
 }
 
 #[test]

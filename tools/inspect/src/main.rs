@@ -331,77 +331,139 @@ fn inspect_segment(
     let mut blocks = 0u64;
     let mut packets = 0u64;
     for ev in BlockScan::new(&bytes, g, seq, sealed_index) {
-        match ev {
-            BlockEvent::Valid(b) | BlockEvent::BadPayload(b) => {
-                let ok = matches!(ev, BlockEvent::Valid(_));
-                blocks += 1;
-                let h = b.header;
-                if ok {
-                    packets += h.record_count.get() as u64;
-                } else {
-                    damage += 1;
-                    println!(
-                        "  ** block {} at offset {}: payload fails its checksum ({} records, {} bytes skipped by readers) **",
-                        h.block_no.get(),
-                        b.offset,
-                        h.record_count.get(),
-                        h.disk_len()
-                    );
-                    // The records that still parse, in order, up to the first that
-                    // does not: salvageable, unverified.
-                    let mut parsed = 0u32;
-                    for r in Records::new(b.payload) {
-                        let Ok(r) = r else { break };
-                        parsed += 1;
-                        if cli.salvage.is_some() {
-                            salvaged.push((
-                                r.header.ts_ns.get(),
-                                r.header.wire_len.get(),
-                                r.data.to_vec(),
-                            ));
-                        }
-                    }
-                    println!(
-                        "     salvageable: {parsed} of {} records still parse (UNVERIFIED: the block fails its checksum; --salvage FILE writes them)",
-                        h.record_count.get()
-                    );
-                }
-                if cli.blocks {
-                    println!(
-                        "  block {:>6} @ {:>10}  chunk {:>4}  {:>6} records  {:>8} bytes  {} .. {}  crc {}",
-                        h.block_no.get(),
-                        b.offset,
-                        g.chunk_of(b.offset),
-                        h.record_count.get(),
-                        h.payload_len.get(),
-                        ts(h.first_ts.get()),
-                        ts(h.last_ts.get()),
-                        if ok { "ok" } else { "BAD" }
-                    );
-                    for r in Records::new(b.payload).take(cli.records) {
-                        match r {
-                            Ok(r) => println!(
-                                "      record @ {:>8}  {}  iface {}  {} of {} bytes  flags 0x{:x}",
-                                b.offset + (BLOCK_HEADER_LEN as u64) + r.offset as u64,
-                                ts(r.header.ts_ns.get()),
-                                r.header.iface.get(),
-                                r.header.cap_len.get(),
-                                r.header.wire_len.get(),
-                                r.header.flags.get()
-                            ),
-                            Err(m) => println!(
-                                "      ** malformed record at payload offset {} **",
-                                m.offset
-                            ),
-                        }
-                    }
-                }
-            }
+        let (b, bad_units, ok) = match ev {
+            BlockEvent::Valid(b) => (b, 0, true),
+            BlockEvent::Partial { block, bad_units } => (block, bad_units, false),
+            BlockEvent::BadPayload(b) => (b, u64::MAX, false),
             BlockEvent::BadHeader { offset, len } => {
                 damage += 1;
                 println!(
                     "  ** no valid block header at offset {offset} ({len} bytes of the used area skipped) **"
                 );
+                continue;
+            }
+        };
+        blocks += 1;
+        let h = b.header;
+        if ok {
+            packets += h.record_count.get() as u64;
+        } else if bad_units != u64::MAX {
+            // Some units fail their crc: the records outside them are verified
+            // and readers return them.
+            damage += 1;
+            let kept = b.salvaged(bad_units);
+            packets += kept as u64;
+            let units: Vec<String> = (0..64)
+                .filter(|k| bad_units & (1 << k) != 0)
+                .map(|k| k.to_string())
+                .collect();
+            let (from, len) = b.bad_range(bad_units);
+            // The lost records that still parse when the payload is walked from its start
+            // regardless of the units: salvageable, unverified.
+            let mut verified = vec![false; h.record_count.get() as usize];
+            for r in b.records(bad_units).flatten() {
+                if let Some(v) = verified.get_mut(r.ordinal as usize) {
+                    *v = true;
+                }
+            }
+            let mut parsed = 0u32;
+            for r in Records::new(b.payload) {
+                let Ok(r) = r else { break };
+                if verified.get(r.ordinal as usize) == Some(&false) {
+                    parsed += 1;
+                    if cli.salvage.is_some() {
+                        salvaged.push((
+                            r.header.ts_ns.get(),
+                            r.header.wire_len.get(),
+                            r.data.to_vec(),
+                        ));
+                    }
+                }
+            }
+            println!(
+                "  ** block {} at offset {}: unit(s) {} of {} ({} KiB each; payload bytes {}..{}) fail their checksum: {} of {} records lost, {} verified and read **",
+                h.block_no.get(),
+                b.offset,
+                units.join(","),
+                h.unit_count,
+                (1u64 << h.unit_shift) / 1024,
+                from,
+                from + len,
+                h.record_count.get() - kept,
+                h.record_count.get(),
+                kept
+            );
+            println!(
+                "     salvageable: {parsed} of the {} lost records still parse (UNVERIFIED: their unit fails its checksum; --salvage FILE writes them)",
+                h.record_count.get() - kept
+            );
+        } else {
+            damage += 1;
+            println!(
+                "  ** block {} at offset {}: payload fails its checksum ({} records, {} bytes skipped by readers) **",
+                h.block_no.get(),
+                b.offset,
+                h.record_count.get(),
+                h.disk_len()
+            );
+            // The records that still parse, in order, up to the first that
+            // does not: salvageable, unverified.
+            let mut parsed = 0u32;
+            for r in Records::new(b.payload) {
+                let Ok(r) = r else { break };
+                parsed += 1;
+                if cli.salvage.is_some() {
+                    salvaged.push((
+                        r.header.ts_ns.get(),
+                        r.header.wire_len.get(),
+                        r.data.to_vec(),
+                    ));
+                }
+            }
+            println!(
+                "     salvageable: {parsed} of {} records still parse (UNVERIFIED: the block fails its checksum; --salvage FILE writes them)",
+                h.record_count.get()
+            );
+        }
+        if cli.blocks {
+            println!(
+                "  block {:>6} @ {:>10}  chunk {:>4}  {:>6} records  {:>8} bytes  {} .. {}  crc {}",
+                h.block_no.get(),
+                b.offset,
+                g.chunk_of(b.offset),
+                h.record_count.get(),
+                h.payload_len.get(),
+                ts(h.first_ts.get()),
+                ts(h.last_ts.get()),
+                if ok {
+                    "ok"
+                } else if bad_units != u64::MAX {
+                    "PARTLY BAD"
+                } else {
+                    "BAD"
+                }
+            );
+            let records = if bad_units == u64::MAX {
+                Records::new(b.payload)
+            } else {
+                b.records(bad_units)
+            };
+            for r in records.take(cli.records) {
+                match r {
+                    Ok(r) => println!(
+                        "      record @ {:>8}  {}  iface {}  {} of {} bytes  flags 0x{:x}",
+                        b.offset + (BLOCK_HEADER_LEN as u64) + r.offset as u64,
+                        ts(r.header.ts_ns.get()),
+                        r.header.iface.get(),
+                        r.header.cap_len.get(),
+                        r.header.wire_len.get(),
+                        r.header.flags.get()
+                    ),
+                    Err(m) => println!(
+                        "      ** malformed record at payload offset {} **",
+                        m.offset
+                    ),
+                }
             }
         }
     }

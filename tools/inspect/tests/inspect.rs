@@ -82,16 +82,23 @@ fn reports_headers_blocks_and_a_flipped_byte_with_its_offset() {
 
     let (code, out) = inspect(&[d]);
     assert_eq!(code, 2, "{out}");
+    // Format 2: only the first unit (4 KiB of records with 64 KiB chunks) of the block
+    // fails; the records outside it are verified and read.
+    let (lost, count) = lost_records_of_block(dir, off);
+    assert!(lost > 0 && lost < count, "{lost} of {count}");
     assert!(
-        out.contains(&format!("at offset {off}: payload fails its checksum")),
+        out.contains(&format!(
+            "at offset {off}: unit(s) 0 of 16 (4 KiB each; payload bytes 0..4096) fail their checksum: {lost} of {count} records lost, {} verified and read",
+            count - lost
+        )),
         "{out}"
     );
     assert!(out.contains("1 damaged place(s) found"));
-    // The damaged block's records still parse (the flipped byte is in packet data): they
-    // are counted, and --salvage writes them, marked unverified.
-    let count = map_records_of_block(dir, off);
+    // The lost records still parse (the flipped byte is in packet data): they are
+    // counted, and --salvage writes them, marked unverified.
+    let count = lost;
     assert!(
-        out.contains(&format!("salvageable: {count} of {count} records")),
+        out.contains(&format!("salvageable: {count} of the {count} lost records")),
         "{out}"
     );
     let pcap = dir.join("salvaged.pcap");
@@ -111,14 +118,17 @@ fn reports_headers_blocks_and_a_flipped_byte_with_its_offset() {
     );
 }
 
-/// Records the block at `off` of the first segment says it holds.
-fn map_records_of_block(dir: &std::path::Path, off: u64) -> u32 {
+/// (records lost, records held) of the partly damaged block at `off` of the first segment.
+fn lost_records_of_block(dir: &std::path::Path, off: u64) -> (u32, u32) {
     let reader = StoreReader::open(dir).unwrap();
     let seg = reader.segments()[0].clone();
     let map = reader.map(&seg).unwrap();
     map.blocks()
         .find_map(|e| match e {
-            BlockEvent::BadPayload(b) if b.offset == off => Some(b.header.record_count.get()),
+            BlockEvent::Partial { block, bad_units } if block.offset == off => {
+                let n = block.header.record_count.get();
+                Some((n - block.salvaged(bad_units), n))
+            }
             _ => None,
         })
         .unwrap()

@@ -109,8 +109,11 @@ fn alarm_lines(app: &App, t: &Texts, alarms: &[AlarmState]) -> Vec<Line<'static>
         };
         match &a.acked {
             None => lines.push(
-                Line::from(format!("!! {name}{subject}: {state}{since}  {}", al.detail))
-                    .style(Style::default().add_modifier(Modifier::REVERSED | Modifier::BOLD)),
+                Line::from(format!(
+                    "!! {name}{subject}: {state}{since}  {}",
+                    al.detail.render(app.lang)
+                ))
+                .style(Style::default().add_modifier(Modifier::REVERSED | Modifier::BOLD)),
             ),
             Some(ack) => lines.push(Line::from(format!(
                 "   {name}{subject}: {state}{since}  {} {} {} {}",

@@ -358,6 +358,12 @@ fn capture_alarms(s: &StatsSnapshot, live: bool, now: u64) -> Vec<serde_json::Va
                 "frames": l.coalesced_frames, "frame_limit": l.frame_limit}),
             );
         }
+        if i.ring_near_loss > 0 {
+            v.push(
+                serde_json::json!({"kind": "ring_near_loss", "interface": i.name,
+                "times": i.ring_near_loss, "peak_fill_pct": i.ring_peak_fill_pct}),
+            );
+        }
         let on = kuroko_capture::sys::ethtool::offload_names(l.offloads_on);
         if !on.is_empty() {
             v.push(
@@ -461,9 +467,13 @@ pub fn status_section(data: &std::path::Path) -> super::status::Section {
                 "frame_limit": i.link.frame_limit,
                 "offloads_on": kuroko_capture::sys::ethtool::offload_names(i.link.offloads_on),
                 "ring_frames": i.link.ring_frames,
+                "ring_near_loss": i.ring_near_loss,
+                "ring_peak_fill_pct": i.ring_peak_fill_pct,
             })
         })
         .collect();
+    let near_loss: u64 = s.interfaces.iter().map(|i| i.ring_near_loss).sum();
+    let peak_fill = s.interfaces.iter().map(|i| i.ring_peak_fill_pct).max();
     let blind: Vec<String> = s
         .interfaces
         .iter()
@@ -504,6 +514,21 @@ pub fn status_section(data: &std::path::Path) -> super::status::Section {
         ),
         ("truncated".into(), truncated.to_string()),
     ];
+    if near_loss > 0 {
+        rows.push((
+            "RING NEAR LOSS".into(),
+            format!(
+                "the kernel ring filled to {}% of its blocks {near_loss}x (peak {}%): the capture was close to losing frames{}",
+                kuroko_capture::engine::RING_HIGH_WATER_PCT,
+                peak_fill.unwrap_or(0),
+                if d.kernel_ring + d.backpressure > 0 {
+                    " and lost some (drops above)"
+                } else {
+                    ", none lost yet"
+                }
+            ),
+        ));
+    }
     if !gaps.is_empty() {
         let blind_s: f64 = gaps
             .iter()
@@ -547,6 +572,10 @@ pub fn status_section(data: &std::path::Path) -> super::status::Section {
             "bytes": bytes,
             "truncated_packets": truncated,
             "drops": drops_json(&d),
+            // Times a kernel ring filled to the high-water mark (early warning of loss).
+            "ring_near_loss": near_loss,
+            "ring_high_water_pct": kuroko_capture::engine::RING_HIGH_WATER_PCT,
+            "ring_peak_fill_pct": peak_fill,
             // Live and an interface down or gone: capture is running but sees nothing there.
             "blind": live && !blind.is_empty(),
             "alarms": alarms,

@@ -117,6 +117,8 @@ fn coverage(v: &serde_json::Value) -> kuroko_report::Coverage {
         damaged_slots: n(&st["damaged_slots"]),
         damaged_segments: n(&st["damaged_segments"]),
         damaged_blocks: n(&st["damaged_blocks"]),
+        ring_near_loss: n(&c["ring_near_loss"]),
+        ring_peak_fill_pct: n(&c["ring_peak_fill_pct"]),
     }
 }
 

@@ -168,6 +168,24 @@ pub fn coverage(d: &ReportData, lang: Lang) -> Vec<Block> {
             num(*n),
         ));
     }
+    if c.ring_near_loss > 0 {
+        facts = facts.row(
+            "取りこぼし寸前 (カーネルリング)",
+            "Near loss (kernel ring)",
+            match lang {
+                Lang::Ja => format!(
+                    "{} 回 (リングの使用率が最大 {}%)",
+                    num(c.ring_near_loss),
+                    c.ring_peak_fill_pct
+                ),
+                Lang::En => format!(
+                    "{} times (ring up to {}% full)",
+                    num(c.ring_near_loss),
+                    c.ring_peak_fill_pct
+                ),
+            },
+        );
+    }
     if c.write_errors > 0 {
         facts = facts.row(
             "ディスク書き込みエラー",

@@ -650,6 +650,30 @@ impl RxRing {
         self.block_count
     }
 
+    /// How many blocks from the read position on the kernel has retired to user space and
+    /// we have not handed back (the kernel retires blocks in ring order, so they are
+    /// consecutive): the ring's fill. At `block_count` the kernel has nowhere to put the
+    /// next frame. Reads one status word per retired block, plus one.
+    pub fn ready_blocks(&self) -> usize {
+        let mut n = 0;
+        while n < self.block_count {
+            let index = (self.next + n) % self.block_count;
+            let off = index * self.block_size
+                + offset_of!(libc::tpacket_block_desc, hdr)
+                + offset_of!(libc::tpacket_hdr_v1, block_status);
+            // SAFETY: as in `current_block`: `index < block_count`, so `off` lies in the
+            // mapping, and block_status is an aligned u32 both sides access atomically;
+            // the reference does not outlive this call.
+            let status: &AtomicU32 =
+                unsafe { AtomicU32::from_ptr(self.base.as_ptr().add(off).cast::<u32>()) };
+            if status.load(Ordering::Acquire) & libc::TP_STATUS_USER == 0 {
+                break;
+            }
+            n += 1;
+        }
+        n
+    }
+
     /// The block at the ring's read position, if the kernel has retired it to user space.
     /// The block stays ours (and the read position stays) until [`Block::consume`]: a
     /// caller that cannot store its packets yet keeps it, and the kernel buffers what

@@ -181,6 +181,8 @@ impl SegmentWriter {
                 Some(c) => c,
                 None => crate::crc::crc32c(&self.bufs[bi].as_slice()[BLOCK_HEADER_LEN..blk.fill]),
             },
+            // One crc over the payload (format 1 blocks): a lane's block is read whole.
+            units: None,
         };
         let need = align_up(blk.fill as u64, fmt::ALIGN) as usize;
         let g = self.ring.geometry;

@@ -34,7 +34,7 @@ use crate::sys as os;
 use crate::sys::{AlignedBuf, Uring};
 use kuroko_ring_format::{
     self as fmt, BLOCK_HEADER_LEN, BlockHeader, ChunkIndexEntry, IfaceEntry, RecordHeader,
-    SegmentHeader, WriterState, align_up, fallback, io_mode, record_len,
+    SegmentHeader, UnitEntry, WriterState, align_up, fallback, io_mode, record_len,
 };
 use std::fs::File;
 use std::sync::Arc;
@@ -124,7 +124,43 @@ struct Cur {
     records: u32,
     first_ts: u64,
     last_ts: u64,
+    /// The current block's unit table (see `fmt::BLOCK_FLAG_UNITS`): entries
+    /// `..unit_next` are filled (crcs at `close_block`).
+    unit_shift: u8,
+    unit_next: usize,
+    units: [UnitEntry; fmt::MAX_UNITS],
 }
+
+impl Cur {
+    /// Bytes from the current block's payload start to `fill_end` plus the unit table
+    /// those records need: what must fit in the chunk.
+    fn with_table(&self, fill_end: usize) -> usize {
+        let rl = fill_end - self.block_start - BLOCK_HEADER_LEN;
+        fill_end + fmt::units_for(rl, self.unit_shift) * fmt::UNIT_ENTRY_LEN
+    }
+
+    /// Notes a record starting at payload offset `off` with ordinal `ordinal`.
+    fn note_record(&mut self, off: usize, ordinal: u32) {
+        let k = off >> self.unit_shift;
+        if k >= self.unit_next {
+            for e in &mut self.units[self.unit_next..k] {
+                *e = NO_RECORD_UNIT;
+            }
+            self.units[k] = UnitEntry {
+                crc: U32::new(0),
+                first_record: U32::new(off as u32),
+                first_ordinal: U32::new(ordinal),
+            };
+            self.unit_next = k + 1;
+        }
+    }
+}
+
+const NO_RECORD_UNIT: UnitEntry = UnitEntry {
+    crc: U32::new(0),
+    first_record: U32::new(fmt::NO_RECORD),
+    first_ordinal: U32::new(0),
+};
 
 struct OpenSeg {
     slot: u32,
@@ -676,16 +712,17 @@ impl SegmentWriter {
                 self.start_chunk()?;
                 continue;
             };
-            if c.fill + need <= c.chunk_len {
+            if c.with_table(c.fill + need) <= c.chunk_len {
                 break;
             }
             self.close_block();
             let c = self.cur.as_ref().expect("current chunk");
-            if c.block_start + BLOCK_HEADER_LEN + need > c.chunk_len {
+            if c.with_table(c.block_start + BLOCK_HEADER_LEN + need) > c.chunk_len {
                 self.finish_chunk()?;
             }
         }
         let c = self.cur.as_mut().expect("current chunk");
+        c.note_record(c.fill - c.block_start - BLOCK_HEADER_LEN, c.records);
         let buf = self.bufs[c.buf].as_mut_slice();
         let mut at = c.fill;
         let header = RecordHeader {
@@ -1005,20 +1042,42 @@ impl SegmentWriter {
             .expect("a current chunk implies an open segment");
         let buf = self.bufs[c.buf].as_mut_slice();
         let payload_start = c.block_start + BLOCK_HEADER_LEN;
-        // One pass over the closed block, which was just written and is mostly still in
-        // this core's L2. Extending the crc per record right after each copy was measured
-        // slower (1500 B frames written by another core, copy + crc per packet, medians:
-        // here 275 ns; per record over the source 310 ns, over the destination 350 ns,
-        // which waits for the lines the copy is still filling): short crc32c calls cost
-        // more than the cache misses they avoid. `crc` folds with VPCLMULQDQ where the CPU
-        // has it (about twice the crate's speed).
-        let payload_crc = crate::crc::crc32c(&buf[payload_start..c.fill]);
+        let records_len = c.fill - payload_start;
+        // One crc per unit of records (one bad byte then costs the records of its unit,
+        // not the block), then the unit table after the records, covered by payload_crc.
+        // The same one pass over the closed block, which was just written and is mostly
+        // still in this core's L2. Extending the crc per record right after each copy was
+        // measured slower (1500 B frames written by another core, copy + crc per packet,
+        // medians: here 275 ns; per record over the source 310 ns, over the destination
+        // 350 ns, which waits for the lines the copy is still filling): short crc32c calls
+        // cost more than the cache misses they avoid; a unit is 4–256 KiB. `crc` folds
+        // with VPCLMULQDQ where the CPU has it (about twice the crate's speed).
+        let shift = c.unit_shift;
+        let n = fmt::units_for(records_len, shift);
+        let next = c.unit_next.min(n);
+        for e in &mut c.units[next..n] {
+            *e = NO_RECORD_UNIT;
+        }
+        for (k, e) in c.units[..n].iter_mut().enumerate() {
+            let a = payload_start + (k << shift);
+            let b = (a + (1 << shift)).min(c.fill);
+            e.crc = U32::new(crate::crc::crc32c(&buf[a..b]));
+        }
+        let table = c.units[..n].as_bytes();
+        buf[c.fill..c.fill + table.len()].copy_from_slice(table);
+        let table_crc = crc32c::crc32c(table);
+        c.fill += table.len();
         let block = BlockDone {
             records: c.records,
             payload_len: (c.fill - payload_start) as u32,
             first_ts: c.first_ts,
             last_ts: c.last_ts,
-            payload_crc,
+            payload_crc: table_crc,
+            units: Some(Units {
+                records_len: records_len as u32,
+                shift,
+                count: n as u8,
+            }),
         };
         let end = finish_block(&mut buf[c.block_start..c.chunk_len], seg, &block) + c.block_start;
         let off = c.chunk_start + c.block_start as u64;
@@ -1029,6 +1088,7 @@ impl SegmentWriter {
         c.block_start = end;
         c.fill = end + BLOCK_HEADER_LEN;
         c.records = 0;
+        c.unit_next = 0;
         let t0 = std::time::Instant::now();
         let r = match &self.io {
             Io::Uring(_) => self.submit_block(bi, start..end, off, packets),
@@ -1107,6 +1167,9 @@ impl SegmentWriter {
             records: 0,
             first_ts: 0,
             last_ts: 0,
+            unit_shift: fmt::unit_shift_for(g.chunk_size),
+            unit_next: 0,
+            units: [NO_RECORD_UNIT; fmt::MAX_UNITS],
         });
         Ok(())
     }
@@ -1528,8 +1591,23 @@ struct BlockDone {
     payload_len: u32,
     first_ts: u64,
     last_ts: u64,
-    /// CRC-32C of the payload (computed by whoever filled it: the writer, or a lane).
+    /// CRC-32C of the payload (computed by whoever filled it: the writer, or a lane);
+    /// with units, of the unit table only (each unit has its own crc in it).
     payload_crc: u32,
+    /// The per-unit checksums of format 2 (`BLOCK_FLAG_UNITS`), when the block has them.
+    /// Lanes close blocks with one crc over the payload (the version 1 layout, which
+    /// readers of format 2 read as before).
+    units: Option<Units>,
+}
+
+/// A block's unit table, as its header describes it.
+#[derive(Clone, Copy)]
+struct Units {
+    /// Bytes of records at the start of the payload (the table follows them).
+    records_len: u32,
+    /// log2 of the unit size.
+    shift: u8,
+    count: u8,
 }
 
 /// Writes the header of the block that starts at `buf[0]` (its records follow the header)
@@ -1541,7 +1619,11 @@ fn finish_block(buf: &mut [u8], seg: &OpenSeg, b: &BlockDone) -> usize {
     let mut h = BlockHeader {
         magic: U32::new(fmt::BLOCK_MAGIC),
         header_len: U16::new(BLOCK_HEADER_LEN as u16),
-        flags: U16::new(0),
+        flags: U16::new(if b.units.is_some() {
+            fmt::BLOCK_FLAG_UNITS
+        } else {
+            0
+        }),
         record_count: U32::new(b.records),
         seq: U64::new(seg.seq),
         block_no: U32::new(seg.next_block_no),
@@ -1549,7 +1631,10 @@ fn finish_block(buf: &mut [u8], seg: &OpenSeg, b: &BlockDone) -> usize {
         first_ts: U64::new(b.first_ts),
         last_ts: U64::new(b.last_ts),
         payload_crc: U32::new(b.payload_crc),
-        reserved: [0; 12],
+        records_len: U32::new(b.units.map_or(0, |u| u.records_len)),
+        unit_shift: b.units.map_or(0, |u| u.shift),
+        unit_count: b.units.map_or(0, |u| u.count),
+        reserved: [0; 6],
         header_crc: U32::new(0),
     };
     h.header_crc = U32::new(crc32c::crc32c(h.crc_input()));
@@ -1587,7 +1672,7 @@ fn account_block(
     seg.first_ts = seg.first_ts.min(b.first_ts);
     seg.last_ts = seg.last_ts.max(b.last_ts);
     seg.packets += u64::from(b.records);
-    seg.record_bytes += u64::from(b.payload_len);
+    seg.record_bytes += u64::from(b.units.map_or(b.payload_len, |u| u.records_len));
     seg.next_block_no += 1;
     seg.used_end = chunk_start + end as u64;
     (end - start) as u64
