@@ -51,6 +51,10 @@ messages! {
     Pair => ("{0}", "{1}"),
     // YARA
     YaraFileMatched => ("ファイル `{0}` ({1} バイト、`{2}`) が YARA ルール `{3}` に一致", "file `{0}` ({1} bytes, `{2}`) matched YARA rules `{3}`"),
+    YaraRetro => (
+        "YARA ルール更新 ({0}) 後の保存ファイルの再チェックで検出",
+        "found on a re-check of the stored files after the YARA rule update of {0}"
+    ),
     // FTP
     FtpControlPort21 => ("ポート 21 番での FTP 制御接続", "FTP control connection on port 21"),
     LoginUserClearText => ("ログインユーザー `{0}` を平文で送信", "login user `{0}` sent in clear text"),

@@ -400,7 +400,7 @@ impl Matcher {
 }
 
 /// `files/ab/cdef….bin` or `.eml` (the analyzer's layout), if stored.
-fn object_path(files_dir: &Path, sha256: &str) -> Option<std::path::PathBuf> {
+pub(crate) fn object_path(files_dir: &Path, sha256: &str) -> Option<std::path::PathBuf> {
     if sha256.len() < 3 || !sha256.bytes().all(|b| b.is_ascii_hexdigit()) {
         return None;
     }

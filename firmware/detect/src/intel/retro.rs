@@ -40,4 +40,8 @@ pub struct IntelProgress {
     /// Sessions that matched an indicator live.
     #[serde(default)]
     pub live_sessions_with_hits: u64,
+    /// The YARA rule set taken into account and the re-checks of stored files it queued
+    /// (`crate::intel::yara_retro`).
+    #[serde(default)]
+    pub yara: super::yara_retro::YaraProgress,
 }
