@@ -558,8 +558,18 @@ impl Detector {
         self.already_counted_by(crate::catalog::RuleId::IntelMatch, s)
     }
 
-    /// Whether the session is already evidence of its finding of `rule`.
+    /// Whether the session was already counted in its finding of `rule` (live or by an
+    /// earlier re-check: `intel::retro::Counted`, then the finding's evidence for sessions
+    /// counted before it existed or beyond its size).
     fn already_counted_by(&self, rule: crate::catalog::RuleId, s: &SessionRecord) -> bool {
+        use crate::intel::retro::CountedRule;
+        let set = match rule {
+            crate::catalog::RuleId::YaraMatch => CountedRule::Yara,
+            _ => CountedRule::Intel,
+        };
+        if self.engine.intel_progress().counted.contains(set, &s.id) {
+            return true;
+        }
         self.engine.aggregates().any(|a| {
             a.rule == rule.as_str()
                 && a.client == Some(s.client.ip)

@@ -305,6 +305,15 @@ impl Engine {
             self.stats.findings_dropped += 1;
             return;
         }
+        // Re-checks of the past must not count these sessions again.
+        let counted = match key.0 {
+            RuleId::IntelMatch => Some(crate::intel::retro::CountedRule::Intel),
+            RuleId::YaraMatch => Some(crate::intel::retro::CountedRule::Yara),
+            _ => None,
+        };
+        if let Some(rule) = counted {
+            self.intel_progress.counted.insert(rule, &s.id);
+        }
         self.aggregates
             .entry(key)
             .or_insert_with(|| Aggregate::new(hit, s))
