@@ -613,6 +613,22 @@ pub fn run_pending(data_dir: &Path, config: &Config) -> Result<Summary, DetectEr
     Detector::open(data_dir, config)?.catch_up()
 }
 
+/// Records of the past a re-check reads per catch-up of the running appliance
+/// ([`run_pending_slice`]): about one commit's worth, a few seconds at most, so the live
+/// records that arrived meanwhile are read before the next slice.
+pub const FOLLOW_RETRO_SLICE: usize = BATCH_RECORDS;
+
+/// [`run_pending`] for the running appliance (`kuroko run`, `analyze --follow`): the live
+/// records first, to the end of the log, then at most [`FOLLOW_RETRO_SLICE`] records of a
+/// re-check of the past (intel or YARA). A re-check of a big store thus goes on in slices
+/// across catch-ups and never holds back the live findings; `Summary::retro_pending` says
+/// whether more is left (the caller comes back without waiting for new records).
+pub fn run_pending_slice(data_dir: &Path, config: &Config) -> Result<Summary, DetectError> {
+    Detector::open(data_dir, config)?
+        .with_retro_budget(FOLLOW_RETRO_SLICE)
+        .catch_up()
+}
+
 /// The stored findings of `data_dir`, rendered in `lang` with the config's overrides and
 /// those of `DIR/site.toml` applied (see [`crate::overrides`]), highest risk first. Every
 /// reader of a finding's grade goes through here. Does not read intel files, so it works

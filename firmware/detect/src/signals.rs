@@ -229,6 +229,14 @@ pub fn pair(ja: &str, en: &str) -> String {
     encode(Msg::Pair, &[&ja, &en])
 }
 
+/// The parameters of a stored signal of message `msg` (`None` for another message or
+/// plain text).
+pub fn params(stored: &str, msg: Msg) -> Option<Vec<&str>> {
+    let rest = stored.strip_prefix(MARK)?;
+    let mut parts = rest.split(SEP);
+    (parts.next()? == msg.id()).then(|| parts.collect())
+}
+
 /// A stored signal in `lang`. Plain text (older records, unknown ids) is shown as it is.
 pub fn render(stored: &str, lang: Lang) -> String {
     let Some(rest) = stored.strip_prefix(MARK) else {
