@@ -517,3 +517,126 @@ fn a_rule_file_that_does_not_compile_is_an_error_with_file_and_line() -> anyhow:
     );
     Ok(())
 }
+
+/// `kuroko yara recheck --data DIR --config FILE`.
+fn yara_recheck(data: &DataDir) -> anyhow::Result<String> {
+    let out = std::process::Command::new(kuroko_tests::kuroko::binary()?)
+        .args(["yara", "recheck", "--data"])
+        .arg(&data.dir)
+        .arg("--config")
+        .arg(&data.config)
+        .output()?;
+    ensure!(out.status.success(), "yara recheck failed: {out:?}");
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// Retro-hunt with YARA: a marked file downloaded and analyzed while no rule knows it,
+/// the rule added afterwards. The next analysis re-scans the stored files by itself: the
+/// marked download becomes one `yara_match` finding with the session's own time and the
+/// re-check wording, its twin none; a second run and a hand `kuroko yara recheck` add
+/// nothing; `status` says what the re-check did.
+#[test]
+fn a_rule_added_after_the_traffic_finds_the_stored_file_once_with_its_original_time()
+-> anyhow::Result<()> {
+    kuroko_tests::site::require_root_and_tools()?;
+    let site = Site::new()?;
+    let data = DataDir::new("yara-recheck", CONFIG)?;
+    let pcap = data
+        .dir
+        .parent()
+        .context("parent")?
+        .join("yara-recheck.pcap");
+    let www = site.work_dir().join("www");
+    std::fs::create_dir_all(&www)?;
+    file_with(&www.join("setup.exe"), 90_000, 21, Some(DROPPER_MARK))?;
+    file_with(&www.join("twin.exe"), 90_000, 23, None)?;
+    let mut web = site.serve(
+        EXT,
+        "http",
+        "tcp",
+        80,
+        &[
+            PYTHON,
+            "-m",
+            "http.server",
+            "80",
+            "--bind",
+            EXT.ip,
+            "--directory",
+            www.to_str().context("utf-8")?,
+        ],
+    )?;
+    let rec = Recorder::start(&site, &pcap)?;
+    let traffic = (|| -> anyhow::Result<()> {
+        for f in ["setup.exe", "twin.exe"] {
+            site.sh(
+                PC,
+                &[
+                    "curl",
+                    "-sS",
+                    "--max-time",
+                    "20",
+                    "-o",
+                    "/dev/null",
+                    &format!("http://{}/{f}", EXT.ip),
+                ],
+                30,
+            )?;
+        }
+        Ok(())
+    })();
+    rec.stop()?;
+    web.stop();
+    traffic?;
+    data.import(&pcap)?;
+    data.analyze()?;
+    let yara_findings = |data: &DataDir| -> anyhow::Result<Vec<Value>> {
+        Ok(data
+            .findings_en()?
+            .into_iter()
+            .filter(|f| f["rule"] == "yara_match")
+            .collect())
+    };
+    ensure!(yara_findings(&data)?.is_empty(), "no rule yet, no finding");
+    let log = data.session_log()?;
+    let download = log
+        .iter()
+        .find(|s| s["files"].to_string().contains("setup.exe"))
+        .context("the marked download in the log")?;
+
+    // Day 9: the rule arrives. The next analysis (nothing new to analyze) re-checks.
+    with_rules(&data, "late.yar", RULES)?;
+    data.analyze()?;
+    let f = yara_findings(&data)?;
+    assert_eq!(f.len(), 1, "{f:#?}");
+    assert_eq!(f[0]["count"], 1, "{:#}", f[0]);
+    assert_eq!(f[0]["server"], EXT.ip);
+    assert_eq!(f[0]["risk"], "A", "the rule's level");
+    assert_eq!(f[0]["first_seen"], download["start"], "the original time");
+    assert_eq!(f[0]["evidence"], serde_json::json!([download["id"]]));
+    let signals = f[0]["signals"].to_string();
+    ensure!(
+        signals.contains("setup.exe")
+            && signals.contains("Kuroko_Test_Dropper")
+            && signals
+                .contains("found on a re-check of the stored files after the YARA rule update of"),
+        "{signals}"
+    );
+    let status: Value = serde_json::from_str(&data.kuroko("status", &["--format", "json"])?)?;
+    let y = &status["yara"];
+    assert_eq!(y["recheck_pending"], 0, "{y:#}");
+    assert_eq!(y["last_recheck"]["sessions_with_hits"], 1, "{y:#}");
+    ensure!(
+        y["last_recheck"]["files_scanned"].as_u64() >= Some(2),
+        "both downloads scanned again: {y:#}"
+    );
+
+    // Nothing twice: another analysis, then a hand re-check of every rule.
+    data.analyze()?;
+    let out = yara_recheck(&data)?;
+    ensure!(out.contains("re-checked"), "{out}");
+    let f = yara_findings(&data)?;
+    assert_eq!(f.len(), 1, "{f:#?}");
+    assert_eq!(f[0]["count"], 1, "{:#}", f[0]);
+    Ok(())
+}

@@ -1,7 +1,7 @@
 //! `cargo xtask …`: the repeated jobs of the project.
 //!
 //! `demo` (the README's main job), `test` (what CI runs), `deps` (install the Debian packages
-//! the tests need), `bench <store|capture|analyze|search|web>`, `soak`, `image`, `qemu`, `qemu-test`.
+//! the tests need), `bench <store|capture|analyze|intel|search|web>`, `soak`, `image`, `qemu`, `qemu-test`.
 
 mod bench;
 mod demo;

@@ -16,10 +16,10 @@ use crate::engine::Engine;
 use crate::error::DetectError;
 use crate::site_file::SiteFile;
 use crate::store::{self, FORMAT, StoredState};
-use kuroko_model::Timestamp;
 use kuroko_model::config::Config;
 use kuroko_model::finding::{Finding, Lang};
 use kuroko_model::sessionlog::{LogPos, SessionLogReader};
+use kuroko_model::{SessionRecord, Timestamp};
 use std::path::{Path, PathBuf};
 
 /// Records per commit: bounds what a crash makes the consumer re-read (a few seconds of
@@ -50,7 +50,12 @@ pub struct Summary {
     /// them matched (`crate::intel::retro`).
     pub retro_sessions: u64,
     pub retro_hits: u64,
-    /// Re-checks still queued after this run (the appliance goes on at idle).
+    /// Sessions whose stored files a YARA re-check scanned again in this run, and how many
+    /// of them matched a new rule (`crate::intel::yara_retro`).
+    pub yara_retro_sessions: u64,
+    pub yara_retro_hits: u64,
+    /// Re-checks (intel and YARA) still queued after this run (the appliance goes on at
+    /// idle).
     pub retro_pending: usize,
 }
 
@@ -69,6 +74,11 @@ pub struct Detector {
     retro_budget: Option<usize>,
     /// The matcher of the re-check at the head of the queue, by its generation.
     retro_matcher: Option<(u64, crate::intel::matcher::Matcher)>,
+    /// The YARA rule set re-checks of stored files scan with (the newest that compiled).
+    yara_rules: Option<crate::intel::yara_retro::RetroRules>,
+    /// The fingerprint of a rule set that did not compile (not compiled again until it
+    /// changes; the analyzer says so in `status`).
+    yara_failed: Option<String>,
 }
 
 impl Detector {
@@ -96,6 +106,8 @@ impl Detector {
             batch: BATCH_RECORDS,
             retro_budget: None,
             retro_matcher: None,
+            yara_rules: None,
+            yara_failed: None,
         })
     }
 
@@ -200,7 +212,8 @@ impl Detector {
             summary.commits += 1;
         }
         self.retro(&mut summary, crash_after)?;
-        summary.retro_pending = self.engine.intel_progress().queue.len();
+        let p = self.engine.intel_progress();
+        summary.retro_pending = p.queue.len() + p.yara.queue.len();
         summary.to = self.pos;
         summary.findings = self.engine.aggregates().count();
         summary.new_findings = self
@@ -262,16 +275,30 @@ impl Detector {
         summary: &mut Summary,
         crash_after: Option<usize>,
     ) -> Result<(), DetectError> {
+        let mut budget = self.retro_budget.unwrap_or(usize::MAX);
+        let mut read = 0usize;
+        if self.retro_intel(summary, crash_after, &mut budget, &mut read)? {
+            self.retro_yara(summary, crash_after, &mut budget, &mut read)?;
+        }
+        Ok(())
+    }
+
+    /// The intel re-checks; `Ok(false)` when `crash_after` stopped them.
+    fn retro_intel(
+        &mut self,
+        summary: &mut Summary,
+        crash_after: Option<usize>,
+        budget: &mut usize,
+        read: &mut usize,
+    ) -> Result<bool, DetectError> {
         let log_dir = self.data_dir.join("sessions");
         let log_err = |source| DetectError::SessionLog {
             path: log_dir.clone(),
             source,
         };
-        let mut budget = self.retro_budget.unwrap_or(usize::MAX);
-        let mut read = 0usize;
         while let Some(r) = self.engine.intel_progress().queue.first().cloned() {
-            if budget == 0 {
-                return Ok(());
+            if *budget == 0 {
+                return Ok(true);
             }
             if self.retro_matcher.as_ref().map(|(g, _)| *g) != Some(r.generation) {
                 let packs: Vec<_> = crate::intel::packs::list(&self.data_dir)
@@ -301,15 +328,15 @@ impl Detector {
                 if cur >= r.end {
                     break;
                 }
-                if crash_after.is_some_and(|n| read >= n) {
-                    return Ok(());
+                if crash_after.is_some_and(|n| *read >= n) {
+                    return Ok(false);
                 }
-                if budget == 0 || in_batch >= self.batch {
+                if *budget == 0 || in_batch >= self.batch {
                     finished = false;
                     break;
                 }
-                read += 1;
-                budget -= 1;
+                *read += 1;
+                *budget -= 1;
                 match item {
                     Ok((pos, record)) => {
                         cur = pos;
@@ -348,14 +375,203 @@ impl Detector {
             self.commit()?;
             summary.commits += 1;
         }
+        Ok(true)
+    }
+
+    /// Takes a change of the YARA rule set (or a `kuroko yara recheck` request) into
+    /// account: compiles the new set and queues a re-check of the stored files of every
+    /// session read so far (`crate::intel::yara_retro`).
+    fn refresh_yara(&mut self, summary: &mut Summary) {
+        use crate::intel::yara_retro::{self, RetroRules, YaraRecheck};
+        let report = |summary: &mut Summary, e: String| {
+            if summary.intel_errors.len() < MAX_REPORTED_ERRORS {
+                summary.intel_errors.push(e);
+            }
+        };
+        let files =
+            match kuroko_yara::rule_files(&self.config.intel.yara_rules, Some(&self.data_dir)) {
+                Ok(f) => f,
+                Err(e) => return report(summary, format!("YARA rules: {e}")),
+            };
+        let fp = match yara_retro::fingerprint(&files) {
+            Ok(fp) => fp,
+            Err(e) => return report(summary, e),
+        };
+        let req = yara_retro::requested(&self.data_dir);
+        let p = &self.engine.intel_progress().yara;
+        let asked = req.request > p.request;
+        if fp == p.fingerprint && !asked {
+            if self.yara_rules.is_none() && !fp.is_empty() && !p.queue.is_empty() {
+                // A re-check resumed after a restart: compile the set again.
+                match kuroko_yara::compile(&files) {
+                    Ok(r) => self.yara_rules = Some(RetroRules::new(fp, r, &self.config)),
+                    Err(e) => report(summary, format!("YARA rules: {e}")),
+                }
+            }
+            return;
+        }
+        if self.yara_failed.as_deref() == Some(fp.as_str()) && !asked {
+            return;
+        }
+        let rules = if files.is_empty() {
+            None
+        } else {
+            match kuroko_yara::compile(&files) {
+                Ok(r) => Some(r),
+                Err(e) => {
+                    self.yara_failed = Some(fp);
+                    return report(summary, format!("YARA rules: {e}"));
+                }
+            }
+        };
+        self.yara_failed = None;
+        let names = rules.as_ref().map(|r| r.names()).unwrap_or_default();
+        // Everything the analyzer has published so far may have been scanned with the old
+        // set: the re-check goes to the log's end now, not just to what was read.
+        let log_end = SessionLogReader::open(&self.data_dir.join("sessions"))
+            .and_then(|r| r.end())
+            .unwrap_or_default();
+        let end = self.pos.max(log_end);
+        let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+        let p = &mut self.engine.intel_progress_mut().yara;
+        // Nothing read yet (a first run, or findings rebuilt): the sessions will be read
+        // live; the analyzer scanned them with the set it had, taken to be this one.
+        if self.pos != LogPos::default() && rules.is_some() {
+            let new_rules: Vec<String> = names
+                .iter()
+                .filter(|n| p.rules.binary_search(n).is_err())
+                .cloned()
+                .collect();
+            let entry = |date: String, reason: &str, new_rules: Vec<String>| YaraRecheck {
+                date,
+                reason: reason.into(),
+                new_rules,
+                pos: LogPos::default(),
+                end,
+                ..Default::default()
+            };
+            if asked {
+                p.queue
+                    .push(entry(req.date.clone(), "requested", Vec::new()));
+            } else if !new_rules.is_empty() {
+                p.queue.push(entry(now, "rules changed", new_rules));
+            }
+        }
+        p.fingerprint = fp.clone();
+        p.rules = names;
+        p.request = p.request.max(req.request);
+        summary.intel_reloads += 1;
+        self.yara_rules = rules.map(|r| RetroRules::new(fp, r, &self.config));
+    }
+
+    /// Works through the queued YARA re-checks like [`Self::retro_intel`]: the stored files
+    /// of each session are scanned again, matches of the rules the change brought become
+    /// `yara_match` hits, and the cursor is committed with them every batch.
+    fn retro_yara(
+        &mut self,
+        summary: &mut Summary,
+        crash_after: Option<usize>,
+        budget: &mut usize,
+        read: &mut usize,
+    ) -> Result<(), DetectError> {
+        let log_dir = self.data_dir.join("sessions");
+        let log_err = |source| DetectError::SessionLog {
+            path: log_dir.clone(),
+            source,
+        };
+        let files_dir = self.data_dir.join("files");
+        while let Some(r) = self.engine.intel_progress().yara.queue.first().cloned() {
+            if *budget == 0 {
+                return Ok(());
+            }
+            let mut cur = r.pos;
+            let (mut checked, mut scanned, mut missing, mut with_hits) = (0u64, 0, 0, 0);
+            let mut finished = true;
+            let mut found: Vec<SessionRecord> = Vec::new();
+            let reader = SessionLogReader::open(&log_dir).map_err(log_err)?;
+            for (in_batch, item) in reader.read_from(cur).map_err(log_err)?.enumerate() {
+                if cur >= r.end {
+                    break;
+                }
+                if crash_after.is_some_and(|n| *read >= n) {
+                    return Ok(());
+                }
+                if *budget == 0 || in_batch >= self.batch {
+                    finished = false;
+                    break;
+                }
+                *read += 1;
+                *budget -= 1;
+                match item {
+                    Ok((pos, record)) => {
+                        cur = pos;
+                        if record.open || record.files.is_empty() {
+                            continue;
+                        }
+                        checked += 1;
+                        // Counted by the live rule already.
+                        if record.files.iter().any(|f| !f.yara.is_empty()) {
+                            continue;
+                        }
+                        let Some(rules) = self.yara_rules.as_mut() else {
+                            continue;
+                        };
+                        let scan = rules.scan_session(&record, &files_dir, &r.new_rules);
+                        scanned += scan.files_scanned;
+                        missing += scan.files_missing;
+                        if let Some(m) = scan.matched {
+                            with_hits += 1;
+                            found.push(m);
+                        }
+                    }
+                    Err(e) if e.kind() == std::io::ErrorKind::InvalidData => {}
+                    Err(e) => return Err(log_err(e)),
+                }
+            }
+            for record in &found {
+                if !self.already_counted_by(crate::catalog::RuleId::YaraMatch, record) {
+                    self.engine.observe_retro_yara(record, &r.date);
+                }
+            }
+            summary.yara_retro_sessions += checked;
+            summary.yara_retro_hits += with_hits;
+            let p = &mut self.engine.intel_progress_mut().yara;
+            let head = &mut p.queue[0];
+            head.pos = cur;
+            head.sessions_checked += checked;
+            head.files_scanned += scanned;
+            head.files_missing += missing;
+            head.sessions_with_hits += with_hits;
+            if finished {
+                let done = p.queue.remove(0);
+                p.last_done = Some(done);
+            }
+            self.commit()?;
+            summary.commits += 1;
+        }
         Ok(())
     }
 
     /// Whether the session is already evidence of its `intel_match` finding (a re-check
     /// of all packs must not count what the live matcher counted).
     fn already_counted(&self, s: &kuroko_model::SessionRecord) -> bool {
+        self.already_counted_by(crate::catalog::RuleId::IntelMatch, s)
+    }
+
+    /// Whether the session was already counted in its finding of `rule` (live or by an
+    /// earlier re-check: `intel::retro::Counted`, then the finding's evidence for sessions
+    /// counted before it existed or beyond its size).
+    fn already_counted_by(&self, rule: crate::catalog::RuleId, s: &SessionRecord) -> bool {
+        use crate::intel::retro::CountedRule;
+        let set = match rule {
+            crate::catalog::RuleId::YaraMatch => CountedRule::Yara,
+            _ => CountedRule::Intel,
+        };
+        if self.engine.intel_progress().counted.contains(set, &s.id) {
+            return true;
+        }
         self.engine.aggregates().any(|a| {
-            a.rule == "intel_match"
+            a.rule == rule.as_str()
                 && a.client == Some(s.client.ip)
                 && a.server == Some(s.server.ip)
                 && a.evidence.iter().any(|e| e.session == s.id)
@@ -364,6 +580,7 @@ impl Detector {
 
     fn refresh(&mut self, summary: &mut Summary) {
         self.refresh_packs(summary);
+        self.refresh_yara(summary);
         match self.engine.refresh_intel() {
             Ok(true) => summary.intel_reloads += 1,
             Ok(false) => {}
@@ -394,6 +611,22 @@ impl Detector {
 /// crashes and restarts. This is what `kuroko analyze` calls after the analyzer.
 pub fn run_pending(data_dir: &Path, config: &Config) -> Result<Summary, DetectError> {
     Detector::open(data_dir, config)?.catch_up()
+}
+
+/// Records of the past a re-check reads per catch-up of the running appliance
+/// ([`run_pending_slice`]): about one commit's worth, a few seconds at most, so the live
+/// records that arrived meanwhile are read before the next slice.
+pub const FOLLOW_RETRO_SLICE: usize = BATCH_RECORDS;
+
+/// [`run_pending`] for the running appliance (`kuroko run`, `analyze --follow`): the live
+/// records first, to the end of the log, then at most [`FOLLOW_RETRO_SLICE`] records of a
+/// re-check of the past (intel or YARA). A re-check of a big store thus goes on in slices
+/// across catch-ups and never holds back the live findings; `Summary::retro_pending` says
+/// whether more is left (the caller comes back without waiting for new records).
+pub fn run_pending_slice(data_dir: &Path, config: &Config) -> Result<Summary, DetectError> {
+    Detector::open(data_dir, config)?
+        .with_retro_budget(FOLLOW_RETRO_SLICE)
+        .catch_up()
 }
 
 /// The stored findings of `data_dir`, rendered in `lang` with the config's overrides and

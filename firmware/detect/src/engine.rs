@@ -175,6 +175,25 @@ impl Engine {
         }
     }
 
+    /// Counts a session of the past whose stored files a YARA re-check
+    /// (`crate::intel::yara_retro`) found matching: `s` carries the re-check's matches in
+    /// `files[].yara`; a `yara_match` hit with the session's own times, saying it was
+    /// found on a re-check after the rule update of `date`.
+    pub fn observe_retro_yara(&mut self, s: &SessionRecord, date: &str) {
+        if !self.enabled[RuleId::YaraMatch.index()] {
+            return;
+        }
+        let mut out = Vec::new();
+        rules::yara::check(&self.ctx, s, &mut out);
+        for mut h in out {
+            h.signals.push(crate::signals::encode(
+                crate::signals::Msg::YaraRetro,
+                &[&date],
+            ));
+            self.add((h.rule, h.client, h.server), &h, s);
+        }
+    }
+
     /// Lets rules read reconstructed objects (`DIR/files/`), e.g. the names inside
     /// attached archives.
     pub fn with_files_dir(mut self, dir: std::path::PathBuf) -> Engine {
@@ -287,6 +306,15 @@ impl Engine {
         if !self.aggregates.contains_key(&key) && self.aggregates.len() >= MAX_FINDINGS {
             self.stats.findings_dropped += 1;
             return;
+        }
+        // Re-checks of the past must not count these sessions again.
+        let counted = match key.0 {
+            RuleId::IntelMatch => Some(crate::intel::retro::CountedRule::Intel),
+            RuleId::YaraMatch => Some(crate::intel::retro::CountedRule::Yara),
+            _ => None,
+        };
+        if let Some(rule) = counted {
+            self.intel_progress.counted.insert(rule, &s.id);
         }
         self.aggregates
             .entry(key)

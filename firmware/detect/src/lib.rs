@@ -12,7 +12,8 @@
 //! # Using it
 //!
 //! - `kuroko analyze`: [`run_pending`]`(data_dir, &config)` after the analyzer.
-//! - `kuroko run`: keep a [`Detector`] and call `catch_up()` whenever the log grew.
+//! - `kuroko run` / `analyze --follow`: [`run_pending_slice`] whenever the log grew (a
+//!   re-check of the past goes on in slices between live catch-ups).
 //! - readers (`kuroko findings`, report, console, export): [`load_findings`]`(data_dir,
 //!   &config, lang)`; evidence export: [`load_aggregates`].
 //! - tests and tools on records in memory: [`Engine::new`], `observe`, `findings(lang)`.
@@ -62,7 +63,7 @@
 //! | `vulnerable_software` | server | 3 | 2 | B | an inside server announces a version the advisory list judges vulnerable (only `vulnerable` verdicts: distribution packages are judged by their revision, `unknown` ones stay in the inventory) (V 3); reaching it needs the intranet (T 2) |
 //! | `weak_tls` | server | 2 | 2 | C | an inside server negotiated SSLv3/TLS 1.0/1.1 or a weak suite, or showed an expired, self-signed or name-mismatched certificate: interception gets easier (V 2), needs a position on the path (T 2) |
 //! | `cleartext_credentials` | client+server | 3 | 2 | B | FTP/POP3/IMAP/SMTP AUTH PLAIN-LOGIN/HTTP Basic login without TLS: any sniffer reads the password (V 3), needs a foothold on the path (T 2); the user is named, the secret never stored; Telnet logins are `telnet_use`'s |
-//! | `intel_match` | client+server | 2 | 3 | B | a session or a file it carried matched an indicator of an installed intel pack (`intel/`, `docs/INTEL.md`): known-bad infrastructure or objects (T 3); the effect depends on what was reached or run (V 2); the feed, kind and indicator are the signals, and a re-check of the past says so with the intel update's date |
+//! | `intel_match` | client+server | 2–3 | 3 | A/B by kind | a session or a file it carried matched an indicator of an installed intel pack (`intel/`, `docs/INTEL.md`): known-bad infrastructure or objects (T 3); A for a C2 address or address:port, a C2 certificate or a malware file hash (the contact or the delivery happened, V 3), B for a network, domain, URL, JA3 or JA4 (less specific or shared with legitimate software, V 2; table in `rules::intel_match`); the feed, kind and indicator are the signals, each kind adds its countermeasure, and a re-check of the past says so with the intel update's date |
 //! | `yara_match` | client+server | 2 | 3 | B | a reconstructed file, mail or attachment matched a YARA rule (`[intel] yara_rules`, intel packs): malware or a lure was delivered (T 3); the level is the highest the matched rules' metadata ask for (`kuroko_level` A–E, else `severity`; see `docs/YARA.md`), B when none does |
 //!
 //! A consultant overrides levels per rule in `[detect.overrides.<rule>]` of the
@@ -94,7 +95,8 @@ pub mod versions;
 pub use aggregate::{Aggregate, EvidenceRef};
 pub use catalog::{RuleId, RuleInfo};
 pub use consumer::{
-    Detector, Summary, load_aggregates, load_assets, load_findings, load_findings_with, run_pending,
+    Detector, FOLLOW_RETRO_SLICE, Summary, load_aggregates, load_assets, load_findings,
+    load_findings_with, run_pending, run_pending_slice,
 };
 pub use engine::{Engine, EngineState, EngineStats};
 pub use error::DetectError;

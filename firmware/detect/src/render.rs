@@ -37,7 +37,8 @@ pub fn finding(
     let rule = RuleId::parse(&a.rule)?;
     let info = rule.info();
     let (v, t) = match rule {
-        RuleId::YaraMatch => {
+        // The highest level the matched rules' metadata / the indicator kinds ask for.
+        RuleId::YaraMatch | RuleId::IntelMatch => {
             crate::rules::yara::levels(a.max_metric).unwrap_or((info.vulnerability, info.threat))
         }
         _ => (info.vulnerability, info.threat),
@@ -93,11 +94,7 @@ pub fn finding(
         vulnerability: v,
         threat: t,
         risk: Risk::from_levels(v, t),
-        countermeasures: info
-            .countermeasures(lang)
-            .iter()
-            .map(|s| s.to_string())
-            .collect(),
+        countermeasures: countermeasures(rule, a, lang),
         evidence: a.evidence.iter().map(|e| e.session.clone()).collect(),
         signals,
         override_reason: None,
@@ -106,4 +103,33 @@ pub fn finding(
     };
     crate::overrides::apply(&mut f, overrides, None, lang);
     Some(f)
+}
+
+/// The catalog's countermeasures, and for `intel_match` those of each indicator kind the
+/// finding's signals name (`rules::intel_match::countermeasures`).
+fn countermeasures(rule: RuleId, a: &Aggregate, lang: Lang) -> Vec<String> {
+    let mut out: Vec<String> = rule
+        .info()
+        .countermeasures(lang)
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    if rule == RuleId::IntelMatch {
+        let kinds: Vec<&str> = a
+            .signals
+            .iter()
+            .filter_map(|s| crate::signals::params(s, Msg::IntelIndicator))
+            .filter_map(|p| p.get(2).copied())
+            .collect();
+        for (ja, en) in crate::rules::intel_match::countermeasures(&kinds) {
+            out.push(
+                match lang {
+                    Lang::Ja => ja,
+                    Lang::En => en,
+                }
+                .to_string(),
+            );
+        }
+    }
+    out
 }

@@ -51,6 +51,10 @@ messages! {
     Pair => ("{0}", "{1}"),
     // YARA
     YaraFileMatched => ("ファイル `{0}` ({1} バイト、`{2}`) が YARA ルール `{3}` に一致", "file `{0}` ({1} bytes, `{2}`) matched YARA rules `{3}`"),
+    YaraRetro => (
+        "YARA ルール更新 ({0}) 後の保存ファイルの再チェックで検出",
+        "found on a re-check of the stored files after the YARA rule update of {0}"
+    ),
     // FTP
     FtpControlPort21 => ("ポート 21 番での FTP 制御接続", "FTP control connection on port 21"),
     LoginUserClearText => ("ログインユーザー `{0}` を平文で送信", "login user `{0}` sent in clear text"),
@@ -223,6 +227,14 @@ pub fn encode(msg: Msg, args: &[&dyn std::fmt::Display]) -> String {
 /// A text the caller has in both languages (a table entry of its own).
 pub fn pair(ja: &str, en: &str) -> String {
     encode(Msg::Pair, &[&ja, &en])
+}
+
+/// The parameters of a stored signal of message `msg` (`None` for another message or
+/// plain text).
+pub fn params(stored: &str, msg: Msg) -> Option<Vec<&str>> {
+    let rest = stored.strip_prefix(MARK)?;
+    let mut parts = rest.split(SEP);
+    (parts.next()? == msg.id()).then(|| parts.collect())
 }
 
 /// A stored signal in `lang`. Plain text (older records, unknown ids) is shown as it is.

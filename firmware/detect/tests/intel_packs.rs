@@ -491,3 +491,82 @@ fn a_recheck_after_an_import_finds_the_past_once_even_across_a_crash() {
     assert_eq!(s.retro_sessions, 31);
     assert_eq!(intel_count(&data).0, 11);
 }
+
+/// The running appliance (`kuroko run` → `analyze --follow`) catches up with
+/// `run_pending_slice`: a re-check of a big store goes on in slices of
+/// `FOLLOW_RETRO_SLICE` records, and a live session that arrives in the middle of it is a
+/// finding at the next catch-up, long before the re-check ends. Before, the follow loop
+/// called `run_pending`, which read the whole re-check in one call.
+#[test]
+fn live_findings_keep_arriving_while_a_long_recheck_runs_in_slices() {
+    use kuroko_detect::{FOLLOW_RETRO_SLICE, run_pending_slice};
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let t0 = Timestamp(office_hours().nanos() - 86_400_000_000_000);
+    let n = FOLLOW_RETRO_SLICE * 5 / 2;
+    let recs: Vec<SessionRecord> = (0..n)
+        .map(|i| {
+            let server = if i % 1000 == 0 {
+                "198.51.100.7"
+            } else {
+                "93.184.216.34"
+            };
+            session(
+                &format!("s{i}"),
+                "tcp",
+                "10.0.0.5",
+                (i % 60_000) as u16 + 1,
+                server,
+                443,
+                Timestamp(t0.nanos() + i as i64 * 1_000_000),
+            )
+        })
+        .collect();
+    append(&data, &recs);
+    run_pending(&data, &Config::default()).unwrap();
+    let src = dir.path().join("p");
+    std::fs::create_dir_all(&src).unwrap();
+    std::fs::write(src.join("ipblocklist.csv"), FEODO).unwrap();
+    packs::import(&data, &src, Some("abuse")).unwrap();
+    let live_c2 = |d: &Path| {
+        load_findings(d, &Config::default(), Lang::En)
+            .unwrap()
+            .iter()
+            .any(|f| f.rule == "intel_match" && f.client.as_deref() == Some("10.0.0.66"))
+    };
+    // First slice: part of the past, the re-check still pending.
+    let s = run_pending_slice(&data, &Config::default()).unwrap();
+    assert_eq!(s.retro_sessions, FOLLOW_RETRO_SLICE as u64);
+    assert_eq!(s.retro_pending, 1);
+    // A host of ours reaches the C2 now: a finding at the very next catch-up.
+    append(
+        &data,
+        &[session(
+            "live",
+            "tcp",
+            "10.0.0.66",
+            5555,
+            "198.51.100.7",
+            443,
+            office_hours(),
+        )],
+    );
+    let s = run_pending_slice(&data, &Config::default()).unwrap();
+    assert_eq!(s.sessions, 1);
+    assert!(live_c2(&data), "the live finding is there");
+    assert_eq!(s.retro_pending, 1, "while the re-check goes on");
+    let mut calls = 2;
+    loop {
+        calls += 1;
+        if run_pending_slice(&data, &Config::default())
+            .unwrap()
+            .retro_pending
+            == 0
+        {
+            break;
+        }
+        assert!(calls < 10, "the re-check ends");
+    }
+    assert_eq!(calls, 3, "{n} records in slices of {FOLLOW_RETRO_SLICE}");
+    assert_eq!(intel_count(&data).0, n.div_ceil(1000) as u64 + 1);
+}

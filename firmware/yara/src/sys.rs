@@ -22,11 +22,16 @@ pub const ERROR_SCAN_TIMEOUT: c_int = 26;
 pub const ERROR_TOO_MANY_MATCHES: c_int = 30;
 
 pub const CALLBACK_MSG_RULE_MATCHING: c_int = 1;
+pub const CALLBACK_MSG_RULE_NOT_MATCHING: c_int = 2;
 pub const CALLBACK_CONTINUE: c_int = 0;
 
 /// Stop at the first occurrence of each string: Kuroko records which rules matched, not
 /// where.
 pub const SCAN_FLAGS_FAST_MODE: c_int = 1;
+/// Report the rules that matched / did not match (4.2 `scan.h`); both together list every
+/// (non-private) rule of a set, which is how [`Rules::names`] reads them.
+pub const SCAN_FLAGS_REPORT_RULES_MATCHING: c_int = 8;
+pub const SCAN_FLAGS_REPORT_RULES_NOT_MATCHING: c_int = 16;
 
 pub const META_TYPE_INTEGER: i32 = 1;
 pub const META_TYPE_STRING: i32 = 2;
@@ -334,7 +339,55 @@ extern "C" fn on_scan_message(
     CALLBACK_CONTINUE
 }
 
+extern "C" fn on_name_message(
+    _context: *mut libc::c_void,
+    message: libc::c_int,
+    message_data: *mut libc::c_void,
+    user_data: *mut libc::c_void,
+) -> libc::c_int {
+    if (message == CALLBACK_MSG_RULE_MATCHING || message == CALLBACK_MSG_RULE_NOT_MATCHING)
+        && !message_data.is_null()
+    {
+        // SAFETY: `user_data` is the `Vec<String>` `names` keeps alive for the scan; the
+        // callback runs on the scanning thread.
+        let out = unsafe { &mut *(user_data as *mut Vec<String>) };
+        // SAFETY: for both messages, `message_data` is a YR_RULE of the scanned rules.
+        let (rule, _) = unsafe { read_rule(message_data as *const YrRule) };
+        out.push(rule);
+    }
+    CALLBACK_CONTINUE
+}
+
 impl Rules {
+    /// The names of every (non-private) rule of the set, sorted and de-duplicated (read by
+    /// a scan of nothing that reports matching and non-matching rules alike). The re-check
+    /// of stored files counts only the rules a change brought (`kuroko_detect`'s YARA
+    /// re-check).
+    pub fn names(&self) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        // SAFETY: `self.ptr` is live compiled rules; the empty buffer and `out` outlive the
+        // synchronous call.
+        let rc = unsafe {
+            yr_rules_scan_mem(
+                self.ptr,
+                [0u8; 1].as_ptr(),
+                0,
+                SCAN_FLAGS_FAST_MODE
+                    | SCAN_FLAGS_REPORT_RULES_MATCHING
+                    | SCAN_FLAGS_REPORT_RULES_NOT_MATCHING,
+                on_name_message,
+                &mut out as *mut Vec<String> as *mut libc::c_void,
+                0,
+            )
+        };
+        if rc != ERROR_SUCCESS && rc != ERROR_TOO_MANY_MATCHES {
+            out.clear();
+        }
+        out.sort();
+        out.dedup();
+        out
+    }
+
     /// The rule files these rules were compiled from.
     pub fn files(&self) -> &[PathBuf] {
         &self.files

@@ -31,6 +31,7 @@ fn compiles_scans_and_reads_metadata_through_the_4_2_layouts() {
     assert_eq!(m[0].rule, "Other");
     assert_eq!(m[0].level, Some('D'));
     assert!(rules.scan(b"nothing here", 5).unwrap().is_empty());
+    assert_eq!(rules.names(), vec!["Kuroko_Test_Marker", "Other"]);
 }
 
 #[test]

@@ -5,6 +5,7 @@
 pub mod analyze;
 pub mod capture;
 pub mod console;
+pub mod intel;
 pub mod live;
 pub mod search;
 pub mod store;
@@ -28,6 +29,9 @@ pub enum What {
     /// Capture CPU per packet with and without `kuroko console` drawing in a 160x48 tmux
     /// session on the same store, interleaved (the console's cost to capture).
     Console(console::Args),
+    /// Threat intel: matcher memory per indicator, tagging cost with 1 M indicators beside
+    /// none (same run), a re-check of N sessions against 100 k new indicators.
+    Intel(intel::Args),
     /// Analyzer throughput per core and peak RSS on a generated mixed-traffic pcap, beside
     /// tshark on the same pcap.
     Analyze(analyze::Args),
@@ -46,6 +50,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         What::Capture(a) => capture::run(a),
         What::Console(a) => console::run(a),
         What::Analyze(a) => analyze::run(a),
+        What::Intel(a) => intel::run(a),
         What::Live(a) => live::run(a),
         What::Search(a) => search::run(a),
         What::Store(a) => store::run(a),

@@ -8,6 +8,11 @@
 
 use kuroko_model::sessionlog::LogPos;
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeSet;
+
+/// Sessions remembered per rule in [`Counted`]; beyond it, a re-check falls back on the
+/// finding's evidence (the first 32 sessions) and the overflow is counted.
+pub const MAX_COUNTED: usize = 200_000;
 
 /// One re-check: the sessions of the log before `end` (what had been read when the intel
 /// changed) against the packs of one update.
@@ -40,4 +45,73 @@ pub struct IntelProgress {
     /// Sessions that matched an indicator live.
     #[serde(default)]
     pub live_sessions_with_hits: u64,
+    /// The sessions already counted in `intel_match` and `yara_match` findings.
+    #[serde(default)]
+    pub counted: Counted,
+    /// The YARA rule set taken into account and the re-checks of stored files it queued
+    /// (`crate::intel::yara_retro`).
+    #[serde(default)]
+    pub yara: super::yara_retro::YaraProgress,
+}
+
+/// The sessions counted in the findings a re-check can make again (`intel_match`,
+/// `yara_match`), live or by an earlier re-check, by a 64-bit FNV-1a of the session id.
+///
+/// A re-check of every pack or every rule finds again what was counted before; a finding
+/// keeps only its first 32 evidence sessions, so "already counted" cannot be read from it
+/// (a client with 300 sessions to a C2 was counted 300 + 268 times by a second re-check).
+/// Eight bytes per matched session, committed with the findings; at [`MAX_COUNTED`] per
+/// rule the oldest are not dropped but new ones are not remembered (`overflow`), and the
+/// evidence check is what is left for those.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+pub struct Counted {
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub intel: BTreeSet<u64>,
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub yara: BTreeSet<u64>,
+    /// Sessions not remembered because a set was full.
+    #[serde(default)]
+    pub overflow: u64,
+}
+
+/// Which of the [`Counted`] sets.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CountedRule {
+    Intel,
+    Yara,
+}
+
+impl Counted {
+    fn set(&mut self, rule: CountedRule) -> &mut BTreeSet<u64> {
+        match rule {
+            CountedRule::Intel => &mut self.intel,
+            CountedRule::Yara => &mut self.yara,
+        }
+    }
+
+    pub fn insert(&mut self, rule: CountedRule, session: &str) {
+        let set = self.set(rule);
+        if set.len() >= MAX_COUNTED {
+            self.overflow += 1;
+        } else {
+            set.insert(fnv1a(session));
+        }
+    }
+
+    pub fn contains(&self, rule: CountedRule, session: &str) -> bool {
+        let set = match rule {
+            CountedRule::Intel => &self.intel,
+            CountedRule::Yara => &self.yara,
+        };
+        set.contains(&fnv1a(session))
+    }
+}
+
+fn fnv1a(s: &str) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in s.bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    h
 }

@@ -111,7 +111,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         );
     }
 
-    run_consumers(data, &config, tty)?;
+    run_consumers(data, &config, tty, false)?;
     print_summary(data, &config, &summary);
     Ok(())
 }
@@ -175,8 +175,13 @@ fn follow(
             .spawn(move || {
                 let log_dir = data.join("sessions");
                 let mut seen = None;
+                // A re-check of the past runs in slices between live catch-ups; while one
+                // is pending the next catch-up does not wait for new records.
+                let mut retro_pending = false;
                 while !stop.load(Ordering::SeqCst) {
-                    if config.analyzer.consumer_wake {
+                    if retro_pending {
+                        std::thread::yield_now();
+                    } else if config.analyzer.consumer_wake {
                         kuroko_model::sessionlog::wait_for_publication(
                             &log_dir,
                             &mut seen,
@@ -188,9 +193,13 @@ fn follow(
                     if stop.load(Ordering::SeqCst) {
                         break;
                     }
-                    if let Err(e) = run_consumers(&data, &config, false) {
-                        eprintln!("kuroko analyze: {e:#}");
-                    }
+                    retro_pending = match run_consumers(&data, &config, false, true) {
+                        Ok(pending) => pending,
+                        Err(e) => {
+                            eprintln!("kuroko analyze: {e:#}");
+                            false
+                        }
+                    };
                 }
             })?
     };
@@ -199,17 +208,21 @@ fn follow(
     stop.store(true, Ordering::SeqCst);
     let _ = consumers.join();
     result?;
-    // A last catch-up with everything the analyzer wrote before it stopped.
-    run_consumers(data, config, false)
+    // A last catch-up with everything the analyzer wrote before it stopped (a re-check
+    // still pending goes on at the next start).
+    run_consumers(data, config, false, true).map(drop)
 }
 
 /// Lets the index (with alert conditions), detections and the evidence export catch up
-/// with the session log.
+/// with the session log. `follow`: the running appliance, whose detections take a re-check
+/// of the past in slices (`kuroko_detect::run_pending_slice`) so that live findings keep
+/// arriving; returns whether a re-check is still pending.
 fn run_consumers(
     data: &std::path::Path,
     config: &kuroko_model::config::Config,
     tty: bool,
-) -> anyhow::Result<()> {
+    follow: bool,
+) -> anyhow::Result<bool> {
     // ---- Consumers of the session log. -----------------------------------------------
     // The index (with alert conditions), detections and the evidence export each follow
     // DATA/sessions/ from their own durable cursor, so each simply catches up with the log.
@@ -241,9 +254,15 @@ fn run_consumers(
     if let Err(e) = super::content::catch_up(data, config, tty) {
         failures.push(format!("content index: {e:#}"));
     }
-    match kuroko_detect::run_pending(data, config) {
+    let detections = if follow {
+        kuroko_detect::run_pending_slice(data, config)
+    } else {
+        kuroko_detect::run_pending(data, config)
+    };
+    let retro_pending = detections.as_ref().is_ok_and(|s| s.retro_pending > 0);
+    match detections {
         Ok(s) if tty => eprintln!(
-            "detections: {} sessions checked, {} findings ({} new){}",
+            "detections: {} sessions checked, {} findings ({} new){}{}",
             s.sessions,
             s.findings,
             s.new_findings,
@@ -251,6 +270,14 @@ fn run_consumers(
                 format!(
                     "; intel re-check of the past: {} sessions, {} matched",
                     s.retro_sessions, s.retro_hits
+                )
+            } else {
+                String::new()
+            },
+            if s.yara_retro_sessions > 0 {
+                format!(
+                    "; YARA re-check of the stored files: {} sessions, {} matched",
+                    s.yara_retro_sessions, s.yara_retro_hits
                 )
             } else {
                 String::new()
@@ -277,7 +304,7 @@ fn run_consumers(
     if !failures.is_empty() {
         anyhow::bail!("{}", failures.join("; "));
     }
-    Ok(())
+    Ok(retro_pending)
 }
 
 fn open_store(data: &std::path::Path) -> anyhow::Result<Box<dyn kuroko_analyzer::PacketSource>> {

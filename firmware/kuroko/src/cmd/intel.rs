@@ -40,7 +40,11 @@ pub enum Action {
     /// Re-check every session still in the index and every stored file against every
     /// installed pack (runs now when no `kuroko run` holds the findings; otherwise the
     /// running appliance does it in the background).
-    Recheck,
+    Recheck {
+        /// Commit every N records (crash tests).
+        #[arg(long, value_name = "N", hide = true)]
+        commit_every: Option<usize>,
+    },
 }
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -94,14 +98,14 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             );
             Ok(())
         }
-        Action::Recheck => {
+        Action::Recheck { commit_every } => {
             let config = data.load_config()?;
             let u = packs::request_recheck(&data.data).map_err(anyhow::Error::msg)?;
             println!(
                 "re-check requested (intel update {} of {})",
                 u.generation, u.date
             );
-            match kuroko_detect::run_pending(&data.data, &config) {
+            match run_detections(&data.data, &config, commit_every) {
                 Ok(s) => {
                     println!(
                         "re-checked {} sessions: {} intel hits",
@@ -119,6 +123,20 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             }
         }
     }
+}
+
+/// The detections' catch-up (`kuroko_detect::run_pending`), committing every `commit_every`
+/// records when given (the kill -9 tests stop it between commits).
+pub fn run_detections(
+    data: &std::path::Path,
+    config: &kuroko_model::config::Config,
+    commit_every: Option<usize>,
+) -> Result<kuroko_detect::Summary, kuroko_detect::DetectError> {
+    let mut d = kuroko_detect::Detector::open(data, config)?;
+    if let Some(n) = commit_every {
+        d = d.with_batch(n);
+    }
+    d.catch_up()
 }
 
 fn print_pack(p: &PackInfo) {
