@@ -206,3 +206,22 @@ pub fn parse_jsonl(text: &str) -> anyhow::Result<Vec<Value>> {
         .map(|l| serde_json::from_str(l).with_context(|| format!("not a JSON line: {l}")))
         .collect()
 }
+
+/// One CSV line split into fields (RFC 4180 quoting).
+pub fn csv_fields(line: &str) -> Vec<String> {
+    let (mut fields, mut cur, mut quoted) = (Vec::new(), String::new(), false);
+    let mut chars = line.chars().peekable();
+    while let Some(c) = chars.next() {
+        match (c, quoted) {
+            ('"', true) if chars.peek() == Some(&'"') => {
+                cur.push('"');
+                chars.next();
+            }
+            ('"', _) => quoted = !quoted,
+            (',', false) => fields.push(std::mem::take(&mut cur)),
+            _ => cur.push(c),
+        }
+    }
+    fields.push(cur);
+    fields
+}

@@ -18,7 +18,8 @@
 //! 7. Business hours or night: `time:business` and `time:night` split the sessions, and
 //!    local times without an offset are accepted.
 
-use kuroko_tests::kuroko::{DataDir, binary, site_config};
+use kuroko_model::finding::Lang;
+use kuroko_tests::kuroko::{DataDir, binary, csv_fields, site_config};
 use kuroko_tests::scenarios::Scenario;
 use kuroko_tests::shared::recording;
 use serde_json::Value;
@@ -53,35 +54,21 @@ fn ok(o: &Output, what: &str) -> (String, String) {
     (out, err)
 }
 
-/// One CSV line split into fields (RFC 4180 quoting).
-fn csv_fields(line: &str) -> Vec<String> {
-    let (mut fields, mut cur, mut quoted) = (Vec::new(), String::new(), false);
-    let mut chars = line.chars().peekable();
-    while let Some(c) = chars.next() {
-        match (c, quoted) {
-            ('"', true) if chars.peek() == Some(&'"') => {
-                cur.push('"');
-                chars.next();
-            }
-            ('"', _) => quoted = !quoted,
-            (',', false) => fields.push(std::mem::take(&mut cur)),
-            _ => cur.push(c),
-        }
-    }
-    fields.push(cur);
-    fields
-}
-
-/// The risk of finding `id` in a findings CSV (columns found by the header).
-fn csv_risk(csv: &str, id: &str) -> Option<String> {
+/// Column `name` of finding `id`'s row in a findings CSV (columns found by the header).
+fn csv_value(csv: &str, id: &str, name: &str) -> Option<String> {
     let mut lines = csv.trim_start_matches('\u{feff}').lines();
     let header = csv_fields(lines.next()?);
     let col = |name: &str| header.iter().position(|h| h == name);
-    let (ci, cr) = (col("id")?, col("risk")?);
+    let (ci, cr) = (col("id")?, col(name)?);
     lines
         .map(csv_fields)
         .find(|r| r.get(ci).map(String::as_str) == Some(id))
         .and_then(|r| r.get(cr).cloned())
+}
+
+/// The risk of finding `id` in a findings CSV.
+fn csv_risk(csv: &str, id: &str) -> Option<String> {
+    csv_value(csv, id, "risk")
 }
 
 fn rule<'a>(findings: &'a [Value], rule: &str) -> &'a Value {
@@ -199,6 +186,46 @@ fn a_consultants_questions_answered_by_kuroko_commands() {
         "{n_sessions} sessions exported for {evidence} evidence sessions: {line}"
     );
     assert!(std::fs::metadata(&pcap).unwrap().len() > 24 + 16, "{line}");
+
+    // 4b. Volume: every finding says what its sessions carried; the FTP finding's is the
+    // sum of its control and data connections in the session log, the same in the jsonl,
+    // the table, the CSV and the report.
+    let key = ["bytes_up", "bytes_down", "packets_up", "packets_down"];
+    let mut want = [0u64; 4];
+    for e in ftp["evidence"].as_array().unwrap() {
+        let s = sessions.iter().find(|s| s["id"] == *e).unwrap();
+        for (w, k) in want.iter_mut().zip(key) {
+            *w += s[k].as_u64().unwrap();
+        }
+    }
+    let got: Vec<u64> = key
+        .iter()
+        .map(|k| ftp["volume"][k].as_u64().unwrap_or(0))
+        .collect();
+    assert_eq!(got, want, "FTP finding volume vs its evidence sessions");
+    for f in &findings {
+        let v = &f["volume"];
+        assert!(
+            v["bytes_up"].as_u64().unwrap_or(0) + v["bytes_down"].as_u64().unwrap_or(0) > 0
+                && v["packets_up"].as_u64().unwrap_or(0) > 0,
+            "finding {} shows no volume: {v}",
+            f["id"]
+        );
+    }
+    let volume: kuroko_model::finding::Volume =
+        serde_json::from_value(ftp["volume"].clone()).unwrap();
+    let (table_en, _) = ok(&kuroko(&data, "findings", &["--lang", "en"]), "findings");
+    assert!(
+        table_en.contains(&format!("volume {}", volume.describe(Lang::En))),
+        "{table_en}"
+    );
+    let (fcsv, _) = ok(
+        &kuroko(&data, "findings", &["--format", "csv"]),
+        "findings csv",
+    );
+    for (w, k) in want.iter().zip(key) {
+        assert_eq!(csv_value(&fcsv, &id, k), Some(w.to_string()), "{k}: {fcsv}");
+    }
     let bad = kuroko(
         &data,
         "pcap",
@@ -237,6 +264,10 @@ fn a_consultants_questions_answered_by_kuroko_commands() {
     );
     let html = std::fs::read_to_string(&html).unwrap();
     assert!(html.contains("closed maintenance VLAN") && html.contains("confirmed with the admin"));
+    assert!(
+        html.contains(&format!("<td>{}</td>", volume.describe(Lang::En))),
+        "the report shows no volume of the FTP finding"
+    );
     let stick = tempfile::tempdir().unwrap();
     let (printed, _) = ok(
         &kuroko(

@@ -5,13 +5,16 @@
 //! HTML and PDF) must show every chapter with the numbers of `kuroko findings` and
 //! `kuroko status`, render in headless Chromium with a clean console, and `kuroko export`
 //! must write a bundle that `kuroko export --verify` and `sha256sum -c` accept, whose
-//! findings.csv is what `kuroko findings --format csv` prints.
+//! findings.csv is what `kuroko findings --format csv` prints. The Japanese report (HTML
+//! text, the PDF's text as pdftotext reads it) and the findings CSV's texts carry no
+//! English prose outside names, protocol words and the data the traffic itself carried.
 
-use kuroko_tests::kuroko::{DataDir, binary};
+use kuroko_tests::kuroko::{DataDir, binary, csv_fields};
 use kuroko_tests::scenarios::Scenario;
 use kuroko_tests::shared::recording;
 use kuroko_tests::site::INTERNAL_NETWORKS;
 use serde_json::Value;
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -42,6 +45,72 @@ fn group(n: u64) -> String {
         out.push(c);
     }
     out
+}
+
+/// Every word in a string of the captured data (session log values: file names, banners,
+/// user names, URLs): what the report quotes as it was sent, never prose of its own.
+fn data_words(v: &Value, out: &mut HashSet<String>) {
+    match v {
+        Value::String(s) => out.extend(
+            s.split(|c: char| !c.is_ascii_alphanumeric())
+                .filter(|w| !w.is_empty())
+                .map(String::from),
+        ),
+        Value::Array(a) => a.iter().for_each(|x| data_words(x, out)),
+        Value::Object(o) => o.values().for_each(|x| data_words(x, out)),
+        _ => {}
+    }
+}
+
+/// English words left in the lines of a Japanese `text` (see
+/// `kuroko_detect::signals::english_words`), less the captured data's words, the
+/// product's name and the export zip's password; one entry per offending line.
+fn english_prose(what: &str, text: &str, data: &HashSet<String>) -> Vec<String> {
+    const NAMES: [&str; 3] = ["network", "blackbox", "infected"];
+    text.lines()
+        .filter_map(|line| {
+            let words: Vec<String> = kuroko_detect::signals::english_words(line)
+                .into_iter()
+                .filter(|w| !data.contains(w) && !NAMES.contains(&w.as_str()))
+                .collect();
+            (!words.is_empty()).then(|| format!("{what}: {words:?} in `{}`", line.trim()))
+        })
+        .collect()
+}
+
+/// The text a reader sees in an HTML page: tags and the style sheet dropped, entities read.
+fn html_text(html: &str) -> String {
+    let mut out = String::new();
+    let mut rest = html;
+    while let Some(open) = rest.find('<') {
+        out.push_str(&rest[..open]);
+        let tag = &rest[open..];
+        let skip_to = if tag.starts_with("<style") {
+            tag.find("</style>").map(|i| i + "</style>".len())
+        } else {
+            tag.find('>').map(|i| i + 1)
+        };
+        out.push('\n');
+        rest = &tag[skip_to.unwrap_or(tag.len())..];
+    }
+    out.push_str(rest);
+    out.replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&quot;", "\"")
+        .replace("&#39;", "'")
+        .replace("&amp;", "&")
+}
+
+/// `pdftotext` of a PDF (poppler-utils, in .ci/packages.txt).
+fn pdf_text(pdf: &Path) -> String {
+    let out = Command::new("pdftotext")
+        .args(["-enc", "UTF-8"])
+        .arg(pdf)
+        .arg("-")
+        .output()
+        .expect("pdftotext (Debian package poppler-utils) is needed");
+    assert!(out.status.success(), "pdftotext {}", pdf.display());
+    String::from_utf8(out.stdout).unwrap()
 }
 
 fn chromium() -> PathBuf {
@@ -118,6 +187,11 @@ fn report_and_export_of_real_client_traffic() {
         );
     }
 
+    let mut data_vocabulary = HashSet::new();
+    sessions
+        .iter()
+        .for_each(|s| data_words(s, &mut data_vocabulary));
+    let mut english = Vec::new();
     let out = tempfile::tempdir().unwrap();
     for lang in ["ja", "en"] {
         let html_path = out.path().join(format!("report-{lang}.html"));
@@ -177,6 +251,8 @@ fn report_and_export_of_real_client_traffic() {
                 );
             }
             assert!(html.contains("株式会社サンプル 御中"));
+            english.extend(english_prose("HTML", &html_text(&html), &data_vocabulary));
+            english.extend(english_prose("PDF", &pdf_text(&pdf_path), &data_vocabulary));
         }
         // Same numbers as `kuroko status` and the session log.
         assert!(
@@ -211,6 +287,27 @@ fn report_and_export_of_real_client_traffic() {
         assert!(pdf.starts_with(b"%PDF") && pdf.len() > 10_000);
         render_in_chromium(&html_path, &out.path().join(format!("report-{lang}.png")));
     }
+
+    // The findings CSV's texts for people (its header and categories are the schema's
+    // keys, the same in both languages).
+    let csv = data.kuroko("findings", &["--format", "csv"]).unwrap();
+    let mut rows = csv.trim_start_matches('\u{feff}').lines().map(csv_fields);
+    let header = rows.next().unwrap();
+    let mut csv_rows = 0;
+    for row in rows {
+        csv_rows += 1;
+        for key in ["title", "signals", "countermeasures"] {
+            let col = header.iter().position(|h| h == key).unwrap();
+            let what = format!("CSV {} {key}", row[1]);
+            english.extend(english_prose(&what, &row[col], &data_vocabulary));
+        }
+    }
+    assert_eq!(csv_rows, findings.len(), "{csv}");
+    assert!(
+        english.is_empty(),
+        "English prose in the Japanese report or CSV:\n{}",
+        english.join("\n")
+    );
 
     // The export: a complete, verifiable bundle.
     let stick = tempfile::tempdir().unwrap();

@@ -494,6 +494,7 @@ mod tests {
             override_reason: None,
             override_source: None,
             note: None,
+            volume: Default::default(),
         });
         app.update(s);
         app.on_key(Key::Char('3'));

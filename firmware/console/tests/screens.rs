@@ -50,6 +50,7 @@ fn finding(
         override_reason: None,
         override_source: None,
         note: None,
+        volume: Default::default(),
     }
 }
 
@@ -223,6 +224,7 @@ fn session() -> SessionRecord {
         url: Some("mtalk.google.com:5228".into()),
         status: Some(403),
         content_type: Some("text/html".into()),
+        user: Some("alice".into()),
         ..Default::default()
     });
     s
@@ -287,9 +289,35 @@ fn check(name: &str, got: &str) {
     assert_eq!(got, want, "screen {name} differs from {}", path.display());
 }
 
+/// English prose on a Japanese screen (`english_words` per line), less the fixture's own
+/// data (the login user, the disk names, the kernel's disk state, a query's field name);
+/// one entry per offending line.
+fn english_on(name: &str, screen: &str) -> Vec<String> {
+    const DATA: [&str; 5] = ["alice", "vda", "vdb", "running", "url"];
+    screen
+        .lines()
+        .filter_map(|line| {
+            let words: Vec<String> = kuroko_detect::signals::english_words(line)
+                .into_iter()
+                .filter(|w| !DATA.contains(&w.as_str()))
+                .collect();
+            (!words.is_empty()).then(|| format!("{name}: {words:?} in `{}`", line.trim()))
+        })
+        .collect()
+}
+
 fn all_screens(lang: Lang, ascii: bool, tag: &str) {
+    let mut english = Vec::new();
     for (w, h) in [(80u16, 24u16), (160, 48)] {
         let mut a = app(lang, ascii);
+        // Findings come from detections' store in the console's language.
+        for f in &mut a.snapshot.as_mut().unwrap().findings {
+            f.title = kuroko_detect::RuleId::parse(&f.rule)
+                .unwrap()
+                .info()
+                .title(lang)
+                .to_string();
+        }
         for screen in Screen::ALL {
             a.screen = screen;
             if screen == Screen::Search {
@@ -300,12 +328,27 @@ fn all_screens(lang: Lang, ascii: bool, tag: &str) {
                     sessions: vec![session()],
                 }));
             }
-            check(
-                &format!("{tag}-{:?}-{w}x{h}", screen).to_lowercase(),
-                &render(&a, w, h),
-            );
+            let name = format!("{tag}-{:?}-{w}x{h}", screen).to_lowercase();
+            let text = render(&a, w, h);
+            if lang == Lang::Ja {
+                english.extend(english_on(&name, &text));
+            }
+            check(&name, &text);
+        }
+        // The selected session's detail pane too.
+        a.screen = Screen::Search;
+        a.on_key(Key::Enter);
+        let name = format!("{tag}-search-detail-{w}x{h}");
+        let text = render(&a, w, h);
+        if lang == Lang::Ja {
+            english.extend(english_on(&name, &text));
         }
     }
+    assert!(
+        english.is_empty(),
+        "English prose on the Japanese console:\n{}",
+        english.join("\n")
+    );
 }
 
 #[test]

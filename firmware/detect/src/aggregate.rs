@@ -4,6 +4,7 @@
 //! state the findings store persists; levels and wording are applied when rendering.
 
 use crate::rules::Hit;
+use kuroko_model::finding::Volume;
 use kuroko_model::{SessionRecord, Timestamp};
 use serde::{Deserialize, Serialize};
 use std::net::IpAddr;
@@ -29,6 +30,10 @@ pub struct EvidenceRef {
     pub end: Timestamp,
     pub first_segment: u64,
     pub last_segment: u64,
+    /// What the session carried (for a finding's volume when it joins later, as an FTP
+    /// data connection does); zero in state written by older firmware.
+    #[serde(default)]
+    pub volume: Volume,
 }
 
 impl EvidenceRef {
@@ -44,6 +49,7 @@ impl EvidenceRef {
             end: s.end,
             first_segment: s.span.first_segment,
             last_segment: s.span.last_segment,
+            volume: Volume::of(s),
         }
     }
 }
@@ -77,6 +83,11 @@ pub struct Aggregate {
     pub bytes_up: u64,
     #[serde(default)]
     pub bytes_down: u64,
+    /// Packets of the same sessions (with `bytes_*`, the finding's volume).
+    #[serde(default)]
+    pub packets_up: u64,
+    #[serde(default)]
+    pub packets_down: u64,
 }
 
 impl Aggregate {
@@ -96,14 +107,15 @@ impl Aggregate {
             max_metric: 0,
             bytes_up: 0,
             bytes_down: 0,
+            packets_up: 0,
+            packets_down: 0,
         }
     }
 
     /// Adds one session's hit (the caller merges several hits of one session first).
     pub fn add(&mut self, hit: &Hit, s: &SessionRecord) {
         self.count += 1;
-        self.bytes_up = self.bytes_up.saturating_add(s.bytes_up);
-        self.bytes_down = self.bytes_down.saturating_add(s.bytes_down);
+        self.add_volume(&Volume::of(s));
         self.first_seen = self.first_seen.min(s.start);
         self.last_seen = self.last_seen.max(s.end.max(s.start));
         self.add_evidence(EvidenceRef::of(s));
@@ -130,6 +142,34 @@ impl Aggregate {
         }
         if let Some(m) = hit.metric {
             self.max_metric = self.max_metric.max(m);
+        }
+    }
+
+    /// Adds what one session carried to the finding's volume.
+    fn add_volume(&mut self, v: &Volume) {
+        self.bytes_up = self.bytes_up.saturating_add(v.bytes_up);
+        self.bytes_down = self.bytes_down.saturating_add(v.bytes_down);
+        self.packets_up = self.packets_up.saturating_add(v.packets_up);
+        self.packets_down = self.packets_down.saturating_add(v.packets_down);
+    }
+
+    /// A session that joins the finding without being an event of its own (an FTP data
+    /// connection of a control session that made it): its evidence (capped) and its
+    /// volume (always, once).
+    pub(crate) fn add_linked(&mut self, e: EvidenceRef) {
+        if !self.evidence.iter().any(|x| x.session == e.session) {
+            self.add_volume(&e.volume);
+            self.add_evidence(e);
+        }
+    }
+
+    /// The finding's volume.
+    pub fn volume(&self) -> Volume {
+        Volume {
+            bytes_up: self.bytes_up,
+            bytes_down: self.bytes_down,
+            packets_up: self.packets_up,
+            packets_down: self.packets_down,
         }
     }
 

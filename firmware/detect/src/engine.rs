@@ -272,7 +272,7 @@ impl Engine {
                 ) {
                     let waiting = self.ftp_links.control(s, key);
                     if let Some(agg) = self.aggregates.get_mut(&key) {
-                        waiting.into_iter().for_each(|e| agg.add_evidence(e));
+                        waiting.into_iter().for_each(|e| agg.add_linked(e));
                     }
                 }
             }
@@ -297,7 +297,7 @@ impl Engine {
         if let Some(key) = self.ftp_links.data(s)
             && let Some(agg) = self.aggregates.get_mut(&key)
         {
-            agg.add_evidence(crate::aggregate::EvidenceRef::of(s));
+            agg.add_linked(crate::aggregate::EvidenceRef::of(s));
         }
     }
 

@@ -151,6 +151,7 @@ mod tests {
             override_reason: None,
             override_source: None,
             note: None,
+            volume: Default::default(),
         }
     }
 

@@ -100,6 +100,7 @@ pub fn finding(
         override_reason: None,
         override_source: None,
         note: None,
+        volume: a.volume(),
     };
     crate::overrides::apply(&mut f, overrides, None, lang);
     Some(f)

@@ -308,8 +308,59 @@ pub fn english_words(text: &str) -> Vec<String> {
     words
 }
 
-/// Lower-case words that are names, not English prose.
-const ALLOWED: &[&str] = &["wsman", "ecp"];
+/// Lower-case words that are names, not English prose: protocol names as the session
+/// tables show them (`ftp`, `http`), URL paths, the HTML attribute a link's target is in.
+const ALLOWED: &[&str] = &[
+    "wsman",
+    "ecp",
+    "href",
+    "tcp",
+    "udp",
+    "icmp",
+    "arp",
+    "ftp",
+    "http",
+    "https",
+    "smtp",
+    "smtps",
+    "imap",
+    "imaps",
+    "dns",
+    "mdns",
+    "tls",
+    "ssl",
+    "ssh",
+    "telnet",
+    "oracle",
+    "smb",
+    "rdp",
+    "ldap",
+    "ldaps",
+    "winrm",
+    "ntp",
+    "dhcp",
+    "sip",
+    "quic",
+    "snmp",
+    "syslog",
+    "vnc",
+    "gre",
+    "esp",
+    "ipsec",
+    "openvpn",
+    "wireguard",
+    "mysql",
+    "postgres",
+    "kerberos",
+    "netbios",
+    "radius",
+    "tftp",
+    "socks",
+    "irc",
+    "mqtt",
+    "modbus",
+    "vxlan",
+];
 
 #[cfg(test)]
 mod tests {

@@ -37,6 +37,8 @@ pub struct Talker {
     pub ip: IpAddr,
     /// Inside `[site] internal_networks`.
     pub internal: bool,
+    /// Inside `[site] vpn_pools` (a remote user's address; see [`mark_vpn_pools`]).
+    pub vpn: bool,
     pub sessions: u64,
     /// Payload bytes this address sent.
     pub bytes_sent: u64,
@@ -270,6 +272,13 @@ pub fn top_talkers(
     Ok(ranked(both, n, internal))
 }
 
+/// Marks the talkers whose address is in one of `pools` (`[site] vpn_pools`).
+pub fn mark_vpn_pools(rows: &mut [Talker], pools: &[IpNet]) {
+    for r in rows {
+        r.vpn = pools.iter().any(|n| n.contains(&r.ip));
+    }
+}
+
 /// Talkers from per-address (sessions, bytes sent, bytes received), most bytes first.
 fn ranked(
     by_ip: impl IntoIterator<Item = (Ipv6Addr, (u64, u64, u64))>,
@@ -283,6 +292,7 @@ fn ranked(
             Talker {
                 ip,
                 internal: internal.iter().any(|n| n.contains(&ip)),
+                vpn: false,
                 sessions: s,
                 bytes_sent: sent,
                 bytes_received: recv,

@@ -658,7 +658,11 @@ pub fn stats_talkers(out: &mut dyn Write, rows: &[Talker]) -> std::io::Result<()
             out,
             "{:<39} {:<8} {:>10} {:>12} {:>12}",
             r.ip.to_string(),
-            if r.internal { "internal" } else { "external" },
+            match (r.vpn, r.internal) {
+                (true, _) => "vpn",
+                (false, true) => "internal",
+                (false, false) => "external",
+            },
             r.sessions,
             format_bytes(r.bytes_sent),
             format_bytes(r.bytes_received)

@@ -148,7 +148,8 @@ pub struct Site {
     /// IANA time zone name, e.g. `Asia/Tokyo`.
     pub timezone: String,
     pub internal_networks: Vec<String>,
-    /// CIDRs of VPN client address pools.
+    /// CIDRs of VPN client address pools: watched by `vpn_large_upload`, labelled as VPN
+    /// addresses in the report, `kuroko findings` and the top-talker lists (README).
     pub vpn_pools: Vec<String>,
     /// e.g. `mon-fri 09:00-18:00`; several ranges separated by commas.
     pub business_hours: String,

@@ -153,6 +153,48 @@ pub struct Finding {
     /// The analyst's note on this finding (`DIR/site.toml`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
+    /// What the finding's sessions carried (absent in findings of older firmware: zero).
+    #[serde(default)]
+    pub volume: Volume,
+}
+
+/// Payload bytes and packets of a finding's sessions (every session counted in `count`,
+/// and an FTP finding's data connections), client → server (`up`) and back (`down`).
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Volume {
+    pub bytes_up: u64,
+    pub bytes_down: u64,
+    pub packets_up: u64,
+    pub packets_down: u64,
+}
+
+impl Volume {
+    /// What one session carried.
+    pub fn of(s: &crate::SessionRecord) -> Volume {
+        Volume {
+            bytes_up: s.bytes_up,
+            bytes_down: s.bytes_down,
+            packets_up: s.packets_up,
+            packets_down: s.packets_down,
+        }
+    }
+
+    /// `↑ 1.6 KiB / 12 pkt  ↓ 3.5 KiB / 9 pkt` (`パケット` in Japanese): what a table
+    /// cell shows.
+    pub fn describe(&self, lang: Lang) -> String {
+        use crate::units::format_bytes;
+        let pkt = match lang {
+            Lang::Ja => "パケット",
+            Lang::En => "pkt",
+        };
+        format!(
+            "↑ {} / {} {pkt}  ↓ {} / {} {pkt}",
+            format_bytes(self.bytes_up),
+            self.packets_up,
+            format_bytes(self.bytes_down),
+            self.packets_down
+        )
+    }
 }
 
 /// Where a finding's overridden levels came from.

@@ -414,15 +414,20 @@ pub struct FtpFile {
 }
 
 impl FtpFile {
-    /// `STOR customers.xlsx (12,345 bytes)`: what a person reads in a finding or a report.
-    pub fn describe(&self) -> String {
+    /// `STOR customers.xlsx (12,345 bytes)` (`… (12,345 バイト)` in Japanese): what a
+    /// person reads in a finding or a report.
+    pub fn describe(&self, lang: crate::finding::Lang) -> String {
         let verb = if self.direction == "upload" {
             "STOR"
         } else {
             "RETR"
         };
+        let unit = match lang {
+            crate::finding::Lang::Ja => "バイト",
+            crate::finding::Lang::En => "bytes",
+        };
         format!(
-            "{verb} {} ({} bytes)",
+            "{verb} {} ({} {unit})",
             self.name,
             crate::units::group_digits(self.bytes as u128)
         )

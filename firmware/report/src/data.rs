@@ -188,6 +188,8 @@ pub struct ReportData {
     pub analyst: String,
     pub timezone: chrono_tz::Tz,
     pub internal_networks: Vec<IpNet>,
+    /// `[site] vpn_pools`: the addresses remote users get, labelled as such.
+    pub vpn_pools: Vec<IpNet>,
     pub generated: Timestamp,
     /// The diagnosis period: the retention window, else the sessions' span.
     pub period: Option<(Timestamp, Timestamp)>,
@@ -311,6 +313,7 @@ impl ReportData {
             analyst: inp.site.site.analyst.clone(),
             timezone,
             internal_networks: internal,
+            vpn_pools: cfg.site.vpn_nets(),
             generated: inp.generated,
             period,
             store: inp.store,
@@ -384,11 +387,15 @@ impl ReportData {
             .collect()
     }
 
-    /// An address as the tables show it, `None` meaning many peers.
+    /// An address as the tables show it (`10.8.0.5 (VPN pool)`, `10.1.2.3 (internal)`,
+    /// `203.0.113.9 (external)`), `None` meaning many peers.
     pub fn endpoint_label(&self, addr: Option<&str>, lang: Lang) -> String {
         match addr {
             None => texts::tr(lang, "多数", "many").to_string(),
             Some(a) => match a.parse::<std::net::IpAddr>() {
+                Ok(ip) if self.vpn_pools.iter().any(|n| n.contains(&ip)) => {
+                    format!("{a} ({})", texts::tr(lang, "VPN プール", "VPN pool"))
+                }
                 Ok(ip) if self.internal_networks.iter().any(|n| n.contains(&ip)) => {
                     format!("{a} ({})", texts::tr(lang, "内部", "internal"))
                 }

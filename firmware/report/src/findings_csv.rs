@@ -20,7 +20,7 @@ use std::path::Path;
 pub const LIST_SEPARATOR: &str = "; ";
 
 /// The columns, in order.
-pub const COLUMNS: [&str; 21] = [
+pub const COLUMNS: [&str; 25] = [
     "no",
     "id",
     "risk",
@@ -42,6 +42,10 @@ pub const COLUMNS: [&str; 21] = [
     "override_reason",
     "analyst_note",
     "original_risk",
+    "bytes_up",
+    "bytes_down",
+    "packets_up",
+    "packets_down",
 ];
 
 /// UTF-8 byte-order mark.
@@ -80,6 +84,10 @@ pub fn write(findings: &[GradedFinding], lang: Lang, tz: &chrono_tz::Tz) -> Vec<
                 g.override_reason.clone().unwrap_or_default(),
                 g.note.clone().unwrap_or_default(),
                 g.original_risk.to_string(),
+                f.volume.bytes_up.to_string(),
+                f.volume.bytes_down.to_string(),
+                f.volume.packets_up.to_string(),
+                f.volume.packets_down.to_string(),
             ]
             .into_iter(),
         );

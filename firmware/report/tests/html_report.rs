@@ -301,3 +301,28 @@ fn a_session_with_provisional_records_counts_once_in_the_report() {
     let html = html::render(&data, Lang::En);
     assert!(html.contains("id=\"total-sessions\"><b>3</b>"));
 }
+
+#[test]
+fn vpn_pool_hosts_are_labelled_as_such_in_top_talkers_and_findings() {
+    let dir = tempfile::tempdir().unwrap();
+    common::build(dir.path());
+    let mut cfg = config();
+    // The fixture's busiest client, as if it were a remote user's address.
+    cfg.site.vpn_pools = vec!["10.1.0.21/32".into()];
+    let (data, _) = inputs::gather(dir.path(), &cfg, StoreSummary::default()).unwrap();
+    assert_eq!(
+        data.endpoint_label(Some("10.1.0.21"), Lang::Ja),
+        "10.1.0.21 (VPN プール)"
+    );
+    assert_eq!(
+        data.endpoint_label(Some("10.1.0.22"), Lang::En),
+        "10.1.0.22 (internal)"
+    );
+    let ja = html::render(&data, Lang::Ja);
+    let part = &ja[ja
+        .find("通信量の多いホスト・ドメインと時間帯")
+        .expect("3.5")..];
+    assert!(part.contains("10.1.0.21 (VPN プール)"), "top talkers");
+    let (plain, _) = inputs::gather(dir.path(), &config(), StoreSummary::default()).unwrap();
+    assert!(!html::render(&plain, Lang::Ja).contains("VPN プール"));
+}

@@ -91,6 +91,7 @@ fn build(s: &str) -> ReportData {
         override_reason: None,
         override_source: None,
         note: None,
+        volume: Default::default(),
     };
     let mut site = SiteFile::default();
     site.site.name = s.into();

@@ -39,6 +39,7 @@
     { key: "c_server", simple: false, get: (r) => r.server && r.server.ip },
     { key: "c_sport", simple: false, get: (r) => r.server && r.server.port },
     { key: "c_client", simple: true, get: (r) => r.client && r.client.ip },
+    { key: "c_user", simple: true, get: (r) => r.login_user },
     { key: "c_mac", simple: false, get: (r) => r.client && r.client.mac },
     { key: "c_host", simple: true, get: (r) => first(r.http && r.http.host, r.mail && r.mail.subject, r.tls && r.tls.sni, r.dns && r.dns.query) },
     { key: "c_url", simple: true, get: (r) => r.http && r.http.url },
@@ -174,13 +175,13 @@
     root.replaceChildren(el("h2", {}, t("findings")),
       el("p", { class: "error", id: "site-error" }, r.json.site_error ? t("error", { msg: r.json.site_error }) : ""),
       el("div", { class: "scroll" }, el("table", { class: "hits", id: "findings" },
-        el("thead", {}, el("tr", {}, ["f_risk", "f_title", "c_client", "c_server", "f_count", "f_last", "f_counter", "f_evidence"].map((k) => el("th", {}, t(k))))),
+        el("thead", {}, el("tr", {}, ["f_risk", "f_title", "c_client", "c_server", "f_count", "f_volume", "f_last", "f_counter", "f_evidence"].map((k) => el("th", {}, t(k))))),
         el("tbody", {}, r.json.findings.map((f) => el("tr", {},
           el("td", { class: "risk risk-" + f.risk, title: f.override_source ? f.original_risk + " → " + f.risk : "" }, f.risk),
           el("td", { class: "wrap" }, f.title,
             f.override_source ? el("div", { class: "override" }, t("f_override", { from: f.original_risk, to: f.risk, why: f.override_reason || "" })) : null,
             f.note ? el("div", { class: "note" }, t("f_note"), ": ", f.note) : null), el("td", {}, f.client || ""), el("td", {}, f.server || ""),
-          el("td", {}, f.count), el("td", {}, f.last_local), el("td", { class: "wrap" }, (f.countermeasures || []).join(" / ")),
+          el("td", {}, f.count), el("td", { class: "volume" }, f.volume_text || ""), el("td", {}, f.last_local), el("td", { class: "wrap" }, (f.countermeasures || []).join(" / ")),
           el("td", {}, (f.evidence || []).slice(0, 5).map((id) => [el("a", { href: "#session/" + encodeURIComponent(id), class: "evidence-link" }, id), " "]))))))));
   }
 

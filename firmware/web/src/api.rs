@@ -613,7 +613,8 @@ async fn search(
 /// A query as `kuroko search` runs it (the binary's parser: site-local times, `finding:`
 /// terms; `body:`/`content:` terms answered by the content index), one page of it:
 /// `{"total","offset","limit","order","notes","hits"}`. Each hit is the session record with
-/// `time_local`, `packets_gone`, `open_for_s` (seconds since its start, on a provisional
+/// `time_local`, `login_user` (FTP/Telnet/POP3/IMAP/SMTP AUTH/HTTP Basic/Oracle login, as the
+/// CLI's `user` column), `packets_gone`, `open_for_s` (seconds since its start, on a provisional
 /// record of a session still open) and `snippet` (when its content matched: the passage
 /// as `segments` of text with `hit` marking the matches, never markup).
 pub(crate) fn run_search(
@@ -665,6 +666,7 @@ pub(crate) fn run_search(
             let mut v = serde_json::to_value(&h.record).unwrap_or(Value::Null);
             if let Value::Object(m) = &mut v {
                 m.insert("time_local".into(), json!(st.local_time(h.record.start)));
+                m.insert("login_user".into(), json!(h.record.user()));
                 m.insert("packets_gone".into(), json!(h.packets_gone));
                 if h.record.open {
                     let secs = (now.nanos() - h.record.start.nanos()).max(0) / 1_000_000_000;
@@ -857,6 +859,7 @@ async fn findings(AxState(st): S, ConnectInfo(peer): Peer, headers: HeaderMap) -
                     m.insert("original_risk".into(), json!(g.original_risk));
                     m.insert("override_source".into(), json!(g.override_source));
                     m.insert("note".into(), json!(g.note));
+                    m.insert("volume_text".into(), json!(f.volume.describe(lang)));
                 }
                 v
             })

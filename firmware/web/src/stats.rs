@@ -123,13 +123,14 @@ pub async fn stats(
         let mut top = Vec::new();
         if let Ok(index) = kuroko_index::Index::open(data) {
             let all = kuroko_index::Query::parse("*").map_err(|e| ApiError::internal(e.message))?;
-            let talkers = kuroko_index::aggregate::top_talkers(
+            let mut talkers = kuroko_index::aggregate::top_talkers(
                 &index,
                 &all,
                 TOP_HOSTS,
                 &config.site.internal_nets(),
             )
             .map_err(|e| ApiError::internal(e.to_string()))?;
+            kuroko_index::aggregate::mark_vpn_pools(&mut talkers, &config.site.vpn_nets());
             let title = if ja {
                 "上位ホスト (通信量)"
             } else {
@@ -161,7 +162,11 @@ pub async fn stats(
                 "numeric": [false, false, true, true, true],
                 "rows": talkers.iter().map(|t| vec![
                     t.ip.to_string(),
-                    if t.internal { "✓".into() } else { String::new() },
+                    match (t.vpn, t.internal) {
+                        (true, _) => "VPN".into(),
+                        (false, true) => "✓".into(),
+                        (false, false) => String::new(),
+                    },
                     t.sessions.to_string(),
                     kuroko_model::units::format_bytes(t.bytes_sent),
                     kuroko_model::units::format_bytes(t.bytes_received),

@@ -19,7 +19,7 @@ pub fn draw(frame: &mut Frame, app: &App, t: &Texts, area: Rect) {
         Layout::vertical([Constraint::Length(cond_h), Constraint::Min(3)]).areas(area);
     let rows = a.conditions.iter().map(|c| {
         Row::new(vec![
-            c.severity.clone(),
+            super::headers::severity(app.lang, &c.severity),
             c.name.clone(),
             format_count(c.hits),
             c.query.clone(),
@@ -52,7 +52,7 @@ pub fn draw(frame: &mut Frame, app: &App, t: &Texts, area: Rect) {
     let rows = a.recent.iter().map(|h| {
         Row::new(vec![
             format_time(h.time, &app.tz),
-            h.severity.clone(),
+            super::headers::severity(app.lang, &h.severity),
             h.condition.clone(),
             h.summary.clone(),
         ])

@@ -14,11 +14,12 @@ pub fn time(lang: Lang, tz: &chrono_tz::Tz) -> String {
     }
 }
 
-/// Session list: protocol (通信, to fit its 6 columns), client, server, host or subject.
-pub fn sessions(lang: Lang) -> [&'static str; 4] {
+/// Session list: protocol (通信, to fit its 6 columns), client, server, the login user
+/// (FTP, Telnet, POP3/IMAP/SMTP AUTH, HTTP Basic, WinRM), host or subject.
+pub fn sessions(lang: Lang) -> [&'static str; 5] {
     match lang {
-        Lang::Ja => ["通信", "クライアント", "サーバ", "ホスト/件名"],
-        Lang::En => ["Proto", "Client", "Server", "Host/Subject"],
+        Lang::Ja => ["通信", "クライアント", "サーバ", "ユーザー", "ホスト/件名"],
+        Lang::En => ["Proto", "Client", "Server", "User", "Host/Subject"],
     }
 }
 
@@ -27,6 +28,17 @@ pub fn sessions_wide(lang: Lang) -> [&'static str; 6] {
     match lang {
         Lang::Ja => ["MAC", "URL", "要求/差出人", "応答/宛先", "形式", "添付"],
         Lang::En => ["MAC", "URL", "Method/From", "Status/To", "Type", "Attach"],
+    }
+}
+
+/// An alert severity (`critical`, `warning`, `info`) as the console shows it: 重大 / 警告 /
+/// 情報 in Japanese (the alert mail's words), the key itself in English.
+pub fn severity(lang: Lang, s: &str) -> String {
+    match (lang, s) {
+        (Lang::Ja, "critical") => "重大".into(),
+        (Lang::Ja, "warning") => "警告".into(),
+        (Lang::Ja, "info") => "情報".into(),
+        _ => s.to_string(),
     }
 }
 

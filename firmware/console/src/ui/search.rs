@@ -92,6 +92,7 @@ pub fn draw(frame: &mut Frame, app: &App, t: &Texts, area: Rect) {
         Constraint::Length(6),
         Constraint::Length(15),
         Constraint::Length(21),
+        Constraint::Length(10),
         Constraint::Fill(3),
     ];
     if wide {
@@ -111,6 +112,7 @@ pub fn draw(frame: &mut Frame, app: &App, t: &Texts, area: Rect) {
             s.protocol.clone(),
             s.client.ip.to_string(),
             format!("{}:{}", s.server.ip, s.server.port),
+            s.user().unwrap_or_default().to_string(),
             host_or_subject(s),
         ];
         if wide {
@@ -165,6 +167,12 @@ pub fn draw(frame: &mut Frame, app: &App, t: &Texts, area: Rect) {
 }
 
 fn detail_lines(s: &SessionRecord, app: &App) -> Vec<Line<'static>> {
+    let ja = app.lang == kuroko_model::finding::Lang::Ja;
+    let [client, server, up, down, packets] = if ja {
+        ["クライアント", "サーバ", "送信", "受信", "パケット"]
+    } else {
+        ["client", "server", "up", "down", "packets"]
+    };
     let mut l = vec![
         Line::from(format!(
             "{} {} -> {}  {} {}",
@@ -172,10 +180,10 @@ fn detail_lines(s: &SessionRecord, app: &App) -> Vec<Line<'static>> {
             format_time(s.start, &app.tz),
             format_time(s.end, &app.tz),
             s.transport,
-            s.vlan.map(|v| format!("vlan {v}")).unwrap_or_default()
+            s.vlan.map(|v| format!("VLAN {v}")).unwrap_or_default()
         )),
         Line::from(format!(
-            "client {}:{} {}  server {}:{} {}",
+            "{client} {}:{} {}  {server} {}:{} {}",
             s.client.ip,
             s.client.port,
             s.client.mac.as_deref().unwrap_or(""),
@@ -184,7 +192,7 @@ fn detail_lines(s: &SessionRecord, app: &App) -> Vec<Line<'static>> {
             s.server.mac.as_deref().unwrap_or("")
         )),
         Line::from(format!(
-            "up {}  down {}  packets {}  {}",
+            "{up} {}  {down} {}  {packets} {}  {}",
             format_bytes(s.bytes_up),
             format_bytes(s.bytes_down),
             s.packets,
@@ -254,7 +262,8 @@ fn detail_lines(s: &SessionRecord, app: &App) -> Vec<Line<'static>> {
         )));
     }
     if let Some(u) = s.user() {
-        l.push(Line::from(format!("user {u}")));
+        let label = if ja { "ユーザー" } else { "user" };
+        l.push(Line::from(format!("{label} {u}")));
     }
     for f in &s.files {
         l.push(Line::from(format!(

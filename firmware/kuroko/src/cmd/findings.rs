@@ -72,7 +72,14 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
     let result = match args.format {
-        Format::Table => write_table(&mut out, &findings, lang, &tz),
+        Format::Table => {
+            let pools = config.site.vpn_nets();
+            let is_vpn = |a: &str| {
+                a.parse::<std::net::IpAddr>()
+                    .is_ok_and(|ip| pools.iter().any(|n| n.contains(&ip)))
+            };
+            write_table(&mut out, &findings, lang, &tz, &is_vpn)
+        }
         Format::Jsonl => findings.iter().try_for_each(|f| {
             serde_json::to_writer(&mut out, f).map_err(std::io::Error::other)?;
             out.write_all(b"\n")
@@ -125,12 +132,14 @@ pub fn update(data: &std::path::Path, config: &kuroko_model::config::Config) -> 
 
 /// The table: a summary line, then per finding
 /// `A  3x3  id  title` / `client -> server  count  first .. last  [rule]` /
-/// `-> countermeasures`; the id is what `pcap --finding` and `site.toml` overrides take.
+/// `volume ↑ bytes / packets  ↓ bytes / packets` / `-> countermeasures`; an address
+/// `is_vpn` says is in `[site] vpn_pools` is marked `(VPN)`; the id is what `pcap --finding` and `site.toml` overrides take.
 pub fn write_table<Tz: chrono::TimeZone>(
     out: &mut impl Write,
     findings: &[Finding],
     lang: Lang,
     tz: &Tz,
+    is_vpn: &dyn Fn(&str) -> bool,
 ) -> std::io::Result<()>
 where
     Tz::Offset: std::fmt::Display,
@@ -159,8 +168,13 @@ where
     for f in findings {
         let head = format!("{}  {}x{}  {}  ", f.risk, f.vulnerability, f.threat, f.id);
         writeln!(out, "{head}{}", fit(&f.title, WIDTH - width(&head)))?;
-        let client = f.client.as_deref().unwrap_or(many);
-        let server = f.server.as_deref().unwrap_or(many);
+        // An address of `[site] vpn_pools` is a remote user's: said so.
+        let side = |a: Option<&str>| match a {
+            Some(a) if is_vpn(a) => format!("{a} (VPN)"),
+            Some(a) => a.to_string(),
+            None => many.to_string(),
+        };
+        let (client, server) = (side(f.client.as_deref()), side(f.server.as_deref()));
         // `11-18 10:00..10:45 JST`, or with both dates when the finding spans days.
         let first_day = local(f.first_seen, tz, "%m-%d");
         let last_day = local(f.last_seen, tz, "%m-%d");
@@ -179,6 +193,16 @@ where
         };
         let line = format!("{client} -> {server}  x{}  {when}  [{}]", f.count, f.rule);
         writeln!(out, "{}{}", " ".repeat(INDENT), fit(&line, WIDTH - INDENT))?;
+        let volume = match lang {
+            Lang::Ja => format!("通信量 {}", f.volume.describe(lang)),
+            Lang::En => format!("volume {}", f.volume.describe(lang)),
+        };
+        writeln!(
+            out,
+            "{}{}",
+            " ".repeat(INDENT),
+            fit(&volume, WIDTH - INDENT)
+        )?;
         let cm = format!("=> {}", f.countermeasures.join(" / "));
         writeln!(out, "{}{}", " ".repeat(INDENT), fit(&cm, WIDTH - INDENT))?;
         if let Some(reason) = &f.override_reason {
@@ -301,7 +325,7 @@ mod tests {
         for lang in [Lang::Ja, Lang::En] {
             let f = findings(lang);
             let mut buf = Vec::new();
-            write_table(&mut buf, &f, lang, &tz).unwrap();
+            write_table(&mut buf, &f, lang, &tz, &|_| false).unwrap();
             let text = String::from_utf8(buf).unwrap();
             for line in text.lines() {
                 assert!(width(line) <= WIDTH, "{} columns: {line}", width(line));
@@ -313,13 +337,40 @@ mod tests {
             assert!(text.contains(&format!("A  3x3  {}  ", f[0].id)), "{text}");
         }
         let mut buf = Vec::new();
-        write_table(&mut buf, &findings(Lang::Ja), Lang::Ja, &tz).unwrap();
+        write_table(&mut buf, &findings(Lang::Ja), Lang::Ja, &tz, &|_| false).unwrap();
         let text = String::from_utf8(buf).unwrap();
         assert!(
             text.starts_with("検出事項 3 件  (A:1 B:1 C:1 D:0 E:0)"),
             "{text}"
         );
         assert!(text.contains("業務利用外の外部サーバへの SSH アクセス"));
+    }
+
+    #[test]
+    fn table_shows_each_findings_volume_and_marks_vpn_pool_addresses() {
+        let tz = Config::default().site.tz().unwrap();
+        let mut f = findings(Lang::Ja);
+        f[0].volume = kuroko_model::finding::Volume {
+            bytes_up: 2048,
+            bytes_down: 100,
+            packets_up: 7,
+            packets_down: 3,
+        };
+        let client = f[0].client.clone().unwrap();
+        let mut buf = Vec::new();
+        write_table(&mut buf, &f, Lang::Ja, &tz, &|a| a == client).unwrap();
+        let text = String::from_utf8(buf).unwrap();
+        assert!(
+            text.contains("通信量 ↑ 2.0 KiB / 7 パケット  ↓ 100 B / 3 パケット"),
+            "{text}"
+        );
+        assert!(text.contains(&format!("{client} (VPN) -> ")), "{text}");
+        assert_eq!(
+            text.matches("(VPN)").count(),
+            f.iter()
+                .filter(|x| x.client.as_deref() == Some(client.as_str()))
+                .count()
+        );
     }
 
     #[test]

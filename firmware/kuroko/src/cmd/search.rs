@@ -279,7 +279,8 @@ fn search(args: Args) -> anyhow::Result<()> {
                 }
             }
             Stats::TopTalkers => {
-                let rows = aggregate::top_talkers(&index, &query, args.limit, &internal)?;
+                let mut rows = aggregate::top_talkers(&index, &query, args.limit, &internal)?;
+                aggregate::mark_vpn_pools(&mut rows, &config.site.vpn_nets());
                 match args.format {
                     Format::Table => render::stats_talkers(&mut out, &rows)?,
                     Format::Jsonl | Format::Ecs => json_lines(&mut out, &rows)?,
@@ -292,7 +293,8 @@ fn search(args: Args) -> anyhow::Result<()> {
                 } else {
                     aggregate::Side::Destination
                 };
-                let rows = aggregate::top_by_side(&index, &query, args.limit, &internal, side)?;
+                let mut rows = aggregate::top_by_side(&index, &query, args.limit, &internal, side)?;
+                aggregate::mark_vpn_pools(&mut rows, &config.site.vpn_nets());
                 match args.format {
                     Format::Table => render::stats_talkers(&mut out, &rows)?,
                     Format::Jsonl | Format::Ecs => json_lines(&mut out, &rows)?,

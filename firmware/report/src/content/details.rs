@@ -12,7 +12,12 @@ use kuroko_model::finding::Lang;
 use kuroko_model::session::{FileRef, Mail};
 use kuroko_model::units::format_bytes;
 
-fn session_summary(s: &SessionRecord) -> String {
+/// What one evidence session was, in `lang` (the data it carries stays as it was sent).
+fn session_summary(s: &SessionRecord, lang: Lang) -> String {
+    let user = |u: &str| match lang {
+        Lang::Ja => format!("ユーザー {u}"),
+        Lang::En => format!("user {u}"),
+    };
     if let Some(h) = &s.http {
         return format!(
             "{} {}",
@@ -40,7 +45,7 @@ fn session_summary(s: &SessionRecord) -> String {
     }
     if let Some(f) = &s.ftp {
         // What matters is who logged in and which files moved, not FEAT / OPTS.
-        let mut parts: Vec<String> = f.user.iter().map(|u| format!("user {u}")).collect();
+        let mut parts: Vec<String> = f.user.iter().map(|u| user(u)).collect();
         if f.files.is_empty() {
             parts.extend(
                 f.commands
@@ -50,12 +55,7 @@ fn session_summary(s: &SessionRecord) -> String {
                     .cloned(),
             );
         }
-        parts.extend(
-            f.files
-                .iter()
-                .take(4)
-                .map(kuroko_model::session::FtpFile::describe),
-        );
+        parts.extend(f.files.iter().take(4).map(|file| file.describe(lang)));
         if f.files.len() > 4 {
             parts.push(format!("+{}", f.files.len() - 4));
         }
@@ -65,11 +65,7 @@ fn session_summary(s: &SessionRecord) -> String {
         return dns.query.clone().unwrap_or_default();
     }
     if let Some(t) = &s.telnet {
-        return t
-            .user
-            .as_deref()
-            .map(|u| format!("user {u}"))
-            .unwrap_or_default();
+        return t.user.as_deref().map(user).unwrap_or_default();
     }
     if let Some(o) = &s.oracle {
         return o.service_name.clone().unwrap_or_default();
@@ -87,10 +83,10 @@ struct SameSessions<'a> {
 
 /// Groups `sessions` (in time order) by what a reader sees, keeping the order of each
 /// group's first session.
-fn collapse<'a>(sessions: &[&'a SessionRecord]) -> Vec<SameSessions<'a>> {
+fn collapse<'a>(sessions: &[&'a SessionRecord], lang: Lang) -> Vec<SameSessions<'a>> {
     let mut out: Vec<SameSessions<'a>> = Vec::new();
     for s in sessions {
-        let summary = session_summary(s);
+        let summary = session_summary(s, lang);
         match out.iter_mut().find(|g| {
             let f = g.sessions[0];
             g.summary == summary
@@ -166,6 +162,7 @@ fn finding_detail(d: &ReportData, g: &GradedFinding, lang: Lang) -> Block {
             .row("初回検知", "First seen", d.local_time(f.first_seen))
             .row("最終検知", "Last seen", d.local_time(f.last_seen))
             .row("検知回数", "Events", num(f.count))
+            .row("通信量", "Volume", f.volume.describe(lang))
             .row("リスク値", "Risk", risk)
             .block(),
     ];
@@ -195,7 +192,7 @@ fn finding_detail(d: &ReportData, g: &GradedFinding, lang: Lang) -> Block {
         "証跡セッション (時系列)",
         "Evidence sessions (timeline)",
     )));
-    let groups = collapse(&sessions);
+    let groups = collapse(&sessions, lang);
     if sessions.is_empty() {
         b.push(muted(tr(
             lang,
@@ -424,7 +421,7 @@ mod tests {
         let mut v: Vec<SessionRecord> = (0..20).map(|i| winrm(i, "/wsman")).collect();
         v.push(winrm(20, "/wsman?PSVersion=5.1"));
         let refs: Vec<&SessionRecord> = v.iter().collect();
-        let g = collapse(&refs);
+        let g = collapse(&refs, Lang::En);
         assert_eq!(g.len(), 2);
         assert_eq!(g[0].sessions.len(), 20);
         assert_eq!(g[1].sessions.len(), 1);

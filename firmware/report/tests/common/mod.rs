@@ -293,6 +293,7 @@ pub fn build(dir: &Path) -> Vec<Finding> {
         override_reason: None,
         override_source: None,
         note: None,
+        volume: Default::default(),
     };
     let mut phishing = f(
         "f-phish",
