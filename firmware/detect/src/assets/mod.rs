@@ -245,11 +245,19 @@ impl Inventory {
             if make_room(&mut self.dhcp.clients, mac, max, |c| c.end) {
                 self.stats.dhcp_dropped += 1;
             }
+            // A message that says less keeps what an earlier one said.
+            let before = self.dhcp.clients.remove(mac);
             self.dhcp.clients.insert(
                 mac.to_string(),
                 DhcpClient {
-                    hostname: d.hostname.clone(),
-                    vendor_class: d.vendor_class.clone(),
+                    hostname: d
+                        .hostname
+                        .clone()
+                        .or_else(|| before.as_ref().and_then(|b| b.hostname.clone())),
+                    vendor_class: d
+                        .vendor_class
+                        .clone()
+                        .or_else(|| before.as_ref().and_then(|b| b.vendor_class.clone())),
                     session: s.id.clone(),
                     start: s.start,
                     end: s.end,

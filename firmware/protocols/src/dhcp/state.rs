@@ -6,6 +6,8 @@ use crate::{DatagramParser, Direction, Sink};
 use kuroko_model::session::SessionRecord;
 use std::net::{IpAddr, Ipv4Addr};
 
+/// BOOTP `op` of a client's message.
+const BOOTREQUEST: u8 = 1;
 /// DHCP ACK (option 53 value).
 const ACK: u8 = 5;
 
@@ -43,12 +45,15 @@ impl DatagramParser for DhcpParser {
         if d.client_mac.is_none() {
             d.client_mac = m.chaddr.as_ref().map(mac_text);
         }
-        // What the client says of itself comes in its requests; a server may echo it.
-        if d.hostname.is_none() {
-            d.hostname = m.hostname.map(|v| text(rec, v));
-        }
-        if d.vendor_class.is_none() {
-            d.vendor_class = m.vendor_class.map(|v| text(rec, v));
+        // What the client says of itself comes in its requests (BOOTREQUEST); a server
+        // may echo the name in its reply (dnsmasq does), which says nothing new.
+        if m.op == BOOTREQUEST {
+            if d.hostname.is_none() {
+                d.hostname = m.hostname.map(|v| text(rec, v));
+            }
+            if d.vendor_class.is_none() {
+                d.vendor_class = m.vendor_class.map(|v| text(rec, v));
+            }
         }
         d.requested_address = m.requested.map(IpAddr::V4).or(d.requested_address);
         d.server_id = m.server_id.map(IpAddr::V4).or(d.server_id);
@@ -83,7 +88,8 @@ mod tests {
             &mut rec,
             &mut sink,
         );
-        let ack = [53, 1, 5, 54, 4, 10, 0, 0, 1];
+        // dnsmasq echoes the host name in its ACK: not the client's word.
+        let ack = [53, 1, 5, 54, 4, 10, 0, 0, 1, 12, 4, b'e', b'c', b'h', b'o'];
         p.on_datagram(
             Direction::ToClient,
             &message(2, [10, 0, 0, 50], mac, &ack),
@@ -100,16 +106,23 @@ mod tests {
         assert_eq!(d.assigned_address, Some("10.0.0.50".parse().unwrap()));
         assert_eq!(d.server_id, Some("10.0.0.1".parse().unwrap()));
         assert!(rec.flags.is_empty());
-        // An OFFER's yiaddr is not a binding.
+        // An OFFER's yiaddr is not a binding; a name a server echoes is not the client's.
         let mut rec = record("dhcp");
         p.on_datagram(
             Direction::ToClient,
-            &message(2, [10, 0, 0, 51], mac, &[53, 1, 2]),
+            &message(
+                2,
+                [10, 0, 0, 51],
+                mac,
+                &[53, 1, 2, 12, 4, b'e', b'c', b'h', b'o'],
+            ),
             0,
             &mut rec,
             &mut sink,
         );
-        assert_eq!(rec.dhcp.unwrap().assigned_address, None);
+        let d = rec.dhcp.unwrap();
+        assert_eq!(d.assigned_address, None);
+        assert_eq!(d.hostname, None);
     }
 
     #[test]
