@@ -20,15 +20,17 @@ pub enum Screen {
     Detections,
     Search,
     Alerts,
+    Assets,
 }
 
 impl Screen {
-    pub const ALL: [Screen; 5] = [
+    pub const ALL: [Screen; 6] = [
         Screen::Health,
         Screen::Disk,
         Screen::Detections,
         Screen::Search,
         Screen::Alerts,
+        Screen::Assets,
     ];
     pub fn index(self) -> usize {
         Screen::ALL.iter().position(|s| *s == self).unwrap_or(0)
@@ -119,6 +121,7 @@ pub struct App {
     pub detections_selected: usize,
     pub detections_detail: bool,
     pub alerts_selected: usize,
+    pub assets_selected: usize,
     pub search: SearchState,
     pub help: bool,
     pub quit: bool,
@@ -146,6 +149,7 @@ impl App {
             detections_selected: 0,
             detections_detail: false,
             alerts_selected: 0,
+            assets_selected: 0,
             search: SearchState::default(),
             help: false,
             quit: false,
@@ -254,7 +258,7 @@ impl App {
             }
             Key::Tab | Key::Right => self.switch(1),
             Key::BackTab | Key::Left => self.switch(Screen::ALL.len() - 1),
-            Key::Char(c @ '1'..='5') => {
+            Key::Char(c @ '1'..='6') => {
                 self.screen = Screen::ALL[(c as u8 - b'1') as usize];
             }
             Key::Char('/') => {
@@ -338,6 +342,10 @@ impl App {
             Screen::Alerts => (
                 &mut self.alerts_selected,
                 self.snapshot.as_ref().map_or(0, |s| s.alerts.recent.len()),
+            ),
+            Screen::Assets => (
+                &mut self.assets_selected,
+                self.snapshot.as_ref().map_or(0, |s| s.assets.len()),
             ),
             _ => return,
         };
@@ -440,7 +448,11 @@ mod tests {
         assert_eq!(app.screen, Screen::Disk);
         app.on_key(Key::BackTab);
         app.on_key(Key::BackTab);
+        assert_eq!(app.screen, Screen::Assets);
+        app.on_key(Key::BackTab);
         assert_eq!(app.screen, Screen::Alerts);
+        app.on_key(Key::Char('6'));
+        assert_eq!(app.screen, Screen::Assets);
         app.on_key(Key::Char('3'));
         assert_eq!(app.screen, Screen::Detections);
         app.on_key(Key::Char('/'));

@@ -160,7 +160,48 @@ fn snapshot(at: i64, packets: u64, bytes: u64) -> Snapshot {
         },
         warnings: vec![],
         web: None,
+        assets: assets(),
     }
+}
+
+/// Three inside hosts: an old sshd (vulnerable), a TNS listener (unknown), a PC.
+fn assets() -> Vec<AssetRow> {
+    let sw = |text: &str, verdict: Option<&str>, cves: &[&str]| AssetSoftware {
+        text: text.into(),
+        verdict: verdict.map(String::from),
+        cves: cves.iter().map(|c| c.to_string()).collect(),
+    };
+    vec![
+        AssetRow {
+            ip: "10.10.1.11".into(),
+            name: Some("pc-tanaka".into()),
+            services: vec![],
+            software: vec![],
+        },
+        AssetRow {
+            ip: "10.10.2.15".into(),
+            name: Some("db01".into()),
+            services: vec!["1521/tcp oracle".into()],
+            software: vec![sw(
+                "Oracle TNS listener Version 19.0.0.0.0",
+                Some("unknown"),
+                &["CVE-2012-1675"],
+            )],
+        },
+        AssetRow {
+            ip: "10.10.2.20".into(),
+            name: Some("filesrv01".into()),
+            services: vec!["22/tcp ssh".into(), "445/tcp smb".into()],
+            software: vec![
+                sw(
+                    "SSH-2.0-OpenSSH_8.9p1 Ubuntu-3ubuntu0.6",
+                    Some("vulnerable"),
+                    &["CVE-2024-6387"],
+                ),
+                sw("SMB 3.1.1", None, &[]),
+            ],
+        },
+    ]
 }
 
 fn session() -> SessionRecord {

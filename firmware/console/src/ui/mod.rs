@@ -6,6 +6,7 @@
 //! console may have no colors at all.
 
 mod alerts;
+mod assets;
 mod detections;
 mod disk;
 mod fmt;
@@ -98,6 +99,7 @@ pub fn draw(frame: &mut Frame, app: &App) {
         Screen::Detections => detections::draw(frame, app, t, body),
         Screen::Search => search::draw(frame, app, t, body),
         Screen::Alerts => alerts::draw(frame, app, t, body),
+        Screen::Assets => assets::draw(frame, app, body),
     }
     frame.render_widget(
         Paragraph::new(Line::from(t.footer)).style(Style::default().add_modifier(Modifier::DIM)),
@@ -121,7 +123,14 @@ fn draw_title(frame: &mut Frame, app: &App, t: &Texts, area: Rect) {
     {
         spans.push(Span::raw(format!("{site} ")));
     }
-    let names = [t.health, t.disk, t.detections, t.search, t.alerts];
+    let names = [
+        t.health,
+        t.disk,
+        t.detections,
+        t.search,
+        t.alerts,
+        assets::title(app.lang),
+    ];
     for (i, name) in names.iter().enumerate() {
         let label = format!("{}:{} ", i + 1, name);
         if i == app.screen.index() {
