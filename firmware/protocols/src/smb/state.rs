@@ -12,6 +12,9 @@ pub const MAX_FRAME: usize = 8 * 1024;
 /// session picked up midway never shows one).
 pub const MAX_FRAMES: u32 = 8;
 
+/// The SMB2 answer to a multi-protocol negotiate (MS-SMB2 §3.3.5.3.1): not final.
+const WILDCARD: &str = "2.???";
+
 /// NetBIOS session-service message types (RFC 1002 §4.3.1).
 const SESSION_MESSAGE: u8 = 0x00;
 
@@ -51,8 +54,10 @@ impl SmbParser {
             Negotiate::Offer(_) if smb.client_dialects.is_empty() => {
                 smb.client_dialects = offer.unwrap_or_default();
             }
-            Negotiate::Chosen(d) => {
-                smb.dialect.get_or_insert(d);
+            // `2.???` answers a multi-protocol SMB1 negotiate: the client negotiates again
+            // in SMB2 and the server's next choice is the dialect.
+            Negotiate::Chosen(d) if smb.dialect.as_deref().is_none_or(|x| x == WILDCARD) => {
+                smb.dialect = Some(d);
             }
             Negotiate::ChosenIndex(Some(i)) => self.smb1_index = Some(i),
             _ => {}
@@ -64,7 +69,11 @@ impl SmbParser {
         {
             smb.dialect = Some(d.clone());
         }
-        if rec.smb.as_ref().is_some_and(|s| s.dialect.is_some()) {
+        if rec
+            .smb
+            .as_ref()
+            .is_some_and(|s| s.dialect.as_deref().is_some_and(|d| d != WILDCARD))
+        {
             // Chosen: nothing more to learn from either side.
             self.sides.iter_mut().for_each(|s| {
                 s.done = true;
@@ -184,6 +193,17 @@ mod tests {
         let down = frame(&smb2_response(0x02FF));
         let (rec, _) = run_all_cuts(smb, "smb", &[(Up, &up), (Down, &down)]);
         assert_eq!(rec.smb.unwrap().dialect.as_deref(), Some("2.???"));
+    }
+
+    /// The multi-protocol negotiate answered with `2.???`, then the SMB2 negotiate:
+    /// the dialect is the second answer (the seed corpus has this exchange).
+    #[test]
+    fn wildcard_answer_then_smb2_negotiation() {
+        let t = crate::testutil::corpus("smb", "synthetic-smbclient-smbd.bin");
+        let (rec, _) = run_all_cuts(smb, "smb", &crate::testutil::view(&t));
+        let s = rec.smb.unwrap();
+        assert_eq!(s.dialect.as_deref(), Some("3.1.1"));
+        assert_eq!(s.client_dialects, ["NT LM 0.12", "SMB 2.002", "SMB 2.???"]);
     }
 
     #[test]
