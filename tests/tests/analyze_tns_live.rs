@@ -23,7 +23,8 @@ const CONFIG: &str =
 const SERVICE: &str = "SALESPDB";
 
 /// Accepts at most a few connections; for each, reads the CONNECT packet (and the DATA
-/// packet that carries long connect data), then answers REFUSE (ORA-12514) and closes.
+/// packet that carries long connect data), then answers REFUSE (ORA-12514) and closes,
+/// with the `VSNNUM` a 19c listener puts in it (318767104 = 0x13000000: 19.0.0.0.0).
 const LISTENER: &str = r#"
 import socket, struct, sys
 s = socket.socket()
@@ -64,7 +65,7 @@ for _ in range(4):
             p = packet(c)
     except socket.timeout:
         pass
-    err = b'(DESCRIPTION=(TMP=)(VSNNUM=0)(ERR=12514)(ERROR_STACK=(ERROR=(CODE=12514)(EMFI=4))))'
+    err = b'(DESCRIPTION=(TMP=)(VSNNUM=318767104)(ERR=12514)(ERROR_STACK=(ERROR=(CODE=12514)(EMFI=4))))'
     body = bytes([1, 0]) + struct.pack('>H', len(err)) + err
     c.sendall(struct.pack('>HHBBH', 8 + len(body), 0, 4, 0, 0) + body)
     c.close()
@@ -160,5 +161,28 @@ fn analyze_tns_connect_from_python_oracledb_matches_tshark() -> anyhow::Result<(
     // `host` is the server host the client dialled (ADDRESS), else the client's (CID).
     let host = descriptor_value(cd, "ADDRESS", "HOST").map_or_else(|| want("CID", "HOST"), Ok)?;
     assert_eq!(o["host"], host.as_str());
+
+    // The listener's version: the VSNNUM of the REFUSE tshark shows, decoded, in the
+    // session and as the DB host's software in the inventory with this session as evidence.
+    let refuse = tshark(&pcap, "tns.refuse_data", &["tns.refuse_data"])?;
+    ensure!(
+        refuse
+            .iter()
+            .flatten()
+            .any(|d| d.contains("VSNNUM=318767104")),
+        "tshark's refuse data: {refuse:?}"
+    );
+    assert_eq!(o["version"], "19.0.0.0.0");
+    let hosts = kuroko_tests::kuroko::parse_jsonl(&data.kuroko("assets", &["--format", "jsonl"])?)?;
+    let tns: Vec<_> = hosts
+        .iter()
+        .filter(|h| h["ip"] == DB.ip)
+        .flat_map(|h| h["software"].as_array().into_iter().flatten())
+        .filter(|f| f["kind"] == "tns-version")
+        .collect();
+    ensure!(tns.len() == 1, "one TNS version on the DB host: {hosts:#?}");
+    assert_eq!(tns[0]["text"], "Oracle TNS listener Version 19.0.0.0.0");
+    assert_eq!(tns[0]["session"], oracle[0]["id"]);
+    assert_eq!(tns[0]["product"], "oracle_tns");
     Ok(())
 }

@@ -22,16 +22,19 @@ pub enum Screen {
     Alerts,
     /// 通信中: sessions still open (`crate::ui::open`).
     Open,
+    /// 資産: the asset inventory (`crate::ui::assets`).
+    Assets,
 }
 
 impl Screen {
-    pub const ALL: [Screen; 6] = [
+    pub const ALL: [Screen; 7] = [
         Screen::Health,
         Screen::Disk,
         Screen::Detections,
         Screen::Search,
         Screen::Alerts,
         Screen::Open,
+        Screen::Assets,
     ];
     pub fn index(self) -> usize {
         Screen::ALL.iter().position(|s| *s == self).unwrap_or(0)
@@ -122,6 +125,7 @@ pub struct App {
     pub detections_selected: usize,
     pub detections_detail: bool,
     pub alerts_selected: usize,
+    pub assets_selected: usize,
     pub search: SearchState,
     pub help: bool,
     pub quit: bool,
@@ -149,6 +153,7 @@ impl App {
             detections_selected: 0,
             detections_detail: false,
             alerts_selected: 0,
+            assets_selected: 0,
             search: SearchState::default(),
             help: false,
             quit: false,
@@ -257,7 +262,7 @@ impl App {
             }
             Key::Tab | Key::Right => self.switch(1),
             Key::BackTab | Key::Left => self.switch(Screen::ALL.len() - 1),
-            Key::Char(c @ '1'..='6') => {
+            Key::Char(c @ '1'..='7') => {
                 self.screen = Screen::ALL[(c as u8 - b'1') as usize];
             }
             Key::Char('/') => {
@@ -341,6 +346,10 @@ impl App {
             Screen::Alerts => (
                 &mut self.alerts_selected,
                 self.snapshot.as_ref().map_or(0, |s| s.alerts.recent.len()),
+            ),
+            Screen::Assets => (
+                &mut self.assets_selected,
+                self.snapshot.as_ref().map_or(0, |s| s.assets.len()),
             ),
             _ => return,
         };
@@ -448,6 +457,11 @@ mod tests {
             *Screen::ALL.last().unwrap(),
             "wraps to the last"
         );
+        assert_eq!(app.screen, Screen::Assets);
+        app.on_key(Key::BackTab);
+        assert_eq!(app.screen, Screen::Open);
+        app.on_key(Key::Char('7'));
+        assert_eq!(app.screen, Screen::Assets);
         app.on_key(Key::Char('3'));
         assert_eq!(app.screen, Screen::Detections);
         app.on_key(Key::Char('/'));

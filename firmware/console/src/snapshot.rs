@@ -29,6 +29,8 @@ pub struct Snapshot {
     pub web: Option<WebConsole>,
     /// The sessions still open (issue 15), for the 通信中 screen.
     pub open: OpenSessions,
+    /// The asset inventory (issue 20): internal hosts, worst-judged first.
+    pub assets: Vec<AssetRow>,
 }
 
 /// Sessions still in progress: their latest provisional (`open`) records, newest first.
@@ -39,6 +41,42 @@ pub struct OpenSessions {
     pub sessions: Vec<SessionRecord>,
     /// Why the list could not be read (no index yet, …).
     pub error: Option<String>,
+}
+
+/// One internal host of the asset inventory as the console shows it.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct AssetRow {
+    pub ip: String,
+    /// The first name the host was seen under (DHCP, NetBIOS, DNS, HTTP Host, SNI).
+    pub name: Option<String>,
+    /// Ports it answered on: `22/tcp ssh`.
+    pub services: Vec<String>,
+    /// Server software it announced, worst verdict first.
+    pub software: Vec<AssetSoftware>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct AssetSoftware {
+    pub text: String,
+    /// `vulnerable`, `unknown`, or None when no advisory applies.
+    pub verdict: Option<String>,
+    /// CVE ids of the advisories behind the verdict.
+    pub cves: Vec<String>,
+}
+
+impl AssetRow {
+    /// The worst verdict of its software: 2 vulnerable, 1 unknown, 0 none.
+    pub fn worst(&self) -> u8 {
+        self.software
+            .iter()
+            .map(|s| match s.verdict.as_deref() {
+                Some("vulnerable") => 2,
+                Some(_) => 1,
+                None => 0,
+            })
+            .max()
+            .unwrap_or(0)
+    }
 }
 
 /// Where the web console (`kuroko web`) answers and its certificate's fingerprint.

@@ -225,7 +225,7 @@ pub const JA: Texts = Texts {
     help_title: "操作方法",
     help_keys: &[
         ("Tab / ←→", "画面の切替"),
-        ("1-6", "画面へ移動"),
+        ("1-7", "画面へ移動"),
         ("↑↓ / j k", "選択"),
         ("Enter", "詳細 / 実行"),
         ("Esc", "戻る"),
@@ -362,7 +362,7 @@ pub const EN: Texts = Texts {
     help_title: "Keys",
     help_keys: &[
         ("Tab / Left Right", "switch screen"),
-        ("1-6", "go to screen"),
+        ("1-7", "go to screen"),
         ("Up Down / j k", "select"),
         ("Enter", "details / run"),
         ("Esc", "back"),

@@ -166,6 +166,7 @@ fn snapshot(at: i64, packets: u64, bytes: u64) -> Snapshot {
             sessions: open_sessions(at),
             error: None,
         },
+        assets: assets(),
     }
 }
 
@@ -199,6 +200,46 @@ fn open_sessions(at: i64) -> Vec<SessionRecord> {
     up.packets = 510_000;
     up.open = true;
     vec![up, ssh]
+}
+
+/// Three inside hosts: an old sshd (vulnerable), a TNS listener (unknown), a PC.
+fn assets() -> Vec<AssetRow> {
+    let sw = |text: &str, verdict: Option<&str>, cves: &[&str]| AssetSoftware {
+        text: text.into(),
+        verdict: verdict.map(String::from),
+        cves: cves.iter().map(|c| c.to_string()).collect(),
+    };
+    vec![
+        AssetRow {
+            ip: "10.10.1.11".into(),
+            name: Some("pc-tanaka".into()),
+            services: vec![],
+            software: vec![],
+        },
+        AssetRow {
+            ip: "10.10.2.15".into(),
+            name: Some("db01".into()),
+            services: vec!["1521/tcp oracle".into()],
+            software: vec![sw(
+                "Oracle TNS listener Version 19.0.0.0.0",
+                Some("unknown"),
+                &["CVE-2012-1675"],
+            )],
+        },
+        AssetRow {
+            ip: "10.10.2.20".into(),
+            name: Some("filesrv01".into()),
+            services: vec!["22/tcp ssh".into(), "445/tcp smb".into()],
+            software: vec![
+                sw(
+                    "SSH-2.0-OpenSSH_8.9p1 Ubuntu-3ubuntu0.6",
+                    Some("vulnerable"),
+                    &["CVE-2024-6387"],
+                ),
+                sw("SMB 3.1.1", None, &[]),
+            ],
+        },
+    ]
 }
 
 fn session() -> SessionRecord {
@@ -293,7 +334,9 @@ fn check(name: &str, got: &str) {
 /// data (the login user, the disk names, the kernel's disk state, a query's field name);
 /// one entry per offending line.
 fn english_on(name: &str, screen: &str) -> Vec<String> {
-    const DATA: [&str; 5] = ["alice", "vda", "vdb", "running", "url"];
+    // Captured data in the fixture: a user name, disk names, a state word, a field name, and
+    // the TNS listener's own banner on the assets screen.
+    const DATA: [&str; 6] = ["alice", "vda", "vdb", "running", "url", "listener"];
     screen
         .lines()
         .filter_map(|line| {

@@ -434,8 +434,13 @@ impl kuroko_console::Source for DataDirSource {
                 ..Default::default()
             },
         };
+        let assets = asset_rows(&self.data, &self.config).unwrap_or_else(|e| {
+            warnings.push(format!("assets: {e}"));
+            Vec::new()
+        });
 
         Snapshot {
+            assets,
             taken_at: now,
             open,
             alarms,
@@ -504,6 +509,52 @@ fn web_console(data: &Path, config: &Config) -> kuroko_console::snapshot::WebCon
         url: j["url"].as_str().unwrap_or("").to_string(),
         fingerprint: j["fingerprint"].as_str().map(str::to_string),
     }
+}
+
+/// The asset inventory judged against the advisory list (the view `kuroko assets`
+/// prints), as the console's rows: server software only, worst verdict first.
+fn asset_rows(
+    data: &Path,
+    config: &Config,
+) -> Result<Vec<kuroko_console::snapshot::AssetRow>, String> {
+    use kuroko_console::snapshot::{AssetRow, AssetSoftware};
+    use kuroko_detect::versions::Verdict;
+    let inv = kuroko_detect::load_assets(data).map_err(|e| e.to_string())?;
+    let list = kuroko_detect::versions::advisories::AdvisoryList::load(&config.intel.category_dirs)
+        .map_err(|e| e.to_string())?;
+    Ok(kuroko_detect::assets::view::view(&inv, &list)
+        .into_iter()
+        .map(|h| {
+            let mut software: Vec<AssetSoftware> = h
+                .software
+                .iter()
+                .filter(|f| f.role == "server")
+                .map(|f| AssetSoftware {
+                    text: f.text.clone(),
+                    verdict: f.worst().map(|v| match v {
+                        Verdict::Vulnerable => "vulnerable".to_string(),
+                        _ => "unknown".to_string(),
+                    }),
+                    cves: f.advisories.iter().flat_map(|a| a.cves.clone()).collect(),
+                })
+                .collect();
+            software.sort_by_key(|s| match s.verdict.as_deref() {
+                Some("vulnerable") => 0,
+                Some(_) => 1,
+                None => 2,
+            });
+            AssetRow {
+                ip: h.ip.to_string(),
+                name: h.names.first().map(|n| n.name.clone()),
+                services: h
+                    .services
+                    .iter()
+                    .map(|s| format!("{}/{} {}", s.port, s.transport, s.protocol))
+                    .collect(),
+                software,
+            }
+        })
+        .collect())
 }
 
 #[cfg(test)]

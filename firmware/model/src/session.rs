@@ -119,6 +119,15 @@ pub struct SessionRecord {
     pub telnet: Option<Telnet>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub oracle: Option<Oracle>,
+    /// DHCP (issue 20): what a client asked and a server assigned.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dhcp: Option<Dhcp>,
+    /// NetBIOS name service (UDP 137): names asked and names bound to addresses.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub netbios: Option<Netbios>,
+    /// SMB: the dialects of the NEGOTIATE exchange.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub smb: Option<Smb>,
     /// The stream changed protocol midway (HTTP CONNECT, STARTTLS, …): the outer layer's
     /// object (e.g. `http`, `mail`) and the inner one's (e.g. `tls`) are both above.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -191,6 +200,9 @@ impl SessionRecord {
             mail: None,
             telnet: None,
             oracle: None,
+            dhcp: None,
+            netbios: None,
+            smb: None,
             tunnel: None,
             files: Vec::new(),
             intel: Vec::new(),
@@ -277,6 +289,10 @@ pub struct Http {
     /// `Server:` header of the first response.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub server: Option<String>,
+    /// `X-Powered-By:` header of the first response that had one (the application
+    /// framework: `PHP/7.4.33`, `ASP.NET`, `Express`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub powered_by: Option<String>,
     /// Basic-auth user name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub user: Option<String>,
@@ -299,6 +315,9 @@ pub struct HttpTransaction {
     pub content_type: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub server: Option<String>,
+    /// `X-Powered-By:` header of the response.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub powered_by: Option<String>,
     /// `<title>` of an HTML response, when one was seen (used e.g. to spot login pages).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub title: Option<String>,
@@ -575,6 +594,77 @@ pub struct Oracle {
     pub program: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub user: Option<String>,
+    /// The database version the listener announced: `VSNNUM` of a REFUSE/REDIRECT/RESEND
+    /// packet decoded (`19.0.0.0.0`), or the `Version` of a `TNSLSNR` answer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    /// TNS protocol version the listener accepted (ACCEPT packet: `315`, `318`, …).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tns_version: Option<u16>,
+}
+
+/// DHCP messages of one flow (RFC 2131/2132). A lease shows as DISCOVER/OFFER/REQUEST/ACK
+/// over one or two flows (broadcast and unicast differ); every message adds what it says.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+pub struct Dhcp {
+    /// Message types in order (`DISCOVER`, `OFFER`, `REQUEST`, `ACK`, `NAK`, `DECLINE`,
+    /// `RELEASE`, `INFORM`, or the number), capped.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub messages: Vec<String>,
+    /// `chaddr`: the client's hardware address (`aa:bb:cc:dd:ee:ff`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_mac: Option<String>,
+    /// Option 12: the host name the client gave.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hostname: Option<String>,
+    /// Option 60: the vendor class identifier (`MSFT 5.0`, `udhcp 1.36.1`, `android-dhcp-13`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vendor_class: Option<String>,
+    /// Option 50: the address the client asked for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requested_address: Option<IpAddr>,
+    /// `yiaddr` of an ACK: the address the server bound to `client_mac`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub assigned_address: Option<IpAddr>,
+    /// Option 54: the server that answered or was chosen.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server_id: Option<IpAddr>,
+}
+
+/// NetBIOS name service messages of one flow (RFC 1002 §4.2).
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+pub struct Netbios {
+    /// Names asked for (queries), `NAME<xx>` with the suffix byte in hex, capped.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub queries: Vec<String>,
+    /// Names bound to an address: registrations, refreshes and positive answers.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub names: Vec<NetbiosName>,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct NetbiosName {
+    /// The name without padding, with its suffix: `FILESRV01<20>`.
+    pub name: String,
+    pub address: IpAddr,
+    /// A group name (workgroup, domain) rather than one host's.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub group: bool,
+    /// `registration`, `refresh`, `release` or `answer`.
+    pub how: String,
+}
+
+/// The SMB NEGOTIATE exchange (MS-SMB2 §2.2.3/2.2.4, MS-CIFS §2.2.4.52).
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+pub struct Smb {
+    /// Dialects the client offered: SMB2 revisions (`2.0.2`, `2.1`, `3.0`, `3.0.2`,
+    /// `3.1.1`) or SMB1 dialect strings (`NT LM 0.12`, `SMB 2.002`, `SMB 2.???`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub client_dialects: Vec<String>,
+    /// The dialect the server chose (an SMB2 revision, `2.???` for the wildcard answer to
+    /// an SMB1 negotiate, or the SMB1 dialect string).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dialect: Option<String>,
 }
 
 /// The first protocol upgrade of a session (`kuroko_protocols::upgrade`). Every upgrade,

@@ -68,3 +68,43 @@ write("identify-udp", "synthetic-datagrams.bin", [
     (U, b"M-SEARCH * HTTP/1.1\r\n"), (U, b"\x00\x01\x00\x08\x21\x12\xa4\x42" + bytes(12)),
     (U, b"\x1b" + bytes(47)), (U, b"\xc3\x00\x00\x00\x01" + bytes(1200)),
 ])
+
+# Issue 20's name and software sources, shaped as the real exchanges of the assets_names
+# live test (udhcpc ↔ dnsmasq, nmblookup ↔ nmbd, smbclient ↔ smbd).
+def dhcp(op, msg_type, yiaddr, options):
+    p = bytearray(240)
+    p[0], p[1], p[2] = op, 1, 6
+    p[16:20] = bytes(yiaddr)
+    p[28:34] = bytes([2, 0, 10, 10, 1, 11])
+    p[236:240] = b"\x63\x82\x53\x63"
+    return bytes(p) + bytes([53, 1, msg_type]) + options + b"\xff"
+write("dhcp", "synthetic-udhcpc-dnsmasq.bin", [
+    (U, dhcp(1, 1, [0] * 4, b"\x0c\x09pc-tanaka\x3c\x0cudhcp 1.35.0\x37\x03\x01\x03\x06")),
+    (D, dhcp(2, 2, [10, 10, 3, 139], b"\x36\x04\x0a\x0a\x03\x01\x33\x04\x00\x00\x0e\x10")),
+    (U, dhcp(1, 3, [0] * 4, b"\x32\x04\x0a\x0a\x03\x8b\x36\x04\x0a\x0a\x03\x01\x0c\x09pc-tanaka")),
+    (D, dhcp(2, 5, [10, 10, 3, 139], b"\x36\x04\x0a\x0a\x03\x01\x0c\x09pc-tanaka")),
+])
+def nb_name(name, suffix):
+    raw = name.ljust(15).encode()[:15] + bytes([suffix])
+    return bytes([32]) + bytes(b for c in raw for b in (65 + (c >> 4), 65 + (c & 15))) + b"\x00"
+q = b"\x12\x34\x01\x10\x00\x01\x00\x00\x00\x00\x00\x00" + nb_name("FILESRV01", 0x20) + b"\x00\x20\x00\x01"
+a = (b"\x12\x34\x85\x00\x00\x00\x00\x01\x00\x00\x00\x00" + nb_name("FILESRV01", 0x20)
+     + b"\x00\x20\x00\x01\x00\x04\x93\xe0\x00\x06\x00\x00\x0a\x0a\x02\x14")
+reg = (b"\x56\x78\x29\x10\x00\x01\x00\x00\x00\x00\x00\x01" + nb_name("FILESRV01", 0x00)
+       + b"\x00\x20\x00\x01\xc0\x0c\x00\x20\x00\x01\x00\x04\x93\xe0\x00\x06\x00\x00\x0a\x0a\x02\x14")
+status = b"\x00\x02\x84\x00\x00\x00\x00\x01\x00\x00\x00\x00" + nb_name("*", 0) + b"\x00\x21\x00\x01\x00\x00\x00\x00"
+names = b"\x02" + b"FILESRV01      \x00\x04\x00" + b"OFFICE         \x00\x84\x00" + bytes(46)
+status += struct.pack(">H", len(names)) + names
+write("netbios-ns", "synthetic-nmblookup-nmbd.bin", [(U, q), (D, a), (U, reg), (D, status)])
+def nbss(m):
+    return struct.pack(">I", len(m)) + m
+def smb2_hdr(cmd, response):
+    return b"\xfeSMB" + struct.pack("<HHIHHI", 64, 0, 0, cmd, 1, 1 if response else 0) + bytes(44)
+req = smb2_hdr(0, False) + struct.pack("<HHHHI", 36, 5, 1, 0, 0x7f) + bytes(24) + struct.pack("<5H", 0x202, 0x210, 0x300, 0x302, 0x311)
+resp = smb2_hdr(0, True) + struct.pack("<HHH", 65, 1, 0x311) + bytes(59)
+smb1 = (b"\xffSMB\x72" + bytes(27) + b"\x00" + struct.pack("<H", 34)
+        + b"\x02NT LM 0.12\x00\x02SMB 2.002\x00\x02SMB 2.???\x00")
+write("smb", "synthetic-smbclient-smbd.bin", [
+    (U, nbss(smb1)), (D, nbss(smb2_hdr(0, True) + struct.pack("<HHH", 65, 1, 0x2ff) + bytes(59))),
+    (U, nbss(req)), (D, nbss(resp)), (U, nbss(smb2_hdr(1, False) + bytes(24))),
+])

@@ -38,6 +38,9 @@ pub const TARGETS: &[&str] = &[
     "ldap",
     "postgresql",
     "xmpp",
+    "smb",
+    "dhcp",
+    "netbios-ns",
     "identify",
     "identify-udp",
 ];
@@ -246,9 +249,9 @@ pub fn execute(target: &str, input: &[(Direction, Vec<u8>)], rng: &mut Rng) {
                 );
             }
         }
-        "dns-udp" | "quic" => {
+        "dns-udp" | "quic" | "dhcp" | "netbios-ns" => {
             let mut rec = record("udp");
-            let proto = if target == "quic" { "quic" } else { "dns" };
+            let proto = if target == "dns-udp" { "dns" } else { target };
             let mut p = crate::datagram_parser(proto).expect("datagram parser");
             for (d, b) in input {
                 p.on_datagram(*d, b, 0, &mut rec, &mut sink);

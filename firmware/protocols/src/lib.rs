@@ -23,8 +23,9 @@
 //! 4. [`port_label`] names what Kuroko does not parse (SMB, RDP, VPNs, …).
 //!
 //! Protocol labels (`rec.protocol`): parsed — `http`, `winrm`, `tls`, `quic`, `dns`, `mdns`,
-//! `llmnr`, `ssh`, `ftp`, `ftp-data`, `smtp`, `pop3`, `imap`, `telnet`, `oracle`; by
-//! content only — `http2` (h2c preface), `smb`, `rdp`, `vnc`, `mysql`, `postgresql`, `mssql`, `dhcp`, `quic`, `stun`,
+//! `llmnr`, `ssh`, `ftp`, `ftp-data`, `smtp`, `pop3`, `imap`, `telnet`, `oracle`, `smb`
+//! (the NEGOTIATE dialects), `dhcp`, `netbios-ns`; by
+//! content only — `http2` (h2c preface), `rdp`, `vnc`, `mysql`, `postgresql`, `mssql`, `stun`,
 //! `wireguard`, `sip`, `ssdp`, `ntp`, `ike`; by port — see [`ports`].
 //!
 //! Invariants:
@@ -48,6 +49,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod dhcp;
 pub mod dns;
 pub mod ftp;
 pub mod fuzz;
@@ -55,10 +57,12 @@ pub mod http;
 pub mod identify;
 pub mod ldap;
 pub mod mail;
+pub mod netbios;
 pub mod oracle;
 pub mod ports;
 pub mod postgres;
 pub mod quic;
+pub mod smb;
 pub mod ssh;
 pub mod telnet;
 pub mod template;
@@ -111,6 +115,7 @@ pub(crate) fn stream_parser_at_depth(protocol: &str, depth: u8) -> Option<Box<dy
         "telnet" => Some(Box::new(telnet::TelnetParser::new())),
         "oracle" => Some(Box::new(oracle::TnsParser::new())),
         "xmpp" => Some(layered(Box::new(xmpp::XmppParser::new()), depth)),
+        "smb" => Some(Box::new(smb::SmbParser::new())),
         _ => None,
     }
 }
@@ -120,6 +125,8 @@ pub fn datagram_parser(protocol: &str) -> Option<Box<dyn DatagramParser>> {
     match protocol {
         "dns" | "mdns" | "llmnr" => Some(Box::new(dns::DnsDatagramParser::new())),
         "quic" => Some(Box::new(quic::QuicParser::new())),
+        "dhcp" => Some(Box::new(dhcp::DhcpParser::new())),
+        "netbios-ns" => Some(Box::new(netbios::NetbiosParser::new())),
         _ => None,
     }
 }

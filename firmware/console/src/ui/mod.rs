@@ -6,6 +6,7 @@
 //! console may have no colors at all.
 
 mod alerts;
+mod assets;
 mod detections;
 mod disk;
 mod fmt;
@@ -100,6 +101,7 @@ pub fn draw(frame: &mut Frame, app: &App) {
         Screen::Search => search::draw(frame, app, t, body),
         Screen::Alerts => alerts::draw(frame, app, t, body),
         Screen::Open => open::draw(frame, app, t, body),
+        Screen::Assets => assets::draw(frame, app, body),
     }
     frame.render_widget(
         Paragraph::new(Line::from(t.footer)).style(Style::default().add_modifier(Modifier::DIM)),
@@ -130,19 +132,27 @@ fn draw_title(frame: &mut Frame, app: &App, t: &Texts, area: Rect) {
         t.search,
         t.alerts,
         open::tab(app.lang),
+        assets::title(app.lang),
     ];
-    for (i, name) in names.iter().enumerate() {
-        let label = format!("{}:{} ", i + 1, name);
-        if i == app.screen.index() {
-            spans.push(Span::styled(
-                format!("[{}]", label.trim_end()),
-                Style::default().add_modifier(Modifier::REVERSED),
-            ));
-            spans.push(Span::raw(" "));
-        } else {
-            spans.push(Span::raw(label));
+    // Every tab named when they fit beside the state; on a narrow terminal the other tabs
+    // shrink to their number keys, so the current screen's name and the state stay whole.
+    let tabs = |compact: bool| -> Vec<Span<'static>> {
+        let mut v = Vec::new();
+        for (i, name) in names.iter().enumerate() {
+            if i == app.screen.index() {
+                v.push(Span::styled(
+                    format!("[{}:{}]", i + 1, name),
+                    Style::default().add_modifier(Modifier::REVERSED),
+                ));
+                v.push(Span::raw(" "));
+            } else if compact {
+                v.push(Span::raw(format!("{} ", i + 1)));
+            } else {
+                v.push(Span::raw(format!("{}:{} ", i + 1, name)));
+            }
         }
-    }
+        v
+    };
     let capturing = app.snapshot.as_ref().is_some_and(|s| s.capture.running);
     let state = if app.is_stale() {
         Span::styled(
@@ -169,6 +179,10 @@ fn draw_title(frame: &mut Frame, app: &App, t: &Texts, area: Rect) {
     }
     right_spans.push(state);
     let right_line = Line::from(right_spans);
+    let room = usize::from(area.width).saturating_sub(right_line.width());
+    let full = tabs(false);
+    let fits = Line::from(spans.clone()).width() + Line::from(full.clone()).width() <= room;
+    spans.extend(if fits { full } else { tabs(true) });
     let [left, right] = Layout::horizontal([
         Constraint::Min(10),
         Constraint::Length(right_line.width() as u16),

@@ -8,13 +8,20 @@
 //! [`crate::load_assets`] and judge the software against the advisory list with
 //! [`view`].
 //!
-//! Per internal address: MAC (from the frames), names (DNS answers naming the address,
-//! HTTP `Host` and TLS SNI it answered to), first/last seen, services (port + transport
-//! it answered on, the identified protocol, sessions, distinct clients inside and outside
-//! the site) and software facts (SSH server banners, FTP/SMTP/POP3/IMAP greetings, HTTP
-//! `Server`, TLS certificate
-//! subjects and versions as servers; HTTP `User-Agent` and SSH client banners as
+//! Per internal address: MAC (from the frames, and the binding a DHCP server's ACK
+//! makes), names (DNS answers naming the address, HTTP `Host` and TLS SNI it answered to,
+//! the DHCP host name it gave, the NetBIOS names it registered or answered with),
+//! first/last seen, services (port + transport it answered on, the identified protocol,
+//! sessions, distinct clients inside and outside the site) and software facts (SSH server
+//! banners, FTP/SMTP/POP3/IMAP greetings, HTTP `Server` and `X-Powered-By`, TLS
+//! certificate subjects and versions, the Oracle listener's version, the SMB dialect it
+//! chose as servers; HTTP `User-Agent`, SSH client banners and the DHCP vendor class as
 //! clients).
+//!
+//! DHCP tells a client's name and vendor class in its REQUEST (sent from 0.0.0.0) and the
+//! server binds the address in its ACK, two flows whose sessions may arrive in either
+//! order: the inventory remembers the last lease per MAC and what a MAC said of itself
+//! (both capped at `max_hosts`, the oldest dropped and counted), and joins them.
 //!
 //! Memory is bounded by `[assets]` (`max_hosts`, `max_services_per_host`,
 //! `max_software_per_host`) plus fixed caps on names and clients; a new host beyond
@@ -27,6 +34,7 @@ use crate::context::{Context, unmap};
 use kuroko_model::session::SessionRecord;
 use kuroko_model::{Timestamp, config::Assets as AssetsConfig};
 use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 
@@ -35,6 +43,9 @@ pub const MAX_NAMES: usize = 8;
 /// Distinct clients remembered per service (counted inside/outside); beyond it, further
 /// clients are counted in `clients_uncounted` sessions.
 pub const MAX_CLIENTS: usize = 16;
+/// How the Oracle listener's version is written as a software fact (the version machinery
+/// knows the product by this marker).
+pub const TNS_FACT_PREFIX: &str = "Oracle TNS listener Version ";
 /// Longest text kept for one software fact (a banner, a header).
 pub const MAX_FACT_LEN: usize = 200;
 
@@ -47,6 +58,9 @@ pub struct InventoryStats {
     pub services_dropped: u64,
     pub software_dropped: u64,
     pub names_dropped: u64,
+    /// DHCP leases or client announcements forgotten to stay within `max_hosts`.
+    #[serde(default)]
+    pub dhcp_dropped: u64,
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
@@ -68,7 +82,8 @@ pub struct Host {
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
 pub struct Name {
     pub name: String,
-    /// `dns` (an answer naming the address), `http-host`, `tls-sni`.
+    /// `dns` (an answer naming the address), `http-host`, `tls-sni`, `dhcp` (option 12 of
+    /// its request), `netbios` (a name it registered or answered with, suffix removed).
     pub source: String,
     pub session: String,
 }
@@ -102,7 +117,9 @@ pub struct SoftwareFact {
     /// `server` (it answered with it) or `client` (it sent it).
     pub role: String,
     /// `ssh-banner`, `ftp-banner`, `mail-banner` (SMTP/POP3/IMAP greeting),
-    /// `http-server`, `tls-cert`, `tls-version`, `user-agent`, `ssh-client`.
+    /// `http-server`, `http-powered-by`, `tls-cert`, `tls-version`, `tns-version`
+    /// (`Oracle TNS listener Version 19.0.0.0.0`), `smb-dialect` (`SMB 3.1.1`, `SMB1 NT LM
+    /// 0.12`), `user-agent`, `ssh-client`, `dhcp-vendor` (option 60).
     pub kind: String,
     /// The port it was seen on (the server port, for both roles).
     pub port: u16,
@@ -119,8 +136,62 @@ pub struct Inventory {
     pub hosts: BTreeMap<IpAddr, Host>,
     #[serde(default)]
     pub stats: InventoryStats,
+    /// DHCP state joining requests and ACKs (see the module docs).
+    #[serde(default, skip_serializing_if = "DhcpJoin::is_empty")]
+    pub dhcp: DhcpJoin,
     #[serde(skip, default = "default_limits")]
     limits: AssetsConfig,
+}
+
+/// What DHCP said per MAC, waiting for the other half (the lease or the client's words).
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+pub struct DhcpJoin {
+    /// MAC → (address, time) of the last ACK.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub leases: BTreeMap<String, (IpAddr, Timestamp)>,
+    /// MAC → what its last request said.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub clients: BTreeMap<String, DhcpClient>,
+}
+
+impl DhcpJoin {
+    fn is_empty(&self) -> bool {
+        self.leases.is_empty() && self.clients.is_empty()
+    }
+}
+
+/// A DHCP client's own words (option 12 and 60) and the session that carried them.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct DhcpClient {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hostname: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vendor_class: Option<String>,
+    pub session: String,
+    pub start: Timestamp,
+    pub end: Timestamp,
+    pub port: u16,
+}
+
+/// Removes the oldest entry of a MAC-keyed map when it is full; true when one went.
+fn make_room<V>(
+    map: &mut BTreeMap<String, V>,
+    key: &str,
+    max: usize,
+    age: impl Fn(&V) -> Timestamp,
+) -> bool {
+    if map.contains_key(key) || map.len() < max.max(1) {
+        return false;
+    }
+    let Some(old) = map
+        .iter()
+        .min_by_key(|(k, v)| (age(v), (*k).clone()))
+        .map(|(k, _)| k.clone())
+    else {
+        return false;
+    };
+    map.remove(&old);
+    true
 }
 
 fn default_limits() -> AssetsConfig {
@@ -154,6 +225,109 @@ impl Inventory {
         }
         if let Some(dns) = &s.dns {
             self.learn_dns_names(ctx, s, dns);
+        }
+        if let Some(d) = &s.dhcp {
+            self.learn_dhcp(ctx, s, d);
+        }
+        if let Some(nb) = &s.netbios {
+            self.learn_netbios(ctx, s, nb);
+        }
+    }
+
+    /// A DHCP message: an ACK binds an address to a MAC; a request tells the client's
+    /// name and vendor class. Either half joins the other one remembered for the MAC.
+    fn learn_dhcp(&mut self, ctx: &Context, s: &SessionRecord, d: &kuroko_model::session::Dhcp) {
+        let Some(mac) = d.client_mac.as_deref() else {
+            return;
+        };
+        let max = self.limits.max_hosts;
+        if d.hostname.is_some() || d.vendor_class.is_some() {
+            if make_room(&mut self.dhcp.clients, mac, max, |c| c.end) {
+                self.stats.dhcp_dropped += 1;
+            }
+            // A message that says less keeps what an earlier one said.
+            let before = self.dhcp.clients.remove(mac);
+            self.dhcp.clients.insert(
+                mac.to_string(),
+                DhcpClient {
+                    hostname: d
+                        .hostname
+                        .clone()
+                        .or_else(|| before.as_ref().and_then(|b| b.hostname.clone())),
+                    vendor_class: d
+                        .vendor_class
+                        .clone()
+                        .or_else(|| before.as_ref().and_then(|b| b.vendor_class.clone())),
+                    session: s.id.clone(),
+                    start: s.start,
+                    end: s.end,
+                    port: s.server.port,
+                },
+            );
+        }
+        if let Some(ip) = d.assigned_address.map(unmap)
+            && ctx.is_internal(ip)
+        {
+            if make_room(&mut self.dhcp.leases, mac, max, |l| l.1) {
+                self.stats.dhcp_dropped += 1;
+            }
+            self.dhcp.leases.insert(mac.to_string(), (ip, s.end));
+        }
+        let Some(&(ip, _)) = self.dhcp.leases.get(mac) else {
+            return;
+        };
+        let client = self.dhcp.clients.get(mac).cloned();
+        let max_software = self.limits.max_software_per_host;
+        let h = self.host(ip, None, s.end);
+        // The server's ACK is the binding: it wins over a MAC seen on a routed frame.
+        h.mac = Some(mac.to_string());
+        let mut dropped = (0, 0);
+        if let Some(c) = client {
+            if let Some(n) = &c.hostname
+                && !add_name(h, n, "dhcp", &c.session)
+            {
+                dropped.0 += 1;
+            }
+            if let Some(v) = &c.vendor_class
+                && !add_fact_at(
+                    h,
+                    "client",
+                    "dhcp-vendor",
+                    &Evidence {
+                        port: c.port,
+                        start: c.start,
+                        end: c.end,
+                        session: &c.session,
+                    },
+                    v,
+                    max_software,
+                )
+            {
+                dropped.1 += 1;
+            }
+        }
+        self.stats.names_dropped += dropped.0;
+        self.stats.software_dropped += dropped.1;
+    }
+
+    /// NetBIOS names bound to internal addresses (registrations, answers, node status).
+    /// Group names (workgroups, domains) name no host.
+    fn learn_netbios(
+        &mut self,
+        ctx: &Context,
+        s: &SessionRecord,
+        nb: &kuroko_model::session::Netbios,
+    ) {
+        for n in nb.names.iter().filter(|n| !n.group) {
+            let ip = unmap(n.address);
+            if !ctx.is_internal(ip) {
+                continue;
+            }
+            let name = n.name.rsplit_once('<').map_or(n.name.as_str(), |(a, _)| a);
+            let h = self.host(ip, None, s.end);
+            if !add_name(h, name, "netbios", &s.id) {
+                self.stats.names_dropped += 1;
+            }
         }
     }
 
@@ -220,7 +394,7 @@ impl Inventory {
             dropped.0 += 1;
         }
         for (kind, text) in server_facts(s) {
-            if !add_fact(h, "server", kind, s, text, max_software) {
+            if !add_fact(h, "server", kind, s, &text, max_software) {
                 dropped.1 += 1;
             }
         }
@@ -318,16 +492,16 @@ fn cap(text: &str) -> String {
 }
 
 /// Software a server announced in this session, as sent (capped when stored).
-fn server_facts(s: &SessionRecord) -> Vec<(&'static str, &str)> {
+fn server_facts(s: &SessionRecord) -> Vec<(&'static str, Cow<'_, str>)> {
     let mut out = Vec::new();
     if let Some(b) = s.ssh.as_ref().and_then(|x| x.server_version.as_deref()) {
-        out.push(("ssh-banner", b));
+        out.push(("ssh-banner", Cow::Borrowed(b)));
     }
     if let Some(b) = s.ftp.as_ref().and_then(|x| x.banner.as_deref()) {
-        out.push(("ftp-banner", b));
+        out.push(("ftp-banner", Cow::Borrowed(b)));
     }
     if let Some(b) = s.mail.as_ref().and_then(|x| x.banner.as_deref()) {
-        out.push(("mail-banner", b));
+        out.push(("mail-banner", Cow::Borrowed(b)));
     }
     if let Some(http) = &s.http {
         for v in http
@@ -336,21 +510,52 @@ fn server_facts(s: &SessionRecord) -> Vec<(&'static str, &str)> {
             .into_iter()
             .chain(http.transactions.iter().filter_map(|t| t.server.as_deref()))
         {
-            if !out.iter().any(|(_, x)| *x == v) {
-                out.push(("http-server", v));
+            if !out
+                .iter()
+                .any(|(k, x)| *k == "http-server" && x.as_ref() == v)
+            {
+                out.push(("http-server", Cow::Borrowed(v)));
             }
         }
     }
+    if let Some(http) = &s.http {
+        for v in http.powered_by.as_deref().into_iter().chain(
+            http.transactions
+                .iter()
+                .filter_map(|t| t.powered_by.as_deref()),
+        ) {
+            if !out
+                .iter()
+                .any(|(k, x)| *k == "http-powered-by" && x.as_ref() == v)
+            {
+                out.push(("http-powered-by", Cow::Borrowed(v)));
+            }
+        }
+    }
+    if let Some(v) = s.oracle.as_ref().and_then(|o| o.version.as_deref()) {
+        out.push(("tns-version", Cow::Owned(format!("{TNS_FACT_PREFIX}{v}"))));
+    }
+    if let Some(smb) = &s.smb
+        && let Some(d) = smb.dialect.as_deref()
+    {
+        // SMB2 revisions are numbers; anything else is an SMB1 dialect string.
+        let text = if d.starts_with(|c: char| c.is_ascii_digit()) {
+            format!("SMB {d}")
+        } else {
+            format!("SMB1 {d}")
+        };
+        out.push(("smb-dialect", Cow::Owned(text)));
+    }
     if let Some(tls) = &s.tls {
         if let Some(leaf) = tls.certs.first() {
-            out.push(("tls-cert", leaf.subject.as_str()));
+            out.push(("tls-cert", Cow::Borrowed(leaf.subject.as_str())));
         } else if let Some(sub) = tls.cert_subject.as_deref() {
-            out.push(("tls-cert", sub));
+            out.push(("tls-cert", Cow::Borrowed(sub)));
         }
         if tls.cipher.is_some()
             && let Some(v) = tls.version.as_deref()
         {
-            out.push(("tls-version", v));
+            out.push(("tls-version", Cow::Borrowed(v)));
         }
     }
     out
@@ -368,9 +573,15 @@ fn client_facts(s: &SessionRecord) -> Vec<(&'static str, &str)> {
     out
 }
 
-/// Adds or refreshes a fact; false when the host's cap refused it. The text is compared as
-/// sent first (the common case: a clean banner seen again costs no allocation), then as
-/// stored.
+/// Where a fact was seen: the server port, the session's times and id.
+struct Evidence<'a> {
+    port: u16,
+    start: Timestamp,
+    end: Timestamp,
+    session: &'a str,
+}
+
+/// [`add_fact_at`] with the session's own evidence.
 fn add_fact(
     h: &mut Host,
     role: &str,
@@ -379,7 +590,27 @@ fn add_fact(
     raw: &str,
     max: usize,
 ) -> bool {
-    let port = s.server.port;
+    let e = Evidence {
+        port: s.server.port,
+        start: s.start,
+        end: s.end,
+        session: &s.id,
+    };
+    add_fact_at(h, role, kind, &e, raw, max)
+}
+
+/// Adds or refreshes a fact; false when the host's cap refused it. The text is compared as
+/// sent first (the common case: a clean banner seen again costs no allocation), then as
+/// stored.
+fn add_fact_at(
+    h: &mut Host,
+    role: &str,
+    kind: &str,
+    e: &Evidence<'_>,
+    raw: &str,
+    max: usize,
+) -> bool {
+    let port = e.port;
     let find = |h: &mut Host, text: &str| -> Option<usize> {
         h.software
             .iter()
@@ -397,8 +628,8 @@ fn add_fact(
     }
     if let Some(i) = found {
         let f = &mut h.software[i];
-        f.first_seen = f.first_seen.min(s.start);
-        f.last_seen = f.last_seen.max(s.end);
+        f.first_seen = f.first_seen.min(e.start);
+        f.last_seen = f.last_seen.max(e.end);
         return true;
     }
     let Some(text) = text else {
@@ -412,9 +643,9 @@ fn add_fact(
         kind: kind.to_string(),
         port,
         text,
-        first_seen: s.start,
-        last_seen: s.end,
-        session: s.id.clone(),
+        first_seen: e.start,
+        last_seen: e.end,
+        session: e.session.to_string(),
     });
     true
 }

@@ -3,7 +3,7 @@ use super::*;
 use crate::rules::testutil::{ctx, session};
 use crate::versions::Verdict;
 use crate::versions::advisories::AdvisoryList;
-use kuroko_model::session::{Dns, Http, Ssh};
+use kuroko_model::session::{Dhcp, Dns, Http, Netbios, NetbiosName, Oracle, Smb, Ssh};
 
 fn ssh(client: &str, server: &str, banner: &str) -> SessionRecord {
     let mut s = session("ssh", client, 50_000, server, 22);
@@ -202,4 +202,181 @@ fn hostile_text_is_capped_and_cleaned() {
     let f = &i.hosts[&"10.1.9.9".parse().unwrap()].software[0];
     assert!(f.text.chars().count() <= MAX_FACT_LEN);
     assert!(!f.text.chars().any(|c| c.is_control()), "{:?}", f.text);
+}
+
+fn dhcp(id: &str, client: &str, d: Dhcp) -> SessionRecord {
+    let mut s = session("dhcp", client, 68, "255.255.255.255", 67);
+    s.transport = "udp".into();
+    s.id = id.into();
+    s.dhcp = Some(d);
+    s
+}
+
+/// The REQUEST (from 0.0.0.0) and the server's ACK are two sessions that may arrive in
+/// either order: both orders bind the MAC, the host name and the vendor class to the
+/// leased address, each with its evidence session.
+#[test]
+fn dhcp_request_and_ack_join_in_either_order() {
+    let c = ctx();
+    let request = dhcp(
+        "req",
+        "0.0.0.0",
+        Dhcp {
+            messages: vec!["DISCOVER".into(), "REQUEST".into()],
+            client_mac: Some("02:00:00:00:00:07".into()),
+            hostname: Some("PC-Tanaka".into()),
+            vendor_class: Some("MSFT 5.0".into()),
+            requested_address: Some("10.1.5.50".parse().unwrap()),
+            ..Default::default()
+        },
+    );
+    let mut ack = dhcp(
+        "ack",
+        "10.1.0.1",
+        Dhcp {
+            messages: vec!["OFFER".into(), "ACK".into()],
+            client_mac: Some("02:00:00:00:00:07".into()),
+            assigned_address: Some("10.1.5.50".parse().unwrap()),
+            server_id: Some("10.1.0.1".parse().unwrap()),
+            ..Default::default()
+        },
+    );
+    ack.server.port = 68;
+    for order in [[&request, &ack], [&ack, &request]] {
+        let mut i = inv(AssetsConfig::default());
+        for s in order {
+            i.observe(&c, s);
+        }
+        let h = &i.hosts[&"10.1.5.50".parse().unwrap()];
+        assert_eq!(h.mac.as_deref(), Some("02:00:00:00:00:07"));
+        assert_eq!(
+            h.names
+                .iter()
+                .map(|n| (n.name.as_str(), n.source.as_str(), n.session.as_str()))
+                .collect::<Vec<_>>(),
+            [("pc-tanaka", "dhcp", "req")]
+        );
+        let v = h.software.iter().find(|f| f.kind == "dhcp-vendor").unwrap();
+        assert_eq!(
+            (v.role.as_str(), v.text.as_str(), v.session.as_str()),
+            ("client", "MSFT 5.0", "req")
+        );
+        assert!(!i.hosts.contains_key(&"0.0.0.0".parse().unwrap()));
+    }
+}
+
+/// DHCP state is bounded by `max_hosts` like the hosts: what it forgets is counted.
+#[test]
+fn dhcp_memory_is_bounded_and_evictions_counted() {
+    let c = ctx();
+    let mut i = inv(AssetsConfig {
+        max_hosts: 2,
+        ..AssetsConfig::default()
+    });
+    for n in 0..5u8 {
+        let mut s = dhcp(
+            &format!("req{n}"),
+            "0.0.0.0",
+            Dhcp {
+                client_mac: Some(format!("02:00:00:00:00:0{n}")),
+                hostname: Some(format!("pc{n}")),
+                ..Default::default()
+            },
+        );
+        s.end = Timestamp(s.end.nanos() + i64::from(n));
+        i.observe(&c, &s);
+    }
+    assert_eq!(i.dhcp.clients.len(), 2);
+    assert_eq!(i.stats.dhcp_dropped, 3);
+    assert!(i.dhcp.clients.contains_key("02:00:00:00:00:04"));
+}
+
+/// NetBIOS registrations name the host (suffix removed, once); group names and outside
+/// addresses name nothing.
+#[test]
+fn netbios_names_land_on_their_host() {
+    let c = ctx();
+    let mut i = inv(AssetsConfig::default());
+    let mut s = session("netbios-ns", "10.1.5.9", 137, "10.1.255.255", 137);
+    s.transport = "udp".into();
+    s.id = "nb1".into();
+    let name = |n: &str, a: &str, group| NetbiosName {
+        name: n.into(),
+        address: a.parse().unwrap(),
+        group,
+        how: "registration".into(),
+    };
+    s.netbios = Some(Netbios {
+        queries: vec![],
+        names: vec![
+            name("FILESRV01<00>", "10.1.5.9", false),
+            name("FILESRV01<20>", "10.1.5.9", false),
+            name("OFFICE<00>", "10.1.5.9", true),
+            name("EVIL<00>", "198.51.100.9", false),
+        ],
+    });
+    i.observe(&c, &s);
+    let h = &i.hosts[&"10.1.5.9".parse().unwrap()];
+    assert_eq!(
+        h.names
+            .iter()
+            .map(|n| (n.name.as_str(), n.source.as_str(), n.session.as_str()))
+            .collect::<Vec<_>>(),
+        [("filesrv01", "netbios", "nb1")]
+    );
+    assert!(!i.hosts.contains_key(&"198.51.100.9".parse().unwrap()));
+}
+
+/// X-Powered-By, the listener's version and the SMB dialect are server software facts;
+/// the TNS version is judged by the advisory list like a TNSLSNR banner.
+#[test]
+fn powered_by_tns_version_and_smb_dialect_are_server_software() {
+    let c = ctx();
+    let mut i = inv(AssetsConfig::default());
+    let mut web = session("http", "10.1.2.3", 50_001, "10.1.9.9", 80);
+    web.http = Some(Http {
+        server: Some("Apache/2.4.41 (Ubuntu)".into()),
+        powered_by: Some("PHP/7.4.3".into()),
+        ..Default::default()
+    });
+    i.observe(&c, &web);
+    let mut db = session("oracle", "10.1.2.3", 50_002, "10.1.9.9", 1521);
+    db.id = "db1".into();
+    db.oracle = Some(Oracle {
+        version: Some("11.2.0.2.0".into()),
+        ..Default::default()
+    });
+    i.observe(&c, &db);
+    let mut smb = session("smb", "10.1.2.3", 50_003, "10.1.9.9", 445);
+    smb.smb = Some(Smb {
+        client_dialects: vec!["NT LM 0.12".into()],
+        dialect: Some("NT LM 0.12".into()),
+    });
+    i.observe(&c, &smb);
+    let h = &i.hosts[&"10.1.9.9".parse().unwrap()];
+    let facts: Vec<(&str, &str)> = h
+        .software
+        .iter()
+        .map(|f| (f.kind.as_str(), f.text.as_str()))
+        .collect();
+    assert!(
+        facts.contains(&("http-powered-by", "PHP/7.4.3")),
+        "{facts:?}"
+    );
+    assert!(facts.contains(&("tns-version", "Oracle TNS listener Version 11.2.0.2.0")));
+    assert!(facts.contains(&("smb-dialect", "SMB1 NT LM 0.12")));
+    let v = view(&i, &AdvisoryList::shipped());
+    let server = v
+        .iter()
+        .find(|h| h.ip == "10.1.9.9".parse::<IpAddr>().unwrap())
+        .unwrap();
+    let tns = server
+        .software
+        .iter()
+        .find(|f| f.kind == "tns-version")
+        .unwrap();
+    assert_eq!(tns.product.as_deref(), Some("oracle_tns"));
+    assert_eq!(tns.version.as_deref(), Some("11.2.0.2.0"));
+    assert_eq!(tns.session, "db1");
+    assert!(tns.worst().is_some(), "{tns:?}");
 }

@@ -95,7 +95,7 @@ fn host_view(h: &Host, list: &AdvisoryList) -> HostView {
                 let sw = if f.role == "server"
                     && matches!(
                         f.kind.as_str(),
-                        "ssh-banner" | "http-server" | "ftp-banner" | "mail-banner"
+                        "ssh-banner" | "http-server" | "ftp-banner" | "mail-banner" | "tns-version"
                     ) {
                     identify(&f.text)
                 } else {

@@ -190,6 +190,8 @@ const PRODUCTS: &[(&str, &str)] = &[
     ("Sendmail ", "sendmail"),
     ("Dovecot", "dovecot"),
     ("TNSLSNR for ", "oracle_tns"),
+    // The inventory's fact for a listener's VSNNUM (`assets::TNS_FACT_PREFIX`).
+    ("Oracle TNS listener ", "oracle_tns"),
     ("FortiOS v", "fortios"),
     ("FortiOS ", "fortios"),
     ("Apache", "apache_httpd"),
@@ -213,7 +215,8 @@ pub fn identify(banner: &str) -> Option<Software> {
         .find_map(|(m, p)| find_marker(banner, m).map(|i| (i, *m, *p)))?;
     let mut rest = &banner[at + marker.len()..];
     if product == "oracle_tns" {
-        // `TNSLSNR for Linux: Version 19.0.0.0.0 - Production`
+        // `TNSLSNR for Linux: Version 19.0.0.0.0 - Production`,
+        // `Oracle TNS listener Version 11.2.0.2.0`
         rest = rest.find("Version ").map(|i| &rest[i + 8..]).unwrap_or("");
     }
     let token_end = rest

@@ -355,16 +355,21 @@ impl HttpParser {
         };
         let server = header(&head.headers, "server").map(|v| text(rec, v));
         let content_type = header(&head.headers, "content-type").map(|v| text(rec, v));
+        let powered_by = header(&head.headers, "x-powered-by").map(|v| text(rec, v));
         let mut http = rec.http.take().unwrap_or_default();
         if http.status.is_none() {
             http.status = Some(head.status);
             http.server.clone_from(&server);
             http.content_type.clone_from(&content_type);
         }
+        if http.powered_by.is_none() {
+            http.powered_by.clone_from(&powered_by);
+        }
         if let Some(tx) = pending.tx.and_then(|i| http.transactions.get_mut(i)) {
             tx.status = Some(head.status);
             tx.server = server;
             tx.content_type = content_type;
+            tx.powered_by = powered_by;
         }
         rec.http = Some(http);
 

@@ -390,3 +390,16 @@ fn range_response_is_partial() {
     assert_eq!(sink.objects[0].1, b"abcd");
     assert!(sink.objects[0].0.partial);
 }
+
+/// PHP behind Apache announces itself in `X-Powered-By` (a second response without one
+/// keeps the first value at the top level).
+#[test]
+fn x_powered_by_is_kept() {
+    let req = b"GET / HTTP/1.1\r\nHost: intra\r\n\r\nGET /b HTTP/1.1\r\nHost: intra\r\n\r\n";
+    let down = b"HTTP/1.1 200 OK\r\nServer: Apache/2.4.41 (Ubuntu)\r\nX-Powered-By: PHP/7.4.3\r\nContent-Length: 0\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
+    let (rec, _) = run_all_cuts(http, "http", &[(Up, req), (Down, down)]);
+    let h = rec.http.as_ref().unwrap();
+    assert_eq!(h.powered_by.as_deref(), Some("PHP/7.4.3"));
+    assert_eq!(h.transactions[0].powered_by.as_deref(), Some("PHP/7.4.3"));
+    assert_eq!(h.transactions[1].powered_by, None);
+}

@@ -2,6 +2,43 @@
 
 /// TNS packet types that matter here.
 pub const TNS_CONNECT: u8 = 1;
+pub const TNS_ACCEPT: u8 = 2;
+
+/// The database version a `VSNNUM` encodes (`318767104` = `0x13000000` → `19.0.0.0.0`:
+/// major, maintenance, application-server, component and platform release, as the
+/// listener's own banner writes them). `0` says nothing.
+pub fn vsnnum_version(n: u32) -> Option<String> {
+    (n != 0).then(|| {
+        format!(
+            "{}.{}.{}.{}.{}",
+            n >> 24,
+            (n >> 20) & 0xF,
+            (n >> 12) & 0xFF,
+            (n >> 8) & 0xF,
+            n & 0xFF
+        )
+    })
+}
+
+/// The version a listener's answer announces: `(VSNNUM=n)` of a REFUSE/REDIRECT
+/// descriptor, or `TNSLSNR for <os>: Version 19.0.0.0.0` of a status/version answer.
+/// `None` until the value is complete (its closing parenthesis or separator seen).
+pub fn server_version(s: &str) -> Option<String> {
+    if let Some(v) = value_after(s, 0, "VSNNUM")
+        && s[s.to_ascii_uppercase().find("(VSNNUM=")?..].contains(')')
+    {
+        return v.parse::<u32>().ok().and_then(vsnnum_version);
+    }
+    let at = s.find("TNSLSNR for ")?;
+    let rest = &s[at..];
+    let v = rest.find("Version ")? + "Version ".len();
+    let version: String = rest[v..]
+        .chars()
+        .take_while(|c| c.is_ascii_digit() || *c == '.')
+        .collect();
+    let complete = rest[v + version.len()..].starts_with([' ', ')', '\n', '\r', '-']);
+    (complete && !version.is_empty()).then_some(version)
+}
 
 /// (length, type) of a TNS packet header, if the 8 bytes look like one.
 pub fn header(b: &[u8]) -> Option<(usize, u8)> {
@@ -49,6 +86,23 @@ pub fn connect_data(s: &str) -> ConnectData {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn listener_versions() {
+        assert_eq!(vsnnum_version(318767104).as_deref(), Some("19.0.0.0.0"));
+        assert_eq!(vsnnum_version(186646784).as_deref(), Some("11.2.0.1.0"));
+        assert_eq!(vsnnum_version(0), None);
+        let refuse = "(DESCRIPTION=(TMP=)(VSNNUM=186647040)(ERR=12514)(ERROR_STACK=(ERROR=(CODE=12514)(EMFI=4))))";
+        assert_eq!(server_version(refuse).as_deref(), Some("11.2.0.2.0"));
+        assert_eq!(server_version("(DESCRIPTION=(TMP=)(VSNNUM=1866"), None);
+        assert_eq!(server_version("(VSNNUM=junk)"), None);
+        assert_eq!(
+            server_version("TNSLSNR for Linux: Version 19.0.0.0.0 - Production").as_deref(),
+            Some("19.0.0.0.0")
+        );
+        assert_eq!(server_version("TNSLSNR for Linux: Version 19.0"), None);
+        assert_eq!(server_version("(VSNNUM=0)"), None);
+    }
 
     #[test]
     fn sqlplus_connect_string() {

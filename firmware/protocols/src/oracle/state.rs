@@ -1,6 +1,6 @@
 //! Per-session TNS state: the client's first bytes until the connect data is complete.
 
-use super::parser::{TNS_CONNECT, connect_data, header};
+use super::parser::{TNS_ACCEPT, TNS_CONNECT, connect_data, header, server_version};
 use crate::util::{find_ci, text_str};
 use crate::{Direction, Sink, StreamParser};
 use kuroko_model::session::{Oracle, SessionRecord};
@@ -8,6 +8,9 @@ use kuroko_model::session::{Oracle, SessionRecord};
 /// Client bytes scanned for connect data (it is at most a few KiB; the CONNECT packet
 /// plus the DATA packet that carries long connect strings).
 pub const MAX_CONNECT_SCAN: usize = 16 * 1024;
+/// Server bytes scanned for the listener's version (its ACCEPT or REFUSE is the first
+/// packet; a redirect or version answer a few hundred bytes).
+pub const MAX_SERVER_SCAN: usize = 4 * 1024;
 
 /// Oracle TNS stream parser.
 #[derive(Debug, Default)]
@@ -15,6 +18,9 @@ pub struct TnsParser {
     buf: Vec<u8>,
     checked_header: bool,
     done: bool,
+    /// The listener's first bytes, until its version is found.
+    server: Vec<u8>,
+    server_done: bool,
 }
 
 impl TnsParser {
@@ -60,7 +66,10 @@ impl TnsParser {
         };
         let s = String::from_utf8_lossy(&self.buf[start..end]).into_owned();
         let c = connect_data(&s);
+        let from_server = rec.oracle.take().unwrap_or_default();
         let o = Oracle {
+            version: from_server.version,
+            tns_version: from_server.tns_version,
             service_name: c.service_name.map(|v| text_str(rec, &v)),
             host: c.host.or(c.client_host).map(|v| text_str(rec, &v)),
             program: c.program.map(|v| text_str(rec, &v)),
@@ -69,6 +78,32 @@ impl TnsParser {
         rec.oracle = Some(o);
         self.done = true;
         self.buf = Vec::new();
+    }
+
+    /// The listener's answer: the TNS version of an ACCEPT, the database version of a
+    /// descriptor or banner.
+    fn server_data(&mut self, data: &[u8], rec: &mut SessionRecord) {
+        let room = MAX_SERVER_SCAN.saturating_sub(self.server.len());
+        self.server.extend_from_slice(&data[..data.len().min(room)]);
+        let version =
+            server_version(&String::from_utf8_lossy(&self.server)).map(|v| text_str(rec, &v));
+        let o = rec.oracle.get_or_insert_with(Oracle::default);
+        if o.tns_version.is_none()
+            && self.server.len() >= 10
+            && header(&self.server).map(|h| h.1) == Some(TNS_ACCEPT)
+        {
+            o.tns_version = Some(u16::from_be_bytes([self.server[8], self.server[9]]));
+        }
+        if version.is_some() {
+            o.version = version;
+            self.server_done = true;
+        }
+        if self.server.len() >= MAX_SERVER_SCAN {
+            self.server_done = true;
+        }
+        if self.server_done {
+            self.server = Vec::new();
+        }
     }
 }
 
@@ -81,6 +116,10 @@ impl StreamParser for TnsParser {
         rec: &mut SessionRecord,
         _sink: &mut dyn Sink,
     ) {
+        if dir == Direction::ToClient && !self.server_done {
+            self.server_data(data, rec);
+            return;
+        }
         if self.done || dir != Direction::ToServer {
             if rec.oracle.is_none() && !self.done {
                 rec.oracle = Some(Oracle::default());
@@ -98,6 +137,9 @@ impl StreamParser for TnsParser {
     fn on_gap(&mut self, dir: Direction, _len: u64, _rec: &mut SessionRecord) {
         if dir == Direction::ToServer {
             self.done = true;
+        } else {
+            self.server_done = true;
+            self.server = Vec::new();
         }
     }
 
@@ -152,6 +194,44 @@ mod tests {
         assert_eq!(o.program.as_deref(), Some("JDBC Thin Client"));
         assert_eq!(o.user.as_deref(), Some("suzuki"));
         assert!(rec.flags.is_empty());
+    }
+
+    /// The listener refuses (ORA-12514) with an 11.2.0.2 VSNNUM; an accepting listener
+    /// shows its TNS version; a listener saying VSNNUM=0 gives no version.
+    #[test]
+    fn listener_version_from_refuse_and_accept() {
+        let pkt = connect_packet("(DESCRIPTION=(CONNECT_DATA=(SERVICE_NAME=X)))");
+        let err = b"(DESCRIPTION=(TMP=)(VSNNUM=186647040)(ERR=12514)(ERROR_STACK=(ERROR=(CODE=12514)(EMFI=4))))";
+        let mut refuse = vec![0u8, 0, 0, 0, 4, 0, 0, 0, 1, 0];
+        refuse.extend_from_slice(&(err.len() as u16).to_be_bytes());
+        refuse.extend_from_slice(err);
+        let n = refuse.len() as u16;
+        refuse[0..2].copy_from_slice(&n.to_be_bytes());
+        let (rec, _) = run_all_cuts(
+            || Box::new(TnsParser::new()),
+            "oracle",
+            &[(Up, &pkt), (Down, &refuse)],
+        );
+        let o = rec.oracle.unwrap();
+        assert_eq!(o.version.as_deref(), Some("11.2.0.2.0"));
+        assert_eq!(o.service_name.as_deref(), Some("X"));
+        let mut accept = vec![0u8, 32, 0, 0, 2, 0, 0, 0];
+        accept.extend_from_slice(&315u16.to_be_bytes());
+        accept.resize(32, 0);
+        let (rec, _) = run_all_cuts(
+            || Box::new(TnsParser::new()),
+            "oracle",
+            &[(Up, &pkt), (Down, &accept)],
+        );
+        assert_eq!(rec.oracle.as_ref().unwrap().tns_version, Some(315));
+        assert_eq!(rec.oracle.unwrap().version, None);
+        let zero = b"\x00\x20\x00\x00\x04\x00\x00\x00(DESCRIPTION=(VSNNUM=0)(ERR=1))";
+        let (rec, _) = run_all_cuts(
+            || Box::new(TnsParser::new()),
+            "oracle",
+            &[(Up, &pkt), (Down, zero)],
+        );
+        assert_eq!(rec.oracle.unwrap().version, None);
     }
 
     #[test]
