@@ -11,6 +11,10 @@
 //! deduplication test), written and closed: 3–4 system calls. The metadata record is
 //! appended to an in-memory buffer and written with the others at the next sync. (Before:
 //! a `.json` file beside each object and a tmp + rename for both, ≈ 13 calls per object.)
+//! Measured with `cargo xtask bench analyze --files-gb 0.3 --files-baseline OLD` (9383
+//! objects, load average ≈ 20 on the shared 2-core VM, one run): 1.86 CPU-s (0.75 sys)
+//! against the per-object `.json` build's 2.17 (1.07 sys) on the same input, tshark 19.44:
+//! 10.5× tshark instead of 9.0×. Packing small objects into append files was not measured.
 //! Writing under the final name is safe because nothing names an object before the sync
 //! that makes it durable: the session records that carry its digest are published after
 //! that sync, and a crash before it deletes the object on the next start (below). The one
