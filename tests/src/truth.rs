@@ -66,14 +66,10 @@ pub fn random_file(path: &Path, len: usize, seed: u64) -> anyhow::Result<String>
 
 /// The reconstructed object with this digest in the data directory, re-hashed from disk.
 pub fn stored_object_sha(data: &DataDir, sha: &str) -> anyhow::Result<String> {
-    let dir = data.dir.join("files").join(&sha[..2]);
-    for ext in ["bin", "eml"] {
-        let p = dir.join(format!("{}.{ext}", &sha[2..]));
-        if p.exists() {
-            return sha256_file(&p);
-        }
+    match kuroko_model::objects::Objects::new(&data.dir).path(sha) {
+        Some(p) => sha256_file(&p),
+        None => anyhow::bail!("no object {sha} under {}", data.dir.join("files").display()),
     }
-    anyhow::bail!("no object {sha} under {}", dir.display())
 }
 
 /// A certificate's facts as openssl reads them, for checking Kuroko's `tls.certs` fields.

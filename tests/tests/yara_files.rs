@@ -290,17 +290,10 @@ fn files_over_http_ftp_and_smtp_matching_yara_give_hits_and_findings_and_twins_d
         .context("matched file")?;
     assert_eq!(f["yara_level"], "A");
     let sha = f["sha256"].as_str().context("sha256")?;
-    let meta: Value = serde_json::from_slice(&std::fs::read(
-        data.dir
-            .join("files")
-            .join(&sha[..2])
-            .join(format!("{}.json", &sha[2..])),
-    )?)?;
-    assert_eq!(
-        meta["yara"],
-        serde_json::json!(["Kuroko_Test_Dropper"]),
-        "{meta}"
-    );
+    let meta = kuroko_model::objects::Objects::new(&data.dir)
+        .meta(sha)
+        .context("the object's record in files/objects.log")?;
+    assert_eq!(meta.yara, ["Kuroko_Test_Dropper"], "{meta:?}");
 
     // Findings: one per client/server pair, at the level the rule asks for.
     let findings: Vec<Value> = data

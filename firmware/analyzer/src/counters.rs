@@ -90,6 +90,11 @@ pub struct Counters {
     pub files_evicted: u64,
     pub files_write_errors: u64,
     pub objects_truncated: u64,
+    /// Records of `files/objects.log` dropped on a start: past the synced length or cut
+    /// short by a crash (`files_log_torn`; their objects are stored again by the replay),
+    /// and before it with a wrong checksum (`files_log_damaged`: damage on the disk).
+    pub files_log_torn: u64,
+    pub files_log_damaged: u64,
     /// YARA (`crate::yara`): objects scanned, results taken from the digest cache,
     /// objects with at least one match, objects over `yara_max_file_size` (not scanned),
     /// scans stopped at `yara_timeout`, scans libyara failed.

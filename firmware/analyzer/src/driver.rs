@@ -289,6 +289,7 @@ impl Analyzer {
         };
         let mut log = SessionLogWriter::open(&log_dir).map_err(log_err)?;
         let cp = checkpoint::load(data)?;
+        let opened = files.opened().clone();
         let mut engine = Engine::new(settings, Some(files));
         engine.set_yara(crate::yara::scanner_for(data, config).map_err(AnalyzeError::Settings)?);
         let mut suppress = HashSet::new();
@@ -322,6 +323,16 @@ impl Analyzer {
             if let Some(p) = cp.analyzed_to {
                 engine.set_replay_skip(skip, p);
             }
+        }
+        engine.counters.files_log_torn += opened.torn;
+        engine.counters.files_log_damaged += opened.damaged;
+        if opened.damaged > 0 {
+            eprintln!(
+                "kuroko analyze: {}: {} damaged records in files/{} (their objects were dropped; counted as files_log_damaged)",
+                data.display(),
+                opened.damaged,
+                kuroko_model::objects::LOG
+            );
         }
         let guard =
             CrashGuard::open(data, cp.as_ref().and_then(|c| c.analyzed_to)).map_err(|source| {

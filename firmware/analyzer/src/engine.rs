@@ -1224,6 +1224,7 @@ impl Sink for Ctx<'_> {
         };
         let record = ObjectRecord {
             sha256: "",
+            ext: "",
             name: meta.name.as_deref(),
             content_type: meta.content_type.as_deref(),
             size: bytes.len() as u64,

@@ -55,3 +55,28 @@ pub fn become_background(cores: &[usize]) -> Vec<String> {
     }
     problems
 }
+
+/// `renameat2(from, to, RENAME_NOREPLACE)`: fails with `AlreadyExists` instead of replacing
+/// `to` (the files store's deduplication test when it reuses a spare file).
+pub fn rename_noreplace(from: &std::path::Path, to: &std::path::Path) -> io::Result<()> {
+    use std::os::unix::ffi::OsStrExt;
+    let from = std::ffi::CString::new(from.as_os_str().as_bytes()).map_err(io::Error::other)?;
+    let to = std::ffi::CString::new(to.as_os_str().as_bytes()).map_err(io::Error::other)?;
+    // SAFETY: both pointers are NUL-terminated strings that live until the call returns;
+    // the kernel only reads them.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_renameat2,
+            libc::AT_FDCWD,
+            from.as_ptr(),
+            libc::AT_FDCWD,
+            to.as_ptr(),
+            libc::RENAME_NOREPLACE,
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}

@@ -8,16 +8,18 @@
 //! - a real `kill -9` of a child analyzer (this test binary re-run as its ignored
 //!   `child_analyzer` test) at random times, mid-syscall included;
 //! - an in-process stop without the final checkpoint, followed by what a power cut may
-//!   leave of everything written since the last sync: every object file and metadata file
-//!   not covered by `order.synced` is torn (cut to half, metadata emptied) and a `.tmp` of a
-//!   write cut short is left beside them. A restart must not take a torn leftover for a
-//!   stored object.
+//!   leave of everything written since the last sync: every object file not covered by
+//!   `objects.synced` is torn (cut to half), a `.tmp` of the older layout is left beside
+//!   them, and `objects.log` gains records past its synced length (one whole, naming a torn
+//!   object; one cut short), as a cut in the middle of a sync leaves it. A restart must not
+//!   take a torn leftover for a stored object, and counts the dropped records.
 
 use kuroko_analyzer::PcapSource;
 use kuroko_analyzer::driver::{self, AnalyzeError, RunOptions};
 use kuroko_analyzer::files::FileStore;
 use kuroko_analyzer::synth::{self, Params};
 use kuroko_model::config::Config;
+use kuroko_model::objects::{self, ObjectMeta};
 use kuroko_model::sessionlog::{LogPos, SessionLogReader};
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, BTreeSet};
@@ -70,19 +72,20 @@ fn run_to_end(data: &Path, pcap: &Path, config: &Config) {
     .unwrap();
 }
 
-/// `order.log` as `(sha256, ext, bytes)` lines, and the length `order.synced` covers.
-fn order(files: &Path) -> (Vec<(String, String, u64)>, u64) {
-    let text = fs::read_to_string(files.join("order.log")).unwrap_or_default();
-    let synced = fs::read_to_string(files.join("order.synced"))
+/// `objects.log` as records with their end offsets (every line must be whole and its
+/// checksum right), and the length `objects.synced` covers.
+fn order(files: &Path) -> (Vec<(ObjectMeta, u64)>, u64) {
+    let text = fs::read(files.join(objects::LOG)).unwrap_or_default();
+    let synced = fs::read_to_string(files.join(objects::SYNCED))
         .ok()
         .and_then(|t| t.trim().parse().ok())
         .unwrap_or(0);
-    let lines = text
-        .lines()
-        .map(|l| {
-            let f: Vec<&str> = l.split(' ').collect();
-            assert_eq!(f.len(), 3, "order.log line {l:?}");
-            (f[0].to_string(), f[1].to_string(), f[2].parse().unwrap())
+    let lines = objects::lines(&text)
+        .map(|(start, l)| {
+            let m = objects::decode_line(l).unwrap_or_else(|e| {
+                panic!("objects.log line {:?}: {e:?}", String::from_utf8_lossy(l))
+            });
+            (m, start + l.len() as u64)
         })
         .collect();
     (lines, synced)
@@ -110,14 +113,15 @@ fn object_files(files: &Path) -> Vec<PathBuf> {
 /// Checks a finished run's store; returns its objects (`sha.ext` → bytes).
 fn check_store(files: &Path, budget: u64) -> BTreeMap<String, u64> {
     let (lines, synced) = order(files);
-    let log_len = fs::metadata(files.join("order.log")).unwrap().len();
+    let log_len = fs::metadata(files.join(objects::LOG)).unwrap().len();
     assert_eq!(
         synced, log_len,
         "a finished run leaves its whole list synced"
     );
     let mut listed = BTreeMap::new();
     let mut expected_files = BTreeSet::new();
-    for (sha, ext, bytes) in &lines {
+    for (meta, _) in &lines {
+        let (sha, ext, bytes) = (&meta.sha256, &meta.ext, &meta.size);
         assert!(
             listed.insert(format!("{sha}.{ext}"), *bytes).is_none(),
             "{sha} listed twice"
@@ -131,14 +135,13 @@ fn check_store(files: &Path, budget: u64) -> BTreeMap<String, u64> {
             "{} is not byte-identical to its digest",
             bin.display()
         );
-        let json = bin.with_extension("json");
-        let meta: serde_json::Value = serde_json::from_slice(&fs::read(&json).unwrap())
-            .unwrap_or_else(|e| panic!("{}: {e}", json.display()));
-        assert_eq!(meta["sha256"], sha.as_str());
-        assert_eq!(meta["size"], *bytes);
-        assert!(meta["session"].as_str().is_some_and(|s| !s.is_empty()));
+        assert!(!meta.session.is_empty(), "{sha}: no session");
+        assert!(!meta.kind.is_empty(), "{sha}: no kind");
+        // Every reader's view (`Objects`) agrees with the log.
+        let o = objects::Objects::at(files);
+        assert_eq!(o.path(sha).as_ref(), Some(&bin));
+        assert_eq!(o.meta(sha).as_ref(), Some(meta));
         expected_files.insert(bin);
-        expected_files.insert(json);
     }
     let on_disk: BTreeSet<PathBuf> = object_files(files).into_iter().collect();
     let unlisted: Vec<_> = on_disk.difference(&expected_files).collect();
@@ -153,11 +156,7 @@ fn check_store(files: &Path, budget: u64) -> BTreeMap<String, u64> {
         );
     }
     // The budget the store counts is the bytes of object files on disk.
-    let disk_bytes: u64 = on_disk
-        .iter()
-        .filter(|p| p.extension().is_some_and(|x| x != "json"))
-        .map(|p| fs::metadata(p).unwrap().len())
-        .sum();
+    let disk_bytes: u64 = on_disk.iter().map(|p| fs::metadata(p).unwrap().len()).sum();
     assert_eq!(disk_bytes, listed.values().sum::<u64>());
     assert!(
         disk_bytes <= budget,
@@ -206,43 +205,71 @@ fn session_objects(data: &Path) -> BTreeSet<String> {
 }
 
 /// What a power cut may leave of the writes since the last sync (see the module docs).
-fn tear_unsynced(files: &Path) -> usize {
+/// Returns how many object files it tore and how many log records it added past the
+/// synced length.
+fn tear_unsynced(files: &Path) -> (usize, u64) {
     let (lines, synced) = order(files);
     let mut covered = BTreeSet::new();
-    let mut at = 0u64;
-    for (sha, ext, bytes) in &lines {
-        at += format!("{sha} {ext} {bytes}\n").len() as u64;
-        if at <= synced {
-            let bin = files.join(&sha[..2]).join(format!("{}.{ext}", &sha[2..]));
-            covered.insert(bin.with_extension("json"));
-            covered.insert(bin);
+    for (meta, end) in &lines {
+        if *end <= synced {
+            covered.insert(objects::object_path(files, &meta.sha256, &meta.ext));
         }
     }
     let mut torn = 0;
     let mut last_dir = None;
+    let mut first_torn = None;
     for p in object_files(files) {
         if covered.contains(&p) {
             continue;
         }
         let len = fs::metadata(&p).unwrap().len();
-        let keep = if p.extension().is_some_and(|x| x == "json") {
-            0
-        } else {
-            len / 2
-        };
         fs::OpenOptions::new()
             .write(true)
             .open(&p)
             .unwrap()
-            .set_len(keep)
+            .set_len(len / 2)
             .unwrap();
         last_dir = p.parent().map(Path::to_path_buf);
+        first_torn.get_or_insert(p);
         torn += 1;
     }
     if let Some(d) = last_dir {
         fs::write(d.join("cut-short.tmp"), [0x55u8; 700]).unwrap();
     }
-    torn
+    // A sync cut between its log append and its mark: a whole record naming a torn object,
+    // then one cut short.
+    let mut tail = Vec::new();
+    if let Some(p) = first_torn {
+        let name = p.file_name().unwrap().to_str().unwrap();
+        let (rest, ext) = name.split_once('.').unwrap();
+        let dir = p.parent().unwrap().file_name().unwrap().to_str().unwrap();
+        let meta = ObjectMeta {
+            sha256: format!("{dir}{rest}"),
+            ext: ext.into(),
+            size: 1,
+            session: "torn".into(),
+            kind: "http-body".into(),
+            ..Default::default()
+        };
+        objects::encode_line(&serde_json::to_vec(&meta).unwrap(), &mut tail);
+        let whole = tail.len();
+        objects::encode_line(&serde_json::to_vec(&meta).unwrap(), &mut tail);
+        tail.truncate(whole + (tail.len() - whole) / 2);
+    }
+    let added = if tail.is_empty() { 0 } else { 2 };
+    let mut log = fs::OpenOptions::new()
+        .append(true)
+        .open(files.join(objects::LOG))
+        .unwrap();
+    std::io::Write::write_all(&mut log, &tail).unwrap();
+    (torn, added)
+}
+
+/// The analyzer's counters in its checkpoint.
+fn counters(data: &Path) -> serde_json::Value {
+    let cp: serde_json::Value =
+        serde_json::from_slice(&fs::read(data.join("analyzer/checkpoint")).unwrap()).unwrap();
+    cp["counters"].clone()
 }
 
 fn reference(dir: &Path, pcap: &Path, budget: &str) -> (BTreeMap<String, u64>, BTreeSet<String>) {
@@ -269,6 +296,7 @@ fn power_cuts_between_checkpoints_leave_every_object_whole_and_counted() {
         let data = dir.path().join(format!("cut-{budget}"));
         let mut rng = Rng(seed);
         let mut torn_total = 0;
+        let mut last_added = 0;
         for _ in 0..6 {
             let opts = RunOptions {
                 checkpoint_every_packets: Some(8000 + rng.below(12000)),
@@ -282,10 +310,17 @@ fn power_cuts_between_checkpoints_leave_every_object_whole_and_counted() {
                 Ok(_) | Err(AnalyzeError::StoppedForTest(_)) => {}
                 Err(err) => panic!("{err}"),
             }
-            torn_total += tear_unsynced(&data.join("files"));
+            let (t, r) = tear_unsynced(&data.join("files"));
+            torn_total += t;
+            last_added = r;
         }
         assert!(torn_total > 0, "no crash left anything unsynced to tear");
         run_to_end(&data, &pcap, &cfg);
+        // The records the last tear added past the synced length were dropped and counted
+        // (earlier ones too, when a checkpoint followed them), none taken as damage.
+        let c = counters(&data);
+        assert!(c["files_log_torn"].as_u64().unwrap() >= last_added, "{c}");
+        assert_eq!(c["files_log_damaged"], 0, "{c}");
         let got = check_store(&data.join("files"), bytes);
         let named = session_objects(&data);
         if budget == "1GiB" {

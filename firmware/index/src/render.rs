@@ -448,15 +448,12 @@ pub fn csv(out: &mut dyn Write, hits: &[Hit], tz: &chrono_tz::Tz) -> std::io::Re
 }
 
 /// Where a reconstructed object is stored: `DIR/files/ab/cdef….bin`, or `….eml` for a
-/// whole mail (the analyzer's `FileStore` layout); the `.bin` name when neither exists.
+/// whole mail ([`kuroko_model::objects`]); the `.bin` name when neither exists.
 pub fn object_path(data_dir: &Path, sha256: &str) -> std::path::PathBuf {
-    let (a, b) = sha256.split_at(sha256.len().min(2));
-    let dir = data_dir.join("files").join(a);
-    ["bin", "eml"]
-        .iter()
-        .map(|ext| dir.join(format!("{b}.{ext}")))
-        .find(|p| p.is_file())
-        .unwrap_or_else(|| dir.join(format!("{b}.bin")))
+    let objects = kuroko_model::objects::Objects::new(data_dir);
+    objects
+        .path(sha256)
+        .unwrap_or_else(|| kuroko_model::objects::object_path(objects.root(), sha256, "bin"))
 }
 
 /// The detail view of one session: every field, the reconstructed objects with their

@@ -17,6 +17,7 @@ pub mod config;
 pub mod csv_cell;
 pub mod finding;
 pub mod log_budget;
+pub mod objects;
 pub mod session;
 pub mod sessionlog;
 pub mod time;

@@ -1,11 +1,13 @@
 //! Reconstructed objects under `DIR/files/`, looked up by SHA-256 and shown safely.
 //!
-//! The analyzer stores objects content-addressed (`ab/cdef….bin` with `.json` metadata,
-//! whole mails as `.eml`). The report only ever reads them: a mail becomes plain text
+//! The analyzer stores objects content-addressed (`ab/cdef….bin`, whole mails as `.eml`,
+//! metadata in `objects.log`; the layout is [`kuroko_model::objects`], read through it).
+//! The report only ever reads them: a mail becomes plain text
 //! (mail-parser's text body; an HTML-only mail is converted to text, never rendered),
 //! capped at [`MAX_MAIL_TEXT_CHARS`]; files are described, never opened by anything that
 //! could interpret them.
 
+use kuroko_model::objects::{ObjectMeta, Objects};
 use std::path::{Path, PathBuf};
 
 /// Longest mail text reproduced in a report: enough for any phishing lure, bounded for
@@ -17,7 +19,7 @@ pub const MAX_EML_BYTES: u64 = 16 << 20;
 /// Read-only view of `DIR/files/`.
 #[derive(Clone, Debug)]
 pub struct ObjectStore {
-    root: PathBuf,
+    objects: Objects,
 }
 
 /// A mail as the report shows it: headers and text, all still to be escaped.
@@ -31,45 +33,27 @@ pub struct MailText {
     pub truncated: bool,
 }
 
-fn is_hex_sha(s: &str) -> bool {
-    s.len() == 64 && s.bytes().all(|b| b.is_ascii_hexdigit())
-}
-
 impl ObjectStore {
     pub fn new(data_dir: &Path) -> Self {
         ObjectStore {
-            root: data_dir.join("files"),
+            objects: Objects::new(data_dir),
         }
     }
 
-    /// The stored object with this SHA-256 and one of the extensions, if present.
+    /// The stored object with this SHA-256 and one of the extensions, if present (never a
+    /// path built from anything but a SHA-256).
     pub fn find(&self, sha256: &str, exts: &[&str]) -> Option<PathBuf> {
-        let sha = sha256.to_ascii_lowercase();
-        if !is_hex_sha(&sha) {
-            return None; // never build paths from arbitrary text
-        }
-        let dir = self.root.join(&sha[..2]);
-        for ext in exts {
-            for stem in [&sha[2..], &sha[..]] {
-                let p = dir.join(format!("{stem}.{ext}"));
-                if p.is_file() {
-                    return Some(p);
-                }
-            }
-        }
-        None
+        self.objects.path_with(sha256, exts)
     }
 
     /// The object's bytes file (`.bin`, or `.eml` for mails).
     pub fn content_path(&self, sha256: &str) -> Option<PathBuf> {
-        self.find(sha256, &["bin", "eml"])
+        self.objects.path(sha256)
     }
 
     /// The analyzer's metadata for the object, when stored.
-    pub fn metadata(&self, sha256: &str) -> Option<serde_json::Value> {
-        let p = self.find(sha256, &["json"])?;
-        let text = std::fs::read_to_string(p).ok()?;
-        serde_json::from_str(&text).ok()
+    pub fn metadata(&self, sha256: &str) -> Option<ObjectMeta> {
+        self.objects.meta(sha256)
     }
 
     /// The mail with this SHA-256 as inert text.

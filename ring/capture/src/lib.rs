@@ -85,6 +85,7 @@
 
 #![deny(unsafe_code)]
 
+pub mod capacity;
 pub mod engine;
 pub mod filter;
 pub mod frame;

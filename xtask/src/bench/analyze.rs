@@ -22,8 +22,8 @@
 //!
 //! Runs of different sizes are compared per GB of *work* as well as per GB of input: flows,
 //! sessions, reconstructed files stored and evicted, user and system CPU apart (the system
-//! part is mostly the files store: per object a file and its metadata, created or reused;
-//! one syncfs per checkpoint, whose page writeback runs in the kernel's flusher threads and
+//! part is mostly the files store: per object one file, created or reused, its metadata a
+//! record in one append-only log (`kuroko_model::objects`); one syncfs per checkpoint, whose page writeback runs in the kernel's flusher threads and
 //! so is not in the analyzer's CPU time). A finished
 //! run's data directory is not deleted before the next run: its files are emptied (disk
 //! space freed, inodes kept) and the directory is deleted at the end. On an ext4 without a
@@ -31,6 +31,9 @@
 //! last 60–360 s (`find_inode_bit` → `recently_deleted`), so deleting the ~13k files of one
 //! run right before the next made the next run's file creations, and so its CPU per GB,
 //! depend on the order of the runs (measured: 13–56 % of a run's CPU in that scan).
+//!
+//! `--files-baseline BIN` runs the file-heavy input through another build's `analyze_bench`
+//! too (e.g. one from before a change of the files store), so before/after are one run.
 //!
 //! Results go to `bench-out/analyze.md`. Nothing here asserts on time.
 
@@ -59,6 +62,11 @@ pub struct Args {
     /// tshark reads the whole of it.
     #[arg(long, default_value_t = 0.3)]
     pub files_gb: f64,
+    /// An `analyze_bench` binary built from another commit (e.g. before a change of the
+    /// files store): the file-heavy input is also imported and analyzed by it, in the same
+    /// run, and reported beside the current build.
+    #[arg(long)]
+    pub files_baseline: Option<PathBuf>,
     /// Packets of the pcap given to tshark (its time is scaled to the whole input).
     #[arg(long, default_value_t = 300_000)]
     pub tshark_packets: u64,
@@ -100,6 +108,8 @@ struct AnalyzeRun {
     scan_warm: Usage,
     /// (seconds since start, VmRSS KiB) samples of the analyzer process.
     rss: Vec<(f64, u64)>,
+    /// `--files-baseline`: that binary's analysis of the same input, and its objects stored.
+    baseline: Option<(Usage, u64)>,
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
@@ -118,7 +128,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     std::fs::create_dir_all(&out_dir)?;
 
     let load_start = loadavg();
-    let main = analyze_generated(&kuroko, &args.work, "main", args.gb, 1, Mix::Mixed)?;
+    let main = analyze_generated(&kuroko, &args.work, "main", args.gb, 1, Mix::Mixed, None)?;
     let tshark = tshark_run(
         &args.work.join("main.pcap"),
         &args.work,
@@ -126,7 +136,15 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     )?;
     let _ = std::fs::remove_file(args.work.join("main.pcap"));
     let large = if args.large_gb > 0.0 {
-        let r = analyze_generated(&kuroko, &args.work, "large", args.large_gb, 2, Mix::Mixed)?;
+        let r = analyze_generated(
+            &kuroko,
+            &args.work,
+            "large",
+            args.large_gb,
+            2,
+            Mix::Mixed,
+            None,
+        )?;
         let _ = std::fs::remove_file(args.work.join("large.pcap"));
         Some(r)
     } else {
@@ -141,6 +159,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             args.files_gb,
             3,
             Mix::HttpFiles,
+            args.files_baseline.as_deref(),
         )?;
         // tshark reads the whole file-heavy input (no slice, no scaling).
         let t = tshark_run(&args.work.join("files.pcap"), &args.work, u64::MAX)?;
@@ -183,6 +202,7 @@ fn analyze_generated(
     gb: f64,
     seed: u64,
     mix: Mix,
+    baseline: Option<&Path>,
 ) -> anyhow::Result<AnalyzeRun> {
     let pcap = work.join(format!("{name}.pcap"));
     let target = (gb * 1e9) as u64;
@@ -242,6 +262,10 @@ fn analyze_generated(
         false,
     )?;
     retire(&data2, work)?;
+    let baseline = match baseline {
+        Some(bin) => Some(baseline_run(bin, &pcap, work, name, budget)?),
+        None => None,
+    };
     let cp: serde_json::Value =
         serde_json::from_slice(&std::fs::read(data.join("analyzer/checkpoint"))?)?;
     let mut sessions = 0;
@@ -264,9 +288,38 @@ fn analyze_generated(
         scan_cold,
         scan_warm,
         rss,
+        baseline,
     };
     retire(&data, work)?;
     Ok(run)
+}
+
+/// `--files-baseline`: the other binary imports the same pcap into its own store and
+/// analyzes it; its CPU and objects stored.
+fn baseline_run(
+    bin: &Path,
+    pcap: &Path,
+    work: &Path,
+    name: &str,
+    budget: u64,
+) -> anyhow::Result<(Usage, u64)> {
+    let data = work.join(format!("{name}-data-baseline"));
+    let _ = std::fs::remove_dir_all(&data);
+    let d = data.to_str().context("utf-8")?;
+    let status = Command::new(bin)
+        .args(["import", pcap.to_str().context("utf-8")?, d])
+        .arg(budget.to_string())
+        .stdout(Stdio::null())
+        .status()
+        .with_context(|| format!("running {}", bin.display()))?;
+    ensure!(status.success(), "baseline import failed ({status})");
+    eprintln!("analyzing with the baseline {}…", bin.display());
+    let (usage, _) = timed(Command::new(bin).args(["analyze", d]), false)?;
+    let cp: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(data.join("analyzer/checkpoint"))?)?;
+    let stored = cp["counters"]["files_stored"].as_u64().unwrap_or(0);
+    retire(&data, work)?;
+    Ok((usage, stored))
 }
 
 /// Generates `gb` of mixed traffic straight into a fresh store, analyzes it with VmRSS
@@ -319,6 +372,7 @@ fn analyze_scaled(kuroko: &Path, work: &Path, gb: f64, seed: u64) -> anyhow::Res
             scan_cold: Usage::default(),
             scan_warm: Usage::default(),
             rss,
+            baseline: None,
         })
     })();
     retire(&data, work)?;
@@ -786,11 +840,32 @@ fn render_files(r: &AnalyzeRun, t: &TsharkRun) -> String {
             u.max_rss_kb as f64 / 1024.0
         );
     }
+    if let Some((u, stored)) = &r.baseline {
+        let _ = writeln!(
+            s,
+            "| baseline (`--files-baseline`, from the store; {stored} objects stored) | {:.2} | {:.2} | {:.2} | {:.1} | {:.2} | {:.1} | {:.0} MiB |",
+            u.cpu,
+            u.user,
+            u.sys,
+            u.wall,
+            gbps(r.bytes, u.cpu),
+            u.cpu * 1e6 / (*stored).max(1) as f64,
+            u.max_rss_kb as f64 / 1024.0
+        );
+    }
     let _ = writeln!(
         s,
         "\nRatio (CPU, same file): **{:.1}x** tshark.",
         t.usage.cpu / r.usage.cpu.max(1e-9)
     );
+    if let Some((u, _)) = &r.baseline {
+        let _ = writeln!(
+            s,
+            "Baseline: {:.1}x tshark; this build takes {:.2}x the baseline's CPU.",
+            t.usage.cpu / u.cpu.max(1e-9),
+            r.usage.cpu / u.cpu.max(1e-9)
+        );
+    }
     s
 }
 

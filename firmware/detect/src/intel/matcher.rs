@@ -459,16 +459,9 @@ impl Matcher {
     }
 }
 
-/// `files/ab/cdef….bin` or `.eml` (the analyzer's layout), if stored.
+/// `files/ab/cdef….bin` or `.eml` ([`kuroko_model::objects`]), if stored.
 pub(crate) fn object_path(files_dir: &Path, sha256: &str) -> Option<std::path::PathBuf> {
-    if sha256.len() < 3 || !sha256.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return None;
-    }
-    let (a, b) = sha256.split_at(2);
-    ["bin", "eml"]
-        .iter()
-        .map(|ext| files_dir.join(a).join(format!("{b}.{ext}")))
-        .find(|p| p.is_file())
+    kuroko_model::objects::Objects::at(files_dir).path(sha256)
 }
 
 /// `host:port` → `host` (IPv6 in brackets kept whole).

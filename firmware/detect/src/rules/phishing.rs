@@ -284,11 +284,13 @@ fn archive_names(ctx: &Context, a: &Attachment) -> Vec<String> {
     let (Some(dir), Some(sha)) = (&ctx.files_dir, &a.sha256) else {
         return Vec::new();
     };
-    if !is_archive || sha.len() < 3 || !sha.bytes().all(|b| b.is_ascii_hexdigit()) {
+    if !is_archive {
         return Vec::new();
     }
-    let (head, rest) = sha.split_at(2);
-    crate::text::zip::names(&dir.join(head).join(format!("{rest}.bin")))
+    match kuroko_model::objects::Objects::at(dir).path(sha) {
+        Some(p) => crate::text::zip::names(&p),
+        None => Vec::new(),
+    }
 }
 
 /// Whether two hosts belong to the same party: same registrable domain, or the same brand.

@@ -299,13 +299,10 @@ impl ContentIngester {
 
 /// The bytes of a stored object (`.bin`, or `.eml` for whole mails); `None` when evicted.
 fn read_object(data_dir: &Path, sha256: &str) -> Option<Vec<u8>> {
-    if sha256.len() != 64 || !sha256.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return None;
-    }
-    let bin = crate::render::object_path(data_dir, sha256);
-    std::fs::read(&bin)
-        .or_else(|_| std::fs::read(bin.with_extension("eml")))
+    kuroko_model::objects::Objects::new(data_dir)
+        .read(sha256, u64::MAX)
         .ok()
+        .flatten()
 }
 
 /// The content budget of `config` (`[content] budget`).

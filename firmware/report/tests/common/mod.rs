@@ -255,11 +255,6 @@ pub fn build(dir: &Path) -> Vec<Finding> {
         let d = dir.join("files").join(&sha[..2]);
         std::fs::create_dir_all(&d).unwrap();
         std::fs::write(d.join(format!("{}.{ext}", &sha[2..])), bytes).unwrap();
-        std::fs::write(
-            d.join(format!("{}.json", &sha[2..])),
-            format!("{{\"sha256\":\"{sha}\",\"bytes\":{}}}", bytes.len()),
-        )
-        .unwrap();
     }
 
     let f = |id: &str,
