@@ -58,27 +58,8 @@
 //! each thread copies and checksums whole blocks on its own core and hands closed blocks
 //! to the shared writer (a `try_lock` per ~1 MiB block, never per packet).
 //!
-//! Capacity per core (a model from measured per-packet costs, not a line-rate test): the
-//! store's part of a packet (record copy into the store buffer + crc32c of the block +
-//! block hand-off), measured per appending thread with `ring/store/examples/lanes_bench.rs`
-//! (thread CPU time, 2-core dev VM under load 20+), is 25–48 ns at 64 B and 250–315 ns at
-//! 1500 B, the same for one writer and for each of 2 lanes (lanes add no per-packet
-//! cost; they split it over threads). Reading the ring adds 65–100 ns per packet header
-//! and 105–135 ns per 1500 B (see above); `cargo xtask bench capture` measured the whole
-//! process at ≈ 1.0 µs per 1500 B packet and 0.25–0.75 µs per 64 B packet (issue 16,
-//! loaded machine). With c = 1.0 µs (1500 B) and 0.25–0.75 µs (64 B) per packet and core:
-//!
-//! | link | frames | packets/s | capture cores (user space) |
-//! | --- | --- | ---: | ---: |
-//! | 10 GbE | 1500 B | 0.81 M | 0.8–1 |
-//! | 10 GbE | 64 B | 14.9 M | 4–11 |
-//! | 25 GbE | 1500 B | 2.0 M | 2–3 |
-//! | 25 GbE | 64 B | 37.2 M | 9–28 |
-//!
-//! (line rate with 20 B of preamble and gap per frame). `threads_per_interface` sets the
-//! cores; the kernel's copy into the ring runs on the cores that take the NIC's
-//! interrupts (RSS) and is not in these figures, nor is the disk (10 GbE of 1500 B frames
-//! is 1.2 GB/s of segment writes).
+//! Capacity per core, and how many cores 10 GbE and 25 GbE need: [`capacity`] (a model
+//! from measured per-packet costs, not a line-rate test).
 //!
 //! `unsafe` is confined to [`sys`] (socket options, the ring mapping, the stats page
 //! mapping, capabilities, signals); everything else is safe Rust.
