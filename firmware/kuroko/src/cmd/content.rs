@@ -16,7 +16,7 @@ pub fn catch_up(
     config: &kuroko_model::config::Config,
     tty: bool,
 ) -> anyhow::Result<()> {
-    let s = ingest::ingest_pending(data, config)?;
+    let s = ingest::ingest_pending_with(data, config, worker_command(config))?;
     if tty && (s.sessions > 0 || s.dropped > 0) {
         eprintln!(
             "content: {} sessions read, {} texts indexed{}{}",
@@ -37,6 +37,63 @@ pub fn catch_up(
             }
         );
     }
+    Ok(())
+}
+
+/// How the content consumer starts its extraction worker: this binary, `kuroko
+/// content-worker`, with `[content] worker_memory`; `None` (extract in-process) when the
+/// binary's path is unknown.
+fn worker_command(
+    config: &kuroko_model::config::Config,
+) -> Option<kuroko_content::worker::WorkerCommand> {
+    let program = std::env::current_exe().ok()?;
+    let memory = config
+        .content
+        .worker_memory_bytes()
+        .unwrap_or(1 << 30)
+        .to_string();
+    Some(kuroko_content::worker::WorkerCommand {
+        program,
+        args: vec!["content-worker".into(), "--memory".into(), memory],
+        grace: std::time::Duration::from_secs(2),
+    })
+}
+
+/// `kuroko content-worker` (hidden): the extraction worker the content consumer starts
+/// (`kuroko_content::worker`).
+#[derive(clap::Args, Debug)]
+pub struct WorkerArgs {
+    /// Address space limit in bytes (RLIMIT_AS).
+    #[arg(long, default_value_t = 1 << 30)]
+    pub memory: u64,
+    /// CPU seconds after which the worker retires between two objects (a new one takes
+    /// over); RLIMIT_CPU is twice that.
+    #[arg(long, default_value_t = 600)]
+    pub cpu_seconds: u64,
+}
+
+/// Runs the worker: background priority, rlimits, then objects from stdin until it closes.
+pub fn worker(a: WorkerArgs) -> anyhow::Result<()> {
+    use nix::sys::resource::{Resource, UsageWho, getrusage, setrlimit};
+    // Lower priority is a wish (as for the analyzer), the limits are not.
+    let _ = kuroko_analyzer::sys::become_background(&[]);
+    setrlimit(Resource::RLIMIT_AS, a.memory, a.memory)
+        .map_err(|e| anyhow::anyhow!("content worker: RLIMIT_AS: {e}"))?;
+    let cpu = a.cpu_seconds.saturating_mul(2);
+    setrlimit(Resource::RLIMIT_CPU, cpu, cpu)
+        .map_err(|e| anyhow::anyhow!("content worker: RLIMIT_CPU: {e}"))?;
+    let mut retire = || {
+        getrusage(UsageWho::RUSAGE_SELF).is_ok_and(|u| {
+            let secs = u.user_time().tv_sec() + u.system_time().tv_sec();
+            secs >= i64::try_from(a.cpu_seconds).unwrap_or(i64::MAX)
+        })
+    };
+    kuroko_content::worker::serve(
+        std::io::stdin().lock(),
+        std::io::stdout().lock(),
+        &kuroko_content::Limits::default(),
+        &mut retire,
+    )?;
     Ok(())
 }
 
