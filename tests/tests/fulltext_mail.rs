@@ -7,6 +7,8 @@
 //! Each phrase put into a body or document is found by a phrase query in the session that
 //! carried it; phrases that are in no mail but share characters with those that are
 //! (「ご本人様」 beside 「ご本人確認」) are not found; the JSON results carry the snippet.
+//! The file search (`--files`) finds each document by type, hash, size and text, judged
+//! per file, linked to the session that carried it and to its bytes on disk.
 //!
 //! Needs root, swaks, aiosmtpd, curl and the Python libraries of `.ci/pip.txt`.
 
@@ -233,6 +235,79 @@ fn japanese_mails_attachments_and_a_form_post_are_found_by_phrase() -> anyhow::R
     ] {
         found(&format!("content:\"{absent}\""), &[])?;
     }
+    // File search (`--files`): each reconstructed file judged alone, linked to its
+    // session; the PDF is the bytes reportlab wrote.
+    let files = |q: &str| -> anyhow::Result<Vec<Value>> {
+        let out = data.kuroko("search", &["--files", "--format", "jsonl", q])?;
+        out.lines()
+            .map(|l| serde_json::from_str(l).with_context(|| format!("--files {q}: {l}")))
+            .collect()
+    };
+    let names = |v: &[Value]| -> Vec<String> {
+        let mut n: Vec<String> = v
+            .iter()
+            .map(|h| h["file"]["name"].as_str().unwrap_or("-").to_string())
+            .collect();
+        n.sort();
+        n
+    };
+    let pdfs = files("file_type:pdf")?;
+    ensure!(names(&pdfs) == ["notice.pdf"], "file_type:pdf: {pdfs:?}");
+    let sum = Command::new("sha256sum")
+        .arg(docs.join("notice.pdf"))
+        .output()?;
+    let want_sha = String::from_utf8_lossy(&sum.stdout)
+        .split_whitespace()
+        .next()
+        .unwrap_or("")
+        .to_string();
+    ensure!(
+        pdfs[0]["file"]["sha256"] == want_sha.as_str(),
+        "the PDF found is the one reportlab wrote ({want_sha}): {}",
+        pdfs[0]
+    );
+    let on_disk = std::fs::read(pdfs[0]["path"].as_str().unwrap_or(""))?;
+    ensure!(
+        on_disk == std::fs::read(docs.join("notice.pdf"))?,
+        "the path points at the reconstructed PDF"
+    );
+    let reset_session = found(r#"body:"パスワードを至急""#, &[reset])?[0]["id"].clone();
+    ensure!(
+        pdfs[0]["session"] == reset_session,
+        "the PDF links to the mail that carried it: {} vs {reset_session}",
+        pdfs[0]
+    );
+    let by_sha = files(&format!("sha256:{want_sha}"))?;
+    ensure!(names(&by_sha) == ["notice.pdf"], "sha256: {by_sha:?}");
+    let xlsx = files(r#"content:"振込先口座" AND file_type:xlsx"#)?;
+    ensure!(names(&xlsx) == ["invoice.xlsx"], "content+type: {xlsx:?}");
+    let docx = files(r#"file_type:docx AND content:"ご本人確認""#)?;
+    let marked = docx
+        .first()
+        .and_then(|h| h["snippet"]["marked"].as_str())
+        .unwrap_or("");
+    ensure!(
+        names(&docx) == ["verify.docx"] && marked.contains("[ご本人確認]"),
+        "docx with its snippet: {docx:?}"
+    );
+    // Per file, not per session: the XLSX does not say パスワード (the PDF of another mail
+    // does), and no document of these mails is over 1 MB.
+    ensure!(files(r#"file:invoice.xlsx AND content:"パスワード""#)?.is_empty());
+    ensure!(files("file_size:>1MB")?.is_empty());
+    let others = files("protocol:smtp AND NOT file_type:(pdf docx xlsx)")?;
+    ensure!(
+        !others.is_empty()
+            && names(&others)
+                .iter()
+                .all(|n| !n.ends_with(".pdf") && !n.ends_with(".docx") && !n.ends_with(".xlsx")),
+        "NOT file_type keeps the other objects of the same mails: {:?}",
+        names(&others)
+    );
+    eprintln!(
+        "file search, smtp objects other than documents: {:?}",
+        names(&others)
+    );
+
     // `status` reports the content index.
     let status: Value = serde_json::from_str(&data.kuroko("status", &["--format", "json"])?)?;
     let c = &status["content"];

@@ -1,11 +1,12 @@
 //! `cargo xtask …`: the repeated jobs of the project.
 //!
 //! `demo` (the README's main job), `test` (what CI runs), `deps` (install the Debian packages
-//! the tests need), `bench <store|capture|analyze|intel|search|web>`, `soak`, `image`, `qemu`, `qemu-test`.
+//! the tests need), `bench <store|capture|analyze|intel|search|fulltext|web>`, `fuzz fulltext`, `soak`, `image`, `qemu`, `qemu-test`.
 
 mod bench;
 mod demo;
 mod deps;
+mod fuzz;
 mod image;
 mod qemu;
 mod qemu_test;
@@ -32,6 +33,8 @@ enum Command {
     Deps,
     /// Benchmarks, reported as ratios against a reference measured in the same run.
     Bench(bench::Args),
+    /// Bounded in-tree fuzzing (`fuzz fulltext --runs N`: the content extractors).
+    Fuzz(fuzz::Args),
     /// Build the appliance's disk images (Debian minbase + busybox init + kuroko; root).
     Image(image::Args),
     /// Boot the appliance image in qemu with a capture NIC on a host network namespace (root).
@@ -49,6 +52,7 @@ fn main() -> anyhow::Result<()> {
         Command::Test(a) => test::run(a),
         Command::Deps => deps::install(),
         Command::Bench(a) => bench::run(a),
+        Command::Fuzz(a) => fuzz::run(a),
         Command::Image(a) => image::run_image(a),
         Command::Qemu(a) => qemu::run_qemu(a),
         Command::QemuTest(a) => qemu_test::run(a),

@@ -318,4 +318,7 @@ pub struct SearchResult {
     pub query: String,
     pub total: Option<u64>,
     pub sessions: Vec<SessionRecord>,
+    /// The passage whose content matched a `body:` / `content:` phrase, by session id:
+    /// (file or part name, passage with the match between `[` and `]`).
+    pub snippets: std::collections::BTreeMap<String, (String, String)>,
 }

@@ -170,6 +170,7 @@ mod tests {
                     query: query.into(),
                     total: Some(0),
                     sessions: vec![],
+                    snippets: Default::default(),
                 })
             }
         }

@@ -369,6 +369,7 @@ fn all_screens(lang: Lang, ascii: bool, tag: &str) {
                     query: "method:CONNECT".into(),
                     total: Some(1),
                     sessions: vec![session()],
+                    snippets: Default::default(),
                 }));
             }
             let name = format!("{tag}-{:?}-{w}x{h}", screen).to_lowercase();
@@ -416,9 +417,42 @@ fn detail_panes_help_and_stale_marker() {
         query: "x".into(),
         total: Some(1),
         sessions: vec![session()],
+        snippets: Default::default(),
     }));
     a.on_key(Key::Enter);
     check("en-ascii-search-detail-80x24", &render(&a, 80, 24));
+    // A content match: the passage under the session's detail, the match marked.
+    let mut with_snippet = SearchResult {
+        query: "body:\"口座が凍結\"".into(),
+        total: Some(1),
+        sessions: vec![session()],
+        ..Default::default()
+    };
+    with_snippet.snippets.insert(
+        session().id,
+        (
+            "body".into(),
+            "…お客様の[口座が凍結]されました。\x1b[2J".into(),
+        ),
+    );
+    a.on_search_result(Ok(with_snippet));
+    a.on_key(Key::Enter);
+    let screen = render(&a, 160, 48);
+    assert!(
+        screen.contains("body: …お客様の[口座が凍結]されました。"),
+        "{screen}"
+    );
+    assert!(
+        !screen.contains('\x1b'),
+        "no escape from the wire reaches the screen"
+    );
+    a.on_search_result(Ok(SearchResult {
+        query: "x".into(),
+        total: Some(1),
+        sessions: vec![session()],
+        snippets: Default::default(),
+    }));
+    a.on_key(Key::Enter);
     a.on_key(Key::Char('?'));
     check("en-ascii-help-80x24", &render(&a, 80, 24));
     a.on_key(Key::Esc);

@@ -4,7 +4,9 @@
 //! `extract` as `Failure::Panic`) or text past the limit fails the run; the input is saved
 //! under `firmware/content/fuzz/crashes/<target>/`.
 //!
-//! Run: `cargo run --release -p kuroko-content --example fuzz_content -- <pdf|ooxml|charset|html|mail|all> --runs N`.
+//! Run: `cargo xtask fuzz fulltext --runs N` (each target in its own process, with its
+//! peak RSS), or `cargo run --release -p kuroko-content --example fuzz_content --
+//! <pdf|ooxml|charset|html|mail|all> --runs N`.
 
 use kuroko_content::{Failure, Limits, Object, extract};
 use std::io::Write;
@@ -222,6 +224,17 @@ fn main() {
         );
         failed |= crashes > 0;
     }
+    // Peak resident memory of the whole run (every target so far): bounded memory shows
+    // as a peak near the seeds' size plus the limits, whatever the number of runs.
+    let hwm = std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .map(|l| l.trim_start_matches("VmHWM:").trim().to_string())
+        })
+        .unwrap_or_else(|| "?".into());
+    println!("max RSS {hwm}");
     if failed {
         std::process::exit(1);
     }

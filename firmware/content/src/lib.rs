@@ -12,7 +12,9 @@
 //! `catch_unwind` and a [`Budget`]: input size, text size, bytes inflated (zip bombs,
 //! PDF Flate bombs), archive entries, nesting depth and a deadline checked between
 //! steps. Each failure has a [`Failure`] cause the index counts; nothing panics out of
-//! here and nothing allocates beyond the limits.
+//! here and nothing allocates beyond the limits. What no in-process check can stop (a
+//! loop inside one step, a stack overflow, an abort) is contained by `worker`: the
+//! consumer runs the extraction in a separate, killable process with rlimits.
 
 pub mod charset;
 pub mod html;
@@ -21,6 +23,7 @@ pub mod ooxml;
 pub mod pdf;
 pub mod tokens;
 pub mod web;
+pub mod worker;
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::time::{Duration, Instant};
@@ -56,7 +59,9 @@ impl Default for Limits {
 }
 
 /// Why an object gave no text.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Failure {
     /// Larger than `max_input`.
@@ -71,16 +76,23 @@ pub enum Failure {
     Encrypted,
     /// The extractor panicked (a bug, caught).
     Panic,
+    /// The worker process did not answer within the time limit and was killed
+    /// (`worker`: an extractor stuck inside one step).
+    Killed,
+    /// The worker process died while extracting (memory limit, stack overflow, abort).
+    Crashed,
 }
 
 impl Failure {
-    pub const ALL: [Failure; 6] = [
+    pub const ALL: [Failure; 8] = [
         Failure::TooLarge,
         Failure::Timeout,
         Failure::InflateLimit,
         Failure::Malformed,
         Failure::Encrypted,
         Failure::Panic,
+        Failure::Killed,
+        Failure::Crashed,
     ];
 
     pub fn name(self) -> &'static str {
@@ -91,12 +103,14 @@ impl Failure {
             Failure::Malformed => "malformed",
             Failure::Encrypted => "encrypted",
             Failure::Panic => "panic",
+            Failure::Killed => "killed",
+            Failure::Crashed => "crashed",
         }
     }
 }
 
 /// Where a text came from.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Part {
     /// A mail body, an HTTP body or a text transferred by FTP.
@@ -115,7 +129,7 @@ impl Part {
 }
 
 /// One extracted text.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Text {
     pub part: Part,
     /// The name inside the object (a ZIP entry, an attachment of an attached mail).
@@ -133,7 +147,7 @@ pub struct Object<'a> {
 }
 
 /// The texts of one object.
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Extracted {
     pub texts: Vec<Text>,
     /// Some text was cut at `max_text`.

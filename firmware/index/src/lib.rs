@@ -15,6 +15,8 @@
 //! - `content`: the content index in `DIR/content/` (text of mail bodies, attachments, web
 //!   and FTP transfers), fed from the session log like the session index; `body:` and
 //!   `content:` terms are resolved there into session ids (`Index::resolve_content`).
+//! - `files`: the file search (`kuroko search --files`), each reconstructed file judged
+//!   alone against the query, with its session.
 //! - `aggregate`: by protocol per hour, top talkers, transfers (fast columns only);
 //!   `render`: the result table, CSV, JSONL, the detail view; `extract`: the packets of
 //!   sessions, for `kuroko pcap --query`; `alerts`: saved searches delivered to the alert
@@ -37,6 +39,7 @@ pub mod budget;
 pub mod compile;
 pub mod content;
 pub mod extract;
+pub mod files;
 pub mod index;
 pub mod ingest;
 pub mod matcher;

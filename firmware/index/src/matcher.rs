@@ -6,8 +6,9 @@
 //! tests check that it does on every query of the conformance set).
 
 use crate::query::ast::GlobPart;
+use crate::query::plan::ContentMatch;
 use crate::query::plan::{ip_to_u128, words};
-use crate::query::{Plan, Pred, Query};
+use crate::query::{Field, Plan, Pred, Query};
 use crate::values::{ip_values, text_values, u64_values};
 use kuroko_model::SessionRecord;
 
@@ -19,12 +20,23 @@ impl Query {
 }
 
 pub fn eval(p: &Plan, r: &SessionRecord) -> bool {
+    eval_with(p, r, &mut |_, _| false)
+}
+
+/// `eval` with content predicates answered by `content` (the file search asks the content
+/// index whether one file's text matches; `eval` alone treats content as no match).
+pub fn eval_with(
+    p: &Plan,
+    r: &SessionRecord,
+    content: &mut dyn FnMut(Field, &ContentMatch) -> bool,
+) -> bool {
     match p {
         Plan::All => true,
         Plan::Nothing => false,
-        Plan::And(ps) => ps.iter().all(|p| eval(p, r)),
-        Plan::Or(ps) => ps.iter().any(|p| eval(p, r)),
-        Plan::Not(p) => !eval(p, r),
+        Plan::And(ps) => ps.iter().all(|p| eval_with(p, r, content)),
+        Plan::Or(ps) => ps.iter().any(|p| eval_with(p, r, content)),
+        Plan::Not(p) => !eval_with(p, r, content),
+        Plan::Pred(Pred::Content(f, m)) => content(*f, m),
         Plan::Pred(pred) => pred_matches(pred, r),
     }
 }
@@ -48,7 +60,8 @@ fn pred_matches(p: &Pred, r: &SessionRecord) -> bool {
             *lo <= v && v <= *hi
         }),
         Pred::Time(lo, hi) => *lo <= r.start.nanos() && r.start.nanos() <= *hi,
-        // Content is in the content index, not in the record (see `Pred::Content`).
+        // Content is in the content index, not in the record (see `Pred::Content`;
+        // `eval_with` asks it).
         Pred::Content(..) => false,
         Pred::Ids(ids) => ids.contains(&r.id.to_lowercase()),
     }

@@ -23,7 +23,7 @@ use tantivy::schema::{
 use tantivy::tokenizer::{LowerCaser, RawTokenizer, SimpleTokenizer, TextAnalyzer};
 use tantivy::{Index, TantivyDocument};
 
-pub const SCHEMA_VERSION: u32 = 3;
+pub const SCHEMA_VERSION: u32 = 4;
 /// Text fields that also get a fast (columnar) copy of the raw value. A substring or glob
 /// on them streams the column's sorted dictionary once per segment and picks the rows whose
 /// ordinal matched (`crate::strcol`), instead of running a `.*x.*` automaton over the term

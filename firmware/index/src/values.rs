@@ -185,6 +185,25 @@ pub fn text_values(r: &SessionRecord, field: Field) -> Vec<String> {
                 }
             }
         }
+        Field::FileType => {
+            r.files
+                .iter()
+                .flat_map(|f| file_types(f.content_type.as_deref(), f.name.as_deref()))
+                .for_each(|t| push(Some(&t)));
+            if let Some(f) = &r.ftp {
+                f.files
+                    .iter()
+                    .flat_map(|x| file_types(None, Some(&x.name)))
+                    .for_each(|t| push(Some(&t)));
+            }
+            if let Some(m) = &r.mail {
+                m.attachments
+                    .iter()
+                    .chain(m.messages.iter().flat_map(|x| &x.attachments))
+                    .flat_map(|a| file_types(a.content_type.as_deref(), Some(&a.name)))
+                    .for_each(|t| push(Some(&t)));
+            }
+        }
         Field::Yara => r
             .files
             .iter()
@@ -268,8 +287,49 @@ pub fn u64_values(r: &SessionRecord, field: Field) -> Vec<u64> {
             }
             v
         }
+        Field::FileSize => {
+            let mut v: Vec<u64> = r.files.iter().map(|f| f.bytes).collect();
+            if let Some(f) = &r.ftp {
+                v.extend(f.files.iter().map(|x| x.bytes));
+            }
+            if let Some(m) = &r.mail {
+                v.extend(
+                    m.attachments
+                        .iter()
+                        .chain(m.messages.iter().flat_map(|x| &x.attachments))
+                        .map(|a| a.bytes),
+                );
+            }
+            v.sort_unstable();
+            v.dedup();
+            v
+        }
         _ => Vec::new(),
     }
+}
+
+/// The `file_type` values of a file: its content type without parameters, lower-cased
+/// (`application/pdf`), and its name's extension (`pdf`), when it has these.
+pub fn file_types(content_type: Option<&str>, name: Option<&str>) -> Vec<String> {
+    let mut out = Vec::new();
+    if let Some(ct) = content_type {
+        let ct = ct
+            .split(';')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_ascii_lowercase();
+        if !ct.is_empty() {
+            out.push(ct);
+        }
+    }
+    if let Some((_, ext)) = name.and_then(|n| n.rsplit_once('.'))
+        && (1..=10).contains(&ext.len())
+        && ext.chars().all(|c| c.is_ascii_alphanumeric())
+    {
+        out.push(ext.to_ascii_lowercase());
+    }
+    out
 }
 
 /// Address values.

@@ -283,3 +283,79 @@ fn content_terms_are_checked_like_other_fields() {
     assert!(notes[0].contains("not built"), "{notes:?}");
     assert_eq!(count(&index, "body:x OR host:a.example"), 1);
 }
+
+/// A stand-in for `kuroko content-worker` speaking its protocol
+/// (`kuroko_content::worker`): an object holding `LOOP` makes it hang as an extractor
+/// stuck in a loop would, `CRASH` makes it abort as on a stack overflow or the memory
+/// limit; anything else is answered with its text.
+const STAND_IN_WORKER: &str = r#"
+import json, os, sys, time
+inp, out = sys.stdin.buffer, sys.stdout
+while True:
+    line = inp.readline()
+    if not line:
+        break
+    req = json.loads(line)
+    data = inp.read(req["len"])
+    if b"LOOP" in data:
+        time.sleep(3600)
+    if b"CRASH" in data:
+        os.abort()
+    part = "body" if req["kind"] in ("mail-body", "http-body") else "file"
+    text = data.decode("utf-8", "replace")
+    out.write(json.dumps({"result": {"Ok": {"texts": [{"part": part, "inner_name": None,
+              "text": text}], "truncated": False, "skipped": False}}, "retire": False}) + "\n")
+    out.flush()
+"#;
+
+#[test]
+fn a_worker_that_hangs_or_dies_costs_only_its_object() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path();
+    let ok = |n, text: &str| {
+        object(
+            data,
+            n,
+            "attachment",
+            "text/plain",
+            "a.txt",
+            text.as_bytes(),
+        )
+    };
+    let recs = vec![
+        mail_session("s1", T0, vec![ok(1, "最初の文書です")]),
+        mail_session("s2", T0 + 1_000_000_000, vec![ok(2, "LOOP forever")]),
+        mail_session(
+            "s3",
+            T0 + 2_000_000_000,
+            vec![ok(3, "CRASH now"), ok(4, "口座が凍結されました")],
+        ),
+        mail_session("s4", T0 + 3_000_000_000, vec![ok(5, "最後の文書です")]),
+    ];
+    write_log(data, &recs);
+    let config = Config::default();
+    kuroko_index::ingest_pending(data, &config).unwrap();
+    let cmd = kuroko_content::worker::WorkerCommand {
+        program: "/usr/bin/python3".into(),
+        args: vec!["-c".into(), STAND_IN_WORKER.into()],
+        grace: std::time::Duration::from_millis(500),
+    };
+    let s = ingest::ingest_pending_with(data, &config, Some(cmd)).unwrap();
+    assert_eq!(s.sessions, 4, "the consumer went on past both");
+    assert_eq!(s.failures, 2);
+    let c = ContentIndex::open(data).unwrap().unwrap();
+    let p = c.payload().unwrap();
+    assert_eq!(p.counters.failures.get("killed"), Some(&1));
+    assert_eq!(p.counters.failures.get("crashed"), Some(&1));
+    assert_eq!(p.counters.objects, 3);
+    let index = Index::open(data).unwrap();
+    assert_eq!(ids(&index, r#"content:"口座が凍結""#), ["s3"]);
+    assert_eq!(ids(&index, r#"content:"最後の文書""#), ["s4"]);
+    assert_eq!(
+        ingest::failure_counts(&p.counters)
+            .into_iter()
+            .filter(|(_, n)| *n > 0)
+            .collect::<Vec<_>>(),
+        [("killed", 1), ("crashed", 1)]
+    );
+}

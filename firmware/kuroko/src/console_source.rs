@@ -478,10 +478,22 @@ impl kuroko_console::Source for DataDirSource {
         }
         let total = index.count(&q).map_err(|e| e.to_string())?;
         let sessions = index.search(&q, limit).map_err(|e| e.to_string())?;
+        // The passages content phrases matched, as `kuroko search` shows them.
+        let mut snippets = std::collections::BTreeMap::new();
+        if kuroko_index::content::has_content(&q.plan)
+            && let Ok(Some(content)) = kuroko_index::content::ContentIndex::open(&self.data)
+        {
+            let ids: Vec<String> = sessions.iter().map(|s| s.id.clone()).collect();
+            for (id, sn) in content.snippets(&q.plan, &ids).unwrap_or_default() {
+                let name = sn.name.clone().unwrap_or_else(|| sn.part.clone());
+                snippets.insert(id, (name, sn.marked("[", "]")));
+            }
+        }
         Ok(SearchResult {
             query: query.to_string(),
             total: Some(total),
             sessions,
+            snippets,
         })
     }
 }

@@ -69,6 +69,10 @@ enum Command {
     Decommission(cmd::decommission::Args),
     /// YARA rules: `check` compiles the set and reports errors with file and line.
     Yara(cmd::yara::Args),
+    /// Internal: the content extraction worker `kuroko analyze` starts (one object at a
+    /// time on stdin, rlimits; `kuroko_content::worker`).
+    #[command(name = "content-worker", hide = true)]
+    ContentWorker(cmd::content::WorkerArgs),
 }
 
 fn main() {
@@ -106,6 +110,7 @@ fn main() {
         Command::Intel(a) => cmd::intel::run(a),
         Command::Decommission(a) => cmd::decommission::run(a),
         Command::Yara(a) => cmd::yara::run(a),
+        Command::ContentWorker(a) => cmd::content::worker(a),
     };
     if let Err(e) = result {
         // One line: the outermost context first, causes after it.

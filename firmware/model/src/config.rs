@@ -59,6 +59,9 @@ pub struct Content {
     /// Disk the content index may take; past it the oldest content is dropped first (the
     /// sessions stay searchable by their metadata).
     pub budget: String,
+    /// Address space of the extraction worker process (`kuroko content-worker`): an
+    /// object whose extraction needs more kills only the worker (counted as `crashed`).
+    pub worker_memory: String,
 }
 
 /// `[content] budget` when the configuration names none.
@@ -69,6 +72,7 @@ impl Default for Content {
         Content {
             enabled: true,
             budget: "4GiB".into(),
+            worker_memory: "1GiB".into(),
         }
     }
 }
@@ -76,6 +80,16 @@ impl Default for Content {
 impl Content {
     pub fn budget_bytes(&self) -> Result<u64, String> {
         parse_bytes(&self.budget)
+    }
+    pub fn worker_memory_bytes(&self) -> Result<u64, String> {
+        let b = parse_bytes(&self.worker_memory)?;
+        if b < 64 << 20 {
+            return Err(format!(
+                "`{}` is too small for the extraction worker: give at least 64MiB",
+                self.worker_memory
+            ));
+        }
+        Ok(b)
     }
 }
 
@@ -758,6 +772,9 @@ impl Config {
         self.content
             .budget_bytes()
             .map_err(|m| (k("content.budget"), m))?;
+        self.content
+            .worker_memory_bytes()
+            .map_err(|m| (k("content.worker_memory"), m))?;
         parse_bytes(&self.capture.ring_size).map_err(|m| (k("capture.ring_size"), m))?;
         parse_bytes(&self.capture.block_size).map_err(|m| (k("capture.block_size"), m))?;
         if !(64..=262_144).contains(&self.capture.snaplen) {

@@ -5,6 +5,7 @@
 pub mod analyze;
 pub mod capture;
 pub mod console;
+pub mod fulltext;
 pub mod intel;
 pub mod live;
 pub mod search;
@@ -40,6 +41,9 @@ pub enum What {
     Live(live::Args),
     /// Session index: indexing rate, bytes per session, query latency p50/p99.
     Search(search::Args),
+    /// Content index beside the session index: mails/s, MB/s of text, index bytes per
+    /// byte of text, phrase query p50/p99.
+    Fulltext(fulltext::Args),
     /// The web console over HTTPS: login, search and session detail requests/s and
     /// p50/p99, beside `kuroko search` on the same data dir and query.
     Web(web::Args),
@@ -53,6 +57,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         What::Intel(a) => intel::run(a),
         What::Live(a) => live::run(a),
         What::Search(a) => search::run(a),
+        What::Fulltext(a) => fulltext::run(a),
         What::Store(a) => store::run(a),
         What::Web(a) => web::run(a),
     }

@@ -199,6 +199,13 @@ fn detail_lines(s: &SessionRecord, app: &App) -> Vec<Line<'static>> {
             s.flags.join(",")
         )),
     ];
+    // The passage a content phrase matched (text off the wire: no control characters).
+    if let Some(Ok(r)) = &app.search.result
+        && let Some((name, passage)) = r.snippets.get(&s.id)
+    {
+        let clean = |t: &str| -> String { t.chars().filter(|c| !c.is_control()).collect() };
+        l.push(Line::from(format!("{}: {}", clean(name), clean(passage))));
+    }
     if let Some(h) = &s.http {
         l.push(Line::from(format!(
             "http {} {} {} {}",

@@ -9,7 +9,10 @@
 //! Per record: every reconstructed object it names (`files`), except whole mails (their
 //! bodies and attachments are objects of their own), is read from `DIR/files/` and handed
 //! to `kuroko_content::extract` with the per-object limits; its texts become documents.
-//! An object the files budget already evicted is counted as `missing`.
+//! An object the files budget already evicted is counted as `missing`. The kuroko binary
+//! extracts in a worker process (`ingest_pending_with`, `kuroko_content::worker`): an
+//! object that makes it hang is killed (`killed`), one that kills it (`crashed`) is
+//! counted, and the next object gets a new worker.
 //!
 //! Budget: `[content] budget`. Past it, the documents of the oldest sessions are deleted
 //! (the oldest share that brings the live size to 90 % of the budget) and the cut-off is
@@ -20,7 +23,8 @@ use super::{
     read_payload, terr,
 };
 use crate::index::IndexError;
-use kuroko_content::{Failure, Limits, Object};
+use kuroko_content::worker::{Worker, WorkerCommand};
+use kuroko_content::{Extracted, Failure, Limits, Object};
 use kuroko_model::SessionRecord;
 use kuroko_model::config::Config;
 use kuroko_model::sessionlog::{CursorCheck, LogPos, SessionLogReader, check_cursor};
@@ -56,6 +60,8 @@ pub struct ContentIngester {
     last_commit: Instant,
     data_dir: PathBuf,
     limits: Limits,
+    /// The extraction worker process, when the caller gave one (`set_worker`).
+    worker: Option<Worker>,
 }
 
 use crate::ingest::{io_err, settings};
@@ -105,6 +111,7 @@ impl ContentIngester {
             last_commit: Instant::now(),
             data_dir: data_dir.to_path_buf(),
             limits,
+            worker: None,
         })
     }
 
@@ -140,6 +147,30 @@ impl ContentIngester {
         Ok(Some(reason))
     }
 
+    /// Extracts in worker processes started by `cmd` (`kuroko_content::worker`) instead
+    /// of in this process.
+    pub fn set_worker(&mut self, cmd: WorkerCommand) {
+        self.worker = Some(Worker::new(cmd));
+    }
+
+    /// The texts of one object: in the worker process when there is one; in this process
+    /// when there is none or none can be started (said once on stderr: extraction at
+    /// the in-process limits is better than none).
+    fn extract(&mut self, obj: Object<'_>, bytes: &[u8]) -> Result<Extracted, Failure> {
+        if let Some(w) = &mut self.worker {
+            match w.extract(obj, bytes, &self.limits) {
+                Ok(r) => return r,
+                Err(e) => {
+                    eprintln!(
+                        "kuroko content: the extraction worker cannot start ({e}); extracting in the analyzer"
+                    );
+                    self.worker = None;
+                }
+            }
+        }
+        kuroko_content::extract(obj, bytes, &self.limits)
+    }
+
     /// Extracts and adds the objects of one session read from the log ending at `pos`;
     /// returns the texts added.
     pub fn add(&mut self, pos: LogPos, r: &SessionRecord) -> Result<u64, IndexError> {
@@ -162,7 +193,7 @@ impl ContentIngester {
                 content_type: file.content_type.as_deref(),
                 name: file.name.as_deref(),
             };
-            match kuroko_content::extract(obj, &bytes, &self.limits) {
+            match self.extract(obj, &bytes) {
                 Ok(e) => {
                     let c = &mut self.payload.counters;
                     if e.skipped && e.texts.is_empty() {
@@ -317,11 +348,24 @@ pub fn content_budget(config: &Config) -> u64 {
 /// committed position, then enforces the budget. `kuroko analyze` and `kuroko run` call
 /// this beside `crate::ingest_pending`.
 pub fn ingest_pending(data_dir: &Path, config: &Config) -> Result<ContentSummary, IndexError> {
+    ingest_pending_with(data_dir, config, None)
+}
+
+/// `ingest_pending`, extracting in worker processes started by `worker` when given (the
+/// kuroko binary passes itself, `kuroko content-worker`).
+pub fn ingest_pending_with(
+    data_dir: &Path,
+    config: &Config,
+    worker: Option<WorkerCommand>,
+) -> Result<ContentSummary, IndexError> {
     let mut summary = ContentSummary::default();
     if !config.content.enabled {
         return Ok(summary);
     }
     let mut ing = ContentIngester::open(data_dir, Limits::default())?;
+    if let Some(cmd) = worker {
+        ing.set_worker(cmd);
+    }
     if let Some(reason) = ing.revalidate_cursor()? {
         eprintln!("kuroko content: {reason}; extracting the session log again from its start");
         summary.restarted = Some(reason);

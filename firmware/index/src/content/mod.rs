@@ -360,51 +360,95 @@ impl ContentIndex {
         Ok((out, more))
     }
 
+    /// `m` over `field`, restricted to session `id` and, when given, to the object
+    /// `sha256`.
+    fn query_in(
+        &self,
+        field: QField,
+        m: &ContentMatch,
+        id: &str,
+        sha256: Option<&str>,
+    ) -> BooleanQuery {
+        let term = |f: Field, v: &str| -> (Occur, Box<dyn TQuery>) {
+            (
+                Occur::Must,
+                Box::new(TermQuery::new(
+                    Term::from_field_text(f, v),
+                    IndexRecordOption::Basic,
+                )),
+            )
+        };
+        let mut clauses = vec![
+            (Occur::Must, self.query(field, m)),
+            term(self.fields.session, id),
+        ];
+        if let Some(sha) = sha256 {
+            clauses.push(term(self.fields.sha256, sha));
+        }
+        BooleanQuery::new(clauses)
+    }
+
+    /// Whether a text of the object `sha256` carried by session `id` matches `m` over
+    /// `field` (the file search: one file's content, not its session's).
+    pub fn object_matches(
+        &self,
+        field: QField,
+        m: &ContentMatch,
+        id: &str,
+        sha256: &str,
+    ) -> Result<bool, IndexError> {
+        let q = self.query_in(field, m, id, Some(sha256));
+        let n = self
+            .reader
+            .searcher()
+            .search(&q, &tantivy::collector::Count)
+            .map_err(terr(&self.path))?;
+        Ok(n > 0)
+    }
+
     /// The first matching passage of each session in `ids` for the phrases of `plan`.
     pub fn snippets(
         &self,
         plan: &Plan,
         ids: &[String],
     ) -> Result<HashMap<String, Snippet>, IndexError> {
-        let mut phrases = Vec::new();
-        content_phrases(plan, false, &mut phrases);
         let mut out = HashMap::new();
-        if phrases.is_empty() {
-            return Ok(out);
-        }
-        let searcher = self.reader.searcher();
         for id in ids {
-            for (field, phrase) in &phrases {
-                let q = BooleanQuery::new(vec![
-                    (
-                        Occur::Must,
-                        self.query(*field, &ContentMatch::Phrase(phrase.clone())),
-                    ),
-                    (
-                        Occur::Must,
-                        Box::new(TermQuery::new(
-                            Term::from_field_text(self.fields.session, id),
-                            IndexRecordOption::Basic,
-                        )),
-                    ),
-                ]);
-                let docs = searcher
-                    .search(&q, &DocSetCollector)
-                    .map_err(terr(&self.path))?;
-                let mut docs: Vec<DocAddress> = docs.into_iter().collect();
-                docs.sort();
-                let pattern = kuroko_content::tokens::query_pattern(phrase);
-                let found = docs.into_iter().find_map(|addr| {
-                    let doc: TantivyDocument = searcher.doc(addr).ok()?;
-                    self.snippet_of(&doc, &pattern)
-                });
-                if let Some(s) = found {
-                    out.insert(id.clone(), s);
-                    break;
-                }
+            if let Some(s) = self.snippet(plan, id, None)? {
+                out.insert(id.clone(), s);
             }
         }
         Ok(out)
+    }
+
+    /// The first matching passage of session `id` (of its object `sha256` when given) for
+    /// the phrases of `plan`.
+    pub fn snippet(
+        &self,
+        plan: &Plan,
+        id: &str,
+        sha256: Option<&str>,
+    ) -> Result<Option<Snippet>, IndexError> {
+        let mut phrases = Vec::new();
+        content_phrases(plan, false, &mut phrases);
+        let searcher = self.reader.searcher();
+        for (field, phrase) in &phrases {
+            let q = self.query_in(*field, &ContentMatch::Phrase(phrase.clone()), id, sha256);
+            let docs = searcher
+                .search(&q, &DocSetCollector)
+                .map_err(terr(&self.path))?;
+            let mut docs: Vec<DocAddress> = docs.into_iter().collect();
+            docs.sort();
+            let pattern = kuroko_content::tokens::query_pattern(phrase);
+            let found = docs.into_iter().find_map(|addr| {
+                let doc: TantivyDocument = searcher.doc(addr).ok()?;
+                self.snippet_of(&doc, &pattern)
+            });
+            if found.is_some() {
+                return Ok(found);
+            }
+        }
+        Ok(None)
     }
 
     fn snippet_of(&self, doc: &TantivyDocument, pattern: &[QueryTerm]) -> Option<Snippet> {

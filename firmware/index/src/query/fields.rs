@@ -106,6 +106,8 @@ fields! {
     Tunnel => "tunnel", Keyword, "protocol upgrades and encapsulations the session went through (http-connect, starttls, http-upgrade; vxlan, gre, … from `tunnel:<kind>` flags)";
     Body => "body", Content, "text of mail bodies (every charset, HTML as text) and of HTTP and FTP text transfers: a phrase, `body:\"ご本人確認\"`";
     Content => "content", Content, "text of everything reconstructed: bodies, attachments and transferred documents (PDF, DOCX, XLSX, PPTX, text, mails inside mails)";
+    FileType => "file_type", Keyword, "type of a reconstructed file: its content type without parameters (`application/pdf`) and its name's extension (`pdf`, `docx`); `file_type:application/*`";
+    FileSize => "file_size", Bytes, "size of a reconstructed file, attachment or FTP transfer (`file_size:>1MB`)";
     Finding => "finding", Keyword, "sessions that are evidence of finding `F…` (the id `kuroko findings` prints; with the FTP data connections of its FTP sessions); resolved from the findings store before the search (`query::resolve`)";
 }
 

@@ -2,13 +2,13 @@
 //! sessions whose content is searchable, extraction failures by cause), the consumer run
 //! of `kuroko analyze` / `kuroko run`, and the snippets `kuroko search` shows under a
 //! result whose content matched (marked `[…]`, or in reverse video on a terminal; the
-//! JSON lines get a `snippet` key).
+//! JSON lines get a `snippet` key), and the file search (`kuroko search --files`).
 
 use kuroko_index::Hit;
 use kuroko_index::content::{ContentIndex, Snippet, ingest};
 use serde_json::json;
 use std::collections::HashMap;
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 
 /// Lets the content index catch up with the session log (see `kuroko_index::content`).
 pub fn catch_up(
@@ -16,7 +16,7 @@ pub fn catch_up(
     config: &kuroko_model::config::Config,
     tty: bool,
 ) -> anyhow::Result<()> {
-    let s = ingest::ingest_pending(data, config)?;
+    let s = ingest::ingest_pending_with(data, config, worker_command(config))?;
     if tty && (s.sessions > 0 || s.dropped > 0) {
         eprintln!(
             "content: {} sessions read, {} texts indexed{}{}",
@@ -37,6 +37,63 @@ pub fn catch_up(
             }
         );
     }
+    Ok(())
+}
+
+/// How the content consumer starts its extraction worker: this binary, `kuroko
+/// content-worker`, with `[content] worker_memory`; `None` (extract in-process) when the
+/// binary's path is unknown.
+fn worker_command(
+    config: &kuroko_model::config::Config,
+) -> Option<kuroko_content::worker::WorkerCommand> {
+    let program = std::env::current_exe().ok()?;
+    let memory = config
+        .content
+        .worker_memory_bytes()
+        .unwrap_or(1 << 30)
+        .to_string();
+    Some(kuroko_content::worker::WorkerCommand {
+        program,
+        args: vec!["content-worker".into(), "--memory".into(), memory],
+        grace: std::time::Duration::from_secs(2),
+    })
+}
+
+/// `kuroko content-worker` (hidden): the extraction worker the content consumer starts
+/// (`kuroko_content::worker`).
+#[derive(clap::Args, Debug)]
+pub struct WorkerArgs {
+    /// Address space limit in bytes (RLIMIT_AS).
+    #[arg(long, default_value_t = 1 << 30)]
+    pub memory: u64,
+    /// CPU seconds after which the worker retires between two objects (a new one takes
+    /// over); RLIMIT_CPU is twice that.
+    #[arg(long, default_value_t = 600)]
+    pub cpu_seconds: u64,
+}
+
+/// Runs the worker: background priority, rlimits, then objects from stdin until it closes.
+pub fn worker(a: WorkerArgs) -> anyhow::Result<()> {
+    use nix::sys::resource::{Resource, UsageWho, getrusage, setrlimit};
+    // Lower priority is a wish (as for the analyzer), the limits are not.
+    let _ = kuroko_analyzer::sys::become_background(&[]);
+    setrlimit(Resource::RLIMIT_AS, a.memory, a.memory)
+        .map_err(|e| anyhow::anyhow!("content worker: RLIMIT_AS: {e}"))?;
+    let cpu = a.cpu_seconds.saturating_mul(2);
+    setrlimit(Resource::RLIMIT_CPU, cpu, cpu)
+        .map_err(|e| anyhow::anyhow!("content worker: RLIMIT_CPU: {e}"))?;
+    let mut retire = || {
+        getrusage(UsageWho::RUSAGE_SELF).is_ok_and(|u| {
+            let secs = u.user_time().tv_sec() + u.system_time().tv_sec();
+            secs >= i64::try_from(a.cpu_seconds).unwrap_or(i64::MAX)
+        })
+    };
+    kuroko_content::worker::serve(
+        std::io::stdin().lock(),
+        std::io::stdout().lock(),
+        &kuroko_content::Limits::default(),
+        &mut retire,
+    )?;
     Ok(())
 }
 
@@ -196,6 +253,100 @@ pub fn jsonl(
         }
         serde_json::to_writer(&mut *out, &v)?;
         out.write_all(b"\n")?;
+    }
+    Ok(())
+}
+
+/// `kuroko search --files`: the matching reconstructed files, newest session first (see
+/// `kuroko_index::files`). Table: time, protocol, size, type, name, sha256, session, the
+/// file's path, its snippet; `--format jsonl`: one object per file (`session`, `time`,
+/// `protocol`, `client`, `server`, `file`, `path`, `snippet`).
+pub fn files(
+    out: &mut dyn Write,
+    data: &std::path::Path,
+    index: &kuroko_index::Index,
+    query: &kuroko_index::Query,
+    args: &super::search::Args,
+    time_of: &dyn Fn(&kuroko_model::SessionRecord) -> String,
+) -> anyhow::Result<()> {
+    use super::search::Format;
+    let content = if kuroko_index::content::has_content(&query.plan) {
+        ContentIndex::open(data)?
+    } else {
+        None
+    };
+    let res = kuroko_index::files::search(index, content.as_ref(), query, args.limit)?;
+    for n in &res.notes {
+        eprintln!("kuroko: note: {n}");
+    }
+    let clean = |s: &str| -> String { s.chars().filter(|c| !c.is_control()).collect() };
+    match args.format {
+        Format::Table => {
+            let ansi = std::io::stdout().is_terminal();
+            for h in &res.hits {
+                let f = &h.file;
+                let r = &h.session;
+                writeln!(
+                    out,
+                    "{}  {}  {:>10}  {}  {}",
+                    time_of(r),
+                    r.protocol,
+                    kuroko_model::units::format_bytes(f.bytes),
+                    clean(f.content_type.as_deref().unwrap_or("-")),
+                    clean(f.name.as_deref().unwrap_or("(no name)")),
+                )?;
+                writeln!(
+                    out,
+                    "    sha256 {}  session {}  {}",
+                    f.sha256,
+                    r.id,
+                    kuroko_index::render::object_path(data, &f.sha256).display()
+                )?;
+                if let Some(s) = &h.snippet {
+                    let marked = if ansi {
+                        s.marked("\x1b[7m", "\x1b[0m")
+                    } else {
+                        s.marked("[", "]")
+                    };
+                    let safe: String = marked
+                        .chars()
+                        .filter(|c| !c.is_control() || (ansi && *c == '\x1b'))
+                        .collect();
+                    writeln!(out, "    {safe}")?;
+                }
+            }
+        }
+        Format::Jsonl => {
+            for h in &res.hits {
+                let r = &h.session;
+                let mut v = json!({
+                    "session": r.id,
+                    "time": r.start.to_datetime().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true),
+                    "protocol": r.protocol,
+                    "client": r.client,
+                    "server": r.server,
+                    "file": h.file,
+                    "path": kuroko_index::render::object_path(data, &h.file.sha256),
+                });
+                if let Some(s) = &h.snippet {
+                    let mut sj = serde_json::to_value(s)?;
+                    sj["marked"] = json!(s.marked("[", "]"));
+                    v["snippet"] = sj;
+                }
+                serde_json::to_writer(&mut *out, &v)?;
+                out.write_all(b"\n")?;
+            }
+        }
+        Format::Csv | Format::Ecs => {
+            anyhow::bail!("--files: give --format table or jsonl")
+        }
+    }
+    out.flush()?;
+    if res.more {
+        eprintln!(
+            "kuroko: {} files shown; more match (raise --limit or narrow the query)",
+            res.hits.len()
+        );
     }
     Ok(())
 }

@@ -2,7 +2,8 @@
 //! matching a query, newest first (`shared/CONTRACT.md`); `--id ID` shows one session in
 //! detail; `--stats by-protocol-hour|top-talkers|top-sources|top-destinations|top-domains|
 //! transfers` aggregates the matching
-//! sessions; `--count` prints only how many match.
+//! sessions; `--count` prints only how many match; `--files` lists the matching
+//! reconstructed files with their sessions.
 //!
 //! A search is a pure reader: it answers from the index's last commit and never opens the
 //! index writer (`kuroko analyze` and the appliance's analyzer index the session log; a
@@ -64,6 +65,11 @@ pub struct Args {
     /// Print only the number of matching sessions.
     #[arg(long)]
     pub count: bool,
+    /// List the reconstructed files that match instead of sessions (ファイル検索): each
+    /// file judged alone by `file:`, `file_type:`, `file_size:`, `sha256:`, `content:`,
+    /// with its session (docs/QUERY.md, "File search").
+    #[arg(long, conflicts_with_all = ["id", "detail", "stats", "count"])]
+    pub files: bool,
     /// Table width in columns (default: the terminal's, or 80).
     #[arg(long)]
     pub width: Option<usize>,
@@ -258,11 +264,19 @@ fn search(args: Args) -> anyhow::Result<()> {
     };
     let parsed = parse_query(data, &config, &text)?;
     // `body:` / `content:` terms answered by the content index (notes: too many, none yet).
-    let (query, notes) = index.resolve_content(&parsed)?;
+    let (query, notes) = if args.files {
+        (parsed.clone(), Vec::new())
+    } else {
+        index.resolve_content(&parsed)?
+    };
     for n in notes {
         eprintln!("kuroko: note: {n}");
     }
 
+    if args.files {
+        let time_of = |r: &kuroko_model::SessionRecord| render::cell(r, render::Column::Time, &tz);
+        return super::content::files(&mut out, data, &index, &parsed, &args, &time_of);
+    }
     if args.count {
         writeln!(out, "{}", index.count(&query)?)?;
         return Ok(());
