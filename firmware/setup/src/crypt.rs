@@ -79,6 +79,8 @@ pub fn crypto_erase(enc: &Encrypted) -> Result<String, String> {
     };
     let out = std::process::Command::new("cryptsetup")
         .args(["erase", "--batch-mode", disk])
+        // No udev on the appliance (see image rcS).
+        .env("DM_DISABLE_UDEV", "1")
         .stdin(std::process::Stdio::null())
         .output()
         .map_err(|e| format!("cannot run cryptsetup: {e}"))?;
