@@ -695,6 +695,26 @@ mod tests {
     }
 
     #[test]
+    fn a_needle_is_found_anywhere_in_a_disk_image_even_across_pieces() {
+        use super::find_in_file;
+        let p = std::env::temp_dir().join(format!("kuroko-find-{}.img", std::process::id()));
+        let needle = b"kuroko-telnet-test";
+        for at in [0usize, 100, (8 << 20) - 5, (8 << 20) * 2 + 3] {
+            let mut v = vec![0u8; (8 << 20) * 3];
+            v[at..at + needle.len()].copy_from_slice(needle);
+            std::fs::write(&p, &v).unwrap();
+            assert_eq!(
+                find_in_file(&p, needle).unwrap(),
+                Some(at as u64),
+                "at {at}"
+            );
+        }
+        std::fs::write(&p, vec![7u8; 9 << 20]).unwrap();
+        assert_eq!(find_in_file(&p, needle).unwrap(), None);
+        let _ = std::fs::remove_file(&p);
+    }
+
+    #[test]
     fn uptime_from_the_capturing_line() {
         assert_eq!(uptime_of(" (uptime 55.62 s)"), Some(55.62));
         assert_eq!(uptime_of("kuroko-run: capturing (uptime 7 s)"), Some(7.0));

@@ -126,6 +126,9 @@ mod tests {
             backing: None,
         };
         let e = crypto_erase(&enc).unwrap_err();
-        assert!(e.contains("/dev/mapper/kdata") && e.contains("not crypto-erased"), "{e}");
+        assert!(
+            e.contains("/dev/mapper/kdata") && e.contains("not crypto-erased"),
+            "{e}"
+        );
     }
 }
