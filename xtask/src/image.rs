@@ -26,7 +26,7 @@ const LOCK_FILE: &str = "image/packages.lock";
 /// Packages on top of minbase: the kernel (its initramfs), busybox (init, watchdog, udhcpc),
 /// what capture needs (tcpdump for BPF compile, iproute2) and mke2fs/e2fsck for the disks.
 const PACKAGES: &str =
-    "linux-image-amd64,busybox-static,tcpdump,iproute2,e2fsprogs,initramfs-tools";
+    "linux-image-amd64,busybox-static,tcpdump,iproute2,e2fsprogs,initramfs-tools,cryptsetup-bin";
 /// Fixed identities of the root file system, so two builds make the same superblock.
 const ROOT_UUID: &str = "6b75726f-6b6f-4000-8000-00000000726f";
 const ROOT_HASH_SEED: &str = "6b75726f-6b6f-4000-8000-000068617368";

@@ -5,8 +5,10 @@
 //! port, internal networks, self-test), waits until the appliance reports capturing, runs a
 //! Telnet session between the two host namespaces on the capture wire, lets the analyzer
 //! catch up, reads `findings` over the serial console (the `telnet_use` finding must be
-//! listed), powers the VM off hard (qemu killed) and checks the findings store on the data
-//! disk with `debugfs` (no mount); boots again and finds the store and the finding intact.
+//! listed), powers the VM off hard (qemu killed) and checks the disks as a thief would: the
+//! data disk is LUKS2 ciphertext without the Telnet session's text anywhere, its key on the
+//! config disk (read with `debugfs`, no mount); boots again, opens the encrypted disk and
+//! finds the store and the finding intact.
 //! A third, short boot checks the NVMe SMART / Health log path on qemu's emulated NVMe drive
 //! ([`nvme_health`]).
 //! `cargo xtask test` runs it after the workspace tests (CI does); the boot times it measured
@@ -29,6 +31,11 @@ const CAPTURING_SECS: u64 = 120;
 /// Time the analyzer gets to turn the Telnet session into a finding before the power-off.
 const ANALYZE_SECS: u64 = 45;
 const PASSWORD: &str = "qemu-test-technician";
+/// Typed in the Telnet session on the capture wire: stored by the box, never readable on
+/// its data disk without the key.
+const TELNET_MARK: &str = "kuroko-telnet-test";
+/// The LUKS2 header's magic at offset 0 of an encrypted disk.
+const LUKS_MAGIC: &[u8] = b"LUKS\xba\xbe";
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -251,7 +258,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     {
         let mut w = client.stdin.take().expect("piped");
         std::thread::sleep(Duration::from_secs(2));
-        w.write_all(b"echo kuroko-telnet-test\n")?;
+        w.write_all(format!("echo {TELNET_MARK}\n").as_bytes())?;
         std::thread::sleep(Duration::from_secs(2));
         w.write_all(b"exit\n")?;
         std::thread::sleep(Duration::from_secs(2));
@@ -268,18 +275,15 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     }
     println!("\nqemu-test: `findings` over the serial console lists telnet_use");
 
-    // Hard power-off, then the findings from the data disk without mounting it.
+    // Hard power-off, then the disks as a thief would read them: the data disk is LUKS2
+    // ciphertext (no trace of the Telnet session the box just stored and judged), its key is
+    // on the config disk. Whether the findings survived the power-off, the next boot shows.
     drop(con);
     drop(vm);
-    let state = debugfs_cat(&img.data, "/findings/state.json")?;
-    if !state.contains("telnet_use") {
-        bail!(
-            "no telnet_use finding in /findings/state.json on the data disk after the power-off \
-             (self-test said:\n{selftest})"
-        );
-    }
+    check_encrypted_at_rest(&img).with_context(|| format!("(self-test said:\n{selftest})"))?;
     println!(
-        "\nqemu-test: telnet_use found in /findings/state.json on the data disk after a hard power-off"
+        "\nqemu-test: after a hard power-off the data disk is LUKS2 and holds no `{TELNET_MARK}` \
+         (which `findings` showed the box had stored)"
     );
 
     // Second boot on the same disks: the technician logs in, the store is still there and
@@ -309,14 +313,12 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     }
     drop(con);
     drop(vm);
-    let state = debugfs_cat(&img.data, "/findings/state.json")?;
     drop(wire);
-    if !state.contains("telnet_use") {
-        bail!("the telnet_use finding is gone after the second boot and power-off");
-    }
+    check_encrypted_at_rest(&img)?;
     println!(
-        "qemu-test: second boot captured again after {:.1} s (store intact, writer running); \
-         telnet_use still on the data disk after the second power-off",
+        "qemu-test: second boot opened the encrypted data disk and captured again after {:.1} s \
+         (store intact, writer running, telnet_use still listed); still ciphertext after the \
+         second power-off",
         times.second_capturing
     );
     // The first boots showed whether KVM works here; the NVMe boot takes the same road.
@@ -573,10 +575,62 @@ fn start(img: &ImageFiles, wire: &Wire, sock: &Path, kvm: bool) -> anyhow::Resul
     Ok((vm, con))
 }
 
+/// The data disk is LUKS2 and holds no [`TELNET_MARK`] anywhere in its raw sectors; the
+/// config disk holds its 64-byte key (`/data.key`, read with debugfs without mounting).
+fn check_encrypted_at_rest(img: &ImageFiles) -> anyhow::Result<()> {
+    let mut f = std::fs::File::open(&img.data)
+        .with_context(|| format!("cannot open {}", img.data.display()))?;
+    let mut head = [0u8; 6];
+    f.read_exact(&mut head)?;
+    if head != LUKS_MAGIC {
+        bail!(
+            "the data disk {} is not LUKS2 (starts with {head:02x?})",
+            img.data.display()
+        );
+    }
+    if let Some(at) = find_in_file(&img.data, TELNET_MARK.as_bytes())? {
+        bail!(
+            "`{TELNET_MARK}` is readable at byte {at} of the encrypted data disk {}",
+            img.data.display()
+        );
+    }
+    let key = debugfs_cat_bytes(&img.config, "/data.key")?;
+    if key.len() != 64 {
+        bail!(
+            "/data.key on the config disk has {} bytes, not 64",
+            key.len()
+        );
+    }
+    Ok(())
+}
+
+/// The offset of the first `needle` in the file (read in 8 MiB pieces, overlapping by the
+/// needle's length so a match across two pieces is found).
+fn find_in_file(path: &Path, needle: &[u8]) -> anyhow::Result<Option<u64>> {
+    let mut f =
+        std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    let mut buf = vec![0u8; 8 << 20];
+    let (mut keep, mut base) = (0usize, 0u64);
+    loop {
+        let n = f.read(&mut buf[keep..])?;
+        if n == 0 {
+            return Ok(None);
+        }
+        let end = keep + n;
+        if let Some(i) = buf[..end].windows(needle.len()).position(|w| w == needle) {
+            return Ok(Some(base + i as u64));
+        }
+        let tail = (needle.len() - 1).min(end);
+        buf.copy_within(end - tail..end, 0);
+        base += (end - tail) as u64;
+        keep = tail;
+    }
+}
+
 /// Reads a file from the ext4 disk image without mounting it. After a hard power-off the
 /// journal holds the latest metadata, so a sparse copy gets `e2fsck -fy` first (it replays
 /// the journal, as the appliance's next boot would) and debugfs reads the copy.
-fn debugfs_cat(disk: &Path, path: &str) -> anyhow::Result<String> {
+fn debugfs_cat_bytes(disk: &Path, path: &str) -> anyhow::Result<Vec<u8>> {
     let copy = disk.with_extension("check.img");
     crate::util::run(
         Command::new("cp")
@@ -609,7 +663,7 @@ fn debugfs_cat(disk: &Path, path: &str) -> anyhow::Result<String> {
     if !out.status.success() || out.stdout.is_empty() {
         bail!("cannot read {path} from {} with debugfs", disk.display());
     }
-    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    Ok(out.stdout)
 }
 
 #[cfg(test)]
@@ -638,6 +692,26 @@ mod tests {
         assert!(check_nvme_status(&unread).is_err());
         let virtio = serde_json::json!({"disks": {"disks": [{"name": "vdc"}]}});
         assert!(check_nvme_status(&virtio).is_err());
+    }
+
+    #[test]
+    fn a_needle_is_found_anywhere_in_a_disk_image_even_across_pieces() {
+        use super::find_in_file;
+        let p = std::env::temp_dir().join(format!("kuroko-find-{}.img", std::process::id()));
+        let needle = b"kuroko-telnet-test";
+        for at in [0usize, 100, (8 << 20) - 5, (8 << 20) * 2 + 3] {
+            let mut v = vec![0u8; (8 << 20) * 3];
+            v[at..at + needle.len()].copy_from_slice(needle);
+            std::fs::write(&p, &v).unwrap();
+            assert_eq!(
+                find_in_file(&p, needle).unwrap(),
+                Some(at as u64),
+                "at {at}"
+            );
+        }
+        std::fs::write(&p, vec![7u8; 9 << 20]).unwrap();
+        assert_eq!(find_in_file(&p, needle).unwrap(), None);
+        let _ = std::fs::remove_file(&p);
     }
 
     #[test]

@@ -46,7 +46,14 @@ const VERIFY_STRIDE: u64 = 64 << 20;
 const STOP_WAIT: Duration = Duration::from_secs(30);
 
 /// The files next to the configuration that hold secrets or customer details.
-pub const CONFIG_SIDE_FILES: &[&str] = &["technician.hash", "technician.backoff", "consultant.age"];
+/// `data.key` is the appliance's data-disk key (image rcS): erased with the config, after
+/// the crypto-erase below has destroyed the disk's keyslots.
+pub const CONFIG_SIDE_FILES: &[&str] = &[
+    "technician.hash",
+    "technician.backoff",
+    "consultant.age",
+    "data.key",
+];
 
 #[derive(Debug, thiserror::Error)]
 pub enum EraseError {
@@ -553,9 +560,13 @@ pub fn decommission(
             .stderr(std::process::Stdio::null())
             .status()
             .is_ok_and(|s| s.success());
+    // On an encrypted data disk the keyslots go: every sector, the freed blocks of replaced
+    // files included, is then ciphertext under a key that exists nowhere.
+    let crypto = encrypted.as_ref().map(crate::crypt::crypto_erase);
+    let crypto_done = matches!(crypto, Some(Ok(_)));
     let wiped_free = if plan
         .wipe_free_space
-        .unwrap_or_else(|| is_mount_point(&plan.data))
+        .unwrap_or_else(|| is_mount_point(&plan.data) && !crypto_done)
     {
         Some(wipe_free_space(&plan.data, &mut p, progress)?)
     } else {
@@ -590,14 +601,16 @@ pub fn decommission(
         "finished": finished.to_rfc3339(),
         "data_dir": plan.data.display().to_string(),
         "config": plan.config.as_ref().map(|c| c.display().to_string()),
-        "method": "overwrite",
+        "method": if crypto_done { "overwrite and crypto-erase" } else { "overwrite" },
         "method_detail": "every data byte of every file overwritten once with zeros (holes skipped), fdatasync, read back (whole up to 64 MiB, one MiB in every 64 MiB above), then unlinked; NIST SP 800-88 Rev. 1 Clear",
-        "crypto_erase": match &encrypted {
-            Some(dev) => format!("the data is on the dm-crypt device {dev}: destroy its key with `cryptsetup erase` on the disk (see docs/SECURITY.md)"),
+        "crypto_erase": match &crypto {
+            Some(Ok(done)) => done.clone(),
+            Some(Err(why)) => format!("FAILED: {why}"),
             None => "not possible: the data directory is not on an encrypted disk".into(),
         },
         "free_space_overwritten": match wiped_free {
             Some(b) => json!(b),
+            None if crypto_done => json!("no: not needed after the crypto-erase (freed blocks are ciphertext under the destroyed key)"),
             None => json!("no: the data directory is not a file system of its own (freed blocks of replaced files were not overwritten)"),
         },
         "discard": if trim { "fstrim done" } else { "no fstrim (not a file system of its own, or the disk refused it); the blocks were overwritten" },
