@@ -30,13 +30,13 @@
 //! `chunk_size − region_len` bytes, so it fits any chunk, the first one included (a chunk
 //! other than the first then has that much slack at its end: 4 KiB of 1 MiB by default).
 
-use super::{BlockDone, Io, SegmentWriter, WriterStats, account_block, finish_block};
+use super::{
+    BlockDone, Io, SegmentWriter, WriterStats, account_block, finish_block, put_record, widen_span,
+};
 use crate::error::{AppendError, StoreError};
 use crate::sys::AlignedBuf;
-use kuroko_ring_format::{self as fmt, BLOCK_HEADER_LEN, RecordHeader, align_up, record_len};
+use kuroko_ring_format::{self as fmt, BLOCK_HEADER_LEN, align_up, record_len};
 use std::sync::{Arc, Mutex, MutexGuard, TryLockError};
-use zerocopy::IntoBytes;
-use zerocopy::little_endian::{U16, U32, U64};
 
 /// The writer the lanes share.
 struct Hub {
@@ -308,31 +308,8 @@ impl LaneWriter {
             self.rotate(need)?;
         }
         let c = self.cur.as_mut().expect("rotate left a block with room");
-        let buf = c.buf.as_mut_slice();
-        let mut at = c.fill;
-        let header = RecordHeader {
-            ts_ns: U64::new(meta.ts_ns),
-            cap_len: U32::new(cap as u32),
-            wire_len: U32::new(meta.wire_len.max(cap as u32)),
-            iface: U16::new(meta.iface),
-            flags: U16::new(meta.flags),
-        };
-        buf[at..at + fmt::RECORD_HEADER_LEN].copy_from_slice(header.as_bytes());
-        at += fmt::RECORD_HEADER_LEN;
-        for p in parts {
-            buf[at..at + p.len()].copy_from_slice(p);
-            at += p.len();
-        }
-        let end = c.fill + need;
-        buf[at..end].fill(0);
-        c.fill = end;
-        if c.records == 0 {
-            c.first_ts = meta.ts_ns;
-            c.last_ts = meta.ts_ns;
-        } else {
-            c.first_ts = c.first_ts.min(meta.ts_ns);
-            c.last_ts = c.last_ts.max(meta.ts_ns);
-        }
+        c.fill = put_record(c.buf.as_mut_slice(), c.fill, need, cap, meta, parts);
+        widen_span(&mut c.first_ts, &mut c.last_ts, c.records, meta.ts_ns);
         c.records += 1;
         self.stats.packets += 1;
         Ok(())

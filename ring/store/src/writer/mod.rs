@@ -724,30 +724,8 @@ impl SegmentWriter {
         let c = self.cur.as_mut().expect("current chunk");
         c.note_record(c.fill - c.block_start - BLOCK_HEADER_LEN, c.records);
         let buf = self.bufs[c.buf].as_mut_slice();
-        let mut at = c.fill;
-        let header = RecordHeader {
-            ts_ns: U64::new(meta.ts_ns),
-            cap_len: U32::new(cap as u32),
-            wire_len: U32::new(meta.wire_len.max(cap as u32)),
-            iface: U16::new(meta.iface),
-            flags: U16::new(meta.flags),
-        };
-        buf[at..at + fmt::RECORD_HEADER_LEN].copy_from_slice(header.as_bytes());
-        at += fmt::RECORD_HEADER_LEN;
-        for p in parts {
-            buf[at..at + p.len()].copy_from_slice(p);
-            at += p.len();
-        }
-        let end = c.fill + need;
-        buf[at..end].fill(0);
-        c.fill = end;
-        if c.records == 0 {
-            c.first_ts = meta.ts_ns;
-            c.last_ts = meta.ts_ns;
-        } else {
-            c.first_ts = c.first_ts.min(meta.ts_ns);
-            c.last_ts = c.last_ts.max(meta.ts_ns);
-        }
+        c.fill = put_record(buf, c.fill, need, cap, meta, parts);
+        widen_span(&mut c.first_ts, &mut c.last_ts, c.records, meta.ts_ns);
         c.records += 1;
         self.stats.packets_written += 1;
         Ok(())
@@ -1676,6 +1654,47 @@ fn account_block(
     seg.next_block_no += 1;
     seg.used_end = chunk_start + end as u64;
     (end - start) as u64
+}
+
+/// Writes one record at `buf[at..]`: its header, the packet's bytes (the concatenation of
+/// `parts`, `cap` bytes), zeros up to `need` (the record's aligned length). Returns where
+/// the record ends. The one record layout of the writer and its lanes.
+#[inline]
+fn put_record(
+    buf: &mut [u8],
+    at: usize,
+    need: usize,
+    cap: usize,
+    meta: &RecordMeta,
+    parts: &[&[u8]],
+) -> usize {
+    let header = RecordHeader {
+        ts_ns: U64::new(meta.ts_ns),
+        cap_len: U32::new(cap as u32),
+        wire_len: U32::new(meta.wire_len.max(cap as u32)),
+        iface: U16::new(meta.iface),
+        flags: U16::new(meta.flags),
+    };
+    let mut p_at = at + fmt::RECORD_HEADER_LEN;
+    buf[at..p_at].copy_from_slice(header.as_bytes());
+    for p in parts {
+        buf[p_at..p_at + p.len()].copy_from_slice(p);
+        p_at += p.len();
+    }
+    let end = at + need;
+    buf[p_at..end].fill(0);
+    end
+}
+
+/// Widens a block's time span `[first, last]` (of `records` records so far) by `ts`.
+#[inline]
+fn widen_span(first: &mut u64, last: &mut u64, records: u32, ts: u64) {
+    if records == 0 {
+        (*first, *last) = (ts, ts);
+    } else {
+        *first = (*first).min(ts);
+        *last = (*last).max(ts);
+    }
 }
 
 fn fill_header(
