@@ -18,6 +18,7 @@ pub mod pcap_time;
 pub mod proc;
 pub mod record;
 pub mod scenarios;
+pub mod seed;
 pub mod shared;
 pub mod site;
 pub mod tmux;

@@ -71,16 +71,7 @@ impl Rng {
 
 #[test]
 fn kill_9_between_provisional_and_final_records_leaves_each_session_once() {
-    let seed = std::env::var("KT_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| {
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_nanos() as u64)
-                .unwrap_or(1)
-                | 1
-        });
+    let seed = kuroko_tests::seed::from_env();
     eprintln!("KT_SEED={seed}");
     let mut rng = Rng(seed);
     let kuroko = binary().unwrap_or_else(|e| panic!("{e:#}"));

@@ -215,16 +215,7 @@ fn intel_and_yara_rechecks_killed_at_random_points_count_every_session_once() ->
     assert_eq!(want, (SESSIONS / 10, marked), "the reference run");
 
     // Killed at random points, started again each time.
-    let seed = std::env::var("KT_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| {
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_nanos() as u64)
-                .unwrap_or(1)
-                | 1
-        });
+    let seed = kuroko_tests::seed::from_env();
     eprintln!("seed {seed} (KT_SEED repeats it); reference run {took:?}");
     let mut rng = Rng(seed);
     let mut killed_mid_way = 0;
