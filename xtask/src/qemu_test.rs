@@ -8,7 +8,13 @@
 //! listed), powers the VM off hard (qemu killed) and checks the disks as a thief would: the
 //! data disk is LUKS2 ciphertext without the Telnet session's text anywhere, its key on the
 //! config disk (read with `debugfs`, no mount); boots again, opens the encrypted disk and
-//! finds the store and the finding intact.
+//! finds the store and the finding intact. On that second boot a USB stick (a FAT image on
+//! qemu's xHCI `usb-storage`) is plugged in: `export` writes the findings bundle to it,
+//! encrypted to the consultant's age recipient set at the first boot, and `decommission`
+//! erases the box and writes the certificate of erasure to it. Then, with the VM off: the
+//! bundle on the stick decrypts with the consultant's key (and the stick holds no plaintext
+//! of the Telnet session), the certificate says the data disk was crypto-erased, the data
+//! disk's LUKS2 header has no keyslot left and the config disk no key and no config.
 //! A third, short boot checks the NVMe SMART / Health log path on qemu's emulated NVMe drive
 //! ([`nvme_health`]).
 //! `cargo xtask test` runs it after the workspace tests (CI does); the boot times it measured
@@ -36,6 +42,10 @@ const PASSWORD: &str = "qemu-test-technician";
 const TELNET_MARK: &str = "kuroko-telnet-test";
 /// The LUKS2 header's magic at offset 0 of an encrypted disk.
 const LUKS_MAGIC: &[u8] = b"LUKS\xba\xbe";
+/// Export and decommission over TCG (software AES, overwriting every stored byte).
+const ERASE_SECS: u64 = 600;
+/// The consultant's USB stick: a FAT file system on the whole device, as many sticks are.
+const USB_STICK_BYTES: u64 = 64 << 20;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -179,6 +189,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
 
     // First boot: the box is claimed with the setup token from its label (a wrong one is
     // refused), the technician chooses the password, then configures the capture.
+    // The consultant's age key pair: the box gets the recipient at setup; only the key
+    // decrypts the bundle it writes to the stick.
+    let consultant = Consultant::new(&dir)?;
     let label = std::fs::read_to_string(dir.join(crate::image::LABEL_FILE))
         .context("the image build wrote no label with the setup token")?;
     let token = label
@@ -204,6 +217,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         "set board qemu",
         "set capture eth1",
         "set internal 10.99.0.0/24",
+        &format!("set recipient {}", consultant.recipient),
         "show config",
     ] {
         transcript.push_str(&con.command(c, PROMPT_SECS)?);
@@ -286,9 +300,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
          (which `findings` showed the box had stored)"
     );
 
-    // Second boot on the same disks: the technician logs in, the store is still there and
-    // capture resumes; the finding is still on the disk after another hard power-off.
-    let (vm, mut con) = start(&img, &wire, &sock, kvm)?;
+    // Second boot on the same disks, with the consultant's stick plugged in: the technician
+    // logs in, the store is still there and capture resumes; the finding is still listed.
+    let stick = UsbStick::blank(&dir)?;
+    let (vm, mut con) = start_with(&img, &wire, &sock, kvm, &stick.qemu_args())?;
     let started = vm.started;
     con.expect("password: ", BOOT_SECS)?;
     times.second_prompt = started.elapsed().as_secs_f64();
@@ -311,15 +326,38 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     if !listed.contains("telnet_use") {
         bail!("after the second boot `findings` does not list telnet_use:\n{listed}");
     }
+    println!(
+        "qemu-test: second boot opened the encrypted data disk and captured again after {:.1} s \
+         (store intact, writer running, telnet_use still listed)",
+        times.second_capturing
+    );
+    // Before the box leaves the site: the bundle to the consultant's stick, then
+    // decommission with the certificate on the same stick.
+    let key_before = debugfs_cat_bytes(&img.config, "/data.key")?;
+    let started_erase = Instant::now();
+    let exported = con.command("export", ERASE_SECS)?;
+    if !exported.contains("can be removed") {
+        bail!("`export` to the USB stick did not finish with the stick unmounted:\n{exported}");
+    }
+    con.send("decommission")?;
+    con.expect("type DECOMMISSION to erase: ", PROMPT_SECS)?;
+    con.send("DECOMMISSION")?;
+    let erased = con
+        .expect("Power it off.", ERASE_SECS)
+        .context("`decommission` on the serial console did not finish")?;
+    if !erased.contains("can be removed") {
+        bail!("`decommission` did not unmount the stick:\n{erased}");
+    }
+    times.erase = Some(started_erase.elapsed().as_secs_f64());
     drop(con);
     drop(vm);
     drop(wire);
-    check_encrypted_at_rest(&img)?;
+    check_decommissioned(&img, &stick, &consultant, &key_before)?;
     println!(
-        "qemu-test: second boot opened the encrypted data disk and captured again after {:.1} s \
-         (store intact, writer running, telnet_use still listed); still ciphertext after the \
-         second power-off",
-        times.second_capturing
+        "qemu-test: export + decommission took {:.1} s; the bundle on the stick decrypts with the \
+         consultant's key only; the certificate says crypto-erased; the data disk has no \
+         keyslot, the config disk no key and no config",
+        times.erase.unwrap_or_default()
     );
     // The first boots showed whether KVM works here; the NVMe boot takes the same road.
     times.nvme = Some(nvme_health(&img, &dir, kvm)?);
@@ -344,6 +382,8 @@ struct Times {
     /// qemu start to capturing after the hard power-off (capture resumes by itself).
     second_capturing: f64,
     second_uptime: Option<f64>,
+    /// `export` to the stick plus `decommission`, on the second boot.
+    erase: Option<f64>,
     /// What the NVMe health boot found, and how long it took.
     nvme: Option<String>,
 }
@@ -362,7 +402,9 @@ impl Times {
             self.second_prompt,
             self.second_capturing,
             up(self.second_uptime),
-        ) + &self
+        ) + &self.erase.map_or(String::new(), |e| {
+            format!("  export to the USB stick + decommission: {e:.1}\n")
+        }) + &self
             .nvme
             .as_ref()
             .map_or(String::new(), |n| format!("  {n}\n"))
@@ -563,9 +605,21 @@ fn start_probed(
 
 /// Starts qemu with the serial console on `sock` and connects to it.
 fn start(img: &ImageFiles, wire: &Wire, sock: &Path, kvm: bool) -> anyhow::Result<(Vm, Serial)> {
+    start_with(img, wire, sock, kvm, &[])
+}
+
+/// [`start`] with more devices (`extra`: qemu arguments).
+fn start_with(
+    img: &ImageFiles,
+    wire: &Wire,
+    sock: &Path,
+    kvm: bool,
+    extra: &[String],
+) -> anyhow::Result<(Vm, Serial)> {
     let _ = std::fs::remove_file(sock);
     let serial_spec = format!("unix:{},server=on,wait=off", sock.display());
     let mut cmd = qemu::qemu_command(img, wire, &serial_spec, kvm);
+    cmd.args(extra);
     cmd.stdin(Stdio::null()).stdout(Stdio::null());
     let vm = Vm {
         child: cmd.spawn().context("cannot start qemu")?,
@@ -602,6 +656,184 @@ fn check_encrypted_at_rest(img: &ImageFiles) -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+/// The consultant's age identity, made on the host for the run.
+struct Consultant {
+    /// The identity file (`AGE-SECRET-KEY-…`).
+    key: PathBuf,
+    /// Its recipient (`age1…`), given to the box at setup.
+    recipient: String,
+}
+
+impl Consultant {
+    fn new(dir: &Path) -> anyhow::Result<Consultant> {
+        let key = dir.join("consultant.key");
+        let _ = std::fs::remove_file(&key);
+        crate::util::run(Command::new("age-keygen").arg("-o").arg(&key))?;
+        let text = std::fs::read_to_string(&key)?;
+        let recipient = text
+            .lines()
+            .find_map(|l| l.strip_prefix("# public key: "))
+            .context("age-keygen wrote no public key line")?
+            .trim()
+            .to_string();
+        Ok(Consultant { key, recipient })
+    }
+}
+
+/// A blank USB stick image (FAT on the whole device), plugged into qemu's xHCI controller.
+struct UsbStick {
+    img: PathBuf,
+}
+
+impl UsbStick {
+    fn blank(dir: &Path) -> anyhow::Result<UsbStick> {
+        let img = dir.join("usb-stick.img");
+        let _ = std::fs::remove_file(&img);
+        std::fs::File::create(&img)
+            .and_then(|f| f.set_len(USB_STICK_BYTES))
+            .with_context(|| format!("cannot make {}", img.display()))?;
+        crate::util::run(
+            Command::new("mkfs.vfat")
+                .args(["-n", "CONSULTANT"])
+                .arg(&img),
+        )?;
+        Ok(UsbStick { img })
+    }
+
+    fn qemu_args(&self) -> Vec<String> {
+        [
+            "-device",
+            "qemu-xhci,id=xhci",
+            "-drive",
+            &format!("if=none,id=stick,format=raw,file={}", self.img.display()),
+            "-device",
+            "usb-storage,bus=xhci.0,drive=stick,removable=on",
+        ]
+        .map(String::from)
+        .to_vec()
+    }
+
+    /// The stick's files (path, bytes), read with mtools without mounting.
+    fn files(&self) -> anyhow::Result<Vec<(String, Vec<u8>)>> {
+        let out = Command::new("mdir")
+            .args(["-/", "-b", "-i"])
+            .arg(&self.img)
+            .arg("::/")
+            .output()
+            .context("cannot run mdir (mtools)")?;
+        let mut files = Vec::new();
+        for name in String::from_utf8_lossy(&out.stdout).lines() {
+            let name = name.trim();
+            if name.is_empty() || name.ends_with('/') {
+                continue;
+            }
+            let bytes = Command::new("mtype")
+                .arg("-i")
+                .arg(&self.img)
+                .arg(name)
+                .output()
+                .context("cannot run mtype (mtools)")?
+                .stdout;
+            files.push((name.trim_start_matches("::").to_string(), bytes));
+        }
+        Ok(files)
+    }
+}
+
+/// After `export` and `decommission`, with the VM off: the stick holds the encrypted bundle
+/// (it decrypts with the consultant's key and holds the findings; no Telnet text in clear
+/// anywhere on the stick) and the certificate of erasure (crypto-erase done); the data disk
+/// is LUKS2 with no keyslot and no Telnet text; the config disk holds neither the key it
+/// held before nor a config.
+fn check_decommissioned(
+    img: &ImageFiles,
+    stick: &UsbStick,
+    consultant: &Consultant,
+    key_before: &[u8],
+) -> anyhow::Result<()> {
+    let files = stick.files()?;
+    let names: Vec<&str> = files.iter().map(|(n, _)| n.as_str()).collect();
+    if let Some(at) = find_in_file(&stick.img, TELNET_MARK.as_bytes())? {
+        bail!("`{TELNET_MARK}` is readable at byte {at} of the USB stick ({names:?})");
+    }
+    let bundle = files
+        .iter()
+        .find(|(n, _)| n.ends_with(".age"))
+        .with_context(|| format!("no encrypted bundle (*.age) on the stick: {names:?}"))?;
+    let mut age = Command::new("age")
+        .arg("-d")
+        .arg("-i")
+        .arg(&consultant.key)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .context("cannot run age")?;
+    age.stdin
+        .take()
+        .context("age stdin")?
+        .write_all(&bundle.1)?;
+    let plain = age.wait_with_output()?;
+    if !plain.status.success() || plain.stdout.is_empty() {
+        bail!(
+            "the bundle {} does not decrypt with the consultant's key: {}",
+            bundle.0,
+            String::from_utf8_lossy(&plain.stderr)
+        );
+    }
+    if find_bytes(&plain.stdout, b"telnet_use").is_none() {
+        bail!(
+            "the decrypted bundle {} ({} bytes) does not hold the telnet_use finding",
+            bundle.0,
+            plain.stdout.len()
+        );
+    }
+    let (cert_name, cert) = files
+        .iter()
+        .find(|(n, _)| n.to_ascii_lowercase().contains("certificate") && n.ends_with(".json"))
+        .with_context(|| format!("no certificate of erasure on the stick: {names:?}"))?;
+    let cert: serde_json::Value = serde_json::from_slice(cert)
+        .with_context(|| format!("the certificate {cert_name} is not JSON"))?;
+    if cert["method"] != "overwrite and crypto-erase" {
+        bail!(
+            "the certificate {cert_name} does not say the data disk was crypto-erased:\n{cert:#}"
+        );
+    }
+    let mut head = vec![0u8; 64 << 10];
+    std::fs::File::open(&img.data)?.read_exact(&mut head)?;
+    if !head.starts_with(LUKS_MAGIC) {
+        bail!("the data disk is no longer LUKS2 after decommission");
+    }
+    let json = luks2_json(&head).context("no LUKS2 JSON header on the data disk")?;
+    let slots = json["keyslots"].as_object().map_or(0, |o| o.len());
+    if slots != 0 {
+        bail!("the data disk's LUKS2 header still has {slots} keyslot(s) after decommission");
+    }
+    if let Some(at) = find_in_file(&img.data, TELNET_MARK.as_bytes())? {
+        bail!("`{TELNET_MARK}` is readable at byte {at} of the data disk after decommission");
+    }
+    if find_in_file(&img.config, key_before)?.is_some() {
+        bail!("the data disk's key is still on the config disk after decommission");
+    }
+    if let Ok(c) = debugfs_cat_bytes(&img.config, "/kuroko.toml")
+        && !c.is_empty()
+    {
+        bail!("/kuroko.toml is still on the config disk after decommission");
+    }
+    Ok(())
+}
+
+/// The JSON area of a LUKS2 header (after the 4096-byte binary header, NUL-padded).
+fn luks2_json(head: &[u8]) -> Option<serde_json::Value> {
+    let area = head.get(4096..)?;
+    let end = area.iter().position(|&b| b == 0).unwrap_or(area.len());
+    serde_json::from_slice(&area[..end]).ok()
+}
+
+fn find_bytes(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).position(|w| w == needle)
 }
 
 /// The offset of the first `needle` in the file (read in 8 MiB pieces, overlapping by the

@@ -457,14 +457,11 @@ fn inventory(plan: &Plan) -> Result<(Vec<Item>, Vec<PathBuf>), EraseError> {
     let mut files = Vec::new();
     let mut dirs = Vec::new();
     walk(&plan.data, &mut files, &mut dirs)?;
-    let mut items: Vec<Item> = files
-        .into_iter()
-        .map(|p| Item {
-            class: class_of(&plan.data, &p),
-            len: 0,
-            path: p,
-        })
-        .collect();
+    // The configuration goes first: once it is gone the appliance's supervisor
+    // (`kuroko-run`, respawned by init) has no capture to start, so nothing begins writing
+    // into the data while it is erased (`kuroko run` stopped by `--stop` is restarted by it
+    // 5 s later while a config names capture interfaces).
+    let mut items = Vec::new();
     let mut config_files = Vec::new();
     if let Some(c) = &plan.config {
         config_files.push(c.clone());
@@ -487,6 +484,11 @@ fn inventory(plan: &Plan) -> Result<(Vec<Item>, Vec<PathBuf>), EraseError> {
             });
         }
     }
+    items.extend(files.into_iter().map(|p| Item {
+        class: class_of(&plan.data, &p),
+        len: 0,
+        path: p,
+    }));
     for it in &mut items {
         it.len = std::fs::symlink_metadata(&it.path)
             .map_err(io_err(&it.path))?
@@ -683,6 +685,39 @@ mod tests {
         let v: serde_json::Value = serde_json::from_slice(&text).unwrap();
         assert_eq!(v["erased"]["sessions"]["files"], 1);
         assert_eq!(v["erased"]["top"]["files"], 2);
+    }
+
+    /// The config is erased before any data file: with it gone, the appliance's supervisor
+    /// cannot restart capture into the data being erased (it did after 5 s, before).
+    #[test]
+    fn the_configuration_is_erased_before_the_data() {
+        let tmp = tempfile::tempdir().unwrap();
+        let data = tmp.path().join("data");
+        std::fs::create_dir_all(data.join("segments")).unwrap();
+        std::fs::write(data.join("segments/0.kseg"), vec![1u8; 1 << 20]).unwrap();
+        std::fs::write(data.join("a"), b"secret").unwrap();
+        let config = tmp.path().join("kuroko.toml");
+        std::fs::write(&config, b"[capture]\ninterfaces = [\"eth1\"]\n").unwrap();
+        std::fs::write(tmp.path().join("data.key"), [9u8; 64]).unwrap();
+        let plan = Plan {
+            data: data.clone(),
+            config: Some(config.clone()),
+            credential: None,
+            certificate_dir: None,
+            stop_running: false,
+            wipe_free_space: Some(false),
+        };
+        let mut config_left_while_data_erased = false;
+        let o = decommission(&plan, &mut |p| {
+            // Past the config files' bytes, data is being overwritten.
+            if p.bytes_done > 200 && config.exists() {
+                config_left_while_data_erased = true;
+            }
+        })
+        .unwrap();
+        assert_eq!(o.files, 4);
+        assert!(!config_left_while_data_erased);
+        assert!(!config.exists() && !tmp.path().join("data.key").exists());
     }
 
     #[test]

@@ -431,38 +431,54 @@ impl<'a, S: System, R: Read, W: Write> Shell<'a, S, R, W> {
         Some(PathBuf::from("/dev").join(if has_part { &part } else { &disk.name }))
     }
 
-    /// `export` without a MOUNTPOINT: the stick plugged in is mounted on
-    /// [`USB_MOUNTPOINT`] (nosuid, nodev, noexec: `hardening::USB_MOUNT_OPTIONS`), the
-    /// bundle written, then everything synced and the stick unmounted, also when the export
-    /// failed. With no removable disk, a stick mounted by other means is looked for
-    /// (`kuroko export --usb`).
+    /// `export` without a MOUNTPOINT: the bundle goes to the stick plugged in
+    /// ([`Self::on_usb_stick`]). With no removable disk, a stick mounted by other means is
+    /// looked for (`kuroko export --usb`).
     fn export(&mut self, to: Option<&str>, plaintext: bool) -> io::Result<()> {
-        if to.is_none()
-            && let Some(dev) = self.usb_stick()
-        {
-            let dir = Path::new(USB_MOUNTPOINT);
-            if let Err(e) = self
-                .system
-                .mount(&dev, dir, kuroko_board::hardening::USB_MOUNT_OPTIONS)
-            {
-                return self.say(&format!(
-                    "cannot mount the USB stick {}: {e}",
-                    dev.display()
-                ));
-            }
-            self.say(&format!(
-                "USB stick {} mounted on {USB_MOUNTPOINT}",
-                dev.display()
-            ))?;
-            self.export_to(Some(USB_MOUNTPOINT), plaintext)?;
-            return match self.system.unmount(dir) {
-                Ok(_) => self.say("USB stick synced and unmounted: it can be removed."),
-                Err(e) => self.say(&format!(
-                    "cannot unmount the USB stick ({e}): do not remove it yet; try `export` again"
-                )),
-            };
+        if to.is_none() && self.usb_stick().is_some() {
+            return self
+                .on_usb_stick(|shell, dir| shell.export_to(Some(dir), plaintext))
+                .map(|_| ());
         }
         self.export_to(to, plaintext)
+    }
+
+    /// Runs `work` with the stick plugged in mounted on [`USB_MOUNTPOINT`] (nosuid, nodev,
+    /// noexec: `hardening::USB_MOUNT_OPTIONS`), then syncs and unmounts it, also when the
+    /// work failed: the one way the shell writes to a stick (`export`, `decommission`).
+    /// Returns `None` when there is no stick or it cannot be mounted (said on the terminal),
+    /// else what `work` returned.
+    fn on_usb_stick<T>(
+        &mut self,
+        work: impl FnOnce(&mut Self, &str) -> io::Result<T>,
+    ) -> io::Result<Option<T>> {
+        let Some(dev) = self.usb_stick() else {
+            self.say("no USB stick is plugged in")?;
+            return Ok(None);
+        };
+        let dir = Path::new(USB_MOUNTPOINT);
+        if let Err(e) = self
+            .system
+            .mount(&dev, dir, kuroko_board::hardening::USB_MOUNT_OPTIONS)
+        {
+            self.say(&format!(
+                "cannot mount the USB stick {}: {e}",
+                dev.display()
+            ))?;
+            return Ok(None);
+        }
+        self.say(&format!(
+            "USB stick {} mounted on {USB_MOUNTPOINT}",
+            dev.display()
+        ))?;
+        let done = work(self, USB_MOUNTPOINT);
+        match self.system.unmount(dir) {
+            Ok(_) => self.say("USB stick synced and unmounted: it can be removed.")?,
+            Err(e) => self.say(&format!(
+                "cannot unmount the USB stick ({e}): do not remove it yet; power the box off before removing it"
+            ))?,
+        }
+        done.map(Some)
     }
 
     /// The bundle for the stick: encrypted to the recipient set at setup; in clear only
@@ -942,7 +958,7 @@ impl<'a, S: System, R: Read, W: Write> Shell<'a, S, R, W> {
             self.say("Cancelled; nothing erased.")?;
             return Ok(Flow::Continue);
         }
-        let mut args = vec![
+        let args = vec![
             "decommission".to_string(),
             "--data".into(),
             self.data_dir(),
@@ -953,20 +969,33 @@ impl<'a, S: System, R: Read, W: Write> Shell<'a, S, R, W> {
             "--stop".into(),
             "--yes".into(),
         ];
-        match to {
-            Some(t) => args.extend(["--to".to_string(), t.to_string()]),
-            None => args.push("--usb".into()),
-        }
-        match self.system.kuroko_live(&args) {
-            Ok(()) => {
-                self.say("Decommissioned: no customer data is left on this box. Power it off.")?;
-                Ok(Flow::Logout)
+        // The certificate goes to the mount point named, else to the stick plugged in
+        // (mounted for it, unmounted after), else to a stick mounted by other means.
+        let run = |shell: &mut Self, to: Option<&str>| -> io::Result<bool> {
+            let mut args = args.clone();
+            match to {
+                Some(t) => args.extend(["--to".to_string(), t.to_string()]),
+                None => args.push("--usb".into()),
             }
-            Err(e) => {
-                self.say(&format!("decommission stopped: {e}"))?;
-                Ok(Flow::Continue)
+            match shell.system.kuroko_live(&args) {
+                Ok(()) => Ok(true),
+                Err(e) => {
+                    shell.say(&format!("decommission stopped: {e}"))?;
+                    Ok(false)
+                }
             }
+        };
+        let done = if to.is_none() && self.usb_stick().is_some() {
+            self.on_usb_stick(|shell, dir| run(shell, Some(dir)))?
+                .unwrap_or(false)
+        } else {
+            run(self, to)?
+        };
+        if !done {
+            return Ok(Flow::Continue);
         }
+        self.say("Decommissioned: no customer data is left on this box. Power it off.")?;
+        Ok(Flow::Logout)
     }
 
     fn factory_reset(&mut self) -> io::Result<()> {

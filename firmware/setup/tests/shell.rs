@@ -203,6 +203,44 @@ fn decommission_asks_then_erases_with_a_certificate_and_logs_out() {
     );
 }
 
+/// On the appliance nothing mounts a stick by itself: `decommission` without a mount point
+/// mounts the plugged-in stick as `export` does, writes the certificate there and unmounts
+/// it (before, it asked `kuroko decommission --usb` to find a mounted stick, and there never
+/// was one, so decommission could not run from the shell).
+#[test]
+fn decommission_mounts_the_stick_for_the_certificate_and_unmounts_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let paths = site(tmp.path());
+    let f = FakeSys::new(&paths.sys).unwrap();
+    f.disk("sdb", 1 << 16, true).unwrap();
+    std::fs::create_dir_all(paths.sys.join("block/sdb/sdb1")).unwrap();
+    let data = tmp.path().join("data");
+    let mut c = Config::default();
+    c.storage.data_dir = data.clone();
+    c.save(&paths.config).unwrap();
+    let mut sys = Recorder::default();
+    let out = session(
+        &paths,
+        &mut sys,
+        "K7QX2-M9TVA-4HJPR-WC3ZN\ngoodpassword\ngoodpassword\ndecommission\nDECOMMISSION\n",
+    );
+    assert!(out.contains("Decommissioned"), "{out}");
+    assert!(out.contains("can be removed"), "{out}");
+    assert_eq!(
+        sys.actions,
+        vec![
+            "mount /dev/sdb1 /run/kuroko-usb nosuid,nodev,noexec,noatime".to_string(),
+            format!(
+                "kuroko decommission --data {} --config {} --credential {} --stop --yes --to /run/kuroko-usb",
+                data.display(),
+                paths.config.display(),
+                paths.credential.display()
+            ),
+            "umount /run/kuroko-usb".to_string(),
+        ]
+    );
+}
+
 #[test]
 fn capture_on_the_management_port_is_refused_and_dhcp_is_explicit() {
     let tmp = tempfile::tempdir().unwrap();
