@@ -421,3 +421,108 @@ fn a_flipped_byte_costs_the_packets_of_its_unit_not_the_block() {
     assert!(st["damaged_segments"].as_u64().unwrap() >= 1, "{st}");
     assert!(status_text(tmp.path()).contains("damaged"));
 }
+
+/// Flips one byte in the records of the first block of sealed segment `seq_index` (0 =
+/// the oldest sealed one). Returns the segment's slot file.
+fn flip_in_sealed(dir: &Path, seq_index: usize) -> std::path::PathBuf {
+    use kuroko_ring::segment::BlockEvent;
+    use std::os::unix::fs::FileExt;
+    let reader = kuroko_ring::StoreReader::open(dir).unwrap();
+    let seg = reader
+        .segments()
+        .iter()
+        .filter(|s| !s.open)
+        .nth(seq_index)
+        .expect("a sealed segment")
+        .clone();
+    let map = reader.map(&seg).unwrap();
+    let Some(BlockEvent::Valid(b)) = map.blocks().next() else {
+        panic!("no valid first block")
+    };
+    let at = b.offset + kuroko_ring::format::BLOCK_HEADER_LEN as u64 + 100;
+    let path = map.path().to_path_buf();
+    drop(map);
+    drop(reader);
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(&path)
+        .unwrap();
+    let mut x = [0u8];
+    f.read_exact_at(&mut x, at).unwrap();
+    f.write_all_at(&[x[0] ^ 0x01], at).unwrap();
+    path
+}
+
+/// Issue 22: damage in a SEALED segment (a byte flipped after the segment was sealed, as
+/// bit rot or a bad sector does) was shown by `pcap`, `analyze` and `kuroko-inspect`, but
+/// `status` said 0 damaged blocks: a sealed header only counts what its writer knew.
+/// Readers that find it now record it, and `status` counts it (blocks, packets, segments,
+/// the `damaged_slots` alarm); `status --verify` reads the whole ring to find damage no
+/// reader has met yet.
+#[test]
+fn damage_found_in_a_sealed_segment_is_counted_in_status() {
+    let tmp = tempfile::tempdir().unwrap();
+    write(tmp.path(), 1500);
+    let before = status_json(tmp.path());
+    assert_eq!(before["store"]["damaged_blocks"], 0, "{before}");
+    assert!(before["store"]["segments_used"].as_u64().unwrap() >= 3);
+    flip_in_sealed(tmp.path(), 0);
+
+    // `pcap` meets it: exit 3, "N packets lost".
+    let out_pcap = tmp.path().join("all.pcap");
+    let out = Command::new(binary().unwrap())
+        .args(["pcap", "--data"])
+        .arg(tmp.path())
+        .arg("-w")
+        .arg(&out_pcap)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{err}");
+    let said: u64 = err
+        .split(" packets lost")
+        .filter_map(|s| s.rsplit(' ').next()?.parse::<u64>().ok())
+        .sum();
+    assert!(said >= 1, "{err}");
+
+    let j = status_json(tmp.path());
+    let st = &j["store"];
+    assert_eq!(st["damaged_blocks"], 1, "{st}");
+    assert_eq!(st["damaged_segments"], 1, "{st}");
+    assert_eq!(st["damaged_packets"], said, "{st}");
+    let kinds: Vec<&str> = j["alarms"]["alarms"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|a| a["kind"].as_str())
+        .collect();
+    assert!(kinds.contains(&"damaged_slots"), "{j}");
+    assert!(status_text(tmp.path()).contains("DAMAGED"));
+    // Reading it again does not count it twice.
+    let again = Command::new(binary().unwrap())
+        .args(["pcap", "--data"])
+        .arg(tmp.path())
+        .arg("-w")
+        .arg(&out_pcap)
+        .output()
+        .unwrap();
+    assert_eq!(again.status.code(), Some(3));
+    assert_eq!(status_json(tmp.path())["store"]["damaged_blocks"], 1);
+
+    // A flip in another sealed segment that nothing has read: `status --verify` finds it.
+    flip_in_sealed(tmp.path(), 1);
+    let out = Command::new(binary().unwrap())
+        .args(["status", "--verify", "--format", "json", "--data"])
+        .arg(tmp.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let j: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(j["store"]["damaged_blocks"], 2, "{}", j["store"]);
+    assert_eq!(j["store"]["damaged_segments"], 2, "{}", j["store"]);
+}

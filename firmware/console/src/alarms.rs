@@ -50,10 +50,14 @@ pub enum AlarmKind {
     /// The kernel's capture ring filled to its high-water mark: the capture was close to
     /// losing frames (an early warning; losses, if any, are counted by cause).
     CaptureNearLoss,
+    /// The store writer's counters (`writer.state`) are not current: its writer stopped
+    /// without writing them, cannot write them (a failing disk under them), or they are
+    /// missing. Write errors and losses after them are not counted.
+    StoreCountersStale,
 }
 
 impl AlarmKind {
-    pub const ALL: [AlarmKind; 9] = [
+    pub const ALL: [AlarmKind; 10] = [
         AlarmKind::CaptureStopped,
         AlarmKind::LinkDown,
         AlarmKind::InterfaceGone,
@@ -63,6 +67,7 @@ impl AlarmKind {
         AlarmKind::RingNearLoss,
         AlarmKind::AlertDelivery,
         AlarmKind::CaptureNearLoss,
+        AlarmKind::StoreCountersStale,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -76,6 +81,7 @@ impl AlarmKind {
             AlarmKind::RingNearLoss => "ring_near_loss",
             AlarmKind::AlertDelivery => "alert_delivery",
             AlarmKind::CaptureNearLoss => "capture_near_loss",
+            AlarmKind::StoreCountersStale => "store_counters_stale",
         }
     }
 
@@ -149,6 +155,14 @@ pub enum AlarmDetail {
         times: u64,
         peak_pct: u64,
         lost: u64,
+    },
+    /// `state`: `stale` (the running writer has not rewritten them for `seconds`),
+    /// `not_closed` (writer `pid` stopped `seconds` ago without writing its last ones),
+    /// `missing` (no readable `writer.state` beside segments).
+    StoreCounters {
+        state: String,
+        pid: u32,
+        seconds: u64,
     },
     /// A detail from a log written before the values were kept (English).
     Text {
@@ -256,6 +270,26 @@ impl AlarmDetail {
             } => format!(
                 "kernel ring filled to {high_water_pct}% {times}x (peak {peak_pct}%); frames lost to it: {lost}"
             ),
+            AlarmDetail::StoreCounters {
+                state,
+                pid,
+                seconds,
+            } => match (state.as_str(), ja) {
+                ("stale", true) => format!(
+                    "書込みプロセス (pid {pid}) が {seconds} 秒間カウンタを書けていません: ディスクの書込み失敗の可能性"
+                ),
+                ("stale", false) => format!(
+                    "writer pid {pid} has not written its counters for {seconds} s: the disk may refuse writes"
+                ),
+                ("not_closed", true) => format!(
+                    "書込みプロセス (pid {pid}) が最終カウンタを書かずに停止 ({seconds} 秒前): 強制終了かディスクの書込み失敗。損失が数えられていない可能性"
+                ),
+                ("not_closed", false) => format!(
+                    "writer pid {pid} stopped without writing its last counters ({seconds} s ago): killed, or the disk refused them; losses may be uncounted"
+                ),
+                (_, true) => "writer.state がないか破損: 書込みカウンタ不明".to_string(),
+                (_, false) => "writer.state missing or damaged: write counters unknown".to_string(),
+            },
             AlarmDetail::Text { text } => text.clone(),
         }
     }

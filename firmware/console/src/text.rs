@@ -108,7 +108,7 @@ pub struct Texts {
     /// Title word and block title of latched alarms.
     pub alarm: &'static str,
     /// Names of `alarms::AlarmKind::ALL`, in that order.
-    pub alarm_kinds: [&'static str; 9],
+    pub alarm_kinds: [&'static str; 10],
     /// The condition holds now / is over (but latched).
     pub alarm_active: &'static str,
     pub alarm_over: &'static str,
@@ -250,6 +250,7 @@ pub const JA: Texts = Texts {
         "リング上書き寸前",
         "アラート送信失敗",
         "キャプチャ取りこぼし寸前",
+        "書込みカウンタ不確か",
     ],
     alarm_active: "発生中",
     alarm_over: "復旧済・未確認",
@@ -387,6 +388,7 @@ pub const EN: Texts = Texts {
         "RING NEAR LOSS",
         "ALERT DELIVERY FAILING",
         "CAPTURE NEAR LOSS",
+        "STORE COUNTERS STALE",
     ],
     alarm_active: "active",
     alarm_over: "over, not acknowledged",

@@ -32,8 +32,12 @@ fn ts(ns: u64) -> Timestamp {
 /// no alarm here (`status` and the console show their errors in their own sections).
 pub fn current(data: &Path, now_ns: u64) -> Vec<Alarm> {
     let mut out = Vec::new();
+    // The capture's own count of failed disk writes (its stats page): seen even when the
+    // failing disk also refuses the store's `writer.state`.
+    let mut capture_disk = (0u64, 0u64);
     if let Ok(r) = kuroko_capture::StatsReader::open(data) {
         let s = r.snapshot();
+        capture_disk = (s.disk_errors.write_errors, s.disk_errors.lost_packets);
         let live = s.is_live(now_ns);
         let run = s.started_ns;
         if !live {
@@ -93,16 +97,39 @@ pub fn current(data: &Path, now_ns: u64) -> Vec<Alarm> {
         }
     }
     if let Ok(st) = kuroko_ring::store_status(data) {
-        if st.write_errors > 0 {
+        let writes = st.write_errors.max(capture_disk.0);
+        if writes > 0 {
             out.push(Alarm {
                 kind: AlarmKind::DiskWriteErrors,
                 subject: "store".into(),
-                occurrence: st.write_errors.to_string(),
+                occurrence: writes.to_string(),
                 active: true,
                 since: None,
                 detail: AlarmDetail::DiskWriteErrors {
-                    writes: st.write_errors,
-                    packets: st.write_error_packets,
+                    writes,
+                    packets: st.write_error_packets.max(capture_disk.1),
+                },
+            });
+        }
+        use kuroko_ring::WriterStateHealth as H;
+        let state = match st.writer_state {
+            H::Stale => Some("stale"),
+            H::NotClosed => Some("not_closed"),
+            H::Missing => Some("missing"),
+            H::None | H::Live | H::Closed => None,
+        };
+        if let Some(state) = state {
+            let at = st.last_write_wall_ns.unwrap_or(0);
+            out.push(Alarm {
+                kind: AlarmKind::StoreCountersStale,
+                subject: "store".into(),
+                occurrence: format!("{state}:{at}"),
+                active: true,
+                since: st.last_write_wall_ns.map(ts),
+                detail: AlarmDetail::StoreCounters {
+                    state: state.into(),
+                    pid: st.writer_state_pid,
+                    seconds: now_ns.saturating_sub(at) / 1_000_000_000,
                 },
             });
         }

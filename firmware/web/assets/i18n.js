@@ -51,6 +51,7 @@ window.KUROKO_I18N = {
     alk_disk_write_errors: "ディスク書込みエラー", alk_damaged_slots: "リング破損", alk_analyzer_crash_loop: "解析の繰り返し異常終了",
     alk_ring_near_loss: "未解析データの上書き間近",
     alk_capture_near_loss: "キャプチャ取りこぼし寸前",
+    alk_store_counters_stale: "書込みカウンタ不確か",
     forbidden: "この操作の権限がありません。", error: "エラー: {msg}", loading: "検索中…",
   },
   en: {
@@ -103,6 +104,7 @@ window.KUROKO_I18N = {
     alk_disk_write_errors: "disk write errors", alk_damaged_slots: "damaged ring", alk_analyzer_crash_loop: "analyzer crash loop",
     alk_ring_near_loss: "ring about to overwrite unanalyzed packets",
     alk_capture_near_loss: "capture close to losing frames",
+    alk_store_counters_stale: "store write counters stale",
     forbidden: "Your role may not do this.", error: "Error: {msg}", loading: "Searching…",
   },
 };

@@ -26,7 +26,9 @@
 //!
 //! Also the time recovery takes to seal one full segment left open by a crash. Nothing here
 //! asserts on time. Knobs for experiments (environment): `KB_SEG` segment size, `KB_QD`
-//! queue depth, `KB_CHUNK` chunk size.
+//! queue depth, `KB_CHUNK` chunk size; `KB_PROFILE=N` runs only N imports of the 1500 B pcap
+//! (`KB_PROFILE_LEN=64`: of the 64 B one), e.g. under `valgrind --tool=callgrind` to compare
+//! two builds' instructions per packet, which a loaded machine does not change.
 
 use kuroko_ring::pcap::import;
 use kuroko_ring::{Preallocate, RecordMeta, SegmentWriter, StoreOptions};
@@ -231,12 +233,20 @@ fn main() {
         .ok()
         .and_then(|v| v.parse::<usize>().ok())
     {
-        // Imports only (for a profiler attached to this process).
+        // Imports only (for a profiler attached to this process, or callgrind's
+        // instruction counts): `KB_PROFILE_LEN=64` imports the 64 B pcap instead.
+        let len = std::env::var("KB_PROFILE_LEN").unwrap_or_default();
+        let (pcap, len) = if len == "64" {
+            (&small, 64)
+        } else {
+            (&large, 1500)
+        };
         for _ in 0..n {
-            let r = import_run(&store, &large);
+            let r = import_run(&store, pcap);
             eprintln!(
-                "import 1500 B: {:.2} GB/s",
-                r.disk_bytes as f64 / r.secs / 1e9
+                "import {len} B: {:.2} GB/s, {} packets",
+                r.disk_bytes as f64 / r.secs / 1e9,
+                r.packets
             );
         }
         return;

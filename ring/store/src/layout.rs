@@ -261,6 +261,7 @@ pub fn check_file_types(paths: &Paths) -> Result<(), StoreError> {
         let ours = name == "store.meta"
             || name == "writer.state"
             || name == ".lock"
+            || name == "damage.tsv"
             || name.ends_with(".kseg");
         if !ours {
             continue;

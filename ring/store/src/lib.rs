@@ -100,6 +100,7 @@
 #![deny(unsafe_code)]
 
 pub mod crc;
+pub mod damage_log;
 pub mod disk;
 pub mod error;
 #[doc(hidden)]
@@ -119,7 +120,7 @@ pub use reader::{
     Damage, DamageKind, PacketView, Packets, Position, ScanReport, SegmentInfo, SegmentMap,
     StoreReader,
 };
-pub use status::{StoreStatus, store_status};
+pub use status::{StoreStatus, WriterStateHealth, store_status};
 pub use writer::{
     IoInfo, LaneStats, LaneWriter, RecordMeta, RecoveryReport, SegmentWriter, WriterStats,
     WriterTimes,

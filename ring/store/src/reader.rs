@@ -624,6 +624,7 @@ impl StoreReader {
             if !damage.is_empty() && self.overwritten(info) {
                 report.lost_segments += 1;
             } else {
+                self.record_damage(info, &damage);
                 report.damage.extend(damage);
             }
             report.next = match (stop, last) {
@@ -673,6 +674,7 @@ impl StoreReader {
             if !damage.is_empty() && self.overwritten(info) {
                 report.lost_segments += 1;
             } else {
+                self.record_damage(info, &damage);
                 report.damage.extend(damage);
             }
             if stop {
@@ -681,6 +683,16 @@ impl StoreReader {
             }
         }
         Ok(report)
+    }
+
+    /// Keeps damage found in a sealed segment for `status` (see [`crate::damage_log`]):
+    /// its header cannot say so. The open segment's damage is counted by `refresh`'s walk.
+    fn record_damage(&self, info: &SegmentInfo, damage: &[Damage]) {
+        if info.open || damage.is_empty() {
+            return;
+        }
+        let oldest = self.segments.first().map_or(0, |s| s.seq);
+        crate::damage_log::record(&self.paths, damage, oldest);
     }
 
     /// Whether the slot of `info` now holds another generation.

@@ -52,10 +52,45 @@ pub struct StoreStatus {
     pub io_mode: String,
     /// Why the writer is not on io_uring + O_DIRECT (empty when it is).
     pub io_fallbacks: Vec<String>,
+    /// Packets in the damaged places readers found in sealed segments (where the place
+    /// says how many; see [`crate::damage_log`]). Not in `write_error_packets`.
+    pub damaged_packets: u64,
     /// The pid of a writer that holds the store now.
     pub writer_pid: Option<u32>,
     pub last_write_wall_ns: Option<u64>,
+    /// Whether the counters above (from `writer.state`) are current.
+    pub writer_state: WriterStateHealth,
+    /// Why they may not be (empty when they are).
+    pub writer_state_detail: String,
+    /// The pid `writer.state` names (0: written by a writer that closed).
+    pub writer_state_pid: u32,
 }
+
+/// How far `status` can trust the writer's counters (`writer.state`, rewritten by the
+/// writer about once a second and when it closes). A disk that refuses writes refuses
+/// this file too, so its counters can stop short of the failures: every state but `none`,
+/// `live` and `closed` raises the `store_counters_stale` alarm.
+#[derive(Clone, Copy, Debug, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum WriterStateHealth {
+    /// No writer ever ran (no state, no segment).
+    None,
+    /// A writer holds the store and published within [`STATE_STALE_NS`].
+    Live,
+    /// The last writer closed cleanly and wrote its final counters.
+    Closed,
+    /// A writer holds the store but its state is older than [`STATE_STALE_NS`]: it cannot
+    /// write `writer.state` (a failing disk) or is stuck.
+    Stale,
+    /// The last writer stopped without writing its final counters: it was killed, or the
+    /// disk refused its last state (failures after it are not counted here).
+    NotClosed,
+    /// Segments exist but `writer.state` does not, or fails its checksum.
+    Missing,
+}
+
+/// A running writer's state older than this is stale (it republishes every second).
+pub const STATE_STALE_NS: u64 = 10_000_000_000;
 
 /// Computes the store's status.
 pub fn store_status(data: &Path) -> Result<StoreStatus, StoreError> {
@@ -119,6 +154,37 @@ pub fn status_of(reader: &StoreReader) -> StoreStatus {
         }
     }
     let used = segs.len() as u32;
+    // Damage readers found in sealed segments after they were sealed (a header counts
+    // only what its writer knew: failed writes, whose places read as "no block header").
+    let found = crate::damage_log::load(paths);
+    let mut damaged_blocks = 0u64;
+    let mut damaged_packets = 0u64;
+    let mut damaged_segments = 0u32;
+    for s in segs {
+        let mut blocks = u64::from(s.damaged_blocks);
+        if !s.open {
+            let here = found.iter().filter(|e| e.seq == s.seq && e.slot == s.slot);
+            let (mut headers, mut other) = (0u64, 0u64);
+            for e in here {
+                if e.kind == crate::reader::DamageKind::BlockHeader {
+                    headers += 1;
+                } else {
+                    other += 1;
+                }
+                damaged_packets += e.packets;
+            }
+            blocks += other + headers.saturating_sub(u64::from(s.damaged_blocks));
+        }
+        damaged_blocks += blocks;
+        if blocks > 0 || s.write_error {
+            damaged_segments += 1;
+        }
+    }
+    let pid = writer_pid(paths);
+    let (health, detail) = state_health(paths, ws.as_ref(), pid, !segs.is_empty() || files > 0);
+    // Each segment marked by a failed write is at least one failed write, whatever the
+    // state file (perhaps on the same failing disk) says.
+    let marked = segs.iter().filter(|s| s.write_error).count() as u64;
     StoreStatus {
         segment_size: g.segment_size,
         chunk_size: g.chunk_size,
@@ -143,20 +209,71 @@ pub fn status_of(reader: &StoreReader) -> StoreStatus {
         write_rate_bytes_per_sec: rate,
         bytes_written: ws.map_or(0, |w| w.bytes_written.get()),
         packets_written: ws.map_or(0, |w| w.packets_written.get()),
-        write_errors: ws.map_or(0, |w| w.write_errors.get()),
+        write_errors: ws.map_or(0, |w| w.write_errors.get()).max(marked),
         backpressure_drops: ws.map_or(0, |w| w.backpressure.get()),
         rejected_packets: ws.map_or(0, |w| w.rejected.get()),
-        damaged_blocks: segs.iter().map(|s| s.damaged_blocks as u64).sum(),
+        damaged_blocks,
         write_error_packets: ws.map_or(0, |w| w.packets_lost.get()),
-        damaged_segments: segs
-            .iter()
-            .filter(|s| s.damaged_blocks > 0 || s.write_error)
-            .count() as u32,
+        damaged_segments,
         damaged_slots: reader.damaged_slots().len() as u32,
         io_mode: mode.to_string(),
         io_fallbacks: fallbacks,
-        writer_pid: writer_pid(paths),
+        damaged_packets,
+        writer_pid: pid,
         last_write_wall_ns: ws.map(|w| w.updated_wall_ns.get()),
+        writer_state: health,
+        writer_state_detail: detail,
+        writer_state_pid: ws.map_or(0, |w| w.pid.get()),
+    }
+}
+
+fn now_ns() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64)
+}
+
+/// See [`WriterStateHealth`]. `holder`: the pid holding the store's lock now.
+fn state_health(
+    paths: &layout::Paths,
+    ws: Option<&kuroko_ring_format::WriterState>,
+    holder: Option<u32>,
+    has_data: bool,
+) -> (WriterStateHealth, String) {
+    let Some(w) = ws else {
+        if !has_data && !paths.writer_state().exists() {
+            return (WriterStateHealth::None, String::new());
+        }
+        return (
+            WriterStateHealth::Missing,
+            format!(
+                "{} is missing or fails its checksum: the write counters are unknown",
+                paths.writer_state().display()
+            ),
+        );
+    };
+    let pid = w.pid.get();
+    let age_s = now_ns().saturating_sub(w.updated_wall_ns.get()) as f64 / 1e9;
+    match (pid, holder) {
+        (0, _) => (WriterStateHealth::Closed, String::new()),
+        (_, Some(h)) if h == pid => {
+            if age_s * 1e9 > STATE_STALE_NS as f64 {
+                (
+                    WriterStateHealth::Stale,
+                    format!(
+                        "writer pid {pid} last wrote its counters {age_s:.0} s ago (it does every second): the disk refuses writes, or the writer is stuck"
+                    ),
+                )
+            } else {
+                (WriterStateHealth::Live, String::new())
+            }
+        }
+        _ => (
+            WriterStateHealth::NotClosed,
+            format!(
+                "writer pid {pid} stopped without writing its final counters (last written {age_s:.0} s ago): it was killed, or the disk refused them; write errors after that are not counted here"
+            ),
+        ),
     }
 }
 

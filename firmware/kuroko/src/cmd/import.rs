@@ -5,7 +5,10 @@
 //! its last record is normal for a capture that was stopped, and only noted);
 //! [`EXIT_PARTIAL`] when some were not (a file stopped at a malformed record, packets
 //! skipped for an impossible timestamp or a length over the store's limit), after importing
-//! everything else and saying how many packets were stored; 1 on an error that stored
+//! everything else and saying how many packets were stored; also [`EXIT_PARTIAL`] when the
+//! disk failed a write or fdatasync: the import stops there (a disk that failed once is
+//! not trusted with the rest) and says how many packets were stored and how many were lost
+//! to the failed writes (as `kuroko status` counts them); 1 on an error that stored
 //! nothing more (unreadable file, foreign link type, store error).
 //!
 //! Also home of [`store_options`], the one conversion from the `[storage]` config section to
@@ -15,7 +18,7 @@ use super::DataArgs;
 use anyhow::{Context, bail};
 use kuroko_model::config::{Budget, Config};
 use kuroko_ring::pcap::{ImportError, import_file};
-use kuroko_ring::{SegmentWriter, StoreOptions};
+use kuroko_ring::{SegmentWriter, StoreError, StoreOptions, WriterStats};
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -103,6 +106,26 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         };
         let rep = match import_file(&mut writer, file, 0, progress) {
             Ok(r) => r,
+            Err(ImportError::Store(StoreError::WriteFailed { .. })) => {
+                if tty {
+                    eprint!("\r\x1b[K");
+                }
+                let after = args.files.len() - i - 1;
+                let (stats, last) = finish(writer)?;
+                let last = last.unwrap_or_else(|| std::io::Error::other("write failed"));
+                return Err(partial_on_disk(
+                    stats,
+                    &last,
+                    &format!(
+                        "the import stopped in {shown}{}",
+                        if after > 0 {
+                            format!(" ({after} file(s) after it not imported)")
+                        } else {
+                            String::new()
+                        }
+                    ),
+                ));
+            }
             Err(e) => {
                 if tty {
                     eprint!("\r\x1b[K");
@@ -178,12 +201,19 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             );
         }
     }
-    writer.close().with_context(|| {
+    let (stats, failure) = finish(writer).with_context(|| {
         format!(
             "cannot finish writing the store in {}",
             args.data.data.display()
         )
     })?;
+    if let Some(last) = failure {
+        return Err(partial_on_disk(
+            stats,
+            &last,
+            "found when the import finished writing",
+        ));
+    }
     if args.files.len() > 1 {
         println!(
             "{total_packets} packets imported from {} files",
@@ -197,4 +227,45 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         )));
     }
     Ok(())
+}
+
+/// Finishes `writer`: `sync` (every queued write and the fdatasync done and counted), then
+/// `close`. Returns this writer's counters and, when the disk failed a write or fdatasync
+/// (now or earlier), the last failure.
+fn finish(mut writer: SegmentWriter) -> Result<(WriterStats, Option<std::io::Error>), StoreError> {
+    let synced = writer.sync();
+    let mut stats = writer.stats();
+    let closed = writer.close();
+    let mut failure = None;
+    for r in [synced, closed.map(|s| stats = s)] {
+        match r {
+            Ok(()) => {}
+            Err(StoreError::WriteFailed { last, count }) => {
+                stats.write_errors = stats.write_errors.max(count);
+                failure = Some(last);
+            }
+            // `sync`'s own fdatasync (counted by the writer).
+            Err(StoreError::Io { source, .. }) => {
+                stats.write_errors = stats.write_errors.max(1);
+                failure = Some(source);
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Ok((stats, failure))
+}
+
+/// The partial-import error of a disk that failed writes: what this import stored and
+/// what it lost (the counters `kuroko status` adds to the store's), and `where_` it stopped.
+fn partial_on_disk(stats: WriterStats, last: &std::io::Error, where_: &str) -> anyhow::Error {
+    eprintln!(
+        "kuroko: the disk failed {} write(s) (last: {last}): {} packets stored, {} packets lost to the failed writes; {where_}",
+        stats.write_errors.max(1),
+        stats.packets_written,
+        stats.packets_lost
+    );
+    anyhow::Error::new(super::ExitCode(EXIT_PARTIAL)).context(format!(
+        "partial import: disk write errors: {} packets stored, {} packets lost; exit status {EXIT_PARTIAL}",
+        stats.packets_written, stats.packets_lost
+    ))
 }

@@ -617,6 +617,11 @@ impl SegmentWriter {
         if w.seg.is_none() && !first.exists() {
             layout::format_slot(&w.paths, &w.ring, w.next_slot)?;
         }
+        // `writer.state` names this writer from now on, not the last one's clean close: a
+        // writer killed (or whose disk fails) before its first publication is then seen as
+        // not closed, by `status` and by the next writer's recovery (which waits for
+        // in-flight writes to settle).
+        w.write_state();
         Ok(w)
     }
 
@@ -731,8 +736,12 @@ impl SegmentWriter {
         Ok(())
     }
 
-    /// Reaps finished writes without waiting (call it regularly from a busy loop).
+    /// Reaps finished writes without waiting (call it regularly from a busy loop), and
+    /// republishes the counters for `status` once a second: an idle writer's `writer.state`
+    /// stays current, so a state that stops changing while its writer runs means the disk
+    /// refuses it (`status` calls it stale).
     pub fn poll(&mut self) {
+        self.maybe_publish();
         let Io::Uring(u) = &mut self.io else {
             return;
         };
@@ -969,17 +978,27 @@ impl SegmentWriter {
 
     /// Flushes, waits for every write, and leaves the open segment marked as cleanly closed
     /// (the next writer appends to it in place). Returns the counters of this writer.
+    ///
+    /// A failed fdatasync or header write here is a failed write like any other: counted
+    /// (`write_errors`, in `writer.state` when the disk takes it), the segment marked
+    /// `SEG_FLAG_WRITE_ERROR` (in its header, when the disk takes that), and returned as
+    /// [`StoreError::WriteFailed`].
     pub fn close(mut self) -> Result<WriterStats, StoreError> {
         self.flush();
         self.wait_idle()?;
         if let Some(c) = self.cur.take() {
             self.current[c.buf] = false;
         }
-        if let Some(seg) = &self.seg {
-            let path = self.paths.slot(seg.slot);
-            datasync_traced((&self.trace, &self.faults), seg.slot, &seg.file)
-                .map_err(|e| StoreError::io(&path, e))?;
-            self.write_header(fmt::STATE_OPEN, fmt::SEG_FLAG_CLEAN_CLOSE)?;
+        if let Some(seg) = &mut self.seg {
+            if let Err(e) = datasync_traced((&self.trace, &self.faults), seg.slot, &seg.file) {
+                seg.flags |= fmt::SEG_FLAG_WRITE_ERROR;
+                self.io_failed(e, 0);
+            }
+            match self.write_header(fmt::STATE_OPEN, fmt::SEG_FLAG_CLEAN_CLOSE) {
+                Ok(()) => {}
+                Err(StoreError::Io { source, .. }) => self.io_failed(source, 0),
+                Err(e) => return Err(e),
+            }
         }
         // Every generation so far is durable and visible now: hand the next writer the exact
         // next number, so a clean restart skips none (only a crash leaves a gap).
