@@ -331,6 +331,30 @@ impl Uring {
         unsafe { self.push(&entry) }
     }
 
+    /// Queues a plain write of `len` bytes at `ptr` (memory the writer does not own: a
+    /// packet ring block) to `file` at `off`. `Ok` and `Err` as for [`Uring::write`].
+    ///
+    /// # Safety
+    ///
+    /// `ptr..ptr + len` is readable memory that nobody writes, unmaps or frees (and `file`
+    /// stays open) until the completion with `user_data` is reaped.
+    pub unsafe fn write_raw(
+        &mut self,
+        file: &File,
+        ptr: *const u8,
+        len: u32,
+        off: u64,
+        user_data: u64,
+    ) -> io::Result<()> {
+        let fd = io_uring::types::Fd(file.as_raw_fd());
+        let entry = io_uring::opcode::Write::new(fd, ptr, len)
+            .offset(off)
+            .build()
+            .user_data(user_data);
+        // SAFETY: the caller keeps the bytes and the descriptor (this function's contract).
+        unsafe { self.push(&entry) }
+    }
+
     /// Queues an `fdatasync` of `file` (runs in the kernel's worker, never blocks us).
     /// `Ok` and `Err` as for [`Uring::write`]. The caller keeps `file` open until the
     /// completion is reaped (a closed descriptor fails the sync, nothing worse).

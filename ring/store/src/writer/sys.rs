@@ -126,3 +126,100 @@ impl SegmentWriter {
         }
     }
 }
+
+impl SegmentWriter {
+    /// Stores a TPACKET_V3 ring block from `bytes` (the block's memory from its descriptor
+    /// on; at least the filled length rounded up to 4 KiB) as a ring block (see
+    /// `writer::ring`). Never allocates. A write failure since the last call is reported
+    /// here once, as [`SegmentWriter::append`] does, with this block refused (its packets
+    /// counted lost).
+    ///
+    /// # Safety
+    ///
+    /// After [`super::RingAppend::Queued`], the kernel reads `bytes[..align4K(m.filled)]`
+    /// until [`SegmentWriter::take_ring_done`] hands back `m.token`: the caller must
+    /// neither write nor unmap that memory before then. (`close`, `sync` and drop wait for
+    /// every write, so the token is back when they return.)
+    pub unsafe fn append_ring_block(
+        &mut self,
+        bytes: &[u8],
+        m: &super::RingBlockMeta,
+    ) -> Result<super::RingAppend, crate::error::AppendError> {
+        let p = match self.place_ring_block(bytes, m) {
+            Ok(p) => p,
+            Err(r) => return r,
+        };
+        let ring = &bytes[..p.written];
+        let t0 = std::time::Instant::now();
+        // The ring bytes first, then the header page: a writer killed between the two
+        // leaves ring bytes without a header (no block: the walk ends there), never a
+        // header whose payload is missing (a damaged block).
+        match &self.io {
+            Io::Uring(_) => {
+                // SAFETY: the caller keeps `ring` untouched until the token comes back,
+                // which `complete` hands back only at this write's completion.
+                match unsafe { self.submit_ring_data(ring, p.off + 4096, m) } {
+                    Err(e) => self.ring_block_failed(e, m, true),
+                    Ok(()) => {
+                        if let Err(e) = self.submit_block(p.buf, p.page.clone(), p.off, 0) {
+                            // The ring bytes are in flight: their token comes back at
+                            // their completion; the block is lost all the same.
+                            self.ring_block_failed(e, m, false);
+                        }
+                    }
+                }
+            }
+            Io::Sync => match self.pwrite_ring_block(&p, ring) {
+                Ok(()) => self.ring_done.push((m.token, true)),
+                Err(e) => self.ring_block_failed(e, m, true),
+            },
+        }
+        self.times.submit_ns += t0.elapsed().as_nanos() as u64;
+        Ok(super::RingAppend::Queued)
+    }
+
+    /// Queues the write of a ring block's ring bytes `ring` (caller memory) at `off` in
+    /// the open segment's file.
+    ///
+    /// # Safety
+    ///
+    /// `ring` stays untouched and mapped until this write's completion is reaped (the
+    /// caller's contract of `append_ring_block`: it waits for the token, which `complete`
+    /// hands back only then).
+    pub(super) unsafe fn submit_ring_data(
+        &mut self,
+        ring: &[u8],
+        off: u64,
+        m: &super::RingBlockMeta,
+    ) -> io::Result<()> {
+        let Io::Uring(u) = &mut self.io else {
+            unreachable!("the caller checked for io_uring")
+        };
+        let seg = self.seg.as_mut().expect("a block implies an open segment");
+        let len = ring.len() as u32;
+        let ud = self.ops.insert(Op::RingData {
+            seq: seg.seq,
+            len,
+            packets: m.packets,
+            off,
+            token: m.token,
+        });
+        // SAFETY: the caller keeps `ring` untouched until the completion of `ud` is reaped
+        // (this function's contract); the segment's file outlives every write in flight
+        // (`Drop` drains the ring).
+        match unsafe { u.write_raw(&seg.file, ring.as_ptr(), len, off, ud) } {
+            Ok(()) => {
+                seg.inflight += 1;
+                self.stats.bytes_in_flight += u64::from(len);
+                if let Some(t) = &self.trace {
+                    t.write(seg.slot, off, ring, Some(ud));
+                }
+                Ok(())
+            }
+            Err(e) => {
+                self.ops.remove(ud);
+                Err(e)
+            }
+        }
+    }
+}
