@@ -18,7 +18,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use kuroko_capture::{Capture, CaptureOptions, StatsSnapshot, StoreSink};
+use kuroko_capture::{Capture, CaptureOptions, StatsSnapshot, StoreSink, ZeroCopy};
 use kuroko_model::config::Config;
 use kuroko_model::units::{format_bytes, parse_bytes};
 use kuroko_ring::format::{IfaceEntry, LINKTYPE_ETHERNET};
@@ -90,6 +90,11 @@ fn capture_options(config: &Config, args: &Args) -> anyhow::Result<CaptureOption
         // One capture thread per socket: with more than one, each writes its own lane of
         // the store's one writer (`kuroko_ring::LaneWriter`).
         max_writers: usize::MAX,
+        zero_copy: match c.zero_copy.as_str() {
+            "on" => ZeroCopy::On,
+            "auto" => ZeroCopy::Auto,
+            _ => ZeroCopy::Off,
+        },
         ..CaptureOptions::default()
     })
 }
