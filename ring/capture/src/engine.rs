@@ -823,9 +823,9 @@ fn drain_block<S: RecordSink>(
         l => l,
     };
     if slot.zc_min_frame > 0 && slot.done == 0 && !discard && shared.limit.is_none() {
-        match zero_copy_block(slot, sink, shared, frame_limit)? {
-            Some(d) => return Ok(d),
-            None => {} // copy it
+        // `None`: left to the copying path below.
+        if let Some(d) = zero_copy_block(slot, sink, shared, frame_limit)? {
+            return Ok(d);
         }
     }
     let Some(block) = slot.ring.current_block() else {

@@ -33,8 +33,8 @@ fn frame(id: u64) -> (Vec<u8>, u32, u32) {
         .map(|j| (id as usize).wrapping_mul(131).wrapping_add(j * 7) as u8)
         .collect();
     v[..8].copy_from_slice(&id.to_le_bytes());
-    let wire = len as u32 + if id % 7 == 0 { 100 } else { 0 };
-    let status = if id % 5 == 0 {
+    let wire = len as u32 + if id.is_multiple_of(7) { 100 } else { 0 };
+    let status = if id.is_multiple_of(5) {
         fmt::RING_STATUS_VLAN_RESTORED
     } else {
         0
@@ -378,7 +378,7 @@ fn child(dir: &Path, from: u64) {
     let mut out = std::io::stdout();
     loop {
         let n = 3 + id % 13;
-        if id % 5 == 0 {
+        if id.is_multiple_of(5) {
             for i in id..id + n {
                 append_record(&mut w, i);
             }
