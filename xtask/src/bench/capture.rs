@@ -10,7 +10,9 @@
 //! starts every trial in a fresh data directory (as a new user, the demo or a new disk do:
 //! the ring's first pass creates its slot files as it grows); with `--warm`, `kuroko-warm`
 //! also runs, every trial into one store a warm-up wrapped once (slots overwritten), so the
-//! report shows both beside the peers, which always write new files. Loads:
+//! report shows both beside the peers, which always write new files. `--tools` may add
+//! `kuroko-zc` (zero-copy capture, `[capture] zero_copy = "on"`: ring blocks written from
+//! the ring's memory; its `copied B / pkt` is 0) and `kuroko-2t` (two capture threads). Loads:
 //! 64 B, 1500 B and a mixed TCP/UDP pcap at 50 % of tcpreplay's maximum (measured first,
 //! nothing capturing), and 1500 B unpaced, each with every generator. Rounds are
 //! interleaved: every round runs every load with every tool in turn, so ours and the peers
