@@ -1234,6 +1234,12 @@ fn capture_thread<S: RecordSink>(
     drain_ns: u64,
 ) -> Result<(), String> {
     let mut blame = Blame::default();
+    if rings.iter().any(|s| s.zc_min_frame > 0) {
+        // Zero-copy: the rings' pages pinned once for the writer's fixed writes (plain
+        // writes from the ring otherwise, which pin every block's pages).
+        let refs: Vec<&RxRing> = rings.iter().map(|s| &s.ring).collect();
+        sink.register_rings(&refs);
+    }
     IN_HOT_PATH.with(|c| c.set(true));
     let r = hot_loop(&mut rings, &mut sink, shared, drain_ns, &mut blame);
     IN_HOT_PATH.with(|c| c.set(false));

@@ -61,6 +61,11 @@ pub trait RecordSink: Send {
     ) -> Result<kuroko_ring::RingAppend, Self::Error> {
         Ok(kuroko_ring::RingAppend::Refused)
     }
+    /// Zero-copy: registers the capture thread's rings with the store's io_uring (fixed
+    /// buffers); false (the default) if not done. Called once before the hot loop.
+    fn register_rings(&mut self, _rings: &[&crate::sys::packet::RxRing]) -> bool {
+        false
+    }
     /// Zero-copy: the tokens of ring blocks whose writes finished (the engine hands those
     /// blocks back to the kernel).
     fn take_ring_done(&mut self, _f: &mut dyn FnMut(u64)) {}

@@ -312,6 +312,13 @@ impl RecordSink for StoreSink {
         }
     }
 
+    fn register_rings(&mut self, rings: &[&crate::sys::packet::RxRing]) -> bool {
+        match &mut self.writer {
+            Some(Target::Writer(w)) => crate::sys::zc::register_rings(w, rings),
+            _ => false,
+        }
+    }
+
     fn take_ring_done(&mut self, f: &mut dyn FnMut(u64)) {
         if let Some(Target::Writer(w)) = &mut self.writer {
             w.take_ring_done(|t, _| f(t));

@@ -5,12 +5,14 @@
 //! - `copy`: every frame walked and appended as a record (`SegmentWriter::append`: the
 //!   copy into the store's buffer and, per block, its crc32c): today's capture path;
 //! - `zc`: every block walked for its headers only (what `sys::zc::take` reads) and
-//!   handed over whole (`append_ring_block`: crc32c over the ring bytes, a plain O_DIRECT
-//!   write from them, no copy).
+//!   handed over whole (`append_ring_block`: crc32c over the ring bytes, an O_DIRECT write
+//!   from them, no copy): a plain write (the kernel pins the block's pages per write), or
+//!   with the pool registered as a fixed buffer (`register_ring_memory`, as the capture
+//!   does with its rings).
 //!
 //! Both write the same frames to a fresh store on the disk given, `fdatasync` once per pool
 //! turn (the zero-copy pool is reused only once its writes completed). Prints, per mode:
-//! CPU ns per packet of the storing thread (user + system, `RUSAGE_THREAD`: the io_uring
+//! CPU ns per packet of the storing thread (user + system and each, `RUSAGE_THREAD`: the io_uring
 //! submissions included, other load on the machine not), user-space bytes copied per packet
 //! (`copy`: the record bytes; `zc`: 0), and bytes on disk per packet.
 //!
@@ -32,13 +34,14 @@ fn opts() -> StoreOptions {
     }
 }
 
-fn thread_cpu_ns() -> u64 {
+/// (user, system) CPU ns of the calling thread.
+fn thread_cpu_ns() -> (u64, u64) {
     // SAFETY: a zeroed rusage is a valid value for getrusage to overwrite.
     let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
     // SAFETY: `ru` is valid for writes.
     unsafe { libc::getrusage(libc::RUSAGE_THREAD, &mut ru) };
     let t = |tv: libc::timeval| tv.tv_sec as u64 * 1_000_000_000 + tv.tv_usec as u64 * 1000;
-    t(ru.ru_utime) + t(ru.ru_stime)
+    (t(ru.ru_utime), t(ru.ru_stime))
 }
 
 /// 4 KiB aligned ring memory: `POOL` blocks of `BLOCK` bytes.
@@ -80,12 +83,16 @@ fn fill(pool: &mut Pool, len: usize) -> (usize, u32) {
 
 struct Result {
     packets: u64,
-    cpu_ns: u64,
+    user_ns: u64,
+    sys_ns: u64,
     copied: u64,
     disk: u64,
 }
 
-fn run(dir: &Path, mib: usize, len: usize, zc: bool) -> Result {
+/// `zc`: 0 copy, 1 zero-copy with plain writes, 2 zero-copy with the pool registered as
+/// a fixed buffer.
+fn run(dir: &Path, mib: usize, len: usize, mode: u8) -> Result {
+    let zc = mode > 0;
     let _ = std::fs::remove_dir_all(dir);
     let mut w = SegmentWriter::open(dir, &opts()).unwrap();
     if zc {
@@ -93,6 +100,11 @@ fn run(dir: &Path, mib: usize, len: usize, zc: bool) -> Result {
     }
     let mut pool = Pool::new();
     let (filled, per) = fill(&mut pool, len);
+    if mode == 2 {
+        let region = (pool.v[pool.at..].as_ptr(), POOL * BLOCK);
+        // SAFETY: the pool outlives the writer (closed below, before the pool drops).
+        assert!(unsafe { w.register_ring_memory(&[region]) });
+    }
     let blocks = (mib << 20) / (per as usize * len);
     let c0 = thread_cpu_ns();
     let mut packets = 0u64;
@@ -140,13 +152,15 @@ fn run(dir: &Path, mib: usize, len: usize, zc: bool) -> Result {
         packets += u64::from(per);
     }
     w.sync().unwrap();
-    let cpu_ns = thread_cpu_ns() - c0;
+    let c1 = thread_cpu_ns();
+    let (user_ns, sys_ns) = (c1.0 - c0.0, c1.1 - c0.1);
     let disk = w.stats().bytes_written;
     w.close().unwrap();
     let _ = std::fs::remove_dir_all(dir);
     Result {
         packets,
-        cpu_ns,
+        user_ns,
+        sys_ns,
         copied,
         disk,
     }
@@ -160,20 +174,25 @@ fn main() {
     }
     let dir = Path::new(&args[1]).join("ring-bench-store");
     let mib: usize = args[2].parse().unwrap();
-    println!("| frame B | mode | packets | CPU ns / pkt | copied B / pkt | disk B / pkt |");
-    println!("|---:|---|---:|---:|---:|---:|");
+    println!(
+        "| frame B | mode | packets | CPU ns / pkt | user | system | copied B / pkt | disk B / pkt |"
+    );
+    println!("|---:|---|---:|---:|---:|---:|---:|---:|");
     for len in &args[3..] {
         let len: usize = len.parse().unwrap();
         // Interleaved, twice: copy, zc, copy, zc.
         for round in 0..2 {
-            for zc in [false, true] {
-                let r = run(&dir, mib, len, zc);
+            for mode in [0u8, 1, 2] {
+                let r = run(&dir, mib, len, mode);
+                let per = |ns: u64| ns as f64 / r.packets as f64;
                 println!(
-                    "| {len} | {}{} | {} | {:.1} | {:.1} | {:.1} |",
-                    if zc { "zc" } else { "copy" },
+                    "| {len} | {}{} | {} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} |",
+                    ["copy", "zc plain write", "zc fixed buffer"][mode as usize],
                     if round == 0 { "" } else { " (again)" },
                     r.packets,
-                    r.cpu_ns as f64 / r.packets as f64,
+                    per(r.user_ns + r.sys_ns),
+                    per(r.user_ns),
+                    per(r.sys_ns),
                     r.copied as f64 / r.packets as f64,
                     r.disk as f64 / r.packets as f64,
                 );

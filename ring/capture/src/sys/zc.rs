@@ -203,6 +203,23 @@ pub fn take(
     })
 }
 
+/// Registers the mappings of `rings` with the writer's io_uring as fixed buffers, so ring
+/// blocks are written with `WRITE_FIXED` (pages pinned once) instead of a plain write that
+/// pins a block's pages at every write. Returns whether the kernel took them.
+pub fn register_rings(w: &mut SegmentWriter, rings: &[&RxRing]) -> bool {
+    let regions: Vec<(*const u8, usize)> = rings
+        .iter()
+        .map(|r| {
+            let (p, len) = r.mapping();
+            (p.as_ptr().cast_const(), len)
+        })
+        .collect();
+    // SAFETY: each mapping lives as long as its RxRing, which the capture thread keeps
+    // until after it closed its sink (the writer); registration pins the pages besides, so
+    // even a ring dropped earlier would leave nothing freed under the kernel.
+    unsafe { w.register_ring_memory(&regions) }
+}
+
 /// Hands a block from [`take`] to the writer. After [`RingAppend::Queued`] the caller
 /// must hold the block ([`RxRing::hold_current`]) and release it only when the writer
 /// returns `b.meta.token` (`SegmentWriter::take_ring_done`).

@@ -478,6 +478,9 @@ pub struct SegmentWriter {
     /// Tokens of ring blocks whose writes completed (true) or failed (false), for the
     /// caller to take ([`SegmentWriter::take_ring_done`]).
     ring_done: Vec<(u64, bool)>,
+    /// Caller memory registered as fixed buffers (`register_ring_memory`): (start, length,
+    /// buffer index).
+    ring_regions: Vec<(usize, usize, u16)>,
     _lock: File,
 }
 
@@ -620,6 +623,7 @@ impl SegmentWriter {
             lanes: false,
             ring_blocks: false,
             ring_done: Vec::with_capacity(256),
+            ring_regions: Vec::new(),
             _lock: lock,
         };
         w.recovery = w.recover()?;

@@ -128,6 +128,36 @@ impl SegmentWriter {
 }
 
 impl SegmentWriter {
+    /// Registers caller memory (packet ring mappings) with the writer's io_uring as fixed
+    /// buffers, after its own: ring blocks in them are then written with `WRITE_FIXED`
+    /// (the kernel pinned their pages once, here) instead of a plain write that pins the
+    /// pages of every block. Waits until nothing is in flight. Returns whether the kernel
+    /// took them (otherwise ring blocks are written plainly, as before).
+    ///
+    /// # Safety
+    ///
+    /// Every region stays mapped for as long as the writer lives (the capture drops its
+    /// sinks before its rings). A region unmapped earlier is not freed while registered
+    /// (the kernel holds its pages), but later writes from it would store stale bytes.
+    pub unsafe fn register_ring_memory(&mut self, regions: &[(*const u8, usize)]) -> bool {
+        if self.wait_idle().is_err() {
+            return false;
+        }
+        let Io::Uring(u) = &mut self.io else {
+            return false;
+        };
+        // SAFETY: the caller's contract; nothing is in flight (waited above).
+        let ok = unsafe { u.register_with(&self.bufs, regions) }.is_ok();
+        self.ring_regions.clear();
+        if ok {
+            let base = self.bufs.len();
+            for (k, &(p, len)) in regions.iter().enumerate() {
+                self.ring_regions.push((p as usize, len, (base + k) as u16));
+            }
+        }
+        ok
+    }
+
     /// Stores a TPACKET_V3 ring block from `bytes` (the block's memory from its descriptor
     /// on; at least the filled length rounded up to 4 KiB) as a ring block (see
     /// `writer::ring`). Never allocates. A write failure since the last call is reported
@@ -204,10 +234,17 @@ impl SegmentWriter {
             off,
             token: m.token,
         });
+        // A registered ring region holding the bytes: a fixed write (no pinning per write).
+        let p = ring.as_ptr() as usize;
+        let fixed = self
+            .ring_regions
+            .iter()
+            .find(|r| p >= r.0 && p + ring.len() <= r.0 + r.1)
+            .map(|r| r.2);
         // SAFETY: the caller keeps `ring` untouched until the completion of `ud` is reaped
         // (this function's contract); the segment's file outlives every write in flight
-        // (`Drop` drains the ring).
-        match unsafe { u.write_raw(&seg.file, ring.as_ptr(), len, off, ud) } {
+        // (`Drop` drains the ring); a fixed write's bytes lie in the registered region.
+        match unsafe { u.write_raw(&seg.file, ring.as_ptr(), len, fixed, off, ud) } {
             Ok(()) => {
                 seg.inflight += 1;
                 self.stats.bytes_in_flight += u64::from(len);
