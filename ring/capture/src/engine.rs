@@ -342,9 +342,12 @@ impl Capture {
                 .min()
                 .unwrap_or(0) as u64;
             if max >= MIN_BLOCK_SIZE {
-                // The largest power of two that fits, at most the configured size.
-                let fit = 1u64 << (63 - max.leading_zeros());
-                block_size = block_size.min(fit);
+                // As large as fits a store chunk with its header page (1016 KiB with 1 MiB
+                // chunks: a power of two would leave half of every chunk unused, one
+                // 516 KiB block per 1 MiB chunk), at most the configured size. The kernel
+                // takes any page multiple (it allocates a power of two of pages per block
+                // either way).
+                block_size = block_size.min(max / 4096 * 4096);
                 blocks = opts.ring_size / block_size;
                 zc_min_frame = match opts.zero_copy {
                     ZeroCopy::On => 1,

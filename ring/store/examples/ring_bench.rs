@@ -1,6 +1,6 @@
 //! Copy vs zero-copy on the store side, same run: TPACKET_V3 ring blocks of one frame size
-//! (laid out as the kernel fills them, `format::testing::ring_block`, 512 KiB each, a pool
-//! of 64 like a 32 MiB ring) stored either
+//! (laid out as the kernel fills them, `format::testing::ring_block`, 1016 KiB each, a
+//! pool of 64) stored either
 //!
 //! - `copy`: every frame walked and appended as a record (`SegmentWriter::append`: the
 //!   copy into the store's buffer and, per block, its crc32c): today's capture path;
@@ -23,7 +23,8 @@ use kuroko_ring::format::{self as fmt, testing};
 use kuroko_ring::{RecordMeta, RingAppend, RingBlockMeta, SegmentWriter, StoreOptions};
 use std::path::Path;
 
-const BLOCK: usize = 512 << 10;
+/// The ring block size zero-copy capture uses with 1 MiB chunks (`max_ring_block`).
+const BLOCK: usize = 1016 << 10;
 const POOL: usize = 64;
 
 fn opts() -> StoreOptions {
