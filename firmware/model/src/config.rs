@@ -1321,6 +1321,20 @@ segment_size = "64MiB"
     }
 
     #[test]
+    fn capture_zero_copy_is_auto_on_or_off() {
+        for v in ["auto", "on", "off"] {
+            let text = format!("[capture]\nzero_copy = \"{v}\"\n");
+            let c = Config::parse(&text, Path::new("k.toml")).unwrap();
+            assert_eq!(c.capture.zero_copy, v);
+        }
+        let e = Config::parse("[capture]\nzero_copy = \"yes\"\n", Path::new("k.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("`capture.zero_copy`"), "{e}");
+        assert_eq!(Capture::default().zero_copy, "off");
+    }
+
+    #[test]
     fn business_hours_in_zone_with_weekend_and_dst() {
         let bh = BusinessHours::parse("mon-fri 09:00-18:00").unwrap();
         let tokyo: chrono_tz::Tz = "Asia/Tokyo".parse().unwrap();
