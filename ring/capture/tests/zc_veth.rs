@@ -3,7 +3,8 @@
 //! `zero_copy = on` into a real store. Every frame is stored exactly once, as it was on the
 //! wire (tags back in place), the stats page says the bytes went without a user-space copy
 //! (`zero_copy_bytes == stored_bytes`), and the store's pcap export equals the one of the
-//! same frames captured with copying. Its own test binary (a capture per test, and the
+//! same frames captured with copying, and the capture thread allocated nothing per block
+//! or packet in its hot loop (a counting global allocator, as in `ring_veth.rs`). Its own test binary (a capture per test, and the
 //! allocation counting of `ring_veth.rs` counts every capture thread of its process).
 //!
 //! Needs root (CI runs as root).
@@ -16,6 +17,41 @@ use kuroko_ring::{Position, SegmentWriter, StoreOptions, StoreReader};
 
 mod common;
 use common::{Ns, SRC_MAC, frame, send_frames};
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Counts allocations made on a capture thread inside its hot loop (as `ring_veth.rs`).
+struct CountingAlloc;
+static HOT_ALLOCS: AtomicU64 = AtomicU64::new(0);
+
+// SAFETY: forwards to the system allocator; only adds a counter.
+unsafe impl GlobalAlloc for CountingAlloc {
+    unsafe fn alloc(&self, l: Layout) -> *mut u8 {
+        if kuroko_capture::in_hot_path() {
+            HOT_ALLOCS.fetch_add(1, Ordering::Relaxed);
+        }
+        // SAFETY: same contract as ours.
+        unsafe { System.alloc(l) }
+    }
+    unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
+        // SAFETY: same contract as ours.
+        unsafe { System.dealloc(p, l) }
+    }
+    unsafe fn realloc(&self, p: *mut u8, l: Layout, n: usize) -> *mut u8 {
+        if kuroko_capture::in_hot_path() {
+            HOT_ALLOCS.fetch_add(1, Ordering::Relaxed);
+        }
+        // SAFETY: same contract as ours.
+        unsafe { System.realloc(p, l, n) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: CountingAlloc = CountingAlloc;
+
+/// The tests of this file one at a time (the allocation count is process-wide).
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 fn options(zero_copy: ZeroCopy) -> CaptureOptions {
     CaptureOptions {
@@ -106,6 +142,7 @@ fn without_times(pcap: &[u8]) -> Vec<u8> {
 
 #[test]
 fn zero_copy_capture_stores_every_frame_as_on_the_wire_without_a_copy() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let ns = Ns::new("capzc");
     // Large frames, every 4th with an 802.1Q tag and every 9th QinQ (the kernel strips
     // the outer tag: the capture puts it back in place).
@@ -120,13 +157,22 @@ fn zero_copy_capture_stores_every_frame_as_on_the_wire_without_a_copy() {
         })
         .collect();
     let zc = tempfile::tempdir().unwrap();
+    HOT_ALLOCS.store(0, Ordering::Relaxed);
     let snap = capture(&ns, zc.path(), ZeroCopy::On, &frames);
+    let allocs = HOT_ALLOCS.load(Ordering::Relaxed);
     assert_eq!(snap.total_drops().total(), 0, "{:?}", snap.total_drops());
     let i = &snap.interfaces[0];
     assert!(i.zero_copy_blocks > 0, "{i:?}");
     assert_eq!(
         i.zero_copy_bytes, i.stored_bytes,
         "every stored byte went without a user-space copy: {i:?}"
+    );
+    // Nothing per block or packet; the store's bookkeeping per segment or second may
+    // (the bound of `ring_veth.rs`'s store-sink test).
+    assert!(
+        allocs * 100 <= i.packets,
+        "{allocs} allocations on the capture thread for {} packets",
+        i.packets
     );
     let (got, pcap_zc) = stored(zc.path());
     assert_eq!(got.len(), frames.len(), "every frame stored exactly once");
@@ -144,6 +190,7 @@ fn zero_copy_capture_stores_every_frame_as_on_the_wire_without_a_copy() {
 /// 1400-byte ones go as ring blocks, and both come back intact and in order.
 #[test]
 fn zero_copy_auto_copies_small_frames_and_writes_large_ones_as_ring_blocks() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let ns = Ns::new("capzcauto");
     let small: Vec<Vec<u8>> = (0..2000u16).map(|i| frame(1, i, 64, &[])).collect();
     let large: Vec<Vec<u8>> = (0..2000u16).map(|i| frame(2, i, 1400, &[])).collect();
