@@ -702,7 +702,8 @@ impl RxRing {
     /// How many blocks from the read position on the kernel has retired to user space and
     /// we have not handed back (the kernel retires blocks in ring order, so they are
     /// consecutive): the ring's fill. At `block_count` the kernel has nowhere to put the
-    /// next frame. Reads one status word per retired block, plus one.
+    /// next frame. Reads one status word per retired block, plus one. Blocks held by the
+    /// zero-copy path are not counted here ([`RxRing::held_blocks`]).
     pub fn ready_blocks(&self) -> usize {
         let mut n = 0;
         while n < self.block_count {
