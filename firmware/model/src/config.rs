@@ -389,6 +389,10 @@ pub struct Capture {
     pub realtime: bool,
     /// tcpdump-syntax capture filter, compiled to classic BPF.
     pub filter: String,
+    /// Zero-copy capture: `off` (every frame copied into the store's records), `on` (whole
+    /// ring blocks written from the ring's memory), `auto` (ring blocks of large frames
+    /// as they are, small frames copied). `docs/capture.md`, "Zero-copy capture".
+    pub zero_copy: String,
 }
 
 impl Default for Capture {
@@ -402,6 +406,7 @@ impl Default for Capture {
             cores: Vec::new(),
             realtime: false,
             filter: String::new(),
+            zero_copy: "off".into(),
         }
     }
 }
@@ -779,6 +784,12 @@ impl Config {
         parse_bytes(&self.capture.block_size).map_err(|m| (k("capture.block_size"), m))?;
         if !(64..=262_144).contains(&self.capture.snaplen) {
             return Err((k("capture.snaplen"), "must be between 64 and 262144".into()));
+        }
+        if !["auto", "on", "off"].contains(&self.capture.zero_copy.as_str()) {
+            return Err((
+                k("capture.zero_copy"),
+                format!("`{}`: must be auto, on or off", self.capture.zero_copy),
+            ));
         }
         if self.capture.threads_per_interface == 0 {
             return Err((
@@ -1307,6 +1318,20 @@ segment_size = "64MiB"
         assert!(e.contains("`alerts.syslog_transport.tls`"), "{e}");
         let text = "[alerts.smtp_transport]\ntls = \"starttls\"\nusername = \"k\"\npassword_file = \"/config/pw\"\n";
         Config::parse(text, Path::new("k.toml")).unwrap();
+    }
+
+    #[test]
+    fn capture_zero_copy_is_auto_on_or_off() {
+        for v in ["auto", "on", "off"] {
+            let text = format!("[capture]\nzero_copy = \"{v}\"\n");
+            let c = Config::parse(&text, Path::new("k.toml")).unwrap();
+            assert_eq!(c.capture.zero_copy, v);
+        }
+        let e = Config::parse("[capture]\nzero_copy = \"yes\"\n", Path::new("k.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("`capture.zero_copy`"), "{e}");
+        assert_eq!(Capture::default().zero_copy, "off");
     }
 
     #[test]

@@ -102,7 +102,28 @@ pub struct CaptureOptions {
     /// every socket (the sockets of one interface still fan out, which spreads the kernel's
     /// work but not ours).
     pub max_writers: usize,
+    /// Zero-copy capture (`[capture] zero_copy`): whole ring blocks written to the store
+    /// from the ring's memory (see `sys::zc`) instead of each frame copied into the store's
+    /// buffers. Needs a sink that takes ring blocks (the store's writer; not lanes, not a
+    /// rate limit); the ring block size is then at most what fits a store chunk.
+    pub zero_copy: ZeroCopy,
 }
+
+/// When the capture writes ring blocks as they are (see [`CaptureOptions::zero_copy`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ZeroCopy {
+    /// Never: every frame is copied into the store's records.
+    Off,
+    /// Always when the sink takes ring blocks (`start` fails when it cannot).
+    On,
+    /// Blocks whose frames average at least [`ZERO_COPY_AUTO_MIN_FRAME`] ring bytes go
+    /// as they are, smaller ones are copied (denser on disk, and cheaper: see there).
+    Auto,
+}
+
+/// `zero_copy = auto`: the smallest average ring bytes per frame (`blk_len / num_pkts`:
+/// the frame plus its 82-byte ring header and alignment) of a block written as it is.
+pub const ZERO_COPY_AUTO_MIN_FRAME: usize = 512;
 
 impl Default for CaptureOptions {
     fn default() -> Self {
@@ -123,6 +144,7 @@ impl Default for CaptureOptions {
             disable_offloads: true,
             count: None,
             max_writers: 1,
+            zero_copy: ZeroCopy::Off,
         }
     }
 }
@@ -190,6 +212,12 @@ pub struct Capture {
 struct RingSlot {
     ring: RxRing,
     iface: u16,
+    /// Zero-copy tokens of this ring's blocks: `token_base | block index` (the ring's
+    /// position in its thread's list, shifted up 32 bits).
+    token_base: u64,
+    /// Zero-copy: 0 = off; else the smallest average ring bytes per frame of a block
+    /// written as it is (1 = every block).
+    zc_min_frame: usize,
     /// Frames of the current (held) block already stored or counted.
     done: usize,
     /// Frames the kernel put into this ring (`tp_packets - tp_drops`, summed).
@@ -209,7 +237,9 @@ pub const RING_HIGH_WATER_PCT: usize = 80;
 /// Called once per ring per turn of the hot loop: a few status-word reads.
 fn note_fill(slot: &mut RingSlot, shared: &Shared) {
     let total = slot.ring.block_count();
-    let ready = slot.ring.ready_blocks();
+    // Blocks held by zero-copy writes in flight are as unavailable to the kernel as
+    // retired ones.
+    let ready = slot.ring.ready_blocks() + slot.ring.held_blocks();
     let pct = ready * 100 / total.max(1);
     let i = shared.stats.interface(slot.iface as usize);
     if pct as u64 > i.ring_peak_fill_pct.load(Ordering::Relaxed) {
@@ -292,7 +322,44 @@ impl Capture {
         F: FnMut(usize) -> Result<S, E>,
         E: std::fmt::Display,
     {
-        let (blocks, nthreads) = check(opts)?;
+        let (mut blocks, nthreads) = check(opts)?;
+
+        // Sinks, one per thread (before the sockets: zero-copy sizes the ring blocks by
+        // what the store takes).
+        let mut sinks = Vec::with_capacity(nthreads);
+        for t in 0..nthreads {
+            sinks.push(make_sink(t).map_err(|e| CaptureError::Sink {
+                thread: t,
+                message: e.to_string(),
+            })?);
+        }
+        let mut block_size = opts.block_size;
+        let mut zc_min_frame = 0;
+        if opts.zero_copy != ZeroCopy::Off {
+            let max = sinks
+                .iter_mut()
+                .map(|s| s.enable_ring_blocks())
+                .min()
+                .unwrap_or(0) as u64;
+            if max >= MIN_BLOCK_SIZE {
+                // As large as fits a store chunk with its header page (1016 KiB with 1 MiB
+                // chunks: a power of two would leave half of every chunk unused, one
+                // 516 KiB block per 1 MiB chunk), at most the configured size. The kernel
+                // takes any page multiple (it allocates a power of two of pages per block
+                // either way).
+                block_size = block_size.min(max / 4096 * 4096);
+                blocks = opts.ring_size / block_size;
+                zc_min_frame = match opts.zero_copy {
+                    ZeroCopy::On => 1,
+                    _ => ZERO_COPY_AUTO_MIN_FRAME,
+                };
+            } else if opts.zero_copy == ZeroCopy::On {
+                return Err(CaptureError::Option {
+                    key: "capture.zero_copy",
+                    message: "`on`, but the store cannot take ring blocks here (several capture threads write through lanes, or a rate limit is set); use `auto` or `off`".into(),
+                });
+            }
+        }
 
         // Sockets: for each interface, threads_per_interface sockets in one fanout group.
         let mut slots: Vec<RingSlot> = Vec::new();
@@ -320,7 +387,7 @@ impl Capture {
             for _ in 0..opts.threads_per_interface {
                 let ro = RingOptions {
                     ifindex,
-                    block_size: opts.block_size as usize,
+                    block_size: block_size as usize,
                     block_count: blocks as usize,
                     retire_ms: opts.retire_ms,
                     fanout,
@@ -337,6 +404,8 @@ impl Capture {
                 slots.push(RingSlot {
                     ring,
                     iface: i as u16,
+                    token_base: 0,
+                    zc_min_frame,
                     done: 0,
                     ring_in: 0,
                     handled: 0,
@@ -365,15 +434,6 @@ impl Capture {
         }
         let memory_locked_rings = slots.iter().all(|s| s.ring.locked);
 
-        // Sinks, one per thread.
-        let mut sinks = Vec::with_capacity(nthreads);
-        for t in 0..nthreads {
-            sinks.push(make_sink(t).map_err(|e| CaptureError::Sink {
-                thread: t,
-                message: e.to_string(),
-            })?);
-        }
-
         let page = StatsPage::create(data_dir, &names)?;
         for (i, h) in hw.iter().enumerate() {
             page.interface(i)
@@ -399,7 +459,8 @@ impl Capture {
 
         // Deal the sockets to the threads round-robin.
         let mut per_thread: Vec<Vec<RingSlot>> = (0..nthreads).map(|_| Vec::new()).collect();
-        for (k, s) in slots.into_iter().enumerate() {
+        for (k, mut s) in slots.into_iter().enumerate() {
+            s.token_base = ((k / nthreads) as u64) << 32;
             per_thread[k % nthreads].push(s);
         }
 
@@ -754,10 +815,6 @@ fn drain_block<S: RecordSink>(
     shared: &Shared,
     discard: bool,
 ) -> Result<Drained, S::Error> {
-    let Some(block) = slot.ring.current_block() else {
-        return Ok(Drained::Empty);
-    };
-    let mut c = BlockCounters::default();
     // 0 = unknown: no check.
     let frame_limit = match shared
         .stats
@@ -768,6 +825,16 @@ fn drain_block<S: RecordSink>(
         0 => u64::MAX,
         l => l,
     };
+    if slot.zc_min_frame > 0 && slot.done == 0 && !discard && shared.limit.is_none() {
+        // `None`: left to the copying path below.
+        if let Some(d) = zero_copy_block(slot, sink, shared, frame_limit)? {
+            return Ok(d);
+        }
+    }
+    let Some(block) = slot.ring.current_block() else {
+        return Ok(Drained::Empty);
+    };
+    let mut c = BlockCounters::default();
     let mut limit_hit = false;
     let mut stalled = false;
     let mut frames = block.frames();
@@ -856,6 +923,67 @@ fn drain_block<S: RecordSink>(
     Ok(Drained::Consumed { limit_hit })
 }
 
+/// Tries to store the ring's current block as it is (zero-copy, see `sys::zc`). `None`:
+/// the block is left to the copying path (too small on average, unfit, or refused by the
+/// sink). A queued block is held (not handed back) until [`release_done`] sees its token.
+fn zero_copy_block<S: RecordSink>(
+    slot: &mut RingSlot,
+    sink: &mut S,
+    shared: &Shared,
+    frame_limit: u64,
+) -> Result<Option<Drained>, S::Error> {
+    use crate::sys::zc;
+    let b = match zc::take(
+        &mut slot.ring,
+        slot.iface,
+        slot.token_base,
+        slot.zc_min_frame,
+        frame_limit,
+    ) {
+        Ok(b) => b,
+        Err(zc::Skip::Empty) => return Ok(Some(Drained::Empty)),
+        Err(zc::Skip::Small | zc::Skip::Unfit) => return Ok(None),
+    };
+    let mut r = sink.store_ring_block(&b)?;
+    if r == kuroko_ring::RingAppend::Backpressure {
+        // Reap finished writes once and retry; never wait here. (The blocks they free go
+        // back to the kernel at the hot loop's next turn.)
+        sink.poll()?;
+        r = sink.store_ring_block(&b)?;
+    }
+    match r {
+        kuroko_ring::RingAppend::Queued => {}
+        kuroko_ring::RingAppend::Backpressure => return Ok(Some(Drained::Stalled)),
+        kuroko_ring::RingAppend::Refused => return Ok(None),
+    }
+    let w = b.walk;
+    slot.ring.hold_current();
+    slot.handled += w.packets;
+    let c = BlockCounters {
+        packets: w.packets,
+        bytes: w.bytes,
+        stored: w.stored,
+        truncated: w.truncated,
+        coalesced: w.coalesced,
+        last_ns: w.last_ns,
+        ..BlockCounters::default()
+    };
+    let i = shared.stats.interface(slot.iface as usize);
+    c.publish(i, shared.stats.link(slot.iface as usize));
+    add(&i.zero_copy_blocks, 1);
+    add(&i.zero_copy_bytes, w.stored);
+    Ok(Some(Drained::Consumed { limit_hit: false }))
+}
+
+/// Hands back to the kernel the ring blocks whose zero-copy writes completed.
+fn release_done<S: RecordSink>(rings: &mut [RingSlot], sink: &mut S) {
+    sink.take_ring_done(&mut |t| {
+        if let Some(s) = rings.get_mut((t >> 32) as usize) {
+            s.ring.release((t & 0xffff_ffff) as usize);
+        }
+    });
+}
+
 /// Adds the kernel's counters since the last read. Ring drops in a period during which
 /// the store held us back (a block kept because the store refused) are the store's
 /// doing and are counted as backpressure; otherwise the capture thread was too slow.
@@ -933,7 +1061,12 @@ fn hot_loop<S: RecordSink>(
         let was_dirty = dirty;
         // Every ring was read up to a block the kernel still fills.
         let mut all_empty = true;
+        release_done(rings, sink);
+        // Zero-copy writes in flight hold half a ring or more: the disk is what holds the
+        // kernel back (ring overflows now are the store's).
+        let mut disk_held = false;
         for slot in rings.iter_mut() {
+            disk_held |= slot.ring.held_blocks() * 2 >= slot.ring.block_count();
             // At most one ring's worth of blocks per turn, so one busy ring cannot starve
             // the others, and a stop is seen within a ring's worth of work.
             let mut reached_empty = false;
@@ -973,7 +1106,7 @@ fn hot_loop<S: RecordSink>(
             // Every ring is empty: the capture has caught up with what the store held back.
             blame.catching_up = false;
         }
-        blame.store_window |= stalled || held || blame.catching_up;
+        blame.store_window |= stalled || held || blame.catching_up || disk_held;
         if now.saturating_sub(last_kstats) >= KERNEL_STATS_EVERY_NS {
             take_kernel_stats(rings, shared, blame.store_window);
             blame.store_window = stalled || blame.catching_up;
@@ -1019,8 +1152,14 @@ fn hot_loop<S: RecordSink>(
                 blame.store_window = true;
                 continue;
             }
-            let errored =
-                crate::sys::packet::wait_any(rings.iter().map(|s| &s.ring), POLL_TIMEOUT_MS);
+            // Blocks held by zero-copy writes come back when the writes complete, which
+            // poll(2) on the sockets does not see: look again soon.
+            let timeout = if rings.iter().any(|s| s.ring.held_blocks() > 0) {
+                1
+            } else {
+                POLL_TIMEOUT_MS
+            };
+            let errored = crate::sys::packet::wait_any(rings.iter().map(|s| &s.ring), timeout);
             if errored != 0 {
                 note_socket_errors(rings, shared, errored);
             }
@@ -1061,6 +1200,7 @@ fn finish_rings<S: RecordSink>(
         .limit
         .is_some_and(|l| shared.claimed.load(Ordering::Relaxed) >= l);
     if clean && !limit_hit {
+        release_done(rings, sink);
         for slot in rings.iter_mut() {
             for _ in 0..slot.ring.block_count() {
                 let discard = blame.stalled_at_stop;
@@ -1097,6 +1237,12 @@ fn capture_thread<S: RecordSink>(
     drain_ns: u64,
 ) -> Result<(), String> {
     let mut blame = Blame::default();
+    if rings.iter().any(|s| s.zc_min_frame > 0) {
+        // Zero-copy: the rings' pages pinned once for the writer's fixed writes (plain
+        // writes from the ring otherwise, which pin every block's pages).
+        let refs: Vec<&RxRing> = rings.iter().map(|s| &s.ring).collect();
+        sink.register_rings(&refs);
+    }
     IN_HOT_PATH.with(|c| c.set(true));
     let r = hot_loop(&mut rings, &mut sink, shared, drain_ns, &mut blame);
     IN_HOT_PATH.with(|c| c.set(false));

@@ -30,11 +30,12 @@ pub struct WireFrame<'a> {
 
 impl<'a> WireFrame<'a> {
     pub fn parts(&self) -> &[&'a [u8]] {
-        &self.parts[..self.nparts]
+        // 0: a frame whose tag was put back in place, one part.
+        &self.parts[..self.nparts.max(1)]
     }
-    /// Shorter than on the wire (snaplen or ring block limit).
+    /// A stripped VLAN tag was put back (here, as a part, or in place by the zero-copy walk).
     pub fn vlan_restored(&self) -> bool {
-        self.nparts == 3
+        self.nparts != 1
     }
     pub fn truncated(&self) -> bool {
         self.stored_len < self.wire_len
@@ -45,7 +46,10 @@ impl<'a> WireFrame<'a> {
 pub fn rebuild<'a>(f: &RawFrame<'a>, tag: &'a mut [u8; VLAN_TAG_LEN]) -> WireFrame<'a> {
     let ts_ns = u64::from(f.ts_sec) * 1_000_000_000 + u64::from(f.ts_nsec);
     let hardware_timestamp = f.status & libc::TP_STATUS_TS_RAW_HARDWARE != 0;
-    let has_tag = (f.status & libc::TP_STATUS_VLAN_VALID != 0 || f.vlan_tci != 0)
+    // A tag the zero-copy walk already put back in place (`sys::zc`): the frame is whole.
+    let restored = f.status & kuroko_ring::format::RING_STATUS_VLAN_RESTORED != 0;
+    let has_tag = !restored
+        && (f.status & libc::TP_STATUS_VLAN_VALID != 0 || f.vlan_tci != 0)
         && f.data.len() >= MAC_ADDRS_LEN;
     if has_tag {
         let tpid = if f.status & libc::TP_STATUS_VLAN_TPID_VALID != 0 && f.vlan_tpid != 0 {
@@ -67,7 +71,7 @@ pub fn rebuild<'a>(f: &RawFrame<'a>, tag: &'a mut [u8; VLAN_TAG_LEN]) -> WireFra
     } else {
         WireFrame {
             parts: [f.data, &[], &[]],
-            nparts: 1,
+            nparts: if restored { 0 } else { 1 },
             wire_len: f.wire_len,
             stored_len: f.data.len() as u32,
             ts_ns,

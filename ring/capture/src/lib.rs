@@ -10,18 +10,20 @@
 //! - After [`Capture::start`] returns, the capture threads allocate nothing, take no lock,
 //!   format nothing and log nothing (allocations are checked by a counting global allocator
 //!   in `tests/ring_veth.rs`).
-//! - Exactly one copy of a packet's bytes in user space: from the kernel ring block into the
+//! - At most one copy of a packet's bytes in user space: from the kernel ring block into the
 //!   store's aligned block buffer (the store's compact record format does not match
-//!   TPACKET_V3's layout, and records must not be split across ring-block boundaries). The
-//!   stats page counts the bytes copied (`stored_bytes`). That copy is what separates us
-//!   from stenotype's zero-copy writer at large frames: at 1500 B the capture thread's time
-//!   goes to memory traffic, not instructions (profile on the dev VM: crc32c of the closed
-//!   store block ~18 %, the copy ~16 %, waiting for ring lines the kernel wrote on the
-//!   sending core ~24 % despite the prefetch in `sys::packet`, block I/O submission and
-//!   wake-ups ~12 %); in isolation, reading a packet's header line costs 65–100 ns, its
-//!   1500 bytes 105–135 ns, copying them into the cycled store buffers 210–270 ns and the
-//!   crc another 25–40 ns. Writing ring blocks themselves (a new block kind, reader support,
-//!   VLAN tags kept in the TPACKET header) is the way to remove it.
+//!   TPACKET_V3's layout, and records must not be split across ring-block boundaries), or
+//!   none with zero-copy capture (`[capture] zero_copy`, [`sys::zc`]): the ring block
+//!   itself is written to the store (a ring block, format version 3) from the ring's
+//!   memory, VLAN tags put back in place. The stats page counts the bytes stored
+//!   (`stored_bytes`) and those stored without a copy (`zero_copy_bytes`). The copy is
+//!   what separated us from stenotype's zero-copy writer at large frames: at 1500 B the
+//!   capture thread's time goes to memory traffic, not instructions (profile on the dev
+//!   VM: crc32c of the closed store block ~18 %, the copy ~16 %, waiting for ring lines the
+//!   kernel wrote on the sending core ~24 % despite the prefetch in `sys::packet`, block
+//!   I/O submission and wake-ups ~12 %); in isolation, reading a packet's header line costs
+//!   65–100 ns, its 1500 bytes 105–135 ns, copying them into the cycled store buffers
+//!   210–270 ns and the crc another 25–40 ns.
 //! - Every packet the kernel delivers is either stored or counted: kernel ring drops
 //!   (`PACKET_STATISTICS`) while the capture kept up, store backpressure (the store refused
 //!   frames or held the capture thread while the ring overflowed), frames left unread at
@@ -32,7 +34,8 @@
 //!   interval on the stats page, and an interface re-created under the same name is
 //!   captured again by re-binding the same socket. Frames longer than the MTU plus link
 //!   headers (merged by GRO/LRO/TSO, which start-up switches off) are counted as coalesced.
-//! - A ring block goes back to the kernel only after its packets were copied.
+//! - A ring block goes back to the kernel only after its packets were copied, or (zero-copy)
+//!   after the write of the block itself completed.
 //! - Privileges: CAP_NET_RAW (and CAP_NET_ADMIN for the offloads, CAP_IPC_LOCK,
 //!   CAP_SYS_NICE) are used only during [`Capture::start`]; then every thread of the
 //!   capture drops all capabilities (bounding, effective, permitted, inheritable) and sets
@@ -77,7 +80,7 @@ pub mod stats;
 pub mod store_sink;
 pub mod sys;
 
-pub use engine::{Capture, CaptureError, CaptureOptions, in_hot_path};
+pub use engine::{Capture, CaptureError, CaptureOptions, ZeroCopy, in_hot_path};
 pub use sink::{Appended, PacketMeta, RecordSink};
 pub use stats::{CaptureState, Drops, InterfaceStats, StatsReader, StatsSnapshot};
 pub use store_sink::StoreSink;

@@ -45,4 +45,28 @@ pub trait RecordSink: Send {
     fn flush(&mut self) -> Result<(), Self::Error>;
     /// Flushes, waits for every write and seals; the sink is not used afterwards.
     fn close(&mut self) -> Result<(), Self::Error>;
+
+    /// Zero-copy: makes the sink accept ring blocks ([`RecordSink::store_ring_block`]) and
+    /// returns the largest it takes (bytes of ring memory); 0 (the default): the sink
+    /// stores records only.
+    fn enable_ring_blocks(&mut self) -> usize {
+        0
+    }
+    /// Zero-copy: stores a walked ring block as it is (see `sys::zc`). Must not block or
+    /// allocate. After `Queued` the engine holds the block until the sink returns its token
+    /// through [`RecordSink::take_ring_done`]. The default refuses (the engine copies).
+    fn store_ring_block(
+        &mut self,
+        _block: &crate::sys::zc::HeldBlock,
+    ) -> Result<kuroko_ring::RingAppend, Self::Error> {
+        Ok(kuroko_ring::RingAppend::Refused)
+    }
+    /// Zero-copy: registers the capture thread's rings with the store's io_uring (fixed
+    /// buffers); false (the default) if not done. Called once before the hot loop.
+    fn register_rings(&mut self, _rings: &[&crate::sys::packet::RxRing]) -> bool {
+        false
+    }
+    /// Zero-copy: the tokens of ring blocks whose writes finished (the engine hands those
+    /// blocks back to the kernel).
+    fn take_ring_done(&mut self, _f: &mut dyn FnMut(u64)) {}
 }

@@ -102,7 +102,8 @@ pub mod layout {
         pub packets: AtomicU64,
         /// Their length on the wire (with re-inserted VLAN tags).
         pub bytes: AtomicU64,
-        /// Bytes copied from the ring into the store's buffers (captured bytes + tags).
+        /// Bytes stored (captured bytes + tags): copied from the ring into the store's
+        /// buffers, or written from the ring itself (`zero_copy_bytes` of them).
         pub stored_bytes: AtomicU64,
         /// The kernel could not put a packet into the ring (`tp_drops`).
         pub kernel_ring_drops: AtomicU64,
@@ -132,7 +133,12 @@ pub mod layout {
         pub ring_near_loss: AtomicU64,
         /// The highest fill seen, in percent of the ring's blocks (gauge).
         pub ring_peak_fill_pct: AtomicU64,
-        pub reserved: [AtomicU64; 4],
+        /// Ring blocks written to the store from the ring's memory (zero-copy), and the
+        /// bytes of their frames (part of `stored_bytes`, never copied in user space). In
+        /// what were reserved words: older pages read 0.
+        pub zero_copy_blocks: AtomicU64,
+        pub zero_copy_bytes: AtomicU64,
+        pub reserved: [AtomicU64; 2],
     }
 
     /// Packets the capture handed to the store that the disk then failed to write
@@ -535,6 +541,9 @@ pub struct InterfaceStats {
     /// See [`layout::Interface::ring_near_loss`].
     pub ring_near_loss: u64,
     pub ring_peak_fill_pct: u64,
+    /// See [`layout::Interface::zero_copy_blocks`].
+    pub zero_copy_blocks: u64,
+    pub zero_copy_bytes: u64,
     pub truncated_packets: u64,
     pub malformed_blocks: u64,
     pub last_packet_ns: u64,
@@ -757,6 +766,8 @@ impl StatsReader {
                 kernel_ring_freezes: ld(&i.kernel_ring_freezes),
                 ring_near_loss: ld(&i.ring_near_loss),
                 ring_peak_fill_pct: ld(&i.ring_peak_fill_pct),
+                zero_copy_blocks: ld(&i.zero_copy_blocks),
+                zero_copy_bytes: ld(&i.zero_copy_bytes),
                 truncated_packets: ld(&i.truncated_packets),
                 malformed_blocks: ld(&i.malformed_blocks),
                 last_packet_ns: ld(&i.last_packet_ns),

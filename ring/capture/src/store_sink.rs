@@ -27,7 +27,9 @@
 //! a flash disk's endurance.
 
 use kuroko_ring::format::record_flags;
-use kuroko_ring::{AppendError, LaneWriter, RecordMeta, SegmentWriter, StoreError, WriterStats};
+use kuroko_ring::{
+    AppendError, LaneWriter, RecordMeta, RingAppend, SegmentWriter, StoreError, WriterStats,
+};
 
 use crate::sink::{Appended, PacketMeta, RecordSink};
 use crate::stats::{DiskErrorCounts, WriterGauges, WriterPublisher};
@@ -265,6 +267,62 @@ impl RecordSink for StoreSink {
         self.writer()?.flush()?;
         self.publish();
         Ok(())
+    }
+
+    fn enable_ring_blocks(&mut self) -> usize {
+        match &mut self.writer {
+            Some(Target::Writer(w)) if self.limit.is_none() => {
+                w.enable_ring_blocks();
+                w.max_ring_block()
+            }
+            // Lanes copy (their blocks are assembled per thread); a rate limit counts
+            // records.
+            _ => 0,
+        }
+    }
+
+    fn store_ring_block(
+        &mut self,
+        block: &crate::sys::zc::HeldBlock,
+    ) -> Result<RingAppend, StoreError> {
+        let Some(Target::Writer(w)) = &mut self.writer else {
+            return Ok(RingAppend::Refused);
+        };
+        match crate::sys::zc::store(w, block) {
+            Ok(r) => {
+                if r == RingAppend::Queued {
+                    self.unpublished += block.walk.stored;
+                    if self.unpublished >= PUBLISH_EVERY_BYTES {
+                        self.publish();
+                    }
+                }
+                Ok(r)
+            }
+            Err(AppendError::Backpressure) => Ok(RingAppend::Backpressure),
+            Err(AppendError::TooLarge { .. }) => Ok(RingAppend::Refused),
+            Err(AppendError::Store(e)) => Err(e),
+            Err(AppendError::WriteFailed { errors, last, .. }) => {
+                self.last_errno = last.raw_os_error().map_or(0, |e| e as u64);
+                self.publish();
+                Err(StoreError::WriteFailed {
+                    count: errors,
+                    last,
+                })
+            }
+        }
+    }
+
+    fn register_rings(&mut self, rings: &[&crate::sys::packet::RxRing]) -> bool {
+        match &mut self.writer {
+            Some(Target::Writer(w)) => crate::sys::zc::register_rings(w, rings),
+            _ => false,
+        }
+    }
+
+    fn take_ring_done(&mut self, f: &mut dyn FnMut(u64)) {
+        if let Some(Target::Writer(w)) = &mut self.writer {
+            w.take_ring_done(|t, _| f(t));
+        }
     }
 
     fn close(&mut self) -> Result<(), StoreError> {

@@ -77,11 +77,21 @@
 use zerocopy::little_endian::{U16, U32, U64};
 use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout, Unaligned};
 
-/// Bumped on any change old readers cannot read.
+/// The highest format version this build reads. Bumped on any change old readers cannot
+/// read.
 ///
 /// 2: blocks may carry a unit table ([`BLOCK_FLAG_UNITS`]); version 1 readers would take
 /// it for records. Version 2 readers read version 1 stores unchanged.
-pub const FORMAT_VERSION: u16 = 2;
+///
+/// 3: a segment may hold ring blocks ([`RING_BLOCK_MAGIC`], zero-copy capture). Only
+/// segments that may hold them carry version 3 (and [`SEG_FLAG_RING`]), so version 2
+/// readers refuse exactly those; everything else is still written as version 2
+/// ([`WRITE_VERSION`]).
+pub const FORMAT_VERSION: u16 = 3;
+/// The version written in `store.meta` and in the headers of segments without ring blocks.
+pub const WRITE_VERSION: u16 = 2;
+/// The version of a segment header with [`SEG_FLAG_RING`].
+pub const SEGMENT_VERSION_RING: u16 = 3;
 
 /// First 8 bytes of every segment file.
 pub const SEGMENT_MAGIC: [u8; 8] = *b"KURKSEG1";
@@ -91,6 +101,30 @@ pub const STORE_MAGIC: [u8; 8] = *b"KURKSTO1";
 pub const WRITER_STATE_MAGIC: [u8; 8] = *b"KURKWST1";
 /// First 4 bytes of every block header (`KBLK`).
 pub const BLOCK_MAGIC: u32 = u32::from_le_bytes(*b"KBLK");
+/// First 4 bytes of a ring block's header (`KBLR`).
+///
+/// A ring block (zero-copy capture, format version 3) holds one TPACKET_V3 ring block as the
+/// kernel filled it: the same 64-byte [`BlockHeader`], zero padding to 4 KiB (the header
+/// page), then the ring block (its `tpacket_block_desc`, then the `tpacket3_hdr` frames),
+/// [`RING_PAYLOAD_OFFSET`] bytes into the payload. Fields that differ from a record block:
+/// `records_len` is the ring block's filled length (`blk_len`, the bytes `payload_crc`
+/// covers, read by [`RingFrames`]); `payload_len` is [`RING_PAYLOAD_OFFSET`] plus the bytes
+/// written (the filled length rounded up to 4 KiB: the tail past `blk_len` is unchecked and
+/// never read); `flags`, `unit_shift` and `unit_count` are 0 (one crc for the block);
+/// `reserved[0..2]` is the capture interface (LE). The ring block is in the byte order of
+/// the host that captured it, little-endian on every supported one.
+///
+/// A different magic rather than a flag, so that a reader of version 2 does not take the
+/// ring block for records: to it the bytes hold no valid block.
+pub const RING_BLOCK_MAGIC: u32 = u32::from_le_bytes(*b"KBLR");
+/// Where the ring block starts in a ring block's payload: after the 4 KiB header page.
+pub const RING_PAYLOAD_OFFSET: usize = ALIGN as usize - BLOCK_HEADER_LEN;
+/// A `tp_status` bit of a frame in a stored ring block: the capture put the VLAN tag the
+/// kernel had stripped back into the frame, in place (`tp_mac`, `tp_snaplen` and `tp_len`
+/// describe the frame as it was on the wire). An unused bit in the kernel's `TP_STATUS_*`.
+pub const RING_STATUS_VLAN_RESTORED: u32 = 1 << 27;
+/// `TP_STATUS_TS_RAW_HARDWARE`: the frame's time comes from the NIC.
+pub const RING_STATUS_TS_HARDWARE: u32 = 1 << 31;
 
 /// Block flag: the payload is the records (`records_len` bytes) followed by a unit table,
 /// [`UnitEntry`] × `unit_count`: one crc32c per `1 << unit_shift` bytes of records, so
@@ -148,6 +182,9 @@ pub const SEG_FLAG_WRITE_ERROR: u16 = 4;
 /// interleave by lane, each block in time order, the segment not (readers that need time
 /// order merge by timestamp, as `export_pcap` does).
 pub const SEG_FLAG_LANES: u16 = 8;
+/// `SegmentHeader::flags`: the segment may hold ring blocks ([`RING_BLOCK_MAGIC`]); its
+/// header is [`SEGMENT_VERSION_RING`], which version 2 readers refuse.
+pub const SEG_FLAG_RING: u16 = 16;
 
 /// `RecordHeader::flags` bits. The store keeps them opaque; these are the ones defined.
 pub mod record_flags {
@@ -564,13 +601,36 @@ impl BlockHeader {
     }
     /// Whether the block carries a unit table ([`BLOCK_FLAG_UNITS`]).
     pub fn has_units(&self) -> bool {
-        self.flags.get() & BLOCK_FLAG_UNITS != 0
+        self.flags.get() & BLOCK_FLAG_UNITS != 0 && !self.is_ring()
+    }
+    /// Whether this is a ring block ([`RING_BLOCK_MAGIC`]).
+    pub fn is_ring(&self) -> bool {
+        self.magic.get() == RING_BLOCK_MAGIC
+    }
+    /// A ring block's capture interface.
+    pub fn ring_iface(&self) -> u16 {
+        u16::from_le_bytes([self.reserved[0], self.reserved[1]])
+    }
+    /// A ring block's filled ring bytes in `payload` (the block's `payload_len` bytes):
+    /// `None` for a record block, or when the header does not add up.
+    pub fn ring_bytes<'a>(&self, payload: &'a [u8]) -> Option<&'a [u8]> {
+        if !self.is_ring() {
+            return None;
+        }
+        let n = self.records_len.get() as usize;
+        let end = RING_PAYLOAD_OFFSET.checked_add(n)?;
+        if end > self.payload_len.get() as usize {
+            return None;
+        }
+        payload.get(RING_PAYLOAD_OFFSET..end)
     }
     /// Bytes of records at the start of the payload (the whole payload in a block without
-    /// a unit table).
+    /// a unit table; a ring block's filled ring bytes, see [`BlockHeader::ring_bytes`]).
     pub fn records_len(&self) -> usize {
         let p = self.payload_len.get() as usize;
-        if self.has_units() {
+        if self.is_ring() {
+            (self.records_len.get() as usize).min(p.saturating_sub(RING_PAYLOAD_OFFSET))
+        } else if self.has_units() {
             (self.records_len.get() as usize).min(p)
         } else {
             p
@@ -666,7 +726,8 @@ pub fn chunk_index(region: &[u8], chunk_count: u32) -> Option<&[ChunkIndexEntry]
 /// One record inside a block payload.
 #[derive(Clone, Copy, Debug)]
 pub struct Record<'a> {
-    pub header: &'a RecordHeader,
+    /// The record's header (for a frame of a ring block, made from its `tpacket3_hdr`).
+    pub header: RecordHeader,
     pub data: &'a [u8],
     /// Offset of the record header inside the payload.
     pub offset: u32,
@@ -691,6 +752,8 @@ pub struct MalformedRecord {
 /// first record the unit table names in a later good unit.
 #[derive(Clone, Debug)]
 pub struct Records<'a> {
+    /// A ring block's frames instead of records.
+    ring: Option<RingFrames<'a>>,
     payload: &'a [u8],
     pos: usize,
     failed: bool,
@@ -703,6 +766,7 @@ pub struct Records<'a> {
 impl<'a> Records<'a> {
     pub fn new(payload: &'a [u8]) -> Self {
         Records {
+            ring: None,
             payload,
             pos: 0,
             failed: false,
@@ -721,6 +785,15 @@ impl<'a> Records<'a> {
             shift,
             bad,
             ..Records::new(payload)
+        }
+    }
+
+    /// The frames of a ring block (`ring`: its filled bytes, see
+    /// [`BlockHeader::ring_bytes`]) as records of interface `iface`.
+    pub fn ring(ring: &'a [u8], iface: u16) -> Self {
+        Records {
+            ring: Some(RingFrames::new(ring, iface)),
+            ..Records::new(&[])
         }
     }
 
@@ -760,6 +833,9 @@ impl<'a> Iterator for Records<'a> {
     type Item = Result<Record<'a>, MalformedRecord>;
 
     fn next(&mut self) -> Option<Self::Item> {
+        if let Some(r) = &mut self.ring {
+            return r.next();
+        }
         loop {
             if self.failed || self.pos >= self.payload.len() {
                 return None;
@@ -802,11 +878,205 @@ impl<'a> Iterator for Records<'a> {
         let ordinal = self.ordinal;
         self.ordinal += 1;
         Some(Ok(Record {
-            header,
+            header: *header,
             data: &after[..cap as usize],
             offset,
             ordinal,
         }))
+    }
+}
+
+/// Byte offsets of the kernel's TPACKET_V3 structures a ring block holds (`linux/if_packet.h`;
+/// checked against libc's definitions by the capture's tests).
+pub mod tpacket {
+    /// `tpacket_block_desc`: `version u32, offset_to_priv u32, hdr.bh1 {block_status u32,
+    /// num_pkts u32, offset_to_first_pkt u32, blk_len u32, seq_num u64, ts_first_pkt
+    /// {sec u32, nsec u32}, ts_last_pkt}`.
+    pub const DESC_BLOCK_STATUS: usize = 8;
+    pub const DESC_NUM_PKTS: usize = 12;
+    pub const DESC_FIRST_PKT: usize = 16;
+    pub const DESC_BLK_LEN: usize = 20;
+    pub const DESC_LEN: usize = 48;
+    /// `tpacket3_hdr`.
+    pub const NEXT_OFFSET: usize = 0;
+    pub const SEC: usize = 4;
+    pub const NSEC: usize = 8;
+    pub const SNAPLEN: usize = 12;
+    pub const LEN: usize = 16;
+    pub const STATUS: usize = 20;
+    pub const MAC: usize = 24;
+    pub const VLAN_TCI: usize = 32;
+    pub const VLAN_TPID: usize = 36;
+    pub const HDR_LEN: usize = 48;
+}
+
+fn rd_u32(b: &[u8], at: usize) -> Option<u32> {
+    let s = b.get(at..at.checked_add(4)?)?;
+    Some(u32::from_le_bytes([s[0], s[1], s[2], s[3]]))
+}
+
+fn rd_u16(b: &[u8], at: usize) -> Option<u16> {
+    let s = b.get(at..at.checked_add(2)?)?;
+    Some(u16::from_le_bytes([s[0], s[1]]))
+}
+
+/// The frames of a stored ring block, as records (see [`RING_BLOCK_MAGIC`]): the
+/// `tp_next_offset` chain from `offset_to_first_pkt`, `num_pkts` frames. `Record::offset`
+/// is the frame's offset in the ring block; the header is made from the `tpacket3_hdr`
+/// (time, `tp_snaplen`, `tp_len`, the block's interface, [`record_flags::VLAN_RESTORED`]
+/// and [`record_flags::TS_HARDWARE`] from `tp_status`). Stops with one `Err` at a frame
+/// that points outside the block.
+#[derive(Clone, Debug)]
+pub struct RingFrames<'a> {
+    ring: &'a [u8],
+    iface: u16,
+    remaining: u32,
+    pos: usize,
+    ordinal: u32,
+    failed: bool,
+}
+
+impl<'a> RingFrames<'a> {
+    pub fn new(ring: &'a [u8], iface: u16) -> Self {
+        let num = rd_u32(ring, tpacket::DESC_NUM_PKTS);
+        let first = rd_u32(ring, tpacket::DESC_FIRST_PKT);
+        let blk_len = rd_u32(ring, tpacket::DESC_BLK_LEN);
+        let (ring, remaining, pos, failed) = match (num, first, blk_len) {
+            (Some(n), Some(f), Some(l)) => {
+                (&ring[..(l as usize).min(ring.len())], n, f as usize, false)
+            }
+            _ => (ring, 0, 0, true),
+        };
+        RingFrames {
+            ring,
+            iface,
+            remaining,
+            pos,
+            ordinal: 0,
+            failed,
+        }
+    }
+
+    fn frame(&self) -> Option<(Record<'a>, usize)> {
+        let h = self
+            .ring
+            .get(self.pos..self.pos.checked_add(tpacket::HDR_LEN)?)?;
+        let snap = rd_u32(h, tpacket::SNAPLEN)?;
+        let mac = rd_u16(h, tpacket::MAC)? as usize;
+        let status = rd_u32(h, tpacket::STATUS)?;
+        let start = self.pos.checked_add(mac)?;
+        if snap > MAX_CAPLEN || mac < tpacket::HDR_LEN {
+            return None;
+        }
+        let data = self.ring.get(start..start.checked_add(snap as usize)?)?;
+        let ts = u64::from(rd_u32(h, tpacket::SEC)?) * 1_000_000_000
+            + u64::from(rd_u32(h, tpacket::NSEC)?);
+        let mut flags = 0;
+        if status & RING_STATUS_VLAN_RESTORED != 0 {
+            flags |= record_flags::VLAN_RESTORED;
+        }
+        if status & RING_STATUS_TS_HARDWARE != 0 {
+            flags |= record_flags::TS_HARDWARE;
+        }
+        let header = RecordHeader {
+            ts_ns: U64::new(ts),
+            cap_len: U32::new(snap),
+            wire_len: U32::new(rd_u32(h, tpacket::LEN)?.max(snap)),
+            iface: U16::new(self.iface),
+            flags: U16::new(flags),
+        };
+        let rec = Record {
+            header,
+            data,
+            offset: self.pos as u32,
+            ordinal: self.ordinal,
+        };
+        Some((rec, rd_u32(h, tpacket::NEXT_OFFSET)? as usize))
+    }
+}
+
+impl<'a> Iterator for RingFrames<'a> {
+    type Item = Result<Record<'a>, MalformedRecord>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.failed || self.remaining == 0 {
+            return None;
+        }
+        match self.frame() {
+            Some((rec, next)) => {
+                self.remaining -= 1;
+                self.ordinal += 1;
+                if self.remaining > 0 {
+                    if next == 0 {
+                        // The next frame has nowhere to be: reported at the next call.
+                        self.pos = usize::MAX;
+                    } else {
+                        self.pos = self.pos.saturating_add(next);
+                    }
+                }
+                Some(Ok(rec))
+            }
+            None => {
+                self.failed = true;
+                Some(Err(MalformedRecord {
+                    offset: self.pos.min(u32::MAX as usize) as u32,
+                }))
+            }
+        }
+    }
+}
+
+/// Builds TPACKET_V3 ring blocks the way the kernel lays them out (for tests of readers
+/// and writers without a packet socket).
+#[doc(hidden)]
+pub mod testing {
+    use super::tpacket as t;
+
+    /// One frame to put in a block.
+    #[derive(Clone, Copy, Debug)]
+    pub struct Frame<'a> {
+        pub ts_ns: u64,
+        pub data: &'a [u8],
+        pub wire_len: u32,
+        pub status: u32,
+    }
+
+    /// Where the kernel puts the MAC header of a frame (`tpacket_rcv` for a SOCK_RAW
+    /// socket and a 14-byte link header: `TPACKET_ALIGN(68 + 16) - 14`).
+    pub const MAC_OFFSET: usize = 82;
+
+    /// Lays `frames` out in `buf` as the kernel fills a TPACKET_V3 block (descriptor,
+    /// frames at 16-byte aligned offsets); returns `blk_len`, or `None` if they do not fit.
+    pub fn ring_block(buf: &mut [u8], frames: &[Frame<'_>]) -> Option<usize> {
+        buf.fill(0);
+        let put = |b: &mut [u8], at: usize, v: u32| b[at..at + 4].copy_from_slice(&v.to_le_bytes());
+        let mut off = t::DESC_LEN;
+        let mut prev: Option<usize> = None;
+        for f in frames {
+            let end = off + MAC_OFFSET + f.data.len();
+            if end > buf.len() {
+                return None;
+            }
+            if let Some(p) = prev {
+                put(buf, p + t::NEXT_OFFSET, (off - p) as u32);
+            }
+            put(buf, off + t::SEC, (f.ts_ns / 1_000_000_000) as u32);
+            put(buf, off + t::NSEC, (f.ts_ns % 1_000_000_000) as u32);
+            put(buf, off + t::SNAPLEN, f.data.len() as u32);
+            put(buf, off + t::LEN, f.wire_len);
+            put(buf, off + t::STATUS, f.status | 1);
+            buf[off + t::MAC..off + t::MAC + 2].copy_from_slice(&(MAC_OFFSET as u16).to_le_bytes());
+            buf[off + MAC_OFFSET..end].copy_from_slice(f.data);
+            prev = Some(off);
+            off = (end + 15) & !15;
+        }
+        let blk_len = prev.map_or(t::DESC_LEN, |_| off);
+        put(buf, 0, 1);
+        put(buf, t::DESC_BLOCK_STATUS, 1);
+        put(buf, t::DESC_NUM_PKTS, frames.len() as u32);
+        put(buf, t::DESC_FIRST_PKT, t::DESC_LEN as u32);
+        put(buf, t::DESC_BLK_LEN, blk_len as u32);
+        Some(blk_len)
     }
 }
 
@@ -969,6 +1239,51 @@ mod tests {
         for c in [64 << 10, 1 << 20, 16 << 20] {
             assert!(units_for(c as usize, unit_shift_for(c)) <= MAX_UNITS);
         }
+    }
+
+    #[test]
+    fn ring_frames_are_read_as_records_and_bad_chains_stop() {
+        let a = [1u8; 60];
+        let b = [2u8; 1500];
+        let frames = [
+            testing::Frame {
+                ts_ns: 5_000_000_007,
+                data: &a,
+                wire_len: 60,
+                status: 0,
+            },
+            testing::Frame {
+                ts_ns: 6_000_000_000,
+                data: &b,
+                wire_len: 1600,
+                status: RING_STATUS_VLAN_RESTORED | RING_STATUS_TS_HARDWARE,
+            },
+        ];
+        let mut buf = [0u8; 4096];
+        let len = testing::ring_block(&mut buf, &frames).unwrap();
+        let recs: Vec<_> = Records::ring(&buf[..len], 3).map(|r| r.unwrap()).collect();
+        assert_eq!(recs.len(), 2);
+        assert_eq!(recs[0].data, &a);
+        assert_eq!(recs[0].header.ts_ns.get(), 5_000_000_007);
+        assert_eq!(recs[0].header.iface.get(), 3);
+        assert_eq!(recs[0].header.flags.get(), 0);
+        assert_eq!(recs[1].data, &b);
+        assert_eq!(recs[1].ordinal, 1);
+        assert_eq!(recs[1].header.wire_len.get(), 1600);
+        assert_eq!(
+            recs[1].header.flags.get(),
+            record_flags::VLAN_RESTORED | record_flags::TS_HARDWARE
+        );
+        // Cut short: the second frame points outside; one error, then the end.
+        let r: Vec<_> = Records::ring(&buf[..200], 3).collect();
+        assert!(r[0].is_ok() && r[1].is_err() && r.len() == 2);
+        // A zero next offset with frames left.
+        buf[tpacket::DESC_LEN..tpacket::DESC_LEN + 4].fill(0);
+        let r: Vec<_> = Records::ring(&buf[..len], 3).collect();
+        assert!(r[0].is_ok() && r[1].is_err() && r.len() == 2);
+        // Garbage never panics.
+        assert!(Records::ring(&[0xff; 300], 0).count() <= 2);
+        assert_eq!(Records::ring(&[0; 10], 0).count(), 0);
     }
 
     #[test]

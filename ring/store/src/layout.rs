@@ -351,7 +351,7 @@ pub fn write_meta_with(
 ) -> Result<(), StoreError> {
     let mut meta = StoreMeta {
         magic: fmt::STORE_MAGIC,
-        version: U16::new(fmt::FORMAT_VERSION),
+        version: U16::new(fmt::WRITE_VERSION),
         reserved0: [0; 6],
         segment_size: U64::new(ring.geometry.segment_size),
         chunk_size: U32::new(ring.geometry.chunk_size as u32),

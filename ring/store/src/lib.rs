@@ -122,8 +122,8 @@ pub use reader::{
 };
 pub use status::{StoreStatus, WriterStateHealth, store_status};
 pub use writer::{
-    IoInfo, LaneStats, LaneWriter, RecordMeta, RecoveryReport, SegmentWriter, WriterStats,
-    WriterTimes,
+    IoInfo, LaneStats, LaneWriter, RecordMeta, RecoveryReport, RingAppend, RingBlockMeta,
+    SegmentWriter, WriterStats, WriterTimes,
 };
 
 /// The on-disk format crate, re-exported for users of the store.

@@ -923,7 +923,13 @@ impl<'a> Iterator for Packets<'a> {
                         });
                     }
                     Some(Err(m)) => {
-                        let at = *off + fmt::BLOCK_HEADER_LEN as u64 + m.offset as u64;
+                        // Record offsets are in the payload; a ring block's frame offsets
+                        // in the ring bytes after the 4 KiB header page.
+                        let base = match fmt::block_header(&self.seg.map.bytes()[*off as usize..]) {
+                            Some(h) if h.is_ring() => fmt::ALIGN,
+                            _ => fmt::BLOCK_HEADER_LEN as u64,
+                        };
+                        let at = *off + base + m.offset as u64;
                         self.block = None;
                         self.damaged(at, 0, DamageKind::MalformedRecord, 0);
                         continue;

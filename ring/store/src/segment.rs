@@ -25,7 +25,7 @@ pub fn free_header(ring: &RingGeometry, slot: u32) -> SegmentHeader {
 pub(crate) fn empty_header(g: &Geometry, slot: u32) -> SegmentHeader {
     SegmentHeader {
         magic: fmt::SEGMENT_MAGIC,
-        version: U16::new(fmt::FORMAT_VERSION),
+        version: U16::new(fmt::WRITE_VERSION),
         header_len: U16::new(fmt::SEGMENT_HEADER_LEN as u16),
         state: U16::new(fmt::STATE_FREE),
         flags: U16::new(0),
@@ -76,7 +76,7 @@ pub fn block_at<'a>(seg: &'a [u8], g: &Geometry, off: u64, seq: u64) -> Option<&
         return None;
     }
     let h = fmt::block_header(&seg[off as usize..])?;
-    if h.magic.get() != fmt::BLOCK_MAGIC
+    if (h.magic.get() != fmt::BLOCK_MAGIC && h.magic.get() != fmt::RING_BLOCK_MAGIC)
         || h.header_len.get() as usize != BLOCK_HEADER_LEN
         || h.seq.get() != seq
         || off + h.disk_len() > chunk_end
@@ -109,7 +109,8 @@ pub enum BlockEvent<'a> {
 pub struct ScannedBlock<'a> {
     pub offset: u64,
     pub header: &'a BlockHeader,
-    /// The records part of the payload (without the unit table).
+    /// The records part of the payload (without the unit table); for a ring block, its
+    /// filled ring bytes.
     pub payload: &'a [u8],
     /// The block's unit table (empty in blocks of format version 1).
     pub units: &'a [fmt::UnitEntry],
@@ -119,7 +120,9 @@ impl<'a> ScannedBlock<'a> {
     /// The records that passed their checksum: all of them in a valid block, those outside
     /// the damaged units of a partly damaged one.
     pub fn records(&self, bad_units: u64) -> fmt::Records<'a> {
-        if bad_units == 0 {
+        if self.header.is_ring() {
+            fmt::Records::ring(self.payload, self.header.ring_iface())
+        } else if bad_units == 0 {
             fmt::Records::new(self.payload)
         } else {
             fmt::Records::salvage(self.payload, self.units, self.header.unit_shift, bad_units)
@@ -204,6 +207,20 @@ impl<'a> BlockScan<'a> {
         self.next = Some(off + h.disk_len());
         let start = off as usize + BLOCK_HEADER_LEN;
         let payload = &self.seg[start..start + h.payload_len.get() as usize];
+        if h.is_ring() {
+            // One crc over the filled ring bytes (read in place, never copied).
+            let ring = h.ring_bytes(payload);
+            let b = ScannedBlock {
+                offset: off,
+                header: h,
+                payload: ring.unwrap_or(&[]),
+                units: &[],
+            };
+            return match ring {
+                Some(r) if crate::crc::crc32c(r) == h.payload_crc.get() => BlockEvent::Valid(b),
+                _ => BlockEvent::BadPayload(b),
+            };
+        }
         let mut b = ScannedBlock {
             offset: off,
             header: h,

@@ -286,6 +286,45 @@ impl Uring {
         self.fixed
     }
 
+    /// Registers `bufs` (indexes 0..) and then the caller's regions `extra` (indexes
+    /// `bufs.len()`..) as the fixed buffers, replacing the registration. Only with nothing
+    /// in flight (the kernel refuses otherwise). On failure the registration of `bufs`
+    /// alone is restored (or none, as before).
+    ///
+    /// # Safety
+    ///
+    /// Every `extra` region is readable memory that stays mapped for as long as it is
+    /// registered (until the next call or the ring is dropped). (Registration pins the
+    /// pages: a region unmapped while registered is not freed, only stale.)
+    pub unsafe fn register_with(
+        &mut self,
+        bufs: &[AlignedBuf],
+        extra: &[(*const u8, usize)],
+    ) -> io::Result<()> {
+        if self.fixed {
+            self.ring.submitter().unregister_buffers()?;
+            self.fixed = false;
+        }
+        let mut iovecs: Vec<libc::iovec> = bufs.iter().map(AlignedBuf::iovec).collect();
+        iovecs.extend(extra.iter().map(|&(p, len)| libc::iovec {
+            iov_base: p.cast_mut().cast(),
+            iov_len: len,
+        }));
+        // SAFETY: `bufs` as in `new`; `extra` is the caller's contract.
+        match unsafe { self.ring.submitter().register_buffers(&iovecs) } {
+            Ok(()) => {
+                self.fixed = true;
+                Ok(())
+            }
+            Err(e) => {
+                let own: Vec<libc::iovec> = bufs.iter().map(AlignedBuf::iovec).collect();
+                // SAFETY: as in `new`.
+                self.fixed = unsafe { self.ring.submitter().register_buffers(&own) }.is_ok();
+                Err(e)
+            }
+        }
+    }
+
     pub fn in_flight(&self) -> u32 {
         self.in_flight
     }
@@ -325,6 +364,38 @@ impl Uring {
             io_uring::opcode::Write::new(fd, ptr, len)
                 .offset(off)
                 .build()
+        }
+        .user_data(user_data);
+        // SAFETY: the caller keeps the bytes and the descriptor (this function's contract).
+        unsafe { self.push(&entry) }
+    }
+
+    /// Queues a plain write of `len` bytes at `ptr` (memory the writer does not own: a
+    /// packet ring block) to `file` at `off`. `Ok` and `Err` as for [`Uring::write`].
+    ///
+    /// # Safety
+    ///
+    /// `ptr..ptr + len` is readable memory that nobody writes, unmaps or frees (and `file`
+    /// stays open) until the completion with `user_data` is reaped.
+    pub unsafe fn write_raw(
+        &mut self,
+        file: &File,
+        ptr: *const u8,
+        len: u32,
+        fixed: Option<u16>,
+        off: u64,
+        user_data: u64,
+    ) -> io::Result<()> {
+        let fd = io_uring::types::Fd(file.as_raw_fd());
+        // `fixed`: the bytes lie in registered buffer `index` (`register_with`): no page
+        // pinning per write.
+        let entry = match fixed {
+            Some(index) if self.fixed => io_uring::opcode::WriteFixed::new(fd, ptr, len, index)
+                .offset(off)
+                .build(),
+            _ => io_uring::opcode::Write::new(fd, ptr, len)
+                .offset(off)
+                .build(),
         }
         .user_data(user_data);
         // SAFETY: the caller keeps the bytes and the descriptor (this function's contract).

@@ -268,7 +268,7 @@ fn inspect_segment(
     match (&header, header_ok) {
         (Some(h), true) => {
             println!(
-                "{}: {state_name}, seq {}, slot {}, flags 0x{:x}{}{}{}, {} packets, {} blocks, {} bytes used, {} to {}",
+                "{}: {state_name}, seq {}, slot {}, flags 0x{:x}{}{}{}{}, {} packets, {} blocks, {} bytes used, {} to {}",
                 path.display(),
                 h.seq.get(),
                 h.slot.get(),
@@ -285,6 +285,11 @@ fn inspect_segment(
                 },
                 if h.flags.get() & fmt::SEG_FLAG_LANES != 0 {
                     " (written through lanes: blocks of several capture threads interleave)"
+                } else {
+                    ""
+                },
+                if h.flags.get() & fmt::SEG_FLAG_RING != 0 {
+                    " (format 3: may hold ring blocks, TPACKET_V3 blocks stored as the kernel filled them)"
                 } else {
                     ""
                 },
@@ -367,7 +372,7 @@ fn inspect_segment(
                 }
             }
             let mut parsed = 0u32;
-            for r in Records::new(b.payload) {
+            for r in unchecked_records(&b) {
                 let Ok(r) = r else { break };
                 if verified.get(r.ordinal as usize) == Some(&false) {
                     parsed += 1;
@@ -409,7 +414,7 @@ fn inspect_segment(
             // The records that still parse, in order, up to the first that
             // does not: salvageable, unverified.
             let mut parsed = 0u32;
-            for r in Records::new(b.payload) {
+            for r in unchecked_records(&b) {
                 let Ok(r) = r else { break };
                 parsed += 1;
                 if cli.salvage.is_some() {
@@ -427,7 +432,8 @@ fn inspect_segment(
         }
         if cli.blocks {
             println!(
-                "  block {:>6} @ {:>10}  chunk {:>4}  {:>6} records  {:>8} bytes  {} .. {}  crc {}",
+                "  {} {:>6} @ {:>10}  chunk {:>4}  {:>6} records  {:>8} bytes  {} .. {}  crc {}",
+                if h.is_ring() { "ring block" } else { "block" },
                 h.block_no.get(),
                 b.offset,
                 g.chunk_of(b.offset),
@@ -444,7 +450,7 @@ fn inspect_segment(
                 }
             );
             let records = if bad_units == u64::MAX {
-                Records::new(b.payload)
+                unchecked_records(&b)
             } else {
                 b.records(bad_units)
             };
@@ -452,7 +458,13 @@ fn inspect_segment(
                 match r {
                     Ok(r) => println!(
                         "      record @ {:>8}  {}  iface {}  {} of {} bytes  flags 0x{:x}",
-                        b.offset + (BLOCK_HEADER_LEN as u64) + r.offset as u64,
+                        b.offset
+                            + if h.is_ring() {
+                                fmt::ALIGN
+                            } else {
+                                BLOCK_HEADER_LEN as u64
+                            }
+                            + r.offset as u64,
                         ts(r.header.ts_ns.get()),
                         r.header.iface.get(),
                         r.header.cap_len.get(),
@@ -473,7 +485,7 @@ fn inspect_segment(
         let mut off = g.region_len;
         while off + BLOCK_HEADER_LEN as u64 <= bytes.len() as u64 {
             if let Some(h) = fmt::block_header(&bytes[off as usize..])
-                && h.magic.get() == fmt::BLOCK_MAGIC
+                && (h.magic.get() == fmt::BLOCK_MAGIC || h.is_ring())
             {
                 let hok = crc32c::crc32c(h.crc_input()) == h.header_crc.get();
                 println!(
@@ -490,4 +502,13 @@ fn inspect_segment(
         }
     }
     Ok(damage)
+}
+
+/// Every record (or ring frame) of a block that still parses, whatever its checksums say.
+fn unchecked_records<'a>(b: &kuroko_ring::segment::ScannedBlock<'a>) -> Records<'a> {
+    if b.header.is_ring() {
+        Records::ring(b.payload, b.header.ring_iface())
+    } else {
+        Records::new(b.payload)
+    }
 }

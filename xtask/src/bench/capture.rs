@@ -10,7 +10,9 @@
 //! starts every trial in a fresh data directory (as a new user, the demo or a new disk do:
 //! the ring's first pass creates its slot files as it grows); with `--warm`, `kuroko-warm`
 //! also runs, every trial into one store a warm-up wrapped once (slots overwritten), so the
-//! report shows both beside the peers, which always write new files. Loads:
+//! report shows both beside the peers, which always write new files. `--tools` may add
+//! `kuroko-zc` (zero-copy capture, `[capture] zero_copy = "on"`: ring blocks written from
+//! the ring's memory; its `copied B / pkt` is 0) and `kuroko-2t` (two capture threads). Loads:
 //! 64 B, 1500 B and a mixed TCP/UDP pcap at 50 % of tcpreplay's maximum (measured first,
 //! nothing capturing), and 1500 B unpaced, each with every generator. Rounds are
 //! interleaved: every round runs every load with every tool in turn, so ours and the peers
@@ -110,6 +112,9 @@ enum Tool {
     Kuroko,
     /// Every trial in one shared store that the warm-up wrapped (slots overwritten).
     KurokoWarm,
+    /// As `Kuroko` with zero-copy capture (`[capture] zero_copy = "on"`: ring blocks
+    /// written from the ring's memory, no user-space copy).
+    KurokoZc,
     /// As `Kuroko` with two capture threads (`threads_per_interface = 2`, a PACKET_FANOUT
     /// pair writing two lanes of the store) on CPUs 1 and 0, the generator's core shared.
     Kuroko2,
@@ -124,11 +129,12 @@ impl Tool {
             "kuroko" => Tool::Kuroko,
             "kuroko-warm" => Tool::KurokoWarm,
             "kuroko-2t" => Tool::Kuroko2,
+            "kuroko-zc" => Tool::KurokoZc,
             "stenotype" => Tool::Stenotype,
             "tcpdump" => Tool::Tcpdump,
             "netsniff-ng" | "netsniff" => Tool::Netsniff,
             _ => bail!(
-                "unknown tool `{s}` (kuroko, kuroko-warm, kuroko-2t, stenotype, tcpdump, netsniff-ng)"
+                "unknown tool `{s}` (kuroko, kuroko-warm, kuroko-2t, kuroko-zc, stenotype, tcpdump, netsniff-ng)"
             ),
         })
     }
@@ -137,6 +143,7 @@ impl Tool {
             Tool::Kuroko => "kuroko",
             Tool::KurokoWarm => "kuroko-warm",
             Tool::Kuroko2 => "kuroko-2t",
+            Tool::KurokoZc => "kuroko-zc",
             Tool::Stenotype => "stenotype",
             Tool::Tcpdump => "tcpdump",
             Tool::Netsniff => "netsniff-ng",
@@ -611,11 +618,11 @@ fn spawn_tool(b: &Bench, tool: Tool, trial_dir: &Path) -> anyhow::Result<Running
     let cpus = if tool == Tool::Kuroko2 { "0,1" } else { "1" };
     argv.extend(["taskset", "-c", cpus].map(String::from));
     match tool {
-        Tool::Kuroko | Tool::KurokoWarm | Tool::Kuroko2 => {
-            let cfg = b.work.join(if tool == Tool::Kuroko2 {
-                "kuroko-2t.toml"
-            } else {
-                "kuroko.toml"
+        Tool::Kuroko | Tool::KurokoWarm | Tool::Kuroko2 | Tool::KurokoZc => {
+            let cfg = b.work.join(match tool {
+                Tool::Kuroko2 => "kuroko-2t.toml",
+                Tool::KurokoZc => "kuroko-zc.toml",
+                _ => "kuroko.toml",
             });
             argv.extend([
                 b.kuroko.to_string_lossy().into_owned(),
@@ -811,7 +818,7 @@ fn run_trial(
     idx: usize,
 ) -> anyhow::Result<Trial> {
     let trial_dir = b.work.join(format!("trial-{idx}-{}", tool.name()));
-    let is_kuroko = matches!(tool, Tool::Kuroko | Tool::KurokoWarm | Tool::Kuroko2);
+    let is_kuroko = matches!(tool, Tool::Kuroko | Tool::KurokoWarm | Tool::Kuroko2 | Tool::KurokoZc);
     let data = kuroko_data(b, tool, &trial_dir);
     let written_before = if is_kuroko {
         kuroko_status_written(b, &data)
@@ -854,15 +861,17 @@ fn run_trial(
     let stderr = std::fs::read_to_string(&r.stderr).unwrap_or_default();
     let mut causes = None;
     let (captured, bytes_on_disk, copied) = match tool {
-        Tool::Kuroko | Tool::KurokoWarm | Tool::Kuroko2 => {
+        Tool::Kuroko | Tool::KurokoWarm | Tool::Kuroko2 | Tool::KurokoZc => {
             if !exited {
                 bail!("kuroko capture did not exit on SIGINT: {stderr}");
             }
             let packets = json_u64(&stdout, "packets").unwrap_or(0);
             let written = kuroko_status_written(b, &data).saturating_sub(written_before);
-            // stored_bytes of the interface = bytes copied ring → store buffer.
-            let copied =
-                json_u64(&stdout, "stored_bytes").map(|s| s as f64 / packets.max(1) as f64);
+            // Bytes copied ring → store buffer: the interface's stored_bytes less those
+            // written from the ring itself (zero-copy).
+            let zc = json_u64(&stdout, "zero_copy_bytes").unwrap_or(0);
+            let copied = json_u64(&stdout, "stored_bytes")
+                .map(|s| s.saturating_sub(zc) as f64 / packets.max(1) as f64);
             causes = Some((
                 json_u64(&stdout, "kernel_ring").unwrap_or(0),
                 json_u64(&stdout, "backpressure").unwrap_or(0),
@@ -1270,7 +1279,7 @@ fn report(
     let _ = writeln!(md, "| --- | ---: | ---: | ---: | ---: | --- |");
     for (label, mean_len, per_tool) in &summary {
         let get = |t: Tool| per_tool.iter().find(|p| p.0 == t);
-        for ours_tool in [Tool::Kuroko, Tool::KurokoWarm, Tool::Kuroko2] {
+        for ours_tool in [Tool::Kuroko, Tool::KurokoWarm, Tool::Kuroko2, Tool::KurokoZc] {
             let Some(ours) = get(ours_tool) else {
                 continue;
             };
@@ -1290,7 +1299,7 @@ fn report(
             let pcap_bpp = 16.0 + mean_len;
             let best_peer = per_tool
                 .iter()
-                .filter(|p| !matches!(p.0, Tool::Kuroko | Tool::KurokoWarm | Tool::Kuroko2))
+                .filter(|p| !matches!(p.0, Tool::Kuroko | Tool::KurokoWarm | Tool::Kuroko2 | Tool::KurokoZc))
                 .map(|p| p.1)
                 .fold(f64::INFINITY, f64::min);
             let _ = writeln!(
@@ -1340,6 +1349,13 @@ pub(crate) fn wire(gen_ns: &str, cap_ns: &str, work: &Path, ring_mb: u32) -> any
         work.join("kuroko.toml"),
         format!(
             "[storage]\nbudget = \"1GiB\"\nsegment_size = \"64MiB\"\n\n[capture]\nring_size = \"{ring_mb}MiB\"\nblock_size = \"1MiB\"\ncores = [1]\n"
+        ),
+    )?;
+    // Zero-copy (tool `kuroko-zc`).
+    std::fs::write(
+        work.join("kuroko-zc.toml"),
+        format!(
+            "[storage]\nbudget = \"1GiB\"\nsegment_size = \"64MiB\"\n\n[capture]\nring_size = \"{ring_mb}MiB\"\nblock_size = \"1MiB\"\ncores = [1]\nzero_copy = \"on\"\n"
         ),
     )?;
     // Two capture threads (tool `kuroko-2t`): each has its own ring of `ring_mb`.

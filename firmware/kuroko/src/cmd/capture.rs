@@ -18,7 +18,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use kuroko_capture::{Capture, CaptureOptions, StatsSnapshot, StoreSink};
+use kuroko_capture::{Capture, CaptureOptions, StatsSnapshot, StoreSink, ZeroCopy};
 use kuroko_model::config::Config;
 use kuroko_model::units::{format_bytes, parse_bytes};
 use kuroko_ring::format::{IfaceEntry, LINKTYPE_ETHERNET};
@@ -90,6 +90,11 @@ fn capture_options(config: &Config, args: &Args) -> anyhow::Result<CaptureOption
         // One capture thread per socket: with more than one, each writes its own lane of
         // the store's one writer (`kuroko_ring::LaneWriter`).
         max_writers: usize::MAX,
+        zero_copy: match c.zero_copy.as_str() {
+            "on" => ZeroCopy::On,
+            "auto" => ZeroCopy::Auto,
+            _ => ZeroCopy::Off,
+        },
         ..CaptureOptions::default()
     })
 }
@@ -225,6 +230,8 @@ fn print_summary(s: &StatsSnapshot, elapsed: Duration, json: bool) -> anyhow::Re
                     "packets": i.packets,
                     "bytes": i.bytes,
                     "stored_bytes": i.stored_bytes,
+                    "zero_copy_blocks": i.zero_copy_blocks,
+                    "zero_copy_bytes": i.zero_copy_bytes,
                     "truncated_packets": i.truncated_packets,
                     "hardware_timestamps": i.hardware_timestamps,
                     "drops": drops_json(&i.drops),
@@ -459,6 +466,8 @@ pub fn status_section(data: &std::path::Path) -> super::status::Section {
                 "packets": i.packets,
                 "bytes": i.bytes,
                 "stored_bytes": i.stored_bytes,
+                "zero_copy_blocks": i.zero_copy_blocks,
+                "zero_copy_bytes": i.zero_copy_bytes,
                 "truncated_packets": i.truncated_packets,
                 "drops": drops_json(&i.drops),
                 "last_packet": if i.last_packet_ns == 0 { serde_json::Value::Null } else { ts(i.last_packet_ns).into() },

@@ -370,6 +370,10 @@ pub struct RxRing {
     block_size: usize,
     block_count: usize,
     next: usize,
+    /// Blocks taken by the zero-copy path (`sys::zc`): passed by the read position but not
+    /// handed back to the kernel, their memory being written to disk.
+    held: Vec<bool>,
+    held_count: usize,
     /// The ring memory is locked (MAP_LOCKED succeeded).
     pub locked: bool,
     /// The NIC accepted hardware receive timestamping.
@@ -547,6 +551,8 @@ impl RxRing {
             block_size: opts.block_size,
             block_count: opts.block_count,
             next: 0,
+            held: vec![false; opts.block_count],
+            held_count: 0,
             locked,
             hardware_timestamps,
             fanout: opts.fanout.map(|_| (opts.filter.clone(), opts.ifindex)),
@@ -646,6 +652,49 @@ impl RxRing {
     pub fn block_size(&self) -> usize {
         self.block_size
     }
+    /// The ring mapping (start, length), for the zero-copy writer (`sys::zc`) only.
+    pub(crate) fn mapping(&self) -> (NonNull<u8>, usize) {
+        (self.base, self.map_len)
+    }
+    /// The block index at the read position.
+    pub(crate) fn read_index(&self) -> usize {
+        self.next
+    }
+    /// Whether block `index` is retired to user space (TP_STATUS_USER) and not held.
+    pub(crate) fn retired(&self, index: usize) -> bool {
+        !self.held[index] && self.status(index).load(Ordering::Acquire) & libc::TP_STATUS_USER != 0
+    }
+    fn status(&self, index: usize) -> &AtomicU32 {
+        let off = index * self.block_size
+            + offset_of!(libc::tpacket_block_desc, hdr)
+            + offset_of!(libc::tpacket_hdr_v1, block_status);
+        // SAFETY: callers pass `index < block_count`, so `off` lies in the mapping;
+        // block_status is an aligned u32 both sides access atomically; the reference
+        // lives no longer than `&self`, hence than the mapping.
+        unsafe { AtomicU32::from_ptr(self.base.as_ptr().add(off).cast::<u32>()) }
+    }
+    /// Moves the read position past the current block without handing it back: the
+    /// zero-copy path keeps it until its write completed ([`RxRing::release`]).
+    pub(crate) fn hold_current(&mut self) {
+        self.held[self.next] = true;
+        self.held_count += 1;
+        self.next = (self.next + 1) % self.block_count;
+    }
+    /// Hands held block `index` back to the kernel (its write completed). Unknown or
+    /// not-held indexes are ignored.
+    pub fn release(&mut self, index: usize) {
+        if self.held.get(index).copied().unwrap_or(false) {
+            // Release: the kernel may refill the block only after the disk read it.
+            self.status(index)
+                .store(libc::TP_STATUS_KERNEL, Ordering::Release);
+            self.held[index] = false;
+            self.held_count -= 1;
+        }
+    }
+    /// Blocks held by the zero-copy path (their writes in flight).
+    pub fn held_blocks(&self) -> usize {
+        self.held_count
+    }
     pub fn block_count(&self) -> usize {
         self.block_count
     }
@@ -653,11 +702,15 @@ impl RxRing {
     /// How many blocks from the read position on the kernel has retired to user space and
     /// we have not handed back (the kernel retires blocks in ring order, so they are
     /// consecutive): the ring's fill. At `block_count` the kernel has nowhere to put the
-    /// next frame. Reads one status word per retired block, plus one.
+    /// next frame. Reads one status word per retired block, plus one. Blocks held by the
+    /// zero-copy path are not counted here ([`RxRing::held_blocks`]).
     pub fn ready_blocks(&self) -> usize {
         let mut n = 0;
         while n < self.block_count {
             let index = (self.next + n) % self.block_count;
+            if self.held[index] {
+                break;
+            }
             let off = index * self.block_size
                 + offset_of!(libc::tpacket_block_desc, hdr)
                 + offset_of!(libc::tpacket_hdr_v1, block_status);
@@ -680,6 +733,10 @@ impl RxRing {
     /// arrives meanwhile in the rest of the ring.
     pub fn current_block(&mut self) -> Option<Block<'_>> {
         let index = self.next;
+        if self.held[index] {
+            // Still being written by the zero-copy path: the ring is full of held blocks.
+            return None;
+        }
         let off = index * self.block_size
             + offset_of!(libc::tpacket_block_desc, hdr)
             + offset_of!(libc::tpacket_hdr_v1, block_status);

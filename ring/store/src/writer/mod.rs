@@ -40,8 +40,10 @@ use std::fs::File;
 use std::sync::Arc;
 
 mod lanes;
+mod ring;
 mod sys;
 pub use lanes::{LaneStats, LaneWriter};
+pub use ring::{RingAppend, RingBlockMeta};
 use std::io;
 use zerocopy::IntoBytes;
 use zerocopy::little_endian::{U16, U32, U64};
@@ -233,6 +235,16 @@ enum Op {
     Sync { seal: u8 },
     /// The SEALED header of background seal `seal` (`seal_bufs[seal]`).
     Header { seal: u8, len: u32 },
+    /// The ring bytes of a ring block of `packets` frames of segment `seq` (its header page
+    /// is an `Op::Block` of 0 packets): `len` bytes of caller memory written at `off`;
+    /// `token` goes back to the caller at completion.
+    RingData {
+        seq: u64,
+        len: u32,
+        packets: u32,
+        off: u64,
+        token: u64,
+    },
 }
 
 /// The operations the kernel holds, by `user_data`. An entry is added before the
@@ -461,6 +473,14 @@ pub struct SegmentWriter {
     last_publish: std::time::Instant,
     /// Split into lanes: segments opened from now on carry `SEG_FLAG_LANES`.
     lanes: bool,
+    /// Ring blocks accepted: segments opened from now on carry `SEG_FLAG_RING`.
+    ring_blocks: bool,
+    /// Tokens of ring blocks whose writes completed (true) or failed (false), for the
+    /// caller to take ([`SegmentWriter::take_ring_done`]).
+    ring_done: Vec<(u64, bool)>,
+    /// Caller memory registered as fixed buffers (`register_ring_memory`): (start, length,
+    /// buffer index).
+    ring_regions: Vec<(usize, usize, u16)>,
     _lock: File,
 }
 
@@ -601,6 +621,9 @@ impl SegmentWriter {
             seq_reserved: 0,
             last_publish: std::time::Instant::now(),
             lanes: false,
+            ring_blocks: false,
+            ring_done: Vec::with_capacity(256),
+            ring_regions: Vec::new(),
             _lock: lock,
         };
         w.recovery = w.recover()?;
@@ -794,13 +817,16 @@ impl SegmentWriter {
             _ => f.write(),
         });
         if injected.is_some()
-            && let Op::Block { seq, off, len, .. } = op
+            && let Op::Block { seq, off, len, .. } | Op::RingData { seq, off, len, .. } = op
         {
             self.clobber_injected(seq, off, len);
         }
         let res = injected.map_or(res, |e| -e.raw_os_error().unwrap_or(libc::EIO));
         let expected = match op {
-            Op::Open { len, .. } | Op::Block { len, .. } | Op::Header { len, .. } => len as i32,
+            Op::Open { len, .. }
+            | Op::Block { len, .. }
+            | Op::Header { len, .. }
+            | Op::RingData { len, .. } => len as i32,
             Op::Sync { .. } => 0,
         };
         let error = if res < 0 {
@@ -829,6 +855,18 @@ impl SegmentWriter {
                 self.inflight[buf as usize] -= 1;
                 self.release_if_idle(buf as usize);
                 self.seg_write_done(seq, failed, packets);
+                lost = if failed { packets } else { 0 };
+            }
+            Op::RingData {
+                seq,
+                len,
+                packets,
+                token,
+                ..
+            } => {
+                self.stats.bytes_in_flight = self.stats.bytes_in_flight.saturating_sub(len.into());
+                self.seg_write_done(seq, failed, packets);
+                self.ring_done.push((token, !failed));
                 lost = if failed { packets } else { 0 };
             }
             Op::Sync { seal } => {
@@ -1244,7 +1282,12 @@ impl SegmentWriter {
             last_ts: 0,
             used_end: g.region_len,
             opened_wall: now_ns(),
-            flags: if self.lanes { fmt::SEG_FLAG_LANES } else { 0 },
+            flags: if self.lanes { fmt::SEG_FLAG_LANES } else { 0 }
+                | if self.ring_blocks {
+                    fmt::SEG_FLAG_RING
+                } else {
+                    0
+                },
             damaged: 0,
             ifaces: self.ifaces,
             iface_count: self.iface_count,
@@ -1533,7 +1576,10 @@ impl SegmentWriter {
                 used_end: t.end,
                 opened_wall: p.header.map_or(0, |h| h.opened_wall_ns.get()),
                 // Written through lanes stays known after recovery (export merges it).
-                flags: p.header.map_or(0, |h| h.flags.get() & fmt::SEG_FLAG_LANES),
+                // So does holding ring blocks (the header stays version 3).
+                flags: p.header.map_or(0, |h| {
+                    h.flags.get() & (fmt::SEG_FLAG_LANES | fmt::SEG_FLAG_RING)
+                }),
                 damaged: t.damaged_blocks,
                 ifaces,
                 iface_count,
@@ -1742,6 +1788,9 @@ fn fill_header(
     h.ifaces = *ifaces;
     h.damaged_blocks = U32::new(seg.damaged);
     h.index_crc = U32::new(segment::index_crc(&seg.index));
+    if h.flags.get() & fmt::SEG_FLAG_RING != 0 {
+        h.version = U16::new(fmt::SEGMENT_VERSION_RING);
+    }
     segment::seal_crc(&mut h);
     buf.fill(0);
     buf[..fmt::SEGMENT_HEADER_LEN].copy_from_slice(h.as_bytes());
