@@ -840,9 +840,15 @@ impl Run {
         // Findings count sessions in log order; sessions end in the same order.
         let mut by_end: Vec<(&i64, &String)> = end.iter().map(|(id, e)| (e, id)).collect();
         by_end.sort();
+        // Sessions the client made that search never returned count as missing too.
+        let never_seen = if made == u64::MAX {
+            0
+        } else {
+            (made as usize).saturating_sub(by_end.len())
+        };
         let lat = |seen: &dyn Fn(usize, &str) -> Option<i64>| {
             let mut v: Vec<f64> = Vec::new();
-            let mut missing = 0;
+            let mut missing = never_seen;
             for (i, (e, id)) in by_end.iter().enumerate() {
                 match seen(i, id) {
                     Some(t) => v.push((t - **e) as f64 / 1e9),
