@@ -451,6 +451,8 @@ struct Sample {
     written: Option<u64>,
     captured: Option<u64>,
     drops: Option<u64>,
+    /// Drops by cause (`kernel_ring`, `backpressure`, …: `kuroko status`).
+    drops_by_cause: Value,
     cpus: Vec<(f64, f64)>,
 }
 
@@ -554,6 +556,7 @@ fn window(a: &Sample, b: &Sample) -> Value {
         "written_per_s": written.map(|n| (n as f64 / wall).round()),
         "captured_per_s": delta(a.captured, b.captured).map(|n| (n as f64 / wall).round()),
         "drops": delta(a.drops, b.drops),
+        "drops_by_cause_at_end": b.drops_by_cause,
         "analyzer_cpu_percent": pct(a.analyzer_cpu, b.analyzer_cpu),
         "generator_cpu_percent": pct(a.generator_cpu, b.generator_cpu),
         "bench_polls_cpu_percent": pct(a.polls_cpu, b.polls_cpu),
@@ -683,6 +686,9 @@ impl Run {
             drops: st
                 .as_ref()
                 .and_then(|v| v["capture"]["drops"]["total"].as_u64()),
+            drops_by_cause: st
+                .as_ref()
+                .map_or(Value::Null, |v| v["capture"]["drops"].clone()),
             cpus: cpu_jiffies(),
         }
     }
