@@ -103,7 +103,7 @@ fn cap_ns() -> &'static str {
 /// Trials whose capture core was busier than this with other work are retried once.
 pub(crate) const NOISY_OTHER_PCT: f64 = 30.0;
 /// Linux USER_HZ (utime/stime units in /proc/PID/stat).
-const CLK_TCK: f64 = 100.0;
+pub(crate) const CLK_TCK: f64 = 100.0;
 const STENOTYPE_GRACE: Duration = Duration::from_secs(3);
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -513,48 +513,20 @@ fn generate(load: &Load, seconds: f64, pps_hint: f64) -> anyhow::Result<f64> {
         }
         Gen::Trafgen => {
             let n = ((rate * seconds).ceil() as u64).max(1);
-            let n_s = n.to_string();
-            let rate_s = load.pps.map(|p| format!("{p}pps"));
             let cfg = load.trafgen_cfg.to_string_lossy().into_owned();
-            // One process (-P1) on CPU 0, TX_RING with the qdisc bypassed (the default),
-            // IRQ affinity untouched (-Q), no CPU statistics (-C).
-            let mut argv = vec![
-                "ip",
-                "netns",
-                "exec",
-                gen_ns(),
-                "taskset",
-                "-c",
-                "0",
-                "trafgen",
-                "-o",
-                "vgen",
-                "-i",
-                &cfg,
-                "-P1",
-                "-Q",
-                "-C",
-                "-n",
-                &n_s,
-            ];
-            if let Some(r) = &rate_s {
-                argv.extend(["-b", r]);
-            }
+            // On CPU 0, on the generator namespace's end of the wire.
+            let tg = super::trafgen::argv("vgen", &cfg, 0, load.pps, Some(n));
             let t0 = Instant::now();
-            let out = Command::new(argv[0])
-                .args(&argv[1..])
+            let out = Command::new("ip")
+                .args(["netns", "exec", gen_ns()])
+                .args(&tg)
                 .stdin(Stdio::null())
                 .output()
                 .context("cannot run trafgen")?;
             let secs = t0.elapsed().as_secs_f64();
             let text = String::from_utf8_lossy(&out.stdout).into_owned()
                 + &String::from_utf8_lossy(&out.stderr);
-            // "N packets outgoing"; trafgen also complains that it cannot tune the
-            // (per-namespace, read-only) socket memory sysctls: harmless.
-            let sent: u64 = text
-                .lines()
-                .find(|l| l.trim_end().ends_with("packets outgoing"))
-                .and_then(|l| l.split_whitespace().next()?.parse().ok())
+            let sent = super::trafgen::packets_sent(&text)
                 .with_context(|| format!("trafgen failed ({}):\n{text}", out.status))?;
             Ok(sent as f64 / secs.max(1e-9))
         }

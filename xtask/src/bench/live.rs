@@ -8,7 +8,8 @@
 //! until (a) `kuroko search` returns it, (b) the `telnet_use` finding counts it, (c) its
 //! alert is in the local alert log; p50 / p99 / max.
 //!
-//! Each variant runs on a fresh data directory, one after the other in the same run:
+//! kuroko is a release build (`--debug`: the debug build; `--kuroko-bin PATH`: that
+//! binary). Each variant runs on a fresh data directory, one after the other in the same run:
 //! `live` (the defaults) and `reference` (the cadence before issue 15, set through the
 //! config: `close_linger = "5s"`, `publish_interval = "5s"`, `consumer_wake = false`);
 //! `current` runs without any of these keys (for a kuroko that does not know them).
@@ -18,11 +19,30 @@
 //! and how many sessions the search returns for it after it closed (must be 1).
 //!
 //! Latency is sampled by polling every `--poll-ms` (default 200 ms), so each figure is late
-//! by up to one poll interval. `--background-pps N` adds a UDP flood of N packets/s on the
-//! mirror port while sessions run (`--background-procs P`: P senders of N/P each, for rates
-//! one Python sender cannot make). For each variant the capture process's CPU over the
-//! sessions' window is measured in the same run (utime+stime from /proc, against the
-//! packets `kuroko status` counts): its share of one core and µs per packet.
+//! by up to one poll interval.
+//!
+//! Background load (`--background`, a list run one after the other, every variant under
+//! each, on fresh data directories): `none`; `Npps`, a trafgen UDP flood (netsniff-ng's
+//! generator, `-b Npps` pacing) of N packets/s: one `--background-frame`-byte frame
+//! (default 256) from the PC to the file server's port 9999, sent into the far end of the
+//! mirror port (`mir0` in the switch namespace), so the capture sees it as mirrored
+//! traffic while the generator's CPU pays for no bridge and no host stack; `cpuP`, the same
+//! flood with its rate calibrated on the first variant's capture until the capture process
+//! uses P % of one core (5 s trials, rate scaled by target / measured, stop within 10 % of
+//! the target or when trafgen cannot make the rate asked; the steps are in the output),
+//! then kept for the load's other variants. E.g. `--background none,cpu50` gives the quiet
+//! and the loaded figure in one run. On a machine with two or more CPUs the generator is
+//! pinned to CPU 0 and the capture to CPU 1 (in every load, so they compare), and the
+//! kernel's share of each packet (the veth, the copy into the capture's ring) runs in
+//! softirq on the sending CPU, CPU 0; the analyzer is not pinned and runs SCHED_IDLE as in
+//! `kuroko run`. `--generator-fifo` runs the generator SCHED_FIFO, for a busy machine
+//! where it would otherwise not make its rate.
+//!
+//! For each load and variant, over the sessions' window (same run): the capture process's
+//! CPU (utime+stime from /proc) as a share of one core and per stored packet, packets
+//! captured and stored per second and drops (`kuroko status`), the analyzer's and the
+//! generator's CPU, each CPU's busy share (/proc/stat), the load average, and the
+//! analyzer's `lag_seconds` sampled about once a second (p50/p99/max).
 //!
 //! Variant `live-web` (issue 17) is `live` with `kuroko web` on the data directory and one
 //! logged-in client searching `protocol:telnet` every second, as a browser left open on
@@ -30,7 +50,7 @@
 //! cost to the capture. Results go to stdout and `bench-out/live.json`.
 
 use anyhow::bail;
-use kuroko_tests::kuroko::{binary, parse_jsonl, site_config};
+use kuroko_tests::kuroko::{parse_jsonl, site_config};
 use kuroko_tests::proc::{Server, run_in, wait_until};
 use kuroko_tests::site::{EXT, FILES, MIRROR_IFACE, PC, Site};
 use serde_json::{Value, json};
@@ -55,15 +75,33 @@ pub struct Args {
     /// How often search, findings and the alert log are sampled.
     #[arg(long, default_value_t = 200)]
     pub poll_ms: u64,
-    /// Background UDP packets per second on the mirror port (0: none).
-    #[arg(long, default_value_t = 0)]
-    pub background_pps: u64,
-    /// Processes sharing `--background-pps` (a Python sender makes ~50k packets/s at most).
-    #[arg(long, default_value_t = 1)]
-    pub background_procs: u64,
+    /// Background loads, one after the other, each with every variant: `none`, `Npps` (a
+    /// trafgen UDP flood of N packets/s on the mirror port) or `cpuP` (the flood's rate
+    /// calibrated until the capture process uses P % of a core), e.g. `none,cpu50`.
+    #[arg(long, value_delimiter = ',', default_value = "none")]
+    pub background: Vec<String>,
+    /// Run the flood's generator SCHED_FIFO (priority 1, `chrt`), as a stand-in for the
+    /// wire and the NIC's interrupts, which other work on a busy machine does not slow
+    /// down (the kernel still leaves other tasks 5 % of its CPU).
+    #[arg(long)]
+    pub generator_fifo: bool,
+    /// Store budget of each variant's data directory (a flood of 300 k frames/s of 256 B
+    /// fills 512 MiB in 7 s: an analyzer lagging more than that would lose packets).
+    #[arg(long, default_value = "4GiB")]
+    pub budget: String,
+    /// Frame size of the background flood (bytes on the wire without the FCS).
+    #[arg(long, default_value_t = 256)]
+    pub background_frame: usize,
     /// Keep the work directory.
     #[arg(long)]
     pub keep: bool,
+    /// Use the debug build of kuroko (faster to build, slower to run; its CPU figures
+    /// are not the product's).
+    #[arg(long)]
+    pub debug: bool,
+    /// Use this kuroko binary instead of building one.
+    #[arg(long, value_name = "PATH")]
+    pub kuroko_bin: Option<PathBuf>,
 }
 
 /// The Telnet-like server: IAC negotiation, a login prompt, a password prompt, a refusal.
@@ -132,23 +170,10 @@ while time.time() < end:
 c.close()
 "#;
 
-const UDP_FLOOD: &str = r#"
-import socket, sys, time
-s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-pps, host = int(sys.argv[1]), sys.argv[2]
-payload = b"x" * 200
-t = time.time()
-n = 0
-while True:
-    s.sendto(payload, (host, 9999)); n += 1
-    if n % 100 == 0:
-        ahead = n / pps - (time.time() - t)
-        if ahead > 0: time.sleep(ahead)
-"#;
-
 pub fn run(args: Args) -> anyhow::Result<()> {
     kuroko_tests::site::require_root_and_tools()?;
-    let kuroko = binary()?;
+    crate::util::require_tools(&["trafgen", "taskset"])?;
+    let kuroko = crate::util::kuroko_binary(args.kuroko_bin.as_deref(), !args.debug)?;
     let mut site = Site::new()?;
     if args.keep {
         site.keep_work_dir();
@@ -161,7 +186,6 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         ("telnet_client.py", TELNET_CLIENT),
         ("ssh_server.py", SSH_SERVER),
         ("ssh_client.py", SSH_CLIENT),
-        ("udp_flood.py", UDP_FLOOD),
     ] {
         std::fs::write(scripts.join(name), text)?;
     }
@@ -181,54 +205,126 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         &["python3", &script("ssh_server.py"), EXT.ip, "22"],
     )?;
 
+    // The generator on CPU 0, the capture on CPU 1 (on a machine with two or more).
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let pin = cpus >= 2;
+    let loads: Vec<Background> = args
+        .background
+        .iter()
+        .map(|b| Background::parse(b))
+        .collect::<anyhow::Result<_>>()?;
+    let flood_cfg = scripts.join("flood.cfg");
+    std::fs::write(
+        &flood_cfg,
+        super::trafgen::udp_config(
+            (
+                super::trafgen::mac(&kuroko_tests::site::mac_of(PC.ip))?,
+                super::trafgen::mac(&kuroko_tests::site::mac_of(FILES.ip))?,
+            ),
+            (
+                super::trafgen::ipv4(PC.ip)?,
+                super::trafgen::ipv4(FILES.ip)?,
+            ),
+            (40_000, 9999),
+            args.background_frame,
+        ),
+    )?;
+    let flood_cfg = flood_cfg.display().to_string();
+
     let mut results = Vec::new();
-    for (i, variant) in args.variants.iter().enumerate() {
-        let extra = match variant.as_str() {
-            "live" | "live-web" => "",
-            "current" => "",
-            "reference" => {
-                "[analyzer]\nclose_linger = \"5s\"\npublish_interval = \"5s\"\nconsumer_wake = false\n"
+    let mut n = 0;
+    for load in &loads {
+        // A `cpuP` load is calibrated on the first variant's capture, then kept.
+        let mut rate = match load {
+            Background::None => None,
+            Background::Pps(p) => Some(*p),
+            Background::Cpu(_) => None,
+        };
+        let mut calibration = Value::Null;
+        for variant in &args.variants {
+            let extra = match variant.as_str() {
+                "live" | "live-web" => "",
+                "current" => "",
+                "reference" => {
+                    "[analyzer]\nclose_linger = \"5s\"\npublish_interval = \"5s\"\nconsumer_wake = false\n"
+                }
+                other => bail!("unknown variant `{other}`: live, reference, current or live-web"),
+            };
+            let extra = format!(
+                "[storage]\nbudget = \"{}\"\nsegment_size = \"16MiB\"\n\n{extra}",
+                args.budget
+            );
+            let run = Run::start(&kuroko, &site, &work, n, variant, &extra, pin)?;
+            n += 1;
+            if let (Background::Cpu(target), None) = (load, rate) {
+                let (r, steps) = run.calibrate(&site, &flood_cfg, *target, args.generator_fifo)?;
+                rate = Some(r);
+                calibration = steps;
             }
-            other => bail!("unknown variant `{other}`: live, reference, current or live-web"),
-        };
-        let run = Run::start(&kuroko, &site, &work, i, variant, extra)?;
-        let web = if variant == "live-web" {
-            Some(super::web::PolledWeb::start(
-                &kuroko,
-                &run.data,
-                &run.config,
-                &work.join(format!("jar-{i}")),
-                "protocol:telnet",
-                Duration::from_secs(1),
-            )?)
-        } else {
-            None
-        };
-        let mut r = run.closed_sessions(&site, &args, &script)?;
-        if let Some(w) = web {
-            r["web_searches"] = json!(w.stop());
+            let flood = match rate {
+                Some(pps) => Some(Flood::start(&site, &flood_cfg, pps, args.generator_fifo)?),
+                None => None,
+            };
+            // Let the flood settle (and the analyzer catch up with calibration's packets).
+            if flood.is_some() {
+                std::thread::sleep(Duration::from_secs(3));
+            }
+            let web = if variant == "live-web" {
+                Some(super::web::PolledWeb::start(
+                    &kuroko,
+                    &run.data,
+                    &run.config,
+                    &work.join(format!("jar-{n}")),
+                    "protocol:telnet",
+                    Duration::from_secs(1),
+                )?)
+            } else {
+                None
+            };
+            let mut r = run.closed_sessions(&site, &args, &script, flood.as_ref())?;
+            if let Some(w) = web {
+                r["web_searches"] = json!(w.stop());
+            }
+            let open = if args.open_seconds > 0 && variant != "reference" {
+                Some(run.open_session(&site, &args, &script)?)
+            } else {
+                None
+            };
+            let sent = flood.map(Flood::stop);
+            results.push(json!({
+                "background": load.name(),
+                "background_pps": rate,
+                "flood_packets_sent": sent,
+                "calibration": calibration,
+                "variant": variant,
+                "closed": r,
+                "open": open,
+            }));
+            run.stop();
         }
-        let open = if args.open_seconds > 0 && variant != "reference" {
-            Some(run.open_session(&site, &args, &script)?)
-        } else {
-            None
-        };
-        results.push(json!({"variant": variant, "closed": r, "open": open}));
-        run.stop();
     }
     let out = json!({
         "seconds": args.seconds,
         "interval": args.interval,
         "poll_ms": args.poll_ms,
-        "background_pps": args.background_pps,
-        "background_procs": args.background_procs,
+        "background_frame_bytes": args.background_frame,
+        "pinned": pin,
+        "generator_fifo": args.generator_fifo,
         "results": results,
     });
     let dir = kuroko_tests::kuroko::workspace_root().join("bench-out");
     std::fs::create_dir_all(&dir)?;
     std::fs::write(dir.join("live.json"), serde_json::to_string_pretty(&out)?)?;
     for r in &results {
-        println!("variant {}", r["variant"].as_str().unwrap_or("?"));
+        println!(
+            "background {} ({} pkt/s asked), variant {}",
+            r["background"].as_str().unwrap_or("?"),
+            r["background_pps"],
+            r["variant"].as_str().unwrap_or("?")
+        );
+        if !r["calibration"].is_null() {
+            println!("  calibration {}", r["calibration"]);
+        }
         let c = &r["closed"];
         println!(
             "  sessions made {}  seen {}",
@@ -241,16 +337,30 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 s["n"], s["p50"], s["p99"], s["max"], s["missing"]
             );
         }
+        let w = &c["window"];
         println!(
-            "  capture  {} % of a core, {} us/packet, {} packets/s captured{}",
-            c["capture"]["cpu_percent"],
-            c["capture"]["cpu_us_per_packet"],
-            c["capture"]["packets_per_s"],
+            "  capture  {} % of a core, {} us/packet, {} packets/s captured, {} dropped{}",
+            w["capture_cpu_percent"],
+            w["capture_cpu_us_per_packet"],
+            w["captured_per_s"],
+            w["drops"],
             if c["web_searches"].is_null() {
                 String::new()
             } else {
                 format!(", web searches answered {}", c["web_searches"])
             }
+        );
+        println!(
+            "  analyzer {} % of a core, lag p50 {} s max {} s; generator {} %; bench polls {} %; \
+             CPU busy: cpu0 {} %, cpu1 {} %; load {}",
+            w["analyzer_cpu_percent"],
+            c["analyzer_lag_s"]["p50"],
+            c["analyzer_lag_s"]["max"],
+            w["generator_cpu_percent"],
+            w["bench_polls_cpu_percent"],
+            w["cpu_busy_percent"][0],
+            w["cpu_busy_percent"][1],
+            w["loadavg"],
         );
         if !r["open"].is_null() {
             println!("  open session: {}", r["open"]);
@@ -258,6 +368,201 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     }
     eprintln!("written to {}", dir.join("live.json").display());
     Ok(())
+}
+
+/// One background load (`--background`).
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Background {
+    None,
+    Pps(u64),
+    Cpu(f64),
+}
+
+impl Background {
+    fn parse(s: &str) -> anyhow::Result<Background> {
+        let s = s.trim();
+        if s == "none" || s == "0" {
+            return Ok(Background::None);
+        }
+        if let Some(p) = s.strip_prefix("cpu") {
+            let p: f64 = p.trim_end_matches('%').parse()?;
+            if !(p > 0.0 && p <= 100.0) {
+                bail!("`{s}`: a share of one core between 0 and 100 %");
+            }
+            return Ok(Background::Cpu(p));
+        }
+        match s.strip_suffix("pps").unwrap_or(s).parse::<u64>() {
+            Ok(n) => Ok(Background::Pps(n)),
+            Err(_) => bail!("unknown background `{s}`: none, Npps or cpuP"),
+        }
+    }
+
+    fn name(&self) -> String {
+        match self {
+            Background::None => "none".into(),
+            Background::Pps(n) => format!("{n}pps"),
+            Background::Cpu(p) => format!("cpu{p}"),
+        }
+    }
+}
+
+/// The trafgen flood: UDP frames from the PC to the file server's port 9999, sent on CPU 0
+/// straight into the mirror port's far end (`mir0` in the switch namespace), so they reach
+/// the capture as mirrored traffic does but cost the kernel no bridge or host stack on
+/// the generator's CPU (the most packets one generator core can make).
+struct Flood {
+    server: Server,
+}
+
+impl Flood {
+    fn start(site: &Site, cfg: &str, pps: u64, fifo: bool) -> anyhow::Result<Flood> {
+        let mut argv = super::trafgen::argv("mir0", cfg, 0, Some(pps.max(1)), None);
+        if fifo {
+            argv.splice(0..0, ["chrt".to_string(), "-f".into(), "1".into()]);
+        }
+        let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
+        let log = site.work_dir().join("live-flood.log");
+        let mut server = Server::spawn("live-flood", site.switch_ns(), &argv, &log)?;
+        std::thread::sleep(Duration::from_millis(300));
+        server.ensure_running()?;
+        Ok(Flood { server })
+    }
+
+    fn pid(&self) -> u32 {
+        self.server.pid()
+    }
+
+    /// Stops it; the packets it says it sent.
+    fn stop(mut self) -> Option<u64> {
+        self.server.stop_with(libc::SIGINT);
+        super::trafgen::packets_sent(&self.server.log_text())
+    }
+}
+
+/// Counters at one instant, for CPU shares and rates over a window.
+struct Sample {
+    at: Instant,
+    capture_cpu: Option<f64>,
+    analyzer_cpu: Option<f64>,
+    generator_cpu: Option<f64>,
+    /// CPU of this bench's finished children (`kuroko search`/`findings`/`status` polls,
+    /// the Telnet client once it ended): cutime+cstime of /proc/self/stat.
+    polls_cpu: Option<f64>,
+    written: Option<u64>,
+    captured: Option<u64>,
+    drops: Option<u64>,
+    /// Drops by cause (`kernel_ring`, `backpressure`, …: `kuroko status`).
+    drops_by_cause: Value,
+    cpus: Vec<(f64, f64)>,
+}
+
+/// utime+stime of a process and its descendants (trafgen sends from a forked child).
+fn tree_cpu(pid: u32) -> Option<f64> {
+    let mut total = super::capture::proc_cpu(pid)?;
+    let mut parents = vec![pid];
+    while let Some(p) = parents.pop() {
+        for e in std::fs::read_dir("/proc").ok()?.flatten() {
+            let Some(child) = e.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else {
+                continue;
+            };
+            let Ok(stat) = std::fs::read_to_string(format!("/proc/{child}/stat")) else {
+                continue;
+            };
+            // After the command: state, then the parent's pid.
+            let ppid = stat
+                .rfind(')')
+                .and_then(|i| stat[i + 2..].split_whitespace().nth(1)?.parse::<u32>().ok());
+            if ppid == Some(p) {
+                total += super::capture::proc_cpu(child).unwrap_or(0.0);
+                parents.push(child);
+            }
+        }
+    }
+    Some(total)
+}
+
+/// CPU seconds of this process's children that have been waited for (cutime + cstime).
+fn children_cpu() -> Option<f64> {
+    let s = std::fs::read_to_string("/proc/self/stat").ok()?;
+    let rest = &s[s.rfind(')')? + 2..];
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    // After the command: state is index 0, utime 11, stime 12, cutime 13, cstime 14.
+    let cu: f64 = f.get(13)?.parse().ok()?;
+    let cs: f64 = f.get(14)?.parse().ok()?;
+    Some((cu + cs) / super::capture::CLK_TCK)
+}
+
+/// Busy and total jiffies of each CPU (`cpuN` lines of /proc/stat).
+fn cpu_jiffies() -> Vec<(f64, f64)> {
+    let s = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+    s.lines()
+        .filter(|l| l.starts_with("cpu") && !l.starts_with("cpu "))
+        .filter_map(|l| {
+            let v: Vec<f64> = l
+                .split_whitespace()
+                .skip(1)
+                .filter_map(|x| x.parse().ok())
+                .collect();
+            (v.len() >= 5).then(|| {
+                let total: f64 = v.iter().take(8).sum();
+                (total - v[3] - v[4], total)
+            })
+        })
+        .collect()
+}
+
+fn loadavg() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .unwrap_or_default()
+        .split_whitespace()
+        .take(3)
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// CPU shares (% of one core), rates and drops between two samples.
+fn window(a: &Sample, b: &Sample) -> Value {
+    let wall = b.at.duration_since(a.at).as_secs_f64().max(1e-9);
+    let pct = |x: Option<f64>, y: Option<f64>| match (x, y) {
+        (Some(x), Some(y)) => json!(((y - x) / wall * 1000.0).round() / 10.0),
+        _ => Value::Null,
+    };
+    let delta = |x: Option<u64>, y: Option<u64>| match (x, y) {
+        (Some(x), Some(y)) => Some(y.saturating_sub(x)),
+        _ => None,
+    };
+    let written = delta(a.written, b.written);
+    let per_packet = match (a.capture_cpu, b.capture_cpu, written) {
+        (Some(x), Some(y), Some(n)) if n > 0 => json!(((y - x) / n as f64 * 1e8).round() / 100.0),
+        _ => Value::Null,
+    };
+    let busy: Vec<Value> = a
+        .cpus
+        .iter()
+        .zip(&b.cpus)
+        .map(|(x, y)| {
+            let t = y.1 - x.1;
+            if t > 0.0 {
+                json!(((y.0 - x.0) / t * 1000.0).round() / 10.0)
+            } else {
+                Value::Null
+            }
+        })
+        .collect();
+    json!({
+        "seconds": (wall * 10.0).round() / 10.0,
+        "capture_cpu_percent": pct(a.capture_cpu, b.capture_cpu),
+        "capture_cpu_us_per_packet": per_packet,
+        "written_per_s": written.map(|n| (n as f64 / wall).round()),
+        "captured_per_s": delta(a.captured, b.captured).map(|n| (n as f64 / wall).round()),
+        "drops": delta(a.drops, b.drops),
+        "drops_by_cause_at_end": b.drops_by_cause,
+        "analyzer_cpu_percent": pct(a.analyzer_cpu, b.analyzer_cpu),
+        "generator_cpu_percent": pct(a.generator_cpu, b.generator_cpu),
+        "bench_polls_cpu_percent": pct(a.polls_cpu, b.polls_cpu),
+        "cpu_busy_percent": busy,
+        "loadavg": loadavg(),
+    })
 }
 
 struct Run {
@@ -276,31 +581,39 @@ impl Run {
         n: usize,
         variant: &str,
         extra: &str,
+        pin: bool,
     ) -> anyhow::Result<Run> {
         let data = work.join(format!("data-{n}-{variant}"));
         let config = work.join(format!("kuroko-{n}-{variant}.toml"));
         std::fs::write(
             &config,
             format!(
-                "{}\n[storage]\nbudget = \"512MiB\"\nsegment_size = \"16MiB\"\n\n{extra}\n\
+                "{}\n{extra}\n\
                  [[alerts.conditions]]\nname = \"bench-telnet\"\nquery = \"protocol:telnet\"\n",
                 site_config("Asia/Tokyo")
             ),
         )?;
         let s = |p: &Path| p.display().to_string();
+        let mut argv: Vec<&str> = if pin {
+            vec!["taskset", "-c", "1"]
+        } else {
+            vec![]
+        };
+        let (k, d, c) = (s(kuroko), s(&data), s(&config));
+        argv.extend([
+            k.as_str(),
+            "capture",
+            "--iface",
+            MIRROR_IFACE,
+            "--data",
+            &d,
+            "--config",
+            &c,
+        ]);
         let capture = Server::spawn(
             "kuroko capture",
             site.switch_ns(),
-            &[
-                &s(kuroko),
-                "capture",
-                "--iface",
-                MIRROR_IFACE,
-                "--data",
-                &s(&data),
-                "--config",
-                &s(&config),
-            ],
+            &argv,
             &work.join(format!("capture-{n}.log")),
         )?;
         wait_until("kuroko capture to run", Duration::from_secs(30), || {
@@ -353,11 +666,71 @@ impl Run {
         Ok(String::from_utf8_lossy(&out.stdout).into_owned())
     }
 
-    /// Packets the capture has stored so far (`kuroko status`'s writer counter).
-    fn captured_packets(&self) -> Option<u64> {
-        let v: Value =
-            serde_json::from_str(&self.kuroko("status", &["--format", "json"]).ok()?).ok()?;
-        v["writer"]["packets_written"].as_u64()
+    /// `kuroko status --format json`.
+    fn status(&self) -> Option<Value> {
+        serde_json::from_str(&self.kuroko("status", &["--format", "json"]).ok()?).ok()
+    }
+
+    fn sample(&self, flood: Option<&Flood>) -> Sample {
+        let st = self.status();
+        let at = |k: &str, f: &str| st.as_ref().and_then(|v| v[k][f].as_u64());
+        Sample {
+            at: Instant::now(),
+            capture_cpu: super::capture::proc_cpu(self.capture.pid()),
+            analyzer_cpu: super::capture::proc_cpu(self.analyzer.pid()),
+            generator_cpu: flood.and_then(|f| tree_cpu(f.pid())),
+            polls_cpu: children_cpu(),
+            // Packets the capture has stored (the writer's counter) and received.
+            written: at("writer", "packets_written"),
+            captured: at("capture", "packets"),
+            drops: st
+                .as_ref()
+                .and_then(|v| v["capture"]["drops"]["total"].as_u64()),
+            drops_by_cause: st
+                .as_ref()
+                .map_or(Value::Null, |v| v["capture"]["drops"].clone()),
+            cpus: cpu_jiffies(),
+        }
+    }
+
+    /// Finds the flood rate that keeps the capture process at `target` % of a core: 5 s
+    /// trials, each rate scaled by target / measured, until within 10 % of the target or
+    /// the generator cannot make the rate asked (it is then the highest rate it made).
+    fn calibrate(
+        &self,
+        site: &Site,
+        cfg: &str,
+        target: f64,
+        fifo: bool,
+    ) -> anyhow::Result<(u64, Value)> {
+        let mut rate: u64 = 50_000;
+        let mut steps = Vec::new();
+        for _ in 0..8 {
+            let flood = Flood::start(site, cfg, rate, fifo)?;
+            std::thread::sleep(Duration::from_secs(2));
+            let a = self.sample(Some(&flood));
+            std::thread::sleep(Duration::from_secs(5));
+            let b = self.sample(Some(&flood));
+            flood.stop();
+            let w = window(&a, &b);
+            let cpu = w["capture_cpu_percent"].as_f64().unwrap_or(0.0);
+            let got = w["captured_per_s"].as_f64().unwrap_or(0.0);
+            eprintln!(
+                "calibration: {rate} pkt/s asked, {got} captured/s, capture {cpu} % of a core"
+            );
+            steps.push(json!({"asked_pps": rate, "window": w}));
+            if (cpu - target).abs() <= target * 0.1 {
+                break;
+            }
+            if cpu < target && got < rate as f64 * 0.85 {
+                eprintln!("calibration: the generator tops out at {got} pkt/s here");
+                rate = got as u64;
+                break;
+            }
+            let next = rate as f64 * target / cpu.max(0.5);
+            rate = next.clamp(rate as f64 / 4.0, rate as f64 * 4.0) as u64;
+        }
+        Ok((rate, json!(steps)))
     }
 
     fn search(&self, query: &str) -> Vec<Value> {
@@ -394,27 +767,10 @@ impl Run {
         site: &Site,
         args: &Args,
         script: &dyn Fn(&str) -> String,
+        flood: Option<&Flood>,
     ) -> anyhow::Result<Value> {
-        let procs = args.background_procs.max(1);
-        let mut flood = Vec::new();
-        if args.background_pps > 0 {
-            for _ in 0..procs {
-                flood.push(site.spawn(
-                    PC,
-                    "live-flood",
-                    &[
-                        "python3",
-                        &script("udp_flood.py"),
-                        &(args.background_pps / procs).max(1).to_string(),
-                        FILES.ip,
-                    ],
-                )?);
-            }
-        }
         // The capture's CPU and packets over the sessions' window (same run).
-        let cpu0 = super::capture::proc_cpu(self.capture.pid());
-        let packets0 = self.captured_packets();
-        let t0 = Instant::now();
+        let s0 = self.sample(flood);
         let mut client = site.spawn(
             PC,
             "live-telnet-client",
@@ -434,7 +790,19 @@ impl Run {
         let mut found: Vec<i64> = Vec::new();
         let mut client_done: Option<Instant> = None;
         let started = Instant::now();
+        // The analyzer's lag (`kuroko status`), about once a second.
+        let mut lags: Vec<f64> = Vec::new();
+        let mut last_lag = Instant::now();
         loop {
+            if last_lag.elapsed() >= Duration::from_secs(1) {
+                last_lag = Instant::now();
+                if let Some(l) = self
+                    .status()
+                    .and_then(|v| v["analyzer"]["lag_seconds"].as_f64())
+                {
+                    lags.push(l);
+                }
+            }
             let now = kuroko_model::Timestamp::now().nanos();
             for r in self.search("protocol:telnet") {
                 let (Some(id), Some(e)) = (r["id"].as_str(), r["end"].as_str()) else {
@@ -473,28 +841,20 @@ impl Run {
             }
             std::thread::sleep(Duration::from_millis(args.poll_ms));
         }
-        let (cpu1, packets1, wall) = (
-            super::capture::proc_cpu(self.capture.pid()),
-            self.captured_packets(),
-            t0.elapsed().as_secs_f64(),
-        );
-        drop(flood);
-        let capture = match (cpu0, cpu1, packets0, packets1) {
-            (Some(c0), Some(c1), Some(p0), Some(p1)) if p1 > p0 && wall > 0.0 => json!({
-                "cpu_percent": ((c1 - c0) / wall * 1000.0).round() / 10.0,
-                "cpu_us_per_packet": ((c1 - c0) / (p1 - p0) as f64 * 1e8).round() / 100.0,
-                "packets_per_s": ((p1 - p0) as f64 / wall).round(),
-                "seconds": (wall * 10.0).round() / 10.0,
-            }),
-            _ => json!({"error": "no CPU or packet counts from the capture"}),
-        };
+        let s1 = self.sample(flood);
         let made = made_by(&client);
         // Findings count sessions in log order; sessions end in the same order.
         let mut by_end: Vec<(&i64, &String)> = end.iter().map(|(id, e)| (e, id)).collect();
         by_end.sort();
+        // Sessions the client made that search never returned count as missing too.
+        let never_seen = if made == u64::MAX {
+            0
+        } else {
+            (made as usize).saturating_sub(by_end.len())
+        };
         let lat = |seen: &dyn Fn(usize, &str) -> Option<i64>| {
             let mut v: Vec<f64> = Vec::new();
-            let mut missing = 0;
+            let mut missing = never_seen;
             for (i, (e, id)) in by_end.iter().enumerate() {
                 match seen(i, id) {
                     Some(t) => v.push((t - **e) as f64 / 1e9),
@@ -509,7 +869,8 @@ impl Run {
             "search": lat(&|_, id| searched.get(id).copied()),
             "finding": lat(&|i, _| found.get(i).copied()),
             "alert": lat(&|_, id| alerted.get(id).copied()),
-            "capture": capture,
+            "window": window(&s0, &s1),
+            "analyzer_lag_s": stats(lags, 0),
         }))
     }
 

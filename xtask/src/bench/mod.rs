@@ -10,6 +10,7 @@ pub mod intel;
 pub mod live;
 pub mod search;
 pub mod store;
+pub mod trafgen;
 pub mod web;
 
 use clap::Subcommand;
