@@ -11,7 +11,7 @@
 
 use kuroko_detect::catalog::RuleId;
 use kuroko_model::finding::Risk;
-use kuroko_tests::kuroko::{DataDir, site_config};
+use kuroko_tests::kuroko::{DataDir, csv_fields, parse_jsonl, site_config};
 use kuroko_tests::pcap_time::shift_to;
 use kuroko_tests::scenarios::{self, Scenario};
 use kuroko_tests::shared::{recording, recordings_dir};
@@ -669,6 +669,69 @@ fn vpn_large_upload_fires_on_150_mb_from_the_vpn_pool() {
         up >= scenarios::VPN_LARGE_UPLOAD_BYTES,
         "bytes_up from the VPN client: {up}"
     );
+    vpn_pool_addresses_are_marked_in_search_and_assets(&a);
+}
+
+/// `[site] vpn_pools` in `kuroko search` (table `(VPN)`, jsonl `"client_vpn": true`, csv
+/// `client_vpn`) and `kuroko assets` (`(VPN)`, `"vpn": true`, `vpn`), on the uploads of
+/// the VPN client: the same marks as the findings table and `search --stats`.
+fn vpn_pool_addresses_are_marked_in_search_and_assets(a: &Analyzed) {
+    let q = format!("client:{}", VPN.ip);
+    let table = a.data.kuroko("search", &["--width", "200", &q]).unwrap();
+    let rows: Vec<&str> = table.lines().skip(1).filter(|l| !l.is_empty()).collect();
+    assert!(!rows.is_empty(), "{table}");
+    for r in &rows {
+        assert!(
+            r.contains(&format!("{} (VPN)", VPN.ip)),
+            "client not marked: {r}"
+        );
+        assert_eq!(r.matches("(VPN)").count(), 1, "the server marked too: {r}");
+    }
+    let jsonl = a.data.search(&q).unwrap();
+    assert!(!jsonl.is_empty());
+    for s in &jsonl {
+        assert_eq!(s["client_vpn"], true, "{s}");
+        assert!(s.get("server_vpn").is_none(), "{s}");
+    }
+    let csv = a.data.kuroko("search", &["--format", "csv", &q]).unwrap();
+    let mut lines = csv.lines();
+    let header = csv_fields(lines.next().unwrap());
+    let col = |n: &str| header.iter().position(|h| h == n).unwrap();
+    for l in lines {
+        let f = csv_fields(l);
+        assert_eq!(
+            (f[col("client_vpn")].as_str(), f[col("server_vpn")].as_str()),
+            ("true", "false"),
+            "{l}"
+        );
+    }
+    // Every other session's client is outside the pool: nothing marked.
+    let others = a.data.search(&format!("NOT client:{}", VPN.ip)).unwrap();
+    assert!(others.iter().all(|s| s.get("client_vpn").is_none()));
+
+    let hosts = parse_jsonl(&a.data.kuroko("assets", &["--format", "jsonl"]).unwrap()).unwrap();
+    let host = |ip: &str| hosts.iter().find(|h| h["ip"] == ip);
+    let vpn = host(VPN.ip).unwrap_or_else(|| panic!("{} not in {hosts:#?}", VPN.ip));
+    assert_eq!(vpn["vpn"], true, "{vpn}");
+    let files = host(FILES.ip).unwrap_or_else(|| panic!("{} not in {hosts:#?}", FILES.ip));
+    assert!(files.get("vpn").is_none(), "{files}");
+    let table = a.data.kuroko("assets", &[]).unwrap();
+    assert!(
+        table
+            .lines()
+            .any(|l| l.starts_with(&format!("{} (VPN)  ", VPN.ip))),
+        "{table}"
+    );
+    assert!(!table.contains(&format!("{} (VPN)", FILES.ip)), "{table}");
+    let csv = a.data.kuroko("assets", &["--format", "csv"]).unwrap();
+    let mut lines = csv.lines();
+    let header = csv_fields(lines.next().unwrap());
+    let vpn_col = header.iter().position(|h| h == "vpn").unwrap();
+    for l in lines {
+        let f = csv_fields(l);
+        let want = if f[0] == VPN.ip { "true" } else { "false" };
+        assert_eq!(f[vpn_col], want, "{l}");
+    }
 }
 
 #[test]

@@ -115,6 +115,8 @@ pub struct App {
     pub ascii: bool,
     /// Time zone for displayed times (the site's).
     pub tz: chrono_tz::Tz,
+    /// `[site] vpn_pools`: session addresses in them are shown `(VPN)`.
+    pub vpn: kuroko_model::config::VpnPools,
     pub snapshot: Option<Snapshot>,
     /// Wall clock of the last tick (drives staleness; set by the event loop or tests).
     pub now: Timestamp,
@@ -145,6 +147,7 @@ impl App {
             lang,
             ascii,
             tz: chrono_tz::UTC,
+            vpn: Default::default(),
             snapshot: None,
             now: Timestamp::default(),
             rates: BTreeMap::new(),

@@ -47,6 +47,8 @@ pub struct OpenSessions {
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct AssetRow {
     pub ip: String,
+    /// In `[site] vpn_pools` (a remote user's address): shown `(VPN)`.
+    pub vpn: bool,
     /// The first name the host was seen under (DHCP, NetBIOS, DNS, HTTP Host, SNI).
     pub name: Option<String>,
     /// Ports it answered on: `22/tcp ssh`.

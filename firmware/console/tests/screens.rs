@@ -210,14 +210,17 @@ fn assets() -> Vec<AssetRow> {
         cves: cves.iter().map(|c| c.to_string()).collect(),
     };
     vec![
+        // A remote worker's PC, on the VPN: `(VPN)` beside its address.
         AssetRow {
-            ip: "10.10.1.11".into(),
+            ip: "10.8.0.23".into(),
+            vpn: true,
             name: Some("pc-tanaka".into()),
             services: vec![],
             software: vec![],
         },
         AssetRow {
             ip: "10.10.2.15".into(),
+            vpn: false,
             name: Some("db01".into()),
             services: vec!["1521/tcp oracle".into()],
             software: vec![sw(
@@ -228,6 +231,7 @@ fn assets() -> Vec<AssetRow> {
         },
         AssetRow {
             ip: "10.10.2.20".into(),
+            vpn: false,
             name: Some("filesrv01".into()),
             services: vec!["22/tcp ssh".into(), "445/tcp smb".into()],
             software: vec![
@@ -271,9 +275,25 @@ fn session() -> SessionRecord {
     s
 }
 
+/// The same CONNECT from a remote worker on the VPN (`[site] vpn_pools` 10.8.0.0/24).
+fn vpn_session() -> SessionRecord {
+    let mut s = session();
+    s.id = "1-0-8".into();
+    s.start = secs(-90);
+    s.end = secs(-89);
+    s.client = Endpoint::new("10.8.0.23".parse().unwrap(), 61022);
+    if let Some(h) = s.http.as_mut() {
+        h.user = None;
+    }
+    s
+}
+
 fn app(lang: Lang, ascii: bool) -> App {
     let mut app = App::new(lang, ascii);
     app.tz = chrono_tz::Asia::Tokyo;
+    app.vpn = kuroko_model::config::VpnPools::new(vec![
+        kuroko_model::config::parse_net("10.8.0.0/24").unwrap(),
+    ]);
     for (i, (p, b)) in [
         (0u64, 0u64),
         (1000, 900_000),
@@ -367,8 +387,8 @@ fn all_screens(lang: Lang, ascii: bool, tag: &str) {
                 a.search.input = "method:CONNECT".into();
                 a.on_search_result(Ok(SearchResult {
                     query: "method:CONNECT".into(),
-                    total: Some(1),
-                    sessions: vec![session()],
+                    total: Some(2),
+                    sessions: vec![vpn_session(), session()],
                     snippets: Default::default(),
                 }));
             }

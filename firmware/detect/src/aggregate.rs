@@ -88,6 +88,23 @@ pub struct Aggregate {
     pub packets_up: u64,
     #[serde(default)]
     pub packets_down: u64,
+    /// Whether `bytes_*`/`packets_*` hold the finding's volume: not in state written by
+    /// older firmware, until [`fill_missing_volumes`] counted it from the session log.
+    #[serde(default)]
+    pub volume_state: VolumeState,
+}
+
+/// Whether an aggregate's volume was counted.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum VolumeState {
+    /// Stored by older firmware, which did not count volumes (the field is absent).
+    #[default]
+    NotCounted,
+    /// Counted as the sessions came, or from the session log afterwards.
+    Counted,
+    /// Stored by older firmware, and its sessions could not all be read back.
+    Unknown,
 }
 
 impl Aggregate {
@@ -109,6 +126,7 @@ impl Aggregate {
             bytes_down: 0,
             packets_up: 0,
             packets_down: 0,
+            volume_state: VolumeState::Counted,
         }
     }
 
@@ -163,13 +181,17 @@ impl Aggregate {
         }
     }
 
-    /// The finding's volume.
+    /// The finding's volume ([`Volume::unknown`] when it was never counted).
     pub fn volume(&self) -> Volume {
+        if self.volume_state != VolumeState::Counted {
+            return Volume::unknown();
+        }
         Volume {
             bytes_up: self.bytes_up,
             bytes_down: self.bytes_down,
             packets_up: self.packets_up,
             packets_down: self.packets_down,
+            unknown: false,
         }
     }
 
@@ -188,6 +210,84 @@ impl Aggregate {
     pub fn id(&self) -> String {
         finding_id(&self.rule, self.client, self.server)
     }
+}
+
+/// What [`fill_missing_volumes`] did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct VolumeMigration {
+    /// Aggregates whose volume was counted from the session log.
+    pub counted: usize,
+    /// Aggregates whose volume stays unknown (sessions beyond the evidence cap, or no
+    /// longer in the log).
+    pub unknown: usize,
+}
+
+/// Findings stored by older firmware carry no volume (it read as 0): counts it from the
+/// session log in `log_dir` when every session the finding counted is among its evidence
+/// (none was dropped at the cap) and still in the log; else marks it unknown. Reads the
+/// log only when some aggregate needs it.
+pub fn fill_missing_volumes(
+    aggregates: &mut [Aggregate],
+    log_dir: &std::path::Path,
+) -> VolumeMigration {
+    use std::collections::HashMap;
+    let mut done = VolumeMigration::default();
+    let todo: Vec<usize> = (0..aggregates.len())
+        .filter(|&i| aggregates[i].volume_state == VolumeState::NotCounted)
+        .collect();
+    if todo.is_empty() {
+        return done;
+    }
+    // Every counted session is in the evidence only while the evidence was never full.
+    let whole =
+        |a: &Aggregate| a.evidence.len() < MAX_EVIDENCE && a.count as usize <= a.evidence.len();
+    let mut wanted: HashMap<String, Option<Volume>> = HashMap::new();
+    for &i in &todo {
+        if whole(&aggregates[i]) {
+            for e in &aggregates[i].evidence {
+                wanted.insert(e.session.clone(), None);
+            }
+        }
+    }
+    if !wanted.is_empty()
+        && let Ok(reader) = kuroko_model::sessionlog::SessionLogReader::open(log_dir)
+        && let Ok(records) = reader.read_from(Default::default())
+    {
+        // The last record of a session is what it carried in the end.
+        for (_, r) in records.flatten() {
+            if let Some(v) = wanted.get_mut(&r.id) {
+                *v = Some(Volume::of(&r));
+            }
+        }
+    }
+    for i in todo {
+        let a = &mut aggregates[i];
+        let found: Option<Vec<Volume>> = if whole(a) {
+            a.evidence
+                .iter()
+                .map(|e| wanted.get(&e.session).copied().flatten())
+                .collect()
+        } else {
+            None
+        };
+        match found {
+            Some(vs) => {
+                for (e, v) in a.evidence.iter_mut().zip(&vs) {
+                    e.volume = *v;
+                }
+                a.volume_state = VolumeState::Counted;
+                for v in &vs {
+                    a.add_volume(v);
+                }
+                done.counted += 1;
+            }
+            None => {
+                a.volume_state = VolumeState::Unknown;
+                done.unknown += 1;
+            }
+        }
+    }
+    done
 }
 
 /// `F` + 16 hex digits of FNV-1a over `rule|client|server` (`*` for an aggregated side).

@@ -88,15 +88,28 @@ impl Detector {
         let mut engine = Engine::new(config)?.with_files_dir(data_dir.join("files"));
         let mut pos = LogPos::default();
         let mut log_generation = 0;
-        if let Some(state) = store::load(data_dir)? {
+        let mut migrated = false;
+        if let Some(mut state) = store::load(data_dir)? {
             pos = state.pos;
             log_generation = state.log_generation;
+            // Findings of older firmware: their volume counted once, from the session log.
+            let m = crate::aggregate::fill_missing_volumes(
+                &mut state.engine.aggregates,
+                &data_dir.join("sessions"),
+            );
+            if m != Default::default() {
+                eprintln!(
+                    "kuroko detect: findings stored by older firmware had no volume: counted from the session log for {}, unknown for {} (sessions no longer in the log or beyond the evidence kept)",
+                    m.counted, m.unknown
+                );
+                migrated = true;
+            }
             engine.restore(state.engine);
         }
         if let Err(e) = engine.load_intel_packs(data_dir) {
             eprintln!("kuroko detect: intel packs not loaded: {e}");
         }
-        Ok(Detector {
+        let d = Detector {
             data_dir: data_dir.to_path_buf(),
             _lock: lock,
             engine,
@@ -108,7 +121,11 @@ impl Detector {
             retro_matcher: None,
             yara_rules: None,
             yara_failed: None,
-        })
+        };
+        if migrated {
+            d.commit()?;
+        }
+        Ok(d)
     }
 
     /// Commits every `n` records instead of `BATCH_RECORDS` (tests, small devices).
@@ -652,9 +669,14 @@ pub fn load_findings_with(
     site: Option<&SiteFile>,
     lang: Lang,
 ) -> Result<Vec<Finding>, DetectError> {
-    let Some(state) = store::load(data_dir)? else {
+    let Some(mut state) = store::load(data_dir)? else {
         return Ok(Vec::new());
     };
+    // Stored by older firmware and not analyzed since: the volume counted when read.
+    crate::aggregate::fill_missing_volumes(
+        &mut state.engine.aggregates,
+        &data_dir.join("sessions"),
+    );
     let mut findings = crate::render::findings(
         state.engine.aggregates.iter(),
         &config.detect.overrides,

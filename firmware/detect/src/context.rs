@@ -16,7 +16,7 @@ use std::net::IpAddr;
 #[derive(Debug)]
 pub struct Context {
     pub internal: Vec<IpNet>,
-    pub vpn_pools: Vec<IpNet>,
+    pub vpn_pools: kuroko_model::config::VpnPools,
     pub allowed_ssh: Vec<IpNet>,
     pub tz: chrono_tz::Tz,
     pub business_hours: BusinessHours,
@@ -102,7 +102,10 @@ impl Context {
         }
         Ok(Context {
             internal: nets("site.internal_networks", &config.site.internal_networks)?,
-            vpn_pools: nets("site.vpn_pools", &config.site.vpn_pools)?,
+            vpn_pools: kuroko_model::config::VpnPools::new(nets(
+                "site.vpn_pools",
+                &config.site.vpn_pools,
+            )?),
             allowed_ssh: nets(
                 "intel.allowed_ssh_servers",
                 &config.intel.allowed_ssh_servers,
@@ -135,8 +138,7 @@ impl Context {
         self.internal.iter().any(|n| n.contains(&ip))
     }
     pub fn is_vpn(&self, ip: IpAddr) -> bool {
-        let ip = unmap(ip);
-        self.vpn_pools.iter().any(|n| n.contains(&ip))
+        self.vpn_pools.contains(ip)
     }
     pub fn ssh_allowed(&self, ip: IpAddr) -> bool {
         let ip = unmap(ip);

@@ -196,3 +196,71 @@ fn vpn_windows_survive_a_restart() {
         f[0].signals
     );
 }
+
+/// `DIR/findings/state.json` as older firmware wrote it: no volume in the aggregates, none
+/// in their evidence.
+fn strip_volumes(data: &Path) {
+    let path = data.join("findings/state.json");
+    let mut state: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    for a in state["engine"]["aggregates"].as_array_mut().unwrap() {
+        let a = a.as_object_mut().unwrap();
+        for k in [
+            "bytes_up",
+            "bytes_down",
+            "packets_up",
+            "packets_down",
+            "volume_state",
+        ] {
+            a.remove(k);
+        }
+        for e in a["evidence"].as_array_mut().unwrap() {
+            e.as_object_mut().unwrap().remove("volume");
+        }
+    }
+    std::fs::write(&path, serde_json::to_vec(&state).unwrap()).unwrap();
+}
+
+fn telnet_volume(data: &Path) -> kuroko_model::finding::Volume {
+    let f = load_findings(data, &Config::default(), Lang::En).unwrap();
+    f.iter().find(|f| f.rule == "telnet_use").unwrap().volume
+}
+
+#[test]
+fn findings_stored_by_older_firmware_get_their_volume_from_the_session_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path();
+    let mut sessions = telnets(0, 3);
+    for (i, s) in sessions.iter_mut().enumerate() {
+        s.bytes_up = 100 * (i as u64 + 1);
+        s.bytes_down = 1_000;
+        s.packets_up = 3;
+        s.packets_down = 4;
+    }
+    append(data, &sessions);
+    run_pending(data, &Config::default()).unwrap();
+    let counted = telnet_volume(data);
+    assert_eq!(
+        (counted.bytes_up, counted.bytes_down, counted.packets_up),
+        (600, 3_000, 9)
+    );
+    // The same state in the old shape: read, the volume is counted from the log (it read
+    // 0 before).
+    strip_volumes(data);
+    assert_eq!(telnet_volume(data), counted, "counted when read");
+    // The next analysis migrates the store once: the volume is in the file afterwards.
+    run_pending(data, &Config::default()).unwrap();
+    let state = std::fs::read_to_string(data.join("findings/state.json")).unwrap();
+    assert!(state.contains("\"volume_state\":\"counted\""), "{state}");
+    assert_eq!(telnet_volume(data), counted);
+
+    // Old shape again, and the sessions gone from the log: unknown, never 0.
+    strip_volumes(data);
+    std::fs::remove_dir_all(data.join("sessions")).unwrap();
+    let v = telnet_volume(data);
+    assert!(v.unknown, "{v:?}");
+    assert!(v.describe(Lang::En).starts_with("unknown"), "{v:?}");
+    assert!(v.describe(Lang::Ja).starts_with("不明"), "{v:?}");
+    let json = serde_json::to_value(v).unwrap();
+    assert_eq!(json["unknown"], true, "{json}");
+}

@@ -272,10 +272,10 @@ pub fn top_talkers(
     Ok(ranked(both, n, internal))
 }
 
-/// Marks the talkers whose address is in one of `pools` (`[site] vpn_pools`).
-pub fn mark_vpn_pools(rows: &mut [Talker], pools: &[IpNet]) {
+/// Marks the talkers whose address is in `[site] vpn_pools`.
+pub fn mark_vpn_pools(rows: &mut [Talker], pools: &kuroko_model::config::VpnPools) {
     for r in rows {
-        r.vpn = pools.iter().any(|n| n.contains(&r.ip));
+        r.vpn = pools.contains(r.ip);
     }
 }
 

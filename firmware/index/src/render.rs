@@ -10,6 +10,7 @@
 use crate::aggregate::{ProtocolHour, Talker, Transfer};
 use crate::index::Hit;
 use kuroko_model::SessionRecord;
+use kuroko_model::config::VpnPools;
 use kuroko_model::units::format_bytes;
 use std::io::Write;
 use std::path::Path;
@@ -312,12 +313,14 @@ fn header(h: &str, width: usize) -> String {
     h.to_string()
 }
 
-/// The result table, at most `width` columns wide.
+/// The result table, at most `width` columns wide. An address in `[site] vpn_pools` is
+/// marked `(VPN)`, as in the findings table.
 pub fn table(
     out: &mut dyn Write,
     hits: &[Hit],
     tz: &chrono_tz::Tz,
     width: usize,
+    vpn: &VpnPools,
 ) -> std::io::Result<()> {
     let rows: Vec<Vec<String>> = hits
         .iter()
@@ -326,8 +329,11 @@ pub fn table(
                 .iter()
                 .map(|s| {
                     let mut c = cell(&h.record, s.col, tz);
-                    if s.col == Column::Protocol && h.packets_gone {
-                        c.push('†');
+                    match s.col {
+                        Column::Protocol if h.packets_gone => c.push('†'),
+                        Column::Server if vpn.contains(h.record.server.ip) => c.push_str(VPN_MARK),
+                        Column::Client if vpn.contains(h.record.client.ip) => c.push_str(VPN_MARK),
+                        _ => {}
                     }
                     c
                 })
@@ -374,13 +380,42 @@ pub fn table(
     Ok(())
 }
 
-/// One JSON record a line (`--format jsonl`): exactly the session records.
-pub fn jsonl(out: &mut dyn Write, hits: &[Hit]) -> std::io::Result<()> {
+/// What the table adds to an address in `[site] vpn_pools`.
+pub const VPN_MARK: &str = " (VPN)";
+
+/// One JSON record a line (`--format jsonl`): the session records, with
+/// `"client_vpn": true` / `"server_vpn": true` for an address in `[site] vpn_pools`
+/// ([`vpn_keys`]).
+pub fn jsonl(out: &mut dyn Write, hits: &[Hit], vpn: &VpnPools) -> std::io::Result<()> {
     for h in hits {
-        serde_json::to_writer(&mut *out, &h.record)?;
+        serde_json::to_writer(&mut *out, &with_vpn_keys(&h.record, vpn)?)?;
         out.write_all(b"\n")?;
     }
     Ok(())
+}
+
+/// A session record as JSON with its VPN-pool keys ([`vpn_keys`]).
+pub fn with_vpn_keys(r: &SessionRecord, vpn: &VpnPools) -> std::io::Result<serde_json::Value> {
+    let mut v = serde_json::to_value(r)?;
+    if let Some(o) = v.as_object_mut() {
+        for (k, b) in vpn_keys(r, vpn) {
+            o.insert(k.into(), b.into());
+        }
+    }
+    Ok(v)
+}
+
+/// `client_vpn` / `server_vpn`, each present (`true`) only when that side's address is in
+/// `[site] vpn_pools` (the same test as `search --stats`'s `"vpn": true`).
+pub fn vpn_keys(r: &SessionRecord, vpn: &VpnPools) -> Vec<(&'static str, bool)> {
+    let mut keys = Vec::new();
+    if vpn.contains(r.client.ip) {
+        keys.push(("client_vpn", true));
+    }
+    if vpn.contains(r.server.ip) {
+        keys.push(("server_vpn", true));
+    }
+    keys
 }
 
 pub const CSV_HEADER: &[&str] = &[
@@ -405,11 +440,18 @@ pub const CSV_HEADER: &[&str] = &[
     "captured_bytes",
     "community_id",
     "user",
+    "client_vpn",
+    "server_vpn",
 ];
 
 /// CSV with a header (`--format csv`); times in RFC 3339 UTC; cells defused
-/// ([`kuroko_model::csv_cell::defuse`]).
-pub fn csv(out: &mut dyn Write, hits: &[Hit], tz: &chrono_tz::Tz) -> std::io::Result<()> {
+/// ([`kuroko_model::csv_cell::defuse`]); `client_vpn`/`server_vpn` `true` or `false`.
+pub fn csv(
+    out: &mut dyn Write,
+    hits: &[Hit],
+    tz: &chrono_tz::Tz,
+    vpn: &VpnPools,
+) -> std::io::Result<()> {
     let mut w = ::csv::Writer::from_writer(out);
     w.write_record(CSV_HEADER)?;
     for h in hits {
@@ -437,6 +479,8 @@ pub fn csv(out: &mut dyn Write, hits: &[Hit], tz: &chrono_tz::Tz) -> std::io::Re
             r.captured_bytes.to_string(),
             r.community_id.clone(),
             c(Column::User),
+            vpn.contains(r.client.ip).to_string(),
+            vpn.contains(r.server.ip).to_string(),
         ];
         // Values came off the wire: no cell may reach a spreadsheet as a formula.
         w.write_record(
@@ -463,6 +507,7 @@ pub fn detail(
     h: &Hit,
     data_dir: &Path,
     tz: &chrono_tz::Tz,
+    vpn: &VpnPools,
 ) -> std::io::Result<()> {
     let r = &h.record;
     let local = |t: kuroko_model::Timestamp| {
@@ -476,16 +521,19 @@ pub fn detail(
     writeln!(out, "end       {}  ({})", local(r.end), r.end)?;
     writeln!(out, "protocol  {} over {}", r.protocol, r.transport)?;
     let mac = |m: &Option<String>| m.as_ref().map(|m| format!("  MAC {m}")).unwrap_or_default();
+    let mark = |ip: std::net::IpAddr| if vpn.contains(ip) { VPN_MARK } else { "" };
     writeln!(
         out,
-        "client    {}{}",
+        "client    {}{}{}",
         endpoint(&r.client.ip, r.client.port),
+        mark(r.client.ip),
         mac(&r.client.mac)
     )?;
     writeln!(
         out,
-        "server    {}{}",
+        "server    {}{}{}",
         endpoint(&r.server.ip, r.server.port),
+        mark(r.server.ip),
         mac(&r.server.mac)
     )?;
     writeln!(
@@ -758,7 +806,7 @@ mod tests {
         }];
         let tz: chrono_tz::Tz = "Asia/Tokyo".parse().unwrap();
         let mut out = Vec::new();
-        table(&mut out, &hits, &tz, 80).unwrap();
+        table(&mut out, &hits, &tz, 80, &VpnPools::default()).unwrap();
         let text = String::from_utf8(out).unwrap();
         for l in text.lines() {
             assert!(l.width() <= 80, "{l}");
@@ -772,7 +820,7 @@ mod tests {
         );
         // wide: every column, nothing cut
         let mut out = Vec::new();
-        table(&mut out, &hits, &tz, 250).unwrap();
+        table(&mut out, &hits, &tz, 250, &VpnPools::default()).unwrap();
         let text = String::from_utf8(out).unwrap();
         assert!(
             text.contains("mtalk.google.com:5228")
@@ -804,7 +852,7 @@ mod tests {
         let tz: chrono_tz::Tz = "Asia/Tokyo".parse().unwrap();
         for width in [80, 200] {
             let mut out = Vec::new();
-            table(&mut out, &hits, &tz, width).unwrap();
+            table(&mut out, &hits, &tz, width, &VpnPools::default()).unwrap();
             let text = String::from_utf8(out).unwrap();
             assert!(
                 text.contains("[2001:db8:ffff:eeee::21]:21")
@@ -816,10 +864,19 @@ mod tests {
             }
         }
         let mut out = Vec::new();
-        csv(&mut out, &hits, &tz).unwrap();
+        csv(&mut out, &hits, &tz, &VpnPools::default()).unwrap();
         let text = String::from_utf8(out).unwrap();
-        assert!(text.lines().next().unwrap().ends_with(",user"), "{text}");
-        assert!(text.lines().nth(1).unwrap().ends_with(",alice"), "{text}");
+        assert!(
+            text.lines()
+                .next()
+                .unwrap()
+                .ends_with(",user,client_vpn,server_vpn"),
+            "{text}"
+        );
+        assert!(
+            text.lines().nth(1).unwrap().ends_with(",alice,false,false"),
+            "{text}"
+        );
     }
 
     #[test]
@@ -858,6 +915,7 @@ mod tests {
                 packets_gone: false,
             }],
             &chrono_tz::UTC,
+            &VpnPools::default(),
         )
         .unwrap();
         let text = String::from_utf8(out).unwrap();
@@ -883,6 +941,7 @@ mod tests {
                 packets_gone: false,
             }],
             &chrono_tz::UTC,
+            &VpnPools::default(),
         )
         .unwrap();
         let text = String::from_utf8(out).unwrap();
@@ -890,7 +949,56 @@ mod tests {
         assert_eq!(lines[0], CSV_HEADER.join(","));
         // The id (quoted: it holds a comma), then captured bytes, the (empty) flow id and
         // the (empty) user.
-        assert!(lines[1].ends_with(",\"s,1\",0,,"), "{}", lines[1]);
+        assert!(
+            lines[1].ends_with(",\"s,1\",0,,,false,false"),
+            "{}",
+            lines[1]
+        );
         assert_eq!(lines.len(), 2);
+    }
+
+    #[test]
+    fn a_vpn_pool_address_is_marked_in_the_table_jsonl_and_csv() {
+        let r = SessionRecord::new(
+            "v1".into(),
+            Timestamp(1_795_219_200_000_000_000),
+            "tcp",
+            Endpoint::new("10.8.0.5".parse().unwrap(), 50000),
+            Endpoint::new("10.0.2.10".parse().unwrap(), 445),
+        );
+        let hits = vec![Hit {
+            record: r,
+            packets_gone: false,
+        }];
+        let vpn = VpnPools::new(vec!["10.8.0.0/24".parse().unwrap()]);
+        let tz: chrono_tz::Tz = "Asia/Tokyo".parse().unwrap();
+        for width in [80, 200] {
+            let mut out = Vec::new();
+            table(&mut out, &hits, &tz, width, &vpn).unwrap();
+            let text = String::from_utf8(out).unwrap();
+            let row = text.lines().nth(1).unwrap();
+            assert!(
+                row.contains("10.0.2.10:445 ") && row.contains(" 10.8.0.5 (VPN)"),
+                "{width}: {text}"
+            );
+            assert_eq!(text.matches("(VPN)").count(), 1, "{text}");
+        }
+        let mut out = Vec::new();
+        jsonl(&mut out, &hits, &vpn).unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(v["client_vpn"], true, "{v}");
+        assert!(v.get("server_vpn").is_none(), "{v}");
+        assert_eq!(v["id"], "v1");
+        let mut out = Vec::new();
+        csv(&mut out, &hits, &tz, &vpn).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert!(
+            text.lines().nth(1).unwrap().ends_with(",true,false"),
+            "{text}"
+        );
+        // No pools: nothing marked.
+        let mut out = Vec::new();
+        jsonl(&mut out, &hits, &VpnPools::default()).unwrap();
+        assert!(!String::from_utf8(out).unwrap().contains("_vpn"));
     }
 }

@@ -534,39 +534,42 @@ fn asset_rows(
     let inv = kuroko_detect::load_assets(data).map_err(|e| e.to_string())?;
     let list = kuroko_detect::versions::advisories::AdvisoryList::load(&config.intel.category_dirs)
         .map_err(|e| e.to_string())?;
-    Ok(kuroko_detect::assets::view::view(&inv, &list)
-        .into_iter()
-        .map(|h| {
-            let mut software: Vec<AssetSoftware> = h
-                .software
-                .iter()
-                .filter(|f| f.role == "server")
-                .map(|f| AssetSoftware {
-                    text: f.text.clone(),
-                    verdict: f.worst().map(|v| match v {
-                        Verdict::Vulnerable => "vulnerable".to_string(),
-                        _ => "unknown".to_string(),
-                    }),
-                    cves: f.advisories.iter().flat_map(|a| a.cves.clone()).collect(),
-                })
-                .collect();
-            software.sort_by_key(|s| match s.verdict.as_deref() {
-                Some("vulnerable") => 0,
-                Some(_) => 1,
-                None => 2,
-            });
-            AssetRow {
-                ip: h.ip.to_string(),
-                name: h.names.first().map(|n| n.name.clone()),
-                services: h
-                    .services
+    Ok(
+        kuroko_detect::assets::view::view(&inv, &list, &config.site.vpn())
+            .into_iter()
+            .map(|h| {
+                let mut software: Vec<AssetSoftware> = h
+                    .software
                     .iter()
-                    .map(|s| format!("{}/{} {}", s.port, s.transport, s.protocol))
-                    .collect(),
-                software,
-            }
-        })
-        .collect())
+                    .filter(|f| f.role == "server")
+                    .map(|f| AssetSoftware {
+                        text: f.text.clone(),
+                        verdict: f.worst().map(|v| match v {
+                            Verdict::Vulnerable => "vulnerable".to_string(),
+                            _ => "unknown".to_string(),
+                        }),
+                        cves: f.advisories.iter().flat_map(|a| a.cves.clone()).collect(),
+                    })
+                    .collect();
+                software.sort_by_key(|s| match s.verdict.as_deref() {
+                    Some("vulnerable") => 0,
+                    Some(_) => 1,
+                    None => 2,
+                });
+                AssetRow {
+                    vpn: h.vpn,
+                    ip: h.ip.to_string(),
+                    name: h.names.first().map(|n| n.name.clone()),
+                    services: h
+                        .services
+                        .iter()
+                        .map(|s| format!("{}/{} {}", s.port, s.transport, s.protocol))
+                        .collect(),
+                    software,
+                }
+            })
+            .collect(),
+    )
 }
 
 #[cfg(test)]

@@ -944,8 +944,39 @@ impl Site {
             .filter_map(|n| parse_net(n).ok())
             .collect()
     }
+    /// `[site] vpn_pools`, parsed once, to ask of many addresses.
+    pub fn vpn(&self) -> VpnPools {
+        VpnPools::new(self.vpn_nets())
+    }
     pub fn is_internal(&self, ip: IpAddr) -> bool {
         self.internal_nets().iter().any(|n| n.contains(&ip))
+    }
+}
+
+/// `[site] vpn_pools`: the one answer to "is this address a remote user's (VPN-pool)
+/// address" for every output that marks it (findings, search, assets, report, web
+/// console, console; `(VPN)` / `"vpn": true`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct VpnPools(Vec<IpNet>);
+
+impl VpnPools {
+    pub fn new(nets: Vec<IpNet>) -> VpnPools {
+        VpnPools(nets)
+    }
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+    /// Whether `ip` is in a pool (`::ffff:10.8.0.5` as `10.8.0.5`).
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        let ip = match ip {
+            IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(ip),
+            v4 => v4,
+        };
+        self.0.iter().any(|n| n.contains(&ip))
+    }
+    /// [`VpnPools::contains`] of an address written as text; `false` for what is no address.
+    pub fn contains_str(&self, addr: &str) -> bool {
+        addr.parse::<IpAddr>().is_ok_and(|ip| self.contains(ip))
     }
 }
 

@@ -153,7 +153,8 @@ pub struct Finding {
     /// The analyst's note on this finding (`DIR/site.toml`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
-    /// What the finding's sessions carried (absent in findings of older firmware: zero).
+    /// What the finding's sessions carried; `unknown` when it could not be counted (a
+    /// finding stored by older firmware whose sessions are no longer all in the log).
     #[serde(default)]
     pub volume: Volume,
 }
@@ -166,6 +167,11 @@ pub struct Volume {
     pub bytes_down: u64,
     pub packets_up: u64,
     pub packets_down: u64,
+    /// Not counted (the numbers are 0 then and mean nothing): a finding stored by older
+    /// firmware, whose sessions could not all be read back from the session log. Written
+    /// only when true.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub unknown: bool,
 }
 
 impl Volume {
@@ -176,6 +182,15 @@ impl Volume {
             bytes_down: s.bytes_down,
             packets_up: s.packets_up,
             packets_down: s.packets_down,
+            unknown: false,
+        }
+    }
+
+    /// A volume that could not be counted.
+    pub fn unknown() -> Volume {
+        Volume {
+            unknown: true,
+            ..Volume::default()
         }
     }
 
@@ -183,6 +198,13 @@ impl Volume {
     /// cell shows.
     pub fn describe(&self, lang: Lang) -> String {
         use crate::units::format_bytes;
+        if self.unknown {
+            return match lang {
+                Lang::Ja => "不明 (旧ファームウェアの検知、セッションログに残っていない)",
+                Lang::En => "unknown (found by older firmware; its sessions are no longer in the session log)",
+            }
+            .to_string();
+        }
         let pkt = match lang {
             Lang::Ja => "パケット",
             Lang::En => "pkt",

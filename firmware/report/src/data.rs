@@ -189,7 +189,7 @@ pub struct ReportData {
     pub timezone: chrono_tz::Tz,
     pub internal_networks: Vec<IpNet>,
     /// `[site] vpn_pools`: the addresses remote users get, labelled as such.
-    pub vpn_pools: Vec<IpNet>,
+    pub vpn_pools: kuroko_model::config::VpnPools,
     pub generated: Timestamp,
     /// The diagnosis period: the retention window, else the sessions' span.
     pub period: Option<(Timestamp, Timestamp)>,
@@ -313,7 +313,7 @@ impl ReportData {
             analyst: inp.site.site.analyst.clone(),
             timezone,
             internal_networks: internal,
-            vpn_pools: cfg.site.vpn_nets(),
+            vpn_pools: cfg.site.vpn(),
             generated: inp.generated,
             period,
             store: inp.store,
@@ -393,7 +393,7 @@ impl ReportData {
         match addr {
             None => texts::tr(lang, "多数", "many").to_string(),
             Some(a) => match a.parse::<std::net::IpAddr>() {
-                Ok(ip) if self.vpn_pools.iter().any(|n| n.contains(&ip)) => {
+                Ok(ip) if self.vpn_pools.contains(ip) => {
                     format!("{a} ({})", texts::tr(lang, "VPN プール", "VPN pool"))
                 }
                 Ok(ip) if self.internal_networks.iter().any(|n| n.contains(&ip)) => {

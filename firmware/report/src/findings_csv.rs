@@ -60,6 +60,14 @@ pub fn write(findings: &[GradedFinding], lang: Lang, tz: &chrono_tz::Tz) -> Vec<
     push_row(&mut out, COLUMNS.iter().map(|c| c.to_string()));
     for g in rows {
         let f = &g.finding;
+        // A volume that could not be counted is four empty cells, not four zeros.
+        let volume = |n: u64| {
+            if f.volume.unknown {
+                String::new()
+            } else {
+                n.to_string()
+            }
+        };
         push_row(
             &mut out,
             [
@@ -84,10 +92,10 @@ pub fn write(findings: &[GradedFinding], lang: Lang, tz: &chrono_tz::Tz) -> Vec<
                 g.override_reason.clone().unwrap_or_default(),
                 g.note.clone().unwrap_or_default(),
                 g.original_risk.to_string(),
-                f.volume.bytes_up.to_string(),
-                f.volume.bytes_down.to_string(),
-                f.volume.packets_up.to_string(),
-                f.volume.packets_down.to_string(),
+                volume(f.volume.bytes_up),
+                volume(f.volume.bytes_down),
+                volume(f.volume.packets_up),
+                volume(f.volume.packets_down),
             ]
             .into_iter(),
         );

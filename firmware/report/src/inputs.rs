@@ -265,7 +265,7 @@ fn assets(data_dir: &Path, config: &Config) -> Result<crate::data::Assets, Repor
     let list = kuroko_detect::versions::advisories::AdvisoryList::load(&config.intel.category_dirs)
         .map_err(input)?;
     Ok(crate::data::Assets {
-        hosts: kuroko_detect::assets::view::view(&inv, &list),
+        hosts: kuroko_detect::assets::view::view(&inv, &list, &config.site.vpn()),
         list_date: list.list_date.clone(),
     })
 }

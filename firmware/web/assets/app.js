@@ -36,9 +36,9 @@
   const first = (...xs) => xs.find((x) => x !== undefined && x !== null && x !== "") ?? "";
   const COLUMNS = [
     { key: "c_protocol", simple: true, get: (r) => r.protocol },
-    { key: "c_server", simple: false, get: (r) => r.server && r.server.ip },
+    { key: "c_server", simple: false, get: (r) => r.server && r.server.ip + (r.server_vpn ? " (VPN)" : "") },
     { key: "c_sport", simple: false, get: (r) => r.server && r.server.port },
-    { key: "c_client", simple: true, get: (r) => r.client && r.client.ip },
+    { key: "c_client", simple: true, get: (r) => r.client && r.client.ip + (r.client_vpn ? " (VPN)" : "") },
     { key: "c_user", simple: true, get: (r) => r.login_user },
     { key: "c_mac", simple: false, get: (r) => r.client && r.client.mac },
     { key: "c_host", simple: true, get: (r) => first(r.http && r.http.host, r.mail && r.mail.subject, r.tls && r.tls.sni, r.dns && r.dns.query) },
@@ -412,7 +412,7 @@
     const rows = [];
     for (const h of j.hosts) {
       rows.push(el("tr", { class: "host-row", "data-ip": h.ip },
-        el("td", { colspan: 2 }, el("strong", {}, h.ip)), el("td", {}, h.mac || ""),
+        el("td", { colspan: 2 }, el("strong", {}, h.ip), h.vpn ? " (VPN)" : ""), el("td", {}, h.mac || ""),
         el("td", { class: "wrap" }, h.names.map((n) => n.name).join(", ")),
         el("td", {}, h.first_local), el("td", {}, h.last_local), el("td", {}, "")));
       for (const s of h.services) rows.push(el("tr", { class: "service-row" },
@@ -456,7 +456,7 @@
         el("thead", {}, el("tr", {}, ["c_time", "op_for", "c_protocol", "c_client", "c_server", "c_host", "c_bytes", "c_packets", ""].map((k) => el("th", {}, k ? t(k) : "")))),
         el("tbody", {}, j.hits.map((h) => el("tr", {},
           el("td", {}, h.time_local), el("td", { class: "num open-for" }, dur(h.open_for_s || 0)), el("td", {}, h.protocol),
-          el("td", {}, `${h.client.ip}:${h.client.port}`), el("td", {}, `${h.server.ip}:${h.server.port}`),
+          el("td", {}, `${h.client.ip}:${h.client.port}${h.client_vpn ? " (VPN)" : ""}`), el("td", {}, `${h.server.ip}:${h.server.port}${h.server_vpn ? " (VPN)" : ""}`),
           el("td", {}, COLUMNS[5].get(h)), el("td", { class: "num" }, `${h.bytes_up} / ${h.bytes_down}`), el("td", { class: "num" }, h.packets),
           el("td", {}, el("a", { href: "#session/" + encodeURIComponent(h.id), class: "detail-link" }, t("detail")))))))));
     clearTimeout(openTimer);

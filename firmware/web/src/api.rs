@@ -660,10 +660,12 @@ pub(crate) fn run_search(
     };
     let snippets = (st.opts.snippets)(&st.opts.data, &parsed, &hits);
     let now = kuroko_model::Timestamp::now();
+    let vpn = st.opts.config.site.vpn();
     let rows: Vec<Value> = hits
         .iter()
         .map(|h| {
-            let mut v = serde_json::to_value(&h.record).unwrap_or(Value::Null);
+            // `client_vpn` / `server_vpn` as in `kuroko search --format jsonl`.
+            let mut v = kuroko_index::render::with_vpn_keys(&h.record, &vpn).unwrap_or(Value::Null);
             if let Value::Object(m) = &mut v {
                 m.insert("time_local".into(), json!(st.local_time(h.record.start)));
                 m.insert("login_user".into(), json!(h.record.user()));

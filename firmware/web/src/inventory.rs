@@ -54,7 +54,7 @@ pub(crate) async fn assets(
             &st.opts.config.intel.category_dirs,
         )
         .map_err(|e| ApiError::internal(format!("cannot load the advisory list: {e}")))?;
-        let hosts = kuroko_detect::assets::view::view(&inv, &list);
+        let hosts = kuroko_detect::assets::view::view(&inv, &list, &st.opts.config.site.vpn());
         let total = hosts.len();
         let needle = req.q.trim().to_lowercase();
         let rows: Vec<Value> = hosts

@@ -130,7 +130,7 @@ pub async fn stats(
                 &config.site.internal_nets(),
             )
             .map_err(|e| ApiError::internal(e.to_string()))?;
-            kuroko_index::aggregate::mark_vpn_pools(&mut talkers, &config.site.vpn_nets());
+            kuroko_index::aggregate::mark_vpn_pools(&mut talkers, &config.site.vpn());
             let title = if ja {
                 "上位ホスト (通信量)"
             } else {

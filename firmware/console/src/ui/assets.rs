@@ -65,6 +65,13 @@ pub fn draw(frame: &mut Frame, app: &App, area: Rect) {
         frame.render_widget(Paragraph::new(none).block(block(app, &heading)), area);
         return;
     }
+    // Addresses whole where they fit: at least 15 columns, up to 24 (`10.8.0.105 (VPN)`).
+    let ip_width = rows
+        .iter()
+        .map(|r| address(r).chars().count())
+        .max()
+        .unwrap_or(0)
+        .clamp(15, 24) as u16;
     let table_rows = rows.iter().map(|r| {
         let sw = r.software.first();
         let software = sw.map_or(String::new(), |s| match s.cves.first() {
@@ -86,7 +93,7 @@ pub fn draw(frame: &mut Frame, app: &App, area: Rect) {
         };
         Row::new(vec![
             mark.to_string(),
-            r.ip.clone(),
+            address(r),
             r.name.clone().unwrap_or_default(),
             r.services.join(", "),
             software,
@@ -99,7 +106,7 @@ pub fn draw(frame: &mut Frame, app: &App, area: Rect) {
             table_rows,
             [
                 Constraint::Length(7),
-                Constraint::Length(15),
+                Constraint::Length(ip_width),
                 Constraint::Fill(1),
                 Constraint::Fill(2),
                 Constraint::Fill(3),
@@ -113,4 +120,14 @@ pub fn draw(frame: &mut Frame, app: &App, area: Rect) {
         area,
         &mut state,
     );
+}
+
+/// The host's address, `(VPN)` after one in `[site] vpn_pools` (as `kuroko assets` and the
+/// findings table mark it).
+fn address(r: &AssetRow) -> String {
+    if r.vpn {
+        format!("{} (VPN)", r.ip)
+    } else {
+        r.ip.clone()
+    }
 }

@@ -65,6 +65,28 @@ pub(crate) fn block<'a>(app: &App, title: &'a str) -> Block<'a> {
 }
 
 /// A text bar like `[#####-----]` of `width` cells for `fraction` in 0..=1.
+/// ` (VPN)` after an address in `[site] vpn_pools` (as `kuroko search` and the findings
+/// table mark it), else nothing.
+pub(crate) fn vpn_mark(app: &App, ip: std::net::IpAddr) -> &'static str {
+    if app.vpn.contains(ip) { " (VPN)" } else { "" }
+}
+
+/// A session's client address as the session tables show it.
+pub(crate) fn client_cell(app: &App, s: &kuroko_model::SessionRecord) -> String {
+    format!("{}{}", s.client.ip, vpn_mark(app, s.client.ip))
+}
+
+/// The client column's width: 15, wider (up to 21) for a marked address to stay whole.
+pub(crate) fn client_width(app: &App, sessions: &[kuroko_model::SessionRecord]) -> u16 {
+    sessions
+        .iter()
+        .filter(|s| app.vpn.contains(s.client.ip))
+        .map(|s| client_cell(app, s).len())
+        .max()
+        .unwrap_or(0)
+        .clamp(15, 21) as u16
+}
+
 pub(crate) fn bar(app: &App, fraction: f64, width: usize) -> String {
     let f = if fraction.is_finite() {
         fraction.clamp(0.0, 1.0)

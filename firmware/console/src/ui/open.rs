@@ -96,7 +96,7 @@ pub fn draw(frame: &mut Frame, app: &App, t: &Texts, area: Rect) {
     let mut widths = vec![
         Constraint::Length(8),
         Constraint::Length(6),
-        Constraint::Length(15),
+        Constraint::Length(super::client_width(app, &open.sessions)),
         Constraint::Length(21),
         Constraint::Length(10),
         Constraint::Length(10),
@@ -116,8 +116,13 @@ pub fn draw(frame: &mut Frame, app: &App, t: &Texts, area: Rect) {
         let mut cells = vec![
             format_duration_s(secs_between(s.start, now)),
             s.protocol.clone(),
-            s.client.ip.to_string(),
-            format!("{}:{}", s.server.ip, s.server.port),
+            super::client_cell(app, s),
+            format!(
+                "{}:{}{}",
+                s.server.ip,
+                s.server.port,
+                super::vpn_mark(app, s.server.ip)
+            ),
             format_bytes(s.bytes_up),
             format_bytes(s.bytes_down),
         ];

@@ -87,10 +87,12 @@ pub fn draw(frame: &mut Frame, app: &App, t: &Texts, area: Rect) {
     };
     let mut header: Vec<String> = vec![super::headers::time(app.lang, &app.tz)];
     header.extend(super::headers::sessions(app.lang).map(String::from));
+    // `(VPN)` after an address in `[site] vpn_pools`, as in `kuroko search`'s table.
+    let mark = |ip| super::vpn_mark(app, ip);
     let mut widths = vec![
         Constraint::Length(14),
         Constraint::Length(6),
-        Constraint::Length(15),
+        Constraint::Length(super::client_width(app, sessions)),
         Constraint::Length(21),
         Constraint::Length(10),
         Constraint::Fill(3),
@@ -110,8 +112,8 @@ pub fn draw(frame: &mut Frame, app: &App, t: &Texts, area: Rect) {
         let mut cells = vec![
             format_time(s.start, &app.tz),
             s.protocol.clone(),
-            s.client.ip.to_string(),
-            format!("{}:{}", s.server.ip, s.server.port),
+            super::client_cell(app, s),
+            format!("{}:{}{}", s.server.ip, s.server.port, mark(s.server.ip)),
             s.user().unwrap_or_default().to_string(),
             host_or_subject(s),
         ];
@@ -173,6 +175,7 @@ fn detail_lines(s: &SessionRecord, app: &App) -> Vec<Line<'static>> {
     } else {
         ["client", "server", "up", "down", "packets"]
     };
+    let vpn = |ip| super::vpn_mark(app, ip);
     let mut l = vec![
         Line::from(format!(
             "{} {} -> {}  {} {}",
@@ -183,12 +186,14 @@ fn detail_lines(s: &SessionRecord, app: &App) -> Vec<Line<'static>> {
             s.vlan.map(|v| format!("VLAN {v}")).unwrap_or_default()
         )),
         Line::from(format!(
-            "{client} {}:{} {}  {server} {}:{} {}",
+            "{client} {}:{}{} {}  {server} {}:{}{} {}",
             s.client.ip,
             s.client.port,
+            vpn(s.client.ip),
             s.client.mac.as_deref().unwrap_or(""),
             s.server.ip,
             s.server.port,
+            vpn(s.server.ip),
             s.server.mac.as_deref().unwrap_or("")
         )),
         Line::from(format!(

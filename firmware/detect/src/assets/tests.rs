@@ -110,7 +110,7 @@ fn hosts_services_software_and_names_with_their_evidence() {
     assert_eq!(kinds, ["ssh-client", "user-agent"]);
 
     // The view judges the server software against the advisory list.
-    let v = view(&i, &AdvisoryList::shipped());
+    let v = view(&i, &AdvisoryList::shipped(), &Default::default());
     let hv = v
         .iter()
         .find(|h| h.ip == "10.1.9.9".parse::<IpAddr>().unwrap())
@@ -365,7 +365,7 @@ fn powered_by_tns_version_and_smb_dialect_are_server_software() {
     );
     assert!(facts.contains(&("tns-version", "Oracle TNS listener Version 11.2.0.2.0")));
     assert!(facts.contains(&("smb-dialect", "SMB1 NT LM 0.12")));
-    let v = view(&i, &AdvisoryList::shipped());
+    let v = view(&i, &AdvisoryList::shipped(), &Default::default());
     let server = v
         .iter()
         .find(|h| h.ip == "10.1.9.9".parse::<IpAddr>().unwrap())

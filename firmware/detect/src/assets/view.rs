@@ -19,6 +19,10 @@ pub struct HostView {
     pub last_seen: Timestamp,
     pub services: Vec<Service>,
     pub software: Vec<SoftwareView>,
+    /// In `[site] vpn_pools` (a remote user's address): `"vpn": true`, as in `search
+    /// --stats top-*`; absent otherwise.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub vpn: bool,
 }
 
 #[derive(Serialize, Clone, Debug, PartialEq)]
@@ -67,8 +71,18 @@ impl SoftwareView {
 }
 
 /// What the inventory knows, hosts by address, with the software judged.
-pub fn view(inv: &Inventory, list: &AdvisoryList) -> Vec<HostView> {
-    inv.hosts.values().map(|h| host_view(h, list)).collect()
+pub fn view(
+    inv: &Inventory,
+    list: &AdvisoryList,
+    vpn: &kuroko_model::config::VpnPools,
+) -> Vec<HostView> {
+    inv.hosts
+        .values()
+        .map(|h| HostView {
+            vpn: vpn.contains(h.ip),
+            ..host_view(h, list)
+        })
+        .collect()
 }
 
 /// Counters of the inventory (evictions and dropped facts), for status and the report.
@@ -83,6 +97,7 @@ fn host_view(h: &Host, list: &AdvisoryList) -> HostView {
         names: h.names.clone(),
         first_seen: h.first_seen,
         last_seen: h.last_seen,
+        vpn: false,
         services: {
             let mut s = h.services.clone();
             s.sort_by(|a, b| (a.port, &a.transport).cmp(&(b.port, &b.transport)));

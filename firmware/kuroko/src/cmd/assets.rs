@@ -14,6 +14,7 @@ use anyhow::Context;
 use kuroko_detect::assets::view::{HostView, SoftwareView, view};
 use kuroko_detect::versions::Verdict;
 use kuroko_detect::versions::advisories::AdvisoryList;
+use kuroko_index::render::VPN_MARK;
 use std::io::Write;
 
 /// The same three output formats as `kuroko findings`.
@@ -40,7 +41,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         .with_context(|| format!("reading the asset inventory of {}", data.display()))?;
     let list =
         AdvisoryList::load(&config.intel.category_dirs).context("loading the advisory list")?;
-    let hosts = view(&inv, &list);
+    let hosts = view(&inv, &list, &config.site.vpn());
     if hosts.is_empty() && args.format == Format::Table {
         if !config.assets.enabled {
             eprintln!("kuroko: the asset inventory is switched off ([assets] enabled = false)");
@@ -107,8 +108,9 @@ fn write_table(
         let names: Vec<&str> = h.names.iter().map(|n| n.name.as_str()).collect();
         writeln!(
             out,
-            "{}  {}  {}  {} .. {}",
+            "{}{}  {}  {}  {} .. {}",
             h.ip,
+            if h.vpn { VPN_MARK } else { "" },
             h.mac.as_deref().unwrap_or("-"),
             if names.is_empty() {
                 "-".to_string()
@@ -155,7 +157,7 @@ fn write_table(
 fn write_csv(out: &mut impl Write, hosts: &[HostView]) -> std::io::Result<()> {
     writeln!(
         out,
-        "ip,mac,names,kind,role,port,transport,protocol,detail,sessions,internal_clients,external_clients,verdict,cves,first_seen,last_seen,session"
+        "ip,mac,names,kind,role,port,transport,protocol,detail,sessions,internal_clients,external_clients,verdict,cves,first_seen,last_seen,session,vpn"
     )?;
     for h in hosts {
         let names: Vec<&str> = h.names.iter().map(|n| n.name.as_str()).collect();
@@ -168,7 +170,7 @@ fn write_csv(out: &mut impl Write, hosts: &[HostView]) -> std::io::Result<()> {
         for s in &h.services {
             writeln!(
                 out,
-                "{head},service,server,{},{},{},,{},{},{},,,{},{},{}",
+                "{head},service,server,{},{},{},,{},{},{},,,{},{},{},{}",
                 s.port,
                 csv_cell(&s.transport),
                 csv_cell(&s.protocol),
@@ -177,7 +179,8 @@ fn write_csv(out: &mut impl Write, hosts: &[HostView]) -> std::io::Result<()> {
                 s.external_clients,
                 s.first_seen,
                 s.last_seen,
-                csv_cell(&s.session)
+                csv_cell(&s.session),
+                h.vpn
             )?;
         }
         for f in &h.software {
@@ -188,7 +191,7 @@ fn write_csv(out: &mut impl Write, hosts: &[HostView]) -> std::io::Result<()> {
                 .collect();
             writeln!(
                 out,
-                "{head},{},{},{},,,{},,,,{},{},{},{},{}",
+                "{head},{},{},{},,,{},,,,{},{},{},{},{},{}",
                 csv_cell(&f.kind),
                 csv_cell(&f.role),
                 f.port,
@@ -197,7 +200,8 @@ fn write_csv(out: &mut impl Write, hosts: &[HostView]) -> std::io::Result<()> {
                 csv_cell(&cves.join("; ")),
                 f.first_seen,
                 f.last_seen,
-                csv_cell(&f.session)
+                csv_cell(&f.session),
+                h.vpn
             )?;
         }
     }

@@ -36,6 +36,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     if let Ok(tz) = config.site.tz() {
         app.tz = tz;
     }
+    app.vpn = config.site.vpn();
     app.operator = operator();
     let source = DataDirSource::new(&args.data.data, config, lang);
     kuroko_console::event_loop::run(source, app).context("console terminal")

@@ -243,9 +243,10 @@ pub fn jsonl(
     out: &mut dyn Write,
     hits: &[Hit],
     snippets: &HashMap<String, Snippet>,
+    vpn: &kuroko_model::config::VpnPools,
 ) -> anyhow::Result<()> {
     for h in hits {
-        let mut v = serde_json::to_value(&h.record)?;
+        let mut v = kuroko_index::render::with_vpn_keys(&h.record, vpn)?;
         if let (Some(s), Some(obj)) = (snippets.get(&h.record.id), v.as_object_mut()) {
             let mut sj = serde_json::to_value(s)?;
             sj["marked"] = json!(s.marked("[", "]"));

@@ -73,11 +73,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let mut out = std::io::BufWriter::new(stdout.lock());
     let result = match args.format {
         Format::Table => {
-            let pools = config.site.vpn_nets();
-            let is_vpn = |a: &str| {
-                a.parse::<std::net::IpAddr>()
-                    .is_ok_and(|ip| pools.iter().any(|n| n.contains(&ip)))
-            };
+            let pools = config.site.vpn();
+            let is_vpn = |a: &str| pools.contains_str(a);
             write_table(&mut out, &findings, lang, &tz, &is_vpn)
         }
         Format::Jsonl => findings.iter().try_for_each(|f| {
@@ -355,6 +352,7 @@ mod tests {
             bytes_down: 100,
             packets_up: 7,
             packets_down: 3,
+            unknown: false,
         };
         let client = f[0].client.clone().unwrap();
         let mut buf = Vec::new();

@@ -228,6 +228,8 @@ fn search(args: Args) -> anyhow::Result<()> {
         .site
         .tz()
         .map_err(|m| anyhow::anyhow!("[site] timezone: {m}"))?;
+    // `[site] vpn_pools`: the addresses marked `(VPN)` / `"client_vpn": true`.
+    let vpn = config.site.vpn();
     let index = Index::open(data)?;
     if let Ok(Some(p)) = index.rebuild_progress(data) {
         eprintln!("kuroko: note: {p}; results cover only the sessions indexed so far");
@@ -244,9 +246,9 @@ fn search(args: Args) -> anyhow::Result<()> {
             packets_gone,
         };
         match args.format {
-            Format::Table => render::detail(&mut out, &hit, data, &tz)?,
-            Format::Jsonl => render::jsonl(&mut out, std::slice::from_ref(&hit))?,
-            Format::Csv => render::csv(&mut out, std::slice::from_ref(&hit), &tz)?,
+            Format::Table => render::detail(&mut out, &hit, data, &tz, &vpn)?,
+            Format::Jsonl => render::jsonl(&mut out, std::slice::from_ref(&hit), &vpn)?,
+            Format::Csv => render::csv(&mut out, std::slice::from_ref(&hit), &tz, &vpn)?,
             Format::Ecs => crate::ecs::write_lines(
                 &mut out,
                 std::iter::once(crate::ecs::session(&hit.record)),
@@ -294,7 +296,7 @@ fn search(args: Args) -> anyhow::Result<()> {
             }
             Stats::TopTalkers => {
                 let mut rows = aggregate::top_talkers(&index, &query, args.limit, &internal)?;
-                aggregate::mark_vpn_pools(&mut rows, &config.site.vpn_nets());
+                aggregate::mark_vpn_pools(&mut rows, &vpn);
                 match args.format {
                     Format::Table => render::stats_talkers(&mut out, &rows)?,
                     Format::Jsonl | Format::Ecs => json_lines(&mut out, &rows)?,
@@ -308,7 +310,7 @@ fn search(args: Args) -> anyhow::Result<()> {
                     aggregate::Side::Destination
                 };
                 let mut rows = aggregate::top_by_side(&index, &query, args.limit, &internal, side)?;
-                aggregate::mark_vpn_pools(&mut rows, &config.site.vpn_nets());
+                aggregate::mark_vpn_pools(&mut rows, &vpn);
                 match args.format {
                     Format::Table => render::stats_talkers(&mut out, &rows)?,
                     Format::Jsonl | Format::Ecs => json_lines(&mut out, &rows)?,
@@ -338,10 +340,12 @@ fn search(args: Args) -> anyhow::Result<()> {
     let hits = index.search_hits(&query, args.limit, oldest_segment(data))?;
     let snippets = super::content::snippets(data, &parsed, &hits);
     match args.format {
-        Format::Jsonl if !snippets.is_empty() => super::content::jsonl(&mut out, &hits, &snippets)?,
+        Format::Jsonl if !snippets.is_empty() => {
+            super::content::jsonl(&mut out, &hits, &snippets, &vpn)?
+        }
         Format::Table => {
             let width = args.width.unwrap_or_else(terminal_width);
-            render::table(&mut out, &hits, &tz, width)?;
+            render::table(&mut out, &hits, &tz, width, &vpn)?;
             super::content::print_snippets(
                 &mut out,
                 &hits,
@@ -349,8 +353,8 @@ fn search(args: Args) -> anyhow::Result<()> {
                 std::io::stdout().is_terminal(),
             )?;
         }
-        Format::Jsonl => render::jsonl(&mut out, &hits)?,
-        Format::Csv => render::csv(&mut out, &hits, &tz)?,
+        Format::Jsonl => render::jsonl(&mut out, &hits, &vpn)?,
+        Format::Csv => render::csv(&mut out, &hits, &tz, &vpn)?,
         Format::Ecs => crate::ecs::write_lines(
             &mut out,
             hits.iter().map(|h| crate::ecs::session(&h.record)),

@@ -118,7 +118,7 @@ impl Metrics {
                         line.push_str(head);
                         break;
                     }
-                    lines.push(head.to_string());
+                    lines.push(head.trim_end().to_string());
                     rest = tail;
                 }
             }
@@ -176,6 +176,12 @@ impl Metrics {
             return token.split_at(n);
         }
         let head = &token[..fit];
+        // An address with its label (`10.10.2.80 (内部)`) breaks before the label first.
+        if let Some(pos) = head.rfind(" (")
+            && pos > 0
+        {
+            return token.split_at(pos + 1);
+        }
         for seps in ["/", ".", "-_?&=:,;"] {
             if let Some(pos) = head.rfind(|c: char| seps.contains(c))
                 && pos + 1 < token.len()
@@ -189,11 +195,28 @@ impl Metrics {
 }
 
 /// A paragraph as what a line may not split: a space, one CJK character, or a run of
-/// other characters (a token: address, hash, URL, word).
+/// other characters (a token: address, hash, URL, word). A short label in brackets stays
+/// with the token before it, space and all: `10.10.2.80 (内部)` is one atom, never
+/// `10.10.2.80 (` / `内部)`.
 fn atoms(para: &str) -> Vec<&str> {
     let mut out = Vec::new();
     let mut start = None;
+    // Bytes before this index belong to the token being read (a bracketed label).
+    let mut inside = 0;
     for (i, c) in para.char_indices() {
+        if i < inside {
+            continue;
+        }
+        let label_at = match c {
+            ' ' if start.is_some() => Some(i + 1),
+            '(' => Some(i),
+            _ => None,
+        };
+        if let Some(end) = label_at.and_then(|at| label_end(para, at)) {
+            start.get_or_insert(i);
+            inside = end;
+            continue;
+        }
         let alone = c == ' ' || is_cjk(c);
         if alone {
             if let Some(s) = start.take() {
@@ -208,6 +231,24 @@ fn atoms(para: &str) -> Vec<&str> {
         out.push(&para[s..]);
     }
     out
+}
+
+/// Longest bracketed label kept with the token before it, in characters.
+const MAX_LABEL: usize = 16;
+
+/// When `para[at..]` starts a short bracketed label (`(内部)`, `(VPN プール)`): the byte
+/// index just after its `)`.
+fn label_end(para: &str, at: usize) -> Option<usize> {
+    let rest = para.get(at..)?.strip_prefix('(')?;
+    for (k, (j, c)) in rest.char_indices().enumerate() {
+        match c {
+            ')' if k > 0 => return Some(at + 1 + j + 1),
+            '(' | ')' | '\n' => return None,
+            _ if k >= MAX_LABEL => return None,
+            _ => {}
+        }
+    }
+    None
 }
 
 /// Characters a Japanese line may break before or after (ideographs, kana, full-width
@@ -758,11 +799,14 @@ mod tests {
             "2001:db8::8a2e:370:7334",
             "http://resona-secure.example/login.php",
             sha,
+            // An address and its label (§4.1 broke `10.10.2.80 (` / `内部)`).
+            "10.10.2.80 (内部)",
+            "10.8.0.5 (VPN プール)",
         ];
         // Tokens right after Japanese text (no space before them), and in a list.
         let text = format!(
-            "宛先{}、送信元{}から{}へ。接続先 (2): {}, {} 添付ファイル{sha}を確認",
-            tokens[0], tokens[1], tokens[2], tokens[3], tokens[0]
+            "宛先{}、送信元{}から{}へ。接続先 (2): {}, {} 添付ファイル{sha}を確認。送信元 {} 宛先 {}",
+            tokens[0], tokens[1], tokens[2], tokens[3], tokens[0], tokens[5], tokens[6]
         );
         // Every width from narrow to wide: no line holds part of a token that fits.
         for w in (60..400).step_by(7) {

@@ -198,12 +198,36 @@ fn table(doc: &mut Doc, t: &Table) {
         }
     }
     let header: Vec<&str> = t.columns.iter().map(|c| c.title.as_str()).collect();
-    let rows = t
-        .rows
+    doc.table(&cols, &header, rows(t));
+}
+
+/// The table's rows as PDF cells. A page has no row spans: a cell under a
+/// [`Cell::Group`] repeats the group's text (the Telnet row of §4.1 shows its 区分 too,
+/// also when the group starts on the page before).
+fn rows(t: &Table) -> Vec<Vec<PdfCell>> {
+    let mut group: Vec<Option<String>> = vec![None; t.columns.len()];
+    t.rows
         .iter()
-        .map(|r| r.iter().map(cell).collect())
-        .collect();
-    doc.table(&cols, &header, rows);
+        .map(|r| {
+            r.iter()
+                .enumerate()
+                .map(|(i, c)| {
+                    if let Some(g) = group.get_mut(i) {
+                        match c {
+                            Cell::Group { text, .. } => *g = Some(text.clone()),
+                            Cell::Covered => {
+                                let mut pc = cell(c);
+                                pc.text = g.clone().unwrap_or_default();
+                                return pc;
+                            }
+                            _ => *g = None,
+                        }
+                    }
+                    cell(c)
+                })
+                .collect()
+        })
+        .collect()
 }
 
 fn figure(doc: &mut Doc, f: &Figure) {
@@ -403,5 +427,51 @@ fn mail(doc: &mut Doc, m: &MailView) {
     }
     for t in &m.tables {
         table(doc, t);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::content::{Column, TableStyle};
+
+    #[test]
+    fn a_row_under_a_category_group_shows_the_category_too() {
+        // §4.1: FTP and Telnet are one category; the HTML spans the cell over both rows,
+        // the PDF has no spans and showed the Telnet row's 区分 empty.
+        let t = Table {
+            style: TableStyle::Threats,
+            fixed: true,
+            columns: vec![
+                Column::num("No.", Some(4)),
+                Column::new("区分", Some(13)),
+                Column::new("検出内容", Some(17)),
+            ],
+            rows: vec![
+                vec![
+                    Cell::Number("1".into()),
+                    Cell::Group {
+                        text: "平文通信".into(),
+                        rows: 2,
+                    },
+                    Cell::Text("FTP".into()),
+                ],
+                vec![
+                    Cell::Number("2".into()),
+                    Cell::Covered,
+                    Cell::Text("Telnet".into()),
+                ],
+                vec![
+                    Cell::Number("3".into()),
+                    Cell::Group {
+                        text: "不正通信".into(),
+                        rows: 1,
+                    },
+                    Cell::Text("C2".into()),
+                ],
+            ],
+        };
+        let cells: Vec<String> = rows(&t).iter().map(|r| r[1].text.clone()).collect();
+        assert_eq!(cells, ["平文通信", "平文通信", "不正通信"]);
     }
 }
