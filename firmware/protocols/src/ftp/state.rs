@@ -78,6 +78,7 @@ impl FtpParser {
                         direction: direction_word(Some(direction)).into(),
                         bytes: 0,
                         sha256: None,
+                        ..Default::default()
                     };
                     let idx = ftp.files.len();
                     self.last_file = push_capped(rec, &mut ftp.files, file).then_some(idx);
@@ -293,6 +294,7 @@ impl StreamParser for FtpDataParser {
             direction: direction_word(Some(direction)).into(),
             bytes: self.totals[i],
             sha256: sha,
+            ..Default::default()
         });
     }
 
@@ -306,7 +308,7 @@ impl StreamParser for FtpDataParser {
     }
 }
 
-/// Copies size and SHA-256 of a finished `ftp-data` session into the matching file of
+/// Copies size, SHA-256 and YARA verdict of a finished `ftp-data` session into the matching file of
 /// its control session (first file with that name and direction still without a hash),
 /// and records the control session's id on the data session.
 pub fn link_data_session(control: &mut SessionRecord, data: &mut SessionRecord) {
@@ -326,6 +328,8 @@ pub fn link_data_session(control: &mut SessionRecord, data: &mut SessionRecord) 
     {
         f.bytes = done.bytes;
         f.sha256 = done.sha256;
+        f.yara = done.yara;
+        f.yara_level = done.yara_level;
     }
 }
 
@@ -466,6 +470,7 @@ mod tests {
                 direction: "download".into(),
                 bytes: 0,
                 sha256: None,
+                ..Default::default()
             }],
             ..Default::default()
         });
