@@ -88,7 +88,7 @@ pub struct Detector {
     /// The digests of the objects the session log's records carry, while a re-check's
     /// pass over the stored objects runs (`crate::intel::orphans::carried_digests`; built
     /// again after a restart).
-    carried: Option<std::collections::HashSet<u64>>,
+    carried: Option<(String, std::collections::HashSet<u64>)>,
 }
 
 impl Detector {
@@ -584,19 +584,25 @@ impl Detector {
         Ok(())
     }
 
-    /// The digests the session log's records carry (built once per pass over the objects).
-    fn carried(&mut self) -> Result<&std::collections::HashSet<u64>, DetectError> {
-        if self.carried.is_none() {
-            let log_dir = self.data_dir.join("sessions");
-            let set = crate::intel::orphans::carried_digests(&log_dir).map_err(|source| {
+    /// The digests the session log's records carry, for the pass `key` (read from the log
+    /// once per pass: `crate::intel::orphans::carried`).
+    fn carried(&mut self, key: &str) -> Result<(), DetectError> {
+        if self.carried.as_ref().is_none_or(|(k, _)| k != key) {
+            let set = crate::intel::orphans::carried(&self.data_dir, key).map_err(|source| {
                 DetectError::SessionLog {
-                    path: log_dir.clone(),
+                    path: self.data_dir.join("sessions"),
                     source,
                 }
             })?;
-            self.carried = Some(set);
+            self.carried = Some((key.to_string(), set));
         }
-        Ok(self.carried.as_ref().expect("set above"))
+        Ok(())
+    }
+
+    /// A pass over the objects is done: its carried set goes.
+    fn forget_carried(&mut self) {
+        self.carried = None;
+        crate::intel::orphans::forget_carried(&self.data_dir);
     }
 
     /// The next objects of a re-check's pass over `files/objects.log` (at most one batch
@@ -606,6 +612,7 @@ impl Detector {
     fn orphan_slice(
         &mut self,
         pass: &mut crate::intel::orphans::ObjectsPass,
+        key: &str,
         end: &str,
         crash_after: Option<usize>,
         budget: &mut usize,
@@ -616,9 +623,9 @@ impl Detector {
         let slice = orphans::next_slice(&files_dir, &pass.after, end, (*budget).min(self.batch));
         let mut out = Vec::new();
         if !slice.objects.is_empty() {
-            self.carried()?;
+            self.carried(key)?;
         }
-        let carried = self.carried.as_ref();
+        let carried = self.carried.as_ref().map(|(_, c)| c);
         for m in slice.objects {
             if crash_after.is_some_and(|n| *read >= n) {
                 return Ok(None);
@@ -650,8 +657,9 @@ impl Detector {
         use crate::intel::orphans;
         use crate::intel::retro::CountedRule;
         let before = (pass.objects_checked, pass.orphans);
+        let key = format!("intel {} {}", r.generation, r.objects_end);
         let Some((objects, finished)) =
-            self.orphan_slice(&mut pass, &r.objects_end, crash_after, budget, read)?
+            self.orphan_slice(&mut pass, &key, &r.objects_end, crash_after, budget, read)?
         else {
             return Ok(false);
         };
@@ -690,7 +698,7 @@ impl Detector {
             done.objects = Some(pass);
             p.last_done = Some(done);
             self.retro_matcher = None;
-            self.carried = None;
+            self.forget_carried();
         } else {
             p.queue[0].objects = Some(pass);
         }
@@ -713,8 +721,9 @@ impl Detector {
         use crate::intel::orphans;
         use crate::intel::retro::CountedRule;
         let before = (pass.objects_checked, pass.orphans);
+        let key = format!("yara {} {} {}", r.date, r.reason, r.objects_end);
         let Some((objects, finished)) =
-            self.orphan_slice(&mut pass, &r.objects_end, crash_after, budget, read)?
+            self.orphan_slice(&mut pass, &key, &r.objects_end, crash_after, budget, read)?
         else {
             return Ok(false);
         };
@@ -763,7 +772,7 @@ impl Detector {
             let mut done = p.queue.remove(0);
             done.objects = Some(pass);
             p.last_done = Some(done);
-            self.carried = None;
+            self.forget_carried();
         } else {
             p.queue[0].objects = Some(pass);
         }

@@ -121,28 +121,29 @@ pub fn next_slice(files_dir: &Path, after: &str, end: &str, max: usize) -> Slice
 }
 
 /// The digests (64-bit FNV-1a of the lower-case hex SHA-256) of every object a record of
-/// the session log carries, final or provisional. Reads the log's files directly and
-/// parses only the lines that name a digest (most records carry no file).
+/// the session log names, final or provisional: any `sha256` or `eml_sha256` value in it
+/// (`files[]`, `ftp.files[]`, mail attachments and whole messages, beyond the cap of
+/// `files[]` too; certificate digests come along and are harmless). Reads the log's files
+/// directly and parses only the lines that name a digest (most records carry no file).
 pub fn carried_digests(log_dir: &Path) -> std::io::Result<HashSet<u64>> {
-    #[derive(Deserialize)]
-    struct Sha {
-        #[serde(default)]
-        sha256: Option<String>,
-    }
-    #[derive(Deserialize)]
-    struct Ftp {
-        #[serde(default)]
-        files: Vec<Sha>,
-    }
-    #[derive(Deserialize)]
-    struct Carried {
-        #[serde(default)]
-        files: Vec<Sha>,
-        #[serde(default)]
-        ftp: Option<Ftp>,
+    fn walk(v: &serde_json::Value, out: &mut HashSet<u64>) {
+        match v {
+            serde_json::Value::Object(m) => {
+                for (k, v) in m {
+                    match v {
+                        serde_json::Value::String(s) if k == "sha256" || k == "eml_sha256" => {
+                            out.insert(digest_key(s));
+                        }
+                        _ => walk(v, out),
+                    }
+                }
+            }
+            serde_json::Value::Array(a) => a.iter().for_each(|v| walk(v, out)),
+            _ => {}
+        }
     }
     let mut out = HashSet::new();
-    let needle = b"\"sha256\"";
+    let needle = b"sha256\"";
     for n in sessionlog::list_files(log_dir)? {
         let f = match std::fs::File::open(sessionlog::file_path(log_dir, n)) {
             Ok(f) => f,
@@ -159,20 +160,52 @@ pub fn carried_digests(log_dir: &Path) -> std::io::Result<HashSet<u64>> {
             if !line.windows(needle.len()).any(|w| w == needle) {
                 continue;
             }
-            let Ok(c) = serde_json::from_slice::<Carried>(&line) else {
-                continue;
-            };
-            for s in c
-                .files
-                .iter()
-                .chain(c.ftp.iter().flat_map(|f| &f.files))
-                .filter_map(|s| s.sha256.as_deref())
-            {
-                out.insert(digest_key(s));
+            if let Ok(v) = serde_json::from_slice::<serde_json::Value>(&line) {
+                walk(&v, &mut out);
             }
         }
     }
     Ok(out)
+}
+
+/// Where [`carried`] keeps the set between the slices of a pass (`kuroko run` opens the
+/// detections afresh for each slice; reading a week of session log again for each would
+/// cost more than the pass). A cache: rebuilt when missing, damaged or of another pass.
+pub const CARRIED_FILE: &str = "findings/orphans-carried.bin";
+
+/// [`carried_digests`] of the pass named `key`, from [`CARRIED_FILE`] when it holds that
+/// pass's set, else read from the log and kept there.
+pub fn carried(data_dir: &Path, key: &str) -> std::io::Result<HashSet<u64>> {
+    let path = data_dir.join(CARRIED_FILE);
+    if let Ok(bytes) = std::fs::read(&path)
+        && let Some(nl) = bytes.iter().position(|&b| b == b'\n')
+        && &bytes[..nl] == key.as_bytes()
+        && (bytes.len() - nl - 1) % 8 == 0
+    {
+        return Ok(bytes[nl + 1..]
+            .chunks_exact(8)
+            .map(|c| u64::from_le_bytes(c.try_into().expect("8 bytes")))
+            .collect());
+    }
+    let set = carried_digests(&data_dir.join("sessions"))?;
+    let mut out = Vec::with_capacity(key.len() + 1 + set.len() * 8);
+    out.extend_from_slice(key.as_bytes());
+    out.push(b'\n');
+    for d in &set {
+        out.extend_from_slice(&d.to_le_bytes());
+    }
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let tmp = path.with_extension("bin.tmp");
+    std::fs::write(&tmp, &out)?;
+    std::fs::rename(&tmp, &path)?;
+    Ok(set)
+}
+
+/// Drops [`CARRIED_FILE`] (its pass is done).
+pub fn forget_carried(data_dir: &Path) {
+    let _ = std::fs::remove_file(data_dir.join(CARRIED_FILE));
 }
 
 /// The key of a digest in [`carried_digests`].
@@ -233,6 +266,55 @@ mod tests {
             size: 1,
             ..Default::default()
         }
+    }
+
+    #[test]
+    fn every_digest_a_record_names_is_carried_wherever_it_is() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b, c, d, e) = (
+            "a".repeat(64),
+            "b".repeat(64),
+            "c".repeat(64),
+            "d".repeat(64),
+            "e".repeat(64),
+        );
+        let lines = [
+            format!(r#"{{"id":"1","files":[{{"sha256":"{a}","kind":"http-body"}}]}}"#),
+            format!(
+                r#"{{"id":"2","ftp":{{"files":[{{"name":"x","sha256":"{}"}}]}}}}"#,
+                b.to_uppercase()
+            ),
+            format!(
+                r#"{{"id":"3","mail":{{"eml_sha256":"{c}","messages":[{{"attachments":[{{"name":"y","sha256":"{d}"}}]}}]}}}}"#
+            ),
+            r#"{"id":"4","protocol":"dns"}"#.to_string(),
+            format!(r#"{{"id":"5","files":[{{"sha256":"{e}""#), // torn, not a record
+        ];
+        std::fs::write(sessionlog::file_path(dir.path(), 0), lines.join("\n")).unwrap();
+        let got = carried_digests(dir.path()).unwrap();
+        for x in [&a, &b, &c, &d] {
+            assert!(got.contains(&digest_key(x)), "{x}");
+        }
+        assert!(!got.contains(&digest_key(&e)));
+        assert_eq!(got.len(), 4);
+    }
+
+    #[test]
+    fn the_carried_set_is_kept_for_its_pass_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("sessions");
+        std::fs::create_dir_all(&log).unwrap();
+        let line = |sha: &str| format!("{{\"id\":\"1\",\"files\":[{{\"sha256\":\"{sha}\"}}]}}\n");
+        std::fs::write(sessionlog::file_path(&log, 0), line(&"a".repeat(64))).unwrap();
+        let first = carried(dir.path(), "pass 1").unwrap();
+        assert!(first.contains(&digest_key(&"a".repeat(64))));
+        // The log changes: the same pass keeps its set, another one reads the log again.
+        std::fs::write(sessionlog::file_path(&log, 0), line(&"b".repeat(64))).unwrap();
+        assert_eq!(carried(dir.path(), "pass 1").unwrap(), first);
+        let second = carried(dir.path(), "pass 2").unwrap();
+        assert!(second.contains(&digest_key(&"b".repeat(64))) && second.len() == 1);
+        forget_carried(dir.path());
+        assert!(!dir.path().join(CARRIED_FILE).exists());
     }
 
     #[test]

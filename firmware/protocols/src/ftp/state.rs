@@ -288,13 +288,21 @@ impl StreamParser for FtpDataParser {
             .as_deref()
             .map(|n| text(rec, n.as_bytes()))
             .unwrap_or_default();
+        // The YARA verdict the sink put on the file goes with the link to the control
+        // session (the analyzer's `link_ftp_file`), where the analyst looks.
+        let (yara, yara_level) = sha
+            .as_ref()
+            .and_then(|sha| rec.files.iter().rev().find(|f| &f.sha256 == sha))
+            .map(|f| (f.yara.clone(), f.yara_level.clone()))
+            .unwrap_or_default();
         let ftp = rec.ftp.get_or_insert_with(Ftp::default);
         ftp.files.push(FtpFile {
             name,
             direction: direction_word(Some(direction)).into(),
             bytes: self.totals[i],
             sha256: sha,
-            ..Default::default()
+            yara,
+            yara_level,
         });
     }
 
