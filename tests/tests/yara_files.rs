@@ -263,14 +263,6 @@ fn files_over_http_ftp_and_smtp_matching_yara_give_hits_and_findings_and_twins_d
     traffic?;
     data.import(&pcap)?;
     data.analyze()?;
-
-    for s in data
-        .session_log()?
-        .iter()
-        .filter(|s| s["protocol"] == "ftp")
-    {
-        eprintln!("DEBUG ftp control {}", serde_json::to_string(&s["ftp"])?);
-    }
     // Hits: the marked file of each protocol, never its twin.
     let dropper = data.search("yara:Kuroko_Test_Dropper")?;
     let mut protos: Vec<&str> = dropper
