@@ -9,6 +9,10 @@
 //! "medium"` → C). The twins give none of these. The analyzer's counters say how many
 //! objects were scanned and matched.
 //!
+//! An FTP transfer's match is also on its control session (`ftp.files[].yara`: the session
+//! that names the file, the command and the user), for a download (RETR) and an upload
+//! (STOR), and the finding names the file with its command.
+//!
 //! The same session and finding exported as ECS (`--format ecs`) carry the record's
 //! values in the ECS fields `docs/ECS.md` maps them to.
 //!
@@ -119,6 +123,9 @@ fn files_over_http_ftp_and_smtp_matching_yara_give_hits_and_findings_and_twins_d
     file_with(&www.join("twin.exe"), 120_000, 5, None)?;
     file_with(&ftproot.join("tool.bin"), 80_000, 7, Some(DROPPER_MARK))?;
     file_with(&ftproot.join("twin.bin"), 80_000, 9, None)?;
+    let upload = site.work_dir().join("upload");
+    std::fs::create_dir_all(&upload)?;
+    file_with(&upload.join("report.bin"), 50_000, 15, Some(LURE_MARK))?;
     file_with(&att.join("invoice.doc"), 30_000, 11, Some(LURE_MARK))?;
     file_with(&att.join("minutes.doc"), 30_000, 13, None)?;
 
@@ -157,6 +164,7 @@ fn files_over_http_ftp_and_smtp_matching_yara_give_hits_and_findings_and_twins_d
             "alice",
             "-P",
             "secret",
+            "-w",
         ],
     )?;
     let mut smtp = site.serve(
@@ -205,6 +213,19 @@ fn files_over_http_ftp_and_smtp_matching_yara_give_hits_and_findings_and_twins_d
                 30,
             )?;
         }
+        site.sh(
+            PC,
+            &[
+                "curl",
+                "-sS",
+                "--max-time",
+                "20",
+                "-T",
+                upload.join("report.bin").to_str().context("utf-8")?,
+                &format!("ftp://alice:secret@{}/report.bin", FILES.ip),
+            ],
+            30,
+        )?;
         for (f, subject) in [("invoice.doc", "invoice"), ("minutes.doc", "minutes")] {
             let path = att.join(f);
             let out = site.sh(
@@ -242,7 +263,6 @@ fn files_over_http_ftp_and_smtp_matching_yara_give_hits_and_findings_and_twins_d
     traffic?;
     data.import(&pcap)?;
     data.analyze()?;
-
     // Hits: the marked file of each protocol, never its twin.
     let dropper = data.search("yara:Kuroko_Test_Dropper")?;
     let mut protos: Vec<&str> = dropper
@@ -250,7 +270,7 @@ fn files_over_http_ftp_and_smtp_matching_yara_give_hits_and_findings_and_twins_d
         .filter_map(|s| s["protocol"].as_str())
         .collect();
     protos.sort();
-    assert_eq!(protos, ["ftp-data", "http"], "{dropper:#?}");
+    assert_eq!(protos, ["ftp", "ftp-data", "http"], "{dropper:#?}");
     let names: Vec<String> = dropper
         .iter()
         .flat_map(|s| s["files"].as_array().cloned().unwrap_or_default())
@@ -263,11 +283,38 @@ fn files_over_http_ftp_and_smtp_matching_yara_give_hits_and_findings_and_twins_d
         "matched file names {names:?}"
     );
     let lure = data.search("yara:Kuroko_Test_Lure")?;
-    assert_eq!(lure.len(), 1, "{lure:#?}");
-    assert_eq!(lure[0]["protocol"], "smtp");
-    assert_eq!(lure[0]["mail"]["subject"], "invoice");
+    let mut protos: Vec<&str> = lure.iter().filter_map(|s| s["protocol"].as_str()).collect();
+    protos.sort();
+    assert_eq!(protos, ["ftp", "ftp-data", "smtp"], "{lure:#?}");
+    let mail = lure
+        .iter()
+        .find(|s| s["protocol"] == "smtp")
+        .context("smtp")?;
+    assert_eq!(mail["mail"]["subject"], "invoice");
     let any = data.search("yara:*")?;
-    assert_eq!(any.len(), 3, "only the three marked transfers: {any:#?}");
+    assert_eq!(
+        any.len(),
+        6,
+        "only the four marked transfers (and the FTP ones' control sessions): {any:#?}"
+    );
+    // The FTP control sessions: the file, its command and the rule, with the user.
+    for (rule, name, direction) in [
+        ("Kuroko_Test_Dropper", "tool.bin", "download"),
+        ("Kuroko_Test_Lure", "report.bin", "upload"),
+    ] {
+        let hits = data.search(&format!("yara:{rule} AND protocol:ftp"))?;
+        assert_eq!(hits.len(), 1, "{hits:#?}");
+        let ftp = &hits[0]["ftp"];
+        assert_eq!(ftp["user"], "alice", "{ftp:#}");
+        let files = ftp["files"].as_array().context("ftp.files")?;
+        let f = files
+            .iter()
+            .find(|f| f["name"] == name)
+            .with_context(|| format!("{name} in {ftp:#}"))?;
+        assert_eq!(f["direction"], direction);
+        assert_eq!(f["yara"], serde_json::json!([rule]), "{f:#}");
+        ensure!(f["sha256"].is_string(), "{f:#}");
+    }
     // The twins were reconstructed too (so they were scanned and did not match).
     let log = data.session_log()?;
     let twins: Vec<&Value> = log
@@ -327,6 +374,27 @@ fn files_over_http_ftp_and_smtp_matching_yara_give_hits_and_findings_and_twins_d
             !evidence.contains(&t["id"]),
             "twin {} is evidence of a finding",
             t["id"]
+        );
+    }
+    let ftp = findings
+        .iter()
+        .find(|f| f["server"] == FILES.ip)
+        .context("ftp finding")?;
+    let signals = ftp["signals"].to_string();
+    ensure!(
+        signals.contains("FTP RETR `tool.bin` (80000 bytes, moved over the data connection) matched YARA rules `Kuroko_Test_Dropper`")
+            && signals.contains("FTP STOR `report.bin` (50000 bytes, moved over the data connection) matched YARA rules `Kuroko_Test_Lure`"),
+        "{ftp:#?}"
+    );
+    let ctl: Vec<&Value> = any.iter().filter(|s| s["protocol"] == "ftp").collect();
+    assert_eq!(ctl.len(), 2);
+    for c in ctl {
+        ensure!(
+            ftp["evidence"]
+                .as_array()
+                .is_some_and(|e| e.contains(&c["id"])),
+            "control session {} is evidence of {ftp:#?}",
+            c["id"]
         );
     }
     let mail = findings
@@ -415,8 +483,8 @@ fn files_over_http_ftp_and_smtp_matching_yara_give_hits_and_findings_and_twins_d
     // Counters.
     let status: Value = serde_json::from_str(&data.kuroko("status", &["--format", "json"])?)?;
     let c = &status["analyzer"]["counters"];
-    assert_eq!(c["yara_matched_files"], 3, "{c:#}");
-    ensure!(c["yara_scanned"].as_u64().unwrap_or(0) >= 6, "{c:#}");
+    assert_eq!(c["yara_matched_files"], 4, "{c:#}");
+    ensure!(c["yara_scanned"].as_u64().unwrap_or(0) >= 7, "{c:#}");
     assert_eq!(c["yara_timeouts"], 0);
     assert_eq!(status["yara"]["in_force"], true, "{:#}", status["yara"]);
     assert_eq!(status["yara"]["error"], Value::Null);

@@ -1160,6 +1160,8 @@ impl Engine {
         {
             entry.bytes = file.bytes;
             entry.sha256 = file.sha256;
+            entry.yara = file.yara;
+            entry.yara_level = file.yara_level;
             if entry.direction.is_empty() {
                 entry.direction = file.direction;
             }
@@ -1417,6 +1419,7 @@ fn finish_ftp_data(data: FtpData, rec: &mut SessionRecord, ctx: &mut Ctx<'_>) {
     } else {
         None
     };
+    let mut verdict = (Vec::new(), None);
     if let Some(sha) = &sha
         && rec.files.len() < kuroko_model::session::MAX_LIST_LEN
     {
@@ -1431,13 +1434,17 @@ fn finish_ftp_data(data: FtpData, rec: &mut SessionRecord, ctx: &mut Ctx<'_>) {
             ..Default::default()
         };
         ctx.annotate(&mut file);
+        verdict = (file.yara.clone(), file.yara_level.clone());
         rec.files.push(file);
     }
+    // The YARA verdict goes with the link to the control session (`link_ftp_file`).
     let file = FtpFile {
         name: data.file_name.unwrap_or_default(),
         direction: direction.into(),
         bytes: total,
         sha256: sha,
+        yara: verdict.0,
+        yara_level: verdict.1,
     };
     rec.ftp.get_or_insert_with(Ftp::default).files.push(file);
 }

@@ -29,15 +29,28 @@ use std::fmt::Write as _;
 use std::path::Path;
 use std::time::Instant;
 
-fn vm_rss_kb() -> u64 {
+fn status_kb(key: &str) -> u64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|s| {
             s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
+                .find(|l| l.starts_with(key))
                 .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
         })
         .unwrap_or(0)
+}
+
+fn vm_rss_kb() -> u64 {
+    status_kb("VmRSS:")
+}
+
+fn loadavg() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .unwrap_or_default()
+        .split_whitespace()
+        .take(3)
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// A pack directory of `n` indicators, the kinds in realistic proportions.
@@ -216,6 +229,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     // 3. A re-check of RECHECK_SESSIONS against RECHECK_INDICATORS.
     let data = work.join("recheck-data");
+    let t = Instant::now();
     {
         let mut w = SessionLogWriter::open(&data.join("sessions"))?;
         let chunk = 100_000;
@@ -230,6 +244,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
         w.sync()?;
     }
+    let write_s = t.elapsed().as_secs_f64();
+    let log_bytes: u64 = std::fs::read_dir(data.join("sessions"))?
+        .filter_map(|e| e.ok()?.metadata().ok())
+        .map(|m| m.len())
+        .sum();
     let config = Config::default();
     let t = Instant::now();
     kuroko_detect::run_pending(&data, &config)?;
@@ -237,10 +256,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     write_pack(&work.join("pack-new"), re_indicators, 7)?;
     packs::import(&data, &work.join("pack-new"), Some("new"))?;
     let rss2 = vm_rss_kb();
+    let load_before = loadavg();
     let t = Instant::now();
     let s = kuroko_detect::run_pending(&data, &config)?;
     let recheck_s = t.elapsed().as_secs_f64();
     let rss3 = vm_rss_kb();
+    let load_after = loadavg();
     println!(
         "{}",
         serde_json::json!({
@@ -258,7 +279,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             "hits": hits,
             "recheck_sessions": re_sessions,
             "recheck_indicators": re_indicators,
+            "log_write_s": write_s,
+            "log_bytes": log_bytes,
             "live_catch_up_s": live_s,
+            "live_sessions_per_s": re_sessions as f64 / live_s.max(1e-9),
+            "recheck_hits": s.retro_hits,
+            "load_before_recheck": load_before,
+            "load_after_recheck": load_after,
+            "peak_rss_kb": status_kb("VmHWM:"),
             "recheck_s": recheck_s,
             "recheck_sessions_checked": s.retro_sessions,
             "recheck_sessions_per_s": s.retro_sessions as f64 / recheck_s.max(1e-9),

@@ -54,6 +54,12 @@ pub struct Summary {
     /// of them matched a new rule (`crate::intel::yara_retro`).
     pub yara_retro_sessions: u64,
     pub yara_retro_hits: u64,
+    /// Stored objects a re-check (intel or YARA) looked at in its pass over
+    /// `files/objects.log`, those no session of the log carries any more, and those of
+    /// them that matched (`crate::intel::orphans`).
+    pub retro_objects: u64,
+    pub retro_orphans: u64,
+    pub retro_orphan_hits: u64,
     /// Re-checks (intel and YARA) still queued after this run (the appliance goes on at
     /// idle).
     pub retro_pending: usize,
@@ -79,6 +85,10 @@ pub struct Detector {
     /// The fingerprint of a rule set that did not compile (not compiled again until it
     /// changes; the analyzer says so in `status`).
     yara_failed: Option<String>,
+    /// The digests of the objects the session log's records carry, while a re-check's
+    /// pass over the stored objects runs (`crate::intel::orphans::carried_digests`; built
+    /// again after a restart).
+    carried: Option<(String, std::collections::HashSet<u64>)>,
 }
 
 impl Detector {
@@ -121,6 +131,7 @@ impl Detector {
             retro_matcher: None,
             yara_rules: None,
             yara_failed: None,
+            carried: None,
         };
         if migrated {
             d.commit()?;
@@ -266,9 +277,12 @@ impl Detector {
         }
         summary.intel_reloads += 1;
         let end = self.pos;
+        // Stored objects whose session has left the log are re-checked too, even when no
+        // session has been read yet (findings rebuilt after the log started over).
+        let objects_end = crate::intel::orphans::objects_end(&self.data_dir.join("files"));
         let p = self.engine.intel_progress_mut();
         for u in st.updates.iter().filter(|u| u.generation > seen) {
-            if u.what == "remove" || end == LogPos::default() {
+            if u.what == "remove" || (end == LogPos::default() && objects_end.is_empty()) {
                 continue;
             }
             p.queue.push(crate::intel::retro::Recheck {
@@ -279,6 +293,8 @@ impl Detector {
                 end,
                 sessions_checked: 0,
                 sessions_with_hits: 0,
+                objects_end: objects_end.clone(),
+                objects: None,
             });
         }
         p.seen_generation = st.generation;
@@ -330,6 +346,12 @@ impl Detector {
                     Default::default()
                 });
                 self.retro_matcher = Some((r.generation, m));
+            }
+            if let Some(pass) = r.objects.clone() {
+                if !self.intel_orphans(&r, pass, summary, crash_after, budget, read)? {
+                    return Ok(false);
+                }
+                continue;
             }
             let mut cur = r.pos;
             let (mut checked, mut with_hits) = (0u64, 0u64);
@@ -385,9 +407,8 @@ impl Detector {
             head.sessions_checked += checked;
             head.sessions_with_hits += with_hits;
             if finished {
-                let done = p.queue.remove(0);
-                p.last_done = Some(done);
-                self.retro_matcher = None;
+                // On to the stored objects whose session has left the log.
+                head.objects = Some(Default::default());
             }
             self.commit()?;
             summary.commits += 1;
@@ -450,10 +471,14 @@ impl Detector {
             .unwrap_or_default();
         let end = self.pos.max(log_end);
         let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+        let objects_end = crate::intel::orphans::objects_end(&self.data_dir.join("files"));
+        let nothing_read = self.pos == LogPos::default();
         let p = &mut self.engine.intel_progress_mut().yara;
         // Nothing read yet (a first run, or findings rebuilt): the sessions will be read
-        // live; the analyzer scanned them with the set it had, taken to be this one.
-        if self.pos != LogPos::default() && rules.is_some() {
+        // live; the analyzer scanned them with the set it had, taken to be this one. The
+        // stored objects no session of the log carries any more are re-checked still
+        // (`crate::intel::orphans`): the re-check starts at the log's end.
+        if (!nothing_read || !objects_end.is_empty()) && rules.is_some() {
             let new_rules: Vec<String> = names
                 .iter()
                 .filter(|n| p.rules.binary_search(n).is_err())
@@ -463,8 +488,9 @@ impl Detector {
                 date,
                 reason: reason.into(),
                 new_rules,
-                pos: LogPos::default(),
+                pos: if nothing_read { end } else { LogPos::default() },
                 end,
+                objects_end: objects_end.clone(),
                 ..Default::default()
             };
             if asked {
@@ -500,6 +526,12 @@ impl Detector {
         while let Some(r) = self.engine.intel_progress().yara.queue.first().cloned() {
             if *budget == 0 {
                 return Ok(());
+            }
+            if let Some(pass) = r.objects.clone() {
+                if !self.yara_orphans(&r, pass, summary, crash_after, budget, read)? {
+                    return Ok(());
+                }
+                continue;
             }
             let mut cur = r.pos;
             let (mut checked, mut scanned, mut missing, mut with_hits) = (0u64, 0, 0, 0);
@@ -560,13 +592,210 @@ impl Detector {
             head.files_missing += missing;
             head.sessions_with_hits += with_hits;
             if finished {
-                let done = p.queue.remove(0);
-                p.last_done = Some(done);
+                // On to the stored objects whose session has left the log.
+                head.objects = Some(Default::default());
             }
             self.commit()?;
             summary.commits += 1;
         }
         Ok(())
+    }
+
+    /// The digests the session log's records carry, for the pass `key` (read from the log
+    /// once per pass: `crate::intel::orphans::carried`).
+    fn carried(&mut self, key: &str) -> Result<(), DetectError> {
+        if self.carried.as_ref().is_none_or(|(k, _)| k != key) {
+            let set = crate::intel::orphans::carried(&self.data_dir, key).map_err(|source| {
+                DetectError::SessionLog {
+                    path: self.data_dir.join("sessions"),
+                    source,
+                }
+            })?;
+            self.carried = Some((key.to_string(), set));
+        }
+        Ok(())
+    }
+
+    /// A pass over the objects is done: its carried set goes.
+    fn forget_carried(&mut self) {
+        self.carried = None;
+        crate::intel::orphans::forget_carried(&self.data_dir);
+    }
+
+    /// The next objects of a re-check's pass over `files/objects.log` (at most one batch
+    /// and the budget) that no session of the log carries, and whether the pass is done
+    /// with them; `None` when `crash_after` stopped the pass (nothing committed).
+    #[allow(clippy::type_complexity)]
+    fn orphan_slice(
+        &mut self,
+        pass: &mut crate::intel::orphans::ObjectsPass,
+        key: &str,
+        end: &str,
+        crash_after: Option<usize>,
+        budget: &mut usize,
+        read: &mut usize,
+    ) -> Result<Option<(Vec<kuroko_model::objects::ObjectMeta>, bool)>, DetectError> {
+        use crate::intel::orphans;
+        let files_dir = self.data_dir.join("files");
+        let slice = orphans::next_slice(&files_dir, &pass.after, end, (*budget).min(self.batch));
+        let mut out = Vec::new();
+        if !slice.objects.is_empty() {
+            self.carried(key)?;
+        }
+        let carried = self.carried.as_ref().map(|(_, c)| c);
+        for m in slice.objects {
+            if crash_after.is_some_and(|n| *read >= n) {
+                return Ok(None);
+            }
+            *read += 1;
+            *budget = budget.saturating_sub(1);
+            pass.after = m.sha256.clone();
+            pass.objects_checked += 1;
+            if carried.is_some_and(|c| c.contains(&orphans::digest_key(&m.sha256))) {
+                continue;
+            }
+            pass.orphans += 1;
+            out.push(m);
+        }
+        Ok(Some((out, slice.finished)))
+    }
+
+    /// One slice of an intel re-check's pass over the stored objects whose session has
+    /// left the log (`crate::intel::orphans`); `Ok(false)` when `crash_after` stopped it.
+    fn intel_orphans(
+        &mut self,
+        r: &crate::intel::retro::Recheck,
+        mut pass: crate::intel::orphans::ObjectsPass,
+        summary: &mut Summary,
+        crash_after: Option<usize>,
+        budget: &mut usize,
+        read: &mut usize,
+    ) -> Result<bool, DetectError> {
+        use crate::intel::orphans;
+        use crate::intel::retro::CountedRule;
+        let before = (pass.objects_checked, pass.orphans);
+        let key = format!("intel {} {}", r.generation, r.objects_end);
+        let Some((objects, finished)) =
+            self.orphan_slice(&mut pass, &key, &r.objects_end, crash_after, budget, read)?
+        else {
+            return Ok(false);
+        };
+        let files_dir = self.data_dir.join("files");
+        let mut found = Vec::new();
+        if let Some((_, m)) = &self.retro_matcher {
+            for o in &objects {
+                let hits = m.match_object(&o.sha256, &files_dir);
+                if !hits.is_empty() {
+                    found.push((orphans::orphan_record(&files_dir, o), hits));
+                }
+            }
+        }
+        pass.orphans_with_hits += found.len() as u64;
+        summary.retro_orphan_hits += found.len() as u64;
+        for (rec, hits) in &found {
+            let counted = self
+                .engine
+                .intel_progress()
+                .counted
+                .contains(CountedRule::Intel, &rec.id);
+            if !counted {
+                self.engine.observe_retro_orphan(
+                    crate::catalog::RuleId::IntelMatch,
+                    rec,
+                    hits,
+                    &r.date,
+                );
+            }
+        }
+        summary.retro_objects += pass.objects_checked - before.0;
+        summary.retro_orphans += pass.orphans - before.1;
+        let p = self.engine.intel_progress_mut();
+        if finished {
+            let mut done = p.queue.remove(0);
+            done.objects = Some(pass);
+            p.last_done = Some(done);
+            self.retro_matcher = None;
+            self.forget_carried();
+        } else {
+            p.queue[0].objects = Some(pass);
+        }
+        self.commit()?;
+        summary.commits += 1;
+        Ok(true)
+    }
+
+    /// One slice of a YARA re-check's pass over the stored objects whose session has left
+    /// the log; `Ok(false)` when `crash_after` stopped it.
+    fn yara_orphans(
+        &mut self,
+        r: &crate::intel::yara_retro::YaraRecheck,
+        mut pass: crate::intel::orphans::ObjectsPass,
+        summary: &mut Summary,
+        crash_after: Option<usize>,
+        budget: &mut usize,
+        read: &mut usize,
+    ) -> Result<bool, DetectError> {
+        use crate::intel::orphans;
+        use crate::intel::retro::CountedRule;
+        let before = (pass.objects_checked, pass.orphans);
+        let key = format!("yara {} {} {}", r.date, r.reason, r.objects_end);
+        let Some((objects, finished)) =
+            self.orphan_slice(&mut pass, &key, &r.objects_end, crash_after, budget, read)?
+        else {
+            return Ok(false);
+        };
+        let files_dir = self.data_dir.join("files");
+        let mut found = Vec::new();
+        if let Some(rules) = self.yara_rules.as_mut() {
+            for o in &objects {
+                // Matched when it was stored: counted by the live rule then.
+                if !o.yara.is_empty() {
+                    continue;
+                }
+                let Some(kept) = rules.scan_object(&o.sha256, &files_dir, &r.new_rules) else {
+                    continue;
+                };
+                if kept.is_empty() {
+                    continue;
+                }
+                let mut rec = orphans::orphan_record(&files_dir, o);
+                rec.files[0].yara = kept.iter().map(|m| m.rule.clone()).collect();
+                rec.files[0].yara_level =
+                    kept.iter().filter_map(|m| m.level).min().map(String::from);
+                found.push(rec);
+            }
+        }
+        pass.orphans_with_hits += found.len() as u64;
+        summary.retro_orphan_hits += found.len() as u64;
+        for rec in &found {
+            let counted = self
+                .engine
+                .intel_progress()
+                .counted
+                .contains(CountedRule::Yara, &rec.id);
+            if !counted {
+                self.engine.observe_retro_orphan(
+                    crate::catalog::RuleId::YaraMatch,
+                    rec,
+                    &[],
+                    &r.date,
+                );
+            }
+        }
+        summary.retro_objects += pass.objects_checked - before.0;
+        summary.retro_orphans += pass.orphans - before.1;
+        let p = &mut self.engine.intel_progress_mut().yara;
+        if finished {
+            let mut done = p.queue.remove(0);
+            done.objects = Some(pass);
+            p.last_done = Some(done);
+            self.forget_carried();
+        } else {
+            p.queue[0].objects = Some(pass);
+        }
+        self.commit()?;
+        summary.commits += 1;
+        Ok(true)
     }
 
     /// Whether the session is already evidence of its `intel_match` finding (a re-check

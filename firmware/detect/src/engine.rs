@@ -194,6 +194,63 @@ impl Engine {
         }
     }
 
+    /// Counts a stored object whose session has left the session log, found by a
+    /// re-check (`crate::intel::orphans`): `s` is its stand-in record
+    /// (`orphans::orphan_record`, with the re-check's YARA matches in `files[0].yara` for
+    /// `yara_match`). The hit has no client or server (those were in the session record)
+    /// and says what the files store knows of the object and when it was stored.
+    pub fn observe_retro_orphan(
+        &mut self,
+        rule: RuleId,
+        s: &SessionRecord,
+        intel: &[kuroko_model::session::IntelHit],
+        date: &str,
+    ) {
+        if !self.enabled[rule.index()] {
+            return;
+        }
+        let mut out = Vec::new();
+        match rule {
+            RuleId::IntelMatch => rules::intel_match::check(s, intel, Some(date), &mut out),
+            RuleId::YaraMatch => {
+                rules::yara::check(&self.ctx, s, &mut out);
+                for h in &mut out {
+                    h.signals.push(crate::signals::encode(
+                        crate::signals::Msg::YaraRetro,
+                        &[&date],
+                    ));
+                }
+            }
+            _ => return,
+        }
+        let Some(f) = s.files.first() else {
+            return;
+        };
+        let or_dash = |t: &str| {
+            if t.is_empty() {
+                "-".to_string()
+            } else {
+                t.to_string()
+            }
+        };
+        for mut h in out {
+            h.client = None;
+            h.server = None;
+            h.signals.push(crate::signals::encode(
+                crate::signals::Msg::ObjectLeftLog,
+                &[
+                    &f.name.clone().unwrap_or_else(|| "-".into()),
+                    &f.bytes,
+                    &or_dash(&f.kind),
+                    &or_dash(&f.direction),
+                    &s.id,
+                    &f.sha256,
+                ],
+            ));
+            self.add((h.rule, None, None), &h, s);
+        }
+    }
+
     /// Lets rules read reconstructed objects (`DIR/files/`), e.g. the names inside
     /// attached archives.
     pub fn with_files_dir(mut self, dir: std::path::PathBuf) -> Engine {

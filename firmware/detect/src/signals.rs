@@ -51,6 +51,14 @@ messages! {
     Pair => ("{0}", "{1}"),
     // YARA
     YaraFileMatched => ("ファイル `{0}` ({1} バイト、`{2}`) が YARA ルール `{3}` に一致", "file `{0}` ({1} bytes, `{2}`) matched YARA rules `{3}`"),
+    YaraFtpFileMatched => (
+        "FTP の {0} `{1}` ({2} バイト、データ接続で転送) が YARA ルール `{3}` に一致",
+        "FTP {0} `{1}` ({2} bytes, moved over the data connection) matched YARA rules `{3}`"
+    ),
+    ObjectLeftLog => (
+        "保存ファイル `{0}` ({1} バイト、`{2}`、`{3}`、sha256:{5}): 運んだセッション `{4}` はセッションログから消えている。時刻はファイルを保存した時刻",
+        "stored file `{0}` ({1} bytes, `{2}`, `{3}`, sha256:{5}): the session `{4}` that carried it has left the session log; the time is when the file was stored"
+    ),
     YaraRetro => (
         "YARA ルール更新 ({0}) 後の保存ファイルの再チェックで検出",
         "found on a re-check of the stored files after the YARA rule update of {0}"

@@ -385,6 +385,7 @@ fn ftp_data_connections_join_the_evidence_of_their_control_sessions_finding() {
                 direction: "upload".into(),
                 bytes: 48_000,
                 sha256: None,
+                ..Default::default()
             }],
             control_session: None,
             banner: None,

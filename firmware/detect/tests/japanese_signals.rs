@@ -31,12 +31,14 @@ fn sessions(t: Timestamp) -> Vec<SessionRecord> {
                 direction: "upload".into(),
                 bytes: 12_000,
                 sha256: None,
+                ..Default::default()
             },
             FtpFile {
                 name: "list.csv".into(),
                 direction: "download".into(),
                 bytes: 1_000,
                 sha256: None,
+                ..Default::default()
             },
         ],
         control_session: None,

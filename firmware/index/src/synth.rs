@@ -251,6 +251,7 @@ pub fn session(i: u64, start_ns: i64, step_ns: i64) -> SessionRecord {
                     direction: "upload".into(),
                     bytes: r.bytes_up,
                     sha256: None,
+                    ..Default::default()
                 }],
                 control_session: None,
                 banner: None,

@@ -208,6 +208,7 @@ pub fn text_values(r: &SessionRecord, field: Field) -> Vec<String> {
             .files
             .iter()
             .flat_map(|f| &f.yara)
+            .chain(r.ftp.iter().flat_map(|x| &x.files).flat_map(|f| &f.yara))
             .for_each(|y| push(Some(y))),
         Field::User => {
             push(r.ftp.as_ref().and_then(|x| x.user.as_deref()));

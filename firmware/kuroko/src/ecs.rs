@@ -254,7 +254,18 @@ pub fn session(s: &SessionRecord) -> Value {
         put(&mut m, "file.hash.sha256", f.sha256.as_str());
         put(&mut m, "file.mime_type", f.content_type.clone());
     }
-    let yara: Vec<String> = s.files.iter().flat_map(|f| f.yara.clone()).collect();
+    // An FTP control session carries its transfers' matches in `ftp.files[].yara`.
+    let yara: Vec<String> = s
+        .files
+        .iter()
+        .flat_map(|f| f.yara.clone())
+        .chain(
+            s.ftp
+                .iter()
+                .flat_map(|x| &x.files)
+                .flat_map(|f| f.yara.clone()),
+        )
+        .collect();
     if !yara.is_empty() {
         put(&mut m, "tags", json!(["yara_match"]));
         put(&mut m, "kuroko.yara", yara);

@@ -430,6 +430,14 @@ pub struct FtpFile {
     pub bytes: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sha256: Option<String>,
+    /// YARA rules that matched the file the data connection carried (the same as the
+    /// `ftp-data` session's `files[].yara`), so that `yara:RuleName` finds the control
+    /// session, the one that names the file and the user.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub yara: Vec<String>,
+    /// The highest level the matched rules' metadata ask for (as `FileRef.yara_level`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub yara_level: Option<String>,
 }
 
 impl FtpFile {

@@ -187,7 +187,8 @@ pub fn check_cursor(dir: &Path, pos: LogPos, generation_seen: u64) -> io::Result
     Ok(CursorCheck::Valid)
 }
 
-fn file_path(dir: &Path, n: u32) -> PathBuf {
+/// The file of number `n` (`NNNNNNNN.jsonl`).
+pub fn file_path(dir: &Path, n: u32) -> PathBuf {
     dir.join(format!("{n:08}.jsonl"))
 }
 

@@ -427,6 +427,7 @@ mod tests {
                 direction: "upload".into(),
                 bytes: 7,
                 sha256: Some("aa".into()),
+                ..Default::default()
             }],
             ..Default::default()
         });

@@ -79,8 +79,12 @@ pub fn run(args: Args) -> anyhow::Result<()> {
          session than that: parsing, reassembly, files, the log).\n\n\
          ## Re-check of the past\n\n\
          - {} sessions in the log against {} new indicators: {:.1} s, {:.0} sessions/s \
-         (10 M sessions at that rate: {:.0} min)\n\
-         - resident memory added by the re-check: {:.0} MB (end of run: {:.0} MB)\n",
+         (10 M sessions at that rate: {:.0} min), {} sessions with hits\n\
+         - resident memory added by the re-check: {:.0} MB (end of run: {:.0} MB, peak of \
+         the whole run: {:.0} MB)\n\
+         - load average (1, 5, 15 min) before the re-check: {}, after: {}\n\
+         - same-run reference: writing the log took {:.1} s ({:.1} GB), the live catch-up \
+         (every rule, no packs) over it {:.1} s ({:.0} sessions/s)\n",
         r["indicators_loaded"],
         r["indicators"],
         f("import_s"),
@@ -96,8 +100,16 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         f("recheck_s"),
         f("recheck_sessions_per_s"),
         1e7 / f("recheck_sessions_per_s").max(1e-9) / 60.0,
+        r["recheck_hits"],
         f("recheck_rss_added_kb") / 1024.0,
         f("rss_kb_end") / 1024.0,
+        f("peak_rss_kb") / 1024.0,
+        r["load_before_recheck"].as_str().unwrap_or(""),
+        r["load_after_recheck"].as_str().unwrap_or(""),
+        f("log_write_s"),
+        f("log_bytes") / 1e9,
+        f("live_catch_up_s"),
+        f("live_sessions_per_s"),
     );
     let dir = root().join("bench-out");
     std::fs::create_dir_all(&dir)?;

@@ -422,6 +422,21 @@ impl Matcher {
         out
     }
 
+    /// File indicators (SHA-256, and MD5/SHA-1 of its bytes when such indicators are
+    /// loaded) against one stored object: an orphan whose session has left the log
+    /// (`crate::intel::orphans`).
+    pub fn match_object(&self, sha256: &str, files_dir: &Path) -> Vec<IntelHit> {
+        let mut out = Vec::new();
+        if self.is_empty() {
+            return out;
+        }
+        self.lookup(Kind::FileSha256, &sha256.to_ascii_lowercase(), &mut out);
+        self.object_digests(files_dir, sha256, &mut out);
+        out.sort();
+        out.dedup();
+        out
+    }
+
     /// MD5 and SHA-1 indicators against the stored files of a session (read from
     /// `files_dir` only when such indicators are loaded).
     pub fn match_file_digests(&self, s: &SessionRecord, files_dir: &Path) -> Vec<IntelHit> {
@@ -430,32 +445,36 @@ impl Matcher {
             return out;
         }
         for f in &s.files {
-            let Some(path) = object_path(files_dir, &f.sha256) else {
-                continue;
-            };
-            let Ok(bytes) = std::fs::read(&path) else {
-                continue;
-            };
-            if self.present[Kind::FileMd5.index()] {
-                use md5::Digest;
-                self.lookup(
-                    Kind::FileMd5,
-                    &hex::encode(md5::Md5::digest(&bytes)),
-                    &mut out,
-                );
-            }
-            if self.present[Kind::FileSha1.index()] {
-                use sha1::Digest;
-                self.lookup(
-                    Kind::FileSha1,
-                    &hex::encode(sha1::Sha1::digest(&bytes)),
-                    &mut out,
-                );
-            }
+            self.object_digests(files_dir, &f.sha256, &mut out);
         }
         out.sort();
         out.dedup();
         out
+    }
+
+    /// MD5 and SHA-1 indicators against the bytes of the stored object `sha256`.
+    fn object_digests(&self, files_dir: &Path, sha256: &str, out: &mut Vec<IntelHit>) {
+        if !self.present[Kind::FileMd5.index()] && !self.present[Kind::FileSha1.index()] {
+            return;
+        }
+        let Some(path) = object_path(files_dir, sha256) else {
+            return;
+        };
+        let Ok(bytes) = std::fs::read(&path) else {
+            return;
+        };
+        if self.present[Kind::FileMd5.index()] {
+            use md5::Digest;
+            self.lookup(Kind::FileMd5, &hex::encode(md5::Md5::digest(&bytes)), out);
+        }
+        if self.present[Kind::FileSha1.index()] {
+            use sha1::Digest;
+            self.lookup(
+                Kind::FileSha1,
+                &hex::encode(sha1::Sha1::digest(&bytes)),
+                out,
+            );
+        }
     }
 }
 

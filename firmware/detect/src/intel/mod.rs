@@ -12,6 +12,7 @@ pub mod feeds;
 pub mod indicator;
 pub mod live;
 pub mod matcher;
+pub mod orphans;
 pub mod packs;
 pub mod reputation;
 pub mod retro;

@@ -29,6 +29,14 @@ pub struct Recheck {
     pub end: LogPos,
     pub sessions_checked: u64,
     pub sessions_with_hits: u64,
+    /// The last object of `files/objects.log` when the re-check was queued: the pass over
+    /// the stored objects whose session has left the log ends there
+    /// (`crate::intel::orphans`).
+    #[serde(default)]
+    pub objects_end: String,
+    /// That pass, once the log pass is done.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub objects: Option<super::orphans::ObjectsPass>,
 }
 
 /// What the findings know about the intel.

@@ -52,6 +52,14 @@ pub struct YaraRecheck {
     #[serde(default)]
     pub files_missing: u64,
     pub sessions_with_hits: u64,
+    /// The last object of `files/objects.log` when the re-check was queued (as
+    /// `crate::intel::retro::Recheck::objects_end`).
+    #[serde(default)]
+    pub objects_end: String,
+    /// The pass over the stored objects whose session has left the log
+    /// (`crate::intel::orphans`), once the log pass is done.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub objects: Option<super::orphans::ObjectsPass>,
 }
 
 /// What the findings know about the YARA rules.
@@ -164,6 +172,40 @@ impl RetroRules {
             limits,
             cache: HashMap::new(),
         }
+    }
+
+    /// Scans one stored object (an orphan, `crate::intel::orphans`): the matches of
+    /// `counted` rules (every rule when empty); `None` when its bytes are gone.
+    pub fn scan_object(
+        &mut self,
+        sha256: &str,
+        files_dir: &Path,
+        counted: &[String],
+    ) -> Option<Vec<kuroko_yara::Match>> {
+        let matches = match self.cache.get(sha256) {
+            Some(m) => m.clone(),
+            None => {
+                let bytes = super::matcher::object_path(files_dir, sha256)
+                    .and_then(|p| std::fs::read(p).ok())?;
+                let m = if bytes.len() as u64 > self.limits.max_bytes {
+                    None
+                } else {
+                    self.rules.scan(&bytes, self.limits.timeout_secs).ok()
+                };
+                if self.cache.len() >= CACHE_ENTRIES {
+                    self.cache.clear();
+                }
+                self.cache.insert(sha256.to_string(), m.clone());
+                m
+            }
+        };
+        Some(
+            matches
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|m| counted.is_empty() || counted.binary_search(&m.rule).is_ok())
+                .collect(),
+        )
     }
 
     /// Scans the stored objects of `s` (from `files_dir`), keeping the matches of

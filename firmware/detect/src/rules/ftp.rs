@@ -138,6 +138,7 @@ mod tests {
                 direction: "upload".into(),
                 bytes: 12_000,
                 sha256: None,
+                ..Default::default()
             }],
             control_session: None,
             banner: None,

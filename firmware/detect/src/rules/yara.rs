@@ -20,13 +20,42 @@ const MAX_RULES_QUOTED: usize = 8;
 
 pub fn check(_ctx: &Context, s: &SessionRecord, out: &mut Vec<Hit>) {
     let matched: Vec<_> = s.files.iter().filter(|f| !f.yara.is_empty()).collect();
-    if matched.is_empty() {
+    // An FTP control session: the files its data connections moved, with the verdict the
+    // analyzer linked back (`ftp.files[].yara`). This is the session that names the file
+    // (STOR/RETR) and the user, the one an analyst opens.
+    let ftp: Vec<_> = s
+        .ftp
+        .iter()
+        .flat_map(|x| &x.files)
+        .filter(|f| !f.yara.is_empty())
+        .collect();
+    if matched.is_empty() && ftp.is_empty() {
         return;
     }
     let mut hit = Hit::pair(RuleId::YaraMatch, s);
     let mut rank = 0u64;
     for f in &matched {
         rank = rank.max(level_rank(f.yara_level.as_deref()));
+    }
+    for f in &ftp {
+        rank = rank.max(level_rank(f.yara_level.as_deref()));
+    }
+    for f in ftp.iter().take(MAX_FILES_QUOTED) {
+        let verb = if f.direction == "upload" {
+            "STOR"
+        } else {
+            "RETR"
+        };
+        let rules: Vec<&str> = f
+            .yara
+            .iter()
+            .take(MAX_RULES_QUOTED)
+            .map(String::as_str)
+            .collect();
+        hit = hit.signal(encode(
+            Msg::YaraFtpFileMatched,
+            &[&verb, &f.name, &f.bytes, &rules.join(", ")],
+        ));
     }
     for f in matched.iter().take(MAX_FILES_QUOTED) {
         let name = f
@@ -121,6 +150,46 @@ mod tests {
         assert_eq!(
             h[0].signals,
             vec!["file `invoice.doc` (1234 bytes, `http-body`) matched YARA rules `Evil_Doc`"]
+        );
+    }
+
+    #[test]
+    fn fires_on_an_ftp_control_session_naming_the_stor_or_retr_file() {
+        use kuroko_model::session::{Ftp, FtpFile};
+        let ctx = ctx();
+        let mut s = session("ftp", "10.0.0.5", 40000, "203.0.113.7", 21);
+        s.ftp = Some(Ftp {
+            files: vec![
+                FtpFile {
+                    name: "tool.bin".into(),
+                    direction: "download".into(),
+                    bytes: 80_000,
+                    sha256: Some("ab".repeat(32)),
+                    ..Default::default()
+                },
+                FtpFile {
+                    name: "notes.txt".into(),
+                    direction: "upload".into(),
+                    bytes: 10,
+                    ..Default::default()
+                },
+            ],
+            ..Default::default()
+        });
+        assert!(run(&ctx, &s).iter().all(|h| h.rule != RuleId::YaraMatch));
+        s.ftp.as_mut().unwrap().files[0].yara = vec!["Dropper".into()];
+        s.ftp.as_mut().unwrap().files[0].yara_level = Some("C".into());
+        let h: Vec<_> = run(&ctx, &s)
+            .into_iter()
+            .filter(|h| h.rule == RuleId::YaraMatch)
+            .collect();
+        assert_eq!(h.len(), 1);
+        assert_eq!(h[0].metric, Some(3));
+        assert_eq!(
+            h[0].signals,
+            vec![
+                "FTP RETR `tool.bin` (80000 bytes, moved over the data connection) matched YARA rules `Dropper`"
+            ]
         );
     }
 }

@@ -79,7 +79,7 @@ fields! {
     Attachment => "attachment", Text, "mail attachment name";
     File => "file", Text, "name of a transferred or reconstructed file";
     Sha256 => "sha256", Keyword, "SHA-256 of a transferred file, attachment or mail";
-    Yara => "yara", Keyword, "name of a YARA rule that matched a file, attachment or mail the session carried (`yara:Emotet_Doc`, `yara:*`)";
+    Yara => "yara", Keyword, "name of a YARA rule that matched a file, attachment or mail the session carried, or a file an FTP control session's data connections moved (`ftp.files[].yara`) (`yara:Emotet_Doc`, `yara:*`)";
     User => "user", Text, "user name (FTP, Telnet, mail login, HTTP basic auth, Oracle)";
     Sni => "sni", Text, "TLS server name";
     Ja3 => "ja3", Keyword, "TLS client fingerprint (JA3)";

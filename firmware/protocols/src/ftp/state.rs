@@ -78,6 +78,7 @@ impl FtpParser {
                         direction: direction_word(Some(direction)).into(),
                         bytes: 0,
                         sha256: None,
+                        ..Default::default()
                     };
                     let idx = ftp.files.len();
                     self.last_file = push_capped(rec, &mut ftp.files, file).then_some(idx);
@@ -287,12 +288,21 @@ impl StreamParser for FtpDataParser {
             .as_deref()
             .map(|n| text(rec, n.as_bytes()))
             .unwrap_or_default();
+        // The YARA verdict the sink put on the file goes with the link to the control
+        // session (the analyzer's `link_ftp_file`), where the analyst looks.
+        let (yara, yara_level) = sha
+            .as_ref()
+            .and_then(|sha| rec.files.iter().rev().find(|f| &f.sha256 == sha))
+            .map(|f| (f.yara.clone(), f.yara_level.clone()))
+            .unwrap_or_default();
         let ftp = rec.ftp.get_or_insert_with(Ftp::default);
         ftp.files.push(FtpFile {
             name,
             direction: direction_word(Some(direction)).into(),
             bytes: self.totals[i],
             sha256: sha,
+            yara,
+            yara_level,
         });
     }
 
@@ -306,7 +316,7 @@ impl StreamParser for FtpDataParser {
     }
 }
 
-/// Copies size and SHA-256 of a finished `ftp-data` session into the matching file of
+/// Copies size, SHA-256 and YARA verdict of a finished `ftp-data` session into the matching file of
 /// its control session (first file with that name and direction still without a hash),
 /// and records the control session's id on the data session.
 pub fn link_data_session(control: &mut SessionRecord, data: &mut SessionRecord) {
@@ -326,6 +336,8 @@ pub fn link_data_session(control: &mut SessionRecord, data: &mut SessionRecord) 
     {
         f.bytes = done.bytes;
         f.sha256 = done.sha256;
+        f.yara = done.yara;
+        f.yara_level = done.yara_level;
     }
 }
 
@@ -466,6 +478,7 @@ mod tests {
                 direction: "download".into(),
                 bytes: 0,
                 sha256: None,
+                ..Default::default()
             }],
             ..Default::default()
         });

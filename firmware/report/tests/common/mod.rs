@@ -187,6 +187,7 @@ pub fn build(dir: &Path) -> Vec<Finding> {
             direction: "upload".into(),
             bytes: 2_400_000,
             sha256: None,
+            ..Default::default()
         }],
         control_session: None,
         banner: None,
