@@ -307,8 +307,9 @@ fn occurs(low: &str, q: &str) -> bool {
     let alnum = |c: Option<char>| c.is_some_and(|c| c.is_ascii_alphanumeric());
     let (first, last) = (q.chars().next(), q.chars().last());
     low.match_indices(q).any(|(at, _)| {
-        !(alnum(first) && alnum(low[..at].chars().last()))
-            && !(alnum(last) && alnum(low[at + q.len()..].chars().next()))
+        let starts_inside = alnum(first) && alnum(low[..at].chars().last());
+        let ends_inside = alnum(last) && alnum(low[at + q.len()..].chars().next());
+        !(starts_inside || ends_inside)
     })
 }
 
