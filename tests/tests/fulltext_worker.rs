@@ -115,3 +115,105 @@ fn an_object_past_the_memory_limit_kills_only_its_worker() -> anyhow::Result<()>
     );
     Ok(())
 }
+
+/// A PDF whose one content stream is `len` bytes of path operators: extracting it is one
+/// step of the PDF reader (the time limit is checked between streams), which keeps the
+/// worker busy for as long as the stream is long.
+fn slow_pdf(len: usize) -> Vec<u8> {
+    let op = b"0 0 m 1 1 l S\n";
+    let body = op.repeat(len / op.len());
+    let mut pdf = b"%PDF-1.4\n1 0 obj\n<< /Length ".to_vec();
+    pdf.extend_from_slice(body.len().to_string().as_bytes());
+    pdf.extend_from_slice(b" >>\nstream\n");
+    pdf.extend_from_slice(&body);
+    pdf.extend_from_slice(b"\nendstream\nendobj\ntrailer\n<< /Size 2 >>\n%%EOF\n");
+    pdf
+}
+
+/// The content consumer (`kuroko_index::content::ingest`, as `kuroko analyze` runs it)
+/// with the real `kuroko content-worker` started as the kuroko binary starts it
+/// (`--time-ms` from `[content] time_limit`, a grace of the limit itself when under 2 s),
+/// over a session log of three FTP transfers: a text, a PDF that keeps the extractor busy
+/// inside one step far longer than the 100 ms limit, another text. The busy worker is
+/// killed by pid once its CPU time passes limit and grace, counted `killed`, and only that
+/// object is lost: both texts are indexed, by the next worker.
+#[test]
+fn a_worker_past_the_time_limit_is_killed_and_only_its_object_is_lost() -> anyhow::Result<()> {
+    use kuroko_model::session::{Endpoint, FileRef};
+    use kuroko_model::{SessionRecord, Timestamp};
+    use std::time::Duration;
+    let tmp = tempfile::tempdir()?;
+    let data = tmp.path();
+    let objects: [(&str, &str, Vec<u8>); 3] = [
+        (
+            "first.txt",
+            "text/plain; charset=utf-8",
+            "最初の文書です".as_bytes().to_vec(),
+        ),
+        ("slow.pdf", "application/pdf", slow_pdf(30 << 20)),
+        (
+            "last.txt",
+            "text/plain; charset=utf-8",
+            "最後の文書です".as_bytes().to_vec(),
+        ),
+    ];
+    let mut log = kuroko_model::sessionlog::SessionLogWriter::open(&data.join("sessions"))?;
+    for (i, (name, ctype, bytes)) in objects.iter().enumerate() {
+        let sha = format!("{:064x}", 0xf00d + i);
+        let dir = data.join("files").join(&sha[..2]);
+        std::fs::create_dir_all(&dir)?;
+        std::fs::write(dir.join(format!("{}.bin", &sha[2..])), bytes)?;
+        let mut r = SessionRecord::new(
+            format!("ftp-{i}"),
+            Timestamp(1_795_219_200_000_000_000 + i as i64 * 1_000_000_000),
+            "tcp",
+            Endpoint::new("10.10.1.10".parse()?, 40_000 + i as u16),
+            Endpoint::new("10.10.2.21".parse()?, 20),
+        );
+        r.protocol = "ftp-data".into();
+        r.files = vec![FileRef {
+            sha256: sha,
+            name: Some(name.to_string()),
+            content_type: Some(ctype.to_string()),
+            bytes: bytes.len() as u64,
+            direction: "upload".into(),
+            kind: "ftp".into(),
+            ..Default::default()
+        }];
+        log.append(&r)?;
+    }
+    log.sync()?;
+    drop(log);
+    let mut config = kuroko_model::config::Config::default();
+    config.content.time_limit = "100ms".into();
+    let limit = config.content.time_limit().map_err(anyhow::Error::msg)?;
+    let cmd = kuroko_content::worker::WorkerCommand {
+        program: kuroko_tests::kuroko::binary()?,
+        args: vec![
+            "content-worker".into(),
+            "--time-ms".into(),
+            limit.as_millis().to_string(),
+        ],
+        grace: limit,
+        stall: Duration::from_secs(120),
+    };
+    let t = std::time::Instant::now();
+    let s = kuroko_index::content::ingest::ingest_pending_with(data, &config, Some(cmd))?;
+    eprintln!("content catch-up took {:?}: {s:?}", t.elapsed());
+    let index = kuroko_index::content::ContentIndex::open(data)?.context("content index")?;
+    let counters = index.payload()?.counters;
+    ensure!(
+        counters.failures.get("killed") == Some(&1),
+        "one worker killed: {counters:?}"
+    );
+    ensure!(
+        counters
+            .failures
+            .iter()
+            .all(|(k, n)| k == "killed" || *n == 0),
+        "no other failure: {counters:?}"
+    );
+    ensure!(counters.objects == 2, "both texts extracted: {counters:?}");
+    ensure!(index.len() == 2, "both texts indexed: {}", index.len());
+    Ok(())
+}

@@ -20,6 +20,7 @@ pub mod charset;
 pub mod html;
 pub mod mail;
 pub mod ooxml;
+pub mod passage;
 pub mod pdf;
 pub mod tokens;
 pub mod web;

@@ -8,8 +8,12 @@
 //! hidden subcommand (`kuroko content-worker`) that lowers its priority, sets its own
 //! rlimits (address space, CPU seconds) and then runs [`serve`].
 //!
-//! - A worker that does not answer within the object's time limit plus a grace period is
-//!   killed (by its pid, `Child::kill`) and reaped: the object counts as `killed`.
+//! - A worker that spends more CPU time on one object than the object's time limit plus
+//!   a grace period is killed (by its pid, `Child::kill`) and reaped: the object counts as
+//!   `killed`. CPU time, not wall time: the worker runs at idle priority, and a busy
+//!   analyzer may leave it no CPU for a while; an object must not be lost for that. A
+//!   worker that has not answered after [`WorkerCommand::stall`] of wall time is killed
+//!   whatever CPU it used (also `killed`).
 //! - A worker that dies while extracting (memory limit, signal, abort) is reaped: the
 //!   object counts as `crashed`.
 //! - In both cases the next object starts a new worker; the consumer goes on.
@@ -48,6 +52,21 @@ pub struct Response {
 
 /// Longest request line a worker reads (kind, type and name are short).
 const MAX_REQUEST_LINE: u64 = 64 << 10;
+
+/// How often the consumer looks at a working worker's CPU time.
+const POLL: Duration = Duration::from_millis(20);
+
+/// CPU time (user + system) the process `pid` has used, from `/proc/PID/stat` (in clock
+/// ticks of 1/100 s, Linux's USER_HZ).
+fn cpu_time(pid: u32) -> Option<Duration> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) is in parentheses and may hold spaces: count fields
+    // after its closing parenthesis (field 3 is the state; utime and stime are 14 and 15).
+    let rest = &stat[stat.rfind(')')? + 1..];
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: u64 = f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?;
+    Some(Duration::from_millis(ticks * 10))
+}
 
 /// The worker side: answers requests from `input` on `output` until `input` ends.
 /// `retire` is asked after each answer whether the worker should stop (its CPU budget).
@@ -97,8 +116,12 @@ pub fn serve(
 pub struct WorkerCommand {
     pub program: PathBuf,
     pub args: Vec<String>,
-    /// Time past the object's own limit before the worker is killed.
+    /// CPU time past the object's own limit before the worker is killed.
     pub grace: Duration,
+    /// Wall time after which a worker that has not answered is killed whatever CPU it
+    /// used (blocked, or starved for that long). Make it generous: an idle-priority worker
+    /// on a busy machine may wait long for the CPU.
+    pub stall: Duration,
 }
 
 struct Running {
@@ -187,6 +210,7 @@ impl Worker {
             return Ok(Err(Failure::TooLarge));
         }
         let wait = limits.time + self.cmd.grace;
+        let wall_limit = self.cmd.stall.max(wait);
         let run = self.spawn()?;
         let req = Request {
             kind: obj.kind.to_string(),
@@ -207,7 +231,23 @@ impl Worker {
             self.stop();
             return Ok(Err(Failure::Crashed));
         }
-        match run.answers.recv_timeout(wait) {
+        let pid = run.child.id();
+        let cpu_before = cpu_time(pid).unwrap_or_default();
+        let started = std::time::Instant::now();
+        let answer = loop {
+            match run.answers.recv_timeout(POLL) {
+                Err(mpsc::RecvTimeoutError::Timeout) => {
+                    let used = cpu_time(pid)
+                        .map(|c| c.saturating_sub(cpu_before))
+                        .unwrap_or_default();
+                    if used > wait || started.elapsed() > wall_limit {
+                        break Err(mpsc::RecvTimeoutError::Timeout);
+                    }
+                }
+                other => break other,
+            }
+        };
+        match answer {
             Ok(Ok(line)) => match serde_json::from_str::<Response>(line.trim_end()) {
                 Ok(resp) => {
                     if resp.retire {
@@ -256,6 +296,7 @@ mod tests {
             program: "/bin/sh".into(),
             args: vec!["-c".into(), script.into()],
             grace: Duration::from_millis(200),
+            stall: Duration::from_secs(2),
         }
     }
 
@@ -313,6 +354,69 @@ mod tests {
     }
 
     #[test]
+    fn a_worker_that_burns_cpu_is_killed_on_cpu_time_not_later() {
+        // A stand-in for an extractor spinning inside one step.
+        let limits = Limits {
+            time: Duration::from_millis(100),
+            ..Limits::default()
+        };
+        let mut w = Worker::new(WorkerCommand {
+            stall: Duration::from_secs(3600),
+            ..sh("while :; do :; done")
+        });
+        let r = w.extract(obj(), b"hello", &limits).unwrap();
+        assert_eq!(
+            r,
+            Err(Failure::Killed),
+            "killed for its CPU time (no stall in an hour)"
+        );
+    }
+
+    #[test]
+    fn a_starved_worker_that_answers_late_is_not_killed() {
+        // A worker that gets no CPU for a while (idle priority on a busy box) and then
+        // answers: more wall time than limit and grace, almost no CPU time.
+        let limits = Limits {
+            time: Duration::from_millis(100),
+            ..Limits::default()
+        };
+        let answer =
+            r#"{"result":{"Ok":{"texts":[],"truncated":false,"skipped":true}},"retire":false}"#;
+        let mut w = Worker::new(WorkerCommand {
+            stall: Duration::from_secs(30),
+            ..sh(&format!(
+                "head -c 1 >/dev/null; sleep 0.8; echo '{answer}'; exec sleep 60"
+            ))
+        });
+        let r = w.extract(obj(), b"hello", &limits).unwrap();
+        assert_eq!(
+            r,
+            Ok(Extracted {
+                skipped: true,
+                ..Default::default()
+            })
+        );
+    }
+
+    #[test]
+    fn cpu_time_is_read_from_proc() {
+        // Spins until the process's CPU time has grown by 100 ms (however long a loaded
+        // machine takes to give it that), so the reading must move.
+        let me = cpu_time(std::process::id()).expect("own /proc/PID/stat");
+        let t = std::time::Instant::now();
+        let mut x = 0u64;
+        while cpu_time(std::process::id()).unwrap() < me + Duration::from_millis(100) {
+            for _ in 0..100_000 {
+                x = std::hint::black_box(x.wrapping_add(1));
+            }
+            assert!(
+                t.elapsed() < Duration::from_secs(120),
+                "CPU time never grew"
+            );
+        }
+    }
+
+    #[test]
     fn a_worker_that_dies_counts_as_crashed() {
         // Reads its request, then dies the way an out-of-memory abort would.
         let limits = Limits::default();
@@ -328,6 +432,7 @@ mod tests {
             program: "/nonexistent/kuroko".into(),
             args: vec![],
             grace: Duration::from_secs(1),
+            stall: Duration::from_secs(1),
         });
         assert!(w.extract(obj(), b"x", &Limits::default()).is_err());
     }

@@ -339,6 +339,7 @@ fn a_worker_that_hangs_or_dies_costs_only_its_object() {
         program: "/usr/bin/python3".into(),
         args: vec!["-c".into(), STAND_IN_WORKER.into()],
         grace: std::time::Duration::from_millis(500),
+        stall: std::time::Duration::from_secs(1),
     };
     let s = ingest::ingest_pending_with(data, &config, Some(cmd)).unwrap();
     assert_eq!(s.sessions, 4, "the consumer went on past both");

@@ -62,6 +62,10 @@ pub struct Content {
     /// Address space of the extraction worker process (`kuroko content-worker`): an
     /// object whose extraction needs more kills only the worker (counted as `crashed`).
     pub worker_memory: String,
+    /// Time the extraction of one object may take (checked between its steps; a worker
+    /// that spends this much CPU time plus a grace — 2 s, or the limit itself when smaller
+    /// — on one object is killed, counted as `killed`). From 10ms to 10m.
+    pub time_limit: String,
 }
 
 /// `[content] budget` when the configuration names none.
@@ -73,6 +77,7 @@ impl Default for Content {
             enabled: true,
             budget: "4GiB".into(),
             worker_memory: "1GiB".into(),
+            time_limit: "5s".into(),
         }
     }
 }
@@ -80,6 +85,16 @@ impl Default for Content {
 impl Content {
     pub fn budget_bytes(&self) -> Result<u64, String> {
         parse_bytes(&self.budget)
+    }
+    pub fn time_limit(&self) -> Result<std::time::Duration, String> {
+        let ms = crate::units::parse_duration_ms(&self.time_limit)?;
+        if !(10..=600_000).contains(&ms) {
+            return Err(format!(
+                "`{}` is out of range for the extraction time: give 10ms to 10m",
+                self.time_limit
+            ));
+        }
+        Ok(std::time::Duration::from_millis(ms))
     }
     pub fn worker_memory_bytes(&self) -> Result<u64, String> {
         let b = parse_bytes(&self.worker_memory)?;
@@ -780,6 +795,9 @@ impl Config {
         self.content
             .worker_memory_bytes()
             .map_err(|m| (k("content.worker_memory"), m))?;
+        self.content
+            .time_limit()
+            .map_err(|m| (k("content.time_limit"), m))?;
         parse_bytes(&self.capture.ring_size).map_err(|m| (k("capture.ring_size"), m))?;
         parse_bytes(&self.capture.block_size).map_err(|m| (k("capture.block_size"), m))?;
         if !(64..=262_144).contains(&self.capture.snaplen) {

@@ -326,3 +326,25 @@ fn vpn_pool_hosts_are_labelled_as_such_in_top_talkers_and_findings() {
     let (plain, _) = inputs::gather(dir.path(), &config(), StoreSummary::default()).unwrap();
     assert!(!html::render(&plain, Lang::Ja).contains("VPN プール"));
 }
+
+#[test]
+fn the_phishing_mail_is_quoted_at_its_lure_passages() {
+    // The fixture's phishing mail (HTML) says 「パスワード入力相違が繰り返されたため口座を凍結
+    // しました。」 and shows the bank's real address as the text of a link elsewhere.
+    let dir = tempfile::tempdir().unwrap();
+    common::build(dir.path());
+    let (data, _) = inputs::gather(dir.path(), &config(), StoreSummary::default()).unwrap();
+    let ja = html::render(&data, Lang::Ja);
+    let quote = "<b>該当箇所:</b> 「パスワード入力相違が繰り返されたため口座を凍結しました。」(口座、凍結、パスワード)";
+    assert!(ja.contains(quote), "no quote of the lure passage");
+    assert!(
+        ja.contains("(https://www.resonabank.co.jp/)</div>"),
+        "the passage showing the deceptive link text is quoted with it as its term"
+    );
+    // Only in the phishing finding's details, once per passage.
+    assert_eq!(ja.matches("該当箇所:").count(), 2);
+    let en = html::render(&data, Lang::En);
+    assert!(en.contains(
+        "<b>Matching passage:</b> “パスワード入力相違が繰り返されたため口座を凍結しました。” (口座, 凍結, パスワード)"
+    ));
+}

@@ -94,6 +94,10 @@ fn pdf_has_every_chapter_with_embedded_japanese_font() {
         assert!(text.contains("249"), "{code}: session total missing");
         if lang == Lang::Ja {
             assert!(text.contains("イベント検知ステータス") && text.contains("パスワード入力相違"));
+            // The phishing mail's lure passage quoted under it (as in the HTML).
+            assert!(text.contains("該当箇所:"), "no quoted lure passage");
+        } else {
+            assert!(text.contains("Matching passage:"), "no quoted lure passage");
         }
         let pages = tool("pdfinfo").arg(&path).output().unwrap();
         let info = String::from_utf8_lossy(&pages.stdout).into_owned();

@@ -8,6 +8,13 @@
 //! seconds); `--mails 1000000` for the issue's figure (about 1.5 GB of objects in a
 //! temporary directory, removed afterwards). The report goes to
 //! `bench-out/fulltext.md`. Nothing here asserts on time.
+//!
+//! `cargo xtask bench fulltext --tokenizers [--mails N]`: the tokenizer comparison
+//! instead (`kuroko-index`'s `bench_tokenizers` example: the content index's character
+//! bigrams against MeCab with IPADIC on the same Japanese mail corpus, default 3,000 mails;
+//! recall and precision of phrase queries, index size, indexing time). Needs Debian's
+//! `mecab` and `mecab-ipadic-utf8`. The report goes to `bench-out/fulltext-tokenizers.md`;
+//! the figures and the choice are in docs/FULLTEXT.md.
 
 use crate::util::{cargo, root, run as run_cmd, target_dir};
 use anyhow::{Context, bail};
@@ -15,12 +22,30 @@ use std::process::Command;
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// Synthetic mails to index.
-    #[arg(long, default_value_t = 20_000)]
-    pub mails: u64,
+    /// Synthetic mails to index (default 20,000; 3,000 with --tokenizers).
+    #[arg(long)]
+    pub mails: Option<u64>,
+    /// Compare tokenizers (character bigrams against MeCab/IPADIC) instead.
+    #[arg(long)]
+    pub tokenizers: bool,
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
+    let (example, mails, file, title) = if args.tokenizers {
+        (
+            "bench_tokenizers",
+            args.mails.unwrap_or(3_000),
+            "fulltext-tokenizers.md",
+            "tokenizers",
+        )
+    } else {
+        (
+            "bench_content",
+            args.mails.unwrap_or(20_000),
+            "fulltext.md",
+            "content index",
+        )
+    };
     run_cmd(cargo().args([
         "build",
         "--quiet",
@@ -28,28 +53,26 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         "-p",
         "kuroko-index",
         "--example",
-        "bench_content",
+        example,
     ]))?;
-    let bin = target_dir().join("release/examples/bench_content");
-    eprintln!("+ {} {}", bin.display(), args.mails);
+    let bin = target_dir().join("release/examples").join(example);
+    eprintln!("+ {} {}", bin.display(), mails);
     let out = Command::new(&bin)
-        .arg(args.mails.to_string())
+        .arg(mails.to_string())
         .output()
         .with_context(|| format!("cannot run {}", bin.display()))?;
     if !out.status.success() {
-        bail!(
-            "bench_content failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        bail!("{example} failed: {}", String::from_utf8_lossy(&out.stderr));
     }
+    // The comparison prints markdown tables; the content bench plain lines.
+    let fence = if args.tokenizers { "" } else { "```\n" };
     let report = format!(
-        "# cargo xtask bench fulltext — {} mails\n\n```\n{}```\n",
-        args.mails,
+        "# cargo xtask bench fulltext — {title}, {mails} mails\n\n{fence}{}{fence}\n",
         String::from_utf8_lossy(&out.stdout)
     );
     let dir = root().join("bench-out");
     std::fs::create_dir_all(&dir)?;
-    let path = dir.join("fulltext.md");
+    let path = dir.join(file);
     std::fs::write(&path, &report).with_context(|| format!("cannot write {}", path.display()))?;
     print!("{report}");
     eprintln!("written to {}", path.display());

@@ -362,7 +362,14 @@ pub fn ingest_pending_with(
     if !config.content.enabled {
         return Ok(summary);
     }
-    let mut ing = ContentIngester::open(data_dir, Limits::default())?;
+    let limits = Limits {
+        time: config
+            .content
+            .time_limit()
+            .unwrap_or(Limits::default().time),
+        ..Limits::default()
+    };
+    let mut ing = ContentIngester::open(data_dir, limits)?;
     if let Some(cmd) = worker {
         ing.set_worker(cmd);
     }

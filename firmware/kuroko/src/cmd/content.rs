@@ -52,10 +52,24 @@ fn worker_command(
         .worker_memory_bytes()
         .unwrap_or(1 << 30)
         .to_string();
+    let time = config
+        .content
+        .time_limit()
+        .unwrap_or(kuroko_content::Limits::default().time);
     Some(kuroko_content::worker::WorkerCommand {
         program,
-        args: vec!["content-worker".into(), "--memory".into(), memory],
-        grace: std::time::Duration::from_secs(2),
+        args: vec![
+            "content-worker".into(),
+            "--memory".into(),
+            memory,
+            "--time-ms".into(),
+            time.as_millis().to_string(),
+        ],
+        // 2 s of CPU past the limit, or the limit itself when it is smaller.
+        grace: time.min(std::time::Duration::from_secs(2)),
+        // Ten times that in wall time, at least a minute (see WorkerCommand::stall).
+        stall: ((time + time.min(std::time::Duration::from_secs(2))) * 10)
+            .max(std::time::Duration::from_secs(60)),
     })
 }
 
@@ -70,6 +84,10 @@ pub struct WorkerArgs {
     /// over); RLIMIT_CPU is twice that.
     #[arg(long, default_value_t = 600)]
     pub cpu_seconds: u64,
+    /// Time limit per object in milliseconds (`[content] time_limit`), checked between
+    /// the steps of an extraction.
+    #[arg(long, default_value_t = 5000)]
+    pub time_ms: u64,
 }
 
 /// Runs the worker: background priority, rlimits, then objects from stdin until it closes.
@@ -91,7 +109,10 @@ pub fn worker(a: WorkerArgs) -> anyhow::Result<()> {
     kuroko_content::worker::serve(
         std::io::stdin().lock(),
         std::io::stdout().lock(),
-        &kuroko_content::Limits::default(),
+        &kuroko_content::Limits {
+            time: std::time::Duration::from_millis(a.time_ms),
+            ..kuroko_content::Limits::default()
+        },
         &mut retire,
     )?;
     Ok(())

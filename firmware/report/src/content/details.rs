@@ -266,8 +266,12 @@ fn finding_detail(d: &ReportData, g: &GradedFinding, lang: Lang) -> Block {
             "Reconstructed mail (shown as text)",
         )));
     }
+    let phishing = f.rule == kuroko_detect::RuleId::PhishingMail.as_str();
     for m in mails {
         b.push(Block::Mail(mail_view(d, m, lang)));
+        if phishing {
+            b.extend(lure_quotes(d, m, lang));
+        }
     }
     let files: Vec<&FileRef> = sessions.iter().flat_map(|s| s.files.iter()).collect();
     if !files.is_empty() {
@@ -313,6 +317,30 @@ fn finding_detail(d: &ReportData, g: &GradedFinding, lang: Lang) -> Block {
         title: g.title(lang),
         blocks: b,
     })
+}
+
+/// Passages quoted from a phishing mail's text under it.
+pub const MAX_QUOTED_PASSAGES: usize = 3;
+
+/// The passages of a phishing mail's reconstructed text that carry its lure (account
+/// frozen, identity check, password; or the text of one of its links), quoted as written,
+/// each with the terms it holds (`kuroko_content::passage`). Plain text like the mail
+/// itself: every renderer escapes it.
+fn lure_quotes(d: &ReportData, m: &Mail, lang: Lang) -> Vec<Block> {
+    let Some(text) = m.eml_sha256.as_ref().and_then(|sha| d.mails.get(sha)) else {
+        return Vec::new();
+    };
+    let links: Vec<String> = m.links.iter().map(|l| l.text.clone()).collect();
+    kuroko_content::passage::lure_passages(&text.text, &links, MAX_QUOTED_PASSAGES)
+        .into_iter()
+        .map(|p| Block::Note {
+            label: tr(lang, "該当箇所:", "Matching passage:"),
+            text: match lang {
+                Lang::Ja => format!("「{}」({})", p.text, p.terms.join("、")),
+                Lang::En => format!("“{}” ({})", p.text, p.terms.join(", ")),
+            },
+        })
+        .collect()
 }
 
 fn mail_view(d: &ReportData, m: &Mail, lang: Lang) -> MailView {
