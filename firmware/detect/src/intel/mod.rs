@@ -15,6 +15,7 @@ pub mod matcher;
 pub mod packs;
 pub mod reputation;
 pub mod retro;
+pub mod synthetic;
 pub mod yara_retro;
 
 use std::path::{Path, PathBuf};
