@@ -301,7 +301,7 @@ impl Inventory {
             if !room
                 || !add_fact_at(
                     h,
-                    "server",
+                    "announced",
                     "mdns-service",
                     &e(svc.port.unwrap_or(0)),
                     &full,

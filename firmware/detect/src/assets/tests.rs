@@ -384,16 +384,36 @@ fn mdns_names_services_and_model_land_on_their_host() {
         ),
         ("printer.local", "mdns", "md1")
     );
-    let facts: Vec<(&str, u16, &str, &str)> = p
+    let facts: Vec<(&str, &str, u16, &str, &str)> = p
         .software
         .iter()
-        .map(|f| (f.kind.as_str(), f.port, f.text.as_str(), f.session.as_str()))
+        .map(|f| {
+            (
+                f.role.as_str(),
+                f.kind.as_str(),
+                f.port,
+                f.text.as_str(),
+                f.session.as_str(),
+            )
+        })
         .collect();
     assert_eq!(
         facts,
         [
-            ("mdns-service", 631, "Office Printer._ipp._tcp.local", "md1"),
-            ("mdns-model", 5353, "Brother HL-L2350DW series", "md1")
+            (
+                "announced",
+                "mdns-service",
+                631,
+                "Office Printer._ipp._tcp.local",
+                "md1"
+            ),
+            (
+                "announced",
+                "mdns-model",
+                5353,
+                "Brother HL-L2350DW series",
+                "md1"
+            )
         ]
     );
     // No SRV in the flow: the instance is the sender's.

@@ -6,7 +6,7 @@ use crate::dns::parser::Message as DnsMessage;
 use crate::dns::state::{Pending, record_message};
 use crate::util::{push_capped, text_str};
 use crate::{DatagramParser, Direction, Sink};
-use kuroko_model::session::{Mdns, MdnsHost, MdnsService, SessionRecord};
+use kuroko_model::session::{MdnsHost, MdnsService, SessionRecord};
 use std::net::IpAddr;
 
 #[derive(Debug, Default)]
