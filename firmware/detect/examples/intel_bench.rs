@@ -25,7 +25,6 @@ use kuroko_model::config::Config;
 use kuroko_model::session::{Dns, Endpoint, Http, Tls};
 use kuroko_model::sessionlog::SessionLogWriter;
 use kuroko_model::{SessionRecord, Timestamp};
-use std::fmt::Write as _;
 use std::path::Path;
 use std::time::Instant;
 
