@@ -196,6 +196,16 @@ fn avahi_announcements_land_in_the_inventory() -> anyhow::Result<()> {
         .find(|n| n["source"] == "mdns")
         .with_context(|| format!("no mDNS name on the file server: {dump}"))?;
     assert_eq!(name["name"].as_str(), Some(host_name.as_str()), "{dump}");
+    // The flow's reverse-name probes are no names of the host (its `dns` fields pair the
+    // first question with unrelated answers).
+    ensure!(
+        !files["names"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|n| n["name"].as_str().is_some_and(|x| x.ends_with(".arpa"))),
+        "a reverse name on the file server: {dump}"
+    );
     evidence(&sessions, &name["session"])?;
     let facts: Vec<&Value> = files["software"].as_array().into_iter().flatten().collect();
     let svc = facts

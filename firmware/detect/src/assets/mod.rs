@@ -235,7 +235,11 @@ impl Inventory {
         if client_inside {
             self.learn_client(s);
         }
-        if let Some(dns) = &s.dns {
+        // An mDNS flow's first question and its answers are unrelated messages (a probe for
+        // a reverse name, then an announcement): its names come from the records' owners.
+        if let Some(dns) = &s.dns
+            && s.protocol != "mdns"
+        {
             self.learn_dns_names(ctx, s, dns);
         }
         if let Some(d) = &s.dhcp {

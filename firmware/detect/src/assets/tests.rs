@@ -374,7 +374,15 @@ fn mdns_names_services_and_model_land_on_their_host() {
             svc("nas", "_smb._tcp", None, None, None),
         ],
     });
+    // The flow's first question was a probe for a reverse name; its `dns` answers hold
+    // the announced address: that pairing names nothing (it did, before).
+    s.dns = Some(Dns {
+        query: Some("40.5.1.10.in-addr.arpa".into()),
+        answers: vec!["10.1.5.40".into()],
+        ..Default::default()
+    });
     i.observe(&c, &s);
+    assert_eq!(i.hosts[&from].names, [], "the sender is named by nothing");
     let p = &i.hosts[&"10.1.5.41".parse().unwrap()];
     assert_eq!(
         (
