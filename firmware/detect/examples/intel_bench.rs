@@ -20,12 +20,11 @@
 //! One JSON object on stdout. Nothing here asserts on time.
 
 use kuroko_detect::intel::matcher::Matcher;
-use kuroko_detect::intel::packs;
+use kuroko_detect::intel::{packs, synthetic};
 use kuroko_model::config::Config;
 use kuroko_model::session::{Dns, Endpoint, Http, Tls};
 use kuroko_model::sessionlog::SessionLogWriter;
 use kuroko_model::{SessionRecord, Timestamp};
-use std::fmt::Write as _;
 use std::path::Path;
 use std::time::Instant;
 
@@ -51,69 +50,6 @@ fn loadavg() -> String {
         .take(3)
         .collect::<Vec<_>>()
         .join(" ")
-}
-
-/// A pack directory of `n` indicators, the kinds in realistic proportions.
-fn write_pack(dir: &Path, n: u64, salt: u64) -> std::io::Result<()> {
-    std::fs::create_dir_all(dir)?;
-    let kinds = [
-        ("address", 30),
-        ("addr_port", 10),
-        ("cidr", 5),
-        ("domain", 30),
-        ("url", 15),
-        ("file_sha256", 8),
-        ("ja3", 2),
-    ];
-    let mut toml = String::from("name = \"bench\"\n");
-    for (kind, pct) in kinds {
-        let count = n * pct / 100;
-        let mut text = String::with_capacity(count as usize * 40);
-        for i in 0..count {
-            let x = i.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ salt;
-            match kind {
-                "address" => writeln!(
-                    text,
-                    "{}.{}.{}.{}",
-                    11 + (x % 200),
-                    (x >> 8) % 256,
-                    (x >> 16) % 256,
-                    (x >> 24) % 256
-                ),
-                "addr_port" => writeln!(
-                    text,
-                    "{}.{}.{}.{}:{}",
-                    11 + (x % 200),
-                    (x >> 8) % 256,
-                    (x >> 16) % 256,
-                    (x >> 24) % 256,
-                    1024 + (x >> 32) % 60000
-                ),
-                "cidr" => writeln!(
-                    text,
-                    "{}.{}.{}.0/24",
-                    11 + (x % 200),
-                    (x >> 8) % 256,
-                    (x >> 16) % 256
-                ),
-                "domain" => writeln!(text, "bad{x:x}.example"),
-                "url" => writeln!(text, "http://dl{x:x}.example/p/{i}.exe"),
-                "file_sha256" => {
-                    writeln!(text, "{x:016x}{:016x}{:016x}{:016x}", x ^ 1, x ^ 2, x ^ 3)
-                }
-                _ => writeln!(text, "{x:016x}{:016x}", !x),
-            }
-            .expect("string");
-        }
-        let file = format!("{kind}.txt");
-        std::fs::write(dir.join(&file), text)?;
-        writeln!(
-            toml,
-            "[[file]]\npath = \"{file}\"\nformat = \"plain\"\nkind = \"{kind}\"\nfeed = \"bench\"\n"
-        )
-        .expect("string");
-    }
-    std::fs::write(dir.join("pack.toml"), toml)
 }
 
 /// Mixed records like an office's: a third each HTTP, DNS, TLS.
@@ -189,7 +125,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     // 1. Import and load.
     let data = work.join("match-data");
-    write_pack(&work.join("pack-big"), indicators, 1)?;
+    synthetic::write_pack(&work.join("pack-big"), indicators, 1)?;
     let t = Instant::now();
     let imp = packs::import(&data, &work.join("pack-big"), Some("bench"))?;
     let import_s = t.elapsed().as_secs_f64();
@@ -253,7 +189,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let t = Instant::now();
     kuroko_detect::run_pending(&data, &config)?;
     let live_s = t.elapsed().as_secs_f64();
-    write_pack(&work.join("pack-new"), re_indicators, 7)?;
+    synthetic::write_pack(&work.join("pack-new"), re_indicators, 7)?;
     packs::import(&data, &work.join("pack-new"), Some("new"))?;
     let rss2 = vm_rss_kb();
     let load_before = loadavg();

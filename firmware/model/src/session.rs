@@ -125,6 +125,10 @@ pub struct SessionRecord {
     /// NetBIOS name service (UDP 137): names asked and names bound to addresses.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub netbios: Option<Netbios>,
+    /// mDNS / DNS-SD (UDP 5353): host names with their addresses and the service
+    /// instances hosts announced.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mdns: Option<Mdns>,
     /// SMB: the dialects of the NEGOTIATE exchange.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub smb: Option<Smb>,
@@ -202,6 +206,7 @@ impl SessionRecord {
             oracle: None,
             dhcp: None,
             netbios: None,
+            mdns: None,
             smb: None,
             tunnel: None,
             files: Vec::new(),
@@ -660,6 +665,61 @@ pub struct NetbiosName {
     pub group: bool,
     /// `registration`, `refresh`, `release` or `answer`.
     pub how: String,
+}
+
+/// mDNS messages of one flow (RFC 6762, DNS-SD RFC 6763). Only responses bind names (the
+/// answer and additional sections; a probe's proposed records in the authority section
+/// and a query's known answers are not taken). The DNS fields of the same messages are in
+/// `dns` as for unicast DNS.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+pub struct Mdns {
+    /// Names asked for (queries), capped.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub queries: Vec<String>,
+    /// A/AAAA records: a host name (`printer.local`) and its address.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub hosts: Vec<MdnsHost>,
+    /// Service instances (PTR, SRV and TXT records of one instance joined).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub services: Vec<MdnsService>,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct MdnsHost {
+    /// The owner name as tshark's `dns.resp.name` shows it (`printer.local`).
+    pub name: String,
+    /// The record's address (`dns.a` / `dns.aaaa`).
+    pub address: IpAddr,
+    /// The address that sent the response (the announcing host, or a proxy for it).
+    pub from: IpAddr,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct MdnsService {
+    /// The instance's own label, as announced (`Office Printer`, UTF-8).
+    pub instance: String,
+    /// The service type (`_ipp._tcp`, `_smb._tcp`).
+    pub service: String,
+    /// The domain after the service type (`local`).
+    pub domain: String,
+    /// SRV target host and port, when an SRV record was seen.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub port: Option<u16>,
+    /// Device model from the TXT record: the first of `md`, `model`, `ty`, `usb_MDL`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
+    /// The address that sent the response.
+    pub from: IpAddr,
+}
+
+impl MdnsService {
+    /// The full instance name as tshark's `dns.resp.name` shows it
+    /// (`Office Printer._ipp._tcp.local`).
+    pub fn full_name(&self) -> String {
+        format!("{}.{}.{}", self.instance, self.service, self.domain)
+    }
 }
 
 /// The SMB NEGOTIATE exchange (MS-SMB2 §2.2.3/2.2.4, MS-CIFS §2.2.4.52).

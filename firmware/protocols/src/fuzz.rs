@@ -41,6 +41,7 @@ pub const TARGETS: &[&str] = &[
     "smb",
     "dhcp",
     "netbios-ns",
+    "mdns",
     "identify",
     "identify-udp",
 ];
@@ -249,7 +250,7 @@ pub fn execute(target: &str, input: &[(Direction, Vec<u8>)], rng: &mut Rng) {
                 );
             }
         }
-        "dns-udp" | "quic" | "dhcp" | "netbios-ns" => {
+        "dns-udp" | "quic" | "dhcp" | "netbios-ns" | "mdns" => {
             let mut rec = record("udp");
             let proto = if target == "dns-udp" { "dns" } else { target };
             let mut p = crate::datagram_parser(proto).expect("datagram parser");

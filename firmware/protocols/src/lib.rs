@@ -57,6 +57,7 @@ pub mod http;
 pub mod identify;
 pub mod ldap;
 pub mod mail;
+pub mod mdns;
 pub mod netbios;
 pub mod oracle;
 pub mod ports;
@@ -123,7 +124,8 @@ pub(crate) fn stream_parser_at_depth(protocol: &str, depth: u8) -> Option<Box<dy
 /// The parser for a UDP flow identified as `protocol` (a label from [`identify_udp`]).
 pub fn datagram_parser(protocol: &str) -> Option<Box<dyn DatagramParser>> {
     match protocol {
-        "dns" | "mdns" | "llmnr" => Some(Box::new(dns::DnsDatagramParser::new())),
+        "dns" | "llmnr" => Some(Box::new(dns::DnsDatagramParser::new())),
+        "mdns" => Some(Box::new(mdns::MdnsParser::new())),
         "quic" => Some(Box::new(quic::QuicParser::new())),
         "dhcp" => Some(Box::new(dhcp::DhcpParser::new())),
         "netbios-ns" => Some(Box::new(netbios::NetbiosParser::new())),

@@ -35,6 +35,10 @@
 //! `--files-baseline BIN` runs the file-heavy input through another build's `analyze_bench`
 //! too (e.g. one from before a change of the files store), so before/after are one run.
 //!
+//! `--variants assets,intel` measures instead what parts of the whole `kuroko analyze`
+//! cost (see [`variants`]): the release `kuroko` binary, analyzer + index + detections +
+//! asset inventory, on the same mixed pcap, trials alternating between the variants.
+//!
 //! Results go to `bench-out/analyze.md`. Nothing here asserts on time.
 
 use crate::util::{cargo, root, run as run_cmd};
@@ -75,6 +79,17 @@ pub struct Args {
     pub work: PathBuf,
     #[arg(long)]
     pub keep: bool,
+    /// Compare whole `kuroko analyze` runs instead (and only that): `assets` (the asset
+    /// inventory on vs `[assets] enabled = false`), `intel` (no intel vs a pack of
+    /// `--intel-indicators` indicators). Comma-separated; the pcap is `--gb` of the mix.
+    #[arg(long, value_delimiter = ',')]
+    pub variants: Vec<String>,
+    /// Trials per variant (alternating, the order rotated every round).
+    #[arg(long, default_value_t = 3)]
+    pub trials: usize,
+    /// Indicators of the `intel` variant's pack (`kuroko_detect::intel::synthetic`).
+    #[arg(long, default_value_t = 1_000_000)]
+    pub intel_indicators: u64,
 }
 
 /// What `/usr/bin/time -f "%e %U %S %M"` reports.
@@ -113,6 +128,9 @@ struct AnalyzeRun {
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
+    if !args.variants.is_empty() {
+        return variants::run(&args);
+    }
     run_cmd(cargo().args([
         "build",
         "--quiet",
@@ -870,3 +888,5 @@ fn render_files(r: &AnalyzeRun, t: &TsharkRun) -> String {
 }
 
 use std::fmt::Write as _;
+
+mod variants;

@@ -10,13 +10,14 @@
 //!
 //! Per internal address: MAC (from the frames, and the binding a DHCP server's ACK
 //! makes), names (DNS answers naming the address, HTTP `Host` and TLS SNI it answered to,
-//! the DHCP host name it gave, the NetBIOS names it registered or answered with),
-//! first/last seen, services (port + transport it answered on, the identified protocol,
-//! sessions, distinct clients inside and outside the site) and software facts (SSH server
-//! banners, FTP/SMTP/POP3/IMAP greetings, HTTP `Server` and `X-Powered-By`, TLS
-//! certificate subjects and versions, the Oracle listener's version, the SMB dialect it
-//! chose as servers; HTTP `User-Agent`, SSH client banners and the DHCP vendor class as
-//! clients).
+//! the DHCP host name it gave, the NetBIOS names it registered or answered with, the mDNS
+//! host names its address records carry), first/last seen, services (port + transport it
+//! answered on, the identified protocol, sessions, distinct clients inside and outside the
+//! site) and software facts (SSH server banners, FTP/SMTP/POP3/IMAP greetings, HTTP
+//! `Server` and `X-Powered-By`, TLS certificate subjects and versions, the Oracle
+//! listener's version, the SMB dialect it chose as servers; HTTP `User-Agent`, SSH client
+//! banners and the DHCP vendor class as clients; the mDNS/DNS-SD service instances and
+//! device model it announced).
 //!
 //! DHCP tells a client's name and vendor class in its REQUEST (sent from 0.0.0.0) and the
 //! server binds the address in its ACK, two flows whose sessions may arrive in either
@@ -48,6 +49,12 @@ pub const MAX_CLIENTS: usize = 16;
 pub const TNS_FACT_PREFIX: &str = "Oracle TNS listener Version ";
 /// Longest text kept for one software fact (a banner, a header).
 pub const MAX_FACT_LEN: usize = 200;
+/// `mdns-service` facts kept per host (a printer announces ten service types): they must
+/// not take the room of the banners the advisories judge. More are counted as dropped
+/// software.
+pub const MAX_MDNS_SERVICES: usize = 6;
+/// The port of `mdns-model` facts (the model is the host's, not one service's).
+pub const MDNS_PORT: u16 = 5353;
 
 /// What the caps refused, named after the event.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
@@ -83,7 +90,8 @@ pub struct Host {
 pub struct Name {
     pub name: String,
     /// `dns` (an answer naming the address), `http-host`, `tls-sni`, `dhcp` (option 12 of
-    /// its request), `netbios` (a name it registered or answered with, suffix removed).
+    /// its request), `netbios` (a name it registered or answered with, suffix removed),
+    /// `mdns` (an mDNS A/AAAA record for the address: `printer.local`).
     pub source: String,
     pub session: String,
 }
@@ -114,12 +122,16 @@ pub struct Service {
 /// Software the host announced.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
 pub struct SoftwareFact {
-    /// `server` (it answered with it) or `client` (it sent it).
+    /// `server` (it answered with it), `client` (it sent it) or `announced` (it told the
+    /// link over mDNS: what it offers and what it is, not software the advisories judge;
+    /// the report's and console's software lists leave it out).
     pub role: String,
     /// `ssh-banner`, `ftp-banner`, `mail-banner` (SMTP/POP3/IMAP greeting),
     /// `http-server`, `http-powered-by`, `tls-cert`, `tls-version`, `tns-version`
     /// (`Oracle TNS listener Version 19.0.0.0.0`), `smb-dialect` (`SMB 3.1.1`, `SMB1 NT LM
-    /// 0.12`), `user-agent`, `ssh-client`, `dhcp-vendor` (option 60).
+    /// 0.12`), `mdns-service` (a DNS-SD instance it announced, `Office Printer._ipp._tcp.local`,
+    /// on the SRV port, 0 when no SRV was seen), `mdns-model` (the device model of a TXT
+    /// record, on port 5353), `user-agent`, `ssh-client`, `dhcp-vendor` (option 60).
     pub kind: String,
     /// The port it was seen on (the server port, for both roles).
     pub port: u16,
@@ -223,7 +235,11 @@ impl Inventory {
         if client_inside {
             self.learn_client(s);
         }
-        if let Some(dns) = &s.dns {
+        // An mDNS flow's first question and its answers are unrelated messages (a probe for
+        // a reverse name, then an announcement): its names come from the records' owners.
+        if let Some(dns) = &s.dns
+            && s.protocol != "mdns"
+        {
             self.learn_dns_names(ctx, s, dns);
         }
         if let Some(d) = &s.dhcp {
@@ -231,6 +247,79 @@ impl Inventory {
         }
         if let Some(nb) = &s.netbios {
             self.learn_netbios(ctx, s, nb);
+        }
+        if let Some(md) = &s.mdns {
+            self.learn_mdns(ctx, s, md);
+        }
+    }
+
+    /// mDNS: an address record names the internal address it carries; a service instance
+    /// (and the device model its TXT states) belongs to the address of its SRV target when
+    /// the flow showed it, else to the host that sent the response.
+    fn learn_mdns(&mut self, ctx: &Context, s: &SessionRecord, md: &kuroko_model::session::Mdns) {
+        let max_software = self.limits.max_software_per_host;
+        for a in &md.hosts {
+            let ip = unmap(a.address);
+            if !ctx.is_internal(ip) {
+                continue;
+            }
+            let h = self.host(ip, None, s.end);
+            if !add_name(h, &a.name, "mdns", &s.id) {
+                self.stats.names_dropped += 1;
+            }
+        }
+        for svc in &md.services {
+            let ip = svc
+                .host
+                .as_deref()
+                .and_then(|t| {
+                    md.hosts
+                        .iter()
+                        .map(|a| (a, unmap(a.address)))
+                        .find(|(a, ip)| a.name.eq_ignore_ascii_case(t) && ctx.is_internal(*ip))
+                        .map(|(_, ip)| ip)
+                })
+                .unwrap_or_else(|| unmap(svc.from));
+            if !ctx.is_internal(ip) {
+                continue;
+            }
+            let h = self.host(ip, None, s.end);
+            let e = |port| Evidence {
+                port,
+                start: s.start,
+                end: s.end,
+                session: &s.id,
+            };
+            let full = svc.full_name();
+            let known = h
+                .software
+                .iter()
+                .any(|f| f.kind == "mdns-service" && f.text == cap(&full));
+            let room = known
+                || h.software
+                    .iter()
+                    .filter(|f| f.kind == "mdns-service")
+                    .count()
+                    < MAX_MDNS_SERVICES;
+            let mut dropped = 0;
+            if !room
+                || !add_fact_at(
+                    h,
+                    "announced",
+                    "mdns-service",
+                    &e(svc.port.unwrap_or(0)),
+                    &full,
+                    max_software,
+                )
+            {
+                dropped += 1;
+            }
+            if let Some(m) = &svc.model
+                && !add_fact_at(h, "announced", "mdns-model", &e(MDNS_PORT), m, max_software)
+            {
+                dropped += 1;
+            }
+            self.stats.software_dropped += dropped;
         }
     }
 

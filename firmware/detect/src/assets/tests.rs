@@ -3,7 +3,9 @@ use super::*;
 use crate::rules::testutil::{ctx, session};
 use crate::versions::Verdict;
 use crate::versions::advisories::AdvisoryList;
-use kuroko_model::session::{Dhcp, Dns, Http, Netbios, NetbiosName, Oracle, Smb, Ssh};
+use kuroko_model::session::{
+    Dhcp, Dns, Http, Mdns, MdnsHost, MdnsService, Netbios, NetbiosName, Oracle, Smb, Ssh,
+};
 
 fn ssh(client: &str, server: &str, banner: &str) -> SessionRecord {
     let mut s = session("ssh", client, 50_000, server, 22);
@@ -325,6 +327,135 @@ fn netbios_names_land_on_their_host() {
         [("filesrv01", "netbios", "nb1")]
     );
     assert!(!i.hosts.contains_key(&"198.51.100.9".parse().unwrap()));
+}
+
+/// mDNS: host names land on the address of their A/AAAA record; service instances and the
+/// device model on the SRV target's address (else the sender); outside addresses name
+/// nothing; a host's mDNS services are capped so that they leave room for its banners.
+#[test]
+fn mdns_names_services_and_model_land_on_their_host() {
+    let c = ctx();
+    let mut i = inv(AssetsConfig::default());
+    let mut s = session("mdns", "10.1.5.40", 5353, "224.0.0.251", 5353);
+    s.transport = "udp".into();
+    s.id = "md1".into();
+    let from: IpAddr = "10.1.5.40".parse().unwrap();
+    let svc = |inst: &str, ty: &str, host: Option<&str>, port, model: Option<&str>| MdnsService {
+        instance: inst.into(),
+        service: ty.into(),
+        domain: "local".into(),
+        host: host.map(str::to_string),
+        port,
+        model: model.map(str::to_string),
+        from,
+    };
+    s.mdns = Some(Mdns {
+        queries: vec![],
+        hosts: vec![
+            MdnsHost {
+                name: "Printer.local".into(),
+                address: "10.1.5.41".parse().unwrap(),
+                from,
+            },
+            MdnsHost {
+                name: "evil.local".into(),
+                address: "198.51.100.9".parse().unwrap(),
+                from,
+            },
+        ],
+        services: vec![
+            svc(
+                "Office Printer",
+                "_ipp._tcp",
+                Some("printer.local"),
+                Some(631),
+                Some("Brother HL-L2350DW series"),
+            ),
+            svc("nas", "_smb._tcp", None, None, None),
+        ],
+    });
+    // The flow's first question was a probe for a reverse name; its `dns` answers hold
+    // the announced address: that pairing names nothing (it did, before).
+    s.dns = Some(Dns {
+        query: Some("40.5.1.10.in-addr.arpa".into()),
+        answers: vec!["10.1.5.40".into()],
+        ..Default::default()
+    });
+    i.observe(&c, &s);
+    assert_eq!(i.hosts[&from].names, [], "the sender is named by nothing");
+    let p = &i.hosts[&"10.1.5.41".parse().unwrap()];
+    assert_eq!(
+        (
+            p.names[0].name.as_str(),
+            p.names[0].source.as_str(),
+            p.names[0].session.as_str()
+        ),
+        ("printer.local", "mdns", "md1")
+    );
+    let facts: Vec<(&str, &str, u16, &str, &str)> = p
+        .software
+        .iter()
+        .map(|f| {
+            (
+                f.role.as_str(),
+                f.kind.as_str(),
+                f.port,
+                f.text.as_str(),
+                f.session.as_str(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        facts,
+        [
+            (
+                "announced",
+                "mdns-service",
+                631,
+                "Office Printer._ipp._tcp.local",
+                "md1"
+            ),
+            (
+                "announced",
+                "mdns-model",
+                5353,
+                "Brother HL-L2350DW series",
+                "md1"
+            )
+        ]
+    );
+    // No SRV in the flow: the instance is the sender's.
+    let sender = &i.hosts[&from];
+    assert_eq!(sender.software[0].text, "nas._smb._tcp.local");
+    assert_eq!(sender.software[0].port, 0);
+    assert!(!i.hosts.contains_key(&"198.51.100.9".parse().unwrap()));
+    // Twenty services announced: MAX_MDNS_SERVICES kept, the rest counted; a banner still
+    // finds room.
+    let mut many = s.clone();
+    many.mdns.as_mut().unwrap().hosts.clear();
+    many.mdns.as_mut().unwrap().services = (0..20)
+        .map(|n| svc(&format!("s{n}"), "_http._tcp", None, Some(80), None))
+        .collect();
+    let before = i.stats.software_dropped;
+    i.observe(&c, &many);
+    let sender = &i.hosts[&from];
+    let kept = sender
+        .software
+        .iter()
+        .filter(|f| f.kind == "mdns-service")
+        .count();
+    assert_eq!(kept, MAX_MDNS_SERVICES);
+    assert_eq!(
+        i.stats.software_dropped - before,
+        (20 + 1 - MAX_MDNS_SERVICES) as u64
+    );
+    i.observe(&c, &ssh("10.1.2.3", "10.1.5.40", "SSH-2.0-OpenSSH_9.2p1"));
+    assert!(
+        i.hosts[&from]
+            .software
+            .iter()
+            .any(|f| f.kind == "ssh-banner")
+    );
 }
 
 /// X-Powered-By, the listener's version and the SMB dialect are server software facts;

@@ -16,6 +16,7 @@ pub mod orphans;
 pub mod packs;
 pub mod reputation;
 pub mod retro;
+pub mod synthetic;
 pub mod yara_retro;
 
 use std::path::{Path, PathBuf};

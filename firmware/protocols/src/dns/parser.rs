@@ -30,16 +30,19 @@ pub enum DnsError {
     BadName,
 }
 
-fn u16_at(b: &[u8], i: usize) -> Result<u16, DnsError> {
+pub(crate) fn u16_at(b: &[u8], i: usize) -> Result<u16, DnsError> {
     match (b.get(i), b.get(i + 1)) {
         (Some(&x), Some(&y)) => Ok(u16::from_be_bytes([x, y])),
         _ => Err(DnsError::Truncated),
     }
 }
 
-/// Reads a possibly compressed name at `pos`; returns it and the position after it.
-pub fn read_name(msg: &[u8], mut pos: usize) -> Result<(String, usize), DnsError> {
-    let mut name = String::new();
+/// Reads a possibly compressed name at `pos` as its raw labels (slices of `msg`); returns
+/// them and the position after the name. The one place compression pointers are followed
+/// (DNS and mDNS): pointers must go backwards, at most [`MAX_POINTER_JUMPS`], and the name
+/// at most [`MAX_NAME_LEN`] octets.
+pub fn read_labels(msg: &[u8], mut pos: usize) -> Result<(Vec<&[u8]>, usize), DnsError> {
+    let mut labels = Vec::new();
     let mut end_after: Option<usize> = None;
     let mut jumps = 0;
     let mut octets = 0;
@@ -48,27 +51,14 @@ pub fn read_name(msg: &[u8], mut pos: usize) -> Result<(String, usize), DnsError
         match len & 0xC0 {
             0x00 => {
                 if len == 0 {
-                    let after = end_after.unwrap_or(pos + 1);
-                    if name.is_empty() {
-                        name.push('.');
-                    }
-                    return Ok((name, after));
+                    return Ok((labels, end_after.unwrap_or(pos + 1)));
                 }
                 let label = msg.get(pos + 1..pos + 1 + len).ok_or(DnsError::Truncated)?;
                 octets += len + 1;
                 if octets > MAX_NAME_LEN {
                     return Err(DnsError::BadName);
                 }
-                if !name.is_empty() {
-                    name.push('.');
-                }
-                for &c in label {
-                    if c.is_ascii_graphic() && c != b'.' && c != b'\\' {
-                        name.push(c as char);
-                    } else {
-                        name.push_str(&format!("\\{c:03}"));
-                    }
-                }
+                labels.push(label);
                 pos += 1 + len;
             }
             0xC0 => {
@@ -86,6 +76,29 @@ pub fn read_name(msg: &[u8], mut pos: usize) -> Result<(String, usize), DnsError
             _ => return Err(DnsError::BadName), // 0x40/0x80: reserved label types
         }
     }
+}
+
+/// Reads a possibly compressed name at `pos`; returns it and the position after it.
+/// Bytes other than printable ASCII (and `.` or a backslash inside a label) are written `\DDD`.
+pub fn read_name(msg: &[u8], pos: usize) -> Result<(String, usize), DnsError> {
+    let (labels, after) = read_labels(msg, pos)?;
+    let mut name = String::new();
+    for label in labels {
+        if !name.is_empty() {
+            name.push('.');
+        }
+        for &c in label {
+            if c.is_ascii_graphic() && c != b'.' && c != b'\\' {
+                name.push(c as char);
+            } else {
+                name.push_str(&format!("\\{c:03}"));
+            }
+        }
+    }
+    if name.is_empty() {
+        name.push('.');
+    }
+    Ok((name, after))
 }
 
 /// Name of a query/record type (`A`, `AAAA`, …), or its number.
@@ -148,7 +161,12 @@ pub fn rcode_name(r: u8) -> String {
     s.to_string()
 }
 
-fn rdata_text(msg: &[u8], ty: u16, start: usize, rdata: &[u8]) -> Result<Option<String>, DnsError> {
+pub(crate) fn rdata_text(
+    msg: &[u8],
+    ty: u16,
+    start: usize,
+    rdata: &[u8],
+) -> Result<Option<String>, DnsError> {
     Ok(match ty {
         1 if rdata.len() == 4 => {
             Some(Ipv4Addr::new(rdata[0], rdata[1], rdata[2], rdata[3]).to_string())

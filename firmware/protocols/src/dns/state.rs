@@ -8,7 +8,9 @@ use kuroko_model::session::SessionRecord;
 /// Largest DNS-over-TCP message (the length prefix is 16 bits).
 pub const MAX_TCP_MESSAGE: usize = 65535;
 
-fn record_message(m: &Message, rec: &mut SessionRecord) {
+/// Adds one decoded message to `rec.dns` (the first question is the query; responses add
+/// their rcode and answers).
+pub(crate) fn record_message(m: &Message, rec: &mut SessionRecord) {
     let mut dns = rec.dns.take().unwrap_or_default();
     for (name, qtype) in &m.questions {
         if dns.query.is_none() {
@@ -46,15 +48,42 @@ fn handle(msg: &[u8], rec: &mut SessionRecord) {
 /// Query ids remembered per flow while waiting for their responses.
 const MAX_PENDING_QUERIES: usize = 64;
 
-/// DNS (and mDNS, LLMNR) over UDP: one message per datagram.
-///
-/// Tracks which queries are still unanswered so that the flow can end shortly after the
-/// last response (as Zeek's `dns_session_timeout` does) instead of waiting for the UDP
-/// idle timeout: a busy resolver otherwise keeps a minute of finished lookups in memory.
+/// Which queries of a UDP flow are still unanswered, so that the flow can end shortly
+/// after the last response (as Zeek's `dns_session_timeout` does) instead of waiting for
+/// the UDP idle timeout: a busy resolver otherwise keeps a minute of finished lookups in
+/// memory.
+#[derive(Debug, Default)]
+pub(crate) struct Pending {
+    ids: Vec<u16>,
+    answered: bool,
+}
+
+impl Pending {
+    /// Notes one datagram's id (a query adds it, its response removes it).
+    pub(crate) fn note(&mut self, data: &[u8]) {
+        if let [a, b, flags, ..] = *data {
+            let id = u16::from_be_bytes([a, b]);
+            if flags & 0x80 == 0 {
+                if self.ids.len() < MAX_PENDING_QUERIES && !self.ids.contains(&id) {
+                    self.ids.push(id);
+                }
+            } else if let Some(i) = self.ids.iter().position(|&p| p == id) {
+                self.ids.swap_remove(i);
+                self.answered = true;
+            }
+        }
+    }
+
+    pub(crate) fn finished(&self) -> bool {
+        self.answered && self.ids.is_empty()
+    }
+}
+
+/// DNS (and LLMNR) over UDP: one message per datagram; see [`Pending`] for when the flow
+/// is finished.
 #[derive(Debug, Default)]
 pub struct DnsDatagramParser {
-    pending: Vec<u16>,
-    answered: bool,
+    pending: Pending,
 }
 
 impl DnsDatagramParser {
@@ -72,22 +101,12 @@ impl DatagramParser for DnsDatagramParser {
         rec: &mut SessionRecord,
         _sink: &mut dyn Sink,
     ) {
-        if let [a, b, flags, ..] = *data {
-            let id = u16::from_be_bytes([a, b]);
-            if flags & 0x80 == 0 {
-                if self.pending.len() < MAX_PENDING_QUERIES && !self.pending.contains(&id) {
-                    self.pending.push(id);
-                }
-            } else if let Some(i) = self.pending.iter().position(|&p| p == id) {
-                self.pending.swap_remove(i);
-                self.answered = true;
-            }
-        }
+        self.pending.note(data);
         handle(data, rec);
     }
 
     fn finished(&self) -> bool {
-        self.answered && self.pending.is_empty()
+        self.pending.finished()
     }
 }
 
