@@ -790,7 +790,10 @@ fn run_trial(
     idx: usize,
 ) -> anyhow::Result<Trial> {
     let trial_dir = b.work.join(format!("trial-{idx}-{}", tool.name()));
-    let is_kuroko = matches!(tool, Tool::Kuroko | Tool::KurokoWarm | Tool::Kuroko2 | Tool::KurokoZc);
+    let is_kuroko = matches!(
+        tool,
+        Tool::Kuroko | Tool::KurokoWarm | Tool::Kuroko2 | Tool::KurokoZc
+    );
     let data = kuroko_data(b, tool, &trial_dir);
     let written_before = if is_kuroko {
         kuroko_status_written(b, &data)
@@ -1251,7 +1254,12 @@ fn report(
     let _ = writeln!(md, "| --- | ---: | ---: | ---: | ---: | --- |");
     for (label, mean_len, per_tool) in &summary {
         let get = |t: Tool| per_tool.iter().find(|p| p.0 == t);
-        for ours_tool in [Tool::Kuroko, Tool::KurokoWarm, Tool::Kuroko2, Tool::KurokoZc] {
+        for ours_tool in [
+            Tool::Kuroko,
+            Tool::KurokoWarm,
+            Tool::Kuroko2,
+            Tool::KurokoZc,
+        ] {
             let Some(ours) = get(ours_tool) else {
                 continue;
             };
@@ -1271,7 +1279,12 @@ fn report(
             let pcap_bpp = 16.0 + mean_len;
             let best_peer = per_tool
                 .iter()
-                .filter(|p| !matches!(p.0, Tool::Kuroko | Tool::KurokoWarm | Tool::Kuroko2 | Tool::KurokoZc))
+                .filter(|p| {
+                    !matches!(
+                        p.0,
+                        Tool::Kuroko | Tool::KurokoWarm | Tool::Kuroko2 | Tool::KurokoZc
+                    )
+                })
                 .map(|p| p.1)
                 .fold(f64::INFINITY, f64::min);
             let _ = writeln!(
