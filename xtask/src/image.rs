@@ -24,9 +24,11 @@ const KEYRING: &str = "/usr/share/keyrings/debian-archive-keyring.gpg";
 /// The versions every build resolved, checked in: a rebuild that resolves others says so.
 const LOCK_FILE: &str = "image/packages.lock";
 /// Packages on top of minbase: the kernel (its initramfs), busybox (init, watchdog, udhcpc),
-/// what capture needs (tcpdump for BPF compile, iproute2) and mke2fs/e2fsck for the disks.
-const PACKAGES: &str =
-    "linux-image-amd64,busybox-static,tcpdump,iproute2,e2fsprogs,initramfs-tools,cryptsetup-bin";
+/// what capture needs (tcpdump for BPF compile, iproute2), mke2fs/e2fsck for the disks,
+/// cryptsetup for the encrypted data disk, and the Japanese font the report's PDF is set in
+/// (`export` puts the PDF in the bundle; without the font no bundle could be written on the
+/// appliance, which the qemu-test's USB stick found).
+const PACKAGES: &str = "linux-image-amd64,busybox-static,tcpdump,iproute2,e2fsprogs,initramfs-tools,cryptsetup-bin,fonts-ipaexfont-gothic";
 /// Fixed identities of the root file system, so two builds make the same superblock.
 const ROOT_UUID: &str = "6b75726f-6b6f-4000-8000-00000000726f";
 const ROOT_HASH_SEED: &str = "6b75726f-6b6f-4000-8000-000068617368";

@@ -336,8 +336,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let key_before = debugfs_cat_bytes(&img.config, "/data.key")?;
     let started_erase = Instant::now();
     let exported = con.command("export", ERASE_SECS)?;
-    if !exported.contains("can be removed") {
-        bail!("`export` to the USB stick did not finish with the stick unmounted:\n{exported}");
+    if !exported.contains(", encrypted)") || !exported.contains("can be removed") {
+        bail!(
+            "`export` did not write an encrypted bundle to the USB stick and unmount it:\n{exported}"
+        );
     }
     con.send("decommission")?;
     con.expect("type DECOMMISSION to erase: ", PROMPT_SECS)?;
@@ -762,20 +764,17 @@ fn check_decommissioned(
         .iter()
         .find(|(n, _)| n.ends_with(".age"))
         .with_context(|| format!("no encrypted bundle (*.age) on the stick: {names:?}"))?;
-    let mut age = Command::new("age")
+    // Through a file: age writes the whole plaintext while it reads, so feeding it on a pipe
+    // and reading only at the end deadlocks once both pipes are full.
+    let sealed = stick.img.with_extension("bundle.tar.age");
+    std::fs::write(&sealed, &bundle.1)?;
+    let plain = Command::new("age")
         .arg("-d")
         .arg("-i")
         .arg(&consultant.key)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
+        .arg(&sealed)
+        .output()
         .context("cannot run age")?;
-    age.stdin
-        .take()
-        .context("age stdin")?
-        .write_all(&bundle.1)?;
-    let plain = age.wait_with_output()?;
     if !plain.status.success() || plain.stdout.is_empty() {
         bail!(
             "the bundle {} does not decrypt with the consultant's key: {}",

@@ -416,10 +416,17 @@ impl<'a, S: System, R: Read, W: Write> Shell<'a, S, R, W> {
     }
 
     /// The partition of the USB stick plugged in (`/dev/sdb1`, or the whole device when it
-    /// has no partition table): the first removable disk of `/sys/block`.
+    /// has no partition table): the first removable disk of `/sys/block` with a medium that
+    /// is not a floppy (`fd*`: the qemu board and many PCs have a controller, and the kernel
+    /// calls its drive removable) or an optical drive (`sr*`).
     fn usb_stick(&self) -> Option<PathBuf> {
         let hw = kuroko_board::Hardware::from_sys(&self.paths.sys);
-        let disk = hw.disks.iter().find(|d| d.removable)?;
+        let disk = hw.disks.iter().find(|d| {
+            d.removable
+                && d.size_bytes > 0
+                && !d.name.starts_with("fd")
+                && !d.name.starts_with("sr")
+        })?;
         let part = format!("{}1", disk.name);
         let has_part = self
             .paths

@@ -212,6 +212,10 @@ fn decommission_mounts_the_stick_for_the_certificate_and_unmounts_it() {
     let tmp = tempfile::tempdir().unwrap();
     let paths = site(tmp.path());
     let f = FakeSys::new(&paths.sys).unwrap();
+    // qemu's floppy drive and an empty card reader are removable too (the first qemu-test
+    // run tried to mount /dev/fd0); the stick is the removable disk with a medium.
+    f.disk("fd0", 8, true).unwrap();
+    f.disk("sda", 0, true).unwrap();
     f.disk("sdb", 1 << 16, true).unwrap();
     std::fs::create_dir_all(paths.sys.join("block/sdb/sdb1")).unwrap();
     let data = tmp.path().join("data");
