@@ -22,6 +22,7 @@ use anyhow::{Context, ensure};
 use kuroko_tests::kuroko::{DataDir, site_config, workspace_root};
 use kuroko_tests::netns::{Netns, veth};
 use kuroko_tests::proc::{Server, wait_until};
+use kuroko_tests::scenarios::PYTHON;
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -173,14 +174,14 @@ fn tcp_overlaps_syn_and_rst_inside_a_connection_resolve_as_the_linux_host_read_t
     let mut host = spawn_ready(
         &p.server,
         "host",
-        &["python3", &craft, "serve", "10.78.0.2", "8080"],
+        &[PYTHON, &craft, "serve", "10.78.0.2", "8080"],
         &w("host.log"),
     )?;
     let pcap = w("evasion.pcap");
     let cap = Capture::start(&p.server, &pcap, &w("cap.log"))?;
     let out = p
         .client
-        .run(&["python3", &craft, "tcp", SPOOFED, "10.78.0.2", "8080"])?;
+        .run(&[PYTHON, &craft, "tcp", SPOOFED, "10.78.0.2", "8080"])?;
     ensure!(
         String::from_utf8_lossy(&out.stdout).contains("sent"),
         "craft.py tcp: {}",
@@ -288,7 +289,7 @@ fn a_foreign_pasv_address_does_not_make_an_unrelated_connection_ftp_data() -> an
         "http.server",
         p.server.name(),
         &[
-            "python3",
+            PYTHON,
             "-m",
             "http.server",
             "8082",
@@ -309,14 +310,12 @@ fn a_foreign_pasv_address_does_not_make_an_unrelated_connection_ftp_data() -> an
     let mut ftpd = spawn_ready(
         &p.server,
         "ftpd",
-        &["python3", &craft, "ftpserve", "10.78.0.2"],
+        &[PYTHON, &craft, "ftpserve", "10.78.0.2"],
         &w("ftpd.log"),
     )?;
     let pcap = w("ftp.pcap");
     let cap = Capture::start(&p.server, &pcap, &w("cap.log"))?;
-    let out = p
-        .client
-        .run(&["python3", &craft, "ftpclient", "10.78.0.2"])?;
+    let out = p.client.run(&[PYTHON, &craft, "ftpclient", "10.78.0.2"])?;
     ensure!(
         String::from_utf8_lossy(&out.stdout).contains("done"),
         "ftpclient: {}",

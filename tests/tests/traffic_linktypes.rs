@@ -23,6 +23,7 @@ use anyhow::{Context, ensure};
 use kuroko_tests::kuroko::{DataDir, site_config, workspace_root};
 use kuroko_tests::netns::{Netns, veth};
 use kuroko_tests::proc::{Server, signal_pid, wait_until};
+use kuroko_tests::scenarios::PYTHON;
 use kuroko_tests::truth::tshark;
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
@@ -204,7 +205,7 @@ fn serve_http(ns: &Netns, dir: &Path, addr: &str, log: &Path) -> anyhow::Result<
         "http.server",
         ns.name(),
         &[
-            "python3",
+            PYTHON,
             "-m",
             "http.server",
             "8080",
@@ -239,7 +240,7 @@ fn one_exchange_on_ethernet_any_sll_and_tun_gives_the_same_sessions() -> anyhow:
         "tun_relay",
         p.client.name(),
         &[
-            "python3",
+            PYTHON,
             fixture("tun_relay.py").to_str().context("utf-8")?,
             "kt0",
             "eth0",
@@ -414,7 +415,7 @@ fn one_exchange_on_ethernet_any_sll_and_tun_gives_the_same_sessions() -> anyhow:
 fn crafted_link_types_and_pppoe_decode_like_ethernet() -> anyhow::Result<()> {
     let work = tempfile::tempdir()?;
     let dir = work.path();
-    let out = std::process::Command::new("python3")
+    let out = std::process::Command::new(PYTHON)
         .arg(fixture("craft.py"))
         .args(["links", dir.to_str().context("utf-8")?])
         .output()?;
@@ -554,7 +555,7 @@ fn community_ids_equal_the_reference_implementation() -> anyhow::Result<()> {
     let work = tempfile::tempdir()?;
     let pcap = work.path().join("flows.pcap");
     let py = |args: &[&str]| -> anyhow::Result<String> {
-        let out = std::process::Command::new("python3")
+        let out = std::process::Command::new(PYTHON)
             .arg(fixture("craft.py"))
             .args(args)
             .output()?;
@@ -641,7 +642,7 @@ fn overlapping_fragments_are_dropped_like_the_host_drops_them() -> anyhow::Resul
         "recv",
         p.server.name(),
         &[
-            "python3",
+            PYTHON,
             fixture("craft.py").to_str().context("utf-8")?,
             "recv",
             "10.77.0.2",
@@ -660,7 +661,7 @@ fn overlapping_fragments_are_dropped_like_the_host_drops_them() -> anyhow::Resul
         &w("cap.log"),
     )?;
     p.client.run(&[
-        "python3",
+        PYTHON,
         fixture("craft.py").to_str().context("utf-8")?,
         "frags",
         "10.77.0.2",
