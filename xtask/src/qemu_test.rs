@@ -791,7 +791,7 @@ fn check_decommissioned(
     }
     let (cert_name, cert) = files
         .iter()
-        .find(|(n, _)| n.to_ascii_lowercase().contains("certificate") && n.ends_with(".json"))
+        .find(|(n, _)| n.contains("kuroko-erasure-") && n.ends_with(".json"))
         .with_context(|| format!("no certificate of erasure on the stick: {names:?}"))?;
     let cert: serde_json::Value = serde_json::from_slice(cert)
         .with_context(|| format!("the certificate {cert_name} is not JSON"))?;
