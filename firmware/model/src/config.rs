@@ -1399,6 +1399,23 @@ segment_size = "64MiB"
     }
 
     #[test]
+    fn storage_scrub_rate_is_mb_per_second_or_zero() {
+        assert_eq!(Storage::default().scrub_rate, 8.0);
+        for (v, want) in [("0", 0.0), ("2", 2.0), ("0.5", 0.5)] {
+            let text = format!("[storage]\nscrub_rate = {v}\n");
+            let c = Config::parse(&text, Path::new("k.toml")).unwrap();
+            assert_eq!(c.storage.scrub_rate, want);
+        }
+        for bad in ["-1", "nan", "inf"] {
+            let text = format!("[storage]\nscrub_rate = {bad}\n");
+            let e = Config::parse(&text, Path::new("k.toml"))
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains("storage.scrub_rate"), "{bad}: {e}");
+        }
+    }
+
+    #[test]
     fn business_hours_in_zone_with_weekend_and_dst() {
         let bh = BusinessHours::parse("mon-fri 09:00-18:00").unwrap();
         let tokyo: chrono_tz::Tz = "Asia/Tokyo".parse().unwrap();
