@@ -480,3 +480,55 @@ fn capture_onto_a_disk_that_starts_failing_stops_loudly_and_counts_the_loss() ->
     drop(fs);
     Ok(())
 }
+
+/// `kuroko pcap` over a segment whose fdatasync the disk failed (issue 22): its blocks
+/// read back and are exported, but nothing says they reached the disk's stable storage.
+/// The export must not pass them off as sound: stderr names the segment, its time range
+/// and why, and the exit status is the documented partial one (3), as for damaged blocks.
+#[test]
+fn pcap_of_a_segment_whose_fdatasync_failed_warns_and_exits_partial() {
+    if !fuse_available() {
+        return;
+    }
+    let work = tempfile::tempdir().unwrap();
+    let data = work.path().join("data");
+    let fs = EioFs::mount(
+        work.path(),
+        &data,
+        json!({"suffixes": [".kseg"], "sync_ok": 0, "datasync_only": true}),
+    );
+    let config = work.path().join("kuroko.toml");
+    std::fs::write(&config, CONFIG).unwrap();
+    let input = work.path().join("in.pcap");
+    pcap(&input, 5000);
+    let out = kuroko(&[
+        os("import"),
+        os("--config"),
+        config.as_os_str(),
+        os("--data"),
+        data.as_os_str(),
+        input.as_os_str(),
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(fs.injected().1 >= 1, "no fdatasync failed: {err}");
+    let st = status_json(&data);
+    let s = &st["store"];
+    let stored = s["stored_packets"].as_u64().unwrap();
+    assert!(stored >= 1, "nothing to export: {s}");
+    // The disk is healthy again for the export: only the segment's mark says what happened.
+    fs.set_plan(json!({"suffixes": [".kseg"]}));
+    let (got, out) = exported(&data, work.path());
+    let perr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(got as u64, stored, "{perr}");
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "pcap of a segment whose fdatasync failed exits 0 with no warning: {perr}"
+    );
+    assert!(perr.contains("fdatasync"), "says why: {perr}");
+    assert!(perr.contains("segment seq"), "names the segment: {perr}");
+    assert!(perr.contains("power cut"), "says what it means: {perr}");
+    // The time range: the first packet's second (T0) in RFC 3339.
+    assert!(perr.contains("2026-05-28T"), "names the time range: {perr}");
+    drop(fs);
+}

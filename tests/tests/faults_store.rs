@@ -526,3 +526,74 @@ fn damage_found_in_a_sealed_segment_is_counted_in_status() {
     assert_eq!(j["store"]["damaged_blocks"], 2, "{}", j["store"]);
     assert_eq!(j["store"]["damaged_segments"], 2, "{}", j["store"]);
 }
+
+/// Issue 22: damage that appears in a sealed segment after the analyzer read it (bit rot,
+/// a sector going bad) was counted only when something read that segment again. The
+/// background scrub of `analyze --follow` (on by default, `[storage] scrub_rate`) re-reads
+/// sealed segments and records what it finds as readers do: `status` counts the damaged
+/// block and raises `damaged_slots` with no reader involved, and shows the scrub's last
+/// full pass.
+#[test]
+fn the_background_scrub_counts_damage_that_appears_after_the_analyzer_read_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    write(tmp.path(), 1500);
+    // The analyzer reads every packet while they are sound.
+    let out = Command::new(binary().unwrap())
+        .args(["analyze", "--data"])
+        .arg(tmp.path())
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(status_json(tmp.path())["store"]["damaged_blocks"], 0);
+    // Then a byte of a sealed segment rots.
+    flip_in_sealed(tmp.path(), 1);
+    let log = tmp.path().join("follow.log");
+    let mut follow = Command::new(binary().unwrap())
+        .args(["analyze", "--follow", "--data"])
+        .arg(tmp.path())
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let found = kuroko_tests::proc::wait_until(
+        "the scrub to count the damaged block",
+        std::time::Duration::from_secs(60),
+        || status_json(tmp.path())["store"]["damaged_blocks"] == 1,
+    );
+    let j = status_json(tmp.path());
+    // Stop the child we started, by its pid.
+    let _ = Command::new("kill")
+        .args(["-TERM", &follow.id().to_string()])
+        .status();
+    let exit = follow.wait().unwrap();
+    let text = std::fs::read_to_string(&log).unwrap_or_default();
+    assert!(
+        found.is_ok(),
+        "no reader, no count: {}\nanalyze: {text}",
+        j["store"]
+    );
+    let st = &j["store"];
+    assert_eq!(st["damaged_segments"], 1, "{st}");
+    assert!(st["damaged_packets"].as_u64().unwrap() >= 1, "{st}");
+    let kinds: Vec<&str> = j["alarms"]["alarms"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|a| a["kind"].as_str())
+        .collect();
+    assert!(kinds.contains(&"damaged_slots"), "{j}");
+    assert!(exit.success(), "{exit:?}: {text}");
+    // Its progress is in status: a full pass over the ring, the damage it found.
+    let j = status_json(tmp.path());
+    let sc = &j["store"]["scrub"];
+    assert!(sc["passes"].as_u64().unwrap() >= 1, "{sc}");
+    assert!(sc["last_full_pass"].is_string(), "{sc}");
+    assert_eq!(sc["damage_found"], 1, "{sc}");
+    assert!(status_text(tmp.path()).contains("last full pass"));
+}

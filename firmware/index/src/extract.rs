@@ -353,6 +353,9 @@ pub struct PcapExport {
     pub damaged: usize,
     /// Segments overwritten by the writer before they could be read.
     pub lost_segments: u64,
+    /// Segments read whose writes or fdatasyncs the disk failed (once each): their packets
+    /// may not survive a power cut (see `kuroko_ring::WriteErrorSegment`).
+    pub write_error_segments: Vec<kuroko_ring::WriteErrorSegment>,
 }
 
 /// Packet bytes held for sorting before a batch is written.
@@ -424,6 +427,12 @@ pub fn write_sessions_pcap<W: std::io::Write>(
         flush(&mut batch, &mut w)?;
         rep.damaged += scan.damage.len();
         rep.lost_segments += scan.lost_segments;
+        for w in scan.write_error_segments {
+            match rep.write_error_segments.iter_mut().find(|o| o.seq == w.seq) {
+                Some(o) => o.packets_read += w.packets_read,
+                None => rep.write_error_segments.push(w),
+            }
+        }
     }
     use std::io::Write;
     w.into_inner().flush()?;

@@ -327,6 +327,11 @@ pub struct Storage {
     pub evidence_budget: String,
     /// The session index (`DIR/index`); past it the oldest hours of sessions are dropped.
     pub index_budget: String,
+    /// The background scrub (`analyze --follow`) re-reads sealed segments and checks their
+    /// checksums at most this many MB/s (10^6 bytes), at idle CPU and I/O priority, so
+    /// that damage appearing after packets were read is counted without a reader: a full
+    /// pass over the ring takes about `budget / scrub_rate`. `0` turns it off.
+    pub scrub_rate: f64,
 }
 
 impl Default for Storage {
@@ -338,6 +343,7 @@ impl Default for Storage {
             files_budget: "1GiB".into(),
             evidence_budget: "1GiB".into(),
             index_budget: "16GiB".into(),
+            scrub_rate: 8.0,
         }
     }
 }
@@ -789,6 +795,15 @@ impl Config {
         self.storage
             .index_budget_bytes()
             .map_err(|m| (k("storage.index_budget"), m))?;
+        if !(self.storage.scrub_rate.is_finite() && self.storage.scrub_rate >= 0.0) {
+            return Err((
+                k("storage.scrub_rate"),
+                format!(
+                    "{} is not a rate; give MB/s (e.g. 8, the default), or 0 to turn the scrub off",
+                    self.storage.scrub_rate
+                ),
+            ));
+        }
         self.content
             .budget_bytes()
             .map_err(|m| (k("content.budget"), m))?;
@@ -1381,6 +1396,23 @@ segment_size = "64MiB"
             .to_string();
         assert!(e.contains("`capture.zero_copy`"), "{e}");
         assert_eq!(Capture::default().zero_copy, "off");
+    }
+
+    #[test]
+    fn storage_scrub_rate_is_mb_per_second_or_zero() {
+        assert_eq!(Storage::default().scrub_rate, 8.0);
+        for (v, want) in [("0", 0.0), ("2", 2.0), ("0.5", 0.5)] {
+            let text = format!("[storage]\nscrub_rate = {v}\n");
+            let c = Config::parse(&text, Path::new("k.toml")).unwrap();
+            assert_eq!(c.storage.scrub_rate, want);
+        }
+        for bad in ["-1", "nan", "inf"] {
+            let text = format!("[storage]\nscrub_rate = {bad}\n");
+            let e = Config::parse(&text, Path::new("k.toml"))
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains("storage.scrub_rate"), "{bad}: {e}");
+        }
     }
 
     #[test]

@@ -820,6 +820,12 @@ async fn session_pcap(
             "x-kuroko-lost-segments",
             HeaderValue::from(rep.lost_segments),
         );
+        // Segments the disk failed to write or fdatasync: packets that may not survive a
+        // power cut (as `kuroko pcap` warns).
+        h.insert(
+            "x-kuroko-write-error-segments",
+            HeaderValue::from(rep.write_error_segments.len() as u64),
+        );
         Ok(resp)
     })
     .await

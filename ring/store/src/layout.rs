@@ -262,6 +262,7 @@ pub fn check_file_types(paths: &Paths) -> Result<(), StoreError> {
             || name == "writer.state"
             || name == ".lock"
             || name == "damage.tsv"
+            || name == "scrub.state"
             || name.ends_with(".kseg");
         if !ours {
             continue;

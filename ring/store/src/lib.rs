@@ -109,6 +109,7 @@ pub mod layout;
 mod open_read;
 pub mod pcap;
 pub mod reader;
+pub mod scrub;
 pub mod segment;
 pub mod status;
 mod sys;
@@ -118,7 +119,7 @@ pub use error::{AppendError, StoreError};
 pub use layout::{IoPreference, META_RESERVE, Preallocate, RingGeometry, StoreOptions};
 pub use reader::{
     Damage, DamageKind, PacketView, Packets, Position, ScanReport, SegmentInfo, SegmentMap,
-    StoreReader,
+    StoreReader, VerifyReport, WriteErrorSegment,
 };
 pub use status::{StoreStatus, WriterStateHealth, store_status};
 pub use writer::{

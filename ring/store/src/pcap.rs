@@ -1024,6 +1024,10 @@ pub struct ExportReport {
     pub bytes: u64,
     pub damage: Vec<Damage>,
     pub lost_segments: u64,
+    /// Segments in the range whose writes or fdatasyncs the disk failed: packets from them
+    /// are in the pcap, but may not be on the disk after a power cut (see
+    /// [`crate::reader::WriteErrorSegment`]).
+    pub write_error_segments: Vec<crate::reader::WriteErrorSegment>,
     /// Packets written after a later one because they came more than
     /// [`EXPORT_REORDER_BYTES`] of packets late (0 for any store capture writes).
     pub out_of_order: u64,
@@ -1126,6 +1130,7 @@ pub fn export_pcap<W: Write>(
     w.into_inner().flush()?;
     rep.damage = scan.damage;
     rep.lost_segments = scan.lost_segments;
+    rep.write_error_segments = scan.write_error_segments;
     Ok(rep)
 }
 

@@ -211,6 +211,62 @@ impl SegmentInfo {
     }
 }
 
+/// A segment a scan read although the disk failed a write or fdatasync of it
+/// (`SEG_FLAG_WRITE_ERROR`, [`SegmentInfo::write_error`]). Its blocks that read back intact
+/// are handed out, but after a failed fdatasync nothing says they reached the disk's
+/// stable storage: they may not survive a power cut, and blocks may be missing. Consumers
+/// that promise completeness (a pcap export) must say so, as they do for [`Damage`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct WriteErrorSegment {
+    pub file: PathBuf,
+    pub slot: u32,
+    pub seq: u64,
+    /// The segment's packet times (ns), as its header or walk says.
+    pub first_ts: u64,
+    pub last_ts: u64,
+    /// Packets this scan handed out from it.
+    pub packets_read: u64,
+    /// Blocks its writer knew were lost (failed writes; 0 when only an fdatasync failed).
+    pub damaged_blocks: u32,
+}
+
+impl std::fmt::Display for WriteErrorSegment {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} (segment seq {}): the disk failed a write or fdatasync of this segment",
+            self.file.display(),
+            self.seq
+        )?;
+        if self.damaged_blocks > 0 {
+            write!(f, " ({} blocks lost)", self.damaged_blocks)?;
+        }
+        write!(
+            f,
+            "; its {} packets read may not survive a power cut",
+            self.packets_read
+        )
+    }
+}
+
+/// Bytes [`StoreReader::verify_segment`] reads at a time (and hands to its pacer).
+pub const VERIFY_PIECE: u64 = 1 << 20;
+
+/// What [`StoreReader::verify_segment`] found in one sealed segment.
+#[derive(Clone, Debug, Default)]
+pub struct VerifyReport {
+    /// Bytes read.
+    pub bytes: u64,
+    /// Packets whose checksums passed.
+    pub packets: u64,
+    /// Bytes the disk could not read (zeroed; they show up as damage).
+    pub unreadable_bytes: u64,
+    /// Damaged places (recorded in `segments/damage.tsv`).
+    pub damage: Vec<Damage>,
+    /// The writer overwrote the segment while it was read: nothing recorded.
+    pub overwritten: bool,
+}
+
 /// The result of a scan.
 #[derive(Clone, Debug, Default)]
 pub struct ScanReport {
@@ -226,6 +282,36 @@ pub struct ScanReport {
     pub lost_segments: u64,
     /// The callback asked to stop.
     pub stopped: bool,
+    /// Segments read whose writes or fdatasyncs the disk failed (see
+    /// [`WriteErrorSegment`]), once each, in read order.
+    pub write_error_segments: Vec<WriteErrorSegment>,
+}
+
+impl ScanReport {
+    /// Notes that `packets` were read from segment `info` (a no-op unless the disk failed
+    /// a write or fdatasync of it).
+    fn note_segment(&mut self, info: &SegmentInfo, path: &Path, packets: u64) {
+        if !info.write_error {
+            return;
+        }
+        if let Some(w) = self
+            .write_error_segments
+            .iter_mut()
+            .find(|w| w.seq == info.seq)
+        {
+            w.packets_read += packets;
+            return;
+        }
+        self.write_error_segments.push(WriteErrorSegment {
+            file: path.to_path_buf(),
+            slot: info.slot,
+            seq: info.seq,
+            first_ts: info.first_ts,
+            last_ts: info.last_ts,
+            packets_read: packets,
+            damaged_blocks: info.damaged_blocks,
+        });
+    }
 }
 
 /// Reads the store in a data directory.
@@ -610,8 +696,10 @@ impl StoreReader {
             let mut it = map.packets(start);
             let mut last = None;
             let mut stop = false;
+            let mut here = 0u64;
             for p in it.by_ref() {
                 report.packets += 1;
+                here += 1;
                 last = Some(p.pos);
                 if f(&p).is_break() {
                     stop = true;
@@ -620,6 +708,7 @@ impl StoreReader {
             }
             let end = it.end_position();
             let damage = it.into_damage();
+            report.note_segment(info, map.path(), here);
             self.recycle(map);
             if !damage.is_empty() && self.overwritten(info) {
                 report.lost_segments += 1;
@@ -662,8 +751,10 @@ impl StoreReader {
             let map = self.read_segment(info, chunks.as_deref())?;
             let mut it = map.packets_in(from_ns, to_ns);
             let mut stop = false;
+            let mut here = 0u64;
             for p in it.by_ref() {
                 report.packets += 1;
+                here += 1;
                 report.next = p.pos.next();
                 if f(&p).is_break() {
                     stop = true;
@@ -671,6 +762,7 @@ impl StoreReader {
                 }
             }
             let damage = it.into_damage();
+            report.note_segment(info, map.path(), here);
             if !damage.is_empty() && self.overwritten(info) {
                 report.lost_segments += 1;
             } else {
@@ -683,6 +775,71 @@ impl StoreReader {
             }
         }
         Ok(report)
+    }
+
+    /// Reads sealed segment `info` in pieces of [`VERIFY_PIECE`] bytes (O_DIRECT where the
+    /// file system takes it, so the page cache of the capture and the analyzer is left
+    /// alone; otherwise buffered and the pages dropped after), calling `pace` with the
+    /// bytes of each piece before it is read, then checks every block and unit checksum as
+    /// a scan does and records what it finds in `segments/damage.tsv` exactly as a scan
+    /// does (once per place). The background scrub ([`crate::scrub`]) runs on this.
+    ///
+    /// `pace` returning `Break` abandons the segment (`Ok(None)`). A segment the writer
+    /// overwrote meanwhile is reported `overwritten`, its damage not recorded.
+    pub fn verify_segment(
+        &self,
+        info: &SegmentInfo,
+        mut pace: impl FnMut(u64) -> ControlFlow<()>,
+    ) -> Result<Option<VerifyReport>, StoreError> {
+        use std::os::unix::fs::FileExt;
+        let size = self.ring.geometry.segment_size;
+        let len = info
+            .used_bytes
+            .div_ceil(4096)
+            .saturating_mul(4096)
+            .min(size);
+        let path = self.paths.slot(info.slot);
+        let mut report = VerifyReport {
+            bytes: len,
+            ..Default::default()
+        };
+        if info.open || len == 0 || usize::try_from(size).is_err() {
+            return Ok(Some(report));
+        }
+        let file = crate::sys::open_for_read(&path, true).map_err(|e| StoreError::io(&path, e))?;
+        let mut buf = AlignedBuf::lazy(size as usize);
+        let mut at = 0u64;
+        while at < len {
+            let end = (at + VERIFY_PIECE).min(len);
+            if pace(end - at).is_break() {
+                return Ok(None);
+            }
+            let dst = &mut buf.as_mut_slice()[at as usize..end as usize];
+            report.unreadable_bytes +=
+                read_what_can_be_read(dst, at, |b, off| file.read_exact_at(b, off));
+            at = end;
+        }
+        // Buffered (a file system without O_DIRECT): leave no pages behind.
+        let _ = crate::sys::drop_cache(&file);
+        let map = SegmentMap {
+            info: info.clone(),
+            geometry: self.ring.geometry,
+            path,
+            map: Backing {
+                buf,
+                len: len as usize,
+            },
+        };
+        let mut it = map.packets(None);
+        report.packets = it.by_ref().count() as u64;
+        let damage = it.into_damage();
+        if !damage.is_empty() && self.overwritten(info) {
+            report.overwritten = true;
+        } else {
+            self.record_damage(info, &damage);
+            report.damage = damage;
+        }
+        Ok(Some(report))
     }
 
     /// Keeps damage found in a sealed segment for `status` (see [`crate::damage_log`]):

@@ -64,6 +64,9 @@ pub struct StoreStatus {
     pub writer_state_detail: String,
     /// The pid `writer.state` names (0: written by a writer that closed).
     pub writer_state_pid: u32,
+    /// The background scrub's progress (`segments/scrub.state`, see [`crate::scrub`]);
+    /// `None` when no scrub ever ran on this store.
+    pub scrub: Option<crate::scrub::ScrubState>,
 }
 
 /// How far `status` can trust the writer's counters (`writer.state`, rewritten by the
@@ -224,6 +227,7 @@ pub fn status_of(reader: &StoreReader) -> StoreStatus {
         writer_state: health,
         writer_state_detail: detail,
         writer_state_pid: ws.map_or(0, |w| w.pid.get()),
+        scrub: crate::scrub::load(paths),
     }
 }
 

@@ -208,6 +208,37 @@ pub fn drop_cache(file: &File) -> io::Result<()> {
     }
 }
 
+/// Puts the calling thread (not the process) in the background: SCHED_IDLE CPU policy and
+/// the idle I/O class, so it runs and reaches the disk only when nothing else wants to
+/// (the background scrub, `crate::scrub`). Returns what could not be applied (readable
+/// reasons); the caller decides whether to run anyway.
+pub fn idle_priority_this_thread() -> Vec<String> {
+    const IOPRIO_WHO_PROCESS: libc::c_int = 1;
+    const IOPRIO_CLASS_IDLE: libc::c_int = 3;
+    const IOPRIO_CLASS_SHIFT: libc::c_int = 13;
+    let mut problems = Vec::new();
+    let param = libc::sched_param { sched_priority: 0 };
+    // SAFETY: sched_setscheduler reads `param` (an initialised struct on our stack); pid 0
+    // is the calling thread.
+    let rc = unsafe { libc::sched_setscheduler(0, libc::SCHED_IDLE, &param) };
+    if rc != 0 {
+        problems.push(format!("SCHED_IDLE: {}", io::Error::last_os_error()));
+    }
+    // SAFETY: a plain syscall with integer arguments; who = 0 is the calling thread.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_ioprio_set,
+            IOPRIO_WHO_PROCESS,
+            0,
+            IOPRIO_CLASS_IDLE << IOPRIO_CLASS_SHIFT,
+        )
+    };
+    if rc != 0 {
+        problems.push(format!("idle I/O priority: {}", io::Error::last_os_error()));
+    }
+    problems
+}
+
 /// `fdatasync`.
 pub fn datasync(file: &File) -> io::Result<()> {
     file.sync_data()

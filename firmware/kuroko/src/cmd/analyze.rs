@@ -203,14 +203,51 @@ fn follow(
                 }
             })?
     };
+    let scrub = spawn_scrub(data, config, &stop)?;
     let result = driver::follow(data, config, source, &stop, opts)
         .with_context(|| format!("following {}", data.display()));
     stop.store(true, Ordering::SeqCst);
     let _ = consumers.join();
+    if let Some(s) = scrub {
+        let _ = s.join();
+    }
     result?;
     // A last catch-up with everything the analyzer wrote before it stopped (a re-check
     // still pending goes on at the next start).
     run_consumers(data, config, false, true).map(drop)
+}
+
+/// The background scrub of the store (`kuroko_ring::scrub`) on its own thread at idle CPU
+/// and I/O priority, at `[storage] scrub_rate` (none when 0), until `stop`. The analyzer
+/// runs it because there is one analyzer per data directory, so one scrub; it needs no
+/// privilege, and it stops and restarts with the analyzer, resuming where it was. A store
+/// not created yet is waited for.
+fn spawn_scrub(
+    data: &std::path::Path,
+    config: &kuroko_model::config::Config,
+    stop: &std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> anyhow::Result<Option<std::thread::JoinHandle<()>>> {
+    use std::sync::atomic::Ordering;
+    let rate = kuroko_ring::scrub::rate_from_mb_s(config.storage.scrub_rate);
+    if rate == 0 {
+        return Ok(None);
+    }
+    let (data, stop) = (data.to_path_buf(), stop.clone());
+    let h = std::thread::Builder::new()
+        .name("scrub".into())
+        .spawn(move || {
+            let mut scrubber = loop {
+                if stop.load(Ordering::SeqCst) {
+                    return;
+                }
+                match kuroko_ring::scrub::Scrubber::open(&data, rate) {
+                    Ok(s) => break s,
+                    Err(_) => std::thread::sleep(std::time::Duration::from_secs(1)),
+                }
+            };
+            scrubber.run(&stop, |note| eprintln!("kuroko analyze: {note}"));
+        })?;
+    Ok(Some(h))
 }
 
 /// Lets the index (with alert conditions), detections and the evidence export catch up

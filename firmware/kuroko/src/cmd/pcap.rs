@@ -9,7 +9,10 @@
 //! success one line on stderr says how many packets went to which file.
 //!
 //! Damage is never silent: skipped damaged blocks and damaged slots are named on stderr and
-//! the command exits with status 3 (`EXIT_DAMAGED`) after writing the rest.
+//! the command exits with status 3 (`EXIT_DAMAGED`) after writing the rest. So is a
+//! segment whose write or fdatasync the disk failed (`SEG_FLAG_WRITE_ERROR`): its blocks
+//! that read back are exported, but nothing says they would survive a power cut, so the
+//! export names the segment and its time range on stderr and exits 3 too.
 //!
 //! `OUT` is written through `crate::output` (`-` is standard output; devices, FIFOs and
 //! symlink targets are written as they are; a regular file is replaced atomically).
@@ -140,6 +143,7 @@ fn sessions_export(
         .with_context(|| format!("writing {}", out.display()))?;
     let (packets, bytes, damaged, lost) = (rep.packets, rep.bytes, rep.damaged, rep.lost_segments);
     sink.finish()?;
+    warn_write_errors(&rep.write_error_segments);
     if damaged > 0 {
         eprintln!("kuroko: skipped {damaged} damaged place(s) in the store (see kuroko-inspect)");
     }
@@ -157,7 +161,26 @@ fn sessions_export(
             out.display()
         );
     }
-    damage_verdict(reader, damaged)
+    damage_verdict(reader, damaged, rep.write_error_segments.len())
+}
+
+/// Names on stderr each segment the export read whose write or fdatasync the disk failed,
+/// with its time range (at most 10; then how many more).
+fn warn_write_errors(segs: &[kuroko_ring::WriteErrorSegment]) {
+    let t = |ns: u64| Timestamp::from_nanos(ns.min(i64::MAX as u64) as i64).to_rfc3339();
+    for w in segs.iter().take(10) {
+        eprintln!(
+            "kuroko: warning: {w}; packets from {} to {} (exported as they read back, unverified on the disk)",
+            t(w.first_ts),
+            t(w.last_ts)
+        );
+    }
+    if segs.len() > 10 {
+        eprintln!(
+            "kuroko: … and {} more segments with disk write errors (see kuroko status)",
+            segs.len() - 10
+        );
+    }
 }
 
 /// Exit status of a pcap written around damaged store data (see [`damage_verdict`]).
@@ -166,9 +189,14 @@ pub const EXIT_DAMAGED: i32 = 3;
 /// Damage is never silent: after a warning on stderr naming what was skipped, a pcap
 /// written around damaged blocks in the range, or from a store with damaged slots
 /// (unreadable or failed headers: their time range is unknown, so they may have held
-/// matching packets), ends with exit status [`EXIT_DAMAGED`] (3) instead of 0. The file is
-/// complete otherwise.
-fn damage_verdict(reader: &StoreReader, damaged_places: usize) -> anyhow::Result<()> {
+/// matching packets), or from `write_error_segments` segments whose write or fdatasync
+/// the disk failed (their packets may not be on the disk after a power cut), ends with
+/// exit status [`EXIT_DAMAGED`] (3) instead of 0. The file is complete otherwise.
+fn damage_verdict(
+    reader: &StoreReader,
+    damaged_places: usize,
+    write_error_segments: usize,
+) -> anyhow::Result<()> {
     let slots = reader.damaged_slots();
     if !slots.is_empty() {
         eprintln!(
@@ -180,6 +208,12 @@ fn damage_verdict(reader: &StoreReader, damaged_places: usize) -> anyhow::Result
     if damaged_places > 0 || !slots.is_empty() {
         eprintln!(
             "kuroko: warning: the pcap may be missing packets lost to damage (exit status {EXIT_DAMAGED})"
+        );
+        return Err(super::ExitCode(EXIT_DAMAGED).into());
+    }
+    if write_error_segments > 0 {
+        eprintln!(
+            "kuroko: warning: the pcap holds packets of {write_error_segments} segment(s) the disk failed to write or fdatasync: they may not survive a power cut and blocks may be missing (exit status {EXIT_DAMAGED})"
         );
         return Err(super::ExitCode(EXIT_DAMAGED).into());
     }
@@ -198,6 +232,7 @@ fn write_export(
     let rep = export_pcap(reader, from, to, filter, &mut sink)
         .with_context(|| format!("writing {}", out.display()))?;
     sink.finish()?;
+    warn_write_errors(&rep.write_error_segments);
     for d in rep.damage.iter().take(10) {
         eprintln!("kuroko: skipped damaged data: {d}");
     }
@@ -222,5 +257,5 @@ fn write_export(
         );
         let _ = std::io::stderr().flush();
     }
-    damage_verdict(reader, rep.damage.len())
+    damage_verdict(reader, rep.damage.len(), rep.write_error_segments.len())
 }

@@ -535,6 +535,10 @@ pub fn store_section(ctx: &Context) -> anyhow::Result<Section> {
         Err(e) => return Err(e).context("cannot read the store's status"),
     };
     let mut section = store_section_of(&st);
+    section.rows.push((
+        "scrub".into(),
+        scrub_row(&st, ctx.config.storage.scrub_rate),
+    ));
     // An existing ring keeps the geometry it was created with; say so when the config
     // now asks for another (resizing would drop data).
     if let Ok(opts) = super::import::store_options(&ctx.config, &ctx.data)
@@ -559,6 +563,12 @@ fn store_section_of(st: &StoreStatus) -> Section {
         m.insert("oldest_packet".into(), rfc3339(st.oldest_packet_ns));
         m.insert("newest_packet".into(), rfc3339(st.newest_packet_ns));
         m.insert("last_write".into(), rfc3339(st.last_write_wall_ns));
+        if let (Some(sc), Some(Value::Object(j))) = (&st.scrub, m.get_mut("scrub")) {
+            let t = |ns: u64| rfc3339((ns > 0).then_some(ns));
+            j.insert("last_full_pass".into(), t(sc.last_full_pass_wall_ns));
+            j.insert("pass_started".into(), t(sc.pass_started_wall_ns));
+            j.insert("updated".into(), t(sc.updated_wall_ns));
+        }
     }
     let time = |ns: Option<u64>| ns.map_or("-".to_string(), |n| Timestamp(n as i64).to_rfc3339());
     let mut rows: Vec<(String, String)> = vec![
@@ -659,6 +669,49 @@ fn store_section_of(st: &StoreStatus) -> Section {
         json,
         rows,
     }
+}
+
+/// The background scrub in one line: the last full pass, where the pass under way is, the
+/// rate (see `kuroko_ring::scrub`).
+fn scrub_row(st: &StoreStatus, configured_mb_s: f64) -> String {
+    let time = |ns: u64| Timestamp(ns as i64).to_rfc3339();
+    let rate = kuroko_ring::scrub::rate_from_mb_s(configured_mb_s);
+    let Some(sc) = &st.scrub else {
+        return if rate == 0 {
+            "off (storage.scrub_rate = 0): damage in sealed segments is found only when read".into()
+        } else {
+            format!(
+                "not run yet (at {}/s in `analyze --follow`)",
+                format_bytes(rate)
+            )
+        };
+    };
+    let last = if sc.last_full_pass_wall_ns > 0 {
+        format!(
+            "last full pass ended {} ({} pass(es))",
+            time(sc.last_full_pass_wall_ns),
+            sc.passes
+        )
+    } else {
+        "no full pass yet".into()
+    };
+    let now = if sc.pass_started_wall_ns > 0 {
+        format!(
+            "; pass since {} at segment seq {} ({} segments, {} checked)",
+            time(sc.pass_started_wall_ns),
+            sc.next_seq,
+            sc.pass_segments,
+            format_bytes(sc.pass_bytes)
+        )
+    } else {
+        String::new()
+    };
+    format!(
+        "{last}{now}; {} damaged place(s) found; {}/s{}",
+        sc.damage_found,
+        format_bytes(sc.rate_bytes_per_sec),
+        if rate == 0 { ", now off" } else { "" }
+    )
 }
 
 #[cfg(test)]
