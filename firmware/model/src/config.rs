@@ -1366,6 +1366,47 @@ segment_size = "64MiB"
     }
 
     #[test]
+    fn content_time_limit_outside_10ms_to_10m_is_a_clear_error_naming_the_key() {
+        let parse = |v: &str| {
+            Config::parse(
+                &format!("[content]\ntime_limit = \"{v}\"\n"),
+                Path::new("k.toml"),
+            )
+        };
+        for ok in ["10ms", "250ms", "1s", "5s", "10m", " 2s "] {
+            let c = parse(ok).unwrap_or_else(|e| panic!("{ok}: {e}"));
+            assert!(c.content.time_limit().is_ok(), "{ok}");
+        }
+        for (bad, says) in [
+            ("0", "out of range"),
+            ("0ms", "out of range"),
+            ("9ms", "out of range"),
+            ("601s", "out of range"),
+            ("11m", "out of range"),
+            ("1h", "out of range"),
+            ("-1s", "not a duration"),
+            ("-5ms", "not a duration"),
+            ("1.5s", "unknown unit"),
+            ("", "not a duration"),
+            ("fast", "not a duration"),
+            // Past u64 (the digits) and past u64 milliseconds (the unit).
+            ("99999999999999999999ms", "not a duration"),
+            ("9999999999999999999d", "out of range"),
+        ] {
+            let e = parse(bad).unwrap_err().to_string();
+            assert!(
+                e.contains("k.toml:2: `content.time_limit`") && e.contains(says),
+                "{bad:?}: {e}"
+            );
+        }
+        // Not a string at all: the TOML type error, with the key too.
+        let e = Config::parse("[content]\ntime_limit = 5\n", Path::new("k.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("time_limit"), "{e}");
+    }
+
+    #[test]
     fn smtp_auth_in_clear_and_unknown_tls_modes_are_config_errors() {
         let text = "[alerts]\nsmtp_relay = \"mail:25\"\n\n[alerts.smtp_transport]\nusername = \"k\"\npassword_file = \"/config/pw\"\n";
         let e = Config::parse(text, Path::new("k.toml"))

@@ -2,7 +2,8 @@
 //!
 //! Runs the analyzer (`kuroko-analyzer`) from its checkpoint to the end of the segment
 //! store, writing sessions to `DATA/sessions/`, then lets the consumers of the session log
-//! (index, detections) catch up. Resumes where it stopped after a crash.
+//! (index, detections, evidence, and last the content index, whose extraction may take up
+//! to `[content] time_limit` per object) catch up. Resumes where it stopped after a crash.
 
 use super::DataArgs;
 use anyhow::Context;
@@ -111,7 +112,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         );
     }
 
-    run_consumers(data, &config, tty, false)?;
+    run_consumers(data, &config, tty, false, Consumers::All)?;
     print_summary(data, &config, &summary);
     Ok(())
 }
@@ -143,8 +144,10 @@ fn print_summary(
 }
 
 /// `--follow`: the analyzer follows the store on this thread while the consumers of the
-/// session log catch up on another, woken by each publication of the log
-/// (`sessionlog::wait_for_publication`) or every [`CONSUMER_INTERVAL`], until SIGINT/SIGTERM.
+/// session log catch up on another (the content index on a third, so that a slow
+/// extraction does not delay findings and alerts), each woken by each publication of the
+/// log (`sessionlog::wait_for_publication`) or every [`CONSUMER_INTERVAL`], until
+/// SIGINT/SIGTERM.
 fn follow(
     data: &std::path::Path,
     config: &kuroko_model::config::Config,
@@ -193,13 +196,43 @@ fn follow(
                     if stop.load(Ordering::SeqCst) {
                         break;
                     }
-                    retro_pending = match run_consumers(&data, &config, false, true) {
-                        Ok(pending) => pending,
-                        Err(e) => {
-                            eprintln!("kuroko analyze: {e:#}");
-                            false
-                        }
-                    };
+                    retro_pending =
+                        match run_consumers(&data, &config, false, true, Consumers::SessionsOnly) {
+                            Ok(pending) => pending,
+                            Err(e) => {
+                                eprintln!("kuroko analyze: {e:#}");
+                                false
+                            }
+                        };
+                }
+            })?
+    };
+    // The content index on a thread of its own: a slow extraction (up to the time limit
+    // and its grace per object, a backlog of them after a burst of mail) must not hold back
+    // the index, detections and alerts of the sessions after it.
+    let content = {
+        let (stop, data, config) = (stop.clone(), data.to_path_buf(), config.clone());
+        std::thread::Builder::new()
+            .name("content".into())
+            .spawn(move || {
+                let log_dir = data.join("sessions");
+                let mut seen = None;
+                while !stop.load(Ordering::SeqCst) {
+                    if config.analyzer.consumer_wake {
+                        kuroko_model::sessionlog::wait_for_publication(
+                            &log_dir,
+                            &mut seen,
+                            CONSUMER_INTERVAL,
+                        );
+                    } else {
+                        std::thread::sleep(CONSUMER_INTERVAL);
+                    }
+                    if stop.load(Ordering::SeqCst) {
+                        break;
+                    }
+                    if let Err(e) = super::content::catch_up(&data, &config, false) {
+                        eprintln!("kuroko analyze: content index: {e:#}");
+                    }
                 }
             })?
     };
@@ -208,13 +241,14 @@ fn follow(
         .with_context(|| format!("following {}", data.display()));
     stop.store(true, Ordering::SeqCst);
     let _ = consumers.join();
+    let _ = content.join();
     if let Some(s) = scrub {
         let _ = s.join();
     }
     result?;
     // A last catch-up with everything the analyzer wrote before it stopped (a re-check
     // still pending goes on at the next start).
-    run_consumers(data, config, false, true).map(drop)
+    run_consumers(data, config, false, true, Consumers::All).map(drop)
 }
 
 /// The background scrub of the store (`kuroko_ring::scrub`) on its own thread at idle CPU
@@ -250,15 +284,25 @@ fn spawn_scrub(
     Ok(Some(h))
 }
 
-/// Lets the index (with alert conditions), detections and the evidence export catch up
-/// with the session log. `follow`: the running appliance, whose detections take a re-check
-/// of the past in slices (`kuroko_detect::run_pending_slice`) so that live findings keep
-/// arriving; returns whether a re-check is still pending.
+/// Which consumers `run_consumers` runs.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Consumers {
+    /// Index, detections, evidence, then the content index.
+    All,
+    /// All but the content index (`--follow` runs that one on its own thread).
+    SessionsOnly,
+}
+
+/// Lets the index (with alert conditions), detections, the evidence export and then the
+/// content index catch up with the session log. `follow`: the running appliance, whose
+/// detections take a re-check of the past in slices (`kuroko_detect::run_pending_slice`)
+/// so that live findings keep arriving; returns whether a re-check is still pending.
 fn run_consumers(
     data: &std::path::Path,
     config: &kuroko_model::config::Config,
     tty: bool,
     follow: bool,
+    consumers: Consumers,
 ) -> anyhow::Result<bool> {
     // ---- Consumers of the session log. -----------------------------------------------
     // The index (with alert conditions), detections and the evidence export each follow
@@ -286,10 +330,6 @@ fn run_consumers(
         ),
         Ok(_) => {}
         Err(e) => failures.push(format!("indexing: {e}")),
-    }
-    // The content index (text of mail bodies, attachments, web and FTP transfers).
-    if let Err(e) = super::content::catch_up(data, config, tty) {
-        failures.push(format!("content index: {e:#}"));
     }
     let detections = if follow {
         kuroko_detect::run_pending_slice(data, config)
@@ -337,6 +377,15 @@ fn run_consumers(
         ),
         Ok(_) => {}
         Err(e) => failures.push(format!("evidence: {e:#}")),
+    }
+    // The content index (text of mail bodies, attachments, web and FTP transfers) comes
+    // last: an object whose extraction is slow (up to `[content] time_limit` and its grace
+    // per object) must not hold back findings and evidence. `--follow` runs it on its own
+    // thread instead (`Consumers::SessionsOnly` here).
+    if consumers == Consumers::All
+        && let Err(e) = super::content::catch_up(data, config, tty)
+    {
+        failures.push(format!("content index: {e:#}"));
     }
     if !failures.is_empty() {
         anyhow::bail!("{}", failures.join("; "));

@@ -93,6 +93,13 @@ pub struct WorkerArgs {
 /// Runs the worker: background priority, rlimits, then objects from stdin until it closes.
 pub fn worker(a: WorkerArgs) -> anyhow::Result<()> {
     use nix::sys::resource::{Resource, UsageWho, getrusage, setrlimit};
+    // Die with the analyzer that started it: an analyzer killed (kill -9, `kuroko run`
+    // stopping it after its 5 s) cannot kill a worker stuck inside one step, which would
+    // otherwise spin on until its extraction ends or RLIMIT_CPU, an orphan at idle
+    // priority. (The signal is sent when the starting *thread* ends; the consumer's
+    // `Worker` never outlives the call that started it.)
+    nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL)
+        .map_err(|e| anyhow::anyhow!("content worker: PR_SET_PDEATHSIG: {e}"))?;
     // Lower priority is a wish (as for the analyzer), the limits are not.
     let _ = kuroko_analyzer::sys::become_background(&[]);
     setrlimit(Resource::RLIMIT_AS, a.memory, a.memory)
