@@ -1390,6 +1390,35 @@ segment_size = "64MiB"
     }
 
     #[test]
+    fn analyzer_placement_keys_are_checked() {
+        let ok = Config::parse(
+            "[capture]\ncores = [2, 3]\n\n[analyzer]\ncores = [1]\ncpu_priority = \"idle\"\nnice = 19\n",
+            Path::new("k.toml"),
+        )
+        .unwrap();
+        assert_eq!(ok.analyzer.cpu_priority, "idle");
+        assert_eq!(Config::default().analyzer.cpu_priority, "nice");
+        assert_eq!(Config::default().analyzer.nice, 10);
+        for (text, key) in [
+            (
+                "[capture]\ncores = [1]\n[analyzer]\ncores = [0, 1]\n",
+                "analyzer.cores",
+            ),
+            (
+                "[analyzer]\ncpu_priority = \"realtime\"\n",
+                "analyzer.cpu_priority",
+            ),
+            ("[analyzer]\nnice = -5\n", "analyzer.nice"),
+            ("[analyzer]\nnice = 20\n", "analyzer.nice"),
+        ] {
+            let e = Config::parse(text, Path::new("k.toml"))
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains(&format!("`{key}`")), "{text}: {e}");
+        }
+    }
+
+    #[test]
     fn errors_name_file_line_and_key() {
         let text = "[site]\ntimezone = \"Asia/Tokio\"\n";
         let e = Config::parse(text, Path::new("/etc/kuroko.toml"))
