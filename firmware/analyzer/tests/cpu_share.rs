@@ -26,8 +26,12 @@ enum Role {
     Analyzer(Config),
 }
 
+/// One competition at a time (the tests of this file share the core).
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 /// Runs one busy thread per role, all at once, for [`WINDOW`]; each one's CPU time.
 fn compete(roles: &[Role]) -> Vec<Duration> {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let stop = Arc::new(AtomicBool::new(false));
     let ready = Arc::new(Barrier::new(roles.len() + 1));
     let threads: Vec<_> = roles
