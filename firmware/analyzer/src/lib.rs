@@ -44,6 +44,7 @@ pub mod driver;
 pub mod engine;
 pub mod files;
 pub mod flow;
+pub mod placement;
 pub mod position;
 pub mod reassembly;
 pub mod source;

@@ -424,3 +424,49 @@ fn rebuilding_the_index_does_not_alert_again() {
     }
     assert_eq!(again, 0, "nothing sent again");
 }
+
+#[test]
+fn the_rate_limit_is_configurable() {
+    // `[alerts] deliveries_per_minute`: a site (or `bench live`, a session every 2 s) that
+    // wants every hit sent one by one.
+    let dir = tempfile::tempdir().unwrap();
+    let syslog = UdpSocket::bind("127.0.0.1:0").unwrap();
+    syslog
+        .set_read_timeout(Some(Duration::from_millis(500)))
+        .unwrap();
+    let mut cfg = Config::default();
+    assert_eq!(
+        cfg.alerts.deliveries_per_minute,
+        alerts::MAX_DELIVERED_PER_WINDOW
+    );
+    cfg.alerts.syslog = syslog.local_addr().unwrap().to_string();
+    let n = alerts::MAX_DELIVERED_PER_WINDOW as usize + 5;
+    cfg.alerts.deliveries_per_minute = n as u32;
+    let recs: Vec<_> = (0..n)
+        .map(|i| {
+            http(
+                &format!("c{i}"),
+                T0 + i as i64,
+                "CONNECT",
+                "x.example",
+                "x.example:22",
+                200,
+            )
+        })
+        .collect();
+    write_log(dir.path(), &recs);
+    ingest_pending(dir.path(), &cfg).unwrap();
+    let logged = alerts::recent(dir.path(), 100).unwrap();
+    assert_eq!(logged.iter().filter(|a| a.delivered).count(), n);
+    let mut grams = Vec::new();
+    let mut buf = [0u8; 4096];
+    while let Ok((k, _)) = syslog.recv_from(&mut buf) {
+        grams.push(String::from_utf8_lossy(&buf[..k]).to_string());
+    }
+    assert_eq!(grams.len(), n, "one message a hit, no summary");
+    // 0 is refused by the config check (hits would only ever be summarised).
+    let e = Config::parse("[alerts]\ndeliveries_per_minute = 0\n", Path::new("k.toml"))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("alerts.deliveries_per_minute"), "{e}");
+}

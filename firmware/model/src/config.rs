@@ -456,7 +456,19 @@ pub struct Analyzer {
     /// is counted (`tcp_overlaps`), and a session whose overlapping bytes differed is
     /// flagged `overlap_conflict` (`tcp_overlap_conflicts`).
     pub tcp_overlap_policy: String,
+    /// Cores the analyzer runs on while a capture writes; empty (default): every core the
+    /// process may use but `[capture] cores`. Must not share a core with `[capture] cores`.
     pub cores: Vec<usize>,
+    /// How the analyzer shares the CPU with other work while a capture writes to the store
+    /// (`docs/ARCHITECTURE.md`, "The analyzer's CPU"): `nice` (default: normal scheduling
+    /// at `nice`, lowest best-effort I/O priority, off the capture cores, so a
+    /// normal-priority task on its core leaves it a share instead of nothing) or `idle`
+    /// (SCHED_IDLE and idle I/O: only CPU no other task wants, the policy before issue 15).
+    pub cpu_priority: String,
+    /// Nice value of the analyzer with `cpu_priority = "nice"`: 0 to 19, default 10 (a
+    /// tenth of a core against one busy nice-0 task on the same core). Never lowered
+    /// below what the analyzer was started with.
+    pub nice: i32,
     /// How long a TCP flow whose close completed (both FINs acknowledged, or a reset)
     /// waits before its session is emitted. `0s` (default) emits it at once; packets that
     /// straggle in after it are counted (`late_packets_after_close`). Above 0, every close
@@ -491,6 +503,8 @@ impl Default for Analyzer {
             max_object_size: "64MiB".into(),
             tcp_overlap_policy: "linux".into(),
             cores: Vec::new(),
+            cpu_priority: "nice".into(),
+            nice: 10,
             close_linger: "0s".into(),
             publish_interval: "250ms".into(),
             consumer_wake: true,
@@ -500,7 +514,7 @@ impl Default for Analyzer {
     }
 }
 
-#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct Alerts {
     /// RFC 5424 syslog target `host:port` (UDP), empty for none.
@@ -517,6 +531,25 @@ pub struct Alerts {
     pub smtp_transport: SmtpTransport,
     /// How alerts reach `syslog`: `[alerts.syslog_transport]`.
     pub syslog_transport: SyslogTransport,
+    /// Syslog messages and mailed hits per condition per minute (default 10); hits over
+    /// it are in the local log and summarised in one message when the ingest run ends.
+    pub deliveries_per_minute: u32,
+}
+
+impl Default for Alerts {
+    fn default() -> Self {
+        Alerts {
+            syslog: String::new(),
+            smtp_relay: String::new(),
+            mail_from: String::new(),
+            mail_to: Vec::new(),
+            conditions: Vec::new(),
+            no_defaults: false,
+            smtp_transport: SmtpTransport::default(),
+            syslog_transport: SyslogTransport::default(),
+            deliveries_per_minute: 10,
+        }
+    }
 }
 
 /// `[alerts.smtp_transport]`: TLS and authentication towards the SMTP relay.
@@ -862,6 +895,43 @@ impl Config {
                     "`{}` is not a TCP overlap policy; use linux (what Linux hosts see), first or last",
                     self.analyzer.tcp_overlap_policy
                 ),
+            ));
+        }
+        if !["nice", "idle"].contains(&self.analyzer.cpu_priority.as_str()) {
+            return Err((
+                k("analyzer.cpu_priority"),
+                format!(
+                    "`{}` is not a CPU priority; use nice (a share of the CPU under load) or idle (only spare CPU)",
+                    self.analyzer.cpu_priority
+                ),
+            ));
+        }
+        if !(0..=19).contains(&self.analyzer.nice) {
+            return Err((
+                k("analyzer.nice"),
+                format!(
+                    "{} is not a nice value for the analyzer; use 0 to 19 (it must not go above normal priority)",
+                    self.analyzer.nice
+                ),
+            ));
+        }
+        if let Some(c) = self
+            .analyzer
+            .cores
+            .iter()
+            .find(|c| self.capture.cores.contains(c))
+        {
+            return Err((
+                k("analyzer.cores"),
+                format!(
+                    "core {c} is also in [capture] cores; capture cores are the capture's alone"
+                ),
+            ));
+        }
+        if self.alerts.deliveries_per_minute == 0 {
+            return Err((
+                k("alerts.deliveries_per_minute"),
+                "must be at least 1 (hits over it are summarised, never lost)".into(),
             ));
         }
         for c in &self.alerts.conditions {
@@ -1332,6 +1402,35 @@ segment_size = "64MiB"
         c.site.timezone = "Mars/Olympus".into();
         assert!(c.save(&path).is_err());
         assert_eq!(Config::load(&path).unwrap().site.timezone, "Asia/Tokyo");
+    }
+
+    #[test]
+    fn analyzer_placement_keys_are_checked() {
+        let ok = Config::parse(
+            "[capture]\ncores = [2, 3]\n\n[analyzer]\ncores = [1]\ncpu_priority = \"idle\"\nnice = 19\n",
+            Path::new("k.toml"),
+        )
+        .unwrap();
+        assert_eq!(ok.analyzer.cpu_priority, "idle");
+        assert_eq!(Config::default().analyzer.cpu_priority, "nice");
+        assert_eq!(Config::default().analyzer.nice, 10);
+        for (text, key) in [
+            (
+                "[capture]\ncores = [1]\n[analyzer]\ncores = [0, 1]\n",
+                "analyzer.cores",
+            ),
+            (
+                "[analyzer]\ncpu_priority = \"realtime\"\n",
+                "analyzer.cpu_priority",
+            ),
+            ("[analyzer]\nnice = -5\n", "analyzer.nice"),
+            ("[analyzer]\nnice = 20\n", "analyzer.nice"),
+        ] {
+            let e = Config::parse(text, Path::new("k.toml"))
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains(&format!("`{key}`")), "{text}: {e}");
+        }
     }
 
     #[test]

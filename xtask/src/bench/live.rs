@@ -6,12 +6,21 @@
 //! the mirror port and `kuroko analyze --follow` analyzes it, as in `kuroko run`. For every
 //! session, the seconds from its last packet on the wire (the record's `end`, capture time)
 //! until (a) `kuroko search` returns it, (b) the `telnet_use` finding counts it, (c) its
-//! alert is in the local alert log; p50 / p99 / max.
+//! alert is in the local alert log, (d) its syslog message reached the bench's UDP
+//! collector, (e) its alert mail reached the bench's SMTP relay (the sink's `250 queued`:
+//! mail queued at the relay, i.e. sent); p50 / p99 / max. (d) and (e) are timed where the
+//! bytes arrive ([`super::alert_sinks`], threads of the bench on 127.0.0.1 that every
+//! variant's `[alerts] syslog` and `smtp_relay` point at), so they are not late by a poll.
+//! The product queues a mail in memory by the same call that writes (c) and sends it when
+//! that catch-up ends; only mail a relay refused waits in `alerts/outbox.jsonl`, so (c) is
+//! also "mail queued" on the appliance. The bench sets `[alerts] deliveries_per_minute`
+//! high so that no session is summarised instead of sent (not for `current`).
 //!
 //! kuroko is a release build (`--debug`: the debug build; `--kuroko-bin PATH`: that
 //! binary). Each variant runs on a fresh data directory, one after the other in the same run:
-//! `live` (the defaults) and `reference` (the cadence before issue 15, set through the
-//! config: `close_linger = "5s"`, `publish_interval = "5s"`, `consumer_wake = false`);
+//! `live` (the defaults) and `reference` (the cadence and priority before issue 15, set
+//! through the config: `close_linger = "5s"`, `publish_interval = "5s"`, `consumer_wake =
+//! false`, `cpu_priority = "idle"`);
 //! `current` runs without any of these keys (for a kuroko that does not know them).
 //!
 //! Then, unless `--open-seconds 0`, one SSH-like session held open that long: seconds from
@@ -34,8 +43,9 @@
 //! and the loaded figure in one run. On a machine with two or more CPUs the generator is
 //! pinned to CPU 0 and the capture to CPU 1 (in every load, so they compare), and the
 //! kernel's share of each packet (the veth, the copy into the capture's ring) runs in
-//! softirq on the sending CPU, CPU 0; the analyzer is not pinned and runs SCHED_IDLE as in
-//! `kuroko run`. `--generator-fifo` runs the generator SCHED_FIFO, for a busy machine
+//! softirq on the sending CPU, CPU 0; the analyzer is not pinned (the capture is pinned by
+//! `taskset`, not `[capture] cores`) and runs at `[analyzer] nice` 10 as in `kuroko run`
+//! (SCHED_IDLE in `reference`). `--generator-fifo` runs the generator SCHED_FIFO, for a busy machine
 //! where it would otherwise not make its rate.
 //!
 //! For each load and variant, over the sessions' window (same run): the capture process's
@@ -231,6 +241,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     )?;
     let flood_cfg = flood_cfg.display().to_string();
 
+    // The syslog collector and SMTP relay every variant's alerts go to.
+    let sinks = super::alert_sinks::Sinks::start()?;
     let mut results = Vec::new();
     let mut n = 0;
     for load in &loads {
@@ -246,14 +258,19 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 "live" | "live-web" => "",
                 "current" => "",
                 "reference" => {
-                    "[analyzer]\nclose_linger = \"5s\"\npublish_interval = \"5s\"\nconsumer_wake = false\n"
+                    "[analyzer]\nclose_linger = \"5s\"\npublish_interval = \"5s\"\nconsumer_wake = false\n\
+                     cpu_priority = \"idle\"\n"
                 }
                 other => bail!("unknown variant `{other}`: live, reference, current or live-web"),
             };
+            // A kuroko without `deliveries_per_minute` (`current`) summarises all but 10
+            // sessions a minute instead of sending them one by one.
             let extra = format!(
-                "[storage]\nbudget = \"{}\"\nsegment_size = \"16MiB\"\n\n{extra}",
-                args.budget
+                "[storage]\nbudget = \"{}\"\nsegment_size = \"16MiB\"\n\n{extra}\n{}",
+                args.budget,
+                sinks.config(variant != "current")
             );
+            sinks.clear();
             let run = Run::start(&kuroko, &site, &work, n, variant, &extra, pin)?;
             n += 1;
             if let (Background::Cpu(target), None) = (load, rate) {
@@ -281,7 +298,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             } else {
                 None
             };
-            let mut r = run.closed_sessions(&site, &args, &script, flood.as_ref())?;
+            let mut r = run.closed_sessions(&site, &args, &script, flood.as_ref(), &sinks)?;
             if let Some(w) = web {
                 r["web_searches"] = json!(w.stop());
             }
@@ -327,10 +344,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         }
         let c = &r["closed"];
         println!(
-            "  sessions made {}  seen {}",
-            c["sessions_made"], c["sessions_seen"]
+            "  sessions made {}  seen {}  (syslog messages {}, mails {})",
+            c["sessions_made"], c["sessions_seen"], c["syslog_messages"], c["mails"]
         );
-        for k in ["search", "finding", "alert"] {
+        for k in ["search", "finding", "alert", "syslog", "mail"] {
             let s = &c[k];
             println!(
                 "  {k:<8} n={:<4} p50 {:>6} s  p99 {:>6} s  max {:>6} s  missing {}",
@@ -768,6 +785,7 @@ impl Run {
         args: &Args,
         script: &dyn Fn(&str) -> String,
         flood: Option<&Flood>,
+        sinks: &super::alert_sinks::Sinks,
     ) -> anyhow::Result<Value> {
         // The capture's CPU and packets over the sessions' window (same run).
         let s0 = self.sample(flood);
@@ -823,6 +841,11 @@ impl Run {
             for id in self.alerted() {
                 alerted.entry(id).or_insert(now);
             }
+            // Syslog and mail are timed by the sinks as they arrive.
+            let (syslogged, mailed, _, _) = sinks.snapshot();
+            let delivered = searched
+                .keys()
+                .all(|id| syslogged.contains_key(id) && mailed.contains_key(id));
             if client_done.is_none() && client.ensure_running().is_err() {
                 client_done = Some(Instant::now());
             }
@@ -831,7 +854,8 @@ impl Run {
             if let Some(t) = client_done
                 && ((searched.len() as u64 >= made
                     && searched.len() == found.len()
-                    && alerted.len() == searched.len())
+                    && alerted.len() == searched.len()
+                    && delivered)
                     || t.elapsed() > Duration::from_secs(30))
             {
                 break;
@@ -843,6 +867,7 @@ impl Run {
         }
         let s1 = self.sample(flood);
         let made = made_by(&client);
+        let (syslogged, mailed, syslog_messages, mails) = sinks.snapshot();
         // Findings count sessions in log order; sessions end in the same order.
         let mut by_end: Vec<(&i64, &String)> = end.iter().map(|(id, e)| (e, id)).collect();
         by_end.sort();
@@ -869,6 +894,10 @@ impl Run {
             "search": lat(&|_, id| searched.get(id).copied()),
             "finding": lat(&|i, _| found.get(i).copied()),
             "alert": lat(&|_, id| alerted.get(id).copied()),
+            "syslog": lat(&|_, id| syslogged.get(id).copied()),
+            "mail": lat(&|_, id| mailed.get(id).copied()),
+            "syslog_messages": syslog_messages,
+            "mails": mails,
             "window": window(&s0, &s1),
             "analyzer_lag_s": stats(lags, 0),
         }))

@@ -2,6 +2,7 @@
 //! disk's raw O_DIRECT write speed, tcpdump on the same interface, tshark on the same pcap)
 //! and reports ours as a ratio to it. Nothing here asserts on time.
 
+pub mod alert_sinks;
 pub mod analyze;
 pub mod capture;
 pub mod console;

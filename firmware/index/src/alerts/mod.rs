@@ -8,8 +8,9 @@
 //!   on the record with `Query::matches`, which shares its semantics with the index.
 //! - Every hit is appended to `DIR/alerts/alerts.jsonl` (the console reads it through
 //!   `recent`). Syslog (RFC 5424 over UDP) and mail (through the SMTP relay) are rate
-//!   limited per condition (`MAX_DELIVERED_PER_WINDOW` per `RATE_WINDOW`); hits over the
-//!   limit are counted and summarised in one message when the run ends.
+//!   limited per condition (`[alerts] deliveries_per_minute`, default
+//!   `MAX_DELIVERED_PER_WINDOW`, per `RATE_WINDOW`); hits over the limit are counted and
+//!   summarised in one message when the run ends.
 //! - Delivery never blocks ingestion for long: syslog is one UDP datagram (or a framed
 //!   message on one TLS connection per run, RFC 5425); mail is sent when the ingest run
 //!   ends, with timeouts and an overall `MAIL_FLUSH_BUDGET`; mail that could not be sent
@@ -66,7 +67,8 @@ pub const DEFAULTS: &[(&str, &str, &str, &str)] = &[(
     "443, 80以外のCONNECT",
 )];
 
-/// Deliveries (syslog + mail) per condition within `RATE_WINDOW`.
+/// Deliveries (syslog + mail) per condition within `RATE_WINDOW` by default
+/// (`[alerts] deliveries_per_minute`).
 pub const MAX_DELIVERED_PER_WINDOW: u32 = 10;
 pub const RATE_WINDOW: Duration = Duration::from_secs(60);
 /// Longest time one run spends sending mail before leaving the rest in the outbox.
@@ -574,7 +576,7 @@ impl AlertEngine {
             rate.window_start = now;
             rate.delivered = 0;
         }
-        let deliver = rate.delivered < MAX_DELIVERED_PER_WINDOW;
+        let deliver = rate.delivered < self.config.deliveries_per_minute.max(1);
         if deliver {
             rate.delivered += 1;
         } else {

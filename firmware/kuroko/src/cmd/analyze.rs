@@ -30,7 +30,8 @@ pub struct Args {
     #[arg(long, value_name = "POS", hide = true)]
     pub abort_at_packet: Option<String>,
     /// Keep normal CPU and I/O priority even while a capture is writing to the store
-    /// (by default the analyzer then runs SCHED_IDLE with idle I/O priority).
+    /// (by default the analyzer then runs at `[analyzer] nice` 10 off `[capture] cores`,
+    /// or SCHED_IDLE with `[analyzer] cpu_priority = "idle"`).
     #[arg(long)]
     pub foreground_priority: bool,
     /// Follow the store continuously until SIGINT/SIGTERM (what `kuroko run` runs): new
@@ -55,8 +56,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     };
     // Background priority protects a running capture; with no capture writing (an import,
     // a finished recording) there is nothing to protect and we use the whole machine.
+    // `kuroko_analyzer::placement`: nice 10 off the capture cores by default (a share of
+    // the CPU under load, never the capture's cores), SCHED_IDLE with `cpu_priority = "idle"`.
     if !args.foreground_priority && source.writer_active() {
-        for problem in kuroko_analyzer::sys::become_background(&config.analyzer.cores) {
+        let placement = kuroko_analyzer::placement::Placement::from_config(&config);
+        for problem in kuroko_analyzer::sys::become_background(&placement) {
             eprintln!("kuroko analyze: running at normal priority: {problem}");
         }
     }

@@ -101,7 +101,11 @@ pub fn worker(a: WorkerArgs) -> anyhow::Result<()> {
     nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL)
         .map_err(|e| anyhow::anyhow!("content worker: PR_SET_PDEATHSIG: {e}"))?;
     // Lower priority is a wish (as for the analyzer), the limits are not.
-    let _ = kuroko_analyzer::sys::become_background(&[]);
+    // Inherits the analyzer's cores and class; at least nice 10 (a worker the consumers wait
+    // for must not starve under SCHED_IDLE while the analyzer itself gets its share).
+    let _ = kuroko_analyzer::sys::become_background(&kuroko_analyzer::placement::Placement::lower(
+        kuroko_analyzer::placement::DEFAULT_NICE,
+    ));
     setrlimit(Resource::RLIMIT_AS, a.memory, a.memory)
         .map_err(|e| anyhow::anyhow!("content worker: RLIMIT_AS: {e}"))?;
     let cpu = a.cpu_seconds.saturating_mul(2);
