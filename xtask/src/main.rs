@@ -4,6 +4,7 @@
 //! the tests need), `bench <store|capture|analyze|intel|search|fulltext|web>`, `fuzz fulltext`, `soak`, `image`, `qemu`, `qemu-test`.
 
 mod bench;
+mod capture_port_probe;
 mod demo;
 mod deps;
 mod fuzz;

@@ -242,6 +242,29 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     );
     let selftest = con.command("selftest 5", PROMPT_SECS)?;
 
+    // The capture port as an attacker on the mirrored wire sees it: RA, ARP, pings, NS and
+    // a DHCP offer get no frame back, and give it no address or route.
+    let probe = crate::capture_port_probe::probe(&wire, &dir, Duration::from_secs(6))?;
+    if probe.toward_vm < probe.sent {
+        bail!(
+            "the probe sent {} frames but only {} reached the tap: the test proves nothing",
+            probe.sent,
+            probe.toward_vm
+        );
+    }
+    let ports = con.command("show ports", PROMPT_SECS)?;
+    match crate::capture_port_probe::held_by(&ports, "eth1") {
+        Some(h) if h == "no address" => {}
+        other => bail!(
+            "after the probe the capture port eth1 holds {other:?} (want \"no address\", no route):\n{ports}"
+        ),
+    }
+    println!(
+        "\nqemu-test: the capture port sent {} frames for the {} hostile ones it got (RA, ARP, \
+         pings, NS, DHCP offer) and holds no address or route (`show ports`)",
+        probe.from_port, probe.sent
+    );
+
     // A Telnet session across the wire: busybox telnetd in host B, the telnet client in A.
     let _server = NsProcess(
         Command::new("ip")

@@ -627,6 +627,7 @@ impl<'a, S: System, R: Read, W: Write> Shell<'a, S, R, W> {
     fn ports(&mut self) -> io::Result<()> {
         let c = self.config().unwrap_or_default();
         let hw = Hardware::from_sys(&self.paths.sys);
+        let routes = self.system.default_route_ifaces();
         let mut text = String::new();
         for n in &hw.nics {
             let role = if c.capture.interfaces.contains(&n.name) {
@@ -642,6 +643,18 @@ impl<'a, S: System, R: Read, W: Write> Shell<'a, S, R, W> {
                 None => n.operstate.as_str(),
             };
             text.push_str(&format!("  {:<12} {:<11} {link}\n", n.name, role));
+            // What the port holds on the network: a capture port must hold nothing (no
+            // address, no route), whatever the mirrored wire sends it.
+            let addrs = self.system.addresses(&n.name);
+            let mut held = if addrs.is_empty() {
+                "no address".to_string()
+            } else {
+                addrs.join(" ")
+            };
+            if routes.iter().any(|r| r == &n.name) {
+                held.push_str(", default route");
+            }
+            text.push_str(&format!("  {:<12} {held}\n", ""));
         }
         self.say(&text)
     }

@@ -22,6 +22,11 @@ pub trait System {
     fn set_ntp(&mut self, servers: &[String]) -> Result<String, String>;
     /// Received packets of an interface (from its statistics).
     fn rx_packets(&self, iface: &str) -> Option<u64>;
+    /// The addresses an interface holds now (`10.0.2.15/24`, `fe80::1/64`): `show ports`
+    /// shows them, so the technician (and the qemu test) can see a capture port holds none.
+    fn addresses(&self, iface: &str) -> Vec<String>;
+    /// The interfaces a default route (IPv4 or IPv6) goes through now.
+    fn default_route_ifaces(&self) -> Vec<String>;
     /// Erases everything inside the data directory irrecoverably (overwritten, then
     /// removed: [`crate::erase`]), after stopping what writes into it (the
     /// damaged-credential recovery and factory reset).
@@ -212,6 +217,38 @@ impl System for RealSystem {
         Ok(format!("ntpd started with {}", servers.join(", ")))
     }
 
+    fn addresses(&self, iface: &str) -> Vec<String> {
+        let Ok(all) = nix::ifaddrs::getifaddrs() else {
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        for a in all.filter(|a| a.interface_name == iface) {
+            let (Some(addr), mask) = (a.address, a.netmask) else {
+                continue;
+            };
+            if let Some(v4) = addr.as_sockaddr_in() {
+                let bits = mask
+                    .as_ref()
+                    .and_then(|m| m.as_sockaddr_in())
+                    .map_or(32, |m| m.ip().to_bits().count_ones());
+                out.push(format!("{}/{bits}", v4.ip()));
+            } else if let Some(v6) = addr.as_sockaddr_in6() {
+                let bits = mask
+                    .as_ref()
+                    .and_then(|m| m.as_sockaddr_in6())
+                    .map_or(128, |m| m.ip().to_bits().count_ones());
+                out.push(format!("{}/{bits}", v6.ip()));
+            }
+        }
+        out
+    }
+
+    fn default_route_ifaces(&self) -> Vec<String> {
+        let v4 = std::fs::read_to_string("/proc/net/route").unwrap_or_default();
+        let v6 = std::fs::read_to_string("/proc/net/ipv6_route").unwrap_or_default();
+        default_routes(&v4, &v6)
+    }
+
     fn rx_packets(&self, iface: &str) -> Option<u64> {
         std::fs::read_to_string(
             self.sys_root
@@ -274,10 +311,40 @@ impl System for RealSystem {
     }
 }
 
+/// The interfaces of the default routes in `/proc/net/route` (IPv4: destination and mask
+/// `00000000`) and `/proc/net/ipv6_route` (IPv6: `::/0`), each named once, in order.
+pub fn default_routes(proc_route: &str, proc_ipv6_route: &str) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    let mut add = |iface: &str| {
+        if iface != "lo" && !out.iter().any(|o| o == iface) {
+            out.push(iface.to_string());
+        }
+    };
+    for line in proc_route.lines().skip(1) {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        // Iface Destination Gateway Flags RefCnt Use Metric Mask …
+        if f.len() > 7 && f[1] == "00000000" && f[7] == "00000000" {
+            add(f[0]);
+        }
+    }
+    for line in proc_ipv6_route.lines() {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        // dest dest_len src src_len next_hop metric refcnt use flags iface
+        if f.len() == 10 && f[0].bytes().all(|b| b == b'0') && f[1] == "00" {
+            add(f[9]);
+        }
+    }
+    out
+}
+
 /// Records actions instead of doing them (tests).
 #[derive(Default)]
 pub struct Recorder {
     pub actions: Vec<String>,
+    /// `addresses` answers per interface.
+    pub addrs: std::collections::BTreeMap<String, Vec<String>>,
+    /// `default_route_ifaces` answer.
+    pub default_routes: Vec<String>,
     /// rx_packets answers, consumed in order per interface.
     pub rx: std::collections::BTreeMap<String, Vec<u64>>,
     pub clock: i64,
@@ -323,6 +390,12 @@ impl System for Recorder {
     fn rx_packets(&self, iface: &str) -> Option<u64> {
         self.rx.get(iface).and_then(|v| v.first().copied())
     }
+    fn addresses(&self, iface: &str) -> Vec<String> {
+        self.addrs.get(iface).cloned().unwrap_or_default()
+    }
+    fn default_route_ifaces(&self) -> Vec<String> {
+        self.default_routes.clone()
+    }
     fn erase_data(&mut self, dir: &std::path::Path) -> Result<String, String> {
         self.actions.push(format!("erase {}", dir.display()));
         Ok(String::new())
@@ -354,6 +427,20 @@ impl System for Recorder {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn default_routes_of_both_families_are_found_and_others_are_not() {
+        let v4 = "Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT\n\
+                  eth0\t00000000\t0202000A\t0003\t0\t0\t0\t00000000\t0\t0\t0\n\
+                  eth0\t0002000A\t00000000\t0001\t0\t0\t0\t00FFFFFF\t0\t0\t0\n\
+                  eth1\t00000000\t00000000\t0001\t0\t0\t0\t000000FF\t0\t0\t0\n";
+        let v6 = "00000000000000000000000000000000 00 00000000000000000000000000000000 00 fe800000000000000000000000000001 00000400 00000001 00000000 00000003 eth1\n\
+                  fe800000000000000000000000000000 40 00000000000000000000000000000000 00 00000000000000000000000000000000 00000100 00000001 00000000 00000001 eth0\n\
+                  00000000000000000000000000000000 00 00000000000000000000000000000000 00 00000000000000000000000000000000 ffffffff 00000001 00000000 00200200 lo\n";
+        assert_eq!(default_routes(v4, v6), vec!["eth0", "eth1"]);
+        assert_eq!(default_routes(v4, ""), vec!["eth0"]);
+        assert!(default_routes("", "garbage\n").is_empty());
+    }
 
     fn alive(pid: i32) -> bool {
         std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| {

@@ -512,3 +512,39 @@ fn export_mounts_the_stick_safely_writes_the_bundle_and_unmounts_it() {
         ]
     );
 }
+
+/// `show ports` says what each port holds on the network: the capture port must show no
+/// address and no default route (the qemu test reads this line after sending it RAs, ARP,
+/// pings and DHCP offers), the management port its address and route.
+#[test]
+fn show_ports_lists_what_each_port_holds_on_the_network() {
+    let tmp = tempfile::tempdir().unwrap();
+    let paths = site(tmp.path());
+    let mut c = Config::default();
+    c.storage.data_dir = tmp.path().join("data");
+    c.capture.interfaces = vec!["eth1".into()];
+    c.management.interface = "eth0".into();
+    c.save(&paths.config).unwrap();
+    let mut sys = Recorder::default();
+    sys.addrs.insert(
+        "eth0".into(),
+        vec!["10.0.2.15/24".into(), "fe80::5054:ff:fe6b:1/64".into()],
+    );
+    sys.default_routes = vec!["eth0".into()];
+    let script = "K7QX2-M9TVA-4HJPR-WC3ZN\ntechnician1\ntechnician1\nshow ports\nexit\n";
+    let out = session(&paths, &mut sys, script);
+    let lines: Vec<&str> = out.lines().collect();
+    let after = |name: &str| {
+        let i = lines
+            .iter()
+            .position(|l| l.trim_start().starts_with(name) && l.contains("link"))
+            .unwrap_or_else(|| panic!("no {name} line:\n{out}"));
+        lines[i + 1].trim().to_string()
+    };
+    assert_eq!(
+        after("eth0"),
+        "10.0.2.15/24 fe80::5054:ff:fe6b:1/64, default route",
+        "{out}"
+    );
+    assert_eq!(after("eth1"), "no address", "{out}");
+}
