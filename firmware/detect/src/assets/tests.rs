@@ -562,7 +562,9 @@ fn mdns_announced_services_join_the_services_list() {
     );
     // The same announcement again changes nothing but the times.
     i.observe(&c, &announce("md2", vec![("_ipp._tcp", Some(631))]));
-    let svcs = |i: &Inventory| -> Vec<(u16, String, String, u64, u32, Vec<String>, String)> {
+    /// Port, transport, protocol, sessions, clients, announced types, evidence.
+    type Row = (u16, String, String, u64, u32, Vec<String>, String);
+    let svcs = |i: &Inventory| -> Vec<Row> {
         let mut v: Vec<_> = i.hosts[&printer]
             .services
             .iter()
