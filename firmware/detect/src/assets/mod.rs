@@ -167,6 +167,23 @@ pub struct Inventory {
     pub dhcp: DhcpJoin,
     #[serde(skip, default = "default_limits")]
     limits: AssetsConfig,
+    /// The eviction order, derived from `hosts` (rebuilt when it does not match, e.g.
+    /// after loading).
+    #[serde(skip)]
+    by_age: AgeIndex,
+}
+
+/// `(last_seen, ip)` of every host, least recently seen first: a new host in a full table
+/// evicts the first in O(log hosts) (a scan of the whole table per new host was most of
+/// the inventory's cost on a site with more hosts than `max_hosts`). Derived state: it
+/// takes no part in comparing inventories.
+#[derive(Clone, Debug, Default)]
+struct AgeIndex(std::collections::BTreeSet<(Timestamp, IpAddr)>);
+
+impl PartialEq for AgeIndex {
+    fn eq(&self, _: &AgeIndex) -> bool {
+        true
+    }
 }
 
 /// What DHCP said per MAC, waiting for the other half (the lease or the client's words).
@@ -452,18 +469,17 @@ impl Inventory {
 
     fn host(&mut self, ip: IpAddr, mac: Option<&String>, t: Timestamp) -> &mut Host {
         let ip = unmap(ip);
+        if self.by_age.0.len() != self.hosts.len() {
+            self.by_age.0 = self.hosts.values().map(|h| (h.last_seen, h.ip)).collect();
+        }
         if !self.hosts.contains_key(&ip) && self.hosts.len() >= self.limits.max_hosts.max(1) {
-            // Least recently seen goes; O(hosts), only when the table is full.
-            if let Some(old) = self
-                .hosts
-                .values()
-                .min_by_key(|h| (h.last_seen, h.ip))
-                .map(|h| h.ip)
-            {
+            // Least recently seen goes (ties: the lowest address).
+            if let Some((_, old)) = self.by_age.0.pop_first() {
                 self.hosts.remove(&old);
                 self.stats.hosts_evicted += 1;
             }
         }
+        let before = self.hosts.get(&ip).map(|h| h.last_seen);
         let h = self.hosts.entry(ip).or_insert_with(|| Host {
             ip,
             mac: None,
@@ -478,6 +494,12 @@ impl Inventory {
         }
         h.first_seen = h.first_seen.min(t);
         h.last_seen = h.last_seen.max(t);
+        if before != Some(h.last_seen) {
+            if let Some(b) = before {
+                self.by_age.0.remove(&(b, ip));
+            }
+            self.by_age.0.insert((h.last_seen, ip));
+        }
         h
     }
 

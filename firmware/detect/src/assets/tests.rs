@@ -709,3 +709,45 @@ fn mdns_announced_services_join_the_services_list() {
     );
     assert_eq!(ipp["sessions"], 0);
 }
+
+/// The eviction index: over a long run of hosts seen out of order, with ties, and across a
+/// restore (the index is not stored), every eviction takes the host a full scan would
+/// (least recently seen, then the lowest address), and the table stays at its cap.
+#[test]
+fn eviction_order_matches_a_full_scan_across_a_restore() {
+    let c = ctx();
+    let limits = AssetsConfig {
+        max_hosts: 5,
+        ..AssetsConfig::default()
+    };
+    let mut i = inv(limits.clone());
+    for n in 0..300u32 {
+        let k = (n * 7919) % 23;
+        let ip: IpAddr = format!("10.1.0.{k}").parse().unwrap();
+        let mut s = session("http", "198.51.100.1", 50_000, &ip.to_string(), 80);
+        // Times go back and forth and repeat (ties).
+        s.start = Timestamp(s.start.nanos() + i64::from((n * 31) % 17) * 1_000_000_000);
+        s.end = s.start;
+        let expected = (!i.hosts.contains_key(&ip) && i.hosts.len() >= 5).then(|| {
+            i.hosts
+                .values()
+                .min_by_key(|h| (h.last_seen, h.ip))
+                .map(|h| h.ip)
+                .unwrap()
+        });
+        if n == 150 {
+            let mut restored: Inventory =
+                serde_json::from_value(serde_json::to_value(&i).unwrap()).unwrap();
+            restored.set_limits(&limits);
+            assert_eq!(restored, i);
+            i = restored;
+        }
+        i.observe(&c, &s);
+        if let Some(v) = expected {
+            assert!(!i.hosts.contains_key(&v), "step {n}: {v} should have gone");
+        }
+        assert!(i.hosts.contains_key(&ip));
+        assert!(i.hosts.len() <= 5);
+    }
+    assert!(i.stats.hosts_evicted > 100);
+}

@@ -249,6 +249,12 @@ fn callgrind_total(work: &Path, prefix: &str) -> anyhow::Result<u64> {
             continue;
         }
         let text = std::fs::read_to_string(&p)?;
+        if text.is_empty() {
+            // A child killed before callgrind could write (the content worker, stopped
+            // with SIGKILL when `analyze` ends): its instructions are not counted.
+            eprintln!("  {} is empty (a killed child): not counted", p.display());
+            continue;
+        }
         let line = text
             .lines()
             .find(|l| l.starts_with("summary:"))
