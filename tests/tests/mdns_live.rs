@@ -1,20 +1,27 @@
 //! mDNS names and DNS-SD services in the inventory, from a real announcer: avahi-daemon
 //! on the file server (its own D-Bus system bus on a private socket, no chroot) announces
 //! its host name, and `avahi-publish -s` registers an IPP printer instance with a TXT
-//! record naming its model; the PC asks for the instance with `avahi-browse`'s kind of
-//! query (a python multicast query, so the PC needs no daemon) and the file server answers.
+//! record naming its model, and a web instance (`_http._tcp` on 8080, where a python
+//! `http.server` answers the PC's curl); the PC asks for the printer with
+//! `avahi-browse`'s kind of query (a python multicast query, so the PC needs no daemon)
+//! and the file server answers.
 //!
 //! The mirror port is recorded, imported and analyzed by the `kuroko` binary, and
 //! `kuroko assets --format jsonl` is checked against tshark's fields on the same pcap
 //! (`dns.resp.name`, `dns.a`, `dns.srv.port`, `dns.txt` of mDNS responses): the host name,
 //! the service instance on its SRV port and the model on the file server's address, each
-//! with an evidence session that is an `mdns` session of the session log.
+//! with an evidence session that is an `mdns` session of the session log. The file
+//! server's services list holds both announced ports: 631/tcp announced only (no
+//! sessions, no clients), 8080/tcp announced and seen answering the PC (one service: its
+//! sessions and client counted, the announcement kept), as tshark sees the SRV ports and
+//! the server's HTTP answers.
 //!
 //! Needs root, avahi-daemon, avahi-utils (avahi-publish), dbus, python3 and tshark.
 
 use anyhow::{Context, ensure};
 use kuroko_tests::kuroko::{DataDir, site_config};
 use kuroko_tests::record::Recorder;
+use kuroko_tests::scenarios::PYTHON;
 use kuroko_tests::site::{FILES, PC, Site};
 use kuroko_tests::truth::tshark;
 use serde_json::Value;
@@ -24,6 +31,8 @@ use std::time::Duration;
 const HOST_NAME: &str = "kprinter";
 const INSTANCE: &str = "Office Printer";
 const MODEL: &str = "Kuroko Test Printer 9000";
+const WEB_INSTANCE: &str = "Printer Web";
+const WEB_PORT: &str = "8080";
 
 /// One mDNS query (QU bit clear) for `_ipp._tcp.local` PTR, sent to the group.
 const QUERY: &str = r#"
@@ -139,12 +148,47 @@ fn avahi_announcements_land_in_the_inventory() -> anyhow::Result<()> {
                 "rp=ipp/print",
             ],
         )?;
+        let _web = site.serve(
+            FILES,
+            "printer-web",
+            "tcp",
+            8080,
+            &[PYTHON, "-m", "http.server", WEB_PORT, "--bind", FILES.ip],
+        )?;
+        let publish_web = site.spawn(
+            FILES,
+            "avahi-publish-web",
+            &[
+                "env",
+                &env_bus,
+                "avahi-publish",
+                "-s",
+                WEB_INSTANCE,
+                "_http._tcp",
+                WEB_PORT,
+            ],
+        )?;
         // avahi probes three times 250 ms apart, then announces (twice, a second apart).
         kuroko_tests::proc::wait_until(
-            "avahi-publish's registration",
+            "avahi-publish's registrations",
             Duration::from_secs(20),
-            || publish.log_text().contains("Established"),
+            || {
+                publish.log_text().contains("Established")
+                    && publish_web.log_text().contains("Established")
+            },
         )?;
+        let out = site.sh(
+            PC,
+            &[
+                "curl",
+                "-sS",
+                "-o",
+                "/dev/null",
+                &format!("http://{}:{WEB_PORT}/", FILES.ip),
+            ],
+            10,
+        )?;
+        ensure!(out.status.success(), "curl: {out:?}");
         std::thread::sleep(Duration::from_millis(1500));
         site.sh(PC, &["python3", "-c", QUERY, PC.ip], 10)?;
         std::thread::sleep(Duration::from_millis(1500));
@@ -177,6 +221,19 @@ fn avahi_announcements_land_in_the_inventory() -> anyhow::Result<()> {
     ensure!(has(0, &host_name) && has(1, FILES.ip), "tshark: {resp:?}");
     ensure!(has(0, &full) && has(2, "631"), "tshark: {resp:?}");
     ensure!(has(3, &format!("ty={MODEL}")), "tshark: {resp:?}");
+    ensure!(
+        has(0, &format!("{WEB_INSTANCE}._http._tcp.local")) && has(2, WEB_PORT),
+        "tshark: {resp:?}"
+    );
+    let answers = tshark(
+        &pcap,
+        &format!(
+            "http.response && ip.src == {} && tcp.srcport == {WEB_PORT} && ip.dst == {}",
+            FILES.ip, PC.ip
+        ),
+        &["http.response.code"],
+    )?;
+    ensure!(!answers.is_empty(), "tshark sees no answer on {WEB_PORT}");
     let queries = tshark(
         &pcap,
         &format!("mdns && dns.flags.response == 0 && ip.src == {}", PC.ip),
@@ -210,7 +267,7 @@ fn avahi_announcements_land_in_the_inventory() -> anyhow::Result<()> {
     let facts: Vec<&Value> = files["software"].as_array().into_iter().flatten().collect();
     let svc = facts
         .iter()
-        .find(|f| f["kind"] == "mdns-service")
+        .find(|f| f["kind"] == "mdns-service" && f["text"] == full.as_str())
         .with_context(|| format!("no mDNS service on the file server: {dump}"))?;
     assert_eq!(svc["text"].as_str(), Some(full.as_str()), "{dump}");
     assert_eq!(svc["port"], 631, "{dump}");
@@ -222,6 +279,54 @@ fn avahi_announcements_land_in_the_inventory() -> anyhow::Result<()> {
         .with_context(|| format!("no device model on the file server: {dump}"))?;
     assert_eq!(model["text"].as_str(), Some(MODEL), "{dump}");
     evidence(&sessions, &model["session"])?;
+
+    // The services it answered on hold the announced ports: 631 announced only, 8080
+    // announced and answering the PC, one service each.
+    let services: Vec<&Value> = files["services"].as_array().into_iter().flatten().collect();
+    let on = |port: u16| -> anyhow::Result<&Value> {
+        let v: Vec<&&Value> = services
+            .iter()
+            .filter(|s| s["port"] == port && s["transport"] == "tcp")
+            .collect();
+        ensure!(v.len() == 1, "services on {port}/tcp: {dump}");
+        Ok(v[0])
+    };
+    let ipp = on(631)?;
+    assert_eq!(ipp["announced"], serde_json::json!(["_ipp._tcp"]), "{dump}");
+    assert_eq!(ipp["sessions"], 0, "{dump}");
+    assert_eq!(ipp["internal_clients"], 0, "{dump}");
+    assert_eq!(ipp["external_clients"], 0, "{dump}");
+    evidence(&sessions, &ipp["session"])?;
+    let web = on(8080)?;
+    assert_eq!(
+        web["announced"],
+        serde_json::json!(["_http._tcp"]),
+        "{dump}"
+    );
+    assert_eq!(web["protocol"], "http", "{dump}");
+    ensure!(web["sessions"].as_u64() >= Some(1), "{dump}");
+    assert_eq!(web["internal_clients"], 1, "{dump}");
+    assert_eq!(web["clients"], serde_json::json!([PC.ip]), "{dump}");
+    let answered = sessions
+        .iter()
+        .find(|s| s["id"] == web["session"])
+        .context("the web service's evidence session")?;
+    assert_eq!(answered["protocol"], "http", "{answered}");
+    assert_eq!(answered["server"]["port"], 8080, "{answered}");
+    // The table says which is which.
+    let table = data.kuroko("assets", &[])?;
+    ensure!(
+        table.lines().any(|l| l.contains("631/tcp")
+            && l.contains("announced _ipp._tcp")
+            && !l.contains("clients")),
+        "{table}"
+    );
+    ensure!(
+        table.lines().any(|l| l.contains("8080/tcp http")
+            && l.contains("clients 1 in")
+            && l.contains("announced _http._tcp")),
+        "{table}"
+    );
 
     // The session record keeps them under `mdns` (the documented keys).
     let rec = sessions

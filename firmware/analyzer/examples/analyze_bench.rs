@@ -6,7 +6,8 @@
 //! analyze_bench analyze DATA                    # driver::run over the store; JSON summary
 //! analyze_bench analyze-pcap PCAP DATA          # the same, reading the pcap (no store)
 //! analyze_bench scan DATA                       # the store's read path alone
-//! analyze_bench synth PCAP BYTES SEED [files]   # generate mixed (or file-heavy HTTP) traffic
+//! analyze_bench synth PCAP BYTES SEED [MIX]     # generate traffic: mixed (default),
+//!                                               # http-files (or files), small-sessions
 //! analyze_bench synth-store DATA BYTES SEED BUDGET  # generate straight into a store
 //! ```
 //!
@@ -133,10 +134,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 target_bytes: args[3].parse()?,
                 concurrency: 512,
                 seed: args[4].parse()?,
-                mix: if args.get(5).map(String::as_str) == Some("files") {
-                    kuroko_analyzer::synth::Mix::HttpFiles
-                } else {
-                    kuroko_analyzer::synth::Mix::Mixed
+                mix: match args.get(5).map(String::as_str) {
+                    None => kuroko_analyzer::synth::Mix::Mixed,
+                    // The older spelling of `http-files`.
+                    Some("files") => kuroko_analyzer::synth::Mix::HttpFiles,
+                    Some(m) => m.parse()?,
                 },
                 ..Default::default()
             };

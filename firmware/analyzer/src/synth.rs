@@ -4,6 +4,11 @@
 //! requests and responses (with bodies), TLS (a real ClientHello with SNI, then
 //! application-data records), and bulk transfers; DNS queries and answers over UDP. The
 //! receiver ACKs every second segment, like a real stack. Deterministic for a seed.
+//!
+//! [`Mix::SmallSessions`] is the opposite of the bulk-heavy default: many short sessions
+//! between many distinct addresses, so that what the analyzer and the consumers do once
+//! per session (the session record, the index, the detections, the asset inventory, intel
+//! lookups) dominates, not the bytes.
 
 use crate::source::PcapWriter;
 use etherparse::PacketBuilder;
@@ -37,7 +42,43 @@ pub enum Mix {
     /// File-heavy: every connection one HTTP download of a 0.2–60 kB body (distinct
     /// content), so the analyzer reconstructs, hashes and stores an object per session.
     HttpFiles,
+    /// Many small sessions between many distinct addresses ([`SMALL_CLIENTS`] internal
+    /// clients, [`SMALL_SERVERS`] internal servers, external servers and some external
+    /// clients of the internal ones): one HTTP request with a 50–800 byte body (varied
+    /// `Server` and `User-Agent`), TLS handshakes with an SNI and a little data, SSH
+    /// banner exchanges, SMTP greetings with EHLO/QUIT, Telnet login prompts, and DNS
+    /// queries. Per-session work dominates, not bytes.
+    SmallSessions,
 }
+
+impl Mix {
+    /// Every mix, by its name on the command line (`--mix`).
+    pub const ALL: [Mix; 3] = [Mix::Mixed, Mix::HttpFiles, Mix::SmallSessions];
+
+    /// The name on the command line: `mixed`, `http-files`, `small-sessions`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Mix::Mixed => "mixed",
+            Mix::HttpFiles => "http-files",
+            Mix::SmallSessions => "small-sessions",
+        }
+    }
+}
+
+impl std::str::FromStr for Mix {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Mix, String> {
+        Mix::ALL.into_iter().find(|m| m.name() == s).ok_or_else(|| {
+            let names: Vec<&str> = Mix::ALL.iter().map(|m| m.name()).collect();
+            format!("unknown mix {s:?} (one of {})", names.join(", "))
+        })
+    }
+}
+
+/// Internal client addresses of [`Mix::SmallSessions`] (10.1.0.0/16 and up).
+pub const SMALL_CLIENTS: u64 = 4096;
+/// Internal server addresses of [`Mix::SmallSessions`] (10.2.0.0/16 and up).
+pub const SMALL_SERVERS: u64 = 512;
 
 impl Default for Params {
     fn default() -> Self {
@@ -62,6 +103,8 @@ pub struct Report {
     pub tls: u64,
     pub bulk: u64,
     pub dns: u64,
+    /// SSH, SMTP and Telnet banner exchanges ([`Mix::SmallSessions`]).
+    pub banners: u64,
 }
 
 struct Rng(u64);
@@ -208,8 +251,10 @@ impl Gen {
         let server_ip = [203, 0, 113, (r >> 24) as u8 % 64 + 1];
         let host = HOSTS[(r >> 32) as usize % HOSTS.len()];
         let kind = r % 100;
-        if self.mix == Mix::HttpFiles {
-            return self.http_download(client, server_ip, host, r);
+        match self.mix {
+            Mix::HttpFiles => return self.http_download(client, server_ip, host, r),
+            Mix::SmallSessions => return self.small_session(r),
+            Mix::Mixed => {}
         }
         if kind < 20 {
             self.report.dns += 1;
@@ -290,6 +335,153 @@ impl Gen {
         Conv::Tcp(TcpConv {
             client,
             server: (server_ip, 80),
+            seq: isn,
+            msgs,
+            sent: 0,
+            stage: 0,
+            unacked: 0,
+        })
+    }
+
+    /// One short session of [`Mix::SmallSessions`].
+    fn small_session(&mut self, r: u64) -> Conv {
+        let r2 = self.rng.next();
+        let c = r2 % SMALL_CLIENTS;
+        let mut client = ([10, 1 + (c >> 8) as u8, c as u8, 0], self.next_port);
+        client.0[3] = (r2 >> 16) as u8 % 4 + 10;
+        let s = (r2 >> 24) % SMALL_SERVERS;
+        let internal_server = [10, 2 + (s >> 8) as u8, s as u8, 10];
+        // Public addresses (not in the default internal networks), thousands of them.
+        let external = |x: u64| [45 + (x % 40) as u8, (x >> 8) as u8, (x >> 16) as u8, 7];
+        let inside = (r2 >> 40) % 100 < 45;
+        let server_ip = if inside {
+            // Some clients of the internal servers come from outside (exposed services).
+            if (r2 >> 48) % 100 < 15 {
+                client.0 = external(r2 >> 20);
+            }
+            internal_server
+        } else {
+            external(r2 >> 32)
+        };
+        let host = HOSTS[(r >> 32) as usize % HOSTS.len()];
+        let kind = r % 100;
+        if kind < 25 {
+            self.report.dns += 1;
+            let id = (r >> 40) as u16;
+            let name = format!("h{:x}.{host}", (r >> 20) % 50_000);
+            let resolver = if kind < 18 {
+                [10, 0, 0, 53]
+            } else {
+                [8, 8, 8, 8]
+            };
+            return Conv::Dns {
+                client,
+                server: resolver,
+                query: dns_msg(id, &name, None),
+                answer: dns_msg(id, &name, Some(server_ip)),
+                step: 0,
+            };
+        }
+        const SERVERS: [&str; 6] = [
+            "nginx/1.18.0 (Ubuntu)",
+            "Apache/2.4.57 (Debian)",
+            "Microsoft-IIS/10.0",
+            "nginx/1.25.3",
+            "Apache/2.4.41 (Ubuntu)",
+            "lighttpd/1.4.69",
+        ];
+        const AGENTS: [&str; 4] = [
+            "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 Chrome/120.0",
+            "Mozilla/5.0 (X11; Linux x86_64; rv:121.0) Gecko/20100101 Firefox/121.0",
+            "curl/7.88.1",
+            "Microsoft-CryptoAPI/10.0",
+        ];
+        const SSH: [&str; 4] = [
+            "SSH-2.0-OpenSSH_8.9p1 Ubuntu-3ubuntu0.6",
+            "SSH-2.0-OpenSSH_9.2p1 Debian-2+deb12u2",
+            "SSH-2.0-OpenSSH_7.4",
+            "SSH-2.0-dropbear_2022.83",
+        ];
+        const SMTP: [&str; 3] = [
+            "220 mail.corp.example ESMTP Postfix (Debian/GNU)",
+            "220 mx.example.net ESMTP Exim 4.96 Mon, 20 Nov 2025 01:00:00 +0000",
+            "220 smtp.example.org Microsoft ESMTP MAIL Service ready",
+        ];
+        self.report.tcp_connections += 1;
+        let v = (r >> 44) as usize;
+        let mut msgs = VecDeque::new();
+        let say = |m: &mut VecDeque<(usize, Msg)>, dir: usize, b: &[u8]| {
+            m.push_back((dir, Msg::Bytes(b.to_vec())))
+        };
+        let port = if kind < 55 {
+            self.report.http += 1;
+            let body = self.rng.range(50, 800) as usize;
+            say(
+                &mut msgs,
+                0,
+                format!(
+                    "GET /api/v1/item/{:x}?q={} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: {}\r\nAccept: */*\r\n\r\n",
+                    r >> 16,
+                    r % 997,
+                    AGENTS[v % AGENTS.len()]
+                )
+                .as_bytes(),
+            );
+            say(
+                &mut msgs,
+                1,
+                format!(
+                    "HTTP/1.1 200 OK\r\nServer: {}\r\nContent-Type: application/json\r\nContent-Length: {body}\r\n\r\n",
+                    SERVERS[v % SERVERS.len()]
+                )
+                .as_bytes(),
+            );
+            msgs.push_back((1, Msg::Filler(body)));
+            80
+        } else if kind < 80 {
+            self.report.tls += 1;
+            let sni = format!("s{:x}.{host}", (r >> 20) % 20_000);
+            msgs.push_back((0, Msg::Bytes(client_hello(&sni))));
+            msgs.push_back((1, Msg::Bytes(server_hello())));
+            msgs.push_back((0, Msg::Filler(self.rng.range(100, 1200) as usize)));
+            msgs.push_back((1, Msg::Filler(self.rng.range(200, 3000) as usize)));
+            443
+        } else if kind < 88 {
+            self.report.banners += 1;
+            say(
+                &mut msgs,
+                1,
+                format!("{}\r\n", SSH[v % SSH.len()]).as_bytes(),
+            );
+            say(&mut msgs, 0, b"SSH-2.0-OpenSSH_9.6\r\n");
+            22
+        } else if kind < 95 {
+            self.report.banners += 1;
+            say(
+                &mut msgs,
+                1,
+                format!("{}\r\n", SMTP[v % SMTP.len()]).as_bytes(),
+            );
+            say(&mut msgs, 0, b"EHLO client.corp.example\r\n");
+            say(
+                &mut msgs,
+                1,
+                b"250-mail.corp.example\r\n250-STARTTLS\r\n250 SIZE 10240000\r\n",
+            );
+            say(&mut msgs, 0, b"QUIT\r\n");
+            say(&mut msgs, 1, b"221 2.0.0 Bye\r\n");
+            25
+        } else {
+            self.report.banners += 1;
+            say(&mut msgs, 1, b"\xff\xfd\x18Ubuntu 22.04.3 LTS\r\nlogin: ");
+            say(&mut msgs, 0, b"operator\r\n");
+            say(&mut msgs, 1, b"Password: ");
+            23
+        };
+        let isn = [self.rng.next() as u32, self.rng.next() as u32];
+        Conv::Tcp(TcpConv {
+            client,
+            server: (server_ip, port),
             seq: isn,
             msgs,
             sent: 0,

@@ -51,7 +51,8 @@ pub struct AssetRow {
     pub vpn: bool,
     /// The first name the host was seen under (DHCP, NetBIOS, DNS, HTTP Host, SNI).
     pub name: Option<String>,
-    /// Ports it answered on: `22/tcp ssh`.
+    /// Ports it answered on: `22/tcp ssh`; a port only announced over mDNS is marked:
+    /// `631/tcp ipp (mDNS)`.
     pub services: Vec<String>,
     /// Server software it announced, worst verdict first.
     pub software: Vec<AssetSoftware>,

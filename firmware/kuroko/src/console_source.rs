@@ -563,7 +563,11 @@ fn asset_rows(
                     services: h
                         .services
                         .iter()
-                        .map(|s| format!("{}/{} {}", s.port, s.transport, s.protocol))
+                        .map(|s| {
+                            // Only announced over mDNS, never seen answering.
+                            let mark = if s.answered() { "" } else { " (mDNS)" };
+                            format!("{}/{} {}{mark}", s.port, s.transport, s.protocol)
+                        })
                         .collect(),
                     software,
                 }

@@ -417,7 +417,8 @@
         el("td", {}, h.first_local), el("td", {}, h.last_local), el("td", {}, "")));
       for (const s of h.services) rows.push(el("tr", { class: "service-row" },
         el("td", {}, t("as_service")), el("td", {}, `${s.port}/${s.transport}`), el("td", {}, s.protocol),
-        el("td", {}, t("as_clients", { n: s.sessions, i: s.internal_clients, o: s.external_clients })),
+        el("td", {}, [s.sessions > 0 ? t("as_clients", { n: s.sessions, i: s.internal_clients, o: s.external_clients }) : "",
+          s.announced ? (s.sessions > 0 ? " " : "") + t("as_announced", { types: s.announced.join(", ") }) : ""].join("")),
         el("td", {}, ""), el("td", {}, ""), el("td", {}, sessionLink(s.session))));
       for (const f of h.software) {
         const cves = (f.advisories || []).flatMap((a) => a.cves);

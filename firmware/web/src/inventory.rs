@@ -1,5 +1,5 @@
-//! 資産 (asset inventory): the hosts the traffic shows, the services they answered on and
-//! the software they announced, judged against the advisory list: the view of `kuroko
+//! 資産 (asset inventory): the hosts the traffic shows, the services they answered on (or
+//! only announced over mDNS: `announced`, no sessions) and the software they announced, judged against the advisory list: the view of `kuroko
 //! assets` (`kuroko_detect::load_assets` read with `assets::view::view`), one JSON object
 //! per host as in `kuroko assets --format jsonl`, plus local times and each software
 //! fact's worst verdict. The evidence sessions (`session` of a service, a software fact or
@@ -94,9 +94,12 @@ fn matches(h: &HostView, needle: &str) -> bool {
     has(&h.ip.to_string())
         || h.mac.as_deref().is_some_and(has)
         || h.names.iter().any(|n| has(&n.name))
-        || h.services
-            .iter()
-            .any(|s| has(&s.port.to_string()) || has(&s.protocol) || has(&s.transport))
+        || h.services.iter().any(|s| {
+            has(&s.port.to_string())
+                || has(&s.protocol)
+                || has(&s.transport)
+                || s.announced.iter().any(|t| has(t))
+        })
         || h.software.iter().any(|f| {
             has(&f.text)
                 || f.product.as_deref().is_some_and(has)

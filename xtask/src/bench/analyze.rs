@@ -35,6 +35,10 @@
 //! `--files-baseline BIN` runs the file-heavy input through another build's `analyze_bench`
 //! too (e.g. one from before a change of the files store), so before/after are one run.
 //!
+//! `--mix mixed|http-files|small-sessions` chooses the traffic of the main and large
+//! inputs and of `--variants` (`synth::Mix`); `small-sessions` is the mix where per-session
+//! work (records, index, detections, inventory, intel lookups) dominates.
+//!
 //! `--variants assets,intel` measures instead what parts of the whole `kuroko analyze`
 //! cost (see [`variants`]): the release `kuroko` binary, analyzer + index + detections +
 //! asset inventory, on the same mixed pcap, trials alternating between the variants.
@@ -90,6 +94,23 @@ pub struct Args {
     /// Indicators of the `intel` variant's pack (`kuroko_detect::intel::synthetic`).
     #[arg(long, default_value_t = 1_000_000)]
     pub intel_indicators: u64,
+    /// Traffic of the main (and large) input and of `--variants`: `mixed` (bulk-heavy:
+    /// HTTP bodies up to 120 kB, TLS, bulk transfers, DNS), `http-files` (every session a
+    /// 0.2–60 kB download) or `small-sessions` (many short HTTP/TLS/SSH/SMTP/Telnet
+    /// sessions and DNS queries between thousands of addresses: per-session work
+    /// dominates). See `kuroko_analyzer::synth::Mix`.
+    #[arg(long, default_value = "mixed")]
+    pub mix: Mix,
+    /// `--variants`: count instructions instead of timing: every variant's `kuroko
+    /// analyze` once under `valgrind --tool=callgrind --trace-children=yes` (the content
+    /// worker included), independent of the machine's load. The callgrind files stay in
+    /// the work directory with `--keep` (for `callgrind_annotate`).
+    #[arg(long)]
+    pub callgrind: bool,
+    /// `--variants`: this `kuroko` binary instead of building the release one (e.g. a
+    /// release build of another commit).
+    #[arg(long)]
+    pub kuroko: Option<PathBuf>,
 }
 
 /// What `/usr/bin/time -f "%e %U %S %M"` reports.
@@ -146,7 +167,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     std::fs::create_dir_all(&out_dir)?;
 
     let load_start = loadavg();
-    let main = analyze_generated(&kuroko, &args.work, "main", args.gb, 1, Mix::Mixed, None)?;
+    let main = analyze_generated(&kuroko, &args.work, "main", args.gb, 1, args.mix, None)?;
     let tshark = tshark_run(
         &args.work.join("main.pcap"),
         &args.work,
@@ -160,7 +181,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             "large",
             args.large_gb,
             2,
-            Mix::Mixed,
+            args.mix,
             None,
         )?;
         let _ = std::fs::remove_file(args.work.join("large.pcap"));
@@ -225,9 +246,10 @@ fn analyze_generated(
     let pcap = work.join(format!("{name}.pcap"));
     let target = (gb * 1e9) as u64;
     eprintln!(
-        "generating {} ({:.1} GB of mixed traffic)…",
+        "generating {} ({:.1} GB of {} traffic)…",
         pcap.display(),
-        gb
+        gb,
+        mix.name()
     );
     let f = std::io::BufWriter::with_capacity(1 << 20, std::fs::File::create(&pcap)?);
     let params = kuroko_analyzer::synth::Params {
@@ -240,12 +262,13 @@ fn analyze_generated(
     let generated = kuroko_analyzer::synth::generate(f, &params).context("generating the pcap")?;
     let input_bytes = std::fs::metadata(&pcap)?.len();
     eprintln!(
-        "  {} packets, {} TCP connections ({} HTTP, {} TLS, {} bulk), {} DNS",
+        "  {} packets, {} TCP connections ({} HTTP, {} TLS, {} bulk, {} SSH/SMTP/Telnet), {} DNS",
         generated.packets,
         generated.tcp_connections,
         generated.http,
         generated.tls,
         generated.bulk,
+        generated.banners,
         generated.dns
     );
     let data = work.join(format!("{name}-data"));
@@ -680,12 +703,14 @@ fn render(
     let _ = writeln!(s, "# Analyzer benchmark\n");
     let _ = writeln!(
         s,
-        "Input: generated mixed traffic (`kuroko_analyzer::synth`: TCP connections with handshakes, HTTP with \
-         bodies, TLS with real ClientHellos, bulk transfers, DNS over UDP), {:.2} GB pcap, {} packets; \
+        "Input: generated traffic, mix `{}` (`kuroko_analyzer::synth`: TCP connections with handshakes, HTTP with \
+         bodies, TLS with real ClientHellos, bulk transfers, DNS over UDP; `small-sessions`: many \
+         short sessions between thousands of addresses), {:.2} GB pcap, {} packets; \
          imported into a segment store (kuroko-ring) and analyzed from it by `driver::run`, the code \
          `kuroko analyze` runs before the index and detections (release build of the `analyze_bench` \
          example, one thread, session log and reconstructed files written to disk). \
          CPU = user + sys seconds from GNU time; per-core rates divide by CPU seconds.\n",
+        args.mix.name(),
         main.input_bytes as f64 / 1e9,
         main.packets
     );

@@ -13,7 +13,8 @@
 //! the DHCP host name it gave, the NetBIOS names it registered or answered with, the mDNS
 //! host names its address records carry), first/last seen, services (port + transport it
 //! answered on, the identified protocol, sessions, distinct clients inside and outside the
-//! site) and software facts (SSH server banners, FTP/SMTP/POP3/IMAP greetings, HTTP
+//! site; a port it announced over mDNS/DNS-SD is a service too, marked `announced` with its
+//! service types, and counts no clients until it is seen answering) and software facts (SSH server banners, FTP/SMTP/POP3/IMAP greetings, HTTP
 //! `Server` and `X-Powered-By`, TLS certificate subjects and versions, the Oracle
 //! listener's version, the SMB dialect it chose as servers; HTTP `User-Agent`, SSH client
 //! banners and the DHCP vendor class as clients; the mDNS/DNS-SD service instances and
@@ -55,6 +56,8 @@ pub const MAX_FACT_LEN: usize = 200;
 pub const MAX_MDNS_SERVICES: usize = 6;
 /// The port of `mdns-model` facts (the model is the host's, not one service's).
 pub const MDNS_PORT: u16 = 5353;
+/// DNS-SD service types kept per service (`_ipp._tcp` and `_ipps._tcp` share 631).
+pub const MAX_ANNOUNCED_TYPES: usize = 4;
 
 /// What the caps refused, named after the event.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
@@ -96,13 +99,17 @@ pub struct Name {
     pub session: String,
 }
 
-/// A port the host answered on.
+/// A port the host answered on, or announced over mDNS.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
 pub struct Service {
     pub port: u16,
     pub transport: String,
-    /// Identified application protocol of the first session (`ssh`, `http`, `tls`…).
+    /// Identified application protocol of the first session that answered (`ssh`, `http`,
+    /// `tls`…); while the service is only announced, the DNS-SD service name (`ipp` of
+    /// `_ipp._tcp`).
     pub protocol: String,
+    /// Sessions it answered; 0 for a service only announced (not seen answering: no
+    /// clients counted).
     pub sessions: u64,
     /// Distinct clients inside / outside the site (up to `MAX_CLIENTS` remembered).
     pub internal_clients: u32,
@@ -113,10 +120,17 @@ pub struct Service {
     /// Sessions from clients beyond `MAX_CLIENTS` (not told apart).
     #[serde(default)]
     pub clients_uncounted: u64,
+    /// Of every session that showed the service, answering or announcing it.
     pub first_seen: Timestamp,
     pub last_seen: Timestamp,
-    /// The first session that showed the service.
+    /// The first session that answered on it; for a service only announced, the first
+    /// mDNS session that announced it.
     pub session: String,
+    /// DNS-SD service types the host announced over mDNS on this port and transport
+    /// (`_ipp._tcp`; SRV port, transport from the type), up to [`MAX_ANNOUNCED_TYPES`];
+    /// empty when it was never announced.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub announced: Vec<String>,
 }
 
 /// Software the host announced.
@@ -153,6 +167,23 @@ pub struct Inventory {
     pub dhcp: DhcpJoin,
     #[serde(skip, default = "default_limits")]
     limits: AssetsConfig,
+    /// The eviction order, derived from `hosts` (rebuilt when it does not match, e.g.
+    /// after loading).
+    #[serde(skip)]
+    by_age: AgeIndex,
+}
+
+/// `(last_seen, ip)` of every host, least recently seen first: a new host in a full table
+/// evicts the first in O(log hosts) (a scan of the whole table per new host was most of
+/// the inventory's cost on a site with more hosts than `max_hosts`). Derived state: it
+/// takes no part in comparing inventories.
+#[derive(Clone, Debug, Default)]
+struct AgeIndex(std::collections::BTreeSet<(Timestamp, IpAddr)>);
+
+impl PartialEq for AgeIndex {
+    fn eq(&self, _: &AgeIndex) -> bool {
+        true
+    }
 }
 
 /// What DHCP said per MAC, waiting for the other half (the lease or the client's words).
@@ -258,6 +289,7 @@ impl Inventory {
     /// the flow showed it, else to the host that sent the response.
     fn learn_mdns(&mut self, ctx: &Context, s: &SessionRecord, md: &kuroko_model::session::Mdns) {
         let max_software = self.limits.max_software_per_host;
+        let max_services = self.limits.max_services_per_host;
         for a in &md.hosts {
             let ip = unmap(a.address);
             if !ctx.is_internal(ip) {
@@ -319,7 +351,22 @@ impl Inventory {
             {
                 dropped += 1;
             }
+            // The SRV port is a service of the host's list, announced.
+            let refused = svc.port.filter(|p| *p != 0).is_some_and(|port| {
+                service_type(&svc.service).is_some_and(|(transport, name)| {
+                    !add_announced(
+                        h,
+                        port,
+                        transport,
+                        &svc.service,
+                        name,
+                        &e(port),
+                        max_services,
+                    )
+                })
+            });
             self.stats.software_dropped += dropped;
+            self.stats.services_dropped += u64::from(refused);
         }
     }
 
@@ -422,18 +469,17 @@ impl Inventory {
 
     fn host(&mut self, ip: IpAddr, mac: Option<&String>, t: Timestamp) -> &mut Host {
         let ip = unmap(ip);
+        if self.by_age.0.len() != self.hosts.len() {
+            self.by_age.0 = self.hosts.values().map(|h| (h.last_seen, h.ip)).collect();
+        }
         if !self.hosts.contains_key(&ip) && self.hosts.len() >= self.limits.max_hosts.max(1) {
-            // Least recently seen goes; O(hosts), only when the table is full.
-            if let Some(old) = self
-                .hosts
-                .values()
-                .min_by_key(|h| (h.last_seen, h.ip))
-                .map(|h| h.ip)
-            {
+            // Least recently seen goes (ties: the lowest address).
+            if let Some((_, old)) = self.by_age.0.pop_first() {
                 self.hosts.remove(&old);
                 self.stats.hosts_evicted += 1;
             }
         }
+        let before = self.hosts.get(&ip).map(|h| h.last_seen);
         let h = self.hosts.entry(ip).or_insert_with(|| Host {
             ip,
             mac: None,
@@ -448,6 +494,12 @@ impl Inventory {
         }
         h.first_seen = h.first_seen.min(t);
         h.last_seen = h.last_seen.max(t);
+        if before != Some(h.last_seen) {
+            if let Some(b) = before {
+                self.by_age.0.remove(&(b, ip));
+            }
+            self.by_age.0.insert((h.last_seen, ip));
+        }
         h
     }
 
@@ -462,25 +514,38 @@ impl Inventory {
             .iter_mut()
             .find(|x| x.port == s.server.port && x.transport == s.transport)
         {
+            if !svc.answered() {
+                // Announced, now seen answering: its protocol and evidence are the
+                // answering session's.
+                svc.protocol = s.protocol.clone();
+                svc.session = s.id.clone();
+            }
             svc.add(s, client_inside);
-        } else if h.services.len() < max_services {
-            let mut svc = Service {
-                port: s.server.port,
-                transport: s.transport.clone(),
-                protocol: s.protocol.clone(),
-                sessions: 0,
-                internal_clients: 0,
-                external_clients: 0,
-                clients: Vec::new(),
-                clients_uncounted: 0,
-                first_seen: s.start,
-                last_seen: s.end,
-                session: s.id.clone(),
-            };
-            svc.add(s, client_inside);
-            h.services.push(svc);
         } else {
-            dropped.0 += 1;
+            // A full list: an announced-only service gives way to one seen answering.
+            if h.services.len() >= max_services && give_way(h) {
+                dropped.0 += 1;
+            }
+            if h.services.len() >= max_services {
+                dropped.0 += 1;
+            } else {
+                let mut svc = Service {
+                    port: s.server.port,
+                    transport: s.transport.clone(),
+                    protocol: s.protocol.clone(),
+                    sessions: 0,
+                    internal_clients: 0,
+                    external_clients: 0,
+                    clients: Vec::new(),
+                    clients_uncounted: 0,
+                    first_seen: s.start,
+                    last_seen: s.end,
+                    session: s.id.clone(),
+                    announced: Vec::new(),
+                };
+                svc.add(s, client_inside);
+                h.services.push(svc);
+            }
         }
         for (kind, text) in server_facts(s) {
             if !add_fact(h, "server", kind, s, &text, max_software) {
@@ -545,6 +610,11 @@ impl Inventory {
 }
 
 impl Service {
+    /// Whether the host was seen answering on it (not only announcing it).
+    pub fn answered(&self) -> bool {
+        self.sessions > 0
+    }
+
     fn add(&mut self, s: &SessionRecord, client_inside: bool) {
         self.sessions += 1;
         self.first_seen = self.first_seen.min(s.start);
@@ -564,6 +634,91 @@ impl Service {
             self.external_clients += 1;
         }
     }
+}
+
+/// The transport and service name of a DNS-SD service type (`_ipp._tcp` → `tcp`, `ipp`);
+/// None for a type that names neither TCP nor UDP.
+fn service_type(ty: &str) -> Option<(&'static str, String)> {
+    let (name, proto) = ty.rsplit_once('.')?;
+    let transport = if proto.eq_ignore_ascii_case("_tcp") {
+        "tcp"
+    } else if proto.eq_ignore_ascii_case("_udp") {
+        "udp"
+    } else {
+        return None;
+    };
+    let name = cap(name.trim_start_matches('_')).to_ascii_lowercase();
+    Some((
+        transport,
+        if name.is_empty() {
+            "unknown".into()
+        } else {
+            name
+        },
+    ))
+}
+
+/// Adds an announced service type to the host's service on that port and transport, or a
+/// new announced-only service; false when the caps refused it (at most
+/// [`MAX_MDNS_SERVICES`] announced-only services, and `max_services_per_host` in all).
+fn add_announced(
+    h: &mut Host,
+    port: u16,
+    transport: &str,
+    ty: &str,
+    name: String,
+    e: &Evidence<'_>,
+    max_services: usize,
+) -> bool {
+    if let Some(svc) = h
+        .services
+        .iter_mut()
+        .find(|x| x.port == port && x.transport == transport)
+    {
+        svc.first_seen = svc.first_seen.min(e.start);
+        svc.last_seen = svc.last_seen.max(e.end);
+        if !svc.announced.iter().any(|t| t == ty) && svc.announced.len() < MAX_ANNOUNCED_TYPES {
+            svc.announced.push(cap(ty));
+        }
+        return true;
+    }
+    let announced_only = h.services.iter().filter(|x| !x.answered()).count();
+    if announced_only >= MAX_MDNS_SERVICES || h.services.len() >= max_services {
+        return false;
+    }
+    h.services.push(Service {
+        port,
+        transport: transport.to_string(),
+        protocol: name,
+        sessions: 0,
+        internal_clients: 0,
+        external_clients: 0,
+        clients: Vec::new(),
+        clients_uncounted: 0,
+        first_seen: e.start,
+        last_seen: e.end,
+        session: e.session.to_string(),
+        announced: vec![cap(ty)],
+    });
+    true
+}
+
+/// Makes room in a full services list for a service seen answering: the announced-only
+/// service seen least recently goes (counted by the caller). False when every service
+/// answered.
+fn give_way(h: &mut Host) -> bool {
+    let Some(k) = h
+        .services
+        .iter()
+        .enumerate()
+        .filter(|(_, x)| !x.answered())
+        .min_by_key(|(_, x)| x.last_seen)
+        .map(|(k, _)| k)
+    else {
+        return false;
+    };
+    h.services.remove(k);
+    true
 }
 
 /// Whether the server answered (a service, not a probe into a closed port).

@@ -511,3 +511,243 @@ fn powered_by_tns_version_and_smb_dialect_are_server_software() {
     assert_eq!(tns.session, "db1");
     assert!(tns.worst().is_some(), "{tns:?}");
 }
+
+/// An mDNS announcement on an SRV port is a service of the host's list (announced, no
+/// sessions or clients); seen answering on the same port and transport, either order, the
+/// two are one service that counts its sessions and clients and still says what was
+/// announced. No SRV port, no service. Announced-only services are capped and counted,
+/// and give way to a service seen answering when the host's list is full.
+#[test]
+fn mdns_announced_services_join_the_services_list() {
+    let c = ctx();
+    let mut i = inv(AssetsConfig::default());
+    let printer: IpAddr = "10.1.5.41".parse().unwrap();
+    let announce = |id: &str, services: Vec<(&str, Option<u16>)>| {
+        let mut s = session("mdns", "10.1.5.41", 5353, "224.0.0.251", 5353);
+        s.transport = "udp".into();
+        s.id = id.into();
+        s.mdns = Some(Mdns {
+            queries: vec![],
+            hosts: vec![],
+            services: services
+                .into_iter()
+                .map(|(ty, port)| MdnsService {
+                    instance: "Office Printer".into(),
+                    service: ty.into(),
+                    domain: "local".into(),
+                    host: None,
+                    port,
+                    model: None,
+                    from: "10.1.5.41".parse().unwrap(),
+                })
+                .collect(),
+        });
+        s
+    };
+    // Answered first: SSH on 22.
+    i.observe(&c, &ssh("10.1.2.3", "10.1.5.41", "SSH-2.0-OpenSSH_9.2p1"));
+    i.observe(
+        &c,
+        &announce(
+            "md1",
+            vec![
+                ("_ipp._tcp", Some(631)),
+                ("_ipps._tcp", Some(631)),
+                ("_http._tcp", Some(80)),
+                ("_sftp-ssh._tcp", Some(22)),
+                ("_smb._tcp", None),
+                ("_dns-sd-test._udp", Some(5555)),
+            ],
+        ),
+    );
+    // The same announcement again changes nothing but the times.
+    i.observe(&c, &announce("md2", vec![("_ipp._tcp", Some(631))]));
+    /// Port, transport, protocol, sessions, clients, announced types, evidence.
+    type Row = (u16, String, String, u64, u32, Vec<String>, String);
+    let svcs = |i: &Inventory| -> Vec<Row> {
+        let mut v: Vec<_> = i.hosts[&printer]
+            .services
+            .iter()
+            .map(|s| {
+                (
+                    s.port,
+                    s.transport.clone(),
+                    s.protocol.clone(),
+                    s.sessions,
+                    s.internal_clients + s.external_clients,
+                    s.announced.clone(),
+                    s.session.clone(),
+                )
+            })
+            .collect();
+        v.sort();
+        v
+    };
+    let ssh_id = "ssh-10.1.2.3-10.1.5.41".to_string();
+    let s = |x: &str| x.to_string();
+    assert_eq!(
+        svcs(&i),
+        [
+            (
+                22,
+                s("tcp"),
+                s("ssh"),
+                1,
+                1,
+                vec![s("_sftp-ssh._tcp")],
+                ssh_id.clone()
+            ),
+            (
+                80,
+                s("tcp"),
+                s("http"),
+                0,
+                0,
+                vec![s("_http._tcp")],
+                s("md1")
+            ),
+            (
+                631,
+                s("tcp"),
+                s("ipp"),
+                0,
+                0,
+                vec![s("_ipp._tcp"), s("_ipps._tcp")],
+                s("md1")
+            ),
+            (
+                5555,
+                s("udp"),
+                s("dns-sd-test"),
+                0,
+                0,
+                vec![s("_dns-sd-test._udp")],
+                s("md1")
+            ),
+        ]
+    );
+    let ipp = i.hosts[&printer]
+        .services
+        .iter()
+        .find(|x| x.port == 631)
+        .unwrap();
+    assert!(!ipp.answered() && ipp.clients.is_empty());
+    // Then seen answering on 80: one service, its sessions and clients counted, the
+    // protocol and evidence the answering session's, the announcement kept.
+    let mut web = session("http", "10.1.2.9", 40_000, "10.1.5.41", 80);
+    web.id = "web1".into();
+    web.http = Some(Http {
+        host: Some("printer.local".into()),
+        server: Some("CUPS/2.4 IPP/2.1".into()),
+        ..Default::default()
+    });
+    i.observe(&c, &web);
+    let after = svcs(&i);
+    assert_eq!(
+        after[1],
+        (
+            80,
+            s("tcp"),
+            s("http"),
+            1,
+            1,
+            vec![s("_http._tcp")],
+            s("web1")
+        )
+    );
+    assert_eq!(after.len(), 4);
+    assert_eq!(i.stats.services_dropped, 0);
+
+    // Caps: at most MAX_MDNS_SERVICES announced-only services a host, the rest counted;
+    // a full list gives an announced-only place to a service seen answering.
+    let mut small = inv(AssetsConfig {
+        max_services_per_host: 3,
+        ..AssetsConfig::default()
+    });
+    let many: Vec<(&str, Option<u16>)> = [
+        ("_a._tcp", Some(1001)),
+        ("_b._tcp", Some(1002)),
+        ("_c._tcp", Some(1003)),
+        ("_d._tcp", Some(1004)),
+    ]
+    .to_vec();
+    small.observe(&c, &announce("md3", many));
+    assert_eq!(small.hosts[&printer].services.len(), 3);
+    assert_eq!(small.stats.services_dropped, 1);
+    small.observe(&c, &ssh("10.1.2.3", "10.1.5.41", "SSH-2.0-OpenSSH_9.2p1"));
+    let h = &small.hosts[&printer];
+    assert_eq!(h.services.len(), 3);
+    assert!(h.services.iter().any(|x| x.port == 22 && x.answered()));
+    assert_eq!(small.stats.services_dropped, 2);
+    let mut wide = inv(AssetsConfig::default());
+    let types: Vec<String> = (0..20).map(|n| format!("_s{n}._tcp")).collect();
+    wide.observe(
+        &c,
+        &announce(
+            "md4",
+            types
+                .iter()
+                .enumerate()
+                .map(|(n, t)| (t.as_str(), Some(2000 + n as u16)))
+                .collect(),
+        ),
+    );
+    assert_eq!(wide.hosts[&printer].services.len(), MAX_MDNS_SERVICES);
+    assert_eq!(wide.stats.services_dropped, (20 - MAX_MDNS_SERVICES) as u64);
+    // The view keeps the announcement.
+    let v = view(&i, &AdvisoryList::shipped(), &Default::default());
+    let json = serde_json::to_value(v.iter().find(|h| h.ip == printer).unwrap()).unwrap();
+    let ipp = json["services"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["port"] == 631)
+        .unwrap();
+    assert_eq!(
+        ipp["announced"],
+        serde_json::json!(["_ipp._tcp", "_ipps._tcp"])
+    );
+    assert_eq!(ipp["sessions"], 0);
+}
+
+/// The eviction index: over a long run of hosts seen out of order, with ties, and across a
+/// restore (the index is not stored), every eviction takes the host a full scan would
+/// (least recently seen, then the lowest address), and the table stays at its cap.
+#[test]
+fn eviction_order_matches_a_full_scan_across_a_restore() {
+    let c = ctx();
+    let limits = AssetsConfig {
+        max_hosts: 5,
+        ..AssetsConfig::default()
+    };
+    let mut i = inv(limits.clone());
+    for n in 0..300u32 {
+        let k = (n * 7919) % 23;
+        let ip: IpAddr = format!("10.1.0.{k}").parse().unwrap();
+        let mut s = session("http", "198.51.100.1", 50_000, &ip.to_string(), 80);
+        // Times go back and forth and repeat (ties).
+        s.start = Timestamp(s.start.nanos() + i64::from((n * 31) % 17) * 1_000_000_000);
+        s.end = s.start;
+        let expected = (!i.hosts.contains_key(&ip) && i.hosts.len() >= 5).then(|| {
+            i.hosts
+                .values()
+                .min_by_key(|h| (h.last_seen, h.ip))
+                .map(|h| h.ip)
+                .unwrap()
+        });
+        if n == 150 {
+            let mut restored: Inventory =
+                serde_json::from_value(serde_json::to_value(&i).unwrap()).unwrap();
+            restored.set_limits(&limits);
+            assert_eq!(restored, i);
+            i = restored;
+        }
+        i.observe(&c, &s);
+        if let Some(v) = expected {
+            assert!(!i.hosts.contains_key(&v), "step {n}: {v} should have gone");
+        }
+        assert!(i.hosts.contains_key(&ip));
+        assert!(i.hosts.len() <= 5);
+    }
+    assert!(i.stats.hosts_evicted > 100);
+}

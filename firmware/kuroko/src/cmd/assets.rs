@@ -7,6 +7,9 @@
 //! (`kuroko_detect::load_assets`). `table` is for people (a host, then its services and
 //! software indented), `jsonl` is one host a line (`kuroko_detect::assets::view::HostView`:
 //! the record keys are in the contract), `csv` is one row per service or software fact.
+//! A service the host only announced over mDNS (`announced` service types, no sessions)
+//! is marked as such: `announced _ipp._tcp` and no client counts in the table, role
+//! `announced` in the CSV (its `detail` the service types).
 
 use super::DataArgs;
 use super::findings::csv_cell;
@@ -121,17 +124,31 @@ fn write_table(
             h.last_seen
         )?;
         for s in &h.services {
-            writeln!(
-                out,
-                "    {}/{} {}  x{}  clients {} in / {} out  [{}]",
-                s.port,
-                s.transport,
-                s.protocol,
-                s.sessions,
-                s.internal_clients,
-                s.external_clients,
-                s.session
-            )?;
+            let announced = if s.announced.is_empty() {
+                String::new()
+            } else {
+                format!("  announced {}", s.announced.join(", "))
+            };
+            if s.answered() {
+                writeln!(
+                    out,
+                    "    {}/{} {}  x{}  clients {} in / {} out{announced}  [{}]",
+                    s.port,
+                    s.transport,
+                    s.protocol,
+                    s.sessions,
+                    s.internal_clients,
+                    s.external_clients,
+                    s.session
+                )?;
+            } else {
+                // Announced over mDNS, never seen answering: no clients to count.
+                writeln!(
+                    out,
+                    "    {}/{} {}{announced}  [{}]",
+                    s.port, s.transport, s.protocol, s.session
+                )?;
+            }
         }
         for f in &h.software {
             let v = verdict_text(f);
@@ -170,10 +187,13 @@ fn write_csv(out: &mut impl Write, hosts: &[HostView]) -> std::io::Result<()> {
         for s in &h.services {
             writeln!(
                 out,
-                "{head},service,server,{},{},{},,{},{},{},,,{},{},{},{}",
+                "{head},service,{},{},{},{},{},{},{},{},,,{},{},{},{}",
+                // Seen answering (`server`), or only announced over mDNS (`announced`).
+                if s.answered() { "server" } else { "announced" },
                 s.port,
                 csv_cell(&s.transport),
                 csv_cell(&s.protocol),
+                csv_cell(&s.announced.join("; ")),
                 s.sessions,
                 s.internal_clients,
                 s.external_clients,

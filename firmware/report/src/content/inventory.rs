@@ -1,6 +1,7 @@
 //! §3.6: the network environment as the traffic shows it, and the vulnerability analysis
 //! of what it announced: the inside hosts' services (open ports, who used them from inside
-//! and outside) and the software versions judged against the shipped advisory list. It is
+//! and outside; ports a host only announced over mDNS are listed as announced, with no
+//! client counts) and the software versions judged against the shipped advisory list. It is
 //! the asset inventory `kuroko assets` prints (`kuroko_detect::assets::view`), read once
 //! into [`ReportData::assets`]; nothing is scanned.
 
@@ -34,7 +35,18 @@ pub fn inventory(d: &ReportData, lang: Lang) -> Vec<Block> {
         )));
         return b;
     }
-    let services: usize = a.hosts.iter().map(|h| h.services.len()).sum();
+    let services = a
+        .hosts
+        .iter()
+        .flat_map(|h| &h.services)
+        .filter(|s| s.answered())
+        .count();
+    let announced_only = a
+        .hosts
+        .iter()
+        .flat_map(|h| &h.services)
+        .filter(|s| !s.answered())
+        .count();
     let exposed = a
         .hosts
         .iter()
@@ -48,14 +60,28 @@ pub fn inventory(d: &ReportData, lang: Lang) -> Vec<Block> {
             num(services as u64),
             num(exposed as u64),
             a.list_date
-        ),
+        ) + &if announced_only > 0 {
+            format!(
+                " このほか {} 件のポートが mDNS で告知されていましたが、応答は観測されていません。",
+                num(announced_only as u64)
+            )
+        } else {
+            String::new()
+        },
         Lang::En => format!(
             "The traffic shows {} inside hosts answering on {} services, {} of them reached from outside. Announced software versions are judged against the advisory list dated {} (nothing was scanned).",
             num(a.hosts.len() as u64),
             num(services as u64),
             num(exposed as u64),
             a.list_date
-        ),
+        ) + &if announced_only > 0 {
+            format!(
+                " {} more ports were announced over mDNS but not seen answering.",
+                num(announced_only as u64)
+            )
+        } else {
+            String::new()
+        },
     }));
 
     b.push(sub(tr(
@@ -89,13 +115,31 @@ pub fn inventory(d: &ReportData, lang: Lang) -> Vec<Block> {
         rows.into_iter()
             .take(MAX_ROWS)
             .map(|(h, s)| {
+                let protocol = if s.announced.is_empty() {
+                    s.protocol.clone()
+                } else {
+                    format!(
+                        "{} ({} {})",
+                        s.protocol,
+                        tr(lang, "mDNS 告知", "announced"),
+                        s.announced.join(", ")
+                    )
+                };
+                // Only announced: not seen answering, no clients to count.
+                let count = |n: u64| {
+                    if s.answered() {
+                        Cell::Number(num(n))
+                    } else {
+                        Cell::Text("-".into())
+                    }
+                };
                 vec![
                     Cell::Address(d.endpoint_label(Some(&h.ip.to_string()), lang)),
                     Cell::Code(format!("{}/{}", s.port, s.transport)),
-                    Cell::Text(s.protocol.clone()),
-                    Cell::Number(num(s.sessions)),
-                    Cell::Number(num(u64::from(s.internal_clients))),
-                    Cell::Number(num(u64::from(s.external_clients))),
+                    Cell::Text(protocol),
+                    count(s.sessions),
+                    count(u64::from(s.internal_clients)),
+                    count(u64::from(s.external_clients)),
                 ]
             })
             .collect(),

@@ -1,7 +1,8 @@
 //! `cargo xtask bench analyze --variants assets,intel`: what the asset inventory (issue 20)
 //! and 1 M intel indicators (issue 18) cost the whole `kuroko analyze`, same run.
 //!
-//! 1. Generate `--gb` of the mixed traffic (`synth::Mix::Mixed`, the main bench's input).
+//! 1. Generate `--gb` of the `--mix` traffic (`synth::Mix`: `mixed` by default, the main
+//!    bench's input; `small-sessions` where per-session work dominates).
 //! 2. Build the release `kuroko` binary. Write the config files of the variants and, for
 //!    `intel`, a pack of `--intel-indicators` indicators with the intel bench's generator
 //!    (`kuroko_detect::intel::synthetic::write_pack`).
@@ -14,6 +15,11 @@
 //!    inventory) and reports, as on the appliance.
 //! 4. Medians per variant; each variant's cost against the baseline of the same rounds.
 //!
+//! `--callgrind` counts instructions instead (load-independent, so one run a variant):
+//! `kuroko analyze` under `valgrind --tool=callgrind --trace-children=yes`, the
+//! instructions of the process and of the content worker summed; the costs are the same
+//! ratios of instruction counts. `--kuroko BIN` uses a given binary (no build).
+//!
 //! Variants: `baseline` (defaults: inventory on, no intel pack), `assets-off`
 //! (`[assets] enabled = false`), `intel-1m` (the pack imported into the data directory).
 //! Finished data directories are retired as in the main bench (files emptied, deleted at
@@ -22,7 +28,6 @@
 use super::{Usage, loadavg, retire, timed};
 use crate::util::{cargo, root, run as run_cmd};
 use anyhow::{Context, bail, ensure};
-use kuroko_analyzer::synth::Mix;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -57,6 +62,8 @@ const INTEL: Variant = Variant {
 
 struct Trial {
     usage: Usage,
+    /// Instructions executed (`--callgrind`), the process and its children.
+    instructions: u64,
     sessions: u64,
     /// Position in its round (0 = ran first).
     order: usize,
@@ -72,17 +79,25 @@ pub fn run(args: &super::Args) -> anyhow::Result<()> {
         }
     }
     ensure!(args.trials >= 1, "--trials must be at least 1");
-    run_cmd(cargo().args(["build", "--quiet", "--release", "-p", "kuroko"]))?;
-    let kuroko = crate::util::target_dir().join("release/kuroko");
+    let kuroko = match &args.kuroko {
+        Some(bin) => bin.clone(),
+        None => {
+            run_cmd(cargo().args(["build", "--quiet", "--release", "-p", "kuroko"]))?;
+            crate::util::target_dir().join("release/kuroko")
+        }
+    };
+    // Instruction counts do not vary with the load: one round is the figure.
+    let rounds = if args.callgrind { 1 } else { args.trials };
     let work = &args.work;
     std::fs::create_dir_all(work)?;
     let load_start = loadavg();
 
     let pcap = work.join("variants.pcap");
     eprintln!(
-        "generating {} ({:.2} GB of mixed traffic)…",
+        "generating {} ({:.2} GB of {} traffic)…",
         pcap.display(),
-        args.gb
+        args.gb,
+        args.mix.name()
     );
     let f = std::io::BufWriter::with_capacity(1 << 20, std::fs::File::create(&pcap)?);
     let generated = kuroko_analyzer::synth::generate(
@@ -91,7 +106,7 @@ pub fn run(args: &super::Args) -> anyhow::Result<()> {
             target_bytes: (args.gb * 1e9) as u64,
             concurrency: 512,
             seed: 1,
-            mix: Mix::Mixed,
+            mix: args.mix,
             ..Default::default()
         },
     )
@@ -109,18 +124,20 @@ pub fn run(args: &super::Args) -> anyhow::Result<()> {
 
     let mut trials: Vec<Vec<Trial>> = chosen.iter().map(|_| Vec::new()).collect();
     let mut loads = Vec::new();
-    for round in 0..args.trials {
+    for round in 0..rounds {
         for k in 0..chosen.len() {
             let i = (round + k) % chosen.len();
             let v = chosen[i];
-            eprintln!("round {}/{}: {}…", round + 1, args.trials, v.name);
-            let (usage, sessions) = one_run(&kuroko, work, v, &pcap, &pack, round)?;
+            eprintln!("round {}/{}: {}…", round + 1, rounds, v.name);
+            let (usage, instructions, sessions) =
+                one_run(&kuroko, work, v, &pcap, &pack, round, args.callgrind)?;
             eprintln!(
-                "  {:.1} CPU s, {:.1} s wall, {sessions} sessions",
+                "  {:.1} CPU s, {:.1} s wall, {instructions} instructions, {sessions} sessions",
                 usage.cpu, usage.wall
             );
             trials[i].push(Trial {
                 usage,
+                instructions,
                 sessions,
                 order: k,
             });
@@ -128,6 +145,11 @@ pub fn run(args: &super::Args) -> anyhow::Result<()> {
         loads.push(loadavg());
     }
 
+    let render = if args.callgrind {
+        render_callgrind
+    } else {
+        render
+    };
     let report = render(
         args,
         &chosen,
@@ -149,7 +171,8 @@ pub fn run(args: &super::Args) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// One timed `kuroko analyze` of a fresh data directory; its usage and sessions written.
+/// One timed (or, `callgrind`, instruction-counted) `kuroko analyze` of a fresh data
+/// directory; its usage, instructions (0 when timed) and sessions written.
 fn one_run(
     kuroko: &Path,
     work: &Path,
@@ -157,7 +180,8 @@ fn one_run(
     pcap: &Path,
     pack: &Path,
     round: usize,
-) -> anyhow::Result<(Usage, u64)> {
+    callgrind: bool,
+) -> anyhow::Result<(Usage, u64, u64)> {
     let data = work.join(format!("{}-{round}", v.name));
     let _ = std::fs::remove_dir_all(&data);
     let config = work.join(format!("{}.toml", v.name));
@@ -191,10 +215,64 @@ fn one_run(
             String::from_utf8_lossy(&out.stderr)
         );
     }
-    let (usage, _) = timed(&mut base("analyze"), false)?;
+    let (usage, instructions) = if callgrind {
+        let prefix = format!("callgrind.{}-{round}", v.name);
+        let analyze = base("analyze");
+        let mut c = Command::new("valgrind");
+        c.arg("--tool=callgrind")
+            .arg("--trace-children=yes")
+            .arg(format!(
+                "--callgrind-out-file={}",
+                work.join(format!("{prefix}.%p")).display()
+            ))
+            .arg(analyze.get_program())
+            .args(analyze.get_args());
+        let (usage, _) = timed(&mut c, false)?;
+        (usage, callgrind_total(work, &prefix)?)
+    } else {
+        (timed(&mut base("analyze"), false)?.0, 0)
+    };
     let sessions = count_sessions(&data.join("sessions"))?;
     retire(&data, work)?;
-    Ok((usage, sessions))
+    Ok((usage, instructions, sessions))
+}
+
+/// Instructions (`Ir`) of every callgrind file `work/PREFIX.*` (the process and the
+/// children it started), from their `summary:`/`totals:` lines.
+fn callgrind_total(work: &Path, prefix: &str) -> anyhow::Result<u64> {
+    let mut total = 0;
+    let mut files = 0;
+    for e in std::fs::read_dir(work)? {
+        let p = e?.path();
+        let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
+        if !name.starts_with(&format!("{prefix}.")) {
+            continue;
+        }
+        let text = std::fs::read_to_string(&p)?;
+        if text.is_empty() {
+            // A child killed before callgrind could write (the content worker, stopped
+            // with SIGKILL when `analyze` ends): its instructions are not counted.
+            eprintln!("  {} is empty (a killed child): not counted", p.display());
+            continue;
+        }
+        let line = text
+            .lines()
+            .find(|l| l.starts_with("summary:"))
+            .or_else(|| text.lines().find(|l| l.starts_with("totals:")))
+            .with_context(|| format!("no summary in {}", p.display()))?;
+        total += line
+            .split_whitespace()
+            .nth(1)
+            .and_then(|x| x.parse::<u64>().ok())
+            .with_context(|| format!("bad summary line in {}: {line}", p.display()))?;
+        files += 1;
+    }
+    ensure!(
+        files > 0,
+        "no callgrind output {prefix}.* in {}",
+        work.display()
+    );
+    Ok(total)
 }
 
 fn count_sessions(dir: &Path) -> anyhow::Result<u64> {
@@ -221,6 +299,85 @@ fn median(mut v: Vec<f64>) -> f64 {
     }
 }
 
+/// The `--callgrind` report: instructions per variant and the costs as their ratios.
+fn render_callgrind(
+    args: &super::Args,
+    chosen: &[&Variant],
+    trials: &[Vec<Trial>],
+    generated: &kuroko_analyzer::synth::Report,
+    pcap_bytes: u64,
+    _load_start: &str,
+    _loads: &[String],
+) -> String {
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "# `kuroko analyze` variants, instruction counts (callgrind)\n"
+    );
+    let _ = writeln!(
+        s,
+        "Input: mix `{}` (`synth::Mix`), {:.3} GB pcap, {} packets ({} TCP connections: {} \
+         HTTP, {} TLS, {} bulk, {} SSH/SMTP/Telnet; {} DNS). Every variant: a fresh data \
+         directory, `kuroko import` and (intel) `kuroko intel import` not counted, then \
+         `kuroko analyze` once under `valgrind --tool=callgrind --trace-children=yes` \
+         (instructions of the process and the content worker summed).\n",
+        args.mix.name(),
+        pcap_bytes as f64 / 1e9,
+        generated.packets,
+        generated.tcp_connections,
+        generated.http,
+        generated.tls,
+        generated.bulk,
+        generated.banners,
+        generated.dns,
+    );
+    let _ = writeln!(
+        s,
+        "| variant | what | instructions | sessions | instructions/session | vs baseline |"
+    );
+    let _ = writeln!(s, "|---|---|---|---|---|---|");
+    let ir = |i: usize| trials[i].first().map_or(0, |t| t.instructions);
+    let base = ir(0) as f64;
+    for (i, v) in chosen.iter().enumerate() {
+        let sessions = trials[i].first().map_or(0, |t| t.sessions);
+        let _ = writeln!(
+            s,
+            "| {} | {} | {} | {} | {:.0} | {} |",
+            v.name,
+            v.what,
+            ir(i),
+            sessions,
+            ir(i) as f64 / sessions.max(1) as f64,
+            if i == 0 {
+                "–".to_string()
+            } else {
+                format!("{:+.2} %", (ir(i) as f64 / base.max(1.0) - 1.0) * 100.0)
+            }
+        );
+    }
+    let _ = writeln!(s);
+    let of = |name: &str| chosen.iter().position(|v| v.name == name).map(ir);
+    if let Some(off) = of(ASSETS_OFF.name) {
+        let _ = writeln!(
+            s,
+            "- **Asset inventory (issue 20):** (baseline − assets-off) / assets-off = {:+.2} % \
+             (goal: within 5 %).",
+            (base / (off as f64).max(1.0) - 1.0) * 100.0
+        );
+    }
+    if let Some(intel) = of(INTEL.name) {
+        let _ = writeln!(
+            s,
+            "- **{} intel indicators (issue 18):** (intel − baseline) / baseline = {:+.2} % \
+             (goal: within 10 %). It includes loading the pack, a fixed cost that a small \
+             input does not amortize.",
+            args.intel_indicators,
+            (intel as f64 / base.max(1.0) - 1.0) * 100.0
+        );
+    }
+    s
+}
+
 fn render(
     args: &super::Args,
     chosen: &[&Variant],
@@ -234,19 +391,21 @@ fn render(
     let _ = writeln!(s, "# `kuroko analyze` variants (same run)\n");
     let _ = writeln!(
         s,
-        "Input: the bench's mixed traffic (`synth::Mix::Mixed`), {:.2} GB pcap, {} packets \
-         ({} TCP connections: {} HTTP, {} TLS, {} bulk; {} DNS). Every trial: a fresh data \
+        "Input: the bench's generated traffic, mix `{}` (`synth::Mix`), {:.2} GB pcap, {} packets \
+         ({} TCP connections: {} HTTP, {} TLS, {} bulk, {} SSH/SMTP/Telnet; {} DNS). Every trial: a fresh data \
          directory, `kuroko import` and (intel) `kuroko intel import` untimed, then the \
          release `kuroko analyze` (analyzer from the store, session log, index, detections \
          with the asset inventory, content worker) under GNU time. {} rounds, every variant \
          once per round, the order rotated each round. CPU = user + sys seconds; \
          sessions/s = sessions written / CPU s.\n",
+        args.mix.name(),
         pcap_bytes as f64 / 1e9,
         generated.packets,
         generated.tcp_connections,
         generated.http,
         generated.tls,
         generated.bulk,
+        generated.banners,
         generated.dns,
         args.trials
     );
