@@ -329,32 +329,39 @@ impl ContentIndex {
     ) -> Result<(HashSet<String>, bool), IndexError> {
         let searcher = self.reader.searcher();
         let q = self.query(field, m);
-        let docs = searcher
-            .search(&*q, &DocSetCollector)
+        // Matching documents are walked segment by segment and the walk stops at the
+        // first session past the cap: a phrase found in every mail of a million would
+        // otherwise have all its matches verified and collected (seconds) before the cap
+        // kept 10,000 of them.
+        let weight = q
+            .weight(tantivy::query::EnableScoring::disabled_from_searcher(
+                &searcher,
+            ))
             .map_err(terr(&self.path))?;
         let mut out = HashSet::new();
         let mut more = false;
-        let mut cols = HashMap::new();
         let mut s = String::new();
-        for addr in docs {
-            let col = match cols.get(&addr.segment_ord) {
-                Some(c) => c,
-                None => {
-                    let seg = searcher.segment_reader(addr.segment_ord);
-                    let c = seg.fast_fields().str("session").map_err(terr(&self.path))?;
-                    cols.entry(addr.segment_ord).or_insert(c)
-                }
+        'segments: for seg in searcher.segment_readers() {
+            let Some(col) = seg.fast_fields().str("session").map_err(terr(&self.path))? else {
+                continue;
             };
-            let Some(col) = col else { continue };
-            for ord in col.term_ords(addr.doc_id) {
-                s.clear();
-                if col.ord_to_str(ord, &mut s).unwrap_or(false) && !out.contains(&s) {
-                    if out.len() >= MAX_SESSIONS {
-                        more = true;
-                        break;
+            let alive = seg.alive_bitset();
+            let mut scorer = weight.scorer(seg, 1.0).map_err(terr(&self.path))?;
+            let mut doc = scorer.doc();
+            while doc != tantivy::TERMINATED {
+                if alive.is_none_or(|a| a.is_alive(doc)) {
+                    for ord in col.term_ords(doc) {
+                        s.clear();
+                        if col.ord_to_str(ord, &mut s).unwrap_or(false) && !out.contains(&s) {
+                            if out.len() >= MAX_SESSIONS {
+                                more = true;
+                                break 'segments;
+                            }
+                            out.insert(s.clone());
+                        }
                     }
-                    out.insert(s.clone());
                 }
+                doc = scorer.advance();
             }
         }
         Ok((out, more))
