@@ -354,24 +354,20 @@ fn a_failing_disk_under_the_writers_state_file_is_still_visible_in_status() {
     drop(fs);
 }
 
-/// An fdatasync the disk fails: the segment's data may not be on the disk, so it must not
-/// be sealed as good. `import` exits 3 and says what it lost, `status` counts the write
-/// error and the damaged segment and raises `disk_write_errors`.
-#[test]
-fn a_failed_fdatasync_during_import_is_a_partial_import_and_a_damaged_segment() {
-    if !fuse_available() {
-        return;
-    }
-    let work = tempfile::tempdir().unwrap();
-    let data = work.path().join("data");
+/// Imports 5000 packets into `data` on a FUSE file system whose every fdatasync of a
+/// segment fails (and only that); returns the file system, `import`'s output and its stderr.
+fn import_with_failing_fdatasync(
+    work: &Path,
+    data: &Path,
+) -> (EioFs, std::process::Output, String) {
     let fs = EioFs::mount(
-        work.path(),
-        &data,
+        work,
+        data,
         json!({"suffixes": [".kseg"], "sync_ok": 0, "datasync_only": true}),
     );
-    let config = work.path().join("kuroko.toml");
+    let config = work.join("kuroko.toml");
     std::fs::write(&config, CONFIG).unwrap();
-    let input = work.path().join("in.pcap");
+    let input = work.join("in.pcap");
     pcap(&input, 5000);
     let out = kuroko(&[
         os("import"),
@@ -383,6 +379,20 @@ fn a_failed_fdatasync_during_import_is_a_partial_import_and_a_damaged_segment() 
     ]);
     let err = String::from_utf8_lossy(&out.stderr).into_owned();
     assert!(fs.injected().1 >= 1, "no fdatasync failed: {err}");
+    (fs, out, err)
+}
+
+/// An fdatasync the disk fails: the segment's data may not be on the disk, so it must not
+/// be sealed as good. `import` exits 3 and says what it lost, `status` counts the write
+/// error and the damaged segment and raises `disk_write_errors`.
+#[test]
+fn a_failed_fdatasync_during_import_is_a_partial_import_and_a_damaged_segment() {
+    if !fuse_available() {
+        return;
+    }
+    let work = tempfile::tempdir().unwrap();
+    let data = work.path().join("data");
+    let (fs, out, err) = import_with_failing_fdatasync(work.path(), &data);
     assert_eq!(out.status.code(), Some(3), "{err}");
     let st = status_json(&data);
     let s = &st["store"];
@@ -492,25 +502,7 @@ fn pcap_of_a_segment_whose_fdatasync_failed_warns_and_exits_partial() {
     }
     let work = tempfile::tempdir().unwrap();
     let data = work.path().join("data");
-    let fs = EioFs::mount(
-        work.path(),
-        &data,
-        json!({"suffixes": [".kseg"], "sync_ok": 0, "datasync_only": true}),
-    );
-    let config = work.path().join("kuroko.toml");
-    std::fs::write(&config, CONFIG).unwrap();
-    let input = work.path().join("in.pcap");
-    pcap(&input, 5000);
-    let out = kuroko(&[
-        os("import"),
-        os("--config"),
-        config.as_os_str(),
-        os("--data"),
-        data.as_os_str(),
-        input.as_os_str(),
-    ]);
-    let err = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert!(fs.injected().1 >= 1, "no fdatasync failed: {err}");
+    let (fs, _, _) = import_with_failing_fdatasync(work.path(), &data);
     let st = status_json(&data);
     let s = &st["store"];
     let stored = s["stored_packets"].as_u64().unwrap();

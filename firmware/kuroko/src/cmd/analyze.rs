@@ -188,14 +188,8 @@ fn follow(
                 while !stop.load(Ordering::SeqCst) {
                     if retro_pending {
                         std::thread::yield_now();
-                    } else if config.analyzer.consumer_wake {
-                        kuroko_model::sessionlog::wait_for_publication(
-                            &log_dir,
-                            &mut seen,
-                            CONSUMER_INTERVAL,
-                        );
                     } else {
-                        std::thread::sleep(CONSUMER_INTERVAL);
+                        wait_for_records(&config, &log_dir, &mut seen);
                     }
                     if stop.load(Ordering::SeqCst) {
                         break;
@@ -222,15 +216,7 @@ fn follow(
                 let log_dir = data.join("sessions");
                 let mut seen = None;
                 while !stop.load(Ordering::SeqCst) {
-                    if config.analyzer.consumer_wake {
-                        kuroko_model::sessionlog::wait_for_publication(
-                            &log_dir,
-                            &mut seen,
-                            CONSUMER_INTERVAL,
-                        );
-                    } else {
-                        std::thread::sleep(CONSUMER_INTERVAL);
-                    }
+                    wait_for_records(&config, &log_dir, &mut seen);
                     if stop.load(Ordering::SeqCst) {
                         break;
                     }
@@ -253,6 +239,21 @@ fn follow(
     // A last catch-up with everything the analyzer wrote before it stopped (a re-check
     // still pending goes on at the next start).
     run_consumers(data, config, false, true, Consumers::All).map(drop)
+}
+
+/// Waits until the session log publishes new records (`[analyzer] consumer_wake`, the
+/// default) or, without it, one `CONSUMER_INTERVAL`: the consumers' and the content index's
+/// threads both follow the log this way.
+fn wait_for_records(
+    config: &kuroko_model::config::Config,
+    log_dir: &std::path::Path,
+    seen: &mut Option<kuroko_model::sessionlog::LogPos>,
+) {
+    if config.analyzer.consumer_wake {
+        kuroko_model::sessionlog::wait_for_publication(log_dir, seen, CONSUMER_INTERVAL);
+    } else {
+        std::thread::sleep(CONSUMER_INTERVAL);
+    }
 }
 
 /// The background scrub of the store (`kuroko_ring::scrub`) on its own thread at idle CPU
