@@ -23,7 +23,7 @@ enum Role {
     /// A normal-priority task (nice 0), pinned to the core.
     Normal(usize),
     /// The analyzer: `kuroko analyze` applies the placement of its config.
-    Analyzer(Config),
+    Analyzer(Box<Config>),
 }
 
 /// One competition at a time (the tests of this file share the core).
@@ -89,8 +89,8 @@ fn the_analyzer_gets_cpu_beside_a_normal_priority_hog_on_its_core() {
     idle.analyzer.cpu_priority = "idle".into();
     let t = compete(&[
         Role::Normal(core),
-        Role::Analyzer(analyzer_on(core)),
-        Role::Analyzer(idle),
+        Role::Analyzer(Box::new(analyzer_on(core))),
+        Role::Analyzer(Box::new(idle)),
     ]);
     let (hog, analyzer, idle) = (t[0].as_secs_f64(), t[1].as_secs_f64(), t[2].as_secs_f64());
     eprintln!(
@@ -140,7 +140,10 @@ fn capture_first_the_analyzer_stays_off_capture_cores_and_yields_a_shared_one() 
     }
     // An unpinned capture (no `[capture] cores`, a development box) sharing a core with a
     // busy analyzer: capture at normal priority keeps most of it.
-    let t = compete(&[Role::Normal(core), Role::Analyzer(analyzer_on(core))]);
+    let t = compete(&[
+        Role::Normal(core),
+        Role::Analyzer(Box::new(analyzer_on(core))),
+    ]);
     let (capture, analyzer) = (t[0].as_secs_f64(), t[1].as_secs_f64());
     let share = capture / (capture + analyzer).max(1e-9);
     eprintln!(
