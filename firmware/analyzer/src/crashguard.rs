@@ -16,7 +16,10 @@
 //! between that sample point and the next are skipped, once, and counted
 //! (`crash_loop_skips`, `packets_skipped_after_crashes`): a small, counted gap instead of
 //! a dead analyzer. Deaths at different places (an operator's kill -9, a power cut) never
-//! add up.
+//! add up, and neither do deaths while the run had read everything stored and was waiting
+//! for more (`idle`): no packet was being analyzed, so none can be to blame. Without that,
+//! three kill -9s of a caught-up `analyze --follow` (a supervisor's restarts, an operator)
+//! skipped the next packets to arrive.
 
 use crate::position::PacketPos;
 use serde::{Deserialize, Serialize};
@@ -39,6 +42,8 @@ struct Attempt {
     /// Where the previous runs died (their last sample point) and how many in a row.
     died_at: Option<u64>,
     deaths: u32,
+    /// This run had read everything stored and was waiting for more.
+    idle: bool,
 }
 
 /// The next sample point after ordinal `n`.
@@ -82,7 +87,7 @@ impl CrashGuard {
             // The previous run from this same checkpoint died.
             state.died_at = prev.died_at;
             state.deaths = prev.deaths;
-            if let Some(r) = prev.reached {
+            if let Some(r) = prev.reached.filter(|_| !prev.idle) {
                 if prev.died_at == Some(r) {
                     state.deaths += 1;
                 } else {
@@ -121,12 +126,25 @@ impl CrashGuard {
     /// Packet number `n` (1-based, of this run) is about to be analyzed. Returns whether
     /// to skip it.
     pub fn on_packet(&mut self, n: u64) -> bool {
-        if is_sample(n) {
-            self.state.reached = Some(n);
+        if is_sample(n) || self.state.idle {
+            // The first packet after an idle spell is where a death would now be: the
+            // place is set just before it, so that a skip from there covers it.
+            let at = if is_sample(n) { n } else { n - 1 };
+            self.state.idle = false;
+            self.state.reached = Some(at.max(self.state.reached.unwrap_or(0)));
             // Best effort: a failed write only weakens the guard.
             let _ = self.save();
         }
         self.skip.is_some_and(|(a, b)| n > a && n <= b)
+    }
+
+    /// The run has read everything stored and waits for more: a death from here until the
+    /// next packet is not the input's fault (written once per idle spell).
+    pub fn idle(&mut self) {
+        if !self.state.idle {
+            self.state.idle = true;
+            let _ = self.save();
+        }
     }
 
     /// A checkpoint at `key` was written: deaths before it no longer matter.
@@ -162,6 +180,36 @@ mod tests {
             g.on_packet(i);
         }
         skip
+    }
+
+    #[test]
+    fn deaths_while_waiting_for_input_never_skip_packets() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        let k = Some(PacketPos::new(1, 2, 3));
+        // Caught up after 64 packets and killed while waiting, again and again (what a
+        // supervisor's or an operator's kill -9 of a quiet `analyze --follow` does).
+        for _ in 0..5 {
+            let mut g = CrashGuard::open(d, k).unwrap();
+            assert_eq!(g.skip_range(), None);
+            for i in 1..=64 {
+                g.on_packet(i);
+            }
+            g.idle();
+        }
+        // Dying while analyzing still counts: a packet after the idle spell is the place.
+        for _ in 0..MAX_DEATHS {
+            let mut g = CrashGuard::open(d, k).unwrap();
+            for i in 1..=64 {
+                g.on_packet(i);
+            }
+            g.idle();
+            g.on_packet(65);
+        }
+        assert_eq!(
+            CrashGuard::open(d, k).unwrap().skip_range(),
+            Some((64, 128))
+        );
     }
 
     #[test]

@@ -659,6 +659,8 @@ pub fn follow(
             if a.last_checkpoint.elapsed() >= opts.checkpoint_interval {
                 a.checkpoint()?;
             }
+            // Caught up: a kill from here on is not a packet's fault (crashguard).
+            a.guard.idle();
             std::thread::sleep(FOLLOW_POLL);
         }
     }
