@@ -12,6 +12,7 @@
 //! external address, every wait is bounded, and every process started is stopped by PID.
 
 pub mod dovecot;
+pub mod ftp;
 pub mod kuroko;
 pub mod netns;
 pub mod pcap_time;

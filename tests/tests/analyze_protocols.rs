@@ -358,29 +358,7 @@ fn analyze_ftp_links_data_channels_and_files_are_byte_identical() -> anyhow::Res
         down_sha = random_file(&root.join("budget.xlsx"), 200_000, 11)?;
         let upload = site.work_dir().join("notes.bin");
         up_sha = random_file(&upload, 50_000, 13)?;
-        let r = root.to_str().context("utf-8")?;
-        let _ftp = site.serve(
-            FILES,
-            "pyftpdlib",
-            "tcp",
-            21,
-            &[
-                PYTHON,
-                "-m",
-                "pyftpdlib",
-                "-i",
-                FILES.ip,
-                "-p",
-                "21",
-                "-w",
-                "-d",
-                r,
-                "-u",
-                "alice",
-                "-P",
-                "secret",
-            ],
-        )?;
+        let _ftp = kuroko_tests::ftp::serve(site, FILES, &root)?;
         run_ok(
             site,
             PC,

@@ -190,28 +190,7 @@ fn mail_fetched_over_pop3_and_imap_and_an_ftp_upload_are_found_by_phrase() -> an
         format!("営業部各位\n\n{FTP_PHRASE}を共有します。\n前年同期比で12％増です。\n"),
     )?;
     let mut dovecot = kuroko_tests::dovecot::serve(&site, MAIL, &conf)?;
-    let mut ftp = site.serve(
-        FILES,
-        "pyftpdlib",
-        "tcp",
-        21,
-        &[
-            PYTHON,
-            "-m",
-            "pyftpdlib",
-            "-i",
-            FILES.ip,
-            "-p",
-            "21",
-            "-w",
-            "-d",
-            ftp_root.to_str().context("utf-8")?,
-            "-u",
-            "alice",
-            "-P",
-            "secret",
-        ],
-    )?;
+    let mut ftp = kuroko_tests::ftp::serve(&site, FILES, &ftp_root)?;
     let rec = Recorder::start(&site, &pcap)?;
     let traffic = (|| -> anyhow::Result<()> {
         let out = site.sh(PC, &[PYTHON, "-c", POP3_FETCH, MAIL.ip, USER, PASSWORD], 60)?;

@@ -366,28 +366,7 @@ fn a_slow_pdf_uploaded_over_ftp_is_killed_past_the_time_limit_and_the_texts_besi
     for (p, bytes) in &files {
         std::fs::write(p, bytes)?;
     }
-    let mut ftp = site.serve(
-        FILES,
-        "pyftpdlib",
-        "tcp",
-        21,
-        &[
-            PYTHON,
-            "-m",
-            "pyftpdlib",
-            "-i",
-            FILES.ip,
-            "-p",
-            "21",
-            "-w",
-            "-d",
-            ftp_root.to_str().context("utf-8")?,
-            "-u",
-            "alice",
-            "-P",
-            "secret",
-        ],
-    )?;
+    let mut ftp = kuroko_tests::ftp::serve(&site, FILES, &ftp_root)?;
     let rec = Recorder::start(&site, &pcap)?;
     let traffic = (|| -> anyhow::Result<()> {
         let mut argv = vec![PYTHON, "-c", FTP_UPLOAD, FILES.ip];

@@ -145,28 +145,7 @@ fn files_over_http_ftp_and_smtp_matching_yara_give_hits_and_findings_and_twins_d
             www.to_str().context("utf-8")?,
         ],
     )?;
-    let mut ftp = site.serve(
-        FILES,
-        "pyftpdlib",
-        "tcp",
-        21,
-        &[
-            PYTHON,
-            "-m",
-            "pyftpdlib",
-            "-i",
-            FILES.ip,
-            "-p",
-            "21",
-            "-d",
-            ftproot.to_str().context("utf-8")?,
-            "-u",
-            "alice",
-            "-P",
-            "secret",
-            "-w",
-        ],
-    )?;
+    let mut ftp = kuroko_tests::ftp::serve(&site, FILES, &ftproot)?;
     let mut smtp = site.serve(
         MAIL,
         "aiosmtpd",
