@@ -237,6 +237,26 @@ const HOSTS: [&str; 8] = [
 ];
 
 impl Gen {
+    /// A TCP conversation of `msgs` between `client` and `server`, with random initial
+    /// sequence numbers (drawn after the messages, as every generator here does).
+    fn tcp_conv(
+        &mut self,
+        client: ([u8; 4], u16),
+        server: ([u8; 4], u16),
+        msgs: VecDeque<(usize, Msg)>,
+    ) -> Conv {
+        let isn = [self.rng.next() as u32, self.rng.next() as u32];
+        Conv::Tcp(TcpConv {
+            client,
+            server,
+            seq: isn,
+            msgs,
+            sent: 0,
+            stage: 0,
+            unacked: 0,
+        })
+    }
+
     fn new_conv(&mut self) -> Conv {
         let r = self.rng.next();
         self.next_port = if self.next_port >= 60000 {
@@ -298,16 +318,7 @@ impl Gen {
             port = 5001;
             msgs.push_back((0, Msg::Filler(self.rng.range(500_000, 4_000_000) as usize)));
         }
-        let isn = [self.rng.next() as u32, self.rng.next() as u32];
-        Conv::Tcp(TcpConv {
-            client,
-            server: (server_ip, port),
-            seq: isn,
-            msgs,
-            sent: 0,
-            stage: 0,
-            unacked: 0,
-        })
+        self.tcp_conv(client, (server_ip, port), msgs)
     }
 
     /// One HTTP GET answered with a 0.2–60 kB body ([`Mix::HttpFiles`]).
@@ -331,16 +342,7 @@ impl Gen {
         msgs.push_back((0, Msg::Bytes(req.into_bytes())));
         msgs.push_back((1, Msg::Bytes(head.into_bytes())));
         msgs.push_back((1, Msg::Filler(body)));
-        let isn = [self.rng.next() as u32, self.rng.next() as u32];
-        Conv::Tcp(TcpConv {
-            client,
-            server: (server_ip, 80),
-            seq: isn,
-            msgs,
-            sent: 0,
-            stage: 0,
-            unacked: 0,
-        })
+        self.tcp_conv(client, (server_ip, 80), msgs)
     }
 
     /// One short session of [`Mix::SmallSessions`].
@@ -478,16 +480,7 @@ impl Gen {
             say(&mut msgs, 1, b"Password: ");
             23
         };
-        let isn = [self.rng.next() as u32, self.rng.next() as u32];
-        Conv::Tcp(TcpConv {
-            client,
-            server: (server_ip, port),
-            seq: isn,
-            msgs,
-            sent: 0,
-            stage: 0,
-            unacked: 0,
-        })
+        self.tcp_conv(client, (server_ip, port), msgs)
     }
 
     fn tcp<W: Write>(
