@@ -12,7 +12,9 @@
 //! also runs, every trial into one store a warm-up wrapped once (slots overwritten), so the
 //! report shows both beside the peers, which always write new files. `--tools` may add
 //! `kuroko-zc` (zero-copy capture, `[capture] zero_copy = "on"`: ring blocks written from
-//! the ring's memory; its `copied B / pkt` is 0) and `kuroko-2t` (two capture threads). Loads:
+//! the ring's memory; its `copied B / pkt` is 0) and `kuroko-2t` (two capture threads);
+//! `--kuroko-ref BIN` adds `kuroko-ref`, another commit's build run exactly as `kuroko`, so
+//! a change is measured against the code before it trial beside trial. Loads:
 //! 64 B, 1500 B and a mixed TCP/UDP pcap at 50 % of tcpreplay's maximum (measured first,
 //! nothing capturing), and 1500 B unpaced, each with every generator. Rounds are
 //! interleaved: every round runs every load with every tool in turn, so ours and the peers
@@ -86,6 +88,11 @@ pub struct Args {
     /// Use this kuroko binary instead of building one.
     #[arg(long, value_name = "PATH")]
     pub kuroko_bin: Option<PathBuf>,
+    /// A `kuroko` binary built from another commit (e.g. main before a change): adds the
+    /// tool `kuroko-ref`, every trial in a fresh data directory with the same config as
+    /// `kuroko`, so both builds are measured in the same run, trial beside trial.
+    #[arg(long, value_name = "PATH")]
+    pub kuroko_ref: Option<PathBuf>,
 }
 
 /// The generator's and the capture's namespaces, suffixed with our pid: a second bench
@@ -112,6 +119,8 @@ enum Tool {
     Kuroko,
     /// Every trial in one shared store that the warm-up wrapped (slots overwritten).
     KurokoWarm,
+    /// As `Kuroko`, run by the `--kuroko-ref` binary (another commit's build).
+    KurokoRef,
     /// As `Kuroko` with zero-copy capture (`[capture] zero_copy = "on"`: ring blocks
     /// written from the ring's memory, no user-space copy).
     KurokoZc,
@@ -128,13 +137,14 @@ impl Tool {
         Ok(match s {
             "kuroko" => Tool::Kuroko,
             "kuroko-warm" => Tool::KurokoWarm,
+            "kuroko-ref" => Tool::KurokoRef,
             "kuroko-2t" => Tool::Kuroko2,
             "kuroko-zc" => Tool::KurokoZc,
             "stenotype" => Tool::Stenotype,
             "tcpdump" => Tool::Tcpdump,
             "netsniff-ng" | "netsniff" => Tool::Netsniff,
             _ => bail!(
-                "unknown tool `{s}` (kuroko, kuroko-warm, kuroko-2t, kuroko-zc, stenotype, tcpdump, netsniff-ng)"
+                "unknown tool `{s}` (kuroko, kuroko-warm, kuroko-ref, kuroko-2t, kuroko-zc, stenotype, tcpdump, netsniff-ng)"
             ),
         })
     }
@@ -142,6 +152,7 @@ impl Tool {
         match self {
             Tool::Kuroko => "kuroko",
             Tool::KurokoWarm => "kuroko-warm",
+            Tool::KurokoRef => "kuroko-ref",
             Tool::Kuroko2 => "kuroko-2t",
             Tool::KurokoZc => "kuroko-zc",
             Tool::Stenotype => "stenotype",
@@ -239,8 +250,20 @@ impl Trial {
 struct Bench {
     work: PathBuf,
     kuroko: PathBuf,
+    /// `--kuroko-ref`: the binary of the `kuroko-ref` tool.
+    kuroko_ref: Option<PathBuf>,
     ring_mb: u32,
     seconds: f64,
+}
+
+impl Bench {
+    /// The binary that runs `tool` (and reads its data directory back).
+    fn kuroko_for(&self, tool: Tool) -> &Path {
+        match (tool, &self.kuroko_ref) {
+            (Tool::KurokoRef, Some(r)) => r,
+            _ => &self.kuroko,
+        }
+    }
 }
 
 impl Drop for Bench {
@@ -590,14 +613,14 @@ fn spawn_tool(b: &Bench, tool: Tool, trial_dir: &Path) -> anyhow::Result<Running
     let cpus = if tool == Tool::Kuroko2 { "0,1" } else { "1" };
     argv.extend(["taskset", "-c", cpus].map(String::from));
     match tool {
-        Tool::Kuroko | Tool::KurokoWarm | Tool::Kuroko2 | Tool::KurokoZc => {
+        Tool::Kuroko | Tool::KurokoWarm | Tool::KurokoRef | Tool::Kuroko2 | Tool::KurokoZc => {
             let cfg = b.work.join(match tool {
                 Tool::Kuroko2 => "kuroko-2t.toml",
                 Tool::KurokoZc => "kuroko-zc.toml",
                 _ => "kuroko.toml",
             });
             argv.extend([
-                b.kuroko.to_string_lossy().into_owned(),
+                b.kuroko_for(tool).to_string_lossy().into_owned(),
                 "capture".into(),
                 "--iface".into(),
                 "vcap".into(),
@@ -748,11 +771,11 @@ fn kuroko_data(b: &Bench, tool: Tool, trial_dir: &Path) -> PathBuf {
     }
 }
 
-fn kuroko_status_written(b: &Bench, data: &Path) -> u64 {
+fn kuroko_status_written(b: &Bench, tool: Tool, data: &Path) -> u64 {
     if !data.exists() {
         return 0;
     }
-    let out = Command::new(&b.kuroko)
+    let out = Command::new(b.kuroko_for(tool))
         .args([
             "status",
             "--data",
@@ -792,11 +815,11 @@ fn run_trial(
     let trial_dir = b.work.join(format!("trial-{idx}-{}", tool.name()));
     let is_kuroko = matches!(
         tool,
-        Tool::Kuroko | Tool::KurokoWarm | Tool::Kuroko2 | Tool::KurokoZc
+        Tool::Kuroko | Tool::KurokoWarm | Tool::KurokoRef | Tool::Kuroko2 | Tool::KurokoZc
     );
     let data = kuroko_data(b, tool, &trial_dir);
     let written_before = if is_kuroko {
-        kuroko_status_written(b, &data)
+        kuroko_status_written(b, tool, &data)
     } else {
         0
     };
@@ -836,12 +859,12 @@ fn run_trial(
     let stderr = std::fs::read_to_string(&r.stderr).unwrap_or_default();
     let mut causes = None;
     let (captured, bytes_on_disk, copied) = match tool {
-        Tool::Kuroko | Tool::KurokoWarm | Tool::Kuroko2 | Tool::KurokoZc => {
+        Tool::Kuroko | Tool::KurokoWarm | Tool::KurokoRef | Tool::Kuroko2 | Tool::KurokoZc => {
             if !exited {
                 bail!("kuroko capture did not exit on SIGINT: {stderr}");
             }
             let packets = json_u64(&stdout, "packets").unwrap_or(0);
-            let written = kuroko_status_written(b, &data).saturating_sub(written_before);
+            let written = kuroko_status_written(b, tool, &data).saturating_sub(written_before);
             // Bytes copied ring → store buffer: the interface's stored_bytes less those
             // written from the ring itself (zero-copy).
             let zc = json_u64(&stdout, "zero_copy_bytes").unwrap_or(0);
@@ -946,6 +969,16 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             .map_or(0, |i| i + 1);
         tools.insert(at, Tool::KurokoWarm);
     }
+    if args.kuroko_ref.is_some() && !tools.contains(&Tool::KurokoRef) {
+        let at = tools
+            .iter()
+            .position(|&t| t == Tool::Kuroko)
+            .map_or(0, |i| i + 1);
+        tools.insert(at, Tool::KurokoRef);
+    }
+    if tools.contains(&Tool::KurokoRef) && args.kuroko_ref.is_none() {
+        bail!("the tool kuroko-ref needs --kuroko-ref PATH (a kuroko binary of another commit)");
+    }
     let gens: Vec<Gen> = args
         .generators
         .iter()
@@ -982,6 +1015,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let b = Bench {
         work: work.clone(),
         kuroko,
+        kuroko_ref: args.kuroko_ref.clone(),
         ring_mb: args.ring_mb,
         seconds: args.seconds,
     };
@@ -1257,6 +1291,7 @@ fn report(
         for ours_tool in [
             Tool::Kuroko,
             Tool::KurokoWarm,
+            Tool::KurokoRef,
             Tool::Kuroko2,
             Tool::KurokoZc,
         ] {
@@ -1282,7 +1317,11 @@ fn report(
                 .filter(|p| {
                     !matches!(
                         p.0,
-                        Tool::Kuroko | Tool::KurokoWarm | Tool::Kuroko2 | Tool::KurokoZc
+                        Tool::Kuroko
+                            | Tool::KurokoWarm
+                            | Tool::KurokoRef
+                            | Tool::Kuroko2
+                            | Tool::KurokoZc
                     )
                 })
                 .map(|p| p.1)
