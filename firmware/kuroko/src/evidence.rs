@@ -9,7 +9,13 @@
 //! How: for each finding (highest risk first, so the budget goes to what matters), each
 //! evidence session not exported yet is cut out of the store by its 5-tuple (either
 //! direction) and its time range, touching only the segments and chunks of that range,
-//! and appended to the finding's pcap (nanosecond pcap, Ethernet). A manifest
+//! and appended to the finding's pcap (nanosecond pcap, Ethernet). One export is one pass
+//! of the reader with a chunk cache ([`kuroko_ring::StoreReader::scan_time_cached`]): the
+//! evidence sessions of many findings overlap in time, and each store chunk is read, and
+//! each block's checksums checked, once per pass (while it fits in [`CHUNK_CACHE_BYTES`]),
+//! not once per session; blocks outside every session's time range are not checked. The
+//! packets, their order and the damage found are the same as one `scan_time` per session.
+//! A manifest
 //! (`manifest.json`, replaced atomically after the pcaps are fsynced) records each file's
 //! committed length and the sessions in it; a file longer than its manifest entry (a crash
 //! between append and manifest) is cut back first, so a retry never duplicates packets.
@@ -38,6 +44,10 @@ const MAX_CAPLEN: u32 = 262_144;
 const MAX_VLAN_TAGS: usize = 4;
 /// IPv6 extension headers skipped at most.
 const MAX_IPV6_EXT: usize = 8;
+/// Store chunks an export keeps read between evidence sessions (about; whole segments
+/// are dropped, least recently used first). Evidence of recent findings lies in a few
+/// segments; 64 MiB is one default segment.
+pub const CHUNK_CACHE_BYTES: u64 = 64 << 20;
 
 #[derive(Serialize, Deserialize, Default, Debug, Clone, PartialEq)]
 struct Manifest {
@@ -82,6 +92,25 @@ pub fn evidence_dir(data: &Path) -> PathBuf {
 /// Call after `kuroko_detect::run_pending`. Without a segment store (e.g. analysis of a
 /// pcap file) there is nothing to export and the summary says so.
 pub fn export_pending(data: &Path, config: &Config) -> anyhow::Result<EvidenceSummary> {
+    export(data, config, EXPORT_READS).map(|(s, _)| s)
+}
+
+/// How `export_pending` reads the store.
+const EXPORT_READS: Reads = Reads::Cached(CHUNK_CACHE_BYTES);
+
+/// How the export reads the store.
+#[derive(Clone, Copy, Debug)]
+enum Reads {
+    /// One `scan_time_cached` pass with a chunk cache of this many bytes.
+    Cached(u64),
+    /// One plain `scan_time` per evidence session (the export before the cache; kept for
+    /// the test that both write the same bytes).
+    #[cfg(test)]
+    PerSession,
+}
+
+/// `export_pending`, and the store bytes the reader read for it.
+fn export(data: &Path, config: &Config, reads: Reads) -> anyhow::Result<(EvidenceSummary, u64)> {
     let budget = config
         .storage
         .evidence_budget_bytes()
@@ -92,7 +121,7 @@ pub fn export_pending(data: &Path, config: &Config) -> anyhow::Result<EvidenceSu
     };
     let aggregates = kuroko_detect::load_aggregates(data)?;
     if aggregates.is_empty() || !data.join("segments").exists() {
-        return Ok(summary);
+        return Ok((summary, 0));
     }
     // The findings store's writer lock also guards the evidence area.
     let _lock = kuroko_detect::store::lock(data)?;
@@ -105,6 +134,11 @@ pub fn export_pending(data: &Path, config: &Config) -> anyhow::Result<EvidenceSu
     let order = kuroko_detect::load_findings(data, config, Lang::En)?;
     let by_id: BTreeMap<String, &kuroko_detect::Aggregate> =
         aggregates.iter().map(|a| (a.id(), a)).collect();
+    let mut cache = match reads {
+        Reads::Cached(limit) => Some(kuroko_ring::TimeScanCache::new(limit)),
+        #[cfg(test)]
+        Reads::PerSession => None,
+    };
     let mut used: u64 = manifest.files.values().map(|f| f.len).sum();
     let mut full = false;
     summary.findings = order.len();
@@ -148,7 +182,7 @@ pub fn export_pending(data: &Path, config: &Config) -> anyhow::Result<EvidenceSu
                 .saturating_add(1);
             let mut packets = 0u64;
             let mut write_err = None;
-            let report = reader.scan_time(from, to, |p| {
+            let each = |p: &kuroko_ring::PacketView<'_>| {
                 if !frame_matches(p.data, ev) {
                     return ControlFlow::Continue(());
                 }
@@ -167,7 +201,11 @@ pub fn export_pending(data: &Path, config: &Config) -> anyhow::Result<EvidenceSu
                 packets += 1;
                 summary.bytes_written += need;
                 ControlFlow::Continue(())
-            })?;
+            };
+            let report = match cache.as_mut() {
+                Some(cache) => reader.scan_time_cached(cache, from, to, each)?,
+                None => reader.scan_time(from, to, each)?,
+            };
             if let Some(e) = write_err {
                 return Err(e).with_context(|| format!("writing {}", path.display()));
             }
@@ -189,7 +227,7 @@ pub fn export_pending(data: &Path, config: &Config) -> anyhow::Result<EvidenceSu
     }
     summary.area_bytes = used;
     save_manifest(&dir, &manifest)?;
-    Ok(summary)
+    Ok((summary, reader.chunk_bytes_read()))
 }
 
 fn finish(out: std::io::BufWriter<&mut std::fs::File>, path: &Path) -> anyhow::Result<()> {
@@ -578,6 +616,177 @@ mod tests {
             .map(|e| e.metadata().unwrap().len())
             .sum();
         assert!(total <= 250);
+    }
+
+    /// Every file of the evidence area, by name.
+    fn area(data: &Path) -> BTreeMap<String, Vec<u8>> {
+        std::fs::read_dir(evidence_dir(data))
+            .unwrap()
+            .map(|e| e.unwrap())
+            .map(|e| {
+                (
+                    e.file_name().to_string_lossy().into_owned(),
+                    std::fs::read(e.path()).unwrap(),
+                )
+            })
+            .collect()
+    }
+
+    /// Exports with `reads` into a fresh evidence area, then moves the area to `keep`.
+    fn export_aside(
+        data: &Path,
+        config: &Config,
+        reads: Reads,
+        keep: &str,
+    ) -> (EvidenceSummary, u64, BTreeMap<String, Vec<u8>>) {
+        let (s, read) = export(data, config, reads).unwrap();
+        let files = area(data);
+        std::fs::rename(evidence_dir(data), data.join(keep)).unwrap();
+        (s, read, files)
+    }
+
+    /// Many findings whose evidence sessions overlap in time, over several segments of
+    /// small chunks: the small-sessions mix imported into a store, analysed, detections
+    /// run. One block in the middle segment is damaged. Returns the store's used bytes.
+    fn small_sessions_store(data: &Path) -> u64 {
+        use kuroko_analyzer::synth::{self, Mix, Params};
+        let pcap = data.with_extension("pcap");
+        let params = Params {
+            target_bytes: 3 << 20,
+            concurrency: 64,
+            seed: 7,
+            gap_ns: 500_000,
+            mix: Mix::SmallSessions,
+            ..Params::default()
+        };
+        let f = std::io::BufWriter::new(std::fs::File::create(&pcap).unwrap());
+        synth::generate(f, &params).unwrap();
+        let opts = StoreOptions {
+            budget: 64 << 20,
+            segment_size: 1 << 20,
+            chunk_size: 64 << 10,
+            ..Default::default()
+        };
+        let mut w = SegmentWriter::open(data, &opts).unwrap();
+        kuroko_ring::pcap::import_file(&mut w, &pcap, 0, |_, _| {}).unwrap();
+        w.close().unwrap();
+        let config = Config::default();
+        let mut source = kuroko_analyzer::store::StoreSource::open(data).unwrap();
+        kuroko_analyzer::driver::run(
+            data,
+            &config,
+            &mut source,
+            kuroko_analyzer::driver::RunOptions::default(),
+        )
+        .unwrap();
+        kuroko_detect::run_pending(data, &config).unwrap();
+        // Damage one block's payload in the middle segment.
+        let reader = kuroko_ring::StoreReader::open(data).unwrap();
+        let segs = reader.segments();
+        assert!(segs.len() >= 3, "{} segments", segs.len());
+        let mid = &segs[segs.len() / 2];
+        let map = reader.map(mid).unwrap();
+        let off = map
+            .blocks()
+            .find_map(|ev| match ev {
+                kuroko_ring::segment::BlockEvent::Valid(b) if b.offset > 256 << 10 => {
+                    Some(b.offset)
+                }
+                _ => None,
+            })
+            .unwrap();
+        let at = off + kuroko_ring::format::BLOCK_HEADER_LEN as u64 + 100;
+        let f = std::fs::OpenOptions::new()
+            .write(true)
+            .open(map.path())
+            .unwrap();
+        use std::os::unix::fs::FileExt;
+        f.write_all_at(&[0xa5; 8], at).unwrap();
+        f.sync_all().unwrap();
+        segs.iter().map(|s| s.used_bytes).sum()
+    }
+
+    /// The export reads the store once per pass, not once per evidence session, and
+    /// writes the same bytes as a plain `scan_time` per session did: the same pcaps
+    /// (packets, order, lengths) and the same manifest, also with a cache too small for
+    /// the store (segments dropped and read again).
+    #[test]
+    fn one_cached_pass_exports_the_same_bytes_as_a_scan_per_session_reading_each_chunk_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        let store_bytes = small_sessions_store(&data);
+        let config = Config::default();
+        let findings = kuroko_detect::load_findings(&data, &config, Lang::En)
+            .unwrap()
+            .len();
+        assert!(findings >= 20, "{findings} findings");
+
+        let (old, old_read, old_files) =
+            export_aside(&data, &config, Reads::PerSession, "evidence.per-session");
+        let (new, new_read, new_files) = export_aside(
+            &data,
+            &config,
+            Reads::Cached(CHUNK_CACHE_BYTES),
+            "evidence.cached",
+        );
+        let (small, _, small_files) =
+            export_aside(&data, &config, Reads::Cached(128 << 10), "evidence.small");
+        eprintln!(
+            "{findings} findings, {} sessions, {} packets; store {store_bytes} B; read per \
+             session {old_read} B, cached {new_read} B; damage met {} / {}",
+            old.sessions_exported, old.packets, old.damaged_places, new.damaged_places
+        );
+        assert!(old.sessions_exported >= 20, "{old:?}");
+        assert!(old.packets > 0 && old.sessions_over_budget == 0, "{old:?}");
+        assert_eq!(old_files.len(), new_files.len());
+        for (name, bytes) in &old_files {
+            assert!(
+                new_files.get(name) == Some(bytes),
+                "{name} differs between the per-session and the cached export"
+            );
+            assert!(
+                small_files.get(name) == Some(bytes),
+                "{name} differs between the per-session and the small-cache export"
+            );
+        }
+        let same = |s: &EvidenceSummary| {
+            (
+                s.findings,
+                s.sessions_exported,
+                s.sessions_missing,
+                s.sessions_over_budget,
+                s.packets,
+                s.bytes_written,
+                s.area_bytes,
+            )
+        };
+        assert_eq!(same(&old), same(&new));
+        assert_eq!(same(&old), same(&small));
+        // The damaged block is met (its evidence sessions overlap it) and not hidden.
+        assert!(new.damaged_places > 0, "{new:?}");
+        assert!(small.damaged_places >= new.damaged_places, "{small:?}");
+        // Each chunk read once: no more than the store holds.
+        assert!(
+            new_read <= store_bytes,
+            "the export read {new_read} bytes of a {store_bytes}-byte store"
+        );
+    }
+
+    /// The fault the cache fixes: a scan per evidence session re-read (and re-checked)
+    /// the chunks its neighbours had read, many times the store for many findings.
+    #[test]
+    fn the_export_reads_no_more_than_the_store_holds() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        let store_bytes = small_sessions_store(&data);
+        let config = Config::default();
+        let (s, read) = export(&data, &config, EXPORT_READS).unwrap();
+        assert!(s.sessions_exported >= 20, "{s:?}");
+        assert!(
+            read <= store_bytes,
+            "the export read {read} bytes of a {store_bytes}-byte store for {} sessions",
+            s.sessions_exported
+        );
     }
 
     #[test]

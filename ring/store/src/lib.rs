@@ -69,7 +69,9 @@
 //!   first/last ts…), [`StoreReader::map`] → [`SegmentMap::packets`] /
 //!   [`SegmentMap::packets_in`] iterators of [`PacketView`] for per-segment loops,
 //!   [`StoreReader::scan_time`]`(from_ns, to_ns, f)` touching only overlapping
-//!   segments, chunks and blocks, [`StoreReader::head`], [`StoreReader::lag_bytes`].
+//!   segments, chunks and blocks, [`StoreReader::scan_time_cached`] for many ranges in one
+//!   pass (a [`TimeScanCache`] keeps the chunks read and which blocks passed their
+//!   checksums), [`StoreReader::head`], [`StoreReader::lag_bytes`].
 //! - Damage (bad checksum, torn block) is never returned as packets: it comes back as
 //!   [`Damage`] entries (segment file, seq, offset, length) and the scan goes on.
 //!
@@ -119,7 +121,7 @@ pub use error::{AppendError, StoreError};
 pub use layout::{IoPreference, META_RESERVE, Preallocate, RingGeometry, StoreOptions};
 pub use reader::{
     Damage, DamageKind, PacketView, Packets, Position, ScanReport, SegmentInfo, SegmentMap,
-    StoreReader, VerifyReport, WriteErrorSegment,
+    StoreReader, TimeScanCache, VerifyReport, WriteErrorSegment,
 };
 pub use status::{StoreStatus, WriterStateHealth, store_status};
 pub use writer::{

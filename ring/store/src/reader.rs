@@ -325,6 +325,9 @@ pub struct StoreReader {
     open_read: std::sync::Mutex<Option<OpenRead>>,
     /// Slots whose header cannot be read (see [`StoreReader::damaged_slots`]).
     unreadable: Vec<u32>,
+    /// Segment bytes read by `map` and the time-range scans (see
+    /// [`StoreReader::chunk_bytes_read`]).
+    chunk_reads: std::sync::atomic::AtomicU64,
 }
 
 impl StoreReader {
@@ -338,6 +341,7 @@ impl StoreReader {
             scan_buf: std::sync::Mutex::new(None),
             open_read: std::sync::Mutex::new(None),
             unreadable: Vec::new(),
+            chunk_reads: std::sync::atomic::AtomicU64::new(0),
         };
         r.refresh()?;
         Ok(r)
@@ -538,6 +542,13 @@ impl StoreReader {
             .sum()
     }
 
+    /// Segment bytes this reader has read through [`StoreReader::map`],
+    /// [`StoreReader::scan_time`] and [`StoreReader::scan_time_cached`] (not the sequential
+    /// [`StoreReader::scan`]): what a time-range export costs in reads.
+    pub fn chunk_bytes_read(&self) -> u64 {
+        self.chunk_reads.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     /// One segment's used bytes (as of the last `refresh`), read into memory.
     ///
     /// Read, not memory-mapped: a sector the disk cannot read would kill the process with
@@ -555,11 +566,32 @@ impl StoreReader {
         info: &SegmentInfo,
         chunks: Option<&[u32]>,
     ) -> Result<SegmentMap, StoreError> {
+        let mut map = self.empty_map(info);
+        self.fill(&mut map, chunks)?;
+        Ok(map)
+    }
+
+    /// A zeroed, segment-sized map of `info` with nothing read into it yet.
+    fn empty_map(&self, info: &SegmentInfo) -> SegmentMap {
+        let g = self.ring.geometry;
+        SegmentMap {
+            info: info.clone(),
+            geometry: g,
+            path: self.paths.slot(info.slot),
+            map: Backing {
+                buf: AlignedBuf::lazy(g.segment_size as usize),
+                len: info.used_bytes.min(g.segment_size) as usize,
+            },
+        }
+    }
+
+    /// Reads chunks `chunks` (all of the used part when `None`) of `map`'s segment into
+    /// `map`. What cannot be read stays zeroed (see [`StoreReader::map`]).
+    fn fill(&self, map: &mut SegmentMap, chunks: Option<&[u32]>) -> Result<(), StoreError> {
         use std::os::unix::fs::FileExt;
         let g = self.ring.geometry;
-        let path = self.paths.slot(info.slot);
-        let file = File::open(&path).map_err(|e| StoreError::io(&path, e))?;
-        let len = info.used_bytes.min(g.segment_size);
+        let file = File::open(&map.path).map_err(|e| StoreError::io(&map.path, e))?;
+        let len = map.map.len as u64;
         let ranges: Vec<(u64, u64)> = match chunks {
             None => vec![(0, len)],
             Some(cs) => cs
@@ -571,23 +603,16 @@ impl StoreReader {
                 .filter(|(start, end)| start < end)
                 .collect(),
         };
-        let mut buf = AlignedBuf::lazy(g.segment_size as usize);
         for (start, end) in ranges {
             read_what_can_be_read(
-                &mut buf.as_mut_slice()[start as usize..end as usize],
+                &mut map.map.buf.as_mut_slice()[start as usize..end as usize],
                 start,
                 |b, off| file.read_exact_at(b, off),
             );
+            self.chunk_reads
+                .fetch_add(end - start, std::sync::atomic::Ordering::Relaxed);
         }
-        Ok(SegmentMap {
-            info: info.clone(),
-            geometry: g,
-            path,
-            map: Backing {
-                buf,
-                len: len as usize,
-            },
-        })
+        Ok(())
     }
 
     /// A sealed segment for a sequential scan: its used part read with O_DIRECT into the
@@ -777,6 +802,60 @@ impl StoreReader {
         Ok(report)
     }
 
+    /// [`StoreReader::scan_time`] for many ranges in a row (the evidence export: one range
+    /// per evidence session): the same packets in the same order, the same damage, but the
+    /// chunks read stay in `cache` for the next call, a block whose checksums passed once
+    /// is not checksummed again while it stays there, and a block whose header (itself
+    /// checked) puts all its packets outside the range is stepped over without checking
+    /// its payload. So a pass over many overlapping ranges reads and checks each block at
+    /// most once while it stays cached, instead of once per range.
+    ///
+    /// A block whose payload fails its checksum is not remembered: every range that needs
+    /// it meets (and reports) the damage again, as `scan_time` does. Damage in a block
+    /// outside the range is not looked for (`scan_time` reports damage anywhere in the
+    /// chunks it reads).
+    pub fn scan_time_cached(
+        &self,
+        cache: &mut TimeScanCache,
+        from_ns: u64,
+        to_ns: u64,
+        mut f: impl FnMut(&PacketView<'_>) -> ControlFlow<()>,
+    ) -> Result<ScanReport, StoreError> {
+        let mut report = ScanReport::default();
+        for info in self.segments.iter().filter(|s| s.overlaps(from_ns, to_ns)) {
+            let k = cache.entry(self, info, from_ns, to_ns)?;
+            let seg = &cache.segs[k];
+            let mut it = seg.map.packets_in(from_ns, to_ns).trusting(&seg.verified);
+            let mut stop = false;
+            let mut here = 0u64;
+            for p in it.by_ref() {
+                report.packets += 1;
+                here += 1;
+                report.next = p.pos.next();
+                if f(&p).is_break() {
+                    stop = true;
+                    break;
+                }
+            }
+            let checked = std::mem::take(&mut it.checked);
+            let damage = it.into_damage();
+            report.note_segment(info, &cache.segs[k].map.path, here);
+            cache.blocks_checked += checked.len() as u64;
+            cache.segs[k].verified.extend(checked);
+            if !damage.is_empty() && self.overwritten(info) {
+                report.lost_segments += 1;
+            } else {
+                self.record_damage(info, &damage);
+                report.damage.extend(damage);
+            }
+            if stop {
+                report.stopped = true;
+                break;
+            }
+        }
+        Ok(report)
+    }
+
     /// Reads sealed segment `info` in pieces of [`VERIFY_PIECE`] bytes (O_DIRECT where the
     /// file system takes it, so the page cache of the capture and the analyzer is left
     /// alone; otherwise buffered and the pages dropped after), calling `pace` with the
@@ -855,6 +934,130 @@ impl StoreReader {
     /// Whether the slot of `info` now holds another generation.
     fn overwritten(&self, info: &SegmentInfo) -> bool {
         segment::probe(&self.paths, &self.ring, info.slot).seq != info.seq
+    }
+}
+
+/// Segments read by [`StoreReader::scan_time_cached`], kept for the next range: the chunks
+/// read so far and which of their blocks passed their checksums. Holds at most about
+/// `limit` bytes of read chunks (least recently used segments go first; the segment in use
+/// is always kept). Use one cache with one reader: a segment is known by its sequence
+/// number, and the store never reuses one.
+pub struct TimeScanCache {
+    limit: u64,
+    bytes: u64,
+    tick: u64,
+    segs: Vec<CachedSegment>,
+    blocks_checked: u64,
+}
+
+struct CachedSegment {
+    seq: u64,
+    map: SegmentMap,
+    /// Chunks read (sealed segments); an open segment is read whole at once.
+    loaded: Vec<bool>,
+    bytes: u64,
+    /// Offsets of blocks whose checksums passed in `map`'s bytes.
+    verified: std::collections::HashSet<u64>,
+    used: u64,
+}
+
+impl TimeScanCache {
+    /// A cache keeping about `limit` bytes of read chunks.
+    pub fn new(limit: u64) -> TimeScanCache {
+        TimeScanCache {
+            limit,
+            bytes: 0,
+            tick: 0,
+            segs: Vec::new(),
+            blocks_checked: 0,
+        }
+    }
+
+    /// Bytes of chunks held now.
+    pub fn bytes(&self) -> u64 {
+        self.bytes
+    }
+
+    /// Blocks whose checksums passed, counted once each time one was checked (a block
+    /// dropped from the cache and read again counts again).
+    pub fn blocks_checked(&self) -> u64 {
+        self.blocks_checked
+    }
+
+    /// The index in `segs` of segment `info`, with every chunk overlapping
+    /// `[from_ns, to_ns)` read (all of an open segment).
+    fn entry(
+        &mut self,
+        reader: &StoreReader,
+        info: &SegmentInfo,
+        from_ns: u64,
+        to_ns: u64,
+    ) -> Result<usize, StoreError> {
+        self.tick += 1;
+        let k = match self.segs.iter().position(|s| s.seq == info.seq) {
+            Some(k) => k,
+            None => {
+                let chunks = reader.ring.geometry.chunk_count as usize;
+                self.segs.push(CachedSegment {
+                    seq: info.seq,
+                    map: reader.empty_map(info),
+                    loaded: vec![false; if info.index.is_some() { chunks } else { 1 }],
+                    bytes: 0,
+                    verified: Default::default(),
+                    used: 0,
+                });
+                self.segs.len() - 1
+            }
+        };
+        self.segs[k].used = self.tick;
+        let seg = &mut self.segs[k];
+        let g = reader.ring.geometry;
+        let len = seg.map.map.len as u64;
+        let added = match info.index.as_ref() {
+            None if !seg.loaded[0] => {
+                reader.fill(&mut seg.map, None)?;
+                seg.loaded[0] = true;
+                len
+            }
+            None => 0,
+            Some(index) => {
+                let want: Vec<u32> = index
+                    .iter()
+                    .enumerate()
+                    .filter(|(i, e)| !seg.loaded[*i] && chunk_overlaps(e, from_ns, to_ns))
+                    .map(|(i, _)| i as u32)
+                    .collect();
+                reader.fill(&mut seg.map, Some(&want))?;
+                want.iter()
+                    .map(|&c| {
+                        seg.loaded[c as usize] = true;
+                        let (start, end) = g.chunk_range(c);
+                        end.min(len).saturating_sub(start)
+                    })
+                    .sum()
+            }
+        };
+        seg.bytes += added;
+        self.bytes += added;
+        // Over the limit: drop the least recently used other segments.
+        let mut k = k;
+        while self.bytes > self.limit {
+            let Some((j, _)) = self
+                .segs
+                .iter()
+                .enumerate()
+                .filter(|(j, _)| *j != k)
+                .min_by_key(|(_, s)| s.used)
+            else {
+                break;
+            };
+            let gone = self.segs.remove(j);
+            self.bytes -= gone.bytes;
+            if j < k {
+                k -= 1;
+            }
+        }
+        Ok(k)
     }
 }
 
@@ -959,6 +1162,10 @@ pub struct Packets<'a> {
     chunks: Option<std::vec::IntoIter<u32>>,
     damage: Vec<Damage>,
     end: Position,
+    /// Blocks known to pass their checksums (see [`Packets::trusting`]).
+    trusted: Option<&'a std::collections::HashSet<u64>>,
+    /// Offsets of the blocks whose checksums this iterator checked and found intact.
+    checked: Vec<u64>,
 }
 
 impl<'a> Packets<'a> {
@@ -998,11 +1205,24 @@ impl<'a> Packets<'a> {
                 offset: skip_at.unwrap_or(0) as u32,
                 record: skip,
             },
+            trusted: None,
+            checked: Vec::new(),
         };
         if p.chunks.is_some() {
             p.scan = p.next_chunk_scan().unwrap_or_else(|| p.empty_scan());
         }
         p
+    }
+
+    /// For a time range ([`SegmentMap::packets_in`]): blocks at the offsets in `verified`
+    /// passed their checksums in these same bytes before and are not checked again, and
+    /// blocks whose (checked) header puts every packet outside the range are stepped over
+    /// unchecked. The offsets of blocks checked and found intact here are kept in
+    /// `checked` for the caller's set.
+    fn trusting(mut self, verified: &'a std::collections::HashSet<u64>) -> Self {
+        self.trusted = Some(verified);
+        self.scan = self.scan.trusting(verified, self.from, self.to);
+        self
     }
 
     fn empty_scan(&self) -> BlockScan<'a> {
@@ -1012,15 +1232,17 @@ impl<'a> Packets<'a> {
 
     fn next_chunk_scan(&mut self) -> Option<BlockScan<'a>> {
         let c = self.chunks.as_mut()?.next()?;
-        Some(
-            BlockScan::new(
-                self.seg.map.bytes(),
-                self.seg.geometry,
-                self.seg.info.seq,
-                self.seg.info.index.as_deref(),
-            )
-            .chunks(c, c),
+        let scan = BlockScan::new(
+            self.seg.map.bytes(),
+            self.seg.geometry,
+            self.seg.info.seq,
+            self.seg.info.index.as_deref(),
         )
+        .chunks(c, c);
+        Some(match self.trusted {
+            Some(v) => scan.trusting(v, self.from, self.to),
+            None => scan,
+        })
     }
 
     /// Where a scan that consumed this iterator should resume.
@@ -1112,7 +1334,12 @@ impl<'a> Iterator for Packets<'a> {
                 }
             };
             let (b, bad_units) = match ev {
-                BlockEvent::Valid(b) => (b, 0),
+                BlockEvent::Valid(b) => {
+                    if self.trusted.is_some_and(|t| !t.contains(&b.offset)) {
+                        self.checked.push(b.offset);
+                    }
+                    (b, 0)
+                }
                 BlockEvent::Partial { block, bad_units } => {
                     // Reported once: not again by a scan resuming inside the block.
                     if self.skip_at != Some(block.offset) {

@@ -163,6 +163,9 @@ pub struct BlockScan<'a> {
     next: Option<u64>,
     last_no: Option<u32>,
     stop_chunk: u32,
+    /// Blocks known intact and the time range outside which blocks are stepped over
+    /// unchecked (see [`BlockScan::trusting`]).
+    trusted: Option<(&'a std::collections::HashSet<u64>, u64, u64)>,
 }
 
 impl<'a> BlockScan<'a> {
@@ -175,7 +178,36 @@ impl<'a> BlockScan<'a> {
             next: Some(g.region_len),
             last_no: None,
             stop_chunk: g.chunk_count,
+            trusted: None,
         }
+    }
+
+    /// Blocks at the offsets in `verified` are taken as intact without checking their
+    /// payload (they passed in these same bytes before), and blocks whose header (always
+    /// checked) says they hold no packet in `[from, to)` are stepped over without checking
+    /// their payload and without being reported. For repeated time-range reads of bytes
+    /// kept in memory ([`crate::reader::StoreReader::scan_time_cached`]).
+    pub fn trusting(
+        mut self,
+        verified: &'a std::collections::HashSet<u64>,
+        from: u64,
+        to: u64,
+    ) -> Self {
+        self.trusted = Some((verified, from, to));
+        self
+    }
+
+    /// `take`, unless `trusting` says to step over the block: then `None`, the walk moved
+    /// past it.
+    fn take_in_range(&mut self, off: u64, h: &'a BlockHeader) -> Option<BlockEvent<'a>> {
+        if let Some((_, from, to)) = self.trusted
+            && (h.record_count.get() == 0 || h.first_ts.get() >= to || h.last_ts.get() < from)
+        {
+            self.last_no = Some(h.block_no.get());
+            self.next = Some(off + h.disk_len());
+            return None;
+        }
+        Some(self.take(off, h))
     }
 
     /// Starts the walk at chunk `c`'s first block (every chunk that holds blocks has one at
@@ -205,6 +237,7 @@ impl<'a> BlockScan<'a> {
     fn take(&mut self, off: u64, h: &'a BlockHeader) -> BlockEvent<'a> {
         self.last_no = Some(h.block_no.get());
         self.next = Some(off + h.disk_len());
+        let known = self.trusted.is_some_and(|(v, _, _)| v.contains(&off));
         let start = off as usize + BLOCK_HEADER_LEN;
         let payload = &self.seg[start..start + h.payload_len.get() as usize];
         if h.is_ring() {
@@ -217,7 +250,9 @@ impl<'a> BlockScan<'a> {
                 units: &[],
             };
             return match ring {
-                Some(r) if crate::crc::crc32c(r) == h.payload_crc.get() => BlockEvent::Valid(b),
+                Some(r) if known || crate::crc::crc32c(r) == h.payload_crc.get() => {
+                    BlockEvent::Valid(b)
+                }
                 _ => BlockEvent::BadPayload(b),
             };
         }
@@ -228,7 +263,7 @@ impl<'a> BlockScan<'a> {
             units: &[],
         };
         if !h.has_units() {
-            return if crate::crc::crc32c(payload) == h.payload_crc.get() {
+            return if known || crate::crc::crc32c(payload) == h.payload_crc.get() {
                 BlockEvent::Valid(b)
             } else {
                 BlockEvent::BadPayload(b)
@@ -236,11 +271,14 @@ impl<'a> BlockScan<'a> {
         }
         let Some(units) = h
             .unit_table(payload)
-            .filter(|t| crc32c::crc32c(t.as_bytes()) == h.payload_crc.get())
+            .filter(|t| known || crc32c::crc32c(t.as_bytes()) == h.payload_crc.get())
         else {
             return BlockEvent::BadPayload(b);
         };
         b.units = units;
+        if known {
+            return BlockEvent::Valid(b);
+        }
         let shift = h.unit_shift as usize;
         let mut bad = 0u64;
         for (k, e) in units.iter().enumerate() {
@@ -285,7 +323,10 @@ impl<'a> Iterator for BlockScan<'a> {
                     continue;
                 }
                 if let Some(h) = self.valid(off) {
-                    return Some(self.take(off, h));
+                    match self.take_in_range(off, h) {
+                        Some(ev) => return Some(ev),
+                        None => continue,
+                    }
                 }
                 // Damage inside the used area: find the next valid block of this chunk.
                 let mut p = off + fmt::ALIGN;
@@ -300,7 +341,10 @@ impl<'a> Iterator for BlockScan<'a> {
                 });
             }
             if let Some(h) = self.valid(off) {
-                return Some(self.take(off, h));
+                match self.take_in_range(off, h) {
+                    Some(ev) => return Some(ev),
+                    None => continue,
+                }
             }
             if off == cstart {
                 self.next = None;
@@ -311,7 +355,10 @@ impl<'a> Iterator for BlockScan<'a> {
                 return None;
             };
             match self.valid(n) {
-                Some(h) => return Some(self.take(n, h)),
+                Some(h) => match self.take_in_range(n, h) {
+                    Some(ev) => return Some(ev),
+                    None => continue,
+                },
                 None => {
                     self.next = None;
                     return None;

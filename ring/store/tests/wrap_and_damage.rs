@@ -5,7 +5,8 @@
 use kuroko_ring::format::{BLOCK_HEADER_LEN, RECORD_HEADER_LEN};
 use kuroko_ring::segment::BlockEvent;
 use kuroko_ring::{
-    DamageKind, Position, RecordMeta, SegmentWriter, StoreOptions, StoreReader, store_status,
+    DamageKind, Position, RecordMeta, SegmentWriter, StoreOptions, StoreReader, TimeScanCache,
+    store_status,
 };
 use std::ops::ControlFlow;
 use std::os::unix::fs::{FileExt, MetadataExt};
@@ -139,6 +140,37 @@ fn a_small_ring_written_many_times_over_keeps_exactly_the_newest_data_within_bud
             })
             .unwrap();
         assert_eq!(got, (lo..hi).collect::<Vec<_>>(), "range {a}..{b}");
+    }
+    // The same ranges through one cache (the evidence export's pass), twice: the second
+    // time from memory, checksums already checked; a cache smaller than a segment drops
+    // segments and reads them again. Same packets, and no chunk read twice while cached.
+    for limit in [64 << 20, 32 << 10] {
+        let mut cache = TimeScanCache::new(limit);
+        let before = reader.chunk_bytes_read();
+        for round in 0..2 {
+            for (a, b) in [(0.1, 0.2), (0.0, 0.5), (0.45, 0.95), (0.9, 1.0)] {
+                let lo = ids[(ids.len() as f64 * a) as usize];
+                let hi = ids[((ids.len() - 1) as f64 * b) as usize];
+                let mut got = Vec::new();
+                let rep = reader
+                    .scan_time_cached(&mut cache, ts(lo), ts(hi), |p| {
+                        got.push(u64::from_le_bytes(p.data[..8].try_into().unwrap()));
+                        ControlFlow::Continue(())
+                    })
+                    .unwrap();
+                assert_eq!(
+                    got,
+                    (lo..hi).collect::<Vec<_>>(),
+                    "cached {a}..{b} ({round})"
+                );
+                assert!(rep.damage.is_empty(), "{:?}", rep.damage);
+            }
+        }
+        let read = reader.chunk_bytes_read() - before;
+        let stored: u64 = reader.segments().iter().map(|s| s.used_bytes).sum();
+        if limit > stored {
+            assert!(read <= stored, "read {read} of {stored} bytes");
+        }
     }
     // The status window is the first and last stored packet, the ring is full.
     let st = store_status(dir).unwrap();
@@ -323,6 +355,20 @@ fn a_flipped_byte_is_reported_with_segment_and_offset_and_the_rest_stays_readabl
         .unwrap();
     assert_eq!(n, ids.len());
     assert_eq!(rep.damage.len(), 3);
+    // Through a cache, twice (the second time from memory): the same packets, and the
+    // damage met again each time (a bad block is never remembered as good).
+    let mut cache = TimeScanCache::new(64 << 20);
+    for round in 0..2 {
+        let mut m = 0;
+        let rep = reader
+            .scan_time_cached(&mut cache, ts(1), ts(801), |_| {
+                m += 1;
+                ControlFlow::Continue(())
+            })
+            .unwrap();
+        assert_eq!(m, ids.len(), "round {round}");
+        assert_eq!(rep.damage.len(), 3, "round {round}: {:?}", rep.damage);
+    }
 }
 
 /// Rewrites the block at `off` as format version 1 wrote it: no unit table, `payload_crc`
