@@ -585,6 +585,34 @@ fn overflowing_pcapng_times_and_malformed_records_make_a_counted_partial_import(
     assert!(!st.contains("1969-12-31"), "{st}");
 }
 
+/// Stores the synthetic traffic in `dir` through the store's writer in this process (256
+/// KiB segments), then `filler` 1000-byte frames 100 s later: enough of them seal the
+/// traffic's segment.
+fn write_store(dir: &Path, filler: u32) {
+    use kuroko_ring::{RecordMeta, SegmentWriter, StoreOptions};
+    let opts = StoreOptions {
+        budget: 16 * 256 * 1024 + kuroko_ring::META_RESERVE,
+        segment_size: 256 * 1024,
+        chunk_size: 64 * 1024,
+        ..Default::default()
+    };
+    let mut w = SegmentWriter::open(dir, &opts).unwrap();
+    let mut filler_frame = vec![0u8; 1000];
+    filler_frame[12] = 0x08;
+    let late = (0..filler).map(|i| (T0 + 100 + i / 1000, i % 1000 * 1000, filler_frame.clone()));
+    for (sec, us, frame) in traffic().into_iter().chain(late) {
+        let meta = RecordMeta {
+            ts_ns: u64::from(sec) * 1_000_000_000 + u64::from(us) * 1000,
+            wire_len: frame.len() as u32,
+            iface: 0,
+            flags: 0,
+        };
+        let _ = w.append(&meta, &[&frame]);
+    }
+    let _ = w.sync();
+    let _ = w.close();
+}
+
 /// Exports the findings bundle of `dd` in clear into a fresh directory beside it; returns
 /// `export`'s output and the bundle's directory (when it wrote one).
 fn export_bundle(dd: &DataDir, name: &str) -> (Output, Option<PathBuf>) {
@@ -623,32 +651,13 @@ fn assert_bundle_verifies(bundle: &Path) {
 /// to the finding whose evidence it touches, and exit 3.
 #[test]
 fn export_over_a_segment_whose_fdatasync_failed_names_it_and_exits_partial() {
-    use kuroko_ring::{RecordMeta, SegmentWriter, StoreOptions, fault};
+    use kuroko_ring::fault;
     use std::sync::atomic::Ordering;
     let dd = DataDir::new("export-write-error", &site_config("Asia/Tokyo")).unwrap();
     // The traffic stored by a writer whose every fdatasync fails (the store's fault seam).
     let f = fault::inject(&dd.dir);
     f.sync_failures.store(u32::MAX, Ordering::SeqCst);
-    {
-        let opts = StoreOptions {
-            budget: 16 * 256 * 1024 + kuroko_ring::META_RESERVE,
-            segment_size: 256 * 1024,
-            chunk_size: 64 * 1024,
-            ..Default::default()
-        };
-        let mut w = SegmentWriter::open(&dd.dir, &opts).unwrap();
-        for (sec, us, frame) in traffic() {
-            let meta = RecordMeta {
-                ts_ns: u64::from(sec) * 1_000_000_000 + u64::from(us) * 1000,
-                wire_len: frame.len() as u32,
-                iface: 0,
-                flags: 0,
-            };
-            let _ = w.append(&meta, &[&frame]);
-        }
-        let _ = w.sync();
-        let _ = w.close();
-    }
+    write_store(&dd.dir, 0);
     fault::clear(&dd.dir);
     let st: serde_json::Value = serde_json::from_str(&ok(
         &kuroko(&["status", "--data", s(&dd.dir), "--format", "json"]),
@@ -683,7 +692,7 @@ fn export_over_a_segment_whose_fdatasync_failed_names_it_and_exits_partial() {
 }
 
 /// Issue 22: `kuroko export` cutting a finding's evidence out of the store (no kept copy:
-/// `evidence_budget = "0"`) across a block with a flipped byte. The damaged unit's packets
+/// `evidence_budget = "0"`) across a sealed block with a flipped byte. The damaged unit's packets
 /// are skipped; the export used to say nothing and exit 0. It must name the damaged place
 /// on stderr and in the README, and exit 3. The same store exports cleanly before the flip.
 #[test]
@@ -693,9 +702,13 @@ fn export_cutting_evidence_from_a_damaged_block_names_it_and_exits_partial() {
         site_config("Asia/Tokyo")
     );
     let dd = DataDir::new("export-damage", &config).unwrap();
-    let p = dd.dir.parent().unwrap().join("in.pcap");
-    std::fs::write(&p, pcap(&traffic())).unwrap();
-    dd.import(&p).unwrap();
+    // The traffic's segment sealed by the frames after it (a flipped byte in the last
+    // block of an open segment reads as a write still under way, not as damage).
+    write_store(&dd.dir, 400);
+    assert!(
+        !kuroko_ring::StoreReader::open(&dd.dir).unwrap().segments()[0].open,
+        "the traffic's segment is sealed"
+    );
     dd.analyze().unwrap();
     assert!(!dd.findings().unwrap().is_empty(), "the reputation hit");
 
@@ -716,9 +729,16 @@ fn export_cutting_evidence_from_a_damaged_block_names_it_and_exits_partial() {
     );
     assert!(err.contains("segment seq"), "names the segment: {err}");
     assert!(err.contains("damaged"), "says why: {err}");
-    assert!(err.contains("pcap/001-"), "names the evidence pcap: {err}");
+    // Every evidence packet was in the damaged unit: no pcap is left, the finding is named.
+    assert!(err.contains("(finding 1 "), "names the finding: {err}");
+    assert!(!err.contains("rotated out)"), "not rotation: {err}");
     let readme = std::fs::read_to_string(bundle.join("README.txt")).unwrap();
-    for must in ["segment seq", "damaged", "pcap/001-", "保存データの損傷"] {
+    for must in [
+        "segment seq",
+        "damaged",
+        "(finding 1 / 検出脅威 1",
+        "保存データの損傷",
+    ] {
         assert!(readme.contains(must), "README lacks `{must}`:\n{readme}");
     }
     assert_bundle_verifies(&bundle);

@@ -599,7 +599,12 @@ fn scrub_alarm(j: &serde_json::Value) -> Option<serde_json::Value> {
 fn a_scrub_fallen_behind_its_bound_raises_scrub_behind() {
     let tmp = tempfile::tempdir().unwrap();
     write(tmp.path(), 1500);
-    assert!(status_json(tmp.path())["store"]["segments_used"].as_u64().unwrap() >= 3);
+    assert!(
+        status_json(tmp.path())["store"]["segments_used"]
+            .as_u64()
+            .unwrap()
+            >= 3
+    );
     let config = tmp.path().join("kuroko.toml");
     std::fs::write(
         &config,
@@ -650,7 +655,11 @@ fn a_scrub_fallen_behind_its_bound_raises_scrub_behind() {
         "{a}"
     );
     assert!(a["detail_ja"].as_str().unwrap().contains("未検査"), "{a}");
-    assert_eq!(j["store"]["scrub_overdue"]["why"], "overdue", "{}", j["store"]);
+    assert_eq!(
+        j["store"]["scrub_overdue"]["why"], "overdue",
+        "{}",
+        j["store"]
+    );
     assert!(text.contains("scrub_behind/store"), "{text}");
     assert!(text.contains("BEHIND: segment seq"), "{text}");
 }
@@ -694,7 +703,10 @@ fn a_scrub_that_stopped_while_its_analyzer_runs_raises_scrub_behind() {
     assert_eq!(a["detail_values"]["pid"], pid, "{a}");
     assert!(a["detail_values"]["secs"].as_u64().unwrap() >= 3600, "{a}");
     assert!(
-        a["detail"].as_str().unwrap().contains("has not moved for 1 h"),
+        a["detail"]
+            .as_str()
+            .unwrap()
+            .contains("has not moved for 1 h"),
         "{a}"
     );
     assert!(status_text(tmp.path()).contains("scrub_behind/store"));

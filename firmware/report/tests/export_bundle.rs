@@ -64,14 +64,22 @@ fn request<'a>(
         font,
         recipient,
         pcaps,
+        damaged_slots: &[],
         progress: false,
         now: common::ts(86_400),
     }
 }
 
-fn extractor(f: &kuroko_report::GradedFinding) -> Result<Option<Vec<u8>>, String> {
+fn extractor(
+    f: &kuroko_report::GradedFinding,
+    source: export::PcapSource,
+) -> Result<export::EvidencePcap, String> {
     // Stands in for the store's pcap export: one pcap per finding that still has sessions.
-    Ok((f.finding.id != "f-missing").then(|| format!("pcap-of-{}", f.finding.id).into_bytes()))
+    let cut = source == export::PcapSource::Store && f.finding.id != "f-missing";
+    Ok(export::EvidencePcap {
+        pcap: cut.then(|| format!("pcap-of-{}", f.finding.id).into_bytes()),
+        damage: Vec::new(),
+    })
 }
 
 #[test]

@@ -7,16 +7,17 @@ use std::path::Path;
 /// Flips one byte in the records of the first block of sealed segment `seq_index` (0 =
 /// the oldest sealed one). Returns the segment's slot file.
 pub fn flip_in_sealed(dir: &Path, seq_index: usize) -> std::path::PathBuf {
+    flip_in(dir, |segs| segs.iter().filter(|s| !s.open).nth(seq_index))
+}
+
+fn flip_in(
+    dir: &Path,
+    pick: impl Fn(&[kuroko_ring::SegmentInfo]) -> Option<&kuroko_ring::SegmentInfo>,
+) -> std::path::PathBuf {
     use kuroko_ring::segment::BlockEvent;
     use std::os::unix::fs::FileExt;
     let reader = kuroko_ring::StoreReader::open(dir).unwrap();
-    let seg = reader
-        .segments()
-        .iter()
-        .filter(|s| !s.open)
-        .nth(seq_index)
-        .expect("a sealed segment")
-        .clone();
+    let seg = pick(reader.segments()).expect("a segment").clone();
     let map = reader.map(&seg).unwrap();
     let Some(BlockEvent::Valid(b)) = map.blocks().next() else {
         panic!("no valid first block")
