@@ -594,7 +594,8 @@ fn scrub_alarm(j: &serde_json::Value) -> Option<serde_json::Value> {
 /// had not reached went unnoticed. Here the scrub reads 1000 B/s (`scrub_rate = 0.001`)
 /// and may leave a sealed segment unchecked for 2 s (`scrub_overdue`): `status` must
 /// raise `scrub_behind` (alarms section, table and JSON, ja and en detail) naming the
-/// oldest unchecked segment, and say BEHIND in the scrub row.
+/// oldest unchecked segment, say BEHIND in the scrub row, and the report's §1.4 must say
+/// it too.
 #[test]
 fn a_scrub_fallen_behind_its_bound_raises_scrub_behind() {
     let tmp = tempfile::tempdir().unwrap();
@@ -662,6 +663,30 @@ fn a_scrub_fallen_behind_its_bound_raises_scrub_behind() {
     );
     assert!(text.contains("scrub_behind/store"), "{text}");
     assert!(text.contains("BEHIND: segment seq"), "{text}");
+    // The analyzer stopped, the scrub is still behind: the report's §1.4 says so, since
+    // the damage it counts may be short of what the disk holds.
+    for (lang, must) in [
+        ("en", ["Scrub of the stored data behind", "not checked for"]),
+        ("ja", ["スクラブ", "未検査"]),
+    ] {
+        let out_html = tmp.path().join(format!("report-{lang}.html"));
+        let out = Command::new(binary().unwrap())
+            .args(["report", "--lang", lang, "--data"])
+            .arg(tmp.path())
+            .arg("--out")
+            .arg(&out_html)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let html = std::fs::read_to_string(&out_html).unwrap();
+        for m in must {
+            assert!(html.contains(m), "{lang} report lacks `{m}`");
+        }
+    }
 }
 
 /// Issue 22: a scrub thread that stopped (died, or stuck) while its analyzer keeps
