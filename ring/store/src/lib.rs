@@ -121,9 +121,7 @@ pub use reader::{
     Damage, DamageKind, PacketView, Packets, Position, ScanReport, SegmentInfo, SegmentMap,
     StoreReader, VerifyReport, WriteErrorSegment,
 };
-pub use status::{
-    SegmentDamage, StoreStatus, WriterStateHealth, damage_in, segment_damage, store_status,
-};
+pub use status::{SegmentDamage, StoreStatus, WriterStateHealth, segment_damage, store_status};
 pub use writer::{
     IoInfo, LaneStats, LaneWriter, RecordMeta, RecoveryReport, RingAppend, RingBlockMeta,
     SegmentWriter, WriterStats, WriterTimes,

@@ -234,6 +234,15 @@ pub struct SegmentDamage {
     pub damaged_packets: u64,
 }
 
+impl SegmentDamage {
+    /// Whether the segment may hold packets with a time in `[from, to)`. (Slots with an
+    /// unreadable header are not segments: their times are unknown,
+    /// [`StoreReader::damaged_slots`].)
+    pub fn overlaps(&self, from: u64, to: u64) -> bool {
+        self.first_ts < to && self.last_ts >= from
+    }
+}
+
 impl std::fmt::Display for SegmentDamage {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{} (segment seq {}):", self.file.display(), self.seq)?;
@@ -255,7 +264,7 @@ impl std::fmt::Display for SegmentDamage {
 
 /// Every damaged segment of the ring now, oldest first: what `status` counts as
 /// `damaged_segments` (and its blocks and packets), and what an export checks a time range
-/// against ([`damage_in`]).
+/// against ([`SegmentDamage::overlaps`]).
 pub fn segment_damage(reader: &StoreReader) -> Vec<SegmentDamage> {
     // Damage readers found in sealed segments after they were sealed (a header counts
     // only what its writer knew: failed writes, whose places read as "no block header").
@@ -291,16 +300,6 @@ pub fn segment_damage(reader: &StoreReader) -> Vec<SegmentDamage> {
         }
     }
     out
-}
-
-/// The damaged segments of the ring that may hold packets with a time in `[from, to)`.
-/// Slots with an unreadable header are not here (their times are unknown:
-/// [`StoreReader::damaged_slots`]).
-pub fn damage_in(reader: &StoreReader, from: u64, to: u64) -> Vec<SegmentDamage> {
-    segment_damage(reader)
-        .into_iter()
-        .filter(|d| d.first_ts < to && d.last_ts >= from)
-        .collect()
 }
 
 fn now_ns() -> u64 {

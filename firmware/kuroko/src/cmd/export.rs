@@ -91,6 +91,7 @@ fn evidence_window<'r>(
 /// disk failed (as `kuroko status` counts them), plus what this read found.
 fn evidence_pcap(
     reader: Option<&kuroko_ring::StoreReader>,
+    store_damage: &[kuroko_ring::SegmentDamage],
     report: &kuroko_report::ReportData,
     f: &GradedFinding,
     source: PcapSource,
@@ -99,7 +100,11 @@ fn evidence_pcap(
     let (Some(reader), Some((sessions, from, to))) = (reader, evidence_window(report, f)) else {
         return Ok(EvidencePcap::default());
     };
-    let mut damage = kuroko_ring::damage_in(reader, from, to);
+    let mut damage: Vec<kuroko_ring::SegmentDamage> = store_damage
+        .iter()
+        .filter(|d| d.overlaps(from, to))
+        .cloned()
+        .collect();
     let mut pcap = None;
     if source == PcapSource::Store {
         let mut out = Vec::new();
@@ -281,8 +286,14 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         .as_ref()
         .map(|r| r.damaged_slots().to_vec())
         .unwrap_or_default();
-    let extractor =
-        |f: &GradedFinding, source: PcapSource| evidence_pcap(reader.as_ref(), &report, f, source);
+    // The store's record of damage (as `status` counts it), read once for every finding.
+    let store_damage = reader
+        .as_ref()
+        .map(kuroko_ring::segment_damage)
+        .unwrap_or_default();
+    let extractor = |f: &GradedFinding, source: PcapSource| {
+        evidence_pcap(reader.as_ref(), &store_damage, &report, f, source)
+    };
     let summary = export::export(&ExportRequest {
         report: &report,
         data_dir: &data.data,
