@@ -263,7 +263,9 @@ fn readme(d: &ReportData, encrypted: bool, damage: &DamageNote<'_>) -> String {
     s.push_str("Check the bundle / 改ざん・破損の確認:  sha256sum -c MANIFEST.sha256   (or: kuroko export --verify DIR)\n");
     if !damage.evidence.is_empty() || !damage.slots.is_empty() {
         s.push_str("\nStore damage / 保存データの損傷\n------------------------------\n");
-        if encrypted {
+        if damage.evidence.is_empty() {
+            // Only unreadable slots (below).
+        } else if encrypted {
             // Nothing of the customer's data in clear: how many, not which.
             s.push_str(&format!(
                 "{} evidence pcap(s) may lack packets (damaged store data on the appliance); README.txt inside the encrypted bundle names them.\n",
