@@ -8,10 +8,15 @@
 //!   through, never replaced; a full device is an error, not exit 0;
 //! - config mistakes that used to pass the load: errors naming file, line and key;
 //! - pcapng timestamps that overflow and a malformed record: skipped and counted, and a
-//!   partial import exits with its own status.
+//!   partial import exits with its own status;
+//! - `export` over damaged store data (a segment whose fdatasync failed, a flipped byte in
+//!   a block its evidence pcap is cut from): named on stderr and in the bundle's README,
+//!   exit status 3 like `pcap`'s.
 //!
 //! The traffic is a small synthetic pcap (DNS queries and UDP to an address on the
 //! test reputation list), so each test takes seconds. Needs root (bind mounts, mknod).
+
+mod store_common;
 
 use kuroko_tests::kuroko::{DataDir, binary, parse_jsonl, site_config};
 use std::os::unix::fs::FileTypeExt;
@@ -20,6 +25,9 @@ use std::process::{Command, Output, Stdio};
 
 /// Exit status of a partial import (README "Exit status").
 const EXIT_PARTIAL_IMPORT: i32 = 3;
+/// Exit status of an export whose evidence touches damaged store data (README "Exit
+/// status"), as `pcap`'s.
+const EXIT_PARTIAL_EXPORT: i32 = 3;
 /// Queries and reputation hits in the synthetic pcap.
 const PAIRS: u32 = 20;
 /// First packet time: 2026-11-18T00:00:00Z.
@@ -575,4 +583,163 @@ fn overflowing_pcapng_times_and_malformed_records_make_a_counted_partial_import(
         "status",
     );
     assert!(!st.contains("1969-12-31"), "{st}");
+}
+
+/// Stores the synthetic traffic in `dir` through the store's writer in this process (256
+/// KiB segments), then `filler` 1000-byte frames 100 s later: enough of them seal the
+/// traffic's segment.
+fn write_store(dir: &Path, filler: u32) {
+    use kuroko_ring::{RecordMeta, SegmentWriter, StoreOptions};
+    let opts = StoreOptions {
+        budget: 16 * 256 * 1024 + kuroko_ring::META_RESERVE,
+        segment_size: 256 * 1024,
+        chunk_size: 64 * 1024,
+        ..Default::default()
+    };
+    let mut w = SegmentWriter::open(dir, &opts).unwrap();
+    let mut filler_frame = vec![0u8; 1000];
+    filler_frame[12] = 0x08;
+    let late = (0..filler).map(|i| (T0 + 100 + i / 1000, i % 1000 * 1000, filler_frame.clone()));
+    for (sec, us, frame) in traffic().into_iter().chain(late) {
+        let meta = RecordMeta {
+            ts_ns: u64::from(sec) * 1_000_000_000 + u64::from(us) * 1000,
+            wire_len: frame.len() as u32,
+            iface: 0,
+            flags: 0,
+        };
+        let _ = w.append(&meta, &[&frame]);
+    }
+    let _ = w.sync();
+    let _ = w.close();
+}
+
+/// Exports the findings bundle of `dd` in clear into a fresh directory beside it; returns
+/// `export`'s output and the bundle's directory (when it wrote one).
+fn export_bundle(dd: &DataDir, name: &str) -> (Output, Option<PathBuf>) {
+    let usb = dd.dir.parent().unwrap().join(name);
+    std::fs::create_dir_all(&usb).unwrap();
+    let out = kuroko(&[
+        "export",
+        "--data",
+        s(&dd.dir),
+        "--config",
+        s(&dd.config),
+        "--to",
+        s(&usb),
+        "--plaintext",
+    ]);
+    let bundle = std::fs::read_dir(&usb)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.is_dir());
+    (out, bundle)
+}
+
+/// The bundle verifies against its manifest (`export --verify`).
+fn assert_bundle_verifies(bundle: &Path) {
+    ok(
+        &kuroko(&["export", "--verify", s(bundle)]),
+        "export --verify",
+    );
+}
+
+/// Issue 22: `kuroko export` over a segment whose fdatasync the disk failed. `pcap` warns
+/// and exits 3 for such a segment (its packets read back but may not survive a power cut,
+/// and blocks may be missing); `export` cut the same packets into the consultant's bundle
+/// and said nothing. It must name the segment on stderr and in the bundle's README, next
+/// to the finding whose evidence it touches, and exit 3.
+#[test]
+fn export_over_a_segment_whose_fdatasync_failed_names_it_and_exits_partial() {
+    use kuroko_ring::fault;
+    use std::sync::atomic::Ordering;
+    let dd = DataDir::new("export-write-error", &site_config("Asia/Tokyo")).unwrap();
+    // The traffic stored by a writer whose every fdatasync fails (the store's fault seam).
+    let f = fault::inject(&dd.dir);
+    f.sync_failures.store(u32::MAX, Ordering::SeqCst);
+    write_store(&dd.dir, 0);
+    fault::clear(&dd.dir);
+    let st: serde_json::Value = serde_json::from_str(&ok(
+        &kuroko(&["status", "--data", s(&dd.dir), "--format", "json"]),
+        "status",
+    ))
+    .unwrap();
+    assert!(
+        st["store"]["write_errors"].as_u64().unwrap() >= 1
+            && st["store"]["damaged_segments"].as_u64().unwrap() >= 1,
+        "the fault did not take: {}",
+        st["store"]
+    );
+    dd.analyze().unwrap();
+    assert!(!dd.findings().unwrap().is_empty(), "the reputation hit");
+
+    let (out, bundle) = export_bundle(&dd, "usb");
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    let bundle = bundle.unwrap_or_else(|| panic!("no bundle written: {err}"));
+    assert_eq!(
+        out.status.code(),
+        Some(EXIT_PARTIAL_EXPORT),
+        "export of evidence from a segment whose fdatasync failed: {err}"
+    );
+    assert!(err.contains("segment seq"), "names the segment: {err}");
+    assert!(err.contains("fdatasync"), "says why: {err}");
+    assert!(err.contains("pcap/001-"), "names the evidence pcap: {err}");
+    let readme = std::fs::read_to_string(bundle.join("README.txt")).unwrap();
+    for must in ["segment seq", "fdatasync", "pcap/001-", "保存データの損傷"] {
+        assert!(readme.contains(must), "README lacks `{must}`:\n{readme}");
+    }
+    assert_bundle_verifies(&bundle);
+}
+
+/// Issue 22: `kuroko export` cutting a finding's evidence out of the store (no kept copy:
+/// `evidence_budget = "0"`) across a sealed block with a flipped byte. The damaged unit's packets
+/// are skipped; the export used to say nothing and exit 0. It must name the damaged place
+/// on stderr and in the README, and exit 3. The same store exports cleanly before the flip.
+#[test]
+fn export_cutting_evidence_from_a_damaged_block_names_it_and_exits_partial() {
+    let config = format!(
+        "{}\n[storage]\nevidence_budget = \"0\"\n",
+        site_config("Asia/Tokyo")
+    );
+    let dd = DataDir::new("export-damage", &config).unwrap();
+    // The traffic's segment sealed by the frames after it (a flipped byte in the last
+    // block of an open segment reads as a write still under way, not as damage).
+    write_store(&dd.dir, 400);
+    assert!(
+        !kuroko_ring::StoreReader::open(&dd.dir).unwrap().segments()[0].open,
+        "the traffic's segment is sealed"
+    );
+    dd.analyze().unwrap();
+    assert!(!dd.findings().unwrap().is_empty(), "the reputation hit");
+
+    let (out, bundle) = export_bundle(&dd, "usb-before");
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "a sound store exports cleanly: {err}");
+    let readme = std::fs::read_to_string(bundle.unwrap().join("README.txt")).unwrap();
+    assert!(!readme.contains("保存データの損傷"), "{readme}");
+
+    store_common::flip_in_sealed(&dd.dir, 0);
+    let (out, bundle) = export_bundle(&dd, "usb-after");
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    let bundle = bundle.unwrap_or_else(|| panic!("no bundle written: {err}"));
+    assert_eq!(
+        out.status.code(),
+        Some(EXIT_PARTIAL_EXPORT),
+        "export across a damaged block: {err}"
+    );
+    assert!(err.contains("segment seq"), "names the segment: {err}");
+    assert!(err.contains("damaged"), "says why: {err}");
+    // Every evidence packet was in the damaged unit: no pcap is left, the finding is named.
+    assert!(err.contains("(finding 1 "), "names the finding: {err}");
+    assert!(!err.contains("rotated out)"), "not rotation: {err}");
+    let readme = std::fs::read_to_string(bundle.join("README.txt")).unwrap();
+    for must in [
+        "segment seq",
+        "damaged",
+        "(finding 1 / 検出脅威 1",
+        "保存データの損傷",
+    ] {
+        assert!(readme.contains(must), "README lacks `{must}`:\n{readme}");
+    }
+    assert_bundle_verifies(&bundle);
 }

@@ -5,6 +5,10 @@
 //! shown as free space, a pcap written around it warns and exits with status 3, and
 //! `analyze` warns that sessions are missing.
 
+mod store_common;
+
+use store_common::flip_in_sealed;
+
 use kuroko_ring::{IoPreference, RecordMeta, SegmentWriter, StoreOptions, fault};
 use kuroko_tests::kuroko::binary;
 use std::os::unix::fs::FileTypeExt;
@@ -422,38 +426,6 @@ fn a_flipped_byte_costs_the_packets_of_its_unit_not_the_block() {
     assert!(status_text(tmp.path()).contains("damaged"));
 }
 
-/// Flips one byte in the records of the first block of sealed segment `seq_index` (0 =
-/// the oldest sealed one). Returns the segment's slot file.
-fn flip_in_sealed(dir: &Path, seq_index: usize) -> std::path::PathBuf {
-    use kuroko_ring::segment::BlockEvent;
-    use std::os::unix::fs::FileExt;
-    let reader = kuroko_ring::StoreReader::open(dir).unwrap();
-    let seg = reader
-        .segments()
-        .iter()
-        .filter(|s| !s.open)
-        .nth(seq_index)
-        .expect("a sealed segment")
-        .clone();
-    let map = reader.map(&seg).unwrap();
-    let Some(BlockEvent::Valid(b)) = map.blocks().next() else {
-        panic!("no valid first block")
-    };
-    let at = b.offset + kuroko_ring::format::BLOCK_HEADER_LEN as u64 + 100;
-    let path = map.path().to_path_buf();
-    drop(map);
-    drop(reader);
-    let f = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open(&path)
-        .unwrap();
-    let mut x = [0u8];
-    f.read_exact_at(&mut x, at).unwrap();
-    f.write_all_at(&[x[0] ^ 0x01], at).unwrap();
-    path
-}
-
 /// Issue 22: damage in a SEALED segment (a byte flipped after the segment was sealed, as
 /// bit rot or a bad sector does) was shown by `pcap`, `analyze` and `kuroko-inspect`, but
 /// `status` said 0 damaged blocks: a sealed header only counts what its writer knew.
@@ -596,4 +568,175 @@ fn the_background_scrub_counts_damage_that_appears_after_the_analyzer_read_it() 
     assert!(sc["last_full_pass"].is_string(), "{sc}");
     assert_eq!(sc["damage_found"], 1, "{sc}");
     assert!(status_text(tmp.path()).contains("last full pass"));
+}
+
+/// Alarm kinds in `status --format json`.
+fn alarm_kinds(j: &serde_json::Value) -> Vec<String> {
+    j["alarms"]["alarms"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|a| a["kind"].as_str().map(str::to_string))
+        .collect()
+}
+
+/// The `scrub_behind` alarm of `status --format json`, if raised.
+fn scrub_alarm(j: &serde_json::Value) -> Option<serde_json::Value> {
+    j["alarms"]["alarms"]
+        .as_array()?
+        .iter()
+        .find(|a| a["kind"] == "scrub_behind")
+        .cloned()
+}
+
+/// Issue 22: a background scrub that has fallen far behind raised no alarm: `status`
+/// showed its progress as a figure nobody reads, while damage in the sealed segments it
+/// had not reached went unnoticed. Here the scrub reads 1000 B/s (`scrub_rate = 0.001`)
+/// and may leave a sealed segment unchecked for 2 s (`scrub_overdue`): `status` must
+/// raise `scrub_behind` (alarms section, table and JSON, ja and en detail) naming the
+/// oldest unchecked segment, say BEHIND in the scrub row, and the report's §1.4 must say
+/// it too.
+#[test]
+fn a_scrub_fallen_behind_its_bound_raises_scrub_behind() {
+    let tmp = tempfile::tempdir().unwrap();
+    write(tmp.path(), 1500);
+    assert!(
+        status_json(tmp.path())["store"]["segments_used"]
+            .as_u64()
+            .unwrap()
+            >= 3
+    );
+    let config = tmp.path().join("kuroko.toml");
+    std::fs::write(
+        &config,
+        "[storage]\nscrub_rate = 0.001\nscrub_overdue = \"2s\"\n",
+    )
+    .unwrap();
+    let log = tmp.path().join("follow.log");
+    let mut follow = Command::new(binary().unwrap())
+        .args(["analyze", "--follow", "--config"])
+        .arg(&config)
+        .arg("--data")
+        .arg(tmp.path())
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let raised = kuroko_tests::proc::wait_until(
+        "the scrub_behind alarm",
+        std::time::Duration::from_secs(60),
+        || scrub_alarm(&status_json(tmp.path())).is_some(),
+    );
+    let j = status_json(tmp.path());
+    let text = status_text(tmp.path());
+    // Stop the child we started, by its pid.
+    let _ = Command::new("kill")
+        .args(["-TERM", &follow.id().to_string()])
+        .status();
+    let exit = follow.wait().unwrap();
+    let analyze = std::fs::read_to_string(&log).unwrap_or_default();
+    assert!(
+        raised.is_ok(),
+        "no alarm for a scrub behind its bound: {}\nalarms: {:?}\nanalyze: {analyze}",
+        j["store"]["scrub"],
+        alarm_kinds(&j)
+    );
+    assert!(exit.success(), "{exit:?}: {analyze}");
+    let a = scrub_alarm(&j).unwrap();
+    assert_eq!(a["detail_values"]["what"], "scrub_overdue", "{a}");
+    assert_eq!(a["detail_values"]["bound_secs"], 2, "{a}");
+    assert_eq!(a["active"], true, "{a}");
+    let seq = a["detail_values"]["seq"].as_u64().unwrap();
+    assert!(
+        a["detail"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("segment seq {seq} not checked")),
+        "{a}"
+    );
+    assert!(a["detail_ja"].as_str().unwrap().contains("未検査"), "{a}");
+    assert_eq!(
+        j["store"]["scrub_overdue"]["why"], "overdue",
+        "{}",
+        j["store"]
+    );
+    assert!(text.contains("scrub_behind/store"), "{text}");
+    assert!(text.contains("BEHIND: segment seq"), "{text}");
+    // The analyzer stopped, the scrub is still behind: the report's §1.4 says so, since
+    // the damage it counts may be short of what the disk holds.
+    for (lang, must) in [
+        ("en", ["Scrub of the stored data behind", "not checked for"]),
+        ("ja", ["スクラブ", "未検査"]),
+    ] {
+        let out_html = tmp.path().join(format!("report-{lang}.html"));
+        let out = Command::new(binary().unwrap())
+            .args(["report", "--lang", lang, "--data"])
+            .arg(tmp.path())
+            .arg("--out")
+            .arg(&out_html)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let html = std::fs::read_to_string(&out_html).unwrap();
+        for m in must {
+            assert!(html.contains(m), "{lang} report lacks `{m}`");
+        }
+    }
+}
+
+/// Issue 22: a scrub thread that stopped (died, or stuck) while its analyzer keeps
+/// running raised no alarm. Here this test process stands in for that analyzer: it holds
+/// the data directory's analyzer lock under its pid, and the scrub state it "wrote" is an
+/// hour old. `status` must raise `scrub_behind` (stalled, naming the pid); once the
+/// analyzer is gone (lock released) the condition is over.
+#[test]
+fn a_scrub_that_stopped_while_its_analyzer_runs_raises_scrub_behind() {
+    let tmp = tempfile::tempdir().unwrap();
+    write(tmp.path(), 300);
+    let pid = std::process::id();
+    let lock_path = tmp.path().join("analyzer/lock");
+    std::fs::create_dir_all(lock_path.parent().unwrap()).unwrap();
+    std::fs::write(&lock_path, format!("{pid}\n")).unwrap();
+    let lock = std::fs::File::open(&lock_path).unwrap();
+    lock.lock().unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64;
+    let hour_ago = now - 3600 * 1_000_000_000;
+    std::fs::write(
+        tmp.path().join("segments/scrub.state"),
+        format!(
+            "rate_bytes_per_sec 8000000\npid {pid}\npass_started_wall_ns {hour_ago}\nupdated_wall_ns {hour_ago}\n"
+        ),
+    )
+    .unwrap();
+    let j = status_json(tmp.path());
+    let a = scrub_alarm(&j).unwrap_or_else(|| {
+        panic!(
+            "no alarm for a scrub stopped under a running analyzer: {}\nalarms: {:?}",
+            j["store"]["scrub"],
+            alarm_kinds(&j)
+        )
+    });
+    assert_eq!(a["detail_values"]["what"], "scrub_stalled", "{a}");
+    assert_eq!(a["detail_values"]["pid"], pid, "{a}");
+    assert!(a["detail_values"]["secs"].as_u64().unwrap() >= 3600, "{a}");
+    assert!(
+        a["detail"]
+            .as_str()
+            .unwrap()
+            .contains("has not moved for 1 h"),
+        "{a}"
+    );
+    assert!(status_text(tmp.path()).contains("scrub_behind/store"));
+    // The analyzer is gone: nothing runs the scrub, no stall.
+    drop(lock);
+    let j = status_json(tmp.path());
+    assert!(scrub_alarm(&j).is_none(), "{}", j["alarms"]);
 }

@@ -54,10 +54,14 @@ pub enum AlarmKind {
     /// without writing them, cannot write them (a failing disk under them), or they are
     /// missing. Write errors and losses after them are not counted.
     StoreCountersStale,
+    /// The background scrub has fallen far behind (a sealed segment unchecked for longer
+    /// than its bound) or stopped while its analyzer runs: damage that appears in sealed
+    /// segments goes unnoticed until something reads them.
+    ScrubBehind,
 }
 
 impl AlarmKind {
-    pub const ALL: [AlarmKind; 10] = [
+    pub const ALL: [AlarmKind; 11] = [
         AlarmKind::CaptureStopped,
         AlarmKind::LinkDown,
         AlarmKind::InterfaceGone,
@@ -68,6 +72,7 @@ impl AlarmKind {
         AlarmKind::AlertDelivery,
         AlarmKind::CaptureNearLoss,
         AlarmKind::StoreCountersStale,
+        AlarmKind::ScrubBehind,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -82,6 +87,7 @@ impl AlarmKind {
             AlarmKind::AlertDelivery => "alert_delivery",
             AlarmKind::CaptureNearLoss => "capture_near_loss",
             AlarmKind::StoreCountersStale => "store_counters_stale",
+            AlarmKind::ScrubBehind => "scrub_behind",
         }
     }
 
@@ -163,6 +169,18 @@ pub enum AlarmDetail {
         state: String,
         pid: u32,
         seconds: u64,
+    },
+    /// Segment `seq`, the oldest the scrub has not checked since it was sealed, waited
+    /// `waited_secs`, longer than `bound_secs` (`[storage] scrub_overdue`).
+    ScrubOverdue {
+        seq: u64,
+        waited_secs: u64,
+        bound_secs: u64,
+    },
+    /// The scrub of analyzer `pid` has not moved for `secs`.
+    ScrubStalled {
+        pid: u64,
+        secs: u64,
     },
     /// A detail from a log written before the values were kept (English).
     Text {
@@ -290,9 +308,59 @@ impl AlarmDetail {
                 (_, true) => "writer.state がないか破損: 書込みカウンタ不明".to_string(),
                 (_, false) => "writer.state missing or damaged: write counters unknown".to_string(),
             },
+            AlarmDetail::ScrubOverdue {
+                seq,
+                waited_secs,
+                bound_secs,
+            } if ja => format!(
+                "セグメント (通番 {seq}) が封印後 {} 未検査 (上限 {}): 保存済みセグメントの損傷が見逃されます",
+                span(*waited_secs, lang),
+                span(*bound_secs, lang)
+            ),
+            AlarmDetail::ScrubOverdue {
+                seq,
+                waited_secs,
+                bound_secs,
+            } => format!(
+                "segment seq {seq} not checked for {} since it was sealed (bound {}): damage in sealed segments goes unnoticed",
+                span(*waited_secs, lang),
+                span(*bound_secs, lang)
+            ),
+            AlarmDetail::ScrubStalled { pid, secs } if ja => format!(
+                "解析プロセス (pid {pid}) のスクラブが {} 停止しています: 保存済みセグメントが検査されていません",
+                span(*secs, lang)
+            ),
+            AlarmDetail::ScrubStalled { pid, secs } => format!(
+                "the scrub of analyzer pid {pid} has not moved for {}: sealed segments are not checked",
+                span(*secs, lang)
+            ),
             AlarmDetail::Text { text } => text.clone(),
         }
     }
+}
+
+/// A span of seconds in the largest two units (`3 d 4 h`, `5 h 12 m`, `42 s`; in ja
+/// `3 日 4 時間`).
+fn span(secs: u64, lang: Lang) -> String {
+    let (d, h, m, s) = (
+        secs / 86_400,
+        secs % 86_400 / 3600,
+        secs % 3600 / 60,
+        secs % 60,
+    );
+    let u: [&str; 4] = match lang {
+        Lang::Ja => ["日", "時間", "分", "秒"],
+        Lang::En => ["d", "h", "m", "s"],
+    };
+    let parts = [(d, u[0]), (h, u[1]), (m, u[2]), (s, u[3])];
+    let first = parts.iter().position(|(n, _)| *n > 0).unwrap_or(3);
+    parts[first..]
+        .iter()
+        .take(2)
+        .filter(|(n, _)| *n > 0 || first == 3)
+        .map(|(n, unit)| format!("{n} {unit}"))
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 impl Alarm {
@@ -566,7 +634,34 @@ mod tests {
                 peak_pct: 94,
                 lost: 0,
             },
+            AlarmDetail::ScrubOverdue {
+                seq: 41,
+                waited_secs: 3 * 86_400 + 5 * 3600,
+                bound_secs: 2 * 86_400,
+            },
+            AlarmDetail::ScrubStalled {
+                pid: 4242,
+                secs: 1_800,
+            },
         ]
+    }
+
+    #[test]
+    fn spans_read_in_two_units() {
+        assert_eq!(span(0, Lang::En), "0 s");
+        assert_eq!(span(42, Lang::En), "42 s");
+        assert_eq!(span(3600, Lang::En), "1 h");
+        assert_eq!(span(3 * 86_400 + 5 * 3600 + 7, Lang::En), "3 d 5 h");
+        assert_eq!(span(312, Lang::Ja), "5 分 12 秒");
+        assert_eq!(
+            AlarmDetail::ScrubOverdue {
+                seq: 41,
+                waited_secs: 3 * 86_400 + 5 * 3600,
+                bound_secs: 2 * 86_400,
+            }
+            .render(Lang::En),
+            "segment seq 41 not checked for 3 d 5 h since it was sealed (bound 2 d): damage in sealed segments goes unnoticed"
+        );
     }
 
     /// Lower-case ASCII words of two letters or more outside backticks: English prose

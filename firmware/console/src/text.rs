@@ -108,7 +108,7 @@ pub struct Texts {
     /// Title word and block title of latched alarms.
     pub alarm: &'static str,
     /// Names of `alarms::AlarmKind::ALL`, in that order.
-    pub alarm_kinds: [&'static str; 10],
+    pub alarm_kinds: [&'static str; 11],
     /// The condition holds now / is over (but latched).
     pub alarm_active: &'static str,
     pub alarm_over: &'static str,
@@ -251,6 +251,7 @@ pub const JA: Texts = Texts {
         "アラート送信失敗",
         "キャプチャ取りこぼし寸前",
         "書込みカウンタ不確か",
+        "スクラブ遅延",
     ],
     alarm_active: "発生中",
     alarm_over: "復旧済・未確認",
@@ -389,6 +390,7 @@ pub const EN: Texts = Texts {
         "ALERT DELIVERY FAILING",
         "CAPTURE NEAR LOSS",
         "STORE COUNTERS STALE",
+        "SCRUB BEHIND",
     ],
     alarm_active: "active",
     alarm_over: "over, not acknowledged",

@@ -6,9 +6,10 @@
 //! Each alarm's `occurrence` changes when the condition happens again, so an alarm that
 //! recurs after an acknowledgment latches again: the capture's start time and the event
 //! count for link faults, the store's cumulative counts for write errors and damage, the
-//! analyzer's crash-loop count, the capture's start for a stopped capture, and the day for
+//! analyzer's crash-loop count, the capture's start for a stopped capture, the day for
 //! a ring about to overwrite unanalyzed packets (a condition without a counter: it latches
-//! again at most once a day while it lasts).
+//! again at most once a day while it lasts), and for a scrub fallen behind its full-pass
+//! count (overdue) or its pid and last heartbeat (stalled).
 
 use kuroko_console::alarms::{Alarm, AlarmDetail, AlarmKind};
 use kuroko_model::Timestamp;
@@ -147,6 +148,47 @@ pub fn current(data: &Path, now_ns: u64) -> Vec<Alarm> {
                 },
             });
         }
+        let behind = st.scrub_overdue.clone().or_else(|| {
+            let sc = st.scrub.as_ref()?;
+            kuroko_ring::scrub::stalled(sc, analyzer_holder(data), now_ns)
+        });
+        if let Some(b) = behind {
+            use kuroko_ring::scrub::Behind;
+            let (occurrence, since, detail) = match b {
+                Behind::Overdue {
+                    seq,
+                    sealed_wall_ns,
+                    waited_secs,
+                    bound_secs,
+                    passes,
+                } => (
+                    format!("overdue:{passes}"),
+                    sealed_wall_ns,
+                    AlarmDetail::ScrubOverdue {
+                        seq,
+                        waited_secs,
+                        bound_secs,
+                    },
+                ),
+                Behind::Stalled {
+                    pid,
+                    updated_wall_ns,
+                    secs,
+                } => (
+                    format!("stalled:{pid}:{updated_wall_ns}"),
+                    updated_wall_ns,
+                    AlarmDetail::ScrubStalled { pid, secs },
+                ),
+            };
+            out.push(Alarm {
+                kind: AlarmKind::ScrubBehind,
+                subject: "store".into(),
+                occurrence,
+                active: true,
+                since: Some(ts(since)),
+                detail,
+            });
+        }
         if let Ok(Some(cp)) = kuroko_analyzer::driver::status(data) {
             let c = &cp.counters;
             if c.crash_loop_skips > 0 {
@@ -205,6 +247,23 @@ pub fn current(data: &Path, now_ns: u64) -> Vec<Alarm> {
         }
     }
     out
+}
+
+/// The pid holding the data directory's analyzer lock now (`DATA/analyzer/lock`), if any:
+/// a probe for a shared lock fails while an analyzer holds it.
+fn analyzer_holder(data: &Path) -> Option<u32> {
+    let path = kuroko_analyzer::driver::lock_path(data);
+    let f = std::fs::File::open(&path).ok()?;
+    match f.try_lock_shared() {
+        Ok(()) => {
+            let _ = f.unlock();
+            None
+        }
+        Err(std::fs::TryLockError::WouldBlock) => {
+            std::fs::read_to_string(&path).ok()?.trim().parse().ok()
+        }
+        Err(std::fs::TryLockError::Error(_)) => None,
+    }
 }
 
 /// Acknowledges every latched alarm of `data` as `who`, now: the front panel's key and the

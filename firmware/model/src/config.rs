@@ -332,6 +332,11 @@ pub struct Storage {
     /// that damage appearing after packets were read is counted without a reader: a full
     /// pass over the ring takes about `budget / scrub_rate`. `0` turns it off.
     pub scrub_rate: f64,
+    /// The `scrub_behind` alarm is raised when the oldest sealed segment the scrub has not
+    /// checked since it was sealed waited longer than this (`36h`, `7d`, at least `1s`).
+    /// `auto` (the default): two passes at `scrub_rate`, the 6 h between pass starts and a
+    /// day of slack.
+    pub scrub_overdue: String,
 }
 
 impl Default for Storage {
@@ -344,6 +349,7 @@ impl Default for Storage {
             evidence_budget: "1GiB".into(),
             index_budget: "16GiB".into(),
             scrub_rate: 8.0,
+            scrub_overdue: "auto".into(),
         }
     }
 }
@@ -371,6 +377,20 @@ impl Storage {
     }
     pub fn evidence_budget_bytes(&self) -> Result<u64, String> {
         parse_bytes(&self.evidence_budget)
+    }
+
+    /// `scrub_overdue` in seconds; 0 for `auto`.
+    pub fn scrub_overdue_secs(&self) -> Result<u64, String> {
+        if self.scrub_overdue.trim() == "auto" {
+            return Ok(0);
+        }
+        match parse_duration_secs(&self.scrub_overdue)? {
+            0 => Err(format!(
+                "`{}` is no time at all; give a duration such as 36h or 7d, or auto",
+                self.scrub_overdue
+            )),
+            n => Ok(n),
+        }
     }
 }
 
@@ -837,6 +857,9 @@ impl Config {
                 ),
             ));
         }
+        self.storage
+            .scrub_overdue_secs()
+            .map_err(|m| (k("storage.scrub_overdue"), m))?;
         self.content
             .budget_bytes()
             .map_err(|m| (k("content.budget"), m))?;
@@ -1552,6 +1575,23 @@ segment_size = "64MiB"
                 .unwrap_err()
                 .to_string();
             assert!(e.contains("storage.scrub_rate"), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn storage_scrub_overdue_is_auto_or_a_duration() {
+        assert_eq!(Storage::default().scrub_overdue_secs(), Ok(0));
+        for (v, want) in [("auto", 0), ("36h", 129_600), ("7d", 604_800), ("2s", 2)] {
+            let text = format!("[storage]\nscrub_overdue = \"{v}\"\n");
+            let c = Config::parse(&text, Path::new("k.toml")).unwrap();
+            assert_eq!(c.storage.scrub_overdue_secs(), Ok(want), "{v}");
+        }
+        for bad in ["0", "soon", "-1h", "5 fortnights"] {
+            let text = format!("[storage]\nscrub_overdue = \"{bad}\"\n");
+            let e = Config::parse(&text, Path::new("k.toml"))
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains("storage.scrub_overdue"), "{bad}: {e}");
         }
     }
 

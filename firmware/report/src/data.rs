@@ -79,6 +79,10 @@ pub struct Coverage {
     /// capture was close to losing frames), and the highest fill in percent.
     pub ring_near_loss: u64,
     pub ring_peak_fill_pct: u64,
+    /// The `scrub_behind` alarm's detail in English and Japanese when the background scrub
+    /// has fallen far behind: damage in sealed segments it has not reached is not counted
+    /// in the figures above.
+    pub scrub_behind: Option<(String, String)>,
 }
 
 /// One interval when capture could not see an interface.

@@ -64,14 +64,22 @@ fn request<'a>(
         font,
         recipient,
         pcaps,
+        damaged_slots: &[],
         progress: false,
         now: common::ts(86_400),
     }
 }
 
-fn extractor(f: &kuroko_report::GradedFinding) -> Result<Option<Vec<u8>>, String> {
+fn extractor(
+    f: &kuroko_report::GradedFinding,
+    source: export::PcapSource,
+) -> Result<export::EvidencePcap, String> {
     // Stands in for the store's pcap export: one pcap per finding that still has sessions.
-    Ok((f.finding.id != "f-missing").then(|| format!("pcap-of-{}", f.finding.id).into_bytes()))
+    let cut = source == export::PcapSource::Store && f.finding.id != "f-missing";
+    Ok(export::EvidencePcap {
+        pcap: cut.then(|| format!("pcap-of-{}", f.finding.id).into_bytes()),
+        damage: Vec::new(),
+    })
 }
 
 #[test]
@@ -433,4 +441,112 @@ fn encrypted_bundle_decrypts_with_the_age_cli() {
     .unwrap_err()
     .to_string();
     assert!(e.contains("age1"), "{e}");
+}
+
+/// Store damage the extractor reports for `f-telnet` (kept copy) and `f-missing` (nothing
+/// left): segment seq 7, a failed fdatasync, 2 damaged places.
+fn damaged_extractor(
+    f: &kuroko_report::GradedFinding,
+    source: export::PcapSource,
+) -> Result<export::EvidencePcap, String> {
+    let mut e = extractor(f, source)?;
+    if ["f-telnet", "f-missing"].contains(&f.finding.id.as_str()) {
+        e.damage.push(export::StoreDamage {
+            file: "/data/segments/seg-00007.kseg".into(),
+            seq: 7,
+            first: common::ts(100),
+            last: common::ts(200),
+            write_error: true,
+            damaged_places: 2,
+            packets_lost: 5,
+        });
+    }
+    Ok(e)
+}
+
+/// Issue 22: store damage in a finding's evidence time range is listed in the bundle's
+/// README next to the pcap it concerns (or as "no pcap" when nothing was left), in English
+/// and Japanese, and the summary is partial (the command exits 3). Beside an encrypted
+/// bundle the clear README only counts the pcaps concerned: no segment, no finding id.
+#[test]
+fn store_damage_is_listed_in_the_readme_and_only_counted_in_clear() {
+    need_tool("age-keygen");
+    let (dir, data) = fixture();
+    let stick = tempfile::tempdir().unwrap();
+    let font = pdf::find_font(None).unwrap();
+    let slots = [3u32];
+    let mut req = request(
+        &data,
+        dir.path(),
+        stick.path(),
+        &font,
+        None,
+        &damaged_extractor,
+    );
+    req.damaged_slots = &slots;
+    let sum = export::export(&req).unwrap();
+    assert!(sum.is_partial());
+    assert_eq!(sum.evidence_damage.len(), 2, "{:?}", sum.evidence_damage);
+    let readme = std::fs::read_to_string(sum.bundle.join("README.txt")).unwrap();
+    for must in [
+        "Store damage / 保存データの損傷",
+        "-f-telnet.pcap  (finding",
+        "(no pcap / pcap なし)  (finding",
+        "/data/segments/seg-00007.kseg (segment seq 7,",
+        "2 damaged place(s), 5 packets lost; the disk failed a write or fdatasync",
+        "損傷箇所 2、失われたパケット 5",
+        "Slots [3] of the store have an unreadable header",
+    ] {
+        assert!(readme.contains(must), "README lacks `{must}`:\n{readme}");
+    }
+    assert!(export::verify_bundle(&sum.bundle).unwrap().is_empty());
+    // A sound store: nothing said, not partial.
+    let clean = export::export(&request(
+        &data,
+        dir.path(),
+        tempfile::tempdir().unwrap().path(),
+        &font,
+        None,
+        &extractor,
+    ))
+    .unwrap();
+    assert!(!clean.is_partial());
+
+    let keys = tempfile::tempdir().unwrap();
+    let key = keys.path().join("key.txt");
+    assert!(
+        Command::new("age-keygen")
+            .arg("-o")
+            .arg(&key)
+            .output()
+            .unwrap()
+            .status
+            .success()
+    );
+    let out = Command::new("age-keygen")
+        .arg("-y")
+        .arg(&key)
+        .output()
+        .unwrap();
+    let recipient = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    let stick = tempfile::tempdir().unwrap();
+    let mut req = request(
+        &data,
+        dir.path(),
+        stick.path(),
+        &font,
+        Some(&recipient),
+        &damaged_extractor,
+    );
+    req.damaged_slots = &slots;
+    let sum = export::export(&req).unwrap();
+    assert!(sum.is_partial());
+    let outer = std::fs::read_to_string(sum.bundle.join("README.txt")).unwrap();
+    assert!(
+        outer.contains("2 evidence pcap(s) may lack packets"),
+        "{outer}"
+    );
+    for never in ["seg-00007", "f-telnet", "f-missing"] {
+        assert!(!outer.contains(never), "`{never}` in clear:\n{outer}");
+    }
 }

@@ -52,6 +52,7 @@ window.KUROKO_I18N = {
     alk_ring_near_loss: "未解析データの上書き間近",
     alk_capture_near_loss: "キャプチャ取りこぼし寸前",
     alk_store_counters_stale: "書込みカウンタ不確か",
+    alk_scrub_behind: "スクラブ遅延",
     forbidden: "この操作の権限がありません。", error: "エラー: {msg}", loading: "検索中…",
   },
   en: {
@@ -105,6 +106,7 @@ window.KUROKO_I18N = {
     alk_ring_near_loss: "ring about to overwrite unanalyzed packets",
     alk_capture_near_loss: "capture close to losing frames",
     alk_store_counters_stale: "store write counters stale",
+    alk_scrub_behind: "scrub fallen behind",
     forbidden: "Your role may not do this.", error: "Error: {msg}", loading: "Searching…",
   },
 };

@@ -123,7 +123,7 @@ pub use reader::{
     Damage, DamageKind, PacketView, Packets, Position, ScanReport, SegmentInfo, SegmentMap,
     StoreReader, TimeScanCache, VerifyReport, WriteErrorSegment,
 };
-pub use status::{StoreStatus, WriterStateHealth, store_status};
+pub use status::{SegmentDamage, StoreStatus, WriterStateHealth, segment_damage, store_status};
 pub use writer::{
     IoInfo, LaneStats, LaneWriter, RecordMeta, RecoveryReport, RingAppend, RingBlockMeta,
     SegmentWriter, WriterStats, WriterTimes,

@@ -18,8 +18,16 @@
 //! about `B / rate` whatever the write rate; segments the writer overwrites before the
 //! scrub reaches them are skipped (they are gone). A new pass starts [`PASS_INTERVAL`]
 //! after the previous one started, or at once when a pass took longer. Progress is kept
-//! in `segments/scrub.state` (rewritten atomically after every segment) so a restart
-//! resumes at the segment it was at; `kuroko status` shows it ([`ScrubState`]).
+//! in `segments/scrub.state` (rewritten atomically after every segment, and at least every
+//! [`HEARTBEAT`] while idle or reading slowly) so a restart resumes at the segment it was
+//! at; `kuroko status` shows it ([`ScrubState`]).
+//!
+//! A scrub that has fallen far behind is an alarm (`scrub_behind`), not a figure to be
+//! read: [`overdue`] when the oldest sealed segment not checked since it was sealed has
+//! waited longer than the bound (`[storage] scrub_overdue`, by default
+//! [`auto_bound_secs`]: two passes at the rate plus the pass interval and a day), and
+//! [`stalled`] when the process that runs the scrub still holds the analyzer's lock but the
+//! scrub has not rewritten its state for [`STALL_AFTER`] (its thread died or is stuck).
 
 use crate::error::StoreError;
 use crate::layout::{Paths, now_ns};
@@ -36,6 +44,13 @@ pub const PASS_INTERVAL: Duration = Duration::from_secs(6 * 3600);
 /// The default `[storage] scrub_rate` in MB/s: a 2 TB ring in about 2.9 days, a small
 /// share of any disk the appliance records on.
 pub const DEFAULT_RATE_MB_S: f64 = 8.0;
+
+/// The scrub rewrites its state at least this often while it runs (idle, or pacing a
+/// slow read): its heartbeat.
+pub const HEARTBEAT: Duration = Duration::from_secs(60);
+
+/// A scrub whose process still runs but whose state is older than this is stalled.
+pub const STALL_AFTER: Duration = Duration::from_secs(15 * 60);
 
 /// The scrub's progress, as kept in `segments/scrub.state` (times in ns since the epoch;
 /// 0 = never).
@@ -61,8 +76,16 @@ pub struct ScrubState {
     pub segments_checked: u64,
     pub bytes_checked: u64,
     pub damage_found: u64,
-    /// When the scrub last wrote this (it rewrites it after every segment and when idle).
+    /// When the scrub last wrote this (after every segment, and every [`HEARTBEAT`]).
     pub updated_wall_ns: u64,
+    /// The newest segment the last full pass covered (0: none, or a state written before
+    /// this was kept).
+    pub last_pass_end_seq: u64,
+    /// The pid of the process running the scrub (0: none; the scrub is off when
+    /// `rate_bytes_per_sec` is 0).
+    pub pid: u64,
+    /// `[storage] scrub_overdue` in seconds (0: automatic, [`auto_bound_secs`]).
+    pub overdue_after_secs: u64,
 }
 
 const FIELDS: &[&str] = &[
@@ -79,10 +102,13 @@ const FIELDS: &[&str] = &[
     "bytes_checked",
     "damage_found",
     "updated_wall_ns",
+    "last_pass_end_seq",
+    "pid",
+    "overdue_after_secs",
 ];
 
 impl ScrubState {
-    fn fields_mut(&mut self) -> [&mut u64; 13] {
+    fn fields_mut(&mut self) -> [&mut u64; 16] {
         [
             &mut self.rate_bytes_per_sec,
             &mut self.pass_started_wall_ns,
@@ -97,6 +123,9 @@ impl ScrubState {
             &mut self.bytes_checked,
             &mut self.damage_found,
             &mut self.updated_wall_ns,
+            &mut self.last_pass_end_seq,
+            &mut self.pid,
+            &mut self.overdue_after_secs,
         ]
     }
 
@@ -183,13 +212,15 @@ impl Pacer {
         }
     }
 
-    fn take(&mut self, n: u64, stop: &AtomicBool) -> ControlFlow<()> {
+    /// `beat` is called between sleeps (the scrub's heartbeat while it paces).
+    fn take(&mut self, n: u64, stop: &AtomicBool, mut beat: impl FnMut()) -> ControlFlow<()> {
         let due = Duration::from_secs_f64(self.bytes as f64 / self.rate.max(1) as f64);
         self.bytes += n;
         loop {
             if stop.load(Ordering::Relaxed) {
                 return ControlFlow::Break(());
             }
+            beat();
             let elapsed = self.start.elapsed();
             if elapsed >= due {
                 return ControlFlow::Continue(());
@@ -217,6 +248,9 @@ impl Scrubber {
         let paths = Paths::new(data);
         let mut state = load(&paths).unwrap_or_default();
         state.rate_bytes_per_sec = rate_bytes_per_sec;
+        state.pid = u64::from(std::process::id());
+        state.updated_wall_ns = now_ns();
+        save(&paths, &state);
         Ok(Scrubber {
             reader,
             paths,
@@ -224,6 +258,15 @@ impl Scrubber {
             state,
             interval: PASS_INTERVAL,
         })
+    }
+
+    /// Sets the bound after which an unchecked sealed segment raises `scrub_behind`
+    /// (`[storage] scrub_overdue` in seconds; 0: [`auto_bound_secs`]). Kept in the state,
+    /// where `status` reads it.
+    pub fn with_overdue_after(mut self, secs: u64) -> Scrubber {
+        self.state.overdue_after_secs = secs;
+        save(&self.paths, &self.state);
+        self
     }
 
     /// Sets the least time between pass starts (tests; [`PASS_INTERVAL`] by default).
@@ -280,14 +323,25 @@ impl Scrubber {
             let st = &mut self.state;
             st.last_pass_started_wall_ns = st.pass_started_wall_ns;
             st.last_full_pass_wall_ns = now;
+            st.last_pass_end_seq = st.pass_end_seq;
             st.passes += 1;
             st.pass_started_wall_ns = 0;
             st.updated_wall_ns = now;
             save(&self.paths, st);
             return Ok(Step::PassDone);
         };
-        let pacer = &mut self.pacer;
-        let Some(rep) = self.reader.verify_segment(&info, |n| pacer.take(n, stop))? else {
+        let (pacer, paths, state) = (&mut self.pacer, &self.paths, &mut self.state);
+        let Some(rep) = self.reader.verify_segment(&info, |n| {
+            // A slow rate paces one segment for long: the heartbeat goes on meanwhile.
+            pacer.take(n, stop, || {
+                let now = now_ns();
+                if now.saturating_sub(state.updated_wall_ns) >= HEARTBEAT.as_nanos() as u64 {
+                    state.updated_wall_ns = now;
+                    save(paths, state);
+                }
+            })
+        })?
+        else {
             self.state.updated_wall_ns = now_ns();
             save(&self.paths, &self.state);
             return Ok(Step::Stopped);
@@ -323,7 +377,8 @@ impl Scrubber {
                 Ok(Step::Idle(d)) => {
                     // The time idle is not credit for a burst afterwards.
                     self.pacer = Pacer::new(self.pacer.rate);
-                    d
+                    self.heartbeat();
+                    d.min(HEARTBEAT)
                 }
                 Ok(Step::Stopped) => break,
                 Err(e) => {
@@ -337,6 +392,124 @@ impl Scrubber {
             }
         }
     }
+}
+
+impl Scrubber {
+    /// Rewrites the state when the last write is [`HEARTBEAT`] old.
+    fn heartbeat(&mut self) {
+        let now = now_ns();
+        if now.saturating_sub(self.state.updated_wall_ns) >= HEARTBEAT.as_nanos() as u64 {
+            self.state.updated_wall_ns = now;
+            save(&self.paths, &self.state);
+        }
+    }
+}
+
+/// Records that the scrub of `data` is off (`[storage] scrub_rate = 0`) for `status`, so
+/// that the progress of an earlier scrub raises no alarm. Best effort; nothing when the
+/// scrub never ran.
+pub fn record_off(data: &Path) {
+    let paths = Paths::new(data);
+    if let Some(mut st) = load(&paths) {
+        st.rate_bytes_per_sec = 0;
+        st.pid = 0;
+        st.pass_started_wall_ns = 0;
+        st.updated_wall_ns = now_ns();
+        save(&paths, &st);
+    }
+}
+
+/// Why the scrub is behind: the `scrub_behind` alarm.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(tag = "why", rename_all = "snake_case")]
+pub enum Behind {
+    /// Segment `seq`, sealed at `sealed_wall_ns`, the oldest not checked since it was
+    /// sealed, has waited `waited_secs`, longer than `bound_secs`.
+    Overdue {
+        seq: u64,
+        sealed_wall_ns: u64,
+        waited_secs: u64,
+        bound_secs: u64,
+        /// Full passes done so far (a new one ends this occurrence).
+        passes: u64,
+    },
+    /// Process `pid` still runs the analyzer but its scrub has not written its state for
+    /// `secs` (since `updated_wall_ns`): the scrub thread died or is stuck.
+    Stalled {
+        pid: u64,
+        updated_wall_ns: u64,
+        secs: u64,
+    },
+}
+
+/// The automatic `scrub_overdue` for a ring of `budget` bytes read at `rate` bytes/s: a
+/// segment sealed just after a pass started waits for that pass, the pass interval and
+/// the next pass, so two passes plus [`PASS_INTERVAL`], plus a day of slack (the scrub
+/// runs at idle priority and yields to a busy analyzer).
+pub fn auto_bound_secs(budget: u64, rate: u64) -> u64 {
+    (2 * budget / rate.max(1))
+        .saturating_add(PASS_INTERVAL.as_secs())
+        .saturating_add(86_400)
+}
+
+/// When the scrub `st` (of a ring of `budget` bytes) is overdue at `now` (ns): the oldest
+/// sealed segment of `segments` that no pass has checked since it was sealed waited longer
+/// than the bound. `None` when the scrub is off (rate 0) or keeps up.
+pub fn overdue(
+    segments: &[crate::reader::SegmentInfo],
+    st: &ScrubState,
+    budget: u64,
+    now: u64,
+) -> Option<Behind> {
+    if st.rate_bytes_per_sec == 0 {
+        return None;
+    }
+    let bound = match st.overdue_after_secs {
+        0 => auto_bound_secs(budget, st.rate_bytes_per_sec),
+        b => b,
+    };
+    let checked = |s: &crate::reader::SegmentInfo| {
+        // By the pass under way (it goes in sequence order up to its end) ...
+        let this_pass =
+            st.pass_started_wall_ns > 0 && s.seq < st.next_seq && s.seq <= st.pass_end_seq;
+        // ... or by the last full pass (which covered every segment sealed when it began;
+        // a state written before `last_pass_end_seq` was kept: by the sealing time).
+        let last_pass = st.passes > 0
+            && if st.last_pass_end_seq > 0 {
+                s.seq <= st.last_pass_end_seq
+            } else {
+                s.sealed_wall_ns <= st.last_pass_started_wall_ns
+            };
+        this_pass || last_pass
+    };
+    let oldest = segments
+        .iter()
+        .filter(|s| !s.open && s.sealed_wall_ns > 0 && !checked(s))
+        .min_by_key(|s| s.sealed_wall_ns)?;
+    let waited = now.saturating_sub(oldest.sealed_wall_ns) / 1_000_000_000;
+    (waited > bound).then_some(Behind::Overdue {
+        seq: oldest.seq,
+        sealed_wall_ns: oldest.sealed_wall_ns,
+        waited_secs: waited,
+        bound_secs: bound,
+        passes: st.passes,
+    })
+}
+
+/// When the scrub `st` is stalled at `now` (ns): `holder`, the pid holding the analyzer's
+/// lock now, is the process that runs the scrub, and the scrub has not rewritten its state
+/// for [`STALL_AFTER`] (it does every [`HEARTBEAT`] at least).
+pub fn stalled(st: &ScrubState, holder: Option<u32>, now: u64) -> Option<Behind> {
+    let holder = u64::from(holder?);
+    if st.rate_bytes_per_sec == 0 || st.pid == 0 || st.pid != holder {
+        return None;
+    }
+    let secs = now.saturating_sub(st.updated_wall_ns) / 1_000_000_000;
+    (secs > STALL_AFTER.as_secs()).then_some(Behind::Stalled {
+        pid: st.pid,
+        updated_wall_ns: st.updated_wall_ns,
+        secs,
+    })
 }
 
 /// The rate in bytes per second for `[storage] scrub_rate` in MB/s (0 or less: off).
@@ -368,11 +541,133 @@ mod tests {
             bytes_checked: 12,
             damage_found: 13,
             updated_wall_ns: 14,
+            last_pass_end_seq: 15,
+            pid: 16,
+            overdue_after_secs: 17,
         };
         assert_eq!(ScrubState::parse(&st.text()), st);
         let junk = format!("{}garbage\nnext_seq x\nunknown 5\n", st.text());
         assert_eq!(ScrubState::parse(&junk), st);
         assert_eq!(ScrubState::parse(""), ScrubState::default());
+    }
+
+    fn seg(seq: u64, sealed_s: u64) -> crate::reader::SegmentInfo {
+        crate::reader::SegmentInfo {
+            slot: seq as u32,
+            seq,
+            open: false,
+            recovered: false,
+            write_error: false,
+            lanes: false,
+            packets: 1,
+            first_ts: 1,
+            last_ts: 2,
+            record_bytes: 1,
+            used_bytes: 1,
+            blocks: 1,
+            damaged_blocks: 0,
+            opened_wall_ns: sealed_s * 1_000_000_000,
+            sealed_wall_ns: sealed_s * 1_000_000_000,
+            ifaces: Vec::new(),
+            index: None,
+        }
+    }
+
+    #[test]
+    fn overdue_names_the_oldest_segment_no_pass_checked_since_it_was_sealed() {
+        let segs: Vec<_> = (1..=4).map(|q| seg(q, q * 10)).collect();
+        let now = 100 * 1_000_000_000;
+        // The last full pass covered 1..=2; the pass under way (to 4) has done 3.
+        let st = ScrubState {
+            rate_bytes_per_sec: 1,
+            overdue_after_secs: 5,
+            passes: 1,
+            last_pass_end_seq: 2,
+            pass_started_wall_ns: 45 * 1_000_000_000,
+            pass_end_seq: 4,
+            next_seq: 4,
+            ..Default::default()
+        };
+        match overdue(&segs, &st, 1 << 20, now) {
+            Some(Behind::Overdue {
+                seq: 4,
+                waited_secs: 60,
+                bound_secs: 5,
+                ..
+            }) => {}
+            other => panic!("{other:?}"),
+        }
+        // Every segment checked: keeps up.
+        let done = ScrubState {
+            next_seq: 5,
+            ..st.clone()
+        };
+        assert_eq!(overdue(&segs, &done, 1 << 20, now), None);
+        // Within its bound: no alarm.
+        let lax = ScrubState {
+            overdue_after_secs: 61,
+            ..st.clone()
+        };
+        assert_eq!(overdue(&segs, &lax, 1 << 20, now), None);
+        // Off: never.
+        let off = ScrubState {
+            rate_bytes_per_sec: 0,
+            ..st.clone()
+        };
+        assert_eq!(overdue(&segs, &off, 1 << 20, now), None);
+        // A state from before `last_pass_end_seq`: the last pass covered what was sealed
+        // when it started (25 s: segments 1 and 2).
+        let old = ScrubState {
+            last_pass_end_seq: 0,
+            last_pass_started_wall_ns: 25 * 1_000_000_000,
+            pass_started_wall_ns: 0,
+            ..st.clone()
+        };
+        assert!(matches!(
+            overdue(&segs, &old, 1 << 20, now),
+            Some(Behind::Overdue { seq: 3, .. })
+        ));
+        // Automatic bound: two passes of the ring, the pass interval and a day.
+        let auto = ScrubState {
+            overdue_after_secs: 0,
+            ..st
+        };
+        assert_eq!(overdue(&segs, &auto, 1 << 20, now), None);
+        assert_eq!(
+            auto_bound_secs(2_000_000_000_000, 8_000_000),
+            500_000 + 6 * 3600 + 86_400
+        );
+    }
+
+    #[test]
+    fn stalled_only_while_its_own_analyzer_holds_the_lock() {
+        let now = 10_000 * 1_000_000_000;
+        let st = ScrubState {
+            rate_bytes_per_sec: 8_000_000,
+            pid: 77,
+            updated_wall_ns: now - 3600 * 1_000_000_000,
+            ..Default::default()
+        };
+        assert!(matches!(
+            stalled(&st, Some(77), now),
+            Some(Behind::Stalled {
+                pid: 77,
+                secs: 3600,
+                ..
+            })
+        ));
+        assert_eq!(stalled(&st, None, now), None, "no analyzer runs");
+        assert_eq!(stalled(&st, Some(78), now), None, "another analyzer");
+        let fresh = ScrubState {
+            updated_wall_ns: now - 60 * 1_000_000_000,
+            ..st.clone()
+        };
+        assert_eq!(stalled(&fresh, Some(77), now), None);
+        let off = ScrubState {
+            rate_bytes_per_sec: 0,
+            ..st
+        };
+        assert_eq!(stalled(&off, Some(77), now), None);
     }
 
     #[test]

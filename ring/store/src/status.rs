@@ -67,6 +67,10 @@ pub struct StoreStatus {
     /// The background scrub's progress (`segments/scrub.state`, see [`crate::scrub`]);
     /// `None` when no scrub ever ran on this store.
     pub scrub: Option<crate::scrub::ScrubState>,
+    /// The scrub is on and the oldest sealed segment it has not checked since it was
+    /// sealed waited longer than its bound ([`crate::scrub::overdue`]; the `scrub_behind`
+    /// alarm).
+    pub scrub_overdue: Option<crate::scrub::Behind>,
 }
 
 /// How far `status` can trust the writer's counters (`writer.state`, rewritten by the
@@ -157,32 +161,11 @@ pub fn status_of(reader: &StoreReader) -> StoreStatus {
         }
     }
     let used = segs.len() as u32;
-    // Damage readers found in sealed segments after they were sealed (a header counts
-    // only what its writer knew: failed writes, whose places read as "no block header").
-    let found = crate::damage_log::load(paths);
-    let mut damaged_blocks = 0u64;
-    let mut damaged_packets = 0u64;
-    let mut damaged_segments = 0u32;
-    for s in segs {
-        let mut blocks = u64::from(s.damaged_blocks);
-        if !s.open {
-            let here = found.iter().filter(|e| e.seq == s.seq && e.slot == s.slot);
-            let (mut headers, mut other) = (0u64, 0u64);
-            for e in here {
-                if e.kind == crate::reader::DamageKind::BlockHeader {
-                    headers += 1;
-                } else {
-                    other += 1;
-                }
-                damaged_packets += e.packets;
-            }
-            blocks += other + headers.saturating_sub(u64::from(s.damaged_blocks));
-        }
-        damaged_blocks += blocks;
-        if blocks > 0 || s.write_error {
-            damaged_segments += 1;
-        }
-    }
+    let damage = segment_damage(reader);
+    let damaged_blocks: u64 = damage.iter().map(|d| d.damaged_blocks).sum();
+    let damaged_packets: u64 = damage.iter().map(|d| d.damaged_packets).sum();
+    let damaged_segments = damage.len() as u32;
+    let scrub = crate::scrub::load(paths);
     let pid = writer_pid(paths);
     let (health, detail) = state_health(paths, ws.as_ref(), pid, !segs.is_empty() || files > 0);
     // Each segment marked by a failed write is at least one failed write, whatever the
@@ -227,8 +210,96 @@ pub fn status_of(reader: &StoreReader) -> StoreStatus {
         writer_state: health,
         writer_state_detail: detail,
         writer_state_pid: ws.map_or(0, |w| w.pid.get()),
-        scrub: crate::scrub::load(paths),
+        scrub_overdue: scrub
+            .as_ref()
+            .and_then(|sc| crate::scrub::overdue(segs, sc, ring.budget, now_ns())),
+        scrub,
     }
+}
+
+/// A segment of the ring with damage: blocks that fail their checks (counted by its
+/// writer in its header, or found by a reader or the scrub later, `segments/damage.tsv`),
+/// or a write or fdatasync the disk failed (`SEG_FLAG_WRITE_ERROR`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct SegmentDamage {
+    pub file: std::path::PathBuf,
+    pub slot: u32,
+    pub seq: u64,
+    /// The segment's packet times (ns).
+    pub first_ts: u64,
+    pub last_ts: u64,
+    pub write_error: bool,
+    pub damaged_blocks: u64,
+    /// Packets in the damaged places found after sealing, where the place says.
+    pub damaged_packets: u64,
+}
+
+impl SegmentDamage {
+    /// Whether the segment may hold packets with a time in `[from, to)`. (Slots with an
+    /// unreadable header are not segments: their times are unknown,
+    /// [`StoreReader::damaged_slots`].)
+    pub fn overlaps(&self, from: u64, to: u64) -> bool {
+        self.first_ts < to && self.last_ts >= from
+    }
+}
+
+impl std::fmt::Display for SegmentDamage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} (segment seq {}):", self.file.display(), self.seq)?;
+        if self.damaged_blocks > 0 {
+            write!(f, " {} damaged block(s)", self.damaged_blocks)?;
+            if self.damaged_packets > 0 {
+                write!(f, " ({} packets lost)", self.damaged_packets)?;
+            }
+            if self.write_error {
+                f.write_str(";")?;
+            }
+        }
+        if self.write_error {
+            f.write_str(" the disk failed a write or fdatasync of this segment: its packets may not survive a power cut")?;
+        }
+        Ok(())
+    }
+}
+
+/// Every damaged segment of the ring now, oldest first: what `status` counts as
+/// `damaged_segments` (and its blocks and packets), and what an export checks a time range
+/// against ([`SegmentDamage::overlaps`]).
+pub fn segment_damage(reader: &StoreReader) -> Vec<SegmentDamage> {
+    // Damage readers found in sealed segments after they were sealed (a header counts
+    // only what its writer knew: failed writes, whose places read as "no block header").
+    let found = crate::damage_log::load(reader.paths());
+    let mut out = Vec::new();
+    for s in reader.segments() {
+        let mut blocks = u64::from(s.damaged_blocks);
+        let mut packets = 0u64;
+        if !s.open {
+            let here = found.iter().filter(|e| e.seq == s.seq && e.slot == s.slot);
+            let (mut headers, mut other) = (0u64, 0u64);
+            for e in here {
+                if e.kind == crate::reader::DamageKind::BlockHeader {
+                    headers += 1;
+                } else {
+                    other += 1;
+                }
+                packets += e.packets;
+            }
+            blocks += other + headers.saturating_sub(u64::from(s.damaged_blocks));
+        }
+        if blocks > 0 || s.write_error || packets > 0 {
+            out.push(SegmentDamage {
+                file: reader.paths().slot(s.slot),
+                slot: s.slot,
+                seq: s.seq,
+                first_ts: s.first_ts,
+                last_ts: s.last_ts,
+                write_error: s.write_error,
+                damaged_blocks: blocks,
+                damaged_packets: packets,
+            });
+        }
+    }
+    out
 }
 
 fn now_ns() -> u64 {

@@ -269,8 +269,12 @@ fn spawn_scrub(
     use std::sync::atomic::Ordering;
     let rate = kuroko_ring::scrub::rate_from_mb_s(config.storage.scrub_rate);
     if rate == 0 {
+        // An earlier scrub's progress must not read as a scrub fallen behind.
+        kuroko_ring::scrub::record_off(data);
         return Ok(None);
     }
+    // Validated at load.
+    let overdue = config.storage.scrub_overdue_secs().unwrap_or(0);
     let (data, stop) = (data.to_path_buf(), stop.clone());
     let h = std::thread::Builder::new()
         .name("scrub".into())
@@ -280,7 +284,7 @@ fn spawn_scrub(
                     return;
                 }
                 match kuroko_ring::scrub::Scrubber::open(&data, rate) {
-                    Ok(s) => break s,
+                    Ok(s) => break s.with_overdue_after(overdue),
                     Err(_) => std::thread::sleep(std::time::Duration::from_secs(1)),
                 }
             };

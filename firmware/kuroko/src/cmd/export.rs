@@ -6,14 +6,23 @@
 //! from `DIR/evidence/<finding-id>.pcap` when detections kept one, else they are cut out of
 //! the segment store by the evidence sessions' addresses, ports and times.
 //!
+//! Damage is never silent (as in `kuroko pcap`): when the time range of a finding's
+//! evidence sessions holds damaged store data (damaged blocks, found when the segment was
+//! written or read since, or a segment whose write or fdatasync the disk failed), or the
+//! store has slots with an unreadable header, the bundle is still written, its README
+//! lists each place next to the pcap it concerns, stderr names them, and the command exits
+//! with status 3 (`pcap::EXIT_DAMAGED`) after printing the bundle's path.
+//!
 //! The `--data`/`--config` flags are spelled as in `DataArgs` but declared here, because
 //! `--verify BUNDLE_DIR` runs off-box without a data directory.
 
 use super::DataArgs;
 use anyhow::Context;
 use kuroko_report::GradedFinding;
-use kuroko_report::export::{self, ExportRequest, flowmatch};
-use std::path::{Path, PathBuf};
+use kuroko_report::export::{
+    self, EvidencePcap, ExportRequest, PcapSource, StoreDamage, flowmatch,
+};
+use std::path::PathBuf;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -45,12 +54,12 @@ pub struct Args {
     pub verify: Option<PathBuf>,
 }
 
-/// The packets of a finding's evidence sessions, from the segment store.
-fn extract_pcap(
-    data_dir: &Path,
-    report: &kuroko_report::ReportData,
+/// The time range `[from, to)` (ns) of a finding's evidence sessions (their packets are
+/// looked for up to a second after a session's end), with the sessions; `None` without any.
+fn evidence_window<'r>(
+    report: &'r kuroko_report::ReportData,
     f: &GradedFinding,
-) -> Result<Option<Vec<u8>>, String> {
+) -> Option<(Vec<&'r kuroko_model::SessionRecord>, u64, u64)> {
     let sessions: Vec<&kuroko_model::SessionRecord> = f
         .finding
         .evidence
@@ -58,7 +67,7 @@ fn extract_pcap(
         .filter_map(|id| report.evidence.get(id))
         .collect();
     if sessions.is_empty() {
-        return Ok(None);
+        return None;
     }
     let from = sessions
         .iter()
@@ -73,20 +82,137 @@ fn extract_pcap(
         .unwrap_or(0)
         .max(0) as u64
         + 1_000_000_000;
-    let reader = match kuroko_ring::reader::StoreReader::open(data_dir) {
-        Ok(r) => r,
-        Err(_) => return Ok(None), // no segment store (e.g. an off-box copy of findings only)
+    Some((sessions, from, to))
+}
+
+/// A finding's evidence from the segment store: the packets of its evidence sessions when
+/// no copy was kept ([`PcapSource::Store`]), and in every case the damaged store data in
+/// their time range: segments whose blocks are damaged or whose write or fdatasync the
+/// disk failed (as `kuroko status` counts them), plus what this read found.
+fn evidence_pcap(
+    reader: Option<&kuroko_ring::StoreReader>,
+    store_damage: &[kuroko_ring::SegmentDamage],
+    report: &kuroko_report::ReportData,
+    f: &GradedFinding,
+    source: PcapSource,
+) -> Result<EvidencePcap, String> {
+    // No segment store: an off-box copy of findings only.
+    let (Some(reader), Some((sessions, from, to))) = (reader, evidence_window(report, f)) else {
+        return Ok(EvidencePcap::default());
     };
-    let mut out = Vec::new();
-    let rep = kuroko_ring::pcap::export_pcap(
-        &reader,
-        from,
-        to,
-        |p| flowmatch::matches_any(p.data, &sessions),
-        &mut out,
-    )
-    .map_err(|e| e.to_string())?;
-    Ok((rep.packets > 0).then_some(out))
+    let mut damage: Vec<kuroko_ring::SegmentDamage> = store_damage
+        .iter()
+        .filter(|d| d.overlaps(from, to))
+        .cloned()
+        .collect();
+    let mut pcap = None;
+    if source == PcapSource::Store {
+        let mut out = Vec::new();
+        let rep = kuroko_ring::pcap::export_pcap(
+            reader,
+            from,
+            to,
+            |p| flowmatch::matches_any(p.data, &sessions),
+            &mut out,
+        )
+        .map_err(|e| e.to_string())?;
+        pcap = (rep.packets > 0).then_some(out);
+        merge_found(reader, &mut damage, &rep.damage, &rep.write_error_segments);
+    }
+    let ts = |ns: u64| kuroko_model::Timestamp(ns.min(i64::MAX as u64) as i64);
+    Ok(EvidencePcap {
+        pcap,
+        damage: damage
+            .into_iter()
+            .map(|d| StoreDamage {
+                file: d.file.display().to_string(),
+                seq: d.seq,
+                first: ts(d.first_ts),
+                last: ts(d.last_ts),
+                write_error: d.write_error,
+                damaged_places: d.damaged_blocks,
+                packets_lost: d.damaged_packets,
+            })
+            .collect(),
+    })
+}
+
+/// Adds what a read found (damaged places, segments marked by a failed write) to the
+/// store's own record of damage in the range, one entry per segment: a place the record
+/// already counts is not counted twice.
+fn merge_found(
+    reader: &kuroko_ring::StoreReader,
+    damage: &mut Vec<kuroko_ring::SegmentDamage>,
+    found: &[kuroko_ring::Damage],
+    write_errors: &[kuroko_ring::WriteErrorSegment],
+) {
+    let mut seqs: Vec<u64> = found.iter().map(|d| d.seq).collect();
+    seqs.extend(write_errors.iter().map(|w| w.seq));
+    seqs.sort_unstable();
+    seqs.dedup();
+    for seq in seqs {
+        let places = found.iter().filter(|d| d.seq == seq);
+        let (n, packets) = places.fold((0u64, 0u64), |(n, p), d| (n + 1, p + d.packets));
+        let marked = write_errors.iter().any(|w| w.seq == seq);
+        if let Some(d) = damage.iter_mut().find(|d| d.seq == seq) {
+            d.damaged_blocks = d.damaged_blocks.max(n);
+            d.damaged_packets = d.damaged_packets.max(packets);
+            d.write_error |= marked;
+            continue;
+        }
+        let Some(s) = reader.segments().iter().find(|s| s.seq == seq) else {
+            continue;
+        };
+        damage.push(kuroko_ring::SegmentDamage {
+            file: found
+                .iter()
+                .find(|d| d.seq == seq)
+                .map(|d| d.file.clone())
+                .unwrap_or_default(),
+            slot: s.slot,
+            seq,
+            first_ts: s.first_ts,
+            last_ts: s.last_ts,
+            write_error: marked || s.write_error,
+            damaged_blocks: n,
+            damaged_packets: packets,
+        });
+    }
+    damage.sort_by_key(|d| d.seq);
+}
+
+/// Names on stderr what the bundle's README says about store damage (at most 10 findings,
+/// then how many more).
+fn warn_damage(report: &kuroko_report::ReportData, summary: &export::ExportSummary) {
+    for e in summary.evidence_damage.iter().take(10) {
+        let pcap = e.pcap.as_deref().unwrap_or("(no pcap left)");
+        for g in &e.damage {
+            eprintln!(
+                "kuroko: warning: {pcap} (finding {} {}): damaged store data in its evidence time range: {}",
+                e.no,
+                e.finding,
+                g.describe(report, kuroko_model::finding::Lang::En)
+            );
+        }
+    }
+    if summary.evidence_damage.len() > 10 {
+        eprintln!(
+            "kuroko: … and {} more findings (README.txt in the bundle lists them all)",
+            summary.evidence_damage.len() - 10
+        );
+    }
+    if !summary.damaged_slots.is_empty() {
+        eprintln!(
+            "kuroko: warning: {} slot(s) of the store have an unreadable header (slots {:?}): any evidence pcap may lack packets they held",
+            summary.damaged_slots.len(),
+            summary.damaged_slots
+        );
+    }
+    eprintln!(
+        "kuroko: warning: {} evidence pcap(s) of the bundle may lack packets lost to store damage or hold packets the disk failed to write; README.txt in the bundle says which (exit status {})",
+        summary.evidence_damage.len(),
+        super::pcap::EXIT_DAMAGED
+    );
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
@@ -154,8 +280,20 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     }
     let font = kuroko_report::pdf::find_font(args.font.as_deref())?;
     let report = super::report::gather(&data)?;
-    let data_dir = data.data.clone();
-    let extractor = |f: &GradedFinding| extract_pcap(&data_dir, &report, f);
+    // One reader for every finding (no segment store: an off-box copy of findings only).
+    let reader = kuroko_ring::StoreReader::open(&data.data).ok();
+    let damaged_slots = reader
+        .as_ref()
+        .map(|r| r.damaged_slots().to_vec())
+        .unwrap_or_default();
+    // The store's record of damage (as `status` counts it), read once for every finding.
+    let store_damage = reader
+        .as_ref()
+        .map(kuroko_ring::segment_damage)
+        .unwrap_or_default();
+    let extractor = |f: &GradedFinding, source: PcapSource| {
+        evidence_pcap(reader.as_ref(), &store_damage, &report, f, source)
+    };
     let summary = export::export(&ExportRequest {
         report: &report,
         data_dir: &data.data,
@@ -163,6 +301,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         font: &font,
         recipient: args.recipient.as_deref(),
         pcaps: &extractor,
+        damaged_slots: &damaged_slots,
         progress: true,
         now: kuroko_model::Timestamp::now(),
     })
@@ -176,9 +315,18 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     );
     if summary.findings_without_pcap > 0 {
         eprintln!(
-            "kuroko: note: {} findings have no evidence packets left in the store (rotated out); their sessions are still in the bundle",
-            summary.findings_without_pcap
+            "kuroko: note: {} findings have no evidence packets left in the store ({}); their sessions are still in the bundle",
+            summary.findings_without_pcap,
+            if summary.is_partial() {
+                "rotated out, or lost to the store damage named below"
+            } else {
+                "rotated out"
+            }
         );
+    }
+    if summary.is_partial() {
+        warn_damage(&report, &summary);
+        return Err(super::ExitCode(super::pcap::EXIT_DAMAGED).into());
     }
     Ok(())
 }

@@ -69,7 +69,8 @@ pub fn store_summary(data_dir: &Path, config: &kuroko_model::config::Config) -> 
 }
 
 /// §1.4's figures from `kuroko status --format json`'s sections: blind intervals
-/// (`capture.gaps`), losses by cause (`capture.drops`), write errors and damage (`store`).
+/// (`capture.gaps`), losses by cause (`capture.drops`), write errors and damage (`store`),
+/// a scrub fallen behind (the `scrub_behind` alarm).
 fn coverage(v: &serde_json::Value) -> kuroko_report::Coverage {
     let ts = |x: &serde_json::Value| {
         x.as_str()
@@ -119,6 +120,14 @@ fn coverage(v: &serde_json::Value) -> kuroko_report::Coverage {
         damaged_blocks: n(&st["damaged_blocks"]),
         ring_near_loss: n(&c["ring_near_loss"]),
         ring_peak_fill_pct: n(&c["ring_peak_fill_pct"]),
+        // The same alarm `status` raises (alarms section).
+        scrub_behind: v["alarms"]["alarms"]
+            .as_array()
+            .and_then(|a| a.iter().find(|a| a["kind"] == "scrub_behind"))
+            .map(|a| {
+                let text = |k: &str| a[k].as_str().unwrap_or_default().to_string();
+                (text("detail"), text("detail_ja"))
+            }),
     }
 }
 

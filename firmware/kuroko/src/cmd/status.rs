@@ -706,8 +706,21 @@ fn scrub_row(st: &StoreStatus, configured_mb_s: f64) -> String {
     } else {
         String::new()
     };
+    let behind = match &st.scrub_overdue {
+        Some(kuroko_ring::scrub::Behind::Overdue {
+            seq,
+            sealed_wall_ns,
+            bound_secs,
+            ..
+        }) => format!(
+            "; BEHIND: segment seq {seq}, sealed {}, not checked since (bound {}; alarm scrub_behind)",
+            time(*sealed_wall_ns),
+            duration(*bound_secs as f64)
+        ),
+        _ => String::new(),
+    };
     format!(
-        "{last}{now}; {} damaged place(s) found; {}/s{}",
+        "{last}{now}; {} damaged place(s) found; {}/s{}{behind}",
         sc.damage_found,
         format_bytes(sc.rate_bytes_per_sec),
         if rate == 0 { ", now off" } else { "" }

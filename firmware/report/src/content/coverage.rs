@@ -1,5 +1,6 @@
 //! §1.4 (収集範囲と欠損 / Capture coverage): when capture was blind, what it lost and why,
-//! what the disk damaged, and whether each touches the diagnosis period. A report that
+//! what the disk damaged (and whether the background scrub keeps up with checking it), and
+//! whether each touches the diagnosis period. A report that
 //! counts sessions must say which parts of the period it could not see: a quiet interval
 //! and a blind one look the same in the statistics.
 
@@ -81,7 +82,8 @@ pub fn coverage(d: &ReportData, lang: Lang) -> Vec<Block> {
         && c.losses.is_empty()
         && c.write_errors == 0
         && c.damaged_slots == 0
-        && c.damaged_segments == 0;
+        && c.damaged_segments == 0
+        && c.scrub_behind.is_none();
     if clean {
         if c.capture_known {
             out.push(para(tr(
@@ -221,6 +223,16 @@ pub fn coverage(d: &ReportData, lang: Lang) -> Vec<Block> {
                     num(c.damaged_segments),
                     num(c.damaged_blocks)
                 ),
+            },
+        );
+    }
+    if let Some((en, ja)) = &c.scrub_behind {
+        facts = facts.row(
+            "保存データの検査 (スクラブ) の遅れ",
+            "Scrub of the stored data behind",
+            match lang {
+                Lang::Ja => format!("{ja} (損傷の件数は実際より少ない可能性があります)"),
+                Lang::En => format!("{en} (the damage counted may be less than there is)"),
             },
         );
     }

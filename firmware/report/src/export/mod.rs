@@ -27,6 +27,15 @@
 //! removes its `.partial` before it reports the error. `kuroko export` requires the
 //! recipient (set in `kuroko setup` with `set recipient`); a bundle in clear needs its
 //! explicit `--plaintext` flag.
+//!
+//! Damage is never silent: for every finding the caller says which damaged store data its
+//! evidence sessions' time range touches ([`EvidencePcap::damage`]: damaged blocks, segments
+//! whose write or fdatasync the disk failed) and which slots are unreadable
+//! ([`ExportRequest::damaged_slots`], times unknown). The README inside the bundle lists
+//! them under "Store damage / 保存データの損傷", next to the pcap each concerns; the clear
+//! README beside an encrypted bundle says only how many pcaps are concerned. The summary
+//! carries them ([`ExportSummary::is_partial`]) so that `kuroko export` names them on
+//! stderr and exits 3, as `kuroko pcap` does.
 
 pub mod flowmatch;
 pub mod manifest;
@@ -61,9 +70,95 @@ struct Item {
     size: u64,
 }
 
-/// Fallback for a finding without `DIR/evidence/<id>.pcap`: the packets of its evidence
-/// sessions from the segment store, or `None` when there are none.
-pub type PcapExtractor<'a> = dyn Fn(&GradedFinding) -> Result<Option<Vec<u8>>, String> + 'a;
+/// Where a finding's evidence pcap comes from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PcapSource {
+    /// The copy detections kept (`DIR/evidence/<id>.pcap`) goes into the bundle: the
+    /// extractor only says what store damage lies in the evidence sessions' time range
+    /// (the copy was cut from that data).
+    Kept,
+    /// No copy was kept: the extractor cuts the packets out of the segment store.
+    Store,
+}
+
+/// Damaged store data in the time range of a finding's evidence sessions (one segment).
+#[derive(Clone, Debug, PartialEq)]
+pub struct StoreDamage {
+    /// The segment file on the appliance.
+    pub file: String,
+    pub seq: u64,
+    /// The segment's packet times.
+    pub first: Timestamp,
+    pub last: Timestamp,
+    /// The disk failed a write or fdatasync of the segment: blocks may be missing and what
+    /// read back may not have survived a power cut.
+    pub write_error: bool,
+    /// Damaged blocks or places (checksums that fail, no valid block header).
+    pub damaged_places: u64,
+    /// Packets lost there, where the places say.
+    pub packets_lost: u64,
+}
+
+impl StoreDamage {
+    /// One line in `lang` (the README carries both).
+    pub fn describe(&self, d: &ReportData, lang: Lang) -> String {
+        let mut what = Vec::new();
+        if self.damaged_places > 0 {
+            what.push(match (lang, self.packets_lost) {
+                (Lang::Ja, 0) => format!("損傷箇所 {}", self.damaged_places),
+                (Lang::Ja, n) => format!("損傷箇所 {}、失われたパケット {n}", self.damaged_places),
+                (Lang::En, 0) => format!("{} damaged place(s)", self.damaged_places),
+                (Lang::En, n) => {
+                    format!("{} damaged place(s), {n} packets lost", self.damaged_places)
+                }
+            });
+        }
+        if self.write_error {
+            what.push(match lang {
+                Lang::Ja => "ディスクの書込み/fdatasync が失敗 (電源断で失われる可能性)".into(),
+                Lang::En => "the disk failed a write or fdatasync of it (its packets may not survive a power cut)".into(),
+            });
+        }
+        let (seg, sep) = match lang {
+            Lang::Ja => ("セグメント seq", "、"),
+            Lang::En => ("segment seq", "; "),
+        };
+        format!(
+            "{} ({seg} {}, {} .. {}): {}",
+            self.file,
+            self.seq,
+            d.local_time(self.first),
+            d.local_time(self.last),
+            what.join(sep)
+        )
+    }
+}
+
+/// A finding's evidence packets as the store gave them.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct EvidencePcap {
+    /// The packets ([`PcapSource::Store`]); `None` when there are none, and always for
+    /// [`PcapSource::Kept`].
+    pub pcap: Option<Vec<u8>>,
+    /// Damaged store data in the evidence sessions' time range: the pcap may lack packets.
+    pub damage: Vec<StoreDamage>,
+}
+
+/// The packets of a finding's evidence sessions and the store damage in their time range
+/// (see [`PcapSource`]).
+pub type PcapExtractor<'a> =
+    dyn Fn(&GradedFinding, PcapSource) -> Result<EvidencePcap, String> + 'a;
+
+/// A finding whose evidence touches damaged store data.
+#[derive(Clone, Debug, PartialEq)]
+pub struct EvidenceDamage {
+    /// The finding's number in the report, and its id.
+    pub no: usize,
+    pub finding: String,
+    /// The pcap in the bundle (`pcap/001-….pcap`); `None` when no packet was left.
+    pub pcap: Option<String>,
+    pub damage: Vec<StoreDamage>,
+}
 
 pub struct ExportRequest<'a> {
     pub report: &'a ReportData,
@@ -75,6 +170,9 @@ pub struct ExportRequest<'a> {
     /// age X25519 public key (`age1…`) to encrypt the whole bundle to.
     pub recipient: Option<&'a str>,
     pub pcaps: &'a PcapExtractor<'a>,
+    /// Slots of the store whose header cannot be read: their times are unknown, so any
+    /// evidence pcap may lack packets they held.
+    pub damaged_slots: &'a [u32],
     pub progress: bool,
     pub now: Timestamp,
 }
@@ -87,6 +185,18 @@ pub struct ExportSummary {
     pub encrypted: bool,
     /// Findings without any evidence pcap (nothing stored any more).
     pub findings_without_pcap: usize,
+    /// Findings whose evidence touches damaged store data (in the README too).
+    pub evidence_damage: Vec<EvidenceDamage>,
+    /// Unreadable slots of the store (in the README too).
+    pub damaged_slots: Vec<u32>,
+}
+
+impl ExportSummary {
+    /// Whether an evidence pcap may lack packets lost to damage, or hold packets of a
+    /// segment the disk failed to write: `kuroko export` exits 3 then.
+    pub fn is_partial(&self) -> bool {
+        !self.evidence_damage.is_empty() || !self.damaged_slots.is_empty()
+    }
 }
 
 fn ioerr(path: &Path) -> impl Fn(std::io::Error) -> ReportError + '_ {
@@ -124,7 +234,13 @@ fn safe_file_stem(id: &str) -> String {
     zipfiles::safe_name(id)
 }
 
-fn readme(d: &ReportData, encrypted: bool) -> String {
+/// What the README says about store damage (see the module docs).
+struct DamageNote<'a> {
+    evidence: &'a [EvidenceDamage],
+    slots: &'a [u32],
+}
+
+fn readme(d: &ReportData, encrypted: bool, damage: &DamageNote<'_>) -> String {
     let mut s = String::new();
     s.push_str("Kuroko findings bundle / Kuroko 検出脅威エクスポート\n");
     s.push_str("================================================\n\n");
@@ -145,6 +261,46 @@ fn readme(d: &ReportData, encrypted: bool) -> String {
     s.push_str("The reconstructed files may be malicious: open them only in an isolated analysis environment.\n");
     s.push_str("再構築ファイルはマルウェアの可能性があります。隔離された解析環境でのみ展開してください。\n\n");
     s.push_str("Check the bundle / 改ざん・破損の確認:  sha256sum -c MANIFEST.sha256   (or: kuroko export --verify DIR)\n");
+    if !damage.evidence.is_empty() || !damage.slots.is_empty() {
+        s.push_str("\nStore damage / 保存データの損傷\n------------------------------\n");
+        if damage.evidence.is_empty() {
+            // Only unreadable slots (below).
+        } else if encrypted {
+            // Nothing of the customer's data in clear: how many, not which.
+            s.push_str(&format!(
+                "{} evidence pcap(s) may lack packets (damaged store data on the appliance); README.txt inside the encrypted bundle names them.\n",
+                damage.evidence.len()
+            ));
+            s.push_str(&format!(
+                "証跡 pcap {} 件にパケットの欠けの可能性があります (機器の保存データの損傷)。詳細は暗号化バンドル内の README.txt に記載しています。\n",
+                damage.evidence.len()
+            ));
+        } else {
+            s.push_str("The appliance's packet store is damaged in the time range of these findings' evidence sessions: their pcaps may lack packets, and packets of a segment whose write or fdatasync the disk failed may not be on the appliance's disk any more after a power cut. `kuroko status` and kuroko-inspect on the appliance show the damage.\n");
+            s.push_str("以下の検出脅威の証跡セッションの時間帯に、機器の保存データの損傷があります。証跡 pcap のパケットが欠けている可能性があります。書込み/fdatasync が失敗したセグメントのパケットは、電源断の後には機器のディスクに残っていない可能性があります。機器の kuroko status と kuroko-inspect で確認できます。\n\n");
+            for e in damage.evidence {
+                let pcap = e.pcap.as_deref().unwrap_or("(no pcap / pcap なし)");
+                s.push_str(&format!(
+                    "{pcap}  (finding {} / 検出脅威 {}: {})\n",
+                    e.no, e.no, e.finding
+                ));
+                for g in &e.damage {
+                    s.push_str(&format!("  - {}\n", g.describe(d, Lang::En)));
+                    s.push_str(&format!("    {}\n", g.describe(d, Lang::Ja)));
+                }
+            }
+        }
+        if !damage.slots.is_empty() {
+            s.push_str(&format!(
+                "Slots {:?} of the store have an unreadable header: their times are unknown, so any evidence pcap may lack packets they held.\n",
+                damage.slots
+            ));
+            s.push_str(&format!(
+                "保存領域のスロット {:?} はヘッダを読めません (時刻不明): どの証跡 pcap にも、これらのスロットにあったパケットが欠けている可能性があります。\n",
+                damage.slots
+            ));
+        }
+    }
     s
 }
 
@@ -271,7 +427,14 @@ fn object_entries(
     ))
 }
 
-fn plan(req: &ExportRequest<'_>) -> Result<(Vec<Item>, usize), ReportError> {
+/// What [`plan`] found.
+struct Plan {
+    items: Vec<Item>,
+    without_pcap: usize,
+    damage: Vec<EvidenceDamage>,
+}
+
+fn plan(req: &ExportRequest<'_>) -> Result<Plan, ReportError> {
     let d = req.report;
     let mut items = Vec::new();
     fn bytes_item(rel: &str, bytes: Vec<u8>) -> Item {
@@ -283,7 +446,6 @@ fn plan(req: &ExportRequest<'_>) -> Result<(Vec<Item>, usize), ReportError> {
     }
     let push =
         |items: &mut Vec<Item>, rel: &str, bytes: Vec<u8>| items.push(bytes_item(rel, bytes));
-    push(&mut items, "README.txt", readme(d, false).into_bytes());
     for (lang, code) in [(Lang::Ja, "ja"), (Lang::En, "en")] {
         push(
             &mut items,
@@ -317,6 +479,7 @@ fn plan(req: &ExportRequest<'_>) -> Result<(Vec<Item>, usize), ReportError> {
         records::sessions_csv(d)?,
     );
     let mut without_pcap = 0;
+    let mut damage = Vec::new();
     let committed = evidence_committed_lengths(req.data_dir);
     for f in &d.findings {
         let stem = safe_file_stem(&f.finding.id);
@@ -325,7 +488,20 @@ fn plan(req: &ExportRequest<'_>) -> Result<(Vec<Item>, usize), ReportError> {
             .join("evidence")
             .join(format!("{}.pcap", f.finding.id));
         let rel = format!("pcap/{:03}-{stem}.pcap", f.no);
-        if f.finding.id == stem && stored.is_file() {
+        let kept = f.finding.id == stem && stored.is_file();
+        let source = if kept {
+            PcapSource::Kept
+        } else {
+            PcapSource::Store
+        };
+        let got = (req.pcaps)(f, source).map_err(|m| {
+            ReportError::Export(format!(
+                "cannot extract the evidence packets of finding {}: {m}",
+                f.finding.id
+            ))
+        })?;
+        let mut in_bundle = None;
+        if kept {
             let on_disk = std::fs::metadata(&stored)
                 .map_err(|source| ReportError::Read {
                     path: stored.clone(),
@@ -339,21 +515,24 @@ fn plan(req: &ExportRequest<'_>) -> Result<(Vec<Item>, usize), ReportError> {
                 .copied()
                 .map_or(on_disk, |c| c.min(on_disk));
             items.push(Item {
-                rel,
+                rel: rel.clone(),
                 payload: Payload::File(stored),
                 size,
             });
+            in_bundle = Some(rel);
+        } else if let Some(bytes) = got.pcap {
+            push(&mut items, &rel, bytes);
+            in_bundle = Some(rel);
         } else {
-            match (req.pcaps)(f) {
-                Ok(Some(bytes)) => push(&mut items, &rel, bytes),
-                Ok(None) => without_pcap += 1,
-                Err(m) => {
-                    return Err(ReportError::Export(format!(
-                        "cannot extract the evidence packets of finding {}: {m}",
-                        f.finding.id
-                    )));
-                }
-            }
+            without_pcap += 1;
+        }
+        if !got.damage.is_empty() {
+            damage.push(EvidenceDamage {
+                no: f.no,
+                finding: f.finding.id.clone(),
+                pcap: in_bundle,
+                damage: got.damage,
+            });
         }
     }
     let (entries, index) = object_entries(d, &ObjectStore::new(req.data_dir))?;
@@ -366,7 +545,19 @@ fn plan(req: &ExportRequest<'_>) -> Result<(Vec<Item>, usize), ReportError> {
             size,
         });
     }
-    Ok((items, without_pcap))
+    let note = DamageNote {
+        evidence: &damage,
+        slots: req.damaged_slots,
+    };
+    items.insert(
+        0,
+        bytes_item("README.txt", readme(d, false, &note).into_bytes()),
+    );
+    Ok(Plan {
+        items,
+        without_pcap,
+        damage,
+    })
 }
 
 /// Committed lengths of `DIR/evidence/<id>.pcap` from the evidence area's `manifest.json`
@@ -504,7 +695,11 @@ pub fn export(req: &ExportRequest<'_>) -> Result<ExportSummary, ReportError> {
         })?),
         None => None,
     };
-    let (items, findings_without_pcap) = plan(req)?;
+    let Plan {
+        items,
+        without_pcap: findings_without_pcap,
+        damage: evidence_damage,
+    } = plan(req)?;
     let name = bundle_name(
         if req.report.site_name.is_empty() {
             &req.report.customer
@@ -540,7 +735,11 @@ pub fn export(req: &ExportRequest<'_>) -> Result<ExportSummary, ReportError> {
         )));
     }
 
-    let encrypted_readme = readme(req.report, true).into_bytes();
+    let note = DamageNote {
+        evidence: &evidence_damage,
+        slots: req.damaged_slots,
+    };
+    let encrypted_readme = readme(req.report, true, &note).into_bytes();
     let file_count = write_and_seal(&Bundle {
         to: req.to,
         partial: &partial,
@@ -574,6 +773,8 @@ pub fn export(req: &ExportRequest<'_>) -> Result<ExportSummary, ReportError> {
         bytes: payload_bytes,
         encrypted: recipient.is_some(),
         findings_without_pcap,
+        evidence_damage,
+        damaged_slots: req.damaged_slots.to_vec(),
     })
 }
 
