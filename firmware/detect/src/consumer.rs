@@ -79,7 +79,7 @@ pub struct Detector {
     /// Records a re-check of the past may read per `catch_up` (`None`: to the end).
     retro_budget: Option<usize>,
     /// The matcher of the re-check at the head of the queue, by its generation.
-    retro_matcher: Option<(u64, crate::intel::matcher::Matcher)>,
+    retro_matcher: Option<(u64, std::sync::Arc<crate::intel::matcher::Matcher>)>,
     /// The YARA rule set re-checks of stored files scan with (the newest that compiled).
     yara_rules: Option<crate::intel::yara_retro::RetroRules>,
     /// The fingerprint of a rule set that did not compile (not compiled again until it
@@ -339,12 +339,13 @@ impl Detector {
                     .into_iter()
                     .filter(|p| r.packs.contains(&p.name))
                     .collect();
-                let m = crate::intel::matcher::Matcher::load_packs(&packs).unwrap_or_else(|e| {
-                    if summary.intel_errors.len() < MAX_REPORTED_ERRORS {
-                        summary.intel_errors.push(e);
-                    }
-                    Default::default()
-                });
+                let m =
+                    crate::intel::matcher::Matcher::load_packs_shared(&packs).unwrap_or_else(|e| {
+                        if summary.intel_errors.len() < MAX_REPORTED_ERRORS {
+                            summary.intel_errors.push(e);
+                        }
+                        Default::default()
+                    });
                 self.retro_matcher = Some((r.generation, m));
             }
             if let Some(pass) = r.objects.clone() {

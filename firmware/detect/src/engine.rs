@@ -84,7 +84,7 @@ pub struct Engine {
     assets_limits: kuroko_model::config::Assets,
     open_hits: BTreeMap<String, Vec<String>>,
     /// The installed intel packs (`DATA/intel/`), when the engine runs on a data directory.
-    intel: Option<crate::intel::matcher::Matcher>,
+    intel: Option<std::sync::Arc<crate::intel::matcher::Matcher>>,
     intel_progress: crate::intel::retro::IntelProgress,
 }
 
@@ -121,7 +121,7 @@ impl Engine {
     /// Loads the intel packs of `data_dir` for live matching (rule `intel_match`). A pack
     /// that cannot be read is an error naming it; the engine then runs without packs.
     pub fn load_intel_packs(&mut self, data_dir: &std::path::Path) -> Result<usize, String> {
-        let m = crate::intel::matcher::Matcher::load(data_dir)?;
+        let m = crate::intel::matcher::Matcher::load_shared(data_dir)?;
         let n = m.len();
         self.intel = (!m.is_empty()).then_some(m);
         Ok(n)
@@ -129,7 +129,7 @@ impl Engine {
 
     /// The live intel matcher, if packs are loaded.
     pub fn intel_matcher(&self) -> Option<&crate::intel::matcher::Matcher> {
-        self.intel.as_ref()
+        self.intel.as_deref()
     }
 
     pub fn intel_progress(&self) -> &crate::intel::retro::IntelProgress {

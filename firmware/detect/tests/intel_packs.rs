@@ -570,3 +570,40 @@ fn live_findings_keep_arriving_while_a_long_recheck_runs_in_slices() {
     assert_eq!(calls, 3, "{n} records in slices of {FOLLOW_RETRO_SLICE}");
     assert_eq!(intel_count(&data).0, n.div_ceil(1000) as u64 + 1);
 }
+
+#[test]
+fn the_same_packs_are_loaded_once_per_process_and_a_replacement_loads_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let src = dir.path().join("p1");
+    std::fs::create_dir_all(&src).unwrap();
+    std::fs::write(src.join("drop.txt"), DROP).unwrap();
+    packs::import(&data, &src, Some("p")).unwrap();
+    // The analyzer's tagging, the engine and the re-check each ask for the packs: one copy.
+    let a = Matcher::load_shared(&data).unwrap();
+    let b = Matcher::load_shared(&data).unwrap();
+    assert!(
+        std::sync::Arc::ptr_eq(&a, &b),
+        "two loads of the same packs"
+    );
+    let l = packs::list(&data).unwrap();
+    let c = Matcher::load_packs_shared(&l).unwrap();
+    assert!(
+        std::sync::Arc::ptr_eq(&a, &c),
+        "the re-check's load of the same packs"
+    );
+    // (The last load is also kept when no one holds it, for `kuroko analyze`, which drops
+    // the tagging's copy before the detections ask; other tests of this binary load packs
+    // in parallel, so that is not asserted here.)
+    drop((b, c));
+    let d = a;
+    assert_eq!(d.len(), 2);
+    // A replacement is a new generation: loaded again, with its own indicators.
+    std::fs::write(src.join("edrop.txt"), EDROP).unwrap();
+    packs::import(&data, &src, Some("p")).unwrap();
+    let e = Matcher::load_shared(&data).unwrap();
+    assert!(!std::sync::Arc::ptr_eq(&d, &e));
+    assert_eq!((d.len(), e.len()), (2, 3));
+    // An empty set of packs is its own (empty) matcher.
+    assert!(Matcher::load_packs_shared(&[]).unwrap().is_empty());
+}

@@ -3,29 +3,31 @@
 //!
 //! # Inputs: CPU per captured packet
 //!
-//! From `cargo xtask bench capture` (trafgen on CPU 0, the capture alone on CPU 1, CPU
-//! seconds of the capture process divided by packets stored, 2 s trials). **These figures
-//! were taken on the shared 2-core development VM at load average 13–18 (issue 16, first
-//! round), not on a quiet machine and not on appliance hardware; they were not re-measured
-//! for this model.** The generator reached only ≈ 80 kpps under that load, so the per-packet
-//! cost includes fixed per-wakeup costs amortised over fewer packets than at line rate
-//! (pessimistic), and cache behaviour of a contended host (pessimistic too).
+//! From `cargo xtask bench capture --warm --generators trafgen` on a quiet 2-core VM
+//! (2026-12-07 21:00, load average 0.5–1.1, the engineers' builds stopped): trafgen on
+//! CPU 0, each capture tool alone on CPU 1, 32 MiB rings, 2.5 s trials, 3 interleaved
+//! rounds, median [min–max]; CPU = utime + stime of the capture process per packet stored.
+//! `bench-out/capture.md` of that run holds every row.
 //!
-//! | CPU per packet (µs) | 64 B frames | 1500 B frames |
-//! |---|---|---|
-//! | wrapped ring ("warm", the steady state of a running appliance) | 0.25 | 1.12 |
-//! | fresh store (first pass over new slot files) | 0.75 | 1.00 |
-//! | stenotype, same run (reference) | 0.13 | 0.375 |
+//! | CPU per packet (µs) | 64 B @ 332 kpps | 1500 B @ 332 kpps | 1500 B unpaced (449 kpps) |
+//! |---|---|---|---|
+//! | fresh store (every trial a new data dir: slots created as the ring grows) | 0.072 [0.072–0.084] | 0.277 [0.229–0.313] | 0.295 [0.283–0.355] |
+//! | wrapped ring ("warm", a running appliance's steady state) | 0.072 [0.072–0.084] | 0.301 [0.253–0.301] | 0.277 [0.265–0.361] |
+//! | main before issue 22 (84bc421), fresh, same run | 0.120 [0.108–0.144] | 0.567 [0.529–0.854] | 0.442 [0.373–0.458] |
+//! | zero-copy (`zero_copy = "on"`), fresh, same run | 0.168 | 0.866 | 0.638 |
+//! | stenotype, same run (reference) | 0.157 | 0.397 | 0.397 |
+//! | tcpdump, same run | 0.144 | 1.758 | 1.787 |
 //!
-//! On a quiet run (issue 16's first measurement) Kuroko took ≈ 0.96 µs per 1500 B packet. In
-//! isolation (see the crate docs) a 1500 B packet costs 65–100 ns for its header line,
-//! 105–135 ns to read its bytes, 210–270 ns to copy them into the store's block buffer and
-//! 25–40 ns of crc32c: ≈ 0.4–0.55 µs of the ≈ 1 µs is the copy path that the zero-copy
-//! block kind removes.
+//! No loss in any Kuroko trial (stenotype lost 0.03–0.4 %, tcpdump up to 5.7 % unpaced).
+//! Fresh and wrapped stores now cost the same: slot files are preallocated, not zero-filled,
+//! and prepared off the capture thread. Zero-copy costs more CPU here than the copy
+//! (0.87 against 0.28 µs at 1500 B), which is why it stays off by default. The kernel's
+//! copy of each frame into the ring is not in these figures: on the veth it runs in the
+//! generator's softirq on CPU 0; on a NIC it runs on the cores that take its interrupts.
 //!
-//! Cost is modelled as linear in the frame size between the two measured points:
-//! c(s) = c(64) + (s − 64) · (c(1500) − c(64)) / 1436. Warm: c = 0.25 µs + 0.61 ns/B;
-//! fresh: c = 0.75 µs + 0.17 ns/B.
+//! Cost is modelled as linear in the frame size between the measured points (the
+//! larger of fresh and warm at each size): c(s) = c(64) + (s − 64) · (c(1500) − c(64)) /
+//! 1436 = 0.072 µs + 0.16 ns/B (c(1500) = 0.30 µs).
 //!
 //! # Several capture threads
 //!
@@ -35,18 +37,24 @@
 //! `ring/store/examples/lanes_bench.rs` (thread CPU time, same loaded VM), is 25–48 ns at
 //! 64 B and 250–315 ns at 1500 B, the same for one writer and for each of 2 lanes: lanes add
 //! no per-packet cost, they split it over threads, so the per-core figures below divide by
-//! the thread count. Not measured: wall-clock scaling (2 lanes on this 2-core VM shared the
-//! cores with the generator and ~20 other runnable tasks), and the kernel's copy into the
-//! ring, which runs on the cores that take the NIC's interrupts (RSS).
+//! the thread count.
+//!
+//! Wall-clock scaling on this 2-core VM (same quiet run as above, `kuroko-2t`: two capture
+//! threads on CPUs 1 and 0, the generator's core shared): at 332 kpps two threads cost the
+//! same per packet as one at 64 B (0.072 µs) and more at 1500 B (0.445 against 0.277), and
+//! unpaced the generator, now sharing its core with a capture thread, offered 369 kpps
+//! instead of 449 kpps, at 0.76 µs per packet for the two threads together. On two cores a
+//! second capture thread only takes CPU from the traffic's source: no gain is measurable
+//! here, and none is expected until the capture has a core of its own per thread. The
+//! kernel's copy into the ring (on the cores that take the NIC's interrupts, RSS) is not in
+//! these figures.
 //!
 //! # Per core
 //!
 //! | | 64 B | IMIX (avg 362 B) | 1500 B |
 //! |---|---|---|---|
-//! | warm: µs/packet | 0.25 | 0.43 | 1.12 |
-//! | warm: packets/s per core | 4.0 M | 2.3 M | 0.89 M (10.7 Gbit/s of frames) |
-//! | fresh: µs/packet | 0.75 | 0.80 | 1.00 |
-//! | fresh: packets/s per core | 1.33 M | 1.25 M | 1.0 M (12 Gbit/s) |
+//! | µs/packet (fresh or warm) | 0.072 | 0.12 | 0.30 |
+//! | packets/s per core | 13.9 M | 8.3 M | 3.3 M (40 Gbit/s of frames) |
 //!
 //! IMIX is the simple IMIX: 7 × 64 B, 4 × 594 B, 1 × 1518 B frames (average 361.8 B).
 //!
@@ -64,10 +72,8 @@
 //!
 //! | cores | 64 B | IMIX | 1500 B |
 //! |---|---|---|---|
-//! | 10 GbE, warm | 3.7 → 4 (5) | 1.4 → 2 (2) | 0.92 → 1 (2) |
-//! | 25 GbE, warm | 9.3 → 10 (12) | 3.5 → 4 (5) | 2.3 → 3 (3) |
-//! | 10 GbE, fresh | 11.2 → 12 (14) | 2.6 → 3 (4) | 0.82 → 1 (2) |
-//! | 25 GbE, fresh | 27.9 → 28 (35) | 6.6 → 7 (9) | 2.1 → 3 (3) |
+//! | 10 GbE | 1.07 → 2 (2) | 0.39 → 1 (1) | 0.25 → 1 (1) |
+//! | 25 GbE | 2.7 → 3 (4) | 0.98 → 1 (2) | 0.62 → 1 (1) |
 //!
 //! What the model assumes and what bounds it besides CPU:
 //! - Linear scaling over capture threads (one PACKET_FANOUT member per core, no shared
@@ -80,5 +86,7 @@
 //!   writes, beyond one SATA SSD at 10 GbE and beyond one NVMe drive's sustained write at
 //!   25 GbE; memory bandwidth carries each byte at least twice (NIC → ring, ring → store
 //!   block, unless zero-copy) plus the disk DMA.
-//! - The fresh-store row is the cost before the first wrap of the ring (lazily created
-//!   slots); on a store prepared by `disk prepare` every pass is warm.
+//! - The rates measured here are far below line rate (a veth and one trafgen on a 2-core
+//!   VM reach 450–660 kpps): per-wakeup costs are amortised over fewer packets than at
+//!   line rate, which makes the per-packet figures pessimistic, while a real NIC adds its
+//!   driver's and the kernel's per-packet work on the interrupt cores, which they leave out.

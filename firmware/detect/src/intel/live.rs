@@ -15,7 +15,7 @@ const CHECK_EVERY: Duration = Duration::from_secs(2);
 
 pub struct LiveIntel {
     data_dir: PathBuf,
-    matcher: Option<Matcher>,
+    matcher: Option<std::sync::Arc<Matcher>>,
     generation: Option<u64>,
     last_check: Option<Instant>,
     /// Sessions tagged with at least one hit.
@@ -48,7 +48,7 @@ impl LiveIntel {
             return;
         }
         self.generation = Some(st.generation);
-        match Matcher::load(&self.data_dir) {
+        match Matcher::load_shared(&self.data_dir) {
             Ok(m) => {
                 self.matcher = (!m.is_empty()).then_some(m);
                 self.error = None;

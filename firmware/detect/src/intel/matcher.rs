@@ -7,6 +7,13 @@
 //! addresses and networks live in one sorted vector of network starts per prefix length
 //! that occurs (at most 129 binary searches per address, usually a handful). Loading a
 //! million indicators takes well under a second; a session costs a few dozen lookups.
+//!
+//! One process holds one copy: the analyzer's live tagging, the detection engine and the
+//! re-check of an intel update all want the same packs at the same moment, and each used
+//! to load its own (four loads of a 1 M-indicator pack in one `kuroko analyze`: 1.5 CPU-s
+//! and 400 MB). [`Matcher::load_shared`] and [`Matcher::load_packs_shared`] hand out one
+//! `Arc` per set of packs (named, and at the generation and file state they were imported
+//! with) for as long as someone holds it; a re-import is a new generation, so a new load.
 
 use super::indicator::{self, Kind};
 use super::packs::PackInfo;
@@ -14,7 +21,25 @@ use kuroko_model::SessionRecord;
 use kuroko_model::session::IntelHit;
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, Weak};
+
+/// What makes two loads the same: each pack's indicators file, its import generation and
+/// the file's length and modification time.
+type SharedKey = Vec<(PathBuf, u64, u64, Option<std::time::SystemTime>)>;
+
+/// Matchers loaded by this process and still held by someone, and the last one loaded,
+/// kept even when no one holds it: `kuroko analyze` tags records and only then runs the
+/// detections and the re-check, one after the other, over the same packs.
+struct Shared {
+    loaded: Vec<(SharedKey, Weak<Matcher>)>,
+    last: Option<Arc<Matcher>>,
+}
+
+static SHARED: Mutex<Shared> = Mutex::new(Shared {
+    loaded: Vec::new(),
+    last: None,
+});
 
 #[derive(Clone, Copy, Debug)]
 struct Entry {
@@ -97,6 +122,47 @@ impl Matcher {
     /// Every installed pack of `data_dir`.
     pub fn load(data_dir: &Path) -> Result<Matcher, String> {
         Matcher::load_packs(&super::packs::list(data_dir)?)
+    }
+
+    /// Every installed pack of `data_dir`, shared with the other holders of the same packs
+    /// in this process (see the module docs).
+    pub fn load_shared(data_dir: &Path) -> Result<Arc<Matcher>, String> {
+        Matcher::load_packs_shared(&super::packs::list(data_dir)?)
+    }
+
+    /// The given packs, shared with the other holders of the same packs in this process:
+    /// loaded only when no one holds them already.
+    pub fn load_packs_shared(packs: &[PackInfo]) -> Result<Arc<Matcher>, String> {
+        let key: SharedKey = packs
+            .iter()
+            .map(|p| {
+                let path = p.indicators_file();
+                let meta = std::fs::metadata(&path).ok();
+                let len = meta.as_ref().map_or(0, |m| m.len());
+                let mtime = meta.and_then(|m| m.modified().ok());
+                (path, p.generation, len, mtime)
+            })
+            .collect();
+        let mut shared = SHARED.lock().unwrap_or_else(|e| e.into_inner());
+        shared.loaded.retain(|(_, w)| w.strong_count() > 0);
+        if let Some(m) = shared
+            .loaded
+            .iter()
+            .find(|(k, _)| *k == key)
+            .and_then(|(_, w)| w.upgrade())
+        {
+            return Ok(m);
+        }
+        // The last one goes first: it is not needed any more (another set of packs is
+        // wanted), so the two need not be in memory at once unless someone holds it.
+        shared.last = None;
+        shared.loaded.retain(|(_, w)| w.strong_count() > 0);
+        // Loaded under the lock: a second holder asking meanwhile waits for this load
+        // instead of making its own.
+        let m = Arc::new(Matcher::load_packs(packs)?);
+        shared.loaded.push((key, Arc::downgrade(&m)));
+        shared.last = Some(Arc::clone(&m));
+        Ok(m)
     }
 
     /// The given packs.
