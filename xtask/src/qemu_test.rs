@@ -186,12 +186,16 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let wire = Wire::create().context("cannot make the capture wire")?;
     // The rogue DHCP server on the management LAN, and the recording of the management
     // tap, from before the first boot to after the second.
+    let rogue_started = Instant::now();
     let mut rogue = crate::rogue_dhcp::Rogue::start(&wire, &dir)?;
+    let mut rogue_secs = rogue_started.elapsed().as_secs_f64();
     let sock = dir.join("serial.sock");
     let mut kvm = qemu::use_kvm(args.accel, &dir);
     let (vm, mut con) = start_probed(&img, &wire, &sock, &mut kvm, args.accel)?;
     let started = vm.started;
+    let rogue_started = Instant::now();
     rogue.check_answers(&wire, &dir)?;
+    rogue_secs += rogue_started.elapsed().as_secs_f64();
     eprintln!(
         "\nqemu-test: the rogue DHCP server on the management LAN answers ({})",
         rogue.lease
@@ -368,12 +372,14 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     con.mark = con.mark.max(before);
     // The management port after a boot with the rogue DHCP server on its LAN: it holds the
     // static address and gateway set at the first boot, and asked nobody for a lease.
+    let rogue_started = Instant::now();
     let ports = con.command("show ports", PROMPT_SECS)?;
     let held = crate::capture_port_probe::held_by(&ports, "eth0");
     crate::rogue_dhcp::check_management_port(held.as_deref())
         .with_context(|| format!("`show ports` on the second boot:\n{ports}"))?;
     let seen = rogue.finish()?;
     drop(rogue);
+    times.rogue = Some(rogue_secs + rogue_started.elapsed().as_secs_f64());
     println!(
         "qemu-test: with a rogue DHCP server on the management LAN, the management port holds \
          its static address and gateway after the boot (`show ports`: {}) and sent no DHCP \
@@ -448,6 +454,9 @@ struct Times {
     /// qemu start to capturing after the hard power-off (capture resumes by itself).
     second_capturing: f64,
     second_uptime: Option<f64>,
+    /// What the rogue DHCP check adds: starting the server and the recording, the client's
+    /// lease from it, `show ports` and reading the recording.
+    rogue: Option<f64>,
     /// `export` to the stick plus `decommission`, on the second boot.
     erase: Option<f64>,
     /// What the NVMe health boot found, and how long it took.
@@ -468,7 +477,9 @@ impl Times {
             self.second_prompt,
             self.second_capturing,
             up(self.second_uptime),
-        ) + &self.erase.map_or(String::new(), |e| {
+        ) + &self.rogue.map_or(String::new(), |r| {
+            format!("  rogue DHCP on the management LAN (start, client lease, show ports, pcap): {r:.1}\n")
+        }) + &self.erase.map_or(String::new(), |e| {
             format!("  export to the USB stick + decommission: {e:.1}\n")
         }) + &self
             .nvme
