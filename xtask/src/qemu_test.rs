@@ -375,10 +375,23 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let rogue_started = Instant::now();
     let ports = con.command("show ports", PROMPT_SECS)?;
     let held = crate::capture_port_probe::held_by(&ports, "eth0");
-    crate::rogue_dhcp::check_management_port(held.as_deref())
-        .with_context(|| format!("`show ports` on the second boot:\n{ports}"))?;
-    let seen = rogue.finish()?;
+    // Both checks run, and a failure names both, so a run that fails says all it saw.
+    let port = crate::rogue_dhcp::check_management_port(held.as_deref());
+    let frames = rogue.finish();
     drop(rogue);
+    let seen = match (port, frames) {
+        (Ok(()), Ok(seen)) => seen,
+        (port, frames) => bail!(
+            "the rogue DHCP server on the management LAN:\n- {}\n- {}\n`show ports` on the \
+             second boot:\n{ports}",
+            port.err()
+                .map_or("show ports: as configured".into(), |e| e.to_string()),
+            frames
+                .err()
+                .map_or("no DHCP frame from the management port".into(), |e| e
+                    .to_string()),
+        ),
+    };
     times.rogue = Some(rogue_secs + rogue_started.elapsed().as_secs_f64());
     println!(
         "qemu-test: with a rogue DHCP server on the management LAN, the management port holds \
