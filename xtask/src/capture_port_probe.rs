@@ -20,8 +20,9 @@ use std::time::Duration;
 
 /// The capture NIC's MAC (`xtask/src/qemu.rs`, `-device virtio-net-pci,netdev=cap`).
 pub const CAPTURE_MAC: &str = "52:54:00:6b:00:02";
-/// The management address qemu's user-mode DHCP gives the box.
-const MGMT_ADDR: &str = "10.0.2.15";
+/// The box's management address (static, set at the first boot's setup before the probe):
+/// an ARP request for it arriving on the capture port must get no answer from there.
+const MGMT_ADDR: &str = "192.168.77.10";
 
 /// The frames, each sent 3 times, 0.2 s apart (the script prints how many it sent).
 const SEND: &str = r#"

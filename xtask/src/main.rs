@@ -11,6 +11,7 @@ mod fuzz;
 mod image;
 mod qemu;
 mod qemu_test;
+mod rogue_dhcp;
 mod soak;
 mod test;
 mod util;

@@ -1,13 +1,16 @@
 //! `cargo xtask qemu`: boots the appliance image on the qemu board.
 //!
 //! The board (`board/profiles/qemu.toml`): virtio disks vda (root, read-only), vdb (config),
-//! vdc (data); eth0 management on qemu's user-mode network; eth1 capture on a tap device in a
-//! network namespace `kq-<pid>` ("the wire"). The wire's bridge forwards every frame to every
-//! port (ageing time 0, like a hub or a mirror port), and two more namespaces hang on it as
-//! hosts: `kq-<pid>-a` (10.99.0.1) and `kq-<pid>-b` (10.99.0.2), so traffic between them is
-//! what the capture NIC sees. The serial console (ttyS0) is on stdio; the kernel is booted
-//! directly (`-kernel/-initrd/-append`). Everything made here is removed on exit (Drop guards:
-//! qemu killed by PID, namespaces deleted, which deletes their links).
+//! vdc (data); eth1 capture on a tap device in a network namespace `kq-<pid>` ("the wire").
+//! The wire's bridge forwards every frame to every port (ageing time 0, like a hub or a
+//! mirror port), and two more namespaces hang on it as hosts: `kq-<pid>-a` (10.99.0.1) and
+//! `kq-<pid>-b` (10.99.0.2), so traffic between them is what the capture NIC sees. eth0
+//! management is on a second tap in the same namespace, bridged to the management LAN: a
+//! host namespace `kq-<pid>-m` (192.168.77.2/24) where a test can run what the customer's
+//! LAN holds (the qemu test runs a rogue DHCP server there). Nothing on that LAN answers
+//! DHCP unless a test starts a server. The serial console (ttyS0) is on stdio; the kernel is
+//! booted directly (`-kernel/-initrd/-append`). Everything made here is removed on exit
+//! (Drop guards: qemu killed by PID, namespaces deleted, which deletes their links).
 
 use crate::image;
 use crate::util::root;
@@ -20,6 +23,10 @@ use std::time::{Duration, Instant};
 /// The capture wire's addresses (the two host namespaces on it).
 pub const HOST_A: &str = "10.99.0.1";
 pub const HOST_B: &str = "10.99.0.2";
+/// The management LAN's host namespace (`kq-<pid>-m`) holds this address, on 192.168.77.0/24.
+pub const MGMT_LAN_HOST: &str = "192.168.77.2";
+/// The management NIC's MAC (`-device virtio-net-pci,netdev=mgmt`).
+pub const MGMT_MAC: &str = "52:54:00:6b:00:01";
 /// The line the image's `kuroko-run` wrapper writes to the console once capture holds the store.
 pub const CAPTURING_MARK: &str = "kuroko-run: capturing";
 
@@ -116,11 +123,18 @@ pub enum Accel {
     Tcg,
 }
 
-/// Deletes the namespaces on drop (their veths, bridge and tap go with them).
+/// Deletes the namespaces on drop (their veths, bridges and taps go with them).
 pub struct Wire {
+    /// The namespace qemu runs in, with both taps and both bridges.
     pub ns: String,
+    /// The capture NIC's tap (eth1), on the wire's bridge `kqbr0`.
     pub tap: String,
+    /// The capture wire's two hosts.
     pub hosts: [String; 2],
+    /// The management NIC's tap (eth0), on the management LAN's bridge `kqbr1`.
+    pub mgmt_tap: String,
+    /// The management LAN's host namespace (its `eth0` holds [`MGMT_LAN_HOST`]).
+    pub mgmt_host: String,
 }
 
 impl Wire {
@@ -132,10 +146,12 @@ impl Wire {
             ns: ns.clone(),
             tap: "kqtap0".into(),
             hosts: [format!("{ns}-a"), format!("{ns}-b")],
+            mgmt_tap: "kqtap1".into(),
+            mgmt_host: format!("{ns}-m"),
         };
         // From here on, Drop cleans up whatever part was made.
         ip(&["netns", "add", &wire.ns])?;
-        for h in &wire.hosts {
+        for h in wire.hosts.iter().chain([&wire.mgmt_host]) {
             ip(&["netns", "add", h])?;
         }
         let inns = |args: &[&str]| -> anyhow::Result<()> {
@@ -170,13 +186,36 @@ impl Wire {
             ip(&["-n", h, "link", "set", "eth0", "up"])?;
         }
         inns(&["link", "set", "kqbr0", "up"])?;
+        // The management LAN: the eth0 tap and the LAN's host on a bridge of their own.
+        inns(&["link", "add", "kqbr1", "type", "bridge", "stp_state", "0"])?;
+        inns(&["tuntap", "add", "dev", &wire.mgmt_tap, "mode", "tap"])?;
+        inns(&["link", "set", &wire.mgmt_tap, "master", "kqbr1"])?;
+        inns(&["link", "set", &wire.mgmt_tap, "up"])?;
+        let m = &wire.mgmt_host;
+        inns(&[
+            "link", "add", "kqm0", "type", "veth", "peer", "name", "eth0", "netns", m,
+        ])?;
+        inns(&["link", "set", "kqm0", "master", "kqbr1"])?;
+        inns(&["link", "set", "kqm0", "up"])?;
+        ip(&["-n", m, "link", "set", "lo", "up"])?;
+        ip(&[
+            "-n",
+            m,
+            "addr",
+            "add",
+            &format!("{MGMT_LAN_HOST}/24"),
+            "dev",
+            "eth0",
+        ])?;
+        ip(&["-n", m, "link", "set", "eth0", "up"])?;
+        inns(&["link", "set", "kqbr1", "up"])?;
         Ok(wire)
     }
 }
 
 impl Drop for Wire {
     fn drop(&mut self) {
-        for ns in self.hosts.iter().chain(std::iter::once(&self.ns)) {
+        for ns in self.hosts.iter().chain([&self.mgmt_host, &self.ns]) {
             delete_netns(ns);
         }
     }
@@ -199,8 +238,8 @@ fn delete_netns(ns: &str) {
 }
 
 /// Removes the wires an earlier run left when it was killed before its Drop ran (SIGKILL,
-/// a CI timeout): namespaces named `kq-<pid>`, `kq-<pid>-a`, `kq-<pid>-b` whose `<pid>` no
-/// longer exists, with the processes (qemu) still running in them.
+/// a CI timeout): namespaces named `kq-<pid>`, `kq-<pid>-a`, `kq-<pid>-b`, `kq-<pid>-m`
+/// whose `<pid>` no longer exists, with the processes (qemu, dnsmasq) still running in them.
 fn sweep_stale_wires() {
     let Ok(out) = Command::new("ip").args(["netns", "list"]).output() else {
         return;
@@ -215,6 +254,7 @@ fn sweep_stale_wires() {
         let pid = rest
             .strip_suffix("-a")
             .or_else(|| rest.strip_suffix("-b"))
+            .or_else(|| rest.strip_suffix("-m"))
             .unwrap_or(rest);
         if pid.parse::<u32>().is_ok() && !Path::new("/proc").join(pid).exists() {
             eprintln!("qemu: removing the stale wire namespace {name} (its xtask {pid} is gone)");
@@ -223,7 +263,7 @@ fn sweep_stale_wires() {
     }
 }
 
-fn ip(args: &[&str]) -> anyhow::Result<()> {
+pub(crate) fn ip(args: &[&str]) -> anyhow::Result<()> {
     let out = Command::new("ip")
         .args(args)
         .output()
@@ -305,12 +345,17 @@ pub fn qemu_command(img: &ImageFiles, wire: &Wire, serial: &str, kvm: bool) -> C
         .args(["-drive", &drive(&img.config, "")])
         .args(["-drive", &drive(&img.data, "")])
         .args(["-device", "i6300esb", "-action", "watchdog=reset"])
-        // eth0: management, qemu user-mode network (10.0.2.15 by DHCP).
+        // eth0: management, the tap on the management LAN.
         .args([
             "-netdev",
-            "user,id=mgmt",
+            &format!(
+                "tap,id=mgmt,ifname={},script=no,downscript=no",
+                wire.mgmt_tap
+            ),
+        ])
+        .args([
             "-device",
-            "virtio-net-pci,netdev=mgmt,mac=52:54:00:6b:00:01,romfile=",
+            &format!("virtio-net-pci,netdev=mgmt,mac={MGMT_MAC},romfile="),
         ])
         // eth1: capture, the tap on the wire.
         .args([
@@ -410,12 +455,15 @@ pub fn run_qemu(args: Args) -> anyhow::Result<()> {
         "qemu: capture wire in netns {ns}: hosts {a} (netns {na}) and {b} (netns {nb}); e.g.\n\
          \x20 ip netns exec {nb} busybox telnetd -F -p 23 -l /bin/sh &\n\
          \x20 ip netns exec {na} telnet {b}\n\
+         management LAN (eth0): netns {nm} holds {m}/24 (no DHCP server unless you start one)\n\
          serial console below (Ctrl-A X quits qemu)",
         ns = wire.ns,
         a = HOST_A,
         b = HOST_B,
         na = wire.hosts[0],
         nb = wire.hosts[1],
+        nm = wire.mgmt_host,
+        m = MGMT_LAN_HOST,
     );
     let mut kvm = use_kvm(args.accel, &dir);
     let (boot_to_capturing, vm) = loop {

@@ -58,6 +58,11 @@ pub struct Args {
     /// Only the NVMe health boot, after the image build (for working on it; CI runs all).
     #[arg(long)]
     pub nvme_only: bool,
+    /// Configure the management port for DHCP (`set address dhcp`) instead of the static
+    /// address: the rogue DHCP server then moves the box, and the test must fail on it
+    /// (for seeing that the check can fail; CI runs without it).
+    #[arg(long)]
+    pub management_dhcp: bool,
 }
 
 impl Default for Args {
@@ -66,6 +71,7 @@ impl Default for Args {
             image: PathBuf::from("target/image-test"),
             accel: qemu::Accel::Auto,
             nvme_only: false,
+            management_dhcp: false,
         }
     }
 }
@@ -178,10 +184,22 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         return Ok(());
     }
     let wire = Wire::create().context("cannot make the capture wire")?;
+    // The rogue DHCP server on the management LAN, and the recording of the management
+    // tap, from before the first boot to after the second.
+    let rogue_started = Instant::now();
+    let mut rogue = crate::rogue_dhcp::Rogue::start(&wire, &dir)?;
+    let mut rogue_secs = rogue_started.elapsed().as_secs_f64();
     let sock = dir.join("serial.sock");
     let mut kvm = qemu::use_kvm(args.accel, &dir);
     let (vm, mut con) = start_probed(&img, &wire, &sock, &mut kvm, args.accel)?;
     let started = vm.started;
+    let rogue_started = Instant::now();
+    rogue.check_answers(&wire, &dir)?;
+    rogue_secs += rogue_started.elapsed().as_secs_f64();
+    eprintln!(
+        "\nqemu-test: the rogue DHCP server on the management LAN answers ({})",
+        rogue.lease
+    );
     let mut times = Times {
         accel: if kvm { "KVM" } else { "TCG emulation" },
         ..Times::default()
@@ -213,8 +231,19 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     con.expect("kuroko> ", PROMPT_SECS)?;
     let before_set = con.mark;
     let mut transcript = String::new();
+    let address = if args.management_dhcp {
+        "set address dhcp".to_string()
+    } else {
+        format!(
+            "set address {} {}",
+            crate::rogue_dhcp::BOX_ADDRESS,
+            crate::rogue_dhcp::BOX_GATEWAY
+        )
+    };
     for c in [
         "set board qemu",
+        "set management eth0",
+        &address,
         "set capture eth1",
         "set internal 10.99.0.0/24",
         &format!("set recipient {}", consultant.recipient),
@@ -341,6 +370,37 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         .ok()
         .and_then(|t| uptime_of(&t));
     con.mark = con.mark.max(before);
+    // The management port after a boot with the rogue DHCP server on its LAN: it holds the
+    // static address and gateway set at the first boot, and asked nobody for a lease.
+    let rogue_started = Instant::now();
+    let ports = con.command("show ports", PROMPT_SECS)?;
+    let held = crate::capture_port_probe::held_by(&ports, "eth0");
+    // Both checks run, and a failure names both, so a run that fails says all it saw.
+    let port = crate::rogue_dhcp::check_management_port(held.as_deref());
+    let frames = rogue.finish();
+    drop(rogue);
+    let seen = match (port, frames) {
+        (Ok(()), Ok(seen)) => seen,
+        (port, frames) => bail!(
+            "the rogue DHCP server on the management LAN:\n- {}\n- {}\n`show ports` on the \
+             second boot:\n{ports}",
+            port.err()
+                .map_or("show ports: as configured".into(), |e| e.to_string()),
+            frames
+                .err()
+                .map_or("no DHCP frame from the management port".into(), |e| e
+                    .to_string()),
+        ),
+    };
+    times.rogue = Some(rogue_secs + rogue_started.elapsed().as_secs_f64());
+    println!(
+        "qemu-test: with a rogue DHCP server on the management LAN, the management port holds \
+         its static address and gateway after the boot (`show ports`: {}) and sent no DHCP \
+         frame in two boots ({} frames from it in all; {} of the rogue's DHCP answers reached it)",
+        held.unwrap_or_default(),
+        seen.from_box,
+        seen.rogue_to_vm
+    );
     let status = con.command("status", PROMPT_SECS)?;
     if !status.contains("running (pid") {
         bail!("after the second boot `status` shows no running capture writer:\n{status}");
@@ -407,6 +467,9 @@ struct Times {
     /// qemu start to capturing after the hard power-off (capture resumes by itself).
     second_capturing: f64,
     second_uptime: Option<f64>,
+    /// What the rogue DHCP check adds: starting the server and the recording, the client's
+    /// lease from it, `show ports` and reading the recording.
+    rogue: Option<f64>,
     /// `export` to the stick plus `decommission`, on the second boot.
     erase: Option<f64>,
     /// What the NVMe health boot found, and how long it took.
@@ -427,7 +490,9 @@ impl Times {
             self.second_prompt,
             self.second_capturing,
             up(self.second_uptime),
-        ) + &self.erase.map_or(String::new(), |e| {
+        ) + &self.rogue.map_or(String::new(), |r| {
+            format!("  rogue DHCP on the management LAN (start, client lease, show ports, pcap): {r:.1}\n")
+        }) + &self.erase.map_or(String::new(), |e| {
             format!("  export to the USB stick + decommission: {e:.1}\n")
         }) + &self
             .nvme

@@ -627,7 +627,7 @@ impl<'a, S: System, R: Read, W: Write> Shell<'a, S, R, W> {
     fn ports(&mut self) -> io::Result<()> {
         let c = self.config().unwrap_or_default();
         let hw = Hardware::from_sys(&self.paths.sys);
-        let routes = self.system.default_route_ifaces();
+        let routes = self.system.default_routes();
         let mut text = String::new();
         for n in &hw.nics {
             let role = if c.capture.interfaces.contains(&n.name) {
@@ -651,8 +651,11 @@ impl<'a, S: System, R: Read, W: Write> Shell<'a, S, R, W> {
             } else {
                 addrs.join(" ")
             };
-            if routes.iter().any(|r| r == &n.name) {
-                held.push_str(", default route");
+            for r in routes.iter().filter(|r| r.iface == n.name) {
+                match r.via {
+                    Some(gw) => held.push_str(&format!(", default route via {gw}")),
+                    None => held.push_str(", default route"),
+                }
             }
             text.push_str(&format!("  {:<12} {held}\n", ""));
         }

@@ -25,8 +25,10 @@ pub trait System {
     /// The addresses an interface holds now (`10.0.2.15/24`, `fe80::1/64`): `show ports`
     /// shows them, so the technician (and the qemu test) can see a capture port holds none.
     fn addresses(&self, iface: &str) -> Vec<String>;
-    /// The interfaces a default route (IPv4 or IPv6) goes through now.
-    fn default_route_ifaces(&self) -> Vec<String>;
+    /// The default routes (IPv4 and IPv6) now: the interface each goes through and its
+    /// gateway (`show ports` shows both, so the technician, and the qemu test, can see the
+    /// management port kept its configured gateway).
+    fn default_routes(&self) -> Vec<DefaultRoute>;
     /// Erases everything inside the data directory irrecoverably (overwritten, then
     /// removed: [`crate::erase`]), after stopping what writes into it (the
     /// damaged-credential recovery and factory reset).
@@ -243,7 +245,7 @@ impl System for RealSystem {
         out
     }
 
-    fn default_route_ifaces(&self) -> Vec<String> {
+    fn default_routes(&self) -> Vec<DefaultRoute> {
         let v4 = std::fs::read_to_string("/proc/net/route").unwrap_or_default();
         let v6 = std::fs::read_to_string("/proc/net/ipv6_route").unwrap_or_default();
         default_routes(&v4, &v6)
@@ -311,27 +313,56 @@ impl System for RealSystem {
     }
 }
 
-/// The interfaces of the default routes in `/proc/net/route` (IPv4: destination and mask
-/// `00000000`) and `/proc/net/ipv6_route` (IPv6: `::/0`), each named once, in order.
-pub fn default_routes(proc_route: &str, proc_ipv6_route: &str) -> Vec<String> {
-    let mut out: Vec<String> = Vec::new();
-    let mut add = |iface: &str| {
-        if iface != "lo" && !out.iter().any(|o| o == iface) {
-            out.push(iface.to_string());
+/// A default route: the interface it goes through and its gateway (`None`: on-link).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DefaultRoute {
+    pub iface: String,
+    pub via: Option<std::net::IpAddr>,
+}
+
+impl DefaultRoute {
+    pub fn new(iface: &str, via: Option<&str>) -> DefaultRoute {
+        DefaultRoute {
+            iface: iface.to_string(),
+            via: via.and_then(|v| v.parse().ok()),
+        }
+    }
+}
+
+/// The default routes in `/proc/net/route` (IPv4: destination and mask `00000000`; the
+/// gateway is the address's bytes as a native-endian hex word) and `/proc/net/ipv6_route`
+/// (IPv6: `::/0`; the next hop in network order), each (interface, gateway) once, in order.
+/// Unreadable lines are skipped.
+pub fn default_routes(proc_route: &str, proc_ipv6_route: &str) -> Vec<DefaultRoute> {
+    use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+    let mut out: Vec<DefaultRoute> = Vec::new();
+    let mut add = |iface: &str, via: Option<IpAddr>| {
+        let r = DefaultRoute {
+            iface: iface.to_string(),
+            via: via.filter(|v| !v.is_unspecified()),
+        };
+        if iface != "lo" && !out.contains(&r) {
+            out.push(r);
         }
     };
     for line in proc_route.lines().skip(1) {
         let f: Vec<&str> = line.split_whitespace().collect();
         // Iface Destination Gateway Flags RefCnt Use Metric Mask …
         if f.len() > 7 && f[1] == "00000000" && f[7] == "00000000" {
-            add(f[0]);
+            let via = u32::from_str_radix(f[2], 16)
+                .ok()
+                .map(|g| IpAddr::V4(Ipv4Addr::from(g.to_ne_bytes())));
+            add(f[0], via);
         }
     }
     for line in proc_ipv6_route.lines() {
         let f: Vec<&str> = line.split_whitespace().collect();
         // dest dest_len src src_len next_hop metric refcnt use flags iface
         if f.len() == 10 && f[0].bytes().all(|b| b == b'0') && f[1] == "00" {
-            add(f[9]);
+            let via = u128::from_str_radix(f[4], 16)
+                .ok()
+                .map(|g| IpAddr::V6(Ipv6Addr::from(g)));
+            add(f[9], via);
         }
     }
     out
@@ -343,8 +374,8 @@ pub struct Recorder {
     pub actions: Vec<String>,
     /// `addresses` answers per interface.
     pub addrs: std::collections::BTreeMap<String, Vec<String>>,
-    /// `default_route_ifaces` answer.
-    pub default_routes: Vec<String>,
+    /// `default_routes` answer.
+    pub default_routes: Vec<DefaultRoute>,
     /// rx_packets answers, consumed in order per interface.
     pub rx: std::collections::BTreeMap<String, Vec<u64>>,
     pub clock: i64,
@@ -393,7 +424,7 @@ impl System for Recorder {
     fn addresses(&self, iface: &str) -> Vec<String> {
         self.addrs.get(iface).cloned().unwrap_or_default()
     }
-    fn default_route_ifaces(&self) -> Vec<String> {
+    fn default_routes(&self) -> Vec<DefaultRoute> {
         self.default_routes.clone()
     }
     fn erase_data(&mut self, dir: &std::path::Path) -> Result<String, String> {
@@ -437,9 +468,16 @@ mod tests {
         let v6 = "00000000000000000000000000000000 00 00000000000000000000000000000000 00 fe800000000000000000000000000001 00000400 00000001 00000000 00000003 eth1\n\
                   fe800000000000000000000000000000 40 00000000000000000000000000000000 00 00000000000000000000000000000000 00000100 00000001 00000000 00000001 eth0\n\
                   00000000000000000000000000000000 00 00000000000000000000000000000000 00 00000000000000000000000000000000 ffffffff 00000001 00000000 00200200 lo\n";
-        assert_eq!(default_routes(v4, v6), vec!["eth0", "eth1"]);
-        assert_eq!(default_routes(v4, ""), vec!["eth0"]);
+        let r = |i: &str, via: Option<&str>| DefaultRoute::new(i, via);
+        assert_eq!(
+            default_routes(v4, v6),
+            vec![r("eth0", Some("10.0.2.2")), r("eth1", Some("fe80::1"))]
+        );
+        assert_eq!(default_routes(v4, ""), vec![r("eth0", Some("10.0.2.2"))]);
         assert!(default_routes("", "garbage\n").is_empty());
+        // On-link (no gateway): the route, without a `via`.
+        let onlink = "Iface\tDestination\tGateway\n                      ppp0\t00000000\t00000000\t0001\t0\t0\t0\t00000000\t0\t0\t0\n";
+        assert_eq!(default_routes(onlink, ""), vec![r("ppp0", None)]);
     }
 
     fn alive(pid: i32) -> bool {

@@ -4,7 +4,7 @@
 use kuroko_board::discover::fake::FakeSys;
 use kuroko_model::config::Config;
 use kuroko_setup::lineedit::LineEditor;
-use kuroko_setup::system::Recorder;
+use kuroko_setup::system::{DefaultRoute, Recorder};
 use kuroko_setup::token;
 use kuroko_setup::{Paths, Shell};
 
@@ -515,7 +515,8 @@ fn export_mounts_the_stick_safely_writes_the_bundle_and_unmounts_it() {
 
 /// `show ports` says what each port holds on the network: the capture port must show no
 /// address and no default route (the qemu test reads this line after sending it RAs, ARP,
-/// pings and DHCP offers), the management port its address and route.
+/// pings and DHCP offers), the management port its address and its default route's gateway
+/// (the qemu test's rogue DHCP server must not have moved it).
 #[test]
 fn show_ports_lists_what_each_port_holds_on_the_network() {
     let tmp = tempfile::tempdir().unwrap();
@@ -530,7 +531,7 @@ fn show_ports_lists_what_each_port_holds_on_the_network() {
         "eth0".into(),
         vec!["10.0.2.15/24".into(), "fe80::5054:ff:fe6b:1/64".into()],
     );
-    sys.default_routes = vec!["eth0".into()];
+    sys.default_routes = vec![DefaultRoute::new("eth0", Some("10.0.2.2"))];
     let script = "K7QX2-M9TVA-4HJPR-WC3ZN\ntechnician1\ntechnician1\nshow ports\nexit\n";
     let out = session(&paths, &mut sys, script);
     let lines: Vec<&str> = out.lines().collect();
@@ -543,7 +544,7 @@ fn show_ports_lists_what_each_port_holds_on_the_network() {
     };
     assert_eq!(
         after("eth0"),
-        "10.0.2.15/24 fe80::5054:ff:fe6b:1/64, default route",
+        "10.0.2.15/24 fe80::5054:ff:fe6b:1/64, default route via 10.0.2.2",
         "{out}"
     );
     assert_eq!(after("eth1"), "no address", "{out}");
