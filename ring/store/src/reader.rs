@@ -775,31 +775,50 @@ impl StoreReader {
             });
             let map = self.read_segment(info, chunks.as_deref())?;
             let mut it = map.packets_in(from_ns, to_ns);
-            let mut stop = false;
-            let mut here = 0u64;
-            for p in it.by_ref() {
-                report.packets += 1;
-                here += 1;
-                report.next = p.pos.next();
-                if f(&p).is_break() {
-                    stop = true;
-                    break;
-                }
-            }
-            let damage = it.into_damage();
-            report.note_segment(info, map.path(), here);
-            if !damage.is_empty() && self.overwritten(info) {
-                report.lost_segments += 1;
-            } else {
-                self.record_damage(info, &damage);
-                report.damage.extend(damage);
-            }
+            let stop = self.hand_out(&mut report, info, map.path(), &mut it, &mut f);
+            self.note_damage(&mut report, info, it.into_damage());
             if stop {
                 report.stopped = true;
                 break;
             }
         }
         Ok(report)
+    }
+
+    /// The packets of one segment's iterator to `f` (a scan's inner loop), counted in
+    /// `report`; true when `f` asked to stop.
+    fn hand_out(
+        &self,
+        report: &mut ScanReport,
+        info: &SegmentInfo,
+        path: &Path,
+        it: &mut Packets<'_>,
+        f: &mut impl FnMut(&PacketView<'_>) -> ControlFlow<()>,
+    ) -> bool {
+        let mut here = 0u64;
+        let mut stop = false;
+        for p in it.by_ref() {
+            report.packets += 1;
+            here += 1;
+            report.next = p.pos.next();
+            if f(&p).is_break() {
+                stop = true;
+                break;
+            }
+        }
+        report.note_segment(info, path, here);
+        stop
+    }
+
+    /// Damage a scan met in segment `info`: recorded and reported, unless the writer
+    /// overwrote the segment meanwhile (then the segment counts as lost to the wrap).
+    fn note_damage(&self, report: &mut ScanReport, info: &SegmentInfo, damage: Vec<Damage>) {
+        if !damage.is_empty() && self.overwritten(info) {
+            report.lost_segments += 1;
+        } else {
+            self.record_damage(info, &damage);
+            report.damage.extend(damage);
+        }
     }
 
     /// [`StoreReader::scan_time`] for many ranges in a row (the evidence export: one range
@@ -826,28 +845,12 @@ impl StoreReader {
             let k = cache.entry(self, info, from_ns, to_ns)?;
             let seg = &cache.segs[k];
             let mut it = seg.map.packets_in(from_ns, to_ns).trusting(&seg.verified);
-            let mut stop = false;
-            let mut here = 0u64;
-            for p in it.by_ref() {
-                report.packets += 1;
-                here += 1;
-                report.next = p.pos.next();
-                if f(&p).is_break() {
-                    stop = true;
-                    break;
-                }
-            }
+            let stop = self.hand_out(&mut report, info, &seg.map.path, &mut it, &mut f);
             let checked = std::mem::take(&mut it.checked);
             let damage = it.into_damage();
-            report.note_segment(info, &cache.segs[k].map.path, here);
             cache.blocks_checked += checked.len() as u64;
             cache.segs[k].verified.extend(checked);
-            if !damage.is_empty() && self.overwritten(info) {
-                report.lost_segments += 1;
-            } else {
-                self.record_damage(info, &damage);
-                report.damage.extend(damage);
-            }
+            self.note_damage(&mut report, info, damage);
             if stop {
                 report.stopped = true;
                 break;
