@@ -168,6 +168,12 @@ fn merge_found(
                 .iter()
                 .find(|d| d.seq == seq)
                 .map(|d| d.file.clone())
+                .or_else(|| {
+                    write_errors
+                        .iter()
+                        .find(|w| w.seq == seq)
+                        .map(|w| w.file.clone())
+                })
                 .unwrap_or_default(),
             slot: s.slot,
             seq,
