@@ -333,13 +333,7 @@ impl Scrubber {
         let (pacer, paths, state) = (&mut self.pacer, &self.paths, &mut self.state);
         let Some(rep) = self.reader.verify_segment(&info, |n| {
             // A slow rate paces one segment for long: the heartbeat goes on meanwhile.
-            pacer.take(n, stop, || {
-                let now = now_ns();
-                if now.saturating_sub(state.updated_wall_ns) >= HEARTBEAT.as_nanos() as u64 {
-                    state.updated_wall_ns = now;
-                    save(paths, state);
-                }
-            })
+            pacer.take(n, stop, || heartbeat(paths, state))
         })?
         else {
             self.state.updated_wall_ns = now_ns();
@@ -395,13 +389,18 @@ impl Scrubber {
 }
 
 impl Scrubber {
-    /// Rewrites the state when the last write is [`HEARTBEAT`] old.
     fn heartbeat(&mut self) {
-        let now = now_ns();
-        if now.saturating_sub(self.state.updated_wall_ns) >= HEARTBEAT.as_nanos() as u64 {
-            self.state.updated_wall_ns = now;
-            save(&self.paths, &self.state);
-        }
+        heartbeat(&self.paths, &mut self.state);
+    }
+}
+
+/// Rewrites the state when its last write is [`HEARTBEAT`] old (also while one slow
+/// segment is paced, so `stalled` never mistakes a long read for a dead scrub).
+fn heartbeat(paths: &Paths, state: &mut ScrubState) {
+    let now = now_ns();
+    if now.saturating_sub(state.updated_wall_ns) >= HEARTBEAT.as_nanos() as u64 {
+        state.updated_wall_ns = now;
+        save(paths, state);
     }
 }
 
