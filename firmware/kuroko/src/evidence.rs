@@ -6,15 +6,21 @@
 //! would eat the retention window. Exported pcaps are small, Wireshark opens them as they
 //! are, and the USB export can copy them.
 //!
-//! How: for each finding (highest risk first, so the budget goes to what matters), each
-//! evidence session not exported yet is cut out of the store by its 5-tuple (either
-//! direction) and its time range, touching only the segments and chunks of that range,
-//! and appended to the finding's pcap (nanosecond pcap, Ethernet). One export is one pass
-//! of the reader with a chunk cache ([`kuroko_ring::StoreReader::scan_time_cached`]): the
-//! evidence sessions of many findings overlap in time, and each store chunk is read, and
-//! each block's checksums checked, once per pass (while it fits in [`CHUNK_CACHE_BYTES`]),
-//! not once per session; blocks outside every session's time range are not checked. The
-//! packets, their order and the damage found are the same as one `scan_time` per session.
+//! How: the evidence sessions not exported yet are listed highest risk first, and as
+//! many as surely fit the budget (by an upper bound from each session's packets and
+//! payload bytes) are cut out in one pass over the store in time order
+//! ([`kuroko_ring::StoreReader::scan_time_cached`] over the union of their time ranges):
+//! each packet goes to every session it belongs to (its 5-tuple, either direction; the
+//! addresses for port-less packets such as later IP fragments) whose range holds it, and
+//! is appended to that finding's pcap (nanosecond pcap, Ethernet; packets in time order).
+//! Each store chunk is read, and each block's checksums checked, once per export, whatever
+//! order the findings come in: per finding, highest risk first, a 0.1 GB store of small
+//! sessions was read 65 times over (7,548 findings, a 64 MiB cache, three segments), and
+//! its analysis took 5.8× the CPU of a third of it. The sessions left, from the first that
+//! may not fit, are then cut out one by one, highest risk first, while the budget allows
+//! (the per-packet budget check is exact on both paths, so a bound that was wrong can only
+//! let a lower-risk session take budget first); blocks outside every session's time range
+//! are not checked.
 //! A manifest
 //! (`manifest.json`, replaced atomically after the pcaps are fsynced) records each file's
 //! committed length and the sessions in it; a file longer than its manifest entry (a crash
@@ -139,104 +145,478 @@ fn export(data: &Path, config: &Config, reads: Reads) -> anyhow::Result<(Evidenc
         #[cfg(test)]
         Reads::PerSession => None,
     };
-    let mut used: u64 = manifest.files.values().map(|f| f.len).sum();
-    let mut full = false;
+    let mut out = Outputs::new(&dir, &mut manifest);
     summary.findings = order.len();
+    // Every evidence session not exported yet, highest risk first.
+    let mut work: Vec<Work<'_>> = Vec::new();
     for f in &order {
         let Some(agg) = by_id.get(&f.id) else {
             continue;
         };
-        let entry = manifest.files.entry(f.id.clone()).or_default();
-        let pending: Vec<&kuroko_detect::EvidenceRef> = agg
-            .evidence
-            .iter()
-            .filter(|e| !entry.sessions.contains(&e.session) && !entry.missing.contains(&e.session))
-            .collect();
-        if pending.is_empty() {
-            continue;
-        }
-        if full || (entry.len == 0 && used + PCAP_HEADER_LEN > budget) {
-            full = true;
-            summary.sessions_over_budget += pending.len() as u64;
-            continue;
-        }
-        let path = dir.join(format!("{}.pcap", f.id));
-        let mut file = open_at(&path, entry.len)?;
-        let mut len = entry.len;
-        if len == 0 {
-            file.write_all(&pcap_header())
-                .with_context(|| format!("writing {}", path.display()))?;
-            len = PCAP_HEADER_LEN;
-            used += PCAP_HEADER_LEN;
-        }
-        let mut out = std::io::BufWriter::new(&mut file);
-        for ev in pending {
-            if full {
-                summary.sessions_over_budget += 1;
-                continue;
-            }
-            let from = u64::try_from(ev.start.nanos()).unwrap_or(0);
-            let to = u64::try_from(ev.end.nanos())
-                .unwrap_or(0)
-                .max(from)
-                .saturating_add(1);
-            let mut packets = 0u64;
-            let mut write_err = None;
-            let each = |p: &kuroko_ring::PacketView<'_>| {
-                if !frame_matches(p.data, ev) {
-                    return ControlFlow::Continue(());
-                }
-                let caplen = p.data.len().min(MAX_CAPLEN as usize);
-                let need = RECORD_HEADER_LEN + caplen as u64;
-                if used + need > budget {
-                    full = true;
-                    return ControlFlow::Break(());
-                }
-                if let Err(e) = write_record(&mut out, p.ts_ns, p.wire_len, &p.data[..caplen]) {
-                    write_err = Some(e);
-                    return ControlFlow::Break(());
-                }
-                used += need;
-                len += need;
-                packets += 1;
-                summary.bytes_written += need;
-                ControlFlow::Continue(())
-            };
-            let report = match cache.as_mut() {
-                Some(cache) => reader.scan_time_cached(cache, from, to, each)?,
-                None => reader.scan_time(from, to, each)?,
-            };
-            if let Some(e) = write_err {
-                return Err(e).with_context(|| format!("writing {}", path.display()));
-            }
-            summary.damaged_places += report.damage.len() as u64;
-            if packets == 0 && !full {
-                entry.missing.push(ev.session.clone());
-                summary.sessions_missing += 1;
-            } else if packets == 0 {
-                summary.sessions_over_budget += 1;
-            } else {
-                // A session cut short by the budget keeps what fit.
-                entry.sessions.push(ev.session.clone());
-                summary.sessions_exported += 1;
-                summary.packets += packets;
+        let entry = out.manifest.files.entry(f.id.clone()).or_default();
+        for ev in &agg.evidence {
+            if !entry.sessions.contains(&ev.session) && !entry.missing.contains(&ev.session) {
+                work.push(Work::new(&f.id, ev));
             }
         }
-        finish(out, &path)?;
-        entry.len = len;
     }
-    summary.area_bytes = used;
+    // The sessions sure to fit the budget (by an upper bound of their size, in risk order)
+    // are cut out in one pass over the store in time order, whatever the findings' order.
+    // The rest, from the first that may not fit, go one by one, highest risk first, as
+    // long as the budget allows.
+    let mut reserved = out.used;
+    let mut new_files = std::collections::BTreeSet::new();
+    let sure = work
+        .iter()
+        .take_while(|w| {
+            let header = if out.len(w.id) == 0 && new_files.insert(w.id) {
+                PCAP_HEADER_LEN
+            } else {
+                0
+            };
+            match size_bound(w.ev) {
+                Some(b) if reserved + header + b <= budget => {
+                    reserved += header + b;
+                    true
+                }
+                _ => false,
+            }
+        })
+        .count();
+    let (in_time, by_risk) = work.split_at_mut(sure);
+    in_time.sort_by_key(|w| (w.from, w.to));
+    let mut full = false;
+    match cache.as_mut() {
+        Some(cache) => sweep(
+            &reader,
+            cache,
+            in_time,
+            &mut out,
+            budget,
+            &mut full,
+            &mut summary,
+        )?,
+        None => {
+            for w in in_time.iter_mut() {
+                one_session(&reader, None, w, &mut out, budget, &mut full, &mut summary)?;
+            }
+        }
+    }
+    for w in by_risk.iter_mut() {
+        if full || (out.len(w.id) == 0 && out.used + PCAP_HEADER_LEN > budget) {
+            full = true;
+            w.packets = 0;
+            w.state = Cut::OverBudget;
+            continue;
+        }
+        one_session(
+            &reader,
+            cache.as_mut(),
+            w,
+            &mut out,
+            budget,
+            &mut full,
+            &mut summary,
+        )?;
+    }
+    for w in &work {
+        let entry = out.manifest.files.entry(w.id.clone()).or_default();
+        match w.state {
+            Cut::Missing => {
+                entry.missing.push(w.ev.session.clone());
+                summary.sessions_missing += 1;
+            }
+            Cut::OverBudget => summary.sessions_over_budget += 1,
+            // A session cut short by the budget keeps what fit.
+            Cut::Exported => {
+                entry.sessions.push(w.ev.session.clone());
+                summary.sessions_exported += 1;
+                summary.packets += w.packets;
+            }
+        }
+    }
+    summary.bytes_written = out.written;
+    summary.area_bytes = out.used;
+    out.finish()?;
     save_manifest(&dir, &manifest)?;
     Ok((summary, reader.chunk_bytes_read()))
 }
 
-fn finish(out: std::io::BufWriter<&mut std::fs::File>, path: &Path) -> anyhow::Result<()> {
-    let file = out
-        .into_inner()
-        .map_err(|e| e.into_error())
-        .with_context(|| format!("writing {}", path.display()))?;
-    file.sync_all()
-        .with_context(|| format!("syncing {}", path.display()))
+/// One evidence session to cut out, the finding whose pcap gets it, and how it went.
+struct Work<'a> {
+    id: &'a String,
+    ev: &'a kuroko_detect::EvidenceRef,
+    /// Its time range, `[from, to)` in ns.
+    from: u64,
+    to: u64,
+    packets: u64,
+    state: Cut,
+}
+
+/// What became of an evidence session.
+#[derive(Clone, Copy, PartialEq, Debug)]
+enum Cut {
+    /// Packets written (all of them, or what fit when the budget ran out).
+    Exported,
+    /// Its time range was read and none of its packets was there (rotated out).
+    Missing,
+    /// Not (fully) looked at: the budget ran out first.
+    OverBudget,
+}
+
+impl<'a> Work<'a> {
+    fn new(id: &'a String, ev: &'a kuroko_detect::EvidenceRef) -> Work<'a> {
+        let from = u64::try_from(ev.start.nanos()).unwrap_or(0);
+        let to = u64::try_from(ev.end.nanos())
+            .unwrap_or(0)
+            .max(from)
+            .saturating_add(1);
+        Work {
+            id,
+            ev,
+            from,
+            to,
+            packets: 0,
+            state: Cut::OverBudget,
+        }
+    }
+
+    /// Its state once the reader has passed `stopped_at` (the budget ran out there) or
+    /// read all of its range (`None`).
+    fn settle(&mut self, stopped_at: Option<u64>) {
+        self.state = if self.packets > 0 {
+            Cut::Exported
+        } else if stopped_at.is_none_or(|t| self.to <= t) {
+            Cut::Missing
+        } else {
+            Cut::OverBudget
+        };
+    }
+}
+
+/// Cuts one session out with its own scan of its time range (the sessions that may not fit,
+/// highest risk first: the budget may run out inside one of them).
+fn one_session(
+    reader: &kuroko_ring::StoreReader,
+    cache: Option<&mut kuroko_ring::TimeScanCache>,
+    w: &mut Work<'_>,
+    out: &mut Outputs<'_>,
+    budget: u64,
+    full: &mut bool,
+    summary: &mut EvidenceSummary,
+) -> anyhow::Result<()> {
+    let mut err = None;
+    let mut stopped_at = None;
+    let (ev, id) = (w.ev, w.id);
+    let mut packets = 0;
+    let each = |p: &kuroko_ring::PacketView<'_>| {
+        if !frame_matches(p.data, ev) {
+            return ControlFlow::Continue(());
+        }
+        match out.append(id, p, budget) {
+            Ok(true) => {
+                packets += 1;
+                ControlFlow::Continue(())
+            }
+            Ok(false) => {
+                stopped_at = Some(p.ts_ns);
+                ControlFlow::Break(())
+            }
+            Err(e) => {
+                err = Some(e);
+                ControlFlow::Break(())
+            }
+        }
+    };
+    let report = match cache {
+        Some(cache) => reader.scan_time_cached(cache, w.from, w.to, each)?,
+        None => reader.scan_time(w.from, w.to, each)?,
+    };
+    if let Some(e) = err {
+        return Err(e);
+    }
+    summary.damaged_places += report.damage.len() as u64;
+    w.packets = packets;
+    *full |= stopped_at.is_some();
+    w.settle(stopped_at);
+    Ok(())
+}
+
+/// Cuts every session of `batch` (sorted by start) out in one pass: the union of their
+/// time ranges is read once in time order, and each packet goes to every session it
+/// belongs to (by 5-tuple, or by addresses for port-less packets such as later IP
+/// fragments) whose range holds it. Each chunk of the store is read once per export
+/// whatever order the findings come in and however long their sessions are.
+fn sweep(
+    reader: &kuroko_ring::StoreReader,
+    cache: &mut kuroko_ring::TimeScanCache,
+    batch: &mut [Work<'_>],
+    out: &mut Outputs<'_>,
+    budget: u64,
+    full: &mut bool,
+    summary: &mut EvidenceSummary,
+) -> anyhow::Result<()> {
+    use std::collections::HashMap;
+    // Sessions by their 5-tuple (TCP/UDP) and by their address pair (all).
+    let mut by_tuple: HashMap<TupleKey, Vec<usize>> = HashMap::new();
+    let mut by_addrs: HashMap<(IpAddr, IpAddr), Vec<usize>> = HashMap::new();
+    for (i, w) in batch.iter().enumerate() {
+        let (c, s) = (unmap(w.ev.client_ip), unmap(w.ev.server_ip));
+        if let Some(proto) = ported_proto(&w.ev.transport) {
+            by_tuple
+                .entry(tuple_key(
+                    proto,
+                    (c, w.ev.client_port),
+                    (s, w.ev.server_port),
+                ))
+                .or_default()
+                .push(i);
+        }
+        by_addrs.entry(addr_key(c, s)).or_default().push(i);
+    }
+    // The union of the ranges, in time order.
+    let mut ranges: Vec<(u64, u64)> = Vec::new();
+    for w in batch.iter() {
+        match ranges.last_mut() {
+            Some(last) if w.from <= last.1 => last.1 = last.1.max(w.to),
+            _ => ranges.push((w.from, w.to)),
+        }
+    }
+    let mut err = None;
+    let mut stopped_at = None;
+    for (from, to) in ranges {
+        let report = reader.scan_time_cached(cache, from, to, |p| {
+            let Some((proto, src, dst, ports)) = frame_tuple(p.data) else {
+                return ControlFlow::Continue(());
+            };
+            let candidates = match ports {
+                Some((sp, dp)) if matches!(proto, 6 | 17) => {
+                    by_tuple.get(&tuple_key(proto, (src, sp), (dst, dp)))
+                }
+                _ => by_addrs.get(&addr_key(src, dst)),
+            };
+            for &i in candidates.into_iter().flatten() {
+                let w = &mut batch[i];
+                if p.ts_ns < w.from || p.ts_ns >= w.to || !frame_matches(p.data, w.ev) {
+                    continue;
+                }
+                match out.append(w.id, p, budget) {
+                    Ok(true) => w.packets += 1,
+                    Ok(false) => {
+                        stopped_at = Some(p.ts_ns);
+                        return ControlFlow::Break(());
+                    }
+                    Err(e) => {
+                        err = Some(e);
+                        return ControlFlow::Break(());
+                    }
+                }
+            }
+            ControlFlow::Continue(())
+        })?;
+        summary.damaged_places += report.damage.len() as u64;
+        if let Some(e) = err {
+            return Err(e);
+        }
+        if stopped_at.is_some() {
+            break;
+        }
+    }
+    *full |= stopped_at.is_some();
+    for w in batch.iter_mut() {
+        w.settle(stopped_at);
+    }
+    Ok(())
+}
+
+/// The protocol number of a transport whose frames carry ports.
+fn ported_proto(transport: &str) -> Option<u8> {
+    match transport {
+        "tcp" => Some(6),
+        "udp" => Some(17),
+        _ => None,
+    }
+}
+
+/// A 5-tuple the same in both directions.
+type TupleKey = (u8, (IpAddr, u16), (IpAddr, u16));
+
+fn tuple_key(proto: u8, a: (IpAddr, u16), b: (IpAddr, u16)) -> TupleKey {
+    let (a, b) = ((unmap(a.0), a.1), (unmap(b.0), b.1));
+    if a <= b { (proto, a, b) } else { (proto, b, a) }
+}
+
+fn addr_key(a: IpAddr, b: IpAddr) -> (IpAddr, IpAddr) {
+    let (a, b) = (unmap(a), unmap(b));
+    if a <= b { (a, b) } else { (b, a) }
+}
+
+/// Bytes a pcap record of a packet takes at most beyond its payload: its 16-byte record
+/// header and the frame's headers (Ethernet with up to four VLAN tags, IPv4 with options
+/// or IPv6 with a few extension headers, TCP with options; a frame padded to 60 bytes).
+const RECORD_OVERHEAD_BOUND: u64 = 256;
+
+/// An upper bound of what `ev`'s packets take in its finding's pcap, from the session's
+/// payload bytes and packets; `None` when state from older firmware did not record them.
+/// A bound, not a promise: packets of a reused 5-tuple inside the session's time range,
+/// or a frame with larger headers, are written too. The per-packet budget check stays
+/// exact either way; a wrong bound can only let a lower-risk session take budget first.
+fn size_bound(ev: &kuroko_detect::EvidenceRef) -> Option<u64> {
+    let v = &ev.volume;
+    let packets = v.packets_up.saturating_add(v.packets_down);
+    if packets == 0 || v.unknown {
+        return None;
+    }
+    Some(
+        packets
+            .saturating_mul(RECORD_OVERHEAD_BOUND)
+            .saturating_add(v.bytes_up)
+            .saturating_add(v.bytes_down),
+    )
+}
+
+/// The evidence pcaps of one export, kept open while sessions are cut out in time order
+/// (many findings, each appended to now and then): at most [`MAX_OPEN`] at once, the
+/// least recently used closed first. Every file written is fsynced once at the end,
+/// before the manifest names its length.
+struct Outputs<'m> {
+    dir: PathBuf,
+    manifest: &'m mut Manifest,
+    open: BTreeMap<String, Open>,
+    touched: std::collections::BTreeSet<String>,
+    /// Bytes of the whole area, with what this run wrote.
+    used: u64,
+    /// Packet records this run wrote (bytes, their headers included).
+    written: u64,
+    tick: u64,
+}
+
+/// An open evidence pcap.
+struct Open {
+    path: PathBuf,
+    out: std::io::BufWriter<std::fs::File>,
+    /// Its length with what this run appended (the manifest gets it when it is closed).
+    len: u64,
+    last_use: u64,
+}
+
+/// Evidence pcaps open at most (a file descriptor and a write buffer each).
+const MAX_OPEN: usize = 64;
+
+impl<'m> Outputs<'m> {
+    fn new(dir: &Path, manifest: &'m mut Manifest) -> Outputs<'m> {
+        let used = manifest.files.values().map(|f| f.len).sum();
+        Outputs {
+            dir: dir.to_path_buf(),
+            manifest,
+            open: BTreeMap::new(),
+            touched: Default::default(),
+            used,
+            written: 0,
+            tick: 0,
+        }
+    }
+
+    /// Finding `id`'s pcap length, with what this run wrote.
+    fn len(&self, id: &str) -> u64 {
+        match self.open.get(id) {
+            Some(o) => o.len,
+            None => self.manifest.files.get(id).map_or(0, |e| e.len),
+        }
+    }
+
+    /// Appends packet `p` to finding `id`'s pcap (the file and its pcap header made on the
+    /// first one); `Ok(false)`, nothing written, when it would take the area over `budget`.
+    fn append(
+        &mut self,
+        id: &str,
+        p: &kuroko_ring::PacketView<'_>,
+        budget: u64,
+    ) -> anyhow::Result<bool> {
+        let caplen = p.data.len().min(MAX_CAPLEN as usize);
+        let need = RECORD_HEADER_LEN + caplen as u64;
+        let header = if self.len(id) == 0 {
+            PCAP_HEADER_LEN
+        } else {
+            0
+        };
+        if self.used + header + need > budget {
+            return Ok(false);
+        }
+        let o = self.writer(id)?;
+        write_record(&mut o.out, p.ts_ns, p.wire_len, &p.data[..caplen])
+            .with_context(|| format!("writing {}", o.path.display()))?;
+        o.len += need;
+        self.used += need;
+        self.written += need;
+        Ok(true)
+    }
+
+    /// The open pcap of finding `id` (opened at its length, with the pcap header when new).
+    fn writer(&mut self, id: &str) -> anyhow::Result<&mut Open> {
+        self.tick += 1;
+        if !self.open.contains_key(id) {
+            if self.open.len() >= MAX_OPEN {
+                let oldest = self
+                    .open
+                    .iter()
+                    .min_by_key(|(_, o)| o.last_use)
+                    .map(|(k, _)| k.clone());
+                if let Some(k) = oldest {
+                    self.close(&k)?;
+                }
+            }
+            let path = self.dir.join(format!("{id}.pcap"));
+            let mut len = self.manifest.files.get(id).map_or(0, |e| e.len);
+            let mut out = std::io::BufWriter::new(open_at(&path, len)?);
+            if len == 0 {
+                out.write_all(&pcap_header())
+                    .with_context(|| format!("writing {}", path.display()))?;
+                len = PCAP_HEADER_LEN;
+                self.used += PCAP_HEADER_LEN;
+            }
+            self.touched.insert(id.to_string());
+            let o = Open {
+                path,
+                out,
+                len,
+                last_use: 0,
+            };
+            self.open.insert(id.to_string(), o);
+        }
+        let tick = self.tick;
+        let o = self.open.get_mut(id).expect("opened above");
+        o.last_use = tick;
+        Ok(o)
+    }
+
+    /// Flushes and closes finding `id`'s pcap; its length goes into the manifest.
+    fn close(&mut self, id: &str) -> anyhow::Result<()> {
+        if let Some(o) = self.open.remove(id) {
+            o.out
+                .into_inner()
+                .map_err(|e| e.into_error())
+                .with_context(|| format!("writing {}", o.path.display()))?;
+            self.manifest.files.entry(id.to_string()).or_default().len = o.len;
+        }
+        Ok(())
+    }
+
+    /// Closes every pcap and fsyncs each one written, so the manifest saved next never
+    /// names bytes that are not durable.
+    fn finish(mut self) -> anyhow::Result<()> {
+        let ids: Vec<String> = self.open.keys().cloned().collect();
+        for id in ids {
+            self.close(&id)?;
+        }
+        for id in &self.touched {
+            let path = self.dir.join(format!("{id}.pcap"));
+            std::fs::File::open(&path)
+                .and_then(|f| f.sync_all())
+                .with_context(|| format!("syncing {}", path.display()))?;
+        }
+        Ok(())
+    }
 }
 
 /// Opens `path` for appending at `len`, cutting anything after it (left by a crash).
@@ -785,6 +1165,27 @@ mod tests {
         assert!(
             read <= store_bytes,
             "the export read {read} bytes of a {store_bytes}-byte store for {} sessions",
+            s.sessions_exported
+        );
+    }
+
+    /// The fault of the per-finding order: findings are exported highest risk first, and
+    /// their evidence sessions lie anywhere in the store. With a store larger than the
+    /// chunk cache, every change of segment dropped one and read another from the chunk
+    /// on: a 0.1 GB store of small sessions read 6.5 GB for 7,548 findings. Read in time
+    /// order, each chunk is read once even with a cache of a single segment.
+    #[test]
+    fn a_store_larger_than_the_cache_is_read_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        let store_bytes = small_sessions_store(&data);
+        let config = Config::default();
+        let (s, read) = export(&data, &config, Reads::Cached(1 << 20)).unwrap();
+        assert!(s.sessions_exported >= 20, "{s:?}");
+        assert!(
+            read <= store_bytes,
+            "with a one-segment cache the export read {read} bytes of a {store_bytes}-byte \
+             store for {} sessions",
             s.sessions_exported
         );
     }
