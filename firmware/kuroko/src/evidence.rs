@@ -88,6 +88,10 @@ pub struct EvidenceSummary {
     pub budget: u64,
     /// Damaged store places met (skipped by the reader).
     pub damaged_places: u64,
+    /// Evidence packets of another link type than their finding's pcap (sessions of one
+    /// finding seen on interfaces of different kinds): left in the store, where
+    /// `kuroko pcap --finding` exports them all (as pcapng).
+    pub packets_other_link_type: u64,
 }
 
 pub fn evidence_dir(data: &Path) -> PathBuf {
@@ -236,6 +240,7 @@ fn export(data: &Path, config: &Config, reads: Reads) -> anyhow::Result<(Evidenc
         }
     }
     summary.bytes_written = out.written;
+    summary.packets_other_link_type = out.other_link_type;
     summary.area_bytes = out.used;
     out.finish()?;
     save_manifest(&dir, &manifest)?;
@@ -310,7 +315,7 @@ fn one_session(
     let (ev, id) = (w.ev, w.id);
     let mut packets = 0;
     let each = |p: &kuroko_ring::PacketView<'_>| {
-        if !frame_matches(p.data, ev) {
+        if !frame_matches(p.linktype, p.data, ev) {
             return ControlFlow::Continue(());
         }
         match out.append(id, p, budget) {
@@ -386,7 +391,7 @@ fn sweep(
     let mut stopped_at = None;
     for (from, to) in ranges {
         let report = reader.scan_time_cached(cache, from, to, |p| {
-            let Some((proto, src, dst, ports)) = frame_tuple(p.data) else {
+            let Some((proto, src, dst, ports)) = frame_tuple(p.linktype, p.data) else {
                 return ControlFlow::Continue(());
             };
             let candidates = match ports {
@@ -397,7 +402,7 @@ fn sweep(
             };
             for &i in candidates.into_iter().flatten() {
                 let w = &mut batch[i];
-                if p.ts_ns < w.from || p.ts_ns >= w.to || !frame_matches(p.data, w.ev) {
+                if p.ts_ns < w.from || p.ts_ns >= w.to || !frame_matches(p.linktype, p.data, w.ev) {
                     continue;
                 }
                 match out.append(w.id, p, budget) {
@@ -488,6 +493,8 @@ struct Outputs<'m> {
     used: u64,
     /// Packet records this run wrote (bytes, their headers included).
     written: u64,
+    /// Packets not written: another link type than their finding's pcap.
+    other_link_type: u64,
     tick: u64,
 }
 
@@ -497,6 +504,8 @@ struct Open {
     out: std::io::BufWriter<std::fs::File>,
     /// Its length with what this run appended (the manifest gets it when it is closed).
     len: u64,
+    /// The link type in its header.
+    linktype: u16,
     last_use: u64,
 }
 
@@ -513,6 +522,7 @@ impl<'m> Outputs<'m> {
             touched: Default::default(),
             used,
             written: 0,
+            other_link_type: 0,
             tick: 0,
         }
     }
@@ -525,8 +535,12 @@ impl<'m> Outputs<'m> {
         }
     }
 
-    /// Appends packet `p` to finding `id`'s pcap (the file and its pcap header made on the
-    /// first one); `Ok(false)`, nothing written, when it would take the area over `budget`.
+    /// Appends packet `p` to finding `id`'s pcap (the file and its pcap header, of the
+    /// packet's link type, made on the first one); `Ok(false)`, nothing written, when it
+    /// would take the area over `budget`. A packet of another link type than the pcap's
+    /// (evidence sessions of one finding seen on interfaces of different kinds) cannot go
+    /// into a classic pcap: it is counted in [`EvidenceSummary::packets_other_link_type`]
+    /// and stays in the store for `kuroko pcap --finding` (which writes pcapng then).
     fn append(
         &mut self,
         id: &str,
@@ -543,7 +557,11 @@ impl<'m> Outputs<'m> {
         if self.used + header + need > budget {
             return Ok(false);
         }
-        let o = self.writer(id)?;
+        let o = self.writer(id, p.linktype)?;
+        if o.linktype != p.linktype {
+            self.other_link_type += 1;
+            return Ok(true);
+        }
         write_record(&mut o.out, p.ts_ns, p.wire_len, &p.data[..caplen])
             .with_context(|| format!("writing {}", o.path.display()))?;
         o.len += need;
@@ -552,8 +570,9 @@ impl<'m> Outputs<'m> {
         Ok(true)
     }
 
-    /// The open pcap of finding `id` (opened at its length, with the pcap header when new).
-    fn writer(&mut self, id: &str) -> anyhow::Result<&mut Open> {
+    /// The open pcap of finding `id`: opened at its length (its link type read from its
+    /// header), or made with the pcap header of link type `linktype`.
+    fn writer(&mut self, id: &str, linktype: u16) -> anyhow::Result<&mut Open> {
         self.tick += 1;
         if !self.open.contains_key(id) {
             if self.open.len() >= MAX_OPEN {
@@ -568,9 +587,19 @@ impl<'m> Outputs<'m> {
             }
             let path = self.dir.join(format!("{id}.pcap"));
             let mut len = self.manifest.files.get(id).map_or(0, |e| e.len);
-            let mut out = std::io::BufWriter::new(open_at(&path, len)?);
+            let file = open_at(&path, len)?;
+            let mut linktype = linktype;
+            if len > 0 {
+                use std::os::unix::fs::FileExt;
+                let mut h = [0u8; 24];
+                file.read_exact_at(&mut h, 0)
+                    .with_context(|| format!("reading the header of {}", path.display()))?;
+                linktype = u16::try_from(u32::from_le_bytes([h[20], h[21], h[22], h[23]]))
+                    .unwrap_or(kuroko_ring::format::LINKTYPE_ETHERNET);
+            }
+            let mut out = std::io::BufWriter::new(file);
             if len == 0 {
-                out.write_all(&pcap_header())
+                out.write_all(&pcap_header(linktype))
                     .with_context(|| format!("writing {}", path.display()))?;
                 len = PCAP_HEADER_LEN;
                 self.used += PCAP_HEADER_LEN;
@@ -580,6 +609,7 @@ impl<'m> Outputs<'m> {
                 path,
                 out,
                 len,
+                linktype,
                 last_use: 0,
             };
             self.open.insert(id.to_string(), o);
@@ -637,15 +667,16 @@ fn open_at(path: &Path, len: u64) -> anyhow::Result<std::fs::File> {
     Ok(f)
 }
 
-/// Classic pcap, nanosecond timestamps (magic a1b23c4d), Ethernet: what the store's own
-/// pcap export writes, so both open the same way in Wireshark.
-fn pcap_header() -> [u8; 24] {
+/// Classic pcap, nanosecond timestamps (magic a1b23c4d), of link type `linktype` (the
+/// stored packets' own, Ethernet for most): what the store's own pcap export writes, so
+/// both open the same way in Wireshark.
+fn pcap_header(linktype: u16) -> [u8; 24] {
     let mut h = [0u8; 24];
     h[..4].copy_from_slice(&0xa1b2_3c4du32.to_le_bytes());
     h[4..6].copy_from_slice(&2u16.to_le_bytes());
     h[6..8].copy_from_slice(&4u16.to_le_bytes());
     h[16..20].copy_from_slice(&MAX_CAPLEN.to_le_bytes());
-    h[20..24].copy_from_slice(&1u32.to_le_bytes());
+    h[20..24].copy_from_slice(&u32::from(linktype).to_le_bytes());
     h
 }
 
@@ -699,19 +730,65 @@ fn save_manifest(dir: &Path, m: &Manifest) -> anyhow::Result<()> {
 /// (ip proto, source, destination, (source port, destination port) for TCP/UDP).
 type FrameTuple = (u8, IpAddr, IpAddr, Option<(u16, u16)>);
 
-/// Addresses and ports of an Ethernet frame (VLAN tags skipped): (ip proto, src, dst,
-/// ports if TCP/UDP and present). `None` for anything that is not IP.
-fn frame_tuple(frame: &[u8]) -> Option<FrameTuple> {
-    let mut off = 12;
-    let mut ethertype = u16::from_be_bytes([*frame.get(12)?, *frame.get(13)?]);
+/// Where a frame's IP header starts, by the link type its interface has in the store, and
+/// its EtherType (IPv4 `0x0800`, IPv6 `0x86dd`; anything else is not IP): Ethernet (up
+/// to [`MAX_VLAN_TAGS`] VLAN tags, PPPoE session frames), Linux cooked capture v1 and v2
+/// (`tcpdump -i any`), raw IP (tun interfaces), BSD NULL/LOOP. What the analyzer decodes
+/// (`kuroko_analyzer::decode`), without its checks: only the addresses and ports count.
+fn ip_header(linktype: u16, frame: &[u8]) -> Option<(u16, usize)> {
+    use kuroko_ring::format as f;
+    let be16 = |at: usize| Some(u16::from_be_bytes([*frame.get(at)?, *frame.get(at + 1)?]));
+    let (mut ethertype, mut l3) = match linktype {
+        f::LINKTYPE_ETHERNET => (be16(12)?, 14),
+        f::LINKTYPE_LINUX_SLL => (be16(14)?, 16),
+        f::LINKTYPE_LINUX_SLL2 => (be16(0)?, 20),
+        f::LINKTYPE_RAW => match frame.first()? >> 4 {
+            4 => (0x0800, 0),
+            6 => (0x86dd, 0),
+            _ => return None,
+        },
+        f::LINKTYPE_IPV4 => (0x0800, 0),
+        f::LINKTYPE_IPV6 => (0x86dd, 0),
+        f::LINKTYPE_NULL | f::LINKTYPE_LOOP => {
+            let h: [u8; 4] = frame.get(..4)?.try_into().ok()?;
+            // NULL is in the capturing host's byte order (see the analyzer's decode).
+            let family = if linktype == f::LINKTYPE_LOOP || h[0] == 0 && h[1] == 0 {
+                u32::from_be_bytes(h)
+            } else {
+                u32::from_le_bytes(h)
+            };
+            match family {
+                2 => (0x0800, 4),
+                10 | 24 | 28 | 30 => (0x86dd, 4),
+                _ => return None,
+            }
+        }
+        _ => return None,
+    };
     for _ in 0..MAX_VLAN_TAGS {
         if !matches!(ethertype, 0x8100 | 0x88a8 | 0x9100) {
             break;
         }
-        off += 4;
-        ethertype = u16::from_be_bytes([*frame.get(off)?, *frame.get(off + 1)?]);
+        ethertype = be16(l3 + 2)?;
+        l3 += 4;
     }
-    let ip = frame.get(off + 2..)?;
+    if ethertype == 0x8864 {
+        // PPPoE session: 6 bytes of PPPoE header, then the PPP protocol.
+        ethertype = match be16(l3 + 6)? {
+            0x0021 => 0x0800,
+            0x0057 => 0x86dd,
+            _ => return None,
+        };
+        l3 += 8;
+    }
+    Some((ethertype, l3))
+}
+
+/// Addresses and ports of a stored frame of link type `linktype`: (ip proto, src, dst,
+/// ports if TCP/UDP and present). `None` for anything that is not IP.
+fn frame_tuple(linktype: u16, frame: &[u8]) -> Option<FrameTuple> {
+    let (ethertype, l3) = ip_header(linktype, frame)?;
+    let ip = frame.get(l3..)?;
     let (proto, src, dst, l4, first_fragment) = match ethertype {
         0x0800 => {
             let ihl = usize::from(ip.first()? & 0x0f) * 4;
@@ -766,9 +843,9 @@ fn frame_tuple(frame: &[u8]) -> Option<FrameTuple> {
     Some((proto, src, dst, ports))
 }
 
-/// Whether a stored frame belongs to the session (either direction).
-fn frame_matches(frame: &[u8], ev: &kuroko_detect::EvidenceRef) -> bool {
-    let Some((proto, src, dst, ports)) = frame_tuple(frame) else {
+/// Whether a stored frame of link type `linktype` belongs to the session (either direction).
+fn frame_matches(linktype: u16, frame: &[u8], ev: &kuroko_detect::EvidenceRef) -> bool {
+    let Some((proto, src, dst, ports)) = frame_tuple(linktype, frame) else {
         return false;
     };
     let want_proto = match ev.transport.as_str() {
@@ -856,13 +933,23 @@ mod tests {
 
     /// Packets of two telnet sessions and unrelated traffic in between, in a real store.
     fn store_with_traffic(data: &Path) {
+        store_with_linktype(data, kuroko_ring::format::LINKTYPE_ETHERNET, |f| f);
+    }
+
+    /// The traffic of `store_with_traffic` on an interface of link type `linktype`, each
+    /// Ethernet frame turned into that link type by `link`.
+    fn store_with_linktype(data: &Path, linktype: u16, link: fn(Vec<u8>) -> Vec<u8>) {
         let opts = StoreOptions {
             budget: 8 << 20,
             segment_size: 2 << 20,
             ..Default::default()
         };
         let mut w = SegmentWriter::open(data, &opts).unwrap();
+        w.set_interfaces(&[kuroko_ring::format::IfaceEntry::new(
+            0, linktype, 262_144, "any",
+        )]);
         let mut put = |ts: u64, f: Vec<u8>| {
+            let f = link(f);
             let meta = RecordMeta {
                 ts_ns: ts,
                 wire_len: f.len() as u32,
@@ -933,7 +1020,7 @@ mod tests {
         let packets = pcap_packets(&bytes);
         assert_eq!(packets.len(), 10);
         for p in &packets {
-            let (_, _, _, ports) = frame_tuple(p).unwrap();
+            let (_, _, _, ports) = frame_tuple(kuroko_ring::format::LINKTYPE_ETHERNET, p).unwrap();
             let ports = ports.unwrap();
             assert!(ports == (40000, 23) || ports == (23, 40000), "{ports:?}");
         }
@@ -971,6 +1058,70 @@ mod tests {
         let packets =
             pcap_packets(&std::fs::read(evidence_dir(data).join(format!("{id}.pcap"))).unwrap());
         assert_eq!(packets.len(), 15);
+    }
+
+    /// Ethernet frame → Linux cooked capture v2 (`tcpdump -i any`): the 20-byte SLL2
+    /// header (protocol, reserved, ifindex, ARPHRD_ETHER, packet type, address length,
+    /// address) in place of the Ethernet header.
+    fn sll2(f: Vec<u8>) -> Vec<u8> {
+        let mut out = vec![0u8; 20];
+        out[..2].copy_from_slice(&f[12..14]);
+        out[4..8].copy_from_slice(&3u32.to_be_bytes());
+        out[8..10].copy_from_slice(&1u16.to_be_bytes());
+        out[11] = 6;
+        out[12..18].copy_from_slice(&f[6..12]);
+        out.extend_from_slice(&f[14..]);
+        out
+    }
+
+    /// Ethernet frame → raw IP (a tun interface, link type 101).
+    fn raw_ip(f: Vec<u8>) -> Vec<u8> {
+        f[14..].to_vec()
+    }
+
+    /// The fault: evidence was cut out of stores of other link types as if every frame
+    /// were Ethernet, so a `tcpdump -i any` capture (SLL2) or a tun interface (raw IP)
+    /// exported no packet and called every evidence session rotated out; and the pcap said
+    /// Ethernet. Each finding's pcap now carries its packets' own link type.
+    #[test]
+    fn evidence_of_sll2_and_raw_ip_stores_is_cut_out_with_their_link_type() {
+        use kuroko_ring::format::{LINKTYPE_LINUX_SLL2, LINKTYPE_RAW};
+        for (linktype, link) in [
+            (LINKTYPE_LINUX_SLL2, sll2 as fn(Vec<u8>) -> Vec<u8>),
+            (LINKTYPE_RAW, raw_ip),
+        ] {
+            let dir = tempfile::tempdir().unwrap();
+            let data = dir.path();
+            store_with_linktype(data, linktype, link);
+            let mut log = SessionLogWriter::open(&data.join("sessions")).unwrap();
+            log.append(&telnet_session("tn-a", 40000, T0, T0 + 4100))
+                .unwrap();
+            log.sync().unwrap();
+            let config = Config::default();
+            kuroko_detect::run_pending(data, &config).unwrap();
+            let s = export_pending(data, &config).unwrap();
+            assert_eq!(
+                (s.sessions_exported, s.sessions_missing, s.packets),
+                (1, 0, 10),
+                "link type {linktype}: {s:?}"
+            );
+            let id = kuroko_detect::load_findings(data, &config, Lang::En).unwrap()[0]
+                .id
+                .clone();
+            let bytes = std::fs::read(evidence_dir(data).join(format!("{id}.pcap"))).unwrap();
+            assert_eq!(
+                u32::from_le_bytes(bytes[20..24].try_into().unwrap()),
+                u32::from(linktype),
+                "the pcap's link type"
+            );
+            let packets = pcap_packets(&bytes);
+            assert_eq!(packets.len(), 10);
+            for p in &packets {
+                let (_, _, _, ports) = frame_tuple(linktype, p).unwrap();
+                let ports = ports.unwrap();
+                assert!(ports == (40000, 23) || ports == (23, 40000), "{ports:?}");
+            }
+        }
     }
 
     #[test]
@@ -1195,7 +1346,8 @@ mod tests {
         let mut f = frame([10, 0, 0, 5], 1, [10, 0, 0, 6], 2, 0);
         // Insert a VLAN tag.
         f.splice(12..12, [0x81, 0x00, 0x00, 0x0a]);
-        let (proto, src, _, ports) = frame_tuple(&f).unwrap();
+        let (proto, src, _, ports) =
+            frame_tuple(kuroko_ring::format::LINKTYPE_ETHERNET, &f).unwrap();
         assert_eq!(
             (proto, src, ports),
             (6, "10.0.0.5".parse().unwrap(), Some((1, 2)))
@@ -1208,7 +1360,8 @@ mod tests {
         v6[14 + 24 + 15] = 2;
         v6[54..56].copy_from_slice(&53u16.to_be_bytes());
         v6[56..58].copy_from_slice(&5353u16.to_be_bytes());
-        let (proto, src, dst, ports) = frame_tuple(&v6).unwrap();
+        let (proto, src, dst, ports) =
+            frame_tuple(kuroko_ring::format::LINKTYPE_ETHERNET, &v6).unwrap();
         assert_eq!(
             (proto, src, dst, ports),
             (
@@ -1218,7 +1371,10 @@ mod tests {
                 Some((53, 5353))
             )
         );
-        assert!(frame_tuple(&[0u8; 5]).is_none());
-        assert!(frame_tuple(&[0u8; 60]).is_none(), "ethertype 0 is not IP");
+        assert!(frame_tuple(kuroko_ring::format::LINKTYPE_ETHERNET, &[0u8; 5]).is_none());
+        assert!(
+            frame_tuple(kuroko_ring::format::LINKTYPE_ETHERNET, &[0u8; 60]).is_none(),
+            "ethertype 0 is not IP"
+        );
     }
 }

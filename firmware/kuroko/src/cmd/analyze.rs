@@ -373,18 +373,29 @@ fn run_consumers(
         Err(e) => failures.push(format!("detections: {e}")),
     }
     match crate::evidence::export_pending(data, config) {
-        Ok(s) if tty && s.sessions_exported > 0 => eprintln!(
-            "evidence: {} sessions of {} findings kept ({} packets){}",
-            s.sessions_exported,
-            s.findings,
-            s.packets,
-            if s.sessions_over_budget > 0 {
-                format!(", {} over the evidence budget", s.sessions_over_budget)
-            } else {
-                String::new()
+        Ok(s) => {
+            if tty && s.sessions_exported > 0 {
+                eprintln!(
+                    "evidence: {} sessions of {} findings kept ({} packets){}",
+                    s.sessions_exported,
+                    s.findings,
+                    s.packets,
+                    if s.sessions_over_budget > 0 {
+                        format!(", {} over the evidence budget", s.sessions_over_budget)
+                    } else {
+                        String::new()
+                    }
+                );
             }
-        ),
-        Ok(_) => {}
+            if s.packets_other_link_type > 0 {
+                eprintln!(
+                    "evidence: {} packets seen on an interface of another link type than the \
+                     rest of their finding's are left in the store (`kuroko pcap --finding \
+                     ID` exports them all)",
+                    s.packets_other_link_type
+                );
+            }
+        }
         Err(e) => failures.push(format!("evidence: {e:#}")),
     }
     // The content index (text of mail bodies, attachments, web and FTP transfers) comes
