@@ -10,6 +10,7 @@ use anyhow::Context;
 use kuroko_analyzer::driver::{self, RunOptions};
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
+use std::time::Duration;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -22,6 +23,11 @@ pub struct Args {
     /// Checkpoint every N packets (crash tests).
     #[arg(long, value_name = "N", hide = true)]
     pub checkpoint_every_packets: Option<u64>,
+    /// Checkpoint by the wall clock every SECS seconds instead of every 5 (benchmarks under
+    /// callgrind, which slows the run 50-fold: with `--checkpoint-every-packets` and a large
+    /// SECS, the checkpoints no longer depend on how fast the run goes).
+    #[arg(long, value_name = "SECS", hide = true)]
+    pub checkpoint_interval: Option<u64>,
     /// Abort like kill -9 after N packets (crash tests).
     #[arg(long, value_name = "N", hide = true)]
     pub abort_after_packets: Option<u64>,
@@ -79,6 +85,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     };
     let opts = RunOptions {
         checkpoint_every_packets: args.checkpoint_every_packets,
+        checkpoint_interval: args
+            .checkpoint_interval
+            .map_or(driver::CHECKPOINT_INTERVAL, Duration::from_secs),
         abort_after_packets: args.abort_after_packets,
         abort_at: match &args.abort_at_packet {
             Some(p) => Some(

@@ -15,10 +15,14 @@
 //!    inventory) and reports, as on the appliance.
 //! 4. Medians per variant; each variant's cost against the baseline of the same rounds.
 //!
-//! `--callgrind` counts instructions instead (load-independent, so one run a variant):
-//! `kuroko analyze` under `valgrind --tool=callgrind --trace-children=yes`, the
-//! instructions of the process and of the content worker summed; the costs are the same
-//! ratios of instruction counts. `--kuroko BIN` uses a given binary (no build).
+//! `--callgrind` counts instructions instead (one run a variant):
+//! `kuroko analyze --checkpoint-interval 1000000` under `valgrind --tool=callgrind
+//! --trace-children=yes`, the instructions of the process and of the content worker
+//! summed; the costs are the same ratios of instruction counts. The interval: the
+//! analyzer checkpoints every 5 s of wall time, which under callgrind's 30–60× slowdown
+//! made the count follow the machine's load (the same build counted 23.3 G and 27.9 G
+//! instructions in two runs); with it, a run checkpoints where a native run of the input
+//! does. `--kuroko BIN` uses a given binary (no build).
 //!
 //! Variants: `baseline` (defaults: inventory on, no intel pack), `assets-off`
 //! (`[assets] enabled = false`), `intel-1m` (the pack imported into the data directory).
@@ -217,7 +221,12 @@ fn one_run(
     }
     let (usage, instructions) = if callgrind {
         let prefix = format!("callgrind.{}-{round}", v.name);
-        let analyze = base("analyze");
+        // The analyzer checkpoints every 5 s of wall time; callgrind runs it 30–60× slower,
+        // so a run would checkpoint tens of times where a native one does once or twice,
+        // and the count would follow the machine's load. One interval longer than any run:
+        // the checkpoints are those of a native run of this input.
+        let mut analyze = base("analyze");
+        analyze.args(["--checkpoint-interval", "1000000"]);
         let mut c = Command::new("valgrind");
         c.arg("--tool=callgrind")
             .arg("--trace-children=yes")
