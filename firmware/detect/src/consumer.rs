@@ -899,19 +899,12 @@ pub fn load_findings_with(
     site: Option<&SiteFile>,
     lang: Lang,
 ) -> Result<Vec<Finding>, DetectError> {
-    let Some(mut state) = store::load(data_dir)? else {
+    let Some(mut aggregates) = store::load_aggregates(data_dir)? else {
         return Ok(Vec::new());
     };
     // Stored by older firmware and not analyzed since: the volume counted when read.
-    crate::aggregate::fill_missing_volumes(
-        &mut state.engine.aggregates,
-        &data_dir.join("sessions"),
-    );
-    let mut findings = crate::render::findings(
-        state.engine.aggregates.iter(),
-        &config.detect.overrides,
-        lang,
-    );
+    crate::aggregate::fill_missing_volumes(&mut aggregates, &data_dir.join("sessions"));
+    let mut findings = crate::render::findings(aggregates.iter(), &config.detect.overrides, lang);
     crate::overrides::apply_all(&mut findings, &config.detect.overrides, site, lang)?;
     Ok(findings)
 }
@@ -919,9 +912,7 @@ pub fn load_findings_with(
 /// The stored aggregates (with the evidence sessions' 5-tuples, time ranges and segment
 /// spans), for evidence export.
 pub fn load_aggregates(data_dir: &Path) -> Result<Vec<crate::aggregate::Aggregate>, DetectError> {
-    Ok(store::load(data_dir)?
-        .map(|s| s.engine.aggregates)
-        .unwrap_or_default())
+    Ok(store::load_aggregates(data_dir)?.unwrap_or_default())
 }
 
 /// The stored asset inventory of `data_dir` (empty when nothing was analyzed yet); show it

@@ -65,24 +65,53 @@ pub fn lock(data_dir: &Path) -> Result<std::fs::File, DetectError> {
 
 /// The stored state, or `None` when nothing was committed yet.
 pub fn load(data_dir: &Path) -> Result<Option<StoredState>, DetectError> {
+    read(data_dir, |s: &StoredState| s.format)
+}
+
+/// The stored aggregates alone (the findings, their evidence sessions and volumes): the
+/// rest of the engine's state (the asset inventory above all, then relays, VPN counters,
+/// intel progress) is skipped by the parser rather than built and dropped. For readers
+/// of the findings (evidence export, `findings`, reports), which run after each analysis:
+/// parsing the whole state for them cost as much as keeping the inventory.
+pub fn load_aggregates(
+    data_dir: &Path,
+) -> Result<Option<Vec<crate::aggregate::Aggregate>>, DetectError> {
+    #[derive(Deserialize)]
+    struct Engine {
+        aggregates: Vec<crate::aggregate::Aggregate>,
+    }
+    #[derive(Deserialize)]
+    struct Aggregates {
+        format: u32,
+        engine: Engine,
+    }
+    Ok(read(data_dir, |s: &Aggregates| s.format)?.map(|s| s.engine.aggregates))
+}
+
+/// `state.json` parsed as `T` (all of it, or the part `T` names), whose layout version
+/// `format` gives; a newer layout is refused.
+fn read<T: serde::de::DeserializeOwned>(
+    data_dir: &Path,
+    format: impl Fn(&T) -> u32,
+) -> Result<Option<T>, DetectError> {
     let path = findings_dir(data_dir).join(STATE_FILE);
     let bytes = match std::fs::read(&path) {
         Ok(b) => b,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(source) => return Err(DetectError::StoreIo { path, source }),
     };
-    let state: StoredState = serde_json::from_slice(&bytes).map_err(|e| DetectError::Store {
+    let state: T = serde_json::from_slice(&bytes).map_err(|e| DetectError::Store {
         path: path.clone(),
         message: format!(
             "cannot be read ({e}); move it away to rebuild the findings from the session log"
         ),
     })?;
-    if state.format > FORMAT {
+    if format(&state) > FORMAT {
         return Err(DetectError::Store {
             path,
             message: format!(
                 "written by a newer Kuroko (format {}, this build reads {FORMAT}); update the firmware",
-                state.format
+                format(&state)
             ),
         });
     }
