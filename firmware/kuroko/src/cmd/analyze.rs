@@ -23,9 +23,9 @@ pub struct Args {
     /// Checkpoint every N packets (crash tests).
     #[arg(long, value_name = "N", hide = true)]
     pub checkpoint_every_packets: Option<u64>,
-    /// Checkpoint by the wall clock every SECS seconds instead of every 5 (benchmarks under
-    /// callgrind, which slows the run 50-fold: with `--checkpoint-every-packets` and a large
-    /// SECS, the checkpoints no longer depend on how fast the run goes).
+    /// Checkpoint (and commit the session index) by the wall clock every SECS seconds
+    /// instead of every 5 (3): for benchmarks under callgrind, which slows the run 50-fold;
+    /// with a large SECS the checkpoints and commits no longer depend on how fast it goes.
     #[arg(long, value_name = "SECS", hide = true)]
     pub checkpoint_interval: Option<u64>,
     /// Abort like kill -9 after N packets (crash tests).
@@ -83,6 +83,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         );
         let _ = std::io::stderr().flush();
     };
+    if let Some(secs) = args.checkpoint_interval {
+        kuroko_index::ingest::set_commit_interval(Duration::from_secs(secs));
+    }
     let opts = RunOptions {
         checkpoint_every_packets: args.checkpoint_every_packets,
         checkpoint_interval: args

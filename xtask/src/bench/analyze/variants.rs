@@ -19,10 +19,11 @@
 //! `kuroko analyze --checkpoint-interval 1000000` under `valgrind --tool=callgrind
 //! --trace-children=yes`, the instructions of the process and of the content worker
 //! summed; the costs are the same ratios of instruction counts. The interval: the
-//! analyzer checkpoints every 5 s of wall time, which under callgrind's 30–60× slowdown
-//! made the count follow the machine's load (the same build counted 23.3 G and 27.9 G
-//! instructions in two runs); with it, a run checkpoints where a native run of the input
-//! does. `--kuroko BIN` uses a given binary (no build).
+//! analyzer checkpoints every 5 s of wall time and the session index commits every 3 s,
+//! which under callgrind's 30–60× slowdown made the count follow the machine's load (the
+//! same build counted 23.3 G and 27.9 G instructions in two runs; tantivy's merges after
+//! the extra commits alone 1.7 G or 4.2 G); with it, a run checkpoints and commits where a
+//! native run of the input does. `--kuroko BIN` uses a given binary (no build).
 //!
 //! Variants: `baseline` (defaults: inventory on, no intel pack), `assets-off`
 //! (`[assets] enabled = false`), `intel-1m` (the pack imported into the data directory).
@@ -221,10 +222,11 @@ fn one_run(
     }
     let (usage, instructions) = if callgrind {
         let prefix = format!("callgrind.{}-{round}", v.name);
-        // The analyzer checkpoints every 5 s of wall time; callgrind runs it 30–60× slower,
-        // so a run would checkpoint tens of times where a native one does once or twice,
-        // and the count would follow the machine's load. One interval longer than any run:
-        // the checkpoints are those of a native run of this input.
+        // The analyzer checkpoints every 5 s of wall time (the index commits every 3 s);
+        // callgrind runs it 30–60× slower, so a run would checkpoint tens of times where a
+        // native one does once or twice, and the count would follow the machine's load.
+        // One interval longer than any run: the checkpoints and commits are those of a
+        // native run of this input.
         let mut analyze = base("analyze");
         analyze.args(["--checkpoint-interval", "1000000"]);
         let mut c = Command::new("valgrind");
