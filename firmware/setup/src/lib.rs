@@ -28,6 +28,7 @@ pub mod lineedit;
 pub mod shell;
 pub mod system;
 pub mod token;
+pub mod update;
 
 pub use shell::{Paths, Shell};
 pub use system::{RealSystem, System};
