@@ -95,7 +95,8 @@ pub struct Args {
     /// Write the base's package versions to image/packages.lock.
     #[arg(long, conflicts_with = "locked")]
     pub update_lock: bool,
-    /// The update-signing key (PKCS#8 Ed25519) whose public key the image trusts; default:
+    /// The update-signing key whose public key the image trusts: a public key file (64 hex
+    /// digits, as `update-keys/*.pub`) or a PKCS#8 Ed25519 private key; default:
     /// the development key kept in `target/image-cache/update-dev-key.pk8` (made once, 0600).
     /// The production key is kept offline (docs/SECURITY.md).
     #[arg(long, value_name = "FILE")]
@@ -189,7 +190,12 @@ pub fn run_image(args: Args) -> anyhow::Result<()> {
     };
     let key = std::fs::read(&key_path)
         .with_context(|| format!("cannot read the update key {}", key_path.display()))?;
-    let pubkey = kuroko_setup::update::bundle::public_key_hex(&key).map_err(anyhow::Error::msg)?;
+    // A public key (64 hex digits, what `update-keys/*.pub` holds: the production key's
+    // public half) or a PKCS#8 private key (the development key).
+    let pubkey = match std::str::from_utf8(&key).map(str::trim) {
+        Ok(t) if t.len() == 64 && hex_digits(t) => t.to_ascii_lowercase(),
+        _ => kuroko_setup::update::bundle::public_key_hex(&key).map_err(anyhow::Error::msg)?,
+    };
     let key_name = if args.update_key.is_some() {
         key_path
             .file_stem()
@@ -351,7 +357,10 @@ fn security_layer(base: &Path, fresh: bool) -> anyhow::Result<PathBuf> {
     let base_marker = std::fs::read_to_string(base.join(".kuroko-base")).unwrap_or_default();
     let want = format!("{base_marker}security {sec} {SUITE}-security {SUITE}-updates\n");
     if !fresh && std::fs::read_to_string(&marker).is_ok_and(|m| m == want) {
-        eprintln!("image: reusing the security-upgraded base in {}", layer.display());
+        eprintln!(
+            "image: reusing the security-upgraded base in {}",
+            layer.display()
+        );
         return Ok(layer);
     }
     let tmp = cache.join("base-security.tmp");
@@ -372,7 +381,13 @@ fn security_layer(base: &Path, fresh: bool) -> anyhow::Result<PathBuf> {
         let mut c = Command::new("chroot");
         c.arg(&tmp)
             .arg("apt-get")
-            .args(["-q", "-o", "APT::Sandbox::User=root", "-o", "Dpkg::Use-Pty=0"])
+            .args([
+                "-q",
+                "-o",
+                "APT::Sandbox::User=root",
+                "-o",
+                "Dpkg::Use-Pty=0",
+            ])
             .args(args)
             .env("DEBIAN_FRONTEND", "noninteractive")
             .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
@@ -405,7 +420,12 @@ fn security_layer(base: &Path, fresh: bool) -> anyhow::Result<PathBuf> {
         .to_string();
     let listed = Command::new("chroot")
         .arg(&tmp)
-        .args(["dpkg-query", "-W", "-f=${Package} ${db:Status-Abbrev}\n", "linux-image-[0-9]*"])
+        .args([
+            "dpkg-query",
+            "-W",
+            "-f=${Package} ${db:Status-Abbrev}\n",
+            "linux-image-[0-9]*",
+        ])
         .output()?;
     let old: Vec<String> = String::from_utf8_lossy(&listed.stdout)
         .lines()
@@ -414,7 +434,10 @@ fn security_layer(base: &Path, fresh: bool) -> anyhow::Result<PathBuf> {
         .map(|(p, _)| p.to_string())
         .collect();
     if !old.is_empty() {
-        eprintln!("image: purging the kernels the upgrade replaced: {}", old.join(" "));
+        eprintln!(
+            "image: purging the kernels the upgrade replaced: {}",
+            old.join(" ")
+        );
         let mut args = vec!["-y", "purge"];
         args.extend(old.iter().map(String::as_str));
         run(&mut apt(&args))?;
@@ -459,6 +482,10 @@ fn regenerate_initrd(rootfs: &Path, epoch: u64) -> anyhow::Result<()> {
         .with_context(|| format!("mkinitramfs {version} in the image root failed"))?;
     }
     Ok(())
+}
+
+fn hex_digits(t: &str) -> bool {
+    t.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
 /// The commit being built (short), for `/etc/kuroko-release`.
@@ -536,7 +563,8 @@ fn check_lock(base: &Path, out: &Path, args: &Args) -> anyhow::Result<String> {
     let got = installed_versions(base)?;
     let header = format!(
         "# Package versions of the appliance's Debian base ({SUITE}, debootstrap --variant=minbase\n\
-         # --include={PACKAGES}).\n\
+         # --include={PACKAGES}),\n\
+         # upgraded from {SUITE}-updates and {SUITE}-security.\n\
          # Written by `cargo xtask image --update-lock`; every build compares its base with it.\n"
     );
     let text = format!("{header}{}\n", got.join("\n"));

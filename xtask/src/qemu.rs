@@ -1,7 +1,7 @@
 //! `cargo xtask qemu`: boots the appliance image on the qemu board.
 //!
-//! The board (`board/profiles/qemu.toml`): virtio disks vda (root, read-only), vdb (config),
-//! vdc (data); eth1 capture on a tap device in a network namespace `kq-<pid>` ("the wire").
+//! The board (`board/profiles/qemu.toml`): virtio disks vda (root slot A, mounted read-only),
+//! vdb (config), vdc (data), vdd (root slot B, written by `update`); eth1 capture on a tap device in a network namespace `kq-<pid>` ("the wire").
 //! The wire's bridge forwards every frame to every port (ageing time 0, like a hub or a
 //! mirror port), and two more namespaces hang on it as hosts: `kq-<pid>-a` (10.99.0.1) and
 //! `kq-<pid>-b` (10.99.0.2), so traffic between them is what the capture NIC sees. eth0

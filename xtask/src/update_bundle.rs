@@ -28,7 +28,10 @@ pub struct Args {
 
 pub fn run(a: Args) -> anyhow::Result<()> {
     let dir = root().join(&a.image);
-    let img = a.root.map(|r| root().join(r)).unwrap_or_else(|| dir.join("root.img"));
+    let img = a
+        .root
+        .map(|r| root().join(r))
+        .unwrap_or_else(|| dir.join("root.img"));
     let key = match a.key {
         Some(k) => root().join(k),
         None => crate::image::dev_update_key()?,
@@ -52,7 +55,13 @@ pub fn make(img: &Path, out: Option<PathBuf>, key: &Path, dir: &Path) -> anyhow:
     let key_bytes =
         std::fs::read(key).with_context(|| format!("cannot read the key {}", key.display()))?;
     let m = kuroko_setup::update::bundle::write(
-        &out, img, &r.board, r.version, &r.build, &key_bytes, Some(3),
+        &out,
+        img,
+        &r.board,
+        r.version,
+        &r.build,
+        &key_bytes,
+        Some(3),
     )
     .map_err(anyhow::Error::msg)?;
     eprintln!(

@@ -62,7 +62,10 @@ pub const COMMANDS: &[(&str, &str)] = &[
         "update",
         "update FILE [allow-downgrade]: install a signed update bundle from the USB stick into the other root slot (tried at the next boot, rolled back if it does not come up) | update status",
     ),
-    ("reboot", "restart the box (after `update`: boots the new slot)"),
+    (
+        "reboot",
+        "restart the box (after `update`: boots the new slot)",
+    ),
     ("exit", "log out"),
 ];
 
@@ -517,7 +520,9 @@ impl<'a, S: System, R: Read, W: Write> Shell<'a, S, R, W> {
     /// ([`crate::update::apply`]); the outcome goes to the update log.
     fn update(&mut self, file: &str, allow_downgrade: bool) -> io::Result<()> {
         if file.is_empty() || file.contains('/') || file.starts_with('.') {
-            return self.say("update takes the bundle's file name on the USB stick (e.g. kuroko-update-2.kub)");
+            return self.say(
+                "update takes the bundle's file name on the USB stick (e.g. kuroko-update-2.kub)",
+            );
         }
         let p = self.update_paths();
         let now = self.system.now();
@@ -536,7 +541,11 @@ impl<'a, S: System, R: Read, W: Write> Shell<'a, S, R, W> {
         };
         match result {
             Ok(slot) => {
-                crate::update::log(&p, now, &format!("update {file}: written to slot {slot}, on trial from the next boot"));
+                crate::update::log(
+                    &p,
+                    now,
+                    &format!("update {file}: written to slot {slot}, on trial from the next boot"),
+                );
                 self.say(&format!(
                     "Update written to slot {slot} and verified: `reboot` to start it (rolled back by itself if it does not come up)."
                 ))

@@ -174,7 +174,7 @@ impl System for RealSystem {
     }
     fn reboot(&mut self) -> Result<String, String> {
         run(&mut Command::new("sync"))?;
-        run(&mut Command::new("reboot"))
+        run(Command::new("busybox").arg("reboot"))
     }
     fn set_address(
         &mut self,

@@ -141,7 +141,10 @@ pub(super) fn run(
         bail!("after the update `update status` does not say `{want}` and good:\n{st}");
     }
     let b_boot_secs = t0.elapsed().as_secs_f64();
-    println!("\nqemu-test: the update booted slot B, version {}, marked good", r.version + 1);
+    println!(
+        "\nqemu-test: the update booted slot B, version {}, marked good",
+        r.version + 1
+    );
 
     // 3. A root that cannot come up, to slot A: tried, then rolled back to B by itself.
     let out = con.command("update broken.kub", APPLY_SECS)?;
@@ -151,14 +154,19 @@ pub(super) fn run(
     let t0 = Instant::now();
     con.send("reboot")?;
     con.expect("kuroko-slot: trying slot a", BOOT_SECS)?;
-    con.expect("kuroko-slot: slot a did not come up: rolled back to slot b", ROLLBACK_SECS)
-        .context("the box did not roll back from the broken slot A")?;
+    con.expect(
+        "kuroko-slot: slot a did not come up: rolled back to slot b",
+        ROLLBACK_SECS,
+    )
+    .context("the box did not roll back from the broken slot A")?;
     let st = login_status(&mut con)?;
     if !st.contains(&want) || !st.contains("rolled back from slot A") {
         bail!("after the rollback `update status` does not say `{want}` and the rollback:\n{st}");
     }
     let rollback_secs = t0.elapsed().as_secs_f64();
-    println!("\nqemu-test: the broken update in slot A was rolled back: the box is on slot B by itself");
+    println!(
+        "\nqemu-test: the broken update in slot A was rolled back: the box is on slot B by itself"
+    );
     drop(con);
     drop(vm);
     for f in [&img.config, &img.data, &stick.img] {

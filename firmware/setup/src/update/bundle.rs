@@ -53,8 +53,8 @@ pub struct PublicKey {
 /// The keys in `dir` (`NAME.pub`, 64 hex digits each); a key file that is not one is an error.
 pub fn load_keys(dir: &Path) -> Result<Vec<PublicKey>, String> {
     let mut keys = Vec::new();
-    let entries = std::fs::read_dir(dir)
-        .map_err(|e| format!("no update keys in {}: {e}", dir.display()))?;
+    let entries =
+        std::fs::read_dir(dir).map_err(|e| format!("no update keys in {}: {e}", dir.display()))?;
     for e in entries.flatten() {
         let p = e.path();
         if p.extension().is_none_or(|x| x != "pub") {
@@ -107,7 +107,9 @@ pub fn verify(
     }
     let mlen = u32::from_le_bytes(head[16..20].try_into().expect("4 bytes"));
     if mlen == 0 || mlen > MAX_MANIFEST {
-        return Err(format!("the manifest length {mlen} is out of range: damaged bundle"));
+        return Err(format!(
+            "the manifest length {mlen} is out of range: damaged bundle"
+        ));
     }
     let mut manifest = vec![0u8; mlen as usize];
     let mut sig = [0u8; SIG_LEN];
@@ -137,14 +139,20 @@ pub fn verify(
     if file_len != want {
         return Err(format!(
             "the bundle is {file_len} bytes, its manifest says {want}: {}",
-            if file_len < want { "truncated" } else { "bytes added" }
+            if file_len < want {
+                "truncated"
+            } else {
+                "bytes added"
+            }
         ));
     }
     let mut h = Sha256::new();
     let mut buf = vec![0u8; 1 << 20];
     let mut done = 0u64;
     loop {
-        let n = f.read(&mut buf).map_err(|e| format!("reading the bundle: {e}"))?;
+        let n = f
+            .read(&mut buf)
+            .map_err(|e| format!("reading the bundle: {e}"))?;
         if n == 0 {
             break;
         }
@@ -153,7 +161,10 @@ pub fn verify(
         progress(done, manifest.payload_size);
     }
     if done != manifest.payload_size || hex::encode(h.finalize()) != manifest.payload_sha256 {
-        return Err("the bundle's payload does not match its signed SHA-256 (altered or damaged): refused".into());
+        return Err(
+            "the bundle's payload does not match its signed SHA-256 (altered or damaged): refused"
+                .into(),
+        );
     }
     Ok(Verified {
         path: path.to_path_buf(),
@@ -181,7 +192,11 @@ pub fn write(
     let (root_size, root_sha256) = {
         let mut src = std::fs::File::open(root).map_err(|e| format!("{}: {e}", root.display()))?;
         let dst = std::fs::File::create(&tmp_payload).map_err(err)?;
-        let mut hashing = HashRead { inner: &mut src, h: Sha256::new(), n: 0 };
+        let mut hashing = HashRead {
+            inner: &mut src,
+            h: Sha256::new(),
+            n: 0,
+        };
         match zstd_level {
             Some(l) => {
                 let mut enc = zstd::stream::Encoder::new(dst, l).map_err(err)?;
@@ -197,7 +212,11 @@ pub fn write(
     };
     let (payload_size, payload_sha256) = {
         let mut p = std::fs::File::open(&tmp_payload).map_err(err)?;
-        let mut h = HashRead { inner: &mut p, h: Sha256::new(), n: 0 };
+        let mut h = HashRead {
+            inner: &mut p,
+            h: Sha256::new(),
+            n: 0,
+        };
         std::io::copy(&mut h, &mut std::io::sink()).map_err(err)?;
         (h.n, hex::encode(h.h.finalize()))
     };
@@ -270,7 +289,12 @@ pub(crate) mod tests {
         k
     }
 
-    pub(crate) fn bundle(dir: &Path, root: &[u8], version: u64, zstd: Option<i32>) -> (PathBuf, Vec<PublicKey>) {
+    pub(crate) fn bundle(
+        dir: &Path,
+        root: &[u8],
+        version: u64,
+        zstd: Option<i32>,
+    ) -> (PathBuf, Vec<PublicKey>) {
         let k = key_and_dir(dir);
         let img = dir.join("root.img");
         std::fs::write(&img, root).unwrap();
@@ -280,7 +304,9 @@ pub(crate) mod tests {
     }
 
     fn root_bytes() -> Vec<u8> {
-        (0..300_000u32).flat_map(|i| (i % 251).to_le_bytes()).collect()
+        (0..300_000u32)
+            .flat_map(|i| (i % 251).to_le_bytes())
+            .collect()
     }
 
     #[test]
@@ -308,7 +334,9 @@ pub(crate) mod tests {
             std::fs::write(&b, &bad).unwrap();
             let e = verify(&b, &keys, &mut |_, _| {}).unwrap_err();
             assert!(
-                e.contains("refused") || e.contains("not an update bundle") || e.contains("manifest"),
+                e.contains("refused")
+                    || e.contains("not an update bundle")
+                    || e.contains("manifest"),
                 "byte {at}: {e}"
             );
         }

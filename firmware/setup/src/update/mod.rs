@@ -150,12 +150,11 @@ pub fn write_slot(
     }
     out.seek(SeekFrom::Start(0)).map_err(|e| e.to_string())?;
     let mut src = std::fs::File::open(&v.path).map_err(|e| e.to_string())?;
-    src.seek(SeekFrom::Start(v.payload_offset)).map_err(|e| e.to_string())?;
+    src.seek(SeekFrom::Start(v.payload_offset))
+        .map_err(|e| e.to_string())?;
     let src = src.take(m.payload_size);
     let mut reader: Box<dyn Read> = match m.compression.as_str() {
-        "zstd" => Box::new(
-            zstd::stream::Decoder::new(src).map_err(|e| format!("zstd: {e}"))?,
-        ),
+        "zstd" => Box::new(zstd::stream::Decoder::new(src).map_err(|e| format!("zstd: {e}"))?),
         _ => Box::new(src),
     };
     let mut h = Sha256::new();
@@ -189,7 +188,12 @@ pub fn write_slot(
     out.sync_all()
         .map_err(|e| format!("cannot sync {}: {e}", dev.display()))?;
     // Read back from the disk, not from the page cache the write left.
-    let _ = nix::fcntl::posix_fadvise(&out, 0, 0, nix::fcntl::PosixFadviseAdvice::POSIX_FADV_DONTNEED);
+    let _ = nix::fcntl::posix_fadvise(
+        &out,
+        0,
+        0,
+        nix::fcntl::PosixFadviseAdvice::POSIX_FADV_DONTNEED,
+    );
     progress("reading the slot back");
     out.seek(SeekFrom::Start(0)).map_err(|e| e.to_string())?;
     let mut h = Sha256::new();
@@ -310,7 +314,10 @@ pub fn status(p: &UpdatePaths) -> String {
             "running: slot {r}, version {}, board {}\n",
             release.version, release.board
         )),
-        Err(e) => s.push_str(&format!("running: unknown slot ({e}), version {}\n", release.version)),
+        Err(e) => s.push_str(&format!(
+            "running: unknown slot ({e}), version {}\n",
+            release.version
+        )),
     }
     if let Some(g) = garbled {
         s.push_str(&format!("boot state: {g}\n"));
@@ -320,7 +327,10 @@ pub fn status(p: &UpdatePaths) -> String {
         (Ok(r), _) if *r == state.active => "good",
         _ => "not the active slot",
     };
-    s.push_str(&format!("slot state: {good}; active slot {}\n", state.active));
+    s.push_str(&format!(
+        "slot state: {good}; active slot {}\n",
+        state.active
+    ));
     if let Some((pd, t)) = state.pending {
         s.push_str(&format!("pending: slot {pd}, {t} boot(s) left\n"));
     }
@@ -378,7 +388,9 @@ mod tests {
     }
 
     fn root() -> Vec<u8> {
-        (0..200_000u32).flat_map(|i| (i % 13).to_le_bytes()).collect()
+        (0..200_000u32)
+            .flat_map(|i| (i % 13).to_le_bytes())
+            .collect()
     }
 
     #[test]
@@ -391,15 +403,25 @@ mod tests {
         assert_eq!(slot, Slot::B);
         let written = std::fs::read(d.path().join("slot-b")).unwrap();
         assert_eq!(&written[..root().len()], &root()[..]);
-        assert_eq!(std::fs::read(d.path().join("slot-a")).unwrap(), vec![0u8; 1 << 20]);
+        assert_eq!(
+            std::fs::read(d.path().join("slot-a")).unwrap(),
+            vec![0u8; 1 << 20]
+        );
         let (st, _) = BootState::load(&p.state);
         assert_eq!(st.pending, Some((Slot::B, state::TRIES)));
-        assert!(said.iter().any(|s| s.contains("writing slot: 100%")), "{said:?}");
+        assert!(
+            said.iter().any(|s| s.contains("writing slot: 100%")),
+            "{said:?}"
+        );
         // Booted into B by the initramfs: mark-good makes it active.
         std::fs::write(&p.booted, "b").unwrap();
         assert!(status(&p).contains("on trial"));
         assert!(mark_good(&p).unwrap().contains("marked good"));
-        assert!(status(&p).contains("slot state: good; active slot B"), "{}", status(&p));
+        assert!(
+            status(&p).contains("slot state: good; active slot B"),
+            "{}",
+            status(&p)
+        );
     }
 
     #[test]
@@ -416,7 +438,15 @@ mod tests {
         let n = bytes.len();
         bytes[n - 100] ^= 1;
         std::fs::write(&b, &bytes).unwrap();
-        let e = apply(&p, &b, Policy { allow_downgrade: true }, &mut |_| {}).unwrap_err();
+        let e = apply(
+            &p,
+            &b,
+            Policy {
+                allow_downgrade: true,
+            },
+            &mut |_| {},
+        )
+        .unwrap_err();
         assert!(e.contains("altered"), "{e}");
         // Wrong board.
         std::fs::write(&p.release, "version=1\nboard=apu2\n").unwrap();
@@ -428,7 +458,15 @@ mod tests {
         assert!(!p.state.exists());
         // The downgrade flag lets the same version through.
         std::fs::write(&p.release, "version=5\nboard=qemu\n").unwrap();
-        apply(&p, &b, Policy { allow_downgrade: true }, &mut |_| {}).unwrap();
+        apply(
+            &p,
+            &b,
+            Policy {
+                allow_downgrade: true,
+            },
+            &mut |_| {},
+        )
+        .unwrap();
     }
 
     #[test]

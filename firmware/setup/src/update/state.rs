@@ -85,8 +85,13 @@ pub struct BootDecision {
 impl BootState {
     /// Parses the file's text; `Err` says what is garbled.
     pub fn parse(text: &str) -> Result<BootState, String> {
-        let (mut active, mut pending, mut tries, mut rb, mut reason) = (None, None, None, None, None);
-        for line in text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')) {
+        let (mut active, mut pending, mut tries, mut rb, mut reason) =
+            (None, None, None, None, None);
+        for line in text
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        {
             let Some((k, v)) = line.split_once('=') else {
                 return Err(format!("line `{line}` is not key=value"));
             };
@@ -110,7 +115,9 @@ impl BootState {
         }
         let active = active.ok_or("no `active=` line")?;
         let pending = match (pending, tries) {
-            (Some(p), _) if p == active => return Err(format!("pending slot {p} is the active one")),
+            (Some(p), _) if p == active => {
+                return Err(format!("pending slot {p} is the active one"));
+            }
             (Some(p), Some(t)) => Some((p, t)),
             (Some(_), None) => return Err("`pending=` without `tries=`".into()),
             (None, _) => None,
@@ -297,7 +304,10 @@ mod tests {
         assert_eq!(good.boot().slot, Slot::B);
         // Already good: nothing to do; an update from B goes to A.
         assert_eq!(good.mark_good(Slot::B).unwrap(), None);
-        assert_eq!(good.begin(Slot::B, Slot::A).unwrap().pending, Some((Slot::A, TRIES)));
+        assert_eq!(
+            good.begin(Slot::B, Slot::A).unwrap().pending,
+            Some((Slot::A, TRIES))
+        );
         // Not from a slot on trial, not onto the running slot.
         assert!(d.next.begin(Slot::B, Slot::A).is_err());
         assert!(good.begin(Slot::B, Slot::B).is_err());
