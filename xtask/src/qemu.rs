@@ -332,6 +332,11 @@ impl ImageFiles {
     }
 }
 
+/// The board's kernel command line. panic=10 oops=panic sysctl.kernel.sysrq=0:
+/// board/src/hardening.rs (its test reads this line). root= is slot A; the initramfs
+/// (`kuroko-slot`) picks the slot to boot from the boot state on the config disk.
+const KERNEL_CMDLINE: &str = "console=ttyS0,115200 root=/dev/vda ro rootfstype=ext4 net.ifnames=0 panic=10 oops=panic sysctl.kernel.sysrq=0 kuroko.slot_a=/dev/vda kuroko.slot_b=/dev/vdd";
+
 /// The qemu command line for the board; `serial` is `mon:stdio` or a chardev spec.
 pub fn qemu_command(img: &ImageFiles, wire: &Wire, serial: &str, kvm: bool) -> Command {
     let mut c = Command::new("ip");
@@ -351,10 +356,7 @@ pub fn qemu_command(img: &ImageFiles, wire: &Wire, serial: &str, kvm: bool) -> C
         .arg(&img.initrd)
         .args([
             "-append",
-            // panic=10 oops=panic sysctl.kernel.sysrq=0: board/src/hardening.rs (its test reads
-            // this line). root= is slot A; the initramfs (kuroko-slot) picks the slot to boot
-            // from the boot state on the config disk.
-            format!("{} {}", "console=ttyS0,115200 root=/dev/vda ro rootfstype=ext4 net.ifnames=0 panic=10 oops=panic sysctl.kernel.sysrq=0 kuroko.slot_a=/dev/vda kuroko.slot_b=/dev/vdd", img.cmdline_extra).trim_end(),
+            format!("{KERNEL_CMDLINE} {}", img.cmdline_extra).trim_end(),
         ])
         // Both slots writable: `update` writes the one not running (the running root is
         // mounted read-only by the kernel, and `update` refuses to write the mounted root).
