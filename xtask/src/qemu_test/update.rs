@@ -11,6 +11,7 @@
 //!    initramfs finds no init and reboots by `panic=10`) is applied to slot A; `reboot`; the
 //!    initramfs tries slot A its boots, then rolls back, and the box comes back on slot B by
 //!    itself with `update status` saying it rolled back from slot A.
+//!
 //! qemu runs without `-no-reboot` here: a reboot or panic restarts the board, as on
 //! hardware. `--break-rollback` boots with `kuroko.rollback=off` (the initramfs keeps trying
 //! the broken slot) to see step 3 fail.
