@@ -7,8 +7,8 @@
 //! 2. a good bundle (the same root with `/etc/kuroko-release` at version + 1, edited with
 //!    debugfs before signing) is applied to slot B; `reboot`; the box comes up on slot B,
 //!    marks it good, and `update status` says slot B, the new version, good;
-//! 3. a bundle whose root cannot come up (`/sbin/init` and `/bin/sh` removed: the
-//!    initramfs finds no init and reboots by `panic=10`) is applied to slot A; `reboot`; the
+//! 3. a bundle whose root cannot come up (a 16 MiB ext4 holding only the release file: the
+//!    initramfs mounts it, finds no init and reboots by `panic=10`) is applied to slot A; `reboot`; the
 //!    initramfs tries slot A its boots, then rolls back, and the box comes back on slot B by
 //!    itself with `update status` saying it rolled back from slot A.
 //!
@@ -65,15 +65,9 @@ pub(super) fn run(
     let r = kuroko_setup::update::Release::parse(&release);
     let key = crate::image::dev_update_key()?;
     let made = Instant::now();
-    let good_root = edited_root(&img.root, dir, "root-v2.img", r.version + 1, &[])?;
+    let good_root = edited_root(&img.root, dir, "root-v2.img", r.version + 1)?;
     let good = crate::update_bundle::make(&good_root, Some(dir.join("good.kub")), &key, dir)?;
-    let bad_root = edited_root(
-        &img.root,
-        dir,
-        "root-v3.img",
-        r.version + 2,
-        &["/usr/sbin/init", "/usr/bin/dash"],
-    )?;
+    let bad_root = rootless(dir, "root-v3.img", &release, r.version + 2)?;
     let broken = crate::update_bundle::make(&bad_root, Some(dir.join("broken.kub")), &key, dir)?;
     let _ = std::fs::remove_file(&good_root);
     let _ = std::fs::remove_file(&bad_root);
@@ -191,13 +185,12 @@ fn login_status(con: &mut Serial) -> anyhow::Result<String> {
     con.command("update status", PROMPT_SECS)
 }
 
-/// A copy of `root` with `/etc/kuroko-release` at `version` and `remove` deleted (debugfs).
+/// A copy of `root` with `/etc/kuroko-release` at `version` (debugfs).
 fn edited_root(
     root: &Path,
     dir: &Path,
     name: &str,
     version: u64,
-    remove: &[&str],
 ) -> anyhow::Result<std::path::PathBuf> {
     let out = dir.join(name);
     crate::util::run(
@@ -219,13 +212,10 @@ fn edited_root(
         .collect();
     let rel = dir.join(format!("{name}.release"));
     std::fs::write(&rel, new)?;
-    let mut cmds = format!(
+    let cmds = format!(
         "rm /etc/kuroko-release\nwrite {} /etc/kuroko-release\n",
         rel.display()
     );
-    for r in remove {
-        cmds.push_str(&format!("rm {r}\n"));
-    }
     let script = dir.join(format!("{name}.debugfs"));
     std::fs::write(&script, cmds)?;
     let st = Command::new("debugfs")
@@ -245,6 +235,42 @@ fn edited_root(
     if !check.contains(&format!("version={version}")) {
         bail!("the edited root's release file says:\n{check}");
     }
+    Ok(out)
+}
+
+/// A root that cannot come up: a small valid ext4 holding only `/etc/kuroko-release` (at
+/// `version`): the initramfs mounts it, finds no init and reboots by `panic=10`. Small, so
+/// writing it to the slot costs seconds rather than the half minute of a whole root.
+fn rootless(
+    dir: &Path,
+    name: &str,
+    release: &str,
+    version: u64,
+) -> anyhow::Result<std::path::PathBuf> {
+    let stage = dir.join(format!("{name}.stage"));
+    let _ = std::fs::remove_dir_all(&stage);
+    std::fs::create_dir_all(stage.join("etc"))?;
+    let text: String = release
+        .lines()
+        .map(|l| {
+            if l.starts_with("version=") {
+                format!("version={version}\n")
+            } else {
+                format!("{l}\n")
+            }
+        })
+        .collect();
+    std::fs::write(stage.join("etc/kuroko-release"), text)?;
+    let out = dir.join(name);
+    let _ = std::fs::remove_file(&out);
+    crate::util::run(
+        Command::new("mke2fs")
+            .args(["-q", "-t", "ext4", "-L", "kuroko-root", "-d"])
+            .arg(&stage)
+            .arg(&out)
+            .arg("16M"),
+    )?;
+    std::fs::remove_dir_all(&stage)?;
     Ok(out)
 }
 
