@@ -19,6 +19,9 @@ use std::time::Instant;
 /// mirror, e.g. a local mirror or a snapshot.debian.org date; see image/README.md).
 const SUITE: &str = "bookworm";
 const DEFAULT_MIRROR: &str = "http://deb.debian.org/debian";
+/// Debian's security archive: `bookworm-security` is applied over the base
+/// (`KUROKO_DEBIAN_SECURITY_MIRROR` overrides it).
+const DEFAULT_SECURITY_MIRROR: &str = "http://deb.debian.org/debian-security";
 /// The keyring the mirror's Release file must be signed with (debian-archive-keyring).
 const KEYRING: &str = "/usr/share/keyrings/debian-archive-keyring.gpg";
 /// The versions every build resolved, checked in: a rebuild that resolves others says so.
@@ -92,6 +95,12 @@ pub struct Args {
     /// Write the base's package versions to image/packages.lock.
     #[arg(long, conflicts_with = "locked")]
     pub update_lock: bool,
+    /// The update-signing key whose public key the image trusts: a public key file (64 hex
+    /// digits, as `update-keys/*.pub`) or a PKCS#8 Ed25519 private key; default:
+    /// the development key kept in `target/image-cache/update-dev-key.pk8` (made once, 0600).
+    /// The production key is kept offline (docs/SECURITY.md).
+    #[arg(long, value_name = "FILE")]
+    pub update_key: Option<PathBuf>,
 }
 
 impl Args {
@@ -103,8 +112,38 @@ impl Args {
             fresh_disks: false,
             locked: false,
             update_lock: false,
+            update_key: None,
         }
     }
+}
+
+/// The security archive the base is upgraded from.
+pub fn security_mirror() -> String {
+    std::env::var("KUROKO_DEBIAN_SECURITY_MIRROR")
+        .ok()
+        .filter(|m| !m.trim().is_empty())
+        .map(|m| m.trim().trim_end_matches('/').to_string())
+        .unwrap_or_else(|| DEFAULT_SECURITY_MIRROR.to_string())
+}
+
+/// The development update-signing key, made once and kept in the image cache (0600).
+pub fn dev_update_key() -> anyhow::Result<PathBuf> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let dir = target_dir().join("image-cache");
+    std::fs::create_dir_all(&dir)?;
+    let p = dir.join("update-dev-key.pk8");
+    if !p.exists() {
+        let key = kuroko_setup::update::bundle::generate_key().map_err(anyhow::Error::msg)?;
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&p)
+            .with_context(|| format!("cannot create {}", p.display()))?;
+        std::io::Write::write_all(&mut f, &key)?;
+        eprintln!("image: made the development update key {}", p.display());
+    }
+    Ok(p)
 }
 
 /// The mirror debootstrap downloads from.
@@ -135,9 +174,40 @@ pub fn run_image(args: Args) -> anyhow::Result<()> {
     run(crate::util::cargo().args(["build", "--release", "-p", "kuroko"]))?;
     let kuroko = release_kuroko();
 
-    // 2. The Debian base, cached, and its package versions against the lock file.
+    // 2. The Debian base, cached, upgraded from the security archive (cached too), and its
+    //    package versions against the lock file.
     let base = base_root(args.fresh_base)?;
+    let base = security_layer(&base, args.fresh_base)?;
+    let security = std::fs::read_to_string(base.join(SECURITY_MARK))
+        .unwrap_or_default()
+        .trim()
+        .to_string();
     let lock = check_lock(&base, &out, &args)?;
+    let epoch = source_date_epoch()?;
+    let key_path = match &args.update_key {
+        Some(k) => root().join(k),
+        None => dev_update_key()?,
+    };
+    let key = std::fs::read(&key_path)
+        .with_context(|| format!("cannot read the update key {}", key_path.display()))?;
+    // A public key (64 hex digits, what `update-keys/*.pub` holds: the production key's
+    // public half) or a PKCS#8 private key (the development key).
+    let pubkey = match std::str::from_utf8(&key).map(str::trim) {
+        Ok(t) if t.len() == 64 && hex_digits(t) => t.to_ascii_lowercase(),
+        _ => kuroko_setup::update::bundle::public_key_hex(&key).map_err(anyhow::Error::msg)?,
+    };
+    let key_name = if args.update_key.is_some() {
+        key_path
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "release".into())
+    } else {
+        "dev".to_string()
+    };
+    let release = format!(
+        "version={epoch}\nboard=qemu\nbuild=commit {} (SOURCE_DATE_EPOCH {epoch}), {SUITE} + {security}\n",
+        commit()
+    );
 
     // 3. The appliance root: base + recipe + binary + profiles.
     let rootfs = out.join("rootfs");
@@ -147,12 +217,18 @@ pub fn run_image(args: Args) -> anyhow::Result<()> {
     }
     run(Command::new("cp").arg("-a").arg(&base).arg(&rootfs))?;
     assemble(&rootfs, &kuroko)?;
+    std::fs::write(rootfs.join("etc/kuroko-release"), &release)?;
+    let keys = rootfs.join("usr/share/kuroko/update-keys");
+    std::fs::create_dir_all(&keys)?;
+    std::fs::write(keys.join(format!("{key_name}.pub")), format!("{pubkey}\n"))?;
+    // The initrd again, with the A/B slot choice (etc/initramfs-tools/scripts/local-top/
+    // kuroko-slot from the recipe) and the pruned module tree.
+    regenerate_initrd(&rootfs, epoch)?;
 
     // 4. Kernel and initrd out for direct kernel boot.
     copy_boot_files(&rootfs, &out)?;
 
     // 5. Reproducible times, then the ext4 image.
-    let epoch = source_date_epoch()?;
     run(Command::new("find")
         .arg(&rootfs)
         .args(["-exec", "touch", "--no-dereference", "--date"])
@@ -176,9 +252,20 @@ pub fn run_image(args: Args) -> anyhow::Result<()> {
         }
     }
 
+    // Root slot B: blank, the size of slot A (the qemu board's vdd; `update` writes it).
+    let slot_b = out.join("root-b.img");
+    let root_len = std::fs::metadata(&root_img)?.len();
+    if args.fresh_disks || std::fs::metadata(&slot_b).map(|m| m.len()).ok() != Some(root_len) {
+        blank_disk(&slot_b, root_len)?;
+    }
+
     let elapsed = started.elapsed();
     let mut report = report(&out, epoch, elapsed.as_secs_f64())?;
     report.push_str(&format!("  packages     {lock}\n"));
+    report.push_str(&format!("  security     {security}\n"));
+    report.push_str(&format!(
+        "  version      {epoch} (etc/kuroko-release); update key `{key_name}` {pubkey}\n"
+    ));
     std::fs::write(out.join("BUILD-INFO"), &report)
         .with_context(|| format!("cannot write {}", out.join("BUILD-INFO").display()))?;
     print!("{report}");
@@ -254,6 +341,165 @@ fn base_root(fresh: bool) -> anyhow::Result<PathBuf> {
     Ok(base)
 }
 
+/// In the security layer: what the security archive's InRelease said (its `Date:`).
+const SECURITY_MARK: &str = ".kuroko-security";
+
+/// The base upgraded from `bookworm-updates` and `bookworm-security` (apt in the chroot, the
+/// Release files checked by apt against the base's debian-archive-keyring), cached in
+/// `image-cache/base-security` and keyed by the base and the security mirror. Old kernels
+/// an upgrade leaves are purged, then apt's lists and caches removed as for the base.
+fn security_layer(base: &Path, fresh: bool) -> anyhow::Result<PathBuf> {
+    let mirror = mirror();
+    let sec = security_mirror();
+    let cache = target_dir().join("image-cache");
+    let layer = cache.join("base-security");
+    let marker = layer.join(".kuroko-base");
+    let base_marker = std::fs::read_to_string(base.join(".kuroko-base")).unwrap_or_default();
+    let want = format!("{base_marker}security {sec} {SUITE}-security {SUITE}-updates\n");
+    if !fresh && std::fs::read_to_string(&marker).is_ok_and(|m| m == want) {
+        eprintln!(
+            "image: reusing the security-upgraded base in {}",
+            layer.display()
+        );
+        return Ok(layer);
+    }
+    let tmp = cache.join("base-security.tmp");
+    for d in [&tmp, &layer] {
+        if d.exists() {
+            std::fs::remove_dir_all(d).with_context(|| format!("cannot remove {}", d.display()))?;
+        }
+    }
+    let started = Instant::now();
+    run(Command::new("cp").arg("-a").arg(base).arg(&tmp))?;
+    std::fs::write(
+        tmp.join("etc/apt/sources.list"),
+        format!(
+            "deb {mirror} {SUITE} main\ndeb {mirror} {SUITE}-updates main\ndeb {sec} {SUITE}-security main\n"
+        ),
+    )?;
+    let apt = |args: &[&str]| {
+        let mut c = Command::new("chroot");
+        c.arg(&tmp)
+            .arg("apt-get")
+            .args([
+                "-q",
+                "-o",
+                "APT::Sandbox::User=root",
+                "-o",
+                "Dpkg::Use-Pty=0",
+            ])
+            .args(args)
+            .env("DEBIAN_FRONTEND", "noninteractive")
+            .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
+            .stdin(std::process::Stdio::null());
+        if let Ok(epoch) = source_date_epoch() {
+            c.env("SOURCE_DATE_EPOCH", epoch.to_string());
+        }
+        c
+    };
+    crate::util::retry(&format!("apt-get update from {sec}"), || {
+        let out = apt(&["update"]).output().context("cannot run apt-get in the base")?;
+        let text = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+        // apt exits 0 on some fetch failures; an `Err:`/`W:` line about a Release is one.
+        if !out.status.success() || text.lines().any(|l| l.starts_with("Err:") || l.starts_with("E:")) {
+            bail!("apt-get update failed:\n{}", text.trim());
+        }
+        Ok(())
+    })
+    .with_context(|| format!("the Debian security archive {sec} is unreachable or its Release does not verify (KUROKO_DEBIAN_SECURITY_MIRROR for another)"))?;
+    crate::util::retry("apt-get upgrade", || run(&mut apt(&["-y", "upgrade"])))?;
+    // An upgraded kernel ABI leaves the old kernel: keep only the one linux-image-amd64 names.
+    let dep = Command::new("chroot")
+        .arg(&tmp)
+        .args(["dpkg-query", "-W", "-f=${Depends}", "linux-image-amd64"])
+        .output()?;
+    let current = String::from_utf8_lossy(&dep.stdout)
+        .split([',', ' '])
+        .find(|w| w.starts_with("linux-image-"))
+        .unwrap_or_default()
+        .to_string();
+    let listed = Command::new("chroot")
+        .arg(&tmp)
+        .args([
+            "dpkg-query",
+            "-W",
+            "-f=${Package} ${db:Status-Abbrev}\n",
+            "linux-image-[0-9]*",
+        ])
+        .output()?;
+    let old: Vec<String> = String::from_utf8_lossy(&listed.stdout)
+        .lines()
+        .filter_map(|l| l.split_once(' '))
+        .filter(|(p, st)| st.starts_with("ii") && !current.is_empty() && *p != current)
+        .map(|(p, _)| p.to_string())
+        .collect();
+    if !old.is_empty() {
+        eprintln!(
+            "image: purging the kernels the upgrade replaced: {}",
+            old.join(" ")
+        );
+        let mut args = vec!["-y", "purge"];
+        args.extend(old.iter().map(String::as_str));
+        run(&mut apt(&args))?;
+    }
+    run(&mut apt(&["clean"]))?;
+    // The security snapshot: the Date: of the security archive's InRelease apt checked.
+    let mut date = String::from("unknown");
+    for e in std::fs::read_dir(tmp.join("var/lib/apt/lists"))?.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        if name.contains("security") && name.ends_with("InRelease") {
+            let text = std::fs::read_to_string(e.path()).unwrap_or_default();
+            if let Some(d) = text.lines().find_map(|l| l.strip_prefix("Date: ")) {
+                date = d.trim().to_string();
+            }
+        }
+    }
+    std::fs::write(
+        tmp.join(SECURITY_MARK),
+        format!("{SUITE}-security as of {date} ({sec})\n"),
+    )?;
+    eprintln!(
+        "image: {SUITE}-security ({date}) applied in {:.0} s",
+        started.elapsed().as_secs_f64()
+    );
+    std::fs::write(tmp.join(".kuroko-base"), &want)?;
+    std::fs::rename(&tmp, &layer)?;
+    Ok(layer)
+}
+
+/// Makes `/boot/initrd.img-*` again in the assembled root (the recipe's initramfs script,
+/// the pruned modules), with `SOURCE_DATE_EPOCH` for a reproducible cpio.
+fn regenerate_initrd(rootfs: &Path, epoch: u64) -> anyhow::Result<()> {
+    for e in std::fs::read_dir(rootfs.join("usr/lib/modules"))? {
+        let version = e?.file_name().to_string_lossy().into_owned();
+        run(Command::new("chroot")
+            .arg(rootfs)
+            .args(["mkinitramfs", "-o"])
+            .arg(format!("/boot/initrd.img-{version}"))
+            .arg(&version)
+            .env("SOURCE_DATE_EPOCH", epoch.to_string())
+            .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin"))
+        .with_context(|| format!("mkinitramfs {version} in the image root failed"))?;
+    }
+    Ok(())
+}
+
+fn hex_digits(t: &str) -> bool {
+    t.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+/// The commit being built (short), for `/etc/kuroko-release`.
+fn commit() -> String {
+    Command::new("git")
+        .args(["rev-parse", "--short=12", "HEAD"])
+        .current_dir(root())
+        .output()
+        .ok()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "unknown".into())
+}
+
 /// Checks that the mirror answers before debootstrap starts, so a mirror that is down is
 /// named as such (with retries and backoff for a bad minute) rather than as a debootstrap
 /// failure deep in its log.
@@ -317,7 +563,8 @@ fn check_lock(base: &Path, out: &Path, args: &Args) -> anyhow::Result<String> {
     let got = installed_versions(base)?;
     let header = format!(
         "# Package versions of the appliance's Debian base ({SUITE}, debootstrap --variant=minbase\n\
-         # --include={PACKAGES}).\n\
+         # --include={PACKAGES}),\n\
+         # upgraded from {SUITE}-updates and {SUITE}-security.\n\
          # Written by `cargo xtask image --update-lock`; every build compares its base with it.\n"
     );
     let text = format!("{header}{}\n", got.join("\n"));
@@ -715,11 +962,12 @@ fn report(out: &Path, epoch: u64, secs: f64) -> anyhow::Result<String> {
         "initrd.img",
         "config.img",
         "data.img",
+        "root-b.img",
     ] {
         let p = out.join(name);
         let meta = std::fs::metadata(&p).with_context(|| format!("no {}", p.display()))?;
         let used = std::os::unix::fs::MetadataExt::blocks(&meta) * 512;
-        let sum = if name == "config.img" || name == "data.img" {
+        let sum = if name == "config.img" || name == "data.img" || name == "root-b.img" {
             String::from("(the appliance's state)")
         } else {
             let o = Command::new("sha256sum").arg(&p).output()?;

@@ -1,7 +1,7 @@
 //! `cargo xtask …`: the repeated jobs of the project.
 //!
 //! `demo` (the README's main job), `test` (what CI runs), `deps` (install the Debian packages
-//! the tests need), `bench <store|capture|analyze|intel|search|fulltext|web>`, `fuzz fulltext`, `soak`, `image`, `qemu`, `qemu-test`.
+//! the tests need), `bench <store|capture|analyze|intel|search|fulltext|web>`, `fuzz fulltext`, `soak`, `image`, `update-bundle`, `qemu`, `qemu-test`.
 
 mod bench;
 mod capture_port_probe;
@@ -14,6 +14,7 @@ mod qemu_test;
 mod rogue_dhcp;
 mod soak;
 mod test;
+mod update_bundle;
 mod util;
 
 use clap::{Parser, Subcommand};
@@ -39,6 +40,8 @@ enum Command {
     Fuzz(fuzz::Args),
     /// Build the appliance's disk images (Debian minbase + busybox init + kuroko; root).
     Image(image::Args),
+    /// A signed A/B update bundle from a built image's root (`--image DIR --out FILE --key`).
+    UpdateBundle(update_bundle::Args),
     /// Boot the appliance image in qemu with a capture NIC on a host network namespace (root).
     Qemu(qemu::Args),
     /// The appliance end to end in qemu: setup over serial, a Telnet session, the finding (root).
@@ -57,6 +60,7 @@ fn main() -> anyhow::Result<()> {
         Command::Fuzz(a) => fuzz::run(a),
         Command::Image(a) => image::run_image(a),
         Command::Qemu(a) => qemu::run_qemu(a),
+        Command::UpdateBundle(a) => update_bundle::run(a),
         Command::QemuTest(a) => qemu_test::run(a),
         Command::Soak(a) => soak::run(a),
     }

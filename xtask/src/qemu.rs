@@ -1,7 +1,7 @@
 //! `cargo xtask qemu`: boots the appliance image on the qemu board.
 //!
-//! The board (`board/profiles/qemu.toml`): virtio disks vda (root, read-only), vdb (config),
-//! vdc (data); eth1 capture on a tap device in a network namespace `kq-<pid>` ("the wire").
+//! The board (`board/profiles/qemu.toml`): virtio disks vda (root slot A, mounted read-only),
+//! vdb (config), vdc (data), vdd (root slot B, written by `update`); eth1 capture on a tap device in a network namespace `kq-<pid>` ("the wire").
 //! The wire's bridge forwards every frame to every port (ageing time 0, like a hub or a
 //! mirror port), and two more namespaces hang on it as hosts: `kq-<pid>-a` (10.99.0.1) and
 //! `kq-<pid>-b` (10.99.0.2), so traffic between them is what the capture NIC sees. eth0
@@ -298,6 +298,13 @@ pub struct ImageFiles {
     pub root: PathBuf,
     pub config: PathBuf,
     pub data: PathBuf,
+    /// Root slot B (vdd, added last so vdb/vdc stay config/data): written by `update`.
+    pub slot_b: PathBuf,
+    /// `-no-reboot` (default): a reboot or panic ends qemu. Off for the update boots, where
+    /// a reboot must boot the board again as real hardware would.
+    pub exit_on_reboot: bool,
+    /// Appended to the kernel command line (the qemu-test's `--break-rollback`).
+    pub cmdline_extra: String,
 }
 
 impl ImageFiles {
@@ -308,8 +315,11 @@ impl ImageFiles {
             root: dir.join("root.img"),
             config: dir.join("config.img"),
             data: dir.join("data.img"),
+            slot_b: dir.join("root-b.img"),
+            exit_on_reboot: true,
+            cmdline_extra: String::new(),
         };
-        for p in [&f.kernel, &f.initrd, &f.root] {
+        for p in [&f.kernel, &f.initrd, &f.root, &f.slot_b] {
             if !p.is_file() {
                 bail!(
                     "{} is missing: build the image first with `cargo xtask image --out {}`",
@@ -322,6 +332,11 @@ impl ImageFiles {
     }
 }
 
+/// The board's kernel command line. panic=10 oops=panic sysctl.kernel.sysrq=0:
+/// board/src/hardening.rs (its test reads this line). root= is slot A; the initramfs
+/// (`kuroko-slot`) picks the slot to boot from the boot state on the config disk.
+const KERNEL_CMDLINE: &str = "console=ttyS0,115200 root=/dev/vda ro rootfstype=ext4 net.ifnames=0 panic=10 oops=panic sysctl.kernel.sysrq=0 kuroko.slot_a=/dev/vda kuroko.slot_b=/dev/vdd";
+
 /// The qemu command line for the board; `serial` is `mon:stdio` or a chardev spec.
 pub fn qemu_command(img: &ImageFiles, wire: &Wire, serial: &str, kvm: bool) -> Command {
     let mut c = Command::new("ip");
@@ -330,20 +345,25 @@ pub fn qemu_command(img: &ImageFiles, wire: &Wire, serial: &str, kvm: bool) -> C
         c.arg("-enable-kvm");
     }
     let drive = |p: &Path, extra: &str| format!("file={},if=virtio,format=raw{extra}", p.display());
-    c.args(["-m", "1024", "-smp", "2", "-nographic", "-no-reboot"])
-        .args(["-serial", serial, "-monitor", "none"])
+    c.args(["-m", "1024", "-smp", "2", "-nographic"]);
+    if img.exit_on_reboot {
+        c.arg("-no-reboot");
+    }
+    c.args(["-serial", serial, "-monitor", "none"])
         .arg("-kernel")
         .arg(&img.kernel)
         .arg("-initrd")
         .arg(&img.initrd)
         .args([
             "-append",
-            // panic=10 oops=panic sysctl.kernel.sysrq=0: board/src/hardening.rs (its test reads this line).
-            "console=ttyS0,115200 root=/dev/vda ro rootfstype=ext4 net.ifnames=0 panic=10 oops=panic sysctl.kernel.sysrq=0",
+            format!("{KERNEL_CMDLINE} {}", img.cmdline_extra).trim_end(),
         ])
-        .args(["-drive", &drive(&img.root, ",readonly=on")])
+        // Both slots writable: `update` writes the one not running (the running root is
+        // mounted read-only by the kernel, and `update` refuses to write the mounted root).
+        .args(["-drive", &drive(&img.root, "")])
         .args(["-drive", &drive(&img.config, "")])
         .args(["-drive", &drive(&img.data, "")])
+        .args(["-drive", &drive(&img.slot_b, "")])
         .args(["-device", "i6300esb", "-action", "watchdog=reset"])
         // eth0: management, the tap on the management LAN.
         .args([

@@ -20,6 +20,8 @@
 //! `cargo xtask test` runs it after the workspace tests (CI does); the boot times it measured
 //! are printed at the end and written to `<image>/QEMU-TEST`.
 
+mod update;
+
 use crate::qemu::{self, HOST_B, ImageFiles, Vm, Wire};
 use crate::util::root;
 use anyhow::{Context, bail};
@@ -63,6 +65,13 @@ pub struct Args {
     /// (for seeing that the check can fail; CI runs without it).
     #[arg(long)]
     pub management_dhcp: bool,
+    /// Only the A/B update boots, after the image build (for working on them; CI runs all).
+    #[arg(long)]
+    pub update_only: bool,
+    /// Boot the update test with `kuroko.rollback=off`: the initramfs keeps booting the
+    /// broken slot, and the test must fail on it (to see that the rollback check can fail).
+    #[arg(long)]
+    pub break_rollback: bool,
 }
 
 impl Default for Args {
@@ -72,6 +81,8 @@ impl Default for Args {
             accel: qemu::Accel::Auto,
             nvme_only: false,
             management_dhcp: false,
+            update_only: false,
+            break_rollback: false,
         }
     }
 }
@@ -184,6 +195,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         return Ok(());
     }
     let wire = Wire::create().context("cannot make the capture wire")?;
+    if args.update_only {
+        let kvm = qemu::use_kvm(args.accel, &dir);
+        println!("{}", update::run(&dir, &wire, kvm, args.break_rollback)?);
+        return Ok(());
+    }
     // The rogue DHCP server on the management LAN, and the recording of the management
     // tap, from before the first boot to after the second.
     let rogue_started = Instant::now();
@@ -446,6 +462,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     );
     // The first boots showed whether KVM works here; the NVMe boot takes the same road.
     times.nvme = Some(nvme_health(&img, &dir, kvm)?);
+    // The A/B update: a tampered bundle refused, a good one booted, a broken one rolled back.
+    let wire = Wire::create().context("cannot make the network for the update boots")?;
+    times.update = Some(update::run(&dir, &wire, kvm, args.break_rollback)?);
+    drop(wire);
     let summary = times.summary();
     print!("{summary}");
     std::fs::write(dir.join("QEMU-TEST"), &summary)
@@ -474,6 +494,8 @@ struct Times {
     erase: Option<f64>,
     /// What the NVMe health boot found, and how long it took.
     nvme: Option<String>,
+    /// The A/B update boots' times.
+    update: Option<String>,
 }
 
 impl Times {
@@ -498,6 +520,10 @@ impl Times {
             .nvme
             .as_ref()
             .map_or(String::new(), |n| format!("  {n}\n"))
+            + &self
+                .update
+                .as_ref()
+                .map_or(String::new(), |u| format!("  {u}\n"))
     }
 }
 
@@ -779,10 +805,14 @@ struct UsbStick {
 
 impl UsbStick {
     fn blank(dir: &Path) -> anyhow::Result<UsbStick> {
+        UsbStick::blank_sized(dir, USB_STICK_BYTES)
+    }
+
+    fn blank_sized(dir: &Path, size: u64) -> anyhow::Result<UsbStick> {
         let img = dir.join("usb-stick.img");
         let _ = std::fs::remove_file(&img);
         std::fs::File::create(&img)
-            .and_then(|f| f.set_len(USB_STICK_BYTES))
+            .and_then(|f| f.set_len(size))
             .with_context(|| format!("cannot make {}", img.display()))?;
         crate::util::run(
             Command::new("mkfs.vfat")

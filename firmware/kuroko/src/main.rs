@@ -53,6 +53,8 @@ enum Command {
     Console(cmd::console::Args),
     /// The technician's setup shell on the serial console.
     Setup(cmd::setup::Args),
+    /// The A/B root's update state: `status`, `mark-good` (the image's rcS).
+    Update(cmd::update::Args),
     /// The analysts' HTTPS web console.
     Web(cmd::web::Args),
     /// Users of the web console: add, passwd, list, remove, token.
@@ -103,6 +105,7 @@ fn main() {
         Command::Export(a) => cmd::export::run(a),
         Command::Console(a) => cmd::console::run(a),
         Command::Setup(a) => cmd::setup::run(a),
+        Command::Update(a) => cmd::update::run(a),
         Command::Web(a) => cmd::web::run(a),
         Command::User(a) => cmd::user::run(a),
         Command::Assets(a) => cmd::assets::run(a),

@@ -14,6 +14,8 @@
 //! - [`shell`]: the commands. Every change is validated before it is saved, saved
 //!   atomically (the old config or the new, never half), and applied without a reboot
 //!   where possible; the shell says which.
+//! - [`update`]: A/B root updates: the signed bundle, the boot state the initramfs reads,
+//!   `update FILE` (verify whole, write the other slot, read back, put on trial).
 //!
 //! Never: echo a password, store one in clear, or leave a half-written config.
 
@@ -28,6 +30,7 @@ pub mod lineedit;
 pub mod shell;
 pub mod system;
 pub mod token;
+pub mod update;
 
 pub use shell::{Paths, Shell};
 pub use system::{RealSystem, System};

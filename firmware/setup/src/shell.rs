@@ -58,6 +58,14 @@ pub const COMMANDS: &[(&str, &str)] = &[
         "decommission",
         "decommission [MOUNTPOINT]: before the box leaves the site: erase all data irrecoverably, certificate of erasure to the USB stick",
     ),
+    (
+        "update",
+        "update FILE [allow-downgrade]: install a signed update bundle from the USB stick into the other root slot (tried at the next boot, rolled back if it does not come up) | update status",
+    ),
+    (
+        "reboot",
+        "restart the box (after `update`: boots the new slot)",
+    ),
     ("exit", "log out"),
 ];
 
@@ -409,6 +417,19 @@ impl<'a, S: System, R: Read, W: Write> Shell<'a, S, R, W> {
             ["factory-reset"] => self.factory_reset()?,
             ["decommission"] => return self.decommission(None),
             ["decommission", to] => return self.decommission(Some(to)),
+            ["update", "status"] => {
+                let p = self.update_paths();
+                self.say(crate::update::status(&p).trim_end())?
+            }
+            ["update", file] => self.update(file, false)?,
+            ["update", file, "allow-downgrade"] => self.update(file, true)?,
+            ["reboot"] => match self.system.reboot() {
+                Ok(_) => {
+                    self.say("Rebooting.")?;
+                    return Ok(Flow::Logout);
+                }
+                Err(e) => self.say(&format!("cannot reboot: {e}"))?,
+            },
             ["exit"] | ["logout"] | ["quit"] => return Ok(Flow::Logout),
             _ => self.say(&format!("unknown command `{line}`; type `help`"))?,
         }
@@ -486,6 +507,54 @@ impl<'a, S: System, R: Read, W: Write> Shell<'a, S, R, W> {
             ))?,
         }
         done.map(Some)
+    }
+
+    fn update_paths(&self) -> crate::update::UpdatePaths {
+        crate::update::UpdatePaths::appliance(
+            self.paths.config.parent().unwrap_or(Path::new("/config")),
+        )
+    }
+
+    /// `update FILE`: the bundle FILE on the USB stick (a name on the stick, not a path) is
+    /// verified whole, then written to the slot that is not running
+    /// ([`crate::update::apply`]); the outcome goes to the update log.
+    fn update(&mut self, file: &str, allow_downgrade: bool) -> io::Result<()> {
+        if file.is_empty() || file.contains('/') || file.starts_with('.') {
+            return self.say(
+                "update takes the bundle's file name on the USB stick (e.g. kuroko-update-2.kub)",
+            );
+        }
+        let p = self.update_paths();
+        let now = self.system.now();
+        let policy = crate::update::Policy { allow_downgrade };
+        let file = file.to_string();
+        let done = self.on_usb_stick(|shell, dir| {
+            let path = Path::new(dir).join(&file);
+            // The console as it goes; a failed write to it does not stop the update.
+            let r = crate::update::apply(&p, &path, policy, &mut |l| {
+                let _ = shell.say(l);
+            });
+            Ok(r)
+        })?;
+        let Some(result) = done else {
+            return Ok(());
+        };
+        match result {
+            Ok(slot) => {
+                crate::update::log(
+                    &p,
+                    now,
+                    &format!("update {file}: written to slot {slot}, on trial from the next boot"),
+                );
+                self.say(&format!(
+                    "Update written to slot {slot} and verified: `reboot` to start it (rolled back by itself if it does not come up)."
+                ))
+            }
+            Err(e) => {
+                crate::update::log(&p, now, &format!("update {file}: refused: {e}"));
+                self.say(&format!("update refused: {e}"))
+            }
+        }
     }
 
     /// The bundle for the stick: encrypted to the recipient set at setup; in clear only

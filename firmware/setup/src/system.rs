@@ -50,6 +50,10 @@ pub trait System {
     ) -> Result<String, String>;
     /// Flushes everything to the disks (`sync`), then unmounts `dir`.
     fn unmount(&mut self, dir: &std::path::Path) -> Result<String, String>;
+    /// Restarts the box through init (rcK syncs and unmounts): `reboot`, after `update`.
+    fn reboot(&mut self) -> Result<String, String> {
+        Err("reboot is not supported here".into())
+    }
 }
 
 /// The machine itself.
@@ -167,6 +171,10 @@ impl System for RealSystem {
     fn unmount(&mut self, dir: &std::path::Path) -> Result<String, String> {
         run(&mut Command::new("sync"))?;
         run(Command::new("umount").arg(dir))
+    }
+    fn reboot(&mut self) -> Result<String, String> {
+        run(&mut Command::new("sync"))?;
+        run(Command::new("busybox").arg("reboot"))
     }
     fn set_address(
         &mut self,

@@ -549,3 +549,35 @@ fn show_ports_lists_what_each_port_holds_on_the_network() {
     );
     assert_eq!(after("eth1"), "no address", "{out}");
 }
+
+/// `update FILE` takes a name on the stick (no path out of it), mounts the stick, and a
+/// refusal (here: this host was not booted by the A/B initramfs) is said, logged in
+/// `boot/update.log` beside the config, and the stick is unmounted all the same.
+#[test]
+fn update_takes_a_name_on_the_stick_and_logs_a_refusal() {
+    let tmp = tempfile::tempdir().unwrap();
+    let paths = site(tmp.path());
+    let f = FakeSys::new(&paths.sys).unwrap();
+    f.disk("sdb", 1 << 16, true).unwrap();
+    let mut sys = Recorder::default();
+    let out = session(
+        &paths,
+        &mut sys,
+        "K7QX2-M9TVA-4HJPR-WC3ZN\ngoodpassword\ngoodpassword\n\
+         update ../etc/shadow\n\
+         update kuroko-update-2.kub\n\
+         exit\n",
+    );
+    assert!(out.contains("update takes the bundle's file name"), "{out}");
+    assert!(out.contains("update refused: "), "{out}");
+    assert!(!paths.config.parent().unwrap().join("boot/state").exists());
+    assert_eq!(
+        sys.actions,
+        vec![
+            "mount /dev/sdb /run/kuroko-usb nosuid,nodev,noexec,noatime".to_string(),
+            "umount /run/kuroko-usb".to_string(),
+        ]
+    );
+    let log = std::fs::read_to_string(tmp.path().join("config/boot/update.log")).unwrap();
+    assert!(log.contains("update kuroko-update-2.kub: refused"), "{log}");
+}

@@ -18,6 +18,7 @@ pub mod run;
 pub mod search;
 pub mod setup;
 pub mod status;
+pub mod update;
 pub mod user;
 pub mod web;
 pub mod yara;
