@@ -11,6 +11,16 @@
 //! ([`seccomp_filter`]) that refuses with EPERM what no part of Kuroko uses and an attacker
 //! would want (ptrace, mount, module loading, kexec, namespaces, bpf, keyrings, clock and
 //! host changes, reboot, …) and kills a process that uses another syscall ABI.
+//!
+//! Writes are confined with Landlock ([`WriteScope`]): a child may create, change, rename
+//! or remove files only beneath its data directory and the temporary directory (capture
+//! also writes its ports' sysctls under `/proc/sys/net`), and write `/dev/null`. A parser
+//! that an attacker's packet took over cannot rewrite `/config` (the disk key, the
+//! technician's credential, the update state), a USB stick, or a device node, whatever the
+//! file modes say. Reads are not confined (the analyzer reads the config, intel packs, CA
+//! certificates, YARA rules wherever they are). The ruleset is built by `kuroko run` before
+//! the fork and enforced in the child with the rest of the policy; a kernel without
+//! Landlock runs the children without it and `kuroko run` says so on its stderr.
 
 use anyhow::{Context, bail};
 
@@ -81,22 +91,53 @@ pub fn resolve(user: &str, allow_root: bool) -> anyhow::Result<Option<Identity>>
     }
 }
 
+/// Where a child may write (Landlock).
+#[derive(Clone, Debug, Default)]
+pub struct WriteScope {
+    /// Every write-class access (create, write, truncate, rename, link, remove) beneath
+    /// these directories. A missing directory is left out.
+    pub dirs: Vec<std::path::PathBuf>,
+    /// Writing (not creating or removing) these files (`/dev/null`).
+    pub files: Vec<std::path::PathBuf>,
+}
+
+impl WriteScope {
+    /// A child of `kuroko run`: its data directory, the temporary directory, `/dev/null`.
+    pub fn child(data: &std::path::Path) -> WriteScope {
+        WriteScope {
+            dirs: vec![data.to_path_buf(), std::env::temp_dir()],
+            files: vec!["/dev/null".into()],
+        }
+    }
+
+    /// Capture's: a child's, and its ports' sysctls (`/proc/sys/net`, see
+    /// `kuroko_board::capture_port`).
+    pub fn capture(data: &std::path::Path) -> WriteScope {
+        let mut s = WriteScope::child(data);
+        s.dirs.push("/proc/sys/net".into());
+        s
+    }
+}
+
 /// What one child is allowed.
-#[derive(Clone)]
 pub struct Policy {
     /// Switch to this user (None: keep the current one).
     pub identity: Option<Identity>,
     /// Capabilities kept (permitted, effective, inheritable, ambient, bounding).
     pub caps: u64,
     pub filter: Vec<libc::sock_filter>,
+    /// The Landlock ruleset enforcing the [`WriteScope`], or why there is none (a kernel
+    /// without Landlock): the child then runs without it.
+    pub writes: Result<std::os::fd::OwnedFd, String>,
 }
 
 impl Policy {
-    pub fn new(identity: Option<Identity>, caps: &[u32]) -> Policy {
+    pub fn new(identity: Option<Identity>, caps: &[u32], scope: &WriteScope) -> Policy {
         Policy {
             identity,
             caps: caps.iter().fold(0u64, |m, c| m | (1u64 << c)),
             filter: seccomp_filter(),
+            writes: sys::write_ruleset(scope),
         }
     }
 }
@@ -243,6 +284,145 @@ pub mod sys {
     /// Highest capability number raised as ambient.
     const MAX_CAPABILITY: u32 = 63;
 
+    // Landlock (linux/landlock.h). The structs are declared here, at their first ABI's
+    // size: the kernel accepts a shorter `landlock_ruleset_attr` and treats what is missing
+    // (network rights, scopes) as not handled.
+    const LANDLOCK_CREATE_RULESET_VERSION: libc::c_uint = 1;
+    const LANDLOCK_RULE_PATH_BENEATH: libc::c_uint = 1;
+    const FS_WRITE_FILE: u64 = 1 << 1;
+    const FS_REMOVE_DIR: u64 = 1 << 4;
+    const FS_REMOVE_FILE: u64 = 1 << 5;
+    const FS_MAKE_CHAR: u64 = 1 << 6;
+    const FS_MAKE_DIR: u64 = 1 << 7;
+    const FS_MAKE_REG: u64 = 1 << 8;
+    const FS_MAKE_SOCK: u64 = 1 << 9;
+    const FS_MAKE_FIFO: u64 = 1 << 10;
+    const FS_MAKE_BLOCK: u64 = 1 << 11;
+    const FS_MAKE_SYM: u64 = 1 << 12;
+    /// ABI 2: renames and links between directories.
+    const FS_REFER: u64 = 1 << 13;
+    /// ABI 3: truncate(2), ftruncate(2) and O_TRUNC.
+    const FS_TRUNCATE: u64 = 1 << 14;
+
+    #[repr(C)]
+    struct RulesetAttr {
+        handled_access_fs: u64,
+    }
+
+    #[repr(C, packed)]
+    struct PathBeneathAttr {
+        allowed_access: u64,
+        parent_fd: i32,
+    }
+
+    /// The write-class rights this kernel's Landlock ABI knows (every one is handled:
+    /// denied unless a rule allows it), or why there is no Landlock.
+    fn write_rights() -> Result<u64, String> {
+        // SAFETY: with a null attribute, size 0 and the VERSION flag the call only returns
+        // the ABI version; nothing is read or written.
+        let abi = unsafe {
+            libc::syscall(
+                libc::SYS_landlock_create_ruleset,
+                std::ptr::null::<RulesetAttr>(),
+                0usize,
+                LANDLOCK_CREATE_RULESET_VERSION,
+            )
+        };
+        if abi < 1 {
+            let e = std::io::Error::last_os_error();
+            return Err(match e.raw_os_error() {
+                Some(libc::ENOSYS) => "the kernel has no Landlock".to_string(),
+                Some(libc::EOPNOTSUPP) => "Landlock is disabled at boot (lsm=)".to_string(),
+                _ => format!("Landlock: {e}"),
+            });
+        }
+        let mut rights = FS_WRITE_FILE
+            | FS_REMOVE_DIR
+            | FS_REMOVE_FILE
+            | FS_MAKE_CHAR
+            | FS_MAKE_DIR
+            | FS_MAKE_REG
+            | FS_MAKE_SOCK
+            | FS_MAKE_FIFO
+            | FS_MAKE_BLOCK
+            | FS_MAKE_SYM;
+        if abi >= 2 {
+            rights |= FS_REFER;
+        }
+        if abi >= 3 {
+            rights |= FS_TRUNCATE;
+        }
+        Ok(rights)
+    }
+
+    /// A Landlock ruleset that allows writes only where `scope` says (made in the parent;
+    /// the child enforces it in [`apply`]). Its descriptor is close-on-exec.
+    pub fn write_ruleset(scope: &super::WriteScope) -> Result<std::os::fd::OwnedFd, String> {
+        use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+        use std::os::unix::fs::OpenOptionsExt;
+        let rights = write_rights()?;
+        let attr = RulesetAttr {
+            handled_access_fs: rights,
+        };
+        // SAFETY: `attr` is a valid landlock_ruleset_attr prefix of the size passed.
+        let fd = unsafe {
+            libc::syscall(
+                libc::SYS_landlock_create_ruleset,
+                &attr as *const RulesetAttr,
+                std::mem::size_of::<RulesetAttr>(),
+                0u32,
+            )
+        };
+        if fd < 0 {
+            return Err(format!(
+                "cannot create a Landlock ruleset: {}",
+                std::io::Error::last_os_error()
+            ));
+        }
+        // SAFETY: the kernel returned a new descriptor that nothing else owns.
+        let ruleset = unsafe { OwnedFd::from_raw_fd(fd as i32) };
+        let file_rights = rights & (FS_WRITE_FILE | FS_TRUNCATE);
+        let rules = scope
+            .dirs
+            .iter()
+            .map(|d| (d, rights))
+            .chain(scope.files.iter().map(|f| (f, file_rights)));
+        for (path, allowed) in rules {
+            let target = match std::fs::OpenOptions::new()
+                .read(true)
+                .custom_flags(libc::O_PATH | libc::O_CLOEXEC)
+                .open(path)
+            {
+                Ok(f) => f,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(format!("Landlock: cannot open {}: {e}", path.display())),
+            };
+            let rule = PathBeneathAttr {
+                allowed_access: allowed,
+                parent_fd: target.as_raw_fd(),
+            };
+            // SAFETY: `rule` is a landlock_path_beneath_attr; `target` stays open for the
+            // call (the kernel takes its own reference).
+            let rc = unsafe {
+                libc::syscall(
+                    libc::SYS_landlock_add_rule,
+                    ruleset.as_raw_fd(),
+                    LANDLOCK_RULE_PATH_BENEATH,
+                    &rule as *const PathBeneathAttr,
+                    0u32,
+                )
+            };
+            if rc < 0 {
+                return Err(format!(
+                    "Landlock: cannot allow writes to {}: {}",
+                    path.display(),
+                    std::io::Error::last_os_error()
+                ));
+            }
+        }
+        Ok(ruleset)
+    }
+
     /// Makes `cmd`'s child drop to `policy` before it executes.
     pub fn confine(cmd: &mut std::process::Command, policy: Arc<Policy>) {
         use std::os::unix::process::CommandExt;
@@ -303,6 +483,14 @@ pub mod sys {
         }
         // SAFETY: integer arguments only.
         check(unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) }.into())?;
+        if let Ok(ruleset) = &policy.writes {
+            use std::os::fd::AsRawFd;
+            // SAFETY: integer arguments only; the ruleset descriptor is open (owned by
+            // `policy`, closed at exec).
+            check(unsafe {
+                libc::syscall(libc::SYS_landlock_restrict_self, ruleset.as_raw_fd(), 0u32)
+            })?;
+        }
         let prog = libc::sock_fprog {
             len: policy.filter.len() as u16,
             filter: policy.filter.as_ptr() as *mut libc::sock_filter,
@@ -342,6 +530,55 @@ mod tests {
             assert_eq!(ins.k, denied[(i - 6) / 2] as u32);
             assert_eq!(f[i + 1].k, SECCOMP_RET_ERRNO | libc::EPERM as u32);
         }
+    }
+
+    /// A confined child (as `kuroko run` starts them) writes beneath its data directory and
+    /// nowhere else: not a file in another directory (the config disk, a USB stick), not
+    /// over an existing file there, not a rename out of the data directory.
+    #[test]
+    fn a_confined_child_writes_beneath_its_data_directory_and_nowhere_else() {
+        let data = tempfile::tempdir().unwrap();
+        let config = tempfile::tempdir().unwrap();
+        std::fs::write(config.path().join("technician.hash"), "old").unwrap();
+        let scope = WriteScope {
+            dirs: vec![data.path().to_path_buf()],
+            files: vec!["/dev/null".into()],
+        };
+        let policy = Policy::new(None, &[], &scope);
+        if let Err(why) = &policy.writes {
+            // Only a kernel without Landlock (CI's and the image's have it).
+            eprintln!("skipped: {why}");
+            return;
+        }
+        let mut cmd = std::process::Command::new("/bin/sh");
+        cmd.arg("-c")
+            .arg(
+                "echo in > \"$1/in\"; echo x > \"$1/moved\"; echo > /dev/null || exit 9; \
+                 echo new > \"$2/new\"; echo over > \"$2/technician.hash\"; \
+                 mv \"$1/moved\" \"$2/moved\"; mkdir \"$2/d\"; exit 0",
+            )
+            .arg("sh")
+            .arg(data.path())
+            .arg(config.path());
+        sys::confine(&mut cmd, std::sync::Arc::new(policy));
+        let out = cmd.output().unwrap();
+        assert!(out.status.success(), "{out:?}");
+        assert_eq!(
+            std::fs::read_to_string(data.path().join("in")).unwrap(),
+            "in\n"
+        );
+        assert!(
+            data.path().join("moved").exists(),
+            "the rename out was refused"
+        );
+        let c = config.path();
+        assert!(!c.join("new").exists() && !c.join("moved").exists() && !c.join("d").exists());
+        assert_eq!(
+            std::fs::read_to_string(c.join("technician.hash")).unwrap(),
+            "old"
+        );
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("Permission denied"), "{err}");
     }
 
     #[test]

@@ -12,9 +12,11 @@
 //! user (`--user`, `kuroko` on the appliance), with NoNewPrivs and a seccomp filter; the
 //! analyzer has no capabilities at all, capture only what it needs to open its sockets
 //! and silence its ports. The data directory is handed to that user at start; the config
-//! is shared with its group (read-only) before each child starts.
+//! is shared with its group (read-only) before each child starts. Landlock confines each
+//! child's writes to the data directory (and the temporary directory, `/dev/null`, and for
+//! capture its ports' sysctls).
 
-use crate::privilege::{CAPTURE_CAPS, Policy};
+use crate::privilege::{CAPTURE_CAPS, Policy, WriteScope};
 use anyhow::{Context, bail};
 use kuroko_model::finding::Lang;
 use nix::sys::signal::{SigSet, Signal, kill};
@@ -179,8 +181,15 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let capture_policy = Arc::new(Policy::new(
         identity.clone(),
         if root { CAPTURE_CAPS } else { &[] },
+        &WriteScope::capture(&data),
     ));
-    let analyzer_policy = Arc::new(Policy::new(identity, &[]));
+    let analyzer_policy = Arc::new(Policy::new(identity, &[], &WriteScope::child(&data)));
+    if let Err(why) = &analyzer_policy.writes {
+        eprintln!(
+            "kuroko run: the children's writes are not confined to {}: {why}",
+            data.display()
+        );
+    }
     let config_arg = args.config.display().to_string();
     let data_arg = data.display().to_string();
 
