@@ -2,7 +2,9 @@
 //!
 //! Builds the image (cached base), boots it with blank config and data disks and the serial
 //! console on a unix socket, drives `kuroko setup` over it (first-boot password, capture
-//! port, internal networks, self-test), waits until the appliance reports capturing, runs a
+//! port, internal networks, self-test: the children's uid, capabilities, NoNewPrivs and
+//! seccomp and the file modes under /data and /config read back on the running box),
+//! waits until the appliance reports capturing, runs a
 //! Telnet session between the two host namespaces on the capture wire, lets the analyzer
 //! catch up, reads `findings` over the serial console (the `telnet_use` finding must be
 //! listed), powers the VM off hard (qemu killed) and checks the disks as a thief would: the
@@ -286,6 +288,21 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         times.first_capturing
     );
     let selftest = con.command("selftest 5", PROMPT_SECS)?;
+    // The running box as an auditor sees it (`kuroko_setup::privcheck`): capture and the
+    // analyzer not root, no capability beyond capture's four, NoNewPrivs, a seccomp
+    // filter; no file under /data or /config open to others.
+    for want in [
+        "ok   privilege capture",
+        "ok   privilege analyze",
+        "ok   file modes",
+    ] {
+        if !selftest.contains(want) {
+            bail!("the self-test on the running box does not say `{want}`:\n{selftest}");
+        }
+    }
+    if selftest.contains("FAIL privilege") || selftest.contains("FAIL file modes") {
+        bail!("the running box holds more than it should:\n{selftest}");
+    }
 
     // The capture port as an attacker on the mirrored wire sees it: RA, ARP, pings, NS and
     // a DHCP offer get no frame back, and give it no address or route.

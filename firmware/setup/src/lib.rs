@@ -14,6 +14,8 @@
 //! - [`shell`]: the commands. Every change is validated before it is saved, saved
 //!   atomically (the old config or the new, never half), and applied without a reboot
 //!   where possible; the shell says which.
+//! - [`privcheck`]: the self-test's reading of what the running children hold (uid,
+//!   capabilities, NoNewPrivs, seccomp) and of file modes under `/data` and `/config`.
 //! - [`update`]: A/B root updates: the signed bundle, the boot state the initramfs reads,
 //!   `update FILE` (verify whole, write the other slot, read back, put on trial).
 //!
@@ -27,6 +29,7 @@ pub mod credential;
 pub mod crypt;
 pub mod erase;
 pub mod lineedit;
+pub mod privcheck;
 pub mod shell;
 pub mod system;
 pub mod token;

@@ -39,7 +39,7 @@ pub const COMMANDS: &[(&str, &str)] = &[
     ),
     (
         "selftest",
-        "selftest [SECONDS]: packets on each capture port, disk write speed, clock",
+        "selftest [SECONDS]: packets on each capture port, disk write speed, clock, the children's privileges, file modes",
     ),
     (
         "status",
@@ -995,6 +995,62 @@ impl<'a, S: System, R: Read, W: Write> Shell<'a, S, R, W> {
             failed += 1;
             self.say(&format!(
                 "FAIL clock: {year} is not plausible; set time or ntp"
+            ))?;
+        }
+        // 4. What the running children hold (kuroko run drops them to its user).
+        let children = self.system.kuroko_children();
+        if !children.iter().any(|c| c.role == "capture")
+            || !children.iter().any(|c| c.role == "analyze")
+        {
+            failed += 1;
+            self.say("FAIL privilege: capture and the analyzer are not both running")?;
+        }
+        for c in &children {
+            match c.judge() {
+                Ok(line) => self.say(&format!("ok   privilege {line}"))?,
+                Err(line) => {
+                    failed += 1;
+                    self.say(&format!("FAIL privilege {line}"))?
+                }
+            }
+        }
+        // 5. Who else could read what the box recorded and its configuration.
+        let config_dir = self
+            .paths
+            .config
+            .parent()
+            .unwrap_or(Path::new("/config"))
+            .to_path_buf();
+        let m = crate::privcheck::modes(&[data.as_path(), config_dir.as_path()]);
+        let roots = format!("{} and {}", data.display(), config_dir.display());
+        if m.open.is_empty() {
+            self.say(&format!(
+                "ok   file modes: {} files and directories under {roots}, none open to others{}",
+                m.checked,
+                if m.truncated {
+                    " (stopped at the limit)"
+                } else {
+                    ""
+                }
+            ))?;
+        } else {
+            failed += 1;
+            let shown: Vec<String> = m
+                .open
+                .iter()
+                .take(5)
+                .map(|(p, mode)| format!("{} {mode:04o}", p.display()))
+                .collect();
+            self.say(&format!(
+                "FAIL file modes: {} of {} entries under {roots} are open to others: {}{}",
+                m.open.len(),
+                m.checked,
+                shown.join(", "),
+                if m.open.len() > shown.len() {
+                    ", …"
+                } else {
+                    ""
+                }
             ))?;
         }
         self.say(&if failed == 0 {

@@ -54,6 +54,10 @@ pub trait System {
     fn reboot(&mut self) -> Result<String, String> {
         Err("reboot is not supported here".into())
     }
+    /// The children of `kuroko run` running now, as `/proc` shows them (`selftest`).
+    fn kuroko_children(&self) -> Vec<crate::privcheck::Child> {
+        Vec::new()
+    }
 }
 
 /// The machine itself.
@@ -175,6 +179,9 @@ impl System for RealSystem {
     fn reboot(&mut self) -> Result<String, String> {
         run(&mut Command::new("sync"))?;
         run(Command::new("busybox").arg("reboot"))
+    }
+    fn kuroko_children(&self) -> Vec<crate::privcheck::Child> {
+        crate::privcheck::scan(std::path::Path::new("/proc"))
     }
     fn set_address(
         &mut self,
@@ -387,6 +394,8 @@ pub struct Recorder {
     /// rx_packets answers, consumed in order per interface.
     pub rx: std::collections::BTreeMap<String, Vec<u64>>,
     pub clock: i64,
+    /// `kuroko_children` answer.
+    pub children: Vec<crate::privcheck::Child>,
 }
 
 impl System for Recorder {
@@ -460,6 +469,9 @@ impl System for Recorder {
     }
     fn now(&self) -> i64 {
         self.clock
+    }
+    fn kuroko_children(&self) -> Vec<crate::privcheck::Child> {
+        self.children.clone()
     }
 }
 

@@ -51,8 +51,18 @@ fn a_technician_sets_up_the_box() {
     let tmp = tempfile::tempdir().unwrap();
     let paths = site(tmp.path());
     let data = tmp.path().join("data");
+    let child = |role: &str, pid: u32, cap_eff: u64| kuroko_setup::privcheck::Child {
+        role: role.into(),
+        pid,
+        uids: [990; 4],
+        cap_eff,
+        cap_prm: cap_eff,
+        no_new_privs: true,
+        seccomp: 2,
+    };
     let mut sys = Recorder {
         clock: 1_795_000_000,
+        children: vec![child("capture", 41, 0), child("analyze", 42, 0)],
         ..Default::default()
     };
     sys.rx.insert("eth1".into(), vec![100, 250]);
@@ -111,6 +121,12 @@ fn a_technician_sets_up_the_box() {
     assert!(out.contains("ok   eth1: 150 packets in 5 s"), "{out}");
     assert!(out.contains("ok   disk:"), "{out}");
     assert!(out.contains("ok   clock: 2026-11-18T00:30:00"), "{out}");
+    assert!(
+        out.contains("ok   privilege capture (pid 41): uid 990")
+            && out.contains("ok   privilege analyze (pid 42): uid 990"),
+        "{out}"
+    );
+    assert!(out.contains("ok   file modes:"), "{out}");
     assert!(out.contains("Self-test passed."), "{out}");
 
     let c = Config::load(&paths.config).unwrap();
@@ -135,6 +151,31 @@ fn a_technician_sets_up_the_box() {
             "sleep 5",
         ]
     );
+    // An analyzer running as root with every capability, and a pcap others can read, fail
+    // the self-test and are named.
+    let mut root = child("analyze", 43, 0x1ff_ffff_ffff);
+    root.uids = [0; 4];
+    sys.children = vec![child("capture", 41, 0), root];
+    std::fs::create_dir_all(&data).unwrap();
+    std::fs::write(data.join("leak.pcap"), "x").unwrap();
+    std::fs::set_permissions(
+        data.join("leak.pcap"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o644),
+    )
+    .unwrap();
+    let out = session(&paths, &mut sys, "technician1\nselftest 1\nexit\n");
+    assert!(
+        out.contains("FAIL privilege analyze (pid 43): runs as root")
+            && out.contains("holds capabilities"),
+        "{out}"
+    );
+    assert!(
+        out.contains("FAIL file modes: 1 of") && out.contains("leak.pcap 0644"),
+        "{out}"
+    );
+    // (and eth1, whose counter no longer moves)
+    assert!(out.contains("Self-test: 3 problem(s)."), "{out}");
+    std::fs::remove_file(data.join("leak.pcap")).unwrap();
 }
 
 #[test]
