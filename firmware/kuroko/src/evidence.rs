@@ -1010,27 +1010,33 @@ mod tests {
         out
     }
 
+    /// One Telnet session (port 40000, T0..T0+4.1 s) logged in `data`, judged and its
+    /// evidence exported: the export's summary and the finding's id.
+    fn export_one_telnet_finding(data: &Path, config: &Config) -> (EvidenceSummary, String) {
+        let mut log = SessionLogWriter::open(&data.join("sessions")).unwrap();
+        log.append(&telnet_session("tn-a", 40000, T0, T0 + 4100))
+            .unwrap();
+        log.sync().unwrap();
+        kuroko_detect::run_pending(data, config).unwrap();
+        let s = export_pending(data, config).unwrap();
+        let id = kuroko_detect::load_findings(data, config, Lang::En).unwrap()[0]
+            .id
+            .clone();
+        (s, id)
+    }
+
     #[test]
     fn evidence_sessions_are_cut_out_by_five_tuple_and_time_and_not_duplicated() {
         let dir = tempfile::tempdir().unwrap();
         let data = dir.path();
         store_with_traffic(data);
-        let mut log = SessionLogWriter::open(&data.join("sessions")).unwrap();
-        log.append(&telnet_session("tn-a", 40000, T0, T0 + 4100))
-            .unwrap();
-        log.sync().unwrap();
         let config = Config::default();
-        kuroko_detect::run_pending(data, &config).unwrap();
-
-        let s = export_pending(data, &config).unwrap();
+        let (s, id) = export_one_telnet_finding(data, &config);
         assert_eq!(
             (s.sessions_exported, s.sessions_missing, s.packets),
             (1, 0, 10),
             "{s:?}"
         );
-        let id = kuroko_detect::load_findings(data, &config, Lang::En).unwrap()[0]
-            .id
-            .clone();
         let bytes = std::fs::read(evidence_dir(data).join(format!("{id}.pcap"))).unwrap();
         let packets = pcap_packets(&bytes);
         assert_eq!(packets.len(), 10);
@@ -1108,21 +1114,12 @@ mod tests {
             let dir = tempfile::tempdir().unwrap();
             let data = dir.path();
             store_with_linktype(data, linktype, link);
-            let mut log = SessionLogWriter::open(&data.join("sessions")).unwrap();
-            log.append(&telnet_session("tn-a", 40000, T0, T0 + 4100))
-                .unwrap();
-            log.sync().unwrap();
-            let config = Config::default();
-            kuroko_detect::run_pending(data, &config).unwrap();
-            let s = export_pending(data, &config).unwrap();
+            let (s, id) = export_one_telnet_finding(data, &Config::default());
             assert_eq!(
                 (s.sessions_exported, s.sessions_missing, s.packets),
                 (1, 0, 10),
                 "link type {linktype}: {s:?}"
             );
-            let id = kuroko_detect::load_findings(data, &config, Lang::En).unwrap()[0]
-                .id
-                .clone();
             let bytes = std::fs::read(evidence_dir(data).join(format!("{id}.pcap"))).unwrap();
             assert_eq!(
                 u32::from_le_bytes(bytes[20..24].try_into().unwrap()),
@@ -1144,15 +1141,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let data = dir.path();
         store_with_traffic(data);
-        let mut log = SessionLogWriter::open(&data.join("sessions")).unwrap();
-        log.append(&telnet_session("tn-a", 40000, T0, T0 + 4100))
-            .unwrap();
-        log.sync().unwrap();
         let mut config = Config::default();
         // Header + 3 packets of 14+20+20+10 or +20 bytes with their 16-byte headers.
         config.storage.evidence_budget = "250B".into();
-        kuroko_detect::run_pending(data, &config).unwrap();
-        let s = export_pending(data, &config).unwrap();
+        let (s, _) = export_one_telnet_finding(data, &config);
         assert!(s.area_bytes <= 250, "{s:?}");
         assert!(s.packets >= 1 && s.packets < 10, "{s:?}");
         let total: u64 = std::fs::read_dir(evidence_dir(data))

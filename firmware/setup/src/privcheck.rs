@@ -197,33 +197,53 @@ mod tests {
     fn a_confined_child_passes_and_each_missing_confinement_is_named() {
         let c = parse_status("analyze", 7, STATUS).unwrap();
         assert_eq!(c.uids, [990; 4]);
-        let ok = c.judge().unwrap();
+        let judged = |role: &str, from: &str, to: &str| {
+            parse_status(role, 7, &STATUS.replace(from, to))
+                .unwrap()
+                .judge()
+        };
+        let ok = judged("analyze", "", "").unwrap();
         assert!(ok.contains("analyze (pid 7): uid 990"), "{ok}");
-
-        let root = STATUS.replace("Uid:\t990\t990\t990\t990", "Uid:\t0\t0\t0\t0");
-        let e = parse_status("analyze", 7, &root)
-            .unwrap()
-            .judge()
-            .unwrap_err();
-        assert!(e.contains("runs as root"), "{e}");
-
-        let caps = STATUS.replace("CapEff:\t0000000000000000", "CapEff:\t000001ffffffffff");
-        let e = parse_status("analyze", 7, &caps)
-            .unwrap()
-            .judge()
-            .unwrap_err();
-        assert!(e.contains("holds capabilities"), "{e}");
-        // Capture may keep its four, nothing more.
-        let four = STATUS.replace("CapEff:\t0000000000000000", "CapEff:\t0000000000807000");
-        assert!(parse_status("capture", 8, &four).unwrap().judge().is_ok());
-        assert!(parse_status("analyze", 8, &four).unwrap().judge().is_err());
-
-        let nnp = STATUS.replace("NoNewPrivs:\t1", "NoNewPrivs:\t0");
-        let sec = STATUS.replace("Seccomp:\t2", "Seccomp:\t0");
-        let e = parse_status("web", 9, &nnp).unwrap().judge().unwrap_err();
-        assert!(e.contains("NoNewPrivs 0"), "{e}");
-        let e = parse_status("web", 9, &sec).unwrap().judge().unwrap_err();
-        assert!(e.contains("no seccomp filter"), "{e}");
+        for (role, from, to, named) in [
+            (
+                "analyze",
+                "Uid:\t990\t990\t990\t990",
+                "Uid:\t0\t0\t0\t0",
+                "runs as root",
+            ),
+            (
+                "analyze",
+                "CapEff:\t0000000000000000",
+                "CapEff:\t000001ffffffffff",
+                "holds capabilities",
+            ),
+            // Capture may keep its four, nothing more; the analyzer none.
+            (
+                "analyze",
+                "CapEff:\t0000000000000000",
+                "CapEff:\t0000000000807000",
+                "holds capabilities",
+            ),
+            (
+                "capture",
+                "CapPrm:\t0000000000000000",
+                "CapPrm:\t0000000000a07000",
+                "holds capabilities",
+            ),
+            ("web", "NoNewPrivs:\t1", "NoNewPrivs:\t0", "NoNewPrivs 0"),
+            ("web", "Seccomp:\t2", "Seccomp:\t0", "no seccomp filter"),
+        ] {
+            let e = judged(role, from, to).unwrap_err();
+            assert!(e.contains(named), "{role} with {to:?}: {e}");
+        }
+        assert!(
+            judged(
+                "capture",
+                "CapEff:\t0000000000000000",
+                "CapEff:\t0000000000807000"
+            )
+            .is_ok()
+        );
         assert!(parse_status("web", 9, "Name:\tkuroko\n").is_none());
     }
 

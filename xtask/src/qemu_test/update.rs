@@ -200,16 +200,7 @@ fn edited_root(
             .arg(&out),
     )?;
     let old = crate::update_bundle::debugfs_cat(root, "/etc/kuroko-release")?;
-    let new: String = old
-        .lines()
-        .map(|l| {
-            if l.starts_with("version=") {
-                format!("version={version}\n")
-            } else {
-                format!("{l}\n")
-            }
-        })
-        .collect();
+    let new = with_version(&old, version);
     let rel = dir.join(format!("{name}.release"));
     std::fs::write(&rel, new)?;
     let cmds = format!(
@@ -238,6 +229,21 @@ fn edited_root(
     Ok(out)
 }
 
+/// The text of a release file (`/etc/kuroko-release`) with its `version=` line set to
+/// `version`.
+fn with_version(release: &str, version: u64) -> String {
+    release
+        .lines()
+        .map(|l| {
+            if l.starts_with("version=") {
+                format!("version={version}\n")
+            } else {
+                format!("{l}\n")
+            }
+        })
+        .collect()
+}
+
 /// A root that cannot come up: a small valid ext4 holding only `/etc/kuroko-release` (at
 /// `version`): the initramfs mounts it, finds no init and reboots by `panic=10`. Small, so
 /// writing it to the slot costs seconds rather than the half minute of a whole root.
@@ -250,16 +256,7 @@ fn rootless(
     let stage = dir.join(format!("{name}.stage"));
     let _ = std::fs::remove_dir_all(&stage);
     std::fs::create_dir_all(stage.join("etc"))?;
-    let text: String = release
-        .lines()
-        .map(|l| {
-            if l.starts_with("version=") {
-                format!("version={version}\n")
-            } else {
-                format!("{l}\n")
-            }
-        })
-        .collect();
+    let text = with_version(release, version);
     std::fs::write(stage.join("etc/kuroko-release"), text)?;
     let out = dir.join(name);
     let _ = std::fs::remove_file(&out);
