@@ -50,7 +50,8 @@ pub const COMMIT_INTERVAL: Duration = Duration::from_secs(3);
 static COMMIT_INTERVAL_MS: std::sync::atomic::AtomicU64 =
     std::sync::atomic::AtomicU64::new(COMMIT_INTERVAL.as_millis() as u64);
 
-/// Sets the longest time between commits for every ingester of this process: for
+/// Sets the longest time between commits for every ingester of this process (the session
+/// index's and the content index's, [`crate::content::ingest`]): for
 /// `kuroko analyze --checkpoint-interval` under callgrind (50× slower), where commits by the
 /// wall clock would follow the machine's load, and with them tantivy's merges (the same
 /// build counted 1.7 G or 4.2 G instructions of merging in two runs of one input).
@@ -59,7 +60,7 @@ pub fn set_commit_interval(d: Duration) {
     COMMIT_INTERVAL_MS.store(ms, std::sync::atomic::Ordering::Relaxed);
 }
 
-fn commit_interval() -> Duration {
+pub(crate) fn commit_interval() -> Duration {
     Duration::from_millis(COMMIT_INTERVAL_MS.load(std::sync::atomic::Ordering::Relaxed))
 }
 /// Memory the tantivy writer may buffer before it flushes a segment.

@@ -29,13 +29,11 @@ use kuroko_model::SessionRecord;
 use kuroko_model::config::Config;
 use kuroko_model::sessionlog::{CursorCheck, LogPos, SessionLogReader, check_cursor};
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 use tantivy::{IndexWriter, TantivyDocument, Term};
 
 /// Texts between two commits.
 const COMMIT_EVERY: u64 = 20_000;
-/// Longest time between commits while there is something to commit.
-const COMMIT_INTERVAL: Duration = Duration::from_secs(3);
 const WRITER_MEMORY: usize = 48 << 20;
 /// After dropping, aim for this share of the budget.
 const REFILL_TARGET: f64 = 0.9;
@@ -249,7 +247,8 @@ impl ContentIngester {
 
     pub fn commit_due(&self) -> bool {
         self.uncommitted >= COMMIT_EVERY
-            || (self.uncommitted > 0 && self.last_commit.elapsed() >= COMMIT_INTERVAL)
+            || (self.uncommitted > 0
+                && self.last_commit.elapsed() >= crate::ingest::commit_interval())
     }
 
     pub fn commit(&mut self) -> Result<(), IndexError> {

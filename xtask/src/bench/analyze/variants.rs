@@ -19,11 +19,14 @@
 //! `kuroko analyze --checkpoint-interval 1000000` under `valgrind --tool=callgrind
 //! --trace-children=yes`, the instructions of the process and of the content worker
 //! summed; the costs are the same ratios of instruction counts. The interval: the
-//! analyzer checkpoints every 5 s of wall time and the session index commits every 3 s,
-//! which under callgrind's 30–60× slowdown made the count follow the machine's load (the
-//! same build counted 23.3 G and 27.9 G instructions in two runs; tantivy's merges after
-//! the extra commits alone 1.7 G or 4.2 G); with it, a run checkpoints and commits where a
-//! native run of the input does. `--kuroko BIN` uses a given binary (no build).
+//! analyzer checkpoints every 5 s of wall time and the session and content indexes commit
+//! every 3 s, which under callgrind's 30–60× slowdown made the count follow the machine's
+//! load and the variant's own speed (the same build counted 23.3 G and 27.9 G instructions
+//! in two runs; tantivy's merges after the extra commits alone 1.7 G or 4.2 G; with only
+//! the session index fixed, the slower variant still finalized 87 tantivy segments and merged
+//! 12 times where the faster one finalized 56 and merged 7); with it, a run checkpoints and
+//! commits where a native run of the input does. `--kuroko BIN` uses a given binary (no
+//! build).
 //!
 //! Variants: `baseline` (defaults: inventory on, no intel pack), `assets-off`
 //! (`[assets] enabled = false`), `intel-1m` (the pack imported into the data directory).
