@@ -1,5 +1,5 @@
 //! Passive vulnerability analysis against real servers in the test site's namespaces:
-//! Debian's openssh-server, vsftpd and dovecot, and `openssl s_server` with certificates
+//! Debian's openssh-server, nginx, vsftpd and dovecot, and `openssl s_server` with certificates
 //! made by openssl, with real clients (ssh, curl, Python's poplib, openssl s_client)
 //! logging in with clear-text passwords. The mirror port is recorded, imported and
 //! analyzed by the `kuroko` binary.
@@ -8,7 +8,9 @@
 //! - the inventory (`kuroko assets --format jsonl`) shows the file server's sshd with the
 //!   upstream version and Debian revision dpkg reports, vsftpd's greeting with dpkg's
 //!   version, dovecot's greeting (no version: `unknown`), the ports, and the TLS
-//!   certificate subject tshark decodes;
+//!   certificate subject tshark decodes; nginx's `Server` header with dpkg's upstream
+//!   version and tshark's `http.server`, and no finding for it (1.22.1 is past every
+//!   listed nginx advisory: the current-version twin);
 //! - `weak_tls` fires on the TLS 1.0 server with an expired, self-signed certificate, and
 //!   not on the TLS 1.3-only twin;
 //! - `cleartext_credentials` fires on the FTP and POP3 logins (user named, password never
@@ -16,7 +18,7 @@
 //! - `vulnerable_software` fires on an inside server announcing Ubuntu's OpenSSH before
 //!   the regreSSHion fix, and not on Debian's current openssh-server.
 //!
-//! Needs root, openssh-server, vsftpd, dovecot-pop3d, openssl and tshark.
+//! Needs root, openssh-server, nginx, vsftpd, dovecot-pop3d, openssl and tshark.
 
 use anyhow::{Context, ensure};
 use kuroko_tests::kuroko::{DataDir, site_config};
@@ -201,6 +203,24 @@ fn dovecot_config(dir: &Path, certs: &Path) -> anyhow::Result<String> {
     Ok(conf.to_str().context("utf-8")?.to_string())
 }
 
+/// nginx in the foreground, one process, everything it writes under `dir`; `/` answers a
+/// short page (its `Server` header carries the version, as Debian ships it).
+fn nginx_config(dir: &Path, ip: &str) -> anyhow::Result<String> {
+    std::fs::create_dir_all(dir)?;
+    let d = dir.to_str().context("utf-8")?;
+    let cfg = dir.join("nginx.conf");
+    std::fs::write(
+        &cfg,
+        format!(
+            "daemon off;\nmaster_process off;\npid {d}/nginx.pid;\nerror_log {d}/error.log;\n\
+             events {{ worker_connections 64; }}\n\
+             http {{\n  access_log off;\n  client_body_temp_path {d}/body;\n\
+             server {{ listen {ip}:80; location / {{ return 200 \"intranet\\n\"; }} }}\n}}\n"
+        ),
+    )?;
+    Ok(cfg.to_str().context("utf-8")?.to_string())
+}
+
 /// A server that only announces an SSH banner (the version under test), then closes.
 const FAKE_SSHD: &str = r#"
 import socket, sys
@@ -226,10 +246,15 @@ fn findings_of<'a>(f: &'a [Value], rule: &str) -> Vec<&'a Value> {
 #[test]
 fn real_servers_give_inventory_versions_weak_tls_and_cleartext_logins() -> anyhow::Result<()> {
     kuroko_tests::site::require_root_and_tools()?;
-    for bin in ["/usr/sbin/sshd", "/usr/sbin/vsftpd", "/usr/sbin/dovecot"] {
+    for bin in [
+        "/usr/sbin/sshd",
+        "/usr/sbin/vsftpd",
+        "/usr/sbin/dovecot",
+        "/usr/sbin/nginx",
+    ] {
         ensure!(
             Path::new(bin).exists(),
-            "{bin} is missing (apt-get install openssh-server vsftpd dovecot-pop3d)"
+            "{bin} is missing (apt-get install openssh-server vsftpd dovecot-pop3d nginx)"
         );
     }
     let site = Site::new()?;
@@ -296,6 +321,14 @@ fn real_servers_give_inventory_versions_weak_tls_and_cleartext_logins() -> anyho
             "-quiet",
         ],
     )?;
+    let nginx_cfg = nginx_config(&work.join("nginx"), DB.ip)?;
+    let _nginx = site.serve(
+        DB,
+        "nginx",
+        "tcp",
+        80,
+        &["/usr/sbin/nginx", "-e", "stderr", "-c", &nginx_cfg],
+    )?;
     let dovecot_cfg = dovecot_config(&work.join("dovecot"), &certs)?;
     let mut dovecot = site.serve(
         MAIL,
@@ -353,6 +386,23 @@ fn real_servers_give_inventory_versions_weak_tls_and_cleartext_logins() -> anyho
         ensure!(
             err.contains("530") || err.contains("Access denied"),
             "vsftpd answered: {err}"
+        );
+        // HTTP to nginx: its answer carries `Server: nginx/VERSION`.
+        let page = site.run(
+            PC,
+            &[
+                "curl",
+                "-sS",
+                "--max-time",
+                "15",
+                &format!("http://{}/", DB.ip),
+            ],
+            30,
+        )?;
+        ensure!(
+            String::from_utf8_lossy(&page.stdout).contains("intranet"),
+            "nginx answered: {}",
+            String::from_utf8_lossy(&page.stderr)
         );
         // TLS 1.0 with the expired certificate; TLS 1.3 only (its certificate is encrypted).
         for (host, port, extra) in [
@@ -581,6 +631,37 @@ fn real_servers_give_inventory_versions_weak_tls_and_cleartext_logins() -> anyho
             .is_some_and(|r| vsftpd["text"].as_str().is_some_and(|t| t.ends_with(&r[0]))),
         "tshark FTP greeting {t_ftp:?} vs {}",
         vsftpd["text"]
+    );
+    // nginx's Server header: the upstream version dpkg installed, the text tshark decodes;
+    // no advisory applies to it (the vulnerable_software count above is the old sshd's).
+    let db = hosts
+        .iter()
+        .find(|h| h["ip"] == DB.ip)
+        .with_context(|| format!("the nginx host in the inventory: {assets}"))?;
+    let web = db["software"]
+        .as_array()
+        .and_then(|s| s.iter().find(|f| f["kind"] == "http-server"))
+        .with_context(|| format!("nginx's Server header in the inventory: {db}"))?;
+    assert_eq!(web["product"], "nginx");
+    let dpkg_nginx = dpkg_version("nginx")?; // e.g. 1.22.1-9+deb12u12
+    let nginx_upstream = dpkg_nginx
+        .split_once('-')
+        .map_or(dpkg_nginx.as_str(), |(v, _)| v);
+    assert_eq!(
+        web["version"], nginx_upstream,
+        "nginx as dpkg says ({dpkg_nginx})"
+    );
+    let t_server = tshark(&pcap, "http.server", &["http.server"])?;
+    ensure!(
+        t_server.first().is_some_and(|r| web["text"] == r[0]),
+        "tshark http.server {t_server:?} vs {}",
+        web["text"]
+    );
+    ensure!(
+        web["advisories"]
+            .as_array()
+            .is_none_or(|a| a.iter().all(|x| x["verdict"] != "vulnerable")),
+        "nginx {nginx_upstream} judged vulnerable: {web}"
     );
     // dovecot's POP3 greeting names the product (no version: `unknown`, never guessed).
     let mail = hosts
