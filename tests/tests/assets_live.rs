@@ -132,6 +132,17 @@ fn dpkg_version(package: &str) -> anyhow::Result<String> {
     Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
 }
 
+/// A package's version as dpkg has it, and its upstream part (before the Debian revision;
+/// these packages have no epoch).
+fn dpkg_upstream(package: &str) -> anyhow::Result<(String, String)> {
+    let full = dpkg_version(package)?;
+    let upstream = full
+        .split_once('-')
+        .map_or(full.as_str(), |(v, _)| v)
+        .to_string();
+    Ok((full, upstream))
+}
+
 fn sshd_config(dir: &Path) -> anyhow::Result<String> {
     let key = dir.join("ssh_host_ed25519_key");
     let key_s = key.to_str().context("utf-8")?;
@@ -616,10 +627,7 @@ fn real_servers_give_inventory_versions_weak_tls_and_cleartext_logins() -> anyho
         .find(|f| f["kind"] == "ftp-banner")
         .with_context(|| format!("vsftpd greeting in the inventory: {files}"))?;
     assert_eq!(vsftpd["product"], "vsftpd");
-    let dpkg_ftp = dpkg_version("vsftpd")?; // e.g. 3.0.3-13+b2
-    let ftp_upstream = dpkg_ftp
-        .split_once('-')
-        .map_or(dpkg_ftp.as_str(), |(v, _)| v);
+    let (dpkg_ftp, ftp_upstream) = dpkg_upstream("vsftpd")?; // e.g. 3.0.3-13+b2
     assert_eq!(
         vsftpd["version"], ftp_upstream,
         "vsftpd as dpkg says ({dpkg_ftp})"
@@ -643,10 +651,7 @@ fn real_servers_give_inventory_versions_weak_tls_and_cleartext_logins() -> anyho
         .and_then(|s| s.iter().find(|f| f["kind"] == "http-server"))
         .with_context(|| format!("nginx's Server header in the inventory: {db}"))?;
     assert_eq!(web["product"], "nginx");
-    let dpkg_nginx = dpkg_version("nginx")?; // e.g. 1.22.1-9+deb12u12
-    let nginx_upstream = dpkg_nginx
-        .split_once('-')
-        .map_or(dpkg_nginx.as_str(), |(v, _)| v);
+    let (dpkg_nginx, nginx_upstream) = dpkg_upstream("nginx")?; // e.g. 1.22.1-9+deb12u12
     assert_eq!(
         web["version"], nginx_upstream,
         "nginx as dpkg says ({dpkg_nginx})"

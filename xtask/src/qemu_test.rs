@@ -169,6 +169,18 @@ impl Serial {
         self.send(line)?;
         self.expect("kuroko> ", secs)
     }
+
+    /// Claims a fresh box at the `setup token: ` prompt: the label's token, then the
+    /// technician password twice, up to the shell's prompt.
+    fn claim(&mut self, token: &str) -> anyhow::Result<()> {
+        self.send(token)?;
+        self.expect("new password: ", PROMPT_SECS)?;
+        self.send(PASSWORD)?;
+        self.expect("again: ", PROMPT_SECS)?;
+        self.send(PASSWORD)?;
+        self.expect("kuroko> ", PROMPT_SECS)?;
+        Ok(())
+    }
 }
 
 /// A process in a host namespace, killed by PID on drop.
@@ -241,12 +253,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     con.send("WRONG-TOKEN")?;
     con.expect("Wrong setup token.", PROMPT_SECS)?;
     con.expect("setup token: ", PROMPT_SECS)?;
-    con.send(&token)?;
-    con.expect("new password: ", PROMPT_SECS)?;
-    con.send(PASSWORD)?;
-    con.expect("again: ", PROMPT_SECS)?;
-    con.send(PASSWORD)?;
-    con.expect("kuroko> ", PROMPT_SECS)?;
+    con.claim(&token)?;
     let before_set = con.mark;
     let mut transcript = String::new();
     let address = if args.management_dhcp {

@@ -97,12 +97,7 @@ pub(super) fn run(
     let sock = dir.join("serial-update.sock");
     let (vm, mut con) = start_with(&img, wire, &sock, kvm, &stick.qemu_args())?;
     con.expect("setup token: ", BOOT_SECS)?;
-    con.send(&token)?;
-    con.expect("new password: ", PROMPT_SECS)?;
-    con.send(PASSWORD)?;
-    con.expect("again: ", PROMPT_SECS)?;
-    con.send(PASSWORD)?;
-    con.expect("kuroko> ", PROMPT_SECS)?;
+    con.claim(&token)?;
     let st = con.command("update status", PROMPT_SECS)?;
     if !st.contains("running: slot A") {
         bail!("the first boot is not on slot A:\n{st}");
