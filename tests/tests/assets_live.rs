@@ -1,5 +1,5 @@
 //! Passive vulnerability analysis against real servers in the test site's namespaces:
-//! Debian's openssh-server, nginx, vsftpd and dovecot, and `openssl s_server` with certificates
+//! Debian's openssh-server, nginx, vsftpd, dovecot and exim4, and `openssl s_server` with certificates
 //! made by openssl, with real clients (ssh, curl, Python's poplib, openssl s_client)
 //! logging in with clear-text passwords. The mirror port is recorded, imported and
 //! analyzed by the `kuroko` binary.
@@ -10,7 +10,9 @@
 //!   version, dovecot's greeting (no version: `unknown`), the ports, and the TLS
 //!   certificate subject tshark decodes; nginx's `Server` header with dpkg's upstream
 //!   version and tshark's `http.server`, and no finding for it (1.22.1 is past every
-//!   listed nginx advisory: the current-version twin);
+//!   listed nginx advisory: the current-version twin); Exim's greeting with dpkg's upstream
+//!   version, judged `unknown` and not `vulnerable` for the advisories whose fix Debian
+//!   backported under the same bare `Exim 4.96` banner;
 //! - `weak_tls` fires on the TLS 1.0 server with an expired, self-signed certificate, and
 //!   not on the TLS 1.3-only twin;
 //! - `cleartext_credentials` fires on the FTP and POP3 logins (user named, password never
@@ -18,7 +20,8 @@
 //! - `vulnerable_software` fires on an inside server announcing Ubuntu's OpenSSH before
 //!   the regreSSHion fix, and not on Debian's current openssh-server.
 //!
-//! Needs root, openssh-server, nginx, vsftpd, dovecot-pop3d, openssl and tshark.
+//! Needs root, openssh-server, nginx, vsftpd, dovecot-pop3d, exim4-daemon-light, openssl
+//! and tshark.
 
 use anyhow::{Context, ensure};
 use kuroko_tests::kuroko::{DataDir, site_config};
@@ -232,6 +235,32 @@ fn nginx_config(dir: &Path, ip: &str) -> anyhow::Result<String> {
     Ok(cfg.to_str().context("utf-8")?.to_string())
 }
 
+/// Exim in the foreground with a private configuration (no delivery: every recipient is
+/// refused); its log and spool under `dir`, which its `Debian-exim` user may write.
+fn exim_config(dir: &Path, ip: &str) -> anyhow::Result<String> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::create_dir_all(dir.join("spool"))?;
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o1777))?;
+    let status = Command::new("chown")
+        .args(["-R", "Debian-exim:Debian-exim"])
+        .arg(dir.join("spool"))
+        .status()?;
+    ensure!(status.success(), "chown of exim's spool failed");
+    let d = dir.to_str().context("utf-8")?;
+    let cfg = dir.join("exim.conf");
+    std::fs::write(
+        &cfg,
+        format!(
+            "primary_hostname = mail.corp.example\nspool_directory = {d}/spool\n\
+             log_file_path = {d}/%slog\nlocal_interfaces = {ip}\ndaemon_smtp_ports = 25\n\
+             rfc1413_query_timeout = 0s\nkeep_environment =\ntls_advertise_hosts =\n\
+             acl_smtp_rcpt = acl_rcpt\nbegin acl\nacl_rcpt:\n  deny message = no relay\n\
+             begin routers\nbegin transports\n"
+        ),
+    )?;
+    Ok(cfg.to_str().context("utf-8")?.to_string())
+}
+
 /// A server that only announces an SSH banner (the version under test), then closes.
 const FAKE_SSHD: &str = r#"
 import socket, sys
@@ -262,10 +291,11 @@ fn real_servers_give_inventory_versions_weak_tls_and_cleartext_logins() -> anyho
         "/usr/sbin/vsftpd",
         "/usr/sbin/dovecot",
         "/usr/sbin/nginx",
+        "/usr/sbin/exim4",
     ] {
         ensure!(
             Path::new(bin).exists(),
-            "{bin} is missing (apt-get install openssh-server vsftpd dovecot-pop3d nginx)"
+            "{bin} is missing (apt-get install openssh-server vsftpd dovecot-pop3d nginx exim4-daemon-light)"
         );
     }
     let site = Site::new()?;
@@ -339,6 +369,14 @@ fn real_servers_give_inventory_versions_weak_tls_and_cleartext_logins() -> anyho
         "tcp",
         80,
         &["/usr/sbin/nginx", "-e", "stderr", "-c", &nginx_cfg],
+    )?;
+    let exim_cfg = exim_config(&work.join("exim"), MAIL.ip)?;
+    let _exim = site.serve(
+        MAIL,
+        "exim",
+        "tcp",
+        25,
+        &["/usr/sbin/exim4", "-bdf", "-C", &exim_cfg],
     )?;
     let dovecot_cfg = dovecot_config(&work.join("dovecot"), &certs)?;
     let mut dovecot = site.serve(
@@ -438,6 +476,18 @@ fn real_servers_give_inventory_versions_weak_tls_and_cleartext_logins() -> anyho
             let text = String::from_utf8_lossy(&out.stdout);
             ensure!(text.contains("Cipher is"), "s_client to {host:?}: {text}");
         }
+        // SMTP to Exim: its greeting names the version; EHLO, QUIT.
+        site.sh(
+            PC,
+            &[
+                PYTHON,
+                "-c",
+                "import smtplib,sys\ns = smtplib.SMTP(sys.argv[1], 25, timeout=20)\n\
+                 s.ehlo('pc.corp.example'); s.quit()",
+                MAIL.ip,
+            ],
+            30,
+        )?;
         // POP3 in clear from PC2; POP3 over TLS (995) from PC: the negative twin.
         site.sh(
             PC2,
@@ -675,7 +725,10 @@ fn real_servers_give_inventory_versions_weak_tls_and_cleartext_logins() -> anyho
         .with_context(|| format!("mail server in the inventory: {assets}"))?;
     let greeting = mail["software"]
         .as_array()
-        .and_then(|s| s.iter().find(|f| f["kind"] == "mail-banner"))
+        .and_then(|s| {
+            s.iter()
+                .find(|f| f["kind"] == "mail-banner" && f["product"] == "dovecot")
+        })
         .with_context(|| format!("dovecot greeting: {mail}"))?;
     assert_eq!(greeting["product"], "dovecot");
     ensure!(
@@ -684,6 +737,43 @@ fn real_servers_give_inventory_versions_weak_tls_and_cleartext_logins() -> anyho
             .is_some_and(|a| !a.is_empty() && a.iter().all(|x| x["verdict"] == "unknown")),
         "{greeting}"
     );
+    // Exim's SMTP greeting: the upstream version dpkg installed (Debian's banner has no
+    // Debian tag), the text tshark decodes; the advisories Debian fixed under the same
+    // `Exim 4.96` are `unknown` with Debian's package named, none `vulnerable`.
+    let exim = mail["software"]
+        .as_array()
+        .and_then(|s| {
+            s.iter()
+                .find(|f| f["kind"] == "mail-banner" && f["product"] == "exim")
+        })
+        .with_context(|| format!("Exim's greeting in the inventory: {mail}"))?;
+    let (dpkg_exim, exim_upstream) = dpkg_upstream("exim4-daemon-light")?; // 4.96-15+deb12u11
+    assert_eq!(
+        exim["version"], exim_upstream,
+        "Exim as dpkg says ({dpkg_exim})"
+    );
+    let t_smtp = tshark(&pcap, "smtp.response.code == 220", &["smtp.rsp.parameter"])?;
+    ensure!(
+        t_smtp
+            .iter()
+            .any(|r| r[0].contains(&format!("Exim {exim_upstream}"))
+                && exim["text"].as_str().is_some_and(|t| t.contains(&r[0]))),
+        "tshark SMTP greeting {t_smtp:?} vs {}",
+        exim["text"]
+    );
+    let advisories = exim["advisories"].as_array().context("exim advisories")?;
+    ensure!(
+        advisories.iter().all(|x| x["verdict"] != "vulnerable"),
+        "Debian's patched Exim judged vulnerable: {exim}"
+    );
+    if exim_upstream == "4.96" {
+        ensure!(
+            advisories.iter().any(|x| x["verdict"] == "unknown"
+                && x.to_string().contains("CVE-2023-42115")
+                && x.to_string().contains("Debian")),
+            "CVE-2023-42115 on Debian's Exim 4.96: {exim}"
+        );
+    }
     // The table and the CSV say the same: the old banner judged vulnerable, Debian's not.
     let table = data.kuroko("assets", &[])?;
     let old_line = table

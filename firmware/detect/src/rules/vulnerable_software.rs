@@ -181,10 +181,14 @@ mod tests {
         assert!(fired(&s).iter().any(|x| x.contains("CVE-2011-2523")));
         let mut s = session("smtp", "10.1.2.3", 50_000, "10.1.9.9", 25);
         s.mail = Some(kuroko_model::session::Mail {
-            banner: Some("220 mx.example.jp ESMTP Exim 4.96 Mon, 07 Dec 2026".into()),
+            banner: Some("220 mx.example.jp ESMTP Exim 4.95 Mon, 07 Dec 2026".into()),
             ..Default::default()
         });
         assert!(fired(&s).iter().any(|x| x.contains("CVE-2023-42115")));
+        // 4.96 is also Debian's patched package, under the same banner: no finding.
+        s.mail.as_mut().unwrap().banner =
+            Some("220 mx.example.jp ESMTP Exim 4.96 Mon, 07 Dec 2026".into());
+        assert!(fired(&s).is_empty(), "{:?}", fired(&s));
         s.mail.as_mut().unwrap().banner = Some("220 mx.example.jp ESMTP Exim 4.98.1".into());
         assert!(fired(&s).is_empty(), "{:?}", fired(&s));
     }

@@ -53,6 +53,22 @@ pub struct Advisory {
     pub fix_in_version: bool,
 }
 
+/// Products whose distribution packages announce the bare upstream version, with no
+/// distribution or package revision in the banner (Debian's and Ubuntu's Exim, nginx,
+/// vsftpd, ProFTPD…; unlike OpenSSH's `Debian-2+deb12u3`). For these a version in an
+/// affected range that a distribution is known to ship with the fix ([`DistroFix`]) is
+/// `unknown`, not `vulnerable`.
+pub const UNTAGGED_BANNERS: &[&str] = &[
+    "exim",
+    "nginx",
+    "vsftpd",
+    "proftpd",
+    "pure-ftpd",
+    "postfix",
+    "sendmail",
+    "dovecot",
+];
+
 fn yes() -> bool {
     true
 }
@@ -159,6 +175,21 @@ impl Advisory {
         }
         if let Some(d) = &sw.distro {
             return self.judge_distro(v, d, j);
+        }
+        // A distribution whose package of this product announces the bare upstream version
+        // and is known to carry the fix at this very version: the banner cannot tell the
+        // patched package from an upstream build.
+        if UNTAGGED_BANNERS.contains(&sw.product)
+            && let Some(fix) = self.distro_fixed.iter().find(|f| f.upstream == *v)
+        {
+            let label = fix.distro.label();
+            return j(
+                Verdict::Unknown,
+                format!(
+                    "{} {v} is in the affected versions, but {label}'s package {v}-{} and later carry the fix and announce the same bare {v}: check the package on the host",
+                    sw.product, fix.revision
+                ),
+            );
         }
         if !self.fix_in_version {
             return j(

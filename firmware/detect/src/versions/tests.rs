@@ -219,10 +219,22 @@ fn real_banners_get_the_expected_verdicts() {
             "CVE-2019-10149",
             Vulnerable,
         ),
+        // Debian's exim4 4.96-15+deb12u2 and later carry the fix and still say `Exim 4.96`:
+        // the banner cannot tell, so unknown; 4.95 no distribution ships fixed: vulnerable.
         (
             "220 mx ESMTP Exim 4.96 Mon, 7 Dec 2026",
             "CVE-2023-42115",
+            Unknown,
+        ),
+        (
+            "220 mx ESMTP Exim 4.95 Mon, 7 Dec 2026",
+            "CVE-2023-42115",
             Vulnerable,
+        ),
+        (
+            "220 mx ESMTP Exim 4.96 Mon, 7 Dec 2026",
+            "CVE-2024-39929",
+            Unknown,
         ),
         (
             "220 mx ESMTP Exim 4.98 Mon, 7 Dec 2026",
@@ -258,6 +270,15 @@ fn real_banners_get_the_expected_verdicts() {
         "CVE-2024-6387",
     );
     assert!(r.contains("older than Debian's fix 9.2p1-2+deb12u3"), "{r}");
+    let (_, r) = verdict(
+        &list,
+        "220 mx ESMTP Exim 4.96 Mon, 7 Dec 2026",
+        "CVE-2023-42115",
+    );
+    assert!(
+        r.contains("Debian's package 4.96-15+deb12u2 and later carry the fix"),
+        "{r}"
+    );
 }
 
 #[test]
