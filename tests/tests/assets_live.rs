@@ -13,7 +13,8 @@
 //!   listed nginx advisory: the current-version twin); Exim's greeting with dpkg's upstream
 //!   version, judged `unknown` and not `vulnerable` for the advisories whose fix Debian
 //!   backported under the same bare `Exim 4.96` banner;
-//! - `weak_tls` fires on the TLS 1.0 server with an expired, self-signed certificate, and
+//! - `weak_tls` fires on the TLS 1.0 server (NULL-SHA negotiated: no encryption) with an
+//!   expired, self-signed certificate, and
 //!   not on the TLS 1.3-only twin;
 //! - `cleartext_credentials` fires on the FTP and POP3 logins (user named, password never
 //!   stored), and not on the POP3-over-TLS twin;
@@ -343,7 +344,7 @@ fn real_servers_give_inventory_versions_weak_tls_and_cleartext_logins() -> anyho
             "4433",
             "-tls1",
             "-cipher",
-            "DEFAULT@SECLEVEL=0",
+            "ALL:eNULL:@SECLEVEL=0",
             "-cert",
             &expired,
             "-key",
@@ -458,7 +459,8 @@ fn real_servers_give_inventory_versions_weak_tls_and_cleartext_logins() -> anyho
             (
                 FILES,
                 "4433",
-                vec!["-tls1", "-cipher", "DEFAULT@SECLEVEL=0"],
+                // The client offers only a suite without encryption, which the server allows.
+                vec!["-tls1", "-cipher", "NULL-SHA:@SECLEVEL=0"],
             ),
             (DB, "4443", vec!["-tls1_3"]),
         ] {
@@ -474,7 +476,10 @@ fn real_servers_give_inventory_versions_weak_tls_and_cleartext_logins() -> anyho
             let argv: Vec<&str> = argv.iter().map(|s| s.as_str()).collect();
             let out = site.run(PC, &argv, 20)?;
             let text = String::from_utf8_lossy(&out.stdout);
-            ensure!(text.contains("Cipher is"), "s_client to {host:?}: {text}");
+            ensure!(
+                text.contains("Cipher is") && !text.contains("Cipher is (NONE)"),
+                "s_client to {host:?}: {text}"
+            );
         }
         // SMTP to Exim: its greeting names the version; EHLO, QUIT.
         site.sh(
@@ -552,6 +557,7 @@ fn real_servers_give_inventory_versions_weak_tls_and_cleartext_logins() -> anyho
     let signals = weak[0]["signals"].to_string();
     for s in [
         "negotiated TLSv1.0",
+        "weak cipher suite TLS_RSA_WITH_NULL_SHA",
         "expired certificate `CN=files.corp.example",
         "self-signed certificate",
     ] {
@@ -569,6 +575,15 @@ fn real_servers_give_inventory_versions_weak_tls_and_cleartext_logins() -> anyho
     ensure!(
         t.first().is_some_and(|r| r[0] == "0x0301"),
         "tshark ServerHello version: {t:?}"
+    );
+    let t = tshark(
+        &pcap,
+        "tls.handshake.type == 2 && tcp.srcport == 4433",
+        &["tls.handshake.ciphersuite"],
+    )?;
+    ensure!(
+        t.first().is_some_and(|r| r[0] == "0x0002"),
+        "tshark ServerHello suite (TLS_RSA_WITH_NULL_SHA): {t:?}"
     );
 
     // cleartext_credentials: FTP (PC → files) and POP3 (PC2 → mail); not POP3S (PC → mail).
